@@ -1,0 +1,52 @@
+"""What one run is about and where its files live. Passed to every task: small, plain
+and free of secrets (the HMAC key is read from the environment where it is used)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from redress.errors import RedressError
+from redress.policy import Policy, load_policy
+
+
+@dataclass(frozen=True)
+class RunContext:
+    data_dir: Path
+    run_id: str
+    run_date: date
+    policy_path: Path
+    policy_sha256: str
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch Parquet files of this run; removed when it succeeds."""
+        return self.data_dir / "work" / self.run_id
+
+    @property
+    def batches_dir(self) -> Path:
+        return self.data_dir / "outbox" / "batches"
+
+    @property
+    def notifications_dir(self) -> Path:
+        return self.data_dir / "outbox" / "notifications"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.data_dir / "reports" / self.run_id
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine" / self.run_id
+
+    def policy(self) -> Policy:
+        """The run's policy, refusing a file that changed since the run started."""
+        policy = load_policy(self.policy_path)
+        if policy.sha256 != self.policy_sha256:
+            raise RedressError(f"policy {self.policy_path.name} changed while the run was going on")
+        return policy

@@ -1,0 +1,203 @@
+"""The warehouse: one DuckDB file, stable table names (SPEC "The warehouse").
+
+Every table is created here and nowhere else, so an analyst can read the schema in one
+place. Money columns are BIGINT in the currency's minor unit (KRW: whole won).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from redress.errors import RedressError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ingested_files (
+    file_sha256   VARCHAR NOT NULL,
+    file_name     VARCHAR NOT NULL,      -- name inside inbox/<kind>/
+    kind          VARCHAR NOT NULL,      -- customers | scope | returns
+    size_bytes    BIGINT NOT NULL,
+    status        VARCHAR NOT NULL,      -- accepted | duplicate_file | empty_file | unreadable_file
+                                         -- | missing_column | rejected
+    reason        VARCHAR,
+    rows_read     BIGINT,
+    run_id        VARCHAR NOT NULL,
+    ingested_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (file_sha256, file_name)
+);
+
+-- Every data row of every accepted scope file, as given (trimmed, blank = NULL), so that
+-- each run can classify all evidence again under the current master and policy.
+CREATE TABLE IF NOT EXISTS scope_rows (
+    file_sha256   VARCHAR NOT NULL,
+    row_number    BIGINT NOT NULL,       -- 1-based data row within the file
+    customer_id   VARCHAR,
+    email         VARCHAR,
+    phone         VARCHAR,
+    data_category VARCHAR,
+    accessed_at_raw VARCHAR,
+    accessed_at   TIMESTAMPTZ,           -- NULL when accessed_at_raw does not parse
+    confidence    VARCHAR,
+    source        VARCHAR
+);
+
+-- The current customer master: the newest accepted snapshot, typed and normalised.
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id   VARCHAR NOT NULL,
+    name          VARCHAR NOT NULL,
+    email         VARCHAR,
+    phone         VARCHAR,
+    email_norm    VARCHAR,               -- trimmed, lower-cased; NULL when malformed
+    phone_e164    VARCHAR,               -- +82...; NULL when malformed
+    status        VARCHAR NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL,
+    closed_at     TIMESTAMPTZ,
+    is_test       BOOLEAN NOT NULL,
+    payout_method VARCHAR NOT NULL,      -- voucher | bank_transfer
+    bank_code     VARCHAR,
+    bank_account  VARCHAR,               -- digits only
+    bank_valid    BOOLEAN NOT NULL,
+    file_sha256   VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS scope_exposures (
+    file_sha256   VARCHAR NOT NULL,
+    row_number    BIGINT NOT NULL,
+    customer_id   VARCHAR NOT NULL,
+    matched_by    VARCHAR NOT NULL,      -- customer_id | email | phone
+    data_category VARCHAR NOT NULL,
+    accessed_at   TIMESTAMPTZ NOT NULL,
+    confidence    VARCHAR NOT NULL,
+    source        VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS non_member_exposures (
+    file_sha256   VARCHAR NOT NULL,
+    row_number    BIGINT NOT NULL,
+    recipient     VARCHAR NOT NULL,      -- E.164 phone when well-formed, else email
+    email_norm    VARCHAR,
+    phone_e164    VARCHAR,
+    data_category VARCHAR NOT NULL,
+    accessed_at   TIMESTAMPTZ NOT NULL,
+    confidence    VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS review (
+    file_sha256   VARCHAR NOT NULL,
+    row_number    BIGINT NOT NULL,
+    reason        VARCHAR NOT NULL,      -- ambiguous_identifier
+    matched_by    VARCHAR NOT NULL,      -- email | phone
+    candidates    BIGINT NOT NULL,       -- how many customers share the identifier
+    email         VARCHAR,
+    phone         VARCHAR,
+    data_category VARCHAR NOT NULL,
+    accessed_at   TIMESTAMPTZ NOT NULL,
+    confidence    VARCHAR NOT NULL
+);
+
+-- Rejected files (row_number NULL) and rejected rows, with the SPEC reason and the
+-- row as given, so that it can be fixed and dropped in again.
+CREATE TABLE IF NOT EXISTS quarantine (
+    run_id        VARCHAR NOT NULL,
+    kind          VARCHAR NOT NULL,      -- customers | scope | returns
+    file_sha256   VARCHAR NOT NULL,
+    file_name     VARCHAR NOT NULL,
+    row_number    BIGINT,
+    reason        VARCHAR NOT NULL,
+    detail        VARCHAR,
+    row_json      VARCHAR                -- the row as given, JSON
+);
+
+CREATE TABLE IF NOT EXISTS entitlements (
+    customer_id   VARCHAR NOT NULL PRIMARY KEY,
+    policy_id     VARCHAR NOT NULL,
+    run_id        VARCHAR NOT NULL,
+    reason        VARCHAR NOT NULL,
+    tier          INTEGER,
+    categories    VARCHAR NOT NULL,      -- counted categories, sorted, comma-separated
+    exposed_categories VARCHAR NOT NULL, -- every accepted category, sorted
+    base_amount   BIGINT NOT NULL,       -- minor units, before pro rata
+    amount        BIGINT NOT NULL,       -- minor units; 0 unless ELIGIBLE
+    rail          VARCHAR NOT NULL       -- voucher | bank_transfer | claim
+);
+
+CREATE TABLE IF NOT EXISTS ledger (
+    payment_id    VARCHAR NOT NULL PRIMARY KEY,
+    customer_id   VARCHAR NOT NULL,
+    amount        BIGINT NOT NULL,       -- minor units
+    currency      VARCHAR NOT NULL,
+    rail          VARCHAR NOT NULL,
+    batch_id      VARCHAR NOT NULL,
+    policy_id     VARCHAR NOT NULL,
+    run_id        VARCHAR NOT NULL,
+    attempt       INTEGER NOT NULL,
+    status        VARCHAR NOT NULL,      -- issued | settled | returned
+    status_reason VARCHAR,
+    updated_run_id VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id      VARCHAR NOT NULL PRIMARY KEY,
+    rail          VARCHAR NOT NULL,
+    currency      VARCHAR NOT NULL,
+    value_date    DATE NOT NULL,
+    item_count    BIGINT NOT NULL,
+    control_sum   BIGINT NOT NULL,       -- minor units
+    policy_id     VARCHAR NOT NULL,
+    run_id        VARCHAR NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL,
+    folder        VARCHAR NOT NULL       -- relative to the data folder
+);
+
+CREATE TABLE IF NOT EXISTS notifications (
+    person_key    VARCHAR NOT NULL PRIMARY KEY,  -- customer:<id> or nonmember:<recipient>
+    customer_id   VARCHAR,
+    recipient     VARCHAR,
+    channel       VARCHAR NOT NULL,      -- sms | email | none (no usable contact)
+    reference_code VARCHAR NOT NULL UNIQUE,
+    template_id   VARCHAR NOT NULL,
+    language      VARCHAR NOT NULL,
+    message       VARCHAR NOT NULL,
+    run_id        VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id        VARCHAR NOT NULL PRIMARY KEY,
+    started_at    TIMESTAMPTZ NOT NULL,
+    ended_at      TIMESTAMPTZ,
+    run_date      DATE NOT NULL,
+    parameters    VARCHAR NOT NULL,      -- JSON
+    policy_id     VARCHAR NOT NULL,
+    policy_sha256 VARCHAR NOT NULL,
+    input_files   VARCHAR,               -- JSON list of {kind, file_name, file_sha256, status}
+    counts        VARCHAR,               -- JSON
+    totals        VARCHAR,               -- JSON, minor units
+    outcome       VARCHAR NOT NULL,      -- running | succeeded | failed
+    error         VARCHAR
+);
+"""
+
+
+def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, creating its tables; a warehouse held by another process is a
+    one-line error, not a traceback."""
+    try:
+        con = duckdb.connect(str(warehouse), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise RedressError(f"the warehouse {warehouse} is locked by another process") from None
+        raise RedressError(f"cannot open the warehouse {warehouse}: {exc}") from None
+    # Timestamps are shown and compared in UTC inside the warehouse; the policy's
+    # timezone is applied explicitly where a naive timestamp is read.
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        con.execute(SCHEMA)
+    return con
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchall()
+    return found[0][0] > 0
