@@ -1,0 +1,17 @@
+"""Voucher split: SPEC "Payout rail". Each product gets floor(amount x share_bp / 10000)
+and the first product also gets the remainder, so the parts always sum to the amount."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from redress.policy import VoucherProduct
+
+
+def voucher_parts(payments: pl.DataFrame, products: tuple[VoucherProduct, ...]) -> pl.DataFrame:
+    """Adds voucher_<product> columns (minor units) to payments with an `amount`."""
+    parts = {p.id: pl.col("amount") * p.share_bp // 10000 for p in products}
+    rest = pl.col("amount") - pl.sum_horizontal(parts.values())
+    first = products[0].id
+    parts[first] = parts[first] + rest
+    return payments.with_columns(expr.cast(pl.Int64).alias(f"voucher_{pid}") for pid, expr in parts.items())
