@@ -1,0 +1,38 @@
+"""The parent flow: ingest -> validate -> entitle -> disburse -> notify."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from prefect import flow
+
+from redress.policy import load_policy
+from tasks.runs import data_dir_lock, finish_run, start_run
+from tasks.report import write_report
+from tasks.stage_disburse import disburse
+from tasks.stage_entitle import compute_entitlements
+from tasks.stage_ingest import ingest_inbox
+from tasks.stage_notify import notify
+from tasks.stage_validate import validate_scope
+
+
+@flow(name="redress-remediation", log_prints=False)
+def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
+    """One run over what is in the inbox; returns the run summary (counts, no personal data)."""
+    policy = load_policy(policy_path)
+    with data_dir_lock(data_dir):
+        ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path), "run_date": str(run_date)})
+        summary: dict = {"run_id": ctx.run_id}
+        try:
+            summary["ingest"] = ingest_inbox(ctx)
+            summary["validate"] = validate_scope(ctx)
+            summary["entitle"] = compute_entitlements(ctx)
+            summary["disburse"] = disburse(ctx)
+            summary["notify"] = notify(ctx)
+            summary["report"] = write_report(ctx, summary)
+        except BaseException as exc:
+            finish_run(ctx, "failed", summary, error=str(exc) or type(exc).__name__)
+            raise
+        finish_run(ctx, "succeeded", summary)
+    return summary

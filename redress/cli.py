@@ -1,0 +1,162 @@
+"""The command line (SPEC "The command line").
+
+Expected errors print one line on stderr and exit 1; nothing else does. Prefect's own
+console logging is turned down unless --verbose: its logs still reach the Prefect API
+(and UI), and the command prints the run summary itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from datetime import date
+from pathlib import Path
+
+from redress.errors import RedressError
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "CRITICAL")
+
+
+def _run_date(text: str | None) -> date:
+    if not text:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise RedressError(f"--run-date must be YYYY-MM-DD, got {text!r}") from None
+
+
+def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date) -> dict:
+    """Check what can be checked before Prefect starts, then run the parent flow."""
+    from redress.policy import DEFAULT_POLICY, load_policy
+
+    policy_file = Path(policy_path or DEFAULT_POLICY).resolve()
+    load_policy(policy_file)  # refused before any data is touched
+    if not data_dir.is_dir():
+        raise RedressError(f"data folder {data_dir} does not exist (create it with inbox/customers and inbox/scope)")
+    if not (data_dir / "inbox").is_dir():
+        raise RedressError(f"data folder {data_dir} has no inbox/ folder")
+    from flows.remediation import remediation
+
+    return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
+
+
+def _print_outputs(data_dir: Path, summary: dict) -> None:
+    run_id = summary["run_id"]
+    print(summary.get("report", ""))
+    print()
+    print(f"warehouse:      {data_dir / 'warehouse.duckdb'}")
+    print(f"batches:        {data_dir / 'outbox' / 'batches'}/")
+    print(f"notifications:  {data_dir / 'outbox' / 'notifications' / (run_id + '.parquet')}")
+    print(f"report:         {data_dir / 'reports' / run_id / 'summary.md'}")
+    print(f"quarantine:     {data_dir / 'quarantine'}/")
+
+
+def cmd_run(args, settings) -> int:
+    summary = run_pipeline(settings.data_dir, args.policy, _run_date(args.run_date))
+    _print_outputs(settings.data_dir, summary)
+    return 0
+
+
+def cmd_generate(args, settings) -> int:
+    from redress.generate import generate
+
+    manifest = generate(Path(args.out), args.customers, args.seed)
+    print(f"wrote a synthetic breach of {args.customers:,} customers into {Path(args.out) / 'inbox'}")
+    print(f"planted defects: {Path(args.out) / 'generated.json'}")
+    return 0 if manifest else 1
+
+
+def cmd_demo(args, settings) -> int:
+    from redress.generate import generate
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise RedressError(f"{out} is not empty: the demo needs a fresh folder (remove it or pass --out)")
+    generate(out, args.customers, args.seed)
+    if not os.environ.get("REDRESS_HMAC_KEY"):
+        key_file = out / ".hmac_key"
+        key = secrets.token_hex(32)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+        os.environ["REDRESS_HMAC_KEY"] = key
+        print(f"REDRESS_HMAC_KEY was not set: the demo generated one in {key_file} (never commit a real key)")
+    print(f"generated {args.customers:,} customers and their scope files in {out / 'inbox'}; running the pipeline...")
+    summary = run_pipeline(out, args.policy, _run_date(args.run_date))
+    _print_outputs(out, summary)
+    print(f"\nnext: REDRESS_HMAC_KEY=$(cat {out}/.hmac_key) .venv/bin/redress --data-dir {out} explain C00000001")
+    return 0
+
+
+def cmd_explain(args, settings) -> int:
+    from redress.explain import explain
+
+    print(explain(settings.data_dir, args.who))
+    return 0
+
+
+def cmd_serve(args, settings) -> int:
+    raise RedressError("redress serve is not built yet (issue 5): run `redress run` on a schedule meanwhile")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="redress", description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", type=Path, help="the data folder (default $REDRESS_DATA_DIR or ./data)")
+    p.add_argument("--verbose", action="store_true", help="show Prefect's logs on the console")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="the whole pipeline once, over what is in the inbox")
+    run.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)")
+    run.add_argument("--run-date", help="YYYY-MM-DD (default today)")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="write a synthetic customers snapshot and scope files")
+    gen.add_argument("--customers", type=int, default=10_000)
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--out", required=True)
+    gen.set_defaults(func=cmd_generate)
+
+    demo = sub.add_parser("demo", help="a realistic synthetic breach, run end to end")
+    demo.add_argument("--out", default="demo")
+    demo.add_argument("--customers", type=int, default=20_000)
+    demo.add_argument("--seed", type=int, default=2025)
+    demo.add_argument("--policy", type=Path)
+    demo.add_argument("--run-date", default="2025-12-01")
+    demo.set_defaults(func=cmd_demo)
+
+    exp = sub.add_parser("explain", help="everything about one person")
+    exp.add_argument("who", help="a customer id or an 8-letter reference code")
+    exp.set_defaults(func=cmd_explain)
+
+    serve = sub.add_parser("serve", help="the scheduled deployments")
+    serve.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _quiet_prefect(args.verbose)
+    try:
+        from redress.settings import load_settings
+
+        settings = load_settings(data_dir=args.data_dir)
+        return args.func(args, settings)
+    except RedressError as exc:
+        print(f"redress: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("redress: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""`redress explain`: everything about one person, for customer service.
+
+By customer id or by the reference code of a notification. Shows the exposures and the
+files they came from, rows held in review or quarantine for the same customer id, the
+entitlement and its reason, the rail, and every payment with its batch.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from redress.errors import RedressError
+from redress.warehouse import connect
+
+REASON_TEXT = {
+    "TEST_ACCOUNT": "a test or internal account: never paid",
+    "UNCONFIRMED_ONLY": "only suspected exposures, none confirmed",
+    "OUTSIDE_WINDOW": "confirmed exposures, but none inside the breach window",
+    "STATUS_NOT_ELIGIBLE": "account status is not eligible under the policy",
+    "CLOSED_BEFORE_BREACH": "account closed before the breach window",
+    "BELOW_MINIMUM": "amount after pro rata is below the minimum payment",
+    "ELIGIBLE": "eligible",
+}
+
+
+def _rows(con, sql: str, params: list) -> list[dict]:
+    rel = con.execute(sql, params)
+    names = [d[0] for d in rel.description]
+    return [dict(zip(names, r)) for r in rel.fetchall()]
+
+
+def _table(rows: list[dict], columns: list[str]) -> list[str]:
+    if not rows:
+        return ["  (none)"]
+    cells = [[("" if r[c] is None else str(r[c])) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = lambda vals: "  " + "  ".join(v.ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+    return [line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]
+
+
+def explain(data_dir: Path, who: str) -> str:
+    warehouse = data_dir / "warehouse.duckdb"
+    if not warehouse.exists():
+        raise RedressError(f"no warehouse in {data_dir}: run `redress run` first")
+    with connect(warehouse, read_only=True) as con:
+        who = who.strip()
+        notice = None
+        if re.fullmatch(r"[A-Za-z]{8}", who):
+            found = _rows(con, "SELECT * FROM notifications WHERE reference_code = ?", [who.upper()])
+            if found:
+                notice = found[0]
+                if notice["customer_id"] is None:
+                    return _non_member(con, notice)
+                who = notice["customer_id"]
+        customer = _rows(con, "SELECT * FROM customers WHERE customer_id = ?", [who])
+        if not customer:
+            raise RedressError(f"no customer or reference code {who!r} in {warehouse}")
+        c = customer[0]
+        if notice is None:
+            found = _rows(con, "SELECT * FROM notifications WHERE customer_id = ?", [who])
+            notice = found[0] if found else None
+        ent = _rows(con, "SELECT * FROM entitlements WHERE customer_id = ?", [who])
+        exposures = _rows(con, """
+            SELECT e.data_category AS category, e.confidence, e.accessed_at, e.matched_by,
+                   f.file_name AS file, e.row_number AS row
+            FROM scope_exposures e
+            LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
+                       WHERE status = 'accepted' GROUP BY ALL) f USING (file_sha256)
+            WHERE e.customer_id = ? ORDER BY e.accessed_at, file, row""", [who])
+        held = _rows(con, """
+            SELECT q.reason, q.file_name AS file, q.row_number AS row FROM quarantine q
+            WHERE q.kind = 'scope' AND json_extract_string(q.row_json, '$.customer_id') = ?
+            ORDER BY file, row""", [who])
+        payments = _rows(con, """
+            SELECT l.payment_id, l.amount, l.rail, l.attempt, l.status, l.batch_id, b.value_date, l.run_id
+            FROM ledger l JOIN batches b USING (batch_id)
+            WHERE l.customer_id = ? ORDER BY l.payment_id""", [who])
+
+    out = [f"customer {c['customer_id']}  status {c['status']}  created {c['created_at']}"
+           + (f"  closed {c['closed_at']}" if c["closed_at"] else "") + ("  TEST ACCOUNT" if c["is_test"] else "")]
+    out.append(f"payout method {c['payout_method']}, bank details {'valid' if c['bank_valid'] else 'not valid or none'}")
+    if notice:
+        out.append(f"reference code {notice['reference_code']}, notified by {notice['channel']} in run {notice['run_id']}")
+    out += ["", "exposures:"] + _table(exposures, ["category", "confidence", "accessed_at", "matched_by", "file", "row"])
+    if held:
+        out += ["", "rows naming this customer id that were not accepted:"] + _table(held, ["reason", "file", "row"])
+    out.append("")
+    if ent:
+        e = ent[0]
+        out.append(f"entitlement under {e['policy_id']} (run {e['run_id']}): {e['reason']} - {REASON_TEXT.get(e['reason'], '')}")
+        out.append(f"  tier {e['tier'] if e['tier'] is not None else '-'}, counted categories: {e['categories'] or '-'}")
+        out.append(f"  base {e['base_amount']:,} KRW, amount {e['amount']:,} KRW, rail {e['rail']}")
+        paid = sum(p["amount"] for p in payments if p["status"] in ("issued", "settled"))
+        out.append(f"  paid so far {paid:,} KRW; owed {max(e['amount'] - paid, 0):,} KRW")
+    else:
+        out.append("entitlement: none (no accepted exposure)")
+    out += ["", "payments:"] + _table(payments, ["payment_id", "amount", "rail", "attempt", "status", "batch_id", "value_date", "run_id"])
+    return "\n".join(out)
+
+
+def _non_member(con, notice: dict) -> str:
+    rows = _rows(con, """
+        SELECT n.data_category AS category, n.confidence, n.accessed_at, f.file_name AS file, n.row_number AS row
+        FROM non_member_exposures n
+        LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
+                   WHERE status = 'accepted' GROUP BY ALL) f USING (file_sha256)
+        WHERE n.recipient = ? ORDER BY n.accessed_at, file, row""", [notice["recipient"]])
+    out = [f"non-member {notice['recipient']} (reference code {notice['reference_code']}): "
+           "a contact in a customer's address book; notified, never paid",
+           f"notified by {notice['channel']} in run {notice['run_id']}", "", "exposures:"]
+    return "\n".join(out + _table(rows, ["category", "confidence", "accessed_at", "file", "row"]))

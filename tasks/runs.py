@@ -1,0 +1,68 @@
+"""The `runs` table and the run summary: what each run read, did and produced."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from redress.context import RunContext
+from redress.errors import RedressError
+from redress.policy import Policy
+from redress.warehouse import connect
+
+
+@contextmanager
+def data_dir_lock(data_dir: Path):
+    """One run per data folder at a time: a second one is refused, changing nothing."""
+    lock_path = data_dir / ".redress.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RedressError(f"another redress run is using {data_dir}; try again when it ends") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) -> RunContext:
+    """Record a new run; its id is the run date and a sequence, so ids sort and repeat
+    identically for the same history."""
+    with connect(data_dir / "warehouse.duckdb") as con:
+        n = con.execute("SELECT count(*) FROM runs WHERE run_date = ?", [run_date]).fetchall()[0][0]
+        run_id = f"R{run_date:%Y%m%d}-{n + 1:03d}"
+        con.execute(
+            "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+            [run_id, datetime.now(timezone.utc), run_date, json.dumps(parameters, sort_keys=True),
+             policy.id, policy.sha256],
+        )
+    return RunContext(data_dir, run_id, run_date, policy.path, policy.sha256)
+
+
+def finish_run(ctx: RunContext, outcome: str, summary: dict | None, error: str | None = None) -> None:
+    summary = summary or {}
+    with connect(ctx.warehouse) as con:
+        files = con.execute(
+            "SELECT kind, file_name, file_sha256, status FROM ingested_files WHERE run_id = ? ORDER BY kind, file_name",
+            [ctx.run_id],
+        ).fetchall()
+        con.execute(
+            "UPDATE runs SET ended_at = ?, input_files = ?, counts = ?, totals = ?, outcome = ?, error = ? "
+            "WHERE run_id = ?",
+            [
+                datetime.now(timezone.utc),
+                json.dumps([dict(zip(("kind", "file_name", "file_sha256", "status"), f)) for f in files]),
+                json.dumps({k: summary.get(k) for k in ("ingest", "validate", "entitle", "notify")}, sort_keys=True, default=str),
+                json.dumps(summary.get("disburse"), sort_keys=True, default=str),
+                outcome, error, ctx.run_id,
+            ],
+        )
+    if outcome == "succeeded":
+        shutil.rmtree(ctx.work_dir, ignore_errors=True)

@@ -1,0 +1,118 @@
+"""Stage 1, ingest: every new inbox file into the warehouse, or into quarantine whole.
+
+New customers snapshots are checked by the `customers_staging` suite before they become
+the current master: one failing row rejects the whole file (its failing rows are listed
+in quarantine) and the previous snapshot stays current.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import duckdb
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from redress.context import RunContext
+from redress.errors import RedressError
+from redress.warehouse import connect
+from tasks import ingest as io
+from tasks.validate import failing_rows_of, validate_table
+
+
+def _record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows=None) -> dict:
+    con.execute(
+        "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [f.sha256, f.name, f.kind, f.size_bytes, status, reason, rows, ctx.run_id, datetime.now(timezone.utc)],
+    )
+    if status not in ("accepted", "duplicate_file"):
+        con.execute(
+            "INSERT INTO quarantine VALUES (?, ?, ?, ?, NULL, ?, ?, NULL)",
+            [ctx.run_id, f.kind, f.sha256, f.name, status if status != "rejected" else "rejected_file", reason],
+        )
+    return {"kind": f.kind, "file_name": f.name, "file_sha256": f.sha256, "status": status, "rows": rows}
+
+
+def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str) -> dict:
+    staged = ctx.work_dir / f"scope-{f.sha256[:16]}.parquet"
+    rows = io.stage(io.scope_frame(f.path), staged)
+    con.execute("BEGIN")
+    io.load_scope_rows(con, staged, f.sha256, tz)
+    entry = _record(con, f, ctx, "accepted", rows=rows)
+    con.execute("COMMIT")
+    return entry
+
+
+def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
+    """Stage, check with GX (which needs the warehouse to itself), then promote or reject."""
+    staged = ctx.work_dir / f"customers-{f.sha256[:16]}.parquet"
+    rows = io.stage(io.customers_frame(f.path), staged)
+    with connect(ctx.warehouse) as con:
+        io.load_customers_staging(con, staged, tz)
+    checked = validate_table(ctx.warehouse, "customers_staging", "customers_staging")
+    failures = failing_rows_of(ctx.warehouse, checked)
+    with connect(ctx.warehouse) as con:
+        con.execute("BEGIN")
+        if not checked.success:
+            reasons = sorted(set(failures["reason"].to_list()))
+            con.register("failures", failures)
+            con.execute("""
+                INSERT INTO quarantine
+                SELECT ?, 'customers', ?, ?, s.row_number, f.reason, 'snapshot rejected whole',
+                       to_json(struct_pack(customer_id := s.customer_id, name := s.name,
+                           email := s.email, phone := s.phone, status := s.status,
+                           created_at := s.created_at, closed_at := s.closed_at,
+                           is_test := s.is_test, payout_method := s.payout_method,
+                           bank_code := s.bank_code, bank_account := s.bank_account))::VARCHAR
+                FROM failures f LEFT JOIN customers_staging s USING (row_number)
+                ORDER BY s.row_number, f.reason
+            """, [ctx.run_id, f.sha256, f.name])
+            entry = _record(con, f, ctx, "rejected", f"{failures.height} failure(s): {', '.join(reasons)}", rows)
+        else:
+            io.promote_customers(con, f.sha256)
+            entry = _record(con, f, ctx, "accepted", rows=rows)
+        con.execute("DROP TABLE customers_staging")
+        con.execute("COMMIT")
+    return entry
+
+
+@task(name="ingest inbox", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def ingest_inbox(ctx: RunContext) -> list[dict]:
+    """Record every new inbox file (by content) and load the accepted ones."""
+    logger = get_run_logger()
+    tz = ctx.policy().timezone
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    files = io.inbox_files(ctx.data_dir)
+    with connect(ctx.warehouse) as con:
+        recorded = con.execute("SELECT file_sha256, file_name FROM ingested_files").fetchall()
+    seen_pairs = set(recorded)
+    seen_content = {sha for sha, _ in recorded}
+    entries = []
+    for f in files:
+        if (f.sha256, f.name) in seen_pairs:
+            continue  # recorded by an earlier run
+        if f.kind == "returns":
+            continue  # payment results are applied by the ledger stage, not ingested here
+        if f.sha256 in seen_content:
+            with connect(ctx.warehouse) as con:
+                entries.append(_record(con, f, ctx, "duplicate_file", "same content as a file seen before"))
+            continue
+        seen_content.add(f.sha256)
+        try:
+            if f.kind == "scope":
+                with connect(ctx.warehouse) as con:
+                    entries.append(_ingest_scope(con, f, ctx, tz))
+            else:
+                entries.append(_ingest_customers(ctx, f, tz))
+        except io.FileRejected as rejected:
+            with connect(ctx.warehouse) as con:
+                entries.append(_record(con, f, ctx, rejected.reason, rejected.detail))
+        except duckdb.Error as exc:
+            raise RedressError(f"loading {f.kind}/{f.name} failed: {exc}") from None
+        last = entries[-1]
+        logger.info("%s/%s: %s (%s rows)", f.kind, f.name, last["status"], last["rows"])
+    with connect(ctx.warehouse) as con:
+        masters = con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
+    if masters == 0:
+        raise RedressError("no valid customers snapshot: drop one into inbox/customers/ (see quarantine for rejected ones)")
+    return entries

@@ -1,0 +1,96 @@
+"""Stage 5, notify: everyone who became known in this run, told once.
+
+Customers with an entitlement (any reason but TEST_ACCOUNT) and non-member exposures,
+one row per person, the first time they become known. The HMAC key comes from the
+environment, never from a parameter, so it is not stored with the flow run.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from redress.context import RunContext
+from redress.errors import RedressError
+from redress.settings import load_settings
+from redress.warehouse import connect
+from tasks import outbox
+from tasks.notifications import messages
+from tasks.reference_codes import assign_codes
+
+# Excel opens at most 1,048,576 rows; beyond that the CSV would mislead, so only Parquet.
+CSV_MAX_ROWS = 1_048_575
+COLUMNS = ("recipient", "channel", "reference_code", "template_id", "language", "message")
+
+NEW_PEOPLE = """
+CREATE OR REPLACE TEMP TABLE people AS
+SELECT 'customer:' || e.customer_id AS person_key, 'member' AS kind, e.customer_id,
+       coalesce(c.phone_e164, c.email_norm) AS recipient,
+       CASE WHEN c.phone_e164 IS NOT NULL THEN 'sms' WHEN c.email_norm IS NOT NULL THEN 'email'
+            ELSE 'none' END AS channel,
+       e.reason, e.amount, e.rail, e.exposed_categories
+FROM entitlements e JOIN customers c USING (customer_id)
+WHERE e.reason <> 'TEST_ACCOUNT'
+UNION ALL
+SELECT 'nonmember:' || recipient, 'non_member', NULL, recipient,
+       CASE WHEN any_value(phone_e164) IS NOT NULL THEN 'sms' ELSE 'email' END,
+       NULL, 0, NULL, string_agg(DISTINCT data_category, ',' ORDER BY data_category)
+FROM non_member_exposures GROUP BY recipient
+"""
+
+
+def _publish(tmp, ctx: RunContext) -> None:
+    for path in sorted(tmp.iterdir()):
+        outbox.publish(path, ctx.notifications_dir / path.name)
+    tmp.rmdir()
+
+
+def recover_notifications(ctx: RunContext) -> None:
+    """Publish the files of a run that committed its notifications and then stopped;
+    drop those of a run that did not commit."""
+    if not ctx.notifications_dir.is_dir():
+        return
+    with connect(ctx.warehouse) as con:
+        committed = {r[0] for r in con.execute("SELECT DISTINCT run_id FROM notifications").fetchall()}
+    for tmp in sorted(ctx.notifications_dir.glob(".tmp-*")):
+        if tmp.name.removeprefix(".tmp-") in committed:
+            _publish(tmp, ctx)
+        else:
+            shutil.rmtree(tmp)
+
+
+@task(name="notify", cache_policy=NO_CACHE)
+def notify(ctx: RunContext) -> dict:
+    logger = get_run_logger()
+    policy = ctx.policy()
+    key = load_settings().hmac_key
+    if not key:
+        raise RedressError("REDRESS_HMAC_KEY is not set: reference codes need a secret key (see README)")
+    recover_notifications(ctx)
+    with connect(ctx.warehouse) as con:
+        con.execute(NEW_PEOPLE)
+        con.execute("DELETE FROM people WHERE person_key IN (SELECT person_key FROM notifications)")
+        assign_codes(con, "people", "SELECT reference_code FROM notifications", key.encode("utf-8"))
+        people = con.sql("SELECT * FROM people ORDER BY person_key").pl()
+    rendered = messages(people, policy).with_columns(pl.lit(ctx.run_id).alias("run_id"))
+    out = rendered.sort("person_key").select(COLUMNS)
+    # Same order as a batch: files under a temporary name, then the commit, then the
+    # rename; recover_notifications settles what a crash left in between.
+    tmp = ctx.notifications_dir / f".tmp-{ctx.run_id}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    outbox.write_table(out, tmp, ctx.run_id, csv=out.height <= CSV_MAX_ROWS)
+    with connect(ctx.warehouse) as con:
+        con.execute("BEGIN")
+        con.execute("""
+            INSERT INTO notifications BY NAME
+            SELECT person_key, customer_id, recipient, channel, reference_code, template_id, language,
+                   message, run_id FROM rendered ORDER BY person_key""")
+        con.execute("COMMIT")
+    _publish(tmp, ctx)
+    per_channel = dict(out.group_by("channel").len().sort("channel").iter_rows())
+    per_template = dict(out.group_by("template_id").len().sort("template_id").iter_rows())
+    logger.info("notifications: %s new, by channel %s", out.height, per_channel)
+    return {"notifications": out.height, "per_channel": per_channel, "per_template": per_template}
