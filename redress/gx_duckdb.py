@@ -1,0 +1,87 @@
+"""Great Expectations on the DuckDB warehouse, through SQLAlchemy (duckdb-engine).
+
+GX 1.24 has no DuckDB dialect. Its SQL engine opens a connection per query and reads
+some results after that connection is closed; duckdb-engine drops a result when its
+connection closes, so every SQL expectation fails (an IndexError inside GX). GX already
+keeps one connection open for the whole validation for SQLite and a few others: it
+checks the engine's dialect name against `_PERSISTED_CONNECTION_DIALECTS`. Adding
+"duckdb" to that tuple is the whole shim. tests/test_validate.py fails if GX changes
+that constant or no longer needs it.
+
+Data stays in DuckDB: GX sends SQL, never loads a table into pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import great_expectations as gx
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+from great_expectations.datasource.fluent.interfaces import Batch
+from great_expectations.execution_engine import sqlalchemy_execution_engine as gx_sql
+
+
+class _DialectName(str):
+    """A dialect name shaped like GX's own `GXSqlDialect` members: equal to the engine's
+    dialect name (`get_connection`) and with a `.value` (`_dialect_requires_persisted_connection`,
+    which then builds the engine with a StaticPool: one connection)."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+DUCKDB = _DialectName("duckdb")
+
+
+def persist_duckdb_connection() -> None:
+    """Make GX hold one DuckDB connection for a whole validation (see the module doc).
+    Idempotent; reading the constant fails loudly if a GX upgrade removes it."""
+    if DUCKDB not in gx_sql._PERSISTED_CONNECTION_DIALECTS:
+        gx_sql._PERSISTED_CONNECTION_DIALECTS = (*gx_sql._PERSISTED_CONNECTION_DIALECTS, DUCKDB)
+
+
+def quiet_context() -> gx.data_context.EphemeralDataContext:
+    """An in-memory GX context: writes no gx/ folder, sends no analytics, draws no
+    progress bars (a batch pipeline's logs are not a terminal)."""
+    return gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+        ),
+    )
+
+
+@contextmanager
+def table_batch(warehouse: Path, table: str) -> Iterator[Batch]:
+    """A GX batch of one whole warehouse table. The DuckDB file is open, read-only, only
+    inside the `with` block: both SQLAlchemy engines GX made are disposed on the way out,
+    so the caller can open the warehouse again (with any settings) right after."""
+    warehouse = Path(warehouse).resolve()
+    if not warehouse.is_file():
+        # duckdb would silently create an empty database here.
+        raise FileNotFoundError(f"no warehouse at {warehouse}")
+    persist_duckdb_connection()
+    datasource = gx.datasource.fluent.SQLDatasource(
+        name="warehouse",
+        connection_string=f"duckdb:///{warehouse}",
+        kwargs={"connect_args": {"read_only": True}},  # validation never writes
+    )
+    try:
+        asset = quiet_context().data_sources.add_sql(datasource=datasource).add_table_asset(
+            name=table, table_name=table
+        )
+        yield asset.add_batch_definition_whole_table(name="whole_table").get_batch()
+    finally:
+        # GX keeps two engines: one for connection tests and reflection, one that runs
+        # the metrics (holding the persisted connection). Both must let go of the file.
+        datasource.get_execution_engine().close()
+        datasource.get_engine().dispose()
