@@ -7,12 +7,15 @@ Korean, the language of the people affected. Rendered column-wise with Polars.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import polars as pl
 
 from redress.policy import Policy
 from tasks.vouchers import voucher_parts
 
 LANGUAGE = "ko"
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 CATEGORY_KO = {
     "name": "이름",
@@ -53,7 +56,7 @@ def _category_list(col: str) -> pl.Expr:
     )
 
 
-def messages(people: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+def messages(people: Frame, policy: Policy) -> Frame:
     """people: person_key, kind ('member' | 'non_member'), reason, amount, rail,
     exposed_categories, reference_code, channel. Adds template_id, language, message."""
     parts = voucher_parts(people.with_columns(pl.col("amount").fill_null(0)), policy.voucher_products)

@@ -28,7 +28,7 @@ def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -52,13 +52,13 @@ def write_table(frame: pl.DataFrame, folder: Path, stem: str, *, csv: bool = Tru
         written.append(folder / f"{stem}.csv")
         spreadsheet_safe(frame).write_csv(written[1])
     for path in written:
-        _fsync(path)
+        fsync(path)
     return written
 
 
 def write_json(path: Path, doc: dict) -> None:
     path.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    _fsync(path)
+    fsync(path)
 
 
 def staging_folder(batches_dir: Path, batch_id: str) -> Path:
@@ -75,15 +75,15 @@ def write_batch(batches_dir: Path, manifest: dict, payments: pl.DataFrame, extra
     written = write_table(payments, tmp, "payments")
     for name, content in sorted((extra or {}).items()):
         (tmp / name).write_bytes(content)
-        _fsync(tmp / name)
+        fsync(tmp / name)
         written.append(tmp / name)
     manifest = dict(manifest, files={p.name: file_sha256(p) for p in sorted(written)})
     write_json(tmp / "manifest.json", manifest)
-    _fsync(tmp)
+    fsync(tmp)
     return tmp
 
 
 def publish(tmp: Path, final: Path) -> None:
     """Move a fully written temporary folder or file into place."""
     os.replace(tmp, final)
-    _fsync(final.parent)
+    fsync(final.parent)

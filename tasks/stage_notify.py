@@ -70,27 +70,40 @@ def notify(ctx: RunContext) -> dict:
     if not key:
         raise RedressError("REDRESS_HMAC_KEY is not set: reference codes need a secret key (see README)")
     recover_notifications(ctx)
+    people = ctx.work_dir / "people.parquet"
+    rendered = ctx.work_dir / "notifications.parquet"
     with connect(ctx.warehouse) as con:
         con.execute(NEW_PEOPLE)
         con.execute("DELETE FROM people WHERE person_key IN (SELECT person_key FROM notifications)")
         assign_codes(con, "people", "SELECT reference_code FROM notifications", key.encode("utf-8"))
-        people = con.sql("SELECT * FROM people ORDER BY person_key").pl()
-    rendered = messages(people, policy).with_columns(pl.lit(ctx.run_id).alias("run_id"))
-    out = rendered.sort("person_key").select(COLUMNS)
+        con.execute(f"COPY (SELECT * FROM people ORDER BY person_key) TO '{people}' (FORMAT parquet)")
+    # Tens of millions of rendered messages do not fit comfortably in memory: render
+    # them streaming, from Parquet to Parquet.
+    messages(pl.scan_parquet(people), policy).with_columns(pl.lit(ctx.run_id).alias("run_id")).sink_parquet(rendered)
     # Same order as a batch: files under a temporary name, then the commit, then the
     # rename; recover_notifications settles what a crash left in between.
     tmp = ctx.notifications_dir / f".tmp-{ctx.run_id}"
     tmp.mkdir(parents=True, exist_ok=True)
-    outbox.write_table(out, tmp, ctx.run_id, csv=out.height <= CSV_MAX_ROWS)
+    columns = ", ".join(COLUMNS)
     with connect(ctx.warehouse) as con:
+        count = con.execute(f"SELECT count(*) FROM read_parquet('{rendered}')").fetchall()[0][0]
+        con.execute(f"COPY (SELECT {columns} FROM read_parquet('{rendered}') ORDER BY person_key) "
+                    f"TO '{tmp / (ctx.run_id + '.parquet')}' (FORMAT parquet)")
+        if count <= CSV_MAX_ROWS:
+            small = con.sql(f"SELECT {columns} FROM read_parquet('{rendered}') ORDER BY person_key").pl()
+            outbox.spreadsheet_safe(small).write_csv(tmp / f"{ctx.run_id}.csv")
+        for path in tmp.iterdir():
+            outbox.fsync(path)
         con.execute("BEGIN")
-        con.execute("""
+        con.execute(f"""
             INSERT INTO notifications BY NAME
             SELECT person_key, customer_id, recipient, channel, reference_code, template_id, language,
-                   message, run_id FROM rendered ORDER BY person_key""")
+                   message, run_id FROM read_parquet('{rendered}') ORDER BY person_key""")
         con.execute("COMMIT")
+        per_channel = dict(con.execute(
+            f"SELECT channel, count(*) FROM read_parquet('{rendered}') GROUP BY ALL ORDER BY ALL").fetchall())
+        per_template = dict(con.execute(
+            f"SELECT template_id, count(*) FROM read_parquet('{rendered}') GROUP BY ALL ORDER BY ALL").fetchall())
     _publish(tmp, ctx)
-    per_channel = dict(out.group_by("channel").len().sort("channel").iter_rows())
-    per_template = dict(out.group_by("template_id").len().sort("template_id").iter_rows())
-    logger.info("notifications: %s new, by channel %s", out.height, per_channel)
-    return {"notifications": out.height, "per_channel": per_channel, "per_template": per_template}
+    logger.info("notifications: %s new, by channel %s", count, per_channel)
+    return {"notifications": count, "per_channel": per_channel, "per_template": per_template}

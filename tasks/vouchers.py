@@ -3,12 +3,16 @@ and the first product also gets the remainder, so the parts always sum to the am
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import polars as pl
 
 from redress.policy import VoucherProduct
 
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
-def voucher_parts(payments: pl.DataFrame, products: tuple[VoucherProduct, ...]) -> pl.DataFrame:
+
+def voucher_parts(payments: Frame, products: tuple[VoucherProduct, ...]) -> Frame:
     """Adds voucher_<product> columns (minor units) to payments with an `amount`."""
     parts = {p.id: pl.col("amount") * p.share_bp // 10000 for p in products}
     rest = pl.col("amount") - pl.sum_horizontal(parts.values())
