@@ -64,6 +64,13 @@ def batches(
     for rail_name in sorted(payments["rail"].unique().to_list()):
         part = payments.filter(pl.col("rail") == rail_name).sort("customer_id")
         amounts = part["amount"].to_numpy()
+        # A payment above a batch (or a bank day) could never be placed and _splits would
+        # look for room for ever; load_policy refuses such a policy, a hand-built one may not.
+        limit = policy.max_batch_amount
+        if rail_name == "bank_transfer":
+            limit = min(limit, policy.daily_cash_cap)
+        if int(amounts.max()) > limit:
+            raise ValueError(f"a {rail_name} payment of {int(amounts.max())} exceeds what one batch may hold ({limit})")
         if rail_name == "bank_transfer":
             start_day = first_bank_day
 

@@ -34,7 +34,9 @@ def classified_scope(rows: pl.LazyFrame, master: pl.LazyFrame, categories: list[
     created = master.select(pl.col("customer_id").alias("resolved_id"), pl.col("created_at").alias("_created_at"))
     joined = resolved.join(created, on="resolved_id", how="left")
 
-    before_created = (pl.col("identity") == "member") & (pl.col("accessed_at") < pl.col("_created_at"))
+    # Compared as instants in UTC: Polars refuses to compare timestamps of two zones.
+    accessed, created_at = (pl.col(c).dt.convert_time_zone("UTC") for c in ("accessed_at", "_created_at"))
+    before_created = (pl.col("identity") == "member") & (accessed < created_at)
     destination = (
         pl.when(pl.col("row_reason").is_not_null()).then(pl.lit("quarantine"))
         .when(pl.col("identity") == "member")

@@ -35,7 +35,9 @@ def entitlements(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Polic
     tier_of = pl.col("data_category").replace_strict(policy.categories, return_dtype=pl.Int32)
     counted_conf = pl.col("confidence").is_in(list(policy.confidence))
     start, end = (t.astimezone(timezone.utc) for t in (policy.window_start, policy.window_end))
-    in_window = pl.col("accessed_at").is_between(start, end, closed="both")
+    # Instants are compared in UTC: Polars refuses to compare timestamps of two zones, and
+    # a caller's frame may carry any zone (the warehouse's Parquet export is UTC).
+    in_window = pl.col("accessed_at").dt.convert_time_zone("UTC").is_between(start, end, closed="both")
     counted = counted_conf & in_window
 
     per_customer = exposures.group_by("customer_id").agg(
@@ -57,7 +59,7 @@ def entitlements(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Polic
         .when(~pl.col("_any_conf")).then(pl.lit("UNCONFIRMED_ONLY"))
         .when(~pl.col("_any_counted")).then(pl.lit("OUTSIDE_WINDOW"))
         .when(~pl.col("status").is_in(list(policy.statuses))).then(pl.lit("STATUS_NOT_ELIGIBLE"))
-        .when((pl.col("status") == "closed") & (pl.col("closed_at") < start))
+        .when((pl.col("status") == "closed") & (pl.col("closed_at").dt.convert_time_zone("UTC") < start))
         .then(pl.lit("CLOSED_BEFORE_BREACH"))
     )
     frame = frame.with_columns(base.alias("base_amount"), reason_1_to_5.alias("_reason"))
