@@ -1,0 +1,175 @@
+"""redress/policy.py: a policy that breaks a rule is refused with a message naming the key."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from redress.errors import RedressError
+from redress.policy import DEFAULT_POLICY, VoucherProduct, load_policy
+
+POLICIES = DEFAULT_POLICY.parent
+KST = ZoneInfo("Asia/Seoul")
+
+
+def variant(tmp_path: Path, *edits: tuple[str, str]) -> Path:
+    """The shipped default policy with each (old, new) text replaced once."""
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert text.count(old) == 1, f"{old!r} must occur once in the shipped policy"
+        text = text.replace(old, new)
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------------- shipped policies
+
+def test_the_default_policy_loads():
+    p = load_policy()
+    assert (p.id, p.currency, p.timezone) == ("coupang-2025-v1", "KRW", "Asia/Seoul")
+    assert p.window_start == datetime(2025, 6, 24, tzinfo=KST)
+    assert p.window_end == datetime(2025, 11, 18, 23, 59, 59, tzinfo=KST)
+    assert p.confidence == ("confirmed",)
+    assert p.statuses == ("active", "dormant", "closed")
+    assert p.categories == {c: 1 for c in ("name", "email", "phone", "shipping_address", "order_history",
+                                           "entrance_code")}
+    assert p.tiers == {1: 50000} and p.max_amount == 50000
+    assert (p.total_cap, p.minimum_amount, p.max_attempts) == (0, 1000, 3)
+    assert p.voucher_products == (VoucherProduct("shopping", 1000), VoucherProduct("food_delivery", 1000),
+                                  VoucherProduct("travel", 4000), VoucherProduct("beauty", 4000))
+    assert (p.max_batch_items, p.max_batch_amount, p.daily_cash_cap) == (50000, 2_000_000_000, 20_000_000_000)
+    assert p.first_value_date is None
+    assert (p.official_phone, p.sender) == ("1577-7011", "Coupang")
+    assert p.sha256 == hashlib.sha256(DEFAULT_POLICY.read_bytes()).hexdigest()
+    assert p.path == DEFAULT_POLICY.resolve()
+
+
+def test_the_tiered_capped_example_loads():
+    p = load_policy(POLICIES / "tiered-capped-example.toml")
+    assert p.id == "tiered-capped-example-v1"
+    assert p.tiers == {1: 20000, 2: 50000, 3: 100000} and p.max_amount == 100000
+    assert p.categories["entrance_code"] == 3 and p.categories["shipping_address"] == 2
+    assert p.total_cap == 500_000_000_000
+    assert sum(v.share_bp for v in p.voucher_products) == 10000
+
+
+@pytest.mark.parametrize("path", sorted(POLICIES.glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_policy_loads(path):
+    assert load_policy(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_hash_changes_with_the_file(tmp_path):
+    same = variant(tmp_path, ('sender = "Coupang"', 'sender = "Coupang"  # reviewed'))
+    assert load_policy(same).sha256 != load_policy().sha256
+
+
+# ----------------------------------------------------------------- accepted variations
+
+def test_first_value_date(tmp_path):
+    p = load_policy(variant(tmp_path, ('first_value_date = ""', 'first_value_date = "2025-12-05"')))
+    assert p.first_value_date == date(2025, 12, 5)
+
+
+def test_first_value_date_may_be_left_out(tmp_path):
+    p = load_policy(variant(tmp_path, ('first_value_date = ""', "")))
+    assert p.first_value_date is None
+
+
+def test_window_of_one_instant_is_allowed(tmp_path):
+    p = load_policy(variant(tmp_path, ('"2025-11-18T23:59:59+09:00"', '"2025-06-24T00:00:00+09:00"')))
+    assert p.window_start == p.window_end
+
+
+# ----------------------------------------------------------------- refused, naming the key
+
+TIERS = "[tiers]                 # tier -> amount in minor units (whole won)\n1 = 50000\n"
+
+BROKEN = [
+    # (edits to the default policy, the key the message must name)
+    pytest.param([(TIERS, "")], "[tiers]", id="missing-tiers"),
+    pytest.param([("1 = 50000\n", "")], "[tiers]", id="empty-tiers"),
+    pytest.param([("entrance_code = 1", "entrance_code = 2")], "categories.entrance_code",
+                 id="category-unknown-tier"),
+    pytest.param([("entrance_code = 1", 'entrance_code = "1"')], "categories.entrance_code",
+                 id="category-tier-as-text"),
+    pytest.param([("{ id = \"beauty\", share_bp = 4000 }", "{ id = \"beauty\", share_bp = 3999 }")],
+                 "payout.voucher_products", id="shares-not-10000"),
+    pytest.param([("{ id = \"beauty\", share_bp = 4000 }", "{ id = \"beauty\", share_bp = 4000.0 }")],
+                 "payout.voucher_products[3].share_bp", id="share-float"),
+    pytest.param([("{ id = \"beauty\", share_bp = 4000 }", "{ id = \"beauty\" }")],
+                 "payout.voucher_products[3].share_bp", id="share-missing"),
+    pytest.param([("{ id = \"beauty\", share_bp = 4000 }", "{ id = \"travel\", share_bp = 4000 }")],
+                 "payout.voucher_products", id="product-ids-not-unique"),
+    pytest.param([("{ id = \"beauty\", share_bp = 4000 }", "{ id = \"be auty\", share_bp = 4000 }")],
+                 "payout.voucher_products[3]", id="product-id-with-space"),
+    pytest.param([("1 = 50000", "1 = 50000.0")], "tiers.1", id="tier-amount-float"),
+    pytest.param([("1 = 50000", "1 = 0")], "tiers.1", id="tier-amount-zero"),
+    pytest.param([("1 = 50000", "1 = -50000")], "tiers.1", id="tier-amount-negative"),
+    pytest.param([("1 = 50000", "1 = true")], "tiers.1", id="tier-amount-bool"),
+    pytest.param([("1 = 50000", "gold = 50000")], "tiers.gold", id="tier-not-a-number"),
+    pytest.param([("total_cap = 0 ", "total_cap = 0.5 ")], "budget.total_cap", id="cap-float"),
+    pytest.param([("total_cap = 0 ", "total_cap = -1 ")], "budget.total_cap", id="cap-negative"),
+    pytest.param([("total_cap = 0 ", "total_cap = true ")], "budget.total_cap", id="cap-bool"),
+    pytest.param([("minimum_amount = 1000", "minimum_amount = 1000.0")], "payout.minimum_amount",
+                 id="minimum-float"),
+    pytest.param([("minimum_amount = 1000", "")], "payout.minimum_amount", id="minimum-missing"),
+    pytest.param([("max_attempts = 3", "max_attempts = 0")], "payout.max_attempts", id="attempts-zero"),
+    pytest.param([('timezone = "Asia/Seoul"', 'timezone = "Asia/Seol"')], "policy.timezone", id="bad-timezone"),
+    pytest.param([('timezone = "Asia/Seoul"', 'timezone = ""')], "policy.timezone", id="empty-timezone"),
+    pytest.param([('currency = "KRW"', 'currency = "USD"')], "policy.currency", id="currency"),
+    pytest.param([('id = "coupang-2025-v1"', 'id = "../evil"')], "policy.id", id="id-path"),
+    pytest.param([('id = "coupang-2025-v1"', 'id = 1')], "policy.id", id="id-not-text"),
+    pytest.param([("[policy]", "[polcy]")], "[policy]", id="missing-section"),
+    pytest.param([('"2025-11-18T23:59:59+09:00"', '"2025-06-23T23:59:59+09:00"')], "breach.window_end",
+                 id="window-end-before-start"),
+    pytest.param([('"2025-06-24T00:00:00+09:00"', '"2025-06-24T00:00:00"')], "breach.window_start",
+                 id="window-without-offset"),
+    pytest.param([('"2025-06-24T00:00:00+09:00"', '"24 June 2025"')], "breach.window_start",
+                 id="window-not-iso"),
+    pytest.param([('"2025-06-24T00:00:00+09:00"', "2025-06-24T00:00:00+09:00")], "breach.window_start",
+                 id="window-toml-datetime"),
+    pytest.param([('confidence = ["confirmed"]', 'confidence = ["Confirmed"]')], "eligibility.confidence",
+                 id="confidence-case"),
+    pytest.param([('confidence = ["confirmed"]', "confidence = []")], "eligibility.confidence",
+                 id="confidence-empty"),
+    pytest.param([('statuses   = ["active", "dormant", "closed"]', 'statuses = ["open"]')],
+                 "eligibility.statuses", id="unknown-status"),
+    pytest.param([("max_batch_amount = 2000000000", "max_batch_amount = 49999")], "disbursement.max_batch_amount",
+                 id="batch-amount-below-largest-tier"),
+    pytest.param([("daily_cash_cap   = 20000000000", "daily_cash_cap = 49999")], "disbursement.daily_cash_cap",
+                 id="daily-cap-below-largest-tier"),
+    pytest.param([("max_batch_items  = 50000", "max_batch_items = 0")], "disbursement.max_batch_items",
+                 id="batch-items-zero"),
+    pytest.param([('first_value_date = ""', 'first_value_date = "2025-13-01"')], "disbursement.first_value_date",
+                 id="first-value-date-invalid"),
+    pytest.param([('official_phone = "1577-7011"', 'official_phone = "https://evil.example"')],
+                 "notice.official_phone", id="phone-is-a-url"),
+    pytest.param([('sender = "Coupang"', 'sender = "  "')], "notice.sender", id="sender-blank"),
+]
+
+
+@pytest.mark.parametrize("edits, key", BROKEN)
+def test_a_broken_policy_is_refused_naming_the_key(tmp_path, edits, key):
+    with pytest.raises(RedressError) as refused:
+        load_policy(variant(tmp_path, *edits))
+    message = str(refused.value)
+    assert key in message
+    assert message.startswith("policy policy.toml: ")
+    assert "\n" not in message   # the CLI prints it as one line
+
+
+def test_not_toml(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[policy\nid = ", encoding="utf-8")
+    with pytest.raises(RedressError, match=r"policy broken\.toml: not valid TOML"):
+        load_policy(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(RedressError, match="policy file not found"):
+        load_policy(tmp_path / "nowhere.toml")
