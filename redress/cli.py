@@ -90,6 +90,11 @@ def cmd_demo(args, settings) -> int:
         key_file.chmod(0o600)
         os.environ["REDRESS_HMAC_KEY"] = key
         print(f"REDRESS_HMAC_KEY was not set: the demo generated one in {key_file} (never commit a real key)")
+    demo_payer = {"REDRESS_DEBTOR_NAME": "Demo Payer Corp.", "REDRESS_DEBTOR_ACCOUNT": "1002003004005",
+                  "REDRESS_DEBTOR_BANK_CODE": "020"}
+    if not all(os.environ.get(k) for k in demo_payer):
+        os.environ.update(demo_payer)
+        print("REDRESS_DEBTOR_* were not set: the demo's bank files use a made-up paying account")
     print(f"generated {args.customers:,} customers and their scope files in {out / 'inbox'}; running the pipeline...")
     summary = run_pipeline(out, args.policy, _run_date(args.run_date))
     _print_outputs(out, summary)

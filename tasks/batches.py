@@ -59,7 +59,9 @@ def batches(
     """
     next_seq = dict(next_seq or {})
     released = released or {}
-    first_bank_day = policy.first_value_date or run_date
+    # A value date is never in the past: a later run (top-ups, reissues) under a policy
+    # whose first_value_date has gone by starts on its own run date.
+    first_bank_day = max(policy.first_value_date or run_date, run_date)
     pieces = []
     for rail_name in sorted(payments["rail"].unique().to_list()):
         part = payments.filter(pl.col("rail") == rail_name).sort("customer_id")

@@ -21,12 +21,17 @@ from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
 from redress.policy import Policy
+from redress.settings import debtor, load_settings
 from redress.warehouse import connect
 from tasks import outbox
 from tasks.batches import batches
+from tasks.pain001 import pain001
 from tasks.payments import new_payments, overpayments
 from tasks.stage_validate import export
 from tasks.vouchers import voucher_parts
+
+
+PAIN_COLUMNS = ("payment_id", "customer_id", "amount", "bank_code", "bank_account")
 
 
 def recover_outbox(ctx: RunContext) -> list[str]:
@@ -89,6 +94,7 @@ def disburse(ctx: RunContext) -> dict:
         .agg(pl.len().alias("item_count"), pl.col("amount").sum().alias("control_sum"))
         .sort("batch_id")
     )
+    payer = debtor(load_settings()) if (summary["rail"] == "bank_transfer").any() else None
     ctx.batches_dir.mkdir(parents=True, exist_ok=True)
     parts = planned.partition_by("batch_id", as_dict=True, maintain_order=True)
     for meta in summary.to_dicts():  # one step per batch, not per payment
@@ -97,7 +103,15 @@ def disburse(ctx: RunContext) -> dict:
             meta, value_date=meta["value_date"].isoformat(), currency=policy.currency,
             policy_id=policy.id, run_id=ctx.run_id, created_at=created_at.isoformat(),
         )
-        outbox.write_batch(ctx.batches_dir, manifest, payment_files(rows, meta["rail"], policy))
+        extra = {}
+        if meta["rail"] == "bank_transfer":
+            # MsgId must fit 35 characters: the payment ids' batch prefix (value date,
+            # rail, sequence) is unique for ever and fits; the manifest names both.
+            reference = rows["payment_id"][0].rsplit("-", 1)[0]
+            manifest["bank_file_reference"] = reference
+            extra["pain.001.xml"] = pain001(reference, meta["value_date"], created_at,
+                                            rows.select(PAIN_COLUMNS), payer, currency=policy.currency)
+        outbox.write_batch(ctx.batches_dir, manifest, payment_files(rows, meta["rail"], policy), extra)
 
     with connect(ctx.warehouse) as con:
         con.execute("BEGIN")
