@@ -105,6 +105,31 @@ class _Reader:
         return moment
 
 
+KNOWN_KEYS = {
+    "policy": {"id", "currency", "timezone"},
+    "breach": {"window_start", "window_end"},
+    "eligibility": {"confidence", "statuses"},
+    "categories": None,  # any category name
+    "tiers": None,       # any tier number
+    "budget": {"total_cap"},
+    "payout": {"minimum_amount", "max_attempts", "voucher_products"},
+    "disbursement": {"max_batch_items", "max_batch_amount", "daily_cash_cap", "first_value_date"},
+    "notice": {"official_phone", "sender"},
+}
+
+
+def _refuse_unknown_keys(r: _Reader) -> None:
+    """A mistyped key must fail loudly, not fall back to a default."""
+    for section, value in r.doc.items():
+        if section not in KNOWN_KEYS:
+            raise r.fail(f"[{section}]", f"is not a policy section (known: {', '.join(KNOWN_KEYS)})")
+        known = KNOWN_KEYS[section]
+        if known is not None and isinstance(value, dict):
+            for key in value:
+                if key not in known:
+                    raise r.fail(f"{section}.{key}", f"is not a known key (known: {', '.join(sorted(known))})")
+
+
 def load_policy(path: Path | None = None) -> Policy:
     path = Path(path or DEFAULT_POLICY)
     try:
@@ -116,6 +141,7 @@ def load_policy(path: Path | None = None) -> Policy:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RedressError(f"policy {path.name}: not valid TOML ({exc})") from None
     r = _Reader(doc, path)
+    _refuse_unknown_keys(r)
 
     policy_id = r.get("policy", "id", str)
     if not _ID.match(policy_id):

@@ -124,7 +124,7 @@ BROKEN = [
     pytest.param([('currency = "KRW"', 'currency = "USD"')], "policy.currency", id="currency"),
     pytest.param([('id = "coupang-2025-v1"', 'id = "../evil"')], "policy.id", id="id-path"),
     pytest.param([('id = "coupang-2025-v1"', 'id = 1')], "policy.id", id="id-not-text"),
-    pytest.param([("[policy]", "[polcy]")], "[policy]", id="missing-section"),
+    pytest.param([("[policy]", "[polcy]")], "[polcy]", id="misspelt-section"),
     pytest.param([('"2025-11-18T23:59:59+09:00"', '"2025-06-23T23:59:59+09:00"')], "breach.window_end",
                  id="window-end-before-start"),
     pytest.param([('"2025-06-24T00:00:00+09:00"', '"2025-06-24T00:00:00"')], "breach.window_start",
@@ -173,3 +173,16 @@ def test_not_toml(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(RedressError, match="policy file not found"):
         load_policy(tmp_path / "nowhere.toml")
+
+
+@pytest.mark.parametrize(("before", "after", "key"), [
+    ('first_value_date = ""', 'first_value_dat = ""', "disbursement.first_value_dat"),
+    ("[notice]", "[notices]", "[notices]"),
+])
+def test_an_unknown_key_is_refused_by_name(tmp_path, before, after, key):
+    text = DEFAULT_POLICY.read_text().replace(before, after)
+    bad = tmp_path / "typo.toml"
+    bad.write_text(text)
+    with pytest.raises(RedressError) as refused:
+        load_policy(bad)
+    assert key in str(refused.value)
