@@ -98,7 +98,15 @@ def cmd_demo(args, settings) -> int:
     print(f"generated {args.customers:,} customers and their scope files in {out / 'inbox'}; running the pipeline...")
     summary = run_pipeline(out, args.policy, _run_date(args.run_date))
     _print_outputs(out, summary)
-    print(f"\nnext: REDRESS_HMAC_KEY=$(cat {out}/.hmac_key) .venv/bin/redress --data-dir {out} explain C00000001")
+    from redress.warehouse import connect
+
+    with connect(out / "warehouse.duckdb", read_only=True) as con:
+        (customer, code), = con.execute(
+            "SELECT customer_id, reference_code FROM notifications WHERE customer_id IS NOT NULL "
+            "ORDER BY customer_id LIMIT 1").fetchall()
+    print(f"\nnext, ask about one person by customer id or by the reference code in their message:")
+    print(f"  .venv/bin/redress --data-dir {out} explain {customer}")
+    print(f"  .venv/bin/redress --data-dir {out} explain {code}")
     return 0
 
 

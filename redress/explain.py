@@ -7,10 +7,12 @@ entitlement and its reason, the rail, and every payment with its batch.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from redress.errors import RedressError
+from redress.policy import load_policy
 from redress.warehouse import connect
 
 REASON_TEXT = {
@@ -39,11 +41,24 @@ def _table(rows: list[dict], columns: list[str]) -> list[str]:
     return [line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]
 
 
+def _display_timezone(con) -> str:
+    """Times are shown in the timezone of the policy of the latest run (people read
+    their own local time), UTC when there is none."""
+    latest = con.execute("SELECT parameters FROM runs ORDER BY started_at DESC LIMIT 1").fetchall()
+    if latest:
+        try:
+            return load_policy(Path(json.loads(latest[0][0])["policy"])).timezone
+        except (RedressError, KeyError, ValueError):
+            pass
+    return "UTC"
+
+
 def explain(data_dir: Path, who: str) -> str:
     warehouse = data_dir / "warehouse.duckdb"
     if not warehouse.exists():
         raise RedressError(f"no warehouse in {data_dir}: run `redress run` first")
     with connect(warehouse, read_only=True) as con:
+        con.execute(f"SET TimeZone = '{_display_timezone(con)}'")
         who = who.strip()
         notice = None
         if re.fullmatch(r"[A-Za-z]{8}", who):

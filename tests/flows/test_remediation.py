@@ -183,3 +183,23 @@ def test_runs_table_records_inputs_and_policy(breach):
     for path in (data / "inbox").rglob("*"):
         if path.is_file() and not path.name.startswith("."):
             assert recorded[path.name] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_explain_by_customer_id_and_by_reference_code(breach):
+    from redress.explain import explain
+
+    data, _, _ = breach
+    (customer, code, payment, batch), = q(data, """
+        SELECT n.customer_id, n.reference_code, l.payment_id, l.batch_id
+        FROM notifications n JOIN ledger l USING (customer_id) ORDER BY n.customer_id LIMIT 1""")
+    files = {f for (f,) in q(data, """
+        SELECT DISTINCT f.file_name FROM scope_exposures e JOIN ingested_files f USING (file_sha256)
+        WHERE e.customer_id = ? AND f.status = 'accepted'""", [customer])}
+    by_id = explain(data, customer)
+    assert by_id == explain(data, code.lower())
+    assert f"customer {customer}" in by_id and code in by_id
+    assert "ELIGIBLE" in by_id and "50,000 KRW" in by_id
+    assert payment in by_id and batch in by_id
+    assert all(f in by_id for f in files)
+    (nm_code,), = q(data, "SELECT reference_code FROM notifications WHERE customer_id IS NULL ORDER BY 1 LIMIT 1")
+    assert "never paid" in explain(data, nm_code)
