@@ -26,6 +26,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 os.environ.setdefault("REDRESS_HMAC_KEY", secrets.token_hex(32))
+os.environ.setdefault("REDRESS_DEBTOR_NAME", "Benchmark Payer Corp.")
+os.environ.setdefault("REDRESS_DEBTOR_ACCOUNT", "1002003004005")
+os.environ.setdefault("REDRESS_DEBTOR_BANK_CODE", "020")
 
 
 def reset_peak() -> None:
