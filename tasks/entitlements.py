@@ -24,14 +24,25 @@ REASONS = (
 )
 
 
-def _sorted_join(col: pl.Expr) -> pl.Expr:
-    return col.unique().sort().str.join(",")
+def _category_names(mask: pl.Expr, names: list[str]) -> pl.Expr:
+    """The categories whose bit is set, in name order, comma-separated ('' for none)."""
+    parts = [pl.when((mask & (1 << bit)) != 0).then(pl.lit(name)) for bit, name in enumerate(names)]
+    return pl.concat_str(parts, separator=",", ignore_nulls=True).fill_null("")
 
 
-def entitlements(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Policy) -> pl.DataFrame:
-    """exposures: customer_id, data_category, accessed_at, confidence.
+def exposure_summary(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
+    """One row per exposed customer: what counts, the tier and categories, joined with
+    the customer fields the rules need.
+
+    exposures: customer_id, data_category, accessed_at, confidence.
     customers: customer_id, status, closed_at, is_test, payout_method, bank_valid.
+    Categories are carried as a bit mask (one bit per policy category, in name order):
+    tens of millions of per-customer string lists would not fit in memory.
     """
+    names = sorted(policy.categories)
+    if len(names) > 62:
+        raise ValueError("a policy may have at most 62 categories")
+    bit = pl.col("data_category").replace_strict({n: 1 << i for i, n in enumerate(names)}, return_dtype=pl.Int64)
     tier_of = pl.col("data_category").replace_strict(policy.categories, return_dtype=pl.Int32)
     counted_conf = pl.col("confidence").is_in(list(policy.confidence))
     start, end = (t.astimezone(timezone.utc) for t in (policy.window_start, policy.window_end))
@@ -44,28 +55,39 @@ def entitlements(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Polic
         counted_conf.any().alias("_any_conf"),
         counted.any().alias("_any_counted"),
         tier_of.filter(counted).max().alias("tier"),
-        _sorted_join(pl.col("data_category").filter(counted)).alias("categories"),
-        _sorted_join(pl.col("data_category")).alias("exposed_categories"),
+        bit.filter(counted).bitwise_or().fill_null(0).alias("_counted_mask"),
+        bit.bitwise_or().alias("_exposed_mask"),
     )
-    frame = per_customer.join(customers, on="customer_id", how="left").collect()
-    missing = frame.filter(pl.col("status").is_null()).height
-    if missing:
-        # Cannot happen when exposures were resolved against this master.
-        raise ValueError(f"{missing} exposed customers are not in the customer master")
+    return per_customer.join(customers, on="customer_id", how="left").with_columns(
+        _category_names(pl.col("_counted_mask"), names).alias("categories"),
+        _category_names(pl.col("_exposed_mask"), names).alias("exposed_categories"),
+        pl.col("closed_at").dt.convert_time_zone("UTC"),
+    ).drop("_counted_mask", "_exposed_mask")
 
+
+def entitlements_of(summary: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
+    """The entitlement of every customer in an exposure summary. Reads the summary twice:
+    once for the sum that decides pro rata, once for the amounts."""
+    start = policy.window_start.astimezone(timezone.utc)
     base = pl.col("tier").replace_strict(policy.tiers, default=0, return_dtype=pl.Int64).fill_null(0)
     reason_1_to_5 = (
         pl.when(pl.col("is_test")).then(pl.lit("TEST_ACCOUNT"))
         .when(~pl.col("_any_conf")).then(pl.lit("UNCONFIRMED_ONLY"))
         .when(~pl.col("_any_counted")).then(pl.lit("OUTSIDE_WINDOW"))
         .when(~pl.col("status").is_in(list(policy.statuses))).then(pl.lit("STATUS_NOT_ELIGIBLE"))
-        .when((pl.col("status") == "closed") & (pl.col("closed_at").dt.convert_time_zone("UTC") < start))
+        .when((pl.col("status") == "closed") & (pl.col("closed_at") < start))
         .then(pl.lit("CLOSED_BEFORE_BREACH"))
     )
-    frame = frame.with_columns(base.alias("base_amount"), reason_1_to_5.alias("_reason"))
-    passing_sum = int(frame.filter(pl.col("_reason").is_null())["base_amount"].sum() or 0)
-    amount = pro_rata(pl.col("base_amount"), policy.total_cap, passing_sum)
-    frame = frame.with_columns(
+    checked = summary.with_columns(base.alias("base_amount"), reason_1_to_5.alias("_reason"))
+    missing, passing_sum = checked.select(
+        pl.col("status").is_null().sum(),
+        pl.col("base_amount").filter(pl.col("_reason").is_null()).sum(),
+    ).collect().row(0)
+    if missing:
+        # Cannot happen when exposures were resolved against this master.
+        raise ValueError(f"{missing} exposed customers are not in the customer master")
+    amount = pro_rata(pl.col("base_amount"), policy.total_cap, int(passing_sum or 0))
+    checked = checked.with_columns(
         pl.when(pl.col("_reason").is_null()).then(amount).otherwise(0).alias("_amount")
     )
     reason = (
@@ -74,20 +96,25 @@ def entitlements(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Polic
         .otherwise(pl.lit("ELIGIBLE"))
     )
     return (
-        frame.with_columns(reason.alias("reason"))
+        checked.with_columns(reason.alias("reason"))
         .with_columns(
             pl.when(pl.col("reason") == "ELIGIBLE").then(pl.col("_amount")).otherwise(0)
             .cast(pl.Int64).alias("amount"),
             rail().alias("rail"),
             pl.lit(policy.id).alias("policy_id"),
-            pl.col("categories").fill_null(""),
         )
         .select(
             "customer_id", "policy_id", "reason", "tier", "categories", "exposed_categories",
             "base_amount", "amount", "rail",
         )
-        .sort("customer_id")
     )
+
+
+def entitlements(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Policy) -> pl.DataFrame:
+    """exposure_summary then entitlements_of, collected and ordered by customer_id: the
+    whole rule for small frames (the stage runs the two halves through Parquet)."""
+    summary = exposure_summary(exposures, customers, policy).collect().lazy()
+    return entitlements_of(summary, policy).collect().sort("customer_id")
 
 
 def pro_rata(base: pl.Expr, total_cap: int, passing_sum: int) -> pl.Expr:

@@ -63,7 +63,9 @@ def assign_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: s
               AND code NOT IN ({taken_sql})
             QUALIFY row_number() OVER (PARTITION BY code ORDER BY person_key) = 1
         """)
-    left = con.execute("SELECT count(*) FROM _digests ANTI JOIN _codes USING (person_key)").fetchall()[0][0]
+        left = con.execute("SELECT count(*) FROM _digests ANTI JOIN _codes USING (person_key)").fetchall()[0][0]
+        if not left:
+            break
     if left:
         raise RuntimeError(f"{left} people found no free reference code in {WINDOWS} windows")
     con.execute(f"""

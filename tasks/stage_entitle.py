@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
 from redress.warehouse import connect
-from tasks.entitlements import entitlements
+from tasks.entitlements import entitlements_of, exposure_summary
 from tasks.stage_validate import export
 
 
@@ -25,17 +25,20 @@ def compute_entitlements(ctx: RunContext) -> dict:
             con, "SELECT customer_id, status, closed_at, is_test, payout_method, bank_valid FROM customers",
             ctx.work_dir / "customers.parquet",
         )
-    result = entitlements(pl.scan_parquet(exposures), pl.scan_parquet(customers), policy)
-    result = result.with_columns(pl.lit(ctx.run_id).alias("run_id"))
+    summary_file = ctx.work_dir / "exposure_summary.parquet"
+    result = ctx.work_dir / "entitlements.parquet"
+    exposure_summary(pl.scan_parquet(exposures), pl.scan_parquet(customers), policy).sink_parquet(summary_file)
+    entitlements_of(pl.scan_parquet(summary_file), policy).sink_parquet(result)
     with connect(ctx.warehouse) as con:
         con.execute("BEGIN")
         con.execute("DELETE FROM entitlements")
-        con.execute("""
+        con.execute(f"""
             INSERT INTO entitlements BY NAME
-            SELECT customer_id, policy_id, run_id, reason, tier, categories, exposed_categories,
-                   base_amount, amount, rail FROM result""")
+            SELECT customer_id, policy_id, ? AS run_id, reason, tier, categories, exposed_categories,
+                   base_amount, amount, rail FROM read_parquet('{result}') ORDER BY customer_id""", [ctx.run_id])
         con.execute("COMMIT")
-    by_reason = result.group_by("reason").agg(pl.len().alias("customers"), pl.col("amount").sum()).sort("reason")
-    summary = {r["reason"]: {"customers": r["customers"], "amount": r["amount"]} for r in by_reason.to_dicts()}
+        rows = con.execute("""
+            SELECT reason, count(*), sum(amount) FROM entitlements GROUP BY ALL ORDER BY reason""").fetchall()
+    summary = {reason: {"customers": n, "amount": int(total)} for reason, n, total in rows}
     logger.info("entitlements by reason: %s", summary)
     return summary

@@ -17,7 +17,8 @@ from redress.context import RunContext
 from redress.errors import RedressError
 from redress.warehouse import connect
 from tasks import ingest as io
-from tasks.validate import failing_rows_of, validate_table
+from tasks.quality import check
+from tasks.validate import failing_rows_of
 
 
 def _record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows=None) -> dict:
@@ -49,7 +50,7 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
     rows = io.stage(io.customers_frame(f.path), staged)
     with connect(ctx.warehouse) as con:
         io.load_customers_staging(con, staged, tz)
-    checked = validate_table(ctx.warehouse, "customers_staging", "customers_staging")
+    checked = check(ctx, "customers_staging", "customers_staging", label=f"customers_staging-{f.name}")
     failures = failing_rows_of(ctx.warehouse, checked)
     with connect(ctx.warehouse) as con:
         con.execute("BEGIN")

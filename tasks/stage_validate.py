@@ -20,7 +20,7 @@ from redress.context import RunContext
 from redress.errors import RedressError
 from redress.warehouse import connect
 from tasks.classify import classified_scope
-from tasks.validate import validate_table
+from tasks.quality import check, require
 
 
 def export(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> Path:
@@ -112,14 +112,7 @@ def validate_scope(ctx: RunContext) -> dict:
             f"conservation check failed for scope file {worst['file_name']}: "
             f"{worst['rows_read']} rows read, {worst['accounted']} accounted for"
         )
-    gate = validate_table(ctx.warehouse, "scope_exposures", "scope_exposures",
-                          parameters={"categories": sorted(policy.categories)})
-    if not gate.success:
-        failed = next(r for r in gate.results if not r.success)
-        raise RedressError(
-            f"suite scope_exposures failed: {failed.expectation} on {failed.column} "
-            f"({failed.unexpected_count} rows)"
-        )
+    require(check(ctx, "scope_exposures", "scope_exposures", parameters={"categories": sorted(policy.categories)}))
     totals = {d: int(balance[d].sum()) for d in ("exposure", "non_member", "review", "quarantine")}
     totals["rows_read"] = int(balance["rows_read"].sum())
     logger.info("scope rows: %s", totals)
