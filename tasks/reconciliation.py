@@ -1,0 +1,72 @@
+"""Finance's reconciliation: per rail and value date, every won of the ledger accounted
+for (issue 4, "Finance's view").
+
+issued      payments sent and not yet answered by the bank or voucher system
+settled     payments confirmed
+returned    payments that came back (reissued as a new payment on a later run)
+outstanding what is still owed to eligible customers and not yet in any payment
+            (0 < owed < minimum, or an entitlement raised after the last run)
+overpaid    paid (issued + settled) above the current entitlement: exceptions, never
+            clawed back
+
+The per-date rows come from the ledger; outstanding and overpaid belong to customers,
+not to a date, and are reported on a row of their own per rail (value_date empty).
+The totals row equals the ledger's own sums, which the tests check.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+COLUMNS = ("rail", "value_date", "payments", "issued", "settled", "returned", "outstanding", "overpaid")
+
+PER_DATE = """
+SELECT l.rail, b.value_date::VARCHAR AS value_date, count(*) AS payments,
+       sum(l.amount) FILTER (l.status = 'issued') AS issued,
+       sum(l.amount) FILTER (l.status = 'settled') AS settled,
+       sum(l.amount) FILTER (l.status = 'returned') AS returned,
+       0 AS outstanding, 0 AS overpaid
+FROM ledger l JOIN batches b USING (batch_id)
+GROUP BY ALL
+"""
+
+PER_CUSTOMER = """
+WITH paid AS (
+    SELECT customer_id, sum(amount) FILTER (status IN ('issued', 'settled')) AS paid
+    FROM ledger GROUP BY ALL),
+owed AS (
+    SELECT coalesce(e.rail, 'voucher') AS rail,
+           coalesce(e.amount, 0) - coalesce(p.paid, 0) AS owed
+    FROM entitlements e FULL JOIN paid p USING (customer_id))
+SELECT rail, NULL AS value_date, 0 AS payments, 0 AS issued, 0 AS settled, 0 AS returned,
+       sum(owed) FILTER (owed > 0) AS outstanding, sum(-owed) FILTER (owed < 0) AS overpaid
+FROM owed GROUP BY ALL
+HAVING sum(owed) FILTER (owed > 0) IS NOT NULL OR sum(-owed) FILTER (owed < 0) IS NOT NULL
+"""
+
+
+def reconciliation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Rows per rail and value date, then per rail for outstanding/overpaid, then TOTAL."""
+    frame = con.sql(f"""
+        SELECT rail, value_date, payments, coalesce(issued, 0) AS issued, coalesce(settled, 0) AS settled,
+               coalesce(returned, 0) AS returned, coalesce(outstanding, 0) AS outstanding,
+               coalesce(overpaid, 0) AS overpaid
+        FROM (({PER_DATE}) UNION ALL ({PER_CUSTOMER}))
+        ORDER BY rail, value_date NULLS LAST
+    """).pl()
+    frame = frame.cast({c: pl.Int64 for c in COLUMNS[2:]})
+    total = frame.select(
+        pl.lit("TOTAL").alias("rail"), pl.lit(None, pl.String).alias("value_date"),
+        *(pl.col(c).sum() for c in COLUMNS[2:]),
+    )
+    return pl.concat([frame.select(COLUMNS), total.select(COLUMNS)])
+
+
+def markdown(frame: pl.DataFrame, currency: str) -> str:
+    head = "| " + " | ".join(COLUMNS) + " |"
+    lines = [f"# Reconciliation ({currency}, whole units)", "", head, "|" + "---|" * len(COLUMNS)]
+    for row in frame.iter_rows():
+        cells = ["" if v is None else (f"{v:,}" if isinstance(v, int) else str(v)) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""Paying exactly once while the scope and the policy keep changing (issue 4, Revisions).
+
+Four runs over one data folder: a small first scope file, a large revision, a
+correction, then two policy revisions. After each run every customer's ledger total is
+asserted. Under the SPEC evidence accumulates (a later file cannot retract an earlier
+exposure), so entitlements fall only through the policy: that is how the overpayment
+exception is provoked.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from flows.remediation import remediation
+from redress.policy import DEFAULT_POLICY
+
+CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
+C1,김하나,one@example.com,010-1000-0001,active,2020-01-01,,false,,,
+C2,이둘,two@example.com,010-1000-0002,active,2020-01-01,,false,,,
+C3,박셋,three@example.com,010-1000-0003,dormant,2020-01-01,,false,bank_transfer,004,1234567890
+C4,최넷,four@example.com,010-1000-0004,closed,2020-01-01,2025-09-01,false,,,
+C5,정다섯,five@example.com,010-1000-0005,active,2020-01-01,,false,,,
+C6,강여섯,six@example.com,010-1000-0006,active,2020-01-01,,false,,,
+"""
+HEADER = "customer_id,email,phone,data_category,accessed_at,confidence,source\n"
+DROPS = {
+    "scope_day01.csv": "C1,,,name,2025-07-01T10:00:00+09:00,,day1\nC2,,,email,2025-07-01T10:00:00+09:00,,day1\n",
+    "scope_day05_revision.csv": (
+        "C1,,,shipping_address,2025-07-02T10:00:00+09:00,,rev\n"
+        ",three@example.com,,name,2025-08-01 09:00:00,,rev\n"
+        "C4,,,shipping_address,2025-08-02,,rev\n"
+        "C5,,,name,2025-08-03,suspected,rev\n"
+        "C1,,,name,2025-07-01T10:00:00+09:00,,rev\n"  # the same exposure again: counts once
+    ),
+    "scope_day11_correction.csv": "C5,,,name,2025-08-03,confirmed,corr\n,,010-1000-0006,email,2025-09-09,,corr\n",
+}
+
+
+def policy(tmp: Path, policy_id: str, tier1: int, tier2: int, shipping_tier: int) -> Path:
+    text = DEFAULT_POLICY.read_text()
+    text = text.replace('id = "coupang-2025-v1"', f'id = "{policy_id}"')
+    text = text.replace("[tiers]                 # tier -> amount in minor units (whole won)\n1 = 50000",
+                        f"[tiers]\n1 = {tier1}\n2 = {tier2}")
+    text = text.replace("shipping_address = 1", f"shipping_address = {shipping_tier}")
+    path = tmp / f"{policy_id}.toml"
+    path.write_text(text)
+    return path
+
+
+def paid(data: Path) -> dict[str, int]:
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return dict(con.execute(
+            "SELECT customer_id, sum(amount) FROM ledger WHERE status IN ('issued', 'settled') GROUP BY ALL"
+        ).fetchall())
+
+
+def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
+    data = tmp_path / "data"
+    for kind in ("customers", "scope", "returns"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS)
+    v1 = policy(tmp_path, "test-v1", 10000, 30000, shipping_tier=2)
+
+    def drop_and_run(name: str | None, policy_path: Path, day: int) -> dict:
+        if name:
+            (data / "inbox" / "scope" / name).write_text(HEADER + DROPS[name])
+        return remediation(data_dir=data, policy_path=policy_path, run_date=date(2025, 12, day))
+
+    drop_and_run("scope_day01.csv", v1, 1)
+    assert paid(data) == {"C1": 10000, "C2": 10000}
+
+    s = drop_and_run("scope_day05_revision.csv", v1, 5)
+    # C1's shipping address raises it to tier 2: a top-up of the difference only.
+    assert paid(data) == {"C1": 30000, "C2": 10000, "C3": 10000, "C4": 30000}
+    assert s["disburse"]["payments"] == 3
+
+    drop_and_run("scope_day11_correction.csv", v1, 11)
+    # C5 confirmed at last; C6 found by phone.
+    assert paid(data) == {"C1": 30000, "C2": 10000, "C3": 10000, "C4": 30000, "C5": 10000, "C6": 10000}
+
+    v2 = policy(tmp_path, "test-v2", 15000, 30000, shipping_tier=1)
+    s = drop_and_run(None, v2, 12)
+    # Shipping address moves to tier 1 at 15,000: C1 and C4 were paid 30,000, more than
+    # they are now entitled to: an exception, never a clawback. The others get 5,000.
+    assert paid(data) == {"C1": 30000, "C2": 15000, "C3": 15000, "C4": 30000, "C5": 15000, "C6": 15000}
+    assert s["disburse"]["overpayments"] == {"customers": 2, "amount": 30000}
+
+    v3 = policy(tmp_path, "test-v3", 15500, 30000, shipping_tier=1)
+    s = drop_and_run(None, v3, 13)
+    # 500 more each is below the 1,000 minimum: nothing now, it stays owed.
+    assert s["disburse"]["payments"] == 0
+    assert paid(data) == {"C1": 30000, "C2": 15000, "C3": 15000, "C4": 30000, "C5": 15000, "C6": 15000}
+
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        ids = con.execute("SELECT count(*), count(DISTINCT payment_id), count(DISTINCT batch_id) FROM ledger").fetchall()[0]
+        batches = con.execute("SELECT count(*), count(DISTINCT batch_id) FROM batches").fetchall()[0]
+        from tasks.reconciliation import reconciliation
+
+        rec = reconciliation(con)
+        ledger_total = con.execute("SELECT sum(amount) FROM ledger").fetchall()[0][0]
+    assert ids[0] == ids[1]
+    assert batches[0] == batches[1] == ids[2]
+    total = rec.filter(rec["rail"] == "TOTAL").row(0, named=True)
+    assert total["issued"] + total["settled"] + total["returned"] == ledger_total
+    assert total["outstanding"] == 4 * 500
+    assert total["overpaid"] == 2 * 14500
+    folders = {p.name for p in (data / "outbox" / "batches").iterdir()}
+    assert len(folders) == batches[0]
