@@ -13,6 +13,7 @@ from tasks.report import write_report
 from tasks.stage_disburse import disburse
 from tasks.stage_entitle import compute_entitlements
 from tasks.stage_ingest import ingest_inbox
+from tasks.stage_returns import apply_returns
 from tasks.stage_notify import notify
 from tasks.stage_validate import validate_scope
 
@@ -26,6 +27,7 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
         summary: dict = {"run_id": ctx.run_id}
         try:
             summary["ingest"] = ingest_inbox(ctx)
+            summary["returns"] = apply_returns(ctx)
             summary["validate"] = validate_scope(ctx)
             summary["entitle"] = compute_entitlements(ctx)
             summary["disburse"] = disburse(ctx)

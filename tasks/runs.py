@@ -35,6 +35,11 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
     """Record a new run; its id is the run date and a sequence, so ids sort and repeat
     identically for the same history."""
     with connect(data_dir / "warehouse.duckdb") as con:
+        # Under the folder lock no other run is going on: a run still marked running was
+        # killed. Say so, and drop its scratch files.
+        con.execute("""UPDATE runs SET outcome = 'failed', error = 'stopped before the end (killed or crashed)'
+                       WHERE outcome = 'running'""")
+        shutil.rmtree(data_dir / "work", ignore_errors=True)
         n = con.execute("SELECT count(*) FROM runs WHERE run_date = ?", [run_date]).fetchall()[0][0]
         run_id = f"R{run_date:%Y%m%d}-{n + 1:03d}"
         con.execute(

@@ -15,13 +15,14 @@ from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
 from redress.errors import RedressError
+from redress.faults import checkpoint
 from redress.warehouse import connect
 from tasks import ingest as io
 from tasks.quality import check
 from tasks.validate import failing_rows_of
 
 
-def _record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows=None) -> dict:
+def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows=None) -> dict:
     con.execute(
         "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [f.sha256, f.name, f.kind, f.size_bytes, status, reason, rows, ctx.run_id, datetime.now(timezone.utc)],
@@ -39,7 +40,8 @@ def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str) -> dict:
     rows = io.stage(io.scope_frame(f.path), staged)
     con.execute("BEGIN")
     io.load_scope_rows(con, staged, f.sha256, tz)
-    entry = _record(con, f, ctx, "accepted", rows=rows)
+    entry = record(con, f, ctx, "accepted", rows=rows)
+    checkpoint("ingest:before-commit")
     con.execute("COMMIT")
     return entry
 
@@ -68,10 +70,10 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
                 FROM failures f LEFT JOIN customers_staging s USING (row_number)
                 ORDER BY s.row_number, f.reason
             """, [ctx.run_id, f.sha256, f.name])
-            entry = _record(con, f, ctx, "rejected", f"{failures.height} failure(s): {', '.join(reasons)}", rows)
+            entry = record(con, f, ctx, "rejected", f"{failures.height} failure(s): {', '.join(reasons)}", rows)
         else:
             io.promote_customers(con, f.sha256)
-            entry = _record(con, f, ctx, "accepted", rows=rows)
+            entry = record(con, f, ctx, "accepted", rows=rows)
         con.execute("DROP TABLE customers_staging")
         con.execute("COMMIT")
     return entry
@@ -96,7 +98,7 @@ def ingest_inbox(ctx: RunContext) -> list[dict]:
             continue  # payment results are applied by the ledger stage, not ingested here
         if f.sha256 in seen_content:
             with connect(ctx.warehouse) as con:
-                entries.append(_record(con, f, ctx, "duplicate_file", "same content as a file seen before"))
+                entries.append(record(con, f, ctx, "duplicate_file", "same content as a file seen before"))
             continue
         seen_content.add(f.sha256)
         try:
@@ -107,7 +109,7 @@ def ingest_inbox(ctx: RunContext) -> list[dict]:
                 entries.append(_ingest_customers(ctx, f, tz))
         except io.FileRejected as rejected:
             with connect(ctx.warehouse) as con:
-                entries.append(_record(con, f, ctx, rejected.reason, rejected.detail))
+                entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
         except duckdb.Error as exc:
             raise RedressError(f"loading {f.kind}/{f.name} failed: {exc}") from None
         last = entries[-1]

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
 from redress.errors import RedressError
+from redress.faults import checkpoint
 from redress.settings import load_settings
 from redress.warehouse import connect
 from tasks import outbox
@@ -94,12 +95,14 @@ def notify(ctx: RunContext) -> dict:
             outbox.spreadsheet_safe(small).write_csv(tmp / f"{ctx.run_id}.csv")
         for path in tmp.iterdir():
             outbox.fsync(path)
+        checkpoint("notify:files-written")
         con.execute("BEGIN")
         con.execute(f"""
             INSERT INTO notifications BY NAME
             SELECT person_key, customer_id, recipient, channel, reference_code, template_id, language,
                    message, run_id FROM read_parquet('{rendered}') ORDER BY person_key""")
         con.execute("COMMIT")
+        checkpoint("notify:committed")
         per_channel = dict(con.execute(
             f"SELECT channel, count(*) FROM read_parquet('{rendered}') GROUP BY ALL ORDER BY ALL").fetchall())
         per_template = dict(con.execute(

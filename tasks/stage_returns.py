@@ -1,0 +1,90 @@
+"""Finance's payment results: SPEC "Input: returns from finance".
+
+Each new file of inbox/returns/ (CSV: payment_id, status, reason) is checked by the
+`returns_staging` suite: an unknown payment_id, a settled payment being returned, a
+malformed or repeated row is quarantined with its reason, never applied. The accepted
+rows update the ledger in one transaction with the file's record, so a file is applied
+once or not at all. A returned payment no longer counts as paid: the disburse stage of
+the same run reissues it with attempt + 1, or holds it as a claim after max_attempts.
+Never retried by Prefect: it changes payment statuses.
+"""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from redress.context import RunContext
+from redress.faults import checkpoint
+from redress.warehouse import connect
+from tasks import ingest as io
+from tasks.quality import check
+from tasks.stage_ingest import record
+from tasks.validate import failing_rows_of
+
+
+def _apply_file(ctx: RunContext, f: io.InboxFile) -> dict:
+    from tasks.input_checks import create_returns_staging
+
+    staged = ctx.work_dir / f"returns-{f.sha256[:16]}.parquet"
+    rows = io.stage(io.read_text_frame(f.path, ("payment_id", "status"), io.RETURNS_COLUMNS), staged)
+    with connect(ctx.warehouse) as con:
+        create_returns_staging(con, staged)
+    checked = check(ctx, "returns_staging", "returns_staging", label=f"returns_staging-{f.name}")
+    failures = failing_rows_of(ctx.warehouse, checked)
+    with connect(ctx.warehouse) as con:
+        con.register("failures", failures)
+        con.execute("BEGIN")
+        con.execute("""
+            INSERT INTO quarantine
+            SELECT ?, 'returns', ?, ?, f.row_number, f.reason, NULL,
+                   to_json(struct_pack(payment_id := s.payment_id, status := s.status,
+                                       reason := s.reason))::VARCHAR
+            FROM failures f LEFT JOIN returns_staging s USING (row_number)
+            ORDER BY f.row_number, f.reason""", [ctx.run_id, f.sha256, f.name])
+        applied = con.execute("""
+            UPDATE ledger SET status = s.status, status_reason = s.reason, updated_run_id = ?
+            FROM returns_staging s
+            WHERE ledger.payment_id = s.payment_id AND ledger.status <> s.status
+              AND s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL)
+        """, [ctx.run_id]).fetchall()[0][0]
+        whole_file = failures.filter(failures["row_number"].is_null()).height > 0
+        if whole_file:
+            reasons = ", ".join(sorted(set(failures["reason"].to_list())))
+            entry = record(con, f, ctx, "rejected", f"not applied: {reasons}", rows)
+        else:
+            entry = record(con, f, ctx, "accepted", rows=rows)
+        entry["applied"] = applied
+        entry["quarantined"] = failures.height
+        con.execute("DROP TABLE returns_staging")
+        checkpoint("returns:before-commit")
+        con.execute("COMMIT")
+    return entry
+
+
+@task(name="apply returns", cache_policy=NO_CACHE)
+def apply_returns(ctx: RunContext) -> list[dict]:
+    logger = get_run_logger()
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    with connect(ctx.warehouse) as con:
+        recorded = con.execute("SELECT file_sha256, file_name FROM ingested_files").fetchall()
+    seen_pairs, seen_content = set(recorded), {sha for sha, _ in recorded}
+    entries = []
+    for f in io.inbox_files(ctx.data_dir):
+        if f.kind != "returns" or (f.sha256, f.name) in seen_pairs:
+            continue
+        if f.sha256 in seen_content:
+            with connect(ctx.warehouse) as con:
+                entries.append(record(con, f, ctx, "duplicate_file", "same content as a file seen before"))
+            continue
+        seen_content.add(f.sha256)
+        try:
+            entries.append(_apply_file(ctx, f))
+        except io.FileRejected as rejected:
+            with connect(ctx.warehouse) as con:
+                entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
+        last = entries[-1]
+        logger.info("returns/%s: %s, %s applied, %s quarantined", f.name, last["status"],
+                    last.get("applied", 0), last.get("quarantined", 0))
+    return entries
