@@ -4,9 +4,12 @@ Order of work, so that a crash at any point leaves nothing half done:
 1. finish or discard what a crashed run left: a `.tmp-<batch_id>` folder whose batch is
    committed is moved into place, any other is deleted;
 2. compute the new payments and their batches;
-3. write every batch folder under its temporary name;
-4. commit ledger rows and batches in one transaction;
-5. move the folders into place.
+3. stage the plan in the warehouse and run the emission suites on it (entitlements,
+   ledger, batches: tasks/emission_checks.py); a failure stops the run here, before
+   anything is written;
+4. write every batch folder under its temporary name;
+5. commit ledger rows and batches in one transaction;
+6. move the folders into place.
 Never retried by Prefect: a step that creates payments runs once per run.
 """
 
@@ -20,11 +23,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
+from redress.faults import checkpoint
 from redress.policy import Policy
 from redress.settings import debtor, load_settings
 from redress.warehouse import connect
 from tasks import outbox
 from tasks.batches import batches
+from tasks.emission_checks import check_plan, drop_plan, stage_plan
 from tasks.pain001 import pain001
 from tasks.payments import new_payments, overpayments
 from tasks.stage_validate import export
@@ -51,12 +56,29 @@ def recover_outbox(ctx: RunContext) -> list[str]:
     return published
 
 
+def with_voucher_parts(planned: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """voucher_<product> columns on every planned payment, null off the voucher rail:
+    computed once, so the parts the emission suites check are the parts written."""
+    columns = [f"voucher_{p.id}" for p in policy.voucher_products]
+    return voucher_parts(planned, policy.voucher_products).with_columns(
+        pl.when(pl.col("rail") == "voucher").then(pl.col(c)).alias(c) for c in columns
+    )
+
+
+def batch_summary(planned: pl.DataFrame) -> pl.DataFrame:
+    """One row per planned batch: the item count and control sum its manifest carries."""
+    return (
+        planned.group_by("batch_id", "rail", "value_date")
+        .agg(pl.len().alias("item_count"), pl.col("amount").sum().alias("control_sum"))
+        .sort("batch_id")
+    )
+
+
 def payment_files(batch: pl.DataFrame, rail: str, policy: Policy) -> pl.DataFrame:
     """The columns of payments.parquet/.csv: common fields plus the rail's own."""
     common = ["payment_id", "customer_id", "amount", "currency", "rail", "attempt"]
     frame = batch.with_columns(pl.lit(policy.currency).alias("currency"))
     if rail == "voucher":
-        frame = voucher_parts(frame, policy.voucher_products)
         return frame.select(*common, *(f"voucher_{p.id}" for p in policy.voucher_products))
     if rail == "bank_transfer":
         return frame.select(*common, "bank_code", "bank_account")
@@ -87,14 +109,17 @@ def disburse(ctx: RunContext) -> dict:
     with connect(ctx.warehouse) as con:
         bank = con.sql("SELECT customer_id, bank_code, bank_account FROM customers WHERE bank_valid").pl()
     planned = planned.join(bank, on="customer_id", how="left").sort("batch_id", "payment_id")
+    planned = with_voucher_parts(planned, policy)
+    summary = batch_summary(planned)
+    payer = debtor(load_settings()) if (summary["rail"] == "bank_transfer").any() else None
+
+    # The gate: GX opens the warehouse itself, so this connection is closed first.
+    with connect(ctx.warehouse) as con:
+        stage_plan(con, planned, summary, policy.voucher_products)
+    check_plan(ctx, policy)
+    checkpoint("disburse:planned")
 
     created_at = datetime.now(timezone.utc).replace(microsecond=0)
-    summary = (
-        planned.group_by("batch_id", "rail", "value_date")
-        .agg(pl.len().alias("item_count"), pl.col("amount").sum().alias("control_sum"))
-        .sort("batch_id")
-    )
-    payer = debtor(load_settings()) if (summary["rail"] == "bank_transfer").any() else None
     ctx.batches_dir.mkdir(parents=True, exist_ok=True)
     parts = planned.partition_by("batch_id", as_dict=True, maintain_order=True)
     for meta in summary.to_dicts():  # one step per batch, not per payment
@@ -112,22 +137,28 @@ def disburse(ctx: RunContext) -> dict:
             extra["pain.001.xml"] = pain001(reference, meta["value_date"], created_at,
                                             rows.select(PAIN_COLUMNS), payer, currency=policy.currency)
         outbox.write_batch(ctx.batches_dir, manifest, payment_files(rows, meta["rail"], policy), extra)
+        checkpoint("disburse:folder-written")
+    checkpoint("disburse:folders-written")
 
     with connect(ctx.warehouse) as con:
+        # Committed from the staged plan: exactly the rows the suites passed.
         con.execute("BEGIN")
         con.execute("""
             INSERT INTO ledger BY NAME
             SELECT payment_id, customer_id, amount, ? AS currency, rail, batch_id, ? AS policy_id,
                    ? AS run_id, attempt, 'issued' AS status, NULL AS status_reason, ? AS updated_run_id
-            FROM planned ORDER BY payment_id""", [policy.currency, policy.id, ctx.run_id, ctx.run_id])
+            FROM planned_payments ORDER BY payment_id""", [policy.currency, policy.id, ctx.run_id, ctx.run_id])
         con.execute("""
             INSERT INTO batches BY NAME
             SELECT batch_id, rail, ? AS currency, value_date, item_count, control_sum, ? AS policy_id,
                    ? AS run_id, ? AS created_at, 'outbox/batches/' || batch_id AS folder
-            FROM summary ORDER BY batch_id""", [policy.currency, policy.id, ctx.run_id, created_at])
+            FROM planned_batches ORDER BY batch_id""", [policy.currency, policy.id, ctx.run_id, created_at])
         con.execute("COMMIT")
+        checkpoint("disburse:committed")
+        drop_plan(con)
     for batch_id in summary["batch_id"].to_list():
         outbox.publish(outbox.staging_folder(ctx.batches_dir, batch_id), ctx.batches_dir / batch_id)
+        checkpoint("disburse:published-one")
 
     per_rail = planned.group_by("rail").agg(pl.len().alias("payments"), pl.col("amount").sum()).sort("rail")
     result = {
