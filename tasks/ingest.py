@@ -79,6 +79,15 @@ def inbox_files(data_dir: Path) -> list[InboxFile]:
     return found
 
 
+def unreadable(exc: Exception, detail: str) -> FileRejected:
+    """unreadable_file; a text file in another encoding than UTF-8 (a CP949/EUC-KR or
+    Latin-1 export) says so, since that is what whoever sent it must change. Polars
+    reports it as an invalid UTF-8 sequence, often only once the rows are read."""
+    if "utf-8" in str(exc).lower():
+        return FileRejected("unreadable_file", "the file is not UTF-8 text: save it as UTF-8 and send it again")
+    return FileRejected("unreadable_file", f"{detail}: {type(exc).__name__}")
+
+
 def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ...]) -> pl.LazyFrame:
     """The file as text columns `wanted` (missing optional ones as NULL), trimmed, blank
     as NULL, with a 1-based row_number. Raises FileRejected for the file rules."""
@@ -96,7 +105,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
             frame = pl.scan_ndjson(path, infer_schema_length=10_000)
         schema = frame.collect_schema()
     except Exception as exc:  # any reader failure means the file cannot be read as its format
-        raise FileRejected("unreadable_file", f"cannot be read as {fmt}: {type(exc).__name__}") from None
+        raise unreadable(exc, f"cannot be read as {fmt}") from None
     columns = {name.strip(): name for name in schema.names()}
     missing = [c for c in required if c not in columns]
     if missing:
@@ -129,7 +138,7 @@ def stage(frame: pl.LazyFrame, target: Path) -> int:
     try:
         frame.sink_parquet(target)
     except Exception as exc:
-        raise FileRejected("unreadable_file", f"cannot be read: {type(exc).__name__}") from None
+        raise unreadable(exc, "cannot be read") from None
     rows = pl.scan_parquet(target).select(pl.len()).collect().item()
     if rows == 0:
         raise FileRejected("empty_file", "the file has no data rows")

@@ -3,8 +3,10 @@
 All evidence is classified again on every run, under the current customer master and
 policy, so a later snapshot or policy is applied to earlier files too. The conservation
 count (rows read = exposures + non-members + review + quarantine) is checked per file
-and a run whose counts do not balance fails. The `scope_exposures` suite then gates the
-run: a failure there means a bug upstream, never something to pay on.
+and a run whose counts do not balance fails. The `scope_rows` suite then restates the row
+rules in SQL (tasks/input_checks.py): its count per reason must equal the
+classification's, or the run stops. The `scope_exposures` suite then gates the run: a
+failure there means a bug upstream, never something to pay on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.warehouse import connect
+from tasks import input_checks
 from tasks.classify import classified_scope
 from tasks.quality import check, require
 
@@ -86,6 +89,19 @@ def conservation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     ).with_columns((pl.col("accounted") == pl.col("rows_read")).alias("balanced"))
 
 
+def _cross_check_input(ctx: RunContext, categories: list[str]) -> dict[str, int]:
+    """The `scope_rows` suite on the view of the SQL row rules, against the rows the
+    classification sent to quarantine or review; the view stays when they disagree."""
+    with connect(ctx.warehouse) as con:
+        input_checks.create_scope_rows_checked(con, categories)
+        classified = input_checks.classification_counts(con)
+    checked = check(ctx, "scope_rows_checked", "scope_rows", parameters={"categories": categories})
+    agreed = input_checks.cross_check(checked, classified)
+    with connect(ctx.warehouse) as con:
+        input_checks.drop_scope_rows_checked(con)
+    return agreed
+
+
 @task(name="validate scope", cache_policy=NO_CACHE)
 def validate_scope(ctx: RunContext) -> dict:
     logger = get_run_logger()
@@ -112,8 +128,10 @@ def validate_scope(ctx: RunContext) -> dict:
             f"conservation check failed for scope file {worst['file_name']}: "
             f"{worst['rows_read']} rows read, {worst['accounted']} accounted for"
         )
+    agreed = _cross_check_input(ctx, sorted(policy.categories))
     require(check(ctx, "scope_exposures", "scope_exposures", parameters={"categories": sorted(policy.categories)}))
     totals = {d: int(balance[d].sum()) for d in ("exposure", "non_member", "review", "quarantine")}
     totals["rows_read"] = int(balance["rows_read"].sum())
     logger.info("scope rows: %s", totals)
-    return {"destinations": totals, "quarantine_reasons": dict(reasons), "files": balance.drop("file_sha256").to_dicts()}
+    return {"destinations": totals, "quarantine_reasons": dict(reasons), "input_checks": agreed,
+            "files": balance.drop("file_sha256").to_dicts()}

@@ -1,0 +1,231 @@
+"""Input checks: the SPEC's rules for scope rows and finance's returns, stated in SQL for
+Great Expectations, apart from the Polars code that applies them.
+
+Scope rows. `scope_rows_checked` is a view over `scope_rows` and `customers` that flags
+every row by the FIRST rule of SPEC "Row rules, then identity" it fails, in SPEC order,
+written again from the SPEC in SQL (tasks/classify.py and tasks/identity.py are not
+used). Its suite, `expectations/scope_rows.json`, fails whenever bad rows exist: that is
+a report, not a gate. The gate is `cross_check`: for each reason, the rows GX counts
+must be the rows the Polars classification sent to quarantine or review with it. Two
+readings of the SPEC that disagree stop the run before anyone is paid on either.
+
+Returns. `returns_staging` is one finance result file (SPEC "Input: returns from
+finance") as given, with one boolean per rule, checked by `expectations/returns_staging.json`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+
+from redress.errors import RedressError
+from tasks.validate import SuiteResult
+
+# SPEC order. Each is also the quarantine (or review) reason of the rows it flags.
+SCOPE_ROW_RULES = (
+    "missing_identifier",
+    "unknown_category",
+    "invalid_timestamp",
+    "invalid_confidence",
+    "unknown_customer_id",
+    "invalid_identifier",
+    "ambiguous_identifier",
+    "exposure_before_account_created",
+)
+
+# Whitespace as Polars' (Rust) regex `\s` reads it: Unicode White_Space. RE2's `\s` is
+# ASCII only, so an email with an ideographic space (U+3000) would pass one reading
+# and fail the other.
+_SPACE = r"\t\n\x0B\f\r\x{85}\p{Z}"
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[str]) -> None:
+    """The view `scope_rows_checked`: every scope row with `first_failed_rule` (NULL when
+    it passes them all) and one boolean per rule, true only for that first rule.
+
+    `categories` are the policy's; rule 2 needs them to decide which rows reach rules
+    3 to 6. The suite reads rule 2 not from the `unknown_category` boolean but against
+    the same list passed as a parameter: `category_checked` is the category of every
+    row that reached rule 2 (NULL when it is missing, which `category_missing` flags)."""
+    con.execute(f"""
+        CREATE OR REPLACE VIEW scope_rows_checked AS
+        WITH given AS (
+            -- scope_rows is trimmed with blanks as NULL at ingest.
+            SELECT s.*,
+                   CASE WHEN regexp_full_match(lower(s.email), '[^@{_SPACE}]+@[^@{_SPACE}]+')
+                        THEN lower(s.email) END AS email_key,
+                   regexp_replace(regexp_replace(
+                       CASE WHEN starts_with(s.phone, '+') THEN '+' ELSE '' END
+                           || regexp_replace(s.phone, '[^0-9]', '', 'g'),
+                       '^0', '+82'), '^\\+820', '+82') AS phone_digits
+            FROM scope_rows s
+        ),
+        keyed AS (
+            SELECT * EXCLUDE (phone_digits),
+                   CASE WHEN regexp_full_match(phone_digits, '\\+82[1-9][0-9]{{7,9}}')
+                        THEN phone_digits END AS phone_key
+            FROM given
+        ),
+        by_email AS (
+            SELECT email_norm AS email_key, count(*) AS email_matches, min(customer_id) AS email_customer
+            FROM customers WHERE email_norm IS NOT NULL GROUP BY ALL
+        ),
+        by_phone AS (
+            SELECT phone_e164 AS phone_key, count(*) AS phone_matches, min(customer_id) AS phone_customer
+            FROM customers WHERE phone_e164 IS NOT NULL GROUP BY ALL
+        ),
+        identified AS (
+            -- customer_id first (given but unknown: quarantined, no fallback), then
+            -- email, then phone; one match resolves, several go to review, none passes on.
+            SELECT k.*,
+                CASE
+                    WHEN k.customer_id IS NOT NULL THEN
+                        CASE WHEN m.customer_id IS NOT NULL THEN 'member' ELSE 'unknown_customer_id' END
+                    WHEN e.email_matches = 1 THEN 'member'
+                    WHEN e.email_matches > 1 THEN 'ambiguous_identifier'
+                    WHEN p.phone_matches = 1 THEN 'member'
+                    WHEN p.phone_matches > 1 THEN 'ambiguous_identifier'
+                    WHEN k.email_key IS NOT NULL OR k.phone_key IS NOT NULL THEN 'non_member'
+                    ELSE 'invalid_identifier'
+                END AS identity,
+                CASE
+                    WHEN k.customer_id IS NOT NULL THEN m.customer_id
+                    WHEN e.email_matches = 1 THEN e.email_customer
+                    WHEN e.email_matches IS NULL AND p.phone_matches = 1 THEN p.phone_customer
+                END AS matched_customer_id
+            FROM keyed k
+            LEFT JOIN customers m ON m.customer_id = k.customer_id
+            LEFT JOIN by_email e ON e.email_key = k.email_key
+            LEFT JOIN by_phone p ON p.phone_key = k.phone_key
+        ),
+        ruled AS (
+            SELECT i.*,
+                CASE
+                    WHEN i.customer_id IS NULL AND i.email IS NULL AND i.phone IS NULL THEN 'missing_identifier'
+                    WHEN i.data_category IS NULL
+                         OR NOT list_contains({_sql_list(categories)}, i.data_category) THEN 'unknown_category'
+                    WHEN i.accessed_at IS NULL THEN 'invalid_timestamp'
+                    WHEN coalesce(i.confidence, 'confirmed') NOT IN ('confirmed', 'suspected')
+                         THEN 'invalid_confidence'
+                    WHEN i.identity IN ('unknown_customer_id', 'invalid_identifier', 'ambiguous_identifier')
+                         THEN i.identity
+                    WHEN i.identity = 'member' AND i.accessed_at < c.created_at
+                         THEN 'exposure_before_account_created'
+                END AS first_failed_rule
+            FROM identified i LEFT JOIN customers c ON c.customer_id = i.matched_customer_id
+        )
+        SELECT file_sha256, row_number, customer_id, email, phone, data_category, accessed_at_raw,
+               accessed_at, confidence, source, email_key, phone_key, identity, matched_customer_id,
+               first_failed_rule,
+               CASE WHEN first_failed_rule IS DISTINCT FROM 'missing_identifier' THEN data_category END
+                   AS category_checked,
+               first_failed_rule IS NOT DISTINCT FROM 'unknown_category' AND data_category IS NULL
+                   AS category_missing,
+               {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in SCOPE_ROW_RULES)}
+        FROM ruled
+    """)
+
+
+def drop_scope_rows_checked(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DROP VIEW IF EXISTS scope_rows_checked")
+
+
+def classification_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Scope rows the classification put in quarantine or review, per reason."""
+    return dict(con.execute("""
+        SELECT reason, count(*) FROM (
+            SELECT reason FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL
+            UNION ALL SELECT reason FROM review)
+        GROUP BY reason ORDER BY reason
+    """).fetchall())
+
+
+def cross_check(result: SuiteResult, classified: dict[str, int]) -> dict[str, int]:
+    """Each reason's count from the suite (summed over its expectations) against the
+    classification's; returns the agreed counts per reason. Raises RedressError on the
+    first disagreement, on a structural failure of the suite (a missing column, a row
+    without its file or number, a row twice), or on an expectation GX could not run."""
+    for expectation in result.results:
+        if expectation.error:
+            raise RedressError(
+                f"suite {result.suite}: {expectation.expectation} could not be evaluated "
+                f"[{expectation.reason}]: {expectation.error}"
+            )
+        if expectation.reason not in SCOPE_ROW_RULES and not expectation.success:
+            on = f" on {expectation.column}" if expectation.column else ""
+            raise RedressError(
+                f"suite {result.suite} failed: {expectation.expectation}{on}, "
+                f"{expectation.unexpected_count} rows [{expectation.reason}]"
+            )
+    counted: Counter[str] = Counter({reason: 0 for reason in SCOPE_ROW_RULES})
+    for expectation in result.results:
+        if expectation.reason in counted:
+            counted[expectation.reason] += expectation.unexpected_count
+    unknown = sorted(set(classified) - set(SCOPE_ROW_RULES))
+    if unknown:
+        raise RedressError(f"the classification used reason(s) the SPEC does not have: {', '.join(unknown)}")
+    for reason in SCOPE_ROW_RULES:
+        if counted[reason] != classified.get(reason, 0):
+            raise RedressError(
+                f"input checks disagree on {reason}: suite {result.suite} counts {counted[reason]} rows, "
+                f"the classification {classified.get(reason, 0)} (see the view scope_rows_checked)"
+            )
+    return dict(counted)
+
+
+# --------------------------------------------------------------------------- returns
+
+# First failing rule decides, so a rejected row has exactly one reason: a malformed row
+# first (no payment_id, then a status that is neither value), then the ledger lookups,
+# then a payment named by more than one otherwise valid row of the file (which one
+# would apply is a guess: none is applied).
+RETURN_RULES = {
+    "payment_id_missing": "missing_payment_id",
+    "status_invalid": "invalid_status",
+    "payment_unknown": "unknown_payment_id",
+    "already_settled_returned": "returned_after_settled",
+    "payment_repeated": "repeated_payment_id",
+}
+
+
+def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None:
+    """returns_staging: one returns file staged as text (row_number, payment_id, status,
+    reason; trimmed, blank = NULL) plus the booleans its suite checks, looked up in the
+    ledger of the same warehouse."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE returns_staging AS
+        WITH given AS (
+            SELECT r.row_number::BIGINT AS row_number, r.payment_id::VARCHAR AS payment_id,
+                   r.status::VARCHAR AS status, r.reason::VARCHAR AS reason,
+                   l.payment_id IS NOT NULL AS in_ledger, l.status AS ledger_status
+            FROM read_parquet('{staged}') r
+            LEFT JOIN ledger l ON l.payment_id = r.payment_id
+        ),
+        ruled AS (
+            SELECT *,
+                CASE
+                    WHEN payment_id IS NULL THEN 'payment_id_missing'
+                    WHEN status IS NULL OR status NOT IN ('settled', 'returned') THEN 'status_invalid'
+                    WHEN NOT in_ledger THEN 'payment_unknown'
+                    WHEN status = 'returned' AND ledger_status = 'settled' THEN 'already_settled_returned'
+                END AS row_rule
+            FROM given
+        ),
+        counted AS (
+            SELECT *,
+                CASE
+                    WHEN row_rule IS NOT NULL THEN row_rule
+                    WHEN count(*) OVER (PARTITION BY payment_id, row_rule IS NULL) > 1 THEN 'payment_repeated'
+                END AS first_failed_rule
+            FROM ruled
+        )
+        SELECT row_number, payment_id, status, reason,
+               {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in RETURN_RULES)}
+        FROM counted ORDER BY row_number
+    """)

@@ -1,0 +1,220 @@
+"""Hand-made bad scope files end to end: each is quarantined whole with its SPEC reason
+while the run goes on with the other files and still pays; typed Parquet timestamps
+and numbers in JSON Lines are read as the SPEC says; quarantined rows, fixed and
+dropped in again, are paid once (issue 3)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from flows.remediation import remediation
+from redress.policy import DEFAULT_POLICY
+
+RUN_DATE = date(2025, 12, 1)
+HEADER = "customer_id,email,phone,data_category,accessed_at,confidence,source"
+
+CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
+C1,Kim,c1@example.com,010-3000-0001,active,2020-01-01,,false,,,
+C2,Lee,c2@example.com,010-3000-0002,active,2020-01-01,,false,,,
+C3,Park,c3@example.com,010-3000-0003,active,2020-01-01,,false,,,
+C4,Choi,c4@example.com,010-3000-0004,active,2020-01-01,,false,,,
+C5,Jung,c5@example.com,010-3000-0005,active,2020-01-01,,false,,,
+1001,Kang,k1001@example.com,010-3000-1001,active,2020-01-01,,false,,,
+1002,Yoon,k1002@example.com,010-3000-1002,active,2020-01-01,,false,,,
+"""
+
+
+def q(data: Path, sql: str, params=None):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def inbox(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    for kind in ("customers", "scope", "returns"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
+    return data
+
+
+def run(data: Path, run_date: date = RUN_DATE) -> dict:
+    return remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=run_date)
+
+
+def paid(data: Path) -> dict[str, int]:
+    return dict(q(data, "SELECT customer_id, sum(amount) FROM ledger GROUP BY ALL"))
+
+
+# ------------------------------------------------------------------ bad files, one run
+
+# file name -> (status in ingested_files, quarantine reason or None, a phrase of its detail)
+EXPECTED_FILES = {
+    "good.csv": ("accepted", None, None),
+    "garbage.parquet": ("unreadable_file", "unreadable_file", "cannot be read as parquet"),
+    "zero_bytes.csv": ("empty_file", "empty_file", "empty"),
+    "header_only.csv": ("empty_file", "empty_file", "no data rows"),
+    "no_accessed_at.csv": ("missing_column", "missing_column", "accessed_at"),
+    "korean_cp949.csv": ("unreadable_file", "unreadable_file", "not UTF-8"),
+    "accents_latin1.csv": ("unreadable_file", "unreadable_file", "not UTF-8"),
+    "typed_aware.parquet": ("accepted", None, None),
+    "typed_naive.parquet": ("accepted", None, None),
+    "numbers.jsonl": ("accepted", None, None),
+}
+
+# 2025-06-23 15:30 UTC is 00:30 on the 24th in Seoul: inside the breach window (which
+# opens 2025-06-24 00:00 +09:00) only if the zone is honoured.
+AWARE_AT = datetime(2025, 6, 23, 15, 30, tzinfo=timezone.utc)
+# A naive 23:30 on the 23rd is Seoul time, so before the window (14:30 UTC); read as
+# UTC it would be inside.
+NAIVE_AT = datetime(2025, 6, 23, 23, 30)
+
+
+def drop_bad_and_good_files(scope: Path) -> None:
+    (scope / "good.csv").write_text(f"{HEADER}\nC1,,,name,2025-07-01T10:00:00,,log\n", encoding="utf-8")
+    (scope / "garbage.parquet").write_bytes(b"PAR1 this was never a parquet file PAR1")
+    (scope / "zero_bytes.csv").write_bytes(b"")
+    (scope / "header_only.csv").write_text(HEADER + "\n", encoding="utf-8")
+    (scope / "no_accessed_at.csv").write_text("customer_id,data_category\nC2,name\n", encoding="utf-8")
+    (scope / "korean_cp949.csv").write_bytes(
+        f"{HEADER}\nC2,,,name,2025-07-01,,접속 기록 서버\n".encode("cp949"))
+    (scope / "accents_latin1.csv").write_bytes(
+        f"{HEADER}\nC3,,,email,2025-07-01,,journal d'accès café\n".encode("latin-1"))
+    pl.DataFrame({"customer_id": ["C4"], "data_category": ["email"], "accessed_at": [AWARE_AT]},
+                 schema={"customer_id": pl.String, "data_category": pl.String,
+                         "accessed_at": pl.Datetime("ns", "UTC")}).write_parquet(scope / "typed_aware.parquet")
+    pl.DataFrame({"customer_id": ["C5"], "data_category": ["phone"], "accessed_at": [NAIVE_AT]},
+                 schema={"customer_id": pl.String, "data_category": pl.String,
+                         "accessed_at": pl.Datetime("us")}).write_parquet(scope / "typed_naive.parquet")
+    (scope / "numbers.jsonl").write_text(
+        '{"customer_id": 1001, "data_category": "name", "accessed_at": "2025-07-02T09:00:00+09:00", "score": 0.93}\n'
+        '{"phone": "010-3000-1002", "data_category": "phone", "accessed_at": "2025-07-02", "row": 7, "source": 42}\n',
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture(scope="module")
+def bad_files_run(tmp_path_factory):
+    data = inbox(tmp_path_factory.mktemp("bad-files"))
+    drop_bad_and_good_files(data / "inbox" / "scope")
+    summary = run(data)
+    return data, summary
+
+
+def test_the_run_goes_on_and_succeeds(bad_files_run):
+    data, summary = bad_files_run
+    assert q(data, "SELECT outcome FROM runs") == [("succeeded",)]
+    statuses = {f["file_name"]: f["status"] for f in summary["ingest"] if f["kind"] == "scope"}
+    assert statuses == {name: status for name, (status, _, _) in EXPECTED_FILES.items()}
+
+
+@pytest.mark.parametrize("name", [n for n, (_, reason, _) in EXPECTED_FILES.items() if reason])
+def test_each_bad_file_is_quarantined_whole_with_its_reason(bad_files_run, name):
+    data, _ = bad_files_run
+    _, reason, phrase = EXPECTED_FILES[name]
+    (row_number, got, detail), = q(data, "SELECT row_number, reason, detail FROM quarantine WHERE file_name = ?", [name])
+    assert (row_number, got) == (None, reason)
+    assert phrase in detail
+    # nothing of it was loaded
+    assert q(data, """SELECT count(*) FROM scope_rows JOIN ingested_files f USING (file_sha256)
+                      WHERE f.file_name = ?""", [name]) == [(0,)]
+
+
+def test_the_quarantine_file_lists_every_rejected_file(bad_files_run):
+    data, summary = bad_files_run
+    listed = pl.read_csv(data / "quarantine" / summary["run_id"] / "quarantine.csv")
+    assert sorted(listed["file_name"]) == sorted(n for n, (_, r, _) in EXPECTED_FILES.items() if r)
+    assert listed["row_number"].is_null().all()
+
+
+def test_the_good_files_are_paid_and_nobody_from_a_bad_file(bad_files_run):
+    data, _ = bad_files_run
+    # C2 and C3 appear only in rejected files; C5's naive time is before the window.
+    assert paid(data) == {"C1": 50000, "C4": 50000, "1001": 50000, "1002": 50000}
+    assert dict(q(data, "SELECT customer_id, reason FROM entitlements")) == {
+        "C1": "ELIGIBLE", "C4": "ELIGIBLE", "C5": "OUTSIDE_WINDOW", "1001": "ELIGIBLE", "1002": "ELIGIBLE"}
+
+
+def test_typed_parquet_timestamps_keep_their_zone_or_take_the_policy_one(bad_files_run):
+    data, _ = bad_files_run
+    at = dict(q(data, "SELECT customer_id, accessed_at FROM scope_exposures WHERE customer_id IN ('C4', 'C5')"))
+    assert at["C4"] == AWARE_AT
+    assert at["C5"] == datetime(2025, 6, 23, 14, 30, tzinfo=timezone.utc)
+
+
+def test_numbers_in_json_lines_are_read_as_their_text(bad_files_run):
+    data, _ = bad_files_run
+    rows = q(data, """SELECT customer_id, phone, source FROM scope_rows JOIN ingested_files f USING (file_sha256)
+                      WHERE f.file_name = 'numbers.jsonl' ORDER BY row_number""")
+    assert rows == [("1001", None, None), (None, "010-3000-1002", "42")]
+    assert q(data, """SELECT customer_id, matched_by FROM scope_exposures JOIN ingested_files f USING (file_sha256)
+                      WHERE f.file_name = 'numbers.jsonl' ORDER BY row_number""") == [
+        ("1001", "customer_id"), ("1002", "phone")]
+
+
+def test_the_input_checks_ran_and_agreed(bad_files_run):
+    data, summary = bad_files_run
+    assert set(summary["validate"]["input_checks"].values()) == {0}
+    record = json.loads((data / "reports" / summary["run_id"] / "validations" / "scope_rows.json").read_text())
+    assert record["success"] is True
+    # the view is a working object of the check, not a warehouse table
+    assert q(data, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'scope_rows_checked'") == [(0,)]
+
+
+# ---------------------------------------------------------------- fix and drop again
+
+FIRST_FILE = f"""{HEADER}
+C1,,,name,2025-07-01T10:00:00,,log A
+C2,,,Name,2025-07-01T10:00:00,,log A
+C2,,,email,2025/07/01 10:00,,log A
+C3,,,phone,2025-07-01T10:00:00,Confirmed,log A
+,,,name,2025-07-01T10:00:00,,log A
+"""
+
+
+def fixed(row: dict) -> dict:
+    """What a forensics analyst would correct: the case of a category or confidence, a
+    date written with slashes."""
+    return row | {
+        "data_category": row["data_category"].lower(),
+        "accessed_at": row["accessed_at"].replace("/", "-"),
+        "confidence": row["confidence"].lower() if row["confidence"] else None,
+    }
+
+
+def test_quarantined_rows_fixed_and_dropped_again_are_paid_once(tmp_path):
+    data = inbox(tmp_path)
+    (data / "inbox" / "scope" / "scope_day1.csv").write_text(FIRST_FILE, encoding="utf-8")
+    first = run(data)
+    assert paid(data) == {"C1": 50000}
+    assert first["validate"]["quarantine_reasons"] == {
+        "unknown_category": 1, "invalid_timestamp": 1, "invalid_confidence": 1, "missing_identifier": 1}
+    assert first["validate"]["input_checks"]["unknown_category"] == 1
+
+    listed = pl.read_csv(data / "quarantine" / first["run_id"] / "quarantine.csv", infer_schema=False)
+    rows = [json.loads(r) for r in listed.filter(pl.col("reason") != "missing_identifier")["row_json"]]
+    assert sorted(r["customer_id"] for r in rows) == ["C2", "C2", "C3"]
+    fixes = pl.DataFrame([fixed(r) for r in rows]).select(HEADER.split(","))
+    fixes.write_csv(data / "inbox" / "scope" / "scope_day1_fixed.csv")
+
+    second = run(data, date(2025, 12, 2))
+    exposures = q(data, """SELECT e.customer_id, e.data_category FROM scope_exposures e
+                           JOIN ingested_files f USING (file_sha256)
+                           WHERE f.file_name = 'scope_day1_fixed.csv' ORDER BY ALL""")
+    assert exposures == [("C2", "email"), ("C2", "name"), ("C3", "phone")]
+    assert paid(data) == {"C1": 50000, "C2": 50000, "C3": 50000}
+    assert q(data, "SELECT customer_id, count(*) FROM ledger GROUP BY ALL ORDER BY 1") == [
+        ("C1", 1), ("C2", 1), ("C3", 1)]
+    # the first file is unchanged, so its bad rows are still quarantined: nothing is lost
+    assert second["validate"]["quarantine_reasons"] == first["validate"]["quarantine_reasons"]
+    d = second["validate"]["destinations"]
+    assert (d["rows_read"], d["exposure"], d["quarantine"]) == (8, 4, 4)
+
+    third = run(data, date(2025, 12, 3))
+    assert third["disburse"]["payments"] == 0
+    assert paid(data) == {"C1": 50000, "C2": 50000, "C3": 50000}
