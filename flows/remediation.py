@@ -9,7 +9,7 @@ from prefect import flow
 
 from redress.policy import load_policy
 from tasks.runs import data_dir_lock, finish_run, start_run
-from tasks.report import write_report
+from tasks.report import write_failed_report, write_report
 from tasks.stage_disburse import disburse
 from tasks.stage_entitle import compute_entitlements
 from tasks.stage_ingest import ingest_inbox
@@ -34,7 +34,9 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
             summary["notify"] = notify(ctx)
             summary["report"] = write_report(ctx, summary)
         except BaseException as exc:
-            finish_run(ctx, "failed", summary, error=str(exc) or type(exc).__name__)
+            error = str(exc) or type(exc).__name__
+            write_failed_report(ctx, summary, error)  # what was done, and the suite that stopped it
+            finish_run(ctx, "failed", summary, error=error)
             raise
         finish_run(ctx, "succeeded", summary)
     return summary

@@ -57,7 +57,11 @@ def _print_outputs(data_dir: Path, summary: dict) -> None:
     print(f"warehouse:      {data_dir / 'warehouse.duckdb'}")
     print(f"batches:        {data_dir / 'outbox' / 'batches'}/")
     print(f"notifications:  {data_dir / 'outbox' / 'notifications' / (run_id + '.parquet')}")
-    print(f"report:         {data_dir / 'reports' / run_id / 'summary.md'}")
+    report = data_dir / "reports" / run_id
+    print(f"report:         {report / 'summary.md'}")
+    print(f"data quality:   {report / 'data_quality.html'}")
+    if (report / "data_docs" / "index.html").is_file():
+        print(f"GX data docs:   {report / 'data_docs' / 'index.html'}")
     print(f"quarantine:     {data_dir / 'quarantine'}/")
 
 

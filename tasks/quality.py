@@ -13,6 +13,7 @@ import json
 
 from redress.context import RunContext
 from redress.errors import RedressError
+from tasks.data_docs import gx_result_without_rows
 from tasks.validate import SuiteResult, validate_table
 
 
@@ -24,11 +25,16 @@ def check(ctx: RunContext, table: str, suite: str, *, parameters: dict | None = 
     folder = ctx.report_dir / "validations"
     folder.mkdir(parents=True, exist_ok=True)
     record = dataclasses.asdict(result)
+    gx_result = record.pop("gx_result", None)  # GX's own result, for its Data Docs (tasks/data_docs.py)
     for expectation in record["results"]:
         expectation.pop("unexpected_index_query", None)  # SQL text, not a reader's concern
     record["label"] = label or suite
     name = (label or suite).replace("/", "_")
     (folder / f"{name}.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if gx_result is not None:
+        (folder / "gx").mkdir(exist_ok=True)
+        (folder / "gx" / f"{name}.json").write_text(
+            json.dumps(gx_result_without_rows(gx_result)) + "\n", encoding="utf-8")
     return result
 
 

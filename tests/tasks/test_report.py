@@ -1,0 +1,245 @@
+"""The run summary and the data-quality docs, from hand-made stage summaries and suite
+records: what they list, that they escape, and that no row value can reach them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import great_expectations as gx
+import pytest
+
+from redress.context import RunContext
+from redress.gx_duckdb import table_batch
+from tasks.data_docs import (
+    build_gx_data_docs,
+    data_quality_html,
+    gx_result_without_rows,
+    suite_overview,
+    validation_records,
+)
+from tasks.report import summary_markdown, treasury_schedule
+
+# Values a careless renderer could copy from stray keys of a record: none may appear.
+PERSONAL = ["kim.minjun@naver.com", "010-9876-5432", "+821098765432", "김민준"]
+
+
+def expectation(expectation, column, reason, unexpected=0, rows=100, **extra) -> dict:
+    return {"expectation": expectation, "column": column, "reason": reason, "success": unexpected == 0,
+            "unexpected_count": unexpected, "element_count": rows, "error": None, **extra}
+
+
+def record(label, suite, table, *results) -> dict:
+    return {"label": label, "suite": suite, "table": table, "index_column": "row_number",
+            "success": all(r["success"] for r in results), "results": list(results)}
+
+
+@pytest.fixture
+def records() -> list[dict]:
+    passed = record(
+        "customers_staging-customers_2025-11-29.parquet", "customers_staging", "customers_staging",
+        expectation("expect_column_values_to_not_be_null", "customer_id", "missing_customer_id"),
+        expectation("expect_column_values_to_be_unique", "customer_id", "duplicate_customer_id"),
+    )
+    failed = record(
+        "scope_exposures", "scope_exposures", "scope_exposures",
+        expectation("expect_column_values_to_not_be_null", "customer_id", "gate_failed_null_customer_id"),
+        expectation("expect_column_values_to_be_in_set", "matched_by", "gate_failed_unknown_matched_by",
+                    unexpected=37, rows=1234,
+                    # stray row-level keys (an older or careless record): never rendered
+                    partial_unexpected_list=PERSONAL,
+                    unexpected_index_query="SELECT * FROM customers WHERE email = 'kim.minjun@naver.com'"),
+    )
+    return [passed, failed]
+
+
+def context(tmp_path: Path) -> RunContext:
+    return RunContext(tmp_path, "R20251201-001", date(2025, 12, 1), Path("policies/coupang-2025-v1.toml"), "0" * 64)
+
+
+# --------------------------------------------------------------------------- data_quality.html
+
+
+def test_page_has_a_section_per_suite_run_with_counts_and_reasons(records):
+    page = data_quality_html("R20251201-001", records)
+    assert "2 suite runs: 1 passed, 1 failed" in page
+    assert page.count("<section") == 2
+    assert "customers_staging-customers_2025-11-29.parquet" in page
+    assert re.search(r"scope_exposures: <span class=\"failed\">FAILED</span>", page)
+    row = re.search(r"<tr><td>[^\n]*?expect_column_values_to_be_in_set.*?</tr>", page).group(0)
+    assert ">matched_by<" in row and ">37<" in row and ">1,234<" in row
+    assert "duplicate_customer_id" in page and "1 of 2 expectations met" in page
+
+
+def test_page_has_no_script_no_external_asset_and_no_row_value(records):
+    page = data_quality_html("R20251201-001", records)
+    assert "<script" not in page.lower() and "src=" not in page
+    assert not re.search(r"https?://|//[a-z]", page)
+    assert "default-src 'none'" in page
+    assert not [v for v in PERSONAL if v in page]
+    assert "SELECT" not in page
+
+
+def test_page_escapes_every_recorded_value():
+    hostile = record(
+        'scope<script>alert("x")</script>', "s&p", "<b>t</b>",
+        expectation("expect_x", '"><img src=x onerror=alert(1)>', "reason <i>&</i>", unexpected=1),
+    )
+    page = data_quality_html("R<1>", [hostile])
+    assert "<script>" not in page and "<img" not in page and "<b>t</b>" not in page and "<i>" not in page
+    assert "scope&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "reason &lt;i&gt;&amp;&lt;/i&gt;" in page and "R&lt;1&gt;" in page
+
+
+def test_page_without_suites_says_so():
+    assert "No suite ran in this run." in data_quality_html("R20251201-001", [])
+
+
+def test_records_are_read_in_the_order_they_were_written(tmp_path, records):
+    folder = tmp_path / "validations"
+    (folder / "gx").mkdir(parents=True)
+    for i, (name, rec) in enumerate(zip(["zzz", "aaa"], records)):
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps(rec))
+        stamp = 1_700_000_000_000_000_000 + i
+        os.utime(path, ns=(stamp, stamp))
+    (folder / "gx" / "ignored.json").write_text("{}")  # GX's own results are not records
+    assert [r["label"] for r in validation_records(tmp_path)] == [r["label"] for r in records]
+    assert validation_records(tmp_path / "missing") == []
+
+
+def test_suite_overview(records):
+    assert suite_overview(records)[1] == {
+        "suite_run": "scope_exposures", "suite": "scope_exposures", "table": "scope_exposures", "passed": False,
+        "expectations": 2, "failed_expectations": 1, "failed_reasons": "gate_failed_unknown_matched_by",
+    }
+
+
+# --------------------------------------------------------------------------- summary.md
+
+SUMMARY = {
+    "run_id": "R20251201-001",
+    "ingest": [{"kind": "scope", "file_name": "scope_01.csv", "status": "accepted", "rows": 1200},
+               {"kind": "scope", "file_name": "scope_04.parquet", "status": "unreadable_file", "rows": None}],
+    "validate": {"destinations": {"rows_read": 1200, "exposure": 1100, "non_member": 50, "review": 20, "quarantine": 30},
+                 "quarantine_reasons": {"unknown_category": 30}},
+    "entitle": {"ELIGIBLE": {"customers": 900, "amount": 45_000_000}, "TEST_ACCOUNT": {"customers": 3, "amount": 0}},
+    "disburse": {"batches": 2, "payments": 900, "amount": 45_000_000,
+                 "per_rail": {"voucher": {"payments": 880, "amount": 44_000_000},
+                              "bank_transfer": {"payments": 20, "amount": 1_000_000}},
+                 "treasury": [{"value_date": "2025-12-01", "amount": 1_000_000, "daily_cash_cap": 1_500_000}],
+                 "overpayments": {"customers": 2, "amount": 100_000}},
+    "notify": {"notifications": 950, "per_channel": {"sms": 900, "email": 50}},
+}
+FACTS = {
+    "files": [],
+    "quarantine": [{"kind": "scope", "reason": "unknown_category", "files": 0, "rows": 30},
+                   {"kind": "scope", "reason": "unreadable_file", "files": 1, "rows": 0}],
+    "batches": [{"rail": "bank_transfer", "value_date": "2025-12-01", "batches": 1, "payments": 20, "amount": 1_000_000},
+                {"rail": "voucher", "value_date": "2025-12-01", "batches": 1, "payments": 880, "amount": 44_000_000}],
+    "cash": [{"value_date": "2025-12-01", "this_run": 1_000_000, "all_runs": 1_200_000}],
+}
+
+
+def test_summary_lists_every_section(tmp_path, records):
+    text = summary_markdown(context(tmp_path), SUMMARY, facts=FACTS, records=records)
+    for heading in ("Files read", "Scope rows", "Quarantine by reason", "Data quality", "Entitlements by reason",
+                    "New payments by rail", "Batches by rail and value date", "Treasury schedule",
+                    "Overpayment exceptions", "Notifications"):
+        assert f"# {heading}" in text, heading
+    assert "| scope | scope_04.parquet | unreadable_file |  |" in text
+    assert "| scope | unreadable_file | 1 | 0 |" in text
+    assert "| bank_transfer | 2025-12-01 | 1 | 20 | 1,000,000 |" in text
+    assert "| 2025-12-01 | 1,000,000 | 1,200,000 | 1,500,000 | 300,000 |" in text  # headroom under the cap
+    assert "| sms | 900 |" in text and "| ELIGIBLE | 900 | 45,000,000 |" in text
+    assert "failed" not in text.split("## Data quality")[0]
+
+
+def test_summary_lists_suites_passed_and_failed(tmp_path, records):
+    text = summary_markdown(context(tmp_path), SUMMARY, facts=FACTS, records=records)
+    assert "2 suite runs: 1 passed, 1 failed" in text and "data_quality.html" in text
+    assert "| customers_staging-customers_2025-11-29.parquet | customers_staging | customers_staging | passed | 2 | 0 |  |" in text
+    assert "| scope_exposures | scope_exposures | scope_exposures | **FAILED** | 2 | 1 | gate_failed_unknown_matched_by |" in text
+    assert not [v for v in PERSONAL if v in text]
+
+
+def test_a_failed_run_shows_the_error_what_was_done_and_what_was_not(tmp_path, records):
+    partial = {"run_id": "R20251201-001", "ingest": SUMMARY["ingest"]}
+    error = "suite scope_exposures failed: expect_column_values_to_be_in_set on matched_by, 37 rows"
+    text = summary_markdown(context(tmp_path), partial, facts=dict(FACTS, batches=[], cash=[]), records=records, error=error)
+    assert f"**The run failed**: {error}" in text
+    assert "scope_01.csv" in text and "**FAILED**" in text
+    for heading in ("Scope rows", "Entitlements by reason", "New payments by rail", "Notifications"):
+        assert f"## {heading} (all accepted files)\n\nNo figures" in text or f"## {heading}\n\nNo figures" in text
+
+
+def test_summary_without_warehouse_facts_falls_back_to_the_stage_summaries(tmp_path):
+    text = summary_markdown(context(tmp_path), SUMMARY)
+    assert "| scope | unknown_category | 0 | 30 |" in text
+    assert "| 2025-12-01 | 1,000,000 |  | 1,500,000 |  |" in text
+    assert "No suite ran." in text
+
+
+def test_a_table_cell_cannot_break_the_markdown_table(tmp_path):
+    odd = dict(SUMMARY, ingest=[{"kind": "scope", "file_name": "a|b\nc.csv", "status": "accepted", "rows": 1}])
+    assert "| scope | a\\|b c.csv | accepted | 1 |" in summary_markdown(context(tmp_path), odd)
+
+
+def test_treasury_schedule_uses_the_cap_disburse_applied():
+    assert treasury_schedule(SUMMARY, FACTS) == [{"value_date": "2025-12-01", "this_run": 1_000_000,
+                                                  "all_runs": 1_200_000, "daily_cash_cap": 1_500_000,
+                                                  "headroom": 300_000}]
+
+
+# --------------------------------------------------------------------------- GX Data Docs
+
+
+@pytest.fixture
+def gx_result(tmp_path) -> dict:
+    """GX's own result JSON for a table of people, asked for row values on purpose."""
+    warehouse = tmp_path / "people.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE TABLE people (row_number BIGINT, email VARCHAR, phone VARCHAR)")
+        con.execute("INSERT INTO people VALUES (1, ?, ?), (2, ?, ?), (3, 'ok@example.com', '+821011112222')",
+                    [PERSONAL[0], PERSONAL[1], PERSONAL[0], PERSONAL[2]])
+    suite = gx.ExpectationSuite(name="people", expectations=[
+        gx.expectations.ExpectColumnValuesToBeInSet(column="email", value_set=["ok@example.com"], meta={"reason": "bad_email"}),
+        gx.expectations.ExpectColumnMostCommonValueToBeInSet(column="phone", value_set=["x"], meta={"reason": "odd_phone"}),
+        gx.expectations.ExpectTableRowCountToBeBetween(min_value=1, max_value=10, meta={"reason": "row_count"}),
+    ])
+    with table_batch(warehouse, "people") as batch:
+        validation = batch.validate(suite, result_format={
+            "result_format": "COMPLETE", "unexpected_index_column_names": ["row_number"],
+            "return_unexpected_index_query": True})
+    raw = validation.to_json_dict()
+    assert PERSONAL[0] in json.dumps(raw)  # the fixture does hold row values
+    return raw
+
+
+def test_gx_results_lose_every_row_value_but_keep_the_counts(gx_result):
+    clean = gx_result_without_rows(gx_result)
+    text = json.dumps(clean)
+    assert not [v for v in PERSONAL if v in text]
+    counts = {r["expectation_config"]["type"]: r["result"] for r in clean["results"]}
+    assert counts["expect_column_values_to_be_in_set"]["unexpected_count"] == 2
+    assert counts["expect_table_row_count_to_be_between"]["observed_value"] == 3
+    assert gx_result_without_rows(gx_result) == clean and PERSONAL[0] in json.dumps(gx_result)  # input untouched
+
+
+def test_native_data_docs_are_built_from_kept_results_without_row_values(tmp_path, gx_result):
+    report = tmp_path / "reports" / "R20251201-001"
+    assert build_gx_data_docs(report, "R20251201-001") is None  # nothing kept, nothing built
+    kept = report / "validations" / "gx"
+    kept.mkdir(parents=True)
+    (kept / "people.json").write_text(json.dumps(gx_result))  # as given: the builder strips it
+    index = build_gx_data_docs(report, "R20251201-001")
+    assert index == report / "data_docs" / "index.html" and index.is_file()
+    pages = list((report / "data_docs").rglob("*.html"))
+    assert len(pages) == 2 and any("R20251201-001" in str(p) for p in pages)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert not [v for v in PERSONAL if v in text], page
