@@ -6,6 +6,7 @@ place. Money columns are BIGINT in the currency's minor unit (KRW: whole won).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -26,6 +27,10 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     ingested_at   TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (file_sha256, file_name)
 );
+
+-- Tables of tens of millions of rows carry no PRIMARY KEY or UNIQUE constraint: DuckDB
+-- keeps an in-memory index per constraint, which at 33.7 million rows costs gigabytes
+-- and slows every insert. Their uniqueness is checked by the suites instead.
 
 -- Every data row of every accepted scope file, as given (trimmed, blank = NULL), so that
 -- each run can classify all evidence again under the current master and policy.
@@ -110,7 +115,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 
 CREATE TABLE IF NOT EXISTS entitlements (
-    customer_id   VARCHAR NOT NULL PRIMARY KEY,
+    customer_id   VARCHAR NOT NULL,      -- unique: checked by the entitlements suite
     policy_id     VARCHAR NOT NULL,
     run_id        VARCHAR NOT NULL,
     reason        VARCHAR NOT NULL,
@@ -123,7 +128,7 @@ CREATE TABLE IF NOT EXISTS entitlements (
 );
 
 CREATE TABLE IF NOT EXISTS ledger (
-    payment_id    VARCHAR NOT NULL PRIMARY KEY,
+    payment_id    VARCHAR NOT NULL,      -- unique: checked by the ledger suite before emission
     customer_id   VARCHAR NOT NULL,
     amount        BIGINT NOT NULL,       -- minor units
     currency      VARCHAR NOT NULL,
@@ -151,11 +156,11 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 
 CREATE TABLE IF NOT EXISTS notifications (
-    person_key    VARCHAR NOT NULL PRIMARY KEY,  -- customer:<id> or nonmember:<recipient>
+    person_key    VARCHAR NOT NULL,      -- customer:<id> or nonmember:<recipient>; unique
     customer_id   VARCHAR,
     recipient     VARCHAR,
     channel       VARCHAR NOT NULL,      -- sms | email | none (no usable contact)
-    reference_code VARCHAR NOT NULL UNIQUE,
+    reference_code VARCHAR NOT NULL,     -- unique by construction (reference_codes.py)
     template_id   VARCHAR NOT NULL,
     language      VARCHAR NOT NULL,
     message       VARCHAR NOT NULL,
@@ -191,9 +196,20 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     # Timestamps are shown and compared in UTC inside the warehouse; the policy's
     # timezone is applied explicitly where a naive timestamp is read.
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB would take 80% of the machine by default; Polars works beside it in the same
+    # process, so DuckDB gets 40% and spills the rest of a big join or sort to disk.
+    con.execute(f"SET memory_limit = '{_memory_limit_mb()}MB'")
     if not read_only:
         con.execute(SCHEMA)
     return con
+
+
+def _memory_limit_mb() -> int:
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 4096
+    return max(1024, int(total * 0.4) // (1024 * 1024))
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -1,0 +1,117 @@
+"""A run killed at any step and run again pays everyone exactly what is owed (issue 4).
+
+The second run of a scenario is a real process, killed by REDRESS_FAIL_AT at one step
+(os._exit: no clean-up, as with kill -9), pointed at the session's Prefect test server;
+then the pipeline runs again to the end and the invariants are checked:
+every eligible customer's issued + settled payments equal the entitlement, no batch
+folder without ledger rows, no ledger row without its folder, no half-written file,
+every person notified exactly once across the published notification files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from flows.remediation import remediation
+from redress.faults import KILLED_EXIT_CODE
+from redress.generate import generate
+from redress.policy import DEFAULT_POLICY
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPS = [
+    "ingest:before-commit",
+    "returns:before-commit",
+    "disburse:planned",
+    "disburse:folder-written",
+    "disburse:folders-written",
+    "disburse:committed",
+    "disburse:published-one",
+    "notify:files-written",
+    "notify:committed",
+]
+
+
+def q(data: Path, sql: str):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """A breach paid once, then a new scope file and a returns file dropped in."""
+    data = tmp_path_factory.mktemp("crash") / "data"
+    generate(data, 600, seed=21)
+    remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    unexposed = [r[0] for r in q(data, """
+        SELECT customer_id FROM customers WHERE NOT is_test AND status <> 'closed'
+        AND customer_id NOT IN (SELECT customer_id FROM entitlements) ORDER BY 1 LIMIT 5""")]
+    assert unexposed, "the generated breach leaves some customers unexposed"
+    rows = "".join(f"{c},,,name,2025-08-01T12:00:00+09:00,,late\n" for c in unexposed)
+    (data / "inbox" / "scope" / "scope_09_late.csv").write_text(
+        "customer_id,email,phone,data_category,accessed_at,confidence,source\n" + rows)
+    returned = [r[0] for r in q(data, "SELECT payment_id FROM ledger ORDER BY payment_id LIMIT 3")]
+    settled = [r[0] for r in q(data, "SELECT payment_id FROM ledger ORDER BY payment_id DESC LIMIT 2")]
+    (data / "inbox" / "returns" / "returns_day2.csv").write_text(
+        "payment_id,status,reason\n"
+        + "".join(f"{p},returned,account closed\n" for p in returned)
+        + "".join(f"{p},settled,\n" for p in settled))
+    return data
+
+
+def run_process(data: Path, step: str) -> subprocess.CompletedProcess:
+    from prefect.settings import get_current_settings
+
+    env = dict(os.environ, REDRESS_FAIL_AT=step, PREFECT_API_URL=str(get_current_settings().api.url))
+    return subprocess.run(
+        [sys.executable, "-m", "redress.cli", "--data-dir", str(data), "run", "--run-date", "2025-12-02"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+
+def assert_paid_exactly_once(data: Path) -> None:
+    owed = q(data, """
+        WITH paid AS (SELECT customer_id, sum(amount) FILTER (status IN ('issued', 'settled')) AS paid
+                      FROM ledger GROUP BY ALL)
+        SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
+        WHERE e.reason = 'ELIGIBLE' AND coalesce(p.paid, 0) <> e.amount""")
+    assert owed == [(0,)]
+    batches_dir = data / "outbox" / "batches"
+    assert not list(batches_dir.glob(".tmp-*"))
+    folders = {p.name for p in batches_dir.iterdir()}
+    assert folders == {r[0] for r in q(data, "SELECT batch_id FROM batches")}
+    assert folders == {r[0] for r in q(data, "SELECT DISTINCT batch_id FROM ledger")}
+    for batch_id, count, total in q(data, "SELECT batch_id, count(*), sum(amount) FROM ledger GROUP BY ALL"):
+        manifest = json.loads((batches_dir / batch_id / "manifest.json").read_text())
+        assert (manifest["item_count"], manifest["control_sum"]) == (count, total)
+    notes_dir = data / "outbox" / "notifications"
+    assert not list(notes_dir.glob(".tmp-*"))
+    published = pl.concat([pl.read_parquet(p) for p in sorted(notes_dir.glob("*.parquet"))])
+    assert published.height == q(data, "SELECT count(*) FROM notifications")[0][0]
+    assert published["reference_code"].n_unique() == published.height
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_killed_at_any_step_then_run_again(first_run, tmp_path, step):
+    data = tmp_path / "data"
+    shutil.copytree(first_run, data)
+    killed = run_process(data, step)
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert_paid_exactly_once(data)
+    outcomes = q(data, "SELECT outcome, error FROM runs ORDER BY run_id")
+    assert [o for o, _ in outcomes] == ["succeeded", "failed", "succeeded"]
+    assert "killed" in outcomes[1][1]
+    # the returned payments were reissued with attempt 2, once
+    assert q(data, "SELECT count(*) FROM ledger WHERE attempt = 2") == [(3,)]
+    assert summary["validate"]["destinations"]["rows_read"] == q(
+        data, "SELECT sum(rows_read) FROM ingested_files WHERE kind = 'scope' AND status = 'accepted'")[0][0]

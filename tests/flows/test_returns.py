@@ -1,0 +1,104 @@
+"""Returns from finance, reissue, claim after max_attempts, and spreadsheet-safe files
+(issue 4)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.remediation import remediation
+from redress.policy import DEFAULT_POLICY
+
+CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
+B1,=HYPERLINK("x"),b1@example.com,010-2000-0001,active,2020-01-01,,false,bank_transfer,004,1234567890
+B2,+Plus,b2@example.com,010-2000-0002,active,2020-01-01,,false,bank_transfer,088,2234567890
+V1,-Minus,v1@example.com,010-2000-0003,active,2020-01-01,,false,,,
+=V2,@At,v2@example.com,010-2000-0004,active,2020-01-01,,false,,,
+"""
+SCOPE = """customer_id,email,phone,data_category,accessed_at,confidence,source
+B1,,,name,2025-07-01,,log
+B2,,,name,2025-07-01,,log
+V1,,,name,2025-07-01,,log
+=V2,,,name,2025-07-01,,log
+"""
+
+
+def q(data: Path, sql: str, params=None):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture()
+def paid_once(tmp_path):
+    data = tmp_path / "data"
+    for kind in ("customers", "scope", "returns"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS)
+    (data / "inbox" / "scope" / "scope.csv").write_text(SCOPE)
+    remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    return data
+
+
+def payment_of(data: Path, customer: str, status: str = "issued") -> str:
+    return q(data, "SELECT payment_id FROM ledger WHERE customer_id = ? AND status = ? ORDER BY payment_id DESC",
+             [customer, status])[0][0]
+
+
+def drop_returns(data: Path, name: str, rows: list[tuple[str, str, str]]) -> None:
+    lines = ["payment_id,status,reason"] + [",".join(r) for r in rows]
+    (data / "inbox" / "returns" / name).write_text("\n".join(lines) + "\n")
+
+
+def run(data: Path, day: int) -> dict:
+    return remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, day))
+
+
+def test_returned_transfer_is_reissued_then_held_as_claim_after_max_attempts(paid_once):
+    data = paid_once
+    for attempt, day in ((1, 2), (2, 3), (3, 4)):
+        drop_returns(data, f"returns_{day}.csv", [(payment_of(data, "B1"), "returned", "account closed")])
+        summary = run(data, day)
+        assert summary["returns"][0]["applied"] == 1
+        rails = q(data, "SELECT attempt, rail, status FROM ledger WHERE customer_id = 'B1' ORDER BY attempt")
+        if attempt < 3:
+            assert rails[-1] == (attempt + 1, "bank_transfer", "issued")
+        else:
+            # returned max_attempts (3) times: held for the customer to claim
+            assert rails[-1] == (4, "claim", "issued")
+    assert q(data, "SELECT sum(amount) FROM ledger WHERE customer_id = 'B1' AND status IN ('issued', 'settled')") == [(50000,)]
+    assert q(data, "SELECT count(*) FROM ledger WHERE customer_id = 'B1' AND status = 'returned'") == [(3,)]
+
+
+def test_bad_returns_rows_are_quarantined_never_applied(paid_once):
+    data = paid_once
+    b2 = payment_of(data, "B2")
+    v1 = payment_of(data, "V1")
+    drop_returns(data, "returns_a.csv", [(v1, "settled", "")])
+    run(data, 2)
+    drop_returns(data, "returns_b.csv", [
+        ("20991231-B9999-000001", "returned", "no such payment"),   # unknown payment_id
+        (v1, "returned", "too late"),                                # settled payment returned
+        (b2, "bounced", ""),                                         # malformed status
+        ("", "returned", ""),                                        # no payment_id
+    ])
+    summary = run(data, 3)
+    assert summary["returns"][0]["applied"] == 0
+    reasons = sorted(r for (r,) in q(data, "SELECT reason FROM quarantine WHERE kind = 'returns'"))
+    assert reasons == sorted(["unknown_payment_id", "returned_after_settled", "invalid_status", "missing_payment_id"])
+    assert q(data, "SELECT status FROM ledger WHERE payment_id = ?", [v1]) == [("settled",)]
+    assert q(data, "SELECT status FROM ledger WHERE payment_id = ?", [b2]) == [("issued",)]
+    assert summary["disburse"]["payments"] == 0
+
+
+def test_payment_files_are_spreadsheet_safe(paid_once):
+    data = paid_once
+    cells = []
+    for path in sorted((data / "outbox").rglob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as fh:
+            cells += [c for row in csv.reader(fh) for c in row]
+    assert "'=V2" in cells
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
