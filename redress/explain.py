@@ -88,7 +88,8 @@ def explain(data_dir: Path, who: str) -> str:
             WHERE q.kind = 'scope' AND json_extract_string(q.row_json, '$.customer_id') = ?
             ORDER BY file, row""", [who])
         payments = _rows(con, """
-            SELECT l.payment_id, l.amount, l.rail, l.attempt, l.status, l.batch_id, b.value_date, l.run_id
+            SELECT l.payment_id, l.amount, l.rail, l.attempt, l.status, l.status_reason AS why,
+                   l.batch_id, b.value_date, l.run_id
             FROM ledger l JOIN batches b USING (batch_id)
             WHERE l.customer_id = ? ORDER BY l.payment_id""", [who])
 
@@ -110,7 +111,7 @@ def explain(data_dir: Path, who: str) -> str:
         out.append(f"  paid so far {paid:,} KRW; owed {max(e['amount'] - paid, 0):,} KRW")
     else:
         out.append("entitlement: none (no accepted exposure)")
-    out += ["", "payments:"] + _table(payments, ["payment_id", "amount", "rail", "attempt", "status", "batch_id", "value_date", "run_id"])
+    out += ["", "payments:"] + _table(payments, ["payment_id", "amount", "rail", "attempt", "status", "why", "batch_id", "value_date", "run_id"])
     return "\n".join(out)
 
 

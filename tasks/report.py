@@ -24,6 +24,8 @@ from prefect.logging import get_run_logger
 from redress.context import RunContext
 from redress.warehouse import connect
 from tasks import outbox
+from tasks.reconciliation import markdown as reconciliation_markdown
+from tasks.reconciliation import reconciliation
 from tasks.data_docs import PAGE, SUITES_NOTE, build_gx_data_docs, suite_overview, validation_records, write_data_quality_html
 
 
@@ -194,10 +196,16 @@ def _write(ctx: RunContext, summary: dict, error: str | None = None) -> str:
         rows = con.sql("""
             SELECT kind, file_name, row_number, reason, detail, row_json FROM quarantine
             WHERE run_id = ? ORDER BY kind, file_name, row_number NULLS FIRST, reason""", params=[ctx.run_id]).pl()
+        recon = reconciliation(con)
     if rows.height:
         ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
         outbox.write_table(rows, ctx.quarantine_dir, "quarantine")
+    # Finance's reconciliation of the whole ledger as it stands after this run.
+    (ctx.report_dir / "reconciliation.md").write_text(reconciliation_markdown(recon, ctx.policy().currency), encoding="utf-8")
+    outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
     publish_artifacts(ctx, text, summary, facts, records)
+    create_table_artifact(key="reconciliation", table=recon.to_dicts(),
+                          description=f"redress run {ctx.run_id}: ledger per rail and value date (KRW)")
     return text
 
 

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from flows.remediation import remediation
@@ -71,6 +72,18 @@ def test_returned_transfer_is_reissued_then_held_as_claim_after_max_attempts(pai
             assert rails[-1] == (4, "claim", "issued")
     assert q(data, "SELECT sum(amount) FROM ledger WHERE customer_id = 'B1' AND status IN ('issued', 'settled')") == [(50000,)]
     assert q(data, "SELECT count(*) FROM ledger WHERE customer_id = 'B1' AND status = 'returned'") == [(3,)]
+    # finance's reconciliation after the last run: every won of the ledger accounted for
+    last_run = q(data, "SELECT max(run_id) FROM runs")[0][0]
+    rec = pl.read_csv(data / "reports" / last_run / "reconciliation.csv")
+    total = rec.filter(pl.col("rail") == "TOTAL").row(0, named=True)
+    assert total["returned"] == 3 * 50000
+    assert total["issued"] + total["settled"] + total["returned"] == q(data, "SELECT sum(amount) FROM ledger")[0][0]
+    assert total["outstanding"] == 0 and total["overpaid"] == 0
+    # customer service sees the whole history, with the bank's reason
+    from redress.explain import explain
+
+    text = explain(data, "B1")
+    assert text.count("returned") >= 3 and "account closed" in text and "claim" in text
 
 
 def test_bad_returns_rows_are_quarantined_never_applied(paid_once):
