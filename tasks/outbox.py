@@ -7,13 +7,14 @@ are committed (see stage_disburse).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
 import polars as pl
+
+from tasks.ingest import sha256_of
 
 # A cell starting with one of these is run as a formula by spreadsheet programs.
 FORMULA_START = r"^[=+\-@\t\r]"
@@ -34,14 +35,6 @@ def fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_table(frame: pl.DataFrame, folder: Path, stem: str, *, csv: bool = True) -> list[Path]:
@@ -77,7 +70,7 @@ def write_batch(batches_dir: Path, manifest: dict, payments: pl.DataFrame, extra
         (tmp / name).write_bytes(content)
         fsync(tmp / name)
         written.append(tmp / name)
-    manifest = dict(manifest, files={p.name: file_sha256(p) for p in sorted(written)})
+    manifest = dict(manifest, files={p.name: sha256_of(p) for p in sorted(written)})
     write_json(tmp / "manifest.json", manifest)
     fsync(tmp)
     return tmp

@@ -7,6 +7,7 @@ in quarantine) and the previous snapshot stays current.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import duckdb
@@ -79,34 +80,27 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
     return entry
 
 
-@task(name="ingest inbox", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def ingest_inbox(ctx: RunContext) -> list[dict]:
-    """Record every new inbox file (by content) and load the accepted ones."""
+def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.InboxFile], dict]) -> list[dict]:
+    """Calls `load` on every inbox file of these kinds whose content was not seen before,
+    in kind then name order. A file seen before under this name is passed over; the same
+    content under another name is recorded as duplicate_file; a file `load` rejects
+    whole (FileRejected) is recorded and quarantined with its reason."""
     logger = get_run_logger()
-    tz = ctx.policy().timezone
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    files = io.inbox_files(ctx.data_dir)
     with connect(ctx.warehouse) as con:
         recorded = con.execute("SELECT file_sha256, file_name FROM ingested_files").fetchall()
-    seen_pairs = set(recorded)
-    seen_content = {sha for sha, _ in recorded}
+    seen_pairs, seen_content = set(recorded), {sha for sha, _ in recorded}
     entries = []
-    for f in files:
-        if (f.sha256, f.name) in seen_pairs:
-            continue  # recorded by an earlier run
-        if f.kind == "returns":
-            continue  # payment results are applied by the ledger stage, not ingested here
+    for f in io.inbox_files(ctx.data_dir):
+        if f.kind not in kinds or (f.sha256, f.name) in seen_pairs:
+            continue
         if f.sha256 in seen_content:
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, "duplicate_file", "same content as a file seen before"))
             continue
         seen_content.add(f.sha256)
         try:
-            if f.kind == "scope":
-                with connect(ctx.warehouse) as con:
-                    entries.append(_ingest_scope(con, f, ctx, tz))
-            else:
-                entries.append(_ingest_customers(ctx, f, tz))
+            entries.append(load(f))
         except io.FileRejected as rejected:
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
@@ -114,6 +108,22 @@ def ingest_inbox(ctx: RunContext) -> list[dict]:
             raise RedressError(f"loading {f.kind}/{f.name} failed: {exc}") from None
         last = entries[-1]
         logger.info("%s/%s: %s (%s rows)", f.kind, f.name, last["status"], last["rows"])
+    return entries
+
+
+@task(name="ingest inbox", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def ingest_inbox(ctx: RunContext) -> list[dict]:
+    """Record every new customers and scope file (by content) and load the accepted ones.
+    Returns are applied by their own stage (stage_returns)."""
+    tz = ctx.policy().timezone
+
+    def load(f: io.InboxFile) -> dict:
+        if f.kind == "scope":
+            with connect(ctx.warehouse) as con:
+                return _ingest_scope(con, f, ctx, tz)
+        return _ingest_customers(ctx, f, tz)
+
+    entries = each_new_file(ctx, ("customers", "scope"), load)
     with connect(ctx.warehouse) as con:
         masters = con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
     if masters == 0:

@@ -19,7 +19,7 @@ from redress.faults import checkpoint
 from redress.warehouse import connect
 from tasks import ingest as io
 from tasks.quality import check
-from tasks.stage_ingest import record
+from tasks.stage_ingest import each_new_file, record
 from tasks.validate import failing_rows_of
 
 
@@ -65,26 +65,9 @@ def _apply_file(ctx: RunContext, f: io.InboxFile) -> dict:
 
 @task(name="apply returns", cache_policy=NO_CACHE)
 def apply_returns(ctx: RunContext) -> list[dict]:
-    logger = get_run_logger()
-    ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    with connect(ctx.warehouse) as con:
-        recorded = con.execute("SELECT file_sha256, file_name FROM ingested_files").fetchall()
-    seen_pairs, seen_content = set(recorded), {sha for sha, _ in recorded}
-    entries = []
-    for f in io.inbox_files(ctx.data_dir):
-        if f.kind != "returns" or (f.sha256, f.name) in seen_pairs:
-            continue
-        if f.sha256 in seen_content:
-            with connect(ctx.warehouse) as con:
-                entries.append(record(con, f, ctx, "duplicate_file", "same content as a file seen before"))
-            continue
-        seen_content.add(f.sha256)
-        try:
-            entries.append(_apply_file(ctx, f))
-        except io.FileRejected as rejected:
-            with connect(ctx.warehouse) as con:
-                entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
-        last = entries[-1]
-        logger.info("returns/%s: %s, %s applied, %s quarantined", f.name, last["status"],
-                    last.get("applied", 0), last.get("quarantined", 0))
+    entries = each_new_file(ctx, ("returns",), lambda f: _apply_file(ctx, f))
+    get_run_logger().info(
+        "returns: %s applied, %s quarantined",
+        sum(e.get("applied", 0) for e in entries), sum(e.get("quarantined", 0) for e in entries),
+    )
     return entries
