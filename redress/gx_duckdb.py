@@ -26,6 +26,8 @@ from great_expectations.data_context.types.base import (
 from great_expectations.datasource.fluent.interfaces import Batch
 from great_expectations.execution_engine import sqlalchemy_execution_engine as gx_sql
 
+from redress.warehouse import memory_limit
+
 
 class _DialectName(str):
     """A dialect name shaped like GX's own `GXSqlDialect` members: equal to the engine's
@@ -73,7 +75,9 @@ def table_batch(warehouse: Path, table: str) -> Iterator[Batch]:
     datasource = gx.datasource.fluent.SQLDatasource(
         name="warehouse",
         connection_string=f"duckdb:///{warehouse}",
-        kwargs={"connect_args": {"read_only": True}},  # validation never writes
+        # Validation never writes; and GX's DuckDB instance is a second one in this
+        # process, so it gets the warehouse connection's memory cap, not DuckDB's 80%.
+        kwargs={"connect_args": {"read_only": True, "config": {"memory_limit": memory_limit()}}},
     )
     try:
         asset = quiet_context().data_sources.add_sql(datasource=datasource).add_table_asset(

@@ -198,18 +198,19 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB would take 80% of the machine by default; Polars works beside it in the same
     # process, so DuckDB gets 40% and spills the rest of a big join or sort to disk.
-    con.execute(f"SET memory_limit = '{_memory_limit_mb()}MB'")
+    con.execute(f"SET memory_limit = '{memory_limit()}'")
     if not read_only:
         con.execute(SCHEMA)
     return con
 
 
-def _memory_limit_mb() -> int:
+def memory_limit() -> str:
+    """40% of the machine's memory, as DuckDB's memory_limit setting."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
-        return 4096
-    return max(1024, int(total * 0.4) // (1024 * 1024))
+        return "4096MB"
+    return f"{max(1024, int(total * 0.4) // (1024 * 1024))}MB"
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
