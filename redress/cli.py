@@ -121,8 +121,36 @@ def cmd_explain(args, settings) -> int:
     return 0
 
 
+def _daily_at(text: str):
+    from datetime import time as dt_time
+
+    try:
+        hour, minute = (int(part) for part in text.split(":"))
+        return dt_time(hour, minute)
+    except ValueError:
+        raise RedressError(f"--daily-at must be HH:MM (24-hour), got {text!r}") from None
+
+
 def cmd_serve(args, settings) -> int:
-    raise RedressError("redress serve is not built yet (issue 5): run `redress run` on a schedule meanwhile")
+    """Check everything a run will need before registering anything, then serve."""
+    from flows.service import serve, server_error
+    from redress.policy import DEFAULT_POLICY, load_policy
+
+    problem = server_error()
+    if problem:
+        raise RedressError(problem)
+    daily_at = _daily_at(args.daily_at)
+    policy_file = Path(args.policy or DEFAULT_POLICY).resolve()
+    load_policy(policy_file)
+    data_dir = settings.data_dir.resolve()
+    if not (data_dir / "inbox").is_dir():
+        raise RedressError(f"data folder {data_dir} has no inbox/ folder (create inbox/customers and inbox/scope)")
+    if not settings.hmac_key:
+        raise RedressError("REDRESS_HMAC_KEY is not set: every run needs it for reference codes (see README)")
+    print(f"serving {data_dir} with {policy_file.name}: inbox checked every minute, "
+          f"daily run at {daily_at:%H:%M} {load_policy(policy_file).timezone}; Ctrl-C stops")
+    serve(data_dir, policy_file, daily_at)
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -154,7 +182,10 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("who", help="a customer id or an 8-letter reference code")
     exp.set_defaults(func=cmd_explain)
 
-    serve = sub.add_parser("serve", help="the scheduled deployments")
+    serve = sub.add_parser("serve", help="the deployments: inbox watch, daily disbursement, remediation by hand")
+    serve.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="the data folder (as before the command)")
+    serve.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)")
+    serve.add_argument("--daily-at", default="09:00", help="HH:MM of the daily run, in the policy's timezone (default 09:00)")
     serve.set_defaults(func=cmd_serve)
     return p
 

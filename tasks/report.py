@@ -224,7 +224,7 @@ def publish_artifacts(ctx: RunContext, text: str, summary: dict, facts: dict, re
                           description=f"{about}: bank-transfer cash (KRW) per value date against the daily cap")
 
 
-@task(name="report", cache_policy=NO_CACHE)
+@task(name="report", cache_policy=NO_CACHE, timeout_seconds=1800)
 def write_report(ctx: RunContext, summary: dict) -> str:
     return _write(ctx, summary)
 

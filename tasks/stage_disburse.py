@@ -85,7 +85,7 @@ def payment_files(batch: pl.DataFrame, rail: str, policy: Policy) -> pl.DataFram
     return frame.select(*common)
 
 
-@task(name="disburse", cache_policy=NO_CACHE)
+@task(name="disburse", cache_policy=NO_CACHE, timeout_seconds=3600)
 def disburse(ctx: RunContext) -> dict:
     logger = get_run_logger()
     policy = ctx.policy()

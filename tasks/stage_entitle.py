@@ -12,7 +12,7 @@ from tasks.entitlements import entitlements_of, exposure_summary
 from tasks.stage_validate import export
 
 
-@task(name="compute entitlements", cache_policy=NO_CACHE)
+@task(name="compute entitlements", cache_policy=NO_CACHE, timeout_seconds=1800)
 def compute_entitlements(ctx: RunContext) -> dict:
     logger = get_run_logger()
     policy = ctx.policy()

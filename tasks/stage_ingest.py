@@ -20,6 +20,7 @@ from redress.faults import checkpoint
 from redress.warehouse import connect
 from tasks import ingest as io
 from tasks.quality import check
+from tasks.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
 from tasks.validate import failing_rows_of
 
 
@@ -111,7 +112,8 @@ def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.In
     return entries
 
 
-@task(name="ingest inbox", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(name="ingest inbox", cache_policy=NO_CACHE, timeout_seconds=3600, retries=len(BACKOFF_SECONDS),
+      retry_delay_seconds=BACKOFF_SECONDS, retry_jitter_factor=JITTER, retry_condition_fn=io_errors_only)
 def ingest_inbox(ctx: RunContext) -> list[dict]:
     """Record every new customers and scope file (by content) and load the accepted ones.
     Returns are applied by their own stage (stage_returns)."""

@@ -63,7 +63,7 @@ def recover_notifications(ctx: RunContext) -> None:
             shutil.rmtree(tmp)
 
 
-@task(name="notify", cache_policy=NO_CACHE)
+@task(name="notify", cache_policy=NO_CACHE, timeout_seconds=3600)
 def notify(ctx: RunContext) -> dict:
     logger = get_run_logger()
     policy = ctx.policy()

@@ -63,7 +63,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile) -> dict:
     return entry
 
 
-@task(name="apply returns", cache_policy=NO_CACHE)
+@task(name="apply returns", cache_policy=NO_CACHE, timeout_seconds=1800)
 def apply_returns(ctx: RunContext) -> list[dict]:
     entries = each_new_file(ctx, ("returns",), lambda f: _apply_file(ctx, f))
     get_run_logger().info(

@@ -102,7 +102,7 @@ def _cross_check_input(ctx: RunContext, categories: list[str]) -> dict[str, int]
     return agreed
 
 
-@task(name="validate scope", cache_policy=NO_CACHE)
+@task(name="validate scope", cache_policy=NO_CACHE, timeout_seconds=3600)
 def validate_scope(ctx: RunContext) -> dict:
     logger = get_run_logger()
     policy = ctx.policy()

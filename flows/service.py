@@ -1,0 +1,123 @@
+"""redress as a service: the three deployments `redress serve` serves.
+
+Each is a thin door into the same pipeline (flows/remediation.py), entered only while
+holding the data folder (tasks/folder_slot.py): one pipeline run per folder at a time,
+a second one waits its turn.
+
+| deployment         | flow                       | starts                                         |
+| ------------------ | -------------------------- | ---------------------------------------------- |
+| remediation        | redress-run                | by hand: the UI or `prefect deployment run`    |
+| inbox-watch        | redress-inbox-watch        | every minute; the pipeline only if new content |
+| daily-disbursement | redress-daily-disbursement | every day at a set hour, policy's timezone     |
+
+The inbox watch is a schedule, not an event trigger: the Prefect server cannot see the
+folder, and a check every minute needs nothing running but the served process itself.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from prefect import flow, get_run_logger
+
+from flows.remediation import remediation
+from redress.errors import RedressError
+from redress.policy import load_policy
+from tasks.folder_slot import ensure_slot, folder_slot
+from tasks.inbox_watch import new_inbox_files, should_run
+
+WAIT_SECONDS = 6 * 3600  # how long a run started while another goes on waits for its turn
+WATCH_CRON = "* * * * *"
+DEPLOYMENTS = ("remediation", "inbox-watch", "daily-disbursement")
+
+
+def _today(policy_path: Path) -> date:
+    """The run date when none is given: today where the policy says the money is paid."""
+    return datetime.now(ZoneInfo(load_policy(policy_path).timezone)).date()
+
+
+def _check_folder(data_dir: Path) -> None:
+    if not (Path(data_dir) / "inbox").is_dir():
+        raise RedressError(f"data folder {data_dir} has no inbox/ folder")
+
+
+@flow(name="redress-run", log_prints=False)
+def redress_run(data_dir: Path, policy_path: Path, run_date: date | None = None) -> dict:
+    """The pipeline once, started by hand (run_date: default today); waits its turn."""
+    _check_folder(data_dir)
+    with folder_slot(data_dir, wait_seconds=WAIT_SECONDS):
+        return remediation(data_dir=data_dir, policy_path=policy_path, run_date=run_date or _today(policy_path))
+
+
+@flow(name="redress-inbox-watch", log_prints=False)
+def inbox_watch(data_dir: Path, policy_path: Path) -> str:
+    """Every minute: the pipeline, if the inbox holds content no run has recorded yet."""
+    logger = get_run_logger()
+    with folder_slot(data_dir, wait_seconds=0) as free:
+        if not free:
+            logger.info("another run is using the folder; the next check looks again")
+            return "busy"
+        new = new_inbox_files(data_dir)
+        if not new:
+            return "nothing new"
+        if not should_run(data_dir, new):
+            logger.warning("the last run started for these %s new file(s) failed before recording them; "
+                           "the watch tries them again hourly, or start the remediation deployment", len(new))
+            return "waiting after a failed run"
+        summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
+        return f"run {summary['run_id']} on {len(new)} new file(s)"
+
+
+@flow(name="redress-daily-disbursement", log_prints=False)
+def daily_disbursement(data_dir: Path, policy_path: Path) -> dict:
+    """Every day: the pipeline whatever the inbox holds, so that what is owed (a reissue
+    after a return, a top-up after a policy revision) is paid the same day."""
+    _check_folder(data_dir)
+    with folder_slot(data_dir, wait_seconds=WAIT_SECONDS):
+        return remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
+
+
+def daily_cron(at: time) -> str:
+    return f"{at.minute} {at.hour} * * *"
+
+
+def deployments(data_dir: Path, policy_path: Path, daily_at: time, timezone: str) -> list:
+    """The three deployments of one data folder and policy."""
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    common = dict(parameters={"data_dir": str(data_dir), "policy_path": str(policy_path)},
+                  tags=["redress"], entrypoint_type=EntrypointType.MODULE_PATH)
+    return [
+        redress_run.to_deployment("remediation", **common),
+        inbox_watch.to_deployment("inbox-watch", schedule=Cron(WATCH_CRON, timezone=timezone), **common),
+        daily_disbursement.to_deployment("daily-disbursement", schedule=Cron(daily_cron(daily_at), timezone=timezone),
+                                         **common),
+    ]
+
+
+def server_error() -> str | None:
+    """Why the Prefect server in PREFECT_API_URL cannot be used, or None."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return ("serve needs a Prefect server and PREFECT_API_URL is not set: start one with `prefect server start`, "
+                "then `export PREFECT_API_URL=http://127.0.0.1:4200/api`")
+    with get_client(sync_client=True) as client:
+        failure = client.api_healthcheck()
+    if failure is not None:
+        return f"cannot reach the Prefect server at {url} ({type(failure).__name__}): is `prefect server start` running?"
+    return None
+
+
+def serve(data_dir: Path, policy_path: Path, daily_at: time) -> None:
+    """Register the deployments and run their flow runs here until interrupted."""
+    from prefect import serve as prefect_serve
+
+    timezone = load_policy(policy_path).timezone
+    ensure_slot(data_dir)  # visible in the UI (Concurrency) before the first run
+    prefect_serve(*deployments(data_dir, policy_path, daily_at, timezone))
