@@ -213,6 +213,13 @@ def memory_limit() -> str:
     return f"{max(1024, int(total * 0.4) // (1024 * 1024))}MB"
 
 
+def export(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> Path:
+    """A query's result as a Parquet file, for Polars to scan without holding it twice."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+    return target
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     found = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]

@@ -26,13 +26,12 @@ from redress.context import RunContext
 from redress.faults import checkpoint
 from redress.policy import Policy
 from redress.settings import debtor, load_settings
-from redress.warehouse import connect
+from redress.warehouse import connect, export
 from tasks import outbox
 from tasks.batches import batches
 from tasks.emission_checks import check_plan, drop_plan, stage_plan
 from tasks.pain001 import pain001
 from tasks.payments import new_payments, overpayments
-from tasks.stage_validate import export
 from tasks.vouchers import voucher_parts
 
 

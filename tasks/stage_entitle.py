@@ -7,9 +7,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
-from redress.warehouse import connect
+from redress.warehouse import connect, export
 from tasks.entitlements import entitlements_of, exposure_summary
-from tasks.stage_validate import export
 
 
 @task(name="compute entitlements", cache_policy=NO_CACHE, timeout_seconds=1800)

@@ -20,17 +20,10 @@ from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
 from redress.errors import RedressError
-from redress.warehouse import connect
+from redress.warehouse import connect, export
 from tasks import input_checks
 from tasks.classify import classified_scope
 from tasks.quality import check, require
-
-
-def export(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> Path:
-    """A query's result as a Parquet file, for Polars to scan without holding it twice."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
-    return target
 
 
 def _replace_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: str) -> None:
