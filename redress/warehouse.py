@@ -53,8 +53,8 @@ CREATE TABLE IF NOT EXISTS customers (
     name          VARCHAR NOT NULL,
     email         VARCHAR,
     phone         VARCHAR,
-    email_norm    VARCHAR,               -- trimmed, lower-cased; NULL when malformed
-    phone_e164    VARCHAR,               -- +82...; NULL when malformed
+    email_norm    VARCHAR,               -- NFKC, trimmed, A-Z lower-cased (tasks/identity.py); NULL when malformed
+    phone_e164    VARCHAR,               -- NFKC, +82...; NULL when malformed
     status        VARCHAR NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL,
     closed_at     TIMESTAMPTZ,
@@ -91,14 +91,16 @@ CREATE TABLE IF NOT EXISTS non_member_exposures (
 CREATE TABLE IF NOT EXISTS review (
     file_sha256   VARCHAR NOT NULL,
     row_number    BIGINT NOT NULL,
-    reason        VARCHAR NOT NULL,      -- ambiguous_identifier
-    matched_by    VARCHAR NOT NULL,      -- email | phone
+    reason        VARCHAR NOT NULL,      -- ambiguous_identifier | checks_disagree
+    matched_by    VARCHAR,               -- email | phone (ambiguous_identifier)
     candidates    BIGINT NOT NULL,       -- how many customers share the identifier
     email         VARCHAR,
     phone         VARCHAR,
-    data_category VARCHAR NOT NULL,
-    accessed_at   TIMESTAMPTZ NOT NULL,
-    confidence    VARCHAR NOT NULL
+    data_category VARCHAR,
+    accessed_at   TIMESTAMPTZ,
+    confidence    VARCHAR,
+    classified_as VARCHAR,               -- checks_disagree: the classification's reason or destination
+    checked_as    VARCHAR                -- checks_disagree: the SQL checks' rule, or exposure | non_member
 );
 
 -- Rejected files (row_number NULL) and rejected rows, with the SPEC reason and the

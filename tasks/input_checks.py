@@ -1,13 +1,21 @@
 """Input checks: the SPEC's rules for scope rows and finance's returns, stated in SQL for
 Great Expectations, apart from the Polars code that applies them.
 
-Scope rows. `scope_rows_checked` is a view over `scope_rows` and `customers` that flags
-every row by the FIRST rule of SPEC "Row rules, then identity" it fails, in SPEC order,
-written again from the SPEC in SQL (tasks/classify.py and tasks/identity.py are not
-used). Its suite, `expectations/scope_rows.json`, fails whenever bad rows exist: that is
-a report, not a gate. The gate is `cross_check`: for each reason, the rows GX counts
-must be the rows the Polars classification sent to quarantine or review with it. Two
-readings of the SPEC that disagree stop the run before anyone is paid on either.
+Scope rows. `scope_rows_checked` flags every row by the FIRST rule of SPEC "Row rules,
+then identity" it fails, in SPEC order, written again from the SPEC in SQL
+(tasks/classify.py and tasks/identity.py are not used). What it does not restate is the
+normalisation of emails and phones: it reads the normalised keys the classification
+computed (tasks/identity.py, SPEC "Every part of redress that normalises an identifier
+uses the same normalised values"), because two engines' Unicode rules differ and a
+difference there would be a disagreement on every such row, not a second opinion.
+
+Each row's answer is then joined to the classification's on (file_sha256, row_number).
+Rows where the two disagree go to `review` as `checks_disagree` (SPEC "Nothing is
+lost"), with both answers, and the run goes on; only a disagreement broader than
+`disagreement_limit` stops it, as a bug. The suite `expectations/scope_rows.json`
+reports the rows per reason, disagreeing rows under `checks_disagree` and not under
+their rule, so that `cross_check` can require its counts to equal the final
+destinations exactly.
 
 Returns. `returns_staging` is one finance result file (SPEC "Input: returns from
 finance") as given, with one boolean per rule, checked by `expectations/returns_staging.json`.
@@ -34,46 +42,48 @@ SCOPE_ROW_RULES = (
     "ambiguous_identifier",
     "exposure_before_account_created",
 )
+CHECKS_DISAGREE = "checks_disagree"
+# Every reason a scope row can be held with: the rules, and a disagreement of the checks.
+HELD_REASONS = (*SCOPE_ROW_RULES, CHECKS_DISAGREE)
 
-# Whitespace as Polars' (Rust) regex `\s` reads it: Unicode White_Space. RE2's `\s` is
-# ASCII only, so an email with an ideographic space (U+3000) would pass one reading
-# and fail the other.
-_SPACE = r"\t\n\x0B\f\r\x{85}\p{Z}"
+# A few disagreeing rows are data quirks (a character one reading takes differently):
+# they go to review. More than max(100 rows, 0.1% of the scope rows) means one of the
+# two readings is wrong for a whole kind of row: the run stops before anyone is paid.
+DISAGREEMENT_MIN_ROWS = 100
+DISAGREEMENT_MAX_SHARE = 0.001
 
 
-def _sql_list(values: list[str]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+def disagreement_limit(scope_rows: int) -> int:
+    """Most disagreeing rows a run goes on with, for this many scope rows."""
+    return max(DISAGREEMENT_MIN_ROWS, int(scope_rows * DISAGREEMENT_MAX_SHARE))
 
 
-def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[str]) -> None:
-    """The table `scope_rows_checked`: every scope row's key with `first_failed_rule`
-    (NULL when it passes them all) and one boolean per rule, true only for that first
-    rule. A table, not a view, and only keys and flags: each expectation of the suite
-    scans it again, and re-running the identity joins per expectation took 17 GB and
-    two minutes at 19 million rows.
+def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[str], classified: Path) -> None:
+    """The table `scope_rows_checked`, one row per scope row: its key, `first_failed_rule`
+    (NULL when it passes them all), `checked_as` (that rule, else 'exposure' or
+    'non_member'), `classified_as` (the classification's reason, else its destination),
+    `checks_disagree`, and one boolean per rule, true only for that first rule and only
+    on rows where the two agree. A table, not a view, and only keys and flags: each
+    expectation of the suite scans it again, and re-running the identity joins per
+    expectation took 17 GB and two minutes at 19 million rows.
 
-    `categories` are the policy's; rule 2 needs them to decide which rows reach rules
-    3 to 6. The suite reads rule 2 not from the `unknown_category` boolean but against
-    the same list passed as a parameter: `category_checked` is the category of every
-    row that reached rule 2 (NULL when it is missing, which `category_missing` flags)."""
+    `classified`: the Parquet of tasks.classify.classified_scope (file_sha256,
+    row_number, email_norm, phone_e164, destination, reason, resolved_id); read for
+    its normalised keys and its answers. `categories` are the policy's; rule 2 needs
+    them to decide which rows reach rules 3 to 6. The suite reads rule 2 not from the
+    `unknown_category` boolean but against the same list passed as a parameter:
+    `category_checked` is the category of every agreeing row that reached rule 2 (NULL
+    when it is missing, which `category_missing` flags). Both are bound parameters."""
+    agree = "NOT checks_disagree"
     con.execute(f"""
         CREATE OR REPLACE TABLE scope_rows_checked AS
-        WITH given AS (
-            -- scope_rows is trimmed with blanks as NULL at ingest.
-            SELECT s.*,
-                   CASE WHEN regexp_full_match(lower(s.email), '[^@{_SPACE}]+@[^@{_SPACE}]+')
-                        THEN lower(s.email) END AS email_key,
-                   regexp_replace(regexp_replace(
-                       CASE WHEN starts_with(s.phone, '+') THEN '+' ELSE '' END
-                           || regexp_replace(s.phone, '[^0-9]', '', 'g'),
-                       '^0', '+82'), '^\\+820', '+82') AS phone_digits
+        WITH keyed AS (
+            -- scope_rows is trimmed with blanks as NULL at ingest; the keys are the
+            -- classification's (see the module docstring), the rules below are not.
+            SELECT s.*, k.email_norm AS email_key, k.phone_e164 AS phone_key,
+                   coalesce(k.reason, k.destination) AS classified_as, k.resolved_id AS classified_customer
             FROM scope_rows s
-        ),
-        keyed AS (
-            SELECT * EXCLUDE (phone_digits),
-                   CASE WHEN regexp_full_match(phone_digits, '\\+82[1-9][0-9]{{7,9}}')
-                        THEN phone_digits END AS phone_key
-            FROM given
+            LEFT JOIN read_parquet($classified) k USING (file_sha256, row_number)
         ),
         by_email AS (
             SELECT email_norm AS email_key, count(*) AS email_matches, min(customer_id) AS email_customer
@@ -112,7 +122,7 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
                 CASE
                     WHEN i.customer_id IS NULL AND i.email IS NULL AND i.phone IS NULL THEN 'missing_identifier'
                     WHEN i.data_category IS NULL
-                         OR NOT list_contains({_sql_list(categories)}, i.data_category) THEN 'unknown_category'
+                         OR NOT list_contains($categories::VARCHAR[], i.data_category) THEN 'unknown_category'
                     WHEN i.accessed_at IS NULL THEN 'invalid_timestamp'
                     WHEN coalesce(i.confidence, 'confirmed') NOT IN ('confirmed', 'suspected')
                          THEN 'invalid_confidence'
@@ -122,19 +132,64 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
                          THEN 'exposure_before_account_created'
                 END AS first_failed_rule
             FROM identified i LEFT JOIN customers c ON c.customer_id = i.matched_customer_id
+        ),
+        compared AS (
+            SELECT *,
+                coalesce(first_failed_rule, CASE WHEN identity = 'member' THEN 'exposure' ELSE 'non_member' END)
+                    AS checked_as
+            FROM ruled
+        ),
+        judged AS (
+            -- Same outcome, and for an exposure the same customer.
+            SELECT *,
+                classified_as IS DISTINCT FROM checked_as
+                OR (checked_as = 'exposure' AND classified_customer IS DISTINCT FROM matched_customer_id)
+                    AS checks_disagree
+            FROM compared
         )
-        SELECT file_sha256, row_number, first_failed_rule,
-               CASE WHEN first_failed_rule IS DISTINCT FROM 'missing_identifier' THEN data_category END
+        SELECT file_sha256, row_number, first_failed_rule, checked_as, classified_as, checks_disagree,
+               CASE WHEN {agree} AND first_failed_rule IS DISTINCT FROM 'missing_identifier' THEN data_category END
                    AS category_checked,
-               first_failed_rule IS NOT DISTINCT FROM 'unknown_category' AND data_category IS NULL
+               {agree} AND first_failed_rule IS NOT DISTINCT FROM 'unknown_category' AND data_category IS NULL
                    AS category_missing,
-               {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in SCOPE_ROW_RULES)}
-        FROM ruled
-    """)
+               {", ".join(f"{agree} AND first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in SCOPE_ROW_RULES)}
+        FROM judged
+    """, {"classified": str(classified), "categories": list(categories)})
 
 
 def drop_scope_rows_checked(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS scope_rows_checked")
+
+
+def require_narrow_disagreement(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows of `scope_rows_checked` on which the checks and the classification disagree;
+    raises RedressError (one line, reason codes and counts only) when they are more
+    than `disagreement_limit` of all scope rows."""
+    (disagreeing, total), = con.execute(
+        "SELECT count(*) FILTER (checks_disagree), count(*) FROM scope_rows_checked").fetchall()
+    limit = disagreement_limit(total)
+    if disagreeing > limit:
+        (classified_as, checked_as, n), = con.execute("""
+            SELECT classified_as, checked_as, count(*) AS n FROM scope_rows_checked WHERE checks_disagree
+            GROUP BY ALL ORDER BY n DESC, classified_as NULLS FIRST, checked_as LIMIT 1""").fetchall()
+        raise RedressError(
+            f"input checks disagree with the classification on {disagreeing} of {total} scope rows "
+            f"(more than {limit}: a bug, not a data quirk); most often classified {classified_as} "
+            f"but checked {checked_as} ({n} rows; see the table scope_rows_checked)"
+        )
+    return int(disagreeing)
+
+
+def disagreeing_rows(con: duckdb.DuckDBPyConnection, limit: int) -> list[dict]:
+    """The first `limit` review rows held as checks_disagree, by file name and row
+    number, with both answers (reason codes only, no personal data)."""
+    rows = con.execute("""
+        SELECT f.file_name, r.row_number, r.classified_as, r.checked_as
+        FROM review r
+        JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
+              WHERE kind = 'scope' AND status = 'accepted' GROUP BY ALL) f USING (file_sha256)
+        WHERE r.reason = ? ORDER BY f.file_name, r.row_number LIMIT ?""", [CHECKS_DISAGREE, limit]).fetchall()
+    return [dict(zip(("file_name", "row_number", "classified_as", "checked_as"), r)) for r in rows]
 
 
 def classification_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -148,9 +203,11 @@ def classification_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def cross_check(result: SuiteResult, classified: dict[str, int]) -> dict[str, int]:
-    """Each reason's count from the suite (summed over its expectations) against the
-    classification's; returns the agreed counts per reason. Raises RedressError on the
-    first disagreement, on a structural failure of the suite (a missing column, a row
+    """Each reason's count from the suite (summed over its expectations) against the rows
+    held in quarantine or review with it, checks_disagree included; returns the agreed
+    counts per reason. Row-level disagreements are already in review by then, so a
+    difference here means the rows were not placed as judged: raises RedressError on
+    the first difference, on a structural failure of the suite (a missing column, a row
     without its file or number, a row twice), or on an expectation GX could not run."""
     for expectation in result.results:
         if expectation.error:
@@ -158,24 +215,24 @@ def cross_check(result: SuiteResult, classified: dict[str, int]) -> dict[str, in
                 f"suite {result.suite}: {expectation.expectation} could not be evaluated "
                 f"[{expectation.reason}]: {expectation.error}"
             )
-        if expectation.reason not in SCOPE_ROW_RULES and not expectation.success:
+        if expectation.reason not in HELD_REASONS and not expectation.success:
             on = f" on {expectation.column}" if expectation.column else ""
             raise RedressError(
                 f"suite {result.suite} failed: {expectation.expectation}{on}, "
                 f"{expectation.unexpected_count} rows [{expectation.reason}]"
             )
-    counted: Counter[str] = Counter({reason: 0 for reason in SCOPE_ROW_RULES})
+    counted: Counter[str] = Counter({reason: 0 for reason in HELD_REASONS})
     for expectation in result.results:
         if expectation.reason in counted:
             counted[expectation.reason] += expectation.unexpected_count
-    unknown = sorted(set(classified) - set(SCOPE_ROW_RULES))
+    unknown = sorted(set(classified) - set(HELD_REASONS))
     if unknown:
         raise RedressError(f"the classification used reason(s) the SPEC does not have: {', '.join(unknown)}")
-    for reason in SCOPE_ROW_RULES:
+    for reason in HELD_REASONS:
         if counted[reason] != classified.get(reason, 0):
             raise RedressError(
                 f"input checks disagree on {reason}: suite {result.suite} counts {counted[reason]} rows, "
-                f"the classification {classified.get(reason, 0)} (see the view scope_rows_checked)"
+                f"the classification {classified.get(reason, 0)} (see the table scope_rows_checked)"
             )
     return dict(counted)
 

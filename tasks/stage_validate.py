@@ -3,10 +3,16 @@
 All evidence is classified again on every run, under the current customer master and
 policy, so a later snapshot or policy is applied to earlier files too. The conservation
 count (rows read = exposures + non-members + review + quarantine) is checked per file
-and a run whose counts do not balance fails. The `scope_rows` suite then restates the row
-rules in SQL (tasks/input_checks.py): its count per reason must equal the
-classification's, or the run stops. The `scope_exposures` suite then gates the run: a
-failure there means a bug upstream, never something to pay on.
+and a run whose counts do not balance fails.
+
+Before any outcome is written, the row rules restated in SQL (tasks/input_checks.py)
+judge every row again, on the same normalised keys, and are compared with the
+classification row by row: rows they disagree on go to review as `checks_disagree`
+(SPEC "Nothing is lost") and the run goes on, unless the disagreement is broad enough to
+be a bug (`input_checks.disagreement_limit`), which stops it. The `scope_rows` suite
+then reports the rows per reason, and its counts must equal the rows held per reason.
+The `scope_exposures` suite then gates the run: a failure there means a bug upstream,
+never something to pay on.
 """
 
 from __future__ import annotations
@@ -23,41 +29,84 @@ from redress.errors import RedressError
 from redress.warehouse import connect, export
 from tasks import input_checks
 from tasks.classify import classified_scope
+from tasks.identity import normalised_master
 from tasks.quality import check, require
 
 
+# Each classified row with its final destination: a row the input checks disagree on is
+# held in review as checks_disagree, with both answers, whatever the classification said.
+_PLACED = """(
+    SELECT c.* REPLACE (
+               CASE WHEN d.checks_disagree THEN 'review' ELSE c.destination END AS destination,
+               CASE WHEN d.checks_disagree THEN 'checks_disagree' ELSE c.reason END AS reason),
+           CASE WHEN d.checks_disagree THEN d.classified_as END AS classified_as,
+           CASE WHEN d.checks_disagree THEN d.checked_as END AS checked_as
+    FROM read_parquet($classified) c
+    LEFT JOIN scope_rows_checked d USING (file_sha256, row_number))"""
+
+# Rows listed by file and row number in the run summary; the rest are in `review`.
+DISAGREEMENTS_LISTED = 50
+
+
 def _replace_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: str) -> None:
-    src = f"read_parquet('{classified}')"
+    """Rebuild the outcome tables from the classified Parquet and `scope_rows_checked`."""
+    src = {"classified": str(classified)}
     con.execute("BEGIN")
     con.execute(f"""
         CREATE OR REPLACE TABLE scope_exposures AS
         SELECT file_sha256, row_number, resolved_id AS customer_id, matched_by, data_category,
                accessed_at, confidence, source
-        FROM {src} WHERE destination = 'exposure' ORDER BY file_sha256, row_number""")
+        FROM {_PLACED} WHERE destination = 'exposure' ORDER BY file_sha256, row_number""", src)
     con.execute(f"""
         CREATE OR REPLACE TABLE non_member_exposures AS
         SELECT file_sha256, row_number, coalesce(phone_e164, email_norm) AS recipient, email_norm,
                phone_e164, data_category, accessed_at, confidence
-        FROM {src} WHERE destination = 'non_member' ORDER BY file_sha256, row_number""")
+        FROM {_PLACED} WHERE destination = 'non_member' ORDER BY file_sha256, row_number""", src)
     con.execute(f"""
         CREATE OR REPLACE TABLE review AS
         SELECT file_sha256, row_number, reason, matched_by, candidates, email, phone,
-               data_category, accessed_at, confidence
-        FROM {src} WHERE destination = 'review' ORDER BY file_sha256, row_number""")
+               data_category, accessed_at, confidence, classified_as, checked_as
+        FROM {_PLACED} WHERE destination = 'review' ORDER BY file_sha256, row_number""", src)
     # Row-level scope quarantine is re-derived each run; rejected files stay as recorded.
     con.execute("DELETE FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL")
     con.execute(f"""
         INSERT INTO quarantine
-        SELECT ?, 'scope', c.file_sha256, f.file_name, c.row_number, c.reason, NULL,
+        SELECT $run_id, 'scope', c.file_sha256, f.file_name, c.row_number, c.reason, NULL,
                to_json(struct_pack(customer_id := c.customer_id, email := c.email, phone := c.phone,
                    data_category := c.data_category, accessed_at := c.accessed_at_raw,
                    confidence := c.confidence_raw, source := c.source))::VARCHAR
-        FROM {src} c
+        FROM {_PLACED} c
         JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files WHERE status = 'accepted'
               QUALIFY row_number() OVER (PARTITION BY file_sha256 ORDER BY ingested_at, file_name) = 1) f
           USING (file_sha256)
-        WHERE c.destination = 'quarantine' ORDER BY c.file_sha256, c.row_number""", [run_id])
+        WHERE c.destination = 'quarantine' ORDER BY c.file_sha256, c.row_number""", src | {"run_id": run_id})
     con.execute("COMMIT")
+
+
+def renormalise_master(ctx: RunContext) -> Path:
+    """The customer master's identity keys under the current rule (tasks/identity.py),
+    as Parquet (customer_id, email_norm, phone_e164, created_at) for the classifier;
+    rows of `customers` whose stored keys differ (a warehouse written under an older
+    rule) are updated, so the SQL checks and notifications read the same keys."""
+    stored = ctx.work_dir / "customers_keys.parquet"
+    master = ctx.work_dir / "master.parquet"
+    with connect(ctx.warehouse) as con:
+        export(con, """SELECT customer_id, email, phone, email_norm AS email_stored,
+                              phone_e164 AS phone_stored, created_at FROM customers""", stored)
+    normalised_master(pl.scan_parquet(stored)).sink_parquet(master)
+    stale = pl.scan_parquet(master).filter(
+        pl.col("email_norm").ne_missing(pl.col("email_stored")) | pl.col("phone_e164").ne_missing(pl.col("phone_stored"))
+    ).select(pl.len()).collect().item()
+    if stale:
+        with connect(ctx.warehouse) as con:
+            con.execute("""
+                UPDATE customers SET email_norm = m.email_norm, phone_e164 = m.phone_e164
+                FROM read_parquet(?) m
+                WHERE customers.customer_id = m.customer_id
+                  AND (m.email_norm IS DISTINCT FROM m.email_stored OR m.phone_e164 IS DISTINCT FROM m.phone_stored)
+            """, [str(master)])
+        get_run_logger().info("customer master: identity keys of %s customers re-normalised", stale)
+    return master
 
 
 def conservation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -83,10 +132,9 @@ def conservation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def _cross_check_input(ctx: RunContext, categories: list[str]) -> dict[str, int]:
-    """The `scope_rows` suite on the view of the SQL row rules, against the rows the
-    classification sent to quarantine or review; the view stays when they disagree."""
+    """The `scope_rows` suite on `scope_rows_checked`, against the rows held in quarantine
+    or review per reason; the table stays when they differ."""
     with connect(ctx.warehouse) as con:
-        input_checks.create_scope_rows_checked(con, categories)
         classified = input_checks.classification_counts(con)
     checked = check(ctx, "scope_rows_checked", "scope_rows", parameters={"categories": categories})
     agreed = input_checks.cross_check(checked, classified)
@@ -99,21 +147,22 @@ def _cross_check_input(ctx: RunContext, categories: list[str]) -> dict[str, int]
 def validate_scope(ctx: RunContext) -> dict:
     logger = get_run_logger()
     policy = ctx.policy()
+    categories = sorted(policy.categories)
     with connect(ctx.warehouse) as con:
         rows = export(con, "SELECT * FROM scope_rows", ctx.work_dir / "scope_rows.parquet")
-        master = export(
-            con, "SELECT customer_id, email_norm, phone_e164, created_at FROM customers",
-            ctx.work_dir / "master.parquet",
-        )
+    master = renormalise_master(ctx)
     classified = ctx.work_dir / "classified.parquet"
     scope = pl.scan_parquet(rows).with_columns(pl.col("confidence").alias("confidence_raw"))
-    classified_scope(scope, pl.scan_parquet(master), sorted(policy.categories)).sink_parquet(classified)
+    classified_scope(scope, pl.scan_parquet(master), categories).sink_parquet(classified)
     with connect(ctx.warehouse) as con:
+        input_checks.create_scope_rows_checked(con, categories, classified)
+        disagreeing = input_checks.require_narrow_disagreement(con)
         _replace_outcomes(con, classified, ctx.run_id)
         balance = conservation(con)
         reasons = con.sql("""
             SELECT reason, count(*) AS n FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL
             GROUP BY reason ORDER BY reason""").fetchall()
+        listed = input_checks.disagreeing_rows(con, DISAGREEMENTS_LISTED)
     unbalanced = balance.filter(~pl.col("balanced"))
     if unbalanced.height:
         worst = unbalanced.row(0, named=True)
@@ -121,10 +170,13 @@ def validate_scope(ctx: RunContext) -> dict:
             f"conservation check failed for scope file {worst['file_name']}: "
             f"{worst['rows_read']} rows read, {worst['accounted']} accounted for"
         )
-    agreed = _cross_check_input(ctx, sorted(policy.categories))
-    require(check(ctx, "scope_exposures", "scope_exposures", parameters={"categories": sorted(policy.categories)}))
+    if disagreeing:
+        logger.warning("scope rows: %s held in review as checks_disagree", disagreeing)
+    agreed = _cross_check_input(ctx, categories)
+    require(check(ctx, "scope_exposures", "scope_exposures", parameters={"categories": categories}))
     totals = {d: int(balance[d].sum()) for d in ("exposure", "non_member", "review", "quarantine")}
     totals["rows_read"] = int(balance["rows_read"].sum())
     logger.info("scope rows: %s", totals)
     return {"destinations": totals, "quarantine_reasons": dict(reasons), "input_checks": agreed,
+            "checks_disagree": {"rows": disagreeing, "listed": listed},
             "files": balance.drop("file_sha256").to_dicts()}

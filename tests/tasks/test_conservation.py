@@ -8,7 +8,9 @@ destination and reason are the oracle."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -231,10 +233,13 @@ def test_the_sql_rules_flag_the_rows_the_classification_rejects(policy, cases):
                            'voucher', false, 'f0' FROM master""")
         con.execute("""INSERT INTO scope_rows SELECT 'f1', row_number, customer_id, email, phone, data_category,
                            accessed_at_raw, accessed_at, confidence, NULL FROM rows""")
-        create_scope_rows_checked(con, names)
+        classified = classified_scope(rows.lazy(), MASTER, names).collect().sort("row_number")
+        with tempfile.TemporaryDirectory() as tmp:
+            classified.with_columns(pl.lit("f1").alias("file_sha256")).write_parquet(Path(tmp) / "c.parquet")
+            create_scope_rows_checked(con, names, Path(tmp) / "c.parquet")
         flagged = con.execute(
             "SELECT row_number, first_failed_rule FROM scope_rows_checked ORDER BY row_number").fetchall()
+        assert con.execute("SELECT count(*) FROM scope_rows_checked WHERE checks_disagree").fetchall() == [(0,)]
     assert flagged == [(n, reason) for n, (_, _, reason, _) in enumerate(cases, start=1)]
-    classified = classified_scope(rows.lazy(), MASTER, names).collect().sort("row_number")
     rejected = classified.select(pl.when(pl.col("destination").is_in(["quarantine", "review"])).then("reason"))
     assert [r for _, r in flagged] == rejected.to_series().to_list()

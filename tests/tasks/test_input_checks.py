@@ -77,17 +77,26 @@ def scope_warehouse(path: Path, changes: list[dict]) -> Path:
     return path
 
 
-def checked(path: Path) -> SuiteResult:
-    with connect(path) as con:
-        input_checks.create_scope_rows_checked(con, CATEGORIES)
-    return validate_table(path, "scope_rows_checked", "scope_rows", parameters={"categories": CATEGORIES})
-
-
-def polars_outcomes(path: Path) -> pl.DataFrame:
+def polars_outcomes(path: Path, categories: list[str] = CATEGORIES) -> pl.DataFrame:
     with connect(path) as con:
         rows = con.sql("SELECT * FROM scope_rows").pl().lazy()
         master = con.sql("SELECT customer_id, email_norm, phone_e164, created_at FROM customers").pl().lazy()
-    return classified_scope(rows, master, CATEGORIES).collect().sort("row_number")
+    return classified_scope(rows, master, categories).collect().sort("row_number")
+
+
+def create_checked(path: Path, categories: list[str] = CATEGORIES) -> Path:
+    """scope_rows_checked against the classification of the same warehouse, which is
+    written beside it as Parquet (as the validate stage does)."""
+    classified = path.with_suffix(".classified.parquet")
+    polars_outcomes(path, categories).write_parquet(classified)
+    with connect(path) as con:
+        input_checks.create_scope_rows_checked(con, categories, classified)
+    return classified
+
+
+def checked(path: Path) -> SuiteResult:
+    create_checked(path)
+    return validate_table(path, "scope_rows_checked", "scope_rows", parameters={"categories": CATEGORIES})
 
 
 # --------------------------------------------------------------------- scope rows
@@ -123,11 +132,12 @@ def test_the_cross_check_agrees_with_the_recorded_classification(tmp_path):
         con.register("c", classified)
         con.execute("""INSERT INTO quarantine SELECT 'R1', 'scope', file_sha256, 'f.csv', row_number,
                        reason, NULL, NULL FROM c WHERE destination = 'quarantine'""")
-        con.execute("""INSERT INTO review SELECT file_sha256, row_number, reason, matched_by, candidates,
+        con.execute("""INSERT INTO review BY NAME SELECT file_sha256, row_number, reason, matched_by, candidates,
                        email, phone, data_category, accessed_at, confidence FROM c WHERE destination = 'review'""")
         counts = input_checks.classification_counts(con)
     agreed = input_checks.cross_check(result, counts)
-    assert agreed == {reason: sum(1 for _, r in SCOPE_ROWS if r == reason) for reason in input_checks.SCOPE_ROW_RULES}
+    assert agreed == {reason: sum(1 for _, r in SCOPE_ROWS if r == reason) for reason in input_checks.HELD_REASONS}
+    assert agreed["checks_disagree"] == 0
     assert agreed["unknown_category"] == 3 and agreed["ambiguous_identifier"] == 3
 
 
@@ -135,7 +145,7 @@ def test_a_clean_file_passes_and_the_view_can_be_dropped(tmp_path):
     path = scope_warehouse(tmp_path / "w.duckdb", [{}, {"confidence": "suspected"}, NO_ID | {"email": "kim@example.com"}])
     result = checked(path)
     assert result.success
-    assert input_checks.cross_check(result, {}) == dict.fromkeys(input_checks.SCOPE_ROW_RULES, 0)
+    assert input_checks.cross_check(result, {}) == dict.fromkeys(input_checks.HELD_REASONS, 0)
     with connect(path) as con:
         input_checks.drop_scope_rows_checked(con)
         assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'scope_rows_checked'").fetchall() == [(0,)]
@@ -144,14 +154,13 @@ def test_a_clean_file_passes_and_the_view_can_be_dropped(tmp_path):
 def test_no_scope_rows_at_all_pass(tmp_path):
     result = checked(scope_warehouse(tmp_path / "w.duckdb", []))
     assert result.success
-    assert input_checks.cross_check(result, {}) == dict.fromkeys(input_checks.SCOPE_ROW_RULES, 0)
+    assert input_checks.cross_check(result, {}) == dict.fromkeys(input_checks.HELD_REASONS, 0)
 
 
 def test_categories_with_quotes_are_read_as_values(tmp_path):
     path = scope_warehouse(tmp_path / "w.duckdb", [{"data_category": "o'brien"}, {"data_category": "x"}])
     cats = ["o'brien"]
-    with connect(path) as con:
-        input_checks.create_scope_rows_checked(con, cats)
+    create_checked(path, cats)
     result = validate_table(path, "scope_rows_checked", "scope_rows", parameters={"categories": cats})
     assert failing_rows_of(path, result).rows() == [(2, "unknown_category")]
 
