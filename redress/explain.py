@@ -121,8 +121,10 @@ def _non_member(con, notice: dict) -> str:
         FROM non_member_exposures n
         LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
                    WHERE status = 'accepted' GROUP BY ALL) f USING (file_sha256)
-        WHERE n.recipient = ? ORDER BY n.accessed_at, file, row""", [notice["recipient"]])
-    out = [f"non-member {notice['recipient']} (reference code {notice['reference_code']}): "
+        WHERE n.recipient = ? ORDER BY n.accessed_at, file, row""", [notice["person_key"].removeprefix("nonmember:")])
+    # Looked up by the person's key, not by the notification's recipient: an email is
+    # notified at its address even when the key is a landline (SPEC "Notifications").
+    out = [f"non-member {notice['recipient'] or '(no contact)'} (reference code {notice['reference_code']}): "
            "a contact in a customer's address book; notified, never paid",
            f"notified by {notice['channel']} in run {notice['run_id']}", "", "exposures:"]
     return "\n".join(out + _table(rows, ["category", "confidence", "accessed_at", "file", "row"]))

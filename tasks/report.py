@@ -97,6 +97,22 @@ def treasury_schedule(summary: dict, facts: dict) -> list[dict]:
     return rows
 
 
+def _disagreements(held: dict) -> list[str]:
+    """Rows held in review as checks_disagree, by file and row number, with both answers
+    (reason codes only: SPEC "Nothing is lost")."""
+    if not held.get("rows"):
+        return []
+    listed = held.get("listed", [])
+    out = ["### Rows the input checks disagree on (held in review, not paid)", "",
+           f"{held['rows']:,} rows: the SQL restatement of the rules and the classification gave different "
+           "answers. Each is in the `review` table with both answers.", ""]
+    out += _table(["file", "row", "classified as", "checked as"],
+                  [[r["file_name"], r["row_number"], r["classified_as"], r["checked_as"]] for r in listed])
+    if held["rows"] > len(listed):
+        out += [f"... and {held['rows'] - len(listed):,} more in the `review` table (reason `checks_disagree`).", ""]
+    return out
+
+
 def summary_markdown(ctx: RunContext, summary: dict, *, facts: dict | None = None,
                      records: list[dict] | None = None, error: str | None = None) -> str:
     """The run summary as Markdown. `facts` (run_facts) and `records` (the suite records)
@@ -118,6 +134,7 @@ def summary_markdown(ctx: RunContext, summary: dict, *, facts: dict | None = Non
         d = summary["validate"].get("destinations", {})
         out += _table(["rows read", "exposures", "non-member", "review", "quarantine"],
                       [[d.get("rows_read", 0), d.get("exposure", 0), d.get("non_member", 0), d.get("review", 0), d.get("quarantine", 0)]])
+        out += _disagreements(summary["validate"].get("checks_disagree", {}))
     else:
         out += NO_FIGURES
 

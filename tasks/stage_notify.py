@@ -19,6 +19,7 @@ from redress.faults import checkpoint
 from redress.settings import load_settings
 from redress.warehouse import connect
 from tasks import outbox
+from tasks.identity import MOBILE_E164
 from tasks.notifications import messages
 from tasks.reference_codes import assign_codes
 
@@ -26,21 +27,48 @@ from tasks.reference_codes import assign_codes
 CSV_MAX_ROWS = 1_048_575
 COLUMNS = ("recipient", "channel", "reference_code", "template_id", "language", "message")
 
+# Channel (SPEC "Notifications"): sms only to a Korean mobile number ($mobile, bound from
+# tasks.identity.MOBILE_E164); else email when one is known; else none, with the
+# landline or internet phone as recipient for outreach by hand. A non-member's
+# person_key stays `nonmember:` + E.164 phone else email, as it always was, so that
+# nobody already told is told again.
 NEW_PEOPLE = """
 CREATE OR REPLACE TEMP TABLE people AS
-SELECT 'customer:' || e.customer_id AS person_key, 'member' AS kind, e.customer_id,
-       coalesce(c.phone_e164, c.email_norm) AS recipient,
-       CASE WHEN c.phone_e164 IS NOT NULL THEN 'sms' WHEN c.email_norm IS NOT NULL THEN 'email'
-            ELSE 'none' END AS channel,
-       e.reason, e.amount, e.rail, e.exposed_categories
-FROM entitlements e JOIN customers c USING (customer_id)
-WHERE e.reason <> 'TEST_ACCOUNT'
-UNION ALL
-SELECT 'nonmember:' || recipient, 'non_member', NULL, recipient,
-       CASE WHEN any_value(phone_e164) IS NOT NULL THEN 'sms' ELSE 'email' END,
-       NULL, 0, NULL, string_agg(DISTINCT data_category, ',' ORDER BY data_category)
-FROM non_member_exposures GROUP BY recipient
+WITH members AS (
+    SELECT e.customer_id, c.phone_e164 AS phone, c.email_norm AS email,
+           e.reason, e.amount, e.rail, e.exposed_categories
+    FROM entitlements e JOIN customers c USING (customer_id)
+    WHERE e.reason <> 'TEST_ACCOUNT'
+),
+non_members AS (
+    -- Grouped by the stable key: a phone key has one phone; an email key has no phone.
+    SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email,
+           string_agg(DISTINCT data_category, ',' ORDER BY data_category) AS exposed_categories
+    FROM non_member_exposures GROUP BY recipient
+),
+people AS (
+    SELECT 'customer:' || customer_id AS person_key, 'member' AS kind, customer_id, phone, email,
+           reason, amount, rail, exposed_categories
+    FROM members
+    UNION ALL
+    SELECT 'nonmember:' || person, 'non_member', NULL, phone, email, NULL, 0, NULL, exposed_categories
+    FROM non_members
+)
+SELECT person_key, kind, customer_id,
+       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN phone ELSE coalesce(email, phone) END
+           AS recipient,
+       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN 'sms'
+            WHEN email IS NOT NULL THEN 'email' ELSE 'none' END AS channel,
+       reason, amount, rail, exposed_categories
+FROM people
 """
+
+
+def new_people(con) -> None:
+    """The temp table `people`: person_key, kind, customer_id, recipient, channel,
+    reason, amount (minor units), rail, exposed_categories, for every customer with an
+    entitlement but TEST_ACCOUNT and every non-member. SPEC "Notifications"."""
+    con.execute(NEW_PEOPLE, {"mobile": MOBILE_E164})
 
 
 def _publish(tmp, ctx: RunContext) -> None:
@@ -74,7 +102,7 @@ def notify(ctx: RunContext) -> dict:
     people = ctx.work_dir / "people.parquet"
     rendered = ctx.work_dir / "notifications.parquet"
     with connect(ctx.warehouse) as con:
-        con.execute(NEW_PEOPLE)
+        new_people(con)
         con.execute("DELETE FROM people WHERE person_key IN (SELECT person_key FROM notifications)")
         assign_codes(con, "people", "SELECT reference_code FROM notifications", key.encode("utf-8"))
         con.execute(f"COPY (SELECT * FROM people ORDER BY person_key) TO '{people}' (FORMAT parquet)")
