@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from tasks.identity import email_norm, phone_e164, resolve
+from tasks.identity import email_norm, is_mobile, normalised_master, phone_e164, resolve
 
 
 def _one(expr: pl.Expr, value: str | None) -> str | None:
@@ -148,3 +148,69 @@ def test_every_row_comes_back_once_with_its_normalised_identifiers():
     assert out.filter(pl.col("phone") == "+82 10 7777 8888")["phone_e164"].to_list() == ["+821077778888"]
     assert out["candidates"].dtype == pl.Int64
     assert {"_known", "email_norm_n", "email_norm_cid", "phone_e164_n", "phone_e164_cid"}.isdisjoint(out.columns)
+
+
+# ----------------------------------------------------------------- Unicode (issue 8)
+
+@pytest.mark.parametrize("given, expected", [
+    # Only A-Z are lower-cased: Polars and DuckDB lowercase İ (to "i̇" or "i") and a
+    # final Σ (to "ς" or "σ") differently, so any other character is kept as given.
+    ("DENİZ@EXAMPLE.COM", "denİz@example.com"),
+    ("ΣΟΦΙΑΣ@EXAMPLE.GR", "ΣΟΦΙΑΣ@example.gr"),
+    ("Émile@Example.FR", "Émile@example.fr"),
+    ("kim＠example.com", "kim@example.com"),                # fullwidth ＠ is @ after NFKC
+    ("ＫＩＭ＠ＥＸＡＭＰＬＥ．ＣＯＭ", "kim@example.com"),      # fullwidth letters too
+    ("\u00a0kim@example.com\u3000", "kim@example.com"),     # no-break and ideographic spaces
+    ("\u2003Kim@example.com\u2009", "kim@example.com"),
+])
+def test_emails_are_nfkc_trimmed_and_lowercased_on_ascii_only(given, expected):
+    assert _one(email_norm("v"), given) == expected
+
+
+@pytest.mark.parametrize("given", [
+    "kim\u00a0lee@example.com",   # a no-break space inside is a space (NFKC), so malformed
+    "kim\u3000@example.com",
+    "kim＠＠example.com",          # two @ once NFKC has run
+    "kim@example.com＠",
+])
+def test_unicode_spaces_and_fullwidth_at_signs_inside_make_an_email_malformed(given):
+    assert _one(email_norm("v"), given) is None
+
+
+@pytest.mark.parametrize("given", [
+    "０１０-３３３３-４４４４",
+    "\u3000010-3333-4444\u00a0",
+    "＋８２ １０ ３３３３ ４４４４",
+    "010\u20103333\u20104444",    # Unicode hyphens are dropped like ASCII ones
+])
+def test_fullwidth_digits_and_unicode_spaces_are_the_same_phone(given):
+    assert _one(phone_e164("v"), given) == "+821033334444"
+
+
+@pytest.mark.parametrize("given, mobile", [
+    ("010-1234-5678", True),
+    ("011-123-4567", True),
+    ("016-123-4567", True),
+    ("019-1234-5678", True),
+    ("０１７-１２３-４５６７", True),
+    ("02-123-4567", False),        # Seoul landline
+    ("031-123-4567", False),       # Gyeonggi landline
+    ("070-1234-5678", False),      # internet phone
+    ("050-1234-5678", False),      # personal number service
+    ("012-123-4567", False),
+    ("015-123-4567", False),
+    ("010-12", False),             # malformed: no phone, so no text
+    (None, False),
+])
+def test_only_korean_mobile_numbers_can_take_a_text(given, mobile):
+    assert _one(is_mobile(phone_e164("v")), given) is mobile
+
+
+def test_master_keys_are_recomputed_under_the_current_rule():
+    stored = pl.LazyFrame({"customer_id": ["c1", "c2"], "email": ["DENİZ@EXAMPLE.COM", None],
+                           "phone": [None, "０１０-３３３３-４４４４"],
+                           # what the old rule stored: full Unicode lowercasing, no NFKC
+                           "email_norm": ["deni̇z@example.com", None], "phone_e164": [None, None]})
+    got = normalised_master(stored).collect()
+    assert got.select("customer_id", "email_norm", "phone_e164").rows() == [
+        ("c1", "denİz@example.com", None), ("c2", None, "+821033334444")]

@@ -3,16 +3,22 @@ cross-check against the Polars classification. Every warehouse lives in tmp_path
 
 from __future__ import annotations
 
+import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from redress.errors import RedressError
-from redress.warehouse import connect
+from redress.warehouse import SCHEMA, connect
 from tasks import ingest as io
 from tasks import input_checks
 from tasks.classify import classified_scope
+from tasks.identity import normalised_master
 from tasks.validate import ExpectationResult, SuiteResult, failing_rows, failing_rows_of, validate_table
 
 CATEGORIES = ["email", "name", "phone"]
@@ -271,3 +277,76 @@ def test_a_returns_table_without_a_rule_column_fails_as_missing_column(tmp_path)
         con.execute("ALTER TABLE returns_staging DROP COLUMN payment_unknown")
     result = validate_table(path, "returns_staging", "returns_staging")
     assert {e.reason for e in result.failed} == {"missing_column", "unknown_payment_id"}
+
+
+# ------------------------------------------- one normalisation, row by row (issue 8)
+
+REALISTIC_EMAILS = [
+    "DENİZ@EXAMPLE.COM", "deniz@example.com", "denİz@example.com", "ΣΟΦΙΑΣ@EXAMPLE.GR", "σοφιας@example.gr",
+    "kim＠example.com", "\u3000Kim@Example.com\u00a0", "ＫＩＭ＠ＥＸＡＭＰＬＥ．ＣＯＭ", "kim lee@example.com",
+    "a@@b", "@b", "a@", "ǅ@x", "ß@x", "ﬀ@x", "K@x",   # U+212A KELVIN SIGN: NFKC makes it K
+]
+REALISTIC_PHONES = [
+    "０１０-３３３３-４４４４", "010-3333-4444", "+82 10 3333 4444", "\u3000010\u30003333\u30004444\u00a0",
+    "02-123-4567", "070-1234-5678", "＋８２ ２ １２３ ４５６７", "010-12", "١٢٣", "+8201", "⁰¹⁰-3333-4444",
+]
+# Any Unicode text but the NUL character, which no text file or Parquet string of the
+# field carries through ingest.
+any_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=14)
+emails = st.one_of(st.none(), any_text, st.sampled_from(REALISTIC_EMAILS),
+                   st.builds(lambda a, b: f"{a}@{b}", any_text, any_text))
+phones = st.one_of(st.none(), any_text, st.sampled_from(REALISTIC_PHONES),
+                   st.text(st.sampled_from("0123456789０１２３４５６７８９+-＋ \u3000\u00a0()"), max_size=16))
+
+
+def _as_ingested(value: str | None) -> str | None:
+    """What ingest stores: trimmed of Unicode whitespace, blank as NULL."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), master_ids=st.lists(st.tuples(emails, phones), min_size=1, max_size=6))
+def test_the_sql_checks_and_the_classifier_agree_on_any_unicode_identifier(data, master_ids):
+    master = normalised_master(pl.LazyFrame(
+        {"customer_id": [f"c{i}" for i in range(len(master_ids))],
+         "email": [e for e, _ in master_ids], "phone": [p for _, p in master_ids],
+         "created_at": [datetime(2025, 7, 1, tzinfo=timezone.utc)] * len(master_ids)},
+        schema={"customer_id": pl.String, "email": pl.String, "phone": pl.String,
+                "created_at": pl.Datetime("us", "UTC")},
+    )).collect()
+    # Scope rows name master values as given (so they match), or anything at all.
+    given_emails = st.one_of(emails, st.sampled_from([e for e, _ in master_ids]))
+    given_phones = st.one_of(phones, st.sampled_from([p for _, p in master_ids]))
+    rows = data.draw(st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["c0", "c9"])), given_emails,
+                                        given_phones, st.booleans()), min_size=1, max_size=12))
+    scope = pl.DataFrame(
+        {"file_sha256": ["f1"] * len(rows), "row_number": list(range(1, len(rows) + 1)),
+         "customer_id": [c for c, _, _, _ in rows],
+         "email": [_as_ingested(e) for _, e, _, _ in rows], "phone": [_as_ingested(p) for _, _, p, _ in rows],
+         "data_category": ["email"] * len(rows), "accessed_at_raw": ["x"] * len(rows),
+         # half before every account was created: exposure_before_account_created
+         "accessed_at": [datetime(2025, 6 if early else 8, 1, tzinfo=timezone.utc) for _, _, _, early in rows],
+         "confidence": [None] * len(rows), "source": [None] * len(rows)},
+        schema={"file_sha256": pl.String, "row_number": pl.Int64, "customer_id": pl.String, "email": pl.String,
+                "phone": pl.String, "data_category": pl.String, "accessed_at_raw": pl.String,
+                "accessed_at": pl.Datetime("us", "UTC"), "confidence": pl.String, "source": pl.String},
+    )
+    classified = classified_scope(scope.lazy(), master.lazy(), CATEGORIES).collect().sort("row_number")
+    with tempfile.TemporaryDirectory() as tmp, duckdb.connect(":memory:") as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(SCHEMA)
+        con.execute("""INSERT INTO customers BY NAME SELECT customer_id, 'N' AS name, email, phone, email_norm,
+                           phone_e164, 'active' AS status, created_at, false AS is_test, 'voucher' AS payout_method,
+                           false AS bank_valid, 'f0' AS file_sha256 FROM master""")
+        con.execute("INSERT INTO scope_rows BY NAME SELECT * FROM scope")
+        classified.write_parquet(Path(tmp) / "classified.parquet")
+        input_checks.create_scope_rows_checked(con, CATEGORIES, Path(tmp) / "classified.parquet")
+        judged = con.execute("""SELECT row_number, first_failed_rule, checked_as, classified_as, checks_disagree
+                                FROM scope_rows_checked ORDER BY row_number""").fetchall()
+    assert [r[4] for r in judged] == [False] * len(rows), judged
+    held = classified.select(pl.when(pl.col("destination").is_in(["quarantine", "review"])).then("reason"))
+    assert [r[1] for r in judged] == held.to_series().to_list()
+    assert [r[2] for r in judged] == classified.select(pl.coalesce("reason", "destination")).to_series().to_list()

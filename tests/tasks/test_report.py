@@ -184,6 +184,22 @@ def test_summary_without_warehouse_facts_falls_back_to_the_stage_summaries(tmp_p
     assert "No suite ran." in text
 
 
+def test_rows_the_checks_disagree_on_are_named_by_file_and_row_only(tmp_path):
+    held = {"rows": 3, "listed": [
+        {"file_name": "scope_01.csv", "row_number": 7, "classified_as": "invalid_identifier", "checked_as": "exposure"},
+        {"file_name": "scope_01.csv", "row_number": 9, "classified_as": "non_member",
+         "checked_as": "exposure_before_account_created"}]}
+    summary = dict(SUMMARY, validate=dict(SUMMARY["validate"], checks_disagree=held))
+    text = summary_markdown(context(tmp_path), summary, facts=FACTS)
+    section = text.split("### Rows the input checks disagree on (held in review, not paid)")[1].split("##")[0]
+    assert "| scope_01.csv | 7 | invalid_identifier | exposure |" in section
+    assert "| scope_01.csv | 9 | non_member | exposure_before_account_created |" in section
+    assert "... and 1 more in the `review` table" in section
+    quiet = summary_markdown(context(tmp_path), dict(SUMMARY, validate=dict(SUMMARY["validate"],
+                                                                             checks_disagree={"rows": 0, "listed": []})))
+    assert "disagree" not in quiet
+
+
 def test_a_table_cell_cannot_break_the_markdown_table(tmp_path):
     odd = dict(SUMMARY, ingest=[{"kind": "scope", "file_name": "a|b\nc.csv", "status": "accepted", "rows": 1}])
     assert "| scope | a\\|b c.csv | accepted | 1 |" in summary_markdown(context(tmp_path), odd)
