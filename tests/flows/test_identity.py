@@ -1,0 +1,98 @@
+"""Identifiers as the field sends them, end to end (issue 8): a customer whose email
+holds a Turkish dotted capital İ no longer stops every run, a fullwidth phone resolves
+and is paid, a warehouse whose master keys were stored under the old rule is
+re-normalised, and only a mobile number is sent a text (SPEC "Identity resolution",
+"Nothing is lost", "Notifications")."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.remediation import remediation
+from redress.policy import DEFAULT_POLICY
+
+RUN_DATE = date(2025, 12, 1)
+HEADER = "customer_id,email,phone,data_category,accessed_at,confidence,source"
+
+# C1's account was created after the exposure below; C2's phone is named in fullwidth
+# digits; C3 has a landline and an email, C4 only an internet phone (070).
+CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
+C1,Deniz,DENİZ@EXAMPLE.COM,,active,2025-08-01,,false,,,
+C2,Lee,c2@example.com,010-3333-4444,active,2020-01-01,,false,,,
+C3,Park,c3@example.com,02-123-4567,active,2020-01-01,,false,,,
+C4,Choi,,070-1234-5678,active,2020-01-01,,false,,,
+"""
+SCOPE = (f"{HEADER}\n"
+         ",DENİZ@EXAMPLE.COM,,name,2025-07-01T10:00:00,,log\n"
+         ",,０１０-３３３３-４４４４,name,2025-07-01T10:00:00,,log\n"
+         ",\u3000C3＠EXAMPLE.COM\u00a0,,name,2025-07-01T10:00:00,,log\n"
+         "C4,,,name,2025-07-01T10:00:00,,log\n")
+
+
+def q(data: Path, sql: str, params=None):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def run(data: Path) -> dict:
+    return remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=RUN_DATE)
+
+
+@pytest.fixture(scope="module")
+def identity_run(tmp_path_factory):
+    data = tmp_path_factory.mktemp("identity") / "data"
+    for kind in ("customers", "scope", "returns"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (data / "inbox" / "scope" / "scope.csv").write_text(SCOPE, encoding="utf-8")
+    return data, run(data)
+
+
+def test_the_run_succeeds_and_the_checks_agree_on_every_row(identity_run):
+    data, summary = identity_run
+    assert q(data, "SELECT outcome FROM runs") == [("succeeded",)]
+    assert summary["validate"]["checks_disagree"] == {"rows": 0, "listed": []}
+    assert summary["validate"]["input_checks"]["exposure_before_account_created"] == 1
+    assert summary["validate"]["destinations"] == {"rows_read": 4, "exposure": 3, "non_member": 0, "review": 0,
+                                                   "quarantine": 1}
+
+
+def test_the_dotted_capital_i_email_resolves_and_is_quarantined_as_before_the_account(identity_run):
+    data, _ = identity_run
+    assert q(data, "SELECT row_number, reason FROM quarantine WHERE kind = 'scope'") == [
+        (1, "exposure_before_account_created")]
+    assert q(data, "SELECT email_norm FROM customers WHERE customer_id = 'C1'") == [("denİz@example.com",)]
+
+
+def test_fullwidth_phone_and_fullwidth_at_sign_resolve_and_are_paid(identity_run):
+    data, _ = identity_run
+    assert q(data, "SELECT row_number, customer_id, matched_by FROM scope_exposures ORDER BY row_number") == [
+        (2, "C2", "phone"), (3, "C3", "email"), (4, "C4", "customer_id")]
+    paid = dict(q(data, "SELECT customer_id, sum(amount) FROM ledger GROUP BY ALL"))
+    assert set(paid) == {"C2", "C3", "C4"} and paid["C2"] == paid["C3"] == paid["C4"] > 0
+
+
+def test_only_the_mobile_number_gets_a_text(identity_run):
+    data, _ = identity_run
+    assert q(data, "SELECT customer_id, recipient, channel FROM notifications ORDER BY customer_id") == [
+        ("C2", "+821033334444", "sms"), ("C3", "c3@example.com", "email"), ("C4", "+827012345678", "none")]
+
+
+def test_master_keys_stored_under_the_old_rule_are_renormalised(identity_run):
+    data, _ = identity_run
+    # What the previous rule stored: Polars' full lowercasing (İ -> i̇) and no NFKC.
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        con.execute("UPDATE customers SET email_norm = 'deni̇z@example.com' WHERE customer_id = 'C1'")
+        con.execute("UPDATE customers SET phone_e164 = NULL WHERE customer_id = 'C2'")
+    summary = run(data)
+    assert q(data, "SELECT outcome FROM runs WHERE run_id = ?", [summary["run_id"]]) == [("succeeded",)]
+    assert q(data, "SELECT customer_id, email_norm, phone_e164 FROM customers WHERE customer_id IN ('C1', 'C2') "
+                   "ORDER BY 1") == [("C1", "denİz@example.com", None), ("C2", "c2@example.com", "+821033334444")]
+    assert q(data, "SELECT reason FROM quarantine WHERE kind = 'scope' AND run_id = ?", [summary["run_id"]]) == [
+        ("exposure_before_account_created",)]
+    assert summary["validate"]["checks_disagree"]["rows"] == 0
+    assert summary["validate"]["destinations"]["exposure"] == 3
