@@ -30,7 +30,9 @@ SCOPE = (f"{HEADER}\n"
          ",DENİZ@EXAMPLE.COM,,name,2025-07-01T10:00:00,,log\n"
          ",,０１０-３３３３-４４４４,name,2025-07-01T10:00:00,,log\n"
          ",\u3000C3＠EXAMPLE.COM\u00a0,,name,2025-07-01T10:00:00,,log\n"
-         "C4,,,name,2025-07-01T10:00:00,,log\n")
+         "C4,,,name,2025-07-01T10:00:00,,log\n"
+         # a non-member known by a landline and an email: keyed by the phone, told by email
+         ",friend@example.com,031-555-0101,phone,2025-07-01T10:00:00,,log\n")
 
 
 def q(data: Path, sql: str, params=None):
@@ -57,7 +59,7 @@ def test_the_run_succeeds_and_the_checks_agree_on_every_row(identity_run):
     assert q(data, "SELECT outcome FROM runs") == [("succeeded",)]
     assert summary["validate"]["checks_disagree"] == {"rows": 0, "listed": []}
     assert summary["validate"]["input_checks"]["exposure_before_account_created"] == 1
-    assert summary["validate"]["destinations"] == {"rows_read": 4, "exposure": 3, "non_member": 0, "review": 0,
+    assert summary["validate"]["destinations"] == {"rows_read": 5, "exposure": 3, "non_member": 1, "review": 0,
                                                    "quarantine": 1}
 
 
@@ -79,7 +81,14 @@ def test_fullwidth_phone_and_fullwidth_at_sign_resolve_and_are_paid(identity_run
 def test_only_the_mobile_number_gets_a_text(identity_run):
     data, _ = identity_run
     assert q(data, "SELECT customer_id, recipient, channel FROM notifications ORDER BY customer_id") == [
-        ("C2", "+821033334444", "sms"), ("C3", "c3@example.com", "email"), ("C4", "+827012345678", "none")]
+        ("C2", "+821033334444", "sms"), ("C3", "c3@example.com", "email"), ("C4", "+827012345678", "none"),
+        (None, "friend@example.com", "email")]
+    (key, code), = q(data, "SELECT person_key, reference_code FROM notifications WHERE customer_id IS NULL")
+    assert key == "nonmember:+82315550101"
+    from redress.explain import explain
+    text = explain(data, code)
+    assert text.startswith(f"non-member friend@example.com (reference code {code})")
+    assert "scope.csv" in text and "phone" in text
 
 
 def test_master_keys_stored_under_the_old_rule_are_renormalised(identity_run):
