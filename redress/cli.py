@@ -3,6 +3,11 @@
 Expected errors print one line on stderr and exit 1; nothing else does. Prefect's own
 console logging is turned down unless --verbose: its logs still reach the Prefect API
 (and UI), and the command prints the run summary itself.
+
+The options every command takes (--data-dir, --verbose) are accepted before or after the
+command's name. --data-dir given in both places with two different folders is refused
+(one line): a run against the wrong folder pays the wrong people, so nothing guesses
+which one was meant.
 """
 
 from __future__ import annotations
@@ -153,24 +158,40 @@ def cmd_serve(args, settings) -> int:
     return 0
 
 
+_DATA_DIR_HELP = "the data folder (default $REDRESS_DATA_DIR or ./data)"
+_VERBOSE_HELP = "show Prefect's logs on the console"
+
+
+def _after_command() -> argparse.ArgumentParser:
+    """The common options as a subcommand takes them, under their own names (SUPPRESS:
+    absent unless given), so that main can tell them from the ones before the command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", dest="data_dir_after", metavar="DATA_DIR", type=Path,
+                        default=argparse.SUPPRESS, help=_DATA_DIR_HELP)
+    common.add_argument("--verbose", dest="verbose_after", action="store_true", default=argparse.SUPPRESS,
+                        help=_VERBOSE_HELP)
+    return common
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="redress", description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", type=Path, help="the data folder (default $REDRESS_DATA_DIR or ./data)")
-    p.add_argument("--verbose", action="store_true", help="show Prefect's logs on the console")
+    p.add_argument("--data-dir", type=Path, help=_DATA_DIR_HELP)
+    p.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True)
+    common = [_after_command()]
 
-    run = sub.add_parser("run", help="the whole pipeline once, over what is in the inbox")
+    run = sub.add_parser("run", parents=common, help="the whole pipeline once, over what is in the inbox")
     run.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)")
     run.add_argument("--run-date", help="YYYY-MM-DD (default today)")
     run.set_defaults(func=cmd_run)
 
-    gen = sub.add_parser("generate", help="write a synthetic customers snapshot and scope files")
+    gen = sub.add_parser("generate", parents=common, help="write a synthetic customers snapshot and scope files")
     gen.add_argument("--customers", type=int, default=10_000)
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--out", required=True)
     gen.set_defaults(func=cmd_generate)
 
-    demo = sub.add_parser("demo", help="a realistic synthetic breach, run end to end")
+    demo = sub.add_parser("demo", parents=common, help="a realistic synthetic breach, run end to end")
     demo.add_argument("--out", default="demo")
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=2025)
@@ -178,20 +199,40 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--run-date", default="2025-12-01")
     demo.set_defaults(func=cmd_demo)
 
-    exp = sub.add_parser("explain", help="everything about one person")
+    exp = sub.add_parser("explain", parents=common, help="everything about one person")
     exp.add_argument("who", help="a customer id or an 8-letter reference code")
     exp.set_defaults(func=cmd_explain)
 
-    serve = sub.add_parser("serve", help="the deployments: inbox watch, daily disbursement, remediation by hand")
-    serve.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="the data folder (as before the command)")
+    serve = sub.add_parser("serve", parents=common,
+                           help="the deployments: inbox watch, daily disbursement, remediation by hand")
     serve.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)")
     serve.add_argument("--daily-at", default="09:00", help="HH:MM of the daily run, in the policy's timezone (default 09:00)")
     serve.set_defaults(func=cmd_serve)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line as a namespace whose `data_dir` (Path or None) and `verbose`
+    (bool) merge the common options given before and after the command's name.
+    Raises RedressError when --data-dir names two different folders."""
     args = parser().parse_args(argv)
+    after = vars(args).pop("data_dir_after", None)
+    if after is not None:
+        if args.data_dir is not None and args.data_dir.resolve() != after.resolve():
+            raise RedressError(
+                f"--data-dir given twice with different folders ({args.data_dir} before {args.command}, "
+                f"{after} after it): give it once")
+        args.data_dir = after
+    args.verbose = args.verbose or vars(args).pop("verbose_after", False)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse(argv)
+    except RedressError as exc:
+        print(f"redress: {exc}", file=sys.stderr)
+        return 1
     _quiet_prefect(args.verbose)
     try:
         from redress.settings import load_settings

@@ -171,7 +171,16 @@ def ts(col: str) -> str:
 
 
 def load_customers_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone: str) -> None:
-    """customers_staging: the snapshot as given plus the typed columns its suite checks."""
+    """customers_staging: the snapshot as given (Parquet at `staged`, text columns) plus
+    the typed columns and the booleans its suite (expectations/customers_staging.json)
+    checks, each true when the row breaks that rule. SPEC "Input: customers snapshot".
+
+    Besides the SPEC's rules, a customer_id or email an output cannot carry
+    (tasks/printable.py: a control, format, line-separator or non-character, or a
+    customer_id over 140 characters, pain.001's Cdtr/Nm) rejects the snapshot here,
+    rather than failing every run later at the bank file."""
+    from tasks.printable import MAX_CUSTOMER_ID_CHARS, UNPRINTABLE
+
     true_words = ", ".join(f"'{w}'" for w in TRUE_WORDS)
     words = ", ".join(f"'{w}'" for w in TRUE_WORDS + FALSE_WORDS)
     con.execute(f"SET TimeZone = '{timezone}'")
@@ -184,12 +193,16 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezon
                    status = 'closed' AND closed_at IS NULL AS closed_at_missing,
                    coalesce(status <> 'closed', TRUE) AND closed_at IS NOT NULL AS closed_at_unexpected,
                    is_test IS NOT NULL AND lower(is_test) NOT IN ({words}) AS is_test_invalid,
-                   coalesce(lower(is_test) IN ({true_words}), FALSE) AS is_test_bool
+                   coalesce(lower(is_test) IN ({true_words}), FALSE) AS is_test_bool,
+                   -- length() counts code points, as XML Schema's maxLength does
+                   coalesce(regexp_matches(customer_id, '{UNPRINTABLE}'), FALSE) AS customer_id_unprintable,
+                   coalesce(length(customer_id) > {MAX_CUSTOMER_ID_CHARS}, FALSE) AS customer_id_too_long,
+                   coalesce(regexp_matches(email, '{UNPRINTABLE}'), FALSE) AS email_unprintable
             FROM (
                 SELECT *, {ts('created_at')} AS created_at_ts, {ts('closed_at')} AS closed_at_ts
-                FROM read_parquet('{staged}')
+                FROM read_parquet(?)
             )
-        """)
+        """, [str(staged)])
     finally:
         con.execute("SET TimeZone = 'UTC'")
 

@@ -115,3 +115,30 @@ def test_payment_files_are_spreadsheet_safe(paid_once):
             cells += [c for row in csv.reader(fh) for c in row]
     assert "'=V2" in cells
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_a_result_after_a_return_is_quarantined_and_the_person_is_paid_once(paid_once):
+    data = paid_once
+    first = payment_of(data, "B1")
+    drop_returns(data, "returns_2.csv", [(first, "returned", "account closed")])
+    assert run(data, 2)["disburse"]["payments"] == 1  # the reissue
+    second = payment_of(data, "B1")
+    assert second != first
+    # the bank's late, contradictory result for the first payment, and the reissue settled
+    drop_returns(data, "returns_3.csv", [(first, "settled", "late confirmation"), (second, "settled", "")])
+    summary = run(data, 3)
+    assert {k: summary["returns"][0][k] for k in ("applied", "already_settled", "quarantined")} == {
+        "applied": 1, "already_settled": 0, "quarantined": 1}
+    assert q(data, "SELECT reason, row_number FROM quarantine WHERE kind = 'returns'") == [("result_after_return", 1)]
+    assert q(data, "SELECT payment_id, status FROM ledger WHERE customer_id = 'B1' ORDER BY attempt") == [
+        (first, "returned"), (second, "settled")]
+    assert q(data, "SELECT sum(amount) FROM ledger WHERE customer_id = 'B1' AND status IN ('issued', 'settled')") == [
+        (50000,)]
+    assert summary["disburse"]["payments"] == 0
+    # the bank resends the settlement: nothing moves, nothing is quarantined, it is counted
+    drop_returns(data, "returns_4.csv", [(second, "settled", "resent")])
+    summary = run(data, 4)
+    assert {k: summary["returns"][0][k] for k in ("applied", "already_settled", "quarantined")} == {
+        "applied": 0, "already_settled": 1, "quarantined": 0}
+    assert q(data, "SELECT count(*) FROM quarantine WHERE kind = 'returns'") == [(1,)]
+    assert q(data, "SELECT status FROM ledger WHERE payment_id = ?", [second]) == [("settled",)]

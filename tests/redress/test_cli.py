@@ -79,3 +79,73 @@ def test_a_second_run_on_a_locked_folder_is_refused(tmp_path):
         os.close(fd)
     assert "another redress run" in line
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+# --- the common options, before or after the command (SPEC "The command line") --------
+
+COMMANDS = {  # each command with the arguments it needs to parse
+    "run": [], "generate": ["--out", "out"], "demo": [], "explain": ["C1"], "serve": [],
+}
+
+
+def test_every_command_is_covered():
+    from redress.cli import parser
+
+    subparsers = next(a for a in parser()._actions if a.dest == "command")
+    assert set(subparsers.choices) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_data_dir_and_verbose_are_taken_before_or_after_the_command(command, where):
+    from redress.cli import parse
+
+    common = ["--data-dir", "folder", "--verbose"]
+    argv = common + [command, *COMMANDS[command]] if where == "before" else [command, *COMMANDS[command], *common]
+    args = parse(argv)
+    assert (args.command, args.data_dir, args.verbose) == (command, Path("folder"), True)
+    assert not hasattr(args, "data_dir_after") and not hasattr(args, "verbose_after")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_without_the_common_options_the_defaults_hold(command):
+    from redress.cli import parse
+
+    args = parse([command, *COMMANDS[command]])
+    assert (args.data_dir, args.verbose) == (None, False)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_verbose_alone_after_the_command(command):
+    from redress.cli import parse
+
+    args = parse(["--data-dir", "folder", command, *COMMANDS[command], "--verbose"])
+    assert (args.data_dir, args.verbose) == (Path("folder"), True)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_the_same_folder_twice_is_fine_two_folders_are_refused(command, tmp_path):
+    from redress.cli import parse
+    from redress.errors import RedressError
+
+    same = parse(["--data-dir", str(tmp_path), command, *COMMANDS[command], "--data-dir", f"{tmp_path}/."])
+    assert same.data_dir.resolve() == tmp_path.resolve()
+    with pytest.raises(RedressError, match="different folders"):
+        parse(["--data-dir", str(tmp_path / "a"), command, *COMMANDS[command], "--data-dir", str(tmp_path / "b")])
+
+
+def test_run_with_the_spec_form_reaches_the_folder_check(tmp_path):
+    line = one_line_error(redress("run", "--data-dir", str(tmp_path / "nowhere"), "--policy",
+                                  str(ROOT / "policies" / "coupang-2025-v1.toml"), "--verbose"))
+    assert "does not exist" in line and "nowhere" in line
+
+
+def test_explain_with_data_dir_after_reads_that_folder(tmp_path):
+    line = one_line_error(redress("explain", "C1", "--data-dir", str(tmp_path)))
+    assert "no warehouse" in line
+
+
+def test_two_folders_are_refused_in_one_line(tmp_path):
+    line = one_line_error(redress("--data-dir", str(tmp_path / "a"), "run", "--data-dir", str(tmp_path / "b")))
+    assert "different folders" in line
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -210,13 +210,15 @@ def test_a_reason_outside_the_spec_or_an_expectation_gx_could_not_run_stops_the_
 # ------------------------------------------------------------------------ returns
 
 LEDGER = [("P1", "issued"), ("P2", "settled"), ("P3", "returned"), ("P4", "issued"), ("P5", "issued"),
-          ("P6", "issued")]
+          ("P6", "issued"), ("P7", "cancelled")]
 
 RETURN_ROWS = [  # (payment_id, status, reason) as finance writes them; the expected reason
     (("P1", "settled", ""), None),
     (("P4", "returned", "account closed"), None),
-    ((" P3 ", "returned", "again"), None),
-    (("P2", "settled", ""), None),
+    (("P2", "settled", "resent"), None),  # agrees with the ledger: counted, not quarantined
+    ((" P3 ", "returned", "again"), "result_after_return"),
+    (("P3", "settled", "late"), "result_after_return"),
+    (("P7", "settled", ""), "result_after_cancel"),
     (("P2", "returned", "late"), "returned_after_settled"),
     (("P9", "settled", ""), "unknown_payment_id"),
     (("P1", "Settled", ""), "invalid_status"),
@@ -253,8 +255,19 @@ def test_returns_staging_has_the_columns_finance_gave_trimmed(tmp_path):
     with connect(path, read_only=True) as con:
         staged = con.sql("SELECT * FROM returns_staging ORDER BY row_number").pl()
     assert staged.schema["row_number"] == pl.Int64
-    assert staged.select("payment_id", "status", "reason").row(2) == ("P3", "returned", "again")
+    assert staged.select("payment_id", "status", "reason").row(3) == ("P3", "returned", "again")
     assert staged.row(0, named=True)["reason"] is None
+    # only the repeated settled of a settled payment is already applied
+    assert staged.filter("already_applied")["row_number"].to_list() == [3]
+    assert staged["ledger_status"].to_list()[:4] == ["issued", "issued", "settled", "returned"]
+
+
+def test_a_returns_file_path_is_bound_not_spliced_into_sql(tmp_path):
+    odd = tmp_path / "it's a folder"
+    odd.mkdir()
+    path = returns_warehouse(odd, [("P1", "settled", "")])
+    with connect(path, read_only=True) as con:
+        assert con.execute("SELECT payment_id, payment_unknown FROM returns_staging").fetchall() == [("P1", False)]
 
 
 def test_each_bad_returns_row_is_reported_once_with_its_reason(tmp_path):

@@ -265,3 +265,52 @@ def test_five_thousand_payments_render_and_validate(schema):
     schema.validate(xml)
     assert texts(xml, "p:CstmrCdtTrfInitn/p:GrpHdr/p:NbOfTxs") == [str(n)]
     assert texts(xml, "p:CstmrCdtTrfInitn/p:GrpHdr/p:CtrlSum") == [str(frame["amount"].sum())]
+
+
+# ----------------------------------------------------------------- what the snapshot lets in
+
+def accepted_ids(folder: Path, ids: list[str]) -> list[str]:
+    """The ids a customers snapshot keeps after the reader and the customers suite's
+    printable and length rules (tasks/ingest.py load_customers_staging), in order."""
+    import duckdb
+
+    from tasks import ingest as io
+
+    columns = {c: pl.String for c in io.CUSTOMER_COLUMNS}
+    pl.DataFrame({"customer_id": ids}, schema={"customer_id": pl.String}).with_columns(
+        pl.lit(None, pl.String).alias(c) for c in columns if c != "customer_id"
+    ).with_columns(name=pl.lit("Kim"), status=pl.lit("active"), created_at=pl.lit("2024-01-01")).select(
+        list(columns)).write_parquet(folder / "customers.parquet")
+    io.stage(io.customers_frame(folder / "customers.parquet"), folder / "staged.parquet")
+    with duckdb.connect() as con:
+        io.load_customers_staging(con, folder / "staged.parquet", "Asia/Seoul")
+        return [i for (i,) in con.execute("""
+            SELECT customer_id FROM customers_staging
+            WHERE customer_id IS NOT NULL AND NOT customer_id_unprintable AND NOT customer_id_too_long
+            ORDER BY row_number""").fetchall()]
+
+
+ANY_TEXT = st.characters(blacklist_categories=("Cs",))  # UTF-8 cannot hold a surrogate
+CUSTOMER_IDS = st.lists(
+    st.text(ANY_TEXT, min_size=1, max_size=40)
+    | st.builds(lambda c, n: c * n, st.text(ANY_TEXT, min_size=1, max_size=2), st.integers(60, 75)),
+    min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=CUSTOMER_IDS)
+def test_any_customer_id_the_snapshot_accepts_renders_a_schema_valid_file(ids, schema, tmp_path_factory):
+    accepted = accepted_ids(tmp_path_factory.mktemp("snapshot"), ids)
+    if not accepted:
+        return
+    frame = payments(*((f"20251202-B0001-{n:06d}", cid, 50000, "004", "12345678901234")
+                       for n, cid in enumerate(accepted, start=1)))
+    xml = render(frame)
+    schema.validate(xml)
+    assert texts(xml, f"{TX}/p:Cdtr/p:Nm") == accepted  # carried as written
+
+
+def test_the_snapshot_refuses_exactly_what_would_break_the_bank_file(tmp_path):
+    # the bank file's own refusals, met at the door instead
+    kept = ["C" * 140, "고객\u00a01"]
+    assert accepted_ids(tmp_path, ["C" * 141, "C\x00", "C\x1bx", *kept]) == kept

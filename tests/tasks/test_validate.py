@@ -23,7 +23,8 @@ STAGING_COLUMNS = """
     payout_method VARCHAR, bank_code VARCHAR, bank_account VARCHAR,
     created_at_ts TIMESTAMPTZ, closed_at_ts TIMESTAMPTZ, closed_at_missing BOOLEAN,
     closed_at_unexpected BOOLEAN, closed_at_invalid BOOLEAN, is_test_invalid BOOLEAN,
-    created_at_invalid BOOLEAN
+    created_at_invalid BOOLEAN, customer_id_unprintable BOOLEAN, customer_id_too_long BOOLEAN,
+    email_unprintable BOOLEAN
 """
 
 # One clean row as SQL literals; each bad row below changes it to break exactly one rule.
@@ -35,6 +36,7 @@ CLEAN = {
     "created_at_ts": "TIMESTAMPTZ '2024-01-01 00:00:00+09'", "closed_at_ts": "NULL",
     "closed_at_missing": "false", "closed_at_unexpected": "false", "closed_at_invalid": "false",
     "is_test_invalid": "false", "created_at_invalid": "false",
+    "customer_id_unprintable": "false", "customer_id_too_long": "false", "email_unprintable": "false",
 }
 
 BAD_ROWS = [  # (change to the clean row, the one reason it must be reported with)
@@ -53,6 +55,9 @@ BAD_ROWS = [  # (change to the clean row, the one reason it must be reported wit
       "closed_at_unexpected": "true"}, "unexpected_closed_at"),
     ({"is_test": "'maybe'", "is_test_invalid": "true"}, "invalid_is_test"),
     ({"payout_method": "'cash'"}, "unknown_payout_method"),
+    ({"customer_id": "'c\x01{n}'", "customer_id_unprintable": "true"}, "unprintable_customer_id"),
+    ({"customer_id": "'" + "c" * 141 + "'", "customer_id_too_long": "true"}, "customer_id_too_long"),
+    ({"email": "'kim\u202e@example.com'", "email_unprintable": "true"}, "unprintable_email"),
 ]
 
 
@@ -179,7 +184,7 @@ def test_a_clean_customers_file_passes(tmp_path):
     warehouse = staging_warehouse(tmp_path / "w.duckdb", [{}, {"payout_method": "NULL"}, closed])
     result = validate_table(warehouse, "customers_staging", "customers_staging")
     assert result.success, result.failed
-    assert len(result.results) == 12
+    assert len(result.results) == 15
     assert failing_rows_of(warehouse, result).is_empty()
 
 
@@ -266,7 +271,7 @@ def test_a_million_rows_are_checked_in_sql_and_every_failing_row_is_listed(tmp_p
             SELECT i, 'c' || (CASE WHEN i <= {2 * dups} THEN (i + 1) // 2 ELSE i END),
                    'Kim', NULL, NULL, 'active', '2024-01-01', NULL, 'false', 'voucher',
                    NULL, NULL, TIMESTAMPTZ '2024-01-01 00:00:00+00', NULL,
-                   false, false, false, false, false
+                   false, false, false, false, false, false, false, false
             FROM range(1, {rows} + 1) r(i)
         """)
     result = validate_table(warehouse, "customers_staging", "customers_staging")

@@ -1,0 +1,82 @@
+"""A customers snapshot holding one value an output cannot carry (issue 8): rejected
+whole at the door with the row's reason, while the previous snapshot keeps paying on
+every rail, the bank file included."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.remediation import remediation
+from redress.policy import DEFAULT_POLICY
+
+HEADER = "customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account\n"
+GOOD = (
+    "B1,Kim,b1@example.com,010-4000-0001,active,2020-01-01,,false,bank_transfer,004,1234567890\n"
+    "B2,Lee,b2@example.com,010-4000-0002,active,2020-01-01,,false,bank_transfer,088,2234567890\n"
+    "V1,Park,v1@example.com,010-4000-0003,active,2020-01-01,,false,,,\n"
+)
+BAD = (  # the rows of the revised snapshot after the good ones, with their reasons
+    ("B3\x01,Choi,b3@example.com,,active,2020-01-01,,false,bank_transfer,004,3234567890\n", "unprintable_customer_id"),
+    ("B" * 141 + ",Jung,b4@example.com,,active,2020-01-01,,false,bank_transfer,004,4234567890\n",
+     "customer_id_too_long"),
+    ("V2,Kang,v2\u202e@example.com,,active,2020-01-01,,false,,,\n", "unprintable_email"),
+)
+SCOPE = "customer_id,email,phone,data_category,accessed_at,confidence,source\n"
+
+
+def q(data: Path, sql: str, params=None):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def drop(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+    later = time.time() + len(list(path.parent.iterdir()))  # read after what came before
+    os.utime(path, (later, later))
+
+
+@pytest.fixture(scope="module")
+def revised(tmp_path_factory):
+    data = tmp_path_factory.mktemp("snapshot") / "data"
+    for kind in ("customers", "scope", "returns"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    drop(data / "inbox" / "customers" / "customers_1.csv", HEADER + GOOD)
+    drop(data / "inbox" / "scope" / "scope_1.csv", SCOPE + "B1,,,name,2025-07-01,,log\n")
+    first = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    drop(data / "inbox" / "customers" / "customers_2.csv", HEADER + GOOD + "".join(row for row, _ in BAD))
+    # the bad rows are exposed too: accepted, their bank transfers would break the bank file
+    exposed = "".join(f"{row.split(',')[0]},,,name,2025-07-01,,log\n" for row, _ in BAD)
+    drop(data / "inbox" / "scope" / "scope_2.csv",
+         SCOPE + "B2,,,name,2025-07-01,,log\nV1,,,name,2025-07-01,,log\n" + exposed)
+    second = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    return data, first, second
+
+
+def test_the_snapshot_is_rejected_whole_with_each_rows_reason(revised):
+    data, _, _ = revised
+    assert q(data, "SELECT file_name, status FROM ingested_files WHERE kind = 'customers' ORDER BY file_name") == [
+        ("customers_1.csv", "accepted"), ("customers_2.csv", "rejected")]
+    rows = q(data, "SELECT row_number, reason FROM quarantine WHERE kind = 'customers' ORDER BY row_number")
+    assert rows == [(len(GOOD.splitlines()) + n, reason) for n, (_, reason) in enumerate(BAD, start=1)] + [
+        (None, "rejected_file")]
+
+
+def test_the_previous_snapshot_stays_current_and_keeps_paying(revised):
+    data, first, second = revised
+    assert q(data, "SELECT count(*), count(DISTINCT file_sha256) FROM customers") == [(3, 1)]
+    assert q(data, "SELECT customer_id, amount, rail FROM ledger ORDER BY customer_id") == [
+        ("B1", 50000, "bank_transfer"), ("B2", 50000, "bank_transfer"), ("V1", 50000, "voucher")]
+    assert second["disburse"]["payments"] == 2
+    # the bank file of the second run was written, with B2 as the creditor
+    [(batch,)] = q(data, "SELECT DISTINCT batch_id FROM ledger WHERE customer_id = 'B2'")
+    xml = (data / "outbox" / "batches" / batch / "pain.001.xml").read_text(encoding="utf-8")
+    assert "<Nm>B2</Nm>" in xml and "B3" not in xml
+    # their exposures name customers the current snapshot does not have
+    assert q(data, "SELECT reason, count(*) FROM quarantine WHERE kind = 'scope' GROUP BY ALL") == [
+        ("unknown_customer_id", len(BAD))]
