@@ -55,6 +55,7 @@ What is read (SPEC "The data folder", "Reading files")
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import os
 import re
@@ -268,7 +269,7 @@ def hash_file(f: Listed, check_text: bool) -> tuple[str, str | None]:
     try:
         fd = os.open(f.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        if exc.errno in (getattr(os, "ELOOP", -1), getattr(os, "ENXIO", -1)):
+        if exc.errno in (errno.ELOOP, errno.ENXIO):
             raise FileChanged("replaced by a link or a special file since it was listed") from None
         raise
     with os.fdopen(fd, "rb") as fh:
