@@ -30,12 +30,15 @@ What is read (SPEC "The data folder", "Reading files")
   while hashing: a UTF-16/UTF-32 BOM, any NUL byte or any invalid UTF-8 sequence
   (CP949/EUC-KR, Latin-1...) makes the file unreadable_file "save it as UTF-8".
 * CSV: comma separated, '"' quoting (quoted fields may hold commas and newlines), a
-  header row whose names are trimmed. A line holding nothing but delimiters and
-  whitespace is not a row: not counted, not staged. A row with more fields than the
-  header makes the file unreadable_file (a value would have to be dropped); a row with
-  fewer fields has the missing trailing fields empty, which the row rules then judge.
-  A header name given twice (after trimming) is unreadable_file, since either column
-  could be meant.
+  header row whose names are trimmed (empty names at its end, as Excel pads a wider
+  sheet, are no names; an unnamed column inside is ignored like any unwanted column).
+  A line holding nothing but delimiters and whitespace, however many, is not a row:
+  not counted, not staged. A row with a value beyond the header's last name makes the
+  file unreadable_file naming the row (the row is shifted: a comma in an unquoted
+  value; keeping it would put values under the wrong names, dropping the extra would
+  lose one). A row with fewer fields has the missing trailing fields empty, which the
+  row rules then judge. A header name given twice (after trimming) is unreadable_file,
+  since either column could be meant.
 * JSON Lines: every line is a JSON object; the columns are the keys of all lines
   (trimmed). A string value is read as it is; any other value as its JSON text
   (`12345` -> "12345", `true` -> "true", an object or array -> its compact JSON text,
@@ -116,10 +119,25 @@ class InboxFile:
     sha256: str
     size_bytes: int
     text_problem: str | None = None  # why a text file is not UTF-8 (from its bytes), if it is not
+    signature: tuple[int, int, int, int] | None = None  # (size, mtime_ns, inode, device) when hashed
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    def check_unchanged(self) -> None:
+        """Raise FileChanged unless the file is still the one that was hashed: read
+        between hashing and loading, a change would give content another sha256."""
+        try:
+            now = _signature(os.stat(self.path, follow_symlinks=False))
+        except FileNotFoundError:
+            raise FileChanged("removed while it was being read") from None
+        if self.signature is not None and now != self.signature:
+            raise FileChanged("changed while it was being read")
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
 
 
 @dataclass(frozen=True)
@@ -262,8 +280,9 @@ def _utf8_problem(head: bytes) -> str | None:
     return None
 
 
-def hash_file(f: Listed, check_text: bool) -> tuple[str, str | None]:
-    """(sha256, why the bytes are not UTF-8 text or None), reading the file once. Opened
+def hash_file(f: Listed, check_text: bool) -> tuple[str, str | None, tuple[int, int, int, int]]:
+    """(sha256, why the bytes are not UTF-8 text or None, the file's signature), reading
+    the file once. Opened
     without following links and without blocking; raises FileChanged when what is
     opened is not the listed regular file, or it changes while being read."""
     try:
@@ -299,10 +318,9 @@ def hash_file(f: Listed, check_text: bool) -> tuple[str, str | None]:
                 problem = "not valid UTF-8 at its end"
         after = os.fstat(fd)
     now_ = os.stat(f.path, follow_symlinks=False)
-    same = lambda a, b: (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (b.st_size, b.st_mtime_ns, b.st_ino, b.st_dev)
-    if not (same(before, after) and same(after, now_)) or before.st_size != f.size_bytes:
+    if not (_signature(before) == _signature(after) == _signature(now_)) or before.st_size != f.size_bytes:
         raise FileChanged("changed while it was being read")
-    return digest.hexdigest(), problem
+    return digest.hexdigest(), problem, _signature(before)
 
 
 def sha256_of(path: Path) -> str:
@@ -322,14 +340,14 @@ def inbox_files(data_dir: Path, quiet: timedelta = timedelta(0), most: timedelta
     inbox = Inbox(passed_over=passed)
     for f in listed:
         try:
-            sha, problem = hash_file(f, SUFFIXES.get(f.path.suffix.lower()) in TEXT_FORMATS)
+            sha, problem, signature = hash_file(f, SUFFIXES.get(f.path.suffix.lower()) in TEXT_FORMATS)
         except FileChanged as exc:
             inbox.passed_over.append(PassedOver(f.kind, f.name, f"{exc}; read by a later run"))
             continue
         except FileNotFoundError:
             inbox.passed_over.append(PassedOver(f.kind, f.name, "removed while the inbox was being read"))
             continue
-        inbox.files.append(InboxFile(f.kind, f.path, sha, f.size_bytes, problem))
+        inbox.files.append(InboxFile(f.kind, f.path, sha, f.size_bytes, problem, signature))
     return inbox
 
 
@@ -379,7 +397,8 @@ def _has_untextable(dtype: pl.DataType) -> bool:
 
 
 def _columns(names: list[str]) -> dict[str, str]:
-    """Trimmed name -> name in the file; a name given twice is ambiguous."""
+    """Trimmed name -> name in the file; a name given twice is ambiguous (either column
+    could be the one meant), so the file is unreadable."""
     columns: dict[str, str] = {}
     for name in names:
         key = name.strip()
@@ -389,18 +408,41 @@ def _columns(names: list[str]) -> dict[str, str]:
     return columns
 
 
+def _csv_width(path: Path) -> int:
+    """At least the number of fields of the widest row: one more than the most commas on
+    a line (read raw, quotes not parsed, so a quoted comma only makes it larger). A row
+    wider still (a \x1f byte cuts a raw line short) fails loudly when read."""
+    raw = pl.scan_csv(path, has_header=False, separator="\x1f", quote_char=None, schema={"line": pl.String},
+                      glob=False, encoding="utf8", truncate_ragged_lines=True)
+    most = raw.select(pl.col("line").str.count_matches(",", literal=True).max()).collect().item()
+    return (most or 0) + 1
+
+
 def _csv_frame(path: Path) -> pl.LazyFrame:
-    """Every field as text; lines of nothing but delimiters and whitespace dropped, after
-    numbering, so row_number stays the row's position (module docstring)."""
-    options = dict(infer_schema=False, encoding="utf8", glob=False, truncate_ragged_lines=False)
-    # The header as written: Polars renames a repeated name (a_duplicated_0), which
-    # would hide that two columns claim the same name.
-    header = pl.scan_csv(path, has_header=False, n_rows=1, **options).collect()
-    _columns([v or "" for v in header.row(0)] if header.height else [])
-    frame = pl.scan_csv(path, **options)
-    names = frame.collect_schema().names()
-    blank = pl.all_horizontal(pl.col(n).str.strip_chars().fill_null("") == "" for n in names)
-    return frame.with_row_index(ROW, offset=1).filter(~blank)
+    """Every field as text, under the header's (trimmed) names; the header record is
+    row 0, so row_number is the record's position. Lines of nothing but delimiters and
+    whitespace are dropped after numbering; a value beyond the header's last name makes
+    the file unreadable (module docstring)."""
+    width = _csv_width(path)
+    positions = [f"field_{i}" for i in range(width)]
+    frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
+                        glob=False, encoding="utf8", truncate_ragged_lines=False).with_row_index(ROW)
+    header = frame.head(1).collect()
+    names = [(v or "").strip() for v in header.row(0)[1:]] if header.height else []
+    while names and not names[-1]:
+        names.pop()  # Excel pads the header with empty names when a sheet is wider
+    _columns([n for n in names if n])
+    extra = positions[len(names):]
+    data = frame.filter(pl.col(ROW) > 0)
+    if extra:
+        ragged = (data.filter(pl.any_horizontal(pl.col(c).str.strip_chars().fill_null("") != "" for c in extra))
+                  .select(ROW).head(1).collect())
+        if ragged.height:
+            raise FileRejected("unreadable_file", f"row {ragged.item()} has more fields than the header "
+                                                  "(quote values that contain commas)")
+    blank = pl.all_horizontal(pl.col(c).str.strip_chars().fill_null("") == "" for c in positions)
+    named = [pl.col(c).alias(n) for c, n in zip(positions, names) if n]
+    return data.filter(~blank).select(ROW, *named)
 
 
 def _jsonl_frame(path: Path) -> pl.LazyFrame:
@@ -470,9 +512,8 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         raise
     except pl.exceptions.NoDataError:
         raise FileRejected("empty_file", "the file is empty") from None
-    except (pl.exceptions.PolarsError, duckdb.Error, OSError) as exc:
-        # OSError too: the inbox file was checked to be there; a read failing now means
-        # the content cannot be read, and retrying would fail the same way
+    except (pl.exceptions.PolarsError, duckdb.Error) as exc:
+        # not OSError: a share that drops is retried by the task, never quarantined
         raise unreadable(exc, f"cannot be read as {fmt}") from None
     columns = _columns([n for n in schema.names() if n != ROW])
     missing = [c for c in required if c not in columns]
@@ -568,6 +609,8 @@ def promote_customers(con: duckdb.DuckDBPyConnection, sha: str) -> int:
 
 
 def load_scope_rows(con: duckdb.DuckDBPyConnection, staged: Path, sha: str, timezone: str) -> None:
+    """Append a staged scope file to scope_rows. The staged path is bound as a parameter,
+    never spliced into the SQL text (a data folder's path may hold quotes)."""
     con.execute(f"SET TimeZone = '{timezone}'")
     try:
         con.execute(f"""
@@ -575,7 +618,7 @@ def load_scope_rows(con: duckdb.DuckDBPyConnection, staged: Path, sha: str, time
             SELECT ? AS file_sha256, row_number, customer_id, email, phone, data_category,
                    accessed_at AS accessed_at_raw, {ts('accessed_at')} AS accessed_at,
                    confidence, source
-            FROM read_parquet('{staged}') ORDER BY row_number
-        """, [sha])
+            FROM read_parquet(?) ORDER BY row_number
+        """, [sha, str(staged)])
     finally:
         con.execute("SET TimeZone = 'UTC'")

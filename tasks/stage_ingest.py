@@ -41,6 +41,7 @@ def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows
 def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str) -> dict:
     staged = ctx.work_dir / f"scope-{f.sha256[:16]}.parquet"
     rows = io.stage(io.scope_frame(f.path), staged)
+    f.check_unchanged()  # what was staged is the content the sha256 names
     con.execute("BEGIN")
     io.load_scope_rows(con, staged, f.sha256, tz)
     entry = record(con, f, ctx, "accepted", rows=rows)
@@ -53,6 +54,7 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
     """Stage, check with GX (which needs the warehouse to itself), then promote or reject."""
     staged = ctx.work_dir / f"customers-{f.sha256[:16]}.parquet"
     rows = io.stage(io.customers_frame(f.path), staged)
+    f.check_unchanged()  # what was staged is the content the sha256 names
     with connect(ctx.warehouse) as con:
         io.load_customers_staging(con, staged, tz)
     checked = check(ctx, "customers_staging", "customers_staging", label=f"customers_staging-{f.name}")
@@ -82,6 +84,12 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
     return entry
 
 
+def not_read(kind: str, name: str, why: str, logger) -> dict:
+    """A stage-result entry (and one warning) for an inbox entry this run does not read."""
+    logger.warning("%s/%s: not read: %s", kind, name, why)
+    return {"kind": kind, "file_name": name, "file_sha256": None, "status": "not_read", "rows": None, "detail": why}
+
+
 def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.InboxFile], dict]) -> list[dict]:
     """Calls `load` on every inbox file of these kinds whose content was not seen before,
     in read order (tasks.ingest: oldest modification time first, then natural order of
@@ -96,11 +104,7 @@ def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.In
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     inbox = io.inbox_files(ctx.data_dir, timedelta(seconds=settings.inbox_quiet_seconds),
                            timedelta(seconds=settings.inbox_wait_seconds), kinds, log=logger.info)
-    entries = []
-    for p in inbox.passed_over:
-        logger.warning("%s/%s: not read: %s", p.kind, p.name, p.why)
-        entries.append({"kind": p.kind, "file_name": p.name, "file_sha256": None, "status": "not_read",
-                        "rows": None, "detail": p.why})
+    entries = [not_read(p.kind, p.name, p.why, logger) for p in inbox.passed_over]
     with connect(ctx.warehouse) as con:
         recorded = con.execute("SELECT file_sha256, file_name FROM ingested_files").fetchall()
     seen_pairs, seen_content = set(recorded), {sha for sha, _ in recorded}
@@ -111,6 +115,11 @@ def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.In
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, "duplicate_file", "same content as a file seen before"))
             continue
+        try:
+            f.check_unchanged()
+        except io.FileChanged as exc:
+            entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
+            continue
         seen_content.add(f.sha256)
         try:
             if f.text_problem:
@@ -119,6 +128,10 @@ def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.In
         except io.FileRejected as rejected:
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
+        except io.FileChanged as exc:  # nothing was written for it: a later run reads it whole
+            seen_content.discard(f.sha256)
+            entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
+            continue
         except duckdb.Error as exc:
             raise RedressError(f"loading {f.kind}/{f.name} failed: {exc}") from None
         last = entries[-1]

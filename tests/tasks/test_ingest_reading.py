@@ -53,6 +53,15 @@ def test_lines_of_delimiters_and_whitespace_are_not_rows_and_keep_later_row_numb
     assert rows(path) == [(1, "C1", "x"), (5, "C2", "y")]
 
 
+def test_blank_lines_wider_than_the_header_and_an_excel_padded_header(tmp_path):
+    path = write(tmp_path, "c.csv", b"a,b,,\r\nC1,x,,\r\n,,,,,,,,\r\n , ,\t, , \r\nC2,y,,\r\n")
+    assert rows(path) == [(1, "C1", "x"), (4, "C2", "y")]
+
+
+def test_an_unnamed_column_inside_the_header_is_ignored_like_any_unwanted_column(tmp_path):
+    assert rows(write(tmp_path, "c.csv", b"a,,b\nC1,note,x\n")) == [(1, "C1", "x")]
+
+
 def test_a_row_with_a_value_only_in_an_ignored_column_is_a_row(tmp_path):
     path = write(tmp_path, "c.csv", b"a,b,notes\nC1,x,\n,,hello\n")
     assert rows(path) == [(1, "C1", "x"), (2, None, None)]
@@ -64,8 +73,10 @@ def test_quoted_fields_keep_commas_and_newlines_and_count_as_one_row(tmp_path):
 
 
 def test_a_row_with_more_fields_than_the_header_makes_the_file_unreadable(tmp_path):
-    reason, detail = rejected(write(tmp_path, "c.csv", b"a,b\nC1,x\nC2,y,lost\n"))
-    assert reason == "unreadable_file" and "more fields than the header" in detail
+    reason, detail = rejected(write(tmp_path, "c.csv", b"a,b\nC1,x\n\nC2,y,lost\n"))
+    assert (reason, detail) == ("unreadable_file", "row 3 has more fields than the header (quote values that contain commas)")
+    reason, detail = rejected(write(tmp_path, "d.csv", b'a,b\n"C1, Jr.",x\nC2,y,,,,,lost\n'))
+    assert (reason, detail) == ("unreadable_file", "row 2 has more fields than the header (quote values that contain commas)")
 
 
 def test_a_row_with_fewer_fields_has_the_missing_ones_empty(tmp_path):
@@ -85,7 +96,7 @@ def test_a_column_named_row_number_is_just_a_column(tmp_path):
 @given(
     data=st.lists(st.tuples(st.sampled_from(["C1", "x y", "", " 7 "]), st.sampled_from(["p", "", "q r"])),
                   min_size=1, max_size=8),
-    blanks=st.lists(st.tuples(st.integers(0, 8), st.sampled_from(["", " ", ",", " , ", "\t,\t", "\u3000"])),
+    blanks=st.lists(st.tuples(st.integers(0, 8), st.sampled_from(["", " ", ",", " , ", "\t,\t", "\u3000", ",,,,,", " ,\u00a0, ,"])),
                     max_size=6),
     crlf=st.booleans(),
 )
@@ -278,6 +289,16 @@ def test_a_file_that_grew_after_listing_is_left_for_a_later_run(tmp_path):
         fh.write(b"2\n")
     with pytest.raises(io.FileChanged):
         io.hash_file(listed, check_text=True)
+
+
+def test_a_file_changed_after_hashing_is_caught_before_its_rows_are_loaded(tmp_path):
+    data = inbox_of(tmp_path, {"s.csv": b"a\n1\n"})
+    [f] = io.inbox_files(data).files
+    f.check_unchanged()
+    with f.path.open("ab") as fh:
+        fh.write(b"2\n")
+    with pytest.raises(io.FileChanged, match="changed while it was being read"):
+        f.check_unchanged()
 
 
 @pytest.mark.parametrize("label", [
