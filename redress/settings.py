@@ -17,7 +17,11 @@ KNOWN = {
     "REDRESS_DEBTOR_NAME": "the paying company's name, for bank files",
     "REDRESS_DEBTOR_ACCOUNT": "the account bank transfers are paid from",
     "REDRESS_DEBTOR_BANK_CODE": "the 3-digit clearing code of that account's bank",
+    "REDRESS_INBOX_QUIET_SECONDS": "an inbox file is complete once unchanged this long (default 10)",
+    "REDRESS_INBOX_WAIT_SECONDS": "the longest a run waits for files still being copied in (default 300)",
 }
+INBOX_QUIET_SECONDS = 10.0
+INBOX_WAIT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class Settings:
     debtor_name: str | None = None
     debtor_account: str | None = None
     debtor_bank_code: str | None = None
+    inbox_quiet_seconds: float = INBOX_QUIET_SECONDS
+    inbox_wait_seconds: float = INBOX_WAIT_SECONDS
 
 
 def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | None = None) -> Settings:
@@ -44,7 +50,23 @@ def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | Non
         debtor_name=env.get("REDRESS_DEBTOR_NAME") or None,
         debtor_account=env.get("REDRESS_DEBTOR_ACCOUNT") or None,
         debtor_bank_code=env.get("REDRESS_DEBTOR_BANK_CODE") or None,
+        inbox_quiet_seconds=_seconds(env, "REDRESS_INBOX_QUIET_SECONDS", INBOX_QUIET_SECONDS),
+        inbox_wait_seconds=_seconds(env, "REDRESS_INBOX_WAIT_SECONDS", INBOX_WAIT_SECONDS),
     )
+
+
+def _seconds(env, key: str, default: float) -> float:
+    """A duration setting: a number of seconds from 0 to one day; empty means the default."""
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:  # also refuses nan and inf
+        raise RedressError(f"{key} must be a number of seconds from 0 to 86400, not {raw[:20]!r}")
+    return value
 
 
 def debtor(settings: Settings):

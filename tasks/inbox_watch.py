@@ -7,7 +7,7 @@ minute would read gigabytes for nothing, so a file last modified before the star
 the latest run that recorded its name and size is not hashed again: that run read it as
 it is now. (A copy that back-dates the modification time and keeps the size could hide
 a change that way; drop such a file under a new name.) A file still being copied in is
-waited for: the inbox is read once no file has been modified for QUIET.
+waited for as a run waits (tasks.ingest.settle, REDRESS_INBOX_QUIET_SECONDS).
 """
 
 from __future__ import annotations
@@ -22,22 +22,11 @@ from typing import Callable
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from redress.settings import load_settings
 from redress.warehouse import connect
 from tasks.folder_slot import slot_name
-from tasks.ingest import KINDS, sha256_of
+from tasks.ingest import FileChanged, Listed, list_inbox, settle, sha256_of
 from tasks.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
-
-
-@dataclass(frozen=True)
-class Listed:
-    kind: str
-    path: Path
-    size_bytes: int
-    modified: datetime  # UTC
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
 
 @dataclass(frozen=True)
@@ -49,18 +38,9 @@ class Recorded:
 
 
 def listed_files(data_dir: Path) -> list[Listed]:
-    """The files a run would read, as tasks.ingest.inbox_files picks them (regular,
-    not hidden, in inbox/<kind>/), without reading them."""
-    found = []
-    for kind in KINDS:
-        folder = Path(data_dir) / "inbox" / kind
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and not path.name.startswith("."):
-                stat = path.stat()
-                found.append(Listed(kind, path, stat.st_size, datetime.fromtimestamp(stat.st_mtime, timezone.utc)))
-    return found
+    """The files a run would read, as tasks.ingest picks and orders them (regular, not
+    hidden, not links, in inbox/<kind>/, in read order), without reading them."""
+    return list_inbox(Path(data_dir))[0]
 
 
 def recorded_files(warehouse: Path) -> list[Recorded]:
@@ -75,9 +55,10 @@ def recorded_files(warehouse: Path) -> list[Recorded]:
 
 
 def unrecorded(listed: list[Listed], recorded: list[Recorded],
-               sha256_of: Callable[[Path], str]) -> list[tuple[Listed, str]]:
+               sha256_of: Callable[[Path], str | None]) -> list[tuple[Listed, str]]:
     """The listed files whose (sha256, name) is not recorded, with their sha256.
-    Only files that may have changed since they were recorded are hashed."""
+    Only files that may have changed since they were recorded are hashed; a file
+    `sha256_of` cannot hash as listed (None: it changed meanwhile) waits for the next check."""
     pairs = {(r.file_sha256, r.file_name) for r in recorded}
     recorded_since: dict[tuple[str, int], datetime] = {}
     for r in recorded:
@@ -89,14 +70,12 @@ def unrecorded(listed: list[Listed], recorded: list[Recorded],
         if since is not None and f.modified < since:
             continue  # unchanged since a run read it under this name
         sha = sha256_of(f.path)
-        if (sha, f.name) not in pairs:
+        if sha is not None and (sha, f.name) not in pairs:
             new.append((f, sha))
     return new
 
 
 RETRY_SAME_FILES = timedelta(hours=1)
-QUIET = timedelta(seconds=10)  # no inbox file modified for this long: nothing is being copied in
-MOST_SETTLE = timedelta(minutes=5)
 
 
 def fingerprint(new: list[dict]) -> str:
@@ -105,18 +84,28 @@ def fingerprint(new: list[dict]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def settled_listing(data_dir: Path, quiet: timedelta = QUIET, most: timedelta = MOST_SETTLE,
+def settled_listing(data_dir: Path, quiet: timedelta | None = None, most: timedelta | None = None,
                     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                    sleep: Callable[[float], None] = time.sleep) -> list[Listed]:
-    """The inbox once no file has been modified for `quiet`: a file still being copied in
-    would be read cut short. Waits at most `most`, then takes the inbox as it is."""
-    started = now()
-    while True:
-        listed = listed_files(data_dir)
-        youngest = max((f.modified for f in listed), default=None)
-        if youngest is None or now() - youngest >= quiet or now() - started >= most:
-            return listed
-        sleep(max(1.0, (quiet - (now() - youngest)).total_seconds()))
+                    sleep: Callable[[float], None] = time.sleep,
+                    log: Callable[[str], None] = lambda message: None) -> list[Listed]:
+    """The complete inbox files, as a run takes them (tasks.ingest.settle): waits while a
+    file is still being copied in, at most `most`; a file still changing then is left
+    for the next check. Defaults from REDRESS_INBOX_QUIET_SECONDS / _WAIT_SECONDS."""
+    if quiet is None or most is None:
+        settings = load_settings()
+        quiet = timedelta(seconds=settings.inbox_quiet_seconds) if quiet is None else quiet
+        most = timedelta(seconds=settings.inbox_wait_seconds) if most is None else most
+    listed, passed = settle(Path(data_dir), quiet, most, now=now, sleep=sleep, log=log)
+    for p in passed:
+        log(f"{p.kind}/{p.name}: not read: {p.why}")
+    return listed
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return sha256_of(path)
+    except (FileChanged, FileNotFoundError):
+        return None
 
 
 @task(name="check inbox", cache_policy=NO_CACHE, timeout_seconds=1800, retries=len(BACKOFF_SECONDS),
@@ -124,8 +113,8 @@ def settled_listing(data_dir: Path, quiet: timedelta = QUIET, most: timedelta = 
 def new_inbox_files(data_dir: Path) -> list[dict]:
     """Inbox files with content no run has recorded yet: kind/name and sha256 (no rows read)."""
     logger = get_run_logger()
-    listed = settled_listing(data_dir)
-    new = unrecorded(listed, recorded_files(Path(data_dir) / "warehouse.duckdb"), sha256_of)
+    listed = settled_listing(data_dir, log=logger.info)
+    new = unrecorded(listed, recorded_files(Path(data_dir) / "warehouse.duckdb"), _sha256_or_none)
     files = [{"file": f"{f.kind}/{f.name}", "sha256": sha} for f, sha in new]
     logger.info("%s inbox file(s), %s new%s", len(listed), len(files),
                 (": " + ", ".join(f["file"] for f in files)) if files else "")

@@ -9,7 +9,9 @@ docs are built from.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import re
 
 from redress.context import RunContext
 from redress.errors import RedressError
@@ -29,13 +31,28 @@ def check(ctx: RunContext, table: str, suite: str, *, parameters: dict | None = 
     for expectation in record["results"]:
         expectation.pop("unexpected_index_query", None)  # SQL text, not a reader's concern
     record["label"] = label or suite
-    name = (label or suite).replace("/", "_")
+    name = record_name(label or suite)
     (folder / f"{name}.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if gx_result is not None:
         (folder / "gx").mkdir(exist_ok=True)
         (folder / "gx" / f"{name}.json").write_text(
             json.dumps(gx_result_without_rows(gx_result)) + "\n", encoding="utf-8")
     return result
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}", re.ASCII)
+
+
+def record_name(label: str) -> str:
+    """The file name (without .json) of a suite record: the label itself when it is a
+    short, plain name, else a sanitised stem of at most 60 characters and 12 hex
+    characters of the label's sha256. A label holds inbox file names, which may be long
+    (236 characters is legal), hold any character, or look like a path; a file name
+    on disk must stay under every file system's limit and inside its folder."""
+    if SAFE_NAME.fullmatch(label) and not label.endswith("."):
+        return label
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", label, flags=re.ASCII).strip("_")[:60]
+    return f"{stem}-{hashlib.sha256(label.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 def require(result: SuiteResult) -> SuiteResult:

@@ -8,7 +8,7 @@ in quarantine) and the previous snapshot stays current.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 from prefect import get_run_logger, task
@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.faults import checkpoint
+from redress.settings import load_settings
 from redress.warehouse import connect
 from tasks import ingest as io
 from tasks.quality import check
@@ -40,6 +41,7 @@ def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows
 def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str) -> dict:
     staged = ctx.work_dir / f"scope-{f.sha256[:16]}.parquet"
     rows = io.stage(io.scope_frame(f.path), staged)
+    f.check_unchanged()  # what was staged is the content the sha256 names
     con.execute("BEGIN")
     io.load_scope_rows(con, staged, f.sha256, tz)
     entry = record(con, f, ctx, "accepted", rows=rows)
@@ -52,6 +54,7 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
     """Stage, check with GX (which needs the warehouse to itself), then promote or reject."""
     staged = ctx.work_dir / f"customers-{f.sha256[:16]}.parquet"
     rows = io.stage(io.customers_frame(f.path), staged)
+    f.check_unchanged()  # what was staged is the content the sha256 names
     with connect(ctx.warehouse) as con:
         io.load_customers_staging(con, staged, tz)
     checked = check(ctx, "customers_staging", "customers_staging", label=f"customers_staging-{f.name}")
@@ -81,30 +84,54 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
     return entry
 
 
+def not_read(kind: str, name: str, why: str, logger) -> dict:
+    """A stage-result entry (and one warning) for an inbox entry this run does not read."""
+    logger.warning("%s/%s: not read: %s", kind, name, why)
+    return {"kind": kind, "file_name": name, "file_sha256": None, "status": "not_read", "rows": None, "detail": why}
+
+
 def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.InboxFile], dict]) -> list[dict]:
     """Calls `load` on every inbox file of these kinds whose content was not seen before,
-    in kind then name order. A file seen before under this name is passed over; the same
-    content under another name is recorded as duplicate_file; a file `load` rejects
-    whole (FileRejected) is recorded and quarantined with its reason."""
+    in read order (tasks.ingest: oldest modification time first, then natural order of
+    names). A file seen before under this name is passed over; the same content under
+    another name is recorded as duplicate_file; a text file that is not UTF-8, or one
+    `load` rejects whole (FileRejected), is recorded and quarantined with its reason.
+    Files still being copied in are waited for (REDRESS_INBOX_QUIET_SECONDS, at most
+    REDRESS_INBOX_WAIT_SECONDS); those still changing, links and other non-regular
+    entries are not read: each is logged once and listed with status "not_read"."""
     logger = get_run_logger()
+    settings = load_settings()
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    inbox = io.inbox_files(ctx.data_dir, timedelta(seconds=settings.inbox_quiet_seconds),
+                           timedelta(seconds=settings.inbox_wait_seconds), kinds, log=logger.info)
+    entries = [not_read(p.kind, p.name, p.why, logger) for p in inbox.passed_over]
     with connect(ctx.warehouse) as con:
         recorded = con.execute("SELECT file_sha256, file_name FROM ingested_files").fetchall()
     seen_pairs, seen_content = set(recorded), {sha for sha, _ in recorded}
-    entries = []
-    for f in io.inbox_files(ctx.data_dir):
-        if f.kind not in kinds or (f.sha256, f.name) in seen_pairs:
+    for f in inbox.files:
+        if (f.sha256, f.name) in seen_pairs:
             continue
         if f.sha256 in seen_content:
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, "duplicate_file", "same content as a file seen before"))
             continue
+        try:
+            f.check_unchanged()
+        except io.FileChanged as exc:
+            entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
+            continue
         seen_content.add(f.sha256)
         try:
+            if f.text_problem:
+                raise io.FileRejected("unreadable_file", f"{io.NOT_UTF8} (found: {f.text_problem})")
             entries.append(load(f))
         except io.FileRejected as rejected:
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
+        except io.FileChanged as exc:  # nothing was written for it: a later run reads it whole
+            seen_content.discard(f.sha256)
+            entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
+            continue
         except duckdb.Error as exc:
             raise RedressError(f"loading {f.kind}/{f.name} failed: {exc}") from None
         last = entries[-1]
