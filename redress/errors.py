@@ -9,6 +9,7 @@ top-level handler and the flow's failure path alike.
 from __future__ import annotations
 
 import errno
+import re
 
 # errno -> what the user should hear about it (the path is added when known)
 OS_ERRORS = {
@@ -39,6 +40,12 @@ def machine_error(exc: BaseException) -> str | None:
     (a bug keeps its traceback). Never names personal data: only paths and errno text."""
     if isinstance(exc, RedressError):
         return str(exc)
+    # Libraries between us and the failure (SQLAlchemy under Great Expectations) wrap it.
+    for inner in (getattr(exc, "orig", None), exc.__cause__):
+        if isinstance(inner, BaseException) and inner is not exc:
+            line = machine_error(inner)
+            if line is not None:
+                return line
     if isinstance(exc, OSError) and exc.errno in OS_ERRORS:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{OS_ERRORS[exc.errno]}{where} (fix it, then run again: nothing is paid twice)"
@@ -48,6 +55,13 @@ def machine_error(exc: BaseException) -> str | None:
         return None
     if isinstance(exc, duckdb.Error):
         text = str(exc)
+        held = re.search(r'Could not set lock on file "(.+?)"', text)
+        if held:  # the warehouse taken by another process between two steps of a run
+            from pathlib import Path
+
+            from redress.warehouse import open_error
+
+            return open_error(Path(held[1]), exc)
         for phrase, meaning in DUCKDB_PHRASES.items():
             if phrase in text.lower():
                 first = text.splitlines()[0] if text else ""

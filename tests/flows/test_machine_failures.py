@@ -215,3 +215,51 @@ def test_a_warehouse_that_is_not_duckdb_is_one_line_and_left_alone(fresh, cli, c
         code, err = cli("--data-dir", str(fresh), command)
         assert code == 1 and len(err) == 1 and "not a DuckDB warehouse" in err[0], (command, err)
     assert files(fresh) == before
+
+
+# ------------------------------------------------------------------ the kind: a lock at any step
+
+LOCKED = ('IO Error: Could not set lock on file "{}": Conflicting lock is held in /usr/bin/python3 (PID 4242). '
+          "See also https://duckdb.org/docs/current/connect/concurrency")
+
+
+class LockAt:
+    """duckdb.connect, except that the n-th opening of the warehouse (n=None: none) is
+    refused as DuckDB refuses it while an analyst holds the file; counts openings."""
+
+    def __init__(self, real, warehouse: Path, n: int | None):
+        self.real, self.warehouse, self.n, self.count = real, str(warehouse), n, 0
+
+    def __call__(self, database=":memory:", *args, **kwargs):
+        if str(database) == self.warehouse:
+            self.count += 1
+            if self.count == self.n:
+                raise duckdb.IOException(LOCKED.format(database))
+        return self.real(database, *args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def openings(generated, tmp_path_factory):
+    """How many times one run opens the warehouse."""
+    data = tmp_path_factory.mktemp("count") / "data"
+    shutil.copytree(generated, data)
+    counter = LockAt(duckdb.connect, data / "warehouse.duckdb", None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(duckdb, "connect", counter)
+        run(data)
+    assert counter.count > 10
+    return counter.count
+
+
+@pytest.mark.parametrize("where", [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0])
+def test_a_lock_at_any_opening_is_one_line_and_a_rerun_pays_once(fresh, openings, monkeypatch, where):
+    n = max(1, round(where * openings))
+    monkeypatch.setattr(duckdb, "connect", LockAt(duckdb.connect, fresh / "warehouse.duckdb", n))
+    with pytest.raises(RedressError) as failed:
+        run(fresh)
+    assert "PID 4242" in str(failed.value) and "\n" not in str(failed.value)
+    monkeypatch.undo()
+    run(fresh, 2)
+    assert_paid_exactly_once(fresh)
+    outcomes = [r[0] for r in q(fresh, "SELECT outcome FROM runs ORDER BY run_id")]
+    assert outcomes[-1] == "succeeded" and "running" not in outcomes
