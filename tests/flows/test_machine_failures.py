@@ -263,3 +263,43 @@ def test_a_lock_at_any_opening_is_one_line_and_a_rerun_pays_once(fresh, openings
     assert_paid_exactly_once(fresh)
     outcomes = [r[0] for r in q(fresh, "SELECT outcome FROM runs ORDER BY run_id")]
     assert outcomes[-1] == "succeeded" and "running" not in outcomes
+
+
+# ------------------------------------------------------------------ the kind: disk full at any outbox write
+
+
+@pytest.fixture(scope="module")
+def flushes(generated, tmp_path_factory):
+    """How many outbox files and folders one run flushes to disk."""
+    data = tmp_path_factory.mktemp("flushes") / "data"
+    shutil.copytree(generated, data)
+    real, calls = tasks.outbox.fsync, []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks.outbox, "fsync", lambda path: (calls.append(path), real(path)))
+        run(data)
+    assert any("notifications" in str(p) for p in calls)
+    return len(calls)
+
+
+@pytest.mark.parametrize("where", [0.0, 0.3, 0.6, 0.9, 1.0])
+def test_disk_full_at_any_outbox_write_is_one_line_and_a_rerun_pays_once(fresh, flushes, monkeypatch, where):
+    """Every batch and notification file is flushed through outbox.fsync; the disk
+    fills up at one of them (batch files first, the notification files last)."""
+    n = max(1, round(where * flushes))
+    real, calls = tasks.outbox.fsync, []
+
+    def filling(path):
+        calls.append(path)
+        if len(calls) == n:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path)
+
+    monkeypatch.setattr(tasks.outbox, "fsync", filling)
+    with pytest.raises(RedressError, match="no space left") as failed:
+        run(fresh)
+    assert "\n" not in str(failed.value)
+    assert q(fresh, "SELECT outcome FROM runs") == [("failed",)]
+    monkeypatch.undo()
+    run(fresh, 2)
+    assert_paid_exactly_once(fresh)
+    assert not list((fresh / "outbox" / "notifications").glob(".tmp-*"))
