@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
+from redress.errors import RedressError, machine_error
 from redress.policy import load_policy
+from tasks.exports import write_exports
 from tasks.runs import data_dir_lock, finish_run, start_run
 from tasks.report import write_failed_report, write_report
 from tasks.stage_disburse import disburse
@@ -16,27 +18,60 @@ from tasks.stage_ingest import ingest_inbox
 from tasks.stage_returns import apply_returns
 from tasks.stage_notify import notify
 from tasks.stage_validate import validate_scope
+from tasks.start_checks import check_before_run
 
 
 @flow(name="redress-remediation", log_prints=False)
 def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
-    """One run over what is in the inbox; returns the run summary (counts, no personal data)."""
+    """One run over what is in the inbox; returns the run summary (counts, no personal data).
+
+    Raises RedressError (one line) for every expected failure, data or machine (disk
+    full, read-only folder, warehouse held by another process or not DuckDB's): checked
+    at the start before anything is written where possible, else recorded as a failed
+    run, which a rerun after the fix completes, paying exactly once.
+    """
     policy = load_policy(policy_path)
-    with data_dir_lock(data_dir):
-        ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path), "run_date": str(run_date)})
-        summary: dict = {"run_id": ctx.run_id}
-        try:
-            summary["ingest"] = ingest_inbox(ctx)
-            summary["returns"] = apply_returns(ctx)
-            summary["validate"] = validate_scope(ctx)
-            summary["entitle"] = compute_entitlements(ctx)
-            summary["disburse"] = disburse(ctx)
-            summary["notify"] = notify(ctx)
-            summary["report"] = write_report(ctx, summary)
-        except BaseException as exc:
-            error = str(exc) or type(exc).__name__
-            write_failed_report(ctx, summary, error)  # what was done, and the suite that stopped it
-            finish_run(ctx, "failed", summary, error=error)
+    try:
+        with data_dir_lock(data_dir):
+            check_before_run(data_dir)  # settings, warehouse, outbox: nothing written yet
+            summary = _stages(data_dir, policy, run_date, policy_path)
+            try:
+                write_exports(data_dir)
+            except Exception as exc:
+                line = machine_error(exc)
+                if line is None:
+                    raise
+                raise RedressError(f"run {summary['run_id']} succeeded, but the analyst exports were not "
+                                   f"written: {line}") from exc
+    except Exception as exc:
+        line = machine_error(exc)
+        if line is None or isinstance(exc, RedressError):
             raise
-        finish_run(ctx, "succeeded", summary)
+        raise RedressError(line) from exc
+    return summary
+
+
+def _stages(data_dir: Path, policy, run_date: date, policy_path: Path) -> dict:
+    ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path), "run_date": str(run_date)})
+    summary: dict = {"run_id": ctx.run_id}
+    try:
+        summary["ingest"] = ingest_inbox(ctx)
+        summary["returns"] = apply_returns(ctx)
+        summary["validate"] = validate_scope(ctx)
+        summary["entitle"] = compute_entitlements(ctx)
+        summary["disburse"] = disburse(ctx)
+        summary["notify"] = notify(ctx)
+        summary["report"] = write_report(ctx, summary)
+    except BaseException as exc:
+        error = machine_error(exc) or str(exc) or type(exc).__name__
+        # Recording the failure needs the disk and the warehouse, which may be what
+        # failed: when it cannot be recorded, the next run marks this one failed.
+        for record in (lambda: write_failed_report(ctx, summary, error),  # what was done, and what stopped it
+                       lambda: finish_run(ctx, "failed", summary, error=error)):
+            try:
+                record()
+            except Exception as also:
+                get_run_logger().warning("could not record the failure: %s", machine_error(also) or type(also).__name__)
+        raise
+    finish_run(ctx, "succeeded", summary)
     return summary

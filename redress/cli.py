@@ -43,6 +43,7 @@ def _run_date(text: str | None) -> date:
 def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date) -> dict:
     """Check what can be checked before Prefect starts, then run the parent flow."""
     from redress.policy import DEFAULT_POLICY, load_policy
+    from redress.settings import check_settings, load_settings
 
     policy_file = Path(policy_path or DEFAULT_POLICY).resolve()
     load_policy(policy_file)  # refused before any data is touched
@@ -50,6 +51,7 @@ def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date) -> di
         raise RedressError(f"data folder {data_dir} does not exist (create it with inbox/customers and inbox/scope)")
     if not (data_dir / "inbox").is_dir():
         raise RedressError(f"data folder {data_dir} has no inbox/ folder")
+    check_settings(load_settings())  # before Prefect starts; the flow checks again (served runs call it directly)
     from flows.remediation import remediation
 
     return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
@@ -126,6 +128,26 @@ def cmd_explain(args, settings) -> int:
     return 0
 
 
+def cmd_recover_ledger(args, settings) -> int:
+    """Rebuild what the warehouse lost from the outbox (tasks/ledger_recovery.py)."""
+    from tasks.ledger_recovery import recover_ledger
+    from tasks.runs import data_dir_lock
+    from tasks.start_checks import check_warehouse_free
+
+    data_dir = settings.data_dir.resolve()
+    if not (data_dir / "outbox").is_dir():
+        raise RedressError(f"data folder {data_dir} has no outbox/ folder: nothing to recover from")
+    with data_dir_lock(data_dir):
+        check_warehouse_free(data_dir / "warehouse.duckdb")  # held by an analyst, or not DuckDB's
+        done = recover_ledger(data_dir)
+    if not any(done.values()):
+        print("the warehouse already knows every batch and notification in the outbox: nothing to restore")
+    else:
+        print(f"restored {done['batches']} batches, {done['payments']} payments ({done['amount']} in minor units), "
+              f"{done['notifications']} notifications and {done['runs']} runs from {data_dir / 'outbox'}")
+    return 0
+
+
 def _daily_at(text: str):
     from datetime import time as dt_time
 
@@ -150,8 +172,9 @@ def cmd_serve(args, settings) -> int:
     data_dir = settings.data_dir.resolve()
     if not (data_dir / "inbox").is_dir():
         raise RedressError(f"data folder {data_dir} has no inbox/ folder (create inbox/customers and inbox/scope)")
-    if not settings.hmac_key:
-        raise RedressError("REDRESS_HMAC_KEY is not set: every run needs it for reference codes (see README)")
+    from redress.settings import check_settings
+
+    check_settings(settings)  # every run needs them; refused before anything is registered
     print(f"serving {data_dir} with {policy_file.name}: inbox checked every minute, "
           f"daily run at {daily_at:%H:%M} {load_policy(policy_file).timezone}; Ctrl-C stops")
     serve(data_dir, policy_file, daily_at)
@@ -203,6 +226,11 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("who", help="a customer id or an 8-letter reference code")
     exp.set_defaults(func=cmd_explain)
 
+    rec = sub.add_parser("recover-ledger", parents=common,
+                         help="rebuild batches, ledger and notifications from the outbox "
+                              "after the warehouse was lost or restored from an old copy")
+    rec.set_defaults(func=cmd_recover_ledger)
+
     serve = sub.add_parser("serve", parents=common,
                            help="the deployments: inbox watch, daily disbursement, remediation by hand")
     serve.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)")
@@ -239,8 +267,13 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = load_settings(data_dir=args.data_dir)
         return args.func(args, settings)
-    except RedressError as exc:
-        print(f"redress: {exc}", file=sys.stderr)
+    except Exception as exc:  # expected failures, of the data or of the machine, are one line
+        from redress.errors import machine_error
+
+        line = machine_error(exc)
+        if line is None:
+            raise
+        print(f"redress: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("redress: interrupted", file=sys.stderr)

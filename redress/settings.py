@@ -44,7 +44,8 @@ def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | Non
             f"unknown setting {unknown[0]} (known: {', '.join(sorted(KNOWN))})"
         )
     chosen = data_dir or Path(env.get("REDRESS_DATA_DIR") or "data")
-    key = env.get("REDRESS_HMAC_KEY") or None
+    # Kept as given (an empty value is not "unset"): check_settings refuses it by name.
+    key = env.get("REDRESS_HMAC_KEY")
     return Settings(
         data_dir=chosen, hmac_key=key, fail_at=env.get("REDRESS_FAIL_AT") or None,
         debtor_name=env.get("REDRESS_DEBTOR_NAME") or None,
@@ -80,6 +81,35 @@ def debtor(settings: Settings):
     if missing:
         raise RedressError(f"bank transfers need the paying account: set {', '.join(missing)}")
     account = settings.debtor_account.replace("-", "").replace(" ", "")
-    if not account.isdigit() or not re.fullmatch(r"[0-9]{3}", settings.debtor_bank_code):
-        raise RedressError("REDRESS_DEBTOR_ACCOUNT must be digits and REDRESS_DEBTOR_BANK_CODE 3 digits")
+    if settings.debtor_name != settings.debtor_name.strip():
+        raise RedressError("REDRESS_DEBTOR_NAME has leading or trailing whitespace: set it exactly")
+    if not re.fullmatch(r"[0-9]{10,16}", account):
+        raise RedressError("REDRESS_DEBTOR_ACCOUNT must be 10 to 16 digits (hyphens and spaces allowed)")
+    if not re.fullmatch(r"[0-9]{3}", settings.debtor_bank_code):
+        raise RedressError("REDRESS_DEBTOR_BANK_CODE must be exactly 3 digits")
     return Debtor(name=settings.debtor_name, account=account, bank_code=settings.debtor_bank_code)
+
+
+HMAC_KEY_MIN_CHARS = 32  # e.g. `openssl rand -hex 32` gives 64; 32 hex characters hold 16 bytes
+
+
+def check_settings(settings: Settings) -> None:
+    """Every setting a run needs, checked before anything is written (CLI and flow).
+
+    The HMAC key must be set, at least HMAC_KEY_MIN_CHARS long and exactly as meant: a
+    key with surrounding whitespace is refused, never stripped, since a stripped key
+    would silently give every person a different reference code. The debtor settings
+    are required only once a bank transfer is planned (disburse, before anything is
+    paid: only the data says whether there is one), but when any is set all three must
+    be set and well-formed now. Raises RedressError naming the setting.
+    """
+    key = settings.hmac_key
+    if key is None:
+        raise RedressError("REDRESS_HMAC_KEY is not set: reference codes need a secret key (see README)")
+    if key != key.strip():
+        raise RedressError("REDRESS_HMAC_KEY has leading or trailing whitespace: set it exactly, without spaces or newlines")
+    if len(key) < HMAC_KEY_MIN_CHARS:
+        raise RedressError(f"REDRESS_HMAC_KEY is {'empty' if not key else 'too short'}: use a secret of at least "
+                           f"{HMAC_KEY_MIN_CHARS} characters (e.g. `openssl rand -hex 32`)")
+    if any((settings.debtor_name, settings.debtor_account, settings.debtor_bank_code)):
+        debtor(settings)

@@ -7,6 +7,7 @@ place. Money columns are BIGINT in the currency's minor unit (KRW: whole won).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -180,7 +181,7 @@ CREATE TABLE IF NOT EXISTS runs (
     input_files   VARCHAR,               -- JSON list of {kind, file_name, file_sha256, status}
     counts        VARCHAR,               -- JSON
     totals        VARCHAR,               -- JSON, minor units
-    outcome       VARCHAR NOT NULL,      -- running | succeeded | failed
+    outcome       VARCHAR NOT NULL,      -- running | succeeded | failed | recovered (rebuilt from the outbox)
     error         VARCHAR
 );
 """
@@ -191,10 +192,8 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     one-line error, not a traceback."""
     try:
         con = duckdb.connect(str(warehouse), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise RedressError(f"the warehouse {warehouse} is locked by another process") from None
-        raise RedressError(f"cannot open the warehouse {warehouse}: {exc}") from None
+    except duckdb.Error as exc:
+        raise RedressError(open_error(warehouse, exc)) from None
     # Timestamps are shown and compared in UTC inside the warehouse; the policy's
     # timezone is applied explicitly where a naive timestamp is read.
     con.execute("SET TimeZone = 'UTC'")
@@ -204,6 +203,22 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     if not read_only:
         con.execute(SCHEMA)
     return con
+
+
+def open_error(warehouse: Path, exc: Exception) -> str:
+    """One line for a warehouse DuckDB cannot open: who holds it (DuckDB names the
+    program and PID of the holder), or that the file is not a DuckDB database."""
+    text = str(exc)
+    holder = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", text)
+    if holder:
+        return (f"the warehouse {warehouse} is in use by another process (PID {holder[2]}, {holder[1]}): "
+                f"close that connection and run again; analysts should read {warehouse.parent / 'exports'}/*.parquet")
+    if "lock" in text.lower():
+        return f"the warehouse {warehouse} is locked by another process: close it and run again"
+    if "not a valid duckdb database file" in text.lower():
+        return (f"not a DuckDB warehouse: {warehouse} (damaged or another kind of file); restore it from backup, "
+                f"or move it away and run `redress recover-ledger` to rebuild the ledger from the outbox")
+    return f"cannot open the warehouse {warehouse}: {text.splitlines()[0] if text else type(exc).__name__}"
 
 
 def memory_limit() -> str:
@@ -218,7 +233,7 @@ def memory_limit() -> str:
 def export(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> Path:
     """A query's result as a Parquet file, for Polars to scan without holding it twice."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+    con.execute(f"COPY ({sql}) TO ? (FORMAT parquet)", [str(target)])
     return target
 
 

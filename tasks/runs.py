@@ -31,6 +31,15 @@ def data_dir_lock(data_dir: Path):
         os.close(fd)
 
 
+def _ids_on_disk(data_dir: Path, run_date: date) -> list[int]:
+    """Sequences of run ids that already name files (reports, notifications) on this
+    date: a new run must not take one and overwrite what it names."""
+    prefix = f"R{run_date:%Y%m%d}-"
+    names = [p.name for p in (data_dir / "reports").glob(prefix + "*")]
+    names += [p.stem for p in (data_dir / "outbox" / "notifications").glob(prefix + "*.parquet")]
+    return [int(n.removeprefix(prefix)) for n in names if n.removeprefix(prefix).isdigit()]
+
+
 def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) -> RunContext:
     """Record a new run; its id is the run date and a sequence, so ids sort and repeat
     identically for the same history."""
@@ -40,7 +49,12 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
         con.execute("""UPDATE runs SET outcome = 'failed', error = 'stopped before the end (killed or crashed)'
                        WHERE outcome = 'running'""")
         shutil.rmtree(data_dir / "work", ignore_errors=True)
-        n = con.execute("SELECT count(*) FROM runs WHERE run_date = ?", [run_date]).fetchall()[0][0]
+        # The highest sequence, not a count: runs rebuilt from the outbox (recover-ledger)
+        # may leave gaps, and an id is never given twice.
+        n = con.execute(
+            "SELECT coalesce(max(CAST(split_part(run_id, '-', 2) AS BIGINT)), 0) FROM runs WHERE run_date = ?",
+            [run_date]).fetchall()[0][0]
+        n = max([n, *_ids_on_disk(data_dir, run_date)])
         run_id = f"R{run_date:%Y%m%d}-{n + 1:03d}"
         con.execute(
             "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "

@@ -3,6 +3,11 @@
 Customers with an entitlement (any reason but TEST_ACCOUNT) and non-member exposures,
 one row per person, the first time they become known. The HMAC key comes from the
 environment, never from a parameter, so it is not stored with the flow run.
+
+Beside each file, `index/<run_id>.parquet` says who each row is for (person_key,
+customer_id, reference_code): the notification file itself names no customer, and
+without the index a lost warehouse could not be rebuilt from the outbox without
+notifying everyone again (tasks/ledger_recovery.py).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from redress.settings import load_settings
 from redress.warehouse import connect
 from tasks import outbox
 from tasks.identity import MOBILE_E164
+from tasks.ledger_recovery import INDEX
 from tasks.notifications import messages
 from tasks.reference_codes import assign_codes
 
@@ -72,6 +78,13 @@ def new_people(con) -> None:
 
 
 def _publish(tmp, ctx: RunContext) -> None:
+    # The index first: a published notification file always has its index beside it.
+    index = tmp / INDEX
+    if index.is_dir():
+        (ctx.notifications_dir / INDEX).mkdir(exist_ok=True)
+        for path in sorted(index.iterdir()):
+            outbox.publish(path, ctx.notifications_dir / INDEX / path.name)
+        index.rmdir()
     for path in sorted(tmp.iterdir()):
         outbox.publish(path, ctx.notifications_dir / path.name)
     tmp.rmdir()
@@ -105,36 +118,40 @@ def notify(ctx: RunContext) -> dict:
         new_people(con)
         con.execute("DELETE FROM people WHERE person_key IN (SELECT person_key FROM notifications)")
         assign_codes(con, "people", "SELECT reference_code FROM notifications", key.encode("utf-8"))
-        con.execute(f"COPY (SELECT * FROM people ORDER BY person_key) TO '{people}' (FORMAT parquet)")
+        con.execute("COPY (SELECT * FROM people ORDER BY person_key) TO ? (FORMAT parquet)", [str(people)])
     # Tens of millions of rendered messages do not fit comfortably in memory: render
     # them streaming, from Parquet to Parquet.
     messages(pl.scan_parquet(people), policy).with_columns(pl.lit(ctx.run_id).alias("run_id")).sink_parquet(rendered)
     # Same order as a batch: files under a temporary name, then the commit, then the
     # rename; recover_notifications settles what a crash left in between.
     tmp = ctx.notifications_dir / f".tmp-{ctx.run_id}"
-    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / INDEX).mkdir(parents=True, exist_ok=True)
     columns = ", ".join(COLUMNS)
+    src = [str(rendered)]  # paths are bound, never spliced into SQL text
     with connect(ctx.warehouse) as con:
-        count = con.execute(f"SELECT count(*) FROM read_parquet('{rendered}')").fetchall()[0][0]
-        con.execute(f"COPY (SELECT {columns} FROM read_parquet('{rendered}') ORDER BY person_key) "
-                    f"TO '{tmp / (ctx.run_id + '.parquet')}' (FORMAT parquet)")
+        count = con.execute("SELECT count(*) FROM read_parquet(?)", src).fetchall()[0][0]
+        con.execute(f"COPY (SELECT {columns} FROM read_parquet(?) ORDER BY person_key) TO ? (FORMAT parquet)",
+                    src + [str(tmp / f"{ctx.run_id}.parquet")])
+        con.execute("COPY (SELECT person_key, customer_id, reference_code FROM read_parquet(?) ORDER BY person_key) "
+                    "TO ? (FORMAT parquet)", src + [str(tmp / INDEX / f"{ctx.run_id}.parquet")])
         if count <= CSV_MAX_ROWS:
-            small = con.sql(f"SELECT {columns} FROM read_parquet('{rendered}') ORDER BY person_key").pl()
+            small = con.sql(f"SELECT {columns} FROM read_parquet(?) ORDER BY person_key", params=src).pl()
             outbox.spreadsheet_safe(small).write_csv(tmp / f"{ctx.run_id}.csv")
-        for path in tmp.iterdir():
-            outbox.fsync(path)
+        for path in [*tmp.iterdir(), *(tmp / INDEX).iterdir()]:
+            if path.is_file():
+                outbox.fsync(path)
         checkpoint("notify:files-written")
         con.execute("BEGIN")
-        con.execute(f"""
+        con.execute("""
             INSERT INTO notifications BY NAME
             SELECT person_key, customer_id, recipient, channel, reference_code, template_id, language,
-                   message, run_id FROM read_parquet('{rendered}') ORDER BY person_key""")
+                   message, run_id FROM read_parquet(?) ORDER BY person_key""", src)
         con.execute("COMMIT")
         checkpoint("notify:committed")
         per_channel = dict(con.execute(
-            f"SELECT channel, count(*) FROM read_parquet('{rendered}') GROUP BY ALL ORDER BY ALL").fetchall())
+            "SELECT channel, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL", src).fetchall())
         per_template = dict(con.execute(
-            f"SELECT template_id, count(*) FROM read_parquet('{rendered}') GROUP BY ALL ORDER BY ALL").fetchall())
+            "SELECT template_id, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL", src).fetchall())
     _publish(tmp, ctx)
     logger.info("notifications: %s new, by channel %s", count, per_channel)
     return {"notifications": count, "per_channel": per_channel, "per_template": per_template}

@@ -73,7 +73,8 @@ def test_a_second_run_on_a_locked_folder_is_refused(tmp_path):
     fd = os.open(tmp_path / ".redress.lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+               "REDRESS_HMAC_KEY": "k" * 32}
         line = one_line_error(redress("--data-dir", str(tmp_path), "run", env=env))
     finally:
         os.close(fd)

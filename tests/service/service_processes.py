@@ -19,7 +19,7 @@ PREFECT = str(Path(sys.executable).parent / "prefect")
 T = TypeVar("T")
 
 TEST_SETTINGS = {
-    "REDRESS_HMAC_KEY": "test-key-not-a-secret",
+    "REDRESS_HMAC_KEY": "test-key-not-a-secret-0123456789abcdef",
     "REDRESS_DEBTOR_NAME": "Test Payer Corp.",
     "REDRESS_DEBTOR_ACCOUNT": "1002003004005",
     "REDRESS_DEBTOR_BANK_CODE": "020",

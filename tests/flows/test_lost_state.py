@@ -1,0 +1,194 @@
+"""Nobody paid or notified twice when the warehouse is lost or replaced by an old copy
+(issue 9, item 1), and the analyst exports a successful run leaves behind (item 3b).
+
+History of the module's data folder: run 1 pays a generated breach; a copy of the
+warehouse is kept (the "old copy"); a late scope file and a returns file arrive; run 2
+pays the late customers and reissues the returned payments. Each test works on its own
+copy of that folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from flows.remediation import remediation
+from redress.cli import main
+from redress.errors import RedressError
+from redress.generate import generate
+from redress.policy import DEFAULT_POLICY
+
+LEDGER = "SELECT payment_id, customer_id, amount, rail, batch_id, attempt, status FROM ledger ORDER BY payment_id"
+NOTES = "SELECT person_key, customer_id, reference_code, run_id FROM notifications ORDER BY person_key"
+
+
+def q(data: Path, sql: str):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def run(data: Path, day: int) -> dict:
+    return remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, day))
+
+
+def outbox_files(data: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(data)): p.read_bytes() for p in sorted((data / "outbox").rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """cli(*args) -> (exit code, stdout, stderr lines): redress in this process, so it
+    uses the session's Prefect test server."""
+    for name in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL",
+                 "PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL"):
+        monkeypatch.setenv(name, "CRITICAL")
+
+    def call(*args: str):
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err.strip().splitlines()
+
+    return call
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    data = tmp_path_factory.mktemp("lost") / "data"
+    generate(data, 500, seed=33)
+    run(data, 1)
+    old_copy = data.parent / "warehouse-after-run-1.duckdb"
+    shutil.copy(data / "warehouse.duckdb", old_copy)
+    late = [r[0] for r in q(data, """
+        SELECT customer_id FROM customers WHERE NOT is_test AND status <> 'closed'
+        AND customer_id NOT IN (SELECT customer_id FROM entitlements) ORDER BY 1 LIMIT 4""")]
+    assert late, "the generated breach leaves some customers unexposed"
+    (data / "inbox" / "scope" / "scope_late.csv").write_text(
+        "customer_id,email,phone,data_category,accessed_at,confidence,source\n"
+        + "".join(f"{c},,,name,2025-08-01T12:00:00+09:00,,late\n" for c in late))
+    returned = [r[0] for r in q(data, "SELECT payment_id FROM ledger WHERE rail = 'voucher' ORDER BY 1 LIMIT 3")]
+    (data / "inbox" / "returns" / "returns_1.csv").write_text(
+        "payment_id,status,reason\n" + "".join(f"{p},returned,voucher undeliverable\n" for p in returned))
+    second = run(data, 2)
+    assert q(data, "SELECT count(*) FROM ledger WHERE attempt = 2") == [(len(returned),)]
+    assert second["disburse"]["payments"] > len(returned)  # reissues and late customers
+    assert second["notify"]["notifications"] > 0
+    return data, old_copy
+
+
+@pytest.fixture
+def folder(history, tmp_path):
+    data, old_copy = history
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    return copy, old_copy
+
+
+def assert_paid_and_told_once(data: Path, ledger_before, notes_before) -> None:
+    assert q(data, LEDGER) == ledger_before  # same payments, ids, amounts, statuses
+    assert q(data, NOTES) == notes_before  # same people, same reference codes
+    wrong = q(data, """
+        WITH paid AS (SELECT customer_id, sum(amount) FILTER (status IN ('issued', 'settled')) AS paid
+                      FROM ledger GROUP BY ALL)
+        SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
+        WHERE e.reason = 'ELIGIBLE' AND coalesce(p.paid, 0) <> e.amount""")
+    assert wrong == [(0,)]
+    published = pl.concat([pl.read_parquet(p) for p in sorted((data / "outbox" / "notifications").glob("*.parquet"))])
+    assert published["reference_code"].n_unique() == published.height == len(notes_before)
+
+
+@pytest.mark.parametrize("loss", ["deleted", "old_copy"])
+def test_a_lost_warehouse_is_refused_then_recovered_without_paying_twice(folder, cli, loss):
+    data, old_copy = folder
+    ledger_before, notes_before = q(data, LEDGER), q(data, NOTES)
+    files_before = outbox_files(data)
+    (data / "warehouse.duckdb").unlink()
+    if loss == "old_copy":
+        shutil.copy(old_copy, data / "warehouse.duckdb")
+    old_bytes = (data / "warehouse.duckdb").read_bytes() if loss == "old_copy" else None
+
+    code, _, err = cli("--data-dir", str(data), "run", "--run-date", "2025-12-02")
+    assert code == 1 and len(err) == 1
+    assert "does not know" in err[0] and "recover-ledger" in err[0] and "batch folder" in err[0]
+    assert "notification file" in err[0]
+    assert outbox_files(data) == files_before  # nothing new, nothing changed
+    if loss == "deleted":
+        assert not (data / "warehouse.duckdb").exists()  # not even created
+    else:
+        assert (data / "warehouse.duckdb").read_bytes() == old_bytes
+
+    code, out, err = cli("--data-dir", str(data), "recover-ledger")
+    assert code == 0 and err == []
+    known = {r[0] for r in q(data, "SELECT DISTINCT batch_id FROM ledger")}
+    assert known == {p.name for p in (data / "outbox" / "batches").iterdir()}
+    assert f"restored {len(known) if loss == 'deleted' else len(known) - len(old_batches(old_copy))} batches" in out
+    restored = {(p, c, a, r, b, t) for p, c, a, r, b, t, _ in q(data, LEDGER)}
+    assert restored == {(p, c, a, r, b, t) for p, c, a, r, b, t, _ in ledger_before}
+    assert q(data, NOTES) == notes_before
+    code, out, _ = cli("--data-dir", str(data), "recover-ledger")  # idempotent
+    assert code == 0 and "nothing to restore" in out
+
+    summary = run(data, 2)  # the same run date: the new run must not reuse a restored run id
+    assert summary["run_id"] not in {r for *_, r in notes_before}
+    assert summary["disburse"]["payments"] == 0
+    assert summary["notify"]["notifications"] == 0
+    assert_paid_and_told_once(data, ledger_before, notes_before)
+    for name, content in files_before.items():  # every file handed out before is untouched
+        assert (data / name).read_bytes() == content
+    # the run told nobody new, so its notification file is empty and not "unknown"
+    code, out, _ = cli("--data-dir", str(data), "recover-ledger")
+    assert code == 0 and "nothing to restore" in out
+
+
+def old_batches(old_copy: Path) -> set[str]:
+    with duckdb.connect(str(old_copy), read_only=True) as con:
+        return {r[0] for r in con.execute("SELECT batch_id FROM batches").fetchall()}
+
+
+def test_recovery_refuses_a_batch_whose_file_changed(folder, cli):
+    data, _ = folder
+    (data / "warehouse.duckdb").unlink()
+    victim = sorted((data / "outbox" / "batches").iterdir())[-1] / "payments.csv"
+    victim.write_bytes(victim.read_bytes().replace(b",", b";", 1))
+    code, out, err = cli("--data-dir", str(data), "recover-ledger")
+    assert code == 1 and len(err) == 1
+    assert victim.parent.name in err[0] and "payments.csv" in err[0] and "SHA-256" in err[0]
+    assert not (data / "warehouse.duckdb").exists()  # nothing restored, nothing created
+
+
+def test_recovery_refuses_a_notification_file_without_its_index(folder, cli):
+    data, _ = folder
+    (data / "warehouse.duckdb").unlink()
+    index = sorted((data / "outbox" / "notifications" / "index").glob("*.parquet"))[0]
+    index.unlink()
+    code, _, err = cli("--data-dir", str(data), "recover-ledger")
+    assert code == 1 and len(err) == 1 and index.name in err[0] and "index" in err[0]
+    assert not (data / "warehouse.duckdb").exists()
+
+
+def test_a_successful_run_leaves_owner_only_analyst_exports(folder):
+    data, _ = folder
+    exports = data / "exports"
+    assert sorted(p.name for p in exports.iterdir()) == sorted(
+        f"{t}.parquet" for t in ("batches", "customers", "entitlements", "ingested_files", "ledger",
+                                 "non_member_exposures", "notifications", "quarantine", "review", "runs",
+                                 "scope_exposures"))
+    for path in exports.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert pl.read_parquet(exports / "ledger.parquet").select(
+        "payment_id", "customer_id", "amount", "rail", "batch_id", "attempt", "status").rows() == q(data, LEDGER)
+    # the export of runs is written after the run is recorded: it shows the run succeeded
+    assert pl.read_parquet(exports / "runs.parquet")["outcome"].to_list() == ["succeeded", "succeeded"]
+
+
+def test_the_same_inputs_give_the_same_export_bytes(folder):
+    data, _ = folder
+    before = (data / "exports" / "ledger.parquet").read_bytes()
+    run(data, 3)
+    assert (data / "exports" / "ledger.parquet").read_bytes() == before  # nothing new paid, same bytes

@@ -1,0 +1,305 @@
+"""Expected failures of the machine and its settings are one line, change nothing or are
+recorded as a failed run, and a rerun after the fix pays exactly once (issue 9, items 2-4).
+
+Tests run as root, where chmod 0o500 does not stop a write; a read-only or forbidden
+outbox is simulated by the error the kernel gives there (EROFS, EACCES), raised by the
+outbox writer itself, exactly where the real error would come from.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import tasks.outbox
+import tasks.stage_disburse
+from flows.remediation import remediation
+from redress.cli import main
+from redress.errors import RedressError
+from redress.generate import generate
+from redress.policy import DEFAULT_POLICY
+
+GOOD_KEY = "a-long-enough-test-secret-0123456789"
+
+
+def q(data: Path, sql: str):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def run(data: Path, day: int = 1) -> dict:
+    return remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, day))
+
+
+def files(data: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(data)): p.read_bytes()
+            for p in sorted(data.rglob("*")) if p.is_file() and p.name != ".redress.lock"}
+
+
+def assert_paid_exactly_once(data: Path) -> None:
+    wrong = q(data, """
+        WITH paid AS (SELECT customer_id, sum(amount) FILTER (status IN ('issued', 'settled')) AS paid,
+                             count(*) AS n FROM ledger GROUP BY ALL)
+        SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
+        WHERE (e.reason = 'ELIGIBLE' AND (coalesce(p.paid, 0) <> e.amount OR p.n <> 1))
+           OR (e.reason <> 'ELIGIBLE' AND p.n IS NOT NULL)""")
+    assert wrong == [(0,)]
+    batches = data / "outbox" / "batches"
+    assert not list(batches.glob(".tmp-*"))
+    assert {p.name for p in batches.iterdir()} == {r[0] for r in q(data, "SELECT DISTINCT batch_id FROM ledger")}
+    assert q(data, "SELECT count(*) > 0 AND count(*) = count(DISTINCT person_key) FROM notifications") == [(True,)]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    data = tmp_path_factory.mktemp("machine") / "data"
+    generate(data, 300, seed=5)
+    return data
+
+
+@pytest.fixture
+def fresh(generated, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(generated, data)
+    return data
+
+
+@pytest.fixture(scope="module")
+def paid(generated, tmp_path_factory):
+    data = tmp_path_factory.mktemp("machine-paid") / "data"
+    shutil.copytree(generated, data)
+    run(data)
+    return data
+
+
+@pytest.fixture
+def paid_copy(paid, tmp_path):
+    data = tmp_path / "paid" / "data"
+    shutil.copytree(paid, data)
+    return data
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    for name in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL",
+                 "PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL"):
+        monkeypatch.setenv(name, "CRITICAL")
+
+    def call(*args: str) -> tuple[int, list[str]]:
+        capsys.readouterr()
+        code = main(list(args))
+        return code, capsys.readouterr().err.strip().splitlines()
+
+    return call
+
+
+# ------------------------------------------------------------------ item 2: settings
+
+
+@pytest.mark.parametrize("key, words", [("", "empty"), ("short-secret", "too short"),
+                                        (GOOD_KEY + "\n", "whitespace"), ("  " + GOOD_KEY, "whitespace")])
+def test_a_bad_hmac_key_is_refused_before_anything_is_written(paid_copy, fresh, cli, monkeypatch, key, words):
+    monkeypatch.setenv("REDRESS_HMAC_KEY", key)
+    for data in (paid_copy, fresh):
+        before = files(data)
+        code, err = cli("--data-dir", str(data), "run", "--run-date", "2025-12-02")
+        assert code == 1 and len(err) == 1 and "REDRESS_HMAC_KEY" in err[0] and words in err[0]
+        with pytest.raises(RedressError, match="REDRESS_HMAC_KEY"):  # the flow itself, as served runs call it
+            run(data, 2)
+        assert files(data) == before  # no warehouse row (not even a new warehouse), no outbox file
+    assert not (fresh / "warehouse.duckdb").exists() and not (fresh / "outbox").exists()
+    assert q(paid_copy, "SELECT run_id, outcome FROM runs") == [("R20251201-001", "succeeded")]
+
+
+def test_a_malformed_debtor_setting_is_refused_by_name(fresh, monkeypatch):
+    monkeypatch.setenv("REDRESS_DEBTOR_BANK_CODE", "20")
+    with pytest.raises(RedressError, match="REDRESS_DEBTOR_BANK_CODE"):
+        run(fresh)
+    assert not (fresh / "warehouse.duckdb").exists()
+
+
+# ------------------------------------------------------------------ item 3: the warehouse lock
+
+
+def hold_warehouse(data: Path) -> subprocess.Popen:
+    """Another process with an analyst's read-only connection, until killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         "con = duckdb.connect(sys.argv[1], read_only=True)\nprint('ready', flush=True)\ntime.sleep(600)",
+         str(data / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "ready"
+    return holder
+
+
+def release(holder: subprocess.Popen) -> None:
+    holder.kill()
+    holder.wait(timeout=60)
+
+
+def test_an_analysts_connection_is_named_at_once_and_nothing_changes(paid_copy, cli):
+    before = files(paid_copy)
+    holder = hold_warehouse(paid_copy)
+    try:
+        code, err = cli("--data-dir", str(paid_copy), "run", "--run-date", "2025-12-02")
+    finally:
+        release(holder)
+    assert code == 1 and len(err) == 1
+    assert f"PID {holder.pid}" in err[0] and "exports" in err[0]
+    assert files(paid_copy) == before
+    assert q(paid_copy, "SELECT count(*) FROM runs") == [(1,)]
+
+
+def test_a_lock_taken_mid_run_fails_the_run_in_one_line_and_a_rerun_pays_once(fresh, monkeypatch):
+    holders = []
+    real = tasks.stage_disburse.checkpoint
+
+    def analyst_arrives(step: str) -> None:
+        if step == "disburse:planned":
+            holders.append(hold_warehouse(fresh))
+        real(step)
+
+    monkeypatch.setattr(tasks.stage_disburse, "checkpoint", analyst_arrives)
+    try:
+        with pytest.raises(RedressError) as failed:
+            run(fresh)
+    finally:
+        for holder in holders:
+            release(holder)
+    assert len(holders) == 1
+    assert f"PID {holders[0].pid}" in str(failed.value) and "\n" not in str(failed.value)
+    assert [p.name for p in (fresh / "outbox" / "batches").iterdir() if not p.name.startswith(".")] == []
+    assert q(fresh, "SELECT count(*) FROM ledger") == [(0,)]
+    monkeypatch.undo()
+    second = run(fresh, 1)
+    assert second["disburse"]["payments"] > 0
+    assert_paid_exactly_once(fresh)
+    # the lock also stopped the failed run from recording itself: the next run did
+    assert [r[0] for r in q(fresh, "SELECT outcome FROM runs ORDER BY run_id")] == ["failed", "succeeded"]
+
+
+# ------------------------------------------------------------------ item 4: disk full, read-only, corrupt
+
+
+@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "no space left"), (errno.EROFS, "read-only"),
+                                         (errno.EACCES, "permission denied")])
+def test_a_failing_outbox_write_is_one_line_a_failed_run_and_a_rerun_pays_once(fresh, cli, monkeypatch, code, words):
+    def failing(frame, folder, stem, **kw):
+        raise OSError(code, os.strerror(code), str(folder / f"{stem}.parquet"))
+
+    monkeypatch.setattr(tasks.outbox, "write_table", failing)
+    exit_code, err = cli("--data-dir", str(fresh), "run", "--run-date", "2025-12-01")
+    assert exit_code == 1 and len(err) == 1 and words in err[0] and "payments.parquet" in err[0]
+    (outcome, error), = q(fresh, "SELECT outcome, error FROM runs")
+    assert outcome == "failed" and words in error
+    assert q(fresh, "SELECT count(*) FROM ledger") == [(0,)]
+    monkeypatch.undo()
+    run(fresh, 1)
+    assert_paid_exactly_once(fresh)
+    assert [r[0] for r in q(fresh, "SELECT outcome FROM runs ORDER BY run_id")] == ["failed", "succeeded"]
+
+
+@pytest.mark.parametrize("content", [os.urandom(64 * 1024), b"customer_id,name\nC1,Kim\n"])
+def test_a_warehouse_that_is_not_duckdb_is_one_line_and_left_alone(fresh, cli, content):
+    (fresh / "warehouse.duckdb").write_bytes(content)
+    before = files(fresh)
+    for command in ("run", "recover-ledger"):
+        (fresh / "outbox" / "batches").mkdir(parents=True, exist_ok=True)  # recover-ledger needs an outbox
+        code, err = cli("--data-dir", str(fresh), command)
+        assert code == 1 and len(err) == 1 and "not a DuckDB warehouse" in err[0], (command, err)
+    assert files(fresh) == before
+
+
+# ------------------------------------------------------------------ the kind: a lock at any step
+
+LOCKED = ('IO Error: Could not set lock on file "{}": Conflicting lock is held in /usr/bin/python3 (PID 4242). '
+          "See also https://duckdb.org/docs/current/connect/concurrency")
+
+
+class LockAt:
+    """duckdb.connect, except that the n-th opening of the warehouse (n=None: none) is
+    refused as DuckDB refuses it while an analyst holds the file; counts openings."""
+
+    def __init__(self, real, warehouse: Path, n: int | None):
+        self.real, self.warehouse, self.n, self.count = real, str(warehouse), n, 0
+
+    def __call__(self, database=":memory:", *args, **kwargs):
+        if str(database) == self.warehouse:
+            self.count += 1
+            if self.count == self.n:
+                raise duckdb.IOException(LOCKED.format(database))
+        return self.real(database, *args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def openings(generated, tmp_path_factory):
+    """How many times one run opens the warehouse."""
+    data = tmp_path_factory.mktemp("count") / "data"
+    shutil.copytree(generated, data)
+    counter = LockAt(duckdb.connect, data / "warehouse.duckdb", None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(duckdb, "connect", counter)
+        run(data)
+    assert counter.count > 10
+    return counter.count
+
+
+@pytest.mark.parametrize("where", [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0])
+def test_a_lock_at_any_opening_is_one_line_and_a_rerun_pays_once(fresh, openings, monkeypatch, where):
+    n = max(1, round(where * openings))
+    monkeypatch.setattr(duckdb, "connect", LockAt(duckdb.connect, fresh / "warehouse.duckdb", n))
+    with pytest.raises(RedressError) as failed:
+        run(fresh)
+    assert "PID 4242" in str(failed.value) and "\n" not in str(failed.value)
+    monkeypatch.undo()
+    run(fresh, 2)
+    assert_paid_exactly_once(fresh)
+    outcomes = [r[0] for r in q(fresh, "SELECT outcome FROM runs ORDER BY run_id")]
+    assert outcomes[-1] == "succeeded" and "running" not in outcomes
+
+
+# ------------------------------------------------------------------ the kind: disk full at any outbox write
+
+
+@pytest.fixture(scope="module")
+def flushes(generated, tmp_path_factory):
+    """How many outbox files and folders one run flushes to disk."""
+    data = tmp_path_factory.mktemp("flushes") / "data"
+    shutil.copytree(generated, data)
+    real, calls = tasks.outbox.fsync, []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks.outbox, "fsync", lambda path: (calls.append(path), real(path)))
+        run(data)
+    assert any("notifications" in str(p) for p in calls)
+    return len(calls)
+
+
+@pytest.mark.parametrize("where", [0.0, 0.3, 0.6, 0.9, 1.0])
+def test_disk_full_at_any_outbox_write_is_one_line_and_a_rerun_pays_once(fresh, flushes, monkeypatch, where):
+    """Every batch and notification file is flushed through outbox.fsync; the disk
+    fills up at one of them (batch files first, the notification files last)."""
+    n = max(1, round(where * flushes))
+    real, calls = tasks.outbox.fsync, []
+
+    def filling(path):
+        calls.append(path)
+        if len(calls) == n:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path)
+
+    monkeypatch.setattr(tasks.outbox, "fsync", filling)
+    with pytest.raises(RedressError, match="no space left") as failed:
+        run(fresh)
+    assert "\n" not in str(failed.value)
+    assert q(fresh, "SELECT outcome FROM runs") == [("failed",)]
+    monkeypatch.undo()
+    run(fresh, 2)
+    assert_paid_exactly_once(fresh)
+    assert not list((fresh / "outbox" / "notifications").glob(".tmp-*"))

@@ -1,0 +1,65 @@
+"""Failures of the machine are one line, mapped in one place (issue 9, item 4)."""
+
+from __future__ import annotations
+
+import errno
+
+import duckdb
+import pytest
+
+from redress.errors import machine_error
+
+
+@pytest.mark.parametrize("code, words", [
+    (errno.ENOSPC, "no space left"), (errno.EROFS, "read-only"), (errno.EACCES, "permission denied"),
+    (errno.EPERM, "not permitted"), (errno.EDQUOT, "quota"), (errno.EIO, "input/output"),
+])
+def test_machine_failures_are_one_line(code, words):
+    line = machine_error(OSError(code, "text from the OS", "/data/outbox/batches/x"))
+    assert words in line and "/data/outbox/batches/x" in line and "\n" not in line
+
+
+def test_other_errors_keep_their_traceback():
+    assert machine_error(OSError(errno.ENOENT, "gone")) is None  # a file vanishing mid-run is a bug
+    assert machine_error(ValueError("a bug")) is None
+
+
+@pytest.mark.parametrize("text, words", [
+    ('IO Error: Could not write file "/d/w.duckdb.wal": No space left on device', "no space left"),
+    ('IO Error: Cannot open file "/d/x": Permission denied', "permission denied"),
+    ('IO Error: The file "/d/w.duckdb" exists, but it is not a valid DuckDB database file!', "not a DuckDB"),
+])
+def test_duckdb_reports_of_the_same_failures_are_one_line(text, words):
+    line = machine_error(duckdb.IOException(text))
+    assert words in line and "\n" not in line
+
+
+def test_a_failure_wrapped_by_a_library_is_still_one_line():
+    class Wrapped(Exception):  # as SQLAlchemy wraps the DB-API error in .orig
+        def __init__(self, orig):
+            super().__init__("(wrapped) " + str(orig))
+            self.orig = orig
+
+    assert "no space left" in machine_error(Wrapped(OSError(errno.ENOSPC, "full", "/d/x")))
+    try:
+        try:
+            raise OSError(errno.EROFS, "ro", "/d/y")
+        except OSError as cause:
+            raise RuntimeError("while writing") from cause
+    except RuntimeError as outer:
+        assert "read-only" in machine_error(outer)
+
+
+def test_a_lock_reported_through_great_expectations_names_the_holder():
+    class OperationalError(Exception):  # SQLAlchemy's wrapper, as GX's connection test raises it
+        def __init__(self, orig):
+            super().__init__(str(orig))
+            self.orig = orig
+
+    locked = duckdb.IOException('IO Error: Could not set lock on file "/d/warehouse.duckdb": Conflicting lock is '
+                                "held in /usr/bin/python3 (PID 4242). See also https://duckdb.org/docs")
+    try:
+        raise RuntimeError("Attempt to connect to datasource failed") from OperationalError(locked)
+    except RuntimeError as gx_error:
+        line = machine_error(gx_error)
+    assert "PID 4242" in line and "/d/warehouse.duckdb" in line and "\n" not in line

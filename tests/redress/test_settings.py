@@ -1,0 +1,59 @@
+"""Every required setting is checked by name before a run writes anything (issue 9, item 2)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+from redress.errors import RedressError
+from redress.settings import HMAC_KEY_MIN_CHARS, check_settings, load_settings
+
+GOOD_KEY = "0123456789abcdef" * 4
+DEBTOR = {"REDRESS_DEBTOR_NAME": "Payer Corp.", "REDRESS_DEBTOR_ACCOUNT": "100-200-3004005",
+          "REDRESS_DEBTOR_BANK_CODE": "020"}
+
+
+def check(env: dict) -> None:
+    check_settings(load_settings(env))
+
+
+def test_a_good_key_and_debtor_pass():
+    check({"REDRESS_HMAC_KEY": GOOD_KEY})
+    check({"REDRESS_HMAC_KEY": GOOD_KEY, **DEBTOR})
+
+
+@pytest.mark.parametrize("env, words", [
+    ({}, "is not set"),
+    ({"REDRESS_HMAC_KEY": ""}, "is empty"),
+    ({"REDRESS_HMAC_KEY": "short-key"}, "too short"),
+    ({"REDRESS_HMAC_KEY": GOOD_KEY + "\n"}, "whitespace"),
+    ({"REDRESS_HMAC_KEY": " " + GOOD_KEY}, "whitespace"),
+])
+def test_a_bad_key_is_refused_by_name(env, words):
+    with pytest.raises(RedressError, match="REDRESS_HMAC_KEY") as refused:
+        check(env)
+    assert words in str(refused.value) and "\n" not in str(refused.value)
+    assert GOOD_KEY not in str(refused.value)  # the secret is never echoed
+
+
+@given(st.text(min_size=1, max_size=80))
+def test_any_key_is_accepted_only_if_long_enough_and_exactly_as_meant(key):
+    env = {"REDRESS_HMAC_KEY": key}
+    if len(key) >= HMAC_KEY_MIN_CHARS and key == key.strip():
+        check(env)
+    else:
+        with pytest.raises(RedressError, match="REDRESS_HMAC_KEY"):
+            check(env)
+
+
+@pytest.mark.parametrize("change, name", [
+    ({"REDRESS_DEBTOR_BANK_CODE": "20"}, "REDRESS_DEBTOR_BANK_CODE"),
+    ({"REDRESS_DEBTOR_BANK_CODE": "0200"}, "REDRESS_DEBTOR_BANK_CODE"),
+    ({"REDRESS_DEBTOR_ACCOUNT": "12345"}, "REDRESS_DEBTOR_ACCOUNT"),
+    ({"REDRESS_DEBTOR_ACCOUNT": "1002003004005x"}, "REDRESS_DEBTOR_ACCOUNT"),
+    ({"REDRESS_DEBTOR_NAME": " Payer Corp."}, "REDRESS_DEBTOR_NAME"),
+    ({"REDRESS_DEBTOR_NAME": ""}, "REDRESS_DEBTOR_NAME"),  # set partly: all three or none
+])
+def test_debtor_settings_when_set_are_well_formed(change, name):
+    with pytest.raises(RedressError, match=name):
+        check({"REDRESS_HMAC_KEY": GOOD_KEY, **DEBTOR, **change})
