@@ -46,8 +46,10 @@ def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date) -> di
     if not (data_dir / "inbox").is_dir():
         raise RedressError(f"data folder {data_dir} has no inbox/ folder")
     from flows.remediation import remediation
+    from redress.prefect_server import temporary_server
 
-    return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
+    with temporary_server():  # nothing this run starts outlives it, even after kill -9
+        return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
 
 
 def _print_outputs(data_dir: Path, summary: dict) -> None:
