@@ -7,7 +7,9 @@ from pathlib import Path
 
 from prefect import flow
 
+from redress.permissions import private_files
 from redress.policy import load_policy
+from redress.settings import load_settings
 from tasks.runs import data_dir_lock, finish_run, start_run
 from tasks.report import write_failed_report, write_report
 from tasks.stage_disburse import disburse
@@ -22,7 +24,8 @@ from tasks.stage_validate import validate_scope
 def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
     """One run over what is in the inbox; returns the run summary (counts, no personal data)."""
     policy = load_policy(policy_path)
-    with data_dir_lock(data_dir):
+    # Every file the run creates is its owner's (and the share group's) only.
+    with private_files(data_dir, load_settings().share_group), data_dir_lock(data_dir):
         ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path), "run_date": str(run_date)})
         summary: dict = {"run_id": ctx.run_id}
         try:

@@ -17,6 +17,7 @@ KNOWN = {
     "REDRESS_DEBTOR_NAME": "the paying company's name, for bank files",
     "REDRESS_DEBTOR_ACCOUNT": "the account bank transfers are paid from",
     "REDRESS_DEBTOR_BANK_CODE": "the 3-digit clearing code of that account's bank",
+    "REDRESS_SHARE_GROUP": "a group that may read what runs write (default: the owner only)",
 }
 
 
@@ -28,6 +29,7 @@ class Settings:
     debtor_name: str | None = None
     debtor_account: str | None = None
     debtor_bank_code: str | None = None
+    share_group: str | None = None
 
 
 def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | None = None) -> Settings:
@@ -44,6 +46,7 @@ def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | Non
         debtor_name=env.get("REDRESS_DEBTOR_NAME") or None,
         debtor_account=env.get("REDRESS_DEBTOR_ACCOUNT") or None,
         debtor_bank_code=env.get("REDRESS_DEBTOR_BANK_CODE") or None,
+        share_group=env.get("REDRESS_SHARE_GROUP") or None,
     )
 
 
