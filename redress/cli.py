@@ -196,9 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _quiet_prefect(args.verbose)
     try:
+        from redress.permissions import umask_for
         from redress.settings import load_settings
 
         settings = load_settings(data_dir=args.data_dir)
+        os.umask(umask_for(settings.share_group))  # whatever a command writes is not world-readable
         return args.func(args, settings)
     except RedressError as exc:
         print(f"redress: {exc}", file=sys.stderr)
