@@ -112,14 +112,14 @@ def cmd_demo(args, settings) -> int:
             "ORDER BY customer_id LIMIT 1").fetchall()
     print(f"\nnext, ask about one person by customer id or by the reference code in their message:")
     print(f"  .venv/bin/redress --data-dir {out} explain {customer}")
-    print(f"  .venv/bin/redress --data-dir {out} explain {code}")
+    print(f"  .venv/bin/redress --data-dir {out} explain --by YOUR_STAFF_ID {code}")
     return 0
 
 
 def cmd_explain(args, settings) -> int:
     from redress.explain import explain
 
-    print(explain(settings.data_dir, args.who))
+    print(explain(settings.data_dir, args.who, args.by))
     return 0
 
 
@@ -182,6 +182,7 @@ def parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("explain", help="everything about one person")
     exp.add_argument("who", help="a customer id or an 8-letter reference code")
+    exp.add_argument("--by", metavar="STAFF_ID", help="who is asking; required for a reference code (recorded)")
     exp.set_defaults(func=cmd_explain)
 
     serve = sub.add_parser("serve", help="the deployments: inbox watch, daily disbursement, remediation by hand")

@@ -168,6 +168,17 @@ CREATE TABLE IF NOT EXISTS notifications (
     run_id        VARCHAR NOT NULL
 );
 
+-- Every `redress explain`: who asked, when, what was asked (never the answer) and how it
+-- ended. Reference codes are bearer secrets: failed guesses are limited (redress/lookups.py).
+CREATE TABLE IF NOT EXISTS lookups (
+    looked_up_at  TIMESTAMPTZ NOT NULL,
+    staff_id      VARCHAR NOT NULL,      -- --by, else the OS user
+    os_user       VARCHAR NOT NULL,      -- the account that ran the command
+    asked         VARCHAR NOT NULL,      -- the customer id or reference code typed, trimmed
+    asked_kind    VARCHAR NOT NULL,      -- customer_id | reference_code
+    outcome       VARCHAR NOT NULL       -- matched | no_match | refused (too many failures)
+);
+
 CREATE TABLE IF NOT EXISTS runs (
     run_id        VARCHAR NOT NULL PRIMARY KEY,
     started_at    TIMESTAMPTZ NOT NULL,
