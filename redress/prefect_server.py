@@ -85,14 +85,17 @@ def start(timeout_seconds: float) -> tuple[subprocess.Popen, str]:
                              preexec_fn=_die_with(os.getpid()))
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise RedressError(f"the temporary Prefect server exited with status {child.returncode} while starting")
-        if _healthy(url):
-            return child, url
-        time.sleep(0.2)
-    stop(child)
-    raise RedressError(f"the temporary Prefect server did not answer within {timeout_seconds:.0f} s")
+    try:
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise RedressError(f"the temporary Prefect server exited with status {child.returncode} while starting")
+            if _healthy(url):
+                return child, url
+            time.sleep(0.2)
+        raise RedressError(f"the temporary Prefect server did not answer within {timeout_seconds:.0f} s")
+    except BaseException:  # Ctrl-C while waiting included
+        stop(child)
+        raise
 
 
 def stop(child: subprocess.Popen) -> None:
