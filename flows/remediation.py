@@ -8,7 +8,9 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from redress.errors import RedressError, machine_error
+from redress.permissions import private_files
 from redress.policy import load_policy
+from redress.settings import load_settings
 from tasks.exports import write_exports
 from tasks.runs import data_dir_lock, finish_run, start_run
 from tasks.report import write_failed_report, write_report
@@ -32,7 +34,8 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
     """
     policy = load_policy(policy_path)
     try:
-        with data_dir_lock(data_dir):
+        # Every file the run creates is its owner's (and the share group's) only.
+        with private_files(data_dir, load_settings().share_group), data_dir_lock(data_dir):
             check_before_run(data_dir)  # settings, warehouse, outbox: nothing written yet
             summary = _stages(data_dir, policy, run_date, policy_path)
             try:

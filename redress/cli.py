@@ -53,8 +53,10 @@ def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date) -> di
         raise RedressError(f"data folder {data_dir} has no inbox/ folder")
     check_settings(load_settings())  # before Prefect starts; the flow checks again (served runs call it directly)
     from flows.remediation import remediation
+    from redress.prefect_server import temporary_server
 
-    return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
+    with temporary_server():  # nothing this run starts outlives it, even after kill -9
+        return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
 
 
 def _print_outputs(data_dir: Path, summary: dict) -> None:
@@ -117,14 +119,14 @@ def cmd_demo(args, settings) -> int:
             "ORDER BY customer_id LIMIT 1").fetchall()
     print(f"\nnext, ask about one person by customer id or by the reference code in their message:")
     print(f"  .venv/bin/redress --data-dir {out} explain {customer}")
-    print(f"  .venv/bin/redress --data-dir {out} explain {code}")
+    print(f"  .venv/bin/redress --data-dir {out} explain --by YOUR_STAFF_ID {code}")
     return 0
 
 
 def cmd_explain(args, settings) -> int:
     from redress.explain import explain
 
-    print(explain(settings.data_dir, args.who))
+    print(explain(settings.data_dir, args.who, args.by))
     return 0
 
 
@@ -224,6 +226,7 @@ def parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("explain", parents=common, help="everything about one person")
     exp.add_argument("who", help="a customer id or an 8-letter reference code")
+    exp.add_argument("--by", metavar="STAFF_ID", help="who is asking; required for a reference code (recorded)")
     exp.set_defaults(func=cmd_explain)
 
     rec = sub.add_parser("recover-ledger", parents=common,
@@ -263,9 +266,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     _quiet_prefect(args.verbose)
     try:
+        from redress.permissions import umask_for
         from redress.settings import load_settings
 
         settings = load_settings(data_dir=args.data_dir)
+        os.umask(umask_for(settings.share_group))  # whatever a command writes is not world-readable
         return args.func(args, settings)
     except Exception as exc:  # expected failures, of the data or of the machine, are one line
         from redress.errors import machine_error

@@ -1,6 +1,7 @@
 """`redress explain`: everything about one person, for customer service.
 
-By customer id or by the reference code of a notification. Shows the exposures and the
+By customer id or by the reference code of a notification; every lookup is recorded and
+failed reference-code lookups are limited (redress/lookups.py). Shows the exposures and the
 files they came from, rows held in review or quarantine for the same customer id, the
 entitlement and its reason, the rail, and every payment with its batch.
 """
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
+from redress import lookups
 from redress.errors import RedressError
 from redress.policy import load_policy
 from redress.warehouse import connect
@@ -53,45 +57,88 @@ def _display_timezone(con) -> str:
     return "UTC"
 
 
-def explain(data_dir: Path, who: str) -> str:
+REFERENCE_CODE = re.compile(r"[A-Za-z]{8}")
+LOCK_WAIT_SECONDS = 3.0  # another explain holds the warehouse for a fraction of a second
+
+
+def explain(data_dir: Path, who: str, by: str | None = None, *, now: datetime | None = None) -> str:
+    """The case of one person as text, for customer service.
+
+    `who` is a customer id or a reference code (8 letters); a reference code needs `by`,
+    the staff id of the person asking. Every lookup is recorded in the `lookups` table and
+    failed code lookups are limited (redress/lookups.py). Raises RedressError (one line)
+    when there is no warehouse, a run holds it, nothing matches, or lookups are refused.
+    SPEC "The command line" (explain) and "Notifications" (reference codes)."""
     warehouse = data_dir / "warehouse.duckdb"
     if not warehouse.exists():
         raise RedressError(f"no warehouse in {data_dir}: run `redress run` first")
-    with connect(warehouse, read_only=True) as con:
-        con.execute(f"SET TimeZone = '{_display_timezone(con)}'")
-        who = who.strip()
-        notice = None
-        if re.fullmatch(r"[A-Za-z]{8}", who):
-            found = _rows(con, "SELECT * FROM notifications WHERE reference_code = ?", [who.upper()])
-            if found:
-                notice = found[0]
-                if notice["customer_id"] is None:
-                    return _non_member(con, notice)
-                who = notice["customer_id"]
-        customer = _rows(con, "SELECT * FROM customers WHERE customer_id = ?", [who])
-        if not customer:
-            raise RedressError(f"no customer or reference code {who!r} in {warehouse}")
-        c = customer[0]
-        if notice is None:
-            found = _rows(con, "SELECT * FROM notifications WHERE customer_id = ?", [who])
-            notice = found[0] if found else None
-        ent = _rows(con, "SELECT * FROM entitlements WHERE customer_id = ?", [who])
-        exposures = _rows(con, """
-            SELECT e.data_category AS category, e.confidence, e.accessed_at, e.matched_by,
-                   f.file_name AS file, e.row_number AS row
-            FROM scope_exposures e
-            LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
-                       WHERE status = 'accepted' GROUP BY ALL) f USING (file_sha256)
-            WHERE e.customer_id = ? ORDER BY e.accessed_at, file, row""", [who])
-        held = _rows(con, """
-            SELECT q.reason, q.file_name AS file, q.row_number AS row FROM quarantine q
-            WHERE q.kind = 'scope' AND json_extract_string(q.row_json, '$.customer_id') = ?
-            ORDER BY file, row""", [who])
-        payments = _rows(con, """
-            SELECT l.payment_id, l.amount, l.rail, l.attempt, l.status, l.status_reason AS why,
-                   l.batch_id, b.value_date, l.run_id
-            FROM ledger l JOIN batches b USING (batch_id)
-            WHERE l.customer_id = ? ORDER BY l.payment_id""", [who])
+    asked = who.strip()
+    kind = "reference_code" if REFERENCE_CODE.fullmatch(asked) else "customer_id"
+    if kind == "reference_code" and by is None:
+        raise RedressError("a reference code lookup needs --by STAFF_ID: verify the person first (see README)")
+    staff = lookups.staff_id(by)
+    at = now or datetime.now(timezone.utc)
+    with _open(warehouse) as con:  # writable: the lookup is recorded
+        if kind == "reference_code":
+            lookups.refuse_if_guessing(con, at, staff, asked)
+        try:
+            text = _case(con, asked)
+        except RedressError:
+            lookups.record(con, at, staff, asked, kind, "no_match")
+            raise
+        lookups.record(con, at, staff, asked, kind, "matched")
+    return text
+
+
+def _open(warehouse: Path):
+    """The warehouse for writing; a short wait for another explain, then one line."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return connect(warehouse)
+        except RedressError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                if "locked" in str(exc):
+                    raise RedressError(f"a redress run is using the warehouse {warehouse}: "
+                                       "explain again when it ends") from None
+                raise
+            time.sleep(0.1)
+
+
+def _case(con, who: str) -> str:
+    con.execute(f"SET TimeZone = '{_display_timezone(con)}'")
+    notice = None
+    if REFERENCE_CODE.fullmatch(who):
+        found = _rows(con, "SELECT * FROM notifications WHERE reference_code = ?", [who.upper()])
+        if found:
+            notice = found[0]
+            if notice["customer_id"] is None:
+                return _non_member(con, notice)
+            who = notice["customer_id"]
+    customer = _rows(con, "SELECT * FROM customers WHERE customer_id = ?", [who])
+    if not customer:
+        raise RedressError(f"no customer or reference code {who!r} in the warehouse")
+    c = customer[0]
+    if notice is None:
+        found = _rows(con, "SELECT * FROM notifications WHERE customer_id = ?", [who])
+        notice = found[0] if found else None
+    ent = _rows(con, "SELECT * FROM entitlements WHERE customer_id = ?", [who])
+    exposures = _rows(con, """
+        SELECT e.data_category AS category, e.confidence, e.accessed_at, e.matched_by,
+               f.file_name AS file, e.row_number AS row
+        FROM scope_exposures e
+        LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
+                   WHERE status = 'accepted' GROUP BY ALL) f USING (file_sha256)
+        WHERE e.customer_id = ? ORDER BY e.accessed_at, file, row""", [who])
+    held = _rows(con, """
+        SELECT q.reason, q.file_name AS file, q.row_number AS row FROM quarantine q
+        WHERE q.kind = 'scope' AND json_extract_string(q.row_json, '$.customer_id') = ?
+        ORDER BY file, row""", [who])
+    payments = _rows(con, """
+        SELECT l.payment_id, l.amount, l.rail, l.attempt, l.status, l.status_reason AS why,
+               l.batch_id, b.value_date, l.run_id
+        FROM ledger l JOIN batches b USING (batch_id)
+        WHERE l.customer_id = ? ORDER BY l.payment_id""", [who])
 
     out = [f"customer {c['customer_id']}  status {c['status']}  created {c['created_at']}"
            + (f"  closed {c['closed_at']}" if c["closed_at"] else "") + ("  TEST ACCOUNT" if c["is_test"] else "")]

@@ -19,6 +19,7 @@ KNOWN = {
     "REDRESS_DEBTOR_BANK_CODE": "the 3-digit clearing code of that account's bank",
     "REDRESS_INBOX_QUIET_SECONDS": "an inbox file is complete once unchanged this long (default 10)",
     "REDRESS_INBOX_WAIT_SECONDS": "the longest a run waits for files still being copied in (default 300)",
+    "REDRESS_SHARE_GROUP": "a group that may read what runs write (default: the owner only)",
 }
 INBOX_QUIET_SECONDS = 10.0
 INBOX_WAIT_SECONDS = 300.0
@@ -34,6 +35,7 @@ class Settings:
     debtor_bank_code: str | None = None
     inbox_quiet_seconds: float = INBOX_QUIET_SECONDS
     inbox_wait_seconds: float = INBOX_WAIT_SECONDS
+    share_group: str | None = None
 
 
 def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | None = None) -> Settings:
@@ -53,6 +55,7 @@ def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | Non
         debtor_bank_code=env.get("REDRESS_DEBTOR_BANK_CODE") or None,
         inbox_quiet_seconds=_seconds(env, "REDRESS_INBOX_QUIET_SECONDS", INBOX_QUIET_SECONDS),
         inbox_wait_seconds=_seconds(env, "REDRESS_INBOX_WAIT_SECONDS", INBOX_WAIT_SECONDS),
+        share_group=env.get("REDRESS_SHARE_GROUP") or None,
     )
 
 

@@ -49,9 +49,9 @@ CREATE TABLE IF NOT EXISTS scope_rows (
 );
 
 -- The current customer master: the newest accepted snapshot, typed and normalised.
+-- Only what some output reads: the snapshot's name is checked at the door and not kept.
 CREATE TABLE IF NOT EXISTS customers (
     customer_id   VARCHAR NOT NULL,
-    name          VARCHAR NOT NULL,
     email         VARCHAR,
     phone         VARCHAR,
     email_norm    VARCHAR,               -- NFKC, trimmed, A-Z lower-cased (tasks/identity.py); NULL when malformed
@@ -114,7 +114,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
     row_number    BIGINT,
     reason        VARCHAR NOT NULL,
     detail        VARCHAR,
-    row_json      VARCHAR                -- the row as given, JSON
+    row_json      VARCHAR                -- the row as given, JSON; customers rows masked
+                                         -- (see masked_account)
 );
 
 CREATE TABLE IF NOT EXISTS entitlements (
@@ -170,6 +171,17 @@ CREATE TABLE IF NOT EXISTS notifications (
     run_id        VARCHAR NOT NULL
 );
 
+-- Every `redress explain`: who asked, when, what was asked (never the answer) and how it
+-- ended. Reference codes are bearer secrets: failed guesses are limited (redress/lookups.py).
+CREATE TABLE IF NOT EXISTS lookups (
+    looked_up_at  TIMESTAMPTZ NOT NULL,
+    staff_id      VARCHAR NOT NULL,      -- --by, else the OS user
+    os_user       VARCHAR NOT NULL,      -- the account that ran the command
+    asked         VARCHAR NOT NULL,      -- the customer id or reference code typed, trimmed
+    asked_kind    VARCHAR NOT NULL,      -- customer_id | reference_code
+    outcome       VARCHAR NOT NULL       -- matched | no_match | refused (too many failures)
+);
+
 CREATE TABLE IF NOT EXISTS runs (
     run_id        VARCHAR NOT NULL PRIMARY KEY,
     started_at    TIMESTAMPTZ NOT NULL,
@@ -202,6 +214,7 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     con.execute(f"SET memory_limit = '{memory_limit()}'")
     if not read_only:
         con.execute(SCHEMA)
+        migrate(con)
     return con
 
 
@@ -219,6 +232,32 @@ def open_error(warehouse: Path, exc: Exception) -> str:
         return (f"not a DuckDB warehouse: {warehouse} (damaged or another kind of file); restore it from backup, "
                 f"or move it away and run `redress recover-ledger` to rebuild the ledger from the outbox")
     return f"cannot open the warehouse {warehouse}: {text.splitlines()[0] if text else type(exc).__name__}"
+
+
+def masked_account(column: str) -> str:
+    """SQL for a bank account as quarantine keeps it: `******` and its last 4 characters
+    (all masked when it has 4 or fewer), enough to find the row, useless to pay with.
+    `column` is an expression of ours, never outside text."""
+    return (f"CASE WHEN {column} IS NULL THEN NULL WHEN length({column}) > 4 "
+            f"THEN '******' || right({column}, 4) ELSE '******' END")
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a warehouse written by an earlier version to this schema; idempotent and
+    cheap when there is nothing to do.
+
+    Earlier versions kept every customer's name, which no output reads, and copied
+    rejected customers rows whole (bank account included) into quarantine."""
+    con.execute("ALTER TABLE customers DROP COLUMN IF EXISTS name")
+    account = masked_account("json_extract_string(row_json, '$.bank_account')")
+    con.execute(f"""
+        UPDATE quarantine
+        SET row_json = json_merge_patch(row_json, json_object(
+            'name', NULL, 'name_given', json_extract_string(row_json, '$.name') IS NOT NULL,
+            'bank_account', {account}))::VARCHAR
+        WHERE kind = 'customers' AND row_json IS NOT NULL
+          AND (json_exists(row_json, '$.name')
+               OR NOT starts_with(coalesce(json_extract_string(row_json, '$.bank_account'), '******'), '******'))""")
 
 
 def memory_limit() -> str:

@@ -609,10 +609,11 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezon
 
 
 def promote_customers(con: duckdb.DuckDBPyConnection, sha: str) -> int:
-    """The validated staging snapshot becomes the current customer master."""
+    """The validated staging snapshot becomes the current customer master. Replacing the
+    table also drops columns an earlier version kept (the customer's name)."""
     con.execute("""
         CREATE OR REPLACE TABLE customers AS
-        SELECT customer_id, name, email, phone, email_norm, phone_e164, status,
+        SELECT customer_id, email, phone, email_norm, phone_e164, status,
                created_at_ts AS created_at, closed_at_ts AS closed_at, is_test_bool AS is_test,
                coalesce(payout_method, 'voucher') AS payout_method, bank_code,
                bank_account_digits AS bank_account, bank_valid, ? AS file_sha256

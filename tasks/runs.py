@@ -66,7 +66,23 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
 
 
 def finish_run(ctx: RunContext, outcome: str, summary: dict | None, error: str | None = None) -> None:
-    summary = summary or {}
+    try:
+        _record_end(ctx, outcome, summary or {}, error)
+    finally:
+        # Scratch files hold staged customer data: gone on every exit, failure and
+        # Ctrl-C included (a kill -9 leaves them to the next run's start_run).
+        shutil.rmtree(ctx.work_dir, ignore_errors=True)
+        _remove_if_empty(ctx.work_dir.parent)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def _record_end(ctx: RunContext, outcome: str, summary: dict, error: str | None) -> None:
     with connect(ctx.warehouse) as con:
         files = con.execute(
             "SELECT kind, file_name, file_sha256, status FROM ingested_files WHERE run_id = ? ORDER BY kind, file_name",
@@ -83,5 +99,3 @@ def finish_run(ctx: RunContext, outcome: str, summary: dict | None, error: str |
                 outcome, error, ctx.run_id,
             ],
         )
-    if outcome == "succeeded":
-        shutil.rmtree(ctx.work_dir, ignore_errors=True)

@@ -18,7 +18,7 @@ from redress.context import RunContext
 from redress.errors import RedressError
 from redress.faults import checkpoint
 from redress.settings import load_settings
-from redress.warehouse import connect
+from redress.warehouse import connect, masked_account
 from tasks import ingest as io
 from tasks.quality import check
 from tasks.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
@@ -64,14 +64,17 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
         if not checked.success:
             reasons = sorted(set(failures["reason"].to_list()))
             con.register("failures", failures)
-            con.execute("""
+            # Kept as long as the warehouse and read by whoever fixes the file: the row is found by its
+            # number and customer id; the name is not kept and the account is masked.
+            con.execute(f"""
                 INSERT INTO quarantine
                 SELECT ?, 'customers', ?, ?, s.row_number, f.reason, 'snapshot rejected whole',
-                       to_json(struct_pack(customer_id := s.customer_id, name := s.name,
+                       to_json(struct_pack(customer_id := s.customer_id,
+                           name_given := s.name IS NOT NULL,
                            email := s.email, phone := s.phone, status := s.status,
                            created_at := s.created_at, closed_at := s.closed_at,
                            is_test := s.is_test, payout_method := s.payout_method,
-                           bank_code := s.bank_code, bank_account := s.bank_account))::VARCHAR
+                           bank_code := s.bank_code, bank_account := {masked_account("s.bank_account")}))::VARCHAR
                 FROM failures f LEFT JOIN customers_staging s USING (row_number)
                 ORDER BY s.row_number, f.reason
             """, [ctx.run_id, f.sha256, f.name])

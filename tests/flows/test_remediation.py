@@ -196,10 +196,10 @@ def test_explain_by_customer_id_and_by_reference_code(breach):
         SELECT DISTINCT f.file_name FROM scope_exposures e JOIN ingested_files f USING (file_sha256)
         WHERE e.customer_id = ? AND f.status = 'accepted'""", [customer])}
     by_id = explain(data, customer)
-    assert by_id == explain(data, code.lower())
+    assert by_id == explain(data, code.lower(), by="cs-test")
     assert f"customer {customer}" in by_id and code in by_id
     assert "ELIGIBLE" in by_id and "50,000 KRW" in by_id
     assert payment in by_id and batch in by_id
     assert all(f in by_id for f in files)
     (nm_code,), = q(data, "SELECT reference_code FROM notifications WHERE customer_id IS NULL ORDER BY 1 LIMIT 1")
-    assert "never paid" in explain(data, nm_code)
+    assert "never paid" in explain(data, nm_code, by="cs-test")

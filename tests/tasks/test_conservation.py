@@ -227,9 +227,9 @@ def test_the_sql_rules_flag_the_rows_the_classification_rejects(policy, cases):
     with duckdb.connect(":memory:") as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(SCHEMA)
-        con.execute("""INSERT INTO customers (customer_id, name, email_norm, phone_e164, status, created_at,
+        con.execute("""INSERT INTO customers (customer_id, email_norm, phone_e164, status, created_at,
                            is_test, payout_method, bank_valid, file_sha256)
-                       SELECT customer_id, 'N', email_norm, phone_e164, 'active', created_at, false,
+                       SELECT customer_id, email_norm, phone_e164, 'active', created_at, false,
                            'voucher', false, 'f0' FROM master""")
         con.execute("""INSERT INTO scope_rows SELECT 'f1', row_number, customer_id, email, phone, data_category,
                            accessed_at_raw, accessed_at, confidence, NULL FROM rows""")

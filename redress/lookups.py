@@ -1,0 +1,64 @@
+"""Who looked whom up, and a brake on guessing reference codes.
+
+A reference code (SPEC "Notifications") is 8 letters printed in a message to the person;
+whoever holds it can have customer service read out that person's case. So every
+`redress explain` is recorded in the `lookups` table (who, when, what was asked, how it
+ended; never what was shown), and failed reference-code lookups are limited: after
+MAX_FAILED_CODES codes not found within WINDOW by one staff id or one OS account, further
+code lookups by them are refused, even of a real code, until the oldest failure leaves
+the window. Lookups by customer id are recorded, not limited (staff work from them).
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from datetime import datetime, timedelta
+
+import duckdb
+
+from redress.errors import RedressError
+
+MAX_FAILED_CODES = 5
+WINDOW = timedelta(minutes=10)
+STAFF_ID = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+MAX_ASKED_CHARS = 100  # what is recorded of a (mistyped) question
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def staff_id(by: str | None) -> str:
+    """The staff id given with --by, checked, or the OS user when there is none."""
+    if by is None:
+        return os_user()
+    by = by.strip()
+    if not STAFF_ID.fullmatch(by):
+        raise RedressError("--by must be a staff id of 1 to 64 letters, digits or . _ @ -")
+    return by
+
+
+def record(con: duckdb.DuckDBPyConnection, at: datetime, staff: str, asked: str, kind: str, outcome: str) -> None:
+    con.execute("INSERT INTO lookups VALUES (?, ?, ?, ?, ?, ?)",
+                [at, staff, os_user(), asked[:MAX_ASKED_CHARS], kind, outcome])
+
+
+def refuse_if_guessing(con: duckdb.DuckDBPyConnection, at: datetime, staff: str, asked: str) -> None:
+    """Record and refuse a reference-code lookup by someone with MAX_FAILED_CODES codes
+    not found in the last WINDOW (by this staff id or from this OS account)."""
+    failures = con.execute("""
+        SELECT looked_up_at FROM lookups
+        WHERE asked_kind = 'reference_code' AND outcome = 'no_match' AND looked_up_at > ?
+          AND (staff_id = ? OR os_user = ?)
+        ORDER BY looked_up_at DESC LIMIT ?""", [at - WINDOW, staff, os_user(), MAX_FAILED_CODES]).fetchall()
+    if len(failures) >= MAX_FAILED_CODES:
+        record(con, at, staff, asked, "reference_code", "refused")
+        until = failures[-1][0] + WINDOW
+        raise RedressError(
+            f"{MAX_FAILED_CODES} reference codes not found in {WINDOW.seconds // 60} minutes for {staff}: "
+            f"code lookups are refused until {until.astimezone().strftime('%H:%M:%S %Z')}; "
+            "look the person up by customer id after verifying them")

@@ -1,0 +1,69 @@
+"""The warehouse keeps only what a reader needs (issue 9, item 9): masking and migration."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from redress.warehouse import connect, masked_account
+
+
+def mask(con, value: str | None) -> str | None:
+    return con.execute(f"SELECT {masked_account('v')} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchall()[0][0]
+
+
+MEMORY = duckdb.connect()  # one in-memory database for every example
+
+
+@settings(deadline=None)
+@given(account=st.text(alphabet="0123456789- ", max_size=30) | st.text(max_size=30))
+def test_a_masked_account_shows_at_most_its_last_four_characters(account):
+    masked = mask(MEMORY.cursor(), account)
+    assert masked.startswith("******")
+    shown = masked[len("******"):]
+    assert shown == (account[-4:] if len(account) > 4 else "")
+    if len(account) > 4:
+        assert account not in masked
+
+
+def test_a_missing_account_stays_missing():
+    with duckdb.connect() as con:
+        assert mask(con, None) is None
+
+
+OLD_CUSTOMERS = """CREATE TABLE customers (customer_id VARCHAR NOT NULL, name VARCHAR NOT NULL, email VARCHAR,
+    phone VARCHAR, email_norm VARCHAR, phone_e164 VARCHAR, status VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL, closed_at TIMESTAMPTZ, is_test BOOLEAN NOT NULL,
+    payout_method VARCHAR NOT NULL, bank_code VARCHAR, bank_account VARCHAR, bank_valid BOOLEAN NOT NULL,
+    file_sha256 VARCHAR NOT NULL)"""
+
+
+def test_an_earlier_warehouse_loses_names_and_full_accounts_when_opened(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:  # as an earlier version left it
+        con.execute(OLD_CUSTOMERS)
+        con.execute("INSERT INTO customers VALUES ('C1', 'Kim Minji', NULL, NULL, NULL, NULL, 'active', "
+                    "'2020-01-01', NULL, false, 'bank_transfer', '004', '1234567890', true, 'f0')")
+        con.execute("CREATE TABLE quarantine (run_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL, "
+                    "file_name VARCHAR NOT NULL, row_number BIGINT, reason VARCHAR NOT NULL, detail VARCHAR, row_json VARCHAR)")
+        old = {"customer_id": "C9", "name": "Choi Hana", "status": "zombie", "bank_account": "9876543210"}
+        scope = {"customer_id": "C1", "email": "x@example.com"}
+        con.execute("INSERT INTO quarantine VALUES ('R1', 'customers', 'f1', 'c.csv', 2, 'invalid_status', NULL, ?), "
+                    "('R1', 'scope', 'f2', 's.csv', 3, 'unknown_category', NULL, ?), "
+                    "('R1', 'customers', 'f1', 'c.csv', NULL, 'rejected_file', '1 failure(s)', NULL)",
+                    [json.dumps(old), json.dumps(scope)])
+    for _ in range(2):  # idempotent
+        with connect(warehouse) as con:
+            columns = [c for (c,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers'").fetchall()]
+            rows = con.execute("SELECT kind, row_number, row_json FROM quarantine ORDER BY kind, row_number").fetchall()
+            kept = con.execute("SELECT customer_id, bank_account FROM customers").fetchall()
+        assert "name" not in columns
+        assert kept == [("C1", "1234567890")]  # the master keeps what bank files need
+        assert json.loads(rows[0][2]) == {"customer_id": "C9", "name_given": True, "status": "zombie",
+                                          "bank_account": "******3210"}
+        assert rows[1] == ("customers", None, None)
+        assert json.loads(rows[2][2]) == scope  # scope rows hold no bank data: as given
