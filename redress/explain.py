@@ -106,7 +106,7 @@ def _open(warehouse: Path):
 
 
 def _case(con, who: str) -> str:
-    con.execute(f"SET TimeZone = '{_display_timezone(con)}'")
+    con.execute("SET TimeZone = ?", [_display_timezone(con)])
     notice = None
     if REFERENCE_CODE.fullmatch(who):
         found = _rows(con, "SELECT * FROM notifications WHERE reference_code = ?", [who.upper()])

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from redress import sql
 from redress.errors import RedressError
 
 SNAPSHOT = "customers_2025-11-29.parquet"
@@ -302,13 +303,10 @@ def _check(out: Path, customers: int, seed: int, timezone: str) -> None:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise RedressError(f"unknown timezone {timezone!r}") from None
+    sql.check_path(out)
     inbox = out / "inbox"
     if inbox.is_dir() and any(p.is_file() for p in inbox.rglob("*")):
         raise RedressError(f"{inbox} already holds files; generate into a folder with an empty inbox")
-
-
-def _q(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _write(con, folders: dict[str, Path], customers: int, seed: int, counts: dict[str, int]) -> None:
@@ -316,17 +314,18 @@ def _write(con, folders: dict[str, Path], customers: int, seed: int, counts: dic
     # The two big files stream from range() in index order, which preserve_insertion_order
     # keeps, a UNION ALL's second part after its first. An ORDER BY there gives the same
     # bytes but sorts ~70M wide rows: it ran out of 3 GB even spilling to disk.
-    con.execute(f"COPY ({customers_sql(customers)}) TO {_q(folders['customers'] / SNAPSHOT)} (FORMAT parquet)")
+    # Paths are bound (redress/sql.py): an output folder's name is never SQL text.
+    con.execute(f"COPY ({customers_sql(customers)}) TO ? (FORMAT parquet)", [str(folders["customers"] / SNAPSHOT)])
     con.execute(f"CREATE TEMP TABLE planted AS {planted_sql(counts, rank_ranges(counts))}")
     shuffled = f"ORDER BY hash(kind, k, {seed}), kind, k"  # seeded, and total so the order is fixed
     con.execute(f"CREATE TEMP TABLE revision_defects AS SELECT {COLUMNS} FROM planted WHERE file = 2 {shuffled}")
-    con.execute(f"COPY (SELECT {COLUMNS} FROM planted WHERE file = 1 {shuffled})"
-                f" TO {_q(scope / INITIAL)} (FORMAT csv, HEADER)")
+    con.execute(f"COPY (SELECT {COLUMNS} FROM planted WHERE file = 1 {shuffled}) TO ? (FORMAT csv, HEADER)",
+                [str(scope / INITIAL)])
     con.execute(f"""COPY (SELECT {COLUMNS} FROM ({revision_sql(customers)}) UNION ALL FROM revision_defects)
-                    TO {_q(scope / REVISION)} (FORMAT parquet)""")
+                    TO ? (FORMAT parquet)""", [str(scope / REVISION)])
     strings = ", ".join(f"coalesce({c}, '') AS {c}" for c in COLUMNS.split(", "))  # every JSON value a string
-    con.execute(f"COPY (SELECT {strings} FROM planted WHERE file = 3 {shuffled}) TO {_q(scope / ADDRESSBOOK)}"
-                " (FORMAT json)")
+    con.execute(f"COPY (SELECT {strings} FROM planted WHERE file = 3 {shuffled}) TO ? (FORMAT json)",
+                [str(scope / ADDRESSBOOK)])
     shutil.copyfile(scope / INITIAL, scope / RESENT)  # the same file dropped twice
     # a transfer cut short: Parquet's leading magic, then nothing a reader can use
     (scope / CORRUPT).write_bytes(b"PAR1\x15\x04\x15\x00transfer interrupted at 4%\n")
@@ -336,9 +335,9 @@ def _manifest(con, scope: Path, customers: int, seed: int, timezone: str, counts
     per_file = con.execute("SELECT file, kind, count(*) FROM planted WHERE kind <> 'member' GROUP BY ALL").fetchall()
     kinds = DEFECTS + ["non_member_rows", "ambiguous_rows"]
     planted = {kind: sum(c for _, k, c in per_file if k == kind) for kind in kinds}
-    readers = {INITIAL: "read_csv({}, all_varchar = true)", REVISION: "read_parquet({})",
-               ADDRESSBOOK: "read_json({}, format = 'newline_delimited')", RESENT: "read_csv({}, all_varchar = true)"}
-    rows = {name: con.execute(f"SELECT count(*) FROM {reader.format(_q(scope / name))}").fetchone()[0]
+    readers = {INITIAL: "read_csv(?, all_varchar = true)", REVISION: "read_parquet(?)",
+               ADDRESSBOOK: "read_json(?, format = 'newline_delimited')", RESENT: "read_csv(?, all_varchar = true)"}
+    rows = {name: con.execute(f"SELECT count(*) FROM {reader}", [sql.file_path(scope / name)]).fetchall()[0][0]
             for name, reader in readers.items()}
     return {
         "seed": seed,
@@ -375,7 +374,7 @@ def generate(out: Path, customers: int, seed: int, *, timezone: str = "Asia/Seou
         con = duckdb.connect(config={"temp_directory": spill, "preserve_insertion_order": True,
                                      "memory_limit": MEMORY_LIMIT})
         try:
-            con.execute(f"SET TimeZone = '{timezone}'")  # validated above; naive stamps are its wall clock
+            con.execute("SET TimeZone = ?", [timezone])  # validated above; naive stamps are its wall clock
             for macro in macros(seed, customers, rank_ranges(counts), fixed_offset(timezone)):
                 con.execute(macro)
             _write(con, folders, customers, seed, counts)

@@ -25,7 +25,9 @@ from great_expectations.data_context.types.base import (
 )
 from great_expectations.datasource.fluent.interfaces import Batch
 from great_expectations.execution_engine import sqlalchemy_execution_engine as gx_sql
+from sqlalchemy.engine import URL
 
+from redress.sql import check_path
 from redress.warehouse import memory_limit
 
 
@@ -62,6 +64,14 @@ def quiet_context() -> gx.data_context.EphemeralDataContext:
     )
 
 
+def warehouse_url(warehouse: Path) -> str:
+    """The SQLAlchemy URL of the warehouse file. Built, not pasted: in `duckdb:///{path}`
+    a `?` or `#` in the path would end the database name and a `%` would be decoded;
+    URL.create percent-encodes the path (a `$` too, so GX's `${VAR}` substitution in
+    connection strings finds nothing to replace), and SQLAlchemy decodes it back exactly."""
+    return URL.create("duckdb", database=str(warehouse)).render_as_string(hide_password=False)
+
+
 @contextmanager
 def table_batch(warehouse: Path, table: str) -> Iterator[Batch]:
     """A GX batch of one whole warehouse table. The DuckDB file is open, read-only, only
@@ -71,10 +81,11 @@ def table_batch(warehouse: Path, table: str) -> Iterator[Batch]:
     if not warehouse.is_file():
         # duckdb would silently create an empty database here.
         raise FileNotFoundError(f"no warehouse at {warehouse}")
+    check_path(warehouse)
     persist_duckdb_connection()
     datasource = gx.datasource.fluent.SQLDatasource(
         name="warehouse",
-        connection_string=f"duckdb:///{warehouse}",
+        connection_string=warehouse_url(warehouse),
         # Validation never writes; and GX's DuckDB instance is a second one in this
         # process, so it gets the warehouse connection's memory cap, not DuckDB's 80%.
         kwargs={"connect_args": {"read_only": True, "config": {"memory_limit": memory_limit()}}},

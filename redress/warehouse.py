@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from redress.errors import RedressError
+from redress.sql import check_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ingested_files (
@@ -201,7 +202,8 @@ CREATE TABLE IF NOT EXISTS runs (
 
 def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, creating its tables; a warehouse held by another process is a
-    one-line error, not a traceback."""
+    one-line error, not a traceback, and so is a path DuckDB cannot use (redress/sql.py)."""
+    check_path(warehouse)
     try:
         con = duckdb.connect(str(warehouse), read_only=read_only)
     except duckdb.Error as exc:
@@ -211,7 +213,7 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB would take 80% of the machine by default; Polars works beside it in the same
     # process, so DuckDB gets 40% and spills the rest of a big join or sort to disk.
-    con.execute(f"SET memory_limit = '{memory_limit()}'")
+    con.execute("SET memory_limit = ?", [memory_limit()])
     if not read_only:
         con.execute(SCHEMA)
         migrate(con)

@@ -27,6 +27,7 @@ import duckdb
 import polars as pl
 
 from redress.context import RunContext
+from redress.sql import identifier
 from redress.policy import Policy, VoucherProduct
 from tasks.quality import check, require
 from tasks.validate import SuiteResult
@@ -38,13 +39,9 @@ TABLES = ("planned_payments", "planned_batches")
 LIVE = "('issued', 'settled')"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _parts_sum_ok(products: tuple[VoucherProduct, ...]) -> str:
     """A voucher payment's parts are all there, none negative, and sum to its amount."""
-    parts = [_quote(f"voucher_{p.id}") for p in products]
+    parts = [identifier(f"voucher_{p.id}") for p in products]
     return (
         f"CASE WHEN rail = 'voucher' THEN coalesce({' + '.join(parts)} = amount"
         f" AND least({', '.join(parts)}) >= 0, false) ELSE true END"
@@ -60,7 +57,7 @@ def stage_plan(
     """Load the plan (planned payments with voucher_<product> columns, and the batch
     summary: batch_id, rail, value_date, item_count, control_sum) and create the views
     the suites read."""
-    parts = ", ".join(_quote(f"voucher_{p.id}") for p in products)
+    parts = ", ".join(identifier(f"voucher_{p.id}") for p in products)
     con.register("plan_payments_frame", planned)
     con.register("plan_batches_frame", summary)
     try:

@@ -72,6 +72,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from redress import sql
 from tasks.identity import email_norm, phone_e164
 
 KINDS = ("customers", "scope", "returns")
@@ -584,7 +585,7 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezon
 
     true_words = ", ".join(f"'{w}'" for w in TRUE_WORDS)
     words = ", ".join(f"'{w}'" for w in TRUE_WORDS + FALSE_WORDS)
-    con.execute(f"SET TimeZone = '{timezone}'")
+    con.execute("SET TimeZone = ?", [timezone])
     try:
         con.execute(f"""
             CREATE OR REPLACE TABLE customers_staging AS
@@ -603,7 +604,7 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezon
                 SELECT *, {ts('created_at')} AS created_at_ts, {ts('closed_at')} AS closed_at_ts
                 FROM read_parquet(?)
             )
-        """, [str(staged)])
+        """, [sql.file_path(staged)])
     finally:
         con.execute("SET TimeZone = 'UTC'")
 
@@ -625,7 +626,7 @@ def promote_customers(con: duckdb.DuckDBPyConnection, sha: str) -> int:
 def load_scope_rows(con: duckdb.DuckDBPyConnection, staged: Path, sha: str, timezone: str) -> None:
     """Append a staged scope file to scope_rows. The staged path is bound as a parameter,
     never spliced into the SQL text (a data folder's path may hold quotes)."""
-    con.execute(f"SET TimeZone = '{timezone}'")
+    con.execute("SET TimeZone = ?", [timezone])
     try:
         con.execute(f"""
             INSERT INTO scope_rows
@@ -633,6 +634,6 @@ def load_scope_rows(con: duckdb.DuckDBPyConnection, staged: Path, sha: str, time
                    accessed_at AS accessed_at_raw, {ts('accessed_at')} AS accessed_at,
                    confidence, source
             FROM read_parquet(?) ORDER BY row_number
-        """, [sha, str(staged)])
+        """, [sha, sql.file_path(staged)])
     finally:
         con.execute("SET TimeZone = 'UTC'")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from redress import sql
 from redress.errors import RedressError
 from tasks.validate import SuiteResult
 
@@ -154,7 +155,7 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
                    AS category_missing,
                {", ".join(f"{agree} AND first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in SCOPE_ROW_RULES)}
         FROM judged
-    """, {"classified": str(classified), "categories": list(categories)})
+    """, {"classified": sql.file_path(classified), "categories": list(categories)})
 
 
 def drop_scope_rows_checked(con: duckdb.DuckDBPyConnection) -> None:
@@ -307,4 +308,4 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
                first_failed_rule IS NULL AND status = ledger_status AS already_applied,
                {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in RETURN_RULES)}
         FROM counted ORDER BY row_number
-    """, [str(staged)])
+    """, [sql.file_path(staged)])

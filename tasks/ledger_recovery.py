@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from redress import sql
 from redress.errors import RedressError
 from redress.warehouse import connect, table_exists
 from tasks.ingest import sha256_of
@@ -141,7 +142,7 @@ def _notification_sources(data_dir: Path, run_id: str) -> list[str]:
     if not index.is_file():
         raise RedressError(f"outbox/notifications/{run_id}.parquet has no index file ({INDEX}/{run_id}.parquet: "
                            "written before redress kept one); restore the warehouse from backup instead")
-    sources = [str(root / f"{run_id}.parquet"), str(index)]
+    sources = [sql.file_path(root / f"{run_id}.parquet"), sql.file_path(index)]
     with duckdb.connect() as con:
         rows, indexed, matched = con.execute(f"""
             SELECT (SELECT count(*) FROM read_parquet($1)), (SELECT count(*) FROM read_parquet($2)),
@@ -173,14 +174,14 @@ def recover_ledger(data_dir: Path) -> dict:
         runs: dict[str, dict] = {}
         for m in manifests:
             folder = data_dir / "outbox" / "batches" / m["batch_id"]
-            # read_parquet(?) binds the path: a folder name is never SQL text.
+            # read_parquet(?) binds the path, glob characters escaped (redress/sql.py).
             added = con.execute("""
                 INSERT INTO ledger BY NAME
                 SELECT payment_id, customer_id, amount, currency, rail, ? AS batch_id, ? AS policy_id,
                        ? AS run_id, attempt, 'issued' AS status, NULL AS status_reason, ? AS updated_run_id
                 FROM read_parquet(?) WHERE payment_id NOT IN (SELECT payment_id FROM ledger)
                 ORDER BY payment_id""",
-                [m["batch_id"], m["policy_id"], m["run_id"], m["run_id"], str(folder / "payments.parquet")],
+                [m["batch_id"], m["policy_id"], m["run_id"], m["run_id"], sql.file_path(folder / "payments.parquet")],
             ).fetchall()[0][0]
             con.execute(
                 "INSERT INTO batches (batch_id, rail, currency, value_date, item_count, control_sum, policy_id, "

@@ -98,8 +98,8 @@ def disburse(ctx: RunContext) -> dict:
         released = con.execute("""
             SELECT value_date, sum(control_sum) FROM batches WHERE rail = 'bank_transfer' GROUP BY ALL
         """).fetchall()
-    payments = new_payments(pl.scan_parquet(ent), pl.scan_parquet(ledger), policy)
-    over = overpayments(pl.scan_parquet(ent), pl.scan_parquet(ledger))
+    payments = new_payments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False), policy)
+    over = overpayments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False))
     planned = batches(
         payments, policy, ctx.run_date,
         next_seq={(rail, day): seq for rail, day, seq in seqs},

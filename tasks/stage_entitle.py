@@ -6,6 +6,7 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from redress import sql
 from redress.context import RunContext
 from redress.warehouse import connect, export
 from tasks.entitlements import entitlements_of, exposure_summary
@@ -26,15 +27,17 @@ def compute_entitlements(ctx: RunContext) -> dict:
         )
     summary_file = ctx.work_dir / "exposure_summary.parquet"
     result = ctx.work_dir / "entitlements.parquet"
-    exposure_summary(pl.scan_parquet(exposures), pl.scan_parquet(customers), policy).sink_parquet(summary_file)
-    entitlements_of(pl.scan_parquet(summary_file), policy).sink_parquet(result)
+    # glob=False: the data folder's name may hold glob characters (redress/sql.py)
+    exposure_summary(pl.scan_parquet(exposures, glob=False), pl.scan_parquet(customers, glob=False),
+                     policy).sink_parquet(summary_file)
+    entitlements_of(pl.scan_parquet(summary_file, glob=False), policy).sink_parquet(result)
     with connect(ctx.warehouse) as con:
         con.execute("BEGIN")
         con.execute("DELETE FROM entitlements")
-        con.execute(f"""
+        con.execute("""
             INSERT INTO entitlements BY NAME
             SELECT customer_id, policy_id, ? AS run_id, reason, tier, categories, exposed_categories,
-                   base_amount, amount, rail FROM read_parquet('{result}') ORDER BY customer_id""", [ctx.run_id])
+                   base_amount, amount, rail FROM read_parquet(?) ORDER BY customer_id""", [ctx.run_id, sql.file_path(result)])
         con.execute("COMMIT")
         rows = con.execute("""
             SELECT reason, count(*), sum(amount) FROM entitlements GROUP BY ALL ORDER BY reason""").fetchall()

@@ -18,6 +18,7 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from redress import sql
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.faults import checkpoint
@@ -121,13 +122,13 @@ def notify(ctx: RunContext) -> dict:
         con.execute("COPY (SELECT * FROM people ORDER BY person_key) TO ? (FORMAT parquet)", [str(people)])
     # Tens of millions of rendered messages do not fit comfortably in memory: render
     # them streaming, from Parquet to Parquet.
-    messages(pl.scan_parquet(people), policy).with_columns(pl.lit(ctx.run_id).alias("run_id")).sink_parquet(rendered)
+    messages(pl.scan_parquet(people, glob=False), policy).with_columns(pl.lit(ctx.run_id).alias("run_id")).sink_parquet(rendered)
     # Same order as a batch: files under a temporary name, then the commit, then the
     # rename; recover_notifications settles what a crash left in between.
     tmp = ctx.notifications_dir / f".tmp-{ctx.run_id}"
     (tmp / INDEX).mkdir(parents=True, exist_ok=True)
     columns = ", ".join(COLUMNS)
-    src = [str(rendered)]  # paths are bound, never spliced into SQL text
+    src = [sql.file_path(rendered)]  # bound, never SQL text; glob characters escaped (redress/sql.py)
     with connect(ctx.warehouse) as con:
         count = con.execute("SELECT count(*) FROM read_parquet(?)", src).fetchall()[0][0]
         con.execute(f"COPY (SELECT {columns} FROM read_parquet(?) ORDER BY person_key) TO ? (FORMAT parquet)",

@@ -24,6 +24,7 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from redress import sql
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.warehouse import connect, export
@@ -50,7 +51,7 @@ DISAGREEMENTS_LISTED = 50
 
 def _replace_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: str) -> None:
     """Rebuild the outcome tables from the classified Parquet and `scope_rows_checked`."""
-    src = {"classified": str(classified)}
+    src = {"classified": sql.file_path(classified)}
     con.execute("BEGIN")
     con.execute(f"""
         CREATE OR REPLACE TABLE scope_exposures AS
@@ -93,8 +94,8 @@ def renormalise_master(ctx: RunContext) -> Path:
     with connect(ctx.warehouse) as con:
         export(con, """SELECT customer_id, email, phone, email_norm AS email_stored,
                               phone_e164 AS phone_stored, created_at FROM customers""", stored)
-    normalised_master(pl.scan_parquet(stored)).sink_parquet(master)
-    stale = pl.scan_parquet(master).filter(
+    normalised_master(pl.scan_parquet(stored, glob=False)).sink_parquet(master)
+    stale = pl.scan_parquet(master, glob=False).filter(
         pl.col("email_norm").ne_missing(pl.col("email_stored")) | pl.col("phone_e164").ne_missing(pl.col("phone_stored"))
     ).select(pl.len()).collect().item()
     if stale:
@@ -104,7 +105,7 @@ def renormalise_master(ctx: RunContext) -> Path:
                 FROM read_parquet(?) m
                 WHERE customers.customer_id = m.customer_id
                   AND (m.email_norm IS DISTINCT FROM m.email_stored OR m.phone_e164 IS DISTINCT FROM m.phone_stored)
-            """, [str(master)])
+            """, [sql.file_path(master)])
         get_run_logger().info("customer master: identity keys of %s customers re-normalised", stale)
     return master
 
@@ -152,8 +153,8 @@ def validate_scope(ctx: RunContext) -> dict:
         rows = export(con, "SELECT * FROM scope_rows", ctx.work_dir / "scope_rows.parquet")
     master = renormalise_master(ctx)
     classified = ctx.work_dir / "classified.parquet"
-    scope = pl.scan_parquet(rows).with_columns(pl.col("confidence").alias("confidence_raw"))
-    classified_scope(scope, pl.scan_parquet(master), categories).sink_parquet(classified)
+    scope = pl.scan_parquet(rows, glob=False).with_columns(pl.col("confidence").alias("confidence_raw"))
+    classified_scope(scope, pl.scan_parquet(master, glob=False), categories).sink_parquet(classified)
     with connect(ctx.warehouse) as con:
         input_checks.create_scope_rows_checked(con, categories, classified)
         disagreeing = input_checks.require_narrow_disagreement(con)

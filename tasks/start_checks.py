@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from redress.errors import RedressError
+from redress.sql import check_path
 from redress.settings import check_settings, load_settings
 from redress.warehouse import open_error
 from tasks.ledger_recovery import unknown_outbox
@@ -25,6 +26,7 @@ def check_warehouse_free(warehouse: Path) -> None:
     (the first run creates it) and is not created here."""
     if not warehouse.exists():
         return
+    check_path(warehouse)
     try:
         duckdb.connect(str(warehouse)).close()
     except duckdb.Error as exc:
@@ -45,7 +47,9 @@ def check_outbox_known(data_dir: Path) -> None:
 
 def check_before_run(data_dir: Path) -> None:
     """Settings, warehouse, outbox: in that order, cheapest first. SPEC "The command line"
-    (one-line errors), "Ledger: paying exactly once"."""
+    (one-line errors), "Ledger: paying exactly once". A data folder whose path DuckDB
+    cannot use (redress/sql.py) is refused first."""
+    check_path(data_dir)
     check_settings(load_settings())
     check_warehouse_free(data_dir / "warehouse.duckdb")
     check_outbox_known(data_dir)

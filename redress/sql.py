@@ -1,0 +1,69 @@
+"""Values from outside in DuckDB SQL: the one place that quotes or escapes them.
+
+The rule: a value (a path, a file name, a timezone, a setting) is BOUND as a parameter,
+never spliced into SQL text: `con.execute("... read_parquet(?) ...", [sql.file_path(p)])`,
+`COPY (...) TO ? (FORMAT parquet)`, `SET TimeZone = ?` and `SET memory_limit = ?` all
+take parameters in DuckDB 2.0. What cannot be a parameter (a table or column name) goes
+through `identifier`; `literal` is there for the rare SQL text that must hold a value.
+tests/redress/test_sql.py checks each helper; tests/test_no_sql_splicing.py fails when
+SQL text interpolates a name that looks like a path.
+
+Paths have two more traps, both DuckDB's:
+
+* Its readers (read_parquet, read_csv, read_json) expand glob patterns even in a bound
+  path: `data[1]/x.parquet` reads `data1/x.parquet` when that exists. `file_path`
+  escapes `*`, `?` and `[` as one-character classes (`[*]`, `[?]`, `[[]`), which
+  DuckDB matches literally. Writing (`COPY ... TO ?`) and `duckdb.connect` never glob.
+* It reads `?` in a database path as the start of options (the WAL goes to
+  `x.wal?y/...`), and `\\` as a path separator, in every path, on every platform. A
+  folder holding either cannot be used safely: `check_path` refuses it in one line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from redress.errors import RedressError
+
+# DuckDB's glob characters; `{`, `}` and `]` alone are literal to it (tests/redress/test_sql.py).
+_GLOB = re.compile(r"[*?\[]")
+# What DuckDB cannot take in a path (module docstring); NUL ends a C string.
+_UNUSABLE = ("?", "\\", "\0")
+
+
+def literal(value: str) -> str:
+    """`value` as a DuckDB string literal: single-quoted, quotes doubled. DuckDB's
+    standard strings take no backslash escapes, so nothing else needs escaping. Raises
+    ValueError for a NUL character, which would end the text early."""
+    if "\0" in value:
+        raise ValueError("a SQL literal cannot hold a NUL character")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def identifier(name: str) -> str:
+    """`name` as a DuckDB identifier (a table or column): double-quoted, quotes doubled,
+    so it is never read as a keyword or as SQL. Raises ValueError for an empty name or
+    one holding NUL."""
+    if not name or "\0" in name:
+        raise ValueError(f"not a usable SQL identifier: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_path(path: Path | str) -> None:
+    """RedressError (one line) when DuckDB cannot open or write a file at `path`
+    exactly: it holds `?` or a backslash (module docstring). SPEC "The data folder"."""
+    text = str(path)
+    bad = sorted({c for c in _UNUSABLE if c in text})
+    if bad:
+        shown = " and ".join(repr(c) for c in bad)
+        raise RedressError(f"the path {text!r} holds {shown}, which DuckDB reads as an option or a folder "
+                           "separator: move the data folder to a path without them")
+
+
+def file_path(path: Path | str) -> str:
+    """The parameter to bind for a DuckDB reader (`read_parquet(?)`, `read_csv(?)`...)
+    so that it reads exactly the file at `path`: glob characters escaped. Raises
+    RedressError for a path `check_path` refuses."""
+    check_path(path)
+    return _GLOB.sub(lambda m: f"[{m[0]}]", str(path))

@@ -1,0 +1,154 @@
+"""redress/sql.py: values from outside reach DuckDB bound or escaped, never as SQL text
+(issue 9, item 6); and a guard that SQL f-strings in the code base splice no path."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
+
+from redress.errors import RedressError
+from redress.gx_duckdb import warehouse_url
+from redress.sql import check_path, file_path, identifier, literal
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=40)
+
+
+@given(TEXT)
+def test_a_literal_reads_back_as_the_value_and_never_as_sql(value):
+    with duckdb.connect() as con:
+        assert con.execute(f"SELECT {literal(value)}").fetchall() == [(value,)]
+
+
+def test_a_literal_cannot_close_its_quote():
+    payload = "x'; COPY (SELECT 42) TO 'pwned.csv'; --"
+    with duckdb.connect() as con:
+        assert con.execute(f"SELECT {literal(payload)}").fetchall() == [(payload,)]
+    with pytest.raises(ValueError):
+        literal("a\0b")
+
+
+@given(TEXT.filter(bool))
+def test_an_identifier_names_exactly_that_column(name):
+    with duckdb.connect() as con:
+        con.execute(f"CREATE TABLE t ({identifier(name)} INTEGER)")
+        assert [d[0] for d in con.execute("SELECT * FROM t").description] == [name]
+
+
+@pytest.mark.parametrize("name", ["", "a\0b"])
+def test_an_unusable_identifier_is_refused(name):
+    with pytest.raises(ValueError):
+        identifier(name)
+
+
+# Folder names: glob characters and their look-alikes, quotes, SQL, a leading dot.
+FOLDER = st.text(st.sampled_from("ab1[]*{},'\" ;!^-.$%#&"), min_size=1, max_size=6).filter(
+    lambda s: s not in (".", ".."))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(FOLDER, min_size=1, max_size=5, unique=True))
+def test_a_reader_reads_exactly_the_file_named_never_a_glob_match(tmp_path, names):
+    """Each folder holds a file with its own name; reading one through file_path gives
+    that file only, even when its name, as a glob, matches the others."""
+    root = tmp_path / "root"
+    shutil.rmtree(root, ignore_errors=True)
+    with duckdb.connect() as con:
+        for name in names:
+            (root / name).mkdir(parents=True)
+            con.execute("COPY (SELECT ? AS name) TO ? (FORMAT parquet)", [name, str(root / name / "x.parquet")])
+        for name in names:
+            got = con.execute("SELECT list(name) FROM read_parquet(?)", [file_path(root / name / "x.parquet")])
+            assert got.fetchall() == [([name],)]
+
+
+def test_duckdb_globs_a_bound_path_which_is_why_file_path_exists(tmp_path):
+    with duckdb.connect() as con:
+        for name in ("data[1]", "data1"):
+            (tmp_path / name).mkdir()
+            con.execute("COPY (SELECT ? AS name) TO ? (FORMAT parquet)", [name, str(tmp_path / name / "x.parquet")])
+        raw = str(tmp_path / "data[1]" / "x.parquet")
+        assert con.execute("SELECT name FROM read_parquet(?)", [raw]).fetchall() == [("data1",)]
+        assert con.execute("SELECT name FROM read_parquet(?)", [file_path(raw)]).fetchall() == [("data[1]",)]
+
+
+@pytest.mark.parametrize("folder", ["what?", "back\\slash", "nul\0"])
+def test_a_path_duckdb_cannot_use_is_refused_in_one_line(folder, tmp_path):
+    with pytest.raises(RedressError) as refused:
+        check_path(tmp_path / folder / "warehouse.duckdb")
+    assert "\n" not in str(refused.value) and "move the data folder" in str(refused.value)
+    with pytest.raises(RedressError):
+        file_path(tmp_path / folder / "x.parquet")
+
+
+def test_settings_are_bound_not_spliced():
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = ?", ["Asia/Seoul"])
+        con.execute("SET memory_limit = ?", ["1GiB"])
+        assert con.execute("SELECT current_setting('TimeZone'), current_setting('memory_limit')").fetchall() \
+            == [("Asia/Seoul", "1.0 GiB")]
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0?\\"), min_size=1, max_size=30))
+def test_the_gx_url_gives_back_the_warehouse_path_exactly(name):
+    path = f"/data/{name}/warehouse.duckdb"
+    url = make_url(warehouse_url(Path(path)))
+    assert url.database == str(Path(path)) and not url.query
+    assert "$" not in warehouse_url(Path(path))  # GX substitutes ${VAR} in connection strings
+
+
+# --------------------------------------------------------------------------- the guard
+
+# A name interpolated into SQL text that looks like a path or a value from outside.
+PATHLIKE = re.compile(r"path|staged|target|rendered|result|folder|dir\b|_dir|file_name|warehouse|parquet|"
+                      r"timezone|\btz\b|zone|memory_limit|\bsrc\b|scope /|_q\(", re.IGNORECASE)
+SQL = re.compile(r"\b(SELECT|COPY|INSERT|UPDATE|DELETE|CREATE|ATTACH|SET|read_parquet|read_csv|read_json)\b")
+SOURCES = [p for folder in ("redress", "tasks", "flows", "benchmarks") for p in sorted((ROOT / folder).rglob("*.py"))]
+
+
+def spliced_sql(source: str) -> list[str]:
+    """Each f-string (or "...".format call) whose text is SQL and whose interpolated
+    expressions look like a path or an outside value, as `line: expression`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+            exprs = [ast.unparse(v.value) for v in node.values if isinstance(v, ast.FormattedValue)]
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
+              and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)):
+            text = node.func.value.value
+            exprs = [ast.unparse(a) for a in [*node.args, *(k.value for k in node.keywords)]]
+        else:
+            continue
+        if SQL.search(text):
+            found += [f"{node.lineno}: {e}" for e in exprs if PATHLIKE.search(e)]
+    return found
+
+
+def test_the_guard_catches_the_mistakes_it_is_for():
+    bad = '''
+con.execute(f"INSERT INTO t SELECT * FROM read_parquet('{result}')")
+con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
+con.execute(f"SET TimeZone = '{timezone}'")
+con.execute("SELECT * FROM read_csv({})".format(_q(scope / name)))
+'''
+    assert len(spliced_sql(bad)) == 4
+    fine = '''
+con.execute(f"SELECT {columns} FROM read_parquet(?) ORDER BY person_key", [file_path(rendered)])
+con.execute(f"COPY (SELECT * FROM {table} ORDER BY {order}) TO ? (FORMAT parquet)", [str(tmp)])
+'''
+    assert spliced_sql(fine) == []
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_sql_text_splices_a_path_or_an_outside_value(path):
+    assert spliced_sql(path.read_text(encoding="utf-8")) == [], (
+        "bind it as a parameter, or quote it with redress.sql (see its docstring)")
