@@ -19,7 +19,15 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from redress import escape
 from redress.errors import RedressError
+
+
+def _print(text: object = "", *, file=None) -> None:
+    """print, with every control, bidi or zero-width character (from a file or folder
+    name, an error text) shown as a visible escape: nothing printed can move the
+    cursor, recolour the terminal or reorder a line (redress/escape.py)."""
+    print(escape.terminal_lines(text), file=file or sys.stdout)
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -61,17 +69,17 @@ def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date) -> di
 
 def _print_outputs(data_dir: Path, summary: dict) -> None:
     run_id = summary["run_id"]
-    print(summary.get("report", ""))
-    print()
-    print(f"warehouse:      {data_dir / 'warehouse.duckdb'}")
-    print(f"batches:        {data_dir / 'outbox' / 'batches'}/")
-    print(f"notifications:  {data_dir / 'outbox' / 'notifications' / (run_id + '.parquet')}")
+    _print(summary.get("report", ""))
+    _print()
+    _print(f"warehouse:      {data_dir / 'warehouse.duckdb'}")
+    _print(f"batches:        {data_dir / 'outbox' / 'batches'}/")
+    _print(f"notifications:  {data_dir / 'outbox' / 'notifications' / (run_id + '.parquet')}")
     report = data_dir / "reports" / run_id
-    print(f"report:         {report / 'summary.md'}")
-    print(f"data quality:   {report / 'data_quality.html'}")
+    _print(f"report:         {report / 'summary.md'}")
+    _print(f"data quality:   {report / 'data_quality.html'}")
     if (report / "data_docs" / "index.html").is_file():
-        print(f"GX data docs:   {report / 'data_docs' / 'index.html'}")
-    print(f"quarantine:     {data_dir / 'quarantine'}/")
+        _print(f"GX data docs:   {report / 'data_docs' / 'index.html'}")
+    _print(f"quarantine:     {data_dir / 'quarantine'}/")
 
 
 def cmd_run(args, settings) -> int:
@@ -84,8 +92,8 @@ def cmd_generate(args, settings) -> int:
     from redress.generate import generate
 
     manifest = generate(Path(args.out), args.customers, args.seed)
-    print(f"wrote a synthetic breach of {args.customers:,} customers into {Path(args.out) / 'inbox'}")
-    print(f"planted defects: {Path(args.out) / 'generated.json'}")
+    _print(f"wrote a synthetic breach of {args.customers:,} customers into {Path(args.out) / 'inbox'}")
+    _print(f"planted defects: {Path(args.out) / 'generated.json'}")
     return 0 if manifest else 1
 
 
@@ -102,13 +110,13 @@ def cmd_demo(args, settings) -> int:
         key_file.write_text(key + "\n")
         key_file.chmod(0o600)
         os.environ["REDRESS_HMAC_KEY"] = key
-        print(f"REDRESS_HMAC_KEY was not set: the demo generated one in {key_file} (never commit a real key)")
+        _print(f"REDRESS_HMAC_KEY was not set: the demo generated one in {key_file} (never commit a real key)")
     demo_payer = {"REDRESS_DEBTOR_NAME": "Demo Payer Corp.", "REDRESS_DEBTOR_ACCOUNT": "1002003004005",
                   "REDRESS_DEBTOR_BANK_CODE": "020"}
     if not all(os.environ.get(k) for k in demo_payer):
         os.environ.update(demo_payer)
-        print("REDRESS_DEBTOR_* were not set: the demo's bank files use a made-up paying account")
-    print(f"generated {args.customers:,} customers and their scope files in {out / 'inbox'}; running the pipeline...")
+        _print("REDRESS_DEBTOR_* were not set: the demo's bank files use a made-up paying account")
+    _print(f"generated {args.customers:,} customers and their scope files in {out / 'inbox'}; running the pipeline...")
     summary = run_pipeline(out, args.policy, _run_date(args.run_date))
     _print_outputs(out, summary)
     from redress.warehouse import connect
@@ -117,16 +125,16 @@ def cmd_demo(args, settings) -> int:
         (customer, code), = con.execute(
             "SELECT customer_id, reference_code FROM notifications WHERE customer_id IS NOT NULL "
             "ORDER BY customer_id LIMIT 1").fetchall()
-    print(f"\nnext, ask about one person by customer id or by the reference code in their message:")
-    print(f"  .venv/bin/redress --data-dir {out} explain {customer}")
-    print(f"  .venv/bin/redress --data-dir {out} explain --by YOUR_STAFF_ID {code}")
+    _print(f"\nnext, ask about one person by customer id or by the reference code in their message:")
+    _print(f"  .venv/bin/redress --data-dir {out} explain {customer}")
+    _print(f"  .venv/bin/redress --data-dir {out} explain --by YOUR_STAFF_ID {code}")
     return 0
 
 
 def cmd_explain(args, settings) -> int:
     from redress.explain import explain
 
-    print(explain(settings.data_dir, args.who, args.by))
+    _print(explain(settings.data_dir, args.who, args.by))
     return 0
 
 
@@ -143,9 +151,9 @@ def cmd_recover_ledger(args, settings) -> int:
         check_warehouse_free(data_dir / "warehouse.duckdb")  # held by an analyst, or not DuckDB's
         done = recover_ledger(data_dir)
     if not any(done.values()):
-        print("the warehouse already knows every batch and notification in the outbox: nothing to restore")
+        _print("the warehouse already knows every batch and notification in the outbox: nothing to restore")
     else:
-        print(f"restored {done['batches']} batches, {done['payments']} payments ({done['amount']} in minor units), "
+        _print(f"restored {done['batches']} batches, {done['payments']} payments ({done['amount']} in minor units), "
               f"{done['notifications']} notifications and {done['runs']} runs from {data_dir / 'outbox'}")
     return 0
 
@@ -177,7 +185,7 @@ def cmd_serve(args, settings) -> int:
     from redress.settings import check_settings
 
     check_settings(settings)  # every run needs them; refused before anything is registered
-    print(f"serving {data_dir} with {policy_file.name}: inbox checked every minute, "
+    _print(f"serving {data_dir} with {policy_file.name}: inbox checked every minute, "
           f"daily run at {daily_at:%H:%M} {load_policy(policy_file).timezone}; Ctrl-C stops")
     serve(data_dir, policy_file, daily_at)
     return 0
@@ -262,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse(argv)
     except RedressError as exc:
-        print(f"redress: {exc}", file=sys.stderr)
+        _print(f"redress: {escape.terminal(exc)}", file=sys.stderr)
         return 1
     _quiet_prefect(args.verbose)
     try:
@@ -278,10 +286,10 @@ def main(argv: list[str] | None = None) -> int:
         line = machine_error(exc)
         if line is None:
             raise
-        print(f"redress: {line}", file=sys.stderr)
+        _print(f"redress: {escape.terminal(line)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("redress: interrupted", file=sys.stderr)
+        _print("redress: interrupted", file=sys.stderr)
         return 130
 
 

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from redress import lookups
+from redress import escape, lookups
 from redress.errors import RedressError
 from redress.policy import load_policy
 from redress.warehouse import connect
@@ -39,7 +39,8 @@ def _rows(con, sql: str, params: list) -> list[dict]:
 def _table(rows: list[dict], columns: list[str]) -> list[str]:
     if not rows:
         return ["  (none)"]
-    cells = [[("" if r[c] is None else str(r[c])) for c in columns] for r in rows]
+    # File names and values from input files: one line each, no terminal escapes.
+    cells = [[("" if r[c] is None else escape.terminal(r[c])) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     line = lambda vals: "  " + "  ".join(v.ljust(w) for v, w in zip(vals, widths))  # noqa: E731
     return [line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]

@@ -17,10 +17,11 @@ so nothing built from the records can show personal data.
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+
+from redress import escape
 
 PAGE = "data_quality.html"
 GX_SITE = "data_docs"
@@ -71,8 +72,7 @@ section { margin-top: 2em; }
 """
 
 
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+_e = escape.html  # file names reach the page through suite labels
 
 
 def _n(value) -> str:
@@ -193,7 +193,9 @@ def build_gx_data_docs(report_dir: Path, run_id: str) -> Path | None:
         ran_at = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
         run = RunIdentifier(run_name=run_id, run_time=ran_at)
         raw.setdefault("meta", {})["run_id"] = run.to_json_dict()
-        key = ValidationResultIdentifier(ExpectationSuiteIdentifier(raw["suite_name"]), run, path.stem)
+        # The stem is the record's sanitised name (tasks/quality.py record_name), never a
+        # raw file name; escaped anyway, as GX puts it into its pages as it is given.
+        key = ValidationResultIdentifier(ExpectationSuiteIdentifier(raw["suite_name"]), run, escape.html(path.stem))
         context.validation_results_store.set(key, schema.load(raw))
     context.build_data_docs(site_names=[GX_SITE])
     return site / "index.html"

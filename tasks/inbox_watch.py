@@ -22,6 +22,7 @@ from typing import Callable
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from redress import escape
 from redress.settings import load_settings
 from redress.warehouse import connect
 from tasks.folder_slot import slot_name
@@ -97,7 +98,7 @@ def settled_listing(data_dir: Path, quiet: timedelta | None = None, most: timede
         most = timedelta(seconds=settings.inbox_wait_seconds) if most is None else most
     listed, passed = settle(Path(data_dir), quiet, most, now=now, sleep=sleep, log=log)
     for p in passed:
-        log(f"{p.kind}/{p.name}: not read: {p.why}")
+        log(f"{p.kind}/{escape.terminal(p.name)}: not read: {escape.terminal(p.why)}")
     return listed
 
 
@@ -117,7 +118,7 @@ def new_inbox_files(data_dir: Path) -> list[dict]:
     new = unrecorded(listed, recorded_files(Path(data_dir) / "warehouse.duckdb"), _sha256_or_none)
     files = [{"file": f"{f.kind}/{f.name}", "sha256": sha} for f, sha in new]
     logger.info("%s inbox file(s), %s new%s", len(listed), len(files),
-                (": " + ", ".join(f["file"] for f in files)) if files else "")
+                (": " + ", ".join(escape.terminal(f["file"]) for f in files)) if files else "")
     return files
 
 

@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
+from redress import escape
 from redress.context import RunContext
 from redress.warehouse import connect
 from tasks import outbox
@@ -50,7 +51,9 @@ def _cell(value) -> str:
         return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}"
-    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+    # File names and error texts come from outside: escaped for Markdown, which
+    # Prefect renders as HTML (redress/escape.py).
+    return "" if value is None else escape.markdown(value)
 
 
 def run_facts(ctx: RunContext) -> dict:
@@ -119,7 +122,7 @@ def summary_markdown(ctx: RunContext, summary: dict, *, facts: dict | None = Non
     fill the sections the stage summaries do not hold; `error` marks a failed run."""
     facts = facts or {}
     suites = suite_overview(records or [])
-    out = [f"# redress run {ctx.run_id}", "", f"Run date {ctx.run_date}, policy `{ctx.policy_path.name}`.", ""]
+    out = [f"# redress run {ctx.run_id}", "", f"Run date {ctx.run_date}, policy {_cell(ctx.policy_path.name)}.", ""]
     if error is not None:
         out += [f"**The run failed**: {_cell(error)}", "",
                 "What it did before it stopped is below; nothing after the failure was paid or sent.", ""]
@@ -221,7 +224,7 @@ def _write(ctx: RunContext, summary: dict, error: str | None = None) -> str:
     (ctx.report_dir / "reconciliation.md").write_text(reconciliation_markdown(recon, ctx.policy().currency), encoding="utf-8")
     outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
     publish_artifacts(ctx, text, summary, facts, records)
-    create_table_artifact(key="reconciliation", table=recon.to_dicts(),
+    create_table_artifact(key="reconciliation", table=escape.markdown_rows(recon.to_dicts()),
                           description=f"redress run {ctx.run_id}: ledger per rail and value date (KRW)")
     return text
 
@@ -231,13 +234,14 @@ def publish_artifacts(ctx: RunContext, text: str, summary: dict, facts: dict, re
     empty or not, so a key's latest version always belongs to the latest run."""
     about = f"redress run {ctx.run_id}"
     create_markdown_artifact(key="run-summary", markdown=text, description=about)
-    create_table_artifact(key="quarantine-by-reason", table=facts["quarantine"],
+    # Prefect renders table cells as Markdown too: every text cell escaped.
+    create_table_artifact(key="quarantine-by-reason", table=escape.markdown_rows(facts["quarantine"]),
                           description=f"{about}: quarantined files and rows per kind and reason")
-    create_table_artifact(key="data-quality-suites", table=suite_overview(records),
+    create_table_artifact(key="data-quality-suites", table=escape.markdown_rows(suite_overview(records)),
                           description=f"{about}: every suite run, passed or failed")
-    create_table_artifact(key="payments-by-rail-and-value-date", table=facts["batches"],
+    create_table_artifact(key="payments-by-rail-and-value-date", table=escape.markdown_rows(facts["batches"]),
                           description=f"{about}: new batches, payments and amount (KRW) per rail and value date")
-    create_table_artifact(key="treasury-schedule", table=treasury_schedule(summary, facts),
+    create_table_artifact(key="treasury-schedule", table=escape.markdown_rows(treasury_schedule(summary, facts)),
                           description=f"{about}: bank-transfer cash (KRW) per value date against the daily cap")
 
 

@@ -14,6 +14,7 @@ import duckdb
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from redress import escape
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.faults import checkpoint
@@ -89,7 +90,8 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
 
 def not_read(kind: str, name: str, why: str, logger) -> dict:
     """A stage-result entry (and one warning) for an inbox entry this run does not read."""
-    logger.warning("%s/%s: not read: %s", kind, name, why)
+    # A file name may hold a newline (a forged log line) or terminal escapes.
+    logger.warning("%s/%s: not read: %s", kind, escape.terminal(name), escape.terminal(why))
     return {"kind": kind, "file_name": name, "file_sha256": None, "status": "not_read", "rows": None, "detail": why}
 
 
@@ -136,9 +138,9 @@ def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.In
             entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
             continue
         except duckdb.Error as exc:
-            raise RedressError(f"loading {f.kind}/{f.name} failed: {exc}") from None
+            raise RedressError(f"loading {f.kind}/{escape.terminal(f.name)} failed: {exc}") from None
         last = entries[-1]
-        logger.info("%s/%s: %s (%s rows)", f.kind, f.name, last["status"], last["rows"])
+        logger.info("%s/%s: %s (%s rows)", f.kind, escape.terminal(f.name), last["status"], last["rows"])
     return entries
 
 

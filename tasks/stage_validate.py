@@ -24,7 +24,7 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from redress import sql
+from redress import escape, sql
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.warehouse import connect, export
@@ -168,7 +168,7 @@ def validate_scope(ctx: RunContext) -> dict:
     if unbalanced.height:
         worst = unbalanced.row(0, named=True)
         raise RedressError(
-            f"conservation check failed for scope file {worst['file_name']}: "
+            f"conservation check failed for scope file {escape.terminal(worst['file_name'])}: "
             f"{worst['rows_read']} rows read, {worst['accounted']} accounted for"
         )
     if disagreeing:

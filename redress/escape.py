@@ -1,0 +1,68 @@
+"""Text from input files, made safe for where it is shown: the one module that does it.
+
+A file name or a value from an inbox file can hold anything a file system allows: `<img
+src=x onerror=...>`, Markdown links, `|` that splits a table cell, a newline that forges
+a log line, ESC sequences that repaint a terminal, bidi overrides that show text in
+another order. Each output context gets its own escaper, applied where the text is
+shown (issue 9, item 7):
+
+    html(text)       HTML pages (data_quality.html): &, <, >, quotes as entities
+    markdown(text)   summary.md, Prefect Markdown and table artifacts (rendered as HTML)
+    terminal(text)   the terminal, logs and one-line errors: one line, controls visible
+    terminal_lines(text)  a multi-line text printed as it is (the run summary, explain)
+
+Controls are shown as Python-style escapes (`\\x1b`, `\\n`, `\\u202e`), so the reader
+still sees that they were there.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+
+# C0 and C1 controls, DEL; line and paragraph separators; bidi marks, embeddings,
+# overrides and isolates (Trojan Source); BOM and zero-width characters that hide text.
+_OTHERS = "\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+_CONTROL = re.compile(f"[\x00-\x1f{_OTHERS}]")
+_CONTROL_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_OTHERS}]")
+# Markdown: the characters that start markup inside a line or a table cell, escaped
+# with a backslash (CommonMark escapes any ASCII punctuation). `_` between two letters
+# or digits never starts emphasis, so `unknown_category` stays readable as it is.
+_MARKUP = re.compile(r"[\\`*\[\]|~]|(?<![^\W_])_|_(?![^\W_])")
+
+
+def _visible(match: re.Match) -> str:
+    c = match[0]
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
+def terminal(text: object) -> str:
+    """One line safe for a terminal or a log: every control (ESC, CR, BEL, newline,
+    tab...), line separator, bidi or zero-width character as a visible escape."""
+    return _CONTROL.sub(_visible, str(text))
+
+
+def terminal_lines(text: object) -> str:
+    """Like `terminal`, but newlines stay: for a multi-line text meant to be printed."""
+    return _CONTROL_BUT_NEWLINE.sub(_visible, str(text))
+
+
+def html(text: object) -> str:
+    """Text for an HTML page, in an element or a quoted attribute; None is empty."""
+    return _html.escape("" if text is None else str(text), quote=True)
+
+
+def markdown(text: object) -> str:
+    """Text for Markdown that is rendered to HTML (summary.md, Prefect artifacts), in a
+    paragraph or a table cell: controls and newlines visible, `&`, `<`, `>` as entities,
+    markup characters backslash-escaped. Never inside a code span (escapes do not work
+    there)."""
+    text = terminal(text)
+    text = _MARKUP.sub(lambda m: "\\" + m[0], text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def markdown_rows(rows: list[dict]) -> list[dict]:
+    """Table-artifact rows with every text value Markdown-escaped (Prefect renders the
+    cells); numbers, booleans and None as they are."""
+    return [{k: markdown(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
