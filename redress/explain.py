@@ -141,7 +141,7 @@ def _case(con, who: str) -> str:
         FROM ledger l JOIN batches b USING (batch_id)
         WHERE l.customer_id = ? ORDER BY l.payment_id""", [who])
 
-    out = [f"customer {c['customer_id']}  status {c['status']}  created {c['created_at']}"
+    out = [f"customer {escape.terminal(c['customer_id'])}  status {escape.terminal(c['status'])}  created {c['created_at']}"
            + (f"  closed {c['closed_at']}" if c["closed_at"] else "") + ("  TEST ACCOUNT" if c["is_test"] else "")]
     out.append(f"payout method {c['payout_method']}, bank details {'valid' if c['bank_valid'] else 'not valid or none'}")
     if notice:
@@ -172,7 +172,7 @@ def _non_member(con, notice: dict) -> str:
         WHERE n.recipient = ? ORDER BY n.accessed_at, file, row""", [notice["person_key"].removeprefix("nonmember:")])
     # Looked up by the person's key, not by the notification's recipient: an email is
     # notified at its address even when the key is a landline (SPEC "Notifications").
-    out = [f"non-member {notice['recipient'] or '(no contact)'} (reference code {notice['reference_code']}): "
+    out = [f"non-member {escape.terminal(notice['recipient'] or '(no contact)')} (reference code {notice['reference_code']}): "
            "a contact in a customer's address book; notified, never paid",
            f"notified by {notice['channel']} in run {notice['run_id']}", "", "exposures:"]
     return "\n".join(out + _table(rows, ["category", "confidence", "accessed_at", "file", "row"]))

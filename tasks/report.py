@@ -46,7 +46,16 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     return lines + [""]
 
 
+class _Markdown(str):
+    """A cell that is Markdown of ours (emphasis on a verdict), not text to escape."""
+
+
+FAILED = _Markdown("**FAILED**")
+
+
 def _cell(value) -> str:
+    if isinstance(value, _Markdown):
+        return value
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -155,7 +164,7 @@ def summary_markdown(ctx: RunContext, summary: dict, *, facts: dict | None = Non
         out += [f"{len(suites)} suite runs: {passed} passed, {len(suites) - passed} failed "
                 f"(details in `{PAGE}` beside this file). {SUITES_NOTE}", ""]
         out += _table(["suite run", "suite", "table", "result", "expectations", "failed", "failed reasons"],
-                      [[s["suite_run"], s["suite"], s["table"], "passed" if s["passed"] else "**FAILED**",
+                      [[s["suite_run"], s["suite"], s["table"], "passed" if s["passed"] else FAILED,
                         s["expectations"], s["failed_expectations"], s["failed_reasons"]] for s in suites])
     else:
         out += ["No suite ran.", ""]

@@ -189,3 +189,16 @@ def test_artifacts_show_names_escaped(crafted, run):
     for key, text in texts.items():
         assert "<img" not in text and "\x1b" not in text and "\\u001b" not in text and "evil|name" not in text, key
     assert "&lt;img src=x onerror=alert(1)&gt;.csv" in texts["data-quality-suites"]
+
+
+@pytest.mark.parametrize("folder", ["what?", "back\\slash"])
+def test_a_folder_duckdb_would_misread_is_refused_in_one_line_before_anything_is_written(cli, tmp_path, folder):
+    """DuckDB reads `?` in a database path as options (the WAL lands in `what.wal?/...`)
+    and a backslash as a separator (`back/slash/warehouse.duckdb`): refused, not guessed."""
+    data = tmp_path / folder
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    code, out, err = cli("--data-dir", data, "run", "--run-date", "2025-12-01")
+    assert code == 1 and err.count("\n") == 1 and "move the data folder to a path without them" in err
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == [str(Path(folder) / ".redress.lock")]

@@ -16,6 +16,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 import tasks.validate
 from flows.remediation import remediation
+from redress import escape
 from redress.generate import SNAPSHOT, generate
 from redress.policy import DEFAULT_POLICY
 
@@ -163,7 +164,8 @@ def failed_run(tmp_path_factory):
 def test_a_failed_run_still_writes_what_it_did_and_the_failed_suite(failed_run):
     data, run_id, error, report, _ = failed_run
     text = (report / "summary.md").read_text(encoding="utf-8")
-    assert f"**The run failed**: {error}" in text
+    # the error may name a file: Markdown-escaped (its [reason] brackets too)
+    assert f"**The run failed**: {escape.markdown(error)}" in text and "\\[gate_failed_unknown_matched_by\\]" in text
     assert f"| customers | {SNAPSHOT} | accepted |" in text  # done before the failure
     assert f"{len(list((report / 'validations').glob('*.json')))} suite runs: " in text
     assert f"| customers_staging-{SNAPSHOT} | customers_staging | customers_staging | passed |" in text
