@@ -11,8 +11,9 @@ shown (issue 9, item 7):
     terminal(text)   the terminal, logs and one-line errors: one line, controls visible
     terminal_lines(text)  a multi-line text printed as it is (the run summary, explain)
 
-Controls are shown as Python-style escapes (`\\x1b`, `\\n`, `\\u202e`), so the reader
-still sees that they were there.
+Controls are shown as Python-style escapes (`\\x1b`, `\\x0a`, `\\u202e`), so the reader
+still sees that they were there. SPEC "The data folder" (reports/<run_id>/) and "The
+command line" (one-line errors).
 """
 
 from __future__ import annotations

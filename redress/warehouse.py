@@ -272,7 +272,8 @@ def memory_limit() -> str:
 
 
 def export(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> Path:
-    """A query's result as a Parquet file, for Polars to scan without holding it twice."""
+    """A query's result as a Parquet file, for Polars to scan without holding it twice.
+    `sql` is query text of ours; the target path is bound (redress/sql.py)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     con.execute(f"COPY ({sql}) TO ? (FORMAT parquet)", [str(target)])
     return target

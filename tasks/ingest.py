@@ -569,7 +569,7 @@ def scope_frame(path: Path) -> pl.LazyFrame:
 
 def ts(col: str) -> str:
     """SQL: the text column as TIMESTAMPTZ in the session timezone, NULL unless ISO 8601."""
-    return f"CASE WHEN regexp_full_match({col}, '{ISO_8601}') THEN TRY_CAST({col} AS TIMESTAMPTZ) END"
+    return f"CASE WHEN regexp_full_match({col}, {sql.literal(ISO_8601)}) THEN TRY_CAST({col} AS TIMESTAMPTZ) END"
 
 
 def load_customers_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone: str) -> None:
@@ -583,8 +583,8 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezon
     rather than failing every run later at the bank file."""
     from tasks.printable import MAX_CUSTOMER_ID_CHARS, UNPRINTABLE
 
-    true_words = ", ".join(f"'{w}'" for w in TRUE_WORDS)
-    words = ", ".join(f"'{w}'" for w in TRUE_WORDS + FALSE_WORDS)
+    true_words = ", ".join(sql.literal(w) for w in TRUE_WORDS)
+    words = ", ".join(sql.literal(w) for w in TRUE_WORDS + FALSE_WORDS)
     con.execute("SET TimeZone = ?", [timezone])
     try:
         con.execute(f"""
@@ -597,9 +597,9 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezon
                    is_test IS NOT NULL AND lower(is_test) NOT IN ({words}) AS is_test_invalid,
                    coalesce(lower(is_test) IN ({true_words}), FALSE) AS is_test_bool,
                    -- length() counts code points, as XML Schema's maxLength does
-                   coalesce(regexp_matches(customer_id, '{UNPRINTABLE}'), FALSE) AS customer_id_unprintable,
+                   coalesce(regexp_matches(customer_id, {sql.literal(UNPRINTABLE)}), FALSE) AS customer_id_unprintable,
                    coalesce(length(customer_id) > {MAX_CUSTOMER_ID_CHARS}, FALSE) AS customer_id_too_long,
-                   coalesce(regexp_matches(email, '{UNPRINTABLE}'), FALSE) AS email_unprintable
+                   coalesce(regexp_matches(email, {sql.literal(UNPRINTABLE)}), FALSE) AS email_unprintable
             FROM (
                 SELECT *, {ts('created_at')} AS created_at_ts, {ts('closed_at')} AS closed_at_ts
                 FROM read_parquet(?)

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 
 from redress.cli import main
 from redress.generate import generate
@@ -189,6 +189,16 @@ def test_artifacts_show_names_escaped(crafted, run):
     for key, text in texts.items():
         assert "<img" not in text and "\x1b" not in text and "\\u001b" not in text and "evil|name" not in text, key
     assert "&lt;img src=x onerror=alert(1)&gt;.csv" in texts["data-quality-suites"]
+
+
+def test_logs_show_names_on_one_line_without_escape_sequences(crafted, run):
+    with get_client(sync_client=True) as client:
+        (flow_run,) = [r for r in client.read_flow_runs() if CRAFTED in str(r.parameters.get("data_dir"))]
+        logs = [log.message for log in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))]
+    named = [m for m in logs if "red" in m and m.startswith("scope/")]
+    assert "scope/\\x1b[31mred\\x1b[0m.csv: accepted (3 rows)" in named
+    assert "scope/forged\\x0ascope: fake.csv accepted (9 rows).csv: accepted (3 rows)" in logs
+    assert not [m for m in logs if "\x1b" in m or "\n" in m and m.startswith("scope/")]
 
 
 @pytest.mark.parametrize("folder", ["what?", "back\\slash"])
