@@ -64,6 +64,7 @@ import os
 import re
 import stat as stat_
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -371,12 +372,16 @@ def _trimmed(expr: pl.Expr) -> pl.Expr:
     return pl.when(trimmed == "").then(None).otherwise(trimmed)
 
 
-UNTEXTABLE = (pl.Binary, pl.Duration, pl.Object, pl.Null)
+# A column of type Null (pandas writes an all-empty column so) is all missing values:
+# read as empty text, not refused.
+UNTEXTABLE = (pl.Binary, pl.Duration, pl.Object)
 
 
 def _parquet_text(name: str, dtype: pl.DataType) -> pl.Expr:
     """A typed Parquet column as text, without loss (module docstring)."""
     col = pl.col(name)
+    if isinstance(dtype, pl.Null):
+        return pl.lit(None, pl.String)
     if isinstance(dtype, pl.Datetime):
         # A typed timestamp keeps its zone (written as an offset); a naive one stays
         # naive and is read in the policy's timezone, like a string without offset.
@@ -397,12 +402,40 @@ def _has_untextable(dtype: pl.DataType) -> bool:
     return False
 
 
+def header_name(name: str) -> str:
+    """A column name as given, without the whitespace and invisible format characters
+    (a second byte-order mark, a zero-width space) that exports leave at its ends: they
+    would make `customer_id` another, ignored column and lose every value under it."""
+    start, end = 0, len(name)
+    while start < end and (name[start].isspace() or unicodedata.category(name[start]) == "Cf"):
+        start += 1
+    while end > start and (name[end - 1].isspace() or unicodedata.category(name[end - 1]) == "Cf"):
+        end -= 1
+    return name[start:end]
+
+
+def _look_alike(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "_", header_name(name).casefold()).strip("_")
+
+
+def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None:
+    """A column that is not one of `wanted` but reads as one (`Customer_ID`,
+    `customer id`) would be ignored as an extra column and its values lost: the file
+    is refused as missing that column, saying which name to use."""
+    for name in columns:
+        if name in wanted:
+            continue
+        meant = _look_alike(name)
+        if meant in wanted and meant not in columns:
+            raise FileRejected("missing_column", f"column {name[:60]!r} is not named exactly {meant!r}: rename it")
+
+
 def _columns(names: list[str]) -> dict[str, str]:
     """Trimmed name -> name in the file; a name given twice is ambiguous (either column
     could be the one meant), so the file is unreadable."""
     columns: dict[str, str] = {}
     for name in names:
-        key = name.strip()
+        key = header_name(name)
         if key in columns:
             raise FileRejected("unreadable_file", f"column {key[:60]!r} is given twice")
         columns[key] = name
@@ -429,7 +462,7 @@ def _csv_frame(path: Path) -> pl.LazyFrame:
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
                         glob=False, encoding="utf8", truncate_ragged_lines=False).with_row_index(ROW)
     header = frame.head(1).collect()
-    names = [(v or "").strip() for v in header.row(0)[1:]] if header.height else []
+    names = [header_name(v or "") for v in header.row(0)[1:]] if header.height else []
     while names and not names[-1]:
         names.pop()  # Excel pads the header with empty names when a sheet is wider
     _columns([n for n in names if n])
@@ -475,8 +508,8 @@ def _jsonl_frame(path: Path) -> pl.LazyFrame:
         keys = [k for (k,) in con.execute("SELECT DISTINCT key FROM pairs ORDER BY key").fetchall()]
         names = {}
         for key in keys:
-            names.setdefault(key.strip(), []).append(key)
-        con.register("keymap", pl.DataFrame({"key": keys, "name": [k.strip() for k in keys]},
+            names.setdefault(header_name(key), []).append(key)
+        con.register("keymap", pl.DataFrame({"key": keys, "name": [header_name(k) for k in keys]},
                                             schema={"key": pl.String, "name": pl.String}))
         twice = con.execute("""
             SELECT row_number, name FROM pairs JOIN keymap USING (key)
@@ -492,6 +525,16 @@ def _jsonl_frame(path: Path) -> pl.LazyFrame:
     return wide.rename({"row_number": ROW, **{f"c{i}": name for i, name in enumerate(names)}}).lazy()
 
 
+def _refuse_cr_line_ends(path: Path) -> None:
+    """Old Mac exports end lines with a lone CR, which no CSV or JSON Lines reader takes
+    as a line end: the whole file would read as one header line and look empty."""
+    with path.open("rb") as fh:
+        head = fh.read(BLOCK)
+    if b"\r" in head and b"\n" not in head:
+        raise FileRejected("unreadable_file", "its lines end with a lone CR (old Mac line ends): "
+                                              "save it with Windows (CRLF) or Unix (LF) line ends")
+
+
 def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ...]) -> pl.LazyFrame:
     """The file as text columns `wanted` (missing optional ones as NULL), trimmed, blank
     as NULL, with a 1-based row_number (Int64), as the module docstring says per format.
@@ -501,6 +544,8 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         raise FileRejected("unreadable_file", f"unknown file type {path.suffix[:20]!r} (use .csv, .parquet or .jsonl)")
     if path.stat().st_size == 0:
         raise FileRejected("empty_file", "the file is empty")
+    if fmt in ("csv", "jsonl"):
+        _refuse_cr_line_ends(path)
     try:
         if fmt == "csv":
             frame = _csv_frame(path)
@@ -517,6 +562,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         # not OSError: a share that drops is retried by the task, never quarantined
         raise unreadable(exc, f"cannot be read as {fmt}") from None
     columns = _columns([n for n in schema.names() if n != ROW])
+    refuse_look_alikes(columns, wanted)
     missing = [c for c in required if c not in columns]
     if missing:
         raise FileRejected("missing_column", f"missing column(s): {', '.join(missing)}")

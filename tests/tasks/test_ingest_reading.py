@@ -381,3 +381,47 @@ def test_inbox_settings_have_defaults_and_refuse_nonsense():
     for bad in ("-1", "ten", "nan", "inf"):
         with pytest.raises(RedressError, match="REDRESS_INBOX_QUIET_SECONDS must be a number of seconds"):
             load_settings({"REDRESS_INBOX_QUIET_SECONDS": bad})
+
+
+# ------------------------------------------------- found by a new user's tries (issue 8)
+
+
+def test_an_all_empty_parquet_column_of_type_null_is_missing_values_not_an_unreadable_file(tmp_path):
+    path = tmp_path / "p.parquet"
+    pl.DataFrame({"a": ["C1", "C2"], "b": [None, None]}).write_parquet(path)
+    assert pl.read_parquet(path).schema["b"] == pl.Null  # what pandas writes for an empty column
+    assert rows(path) == [(1, "C1", None), (2, "C2", None)]
+
+
+@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b", "\u2060", "\u200e", " \ufeff", "\u00a0"])
+def test_invisible_characters_around_a_header_name_do_not_lose_its_column(tmp_path, invisible):
+    csv = write(tmp_path, "c.csv", ("\ufeff" + invisible + "a" + invisible + ",b\nC1,x\n").encode())
+    assert rows(csv) == [(1, "C1", "x")]
+    jsonl = write(tmp_path, "j.jsonl", json.dumps({invisible + "a": "C1", "b": "x"}).encode() + b"\n")
+    assert rows(jsonl) == [(1, "C1", "x")]
+    parquet = tmp_path / "p.parquet"
+    pl.DataFrame({invisible + "a": ["C1"], "b": ["x"]}).write_parquet(parquet)
+    assert rows(parquet) == [(1, "C1", "x")]
+
+
+@pytest.mark.parametrize("name", ["A", "Customer_ID", "customer id", "CUSTOMER-ID", " customer__id "])
+def test_a_column_that_only_looks_like_a_wanted_one_is_refused_not_ignored(tmp_path, name):
+    wanted = ("customer_id", "b")
+    meant = "a" if name == "A" else "customer_id"
+    path = write(tmp_path, "c.csv", f"{name},b\nC1,x\n".encode())
+    reason, detail = rejected(path, required=("b",), wanted=("a", "b") if meant == "a" else wanted)
+    assert reason == "missing_column"
+    assert f"not named exactly {meant!r}" in detail
+
+
+def test_an_exact_column_beside_a_look_alike_keeps_the_exact_one(tmp_path):
+    path = write(tmp_path, "c.csv", b"a,A,b\nC1,zz,x\n")
+    assert rows(path) == [(1, "C1", "x")]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_old_mac_line_ends_are_an_unreadable_file_saying_how_to_fix_them(tmp_path, suffix):
+    body = "a,b\rC1,x\rC2,y\r" if suffix == ".csv" else '{"a":"C1"}\r{"a":"C2"}\r'
+    reason, detail = rejected(write(tmp_path, "c" + suffix, body.encode()))
+    assert reason == "unreadable_file"
+    assert "lone CR" in detail and "line ends" in detail
