@@ -35,6 +35,10 @@ class RedressError(Exception):
     """An error the user can act on (bad policy, missing folder, locked warehouse...)."""
 
 
+class WarehouseInUse(RedressError):
+    """The warehouse is held by another process (a run, an analyst's connection)."""
+
+
 def machine_error(exc: BaseException) -> str | None:
     """One line for an expected failure of the machine, or None for anything else
     (a bug keeps its traceback). Never names personal data: only paths and errno text."""

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from redress import escape, lookups
-from redress.errors import RedressError
+from redress.errors import RedressError, WarehouseInUse
 from redress.policy import load_policy
 from redress.warehouse import connect
 
@@ -97,12 +97,10 @@ def _open(warehouse: Path):
     while True:
         try:
             return connect(warehouse)
-        except RedressError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                if "locked" in str(exc):
-                    raise RedressError(f"a redress run is using the warehouse {warehouse}: "
-                                       "explain again when it ends") from None
-                raise
+        except WarehouseInUse:
+            if time.monotonic() > deadline:
+                raise RedressError(f"a redress run is using the warehouse {warehouse}: "
+                                   "explain again when it ends") from None
             time.sleep(0.1)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from redress.errors import RedressError
+from redress.errors import RedressError, WarehouseInUse
 from redress.sql import check_path
 
 SCHEMA = """
@@ -207,7 +207,8 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     try:
         con = duckdb.connect(str(warehouse), read_only=read_only)
     except duckdb.Error as exc:
-        raise RedressError(open_error(warehouse, exc)) from None
+        line = open_error(warehouse, exc)
+        raise (WarehouseInUse if "lock" in str(exc).lower() else RedressError)(line) from None
     # Timestamps are shown and compared in UTC inside the warehouse; the policy's
     # timezone is applied explicitly where a naive timestamp is read.
     con.execute("SET TimeZone = 'UTC'")

@@ -85,7 +85,7 @@ def test_a_second_run_on_a_locked_folder_is_refused(tmp_path):
 # --- the common options, before or after the command (SPEC "The command line") --------
 
 COMMANDS = {  # each command with the arguments it needs to parse
-    "run": [], "generate": ["--out", "out"], "demo": [], "explain": ["C1"], "serve": [],
+    "run": [], "generate": ["--out", "out"], "demo": [], "explain": ["C1"], "serve": [], "recover-ledger": [],
 }
 
 

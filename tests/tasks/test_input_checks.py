@@ -351,7 +351,7 @@ def test_the_sql_checks_and_the_classifier_agree_on_any_unicode_identifier(data,
     with tempfile.TemporaryDirectory() as tmp, duckdb.connect(":memory:") as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(SCHEMA)
-        con.execute("""INSERT INTO customers BY NAME SELECT customer_id, 'N' AS name, email, phone, email_norm,
+        con.execute("""INSERT INTO customers BY NAME SELECT customer_id, email, phone, email_norm,
                            phone_e164, 'active' AS status, created_at, false AS is_test, 'voucher' AS payout_method,
                            false AS bank_valid, 'f0' AS file_sha256 FROM master""")
         con.execute("INSERT INTO scope_rows BY NAME SELECT * FROM scope")

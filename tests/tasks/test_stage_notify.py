@@ -35,7 +35,7 @@ def people() -> dict[str, tuple]:
     with duckdb.connect(":memory:") as con:
         con.execute(SCHEMA)
         for cid, (email, phone) in MEMBERS.items():
-            con.execute("""INSERT INTO customers VALUES (?, 'N', NULL, NULL, ?, ?, 'active', now(), NULL, false,
+            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, ?, ?, 'active', now(), NULL, false,
                            'voucher', NULL, NULL, false, 'f0')""", [cid, email, phone])
             con.execute("""INSERT INTO entitlements VALUES (?, 'p', 'R1', 'ELIGIBLE', 1, 'email', 'email', 50000,
                            50000, 'voucher')""", [cid])

@@ -24,7 +24,7 @@ def warehouse(tmp_path: Path, rows: int) -> Path:
     third by an unknown id (quarantine unknown_customer_id)."""
     path = tmp_path / "w.duckdb"
     with connect(path) as con:
-        con.execute("""INSERT INTO customers VALUES ('c1', 'N', 'kim@example.com', '010-1111-2222',
+        con.execute("""INSERT INTO customers VALUES ('c1', 'kim@example.com', '010-1111-2222',
                        'kim@example.com', '+821011112222', 'active', '2025-07-01 09:00:00+09', NULL, false,
                        'voucher', NULL, NULL, false, 'sha')""")
         con.execute("""INSERT INTO scope_rows
