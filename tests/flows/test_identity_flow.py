@@ -86,7 +86,7 @@ def test_only_the_mobile_number_gets_a_text(identity_run):
     (key, code), = q(data, "SELECT person_key, reference_code FROM notifications WHERE customer_id IS NULL")
     assert key == "nonmember:+82315550101"
     from redress.explain import explain
-    text = explain(data, code)
+    text = explain(data, code, "CS0001")
     assert text.startswith(f"non-member friend@example.com (reference code {code})")
     assert "scope.csv" in text and "phone" in text
 
