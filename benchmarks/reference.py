@@ -113,6 +113,7 @@ def set_policy(con: duckdb.DuckDBPyConnection, policy_file: Path) -> None:
         "total_cap": int(policy.get("budget", {}).get("total_cap", 0)),
         "minimum_amount": int(policy["payout"]["minimum_amount"]),
         "whitespace": WHITESPACE,
+        "ascii_whitespace": "".join(c for c in WHITESPACE if c.isascii()),
     }
     for name, value in values.items():
         con.execute(f"SET VARIABLE {name} = ?", [value])
