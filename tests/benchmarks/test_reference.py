@@ -105,6 +105,42 @@ def test_reference_equals_a_run_under_a_capped_fund_with_tiers(generated, tmp_pa
     assert tiers >= 2
 
 
+def fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def test_reference_equals_a_run_on_unicode_identifiers(generated, tmp_path):
+    """The reference's slow paths (Unicode trim, fullwidth forms, A-Z-only lowering):
+    the generator writes ASCII only, so a file of its customers' identifiers in other
+    forms is added."""
+    data = data_folder(generated, tmp_path)
+    with duckdb.connect() as con:
+        people = con.execute("""SELECT email, phone FROM read_parquet(?) WHERE email IS NOT NULL
+                                AND phone IS NOT NULL ORDER BY customer_id LIMIT 6""",
+                             [str(next((data / "inbox" / "customers").iterdir()))]).fetchall()
+    nbsp, ideographic = "\u00a0", "\u3000"
+    rows = [
+        (fullwidth(people[0][0].strip()), ""),                      # ＠ and fullwidth letters
+        (f"{ideographic}{people[1][0].strip().upper()}{nbsp}", ""),  # padded, upper case
+        ("", fullwidth(people[2][1])),                               # fullwidth digits
+        ("", f"{nbsp}{people[3][1]}{ideographic}"),
+        ("İ" + people[4][0].strip(), ""),                         # not A-Z: kept, so nobody's
+        (f"{nbsp}{ideographic}", f"{ideographic}"),                  # blank: missing_identifier
+    ]
+    lines = ["email,phone,data_category,accessed_at"] + [
+        f"{e},{p},entrance_code,2025-08-01T10:00:00+09:00" for e, p in rows]
+    (data / "inbox" / "scope" / "scope_09_unicode.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    ref = reference.reference(data, DEFAULT_POLICY)
+    run_redress(data, DEFAULT_POLICY)
+    assert run_benchmark.differences(ref["figures"], run_benchmark.redress_figures(data)) == []
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        matched = con.execute("""SELECT matched_by, count(*) FROM scope_exposures e JOIN ingested_files f
+                                 USING (file_sha256) WHERE f.file_name = 'scope_09_unicode.csv'
+                                 GROUP BY ALL ORDER BY 1""").fetchall()
+    assert matched == [("email", 2), ("phone", 2)]
+
+
 @pytest.mark.parametrize("change", [
     lambda f: f.__setitem__(0, ["reason", "ELIGIBLE", 9, 450]),     # a count
     lambda f: f.__setitem__(1, ["rail", "voucher", 9, 449]),        # an amount
