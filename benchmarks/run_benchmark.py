@@ -202,8 +202,9 @@ def prepare(out: Path, customers: int, seed: int) -> dict:
         return manifest
     from redress.generate import generate
 
-    if out.exists():
-        shutil.rmtree(out)
+    if out.exists() and any(out.iterdir()):
+        # never delete a folder the benchmark did not make
+        raise SystemExit(f"benchmark: {out} holds files but no generated.json: choose another --out")
     start = time.perf_counter()
     manifest = generate(out, customers, seed)
     print(f"generated {customers:,} customers in {time.perf_counter() - start:.1f} s")
