@@ -4,10 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo test install bench lock clean
+.PHONY: help demo test install bench bench-revision lock clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,11 @@ demo: $(STAMP)  ## generate a synthetic breach in ./demo and run the whole pipel
 test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)  ## benchmark: make bench CUSTOMERS=1000000
+bench: $(STAMP)  ## benchmark against the SQL reference: make bench CUSTOMERS=1000000
 	$(BIN)/python benchmarks/run_benchmark.py --customers $(or $(CUSTOMERS),1000000)
+
+bench-revision: $(STAMP)  ## the same, then a 1% scope revision: make bench-revision CUSTOMERS=1000000
+	$(BIN)/python benchmarks/run_benchmark.py --customers $(or $(CUSTOMERS),1000000) --revision
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock

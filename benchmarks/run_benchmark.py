@@ -1,119 +1,282 @@
-"""Generate a breach of a given size, run the pipeline once, print seconds and peak
-memory per stage.
+"""Benchmark redress against a plain DuckDB SQL reference of the same decisions, on the same files.
 
-    .venv/bin/python benchmarks/run_benchmark.py --customers 1000000 [--out bench/1m] [--keep]
+    .venv/bin/python benchmarks/run_benchmark.py --customers 1000000 [--seed 7] [--out DIR] [--keep]
+                                                 [--policy FILE] [--revision]
 
-The stages are the parent flow's tasks, called in the same order inside a flow of the
-benchmark's own, so that each one can be timed and its peak resident memory read
-(Linux: /proc/self/clear_refs resets the high-water mark, VmHWM reads it).
+1. Generates a breach (`redress generate`) into DIR, or reuses DIR's inbox when DIR
+   already holds one (its outputs from an earlier benchmark are removed first).
+2. Runs the reference (benchmarks/reference.py + reference.sql) in a child process.
+3. Runs the real flow in another child process: `redress run --data-dir DIR`.
+   Per-stage seconds are the flow's task runs as Prefect recorded them (read through the
+   Prefect client afterwards, from a private PREFECT_HOME); nothing is re-wrapped.
+4. Prints per stage seconds, each side's total wall seconds (process start to exit, what
+   a user waits for) and peak resident memory (the child's ru_maxrss from wait4), and
+   the ratio redress / reference; then checks that the reference's customers and won
+   per entitlement reason, payments and won per rail and scope rows per destination
+   equal redress's warehouse (`entitlements`, `ledger`, outcome tables): exit 1 if not.
+5. With --revision: adds one scope file with 1% more rows (about half exposures of
+   customers no file named by id before, half new categories of customers already
+   named; SQL over the snapshot, seeded), runs the reference and `redress run` again
+   on the same folder, prints the revision's seconds and revision / full run, and
+   checks the figures again (payments compared as won per rail over the whole ledger:
+   a top-up is a second payment to the same customer).
+
+Both children see the same machine; run `uptime` first: other work beside it skews both.
+Child environment: REDRESS_INBOX_QUIET_SECONDS=0 (the files were just written whole),
+a throwaway REDRESS_HMAC_KEY and payer unless set.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-os.environ.setdefault("REDRESS_HMAC_KEY", secrets.token_hex(32))
-os.environ.setdefault("REDRESS_DEBTOR_NAME", "Benchmark Payer Corp.")
-os.environ.setdefault("REDRESS_DEBTOR_ACCOUNT", "1002003004005")
-os.environ.setdefault("REDRESS_DEBTOR_BANK_CODE", "020")
+import reference as ref  # noqa: E402  (benchmarks/reference.py: imports nothing of redress)
 
-
-def reset_peak() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+RUN_DATE = "2025-12-01"
+REVISION_FILE = "scope_99_benchmark_revision.parquet"
+OUTPUTS = ("warehouse.duckdb", "warehouse.duckdb.wal", "outbox", "reports", "quarantine", "work")
 
 
-def peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def child_env(prefect_home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               REDRESS_INBOX_QUIET_SECONDS="0", REDRESS_INBOX_WAIT_SECONDS="0")
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    env.setdefault("REDRESS_HMAC_KEY", secrets.token_hex(32))
+    env.setdefault("REDRESS_DEBTOR_NAME", "Benchmark Payer Corp.")
+    env.setdefault("REDRESS_DEBTOR_ACCOUNT", "1002003004005")
+    env.setdefault("REDRESS_DEBTOR_BANK_CODE", "020")
+    return env
 
 
-def measure(name: str, fn, *args, rows: list):
-    reset_peak()
+def run_child(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, float, str]:
+    """Run argv to completion; (wall seconds, peak resident MB, stdout). Raises
+    RuntimeError with the log's last line when it fails. The peak is the child's own
+    ru_maxrss (wait4), so one child's memory never shows as another's."""
     start = time.perf_counter()
-    result = fn(*args)
-    rows.append((name, time.perf_counter() - start, peak_mb()))
-    print(f"  {name:<22} {rows[-1][1]:9.1f} s {rows[-1][2]:10,.0f} MB", flush=True)
-    return result
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    seconds = time.perf_counter() - start
+    text = log.read_text()
+    if proc.returncode != 0:
+        last = (text.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{Path(argv[1]).name if len(argv) > 1 else argv[0]} failed ({proc.returncode}): {last}")
+    return seconds, usage.ru_maxrss / 1024, text
+
+
+def run_reference(data_dir: Path, policy: Path, env: dict[str, str], log: Path) -> dict:
+    seconds, peak, out = run_child([sys.executable, str(BENCH / "reference.py"), str(data_dir), "--policy", str(policy)],
+                                   env, log)
+    result = json.loads(out.strip().splitlines()[-1])
+    return {"seconds": seconds, "peak_mb": peak, "sql_seconds": result["seconds"], "figures": result["figures"]}
+
+
+def run_redress(data_dir: Path, policy: Path, env: dict[str, str], log: Path) -> dict:
+    redress = Path(sys.executable).with_name("redress")
+    argv = [str(redress), "--data-dir", str(data_dir), "run", "--policy", str(policy), "--run-date", RUN_DATE]
+    seconds, peak, _ = run_child(argv, env, log)
+    return {"seconds": seconds, "peak_mb": peak, **stage_seconds(Path(env["PREFECT_HOME"]))}
+
+
+def stage_seconds(prefect_home: Path) -> dict:
+    """The newest flow run's seconds and its task runs' (stage name, seconds), in start
+    order, read from the Prefect database the child wrote (PREFECT_HOME)."""
+    os.environ["PREFECT_HOME"] = str(prefect_home)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
+    tasks = sorted((t for t in tasks if t.start_time), key=lambda t: t.start_time)
+    stages = [(t.name.rsplit("-", 1)[0], (t.end_time - t.start_time).total_seconds()) for t in tasks]
+    return {"flow_seconds": (flow_run.end_time - flow_run.start_time).total_seconds(), "stages": stages}
+
+
+def redress_figures(data_dir: Path) -> list[list]:
+    """The same figures as the reference's, read from redress's warehouse (read-only)."""
+    import duckdb
+
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        rows = con.execute("""
+            SELECT 'reason', reason, count(*), sum(amount)::BIGINT FROM entitlements GROUP BY reason
+            UNION ALL
+            SELECT 'rail', rail, count(*), sum(amount)::BIGINT FROM ledger
+            WHERE status IN ('issued', 'settled') GROUP BY rail
+            UNION ALL SELECT 'destination', 'exposure', count(*), NULL FROM scope_exposures
+            UNION ALL SELECT 'destination', 'non_member', count(*), NULL FROM non_member_exposures
+            UNION ALL SELECT 'destination', 'review:' || reason, count(*), NULL FROM review GROUP BY reason
+            UNION ALL SELECT 'destination', 'quarantine:' || reason, count(*), NULL FROM quarantine
+                      WHERE kind = 'scope' AND row_number IS NOT NULL GROUP BY reason
+            ORDER BY 1, 2""").fetchall()
+    finally:
+        con.close()
+    return [[m, k, int(n), None if a is None else int(a)] for m, k, n, a in rows if n]
+
+
+def differences(reference: list[list], redress: list[list], *, payments_by_amount_only: bool = False) -> list[str]:
+    """Lines naming every figure on which the two disagree (empty: they agree). After a
+    revision a customer may hold two payments (first + top-up): compare won per rail only."""
+    def keyed(figures):
+        return {(m, k): (None if payments_by_amount_only and m == "rail" else n, a) for m, k, n, a in figures}
+
+    ours, theirs = keyed(reference), keyed(redress)
+    return [f"{m} {k}: reference {ours.get((m, k))}, redress {theirs.get((m, k))}"
+            for m, k in sorted(set(ours) | set(theirs)) if ours.get((m, k)) != theirs.get((m, k))]
+
+
+def write_revision(data_dir: Path, seed: int, policy: Path) -> int:
+    """Add inbox/scope/REVISION_FILE: 1% as many rows as the readable scope files hold,
+    about half for customers no scope file named by id (new people, first payments),
+    half a category for customers already named (new exposures of known people).
+    Timestamps inside the breach window; seeded, ordered, so the same seed gives the
+    same bytes. Returns its row count."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        snapshot = ref.read_order(data_dir / "inbox" / "customers", (".parquet", ".csv"))[-1]
+        ref.open_file(con, snapshot).create_view("customers_file")
+        ref.scope_views(con, data_dir / "inbox" / "scope")
+        ref.set_policy(con, policy)
+        con.execute("SET VARIABLE seed = ?", [seed])
+        target = str(data_dir / "inbox" / "scope" / REVISION_FILE)
+        con.execute("""
+            COPY (
+              WITH named AS (SELECT DISTINCT trim(customer_id) AS customer_id FROM scope_file_rows),
+              size AS (SELECT (count(*) + 99) // 100 AS rows FROM scope_file_rows),
+              people AS (
+                SELECT c.customer_id, n.customer_id IS NOT NULL AS known,
+                       (hash(c.customer_id, getvariable('seed')) % 2147483647)::BIGINT AS h
+                FROM customers_file c LEFT JOIN named n USING (customer_id)),
+              picked AS (
+                SELECT *, row_number() OVER (PARTITION BY known ORDER BY h, customer_id) AS k FROM people)
+              SELECT customer_id, NULL::VARCHAR AS email, NULL::VARCHAR AS phone,
+                     getvariable('category_tiers')[1 + h % len(getvariable('category_tiers'))].data_category
+                       AS data_category,
+                     strftime((getvariable('window_start') + to_seconds(h % (epoch(getvariable('window_end'))
+                              - epoch(getvariable('window_start')))::BIGINT + 1)) AT TIME ZONE 'UTC',
+                              '%Y-%m-%dT%H:%M:%S') || 'Z' AS accessed_at,
+                     'confirmed' AS confidence, 'benchmark_revision' AS source
+              FROM picked, size
+              WHERE k <= CASE WHEN known THEN size.rows - least(size.rows // 2, (SELECT count(*) FROM people
+                                                                              WHERE NOT known))
+                              ELSE size.rows // 2 END
+              ORDER BY customer_id
+            ) TO ? (FORMAT parquet)""", [target])
+        return con.execute("SELECT count(*) FROM read_parquet(?)", [target]).fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def prepare(out: Path, customers: int, seed: int) -> dict:
+    """A data folder holding only a generated inbox: reused when out has one (earlier
+    benchmark outputs and revision file removed), else generated."""
+    if (out / "inbox").is_dir() and (out / "generated.json").is_file():
+        for name in OUTPUTS:
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        (out / "inbox" / "scope" / REVISION_FILE).unlink(missing_ok=True)
+        manifest = json.loads((out / "generated.json").read_text())
+        print(f"reusing {out} ({manifest['customers']:,} customers, seed {manifest['seed']})")
+        return manifest
+    from redress.generate import generate
+
+    if out.exists() and any(out.iterdir()):
+        # never delete a folder the benchmark did not make
+        raise SystemExit(f"benchmark: {out} holds files but no generated.json: choose another --out")
+    start = time.perf_counter()
+    manifest = generate(out, customers, seed)
+    print(f"generated {customers:,} customers in {time.perf_counter() - start:.1f} s")
+    return manifest
+
+
+def table(name: str, ref_run: dict, run: dict) -> str:
+    lines = [f"{name}", f"  {'stage':<24}{'seconds':>10}"]
+    lines += [f"  {stage:<24}{seconds:>10.1f}" for stage, seconds in run["stages"]]
+    lines += [
+        f"  {'flow run (Prefect)':<24}{run['flow_seconds']:>10.1f}",
+        f"  {'redress total':<24}{run['seconds']:>10.1f} s   peak {run['peak_mb']:>8,.0f} MB",
+        f"  {'reference total':<24}{ref_run['seconds']:>10.1f} s   peak {ref_run['peak_mb']:>8,.0f} MB"
+        f"   (SQL {ref_run['sql_seconds']:.1f} s)",
+        f"  {'ratio redress/reference':<24}{run['seconds'] / ref_run['seconds']:>10.2f}"
+        f"   (flow run / reference: {run['flow_seconds'] / ref_run['seconds']:.2f})",
+    ]
+    return "\n".join(lines)
+
+
+def compare(ref_run: dict, data_dir: Path, **kw) -> bool:
+    diff = differences(ref_run["figures"], redress_figures(data_dir), **kw)
+    figures = {(m, k): (n, a) for m, k, n, a in ref_run["figures"]}
+    print("  agreement: " + ("every figure equal" if not diff else f"{len(diff)} figure(s) differ"))
+    for (m, k), (n, a) in sorted(figures.items()):
+        if m != "destination":
+            print(f"    {m:<7} {k:<22} {n:>12,}" + (f" {a:>18,} won" if a is not None else ""))
+    for line in diff:
+        print(f"    DIFFERS {line}")
+    return not diff
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--keep", action="store_true", help="keep the generated folder")
+    parser.add_argument("--out", type=Path, help="data folder (default bench/<customers>)")
+    parser.add_argument("--keep", action="store_true", help="keep the data folder (reuse it with --out next time)")
+    parser.add_argument("--policy", type=Path, default=ROOT / "policies" / "coupang-2025-v1.toml")
+    parser.add_argument("--revision", action="store_true", help="then a 1%% revision on the same folder")
     args = parser.parse_args()
-    out = args.out or ROOT / "bench" / f"{args.customers}"
-    if out.exists():
-        shutil.rmtree(out)
+    out = (args.out or ROOT / "bench" / f"{args.customers}").resolve()
+    policy = args.policy.resolve()
 
-    from prefect import flow
-
-    from redress.generate import generate
-    from redress.policy import DEFAULT_POLICY, load_policy
-    from tasks.report import write_report
-    from tasks.runs import data_dir_lock, finish_run, start_run
-    from tasks.stage_disburse import disburse
-    from tasks.stage_entitle import compute_entitlements
-    from tasks.stage_ingest import ingest_inbox
-    from tasks.stage_notify import notify
-    from tasks.stage_validate import validate_scope
-
-    rows: list = []
-    print(f"redress benchmark: {args.customers:,} customers, {os.cpu_count()} cores")
-    manifest = measure("generate", generate, out, args.customers, args.seed, rows=rows)
-    scope_rows = sum(manifest.get("scope_rows", {}).values()) if isinstance(manifest.get("scope_rows"), dict) else None
-
-    @flow(name="redress-benchmark")
-    def bench_flow() -> dict:
-        policy = load_policy(DEFAULT_POLICY)
-        with data_dir_lock(out):
-            ctx = start_run(out, policy, date(2025, 12, 1), {"benchmark": True})
-            summary = {"run_id": ctx.run_id}
-            summary["ingest"] = measure("ingest", ingest_inbox, ctx, rows=rows)
-            summary["validate"] = measure("validate", validate_scope, ctx, rows=rows)
-            summary["entitle"] = measure("entitle", compute_entitlements, ctx, rows=rows)
-            summary["disburse"] = measure("disburse", disburse, ctx, rows=rows)
-            summary["notify"] = measure("notify", notify, ctx, rows=rows)
-            summary["report"] = measure("report", write_report, ctx, summary, rows=rows)
-            finish_run(ctx, "succeeded", summary)
-        return summary
-
-    start = time.perf_counter()
-    summary = bench_flow()
-    total = time.perf_counter() - start
-    stage_total = sum(s for name, s, _ in rows if name != "generate")
-    print()
-    print(f"customers          {args.customers:>14,}")
-    if scope_rows:
-        print(f"scope rows         {scope_rows:>14,}")
-    d = summary["validate"]["destinations"]
-    print(f"exposures          {d['exposure']:>14,}")
-    print(f"payments           {summary['disburse']['payments']:>14,}  in {summary['disburse']['batches']:,} batches")
-    print(f"notifications      {summary['notify']['notifications']:>14,}")
-    print(f"pipeline seconds   {stage_total:>14.1f}  (flow incl. Prefect overhead: {total:.1f})")
-    print(f"peak memory MB     {max(p for _, _, p in rows):>14,.0f}")
+    print(f"redress benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    manifest = prepare(out, args.customers, args.seed)
+    rows = sum(manifest.get("scope_rows", {}).values())
+    print(f"customers {manifest['customers']:,}; scope rows {rows:,} in {len(manifest['scope_rows'])} files"
+          " (+ a duplicate and a corrupt file)")
+    prefect_home = Path(tempfile.mkdtemp(prefix="redress-bench-prefect-"))
+    env = child_env(prefect_home)
+    ok = True
+    try:
+        ref_run = run_reference(out, policy, env, prefect_home / "reference.log")
+        run = run_redress(out, policy, env, prefect_home / "redress.log")
+        print(table("full run", ref_run, run))
+        ok &= compare(ref_run, out)
+        if args.revision:
+            added = write_revision(out, args.seed, policy)
+            print(f"revision: {REVISION_FILE} with {added:,} rows; load average {os.getloadavg()[0]:.2f}")
+            ref_rev = run_reference(out, policy, env, prefect_home / "reference-revision.log")
+            rev = run_redress(out, policy, env, prefect_home / "redress-revision.log")
+            print(table("revision (1%)", ref_rev, rev))
+            print(f"  {'revision / full run':<24}{rev['seconds'] / run['seconds']:>10.2f}")
+            ok &= compare(ref_rev, out, payments_by_amount_only=True)
+    except RuntimeError as exc:
+        print(f"benchmark: {exc} (log: {prefect_home})", file=sys.stderr)
+        return 1
+    shutil.rmtree(prefect_home, ignore_errors=True)
     if not args.keep:
         shutil.rmtree(out)
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,163 @@
+"""The benchmark's reference (benchmarks/reference.sql) makes redress's decisions.
+
+A ratio against a reference that decides differently means nothing, so on a small
+generated breach the reference's customers and won per entitlement reason, payments
+and won per rail and scope rows per destination must equal a real run's warehouse: on
+a first run, after a 1% revision (top-ups and first payments), and under a capped fund
+with tiers (pro rata, BELOW_MINIMUM).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import reference
+import run_benchmark
+from redress.generate import DEFECTS, generate
+from redress.policy import DEFAULT_POLICY
+
+CUSTOMERS = 2_000
+TIERED = Path(__file__).resolve().parents[2] / "policies" / "tiered-capped-example.toml"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("generated")
+    generate(out, CUSTOMERS, seed=11)
+    return out
+
+
+def data_folder(generated: Path, tmp_path: Path) -> Path:
+    """A fresh data folder holding a copy of the generated inbox and manifest."""
+    data = tmp_path / "data"
+    shutil.copytree(generated / "inbox", data / "inbox")
+    shutil.copy(generated / "generated.json", data / "generated.json")
+    return data
+
+
+def run_redress(data: Path, policy: Path) -> None:
+    from flows.remediation import remediation
+
+    remediation(data_dir=data, policy_path=policy, run_date=date(2025, 12, 1))
+
+
+def figures_of(rows: list[list]) -> dict[tuple[str, str], tuple[int, int | None]]:
+    return {(m, k): (n, a) for m, k, n, a in rows}
+
+
+def test_reference_equals_a_first_run_and_a_revision(generated, tmp_path):
+    data = data_folder(generated, tmp_path)
+    planted = json.loads((data / "generated.json").read_text())
+
+    first = reference.reference(data, DEFAULT_POLICY)
+    run_redress(data, DEFAULT_POLICY)
+    assert run_benchmark.differences(first["figures"], run_benchmark.redress_figures(data)) == []
+
+    # the figures are about the planted breach, not an empty agreement
+    figures = figures_of(first["figures"])
+    assert first["files"] == {"read": 3, "duplicate": 1, "unreadable": 1}
+    for kind in DEFECTS:
+        assert figures[("destination", f"quarantine:{kind}")][0] == planted[kind], kind
+    assert figures[("destination", "review:ambiguous_identifier")][0] == planted["ambiguous_rows"]
+    assert figures[("destination", "non_member")][0] == planted["non_member_rows"]
+    assert figures[("reason", "TEST_ACCOUNT")][0] == planted["test_accounts"]
+    rails = {k: v for (m, k), v in figures.items() if m == "rail"}
+    assert set(rails) == {"bank_transfer", "claim", "voucher"}
+    assert sum(n for n, _ in rails.values()) == figures[("reason", "ELIGIBLE")][0]
+    assert sum(a for _, a in rails.values()) == figures[("reason", "ELIGIBLE")][1] > 0
+
+    added = run_benchmark.write_revision(data, seed=11, policy=DEFAULT_POLICY)
+    assert added == -(-sum(planted["scope_rows"][f] for f in planted["scope_rows"]
+                           if f not in planted["files"]["duplicate"]) // 100)
+    revised = reference.reference(data, DEFAULT_POLICY)
+    run_redress(data, DEFAULT_POLICY)
+    assert run_benchmark.differences(revised["figures"], run_benchmark.redress_figures(data),
+                                     payments_by_amount_only=True) == []
+    # the revision paid new people: more ELIGIBLE customers, more won
+    before, after = figures[("reason", "ELIGIBLE")], figures_of(revised["figures"])[("reason", "ELIGIBLE")]
+    assert after[0] > before[0] and after[1] > before[1]
+
+
+def test_reference_equals_a_run_under_a_capped_fund_with_tiers(generated, tmp_path):
+    data = data_folder(generated, tmp_path)
+    # a fund small enough that pro rata scales every amount and pushes tier 1 below the minimum
+    policy = tmp_path / "capped.toml"
+    policy.write_text(TIERED.read_text().replace("total_cap = 500000000000", "total_cap = 40000000")
+                      .replace("1 = 20000", "1 = 8000"))
+
+    ref = reference.reference(data, policy)
+    run_redress(data, policy)
+    assert run_benchmark.differences(ref["figures"], run_benchmark.redress_figures(data)) == []
+
+    figures = figures_of(ref["figures"])
+    assert figures[("reason", "BELOW_MINIMUM")][0] > 0
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        scaled = con.execute("""SELECT count(*) FROM entitlements
+                                WHERE reason = 'ELIGIBLE' AND amount < base_amount""").fetchall()[0][0]
+        tiers = con.execute("SELECT count(DISTINCT tier) FROM entitlements WHERE reason = 'ELIGIBLE'").fetchall()[0][0]
+    assert scaled == figures[("reason", "ELIGIBLE")][0]  # every payment scaled down
+    assert tiers >= 2
+
+
+def fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def test_reference_equals_a_run_on_unicode_identifiers(generated, tmp_path):
+    """The reference's slow paths (Unicode trim, fullwidth forms, A-Z-only lowering):
+    the generator writes ASCII only, so a file of its customers' identifiers in other
+    forms is added."""
+    data = data_folder(generated, tmp_path)
+    with duckdb.connect() as con:
+        people = con.execute("""SELECT email, phone FROM read_parquet(?) WHERE email IS NOT NULL
+                                AND phone IS NOT NULL ORDER BY customer_id LIMIT 6""",
+                             [str(next((data / "inbox" / "customers").iterdir()))]).fetchall()
+    nbsp, ideographic = "\u00a0", "\u3000"
+    rows = [
+        (fullwidth(people[0][0].strip()), ""),                      # ＠ and fullwidth letters
+        (f"{ideographic}{people[1][0].strip().upper()}{nbsp}", ""),  # padded, upper case
+        ("", fullwidth(people[2][1])),                               # fullwidth digits
+        ("", f"{nbsp}{people[3][1]}{ideographic}"),
+        ("İ" + people[4][0].strip(), ""),                         # not A-Z: kept, so nobody's
+        (f"{nbsp}{ideographic}", f"{ideographic}"),                  # blank: missing_identifier
+    ]
+    lines = ["email,phone,data_category,accessed_at"] + [
+        f"{e},{p},entrance_code,2025-08-01T10:00:00+09:00" for e, p in rows]
+    (data / "inbox" / "scope" / "scope_09_unicode.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    ref = reference.reference(data, DEFAULT_POLICY)
+    run_redress(data, DEFAULT_POLICY)
+    assert run_benchmark.differences(ref["figures"], run_benchmark.redress_figures(data)) == []
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        matched = con.execute("""SELECT matched_by, count(*) FROM scope_exposures e JOIN ingested_files f
+                                 USING (file_sha256) WHERE f.file_name = 'scope_09_unicode.csv'
+                                 GROUP BY ALL ORDER BY 1""").fetchall()
+    assert matched == [("email", 2), ("phone", 2)]
+
+
+@pytest.mark.parametrize("change", [
+    lambda f: f.__setitem__(0, ["reason", "ELIGIBLE", 9, 450]),     # a count
+    lambda f: f.__setitem__(1, ["rail", "voucher", 9, 449]),        # an amount
+    lambda f: f.pop(2),                                              # a figure missing
+    lambda f: f.append(["destination", "review:checks_disagree", 1, None]),  # one extra
+])
+def test_differences_names_the_figure_that_differs(change):
+    ours = [["reason", "ELIGIBLE", 10, 500], ["rail", "voucher", 9, 450], ["destination", "exposure", 30, None]]
+    theirs = [list(f) for f in ours]
+    change(theirs)
+    assert run_benchmark.differences(ours, ours) == []
+    lines = run_benchmark.differences(ours, theirs)
+    assert len(lines) == 1
+
+
+def test_top_ups_compare_by_amount_after_a_revision():
+    ours = [["rail", "voucher", 9, 450]]
+    theirs = [["rail", "voucher", 10, 450]]  # one customer paid twice: first payment and top-up
+    assert run_benchmark.differences(ours, theirs, payments_by_amount_only=True) == []
+    assert run_benchmark.differences(ours, [["rail", "voucher", 10, 460]], payments_by_amount_only=True) != []
