@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # r
 def prefect_server(tmp_path_factory):
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    os.environ.setdefault("REDRESS_HMAC_KEY", "test-key-not-a-secret")
+    os.environ.setdefault("REDRESS_HMAC_KEY", "test-key-not-a-secret-0123456789abcdef")
     os.environ.setdefault("REDRESS_DEBTOR_NAME", "Test Payer Corp.")
     os.environ.setdefault("REDRESS_DEBTOR_ACCOUNT", "1002003004005")
     os.environ.setdefault("REDRESS_DEBTOR_BANK_CODE", "020")
