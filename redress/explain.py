@@ -99,8 +99,8 @@ def _open(warehouse: Path):
             return connect(warehouse)
         except WarehouseInUse:
             if time.monotonic() > deadline:
-                raise RedressError(f"a redress run is using the warehouse {warehouse}: "
-                                   "explain again when it ends") from None
+                raise RedressError(f"another process (a redress run, or an analyst's connection) is using the "
+                                   f"warehouse {warehouse}: explain again when it ends") from None
             time.sleep(0.1)
 
 

@@ -11,7 +11,9 @@ the window. Lookups by customer id are recorded, not limited (staff work from th
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
+
 import re
 from datetime import datetime, timedelta
 
@@ -26,10 +28,12 @@ MAX_ASKED_CHARS = 100  # what is recorded of a (mistyped) question
 
 
 def os_user() -> str:
+    # From the process's real uid, not getpass.getuser(): that trusts $USER and
+    # $LOGNAME, which anyone can set to escape the rate limit and forge the log.
     try:
-        return getpass.getuser()
+        return pwd.getpwuid(os.getuid()).pw_name
     except (KeyError, OSError):
-        return "unknown"
+        return f"uid-{os.getuid()}"
 
 
 def staff_id(by: str | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,12 @@ def debtor(settings: Settings):
     account = settings.debtor_account.replace("-", "").replace(" ", "")
     if settings.debtor_name != settings.debtor_name.strip():
         raise RedressError("REDRESS_DEBTOR_NAME has leading or trailing whitespace: set it exactly")
+    # It goes into every bank file as Dbtr/Nm and InitgPty/Nm: ISO 20022 Max140Text, and
+    # XML cannot carry control characters (tasks/printable.py holds the same rule for ids).
+    if len(settings.debtor_name) > 140:
+        raise RedressError("REDRESS_DEBTOR_NAME is longer than 140 characters, the bank file's limit")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in settings.debtor_name):
+        raise RedressError("REDRESS_DEBTOR_NAME holds a control or invisible character: set it as plain text")
     if not re.fullmatch(r"[0-9]{10,16}", account):
         raise RedressError("REDRESS_DEBTOR_ACCOUNT must be 10 to 16 digits (hyphens and spaces allowed)")
     if not re.fullmatch(r"[0-9]{3}", settings.debtor_bank_code):

@@ -32,8 +32,15 @@ from redress import sql
 from redress.errors import RedressError
 from redress.warehouse import connect, table_exists
 from tasks.ingest import sha256_of
+from tasks.notifications import TEMPLATES
+
+# Templates of a message that tells a member they are paid (tasks/notifications.py).
+PAID_TEMPLATES = [TEMPLATES[rail] for rail in ("voucher", "bank_transfer", "claim")]
 
 RUN_ID = re.compile(r"R(\d{8})-(\d{3,})")
+# <policy>-<YYYYMMDD>-<rail>-<seq> (tasks/batches.py): any other folder in outbox/batches
+# (an `archive/` finance made) is not a batch and is neither checked nor restored.
+BATCH_ID = re.compile(r".+-\d{8}-(voucher|bank_transfer|claim)-\d+")
 INDEX = "index"  # outbox/notifications/index/<run_id>.parquet: who each notification row is for
 # A notification file's rows with the person each is for; $1 the file, $2 its index.
 NOTES_WITH_KEYS = """
@@ -65,7 +72,8 @@ def batch_folders(data_dir: Path) -> list[Path]:
     root = data_dir / "outbox" / "batches"
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in root.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and BATCH_ID.fullmatch(p.name))
 
 
 def notification_files(data_dir: Path) -> list[Path]:
@@ -119,7 +127,8 @@ def verified_manifest(folder: Path) -> dict:
         raise RedressError(f"{where}: unreadable manifest.json ({type(exc).__name__}: {exc}); nothing restored") from None
     if keys["batch_id"] != folder.name:
         raise RedressError(f"{where}: manifest names batch {keys['batch_id']}; nothing restored")
-    present = sorted(p.name for p in folder.iterdir() if p.name != "manifest.json")
+    # A file manager's .DS_Store or Thumbs-like dot-file is not part of the batch.
+    present = sorted(p.name for p in folder.iterdir() if p.name != "manifest.json" and not p.name.startswith("."))
     if present != sorted(files) or "payments.parquet" not in files:
         raise RedressError(f"{where}: files {present} differ from the manifest's {sorted(files)}; nothing restored")
     for name in sorted(files):
@@ -140,8 +149,9 @@ def _notification_sources(data_dir: Path, run_id: str) -> list[str]:
     root = data_dir / "outbox" / "notifications"
     index = root / INDEX / f"{run_id}.parquet"
     if not index.is_file():
-        raise RedressError(f"outbox/notifications/{run_id}.parquet has no index file ({INDEX}/{run_id}.parquet: "
-                           "written before redress kept one); restore the warehouse from backup instead")
+        raise RedressError(f"outbox/notifications/{run_id}.parquet has no index file ({INDEX}/{run_id}.parquet, "
+                           "deleted, or written before redress kept one): restore that file or the warehouse "
+                           "from backup; nothing restored")
     sources = [sql.file_path(root / f"{run_id}.parquet"), sql.file_path(index)]
     with duckdb.connect() as con:
         rows, indexed, matched = con.execute(f"""
@@ -210,5 +220,26 @@ def recover_ledger(data_dir: Path) -> dict:
                 [run_id, info["started"], _run_date(run_id), _run_date(run_id),
                  json.dumps({"restored_from": "outbox"}), info["policy_id"]])
             restored["runs"] += 1
+        unpaid = _told_of_a_payment_never_found(con)
+        if unpaid:
+            con.execute("ROLLBACK")
+            count, first_run = unpaid
+            raise RedressError(
+                f"{count} person(s) were told of a payment (first in run {first_run}) that no batch folder in "
+                "outbox/batches holds: a batch folder was moved or deleted; put finance's copy back and run "
+                "recover-ledger again; nothing restored")
         con.execute("COMMIT")
     return restored
+
+
+def _told_of_a_payment_never_found(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
+    """(people, first run) of customers whose notification says they are paid (voucher,
+    bank transfer or claim template) but who have no payment in the ledger as rebuilt.
+    The notification files are a second record of who was paid: a batch folder finance
+    moved out of the outbox would otherwise be paid again by the next run."""
+    (count, first_run), = con.execute("""
+        SELECT count(*), min(n.run_id) FROM notifications n
+        WHERE n.customer_id IS NOT NULL AND list_contains(?, n.template_id)
+          AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.customer_id = n.customer_id)""",
+        [PAID_TEMPLATES]).fetchall()
+    return (int(count), first_run) if count else None

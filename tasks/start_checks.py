@@ -8,6 +8,7 @@ folder as it was: no warehouse row, no outbox file, not even a new warehouse fil
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import duckdb
@@ -41,8 +42,8 @@ def check_outbox_known(data_dir: Path) -> None:
     if missing:
         raise RedressError(
             f"the outbox holds {missing.describe()} that the warehouse does not know (warehouse lost or restored "
-            f"from an older copy): nothing was run; rebuild the ledger with `redress --data-dir {data_dir} "
-            f"recover-ledger`, then run again")
+            f"from an older copy): nothing was run; rebuild the ledger with "
+            f"`redress --data-dir {shlex.quote(str(data_dir))} recover-ledger`, then run again")
 
 
 def check_before_run(data_dir: Path) -> None:

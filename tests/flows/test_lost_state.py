@@ -192,3 +192,47 @@ def test_the_same_inputs_give_the_same_export_bytes(folder):
     before = (data / "exports" / "ledger.parquet").read_bytes()
     run(data, 3)
     assert (data / "exports" / "ledger.parquet").read_bytes() == before  # nothing new paid, same bytes
+
+
+def test_recovery_refuses_while_a_batch_folder_people_were_told_of_is_missing(folder, cli):
+    """Finance moved a batch folder out of the outbox and the warehouse was lost: the
+    notifications still say those people are paid, so recovery refuses (a run after it
+    would pay them again) until the folder is back."""
+    data, _ = folder
+    (data / "warehouse.duckdb").unlink()
+    batches = data / "outbox" / "batches"
+    voucher = sorted(p for p in batches.iterdir() if "-voucher-" in p.name)[0]
+    moved = data.parent / "finance-copy" / voucher.name
+    shutil.move(voucher, moved)
+    code, _, err = cli("--data-dir", str(data), "recover-ledger")
+    assert code == 1 and len(err) == 1
+    assert "were told of a payment" in err[0] and "put finance's copy back" in err[0]
+    assert q(data, "SELECT count(*) FROM ledger") == [(0,)]  # rolled back: nothing restored
+    shutil.move(moved, voucher)
+    code, out, _ = cli("--data-dir", str(data), "recover-ledger")
+    assert code == 0 and "restored" in out
+    assert q(data, f"SELECT count(*) > 0 FROM ledger WHERE batch_id = '{voucher.name}'") == [(True,)]
+
+
+def test_folders_and_dot_files_that_are_not_batches_block_nothing(folder, cli):
+    data, _ = folder
+    batches = data / "outbox" / "batches"
+    (batches / "archive").mkdir()
+    (batches / "archive" / "old.csv").write_text("x\n")
+    (sorted(batches.iterdir())[0] / ".DS_Store").write_bytes(b"\0\1")
+    summary = run(data, 3)  # the warehouse is intact: a run is not refused
+    assert summary["disburse"]["payments"] == 0
+    (data / "warehouse.duckdb").unlink()
+    code, out, err = cli("--data-dir", str(data), "recover-ledger")
+    assert code == 0 and err == [] and "restored" in out
+    assert "archive" not in {r[0] for r in q(data, "SELECT batch_id FROM batches")}
+
+
+def test_the_suggested_recovery_command_is_quoted_for_a_shell(folder, cli):
+    data, _ = folder
+    odd = data.parent / "dollar $(touch PWNED) `id` folder"
+    shutil.move(data, odd)
+    (odd / "warehouse.duckdb").unlink()
+    code, _, err = cli("--data-dir", str(odd), "run", "--run-date", "2025-12-02")
+    assert code == 1 and len(err) == 1
+    assert "--data-dir '" in err[0] and "$(touch PWNED) `id` folder' recover-ledger" in err[0]

@@ -133,5 +133,17 @@ def test_explain_while_a_run_holds_the_warehouse_is_one_line(data):
         holder.wait(timeout=30)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"redress: a redress run is using the warehouse {data / 'warehouse.duckdb'}: explain again when it ends"]
+        f"redress: another process (a redress run, or an analyst's connection) is using the warehouse "
+        f"{data / 'warehouse.duckdb'}: explain again when it ends"]
     assert "customer C1" in explain(data, "C1", now=T0)  # the holder is gone: explain works again
+
+
+def test_the_os_account_is_the_process_owner_not_what_user_says(monkeypatch):
+    import os
+    import pwd
+
+    from redress.lookups import os_user
+
+    monkeypatch.setenv("USER", "mallory")
+    monkeypatch.setenv("LOGNAME", "mallory")
+    assert os_user() == pwd.getpwuid(os.getuid()).pw_name != "mallory"

@@ -57,3 +57,25 @@ def test_any_key_is_accepted_only_if_long_enough_and_exactly_as_meant(key):
 def test_debtor_settings_when_set_are_well_formed(change, name):
     with pytest.raises(RedressError, match=name):
         check({"REDRESS_HMAC_KEY": GOOD_KEY, **DEBTOR, **change})
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("P" * 141, "longer than 140"),
+    ("Payer\x1b[31m", "control or invisible"),
+    ("Payer\u200bCorp", "control or invisible"),
+    ("Payer\u2028Corp", "control or invisible"),
+])
+def test_a_debtor_name_no_bank_file_can_carry_is_refused_at_start(name, problem):
+    from redress.settings import check_settings, load_settings
+
+    env = {"REDRESS_HMAC_KEY": "k" * 32, "REDRESS_DEBTOR_NAME": name,
+           "REDRESS_DEBTOR_ACCOUNT": "1002003004005", "REDRESS_DEBTOR_BANK_CODE": "020"}
+    with pytest.raises(RedressError, match=problem):
+        check_settings(load_settings(env))
+
+
+def test_a_140_character_debtor_name_is_accepted():
+    from redress.settings import check_settings, load_settings
+
+    check_settings(load_settings({"REDRESS_HMAC_KEY": "k" * 32, "REDRESS_DEBTOR_NAME": "주" * 140,
+                                  "REDRESS_DEBTOR_ACCOUNT": "1002003004005", "REDRESS_DEBTOR_BANK_CODE": "020"}))
