@@ -65,9 +65,9 @@ def exposure_summary(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: P
     ).drop("_counted_mask", "_exposed_mask")
 
 
-def entitlements_of(summary: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
-    """The entitlement of every customer in an exposure summary. Reads the summary twice:
-    once for the sum that decides pro rata, once for the amounts."""
+def _checked(summary: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
+    """The summary with base_amount and _reason, the first of rules 1-5 that fails (null
+    when all pass)."""
     start = policy.window_start.astimezone(timezone.utc)
     base = pl.col("tier").replace_strict(policy.tiers, default=0, return_dtype=pl.Int64).fill_null(0)
     reason_1_to_5 = (
@@ -78,15 +78,38 @@ def entitlements_of(summary: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
         .when((pl.col("status") == "closed") & (pl.col("closed_at") < start))
         .then(pl.lit("CLOSED_BEFORE_BREACH"))
     )
-    checked = summary.with_columns(base.alias("base_amount"), reason_1_to_5.alias("_reason"))
-    missing, passing_sum = checked.select(
+    return summary.with_columns(base.alias("base_amount"), reason_1_to_5.alias("_reason"))
+
+
+def passing_base_sum(summary: pl.LazyFrame, policy: Policy) -> int:
+    """The sum of base amounts (minor units) of the customers in an exposure summary who
+    pass rules 1-5: what pro rata divides total_cap by. Sums of disjoint summaries add up,
+    which is what lets a partitioned run share one factor (tasks/partitions.py).
+
+    Raises ValueError when an exposed customer is not in the customer master.
+    """
+    missing, passing_sum = _checked(summary, policy).select(
         pl.col("status").is_null().sum(),
         pl.col("base_amount").filter(pl.col("_reason").is_null()).sum(),
     ).collect().row(0)
     if missing:
         # Cannot happen when exposures were resolved against this master.
         raise ValueError(f"{missing} exposed customers are not in the customer master")
-    amount = pro_rata(pl.col("base_amount"), policy.total_cap, int(passing_sum or 0))
+    return int(passing_sum or 0)
+
+
+def entitlements_of(summary: pl.LazyFrame, policy: Policy, passing_sum: int | None = None) -> pl.LazyFrame:
+    """The entitlement of every customer in an exposure summary. Reads the summary twice:
+    once for the sum that decides pro rata, once for the amounts.
+
+    passing_sum: the sum over every customer when the summary is one partition of them
+    (phase 2 of a partitioned run: tasks/partitions.py, whose phase 1 ran passing_base_sum,
+    and its master check, on every partition); None computes it from this summary.
+    """
+    if passing_sum is None:
+        passing_sum = passing_base_sum(summary, policy)
+    checked = _checked(summary, policy)
+    amount = pro_rata(pl.col("base_amount"), policy.total_cap, passing_sum)
     checked = checked.with_columns(
         pl.when(pl.col("_reason").is_null()).then(amount).otherwise(0).alias("_amount")
     )
