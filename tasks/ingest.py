@@ -3,8 +3,11 @@
 A file is known by the SHA-256 of its content: the same content again, under any name,
 is recorded as duplicate_file and skipped. Inbox files are only ever read. Each file is
 read with every column as text (nothing is guessed), given a 1-based row_number,
-trimmed (blank = NULL), staged as Parquet and loaded into DuckDB, which parses the
-timestamps: an offset is honoured, a timestamp without one is in the policy's timezone.
+trimmed (blank = NULL), and streamed by Polars into DuckDB in Arrow batches (read once,
+written once, never staged), which parses the timestamps: an offset is honoured, a
+timestamp without one is in the policy's timezone; a typed Parquet timestamp goes on
+typed beside its text (SPEC "Input: scope files": taken as it is, a naive one in the
+policy's timezone).
 
 What is read (SPEC "The data folder", "Reading files")
 -------------------------------------------------------
