@@ -3,8 +3,11 @@
 A file is known by the SHA-256 of its content: the same content again, under any name,
 is recorded as duplicate_file and skipped. Inbox files are only ever read. Each file is
 read with every column as text (nothing is guessed), given a 1-based row_number,
-trimmed (blank = NULL), staged as Parquet and loaded into DuckDB, which parses the
-timestamps: an offset is honoured, a timestamp without one is in the policy's timezone.
+trimmed (blank = NULL), and streamed by Polars into DuckDB in Arrow batches (read once,
+written once, never staged), which parses the timestamps: an offset is honoured, a
+timestamp without one is in the policy's timezone; a typed Parquet timestamp goes on
+typed beside its text (SPEC "Input: scope files": taken as it is, a naive one in the
+policy's timezone).
 
 What is read (SPEC "The data folder", "Reading files")
 -------------------------------------------------------
@@ -65,7 +68,8 @@ import re
 import stat as stat_
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -535,9 +539,12 @@ def _refuse_cr_line_ends(path: Path) -> None:
                                               "save it with Windows (CRLF) or Unix (LF) line ends")
 
 
-def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ...]) -> pl.LazyFrame:
+def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ...],
+                    typed: tuple[str, ...] = ()) -> pl.LazyFrame:
     """The file as text columns `wanted` (missing optional ones as NULL), trimmed, blank
     as NULL, with a 1-based row_number (Int64), as the module docstring says per format.
+    Each column of `typed` that the file holds as a typed Parquet timestamp is also
+    passed on as it is (zone or not), under `typed_name(column)`, after the text ones.
     Raises FileRejected (unreadable_file, empty_file, missing_column: SPEC "File rules")."""
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
@@ -576,7 +583,16 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         as_text = _parquet_text(columns[name], dtype) if fmt == "parquet" else pl.col(columns[name])
         return _trimmed(as_text).alias(name)
 
-    return frame.select(pl.col(ROW).cast(pl.Int64).alias("row_number"), *(text(c) for c in wanted))
+    # A typed timestamp also goes on typed (SPEC: "taken as it is"), so the warehouse
+    # does not parse back the text it was printed as; the text stays for quarantine.
+    kept = [pl.col(columns[c]).alias(typed_name(c)) for c in typed
+            if c in columns and isinstance(schema[columns[c]], pl.Datetime)]
+    return frame.select(pl.col(ROW).cast(pl.Int64).alias("row_number"), *(text(c) for c in wanted), *kept)
+
+
+def typed_name(column: str) -> str:
+    """The name under which `read_text_frame` passes a typed timestamp column on as it is."""
+    return f"__redress_typed_{column}__"
 
 
 def stage(frame: pl.LazyFrame, target: Path) -> int:
@@ -593,9 +609,15 @@ def stage(frame: pl.LazyFrame, target: Path) -> int:
     return rows
 
 
+TIMESTAMPS = {"customers": ("created_at", "closed_at"), "scope": ("accessed_at",)}
+
+
 def customers_frame(path: Path) -> pl.LazyFrame:
-    """A customers snapshot, normalised for identity and bank checks."""
-    raw = read_text_frame(path, CUSTOMER_COLUMNS, CUSTOMER_COLUMNS)
+    """A customers snapshot, normalised for identity and bank checks: the text columns,
+    the typed timestamps (`read_text_frame`), then email_norm, phone_e164,
+    bank_account_digits and bank_valid. The master's identity keys are computed here,
+    once per snapshot (tasks/identity.py), and stored by `promote_customers`."""
+    raw = read_text_frame(path, CUSTOMER_COLUMNS, CUSTOMER_COLUMNS, TIMESTAMPS["customers"])
     account = pl.col("bank_account").str.replace_all(r"[\s-]", "")
     bank_valid = (
         pl.col("bank_code").str.contains(r"^[0-9]{3}$").fill_null(False)
@@ -610,18 +632,122 @@ def customers_frame(path: Path) -> pl.LazyFrame:
 
 
 def scope_frame(path: Path) -> pl.LazyFrame:
-    return read_text_frame(path, SCOPE_REQUIRED, SCOPE_COLUMNS)
+    return read_text_frame(path, SCOPE_REQUIRED, SCOPE_COLUMNS, TIMESTAMPS["scope"])
 
 
-def ts(col: str) -> str:
-    """SQL: the text column as TIMESTAMPTZ in the session timezone, NULL unless ISO 8601."""
+# Rows per Arrow batch handed from Polars to DuckDB: bounds what is held between them.
+BATCH_ROWS = 1 << 17
+
+
+class FrameStream:
+    """A LazyFrame as a stream of Arrow batches that DuckDB reads as a table, so a file
+    is read once (Polars, streaming) and written once (into the warehouse), never staged.
+    Memory is bounded by a few batches. A reading error that only shows once the data is
+    read (a ragged CSV row, a broken Parquet page) is kept in `error`: DuckDB reports it
+    as its own error, and `rejected` turns it back into the file's unreadable_file."""
+
+    def __init__(self, frame: pl.LazyFrame):
+        self.frame = frame
+        self.error: Exception | None = None
+
+    def reader(self):
+        import pyarrow as pa
+
+        schema = pl.DataFrame(schema=self.frame.collect_schema()).to_arrow().schema
+
+        def batches():
+            try:
+                for chunk in self.frame.collect_batches(chunk_size=BATCH_ROWS):
+                    yield from chunk.to_arrow().to_batches()
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                self.error = exc
+                raise
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def failure(self) -> Exception | None:
+        """Why the stream stopped, as the caller must see it: the file's FileRejected when
+        Polars failed on its content, an OSError as it is (a share that drops is retried
+        by the task, never quarantined), None when the stream did not fail."""
+        if isinstance(self.error, pl.exceptions.PolarsError):
+            return unreadable(self.error, "cannot be read")
+        return self.error
+
+
+def _source(source: Path | pl.LazyFrame) -> pl.LazyFrame:
+    # A Path is a staged Parquet of our own (tests, older callers): read as it was written.
+    return pl.scan_parquet(source, glob=False) if isinstance(source, Path) else source
+
+
+def _load(con: duckdb.DuckDBPyConnection, frame: pl.LazyFrame, sql_text: str, params: list) -> int:
+    """Run `sql_text`, which reads the frame as the table `src`, with `params`; returns
+    the rows it wrote. A failure of the file's own content is FileRejected; any other
+    DuckDB error goes up as it is (a full disk is not the sender's fault)."""
+    stream = FrameStream(frame)
+    con.register("src", stream.reader())  # replaces the one a failed load left
+    try:
+        rows = con.execute(sql_text, params).fetchall()[0][0]
+    except duckdb.Error:
+        # Nothing more can run in a failed transaction (not even unregister) until the
+        # caller rolls back; the view goes with the connection or the next load.
+        failure = stream.failure()
+        if failure is not None:
+            raise failure from None
+        raise
+    con.unregister("src")
+    return rows
+
+
+@contextmanager
+def loading(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Settings for loading files, wrapped around a whole transaction: DuckDB on one
+    thread, and on leaving, its thread count restored and the session back in UTC (a
+    loader sets the policy's timezone; no SET can run in a failed transaction, so the
+    caller rolls back inside this block). One thread appends whole row groups in the
+    stream's order; several each leave partial row groups that the commit's checkpoint
+    rewrites: measured on 6.4M scope rows, twice the CPU and a warehouse file twice the
+    size. Polars reads the file on its own threads meanwhile."""
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute("SET threads = ?", [threads])
+        con.execute("SET TimeZone = 'UTC'")
+
+
+def ts(col: str, schema: pl.Schema | None = None) -> str:
+    """SQL: the column as TIMESTAMPTZ in the session timezone. A typed timestamp that
+    `read_text_frame` passed on (`typed_name`, in `schema`) is taken as it is (a naive
+    one in the session timezone); text is NULL unless ISO 8601."""
+    if schema is not None and typed_name(col) in schema:
+        return f"CAST({sql.identifier(typed_name(col))} AS TIMESTAMPTZ)"
     return f"CASE WHEN regexp_full_match({col}, {sql.literal(ISO_8601)}) THEN TRY_CAST({col} AS TIMESTAMPTZ) END"
 
 
-def load_customers_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone: str) -> None:
-    """customers_staging: the snapshot as given (Parquet at `staged`, text columns) plus
-    the typed columns and the booleans its suite (expectations/customers_staging.json)
-    checks, each true when the row breaks that rule. SPEC "Input: customers snapshot".
+# customers_staging holds the columns of customers in their order, under the staging
+# names of MASTER_COLUMNS, among the snapshot's own text columns and the suite's
+# booleans, so that promoting it renames and drops columns instead of copying rows.
+STAGING_COLUMNS = (
+    "row_number", "customer_id", "name", "email", "phone", "email_norm", "phone_e164", "status",
+    "created_at", "closed_at", "created_at_ts", "closed_at_ts", "is_test", "is_test_bool",
+    "payout_method", "payout_method_or_default", "bank_code", "bank_account", "bank_account_digits", "bank_valid",
+)
+# customers' column <- its staging column (redress/warehouse.py, in that order; file_sha256 is added)
+MASTER_COLUMNS = {
+    "customer_id": "customer_id", "email": "email", "phone": "phone", "email_norm": "email_norm",
+    "phone_e164": "phone_e164", "status": "status", "created_at": "created_at_ts", "closed_at": "closed_at_ts",
+    "is_test": "is_test_bool", "payout_method": "payout_method_or_default", "bank_code": "bank_code",
+    "bank_account": "bank_account_digits", "bank_valid": "bank_valid",
+}
+
+
+def load_customers_staging(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame, timezone: str) -> int:
+    """customers_staging: the snapshot as given (`customers_frame`, read once, streamed
+    in; or a Parquet of it at a Path) plus the typed columns and the booleans its suite
+    (expectations/customers_staging.json) checks, each true when the row breaks that
+    rule. Returns its row count; raises FileRejected (unreadable_file, empty_file) and
+    then leaves no customers_staging. SPEC "Input: customers snapshot".
 
     Besides the SPEC's rules, a customer_id or email an output cannot carry
     (tasks/printable.py: a control, format, line-separator or non-character, or a
@@ -629,57 +755,92 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezon
     rather than failing every run later at the bank file."""
     from tasks.printable import MAX_CUSTOMER_ID_CHARS, UNPRINTABLE
 
+    frame = _source(source)
+    schema = frame.collect_schema()
     true_words = ", ".join(sql.literal(w) for w in TRUE_WORDS)
     words = ", ".join(sql.literal(w) for w in TRUE_WORDS + FALSE_WORDS)
     con.execute("SET TimeZone = ?", [timezone])
     try:
-        con.execute(f"""
-            CREATE OR REPLACE TABLE customers_staging AS
-            SELECT *,
-                   created_at_ts IS NULL AS created_at_invalid,
-                   closed_at IS NOT NULL AND closed_at_ts IS NULL AS closed_at_invalid,
-                   status = 'closed' AND closed_at IS NULL AS closed_at_missing,
-                   coalesce(status <> 'closed', TRUE) AND closed_at IS NOT NULL AS closed_at_unexpected,
-                   is_test IS NOT NULL AND lower(is_test) NOT IN ({words}) AS is_test_invalid,
-                   coalesce(lower(is_test) IN ({true_words}), FALSE) AS is_test_bool,
-                   -- length() counts code points, as XML Schema's maxLength does
-                   coalesce(regexp_matches(customer_id, {sql.literal(UNPRINTABLE)}), FALSE) AS customer_id_unprintable,
-                   coalesce(length(customer_id) > {MAX_CUSTOMER_ID_CHARS}, FALSE) AS customer_id_too_long,
-                   coalesce(regexp_matches(email, {sql.literal(UNPRINTABLE)}), FALSE) AS email_unprintable
-            FROM (
-                SELECT *, {ts('created_at')} AS created_at_ts, {ts('closed_at')} AS closed_at_ts
-                FROM read_parquet(?)
-            )
-        """, [sql.file_path(staged)])
+        with loading(con):
+            rows = _load(con, frame, f"""
+                CREATE OR REPLACE TABLE customers_staging AS
+                SELECT *,
+                       created_at_ts IS NULL AS created_at_invalid,
+                       closed_at IS NOT NULL AND closed_at_ts IS NULL AS closed_at_invalid,
+                       status = 'closed' AND closed_at IS NULL AS closed_at_missing,
+                       coalesce(status <> 'closed', TRUE) AND closed_at IS NOT NULL AS closed_at_unexpected,
+                       is_test IS NOT NULL AND lower(is_test) NOT IN ({words}) AS is_test_invalid,
+                       -- length() counts code points, as XML Schema's maxLength does
+                       coalesce(regexp_matches(customer_id, {sql.literal(UNPRINTABLE)}), FALSE) AS customer_id_unprintable,
+                       coalesce(length(customer_id) > {MAX_CUSTOMER_ID_CHARS}, FALSE) AS customer_id_too_long,
+                       coalesce(regexp_matches(email, {sql.literal(UNPRINTABLE)}), FALSE) AS email_unprintable
+                FROM (
+                    SELECT row_number, customer_id, name, email, phone, email_norm, phone_e164, status,
+                           created_at, closed_at,
+                           {ts('created_at', schema)} AS created_at_ts, {ts('closed_at', schema)} AS closed_at_ts,
+                           is_test, coalesce(lower(is_test) IN ({true_words}), FALSE) AS is_test_bool,
+                           payout_method, coalesce(payout_method, 'voucher') AS payout_method_or_default,
+                           bank_code, bank_account, bank_account_digits, bank_valid
+                    FROM src
+                )
+            """, [])
     finally:
         con.execute("SET TimeZone = 'UTC'")
+    if rows == 0:
+        con.execute("DROP TABLE customers_staging")
+        raise FileRejected("empty_file", "the file has no data rows")
+    return rows
 
 
 def promote_customers(con: duckdb.DuckDBPyConnection, sha: str) -> int:
-    """The validated staging snapshot becomes the current customer master. Replacing the
-    table also drops columns an earlier version kept (the customer's name)."""
-    con.execute("""
-        CREATE OR REPLACE TABLE customers AS
-        SELECT customer_id, email, phone, email_norm, phone_e164, status,
-               created_at_ts AS created_at, closed_at_ts AS closed_at, is_test_bool AS is_test,
-               coalesce(payout_method, 'voucher') AS payout_method, bank_code,
-               bank_account_digits AS bank_account, bank_valid, ? AS file_sha256
-        FROM customers_staging ORDER BY customer_id
-    """, [sha])
+    """The validated customers_staging becomes the current customer master (run inside
+    the caller's transaction): its columns other than customers' are dropped, the others
+    renamed (MASTER_COLUMNS), file_sha256 added, and the table renamed, so no row is
+    copied or sorted (every reader of customers orders or joins explicitly). The
+    identity keys stored are the ones computed once when the snapshot was read
+    (`customers_frame`). Replacing the table also drops columns an earlier version kept
+    (the customer's name). Returns the master's row count."""
+    kept = set(MASTER_COLUMNS.values())
+    for column in STAGING_COLUMNS + tuple(_staging_checks(con)):
+        if column not in kept:
+            con.execute(f"ALTER TABLE customers_staging DROP COLUMN {sql.identifier(column)}")
+    for column, staged in MASTER_COLUMNS.items():
+        if column != staged:
+            con.execute(f"ALTER TABLE customers_staging RENAME COLUMN {sql.identifier(staged)} "
+                        f"TO {sql.identifier(column)}")
+    con.execute(f"ALTER TABLE customers_staging ADD COLUMN file_sha256 VARCHAR DEFAULT {sql.literal(sha)}")
+    con.execute("ALTER TABLE customers_staging ALTER COLUMN file_sha256 DROP DEFAULT")  # filled; no later default
+    con.execute("DROP TABLE IF EXISTS customers")
+    con.execute("ALTER TABLE customers_staging RENAME TO customers")
     return con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
 
 
-def load_scope_rows(con: duckdb.DuckDBPyConnection, staged: Path, sha: str, timezone: str) -> None:
-    """Append a staged scope file to scope_rows. The staged path is bound as a parameter,
-    never spliced into the SQL text (a data folder's path may hold quotes)."""
+def _staging_checks(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The suite's boolean columns of customers_staging: those after STAGING_COLUMNS."""
+    names = [n for (n,) in con.execute("""
+        SELECT column_name FROM information_schema.columns
+        WHERE table_name = 'customers_staging' ORDER BY ordinal_position""").fetchall()]
+    return [n for n in names if n not in STAGING_COLUMNS]
+
+
+def load_scope_rows(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame, sha: str, timezone: str) -> int:
+    """Append a scope file (`scope_frame`, read once and streamed in; or a Parquet of it
+    at a Path) to scope_rows; returns the rows appended, and raises FileRejected
+    (unreadable_file, empty_file) having appended none (the caller's transaction is
+    rolled back). Not sorted on the way in: readers order by (file_sha256, row_number).
+    No path is spliced into the SQL text. Call it inside `loading` (see there)."""
+    frame = _source(source)
     con.execute("SET TimeZone = ?", [timezone])
-    try:
-        con.execute(f"""
-            INSERT INTO scope_rows
-            SELECT ? AS file_sha256, row_number, customer_id, email, phone, data_category,
-                   accessed_at AS accessed_at_raw, {ts('accessed_at')} AS accessed_at,
-                   confidence, source
-            FROM read_parquet(?) ORDER BY row_number
-        """, [sha, sql.file_path(staged)])
-    finally:
-        con.execute("SET TimeZone = 'UTC'")
+    # On failure the transaction is aborted: the caller's ROLLBACK inside `loading`
+    # sets the session back to UTC.
+    rows = _load(con, frame, f"""
+        INSERT INTO scope_rows
+        SELECT ? AS file_sha256, row_number, customer_id, email, phone, data_category,
+               accessed_at AS accessed_at_raw, {ts('accessed_at', frame.collect_schema())} AS accessed_at,
+               confidence, source
+        FROM src
+    """, [sha])
+    con.execute("SET TimeZone = 'UTC'")
+    if rows == 0:
+        raise FileRejected("empty_file", "the file has no data rows")
+    return rows

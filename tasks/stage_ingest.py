@@ -40,24 +40,31 @@ def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows
 
 
 def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str) -> dict:
-    staged = ctx.work_dir / f"scope-{f.sha256[:16]}.parquet"
-    rows = io.stage(io.scope_frame(f.path), staged)
-    f.check_unchanged()  # what was staged is the content the sha256 names
-    con.execute("BEGIN")
-    io.load_scope_rows(con, staged, f.sha256, tz)
-    entry = record(con, f, ctx, "accepted", rows=rows)
-    checkpoint("ingest:before-commit")
-    con.execute("COMMIT")
+    """Read the file once, straight into scope_rows, in one transaction with its record."""
+    with io.loading(con):
+        con.execute("BEGIN")
+        try:
+            rows = io.load_scope_rows(con, io.scope_frame(f.path), f.sha256, tz)
+            f.check_unchanged()  # what was loaded is the content the sha256 names
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        entry = record(con, f, ctx, "accepted", rows=rows)
+        checkpoint("ingest:before-commit")
+        con.execute("COMMIT")
     return entry
 
 
 def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
-    """Stage, check with GX (which needs the warehouse to itself), then promote or reject."""
-    staged = ctx.work_dir / f"customers-{f.sha256[:16]}.parquet"
-    rows = io.stage(io.customers_frame(f.path), staged)
-    f.check_unchanged()  # what was staged is the content the sha256 names
+    """Read the file once into customers_staging, check it with GX (which needs the
+    warehouse to itself), then promote or reject."""
     with connect(ctx.warehouse) as con:
-        io.load_customers_staging(con, staged, tz)
+        rows = io.load_customers_staging(con, io.customers_frame(f.path), tz)
+        try:
+            f.check_unchanged()  # what was loaded is the content the sha256 names
+        except io.FileChanged:
+            con.execute("DROP TABLE customers_staging")
+            raise
     checked = check(ctx, "customers_staging", "customers_staging", label=f"customers_staging-{f.name}")
     failures = failing_rows_of(ctx.warehouse, checked)
     with connect(ctx.warehouse) as con:
@@ -83,7 +90,7 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
         else:
             io.promote_customers(con, f.sha256)
             entry = record(con, f, ctx, "accepted", rows=rows)
-        con.execute("DROP TABLE customers_staging")
+        con.execute("DROP TABLE IF EXISTS customers_staging")  # gone when promoted (renamed to customers)
         con.execute("COMMIT")
     return entry
 
