@@ -227,7 +227,7 @@ def open_error(warehouse: Path, exc: Exception) -> str:
     holder = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", text)
     if holder:
         return (f"the warehouse {warehouse} is in use by another process (PID {holder[2]}, {holder[1]}): "
-                f"close that connection and run again; analysts should read {warehouse.parent / 'exports'}/*.parquet")
+                f"close that connection and run again; analysts should read the Parquet files under {warehouse.parent / 'exports'}")
     if "lock" in text.lower():
         return f"the warehouse {warehouse} is locked by another process: close it and run again"
     if "not a valid duckdb database file" in text.lower():
