@@ -97,8 +97,8 @@ def fingerprints(con: duckdb.DuckDBPyConnection, table: str, spec: Export) -> di
     from one aggregate scan; independent of the rows' physical order."""
     part = spec.partition or "NULL"
     rows = con.execute(f"""
-        SELECT {part} AS part, count(*), sum(hash(t)::HUGEINT)::VARCHAR, bit_xor(hash(t))::VARCHAR
-        FROM {table} t GROUP BY ALL""").fetchall()
+        SELECT {part} AS part, count(*), sum(hash(_row)::HUGEINT)::VARCHAR, bit_xor(hash(_row))::VARCHAR
+        FROM {table} AS _row GROUP BY ALL""").fetchall()  # _row: the whole row, as one struct
     if spec.partition is None:
         rows = rows or [(None, 0, "0", "0")]  # an empty table is still exported, empty
         return {f"{table}.parquet": (None, [rows[0][1], rows[0][2], rows[0][3]])}
