@@ -167,8 +167,7 @@ CREATE TABLE IF NOT EXISTS notifications (
     channel       VARCHAR NOT NULL,      -- sms | email | none (no usable contact)
     reference_code VARCHAR NOT NULL,     -- unique by construction (reference_codes.py)
     template_id   VARCHAR NOT NULL,
-    language      VARCHAR NOT NULL,
-    message       VARCHAR NOT NULL,
+    language      VARCHAR NOT NULL,      -- the message text is in outbox/notifications only
     run_id        VARCHAR NOT NULL
 );
 
@@ -228,7 +227,7 @@ def open_error(warehouse: Path, exc: Exception) -> str:
     holder = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", text)
     if holder:
         return (f"the warehouse {warehouse} is in use by another process (PID {holder[2]}, {holder[1]}): "
-                f"close that connection and run again; analysts should read {warehouse.parent / 'exports'}/*.parquet")
+                f"close that connection and run again; analysts should read the Parquet files under {warehouse.parent / 'exports'}")
     if "lock" in text.lower():
         return f"the warehouse {warehouse} is locked by another process: close it and run again"
     if "not a valid duckdb database file" in text.lower():
@@ -250,8 +249,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     cheap when there is nothing to do.
 
     Earlier versions kept every customer's name, which no output reads, and copied
-    rejected customers rows whole (bank account included) into quarantine."""
+    rejected customers rows whole (bank account included) into quarantine, and every
+    notification's message text, which the outbox file holds and nothing reads back."""
     con.execute("ALTER TABLE customers DROP COLUMN IF EXISTS name")
+    con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")
     con.execute(f"""
         UPDATE quarantine

@@ -15,10 +15,20 @@ Staged (CREATE OR REPLACE, so a run that stopped leaves them for inspection unti
 next run replaces them):
     planned_payments         one row per new payment, with its voucher parts
     planned_batches          one row per new batch: the totals its manifest will carry
-    entitlements_checked     entitlements, with the rules that span columns as booleans
-    ledger_after             the ledger as it will be once the plan is committed
-    planned_batches_checked  planned batches beside their payments' count and sum, and
-                             the bank-transfer cash of their value date
+    entitlements_checked     (view) entitlements, with the rules that span columns as booleans
+    ledger_after             (table) the ledger as it will be once the plan is committed,
+                             for the customers and payment ids the plan touches
+    planned_batches_checked  (table) planned batches beside their payments' count and sum,
+                             and the bank-transfer cash of their value date
+
+ledger_after and planned_batches_checked are computed once, as tables: GX runs one query
+per expectation, and as views their joins over the whole ledger were computed again for
+each of them. ledger_after holds every planned row, and of the ledger as it is only the
+rows of a customer the plan pays or with a payment id the plan reuses. That still
+catches all a plan can break: a ledger row of anyone else is unchanged by the plan, so
+its customer's verdict (paid after <= greatest(entitled, paid before)) holds by
+definition, and the row itself passed this gate when it was planned (its columns are
+NOT NULL and BIGINT in the table; status is only moved by returns, to a known status).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from redress.policy import Policy, VoucherProduct
 from tasks.quality import check, require
 from tasks.validate import SuiteResult
 
-VIEWS = ("entitlements_checked", "ledger_after", "planned_batches_checked")
+VIEWS = ("entitlements_checked", "ledger_after", "planned_batches_checked")  # the checked objects
 TABLES = ("planned_payments", "planned_batches")
 
 # Payments that count as paid (SPEC "Ledger"): a returned one is owed again.
@@ -82,12 +92,17 @@ def stage_plan(
     # paid_after <= greatest(entitled, paid_before): a new payment never takes anyone
     # above their entitlement; an old overpayment (the scope shrank) is no clawback and
     # no failure either. Every row of a customer carries the customer's verdict.
+    _drop(con, "ledger_after")
     con.execute(f"""
-        CREATE OR REPLACE VIEW ledger_after AS
-        WITH rows AS (
+        CREATE TABLE ledger_after AS
+        WITH touched AS (
+            SELECT * FROM ledger
+            WHERE customer_id IN (SELECT customer_id FROM planned_payments)
+               OR payment_id IN (SELECT payment_id FROM planned_payments)),
+        rows AS (
             SELECT payment_id, customer_id, amount, rail, batch_id, status,
                    false AS planned, true AS parts_sum_ok
-            FROM ledger
+            FROM touched
             UNION ALL
             SELECT payment_id, customer_id, amount, rail, batch_id, 'issued',
                    true, {_parts_sum_ok(products)}
@@ -112,8 +127,9 @@ def stage_plan(
 
     # day_cash: bank transfers of the batch's value date, earlier runs' batches plus this
     # plan's (SPEC: no day's outflow above daily_cash_cap); NULL off the bank rail.
+    _drop(con, "planned_batches_checked")
     con.execute("""
-        CREATE OR REPLACE VIEW planned_batches_checked AS
+        CREATE TABLE planned_batches_checked AS
         WITH payments AS (
             SELECT batch_id, count(*) AS payments, sum(amount) AS payments_amount
             FROM planned_payments GROUP BY batch_id),
@@ -154,9 +170,14 @@ def check_plan(ctx: RunContext, policy: Policy) -> list[SuiteResult]:
     return [require(result) for result in results]
 
 
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a staged view or table, whichever it is (an earlier version staged views)."""
+    for (kind,) in con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?",
+                               [name]).fetchall():
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {name}")
+
+
 def drop_plan(con: duckdb.DuckDBPyConnection) -> None:
     """Remove the staged plan once its ledger rows and batches are committed."""
-    for view in VIEWS:
-        con.execute(f"DROP VIEW IF EXISTS {view}")
-    for table in TABLES:
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    for name in (*VIEWS, *TABLES):
+        _drop(con, name)

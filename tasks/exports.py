@@ -2,54 +2,177 @@
 
 An analyst's connection to `warehouse.duckdb`, even a read-only one, holds a file lock
 that stops the next run from writing. So after every successful run each analyst-facing
-table is written to `exports/<table>.parquet`: the same columns and rows as the table,
-nothing more, sorted by the table's key so the same warehouse gives the same bytes.
+table (SPEC "The warehouse") is exported under `exports/`: the same columns and rows as
+the table, nothing more, sorted by the table's key so the same warehouse gives the same
+bytes. Files are readable by the owner only, as the warehouse holds personal data.
+
+Layout:
+
+    exports/<table>.parquet                  small or rebuilt-every-run tables, one file:
+                                             ingested_files, customers, entitlements,
+                                             batches, runs, claims
+    exports/<table>/<partition>.parquet      large append-mostly tables, one file per
+                                             partition, each sorted by the table's key:
+        scope_exposures/<file_sha256>.parquet       one per accepted scope file
+        non_member_exposures/<file_sha256>.parquet
+        review/<file_sha256>.parquet
+        quarantine/<run_id>.parquet                 one per run that quarantined rows
+        ledger/<run_id>.parquet                     the payments each run issued
+        notifications/<run_id>.parquet              the people each run told
+    exports/.fingerprints.json               what each file was written from
+
+A whole table is `read_parquet('exports/<table>/*.parquet')`. The work is proportional
+to what changed: one aggregate scan per table gives each partition's fingerprint (row
+count, and a sum and an xor of the rows' hashes, which no row order changes), and only
+a file whose fingerprint (or the table's columns) differs from the one recorded, or
+which is missing, is written again; a partition that is gone loses its file. So a
+revision run that adds one scope file writes that file's partition, the new run's
+ledger and notifications partitions and the rebuilt tables, and leaves every other
+file as it was (same inode, same bytes).
+
 Each file is written under a temporary name and renamed, so a reader sees the previous
-export or the new one, never half of one; files are readable by the owner only, as the
-warehouse holds personal data.
+file or the new one, never half of one. The fingerprints are recorded after the files
+they describe: a crash in between leaves a file newer than its record, which the next
+export writes again (the same bytes); it never leaves a record newer than its file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
+
+import duckdb
 
 from redress.warehouse import connect, table_exists
 from tasks.outbox import fsync
 
+
+@dataclass(frozen=True)
+class Export:
+    order: str  # the columns that order the table (ours, never outside text)
+    partition: str | None = None  # the column whose values name the partitions
+
+
 # SPEC "The warehouse": the stable table names, each with the columns that order it.
 TABLES = {
-    "ingested_files": "kind, file_name, file_sha256",
-    "customers": "customer_id",
-    "scope_exposures": "file_sha256, row_number, data_category",
-    "non_member_exposures": "file_sha256, row_number",
-    "review": "file_sha256, row_number",
-    "quarantine": "run_id, kind, file_name, row_number NULLS FIRST, reason",
-    "entitlements": "customer_id",
-    "ledger": "payment_id",
-    "batches": "batch_id",
-    "notifications": "person_key",
-    "runs": "run_id",
-    "claims": "ALL",  # columns still settling: every column orders it
+    "ingested_files": Export("kind, file_name, file_sha256"),
+    "customers": Export("customer_id"),
+    "scope_exposures": Export("file_sha256, row_number, data_category", "file_sha256"),
+    "non_member_exposures": Export("file_sha256, row_number", "file_sha256"),
+    "review": Export("file_sha256, row_number", "file_sha256"),
+    "quarantine": Export("run_id, kind, file_name, row_number NULLS FIRST, reason", "run_id"),
+    "entitlements": Export("customer_id"),
+    "ledger": Export("payment_id", "run_id"),
+    "batches": Export("batch_id"),
+    "notifications": Export("person_key", "run_id"),
+    "runs": Export("run_id"),
+    "claims": Export("ALL"),  # columns still settling: every column orders it
 }
+FINGERPRINTS = ".fingerprints.json"
+# A partition value that is a plain name (a SHA-256, a run id) names its file; any
+# other value (none today) gets a name from its own SHA-256, so no value can reach
+# outside the folder.
+PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", re.ASCII)
+
+
+def partition_file_name(value: object) -> str:
+    text = "" if value is None else str(value)
+    if value is not None and PLAIN.fullmatch(text) and not text.endswith("."):
+        return f"{text}.parquet"
+    return f"_{hashlib.sha256(('null' if value is None else 'v:' + text).encode('utf-8', 'surrogatepass')).hexdigest()[:16]}.parquet"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    return ", ".join(f"{name} {kind}" for name, kind in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+        "ORDER BY ordinal_position", [table]).fetchall())
+
+
+def fingerprints(con: duckdb.DuckDBPyConnection, table: str, spec: Export) -> dict[str, tuple[object, list]]:
+    """{file name: (partition value, [row count, sum of row hashes, xor of row hashes])}
+    from one aggregate scan; independent of the rows' physical order."""
+    part = spec.partition or "NULL"
+    rows = con.execute(f"""
+        SELECT {part} AS part, count(*), sum(hash(_row)::HUGEINT)::VARCHAR, bit_xor(hash(_row))::VARCHAR
+        FROM {table} AS _row GROUP BY ALL""").fetchall()  # _row: the whole row, as one struct
+    if spec.partition is None:
+        rows = rows or [(None, 0, "0", "0")]  # an empty table is still exported, empty
+        return {f"{table}.parquet": (None, [rows[0][1], rows[0][2], rows[0][3]])}
+    found: dict[str, tuple[object, list]] = {}
+    for value, count, total, xor in rows:
+        name = partition_file_name(value)
+        if name in found:  # two values, one name: only by a hash collision on 64 bits
+            raise RuntimeError(f"exports: partitions of {table} collide on {name}")
+        found[name] = (value, [count, total, xor])
+    return found
+
+
+def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path) -> None:
+    tmp = final.with_name(f".tmp-{final.name}")
+    if spec.partition is None:
+        con.execute(f"COPY (SELECT * FROM {table} ORDER BY {spec.order}) TO ? (FORMAT parquet)", [str(tmp)])
+    else:  # the value is bound, never SQL text
+        con.execute(f"COPY (SELECT * FROM {table} WHERE {spec.partition} IS NOT DISTINCT FROM ? "
+                    f"ORDER BY {spec.order}) TO ? (FORMAT parquet)", [value, str(tmp)])
+    os.chmod(tmp, 0o600)
+    fsync(tmp)
+    os.replace(tmp, final)
+
+
+def _record(folder: Path, recorded: dict) -> None:
+    tmp = folder / f".tmp-{FINGERPRINTS}"
+    tmp.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    fsync(tmp)
+    os.replace(tmp, folder / FINGERPRINTS)
+
+
+def _read_record(folder: Path) -> dict:
+    try:
+        recorded = json.loads((folder / FINGERPRINTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: every file is written again
+    return recorded if isinstance(recorded, dict) else {}
 
 
 def write_exports(data_dir: Path) -> list[Path]:
-    """exports/<table>.parquet for every table of TABLES the warehouse has; returns the
-    paths written. OSError (disk full...) propagates: the caller says it in one line."""
+    """Bring `exports/` up to date with the warehouse (layout in the module docstring);
+    returns the paths written this time, sorted. OSError (disk full...) propagates: the
+    caller says it in one line."""
     folder = data_dir / "exports"
     folder.mkdir(mode=0o700, exist_ok=True)
+    recorded = _read_record(folder)
+    for leftover in sorted(folder.glob(".tmp-*")):  # what a crashed export left
+        leftover.unlink()
     written = []
     with connect(data_dir / "warehouse.duckdb", read_only=True) as con:
-        for table, order in TABLES.items():
+        for table, spec in TABLES.items():
             if not table_exists(con, table):
                 continue
-            final = folder / f"{table}.parquet"
-            tmp = folder / f".tmp-{table}.parquet"
-            con.execute(f"COPY (SELECT * FROM {table} ORDER BY {order}) TO ? (FORMAT parquet)", [str(tmp)])
-            os.chmod(tmp, 0o600)
-            fsync(tmp)
-            os.replace(tmp, final)
-            written.append(final)
+            where = folder if spec.partition is None else folder / table
+            where.mkdir(mode=0o700, exist_ok=True)
+            if spec.partition is not None and (folder / f"{table}.parquet").exists():
+                (folder / f"{table}.parquet").unlink()  # the one-file layout of earlier versions
+            before = recorded.get(table, {})
+            columns = _columns(con, table)
+            same_columns = before.get("columns") == columns
+            now = fingerprints(con, table, spec)
+            old = before.get("files", {}) if same_columns else {}
+            for name, (value, fingerprint) in sorted(now.items()):
+                final = where / name
+                if old.get(name) != fingerprint or not final.is_file():
+                    _write(con, table, spec, value, final)
+                    written.append(final)
+            if spec.partition is not None:
+                for path in sorted(where.iterdir()):  # gone partitions, and what a crash left
+                    if path.name not in now and path.is_file():
+                        path.unlink()
+                fsync(where)
+            recorded[table] = {"columns": columns, "files": {n: f for n, (_, f) in sorted(now.items())}}
+            _record(folder, recorded)
     fsync(folder)
-    return written
+    return sorted(written)

@@ -44,8 +44,7 @@ BATCH_ID = re.compile(r".+-\d{8}-(voucher|bank_transfer|claim)-\d+")
 INDEX = "index"  # outbox/notifications/index/<run_id>.parquet: who each notification row is for
 # A notification file's rows with the person each is for; $1 the file, $2 its index.
 NOTES_WITH_KEYS = """
-    SELECT k.person_key, k.customer_id, f.recipient, f.channel, f.reference_code, f.template_id, f.language,
-           f.message
+    SELECT k.person_key, k.customer_id, f.recipient, f.channel, f.reference_code, f.template_id, f.language
     FROM read_parquet($1) f LEFT JOIN read_parquet($2) k USING (reference_code)"""
 
 

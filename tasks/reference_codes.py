@@ -51,16 +51,21 @@ def assign_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: s
         f"FROM {people_table}",
         {"ipad": ipad, "opad": opad},
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE _codes (person_key VARCHAR PRIMARY KEY, reference_code VARCHAR)")
+    # Every code already given (earlier notifications) as a hash set, probed by anti
+    # joins: a `NOT IN (subquery)` re-reads the subquery for the whole table each window.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _taken AS SELECT DISTINCT code FROM ({taken_sql}) AS t(code)")
+    con.execute("CREATE OR REPLACE TEMP TABLE _codes (person_key VARCHAR, reference_code VARCHAR)")
+    left = 0
     for window in range(WINDOWS):
+        # Window 0 codes everyone; a later window only the few whose code was taken.
+        source = "_digests" if window == 0 else "(SELECT * FROM _digests ANTI JOIN _codes USING (person_key))"
         con.execute(f"""
             INSERT INTO _codes
             SELECT person_key, code FROM (
-                SELECT d.person_key, {_code_sql(window)} AS code
-                FROM _digests d ANTI JOIN _codes c USING (person_key)
-            )
-            WHERE code NOT IN (SELECT reference_code FROM _codes)
-              AND code NOT IN ({taken_sql})
+                SELECT d.person_key, {_code_sql(window)} AS code FROM {source} d
+            ) candidates
+            ANTI JOIN _taken t ON t.code = candidates.code
+            ANTI JOIN _codes c ON c.reference_code = candidates.code
             QUALIFY row_number() OVER (PARTITION BY code ORDER BY person_key) = 1
         """)
         left = con.execute("SELECT count(*) FROM _digests ANTI JOIN _codes USING (person_key)").fetchall()[0][0]
@@ -68,8 +73,10 @@ def assign_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: s
             break
     if left:
         raise RuntimeError(f"{left} people found no free reference code in {WINDOWS} windows")
+    # One copy, not two: DuckDB reads the old table before it replaces it.
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _people_coded AS
+        CREATE OR REPLACE TEMP TABLE {people_table} AS
         SELECT p.*, c.reference_code FROM {people_table} p JOIN _codes c USING (person_key)
     """)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {people_table} AS SELECT * FROM _people_coded")
+    for scratch in ("_digests", "_taken", "_codes"):
+        con.execute(f"DROP TABLE {scratch}")

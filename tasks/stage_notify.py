@@ -8,11 +8,18 @@ Beside each file, `index/<run_id>.parquet` says who each row is for (person_key,
 customer_id, reference_code): the notification file itself names no customer, and
 without the index a lost warehouse could not be rebuilt from the outbox without
 notifying everyone again (tasks/ledger_recovery.py).
+
+Each message is rendered once, streaming, and the notification file, its index and the
+rows for the warehouse are written from that one pass (write_rendered). The warehouse's
+`notifications` table records who was told, how, with which template and code, but not
+the message text: the outbox file holds it, and nothing reads it back (explain shows the
+code, channel and run; recovery restores rows from the file and its index).
 """
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -21,6 +28,7 @@ from prefect.cache_policies import NO_CACHE
 from redress import sql
 from redress.context import RunContext
 from redress.errors import RedressError
+from redress.policy import Policy
 from redress.faults import checkpoint
 from redress.settings import load_settings
 from redress.warehouse import connect
@@ -33,6 +41,8 @@ from tasks.reference_codes import assign_codes
 # Excel opens at most 1,048,576 rows; beyond that the CSV would mislead, so only Parquet.
 CSV_MAX_ROWS = 1_048_575
 COLUMNS = ("recipient", "channel", "reference_code", "template_id", "language", "message")
+WAREHOUSE_COLUMNS = ("person_key", "customer_id", "recipient", "channel", "reference_code", "template_id",
+                     "language", "run_id")
 
 # Channel (SPEC "Notifications"): sms only to a Korean mobile number ($mobile, bound from
 # tasks.identity.MOBILE_E164); else email when one is known; else none, with the
@@ -105,6 +115,21 @@ def recover_notifications(ctx: RunContext) -> None:
             shutil.rmtree(tmp)
 
 
+def write_rendered(people: Path, policy: Policy, run_id: str, *, final: Path, index: Path, rows: Path) -> None:
+    """Render every message once, streaming (tens of millions of rendered messages do
+    not fit comfortably in memory), and write from that one pass: `final`, the
+    notification file (COLUMNS); `index`, who each row is for (person_key, customer_id,
+    reference_code); `rows`, the warehouse's notifications rows (no message text).
+    `people` is the coded people table as Parquet, sorted by person_key: every file
+    keeps that order. SPEC "Notifications"."""
+    rendered = messages(pl.scan_parquet(people, glob=False), policy).with_columns(pl.lit(run_id).alias("run_id"))
+    pl.collect_all([
+        rendered.select(COLUMNS).sink_parquet(final, lazy=True),
+        rendered.select("person_key", "customer_id", "reference_code").sink_parquet(index, lazy=True),
+        rendered.select(WAREHOUSE_COLUMNS).sink_parquet(rows, lazy=True),
+    ])
+
+
 @task(name="notify", cache_policy=NO_CACHE, timeout_seconds=3600)
 def notify(ctx: RunContext) -> dict:
     logger = get_run_logger()
@@ -114,45 +139,46 @@ def notify(ctx: RunContext) -> dict:
         raise RedressError("REDRESS_HMAC_KEY is not set: reference codes need a secret key (see README)")
     recover_notifications(ctx)
     people = ctx.work_dir / "people.parquet"
-    rendered = ctx.work_dir / "notifications.parquet"
+    rows = ctx.work_dir / "notification_rows.parquet"
     with connect(ctx.warehouse) as con:
         new_people(con)
         con.execute("DELETE FROM people WHERE person_key IN (SELECT person_key FROM notifications)")
         assign_codes(con, "people", "SELECT reference_code FROM notifications", key.encode("utf-8"))
         con.execute("COPY (SELECT * FROM people ORDER BY person_key) TO ? (FORMAT parquet)", [str(people)])
-    # Tens of millions of rendered messages do not fit comfortably in memory: render
-    # them streaming, from Parquet to Parquet.
-    messages(pl.scan_parquet(people, glob=False), policy).with_columns(pl.lit(ctx.run_id).alias("run_id")).sink_parquet(rendered)
     # Same order as a batch: files under a temporary name, then the commit, then the
     # rename; recover_notifications settles what a crash left in between.
     tmp = ctx.notifications_dir / f".tmp-{ctx.run_id}"
     (tmp / INDEX).mkdir(parents=True, exist_ok=True)
-    columns = ", ".join(COLUMNS)
-    src = [sql.file_path(rendered)]  # bound, never SQL text; glob characters escaped (redress/sql.py)
+    final = tmp / f"{ctx.run_id}.parquet"
+    write_rendered(people, policy, ctx.run_id, final=final, index=tmp / INDEX / f"{ctx.run_id}.parquet", rows=rows)
+    src = [sql.file_path(rows)]  # bound, never SQL text; glob characters escaped (redress/sql.py)
     with connect(ctx.warehouse) as con:
-        count = con.execute("SELECT count(*) FROM read_parquet(?)", src).fetchall()[0][0]
-        con.execute(f"COPY (SELECT {columns} FROM read_parquet(?) ORDER BY person_key) TO ? (FORMAT parquet)",
-                    src + [str(tmp / f"{ctx.run_id}.parquet")])
-        con.execute("COPY (SELECT person_key, customer_id, reference_code FROM read_parquet(?) ORDER BY person_key) "
-                    "TO ? (FORMAT parquet)", src + [str(tmp / INDEX / f"{ctx.run_id}.parquet")])
+        tally = con.execute("SELECT channel, template_id, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
+                            src).fetchall()
+        count = sum(n for _, _, n in tally)
         if count <= CSV_MAX_ROWS:
-            small = con.sql(f"SELECT {columns} FROM read_parquet(?) ORDER BY person_key", params=src).pl()
-            outbox.spreadsheet_safe(small).write_csv(tmp / f"{ctx.run_id}.csv")
+            outbox.spreadsheet_safe(pl.read_parquet(final, glob=False)).write_csv(tmp / f"{ctx.run_id}.csv")
         for path in [*tmp.iterdir(), *(tmp / INDEX).iterdir()]:
             if path.is_file():
                 outbox.fsync(path)
         checkpoint("notify:files-written")
         con.execute("BEGIN")
+        # The warehouse keeps who was told, how and with which template, not the text:
+        # the text of every message is in the outbox file, and 32 million messages
+        # would double the warehouse and the time to write it.
+        # The rows file is in person_key order already (write_rendered) and DuckDB keeps
+        # a file's order on insert: no second sort.
         con.execute("""
             INSERT INTO notifications BY NAME
-            SELECT person_key, customer_id, recipient, channel, reference_code, template_id, language,
-                   message, run_id FROM read_parquet(?) ORDER BY person_key""", src)
+            SELECT person_key, customer_id, recipient, channel, reference_code, template_id, language, run_id
+            FROM read_parquet(?)""", src)
         con.execute("COMMIT")
         checkpoint("notify:committed")
-        per_channel = dict(con.execute(
-            "SELECT channel, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL", src).fetchall())
-        per_template = dict(con.execute(
-            "SELECT template_id, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL", src).fetchall())
+    per_channel, per_template = {}, {}
+    for channel, template, n in tally:
+        per_channel[channel] = per_channel.get(channel, 0) + n
+        per_template[template] = per_template.get(template, 0) + n
+    per_template = dict(sorted(per_template.items()))
     _publish(tmp, ctx)
     logger.info("notifications: %s new, by channel %s", count, per_channel)
     return {"notifications": count, "per_channel": per_channel, "per_template": per_template}

@@ -109,3 +109,37 @@ def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
     assert total["overpaid"] == 2 * 14500
     folders = {p.name for p in (data / "outbox" / "batches").iterdir()}
     assert len(folders) == batches[0]
+
+
+def test_a_revision_run_leaves_the_unchanged_export_partitions_alone(tmp_path):
+    """Issue 10: the analyst exports after a revision run write the new scope file's
+    partition and the new run's, and leave the first file's and first run's files as
+    they were (same inode and mtime); every partition still equals its table rows."""
+    data = tmp_path / "data"
+    for kind in ("customers", "scope", "returns"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS)
+    v1 = policy(tmp_path, "test-v1", 10000, 30000, shipping_tier=2)
+    (data / "inbox" / "scope" / "scope_day01.csv").write_text(HEADER + DROPS["scope_day01.csv"])
+    first = remediation(data_dir=data, policy_path=v1, run_date=date(2025, 12, 1))["run_id"]
+    exports = data / "exports"
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        (day1,), = con.execute("SELECT DISTINCT file_sha256 FROM scope_exposures").fetchall()
+    kept = [exports / "scope_exposures" / f"{day1}.parquet", exports / "ledger" / f"{first}.parquet",
+            exports / "notifications" / f"{first}.parquet"]
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in kept}
+
+    (data / "inbox" / "scope" / "scope_day05_revision.csv").write_text(HEADER + DROPS["scope_day05_revision.csv"])
+    second = remediation(data_dir=data, policy_path=v1, run_date=date(2025, 12, 5))["run_id"]
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in kept} == before
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        for table, column, value in [("scope_exposures", "file_sha256", None), ("ledger", "run_id", second),
+                                     ("notifications", "run_id", second), ("ledger", "run_id", first)]:
+            values = [value] if value else [v for (v,) in con.execute(
+                f"SELECT DISTINCT {column} FROM {table}").fetchall()]
+            for v in values:
+                got = con.execute("SELECT * FROM read_parquet(?)", [str(exports / table / f"{v}.parquet")]).fetchall()
+                want = con.execute(f"SELECT * FROM {table} WHERE {column} = ?", [v]).fetchall()
+                assert sorted(got, key=repr) == sorted(want, key=repr) and want, (table, v)
+        assert con.execute("SELECT count(DISTINCT file_sha256) FROM scope_exposures").fetchall() == [(2,)]
+    assert len(list((exports / "scope_exposures").glob("*.parquet"))) == 2

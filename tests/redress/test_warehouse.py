@@ -67,3 +67,29 @@ def test_an_earlier_warehouse_loses_names_and_full_accounts_when_opened(tmp_path
                                           "bank_account": "******3210"}
         assert rows[1] == ("customers", None, None)
         assert json.loads(rows[2][2]) == scope  # scope rows hold no bank data: as given
+
+
+def test_an_earlier_warehouse_loses_the_message_text_of_notifications_and_keeps_every_row(tmp_path):
+    """Issue 10: the message text lives in outbox/notifications only; a warehouse that
+    stored it (NOT NULL) is migrated when opened, rows kept, and takes rows without it."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:  # as an earlier version left it
+        con.execute("CREATE TABLE notifications (person_key VARCHAR NOT NULL, customer_id VARCHAR, recipient VARCHAR, "
+                    "channel VARCHAR NOT NULL, reference_code VARCHAR NOT NULL, template_id VARCHAR NOT NULL, "
+                    "language VARCHAR NOT NULL, message VARCHAR NOT NULL, run_id VARCHAR NOT NULL)")
+        con.execute("INSERT INTO notifications VALUES ('customer:C1', 'C1', '+821012345678', 'sms', 'ABCDEFGH', "
+                    "'member_voucher_v1', 'ko', '안내', 'R20251201-001')")
+    for run in ("R20251202-001", "R20251203-001"):  # idempotent
+        with connect(warehouse) as con:
+            con.execute("INSERT INTO notifications BY NAME SELECT 'customer:' || ? AS person_key, NULL AS customer_id, "
+                        "NULL AS recipient, 'none' AS channel, 'ZZZZZZZZ' AS reference_code, "
+                        "'non_member_v1' AS template_id, 'ko' AS language, ? AS run_id", [run, run])
+            columns = [c for (c,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'notifications' "
+                "ORDER BY ordinal_position").fetchall()]
+    assert "message" not in columns
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT person_key, reference_code, run_id FROM notifications ORDER BY run_id").fetchall() == [
+            ("customer:C1", "ABCDEFGH", "R20251201-001"),
+            ("customer:R20251202-001", "ZZZZZZZZ", "R20251202-001"),
+            ("customer:R20251203-001", "ZZZZZZZZ", "R20251203-001")]

@@ -224,3 +224,43 @@ def test_a_first_run_has_no_earlier_ledger_or_batches(tmp_path, caps):
     check_plan(context(tmp_path), caps)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*), bool_and(planned) FROM ledger_after").fetchall() == [(3, True)]
+
+
+def test_ledger_after_holds_the_plan_and_only_the_ledger_rows_it_touches(tmp_path, caps):
+    """Issue 10: the ledger suite checks the planned rows, the earlier rows of customers
+    the plan pays (c3's settled 20,000, so its top-up is judged against it) and earlier
+    rows whose payment id the plan reuses; c5's earlier payment, untouched, is left out."""
+    reused = [(EARLIER_LEDGER[1][0], *PLAN[0][1:]), *PLAN[1:]]  # c1's payment takes c5's earlier id
+    path = staged(tmp_path, caps, payments=reused)
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute("SELECT payment_id, customer_id, planned, paid_before, paid_after FROM ledger_after "
+                           "ORDER BY planned, payment_id, customer_id").fetchall()
+    assert rows == [
+        ("20251130-V0001-000001", "c5", False, 50000, 50000),
+        ("20251201-B0001-000001", "c3", False, 20000, 50000),
+        ("20251130-V0001-000001", "c1", True, 0, 50000),
+        ("20251201-B0002-000001", "c2", True, 0, 50000),
+        ("20251201-B0002-000002", "c3", True, 20000, 50000),
+    ]
+    assert failed_reasons(path, "ledger", caps) == {"duplicate_payment_id"}
+    (tmp_path / "plain").mkdir()
+    path = staged(tmp_path / "plain", caps)  # nobody's payment id reused: c5 is not touched
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(*) FILTER (customer_id = 'c5') FROM ledger_after").fetchall() == [
+            (4, 0)]
+
+
+def test_a_plan_staged_as_views_by_an_earlier_version_is_replaced_and_dropped(tmp_path, caps):
+    path = warehouse(tmp_path)
+    with connect(path) as con:
+        con.execute("CREATE VIEW ledger_after AS SELECT 1 AS x")
+        con.execute("CREATE VIEW planned_batches_checked AS SELECT 1 AS x")
+    with connect(path) as con:
+        planned, summary = plan_frames(PLAN, caps)
+        stage_plan(con, planned, summary, caps.voucher_products)
+        kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                                 "WHERE table_name IN ('ledger_after', 'planned_batches_checked')").fetchall())
+        assert kinds == {"ledger_after": "BASE TABLE", "planned_batches_checked": "BASE TABLE"}
+        drop_plan(con)
+        assert not con.execute("SELECT table_name FROM information_schema.tables WHERE table_name IN "
+                               "('ledger_after', 'planned_batches_checked', 'entitlements_checked')").fetchall()

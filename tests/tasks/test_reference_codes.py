@@ -7,6 +7,8 @@ import hmac
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tasks import reference_codes
 from tasks.reference_codes import ALPHABET, WINDOWS, _pads, assign_codes, hmac_sql
@@ -118,3 +120,35 @@ def test_no_free_code_is_an_error_not_a_duplicate(monkeypatch):
     monkeypatch.setattr(reference_codes, "LENGTH", 1)
     with pytest.raises(RuntimeError, match="no free reference code"):
         coded(PEOPLE[:30])   # 30 people, 24 one-letter codes
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(people=st.sets(st.text("ab:c1é", min_size=1, max_size=6), min_size=1, max_size=14),
+       taken=st.sets(st.sampled_from(ALPHABET), max_size=6))
+def test_any_people_and_taken_codes_get_the_documented_assignment(monkeypatch, people, taken):
+    """Issue 10 (anti joins instead of NOT IN): for any people and any codes already
+    given, one-letter codes (collisions everywhere) follow the documented rule exactly,
+    or the run stops when four windows cannot place everyone: never a duplicate."""
+    monkeypatch.setattr(reference_codes, "LENGTH", 1)
+    people = sorted(people)
+    # the documented rule, with the taken codes held by earlier notifications
+    assigned: dict[str, str] = {}
+    for window in range(WINDOWS):
+        wanted: dict[str, str] = {}
+        for p in people:
+            code = python_codes(KEY, p, 1)[window]
+            if p not in assigned and code not in taken and code not in assigned.values() and code not in wanted:
+                wanted[code] = p
+        assigned.update({p: c for c, p in wanted.items()})
+    taken_sql = NOTHING_TAKEN
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE people AS SELECT unnest(?::VARCHAR[]) AS person_key", [people])
+    if taken:
+        con.execute("CREATE TEMP TABLE given AS SELECT unnest(?::VARCHAR[]) AS reference_code", [sorted(taken)])
+        taken_sql = "SELECT reference_code FROM given"
+    if len(assigned) < len(people):
+        with pytest.raises(RuntimeError, match="no free reference code"):
+            assign_codes(con, "people", taken_sql, KEY)
+        return
+    assign_codes(con, "people", taken_sql, KEY)
+    assert dict(con.execute("SELECT person_key, reference_code FROM people").fetchall()) == assigned

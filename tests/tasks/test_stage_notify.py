@@ -71,3 +71,37 @@ def test_one_row_per_person_and_test_accounts_are_not_told(people):
     assert "customer:m_test" not in people
     assert not [k for k, (r, c) in people.items() if c == "sms" and not r.startswith(("+8210", "+8211", "+8216",
                                                                                         "+8217", "+8218", "+8219"))]
+
+
+def test_one_render_writes_the_file_its_index_and_the_warehouse_rows_row_for_row(tmp_path, policy):
+    """Issue 10: write_rendered renders once and writes three files in person_key order:
+    the notification file (no person key, with the message), its index (who each row
+    is for) and the warehouse rows (everything but the message text)."""
+    import polars as pl
+
+    from tasks.notifications import messages
+    from tasks.stage_notify import COLUMNS, WAREHOUSE_COLUMNS, write_rendered
+
+    n = 2500  # more than one Parquet page, fewer than one Polars morsel would hide
+    people = pl.DataFrame({
+        "person_key": [f"customer:c{i:05d}" for i in range(n)] + ["nonmember:+821055556666"],
+        "kind": ["member"] * n + ["non_member"],
+        "customer_id": [f"c{i:05d}" for i in range(n)] + [None],
+        "recipient": [f"u{i}@example.com" for i in range(n)] + ["+821055556666"],
+        "channel": ["email"] * n + ["sms"],
+        "reason": ["ELIGIBLE" if i % 3 else "BELOW_MINIMUM" for i in range(n)] + [None],
+        "amount": [50000 + i for i in range(n)] + [0],
+        "rail": ["voucher" if i % 2 else "bank_transfer" for i in range(n)] + [None],
+        "exposed_categories": ["email,name"] * n + ["phone"],
+        "reference_code": [f"{i:08d}".translate(str.maketrans("0123456789", "ABCDEFGHJK")) for i in range(n + 1)],
+    })
+    people.write_parquet(tmp_path / "people.parquet")
+    out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
+    write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out)
+    expected = messages(people, policy()).with_columns(pl.lit("R20251201-001").alias("run_id"))
+    final, index, rows = (pl.read_parquet(out[k]) for k in ("final", "index", "rows"))
+    assert final.columns == list(COLUMNS) and rows.columns == list(WAREHOUSE_COLUMNS)
+    assert final.equals(expected.select(COLUMNS))
+    assert index.equals(expected.select("person_key", "customer_id", "reference_code"))
+    assert rows.equals(expected.select(WAREHOUSE_COLUMNS))
+    assert final["message"].str.contains("참조번호 " + final["reference_code"], literal=True).all()
