@@ -81,6 +81,12 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
     run (tasks/increments.py); None checks every scope row. The master's key counts are
     taken only for the keys those rows carry: the same counts, fewer groups."""
     agree = "NOT checks_disagree"
+    # Our own SQL text: on the incremental path only the keys the new rows carry are
+    # counted (the same counts for them, far fewer groups); the full path counts all.
+    only_email = only_phone = ""
+    if files is not None:
+        only_email = "AND email_norm IN (SELECT email_norm FROM read_parquet($classified))"
+        only_phone = "AND phone_e164 IN (SELECT phone_e164 FROM read_parquet($classified))"
     con.execute(f"""
         CREATE OR REPLACE TABLE scope_rows_checked AS
         WITH keyed AS (
@@ -94,11 +100,11 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
         ),
         by_email AS (
             SELECT email_norm AS email_key, count(*) AS email_matches, min(customer_id) AS email_customer
-            FROM customers WHERE email_norm IN (SELECT email_norm FROM read_parquet($classified)) GROUP BY ALL
+            FROM customers WHERE email_norm IS NOT NULL {only_email} GROUP BY ALL
         ),
         by_phone AS (
             SELECT phone_e164 AS phone_key, count(*) AS phone_matches, min(customer_id) AS phone_customer
-            FROM customers WHERE phone_e164 IN (SELECT phone_e164 FROM read_parquet($classified)) GROUP BY ALL
+            FROM customers WHERE phone_e164 IS NOT NULL {only_phone} GROUP BY ALL
         ),
         identified AS (
             -- customer_id first (given but unknown: quarantined, no fallback), then
