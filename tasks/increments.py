@@ -53,7 +53,8 @@ class Plan:
     """What validate does this run: `mode` full | incremental, `files` the accepted scope
     files (sha256, sorted) whose rows it classifies, `why` one line for the log and the
     stage result, `renormalise` whether the master's stored keys must be normalised
-    again (no record of the rules they were computed under)."""
+    again: no record says they were computed under this RULES_VERSION, and the master
+    was not promoted by this run (whose ingest computed them with this code)."""
 
     mode: str
     basis: Basis
@@ -69,16 +70,21 @@ def current_basis(con: duckdb.DuckDBPyConnection, policy_sha256: str) -> Basis:
     return Basis(",".join(shas), policy_sha256)
 
 
-def plan(con: duckdb.DuckDBPyConnection, policy_sha256: str) -> Plan:
-    """Decide full or incremental (module docstring) from the warehouse as committed."""
+def plan(con: duckdb.DuckDBPyConnection, policy_sha256: str, run_id: str | None = None) -> Plan:
+    """Decide full or incremental (module docstring) from the warehouse as committed.
+    `run_id`: this run's; a master promoted by this very run had its keys normalised by
+    this code, so it needs no second normalisation even with nothing recorded."""
     basis = current_basis(con, policy_sha256)
+    fresh_master = bool(run_id) and con.execute("""
+        SELECT count(*) FROM ingested_files WHERE kind = 'customers' AND status = 'accepted'
+        AND run_id = ? AND file_sha256 IN (SELECT DISTINCT file_sha256 FROM customers)""", [run_id]).fetchall()[0][0] > 0
     accepted = [r[0] for r in con.execute("""
         SELECT DISTINCT file_sha256 FROM ingested_files WHERE kind = 'scope' AND status = 'accepted'
         ORDER BY 1""").fetchall()]
     recorded = con.execute("""
         SELECT DISTINCT master_sha256, policy_sha256, rules_version FROM classified_files""").fetchall()
     classified = {r[0] for r in con.execute("SELECT file_sha256 FROM classified_files").fetchall()}
-    full = Plan(FULL, basis, tuple(accepted), "", renormalise=True)
+    full = Plan(FULL, basis, tuple(accepted), "", renormalise=not fresh_master)
     if not recorded:
         return _why(full, "full: nothing classified yet")
     if len(recorded) > 1:

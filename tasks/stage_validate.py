@@ -256,7 +256,7 @@ def validate_scope(ctx: RunContext) -> dict:
     policy = ctx.policy()
     categories = sorted(policy.categories)
     with connect(ctx.warehouse) as con:
-        plan = increments.plan(con, ctx.policy_sha256)
+        plan = increments.plan(con, ctx.policy_sha256, ctx.run_id)
     logger.info("validate: %s", plan.why)
     agreed: dict[str, int] = {}
     if plan.mode == increments.FULL or plan.files:

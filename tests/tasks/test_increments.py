@@ -66,3 +66,10 @@ def test_new_files_are_incremental_and_entitlement_follows(tmp_path):
         increments.record_classified(con, increments.Plan("full", p.basis, ("a", "b"), "full"), "R3")
         assert con.execute("SELECT file_sha256, run_id, entitled FROM classified_files ORDER BY 1").fetchall() == [
             ("a", "R3", False), ("b", "R3", False)]
+
+
+def test_a_master_promoted_by_this_run_is_not_normalised_again(tmp_path):
+    with connect(warehouse(tmp_path)) as con:
+        con.execute("INSERT INTO ingested_files VALUES ('m1', 'c.csv', 'customers', 1, 'accepted', NULL, 1, 'R5', now())")
+        assert increments.plan(con, "p1", "R5").renormalise is False  # its keys are this code's
+        assert increments.plan(con, "p1", "R6").renormalise is True  # promoted by an earlier run
