@@ -240,7 +240,8 @@ def _classify(ctx: RunContext, plan: increments.Plan, categories: list[str]) -> 
         _stage_outcomes(con, classified, ctx.run_id)
         _require_balanced(conservation(con, staged=list(plan.files)))
     agreed = _cross_check_input(ctx, categories)
-    require(check(ctx, STAGED["scope_exposures"], "scope_exposures", parameters={"categories": categories}))
+    require(check(ctx, STAGED["scope_exposures"], "scope_exposures", parameters={"categories": categories},
+                  staged_for="scope_exposures"))
     return disagreeing, agreed
 
 
