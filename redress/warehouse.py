@@ -119,6 +119,19 @@ CREATE TABLE IF NOT EXISTS quarantine (
                                          -- (see masked_account)
 );
 
+-- Which accepted scope files are classified, under which basis (tasks/increments.py):
+-- the customers snapshot, the policy file and the code's RULES_VERSION. Written in the
+-- same transaction as the files' outcome rows; `entitled` in the same transaction as
+-- the entitlements that include their exposures.
+CREATE TABLE IF NOT EXISTS classified_files (
+    file_sha256   VARCHAR NOT NULL,      -- once: a full classification deletes and re-inserts all
+    master_sha256 VARCHAR NOT NULL,
+    policy_sha256 VARCHAR NOT NULL,
+    rules_version VARCHAR NOT NULL,
+    run_id        VARCHAR NOT NULL,
+    entitled      BOOLEAN NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS entitlements (
     customer_id   VARCHAR NOT NULL,      -- unique: checked by the entitlements suite
     policy_id     VARCHAR NOT NULL,

@@ -59,7 +59,8 @@ def disagreement_limit(scope_rows: int) -> int:
     return max(DISAGREEMENT_MIN_ROWS, int(scope_rows * DISAGREEMENT_MAX_SHARE))
 
 
-def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[str], classified: Path) -> None:
+def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[str], classified: Path,
+                              files: list[str] | None = None) -> None:
     """The table `scope_rows_checked`, one row per scope row: its key, `first_failed_rule`
     (NULL when it passes them all), `checked_as` (that rule, else 'exposure' or
     'non_member'), `classified_as` (the classification's reason, else its destination),
@@ -74,8 +75,18 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
     them to decide which rows reach rules 3 to 6. The suite reads rule 2 not from the
     `unknown_category` boolean but against the same list passed as a parameter:
     `category_checked` is the category of every agreeing row that reached rule 2 (NULL
-    when it is missing, which `category_missing` flags). Both are bound parameters."""
+    when it is missing, which `category_missing` flags). Both are bound parameters.
+
+    `files`: only the scope rows of these files (sha256) are checked, for an incremental
+    run (tasks/increments.py); None checks every scope row. The master's key counts are
+    taken only for the keys those rows carry: the same counts, fewer groups."""
     agree = "NOT checks_disagree"
+    # Our own SQL text: on the incremental path only the keys the new rows carry are
+    # counted (the same counts for them, far fewer groups); the full path counts all.
+    only_email = only_phone = ""
+    if files is not None:
+        only_email = "AND email_norm IN (SELECT email_norm FROM read_parquet($classified))"
+        only_phone = "AND phone_e164 IN (SELECT phone_e164 FROM read_parquet($classified))"
     con.execute(f"""
         CREATE OR REPLACE TABLE scope_rows_checked AS
         WITH keyed AS (
@@ -85,14 +96,15 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
                    coalesce(k.reason, k.destination) AS classified_as, k.resolved_id AS classified_customer
             FROM scope_rows s
             LEFT JOIN read_parquet($classified) k USING (file_sha256, row_number)
+            WHERE $every OR s.file_sha256 IN (SELECT unnest($files::VARCHAR[]))
         ),
         by_email AS (
             SELECT email_norm AS email_key, count(*) AS email_matches, min(customer_id) AS email_customer
-            FROM customers WHERE email_norm IS NOT NULL GROUP BY ALL
+            FROM customers WHERE email_norm IS NOT NULL {only_email} GROUP BY ALL
         ),
         by_phone AS (
             SELECT phone_e164 AS phone_key, count(*) AS phone_matches, min(customer_id) AS phone_customer
-            FROM customers WHERE phone_e164 IS NOT NULL GROUP BY ALL
+            FROM customers WHERE phone_e164 IS NOT NULL {only_phone} GROUP BY ALL
         ),
         identified AS (
             -- customer_id first (given but unknown: quarantined, no fallback), then
@@ -155,19 +167,22 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
                    AS category_missing,
                {", ".join(f"{agree} AND first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in SCOPE_ROW_RULES)}
         FROM judged
-    """, {"classified": sql.file_path(classified), "categories": list(categories)})
+    """, {"classified": sql.file_path(classified), "categories": list(categories),
+          "every": files is None, "files": list(files or [])})
 
 
 def drop_scope_rows_checked(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS scope_rows_checked")
 
 
-def require_narrow_disagreement(con: duckdb.DuckDBPyConnection) -> int:
+def require_narrow_disagreement(con: duckdb.DuckDBPyConnection, earlier: tuple[int, int] = (0, 0)) -> int:
     """Rows of `scope_rows_checked` on which the checks and the classification disagree;
-    raises RedressError (one line, reason codes and counts only) when they are more
-    than `disagreement_limit` of all scope rows."""
+    raises RedressError (one line, reason codes and counts only) when they, with the
+    `earlier` (disagreeing, checked) rows already held from files classified before (an
+    incremental run), are more than `disagreement_limit` of all scope rows."""
     (disagreeing, total), = con.execute(
         "SELECT count(*) FILTER (checks_disagree), count(*) FROM scope_rows_checked").fetchall()
+    disagreeing, total = disagreeing + earlier[0], total + earlier[1]
     limit = disagreement_limit(total)
     if disagreeing > limit:
         (classified_as, checked_as, n), = con.execute("""
@@ -193,12 +208,14 @@ def disagreeing_rows(con: duckdb.DuckDBPyConnection, limit: int) -> list[dict]:
     return [dict(zip(("file_name", "row_number", "classified_as", "checked_as"), r)) for r in rows]
 
 
-def classification_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Scope rows the classification put in quarantine or review, per reason."""
-    return dict(con.execute("""
+def classification_counts(con: duckdb.DuckDBPyConnection, quarantine: str = "quarantine",
+                          review: str = "review") -> dict[str, int]:
+    """Scope rows the classification put in quarantine or review, per reason. The table
+    names are ours (the staged rows of a run before they are committed), never outside text."""
+    return dict(con.execute(f"""
         SELECT reason, count(*) FROM (
-            SELECT reason FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL
-            UNION ALL SELECT reason FROM review)
+            SELECT reason FROM {quarantine} WHERE kind = 'scope' AND row_number IS NOT NULL
+            UNION ALL SELECT reason FROM {review})
         GROUP BY reason ORDER BY reason
     """).fetchall())
 

@@ -20,10 +20,16 @@ from tasks.validate import SuiteResult, validate_table
 
 
 def check(ctx: RunContext, table: str, suite: str, *, parameters: dict | None = None,
-          index_column: str | None = "row_number", label: str | None = None) -> SuiteResult:
+          index_column: str | None = "row_number", label: str | None = None,
+          staged_for: str | None = None) -> SuiteResult:
     """Validate `table` with `expectations/<suite>.json` and record the outcome.
-    `label` names the record when one suite runs on several inputs (e.g. each file)."""
+    `label` names the record when one suite runs on several inputs (e.g. each file).
+    `staged_for`: `table` holds rows staged for this warehouse table, checked before they
+    are committed to it (tasks/stage_validate.py); the record names that table, the one
+    readers of the report know."""
     result = validate_table(ctx.warehouse, table, suite, parameters=parameters, index_column=index_column)
+    if staged_for is not None:
+        result = dataclasses.replace(result, table=staged_for)
     folder = ctx.report_dir / "validations"
     folder.mkdir(parents=True, exist_ok=True)
     record = dataclasses.asdict(result)

@@ -172,7 +172,7 @@ def summary_markdown(ctx: RunContext, summary: dict, *, facts: dict | None = Non
     out += ["## Entitlements by reason", ""]
     if "entitle" in summary:
         out += _table(["reason", "customers", "amount (KRW)"],
-                      [[k, x["customers"], x["amount"]] for k, x in sorted(summary["entitle"].items())])
+                      [[k, x["customers"], x["amount"]] for k, x in sorted(summary["entitle"].get("by_reason", {}).items())])
     else:
         out += NO_FIGURES
 

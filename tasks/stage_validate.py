@@ -1,18 +1,21 @@
 """Stage 2, validate: every scope row of every accepted file to exactly one destination.
 
-All evidence is classified again on every run, under the current customer master and
-policy, so a later snapshot or policy is applied to earlier files too. The conservation
-count (rows read = exposures + non-members + review + quarantine) is checked per file
-and a run whose counts do not balance fails.
+Evidence is classified under the current customer master and policy. tasks/increments.py
+decides how much of it: all of it when the master, the policy or the rules changed
+since the last classification (so a later snapshot or policy is applied to earlier
+files too), else only the rows of files not classified yet, appended to the outcome
+tables. The conservation count (rows read = exposures + non-members + review +
+quarantine) is checked per file and a run whose counts do not balance fails.
 
-Before any outcome is written, the row rules restated in SQL (tasks/input_checks.py)
-judge every row again, on the same normalised keys, and are compared with the
+Before any outcome is committed, the row rules restated in SQL (tasks/input_checks.py)
+judge the same rows again, on the same normalised keys, and are compared with the
 classification row by row: rows they disagree on go to review as `checks_disagree`
 (SPEC "Nothing is lost") and the run goes on, unless the disagreement is broad enough to
-be a bug (`input_checks.disagreement_limit`), which stops it. The `scope_rows` suite
-then reports the rows per reason, and its counts must equal the rows held per reason.
-The `scope_exposures` suite then gates the run: a failure there means a bug upstream,
-never something to pay on.
+be a bug (`input_checks.disagreement_limit`, over all scope rows), which stops it. The
+`scope_rows` suite then reports the rows per reason, and its counts must equal the rows
+staged per reason. The `scope_exposures` suite then gates the run: a failure there
+means a bug upstream, never something to pay on. Only then are the staged rows
+committed, in one transaction with the record of the files classified.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from prefect.cache_policies import NO_CACHE
 from redress import escape, sql
 from redress.context import RunContext
 from redress.errors import RedressError
+from redress.faults import checkpoint
 from redress.warehouse import connect, export
-from tasks import input_checks
+from tasks import increments, input_checks
 from tasks.classify import classified_scope
 from tasks.identity import normalised_master
 from tasks.quality import check, require
@@ -36,51 +40,86 @@ from tasks.quality import check, require
 
 # Each classified row with its final destination: a row the input checks disagree on is
 # held in review as checks_disagree, with both answers, whatever the classification said.
-_PLACED = """(
+# Materialised once, as a temporary table (DuckDB spills it to disk when it must), and
+# split into the staged outcome tables from there rather than scanning the Parquet 4 times.
+_PLACED = """
+    CREATE OR REPLACE TEMP TABLE placed AS
     SELECT c.* REPLACE (
                CASE WHEN d.checks_disagree THEN 'review' ELSE c.destination END AS destination,
                CASE WHEN d.checks_disagree THEN 'checks_disagree' ELSE c.reason END AS reason),
            CASE WHEN d.checks_disagree THEN d.classified_as END AS classified_as,
            CASE WHEN d.checks_disagree THEN d.checked_as END AS checked_as
     FROM read_parquet($classified) c
-    LEFT JOIN scope_rows_checked d USING (file_sha256, row_number))"""
+    LEFT JOIN scope_rows_checked d USING (file_sha256, row_number)"""
+
+# The outcome tables and the staged table each is written from before it is committed.
+# Staged tables are real tables, not temporary ones: the suites read them through a
+# connection of their own (tasks/validate.py).
+STAGED = {
+    "scope_exposures": "staged_exposures",
+    "non_member_exposures": "staged_non_member",
+    "review": "staged_review",
+    "quarantine": "staged_quarantine",
+}
 
 # Rows listed by file and row number in the run summary; the rest are in `review`.
 DISAGREEMENTS_LISTED = 50
 
 
-def _replace_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: str) -> None:
-    """Rebuild the outcome tables from the classified Parquet and `scope_rows_checked`."""
-    src = {"classified": sql.file_path(classified)}
-    con.execute("BEGIN")
-    con.execute(f"""
-        CREATE OR REPLACE TABLE scope_exposures AS
+def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: str) -> None:
+    """The classified rows of this run, split into the STAGED tables. No ORDER BY: every
+    reader of these tables orders explicitly (tasks/exports.py, explain, reports)."""
+    con.execute(_PLACED, {"classified": sql.file_path(classified)})
+    con.execute("""
+        CREATE OR REPLACE TABLE staged_exposures AS
         SELECT file_sha256, row_number, resolved_id AS customer_id, matched_by, data_category,
                accessed_at, confidence, source
-        FROM {_PLACED} WHERE destination = 'exposure' ORDER BY file_sha256, row_number""", src)
-    con.execute(f"""
-        CREATE OR REPLACE TABLE non_member_exposures AS
+        FROM placed WHERE destination = 'exposure'""")
+    con.execute("""
+        CREATE OR REPLACE TABLE staged_non_member AS
         SELECT file_sha256, row_number, coalesce(phone_e164, email_norm) AS recipient, email_norm,
                phone_e164, data_category, accessed_at, confidence
-        FROM {_PLACED} WHERE destination = 'non_member' ORDER BY file_sha256, row_number""", src)
-    con.execute(f"""
-        CREATE OR REPLACE TABLE review AS
+        FROM placed WHERE destination = 'non_member'""")
+    con.execute("""
+        CREATE OR REPLACE TABLE staged_review AS
         SELECT file_sha256, row_number, reason, matched_by, candidates, email, phone,
                data_category, accessed_at, confidence, classified_as, checked_as
-        FROM {_PLACED} WHERE destination = 'review' ORDER BY file_sha256, row_number""", src)
-    # Row-level scope quarantine is re-derived each run; rejected files stay as recorded.
-    con.execute("DELETE FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL")
-    con.execute(f"""
-        INSERT INTO quarantine
-        SELECT $run_id, 'scope', c.file_sha256, f.file_name, c.row_number, c.reason, NULL,
+        FROM placed WHERE destination = 'review'""")
+    con.execute("""
+        CREATE OR REPLACE TABLE staged_quarantine AS
+        SELECT ? AS run_id, 'scope' AS kind, c.file_sha256, f.file_name, c.row_number, c.reason, NULL::VARCHAR AS detail,
                to_json(struct_pack(customer_id := c.customer_id, email := c.email, phone := c.phone,
                    data_category := c.data_category, accessed_at := c.accessed_at_raw,
-                   confidence := c.confidence_raw, source := c.source))::VARCHAR
-        FROM {_PLACED} c
+                   confidence := c.confidence_raw, source := c.source))::VARCHAR AS row_json
+        FROM placed c
         JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files WHERE status = 'accepted'
               QUALIFY row_number() OVER (PARTITION BY file_sha256 ORDER BY ingested_at, file_name) = 1) f
           USING (file_sha256)
-        WHERE c.destination = 'quarantine' ORDER BY c.file_sha256, c.row_number""", src | {"run_id": run_id})
+        WHERE c.destination = 'quarantine'""", [run_id])
+    con.execute("DROP TABLE placed")
+
+
+def _commit_outcomes(con: duckdb.DuckDBPyConnection, plan: increments.Plan, run_id: str) -> None:
+    """One transaction: the staged rows become the outcome rows (full: replacing every
+    earlier row; incremental: appended), with the record of which files are classified
+    under which basis. Killed before COMMIT, nothing of it happened and the rerun plans
+    the same; after it, the rerun finds the files classified."""
+    con.execute("BEGIN")
+    if plan.mode == increments.FULL:
+        # Renamed, not copied: tens of millions of rows are not written twice.
+        for table in ("scope_exposures", "non_member_exposures", "review"):
+            con.execute(f"DROP TABLE {table}")
+            con.execute(f"ALTER TABLE {STAGED[table]} RENAME TO {table}")
+        # Row-level scope quarantine is re-derived by a full run; rejected files stay as recorded.
+        con.execute("DELETE FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL")
+    else:
+        for table in ("scope_exposures", "non_member_exposures", "review"):
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {STAGED[table]}")
+            con.execute(f"DROP TABLE {STAGED[table]}")
+    con.execute("INSERT INTO quarantine BY NAME SELECT * FROM staged_quarantine")
+    con.execute("DROP TABLE staged_quarantine")
+    increments.record_classified(con, plan, run_id)
+    checkpoint("validate:before-commit")
     con.execute("COMMIT")
 
 
@@ -110,14 +149,17 @@ def renormalise_master(ctx: RunContext) -> Path:
     return master
 
 
-def conservation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Per accepted scope file: rows read and rows per destination, and whether they balance."""
-    return con.sql("""
+def conservation(con: duckdb.DuckDBPyConnection, staged: list[str] | None = None) -> pl.DataFrame:
+    """Per accepted scope file: rows read and rows per destination, and whether they
+    balance. `staged`: only these files (sha256), counted in the STAGED tables, before
+    they are committed."""
+    t = STAGED if staged is not None else {name: name for name in STAGED}
+    return con.sql(f"""
         WITH dest AS (
-            SELECT file_sha256, 'exposure' AS d FROM scope_exposures
-            UNION ALL SELECT file_sha256, 'non_member' FROM non_member_exposures
-            UNION ALL SELECT file_sha256, 'review' FROM review
-            UNION ALL SELECT file_sha256, 'quarantine' FROM quarantine
+            SELECT file_sha256, 'exposure' AS d FROM {t['scope_exposures']}
+            UNION ALL SELECT file_sha256, 'non_member' FROM {t['non_member_exposures']}
+            UNION ALL SELECT file_sha256, 'review' FROM {t['review']}
+            UNION ALL SELECT file_sha256, 'quarantine' FROM {t['quarantine']}
                       WHERE kind = 'scope' AND row_number IS NOT NULL)
         SELECT f.file_name, f.file_sha256, f.rows_read,
                count(*) FILTER (d = 'exposure') AS exposure,
@@ -126,44 +168,14 @@ def conservation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                count(*) FILTER (d = 'quarantine') AS quarantine
         FROM ingested_files f LEFT JOIN dest USING (file_sha256)
         WHERE f.kind = 'scope' AND f.status = 'accepted'
+          AND ($every OR f.file_sha256 IN (SELECT unnest($files::VARCHAR[])))
         GROUP BY ALL ORDER BY f.file_name
-    """).pl().with_columns(
+    """, params={"every": staged is None, "files": list(staged or [])}).pl().with_columns(
         (pl.col("exposure") + pl.col("non_member") + pl.col("review") + pl.col("quarantine")).alias("accounted")
     ).with_columns((pl.col("accounted") == pl.col("rows_read")).alias("balanced"))
 
 
-def _cross_check_input(ctx: RunContext, categories: list[str]) -> dict[str, int]:
-    """The `scope_rows` suite on `scope_rows_checked`, against the rows held in quarantine
-    or review per reason; the table stays when they differ."""
-    with connect(ctx.warehouse) as con:
-        classified = input_checks.classification_counts(con)
-    checked = check(ctx, "scope_rows_checked", "scope_rows", parameters={"categories": categories})
-    agreed = input_checks.cross_check(checked, classified)
-    with connect(ctx.warehouse) as con:
-        input_checks.drop_scope_rows_checked(con)
-    return agreed
-
-
-@task(name="validate scope", cache_policy=NO_CACHE, timeout_seconds=3600)
-def validate_scope(ctx: RunContext) -> dict:
-    logger = get_run_logger()
-    policy = ctx.policy()
-    categories = sorted(policy.categories)
-    with connect(ctx.warehouse) as con:
-        rows = export(con, "SELECT * FROM scope_rows", ctx.work_dir / "scope_rows.parquet")
-    master = renormalise_master(ctx)
-    classified = ctx.work_dir / "classified.parquet"
-    scope = pl.scan_parquet(rows, glob=False).with_columns(pl.col("confidence").alias("confidence_raw"))
-    classified_scope(scope, pl.scan_parquet(master, glob=False), categories).sink_parquet(classified)
-    with connect(ctx.warehouse) as con:
-        input_checks.create_scope_rows_checked(con, categories, classified)
-        disagreeing = input_checks.require_narrow_disagreement(con)
-        _replace_outcomes(con, classified, ctx.run_id)
-        balance = conservation(con)
-        reasons = con.sql("""
-            SELECT reason, count(*) AS n FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL
-            GROUP BY reason ORDER BY reason""").fetchall()
-        listed = input_checks.disagreeing_rows(con, DISAGREEMENTS_LISTED)
+def _require_balanced(balance: pl.DataFrame) -> None:
     unbalanced = balance.filter(~pl.col("balanced"))
     if unbalanced.height:
         worst = unbalanced.row(0, named=True)
@@ -171,13 +183,103 @@ def validate_scope(ctx: RunContext) -> dict:
             f"conservation check failed for scope file {escape.terminal(worst['file_name'])}: "
             f"{worst['rows_read']} rows read, {worst['accounted']} accounted for"
         )
-    if disagreeing:
-        logger.warning("scope rows: %s held in review as checks_disagree", disagreeing)
+
+
+def _cross_check_input(ctx: RunContext, categories: list[str]) -> dict[str, int]:
+    """The `scope_rows` suite on `scope_rows_checked`, against the staged rows held in
+    quarantine or review per reason; the table stays when they differ."""
+    with connect(ctx.warehouse) as con:
+        classified = input_checks.classification_counts(con, STAGED["quarantine"], STAGED["review"])
+    checked = check(ctx, "scope_rows_checked", "scope_rows", parameters={"categories": categories})
+    agreed = input_checks.cross_check(checked, classified)
+    with connect(ctx.warehouse) as con:
+        input_checks.drop_scope_rows_checked(con)
+    return agreed
+
+
+def _master_keys(ctx: RunContext, plan: increments.Plan) -> Path:
+    """The master's identity keys for the classifier (customer_id, email_norm,
+    phone_e164, created_at): normalised again only when no record says they were
+    computed under this RULES_VERSION (tasks/increments.py); else as stored at ingest."""
+    if plan.renormalise:
+        return renormalise_master(ctx)
+    with connect(ctx.warehouse) as con:
+        return export(con, "SELECT customer_id, email_norm, phone_e164, created_at FROM customers",
+                      ctx.work_dir / "master.parquet")
+
+
+def _classify(ctx: RunContext, plan: increments.Plan, categories: list[str]) -> tuple[int, dict[str, int]]:
+    """Classify and check the rows of `plan.files` (all scope rows on the full path),
+    stage their outcomes and gate them: conservation per file, the disagreement limit,
+    the `scope_rows` cross-check and the `scope_exposures` gate, all before anything is
+    committed. Returns (rows disagreeing among them, the suite's agreed counts per reason).
+
+    On the incremental path the suites see only the new rows. That still catches what
+    they must: every earlier row was checked when it was committed, under the same
+    basis (same master, policy and code), and is unchanged; the new files' rows carry
+    file sha256s no earlier row has, so (file_sha256, row_number) stays unique over
+    the whole table when it is unique among the new rows."""
+    master = _master_keys(ctx, plan)
+    every = plan.mode == increments.FULL
+    with connect(ctx.warehouse) as con:
+        con.execute(
+            "COPY (SELECT * FROM scope_rows WHERE ? OR file_sha256 IN (SELECT unnest(?::VARCHAR[]))) "
+            "TO ? (FORMAT parquet)", [every, list(plan.files), str(ctx.work_dir / "scope_rows.parquet")])
+        earlier = (0, 0) if every else con.execute("""
+            SELECT (SELECT count(*) FROM review WHERE reason = ?),
+                   (SELECT coalesce(sum(rows_read), 0) FROM ingested_files WHERE kind = 'scope'
+                    AND status = 'accepted' AND file_sha256 IN (SELECT file_sha256 FROM classified_files))
+            """, [input_checks.CHECKS_DISAGREE]).fetchall()[0]
+    classified = ctx.work_dir / "classified.parquet"
+    scope = pl.scan_parquet(ctx.work_dir / "scope_rows.parquet", glob=False).with_columns(
+        pl.col("confidence").alias("confidence_raw"))
+    classified_scope(scope, pl.scan_parquet(master, glob=False), categories).sink_parquet(classified)
+    with connect(ctx.warehouse) as con:
+        input_checks.create_scope_rows_checked(con, categories, classified, None if every else list(plan.files))
+        disagreeing = input_checks.require_narrow_disagreement(con, earlier)
+        _stage_outcomes(con, classified, ctx.run_id)
+        _require_balanced(conservation(con, staged=list(plan.files)))
     agreed = _cross_check_input(ctx, categories)
-    require(check(ctx, "scope_exposures", "scope_exposures", parameters={"categories": categories}))
+    require(check(ctx, STAGED["scope_exposures"], "scope_exposures", parameters={"categories": categories},
+                  staged_for="scope_exposures"))
+    return disagreeing, agreed
+
+
+@task(name="validate scope", cache_policy=NO_CACHE, timeout_seconds=3600)
+def validate_scope(ctx: RunContext) -> dict:
+    """Stage 2 (SPEC "Input: scope files"): classify the scope rows that need it (all on
+    the full path, the new files' on the incremental one: tasks/increments.py), gate
+    them, commit them, and report every accepted file's rows per destination.
+
+    Returns {mode, why, destinations, quarantine_reasons, input_checks, checks_disagree,
+    files}; raises RedressError (one line) when a gate fails: nothing is committed then."""
+    logger = get_run_logger()
+    policy = ctx.policy()
+    categories = sorted(policy.categories)
+    with connect(ctx.warehouse) as con:
+        plan = increments.plan(con, ctx.policy_sha256, ctx.run_id)
+    logger.info("validate: %s", plan.why)
+    agreed: dict[str, int] = {}
+    if plan.mode == increments.FULL or plan.files:
+        _, agreed = _classify(ctx, plan, categories)
+        with connect(ctx.warehouse) as con:
+            _commit_outcomes(con, plan, ctx.run_id)
+    with connect(ctx.warehouse) as con:
+        balance = conservation(con)
+        reasons = con.sql("""
+            SELECT reason, count(*) AS n FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL
+            GROUP BY reason ORDER BY reason""").fetchall()
+        held = con.execute("SELECT count(*) FROM review WHERE reason = ?",
+                           [input_checks.CHECKS_DISAGREE]).fetchall()[0][0]
+        listed = input_checks.disagreeing_rows(con, DISAGREEMENTS_LISTED)
+    # Checked before the commit for the rows it wrote; again over all, as a guard.
+    _require_balanced(balance)
+    if held:
+        logger.warning("scope rows: %s held in review as checks_disagree", held)
     totals = {d: int(balance[d].sum()) for d in ("exposure", "non_member", "review", "quarantine")}
     totals["rows_read"] = int(balance["rows_read"].sum())
     logger.info("scope rows: %s", totals)
-    return {"destinations": totals, "quarantine_reasons": dict(reasons), "input_checks": agreed,
-            "checks_disagree": {"rows": disagreeing, "listed": listed},
+    return {"mode": plan.mode, "why": plan.why, "classified_files": len(plan.files),
+            "destinations": totals, "quarantine_reasons": dict(reasons), "input_checks": agreed,
+            "checks_disagree": {"rows": int(held), "listed": listed},
             "files": balance.drop("file_sha256").to_dicts()}

@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 STEPS = [
     "ingest:before-commit",
     "returns:before-commit",
+    "validate:before-commit",  # the new file's rows appended (incremental), with their record
+    "entitle:before-commit",  # its customers re-entitled, with the record that they are
     "disburse:planned",
     "disburse:folder-written",
     "disburse:folders-written",
@@ -113,5 +115,11 @@ def test_killed_at_any_step_then_run_again(first_run, tmp_path, step):
     assert "killed" in outcomes[1][1]
     # the returned payments were reissued with attempt 2, once
     assert q(data, "SELECT count(*) FROM ledger WHERE attempt = 2") == [(3,)]
+    # every exposed customer has an entitlement computed from all their exposures: the
+    # late file's customers too, however far the killed run got
+    assert q(data, "SELECT count(DISTINCT customer_id) FROM scope_exposures") == q(
+        data, "SELECT count(*) FROM entitlements")
+    assert q(data, """SELECT count(*) FROM entitlements WHERE reason = 'ELIGIBLE' AND customer_id IN
+                      (SELECT customer_id FROM scope_exposures WHERE source = 'late')""") == [(5,)]
     assert summary["validate"]["destinations"]["rows_read"] == q(
         data, "SELECT sum(rows_read) FROM ingested_files WHERE kind = 'scope' AND status = 'accepted'")[0][0]

@@ -97,7 +97,11 @@ def test_master_keys_stored_under_the_old_rule_are_renormalised(identity_run):
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
         con.execute("UPDATE customers SET email_norm = 'deni̇z@example.com' WHERE customer_id = 'C1'")
         con.execute("UPDATE customers SET phone_e164 = NULL WHERE customer_id = 'C2'")
+        # ...and recorded under that rule's RULES_VERSION (tasks/increments.py).
+        con.execute("UPDATE classified_files SET rules_version = 'older'")
     summary = run(data)
+    assert summary["validate"]["mode"] == "full"
+    assert summary["validate"]["why"].startswith("full: classification rules changed")
     assert q(data, "SELECT outcome FROM runs WHERE run_id = ?", [summary["run_id"]]) == [("succeeded",)]
     assert q(data, "SELECT customer_id, email_norm, phone_e164 FROM customers WHERE customer_id IN ('C1', 'C2') "
                    "ORDER BY 1") == [("C1", "denİz@example.com", None), ("C2", "c2@example.com", "+821033334444")]

@@ -11,9 +11,9 @@ import pytest
 
 from redress.errors import RedressError
 from redress.warehouse import connect
-from tasks import input_checks
+from tasks import increments, input_checks
 from tasks.classify import classified_scope
-from tasks.stage_validate import _replace_outcomes, conservation
+from tasks.stage_validate import _commit_outcomes, _stage_outcomes, conservation
 from tasks.validate import validate_table
 
 CATEGORIES = ["email", "name", "phone"]
@@ -59,7 +59,9 @@ def test_the_rows_the_checks_disagree_on_are_held_in_review_and_the_rest_are_pla
     with connect(path) as con:
         input_checks.create_scope_rows_checked(con, CATEGORIES, classified)
         assert input_checks.require_narrow_disagreement(con) == 3
-        _replace_outcomes(con, classified, "R1")
+        _stage_outcomes(con, classified, "R1")
+        assert conservation(con, staged=["f1"])["balanced"].to_list() == [True]
+        _commit_outcomes(con, increments.plan(con, "policy-sha"), "R1")
         review = con.execute("""SELECT row_number, reason, classified_as, checked_as, data_category
                                 FROM review ORDER BY row_number""").fetchall()
         exposures = [r[0] for r in con.execute("SELECT row_number FROM scope_exposures ORDER BY 1").fetchall()]
@@ -109,3 +111,51 @@ def test_only_a_disagreement_broader_than_the_limit_stops_the_run(tmp_path, wron
                                          (33_700_000, 33_700)])
 def test_the_limit_is_100_rows_or_a_tenth_of_a_percent(rows, limit):
     assert input_checks.disagreement_limit(rows) == limit
+
+
+@pytest.mark.parametrize("earlier, stops", [((0, 0), True), ((0, 200_700), False), ((101, 200_700), True)])
+def test_an_incremental_run_counts_the_limit_over_every_scope_row(tmp_path, earlier, stops):
+    """101 new rows disagree: too many among 300, not among 201,000 (limit 201), too
+    many again when 101 earlier rows are already held."""
+    path = warehouse(tmp_path, 300)
+    classified = classify(path, wrong=[n for n in range(1, 301) if n % 3][:101])
+    with connect(path) as con:
+        input_checks.create_scope_rows_checked(con, CATEGORIES, classified, files=["f1"])
+        if stops:
+            with pytest.raises(RedressError, match=f"on {101 + earlier[0]} of {300 + earlier[1]} scope rows"):
+                input_checks.require_narrow_disagreement(con, earlier)
+        else:
+            assert input_checks.require_narrow_disagreement(con, earlier) == 101
+
+
+def test_an_incremental_append_keeps_earlier_rows_and_checks_only_new_ones(tmp_path):
+    path = warehouse(tmp_path, 30)
+    with connect(path) as con:
+        first = increments.plan(con, "policy-sha")
+    classified = classify(path, wrong=[])
+    with connect(path) as con:
+        input_checks.create_scope_rows_checked(con, CATEGORIES, classified)
+        _stage_outcomes(con, classified, "R1")
+        _commit_outcomes(con, first, "R1")
+        # a second file of 6 rows, all naming c1
+        con.execute("""INSERT INTO scope_rows SELECT 'f2', n, 'c1', NULL, NULL, 'name', 'x',
+                       '2025-08-02 12:00:00+09'::TIMESTAMPTZ, NULL, NULL FROM range(1, 7) t(n)""")
+        con.execute("INSERT INTO ingested_files VALUES ('f2', 'scope_2.csv', 'scope', 1, 'accepted', NULL, 6, 'R2', now())")
+        second = increments.plan(con, "policy-sha")
+        assert (second.mode, second.files) == ("incremental", ("f2",))
+        rows = con.sql("SELECT * FROM scope_rows WHERE file_sha256 = 'f2'").pl().with_columns(
+            pl.col("confidence").alias("confidence_raw"))
+        master = con.sql("SELECT customer_id, email_norm, phone_e164, created_at FROM customers").pl()
+    new = tmp_path / "new.parquet"
+    classified_scope(rows.lazy(), master.lazy(), CATEGORIES).collect().write_parquet(new)
+    with connect(path) as con:
+        input_checks.create_scope_rows_checked(con, CATEGORIES, new, files=["f2"])
+        assert con.execute("SELECT count(*) FROM scope_rows_checked").fetchall() == [(6,)]
+        _stage_outcomes(con, new, "R2")
+        _commit_outcomes(con, second, "R2")
+        per_file = con.execute("SELECT file_sha256, count(*) FROM scope_exposures GROUP BY ALL ORDER BY 1").fetchall()
+        runs = con.execute("SELECT DISTINCT run_id FROM quarantine WHERE kind = 'scope' ORDER BY 1").fetchall()
+        balance = conservation(con)
+    assert per_file == [("f1", 20), ("f2", 6)]
+    assert runs == [("R1",)]  # the first file's quarantined rows were not touched
+    assert balance["balanced"].to_list() == [True, True]
