@@ -224,8 +224,10 @@ LOCKED = ('IO Error: Could not set lock on file "{}": Conflicting lock is held i
 
 
 class LockAt:
-    """duckdb.connect, except that the n-th opening of the warehouse (n=None: none) is
-    refused as DuckDB refuses it while an analyst holds the file; counts openings."""
+    """duckdb.connect, except that from the n-th opening of the warehouse on (n=None:
+    none) every opening is refused as DuckDB refuses it while an analyst holds the file:
+    an analyst who opens it keeps it open, so a retried opening meets the lock too (GX
+    retries its own connection once); counts openings."""
 
     def __init__(self, real, warehouse: Path, n: int | None):
         self.real, self.warehouse, self.n, self.count = real, str(warehouse), n, 0
@@ -233,7 +235,7 @@ class LockAt:
     def __call__(self, database=":memory:", *args, **kwargs):
         if str(database) == self.warehouse:
             self.count += 1
-            if self.count == self.n:
+            if self.n is not None and self.count >= self.n:
                 raise duckdb.IOException(LOCKED.format(database))
         return self.real(database, *args, **kwargs)
 
