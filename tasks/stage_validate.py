@@ -52,10 +52,10 @@ _PLACED = """
     FROM read_parquet($classified) c
     LEFT JOIN scope_rows_checked d USING (file_sha256, row_number)"""
 
-# The outcome tables and the staged table each is written from before it is committed.
+# HOLDING: each outcome table and the table holding its new rows until they are committed.
 # Staged tables are real tables, not temporary ones: the suites read them through a
 # connection of their own (tasks/validate.py).
-STAGED = {
+HOLDING = {
     "scope_exposures": "staged_exposures",
     "non_member_exposures": "staged_non_member",
     "review": "staged_review",
@@ -67,7 +67,7 @@ DISAGREEMENTS_LISTED = 50
 
 
 def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: str) -> None:
-    """The classified rows of this run, split into the STAGED tables. No ORDER BY: every
+    """The classified rows of this run, split into the HOLDING tables. No ORDER BY: every
     reader of these tables orders explicitly (tasks/exports.py, explain, reports)."""
     con.execute(_PLACED, {"classified": sql.file_path(classified)})
     con.execute("""
@@ -109,13 +109,13 @@ def _commit_outcomes(con: duckdb.DuckDBPyConnection, plan: increments.Plan, run_
         # Renamed, not copied: tens of millions of rows are not written twice.
         for table in ("scope_exposures", "non_member_exposures", "review"):
             con.execute(f"DROP TABLE {table}")
-            con.execute(f"ALTER TABLE {STAGED[table]} RENAME TO {table}")
+            con.execute(f"ALTER TABLE {HOLDING[table]} RENAME TO {table}")
         # Row-level scope quarantine is re-derived by a full run; rejected files stay as recorded.
         con.execute("DELETE FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL")
     else:
         for table in ("scope_exposures", "non_member_exposures", "review"):
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {STAGED[table]}")
-            con.execute(f"DROP TABLE {STAGED[table]}")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {HOLDING[table]}")
+            con.execute(f"DROP TABLE {HOLDING[table]}")
     con.execute("INSERT INTO quarantine BY NAME SELECT * FROM staged_quarantine")
     con.execute("DROP TABLE staged_quarantine")
     increments.record_classified(con, plan, run_id)
@@ -151,9 +151,9 @@ def renormalise_master(ctx: RunContext) -> Path:
 
 def conservation(con: duckdb.DuckDBPyConnection, staged: list[str] | None = None) -> pl.DataFrame:
     """Per accepted scope file: rows read and rows per destination, and whether they
-    balance. `staged`: only these files (sha256), counted in the STAGED tables, before
+    balance. `staged`: only these files (sha256), counted in the HOLDING tables, before
     they are committed."""
-    t = STAGED if staged is not None else {name: name for name in STAGED}
+    t = HOLDING if staged is not None else {name: name for name in HOLDING}
     return con.sql(f"""
         WITH dest AS (
             SELECT file_sha256, 'exposure' AS d FROM {t['scope_exposures']}
@@ -189,7 +189,7 @@ def _cross_check_input(ctx: RunContext, categories: list[str]) -> dict[str, int]
     """The `scope_rows` suite on `scope_rows_checked`, against the staged rows held in
     quarantine or review per reason; the table stays when they differ."""
     with connect(ctx.warehouse) as con:
-        classified = input_checks.classification_counts(con, STAGED["quarantine"], STAGED["review"])
+        classified = input_checks.classification_counts(con, HOLDING["quarantine"], HOLDING["review"])
     checked = check(ctx, "scope_rows_checked", "scope_rows", parameters={"categories": categories})
     agreed = input_checks.cross_check(checked, classified)
     with connect(ctx.warehouse) as con:
@@ -240,7 +240,7 @@ def _classify(ctx: RunContext, plan: increments.Plan, categories: list[str]) -> 
         _stage_outcomes(con, classified, ctx.run_id)
         _require_balanced(conservation(con, staged=list(plan.files)))
     agreed = _cross_check_input(ctx, categories)
-    require(check(ctx, STAGED["scope_exposures"], "scope_exposures", parameters={"categories": categories},
+    require(check(ctx, HOLDING["scope_exposures"], "scope_exposures", parameters={"categories": categories},
                   staged_for="scope_exposures"))
     return disagreeing, agreed
 
