@@ -32,7 +32,7 @@ ADDRESSBOOK = "scope_03_addressbook.jsonl"
 RESENT = "scope_01_initial_resent.csv"
 CORRUPT = "scope_04_corrupt.parquet"
 MIN_CUSTOMERS = 100
-MAX_CUSTOMERS = 99_999_999  # one 010 mobile number (8 free digits) each; ids fit C + 9 digits
+MAX_CUSTOMERS = 199_999_999  # one mobile number each (010, then 019: 8 free digits each); ids fit C + 9 digits
 MEMORY_LIMIT = "3GB"  # the big files stream; this keeps a shared machine safe
 COLUMNS = "customer_id, email, phone, data_category, accessed_at, confidence, source"
 
@@ -152,6 +152,8 @@ def macros(seed: int, n: int, ranges: dict[str, tuple[int, int]], offset: str | 
         "CREATE MACRO dressed(e, x) AS CASE WHEN x < 3 THEN upper(e) WHEN x < 6 THEN '  ' || e || ' ' ELSE e END",
         # a bijection of the index onto 8 digits keeps every customer's phone unique
         f"CREATE MACRO mobile8(i) AS lpad(((i * {pa} + {pb}) % 100000000)::VARCHAR, 8, '0')",
+        # the first 100 million customers on 010, the next (Equifax scale) on 019, also mobile
+        "CREATE MACRO mobile_prefix(i) AS CASE WHEN i < 100000000 THEN '10' ELSE '19' END",
         "CREATE MACRO phone_text(p, d, form) AS CASE form WHEN 0 THEN '0' || p || '-' || d[1:4] || '-' || d[5:8]"
         " WHEN 1 THEN '0' || p || d WHEN 2 THEN '+82 ' || p || '-' || d[1:4] || '-' || d[5:8]"
         " WHEN 3 THEN '+82' || p || d ELSE '0' || p || ' ' || d[1:4] || ' ' || d[5:8] END",
@@ -189,9 +191,9 @@ def customers_sql(n: int) -> str:
            WHEN role IN ('initial', 'target', 'test', 'ordinary') AND contact < 3 THEN NULL
            ELSE dressed(email_of(i), u(i, 'email_dress', 100)) END AS email,
       CASE WHEN role = 'shared_phone' AND r % 2 = 1
-             THEN phone_text('10', mobile8(index_of(r - 1)), u(i, 'phone_form', 4))
+             THEN phone_text(mobile_prefix(index_of(r - 1)), mobile8(index_of(r - 1)), u(i, 'phone_form', 4))
            WHEN role IN ('initial', 'target', 'test', 'ordinary') AND contact BETWEEN 3 AND 5 THEN NULL
-           ELSE phone_text('10', mobile8(i), u(i, 'phone_form', 4)) END AS phone,
+           ELSE phone_text(mobile_prefix(i), mobile8(i), u(i, 'phone_form', 4)) END AS phone,
       status,
       stamp(created, u(i, 'created_form', 19)) AS created_at,
       CASE WHEN status <> 'closed' THEN NULL
@@ -230,7 +232,7 @@ def revision_sql(n: int) -> str:
     SELECT
       CASE WHEN NOT (by_email OR by_phone) THEN customer_id(i) END AS customer_id,
       CASE WHEN by_email THEN dressed(email_of(i), u(t, 'email_dress', 10)) END AS email,
-      CASE WHEN by_phone THEN phone_text('10', mobile8(i), u(t, 'phone_form', 5)) END AS phone,
+      CASE WHEN by_phone THEN phone_text(mobile_prefix(i), mobile8(i), u(t, 'phone_form', 5)) END AS phone,
       category(u(i, 'first_category', 6) + j) AS data_category,
       stamp(CASE period WHEN 0 THEN {between(BEFORE_SPAN, 't', 'accessed_at')}
                         WHEN 1 THEN {between(AFTER_SPAN, 't', 'accessed_at')}
@@ -288,7 +290,7 @@ def planted_sql(counts: dict[str, int], ranges: dict[str, tuple[int, int]]) -> s
         # pair k's shared email or phone alone, in some form: matches exactly two customers
         rows("ambiguous_rows", pairs + counts["shared_phone_pairs"], 3,
              email=f"CASE WHEN k < {pairs} THEN dressed(email_of(index_of(2 * k)), u(k, 'ambiguous_dress', 10)) END",
-             phone=f"CASE WHEN k >= {pairs} THEN phone_text('10', mobile8(index_of(2 * k)), u(k, 'ambiguous_form', 5))"
+             phone=f"CASE WHEN k >= {pairs} THEN phone_text(mobile_prefix(index_of(2 * k)), mobile8(index_of(2 * k)), u(k, 'ambiguous_form', 5))"
                    " END"),
     ])
 

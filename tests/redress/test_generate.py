@@ -13,9 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import polars as pl
 import pytest
 
+from redress import generate as generator
 from redress.errors import RedressError
 from redress.generate import fixed_offset, generate
 
@@ -301,3 +303,29 @@ def test_revision_is_large_and_mixed(breach):
     assert {"confirmed", "suspected", None, ""} <= set(s["confidence"])
     outside = at.str.starts_with("2025-06-0") | at.str.starts_with("2025-06-1") | at.str.starts_with("2025-12")
     assert 0 < outside.sum() < s.height * 0.03
+
+
+@pytest.mark.parametrize("seed", [1, 7, 12345])
+def test_phones_stay_unique_and_mobile_past_100_million_customers(seed):
+    """Equifax scale (150M): customers past the first 10^8 get 019 numbers, so no two
+    customers share a phone (which would plant ambiguity nobody counted) and every
+    customer phone is still a Korean mobile (SMS channel)."""
+    n = 150_000_000
+    con = duckdb.connect()
+    for statement in generator.macros(seed, n, generator.rank_ranges(generator.planted_counts(n)), None):
+        con.execute(statement)
+    # both sides of the 10^8 boundary, a spread over everyone, and pairs exactly 10^8 apart
+    rows = con.execute("""
+        WITH i AS (SELECT unnest([0, 1, 99999998, 99999999, 100000000, 100000001, 149999999]) AS i
+                   UNION SELECT range FROM range(0, 150000000, 999983)
+                   UNION SELECT range + 100000000 FROM range(0, 50000000, 999983))
+        SELECT i, '+82' || mobile_prefix(i) || mobile8(i) AS phone FROM i""").fetchall()
+    assert len({phone for _, phone in rows}) == len(rows) > 200
+    assert all(re.fullmatch(r"\+82(10|19)\d{8}", phone) for _, phone in rows)
+    assert {phone[3:5] for i, phone in rows if i < 100_000_000} == {"10"}
+    assert {phone[3:5] for i, phone in rows if i >= 100_000_000} == {"19"}
+
+
+def test_refuses_more_customers_than_phone_numbers(tmp_path):
+    with pytest.raises(RedressError, match="199,999,999"):
+        generate(tmp_path / "x", 200_000_000, 7)
