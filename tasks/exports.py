@@ -31,7 +31,10 @@ ledger and notifications partitions and the rebuilt tables, and leaves every oth
 file as it was (same inode, same bytes).
 
 Each file is written under a temporary name and renamed, so a reader sees the previous
-file or the new one, never half of one. The fingerprints are recorded after the files
+file or the new one, never half of one. The temporary name ends in `.partial`, not
+`.parquet`: DuckDB's `*.parquet` matches hidden files too, so a copy in progress, or one
+a crash left, would otherwise be read beside the file it replaces (rows twice) or fail
+the analyst's whole read when cut short. The fingerprints are recorded after the files
 they describe: a crash in between leaves a file newer than its record, which the next
 export writes again (the same bytes); it never leaves a record newer than its file.
 """
@@ -73,6 +76,12 @@ TABLES = {
     "claims": Export("ALL"),  # columns still settling: every column orders it
 }
 FINGERPRINTS = ".fingerprints.json"
+TMP_PREFIX, TMP_SUFFIX = ".tmp-", ".partial"
+
+
+def _tmp(final: Path) -> Path:
+    """Where `final` is written before it is renamed: outside every `*.parquet` glob."""
+    return final.with_name(f"{TMP_PREFIX}{final.name}{TMP_SUFFIX}")
 # A partition value that is a plain name (a SHA-256, a run id) names its file; any
 # other value (none today) gets a name from its own SHA-256, so no value can reach
 # outside the folder.
@@ -112,7 +121,7 @@ def fingerprints(con: duckdb.DuckDBPyConnection, table: str, spec: Export) -> di
 
 
 def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path) -> None:
-    tmp = final.with_name(f".tmp-{final.name}")
+    tmp = _tmp(final)
     if spec.partition is None:
         con.execute(f"COPY (SELECT * FROM {table} ORDER BY {spec.order}) TO ? (FORMAT parquet)", [str(tmp)])
     else:  # the value is bound, never SQL text
@@ -124,7 +133,7 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
 
 
 def _record(folder: Path, recorded: dict) -> None:
-    tmp = folder / f".tmp-{FINGERPRINTS}"
+    tmp = _tmp(folder / FINGERPRINTS)
     tmp.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.chmod(tmp, 0o600)
     fsync(tmp)
@@ -132,11 +141,18 @@ def _record(folder: Path, recorded: dict) -> None:
 
 
 def _read_record(folder: Path) -> dict:
+    """{table: {"columns": str, "files": {file name: fingerprint}}} as recorded. Anything
+    else (none yet, not JSON, or edited into another shape) counts as no record for the
+    tables concerned: their files are all written again, never a traceback."""
     try:
         recorded = json.loads((folder / FINGERPRINTS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}  # none yet, or unreadable: every file is written again
-    return recorded if isinstance(recorded, dict) else {}
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {table: entry for table, entry in recorded.items()
+            if isinstance(entry, dict) and isinstance(entry.get("columns"), str)
+            and isinstance(entry.get("files"), dict)}
 
 
 def write_exports(data_dir: Path) -> list[Path]:
@@ -146,8 +162,10 @@ def write_exports(data_dir: Path) -> list[Path]:
     folder = data_dir / "exports"
     folder.mkdir(mode=0o700, exist_ok=True)
     recorded = _read_record(folder)
-    for leftover in sorted(folder.glob(".tmp-*")):  # what a crashed export left
-        leftover.unlink()
+    # what a crashed export left (older versions named them .tmp-<name>.parquet)
+    for leftover in sorted([*folder.glob(f"{TMP_PREFIX}*"), *folder.glob(f"*/{TMP_PREFIX}*")]):
+        if leftover.is_file():
+            leftover.unlink()
     written = []
     with connect(data_dir / "warehouse.duckdb", read_only=True) as con:
         for table, spec in TABLES.items():

@@ -7,9 +7,11 @@ mtime), on a warehouse built by hand in a temporary folder.
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import duckdb
+import pytest
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -216,3 +218,71 @@ def test_after_any_changes_the_exports_equal_the_tables_and_unchanged_partitions
             if before_rows.get(rid) == rows:
                 assert after[key] == before[key], key
         assert_exports_equal_tables(data)
+
+
+def test_an_export_stopped_midway_never_shows_analysts_half_or_twice_a_partition(tmp_path, monkeypatch):
+    """A run killed while rewriting a partition: an analyst's read of the whole folder
+    (`read_parquet('exports/<table>/*.parquet')`, as the docstring tells them) still
+    gives the previous rows, once each, and no file DuckDB cannot read; the next export
+    then gives exactly the table and leaves nothing else behind."""
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 30)
+        ledger_rows(con, "R20251201-001", 5)
+    write_exports(data)
+    folder = data / "exports"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 30, category="phone")  # the partition changes: it is written again
+        ledger_rows(con, "R20251201-001", 2, start=50)
+
+    replace = os.replace
+
+    def killed(src, dst):  # the machine stops once the first partition file is copied
+        if str(dst).endswith(".parquet"):
+            raise OSError("killed")
+        replace(src, dst)
+
+    monkeypatch.setattr("tasks.exports.os.replace", killed)
+    try:
+        write_exports(data)
+    except OSError:
+        pass
+    monkeypatch.undo()
+
+    def whole(table):
+        with duckdb.connect() as con:
+            return con.execute("SELECT count(*), count(DISTINCT (file_sha256, row_number, customer_id, data_category))"
+                               " FROM read_parquet(?)" if table == "scope_exposures" else
+                               "SELECT count(*), count(DISTINCT payment_id) FROM read_parquet(?)",
+                               [str(folder / table / "*.parquet")]).fetchall()[0]
+
+    assert whole("scope_exposures") == (30, 30)
+    assert whole("ledger") == (5, 5)
+    # a copy cut short (the machine stopped while it was written) is not read either
+    for path in folder.rglob("*"):
+        if path.is_file() and path.name.startswith(".tmp-"):
+            path.write_bytes(path.read_bytes()[:10])
+    assert whole("scope_exposures") == (30, 30)
+    write_exports(data)
+    assert whole("scope_exposures") == (60, 60)
+    assert whole("ledger") == (7, 7)
+    assert [p for p in folder.rglob(".tmp-*")] == []
+    assert_exports_equal_tables(data)
+
+
+@pytest.mark.parametrize("record", [
+    '{"scope_exposures": []}', '{"scope_exposures": null}', '{"scope_exposures": {"files": []}}',
+    '{"scope_exposures": {"columns": 3, "files": {"x.parquet": 5}}}', '[]', '"text"', '{"ledger": {"files": null}}',
+])
+def test_a_fingerprint_record_edited_into_any_shape_rewrites_the_files_without_a_traceback(tmp_path, record):
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 3)
+        ledger_rows(con, "R20251201-001", 3)
+    write_exports(data)
+    folder = data / "exports"
+    (folder / "scope_exposures" / f"{'a' * 64}.parquet").write_bytes(b"edited by hand")
+    (folder / FINGERPRINTS).write_text(record, encoding="utf-8")
+    written = {p.relative_to(folder).as_posix() for p in write_exports(data)}
+    assert f"scope_exposures/{'a' * 64}.parquet" in written
+    assert_exports_equal_tables(data)
