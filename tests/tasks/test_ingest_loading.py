@@ -272,3 +272,38 @@ def test_no_inbox_path_reaches_duckdb(tmp_path):
     (other / "s.csv").write_text("customer_id,data_category,accessed_at\nWRONG,name,2025-07-01\n")
     (folder / "s.csv").write_text("customer_id,data_category,accessed_at\nRIGHT,name,2025-07-01\n")
     assert [r[1] for r in scope_rows(tmp_path, folder / "s.csv")] == ["RIGHT"]
+
+
+# ------------------------------------------------------------ time zones Polars does not know
+
+
+def offset_zoned(tmp_path: Path, name: str, zone: str, extra: dict | None = None) -> Path:
+    """A Parquet file whose timestamp column carries an Arrow time zone as pyarrow
+    writes it (a fixed offset is valid Arrow), which Polars cannot parse."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {"customer_id": ["C1", "C2"], "data_category": ["name", "name"],
+               "accessed_at": pa.array([1754000000000, None], pa.timestamp("ms", tz=zone))}
+    pq.write_table(pa.table(columns | (extra or {})), tmp_path / name)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("zone", ["+05:30", "-03:30", "+05:45", "Z", "Mars/Olympus"])
+def test_a_timestamp_in_a_zone_polars_does_not_know_rejects_the_file_in_one_line(tmp_path, zone):
+    """Polars knows whole-hour offsets but not India's, Newfoundland's or Nepal's: it
+    panics (a BaseException no handler caught) on such a schema, which stopped the whole
+    run; the file is now refused as unreadable_file, naming the column."""
+    path = offset_zoned(tmp_path, "offset.parquet", zone)
+    with pytest.raises(io.FileRejected) as caught:
+        scope_rows(tmp_path, path)
+    assert caught.value.reason == "unreadable_file"
+    assert "column accessed_at" in caught.value.detail and "\n" not in caught.value.detail
+    with pytest.raises(io.FileRejected):
+        io.customers_frame(path)
+
+
+def test_named_zones_and_utc_offsets_polars_knows_still_load(tmp_path):
+    for zone in ("UTC", "+00:00", "-08:00", "Asia/Kolkata"):
+        got = scope_rows(tmp_path, offset_zoned(tmp_path, f"z{zone.replace('/', '_')}.parquet", zone))
+        assert got[0][6] == datetime(2025, 7, 31, 22, 13, 20, tzinfo=timezone.utc), zone
