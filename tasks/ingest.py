@@ -615,7 +615,11 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
 
     # A typed timestamp also goes on typed (SPEC: "taken as it is"), so the warehouse
     # does not parse back the text it was printed as; the text stays for quarantine.
-    kept = [pl.col(columns[c]).alias(typed_name(c)) for c in typed
+    # Cut to microseconds here, as its text is when parsed: DuckDB rounds a nanosecond
+    # timestamp on its cast to TIMESTAMPTZ, which can carry 23:59:59.9999996 to the
+    # next day, out of a window its text is in. (cast_time_unit floors, as the text's
+    # cut digits do, before 1970 too.)
+    kept = [pl.col(columns[c]).dt.cast_time_unit("us").alias(typed_name(c)) for c in typed
             if c in columns and isinstance(schema[columns[c]], pl.Datetime)]
     return frame.select(pl.col(ROW).cast(pl.Int64).alias("row_number"), *(text(c) for c in wanted), *kept)
 

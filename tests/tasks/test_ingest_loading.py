@@ -66,24 +66,35 @@ def test_a_naive_parquet_timestamp_is_in_the_policy_timezone(tmp_path):
 
 
 @given(
-    micros=st.lists(st.integers(0, 4_102_444_800 * 10**6), min_size=1, max_size=12),
+    # nanoseconds from 1900 to 2100: a ns column keeps digits below the microsecond
+    nanos=st.lists(st.integers(-2_208_988_800 * 10**9, 4_102_444_800 * 10**9), min_size=1, max_size=12),
     nulls=st.lists(st.booleans(), min_size=12, max_size=12),
     unit=st.sampled_from(["us", "ns", "ms"]),
     zone=st.sampled_from([None, "Asia/Seoul", "UTC", "America/St_Johns"]),
     policy=st.sampled_from(["Asia/Seoul", "UTC", "America/New_York"]),
 )
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_typed_timestamps_land_exactly_as_their_text_would(tmp_path, micros, nulls, unit, zone, policy):
+def test_typed_timestamps_land_exactly_as_their_text_would(tmp_path, nanos, nulls, unit, zone, policy):
     """Any typed timestamp (unit, zone or none, any policy timezone) gives the same
-    accessed_at and accessed_at_raw as the same values sent as text."""
-    values = pl.Series("accessed_at", [None if nulls[i] else m for i, m in enumerate(micros)], pl.Int64)
-    typed = values.cast(pl.Datetime("us")).dt.cast_time_unit(unit)
+    accessed_at and accessed_at_raw as the same values sent as text: a nanosecond one
+    too, cut to the microsecond as its text is (DuckDB rounded it, so 23:59:59.9999996
+    became the next day's midnight, outside a window its text is inside)."""
+    values = pl.Series("accessed_at", [None if nulls[i] else n for i, n in enumerate(nanos)], pl.Int64)
+    typed = values.cast(pl.Datetime("ns")).dt.cast_time_unit(unit)
     if zone:
         typed = typed.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
     typed_rows = scope_rows(tmp_path, scope_parquet(tmp_path, "typed.parquet", typed), policy)
     text_rows = scope_rows(tmp_path, scope_parquet(tmp_path, "text.parquet", as_text(typed)), policy)
     assert typed_rows == text_rows
     assert all((r[5] is None) == (r[6] is None) for r in typed_rows)
+
+
+def test_a_nanosecond_timestamp_just_before_midnight_stays_on_its_day(tmp_path):
+    ns = int(datetime(2025, 8, 31, 23, 59, 59, 999999, tzinfo=timezone.utc).timestamp()) * 10**9 + 999_999_600
+    values = pl.Series("accessed_at", [ns]).cast(pl.Datetime("ns"))
+    got = scope_rows(tmp_path, scope_parquet(tmp_path, "ns.parquet", values.dt.replace_time_zone("UTC")))
+    assert [(r[5], r[6]) for r in got] == [
+        ("2025-08-31T23:59:59.999999600+00:00", datetime(2025, 8, 31, 23, 59, 59, 999999, tzinfo=timezone.utc))]
 
 
 def test_a_typed_customers_snapshot_gives_the_master_its_text_twin_gives(tmp_path):
