@@ -19,13 +19,15 @@ Layout:
         quarantine/<run_id>.parquet                 one per run that quarantined rows
         ledger/<run_id>.parquet                     the payments each run issued
         notifications/<run_id>.parquet              the people each run told
-    exports/.fingerprints.json               what each file was written from
+    exports/.fingerprints.json               what each file was written from, and its
+                                             size and modification time then
 
 A whole table is `read_parquet('exports/<table>/*.parquet')`. The work is proportional
 to what changed: one aggregate scan per table gives each partition's fingerprint (row
 count, and a sum and an xor of the rows' hashes, which no row order changes), and only
-a file whose fingerprint (or the table's columns) differs from the one recorded, or
-which is missing, is written again; a partition that is gone loses its file. So a
+a file whose fingerprint (or the table's columns) differs from the one recorded, which
+is missing, or whose size or modification time is not the one recorded when it was
+written (someone replaced or edited it), is written again; a partition that is gone loses its file. So a
 revision run that adds one scope file writes that file's partition, the new run's
 ledger and notifications partitions and the rebuilt tables, and leaves every other
 file as it was (same inode, same bytes).
@@ -120,6 +122,16 @@ def fingerprints(con: duckdb.DuckDBPyConnection, table: str, spec: Export) -> di
     return found
 
 
+def _file_stamp(path: Path) -> list[int] | None:
+    """[size, mtime in ns] of an exported file, None when it is missing: a file replaced
+    or edited by hand since it was written no longer matches its record."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path) -> None:
     tmp = _tmp(final)
     if spec.partition is None:
@@ -141,7 +153,8 @@ def _record(folder: Path, recorded: dict) -> None:
 
 
 def _read_record(folder: Path) -> dict:
-    """{table: {"columns": str, "files": {file name: fingerprint}}} as recorded. Anything
+    """{table: {"columns": str, "files": {file name: {"rows": fingerprint, "file": [size, mtime_ns]}}}}
+    as recorded. Anything
     else (none yet, not JSON, or edited into another shape) counts as no record for the
     tables concerned: their files are all written again, never a traceback."""
     try:
@@ -180,17 +193,19 @@ def write_exports(data_dir: Path) -> list[Path]:
             same_columns = before.get("columns") == columns
             now = fingerprints(con, table, spec)
             old = before.get("files", {}) if same_columns else {}
+            files = {}
             for name, (value, fingerprint) in sorted(now.items()):
                 final = where / name
-                if old.get(name) != fingerprint or not final.is_file():
+                if old.get(name) != {"rows": fingerprint, "file": _file_stamp(final)}:
                     _write(con, table, spec, value, final)
                     written.append(final)
+                files[name] = {"rows": fingerprint, "file": _file_stamp(final)}
             if spec.partition is not None:
                 for path in sorted(where.iterdir()):  # gone partitions, and what a crash left
                     if path.name not in now and path.is_file():
                         path.unlink()
                 fsync(where)
-            recorded[table] = {"columns": columns, "files": {n: f for n, (_, f) in sorted(now.items())}}
+            recorded[table] = {"columns": columns, "files": files}
             _record(folder, recorded)
     fsync(folder)
     return sorted(written)

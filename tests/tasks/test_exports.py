@@ -286,3 +286,21 @@ def test_a_fingerprint_record_edited_into_any_shape_rewrites_the_files_without_a
     written = {p.relative_to(folder).as_posix() for p in write_exports(data)}
     assert f"scope_exposures/{'a' * 64}.parquet" in written
     assert_exports_equal_tables(data)
+
+
+def test_a_partition_file_replaced_by_hand_is_written_again(tmp_path):
+    """An analyst saves a filtered copy over a partition file (same name, other rows):
+    the rows' fingerprint has not changed, but the file has, so it is written again."""
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 20)
+        scope_rows(con, "b" * 64, 20)
+    write_exports(data)
+    folder = data / "exports"
+    part = folder / "scope_exposures" / f"{'a' * 64}.parquet"
+    pl.read_parquet(part).head(3).write_parquet(part)
+    written = [p.relative_to(folder).as_posix() for p in write_exports(data)]
+    assert written == [f"scope_exposures/{'a' * 64}.parquet"]
+    assert pl.read_parquet(part).height == 20
+    assert write_exports(data) == []  # and then nothing more
+    assert_exports_equal_tables(data)
