@@ -153,10 +153,10 @@ def _record(folder: Path, recorded: dict) -> None:
 
 
 def _read_record(folder: Path) -> dict:
-    """{table: {"columns": str, "files": {file name: {"rows": fingerprint, "file": [size, mtime_ns]}}}}
-    as recorded. Anything
-    else (none yet, not JSON, or edited into another shape) counts as no record for the
-    tables concerned: their files are all written again, never a traceback."""
+    """{table: {"columns": str, "files": {name: {"rows": fingerprint, "file": [size,
+    mtime_ns]}}}} as recorded. Anything else (none yet, not JSON, or edited into another
+    shape) counts as no record for the tables concerned: their files are all written
+    again, never a traceback."""
     try:
         recorded = json.loads((folder / FINGERPRINTS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
