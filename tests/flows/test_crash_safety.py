@@ -70,6 +70,26 @@ def first_run(tmp_path_factory):
     return data
 
 
+@pytest.fixture(scope="module")
+def from_scratch(first_run, tmp_path_factory):
+    """The same inbox run once in a fresh folder: where every killed-then-rerun
+    incremental run must end (outcome tables and entitlements, row for row)."""
+    fresh = tmp_path_factory.mktemp("crash-scratch") / "data"
+    shutil.copytree(first_run / "inbox", fresh / "inbox")
+    remediation(data_dir=fresh, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    return fresh
+
+
+# Outcome tables without run_id (which run wrote a row differs by construction).
+OUTCOMES = {
+    "scope_exposures": "SELECT * FROM scope_exposures",
+    "non_member_exposures": "SELECT * FROM non_member_exposures",
+    "review": "SELECT * FROM review",
+    "quarantine": "SELECT * EXCLUDE (run_id) FROM quarantine WHERE kind = 'scope'",
+    "entitlements": "SELECT * EXCLUDE (run_id) FROM entitlements",
+}
+
+
 def run_process(data: Path, step: str) -> subprocess.CompletedProcess:
     from prefect.settings import get_current_settings
 
@@ -103,7 +123,7 @@ def assert_paid_exactly_once(data: Path) -> None:
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_killed_at_any_step_then_run_again(first_run, tmp_path, step):
+def test_killed_at_any_step_then_run_again(first_run, from_scratch, tmp_path, step):
     data = tmp_path / "data"
     shutil.copytree(first_run, data)
     killed = run_process(data, step)
@@ -121,5 +141,8 @@ def test_killed_at_any_step_then_run_again(first_run, tmp_path, step):
         data, "SELECT count(*) FROM entitlements")
     assert q(data, """SELECT count(*) FROM entitlements WHERE reason = 'ELIGIBLE' AND customer_id IN
                       (SELECT customer_id FROM scope_exposures WHERE source = 'late')""") == [(5,)]
+    # and the incremental rerun ends where one run over the same inbox from scratch ends
+    for name, sql in OUTCOMES.items():
+        assert q(data, f"SELECT * FROM ({sql}) ORDER BY ALL") == q(from_scratch, f"SELECT * FROM ({sql}) ORDER BY ALL"), name
     assert summary["validate"]["destinations"]["rows_read"] == q(
         data, "SELECT sum(rows_read) FROM ingested_files WHERE kind = 'scope' AND status = 'accepted'")[0][0]
