@@ -136,7 +136,14 @@ def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.In
         try:
             if f.text_problem:
                 raise io.FileRejected("unreadable_file", f"{io.NOT_UTF8} (found: {f.text_problem})")
-            entries.append(load(f))
+            try:
+                entries.append(load(f))
+            except io.FileRejected:
+                # What was refused must be the content the sha256 names: a file cut short
+                # or rewritten while it was read is not recorded as refused (its sha256
+                # would pass the whole file over once it is back), a later run reads it.
+                f.check_unchanged()
+                raise
         except io.FileRejected as rejected:
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
