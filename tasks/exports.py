@@ -22,7 +22,8 @@ Layout:
     exports/.fingerprints.json               what each file was written from, and its
                                              size and modification time then
 
-A whole table is `read_parquet('exports/<table>/*.parquet')`. The work is proportional
+A whole table is `read_parquet('exports/<table>/*.parquet')`; a table without rows has
+one file, `_empty.parquet`, with its columns and no rows, so that read still works. The work is proportional
 to what changed: one aggregate scan per table gives each partition's fingerprint (row
 count, and a sum and an xor of the rows' hashes, which no row order changes), and only
 a file whose fingerprint (or the table's columns) differs from the one recorded, which
@@ -79,6 +80,7 @@ TABLES = {
 }
 FINGERPRINTS = ".fingerprints.json"
 TMP_PREFIX, TMP_SUFFIX = ".tmp-", ".partial"
+EMPTY = "_empty.parquet"  # the one file of a partitioned table without rows
 
 
 def _tmp(final: Path) -> Path:
@@ -113,6 +115,12 @@ def fingerprints(con: duckdb.DuckDBPyConnection, table: str, spec: Export) -> di
     if spec.partition is None:
         rows = rows or [(None, 0, "0", "0")]  # an empty table is still exported, empty
         return {f"{table}.parquet": (None, [rows[0][1], rows[0][2], rows[0][3]])}
+    if not rows:
+        # No partition: one empty file keeps the table's columns under the folder's
+        # glob, which DuckDB otherwise refuses ("No files found"). Its value, NULL,
+        # selects no row of an empty table; the name is no partition's (PLAIN names
+        # start with a letter or digit, hashed ones are 16 hex digits).
+        return {EMPTY: (None, [0, "0", "0"])}
     found: dict[str, tuple[object, list]] = {}
     for value, count, total, xor in rows:
         name = partition_file_name(value)

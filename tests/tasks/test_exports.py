@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from redress.warehouse import connect
-from tasks.exports import FINGERPRINTS, TABLES, partition_file_name, write_exports
+from tasks.exports import EMPTY, FINGERPRINTS, TABLES, partition_file_name, write_exports
 
 SCOPE = "INSERT INTO scope_exposures VALUES (?, ?, ?, 'customer_id', ?, '2025-06-01 00:00:00+00', 'confirmed', NULL)"
 LEDGER = "INSERT INTO ledger VALUES (?, ?, ?, 'KRW', 'voucher', 'B1', 'P1', ?, 1, ?, NULL, ?)"
@@ -61,8 +61,11 @@ def assert_exports_equal_tables(data) -> None:
                 continue
             files = sorted((folder / table).glob("*.parquet"))
             values = [v for (v,) in con.execute(f"SELECT DISTINCT {spec.partition} FROM {table}").fetchall()]
-            assert [p.name for p in files] == sorted(partition_file_name(v) for v in values), table
+            assert [p.name for p in files] == (sorted(partition_file_name(v) for v in values)
+                                               if values else [EMPTY]), table
             whole = []
+            if not values:
+                assert back(folder / table / EMPTY) == [], table
             for value in values:
                 rows = back(folder / table / partition_file_name(value))
                 assert rows == con.execute(f"SELECT * FROM {table} WHERE {spec.partition} = ? ORDER BY {spec.order}",
@@ -83,7 +86,9 @@ def test_partitioned_layout_holds_every_row_and_owner_only(tmp_path):
         # no claims table yet: no claims export
         [f"{t}.parquet" for t, s in TABLES.items() if s.partition is None and t != "claims"]
         + [f"scope_exposures/{'a' * 64}.parquet", f"scope_exposures/{'b' * 64}.parquet",
-           "ledger/R20251201-001.parquet"])
+           "ledger/R20251201-001.parquet"]
+        # tables without rows: one empty file each, with their columns
+        + [f"{t}/{EMPTY}" for t in ("non_member_exposures", "review", "quarantine", "notifications")])
     assert pl.read_parquet(folder / "scope_exposures" / f"{'a' * 64}.parquet").height == 30
     assert pl.read_parquet(folder / "ledger" / "R20251201-001.parquet")["amount"].sum() == sum(
         5000 + i for i in range(12))
@@ -303,4 +308,35 @@ def test_a_partition_file_replaced_by_hand_is_written_again(tmp_path):
     assert written == [f"scope_exposures/{'a' * 64}.parquet"]
     assert pl.read_parquet(part).height == 20
     assert write_exports(data) == []  # and then nothing more
+    assert_exports_equal_tables(data)
+
+
+def test_an_empty_partitioned_table_still_reads_as_an_empty_table_with_its_columns(tmp_path):
+    """No review rows, no payments yet: `read_parquet('exports/review/*.parquet')` gives
+    zero rows with the table's columns (as the one-file export did), not 'No files found'.
+    Once the table has rows, the empty file goes and the glob reads exactly them."""
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 3)
+    write_exports(data)
+    folder = data / "exports"
+
+    def read(table):
+        with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+            got = con.execute("SELECT * FROM read_parquet(?)", [str(folder / table / "*.parquet")])
+            columns = [d[0] for d in got.description]
+            rows = got.fetchall()
+            expected = con.execute(f"SELECT * FROM {table}")
+            return rows, columns, sorted(expected.fetchall(), key=repr), [d[0] for d in expected.description]
+
+    for table, spec in TABLES.items():
+        if spec.partition is None or table == "scope_exposures" or table == "claims":
+            continue
+        rows, columns, expected_rows, expected_columns = read(table)
+        assert (rows, columns) == ([], expected_columns), table
+    with warehouse(data) as con:
+        ledger_rows(con, "R20251201-001", 2)
+    write_exports(data)
+    rows, columns, expected_rows, expected_columns = read("ledger")
+    assert (sorted(rows, key=repr), columns) == (expected_rows, expected_columns) and len(rows) == 2
     assert_exports_equal_tables(data)
