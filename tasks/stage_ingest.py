@@ -91,6 +91,7 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
             io.promote_customers(con, f.sha256)
             entry = record(con, f, ctx, "accepted", rows=rows)
         con.execute("DROP TABLE IF EXISTS customers_staging")  # gone when promoted (renamed to customers)
+        checkpoint("ingest:customers-before-commit")
         con.execute("COMMIT")
     return entry
 
