@@ -66,8 +66,10 @@ def test_a_naive_parquet_timestamp_is_in_the_policy_timezone(tmp_path):
 
 
 @given(
-    # nanoseconds from 1900 to 2100: a ns column keeps digits below the microsecond
-    nanos=st.lists(st.integers(-2_208_988_800 * 10**9, 4_102_444_800 * 10**9), min_size=1, max_size=12),
+    # nanoseconds from 1970 to 2100: a ns column keeps digits below the microsecond.
+    # (Not earlier: before 1908 Asia/Seoul's offset has seconds, which the text twin's
+    # %:z cannot write, so the twin itself would be wrong.)
+    nanos=st.lists(st.integers(0, 4_102_444_800 * 10**9), min_size=1, max_size=12),
     nulls=st.lists(st.booleans(), min_size=12, max_size=12),
     unit=st.sampled_from(["us", "ns", "ms"]),
     zone=st.sampled_from([None, "Asia/Seoul", "UTC", "America/St_Johns"]),
