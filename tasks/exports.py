@@ -19,19 +19,25 @@ Layout:
         quarantine/<run_id>.parquet                 one per run that quarantined rows
         ledger/<run_id>.parquet                     the payments each run issued
         notifications/<run_id>.parquet              the people each run told
-    exports/.fingerprints.json               what each file was written from
+    exports/.fingerprints.json               what each file was written from, and its
+                                             size and modification time then
 
-A whole table is `read_parquet('exports/<table>/*.parquet')`. The work is proportional
+A whole table is `read_parquet('exports/<table>/*.parquet')`; a table without rows has
+one file, `_empty.parquet`, with its columns and no rows, so that read still works. The work is proportional
 to what changed: one aggregate scan per table gives each partition's fingerprint (row
 count, and a sum and an xor of the rows' hashes, which no row order changes), and only
-a file whose fingerprint (or the table's columns) differs from the one recorded, or
-which is missing, is written again; a partition that is gone loses its file. So a
+a file whose fingerprint (or the table's columns) differs from the one recorded, which
+is missing, or whose size or modification time is not the one recorded when it was
+written (someone replaced or edited it), is written again; a partition that is gone loses its file. So a
 revision run that adds one scope file writes that file's partition, the new run's
 ledger and notifications partitions and the rebuilt tables, and leaves every other
 file as it was (same inode, same bytes).
 
 Each file is written under a temporary name and renamed, so a reader sees the previous
-file or the new one, never half of one. The fingerprints are recorded after the files
+file or the new one, never half of one. The temporary name ends in `.partial`, not
+`.parquet`: DuckDB's `*.parquet` matches hidden files too, so a copy in progress, or one
+a crash left, would otherwise be read beside the file it replaces (rows twice) or fail
+the analyst's whole read when cut short. The fingerprints are recorded after the files
 they describe: a crash in between leaves a file newer than its record, which the next
 export writes again (the same bytes); it never leaves a record newer than its file.
 """
@@ -73,6 +79,13 @@ TABLES = {
     "claims": Export("ALL"),  # columns still settling: every column orders it
 }
 FINGERPRINTS = ".fingerprints.json"
+TMP_PREFIX, TMP_SUFFIX = ".tmp-", ".partial"
+EMPTY = "_empty.parquet"  # the one file of a partitioned table without rows
+
+
+def _tmp(final: Path) -> Path:
+    """Where `final` is written before it is renamed: outside every `*.parquet` glob."""
+    return final.with_name(f"{TMP_PREFIX}{final.name}{TMP_SUFFIX}")
 # A partition value that is a plain name (a SHA-256, a run id) names its file; any
 # other value (none today) gets a name from its own SHA-256, so no value can reach
 # outside the folder.
@@ -102,6 +115,12 @@ def fingerprints(con: duckdb.DuckDBPyConnection, table: str, spec: Export) -> di
     if spec.partition is None:
         rows = rows or [(None, 0, "0", "0")]  # an empty table is still exported, empty
         return {f"{table}.parquet": (None, [rows[0][1], rows[0][2], rows[0][3]])}
+    if not rows:
+        # No partition: one empty file keeps the table's columns under the folder's
+        # glob, which DuckDB otherwise refuses ("No files found"). Its value, NULL,
+        # selects no row of an empty table; the name is no partition's (PLAIN names
+        # start with a letter or digit, hashed ones are 16 hex digits).
+        return {EMPTY: (None, [0, "0", "0"])}
     found: dict[str, tuple[object, list]] = {}
     for value, count, total, xor in rows:
         name = partition_file_name(value)
@@ -111,8 +130,18 @@ def fingerprints(con: duckdb.DuckDBPyConnection, table: str, spec: Export) -> di
     return found
 
 
+def _file_stamp(path: Path) -> list[int] | None:
+    """[size, mtime in ns] of an exported file, None when it is missing: a file replaced
+    or edited by hand since it was written no longer matches its record."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path) -> None:
-    tmp = final.with_name(f".tmp-{final.name}")
+    tmp = _tmp(final)
     if spec.partition is None:
         con.execute(f"COPY (SELECT * FROM {table} ORDER BY {spec.order}) TO ? (FORMAT parquet)", [str(tmp)])
     else:  # the value is bound, never SQL text
@@ -124,7 +153,7 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
 
 
 def _record(folder: Path, recorded: dict) -> None:
-    tmp = folder / f".tmp-{FINGERPRINTS}"
+    tmp = _tmp(folder / FINGERPRINTS)
     tmp.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.chmod(tmp, 0o600)
     fsync(tmp)
@@ -132,11 +161,19 @@ def _record(folder: Path, recorded: dict) -> None:
 
 
 def _read_record(folder: Path) -> dict:
+    """{table: {"columns": str, "files": {name: {"rows": fingerprint, "file": [size,
+    mtime_ns]}}}} as recorded. Anything else (none yet, not JSON, or edited into another
+    shape) counts as no record for the tables concerned: their files are all written
+    again, never a traceback."""
     try:
         recorded = json.loads((folder / FINGERPRINTS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}  # none yet, or unreadable: every file is written again
-    return recorded if isinstance(recorded, dict) else {}
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {table: entry for table, entry in recorded.items()
+            if isinstance(entry, dict) and isinstance(entry.get("columns"), str)
+            and isinstance(entry.get("files"), dict)}
 
 
 def write_exports(data_dir: Path) -> list[Path]:
@@ -146,8 +183,10 @@ def write_exports(data_dir: Path) -> list[Path]:
     folder = data_dir / "exports"
     folder.mkdir(mode=0o700, exist_ok=True)
     recorded = _read_record(folder)
-    for leftover in sorted(folder.glob(".tmp-*")):  # what a crashed export left
-        leftover.unlink()
+    # what a crashed export left (older versions named them .tmp-<name>.parquet)
+    for leftover in sorted([*folder.glob(f"{TMP_PREFIX}*"), *folder.glob(f"*/{TMP_PREFIX}*")]):
+        if leftover.is_file():
+            leftover.unlink()
     written = []
     with connect(data_dir / "warehouse.duckdb", read_only=True) as con:
         for table, spec in TABLES.items():
@@ -162,17 +201,19 @@ def write_exports(data_dir: Path) -> list[Path]:
             same_columns = before.get("columns") == columns
             now = fingerprints(con, table, spec)
             old = before.get("files", {}) if same_columns else {}
+            files = {}
             for name, (value, fingerprint) in sorted(now.items()):
                 final = where / name
-                if old.get(name) != fingerprint or not final.is_file():
+                if old.get(name) != {"rows": fingerprint, "file": _file_stamp(final)}:
                     _write(con, table, spec, value, final)
                     written.append(final)
+                files[name] = {"rows": fingerprint, "file": _file_stamp(final)}
             if spec.partition is not None:
                 for path in sorted(where.iterdir()):  # gone partitions, and what a crash left
                     if path.name not in now and path.is_file():
                         path.unlink()
                 fsync(where)
-            recorded[table] = {"columns": columns, "files": {n: f for n, (_, f) in sorted(now.items())}}
+            recorded[table] = {"columns": columns, "files": files}
             _record(folder, recorded)
     fsync(folder)
     return sorted(written)

@@ -77,7 +77,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress import sql
+from redress import escape, sql
 from tasks.identity import email_norm, phone_e164
 
 KINDS = ("customers", "scope", "returns")
@@ -371,6 +371,34 @@ def unreadable(exc: Exception, detail: str) -> FileRejected:
     return FileRejected("unreadable_file", f"{detail}: {type(exc).__name__}")
 
 
+def _refuse_unknown_zones(path: Path) -> None:
+    """A Parquet timestamp whose time zone Polars does not know (a fixed offset such as
+    '+05:30', which Arrow allows) makes Polars panic, not raise, on reading the schema:
+    refused here, naming the column, before any reading. Only the footer is read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError, ValueError):
+        return  # not readable as Parquet: Polars says so next, as unreadable_file
+    for field in schema:
+        kind = field.type
+        while hasattr(kind, "value_type"):  # lists and dictionaries of timestamps
+            kind = kind.value_type
+        zone = getattr(kind, "tz", None)
+        if not zone:
+            continue
+        try:
+            pl.Series([0], dtype=pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone(zone)
+        except pl.exceptions.PolarsError:
+            raise FileRejected(
+                "unreadable_file",
+                f"column {escape.terminal(header_name(field.name))[:60]} is a timestamp in time zone "
+                f"{escape.terminal(zone)[:40]!r}, which is not a zone name: write it in UTC or a named zone "
+                "(such as Asia/Kolkata)") from None
+
+
 def _trimmed(expr: pl.Expr) -> pl.Expr:
     trimmed = expr.str.strip_chars()
     return pl.when(trimmed == "").then(None).otherwise(trimmed)
@@ -557,6 +585,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         if fmt == "csv":
             frame = _csv_frame(path)
         elif fmt == "parquet":
+            _refuse_unknown_zones(path)
             frame = pl.scan_parquet(path, glob=False).with_row_index(ROW, offset=1)
         else:
             frame = _jsonl_frame(path)
@@ -565,8 +594,9 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         raise
     except pl.exceptions.NoDataError:
         raise FileRejected("empty_file", "the file is empty") from None
-    except (pl.exceptions.PolarsError, duckdb.Error) as exc:
-        # not OSError: a share that drops is retried by the task, never quarantined
+    except (pl.exceptions.PolarsError, duckdb.Error, pl.exceptions.PanicException) as exc:
+        # not OSError: a share that drops is retried by the task, never quarantined.
+        # A panic of Polars on a file's content is that file's fault, never the run's.
         raise unreadable(exc, f"cannot be read as {fmt}") from None
     columns = _columns([n for n in schema.names() if n != ROW])
     refuse_look_alikes(columns, wanted)
@@ -585,7 +615,11 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
 
     # A typed timestamp also goes on typed (SPEC: "taken as it is"), so the warehouse
     # does not parse back the text it was printed as; the text stays for quarantine.
-    kept = [pl.col(columns[c]).alias(typed_name(c)) for c in typed
+    # Cut to microseconds here, as its text is when parsed: DuckDB rounds a nanosecond
+    # timestamp on its cast to TIMESTAMPTZ, which can carry 23:59:59.9999996 to the
+    # next day, out of a window its text is in. (cast_time_unit floors, as the text's
+    # cut digits do, before 1970 too.)
+    kept = [pl.col(columns[c]).dt.cast_time_unit("us").alias(typed_name(c)) for c in typed
             if c in columns and isinstance(schema[columns[c]], pl.Datetime)]
     return frame.select(pl.col(ROW).cast(pl.Int64).alias("row_number"), *(text(c) for c in wanted), *kept)
 
@@ -659,7 +693,7 @@ class FrameStream:
             try:
                 for chunk in self.frame.collect_batches(chunk_size=BATCH_ROWS):
                     yield from chunk.to_arrow().to_batches()
-            except (pl.exceptions.PolarsError, OSError) as exc:
+            except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError) as exc:
                 self.error = exc
                 raise
 
@@ -669,7 +703,7 @@ class FrameStream:
         """Why the stream stopped, as the caller must see it: the file's FileRejected when
         Polars failed on its content, an OSError as it is (a share that drops is retried
         by the task, never quarantined), None when the stream did not fail."""
-        if isinstance(self.error, pl.exceptions.PolarsError):
+        if isinstance(self.error, (pl.exceptions.PolarsError, pl.exceptions.PanicException)):
             return unreadable(self.error, "cannot be read")
         return self.error
 

@@ -91,6 +91,7 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
             io.promote_customers(con, f.sha256)
             entry = record(con, f, ctx, "accepted", rows=rows)
         con.execute("DROP TABLE IF EXISTS customers_staging")  # gone when promoted (renamed to customers)
+        checkpoint("ingest:customers-before-commit")
         con.execute("COMMIT")
     return entry
 
@@ -136,7 +137,14 @@ def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.In
         try:
             if f.text_problem:
                 raise io.FileRejected("unreadable_file", f"{io.NOT_UTF8} (found: {f.text_problem})")
-            entries.append(load(f))
+            try:
+                entries.append(load(f))
+            except io.FileRejected:
+                # What was refused must be the content the sha256 names: a file cut short
+                # or rewritten while it was read is not recorded as refused (its sha256
+                # would pass the whole file over once it is back), a later run reads it.
+                f.check_unchanged()
+                raise
         except io.FileRejected as rejected:
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, rejected.reason, rejected.detail))

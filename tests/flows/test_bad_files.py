@@ -65,6 +65,8 @@ EXPECTED_FILES = {
     "typed_aware.parquet": ("accepted", None, None),
     "typed_naive.parquet": ("accepted", None, None),
     "numbers.jsonl": ("accepted", None, None),
+    # a fixed offset Polars cannot parse: it panicked, and the whole run stopped
+    "india_offset.parquet": ("unreadable_file", "unreadable_file", "column accessed_at is a timestamp in time zone"),
 }
 
 # 2025-06-23 15:30 UTC is 00:30 on the 24th in Seoul: inside the breach window (which
@@ -91,6 +93,12 @@ def drop_bad_and_good_files(scope: Path) -> None:
     pl.DataFrame({"customer_id": ["C5"], "data_category": ["phone"], "accessed_at": [NAIVE_AT]},
                  schema={"customer_id": pl.String, "data_category": pl.String,
                          "accessed_at": pl.Datetime("us")}).write_parquet(scope / "typed_naive.parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"customer_id": ["C2"], "data_category": ["name"],
+                             "accessed_at": pa.array([AWARE_AT], pa.timestamp("us", tz="+05:30"))}),
+                   scope / "india_offset.parquet")
     (scope / "numbers.jsonl").write_text(
         '{"customer_id": 1001, "data_category": "name", "accessed_at": "2025-07-02T09:00:00+09:00", "score": 0.93}\n'
         '{"phone": "010-3000-1002", "data_category": "phone", "accessed_at": "2025-07-02", "row": 7, "source": 42}\n',
@@ -218,3 +226,35 @@ def test_quarantined_rows_fixed_and_dropped_again_are_paid_once(tmp_path):
     third = run(data, date(2025, 12, 3))
     assert third["disburse"]["payments"] == 0
     assert paid(data) == {"C1": 50000, "C2": 50000, "C3": 50000}
+
+
+def test_a_file_cut_short_while_it_is_read_is_read_whole_by_a_later_run(tmp_path, monkeypatch):
+    """The sender rewrites a file while the run reads it: what the reader saw was cut
+    short and refused, but that is not the file the sha256 names. It is not recorded as
+    unreadable (which would pass the whole, good file over for ever once it is back);
+    a later run reads it whole and pays its people once."""
+    from tasks import ingest as io
+
+    data = inbox(tmp_path)
+    late = data / "inbox" / "scope" / "late.parquet"
+    pl.DataFrame({"customer_id": ["C1", "C2"], "data_category": ["name", "email"],
+                  "accessed_at": ["2025-07-01T10:00:00", "2025-07-02T10:00:00"]}).write_parquet(late)
+    whole = late.read_bytes()
+    original = io.scope_frame
+
+    def cut_while_read(path):
+        if path.name == "late.parquet" and path.stat().st_size == len(whole):
+            path.write_bytes(whole[: len(whole) // 2])  # the sender is writing it again
+        return original(path)
+
+    monkeypatch.setattr(io, "scope_frame", cut_while_read)
+    first = run(data)
+    (entry,) = [e for e in first["ingest"] if e["file_name"] == "late.parquet"]
+    assert entry["status"] == "not_read"
+    assert q(data, "SELECT count(*) FROM quarantine WHERE file_name = 'late.parquet'") == [(0,)]
+    assert paid(data) == {}
+    monkeypatch.setattr(io, "scope_frame", original)
+    late.write_bytes(whole)  # the copy is complete: the very content first hashed
+    run(data, date(2025, 12, 2))
+    assert q(data, "SELECT status, rows_read FROM ingested_files WHERE file_name = 'late.parquet'") == [("accepted", 2)]
+    assert paid(data) == {"C1": 50000, "C2": 50000}

@@ -70,6 +70,26 @@ def first_run(tmp_path_factory):
     return data
 
 
+@pytest.fixture(scope="module")
+def from_scratch(first_run, tmp_path_factory):
+    """The same inbox run once in a fresh folder: where every killed-then-rerun
+    incremental run must end (outcome tables and entitlements, row for row)."""
+    fresh = tmp_path_factory.mktemp("crash-scratch") / "data"
+    shutil.copytree(first_run / "inbox", fresh / "inbox")
+    remediation(data_dir=fresh, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    return fresh
+
+
+# Outcome tables without run_id (which run wrote a row differs by construction).
+OUTCOMES = {
+    "scope_exposures": "SELECT * FROM scope_exposures",
+    "non_member_exposures": "SELECT * FROM non_member_exposures",
+    "review": "SELECT * FROM review",
+    "quarantine": "SELECT * EXCLUDE (run_id) FROM quarantine WHERE kind = 'scope'",
+    "entitlements": "SELECT * EXCLUDE (run_id) FROM entitlements",
+}
+
+
 def run_process(data: Path, step: str) -> subprocess.CompletedProcess:
     from prefect.settings import get_current_settings
 
@@ -103,7 +123,7 @@ def assert_paid_exactly_once(data: Path) -> None:
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_killed_at_any_step_then_run_again(first_run, tmp_path, step):
+def test_killed_at_any_step_then_run_again(first_run, from_scratch, tmp_path, step):
     data = tmp_path / "data"
     shutil.copytree(first_run, data)
     killed = run_process(data, step)
@@ -121,5 +141,35 @@ def test_killed_at_any_step_then_run_again(first_run, tmp_path, step):
         data, "SELECT count(*) FROM entitlements")
     assert q(data, """SELECT count(*) FROM entitlements WHERE reason = 'ELIGIBLE' AND customer_id IN
                       (SELECT customer_id FROM scope_exposures WHERE source = 'late')""") == [(5,)]
+    # and the incremental rerun ends where one run over the same inbox from scratch ends
+    for name, sql in OUTCOMES.items():
+        assert q(data, f"SELECT * FROM ({sql}) ORDER BY ALL") == q(from_scratch, f"SELECT * FROM ({sql}) ORDER BY ALL"), name
     assert summary["validate"]["destinations"]["rows_read"] == q(
         data, "SELECT sum(rows_read) FROM ingested_files WHERE kind = 'scope' AND status = 'accepted'")[0][0]
+
+
+def test_killed_while_a_new_snapshot_is_promoted_with_a_revision_then_run_again(first_run, tmp_path):
+    """A new customers snapshot (renamed into place, not copied) arrives with the late
+    scope file; the run is killed inside the promotion's transaction. The rerun promotes
+    it, takes the full path, and ends where one run from scratch ends."""
+    data = tmp_path / "data"
+    shutil.copytree(first_run, data)
+    (snapshot,) = sorted((data / "inbox" / "customers").iterdir())
+    reordered = tmp_path / f"customers_9_new{snapshot.suffix}"
+    if snapshot.suffix == ".parquet":
+        pl.read_parquet(snapshot).reverse().write_parquet(reordered)
+    else:
+        pl.read_csv(snapshot, infer_schema=False).reverse().write_csv(reordered)
+    shutil.copy(reordered, data / "inbox" / "customers" / reordered.name)
+    killed = run_process(data, "ingest:customers-before-commit")
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    assert q(data, "SELECT DISTINCT file_sha256 FROM customers") != q(
+        data, f"SELECT file_sha256 FROM ingested_files WHERE file_name = '{reordered.name}'")
+    summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert summary["validate"]["why"] == "full: new customers snapshot"
+    assert_paid_exactly_once(data)
+    fresh = tmp_path / "fresh" / "data"
+    shutil.copytree(data / "inbox", fresh / "inbox")
+    remediation(data_dir=fresh, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    for name, sql in OUTCOMES.items():
+        assert q(data, f"SELECT * FROM ({sql}) ORDER BY ALL") == q(fresh, f"SELECT * FROM ({sql}) ORDER BY ALL"), name

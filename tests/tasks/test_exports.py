@@ -7,15 +7,17 @@ mtime), on a warehouse built by hand in a temporary folder.
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import duckdb
+import pytest
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from redress.warehouse import connect
-from tasks.exports import FINGERPRINTS, TABLES, partition_file_name, write_exports
+from tasks.exports import EMPTY, FINGERPRINTS, TABLES, partition_file_name, write_exports
 
 SCOPE = "INSERT INTO scope_exposures VALUES (?, ?, ?, 'customer_id', ?, '2025-06-01 00:00:00+00', 'confirmed', NULL)"
 LEDGER = "INSERT INTO ledger VALUES (?, ?, ?, 'KRW', 'voucher', 'B1', 'P1', ?, 1, ?, NULL, ?)"
@@ -59,8 +61,11 @@ def assert_exports_equal_tables(data) -> None:
                 continue
             files = sorted((folder / table).glob("*.parquet"))
             values = [v for (v,) in con.execute(f"SELECT DISTINCT {spec.partition} FROM {table}").fetchall()]
-            assert [p.name for p in files] == sorted(partition_file_name(v) for v in values), table
+            assert [p.name for p in files] == (sorted(partition_file_name(v) for v in values)
+                                               if values else [EMPTY]), table
             whole = []
+            if not values:
+                assert back(folder / table / EMPTY) == [], table
             for value in values:
                 rows = back(folder / table / partition_file_name(value))
                 assert rows == con.execute(f"SELECT * FROM {table} WHERE {spec.partition} = ? ORDER BY {spec.order}",
@@ -81,7 +86,9 @@ def test_partitioned_layout_holds_every_row_and_owner_only(tmp_path):
         # no claims table yet: no claims export
         [f"{t}.parquet" for t, s in TABLES.items() if s.partition is None and t != "claims"]
         + [f"scope_exposures/{'a' * 64}.parquet", f"scope_exposures/{'b' * 64}.parquet",
-           "ledger/R20251201-001.parquet"])
+           "ledger/R20251201-001.parquet"]
+        # tables without rows: one empty file each, with their columns
+        + [f"{t}/{EMPTY}" for t in ("non_member_exposures", "review", "quarantine", "notifications")])
     assert pl.read_parquet(folder / "scope_exposures" / f"{'a' * 64}.parquet").height == 30
     assert pl.read_parquet(folder / "ledger" / "R20251201-001.parquet")["amount"].sum() == sum(
         5000 + i for i in range(12))
@@ -216,3 +223,120 @@ def test_after_any_changes_the_exports_equal_the_tables_and_unchanged_partitions
             if before_rows.get(rid) == rows:
                 assert after[key] == before[key], key
         assert_exports_equal_tables(data)
+
+
+def test_an_export_stopped_midway_never_shows_analysts_half_or_twice_a_partition(tmp_path, monkeypatch):
+    """A run killed while rewriting a partition: an analyst's read of the whole folder
+    (`read_parquet('exports/<table>/*.parquet')`, as the docstring tells them) still
+    gives the previous rows, once each, and no file DuckDB cannot read; the next export
+    then gives exactly the table and leaves nothing else behind."""
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 30)
+        ledger_rows(con, "R20251201-001", 5)
+    write_exports(data)
+    folder = data / "exports"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 30, category="phone")  # the partition changes: it is written again
+        ledger_rows(con, "R20251201-001", 2, start=50)
+
+    replace = os.replace
+
+    def killed(src, dst):  # the machine stops once the first partition file is copied
+        if str(dst).endswith(".parquet"):
+            raise OSError("killed")
+        replace(src, dst)
+
+    monkeypatch.setattr("tasks.exports.os.replace", killed)
+    try:
+        write_exports(data)
+    except OSError:
+        pass
+    monkeypatch.undo()
+
+    def whole(table):
+        with duckdb.connect() as con:
+            return con.execute("SELECT count(*), count(DISTINCT (file_sha256, row_number, customer_id, data_category))"
+                               " FROM read_parquet(?)" if table == "scope_exposures" else
+                               "SELECT count(*), count(DISTINCT payment_id) FROM read_parquet(?)",
+                               [str(folder / table / "*.parquet")]).fetchall()[0]
+
+    assert whole("scope_exposures") == (30, 30)
+    assert whole("ledger") == (5, 5)
+    # a copy cut short (the machine stopped while it was written) is not read either
+    for path in folder.rglob("*"):
+        if path.is_file() and path.name.startswith(".tmp-"):
+            path.write_bytes(path.read_bytes()[:10])
+    assert whole("scope_exposures") == (30, 30)
+    write_exports(data)
+    assert whole("scope_exposures") == (60, 60)
+    assert whole("ledger") == (7, 7)
+    assert [p for p in folder.rglob(".tmp-*")] == []
+    assert_exports_equal_tables(data)
+
+
+@pytest.mark.parametrize("record", [
+    '{"scope_exposures": []}', '{"scope_exposures": null}', '{"scope_exposures": {"files": []}}',
+    '{"scope_exposures": {"columns": 3, "files": {"x.parquet": 5}}}', '[]', '"text"', '{"ledger": {"files": null}}',
+])
+def test_a_fingerprint_record_edited_into_any_shape_rewrites_the_files_without_a_traceback(tmp_path, record):
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 3)
+        ledger_rows(con, "R20251201-001", 3)
+    write_exports(data)
+    folder = data / "exports"
+    (folder / "scope_exposures" / f"{'a' * 64}.parquet").write_bytes(b"edited by hand")
+    (folder / FINGERPRINTS).write_text(record, encoding="utf-8")
+    written = {p.relative_to(folder).as_posix() for p in write_exports(data)}
+    assert f"scope_exposures/{'a' * 64}.parquet" in written
+    assert_exports_equal_tables(data)
+
+
+def test_a_partition_file_replaced_by_hand_is_written_again(tmp_path):
+    """An analyst saves a filtered copy over a partition file (same name, other rows):
+    the rows' fingerprint has not changed, but the file has, so it is written again."""
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 20)
+        scope_rows(con, "b" * 64, 20)
+    write_exports(data)
+    folder = data / "exports"
+    part = folder / "scope_exposures" / f"{'a' * 64}.parquet"
+    pl.read_parquet(part).head(3).write_parquet(part)
+    written = [p.relative_to(folder).as_posix() for p in write_exports(data)]
+    assert written == [f"scope_exposures/{'a' * 64}.parquet"]
+    assert pl.read_parquet(part).height == 20
+    assert write_exports(data) == []  # and then nothing more
+    assert_exports_equal_tables(data)
+
+
+def test_an_empty_partitioned_table_still_reads_as_an_empty_table_with_its_columns(tmp_path):
+    """No review rows, no payments yet: `read_parquet('exports/review/*.parquet')` gives
+    zero rows with the table's columns (as the one-file export did), not 'No files found'.
+    Once the table has rows, the empty file goes and the glob reads exactly them."""
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 3)
+    write_exports(data)
+    folder = data / "exports"
+
+    def read(table):
+        with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+            got = con.execute("SELECT * FROM read_parquet(?)", [str(folder / table / "*.parquet")])
+            columns = [d[0] for d in got.description]
+            rows = got.fetchall()
+            expected = con.execute(f"SELECT * FROM {table}")
+            return rows, columns, sorted(expected.fetchall(), key=repr), [d[0] for d in expected.description]
+
+    for table, spec in TABLES.items():
+        if spec.partition is None or table == "scope_exposures" or table == "claims":
+            continue
+        rows, columns, expected_rows, expected_columns = read(table)
+        assert (rows, columns) == ([], expected_columns), table
+    with warehouse(data) as con:
+        ledger_rows(con, "R20251201-001", 2)
+    write_exports(data)
+    rows, columns, expected_rows, expected_columns = read("ledger")
+    assert (sorted(rows, key=repr), columns) == (expected_rows, expected_columns) and len(rows) == 2
+    assert_exports_equal_tables(data)
