@@ -21,7 +21,7 @@ demo: $(STAMP)  ## generate a synthetic breach in ./demo and run the whole pipel
 	$(BIN)/redress demo --out demo
 
 test: $(STAMP)  ## run the test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 bench: $(STAMP)  ## benchmark against the SQL reference: make bench CUSTOMERS=1000000
 	$(BIN)/python benchmarks/run_benchmark.py --customers $(or $(CUSTOMERS),1000000)
