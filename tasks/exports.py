@@ -23,12 +23,14 @@ Layout:
                                              size and modification time then
 
 A whole table is `read_parquet('exports/<table>/*.parquet')`; a table without rows has
-one file, `_empty.parquet`, with its columns and no rows, so that read still works. The work is proportional
-to what changed: one aggregate scan per table gives each partition's fingerprint (row
-count, and a sum and an xor of the rows' hashes, which no row order changes), and only
-a file whose fingerprint (or the table's columns) differs from the one recorded, which
-is missing, or whose size or modification time is not the one recorded when it was
-written (someone replaced or edited it), is written again; a partition that is gone loses its file. So a
+one file, `_empty.parquet`, with its columns and no rows, so that read still works.
+
+The work is proportional to what changed: one aggregate scan per table gives each
+partition's fingerprint (row count, and a sum and an xor of the rows' hashes, which no
+row order changes), and only a file whose fingerprint (or the table's columns) differs
+from the one recorded, which is missing, or whose size or modification time is not the
+one recorded when it was written (someone replaced or edited it), is written again; a
+partition that is gone loses its file. So a
 revision run that adds one scope file writes that file's partition, the new run's
 ledger and notifications partitions and the rebuilt tables, and leaves every other
 file as it was (same inode, same bytes).
