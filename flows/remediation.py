@@ -8,19 +8,19 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from redress.errors import RedressError, machine_error
-from redress.permissions import private_files
+from redress.runtime.permissions import private_files
 from redress.policy import load_policy
 from redress.settings import load_settings
-from tasks.exports import write_exports
-from tasks.runs import data_dir_lock, finish_run, start_run
+from redress.warehouse.exports import write_exports
+from redress.warehouse.runs import data_dir_lock, finish_run, start_run
 from tasks.report import write_failed_report, write_report
-from tasks.stage_disburse import disburse
-from tasks.stage_entitle import compute_entitlements
-from tasks.stage_ingest import ingest_inbox
-from tasks.stage_returns import apply_returns
-from tasks.stage_notify import notify
-from tasks.stage_validate import validate_scope
-from tasks.start_checks import check_before_run
+from tasks.disburse import disburse
+from tasks.entitle import compute_entitlements
+from tasks.ingest import ingest_inbox
+from tasks.returns import apply_returns
+from tasks.notify import notify
+from tasks.validate import validate_scope
+from redress.runtime.start_checks import check_before_run
 
 
 @flow(name="redress-remediation", log_prints=False)

@@ -1,7 +1,7 @@
 """redress as a service: the three deployments `redress serve` serves.
 
 Each is a thin door into the same pipeline (flows/remediation.py), entered only while
-holding the data folder (tasks/folder_slot.py): one pipeline run per folder at a time,
+holding the data folder (redress/runtime/folder_slot.py): one pipeline run per folder at a time,
 a second one waits its turn.
 
 | deployment         | flow                       | starts                                         |
@@ -25,8 +25,8 @@ from prefect import flow, get_run_logger
 from flows.remediation import remediation
 from redress.errors import RedressError
 from redress.policy import load_policy
-from tasks.folder_slot import ensure_slot, folder_slot
-from tasks.inbox_watch import new_inbox_files, should_run
+from redress.runtime.folder_slot import ensure_slot, folder_slot
+from tasks.watch import new_inbox_files, should_run
 
 WAIT_SECONDS = 6 * 3600  # how long a run started while another goes on waits for its turn
 WATCH_CRON = "* * * * *"

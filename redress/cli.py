@@ -61,7 +61,7 @@ def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date) -> di
         raise RedressError(f"data folder {data_dir} has no inbox/ folder")
     check_settings(load_settings())  # before Prefect starts; the flow checks again (served runs call it directly)
     from flows.remediation import remediation
-    from redress.prefect_server import temporary_server
+    from redress.runtime.prefect_server import temporary_server
 
     with temporary_server():  # nothing this run starts outlives it, even after kill -9
         return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
@@ -132,17 +132,17 @@ def cmd_demo(args, settings) -> int:
 
 
 def cmd_explain(args, settings) -> int:
-    from redress.explain import explain
+    from redress.customer_service.explain import explain
 
     _print(explain(settings.data_dir, args.who, args.by))
     return 0
 
 
 def cmd_recover_ledger(args, settings) -> int:
-    """Rebuild what the warehouse lost from the outbox (tasks/ledger_recovery.py)."""
-    from tasks.ledger_recovery import recover_ledger
-    from tasks.runs import data_dir_lock
-    from tasks.start_checks import check_warehouse_free
+    """Rebuild what the warehouse lost from the outbox (redress/outbox/recovery.py)."""
+    from redress.outbox.recovery import recover_ledger
+    from redress.warehouse.runs import data_dir_lock
+    from redress.runtime.start_checks import check_warehouse_free
 
     data_dir = settings.data_dir.resolve()
     if not (data_dir / "outbox").is_dir():
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     _quiet_prefect(args.verbose)
     try:
-        from redress.permissions import umask_for
+        from redress.runtime.permissions import umask_for
         from redress.settings import load_settings
 
         settings = load_settings(data_dir=args.data_dir)

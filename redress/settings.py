@@ -77,7 +77,7 @@ def _seconds(env, key: str, default: float) -> float:
 def debtor(settings: Settings):
     """The payer of bank files. Treasury's account, not a compensation rule, so it comes
     from the environment rather than the policy; a bank file is never guessed."""
-    from tasks.pain001 import Debtor
+    from redress.outbox.pain001 import Debtor
 
     missing = [k for k, v in (("REDRESS_DEBTOR_NAME", settings.debtor_name),
                               ("REDRESS_DEBTOR_ACCOUNT", settings.debtor_account),
@@ -88,7 +88,7 @@ def debtor(settings: Settings):
     if settings.debtor_name != settings.debtor_name.strip():
         raise RedressError("REDRESS_DEBTOR_NAME has leading or trailing whitespace: set it exactly")
     # It goes into every bank file as Dbtr/Nm and InitgPty/Nm: ISO 20022 Max140Text, and
-    # XML cannot carry control characters (tasks/printable.py holds the same rule for ids).
+    # XML cannot carry control characters (redress/rules/printable.py holds the same rule for ids).
     if len(settings.debtor_name) > 140:
         raise RedressError("REDRESS_DEBTOR_NAME is longer than 140 characters, the bank file's limit")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in settings.debtor_name):

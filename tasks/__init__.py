@@ -1,1 +1,1 @@
-"""Prefect tasks of the pipeline and the pure Polars/DuckDB transforms they call."""
+"""The pipeline's stages as Prefect tasks, one module per stage, each reading as read -> rules -> write."""

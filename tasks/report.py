@@ -1,7 +1,7 @@
 """The run report: counts and totals only, never personal data.
 
 reports/<run_id>/summary.md (printed by the CLI), the data-quality docs beside it
-(tasks/data_docs.py), quarantine/<run_id>/quarantine.csv, and Prefect artifacts: the
+(redress/reports/data_docs.py), quarantine/<run_id>/quarantine.csv, and Prefect artifacts: the
 summary as Markdown plus tables of quarantine reasons, suites, payments per rail and
 value date, and the treasury schedule. A failed run gets the same report, as far as it
 got (`write_failed_report`), so the suite that stopped it is on record.
@@ -24,10 +24,10 @@ from prefect.logging import get_run_logger
 from redress import escape
 from redress.context import RunContext
 from redress.warehouse import connect
-from tasks import outbox
-from tasks.reconciliation import markdown as reconciliation_markdown
-from tasks.reconciliation import reconciliation
-from tasks.data_docs import PAGE, SUITES_NOTE, build_gx_data_docs, suite_overview, validation_records, write_data_quality_html
+from redress.outbox import files as outbox
+from redress.reports.reconciliation import markdown as reconciliation_markdown
+from redress.reports.reconciliation import reconciliation
+from redress.reports.data_docs import PAGE, SUITES_NOTE, build_gx_data_docs, suite_overview, validation_records, write_data_quality_html
 
 
 def _logger():

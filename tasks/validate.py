@@ -1,186 +1,286 @@
-"""Check a warehouse table against its expectation suite, and list the rows that fail.
+"""Stage 2, validate: every scope row of every accepted file to exactly one destination.
 
-Suites are JSON files in the top-level `expectations/` folder, one per table, named after
-it (STYLE 8). Each expectation says in `meta.reason` why a row it flags is rejected.
+Evidence is classified under the current customer master and policy. redress/warehouse/increments.py
+decides how much of it: all of it when the master, the policy or the rules changed
+since the last classification (so a later snapshot or policy is applied to earlier
+files too), else only the rows of files not classified yet, appended to the outcome
+tables. The conservation count (rows read = exposures + non-members + review +
+quarantine) is checked per file and a run whose counts do not balance fails.
 
-Everything runs as SQL inside DuckDB, so a table of tens of millions of rows is never
-pulled into Python: GX computes the counts, and for each failed column expectation it
-hands back the SQL that selects the failing rows (`unexpected_index_query`), which
-`failing_rows` runs in DuckDB. (GX's own list of failing rows stops at 200 rows.)
-
-    validate_table(...)           -> SuiteResult: pass/fail and counts per expectation
-    failing_rows(...)             -> (row_number, reason) frame: validates, then lists rows
-    failing_rows_of(path, result) -> the same rows from a SuiteResult already in hand
+Before any outcome is committed, the row rules restated in SQL (redress/checks/input_checks.py)
+judge the same rows again, on the same normalised keys, and are compared with the
+classification row by row: rows they disagree on go to review as `checks_disagree`
+(SPEC "Nothing is lost") and the run goes on, unless the disagreement is broad enough to
+be a bug (`input_checks.disagreement_limit`, over all scope rows), which stops it. The
+`scope_rows` suite then reports the rows per reason, and its counts must equal the rows
+staged per reason. The `scope_exposures` suite then gates the run: a failure there
+means a bug upstream, never something to pay on. Only then are the staged rows
+committed, in one transaction with the record of the files classified.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import great_expectations as gx
 import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
-from redress.gx_duckdb import table_batch
-
-EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
-
-
-@dataclass(frozen=True)
-class ExpectationResult:
-    expectation: str  # e.g. "expect_column_values_to_be_unique"
-    column: str | None  # None for table-level and multi-column expectations
-    reason: str  # the expectation's meta["reason"] in the suite
-    success: bool
-    unexpected_count: int
-    element_count: int
-    unexpected_index_query: str | None = None  # GX's SQL for the failing rows, as given
-    error: str | None = None  # set when GX could not evaluate the expectation at all
+from redress import escape, sql
+from redress.context import RunContext
+from redress.errors import RedressError
+from redress.runtime.faults import checkpoint
+from redress.warehouse import connect, export
+from redress.checks import input_checks
+from redress.warehouse import increments
+from redress.rules.classify import classified_scope
+from redress.rules.identity import normalised_master
+from redress.checks.quality import check, require
 
 
-@dataclass(frozen=True)
-class SuiteResult:
-    suite: str
-    table: str
-    success: bool
-    results: tuple[ExpectationResult, ...]
-    index_column: str | None = "row_number"  # the first column of every unexpected_index_query
-    gx_result: dict | None = field(default=None, repr=False, compare=False)  # GX's own result JSON
+# Each classified row with its final destination: a row the input checks disagree on is
+# held in review as checks_disagree, with both answers, whatever the classification said.
+# Materialised once, as a temporary table (DuckDB spills it to disk when it must), and
+# split into the staged outcome tables from there rather than scanning the Parquet 4 times.
+_PLACED = """
+    CREATE OR REPLACE TEMP TABLE placed AS
+    SELECT c.* REPLACE (
+               CASE WHEN d.checks_disagree THEN 'review' ELSE c.destination END AS destination,
+               CASE WHEN d.checks_disagree THEN 'checks_disagree' ELSE c.reason END AS reason),
+           CASE WHEN d.checks_disagree THEN d.classified_as END AS classified_as,
+           CASE WHEN d.checks_disagree THEN d.checked_as END AS checked_as
+    FROM read_parquet($classified) c
+    LEFT JOIN scope_rows_checked d USING (file_sha256, row_number)"""
 
-    @property
-    def failed(self) -> tuple[ExpectationResult, ...]:
-        return tuple(result for result in self.results if not result.success)
+# HOLDING: each outcome table and the table holding its new rows until they are committed.
+# Staged tables are real tables, not temporary ones: the suites read them through a
+# connection of their own (redress/checks/suites.py).
+HOLDING = {
+    "scope_exposures": "staged_exposures",
+    "non_member_exposures": "staged_non_member",
+    "review": "staged_review",
+    "quarantine": "staged_quarantine",
+}
+
+# Rows listed by file and row number in the run summary; the rest are in `review`.
+DISAGREEMENTS_LISTED = 50
 
 
-def load_suite(suite: str) -> gx.ExpectationSuite:
-    """The suite `expectations/<suite>.json`; its expectations must each give a reason."""
-    config = json.loads((EXPECTATIONS_DIR / f"{suite}.json").read_text(encoding="utf-8"))
-    for expectation in config["expectations"]:
-        if not expectation.get("meta", {}).get("reason"):
-            raise ValueError(f"{suite}: {expectation['type']} has no meta.reason")
-    return gx.ExpectationSuite(**config)
+def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: str) -> None:
+    """The classified rows of this run, split into the HOLDING tables. No ORDER BY: every
+    reader of these tables orders explicitly (redress/warehouse/exports.py, explain, reports)."""
+    con.execute(_PLACED, {"classified": sql.file_path(classified)})
+    con.execute("""
+        CREATE OR REPLACE TABLE staged_exposures AS
+        SELECT file_sha256, row_number, resolved_id AS customer_id, matched_by, data_category,
+               accessed_at, confidence, source
+        FROM placed WHERE destination = 'exposure'""")
+    con.execute("""
+        CREATE OR REPLACE TABLE staged_non_member AS
+        SELECT file_sha256, row_number, coalesce(phone_e164, email_norm) AS recipient, email_norm,
+               phone_e164, data_category, accessed_at, confidence
+        FROM placed WHERE destination = 'non_member'""")
+    con.execute("""
+        CREATE OR REPLACE TABLE staged_review AS
+        SELECT file_sha256, row_number, reason, matched_by, candidates, email, phone,
+               data_category, accessed_at, confidence, classified_as, checked_as
+        FROM placed WHERE destination = 'review'""")
+    con.execute("""
+        CREATE OR REPLACE TABLE staged_quarantine AS
+        SELECT ? AS run_id, 'scope' AS kind, c.file_sha256, f.file_name, c.row_number, c.reason, NULL::VARCHAR AS detail,
+               to_json(struct_pack(customer_id := c.customer_id, email := c.email, phone := c.phone,
+                   data_category := c.data_category, accessed_at := c.accessed_at_raw,
+                   confidence := c.confidence_raw, source := c.source))::VARCHAR AS row_json
+        FROM placed c
+        JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files WHERE status = 'accepted'
+              QUALIFY row_number() OVER (PARTITION BY file_sha256 ORDER BY ingested_at, file_name) = 1) f
+          USING (file_sha256)
+        WHERE c.destination = 'quarantine'""", [run_id])
+    con.execute("DROP TABLE placed")
 
 
-def validate_table(
-    warehouse: Path,
-    table: str,
-    suite: str,
-    *,
-    parameters: dict | None = None,
-    index_column: str | None = "row_number",
-) -> SuiteResult:
-    """Validate `table` against `expectations/<suite>.json`. `parameters` fill the suite's
-    `{"$PARAMETER": name}` values. The warehouse file is open (read-only) only during
-    the call; the caller must not hold its own connection to it meanwhile."""
-    expectation_suite = load_suite(suite)
-    result_format: dict = {
-        # BASIC computes counts only; the index query is asked for on top of it so that
-        # failing rows can be listed in SQL without GX fetching them.
-        "result_format": "BASIC",
-        "partial_unexpected_count": 0,
-    }
-    if index_column is not None:
-        result_format["unexpected_index_column_names"] = [index_column]
-        result_format["return_unexpected_index_query"] = True
-    with table_batch(warehouse, table) as batch:
-        validation = batch.validate(
-            expectation_suite, result_format=result_format, expectation_parameters=parameters
+def _commit_outcomes(con: duckdb.DuckDBPyConnection, plan: increments.Plan, run_id: str) -> None:
+    """One transaction: the staged rows become the outcome rows (full: replacing every
+    earlier row; incremental: appended), with the record of which files are classified
+    under which basis. Killed before COMMIT, nothing of it happened and the rerun plans
+    the same; after it, the rerun finds the files classified."""
+    con.execute("BEGIN")
+    if plan.mode == increments.FULL:
+        # Renamed, not copied: tens of millions of rows are not written twice.
+        for table in ("scope_exposures", "non_member_exposures", "review"):
+            con.execute(f"DROP TABLE {table}")
+            con.execute(f"ALTER TABLE {HOLDING[table]} RENAME TO {table}")
+        # Row-level scope quarantine is re-derived by a full run; rejected files stay as recorded.
+        con.execute("DELETE FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL")
+    else:
+        for table in ("scope_exposures", "non_member_exposures", "review"):
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {HOLDING[table]}")
+            con.execute(f"DROP TABLE {HOLDING[table]}")
+    con.execute("INSERT INTO quarantine BY NAME SELECT * FROM staged_quarantine")
+    con.execute("DROP TABLE staged_quarantine")
+    increments.record_classified(con, plan, run_id)
+    checkpoint("validate:before-commit")
+    con.execute("COMMIT")
+
+
+def renormalise_master(ctx: RunContext) -> Path:
+    """The customer master's identity keys under the current rule (redress/rules/identity.py),
+    as Parquet (customer_id, email_norm, phone_e164, created_at) for the classifier;
+    rows of `customers` whose stored keys differ (a warehouse written under an older
+    rule) are updated, so the SQL checks and notifications read the same keys."""
+    stored = ctx.work_dir / "customers_keys.parquet"
+    master = ctx.work_dir / "master.parquet"
+    with connect(ctx.warehouse) as con:
+        export(con, """SELECT customer_id, email, phone, email_norm AS email_stored,
+                              phone_e164 AS phone_stored, created_at FROM customers""", stored)
+    normalised_master(pl.scan_parquet(stored, glob=False)).sink_parquet(master)
+    stale = pl.scan_parquet(master, glob=False).filter(
+        pl.col("email_norm").ne_missing(pl.col("email_stored")) | pl.col("phone_e164").ne_missing(pl.col("phone_stored"))
+    ).select(pl.len()).collect().item()
+    if stale:
+        with connect(ctx.warehouse) as con:
+            con.execute("""
+                UPDATE customers SET email_norm = m.email_norm, phone_e164 = m.phone_e164
+                FROM read_parquet(?) m
+                WHERE customers.customer_id = m.customer_id
+                  AND (m.email_norm IS DISTINCT FROM m.email_stored OR m.phone_e164 IS DISTINCT FROM m.phone_stored)
+            """, [sql.file_path(master)])
+        get_run_logger().info("customer master: identity keys of %s customers re-normalised", stale)
+    return master
+
+
+def conservation(con: duckdb.DuckDBPyConnection, staged: list[str] | None = None) -> pl.DataFrame:
+    """Per accepted scope file: rows read and rows per destination, and whether they
+    balance. `staged`: only these files (sha256), counted in the HOLDING tables, before
+    they are committed."""
+    t = HOLDING if staged is not None else {name: name for name in HOLDING}
+    return con.sql(f"""
+        WITH dest AS (
+            SELECT file_sha256, 'exposure' AS d FROM {t['scope_exposures']}
+            UNION ALL SELECT file_sha256, 'non_member' FROM {t['non_member_exposures']}
+            UNION ALL SELECT file_sha256, 'review' FROM {t['review']}
+            UNION ALL SELECT file_sha256, 'quarantine' FROM {t['quarantine']}
+                      WHERE kind = 'scope' AND row_number IS NOT NULL)
+        SELECT f.file_name, f.file_sha256, f.rows_read,
+               count(*) FILTER (d = 'exposure') AS exposure,
+               count(*) FILTER (d = 'non_member') AS non_member,
+               count(*) FILTER (d = 'review') AS review,
+               count(*) FILTER (d = 'quarantine') AS quarantine
+        FROM ingested_files f LEFT JOIN dest USING (file_sha256)
+        WHERE f.kind = 'scope' AND f.status = 'accepted'
+          AND ($every OR f.file_sha256 IN (SELECT unnest($files::VARCHAR[])))
+        GROUP BY ALL ORDER BY f.file_name
+    """, params={"every": staged is None, "files": list(staged or [])}).pl().with_columns(
+        (pl.col("exposure") + pl.col("non_member") + pl.col("review") + pl.col("quarantine")).alias("accounted")
+    ).with_columns((pl.col("accounted") == pl.col("rows_read")).alias("balanced"))
+
+
+def _require_balanced(balance: pl.DataFrame) -> None:
+    unbalanced = balance.filter(~pl.col("balanced"))
+    if unbalanced.height:
+        worst = unbalanced.row(0, named=True)
+        raise RedressError(
+            f"conservation check failed for scope file {escape.terminal(worst['file_name'])}: "
+            f"{worst['rows_read']} rows read, {worst['accounted']} accounted for"
         )
-    results = tuple(_expectation_result(evr) for evr in validation.results)
-    return SuiteResult(
-        suite=suite,
-        table=table,
-        success=all(result.success for result in results),
-        results=results,
-        index_column=index_column,
-        gx_result=validation.to_json_dict(),
-    )
 
 
-def _expectation_result(evr) -> ExpectationResult:
-    config = evr.expectation_config
-    result = evr.result or {}
-    return ExpectationResult(
-        expectation=config.type,
-        column=config.kwargs.get("column"),
-        reason=config.meta["reason"],
-        success=bool(evr.success),
-        unexpected_count=int(result.get("unexpected_count") or 0),
-        element_count=int(result.get("element_count") or 0),
-        unexpected_index_query=result.get("unexpected_index_query"),
-        error=_error_message(evr.exception_info),
-    )
+def _cross_check_input(ctx: RunContext, categories: list[str]) -> dict[str, int]:
+    """The `scope_rows` suite on `scope_rows_checked`, against the staged rows held in
+    quarantine or review per reason; the table stays when they differ."""
+    with connect(ctx.warehouse) as con:
+        classified = input_checks.classification_counts(con, HOLDING["quarantine"], HOLDING["review"])
+    checked = check(ctx, "scope_rows_checked", "scope_rows", parameters={"categories": categories})
+    agreed = input_checks.cross_check(checked, classified)
+    with connect(ctx.warehouse) as con:
+        input_checks.drop_scope_rows_checked(con)
+    return agreed
 
 
-def _error_message(exception_info: dict | None) -> str | None:
-    # GX gives either one {raised_exception, exception_message} or one per failed metric.
-    info = exception_info or {}
-    infos = [info] if "raised_exception" in info else list(info.values())
-    messages = {i.get("exception_message") for i in infos if i.get("raised_exception")}
-    return "; ".join(sorted(m for m in messages if m)) or None
+def _master_keys(ctx: RunContext, plan: increments.Plan) -> Path:
+    """The master's identity keys for the classifier (customer_id, email_norm,
+    phone_e164, created_at): normalised again only when no record says they were
+    computed under this RULES_VERSION (redress/warehouse/increments.py); else as stored at ingest."""
+    if plan.renormalise:
+        return renormalise_master(ctx)
+    with connect(ctx.warehouse) as con:
+        return export(con, "SELECT customer_id, email_norm, phone_e164, created_at FROM customers",
+                      ctx.work_dir / "master.parquet")
 
 
-# Positional parameters GX failed to inline (it misreads duckdb-engine's `$1` style).
-_UNBOUND_PARAMETER = re.compile(r"\$\d+")
+def _classify(ctx: RunContext, plan: increments.Plan, categories: list[str]) -> tuple[int, dict[str, int]]:
+    """Classify and check the rows of `plan.files` (all scope rows on the full path),
+    stage their outcomes and gate them: conservation per file, the disagreement limit,
+    the `scope_rows` cross-check and the `scope_exposures` gate, all before anything is
+    committed. Returns (rows disagreeing among them, the suite's agreed counts per reason).
+
+    On the incremental path the suites see only the new rows. That still catches what
+    they must: every earlier row was checked when it was committed, under the same
+    basis (same master, policy and code), and is unchanged; the new files' rows carry
+    file sha256s no earlier row has, so (file_sha256, row_number) stays unique over
+    the whole table when it is unique among the new rows."""
+    master = _master_keys(ctx, plan)
+    every = plan.mode == increments.FULL
+    with connect(ctx.warehouse) as con:
+        con.execute(
+            "COPY (SELECT * FROM scope_rows WHERE ? OR file_sha256 IN (SELECT unnest(?::VARCHAR[]))) "
+            "TO ? (FORMAT parquet)", [every, list(plan.files), str(ctx.work_dir / "scope_rows.parquet")])
+        earlier = (0, 0) if every else con.execute("""
+            SELECT (SELECT count(*) FROM review WHERE reason = ?),
+                   (SELECT coalesce(sum(rows_read), 0) FROM ingested_files WHERE kind = 'scope'
+                    AND status = 'accepted' AND file_sha256 IN (SELECT file_sha256 FROM classified_files))
+            """, [input_checks.CHECKS_DISAGREE]).fetchall()[0]
+    classified = ctx.work_dir / "classified.parquet"
+    scope = pl.scan_parquet(ctx.work_dir / "scope_rows.parquet", glob=False).with_columns(
+        pl.col("confidence").alias("confidence_raw"))
+    classified_scope(scope, pl.scan_parquet(master, glob=False), categories).sink_parquet(classified)
+    with connect(ctx.warehouse) as con:
+        input_checks.create_scope_rows_checked(con, categories, classified, None if every else list(plan.files))
+        disagreeing = input_checks.require_narrow_disagreement(con, earlier)
+        _stage_outcomes(con, classified, ctx.run_id)
+        _require_balanced(conservation(con, staged=list(plan.files)))
+    agreed = _cross_check_input(ctx, categories)
+    require(check(ctx, HOLDING["scope_exposures"], "scope_exposures", parameters={"categories": categories},
+                  staged_for="scope_exposures"))
+    return disagreeing, agreed
 
 
-def _row_query(result: ExpectationResult) -> str | None:
-    """GX's query for the failing rows, when it can be trusted on DuckDB: only for
-    single-column expectations. For multi-column ones (compound uniqueness) GX 1.24
-    builds an ambiguous cross join and leaves a `$1` unbound."""
-    query = result.unexpected_index_query
-    if result.column is None or not query or _UNBOUND_PARAMETER.search(query):
-        return None
-    return query.strip().rstrip(";")
+@task(name="validate scope", cache_policy=NO_CACHE, timeout_seconds=3600)
+def validate_scope(ctx: RunContext) -> dict:
+    """Stage 2 (SPEC "Input: scope files"): classify the scope rows that need it (all on
+    the full path, the new files' on the incremental one: redress/warehouse/increments.py), gate
+    them, commit them, and report every accepted file's rows per destination.
 
-
-def failing_rows(
-    warehouse: Path,
-    table: str,
-    suite: str,
-    *,
-    parameters: dict | None = None,
-    index_column: str = "row_number",
-) -> pl.DataFrame:
-    """`row_number` (Int64) and `reason` (String) of every row of `table` that fails an
-    expectation of the suite, once per failed expectation; empty when the table passes.
-    The warehouse is open only during the call, as for `validate_table`."""
-    result = validate_table(
-        warehouse, table, suite, parameters=parameters, index_column=index_column
-    )
-    return failing_rows_of(warehouse, result)
-
-
-def failing_rows_of(warehouse: Path, result: SuiteResult) -> pl.DataFrame:
-    """The failing rows of a validation already run (no second validation): GX's queries,
-    run in DuckDB on the warehouse opened read-only for the call.
-
-    A failed expectation that names no rows (a missing column, a compound uniqueness,
-    an expectation GX could not evaluate) gives one row with a null row_number: the
-    table as a whole fails for that reason."""
-    if result.index_column is None:
-        raise ValueError("failing rows need a result validated with an index_column")
-    selects: list[str] = []
-    reasons: list[str] = []
-    for expectation in result.results:
-        query = _row_query(expectation)
-        if query is not None and expectation.unexpected_count > 0:
-            # GX's query selects the index column first, then the checked column(s).
-            selects.append(f"SELECT f.failing_index::BIGINT, ? FROM ({query}) AS f(failing_index)")
-        elif not expectation.success:
-            selects.append("SELECT NULL::BIGINT, ?")
-        else:
-            continue
-        reasons.append(expectation.reason)
-    if not selects:
-        return pl.DataFrame(schema={"row_number": pl.Int64, "reason": pl.String})
-    sql = (
-        "SELECT * FROM (" + "\nUNION ALL\n".join(selects) + ") AS rows(row_number, reason)"
-        " ORDER BY row_number NULLS FIRST, reason"
-    )
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.sql(sql, params=reasons).pl()
-    return rows.cast({"row_number": pl.Int64, "reason": pl.String})
+    Returns {mode, why, destinations, quarantine_reasons, input_checks, checks_disagree,
+    files}; raises RedressError (one line) when a gate fails: nothing is committed then."""
+    logger = get_run_logger()
+    policy = ctx.policy()
+    categories = sorted(policy.categories)
+    with connect(ctx.warehouse) as con:
+        plan = increments.plan(con, ctx.policy_sha256, ctx.run_id)
+    logger.info("validate: %s", plan.why)
+    agreed: dict[str, int] = {}
+    if plan.mode == increments.FULL or plan.files:
+        _, agreed = _classify(ctx, plan, categories)
+        with connect(ctx.warehouse) as con:
+            _commit_outcomes(con, plan, ctx.run_id)
+    with connect(ctx.warehouse) as con:
+        balance = conservation(con)
+        reasons = con.sql("""
+            SELECT reason, count(*) AS n FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL
+            GROUP BY reason ORDER BY reason""").fetchall()
+        held = con.execute("SELECT count(*) FROM review WHERE reason = ?",
+                           [input_checks.CHECKS_DISAGREE]).fetchall()[0][0]
+        listed = input_checks.disagreeing_rows(con, DISAGREEMENTS_LISTED)
+    # Checked before the commit for the rows it wrote; again over all, as a guard.
+    _require_balanced(balance)
+    if held:
+        logger.warning("scope rows: %s held in review as checks_disagree", held)
+    totals = {d: int(balance[d].sum()) for d in ("exposure", "non_member", "review", "quarantine")}
+    totals["rows_read"] = int(balance["rows_read"].sum())
+    logger.info("scope rows: %s", totals)
+    return {"mode": plan.mode, "why": plan.why, "classified_files": len(plan.files),
+            "destinations": totals, "quarantine_reasons": dict(reasons), "input_checks": agreed,
+            "checks_disagree": {"rows": int(held), "listed": listed},
+            "files": balance.drop("file_sha256").to_dicts()}

@@ -23,7 +23,7 @@ import polars as pl
 import pytest
 
 from flows.remediation import remediation
-from redress.faults import KILLED_EXIT_CODE
+from redress.runtime.faults import KILLED_EXIT_CODE
 from redress.generate import generate
 from redress.policy import DEFAULT_POLICY
 

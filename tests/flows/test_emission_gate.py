@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
-import tasks.stage_disburse
+import tasks.disburse
 from flows.remediation import remediation
 from redress.errors import RedressError
 from redress.generate import generate
@@ -27,7 +27,7 @@ def q(data: Path, sql: str):
 
 
 def planner_ignoring_the_item_cap():
-    real = tasks.stage_disburse.batches
+    real = tasks.disburse.batches
 
     def plan(payments, policy, run_date, **kwargs):
         return real(payments, dataclasses.replace(policy, max_batch_items=1_000_000), run_date, **kwargs)
@@ -36,7 +36,7 @@ def planner_ignoring_the_item_cap():
 
 
 def summary_with_a_wrong_control_sum():
-    real = tasks.stage_disburse.batch_summary
+    real = tasks.disburse.batch_summary
 
     def summary(planned):
         out = real(planned)
@@ -62,7 +62,7 @@ def test_a_plan_failing_its_suites_emits_nothing_then_a_clean_run_pays(tmp_path,
     assert "max_batch_items  = 50000" in text
     policy_path.write_text(text.replace("max_batch_items  = 50000", f"max_batch_items  = {ITEM_CAP}"), encoding="utf-8")
 
-    monkeypatch.setattr(tasks.stage_disburse, target, corrupt())
+    monkeypatch.setattr(tasks.disburse, target, corrupt())
     with pytest.raises(RedressError) as raised:
         remediation(data_dir=data, policy_path=policy_path, run_date=RUN_DATE)
     message = str(raised.value)

@@ -85,7 +85,7 @@ def test_only_the_mobile_number_gets_a_text(identity_run):
         (None, "friend@example.com", "email")]
     (key, code), = q(data, "SELECT person_key, reference_code FROM notifications WHERE customer_id IS NULL")
     assert key == "nonmember:+82315550101"
-    from redress.explain import explain
+    from redress.customer_service.explain import explain
     text = explain(data, code, "CS0001")
     assert text.startswith(f"non-member friend@example.com (reference code {code})")
     assert "scope.csv" in text and "phone" in text
@@ -97,7 +97,7 @@ def test_master_keys_stored_under_the_old_rule_are_renormalised(identity_run):
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
         con.execute("UPDATE customers SET email_norm = 'deni̇z@example.com' WHERE customer_id = 'C1'")
         con.execute("UPDATE customers SET phone_e164 = NULL WHERE customer_id = 'C2'")
-        # ...and recorded under that rule's RULES_VERSION (tasks/increments.py).
+        # ...and recorded under that rule's RULES_VERSION (redress/warehouse/increments.py).
         con.execute("UPDATE classified_files SET rules_version = 'older'")
     summary = run(data)
     assert summary["validate"]["mode"] == "full"

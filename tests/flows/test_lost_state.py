@@ -175,7 +175,7 @@ def test_recovery_refuses_a_notification_file_without_its_index(folder, cli):
 def test_a_successful_run_leaves_owner_only_analyst_exports(folder):
     data, _ = folder
     exports = data / "exports"
-    # large append-mostly tables in partitions (tasks/exports.py), the rest one file each
+    # large append-mostly tables in partitions (redress/warehouse/exports.py), the rest one file each
     assert sorted(p.name for p in exports.iterdir()) == sorted(
         [f"{t}.parquet" for t in ("batches", "customers", "entitlements", "ingested_files", "runs")]
         + ["ledger", "non_member_exposures", "notifications", "quarantine", "review", "scope_exposures",

@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import tasks.outbox
-import tasks.stage_disburse
+import redress.outbox.files
+import tasks.disburse
 from flows.remediation import remediation
 from redress.cli import main
 from redress.errors import RedressError
@@ -159,14 +159,14 @@ def test_an_analysts_connection_is_named_at_once_and_nothing_changes(paid_copy, 
 
 def test_a_lock_taken_mid_run_fails_the_run_in_one_line_and_a_rerun_pays_once(fresh, monkeypatch):
     holders = []
-    real = tasks.stage_disburse.checkpoint
+    real = tasks.disburse.checkpoint
 
     def analyst_arrives(step: str) -> None:
         if step == "disburse:planned":
             holders.append(hold_warehouse(fresh))
         real(step)
 
-    monkeypatch.setattr(tasks.stage_disburse, "checkpoint", analyst_arrives)
+    monkeypatch.setattr(tasks.disburse, "checkpoint", analyst_arrives)
     try:
         with pytest.raises(RedressError) as failed:
             run(fresh)
@@ -194,7 +194,7 @@ def test_a_failing_outbox_write_is_one_line_a_failed_run_and_a_rerun_pays_once(f
     def failing(frame, folder, stem, **kw):
         raise OSError(code, os.strerror(code), str(folder / f"{stem}.parquet"))
 
-    monkeypatch.setattr(tasks.outbox, "write_table", failing)
+    monkeypatch.setattr(redress.outbox.files, "write_table", failing)
     exit_code, err = cli("--data-dir", str(fresh), "run", "--run-date", "2025-12-01")
     assert exit_code == 1 and len(err) == 1 and words in err[0] and "payments.parquet" in err[0]
     (outcome, error), = q(fresh, "SELECT outcome, error FROM runs")
@@ -275,9 +275,9 @@ def flushes(generated, tmp_path_factory):
     """How many outbox files and folders one run flushes to disk."""
     data = tmp_path_factory.mktemp("flushes") / "data"
     shutil.copytree(generated, data)
-    real, calls = tasks.outbox.fsync, []
+    real, calls = redress.outbox.files.fsync, []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tasks.outbox, "fsync", lambda path: (calls.append(path), real(path)))
+        mp.setattr(redress.outbox.files, "fsync", lambda path: (calls.append(path), real(path)))
         run(data)
     assert any("notifications" in str(p) for p in calls)
     return len(calls)
@@ -288,7 +288,7 @@ def test_disk_full_at_any_outbox_write_is_one_line_and_a_rerun_pays_once(fresh, 
     """Every batch and notification file is flushed through outbox.fsync; the disk
     fills up at one of them (batch files first, the notification files last)."""
     n = max(1, round(where * flushes))
-    real, calls = tasks.outbox.fsync, []
+    real, calls = redress.outbox.files.fsync, []
 
     def filling(path):
         calls.append(path)
@@ -296,7 +296,7 @@ def test_disk_full_at_any_outbox_write_is_one_line_and_a_rerun_pays_once(fresh, 
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path)
 
-    monkeypatch.setattr(tasks.outbox, "fsync", filling)
+    monkeypatch.setattr(redress.outbox.files, "fsync", filling)
     with pytest.raises(RedressError, match="no space left") as failed:
         run(fresh)
     assert "\n" not in str(failed.value)

@@ -186,7 +186,7 @@ def test_runs_table_records_inputs_and_policy(breach):
 
 
 def test_explain_by_customer_id_and_by_reference_code(breach):
-    from redress.explain import explain
+    from redress.customer_service.explain import explain
 
     data, _, _ = breach
     (customer, code, payment, batch), = q(data, """

@@ -14,7 +14,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-import tasks.validate
+import redress.checks.suites
 from flows.remediation import remediation
 from redress import escape
 from redress.generate import SNAPSHOT, generate
@@ -144,7 +144,7 @@ def failed_run(tmp_path_factory):
     """The scope_exposures gate, changed to refuse rows matched by email or phone, stops
     the run after ingest and classification."""
     expectations = tmp_path_factory.mktemp("expectations")
-    shutil.copytree(tasks.validate.EXPECTATIONS_DIR, expectations, dirs_exist_ok=True)
+    shutil.copytree(redress.checks.suites.EXPECTATIONS_DIR, expectations, dirs_exist_ok=True)
     suite = json.loads((expectations / "scope_exposures.json").read_text())
     for e in suite["expectations"]:
         if e["kwargs"].get("column") == "matched_by":
@@ -153,7 +153,7 @@ def failed_run(tmp_path_factory):
     data = tmp_path_factory.mktemp("failed")
     generate(data, 500, seed=5)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tasks.validate, "EXPECTATIONS_DIR", expectations)
+        mp.setattr(redress.checks.suites, "EXPECTATIONS_DIR", expectations)
         state = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=RUN_DATE, return_state=True)
     assert state.is_failed()
     (run_id, outcome, error), = q(data, "SELECT run_id, outcome, error FROM runs")

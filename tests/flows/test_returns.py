@@ -80,7 +80,7 @@ def test_returned_transfer_is_reissued_then_held_as_claim_after_max_attempts(pai
     assert total["issued"] + total["settled"] + total["returned"] == q(data, "SELECT sum(amount) FROM ledger")[0][0]
     assert total["outstanding"] == 0 and total["overpaid"] == 0
     # customer service sees the whole history, with the bank's reason
-    from redress.explain import explain
+    from redress.customer_service.explain import explain
 
     text = explain(data, "B1")
     assert text.count("returned") >= 3 and "account closed" in text and "claim" in text

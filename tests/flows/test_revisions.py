@@ -97,7 +97,7 @@ def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         ids = con.execute("SELECT count(*), count(DISTINCT payment_id), count(DISTINCT batch_id) FROM ledger").fetchall()[0]
         batches = con.execute("SELECT count(*), count(DISTINCT batch_id) FROM batches").fetchall()[0]
-        from tasks.reconciliation import reconciliation
+        from redress.reports.reconciliation import reconciliation
 
         rec = reconciliation(con)
         ledger_total = con.execute("SELECT sum(amount) FROM ledger").fetchall()[0][0]

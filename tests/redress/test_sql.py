@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
 from redress.errors import RedressError
-from redress.gx_duckdb import warehouse_url
+from redress.checks.gx_duckdb import warehouse_url
 from redress.sql import check_path, file_path, identifier, literal
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ import great_expectations as gx
 import pytest
 
 from redress.context import RunContext
-from redress.gx_duckdb import table_batch
-from tasks.data_docs import (
+from redress.checks.gx_duckdb import table_batch
+from redress.reports.data_docs import (
     build_gx_data_docs,
     data_quality_html,
     gx_result_without_rows,

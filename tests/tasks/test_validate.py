@@ -1,283 +1,162 @@
-"""Expectation suites run by Great Expectations inside DuckDB (tasks/validate.py,
-redress/gx_duckdb.py). Every warehouse lives in tmp_path."""
+"""tasks/validate.py with redress/checks/input_checks.py: rows on which the SQL checks and the
+classification disagree go to review as checks_disagree with both answers, nothing is
+lost, and only a broad disagreement stops the run (SPEC "Nothing is lost")."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
-import duckdb
-import great_expectations as gx
 import polars as pl
 import pytest
-from great_expectations.execution_engine import sqlalchemy_execution_engine as gx_sql
-from polars.testing import assert_frame_equal
 
-from redress import gx_duckdb
+from redress.errors import RedressError
 from redress.warehouse import connect
-from tasks.validate import failing_rows, failing_rows_of, validate_table
+from redress.checks import input_checks
+from redress.warehouse import increments
+from redress.rules.classify import classified_scope
+from tasks.validate import _commit_outcomes, _stage_outcomes, conservation
+from redress.checks.suites import validate_table
 
-STAGING_COLUMNS = """
-    row_number BIGINT, customer_id VARCHAR, name VARCHAR, email VARCHAR, phone VARCHAR,
-    status VARCHAR, created_at VARCHAR, closed_at VARCHAR, is_test VARCHAR,
-    payout_method VARCHAR, bank_code VARCHAR, bank_account VARCHAR,
-    created_at_ts TIMESTAMPTZ, closed_at_ts TIMESTAMPTZ, closed_at_missing BOOLEAN,
-    closed_at_unexpected BOOLEAN, closed_at_invalid BOOLEAN, is_test_invalid BOOLEAN,
-    created_at_invalid BOOLEAN, customer_id_unprintable BOOLEAN, customer_id_too_long BOOLEAN,
-    email_unprintable BOOLEAN
-"""
-
-# One clean row as SQL literals; each bad row below changes it to break exactly one rule.
-CLEAN = {
-    "customer_id": "'c{n}'", "name": "'Kim'", "email": "'kim@example.com'",
-    "phone": "'010-1234-5678'", "status": "'active'", "created_at": "'2024-01-01T00:00:00'",
-    "closed_at": "NULL", "is_test": "'false'", "payout_method": "'voucher'",
-    "bank_code": "NULL", "bank_account": "NULL",
-    "created_at_ts": "TIMESTAMPTZ '2024-01-01 00:00:00+09'", "closed_at_ts": "NULL",
-    "closed_at_missing": "false", "closed_at_unexpected": "false", "closed_at_invalid": "false",
-    "is_test_invalid": "false", "created_at_invalid": "false",
-    "customer_id_unprintable": "false", "customer_id_too_long": "false", "email_unprintable": "false",
-}
-
-BAD_ROWS = [  # (change to the clean row, the one reason it must be reported with)
-    ({"customer_id": "NULL"}, "missing_customer_id"),
-    ({"customer_id": "'dup'"}, "duplicate_customer_id"),
-    ({"customer_id": "'dup'"}, "duplicate_customer_id"),
-    ({"name": "NULL"}, "missing_name"),
-    ({"status": "NULL"}, "unknown_status"),
-    ({"status": "'Active'"}, "unknown_status"),
-    ({"created_at": "'yesterday'", "created_at_ts": "NULL", "created_at_invalid": "true"},
-     "invalid_timestamp"),
-    ({"status": "'closed'", "closed_at": "'soon'", "closed_at_invalid": "true"},
-     "invalid_timestamp"),
-    ({"status": "'closed'", "closed_at_missing": "true"}, "missing_closed_at"),
-    ({"closed_at": "'2025-01-01'", "closed_at_ts": "TIMESTAMPTZ '2025-01-01 00:00:00+09'",
-      "closed_at_unexpected": "true"}, "unexpected_closed_at"),
-    ({"is_test": "'maybe'", "is_test_invalid": "true"}, "invalid_is_test"),
-    ({"payout_method": "'cash'"}, "unknown_payout_method"),
-    ({"customer_id": "'c\x01{n}'", "customer_id_unprintable": "true"}, "unprintable_customer_id"),
-    ({"customer_id": "'" + "c" * 141 + "'", "customer_id_too_long": "true"}, "customer_id_too_long"),
-    ({"email": "'kim\u202e@example.com'", "email_unprintable": "true"}, "unprintable_email"),
-]
+CATEGORIES = ["email", "name", "phone"]
 
 
-def staging_warehouse(path: Path, changes: list[dict], *, drop: str | None = None) -> Path:
-    """A warehouse with a customers_staging table: row n is CLEAN with changes[n-1]."""
-    rows = []
-    for n, change in enumerate(changes, start=1):
-        values = {**CLEAN, **change}
-        rows.append(f"({n}, " + ", ".join(values[c].format(n=n) for c in CLEAN) + ")")
-    with duckdb.connect(str(path)) as con:
-        con.execute(f"CREATE TABLE customers_staging ({STAGING_COLUMNS})")
-        con.execute("INSERT INTO customers_staging VALUES " + ", ".join(rows))
-        if drop:
-            con.execute(f"ALTER TABLE customers_staging DROP COLUMN {drop}")
-    return path
-
-
-def frame(pairs: list[tuple[int | None, str]]) -> pl.DataFrame:
-    return pl.DataFrame(pairs, schema={"row_number": pl.Int64, "reason": pl.String}, orient="row")
-
-
-# --- the shim -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tiny_table(tmp_path) -> Path:
-    path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute("CREATE TABLE t (row_number BIGINT, customer_id VARCHAR)")
-        con.execute("INSERT INTO t VALUES (1, 'a'), (2, NULL), (3, 'c')")
-    return path
-
-
-def one_expectation(warehouse: Path):
-    with gx_duckdb.table_batch(warehouse, "t") as batch:
-        return batch.validate(
-            gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_id"),
-            result_format={
-                "result_format": "COMPLETE",
-                "unexpected_index_column_names": ["row_number"],
-            },
-        )
-
-
-def test_gx_still_has_the_persisted_connection_list_the_shim_extends():
-    gx_duckdb.persist_duckdb_connection()
-    dialects = gx_sql._PERSISTED_CONNECTION_DIALECTS
-    assert "sqlite" in dialects and "duckdb" in dialects
-    assert all(isinstance(dialect.value, str) for dialect in dialects)
-    assert gx_sql._dialect_requires_persisted_connection(connection_string="duckdb:///w.duckdb")
-
-
-def test_with_the_shim_an_expectation_on_a_duckdb_table_returns_a_real_result(tiny_table):
-    evr = one_expectation(tiny_table)
-    assert not evr.exception_info.get("raised_exception")
-    assert evr.success is False
-    assert evr.result["element_count"] == 3
-    assert evr.result["unexpected_count"] == 1
-    assert evr.result["unexpected_index_list"] == [{"row_number": 2, "customer_id": None}]
-    assert "customer_id IS NULL" in evr.result["unexpected_index_query"]
-
-
-def test_gx_still_needs_the_shim(tiny_table, monkeypatch):
-    # When this fails, GX reads DuckDB results by itself: the shim can go.
-    without = tuple(d for d in gx_sql._PERSISTED_CONNECTION_DIALECTS if d != "duckdb")
-    monkeypatch.setattr(gx_sql, "_PERSISTED_CONNECTION_DIALECTS", without)
-    monkeypatch.setattr(gx_duckdb, "persist_duckdb_connection", lambda: None)
-    evr = one_expectation(tiny_table)
-    assert evr.success is False and "element_count" not in evr.result
-
-
-def test_the_warehouse_is_released_after_validation(tiny_table):
-    validate_table(tiny_table, "t", "customers_staging")  # fails: not a staging table
-    with duckdb.connect(str(tiny_table)) as con:  # read-write: other settings than GX's
-        con.execute("INSERT INTO t VALUES (4, 'd')")
-    with pytest.raises(Exception, match="missing_table"):
-        validate_table(tiny_table, "missing_table", "customers_staging")
-    with duckdb.connect(str(tiny_table)) as con:
-        con.execute("INSERT INTO t VALUES (5, 'e')")
-
-
-def test_a_missing_warehouse_is_not_created(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        validate_table(tmp_path / "none.duckdb", "t", "customers_staging")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_validation_is_quiet_offline_and_writes_nothing_in_the_cwd(
-    tiny_table, tmp_path, monkeypatch, capfd
-):
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-
-    def no_network(*args, **kwargs):
-        raise AssertionError("GX tried to open a network connection")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    validate_table(tiny_table, "t", "customers_staging")
-    assert list(cwd.iterdir()) == []
-    assert capfd.readouterr().err == ""  # no progress bars, no warnings
-
-
-# --- customers_staging ------------------------------------------------------------------
-
-
-def test_each_bad_customers_row_is_reported_once_with_its_reason(tmp_path):
-    changes = [{}] + [change for change, _ in BAD_ROWS] + [{"payout_method": "NULL"}]
-    warehouse = staging_warehouse(tmp_path / "w.duckdb", changes)
-    expected = frame([(n, reason) for n, (_, reason) in enumerate(BAD_ROWS, start=2)])
-    assert_frame_equal(failing_rows(warehouse, "customers_staging", "customers_staging"), expected)
-
-    result = validate_table(warehouse, "customers_staging", "customers_staging")
-    assert result.success is False
-    assert all(r.error is None and r.element_count == len(changes) for r in result.results[1:])
-    counts: dict[str, int] = {}
-    for r in result.failed:
-        counts[r.reason] = counts.get(r.reason, 0) + r.unexpected_count
-    assert counts == dict(expected.group_by("reason").len().iter_rows())
-
-
-def test_a_clean_customers_file_passes(tmp_path):
-    closed = {"status": "'closed'", "closed_at": "'2025-01-01'"}
-    warehouse = staging_warehouse(tmp_path / "w.duckdb", [{}, {"payout_method": "NULL"}, closed])
-    result = validate_table(warehouse, "customers_staging", "customers_staging")
-    assert result.success, result.failed
-    assert len(result.results) == 15
-    assert failing_rows_of(warehouse, result).is_empty()
-
-
-def test_a_missing_column_fails_the_whole_table(tmp_path):
-    warehouse = staging_warehouse(tmp_path / "w.duckdb", [{}], drop="is_test_invalid")
-    result = validate_table(warehouse, "customers_staging", "customers_staging")
-    failed = {r.reason: r for r in result.failed}
-    assert set(failed) == {"missing_column", "invalid_is_test"}
-    assert "is_test_invalid" in failed["invalid_is_test"].error
-    assert_frame_equal(
-        failing_rows_of(warehouse, result),
-        frame([(None, "invalid_is_test"), (None, "missing_column")]),
-    )
-
-
-# --- scope_exposures (a gate) ---------------------------------------------------------
-
-CATEGORIES = {"categories": ["name", "email", "phone"]}
-
-
-def exposures_warehouse(path: Path, rows: list[tuple]) -> Path:
-    """The real warehouse schema, with (file, row, customer, matched_by, category,
-    confidence) exposures."""
+def warehouse(tmp_path: Path, rows: int) -> Path:
+    """Customer c1 and one accepted scope file of `rows` rows naming c1 by id, every
+    third by an unknown id (quarantine unknown_customer_id)."""
+    path = tmp_path / "w.duckdb"
     with connect(path) as con:
-        con.executemany(
-            "INSERT INTO scope_exposures"
-            " VALUES (?, ?, ?, ?, ?, TIMESTAMPTZ '2025-07-01 00:00:00+00', ?, NULL)",
-            rows,
-        )
+        con.execute("""INSERT INTO customers VALUES ('c1', 'kim@example.com', '010-1111-2222',
+                       'kim@example.com', '+821011112222', 'active', '2025-07-01 09:00:00+09', NULL, false,
+                       'voucher', NULL, NULL, false, 'sha')""")
+        con.execute("""INSERT INTO scope_rows
+                       SELECT 'f1', n, CASE WHEN n % 3 = 0 THEN 'c9' ELSE 'c1' END, NULL, NULL, 'email',
+                              'x', '2025-08-01 12:00:00+09'::TIMESTAMPTZ, NULL, NULL
+                       FROM range(1, ? + 1) t(n)""", [rows])
+        con.execute("""INSERT INTO ingested_files VALUES ('f1', 'scope_2025.csv', 'scope', 10, 'accepted', NULL,
+                       ?, 'R0', now())""", [rows])
     return path
 
 
-def test_scope_exposures_pass_with_the_policy_categories(tmp_path):
-    warehouse = exposures_warehouse(tmp_path / "w.duckdb", [
-        ("f1", 1, "c1", "customer_id", "name", "confirmed"),
-        ("f1", 2, "c1", "email", "email", "suspected"),
-        ("f2", 1, "c2", "phone", "phone", "confirmed"),
-    ])
-    result = validate_table(warehouse, "scope_exposures", "scope_exposures", parameters=CATEGORIES)
-    assert result.success, result.failed
+def classify(path: Path, wrong: list[int]) -> Path:
+    """The classification, with the rows `wrong` classified wrongly on purpose (as a
+    bug in one reading would): sent to quarantine as invalid_identifier."""
+    with connect(path) as con:
+        rows = con.sql("SELECT * FROM scope_rows").pl().with_columns(pl.col("confidence").alias("confidence_raw"))
+        master = con.sql("SELECT customer_id, email_norm, phone_e164, created_at FROM customers").pl()
+    classified = classified_scope(rows.lazy(), master.lazy(), CATEGORIES).collect()
+    is_wrong = pl.col("row_number").is_in(wrong)
+    classified = classified.with_columns(
+        pl.when(is_wrong).then(pl.lit("quarantine")).otherwise("destination").alias("destination"),
+        pl.when(is_wrong).then(pl.lit("invalid_identifier")).otherwise("reason").alias("reason"),
+    )
+    target = path.with_suffix(".classified.parquet")
+    classified.write_parquet(target)
+    return target
 
 
-def test_scope_exposures_gate_fails_on_bad_values_and_duplicate_rows(tmp_path):
-    warehouse = exposures_warehouse(tmp_path / "w.duckdb", [
-        ("f1", 1, "c1", "customer_id", "name", "confirmed"),
-        ("f1", 2, "c1", "email", "entrance_code", "confirmed"),  # not a category here
-        ("f1", 2, "c2", "phone", "phone", "Confirmed"),  # the same file row again
-    ])
-    result = validate_table(warehouse, "scope_exposures", "scope_exposures", parameters=CATEGORIES)
-    assert {r.reason: r.unexpected_count for r in result.failed} == {
-        "gate_failed_unknown_category": 1,
-        "gate_failed_invalid_confidence": 1,
-        "gate_failed_duplicate_row": 2,
-    }
-    # GX's query for a compound uniqueness is wrong on DuckDB: the table fails as a whole.
-    assert_frame_equal(failing_rows_of(warehouse, result), frame([
-        (None, "gate_failed_duplicate_row"),
-        (2, "gate_failed_invalid_confidence"),
-        (2, "gate_failed_unknown_category"),
-    ]))
+def test_the_rows_the_checks_disagree_on_are_held_in_review_and_the_rest_are_placed(tmp_path):
+    path = warehouse(tmp_path, 30)
+    classified = classify(path, wrong=[2, 3, 7])   # 3 is c9: checked unknown_customer_id
+    with connect(path) as con:
+        input_checks.create_scope_rows_checked(con, CATEGORIES, classified)
+        assert input_checks.require_narrow_disagreement(con) == 3
+        _stage_outcomes(con, classified, "R1")
+        assert conservation(con, staged=["f1"])["balanced"].to_list() == [True]
+        _commit_outcomes(con, increments.plan(con, "policy-sha"), "R1")
+        review = con.execute("""SELECT row_number, reason, classified_as, checked_as, data_category
+                                FROM review ORDER BY row_number""").fetchall()
+        exposures = [r[0] for r in con.execute("SELECT row_number FROM scope_exposures ORDER BY 1").fetchall()]
+        quarantined = con.execute("""SELECT row_number, reason FROM quarantine
+                                     WHERE kind = 'scope' ORDER BY row_number""").fetchall()
+        balance = conservation(con)
+        listed = input_checks.disagreeing_rows(con, 2)
+        held = input_checks.classification_counts(con)
+    assert review == [(2, "checks_disagree", "invalid_identifier", "exposure", "email"),
+                      (3, "checks_disagree", "invalid_identifier", "unknown_customer_id", "email"),
+                      (7, "checks_disagree", "invalid_identifier", "exposure", "email")]
+    # Never paid on, never quarantined under either answer; everyone else placed as classified.
+    assert exposures == [n for n in range(1, 31) if n % 3 and n not in (2, 7)]
+    assert quarantined == [(n, "unknown_customer_id") for n in range(6, 31, 3)]
+    assert balance.select("rows_read", "exposure", "review", "quarantine", "balanced").row(0) == (30, 18, 3, 9, True)
+    assert listed == [
+        {"file_name": "scope_2025.csv", "row_number": 2, "classified_as": "invalid_identifier", "checked_as": "exposure"},
+        {"file_name": "scope_2025.csv", "row_number": 3, "classified_as": "invalid_identifier",
+         "checked_as": "unknown_customer_id"},
+    ]
+    # The suite counts each held row once, under the reason it is held with.
+    result = validate_table(path, "scope_rows_checked", "scope_rows", parameters={"categories": CATEGORIES})
+    agreed = input_checks.cross_check(result, held)
+    assert agreed["checks_disagree"] == 3 and agreed["unknown_customer_id"] == 9
+    assert agreed["invalid_identifier"] == 0
 
 
-def test_scope_exposures_without_categories_fails_loudly(tmp_path):
-    rows = [("f1", 1, "c1", "customer_id", "name", "confirmed")]
-    warehouse = exposures_warehouse(tmp_path / "w.duckdb", rows)
-    with pytest.raises(gx.exceptions.SuiteParameterError, match="categories"):
-        validate_table(warehouse, "scope_exposures", "scope_exposures")
-    with connect(warehouse) as con:  # released all the same
-        con.execute("DELETE FROM scope_exposures")
+@pytest.mark.parametrize("wrong, stops", [(100, False), (101, True)])
+def test_only_a_disagreement_broader_than_the_limit_stops_the_run(tmp_path, wrong, stops):
+    path = warehouse(tmp_path, 300)
+    classified = classify(path, wrong=[n for n in range(1, 301) if n % 3][:wrong])
+    with connect(path) as con:
+        input_checks.create_scope_rows_checked(con, CATEGORIES, classified)
+        if not stops:
+            assert input_checks.require_narrow_disagreement(con) == 100
+            return
+        with pytest.raises(RedressError) as raised:
+            input_checks.require_narrow_disagreement(con)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message == ("input checks disagree with the classification on 101 of 300 scope rows (more than 100: "
+                       "a bug, not a data quirk); most often classified invalid_identifier but checked exposure "
+                       "(101 rows; see the table scope_rows_checked)")
 
 
-# --- scale ------------------------------------------------------------------------------
+@pytest.mark.parametrize("rows, limit", [(0, 100), (100_000, 100), (100_001, 100), (1_000_000, 1000),
+                                         (33_700_000, 33_700)])
+def test_the_limit_is_100_rows_or_a_tenth_of_a_percent(rows, limit):
+    assert input_checks.disagreement_limit(rows) == limit
 
 
-def test_a_million_rows_are_checked_in_sql_and_every_failing_row_is_listed(tmp_path):
-    """1.5M rows, the first 3,000 sharing 1,500 customer ids: far past the 200 rows GX
-    itself lists, and more than its pandas engine should ever hold."""
-    warehouse = tmp_path / "w.duckdb"
-    rows, dups = 1_500_000, 1_500
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute(f"CREATE TABLE customers_staging ({STAGING_COLUMNS})")
-        con.execute(f"""
-            INSERT INTO customers_staging
-            SELECT i, 'c' || (CASE WHEN i <= {2 * dups} THEN (i + 1) // 2 ELSE i END),
-                   'Kim', NULL, NULL, 'active', '2024-01-01', NULL, 'false', 'voucher',
-                   NULL, NULL, TIMESTAMPTZ '2024-01-01 00:00:00+00', NULL,
-                   false, false, false, false, false, false, false, false
-            FROM range(1, {rows} + 1) r(i)
-        """)
-    result = validate_table(warehouse, "customers_staging", "customers_staging")
-    [failed] = result.failed
-    assert failed.reason == "duplicate_customer_id"
-    assert (failed.unexpected_count, failed.element_count) == (2 * dups, rows)
-    failing = failing_rows_of(warehouse, result)
-    assert failing["row_number"].to_list() == list(range(1, 2 * dups + 1))
-    assert set(failing["reason"]) == {"duplicate_customer_id"}
+@pytest.mark.parametrize("earlier, stops", [((0, 0), True), ((0, 200_700), False), ((101, 200_700), True)])
+def test_an_incremental_run_counts_the_limit_over_every_scope_row(tmp_path, earlier, stops):
+    """101 new rows disagree: too many among 300, not among 201,000 (limit 201), too
+    many again when 101 earlier rows are already held."""
+    path = warehouse(tmp_path, 300)
+    classified = classify(path, wrong=[n for n in range(1, 301) if n % 3][:101])
+    with connect(path) as con:
+        input_checks.create_scope_rows_checked(con, CATEGORIES, classified, files=["f1"])
+        if stops:
+            with pytest.raises(RedressError, match=f"on {101 + earlier[0]} of {300 + earlier[1]} scope rows"):
+                input_checks.require_narrow_disagreement(con, earlier)
+        else:
+            assert input_checks.require_narrow_disagreement(con, earlier) == 101
+
+
+def test_an_incremental_append_keeps_earlier_rows_and_checks_only_new_ones(tmp_path):
+    path = warehouse(tmp_path, 30)
+    with connect(path) as con:
+        first = increments.plan(con, "policy-sha")
+    classified = classify(path, wrong=[])
+    with connect(path) as con:
+        input_checks.create_scope_rows_checked(con, CATEGORIES, classified)
+        _stage_outcomes(con, classified, "R1")
+        _commit_outcomes(con, first, "R1")
+        # a second file of 6 rows, all naming c1
+        con.execute("""INSERT INTO scope_rows SELECT 'f2', n, 'c1', NULL, NULL, 'name', 'x',
+                       '2025-08-02 12:00:00+09'::TIMESTAMPTZ, NULL, NULL FROM range(1, 7) t(n)""")
+        con.execute("INSERT INTO ingested_files VALUES ('f2', 'scope_2.csv', 'scope', 1, 'accepted', NULL, 6, 'R2', now())")
+        second = increments.plan(con, "policy-sha")
+        assert (second.mode, second.files) == ("incremental", ("f2",))
+        rows = con.sql("SELECT * FROM scope_rows WHERE file_sha256 = 'f2'").pl().with_columns(
+            pl.col("confidence").alias("confidence_raw"))
+        master = con.sql("SELECT customer_id, email_norm, phone_e164, created_at FROM customers").pl()
+    new = tmp_path / "new.parquet"
+    classified_scope(rows.lazy(), master.lazy(), CATEGORIES).collect().write_parquet(new)
+    with connect(path) as con:
+        input_checks.create_scope_rows_checked(con, CATEGORIES, new, files=["f2"])
+        assert con.execute("SELECT count(*) FROM scope_rows_checked").fetchall() == [(6,)]
+        _stage_outcomes(con, new, "R2")
+        _commit_outcomes(con, second, "R2")
+        per_file = con.execute("SELECT file_sha256, count(*) FROM scope_exposures GROUP BY ALL ORDER BY 1").fetchall()
+        runs = con.execute("SELECT DISTINCT run_id FROM quarantine WHERE kind = 'scope' ORDER BY 1").fetchall()
+        balance = conservation(con)
+    assert per_file == [("f1", 20), ("f2", 6)]
+    assert runs == [("R1",)]  # the first file's quarantined rows were not touched
+    assert balance["balanced"].to_list() == [True, True]

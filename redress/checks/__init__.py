@@ -1,0 +1,1 @@
+"""Data checks: Great Expectations suites and the SQL gates."""

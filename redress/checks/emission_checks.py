@@ -1,0 +1,183 @@
+"""The gate before emission: what the disburse stage is about to write, checked in SQL.
+
+After the new payments and their batches are planned, and before any batch folder is
+written or any ledger row committed, the plan is staged in the warehouse and three
+suites (expectations/entitlements.json, ledger.json, batches.json) run on it inside
+DuckDB. A failure stops the run: nothing reaches the outbox or the ledger. When they
+pass, tasks/disburse.py commits the ledger rows and batches from the staged tables, so what
+is committed is what was checked.
+
+    stage_plan(con, planned, summary, products)  the plan as tables, and the views checked
+    check_plan(ctx, policy)                      the three suites, recorded; stops on a failure
+    drop_plan(con)                               once the plan is committed
+
+Staged (CREATE OR REPLACE, so a run that stopped leaves them for inspection until the
+next run replaces them):
+    planned_payments         one row per new payment, with its voucher parts
+    planned_batches          one row per new batch: the totals its manifest will carry
+    entitlements_checked     (view) entitlements, with the rules that span columns as booleans
+    ledger_after             (table) the ledger as it will be once the plan is committed,
+                             for the customers and payment ids the plan touches
+    planned_batches_checked  (table) planned batches beside their payments' count and sum,
+                             and the bank-transfer cash of their value date
+
+ledger_after and planned_batches_checked are computed once, as tables: GX runs one query
+per expectation, and as views their joins over the whole ledger were computed again for
+each of them. ledger_after holds every planned row, and of the ledger as it is only the
+rows of a customer the plan pays or with a payment id the plan reuses. That still
+catches all a plan can break: a ledger row of anyone else is unchanged by the plan, so
+its customer's verdict (paid after <= greatest(entitled, paid before)) holds by
+definition, and the row itself passed this gate when it was planned (its columns are
+NOT NULL and BIGINT in the table; status is only moved by returns, to a known status).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from redress.context import RunContext
+from redress.sql import identifier
+from redress.policy import Policy, VoucherProduct
+from redress.checks.quality import check, require
+from redress.checks.suites import SuiteResult
+
+VIEWS = ("entitlements_checked", "ledger_after", "planned_batches_checked")  # the checked objects
+TABLES = ("planned_payments", "planned_batches")
+
+# Payments that count as paid (SPEC "Ledger"): a returned one is owed again.
+LIVE = "('issued', 'settled')"
+
+
+def _parts_sum_ok(products: tuple[VoucherProduct, ...]) -> str:
+    """A voucher payment's parts are all there, none negative, and sum to its amount."""
+    parts = [identifier(f"voucher_{p.id}") for p in products]
+    return (
+        f"CASE WHEN rail = 'voucher' THEN coalesce({' + '.join(parts)} = amount"
+        f" AND least({', '.join(parts)}) >= 0, false) ELSE true END"
+    )
+
+
+def stage_plan(
+    con: duckdb.DuckDBPyConnection,
+    planned: pl.DataFrame,
+    summary: pl.DataFrame,
+    products: tuple[VoucherProduct, ...],
+) -> None:
+    """Load the plan (planned payments with voucher_<product> columns, and the batch
+    summary: batch_id, rail, value_date, item_count, control_sum) and create the views
+    the suites read."""
+    parts = ", ".join(identifier(f"voucher_{p.id}") for p in products)
+    con.register("plan_payments_frame", planned)
+    con.register("plan_batches_frame", summary)
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TABLE planned_payments AS
+            SELECT payment_id, customer_id, amount, rail, attempt, batch_id, value_date, {parts}
+            FROM plan_payments_frame""")
+        con.execute("""
+            CREATE OR REPLACE TABLE planned_batches AS
+            SELECT batch_id, rail, value_date, item_count, control_sum FROM plan_batches_frame""")
+    finally:
+        con.unregister("plan_payments_frame")
+        con.unregister("plan_batches_frame")
+
+    con.execute("""
+        CREATE OR REPLACE VIEW entitlements_checked AS
+        SELECT customer_id, policy_id, reason, base_amount, amount, rail,
+               coalesce(reason = 'ELIGIBLE' OR amount = 0, false) AS zero_unless_eligible,
+               coalesce(amount <= base_amount, false) AS within_base_amount
+        FROM entitlements""")
+
+    # paid_after <= greatest(entitled, paid_before): a new payment never takes anyone
+    # above their entitlement; an old overpayment (the scope shrank) is no clawback and
+    # no failure either. Every row of a customer carries the customer's verdict.
+    _drop(con, "ledger_after")
+    con.execute(f"""
+        CREATE TABLE ledger_after AS
+        WITH touched AS (
+            SELECT * FROM ledger
+            WHERE customer_id IN (SELECT customer_id FROM planned_payments)
+               OR payment_id IN (SELECT payment_id FROM planned_payments)),
+        rows AS (
+            SELECT payment_id, customer_id, amount, rail, batch_id, status,
+                   false AS planned, true AS parts_sum_ok
+            FROM touched
+            UNION ALL
+            SELECT payment_id, customer_id, amount, rail, batch_id, 'issued',
+                   true, {_parts_sum_ok(products)}
+            FROM planned_payments),
+        paid AS (
+            SELECT customer_id,
+                   coalesce(sum(amount) FILTER (status IN {LIVE} AND NOT planned), 0) AS paid_before,
+                   coalesce(sum(amount) FILTER (status IN {LIVE}), 0) AS paid_after
+            FROM rows GROUP BY customer_id),
+        batch_ids AS (SELECT batch_id, count(*) AS n FROM planned_batches GROUP BY batch_id)
+        SELECT r.payment_id, r.customer_id, r.amount, typeof(r.amount) = 'BIGINT' AS amount_is_bigint,
+               r.rail, r.batch_id, r.status, r.planned,
+               coalesce(e.amount, 0) AS entitled, p.paid_before, p.paid_after,
+               coalesce(p.paid_after <= greatest(coalesce(e.amount, 0), p.paid_before), false)
+                   AS within_entitlement,
+               coalesce(NOT r.planned OR b.n = 1, false) AS in_one_batch,
+               r.parts_sum_ok
+        FROM rows r
+        LEFT JOIN paid p ON p.customer_id = r.customer_id
+        LEFT JOIN entitlements e ON e.customer_id = r.customer_id
+        LEFT JOIN batch_ids b ON b.batch_id = r.batch_id""")
+
+    # day_cash: bank transfers of the batch's value date, earlier runs' batches plus this
+    # plan's (SPEC: no day's outflow above daily_cash_cap); NULL off the bank rail.
+    _drop(con, "planned_batches_checked")
+    con.execute("""
+        CREATE TABLE planned_batches_checked AS
+        WITH payments AS (
+            SELECT batch_id, count(*) AS payments, sum(amount) AS payments_amount
+            FROM planned_payments GROUP BY batch_id),
+        released AS (
+            SELECT value_date, sum(control_sum) AS released FROM batches
+            WHERE rail = 'bank_transfer' GROUP BY value_date),
+        planned_day AS (
+            SELECT value_date, sum(control_sum) AS planned FROM planned_batches
+            WHERE rail = 'bank_transfer' GROUP BY value_date)
+        SELECT b.batch_id, b.rail, b.value_date, b.item_count, b.control_sum,
+               coalesce(p.payments, 0) AS payments, coalesce(p.payments_amount, 0) AS payments_amount,
+               coalesce(b.item_count = coalesce(p.payments, 0), false) AS count_ok,
+               coalesce(b.control_sum = coalesce(p.payments_amount, 0), false) AS sum_ok,
+               CASE WHEN b.rail = 'bank_transfer' THEN coalesce(r.released, 0) + d.planned END AS day_cash,
+               NOT EXISTS (SELECT 1 FROM batches x WHERE x.batch_id = b.batch_id) AS new_batch_id
+        FROM planned_batches b
+        LEFT JOIN payments p ON p.batch_id = b.batch_id
+        LEFT JOIN released r ON r.value_date = b.value_date
+        LEFT JOIN planned_day d ON d.value_date = b.value_date""")
+
+
+def check_plan(ctx: RunContext, policy: Policy) -> list[SuiteResult]:
+    """Run the three suites on the staged plan, recording each for the run's reports,
+    then stop the run at the first that failed. The caller must hold no connection to
+    the warehouse meanwhile."""
+    # index_column=None: the views have no row_number, and the report keeps counts only;
+    # a stopped run leaves the views in place, to query for the rows that failed.
+    results = [
+        check(ctx, "entitlements_checked", "entitlements", index_column=None,
+              parameters={"policy_id": [policy.id]}),
+        check(ctx, "ledger_after", "ledger", index_column=None),
+        check(ctx, "planned_batches_checked", "batches", index_column=None, parameters={
+            "max_batch_items": policy.max_batch_items,
+            "max_batch_amount": policy.max_batch_amount,
+            "daily_cash_cap": policy.daily_cash_cap,
+        }),
+    ]
+    return [require(result) for result in results]
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a staged view or table, whichever it is (an earlier version staged views)."""
+    for (kind,) in con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?",
+                               [name]).fetchall():
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {name}")
+
+
+def drop_plan(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove the staged plan once its ledger rows and batches are committed."""
+    for name in (*VIEWS, *TABLES):
+        _drop(con, name)

@@ -1,0 +1,328 @@
+"""Input checks: the SPEC's rules for scope rows and finance's returns, stated in SQL for
+Great Expectations, apart from the Polars code that applies them.
+
+Scope rows. `scope_rows_checked` flags every row by the FIRST rule of SPEC "Row rules,
+then identity" it fails, in SPEC order, written again from the SPEC in SQL
+(redress/rules/classify.py and redress/rules/identity.py are not used). What it does not restate is the
+normalisation of emails and phones: it reads the normalised keys the classification
+computed (redress/rules/identity.py, SPEC "Every part of redress that normalises an identifier
+uses the same normalised values"), because two engines' Unicode rules differ and a
+difference there would be a disagreement on every such row, not a second opinion.
+
+Each row's answer is then joined to the classification's on (file_sha256, row_number).
+Rows where the two disagree go to `review` as `checks_disagree` (SPEC "Nothing is
+lost"), with both answers, and the run goes on; only a disagreement broader than
+`disagreement_limit` stops it, as a bug. The suite `expectations/scope_rows.json`
+reports the rows per reason, disagreeing rows under `checks_disagree` and not under
+their rule, so that `cross_check` can require its counts to equal the final
+destinations exactly.
+
+Returns. `returns_staging` is one finance result file (SPEC "Input: returns from
+finance") as given, with one boolean per rule, checked by `expectations/returns_staging.json`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+
+from redress import sql
+from redress.errors import RedressError
+from redress.checks.suites import SuiteResult
+
+# SPEC order. Each is also the quarantine (or review) reason of the rows it flags.
+SCOPE_ROW_RULES = (
+    "missing_identifier",
+    "unknown_category",
+    "invalid_timestamp",
+    "invalid_confidence",
+    "unknown_customer_id",
+    "invalid_identifier",
+    "ambiguous_identifier",
+    "exposure_before_account_created",
+)
+CHECKS_DISAGREE = "checks_disagree"
+# Every reason a scope row can be held with: the rules, and a disagreement of the checks.
+HELD_REASONS = (*SCOPE_ROW_RULES, CHECKS_DISAGREE)
+
+# A few disagreeing rows are data quirks (a character one reading takes differently):
+# they go to review. More than max(100 rows, 0.1% of the scope rows) means one of the
+# two readings is wrong for a whole kind of row: the run stops before anyone is paid.
+DISAGREEMENT_MIN_ROWS = 100
+DISAGREEMENT_MAX_SHARE = 0.001
+
+
+def disagreement_limit(scope_rows: int) -> int:
+    """Most disagreeing rows a run goes on with, for this many scope rows."""
+    return max(DISAGREEMENT_MIN_ROWS, int(scope_rows * DISAGREEMENT_MAX_SHARE))
+
+
+def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[str], classified: Path,
+                              files: list[str] | None = None) -> None:
+    """The table `scope_rows_checked`, one row per scope row: its key, `first_failed_rule`
+    (NULL when it passes them all), `checked_as` (that rule, else 'exposure' or
+    'non_member'), `classified_as` (the classification's reason, else its destination),
+    `checks_disagree`, and one boolean per rule, true only for that first rule and only
+    on rows where the two agree. A table, not a view, and only keys and flags: each
+    expectation of the suite scans it again, and re-running the identity joins per
+    expectation took 17 GB and two minutes at 19 million rows.
+
+    `classified`: the Parquet of redress.rules.classify.classified_scope (file_sha256,
+    row_number, email_norm, phone_e164, destination, reason, resolved_id); read for
+    its normalised keys and its answers. `categories` are the policy's; rule 2 needs
+    them to decide which rows reach rules 3 to 6. The suite reads rule 2 not from the
+    `unknown_category` boolean but against the same list passed as a parameter:
+    `category_checked` is the category of every agreeing row that reached rule 2 (NULL
+    when it is missing, which `category_missing` flags). Both are bound parameters.
+
+    `files`: only the scope rows of these files (sha256) are checked, for an incremental
+    run (redress/warehouse/increments.py); None checks every scope row. The master's key counts are
+    taken only for the keys those rows carry: the same counts, fewer groups."""
+    agree = "NOT checks_disagree"
+    # Our own SQL text: on the incremental path only the keys the new rows carry are
+    # counted (the same counts for them, far fewer groups); the full path counts all.
+    only_email = only_phone = ""
+    if files is not None:
+        only_email = "AND email_norm IN (SELECT email_norm FROM read_parquet($classified))"
+        only_phone = "AND phone_e164 IN (SELECT phone_e164 FROM read_parquet($classified))"
+    con.execute(f"""
+        CREATE OR REPLACE TABLE scope_rows_checked AS
+        WITH keyed AS (
+            -- scope_rows is trimmed with blanks as NULL at ingest; the keys are the
+            -- classification's (see the module docstring), the rules below are not.
+            SELECT s.*, k.email_norm AS email_key, k.phone_e164 AS phone_key,
+                   coalesce(k.reason, k.destination) AS classified_as, k.resolved_id AS classified_customer
+            FROM scope_rows s
+            LEFT JOIN read_parquet($classified) k USING (file_sha256, row_number)
+            WHERE $every OR s.file_sha256 IN (SELECT unnest($files::VARCHAR[]))
+        ),
+        by_email AS (
+            SELECT email_norm AS email_key, count(*) AS email_matches, min(customer_id) AS email_customer
+            FROM customers WHERE email_norm IS NOT NULL {only_email} GROUP BY ALL
+        ),
+        by_phone AS (
+            SELECT phone_e164 AS phone_key, count(*) AS phone_matches, min(customer_id) AS phone_customer
+            FROM customers WHERE phone_e164 IS NOT NULL {only_phone} GROUP BY ALL
+        ),
+        identified AS (
+            -- customer_id first (given but unknown: quarantined, no fallback), then
+            -- email, then phone; one match resolves, several go to review, none passes on.
+            SELECT k.*,
+                CASE
+                    WHEN k.customer_id IS NOT NULL THEN
+                        CASE WHEN m.customer_id IS NOT NULL THEN 'member' ELSE 'unknown_customer_id' END
+                    WHEN e.email_matches = 1 THEN 'member'
+                    WHEN e.email_matches > 1 THEN 'ambiguous_identifier'
+                    WHEN p.phone_matches = 1 THEN 'member'
+                    WHEN p.phone_matches > 1 THEN 'ambiguous_identifier'
+                    WHEN k.email_key IS NOT NULL OR k.phone_key IS NOT NULL THEN 'non_member'
+                    ELSE 'invalid_identifier'
+                END AS identity,
+                CASE
+                    WHEN k.customer_id IS NOT NULL THEN m.customer_id
+                    WHEN e.email_matches = 1 THEN e.email_customer
+                    WHEN e.email_matches IS NULL AND p.phone_matches = 1 THEN p.phone_customer
+                END AS matched_customer_id
+            FROM keyed k
+            LEFT JOIN customers m ON m.customer_id = k.customer_id
+            LEFT JOIN by_email e ON e.email_key = k.email_key
+            LEFT JOIN by_phone p ON p.phone_key = k.phone_key
+        ),
+        ruled AS (
+            SELECT i.*,
+                CASE
+                    WHEN i.customer_id IS NULL AND i.email IS NULL AND i.phone IS NULL THEN 'missing_identifier'
+                    WHEN i.data_category IS NULL
+                         OR NOT list_contains($categories::VARCHAR[], i.data_category) THEN 'unknown_category'
+                    WHEN i.accessed_at IS NULL THEN 'invalid_timestamp'
+                    WHEN coalesce(i.confidence, 'confirmed') NOT IN ('confirmed', 'suspected')
+                         THEN 'invalid_confidence'
+                    WHEN i.identity IN ('unknown_customer_id', 'invalid_identifier', 'ambiguous_identifier')
+                         THEN i.identity
+                    WHEN i.identity = 'member' AND i.accessed_at < c.created_at
+                         THEN 'exposure_before_account_created'
+                END AS first_failed_rule
+            FROM identified i LEFT JOIN customers c ON c.customer_id = i.matched_customer_id
+        ),
+        compared AS (
+            SELECT *,
+                coalesce(first_failed_rule, CASE WHEN identity = 'member' THEN 'exposure' ELSE 'non_member' END)
+                    AS checked_as
+            FROM ruled
+        ),
+        judged AS (
+            -- Same outcome, and for an exposure the same customer.
+            SELECT *,
+                classified_as IS DISTINCT FROM checked_as
+                OR (checked_as = 'exposure' AND classified_customer IS DISTINCT FROM matched_customer_id)
+                    AS checks_disagree
+            FROM compared
+        )
+        SELECT file_sha256, row_number, first_failed_rule, checked_as, classified_as, checks_disagree,
+               CASE WHEN {agree} AND first_failed_rule IS DISTINCT FROM 'missing_identifier' THEN data_category END
+                   AS category_checked,
+               {agree} AND first_failed_rule IS NOT DISTINCT FROM 'unknown_category' AND data_category IS NULL
+                   AS category_missing,
+               {", ".join(f"{agree} AND first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in SCOPE_ROW_RULES)}
+        FROM judged
+    """, {"classified": sql.file_path(classified), "categories": list(categories),
+          "every": files is None, "files": list(files or [])})
+
+
+def drop_scope_rows_checked(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DROP TABLE IF EXISTS scope_rows_checked")
+
+
+def require_narrow_disagreement(con: duckdb.DuckDBPyConnection, earlier: tuple[int, int] = (0, 0)) -> int:
+    """Rows of `scope_rows_checked` on which the checks and the classification disagree;
+    raises RedressError (one line, reason codes and counts only) when they, with the
+    `earlier` (disagreeing, checked) rows already held from files classified before (an
+    incremental run), are more than `disagreement_limit` of all scope rows."""
+    (disagreeing, total), = con.execute(
+        "SELECT count(*) FILTER (checks_disagree), count(*) FROM scope_rows_checked").fetchall()
+    disagreeing, total = disagreeing + earlier[0], total + earlier[1]
+    limit = disagreement_limit(total)
+    if disagreeing > limit:
+        (classified_as, checked_as, n), = con.execute("""
+            SELECT classified_as, checked_as, count(*) AS n FROM scope_rows_checked WHERE checks_disagree
+            GROUP BY ALL ORDER BY n DESC, classified_as NULLS FIRST, checked_as LIMIT 1""").fetchall()
+        raise RedressError(
+            f"input checks disagree with the classification on {disagreeing} of {total} scope rows "
+            f"(more than {limit}: a bug, not a data quirk); most often classified {classified_as} "
+            f"but checked {checked_as} ({n} rows; see the table scope_rows_checked)"
+        )
+    return int(disagreeing)
+
+
+def disagreeing_rows(con: duckdb.DuckDBPyConnection, limit: int) -> list[dict]:
+    """The first `limit` review rows held as checks_disagree, by file name and row
+    number, with both answers (reason codes only, no personal data)."""
+    rows = con.execute("""
+        SELECT f.file_name, r.row_number, r.classified_as, r.checked_as
+        FROM review r
+        JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
+              WHERE kind = 'scope' AND status = 'accepted' GROUP BY ALL) f USING (file_sha256)
+        WHERE r.reason = ? ORDER BY f.file_name, r.row_number LIMIT ?""", [CHECKS_DISAGREE, limit]).fetchall()
+    return [dict(zip(("file_name", "row_number", "classified_as", "checked_as"), r)) for r in rows]
+
+
+def classification_counts(con: duckdb.DuckDBPyConnection, quarantine: str = "quarantine",
+                          review: str = "review") -> dict[str, int]:
+    """Scope rows the classification put in quarantine or review, per reason. The table
+    names are ours (the staged rows of a run before they are committed), never outside text."""
+    return dict(con.execute(f"""
+        SELECT reason, count(*) FROM (
+            SELECT reason FROM {quarantine} WHERE kind = 'scope' AND row_number IS NOT NULL
+            UNION ALL SELECT reason FROM {review})
+        GROUP BY reason ORDER BY reason
+    """).fetchall())
+
+
+def cross_check(result: SuiteResult, classified: dict[str, int]) -> dict[str, int]:
+    """Each reason's count from the suite (summed over its expectations) against the rows
+    held in quarantine or review with it, checks_disagree included; returns the agreed
+    counts per reason. Row-level disagreements are already in review by then, so a
+    difference here means the rows were not placed as judged: raises RedressError on
+    the first difference, on a structural failure of the suite (a missing column, a row
+    without its file or number, a row twice), or on an expectation GX could not run."""
+    for expectation in result.results:
+        if expectation.error:
+            raise RedressError(
+                f"suite {result.suite}: {expectation.expectation} could not be evaluated "
+                f"[{expectation.reason}]: {expectation.error}"
+            )
+        if expectation.reason not in HELD_REASONS and not expectation.success:
+            on = f" on {expectation.column}" if expectation.column else ""
+            raise RedressError(
+                f"suite {result.suite} failed: {expectation.expectation}{on}, "
+                f"{expectation.unexpected_count} rows [{expectation.reason}]"
+            )
+    counted: Counter[str] = Counter({reason: 0 for reason in HELD_REASONS})
+    for expectation in result.results:
+        if expectation.reason in counted:
+            counted[expectation.reason] += expectation.unexpected_count
+    unknown = sorted(set(classified) - set(HELD_REASONS))
+    if unknown:
+        raise RedressError(f"the classification used reason(s) the SPEC does not have: {', '.join(unknown)}")
+    for reason in HELD_REASONS:
+        if counted[reason] != classified.get(reason, 0):
+            raise RedressError(
+                f"input checks disagree on {reason}: suite {result.suite} counts {counted[reason]} rows, "
+                f"the classification {classified.get(reason, 0)} (see the table scope_rows_checked)"
+            )
+    return dict(counted)
+
+
+# --------------------------------------------------------------------------- returns
+
+# First failing rule decides, so a rejected row has exactly one reason: a malformed row
+# first (no payment_id, then a status that is neither value), then the ledger lookups,
+# then a payment named by more than one otherwise valid row of the file (which one
+# would apply is a guess: none is applied).
+#
+# A payment's status moves once (SPEC "Input: returns from finance", "Ledger"): issued
+# -> settled or issued -> returned. A returned payment is final (it has been reissued),
+# so any later result for it is `result_after_return`, whatever it says; a settled one
+# being returned is `returned_after_settled`. `cancelled` (a held claim payment a claim
+# replaced) is final too: a result for it is `result_after_cancel`. A `settled` for a
+# payment already settled is no rule break: it agrees with the ledger and changes
+# nothing, so it is not quarantined but counted as `already_settled` in the stage
+# result (column `already_applied`), since banks resend confirmations.
+RETURN_RULES = {
+    "payment_id_missing": "missing_payment_id",
+    "status_invalid": "invalid_status",
+    "payment_unknown": "unknown_payment_id",
+    "after_return": "result_after_return",
+    "after_cancel": "result_after_cancel",
+    "already_settled_returned": "returned_after_settled",
+    "payment_repeated": "repeated_payment_id",
+}
+
+# The only statuses a result may leave: every UPDATE of ledger.status is guarded by it.
+OPEN_STATUS = "issued"
+
+
+def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None:
+    """returns_staging: one returns file staged as text (Parquet at `staged`: row_number,
+    payment_id, status, reason; trimmed, blank = NULL), looked up in the ledger of the
+    same warehouse, with one boolean per RETURN_RULES key (true only for the row's first
+    failing rule) that `expectations/returns_staging.json` checks, plus `ledger_status`
+    (NULL for an unknown payment) and `already_applied` (a row that passes every rule
+    and asks for the status the payment already has: a repeated `settled`).
+    SPEC "Input: returns from finance"."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE returns_staging AS
+        WITH given AS (
+            SELECT r.row_number::BIGINT AS row_number, r.payment_id::VARCHAR AS payment_id,
+                   r.status::VARCHAR AS status, r.reason::VARCHAR AS reason,
+                   l.payment_id IS NOT NULL AS in_ledger, l.status AS ledger_status
+            FROM read_parquet(?) r
+            LEFT JOIN ledger l ON l.payment_id = r.payment_id
+        ),
+        ruled AS (
+            SELECT *,
+                CASE
+                    WHEN payment_id IS NULL THEN 'payment_id_missing'
+                    WHEN status IS NULL OR status NOT IN ('settled', 'returned') THEN 'status_invalid'
+                    WHEN NOT in_ledger THEN 'payment_unknown'
+                    WHEN ledger_status = 'returned' THEN 'after_return'
+                    WHEN ledger_status NOT IN ('{OPEN_STATUS}', 'settled') THEN 'after_cancel'
+                    WHEN status = 'returned' AND ledger_status = 'settled' THEN 'already_settled_returned'
+                END AS row_rule
+            FROM given
+        ),
+        counted AS (
+            SELECT *,
+                CASE
+                    WHEN row_rule IS NOT NULL THEN row_rule
+                    WHEN count(*) OVER (PARTITION BY payment_id, row_rule IS NULL) > 1 THEN 'payment_repeated'
+                END AS first_failed_rule
+            FROM ruled
+        )
+        SELECT row_number, payment_id, status, reason, ledger_status,
+               first_failed_rule IS NULL AND status = ledger_status AS already_applied,
+               {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in RETURN_RULES)}
+        FROM counted ORDER BY row_number
+    """, [sql.file_path(staged)])

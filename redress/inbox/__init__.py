@@ -1,0 +1,1 @@
+"""Reading the inbox: files into the warehouse, by content."""

@@ -1,0 +1,82 @@
+"""Writing the outbox: files that appear whole or not at all.
+
+Everything is written under a temporary name, flushed to disk, then renamed; a batch
+folder is written as `.tmp-<batch_id>` and renamed into place only after its ledger rows
+are committed (see tasks/disburse.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from redress.inbox.reading import sha256_of
+
+# A cell starting with one of these is run as a formula by spreadsheet programs.
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells that a spreadsheet would treat as a formula get a leading apostrophe."""
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_START)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c, dtype in frame.schema.items()
+        if dtype == pl.String
+    )
+
+
+def fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_table(frame: pl.DataFrame, folder: Path, stem: str, *, csv: bool = True) -> list[Path]:
+    """<stem>.parquet and, when asked, a spreadsheet-safe <stem>.csv, flushed to disk."""
+    written = [folder / f"{stem}.parquet"]
+    frame.write_parquet(written[0], statistics=False)
+    if csv:
+        written.append(folder / f"{stem}.csv")
+        spreadsheet_safe(frame).write_csv(written[1])
+    for path in written:
+        fsync(path)
+    return written
+
+
+def write_json(path: Path, doc: dict) -> None:
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    fsync(path)
+
+
+def staging_folder(batches_dir: Path, batch_id: str) -> Path:
+    return batches_dir / f".tmp-{batch_id}"
+
+
+def write_batch(batches_dir: Path, manifest: dict, payments: pl.DataFrame, extra: dict[str, bytes] | None = None) -> Path:
+    """The batch folder under its temporary name: payments files, any extra files
+    (e.g. pain.001.xml), and manifest.json with the SHA-256 of every other file."""
+    tmp = staging_folder(batches_dir, manifest["batch_id"])
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    written = write_table(payments, tmp, "payments")
+    for name, content in sorted((extra or {}).items()):
+        (tmp / name).write_bytes(content)
+        fsync(tmp / name)
+        written.append(tmp / name)
+    manifest = dict(manifest, files={p.name: sha256_of(p) for p in sorted(written)})
+    write_json(tmp / "manifest.json", manifest)
+    fsync(tmp)
+    return tmp
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Move a fully written temporary folder or file into place."""
+    os.replace(tmp, final)
+    fsync(final.parent)

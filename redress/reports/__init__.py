@@ -1,0 +1,1 @@
+"""What a run tells its readers: summary, data quality, reconciliation."""

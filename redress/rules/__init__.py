@@ -1,0 +1,1 @@
+"""The pure rules: Polars frames in, frames out; no Prefect, no DuckDB, no files."""

@@ -1,0 +1,53 @@
+"""Where every scope row goes: SPEC "Row rules, then identity", first failing rule decides.
+
+Every row ends in exactly one destination: exposure, non_member, review or quarantine.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from redress.policy import CONFIDENCES
+from redress.rules.identity import resolve
+
+DESTINATIONS = ("exposure", "non_member", "review", "quarantine")
+
+
+def classified_scope(rows: pl.LazyFrame, master: pl.LazyFrame, categories: list[str]) -> pl.LazyFrame:
+    """rows: scope_rows (customer_id, email, phone, data_category, accessed_at_raw,
+    accessed_at, confidence, ...). master: customer_id, email_norm, phone_e164, created_at.
+
+    Returns rows with destination, reason, resolved_id, matched_by, candidates,
+    email_norm, phone_e164 and confidence defaulted to 'confirmed'.
+    """
+    no_identifier = pl.all_horizontal(pl.col(c).is_null() for c in ("customer_id", "email", "phone"))
+    conf = pl.col("confidence").fill_null("confirmed")
+    rule = (
+        pl.when(no_identifier).then(pl.lit("missing_identifier"))
+        .when(~pl.col("data_category").is_in(categories) | pl.col("data_category").is_null())
+        .then(pl.lit("unknown_category"))
+        .when(pl.col("accessed_at").is_null()).then(pl.lit("invalid_timestamp"))
+        .when(~conf.is_in(list(CONFIDENCES))).then(pl.lit("invalid_confidence"))
+    )
+    checked = rows.with_columns(conf.alias("confidence"), rule.alias("row_reason"))
+    resolved = resolve(checked, master.select("customer_id", "email_norm", "phone_e164"))
+    created = master.select(pl.col("customer_id").alias("resolved_id"), pl.col("created_at").alias("_created_at"))
+    joined = resolved.join(created, on="resolved_id", how="left")
+
+    # Compared as instants in UTC: Polars refuses to compare timestamps of two zones.
+    accessed, created_at = (pl.col(c).dt.convert_time_zone("UTC") for c in ("accessed_at", "_created_at"))
+    before_created = (pl.col("identity") == "member") & (accessed < created_at)
+    destination = (
+        pl.when(pl.col("row_reason").is_not_null()).then(pl.lit("quarantine"))
+        .when(pl.col("identity") == "member")
+        .then(pl.when(before_created).then(pl.lit("quarantine")).otherwise(pl.lit("exposure")))
+        .otherwise(pl.col("identity"))
+    )
+    reason = (
+        pl.when(pl.col("row_reason").is_not_null()).then(pl.col("row_reason"))
+        .when(before_created).then(pl.lit("exposure_before_account_created"))
+        .otherwise(pl.col("identity_reason"))
+    )
+    return joined.with_columns(destination.alias("destination"), reason.alias("reason")).drop(
+        "row_reason", "identity", "identity_reason", "_created_at"
+    )

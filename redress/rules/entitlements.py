@@ -1,0 +1,151 @@
+"""Eligibility and entitlement: SPEC "Eligibility and entitlement".
+
+One row per customer with at least one accepted exposure. The first rule that applies
+gives the reason code; amounts are whole minor units, integer arithmetic only.
+"""
+
+from __future__ import annotations
+
+from datetime import timezone
+
+import polars as pl
+
+from redress.policy import Policy
+from redress.rules.rails import rail
+
+REASONS = (
+    "TEST_ACCOUNT",
+    "UNCONFIRMED_ONLY",
+    "OUTSIDE_WINDOW",
+    "STATUS_NOT_ELIGIBLE",
+    "CLOSED_BEFORE_BREACH",
+    "BELOW_MINIMUM",
+    "ELIGIBLE",
+)
+
+
+def _category_names(mask: pl.Expr, names: list[str]) -> pl.Expr:
+    """The categories whose bit is set, in name order, comma-separated ('' for none)."""
+    parts = [pl.when((mask & (1 << bit)) != 0).then(pl.lit(name)) for bit, name in enumerate(names)]
+    return pl.concat_str(parts, separator=",", ignore_nulls=True).fill_null("")
+
+
+def exposure_summary(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
+    """One row per exposed customer: what counts, the tier and categories, joined with
+    the customer fields the rules need.
+
+    exposures: customer_id, data_category, accessed_at, confidence.
+    customers: customer_id, status, closed_at, is_test, payout_method, bank_valid.
+    Categories are carried as a bit mask (one bit per policy category, in name order):
+    tens of millions of per-customer string lists would not fit in memory.
+    """
+    names = sorted(policy.categories)
+    if len(names) > 62:
+        raise ValueError("a policy may have at most 62 categories")
+    bit = pl.col("data_category").replace_strict({n: 1 << i for i, n in enumerate(names)}, return_dtype=pl.Int64)
+    tier_of = pl.col("data_category").replace_strict(policy.categories, return_dtype=pl.Int32)
+    counted_conf = pl.col("confidence").is_in(list(policy.confidence))
+    start, end = (t.astimezone(timezone.utc) for t in (policy.window_start, policy.window_end))
+    # Instants are compared in UTC: Polars refuses to compare timestamps of two zones, and
+    # a caller's frame may carry any zone (the warehouse's Parquet export is UTC).
+    in_window = pl.col("accessed_at").dt.convert_time_zone("UTC").is_between(start, end, closed="both")
+    counted = counted_conf & in_window
+
+    per_customer = exposures.group_by("customer_id").agg(
+        counted_conf.any().alias("_any_conf"),
+        counted.any().alias("_any_counted"),
+        tier_of.filter(counted).max().alias("tier"),
+        bit.filter(counted).bitwise_or().fill_null(0).alias("_counted_mask"),
+        bit.bitwise_or().alias("_exposed_mask"),
+    )
+    return per_customer.join(customers, on="customer_id", how="left").with_columns(
+        _category_names(pl.col("_counted_mask"), names).alias("categories"),
+        _category_names(pl.col("_exposed_mask"), names).alias("exposed_categories"),
+        pl.col("closed_at").dt.convert_time_zone("UTC"),
+    ).drop("_counted_mask", "_exposed_mask")
+
+
+def _checked(summary: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
+    """The summary with base_amount and _reason, the first of rules 1-5 that fails (null
+    when all pass)."""
+    start = policy.window_start.astimezone(timezone.utc)
+    base = pl.col("tier").replace_strict(policy.tiers, default=0, return_dtype=pl.Int64).fill_null(0)
+    reason_1_to_5 = (
+        pl.when(pl.col("is_test")).then(pl.lit("TEST_ACCOUNT"))
+        .when(~pl.col("_any_conf")).then(pl.lit("UNCONFIRMED_ONLY"))
+        .when(~pl.col("_any_counted")).then(pl.lit("OUTSIDE_WINDOW"))
+        .when(~pl.col("status").is_in(list(policy.statuses))).then(pl.lit("STATUS_NOT_ELIGIBLE"))
+        .when((pl.col("status") == "closed") & (pl.col("closed_at") < start))
+        .then(pl.lit("CLOSED_BEFORE_BREACH"))
+    )
+    return summary.with_columns(base.alias("base_amount"), reason_1_to_5.alias("_reason"))
+
+
+def passing_base_sum(summary: pl.LazyFrame, policy: Policy) -> int:
+    """The sum of base amounts (minor units) of the customers in an exposure summary who
+    pass rules 1-5: what pro rata divides total_cap by. Sums of disjoint summaries add up,
+    which is what lets a partitioned run share one factor (redress/partitions.py).
+
+    Raises ValueError when an exposed customer is not in the customer master.
+    """
+    missing, passing_sum = _checked(summary, policy).select(
+        pl.col("status").is_null().sum(),
+        pl.col("base_amount").filter(pl.col("_reason").is_null()).sum(),
+    ).collect().row(0)
+    if missing:
+        # Cannot happen when exposures were resolved against this master.
+        raise ValueError(f"{missing} exposed customers are not in the customer master")
+    return int(passing_sum or 0)
+
+
+def entitlements_of(summary: pl.LazyFrame, policy: Policy, passing_sum: int | None = None) -> pl.LazyFrame:
+    """The entitlement of every customer in an exposure summary. Reads the summary twice:
+    once for the sum that decides pro rata, once for the amounts.
+
+    passing_sum: the sum over every customer when the summary is one partition of them
+    (phase 2 of a partitioned run: redress/partitions.py, whose phase 1 ran passing_base_sum,
+    and its master check, on every partition); None computes it from this summary.
+    """
+    if passing_sum is None:
+        passing_sum = passing_base_sum(summary, policy)
+    checked = _checked(summary, policy)
+    amount = pro_rata(pl.col("base_amount"), policy.total_cap, passing_sum)
+    checked = checked.with_columns(
+        pl.when(pl.col("_reason").is_null()).then(amount).otherwise(0).alias("_amount")
+    )
+    reason = (
+        pl.when(pl.col("_reason").is_not_null()).then(pl.col("_reason"))
+        .when(pl.col("_amount") < policy.minimum_amount).then(pl.lit("BELOW_MINIMUM"))
+        .otherwise(pl.lit("ELIGIBLE"))
+    )
+    return (
+        checked.with_columns(reason.alias("reason"))
+        .with_columns(
+            pl.when(pl.col("reason") == "ELIGIBLE").then(pl.col("_amount")).otherwise(0)
+            .cast(pl.Int64).alias("amount"),
+            rail().alias("rail"),
+            pl.lit(policy.id).alias("policy_id"),
+        )
+        .select(
+            "customer_id", "policy_id", "reason", "tier", "categories", "exposed_categories",
+            "base_amount", "amount", "rail",
+        )
+    )
+
+
+def entitlements(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Policy) -> pl.DataFrame:
+    """exposure_summary then entitlements_of, collected and ordered by customer_id: the
+    whole rule for small frames (the stage runs the two halves through Parquet)."""
+    summary = exposure_summary(exposures, customers, policy).collect().lazy()
+    return entitlements_of(summary, policy).collect().sort("customer_id")
+
+
+def pro_rata(base: pl.Expr, total_cap: int, passing_sum: int) -> pl.Expr:
+    """floor(base x cap / sum) when a cap is set and exceeded, else base.
+
+    Computed in 128-bit integers: base x cap can pass 2^63 for a large fund.
+    """
+    if total_cap <= 0 or passing_sum <= total_cap:
+        return base
+    scaled = base.cast(pl.Int128) * pl.lit(total_cap, pl.Int128) // pl.lit(passing_sum, pl.Int128)
+    return scaled.cast(pl.Int64)

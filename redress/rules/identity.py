@@ -1,0 +1,145 @@
+"""Identifiers: how emails and phones are normalised, and who a scope row is about.
+
+This module is the one place the normalisation rules live (SPEC "Identity
+resolution"); the values are computed once, in Polars, and stored: the master's in
+`customers.email_norm`/`phone_e164` (ingest, and `renormalised_master` for warehouses
+written under an older rule), the scope rows' in the classified Parquet, which the SQL
+input check (redress/checks/input_checks.py) reads instead of deriving keys of its own.
+
+- Both identifiers are first put in Unicode NFKC form (fullwidth digits and `＠`
+  become ASCII; no-break and ideographic spaces become plain spaces) and trimmed of
+  Unicode whitespace.
+- An email is then lower-cased on the ASCII letters A-Z only: full Unicode lowercasing
+  differs between engines (`İ`, final `Σ`), so other characters are kept as given. It
+  is well-formed with exactly one `@`, text on both sides and no whitespace.
+- A phone keeps its digits and a leading `+`; a leading 0 becomes +82 and a 0 right
+  after +82 is dropped; well-formed is +82 and 8 to 10 digits, the first not 0.
+
+Resolution: customer_id first, then email, then phone. A given but unknown customer_id
+quarantines the row; an email or phone that matches exactly one customer resolves it,
+several send it to review, none (or a malformed one) passes to the next identifier. A
+row nothing resolved is a non-member exposure when any identifier was well-formed, else
+it is quarantined.
+"""
+
+from __future__ import annotations
+
+import string
+
+import polars as pl
+
+EMAIL_FORM = r"^[^@\s]+@[^@\s]+$"
+E164_KR = r"^\+82[1-9][0-9]{7,9}$"
+# SPEC "Notifications": a Korean mobile number, the only kind that can take a text.
+# +8210, +8211, +8216 to +8219; landlines (+822...) and internet phones (+8270) are not.
+# Bound as a parameter where SQL needs it (tasks/notify.py): one definition.
+MOBILE_E164 = r"^\+821[016-9]"
+
+_UPPER, _LOWER = list(string.ascii_uppercase), list(string.ascii_lowercase)
+
+
+def _expr(col: str | pl.Expr) -> pl.Expr:
+    return pl.col(col) if isinstance(col, str) else col
+
+
+def nfkc_trimmed(col: str | pl.Expr) -> pl.Expr:
+    """NFKC form, trimmed of Unicode whitespace (Rust's White_Space: U+00A0, U+3000...)."""
+    return _expr(col).str.normalize("NFKC").str.strip_chars()
+
+
+def email_norm(col: str | pl.Expr) -> pl.Expr:
+    """String -> normalised email (NFKC, trimmed, A-Z lower-cased, nothing else
+    changed); NULL when missing or malformed. SPEC "Identity resolution"."""
+    e = nfkc_trimmed(col).str.replace_many(_UPPER, _LOWER)
+    return pl.when(e.str.contains(EMAIL_FORM)).then(e).otherwise(None)
+
+
+def phone_e164(col: str | pl.Expr) -> pl.Expr:
+    """String -> Korean phone in E.164 (+82...); NULL when missing or malformed.
+
+    After NFKC, every character but ASCII digits and a leading '+' is dropped; a
+    leading 0 becomes +82, and a 0 right after +82 is dropped. SPEC "Identity resolution".
+    """
+    raw = nfkc_trimmed(col)
+    digits = raw.str.replace_all(r"[^0-9]", "")
+    kept = pl.when(raw.str.starts_with("+")).then(pl.lit("+") + digits).otherwise(digits)
+    local = kept.str.replace(r"^0", "+82")
+    e164 = local.str.replace(r"^\+820", "+82")
+    return pl.when(e164.str.contains(E164_KR)).then(e164).otherwise(None)
+
+
+def is_mobile(e164: str | pl.Expr) -> pl.Expr:
+    """E.164 phone -> whether it is a Korean mobile number (can take a text); False
+    for NULL. SPEC "Notifications"."""
+    return _expr(e164).str.contains(MOBILE_E164).fill_null(False)
+
+
+def normalised_master(master: pl.LazyFrame) -> pl.LazyFrame:
+    """customers with email, phone -> the same with email_norm and phone_e164 computed
+    under the current rule (replacing any stored ones)."""
+    return master.with_columns(email_norm("email").alias("email_norm"), phone_e164("phone").alias("phone_e164"))
+
+
+def _index(master: pl.LazyFrame, key: str) -> pl.LazyFrame:
+    """One row per normalised identifier: how many customers have it, and which one."""
+    return (
+        master.filter(pl.col(key).is_not_null())
+        .group_by(key)
+        .agg(pl.len().alias(f"{key}_n"), pl.col("customer_id").min().alias(f"{key}_cid"))
+    )
+
+
+def resolve(rows: pl.LazyFrame, master: pl.LazyFrame) -> pl.LazyFrame:
+    """Add the identity outcome to scope rows that passed rules 1-4.
+
+    rows: customer_id, email, phone (as given). master: customer_id, email_norm, phone_e164.
+    Adds: email_norm, phone_e164, resolved_id, matched_by, candidates and
+    identity ('member' | 'review' | 'non_member' | 'quarantine') with reason.
+    """
+    ids = master.select(pl.col("customer_id").alias("_known_id"), pl.lit(True).alias("_known"))
+    r = (
+        rows.with_columns(email_norm("email").alias("email_norm"), phone_e164("phone").alias("phone_e164"))
+        .join(ids, left_on="customer_id", right_on="_known_id", how="left")
+        .join(_index(master, "email_norm"), on="email_norm", how="left")
+        .join(_index(master, "phone_e164"), on="phone_e164", how="left")
+    )
+    has_id = pl.col("customer_id").is_not_null()
+    known = pl.col("_known").fill_null(False)
+    e_n = pl.col("email_norm_n").fill_null(0)
+    p_n = pl.col("phone_e164_n").fill_null(0)
+    wellformed = pl.col("email_norm").is_not_null() | pl.col("phone_e164").is_not_null()
+
+    by_id = has_id & known
+    by_email = ~has_id & (e_n == 1)
+    email_ambiguous = ~has_id & (e_n > 1)
+    by_phone = ~has_id & (e_n == 0) & (p_n == 1)
+    phone_ambiguous = ~has_id & (e_n == 0) & (p_n > 1)
+
+    identity = (
+        pl.when(by_id | by_email | by_phone).then(pl.lit("member"))
+        .when(has_id).then(pl.lit("quarantine"))
+        .when(email_ambiguous | phone_ambiguous).then(pl.lit("review"))
+        .when(wellformed).then(pl.lit("non_member"))
+        .otherwise(pl.lit("quarantine"))
+    )
+    reason = (
+        pl.when(by_id | by_email | by_phone).then(None)
+        .when(has_id).then(pl.lit("unknown_customer_id"))
+        .when(email_ambiguous | phone_ambiguous).then(pl.lit("ambiguous_identifier"))
+        .when(wellformed).then(None)
+        .otherwise(pl.lit("invalid_identifier"))
+    )
+    return r.with_columns(
+        identity.alias("identity"),
+        reason.alias("identity_reason"),
+        pl.when(by_id).then(pl.col("customer_id"))
+        .when(by_email).then(pl.col("email_norm_cid"))
+        .when(by_phone).then(pl.col("phone_e164_cid"))
+        .alias("resolved_id"),
+        pl.when(by_id).then(pl.lit("customer_id"))
+        .when(by_email | email_ambiguous).then(pl.lit("email"))
+        .when(by_phone | phone_ambiguous).then(pl.lit("phone"))
+        .alias("matched_by"),
+        pl.when(email_ambiguous).then(e_n).when(phone_ambiguous).then(p_n).otherwise(0)
+        .cast(pl.Int64).alias("candidates"),
+    ).drop("_known", "email_norm_n", "email_norm_cid", "phone_e164_n", "phone_e164_cid")

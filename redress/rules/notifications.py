@@ -1,0 +1,96 @@
+"""Notification messages: SPEC "Notifications".
+
+A message says which data was exposed, what the person will receive and through which
+channel, and names only the official phone number: no link, no URL, no other number.
+Korean, the language of the people affected. Rendered column-wise with Polars.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import polars as pl
+
+from redress.policy import Policy
+from redress.rules.vouchers import voucher_parts
+
+LANGUAGE = "ko"
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+CATEGORY_KO = {
+    "name": "이름",
+    "email": "이메일",
+    "phone": "전화번호",
+    "shipping_address": "배송지 주소",
+    "order_history": "주문 내역",
+    "entrance_code": "공동현관 출입번호",
+}
+PRODUCT_KO = {"shopping": "쇼핑", "food_delivery": "음식 배달", "travel": "여행", "beauty": "뷰티"}
+REASON_KO = {
+    "UNCONFIRMED_ONLY": "노출이 확인되지 않은 의심 건만 있습니다",
+    "OUTSIDE_WINDOW": "노출이 사고 기간 밖에 있었습니다",
+    "STATUS_NOT_ELIGIBLE": "계정 상태가 보상 대상이 아닙니다",
+    "CLOSED_BEFORE_BREACH": "사고 기간 전에 탈퇴한 계정입니다",
+    "BELOW_MINIMUM": "보상 금액이 최소 지급액 미만입니다",
+}
+TEMPLATES = {
+    "voucher": "member_voucher_v1",
+    "bank_transfer": "member_bank_transfer_v1",
+    "claim": "member_claim_v1",
+    "not_paid": "member_not_paid_v1",
+    "non_member": "non_member_v1",
+}
+
+
+def won(amount: pl.Expr) -> pl.Expr:
+    """Whole won with thousands separators: 50000 -> '50,000'."""
+    reversed_digits = amount.cast(pl.String).str.reverse()
+    return reversed_digits.str.replace_all(r"(\d{3})", "${1},").str.strip_chars_end(",").str.reverse()
+
+
+def _category_list(col: str) -> pl.Expr:
+    return (
+        pl.col(col).str.split(",")
+        .list.eval(pl.element().replace(CATEGORY_KO))
+        .list.join(", ")
+    )
+
+
+def messages(people: Frame, policy: Policy) -> Frame:
+    """people: person_key, kind ('member' | 'non_member'), reason, amount, rail,
+    exposed_categories, reference_code, channel. Adds template_id, language, message."""
+    parts = voucher_parts(people.with_columns(pl.col("amount").fill_null(0)), policy.voucher_products)
+    voucher_text = pl.concat_str(
+        [pl.lit(f"{PRODUCT_KO.get(p.id, p.id)} ") + won(pl.col(f"voucher_{p.id}")) + pl.lit("원")
+         for p in policy.voucher_products],
+        separator=", ",
+    )
+    paid = (pl.col("kind") == "member") & (pl.col("reason") == "ELIGIBLE")
+    template = (
+        pl.when(pl.col("kind") == "non_member").then(pl.lit(TEMPLATES["non_member"]))
+        .when(~paid).then(pl.lit(TEMPLATES["not_paid"]))
+        .otherwise(pl.col("rail").replace(TEMPLATES))
+    )
+    amount = won(pl.col("amount")) + pl.lit("원")
+    what = (
+        pl.when(pl.col("kind") == "non_member")
+        .then(pl.lit(f"{policy.sender} 회원의 주소록에 저장된 귀하의 연락처가 노출된 것으로 확인되었습니다. "
+                     "회원이 아니시므로 보상 대상은 아니며, 알려 드리기 위한 안내입니다."))
+        .when(~paid)
+        .then(pl.lit("이번 보상 기준에 해당하지 않습니다(") + pl.col("reason").replace(REASON_KO) + pl.lit(")."))
+        .when(pl.col("rail") == "voucher")
+        .then(pl.lit("보상으로 ") + amount + pl.lit(" 상당의 이용권(") + voucher_text
+              + pl.lit(")이 고객님 계정에 자동으로 지급됩니다."))
+        .when(pl.col("rail") == "bank_transfer")
+        .then(pl.lit("보상금 ") + amount + pl.lit("이 고객님이 등록하신 계좌로 입금됩니다."))
+        .otherwise(pl.lit("보상금 ") + amount + pl.lit("이 보관되어 있습니다. 고객센터에 참조번호를 알려 주시면 지급해 드립니다."))
+    )
+    message = (
+        pl.lit(f"[{policy.sender}] 개인정보 노출 안내. 노출된 정보: ") + _category_list("exposed_categories")
+        + pl.lit(". ") + what
+        + pl.lit(" 이 안내는 링크를 포함하지 않으며, 비밀번호나 계좌번호를 묻지 않습니다. 문의: 고객센터 "
+                 f"{policy.official_phone} (참조번호 ") + pl.col("reference_code") + pl.lit(")")
+    )
+    return parts.with_columns(
+        template.alias("template_id"), pl.lit(LANGUAGE).alias("language"), message.alias("message")
+    ).drop([f"voucher_{p.id}" for p in policy.voucher_products])

@@ -1,0 +1,43 @@
+"""What a customers value must be to reach every output intact (SPEC "Input: customers
+snapshot", "Disbursement batches", "Notifications").
+
+A customer_id is written into pain.001 (`Cdtr/Nm`, Max140Text, XML 1.0), payments.csv
+and payments.xlsx cells, the notifications' person_key, and `redress explain` on a
+terminal; an email becomes a notification's recipient (Parquet and CSV). One value that
+one of them cannot carry made every run fail at the bank file, so nobody was paid: the
+snapshot suite refuses it at the door instead (expectations/customers_staging.json).
+
+Unprintable, decided once for all those outputs: any character of Unicode general
+category
+- Cc, controls: U+0000-U+001F (tab, line feed and carriage return included: a line
+  break inside an identifier splits a CSV row for naive readers and is not kept as
+  written by XML), U+007F-U+009F; XML 1.0 forbids most of C0, xlsx cells all of it,
+  and an escape sequence would drive the terminal of whoever runs `explain`;
+- Cf, format characters (soft hyphen, zero-width space and joiners, the bidirectional
+  overrides that make an id read as another one, the byte order mark, tags), as
+  DuckDB's RE2 classifies them;
+- Zl, Zp: the line and paragraph separators U+2028, U+2029 (line breaks again);
+- the 66 non-characters U+FDD0-U+FDEF and U+xFFFE, U+xFFFF of every plane (XML 1.0
+  forbids U+FFFE and U+FFFF; none is meant for interchange).
+Surrogates (Cs) cannot occur: a file holding one is not UTF-8 and is refused by the
+reader as unreadable_file. Spaces inside a value (U+0020, U+3000) and private-use
+characters are printable and allowed; leading and trailing ones are trimmed at ingest.
+
+Length: the tightest output is `Cdtr/Nm` at 140 characters. The payment id does not
+contain the customer id (value date, rail, sequence, position: redress/rules/batches.py), the
+person_key and the Parquet/CSV columns have no limit, and an xlsx cell holds 32,767.
+XML Schema counts a length in characters (Unicode code points), not bytes or
+graphemes; DuckDB's length() counts code points too.
+"""
+
+from __future__ import annotations
+
+MAX_CUSTOMER_ID_CHARS = 140
+
+_NONCHARACTERS = r"\x{FDD0}-\x{FDEF}" + "".join(
+    rf"\x{{{plane:X}FFFE}}\x{{{plane:X}FFFF}}" for plane in range(17)
+)
+
+# RE2 (DuckDB's regexp_matches) character class: true when a value holds any
+# unprintable character.
+UNPRINTABLE = rf"[\p{{Cc}}\p{{Cf}}\p{{Zl}}\p{{Zp}}{_NONCHARACTERS}]"

@@ -1,0 +1,148 @@
+"""The temporary Prefect server of one `redress run` / `redress demo`, which dies with it.
+
+Without a configured PREFECT_API_URL, Prefect 3.9 starts an ephemeral API server as a
+child process (`prefect.server.api.server.SubprocessASGIServer`) and stops it from an
+`atexit` hook. A `kill -9` of the command runs no hook: the child is re-parented to init
+and keeps its port and memory for ever. Prefect offers no hook to change how that child
+is started, so the command starts the same server itself, with the Linux parent-death
+signal set to SIGKILL, and points Prefect at it through PREFECT_API_URL; Prefect then
+never starts its own.
+
+The command mirrors `SubprocessASGIServer._run_uvicorn_command` of Prefect 3.9
+(tests/runtime/test_prefect_server.py fails loudly when that internal changes).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+from redress.errors import RedressError
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+STOP_WAIT_SECONDS = 5
+
+
+def _die_with(parent_pid: int):
+    """preexec_fn of the server child: SIGKILL when the thread that started it ends.
+
+    PDEATHSIG follows the creating *thread*: the server is started from the command's
+    main thread, which lives exactly as long as the command. The getppid check closes
+    the race of a parent killed between fork and prctl."""
+
+    def set_signal() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            os._exit(70)
+        if os.getppid() != parent_pid:
+            os._exit(70)
+
+    return set_signal
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _command(port: int) -> list[str]:
+    import prefect
+
+    return [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
+            "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "error", "--lifespan", "on"]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start(timeout_seconds: float) -> tuple[subprocess.Popen, str]:
+    """A Prefect API server child on a free local port, healthy, and its API URL.
+
+    Raises RedressError (one line) when it exits or is not healthy within the timeout."""
+    if not sys.platform.startswith("linux"):
+        raise RedressError("redress run starts its own Prefect server only on Linux: set PREFECT_API_URL")
+    port = _free_port()
+    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+           "PREFECT__SERVER_FINAL": "1"}
+    env.pop("PREFECT_API_URL", None)
+    child = subprocess.Popen(_command(port), env=env, stdin=subprocess.DEVNULL,
+                             preexec_fn=_die_with(os.getpid()))
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise RedressError(f"the temporary Prefect server exited with status {child.returncode} while starting")
+            if _healthy(url):
+                return child, url
+            time.sleep(0.2)
+        raise RedressError(f"the temporary Prefect server did not answer within {timeout_seconds:.0f} s")
+    except BaseException:  # Ctrl-C while waiting included
+        stop(child)
+        raise
+
+
+def stop(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=STOP_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _drain_prefect() -> None:
+    """Send Prefect's queued logs and events before the server goes, as Prefect's own
+    test harness does; otherwise they fail at exit with a connection error. Best effort:
+    a run's outcome is already in the warehouse."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for drain in (APILogWorker.drain_all, EventsWorker.drain_all):
+        try:
+            drain()
+        except Exception:  # noqa: BLE001 - never hide the run's own error behind this
+            pass
+
+
+@contextmanager
+def temporary_server() -> Iterator[str | None]:
+    """For the duration of the block, Prefect talks to a server that cannot outlive this
+    process: the configured one when PREFECT_API_URL is set (yields None), else a
+    temporary child (yields its API URL)."""
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    if get_current_settings().api.url:
+        yield None
+        return
+    timeout = float(get_current_settings().server.ephemeral.startup_timeout_seconds)
+    child, url = start(timeout)
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url  # for anything that reads the environment again
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+    finally:
+        _drain_prefect()
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+        stop(child)

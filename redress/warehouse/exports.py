@@ -1,0 +1,221 @@
+"""Analyst exports: the warehouse's tables as Parquet files that never block a run.
+
+An analyst's connection to `warehouse.duckdb`, even a read-only one, holds a file lock
+that stops the next run from writing. So after every successful run each analyst-facing
+table (SPEC "The warehouse") is exported under `exports/`: the same columns and rows as
+the table, nothing more, sorted by the table's key so the same warehouse gives the same
+bytes. Files are readable by the owner only, as the warehouse holds personal data.
+
+Layout:
+
+    exports/<table>.parquet                  small or rebuilt-every-run tables, one file:
+                                             ingested_files, customers, entitlements,
+                                             batches, runs, claims
+    exports/<table>/<partition>.parquet      large append-mostly tables, one file per
+                                             partition, each sorted by the table's key:
+        scope_exposures/<file_sha256>.parquet       one per accepted scope file
+        non_member_exposures/<file_sha256>.parquet
+        review/<file_sha256>.parquet
+        quarantine/<run_id>.parquet                 one per run that quarantined rows
+        ledger/<run_id>.parquet                     the payments each run issued
+        notifications/<run_id>.parquet              the people each run told
+    exports/.fingerprints.json               what each file was written from, and its
+                                             size and modification time then
+
+A whole table is `read_parquet('exports/<table>/*.parquet')`; a table without rows has
+one file, `_empty.parquet`, with its columns and no rows, so that read still works.
+
+The work is proportional to what changed: one aggregate scan per table gives each
+partition's fingerprint (row count, and a sum and an xor of the rows' hashes, which no
+row order changes), and only a file whose fingerprint (or the table's columns) differs
+from the one recorded, which is missing, or whose size or modification time is not the
+one recorded when it was written (someone replaced or edited it), is written again; a
+partition that is gone loses its file. So a
+revision run that adds one scope file writes that file's partition, the new run's
+ledger and notifications partitions and the rebuilt tables, and leaves every other
+file as it was (same inode, same bytes).
+
+Each file is written under a temporary name and renamed, so a reader sees the previous
+file or the new one, never half of one. The temporary name ends in `.partial`, not
+`.parquet`: DuckDB's `*.parquet` matches hidden files too, so a copy in progress, or one
+a crash left, would otherwise be read beside the file it replaces (rows twice) or fail
+the analyst's whole read when cut short. The fingerprints are recorded after the files
+they describe: a crash in between leaves a file newer than its record, which the next
+export writes again (the same bytes); it never leaves a record newer than its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from redress.warehouse import connect, table_exists
+from redress.outbox.files import fsync
+
+
+@dataclass(frozen=True)
+class Export:
+    order: str  # the columns that order the table (ours, never outside text)
+    partition: str | None = None  # the column whose values name the partitions
+
+
+# SPEC "The warehouse": the stable table names, each with the columns that order it.
+TABLES = {
+    "ingested_files": Export("kind, file_name, file_sha256"),
+    "customers": Export("customer_id"),
+    "scope_exposures": Export("file_sha256, row_number, data_category", "file_sha256"),
+    "non_member_exposures": Export("file_sha256, row_number", "file_sha256"),
+    "review": Export("file_sha256, row_number", "file_sha256"),
+    "quarantine": Export("run_id, kind, file_name, row_number NULLS FIRST, reason", "run_id"),
+    "entitlements": Export("customer_id"),
+    "ledger": Export("payment_id", "run_id"),
+    "batches": Export("batch_id"),
+    "notifications": Export("person_key", "run_id"),
+    "runs": Export("run_id"),
+    "claims": Export("ALL"),  # columns still settling: every column orders it
+}
+FINGERPRINTS = ".fingerprints.json"
+TMP_PREFIX, TMP_SUFFIX = ".tmp-", ".partial"
+EMPTY = "_empty.parquet"  # the one file of a partitioned table without rows
+
+
+def _tmp(final: Path) -> Path:
+    """Where `final` is written before it is renamed: outside every `*.parquet` glob."""
+    return final.with_name(f"{TMP_PREFIX}{final.name}{TMP_SUFFIX}")
+# A partition value that is a plain name (a SHA-256, a run id) names its file; any
+# other value (none today) gets a name from its own SHA-256, so no value can reach
+# outside the folder.
+PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", re.ASCII)
+
+
+def partition_file_name(value: object) -> str:
+    text = "" if value is None else str(value)
+    if value is not None and PLAIN.fullmatch(text) and not text.endswith("."):
+        return f"{text}.parquet"
+    return f"_{hashlib.sha256(('null' if value is None else 'v:' + text).encode('utf-8', 'surrogatepass')).hexdigest()[:16]}.parquet"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    return ", ".join(f"{name} {kind}" for name, kind in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+        "ORDER BY ordinal_position", [table]).fetchall())
+
+
+def fingerprints(con: duckdb.DuckDBPyConnection, table: str, spec: Export) -> dict[str, tuple[object, list]]:
+    """{file name: (partition value, [row count, sum of row hashes, xor of row hashes])}
+    from one aggregate scan; independent of the rows' physical order."""
+    part = spec.partition or "NULL"
+    rows = con.execute(f"""
+        SELECT {part} AS part, count(*), sum(hash(_row)::HUGEINT)::VARCHAR, bit_xor(hash(_row))::VARCHAR
+        FROM {table} AS _row GROUP BY ALL""").fetchall()  # _row: the whole row, as one struct
+    if spec.partition is None:
+        rows = rows or [(None, 0, "0", "0")]  # an empty table is still exported, empty
+        return {f"{table}.parquet": (None, [rows[0][1], rows[0][2], rows[0][3]])}
+    if not rows:
+        # No partition: one empty file keeps the table's columns under the folder's
+        # glob, which DuckDB otherwise refuses ("No files found"). Its value, NULL,
+        # selects no row of an empty table; the name is no partition's (PLAIN names
+        # start with a letter or digit, hashed ones are 16 hex digits).
+        return {EMPTY: (None, [0, "0", "0"])}
+    found: dict[str, tuple[object, list]] = {}
+    for value, count, total, xor in rows:
+        name = partition_file_name(value)
+        if name in found:  # two values, one name: only by a hash collision on 64 bits
+            raise RuntimeError(f"exports: partitions of {table} collide on {name}")
+        found[name] = (value, [count, total, xor])
+    return found
+
+
+def _file_stamp(path: Path) -> list[int] | None:
+    """[size, mtime in ns] of an exported file, None when it is missing: a file replaced
+    or edited by hand since it was written no longer matches its record."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path) -> None:
+    tmp = _tmp(final)
+    if spec.partition is None:
+        con.execute(f"COPY (SELECT * FROM {table} ORDER BY {spec.order}) TO ? (FORMAT parquet)", [str(tmp)])
+    else:  # the value is bound, never SQL text
+        con.execute(f"COPY (SELECT * FROM {table} WHERE {spec.partition} IS NOT DISTINCT FROM ? "
+                    f"ORDER BY {spec.order}) TO ? (FORMAT parquet)", [value, str(tmp)])
+    os.chmod(tmp, 0o600)
+    fsync(tmp)
+    os.replace(tmp, final)
+
+
+def _record(folder: Path, recorded: dict) -> None:
+    tmp = _tmp(folder / FINGERPRINTS)
+    tmp.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    fsync(tmp)
+    os.replace(tmp, folder / FINGERPRINTS)
+
+
+def _read_record(folder: Path) -> dict:
+    """{table: {"columns": str, "files": {name: {"rows": fingerprint, "file": [size,
+    mtime_ns]}}}} as recorded. Anything else (none yet, not JSON, or edited into another
+    shape) counts as no record for the tables concerned: their files are all written
+    again, never a traceback."""
+    try:
+        recorded = json.loads((folder / FINGERPRINTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {table: entry for table, entry in recorded.items()
+            if isinstance(entry, dict) and isinstance(entry.get("columns"), str)
+            and isinstance(entry.get("files"), dict)}
+
+
+def write_exports(data_dir: Path) -> list[Path]:
+    """Bring `exports/` up to date with the warehouse (layout in the module docstring);
+    returns the paths written this time, sorted. OSError (disk full...) propagates: the
+    caller says it in one line."""
+    folder = data_dir / "exports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    recorded = _read_record(folder)
+    # what a crashed export left (older versions named them .tmp-<name>.parquet)
+    for leftover in sorted([*folder.glob(f"{TMP_PREFIX}*"), *folder.glob(f"*/{TMP_PREFIX}*")]):
+        if leftover.is_file():
+            leftover.unlink()
+    written = []
+    with connect(data_dir / "warehouse.duckdb", read_only=True) as con:
+        for table, spec in TABLES.items():
+            if not table_exists(con, table):
+                continue
+            where = folder if spec.partition is None else folder / table
+            where.mkdir(mode=0o700, exist_ok=True)
+            if spec.partition is not None and (folder / f"{table}.parquet").exists():
+                (folder / f"{table}.parquet").unlink()  # the one-file layout of earlier versions
+            before = recorded.get(table, {})
+            columns = _columns(con, table)
+            same_columns = before.get("columns") == columns
+            now = fingerprints(con, table, spec)
+            old = before.get("files", {}) if same_columns else {}
+            files = {}
+            for name, (value, fingerprint) in sorted(now.items()):
+                final = where / name
+                if old.get(name) != {"rows": fingerprint, "file": _file_stamp(final)}:
+                    _write(con, table, spec, value, final)
+                    written.append(final)
+                files[name] = {"rows": fingerprint, "file": _file_stamp(final)}
+            if spec.partition is not None:
+                for path in sorted(where.iterdir()):  # gone partitions, and what a crash left
+                    if path.name not in now and path.is_file():
+                        path.unlink()
+                fsync(where)
+            recorded[table] = {"columns": columns, "files": files}
+            _record(folder, recorded)
+    fsync(folder)
+    return sorted(written)

@@ -1,0 +1,94 @@
+"""Stage 3, entitle: the entitlement of every customer with an accepted exposure.
+
+An entitlement depends only on the customer's exposures, their master row and the
+policy (redress/warehouse/increments.py). When validate appended new files under an unchanged
+basis, only the customers with an exposure in those files are recomputed, from all of
+their exposures, and their rows replaced; everyone else's entitlement is what it was.
+Every entitlement is recomputed when the last classification was full, or when the
+policy caps the budget (`budget.total_cap` > 0): the pro-rata factor then depends on the
+base amount of every customer, so one new exposure can change everyone's amount.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from redress import sql
+from redress.context import RunContext
+from redress.runtime.faults import checkpoint
+from redress.warehouse import connect
+from redress.warehouse import increments
+from redress.rules.entitlements import entitlements_of, exposure_summary
+
+# The customers whose entitlement is recomputed: everyone exposed (full), or those with
+# an exposure in a file not yet entitled (incremental).
+_AFFECTED = """
+    SELECT DISTINCT customer_id FROM scope_exposures
+    WHERE $every OR file_sha256 IN (SELECT unnest($files::VARCHAR[]))"""
+
+
+@task(name="compute entitlements", cache_policy=NO_CACHE, timeout_seconds=1800)
+def compute_entitlements(ctx: RunContext) -> dict:
+    """Returns {mode, why, customers_recomputed, by_reason: {reason: {customers, amount}}}
+    over the whole `entitlements` table after the stage (amounts in minor units)."""
+    logger = get_run_logger()
+    policy = ctx.policy()
+    with connect(ctx.warehouse) as con:
+        any_entitled, pending = increments.pending_entitlement(con)
+    if policy.total_cap > 0:
+        mode, why = increments.FULL, "full: the budget cap shares the fund over everyone"
+    elif not any_entitled:
+        mode, why = increments.FULL, "full: every file was classified again"
+    else:
+        mode, why = increments.INCREMENTAL, f"incremental: exposures of {len(pending)} new file(s)"
+    logger.info("entitle: %s", why)
+    every = mode == increments.FULL
+    recomputed = 0
+    if every or pending:
+        recomputed = _recompute(ctx, policy, {"every": every, "files": pending})
+    with connect(ctx.warehouse) as con:
+        rows = con.execute("""
+            SELECT reason, count(*), sum(amount) FROM entitlements GROUP BY ALL ORDER BY reason""").fetchall()
+    summary = {reason: {"customers": n, "amount": int(total)} for reason, n, total in rows}
+    logger.info("entitlements by reason: %s", summary)
+    return {"mode": mode, "why": why, "customers_recomputed": recomputed, "by_reason": summary}
+
+
+def _recompute(ctx: RunContext, policy, affected: dict) -> int:
+    """Entitlements of the affected customers (_AFFECTED), replacing theirs in one
+    transaction with the record that their files are entitled. Returns how many."""
+    exposures, customers = ctx.work_dir / "exposures.parquet", ctx.work_dir / "customers.parquet"
+    with connect(ctx.warehouse) as con:
+        con.execute(f"""
+            COPY (SELECT customer_id, data_category, accessed_at, confidence FROM scope_exposures
+                  WHERE $every OR customer_id IN ({_AFFECTED})) TO $target (FORMAT parquet)""",
+                    affected | {"target": str(exposures)})
+        con.execute(f"""
+            COPY (SELECT customer_id, status, closed_at, is_test, payout_method, bank_valid FROM customers
+                  WHERE $every OR customer_id IN ({_AFFECTED})) TO $target (FORMAT parquet)""",
+                    affected | {"target": str(customers)})
+    summary_file = ctx.work_dir / "exposure_summary.parquet"
+    result = ctx.work_dir / "entitlements.parquet"
+    # glob=False: the data folder's name may hold glob characters (redress/sql.py)
+    exposure_summary(pl.scan_parquet(exposures, glob=False), pl.scan_parquet(customers, glob=False),
+                     policy).sink_parquet(summary_file)
+    entitlements_of(pl.scan_parquet(summary_file, glob=False), policy).sink_parquet(result)
+    with connect(ctx.warehouse) as con:
+        con.execute("BEGIN")
+        if affected["every"]:
+            con.execute("DELETE FROM entitlements")
+        else:
+            con.execute("DELETE FROM entitlements WHERE customer_id IN (SELECT customer_id FROM read_parquet(?))",
+                        [sql.file_path(result)])
+        # No ORDER BY: every reader of entitlements orders explicitly (redress/warehouse/exports.py).
+        con.execute("""
+            INSERT INTO entitlements BY NAME
+            SELECT customer_id, policy_id, ? AS run_id, reason, tier, categories, exposed_categories,
+                   base_amount, amount, rail FROM read_parquet(?)""", [ctx.run_id, sql.file_path(result)])
+        increments.mark_entitled(con)
+        checkpoint("entitle:before-commit")
+        con.execute("COMMIT")
+        (recomputed,), = con.execute("SELECT count(*) FROM read_parquet(?)", [sql.file_path(result)]).fetchall()
+    return int(recomputed)

@@ -1,0 +1,184 @@
+"""Stage 5, notify: everyone who became known in this run, told once.
+
+Customers with an entitlement (any reason but TEST_ACCOUNT) and non-member exposures,
+one row per person, the first time they become known. The HMAC key comes from the
+environment, never from a parameter, so it is not stored with the flow run.
+
+Beside each file, `index/<run_id>.parquet` says who each row is for (person_key,
+customer_id, reference_code): the notification file itself names no customer, and
+without the index a lost warehouse could not be rebuilt from the outbox without
+notifying everyone again (redress/outbox/recovery.py).
+
+Each message is rendered once, streaming, and the notification file, its index and the
+rows for the warehouse are written from that one pass (write_rendered). The warehouse's
+`notifications` table records who was told, how, with which template and code, but not
+the message text: the outbox file holds it, and nothing reads it back (explain shows the
+code, channel and run; recovery restores rows from the file and its index).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from redress import sql
+from redress.context import RunContext
+from redress.errors import RedressError
+from redress.policy import Policy
+from redress.runtime.faults import checkpoint
+from redress.settings import load_settings
+from redress.warehouse import connect
+from redress.outbox import files as outbox
+from redress.rules.identity import MOBILE_E164
+from redress.outbox.recovery import INDEX
+from redress.rules.notifications import messages
+from redress.warehouse.reference_codes import assign_codes
+
+# Excel opens at most 1,048,576 rows; beyond that the CSV would mislead, so only Parquet.
+CSV_MAX_ROWS = 1_048_575
+COLUMNS = ("recipient", "channel", "reference_code", "template_id", "language", "message")
+WAREHOUSE_COLUMNS = ("person_key", "customer_id", "recipient", "channel", "reference_code", "template_id",
+                     "language", "run_id")
+
+# Channel (SPEC "Notifications"): sms only to a Korean mobile number ($mobile, bound from
+# redress.rules.identity.MOBILE_E164); else email when one is known; else none, with the
+# landline or internet phone as recipient for outreach by hand. A non-member's
+# person_key stays `nonmember:` + E.164 phone else email, as it always was, so that
+# nobody already told is told again.
+NEW_PEOPLE = """
+CREATE OR REPLACE TEMP TABLE people AS
+WITH members AS (
+    SELECT e.customer_id, c.phone_e164 AS phone, c.email_norm AS email,
+           e.reason, e.amount, e.rail, e.exposed_categories
+    FROM entitlements e JOIN customers c USING (customer_id)
+    WHERE e.reason <> 'TEST_ACCOUNT'
+),
+non_members AS (
+    -- Grouped by the stable key: a phone key has one phone; an email key has no phone.
+    SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email,
+           string_agg(DISTINCT data_category, ',' ORDER BY data_category) AS exposed_categories
+    FROM non_member_exposures GROUP BY recipient
+),
+people AS (
+    SELECT 'customer:' || customer_id AS person_key, 'member' AS kind, customer_id, phone, email,
+           reason, amount, rail, exposed_categories
+    FROM members
+    UNION ALL
+    SELECT 'nonmember:' || person, 'non_member', NULL, phone, email, NULL, 0, NULL, exposed_categories
+    FROM non_members
+)
+SELECT person_key, kind, customer_id,
+       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN phone ELSE coalesce(email, phone) END
+           AS recipient,
+       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN 'sms'
+            WHEN email IS NOT NULL THEN 'email' ELSE 'none' END AS channel,
+       reason, amount, rail, exposed_categories
+FROM people
+"""
+
+
+def new_people(con) -> None:
+    """The temp table `people`: person_key, kind, customer_id, recipient, channel,
+    reason, amount (minor units), rail, exposed_categories, for every customer with an
+    entitlement but TEST_ACCOUNT and every non-member. SPEC "Notifications"."""
+    con.execute(NEW_PEOPLE, {"mobile": MOBILE_E164})
+
+
+def _publish(tmp, ctx: RunContext) -> None:
+    # The index first: a published notification file always has its index beside it.
+    index = tmp / INDEX
+    if index.is_dir():
+        (ctx.notifications_dir / INDEX).mkdir(exist_ok=True)
+        for path in sorted(index.iterdir()):
+            outbox.publish(path, ctx.notifications_dir / INDEX / path.name)
+        index.rmdir()
+    for path in sorted(tmp.iterdir()):
+        outbox.publish(path, ctx.notifications_dir / path.name)
+    tmp.rmdir()
+
+
+def recover_notifications(ctx: RunContext) -> None:
+    """Publish the files of a run that committed its notifications and then stopped;
+    drop those of a run that did not commit."""
+    if not ctx.notifications_dir.is_dir():
+        return
+    with connect(ctx.warehouse) as con:
+        committed = {r[0] for r in con.execute("SELECT DISTINCT run_id FROM notifications").fetchall()}
+    for tmp in sorted(ctx.notifications_dir.glob(".tmp-*")):
+        if tmp.name.removeprefix(".tmp-") in committed:
+            _publish(tmp, ctx)
+        else:
+            shutil.rmtree(tmp)
+
+
+def write_rendered(people: Path, policy: Policy, run_id: str, *, final: Path, index: Path, rows: Path) -> None:
+    """Render every message once, streaming (tens of millions of rendered messages do
+    not fit comfortably in memory), and write from that one pass: `final`, the
+    notification file (COLUMNS); `index`, who each row is for (person_key, customer_id,
+    reference_code); `rows`, the warehouse's notifications rows (no message text).
+    `people` is the coded people table as Parquet, sorted by person_key: every file
+    keeps that order. SPEC "Notifications"."""
+    rendered = messages(pl.scan_parquet(people, glob=False), policy).with_columns(pl.lit(run_id).alias("run_id"))
+    pl.collect_all([
+        rendered.select(COLUMNS).sink_parquet(final, lazy=True),
+        rendered.select("person_key", "customer_id", "reference_code").sink_parquet(index, lazy=True),
+        rendered.select(WAREHOUSE_COLUMNS).sink_parquet(rows, lazy=True),
+    ])
+
+
+@task(name="notify", cache_policy=NO_CACHE, timeout_seconds=3600)
+def notify(ctx: RunContext) -> dict:
+    logger = get_run_logger()
+    policy = ctx.policy()
+    key = load_settings().hmac_key
+    if not key:
+        raise RedressError("REDRESS_HMAC_KEY is not set: reference codes need a secret key (see README)")
+    recover_notifications(ctx)
+    people = ctx.work_dir / "people.parquet"
+    rows = ctx.work_dir / "notification_rows.parquet"
+    with connect(ctx.warehouse) as con:
+        new_people(con)
+        con.execute("DELETE FROM people WHERE person_key IN (SELECT person_key FROM notifications)")
+        assign_codes(con, "people", "SELECT reference_code FROM notifications", key.encode("utf-8"))
+        con.execute("COPY (SELECT * FROM people ORDER BY person_key) TO ? (FORMAT parquet)", [str(people)])
+    # Same order as a batch: files under a temporary name, then the commit, then the
+    # rename; recover_notifications settles what a crash left in between.
+    tmp = ctx.notifications_dir / f".tmp-{ctx.run_id}"
+    (tmp / INDEX).mkdir(parents=True, exist_ok=True)
+    final = tmp / f"{ctx.run_id}.parquet"
+    write_rendered(people, policy, ctx.run_id, final=final, index=tmp / INDEX / f"{ctx.run_id}.parquet", rows=rows)
+    src = [sql.file_path(rows)]  # bound, never SQL text; glob characters escaped (redress/sql.py)
+    with connect(ctx.warehouse) as con:
+        tally = con.execute("SELECT channel, template_id, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
+                            src).fetchall()
+        count = sum(n for _, _, n in tally)
+        if count <= CSV_MAX_ROWS:
+            outbox.spreadsheet_safe(pl.read_parquet(final, glob=False)).write_csv(tmp / f"{ctx.run_id}.csv")
+        for path in [*tmp.iterdir(), *(tmp / INDEX).iterdir()]:
+            if path.is_file():
+                outbox.fsync(path)
+        checkpoint("notify:files-written")
+        con.execute("BEGIN")
+        # The warehouse keeps who was told, how and with which template, not the text:
+        # the text of every message is in the outbox file, and 32 million messages
+        # would double the warehouse and the time to write it.
+        # The rows file is in person_key order already (write_rendered) and DuckDB keeps
+        # a file's order on insert: no second sort.
+        con.execute("""
+            INSERT INTO notifications BY NAME
+            SELECT person_key, customer_id, recipient, channel, reference_code, template_id, language, run_id
+            FROM read_parquet(?)""", src)
+        con.execute("COMMIT")
+        checkpoint("notify:committed")
+    per_channel, per_template = {}, {}
+    for channel, template, n in tally:
+        per_channel[channel] = per_channel.get(channel, 0) + n
+        per_template[template] = per_template.get(template, 0) + n
+    per_template = dict(sorted(per_template.items()))
+    _publish(tmp, ctx)
+    logger.info("notifications: %s new, by channel %s", count, per_channel)
+    return {"notifications": count, "per_channel": per_channel, "per_template": per_template}

@@ -1,0 +1,266 @@
+"""redress/checks/emission_checks.py: the suites that gate emission (expectations/entitlements.json,
+ledger.json, batches.json), on a tiny warehouse in tmp_path.
+
+One correct plan passes all three; each plan below is broken in one way on purpose and
+must fail exactly the expectations named, with their reasons."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from redress.context import RunContext
+from redress.errors import RedressError
+from redress.policy import DEFAULT_POLICY
+from redress.warehouse import connect
+from redress.checks.emission_checks import TABLES, VIEWS, check_plan, drop_plan, stage_plan
+from tasks.disburse import batch_summary, with_voucher_parts
+from redress.checks.suites import validate_table
+
+RUN = date(2025, 12, 1)
+POLICY_ID = "coupang-2025-v1"
+V1 = f"{POLICY_ID}-20251201-voucher-0001"
+B2 = f"{POLICY_ID}-20251201-bank_transfer-0002"
+EARLIER_B1 = f"{POLICY_ID}-20251201-bank_transfer-0001"
+EARLIER_V1 = f"{POLICY_ID}-20251130-voucher-0001"
+
+ENTITLEMENTS = [  # customer_id, reason, base_amount, amount, rail
+    ("c1", "ELIGIBLE", 50000, 50000, "voucher"),
+    ("c2", "ELIGIBLE", 50000, 50000, "bank_transfer"),
+    ("c3", "ELIGIBLE", 50000, 50000, "bank_transfer"),  # 20,000 paid by an earlier run
+    ("c4", "TEST_ACCOUNT", 50000, 0, "voucher"),
+    ("c5", "ELIGIBLE", 50000, 30000, "voucher"),  # paid 50,000 before the fund was shared
+]
+EARLIER_BATCHES = [  # batch_id, rail, value_date, item_count, control_sum
+    (EARLIER_B1, "bank_transfer", RUN, 1, 20000),  # released on the run date already
+    (EARLIER_V1, "voucher", date(2025, 11, 30), 1, 50000),
+]
+EARLIER_LEDGER = [  # payment_id, customer_id, amount, rail, batch_id, status
+    ("20251201-B0001-000001", "c3", 20000, "bank_transfer", EARLIER_B1, "settled"),
+    ("20251130-V0001-000001", "c5", 50000, "voucher", EARLIER_V1, "issued"),  # overpaid now: no clawback
+]
+PLAN = [  # payment_id, customer_id, amount, rail, batch_id, value_date
+    ("20251201-V0001-000001", "c1", 50000, "voucher", V1, RUN),
+    ("20251201-B0002-000001", "c2", 50000, "bank_transfer", B2, RUN),
+    ("20251201-B0002-000002", "c3", 30000, "bank_transfer", B2, RUN),  # the top-up
+]
+# Bank cash on the run date: 20,000 released earlier + 80,000 planned = the cap exactly.
+CAPS = {"max_batch_items": 2, "max_batch_amount": 100000, "daily_cash_cap": 100000}
+PLAN_SCHEMA = {"payment_id": pl.String, "customer_id": pl.String, "amount": pl.Int64,
+               "rail": pl.String, "batch_id": pl.String, "value_date": pl.Date}
+SUITES = {"entitlements": "entitlements_checked", "ledger": "ledger_after", "batches": "planned_batches_checked"}
+
+
+def plan_frames(rows: list[tuple], policy) -> tuple[pl.DataFrame, pl.DataFrame]:
+    planned = pl.DataFrame(rows, schema=PLAN_SCHEMA, orient="row").with_columns(pl.lit(1, pl.Int32).alias("attempt"))
+    planned = with_voucher_parts(planned, policy)
+    return planned, batch_summary(planned)
+
+
+def warehouse(tmp_path: Path, *, earlier: bool = True) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    with connect(path) as con:
+        con.executemany(
+            "INSERT INTO entitlements VALUES (?, ?, 'R0', ?, 1, 'name', 'name', ?, ?, ?)",
+            [(c, POLICY_ID, reason, base, amount, rail) for c, reason, base, amount, rail in ENTITLEMENTS],
+        )
+        if earlier:
+            con.executemany(
+                "INSERT INTO batches VALUES (?, ?, 'KRW', ?, ?, ?, ?, 'R0', now(), 'outbox/batches/' || ?)",
+                [(b, rail, day, n, total, POLICY_ID, b) for b, rail, day, n, total in EARLIER_BATCHES],
+            )
+            con.executemany(
+                "INSERT INTO ledger VALUES (?, ?, ?, 'KRW', ?, ?, ?, 'R0', 1, ?, NULL, 'R0')",
+                [(p, c, amount, rail, b, POLICY_ID, status) for p, c, amount, rail, b, status in EARLIER_LEDGER],
+            )
+    return path
+
+
+def staged(tmp_path: Path, policy, *, payments=PLAN, planned=None, summary=None, sql=(), earlier=True) -> Path:
+    """The warehouse with a plan staged: `planned` and `summary` change the frames built
+    from `payments`, `sql` changes the warehouse before staging."""
+    path = warehouse(tmp_path, earlier=earlier)
+    planned_frame, summary_frame = plan_frames(list(payments), policy)
+    planned_frame = planned(planned_frame) if planned else planned_frame
+    summary_frame = summary(summary_frame) if summary else summary_frame
+    with connect(path) as con:
+        for statement in sql:
+            con.execute(statement)
+        stage_plan(con, planned_frame, summary_frame, policy.voucher_products)
+    return path
+
+
+def failed_reasons(path: Path, suite: str, policy) -> set[str]:
+    parameters = {
+        "entitlements": {"policy_id": [policy.id]},
+        "ledger": None,
+        "batches": {k: getattr(policy, k) for k in CAPS},
+    }[suite]
+    result = validate_table(path, SUITES[suite], suite, parameters=parameters, index_column=None)
+    assert not any(r.error for r in result.results), [r.error for r in result.results if r.error]
+    return {r.reason for r in result.failed}
+
+
+@pytest.fixture
+def caps(policy):
+    return policy(**CAPS)
+
+
+@pytest.mark.parametrize("suite", list(SUITES))
+def test_a_correct_plan_passes(tmp_path, caps, suite):
+    """Includes an old overpayment (c5) and a top-up (c3): neither fails."""
+    assert failed_reasons(staged(tmp_path, caps), suite, caps) == set()
+
+
+def with_amount(payment_id: str, amount: int) -> list[tuple]:
+    return [(p, c, amount if p == payment_id else a, r, b, d) for p, c, a, r, b, d in PLAN]
+
+
+def add_one_to(column: str, batch_id: str):
+    return lambda frame: frame.with_columns(
+        pl.when(pl.col("batch_id") == batch_id).then(pl.col(column) + 1).otherwise(pl.col(column)).alias(column)
+    )
+
+
+BROKEN = [
+    # --- batches
+    pytest.param("batches", {"summary": add_one_to("control_sum", V1)}, {}, {"control_sum_mismatch"},
+                 id="wrong-control-sum"),
+    pytest.param("batches", {"summary": add_one_to("item_count", V1)}, {}, {"item_count_mismatch"},
+                 id="wrong-item-count"),
+    pytest.param("batches", {}, {"max_batch_items": 1}, {"batch_over_item_cap"}, id="batch-over-item-cap"),
+    pytest.param("batches", {}, {"max_batch_amount": 79999}, {"batch_over_amount_cap"},
+                 id="batch-over-amount-cap"),
+    # 80,000 planned fits 99,999 alone: only the 20,000 an earlier batch released that
+    # day takes it over.
+    pytest.param("batches", {}, {"daily_cash_cap": 99999}, {"day_over_cash_cap"}, id="day-over-cash-cap"),
+    pytest.param("batches", {"sql": ["UPDATE batches SET batch_id = "
+                                     f"'{V1}' WHERE batch_id = '{EARLIER_V1}'"]}, {},
+                 {"batch_id_already_used"}, id="batch-id-already-used"),
+    pytest.param("batches", {"summary": lambda s: pl.concat([s, s.filter(pl.col("batch_id") == V1)])}, {},
+                 {"duplicate_batch_id"}, id="duplicate-batch-id"),
+    # --- ledger
+    pytest.param("ledger", {"payments": with_amount("20251201-V0001-000001", 50001)}, {},
+                 {"overpays_entitlement"}, id="payment-above-entitlement"),
+    pytest.param("ledger", {"payments": with_amount("20251201-B0002-000002", 30001)}, {},
+                 {"overpays_entitlement"}, id="top-up-above-entitlement"),
+    pytest.param("ledger", {"payments": [*PLAN, ("20251201-V0001-000002", "c5", 1000, "voucher", V1, RUN)]}, {},
+                 {"overpays_entitlement"}, id="more-to-the-already-overpaid"),
+    pytest.param("ledger", {"payments": [PLAN[0], PLAN[1], (PLAN[1][0], *PLAN[2][1:])]}, {},
+                 {"duplicate_payment_id"}, id="duplicate-payment-id"),
+    pytest.param("ledger", {"payments": [(EARLIER_LEDGER[0][0], *PLAN[0][1:]), *PLAN[1:]]}, {},
+                 {"duplicate_payment_id"}, id="payment-id-already-in-ledger"),
+    pytest.param("ledger", {"planned": add_one_to("voucher_travel", V1)}, {}, {"voucher_parts_mismatch"},
+                 id="voucher-parts-not-summing"),
+    pytest.param("ledger", {"planned": lambda f: f.with_columns(pl.lit(None, pl.Int64).alias("voucher_beauty"))},
+                 {}, {"voucher_parts_mismatch"}, id="voucher-part-missing"),
+    pytest.param("ledger", {"summary": lambda s: s.filter(pl.col("batch_id") != V1)}, {},
+                 {"payment_not_in_one_batch"}, id="payment-without-batch"),
+    pytest.param("ledger", {"planned": lambda f: f.with_columns(pl.col("amount").cast(pl.Float64))}, {},
+                 {"amount_not_whole_minor_units"}, id="fractional-amount-type"),
+    pytest.param("ledger", {"payments": with_amount("20251201-V0001-000001", 0)}, {}, {"amount_not_positive"},
+                 id="zero-payment"),
+    # --- entitlements
+    pytest.param("entitlements", {"sql": ["UPDATE entitlements SET amount = 1 WHERE customer_id = 'c4'"]}, {},
+                 {"amount_without_eligibility"}, id="amount-without-eligibility"),
+    pytest.param("entitlements", {"sql": ["UPDATE entitlements SET base_amount = 40000 WHERE customer_id = 'c2'"]},
+                 {}, {"amount_above_base"}, id="amount-above-base"),
+    pytest.param("entitlements", {"sql": ["UPDATE entitlements SET amount = -1 WHERE customer_id = 'c4'"]}, {},
+                 {"negative_amount", "amount_without_eligibility"}, id="negative-amount"),
+    pytest.param("entitlements", {"sql": ["UPDATE entitlements SET reason = 'eligible' WHERE customer_id = 'c4'"]},
+                 {}, {"unknown_reason_code"}, id="unknown-reason"),
+    pytest.param("entitlements", {"sql": ["UPDATE entitlements SET rail = 'cash' WHERE customer_id = 'c4'"]}, {},
+                 {"unknown_rail"}, id="unknown-rail"),
+    pytest.param("entitlements", {"sql": ["UPDATE entitlements SET policy_id = 'other-v2' WHERE customer_id = 'c4'"]},
+                 {}, {"wrong_policy_id"}, id="wrong-policy-id"),
+]
+
+
+@pytest.mark.parametrize("suite, change, policy_change, reasons", BROKEN)
+def test_a_broken_plan_fails_with_its_reason(tmp_path, policy, suite, change, policy_change, reasons):
+    run_policy = policy(**{**CAPS, **policy_change})
+    path = staged(tmp_path, run_policy, **change)
+    assert failed_reasons(path, suite, run_policy) == reasons
+
+
+def context(tmp_path: Path) -> RunContext:
+    return RunContext(tmp_path, "R20251201-001", RUN, DEFAULT_POLICY, "not-checked-here")
+
+
+def test_check_plan_records_all_three_and_stops_naming_suite_and_expectation(tmp_path, policy):
+    run_policy = policy(**{**CAPS, "max_batch_items": 1})
+    staged(tmp_path, run_policy, summary=add_one_to("control_sum", V1))
+    with pytest.raises(RedressError) as raised:
+        check_plan(context(tmp_path), run_policy)
+    message = str(raised.value)
+    assert message.startswith("suite batches failed: expect_column_values_to_be_in_set on sum_ok, 1 rows")
+    assert "[control_sum_mismatch] (and 1 more)" in message and "\n" not in message
+    recorded = {p.stem for p in (tmp_path / "reports" / "R20251201-001" / "validations").glob("*.json")}
+    assert recorded == {"entitlements", "ledger", "batches"}
+
+
+def test_check_plan_passes_a_correct_plan_and_drop_plan_clears_the_staging(tmp_path, caps):
+    path = staged(tmp_path, caps)
+    results = check_plan(context(tmp_path), caps)
+    assert [r.suite for r in results] == ["entitlements", "ledger", "batches"]
+    with connect(path) as con:
+        drop_plan(con)
+        names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert not names & {*TABLES, *VIEWS}
+
+
+def test_an_empty_plan_passes(tmp_path, caps):
+    """A run with nothing owed still checks the entitlements and the ledger."""
+    staged(tmp_path, caps, payments=[])
+    assert len(check_plan(context(tmp_path), caps)) == 3
+
+
+def test_a_first_run_has_no_earlier_ledger_or_batches(tmp_path, caps):
+    staged(tmp_path, caps, earlier=False, payments=with_amount("20251201-B0002-000002", 50000))
+    check_plan(context(tmp_path), caps)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*), bool_and(planned) FROM ledger_after").fetchall() == [(3, True)]
+
+
+def test_ledger_after_holds_the_plan_and_only_the_ledger_rows_it_touches(tmp_path, caps):
+    """Issue 10: the ledger suite checks the planned rows, the earlier rows of customers
+    the plan pays (c3's settled 20,000, so its top-up is judged against it) and earlier
+    rows whose payment id the plan reuses; c5's earlier payment, untouched, is left out."""
+    reused = [(EARLIER_LEDGER[1][0], *PLAN[0][1:]), *PLAN[1:]]  # c1's payment takes c5's earlier id
+    path = staged(tmp_path, caps, payments=reused)
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute("SELECT payment_id, customer_id, planned, paid_before, paid_after FROM ledger_after "
+                           "ORDER BY planned, payment_id, customer_id").fetchall()
+    assert rows == [
+        ("20251130-V0001-000001", "c5", False, 50000, 50000),
+        ("20251201-B0001-000001", "c3", False, 20000, 50000),
+        ("20251130-V0001-000001", "c1", True, 0, 50000),
+        ("20251201-B0002-000001", "c2", True, 0, 50000),
+        ("20251201-B0002-000002", "c3", True, 20000, 50000),
+    ]
+    assert failed_reasons(path, "ledger", caps) == {"duplicate_payment_id"}
+    (tmp_path / "plain").mkdir()
+    path = staged(tmp_path / "plain", caps)  # nobody's payment id reused: c5 is not touched
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(*) FILTER (customer_id = 'c5') FROM ledger_after").fetchall() == [
+            (4, 0)]
+
+
+def test_a_plan_staged_as_views_by_an_earlier_version_is_replaced_and_dropped(tmp_path, caps):
+    path = warehouse(tmp_path)
+    with connect(path) as con:
+        con.execute("CREATE VIEW ledger_after AS SELECT 1 AS x")
+        con.execute("CREATE VIEW planned_batches_checked AS SELECT 1 AS x")
+    with connect(path) as con:
+        planned, summary = plan_frames(PLAN, caps)
+        stage_plan(con, planned, summary, caps.voucher_products)
+        kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                                 "WHERE table_name IN ('ledger_after', 'planned_batches_checked')").fetchall())
+        assert kinds == {"ledger_after": "BASE TABLE", "planned_batches_checked": "BASE TABLE"}
+        drop_plan(con)
+        assert not con.execute("SELECT table_name FROM information_schema.tables WHERE table_name IN "
+                               "('ledger_after', 'planned_batches_checked', 'entitlements_checked')").fetchall()

@@ -1,0 +1,149 @@
+"""`redress explain` records every lookup and brakes reference-code guessing (issue 9, item 10).
+
+The warehouse is built by hand (no flow): one customer with a notification, one
+non-member; the clock is passed in so that windows are tested without waiting.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from redress.errors import RedressError
+from redress.customer_service.explain import explain
+from redress.customer_service.lookups import MAX_FAILED_CODES, WINDOW, os_user
+from redress.warehouse import connect
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2025, 12, 3, 9, 0, tzinfo=timezone.utc)
+CODE = "ABCDEFGH"
+NON_MEMBER_CODE = "ZYXWVUTS"
+# What explain shows of the customer: none of it may end up in the lookups table.
+SHOWN = ("c1@example.com", "+821020000001", "1234567890", "50000")
+
+
+def warehouse(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO customers VALUES ('C1', 'c1@example.com', '010-2000-0001', 'c1@example.com', "
+                    "'+821020000001', 'active', '2020-01-01', NULL, false, 'bank_transfer', '004', '1234567890', true, 'f0')")
+        con.execute("INSERT INTO notifications VALUES ('customer:C1', 'C1', '+821020000001', 'sms', ?, 't', 'ko', "
+                    "'R1'), ('nonmember:x@example.com', NULL, 'x@example.com', 'email', "
+                    "?, 't', 'ko', 'R1')", [CODE, NON_MEMBER_CODE])
+    return folder
+
+
+def lookups(data: Path) -> list[tuple]:
+    with connect(data / "warehouse.duckdb") as con:
+        return con.execute("SELECT looked_up_at, staff_id, os_user, asked, asked_kind, outcome FROM lookups "
+                           "ORDER BY looked_up_at, asked").fetchall()
+
+
+@pytest.fixture()
+def data(tmp_path):
+    return warehouse(tmp_path / "data")
+
+
+def test_every_lookup_is_recorded_without_what_was_shown(data):
+    assert "customer C1" in explain(data, "C1", now=T0)  # the holder is gone: explain works again
+    assert "customer C1" in explain(data, CODE.lower(), by="cs-17", now=T0 + timedelta(seconds=1))
+    assert "non-member" in explain(data, NON_MEMBER_CODE, by="cs-17", now=T0 + timedelta(seconds=2))
+    with pytest.raises(RedressError, match="no customer or reference code"):
+        explain(data, "QQQQQQQQ", by="cs-17", now=T0 + timedelta(seconds=3))
+    with pytest.raises(RedressError, match="no customer"):
+        explain(data, " C2 ", by="cs-17", now=T0 + timedelta(seconds=4))
+    me = os_user()
+    assert lookups(data) == [
+        (T0, me, me, "C1", "customer_id", "matched"),
+        (T0 + timedelta(seconds=1), "cs-17", me, CODE.lower(), "reference_code", "matched"),
+        (T0 + timedelta(seconds=2), "cs-17", me, NON_MEMBER_CODE, "reference_code", "matched"),
+        (T0 + timedelta(seconds=3), "cs-17", me, "QQQQQQQQ", "reference_code", "no_match"),
+        (T0 + timedelta(seconds=4), "cs-17", me, "C2", "customer_id", "no_match"),
+    ]
+    recorded = " ".join(str(v) for row in lookups(data) for v in row)
+    assert not any(s in recorded for s in SHOWN)
+
+
+def test_a_reference_code_needs_a_staff_id(data):
+    with pytest.raises(RedressError, match="--by STAFF_ID"):
+        explain(data, CODE, now=T0)
+    with pytest.raises(RedressError, match="--by must be"):
+        explain(data, CODE, by="a b", now=T0)
+    assert lookups(data) == []
+
+
+def guess(data: Path, n: int, by: str, start: datetime) -> None:
+    for i in range(n):
+        with pytest.raises(RedressError, match="no customer or reference code"):
+            explain(data, f"GUESS{chr(65 + i % 26)}XX", by=by, now=start + timedelta(seconds=i))
+
+
+def test_after_too_many_failed_codes_even_a_real_one_is_refused_until_the_window_passes(data):
+    guess(data, MAX_FAILED_CODES, "cs-17", T0)
+    last = T0 + timedelta(seconds=MAX_FAILED_CODES)
+    with pytest.raises(RedressError, match="refused until") as refused:
+        explain(data, CODE, by="cs-17", now=last)
+    assert "\n" not in str(refused.value)
+    # another staff id from the same OS account is refused too; lookups by id still work
+    with pytest.raises(RedressError, match="refused until"):
+        explain(data, CODE, by="cs-18", now=last)
+    assert "customer C1" in explain(data, "C1", by="cs-17", now=last)
+    assert [r[5] for r in lookups(data)][-3:] == ["refused", "refused", "matched"]
+    # the oldest failure leaves the window: one more code may be tried
+    assert "customer C1" in explain(data, CODE, by="cs-17", now=T0 + WINDOW + timedelta(seconds=1))
+    assert lookups(data)[-1][3:] == (CODE, "reference_code", "matched")
+
+
+@settings(deadline=None, max_examples=25)
+@given(ages=st.lists(st.integers(min_value=0, max_value=int(WINDOW.total_seconds()) * 2), max_size=8))
+def test_a_code_is_refused_exactly_when_the_window_holds_enough_failures(tmp_path_factory, ages):
+    data = warehouse(tmp_path_factory.mktemp("window"))
+    now = T0 + WINDOW * 3
+    with connect(data / "warehouse.duckdb") as con:
+        for age in ages:
+            con.execute("INSERT INTO lookups VALUES (?, 'cs-1', 'someone-else', 'NOPENOPE', 'reference_code', 'no_match')",
+                        [now - timedelta(seconds=age)])
+    recent = sum(1 for age in ages if age < WINDOW.total_seconds())
+    if recent >= MAX_FAILED_CODES:
+        with pytest.raises(RedressError, match="refused until"):
+            explain(data, CODE, by="cs-1", now=now)
+    else:
+        assert "customer C1" in explain(data, CODE, by="cs-1", now=now)
+    assert "customer C1" in explain(data, CODE, by="cs-2", now=now)  # someone else's failures do not count
+
+
+def test_explain_while_a_run_holds_the_warehouse_is_one_line(data):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "time.sleep(60)", str(data / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")}
+        result = subprocess.run([sys.executable, "-m", "redress.cli", "--data-dir", str(data), "explain", "C1"],
+                                capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"redress: another process (a redress run, or an analyst's connection) is using the warehouse "
+        f"{data / 'warehouse.duckdb'}: explain again when it ends"]
+    assert "customer C1" in explain(data, "C1", now=T0)  # the holder is gone: explain works again
+
+
+def test_the_os_account_is_the_process_owner_not_what_user_says(monkeypatch):
+    import os
+    import pwd
+
+    from redress.customer_service.lookups import os_user
+
+    monkeypatch.setenv("USER", "mallory")
+    monkeypatch.setenv("LOGNAME", "mallory")
+    assert os_user() == pwd.getpwuid(os.getuid()).pw_name != "mallory"

@@ -1,0 +1,427 @@
+"""Reading inbox files as the field sends them (SPEC "The data folder", "Reading files";
+issue 8): one tiny file per case, the rows or the reason asserted."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from redress.errors import RedressError
+from redress.settings import load_settings
+from redress.inbox import reading as io
+from tasks.watch import listed_files
+from redress.checks.quality import record_name
+
+WANT = ("a", "b")
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def rows(path: Path, required=("a",), wanted=WANT) -> list[tuple]:
+    return io.read_text_frame(path, required, wanted).collect().rows()
+
+
+def rejected(path: Path, required=("a",), wanted=WANT) -> tuple[str, str]:
+    with pytest.raises(io.FileRejected) as caught:
+        io.stage(io.read_text_frame(path, required, wanted), path.parent / "staged" / "x.parquet")
+    return caught.value.reason, caught.value.detail
+
+
+# ------------------------------------------------------------------ CSV
+
+
+def test_an_excel_csv_with_bom_crlf_and_a_trailing_empty_line_has_its_rows_only(tmp_path):
+    path = write(tmp_path, "c.csv", b"\xef\xbb\xbfa,b\r\nC1,x\r\nC2,y\r\n\r\n")
+    assert rows(path) == [(1, "C1", "x"), (2, "C2", "y")]
+    assert io.stage(io.read_text_frame(path, ("a",), WANT), tmp_path / "s.parquet") == 2
+
+
+def test_lines_of_delimiters_and_whitespace_are_not_rows_and_keep_later_row_numbers(tmp_path):
+    path = write(tmp_path, "c.csv", b"a,b\nC1,x\n\n , \n\t,\xc2\xa0\nC2,y\n,\n")
+    assert rows(path) == [(1, "C1", "x"), (5, "C2", "y")]
+
+
+def test_blank_lines_wider_than_the_header_and_an_excel_padded_header(tmp_path):
+    path = write(tmp_path, "c.csv", b"a,b,,\r\nC1,x,,\r\n,,,,,,,,\r\n , ,\t, , \r\nC2,y,,\r\n")
+    assert rows(path) == [(1, "C1", "x"), (4, "C2", "y")]
+
+
+def test_an_unnamed_column_inside_the_header_is_ignored_like_any_unwanted_column(tmp_path):
+    assert rows(write(tmp_path, "c.csv", b"a,,b\nC1,note,x\n")) == [(1, "C1", "x")]
+
+
+def test_a_row_with_a_value_only_in_an_ignored_column_is_a_row(tmp_path):
+    path = write(tmp_path, "c.csv", b"a,b,notes\nC1,x,\n,,hello\n")
+    assert rows(path) == [(1, "C1", "x"), (2, None, None)]
+
+
+def test_quoted_fields_keep_commas_and_newlines_and_count_as_one_row(tmp_path):
+    path = write(tmp_path, "c.csv", b'a,b\n"C1","x, y\nz"\nC2,w\n')
+    assert rows(path) == [(1, "C1", "x, y\nz"), (2, "C2", "w")]
+
+
+def test_a_row_with_more_fields_than_the_header_makes_the_file_unreadable(tmp_path):
+    reason, detail = rejected(write(tmp_path, "c.csv", b"a,b\nC1,x\n\nC2,y,lost\n"))
+    assert (reason, detail) == ("unreadable_file", "row 3 has more fields than the header (quote values that contain commas)")
+    reason, detail = rejected(write(tmp_path, "d.csv", b'a,b\n"C1, Jr.",x\nC2,y,,,,,lost\n'))
+    assert (reason, detail) == ("unreadable_file", "row 2 has more fields than the header (quote values that contain commas)")
+
+
+def test_a_row_with_fewer_fields_has_the_missing_ones_empty(tmp_path):
+    assert rows(write(tmp_path, "c.csv", b"a,b\nC1\nC2,y\n")) == [(1, "C1", None), (2, "C2", "y")]
+
+
+@pytest.mark.parametrize("header", [b"a,a", b"a, a ", b"a,b,b"])
+def test_a_header_name_given_twice_makes_the_file_unreadable(tmp_path, header):
+    reason, detail = rejected(write(tmp_path, "c.csv", header + b"\n1,2\n"))
+    assert reason == "unreadable_file" and "given twice" in detail
+
+
+def test_a_column_named_row_number_is_just_a_column(tmp_path):
+    assert rows(write(tmp_path, "c.csv", b"row_number,a\n77,C1\n")) == [(1, "C1", None)]
+
+
+@given(
+    data=st.lists(st.tuples(st.sampled_from(["C1", "x y", "", " 7 "]), st.sampled_from(["p", "", "q r"])),
+                  min_size=1, max_size=8),
+    blanks=st.lists(st.tuples(st.integers(0, 8), st.sampled_from(["", " ", ",", " , ", "\t,\t", "\u3000", ",,,,,", " ,\u00a0, ,"])),
+                    max_size=6),
+    crlf=st.booleans(),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_blank_lines_anywhere_never_change_the_rows_read(tmp_path, data, blanks, crlf):
+    data = [r for r in data if (r[0].strip() or r[1].strip())] or [("C1", "p")]
+    eol = "\r\n" if crlf else "\n"
+    lines = [f"{a},{b}" for a, b in data]
+    plain = write(tmp_path, "plain.csv", ("a,b" + eol + eol.join(lines) + eol).encode())
+    with_blanks = list(lines)
+    for at, blank in sorted(blanks, reverse=True):
+        with_blanks.insert(min(at, len(with_blanks)), blank)
+    padded = write(tmp_path, "padded.csv", ("a,b" + eol + eol.join(with_blanks) + eol).encode())
+    expected = [r[1:] for r in rows(plain)]
+    got = rows(padded)
+    assert [r[1:] for r in got] == expected
+    assert [r[0] for r in got] == sorted(r[0] for r in got)  # positions, in order
+
+
+# ------------------------------------------------------------------ JSON Lines
+
+
+def test_jsonl_columns_are_the_keys_of_all_lines_not_the_first_ones(tmp_path):
+    lines = [json.dumps({"a": f"C{i}", "b": "x"}) for i in range(10_000)] + [json.dumps({"email": "late@example.com"})]
+    path = write(tmp_path, "s.jsonl", ("\n".join(lines) + "\n").encode())
+    got = io.read_text_frame(path, ("a",), ("a", "email")).collect()
+    assert got.height == 10_001
+    assert got.row(10_000) == (10_001, None, "late@example.com")
+
+
+def test_jsonl_values_that_are_not_strings_are_read_as_their_json_text(tmp_path):
+    path = write(tmp_path, "s.jsonl",
+                 b'{"a": 12345, "b": true}\n{"a": {"x": [1, "y"]}, "b": null}\n'
+                 b'{"a": 123456789012345678901234567890, "b": "  s  "}\n{"a": [], "b": false}\n')
+    assert rows(path) == [(1, "12345", "true"), (2, '{"x":[1,"y"]}', None),
+                          (3, "123456789012345678901234567890", "s"), (4, "[]", "false")]
+
+
+def test_jsonl_keys_are_trimmed_like_csv_headers_and_blank_lines_are_not_rows(tmp_path):
+    path = write(tmp_path, "s.jsonl", b'\xef\xbb\xbf{" a ": "C1"}\r\n\r\n   \n{"a": "C2", "b ": "x"}\n{}\n')
+    assert rows(path) == [(1, "C1", None), (4, "C2", "x"), (5, None, None)]
+
+
+@pytest.mark.parametrize("content, detail", [
+    (b'{"a": 1}\n[1, 2]\n', "line 2 is not a JSON object"),
+    (b'{"a": 1}\n"text"\n', "line 2 is not a JSON object"),
+    (b'{"a": 1}\n{"a": 2\n', "line 2 is not a JSON object"),
+    (b'{"a": 1, "a": 2}\n', "line 1 gives the key 'a' twice"),
+    (b'{"a": 1, " a": 2}\n', "line 1 gives the key 'a' twice"),
+])
+def test_a_jsonl_line_that_is_not_one_clear_object_makes_the_file_unreadable(tmp_path, content, detail):
+    assert rejected(write(tmp_path, "s.jsonl", content)) == ("unreadable_file", detail)
+
+
+def test_a_jsonl_file_of_blank_lines_is_empty(tmp_path):
+    assert rejected(write(tmp_path, "s.jsonl", b"\n  \n\n"))[0] == "empty_file"
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]),
+                                st.one_of(st.text(alphabet="xyz é", min_size=1, max_size=4).filter(str.strip),
+                                          st.integers(-10**20, 10**20), st.booleans()),
+                                max_size=4), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_jsonl_lines_with_any_subset_of_keys_never_lose_a_value(tmp_path, objects):
+    path = write(tmp_path, "s.jsonl", ("\n".join(json.dumps(o) for o in objects) + "\n").encode())
+    got = io.read_text_frame(path, (), ("a", "b", "c", "d")).collect()
+    expected = [(i + 1, *(None if k not in o else (o[k].strip() if isinstance(o[k], str) else json.dumps(o[k]))
+                          for k in "abcd")) for i, o in enumerate(objects)]
+    assert got.rows() == expected
+
+
+# ------------------------------------------------------------------ Parquet
+
+
+def test_typed_parquet_columns_are_read_as_their_text_without_loss(tmp_path):
+    frame = pl.DataFrame({
+        "a": [12345678901234567, None], "b": [1.5, 0.1], "d": [date(2025, 7, 1), None],
+        "naive": [datetime(2025, 7, 1, 10, 0, 0, 123456), None],
+        "lst": [[1, 2], None], "st": [{"x": 1, "y": "é"}, None],
+    }).with_columns(pl.col("naive").dt.replace_time_zone("Asia/Seoul").alias("zoned"))
+    frame.write_parquet(tmp_path / "t.parquet")
+    got = io.read_text_frame(tmp_path / "t.parquet", ("a",), ("a", "b", "d", "naive", "zoned", "lst", "st")).collect()
+    assert got.rows() == [
+        (1, "12345678901234567", "1.5", "2025-07-01", "2025-07-01T10:00:00.123456",
+         "2025-07-01T10:00:00.123456+09:00", "[1,2]", '{"x":1,"y":"é"}'),
+        (2, None, "0.1", None, None, None, None, None),
+    ]
+
+
+def test_a_parquet_column_with_no_text_form_makes_the_file_unreadable(tmp_path):
+    pl.DataFrame({"a": [b"\xff"]}).write_parquet(tmp_path / "t.parquet")
+    reason, detail = rejected(tmp_path / "t.parquet")
+    assert reason == "unreadable_file" and "column a is of type Binary" in detail
+
+
+# ------------------------------------------------------------------ encodings
+
+
+def inbox_of(tmp_path: Path, files: dict[str, bytes], kind: str = "scope") -> Path:
+    folder = tmp_path / "data" / "inbox" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return tmp_path / "data"
+
+
+TEXT = "customer_id,data_category,accessed_at\nC1,이름,2025-07-01\n"
+
+
+@pytest.mark.parametrize("encoded", [
+    codecs.BOM_UTF16_LE + TEXT.encode("utf-16-le"), codecs.BOM_UTF16_BE + TEXT.encode("utf-16-be"),
+    TEXT.encode("utf-16-le"), TEXT.encode("utf-16-be"), TEXT.encode("utf-32"), TEXT.encode("utf-32-le"),
+    TEXT.encode("cp949"), TEXT.replace("이름", "café").encode("latin-1"),
+], ids=["utf16le-bom", "utf16be-bom", "utf16le", "utf16be", "utf32", "utf32le", "cp949", "latin1"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".ndjson"])
+def test_any_encoding_but_utf8_is_found_from_the_bytes(tmp_path, encoded, suffix):
+    data = inbox_of(tmp_path, {"s" + suffix: encoded})
+    [f] = io.inbox_files(data).files
+    assert f.text_problem is not None
+
+
+def test_utf8_with_or_without_bom_is_text_and_parquet_is_not_decoded(tmp_path):
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "p.parquet")
+    data = inbox_of(tmp_path, {"a.csv": TEXT.encode(), "b.csv": codecs.BOM_UTF8 + TEXT.encode(),
+                               "p.parquet": (tmp_path / "p.parquet").read_bytes()})
+    assert [(f.name, f.text_problem) for f in io.inbox_files(data).files] == [
+        ("a.csv", None), ("b.csv", None), ("p.parquet", None)]
+
+
+# ------------------------------------------------------------------ order, names, links
+
+
+def test_natural_order_of_names():
+    names = ["v10.csv", "v9.csv", "2025-11-10.csv", "2025-11-9.csv", "v1.csv", "v01.csv"]
+    assert sorted(names, key=io.natural_key) == [
+        "2025-11-9.csv", "2025-11-10.csv", "v01.csv", "v1.csv", "v9.csv", "v10.csv"]
+
+
+def test_files_are_read_oldest_first_then_in_natural_order_by_run_and_watch(tmp_path):
+    data = inbox_of(tmp_path, {n: b"x" for n in ("customers_v10.csv", "customers_v9.csv", "old_z.csv")},
+                    kind="customers")
+    folder = data / "inbox" / "customers"
+    same = datetime(2025, 11, 1, 9, 0, 0, tzinfo=timezone.utc).timestamp()
+    os.utime(folder / "customers_v10.csv", (same, same + 0.2))  # same second as v9
+    os.utime(folder / "customers_v9.csv", (same, same + 0.7))
+    os.utime(folder / "old_z.csv", (same, same - 60))
+    expected = ["old_z.csv", "customers_v9.csv", "customers_v10.csv"]
+    assert [f.name for f in io.inbox_files(data).files] == expected
+    assert [f.name for f in listed_files(data)] == expected
+
+
+def test_names_with_glob_characters_are_read_as_names(tmp_path):
+    data = inbox_of(tmp_path, {"extra_1.csv": b"a,b\nONE,1\n", "extra_[1].csv": b"a,b\nBRACKET,2\n",
+                               "scope_*.csv": b"a,b\nSTAR,3\n", "q?.csv": b"a,b\nQ,4\n"})
+    got = {f.name: rows(f.path)[0][1] for f in io.inbox_files(data).files}
+    assert got == {"extra_1.csv": "ONE", "extra_[1].csv": "BRACKET", "scope_*.csv": "STAR", "q?.csv": "Q"}
+
+
+def test_links_fifos_and_folders_are_passed_over_never_opened(tmp_path):
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a,b\nSECRET,1\n")
+    data = inbox_of(tmp_path, {"real.csv": b"a,b\nC1,x\n"})
+    folder = data / "inbox" / "scope"
+    (folder / "link.csv").symlink_to(outside)
+    (folder / "environ.csv").symlink_to("/proc/self/environ")
+    (folder / "dangling.csv").symlink_to(tmp_path / "nowhere.csv")
+    os.mkfifo(folder / "pipe.csv")  # opening it to hash would block for ever
+    (folder / "sub").mkdir()
+    inbox = io.inbox_files(data)
+    assert [f.name for f in inbox.files] == ["real.csv"]
+    assert [(p.name, p.why.split(" (")[0]) for p in inbox.passed_over] == [
+        ("dangling.csv", "a symbolic link"), ("environ.csv", "a symbolic link"), ("link.csv", "a symbolic link"),
+        ("pipe.csv", "not a regular file"), ("sub", "a folder")]
+    assert [f.name for f in listed_files(data)] == ["real.csv"]
+
+
+def test_a_file_replaced_by_a_link_after_listing_is_not_hashed(tmp_path):
+    data = inbox_of(tmp_path, {"s.csv": b"a\n1\n"})
+    [listed] = io.list_inbox(data)[0]
+    listed.path.unlink()
+    listed.path.symlink_to("/proc/self/environ")
+    with pytest.raises(io.FileChanged):
+        io.hash_file(listed, check_text=True)
+
+
+def test_a_file_that_grew_after_listing_is_left_for_a_later_run(tmp_path):
+    data = inbox_of(tmp_path, {"s.csv": b"a\n1\n"})
+    [listed] = io.list_inbox(data)[0]
+    with listed.path.open("ab") as fh:
+        fh.write(b"2\n")
+    with pytest.raises(io.FileChanged):
+        io.hash_file(listed, check_text=True)
+
+
+def test_a_file_changed_after_hashing_is_caught_before_its_rows_are_loaded(tmp_path):
+    data = inbox_of(tmp_path, {"s.csv": b"a\n1\n"})
+    [f] = io.inbox_files(data).files
+    f.check_unchanged()
+    with f.path.open("ab") as fh:
+        fh.write(b"2\n")
+    with pytest.raises(io.FileChanged, match="changed while it was being read"):
+        f.check_unchanged()
+
+
+@pytest.mark.parametrize("label", [
+    "customers_staging-" + "고객" * 118 + ".csv",  # 236 characters, 700 bytes in UTF-8
+    "returns_staging-" + "x" * 250 + ".csv", "scope/../../etc", "customers_staging-.hidden", "a" * 80 + ".",
+])
+def test_record_names_are_bounded_plain_and_distinct(tmp_path, label):
+    name = record_name(label)
+    assert len(name.encode()) <= 80 and name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+    assert not name.startswith(".") and name != record_name(label + "x")
+    (tmp_path / f"{name}.json").write_text("{}")  # a legal file name
+
+
+def test_short_plain_labels_keep_their_name():
+    assert record_name("customers_staging-customers.csv") == "customers_staging-customers.csv"
+
+
+def test_safe_stem_is_bounded():
+    stem = io.safe_stem("../" + "가" * 236 + ".csv", "ab" * 32)
+    assert stem.startswith("abababababababab") and len(stem) <= 16 + 1 + io.STEM_CHARS
+
+
+# ------------------------------------------------------------------ files still being copied in
+
+
+class Clock:
+    def __init__(self, start: datetime):
+        self.now, self.slept = start, []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+def test_a_run_waits_for_a_file_still_being_copied_then_reads_it(tmp_path):
+    data = inbox_of(tmp_path, {"s.csv": b"a\n1\n"})
+    written = datetime.fromtimestamp((data / "inbox" / "scope" / "s.csv").stat().st_mtime, timezone.utc)
+    clock, said = Clock(written + timedelta(seconds=1)), []
+    listed, passed = io.settle(data, timedelta(seconds=5), timedelta(seconds=60), now=lambda: clock.now,
+                               sleep=clock.sleep, log=said.append)
+    assert [f.name for f in listed] == ["s.csv"] and passed == []
+    assert clock.slept == [pytest.approx(4)] and len(said) == 1 and "still being copied in" in said[0]
+
+
+def test_a_file_still_changing_after_the_bound_is_left_and_the_others_go_ahead(tmp_path):
+    data = inbox_of(tmp_path, {"done.csv": b"a\n1\n", "copying.csv": b"a\n2\n"})
+    folder = data / "inbox" / "scope"
+    old = datetime(2025, 11, 1, tzinfo=timezone.utc).timestamp()
+    os.utime(folder / "done.csv", (old, old))
+    clock = Clock(datetime.fromtimestamp((folder / "copying.csv").stat().st_mtime, timezone.utc))
+
+    def sleep(seconds):  # the copy goes on: the file changes while we wait
+        clock.sleep(seconds)
+        with (folder / "copying.csv").open("ab") as fh:
+            fh.write(b"3\n")
+        os.utime(folder / "copying.csv", (clock.now.timestamp(), clock.now.timestamp()))
+
+    listed, passed = io.settle(data, timedelta(seconds=5), timedelta(seconds=20), now=lambda: clock.now, sleep=sleep)
+    assert [f.name for f in listed] == ["done.csv"]
+    assert [(p.name, "still being changed" in p.why) for p in passed] == [("copying.csv", True)]
+    assert clock.slept and sum(clock.slept) <= 25
+
+
+def test_a_future_modification_time_does_not_stall_the_run(tmp_path):
+    data = inbox_of(tmp_path, {"s.csv": b"a\n1\n"})
+    path = data / "inbox" / "scope" / "s.csv"
+    future = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    os.utime(path, (future.timestamp(), future.timestamp()))
+    clock = Clock(datetime(2025, 12, 1, tzinfo=timezone.utc))
+    listed, passed = io.settle(data, timedelta(seconds=5), timedelta(seconds=60), now=lambda: clock.now,
+                               sleep=clock.sleep)
+    assert [f.name for f in listed] == ["s.csv"] and sum(clock.slept) == pytest.approx(5)
+
+
+def test_inbox_settings_have_defaults_and_refuse_nonsense():
+    s = load_settings({})
+    assert (s.inbox_quiet_seconds, s.inbox_wait_seconds) == (10.0, 300.0)
+    s = load_settings({"REDRESS_INBOX_QUIET_SECONDS": "0.5", "REDRESS_INBOX_WAIT_SECONDS": "3"})
+    assert (s.inbox_quiet_seconds, s.inbox_wait_seconds) == (0.5, 3.0)
+    for bad in ("-1", "ten", "nan", "inf"):
+        with pytest.raises(RedressError, match="REDRESS_INBOX_QUIET_SECONDS must be a number of seconds"):
+            load_settings({"REDRESS_INBOX_QUIET_SECONDS": bad})
+
+
+# ------------------------------------------------- found by a new user's tries (issue 8)
+
+
+def test_an_all_empty_parquet_column_of_type_null_is_missing_values_not_an_unreadable_file(tmp_path):
+    path = tmp_path / "p.parquet"
+    pl.DataFrame({"a": ["C1", "C2"], "b": [None, None]}).write_parquet(path)
+    assert pl.read_parquet(path).schema["b"] == pl.Null  # what pandas writes for an empty column
+    assert rows(path) == [(1, "C1", None), (2, "C2", None)]
+
+
+@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b", "\u2060", "\u200e", " \ufeff", "\u00a0"])
+def test_invisible_characters_around_a_header_name_do_not_lose_its_column(tmp_path, invisible):
+    csv = write(tmp_path, "c.csv", ("\ufeff" + invisible + "a" + invisible + ",b\nC1,x\n").encode())
+    assert rows(csv) == [(1, "C1", "x")]
+    jsonl = write(tmp_path, "j.jsonl", json.dumps({invisible + "a": "C1", "b": "x"}).encode() + b"\n")
+    assert rows(jsonl) == [(1, "C1", "x")]
+    parquet = tmp_path / "p.parquet"
+    pl.DataFrame({invisible + "a": ["C1"], "b": ["x"]}).write_parquet(parquet)
+    assert rows(parquet) == [(1, "C1", "x")]
+
+
+@pytest.mark.parametrize("name", ["A", "Customer_ID", "customer id", "CUSTOMER-ID", " customer__id "])
+def test_a_column_that_only_looks_like_a_wanted_one_is_refused_not_ignored(tmp_path, name):
+    wanted = ("customer_id", "b")
+    meant = "a" if name == "A" else "customer_id"
+    path = write(tmp_path, "c.csv", f"{name},b\nC1,x\n".encode())
+    reason, detail = rejected(path, required=("b",), wanted=("a", "b") if meant == "a" else wanted)
+    assert reason == "missing_column"
+    assert f"not named exactly {meant!r}" in detail
+
+
+def test_an_exact_column_beside_a_look_alike_keeps_the_exact_one(tmp_path):
+    path = write(tmp_path, "c.csv", b"a,A,b\nC1,zz,x\n")
+    assert rows(path) == [(1, "C1", "x")]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_old_mac_line_ends_are_an_unreadable_file_saying_how_to_fix_them(tmp_path, suffix):
+    body = "a,b\rC1,x\rC2,y\r" if suffix == ".csv" else '{"a":"C1"}\r{"a":"C2"}\r'
+    reason, detail = rejected(write(tmp_path, "c" + suffix, body.encode()))
+    assert reason == "unreadable_file"
+    assert "lone CR" in detail and "line ends" in detail

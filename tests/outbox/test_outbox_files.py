@@ -1,0 +1,95 @@
+"""redress/outbox/files.py: spreadsheet-safe CSV cells and batch folders with a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+
+import polars as pl
+import pytest
+
+from redress.outbox.files import publish, spreadsheet_safe, staging_folder, write_batch
+
+
+# ----------------------------------------------------------------- spreadsheet_safe
+
+@pytest.mark.parametrize("cell, expected", [
+    ("=1+2", "'=1+2"),
+    ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+    ("+821012345678", "'+821012345678"),
+    ("-5", "'-5"),
+    ("@SUM(A1)", "'@SUM(A1)"),
+    ("\tx", "'\tx"),
+    ("\rx", "'\rx"),
+    ("c0001", "c0001"),
+    ("a=b", "a=b"),
+    ("1-2", "1-2"),
+    (" =1", " =1"),
+    ("'=1", "'=1"),
+    ("", ""),
+    (None, None),
+])
+def test_formula_cells_get_a_leading_apostrophe(cell, expected):
+    frame = pl.DataFrame({"text": [cell]}, schema={"text": pl.String})
+    assert spreadsheet_safe(frame)["text"].item() == expected
+
+
+def test_only_text_columns_change_and_the_input_is_kept():
+    frame = pl.DataFrame({
+        "payment_id": ["=evil", "ok"], "amount": [-5, 50000], "ratio": [-0.5, 1.0],
+        "value_date": [date(2025, 12, 1), date(2025, 12, 2)], "flag": [True, False],
+    })
+    before = frame.clone()
+    out = spreadsheet_safe(frame)
+    assert out["payment_id"].to_list() == ["'=evil", "ok"]
+    assert out.drop("payment_id").equals(frame.drop("payment_id"))
+    assert out.schema == frame.schema
+    assert frame.equals(before)
+
+
+# ----------------------------------------------------------------- write_batch
+
+MANIFEST = {"batch_id": "coupang-2025-v1-20251201-bank_transfer-0001", "rail": "bank_transfer",
+            "currency": "KRW", "value_date": "2025-12-01", "item_count": 2, "control_sum": 100000}
+PAYMENTS = pl.DataFrame({"payment_id": ["20251201-B0001-000001", "20251201-B0001-000002"],
+                         "customer_id": ["=cmd|' /C calc'!A0", "c2"], "amount": [50000, 50000]})
+
+
+def test_manifest_lists_the_sha256_of_every_other_file(tmp_path):
+    folder = write_batch(tmp_path, MANIFEST, PAYMENTS, {"pain.001.xml": b"<Document/>"})
+    assert folder == staging_folder(tmp_path, MANIFEST["batch_id"])
+    assert folder.name == ".tmp-coupang-2025-v1-20251201-bank_transfer-0001"
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    files = {p.name for p in folder.iterdir()}
+    assert files == {"manifest.json", "payments.parquet", "payments.csv", "pain.001.xml"}
+    assert set(manifest["files"]) == files - {"manifest.json"}
+    for name, digest in manifest["files"].items():
+        assert digest == hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    assert manifest["files"]["pain.001.xml"] == hashlib.sha256(b"<Document/>").hexdigest()
+    assert {k: manifest[k] for k in MANIFEST} == MANIFEST
+
+
+def test_csv_is_spreadsheet_safe_and_parquet_keeps_the_data(tmp_path):
+    folder = write_batch(tmp_path, MANIFEST, PAYMENTS)
+    assert pl.read_parquet(folder / "payments.parquet").equals(PAYMENTS)
+    csv = pl.read_csv(folder / "payments.csv")
+    assert csv["customer_id"].to_list() == ["'=cmd|' /C calc'!A0", "c2"]
+    assert csv["amount"].to_list() == [50000, 50000]
+
+
+def test_a_stale_staging_folder_is_replaced(tmp_path):
+    stale = staging_folder(tmp_path, MANIFEST["batch_id"])
+    stale.mkdir()
+    (stale / "leftover.txt").write_text("from a crashed run")
+    folder = write_batch(tmp_path, MANIFEST, PAYMENTS)
+    assert not (folder / "leftover.txt").exists()
+    assert "leftover.txt" not in json.loads((folder / "manifest.json").read_text())["files"]
+
+
+def test_publish_moves_the_folder_into_place(tmp_path):
+    folder = write_batch(tmp_path, MANIFEST, PAYMENTS)
+    final = tmp_path / MANIFEST["batch_id"]
+    publish(folder, final)
+    assert not folder.exists()
+    assert (final / "manifest.json").is_file()

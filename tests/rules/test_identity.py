@@ -1,0 +1,216 @@
+"""redress/rules/identity.py: normalised emails and phones, and SPEC "Identity resolution"."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from redress.rules.identity import email_norm, is_mobile, normalised_master, phone_e164, resolve
+
+
+def _one(expr: pl.Expr, value: str | None) -> str | None:
+    return pl.DataFrame({"v": [value]}, schema={"v": pl.String}).select(expr.alias("out")).item()
+
+
+# ----------------------------------------------------------------- phone normalisation
+
+@pytest.mark.parametrize("given", [
+    "010-1234-5678",
+    "01012345678",
+    "+82 10-1234-5678",
+    "+821012345678",
+    "+82 010-1234-5678",
+    "+82-0-10-1234-5678",
+    "  010 1234 5678  ",
+    "(010) 1234.5678",
+])
+def test_every_usual_korean_form_is_the_same_e164(given):
+    assert _one(phone_e164("v"), given) == "+821012345678"
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("02-123-4567", "+8221234567"),        # 8 digits after +82: the shortest well-formed
+    ("031-123-4567", "+82311234567"),
+    ("+82 2 123 4567", "+8221234567"),
+])
+def test_landlines_and_edges_of_the_length_rule(given, expected):
+    assert _one(phone_e164("v"), given) == expected
+
+
+@pytest.mark.parametrize("given", [
+    None,
+    "",
+    "   ",
+    "abc",
+    "010-1234",            # too short: +8210 1234
+    "02-12-3456",          # 7 digits after +82
+    "010-1234-56789",      # 11 digits after +82
+    "+1 555 123 4567",     # not Korean
+    "82-10-1234-5678",     # neither a leading + nor a leading 0
+    "1012345678",          # no leading 0 or +82
+    "+82 00-1234-5678",    # after dropping one 0 the first digit is still 0
+    "+8201",
+])
+def test_malformed_phones_are_null(given):
+    assert _one(phone_e164("v"), given) is None
+
+
+# ----------------------------------------------------------------- email normalisation
+
+@pytest.mark.parametrize("given, expected", [
+    ("kim@example.com", "kim@example.com"),
+    ("  Kim@Example.COM ", "kim@example.com"),
+    ("\tLEE@EXAMPLE.KR\n", "lee@example.kr"),
+    ("a@b", "a@b"),
+    ("first.last+tag@sub.example.co.kr", "first.last+tag@sub.example.co.kr"),
+])
+def test_emails_are_trimmed_and_lowercased(given, expected):
+    assert _one(email_norm("v"), given) == expected
+
+
+@pytest.mark.parametrize("given", [
+    None, "", "   ", "kim", "kim@", "@example.com", "kim@@example.com", "a@b@c",
+    "kim lee@example.com", "kim@exa mple.com", "kim\t@example.com",
+])
+def test_malformed_emails_are_null(given):
+    assert _one(email_norm("v"), given) is None
+
+
+# ----------------------------------------------------------------- resolution
+
+# c2 and c3 share an email; c4 and c5 share a phone.
+MASTER_RAW = pl.DataFrame({
+    "customer_id": ["c1", "c2", "c3", "c4", "c5"],
+    "email": ["Kim@Example.com", "shared@example.com", "SHARED@example.com ", None, "lee@example.com"],
+    "phone": ["010-1111-2222", "010-3333-4444", "+82 10-5555-6666", "01077778888", "+82 010-7777-8888"],
+})
+
+
+def _master() -> pl.LazyFrame:
+    return MASTER_RAW.lazy().select(
+        "customer_id", email_norm("email").alias("email_norm"), phone_e164("phone").alias("phone_e164")
+    )
+
+
+CASES = [  # (customer_id, email, phone) -> identity, reason, resolved_id, matched_by, candidates
+    pytest.param(("c1", None, None), ("member", None, "c1", "customer_id", 0), id="customer_id"),
+    pytest.param(("c1", "shared@example.com", "010-7777-8888"), ("member", None, "c1", "customer_id", 0),
+                 id="customer_id-beats-ambiguous-email-and-phone"),
+    pytest.param(("c1", "lee@example.com", None), ("member", None, "c1", "customer_id", 0),
+                 id="customer_id-beats-email-of-another"),
+    pytest.param(("c9", "kim@example.com", "010-1111-2222"), ("quarantine", "unknown_customer_id", None, None, 0),
+                 id="unknown-customer_id-quarantines-although-email-matches"),
+    pytest.param(("c9", None, None), ("quarantine", "unknown_customer_id", None, None, 0), id="unknown-customer_id"),
+    pytest.param((None, " KIM@example.COM ", None), ("member", None, "c1", "email", 0), id="email-normalised"),
+    pytest.param((None, "kim@example.com", "010-3333-4444"), ("member", None, "c1", "email", 0),
+                 id="email-before-phone"),
+    pytest.param((None, "lee@example.com", "010-7777-8888"), ("member", None, "c5", "email", 0),
+                 id="email-resolves-although-phone-ambiguous"),
+    pytest.param((None, "shared@example.com", "010-1111-2222"), ("review", "ambiguous_identifier", None, "email", 2),
+                 id="ambiguous-email-goes-to-review-not-phone"),
+    pytest.param((None, None, "+82 10 7777 8888"), ("review", "ambiguous_identifier", None, "phone", 2),
+                 id="ambiguous-phone"),
+    pytest.param((None, "nobody@example.com", "01055556666"), ("member", None, "c3", "phone", 0),
+                 id="email-matching-nobody-falls-through-to-phone"),
+    pytest.param((None, "not-an-email", "+82 10-5555-6666"), ("member", None, "c3", "phone", 0),
+                 id="malformed-email-passes-to-phone"),
+    pytest.param((None, "nobody@example.com", "010-3333"), ("non_member", None, None, None, 0),
+                 id="non-member-by-email"),
+    pytest.param((None, None, "010-9999-0000"), ("non_member", None, None, None, 0), id="non-member-by-phone"),
+    pytest.param((None, "bad email", "010-9999-0000"), ("non_member", None, None, None, 0),
+                 id="non-member-malformed-email-wellformed-phone"),
+    pytest.param((None, "nobody@example.com", "12"), ("non_member", None, None, None, 0),
+                 id="non-member-wellformed-email-malformed-phone"),
+    pytest.param((None, "bad", "12"), ("quarantine", "invalid_identifier", None, None, 0), id="nothing-wellformed"),
+    pytest.param((None, "bad", None), ("quarantine", "invalid_identifier", None, None, 0), id="malformed-email-only"),
+    pytest.param((None, None, "010-12"), ("quarantine", "invalid_identifier", None, None, 0), id="malformed-phone-only"),
+]
+
+
+@pytest.mark.parametrize("row, expected", CASES)
+def test_resolution_order_and_outcome(row, expected):
+    rows = pl.LazyFrame([row], schema={"customer_id": pl.String, "email": pl.String, "phone": pl.String},
+                        orient="row")
+    out = resolve(rows, _master()).collect()
+    assert out.height == 1
+    got = out.select("identity", "identity_reason", "resolved_id", "matched_by", "candidates").row(0)
+    assert got == expected
+
+
+def test_every_row_comes_back_once_with_its_normalised_identifiers():
+    rows = pl.LazyFrame(
+        [case.values[0] for case in CASES],
+        schema={"customer_id": pl.String, "email": pl.String, "phone": pl.String}, orient="row",
+    ).with_row_index("n")
+    out = resolve(rows, _master()).collect().sort("n")
+    assert out["n"].to_list() == list(range(len(CASES)))
+    assert out.filter(pl.col("email") == " KIM@example.COM ")["email_norm"].to_list() == ["kim@example.com"]
+    assert out.filter(pl.col("phone") == "+82 10 7777 8888")["phone_e164"].to_list() == ["+821077778888"]
+    assert out["candidates"].dtype == pl.Int64
+    assert {"_known", "email_norm_n", "email_norm_cid", "phone_e164_n", "phone_e164_cid"}.isdisjoint(out.columns)
+
+
+# ----------------------------------------------------------------- Unicode (issue 8)
+
+@pytest.mark.parametrize("given, expected", [
+    # Only A-Z are lower-cased: Polars and DuckDB lowercase İ (to "i̇" or "i") and a
+    # final Σ (to "ς" or "σ") differently, so any other character is kept as given.
+    ("DENİZ@EXAMPLE.COM", "denİz@example.com"),
+    ("ΣΟΦΙΑΣ@EXAMPLE.GR", "ΣΟΦΙΑΣ@example.gr"),
+    ("Émile@Example.FR", "Émile@example.fr"),
+    ("kim＠example.com", "kim@example.com"),                # fullwidth ＠ is @ after NFKC
+    ("ＫＩＭ＠ＥＸＡＭＰＬＥ．ＣＯＭ", "kim@example.com"),      # fullwidth letters too
+    ("\u00a0kim@example.com\u3000", "kim@example.com"),     # no-break and ideographic spaces
+    ("\u2003Kim@example.com\u2009", "kim@example.com"),
+])
+def test_emails_are_nfkc_trimmed_and_lowercased_on_ascii_only(given, expected):
+    assert _one(email_norm("v"), given) == expected
+
+
+@pytest.mark.parametrize("given", [
+    "kim\u00a0lee@example.com",   # a no-break space inside is a space (NFKC), so malformed
+    "kim\u3000@example.com",
+    "kim＠＠example.com",          # two @ once NFKC has run
+    "kim@example.com＠",
+])
+def test_unicode_spaces_and_fullwidth_at_signs_inside_make_an_email_malformed(given):
+    assert _one(email_norm("v"), given) is None
+
+
+@pytest.mark.parametrize("given", [
+    "０１０-３３３３-４４４４",
+    "\u3000010-3333-4444\u00a0",
+    "＋８２ １０ ３３３３ ４４４４",
+    "010\u20103333\u20104444",    # Unicode hyphens are dropped like ASCII ones
+])
+def test_fullwidth_digits_and_unicode_spaces_are_the_same_phone(given):
+    assert _one(phone_e164("v"), given) == "+821033334444"
+
+
+@pytest.mark.parametrize("given, mobile", [
+    ("010-1234-5678", True),
+    ("011-123-4567", True),
+    ("016-123-4567", True),
+    ("019-1234-5678", True),
+    ("０１７-１２３-４５６７", True),
+    ("02-123-4567", False),        # Seoul landline
+    ("031-123-4567", False),       # Gyeonggi landline
+    ("070-1234-5678", False),      # internet phone
+    ("050-1234-5678", False),      # personal number service
+    ("012-123-4567", False),
+    ("015-123-4567", False),
+    ("010-12", False),             # malformed: no phone, so no text
+    (None, False),
+])
+def test_only_korean_mobile_numbers_can_take_a_text(given, mobile):
+    assert _one(is_mobile(phone_e164("v")), given) is mobile
+
+
+def test_master_keys_are_recomputed_under_the_current_rule():
+    stored = pl.LazyFrame({"customer_id": ["c1", "c2"], "email": ["DENİZ@EXAMPLE.COM", None],
+                           "phone": [None, "０１０-３３３３-４４４４"],
+                           # what the old rule stored: full Unicode lowercasing, no NFKC
+                           "email_norm": ["deni̇z@example.com", None], "phone_e164": [None, None]})
+    got = normalised_master(stored).collect()
+    assert got.select("customer_id", "email_norm", "phone_e164").rows() == [
+        ("c1", "denİz@example.com", None), ("c2", None, "+821033334444")]

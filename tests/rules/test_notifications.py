@@ -1,0 +1,156 @@
+"""redress/rules/notifications.py: SPEC "Notifications". A message names the exposed data, what
+the person receives and how, and only the official phone: never a link or another number."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from redress.rules.notifications import CATEGORY_KO, LANGUAGE, REASON_KO, TEMPLATES, messages, won
+
+PEOPLE_SCHEMA = {
+    "person_key": pl.String, "kind": pl.String, "reason": pl.String, "amount": pl.Int64, "rail": pl.String,
+    "exposed_categories": pl.String, "reference_code": pl.String, "channel": pl.String,
+}
+
+
+def person(kind="member", reason="ELIGIBLE", amount=50000, rail="voucher", categories="email,name",
+           code="ABCDEFGH", key="customer:c1", channel="sms") -> dict:
+    return {"person_key": key, "kind": kind, "reason": reason, "amount": amount, "rail": rail,
+            "exposed_categories": categories, "reference_code": code, "channel": channel}
+
+
+def render(policy, *people: dict) -> pl.DataFrame:
+    return messages(pl.DataFrame(list(people), schema=PEOPLE_SCHEMA), policy)
+
+
+# A run of digits joined by hyphens (or one digit alone): the only ones that may look like
+# a phone number are the official one; amounts are grouped with commas, never hyphens.
+NUMBERS = re.compile(r"\d+(?:-\d+)*")
+
+
+def assert_safe(message: str, official_phone: str, code: str) -> None:
+    lowered = message.lower()
+    for marker in ("http", "www", "://"):
+        assert marker not in lowered
+    assert official_phone in message
+    assert code in message
+    for number in NUMBERS.findall(message):
+        if "-" in number:
+            assert number == official_phone, f"phone-like {number!r} in {message!r}"
+        else:
+            assert len(number) <= 3, f"long digit run {number!r} in {message!r}"
+
+
+# ----------------------------------------------------------------- won
+
+@pytest.mark.parametrize("amount, text", [
+    (0, "0"), (7, "7"), (999, "999"), (1000, "1,000"), (5000, "5,000"), (33333, "33,333"),
+    (50000, "50,000"), (100000, "100,000"), (1234567, "1,234,567"), (1000000000, "1,000,000,000"),
+    (None, None),
+])
+def test_won_has_thousands_separators(amount, text):
+    assert pl.DataFrame({"a": [amount]}, schema={"a": pl.Int64}).select(won(pl.col("a"))).item() == text
+
+
+# ----------------------------------------------------------------- templates
+
+def test_voucher_message(policy):
+    out = render(policy(), person())
+    row = out.row(0, named=True)
+    assert (row["template_id"], row["language"]) == ("member_voucher_v1", LANGUAGE)
+    assert row["message"].startswith("[Coupang] 개인정보 노출 안내. 노출된 정보: 이메일, 이름. ")
+    assert "보상으로 50,000원 상당의 이용권(쇼핑 5,000원, 음식 배달 5,000원, 여행 20,000원, 뷰티 20,000원)" in row["message"]
+    assert "계정" in row["message"]
+    assert row["message"].endswith("문의: 고객센터 1577-7011 (참조번호 ABCDEFGH)")
+
+
+def test_voucher_message_shows_the_uneven_split(policy):
+    message = render(policy(), person(amount=33333))["message"].item()
+    assert "33,333원 상당의 이용권(쇼핑 3,334원, 음식 배달 3,333원, 여행 13,333원, 뷰티 13,333원)" in message
+
+
+def test_bank_transfer_message(policy):
+    out = render(policy(), person(rail="bank_transfer", amount=1234567))
+    assert out["template_id"].item() == "member_bank_transfer_v1"
+    assert "보상금 1,234,567원이 고객님이 등록하신 계좌로 입금됩니다." in out["message"].item()
+
+
+def test_claim_message(policy):
+    out = render(policy(), person(rail="claim"))
+    assert out["template_id"].item() == "member_claim_v1"
+    assert "보상금 50,000원이 보관되어 있습니다. 고객센터에 참조번호를 알려 주시면 지급해 드립니다." in out["message"].item()
+
+
+@pytest.mark.parametrize("reason", sorted(REASON_KO))
+def test_not_paid_message_gives_the_reason(reason, policy):
+    out = render(policy(), person(reason=reason, amount=0, categories="shipping_address"))
+    message = out["message"].item()
+    assert out["template_id"].item() == "member_not_paid_v1"
+    assert f"이번 보상 기준에 해당하지 않습니다({REASON_KO[reason]})." in message
+    assert "배송지 주소" in message
+    assert "원" not in message.replace("회원", "")   # no amount is promised
+
+
+def test_non_member_message(policy):
+    out = render(policy(), person(kind="non_member", reason=None, amount=0, rail=None, categories="phone",
+                                  key="nonmember:+821012345678"))
+    message = out["message"].item()
+    assert out["template_id"].item() == "non_member_v1"
+    assert "노출된 정보: 전화번호." in message
+    assert "Coupang 회원의 주소록에 저장된 귀하의 연락처가 노출된 것으로 확인되었습니다." in message
+    assert "보상 대상은 아니며" in message
+
+
+def test_every_template_is_reachable_and_rows_are_kept(policy):
+    people = [person(key="a"), person(key="b", rail="bank_transfer"), person(key="c", rail="claim"),
+              person(key="d", reason="OUTSIDE_WINDOW", amount=0),
+              person(key="e", kind="non_member", reason=None, amount=0, rail=None)]
+    out = render(policy(), *people)
+    assert out["person_key"].to_list() == ["a", "b", "c", "d", "e"]
+    assert out["template_id"].to_list() == [TEMPLATES[k] for k in
+                                            ("voucher", "bank_transfer", "claim", "not_paid", "non_member")]
+    assert not any(c.startswith("voucher_") for c in out.columns)
+    assert out.columns == [*PEOPLE_SCHEMA, "template_id", "language", "message"]
+
+
+def test_categories_in_korean(policy):
+    message = render(policy(), person(categories=",".join(sorted(CATEGORY_KO))))["message"].item()
+    assert "노출된 정보: 이메일, 공동현관 출입번호, 이름, 주문 내역, 전화번호, 배송지 주소." in message
+
+
+def test_only_the_policy_official_phone_is_named(policy):
+    p = policy(official_phone="1588-0000", sender="Example")
+    message = render(p, person())["message"].item()
+    assert "1588-0000" in message and "1577-7011" not in message
+    assert message.startswith("[Example] ")
+    assert_safe(message, "1588-0000", "ABCDEFGH")
+
+
+# ----------------------------------------------------------------- safety, for any person
+
+@settings(max_examples=100, deadline=None)
+@given(
+    kind=st.sampled_from(["member", "non_member"]),
+    reason=st.sampled_from(["ELIGIBLE", *REASON_KO]),
+    amount=st.integers(0, 10**10),
+    rail=st.sampled_from(["voucher", "bank_transfer", "claim"]),
+    categories=st.lists(st.sampled_from(sorted(CATEGORY_KO)), min_size=1, unique=True),
+    code=st.text("ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=8, max_size=8),
+)
+def test_a_message_never_holds_a_link_or_another_number(policy, kind, reason, amount, rail, categories, code):
+    p = policy()
+    row = person(kind=kind, reason=None if kind == "non_member" else reason, amount=amount,
+                 rail=None if kind == "non_member" else rail, categories=",".join(sorted(categories)), code=code)
+    assert_safe(render(p, row)["message"].item(), p.official_phone, code)
+
+
+def test_lazy_and_eager_render_the_same(policy):
+    people = [person(key="a"), person(key="b", rail="claim"), person(key="c", kind="non_member", reason=None,
+                                                                   amount=0, rail=None)]
+    frame = pl.DataFrame(people, schema=PEOPLE_SCHEMA)
+    assert messages(frame.lazy(), policy()).collect().equals(messages(frame, policy()))

@@ -1,0 +1,113 @@
+"""redress/rules/payments.py: SPEC "Ledger: paying exactly once, whatever the scope does"."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from redress.rules.payments import new_payments, overpayments
+
+ENT_SCHEMA = {"customer_id": pl.String, "reason": pl.String, "amount": pl.Int64, "rail": pl.String}
+LEDGER_SCHEMA = {"customer_id": pl.String, "amount": pl.Int64, "status": pl.String, "rail": pl.String}
+
+
+def ent(*rows) -> pl.LazyFrame:
+    return pl.LazyFrame(list(rows), schema=ENT_SCHEMA, orient="row")
+
+
+def ledger(*rows) -> pl.LazyFrame:
+    return pl.LazyFrame(list(rows), schema=LEDGER_SCHEMA, orient="row")
+
+
+def pay(entitlements, led, policy) -> list[tuple]:
+    out = new_payments(entitlements, led, policy)
+    assert out.columns == ["customer_id", "amount", "rail", "attempt"]
+    return out.rows()
+
+
+# ----------------------------------------------------------------- new payments
+
+def test_first_payment_for_every_eligible_customer(policy):
+    got = pay(ent(("b", "ELIGIBLE", 50000, "bank_transfer"), ("a", "ELIGIBLE", 50000, "voucher"),
+                  ("c", "OUTSIDE_WINDOW", 0, "voucher"), ("d", "BELOW_MINIMUM", 0, "voucher")),
+              ledger(), policy())
+    assert got == [("a", 50000, "voucher", 1), ("b", 50000, "bank_transfer", 1)]
+
+
+@pytest.mark.parametrize("history, expected", [
+    pytest.param([(30000, "settled", "voucher")], [("a", 20000, "voucher", 1)], id="top-up-after-increase"),
+    pytest.param([(30000, "issued", "voucher")], [("a", 20000, "voucher", 1)], id="issued-counts-as-paid"),
+    pytest.param([(20000, "settled", "voucher"), (10000, "issued", "voucher")], [("a", 20000, "voucher", 1)],
+                 id="settled-and-issued-add-up"),
+    pytest.param([(50000, "settled", "voucher")], [], id="paid-in-full"),
+    pytest.param([(49001, "settled", "voucher")], [], id="owed-below-minimum-stays-owed"),
+    pytest.param([(49000, "settled", "voucher")], [("a", 1000, "voucher", 1)], id="owed-exactly-minimum"),
+    pytest.param([(60000, "settled", "voucher")], [], id="overpaid-no-clawback"),
+])
+def test_owed_after_history(history, expected, policy):
+    led = ledger(*[("a", *h) for h in history])
+    assert pay(ent(("a", "ELIGIBLE", 50000, "voucher")), led, policy()) == expected
+
+
+def test_minimum_zero_still_pays_nothing_when_nothing_is_owed(policy):
+    led = ledger(("a", 50000, "settled", "voucher"), ("b", 49999, "settled", "voucher"))
+    got = pay(ent(("a", "ELIGIBLE", 50000, "voucher"), ("b", "ELIGIBLE", 50000, "voucher")), led,
+              policy(minimum_amount=0))
+    assert got == [("b", 1, "voucher", 1)]
+
+
+def test_returned_payments_do_not_count_and_raise_the_attempt(policy):
+    led = ledger(("a", 50000, "returned", "bank_transfer"))
+    got = pay(ent(("a", "ELIGIBLE", 50000, "bank_transfer")), led, policy())
+    assert got == [("a", 50000, "bank_transfer", 2)]
+
+
+def test_reissue_after_return_on_top_of_a_settled_part(policy):
+    led = ledger(("a", 30000, "settled", "voucher"), ("a", 20000, "returned", "voucher"))
+    assert pay(ent(("a", "ELIGIBLE", 50000, "voucher")), led, policy()) == [("a", 20000, "voucher", 2)]
+
+
+@pytest.mark.parametrize("returns, max_attempts, expected_rail", [
+    (1, 3, "bank_transfer"),
+    (2, 3, "bank_transfer"),
+    (3, 3, "claim"),
+    (4, 3, "claim"),
+    (1, 1, "claim"),
+])
+def test_bank_transfer_returned_max_attempts_times_moves_to_claim(returns, max_attempts, expected_rail, policy):
+    led = ledger(*[("a", 50000, "returned", "bank_transfer")] * returns)
+    got = pay(ent(("a", "ELIGIBLE", 50000, "bank_transfer")), led, policy(max_attempts=max_attempts))
+    assert got == [("a", 50000, expected_rail, returns + 1)]
+
+
+def test_returned_vouchers_do_not_count_as_bank_returns(policy):
+    led = ledger(*[("a", 50000, "returned", "voucher")] * 3)
+    got = pay(ent(("a", "ELIGIBLE", 50000, "bank_transfer")), led, policy(max_attempts=3))
+    assert got == [("a", 50000, "bank_transfer", 4)]
+
+
+def test_other_customers_history_does_not_leak(policy):
+    led = ledger(*[("b", 50000, "returned", "bank_transfer")] * 3, ("b", 50000, "settled", "voucher"))
+    got = pay(ent(("a", "ELIGIBLE", 50000, "bank_transfer"), ("b", "ELIGIBLE", 50000, "voucher")), led, policy())
+    assert got == [("a", 50000, "bank_transfer", 1)]
+
+
+# ----------------------------------------------------------------- overpayments
+
+def test_overpayment_exception_when_entitlement_fell():
+    entitlements = ent(("a", "ELIGIBLE", 33333, "voucher"), ("b", "OUTSIDE_WINDOW", 0, "voucher"),
+                       ("c", "ELIGIBLE", 50000, "voucher"), ("d", "ELIGIBLE", 50000, "voucher"))
+    led = ledger(
+        ("a", 50000, "settled", "voucher"),               # pro rata fell
+        ("b", 50000, "issued", "voucher"),                # no longer eligible
+        ("c", 50000, "settled", "voucher"),               # paid exactly
+        ("d", 50000, "returned", "voucher"),              # returned money is not paid
+        ("e", 10000, "settled", "voucher"),               # no entitlement at all any more
+    )
+    out = overpayments(entitlements, led)
+    assert out.columns == ["customer_id", "entitled", "paid", "overpaid"]
+    assert out.rows() == [("a", 33333, 50000, 16667), ("b", 0, 50000, 50000), ("e", 0, 10000, 10000)]
+
+
+def test_no_overpayment_on_an_empty_ledger():
+    assert overpayments(ent(("a", "ELIGIBLE", 50000, "voucher")), ledger()).height == 0

@@ -1,0 +1,99 @@
+"""Nothing a `redress run` starts outlives it, even after kill -9 (issue 9, item 5)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from redress.generate import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_SECONDS = 180
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_the_server_command_mirrors_prefect():
+    """redress.runtime.prefect_server copies how Prefect 3.9 starts its ephemeral server: if this
+    fails, Prefect changed that internal; compare and update prefect_server._command."""
+    import prefect
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from redress.runtime.prefect_server import _command
+
+    assert prefect.__version__ == "3.9.1"
+    source = inspect.getsource(SubprocessASGIServer._run_uvicorn_command)
+    for part in _command(4200)[1:]:
+        if part != "4200" and not part.startswith("/"):
+            assert repr(part).replace("'", '"') in source, part
+    for key in ("PREFECT_UI_ENABLED", "PREFECT__SERVER_EPHEMERAL", "PREFECT__SERVER_FINAL"):
+        assert key in source
+
+
+@pytest.mark.e2e
+def test_kill_9_of_a_run_leaves_no_server_behind(tmp_path):
+    data = tmp_path / "data"
+    generate(data, 100, seed=5)  # long enough a run to be caught with its server up
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               REDRESS_HMAC_KEY="0123456789abcdef" * 4)
+    run = subprocess.Popen([sys.executable, "-m", "redress.cli", "--data-dir", str(data), "run"],
+                           env=env, cwd=ROOT, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS
+        server = []
+        while not server and time.monotonic() < deadline and run.poll() is None:
+            server = [c for c in children(run.pid) if "uvicorn" in cmdline(c)]
+            time.sleep(0.1)
+        assert server, "the run started a Prefect server child"
+        os.kill(run.pid, signal.SIGKILL)  # the parent only, not its group
+        run.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while group_members(run.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert group_members(run.pid) == [], "a process of the killed run survived"
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        run.wait(timeout=30)

@@ -1,0 +1,107 @@
+"""tasks/notify.py NEW_PEOPLE: who is told, to which recipient, through which
+channel (SPEC "Notifications": sms only to a Korean mobile number; else email when one
+is known; else none, for outreach by hand)."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from redress.warehouse import SCHEMA
+from tasks.notify import new_people
+
+# customer_id -> (email_norm, phone_e164): the keys as the warehouse stores them.
+MEMBERS = {
+    "m_mobile": ("a@example.com", "+821012345678"),
+    "m_mobile_only": (None, "+821912345678"),
+    "m_landline_email": ("b@example.com", "+8221234567"),
+    "m_070_email": ("c@example.com", "+827012345678"),
+    "m_landline_only": (None, "+8221234568"),
+    "m_070_only": (None, "+827012345679"),
+    "m_nothing": (None, None),
+}
+# (email_norm, phone_e164) of non-member exposure rows; the key is phone else email.
+NON_MEMBERS = [
+    ("x@example.com", "+821055556666"),
+    ("y@example.com", "+8231234567"),       # landline key; email known
+    ("z@example.com", "+8231234567"),       # same landline, another email: one person
+    (None, "+827011112222"),                 # internet phone only
+    ("w@example.com", None),
+]
+
+
+@pytest.fixture(scope="module")
+def people() -> dict[str, tuple]:
+    with duckdb.connect(":memory:") as con:
+        con.execute(SCHEMA)
+        for cid, (email, phone) in MEMBERS.items():
+            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, ?, ?, 'active', now(), NULL, false,
+                           'voucher', NULL, NULL, false, 'f0')""", [cid, email, phone])
+            con.execute("""INSERT INTO entitlements VALUES (?, 'p', 'R1', 'ELIGIBLE', 1, 'email', 'email', 50000,
+                           50000, 'voucher')""", [cid])
+        con.execute("INSERT INTO customers SELECT * REPLACE ('m_test' AS customer_id) FROM customers LIMIT 1")
+        con.execute("INSERT INTO entitlements VALUES ('m_test', 'p', 'R1', 'TEST_ACCOUNT', NULL, '', 'email', 0, 0, 'voucher')")
+        for n, (email, phone) in enumerate(NON_MEMBERS, start=1):
+            con.execute("""INSERT INTO non_member_exposures VALUES ('f1', ?, coalesce(?, ?), ?, ?, 'name', now(),
+                           'confirmed')""", [n, phone, email, email, phone])
+        new_people(con)
+        rows = con.execute("SELECT person_key, recipient, channel FROM people ORDER BY person_key").fetchall()
+    return {key: (recipient, channel) for key, recipient, channel in rows}
+
+
+@pytest.mark.parametrize("key, recipient, channel", [
+    ("customer:m_mobile", "+821012345678", "sms"),
+    ("customer:m_mobile_only", "+821912345678", "sms"),
+    ("customer:m_landline_email", "b@example.com", "email"),
+    ("customer:m_070_email", "c@example.com", "email"),
+    ("customer:m_landline_only", "+8221234568", "none"),    # listed for outreach by hand
+    ("customer:m_070_only", "+827012345679", "none"),
+    ("customer:m_nothing", None, "none"),
+    ("nonmember:+821055556666", "+821055556666", "sms"),
+    ("nonmember:+8231234567", "y@example.com", "email"),    # key unchanged; smallest email
+    ("nonmember:+827011112222", "+827011112222", "none"),
+    ("nonmember:w@example.com", "w@example.com", "email"),
+])
+def test_recipient_and_channel_follow_the_spec(people, key, recipient, channel):
+    assert people[key] == (recipient, channel)
+
+
+def test_one_row_per_person_and_test_accounts_are_not_told(people):
+    assert len(people) == len(MEMBERS) + 4
+    assert "customer:m_test" not in people
+    assert not [k for k, (r, c) in people.items() if c == "sms" and not r.startswith(("+8210", "+8211", "+8216",
+                                                                                        "+8217", "+8218", "+8219"))]
+
+
+def test_one_render_writes_the_file_its_index_and_the_warehouse_rows_row_for_row(tmp_path, policy):
+    """Issue 10: write_rendered renders once and writes three files in person_key order:
+    the notification file (no person key, with the message), its index (who each row
+    is for) and the warehouse rows (everything but the message text)."""
+    import polars as pl
+
+    from redress.rules.notifications import messages
+    from tasks.notify import COLUMNS, WAREHOUSE_COLUMNS, write_rendered
+
+    n = 2500  # more than one Parquet page, fewer than one Polars morsel would hide
+    people = pl.DataFrame({
+        "person_key": [f"customer:c{i:05d}" for i in range(n)] + ["nonmember:+821055556666"],
+        "kind": ["member"] * n + ["non_member"],
+        "customer_id": [f"c{i:05d}" for i in range(n)] + [None],
+        "recipient": [f"u{i}@example.com" for i in range(n)] + ["+821055556666"],
+        "channel": ["email"] * n + ["sms"],
+        "reason": ["ELIGIBLE" if i % 3 else "BELOW_MINIMUM" for i in range(n)] + [None],
+        "amount": [50000 + i for i in range(n)] + [0],
+        "rail": ["voucher" if i % 2 else "bank_transfer" for i in range(n)] + [None],
+        "exposed_categories": ["email,name"] * n + ["phone"],
+        "reference_code": [f"{i:08d}".translate(str.maketrans("0123456789", "ABCDEFGHJK")) for i in range(n + 1)],
+    })
+    people.write_parquet(tmp_path / "people.parquet")
+    out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
+    write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out)
+    expected = messages(people, policy()).with_columns(pl.lit("R20251201-001").alias("run_id"))
+    final, index, rows = (pl.read_parquet(out[k]) for k in ("final", "index", "rows"))
+    assert final.columns == list(COLUMNS) and rows.columns == list(WAREHOUSE_COLUMNS)
+    assert final.equals(expected.select(COLUMNS))
+    assert index.equals(expected.select("person_key", "customer_id", "reference_code"))
+    assert rows.equals(expected.select(WAREHOUSE_COLUMNS))
+    assert final["message"].str.contains("참조번호 " + final["reference_code"], literal=True).all()

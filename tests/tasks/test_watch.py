@@ -1,0 +1,128 @@
+"""The inbox watch's choice of new files, without a server: which files are new, which
+are hashed, and waiting for a file still being copied in."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from redress.errors import RedressError
+from redress.runtime.folder_slot import direct_run_active, slot_name
+from tasks.watch import Listed, Recorded, fingerprint, listed_files, settled_listing, unrecorded
+from redress.runtime.retry_policy import io_errors_only
+
+T0 = datetime(2025, 12, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def listed(name: str, size: int = 10, modified: datetime = T0, kind: str = "scope") -> Listed:
+    return Listed(kind, Path("/inbox") / kind / name, size, modified)
+
+
+def recorded(sha: str, name: str, size: int = 10, run_started: datetime = T0 + timedelta(minutes=1)) -> Recorded:
+    return Recorded(sha, name, size, run_started)
+
+
+class Hasher:
+    def __init__(self, shas: dict[str, str]):
+        self.shas, self.hashed = shas, []
+
+    def __call__(self, path: Path) -> str:
+        self.hashed.append(path.name)
+        return self.shas[path.name]
+
+
+def test_a_file_unchanged_since_a_run_read_it_is_neither_new_nor_hashed():
+    hasher = Hasher({"a.csv": "A"})
+    assert unrecorded([listed("a.csv")], [recorded("A", "a.csv")], hasher) == []
+    assert hasher.hashed == []
+
+
+@pytest.mark.parametrize("change", [
+    {"modified": T0 + timedelta(minutes=5)},  # rewritten after the run that read it began
+    {"size": 11},                              # another size
+])
+def test_a_file_that_may_have_changed_is_hashed_and_new_only_if_its_content_is(change):
+    f = listed("a.csv", **change)
+    assert unrecorded([f], [recorded("A", "a.csv")], Hasher({"a.csv": "A"})) == []
+    assert unrecorded([f], [recorded("A", "a.csv")], Hasher({"a.csv": "B"})) == [(f, "B")]
+
+
+def test_new_is_by_content_and_name():
+    hasher = Hasher({"b.csv": "A", "c.csv": "C"})
+    files = [listed("b.csv"), listed("c.csv")]
+    # b.csv holds content already recorded under another name: a run records it as a
+    # duplicate, so it is new to the warehouse; c.csv is new content
+    assert [sha for _, sha in unrecorded(files, [recorded("A", "a.csv")], hasher)] == ["A", "C"]
+
+
+def test_listing_takes_what_a_run_reads(tmp_path):
+    for kind in ("customers", "scope", "returns"):
+        (tmp_path / "inbox" / kind).mkdir(parents=True)
+    (tmp_path / "inbox" / "scope" / "s.csv").write_text("x")
+    (tmp_path / "inbox" / "scope" / ".s.csv.part").write_text("being copied")
+    (tmp_path / "inbox" / "scope" / "folder").mkdir()
+    (tmp_path / "inbox" / "returns" / "r.csv").write_text("y")
+    (tmp_path / "inbox" / "other").mkdir()
+    (tmp_path / "inbox" / "other" / "o.csv").write_text("z")
+    assert [(f.kind, f.name) for f in listed_files(tmp_path)] == [("scope", "s.csv"), ("returns", "r.csv")]
+
+
+def test_the_inbox_is_read_once_nothing_is_being_copied_in(tmp_path):
+    (tmp_path / "inbox" / "scope").mkdir(parents=True)
+    f = tmp_path / "inbox" / "scope" / "s.csv"
+    f.write_text("x")
+    written = datetime.fromtimestamp(f.stat().st_mtime, timezone.utc)
+    clock = {"now": written + timedelta(seconds=3)}
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock["now"] += timedelta(seconds=seconds)
+
+    # Explicit periods: the flows tier sets REDRESS_INBOX_* to 0 for its own runs.
+    listed = settled_listing(tmp_path, quiet=timedelta(seconds=10), most=timedelta(seconds=300),
+                             now=lambda: clock["now"], sleep=sleep)
+    assert [x.name for x in listed] == ["s.csv"]
+    assert slept == [pytest.approx(7)]
+
+
+def test_fingerprint_is_of_the_set():
+    a, b = {"file": "scope/a.csv", "sha256": "A"}, {"file": "scope/b.csv", "sha256": "B"}
+    assert fingerprint([a, b]) == fingerprint([b, a]) != fingerprint([a])
+
+
+def test_the_folder_slot_is_named_after_the_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    assert slot_name(Path("data")) == slot_name(tmp_path / "data") != slot_name(tmp_path)
+
+
+def test_a_redress_run_holding_the_folder_is_seen(tmp_path):
+    assert not direct_run_active(tmp_path)
+    fd = os.open(tmp_path / ".redress.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert direct_run_active(tmp_path)
+    finally:
+        os.close(fd)
+    assert not direct_run_active(tmp_path)
+
+
+class _State:
+    def __init__(self, data):
+        self.data = data
+
+
+@pytest.mark.parametrize("error, retried", [
+    (OSError("stale file handle"), True),
+    (FileNotFoundError("gone"), True),
+    (TimeoutError("ran out of time"), False),
+    (RedressError("no valid customers snapshot"), False),
+    (ValueError("a bug"), False),
+])
+def test_only_io_errors_are_retried(error, retried):
+    assert io_errors_only(None, None, _State(error)) is retried
