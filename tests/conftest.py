@@ -9,8 +9,14 @@ import dataclasses
 import os
 
 import pytest
+from hypothesis import settings
 
 from redress.policy import DEFAULT_POLICY, Policy, load_policy
+
+# Tests are never timed: an example that is slow because CI's two cores are busy is not a
+# defect, so no hypothesis test has a deadline (a per-test @settings inherits this).
+settings.register_profile("redress", deadline=None)
+settings.load_profile("redress")
 
 # --------------------------------------------------------------------------- policies
 
