@@ -18,8 +18,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_core import PydanticCustomError
 
-CONFIDENCES = ("confirmed", "suspected")
-STATUSES = ("active", "dormant", "closed")
+from redress import vocabulary
+
+CONFIDENCES = tuple(vocabulary.CONFIDENCES)
+STATUSES = tuple(vocabulary.ACCOUNT_STATUSES)
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _PHONE = r"^[0-9][0-9-]{6,14}$"
 _TIER = r"^0*[1-9][0-9]*$"
