@@ -54,7 +54,7 @@ LEDGER_STATUSES = {
 # Payments that count as paid: a returned one is owed again, a cancelled one was replaced.
 LIVE_STATUSES = (ISSUED, SETTLED)
 # What a finance result may set a payment to (SPEC "Input: returns from finance").
-RESULT_STATUSES = (SETTLED, RETURNED)
+FINANCE_OUTCOMES = (SETTLED, RETURNED)
 
 # ----------------------------------------------------- where a scope row goes: SPEC "Nothing is lost"
 EXPOSURE = "exposure"

@@ -300,7 +300,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             SELECT *,
                 CASE
                     WHEN payment_id IS NULL THEN 'payment_id_missing'
-                    WHEN status IS NULL OR status NOT IN {vocabulary.sql_list(vocabulary.RESULT_STATUSES)} THEN 'status_invalid'
+                    WHEN status IS NULL OR status NOT IN {vocabulary.sql_list(vocabulary.FINANCE_OUTCOMES)} THEN 'status_invalid'
                     WHEN NOT in_ledger THEN 'payment_unknown'
                     WHEN ledger_status = '{vocabulary.RETURNED}' THEN 'after_return'
                     WHEN ledger_status NOT IN {vocabulary.sql_list((OPEN_STATUS, vocabulary.SETTLED))} THEN 'after_cancel'
