@@ -126,6 +126,16 @@ RETURN_REASONS = {
     "repeated_payment_id": "the file names this payment more than once",
 }
 
+# ----------------------------------------------------- notification channels: SPEC "Notifications"
+SMS = "sms"
+EMAIL = "email"
+NO_CHANNEL = "none"
+CHANNELS = {
+    SMS: "a text message to a Korean mobile number",
+    EMAIL: "an email, when there is no mobile number",
+    NO_CHANNEL: "no way to send it: listed for outreach by hand",
+}
+
 # ----------------------------------------------------- inputs the policy chooses among
 CONFIRMED = "confirmed"
 CONFIDENCES = {CONFIRMED: "the exposure is established", "suspected": "the exposure is possible, not established"}
@@ -137,6 +147,7 @@ FAMILIES = {
     "entitlement reasons": ENTITLEMENT_REASONS, "rails": RAILS, "ledger statuses": LEDGER_STATUSES,
     "destinations": DESTINATIONS, "identities": IDENTITIES, "scope row reasons": SCOPE_ROW_REASONS,
     "review reasons": REVIEW_REASONS, "file reasons": FILE_REASONS, "return reasons": RETURN_REASONS,
+    "channels": CHANNELS,
     "confidences": CONFIDENCES, "account statuses": ACCOUNT_STATUSES,
 }
 

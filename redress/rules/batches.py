@@ -121,3 +121,12 @@ def batches(
             pl.lit(None, pl.Int64).alias("seq"), pl.lit(None, pl.String).alias("payment_id"),
         )
     return pl.concat(pieces).sort("batch_id", "payment_id")
+
+
+def batch_summary(planned: pl.DataFrame) -> pl.DataFrame:
+    """One row per planned batch: the item count and control sum its manifest carries."""
+    return (
+        planned.group_by("batch_id", "rail", "value_date")
+        .agg(pl.len().alias("item_count"), pl.col("amount").sum().alias("control_sum"))
+        .sort("batch_id")
+    )

@@ -1,4 +1,5 @@
-"""Notification messages: SPEC "Notifications".
+"""Notifications: who is told and how (NEW_PEOPLE), and what the message says (messages).
+SPEC "Notifications".
 
 A message says which data was exposed, what the person will receive and through which
 channel, and names only the official phone number: no link, no URL, no other number.
@@ -13,6 +14,7 @@ import polars as pl
 
 from redress import vocabulary as v
 from redress.policy import Policy
+from redress.rules.identity import MOBILE_E164
 from redress.rules.vouchers import voucher_parts
 
 LANGUAGE = "ko"
@@ -40,6 +42,50 @@ TEMPLATES = {
     v.CLAIM: "member_claim_v1",
     "not_paid": "member_not_paid_v1",
     v.NON_MEMBER: "non_member_v1",
+}
+
+
+# Who is told, and how (SPEC "Notifications"): every customer with an entitlement but
+# TEST_ACCOUNT, and every non-member once. Channel: sms only to a Korean mobile number
+# ($mobile, redress.rules.identity.MOBILE_E164); else email when one is known; else
+# none, with the landline or internet phone as recipient for outreach by hand. A
+# non-member's person_key stays `nonmember:` + E.164 phone else email, as it always
+# was, so that nobody already told is told again. SQL, not Polars, for speed: it joins
+# the warehouse's entitlements, customers and non_member_exposures where they are; the
+# notify stage executes it with NEW_PEOPLE_PARAMETERS (every code bound, none spliced).
+NEW_PEOPLE = """
+CREATE OR REPLACE TEMP TABLE people AS
+WITH members AS (
+    SELECT e.customer_id, c.phone_e164 AS phone, c.email_norm AS email,
+           e.reason, e.amount, e.rail, e.exposed_categories
+    FROM entitlements e JOIN customers c USING (customer_id)
+    WHERE e.reason <> $test_account
+),
+non_members AS (
+    -- Grouped by the stable key: a phone key has one phone; an email key has no phone.
+    SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email,
+           string_agg(DISTINCT data_category, ',' ORDER BY data_category) AS exposed_categories
+    FROM non_member_exposures GROUP BY recipient
+),
+people AS (
+    SELECT 'customer:' || customer_id AS person_key, $member AS kind, customer_id, phone, email,
+           reason, amount, rail, exposed_categories
+    FROM members
+    UNION ALL
+    SELECT 'nonmember:' || person, $non_member, NULL, phone, email, NULL, 0, NULL, exposed_categories
+    FROM non_members
+)
+SELECT person_key, kind, customer_id,
+       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN phone ELSE coalesce(email, phone) END
+           AS recipient,
+       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN $sms
+            WHEN email IS NOT NULL THEN $email ELSE $no_channel END AS channel,
+       reason, amount, rail, exposed_categories
+FROM people
+"""
+NEW_PEOPLE_PARAMETERS = {
+    "mobile": MOBILE_E164, "test_account": v.TEST_ACCOUNT, "member": v.MEMBER, "non_member": v.NON_MEMBER,
+    "sms": v.SMS, "email": v.EMAIL, "no_channel": v.NO_CHANNEL,
 }
 
 
