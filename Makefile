@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo test install bench bench-revision lock clean
+.PHONY: help demo test install bench bench-revision lock clean policy-schema
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,6 +28,9 @@ bench: $(STAMP)  ## benchmark against the SQL reference: make bench CUSTOMERS=10
 
 bench-revision: $(STAMP)  ## the same, then a 1% scope revision: make bench-revision CUSTOMERS=1000000
 	$(BIN)/python benchmarks/run_benchmark.py --customers $(or $(CUSTOMERS),1000000) --revision
+
+policy-schema: $(STAMP)  ## rewrite policies/policy.schema.json from the policy models (redress/policy)
+	$(BIN)/python -m redress.policy --schema > policies/policy.schema.json
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock

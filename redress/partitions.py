@@ -47,6 +47,7 @@ from redress.rules.classify import classified_scope
 from redress.rules.entitlements import entitlements_of, exposure_summary, passing_base_sum
 from redress.rules.identity import email_norm, phone_e164
 from redress.rules.payments import new_payments
+from redress.vocabulary import EXPOSURE, ISSUED
 
 # The customer fields the entitlement rules read (redress/rules/entitlements.py, redress/rules/rails.py).
 CUSTOMER_FIELDS = ("customer_id", "status", "closed_at", "is_test", "payout_method", "bank_valid")
@@ -159,7 +160,7 @@ def ledger_rows(planned: pl.DataFrame, policy: Policy, run_id: str) -> pl.DataFr
     return planned.select(
         "payment_id", "customer_id", "amount", pl.lit(policy.currency).alias("currency"), "rail", "batch_id",
         pl.lit(policy.id).alias("policy_id"), pl.lit(run_id).alias("run_id"), "attempt",
-        pl.lit("issued").alias("status"), pl.lit(None, pl.String).alias("status_reason"),
+        pl.lit(ISSUED).alias("status"), pl.lit(None, pl.String).alias("status_reason"),
         pl.lit(run_id).alias("updated_run_id"),
     ).sort("payment_id")
 
@@ -200,7 +201,7 @@ def partitioned_run(rows: pl.DataFrame, master: pl.DataFrame, ledger: pl.DataFra
     slices = master_slices(master.select(KEY_FIELDS), needs, n)
     classified = [classified_scope(r.lazy(), m.lazy(), categories).collect() for r, m in zip(split(routed, n), slices)]
     exposures = [
-        c.filter(pl.col("destination") == "exposure")
+        c.filter(pl.col("destination") == EXPOSURE)
         .select(pl.col("resolved_id").alias("customer_id"), "data_category", "accessed_at", "confidence")
         for c in classified
     ]

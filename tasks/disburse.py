@@ -24,15 +24,15 @@ from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
 from redress.runtime.faults import checkpoint
-from redress.policy import Policy
 from redress.settings import debtor, load_settings
 from redress.warehouse import connect, export
 from redress.outbox import files as outbox
-from redress.rules.batches import batches
+from redress.rules.batches import batch_summary, batches
 from redress.checks.emission_checks import check_plan, drop_plan, stage_plan
 from redress.outbox.pain001 import pain001
 from redress.rules.payments import new_payments, overpayments
-from redress.rules.vouchers import voucher_parts
+from redress.rules.payments_file import payment_files
+from redress.rules.vouchers import with_voucher_parts
 
 
 PAIN_COLUMNS = ("payment_id", "customer_id", "amount", "bank_code", "bank_account")
@@ -53,35 +53,6 @@ def recover_outbox(ctx: RunContext) -> list[str]:
         else:
             shutil.rmtree(tmp)
     return published
-
-
-def with_voucher_parts(planned: pl.DataFrame, policy: Policy) -> pl.DataFrame:
-    """voucher_<product> columns on every planned payment, null off the voucher rail:
-    computed once, so the parts the emission suites check are the parts written."""
-    columns = [f"voucher_{p.id}" for p in policy.voucher_products]
-    return voucher_parts(planned, policy.voucher_products).with_columns(
-        pl.when(pl.col("rail") == "voucher").then(pl.col(c)).alias(c) for c in columns
-    )
-
-
-def batch_summary(planned: pl.DataFrame) -> pl.DataFrame:
-    """One row per planned batch: the item count and control sum its manifest carries."""
-    return (
-        planned.group_by("batch_id", "rail", "value_date")
-        .agg(pl.len().alias("item_count"), pl.col("amount").sum().alias("control_sum"))
-        .sort("batch_id")
-    )
-
-
-def payment_files(batch: pl.DataFrame, rail: str, policy: Policy) -> pl.DataFrame:
-    """The columns of payments.parquet/.csv: common fields plus the rail's own."""
-    common = ["payment_id", "customer_id", "amount", "currency", "rail", "attempt"]
-    frame = batch.with_columns(pl.lit(policy.currency).alias("currency"))
-    if rail == "voucher":
-        return frame.select(*common, *(f"voucher_{p.id}" for p in policy.voucher_products))
-    if rail == "bank_transfer":
-        return frame.select(*common, "bank_code", "bank_account")
-    return frame.select(*common)
 
 
 @task(name="disburse", cache_policy=NO_CACHE, timeout_seconds=3600)

@@ -33,9 +33,8 @@ from redress.runtime.faults import checkpoint
 from redress.settings import load_settings
 from redress.warehouse import connect
 from redress.outbox import files as outbox
-from redress.rules.identity import MOBILE_E164
 from redress.outbox.recovery import INDEX
-from redress.rules.notifications import messages
+from redress.rules.notifications import NEW_PEOPLE, NEW_PEOPLE_PARAMETERS, messages
 from redress.warehouse.reference_codes import assign_codes
 
 # Excel opens at most 1,048,576 rows; beyond that the CSV would mislead, so only Parquet.
@@ -44,48 +43,12 @@ COLUMNS = ("recipient", "channel", "reference_code", "template_id", "language", 
 WAREHOUSE_COLUMNS = ("person_key", "customer_id", "recipient", "channel", "reference_code", "template_id",
                      "language", "run_id")
 
-# Channel (SPEC "Notifications"): sms only to a Korean mobile number ($mobile, bound from
-# redress.rules.identity.MOBILE_E164); else email when one is known; else none, with the
-# landline or internet phone as recipient for outreach by hand. A non-member's
-# person_key stays `nonmember:` + E.164 phone else email, as it always was, so that
-# nobody already told is told again.
-NEW_PEOPLE = """
-CREATE OR REPLACE TEMP TABLE people AS
-WITH members AS (
-    SELECT e.customer_id, c.phone_e164 AS phone, c.email_norm AS email,
-           e.reason, e.amount, e.rail, e.exposed_categories
-    FROM entitlements e JOIN customers c USING (customer_id)
-    WHERE e.reason <> 'TEST_ACCOUNT'
-),
-non_members AS (
-    -- Grouped by the stable key: a phone key has one phone; an email key has no phone.
-    SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email,
-           string_agg(DISTINCT data_category, ',' ORDER BY data_category) AS exposed_categories
-    FROM non_member_exposures GROUP BY recipient
-),
-people AS (
-    SELECT 'customer:' || customer_id AS person_key, 'member' AS kind, customer_id, phone, email,
-           reason, amount, rail, exposed_categories
-    FROM members
-    UNION ALL
-    SELECT 'nonmember:' || person, 'non_member', NULL, phone, email, NULL, 0, NULL, exposed_categories
-    FROM non_members
-)
-SELECT person_key, kind, customer_id,
-       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN phone ELSE coalesce(email, phone) END
-           AS recipient,
-       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN 'sms'
-            WHEN email IS NOT NULL THEN 'email' ELSE 'none' END AS channel,
-       reason, amount, rail, exposed_categories
-FROM people
-"""
-
-
 def new_people(con) -> None:
-    """The temp table `people`: person_key, kind, customer_id, recipient, channel,
-    reason, amount (minor units), rail, exposed_categories, for every customer with an
-    entitlement but TEST_ACCOUNT and every non-member. SPEC "Notifications"."""
-    con.execute(NEW_PEOPLE, {"mobile": MOBILE_E164})
+    """The temp table `people` (redress.rules.notifications.NEW_PEOPLE, the rule of who
+    is told and how): person_key, kind, customer_id, recipient, channel, reason, amount
+    (minor units), rail, exposed_categories, for every customer with an entitlement but
+    TEST_ACCOUNT and every non-member. SPEC "Notifications"."""
+    con.execute(NEW_PEOPLE, NEW_PEOPLE_PARAMETERS)
 
 
 def _publish(tmp, ctx: RunContext) -> None:

@@ -37,6 +37,7 @@ import duckdb
 import polars as pl
 
 from redress.context import RunContext
+from redress.vocabulary import BANK_TRANSFER, ELIGIBLE, ISSUED, LIVE_STATUSES, VOUCHER, sql_list, sql_literal
 from redress.sql import identifier
 from redress.policy import Policy, VoucherProduct
 from redress.checks.quality import check, require
@@ -46,14 +47,16 @@ VIEWS = ("entitlements_checked", "ledger_after", "planned_batches_checked")  # t
 TABLES = ("planned_payments", "planned_batches")
 
 # Payments that count as paid (SPEC "Ledger"): a returned one is owed again.
-LIVE = "('issued', 'settled')"
+LIVE = sql_list(LIVE_STATUSES)
+# Our own codes as SQL text (the views cannot take bound parameters).
+_ELIGIBLE, _ISSUED, _VOUCHER, _BANK = (sql_literal(c) for c in (ELIGIBLE, ISSUED, VOUCHER, BANK_TRANSFER))
 
 
 def _parts_sum_ok(products: tuple[VoucherProduct, ...]) -> str:
     """A voucher payment's parts are all there, none negative, and sum to its amount."""
     parts = [identifier(f"voucher_{p.id}") for p in products]
     return (
-        f"CASE WHEN rail = 'voucher' THEN coalesce({' + '.join(parts)} = amount"
+        f"CASE WHEN rail = {_VOUCHER} THEN coalesce({' + '.join(parts)} = amount"
         f" AND least({', '.join(parts)}) >= 0, false) ELSE true END"
     )
 
@@ -82,10 +85,10 @@ def stage_plan(
         con.unregister("plan_payments_frame")
         con.unregister("plan_batches_frame")
 
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE VIEW entitlements_checked AS
         SELECT customer_id, policy_id, reason, base_amount, amount, rail,
-               coalesce(reason = 'ELIGIBLE' OR amount = 0, false) AS zero_unless_eligible,
+               coalesce(reason = {_ELIGIBLE} OR amount = 0, false) AS zero_unless_eligible,
                coalesce(amount <= base_amount, false) AS within_base_amount
         FROM entitlements""")
 
@@ -104,7 +107,7 @@ def stage_plan(
                    false AS planned, true AS parts_sum_ok
             FROM touched
             UNION ALL
-            SELECT payment_id, customer_id, amount, rail, batch_id, 'issued',
+            SELECT payment_id, customer_id, amount, rail, batch_id, {_ISSUED},
                    true, {_parts_sum_ok(products)}
             FROM planned_payments),
         paid AS (
@@ -128,22 +131,22 @@ def stage_plan(
     # day_cash: bank transfers of the batch's value date, earlier runs' batches plus this
     # plan's (SPEC: no day's outflow above daily_cash_cap); NULL off the bank rail.
     _drop(con, "planned_batches_checked")
-    con.execute("""
+    con.execute(f"""
         CREATE TABLE planned_batches_checked AS
         WITH payments AS (
             SELECT batch_id, count(*) AS payments, sum(amount) AS payments_amount
             FROM planned_payments GROUP BY batch_id),
         released AS (
             SELECT value_date, sum(control_sum) AS released FROM batches
-            WHERE rail = 'bank_transfer' GROUP BY value_date),
+            WHERE rail = {_BANK} GROUP BY value_date),
         planned_day AS (
             SELECT value_date, sum(control_sum) AS planned FROM planned_batches
-            WHERE rail = 'bank_transfer' GROUP BY value_date)
+            WHERE rail = {_BANK} GROUP BY value_date)
         SELECT b.batch_id, b.rail, b.value_date, b.item_count, b.control_sum,
                coalesce(p.payments, 0) AS payments, coalesce(p.payments_amount, 0) AS payments_amount,
                coalesce(b.item_count = coalesce(p.payments, 0), false) AS count_ok,
                coalesce(b.control_sum = coalesce(p.payments_amount, 0), false) AS sum_ok,
-               CASE WHEN b.rail = 'bank_transfer' THEN coalesce(r.released, 0) + d.planned END AS day_cash,
+               CASE WHEN b.rail = {_BANK} THEN coalesce(r.released, 0) + d.planned END AS day_cash,
                NOT EXISTS (SELECT 1 FROM batches x WHERE x.batch_id = b.batch_id) AS new_batch_id
         FROM planned_batches b
         LEFT JOIN payments p ON p.batch_id = b.batch_id

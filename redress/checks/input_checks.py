@@ -28,22 +28,17 @@ from pathlib import Path
 
 import duckdb
 
-from redress import sql
+from redress import sql, vocabulary
 from redress.errors import RedressError
 from redress.checks.suites import SuiteResult
 
 # SPEC order. Each is also the quarantine (or review) reason of the rows it flags.
-SCOPE_ROW_RULES = (
-    "missing_identifier",
-    "unknown_category",
-    "invalid_timestamp",
-    "invalid_confidence",
-    "unknown_customer_id",
-    "invalid_identifier",
-    "ambiguous_identifier",
-    "exposure_before_account_created",
-)
-CHECKS_DISAGREE = "checks_disagree"
+SCOPE_ROW_RULES = tuple(vocabulary.SCOPE_ROW_REASONS)
+CHECKS_DISAGREE = vocabulary.CHECKS_DISAGREE
+# The codes the scope-row SQL names, bound as parameters $<code>: the SQL restates the
+# rules on its own, but spells their outcomes from the one vocabulary.
+SCOPE_SQL_CODES = {code: code for code in (
+    vocabulary.MEMBER, vocabulary.NON_MEMBER, vocabulary.EXPOSURE, *vocabulary.CONFIDENCES, *SCOPE_ROW_RULES)}
 # Every reason a scope row can be held with: the rules, and a disagreement of the checks.
 HELD_REASONS = (*SCOPE_ROW_RULES, CHECKS_DISAGREE)
 
@@ -112,13 +107,13 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
             SELECT k.*,
                 CASE
                     WHEN k.customer_id IS NOT NULL THEN
-                        CASE WHEN m.customer_id IS NOT NULL THEN 'member' ELSE 'unknown_customer_id' END
-                    WHEN e.email_matches = 1 THEN 'member'
-                    WHEN e.email_matches > 1 THEN 'ambiguous_identifier'
-                    WHEN p.phone_matches = 1 THEN 'member'
-                    WHEN p.phone_matches > 1 THEN 'ambiguous_identifier'
-                    WHEN k.email_key IS NOT NULL OR k.phone_key IS NOT NULL THEN 'non_member'
-                    ELSE 'invalid_identifier'
+                        CASE WHEN m.customer_id IS NOT NULL THEN $member ELSE $unknown_customer_id END
+                    WHEN e.email_matches = 1 THEN $member
+                    WHEN e.email_matches > 1 THEN $ambiguous_identifier
+                    WHEN p.phone_matches = 1 THEN $member
+                    WHEN p.phone_matches > 1 THEN $ambiguous_identifier
+                    WHEN k.email_key IS NOT NULL OR k.phone_key IS NOT NULL THEN $non_member
+                    ELSE $invalid_identifier
                 END AS identity,
                 CASE
                     WHEN k.customer_id IS NOT NULL THEN m.customer_id
@@ -133,22 +128,22 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
         ruled AS (
             SELECT i.*,
                 CASE
-                    WHEN i.customer_id IS NULL AND i.email IS NULL AND i.phone IS NULL THEN 'missing_identifier'
+                    WHEN i.customer_id IS NULL AND i.email IS NULL AND i.phone IS NULL THEN $missing_identifier
                     WHEN i.data_category IS NULL
-                         OR NOT list_contains($categories::VARCHAR[], i.data_category) THEN 'unknown_category'
-                    WHEN i.accessed_at IS NULL THEN 'invalid_timestamp'
-                    WHEN coalesce(i.confidence, 'confirmed') NOT IN ('confirmed', 'suspected')
-                         THEN 'invalid_confidence'
-                    WHEN i.identity IN ('unknown_customer_id', 'invalid_identifier', 'ambiguous_identifier')
+                         OR NOT list_contains($categories::VARCHAR[], i.data_category) THEN $unknown_category
+                    WHEN i.accessed_at IS NULL THEN $invalid_timestamp
+                    WHEN coalesce(i.confidence, $confirmed) NOT IN ($confirmed, $suspected)
+                         THEN $invalid_confidence
+                    WHEN i.identity IN ($unknown_customer_id, $invalid_identifier, $ambiguous_identifier)
                          THEN i.identity
-                    WHEN i.identity = 'member' AND i.accessed_at < c.created_at
-                         THEN 'exposure_before_account_created'
+                    WHEN i.identity = $member AND i.accessed_at < c.created_at
+                         THEN $exposure_before_account_created
                 END AS first_failed_rule
             FROM identified i LEFT JOIN customers c ON c.customer_id = i.matched_customer_id
         ),
         compared AS (
             SELECT *,
-                coalesce(first_failed_rule, CASE WHEN identity = 'member' THEN 'exposure' ELSE 'non_member' END)
+                coalesce(first_failed_rule, CASE WHEN identity = $member THEN $exposure ELSE $non_member END)
                     AS checked_as
             FROM ruled
         ),
@@ -156,19 +151,19 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
             -- Same outcome, and for an exposure the same customer.
             SELECT *,
                 classified_as IS DISTINCT FROM checked_as
-                OR (checked_as = 'exposure' AND classified_customer IS DISTINCT FROM matched_customer_id)
+                OR (checked_as = $exposure AND classified_customer IS DISTINCT FROM matched_customer_id)
                     AS checks_disagree
             FROM compared
         )
         SELECT file_sha256, row_number, first_failed_rule, checked_as, classified_as, checks_disagree,
-               CASE WHEN {agree} AND first_failed_rule IS DISTINCT FROM 'missing_identifier' THEN data_category END
+               CASE WHEN {agree} AND first_failed_rule IS DISTINCT FROM $missing_identifier THEN data_category END
                    AS category_checked,
-               {agree} AND first_failed_rule IS NOT DISTINCT FROM 'unknown_category' AND data_category IS NULL
+               {agree} AND first_failed_rule IS NOT DISTINCT FROM $unknown_category AND data_category IS NULL
                    AS category_missing,
-               {", ".join(f"{agree} AND first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in SCOPE_ROW_RULES)}
+               {", ".join(f"{agree} AND first_failed_rule IS NOT DISTINCT FROM ${r} AS {r}" for r in SCOPE_ROW_RULES)}
         FROM judged
     """, {"classified": sql.file_path(classified), "categories": list(categories),
-          "every": files is None, "files": list(files or [])})
+          "every": files is None, "files": list(files or []), **SCOPE_SQL_CODES})
 
 
 def drop_scope_rows_checked(con: duckdb.DuckDBPyConnection) -> None:
@@ -281,7 +276,7 @@ RETURN_RULES = {
 }
 
 # The only statuses a result may leave: every UPDATE of ledger.status is guarded by it.
-OPEN_STATUS = "issued"
+OPEN_STATUS = vocabulary.ISSUED
 
 
 def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None:
@@ -305,11 +300,12 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             SELECT *,
                 CASE
                     WHEN payment_id IS NULL THEN 'payment_id_missing'
-                    WHEN status IS NULL OR status NOT IN ('settled', 'returned') THEN 'status_invalid'
+                    WHEN status IS NULL OR status NOT IN {vocabulary.sql_list(vocabulary.FINANCE_OUTCOMES)} THEN 'status_invalid'
                     WHEN NOT in_ledger THEN 'payment_unknown'
-                    WHEN ledger_status = 'returned' THEN 'after_return'
-                    WHEN ledger_status NOT IN ('{OPEN_STATUS}', 'settled') THEN 'after_cancel'
-                    WHEN status = 'returned' AND ledger_status = 'settled' THEN 'already_settled_returned'
+                    WHEN ledger_status = '{vocabulary.RETURNED}' THEN 'after_return'
+                    WHEN ledger_status NOT IN {vocabulary.sql_list((OPEN_STATUS, vocabulary.SETTLED))} THEN 'after_cancel'
+                    WHEN status = '{vocabulary.RETURNED}' AND ledger_status = '{vocabulary.SETTLED}'
+                        THEN 'already_settled_returned'
                 END AS row_rule
             FROM given
         ),

@@ -18,17 +18,10 @@ from redress import escape
 from redress.customer_service import lookups
 from redress.errors import RedressError, WarehouseInUse
 from redress.policy import load_policy
+from redress.vocabulary import ENTITLEMENT_REASONS, LIVE_STATUSES
 from redress.warehouse import connect
 
-REASON_TEXT = {
-    "TEST_ACCOUNT": "a test or internal account: never paid",
-    "UNCONFIRMED_ONLY": "only suspected exposures, none confirmed",
-    "OUTSIDE_WINDOW": "confirmed exposures, but none inside the breach window",
-    "STATUS_NOT_ELIGIBLE": "account status is not eligible under the policy",
-    "CLOSED_BEFORE_BREACH": "account closed before the breach window",
-    "BELOW_MINIMUM": "amount after pro rata is below the minimum payment",
-    "ELIGIBLE": "eligible",
-}
+REASON_TEXT = ENTITLEMENT_REASONS
 
 
 def _rows(con, sql: str, params: list) -> list[dict]:
@@ -154,7 +147,7 @@ def _case(con, who: str) -> str:
         out.append(f"entitlement under {e['policy_id']} (run {e['run_id']}): {e['reason']} - {REASON_TEXT.get(e['reason'], '')}")
         out.append(f"  tier {e['tier'] if e['tier'] is not None else '-'}, counted categories: {e['categories'] or '-'}")
         out.append(f"  base {e['base_amount']:,} KRW, amount {e['amount']:,} KRW, rail {e['rail']}")
-        paid = sum(p["amount"] for p in payments if p["status"] in ("issued", "settled"))
+        paid = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES)
         out.append(f"  paid so far {paid:,} KRW; owed {max(e['amount'] - paid, 0):,} KRW")
     else:
         out.append("entitlement: none (no accepted exposure)")

@@ -79,6 +79,7 @@ import polars as pl
 
 from redress import escape, sql
 from redress.rules.identity import email_norm, phone_e164
+from redress.vocabulary import EMPTY_FILE, MISSING_COLUMN, UNREADABLE_FILE
 
 KINDS = ("customers", "scope", "returns")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -364,11 +365,11 @@ def unreadable(exc: Exception, detail: str) -> FileRejected:
     """unreadable_file with what the sender must change, where the reader's error says it."""
     message = str(exc).lower()
     if "utf-8" in message or "utf8" in message:
-        return FileRejected("unreadable_file", NOT_UTF8)
+        return FileRejected(UNREADABLE_FILE, NOT_UTF8)
     if "more fields" in message:
-        return FileRejected("unreadable_file", "a row has more fields than the header "
+        return FileRejected(UNREADABLE_FILE, "a row has more fields than the header "
                                                "(quote values that contain commas)")
-    return FileRejected("unreadable_file", f"{detail}: {type(exc).__name__}")
+    return FileRejected(UNREADABLE_FILE, f"{detail}: {type(exc).__name__}")
 
 
 def _refuse_unknown_zones(path: Path) -> None:
@@ -393,7 +394,7 @@ def _refuse_unknown_zones(path: Path) -> None:
             pl.Series([0], dtype=pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone(zone)
         except pl.exceptions.PolarsError:
             raise FileRejected(
-                "unreadable_file",
+                UNREADABLE_FILE,
                 f"column {escape.terminal(header_name(field.name))[:60]} is a timestamp in time zone "
                 f"{escape.terminal(zone)[:40]!r}, which is not a zone name: write it in UTC or a named zone "
                 "(such as Asia/Kolkata)") from None
@@ -459,7 +460,7 @@ def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None
             continue
         meant = _look_alike(name)
         if meant in wanted and meant not in columns:
-            raise FileRejected("missing_column", f"column {name[:60]!r} is not named exactly {meant!r}: rename it")
+            raise FileRejected(MISSING_COLUMN, f"column {name[:60]!r} is not named exactly {meant!r}: rename it")
 
 
 def _columns(names: list[str]) -> dict[str, str]:
@@ -469,7 +470,7 @@ def _columns(names: list[str]) -> dict[str, str]:
     for name in names:
         key = header_name(name)
         if key in columns:
-            raise FileRejected("unreadable_file", f"column {key[:60]!r} is given twice")
+            raise FileRejected(UNREADABLE_FILE, f"column {key[:60]!r} is given twice")
         columns[key] = name
     return columns
 
@@ -504,7 +505,7 @@ def _csv_frame(path: Path) -> pl.LazyFrame:
         ragged = (data.filter(pl.any_horizontal(pl.col(c).str.strip_chars().fill_null("") != "" for c in extra))
                   .select(ROW).head(1).collect())
         if ragged.height:
-            raise FileRejected("unreadable_file", f"row {ragged.item()} has more fields than the header "
+            raise FileRejected(UNREADABLE_FILE, f"row {ragged.item()} has more fields than the header "
                                                   "(quote values that contain commas)")
     blank = pl.all_horizontal(pl.col(c).str.strip_chars().fill_null("") == "" for c in positions)
     named = [pl.col(c).alias(n) for c, n in zip(positions, names) if n]
@@ -522,7 +523,7 @@ def _jsonl_frame(path: Path) -> pl.LazyFrame:
              .filter(pl.col("line").str.strip_chars().fill_null("") != "")
              .collect())
     if lines.height == 0:
-        raise FileRejected("empty_file", "the file has no data rows")
+        raise FileRejected(EMPTY_FILE, "the file has no data rows")
     with duckdb.connect() as con:
         con.register("lines", lines)
         bad = con.execute("""
@@ -530,7 +531,7 @@ def _jsonl_frame(path: Path) -> pl.LazyFrame:
             WHERE NOT json_valid(line) OR json_type(CASE WHEN json_valid(line) THEN line END) <> 'OBJECT'
         """).fetchall()[0][0]
         if bad is not None:
-            raise FileRejected("unreadable_file", f"line {bad} is not a JSON object")
+            raise FileRejected(UNREADABLE_FILE, f"line {bad} is not a JSON object")
         con.execute("""
             CREATE TABLE pairs AS
             SELECT l.row_number, e.key, CASE WHEN e.type = 'NULL' THEN NULL
@@ -547,7 +548,7 @@ def _jsonl_frame(path: Path) -> pl.LazyFrame:
             SELECT row_number, name FROM pairs JOIN keymap USING (key)
             GROUP BY ALL HAVING count(*) > 1 ORDER BY row_number LIMIT 1""").fetchall()
         if twice:
-            raise FileRejected("unreadable_file", f"line {twice[0][0]} gives the key {twice[0][1][:60]!r} twice")
+            raise FileRejected(UNREADABLE_FILE, f"line {twice[0][0]} gives the key {twice[0][1][:60]!r} twice")
         # one column per trimmed key: at most one raw key per line (checked above)
         select = ", ".join(f"max(value) FILTER (WHERE name = ${i + 1}) AS c{i}" for i in range(len(names)))
         wide = con.sql(f"""
@@ -563,7 +564,7 @@ def _refuse_cr_line_ends(path: Path) -> None:
     with path.open("rb") as fh:
         head = fh.read(BLOCK)
     if b"\r" in head and b"\n" not in head:
-        raise FileRejected("unreadable_file", "its lines end with a lone CR (old Mac line ends): "
+        raise FileRejected(UNREADABLE_FILE, "its lines end with a lone CR (old Mac line ends): "
                                               "save it with Windows (CRLF) or Unix (LF) line ends")
 
 
@@ -576,9 +577,9 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     Raises FileRejected (unreadable_file, empty_file, missing_column: SPEC "File rules")."""
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
-        raise FileRejected("unreadable_file", f"unknown file type {path.suffix[:20]!r} (use .csv, .parquet or .jsonl)")
+        raise FileRejected(UNREADABLE_FILE, f"unknown file type {path.suffix[:20]!r} (use .csv, .parquet or .jsonl)")
     if path.stat().st_size == 0:
-        raise FileRejected("empty_file", "the file is empty")
+        raise FileRejected(EMPTY_FILE, "the file is empty")
     if fmt in ("csv", "jsonl"):
         _refuse_cr_line_ends(path)
     try:
@@ -593,7 +594,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     except FileRejected:
         raise
     except pl.exceptions.NoDataError:
-        raise FileRejected("empty_file", "the file is empty") from None
+        raise FileRejected(EMPTY_FILE, "the file is empty") from None
     except (pl.exceptions.PolarsError, duckdb.Error, pl.exceptions.PanicException) as exc:
         # not OSError: a share that drops is retried by the task, never quarantined.
         # A panic of Polars on a file's content is that file's fault, never the run's.
@@ -602,14 +603,14 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     refuse_look_alikes(columns, wanted)
     missing = [c for c in required if c not in columns]
     if missing:
-        raise FileRejected("missing_column", f"missing column(s): {', '.join(missing)}")
+        raise FileRejected(MISSING_COLUMN, f"missing column(s): {', '.join(missing)}")
 
     def text(name: str) -> pl.Expr:
         if name not in columns:
             return pl.lit(None, pl.String).alias(name)
         dtype = schema[columns[name]]
         if _has_untextable(dtype):
-            raise FileRejected("unreadable_file", f"column {name} is of type {dtype}, which has no text form")
+            raise FileRejected(UNREADABLE_FILE, f"column {name} is of type {dtype}, which has no text form")
         as_text = _parquet_text(columns[name], dtype) if fmt == "parquet" else pl.col(columns[name])
         return _trimmed(as_text).alias(name)
 
@@ -639,7 +640,7 @@ def stage(frame: pl.LazyFrame, target: Path) -> int:
         raise unreadable(exc, "cannot be read") from None
     rows = pl.scan_parquet(target, glob=False).select(pl.len()).collect().item()
     if rows == 0:
-        raise FileRejected("empty_file", "the file has no data rows")
+        raise FileRejected(EMPTY_FILE, "the file has no data rows")
     return rows
 
 
@@ -822,7 +823,7 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, source: Path | pl.Laz
         con.execute("SET TimeZone = 'UTC'")
     if rows == 0:
         con.execute("DROP TABLE customers_staging")
-        raise FileRejected("empty_file", "the file has no data rows")
+        raise FileRejected(EMPTY_FILE, "the file has no data rows")
     return rows
 
 
@@ -876,5 +877,5 @@ def load_scope_rows(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame,
     """, [sha])
     con.execute("SET TimeZone = 'UTC'")
     if rows == 0:
-        raise FileRejected("empty_file", "the file has no data rows")
+        raise FileRejected(EMPTY_FILE, "the file has no data rows")
     return rows

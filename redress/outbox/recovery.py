@@ -33,9 +33,10 @@ from redress.errors import RedressError
 from redress.warehouse import connect, table_exists
 from redress.inbox.reading import sha256_of
 from redress.rules.notifications import TEMPLATES
+from redress.vocabulary import RAILS
 
 # Templates of a message that tells a member they are paid (redress/rules/notifications.py).
-PAID_TEMPLATES = [TEMPLATES[rail] for rail in ("voucher", "bank_transfer", "claim")]
+PAID_TEMPLATES = [TEMPLATES[rail] for rail in RAILS]
 
 RUN_ID = re.compile(r"R(\d{8})-(\d{3,})")
 # <policy>-<YYYYMMDD>-<rail>-<seq> (redress/rules/batches.py): any other folder in outbox/batches

@@ -19,8 +19,9 @@ import numpy as np
 import polars as pl
 
 from redress.policy import Policy
+from redress.vocabulary import BANK_TRANSFER, CLAIM, VOUCHER
 
-RAIL_LETTER = {"bank_transfer": "B", "voucher": "V", "claim": "C"}
+RAIL_LETTER = {BANK_TRANSFER: "B", VOUCHER: "V", CLAIM: "C"}
 
 
 def _splits(amounts: np.ndarray, max_items: int, max_amount: int, day_room) -> list[tuple[int, int, int]]:
@@ -69,11 +70,11 @@ def batches(
         # A payment above a batch (or a bank day) could never be placed and _splits would
         # look for room for ever; load_policy refuses such a policy, a hand-built one may not.
         limit = policy.max_batch_amount
-        if rail_name == "bank_transfer":
+        if rail_name == BANK_TRANSFER:
             limit = min(limit, policy.daily_cash_cap)
         if int(amounts.max()) > limit:
             raise ValueError(f"a {rail_name} payment of {int(amounts.max())} exceeds what one batch may hold ({limit})")
-        if rail_name == "bank_transfer":
+        if rail_name == BANK_TRANSFER:
             start_day = first_bank_day
 
             def day_room(d: int) -> int:
@@ -120,3 +121,12 @@ def batches(
             pl.lit(None, pl.Int64).alias("seq"), pl.lit(None, pl.String).alias("payment_id"),
         )
     return pl.concat(pieces).sort("batch_id", "payment_id")
+
+
+def batch_summary(planned: pl.DataFrame) -> pl.DataFrame:
+    """One row per planned batch: the item count and control sum its manifest carries."""
+    return (
+        planned.group_by("batch_id", "rail", "value_date")
+        .agg(pl.len().alias("item_count"), pl.col("amount").sum().alias("control_sum"))
+        .sort("batch_id")
+    )

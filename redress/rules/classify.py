@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from redress.policy import CONFIDENCES
+from redress import vocabulary as v
 from redress.rules.identity import resolve
 
-DESTINATIONS = ("exposure", "non_member", "review", "quarantine")
+DESTINATIONS = tuple(v.DESTINATIONS)
 
 
 def classified_scope(rows: pl.LazyFrame, master: pl.LazyFrame, categories: list[str]) -> pl.LazyFrame:
@@ -21,13 +21,13 @@ def classified_scope(rows: pl.LazyFrame, master: pl.LazyFrame, categories: list[
     email_norm, phone_e164 and confidence defaulted to 'confirmed'.
     """
     no_identifier = pl.all_horizontal(pl.col(c).is_null() for c in ("customer_id", "email", "phone"))
-    conf = pl.col("confidence").fill_null("confirmed")
+    conf = pl.col("confidence").fill_null(v.CONFIRMED)
     rule = (
-        pl.when(no_identifier).then(pl.lit("missing_identifier"))
+        pl.when(no_identifier).then(pl.lit(v.MISSING_IDENTIFIER))
         .when(~pl.col("data_category").is_in(categories) | pl.col("data_category").is_null())
-        .then(pl.lit("unknown_category"))
-        .when(pl.col("accessed_at").is_null()).then(pl.lit("invalid_timestamp"))
-        .when(~conf.is_in(list(CONFIDENCES))).then(pl.lit("invalid_confidence"))
+        .then(pl.lit(v.UNKNOWN_CATEGORY))
+        .when(pl.col("accessed_at").is_null()).then(pl.lit(v.INVALID_TIMESTAMP))
+        .when(~conf.is_in(list(v.CONFIDENCES))).then(pl.lit(v.INVALID_CONFIDENCE))
     )
     checked = rows.with_columns(conf.alias("confidence"), rule.alias("row_reason"))
     resolved = resolve(checked, master.select("customer_id", "email_norm", "phone_e164"))
@@ -36,16 +36,16 @@ def classified_scope(rows: pl.LazyFrame, master: pl.LazyFrame, categories: list[
 
     # Compared as instants in UTC: Polars refuses to compare timestamps of two zones.
     accessed, created_at = (pl.col(c).dt.convert_time_zone("UTC") for c in ("accessed_at", "_created_at"))
-    before_created = (pl.col("identity") == "member") & (accessed < created_at)
+    before_created = (pl.col("identity") == v.MEMBER) & (accessed < created_at)
     destination = (
-        pl.when(pl.col("row_reason").is_not_null()).then(pl.lit("quarantine"))
-        .when(pl.col("identity") == "member")
-        .then(pl.when(before_created).then(pl.lit("quarantine")).otherwise(pl.lit("exposure")))
+        pl.when(pl.col("row_reason").is_not_null()).then(pl.lit(v.QUARANTINE))
+        .when(pl.col("identity") == v.MEMBER)
+        .then(pl.when(before_created).then(pl.lit(v.QUARANTINE)).otherwise(pl.lit(v.EXPOSURE)))
         .otherwise(pl.col("identity"))
     )
     reason = (
         pl.when(pl.col("row_reason").is_not_null()).then(pl.col("row_reason"))
-        .when(before_created).then(pl.lit("exposure_before_account_created"))
+        .when(before_created).then(pl.lit(v.EXPOSURE_BEFORE_ACCOUNT_CREATED))
         .otherwise(pl.col("identity_reason"))
     )
     return joined.with_columns(destination.alias("destination"), reason.alias("reason")).drop(

@@ -12,16 +12,8 @@ import polars as pl
 
 from redress.policy import Policy
 from redress.rules.rails import rail
-
-REASONS = (
-    "TEST_ACCOUNT",
-    "UNCONFIRMED_ONLY",
-    "OUTSIDE_WINDOW",
-    "STATUS_NOT_ELIGIBLE",
-    "CLOSED_BEFORE_BREACH",
-    "BELOW_MINIMUM",
-    "ELIGIBLE",
-)
+from redress.vocabulary import (BELOW_MINIMUM, CLOSED, CLOSED_BEFORE_BREACH, ELIGIBLE, OUTSIDE_WINDOW,
+                                STATUS_NOT_ELIGIBLE, TEST_ACCOUNT, UNCONFIRMED_ONLY)
 
 
 def _category_names(mask: pl.Expr, names: list[str]) -> pl.Expr:
@@ -71,12 +63,12 @@ def _checked(summary: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
     start = policy.window_start.astimezone(timezone.utc)
     base = pl.col("tier").replace_strict(policy.tiers, default=0, return_dtype=pl.Int64).fill_null(0)
     reason_1_to_5 = (
-        pl.when(pl.col("is_test")).then(pl.lit("TEST_ACCOUNT"))
-        .when(~pl.col("_any_conf")).then(pl.lit("UNCONFIRMED_ONLY"))
-        .when(~pl.col("_any_counted")).then(pl.lit("OUTSIDE_WINDOW"))
-        .when(~pl.col("status").is_in(list(policy.statuses))).then(pl.lit("STATUS_NOT_ELIGIBLE"))
-        .when((pl.col("status") == "closed") & (pl.col("closed_at") < start))
-        .then(pl.lit("CLOSED_BEFORE_BREACH"))
+        pl.when(pl.col("is_test")).then(pl.lit(TEST_ACCOUNT))
+        .when(~pl.col("_any_conf")).then(pl.lit(UNCONFIRMED_ONLY))
+        .when(~pl.col("_any_counted")).then(pl.lit(OUTSIDE_WINDOW))
+        .when(~pl.col("status").is_in(list(policy.statuses))).then(pl.lit(STATUS_NOT_ELIGIBLE))
+        .when((pl.col("status") == CLOSED) & (pl.col("closed_at") < start))
+        .then(pl.lit(CLOSED_BEFORE_BREACH))
     )
     return summary.with_columns(base.alias("base_amount"), reason_1_to_5.alias("_reason"))
 
@@ -115,13 +107,13 @@ def entitlements_of(summary: pl.LazyFrame, policy: Policy, passing_sum: int | No
     )
     reason = (
         pl.when(pl.col("_reason").is_not_null()).then(pl.col("_reason"))
-        .when(pl.col("_amount") < policy.minimum_amount).then(pl.lit("BELOW_MINIMUM"))
-        .otherwise(pl.lit("ELIGIBLE"))
+        .when(pl.col("_amount") < policy.minimum_amount).then(pl.lit(BELOW_MINIMUM))
+        .otherwise(pl.lit(ELIGIBLE))
     )
     return (
         checked.with_columns(reason.alias("reason"))
         .with_columns(
-            pl.when(pl.col("reason") == "ELIGIBLE").then(pl.col("_amount")).otherwise(0)
+            pl.when(pl.col("reason") == ELIGIBLE).then(pl.col("_amount")).otherwise(0)
             .cast(pl.Int64).alias("amount"),
             rail().alias("rail"),
             pl.lit(policy.id).alias("policy_id"),

@@ -28,6 +28,8 @@ import string
 
 import polars as pl
 
+from redress import vocabulary as v
+
 EMAIL_FORM = r"^[^@\s]+@[^@\s]+$"
 E164_KR = r"^\+82[1-9][0-9]{7,9}$"
 # SPEC "Notifications": a Korean mobile number, the only kind that can take a text.
@@ -116,18 +118,18 @@ def resolve(rows: pl.LazyFrame, master: pl.LazyFrame) -> pl.LazyFrame:
     phone_ambiguous = ~has_id & (e_n == 0) & (p_n > 1)
 
     identity = (
-        pl.when(by_id | by_email | by_phone).then(pl.lit("member"))
-        .when(has_id).then(pl.lit("quarantine"))
-        .when(email_ambiguous | phone_ambiguous).then(pl.lit("review"))
-        .when(wellformed).then(pl.lit("non_member"))
-        .otherwise(pl.lit("quarantine"))
+        pl.when(by_id | by_email | by_phone).then(pl.lit(v.MEMBER))
+        .when(has_id).then(pl.lit(v.QUARANTINE))
+        .when(email_ambiguous | phone_ambiguous).then(pl.lit(v.REVIEW))
+        .when(wellformed).then(pl.lit(v.NON_MEMBER))
+        .otherwise(pl.lit(v.QUARANTINE))
     )
     reason = (
         pl.when(by_id | by_email | by_phone).then(None)
-        .when(has_id).then(pl.lit("unknown_customer_id"))
-        .when(email_ambiguous | phone_ambiguous).then(pl.lit("ambiguous_identifier"))
+        .when(has_id).then(pl.lit(v.UNKNOWN_CUSTOMER_ID))
+        .when(email_ambiguous | phone_ambiguous).then(pl.lit(v.AMBIGUOUS_IDENTIFIER))
         .when(wellformed).then(None)
-        .otherwise(pl.lit("invalid_identifier"))
+        .otherwise(pl.lit(v.INVALID_IDENTIFIER))
     )
     return r.with_columns(
         identity.alias("identity"),

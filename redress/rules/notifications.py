@@ -1,4 +1,5 @@
-"""Notification messages: SPEC "Notifications".
+"""Notifications: who is told and how (NEW_PEOPLE), and what the message says (messages).
+SPEC "Notifications".
 
 A message says which data was exposed, what the person will receive and through which
 channel, and names only the official phone number: no link, no URL, no other number.
@@ -11,7 +12,9 @@ from typing import TypeVar
 
 import polars as pl
 
+from redress import vocabulary as v
 from redress.policy import Policy
+from redress.rules.identity import MOBILE_E164
 from redress.rules.vouchers import voucher_parts
 
 LANGUAGE = "ko"
@@ -27,18 +30,62 @@ CATEGORY_KO = {
 }
 PRODUCT_KO = {"shopping": "쇼핑", "food_delivery": "음식 배달", "travel": "여행", "beauty": "뷰티"}
 REASON_KO = {
-    "UNCONFIRMED_ONLY": "노출이 확인되지 않은 의심 건만 있습니다",
-    "OUTSIDE_WINDOW": "노출이 사고 기간 밖에 있었습니다",
-    "STATUS_NOT_ELIGIBLE": "계정 상태가 보상 대상이 아닙니다",
-    "CLOSED_BEFORE_BREACH": "사고 기간 전에 탈퇴한 계정입니다",
-    "BELOW_MINIMUM": "보상 금액이 최소 지급액 미만입니다",
+    v.UNCONFIRMED_ONLY: "노출이 확인되지 않은 의심 건만 있습니다",
+    v.OUTSIDE_WINDOW: "노출이 사고 기간 밖에 있었습니다",
+    v.STATUS_NOT_ELIGIBLE: "계정 상태가 보상 대상이 아닙니다",
+    v.CLOSED_BEFORE_BREACH: "사고 기간 전에 탈퇴한 계정입니다",
+    v.BELOW_MINIMUM: "보상 금액이 최소 지급액 미만입니다",
 }
 TEMPLATES = {
-    "voucher": "member_voucher_v1",
-    "bank_transfer": "member_bank_transfer_v1",
-    "claim": "member_claim_v1",
+    v.VOUCHER: "member_voucher_v1",
+    v.BANK_TRANSFER: "member_bank_transfer_v1",
+    v.CLAIM: "member_claim_v1",
     "not_paid": "member_not_paid_v1",
-    "non_member": "non_member_v1",
+    v.NON_MEMBER: "non_member_v1",
+}
+
+
+# Who is told, and how (SPEC "Notifications"): every customer with an entitlement but
+# TEST_ACCOUNT, and every non-member once. Channel: sms only to a Korean mobile number
+# ($mobile, redress.rules.identity.MOBILE_E164); else email when one is known; else
+# none, with the landline or internet phone as recipient for outreach by hand. A
+# non-member's person_key stays `nonmember:` + E.164 phone else email, as it always
+# was, so that nobody already told is told again. SQL, not Polars, for speed: it joins
+# the warehouse's entitlements, customers and non_member_exposures where they are; the
+# notify stage executes it with NEW_PEOPLE_PARAMETERS (every code bound, none spliced).
+NEW_PEOPLE = """
+CREATE OR REPLACE TEMP TABLE people AS
+WITH members AS (
+    SELECT e.customer_id, c.phone_e164 AS phone, c.email_norm AS email,
+           e.reason, e.amount, e.rail, e.exposed_categories
+    FROM entitlements e JOIN customers c USING (customer_id)
+    WHERE e.reason <> $test_account
+),
+non_members AS (
+    -- Grouped by the stable key: a phone key has one phone; an email key has no phone.
+    SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email,
+           string_agg(DISTINCT data_category, ',' ORDER BY data_category) AS exposed_categories
+    FROM non_member_exposures GROUP BY recipient
+),
+people AS (
+    SELECT 'customer:' || customer_id AS person_key, $member AS kind, customer_id, phone, email,
+           reason, amount, rail, exposed_categories
+    FROM members
+    UNION ALL
+    SELECT 'nonmember:' || person, $non_member, NULL, phone, email, NULL, 0, NULL, exposed_categories
+    FROM non_members
+)
+SELECT person_key, kind, customer_id,
+       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN phone ELSE coalesce(email, phone) END
+           AS recipient,
+       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN $sms
+            WHEN email IS NOT NULL THEN $email ELSE $no_channel END AS channel,
+       reason, amount, rail, exposed_categories
+FROM people
+"""
+NEW_PEOPLE_PARAMETERS = {
+    "mobile": MOBILE_E164, "test_account": v.TEST_ACCOUNT, "member": v.MEMBER, "non_member": v.NON_MEMBER,
+    "sms": v.SMS, "email": v.EMAIL, "no_channel": v.NO_CHANNEL,
 }
 
 
@@ -65,23 +112,23 @@ def messages(people: Frame, policy: Policy) -> Frame:
          for p in policy.voucher_products],
         separator=", ",
     )
-    paid = (pl.col("kind") == "member") & (pl.col("reason") == "ELIGIBLE")
+    paid = (pl.col("kind") == v.MEMBER) & (pl.col("reason") == v.ELIGIBLE)
     template = (
-        pl.when(pl.col("kind") == "non_member").then(pl.lit(TEMPLATES["non_member"]))
+        pl.when(pl.col("kind") == v.NON_MEMBER).then(pl.lit(TEMPLATES[v.NON_MEMBER]))
         .when(~paid).then(pl.lit(TEMPLATES["not_paid"]))
         .otherwise(pl.col("rail").replace(TEMPLATES))
     )
     amount = won(pl.col("amount")) + pl.lit("원")
     what = (
-        pl.when(pl.col("kind") == "non_member")
+        pl.when(pl.col("kind") == v.NON_MEMBER)
         .then(pl.lit(f"{policy.sender} 회원의 주소록에 저장된 귀하의 연락처가 노출된 것으로 확인되었습니다. "
                      "회원이 아니시므로 보상 대상은 아니며, 알려 드리기 위한 안내입니다."))
         .when(~paid)
         .then(pl.lit("이번 보상 기준에 해당하지 않습니다(") + pl.col("reason").replace(REASON_KO) + pl.lit(")."))
-        .when(pl.col("rail") == "voucher")
+        .when(pl.col("rail") == v.VOUCHER)
         .then(pl.lit("보상으로 ") + amount + pl.lit(" 상당의 이용권(") + voucher_text
               + pl.lit(")이 고객님 계정에 자동으로 지급됩니다."))
-        .when(pl.col("rail") == "bank_transfer")
+        .when(pl.col("rail") == v.BANK_TRANSFER)
         .then(pl.lit("보상금 ") + amount + pl.lit("이 고객님이 등록하신 계좌로 입금됩니다."))
         .otherwise(pl.lit("보상금 ") + amount + pl.lit("이 보관되어 있습니다. 고객센터에 참조번호를 알려 주시면 지급해 드립니다."))
     )

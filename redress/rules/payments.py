@@ -10,15 +10,14 @@ from __future__ import annotations
 import polars as pl
 
 from redress.policy import Policy
-
-LIVE = ("issued", "settled")
+from redress.vocabulary import BANK_TRANSFER, CLAIM, ELIGIBLE, LIVE_STATUSES, RETURNED
 
 
 def _paid(ledger: pl.LazyFrame) -> pl.LazyFrame:
     return ledger.group_by("customer_id").agg(
-        pl.col("amount").filter(pl.col("status").is_in(LIVE)).sum().alias("paid"),
-        (pl.col("status") == "returned").sum().cast(pl.Int64).alias("returns"),
-        ((pl.col("status") == "returned") & (pl.col("rail") == "bank_transfer")).sum().cast(pl.Int64)
+        pl.col("amount").filter(pl.col("status").is_in(LIVE_STATUSES)).sum().alias("paid"),
+        (pl.col("status") == RETURNED).sum().cast(pl.Int64).alias("returns"),
+        ((pl.col("status") == RETURNED) & (pl.col("rail") == BANK_TRANSFER)).sum().cast(pl.Int64)
         .alias("bank_returns"),
     )
 
@@ -30,13 +29,13 @@ def new_payments(entitlements: pl.LazyFrame, ledger: pl.LazyFrame, policy: Polic
     max_attempts times is held as a claim instead.
     """
     owed = (
-        entitlements.filter(pl.col("reason") == "ELIGIBLE")
+        entitlements.filter(pl.col("reason") == ELIGIBLE)
         .join(_paid(ledger), on="customer_id", how="left")
         .with_columns(
             (pl.col("amount") - pl.col("paid").fill_null(0)).alias("owed"),
             (pl.col("returns").fill_null(0) + 1).cast(pl.Int32).alias("attempt"),
-            pl.when((pl.col("rail") == "bank_transfer") & (pl.col("bank_returns").fill_null(0) >= policy.max_attempts))
-            .then(pl.lit("claim")).otherwise(pl.col("rail")).alias("rail"),
+            pl.when((pl.col("rail") == BANK_TRANSFER) & (pl.col("bank_returns").fill_null(0) >= policy.max_attempts))
+            .then(pl.lit(CLAIM)).otherwise(pl.col("rail")).alias("rail"),
         )
     )
     return (

@@ -7,7 +7,8 @@ from typing import TypeVar
 
 import polars as pl
 
-from redress.policy import VoucherProduct
+from redress.policy import Policy, VoucherProduct
+from redress.vocabulary import VOUCHER
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
@@ -19,3 +20,12 @@ def voucher_parts(payments: Frame, products: tuple[VoucherProduct, ...]) -> Fram
     first = products[0].id
     parts[first] = parts[first] + rest
     return payments.with_columns(expr.cast(pl.Int64).alias(f"voucher_{pid}") for pid, expr in parts.items())
+
+
+def with_voucher_parts(planned: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """voucher_<product> columns on every planned payment, null off the voucher rail:
+    computed once, so the parts the emission suites check are the parts written."""
+    columns = [f"voucher_{p.id}" for p in policy.voucher_products]
+    return voucher_parts(planned, policy.voucher_products).with_columns(
+        pl.when(pl.col("rail") == VOUCHER).then(pl.col(c)).alias(c) for c in columns
+    )

@@ -18,7 +18,8 @@ from redress.errors import RedressError
 from redress.policy import DEFAULT_POLICY
 from redress.warehouse import connect
 from redress.checks.emission_checks import TABLES, VIEWS, check_plan, drop_plan, stage_plan
-from tasks.disburse import batch_summary, with_voucher_parts
+from redress.rules.batches import batch_summary
+from redress.rules.vouchers import with_voucher_parts
 from redress.checks.suites import validate_table
 
 RUN = date(2025, 12, 1)

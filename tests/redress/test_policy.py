@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
+import re
+import tomllib
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from redress.errors import RedressError
-from redress.policy import DEFAULT_POLICY, VoucherProduct, load_policy
+from redress.policy import DEFAULT_POLICY, SCHEMA_FILE, VoucherProduct, json_schema, load_policy
+from redress.policy.messages import validate_document
 
 POLICIES = DEFAULT_POLICY.parent
 KST = ZoneInfo("Asia/Seoul")
@@ -186,3 +193,83 @@ def test_an_unknown_key_is_refused_by_name(tmp_path, before, after, key):
     with pytest.raises(RedressError) as refused:
         load_policy(bad)
     assert key in str(refused.value)
+
+
+@pytest.mark.parametrize(("before", "after", "key"), [
+    ("1 = 50000", '1 = "50000"', "tiers.1"),
+    ("max_attempts = 3", "max_attempts = 3.0", "payout.max_attempts"),
+    ("max_batch_items  = 50000", 'max_batch_items = "50000"', "disbursement.max_batch_items"),
+    ('sender = "Coupang"', "sender = 7", "notice.sender"),
+])
+def test_nothing_is_coerced(tmp_path, before, after, key):
+    """A string of digits or a float is refused where an integer is expected, and a
+    number where text is: pydantic's lax mode would have taken them."""
+    with pytest.raises(RedressError, match=rf"^policy policy\.toml: {re.escape(key)}: must be "):
+        load_policy(variant(tmp_path, (before, after)))
+
+
+def test_an_odd_key_is_named_on_one_line(tmp_path):
+    path = variant(tmp_path, ("[notice]\n", '[notice]\n"line\\nbreak" = 1\n'))
+    with pytest.raises(RedressError) as refused:
+        load_policy(path)
+    assert str(refused.value).startswith('policy policy.toml: notice."line\\nbreak": unknown key (known: ')
+    assert "\n" not in str(refused.value)
+
+
+# ----------------------------------------------------------------- unknown keys, any level
+
+SHIPPED = tomllib.loads(DEFAULT_POLICY.read_text(encoding="utf-8"))
+# Where a key can be injected, and how the message spells it. [categories] and [tiers]
+# take any key by design (a category name, a tier number) and are left out.
+LEVELS = [((), "[{key}]"), *(((table,), f"{table}.{{key}}") for table in
+                             ("policy", "breach", "eligibility", "budget", "payout", "disbursement", "notice")),
+          *((("payout", "voucher_products", i), f"payout.voucher_products[{i}].{{key}}") for i in range(4))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(level=st.sampled_from(LEVELS), key=st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,20}", fullmatch=True),
+       value=st.one_of(st.integers(), st.text(max_size=5), st.booleans(), st.just({"x": 1})))
+def test_any_unknown_key_at_any_level_is_refused_by_name(level, key, value):
+    path, spelt = level
+    doc = copy.deepcopy(SHIPPED)
+    table = doc
+    for part in path:
+        table = table[part]
+    assume(key not in table)
+    table[key] = value
+    with pytest.raises(RedressError) as refused:
+        validate_document(doc, "policy.toml")
+    message = str(refused.value)
+    assert message.startswith(f"policy policy.toml: {spelt.format(key=key)}: unknown key (known: ")
+    assert "\n" not in message
+
+
+# ----------------------------------------------------------------- the schema for policy authors
+
+def test_the_committed_schema_is_what_the_models_generate():
+    """policies/policy.schema.json cannot drift: `make policy-schema` rewrites it."""
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == json_schema()
+
+
+@pytest.mark.parametrize("path", sorted(POLICIES.glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_policy_fits_the_schema(path):
+    """jsonschema is not in the lock, so the policy goes through the models the schema is
+    generated from, and the schema must describe every key the policy uses."""
+    doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    validate_document(doc, path.name)
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert set(doc) <= set(schema["properties"]) and set(schema["required"]) <= set(doc)
+    for table, body in doc.items():
+        ref = schema["properties"][table].get("$ref")
+        if ref:
+            definition = schema["$defs"][ref.rsplit("/", 1)[1]]
+            assert set(body) <= set(definition["properties"]), table
+            assert set(definition.get("required", ())) <= set(body), table
+
+
+def test_a_schema_hint_for_editors_is_only_a_comment(tmp_path):
+    """Policy authors may start a file with taplo's `#:schema` line so that their editor
+    checks it against policies/policy.schema.json; TOML reads it as a comment."""
+    path = tmp_path / "hinted.toml"
+    path.write_text("#:schema ./policy.schema.json\n" + DEFAULT_POLICY.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_policy(path).id == "coupang-2025-v1"

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redress.rules.entitlements import REASONS, entitlements, pro_rata
+from redress.rules.entitlements import entitlements, pro_rata
+from redress.vocabulary import ENTITLEMENT_REASONS as REASONS
 
 KST = ZoneInfo("Asia/Seoul")
 START = datetime(2025, 6, 24, 0, 0, 0, tzinfo=KST)     # the shipped policies' window

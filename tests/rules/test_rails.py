@@ -6,7 +6,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from redress.rules.rails import RAILS, rail
+from redress.rules.rails import rail
+from redress.vocabulary import RAILS
 
 
 @pytest.mark.parametrize("status, payout_method, bank_valid, expected", [

@@ -1,4 +1,4 @@
-"""tasks/notify.py NEW_PEOPLE: who is told, to which recipient, through which
+"""redress/rules/notifications.py NEW_PEOPLE, as the notify stage runs it: who is told, to which recipient, through which
 channel (SPEC "Notifications": sms only to a Korean mobile number; else email when one
 is known; else none, for outreach by hand)."""
 

@@ -15,7 +15,8 @@ from redress.policy import DEFAULT_POLICY, load_policy
 from redress.warehouse import connect
 from redress.inbox import reading as io
 from redress.checks.input_checks import RETURN_RULES, create_returns_staging
-from redress.rules.payments import LIVE, new_payments
+from redress.rules.payments import new_payments
+from redress.vocabulary import LIVE_STATUSES as LIVE
 from tasks.returns import apply_results
 
 ENTITLED = 50_000

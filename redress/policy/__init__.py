@@ -1,0 +1,96 @@
+"""The compensation policy: a reviewed, versioned TOML file validated into a typed object.
+
+A policy that breaks any rule is refused before any data is touched, with a one-line
+message that names the key (SPEC "The policy"). The TOML file is described by pydantic
+models, one per table (`PolicyFile` and the `*Table` models): every model refuses
+unknown keys and coerces nothing (a "50000" string or a 50000.0 float is refused where
+whole won are expected). `load_policy` validates the file through them and returns the
+flat, frozen `Policy` the pipeline reads.
+
+`python -m redress.policy --schema` prints the JSON schema of the file for policy
+authors (committed as policies/policy.schema.json; `make policy-schema` rewrites it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from datetime import date, datetime
+from pathlib import Path
+
+from redress.errors import RedressError
+from redress.policy.messages import validate_document
+from redress.policy.tables import CONFIDENCES, STATUSES, PolicyFile, VoucherProduct
+
+__all__ = ["CONFIDENCES", "DEFAULT_POLICY", "STATUSES", "Policy", "PolicyFile", "VoucherProduct", "json_schema",
+           "load_policy"]
+
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "coupang-2025-v1.toml"
+SCHEMA_FILE = DEFAULT_POLICY.parent / "policy.schema.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """The validated policy, flat, as the pipeline reads it. Money in whole won; tiers
+    keyed by tier number; sha256 and path of the file it was read from."""
+    id: str
+    currency: str
+    timezone: str
+    window_start: datetime
+    window_end: datetime
+    confidence: tuple[str, ...]
+    statuses: tuple[str, ...]
+    categories: dict[str, int]
+    tiers: dict[int, int]
+    total_cap: int
+    minimum_amount: int
+    max_attempts: int
+    voucher_products: tuple[VoucherProduct, ...]
+    max_batch_items: int
+    max_batch_amount: int
+    daily_cash_cap: int
+    first_value_date: date | None
+    official_phone: str
+    sender: str
+    sha256: str
+    path: Path
+
+    @property
+    def max_amount(self) -> int:
+        """The largest amount any one payment can have under this policy."""
+        return max(self.tiers.values())
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The policy at `path` (default: the shipped one), validated. Raises RedressError
+    (one line) when the file is missing, not TOML, or breaks a rule. SPEC "The policy"."""
+    path = Path(path or DEFAULT_POLICY)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        raise RedressError(f"policy file not found: {path}") from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RedressError(f"policy {path.name}: not valid TOML ({exc})") from None
+    f = validate_document(doc, path.name)
+    return Policy(
+        id=f.policy.id, currency=f.policy.currency, timezone=f.policy.timezone,
+        window_start=f.breach.window_start, window_end=f.breach.window_end,
+        confidence=tuple(f.eligibility.confidence), statuses=tuple(f.eligibility.statuses),
+        categories=dict(f.categories), tiers={int(k): v for k, v in f.tiers.items()},
+        total_cap=f.budget.total_cap, minimum_amount=f.payout.minimum_amount, max_attempts=f.payout.max_attempts,
+        voucher_products=tuple(f.payout.voucher_products),
+        max_batch_items=f.disbursement.max_batch_items, max_batch_amount=f.disbursement.max_batch_amount,
+        daily_cash_cap=f.disbursement.daily_cash_cap, first_value_date=f.disbursement.first_value_date,
+        official_phone=f.notice.official_phone, sender=f.notice.sender.strip(),
+        sha256=hashlib.sha256(raw).hexdigest(), path=path.resolve(),
+    )
+
+
+def json_schema() -> str:
+    """The JSON schema of a policy file, as committed in policies/policy.schema.json."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **PolicyFile.model_json_schema()}
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

@@ -1,0 +1,195 @@
+"""The policy file's tables as pydantic models: SPEC "The policy".
+
+One model per TOML table. Every model refuses unknown keys (`extra="forbid"`), is
+frozen, and coerces nothing: a "50000" string, a 50000.0 float or `true` is refused
+where whole won are expected. A rule across fields raises `policy_rule` with the key it
+names, relative to the model (`_refuse`); redress/policy/messages.py turns every error
+into one line.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, \
+    field_validator, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic_core import PydanticCustomError
+
+from redress import vocabulary
+
+CONFIDENCES = tuple(vocabulary.CONFIDENCES)
+STATUSES = tuple(vocabulary.ACCOUNT_STATUSES)
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_PHONE = r"^[0-9][0-9-]{6,14}$"
+_TIER = r"^0*[1-9][0-9]*$"
+
+
+
+def _whole_won(value: Any) -> int:
+    """Whole won (KRW has no minor unit): an integer, never a bool, float or string."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError("policy_rule", "must be an integer number of won, got {got}", {"got": repr(value)})
+    return value
+
+
+# The bound first: a constraint outside the before-validator would not reach the schema.
+Won = Annotated[int, Field(ge=0, description="whole won (minor units)"), BeforeValidator(_whole_won)]
+PositiveWon = Annotated[int, Field(ge=1, description="whole won (minor units)"), BeforeValidator(_whole_won)]
+Count = Annotated[int, Field(strict=True, ge=1)]
+Identifier = Annotated[str, StringConstraints(strict=True, pattern=_ID)]
+
+
+def _refuse(*key: str, why: str) -> PydanticCustomError:
+    """A rule broken across fields: `key` (its parts, relative to the model raising it)
+    is the key the one-line message names."""
+    return PydanticCustomError("policy_rule", "{why}", {"key": key, "why": why})
+
+
+def _timestamp(value: Any) -> datetime:
+    """An ISO 8601 string with an offset. A TOML datetime literal is refused so that every
+    policy spells its instants one way (SPEC "The policy")."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("policy_rule", "must be a quoted ISO 8601 string, got a {got}",
+                                  {"got": type(value).__name__})
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("policy_rule", "is not an ISO 8601 timestamp: {got}", {"got": repr(value)}) from None
+    if moment.tzinfo is None:
+        raise PydanticCustomError("policy_rule", "needs an offset, e.g. +09:00", {})
+    return moment
+
+
+def _optional_date(value: Any) -> date | None:
+    """YYYY-MM-DD, or "" for none."""
+    if value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PydanticCustomError("policy_rule", "must be YYYY-MM-DD or empty, got {got}", {"got": repr(value)})
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
+OptionalDate = Annotated[date | None, BeforeValidator(_optional_date),
+                         WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"const": ""}]})]
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicyTable(_Table):
+    """[policy]: which policy this is."""
+    id: Identifier = Field(description="stamped on every entitlement, payment and batch")
+    currency: Annotated[Literal["KRW"], Field(description="only KRW (whole won) is supported")]
+    timezone: Annotated[str, StringConstraints(strict=True)] = Field(description="an IANA zone, e.g. Asia/Seoul")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError("policy_rule", "is not a known timezone: {got}", {"got": repr(zone)}) from None
+        return zone
+
+
+class BreachTable(_Table):
+    """[breach]: the window, both ends inclusive."""
+    window_start: Timestamp
+    window_end: Timestamp
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BreachTable:
+        if self.window_end < self.window_start:
+            raise _refuse("window_end", why="is before breach.window_start")
+        return self
+
+
+class EligibilityTable(_Table):
+    """[eligibility]: which exposures count and which account statuses are paid."""
+    confidence: Annotated[list[Literal[CONFIDENCES]], Field(min_length=1)]
+    statuses: list[Literal[STATUSES]]
+
+
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class VoucherProduct:
+    """One item of payout.voucher_products: a product id and its share in basis points."""
+    id: Identifier
+    share_bp: Annotated[int, Field(strict=True, ge=0, description="basis points of the voucher amount")]
+
+
+class PayoutTable(_Table):
+    """[payout]: what is paid and how often a returned transfer is retried."""
+    minimum_amount: Won
+    max_attempts: Count
+    voucher_products: Annotated[list[VoucherProduct], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _shares(self) -> PayoutTable:
+        if sum(p.share_bp for p in self.voucher_products) != 10000:
+            raise _refuse("voucher_products", why="share_bp must sum to 10000")
+        if len({p.id for p in self.voucher_products}) != len(self.voucher_products):
+            raise _refuse("voucher_products", why="ids must be unique")
+        return self
+
+
+class DisbursementTable(_Table):
+    """[disbursement]: batch limits and the first value date."""
+    max_batch_items: Count
+    max_batch_amount: PositiveWon
+    daily_cash_cap: PositiveWon
+    first_value_date: OptionalDate = None
+
+
+class NoticeTable(_Table):
+    """[notice]: what a message may name."""
+    official_phone: Annotated[str, StringConstraints(strict=True, pattern=_PHONE)]
+    sender: Annotated[str, StringConstraints(strict=True, pattern=r"\S")]
+
+
+class BudgetTable(_Table):
+    """[budget]: 0 is no cap; else the whole fund, shared pro rata when exceeded."""
+    total_cap: Won
+
+
+TierNumber = Annotated[str, StringConstraints(pattern=_TIER)]
+
+
+class PolicyFile(_Table):
+    """A policy TOML file, table by table (SPEC "The policy")."""
+    model_config = ConfigDict(extra="forbid", frozen=True, title="redress compensation policy")
+    policy: PolicyTable
+    breach: BreachTable
+    eligibility: EligibilityTable
+    categories: Annotated[dict[str, Annotated[int, Field(strict=True)]], Field(
+        min_length=1, description="data category -> tier number")]
+    tiers: Annotated[dict[TierNumber, PositiveWon], Field(
+        min_length=1, description="tier number -> amount in whole won",
+        json_schema_extra={"additionalProperties": False})]
+    budget: BudgetTable
+    payout: PayoutTable
+    disbursement: DisbursementTable
+    notice: NoticeTable
+
+    @model_validator(mode="after")
+    def _across_tables(self) -> PolicyFile:
+        tiers = sorted(int(k) for k in self.tiers)
+        for name, tier in self.categories.items():
+            if tier not in tiers:
+                raise _refuse("categories", name, why=f"must name a tier of [tiers] ({tiers}), got {tier!r}")
+        largest = max(self.tiers.values())
+        if self.disbursement.max_batch_amount < largest:
+            raise _refuse("disbursement", "max_batch_amount", why=f"is below the largest tier amount {largest}: "
+                          "a payment could never fit a batch")
+        if self.disbursement.daily_cash_cap < largest:
+            raise _refuse("disbursement", "daily_cash_cap", why=f"is below the largest tier amount {largest}: "
+                          "a payment could never be released")
+        return self

@@ -1,0 +1,168 @@
+"""Every code redress writes into a table or file, with its plain-language text: the one
+place to look for what a status, reason or rail means.
+
+The Polars rules (redress/rules/), the SQL checks (redress/checks/) and the texts
+(customer service, reports) import these constants instead of spelling the codes, so
+a code cannot be renamed in one place and missed in another. Codes are plain strings
+(they are stored as such in the warehouse); each family is a dict code -> text, in
+the SPEC's order where the SPEC gives one. Where a code must appear inside SQL text it
+is written as a constant from here (`sql_list`), never from outside input.
+"""
+
+from __future__ import annotations
+
+# ----------------------------------------------------- eligibility: SPEC "Eligibility and entitlement"
+TEST_ACCOUNT = "TEST_ACCOUNT"
+UNCONFIRMED_ONLY = "UNCONFIRMED_ONLY"
+OUTSIDE_WINDOW = "OUTSIDE_WINDOW"
+STATUS_NOT_ELIGIBLE = "STATUS_NOT_ELIGIBLE"
+CLOSED_BEFORE_BREACH = "CLOSED_BEFORE_BREACH"
+BELOW_MINIMUM = "BELOW_MINIMUM"
+ELIGIBLE = "ELIGIBLE"
+# In rule order: the first that applies is the customer's reason.
+ENTITLEMENT_REASONS = {
+    TEST_ACCOUNT: "a test or internal account: never paid",
+    UNCONFIRMED_ONLY: "only suspected exposures, none confirmed",
+    OUTSIDE_WINDOW: "confirmed exposures, but none inside the breach window",
+    STATUS_NOT_ELIGIBLE: "account status is not eligible under the policy",
+    CLOSED_BEFORE_BREACH: "account closed before the breach window",
+    BELOW_MINIMUM: "amount after pro rata is below the minimum payment",
+    ELIGIBLE: "eligible",
+}
+
+# ----------------------------------------------------- rails: SPEC "Payout rail"
+BANK_TRANSFER = "bank_transfer"
+VOUCHER = "voucher"
+CLAIM = "claim"
+RAILS = {
+    BANK_TRANSFER: "paid into the customer's registered bank account",
+    VOUCHER: "credited to the customer's account as vouchers",
+    CLAIM: "held until the customer claims it with the reference code",
+}
+
+# ----------------------------------------------------- ledger statuses: SPEC "Ledger"
+ISSUED = "issued"
+SETTLED = "settled"
+RETURNED = "returned"
+CANCELLED = "cancelled"
+LEDGER_STATUSES = {
+    ISSUED: "sent to be paid, no result from finance yet",
+    SETTLED: "paid: finance confirmed it",
+    RETURNED: "came back unpaid: owed again",
+    CANCELLED: "a held claim payment that a claim replaced",
+}
+# Payments that count as paid: a returned one is owed again, a cancelled one was replaced.
+LIVE_STATUSES = (ISSUED, SETTLED)
+# What a finance result may set a payment to (SPEC "Input: returns from finance").
+FINANCE_OUTCOMES = (SETTLED, RETURNED)
+
+# ----------------------------------------------------- where a scope row goes: SPEC "Nothing is lost"
+EXPOSURE = "exposure"
+NON_MEMBER = "non_member"
+REVIEW = "review"
+QUARANTINE = "quarantine"
+DESTINATIONS = {
+    EXPOSURE: "an exposure of a customer: counts toward their entitlement",
+    NON_MEMBER: "a person who is not a customer: notified, not paid",
+    REVIEW: "held for a person to decide",
+    QUARANTINE: "rejected with a reason, never used",
+}
+# The identity a row resolves to (redress/rules/identity.py); a member's row becomes an
+# exposure unless a later rule holds it.
+MEMBER = "member"
+IDENTITIES = {
+    MEMBER: "matches exactly one customer",
+    NON_MEMBER: DESTINATIONS[NON_MEMBER],
+    REVIEW: "matches more than one customer",
+    QUARANTINE: "matches nobody and cannot be told apart",
+}
+
+# ----------------------------------------------------- scope row reasons: SPEC "Row rules, then identity"
+MISSING_IDENTIFIER = "missing_identifier"
+UNKNOWN_CATEGORY = "unknown_category"
+INVALID_TIMESTAMP = "invalid_timestamp"
+INVALID_CONFIDENCE = "invalid_confidence"
+UNKNOWN_CUSTOMER_ID = "unknown_customer_id"
+INVALID_IDENTIFIER = "invalid_identifier"
+AMBIGUOUS_IDENTIFIER = "ambiguous_identifier"
+EXPOSURE_BEFORE_ACCOUNT_CREATED = "exposure_before_account_created"
+# In SPEC order: the first rule a row fails is its reason (ambiguous_identifier goes to
+# review, the others to quarantine).
+SCOPE_ROW_REASONS = {
+    MISSING_IDENTIFIER: "no customer id, email or phone",
+    UNKNOWN_CATEGORY: "a data category the policy does not list",
+    INVALID_TIMESTAMP: "accessed_at is not a timestamp",
+    INVALID_CONFIDENCE: "confidence is neither confirmed nor suspected",
+    UNKNOWN_CUSTOMER_ID: "a customer id the customer master does not have",
+    INVALID_IDENTIFIER: "the email and phone are both malformed",
+    AMBIGUOUS_IDENTIFIER: "the email or phone matches more than one customer",
+    EXPOSURE_BEFORE_ACCOUNT_CREATED: "accessed before the account existed",
+}
+# The two readings of a row (Polars and SQL) disagree: held for review, never guessed.
+CHECKS_DISAGREE = "checks_disagree"
+REVIEW_REASONS = {
+    AMBIGUOUS_IDENTIFIER: SCOPE_ROW_REASONS[AMBIGUOUS_IDENTIFIER],
+    CHECKS_DISAGREE: "the rules and their SQL restatement place the row differently",
+}
+
+# ----------------------------------------------------- whole files: SPEC "Bad files"
+UNREADABLE_FILE = "unreadable_file"
+MISSING_COLUMN = "missing_column"
+EMPTY_FILE = "empty_file"
+FILE_REASONS = {
+    UNREADABLE_FILE: "the file cannot be read as its type says",
+    MISSING_COLUMN: "a required column is missing or misnamed",
+    EMPTY_FILE: "the file has no data rows",
+}
+
+# ----------------------------------------------------- finance results: SPEC "Input: returns from finance"
+RETURN_REASONS = {
+    "missing_payment_id": "no payment_id",
+    "invalid_status": "status is neither settled nor returned",
+    "unknown_payment_id": "no such payment in the ledger",
+    "result_after_return": "the payment was already returned (and reissued)",
+    "result_after_cancel": "the payment was cancelled",
+    "returned_after_settled": "the payment was already settled",
+    "repeated_payment_id": "the file names this payment more than once",
+}
+
+# ----------------------------------------------------- notification channels: SPEC "Notifications"
+SMS = "sms"
+EMAIL = "email"
+NO_CHANNEL = "none"
+CHANNELS = {
+    SMS: "a text message to a Korean mobile number",
+    EMAIL: "an email, when there is no mobile number",
+    NO_CHANNEL: "no way to send it: listed for outreach by hand",
+}
+
+# ----------------------------------------------------- inputs the policy chooses among
+CONFIRMED = "confirmed"
+CONFIDENCES = {CONFIRMED: "the exposure is established", "suspected": "the exposure is possible, not established"}
+CLOSED = "closed"
+ACCOUNT_STATUSES = {"active": "an open account in use", "dormant": "an open account not used lately",
+                    CLOSED: "the customer left"}
+
+FAMILIES = {
+    "entitlement reasons": ENTITLEMENT_REASONS, "rails": RAILS, "ledger statuses": LEDGER_STATUSES,
+    "destinations": DESTINATIONS, "identities": IDENTITIES, "scope row reasons": SCOPE_ROW_REASONS,
+    "review reasons": REVIEW_REASONS, "file reasons": FILE_REASONS, "return reasons": RETURN_REASONS,
+    "channels": CHANNELS,
+    "confidences": CONFIDENCES, "account statuses": ACCOUNT_STATUSES,
+}
+
+
+def sql_literal(code: str) -> str:
+    """'issued' as SQL text `'issued'`, for a code of this module only (ValueError for
+    anything else), so that nothing from outside reaches SQL text this way. For SQL that
+    cannot take a bound parameter (a view's text)."""
+    if not any(code in family for family in FAMILIES.values()):
+        raise ValueError(f"not a vocabulary code: {code!r}")
+    return f"'{code}'"
+
+
+def sql_list(codes: tuple[str, ...] | list[str]) -> str:
+    """('issued', 'settled') as SQL text `('issued', 'settled')` (see sql_literal)."""
+    if not codes:
+        raise ValueError("an SQL list needs at least one code")
+    return "(" + ", ".join(sql_literal(c) for c in codes) + ")"
