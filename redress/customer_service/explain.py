@@ -19,6 +19,7 @@ from redress.customer_service import lookups
 from redress.errors import RedressError, WarehouseInUse
 from redress.policy import load_policy
 from redress.warehouse import connect
+from redress.warehouse import path as warehouse_path
 
 REASON_TEXT = {
     "TEST_ACCOUNT": "a test or internal account: never paid",
@@ -71,7 +72,7 @@ def explain(data_dir: Path, who: str, by: str | None = None, *, now: datetime | 
     failed code lookups are limited (redress/customer_service/lookups.py). Raises RedressError (one line)
     when there is no warehouse, a run holds it, nothing matches, or lookups are refused.
     SPEC "The command line" (explain) and "Notifications" (reference codes)."""
-    warehouse = data_dir / "warehouse.duckdb"
+    warehouse = warehouse_path(data_dir)
     if not warehouse.exists():
         raise RedressError(f"no warehouse in {data_dir}: run `redress run` first")
     asked = who.strip()

@@ -16,7 +16,7 @@ from redress.warehouse import connect
 from redress.inbox import reading as io
 from redress.checks.input_checks import RETURN_RULES, create_returns_staging
 from redress.rules.payments import LIVE, new_payments
-from tasks.returns import apply_results
+from redress.warehouse.ledger import apply_results
 
 ENTITLED = 50_000
 POLICY = load_policy(DEFAULT_POLICY)
