@@ -40,11 +40,11 @@ def add_failing_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, kind: str, 
         ORDER BY f.row_number, f.reason""", [run_id, kind, sha256, file_name, detail])
 
 
-def add_staged(con: duckdb.DuckDBPyConnection, staged: str) -> None:
-    """Append the rows of a staging table with quarantine's columns (validate's
+def add_staged(con: duckdb.DuckDBPyConnection, holding: str) -> None:
+    """Append the rows of a holding table with quarantine's columns (validate's
     `staged_quarantine`, a name of ours), and drop it."""
-    con.execute(f"INSERT INTO quarantine BY NAME SELECT * FROM {staged}")
-    con.execute(f"DROP TABLE {staged}")
+    con.execute(f"INSERT INTO quarantine BY NAME SELECT * FROM {holding}")
+    con.execute(f"DROP TABLE {holding}")
 
 
 def drop_scope_rows(con: duckdb.DuckDBPyConnection) -> None:
