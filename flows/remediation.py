@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from redress.errors import RedressError, machine_error
 from redress.runtime.permissions import private_files
 from redress.policy import load_policy
-from redress.settings import load_settings
+from redress.settings import Settings, for_run
 from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock, finish_run, start_run
 from tasks.report import write_failed_report, write_report
@@ -30,14 +30,18 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
     Raises RedressError (one line) for every expected failure, data or machine (disk
     full, read-only folder, warehouse held by another process or not DuckDB's): checked
     at the start before anything is written where possible, else recorded as a failed
-    run, which a rerun after the fix completes, paying exactly once.
+    run, which a rerun after the fix completes, paying exactly once. The settings are
+    built once at the start (redress.settings.for_run: the environment's, or those the
+    caller in this process gave) and handed to each task; never a parameter, which
+    Prefect would store with the HMAC key in it.
     """
     policy = load_policy(policy_path)
     try:
+        settings = for_run(data_dir)  # built once, here: a served run has no CLI; never a parameter
         # Every file the run creates is its owner's (and the share group's) only.
-        with private_files(data_dir, load_settings().share_group), data_dir_lock(data_dir):
-            check_before_run(data_dir)  # settings, warehouse, outbox: nothing written yet
-            summary = _stages(data_dir, policy, run_date, policy_path)
+        with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):
+            check_before_run(data_dir, settings)  # settings, warehouse, outbox: nothing written yet
+            summary = _stages(data_dir, policy, run_date, policy_path, settings)
             try:
                 write_exports(data_dir)
             except Exception as exc:
@@ -54,16 +58,16 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
     return summary
 
 
-def _stages(data_dir: Path, policy, run_date: date, policy_path: Path) -> dict:
+def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings: Settings) -> dict:
     ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path), "run_date": str(run_date)})
     summary: dict = {"run_id": ctx.run_id}
     try:
-        summary["ingest"] = ingest_inbox(ctx)
-        summary["returns"] = apply_returns(ctx)
-        summary["validate"] = validate_scope(ctx)
-        summary["entitle"] = compute_entitlements(ctx)
-        summary["disburse"] = disburse(ctx)
-        summary["notify"] = notify(ctx)
+        summary["ingest"] = ingest_inbox(ctx, settings)
+        summary["returns"] = apply_returns(ctx, settings)
+        summary["validate"] = validate_scope(ctx, settings)
+        summary["entitle"] = compute_entitlements(ctx, settings)
+        summary["disburse"] = disburse(ctx, settings)
+        summary["notify"] = notify(ctx, settings)
         summary["report"] = write_report(ctx, summary)
     except BaseException as exc:
         error = machine_error(exc) or str(exc) or type(exc).__name__

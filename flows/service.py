@@ -23,9 +23,10 @@ from zoneinfo import ZoneInfo
 from prefect import flow, get_run_logger
 
 from flows.remediation import remediation
-from redress.errors import RedressError
+from redress.inbox import require_inbox
 from redress.policy import load_policy
 from redress.runtime.folder_slot import ensure_slot, folder_slot
+from redress.settings import for_run, given
 from tasks.watch import new_inbox_files, should_run
 
 WAIT_SECONDS = 6 * 3600  # how long a run started while another goes on waits for its turn
@@ -38,15 +39,10 @@ def _today(policy_path: Path) -> date:
     return datetime.now(ZoneInfo(load_policy(policy_path).timezone)).date()
 
 
-def _check_folder(data_dir: Path) -> None:
-    if not (Path(data_dir) / "inbox").is_dir():
-        raise RedressError(f"data folder {data_dir} has no inbox/ folder")
-
-
 @flow(name="redress-run", log_prints=False)
 def redress_run(data_dir: Path, policy_path: Path, run_date: date | None = None) -> dict:
     """The pipeline once, started by hand (run_date: default today); waits its turn."""
-    _check_folder(data_dir)
+    require_inbox(data_dir)
     with folder_slot(data_dir, wait_seconds=WAIT_SECONDS):
         return remediation(data_dir=data_dir, policy_path=policy_path, run_date=run_date or _today(policy_path))
 
@@ -55,18 +51,20 @@ def redress_run(data_dir: Path, policy_path: Path, run_date: date | None = None)
 def inbox_watch(data_dir: Path, policy_path: Path) -> str:
     """Every minute: the pipeline, if the inbox holds content no run has recorded yet."""
     logger = get_run_logger()
+    settings = for_run(data_dir)  # built once for the check and the run it starts
     with folder_slot(data_dir, wait_seconds=0) as free:
         if not free:
             logger.info("another run is using the folder; the next check looks again")
             return "busy"
-        new = new_inbox_files(data_dir)
+        new = new_inbox_files(data_dir, settings)
         if not new:
             return "nothing new"
         if not should_run(data_dir, new):
             logger.warning("the last run started for these %s new file(s) failed before recording them; "
                            "the watch tries them again hourly, or start the remediation deployment", len(new))
             return "waiting after a failed run"
-        summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
+        with given(settings):
+            summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
         return f"run {summary['run_id']} on {len(new)} new file(s)"
 
 
@@ -74,7 +72,7 @@ def inbox_watch(data_dir: Path, policy_path: Path) -> str:
 def daily_disbursement(data_dir: Path, policy_path: Path) -> dict:
     """Every day: the pipeline whatever the inbox holds, so that what is owed (a reissue
     after a return, a top-up after a policy revision) is paid the same day."""
-    _check_folder(data_dir)
+    require_inbox(data_dir)
     with folder_slot(data_dir, wait_seconds=WAIT_SECONDS):
         return remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
 

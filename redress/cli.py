@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 from datetime import date
 from pathlib import Path
 
 from redress import escape
 from redress.errors import RedressError
+from redress.inbox import require_inbox
 
 
 def _print(text: object = "", *, file=None) -> None:
@@ -48,22 +48,23 @@ def _run_date(text: str | None) -> date:
         raise RedressError(f"--run-date must be YYYY-MM-DD, got {text!r}") from None
 
 
-def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date) -> dict:
-    """Check what can be checked before Prefect starts, then run the parent flow."""
+def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date, settings) -> dict:
+    """Check what can be checked before Prefect starts, then run the parent flow with
+    these settings (the ones main built, or the demo's): handed over in-process
+    (redress.settings.given), never as a flow parameter."""
     from redress.policy import DEFAULT_POLICY, load_policy
-    from redress.settings import check_settings, load_settings
+    from redress.settings import check_settings, given
 
     policy_file = Path(policy_path or DEFAULT_POLICY).resolve()
     load_policy(policy_file)  # refused before any data is touched
     if not data_dir.is_dir():
         raise RedressError(f"data folder {data_dir} does not exist (create it with inbox/customers and inbox/scope)")
-    if not (data_dir / "inbox").is_dir():
-        raise RedressError(f"data folder {data_dir} has no inbox/ folder")
-    check_settings(load_settings())  # before Prefect starts; the flow checks again (served runs call it directly)
+    require_inbox(data_dir)
+    check_settings(settings)  # before Prefect starts; the flow checks again (served runs call it directly)
     from flows.remediation import remediation
     from redress.runtime.prefect_server import temporary_server
 
-    with temporary_server():  # nothing this run starts outlives it, even after kill -9
+    with temporary_server(), given(settings):  # nothing this run starts outlives it, even after kill -9
         return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
 
 
@@ -83,7 +84,7 @@ def _print_outputs(data_dir: Path, summary: dict) -> None:
 
 
 def cmd_run(args, settings) -> int:
-    summary = run_pipeline(settings.data_dir, args.policy, _run_date(args.run_date))
+    summary = run_pipeline(settings.data_dir, args.policy, _run_date(args.run_date), settings)
     _print_outputs(settings.data_dir, summary)
     return 0
 
@@ -104,24 +105,15 @@ def cmd_demo(args, settings) -> int:
     if out.exists() and any(out.iterdir()):
         raise RedressError(f"{out} is not empty: the demo needs a fresh folder (remove it or pass --out)")
     generate(out, args.customers, args.seed)
-    if not os.environ.get("REDRESS_HMAC_KEY"):
-        key_file = out / ".hmac_key"
-        key = secrets.token_hex(32)
-        key_file.write_text(key + "\n")
-        key_file.chmod(0o600)
-        os.environ["REDRESS_HMAC_KEY"] = key
-        _print(f"REDRESS_HMAC_KEY was not set: the demo generated one in {key_file} (never commit a real key)")
-    demo_payer = {"REDRESS_DEBTOR_NAME": "Demo Payer Corp.", "REDRESS_DEBTOR_ACCOUNT": "1002003004005",
-                  "REDRESS_DEBTOR_BANK_CODE": "020"}
-    if not all(os.environ.get(k) for k in demo_payer):
-        os.environ.update(demo_payer)
-        _print("REDRESS_DEBTOR_* were not set: the demo's bank files use a made-up paying account")
-    _print(f"generated {args.customers:,} customers and their scope files in {out / 'inbox'}; running the pipeline...")
-    summary = run_pipeline(out, args.policy, _run_date(args.run_date))
-    _print_outputs(out, summary)
-    from redress.warehouse import connect
+    from redress.settings import demo_settings
 
-    with connect(out / "warehouse.duckdb", read_only=True) as con:
+    settings = demo_settings(settings, out, _print)  # values handed to the run, the environment untouched
+    _print(f"generated {args.customers:,} customers and their scope files in {out / 'inbox'}; running the pipeline...")
+    summary = run_pipeline(out, args.policy, _run_date(args.run_date), settings)
+    _print_outputs(out, summary)
+    from redress.warehouse import connect, path
+
+    with connect(path(out), read_only=True) as con:
         (customer, code), = con.execute(
             "SELECT customer_id, reference_code FROM notifications WHERE customer_id IS NOT NULL "
             "ORDER BY customer_id LIMIT 1").fetchall()
@@ -180,8 +172,7 @@ def cmd_serve(args, settings) -> int:
     policy_file = Path(args.policy or DEFAULT_POLICY).resolve()
     load_policy(policy_file)
     data_dir = settings.data_dir.resolve()
-    if not (data_dir / "inbox").is_dir():
-        raise RedressError(f"data folder {data_dir} has no inbox/ folder (create inbox/customers and inbox/scope)")
+    require_inbox(data_dir)
     from redress.settings import check_settings
 
     check_settings(settings)  # every run needs them; refused before anything is registered

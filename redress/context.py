@@ -1,5 +1,5 @@
 """What one run is about and where its files live. Passed to every task: small, plain
-and free of secrets (the HMAC key is read from the environment where it is used)."""
+and free of secrets (the HMAC key is in the settings, handed to the tasks beside it)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from redress.errors import RedressError
 from redress.policy import Policy, load_policy
+from redress.warehouse import path as warehouse_path
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class RunContext:
 
     @property
     def warehouse(self) -> Path:
-        return self.data_dir / "warehouse.duckdb"
+        return warehouse_path(self.data_dir)
 
     @property
     def work_dir(self) -> Path:

@@ -1,13 +1,26 @@
 """Where things live, from the environment: one settings object, built once at the entry
-point. Unknown REDRESS_* variables are refused so that a typo fails loudly."""
+point and handed down as an argument (STYLE 5). Unknown REDRESS_* variables are refused
+so that a typo fails loudly.
+
+The entry points: the CLI (redress/cli.py main) and the flow run itself (a served run
+has no CLI: flows/remediation.py builds them at its start with `for_run`). Never a flow
+parameter: Prefect's API stores parameters, and the settings hold the HMAC key, kept
+as a SecretStr whose repr and str hide it."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import secrets
 import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from redress.errors import RedressError
 
@@ -28,9 +41,13 @@ INBOX_WAIT_SECONDS = 300.0
 
 @dataclass(frozen=True)
 class Settings:
+    """Every REDRESS_* setting, typed. `hmac_key` as given (an empty value is not
+    "unset": check_settings refuses it by name); `fail_at` the step a crash test kills
+    the run at (redress/runtime/faults.py), None in production; seconds as floats."""
+
     data_dir: Path
-    hmac_key: str | None
-    fail_at: str | None
+    hmac_key: SecretStr | None
+    fail_at: str | None = None
     debtor_name: str | None = None
     debtor_account: str | None = None
     debtor_bank_code: str | None = None
@@ -40,6 +57,9 @@ class Settings:
 
 
 def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | None = None) -> Settings:
+    """The settings in `environ` (default: the process environment); `data_dir`, when
+    given (--data-dir, a flow's parameter), wins over REDRESS_DATA_DIR. RedressError
+    naming the first unknown REDRESS_* variable, or a malformed duration."""
     env = os.environ if environ is None else environ
     unknown = sorted(k for k in env if k.startswith("REDRESS_") and k not in KNOWN)
     if unknown:
@@ -50,7 +70,7 @@ def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | Non
     # Kept as given (an empty value is not "unset"): check_settings refuses it by name.
     key = env.get("REDRESS_HMAC_KEY")
     return Settings(
-        data_dir=chosen, hmac_key=key, fail_at=env.get("REDRESS_FAIL_AT") or None,
+        data_dir=chosen, hmac_key=None if key is None else SecretStr(key), fail_at=env.get("REDRESS_FAIL_AT") or None,
         debtor_name=env.get("REDRESS_DEBTOR_NAME") or None,
         debtor_account=env.get("REDRESS_DEBTOR_ACCOUNT") or None,
         debtor_bank_code=env.get("REDRESS_DEBTOR_BANK_CODE") or None,
@@ -113,7 +133,7 @@ def check_settings(settings: Settings) -> None:
     paid: only the data says whether there is one), but when any is set all three must
     be set and well-formed now. Raises RedressError naming the setting.
     """
-    key = settings.hmac_key
+    key = None if settings.hmac_key is None else settings.hmac_key.get_secret_value()
     if key is None:
         raise RedressError("REDRESS_HMAC_KEY is not set: reference codes need a secret key (see README)")
     if key != key.strip():
@@ -123,3 +143,50 @@ def check_settings(settings: Settings) -> None:
                            f"{HMAC_KEY_MIN_CHARS} characters (e.g. `openssl rand -hex 32`)")
     if any((settings.debtor_name, settings.debtor_account, settings.debtor_bank_code)):
         debtor(settings)
+
+
+# Settings a caller in this process built for the flow runs it starts (the CLI, with the
+# demo's values; the inbox-watch flow for its pipeline run). A context variable rather
+# than a flow parameter: Prefect stores parameters through its API (the HMAC key would
+# be kept there), while a context variable stays in this process and is seen by the
+# flow function, which Prefect runs in the caller's thread and context.
+_GIVEN: ContextVar[Settings | None] = ContextVar("redress_settings", default=None)
+
+
+@contextmanager
+def given(settings: Settings) -> Iterator[Settings]:
+    """Within the block, flow runs started in this process use `settings` (`for_run`)."""
+    token = _GIVEN.set(settings)
+    try:
+        yield settings
+    finally:
+        _GIVEN.reset(token)
+
+
+def for_run(data_dir: Path) -> Settings:
+    """The settings of a flow run, built once at its start: those `given` by its caller
+    in this process, else the environment's (a served run), naming `data_dir`.
+    RedressError as load_settings."""
+    chosen = _GIVEN.get()
+    return chosen if chosen is not None else load_settings(data_dir=Path(data_dir))
+
+
+def demo_settings(settings: Settings, out: Path, say: Callable[[str], None]) -> Settings:
+    """`redress demo`'s settings: these, naming the demo folder `out`, with the demo's
+    values where the environment gave none: a generated HMAC key (written to
+    out/.hmac_key, owner-only, so the reader can reuse it) and a made-up paying account.
+    `say` tells the user which were filled in. The process environment is not written."""
+    settings = dataclasses.replace(settings, data_dir=out)
+    if not settings.hmac_key:
+        key_file = out / ".hmac_key"
+        key = secrets.token_hex(32)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+        settings = dataclasses.replace(settings, hmac_key=SecretStr(key))
+        say(f"REDRESS_HMAC_KEY was not set: the demo generated one in {key_file} (never commit a real key)")
+    if not all((settings.debtor_name, settings.debtor_account, settings.debtor_bank_code)):
+        settings = dataclasses.replace(settings, debtor_name="Demo Payer Corp.", debtor_account="1002003004005",
+                                       debtor_bank_code="020")
+        say("REDRESS_DEBTOR_* were not set: the demo's bank files use a made-up paying account")
+    return settings
+

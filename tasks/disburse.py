@@ -15,7 +15,6 @@ Never retried by Prefect: a step that creates payments runs once per run.
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timezone
 
 import polars as pl
@@ -24,8 +23,9 @@ from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
 from redress.runtime.faults import checkpoint
-from redress.settings import debtor, load_settings
+from redress.settings import Settings, debtor
 from redress.warehouse import connect, export
+from redress.warehouse import ledger as ledger_table
 from redress.outbox import files as outbox
 from redress.rules.batches import batch_summary, batches
 from redress.checks.emission_checks import check_plan, drop_plan, stage_plan
@@ -44,19 +44,13 @@ def recover_outbox(ctx: RunContext) -> list[str]:
         return []
     with connect(ctx.warehouse) as con:
         committed = {r[0] for r in con.execute("SELECT batch_id FROM batches").fetchall()}
-    published = []
-    for tmp in sorted(ctx.batches_dir.glob(".tmp-*")):
-        batch_id = tmp.name.removeprefix(".tmp-")
-        if batch_id in committed and not (ctx.batches_dir / batch_id).exists():
-            outbox.publish(tmp, ctx.batches_dir / batch_id)
-            published.append(batch_id)
-        else:
-            shutil.rmtree(tmp)
-    return published
+    return outbox.settle_leftovers(
+        ctx.batches_dir, lambda batch_id: batch_id in committed and not (ctx.batches_dir / batch_id).exists(),
+        lambda tmp, batch_id: outbox.publish(tmp, ctx.batches_dir / batch_id))
 
 
 @task(name="disburse", cache_policy=NO_CACHE, timeout_seconds=3600)
-def disburse(ctx: RunContext) -> dict:
+def disburse(ctx: RunContext, settings: Settings) -> dict:
     logger = get_run_logger()
     policy = ctx.policy()
     recovered = recover_outbox(ctx)
@@ -81,13 +75,13 @@ def disburse(ctx: RunContext) -> dict:
     planned = planned.join(bank, on="customer_id", how="left").sort("batch_id", "payment_id")
     planned = with_voucher_parts(planned, policy)
     summary = batch_summary(planned)
-    payer = debtor(load_settings()) if (summary["rail"] == "bank_transfer").any() else None
+    payer = debtor(settings) if (summary["rail"] == "bank_transfer").any() else None
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:
         stage_plan(con, planned, summary, policy.voucher_products)
     check_plan(ctx, policy)
-    checkpoint("disburse:planned")
+    checkpoint("disburse:planned", settings)
 
     created_at = datetime.now(timezone.utc).replace(microsecond=0)
     ctx.batches_dir.mkdir(parents=True, exist_ok=True)
@@ -107,28 +101,20 @@ def disburse(ctx: RunContext) -> dict:
             extra["pain.001.xml"] = pain001(reference, meta["value_date"], created_at,
                                             rows.select(PAIN_COLUMNS), payer, currency=policy.currency)
         outbox.write_batch(ctx.batches_dir, manifest, payment_files(rows, meta["rail"], policy), extra)
-        checkpoint("disburse:folder-written")
-    checkpoint("disburse:folders-written")
+        checkpoint("disburse:folder-written", settings)
+    checkpoint("disburse:folders-written", settings)
 
     with connect(ctx.warehouse) as con:
         # Committed from the staged plan: exactly the rows the suites passed.
         con.execute("BEGIN")
-        con.execute("""
-            INSERT INTO ledger BY NAME
-            SELECT payment_id, customer_id, amount, ? AS currency, rail, batch_id, ? AS policy_id,
-                   ? AS run_id, attempt, 'issued' AS status, NULL AS status_reason, ? AS updated_run_id
-            FROM planned_payments ORDER BY payment_id""", [policy.currency, policy.id, ctx.run_id, ctx.run_id])
-        con.execute("""
-            INSERT INTO batches BY NAME
-            SELECT batch_id, rail, ? AS currency, value_date, item_count, control_sum, ? AS policy_id,
-                   ? AS run_id, ? AS created_at, 'outbox/batches/' || batch_id AS folder
-            FROM planned_batches ORDER BY batch_id""", [policy.currency, policy.id, ctx.run_id, created_at])
+        ledger_table.issue_planned(con, currency=policy.currency, policy_id=policy.id, run_id=ctx.run_id,
+                                   created_at=created_at)
         con.execute("COMMIT")
-        checkpoint("disburse:committed")
+        checkpoint("disburse:committed", settings)
         drop_plan(con)
     for batch_id in summary["batch_id"].to_list():
         outbox.publish(outbox.staging_folder(ctx.batches_dir, batch_id), ctx.batches_dir / batch_id)
-        checkpoint("disburse:published-one")
+        checkpoint("disburse:published-one", settings)
 
     per_rail = planned.group_by("rail").agg(pl.len().alias("payments"), pl.col("amount").sum()).sort("rail")
     result = {

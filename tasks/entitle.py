@@ -18,7 +18,8 @@ from prefect.cache_policies import NO_CACHE
 from redress import sql
 from redress.context import RunContext
 from redress.runtime.faults import checkpoint
-from redress.warehouse import connect
+from redress.settings import Settings
+from redress.warehouse import connect, entitlements
 from redress.warehouse import increments
 from redress.rules.entitlements import entitlements_of, exposure_summary
 
@@ -30,7 +31,7 @@ _AFFECTED = """
 
 
 @task(name="compute entitlements", cache_policy=NO_CACHE, timeout_seconds=1800)
-def compute_entitlements(ctx: RunContext) -> dict:
+def compute_entitlements(ctx: RunContext, settings: Settings) -> dict:
     """Returns {mode, why, customers_recomputed, by_reason: {reason: {customers, amount}}}
     over the whole `entitlements` table after the stage (amounts in minor units)."""
     logger = get_run_logger()
@@ -47,7 +48,7 @@ def compute_entitlements(ctx: RunContext) -> dict:
     every = mode == increments.FULL
     recomputed = 0
     if every or pending:
-        recomputed = _recompute(ctx, policy, {"every": every, "files": pending})
+        recomputed = _recompute(ctx, policy, {"every": every, "files": pending}, settings)
     with connect(ctx.warehouse) as con:
         rows = con.execute("""
             SELECT reason, count(*), sum(amount) FROM entitlements GROUP BY ALL ORDER BY reason""").fetchall()
@@ -56,7 +57,7 @@ def compute_entitlements(ctx: RunContext) -> dict:
     return {"mode": mode, "why": why, "customers_recomputed": recomputed, "by_reason": summary}
 
 
-def _recompute(ctx: RunContext, policy, affected: dict) -> int:
+def _recompute(ctx: RunContext, policy, affected: dict, settings: Settings) -> int:
     """Entitlements of the affected customers (_AFFECTED), replacing theirs in one
     transaction with the record that their files are entitled. Returns how many."""
     exposures, customers = ctx.work_dir / "exposures.parquet", ctx.work_dir / "customers.parquet"
@@ -77,18 +78,9 @@ def _recompute(ctx: RunContext, policy, affected: dict) -> int:
     entitlements_of(pl.scan_parquet(summary_file, glob=False), policy).sink_parquet(result)
     with connect(ctx.warehouse) as con:
         con.execute("BEGIN")
-        if affected["every"]:
-            con.execute("DELETE FROM entitlements")
-        else:
-            con.execute("DELETE FROM entitlements WHERE customer_id IN (SELECT customer_id FROM read_parquet(?))",
-                        [sql.file_path(result)])
-        # No ORDER BY: every reader of entitlements orders explicitly (redress/warehouse/exports.py).
-        con.execute("""
-            INSERT INTO entitlements BY NAME
-            SELECT customer_id, policy_id, ? AS run_id, reason, tier, categories, exposed_categories,
-                   base_amount, amount, rail FROM read_parquet(?)""", [ctx.run_id, sql.file_path(result)])
+        entitlements.replace(con, sql.file_path(result), ctx.run_id, every=affected["every"])
         increments.mark_entitled(con)
-        checkpoint("entitle:before-commit")
+        checkpoint("entitle:before-commit", settings)
         con.execute("COMMIT")
         (recomputed,), = con.execute("SELECT count(*) FROM read_parquet(?)", [sql.file_path(result)]).fetchall()
     return int(recomputed)

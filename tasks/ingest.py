@@ -8,7 +8,7 @@ in quarantine) and the previous snapshot stays current.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import duckdb
 from prefect import get_run_logger, task
@@ -18,8 +18,8 @@ from redress import escape
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.runtime.faults import checkpoint
-from redress.settings import load_settings
-from redress.warehouse import connect, masked_account
+from redress.settings import Settings
+from redress.warehouse import connect, files, quarantine
 from redress.inbox import reading as io
 from redress.checks.quality import check
 from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
@@ -27,19 +27,15 @@ from redress.checks.suites import failing_rows_of
 
 
 def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows=None) -> dict:
-    con.execute(
-        "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [f.sha256, f.name, f.kind, f.size_bytes, status, reason, rows, ctx.run_id, datetime.now(timezone.utc)],
-    )
+    files.record(con, sha256=f.sha256, name=f.name, kind=f.kind, size_bytes=f.size_bytes, status=status,
+                 reason=reason, rows=rows, run_id=ctx.run_id)
     if status not in ("accepted", "duplicate_file"):
-        con.execute(
-            "INSERT INTO quarantine VALUES (?, ?, ?, ?, NULL, ?, ?, NULL)",
-            [ctx.run_id, f.kind, f.sha256, f.name, status if status != "rejected" else "rejected_file", reason],
-        )
+        quarantine.add_file(con, ctx.run_id, f.kind, f.sha256, f.name,
+                            status if status != "rejected" else "rejected_file", reason)
     return {"kind": f.kind, "file_name": f.name, "file_sha256": f.sha256, "status": status, "rows": rows}
 
 
-def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str) -> dict:
+def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str, settings: Settings) -> dict:
     """Read the file once, straight into scope_rows, in one transaction with its record."""
     with io.loading(con):
         con.execute("BEGIN")
@@ -50,12 +46,12 @@ def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str) -> dict:
             con.execute("ROLLBACK")
             raise
         entry = record(con, f, ctx, "accepted", rows=rows)
-        checkpoint("ingest:before-commit")
+        checkpoint("ingest:before-commit", settings)
         con.execute("COMMIT")
     return entry
 
 
-def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
+def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Settings) -> dict:
     """Read the file once into customers_staging, check it with GX (which needs the
     warehouse to itself), then promote or reject."""
     with connect(ctx.warehouse) as con:
@@ -74,24 +70,19 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str) -> dict:
             con.register("failures", failures)
             # Kept as long as the warehouse and read by whoever fixes the file: the row is found by its
             # number and customer id; the name is not kept and the account is masked.
-            con.execute(f"""
-                INSERT INTO quarantine
-                SELECT ?, 'customers', ?, ?, s.row_number, f.reason, 'snapshot rejected whole',
-                       to_json(struct_pack(customer_id := s.customer_id,
-                           name_given := s.name IS NOT NULL,
-                           email := s.email, phone := s.phone, status := s.status,
-                           created_at := s.created_at, closed_at := s.closed_at,
-                           is_test := s.is_test, payout_method := s.payout_method,
-                           bank_code := s.bank_code, bank_account := {masked_account("s.bank_account")}))::VARCHAR
-                FROM failures f LEFT JOIN customers_staging s USING (row_number)
-                ORDER BY s.row_number, f.reason
-            """, [ctx.run_id, f.sha256, f.name])
+            quarantine.add_failing_rows(
+                con, run_id=ctx.run_id, kind="customers", sha256=f.sha256, file_name=f.name,
+                staging="customers_staging", detail="snapshot rejected whole", row_fields={
+                    "customer_id": "s.customer_id", "name_given": "s.name IS NOT NULL", "email": "s.email",
+                    "phone": "s.phone", "status": "s.status", "created_at": "s.created_at",
+                    "closed_at": "s.closed_at", "is_test": "s.is_test", "payout_method": "s.payout_method",
+                    "bank_code": "s.bank_code", "bank_account": quarantine.masked_account("s.bank_account")})
             entry = record(con, f, ctx, "rejected", f"{failures.height} failure(s): {', '.join(reasons)}", rows)
         else:
             io.promote_customers(con, f.sha256)
             entry = record(con, f, ctx, "accepted", rows=rows)
         con.execute("DROP TABLE IF EXISTS customers_staging")  # gone when promoted (renamed to customers)
-        checkpoint("ingest:customers-before-commit")
+        checkpoint("ingest:customers-before-commit", settings)
         con.execute("COMMIT")
     return entry
 
@@ -103,7 +94,8 @@ def not_read(kind: str, name: str, why: str, logger) -> dict:
     return {"kind": kind, "file_name": name, "file_sha256": None, "status": "not_read", "rows": None, "detail": why}
 
 
-def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.InboxFile], dict]) -> list[dict]:
+def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
+                  load: Callable[[io.InboxFile], dict]) -> list[dict]:
     """Calls `load` on every inbox file of these kinds whose content was not seen before,
     in read order (redress.inbox.reading: oldest modification time first, then natural order of
     names). A file seen before under this name is passed over; the same content under
@@ -113,7 +105,6 @@ def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.In
     REDRESS_INBOX_WAIT_SECONDS); those still changing, links and other non-regular
     entries are not read: each is logged once and listed with status "not_read"."""
     logger = get_run_logger()
-    settings = load_settings()
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     inbox = io.inbox_files(ctx.data_dir, timedelta(seconds=settings.inbox_quiet_seconds),
                            timedelta(seconds=settings.inbox_wait_seconds), kinds, log=logger.info)
@@ -161,7 +152,7 @@ def each_new_file(ctx: RunContext, kinds: tuple[str, ...], load: Callable[[io.In
 
 @task(name="ingest inbox", cache_policy=NO_CACHE, timeout_seconds=3600, retries=len(BACKOFF_SECONDS),
       retry_delay_seconds=BACKOFF_SECONDS, retry_jitter_factor=JITTER, retry_condition_fn=io_errors_only)
-def ingest_inbox(ctx: RunContext) -> list[dict]:
+def ingest_inbox(ctx: RunContext, settings: Settings) -> list[dict]:
     """Record every new customers and scope file (by content) and load the accepted ones.
     Returns are applied by their own stage (tasks/returns.py)."""
     tz = ctx.policy().timezone
@@ -169,10 +160,10 @@ def ingest_inbox(ctx: RunContext) -> list[dict]:
     def load(f: io.InboxFile) -> dict:
         if f.kind == "scope":
             with connect(ctx.warehouse) as con:
-                return _ingest_scope(con, f, ctx, tz)
-        return _ingest_customers(ctx, f, tz)
+                return _ingest_scope(con, f, ctx, tz, settings)
+        return _ingest_customers(ctx, f, tz, settings)
 
-    entries = each_new_file(ctx, ("customers", "scope"), load)
+    entries = each_new_file(ctx, settings, ("customers", "scope"), load)
     with connect(ctx.warehouse) as con:
         masters = con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
     if masters == 0:

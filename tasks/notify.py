@@ -1,8 +1,9 @@
 """Stage 5, notify: everyone who became known in this run, told once.
 
 Customers with an entitlement (any reason but TEST_ACCOUNT) and non-member exposures,
-one row per person, the first time they become known. The HMAC key comes from the
-environment, never from a parameter, so it is not stored with the flow run.
+one row per person, the first time they become known. The HMAC key comes with the
+settings the flow built at its start (redress/settings.py), never as a flow parameter,
+so it is not stored with the flow run.
 
 Beside each file, `index/<run_id>.parquet` says who each row is for (person_key,
 customer_id, reference_code): the notification file itself names no customer, and
@@ -18,7 +19,6 @@ code, channel and run; recovery restores rows from the file and its index).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -30,8 +30,8 @@ from redress.context import RunContext
 from redress.errors import RedressError
 from redress.policy import Policy
 from redress.runtime.faults import checkpoint
-from redress.settings import load_settings
-from redress.warehouse import connect
+from redress.settings import Settings
+from redress.warehouse import connect, notifications
 from redress.outbox import files as outbox
 from redress.outbox.recovery import INDEX
 from redress.rules.notifications import NEW_PEOPLE, NEW_PEOPLE_PARAMETERS, messages
@@ -71,11 +71,7 @@ def recover_notifications(ctx: RunContext) -> None:
         return
     with connect(ctx.warehouse) as con:
         committed = {r[0] for r in con.execute("SELECT DISTINCT run_id FROM notifications").fetchall()}
-    for tmp in sorted(ctx.notifications_dir.glob(".tmp-*")):
-        if tmp.name.removeprefix(".tmp-") in committed:
-            _publish(tmp, ctx)
-        else:
-            shutil.rmtree(tmp)
+    outbox.settle_leftovers(ctx.notifications_dir, committed.__contains__, lambda tmp, run_id: _publish(tmp, ctx))
 
 
 def write_rendered(people: Path, policy: Policy, run_id: str, *, final: Path, index: Path, rows: Path) -> None:
@@ -94,12 +90,12 @@ def write_rendered(people: Path, policy: Policy, run_id: str, *, final: Path, in
 
 
 @task(name="notify", cache_policy=NO_CACHE, timeout_seconds=3600)
-def notify(ctx: RunContext) -> dict:
+def notify(ctx: RunContext, settings: Settings) -> dict:
     logger = get_run_logger()
     policy = ctx.policy()
-    key = load_settings().hmac_key
-    if not key:
+    if not settings.hmac_key:
         raise RedressError("REDRESS_HMAC_KEY is not set: reference codes need a secret key (see README)")
+    key = settings.hmac_key.get_secret_value()
     recover_notifications(ctx)
     people = ctx.work_dir / "people.parquet"
     rows = ctx.work_dir / "notification_rows.parquet"
@@ -110,7 +106,7 @@ def notify(ctx: RunContext) -> dict:
         con.execute("COPY (SELECT * FROM people ORDER BY person_key) TO ? (FORMAT parquet)", [str(people)])
     # Same order as a batch: files under a temporary name, then the commit, then the
     # rename; recover_notifications settles what a crash left in between.
-    tmp = ctx.notifications_dir / f".tmp-{ctx.run_id}"
+    tmp = outbox.staging_folder(ctx.notifications_dir, ctx.run_id)
     (tmp / INDEX).mkdir(parents=True, exist_ok=True)
     final = tmp / f"{ctx.run_id}.parquet"
     write_rendered(people, policy, ctx.run_id, final=final, index=tmp / INDEX / f"{ctx.run_id}.parquet", rows=rows)
@@ -124,19 +120,14 @@ def notify(ctx: RunContext) -> dict:
         for path in [*tmp.iterdir(), *(tmp / INDEX).iterdir()]:
             if path.is_file():
                 outbox.fsync(path)
-        checkpoint("notify:files-written")
+        checkpoint("notify:files-written", settings)
         con.execute("BEGIN")
         # The warehouse keeps who was told, how and with which template, not the text:
         # the text of every message is in the outbox file, and 32 million messages
         # would double the warehouse and the time to write it.
-        # The rows file is in person_key order already (write_rendered) and DuckDB keeps
-        # a file's order on insert: no second sort.
-        con.execute("""
-            INSERT INTO notifications BY NAME
-            SELECT person_key, customer_id, recipient, channel, reference_code, template_id, language, run_id
-            FROM read_parquet(?)""", src)
+        notifications.add(con, src[0])  # in person_key order already: no second sort
         con.execute("COMMIT")
-        checkpoint("notify:committed")
+        checkpoint("notify:committed", settings)
     per_channel, per_template = {}, {}
     for channel, template, n in tally:
         per_channel[channel] = per_channel.get(channel, 0) + n

@@ -31,7 +31,8 @@ from redress import escape, sql
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.runtime.faults import checkpoint
-from redress.warehouse import connect, export
+from redress.settings import Settings
+from redress.warehouse import connect, customers, export, quarantine, scope_rows
 from redress.checks import input_checks
 from redress.warehouse import increments
 from redress.rules.classify import classified_scope
@@ -100,27 +101,20 @@ def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: st
     con.execute("DROP TABLE placed")
 
 
-def _commit_outcomes(con: duckdb.DuckDBPyConnection, plan: increments.Plan, run_id: str) -> None:
+def _commit_outcomes(con: duckdb.DuckDBPyConnection, plan: increments.Plan, run_id: str, settings: Settings) -> None:
     """One transaction: the staged rows become the outcome rows (full: replacing every
     earlier row; incremental: appended), with the record of which files are classified
     under which basis. Killed before COMMIT, nothing of it happened and the rerun plans
     the same; after it, the rerun finds the files classified."""
     con.execute("BEGIN")
     if plan.mode == increments.FULL:
-        # Renamed, not copied: tens of millions of rows are not written twice.
-        for table in ("scope_exposures", "non_member_exposures", "review"):
-            con.execute(f"DROP TABLE {table}")
-            con.execute(f"ALTER TABLE {HOLDING[table]} RENAME TO {table}")
-        # Row-level scope quarantine is re-derived by a full run; rejected files stay as recorded.
-        con.execute("DELETE FROM quarantine WHERE kind = 'scope' AND row_number IS NOT NULL")
+        scope_rows.replace_outcomes(con, HOLDING)
+        quarantine.drop_scope_rows(con)
     else:
-        for table in ("scope_exposures", "non_member_exposures", "review"):
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {HOLDING[table]}")
-            con.execute(f"DROP TABLE {HOLDING[table]}")
-    con.execute("INSERT INTO quarantine BY NAME SELECT * FROM staged_quarantine")
-    con.execute("DROP TABLE staged_quarantine")
+        scope_rows.append_outcomes(con, HOLDING)
+    quarantine.add_staged(con, HOLDING["quarantine"])
     increments.record_classified(con, plan, run_id)
-    checkpoint("validate:before-commit")
+    checkpoint("validate:before-commit", settings)
     con.execute("COMMIT")
 
 
@@ -140,12 +134,7 @@ def renormalise_master(ctx: RunContext) -> Path:
     ).select(pl.len()).collect().item()
     if stale:
         with connect(ctx.warehouse) as con:
-            con.execute("""
-                UPDATE customers SET email_norm = m.email_norm, phone_e164 = m.phone_e164
-                FROM read_parquet(?) m
-                WHERE customers.customer_id = m.customer_id
-                  AND (m.email_norm IS DISTINCT FROM m.email_stored OR m.phone_e164 IS DISTINCT FROM m.phone_stored)
-            """, [sql.file_path(master)])
+            customers.update_identity_keys(con, sql.file_path(master))
         get_run_logger().info("customer master: identity keys of %s customers re-normalised", stale)
     return master
 
@@ -247,7 +236,7 @@ def _classify(ctx: RunContext, plan: increments.Plan, categories: list[str]) -> 
 
 
 @task(name="validate scope", cache_policy=NO_CACHE, timeout_seconds=3600)
-def validate_scope(ctx: RunContext) -> dict:
+def validate_scope(ctx: RunContext, settings: Settings) -> dict:
     """Stage 2 (SPEC "Input: scope files"): classify the scope rows that need it (all on
     the full path, the new files' on the incremental one: redress/warehouse/increments.py), gate
     them, commit them, and report every accepted file's rows per destination.
@@ -264,7 +253,7 @@ def validate_scope(ctx: RunContext) -> dict:
     if plan.mode == increments.FULL or plan.files:
         _, agreed = _classify(ctx, plan, categories)
         with connect(ctx.warehouse) as con:
-            _commit_outcomes(con, plan, ctx.run_id)
+            _commit_outcomes(con, plan, ctx.run_id, settings)
     with connect(ctx.warehouse) as con:
         balance = conservation(con)
         reasons = con.sql("""

@@ -23,8 +23,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from redress import escape
-from redress.settings import load_settings
+from redress.settings import Settings
 from redress.warehouse import connect
+from redress.warehouse import path as warehouse_path
 from redress.runtime.folder_slot import slot_name
 from redress.inbox.reading import FileChanged, Listed, list_inbox, settle, sha256_of
 from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
@@ -85,17 +86,13 @@ def fingerprint(new: list[dict]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def settled_listing(data_dir: Path, quiet: timedelta | None = None, most: timedelta | None = None,
+def settled_listing(data_dir: Path, quiet: timedelta, most: timedelta,
                     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                     sleep: Callable[[float], None] = time.sleep,
                     log: Callable[[str], None] = lambda message: None) -> list[Listed]:
     """The complete inbox files, as a run takes them (redress.inbox.reading.settle): waits while a
     file is still being copied in, at most `most`; a file still changing then is left
-    for the next check. Defaults from REDRESS_INBOX_QUIET_SECONDS / _WAIT_SECONDS."""
-    if quiet is None or most is None:
-        settings = load_settings()
-        quiet = timedelta(seconds=settings.inbox_quiet_seconds) if quiet is None else quiet
-        most = timedelta(seconds=settings.inbox_wait_seconds) if most is None else most
+    for the next check (REDRESS_INBOX_QUIET_SECONDS / _WAIT_SECONDS in the settings)."""
     listed, passed = settle(Path(data_dir), quiet, most, now=now, sleep=sleep, log=log)
     for p in passed:
         log(f"{p.kind}/{escape.terminal(p.name)}: not read: {escape.terminal(p.why)}")
@@ -111,11 +108,12 @@ def _sha256_or_none(path: Path) -> str | None:
 
 @task(name="check inbox", cache_policy=NO_CACHE, timeout_seconds=1800, retries=len(BACKOFF_SECONDS),
       retry_delay_seconds=BACKOFF_SECONDS, retry_jitter_factor=JITTER, retry_condition_fn=io_errors_only)
-def new_inbox_files(data_dir: Path) -> list[dict]:
+def new_inbox_files(data_dir: Path, settings: Settings) -> list[dict]:
     """Inbox files with content no run has recorded yet: kind/name and sha256 (no rows read)."""
     logger = get_run_logger()
-    listed = settled_listing(data_dir, log=logger.info)
-    new = unrecorded(listed, recorded_files(Path(data_dir) / "warehouse.duckdb"), _sha256_or_none)
+    listed = settled_listing(data_dir, timedelta(seconds=settings.inbox_quiet_seconds),
+                             timedelta(seconds=settings.inbox_wait_seconds), log=logger.info)
+    new = unrecorded(listed, recorded_files(warehouse_path(data_dir)), _sha256_or_none)
     files = [{"file": f"{f.kind}/{f.name}", "sha256": sha} for f, sha in new]
     logger.info("%s inbox file(s), %s new%s", len(listed), len(files),
                 (": " + ", ".join(escape.terminal(f["file"]) for f in files)) if files else "")

@@ -20,6 +20,7 @@ from redress.errors import RedressError, WarehouseInUse
 from redress.policy import load_policy
 from redress.vocabulary import ENTITLEMENT_REASONS, LIVE_STATUSES
 from redress.warehouse import connect
+from redress.warehouse import path as warehouse_path
 
 REASON_TEXT = ENTITLEMENT_REASONS
 
@@ -64,7 +65,7 @@ def explain(data_dir: Path, who: str, by: str | None = None, *, now: datetime | 
     failed code lookups are limited (redress/customer_service/lookups.py). Raises RedressError (one line)
     when there is no warehouse, a run holds it, nothing matches, or lookups are refused.
     SPEC "The command line" (explain) and "Notifications" (reference codes)."""
-    warehouse = data_dir / "warehouse.duckdb"
+    warehouse = warehouse_path(data_dir)
     if not warehouse.exists():
         raise RedressError(f"no warehouse in {data_dir}: run `redress run` first")
     asked = who.strip()

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from redress.errors import RedressError
+from redress.warehouse import lookups as lookups_table
 
 MAX_FAILED_CODES = 5
 WINDOW = timedelta(minutes=10)
@@ -47,8 +48,7 @@ def staff_id(by: str | None) -> str:
 
 
 def record(con: duckdb.DuckDBPyConnection, at: datetime, staff: str, asked: str, kind: str, outcome: str) -> None:
-    con.execute("INSERT INTO lookups VALUES (?, ?, ?, ?, ?, ?)",
-                [at, staff, os_user(), asked[:MAX_ASKED_CHARS], kind, outcome])
+    lookups_table.record(con, at, staff, os_user(), asked[:MAX_ASKED_CHARS], kind, outcome)
 
 
 def refuse_if_guessing(con: duckdb.DuckDBPyConnection, at: datetime, staff: str, asked: str) -> None:

@@ -80,6 +80,7 @@ import polars as pl
 from redress import escape, sql
 from redress.rules.identity import email_norm, phone_e164
 from redress.vocabulary import EMPTY_FILE, MISSING_COLUMN, UNREADABLE_FILE
+from redress.warehouse import customers, scope_rows
 
 KINDS = ("customers", "scope", "returns")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -845,8 +846,7 @@ def promote_customers(con: duckdb.DuckDBPyConnection, sha: str) -> int:
                         f"TO {sql.identifier(column)}")
     con.execute(f"ALTER TABLE customers_staging ADD COLUMN file_sha256 VARCHAR DEFAULT {sql.literal(sha)}")
     con.execute("ALTER TABLE customers_staging ALTER COLUMN file_sha256 DROP DEFAULT")  # filled; no later default
-    con.execute("DROP TABLE IF EXISTS customers")
-    con.execute("ALTER TABLE customers_staging RENAME TO customers")
+    customers.replace_with_staging(con)
     return con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
 
 
@@ -868,13 +868,7 @@ def load_scope_rows(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame,
     con.execute("SET TimeZone = ?", [timezone])
     # On failure the transaction is aborted: the caller's ROLLBACK inside `loading`
     # sets the session back to UTC.
-    rows = _load(con, frame, f"""
-        INSERT INTO scope_rows
-        SELECT ? AS file_sha256, row_number, customer_id, email, phone, data_category,
-               accessed_at AS accessed_at_raw, {ts('accessed_at', frame.collect_schema())} AS accessed_at,
-               confidence, source
-        FROM src
-    """, [sha])
+    rows = _load(con, frame, scope_rows.append_sql(ts('accessed_at', frame.collect_schema())), [sha])
     con.execute("SET TimeZone = 'UTC'")
     if rows == 0:
         raise FileRejected(EMPTY_FILE, "the file has no data rows")

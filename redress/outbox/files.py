@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -54,8 +55,30 @@ def write_json(path: Path, doc: dict) -> None:
     fsync(path)
 
 
+TMP_PREFIX = ".tmp-"  # a folder still being written: `.tmp-<batch_id>`, `.tmp-<run_id>`
+
+
 def staging_folder(batches_dir: Path, batch_id: str) -> Path:
-    return batches_dir / f".tmp-{batch_id}"
+    return batches_dir / f"{TMP_PREFIX}{batch_id}"
+
+
+def settle_leftovers(folder: Path, publishable: Callable[[str], bool], publish: Callable[[Path, str], None]) -> list[str]:
+    """Each `.tmp-<id>` folder a stopped run left in `folder`, in name order: published
+    with `publish(tmp, id)` when `publishable(id)` (its warehouse rows were committed),
+    else deleted (never committed: the rerun writes it again). Returns the ids
+    published. The outbox half of "files, then the commit, then the rename" (SPEC
+    "Ledger: paying exactly once")."""
+    if not folder.is_dir():
+        return []
+    published = []
+    for tmp in sorted(folder.glob(f"{TMP_PREFIX}*")):
+        name = tmp.name.removeprefix(TMP_PREFIX)
+        if publishable(name):
+            publish(tmp, name)
+            published.append(name)
+        else:
+            shutil.rmtree(tmp)
+    return published
 
 
 def write_batch(batches_dir: Path, manifest: dict, payments: pl.DataFrame, extra: dict[str, bytes] | None = None) -> Path:

@@ -30,7 +30,9 @@ import polars as pl
 
 from redress import sql
 from redress.errors import RedressError
-from redress.warehouse import connect, table_exists
+from redress.warehouse import connect, ledger, notifications, table_exists
+from redress.warehouse import path as warehouse_path
+from redress.warehouse import runs as runs_table
 from redress.inbox.reading import sha256_of
 from redress.rules.notifications import TEMPLATES
 from redress.vocabulary import RAILS
@@ -88,7 +90,7 @@ def row_count(path: Path) -> int:
 
 
 def _known(data_dir: Path) -> tuple[set[str], set[str]]:
-    warehouse = data_dir / "warehouse.duckdb"
+    warehouse = warehouse_path(data_dir)
     if not warehouse.exists():
         return set(), set()
     with connect(warehouse, read_only=True) as con:
@@ -178,47 +180,25 @@ def recover_ledger(data_dir: Path) -> dict:
     restored = {"batches": 0, "payments": 0, "amount": 0, "notifications": 0, "runs": 0}
     if not manifests and not notes:
         return restored
-    with connect(data_dir / "warehouse.duckdb") as con:
+    with connect(warehouse_path(data_dir)) as con:
         known_runs = {r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()}
         con.execute("BEGIN")
         runs: dict[str, dict] = {}
         for m in manifests:
             folder = data_dir / "outbox" / "batches" / m["batch_id"]
-            # read_parquet(?) binds the path, glob characters escaped (redress/sql.py).
-            added = con.execute("""
-                INSERT INTO ledger BY NAME
-                SELECT payment_id, customer_id, amount, currency, rail, ? AS batch_id, ? AS policy_id,
-                       ? AS run_id, attempt, 'issued' AS status, NULL AS status_reason, ? AS updated_run_id
-                FROM read_parquet(?) WHERE payment_id NOT IN (SELECT payment_id FROM ledger)
-                ORDER BY payment_id""",
-                [m["batch_id"], m["policy_id"], m["run_id"], m["run_id"], sql.file_path(folder / "payments.parquet")],
-            ).fetchall()[0][0]
-            con.execute(
-                "INSERT INTO batches (batch_id, rail, currency, value_date, item_count, control_sum, policy_id, "
-                "run_id, created_at, folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [m["batch_id"], m["rail"], m["currency"], m["value_date"], m["item_count"], m["control_sum"],
-                 m["policy_id"], m["run_id"], m["created_at"], f"outbox/batches/{m['batch_id']}"])
+            added = ledger.restore_batch(con, m, sql.file_path(folder / "payments.parquet"))
             restored["batches"] += 1
             restored["payments"] += added
             restored["amount"] += m["control_sum"]
             runs.setdefault(m["run_id"], {"started": m["created_at"], "policy_id": m["policy_id"]})
         for run_id, sources in notes.items():
-            restored["notifications"] += con.execute(f"""
-                INSERT INTO notifications BY NAME
-                SELECT *, $3 AS run_id FROM ({NOTES_WITH_KEYS})
-                WHERE person_key NOT IN (SELECT person_key FROM notifications) ORDER BY person_key""",
-                [*sources, run_id]).fetchall()[0][0]
+            restored["notifications"] += notifications.restore(con, NOTES_WITH_KEYS, sources, run_id)
             runs.setdefault(run_id, {"started": None, "policy_id": ""})
         for run_id, info in sorted(runs.items()):
             if run_id in known_runs or not RUN_ID.fullmatch(run_id):
                 continue
             # Recorded so that no new run takes the id (and overwrites its files).
-            con.execute(
-                "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome, error) "
-                "VALUES (?, coalesce(?::TIMESTAMPTZ, ?::DATE::TIMESTAMPTZ), ?, ?, ?, '', 'recovered', "
-                "'rebuilt from the outbox by redress recover-ledger')",
-                [run_id, info["started"], _run_date(run_id), _run_date(run_id),
-                 json.dumps({"restored_from": "outbox"}), info["policy_id"]])
+            runs_table.record_recovered(con, run_id, info["started"], _run_date(run_id), info["policy_id"])
             restored["runs"] += 1
         unpaid = _told_of_a_payment_never_found(con)
         if unpaid:

@@ -15,8 +15,9 @@ import duckdb
 
 from redress.errors import RedressError
 from redress.sql import check_path
-from redress.settings import check_settings, load_settings
+from redress.settings import Settings, check_settings
 from redress.warehouse import open_error
+from redress.warehouse import path as warehouse_path
 from redress.outbox.recovery import unknown_outbox
 
 
@@ -46,11 +47,11 @@ def check_outbox_known(data_dir: Path) -> None:
             f"`redress --data-dir {shlex.quote(str(data_dir))} recover-ledger`, then run again")
 
 
-def check_before_run(data_dir: Path) -> None:
+def check_before_run(data_dir: Path, settings: Settings) -> None:
     """Settings, warehouse, outbox: in that order, cheapest first. SPEC "The command line"
     (one-line errors), "Ledger: paying exactly once". A data folder whose path DuckDB
     cannot use (redress/sql.py) is refused first."""
     check_path(data_dir)
-    check_settings(load_settings())
-    check_warehouse_free(data_dir / "warehouse.duckdb")
+    check_settings(settings)
+    check_warehouse_free(warehouse_path(data_dir))
     check_outbox_known(data_dir)

@@ -1,7 +1,9 @@
 """The warehouse: one DuckDB file, stable table names (SPEC "The warehouse").
 
-Every table is created here and nowhere else, so an analyst can read the schema in one
-place. Money columns are BIGINT in the currency's minor unit (KRW: whole won).
+This module opens it (`path`, `connect`); the tables and their comments are in
+redress/warehouse/schema.py, and each table is written by one module of this package
+(schema.OWNERS), which stages call: a stage opens the transaction and commits, the
+owner's functions only execute statements.
 """
 
 from __future__ import annotations
@@ -14,202 +16,16 @@ import duckdb
 
 from redress.errors import RedressError, WarehouseInUse
 from redress.sql import check_path
+from redress.warehouse.quarantine import masked_account  # noqa: F401 (re-exported)
+from redress.warehouse.schema import SCHEMA, migrate
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS ingested_files (
-    file_sha256   VARCHAR NOT NULL,
-    file_name     VARCHAR NOT NULL,      -- name inside inbox/<kind>/
-    kind          VARCHAR NOT NULL,      -- customers | scope | returns
-    size_bytes    BIGINT NOT NULL,
-    status        VARCHAR NOT NULL,      -- accepted | duplicate_file | empty_file | unreadable_file
-                                         -- | missing_column | rejected
-    reason        VARCHAR,
-    rows_read     BIGINT,
-    run_id        VARCHAR NOT NULL,
-    ingested_at   TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (file_sha256, file_name)
-);
+FILE_NAME = "warehouse.duckdb"
 
--- Tables of tens of millions of rows carry no PRIMARY KEY or UNIQUE constraint: DuckDB
--- keeps an in-memory index per constraint, which at 33.7 million rows costs gigabytes
--- and slows every insert. Their uniqueness is checked by the suites instead.
 
--- Every data row of every accepted scope file, as given (trimmed, blank = NULL), so that
--- each run can classify all evidence again under the current master and policy.
-CREATE TABLE IF NOT EXISTS scope_rows (
-    file_sha256   VARCHAR NOT NULL,
-    row_number    BIGINT NOT NULL,       -- 1-based data row within the file
-    customer_id   VARCHAR,
-    email         VARCHAR,
-    phone         VARCHAR,
-    data_category VARCHAR,
-    accessed_at_raw VARCHAR,
-    accessed_at   TIMESTAMPTZ,           -- NULL when accessed_at_raw does not parse
-    confidence    VARCHAR,
-    source        VARCHAR
-);
-
--- The current customer master: the newest accepted snapshot, typed and normalised.
--- Only what some output reads: the snapshot's name is checked at the door and not kept.
-CREATE TABLE IF NOT EXISTS customers (
-    customer_id   VARCHAR NOT NULL,
-    email         VARCHAR,
-    phone         VARCHAR,
-    email_norm    VARCHAR,               -- NFKC, trimmed, A-Z lower-cased (redress/rules/identity.py); NULL when malformed
-    phone_e164    VARCHAR,               -- NFKC, +82...; NULL when malformed
-    status        VARCHAR NOT NULL,
-    created_at    TIMESTAMPTZ NOT NULL,
-    closed_at     TIMESTAMPTZ,
-    is_test       BOOLEAN NOT NULL,
-    payout_method VARCHAR NOT NULL,      -- voucher | bank_transfer
-    bank_code     VARCHAR,
-    bank_account  VARCHAR,               -- digits only
-    bank_valid    BOOLEAN NOT NULL,
-    file_sha256   VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS scope_exposures (
-    file_sha256   VARCHAR NOT NULL,
-    row_number    BIGINT NOT NULL,
-    customer_id   VARCHAR NOT NULL,
-    matched_by    VARCHAR NOT NULL,      -- customer_id | email | phone
-    data_category VARCHAR NOT NULL,
-    accessed_at   TIMESTAMPTZ NOT NULL,
-    confidence    VARCHAR NOT NULL,
-    source        VARCHAR
-);
-
-CREATE TABLE IF NOT EXISTS non_member_exposures (
-    file_sha256   VARCHAR NOT NULL,
-    row_number    BIGINT NOT NULL,
-    recipient     VARCHAR NOT NULL,      -- E.164 phone when well-formed, else email
-    email_norm    VARCHAR,
-    phone_e164    VARCHAR,
-    data_category VARCHAR NOT NULL,
-    accessed_at   TIMESTAMPTZ NOT NULL,
-    confidence    VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS review (
-    file_sha256   VARCHAR NOT NULL,
-    row_number    BIGINT NOT NULL,
-    reason        VARCHAR NOT NULL,      -- ambiguous_identifier | checks_disagree
-    matched_by    VARCHAR,               -- email | phone (ambiguous_identifier)
-    candidates    BIGINT NOT NULL,       -- how many customers share the identifier
-    email         VARCHAR,
-    phone         VARCHAR,
-    data_category VARCHAR,
-    accessed_at   TIMESTAMPTZ,
-    confidence    VARCHAR,
-    classified_as VARCHAR,               -- checks_disagree: the classification's reason or destination
-    checked_as    VARCHAR                -- checks_disagree: the SQL checks' rule, or exposure | non_member
-);
-
--- Rejected files (row_number NULL) and rejected rows, with the SPEC reason and the
--- row as given, so that it can be fixed and dropped in again.
-CREATE TABLE IF NOT EXISTS quarantine (
-    run_id        VARCHAR NOT NULL,
-    kind          VARCHAR NOT NULL,      -- customers | scope | returns
-    file_sha256   VARCHAR NOT NULL,
-    file_name     VARCHAR NOT NULL,
-    row_number    BIGINT,
-    reason        VARCHAR NOT NULL,
-    detail        VARCHAR,
-    row_json      VARCHAR                -- the row as given, JSON; customers rows masked
-                                         -- (see masked_account)
-);
-
--- Which accepted scope files are classified, under which basis (redress/warehouse/increments.py):
--- the customers snapshot, the policy file and the code's RULES_VERSION. Written in the
--- same transaction as the files' outcome rows; `entitled` in the same transaction as
--- the entitlements that include their exposures.
-CREATE TABLE IF NOT EXISTS classified_files (
-    file_sha256   VARCHAR NOT NULL,      -- once: a full classification deletes and re-inserts all
-    master_sha256 VARCHAR NOT NULL,
-    policy_sha256 VARCHAR NOT NULL,
-    rules_version VARCHAR NOT NULL,
-    run_id        VARCHAR NOT NULL,
-    entitled      BOOLEAN NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS entitlements (
-    customer_id   VARCHAR NOT NULL,      -- unique: checked by the entitlements suite
-    policy_id     VARCHAR NOT NULL,
-    run_id        VARCHAR NOT NULL,
-    reason        VARCHAR NOT NULL,
-    tier          INTEGER,
-    categories    VARCHAR NOT NULL,      -- counted categories, sorted, comma-separated
-    exposed_categories VARCHAR NOT NULL, -- every accepted category, sorted
-    base_amount   BIGINT NOT NULL,       -- minor units, before pro rata
-    amount        BIGINT NOT NULL,       -- minor units; 0 unless ELIGIBLE
-    rail          VARCHAR NOT NULL       -- voucher | bank_transfer | claim
-);
-
-CREATE TABLE IF NOT EXISTS ledger (
-    payment_id    VARCHAR NOT NULL,      -- unique: checked by the ledger suite before emission
-    customer_id   VARCHAR NOT NULL,
-    amount        BIGINT NOT NULL,       -- minor units
-    currency      VARCHAR NOT NULL,
-    rail          VARCHAR NOT NULL,
-    batch_id      VARCHAR NOT NULL,
-    policy_id     VARCHAR NOT NULL,
-    run_id        VARCHAR NOT NULL,
-    attempt       INTEGER NOT NULL,
-    status        VARCHAR NOT NULL,      -- issued | settled | returned
-    status_reason VARCHAR,
-    updated_run_id VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS batches (
-    batch_id      VARCHAR NOT NULL PRIMARY KEY,
-    rail          VARCHAR NOT NULL,
-    currency      VARCHAR NOT NULL,
-    value_date    DATE NOT NULL,
-    item_count    BIGINT NOT NULL,
-    control_sum   BIGINT NOT NULL,       -- minor units
-    policy_id     VARCHAR NOT NULL,
-    run_id        VARCHAR NOT NULL,
-    created_at    TIMESTAMPTZ NOT NULL,
-    folder        VARCHAR NOT NULL       -- relative to the data folder
-);
-
-CREATE TABLE IF NOT EXISTS notifications (
-    person_key    VARCHAR NOT NULL,      -- customer:<id> or nonmember:<recipient>; unique
-    customer_id   VARCHAR,
-    recipient     VARCHAR,
-    channel       VARCHAR NOT NULL,      -- sms | email | none (no usable contact)
-    reference_code VARCHAR NOT NULL,     -- unique by construction (reference_codes.py)
-    template_id   VARCHAR NOT NULL,
-    language      VARCHAR NOT NULL,      -- the message text is in outbox/notifications only
-    run_id        VARCHAR NOT NULL
-);
-
--- Every `redress explain`: who asked, when, what was asked (never the answer) and how it
--- ended. Reference codes are bearer secrets: failed guesses are limited (redress/customer_service/lookups.py).
-CREATE TABLE IF NOT EXISTS lookups (
-    looked_up_at  TIMESTAMPTZ NOT NULL,
-    staff_id      VARCHAR NOT NULL,      -- --by, else the OS user
-    os_user       VARCHAR NOT NULL,      -- the account that ran the command
-    asked         VARCHAR NOT NULL,      -- the customer id or reference code typed, trimmed
-    asked_kind    VARCHAR NOT NULL,      -- customer_id | reference_code
-    outcome       VARCHAR NOT NULL       -- matched | no_match | refused (too many failures)
-);
-
-CREATE TABLE IF NOT EXISTS runs (
-    run_id        VARCHAR NOT NULL PRIMARY KEY,
-    started_at    TIMESTAMPTZ NOT NULL,
-    ended_at      TIMESTAMPTZ,
-    run_date      DATE NOT NULL,
-    parameters    VARCHAR NOT NULL,      -- JSON
-    policy_id     VARCHAR NOT NULL,
-    policy_sha256 VARCHAR NOT NULL,
-    input_files   VARCHAR,               -- JSON list of {kind, file_name, file_sha256, status}
-    counts        VARCHAR,               -- JSON
-    totals        VARCHAR,               -- JSON, minor units
-    outcome       VARCHAR NOT NULL,      -- running | succeeded | failed | recovered (rebuilt from the outbox)
-    error         VARCHAR
-);
-"""
+def path(data_dir: Path) -> Path:
+    """The warehouse file of a data folder; DuckDB keeps its write-ahead log beside it
+    (`<name>.wal`) and spills to `<name>.tmp/`."""
+    return Path(data_dir) / FILE_NAME
 
 
 def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -249,34 +65,6 @@ def open_error(warehouse: Path, exc: Exception) -> str:
     return f"cannot open the warehouse {warehouse}: {text.splitlines()[0] if text else type(exc).__name__}"
 
 
-def masked_account(column: str) -> str:
-    """SQL for a bank account as quarantine keeps it: `******` and its last 4 characters
-    (all masked when it has 4 or fewer), enough to find the row, useless to pay with.
-    `column` is an expression of ours, never outside text."""
-    return (f"CASE WHEN {column} IS NULL THEN NULL WHEN length({column}) > 4 "
-            f"THEN '******' || right({column}, 4) ELSE '******' END")
-
-
-def migrate(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring a warehouse written by an earlier version to this schema; idempotent and
-    cheap when there is nothing to do.
-
-    Earlier versions kept every customer's name, which no output reads, and copied
-    rejected customers rows whole (bank account included) into quarantine, and every
-    notification's message text, which the outbox file holds and nothing reads back."""
-    con.execute("ALTER TABLE customers DROP COLUMN IF EXISTS name")
-    con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
-    account = masked_account("json_extract_string(row_json, '$.bank_account')")
-    con.execute(f"""
-        UPDATE quarantine
-        SET row_json = json_merge_patch(row_json, json_object(
-            'name', NULL, 'name_given', json_extract_string(row_json, '$.name') IS NOT NULL,
-            'bank_account', {account}))::VARCHAR
-        WHERE kind = 'customers' AND row_json IS NOT NULL
-          AND (json_exists(row_json, '$.name')
-               OR NOT starts_with(coalesce(json_extract_string(row_json, '$.bank_account'), '******'), '******'))""")
-
-
 def memory_limit() -> str:
     """40% of the machine's memory, as DuckDB's memory_limit setting."""
     try:
@@ -295,6 +83,8 @@ def export(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> Path:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the warehouse has this table (a read-only connection to a warehouse of an
+    earlier version, which `connect` did not migrate, may lack one)."""
     found = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
     ).fetchall()

@@ -56,6 +56,7 @@ from pathlib import Path
 import duckdb
 
 from redress.warehouse import connect, table_exists
+from redress.warehouse import path as warehouse_path
 from redress.outbox.files import fsync
 
 
@@ -190,7 +191,7 @@ def write_exports(data_dir: Path) -> list[Path]:
         if leftover.is_file():
             leftover.unlink()
     written = []
-    with connect(data_dir / "warehouse.duckdb", read_only=True) as con:
+    with connect(warehouse_path(data_dir), read_only=True) as con:
         for table, spec in TABLES.items():
             if not table_exists(con, table):
                 continue

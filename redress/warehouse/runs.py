@@ -1,4 +1,5 @@
-"""The `runs` table and the run summary: what each run read, did and produced."""
+"""The `runs` table and the run summary: what each run read, did and produced. The one
+module that writes `runs` (redress/warehouse/schema.py OWNERS)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.policy import Policy
+from redress import warehouse
 from redress.warehouse import connect
 
 
@@ -43,7 +45,7 @@ def _ids_on_disk(data_dir: Path, run_date: date) -> list[int]:
 def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) -> RunContext:
     """Record a new run; its id is the run date and a sequence, so ids sort and repeat
     identically for the same history."""
-    with connect(data_dir / "warehouse.duckdb") as con:
+    with connect(warehouse.path(data_dir)) as con:
         # Under the folder lock no other run is going on: a run still marked running was
         # killed. Say so, and drop its scratch files.
         con.execute("""UPDATE runs SET outcome = 'failed', error = 'stopped before the end (killed or crashed)'
@@ -99,3 +101,15 @@ def _record_end(ctx: RunContext, outcome: str, summary: dict, error: str | None)
                 outcome, error, ctx.run_id,
             ],
         )
+
+
+def record_recovered(con, run_id: str, started_at: str | None, run_date: date, policy_id: str) -> None:
+    """A run rebuilt from the outbox by `redress recover-ledger` (redress/outbox/recovery.py),
+    outcome `recovered`, inside the caller's transaction: recorded so that no new run
+    takes its id (and overwrites its files). `started_at`: the first batch's created_at
+    (ISO text), else midnight of the run date."""
+    con.execute(
+        "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome, error) "
+        "VALUES (?, coalesce(?::TIMESTAMPTZ, ?::DATE::TIMESTAMPTZ), ?, ?, ?, '', 'recovered', "
+        "'rebuilt from the outbox by redress recover-ledger')",
+        [run_id, started_at, run_date, run_date, json.dumps({"restored_from": "outbox"}), policy_id])

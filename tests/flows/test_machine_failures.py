@@ -161,10 +161,10 @@ def test_a_lock_taken_mid_run_fails_the_run_in_one_line_and_a_rerun_pays_once(fr
     holders = []
     real = tasks.disburse.checkpoint
 
-    def analyst_arrives(step: str) -> None:
+    def analyst_arrives(step: str, settings) -> None:
         if step == "disburse:planned":
             holders.append(hold_warehouse(fresh))
-        real(step)
+        real(step, settings)
 
     monkeypatch.setattr(tasks.disburse, "checkpoint", analyst_arrives)
     try:

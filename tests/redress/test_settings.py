@@ -79,3 +79,37 @@ def test_a_140_character_debtor_name_is_accepted():
 
     check_settings(load_settings({"REDRESS_HMAC_KEY": "k" * 32, "REDRESS_DEBTOR_NAME": "주" * 140,
                                   "REDRESS_DEBTOR_ACCOUNT": "1002003004005", "REDRESS_DEBTOR_BANK_CODE": "020"}))
+
+
+def test_the_demo_fills_in_its_values_without_writing_the_environment(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from redress.settings import demo_settings
+
+    for name in ("REDRESS_HMAC_KEY", *DEBTOR):
+        monkeypatch.delenv(name, raising=False)
+    told = []
+    settings = demo_settings(load_settings({}), tmp_path, told.append)
+    key = settings.hmac_key.get_secret_value()
+    assert (tmp_path / ".hmac_key").read_text() == key + "\n" and len(key) == 64
+    assert stat.S_IMODE((tmp_path / ".hmac_key").stat().st_mode) == 0o600
+    assert (settings.data_dir, settings.debtor_name, settings.debtor_account, settings.debtor_bank_code) == (
+        tmp_path, "Demo Payer Corp.", "1002003004005", "020")
+    check_settings(settings)  # what the demo runs with passes the run's own check
+    assert len(told) == 2 and key not in " ".join(told) and key not in repr(settings)
+    assert not any(name in os.environ for name in ("REDRESS_HMAC_KEY", *DEBTOR))
+
+
+def test_the_demo_keeps_the_values_the_environment_gave(tmp_path):
+    from redress.settings import demo_settings
+
+    told = []
+    settings = demo_settings(load_settings({"REDRESS_HMAC_KEY": GOOD_KEY, **DEBTOR}), tmp_path, told.append)
+    assert settings.hmac_key.get_secret_value() == GOOD_KEY and settings.debtor_account == "100-200-3004005"
+    assert told == [] and not (tmp_path / ".hmac_key").exists()
+
+
+def test_the_fail_at_step_is_read_once_with_the_settings():
+    assert load_settings({"REDRESS_FAIL_AT": "notify:committed"}).fail_at == "notify:committed"
+    assert load_settings({"REDRESS_FAIL_AT": ""}).fail_at is None

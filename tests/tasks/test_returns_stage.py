@@ -17,7 +17,7 @@ from redress.inbox import reading as io
 from redress.checks.input_checks import RETURN_RULES, create_returns_staging
 from redress.rules.payments import new_payments
 from redress.vocabulary import LIVE_STATUSES as LIVE
-from tasks.returns import apply_results
+from redress.warehouse.ledger import apply_results
 
 ENTITLED = 50_000
 POLICY = load_policy(DEFAULT_POLICY)

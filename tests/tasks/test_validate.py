@@ -16,8 +16,10 @@ from redress.warehouse import increments
 from redress.rules.classify import classified_scope
 from tasks.validate import _commit_outcomes, _stage_outcomes, conservation
 from redress.checks.suites import validate_table
+from redress.settings import load_settings
 
 CATEGORIES = ["email", "name", "phone"]
+NO_FAULTS = load_settings({})  # no REDRESS_FAIL_AT: every checkpoint passes
 
 
 def warehouse(tmp_path: Path, rows: int) -> Path:
@@ -62,7 +64,7 @@ def test_the_rows_the_checks_disagree_on_are_held_in_review_and_the_rest_are_pla
         assert input_checks.require_narrow_disagreement(con) == 3
         _stage_outcomes(con, classified, "R1")
         assert conservation(con, staged=["f1"])["balanced"].to_list() == [True]
-        _commit_outcomes(con, increments.plan(con, "policy-sha"), "R1")
+        _commit_outcomes(con, increments.plan(con, "policy-sha"), "R1", NO_FAULTS)
         review = con.execute("""SELECT row_number, reason, classified_as, checked_as, data_category
                                 FROM review ORDER BY row_number""").fetchall()
         exposures = [r[0] for r in con.execute("SELECT row_number FROM scope_exposures ORDER BY 1").fetchall()]
@@ -137,7 +139,7 @@ def test_an_incremental_append_keeps_earlier_rows_and_checks_only_new_ones(tmp_p
     with connect(path) as con:
         input_checks.create_scope_rows_checked(con, CATEGORIES, classified)
         _stage_outcomes(con, classified, "R1")
-        _commit_outcomes(con, first, "R1")
+        _commit_outcomes(con, first, "R1", NO_FAULTS)
         # a second file of 6 rows, all naming c1
         con.execute("""INSERT INTO scope_rows SELECT 'f2', n, 'c1', NULL, NULL, 'name', 'x',
                        '2025-08-02 12:00:00+09'::TIMESTAMPTZ, NULL, NULL FROM range(1, 7) t(n)""")
@@ -153,7 +155,7 @@ def test_an_incremental_append_keeps_earlier_rows_and_checks_only_new_ones(tmp_p
         input_checks.create_scope_rows_checked(con, CATEGORIES, new, files=["f2"])
         assert con.execute("SELECT count(*) FROM scope_rows_checked").fetchall() == [(6,)]
         _stage_outcomes(con, new, "R2")
-        _commit_outcomes(con, second, "R2")
+        _commit_outcomes(con, second, "R2", NO_FAULTS)
         per_file = con.execute("SELECT file_sha256, count(*) FROM scope_exposures GROUP BY ALL ORDER BY 1").fetchall()
         runs = con.execute("SELECT DISTINCT run_id FROM quarantine WHERE kind = 'scope' ORDER BY 1").fetchall()
         balance = conservation(con)

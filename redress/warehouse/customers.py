@@ -1,0 +1,28 @@
+"""Writes of `customers`: the current customer master (SPEC "Input: customers
+snapshot"). The one module that writes the table (redress/warehouse/schema.py OWNERS);
+every function runs inside the caller's transaction when there is one.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def replace_with_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """`customers_staging`, already holding exactly customers' columns in their order
+    (redress/inbox/reading.py promote_customers), becomes `customers`: renamed, so no
+    row is copied or sorted."""
+    con.execute("DROP TABLE IF EXISTS customers")
+    con.execute("ALTER TABLE customers_staging RENAME TO customers")
+
+
+def update_identity_keys(con: duckdb.DuckDBPyConnection, master: str) -> None:
+    """Store the identity keys of `master` (a Parquet file of customer_id, email_norm,
+    phone_e164, email_stored, phone_stored, as `sql.file_path` gives it, bound) for the
+    customers whose stored keys differ (a warehouse written under an older rule)."""
+    con.execute("""
+        UPDATE customers SET email_norm = m.email_norm, phone_e164 = m.phone_e164
+        FROM read_parquet(?) m
+        WHERE customers.customer_id = m.customer_id
+          AND (m.email_norm IS DISTINCT FROM m.email_stored OR m.phone_e164 IS DISTINCT FROM m.phone_stored)
+    """, [master])

@@ -1,0 +1,78 @@
+"""Writes of `ledger` and `batches`: every payment issued, once, and the batch that
+carries it, and the payment results finance sends back (SPEC "Ledger: paying exactly
+once, whatever the scope does", "Disbursement batches", "Input: returns from finance").
+The one module that writes these tables (redress/warehouse/schema.py OWNERS); every
+function runs inside the caller's transaction and only executes statements.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+
+from redress import sql
+
+
+def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: str, run_id: str,
+                  created_at: datetime) -> None:
+    """The staged plan (`planned_payments`, `planned_batches`, which the emission suites
+    passed: redress/checks/emission_checks.py) as issued payments and their batches,
+    each batch's folder `outbox/batches/<batch_id>`."""
+    con.execute("""
+        INSERT INTO ledger BY NAME
+        SELECT payment_id, customer_id, amount, ? AS currency, rail, batch_id, ? AS policy_id,
+               ? AS run_id, attempt, 'issued' AS status, NULL AS status_reason, ? AS updated_run_id
+        FROM planned_payments ORDER BY payment_id""", [currency, policy_id, run_id, run_id])
+    con.execute("""
+        INSERT INTO batches BY NAME
+        SELECT batch_id, rail, ? AS currency, value_date, item_count, control_sum, ? AS policy_id,
+               ? AS run_id, ? AS created_at, 'outbox/batches/' || batch_id AS folder
+        FROM planned_batches ORDER BY batch_id""", [currency, policy_id, run_id, created_at])
+
+
+def restore_batch(con: duckdb.DuckDBPyConnection, manifest: dict, payments: str) -> int:
+    """A batch rebuilt from its verified outbox folder (redress/outbox/recovery.py): its
+    payments from `payments` (the folder's payments.parquet, as `sql.file_path` gives
+    it), those the ledger does not hold yet, as issued, and its `batches` row from the
+    manifest. Returns the payments added."""
+    m = manifest
+    # read_parquet(?) binds the path, glob characters escaped (redress/sql.py).
+    added = con.execute("""
+        INSERT INTO ledger BY NAME
+        SELECT payment_id, customer_id, amount, currency, rail, ? AS batch_id, ? AS policy_id,
+               ? AS run_id, attempt, 'issued' AS status, NULL AS status_reason, ? AS updated_run_id
+        FROM read_parquet(?) WHERE payment_id NOT IN (SELECT payment_id FROM ledger)
+        ORDER BY payment_id""",
+        [m["batch_id"], m["policy_id"], m["run_id"], m["run_id"], payments],
+    ).fetchall()[0][0]
+    con.execute(
+        "INSERT INTO batches (batch_id, rail, currency, value_date, item_count, control_sum, policy_id, "
+        "run_id, created_at, folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [m["batch_id"], m["rail"], m["currency"], m["value_date"], m["item_count"], m["control_sum"],
+         m["policy_id"], m["run_id"], m["created_at"], f"outbox/batches/{m['batch_id']}"])
+    return added
+
+
+def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int]:
+    """Apply the checked rows of `returns_staging` to the ledger, inside the caller's
+    transaction. `failures` (row_number, reason; a NULL row_number fails the whole file)
+    must be registered on `con`: a failing row is never applied, and nothing is when the
+    whole file fails. Returns (payments whose status moved, rows that asked for the status
+    the payment already had). Only an `issued` payment moves, to `settled` or `returned`:
+    the guard holds even if the ledger changed since the checks ran. SPEC "Input: returns
+    from finance"."""
+    from redress.checks.input_checks import OPEN_STATUS
+
+    accepted = """
+        FROM returns_staging s
+        WHERE s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
+          AND NOT EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL)"""
+    already = con.execute(f"SELECT count(*) {accepted} AND s.already_applied").fetchall()[0][0]
+    applied = con.execute(f"""
+        UPDATE ledger SET status = s.status, status_reason = s.reason, updated_run_id = ?
+        {accepted}
+          AND ledger.payment_id = s.payment_id AND ledger.status = {sql.literal(OPEN_STATUS)}
+          AND s.status IN ('settled', 'returned')
+    """, [run_id]).fetchall()[0][0]
+    return applied, already
