@@ -27,7 +27,8 @@ from redress.warehouse import connect
 from redress.outbox import files as outbox
 from redress.reports.reconciliation import markdown as reconciliation_markdown
 from redress.reports.reconciliation import reconciliation
-from redress.reports.data_docs import PAGE, SUITES_NOTE, build_gx_data_docs, suite_overview, validation_records, write_data_quality_html
+from redress.reports.data_docs import PAGE, SUITES_NOTE, build_gx_data_docs, suite_overview, validation_records
+from redress.reports.data_quality import write_data_quality_html
 
 
 def _logger():

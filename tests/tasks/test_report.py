@@ -1,27 +1,14 @@
-"""The run summary and the data-quality docs, from hand-made stage summaries and suite
-records: what they list, that they escape, and that no row value can reach them."""
+"""The run summary, from hand-made stage summaries and suite records: what it lists,
+that it escapes, and that no row value can reach it."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from datetime import date
 from pathlib import Path
 
-import duckdb
-import great_expectations as gx
 import pytest
 
 from redress.context import RunContext
-from redress.checks.gx_duckdb import table_batch
-from redress.reports.data_docs import (
-    build_gx_data_docs,
-    data_quality_html,
-    gx_result_without_rows,
-    suite_overview,
-    validation_records,
-)
 from tasks.report import summary_markdown, treasury_schedule
 
 # Values a careless renderer could copy from stray keys of a record: none may appear.
@@ -59,64 +46,6 @@ def records() -> list[dict]:
 
 def context(tmp_path: Path) -> RunContext:
     return RunContext(tmp_path, "R20251201-001", date(2025, 12, 1), Path("policies/coupang-2025-v1.toml"), "0" * 64)
-
-
-# --------------------------------------------------------------------------- data_quality.html
-
-
-def test_page_has_a_section_per_suite_run_with_counts_and_reasons(records):
-    page = data_quality_html("R20251201-001", records)
-    assert "2 suite runs: 1 passed, 1 failed" in page
-    assert page.count("<section") == 2
-    assert "customers_staging-customers_2025-11-29.parquet" in page
-    assert re.search(r"scope_exposures: <span class=\"failed\">FAILED</span>", page)
-    row = re.search(r"<tr><td>[^\n]*?expect_column_values_to_be_in_set.*?</tr>", page).group(0)
-    assert ">matched_by<" in row and ">37<" in row and ">1,234<" in row
-    assert "duplicate_customer_id" in page and "1 of 2 expectations met" in page
-
-
-def test_page_has_no_script_no_external_asset_and_no_row_value(records):
-    page = data_quality_html("R20251201-001", records)
-    assert "<script" not in page.lower() and "src=" not in page
-    assert not re.search(r"https?://|//[a-z]", page)
-    assert "default-src 'none'" in page
-    assert not [v for v in PERSONAL if v in page]
-    assert "SELECT" not in page
-
-
-def test_page_escapes_every_recorded_value():
-    hostile = record(
-        'scope<script>alert("x")</script>', "s&p", "<b>t</b>",
-        expectation("expect_x", '"><img src=x onerror=alert(1)>', "reason <i>&</i>", unexpected=1),
-    )
-    page = data_quality_html("R<1>", [hostile])
-    assert "<script>" not in page and "<img" not in page and "<b>t</b>" not in page and "<i>" not in page
-    assert "scope&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
-    assert "reason &lt;i&gt;&amp;&lt;/i&gt;" in page and "R&lt;1&gt;" in page
-
-
-def test_page_without_suites_says_so():
-    assert "No suite ran in this run." in data_quality_html("R20251201-001", [])
-
-
-def test_records_are_read_in_the_order_they_were_written(tmp_path, records):
-    folder = tmp_path / "validations"
-    (folder / "gx").mkdir(parents=True)
-    for i, (name, rec) in enumerate(zip(["zzz", "aaa"], records)):
-        path = folder / f"{name}.json"
-        path.write_text(json.dumps(rec))
-        stamp = 1_700_000_000_000_000_000 + i
-        os.utime(path, ns=(stamp, stamp))
-    (folder / "gx" / "ignored.json").write_text("{}")  # GX's own results are not records
-    assert [r["label"] for r in validation_records(tmp_path)] == [r["label"] for r in records]
-    assert validation_records(tmp_path / "missing") == []
-
-
-def test_suite_overview(records):
-    assert suite_overview(records)[1] == {
-        "suite_run": "scope_exposures", "suite": "scope_exposures", "table": "scope_exposures", "passed": False,
-        "expectations": 2, "failed_expectations": 1, "failed_reasons": "gate_failed_unknown_matched_by",
-    }
 
 
 # --------------------------------------------------------------------------- summary.md
@@ -211,53 +140,3 @@ def test_treasury_schedule_uses_the_cap_disburse_applied():
     assert treasury_schedule(SUMMARY, FACTS) == [{"value_date": "2025-12-01", "this_run": 1_000_000,
                                                   "all_runs": 1_200_000, "daily_cash_cap": 1_500_000,
                                                   "headroom": 300_000}]
-
-
-# --------------------------------------------------------------------------- GX Data Docs
-
-
-@pytest.fixture
-def gx_result(tmp_path) -> dict:
-    """GX's own result JSON for a table of people, asked for row values on purpose."""
-    warehouse = tmp_path / "people.duckdb"
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("CREATE TABLE people (row_number BIGINT, email VARCHAR, phone VARCHAR)")
-        con.execute("INSERT INTO people VALUES (1, ?, ?), (2, ?, ?), (3, 'ok@example.com', '+821011112222')",
-                    [PERSONAL[0], PERSONAL[1], PERSONAL[0], PERSONAL[2]])
-    suite = gx.ExpectationSuite(name="people", expectations=[
-        gx.expectations.ExpectColumnValuesToBeInSet(column="email", value_set=["ok@example.com"], meta={"reason": "bad_email"}),
-        gx.expectations.ExpectColumnMostCommonValueToBeInSet(column="phone", value_set=["x"], meta={"reason": "odd_phone"}),
-        gx.expectations.ExpectTableRowCountToBeBetween(min_value=1, max_value=10, meta={"reason": "row_count"}),
-    ])
-    with table_batch(warehouse, "people") as batch:
-        validation = batch.validate(suite, result_format={
-            "result_format": "COMPLETE", "unexpected_index_column_names": ["row_number"],
-            "return_unexpected_index_query": True})
-    raw = validation.to_json_dict()
-    assert PERSONAL[0] in json.dumps(raw)  # the fixture does hold row values
-    return raw
-
-
-def test_gx_results_lose_every_row_value_but_keep_the_counts(gx_result):
-    clean = gx_result_without_rows(gx_result)
-    text = json.dumps(clean)
-    assert not [v for v in PERSONAL if v in text]
-    counts = {r["expectation_config"]["type"]: r["result"] for r in clean["results"]}
-    assert counts["expect_column_values_to_be_in_set"]["unexpected_count"] == 2
-    assert counts["expect_table_row_count_to_be_between"]["observed_value"] == 3
-    assert gx_result_without_rows(gx_result) == clean and PERSONAL[0] in json.dumps(gx_result)  # input untouched
-
-
-def test_native_data_docs_are_built_from_kept_results_without_row_values(tmp_path, gx_result):
-    report = tmp_path / "reports" / "R20251201-001"
-    assert build_gx_data_docs(report, "R20251201-001") is None  # nothing kept, nothing built
-    kept = report / "validations" / "gx"
-    kept.mkdir(parents=True)
-    (kept / "people.json").write_text(json.dumps(gx_result))  # as given: the builder strips it
-    index = build_gx_data_docs(report, "R20251201-001")
-    assert index == report / "data_docs" / "index.html" and index.is_file()
-    pages = list((report / "data_docs").rglob("*.html"))
-    assert len(pages) == 2 and any("R20251201-001" in str(p) for p in pages)
-    for page in pages:
-        text = page.read_text(encoding="utf-8")
-        assert not [v for v in PERSONAL if v in text], page
