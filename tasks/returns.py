@@ -17,11 +17,14 @@ result and the log, not quarantined (it agrees with the ledger; banks resend).
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import duckdb
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
+from redress.results import ReturnsFileRead, ReturnsResult
 from redress.runtime.faults import checkpoint
 from redress.warehouse import connect
 from redress.inbox import reading as io
@@ -54,7 +57,7 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
     return applied, already
 
 
-def _apply_file(ctx: RunContext, f: io.InboxFile) -> dict:
+def _apply_file(ctx: RunContext, f: io.InboxFile) -> ReturnsFileRead:
     from redress.checks.input_checks import create_returns_staging
 
     staged = ctx.work_dir / f"returns-{f.sha256[:16]}.parquet"
@@ -80,9 +83,8 @@ def _apply_file(ctx: RunContext, f: io.InboxFile) -> dict:
             entry = record(con, f, ctx, "rejected", f"not applied: {reasons}", rows)
         else:
             entry = record(con, f, ctx, "accepted", rows=rows)
-        entry["applied"] = applied
-        entry["already_settled"] = already
-        entry["quarantined"] = failures.height
+        entry = ReturnsFileRead(**asdict(entry), payments_applied=applied, already_settled=already,
+                                rows_quarantined=failures.height)
         con.execute("DROP TABLE returns_staging")
         checkpoint("returns:before-commit")
         con.execute("COMMIT")
@@ -90,11 +92,15 @@ def _apply_file(ctx: RunContext, f: io.InboxFile) -> dict:
 
 
 @task(name="apply returns", cache_policy=NO_CACHE, timeout_seconds=1800)
-def apply_returns(ctx: RunContext) -> list[dict]:
-    entries = each_new_file(ctx, ("returns",), lambda f: _apply_file(ctx, f))
-    get_run_logger().info(
-        "returns: %s applied, %s already settled, %s quarantined",
-        sum(e.get("applied", 0) for e in entries), sum(e.get("already_settled", 0) for e in entries),
-        sum(e.get("quarantined", 0) for e in entries),
-    )
-    return entries
+def apply_returns(ctx: RunContext) -> ReturnsResult:
+    """Every new returns file, checked and applied (or quarantined); returns each file
+    met, in read order, and the totals (a file not read counts zero everywhere)."""
+    entries = [e if isinstance(e, ReturnsFileRead) else ReturnsFileRead(**asdict(e))
+               for e in each_new_file(ctx, ("returns",), lambda f: _apply_file(ctx, f))]
+    result = ReturnsResult(files=tuple(entries),
+                           payments_applied=sum(e.payments_applied for e in entries),
+                           already_settled=sum(e.already_settled for e in entries),
+                           rows_quarantined=sum(e.rows_quarantined for e in entries))
+    get_run_logger().info("returns: %s applied, %s already settled, %s quarantined",
+                          result.payments_applied, result.already_settled, result.rows_quarantined)
+    return result
