@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from redress.errors import RedressError, machine_error
 from redress.runtime.permissions import private_files
 from redress.policy import load_policy
+from redress.results import RunSummary
 from redress.settings import Settings, for_run
 from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock, finish_run, start_run
@@ -25,7 +26,9 @@ from redress.runtime.start_checks import check_before_run
 
 @flow(name="redress-remediation", log_prints=False)
 def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
-    """One run over what is in the inbox; returns the run summary (counts, no personal data).
+    """One run over what is in the inbox; returns the run summary (counts, no personal
+    data) as plain JSON values: run_id, each stage's result (redress/results.py) and the
+    report text (RunSummary.as_dict).
 
     Raises RedressError (one line) for every expected failure, data or machine (disk
     full, read-only folder, warehouse held by another process or not DuckDB's): checked
@@ -48,27 +51,27 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
                 line = machine_error(exc)
                 if line is None:
                     raise
-                raise RedressError(f"run {summary['run_id']} succeeded, but the analyst exports were not "
+                raise RedressError(f"run {summary.run_id} succeeded, but the analyst exports were not "
                                    f"written: {line}") from exc
     except Exception as exc:
         line = machine_error(exc)
         if line is None or isinstance(exc, RedressError):
             raise
         raise RedressError(line) from exc
-    return summary
+    return summary.as_dict()
 
 
-def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings: Settings) -> dict:
+def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings: Settings) -> RunSummary:
     ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path), "run_date": str(run_date)})
-    summary: dict = {"run_id": ctx.run_id}
+    summary = RunSummary(run_id=ctx.run_id)
     try:
-        summary["ingest"] = ingest_inbox(ctx, settings)
-        summary["returns"] = apply_returns(ctx, settings)
-        summary["validate"] = validate_scope(ctx, settings)
-        summary["entitle"] = compute_entitlements(ctx, settings)
-        summary["disburse"] = disburse(ctx, settings)
-        summary["notify"] = notify(ctx, settings)
-        summary["report"] = write_report(ctx, summary)
+        summary.ingest = ingest_inbox(ctx, settings)
+        summary.returns = apply_returns(ctx, settings)
+        summary.validate = validate_scope(ctx, settings)
+        summary.entitle = compute_entitlements(ctx, settings)
+        summary.disburse = disburse(ctx, settings)
+        summary.notify = notify(ctx, settings)
+        summary.report = write_report(ctx, summary)
     except BaseException as exc:
         error = machine_error(exc) or str(exc) or type(exc).__name__
         # Recording the failure needs the disk and the warehouse, which may be what

@@ -22,6 +22,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
+from redress.results import DisburseResult, Overpayments, RailTotal, TreasuryDay
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings, debtor
 from redress.warehouse import connect, export
@@ -50,7 +51,9 @@ def recover_outbox(ctx: RunContext) -> list[str]:
 
 
 @task(name="disburse", cache_policy=NO_CACHE, timeout_seconds=3600)
-def disburse(ctx: RunContext, settings: Settings) -> dict:
+def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
+    """Stage 4 (SPEC "Payments"): the steps above; returns a DisburseResult
+    (redress/results.py)."""
     logger = get_run_logger()
     policy = ctx.policy()
     recovered = recover_outbox(ctx)
@@ -117,19 +120,20 @@ def disburse(ctx: RunContext, settings: Settings) -> dict:
         checkpoint("disburse:published-one", settings)
 
     per_rail = planned.group_by("rail").agg(pl.len().alias("payments"), pl.col("amount").sum()).sort("rail")
-    result = {
-        "batches": summary.height,
-        "payments": planned.height,
-        "amount": int(planned["amount"].sum() or 0),
-        "per_rail": {r["rail"]: {"payments": r["payments"], "amount": r["amount"]} for r in per_rail.to_dicts()},
-        "treasury": [
-            {"value_date": r["value_date"].isoformat(), "amount": r["amount"], "daily_cash_cap": policy.daily_cash_cap}
+    result = DisburseResult(
+        batches=summary.height,
+        payments=planned.height,
+        amount_krw=int(planned["amount"].sum() or 0),
+        per_rail={r["rail"]: RailTotal(payments=r["payments"], amount_krw=r["amount"]) for r in per_rail.to_dicts()},
+        treasury=tuple(
+            TreasuryDay(value_date=r["value_date"].isoformat(), amount_krw=r["amount"],
+                        daily_cash_cap_krw=policy.daily_cash_cap)
             for r in summary.filter(pl.col("rail") == "bank_transfer").group_by("value_date")
             .agg(pl.col("control_sum").sum().alias("amount")).sort("value_date").to_dicts()
-        ],
-        "overpayments": {"customers": over.height, "amount": int(over["overpaid"].sum() or 0)},
-        "recovered_batches": recovered,
-    }
-    logger.info("disbursed %s payments in %s batches, %s %s", result["payments"], result["batches"],
-                result["amount"], policy.currency)
+        ),
+        overpayments=Overpayments(customers=over.height, amount_krw=int(over["overpaid"].sum() or 0)),
+        recovered_batches=tuple(recovered),
+    )
+    logger.info("disbursed %s payments in %s batches, %s %s", result.payments, result.batches,
+                result.amount_krw, policy.currency)
     return result

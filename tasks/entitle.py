@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from redress import sql
 from redress.context import RunContext
+from redress.results import EntitleResult, ReasonTotal
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.warehouse import connect, entitlements
@@ -31,9 +32,9 @@ _AFFECTED = """
 
 
 @task(name="compute entitlements", cache_policy=NO_CACHE, timeout_seconds=1800)
-def compute_entitlements(ctx: RunContext, settings: Settings) -> dict:
-    """Returns {mode, why, customers_recomputed, by_reason: {reason: {customers, amount}}}
-    over the whole `entitlements` table after the stage (amounts in minor units)."""
+def compute_entitlements(ctx: RunContext, settings: Settings) -> EntitleResult:
+    """Returns an EntitleResult (redress/results.py): customers and amount per reason over
+    the whole `entitlements` table after the stage."""
     logger = get_run_logger()
     policy = ctx.policy()
     with connect(ctx.warehouse) as con:
@@ -52,9 +53,9 @@ def compute_entitlements(ctx: RunContext, settings: Settings) -> dict:
     with connect(ctx.warehouse) as con:
         rows = con.execute("""
             SELECT reason, count(*), sum(amount) FROM entitlements GROUP BY ALL ORDER BY reason""").fetchall()
-    summary = {reason: {"customers": n, "amount": int(total)} for reason, n, total in rows}
+    summary = {reason: ReasonTotal(customers=n, amount_krw=int(total)) for reason, n, total in rows}
     logger.info("entitlements by reason: %s", summary)
-    return {"mode": mode, "why": why, "customers_recomputed": recomputed, "by_reason": summary}
+    return EntitleResult(mode=mode, why=why, customers_recomputed=recomputed, by_reason=summary)
 
 
 def _recompute(ctx: RunContext, policy, affected: dict, settings: Settings) -> int:

@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from redress import escape
 from redress.context import RunContext
 from redress.errors import RedressError
+from redress.results import FileRead, IngestResult
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.warehouse import connect, files, quarantine
@@ -26,16 +27,16 @@ from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
 from redress.checks.suites import failing_rows_of
 
 
-def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows=None) -> dict:
+def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows=None) -> FileRead:
     files.record(con, sha256=f.sha256, name=f.name, kind=f.kind, size_bytes=f.size_bytes, status=status,
                  reason=reason, rows=rows, run_id=ctx.run_id)
     if status not in ("accepted", "duplicate_file"):
         quarantine.add_file(con, ctx.run_id, f.kind, f.sha256, f.name,
                             status if status != "rejected" else "rejected_file", reason)
-    return {"kind": f.kind, "file_name": f.name, "file_sha256": f.sha256, "status": status, "rows": rows}
+    return FileRead(kind=f.kind, file_name=f.name, file_sha256=f.sha256, status=status, rows_read=rows)
 
 
-def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str, settings: Settings) -> dict:
+def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str, settings: Settings) -> FileRead:
     """Read the file once, straight into scope_rows, in one transaction with its record."""
     with io.loading(con):
         con.execute("BEGIN")
@@ -51,7 +52,7 @@ def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str, settings: Sett
     return entry
 
 
-def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Settings) -> dict:
+def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Settings) -> FileRead:
     """Read the file once into customers_staging, check it with GX (which needs the
     warehouse to itself), then promote or reject."""
     with connect(ctx.warehouse) as con:
@@ -87,15 +88,15 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Setti
     return entry
 
 
-def not_read(kind: str, name: str, why: str, logger) -> dict:
+def not_read(kind: str, name: str, why: str, logger) -> FileRead:
     """A stage-result entry (and one warning) for an inbox entry this run does not read."""
     # A file name may hold a newline (a forged log line) or terminal escapes.
     logger.warning("%s/%s: not read: %s", kind, escape.terminal(name), escape.terminal(why))
-    return {"kind": kind, "file_name": name, "file_sha256": None, "status": "not_read", "rows": None, "detail": why}
+    return FileRead(kind=kind, file_name=name, file_sha256=None, status="not_read", rows_read=None, detail=why)
 
 
 def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
-                  load: Callable[[io.InboxFile], dict]) -> list[dict]:
+                  load: Callable[[io.InboxFile], FileRead]) -> list[FileRead]:
     """Calls `load` on every inbox file of these kinds whose content was not seen before,
     in read order (redress.inbox.reading: oldest modification time first, then natural order of
     names). A file seen before under this name is passed over; the same content under
@@ -146,18 +147,19 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
         except duckdb.Error as exc:
             raise RedressError(f"loading {f.kind}/{escape.terminal(f.name)} failed: {exc}") from None
         last = entries[-1]
-        logger.info("%s/%s: %s (%s rows)", f.kind, escape.terminal(f.name), last["status"], last["rows"])
+        logger.info("%s/%s: %s (%s rows)", f.kind, escape.terminal(f.name), last.status, last.rows_read)
     return entries
 
 
 @task(name="ingest inbox", cache_policy=NO_CACHE, timeout_seconds=3600, retries=len(BACKOFF_SECONDS),
       retry_delay_seconds=BACKOFF_SECONDS, retry_jitter_factor=JITTER, retry_condition_fn=io_errors_only)
-def ingest_inbox(ctx: RunContext, settings: Settings) -> list[dict]:
-    """Record every new customers and scope file (by content) and load the accepted ones.
-    Returns are applied by their own stage (tasks/returns.py)."""
+def ingest_inbox(ctx: RunContext, settings: Settings) -> IngestResult:
+    """Record every new customers and scope file (by content) and load the accepted ones;
+    returns each file met, in read order. Returns are applied by their own stage
+    (tasks/returns.py)."""
     tz = ctx.policy().timezone
 
-    def load(f: io.InboxFile) -> dict:
+    def load(f: io.InboxFile) -> FileRead:
         if f.kind == "scope":
             with connect(ctx.warehouse) as con:
                 return _ingest_scope(con, f, ctx, tz, settings)
@@ -168,4 +170,4 @@ def ingest_inbox(ctx: RunContext, settings: Settings) -> list[dict]:
         masters = con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
     if masters == 0:
         raise RedressError("no valid customers snapshot: drop one into inbox/customers/ (see quarantine for rejected ones)")
-    return entries
+    return IngestResult(files=tuple(entries))

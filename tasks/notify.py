@@ -27,6 +27,7 @@ from prefect.cache_policies import NO_CACHE
 
 from redress import sql
 from redress.context import RunContext
+from redress.results import NotifyResult
 from redress.errors import RedressError
 from redress.policy import Policy
 from redress.runtime.faults import checkpoint
@@ -90,7 +91,9 @@ def write_rendered(people: Path, policy: Policy, run_id: str, *, final: Path, in
 
 
 @task(name="notify", cache_policy=NO_CACHE, timeout_seconds=3600)
-def notify(ctx: RunContext, settings: Settings) -> dict:
+def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
+    """Stage 5 (SPEC "Notifications"): everyone newly known, told once; returns a
+    NotifyResult (redress/results.py)."""
     logger = get_run_logger()
     policy = ctx.policy()
     if not settings.hmac_key:
@@ -135,4 +138,4 @@ def notify(ctx: RunContext, settings: Settings) -> dict:
     per_template = dict(sorted(per_template.items()))
     _publish(tmp, ctx)
     logger.info("notifications: %s new, by channel %s", count, per_channel)
-    return {"notifications": count, "per_channel": per_channel, "per_template": per_template}
+    return NotifyResult(notifications=count, per_channel=per_channel, per_template=per_template)

@@ -18,10 +18,13 @@ agrees with the ledger; banks resend).
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
+from redress.results import ReturnsFileRead, ReturnsResult
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.warehouse import connect, quarantine
@@ -32,7 +35,7 @@ from tasks.ingest import each_new_file, record
 from redress.checks.suites import failing_rows_of
 
 
-def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> dict:
+def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ReturnsFileRead:
     from redress.checks.input_checks import create_returns_staging
 
     staged = ctx.work_dir / f"returns-{f.sha256[:16]}.parquet"
@@ -54,9 +57,8 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> dict:
             entry = record(con, f, ctx, "rejected", f"not applied: {reasons}", rows)
         else:
             entry = record(con, f, ctx, "accepted", rows=rows)
-        entry["applied"] = applied
-        entry["already_settled"] = already
-        entry["quarantined"] = failures.height
+        entry = ReturnsFileRead(**asdict(entry), payments_applied=applied, already_settled=already,
+                                rows_quarantined=failures.height)
         con.execute("DROP TABLE returns_staging")
         checkpoint("returns:before-commit", settings)
         con.execute("COMMIT")
@@ -64,11 +66,15 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> dict:
 
 
 @task(name="apply returns", cache_policy=NO_CACHE, timeout_seconds=1800)
-def apply_returns(ctx: RunContext, settings: Settings) -> list[dict]:
-    entries = each_new_file(ctx, settings, ("returns",), lambda f: _apply_file(ctx, f, settings))
-    get_run_logger().info(
-        "returns: %s applied, %s already settled, %s quarantined",
-        sum(e.get("applied", 0) for e in entries), sum(e.get("already_settled", 0) for e in entries),
-        sum(e.get("quarantined", 0) for e in entries),
-    )
-    return entries
+def apply_returns(ctx: RunContext, settings: Settings) -> ReturnsResult:
+    """Every new returns file, checked and applied (or quarantined); returns each file
+    met, in read order, and the totals (a file not read counts zero everywhere)."""
+    entries = [e if isinstance(e, ReturnsFileRead) else ReturnsFileRead(**asdict(e))
+               for e in each_new_file(ctx, settings, ("returns",), lambda f: _apply_file(ctx, f, settings))]
+    result = ReturnsResult(files=tuple(entries),
+                           payments_applied=sum(e.payments_applied for e in entries),
+                           already_settled=sum(e.already_settled for e in entries),
+                           rows_quarantined=sum(e.rows_quarantined for e in entries))
+    get_run_logger().info("returns: %s applied, %s already settled, %s quarantined",
+                          result.payments_applied, result.already_settled, result.rows_quarantined)
+    return result

@@ -30,6 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from redress import escape, sql
 from redress.context import RunContext
 from redress.errors import RedressError
+from redress.results import DisagreeingRow, Disagreements, Destinations, FileBalance, ValidateResult
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.warehouse import connect, customers, export, quarantine, scope_rows
@@ -236,13 +237,12 @@ def _classify(ctx: RunContext, plan: increments.Plan, categories: list[str]) -> 
 
 
 @task(name="validate scope", cache_policy=NO_CACHE, timeout_seconds=3600)
-def validate_scope(ctx: RunContext, settings: Settings) -> dict:
+def validate_scope(ctx: RunContext, settings: Settings) -> ValidateResult:
     """Stage 2 (SPEC "Input: scope files"): classify the scope rows that need it (all on
     the full path, the new files' on the incremental one: redress/warehouse/increments.py), gate
     them, commit them, and report every accepted file's rows per destination.
 
-    Returns {mode, why, destinations, quarantine_reasons, input_checks, checks_disagree,
-    files}; raises RedressError (one line) when a gate fails: nothing is committed then."""
+    Returns a ValidateResult (redress/results.py); raises RedressError (one line) when a gate fails: nothing is committed then."""
     logger = get_run_logger()
     policy = ctx.policy()
     categories = sorted(policy.categories)
@@ -269,7 +269,8 @@ def validate_scope(ctx: RunContext, settings: Settings) -> dict:
     totals = {d: int(balance[d].sum()) for d in ("exposure", "non_member", "review", "quarantine")}
     totals["rows_read"] = int(balance["rows_read"].sum())
     logger.info("scope rows: %s", totals)
-    return {"mode": plan.mode, "why": plan.why, "classified_files": len(plan.files),
-            "destinations": totals, "quarantine_reasons": dict(reasons), "input_checks": agreed,
-            "checks_disagree": {"rows": int(held), "listed": listed},
-            "files": balance.drop("file_sha256").to_dicts()}
+    return ValidateResult(
+        mode=plan.mode, why=plan.why, classified_files=len(plan.files), destinations=Destinations(**totals),
+        quarantine_reasons=dict(reasons), input_checks=agreed,
+        checks_disagree=Disagreements(rows=int(held), listed=tuple(DisagreeingRow(**r) for r in listed)),
+        files=tuple(FileBalance(**f) for f in balance.drop("file_sha256").to_dicts()))

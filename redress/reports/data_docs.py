@@ -4,10 +4,8 @@ redress/checks/quality.py records every suite run of a run as validations/<label
 table, success and, per expectation, its column, reason and counts. Never a row value,
 so nothing built from the records can show personal data.
 
-- `data_quality.html`: one page, one section per suite run: passed or failed and, per
-  expectation, column, reason, unexpected count / rows checked. Self-contained (no
-  script, no external asset, a CSP that forbids both) and every value is escaped: it
-  opens the same offline, on a finance laptop or from an e-mail attachment.
+- `data_quality.html`: one page, one section per suite run, rendered from these records
+  by redress/reports/data_quality.py.
 - `data_docs/`: Great Expectations' own Data Docs site, built when the run also kept
   GX's result JSON (validations/gx/<label>.json) by an ephemeral GX context whose only
   site is this folder. Its pages load Bootstrap and jQuery from public CDNs, so they
@@ -57,84 +55,6 @@ def suite_overview(records: list[dict]) -> list[dict]:
             "failed_reasons": ", ".join(sorted({str(r.get("reason")) for r in failed})),
         })
     return rows
-
-
-# --------------------------------------------------------------------------- the page
-
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.passed { color: #176f2c; font-weight: bold; }
-.failed { color: #b00020; font-weight: bold; }
-section { margin-top: 2em; }
-"""
-
-
-_e = escape.html  # file names reach the page through suite labels
-
-
-def _n(value) -> str:
-    return f'<td class="n">{int(value or 0):,}</td>'
-
-
-def _verdict(success: bool) -> str:
-    return '<span class="passed">passed</span>' if success else '<span class="failed">FAILED</span>'
-
-
-def data_quality_html(run_id: str, records: list[dict]) -> str:
-    """The page for one run; every value taken from the records is escaped."""
-    overview = suite_overview(records)
-    failed = sum(not row["passed"] for row in overview)
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        """<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">""",
-        f"<title>Data quality, run {_e(run_id)}</title>",
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>Data quality, run {_e(run_id)}</h1>",
-        f"<p>{len(overview)} suite runs: {len(overview) - failed} passed, {failed} failed. "
-        f"{_e(SUITES_NOTE)} Counts, columns and reasons only: the rows themselves are in the "
-        "warehouse and, when rejected, in quarantine/.</p>",
-    ]
-    if overview:
-        out.append("<table><tr><th>suite run</th><th>suite</th><th>table</th><th>result</th>"
-                   "<th>expectations</th><th>failed</th><th>failed reasons</th></tr>")
-        for i, row in enumerate(overview, start=1):
-            out.append(
-                f'<tr><td><a href="#run-{i}">{_e(row["suite_run"])}</a></td><td>{_e(row["suite"])}</td>'
-                f'<td>{_e(row["table"])}</td><td>{_verdict(row["passed"])}</td>{_n(row["expectations"])}'
-                f'{_n(row["failed_expectations"])}<td>{_e(row["failed_reasons"])}</td></tr>'
-            )
-        out.append("</table>")
-    else:
-        out.append("<p>No suite ran in this run.</p>")
-    for i, (record, row) in enumerate(zip(records, overview), start=1):
-        out += [
-            f'<section id="run-{i}"><h2>{_e(row["suite_run"])}: {_verdict(row["passed"])}</h2>',
-            f'<p>Suite <code>{_e(row["suite"])}</code> on table <code>{_e(row["table"])}</code>: '
-            f'{row["expectations"] - row["failed_expectations"]} of {row["expectations"]} expectations met.</p>',
-            "<table><tr><th>result</th><th>expectation</th><th>column</th><th>reason</th>"
-            "<th>unexpected rows</th><th>rows checked</th><th>error</th></tr>",
-        ]
-        for result in record.get("results", []):
-            out.append(
-                f'<tr><td>{_verdict(bool(result.get("success")))}</td><td>{_e(result.get("expectation"))}</td>'
-                f'<td>{_e(result.get("column"))}</td><td>{_e(result.get("reason"))}</td>'
-                f'{_n(result.get("unexpected_count"))}{_n(result.get("element_count"))}'
-                f'<td>{_e(result.get("error"))}</td></tr>'
-            )
-        out.append("</table></section>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
-
-
-def write_data_quality_html(report_dir: Path, run_id: str, records: list[dict]) -> Path:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    path = report_dir / PAGE
-    path.write_text(data_quality_html(run_id, records), encoding="utf-8")
-    return path
 
 
 # --------------------------------------------------------------------------- GX Data Docs

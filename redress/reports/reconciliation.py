@@ -19,6 +19,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from redress.reports.rendering import markdown_environment
+
 COLUMNS = ("rail", "value_date", "payments", "issued", "settled", "returned", "outstanding", "overpaid")
 
 PER_DATE = """
@@ -64,9 +66,8 @@ def reconciliation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def markdown(frame: pl.DataFrame, currency: str) -> str:
-    head = "| " + " | ".join(COLUMNS) + " |"
-    lines = [f"# Reconciliation ({currency}, whole units)", "", head, "|" + "---|" * len(COLUMNS)]
-    for row in frame.iter_rows():
-        cells = ["" if v is None else (f"{v:,}" if isinstance(v, int) else str(v)) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    """reconciliation.md: the `reconciliation` frame (COLUMNS) as a Markdown table under
+    its title, amounts in whole units of `currency`; rendered from
+    templates/reconciliation.md.j2, every cell escaped (redress/reports/rendering.py)."""
+    return markdown_environment().get_template("reconciliation.md.j2").render(
+        currency=currency, columns=COLUMNS, rows=list(frame.iter_rows()))

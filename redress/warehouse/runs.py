@@ -15,6 +15,7 @@ from redress.context import RunContext
 from redress.errors import RedressError
 from redress.policy import Policy
 from redress import warehouse
+from redress.results import RunSummary, run_counts
 from redress.warehouse import connect
 
 
@@ -67,9 +68,11 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
     return RunContext(data_dir, run_id, run_date, policy.path, policy.sha256)
 
 
-def finish_run(ctx: RunContext, outcome: str, summary: dict | None, error: str | None = None) -> None:
+def finish_run(ctx: RunContext, outcome: str, summary: RunSummary, error: str | None = None) -> None:
+    """Record the run's end: its files, every stage result's fields (`counts`, from
+    run_counts), the disburse result again as `totals`, outcome and error."""
     try:
-        _record_end(ctx, outcome, summary or {}, error)
+        _record_end(ctx, outcome, summary, error)
     finally:
         # Scratch files hold staged customer data: gone on every exit, failure and
         # Ctrl-C included (a kill -9 leaves them to the next run's start_run).
@@ -84,7 +87,8 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-def _record_end(ctx: RunContext, outcome: str, summary: dict, error: str | None) -> None:
+def _record_end(ctx: RunContext, outcome: str, summary: RunSummary, error: str | None) -> None:
+    counts = run_counts(summary)
     with connect(ctx.warehouse) as con:
         files = con.execute(
             "SELECT kind, file_name, file_sha256, status FROM ingested_files WHERE run_id = ? ORDER BY kind, file_name",
@@ -96,8 +100,8 @@ def _record_end(ctx: RunContext, outcome: str, summary: dict, error: str | None)
             [
                 datetime.now(timezone.utc),
                 json.dumps([dict(zip(("kind", "file_name", "file_sha256", "status"), f)) for f in files]),
-                json.dumps({k: summary.get(k) for k in ("ingest", "validate", "entitle", "notify")}, sort_keys=True, default=str),
-                json.dumps(summary.get("disburse"), sort_keys=True, default=str),
+                json.dumps(counts, sort_keys=True),
+                json.dumps(counts["disburse"], sort_keys=True),
                 outcome, error, ctx.run_id,
             ],
         )

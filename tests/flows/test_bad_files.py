@@ -117,7 +117,7 @@ def bad_files_run(tmp_path_factory):
 def test_the_run_goes_on_and_succeeds(bad_files_run):
     data, summary = bad_files_run
     assert q(data, "SELECT outcome FROM runs") == [("succeeded",)]
-    statuses = {f["file_name"]: f["status"] for f in summary["ingest"] if f["kind"] == "scope"}
+    statuses = {f["file_name"]: f["status"] for f in summary["ingest"]["files"] if f["kind"] == "scope"}
     assert statuses == {name: status for name, (status, _, _) in EXPECTED_FILES.items()}
 
 
@@ -249,7 +249,7 @@ def test_a_file_cut_short_while_it_is_read_is_read_whole_by_a_later_run(tmp_path
 
     monkeypatch.setattr(io, "scope_frame", cut_while_read)
     first = run(data)
-    (entry,) = [e for e in first["ingest"] if e["file_name"] == "late.parquet"]
+    (entry,) = [e for e in first["ingest"]["files"] if e["file_name"] == "late.parquet"]
     assert entry["status"] == "not_read"
     assert q(data, "SELECT count(*) FROM quarantine WHERE file_name = 'late.parquet'") == [(0,)]
     assert paid(data) == {}

@@ -79,7 +79,7 @@ def test_a_plan_failing_its_suites_emits_nothing_then_a_clean_run_pays(tmp_path,
     summary = remediation(data_dir=data, policy_path=policy_path, run_date=RUN_DATE)
     eligible = q(data, "SELECT count(*), sum(amount) FROM entitlements WHERE reason = 'ELIGIBLE'")[0]
     assert eligible[0] > ITEM_CAP
-    assert (summary["disburse"]["payments"], summary["disburse"]["amount"]) == eligible
+    assert (summary["disburse"]["payments"], summary["disburse"]["amount_krw"]) == eligible
     assert q(data, "SELECT count(*), sum(amount) FROM ledger") == [eligible]
     folders = sorted(p.name for p in batches_dir.iterdir())
     assert folders == [b for (b,) in q(data, "SELECT batch_id FROM batches ORDER BY batch_id")]

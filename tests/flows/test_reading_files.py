@@ -53,7 +53,7 @@ def paid(data: Path) -> dict[str, int]:
 
 
 def status_of(summary: dict, name: str) -> str:
-    return next(e["status"] for e in summary["ingest"] if e["file_name"] == name)
+    return next(e["status"] for e in summary["ingest"]["files"] if e["file_name"] == name)
 
 
 # ------------------------------------------------------------------ one run, many field files
@@ -125,7 +125,7 @@ def test_a_236_character_name_gets_bounded_report_file_names(field_files):
 
 def test_links_are_not_read_and_are_named_in_the_stage_result(field_files):
     data, summary = field_files
-    not_read = sorted((e["file_name"], e["detail"].split(" (")[0]) for e in summary["ingest"] if e["status"] == "not_read")
+    not_read = sorted((e["file_name"], e["detail"].split(" (")[0]) for e in summary["ingest"]["files"] if e["status"] == "not_read")
     assert not_read == [("environ.csv", "a symbolic link"), ("linked.csv", "a symbolic link")]
     assert q(data, "SELECT count(*) FROM ingested_files WHERE file_name IN ('environ.csv', 'linked.csv')") == [(0,)]
     assert "C6" not in paid(data)
@@ -153,7 +153,7 @@ def test_snapshots_dropped_together_are_read_in_natural_order(tmp_path):
     os.utime(folder / "customers_v9.csv", (OLD, OLD + 0.6))
     (data / "inbox" / "scope" / "s.csv").write_text(scope_csv("C10"), encoding="utf-8")
     summary = run(data)
-    assert [e["file_name"] for e in summary["ingest"] if e["kind"] == "customers"] == ["customers_v9.csv", "customers_v10.csv"]
+    assert [e["file_name"] for e in summary["ingest"]["files"] if e["kind"] == "customers"] == ["customers_v9.csv", "customers_v10.csv"]
     assert q(data, "SELECT DISTINCT file_sha256 FROM customers") == [(hashlib.sha256(v10.encode()).hexdigest(),)]
     assert "C10" in paid(data)
 
@@ -174,7 +174,7 @@ def test_a_file_still_being_copied_is_left_for_the_next_run(tmp_path, monkeypatc
     monkeypatch.setenv("REDRESS_INBOX_WAIT_SECONDS", "0.5")
     first = run(data)
     assert status_of(first, "copying.csv") == "not_read"
-    assert "still being changed" in next(e["detail"] for e in first["ingest"] if e["file_name"] == "copying.csv")
+    assert "still being changed" in next(e["detail"] for e in first["ingest"]["files"] if e["file_name"] == "copying.csv")
     assert status_of(first, "done.csv") == "accepted"
     assert set(paid(data)) == {"C1"}
     assert q(data, "SELECT count(*) FROM ingested_files WHERE file_name = 'copying.csv'") == [(0,)]

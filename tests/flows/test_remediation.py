@@ -104,7 +104,7 @@ def test_ledger_pays_every_eligible_customer_once_on_the_right_rail(breach):
     paid = q(data, "SELECT rail, count(*), sum(amount) FROM ledger GROUP BY ALL ORDER BY 1")
     assert paid == per_rail
     assert q(data, "SELECT count(*) - count(DISTINCT customer_id) FROM ledger") == [(0,)]
-    assert {r: v["amount"] for r, v in summary["disburse"]["per_rail"].items()} == {r: s for r, _, s in paid}
+    assert {r: v["amount_krw"] for r, v in summary["disburse"]["per_rail"].items()} == {r: s for r, _, s in paid}
     # closed accounts without valid bank details are held as claims
     assert q(data, """
         SELECT count(*) FROM ledger l JOIN customers c USING (customer_id)

@@ -63,7 +63,7 @@ def test_returned_transfer_is_reissued_then_held_as_claim_after_max_attempts(pai
     for attempt, day in ((1, 2), (2, 3), (3, 4)):
         drop_returns(data, f"returns_{day}.csv", [(payment_of(data, "B1"), "returned", "account closed")])
         summary = run(data, day)
-        assert summary["returns"][0]["applied"] == 1
+        assert summary["returns"]["files"][0]["payments_applied"] == 1
         rails = q(data, "SELECT attempt, rail, status FROM ledger WHERE customer_id = 'B1' ORDER BY attempt")
         if attempt < 3:
             assert rails[-1] == (attempt + 1, "bank_transfer", "issued")
@@ -99,7 +99,7 @@ def test_bad_returns_rows_are_quarantined_never_applied(paid_once):
         ("", "returned", ""),                                        # no payment_id
     ])
     summary = run(data, 3)
-    assert summary["returns"][0]["applied"] == 0
+    assert summary["returns"]["files"][0]["payments_applied"] == 0
     reasons = sorted(r for (r,) in q(data, "SELECT reason FROM quarantine WHERE kind = 'returns'"))
     assert reasons == sorted(["unknown_payment_id", "returned_after_settled", "invalid_status", "missing_payment_id"])
     assert q(data, "SELECT status FROM ledger WHERE payment_id = ?", [v1]) == [("settled",)]
@@ -127,8 +127,8 @@ def test_a_result_after_a_return_is_quarantined_and_the_person_is_paid_once(paid
     # the bank's late, contradictory result for the first payment, and the reissue settled
     drop_returns(data, "returns_3.csv", [(first, "settled", "late confirmation"), (second, "settled", "")])
     summary = run(data, 3)
-    assert {k: summary["returns"][0][k] for k in ("applied", "already_settled", "quarantined")} == {
-        "applied": 1, "already_settled": 0, "quarantined": 1}
+    assert {k: summary["returns"]["files"][0][k] for k in ("payments_applied", "already_settled", "rows_quarantined")} == {
+        "payments_applied": 1, "already_settled": 0, "rows_quarantined": 1}
     assert q(data, "SELECT reason, row_number FROM quarantine WHERE kind = 'returns'") == [("result_after_return", 1)]
     assert q(data, "SELECT payment_id, status FROM ledger WHERE customer_id = 'B1' ORDER BY attempt") == [
         (first, "returned"), (second, "settled")]
@@ -138,7 +138,7 @@ def test_a_result_after_a_return_is_quarantined_and_the_person_is_paid_once(paid
     # the bank resends the settlement: nothing moves, nothing is quarantined, it is counted
     drop_returns(data, "returns_4.csv", [(second, "settled", "resent")])
     summary = run(data, 4)
-    assert {k: summary["returns"][0][k] for k in ("applied", "already_settled", "quarantined")} == {
-        "applied": 0, "already_settled": 1, "quarantined": 0}
+    assert {k: summary["returns"]["files"][0][k] for k in ("payments_applied", "already_settled", "rows_quarantined")} == {
+        "payments_applied": 0, "already_settled": 1, "rows_quarantined": 0}
     assert q(data, "SELECT count(*) FROM quarantine WHERE kind = 'returns'") == [(1,)]
     assert q(data, "SELECT status FROM ledger WHERE payment_id = ?", [second]) == [("settled",)]

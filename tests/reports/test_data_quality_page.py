@@ -1,0 +1,61 @@
+"""data_quality.html (redress/reports/data_quality.py, templates/data_quality.html.j2):
+what it lists, that it escapes, that no row value can reach it, and that it is byte for
+byte the page the string-building renderer wrote before the templates (golden/)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from redress.reports.data_quality import data_quality_html, write_data_quality_html
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def test_page_has_a_section_per_suite_run_with_counts_and_reasons(records):
+    page = data_quality_html("R20251201-001", records)
+    assert "2 suite runs: 1 passed, 1 failed" in page
+    assert page.count("<section") == 2
+    assert "customers_staging-customers_2025-11-29.parquet" in page
+    assert re.search(r"scope_exposures: <span class=\"failed\">FAILED</span>", page)
+    row = re.search(r"<tr><td>[^\n]*?expect_column_values_to_be_in_set.*?</tr>", page).group(0)
+    assert ">matched_by<" in row and ">37<" in row and ">1,234<" in row
+    assert "duplicate_customer_id" in page and "1 of 2 expectations met" in page
+
+
+def test_page_has_no_script_no_external_asset_and_no_row_value(records, personal):
+    page = data_quality_html("R20251201-001", records)
+    assert "<script" not in page.lower() and "src=" not in page
+    assert not re.search(r"https?://|//[a-z]", page)
+    assert "default-src 'none'" in page
+    assert not [v for v in personal if v in page]
+    assert "SELECT" not in page
+
+
+def test_page_escapes_every_recorded_value(hostile_records):
+    page = data_quality_html("R<1>", hostile_records)
+    assert "<script>" not in page and "<img" not in page and "<b>t</b>" not in page and "<i>" not in page
+    assert "scope&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "reason &lt;i&gt;&amp;&lt;/i&gt;" in page and "R&lt;1&gt;" in page
+
+
+def test_page_without_suites_says_so():
+    assert "No suite ran in this run." in data_quality_html("R20251201-001", [])
+
+
+@pytest.mark.parametrize("name, run_id, which", [
+    ("records", "R20251201-001", "records"),
+    ("hostile", "R<1>&", "hostile_records"),
+    ("empty", "R20251201-001", None),
+])
+def test_page_is_byte_identical_to_the_one_before_templates(name, run_id, which, request):
+    records = request.getfixturevalue(which) if which else []
+    assert data_quality_html(run_id, records) == (GOLDEN / f"data_quality_{name}.html").read_text(encoding="utf-8")
+
+
+def test_the_page_is_written_beside_the_summary(tmp_path, records):
+    path = write_data_quality_html(tmp_path / "reports" / "R1", "R1", records)
+    assert path == tmp_path / "reports" / "R1" / "data_quality.html"
+    assert path.read_text(encoding="utf-8") == data_quality_html("R1", records)

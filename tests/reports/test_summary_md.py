@@ -1,0 +1,195 @@
+"""summary.md (redress/reports/summary.py, templates/summary.md.j2), from hand-made stage
+results and suite records: what it lists, that it escapes, and that it is byte for byte
+the text the string-building renderer wrote before the templates (golden/), except the
+returns files now listed under "Files read"."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from redress.reports import rendering
+from redress.reports.summary import summary_markdown, treasury_schedule
+from redress.results import (
+    Destinations, DisagreeingRow, Disagreements, DisburseResult, EntitleResult, FileRead, IngestResult,
+    NotifyResult, Overpayments, RailTotal, ReasonTotal, ReturnsFileRead, ReturnsResult, RunSummary, TreasuryDay,
+    ValidateResult,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+RUN_DATE = date(2025, 12, 1)
+
+
+def scope_file(name: str, status: str, rows: int | None) -> FileRead:
+    return FileRead(kind="scope", file_name=name, file_sha256=None, status=status, rows_read=rows)
+
+
+def validate(**changes) -> ValidateResult:
+    return dataclasses.replace(ValidateResult(
+        mode="full", why="full: nothing classified yet", classified_files=1,
+        destinations=Destinations(rows_read=1200, exposure=1100, non_member=50, review=20, quarantine=30),
+        quarantine_reasons={"unknown_category": 30}, input_checks={}, checks_disagree=Disagreements(0, ()),
+        files=()), **changes)
+
+
+SUMMARY = RunSummary(
+    run_id="R20251201-001",
+    ingest=IngestResult(files=(scope_file("scope_01.csv", "accepted", 1200),
+                               scope_file("scope_04.parquet", "unreadable_file", None))),
+    validate=validate(),
+    entitle=EntitleResult(mode="full", why="full: nothing classified yet", customers_recomputed=903,
+                          by_reason={"ELIGIBLE": ReasonTotal(900, 45_000_000), "TEST_ACCOUNT": ReasonTotal(3, 0)}),
+    disburse=DisburseResult(
+        batches=2, payments=900, amount_krw=45_000_000,
+        per_rail={"voucher": RailTotal(880, 44_000_000), "bank_transfer": RailTotal(20, 1_000_000)},
+        treasury=(TreasuryDay("2025-12-01", 1_000_000, 1_500_000),),
+        overpayments=Overpayments(customers=2, amount_krw=100_000), recovered_batches=()),
+    notify=NotifyResult(notifications=950, per_channel={"sms": 900, "email": 50}, per_template={}),
+)
+FACTS = {
+    "files": [],
+    "quarantine": [{"kind": "scope", "reason": "unknown_category", "files": 0, "rows": 30},
+                   {"kind": "scope", "reason": "unreadable_file", "files": 1, "rows": 0}],
+    "batches": [{"rail": "bank_transfer", "value_date": "2025-12-01", "batches": 1, "payments": 20, "amount": 1_000_000},
+                {"rail": "voucher", "value_date": "2025-12-01", "batches": 1, "payments": 880, "amount": 44_000_000}],
+    "cash": [{"value_date": "2025-12-01", "this_run": 1_000_000, "all_runs": 1_200_000}],
+}
+HELD = Disagreements(rows=3, listed=(
+    DisagreeingRow("scope_01.csv", 7, "invalid_identifier", "exposure"),
+    DisagreeingRow("scope_01.csv", 9, "non_member", "exposure_before_account_created")))
+
+
+def render(summary: RunSummary, policy_name: str = "coupang-2025-v1.toml", **kw) -> str:
+    return summary_markdown(summary, run_date=RUN_DATE, policy_name=policy_name, **kw)
+
+
+def test_summary_lists_every_section(records):
+    text = render(SUMMARY, facts=FACTS, records=records)
+    for heading in ("Files read", "Scope rows", "Quarantine by reason", "Data quality", "Entitlements by reason",
+                    "New payments by rail", "Batches by rail and value date", "Treasury schedule",
+                    "Overpayment exceptions", "Notifications"):
+        assert f"# {heading}" in text, heading
+    assert "| scope | scope_04.parquet | unreadable_file |  |" in text
+    assert "| scope | unreadable_file | 1 | 0 |" in text
+    assert "| bank_transfer | 2025-12-01 | 1 | 20 | 1,000,000 |" in text
+    assert "| 2025-12-01 | 1,000,000 | 1,200,000 | 1,500,000 | 300,000 |" in text  # headroom under the cap
+    assert "| sms | 900 |" in text and "| ELIGIBLE | 900 | 45,000,000 |" in text
+    assert "failed" not in text.split("## Data quality")[0]
+
+
+def test_summary_lists_suites_passed_and_failed(records, personal):
+    text = render(SUMMARY, facts=FACTS, records=records)
+    assert "2 suite runs: 1 passed, 1 failed" in text and "data_quality.html" in text
+    assert "| customers_staging-customers_2025-11-29.parquet | customers_staging | customers_staging | passed | 2 | 0 |  |" in text
+    assert "| scope_exposures | scope_exposures | scope_exposures | **FAILED** | 2 | 1 | gate_failed_unknown_matched_by |" in text
+    assert not [v for v in personal if v in text]
+
+
+def test_a_failed_run_shows_the_error_what_was_done_and_what_was_not(records):
+    partial = RunSummary(run_id="R20251201-001", ingest=SUMMARY.ingest)
+    error = "suite scope_exposures failed: expect_column_values_to_be_in_set on matched_by, 37 rows"
+    text = render(partial, facts=dict(FACTS, batches=[], cash=[]), records=records, error=error)
+    assert f"**The run failed**: {error}" in text
+    assert "scope_01.csv" in text and "**FAILED**" in text
+    for heading in ("Scope rows", "Entitlements by reason", "New payments by rail", "Notifications"):
+        assert f"## {heading} (all accepted files)\n\nNo figures" in text or f"## {heading}\n\nNo figures" in text
+
+
+def test_summary_without_warehouse_facts_falls_back_to_the_stage_results():
+    text = render(SUMMARY)
+    assert "| scope | unknown_category | 0 | 30 |" in text
+    assert "| 2025-12-01 | 1,000,000 |  | 1,500,000 |  |" in text
+    assert "No suite ran." in text
+
+
+def test_rows_the_checks_disagree_on_are_named_by_file_and_row_only():
+    text = render(dataclasses.replace(SUMMARY, validate=validate(checks_disagree=HELD)), facts=FACTS)
+    section = text.split("### Rows the input checks disagree on (held in review, not paid)")[1].split("##")[0]
+    assert "| scope_01.csv | 7 | invalid_identifier | exposure |" in section
+    assert "| scope_01.csv | 9 | non_member | exposure_before_account_created |" in section
+    assert "... and 1 more in the `review` table" in section
+    assert "disagree" not in render(SUMMARY)
+
+
+def test_a_table_cell_cannot_break_the_markdown_table():
+    odd = dataclasses.replace(SUMMARY, ingest=IngestResult(files=(scope_file("a|b\nc.csv", "accepted", 1),)))
+    # the newline shown as \x0a (redress/escape.py), its backslash escaped for Markdown
+    assert "| scope | a\\|b\\\\x0ac.csv | accepted | 1 |" in render(odd)
+
+
+def test_files_read_lists_the_returns_files_after_the_inbox_files():
+    returns = ReturnsResult(files=(ReturnsFileRead(kind="returns", file_name="returns_*1*.csv", file_sha256="ab",
+                                                   status="accepted", rows_read=3, payments_applied=2,
+                                                   rows_quarantined=1),),
+                            payments_applied=2, already_settled=0, rows_quarantined=1)
+    text = render(dataclasses.replace(SUMMARY, returns=returns), facts=FACTS)
+    files = text.split("## Files read\n\n")[1].split("\n\n")[0].splitlines()
+    assert files[2:] == ["| scope | scope_01.csv | accepted | 1,200 |",
+                         "| scope | scope_04.parquet | unreadable_file |  |",
+                         "| returns | returns\\_\\*1\\*.csv | accepted | 3 |"]
+
+
+def test_treasury_schedule_uses_the_cap_disburse_applied():
+    assert treasury_schedule(SUMMARY.disburse, FACTS) == [{"value_date": "2025-12-01", "this_run": 1_000_000,
+                                                           "all_runs": 1_200_000, "daily_cash_cap": 1_500_000,
+                                                           "headroom": 300_000}]
+
+
+# --------------------------------------------------------------------------- golden: the text before templates
+
+HOSTILE_INGEST = IngestResult(files=(
+    scope_file("a|b\nc<img src=x>[l](u)*e*_x_.csv", "accepted", 1),
+    FileRead(kind="customers", file_name="\x1b[31mred\u202e.csv", file_sha256=None, status="rejected", rows_read=12345)))
+EMPTY = RunSummary(
+    run_id="R20251201-001", ingest=IngestResult(files=()),
+    validate=validate(destinations=Destinations(0, 0, 0, 0, 0), quarantine_reasons={}),
+    entitle=EntitleResult(mode="full", why="", customers_recomputed=0, by_reason={}),
+    disburse=DisburseResult(batches=0, payments=0, amount_krw=0, per_rail={}, treasury=(),
+                            overpayments=Overpayments(0, 0), recovered_batches=()),
+    notify=NotifyResult(notifications=0, per_channel={}, per_template={}))
+
+
+@pytest.fixture
+def golden_cases(records, hostile_records) -> dict:
+    """Each golden file's inputs: (summary, policy file name, keyword arguments)."""
+    policy = "coupang-2025-v1.toml"
+    return {
+        "full": (SUMMARY, policy, dict(facts=FACTS, records=records)),
+        "failed": (RunSummary(run_id="R20251201-001", ingest=SUMMARY.ingest), policy,
+                   dict(facts=dict(FACTS, batches=[], cash=[]), records=records,
+                        error="suite scope_exposures failed: <b>x</b> | *y* on `m`")),
+        "no_facts": (SUMMARY, policy, {}),
+        "disagree": (dataclasses.replace(SUMMARY, validate=validate(checks_disagree=dataclasses.replace(
+            HELD, listed=(HELD.listed[0], dataclasses.replace(HELD.listed[1], file_name="a|b*c*.csv"))))),
+            policy, dict(facts=FACTS)),
+        "hostile": (dataclasses.replace(SUMMARY, ingest=HOSTILE_INGEST), "<b>*p*|[x](y)_.toml",
+                    dict(facts=dict(FACTS, quarantine=[{"kind": "scope", "reason": "a|<b>", "files": 1, "rows": 0}]),
+                         records=hostile_records)),
+        "empty": (EMPTY, policy, dict(facts={"files": [], "quarantine": [], "batches": [], "cash": []}, records=[])),
+    }
+
+
+@pytest.mark.parametrize("name", ["full", "failed", "no_facts", "disagree", "hostile", "empty"])
+def test_summary_is_byte_identical_to_the_one_before_templates(golden_cases, name):
+    summary, policy_name, kw = golden_cases[name]
+    assert render(summary, policy_name, **kw) == (GOLDEN / f"summary_{name}.md").read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- the template environment
+
+
+def test_a_text_written_without_markdown_escaping_fails_the_render():
+    template = rendering.markdown_environment().from_string("| {{ name }} |")
+    with pytest.raises(rendering.UnescapedText):
+        template.render(name="<img src=x>")
+    assert template.render(name=rendering.md("<img src=x>")) == "| &lt;img src=x&gt; |"
+    assert template.render(name=1234) == "| 1234 |"  # numbers are written as they are
+
+
+def test_a_value_the_template_names_but_is_not_given_fails_the_render():
+    with pytest.raises(jinja2.UndefinedError):
+        rendering.markdown_environment().get_template("summary.md.j2").render(run_id="R1")
