@@ -25,6 +25,7 @@ from redress.context import RunContext
 from redress.results import DisburseResult, Overpayments, RailTotal, TreasuryDay
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings, debtor
+from redress.vocabulary import BANK_TRANSFER
 from redress.warehouse import connect, export
 from redress.warehouse import ledger as ledger_table
 from redress.outbox import files as outbox
@@ -64,8 +65,8 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
             SELECT rail, value_date, max(CAST(regexp_extract(batch_id, '-([0-9]+)$', 1) AS BIGINT)) + 1
             FROM batches GROUP BY ALL""").fetchall()
         released = con.execute("""
-            SELECT value_date, sum(control_sum) FROM batches WHERE rail = 'bank_transfer' GROUP BY ALL
-        """).fetchall()
+            SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL
+        """, [BANK_TRANSFER]).fetchall()
     payments = new_payments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False), policy)
     over = overpayments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False))
     planned = batches(

@@ -33,6 +33,7 @@ from redress.reports.data_docs import build_gx_data_docs, suite_overview, valida
 from redress.reports.data_quality import write_data_quality_html
 from redress.reports.summary import summary_markdown, treasury_schedule
 from redress.results import RunSummary
+from redress.vocabulary import BANK_TRANSFER
 
 
 def _logger():
@@ -57,9 +58,9 @@ def run_facts(ctx: RunContext) -> dict:
             WHERE run_id = ? GROUP BY ALL ORDER BY rail, value_date""", [ctx.run_id]).fetchall()
         cash = con.execute("""
             SELECT value_date, sum(control_sum) FILTER (run_id = ?), sum(control_sum) FROM batches
-            WHERE rail = 'bank_transfer' AND value_date IN (
-                SELECT value_date FROM batches WHERE run_id = ? AND rail = 'bank_transfer')
-            GROUP BY ALL ORDER BY value_date""", [ctx.run_id, ctx.run_id]).fetchall()
+            WHERE rail = ? AND value_date IN (
+                SELECT value_date FROM batches WHERE run_id = ? AND rail = ?)
+            GROUP BY ALL ORDER BY value_date""", [ctx.run_id, BANK_TRANSFER, ctx.run_id, BANK_TRANSFER]).fetchall()
     return {
         "files": [{"kind": k, "file_name": f, "status": s, "rows": r} for k, f, s, r in files],
         "quarantine": [{"kind": k, "reason": r, "files": int(f), "rows": int(n)} for k, r, f, n in quarantine],

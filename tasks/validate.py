@@ -38,6 +38,7 @@ from redress.checks import input_checks
 from redress.warehouse import increments
 from redress.rules.classify import classified_scope
 from redress.rules.identity import normalised_master
+from redress.vocabulary import CHECKS_DISAGREE, EXPOSURE, NON_MEMBER, QUARANTINE, REVIEW, sql_literal
 from redress.checks.quality import check, require
 
 
@@ -45,11 +46,11 @@ from redress.checks.quality import check, require
 # held in review as checks_disagree, with both answers, whatever the classification said.
 # Materialised once, as a temporary table (DuckDB spills it to disk when it must), and
 # split into the staged outcome tables from there rather than scanning the Parquet 4 times.
-_PLACED = """
+_PLACED = f"""
     CREATE OR REPLACE TEMP TABLE placed AS
     SELECT c.* REPLACE (
-               CASE WHEN d.checks_disagree THEN 'review' ELSE c.destination END AS destination,
-               CASE WHEN d.checks_disagree THEN 'checks_disagree' ELSE c.reason END AS reason),
+               CASE WHEN d.checks_disagree THEN {sql_literal(REVIEW)} ELSE c.destination END AS destination,
+               CASE WHEN d.checks_disagree THEN {sql_literal(CHECKS_DISAGREE)} ELSE c.reason END AS reason),
            CASE WHEN d.checks_disagree THEN d.classified_as END AS classified_as,
            CASE WHEN d.checks_disagree THEN d.checked_as END AS checked_as
     FROM read_parquet($classified) c
@@ -73,22 +74,22 @@ def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: st
     """The classified rows of this run, split into the HOLDING tables. No ORDER BY: every
     reader of these tables orders explicitly (redress/warehouse/exports.py, explain, reports)."""
     con.execute(_PLACED, {"classified": sql.file_path(classified)})
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TABLE staged_exposures AS
         SELECT file_sha256, row_number, resolved_id AS customer_id, matched_by, data_category,
                accessed_at, confidence, source
-        FROM placed WHERE destination = 'exposure'""")
-    con.execute("""
+        FROM placed WHERE destination = {sql_literal(EXPOSURE)}""")
+    con.execute(f"""
         CREATE OR REPLACE TABLE staged_non_member AS
         SELECT file_sha256, row_number, coalesce(phone_e164, email_norm) AS recipient, email_norm,
                phone_e164, data_category, accessed_at, confidence
-        FROM placed WHERE destination = 'non_member'""")
-    con.execute("""
+        FROM placed WHERE destination = {sql_literal(NON_MEMBER)}""")
+    con.execute(f"""
         CREATE OR REPLACE TABLE staged_review AS
         SELECT file_sha256, row_number, reason, matched_by, candidates, email, phone,
                data_category, accessed_at, confidence, classified_as, checked_as
-        FROM placed WHERE destination = 'review'""")
-    con.execute("""
+        FROM placed WHERE destination = {sql_literal(REVIEW)}""")
+    con.execute(f"""
         CREATE OR REPLACE TABLE staged_quarantine AS
         SELECT ? AS run_id, 'scope' AS kind, c.file_sha256, f.file_name, c.row_number, c.reason, NULL::VARCHAR AS detail,
                to_json(struct_pack(customer_id := c.customer_id, email := c.email, phone := c.phone,
@@ -98,7 +99,7 @@ def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: st
         JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files WHERE status = 'accepted'
               QUALIFY row_number() OVER (PARTITION BY file_sha256 ORDER BY ingested_at, file_name) = 1) f
           USING (file_sha256)
-        WHERE c.destination = 'quarantine'""", [run_id])
+        WHERE c.destination = {sql_literal(QUARANTINE)}""", [run_id])
     con.execute("DROP TABLE placed")
 
 
@@ -147,16 +148,16 @@ def conservation(con: duckdb.DuckDBPyConnection, staged: list[str] | None = None
     t = HOLDING if staged is not None else {name: name for name in HOLDING}
     return con.sql(f"""
         WITH dest AS (
-            SELECT file_sha256, 'exposure' AS d FROM {t['scope_exposures']}
-            UNION ALL SELECT file_sha256, 'non_member' FROM {t['non_member_exposures']}
-            UNION ALL SELECT file_sha256, 'review' FROM {t['review']}
-            UNION ALL SELECT file_sha256, 'quarantine' FROM {t['quarantine']}
+            SELECT file_sha256, {sql_literal(EXPOSURE)} AS d FROM {t['scope_exposures']}
+            UNION ALL SELECT file_sha256, {sql_literal(NON_MEMBER)} FROM {t['non_member_exposures']}
+            UNION ALL SELECT file_sha256, {sql_literal(REVIEW)} FROM {t['review']}
+            UNION ALL SELECT file_sha256, {sql_literal(QUARANTINE)} FROM {t['quarantine']}
                       WHERE kind = 'scope' AND row_number IS NOT NULL)
         SELECT f.file_name, f.file_sha256, f.rows_read,
-               count(*) FILTER (d = 'exposure') AS exposure,
-               count(*) FILTER (d = 'non_member') AS non_member,
-               count(*) FILTER (d = 'review') AS review,
-               count(*) FILTER (d = 'quarantine') AS quarantine
+               count(*) FILTER (d = {sql_literal(EXPOSURE)}) AS exposure,
+               count(*) FILTER (d = {sql_literal(NON_MEMBER)}) AS non_member,
+               count(*) FILTER (d = {sql_literal(REVIEW)}) AS review,
+               count(*) FILTER (d = {sql_literal(QUARANTINE)}) AS quarantine
         FROM ingested_files f LEFT JOIN dest USING (file_sha256)
         WHERE f.kind = 'scope' AND f.status = 'accepted'
           AND ($every OR f.file_sha256 IN (SELECT unnest($files::VARCHAR[])))

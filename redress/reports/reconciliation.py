@@ -20,25 +20,26 @@ import duckdb
 import polars as pl
 
 from redress.reports.rendering import markdown_environment
+from redress.vocabulary import ISSUED, LIVE_STATUSES, RETURNED, SETTLED, VOUCHER, sql_list, sql_literal
 
 COLUMNS = ("rail", "value_date", "payments", "issued", "settled", "returned", "outstanding", "overpaid")
 
-PER_DATE = """
+PER_DATE = f"""
 SELECT l.rail, b.value_date::VARCHAR AS value_date, count(*) AS payments,
-       sum(l.amount) FILTER (l.status = 'issued') AS issued,
-       sum(l.amount) FILTER (l.status = 'settled') AS settled,
-       sum(l.amount) FILTER (l.status = 'returned') AS returned,
+       sum(l.amount) FILTER (l.status = {sql_literal(ISSUED)}) AS issued,
+       sum(l.amount) FILTER (l.status = {sql_literal(SETTLED)}) AS settled,
+       sum(l.amount) FILTER (l.status = {sql_literal(RETURNED)}) AS returned,
        0 AS outstanding, 0 AS overpaid
 FROM ledger l JOIN batches b USING (batch_id)
 GROUP BY ALL
 """
 
-PER_CUSTOMER = """
+PER_CUSTOMER = f"""
 WITH paid AS (
-    SELECT customer_id, sum(amount) FILTER (status IN ('issued', 'settled')) AS paid
+    SELECT customer_id, sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}) AS paid
     FROM ledger GROUP BY ALL),
 owed AS (
-    SELECT coalesce(e.rail, 'voucher') AS rail,
+    SELECT coalesce(e.rail, {sql_literal(VOUCHER)}) AS rail,
            coalesce(e.amount, 0) - coalesce(p.paid, 0) AS owed
     FROM entitlements e FULL JOIN paid p USING (customer_id))
 SELECT rail, NULL AS value_date, 0 AS payments, 0 AS issued, 0 AS settled, 0 AS returned,

@@ -12,6 +12,7 @@ from datetime import datetime
 import duckdb
 
 from redress import sql
+from redress.vocabulary import FINANCE_OUTCOMES, ISSUED, sql_list
 
 
 def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: str, run_id: str,
@@ -22,8 +23,8 @@ def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: s
     con.execute("""
         INSERT INTO ledger BY NAME
         SELECT payment_id, customer_id, amount, ? AS currency, rail, batch_id, ? AS policy_id,
-               ? AS run_id, attempt, 'issued' AS status, NULL AS status_reason, ? AS updated_run_id
-        FROM planned_payments ORDER BY payment_id""", [currency, policy_id, run_id, run_id])
+               ? AS run_id, attempt, ? AS status, NULL AS status_reason, ? AS updated_run_id
+        FROM planned_payments ORDER BY payment_id""", [currency, policy_id, run_id, ISSUED, run_id])
     con.execute("""
         INSERT INTO batches BY NAME
         SELECT batch_id, rail, ? AS currency, value_date, item_count, control_sum, ? AS policy_id,
@@ -41,10 +42,10 @@ def restore_batch(con: duckdb.DuckDBPyConnection, manifest: dict, payments: str)
     added = con.execute("""
         INSERT INTO ledger BY NAME
         SELECT payment_id, customer_id, amount, currency, rail, ? AS batch_id, ? AS policy_id,
-               ? AS run_id, attempt, 'issued' AS status, NULL AS status_reason, ? AS updated_run_id
+               ? AS run_id, attempt, ? AS status, NULL AS status_reason, ? AS updated_run_id
         FROM read_parquet(?) WHERE payment_id NOT IN (SELECT payment_id FROM ledger)
         ORDER BY payment_id""",
-        [m["batch_id"], m["policy_id"], m["run_id"], m["run_id"], payments],
+        [m["batch_id"], m["policy_id"], m["run_id"], ISSUED, m["run_id"], payments],
     ).fetchall()[0][0]
     con.execute(
         "INSERT INTO batches (batch_id, rail, currency, value_date, item_count, control_sum, policy_id, "
@@ -73,6 +74,6 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
         UPDATE ledger SET status = s.status, status_reason = s.reason, updated_run_id = ?
         {accepted}
           AND ledger.payment_id = s.payment_id AND ledger.status = {sql.literal(OPEN_STATUS)}
-          AND s.status IN ('settled', 'returned')
+          AND s.status IN {sql_list(FINANCE_OUTCOMES)}
     """, [run_id]).fetchall()[0][0]
     return applied, already
