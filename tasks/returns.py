@@ -24,9 +24,9 @@ from prefect.cache_policies import NO_CACHE
 from redress.context import RunContext
 from redress.runtime.faults import checkpoint
 from redress.warehouse import connect
-from redress.inbox import reading as io
+from redress import inbox as io
+from redress.inbox.new_files import each_new_file, record
 from redress.checks.quality import check
-from tasks.ingest import each_new_file, record
 from redress.checks.suites import failing_rows_of
 
 

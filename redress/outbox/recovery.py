@@ -31,7 +31,7 @@ import polars as pl
 from redress import sql
 from redress.errors import RedressError
 from redress.warehouse import connect, table_exists
-from redress.inbox.reading import sha256_of
+from redress.inbox import sha256_of
 from redress.rules.notifications import TEMPLATES
 
 # Templates of a message that tells a member they are paid (redress/rules/notifications.py).

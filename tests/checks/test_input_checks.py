@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from redress.errors import RedressError
 from redress.warehouse import SCHEMA, connect
-from redress.inbox import reading as io
+from redress import inbox as io
 from redress.checks import input_checks
 from redress.rules.classify import classified_scope
 from redress.rules.identity import normalised_master

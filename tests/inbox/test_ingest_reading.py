@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from redress.errors import RedressError
 from redress.settings import load_settings
-from redress.inbox import reading as io
+from redress import inbox as io
 from tasks.watch import listed_files
 from redress.checks.quality import record_name
 

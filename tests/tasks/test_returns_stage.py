@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from redress.policy import DEFAULT_POLICY, load_policy
 from redress.warehouse import connect
-from redress.inbox import reading as io
+from redress import inbox as io
 from redress.checks.input_checks import RETURN_RULES, create_returns_staging
 from redress.rules.payments import LIVE, new_payments
 from tasks.returns import apply_results
