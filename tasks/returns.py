@@ -38,7 +38,7 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
     the payment already had). Only an `issued` payment moves, to `settled` or `returned`:
     the guard holds even if the ledger changed since the checks ran. SPEC "Input: returns
     from finance"."""
-    from redress.checks.input_checks import OPEN_STATUS
+    from redress.checks.returns_checks import OPEN_STATUS
 
     accepted = """
         FROM returns_staging s
@@ -55,7 +55,7 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
 
 
 def _apply_file(ctx: RunContext, f: io.InboxFile) -> dict:
-    from redress.checks.input_checks import create_returns_staging
+    from redress.checks.returns_checks import create_returns_staging
 
     staged = ctx.work_dir / f"returns-{f.sha256[:16]}.parquet"
     rows = io.stage(io.read_text_frame(f.path, ("payment_id", "status"), io.RETURNS_COLUMNS), staged)
