@@ -1,4 +1,5 @@
-"""The command line (SPEC "The command line").
+"""The command line (SPEC "The command line"): the top layer, since `run`, `demo` and
+`serve` start the flows; nothing below flows/ imports it.
 
 Expected errors print one line on stderr and exit 1; nothing else does. Prefect's own
 console logging is turned down unless --verbose: its logs still reach the Prefect API
