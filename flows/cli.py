@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         os.umask(umask_for(settings.share_group))  # whatever a command writes is not world-readable
         return args.func(args, settings)
     except Exception as exc:  # expected failures, of the data or of the machine, are one line
-        from redress.errors import machine_error
+        from redress.runtime.machine_errors import machine_error
 
         line = machine_error(exc)
         if line is None:
