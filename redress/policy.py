@@ -15,8 +15,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from redress.errors import RedressError
+from redress.shipped import shipped_dir
 
-DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "coupang-2025-v1.toml"
+DEFAULT_POLICY = shipped_dir("policies") / "coupang-2025-v1.toml"
 
 CONFIDENCES = ("confirmed", "suspected")
 STATUSES = ("active", "dormant", "closed")
