@@ -26,7 +26,7 @@ from redress import escape
 from redress.settings import load_settings
 from redress.warehouse import connect
 from redress.runtime.folder_slot import slot_name
-from redress.inbox import FileChanged, Listed, list_inbox, settle, sha256_of
+from redress.inbox import FileChanged, Listed, settle, sha256_of
 from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
 
 
@@ -36,12 +36,6 @@ class Recorded:
     file_name: str
     size_bytes: int
     run_started_at: datetime  # UTC: the start of the run that recorded the file
-
-
-def listed_files(data_dir: Path) -> list[Listed]:
-    """The files a run would read, as redress.inbox.listing picks and orders them (regular, not
-    hidden, not links, in inbox/<kind>/, in read order), without reading them."""
-    return list_inbox(Path(data_dir))[0]
 
 
 def recorded_files(warehouse: Path) -> list[Recorded]:
