@@ -30,7 +30,6 @@ from redress.inbox.files import natural_key, read_order
 from redress.inbox.hashing import hash_file
 
 
-
 def _what(mode: int) -> str | None:
     if stat_.S_ISREG(mode):
         return None

@@ -31,7 +31,6 @@ DUCKDB_PHRASES = {
 }
 
 
-
 def machine_error(exc: BaseException) -> str | None:
     """One line for an expected failure of the machine, or None for anything else
     (a bug keeps its traceback). Never names personal data: only paths and errno text."""
