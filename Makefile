@@ -26,11 +26,12 @@ test: $(STAMP)  ## check the layers (.importlinter), then run the test suite on 
 
 # A fresh venv from the lock, redress installed as a wheel (no -e), and the demo run from
 # a folder outside the repository: the suites and policies must come with the package.
+# --no-compile: byte-compiling every installed library took most of this check's time.
 check-install:  ## install redress non-editable into a temporary venv and run its demo there
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(PYTHON) -m venv "$$tmp/venv"; \
-	"$$tmp/venv/bin/pip" install --quiet --require-hashes --no-deps -r requirements.lock; \
-	"$$tmp/venv/bin/pip" install --quiet --no-deps .; \
+	"$$tmp/venv/bin/pip" install --quiet --no-compile --require-hashes --no-deps -r requirements.lock; \
+	"$$tmp/venv/bin/pip" install --quiet --no-compile --no-deps .; \
 	cd "$$tmp" && "$$tmp/venv/bin/redress" demo --out "$$tmp/demo" > "$$tmp/demo.log" 2>&1 \
 	  || { cat "$$tmp/demo.log"; exit 1; }; \
 	ls "$$tmp"/demo/reports/*/summary.md > /dev/null; \
