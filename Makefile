@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo test install bench bench-revision lock clean policy-schema
+.PHONY: help demo test check-install install bench bench-revision lock clean policy-schema
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,8 +20,22 @@ install: $(STAMP)  ## create .venv from the lock file
 demo: $(STAMP)  ## generate a synthetic breach in ./demo and run the whole pipeline on it
 	$(BIN)/redress demo --out demo
 
-test: $(STAMP)  ## run the test suite
-	$(BIN)/python -m pytest --durations=15
+test: $(STAMP)  ## check the layers (.importlinter), then run the test suite on two workers
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+# A fresh venv from the lock, redress installed as a wheel (no -e), and the demo run from
+# a folder outside the repository: the suites and policies must come with the package.
+# --no-compile: byte-compiling every installed library took most of this check's time.
+check-install:  ## install redress non-editable into a temporary venv and run its demo there
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/pip" install --quiet --no-compile --require-hashes --no-deps -r requirements.lock; \
+	"$$tmp/venv/bin/pip" install --quiet --no-compile --no-deps .; \
+	cd "$$tmp" && "$$tmp/venv/bin/redress" demo --out "$$tmp/demo" > "$$tmp/demo.log" 2>&1 \
+	  || { cat "$$tmp/demo.log"; exit 1; }; \
+	ls "$$tmp"/demo/reports/*/summary.md > /dev/null; \
+	echo "check-install: the installed redress ran the demo from $$tmp"
 
 bench: $(STAMP)  ## benchmark against the SQL reference: make bench CUSTOMERS=1000000
 	$(BIN)/python benchmarks/run_benchmark.py --customers $(or $(CUSTOMERS),1000000)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from redress.errors import RedressError, machine_error
+from redress.errors import RedressError
+from redress.runtime.machine_errors import machine_error
 from redress.runtime.permissions import private_files
 from redress.policy import load_policy
 from redress.results import RunSummary

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from redress.debtor import Debtor
 from redress.errors import RedressError
 
 KNOWN = {
@@ -94,11 +95,9 @@ def _seconds(env, key: str, default: float) -> float:
     return value
 
 
-def debtor(settings: Settings):
+def debtor(settings: Settings) -> Debtor:
     """The payer of bank files. Treasury's account, not a compensation rule, so it comes
     from the environment rather than the policy; a bank file is never guessed."""
-    from redress.outbox.pain001 import Debtor
-
     missing = [k for k, v in (("REDRESS_DEBTOR_NAME", settings.debtor_name),
                               ("REDRESS_DEBTOR_ACCOUNT", settings.debtor_account),
                               ("REDRESS_DEBTOR_BANK_CODE", settings.debtor_bank_code)) if not v]

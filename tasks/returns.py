@@ -29,14 +29,14 @@ from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.warehouse import connect, quarantine
 from redress.warehouse.ledger import apply_results
-from redress.inbox import reading as io
+from redress import inbox as io
+from redress.inbox.new_files import each_new_file, record
 from redress.checks.quality import check
-from tasks.ingest import each_new_file, record
 from redress.checks.suites import failing_rows_of
 
 
 def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ReturnsFileRead:
-    from redress.checks.input_checks import create_returns_staging
+    from redress.checks.returns_checks import create_returns_staging
 
     staged = ctx.work_dir / f"returns-{f.sha256[:16]}.parquet"
     rows = io.stage(io.read_text_frame(f.path, ("payment_id", "status"), io.RETURNS_COLUMNS), staged)

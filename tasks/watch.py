@@ -7,7 +7,7 @@ minute would read gigabytes for nothing, so a file last modified before the star
 the latest run that recorded its name and size is not hashed again: that run read it as
 it is now. (A copy that back-dates the modification time and keeps the size could hide
 a change that way; drop such a file under a new name.) A file still being copied in is
-waited for as a run waits (redress.inbox.reading.settle, REDRESS_INBOX_QUIET_SECONDS).
+waited for as a run waits (redress.inbox.listing.settle, REDRESS_INBOX_QUIET_SECONDS).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from redress.settings import Settings
 from redress.warehouse import connect
 from redress.warehouse import path as warehouse_path
 from redress.runtime.folder_slot import slot_name
-from redress.inbox.reading import FileChanged, Listed, list_inbox, settle, sha256_of
+from redress.inbox import FileChanged, Listed, settle, sha256_of
 from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
 
 
@@ -37,12 +37,6 @@ class Recorded:
     file_name: str
     size_bytes: int
     run_started_at: datetime  # UTC: the start of the run that recorded the file
-
-
-def listed_files(data_dir: Path) -> list[Listed]:
-    """The files a run would read, as redress.inbox.reading picks and orders them (regular, not
-    hidden, not links, in inbox/<kind>/, in read order), without reading them."""
-    return list_inbox(Path(data_dir))[0]
 
 
 def recorded_files(warehouse: Path) -> list[Recorded]:
@@ -90,7 +84,7 @@ def settled_listing(data_dir: Path, quiet: timedelta, most: timedelta,
                     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                     sleep: Callable[[float], None] = time.sleep,
                     log: Callable[[str], None] = lambda message: None) -> list[Listed]:
-    """The complete inbox files, as a run takes them (redress.inbox.reading.settle): waits while a
+    """The complete inbox files, as a run takes them (redress.inbox.listing.settle): waits while a
     file is still being copied in, at most `most`; a file still changing then is left
     for the next check (REDRESS_INBOX_QUIET_SECONDS / _WAIT_SECONDS in the settings)."""
     listed, passed = settle(Path(data_dir), quiet, most, now=now, sleep=sleep, log=log)

@@ -9,14 +9,9 @@ import dataclasses
 import os
 
 import pytest
-from hypothesis import settings
+from hypothesis import settings as hypothesis_settings
 
 from redress.policy import DEFAULT_POLICY, Policy, load_policy
-
-# Tests are never timed: an example that is slow because CI's two cores are busy is not a
-# defect, so no hypothesis test has a deadline (a per-test @settings inherits this).
-settings.register_profile("redress", deadline=None)
-settings.load_profile("redress")
 
 # --------------------------------------------------------------------------- policies
 
@@ -59,3 +54,11 @@ def prefect_server(tmp_path_factory):
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+# --------------------------------------------------------------------------- hypothesis
+
+# No timed tests: how long an example takes on a shared machine, or beside a second
+# pytest worker, says nothing about the code, so hypothesis's per-example deadline is off.
+hypothesis_settings.register_profile("redress", deadline=None)
+hypothesis_settings.load_profile("redress")

@@ -1,5 +1,5 @@
-"""Input checks: the SPEC's rules for scope rows and finance's returns, stated in SQL for
-Great Expectations, apart from the Polars code that applies them.
+"""Input checks: the SPEC's rules for scope rows, stated in SQL for Great Expectations,
+apart from the Polars code that applies them (finance's returns: `returns_checks.py`).
 
 Scope rows. `scope_rows_checked` flags every row by the FIRST rule of SPEC "Row rules,
 then identity" it fails, in SPEC order, written again from the SPEC in SQL
@@ -16,9 +16,6 @@ lost"), with both answers, and the run goes on; only a disagreement broader than
 reports the rows per reason, disagreeing rows under `checks_disagree` and not under
 their rule, so that `cross_check` can require its counts to equal the final
 destinations exactly.
-
-Returns. `returns_staging` is one finance result file (SPEC "Input: returns from
-finance") as given, with one boolean per rule, checked by `expectations/returns_staging.json`.
 """
 
 from __future__ import annotations
@@ -248,77 +245,3 @@ def cross_check(result: SuiteResult, classified: dict[str, int]) -> dict[str, in
                 f"the classification {classified.get(reason, 0)} (see the table scope_rows_checked)"
             )
     return dict(counted)
-
-
-# --------------------------------------------------------------------------- returns
-
-# First failing rule decides, so a rejected row has exactly one reason: a malformed row
-# first (no payment_id, then a status that is neither value), then the ledger lookups,
-# then a payment named by more than one otherwise valid row of the file (which one
-# would apply is a guess: none is applied).
-#
-# A payment's status moves once (SPEC "Input: returns from finance", "Ledger"): issued
-# -> settled or issued -> returned. A returned payment is final (it has been reissued),
-# so any later result for it is `result_after_return`, whatever it says; a settled one
-# being returned is `returned_after_settled`. `cancelled` (a held claim payment a claim
-# replaced) is final too: a result for it is `result_after_cancel`. A `settled` for a
-# payment already settled is no rule break: it agrees with the ledger and changes
-# nothing, so it is not quarantined but counted as `already_settled` in the stage
-# result (column `already_applied`), since banks resend confirmations.
-RETURN_RULES = {
-    "payment_id_missing": "missing_payment_id",
-    "status_invalid": "invalid_status",
-    "payment_unknown": "unknown_payment_id",
-    "after_return": "result_after_return",
-    "after_cancel": "result_after_cancel",
-    "already_settled_returned": "returned_after_settled",
-    "payment_repeated": "repeated_payment_id",
-}
-
-# The only statuses a result may leave: every UPDATE of ledger.status is guarded by it.
-OPEN_STATUS = vocabulary.ISSUED
-
-
-def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None:
-    """returns_staging: one returns file staged as text (Parquet at `staged`: row_number,
-    payment_id, status, reason; trimmed, blank = NULL), looked up in the ledger of the
-    same warehouse, with one boolean per RETURN_RULES key (true only for the row's first
-    failing rule) that `expectations/returns_staging.json` checks, plus `ledger_status`
-    (NULL for an unknown payment) and `already_applied` (a row that passes every rule
-    and asks for the status the payment already has: a repeated `settled`).
-    SPEC "Input: returns from finance"."""
-    con.execute(f"""
-        CREATE OR REPLACE TABLE returns_staging AS
-        WITH given AS (
-            SELECT r.row_number::BIGINT AS row_number, r.payment_id::VARCHAR AS payment_id,
-                   r.status::VARCHAR AS status, r.reason::VARCHAR AS reason,
-                   l.payment_id IS NOT NULL AS in_ledger, l.status AS ledger_status
-            FROM read_parquet(?) r
-            LEFT JOIN ledger l ON l.payment_id = r.payment_id
-        ),
-        ruled AS (
-            SELECT *,
-                CASE
-                    WHEN payment_id IS NULL THEN 'payment_id_missing'
-                    WHEN status IS NULL OR status NOT IN {vocabulary.sql_list(vocabulary.FINANCE_OUTCOMES)} THEN 'status_invalid'
-                    WHEN NOT in_ledger THEN 'payment_unknown'
-                    WHEN ledger_status = '{vocabulary.RETURNED}' THEN 'after_return'
-                    WHEN ledger_status NOT IN {vocabulary.sql_list((OPEN_STATUS, vocabulary.SETTLED))} THEN 'after_cancel'
-                    WHEN status = '{vocabulary.RETURNED}' AND ledger_status = '{vocabulary.SETTLED}'
-                        THEN 'already_settled_returned'
-                END AS row_rule
-            FROM given
-        ),
-        counted AS (
-            SELECT *,
-                CASE
-                    WHEN row_rule IS NOT NULL THEN row_rule
-                    WHEN count(*) OVER (PARTITION BY payment_id, row_rule IS NULL) > 1 THEN 'payment_repeated'
-                END AS first_failed_rule
-            FROM ruled
-        )
-        SELECT row_number, payment_id, status, reason, ledger_status,
-               first_failed_rule IS NULL AND status = ledger_status AS already_applied,
-               {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in RETURN_RULES)}
-        FROM counted ORDER BY row_number
-    """, [sql.file_path(staged)])

@@ -25,8 +25,9 @@ import great_expectations as gx
 import polars as pl
 
 from redress.checks.gx_duckdb import table_batch
+from redress.shipped import shipped_dir
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+EXPECTATIONS_DIR = shipped_dir("expectations")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from redress.inbox.reading import sha256_of
+from redress.inbox import sha256_of
 
 # A cell starting with one of these is run as a formula by spreadsheet programs.
 FORMULA_START = r"^[=+\-@\t\r]"

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from datetime import date, datetime
 
 import polars as pl
+
+from redress.debtor import Debtor
 
 NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
 WHOLE_UNIT_CURRENCIES = frozenset({"KRW"})
@@ -44,13 +45,6 @@ _TEXT_COLUMNS = {
     "bank_code": ("CdtrAgt/FinInstnId/ClrSysMmbId/MmbId", 35),
     "bank_account": ("CdtrAcct/Id/Othr/Id", 34),
 }
-
-
-@dataclass(frozen=True)
-class Debtor:
-    name: str  # the paying company, e.g. "Coupang Corp."
-    account: str  # its account number (digits)
-    bank_code: str  # its bank's 3-digit clearing code
 
 
 def msg_id(batch_id: str) -> str:

@@ -33,7 +33,7 @@ from redress.errors import RedressError
 from redress.warehouse import connect, ledger, notifications, table_exists
 from redress.warehouse import path as warehouse_path
 from redress.warehouse import runs as runs_table
-from redress.inbox.reading import sha256_of
+from redress.inbox import sha256_of
 from redress.rules.notifications import TEMPLATES
 from redress.vocabulary import RAILS
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from redress.errors import RedressError
 from redress.policy.messages import validate_document
 from redress.policy.tables import CONFIDENCES, STATUSES, PolicyFile, VoucherProduct
+from redress.shipped import shipped_dir
 
 __all__ = ["CONFIDENCES", "DEFAULT_POLICY", "STATUSES", "Policy", "PolicyFile", "VoucherProduct", "json_schema",
            "load_policy"]
 
-DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "coupang-2025-v1.toml"
+DEFAULT_POLICY = shipped_dir("policies") / "coupang-2025-v1.toml"
 SCHEMA_FILE = DEFAULT_POLICY.parent / "policy.schema.json"
 
 

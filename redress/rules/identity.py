@@ -70,6 +70,16 @@ def phone_e164(col: str | pl.Expr) -> pl.Expr:
     return pl.when(e164.str.contains(E164_KR)).then(e164).otherwise(None)
 
 
+def customer_keys(customers: pl.LazyFrame) -> pl.LazyFrame:
+    """A customers snapshot (email, phone as text) with its identity keys added:
+    email_norm and phone_e164 (NULL when missing or malformed). Computed once per
+    snapshot, by the ingest stage, and stored in the master. SPEC "Identity resolution"."""
+    return customers.with_columns(
+        email_norm("email").alias("email_norm"),
+        phone_e164("phone").alias("phone_e164"),
+    )
+
+
 def is_mobile(e164: str | pl.Expr) -> pl.Expr:
     """E.164 phone -> whether it is a Korean mobile number (can take a text); False
     for NULL. SPEC "Notifications"."""

@@ -10,7 +10,7 @@ import duckdb
 
 def replace_with_staging(con: duckdb.DuckDBPyConnection) -> None:
     """`customers_staging`, already holding exactly customers' columns in their order
-    (redress/inbox/reading.py promote_customers), becomes `customers`: renamed, so no
+    (redress/inbox/customers.py promote_customers), becomes `customers`: renamed, so no
     row is copied or sorted."""
     con.execute("DROP TABLE IF EXISTS customers")
     con.execute("ALTER TABLE customers_staging RENAME TO customers")

@@ -16,8 +16,8 @@ def append_sql(accessed_at: str) -> str:
     """The statement that appends a scope file read as the view `src` (row_number and
     the SPEC's columns as text) to scope_rows, its file_sha256 bound as the one
     parameter; `accessed_at` is the SQL of ours that types accessed_at
-    (redress/inbox/reading.py `ts`). Run by the reader, which streams the file in
-    (redress/inbox/reading.py load_scope_rows)."""
+    (redress/inbox/streaming.py `ts`). Run by the reader, which streams the file in
+    (redress/inbox/scope.py load_scope_rows)."""
     return f"""
         INSERT INTO scope_rows
         SELECT ? AS file_sha256, row_number, customer_id, email, phone, data_category,

@@ -15,11 +15,10 @@ from hypothesis import strategies as st
 
 from redress.errors import RedressError
 from redress.warehouse import SCHEMA, connect
-from redress.inbox import reading as io
 from redress.checks import input_checks
 from redress.rules.classify import classified_scope
 from redress.rules.identity import normalised_master
-from redress.checks.suites import ExpectationResult, SuiteResult, failing_rows, failing_rows_of, validate_table
+from redress.checks.suites import ExpectationResult, SuiteResult, failing_rows_of, validate_table
 
 CATEGORIES = ["email", "name", "phone"]
 CREATED = "2025-07-01 09:00:00+09"
@@ -205,91 +204,6 @@ def test_a_reason_outside_the_spec_or_an_expectation_gx_could_not_run_stops_the_
         input_checks.cross_check(result_of(), {"bogus": 1})
     with pytest.raises(RedressError, match="could not be evaluated"):
         input_checks.cross_check(result_of(("invalid_timestamp", 0), error="no such column"), {})
-
-
-# ------------------------------------------------------------------------ returns
-
-LEDGER = [("P1", "issued"), ("P2", "settled"), ("P3", "returned"), ("P4", "issued"), ("P5", "issued"),
-          ("P6", "issued"), ("P7", "cancelled")]
-
-RETURN_ROWS = [  # (payment_id, status, reason) as finance writes them; the expected reason
-    (("P1", "settled", ""), None),
-    (("P4", "returned", "account closed"), None),
-    (("P2", "settled", "resent"), None),  # agrees with the ledger: counted, not quarantined
-    ((" P3 ", "returned", "again"), "result_after_return"),
-    (("P3", "settled", "late"), "result_after_return"),
-    (("P7", "settled", ""), "result_after_cancel"),
-    (("P2", "returned", "late"), "returned_after_settled"),
-    (("P9", "settled", ""), "unknown_payment_id"),
-    (("P1", "Settled", ""), "invalid_status"),
-    (("P9", "", ""), "invalid_status"),
-    (("", "returned", ""), "missing_payment_id"),
-    (("", "bogus", ""), "missing_payment_id"),
-    (("P5", "returned", "closed"), "repeated_payment_id"),
-    (("P5", "settled", ""), "repeated_payment_id"),
-    (("P6", "returned", ""), "repeated_payment_id"),
-    (("P6", "returned", ""), "repeated_payment_id"),
-]
-
-
-def returns_warehouse(tmp_path: Path, rows: list[tuple], *, header: str = "payment_id,status,reason") -> Path:
-    path = tmp_path / "w.duckdb"
-    with connect(path) as con:
-        for payment_id, status in LEDGER:
-            con.execute(
-                "INSERT INTO ledger VALUES (?, 'c1', 50000, 'KRW', 'bank_transfer', 'B1', 'pol', 'R1', 1, ?, NULL, 'R1')",
-                [payment_id, status],
-            )
-    csv = tmp_path / "returns.csv"
-    csv.write_text(header + "\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
-    columns = tuple(header.split(","))
-    staged = io.stage(io.read_text_frame(csv, columns, columns), tmp_path / "returns.parquet")
-    assert staged == len(rows)
-    with connect(path) as con:
-        input_checks.create_returns_staging(con, tmp_path / "returns.parquet")
-    return path
-
-
-def test_returns_staging_has_the_columns_finance_gave_trimmed(tmp_path):
-    path = returns_warehouse(tmp_path, [r for r, _ in RETURN_ROWS])
-    with connect(path, read_only=True) as con:
-        staged = con.sql("SELECT * FROM returns_staging ORDER BY row_number").pl()
-    assert staged.schema["row_number"] == pl.Int64
-    assert staged.select("payment_id", "status", "reason").row(3) == ("P3", "returned", "again")
-    assert staged.row(0, named=True)["reason"] is None
-    # only the repeated settled of a settled payment is already applied
-    assert staged.filter("already_applied")["row_number"].to_list() == [3]
-    assert staged["ledger_status"].to_list()[:4] == ["issued", "issued", "settled", "returned"]
-
-
-def test_a_returns_file_path_is_bound_not_spliced_into_sql(tmp_path):
-    odd = tmp_path / "it's a folder"
-    odd.mkdir()
-    path = returns_warehouse(odd, [("P1", "settled", "")])
-    with connect(path, read_only=True) as con:
-        assert con.execute("SELECT payment_id, payment_unknown FROM returns_staging").fetchall() == [("P1", False)]
-
-
-def test_each_bad_returns_row_is_reported_once_with_its_reason(tmp_path):
-    path = returns_warehouse(tmp_path, [r for r, _ in RETURN_ROWS])
-    rows = failing_rows(path, "returns_staging", "returns_staging")
-    expected = [(n, reason) for n, (_, reason) in enumerate(RETURN_ROWS, start=1) if reason]
-    assert rows.rows() == expected
-    reasons = {e.reason for e in validate_table(path, "returns_staging", "returns_staging").results}
-    assert reasons == {"missing_column", *input_checks.RETURN_RULES.values()}
-
-
-def test_a_clean_returns_file_passes(tmp_path):
-    path = returns_warehouse(tmp_path, [r for r, reason in RETURN_ROWS if reason is None])
-    assert validate_table(path, "returns_staging", "returns_staging").success
-
-
-def test_a_returns_table_without_a_rule_column_fails_as_missing_column(tmp_path):
-    path = returns_warehouse(tmp_path, [("P1", "settled", "")])
-    with connect(path) as con:
-        con.execute("ALTER TABLE returns_staging DROP COLUMN payment_unknown")
-    result = validate_table(path, "returns_staging", "returns_staging")
-    assert {e.reason for e in result.failed} == {"missing_column", "unknown_payment_id"}
 
 
 # ------------------------------------------- one normalisation, row by row (issue 8)

@@ -126,7 +126,7 @@ def test_explain_while_a_run_holds_the_warehouse_is_one_line(data):
     try:
         assert holder.stdout.readline().strip() == "held"
         env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")}
-        result = subprocess.run([sys.executable, "-m", "redress.cli", "--data-dir", str(data), "explain", "C1"],
+        result = subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(data), "explain", "C1"],
                                 capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     finally:
         holder.kill()

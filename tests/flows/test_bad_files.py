@@ -233,7 +233,7 @@ def test_a_file_cut_short_while_it_is_read_is_read_whole_by_a_later_run(tmp_path
     short and refused, but that is not the file the sha256 names. It is not recorded as
     unreadable (which would pass the whole, good file over for ever once it is back);
     a later run reads it whole and pays its people once."""
-    from redress.inbox import reading as io
+    from redress import inbox as io
 
     data = inbox(tmp_path)
     late = data / "inbox" / "scope" / "late.parquet"

@@ -16,7 +16,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 
-from redress.cli import main
+from flows.cli import main
 from redress.generate import generate
 from redress.sql import file_path
 

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from flows.remediation import remediation
-from redress.cli import main
+from flows.cli import main
 from redress.errors import RedressError
 from redress.generate import generate
 from redress.policy import DEFAULT_POLICY

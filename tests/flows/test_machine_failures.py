@@ -22,7 +22,7 @@ import pytest
 import redress.outbox.files
 import tasks.disburse
 from flows.remediation import remediation
-from redress.cli import main
+from flows.cli import main
 from redress.errors import RedressError
 from redress.generate import generate
 from redress.policy import DEFAULT_POLICY

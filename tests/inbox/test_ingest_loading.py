@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from redress.warehouse import connect
-from redress.inbox import reading as io
+from redress import inbox as io
+from redress.inbox import streaming
+from redress.rules.identity import customer_keys
 
 SEOUL = ZoneInfo("Asia/Seoul")
 SHA = "ab" * 32
@@ -111,7 +113,7 @@ def test_a_typed_customers_snapshot_gives_the_master_its_text_twin_gives(tmp_pat
     for name, frame in (("typed", typed), ("text", text)):
         frame.write_parquet(tmp_path / f"{name}.parquet")
         with connect(tmp_path / f"{name}.duckdb") as con:
-            io.load_customers_staging(con, io.customers_frame(tmp_path / f"{name}.parquet"), "Asia/Seoul")
+            io.load_customers_staging(con, customer_keys(io.customers_frame(tmp_path / f"{name}.parquet")), "Asia/Seoul")
             io.promote_customers(con, SHA)
             masters.append(con.execute("SELECT * FROM customers ORDER BY customer_id").fetchall())
     assert masters[0] == masters[1]
@@ -170,7 +172,7 @@ def test_jsonl_rows_land_with_their_line_numbers(tmp_path):
 def test_a_file_failing_mid_stream_is_unreadable_and_appends_nothing(tmp_path, monkeypatch):
     """An error that only shows once rows are read (here a value Polars cannot convert,
     in the third batch) rejects the file, and the rows already streamed are rolled back."""
-    monkeypatch.setattr(io, "BATCH_ROWS", 2)
+    monkeypatch.setattr(streaming, "BATCH_ROWS", 2)
     good = [str(i) for i in range(6)]
     frame = pl.LazyFrame({"n": good + ["x"]}).select(
         pl.int_range(1, 8, dtype=pl.Int64).alias("row_number"),
@@ -200,7 +202,7 @@ def test_a_header_only_file_is_empty_and_leaves_no_table_behind(tmp_path, kind):
             if kind == "scope":
                 io.load_scope_rows(con, io.scope_frame(path), SHA, "Asia/Seoul")
             else:
-                io.load_customers_staging(con, io.customers_frame(path), "Asia/Seoul")
+                io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "Asia/Seoul")
         assert caught.value.reason == "empty_file"
         assert con.execute("SELECT count(*) FROM scope_rows").fetchall() == [(0,)]
         assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'customers_staging'"
@@ -230,7 +232,7 @@ def test_promote_stores_what_the_copy_did_in_the_schema_order(tmp_path):
     ])
     with connect(tmp_path / "w.duckdb") as con:
         schema_columns = [r[0] for r in con.execute("DESCRIBE customers").fetchall()]
-        io.load_customers_staging(con, io.customers_frame(path), "Asia/Seoul")
+        io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "Asia/Seoul")
         copied = con.execute("""
             SELECT customer_id, email, phone, email_norm, phone_e164, status,
                    created_at_ts AS created_at, closed_at_ts AS closed_at, is_test_bool AS is_test,
@@ -255,7 +257,7 @@ def test_a_later_snapshot_replaces_the_master_and_a_new_row_gets_no_stale_defaul
     with connect(tmp_path / "w.duckdb") as con:
         for name, ids, sha in (("a.parquet", ["C1", "C2"], "a" * 64), ("b.parquet", ["C3"], "b" * 64)):
             path = snapshot(tmp_path, name, [dict(ROW, customer_id=i) for i in ids])
-            io.load_customers_staging(con, io.customers_frame(path), "UTC")
+            io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "UTC")
             con.execute("BEGIN")
             io.promote_customers(con, sha)
             con.execute("COMMIT")
@@ -266,9 +268,9 @@ def test_a_later_snapshot_replaces_the_master_and_a_new_row_gets_no_stale_defaul
 
 def test_a_promotion_rolled_back_keeps_the_previous_master(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
-        io.load_customers_staging(con, io.customers_frame(snapshot(tmp_path, "a.parquet", [dict(ROW, customer_id="C1")])), "UTC")
+        io.load_customers_staging(con, customer_keys(io.customers_frame(snapshot(tmp_path, "a.parquet", [dict(ROW, customer_id="C1")]))), "UTC")
         io.promote_customers(con, "a" * 64)
-        io.load_customers_staging(con, io.customers_frame(snapshot(tmp_path, "b.parquet", [dict(ROW, customer_id="C9")])), "UTC")
+        io.load_customers_staging(con, customer_keys(io.customers_frame(snapshot(tmp_path, "b.parquet", [dict(ROW, customer_id="C9")]))), "UTC")
         con.execute("BEGIN")
         io.promote_customers(con, "b" * 64)
         con.execute("ROLLBACK")  # a crash before the commit

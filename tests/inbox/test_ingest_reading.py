@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 
 from redress.errors import RedressError
 from redress.settings import load_settings
-from redress.inbox import reading as io
-from tasks.watch import listed_files
+from redress import inbox as io
 from redress.checks.quality import record_name
 
 WANT = ("a", "b")
@@ -245,7 +244,7 @@ def test_files_are_read_oldest_first_then_in_natural_order_by_run_and_watch(tmp_
     os.utime(folder / "old_z.csv", (same, same - 60))
     expected = ["old_z.csv", "customers_v9.csv", "customers_v10.csv"]
     assert [f.name for f in io.inbox_files(data).files] == expected
-    assert [f.name for f in listed_files(data)] == expected
+    assert [f.name for f in io.list_inbox(data)[0]] == expected
 
 
 def test_names_with_glob_characters_are_read_as_names(tmp_path):
@@ -270,7 +269,7 @@ def test_links_fifos_and_folders_are_passed_over_never_opened(tmp_path):
     assert [(p.name, p.why.split(" (")[0]) for p in inbox.passed_over] == [
         ("dangling.csv", "a symbolic link"), ("environ.csv", "a symbolic link"), ("link.csv", "a symbolic link"),
         ("pipe.csv", "not a regular file"), ("sub", "a folder")]
-    assert [f.name for f in listed_files(data)] == ["real.csv"]
+    assert [f.name for f in io.list_inbox(data)[0]] == ["real.csv"]
 
 
 def test_a_file_replaced_by_a_link_after_listing_is_not_hashed(tmp_path):

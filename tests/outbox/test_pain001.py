@@ -271,17 +271,18 @@ def test_five_thousand_payments_render_and_validate(schema):
 
 def accepted_ids(folder: Path, ids: list[str]) -> list[str]:
     """The ids a customers snapshot keeps after the reader and the customers suite's
-    printable and length rules (redress/inbox/reading.py load_customers_staging), in order."""
+    printable and length rules (redress/inbox/customers.py load_customers_staging), in order."""
     import duckdb
 
-    from redress.inbox import reading as io
+    from redress import inbox as io
+    from redress.rules.identity import customer_keys
 
     columns = {c: pl.String for c in io.CUSTOMER_COLUMNS}
     pl.DataFrame({"customer_id": ids}, schema={"customer_id": pl.String}).with_columns(
         pl.lit(None, pl.String).alias(c) for c in columns if c != "customer_id"
     ).with_columns(name=pl.lit("Kim"), status=pl.lit("active"), created_at=pl.lit("2024-01-01")).select(
         list(columns)).write_parquet(folder / "customers.parquet")
-    io.stage(io.customers_frame(folder / "customers.parquet"), folder / "staged.parquet")
+    io.stage(customer_keys(io.customers_frame(folder / "customers.parquet")), folder / "staged.parquet")
     with duckdb.connect() as con:
         io.load_customers_staging(con, folder / "staged.parquet", "Asia/Seoul")
         return [i for (i,) in con.execute("""

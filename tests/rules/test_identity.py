@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from redress.rules.identity import email_norm, is_mobile, normalised_master, phone_e164, resolve
+from redress.rules.identity import customer_keys, email_norm, is_mobile, normalised_master, phone_e164, resolve
 
 
 def _one(expr: pl.Expr, value: str | None) -> str | None:
@@ -214,3 +214,15 @@ def test_master_keys_are_recomputed_under_the_current_rule():
     got = normalised_master(stored).collect()
     assert got.select("customer_id", "email_norm", "phone_e164").rows() == [
         ("c1", "denİz@example.com", None), ("c2", None, "+821033334444")]
+
+
+def test_customer_keys_adds_the_normalised_identifiers_and_keeps_every_column():
+    """The ingest stage applies the rule to a snapshot as read (the reader computes no key)."""
+    snapshot = pl.LazyFrame({"customer_id": ["C1", "C2", "C3"],
+                             "email": [" Kim@Example.KR ", "no-at-sign", None],
+                             "phone": ["010-1234-5678", None, "+82 2 123 4567"]})
+    got = customer_keys(snapshot).collect()
+    assert got.columns == ["customer_id", "email", "phone", "email_norm", "phone_e164"]
+    assert got["email_norm"].to_list() == ["kim@example.kr", None, None]
+    assert got["phone_e164"].to_list() == ["+821012345678", None, "+8221234567"]
+    assert got["email"].to_list() == [" Kim@Example.KR ", "no-at-sign", None]  # the given text is kept

@@ -1,4 +1,4 @@
-"""redress/rules/printable.py and the booleans redress/inbox/reading.py load_customers_staging computes
+"""redress/rules/printable.py and the booleans redress/inbox/customers.py load_customers_staging computes
 from it: a customer_id or email that an output cannot carry rejects the snapshot at the
 door (SPEC "Input: customers snapshot"). Files go through the real reader."""
 
@@ -10,7 +10,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from redress.inbox import reading as io
+from redress import inbox as io
+from redress.rules.identity import customer_keys
 from redress.rules.printable import MAX_CUSTOMER_ID_CHARS
 
 
@@ -24,7 +25,7 @@ def staging_flags(tmp_path: Path, ids: list[str], emails: list[str | None] | Non
         pl.Series("customer_id", ids, pl.String), pl.Series("email", emails or [None] * n, pl.String),
         name=pl.lit("Kim"), status=pl.lit("active"), created_at=pl.lit("2024-01-01"))
     frame.write_parquet(tmp_path / "customers.parquet")
-    io.stage(io.customers_frame(tmp_path / "customers.parquet"), tmp_path / "staged.parquet")
+    io.stage(customer_keys(io.customers_frame(tmp_path / "customers.parquet")), tmp_path / "staged.parquet")
     with duckdb.connect() as con:
         io.load_customers_staging(con, tmp_path / "staged.parquet", "Asia/Seoul")
         return con.sql("""SELECT customer_id, customer_id_unprintable AS unprintable,

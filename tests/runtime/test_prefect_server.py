@@ -75,7 +75,7 @@ def test_kill_9_of_a_run_leaves_no_server_behind(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                REDRESS_HMAC_KEY="0123456789abcdef" * 4)
-    run = subprocess.Popen([sys.executable, "-m", "redress.cli", "--data-dir", str(data), "run"],
+    run = subprocess.Popen([sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run"],
                            env=env, cwd=ROOT, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -84,7 +84,7 @@ def served(prefect_server, tmp_path_factory):
     log = root / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "redress.cli", "--data-dir", str(data), "serve", "--daily-at", daily_at],
+            [sys.executable, "-m", "flows.cli", "--data-dir", str(data), "serve", "--daily-at", daily_at],
             env=prefect_server.env(PREFECT_RUNNER_POLL_FREQUENCY="2"), cwd=root,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -107,7 +107,7 @@ def test_serve_without_a_server_says_how_to_start_one(tmp_path, prefect_server):
     (tmp_path / "inbox").mkdir()
     env = prefect_server.env(PREFECT_HOME=str(tmp_path / "home"))
     del env["PREFECT_API_URL"]
-    result = subprocess.run([sys.executable, "-m", "redress.cli", "--data-dir", str(tmp_path), "serve"],
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(tmp_path), "serve"],
                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

@@ -1,6 +1,6 @@
 """tasks/returns.py: finance's results move a payment's status once (SPEC "Input:
 returns from finance", "Ledger"). The checks run as SQL booleans here (their Great
-Expectations suite is tested in test_input_checks.py); every warehouse is temporary."""
+Expectations suite is tested in test_returns_checks.py); every warehouse is temporary."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from redress.policy import DEFAULT_POLICY, load_policy
 from redress.warehouse import connect
-from redress.inbox import reading as io
-from redress.checks.input_checks import RETURN_RULES, create_returns_staging
+from redress import inbox as io
+from redress.checks.returns_checks import RETURN_RULES, create_returns_staging
 from redress.rules.payments import new_payments
 from redress.vocabulary import LIVE_STATUSES as LIVE
 from redress.warehouse.ledger import apply_results

@@ -12,7 +12,8 @@ import pytest
 
 from redress.errors import RedressError
 from redress.runtime.folder_slot import direct_run_active, slot_name
-from tasks.watch import Listed, Recorded, fingerprint, listed_files, settled_listing, unrecorded
+from redress.inbox import list_inbox
+from tasks.watch import Listed, Recorded, fingerprint, settled_listing, unrecorded
 from redress.runtime.retry_policy import io_errors_only
 
 T0 = datetime(2025, 12, 1, 9, 0, tzinfo=timezone.utc)
@@ -68,7 +69,7 @@ def test_listing_takes_what_a_run_reads(tmp_path):
     (tmp_path / "inbox" / "returns" / "r.csv").write_text("y")
     (tmp_path / "inbox" / "other").mkdir()
     (tmp_path / "inbox" / "other" / "o.csv").write_text("z")
-    assert [(f.kind, f.name) for f in listed_files(tmp_path)] == [("scope", "s.csv"), ("returns", "r.csv")]
+    assert [(f.kind, f.name) for f in list_inbox(tmp_path)[0]] == [("scope", "s.csv"), ("returns", "r.csv")]
 
 
 def test_the_inbox_is_read_once_nothing_is_being_copied_in(tmp_path):

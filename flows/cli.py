@@ -1,4 +1,5 @@
-"""The command line (SPEC "The command line").
+"""The command line (SPEC "The command line"): the top layer, since `run`, `demo` and
+`serve` start the flows; nothing below flows/ imports it.
 
 Expected errors print one line on stderr and exit 1; nothing else does. Prefect's own
 console logging is turned down unless --verbose: its logs still reach the Prefect API
@@ -272,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         os.umask(umask_for(settings.share_group))  # whatever a command writes is not world-readable
         return args.func(args, settings)
     except Exception as exc:  # expected failures, of the data or of the machine, are one line
-        from redress.errors import machine_error
+        from redress.runtime.machine_errors import machine_error
 
         line = machine_error(exc)
         if line is None:

@@ -7,7 +7,7 @@ import errno
 import duckdb
 import pytest
 
-from redress.errors import machine_error
+from redress.runtime.machine_errors import machine_error
 
 
 @pytest.mark.parametrize("code, words", [

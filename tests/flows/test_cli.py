@@ -17,7 +17,7 @@ def redress(*args: str, env: dict | None = None, cwd: Path | None = None) -> sub
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "redress.cli", *args], capture_output=True, text=True,
+        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
         env=full_env, cwd=cwd or ROOT, timeout=300,
     )
 
@@ -90,7 +90,7 @@ COMMANDS = {  # each command with the arguments it needs to parse
 
 
 def test_every_command_is_covered():
-    from redress.cli import parser
+    from flows.cli import parser
 
     subparsers = next(a for a in parser()._actions if a.dest == "command")
     assert set(subparsers.choices) == set(COMMANDS)
@@ -99,7 +99,7 @@ def test_every_command_is_covered():
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_data_dir_and_verbose_are_taken_before_or_after_the_command(command, where):
-    from redress.cli import parse
+    from flows.cli import parse
 
     common = ["--data-dir", "folder", "--verbose"]
     argv = common + [command, *COMMANDS[command]] if where == "before" else [command, *COMMANDS[command], *common]
@@ -110,7 +110,7 @@ def test_data_dir_and_verbose_are_taken_before_or_after_the_command(command, whe
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_without_the_common_options_the_defaults_hold(command):
-    from redress.cli import parse
+    from flows.cli import parse
 
     args = parse([command, *COMMANDS[command]])
     assert (args.data_dir, args.verbose) == (None, False)
@@ -118,7 +118,7 @@ def test_without_the_common_options_the_defaults_hold(command):
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_verbose_alone_after_the_command(command):
-    from redress.cli import parse
+    from flows.cli import parse
 
     args = parse(["--data-dir", "folder", command, *COMMANDS[command], "--verbose"])
     assert (args.data_dir, args.verbose) == (Path("folder"), True)
@@ -126,7 +126,7 @@ def test_verbose_alone_after_the_command(command):
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_the_same_folder_twice_is_fine_two_folders_are_refused(command, tmp_path):
-    from redress.cli import parse
+    from flows.cli import parse
     from redress.errors import RedressError
 
     same = parse(["--data-dir", str(tmp_path), command, *COMMANDS[command], "--data-dir", f"{tmp_path}/."])

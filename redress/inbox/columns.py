@@ -1,0 +1,69 @@
+"""Column names and text values as every reader gives them (SPEC "Reading files").
+
+A header name is trimmed of whitespace and invisible format characters; a name given
+twice is unreadable_file; a name that reads as a wanted one (`Customer_ID`) is
+missing_column naming the name to use. Values are trimmed, and blank is NULL. ROW is
+the readers' row index, kept apart from any column of the file.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import polars as pl
+
+from redress.inbox.files import FileRejected
+from redress.vocabulary import MISSING_COLUMN, UNREADABLE_FILE
+
+ROW = "__redress_row_number__"  # the reader's row index, apart from any column of the file
+
+
+def trimmed(expr: pl.Expr) -> pl.Expr:
+    trimmed = expr.str.strip_chars()
+    return pl.when(trimmed == "").then(None).otherwise(trimmed)
+
+
+def header_name(name: str) -> str:
+    """A column name as given, without the whitespace and invisible format characters
+    (a second byte-order mark, a zero-width space) that exports leave at its ends: they
+    would make `customer_id` another, ignored column and lose every value under it."""
+    start, end = 0, len(name)
+    while start < end and (name[start].isspace() or unicodedata.category(name[start]) == "Cf"):
+        start += 1
+    while end > start and (name[end - 1].isspace() or unicodedata.category(name[end - 1]) == "Cf"):
+        end -= 1
+    return name[start:end]
+
+
+def _look_alike(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "_", header_name(name).casefold()).strip("_")
+
+
+def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None:
+    """A column that is not one of `wanted` but reads as one (`Customer_ID`,
+    `customer id`) would be ignored as an extra column and its values lost: the file
+    is refused as missing that column, saying which name to use."""
+    for name in columns:
+        if name in wanted:
+            continue
+        meant = _look_alike(name)
+        if meant in wanted and meant not in columns:
+            raise FileRejected(MISSING_COLUMN, f"column {name[:60]!r} is not named exactly {meant!r}: rename it")
+
+
+def columns_by_name(names: list[str]) -> dict[str, str]:
+    """Trimmed name -> name in the file; a name given twice is ambiguous (either column
+    could be the one meant), so the file is unreadable."""
+    columns: dict[str, str] = {}
+    for name in names:
+        key = header_name(name)
+        if key in columns:
+            raise FileRejected(UNREADABLE_FILE, f"column {key[:60]!r} is given twice")
+        columns[key] = name
+    return columns
+
+
+def typed_name(column: str) -> str:
+    """The name under which `read_text_frame` passes a typed timestamp column on as it is."""
+    return f"__redress_typed_{column}__"

@@ -1,0 +1,82 @@
+"""The SHA-256 of an inbox file and, for text formats, whether its bytes are UTF-8, in
+one read (SPEC "File rules", "Reading files").
+
+* Encoding (.csv, .jsonl, .ndjson): UTF-8, a UTF-8 BOM allowed. Decided from the bytes
+  while hashing: a UTF-16/UTF-32 BOM, any NUL byte or any invalid UTF-8 sequence
+  (CP949/EUC-KR, Latin-1...) makes the file unreadable_file "save it as UTF-8" (NOT_UTF8).
+* A file is opened without following links and without blocking, and must be the
+  regular file that was listed, unchanged while it was read: otherwise FileChanged.
+"""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import hashlib
+import os
+import stat as stat_
+from datetime import datetime, timezone
+from pathlib import Path
+
+from redress.inbox.files import FileChanged, Listed, stat_signature
+
+NOT_UTF8 = "the file is not UTF-8 text: save it as UTF-8 and send it again"
+BLOCK = 1 << 20
+
+def _utf8_problem(head: bytes) -> str | None:
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "UTF-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16"
+    return None
+
+
+def hash_file(f: Listed, check_text: bool) -> tuple[str, str | None, tuple[int, int, int, int]]:
+    """(sha256, why the bytes are not UTF-8 text or None, the file's signature), reading
+    the file once. Opened
+    without following links and without blocking; raises FileChanged when what is
+    opened is not the listed regular file, or it changes while being read."""
+    try:
+        fd = os.open(f.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO):
+            raise FileChanged("replaced by a link or a special file since it was listed") from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        before = os.fstat(fd)
+        if not stat_.S_ISREG(before.st_mode):
+            raise FileChanged("replaced by a special file since it was listed")
+        digest = hashlib.sha256()
+        decoder = codecs.getincrementaldecoder("utf-8")("strict") if check_text else None
+        problem, first = None, True
+        for block in iter(lambda: fh.read(BLOCK), b""):
+            digest.update(block)
+            if decoder is None or problem:
+                continue
+            if first:
+                problem, first = _utf8_problem(block[:4]), False
+            if problem is None and b"\0" in block:
+                problem = "NUL bytes (UTF-16 or UTF-32?)"
+            if problem is None:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    problem = "not valid UTF-8"
+        if decoder is not None and problem is None:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                problem = "not valid UTF-8 at its end"
+        after = os.fstat(fd)
+    now_ = os.stat(f.path, follow_symlinks=False)
+    if not (stat_signature(before) == stat_signature(after) == stat_signature(now_)) or before.st_size != f.size_bytes:
+        raise FileChanged("changed while it was being read")
+    return digest.hexdigest(), problem, stat_signature(before)
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a regular inbox file (no link followed)."""
+    st = os.stat(path, follow_symlinks=False)
+    listed = Listed("scope", Path(path), st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
+    return hash_file(listed, check_text=False)[0]
+

@@ -1,0 +1,37 @@
+"""A scope file: read (`scope_frame`) and appended to scope_rows (`load_scope_rows`).
+SPEC "Input: scope files".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from redress.inbox.files import SCOPE_COLUMNS, SCOPE_REQUIRED, TIMESTAMPS, FileRejected
+from redress.inbox.streaming import load_frame, source_frame, ts
+from redress.inbox.text_frame import read_text_frame
+from redress.warehouse import scope_rows
+from redress.vocabulary import EMPTY_FILE
+
+
+def scope_frame(path: Path) -> pl.LazyFrame:
+    return read_text_frame(path, SCOPE_REQUIRED, SCOPE_COLUMNS, TIMESTAMPS["scope"])
+
+
+def load_scope_rows(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame, sha: str, timezone: str) -> int:
+    """Append a scope file (`scope_frame`, read once and streamed in; or a Parquet of it
+    at a Path) to scope_rows; returns the rows appended, and raises FileRejected
+    (unreadable_file, empty_file) having appended none (the caller's transaction is
+    rolled back). Not sorted on the way in: readers order by (file_sha256, row_number).
+    No path is spliced into the SQL text. Call it inside `loading` (see there)."""
+    frame = source_frame(source)
+    con.execute("SET TimeZone = ?", [timezone])
+    # On failure the transaction is aborted: the caller's ROLLBACK inside `loading`
+    # sets the session back to UTC.
+    rows = load_frame(con, frame, scope_rows.append_sql(ts('accessed_at', frame.collect_schema())), [sha])
+    con.execute("SET TimeZone = 'UTC'")
+    if rows == 0:
+        raise FileRejected(EMPTY_FILE, "the file has no data rows")
+    return rows

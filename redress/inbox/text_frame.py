@@ -1,0 +1,117 @@
+"""An inbox file as a frame of text columns, whatever its format (SPEC "Reading files",
+"File rules"): the one entry point of the readers (`read_text_frame`), and `stage` for a
+frame that is written to a work file.
+
+Each file is read with every column as text (nothing is guessed), given a 1-based
+row_number, trimmed (blank = NULL); a typed Parquet timestamp also goes on typed beside
+its text (SPEC "Input: scope files": taken as it is, a naive one in the policy's
+timezone). Every Polars scan passes glob=False and no inbox path reaches DuckDB. The
+rules per format are in `csv_reader.py`, `jsonl_reader.py` and `parquet_reader.py`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from redress.inbox.columns import ROW, columns_by_name, refuse_look_alikes, trimmed, typed_name
+from redress.inbox.csv_reader import csv_frame
+from redress.inbox.files import SUFFIXES, FileRejected
+from redress.inbox.hashing import BLOCK, NOT_UTF8
+from redress.inbox.jsonl_reader import jsonl_frame
+from redress.inbox.parquet_reader import has_untextable, parquet_text, refuse_unknown_zones
+from redress.vocabulary import EMPTY_FILE, MISSING_COLUMN, UNREADABLE_FILE
+
+
+def unreadable(exc: Exception, detail: str) -> FileRejected:
+    """unreadable_file with what the sender must change, where the reader's error says it."""
+    message = str(exc).lower()
+    if "utf-8" in message or "utf8" in message:
+        return FileRejected(UNREADABLE_FILE, NOT_UTF8)
+    if "more fields" in message:
+        return FileRejected(UNREADABLE_FILE, "a row has more fields than the header "
+                                               "(quote values that contain commas)")
+    return FileRejected(UNREADABLE_FILE, f"{detail}: {type(exc).__name__}")
+
+
+def _refuse_cr_line_ends(path: Path) -> None:
+    """Old Mac exports end lines with a lone CR, which no CSV or JSON Lines reader takes
+    as a line end: the whole file would read as one header line and look empty."""
+    with path.open("rb") as fh:
+        head = fh.read(BLOCK)
+    if b"\r" in head and b"\n" not in head:
+        raise FileRejected(UNREADABLE_FILE, "its lines end with a lone CR (old Mac line ends): "
+                                              "save it with Windows (CRLF) or Unix (LF) line ends")
+
+
+def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ...],
+                    typed: tuple[str, ...] = ()) -> pl.LazyFrame:
+    """The file as text columns `wanted` (missing optional ones as NULL), trimmed, blank
+    as NULL, with a 1-based row_number (Int64), as the module docstring says per format.
+    Each column of `typed` that the file holds as a typed Parquet timestamp is also
+    passed on as it is (zone or not), under `typed_name(column)`, after the text ones.
+    Raises FileRejected (unreadable_file, empty_file, missing_column: SPEC "File rules")."""
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise FileRejected(UNREADABLE_FILE, f"unknown file type {path.suffix[:20]!r} (use .csv, .parquet or .jsonl)")
+    if path.stat().st_size == 0:
+        raise FileRejected(EMPTY_FILE, "the file is empty")
+    if fmt in ("csv", "jsonl"):
+        _refuse_cr_line_ends(path)
+    try:
+        if fmt == "csv":
+            frame = csv_frame(path)
+        elif fmt == "parquet":
+            refuse_unknown_zones(path)
+            frame = pl.scan_parquet(path, glob=False).with_row_index(ROW, offset=1)
+        else:
+            frame = jsonl_frame(path)
+        schema = frame.collect_schema()
+    except FileRejected:
+        raise
+    except pl.exceptions.NoDataError:
+        raise FileRejected(EMPTY_FILE, "the file is empty") from None
+    except (pl.exceptions.PolarsError, duckdb.Error, pl.exceptions.PanicException) as exc:
+        # not OSError: a share that drops is retried by the task, never quarantined.
+        # A panic of Polars on a file's content is that file's fault, never the run's.
+        raise unreadable(exc, f"cannot be read as {fmt}") from None
+    columns = columns_by_name([n for n in schema.names() if n != ROW])
+    refuse_look_alikes(columns, wanted)
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise FileRejected(MISSING_COLUMN, f"missing column(s): {', '.join(missing)}")
+
+    def text(name: str) -> pl.Expr:
+        if name not in columns:
+            return pl.lit(None, pl.String).alias(name)
+        dtype = schema[columns[name]]
+        if has_untextable(dtype):
+            raise FileRejected(UNREADABLE_FILE, f"column {name} is of type {dtype}, which has no text form")
+        as_text = parquet_text(columns[name], dtype) if fmt == "parquet" else pl.col(columns[name])
+        return trimmed(as_text).alias(name)
+
+    # A typed timestamp also goes on typed (SPEC: "taken as it is"), so the warehouse
+    # does not parse back the text it was printed as; the text stays for quarantine.
+    # Cut to microseconds here, as its text is when parsed: DuckDB rounds a nanosecond
+    # timestamp on its cast to TIMESTAMPTZ, which can carry 23:59:59.9999996 to the
+    # next day, out of a window its text is in. (cast_time_unit floors, as the text's
+    # cut digits do, before 1970 too.)
+    kept = [pl.col(columns[c]).dt.cast_time_unit("us").alias(typed_name(c)) for c in typed
+            if c in columns and isinstance(schema[columns[c]], pl.Datetime)]
+    return frame.select(pl.col(ROW).cast(pl.Int64).alias("row_number"), *(text(c) for c in wanted), *kept)
+
+
+def stage(frame: pl.LazyFrame, target: Path) -> int:
+    """Write the frame as Parquet (streaming) and return its row count; reading errors
+    that only show once the data is read make the file unreadable."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        frame.sink_parquet(target)
+    except pl.exceptions.PolarsError as exc:
+        raise unreadable(exc, "cannot be read") from None
+    rows = pl.scan_parquet(target, glob=False).select(pl.len()).collect().item()
+    if rows == 0:
+        raise FileRejected(EMPTY_FILE, "the file has no data rows")
+    return rows

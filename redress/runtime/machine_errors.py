@@ -1,0 +1,65 @@
+"""Failures of the machine rather than of the data (disk full, a read-only or forbidden
+folder, a warehouse file that is not DuckDB's, a warehouse held by another process) are
+expected: `machine_error` turns them into one line, in this one place, for the CLI's
+top-level handler and the flow's failure path alike.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+
+from redress.errors import RedressError
+
+# errno -> what the user should hear about it (the path is added when known)
+OS_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EIO: "input/output error (a failing disk or network share?)",
+}
+# DuckDB reports the same failures as text inside its own exceptions.
+DUCKDB_PHRASES = {
+    "no space left on device": "no space left on the device",
+    "disk quota exceeded": "disk quota exceeded",
+    "read-only file system": "the file system is read-only",
+    "permission denied": "permission denied",
+    "not a valid duckdb database file": "not a DuckDB warehouse (the file is damaged or is something else): "
+                                        "restore it from backup, or move it away and run `redress recover-ledger`",
+}
+
+
+def machine_error(exc: BaseException) -> str | None:
+    """One line for an expected failure of the machine, or None for anything else
+    (a bug keeps its traceback). Never names personal data: only paths and errno text."""
+    if isinstance(exc, RedressError):
+        return str(exc)
+    # Libraries between us and the failure (SQLAlchemy under Great Expectations) wrap it.
+    for inner in (getattr(exc, "orig", None), exc.__cause__):
+        if isinstance(inner, BaseException) and inner is not exc:
+            line = machine_error(inner)
+            if line is not None:
+                return line
+    if isinstance(exc, OSError) and exc.errno in OS_ERRORS:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{OS_ERRORS[exc.errno]}{where} (fix it, then run again: nothing is paid twice)"
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - duckdb is a dependency
+        return None
+    if isinstance(exc, duckdb.Error):
+        text = str(exc)
+        held = re.search(r'Could not set lock on file "(.+?)"', text)
+        if held:  # the warehouse taken by another process between two steps of a run
+            from pathlib import Path
+
+            from redress.warehouse import open_error
+
+            return open_error(Path(held[1]), exc)
+        for phrase, meaning in DUCKDB_PHRASES.items():
+            if phrase in text.lower():
+                first = text.splitlines()[0] if text else ""
+                return f"{meaning} ({first})"
+    return None
