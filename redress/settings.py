@@ -2,7 +2,7 @@
 point and handed down as an argument (STYLE 5). Unknown REDRESS_* variables are refused
 so that a typo fails loudly.
 
-The entry points: the CLI (redress/cli.py main) and the flow run itself (a served run
+The entry points: the CLI (flows/cli.py main) and the flow run itself (a served run
 has no CLI: flows/remediation.py builds them at its start with `for_run`). Never a flow
 parameter: Prefect's API stores parameters, and the settings hold the HMAC key, kept
 as a SecretStr whose repr and str hide it."""
