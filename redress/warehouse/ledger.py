@@ -11,8 +11,7 @@ from datetime import datetime
 
 import duckdb
 
-from redress import sql
-from redress.vocabulary import FINANCE_OUTCOMES, ISSUED, sql_list
+from redress.vocabulary import FINANCE_OUTCOMES, ISSUED, sql_list, sql_literal
 
 
 def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: str, run_id: str,
@@ -63,8 +62,6 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
     the payment already had). Only an `issued` payment moves, to `settled` or `returned`:
     the guard holds even if the ledger changed since the checks ran. SPEC "Input: returns
     from finance"."""
-    from redress.checks.input_checks import OPEN_STATUS
-
     accepted = """
         FROM returns_staging s
         WHERE s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
@@ -73,7 +70,7 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
     applied = con.execute(f"""
         UPDATE ledger SET status = s.status, status_reason = s.reason, updated_run_id = ?
         {accepted}
-          AND ledger.payment_id = s.payment_id AND ledger.status = {sql.literal(OPEN_STATUS)}
+          AND ledger.payment_id = s.payment_id AND ledger.status = {sql_literal(ISSUED)}
           AND s.status IN {sql_list(FINANCE_OUTCOMES)}
     """, [run_id]).fetchall()[0][0]
     return applied, already

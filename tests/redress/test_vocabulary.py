@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from redress import vocabulary as v
-from redress.checks import input_checks
+from redress.checks import input_checks, returns_checks
 from redress.customer_service.explain import REASON_TEXT
 from redress.rules.classify import classified_scope
 from redress.rules.entitlements import entitlements
@@ -37,7 +37,7 @@ def test_the_texts_and_checks_read_the_vocabulary():
     assert REASON_TEXT is v.ENTITLEMENT_REASONS
     assert input_checks.SCOPE_ROW_RULES == tuple(v.SCOPE_ROW_REASONS)
     assert set(input_checks.HELD_REASONS) == {*v.SCOPE_ROW_REASONS, *v.REVIEW_REASONS}
-    assert set(input_checks.RETURN_RULES.values()) == set(v.RETURN_REASONS)
+    assert set(returns_checks.RETURN_RULES.values()) == set(v.RETURN_REASONS)
 
 
 def test_sql_text_is_built_from_codes_only():
