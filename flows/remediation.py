@@ -1,4 +1,4 @@
-"""The parent flow: ingest -> validate -> entitle -> disburse -> notify."""
+"""The parent flow: ingest -> returns -> validate -> entitle -> disburse -> notify -> report."""
 
 from __future__ import annotations
 

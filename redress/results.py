@@ -7,7 +7,7 @@ the type checker and `run_counts` see, not a dict key a reader may never ask for
 one function that fills `runs.counts` and the summary `redress run` returns (SPEC "The
 warehouse", `runs`: counts and totals of the run).
 
-Money is integer won (`*_krw`: KRW has no minor unit, redress/policy.py refuses any
+Money is integer won (`*_krw`: KRW has no minor unit, redress/policy/ refuses any
 other currency). Counts are rows or people, as each field says. No frame, no row value
 and no personal data: file names, reason codes, rails, channels and numbers only.
 Prefect passes these between tasks in-process.

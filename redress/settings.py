@@ -132,6 +132,10 @@ def check_settings(settings: Settings) -> None:
     paid: only the data says whether there is one), but when any is set all three must
     be set and well-formed now. Raises RedressError naming the setting.
     """
+    from redress.runtime.faults import CHECKPOINTS
+
+    if settings.fail_at is not None and settings.fail_at not in CHECKPOINTS:
+        raise RedressError(f"REDRESS_FAIL_AT={settings.fail_at[:60]!r} names no step: use one of {', '.join(CHECKPOINTS)}")
     key = None if settings.hmac_key is None else settings.hmac_key.get_secret_value()
     if key is None:
         raise RedressError("REDRESS_HMAC_KEY is not set: reference codes need a secret key (see README)")

@@ -5,7 +5,7 @@ never spliced into SQL text: `con.execute("... read_parquet(?) ...", [sql.file_p
 `COPY (...) TO ? (FORMAT parquet)`, `SET TimeZone = ?` and `SET memory_limit = ?` all
 take parameters in DuckDB 2.0. What cannot be a parameter (a table or column name) goes
 through `identifier`; `literal` is there for the rare SQL text that must hold a value.
-tests/redress/test_sql.py checks each helper; tests/test_no_sql_splicing.py fails when
+tests/redress/test_sql.py checks each helper; the same file also fails when
 SQL text interpolates a name that looks like a path.
 
 Paths have two more traps, both DuckDB's:

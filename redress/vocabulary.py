@@ -109,10 +109,27 @@ REVIEW_REASONS = {
 UNREADABLE_FILE = "unreadable_file"
 MISSING_COLUMN = "missing_column"
 EMPTY_FILE = "empty_file"
+# A file that was read but failed its suite: the quarantine reason (its status is REJECTED).
+REJECTED_FILE = "rejected_file"
 FILE_REASONS = {
     UNREADABLE_FILE: "the file cannot be read as its type says",
     MISSING_COLUMN: "a required column is missing or misnamed",
     EMPTY_FILE: "the file has no data rows",
+    REJECTED_FILE: "the file was read but failed its checks: none of its rows is used",
+}
+
+# ----------------------------------------------------- inbox files: SPEC "File rules"
+# ingested_files.status is one of these or a FILE_REASONS code (a file refused whole).
+ACCEPTED = "accepted"
+DUPLICATE_FILE = "duplicate_file"
+REJECTED = "rejected"
+# Never stored: a run's result lists it, and a later run reads the file.
+NOT_READ = "not_read"
+FILE_STATUSES = {
+    ACCEPTED: "read and loaded",
+    DUPLICATE_FILE: "the same content as a file seen before, under another name: not read again",
+    REJECTED: "read, but its checks failed: none of its rows is used",
+    NOT_READ: "not read by this run (still being copied, a link, or changed while read)",
 }
 
 # ----------------------------------------------------- finance results: SPEC "Input: returns from finance"
@@ -146,7 +163,7 @@ ACCOUNT_STATUSES = {"active": "an open account in use", "dormant": "an open acco
 FAMILIES = {
     "entitlement reasons": ENTITLEMENT_REASONS, "rails": RAILS, "ledger statuses": LEDGER_STATUSES,
     "destinations": DESTINATIONS, "identities": IDENTITIES, "scope row reasons": SCOPE_ROW_REASONS,
-    "review reasons": REVIEW_REASONS, "file reasons": FILE_REASONS, "return reasons": RETURN_REASONS,
+    "review reasons": REVIEW_REASONS, "file reasons": FILE_REASONS, "file statuses": FILE_STATUSES, "return reasons": RETURN_REASONS,
     "channels": CHANNELS,
     "confidences": CONFIDENCES, "account statuses": ACCOUNT_STATUSES,
 }

@@ -79,7 +79,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     planned = planned.join(bank, on="customer_id", how="left").sort("batch_id", "payment_id")
     planned = with_voucher_parts(planned, policy)
     summary = batch_summary(planned)
-    payer = debtor(settings) if (summary["rail"] == "bank_transfer").any() else None
+    payer = debtor(settings) if (summary["rail"] == BANK_TRANSFER).any() else None
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:
@@ -97,7 +97,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
             policy_id=policy.id, run_id=ctx.run_id, created_at=created_at.isoformat(),
         )
         extra = {}
-        if meta["rail"] == "bank_transfer":
+        if meta["rail"] == BANK_TRANSFER:
             # MsgId must fit 35 characters: the payment ids' batch prefix (value date,
             # rail, sequence) is unique for ever and fits; the manifest names both.
             reference = rows["payment_id"][0].rsplit("-", 1)[0]
@@ -129,7 +129,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         treasury=tuple(
             TreasuryDay(value_date=r["value_date"].isoformat(), amount_krw=r["amount"],
                         daily_cash_cap_krw=policy.daily_cash_cap)
-            for r in summary.filter(pl.col("rail") == "bank_transfer").group_by("value_date")
+            for r in summary.filter(pl.col("rail") == BANK_TRANSFER).group_by("value_date")
             .agg(pl.col("control_sum").sum().alias("amount")).sort("value_date").to_dicts()
         ),
         overpayments=Overpayments(customers=over.height, amount_krw=int(over["overpaid"].sum() or 0)),

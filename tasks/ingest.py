@@ -22,6 +22,7 @@ from redress.checks.quality import check
 from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
 from redress.checks.suites import failing_rows_of
 from redress.rules.identity import customer_keys
+from redress.vocabulary import ACCEPTED, REJECTED
 
 
 def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str, settings: Settings) -> FileRead:
@@ -34,7 +35,7 @@ def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str, settings: Sett
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        entry = record(con, f, ctx, "accepted", rows=rows)
+        entry = record(con, f, ctx, ACCEPTED, rows=rows)
         checkpoint("ingest:before-commit", settings)
         con.execute("COMMIT")
     return entry
@@ -66,10 +67,10 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Setti
                     "phone": "s.phone", "status": "s.status", "created_at": "s.created_at",
                     "closed_at": "s.closed_at", "is_test": "s.is_test", "payout_method": "s.payout_method",
                     "bank_code": "s.bank_code", "bank_account": quarantine.masked_account("s.bank_account")})
-            entry = record(con, f, ctx, "rejected", f"{failures.height} failure(s): {', '.join(reasons)}", rows)
+            entry = record(con, f, ctx, REJECTED, f"{failures.height} failure(s): {', '.join(reasons)}", rows)
         else:
             io.promote_customers(con, f.sha256)
-            entry = record(con, f, ctx, "accepted", rows=rows)
+            entry = record(con, f, ctx, ACCEPTED, rows=rows)
         con.execute("DROP TABLE IF EXISTS customers_staging")  # gone when promoted (renamed to customers)
         checkpoint("ingest:customers-before-commit", settings)
         con.execute("COMMIT")

@@ -14,8 +14,9 @@ already done). This module reads them, has them rendered, and writes the files.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import logging
-from datetime import date
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -33,7 +34,7 @@ from redress.reports.data_docs import build_gx_data_docs, suite_overview, valida
 from redress.reports.data_quality import write_data_quality_html
 from redress.reports.summary import summary_markdown, treasury_schedule
 from redress.results import RunSummary
-from redress.vocabulary import BANK_TRANSFER
+from redress.reports.facts import RunFacts, run_facts
 
 
 def _logger():
@@ -43,41 +44,11 @@ def _logger():
         return logging.getLogger(__name__)
 
 
-def run_facts(ctx: RunContext) -> dict:
-    """What the warehouse holds of this run: files, quarantine, batches, and the cash
-    released per value date this run released on (all runs, against the daily cap)."""
-    with connect(ctx.warehouse) as con:
-        files = con.execute("""
-            SELECT kind, file_name, status, rows_read FROM ingested_files WHERE run_id = ?
-            ORDER BY ingested_at, kind, file_name""", [ctx.run_id]).fetchall()
-        quarantine = con.execute("""
-            SELECT kind, reason, count(*) FILTER (row_number IS NULL), count(*) FILTER (row_number IS NOT NULL)
-            FROM quarantine WHERE run_id = ? GROUP BY ALL ORDER BY kind, reason""", [ctx.run_id]).fetchall()
-        batches = con.execute("""
-            SELECT rail, value_date, count(*), sum(item_count), sum(control_sum) FROM batches
-            WHERE run_id = ? GROUP BY ALL ORDER BY rail, value_date""", [ctx.run_id]).fetchall()
-        cash = con.execute("""
-            SELECT value_date, sum(control_sum) FILTER (run_id = ?), sum(control_sum) FROM batches
-            WHERE rail = ? AND value_date IN (
-                SELECT value_date FROM batches WHERE run_id = ? AND rail = ?)
-            GROUP BY ALL ORDER BY value_date""", [ctx.run_id, BANK_TRANSFER, ctx.run_id, BANK_TRANSFER]).fetchall()
-    return {
-        "files": [{"kind": k, "file_name": f, "status": s, "rows": r} for k, f, s, r in files],
-        "quarantine": [{"kind": k, "reason": r, "files": int(f), "rows": int(n)} for k, r, f, n in quarantine],
-        "batches": [{"rail": r, "value_date": _iso(d), "batches": int(b), "payments": int(p), "amount": int(a)}
-                    for r, d, b, p, a in batches],
-        "cash": [{"value_date": _iso(d), "this_run": int(t or 0), "all_runs": int(a)} for d, t, a in cash],
-    }
-
-
-def _iso(value) -> str:
-    return value.isoformat() if isinstance(value, date) else str(value)
-
-
 def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> str:
     """Every report file of the run, then the artifacts; returns the summary text."""
     logger = _logger()
-    facts = run_facts(ctx)
+    with connect(ctx.warehouse) as con:
+        facts = run_facts(con, ctx.run_id)
     records = validation_records(ctx.report_dir)
     text = summary_markdown(summary, run_date=ctx.run_date, policy_name=ctx.policy_path.name,
                             facts=facts, records=records, error=error)
@@ -105,17 +76,17 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     return text
 
 
-def publish_artifacts(ctx: RunContext, text: str, summary: RunSummary, facts: dict, records: list[dict]) -> None:
+def publish_artifacts(ctx: RunContext, text: str, summary: RunSummary, facts: RunFacts, records: list[dict]) -> None:
     """The summary and its key tables as Prefect artifacts. Every table is published,
     empty or not, so a key's latest version always belongs to the latest run."""
     about = f"redress run {ctx.run_id}"
     create_markdown_artifact(key="run-summary", markdown=text, description=about)
     # Prefect renders table cells as Markdown too: every text cell escaped.
-    create_table_artifact(key="quarantine-by-reason", table=escape.markdown_rows(facts["quarantine"]),
+    create_table_artifact(key="quarantine-by-reason", table=escape.markdown_rows([asdict(q) for q in facts.quarantine]),
                           description=f"{about}: quarantined files and rows per kind and reason")
     create_table_artifact(key="data-quality-suites", table=escape.markdown_rows(suite_overview(records)),
                           description=f"{about}: every suite run, passed or failed")
-    create_table_artifact(key="payments-by-rail-and-value-date", table=escape.markdown_rows(facts["batches"]),
+    create_table_artifact(key="payments-by-rail-and-value-date", table=escape.markdown_rows([asdict(b) for b in facts.batches]),
                           description=f"{about}: new batches, payments and amount (KRW) per rail and value date")
     create_table_artifact(key="treasury-schedule", table=escape.markdown_rows(treasury_schedule(summary.disburse, facts)),
                           description=f"{about}: bank-transfer cash (KRW) per value date against the daily cap")

@@ -33,6 +33,7 @@ from redress import inbox as io
 from redress.inbox.new_files import each_new_file, record
 from redress.checks.quality import check
 from redress.checks.suites import failing_rows_of
+from redress.vocabulary import ACCEPTED, REJECTED
 
 
 def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ReturnsFileRead:
@@ -54,9 +55,9 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> Returns
         whole_file = failures.filter(failures["row_number"].is_null()).height > 0
         if whole_file:
             reasons = ", ".join(sorted(set(failures["reason"].to_list())))
-            entry = record(con, f, ctx, "rejected", f"not applied: {reasons}", rows)
+            entry = record(con, f, ctx, REJECTED, f"not applied: {reasons}", rows)
         else:
-            entry = record(con, f, ctx, "accepted", rows=rows)
+            entry = record(con, f, ctx, ACCEPTED, rows=rows)
         entry = ReturnsFileRead(**asdict(entry), payments_applied=applied, already_settled=already,
                                 rows_quarantined=failures.height)
         con.execute("DROP TABLE returns_staging")

@@ -38,7 +38,7 @@ from redress.checks import input_checks
 from redress.warehouse import increments
 from redress.rules.classify import classified_scope
 from redress.rules.identity import normalised_master
-from redress.vocabulary import CHECKS_DISAGREE, EXPOSURE, NON_MEMBER, QUARANTINE, REVIEW, sql_literal
+from redress.vocabulary import ACCEPTED, CHECKS_DISAGREE, EXPOSURE, NON_MEMBER, QUARANTINE, REVIEW, sql_literal
 from redress.checks.quality import check, require
 
 
@@ -96,7 +96,7 @@ def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: st
                    data_category := c.data_category, accessed_at := c.accessed_at_raw,
                    confidence := c.confidence_raw, source := c.source))::VARCHAR AS row_json
         FROM placed c
-        JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files WHERE status = 'accepted'
+        JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files WHERE status = {sql_literal(ACCEPTED)}
               QUALIFY row_number() OVER (PARTITION BY file_sha256 ORDER BY ingested_at, file_name) = 1) f
           USING (file_sha256)
         WHERE c.destination = {sql_literal(QUARANTINE)}""", [run_id])
@@ -159,7 +159,7 @@ def conservation(con: duckdb.DuckDBPyConnection, staged: list[str] | None = None
                count(*) FILTER (d = {sql_literal(REVIEW)}) AS review,
                count(*) FILTER (d = {sql_literal(QUARANTINE)}) AS quarantine
         FROM ingested_files f LEFT JOIN dest USING (file_sha256)
-        WHERE f.kind = 'scope' AND f.status = 'accepted'
+        WHERE f.kind = 'scope' AND f.status = {sql_literal(ACCEPTED)}
           AND ($every OR f.file_sha256 IN (SELECT unnest($files::VARCHAR[])))
         GROUP BY ALL ORDER BY f.file_name
     """, params={"every": staged is None, "files": list(staged or [])}).pl().with_columns(
@@ -217,10 +217,10 @@ def _classify(ctx: RunContext, plan: increments.Plan, categories: list[str]) -> 
         con.execute(
             "COPY (SELECT * FROM scope_rows WHERE ? OR file_sha256 IN (SELECT unnest(?::VARCHAR[]))) "
             "TO ? (FORMAT parquet)", [every, list(plan.files), str(ctx.work_dir / "scope_rows.parquet")])
-        earlier = (0, 0) if every else con.execute("""
+        earlier = (0, 0) if every else con.execute(f"""
             SELECT (SELECT count(*) FROM review WHERE reason = ?),
                    (SELECT coalesce(sum(rows_read), 0) FROM ingested_files WHERE kind = 'scope'
-                    AND status = 'accepted' AND file_sha256 IN (SELECT file_sha256 FROM classified_files))
+                    AND status = {sql_literal(ACCEPTED)} AND file_sha256 IN (SELECT file_sha256 FROM classified_files))
             """, [input_checks.CHECKS_DISAGREE]).fetchall()[0]
     classified = ctx.work_dir / "classified.parquet"
     scope = pl.scan_parquet(ctx.work_dir / "scope_rows.parquet", glob=False).with_columns(

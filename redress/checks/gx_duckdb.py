@@ -5,7 +5,7 @@ some results after that connection is closed; duckdb-engine drops a result when 
 connection closes, so every SQL expectation fails (an IndexError inside GX). GX already
 keeps one connection open for the whole validation for SQLite and a few others: it
 checks the engine's dialect name against `_PERSISTED_CONNECTION_DIALECTS`. Adding
-"duckdb" to that tuple is the whole shim. tests/test_validate.py fails if GX changes
+"duckdb" to that tuple is the whole shim. tests/checks/test_suites.py fails if GX changes
 that constant or no longer needs it.
 
 Data stays in DuckDB: GX sends SQL, never loads a table into pandas.

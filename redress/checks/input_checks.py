@@ -28,6 +28,7 @@ import duckdb
 from redress import sql, vocabulary
 from redress.errors import RedressError
 from redress.checks.suites import SuiteResult
+from redress.vocabulary import ACCEPTED, sql_literal
 
 # SPEC order. Each is also the quarantine (or review) reason of the rows it flags.
 SCOPE_ROW_RULES = tuple(vocabulary.SCOPE_ROW_REASONS)
@@ -191,11 +192,11 @@ def require_narrow_disagreement(con: duckdb.DuckDBPyConnection, earlier: tuple[i
 def disagreeing_rows(con: duckdb.DuckDBPyConnection, limit: int) -> list[dict]:
     """The first `limit` review rows held as checks_disagree, by file name and row
     number, with both answers (reason codes only, no personal data)."""
-    rows = con.execute("""
+    rows = con.execute(f"""
         SELECT f.file_name, r.row_number, r.classified_as, r.checked_as
         FROM review r
         JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
-              WHERE kind = 'scope' AND status = 'accepted' GROUP BY ALL) f USING (file_sha256)
+              WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
         WHERE r.reason = ? ORDER BY f.file_name, r.row_number LIMIT ?""", [CHECKS_DISAGREE, limit]).fetchall()
     return [dict(zip(("file_name", "row_number", "classified_as", "checked_as"), r)) for r in rows]
 

@@ -21,6 +21,7 @@ from redress.policy import load_policy
 from redress.vocabulary import ENTITLEMENT_REASONS, LIVE_STATUSES
 from redress.warehouse import connect
 from redress.warehouse import path as warehouse_path
+from redress.vocabulary import ACCEPTED, sql_literal
 
 REASON_TEXT = ENTITLEMENT_REASONS
 
@@ -117,12 +118,12 @@ def _case(con, who: str) -> str:
         found = _rows(con, "SELECT * FROM notifications WHERE customer_id = ?", [who])
         notice = found[0] if found else None
     ent = _rows(con, "SELECT * FROM entitlements WHERE customer_id = ?", [who])
-    exposures = _rows(con, """
+    exposures = _rows(con, f"""
         SELECT e.data_category AS category, e.confidence, e.accessed_at, e.matched_by,
                f.file_name AS file, e.row_number AS row
         FROM scope_exposures e
         LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
-                   WHERE status = 'accepted' GROUP BY ALL) f USING (file_sha256)
+                   WHERE status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
         WHERE e.customer_id = ? ORDER BY e.accessed_at, file, row""", [who])
     held = _rows(con, """
         SELECT q.reason, q.file_name AS file, q.row_number AS row FROM quarantine q
@@ -157,11 +158,11 @@ def _case(con, who: str) -> str:
 
 
 def _non_member(con, notice: dict) -> str:
-    rows = _rows(con, """
+    rows = _rows(con, f"""
         SELECT n.data_category AS category, n.confidence, n.accessed_at, f.file_name AS file, n.row_number AS row
         FROM non_member_exposures n
         LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
-                   WHERE status = 'accepted' GROUP BY ALL) f USING (file_sha256)
+                   WHERE status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
         WHERE n.recipient = ? ORDER BY n.accessed_at, file, row""", [notice["person_key"].removeprefix("nonmember:")])
     # Looked up by the person's key, not by the notification's recipient: an email is
     # notified at its address even when the key is a landline (SPEC "Notifications").

@@ -18,7 +18,7 @@ from redress.inbox.files import CUSTOMER_COLUMNS, TIMESTAMPS, FileRejected
 from redress.inbox.streaming import load_frame, loading, source_frame, ts
 from redress.inbox.text_frame import read_text_frame
 from redress.warehouse import customers as customers_table
-from redress.vocabulary import EMPTY_FILE
+from redress.vocabulary import EMPTY_FILE, VOUCHER, sql_literal
 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
@@ -97,7 +97,7 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, source: Path | pl.Laz
                            created_at, closed_at,
                            {ts('created_at', schema)} AS created_at_ts, {ts('closed_at', schema)} AS closed_at_ts,
                            is_test, coalesce(lower(is_test) IN ({true_words}), FALSE) AS is_test_bool,
-                           payout_method, coalesce(payout_method, 'voucher') AS payout_method_or_default,
+                           payout_method, coalesce(payout_method, {sql_literal(VOUCHER)}) AS payout_method_or_default,
                            bank_code, bank_account, bank_account_digits, bank_valid
                     FROM src
                 )

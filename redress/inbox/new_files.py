@@ -17,7 +17,7 @@ from redress import inbox as io
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.results import FileRead
-from redress.vocabulary import UNREADABLE_FILE
+from redress.vocabulary import ACCEPTED, DUPLICATE_FILE, NOT_READ, REJECTED, REJECTED_FILE, UNREADABLE_FILE
 from redress.settings import Settings
 from redress.warehouse import connect, files, quarantine
 
@@ -25,9 +25,9 @@ from redress.warehouse import connect, files, quarantine
 def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows=None) -> FileRead:
     files.record(con, sha256=f.sha256, name=f.name, kind=f.kind, size_bytes=f.size_bytes, status=status,
                  reason=reason, rows=rows, run_id=ctx.run_id)
-    if status not in ("accepted", "duplicate_file"):
+    if status not in (ACCEPTED, DUPLICATE_FILE):
         quarantine.add_file(con, ctx.run_id, f.kind, f.sha256, f.name,
-                            status if status != "rejected" else "rejected_file", reason)
+                            status if status != REJECTED else REJECTED_FILE, reason)
     return FileRead(kind=f.kind, file_name=f.name, file_sha256=f.sha256, status=status, rows_read=rows)
 
 
@@ -35,7 +35,7 @@ def not_read(kind: str, name: str, why: str, logger) -> FileRead:
     """A stage-result entry (and one warning) for an inbox entry this run does not read."""
     # A file name may hold a newline (a forged log line) or terminal escapes.
     logger.warning("%s/%s: not read: %s", kind, escape.terminal(name), escape.terminal(why))
-    return FileRead(kind=kind, file_name=name, file_sha256=None, status="not_read", rows_read=None, detail=why)
+    return FileRead(kind=kind, file_name=name, file_sha256=None, status=NOT_READ, rows_read=None, detail=why)
 
 
 def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
@@ -61,7 +61,7 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
             continue
         if f.sha256 in seen_content:
             with connect(ctx.warehouse) as con:
-                entries.append(record(con, f, ctx, "duplicate_file", "same content as a file seen before"))
+                entries.append(record(con, f, ctx, DUPLICATE_FILE, "same content as a file seen before"))
             continue
         try:
             f.check_unchanged()

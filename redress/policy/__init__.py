@@ -24,6 +24,7 @@ from redress.errors import RedressError
 from redress.policy.messages import validate_document
 from redress.policy.tables import CONFIDENCES, STATUSES, PolicyFile, VoucherProduct
 from redress.shipped import shipped_dir
+from redress import escape
 
 __all__ = ["CONFIDENCES", "DEFAULT_POLICY", "STATUSES", "Policy", "PolicyFile", "VoucherProduct", "json_schema",
            "load_policy"]
@@ -70,8 +71,10 @@ def load_policy(path: Path | None = None) -> Policy:
     path = Path(path or DEFAULT_POLICY)
     try:
         raw = path.read_bytes()
-    except OSError:
-        raise RedressError(f"policy file not found: {path}") from None
+    except FileNotFoundError:
+        raise RedressError(f"policy file not found: {escape.terminal(str(path))}") from None
+    except OSError as exc:  # a folder, no permission, an I/O error: said as the system says it
+        raise RedressError(f"policy file {escape.terminal(str(path))} cannot be read: {exc.strerror or exc}") from None
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -35,9 +35,20 @@ def _whole_won(value: Any) -> int:
     return value
 
 
+# Upper bounds, so that no sum can overflow a 64-bit integer (the warehouse's BIGINT,
+# Polars' Int64): a cap or batch amount fits one, and an amount per person is at most
+# 10 billion won, so even 900 million people's payments sum inside one.
+MAX_SUM_KRW = 2**63 - 1
+MAX_PER_PERSON_KRW = 10**10
+
 # The bound first: a constraint outside the before-validator would not reach the schema.
-Won = Annotated[int, Field(ge=0, description="whole won (minor units)"), BeforeValidator(_whole_won)]
-PositiveWon = Annotated[int, Field(ge=1, description="whole won (minor units)"), BeforeValidator(_whole_won)]
+Won = Annotated[int, Field(ge=0, le=MAX_SUM_KRW, description="whole won (minor units)"), BeforeValidator(_whole_won)]
+PositiveWon = Annotated[int, Field(ge=1, le=MAX_SUM_KRW, description="whole won (minor units)"),
+                        BeforeValidator(_whole_won)]
+PersonWon = Annotated[int, Field(ge=0, le=MAX_PER_PERSON_KRW, description="whole won per person (minor units)"),
+                      BeforeValidator(_whole_won)]
+PositivePersonWon = Annotated[int, Field(ge=1, le=MAX_PER_PERSON_KRW, description="whole won per person (minor units)"),
+                              BeforeValidator(_whole_won)]
 Count = Annotated[int, Field(strict=True, ge=1)]
 Identifier = Annotated[str, StringConstraints(strict=True, pattern=_ID)]
 
@@ -128,7 +139,7 @@ class VoucherProduct:
 
 class PayoutTable(_Table):
     """[payout]: what is paid and how often a returned transfer is retried."""
-    minimum_amount: Won
+    minimum_amount: PersonWon
     max_attempts: Count
     voucher_products: Annotated[list[VoucherProduct], Field(min_length=1)]
 
@@ -171,7 +182,7 @@ class PolicyFile(_Table):
     eligibility: EligibilityTable
     categories: Annotated[dict[str, Annotated[int, Field(strict=True)]], Field(
         min_length=1, description="data category -> tier number")]
-    tiers: Annotated[dict[TierNumber, PositiveWon], Field(
+    tiers: Annotated[dict[TierNumber, PositivePersonWon], Field(
         min_length=1, description="tier number -> amount in whole won",
         json_schema_extra={"additionalProperties": False})]
     budget: BudgetTable

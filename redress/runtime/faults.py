@@ -7,13 +7,28 @@ their settings here."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from redress.settings import Settings
+if TYPE_CHECKING:
+    from redress.settings import Settings
+
+# Every step a crash test may kill the run at, in run order. checkpoint() refuses any
+# other name, and the settings refuse a REDRESS_FAIL_AT naming none of them, so a typo
+# in a crash test fails loudly instead of letting the run pass untouched.
+CHECKPOINTS = (
+    "ingest:customers-before-commit", "ingest:before-commit", "returns:before-commit",
+    "validate:before-commit", "entitle:before-commit",
+    "disburse:planned", "disburse:folder-written", "disburse:folders-written", "disburse:committed",
+    "disburse:published-one", "notify:files-written", "notify:committed",
+)
 
 KILLED_EXIT_CODE = 86
 
 
 def checkpoint(step: str, settings: Settings) -> None:
-    """Kill the process (exit code KILLED_EXIT_CODE) when `settings.fail_at` names `step`."""
+    """Kill the process (exit code KILLED_EXIT_CODE) when `settings.fail_at` names `step`.
+    ValueError for a step not in CHECKPOINTS (a programming error)."""
+    if step not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint {step!r}: add it to CHECKPOINTS")
     if settings.fail_at == step:
         os._exit(KILLED_EXIT_CODE)

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
+from redress.vocabulary import ACCEPTED, sql_literal
 
 # Bump when redress/rules/classify.py, redress/rules/identity.py, redress/checks/input_checks.py or
 # redress/rules/entitlements.py change what they decide: every warehouse then takes the full
@@ -75,11 +76,11 @@ def plan(con: duckdb.DuckDBPyConnection, policy_sha256: str, run_id: str | None 
     `run_id`: this run's; a master promoted by this very run had its keys normalised by
     this code, so it needs no second normalisation even with nothing recorded."""
     basis = current_basis(con, policy_sha256)
-    fresh_master = bool(run_id) and con.execute("""
-        SELECT count(*) FROM ingested_files WHERE kind = 'customers' AND status = 'accepted'
+    fresh_master = bool(run_id) and con.execute(f"""
+        SELECT count(*) FROM ingested_files WHERE kind = 'customers' AND status = {sql_literal(ACCEPTED)}
         AND run_id = ? AND file_sha256 IN (SELECT DISTINCT file_sha256 FROM customers)""", [run_id]).fetchall()[0][0] > 0
-    accepted = [r[0] for r in con.execute("""
-        SELECT DISTINCT file_sha256 FROM ingested_files WHERE kind = 'scope' AND status = 'accepted'
+    accepted = [r[0] for r in con.execute(f"""
+        SELECT DISTINCT file_sha256 FROM ingested_files WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)}
         ORDER BY 1""").fetchall()]
     recorded = con.execute("""
         SELECT DISTINCT master_sha256, policy_sha256, rules_version FROM classified_files""").fetchall()

@@ -1,4 +1,4 @@
-"""redress/policy.py: a policy that breaks a rule is refused with a message naming the key."""
+"""redress/policy/: a policy that breaks a rule is refused with a message naming the key."""
 
 from __future__ import annotations
 
@@ -182,6 +182,12 @@ def test_missing_file(tmp_path):
         load_policy(tmp_path / "nowhere.toml")
 
 
+def test_a_folder_given_as_the_policy_is_named_as_a_folder(tmp_path):
+    (tmp_path / "dir.toml").mkdir()
+    with pytest.raises(RedressError, match=r"policy file .*dir\.toml cannot be read: Is a directory"):
+        load_policy(tmp_path / "dir.toml")
+
+
 @pytest.mark.parametrize(("before", "after", "key"), [
     ('first_value_date = ""', 'first_value_dat = ""', "disbursement.first_value_dat"),
     ("[notice]", "[notices]", "[notices]"),
@@ -273,3 +279,25 @@ def test_a_schema_hint_for_editors_is_only_a_comment(tmp_path):
     path = tmp_path / "hinted.toml"
     path.write_text("#:schema ./policy.schema.json\n" + DEFAULT_POLICY.read_text(encoding="utf-8"), encoding="utf-8")
     assert load_policy(path).id == "coupang-2025-v1"
+
+
+@pytest.mark.parametrize(("section", "key", "value", "where"), [
+    ("tiers", "1", 10**10 + 1, "tiers.1"),
+    ("tiers", "1", 99999999999999999999, "tiers.1"),
+    ("payout", "minimum_amount", 10**10 + 1, "payout.minimum_amount"),
+    ("disbursement", "daily_cash_cap", 2**63, "disbursement.daily_cash_cap"),
+])
+def test_an_amount_no_64_bit_sum_could_hold_is_refused_by_name(tmp_path, section, key, value, where):
+    """Amounts past the bounds would overflow a sum (BIGINT, Int64) and silently pay
+    nobody; each is refused in one line naming its key."""
+    import re as _re
+
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    block = _re.search(rf"^\[{section}\][^\n]*\n(.*?)(?=^\[|\Z)", text, flags=_re.M | _re.S)
+    line = _re.search(rf"^{_re.escape(key)}\s*=.*$", block.group(1), flags=_re.M)
+    start = block.start(1) + line.start()
+    path = tmp_path / "huge.toml"
+    path.write_text(text[:start] + f"{key} = {value}" + text[block.start(1) + line.end():], encoding="utf-8")
+    with pytest.raises(RedressError, match=_re.escape(where)) as err:
+        load_policy(path)
+    assert "\n" not in str(err.value)

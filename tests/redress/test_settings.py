@@ -113,3 +113,32 @@ def test_the_demo_keeps_the_values_the_environment_gave(tmp_path):
 def test_the_fail_at_step_is_read_once_with_the_settings():
     assert load_settings({"REDRESS_FAIL_AT": "notify:committed"}).fail_at == "notify:committed"
     assert load_settings({"REDRESS_FAIL_AT": ""}).fail_at is None
+
+
+# --------------------------------------------------------------------------- crash-test steps
+
+
+def test_a_fail_at_naming_no_step_is_refused_in_one_line():
+    """A typo in a crash test's step would let the run pass untouched and the test prove
+    nothing: the settings refuse it, naming the value and the steps there are."""
+    with pytest.raises(RedressError, match=r"REDRESS_FAIL_AT='disburse:comitted' names no step: use one of ingest:") as err:
+        check_settings(load_settings({"REDRESS_HMAC_KEY": "k" * 32, "REDRESS_FAIL_AT": "disburse:comitted"}))
+    assert "\n" not in str(err.value)
+
+
+def test_every_checkpoint_in_the_code_is_a_step_the_settings_accept():
+    """The steps the stages call checkpoint() with are exactly CHECKPOINTS (read from the
+    source, so a new checkpoint cannot be forgotten), and each is accepted."""
+    import re
+    from pathlib import Path
+
+    from redress.runtime.faults import CHECKPOINTS, checkpoint
+
+    root = Path(__file__).resolve().parents[2]
+    called = {m for folder in ("redress", "tasks", "flows") for p in (root / folder).rglob("*.py")
+              for m in re.findall(r"checkpoint\(\"([^\"]+)\"", p.read_text())}
+    assert called == set(CHECKPOINTS)
+    for step in CHECKPOINTS:
+        check_settings(load_settings({"REDRESS_HMAC_KEY": "k" * 32, "REDRESS_FAIL_AT": step}))
+    with pytest.raises(ValueError, match="unknown checkpoint"):
+        checkpoint("nowhere", load_settings({}))

@@ -14,6 +14,7 @@ import pytest
 
 from redress.reports import rendering
 from redress.reports.summary import summary_markdown, treasury_schedule
+from redress.reports.facts import BatchTotal, CashDay, QuarantineCount, RunFacts
 from redress.results import (
     Destinations, DisagreeingRow, Disagreements, DisburseResult, EntitleResult, FileRead, IngestResult,
     NotifyResult, Overpayments, RailTotal, ReasonTotal, ReturnsFileRead, ReturnsResult, RunSummary, TreasuryDay,
@@ -50,14 +51,12 @@ SUMMARY = RunSummary(
         overpayments=Overpayments(customers=2, amount_krw=100_000), recovered_batches=()),
     notify=NotifyResult(notifications=950, per_channel={"sms": 900, "email": 50}, per_template={}),
 )
-FACTS = {
-    "files": [],
-    "quarantine": [{"kind": "scope", "reason": "unknown_category", "files": 0, "rows": 30},
-                   {"kind": "scope", "reason": "unreadable_file", "files": 1, "rows": 0}],
-    "batches": [{"rail": "bank_transfer", "value_date": "2025-12-01", "batches": 1, "payments": 20, "amount": 1_000_000},
-                {"rail": "voucher", "value_date": "2025-12-01", "batches": 1, "payments": 880, "amount": 44_000_000}],
-    "cash": [{"value_date": "2025-12-01", "this_run": 1_000_000, "all_runs": 1_200_000}],
-}
+FACTS = RunFacts(
+    files=(),
+    quarantine=(QuarantineCount("scope", "unknown_category", 0, 30), QuarantineCount("scope", "unreadable_file", 1, 0)),
+    batches=(BatchTotal("bank_transfer", "2025-12-01", 1, 20, 1_000_000), BatchTotal("voucher", "2025-12-01", 1, 880, 44_000_000)),
+    cash=(CashDay("2025-12-01", 1_000_000, 1_200_000),),
+)
 HELD = Disagreements(rows=3, listed=(
     DisagreeingRow("scope_01.csv", 7, "invalid_identifier", "exposure"),
     DisagreeingRow("scope_01.csv", 9, "non_member", "exposure_before_account_created")))
@@ -92,7 +91,7 @@ def test_summary_lists_suites_passed_and_failed(records, personal):
 def test_a_failed_run_shows_the_error_what_was_done_and_what_was_not(records):
     partial = RunSummary(run_id="R20251201-001", ingest=SUMMARY.ingest)
     error = "suite scope_exposures failed: expect_column_values_to_be_in_set on matched_by, 37 rows"
-    text = render(partial, facts=dict(FACTS, batches=[], cash=[]), records=records, error=error)
+    text = render(partial, facts=dataclasses.replace(FACTS, batches=(), cash=()), records=records, error=error)
     assert f"**The run failed**: {error}" in text
     assert "scope_01.csv" in text and "**FAILED**" in text
     for heading in ("Scope rows", "Entitlements by reason", "New payments by rail", "Notifications"):
@@ -160,16 +159,16 @@ def golden_cases(records, hostile_records) -> dict:
     return {
         "full": (SUMMARY, policy, dict(facts=FACTS, records=records)),
         "failed": (RunSummary(run_id="R20251201-001", ingest=SUMMARY.ingest), policy,
-                   dict(facts=dict(FACTS, batches=[], cash=[]), records=records,
+                   dict(facts=dataclasses.replace(FACTS, batches=(), cash=()), records=records,
                         error="suite scope_exposures failed: <b>x</b> | *y* on `m`")),
         "no_facts": (SUMMARY, policy, {}),
         "disagree": (dataclasses.replace(SUMMARY, validate=validate(checks_disagree=dataclasses.replace(
             HELD, listed=(HELD.listed[0], dataclasses.replace(HELD.listed[1], file_name="a|b*c*.csv"))))),
             policy, dict(facts=FACTS)),
         "hostile": (dataclasses.replace(SUMMARY, ingest=HOSTILE_INGEST), "<b>*p*|[x](y)_.toml",
-                    dict(facts=dict(FACTS, quarantine=[{"kind": "scope", "reason": "a|<b>", "files": 1, "rows": 0}]),
+                    dict(facts=dataclasses.replace(FACTS, quarantine=(QuarantineCount("scope", "a|<b>", 1, 0),)),
                          records=hostile_records)),
-        "empty": (EMPTY, policy, dict(facts={"files": [], "quarantine": [], "batches": [], "cash": []}, records=[])),
+        "empty": (EMPTY, policy, dict(facts=RunFacts(), records=[])),
     }
 
 

@@ -1,0 +1,85 @@
+"""What the warehouse holds of one run, for its report: the files it met, its quarantine
+per reason, its batches, and the bank-transfer cash per value date it released on.
+Typed, so that the report reads each by field and a fact cannot fall out unnoticed (the
+stages' own results are in redress/results.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+
+from redress.vocabulary import BANK_TRANSFER
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """An inbox file this run met: kind, name, status (ingested_files), rows read."""
+    kind: str
+    file_name: str
+    status: str
+    rows: int | None
+
+
+@dataclass(frozen=True)
+class QuarantineCount:
+    """Quarantined whole files and rows of this run, per kind and reason."""
+    kind: str
+    reason: str
+    files: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class BatchTotal:
+    """This run's new batches per rail and value date (ISO), with payments and won."""
+    rail: str
+    value_date: str
+    batches: int
+    payments: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class CashDay:
+    """Bank-transfer won on a value date this run released on: this run's, all runs'."""
+    value_date: str
+    this_run: int
+    all_runs: int
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    files: tuple[FileRow, ...] = ()
+    quarantine: tuple[QuarantineCount, ...] = ()
+    batches: tuple[BatchTotal, ...] = ()
+    cash: tuple[CashDay, ...] = ()
+
+
+def run_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> RunFacts:
+    """The facts of run `run_id`, each list in a stable order."""
+    files = con.execute("""
+        SELECT kind, file_name, status, rows_read FROM ingested_files WHERE run_id = ?
+        ORDER BY ingested_at, kind, file_name""", [run_id]).fetchall()
+    quarantine = con.execute("""
+        SELECT kind, reason, count(*) FILTER (row_number IS NULL), count(*) FILTER (row_number IS NOT NULL)
+        FROM quarantine WHERE run_id = ? GROUP BY ALL ORDER BY kind, reason""", [run_id]).fetchall()
+    batches = con.execute("""
+        SELECT rail, value_date, count(*), sum(item_count), sum(control_sum) FROM batches
+        WHERE run_id = ? GROUP BY ALL ORDER BY rail, value_date""", [run_id]).fetchall()
+    cash = con.execute("""
+        SELECT value_date, sum(control_sum) FILTER (run_id = ?), sum(control_sum) FROM batches
+        WHERE rail = ? AND value_date IN (
+            SELECT value_date FROM batches WHERE run_id = ? AND rail = ?)
+        GROUP BY ALL ORDER BY value_date""", [run_id, BANK_TRANSFER, run_id, BANK_TRANSFER]).fetchall()
+    return RunFacts(
+        files=tuple(FileRow(k, f, s, r) for k, f, s, r in files),
+        quarantine=tuple(QuarantineCount(k, r, int(f), int(n)) for k, r, f, n in quarantine),
+        batches=tuple(BatchTotal(r, _iso(d), int(b), int(p), int(a)) for r, d, b, p, a in batches),
+        cash=tuple(CashDay(_iso(d), int(t or 0), int(a)) for d, t, a in cash),
+    )
+
+
+def _iso(value) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
