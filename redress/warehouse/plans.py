@@ -72,10 +72,10 @@ def decide(con: duckdb.DuckDBPyConnection, run_id: str, state: str, *, by: str |
 def read(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
     """Plan `run_id` as a dict of its `plans` columns (summary parsed), or None."""
     cur = con.execute("SELECT * FROM plans WHERE run_id = ?", [run_id])
-    row = cur.fetchone()
-    if row is None:
+    names, rows = [d[0] for d in cur.description], cur.fetchall()  # fetched whole: the connection is free again
+    if not rows:
         return None
-    plan = dict(zip([d[0] for d in cur.description], row))
+    plan = dict(zip(names, rows[0]))
     plan["summary"] = json.loads(plan["summary"])
     return plan
 
