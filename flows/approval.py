@@ -174,7 +174,7 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
                 "--by NAME`", run_id, run_id)
     try:
         form = pause_flow_run(wait_for_input=ApprovalForm, timeout=timeout, poll_interval=min(POLL_SECONDS, timeout),
-                              key=f"approval-{run_id}")
+                              key=f"approval-{run_id.lower()}")  # Prefect: lowercase, digits, dashes
     except FlowPauseTimeout:
         with data_dir_lock(data_dir), connect(warehouse_path(data_dir)) as con:
             expired = plans_table.decide(con, run_id, EXPIRED, by=None, note=None, at=_now())
