@@ -45,6 +45,7 @@ from redress.vocabulary import APPROVED, EXPIRED, REJECTED, WAITING
 from redress.warehouse import connect
 from redress.warehouse import path as warehouse_path
 from redress.warehouse import plans as plans_table
+from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock
 from tasks.disburse import recover_outbox
 from tasks.notify import notify
@@ -152,7 +153,9 @@ def approve_plan(data_dir: Path, run_id: str, by: str, note: str | None = None) 
     """`redress approve`: release plan `run_id` (release_plan), under the folder lock."""
     settings = for_run(data_dir)
     with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):
-        return release_plan(data_dir, run_id, by, note, settings)
+        done = release_plan(data_dir, run_id, by, note, settings)
+        write_exports(data_dir)  # the analysts' copy of ledger, batches and runs shows the release
+    return done
 
 
 def await_approval(data_dir: Path, summary: dict) -> dict:
@@ -186,4 +189,5 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
     settings = for_run(data_dir)
     with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):
         outcome = release_plan(data_dir, run_id, form.name, form.note, settings)
+        write_exports(data_dir)
     return dict(summary, approval={"decision": APPROVED, **outcome})

@@ -238,3 +238,15 @@ def test_run_from_the_command_line_stops_with_the_plan_and_says_how_to_approve(w
     assert "Disbursement plan of run R20251201-001" in out
     assert f"approve {RUN_ID} --by YOUR_NAME" in out
     assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
+
+
+def test_the_demo_approves_its_own_plan_and_says_so(tmp_path):
+    out_dir = tmp_path / "demo"
+    code, out, err = cli("demo", "--out", out_dir, "--customers", "200")
+    assert code == 0, err
+    assert "the demo approved its own plan" in out
+    (run_id, by, note), = q(out_dir, "SELECT run_id, approved_by, approval_note FROM runs")
+    assert (by, note) == ("redress demo", "the demo approves its own plan")
+    assert q(out_dir, "SELECT state FROM plans") == [("approved",)]
+    assert_paid_exactly_once(out_dir)
+    assert (out_dir / "outbox" / "notifications" / f"{run_id}.parquet").is_file()
