@@ -19,6 +19,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from flows import cli_approval
 from redress import escape
 from redress.errors import RedressError
 from redress.inbox import require_inbox
@@ -82,6 +83,8 @@ def _print_outputs(data_dir: Path, summary: dict) -> None:
     if (report / "data_docs" / "index.html").is_file():
         _print(f"GX data docs:   {report / 'data_docs' / 'index.html'}")
     _print(f"quarantine:     {data_dir / 'quarantine'}/")
+    for line in cli_approval.plan_lines(data_dir, summary):  # a plan waiting for approval
+        _print(line)
 
 
 def cmd_run(args, settings) -> int:
@@ -112,6 +115,11 @@ def cmd_demo(args, settings) -> int:
     _print(f"generated {args.customers:,} customers and their scope files in {out / 'inbox'}; running the pipeline...")
     summary = run_pipeline(out, args.policy, _run_date(args.run_date), settings)
     _print_outputs(out, summary)
+    if summary["disburse"]["awaiting_approval"]:  # the demo plays finance too, and says so
+        done = cli_approval.approve(out, summary["run_id"], "redress demo", "the demo approves its own plan", settings)
+        _print(f"\nthe demo approved its own plan (as finance would with `redress approve {done['run_id']} --by NAME`): "
+               f"released {done['payments']:,} payments in {done['batches']} batches, "
+               f"{done['notifications']:,} people notified")
     from redress.warehouse import connect, path
 
     with connect(path(out), read_only=True) as con:
@@ -228,6 +236,10 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("who", help="a customer id or an 8-letter reference code")
     exp.add_argument("--by", metavar="STAFF_ID", help="who is asking; required for a reference code (recorded)")
     exp.set_defaults(func=cmd_explain)
+
+    cli_approval.add_parsers(sub, common, {
+        "approve": lambda a, s: cli_approval.cmd_approve(a, s, _print),
+        "reject": lambda a, s: cli_approval.cmd_reject(a, s, _print)})
 
     rec = sub.add_parser("recover-ledger", parents=common,
                          help="rebuild batches, ledger and notifications from the outbox "

@@ -71,7 +71,8 @@ def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings:
         summary.validate = validate_scope(ctx, settings)
         summary.entitle = compute_entitlements(ctx, settings)
         summary.disburse = disburse(ctx, settings)
-        summary.notify = notify(ctx, settings)
+        if not summary.disburse.awaiting_approval:  # else told once approved (flows/approval.py)
+            summary.notify = notify(ctx, settings)
         summary.report = write_report(ctx, summary)
     except BaseException as exc:
         error = machine_error(exc) or str(exc) or type(exc).__name__

@@ -10,6 +10,11 @@ a second one waits its turn.
 | inbox-watch        | redress-inbox-watch        | every minute; the pipeline only if new content |
 | daily-disbursement | redress-daily-disbursement | every day at a set hour, policy's timezone     |
 
+Under `disbursement.require_approval`, a served run whose plan waits pauses in the
+Prefect UI with the approval form (flows/approval.py), after leaving the folder: only
+served runs pause, since a paused process is what a served deployment keeps alive,
+while `redress run` from a terminal must end (it prints how to approve instead).
+
 The inbox watch is a schedule, not an event trigger: the Prefect server cannot see the
 folder, and a check every minute needs nothing running but the served process itself.
 """
@@ -22,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 
+from flows.approval import await_approval
 from flows.remediation import remediation
 from redress.inbox import require_inbox
 from redress.policy import load_policy
@@ -44,7 +50,8 @@ def redress_run(data_dir: Path, policy_path: Path, run_date: date | None = None)
     """The pipeline once, started by hand (run_date: default today); waits its turn."""
     require_inbox(data_dir)
     with folder_slot(data_dir, wait_seconds=WAIT_SECONDS):
-        return remediation(data_dir=data_dir, policy_path=policy_path, run_date=run_date or _today(policy_path))
+        summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=run_date or _today(policy_path))
+    return await_approval(data_dir, summary)  # outside the slot: other runs go on meanwhile
 
 
 @flow(name="redress-inbox-watch", log_prints=False)
@@ -65,7 +72,8 @@ def inbox_watch(data_dir: Path, policy_path: Path) -> str:
             return "waiting after a failed run"
         with given(settings):
             summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
-        return f"run {summary['run_id']} on {len(new)} new file(s)"
+    decided = await_approval(data_dir, summary).get("approval")  # outside the slot: the watch goes on
+    return f"run {summary['run_id']} on {len(new)} new file(s)" + (f"; plan {decided['decision']}" if decided else "")
 
 
 @flow(name="redress-daily-disbursement", log_prints=False)
@@ -74,7 +82,8 @@ def daily_disbursement(data_dir: Path, policy_path: Path) -> dict:
     after a return, a top-up after a policy revision) is paid the same day."""
     require_inbox(data_dir)
     with folder_slot(data_dir, wait_seconds=WAIT_SECONDS):
-        return remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
+        summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
+    return await_approval(data_dir, summary)
 
 
 def daily_cron(at: time) -> str:

@@ -165,7 +165,9 @@ class Overpayments:
 class DisburseResult:
     """Stage 4 (SPEC "Payments", "Treasury"): new batches and payments, their amount
     (won), per rail, bank-transfer cash per value date, overpayment exceptions, and the
-    batch folders a crashed run left that this run published."""
+    batch folders a crashed run left that this run published. `awaiting_approval`:
+    these payments and batches are a plan waiting for approval, not issued (SPEC
+    "Approval before release")."""
     batches: int
     payments: int
     amount_krw: int
@@ -173,6 +175,7 @@ class DisburseResult:
     treasury: tuple[TreasuryDay, ...]
     overpayments: Overpayments
     recovered_batches: tuple[str, ...]
+    awaiting_approval: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,11 @@ KNOWN = {
     "REDRESS_INBOX_QUIET_SECONDS": "an inbox file is complete once unchanged this long (default 10)",
     "REDRESS_INBOX_WAIT_SECONDS": "the longest a run waits for files still being copied in (default 300)",
     "REDRESS_SHARE_GROUP": "a group that may read what runs write (default: the owner only)",
+    "REDRESS_APPROVAL_TIMEOUT_SECONDS": "how long a plan waits for approval before it expires (default 86400)",
 }
 INBOX_QUIET_SECONDS = 10.0
 INBOX_WAIT_SECONDS = 300.0
+APPROVAL_TIMEOUT_SECONDS = 86_400.0  # a day: the next daily run would plan afresh anyway
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Settings:
     inbox_quiet_seconds: float = INBOX_QUIET_SECONDS
     inbox_wait_seconds: float = INBOX_WAIT_SECONDS
     share_group: str | None = None
+    approval_timeout_seconds: float = APPROVAL_TIMEOUT_SECONDS
 
 
 def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | None = None) -> Settings:
@@ -78,6 +81,7 @@ def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | Non
         inbox_quiet_seconds=_seconds(env, "REDRESS_INBOX_QUIET_SECONDS", INBOX_QUIET_SECONDS),
         inbox_wait_seconds=_seconds(env, "REDRESS_INBOX_WAIT_SECONDS", INBOX_WAIT_SECONDS),
         share_group=env.get("REDRESS_SHARE_GROUP") or None,
+        approval_timeout_seconds=_seconds(env, "REDRESS_APPROVAL_TIMEOUT_SECONDS", APPROVAL_TIMEOUT_SECONDS),
     )
 
 

@@ -160,12 +160,27 @@ CLOSED = "closed"
 ACCOUNT_STATUSES = {"active": "an open account in use", "dormant": "an open account not used lately",
                     CLOSED: "the customer left"}
 
+# ----------------------------------------------------- plan states: SPEC "Approval before release"
+WAITING = "waiting"
+APPROVED = "approved"
+REJECTED = "rejected"
+SUPERSEDED = "superseded"
+EXPIRED = "expired"
+PLAN_STATES = {
+    WAITING: "planned and checked; nothing is paid until someone approves or rejects it",
+    APPROVED: "approved: its payments and batches were released",
+    REJECTED: "rejected: discarded, nothing of it was paid",
+    SUPERSEDED: "a later run planned afresh before anyone decided: it can no longer be approved",
+    EXPIRED: "nobody decided before the approval timeout: it can no longer be approved",
+}
+
 FAMILIES = {
     "entitlement reasons": ENTITLEMENT_REASONS, "rails": RAILS, "ledger statuses": LEDGER_STATUSES,
     "destinations": DESTINATIONS, "identities": IDENTITIES, "scope row reasons": SCOPE_ROW_REASONS,
     "review reasons": REVIEW_REASONS, "file reasons": FILE_REASONS, "file statuses": FILE_STATUSES, "return reasons": RETURN_REASONS,
     "channels": CHANNELS,
     "confidences": CONFIDENCES, "account statuses": ACCOUNT_STATUSES,
+    "plan states": PLAN_STATES,
 }
 
 

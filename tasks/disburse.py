@@ -9,7 +9,9 @@ Order of work, so that a crash at any point leaves nothing half done:
    anything is written;
 4. write every batch folder under its temporary name;
 5. commit ledger rows and batches in one transaction;
-6. move the folders into place.
+6. move the folders into place (4-6: tasks/release.py).
+With `disbursement.require_approval`, steps 4-6 wait: the checked plan is kept in the
+warehouse and reported (tasks/plan.py), and `redress approve` runs them for it.
 Never retried by Prefect: a step that creates payments runs once per run.
 """
 
@@ -24,20 +26,17 @@ from prefect.cache_policies import NO_CACHE
 from redress.context import RunContext
 from redress.results import DisburseResult, Overpayments, RailTotal, TreasuryDay
 from redress.runtime.faults import checkpoint
-from redress.settings import Settings, debtor
+from redress.settings import Settings
 from redress.vocabulary import BANK_TRANSFER
 from redress.warehouse import connect, export
-from redress.warehouse import ledger as ledger_table
 from redress.outbox import files as outbox
 from redress.rules.batches import batch_summary, batches
-from redress.checks.emission_checks import check_plan, drop_plan, stage_plan
-from redress.outbox.pain001 import pain001
+from redress.checks.emission_checks import check_plan, stage_plan
 from redress.rules.payments import new_payments, overpayments
-from redress.rules.payments_file import payment_files
+from redress.rules.plans import payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
-
-
-PAIN_COLUMNS = ("payment_id", "customer_id", "amount", "bank_code", "bank_account")
+from tasks.plan import save_plan
+from tasks.release import release
 
 
 def recover_outbox(ctx: RunContext) -> list[str]:
@@ -61,9 +60,12 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     with connect(ctx.warehouse) as con:
         ent = export(con, "SELECT customer_id, reason, amount, rail FROM entitlements", ctx.work_dir / "ent.parquet")
         ledger = export(con, "SELECT customer_id, amount, status, rail FROM ledger", ctx.work_dir / "ledger.parquet")
+        # Planned batches count too: a batch id shown to finance in a plan is never
+        # given to another batch, even once that plan is rejected or superseded.
         seqs = con.execute("""
             SELECT rail, value_date, max(CAST(regexp_extract(batch_id, '-([0-9]+)$', 1) AS BIGINT)) + 1
-            FROM batches GROUP BY ALL""").fetchall()
+            FROM (SELECT rail, value_date, batch_id FROM batches
+                  UNION ALL SELECT rail, value_date, batch_id FROM plan_batches) GROUP BY ALL""").fetchall()
         released = con.execute("""
             SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL
         """, [BANK_TRANSFER]).fetchall()
@@ -79,7 +81,6 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     planned = planned.join(bank, on="customer_id", how="left").sort("batch_id", "payment_id")
     planned = with_voucher_parts(planned, policy)
     summary = batch_summary(planned)
-    payer = debtor(settings) if (summary["rail"] == BANK_TRANSFER).any() else None
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:
@@ -88,37 +89,16 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     checkpoint("disburse:planned", settings)
 
     created_at = datetime.now(timezone.utc).replace(microsecond=0)
-    ctx.batches_dir.mkdir(parents=True, exist_ok=True)
-    parts = planned.partition_by("batch_id", as_dict=True, maintain_order=True)
-    for meta in summary.to_dicts():  # one step per batch, not per payment
-        rows = parts[(meta["batch_id"],)]
-        manifest = dict(
-            meta, value_date=meta["value_date"].isoformat(), currency=policy.currency,
-            policy_id=policy.id, run_id=ctx.run_id, created_at=created_at.isoformat(),
-        )
-        extra = {}
-        if meta["rail"] == BANK_TRANSFER:
-            # MsgId must fit 35 characters: the payment ids' batch prefix (value date,
-            # rail, sequence) is unique for ever and fits; the manifest names both.
-            reference = rows["payment_id"][0].rsplit("-", 1)[0]
-            manifest["bank_file_reference"] = reference
-            extra["pain.001.xml"] = pain001(reference, meta["value_date"], created_at,
-                                            rows.select(PAIN_COLUMNS), payer, currency=policy.currency)
-        outbox.write_batch(ctx.batches_dir, manifest, payment_files(rows, meta["rail"], policy), extra)
-        checkpoint("disburse:folder-written", settings)
-    checkpoint("disburse:folders-written", settings)
-
-    with connect(ctx.warehouse) as con:
-        # Committed from the staged plan: exactly the rows the suites passed.
-        con.execute("BEGIN")
-        ledger_table.issue_planned(con, currency=policy.currency, policy_id=policy.id, run_id=ctx.run_id,
-                                   created_at=created_at)
-        con.execute("COMMIT")
-        checkpoint("disburse:committed", settings)
-        drop_plan(con)
-    for batch_id in summary["batch_id"].to_list():
-        outbox.publish(outbox.staging_folder(ctx.batches_dir, batch_id), ctx.batches_dir / batch_id)
-        checkpoint("disburse:published-one", settings)
+    # SPEC "Approval before release": the checked plan is kept and the run stops with
+    # it; `redress approve` releases exactly it (tasks/release.py). An empty plan has
+    # nothing to approve.
+    waiting = policy.require_approval and planned.height > 0
+    if waiting:
+        kinds = payment_kinds(planned, pl.read_parquet(ledger))
+        save_plan(ctx, settings, policy, planned, created_at, plan_summary(
+            planned, kinds, {day: int(total) for day, total in released}, policy.daily_cash_cap))
+    else:
+        release(ctx, settings, policy, planned, summary, created_at)
 
     per_rail = planned.group_by("rail").agg(pl.len().alias("payments"), pl.col("amount").sum()).sort("rail")
     result = DisburseResult(
@@ -134,7 +114,9 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         ),
         overpayments=Overpayments(customers=over.height, amount_krw=int(over["overpaid"].sum() or 0)),
         recovered_batches=tuple(recovered),
+        awaiting_approval=waiting,
     )
-    logger.info("disbursed %s payments in %s batches, %s %s", result.payments, result.batches,
-                result.amount_krw, policy.currency)
+    logger.info("%s %s payments in %s batches, %s %s",
+                "planned, waiting for approval," if waiting else "disbursed",
+                result.payments, result.batches, result.amount_krw, policy.currency)
     return result

@@ -58,6 +58,7 @@ class Policy:
     sender: str
     sha256: str
     path: Path
+    require_approval: bool = False  # SPEC "Approval before release"
 
     @property
     def max_amount(self) -> int:
@@ -91,6 +92,7 @@ def load_policy(path: Path | None = None) -> Policy:
         daily_cash_cap=f.disbursement.daily_cash_cap, first_value_date=f.disbursement.first_value_date,
         official_phone=f.notice.official_phone, sender=f.notice.sender.strip(),
         sha256=hashlib.sha256(raw).hexdigest(), path=path.resolve(),
+        require_approval=f.disbursement.require_approval,
     )
 
 

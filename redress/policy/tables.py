@@ -153,11 +153,14 @@ class PayoutTable(_Table):
 
 
 class DisbursementTable(_Table):
-    """[disbursement]: batch limits and the first value date."""
+    """[disbursement]: batch limits, the first value date, and whether a plan waits
+    for approval before release (SPEC "Approval before release")."""
     max_batch_items: Count
     max_batch_amount: PositiveWon
     daily_cash_cap: PositiveWon
     first_value_date: OptionalDate = None
+    require_approval: Annotated[bool, Field(
+        strict=True, description="true: a run stops with its plan, released only once approved")] = False
 
 
 class NoticeTable(_Table):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 CHECKPOINTS = (
     "ingest:customers-before-commit", "ingest:before-commit", "returns:before-commit",
     "validate:before-commit", "entitle:before-commit",
-    "disburse:planned", "disburse:folder-written", "disburse:folders-written", "disburse:committed",
+    "disburse:planned", "disburse:plan-saved", "disburse:folder-written", "disburse:folders-written", "disburse:committed",
     "disburse:published-one", "notify:files-written", "notify:committed",
 )
 

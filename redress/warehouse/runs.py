@@ -15,6 +15,7 @@ from redress.context import RunContext
 from redress.errors import RedressError
 from redress.policy import Policy
 from redress import warehouse
+from redress.warehouse import plans
 from redress.results import RunSummary, run_counts
 from redress.warehouse import connect
 
@@ -65,6 +66,9 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
             [run_id, datetime.now(timezone.utc), run_date, json.dumps(parameters, sort_keys=True),
              policy.id, policy.sha256],
         )
+        # SPEC "Approval before release": a later run supersedes a plan still waiting;
+        # this run plans its payments afresh from the ledger as it is.
+        plans.supersede_waiting(con, run_id, datetime.now(timezone.utc))
     return RunContext(data_dir, run_id, run_date, policy.path, policy.sha256)
 
 
@@ -117,3 +121,10 @@ def record_recovered(con, run_id: str, started_at: str | None, run_date: date, p
         "VALUES (?, coalesce(?::TIMESTAMPTZ, ?::DATE::TIMESTAMPTZ), ?, ?, ?, '', 'recovered', "
         "'rebuilt from the outbox by redress recover-ledger')",
         [run_id, started_at, run_date, run_date, json.dumps({"restored_from": "outbox"}), policy_id])
+
+
+def record_approval(con, run_id: str, *, by: str, note: str | None, at: datetime) -> None:
+    """Who released run `run_id`'s plan, when and with what note (SPEC "Approval before
+    release"), inside the caller's transaction: the one that commits its ledger rows."""
+    con.execute("UPDATE runs SET approved_by = ?, approved_at = ?, approval_note = ? WHERE run_id = ?",
+                [by, at, note, run_id])

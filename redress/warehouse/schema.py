@@ -207,7 +207,58 @@ CREATE TABLE IF NOT EXISTS runs (
     counts        VARCHAR,               -- JSON
     totals        VARCHAR,               -- JSON, minor units
     outcome       VARCHAR NOT NULL,      -- running | succeeded | failed | recovered (rebuilt from the outbox)
-    error         VARCHAR
+    error         VARCHAR,
+    approved_by   VARCHAR,               -- who released this run's plan (--by, or the approval form); NULL
+                                         -- when released without approval or not (yet) released
+    approved_at   TIMESTAMPTZ,           -- when it was released
+    approval_note VARCHAR                -- --note, or the form's note
+);
+
+-- A run under `disbursement.require_approval` stops with its plan (SPEC "Approval
+-- before release"): the payments and batches it would issue, kept here until someone
+-- approves (released as they are) or rejects it. Nothing of a plan is in the ledger,
+-- batches or outbox before it is approved.
+CREATE TABLE IF NOT EXISTS plans (
+    run_id        VARCHAR NOT NULL PRIMARY KEY,  -- the run that planned it
+    state         VARCHAR NOT NULL,      -- waiting | approved | rejected | superseded | expired
+    policy_id     VARCHAR NOT NULL,
+    policy_sha256 VARCHAR NOT NULL,      -- the policy file it was planned under; approval re-reads it
+    planned_at    TIMESTAMPTZ NOT NULL,
+    expires_at    TIMESTAMPTZ NOT NULL,  -- planned_at + REDRESS_APPROVAL_TIMEOUT_SECONDS
+    payments      BIGINT NOT NULL,
+    amount        BIGINT NOT NULL,       -- minor units
+    batches       BIGINT NOT NULL,
+    summary       VARCHAR NOT NULL,      -- JSON: per rail and value date against the daily cash cap, per
+                                         -- kind (first, top_up, reissue, claim): redress/rules/plans.py
+    decided_at    TIMESTAMPTZ,           -- approved, rejected, superseded or expired at
+    decided_by    VARCHAR,               -- approver or rejecter; for superseded, the run that superseded it
+    note          VARCHAR
+);
+
+-- The planned payments of each plan, as the emission gate passed them, with the bank
+-- details they will be paid to (voucher parts are derived again on release from the
+-- policy file, whose SHA-256 must not have changed since).
+CREATE TABLE IF NOT EXISTS plan_payments (
+    run_id        VARCHAR NOT NULL,
+    payment_id    VARCHAR NOT NULL,
+    customer_id   VARCHAR NOT NULL,
+    amount        BIGINT NOT NULL,       -- minor units
+    rail          VARCHAR NOT NULL,
+    attempt       INTEGER NOT NULL,      -- 1 for a first payment or top-up, more for a reissue
+    batch_id      VARCHAR NOT NULL,
+    value_date    DATE NOT NULL,
+    bank_code     VARCHAR,               -- bank transfers: as the plan will pay them
+    bank_account  VARCHAR                -- digits only
+);
+
+-- The planned batches of each plan: the totals their manifests will carry.
+CREATE TABLE IF NOT EXISTS plan_batches (
+    run_id        VARCHAR NOT NULL,
+    batch_id      VARCHAR NOT NULL,      -- never given to another batch, even once the plan is discarded
+    rail          VARCHAR NOT NULL,
+    value_date    DATE NOT NULL,
+    item_count    BIGINT NOT NULL,
+    control_sum   BIGINT NOT NULL        -- minor units
 );
 """
 
@@ -227,6 +278,9 @@ OWNERS = {
     "notifications": "redress/warehouse/notifications.py",
     "lookups": "redress/warehouse/lookups.py",
     "runs": "redress/warehouse/runs.py",
+    "plans": "redress/warehouse/plans.py",
+    "plan_payments": "redress/warehouse/plans.py",
+    "plan_batches": "redress/warehouse/plans.py",
 }
 
 
@@ -243,6 +297,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     rejected customers rows whole (bank account included) into quarantine, and every
     notification's message text, which the outbox file holds and nothing reads back."""
     con.execute("ALTER TABLE customers DROP COLUMN IF EXISTS name")
+    # Approval before release: who released a run's plan, when, with what note.
+    for column, kind in (("approved_by", "VARCHAR"), ("approved_at", "TIMESTAMPTZ"), ("approval_note", "VARCHAR")):
+        con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
     con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")
     con.execute(f"""

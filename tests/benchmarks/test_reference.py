@@ -20,7 +20,7 @@ import pytest
 import reference
 import run_benchmark
 from redress.generate import DEFECTS, generate
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 CUSTOMERS = 2_000
 TIERED = Path(__file__).resolve().parents[2] / "policies" / "tiered-capped-example.toml"

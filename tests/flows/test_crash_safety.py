@@ -25,7 +25,7 @@ import pytest
 from flows.remediation import remediation
 from redress.runtime.faults import KILLED_EXIT_CODE
 from redress.generate import generate
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = [
@@ -95,7 +95,8 @@ def run_process(data: Path, step: str) -> subprocess.CompletedProcess:
 
     env = dict(os.environ, REDRESS_FAIL_AT=step, PREFECT_API_URL=str(get_current_settings().api.url))
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run", "--run-date", "2025-12-02"],
+        [sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run", "--run-date", "2025-12-02",
+         "--policy", str(DEFAULT_POLICY)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
 

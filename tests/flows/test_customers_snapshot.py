@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from flows.remediation import remediation
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 HEADER = "customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account\n"
 GOOD = (

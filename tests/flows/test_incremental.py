@@ -18,7 +18,7 @@ import pytest
 
 from flows.remediation import remediation
 from redress.generate import generate
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 HEADER = "customer_id,email,phone,data_category,accessed_at,confidence,source\n"
 

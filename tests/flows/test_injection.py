@@ -16,6 +16,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 from flows.cli import main
 from redress.generate import generate
 from redress.sql import file_path
@@ -91,7 +92,7 @@ def run(crafted):
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(["--data-dir", str(data), "run", "--run-date", "2025-12-01"])
+        code = main(["--data-dir", str(data), "run", "--run-date", "2025-12-01", "--policy", str(DEFAULT_POLICY)])
     mp.undo()
     (run_id,) = q(data, "SELECT run_id FROM runs")[0]
     return code, out.getvalue(), err.getvalue(), run_id
@@ -208,7 +209,7 @@ def test_a_folder_duckdb_would_misread_is_refused_in_one_line_before_anything_is
     data = tmp_path / folder
     for kind in ("customers", "scope"):
         (data / "inbox" / kind).mkdir(parents=True)
-    code, out, err = cli("--data-dir", data, "run", "--run-date", "2025-12-01")
+    code, out, err = cli("--data-dir", data, "run", "--run-date", "2025-12-01", "--policy", DEFAULT_POLICY)
     assert code == 1 and err.count("\n") == 1 and "move the data folder to a path without them" in err
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert written == [str(Path(folder) / ".redress.lock")]

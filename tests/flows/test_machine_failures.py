@@ -25,7 +25,7 @@ from flows.remediation import remediation
 from flows.cli import main
 from redress.errors import RedressError
 from redress.generate import generate
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 GOOD_KEY = "a-long-enough-test-secret-0123456789"
 
@@ -195,7 +195,8 @@ def test_a_failing_outbox_write_is_one_line_a_failed_run_and_a_rerun_pays_once(f
         raise OSError(code, os.strerror(code), str(folder / f"{stem}.parquet"))
 
     monkeypatch.setattr(redress.outbox.files, "write_table", failing)
-    exit_code, err = cli("--data-dir", str(fresh), "run", "--run-date", "2025-12-01")
+    exit_code, err = cli("--data-dir", str(fresh), "run", "--run-date", "2025-12-01",
+                         "--policy", str(DEFAULT_POLICY))
     assert exit_code == 1 and len(err) == 1 and words in err[0] and "payments.parquet" in err[0]
     (outcome, error), = q(fresh, "SELECT outcome, error FROM runs")
     assert outcome == "failed" and words in error

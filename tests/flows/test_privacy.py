@@ -20,7 +20,7 @@ import pytest
 
 from flows.remediation import remediation
 from redress.errors import RedressError
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
 B1,Kim Minji,b1@example.com,010-2000-0001,active,2020-01-01,,false,bank_transfer,004,1234567890

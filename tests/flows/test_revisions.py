@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from flows.remediation import remediation
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
 C1,김하나,one@example.com,010-1000-0001,active,2020-01-01,,false,,,

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from flows.remediation import remediation
 from redress.errors import RedressError
 from redress.generate import generate
-from redress.policy import DEFAULT_POLICY
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 from redress.settings import given, load_settings
 
 RUN_DATE = date(2025, 12, 1)

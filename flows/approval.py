@@ -1,0 +1,193 @@
+"""Approval before release (SPEC "Approval before release"): a waiting plan released or
+discarded, from the command line or from the approval form of a served run paused in
+the Prefect UI.
+
+    approve_plan  (flow)  `redress approve RUN_ID --by NAME [--note TEXT]`
+    reject_plan           `redress reject RUN_ID --by NAME [--note TEXT]` (no Prefect needed)
+    await_approval        a served run, once its plan is saved: paused with ApprovalForm
+
+Approving releases exactly the plan's payments and batches in the disburse stage's
+crash-safe order (tasks/release.py: folders written, ledger rows committed with the
+approval, folders published, each with its checkpoint), then tells the people of the run
+(the notify stage: nobody is told about a payment before it is released). Each works
+under the data folder's lock; only a `waiting` plan before its expiry is decided, anything
+else is refused in one line (redress/rules/plans.py `refusal`).
+
+A killed approval is finished by approving again: its committed folders are published
+first, then (being approved already) it is refused; one killed before the commit is
+released afresh. Its notifications, if the kill came before them, go out with the next
+run (notify tells everyone not told yet).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, get_run_logger
+from prefect.input import RunInput
+from pydantic import Field
+
+from redress.checks.emission_checks import check_plan, stage_plan
+from redress.context import RunContext
+from redress.errors import RedressError
+from redress.policy import load_policy
+from redress.rules.batches import batch_summary
+from redress.rules.plans import refusal
+from redress.rules.vouchers import with_voucher_parts
+from redress.runtime.permissions import private_files
+from redress.settings import Settings, for_run
+from redress.vocabulary import APPROVED, EXPIRED, REJECTED, WAITING
+from redress.warehouse import connect
+from redress.warehouse import path as warehouse_path
+from redress.warehouse import plans as plans_table
+from redress.warehouse.exports import write_exports
+from redress.warehouse.runs import data_dir_lock
+from tasks.disburse import recover_outbox
+from tasks.notify import notify
+from tasks.release import Approval, release
+
+POLL_SECONDS = 5  # how often a paused run asks the server whether it was resumed
+
+
+class ApprovalForm(RunInput):
+    """The form a paused served run shows in the Prefect UI."""
+    decision: Literal["approve", "reject"] = Field(description="approve: release the plan; reject: discard it")
+    name: str = Field(min_length=1, max_length=200, description="who decides (recorded in runs and manifests)")
+    note: str = Field(default="", max_length=2000, description="why, for the record")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _context(data_dir: Path, run_id: str) -> RunContext:
+    """The context of the run that made the plan, from its `runs` row."""
+    with connect(warehouse_path(data_dir)) as con:
+        row = con.execute("SELECT run_date, parameters, policy_sha256 FROM runs WHERE run_id = ?",
+                          [run_id]).fetchone()
+    if row is None:
+        raise RedressError(f"no run {run_id} in {data_dir}: nothing to decide")
+    run_date, parameters, sha = row
+    return RunContext(data_dir, run_id, run_date if isinstance(run_date, date) else date.fromisoformat(run_date),
+                      Path(json.loads(parameters)["policy"]), sha)
+
+
+def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
+    """The plan, if it can take `decision` now; else RedressError (one line), after
+    recording that a waiting plan past its expiry has expired."""
+    with connect(ctx.warehouse) as con:
+        plan = plans_table.read(con, ctx.run_id)
+        why = refusal(ctx.run_id, plan and plan["state"], plan and plan["expires_at"], now, decision)
+        if why and plan and plan["state"] == WAITING:
+            plans_table.decide(con, ctx.run_id, EXPIRED, by=None, note=None, at=now)
+    if why:
+        raise RedressError(why)
+    return plan
+
+
+def _name(by: str) -> str:
+    name = " ".join((by or "").split())
+    if not name:
+        raise RedressError("--by must name who decides")
+    return name
+
+
+def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, settings: Settings) -> dict:
+    """Release plan `run_id` (inside a flow run, under the folder lock): returns
+    run_id, batches, payments, amount_krw, notifications, recovered_batches."""
+    by, now = _name(by), _now()
+    ctx = _context(data_dir, run_id)
+    recovered = recover_outbox(ctx)  # a killed approval's committed folders, published first
+    try:
+        _waiting(ctx, APPROVED, now)
+    except RedressError as exc:
+        if recovered:
+            raise RedressError(f"{exc}; the {len(recovered)} batch folder(s) its interrupted release left "
+                               "are now published") from None
+        raise
+    policy = load_policy(ctx.policy_path)
+    if policy.sha256 != ctx.policy_sha256:
+        raise RedressError(f"policy {ctx.policy_path.name} changed since run {run_id} planned: run again to plan "
+                           "afresh (the new run supersedes this plan)")
+    with connect(ctx.warehouse) as con:
+        planned = plans_table.planned_payments(con, run_id)
+    planned = with_voucher_parts(planned, policy)
+    summary = batch_summary(planned)
+    # The gate again, on exactly what is released: nothing may have moved since the plan.
+    with connect(ctx.warehouse) as con:
+        stage_plan(con, planned, summary, policy.voucher_products)
+    check_plan(ctx, policy)
+    release(ctx, settings, policy, planned, summary, created_at=now, approval=Approval(by=by, at=now, note=note or None))
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)  # notify's scratch files; the run's own were removed
+    try:
+        told = notify(ctx, settings)
+    finally:
+        shutil.rmtree(ctx.work_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            ctx.work_dir.parent.rmdir()  # `work/` goes when empty, as after a run
+    get_run_logger().info("released plan %s: %s payments in %s batches", run_id, planned.height, summary.height)
+    return {"run_id": run_id, "batches": summary.height, "payments": planned.height,
+            "amount_krw": int(planned["amount"].sum() or 0), "notifications": told.notifications,
+            "recovered_batches": recovered}
+
+
+def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dict:
+    """Discard plan `run_id` under the folder lock: nothing of it is ever paid (its
+    payments are planned afresh by the next run). Returns run_id and payments."""
+    by, now = _name(by), _now()
+    with data_dir_lock(data_dir):
+        ctx = _context(data_dir, run_id)
+        plan = _waiting(ctx, REJECTED, now)
+        with connect(ctx.warehouse) as con:
+            plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now)
+    return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"]}
+
+
+@flow(name="redress-approve", log_prints=False)
+def approve_plan(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dict:
+    """`redress approve`: release plan `run_id` (release_plan), under the folder lock."""
+    settings = for_run(data_dir)
+    with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):
+        done = release_plan(data_dir, run_id, by, note, settings)
+        write_exports(data_dir)  # the analysts' copy of ledger, batches and runs shows the release
+    return done
+
+
+def await_approval(data_dir: Path, summary: dict) -> dict:
+    """In a served flow run, after the run whose `summary` (remediation's) saved a plan:
+    pause with ApprovalForm until the plan's expiry, then release or reject it; a pause
+    that times out expires the plan. Returns the summary with `approval`: the decision's
+    outcome. Called outside the folder slot and lock, so that other runs go on (a later
+    run supersedes the plan, and approving it is then refused)."""
+    from prefect.flow_runs import pause_flow_run
+    from prefect.exceptions import FlowPauseTimeout
+
+    if not (summary.get("disburse") or {}).get("awaiting_approval"):
+        return summary
+    run_id, logger = summary["run_id"], get_run_logger()
+    with connect(warehouse_path(data_dir)) as con:
+        plan = plans_table.read(con, run_id)
+    timeout = max(1, int((plan["expires_at"] - _now()).total_seconds()))
+    logger.info("plan %s waits for approval: approve or reject it in this form, or with `redress approve %s "
+                "--by NAME`", run_id, run_id)
+    try:
+        form = pause_flow_run(wait_for_input=ApprovalForm, timeout=timeout, poll_interval=min(POLL_SECONDS, timeout),
+                              key=f"approval-{run_id.lower()}")  # Prefect: lowercase, digits, dashes
+    except FlowPauseTimeout:
+        with data_dir_lock(data_dir), connect(warehouse_path(data_dir)) as con:
+            expired = plans_table.decide(con, run_id, EXPIRED, by=None, note=None, at=_now())
+        logger.warning("plan %s %s", run_id, "expired: nobody decided in time" if expired else "was decided elsewhere")
+        return dict(summary, approval={"decision": EXPIRED if expired else None})
+    if form.decision == "reject":
+        outcome = reject(data_dir, run_id, form.name, form.note)
+        return dict(summary, approval={"decision": REJECTED, **outcome})
+    settings = for_run(data_dir)
+    with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):
+        outcome = release_plan(data_dir, run_id, form.name, form.note, settings)
+        write_exports(data_dir)
+    return dict(summary, approval={"decision": APPROVED, **outcome})

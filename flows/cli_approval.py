@@ -1,0 +1,74 @@
+"""The command line's approval commands (SPEC "The command line": `approve` / `reject`;
+"Approval before release"), kept beside flows/cli.py, which adds them to its parser.
+
+    redress approve RUN_ID --by NAME [--note TEXT]   release exactly that run's plan
+    redress reject RUN_ID --by NAME [--note TEXT]    discard it
+
+A refusal (no such plan; rejected, superseded, expired or already approved) is one line
+on stderr and exit status 1, like every expected error of flows/cli.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from redress.errors import RedressError
+
+
+def _data_dir(settings) -> Path:
+    data_dir = settings.data_dir.resolve()
+    if not (data_dir / "warehouse.duckdb").is_file():
+        raise RedressError(f"data folder {data_dir} has no warehouse.duckdb: no run, so no plan to decide")
+    return data_dir
+
+
+def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) -> dict:
+    """The approve_plan flow (flows/approval.py) with these settings, under a Prefect
+    server that cannot outlive this process (as `redress run` starts its flow)."""
+    from flows.approval import approve_plan
+    from redress.runtime.prefect_server import temporary_server
+    from redress.settings import check_settings, given
+
+    check_settings(settings)  # the bank files need the payer, the notifications the key
+    with temporary_server(), given(settings):
+        return approve_plan(data_dir=data_dir, run_id=run_id, by=by, note=note)
+
+
+def cmd_approve(args, settings, say) -> int:
+    done = approve(_data_dir(settings), args.run_id, args.by, args.note, settings)
+    say(f"approved by {' '.join(args.by.split())}: released plan {done['run_id']}, {done['payments']:,} payments "
+        f"({done['amount_krw']:,} KRW) in {done['batches']} batches to {settings.data_dir / 'outbox' / 'batches'}/; "
+        f"{done['notifications']:,} people notified")
+    return 0
+
+
+def cmd_reject(args, settings, say) -> int:
+    from flows.approval import reject
+
+    done = reject(_data_dir(settings), args.run_id, args.by, args.note)
+    say(f"rejected plan {done['run_id']}: its {done['payments']:,} payments ({done['amount_krw']:,} KRW) will not "
+        "be paid; the next run plans what is owed afresh")
+    return 0
+
+
+def plan_lines(data_dir: Path, summary: dict) -> list[str]:
+    """What `redress run` prints after a run that stopped with its plan: the plan, and
+    how to approve or reject it; nothing for a run that released its payments."""
+    if not (summary.get("disburse") or {}).get("awaiting_approval"):
+        return []
+    run_id = summary["run_id"]
+    plan = data_dir / "reports" / run_id / "plan.md"
+    return [plan.read_text(encoding="utf-8"),
+            f"plan:           {plan}",
+            f"the plan waits for approval (nothing is paid or notified yet): "
+            f"redress --data-dir {data_dir} approve {run_id} --by YOUR_NAME  (or reject)"]
+
+
+def add_parsers(sub, common, cmd: dict) -> None:
+    """The approve and reject subcommands; `cmd` maps each name to its function."""
+    for name, what in (("approve", "release a run's disbursement plan"), ("reject", "discard a run's disbursement plan")):
+        p = sub.add_parser(name, parents=common, help=what)
+        p.add_argument("run_id", metavar="RUN_ID", help="the run whose plan it is, e.g. R20251201-001")
+        p.add_argument("--by", required=True, metavar="NAME", help="who decides (recorded in runs and manifests)")
+        p.add_argument("--note", help="why, for the record")
+        p.set_defaults(func=cmd[name])

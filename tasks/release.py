@@ -1,0 +1,93 @@
+"""The release steps of the disburse stage, shared by a run released at once and by an
+approved plan (SPEC "Ledger: paying exactly once", "Approval before release").
+
+The plan is staged in the warehouse and passed the emission suites before this runs
+(redress/checks/emission_checks.py). Then, in the order that leaves nothing half done
+when the process is killed at any point (tasks/disburse.py, steps 4-6):
+4. every batch folder is written under its temporary name;
+5. the ledger rows and batches are committed in one transaction, with the plan's
+   approval (plans.state, runs.approved_*) when it is an approved plan;
+6. the folders are moved into place.
+A rerun (or a second `redress approve`) first settles the temporary folders a killed one
+left (tasks/disburse.py recover_outbox): published when committed, else deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from redress.checks.emission_checks import drop_plan
+from redress.context import RunContext
+from redress.outbox import files as outbox
+from redress.outbox.pain001 import pain001
+from redress.policy import Policy
+from redress.rules.payments_file import payment_files
+from redress.runtime.faults import checkpoint
+from redress.settings import Settings, debtor
+from redress.vocabulary import APPROVED, BANK_TRANSFER
+from redress.warehouse import connect
+from redress.warehouse import ledger as ledger_table
+from redress.warehouse import plans as plans_table
+from redress.warehouse import runs as runs_table
+
+PAIN_COLUMNS = ("payment_id", "customer_id", "amount", "bank_code", "bank_account")
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Who released a waiting plan, when (UTC, whole seconds) and with what note."""
+    by: str
+    at: datetime
+    note: str | None = None
+
+    def manifest_fields(self) -> dict:
+        return {"approved_by": self.by, "approved_at": self.at.isoformat(), "approval_note": self.note}
+
+
+def release(ctx: RunContext, settings: Settings, policy: Policy, planned: pl.DataFrame, summary: pl.DataFrame,
+            created_at: datetime, approval: Approval | None = None) -> None:
+    """Steps 4-6 for the staged plan: `planned` (one row per payment, with bank details
+    and voucher parts, sorted by batch_id, payment_id) and `summary` (one row per batch:
+    batch_id, rail, value_date, item_count, control_sum). Ledger rows carry ctx.run_id,
+    the run that planned them; `approval` goes into every manifest and into `runs`."""
+    payer = debtor(settings) if (summary["rail"] == BANK_TRANSFER).any() else None
+    ctx.batches_dir.mkdir(parents=True, exist_ok=True)
+    parts = planned.partition_by("batch_id", as_dict=True, maintain_order=True)
+    for meta in summary.to_dicts():  # one step per batch, not per payment
+        rows = parts[(meta["batch_id"],)]
+        manifest = dict(
+            meta, value_date=meta["value_date"].isoformat(), currency=policy.currency,
+            policy_id=policy.id, run_id=ctx.run_id, created_at=created_at.isoformat(),
+            **(approval.manifest_fields() if approval else {}),
+        )
+        extra = {}
+        if meta["rail"] == BANK_TRANSFER:
+            # MsgId must fit 35 characters: the payment ids' batch prefix (value date,
+            # rail, sequence) is unique for ever and fits; the manifest names both.
+            reference = rows["payment_id"][0].rsplit("-", 1)[0]
+            manifest["bank_file_reference"] = reference
+            extra["pain.001.xml"] = pain001(reference, meta["value_date"], created_at,
+                                            rows.select(PAIN_COLUMNS), payer, currency=policy.currency)
+        outbox.write_batch(ctx.batches_dir, manifest, payment_files(rows, meta["rail"], policy), extra)
+        checkpoint("disburse:folder-written", settings)
+    checkpoint("disburse:folders-written", settings)
+
+    with connect(ctx.warehouse) as con:
+        # Committed from the staged plan: exactly the rows the suites passed.
+        con.execute("BEGIN")
+        ledger_table.issue_planned(con, currency=policy.currency, policy_id=policy.id, run_id=ctx.run_id,
+                                   created_at=created_at)
+        if approval is not None:
+            if not plans_table.decide(con, ctx.run_id, APPROVED, by=approval.by, note=approval.note,
+                                      at=approval.at):
+                raise RuntimeError(f"plan {ctx.run_id} stopped waiting during its release")  # the lock forbids it
+            runs_table.record_approval(con, ctx.run_id, by=approval.by, note=approval.note, at=approval.at)
+        con.execute("COMMIT")
+        checkpoint("disburse:committed", settings)
+        drop_plan(con)
+    for batch_id in summary["batch_id"].to_list():
+        outbox.publish(outbox.staging_folder(ctx.batches_dir, batch_id), ctx.batches_dir / batch_id)
+        checkpoint("disburse:published-one", settings)

@@ -1,0 +1,252 @@
+"""Approval before release (SPEC "Approval before release", issue 12 section 2), end to
+end with the shipped policy (`require_approval = true`): a run stops with its plan and
+nothing reaches the ledger, the outbox or anyone's phone; `redress approve` releases
+exactly the plan, once, whatever kill comes in between; rejected, superseded and expired
+plans are refused in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from flows.cli import main
+from flows.remediation import remediation
+from redress.generate import generate
+from redress.policy import DEFAULT_POLICY  # the shipped policy: require_approval = true
+from redress.runtime.faults import KILLED_EXIT_CODE
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_ID = "R20251201-001"
+
+
+def q(data: Path, sql: str, params=None):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def cli(*args) -> tuple[int, str, list[str]]:
+    """redress in this process, on the session's Prefect test server: (exit code,
+    stdout, stderr lines)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue().splitlines()
+
+
+def outbox(data: Path) -> list[str]:
+    folder = data / "outbox"
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def released_payments(data: Path) -> pl.DataFrame:
+    files = sorted((data / "outbox" / "batches").glob("*/payments.parquet"))
+    return pl.concat([pl.read_parquet(f).select("payment_id", "customer_id", "amount", "rail", "attempt")
+                      for f in files]).sort("payment_id")
+
+
+def planned_payments(data: Path, run_id: str) -> pl.DataFrame:
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.sql("SELECT payment_id, customer_id, amount, rail, attempt FROM plan_payments "
+                       "WHERE run_id = ? ORDER BY payment_id", params=[run_id]).pl()
+
+
+def assert_paid_exactly_once(data: Path) -> None:
+    """Every eligible customer's live payments equal the entitlement; every ledger batch
+    has its folder and manifest totals, and nothing else is in the outbox."""
+    assert q(data, """
+        WITH paid AS (SELECT customer_id, sum(amount) FILTER (status IN ('issued', 'settled')) AS paid
+                      FROM ledger GROUP BY ALL)
+        SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
+        WHERE e.reason = 'ELIGIBLE' AND coalesce(p.paid, 0) <> e.amount""") == [(0,)]
+    assert q(data, "SELECT count(*) - count(DISTINCT payment_id) FROM ledger") == [(0,)]
+    batches_dir = data / "outbox" / "batches"
+    assert not list(batches_dir.glob(".tmp-*"))
+    folders = {p.name for p in batches_dir.iterdir()}
+    assert folders == {r[0] for r in q(data, "SELECT batch_id FROM batches")}
+    assert folders == {r[0] for r in q(data, "SELECT DISTINCT batch_id FROM ledger")}
+    for batch_id, count, total in q(data, "SELECT batch_id, count(*), sum(amount) FROM ledger GROUP BY ALL"):
+        manifest = json.loads((batches_dir / batch_id / "manifest.json").read_text())
+        assert (manifest["item_count"], manifest["control_sum"]) == (count, total)
+
+
+@pytest.fixture(scope="module")
+def waiting(tmp_path_factory):
+    """A breach run once under the shipped policy: its plan waits."""
+    data = tmp_path_factory.mktemp("approval") / "data"
+    generate(data, 300, seed=12)
+    summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    return data, summary
+
+
+@pytest.fixture
+def copy(waiting, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(waiting[0], data)
+    return data
+
+
+def test_a_run_stops_with_its_plan_and_nothing_is_paid_or_told(waiting):
+    data, summary = waiting
+    disburse = summary["disburse"]
+    assert disburse["awaiting_approval"] and disburse["payments"] > 0 and summary["notify"] is None
+    assert q(data, "SELECT count(*) FROM ledger") == [(0,)] and q(data, "SELECT count(*) FROM batches") == [(0,)]
+    assert q(data, "SELECT count(*) FROM notifications") == [(0,)]
+    assert [p for p in outbox(data) if p not in ("batches",)] == []  # no batch, no notification file
+    state, payments, amount, batches = q(data, "SELECT state, payments, amount, batches FROM plans")[0]
+    assert (state, payments, amount, batches) == ("waiting", disburse["payments"], disburse["amount_krw"],
+                                                   disburse["batches"])
+    assert q(data, "SELECT count(*), sum(amount) FROM plan_payments") == [(payments, amount)]
+    plan = (data / "reports" / RUN_ID / "plan.md").read_text()
+    assert f"| {disburse['batches']:,} | {payments:,} | {amount:,} |" in plan
+    assert f"redress approve {RUN_ID} --by" in plan
+    assert q(data, "SELECT outcome, approved_by FROM runs") == [("succeeded", None)]
+    summary_md = (data / "reports" / RUN_ID / "summary.md").read_text()
+    assert "waiting for approval" in summary_md and "Nobody is told yet" in summary_md
+
+
+def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
+    planned = planned_payments(copy, RUN_ID)
+    code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Treasury", "--note", "checked totals")
+    assert code == 0, err
+    assert f"released plan {RUN_ID}, {planned.height:,} payments" in out
+    assert_frame_equal(released_payments(copy), planned)
+    assert {p.name for p in (copy / "outbox" / "batches").iterdir()} == {
+        r[0] for r in q(copy, "SELECT batch_id FROM plan_batches")}
+    assert_paid_exactly_once(copy)
+    assert q(copy, "SELECT DISTINCT run_id FROM ledger") == [(RUN_ID,)]
+    (by, at, note), = q(copy, "SELECT approved_by, approved_at, approval_note FROM runs")
+    assert (by, note) == ("Kim Treasury", "checked totals") and at is not None
+    for manifest in (copy / "outbox" / "batches").glob("*/manifest.json"):
+        doc = json.loads(manifest.read_text())
+        assert (doc["approved_by"], doc["approval_note"]) == ("Kim Treasury", "checked totals")
+        assert doc["approved_at"] == at.isoformat()
+    assert q(copy, "SELECT state, decided_by FROM plans") == [("approved", "Kim Treasury")]
+    # the people of the run are told once it is released
+    told = q(copy, "SELECT count(*) FROM notifications WHERE run_id = ?", [RUN_ID])[0][0]
+    assert told > 0 and (copy / "outbox" / "notifications" / f"{RUN_ID}.parquet").is_file()
+    before = outbox(copy)
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Lee")
+    assert code == 1 and len(err) == 1 and "it is approved" in err[0]
+    assert outbox(copy) == before
+
+
+def test_rejected_plan_is_refused_and_the_next_run_plans_afresh_with_new_batch_ids(copy):
+    code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park", "--note", "wrong cap")
+    assert code == 0, err
+    assert q(copy, "SELECT state, decided_by, note FROM plans") == [("rejected", "Park", "wrong cap")]
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 1 and len(err) == 1 and "it is rejected" in err[0]
+    assert outbox(copy) == [] or outbox(copy) == ["batches"]
+    assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
+    again = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    new_id = again["run_id"]
+    assert again["disburse"]["payments"] == q(copy, "SELECT payments FROM plans WHERE run_id = ?", [RUN_ID])[0][0]
+    old = {r[0] for r in q(copy, "SELECT batch_id FROM plan_batches WHERE run_id = ?", [RUN_ID])}
+    new = {r[0] for r in q(copy, "SELECT batch_id FROM plan_batches WHERE run_id = ?", [new_id])}
+    assert new and not old & new  # a batch id shown to finance is never given again
+    assert cli("--data-dir", copy, "approve", new_id, "--by", "Kim")[0] == 0
+    assert_paid_exactly_once(copy)
+
+
+def test_a_later_run_supersedes_a_waiting_plan_which_cannot_be_approved(copy):
+    later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert q(copy, "SELECT run_id, state, decided_by FROM plans ORDER BY run_id") == [
+        (RUN_ID, "superseded", later["run_id"]), (later["run_id"], "waiting", None)]
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 1 and len(err) == 1 and "superseded" in err[0]
+    assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
+    assert cli("--data-dir", copy, "approve", later["run_id"], "--by", "Kim")[0] == 0
+    assert_paid_exactly_once(copy)
+    assert q(copy, "SELECT DISTINCT run_id FROM ledger") == [(later["run_id"],)]
+
+
+def test_a_plan_past_its_timeout_expires_and_is_refused(copy, monkeypatch):
+    monkeypatch.setenv("REDRESS_APPROVAL_TIMEOUT_SECONDS", "0")
+    later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    monkeypatch.delenv("REDRESS_APPROVAL_TIMEOUT_SECONDS")
+    code, _, err = cli("--data-dir", copy, "approve", later["run_id"], "--by", "Kim")
+    assert code == 1 and len(err) == 1 and "it is expired" in err[0]
+    assert q(copy, "SELECT state FROM plans WHERE run_id = ?", [later["run_id"]]) == [("expired",)]
+    assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
+
+
+def test_a_run_that_is_not_there_or_has_no_plan_is_refused_in_one_line(copy):
+    code, _, err = cli("--data-dir", copy, "approve", "R20990101-001", "--by", "Kim")
+    assert code == 1 and len(err) == 1 and "no run R20990101-001" in err[0]
+    code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "  ")
+    assert code == 1 and len(err) == 1 and "--by" in err[0]
+
+
+def process(data: Path, step: str, *args: str) -> subprocess.CompletedProcess:
+    from prefect.settings import get_current_settings
+
+    env = dict(os.environ, REDRESS_FAIL_AT=step, PREFECT_API_URL=str(get_current_settings().api.url))
+    return subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(data), *args],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+RELEASE_STEPS = ["disburse:folder-written", "disburse:folders-written", "disburse:committed",
+                 "disburse:published-one"]
+
+
+@pytest.mark.parametrize("step", RELEASE_STEPS)
+def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(copy, step):
+    planned = planned_payments(copy, RUN_ID)
+    killed = process(copy, step, "approve", RUN_ID, "--by", "Kim")
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    committed = step in ("disburse:committed", "disburse:published-one")
+    if committed:  # approved by the killed process: its folders are published, the approval refused
+        assert code == 1 and len(err) == 1 and "it is approved" in err[0] and "now published" in err[0]
+    else:
+        assert code == 0, err
+    assert_paid_exactly_once(copy)
+    assert_frame_equal(released_payments(copy), planned)
+    assert q(copy, "SELECT state FROM plans") == [("approved",)]
+
+
+def test_a_run_killed_once_its_plan_is_saved_is_superseded_by_the_rerun_which_pays_once(waiting, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(waiting[0] / "inbox", data / "inbox")
+    killed = process(data, "disburse:plan-saved", "run", "--run-date", "2025-12-01")
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    rerun = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    assert q(data, "SELECT state FROM plans ORDER BY run_id") == [("superseded",), ("waiting",)]
+    assert cli("--data-dir", data, "approve", rerun["run_id"], "--by", "Kim")[0] == 0
+    assert_paid_exactly_once(data)
+
+
+def test_run_from_the_command_line_stops_with_the_plan_and_says_how_to_approve(waiting, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(waiting[0] / "inbox", data / "inbox")
+    code, out, err = cli("--data-dir", data, "run", "--run-date", "2025-12-01")
+    assert code == 0, err
+    assert "Disbursement plan of run R20251201-001" in out
+    assert f"approve {RUN_ID} --by YOUR_NAME" in out
+    assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
+
+
+def test_the_demo_approves_its_own_plan_and_says_so(tmp_path):
+    out_dir = tmp_path / "demo"
+    code, out, err = cli("demo", "--out", out_dir, "--customers", "200")
+    assert code == 0, err
+    assert "the demo approved its own plan" in out
+    (run_id, by, note), = q(out_dir, "SELECT run_id, approved_by, approval_note FROM runs")
+    assert (by, note) == ("redress demo", "the demo approves its own plan")
+    assert q(out_dir, "SELECT state FROM plans") == [("approved",)]
+    assert_paid_exactly_once(out_dir)
+    assert (out_dir / "outbox" / "notifications" / f"{run_id}.parquet").is_file()

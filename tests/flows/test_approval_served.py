@@ -1,0 +1,109 @@
+"""A served run pauses in the Prefect UI with its approval form (SPEC "Approval before
+release"; flows/approval.py): approved through the API, the same flow run pays; left
+alone past its timeout, the plan expires and nothing is paid. The served flow runs in a
+thread of this process against the session's Prefect test server, as `redress serve`
+would run it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.flow_runs import resume_flow_run
+
+from flows.alerts import WAITING_AUTOMATION, alert_on_waiting_plan
+from flows.service import redress_run
+from redress.generate import generate
+from redress.policy import DEFAULT_POLICY  # the shipped policy: require_approval = true
+
+WAIT_SECONDS = 240
+
+
+def q(data: Path, sql: str):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def start(data: Path) -> tuple[threading.Thread, dict]:
+    out: dict = {}
+
+    def target():
+        try:
+            out["result"] = redress_run(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+        except BaseException as exc:  # surfaced by the test, not lost in the thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def paused_run(data: Path):
+    """The redress-run flow run of this folder once it is Paused (None meanwhile)."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["redress-run"])), limit=200)
+    return next((r for r in runs if r.parameters.get("data_dir") == str(data) and r.state and r.state.is_paused()),
+                None)
+
+
+def wait_until(check, thread):
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline and thread.is_alive():
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    return check()
+
+
+def test_a_served_run_pauses_is_approved_through_the_api_and_pays(tmp_path):
+    data = tmp_path / "data"
+    generate(data, 200, seed=31)
+    thread, out = start(data)
+    flow_run = wait_until(lambda: paused_run(data), thread)
+    assert flow_run is not None, out.get("error")
+    # nothing is paid while it waits
+    assert q(data, "SELECT state FROM plans") == [("waiting",)]
+    assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
+    assert not (data / "outbox" / "batches").exists() or not any((data / "outbox" / "batches").iterdir())
+    resume_flow_run(flow_run.id, run_input={"decision": "approve", "name": "Kim Treasury", "note": "from the UI"})
+    thread.join(WAIT_SECONDS)
+    assert not thread.is_alive() and "error" not in out, out.get("error")
+    assert out["result"]["approval"]["decision"] == "approved"
+    paid = q(data, "SELECT count(*), sum(amount) FROM ledger WHERE status = 'issued'")[0]
+    assert paid == (out["result"]["disburse"]["payments"], out["result"]["disburse"]["amount_krw"]) and paid[0] > 0
+    assert q(data, """
+        WITH paid AS (SELECT customer_id, sum(amount) AS paid FROM ledger GROUP BY ALL)
+        SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
+        WHERE e.reason = 'ELIGIBLE' AND coalesce(p.paid, 0) <> e.amount""") == [(0,)]
+    assert q(data, "SELECT approved_by, approval_note FROM runs") == [("Kim Treasury", "from the UI")]
+    assert q(data, "SELECT state FROM plans") == [("approved",)]
+    assert q(data, "SELECT count(*) FROM notifications")[0][0] > 0
+
+
+def test_a_served_run_left_alone_past_its_timeout_expires_its_plan(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDRESS_APPROVAL_TIMEOUT_SECONDS", "3")
+    data = tmp_path / "data"
+    generate(data, 100, seed=32)
+    thread, out = start(data)
+    thread.join(WAIT_SECONDS)
+    assert not thread.is_alive() and "error" not in out, out.get("error")
+    assert out["result"]["approval"] == {"decision": "expired"}
+    assert q(data, "SELECT state FROM plans") == [("expired",)]
+    assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
+
+
+def test_finance_is_told_when_a_served_run_pauses():
+    automation_id = alert_on_waiting_plan("http://127.0.0.1:9/redress")
+    with get_client(sync_client=True) as client:
+        (automation,) = client.read_automations_by_name(WAITING_AUTOMATION)
+    assert automation.id == automation_id
+    assert automation.trigger.expect == {"prefect.flow-run.Paused"}
+    assert automation.trigger.match_related["prefect.resource.name"] == [
+        "redress-run", "redress-inbox-watch", "redress-daily-disbursement"]

@@ -1,0 +1,86 @@
+"""The plan finance reads before approving, and which decisions a plan still takes
+(redress/rules/plans.py; SPEC "Approval before release")."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from redress.rules.plans import KINDS, payment_kinds, plan_summary, refusal
+from redress.vocabulary import APPROVED, EXPIRED, PLAN_STATES, REJECTED, SUPERSEDED, WAITING
+
+NOW = datetime(2025, 12, 1, 9, tzinfo=timezone.utc)
+LATER = NOW + timedelta(hours=1)
+DAY = date(2025, 12, 1)
+
+
+@pytest.mark.parametrize("decision", [APPROVED, REJECTED])
+def test_only_a_waiting_plan_before_its_expiry_takes_a_decision(decision):
+    assert refusal("R1", WAITING, LATER, NOW, decision) is None
+
+
+@pytest.mark.parametrize("decision, verb", [(APPROVED, "approve"), (REJECTED, "reject")])
+@pytest.mark.parametrize("state", [APPROVED, REJECTED, SUPERSEDED, EXPIRED])
+def test_a_decided_plan_is_refused_naming_its_state(state, decision, verb):
+    line = refusal("R1", state, LATER, NOW, decision)
+    assert line == f"cannot {verb} the plan of run R1: it is {state} ({PLAN_STATES[state]})"
+    assert "\n" not in line
+
+
+def test_a_waiting_plan_at_or_past_its_expiry_is_refused_as_expired():
+    assert "it is expired" in refusal("R1", WAITING, NOW, NOW, APPROVED)
+    assert "it is expired" in refusal("R1", WAITING, NOW - timedelta(seconds=1), NOW, REJECTED)
+
+
+def test_no_plan_is_refused():
+    assert refusal("R9", None, None, NOW, APPROVED) == "run R9 has no disbursement plan: nothing to approve"
+
+
+PLANNED = pl.DataFrame({
+    "customer_id": ["A", "B", "C", "D", "E"],
+    "amount": [50000, 20000, 50000, 50000, 50000],
+    "rail": ["voucher", "voucher", "bank_transfer", "bank_transfer", "claim"],
+    "attempt": [1, 1, 2, 1, 1],
+    "batch_id": ["P-V-0001", "P-V-0001", "P-B-0001", "P-B-0001", "P-C-0001"],
+    "value_date": [DAY] * 5,
+}, schema_overrides={"attempt": pl.Int32})
+LEDGER = pl.DataFrame({"customer_id": ["B", "C", "X"], "status": ["issued", "returned", "settled"]})
+
+
+def test_each_planned_payment_gets_its_kind():
+    assert payment_kinds(PLANNED, LEDGER).to_list() == ["first", "top_up", "reissue", "first", "claim"]
+
+
+def test_the_summary_counts_per_rail_and_day_against_the_cap_and_per_kind():
+    kinds = payment_kinds(PLANNED, LEDGER)
+    s = plan_summary(PLANNED, kinds, {DAY: 400_000}, 1_000_000)
+    assert s["totals"] == {"batches": 3, "payments": 5, "amount_krw": 220_000}
+    bank = next(d for d in s["days"] if d["rail"] == "bank_transfer")
+    assert bank == {"rail": "bank_transfer", "value_date": "2025-12-01", "batches": 1, "payments": 2,
+                    "amount_krw": 100_000, "released_before_krw": 400_000, "daily_cash_cap_krw": 1_000_000,
+                    "cap_left_krw": 500_000}
+    assert "daily_cash_cap_krw" not in next(d for d in s["days"] if d["rail"] == "voucher")
+    assert s["kinds"] == {"first": {"payments": 2, "amount_krw": 100_000}, "top_up": {"payments": 1, "amount_krw": 20_000},
+                          "reissue": {"payments": 1, "amount_krw": 50_000}, "claim": {"payments": 1, "amount_krw": 50_000}}
+
+
+@given(amounts=st.lists(st.integers(1, 10**9), min_size=1, max_size=30), data=st.data())
+def test_kinds_and_days_each_add_up_to_the_plan(amounts, data):
+    n = len(amounts)
+    planned = pl.DataFrame({
+        "customer_id": [f"C{i}" for i in range(n)], "amount": amounts,
+        "rail": data.draw(st.lists(st.sampled_from(["voucher", "bank_transfer", "claim"]), min_size=n, max_size=n)),
+        "attempt": data.draw(st.lists(st.integers(1, 3), min_size=n, max_size=n)),
+        "batch_id": [f"B{i % 3}" for i in range(n)],
+        "value_date": [DAY + timedelta(days=i % 2) for i in range(n)],
+    }, schema_overrides={"attempt": pl.Int32})
+    ledger = pl.DataFrame({"customer_id": [f"C{i}" for i in range(0, n, 2)], "status": ["issued"] * len(range(0, n, 2))})
+    s = plan_summary(planned, payment_kinds(planned, ledger), {}, 10**12)
+    assert set(s["kinds"]) == set(KINDS)
+    for part in (list(s["kinds"].values()), s["days"]):
+        assert sum(k["payments"] for k in part) == n
+        assert sum(k["amount_krw"] for k in part) == sum(amounts) == s["totals"]["amount_krw"]
