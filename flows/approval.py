@@ -7,7 +7,7 @@ the Prefect UI.
     await_approval        a served run, once its plan is saved: paused with ApprovalForm
 
 Approving releases exactly the plan's payments and batches in the disburse stage's
-crash-safe order (tasks/release.py: folders written, ledger rows committed with the
+crash-safe order (redress/disbursement/release.py: folders written, ledger rows committed with the
 approval, folders published, each with its checkpoint), then tells the people of the run
 (the notify stage: nobody is told about a payment before it is released). Each works
 under the data folder's lock; only a `waiting` plan before its expiry is decided, anything
@@ -49,7 +49,7 @@ from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock
 from tasks.disburse import recover_outbox
 from tasks.notify import notify
-from tasks.release import Approval, release
+from redress.disbursement.release import Approval, release
 
 POLL_SECONDS = 5  # how often a paused run asks the server whether it was resumed
 

@@ -9,9 +9,9 @@ Order of work, so that a crash at any point leaves nothing half done:
    anything is written;
 4. write every batch folder under its temporary name;
 5. commit ledger rows and batches in one transaction;
-6. move the folders into place (4-6: tasks/release.py).
+6. move the folders into place (4-6: redress/disbursement/release.py).
 With `disbursement.require_approval`, steps 4-6 wait: the checked plan is kept in the
-warehouse and reported (tasks/plan.py), and `redress approve` runs them for it.
+warehouse and reported (redress/disbursement/plan.py), and `redress approve` runs them for it.
 Never retried by Prefect: a step that creates payments runs once per run.
 """
 
@@ -35,8 +35,8 @@ from redress.checks.emission_checks import check_plan, stage_plan
 from redress.rules.payments import new_payments, overpayments
 from redress.rules.plans import payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
-from tasks.plan import save_plan
-from tasks.release import release
+from redress.disbursement.plan import save_plan
+from redress.disbursement.release import release
 
 
 def recover_outbox(ctx: RunContext) -> list[str]:
@@ -90,7 +90,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
 
     created_at = datetime.now(timezone.utc).replace(microsecond=0)
     # SPEC "Approval before release": the checked plan is kept and the run stops with
-    # it; `redress approve` releases exactly it (tasks/release.py). An empty plan has
+    # it; `redress approve` releases exactly it (redress/disbursement/release.py). An empty plan has
     # nothing to approve.
     waiting = policy.require_approval and planned.height > 0
     if waiting:
