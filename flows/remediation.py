@@ -20,6 +20,7 @@ from tasks.disburse import disburse
 from tasks.entitle import compute_entitlements
 from tasks.ingest import ingest_inbox
 from tasks.returns import apply_returns
+from tasks.claims import apply_claims
 from tasks.notify import notify
 from tasks.validate import validate_scope
 from redress.runtime.start_checks import check_before_run
@@ -68,6 +69,7 @@ def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings:
     try:
         summary.ingest = ingest_inbox(ctx, settings)
         summary.returns = apply_returns(ctx, settings)
+        summary.claims = apply_claims(ctx, settings)
         summary.validate = validate_scope(ctx, settings)
         summary.entitle = compute_entitlements(ctx, settings)
         summary.disburse = disburse(ctx, settings)

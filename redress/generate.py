@@ -111,7 +111,7 @@ def generate(out: Path, customers: int, seed: int, *, timezone: str = "Asia/Seou
     out = Path(out)
     _check(out, customers, seed, timezone)
     counts = planted_counts(customers)
-    folders = {name: out / "inbox" / name for name in ("customers", "scope", "returns")}
+    folders = {name: out / "inbox" / name for name in ("customers", "scope", "returns", "claims")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="redress-generate-") as spill:

@@ -61,6 +61,27 @@ class ReturnsResult:
 
 
 @dataclass(frozen=True)
+class ClaimsFileRead(FileRead):
+    """A claims file (SPEC "Input: claims from customer service") and what its rows
+    did: claims applied, held claim payments they cancelled and the amount (won) those
+    held, rows quarantined (a whole-file failure counts too)."""
+    claims_applied: int = 0
+    payments_cancelled: int = 0
+    cancelled_krw: int = 0
+    rows_quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class ClaimsResult:
+    """Stage 1c: the claims files of this run, in read order, and their totals."""
+    files: tuple[ClaimsFileRead, ...]
+    claims_applied: int
+    payments_cancelled: int
+    cancelled_krw: int
+    rows_quarantined: int
+
+
+@dataclass(frozen=True)
 class Destinations:
     """Scope rows of every accepted file (rows): read, and where each went. They
     balance: rows_read = exposure + non_member + review + quarantine (SPEC "Nothing is
@@ -189,7 +210,7 @@ class NotifyResult:
 
 # The stage results a run records, in pipeline order: the fields of RunSummary that
 # run_counts writes to `runs.counts`.
-STAGES = ("ingest", "returns", "validate", "entitle", "disburse", "notify")
+STAGES = ("ingest", "returns", "claims", "validate", "entitle", "disburse", "notify")
 
 
 @dataclass
@@ -200,6 +221,7 @@ class RunSummary:
     run_id: str
     ingest: IngestResult | None = None
     returns: ReturnsResult | None = None
+    claims: ClaimsResult | None = None
     validate: ValidateResult | None = None
     entitle: EntitleResult | None = None
     disburse: DisburseResult | None = None
@@ -207,8 +229,9 @@ class RunSummary:
     report: str | None = field(default=None, repr=False)
 
     def files_read(self) -> list[FileRead]:
-        """Every inbox file this run met (customers, scope, returns), in stage order."""
-        return [*(self.ingest.files if self.ingest else ()), *(self.returns.files if self.returns else ())]
+        """Every inbox file this run met (customers, scope, returns, claims), in stage order."""
+        return [*(self.ingest.files if self.ingest else ()), *(self.returns.files if self.returns else ()),
+                *(self.claims.files if self.claims else ())]
 
     def as_dict(self) -> dict:
         """The whole summary as plain JSON values (what the flow returns): run_id, the

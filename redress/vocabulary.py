@@ -143,6 +143,23 @@ RETURN_REASONS = {
     "repeated_payment_id": "the file names this payment more than once",
 }
 
+# ----------------------------------------------------- claims: SPEC "Input: claims from customer service"
+UNKNOWN_REFERENCE_CODE = "unknown_reference_code"
+UNVERIFIED_CLAIM = "unverified_claim"
+INVALID_BANK_DETAILS = "invalid_bank_details"
+CLAIM_AFTER_DEADLINE = "claim_after_deadline"
+NOTHING_TO_CLAIM = "nothing_to_claim"
+REPEATED_REFERENCE_CODE = "repeated_reference_code"
+# In rule order (redress/checks/claims_checks.py): the first a row fails is its reason.
+CLAIM_REASONS = {
+    UNKNOWN_REFERENCE_CODE: "no reference code, or one that names nobody",
+    UNVERIFIED_CLAIM: "verified_at (an ISO 8601 time) or verified_by is missing",
+    INVALID_BANK_DETAILS: "the bank code is not 3 digits or the account not 10 to 16 digits",
+    CLAIM_AFTER_DEADLINE: "verified after the policy's claim deadline",
+    NOTHING_TO_CLAIM: "the person has no payment held on the claim rail",
+    REPEATED_REFERENCE_CODE: "the file names this reference code more than once",
+}
+
 # ----------------------------------------------------- notification channels: SPEC "Notifications"
 SMS = "sms"
 EMAIL = "email"
@@ -177,7 +194,8 @@ PLAN_STATES = {
 FAMILIES = {
     "entitlement reasons": ENTITLEMENT_REASONS, "rails": RAILS, "ledger statuses": LEDGER_STATUSES,
     "destinations": DESTINATIONS, "identities": IDENTITIES, "scope row reasons": SCOPE_ROW_REASONS,
-    "review reasons": REVIEW_REASONS, "file reasons": FILE_REASONS, "file statuses": FILE_STATUSES, "return reasons": RETURN_REASONS,
+    "review reasons": REVIEW_REASONS, "file reasons": FILE_REASONS, "file statuses": FILE_STATUSES,
+    "return reasons": RETURN_REASONS, "claim reasons": CLAIM_REASONS,
     "channels": CHANNELS,
     "confidences": CONFIDENCES, "account statuses": ACCOUNT_STATUSES,
     "plan states": PLAN_STATES,

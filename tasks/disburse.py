@@ -29,6 +29,7 @@ from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.vocabulary import BANK_TRANSFER
 from redress.warehouse import connect, export
+from redress.warehouse import claims as claims_table
 from redress.outbox import files as outbox
 from redress.rules.batches import batch_summary, batches
 from redress.checks.emission_checks import check_plan, stage_plan
@@ -59,7 +60,9 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     recovered = recover_outbox(ctx)
     with connect(ctx.warehouse) as con:
         ent = export(con, "SELECT customer_id, reason, amount, rail FROM entitlements", ctx.work_dir / "ent.parquet")
-        ledger = export(con, "SELECT customer_id, amount, status, rail FROM ledger", ctx.work_dir / "ledger.parquet")
+        ledger = export(con, "SELECT customer_id, amount, status, rail, attempt FROM ledger",
+                        ctx.work_dir / "ledger.parquet")
+        claimants = con.sql("SELECT DISTINCT customer_id FROM claims").pl()
         # Planned batches count too: a batch id shown to finance in a plan is never
         # given to another batch, even once that plan is rejected or superseded.
         seqs = con.execute("""
@@ -69,7 +72,8 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         released = con.execute("""
             SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL
         """, [BANK_TRANSFER]).fetchall()
-    payments = new_payments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False), policy)
+    payments = new_payments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False), policy,
+                            claimants.lazy())
     over = overpayments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False))
     planned = batches(
         payments, policy, ctx.run_date,
@@ -77,7 +81,14 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         released={day: int(total) for day, total in released},
     )
     with connect(ctx.warehouse) as con:
-        bank = con.sql("SELECT customer_id, bank_code, bank_account FROM customers WHERE bank_valid").pl()
+        # A claimant is paid to their latest claim's account, never the master's (SPEC
+        # "Input: claims from customer service").
+        bank = con.sql(f"""
+            WITH claimed AS ({claims_table.latest_bank_details_sql()})
+            SELECT customer_id, bank_code, bank_account FROM claimed
+            UNION ALL BY NAME
+            SELECT customer_id, bank_code, bank_account FROM customers
+            WHERE bank_valid AND customer_id NOT IN (SELECT customer_id FROM claimed)""").pl()
     planned = planned.join(bank, on="customer_id", how="left").sort("batch_id", "payment_id")
     planned = with_voucher_parts(planned, policy)
     summary = batch_summary(planned)

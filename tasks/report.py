@@ -63,7 +63,7 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
         rows = con.sql("""
             SELECT kind, file_name, row_number, reason, detail, row_json FROM quarantine
             WHERE run_id = ? ORDER BY kind, file_name, row_number NULLS FIRST, reason""", params=[ctx.run_id]).pl()
-        recon = reconciliation(con)
+        recon = reconciliation(con, ctx.run_date, ctx.policy().claim_deadline)
     if rows.height:
         ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
         outbox.write_table(rows, ctx.quarantine_dir, "quarantine")

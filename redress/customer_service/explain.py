@@ -3,7 +3,9 @@
 By customer id or by the reference code of a notification; every lookup is recorded and
 failed reference-code lookups are limited (redress/customer_service/lookups.py). Shows the exposures and the
 files they came from, rows held in review or quarantine for the same customer id, the
-entitlement and its reason, the rail, and every payment with its batch.
+entitlement and its reason, the rail, every payment with its batch, and every claim
+(the account masked to its last 4 digits, who verified the person and when) or claim
+row that was not applied.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from redress.customer_service import lookups
 from redress.errors import RedressError, WarehouseInUse
 from redress.policy import load_policy
 from redress.vocabulary import ENTITLEMENT_REASONS, LIVE_STATUSES
-from redress.warehouse import connect
+from redress.warehouse import connect, masked_account
 from redress.warehouse import path as warehouse_path
 from redress.vocabulary import ACCEPTED, sql_literal
 
@@ -134,6 +136,16 @@ def _case(con, who: str) -> str:
                l.batch_id, b.value_date, l.run_id
         FROM ledger l JOIN batches b USING (batch_id)
         WHERE l.customer_id = ? ORDER BY l.payment_id""", [who])
+    claims = _rows(con, f"""
+        SELECT reference_code, bank_code, {masked_account('bank_account')} AS account, verified_by,
+               verified_at, cancelled_amount AS cancelled, claimed_at, run_id
+        FROM claims WHERE customer_id = ? ORDER BY claimed_at, file_sha256, row_number""", [who])
+    refused = _rows(con, """
+        SELECT q.reason, q.file_name AS file, q.row_number AS row, json_extract_string(q.row_json, '$.verified_by')
+               AS verified_by
+        FROM quarantine q
+        WHERE q.kind = 'claims' AND upper(json_extract_string(q.row_json, '$.reference_code')) = ?
+        ORDER BY file, row""", [notice["reference_code"] if notice else None])
 
     out = [f"customer {escape.terminal(c['customer_id'])}  status {escape.terminal(c['status'])}  created {c['created_at']}"
            + (f"  closed {c['closed_at']}" if c["closed_at"] else "") + ("  TEST ACCOUNT" if c["is_test"] else "")]
@@ -154,6 +166,12 @@ def _case(con, who: str) -> str:
     else:
         out.append("entitlement: none (no accepted exposure)")
     out += ["", "payments:"] + _table(payments, ["payment_id", "amount", "rail", "attempt", "status", "why", "batch_id", "value_date", "run_id"])
+    if claims or refused:  # SPEC "Input: claims from customer service"
+        out += ["", "claims (paid by bank transfer to the claimed account):"] + _table(
+            claims, ["reference_code", "bank_code", "account", "verified_by", "verified_at", "cancelled", "claimed_at", "run_id"])
+    if refused:
+        out += ["", "claim rows for this reference code that were not applied:"] + _table(
+            refused, ["reason", "file", "row", "verified_by"])
     return "\n".join(out)
 
 

@@ -9,7 +9,7 @@ The stages use the names below (`from redress import inbox as io`); one module p
 * `text_frame`: any file as text columns (`read_text_frame`), per format in
   `csv_reader`, `jsonl_reader`, `parquet_reader`; header names in `columns`
 * `streaming`: a frame streamed into DuckDB, read once and written once
-* `customers`, `scope`: each kind's load into the warehouse
+* `customers`, `scope`: each kind's load into the warehouse; `claims`: a claims file read
 * `new_files`: the loop over new files that the ingest and returns stages share
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redress.errors import RedressError
 from redress.inbox.files import (
-    CUSTOMER_COLUMNS, KINDS, RETURNS_COLUMNS, SCOPE_COLUMNS, STEM_CHARS, FileChanged, FileRejected,
+    CLAIMS_COLUMNS, CUSTOMER_COLUMNS, KINDS, RETURNS_COLUMNS, SCOPE_COLUMNS, STEM_CHARS, FileChanged, FileRejected,
     Inbox, InboxFile, Listed, PassedOver, natural_key, read_order, safe_stem,
 )
 from redress.inbox.hashing import NOT_UTF8, hash_file, sha256_of
@@ -26,11 +26,12 @@ from redress.inbox.text_frame import read_text_frame, stage
 from redress.inbox.streaming import loading
 from redress.inbox.customers import customers_frame, load_customers_staging, promote_customers
 from redress.inbox.scope import load_scope_rows, scope_frame
+from redress.inbox.claims import claims_frame
 
 __all__ = [
-    "CUSTOMER_COLUMNS", "KINDS", "NOT_UTF8", "RETURNS_COLUMNS", "SCOPE_COLUMNS", "STEM_CHARS",
+    "CLAIMS_COLUMNS", "CUSTOMER_COLUMNS", "KINDS", "NOT_UTF8", "RETURNS_COLUMNS", "SCOPE_COLUMNS", "STEM_CHARS",
     "FileChanged", "FileRejected", "Inbox", "InboxFile", "Listed", "PassedOver",
-    "customers_frame", "hash_file", "require_inbox", "inbox_files", "list_inbox", "load_customers_staging",
+    "claims_frame", "customers_frame", "hash_file", "require_inbox", "inbox_files", "list_inbox", "load_customers_staging",
     "load_scope_rows", "loading", "natural_key", "promote_customers", "read_order",
     "read_text_frame", "safe_stem", "scope_frame", "settle", "sha256_of", "stage",
 ]

@@ -31,15 +31,21 @@ def customers_frame(path: Path) -> pl.LazyFrame:
     FileRejected. `load_customers_staging` also needs the identity keys, which the
     stage adds with the rule (`redress.rules.identity.customer_keys`)."""
     raw = read_text_frame(path, CUSTOMER_COLUMNS, CUSTOMER_COLUMNS, TIMESTAMPS["customers"])
+    return raw.with_columns(*bank_details())
+
+
+def bank_details() -> tuple[pl.Expr, pl.Expr]:
+    """The master's bank rule (SPEC "Input: customers snapshot"), over text columns
+    bank_code and bank_account: `bank_account_digits` (the account without spaces and
+    dashes) and `bank_valid` (a bank code of exactly 3 digits and an account of 10 to 16
+    digits, as written: nothing padded). One definition, also for the bank details a
+    claim gives (redress/inbox/claims.py)."""
     account = pl.col("bank_account").str.replace_all(r"[\s-]", "")
     bank_valid = (
         pl.col("bank_code").str.contains(r"^[0-9]{3}$").fill_null(False)
         & account.str.contains(r"^[0-9]{10,16}$").fill_null(False)
     )
-    return raw.with_columns(
-        account.alias("bank_account_digits"),
-        bank_valid.alias("bank_valid"),
-    )
+    return account.alias("bank_account_digits"), bank_valid.alias("bank_valid")
 
 
 # customers_staging holds the columns of customers in their order, under the staging

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-KINDS = ("customers", "scope", "returns")
+KINDS = ("customers", "scope", "returns", "claims")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 TEXT_FORMATS = ("csv", "jsonl")
 
@@ -36,6 +36,7 @@ CUSTOMER_COLUMNS = (
 SCOPE_COLUMNS = ("customer_id", "email", "phone", "data_category", "accessed_at", "confidence", "source")
 SCOPE_REQUIRED = ("data_category", "accessed_at")
 RETURNS_COLUMNS = ("payment_id", "status", "reason")
+CLAIMS_COLUMNS = ("reference_code", "bank_code", "bank_account", "verified_at", "verified_by")
 TIMESTAMPS = {"customers": ("created_at", "closed_at"), "scope": ("accessed_at",)}  # typed when Parquet
 
 STEM_CHARS = 40  # of an inbox name, in an output file name (with the sha256 prefix)

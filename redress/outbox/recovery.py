@@ -15,6 +15,13 @@ notify those people again (SPEC "Ledger: paying exactly once"). So:
   reference codes stay the same. Restored payments are `issued`: returns files not in
   `ingested_files` are applied again by the next run, which brings their status up to
   date before anything is computed. Idempotent: what the warehouse knows is left alone.
+  Claims (SPEC "Input: claims from customer service") survive the same way: a
+  `cancelled` status and the `claims` table are not in the outbox, so a held claim
+  payment is restored `issued` (held: never paid out), and the claims files not in
+  `ingested_files` are applied again by the next run, after the returns, cancelling the
+  held payments and recording the claimed accounts again before anything is computed.
+  The bank transfer a claim led to is in its batch folder, so it is restored too and
+  counts as paid: nobody is paid twice.
 """
 
 from __future__ import annotations

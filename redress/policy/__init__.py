@@ -49,6 +49,7 @@ class Policy:
     total_cap: int
     minimum_amount: int
     max_attempts: int
+    claim_deadline: date | None  # after it, payments still held on claim are unclaimed
     voucher_products: tuple[VoucherProduct, ...]
     max_batch_items: int
     max_batch_amount: int
@@ -87,6 +88,7 @@ def load_policy(path: Path | None = None) -> Policy:
         confidence=tuple(f.eligibility.confidence), statuses=tuple(f.eligibility.statuses),
         categories=dict(f.categories), tiers={int(k): v for k, v in f.tiers.items()},
         total_cap=f.budget.total_cap, minimum_amount=f.payout.minimum_amount, max_attempts=f.payout.max_attempts,
+        claim_deadline=f.payout.claim_deadline,
         voucher_products=tuple(f.payout.voucher_products),
         max_batch_items=f.disbursement.max_batch_items, max_batch_amount=f.disbursement.max_batch_amount,
         daily_cash_cap=f.disbursement.daily_cash_cap, first_value_date=f.disbursement.first_value_date,

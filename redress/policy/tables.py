@@ -138,9 +138,11 @@ class VoucherProduct:
 
 
 class PayoutTable(_Table):
-    """[payout]: what is paid and how often a returned transfer is retried."""
+    """[payout]: what is paid, how often a returned transfer is retried, and until when
+    a payment held on `claim` may be claimed (SPEC "Input: claims from customer service")."""
     minimum_amount: PersonWon
     max_attempts: Count
+    claim_deadline: OptionalDate = None
     voucher_products: Annotated[list[VoucherProduct], Field(min_length=1)]
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # in a crash test fails loudly instead of letting the run pass untouched.
 CHECKPOINTS = (
     "ingest:customers-before-commit", "ingest:before-commit", "returns:before-commit",
+    "claims:before-commit", "claims:committed",
     "validate:before-commit", "entitle:before-commit",
     "disburse:planned", "disburse:plan-saved", "disburse:folder-written", "disburse:folders-written", "disburse:committed",
     "disburse:published-one", "notify:files-written", "notify:committed",

@@ -79,7 +79,7 @@ TABLES = {
     "batches": Export("batch_id"),
     "notifications": Export("person_key", "run_id"),
     "runs": Export("run_id"),
-    "claims": Export("ALL"),  # columns still settling: every column orders it
+    "claims": Export("file_sha256, row_number"),
 }
 FINGERPRINTS = ".fingerprints.json"
 TMP_PREFIX, TMP_SUFFIX = ".tmp-", ".partial"

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import duckdb
 
-from redress.vocabulary import FINANCE_OUTCOMES, ISSUED, sql_list, sql_literal
+from redress.vocabulary import CANCELLED, CLAIM, FINANCE_OUTCOMES, ISSUED, sql_list, sql_literal
 
 
 def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: str, run_id: str,
@@ -74,3 +74,20 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
           AND s.status IN {sql_list(FINANCE_OUTCOMES)}
     """, [run_id]).fetchall()[0][0]
     return applied, already
+
+
+def cancel_claimed(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """The held claim payments (rail `claim`, status `issued`) of every person with an
+    accepted row in `claims_staging` become `cancelled`, inside the caller's transaction
+    (`failures` registered on `con`, as for apply_results). A cancelled payment no
+    longer counts as paid, so the disburse stage of the same run pays what is owed by
+    bank transfer to the claimed account. Returns the payments cancelled. SPEC "Input:
+    claims from customer service", "Ledger"."""
+    return con.execute(f"""
+        UPDATE ledger SET status = {sql_literal(CANCELLED)}, status_reason = 'claimed', updated_run_id = ?
+        WHERE rail = {sql_literal(CLAIM)} AND status = {sql_literal(ISSUED)}
+          AND customer_id IN (
+              SELECT s.customer_id FROM claims_staging s
+              WHERE s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
+                AND NOT EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL))
+    """, [run_id]).fetchall()[0][0]

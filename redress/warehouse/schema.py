@@ -19,7 +19,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS ingested_files (
     file_sha256   VARCHAR NOT NULL,
     file_name     VARCHAR NOT NULL,      -- name inside inbox/<kind>/
-    kind          VARCHAR NOT NULL,      -- customers | scope | returns
+    kind          VARCHAR NOT NULL,      -- customers | scope | returns | claims
     size_bytes    BIGINT NOT NULL,
     status        VARCHAR NOT NULL,      -- accepted | duplicate_file | empty_file | unreadable_file
                                          -- | missing_column | rejected
@@ -109,7 +109,7 @@ CREATE TABLE IF NOT EXISTS review (
 -- row as given, so that it can be fixed and dropped in again.
 CREATE TABLE IF NOT EXISTS quarantine (
     run_id        VARCHAR NOT NULL,
-    kind          VARCHAR NOT NULL,      -- customers | scope | returns
+    kind          VARCHAR NOT NULL,      -- customers | scope | returns | claims
     file_sha256   VARCHAR NOT NULL,
     file_name     VARCHAR NOT NULL,
     row_number    BIGINT,
@@ -155,7 +155,8 @@ CREATE TABLE IF NOT EXISTS ledger (
     policy_id     VARCHAR NOT NULL,
     run_id        VARCHAR NOT NULL,
     attempt       INTEGER NOT NULL,
-    status        VARCHAR NOT NULL,      -- issued | settled | returned
+    status        VARCHAR NOT NULL,      -- issued | settled | returned | cancelled (a held claim
+                                         -- payment a claim replaced: not paid)
     status_reason VARCHAR,
     updated_run_id VARCHAR NOT NULL
 );
@@ -182,6 +183,24 @@ CREATE TABLE IF NOT EXISTS notifications (
     template_id   VARCHAR NOT NULL,
     language      VARCHAR NOT NULL,      -- the message text is in outbox/notifications only
     run_id        VARCHAR NOT NULL
+);
+
+-- Every claim applied (SPEC "Input: claims from customer service"): the bank details a
+-- verified person gave for what was held on `claim`. The customer master is never
+-- changed: the disburse stage pays a claimant to their latest claim's account. A claim
+-- quarantined is in quarantine (kind claims), not here.
+CREATE TABLE IF NOT EXISTS claims (
+    reference_code VARCHAR NOT NULL,     -- as given (notifications.reference_code)
+    customer_id   VARCHAR NOT NULL,      -- the person the code was given to
+    bank_code     VARCHAR NOT NULL,      -- 3 digits, as written
+    bank_account  VARCHAR NOT NULL,      -- digits only (spaces and hyphens removed)
+    verified_at   TIMESTAMPTZ NOT NULL,  -- when customer service verified the person
+    verified_by   VARCHAR NOT NULL,      -- the staff id of whoever verified them
+    cancelled_amount BIGINT NOT NULL,    -- minor units: the held claim payments it cancelled
+    file_sha256   VARCHAR NOT NULL,      -- the claims file (ingested_files)
+    row_number    BIGINT NOT NULL,       -- 1-based data row within that file
+    run_id        VARCHAR NOT NULL,      -- the run that applied it
+    claimed_at    TIMESTAMPTZ NOT NULL   -- when that run applied it
 );
 
 -- Every `redress explain`: who asked, when, what was asked (never the answer) and how it
@@ -276,6 +295,7 @@ OWNERS = {
     "ledger": "redress/warehouse/ledger.py",
     "batches": "redress/warehouse/ledger.py",
     "notifications": "redress/warehouse/notifications.py",
+    "claims": "redress/warehouse/claims.py",
     "lookups": "redress/warehouse/lookups.py",
     "runs": "redress/warehouse/runs.py",
     "plans": "redress/warehouse/plans.py",

@@ -177,7 +177,7 @@ def test_a_successful_run_leaves_owner_only_analyst_exports(folder):
     exports = data / "exports"
     # large append-mostly tables in partitions (redress/warehouse/exports.py), the rest one file each
     assert sorted(p.name for p in exports.iterdir()) == sorted(
-        [f"{t}.parquet" for t in ("batches", "customers", "entitlements", "ingested_files", "runs")]
+        [f"{t}.parquet" for t in ("batches", "claims", "customers", "entitlements", "ingested_files", "runs")]
         + ["ledger", "non_member_exposures", "notifications", "quarantine", "review", "scope_exposures",
            ".fingerprints.json"])
     for path in exports.rglob("*"):

@@ -77,7 +77,8 @@ def test_returned_transfer_is_reissued_then_held_as_claim_after_max_attempts(pai
     rec = pl.read_csv(data / "reports" / last_run / "reconciliation.csv")
     total = rec.filter(pl.col("rail") == "TOTAL").row(0, named=True)
     assert total["returned"] == 3 * 50000
-    assert total["issued"] + total["settled"] + total["returned"] == q(data, "SELECT sum(amount) FROM ledger")[0][0]
+    assert total["held"] == 50000 and total["claimed"] == total["unclaimed"] == 0  # held, not paid out
+    assert sum(total[c] for c in ("issued", "settled", "returned", "held", "claimed", "unclaimed")) == q(data, "SELECT sum(amount) FROM ledger")[0][0]
     assert total["outstanding"] == 0 and total["overpaid"] == 0
     # customer service sees the whole history, with the bank's reason
     from redress.customer_service.explain import explain

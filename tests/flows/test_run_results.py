@@ -63,7 +63,7 @@ def test_runs_counts_hold_the_returns_counts_as_the_warehouse_has_them(returned)
     # The reissue of B1's returned transfer is this run's only payment: its amount as the ledger has it.
     (paid,), = q(data, "SELECT sum(amount) FROM ledger WHERE run_id = ?", [run_id])
     assert (counts["disburse"]["payments"], counts["disburse"]["amount_krw"]) == (1, paid)
-    assert counts == {k: summary[k] for k in ("ingest", "returns", "validate", "entitle", "disburse", "notify")}
+    assert counts == {k: summary[k] for k in ("ingest", "returns", "claims", "validate", "entitle", "disburse", "notify")}
 
 
 def test_files_read_in_the_report_list_the_returns_file(returned):

@@ -82,6 +82,6 @@ def test_stage_results_are_frozen(stage):
         setattr(result, dataclasses.fields(result)[0].name, None)
 
 
-def test_files_read_are_the_inbox_files_then_the_returns_files():
+def test_files_read_are_the_inbox_files_then_the_returns_then_the_claims_files():
     summary = full_summary()
-    assert summary.files_read() == [*summary.ingest.files, *summary.returns.files]
+    assert summary.files_read() == [*summary.ingest.files, *summary.returns.files, *summary.claims.files]

@@ -43,6 +43,7 @@ def test_first_payment_for_every_eligible_customer(policy):
     pytest.param([(49001, "settled", "voucher")], [], id="owed-below-minimum-stays-owed"),
     pytest.param([(49000, "settled", "voucher")], [("a", 1000, "voucher", 1)], id="owed-exactly-minimum"),
     pytest.param([(60000, "settled", "voucher")], [], id="overpaid-no-clawback"),
+    pytest.param([(50000, "cancelled", "claim")], [("a", 50000, "voucher", 2)], id="cancelled-is-not-paid"),
 ])
 def test_owed_after_history(history, expected, policy):
     led = ledger(*[("a", *h) for h in history])
@@ -90,6 +91,52 @@ def test_other_customers_history_does_not_leak(policy):
     led = ledger(*[("b", 50000, "returned", "bank_transfer")] * 3, ("b", 50000, "settled", "voucher"))
     got = pay(ent(("a", "ELIGIBLE", 50000, "bank_transfer"), ("b", "ELIGIBLE", 50000, "voucher")), led, policy())
     assert got == [("a", 50000, "bank_transfer", 1)]
+
+
+# ----------------------------------------------------------------- claims (SPEC "Input: claims from customer service")
+
+ATTEMPT_SCHEMA = {**LEDGER_SCHEMA, "attempt": pl.Int32}
+
+
+def attempts(*rows) -> pl.LazyFrame:
+    return pl.LazyFrame(list(rows), schema=ATTEMPT_SCHEMA, orient="row")
+
+
+def claimed(*customers) -> pl.LazyFrame:
+    return pl.LazyFrame({"customer_id": list(customers)}, schema={"customer_id": pl.String})
+
+
+@pytest.mark.parametrize("rail", ["claim", "bank_transfer"])
+def test_a_claim_pays_what_was_held_by_bank_transfer_attempt_plus_one(rail, policy):
+    """Held on claim (a closed account without bank details, or after max_attempts bank
+    returns), then claimed: the cancelled payment is owed again, by transfer."""
+    history = [("a", 50000, "returned", "bank_transfer", n) for n in (1, 2, 3)] if rail == "bank_transfer" else []
+    held = ("a", 50000, "cancelled", "claim", len(history) + 1)
+    out = new_payments(ent(("a", "ELIGIBLE", 50000, rail)), attempts(*history, held), policy(), claimed("a"))
+    assert out.rows() == [("a", 50000, "bank_transfer", len(history) + 2)]
+
+
+def test_a_held_claim_is_not_paid_again_before_it_is_claimed(policy):
+    led = attempts(("a", 50000, "issued", "claim", 1))
+    assert new_payments(ent(("a", "ELIGIBLE", 50000, "claim")), led, policy(), claimed()).height == 0
+
+
+@pytest.mark.parametrize("returns_since_claim, expected_rail", [(0, "bank_transfer"), (1, "bank_transfer"),
+                                                              (2, "bank_transfer"), (3, "claim")])
+def test_a_claimed_transfer_follows_the_reissue_then_claim_path(returns_since_claim, expected_rail, policy):
+    """Bank returns before the claim do not count again: only those since the latest
+    cancellation move a claimant back to claim after max_attempts."""
+    before = [("a", 50000, "returned", "bank_transfer", n) for n in (1, 2, 3)]
+    since = [("a", 50000, "returned", "bank_transfer", 5 + n) for n in range(returns_since_claim)]
+    led = attempts(*before, ("a", 50000, "cancelled", "claim", 4), *since)
+    out = new_payments(ent(("a", "ELIGIBLE", 50000, "bank_transfer")), led, policy(max_attempts=3), claimed("a"))
+    assert out.rows() == [("a", 50000, expected_rail, 5 + returns_since_claim)]
+
+
+def test_a_claimant_on_the_voucher_rail_stays_on_vouchers(policy):
+    out = new_payments(ent(("a", "ELIGIBLE", 50000, "voucher"), ("b", "ELIGIBLE", 50000, "claim")),
+                       attempts(), policy(), claimed("a"))
+    assert out.rows() == [("a", 50000, "voucher", 1), ("b", 50000, "claim", 1)]
 
 
 # ----------------------------------------------------------------- overpayments

@@ -52,9 +52,6 @@ def assert_exports_equal_tables(data) -> None:
             return con.execute("SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
 
         for table, spec in TABLES.items():
-            if table == "claims":  # not in this warehouse (tables are created by the stages)
-                assert not (folder / "claims.parquet").exists()
-                continue
             expected = con.execute(f"SELECT * FROM {table} ORDER BY {spec.order}").fetchall()
             if spec.partition is None:
                 assert back(folder / f"{table}.parquet") == expected, table
@@ -83,8 +80,7 @@ def test_partitioned_layout_holds_every_row_and_owner_only(tmp_path):
     written = write_exports(data)
     folder = data / "exports"
     assert sorted(str(p.relative_to(folder)) for p in written) == sorted(
-        # no claims table yet: no claims export
-        [f"{t}.parquet" for t, s in TABLES.items() if s.partition is None and t != "claims"]
+        [f"{t}.parquet" for t, s in TABLES.items() if s.partition is None]
         + [f"scope_exposures/{'a' * 64}.parquet", f"scope_exposures/{'b' * 64}.parquet",
            "ledger/R20251201-001.parquet"]
         # tables without rows: one empty file each, with their columns
@@ -330,7 +326,7 @@ def test_an_empty_partitioned_table_still_reads_as_an_empty_table_with_its_colum
             return rows, columns, sorted(expected.fetchall(), key=repr), [d[0] for d in expected.description]
 
     for table, spec in TABLES.items():
-        if spec.partition is None or table == "scope_exposures" or table == "claims":
+        if spec.partition is None or table == "scope_exposures":
             continue
         rows, columns, expected_rows, expected_columns = read(table)
         assert (rows, columns) == ([], expected_columns), table

@@ -1,0 +1,89 @@
+"""Claims checks: `claims_staging` is one customer-service claims file (SPEC "Input:
+claims from customer service") as given, with one boolean per rule, checked by
+`expectations/claims_staging.json`, stated in SQL apart from the stage that applies the
+accepted rows (tasks/claims.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from redress import sql, vocabulary
+from redress.inbox.streaming import ts
+
+# First failing rule decides, so a rejected row has exactly one reason: who the claim
+# is for (a reference code that names a notified person), then whether it was verified
+# (both who and when, `verified_at` an ISO 8601 time), then the bank details by the
+# master's rule (redress/inbox/customers.py bank_details, computed by the reader), then
+# the deadline (verified_at's date in the policy's timezone after payout.claim_deadline),
+# then whether the person has anything held on `claim` (issued payments on that rail),
+# then a code the file names more than once. The last counts every row of the code,
+# valid or not: two rows for one person, perhaps with two accounts, leave which one is
+# meant a guess, so none is applied.
+CLAIM_RULES = {
+    "code_unknown": vocabulary.UNKNOWN_REFERENCE_CODE,
+    "unverified": vocabulary.UNVERIFIED_CLAIM,
+    "bank_invalid": vocabulary.INVALID_BANK_DETAILS,
+    "after_deadline": vocabulary.CLAIM_AFTER_DEADLINE,
+    "nothing_held": vocabulary.NOTHING_TO_CLAIM,
+    "code_repeated": vocabulary.REPEATED_REFERENCE_CODE,
+}
+
+
+def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone: str,
+                          deadline: date | None) -> None:
+    """claims_staging: one claims file staged as text (Parquet at `staged`, from
+    redress.inbox.claims_frame: row_number, reference_code, bank_code, bank_account,
+    verified_at, verified_by, bank_account_digits, bank_valid), with `customer_id` and
+    `notified_code` (the person the code was given to, from notifications, and the code
+    as given then: a code is matched case-insensitively, as explain does; NULL when
+    unknown), `verified_at_ts`
+    (TIMESTAMPTZ; a time without an offset is in the policy's `timezone`), `held_amount`
+    (won held on `claim` for the person: issued payments on that rail) and one boolean per
+    CLAIM_RULES key (true only for the row's first failing rule). `deadline`: the policy's
+    payout.claim_deadline (None: no deadline). SPEC "Input: claims from customer service"."""
+    con.execute("SET TimeZone = ?", [timezone])
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TABLE claims_staging AS
+            WITH given AS (
+                SELECT r.row_number::BIGINT AS row_number, r.reference_code::VARCHAR AS reference_code,
+                       n.reference_code AS notified_code,
+                       r.bank_code::VARCHAR AS bank_code, r.bank_account::VARCHAR AS bank_account,
+                       r.bank_account_digits::VARCHAR AS bank_account_digits, r.bank_valid::BOOLEAN AS bank_valid,
+                       r.verified_at::VARCHAR AS verified_at, r.verified_by::VARCHAR AS verified_by,
+                       {ts('r.verified_at')} AS verified_at_ts,
+                       n.customer_id
+                FROM read_parquet(?) r
+                -- Codes are upper-case letters; read as `redress explain` reads them.
+                LEFT JOIN notifications n ON n.reference_code = upper(r.reference_code) AND n.customer_id IS NOT NULL
+            ),
+            held AS (
+                SELECT customer_id, sum(amount) AS held_amount FROM ledger
+                WHERE rail = {vocabulary.sql_literal(vocabulary.CLAIM)}
+                  AND status = {vocabulary.sql_literal(vocabulary.ISSUED)}
+                GROUP BY customer_id
+            ),
+            ruled AS (
+                SELECT g.*, coalesce(h.held_amount, 0)::BIGINT AS held_amount,
+                    CASE
+                        WHEN g.customer_id IS NULL THEN 'code_unknown'
+                        WHEN g.verified_by IS NULL OR g.verified_at_ts IS NULL THEN 'unverified'
+                        WHEN NOT g.bank_valid THEN 'bank_invalid'
+                        WHEN ?::DATE IS NOT NULL AND g.verified_at_ts::DATE > ?::DATE THEN 'after_deadline'
+                        WHEN coalesce(h.held_amount, 0) = 0 THEN 'nothing_held'
+                        WHEN count(*) OVER (PARTITION BY upper(g.reference_code)) > 1 THEN 'code_repeated'
+                    END AS first_failed_rule
+                FROM given g LEFT JOIN held h USING (customer_id)
+            )
+            SELECT row_number, reference_code, notified_code, bank_code, bank_account, bank_account_digits, verified_at,
+                   verified_by, verified_at_ts, customer_id, held_amount,
+                   {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}
+            FROM ruled ORDER BY row_number
+        """, [sql.file_path(staged), deadline, deadline])
+    finally:
+        # verified_at_ts::DATE above is the policy timezone's date; the warehouse is UTC.
+        con.execute("SET TimeZone = 'UTC'")

@@ -1,0 +1,22 @@
+"""A claims file from customer service, read (`claims_frame`): SPEC "Input: claims from
+customer service". The claims stage (tasks/claims.py) stages it and checks it
+(redress/checks/claims_checks.py); nothing here decides whether a claim is valid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from redress.inbox.customers import bank_details
+from redress.inbox.files import CLAIMS_COLUMNS
+from redress.inbox.text_frame import read_text_frame
+
+
+def claims_frame(path: Path) -> pl.LazyFrame:
+    """The file as text (`read_text_frame`: row_number, reference_code, bank_code,
+    bank_account, verified_at, verified_by; trimmed, blank = NULL; every column
+    required), plus bank_account_digits and bank_valid by the master's bank rule
+    (`bank_details`). Raises FileRejected (unreadable_file, empty_file, missing_column)."""
+    return read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS).with_columns(*bank_details())

@@ -1,0 +1,41 @@
+"""Writes of `claims`: every claim applied, with the bank details the verified person
+gave (SPEC "Input: claims from customer service", "The warehouse"). The one module that
+writes the table (redress/warehouse/schema.py OWNERS); every function runs inside the
+caller's transaction and only executes statements. The customer master is never
+written here: the claimed details are read by the disburse stage from this table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+
+# The rows of `claims_staging` (redress/checks/claims_checks.py) that no failure names,
+# and none when the whole file failed. `failures` must be registered on the connection.
+ACCEPTED = """
+    FROM claims_staging s
+    WHERE s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL)"""
+
+
+def record_accepted(con: duckdb.DuckDBPyConnection, *, sha256: str, run_id: str, claimed_at: datetime) -> int:
+    """One `claims` row per accepted row of `claims_staging`, with what it cancels (the
+    person's held claim amount as checked); call it before the ledger's
+    `cancel_claimed`, which changes that amount. Returns the rows added."""
+    return con.execute(f"""
+        INSERT INTO claims BY NAME
+        SELECT s.notified_code AS reference_code, s.customer_id, s.bank_code, s.bank_account_digits AS bank_account,
+               s.verified_at_ts AS verified_at, s.verified_by, s.held_amount AS cancelled_amount,
+               ? AS file_sha256, s.row_number, ? AS run_id, ? AS claimed_at
+        {ACCEPTED}
+        ORDER BY s.row_number""", [sha256, run_id, claimed_at]).fetchall()[0][0]
+
+
+def latest_bank_details_sql() -> str:
+    """SQL (no parameters): customer_id, bank_code, bank_account of each claimant's
+    latest claim, the details the next bank transfer to them is paid to."""
+    return """
+        SELECT customer_id, arg_max(bank_code, (claimed_at, run_id, file_sha256, row_number)) AS bank_code,
+               arg_max(bank_account, (claimed_at, run_id, file_sha256, row_number)) AS bank_account
+        FROM claims GROUP BY customer_id"""

@@ -1,0 +1,96 @@
+"""Customer service's verified claims: SPEC "Input: claims from customer service".
+
+A stage of its own after returns and before validate: claims change the ledger (held
+claim payments become `cancelled`) and record bank details that the disburse stage of
+the same run pays to, like returns do, but they read other tables (notifications for
+the reference code, the ledger's claim rail) and have their own suite; folding them into
+the returns stage would mix two inputs, two suites and two quarantine kinds in one task.
+
+Each new file of inbox/claims/ (CSV: reference_code, bank_code, bank_account,
+verified_at, verified_by) is checked by the `claims_staging` suite: every row is applied
+or quarantined with its reason (redress/checks/claims_checks.py), in one transaction
+with the file's record, so a file is applied once or not at all. An applied claim is a
+`claims` row (the bank details, never written into the customer master) and the
+person's held claim payments cancelled. Never retried by Prefect: it changes payment
+statuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timezone
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from redress.context import RunContext
+from redress.results import ClaimsFileRead, ClaimsResult
+from redress.runtime.faults import checkpoint
+from redress.settings import Settings
+from redress.warehouse import claims as claims_table
+from redress.warehouse import connect, quarantine
+from redress.warehouse.ledger import cancel_claimed
+from redress import inbox as io
+from redress.inbox.new_files import each_new_file, record
+from redress.checks.claims_checks import create_claims_staging
+from redress.checks.quality import check
+from redress.checks.suites import failing_rows_of
+
+# The row as quarantine keeps it: the account masked to its last 4 digits.
+ROW_FIELDS = {
+    "reference_code": "s.reference_code", "bank_code": "s.bank_code",
+    "bank_account": quarantine.masked_account("s.bank_account"),
+    "verified_at": "s.verified_at", "verified_by": "s.verified_by",
+}
+
+
+def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ClaimsFileRead:
+    policy = ctx.policy()
+    staged = ctx.work_dir / f"claims-{f.sha256[:16]}.parquet"
+    rows = io.stage(io.claims_frame(f.path), staged)
+    with connect(ctx.warehouse) as con:
+        create_claims_staging(con, staged, policy.timezone, policy.claim_deadline)
+    checked = check(ctx, "claims_staging", "claims_staging", label=f"claims_staging-{f.name}")
+    failures = failing_rows_of(ctx.warehouse, checked)
+    claimed_at = datetime.now(timezone.utc)
+    with connect(ctx.warehouse) as con:
+        con.register("failures", failures)
+        con.execute("BEGIN")
+        quarantine.add_failing_rows(con, run_id=ctx.run_id, kind="claims", sha256=f.sha256, file_name=f.name,
+                                    staging="claims_staging", row_fields=ROW_FIELDS)
+        applied = claims_table.record_accepted(con, sha256=f.sha256, run_id=ctx.run_id, claimed_at=claimed_at)
+        cancelled_krw = con.execute(
+            "SELECT coalesce(sum(cancelled_amount), 0) FROM claims WHERE file_sha256 = ? AND run_id = ?",
+            [f.sha256, ctx.run_id]).fetchall()[0][0]
+        cancelled = cancel_claimed(con, ctx.run_id)
+        whole_file = failures.filter(failures["row_number"].is_null()).height > 0
+        if whole_file:
+            reasons = ", ".join(sorted(set(failures["reason"].to_list())))
+            entry = record(con, f, ctx, "rejected", f"not applied: {reasons}", rows)
+        else:
+            entry = record(con, f, ctx, "accepted", rows=rows)
+        entry = ClaimsFileRead(**asdict(entry), claims_applied=applied, payments_cancelled=cancelled,
+                               cancelled_krw=int(cancelled_krw), rows_quarantined=failures.height)
+        con.execute("DROP TABLE claims_staging")
+        checkpoint("claims:before-commit", settings)
+        con.execute("COMMIT")
+        checkpoint("claims:committed", settings)
+    return entry
+
+
+@task(name="apply claims", cache_policy=NO_CACHE, timeout_seconds=1800)
+def apply_claims(ctx: RunContext, settings: Settings) -> ClaimsResult:
+    """Every new claims file, checked and applied (or quarantined); returns each file
+    met, in read order, and the totals (a file not read counts zero everywhere).
+    SPEC "Input: claims from customer service"."""
+    entries = [e if isinstance(e, ClaimsFileRead) else ClaimsFileRead(**asdict(e))
+               for e in each_new_file(ctx, settings, ("claims",), lambda f: _apply_file(ctx, f, settings))]
+    result = ClaimsResult(files=tuple(entries),
+                          claims_applied=sum(e.claims_applied for e in entries),
+                          payments_cancelled=sum(e.payments_cancelled for e in entries),
+                          cancelled_krw=sum(e.cancelled_krw for e in entries),
+                          rows_quarantined=sum(e.rows_quarantined for e in entries))
+    get_run_logger().info("claims: %s applied, %s held payments cancelled (%s), %s quarantined",
+                          result.claims_applied, result.payments_cancelled, result.cancelled_krw,
+                          result.rows_quarantined)
+    return result

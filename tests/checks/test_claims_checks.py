@@ -1,0 +1,127 @@
+"""redress/checks/claims_checks.py: customer service's claims rules in SQL for Great
+Expectations (claims_staging and its suite, expectations/claims_staging.json), one
+reason per rule (SPEC "Input: claims from customer service"). Every warehouse lives in
+tmp_path."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from redress import inbox as io
+from redress import vocabulary
+from redress.checks.claims_checks import CLAIM_RULES, create_claims_staging
+from redress.checks.suites import failing_rows
+from redress.inbox.customers import bank_details
+from redress.warehouse import connect
+
+HEADER = "reference_code,bank_code,bank_account,verified_at,verified_by"
+# reference code -> (customer, what the ledger holds for them: (rail, status, amount))
+PEOPLE = {
+    "HELDAAAA": ("c-held", [("claim", "issued", 50000)]),
+    "HELDBBBB": ("c-held2", [("bank_transfer", "returned", 50000)] * 3 + [("claim", "issued", 50000)]),
+    "HELDCCCC": ("c-held3", [("claim", "issued", 30000)]),
+    **{f"HELD{c * 4}": (f"c-held-{c}", [("claim", "issued", 10000)]) for c in "DEFGHJ"},
+    "PAIDAAAA": ("c-paid", [("bank_transfer", "issued", 50000)]),
+    "DONEAAAA": ("c-done", [("claim", "cancelled", 50000), ("bank_transfer", "settled", 50000)]),
+}
+GOOD = ("004", "123-4567-8901", "2025-12-02T10:00:00+09:00", "CS042")
+
+CLAIM_ROWS = [  # a claims row as customer service writes it; the expected reason (None: applied)
+    (("HELDAAAA", *GOOD), None),
+    (("heldbbbb", "088", "2234567890123456", "2025-12-02", "CS007"), None),  # lower-case code, date only
+    (("NOSUCHAA", *GOOD), vocabulary.UNKNOWN_REFERENCE_CODE),
+    (("NONMEMBA", *GOOD), vocabulary.UNKNOWN_REFERENCE_CODE),  # a non-member's code: nobody to pay
+    (("", *GOOD), vocabulary.UNKNOWN_REFERENCE_CODE),
+    (("HELDDDDD", "004", "1234567890", "", "CS042"), vocabulary.UNVERIFIED_CLAIM),
+    (("HELDEEEE", "004", "1234567890", "2025-12-02", ""), vocabulary.UNVERIFIED_CLAIM),
+    (("HELDFFFF", "004", "1234567890", "yesterday", "CS042"), vocabulary.UNVERIFIED_CLAIM),
+    (("HELDGGGG", "04", "1234567890", "2025-12-02", "CS042"), vocabulary.INVALID_BANK_DETAILS),
+    (("HELDHHHH", "004", "123456789", "2025-12-02", "CS042"), vocabulary.INVALID_BANK_DETAILS),
+    (("HELDJJJJ", "004", "", "2025-12-02", "CS042"), vocabulary.INVALID_BANK_DETAILS),
+    (("HELDCCCC", "004", "1234567890", "2025-12-31T23:59:59+09:00", "CS042"), None),
+    (("PAIDAAAA", *GOOD), vocabulary.NOTHING_TO_CLAIM),
+    (("DONEAAAA", *GOOD), vocabulary.NOTHING_TO_CLAIM),
+]
+DEADLINE = date(2025, 12, 31)
+AFTER_DEADLINE = [  # verified_at after the deadline, in the policy's timezone (Asia/Seoul)
+    (("HELDAAAA", "004", "1234567890", "2026-01-01T00:00:00+09:00", "CS042"), vocabulary.CLAIM_AFTER_DEADLINE),
+    (("HELDBBBB", "004", "1234567890", "2025-12-31T15:00:00Z", "CS042"), vocabulary.CLAIM_AFTER_DEADLINE),
+    (("HELDCCCC", "004", "1234567890", "2025-12-31T14:59:59Z", "CS042"), None),
+]
+
+
+def claims_warehouse(tmp_path: Path, rows: list[tuple], deadline: date | None = DEADLINE) -> Path:
+    path = tmp_path / "w.duckdb"
+    with connect(path) as con:
+        n = 0
+        for code, (customer, history) in PEOPLE.items():
+            con.execute("INSERT INTO notifications VALUES (?, ?, 'x', 'sms', ?, 't', 'ko', 'R1')",
+                        [f"customer:{customer}", customer, code])
+            for rail, status, amount in history:
+                n += 1
+                con.execute("INSERT INTO ledger VALUES (?, ?, ?, 'KRW', ?, 'B1', 'pol', 'R1', 1, ?, NULL, 'R1')",
+                            [f"P{n}", customer, amount, rail, status])
+        con.execute("INSERT INTO notifications VALUES ('nonmember:+821099998888', NULL, '+821099998888', 'sms', "
+                    "'NONMEMBA', 't', 'ko', 'R1')")
+    csv = tmp_path / "claims.csv"
+    csv.write_text(HEADER + "\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    staged = io.stage(io.claims_frame(csv), tmp_path / "claims.parquet")
+    assert staged == len(rows)
+    with connect(path) as con:
+        create_claims_staging(con, tmp_path / "claims.parquet", "Asia/Seoul", deadline)
+    return path
+
+
+def expected(rows) -> list[tuple[int, str]]:
+    return [(n, reason) for n, (_, reason) in enumerate(rows, start=1) if reason]
+
+
+def test_each_bad_claims_row_is_reported_once_with_its_reason(tmp_path):
+    path = claims_warehouse(tmp_path, [r for r, _ in CLAIM_ROWS])
+    assert failing_rows(path, "claims_staging", "claims_staging").rows() == expected(CLAIM_ROWS)
+
+
+def test_a_claim_verified_after_the_deadline_is_refused_by_the_policy_timezone_date(tmp_path):
+    path = claims_warehouse(tmp_path, [r for r, _ in AFTER_DEADLINE])
+    assert failing_rows(path, "claims_staging", "claims_staging").rows() == expected(AFTER_DEADLINE)
+
+
+def test_without_a_deadline_no_claim_is_late(tmp_path):
+    path = claims_warehouse(tmp_path, [r for r, _ in AFTER_DEADLINE], deadline=None)
+    assert failing_rows(path, "claims_staging", "claims_staging").height == 0
+
+
+def test_a_code_named_twice_applies_neither_row(tmp_path):
+    rows = [("HELDAAAA", *GOOD), ("HELDCCCC", *GOOD), ("heldaaaa", "088", "2234567890", "2025-12-02", "CS007")]
+    path = claims_warehouse(tmp_path, rows)
+    assert failing_rows(path, "claims_staging", "claims_staging").rows() == [
+        (1, vocabulary.REPEATED_REFERENCE_CODE), (3, vocabulary.REPEATED_REFERENCE_CODE)]
+
+
+def test_claims_staging_holds_the_person_the_digits_and_what_is_held(tmp_path):
+    path = claims_warehouse(tmp_path, [r for r, _ in CLAIM_ROWS[:2]])
+    with connect(path, read_only=True) as con:
+        staged = con.sql("SELECT * FROM claims_staging ORDER BY row_number").pl()
+    assert staged.select("customer_id", "notified_code", "bank_account_digits", "held_amount").rows() == [
+        ("c-held", "HELDAAAA", "12345678901", 50000), ("c-held2", "HELDBBBB", "2234567890123456", 50000)]
+    assert staged["verified_at_ts"].dt.convert_time_zone("UTC").dt.hour().to_list() == [1, 15]  # 10:00 KST; midnight KST
+    assert set(CLAIM_RULES) <= set(staged.columns)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(code=st.text(alphabet="0123456789", min_size=0, max_size=5),
+       account=st.text(alphabet="0123456789- ", min_size=0, max_size=22))
+def test_the_bank_rule_is_the_masters(tmp_path_factory, code, account):
+    """Any bank details: a claim is refused as invalid_bank_details exactly when the
+    customer master's rule (redress/inbox/customers.py bank_details) says not valid,
+    and accepted otherwise."""
+    path = claims_warehouse(tmp_path_factory.mktemp("bank"), [("HELDAAAA", code, account, "2025-12-02", "CS042")])
+    as_read = pl.DataFrame({"bank_code": [code.strip() or None], "bank_account": [account.strip() or None]},
+                           schema={"bank_code": pl.String, "bank_account": pl.String})
+    valid = as_read.select(bank_details()[1])["bank_valid"].item()
+    reasons = failing_rows(path, "claims_staging", "claims_staging")["reason"].to_list()
+    assert reasons == ([] if valid else [vocabulary.INVALID_BANK_DETAILS])

@@ -1,0 +1,246 @@
+"""Claims from customer service, end to end (issue 12 section 1; SPEC "Input: claims from
+customer service"): a closed account without bank details is held on `claim`, claims
+with its reference code, is paid by bank transfer to the claimed account in an ordinary
+bank batch, and a second claim is refused; a claimed transfer returned max_attempts
+times is held again and claimed again; after the deadline what is held is unclaimed; a
+run that applies claims, killed at any step and run again, pays each claimant once; a
+lost warehouse is rebuilt with the claims intact."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from flows.cli import main
+from flows.remediation import remediation
+from redress.customer_service.explain import explain
+from approval_off import DEFAULT_POLICY
+from redress.runtime.faults import KILLED_EXIT_CODE
+
+ROOT = Path(__file__).resolve().parents[2]
+CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
+C1,Kim,c1@example.com,010-3000-0001,closed,2020-01-01,2025-10-01,false,,,
+C2,Lee,c2@example.com,010-3000-0002,closed,2020-01-01,2025-10-02,false,,,
+B1,Park,b1@example.com,010-3000-0003,active,2020-01-01,,false,bank_transfer,004,1234567890
+V1,Choi,v1@example.com,010-3000-0004,active,2020-01-01,,false,,,
+"""
+SCOPE = """customer_id,email,phone,data_category,accessed_at,confidence,source
+C1,,,name,2025-07-01,,log
+C2,,,name,2025-07-01,,log
+B1,,,name,2025-07-01,,log
+V1,,,name,2025-07-01,,log
+"""
+CLAIMS_HEADER = "reference_code,bank_code,bank_account,verified_at,verified_by\n"
+LIVE = "('issued', 'settled')"
+
+
+def q(data: Path, sql: str, params=None):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def run(data: Path, day: int, policy: Path = DEFAULT_POLICY) -> dict:
+    return remediation(data_dir=data, policy_path=policy, run_date=date(2025, 12, day))
+
+
+def code_of(data: Path, customer: str) -> str:
+    return q(data, "SELECT reference_code FROM notifications WHERE customer_id = ?", [customer])[0][0]
+
+
+def drop_claims(data: Path, name: str, rows: list[tuple[str, ...]]) -> None:
+    (data / "inbox" / "claims").mkdir(exist_ok=True)
+    (data / "inbox" / "claims" / name).write_text(CLAIMS_HEADER + "".join(",".join(r) + "\n" for r in rows))
+
+
+def drop_returns(data: Path, name: str, payment_id: str) -> None:
+    (data / "inbox" / "returns" / name).write_text(f"payment_id,status,reason\n{payment_id},returned,account closed\n")
+
+
+def assert_paid_exactly_once(data: Path) -> None:
+    assert q(data, f"""
+        WITH paid AS (SELECT customer_id, sum(amount) FILTER (status IN {LIVE}) AS paid FROM ledger GROUP BY ALL)
+        SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
+        WHERE e.reason = 'ELIGIBLE' AND coalesce(p.paid, 0) <> e.amount""") == [(0,)]
+    folders = {p.name for p in (data / "outbox" / "batches").iterdir()}
+    assert folders == {r[0] for r in q(data, "SELECT batch_id FROM batches")}
+
+
+@pytest.fixture(scope="module")
+def held_once(tmp_path_factory):
+    """C1 and C2 (closed, no bank details) held on claim; B1 paid by transfer, V1 by voucher."""
+    data = tmp_path_factory.mktemp("claims") / "data"
+    for kind in ("customers", "scope", "returns", "claims"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS)
+    (data / "inbox" / "scope" / "scope.csv").write_text(SCOPE)
+    run(data, 1)
+    assert q(data, "SELECT customer_id, rail, status, attempt FROM ledger WHERE rail = 'claim' ORDER BY 1") == [
+        ("C1", "claim", "issued", 1), ("C2", "claim", "issued", 1)]
+    return data
+
+
+@pytest.fixture
+def held(held_once, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(held_once, data)
+    return data
+
+
+def test_a_claim_is_paid_by_bank_transfer_to_the_claimed_account_and_a_second_claim_is_refused(held):
+    data = held
+    code = code_of(data, "C1")
+    drop_claims(data, "claims_1.csv", [(code, "004", "123-4567-8901", "2025-12-02T10:00:00+09:00", "CS042")])
+    summary = run(data, 2)
+    assert (summary["claims"]["claims_applied"], summary["claims"]["payments_cancelled"],
+            summary["claims"]["cancelled_krw"], summary["claims"]["rows_quarantined"]) == (1, 1, 50000, 0)
+    # the held payment is cancelled, and the same run pays what is owed by transfer, attempt + 1
+    assert q(data, "SELECT rail, status, attempt, amount FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
+        ("claim", "cancelled", 1, 50000), ("bank_transfer", "issued", 2, 50000)]
+    (payment_id, batch_id), = q(data, "SELECT payment_id, batch_id FROM ledger WHERE customer_id = 'C1' "
+                                      "AND rail = 'bank_transfer'")
+    folder = data / "outbox" / "batches" / batch_id
+    rows = pl.read_csv(folder / "payments.csv", infer_schema=False)
+    assert rows.filter(pl.col("payment_id") == payment_id).select("bank_code", "bank_account").row(0) == (
+        "004", "12345678901")
+    pain = (folder / "pain.001.xml").read_text()
+    assert f"<EndToEndId>{payment_id}</EndToEndId>" in pain and "<Id>12345678901</Id>" in pain
+    # the claimed details are in `claims`, never in the customer master
+    assert q(data, "SELECT bank_code, bank_account, bank_valid FROM customers WHERE customer_id = 'C1'") == [
+        (None, None, False)]
+    assert q(data, "SELECT reference_code, customer_id, bank_code, bank_account, verified_by, cancelled_amount "
+                   "FROM claims") == [(code, "C1", "004", "12345678901", "CS042", 50000)]
+    # C2 did not claim: still held
+    assert q(data, "SELECT rail, status FROM ledger WHERE customer_id = 'C2'") == [("claim", "issued")]
+    # explain shows the claim: masked account, who verified, when; never the whole account
+    text = explain(data, "C1")
+    assert "******8901" in text and "CS042" in text and "2025-12-02 10:00:00" in text
+    assert "12345678901" not in text
+    # the reconciliation: claimed money once on the claim rail, paid on the bank rail, C2's held
+    rec = pl.read_csv(data / "reports" / summary["run_id"] / "reconciliation.csv")
+    total = rec.filter(pl.col("rail") == "TOTAL").row(0, named=True)
+    assert (total["held"], total["claimed"], total["unclaimed"]) == (50000, 50000, 0)
+    assert sum(total[c] for c in ("issued", "settled", "returned", "held", "claimed", "unclaimed")) == q(
+        data, "SELECT sum(amount) FROM ledger")[0][0]
+    assert_paid_exactly_once(data)
+
+    # a second claim for the same code, to another account: nothing is held any more
+    drop_claims(data, "claims_2.csv", [(code, "088", "2234567890", "2025-12-03T09:00:00+09:00", "CS007")])
+    ledger_before = q(data, "SELECT * FROM ledger ORDER BY payment_id")
+    summary = run(data, 3)
+    assert summary["claims"]["claims_applied"] == 0 and summary["claims"]["rows_quarantined"] == 1
+    assert q(data, "SELECT reason, row_number, json_extract_string(row_json, '$.bank_account') FROM quarantine "
+                   "WHERE kind = 'claims'") == [("nothing_to_claim", 1, "******7890")]
+    assert q(data, "SELECT * FROM ledger ORDER BY payment_id") == ledger_before
+    assert q(data, "SELECT count(*) FROM claims") == [(1,)]
+    assert "nothing_to_claim" in explain(data, "C1")
+    assert_paid_exactly_once(data)
+
+
+def test_a_claimed_transfer_returned_max_attempts_times_is_held_again_then_claimed_again(held):
+    data = held
+    drop_claims(data, "claims_1.csv", [(code_of(data, "C1"), "004", "1234567890", "2025-12-02", "CS042")])
+    run(data, 2)
+    for n, day in enumerate((3, 4, 5), start=1):  # max_attempts = 3 in the default policy
+        (latest,), = q(data, "SELECT payment_id FROM ledger WHERE customer_id = 'C1' AND status = 'issued'")
+        drop_returns(data, f"returns_{n}.csv", latest)
+        run(data, day)
+    assert q(data, "SELECT rail, status, attempt FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
+        ("claim", "cancelled", 1), ("bank_transfer", "returned", 2), ("bank_transfer", "returned", 3),
+        ("bank_transfer", "returned", 4), ("claim", "issued", 5)]
+    # the reissues went to the claimed account
+    accounts = {r[0] for r in q(data, """
+        SELECT DISTINCT b.folder FROM ledger l JOIN batches b USING (batch_id)
+        WHERE l.customer_id = 'C1' AND l.rail = 'bank_transfer'""")}
+    for folder in accounts:
+        assert "1234567890" in (data / folder / "payments.csv").read_text()
+    # claimed again, to a new account: paid once more, by transfer, attempt 6
+    drop_claims(data, "claims_2.csv", [(code_of(data, "C1"), "088", "9876543210", "2025-12-06", "CS007")])
+    summary = run(data, 6)
+    assert summary["claims"]["claims_applied"] == 1
+    assert q(data, "SELECT rail, status, attempt FROM ledger WHERE customer_id = 'C1' AND attempt >= 5 "
+                   "ORDER BY attempt") == [("claim", "cancelled", 5), ("bank_transfer", "issued", 6)]
+    (folder,), = q(data, "SELECT b.folder FROM ledger l JOIN batches b USING (batch_id) "
+                         "WHERE l.customer_id = 'C1' AND l.attempt = 6")
+    assert "9876543210" in (data / folder / "pain.001.xml").read_text()
+    assert_paid_exactly_once(data)
+
+
+def test_after_the_deadline_held_payments_are_unclaimed_and_late_claims_refused(held, tmp_path):
+    data = held
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEFAULT_POLICY.read_text().replace('claim_deadline = ""', 'claim_deadline = "2025-12-10"'))
+    drop_claims(data, "late.csv", [(code_of(data, "C1"), "004", "1234567890", "2025-12-11T00:30:00+09:00", "CS042")])
+    summary = run(data, 12, policy)
+    assert summary["claims"]["claims_applied"] == 0
+    assert q(data, "SELECT reason FROM quarantine WHERE kind = 'claims'") == [("claim_after_deadline",)]
+    assert q(data, "SELECT count(*) FROM ledger WHERE rail = 'claim' AND status = 'issued'") == [(2,)]
+    rec = pl.read_csv(data / "reports" / summary["run_id"] / "reconciliation.csv")
+    claim = rec.filter((pl.col("rail") == "claim") & pl.col("value_date").is_not_null())
+    assert claim.select("value_date", "payments", "held", "unclaimed", "issued").rows() == [
+        ("2025-12-01", 2, 0, 100000, 0)]
+
+
+# ----------------------------------------------------------------- exactly once under kill -9
+
+STEPS = ["claims:before-commit", "claims:committed", "disburse:planned", "disburse:folders-written",
+         "disburse:committed", "disburse:published-one", "notify:committed"]
+
+
+def run_process(data: Path, step: str) -> subprocess.CompletedProcess:
+    from prefect.settings import get_current_settings
+
+    env = dict(os.environ, REDRESS_FAIL_AT=step, PREFECT_API_URL=str(get_current_settings().api.url))
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run", "--run-date", "2025-12-02"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_run_applying_claims_killed_at_any_step_then_run_again_pays_each_claimant_once(held, step):
+    data = held
+    drop_claims(data, "claims_1.csv", [
+        (code_of(data, "C1"), "004", "1234567890", "2025-12-02", "CS042"),
+        (code_of(data, "C2"), "088", "2234567890", "2025-12-02", "CS042")])
+    killed = run_process(data, step)
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    summary = run(data, 2)
+    assert_paid_exactly_once(data)
+    assert q(data, "SELECT outcome FROM runs ORDER BY run_id") == [("succeeded",), ("failed",), ("succeeded",)]
+    # each claimant: one claim, the held payment cancelled once, one transfer to the claimed account
+    assert q(data, "SELECT customer_id, count(*) FROM claims GROUP BY ALL ORDER BY 1") == [("C1", 1), ("C2", 1)]
+    assert q(data, """SELECT customer_id, rail, status, attempt, amount FROM ledger
+                      WHERE customer_id IN ('C1', 'C2') ORDER BY customer_id, attempt""") == [
+        ("C1", "claim", "cancelled", 1, 50000), ("C1", "bank_transfer", "issued", 2, 50000),
+        ("C2", "claim", "cancelled", 1, 50000), ("C2", "bank_transfer", "issued", 2, 50000)]
+    assert q(data, "SELECT count(*) FROM quarantine WHERE kind = 'claims'") == [(0,)]
+    assert summary["claims"]["claims_applied"] in (0, 2)  # 0: the killed run had committed them
+
+
+# ----------------------------------------------------------------- a lost warehouse
+
+def test_claims_survive_a_lost_warehouse_rebuilt_from_the_outbox(held, monkeypatch, capsys):
+    data = held
+    drop_claims(data, "claims_1.csv", [(code_of(data, "C1"), "004", "1234567890", "2025-12-02", "CS042")])
+    run(data, 2)
+    ledger_before = q(data, "SELECT payment_id, customer_id, amount, rail, attempt, status FROM ledger ORDER BY 1")
+    claims_before = q(data, "SELECT reference_code, customer_id, bank_code, bank_account FROM claims")
+    (data / "warehouse.duckdb").unlink()
+    monkeypatch.setenv("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    assert main(["--data-dir", str(data), "recover-ledger"]) == 0
+    capsys.readouterr()
+    # restored from the folders: the held claim payment is `issued` again (held, never paid out)
+    assert q(data, "SELECT status FROM ledger WHERE customer_id = 'C1' AND rail = 'claim'") == [("issued",)]
+    summary = run(data, 3)  # applies the claims file again: nothing new is paid
+    assert summary["disburse"]["payments"] == 0 and summary["claims"]["claims_applied"] == 1
+    assert q(data, "SELECT payment_id, customer_id, amount, rail, attempt, status FROM ledger ORDER BY 1") == ledger_before
+    assert q(data, "SELECT reference_code, customer_id, bank_code, bank_account FROM claims") == claims_before
+    assert_paid_exactly_once(data)
