@@ -17,7 +17,8 @@ import duckdb
 from redress.errors import RedressError, WarehouseInUse
 from redress.sql import check_path
 from redress.warehouse.quarantine import masked_account  # noqa: F401 (re-exported)
-from redress.warehouse.schema import SCHEMA, migrate
+from redress.warehouse.migrations import migrate
+from redress.warehouse.schema import SCHEMA
 
 FILE_NAME = "warehouse.duckdb"
 

@@ -1,19 +1,17 @@
-"""The warehouse's schema: every table, with what its columns mean, and the migrations of
-a warehouse written by an earlier version (SPEC "The warehouse").
+"""The warehouse's schema: every table, with what its columns mean (SPEC "The warehouse");
+the migrations of a warehouse written by an earlier version are in migrations.py.
 
 Every table is created here and nowhere else, so an analyst can read the schema in one
 place. Money columns are BIGINT in the currency's minor unit (KRW: whole won). Each
 table has one module that writes it (OWNERS below; tests/warehouse/test_owners.py holds
-every module to it): this module only creates and migrates them.
+every module to it): this module and migrations.py only create and migrate them.
 """
 
 from __future__ import annotations
 
 import re
 
-import duckdb
 
-from redress.warehouse.quarantine import masked_account
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ingested_files (
@@ -307,26 +305,3 @@ OWNERS = {
 def tables() -> list[str]:
     """The names of the warehouse's tables, in the order SCHEMA creates them."""
     return re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA)
-
-
-def migrate(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring a warehouse written by an earlier version to this schema; idempotent and
-    cheap when there is nothing to do.
-
-    Earlier versions kept every customer's name, which no output reads, and copied
-    rejected customers rows whole (bank account included) into quarantine, and every
-    notification's message text, which the outbox file holds and nothing reads back."""
-    con.execute("ALTER TABLE customers DROP COLUMN IF EXISTS name")
-    # Approval before release: who released a run's plan, when, with what note.
-    for column, kind in (("approved_by", "VARCHAR"), ("approved_at", "TIMESTAMPTZ"), ("approval_note", "VARCHAR")):
-        con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
-    con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
-    account = masked_account("json_extract_string(row_json, '$.bank_account')")
-    con.execute(f"""
-        UPDATE quarantine
-        SET row_json = json_merge_patch(row_json, json_object(
-            'name', NULL, 'name_given', json_extract_string(row_json, '$.name') IS NOT NULL,
-            'bank_account', {account}))::VARCHAR
-        WHERE kind = 'customers' AND row_json IS NOT NULL
-          AND (json_exists(row_json, '$.name')
-               OR NOT starts_with(coalesce(json_extract_string(row_json, '$.bank_account'), '******'), '******'))""")
