@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 
 
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ingested_files (
     file_sha256   VARCHAR NOT NULL,
