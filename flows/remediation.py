@@ -1,4 +1,4 @@
-"""The parent flow: ingest -> returns -> validate -> entitle -> disburse -> notify -> report."""
+"""The parent flow: ingest -> returns -> claims -> validate -> entitle -> disburse -> notify -> report."""
 
 from __future__ import annotations
 
