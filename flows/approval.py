@@ -103,13 +103,15 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     by, now = _name(by), _now()
     ctx = _context(data_dir, run_id)
     recovered = recover_outbox(ctx)  # a killed approval's committed folders, published first
-    try:
-        _waiting(ctx, APPROVED, now)
-    except RedressError as exc:
-        if recovered:
-            raise RedressError(f"{exc}; the {len(recovered)} batch folder(s) its interrupted release left "
-                               "are now published") from None
-        raise
+    if _released_but_not_told(ctx):
+        # An approval killed after its release committed: the payments are issued and their
+        # folders now published; what is left is telling the run's people. Given again,
+        # `approve` finishes that, so a killed approval is completed by repeating it.
+        told = _notify(ctx, settings)
+        get_run_logger().info("finished the interrupted release of plan %s", run_id)
+        return {"run_id": run_id, "batches": 0, "payments": 0, "amount_krw": 0,
+                "notifications": told.notifications, "recovered_batches": recovered, "finished": True}
+    _waiting(ctx, APPROVED, now)
     policy = load_policy(ctx.policy_path)
     if policy.sha256 != ctx.policy_sha256:
         raise RedressError(f"policy {ctx.policy_path.name} changed since run {run_id} planned: run again to plan "
@@ -123,17 +125,33 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         stage_plan(con, planned, summary, policy.voucher_products)
     check_plan(ctx, policy)
     release(ctx, settings, policy, planned, summary, created_at=now, approval=Approval(by=by, at=now, note=note or None))
-    ctx.work_dir.mkdir(parents=True, exist_ok=True)  # notify's scratch files; the run's own were removed
-    try:
-        told = notify(ctx, settings)
-    finally:
-        shutil.rmtree(ctx.work_dir, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            ctx.work_dir.parent.rmdir()  # `work/` goes when empty, as after a run
+    told = _notify(ctx, settings)
     get_run_logger().info("released plan %s: %s payments in %s batches", run_id, planned.height, summary.height)
     return {"run_id": run_id, "batches": summary.height, "payments": planned.height,
             "amount_krw": int(planned["amount"].sum() or 0), "notifications": told.notifications,
             "recovered_batches": recovered}
+
+
+def _released_but_not_told(ctx: RunContext) -> bool:
+    """The plan of this run is approved (its release committed) but its notify stage never
+    committed: no notification row of this run and no notification file of it."""
+    with connect(ctx.warehouse) as con:
+        plan = plans_table.read(con, ctx.run_id)
+        if not plan or plan["state"] != APPROVED:
+            return False
+        told = con.execute("SELECT count(*) FROM notifications WHERE run_id = ?", [ctx.run_id]).fetchall()[0][0]
+    return told == 0 and not (ctx.notifications_dir / f"{ctx.run_id}.parquet").exists()
+
+
+def _notify(ctx: RunContext, settings: Settings):
+    """The notify stage for the run whose plan was released, in its own scratch folder."""
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)  # notify's scratch files; the run's own were removed
+    try:
+        return notify(ctx, settings)
+    finally:
+        shutil.rmtree(ctx.work_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            ctx.work_dir.parent.rmdir()  # `work/` goes when empty, as after a run
 
 
 def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dict:

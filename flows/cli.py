@@ -75,8 +75,10 @@ def _print_outputs(data_dir: Path, summary: dict) -> None:
     _print(summary.get("report", ""))
     _print()
     _print(f"warehouse:      {data_dir / 'warehouse.duckdb'}")
-    _print(f"batches:        {data_dir / 'outbox' / 'batches'}/")
-    _print(f"notifications:  {data_dir / 'outbox' / 'notifications' / (run_id + '.parquet')}")
+    notifications = data_dir / "outbox" / "notifications" / f"{run_id}.parquet"
+    for name, path in (("batches:", data_dir / "outbox" / "batches"), ("notifications:", notifications)):
+        if path.exists():  # a run waiting for approval has written neither yet
+            _print(f"{name:<16}{path}{'/' if path.is_dir() else ''}")
     report = data_dir / "reports" / run_id
     _print(f"report:         {report / 'summary.md'}")
     _print(f"data quality:   {report / 'data_quality.html'}")
@@ -104,13 +106,13 @@ def cmd_generate(args, settings) -> int:
 
 def cmd_demo(args, settings) -> int:
     from redress.generate import generate
+    from redress.settings import demo_settings
+    from redress.warehouse import connect, path
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise RedressError(f"{out} is not empty: the demo needs a fresh folder (remove it or pass --out)")
     generate(out, args.customers, args.seed)
-    from redress.settings import demo_settings
-
     settings = demo_settings(settings, out, _print)  # values handed to the run, the environment untouched
     _print(f"generated {args.customers:,} customers and their scope files in {out / 'inbox'}; running the pipeline...")
     summary = run_pipeline(out, args.policy, _run_date(args.run_date), settings)
@@ -120,13 +122,11 @@ def cmd_demo(args, settings) -> int:
         _print(f"\nthe demo approved its own plan (as finance would with `redress approve {done['run_id']} --by NAME`): "
                f"released {done['payments']:,} payments in {done['batches']} batches, "
                f"{done['notifications']:,} people notified")
-    from redress.warehouse import connect, path
-
     with connect(path(out), read_only=True) as con:
         (customer, code), = con.execute(
             "SELECT customer_id, reference_code FROM notifications WHERE customer_id IS NOT NULL "
             "ORDER BY customer_id LIMIT 1").fetchall()
-    _print(f"\nnext, ask about one person by customer id or by the reference code in their message:")
+    _print("\nnext, ask about one person by customer id or by the reference code in their message:")
     _print(f"  .venv/bin/redress --data-dir {out} explain {customer}")
     _print(f"  .venv/bin/redress --data-dir {out} explain --by YOUR_STAFF_ID {code}")
     return 0

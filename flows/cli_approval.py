@@ -36,6 +36,10 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
 
 def cmd_approve(args, settings, say) -> int:
     done = approve(_data_dir(settings), args.run_id, args.by, args.note, settings)
+    if done.get("finished"):
+        say(f"plan {done['run_id']} was already released by an approval that was interrupted: its "
+            f"{len(done['recovered_batches'])} leftover batch folder(s) published, {done['notifications']:,} people notified")
+        return 0
     say(f"approved by {' '.join(args.by.split())}: released plan {done['run_id']}, {done['payments']:,} payments "
         f"({done['amount_krw']:,} KRW) in {done['batches']} batches to {settings.data_dir / 'outbox' / 'batches'}/; "
         f"{done['notifications']:,} people notified")

@@ -200,7 +200,7 @@ def process(data: Path, step: str, *args: str) -> subprocess.CompletedProcess:
 
 
 RELEASE_STEPS = ["disburse:folder-written", "disburse:folders-written", "disburse:committed",
-                 "disburse:published-one"]
+                 "disburse:published-one", "notify:files-written"]
 
 
 @pytest.mark.parametrize("step", RELEASE_STEPS)
@@ -208,12 +208,15 @@ def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(co
     planned = planned_payments(copy, RUN_ID)
     killed = process(copy, step, "approve", RUN_ID, "--by", "Kim")
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
-    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
-    committed = step in ("disburse:committed", "disburse:published-one")
-    if committed:  # approved by the killed process: its folders are published, the approval refused
-        assert code == 1 and len(err) == 1 and "it is approved" in err[0] and "now published" in err[0]
-    else:
-        assert code == 0, err
+    code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 0, err
+    committed = step != "disburse:folder-written" and step != "disburse:folders-written"
+    if committed:  # released by the killed process: approving again finishes it (folders, then notify)
+        assert "was already released by an approval that was interrupted" in out
+    # Either way the run's people are told once, and a third approve is refused.
+    assert q(copy, "SELECT count(*) > 0 FROM notifications WHERE run_id = ?", [RUN_ID]) == [(True,)]
+    again, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert again == 1 and len(err) == 1 and "it is approved" in err[0]
     assert_paid_exactly_once(copy)
     assert_frame_equal(released_payments(copy), planned)
     assert q(copy, "SELECT state FROM plans") == [("approved",)]

@@ -199,7 +199,8 @@ def run_process(data: Path, step: str) -> subprocess.CompletedProcess:
 
     env = dict(os.environ, REDRESS_FAIL_AT=step, PREFECT_API_URL=str(get_current_settings().api.url))
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run", "--run-date", "2025-12-02"],
+        [sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run", "--run-date", "2025-12-02",
+         "--policy", str(DEFAULT_POLICY)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
 

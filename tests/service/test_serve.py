@@ -35,7 +35,11 @@ from prefect.deployments import run_deployment
 
 from flows.service import DEPLOYMENTS, WATCH_CRON
 from redress.generate import generate
-from service_processes import ROOT, stop, wait_for
+from service_processes import stop, wait_for
+
+# Served runs with the shipped policy pause for approval (tests/flows/test_approval_served.py
+# covers that); these tests are about everything else.
+from approval_off import DEFAULT_POLICY as APPROVAL_OFF
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +88,8 @@ def served(prefect_server, tmp_path_factory):
     log = root / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "--data-dir", str(data), "serve", "--daily-at", daily_at],
+            [sys.executable, "-m", "flows.cli", "--data-dir", str(data), "serve", "--daily-at", daily_at,
+             "--policy", str(APPROVAL_OFF)],
             env=prefect_server.env(PREFECT_RUNNER_POLL_FREQUENCY="2"), cwd=root,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -130,8 +135,8 @@ def test_deployments_and_their_schedules(served):
     schema = remediation.parameter_openapi_schema
     assert set(schema["properties"]) == {"data_dir", "policy_path", "run_date"}
     assert set(schema["required"]) == {"data_dir", "policy_path"}  # run_date: today when omitted
-    assert remediation.parameters == {"data_dir": str(served.data),
-                                      "policy_path": str(ROOT / "policies" / "coupang-2025-v1.toml")}
+    # `--policy` given to serve is the deployments' default policy
+    assert remediation.parameters == {"data_dir": str(served.data), "policy_path": str(APPROVAL_OFF)}
 
 
 def test_two_runs_at_once_take_turns_and_pay_once(served, tmp_path):
