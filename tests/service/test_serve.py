@@ -29,8 +29,10 @@ import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import (
     DeploymentFilter, DeploymentFilterName, FlowFilter, FlowFilterName, FlowRunFilter,
-    FlowRunFilterParentFlowRunId, LogFilter, LogFilterFlowRunId,
+    FlowRunFilterDeploymentId, FlowRunFilterParentFlowRunId, FlowRunFilterState,
+    FlowRunFilterStateType, LogFilter, LogFilterFlowRunId,
 )
+from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
 from flows.service import DEPLOYMENTS, WATCH_CRON
@@ -100,6 +102,19 @@ def served(prefect_server, tmp_path_factory):
             return {d.name for d in found if d.parameters.get("data_dir") == str(data)} == set(DEPLOYMENTS)
 
         wait_for("redress serve to register its deployments", registered, 120, alive=proc, log=log)
+
+        def watch_scheduled():
+            # The server's scheduler creates the watch's runs on its own loop (a minute by
+            # default), so a watch registered just before a minute begins has no run for
+            # that minute: the promise "within a minute" holds from the first scheduled run.
+            with get_client(sync_client=True) as client:
+                watch = client.read_deployment_by_name("redress-inbox-watch/inbox-watch")
+                return client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                    deployment_id=FlowRunFilterDeploymentId(any_=[watch.id]),
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
+                    limit=1)
+
+        wait_for("the server to schedule the inbox watch", watch_scheduled, 150, alive=proc, log=log)
         for kind in ("customers", "scope"):
             for f in (generated / "inbox" / kind).iterdir():
                 shutil.copy(f, data / "inbox" / kind / f.name)
