@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo test check-install install bench bench-revision lock clean policy-schema
+.PHONY: help demo test check-install install system-deps bench bench-revision lock clean policy-schema
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,7 +20,15 @@ install: $(STAMP)  ## create .venv from the lock file
 demo: $(STAMP)  ## generate a synthetic breach in ./demo and run the whole pipeline on it
 	$(BIN)/redress demo --out demo
 
-test: $(STAMP)  ## check the layers (.importlinter), then run the test suite on two workers
+# The tests look at the pages and spreadsheets as people do: in Chromium and LibreOffice
+# (Debian's packages). Installed when missing and allowed (root), else a one-line reason.
+SYSTEM_DEPS := chromium libreoffice-calc-nogui
+system-deps:  ## install Debian's chromium and libreoffice-calc-nogui when missing (the tests use them)
+	@if command -v chromium > /dev/null && command -v soffice > /dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "make test needs Chromium and LibreOffice Calc: sudo apt-get install $(SYSTEM_DEPS)" >&2; exit 1; fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_DEPS) > /dev/null
+
+test: $(STAMP) system-deps  ## check the layers (.importlinter), then run the test suite on two workers
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --durations=15
 
