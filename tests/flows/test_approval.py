@@ -8,10 +8,7 @@ plans are refused in one line.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -25,8 +22,8 @@ from flows.remediation import remediation
 from redress.generate import generate
 from redress.policy import DEFAULT_POLICY  # the shipped policy: require_approval = true
 from redress.runtime.faults import KILLED_EXIT_CODE
+from paid_once import assert_paid_exactly_once, redress_killed_at
 
-ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "R20251201-001"
 
 
@@ -63,24 +60,6 @@ def planned_payments(data: Path, run_id: str) -> pl.DataFrame:
         return con.sql("SELECT payment_id, customer_id, amount, rail, attempt FROM plan_payments "
                        "WHERE run_id = ? ORDER BY payment_id", params=[run_id]).pl()
 
-
-def assert_paid_exactly_once(data: Path) -> None:
-    """Every eligible customer's live payments equal the entitlement; every ledger batch
-    has its folder and manifest totals, and nothing else is in the outbox."""
-    assert q(data, """
-        WITH paid AS (SELECT customer_id, sum(amount) FILTER (status IN ('issued', 'settled')) AS paid
-                      FROM ledger GROUP BY ALL)
-        SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
-        WHERE e.reason = 'ELIGIBLE' AND coalesce(p.paid, 0) <> e.amount""") == [(0,)]
-    assert q(data, "SELECT count(*) - count(DISTINCT payment_id) FROM ledger") == [(0,)]
-    batches_dir = data / "outbox" / "batches"
-    assert not list(batches_dir.glob(".tmp-*"))
-    folders = {p.name for p in batches_dir.iterdir()}
-    assert folders == {r[0] for r in q(data, "SELECT batch_id FROM batches")}
-    assert folders == {r[0] for r in q(data, "SELECT DISTINCT batch_id FROM ledger")}
-    for batch_id, count, total in q(data, "SELECT batch_id, count(*), sum(amount) FROM ledger GROUP BY ALL"):
-        manifest = json.loads((batches_dir / batch_id / "manifest.json").read_text())
-        assert (manifest["item_count"], manifest["control_sum"]) == (count, total)
 
 
 @pytest.fixture(scope="module")
@@ -191,13 +170,6 @@ def test_a_run_that_is_not_there_or_has_no_plan_is_refused_in_one_line(copy):
     assert code == 1 and len(err) == 1 and "--by" in err[0]
 
 
-def process(data: Path, step: str, *args: str) -> subprocess.CompletedProcess:
-    from prefect.settings import get_current_settings
-
-    env = dict(os.environ, REDRESS_FAIL_AT=step, PREFECT_API_URL=str(get_current_settings().api.url))
-    return subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(data), *args],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-
 
 RELEASE_STEPS = ["disburse:folder-written", "disburse:folders-written", "disburse:committed",
                  "disburse:published-one", "notify:files-written"]
@@ -206,7 +178,7 @@ RELEASE_STEPS = ["disburse:folder-written", "disburse:folders-written", "disburs
 @pytest.mark.parametrize("step", RELEASE_STEPS)
 def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(copy, step):
     planned = planned_payments(copy, RUN_ID)
-    killed = process(copy, step, "approve", RUN_ID, "--by", "Kim")
+    killed = redress_killed_at(step, copy, "approve", RUN_ID, "--by", "Kim")
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
     code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
     assert code == 0, err
@@ -225,7 +197,7 @@ def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(co
 def test_a_run_killed_once_its_plan_is_saved_is_superseded_by_the_rerun_which_pays_once(waiting, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(waiting[0] / "inbox", data / "inbox")
-    killed = process(data, "disburse:plan-saved", "run", "--run-date", "2025-12-01")
+    killed = redress_killed_at("disburse:plan-saved", data, "run", "--run-date", "2025-12-01")
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
     rerun = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
     assert q(data, "SELECT state FROM plans ORDER BY run_id") == [("superseded",), ("waiting",)]

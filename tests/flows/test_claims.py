@@ -8,10 +8,7 @@ lost warehouse is rebuilt with the claims intact."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -23,9 +20,9 @@ from flows.cli import main
 from flows.remediation import remediation
 from redress.customer_service.explain import explain
 from approval_off import DEFAULT_POLICY
+from paid_once import assert_paid_exactly_once, redress_killed_at
 from redress.runtime.faults import KILLED_EXIT_CODE
 
-ROOT = Path(__file__).resolve().parents[2]
 CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
 C1,Kim,c1@example.com,010-3000-0001,closed,2020-01-01,2025-10-01,false,,,
 C2,Lee,c2@example.com,010-3000-0002,closed,2020-01-01,2025-10-02,false,,,
@@ -63,14 +60,6 @@ def drop_claims(data: Path, name: str, rows: list[tuple[str, ...]]) -> None:
 def drop_returns(data: Path, name: str, payment_id: str) -> None:
     (data / "inbox" / "returns" / name).write_text(f"payment_id,status,reason\n{payment_id},returned,account closed\n")
 
-
-def assert_paid_exactly_once(data: Path) -> None:
-    assert q(data, f"""
-        WITH paid AS (SELECT customer_id, sum(amount) FILTER (status IN {LIVE}) AS paid FROM ledger GROUP BY ALL)
-        SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
-        WHERE e.reason = 'ELIGIBLE' AND coalesce(p.paid, 0) <> e.amount""") == [(0,)]
-    folders = {p.name for p in (data / "outbox" / "batches").iterdir()}
-    assert folders == {r[0] for r in q(data, "SELECT batch_id FROM batches")}
 
 
 @pytest.fixture(scope="module")
@@ -194,16 +183,6 @@ STEPS = ["claims:before-commit", "claims:committed", "disburse:planned", "disbur
          "disburse:committed", "disburse:published-one", "notify:committed"]
 
 
-def run_process(data: Path, step: str) -> subprocess.CompletedProcess:
-    from prefect.settings import get_current_settings
-
-    env = dict(os.environ, REDRESS_FAIL_AT=step, PREFECT_API_URL=str(get_current_settings().api.url))
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run", "--run-date", "2025-12-02",
-         "--policy", str(DEFAULT_POLICY)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
-
 
 @pytest.mark.parametrize("step", STEPS)
 def test_a_run_applying_claims_killed_at_any_step_then_run_again_pays_each_claimant_once(held, step):
@@ -211,7 +190,7 @@ def test_a_run_applying_claims_killed_at_any_step_then_run_again_pays_each_claim
     drop_claims(data, "claims_1.csv", [
         (code_of(data, "C1"), "004", "1234567890", "2025-12-02", "CS042"),
         (code_of(data, "C2"), "088", "2234567890", "2025-12-02", "CS042")])
-    killed = run_process(data, step)
+    killed = redress_killed_at(step, data, "run", "--run-date", "2025-12-02", "--policy", str(DEFAULT_POLICY))
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
     summary = run(data, 2)
     assert_paid_exactly_once(data)

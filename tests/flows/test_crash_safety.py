@@ -10,11 +10,7 @@ every person notified exactly once across the published notification files.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -26,8 +22,9 @@ from flows.remediation import remediation
 from redress.runtime.faults import KILLED_EXIT_CODE
 from redress.generate import generate
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
+from paid_once import assert_paid_exactly_once, redress_killed_at
 
-ROOT = Path(__file__).resolve().parents[2]
+RUN = ("run", "--run-date", "2025-12-02", "--policy", str(DEFAULT_POLICY))
 STEPS = [
     "ingest:before-commit",
     "returns:before-commit",
@@ -90,44 +87,13 @@ OUTCOMES = {
 }
 
 
-def run_process(data: Path, step: str) -> subprocess.CompletedProcess:
-    from prefect.settings import get_current_settings
-
-    env = dict(os.environ, REDRESS_FAIL_AT=step, PREFECT_API_URL=str(get_current_settings().api.url))
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run", "--run-date", "2025-12-02",
-         "--policy", str(DEFAULT_POLICY)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
-
-
-def assert_paid_exactly_once(data: Path) -> None:
-    owed = q(data, """
-        WITH paid AS (SELECT customer_id, sum(amount) FILTER (status IN ('issued', 'settled')) AS paid
-                      FROM ledger GROUP BY ALL)
-        SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
-        WHERE e.reason = 'ELIGIBLE' AND coalesce(p.paid, 0) <> e.amount""")
-    assert owed == [(0,)]
-    batches_dir = data / "outbox" / "batches"
-    assert not list(batches_dir.glob(".tmp-*"))
-    folders = {p.name for p in batches_dir.iterdir()}
-    assert folders == {r[0] for r in q(data, "SELECT batch_id FROM batches")}
-    assert folders == {r[0] for r in q(data, "SELECT DISTINCT batch_id FROM ledger")}
-    for batch_id, count, total in q(data, "SELECT batch_id, count(*), sum(amount) FROM ledger GROUP BY ALL"):
-        manifest = json.loads((batches_dir / batch_id / "manifest.json").read_text())
-        assert (manifest["item_count"], manifest["control_sum"]) == (count, total)
-    notes_dir = data / "outbox" / "notifications"
-    assert not list(notes_dir.glob(".tmp-*"))
-    published = pl.concat([pl.read_parquet(p) for p in sorted(notes_dir.glob("*.parquet"))])
-    assert published.height == q(data, "SELECT count(*) FROM notifications")[0][0]
-    assert published["reference_code"].n_unique() == published.height
 
 
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_at_any_step_then_run_again(first_run, from_scratch, tmp_path, step):
     data = tmp_path / "data"
     shutil.copytree(first_run, data)
-    killed = run_process(data, step)
+    killed = redress_killed_at(step, data, *RUN)
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
     summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert_paid_exactly_once(data)
@@ -162,7 +128,7 @@ def test_killed_while_a_new_snapshot_is_promoted_with_a_revision_then_run_again(
     else:
         pl.read_csv(snapshot, infer_schema=False).reverse().write_csv(reordered)
     shutil.copy(reordered, data / "inbox" / "customers" / reordered.name)
-    killed = run_process(data, "ingest:customers-before-commit")
+    killed = redress_killed_at("ingest:customers-before-commit", data, *RUN)
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
     assert q(data, "SELECT DISTINCT file_sha256 FROM customers") != q(
         data, f"SELECT file_sha256 FROM ingested_files WHERE file_name = '{reordered.name}'")
