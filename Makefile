@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo test check-install install system-deps bench bench-revision lock clean policy-schema
+.PHONY: help demo test check-install install system-deps bench bench-revision lock clean distclean policy-schema
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -17,7 +17,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)  ## create .venv from the lock file
 
-demo: $(STAMP)  ## generate a synthetic breach in ./demo and run the whole pipeline on it
+demo: $(STAMP)  ## generate a synthetic breach in ./demo and run the whole pipeline on it (again: replaces ./demo)
 	$(BIN)/redress demo --out demo
 
 # The tests look at the pages and spreadsheets as people do: in Chromium and LibreOffice
@@ -57,5 +57,9 @@ policy-schema: $(STAMP)  ## rewrite policies/policy.schema.json from the policy 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
 
-clean:  ## remove the environment and generated folders
-	rm -rf $(VENV) demo bench
+# The environment takes a minute to build and is not an output: `clean` keeps it.
+clean:  ## remove the generated folders (demo, bench); keeps .venv
+	rm -rf demo bench
+
+distclean: clean  ## clean, and remove the environment (.venv) too
+	rm -rf $(VENV)

@@ -19,7 +19,12 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from flows import cli_approval
+# Before Prefect is first imported: on a terminal, `import prefect` shows a notice and
+# sends usage events unless DO_NOT_TRACK is set (prefect/_internal/analytics, 3.9). A
+# finance pipeline's command sends nothing anywhere; the user may still opt in.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from flows import cli_approval, cli_demo  # noqa: E402 - after the line above
 from redress import escape
 from redress.errors import RedressError
 from redress.inbox import require_inbox
@@ -66,7 +71,11 @@ def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date, setti
     from flows.remediation import remediation
     from redress.runtime.prefect_server import temporary_server
 
-    with temporary_server(), given(settings):  # nothing this run starts outlives it, even after kill -9
+    from redress.runtime import progress
+
+    # A line per stage on stdout (a bar on a terminal), before the summary: stderr keeps
+    # to the one-line reason of a failure (SPEC "The command line").
+    with progress.reporting(progress.reporter_for(sys.stdout)), temporary_server(), given(settings):
         return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
 
 
@@ -105,31 +114,7 @@ def cmd_generate(args, settings) -> int:
 
 
 def cmd_demo(args, settings) -> int:
-    from redress.generate import generate
-    from redress.settings import demo_settings
-    from redress.warehouse import connect, path
-
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise RedressError(f"{out} is not empty: the demo needs a fresh folder (remove it or pass --out)")
-    generate(out, args.customers, args.seed)
-    settings = demo_settings(settings, out, _print)  # values handed to the run, the environment untouched
-    _print(f"generated {args.customers:,} customers and their scope files in {out / 'inbox'}; running the pipeline...")
-    summary = run_pipeline(out, args.policy, _run_date(args.run_date), settings)
-    _print_outputs(out, summary)
-    if summary["disburse"]["awaiting_approval"]:  # the demo plays finance too, and says so
-        done = cli_approval.approve(out, summary["run_id"], "redress demo", "the demo approves its own plan", settings)
-        _print(f"\nthe demo approved its own plan (as finance would with `redress approve {done['run_id']} --by NAME`): "
-               f"released {done['payments']:,} payments in {done['batches']} batches, "
-               f"{done['notifications']:,} people notified")
-    with connect(path(out), read_only=True) as con:
-        (customer, code), = con.execute(
-            "SELECT customer_id, reference_code FROM notifications WHERE customer_id IS NOT NULL "
-            "ORDER BY customer_id LIMIT 1").fetchall()
-    _print("\nnext, ask about one person by customer id or by the reference code in their message:")
-    _print(f"  .venv/bin/redress --data-dir {out} explain {customer}")
-    _print(f"  .venv/bin/redress --data-dir {out} explain --by YOUR_STAFF_ID {code}")
-    return 0
+    return cli_demo.cmd_demo(args, settings, _print, run_pipeline, _print_outputs, _run_date)
 
 
 def cmd_explain(args, settings) -> int:

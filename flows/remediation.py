@@ -10,6 +10,8 @@ from prefect import flow, get_run_logger
 from redress.errors import RedressError
 from redress.runtime.machine_errors import machine_error
 from redress.runtime.permissions import private_files
+from redress.runtime import progress
+from redress.runtime.run_naming import flow_run_name, name_and_tag
 from redress.policy import load_policy
 from redress.results import RunSummary
 from redress.settings import Settings, for_run
@@ -26,7 +28,7 @@ from tasks.validate import validate_scope
 from redress.runtime.start_checks import check_before_run
 
 
-@flow(name="redress-remediation", log_prints=False)
+@flow(name="redress-remediation", log_prints=False, flow_run_name=flow_run_name)
 def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
     """One run over what is in the inbox; returns the run summary (counts, no personal
     data) as plain JSON values: run_id, each stage's result (redress/results.py) and the
@@ -67,15 +69,19 @@ def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings:
     ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path), "run_date": str(run_date)})
     summary = RunSummary(run_id=ctx.run_id)
     try:
-        summary.ingest = ingest_inbox(ctx, settings)
-        summary.returns = apply_returns(ctx, settings)
-        summary.claims = apply_claims(ctx, settings)
-        summary.validate = validate_scope(ctx, settings)
-        summary.entitle = compute_entitlements(ctx, settings)
-        summary.disburse = disburse(ctx, settings)
+        name_and_tag(ctx.run_id, policy.id, data_dir)  # the flow run is found by the run id
+        get_run_logger().info("run %s: policy %s, data folder %s, run date %s",
+                              ctx.run_id, policy.id, data_dir.name, run_date.isoformat())
+        # Each stage timed and counted on the console (redress/runtime/progress.py).
+        summary.ingest = progress.timed("ingest", ingest_inbox, ctx, settings)
+        summary.returns = progress.timed("returns", apply_returns, ctx, settings)
+        summary.claims = progress.timed("claims", apply_claims, ctx, settings)
+        summary.validate = progress.timed("validate", validate_scope, ctx, settings)
+        summary.entitle = progress.timed("entitle", compute_entitlements, ctx, settings)
+        summary.disburse = progress.timed("disburse", disburse, ctx, settings)
         if not summary.disburse.awaiting_approval:  # else told once approved (flows/approval.py)
-            summary.notify = notify(ctx, settings)
-        summary.report = write_report(ctx, summary)
+            summary.notify = progress.timed("notify", notify, ctx, settings)
+        summary.report = progress.timed("report", write_report, ctx, summary)
     except BaseException as exc:
         error = machine_error(exc) or str(exc) or type(exc).__name__
         # Recording the failure needs the disk and the warehouse, which may be what

@@ -64,6 +64,25 @@ def markdown(text: object) -> str:
 
 
 def markdown_rows(rows: list[dict]) -> list[dict]:
-    """Table-artifact rows with every text value Markdown-escaped (Prefect renders the
-    cells); numbers, booleans and None as they are."""
-    return [{k: markdown(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+    """Table-artifact rows as people read them in the Prefect UI: headers in words
+    (`amount_krw` -> `Amount (KRW)`), whole numbers with thousands separators, booleans
+    as yes/no, None as an empty cell, and every text value Markdown-escaped (Prefect
+    renders the cells)."""
+    return [{header(k): _cell(v) for k, v in row.items()} for row in rows]
+
+
+def header(column: str) -> str:
+    """A column name as a table header in words: `value_date` -> `Value date`,
+    `control_sum_krw` -> `Control sum (KRW)`."""
+    words = column.removesuffix("_krw").replace("_", " ")
+    return words[:1].upper() + words[1:] + (" (KRW)" if column.endswith("_krw") else "")
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value is None:
+        return ""
+    return markdown(value) if isinstance(value, str) else value

@@ -78,7 +78,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ClaimsF
     return entry
 
 
-@task(name="apply claims", cache_policy=NO_CACHE, timeout_seconds=1800)
+@task(name="apply claims", task_run_name="apply claims", cache_policy=NO_CACHE, timeout_seconds=1800)
 def apply_claims(ctx: RunContext, settings: Settings) -> ClaimsResult:
     """Every new claims file, checked and applied (or quarantined); returns each file
     met, in read order, and the totals (a file not read counts zero everywhere).

@@ -51,7 +51,7 @@ def recover_outbox(ctx: RunContext) -> list[str]:
         lambda tmp, batch_id: outbox.publish(tmp, ctx.batches_dir / batch_id))
 
 
-@task(name="disburse", cache_policy=NO_CACHE, timeout_seconds=3600)
+@task(name="disburse", task_run_name="disburse", cache_policy=NO_CACHE, timeout_seconds=3600)
 def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     """Stage 4 (SPEC "Payments"): the steps above; returns a DisburseResult
     (redress/results.py)."""
@@ -129,5 +129,5 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     )
     logger.info("%s %s payments in %s batches, %s %s",
                 "planned, waiting for approval," if waiting else "disbursed",
-                result.payments, result.batches, result.amount_krw, policy.currency)
+                f"{result.payments:,}", f"{result.batches:,}", f"{result.amount_krw:,}", policy.currency)
     return result

@@ -31,7 +31,7 @@ _AFFECTED = """
     WHERE $every OR file_sha256 IN (SELECT unnest($files::VARCHAR[]))"""
 
 
-@task(name="compute entitlements", cache_policy=NO_CACHE, timeout_seconds=1800)
+@task(name="compute entitlements", task_run_name="compute entitlements", cache_policy=NO_CACHE, timeout_seconds=1800)
 def compute_entitlements(ctx: RunContext, settings: Settings) -> EntitleResult:
     """Returns an EntitleResult (redress/results.py): customers and amount per reason over
     the whole `entitlements` table after the stage."""
@@ -54,7 +54,8 @@ def compute_entitlements(ctx: RunContext, settings: Settings) -> EntitleResult:
         rows = con.execute("""
             SELECT reason, count(*), sum(amount) FROM entitlements GROUP BY ALL ORDER BY reason""").fetchall()
     summary = {reason: ReasonTotal(customers=n, amount_krw=int(total)) for reason, n, total in rows}
-    logger.info("entitlements by reason: %s", summary)
+    logger.info("entitlements by reason: %s", "; ".join(
+        f"{reason} {t.customers:,} people, {t.amount_krw:,} {policy.currency}" for reason, t in summary.items()))
     return EntitleResult(mode=mode, why=why, customers_recomputed=recomputed, by_reason=summary)
 
 

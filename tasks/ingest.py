@@ -77,7 +77,7 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Setti
     return entry
 
 
-@task(name="ingest inbox", cache_policy=NO_CACHE, timeout_seconds=3600, retries=len(BACKOFF_SECONDS),
+@task(name="ingest inbox", task_run_name="ingest inbox", cache_policy=NO_CACHE, timeout_seconds=3600, retries=len(BACKOFF_SECONDS),
       retry_delay_seconds=BACKOFF_SECONDS, retry_jitter_factor=JITTER, retry_condition_fn=io_errors_only)
 def ingest_inbox(ctx: RunContext, settings: Settings) -> IngestResult:
     """Record every new customers and scope file (by content) and load the accepted ones;
@@ -91,7 +91,7 @@ def ingest_inbox(ctx: RunContext, settings: Settings) -> IngestResult:
                 return _ingest_scope(con, f, ctx, tz, settings)
         return _ingest_customers(ctx, f, tz, settings)
 
-    entries = each_new_file(ctx, settings, ("customers", "scope"), load)
+    entries = each_new_file(ctx, settings, ("customers", "scope"), load, stage="ingest")
     with connect(ctx.warehouse) as con:
         masters = con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
     if masters == 0:

@@ -90,7 +90,7 @@ def write_rendered(people: Path, policy: Policy, run_id: str, *, final: Path, in
     ])
 
 
-@task(name="notify", cache_policy=NO_CACHE, timeout_seconds=3600)
+@task(name="notify", task_run_name="notify", cache_policy=NO_CACHE, timeout_seconds=3600)
 def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     """Stage 5 (SPEC "Notifications"): everyone newly known, told once; returns a
     NotifyResult (redress/results.py)."""
@@ -137,5 +137,6 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         per_template[template] = per_template.get(template, 0) + n
     per_template = dict(sorted(per_template.items()))
     _publish(tmp, ctx)
-    logger.info("notifications: %s new, by channel %s", count, per_channel)
+    logger.info("notifications: %s new (%s)", f"{count:,}",
+                ", ".join(f"{channel} {n:,}" for channel, n in sorted(per_channel.items())) or "none")
     return NotifyResult(notifications=count, per_channel=per_channel, per_template=per_template)

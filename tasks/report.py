@@ -92,7 +92,7 @@ def publish_artifacts(ctx: RunContext, text: str, summary: RunSummary, facts: Ru
                           description=f"{about}: bank-transfer cash (KRW) per value date against the daily cap")
 
 
-@task(name="report", cache_policy=NO_CACHE, timeout_seconds=1800)
+@task(name="report", task_run_name="report", cache_policy=NO_CACHE, timeout_seconds=1800)
 def write_report(ctx: RunContext, summary: RunSummary) -> str:
     """Every report file of the run and its artifacts; returns the text of summary.md."""
     return _write(ctx, summary)

@@ -66,7 +66,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> Returns
     return entry
 
 
-@task(name="apply returns", cache_policy=NO_CACHE, timeout_seconds=1800)
+@task(name="apply returns", task_run_name="apply returns", cache_policy=NO_CACHE, timeout_seconds=1800)
 def apply_returns(ctx: RunContext, settings: Settings) -> ReturnsResult:
     """Every new returns file, checked and applied (or quarantined); returns each file
     met, in read order, and the totals (a file not read counts zero everywhere)."""

@@ -237,7 +237,7 @@ def _classify(ctx: RunContext, plan: increments.Plan, categories: list[str]) -> 
     return disagreeing, agreed
 
 
-@task(name="validate scope", cache_policy=NO_CACHE, timeout_seconds=3600)
+@task(name="validate scope", task_run_name="validate scope", cache_policy=NO_CACHE, timeout_seconds=3600)
 def validate_scope(ctx: RunContext, settings: Settings) -> ValidateResult:
     """Stage 2 (SPEC "Input: scope files"): classify the scope rows that need it (all on
     the full path, the new files' on the incremental one: redress/warehouse/increments.py), gate
@@ -266,10 +266,11 @@ def validate_scope(ctx: RunContext, settings: Settings) -> ValidateResult:
     # Checked before the commit for the rows it wrote; again over all, as a guard.
     _require_balanced(balance)
     if held:
-        logger.warning("scope rows: %s held in review as checks_disagree", held)
+        logger.warning("scope rows: %s held in review as checks_disagree", f"{held:,}")
     totals = {d: int(balance[d].sum()) for d in ("exposure", "non_member", "review", "quarantine")}
     totals["rows_read"] = int(balance["rows_read"].sum())
-    logger.info("scope rows: %s", totals)
+    logger.info("scope rows: %s read, %s exposures, %s non-member, %s in review, %s quarantined",
+                *(f"{totals[k]:,}" for k in ("rows_read", "exposure", "non_member", "review", "quarantine")))
     return ValidateResult(
         mode=plan.mode, why=plan.why, classified_files=len(plan.files), destinations=Destinations(**totals),
         quarantine_reasons=dict(reasons), input_checks=agreed,

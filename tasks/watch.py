@@ -100,7 +100,7 @@ def _sha256_or_none(path: Path) -> str | None:
         return None
 
 
-@task(name="check inbox", cache_policy=NO_CACHE, timeout_seconds=1800, retries=len(BACKOFF_SECONDS),
+@task(name="check inbox", task_run_name="check inbox", cache_policy=NO_CACHE, timeout_seconds=1800, retries=len(BACKOFF_SECONDS),
       retry_delay_seconds=BACKOFF_SECONDS, retry_jitter_factor=JITTER, retry_condition_fn=io_errors_only)
 def new_inbox_files(data_dir: Path, settings: Settings) -> list[dict]:
     """Inbox files with content no run has recorded yet: kind/name and sha256 (no rows read)."""
@@ -109,7 +109,7 @@ def new_inbox_files(data_dir: Path, settings: Settings) -> list[dict]:
                              timedelta(seconds=settings.inbox_wait_seconds), log=logger.info)
     new = unrecorded(listed, recorded_files(warehouse_path(data_dir)), _sha256_or_none)
     files = [{"file": f"{f.kind}/{f.name}", "sha256": sha} for f, sha in new]
-    logger.info("%s inbox file(s), %s new%s", len(listed), len(files),
+    logger.info("%s inbox file(s), %s new%s", f"{len(listed):,}", f"{len(files):,}",
                 (": " + ", ".join(escape.terminal(f["file"]) for f in files)) if files else "")
     return files
 

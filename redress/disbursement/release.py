@@ -25,6 +25,7 @@ from redress.outbox import files as outbox
 from redress.outbox.pain001 import pain001
 from redress.policy import Policy
 from redress.rules.payments_file import payment_files
+from redress.runtime import progress
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings, debtor
 from redress.vocabulary import APPROVED, BANK_TRANSFER
@@ -56,7 +57,8 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: pl.Dat
     payer = debtor(settings) if (summary["rail"] == BANK_TRANSFER).any() else None
     ctx.batches_dir.mkdir(parents=True, exist_ok=True)
     parts = planned.partition_by("batch_id", as_dict=True, maintain_order=True)
-    for meta in summary.to_dicts():  # one step per batch, not per payment
+    for done, meta in enumerate(summary.to_dicts()):  # one step per batch, not per payment
+        progress.step("disburse", "batches written", done, summary.height)
         rows = parts[(meta["batch_id"],)]
         manifest = dict(
             meta, value_date=meta["value_date"].isoformat(), currency=policy.currency,
@@ -73,6 +75,7 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: pl.Dat
                                             rows.select(PAIN_COLUMNS), payer, currency=policy.currency)
         outbox.write_batch(ctx.batches_dir, manifest, payment_files(rows, meta["rail"], policy), extra)
         checkpoint("disburse:folder-written", settings)
+    progress.step("disburse", "batches written", summary.height, summary.height)
     checkpoint("disburse:folders-written", settings)
 
     with connect(ctx.warehouse) as con:

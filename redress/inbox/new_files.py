@@ -17,6 +17,7 @@ from redress import inbox as io
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.results import FileRead
+from redress.runtime import progress
 from redress.vocabulary import ACCEPTED, DUPLICATE_FILE, NOT_READ, REJECTED, REJECTED_FILE, UNREADABLE_FILE
 from redress.settings import Settings
 from redress.warehouse import connect, files, quarantine
@@ -39,7 +40,7 @@ def not_read(kind: str, name: str, why: str, logger) -> FileRead:
 
 
 def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
-                  load: Callable[[io.InboxFile], FileRead]) -> list[FileRead]:
+                  load: Callable[[io.InboxFile], FileRead], stage: str | None = None) -> list[FileRead]:
     """Calls `load` on every inbox file of these kinds whose content was not seen before,
     in read order (redress.inbox.files.read_order: oldest modification time first, then natural order of
     names). A file seen before under this name is passed over; the same content under
@@ -47,7 +48,9 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
     `load` rejects whole (FileRejected), is recorded and quarantined with its reason.
     Files still being copied in are waited for (REDRESS_INBOX_QUIET_SECONDS, at most
     REDRESS_INBOX_WAIT_SECONDS); those still changing, links and other non-regular
-    entries are not read: each is logged once and listed with status "not_read"."""
+    entries are not read: each is logged once and listed with status "not_read". Every file
+    met is logged in one form (`kind/name: status (N rows)`) and counted as the step
+    "reading files" of `stage` (default: the kind) in the run's progress."""
     logger = get_run_logger()
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     inbox = io.inbox_files(ctx.data_dir, timedelta(seconds=settings.inbox_quiet_seconds),
@@ -56,12 +59,14 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
     with connect(ctx.warehouse) as con:
         recorded = con.execute("SELECT file_sha256, file_name FROM ingested_files").fetchall()
     seen_pairs, seen_content = set(recorded), {sha for sha, _ in recorded}
-    for f in inbox.files:
-        if (f.sha256, f.name) in seen_pairs:
-            continue
+    new = [f for f in inbox.files if (f.sha256, f.name) not in seen_pairs]
+    stage = stage or kinds[0]
+    for done, f in enumerate(new):
+        progress.step(stage, "reading files", done, len(new))
         if f.sha256 in seen_content:
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, DUPLICATE_FILE, "same content as a file seen before"))
+            _log_file(logger, f, entries[-1])
             continue
         try:
             f.check_unchanged()
@@ -89,6 +94,13 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
             continue
         except duckdb.Error as exc:
             raise RedressError(f"loading {f.kind}/{escape.terminal(f.name)} failed: {exc}") from None
-        last = entries[-1]
-        logger.info("%s/%s: %s (%s rows)", f.kind, escape.terminal(f.name), last.status, last.rows_read)
+        _log_file(logger, f, entries[-1])
+    if new:
+        progress.step(stage, "reading files", len(new), len(new))
     return entries
+
+
+def _log_file(logger, f: io.InboxFile, entry: FileRead) -> None:
+    """One line per file met, in one form whatever became of it: a duplicate too."""
+    rows = "no rows read" if entry.rows_read is None else f"{entry.rows_read:,} rows"
+    logger.info("%s/%s: %s (%s)", f.kind, escape.terminal(f.name), entry.status, rows)

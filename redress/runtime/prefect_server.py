@@ -78,8 +78,12 @@ def start(timeout_seconds: float) -> tuple[subprocess.Popen, str]:
     if not sys.platform.startswith("linux"):
         raise RedressError("redress run starts its own Prefect server only on Linux: set PREFECT_API_URL")
     port = _free_port()
+    # A run's own server sends no usage data and prints no notice about it: the
+    # server's telemetry service reads PREFECT_SERVER_ANALYTICS_ENABLED, and `import
+    # prefect` in the child (its stderr may be the user's terminal) shows the notice and
+    # sends SDK events unless DO_NOT_TRACK is set (prefect/_internal/analytics, 3.9).
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-           "PREFECT__SERVER_FINAL": "1"}
+           "PREFECT__SERVER_FINAL": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     env.pop("PREFECT_API_URL", None)
     child = subprocess.Popen(_command(port), env=env, stdin=subprocess.DEVNULL,
                              preexec_fn=_die_with(os.getpid()))
@@ -132,7 +136,10 @@ def temporary_server() -> Iterator[str | None]:
     if get_current_settings().api.url:
         yield None
         return
+    from redress.runtime import progress
+
     timeout = float(get_current_settings().server.ephemeral.startup_timeout_seconds)
+    progress.note("starting a temporary Prefect server for this run (PREFECT_API_URL is not set)...")
     child, url = start(timeout)
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = url  # for anything that reads the environment again

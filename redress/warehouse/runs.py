@@ -44,6 +44,29 @@ def _ids_on_disk(data_dir: Path, run_date: date) -> list[int]:
     return [int(n.removeprefix(prefix)) for n in names if n.removeprefix(prefix).isdigit()]
 
 
+def _next_run_id(con, data_dir: Path, run_date: date) -> str:
+    # The highest sequence, not a count: runs rebuilt from the outbox (recover-ledger)
+    # may leave gaps, and an id is never given twice.
+    n = con.execute(
+        "SELECT coalesce(max(CAST(split_part(run_id, '-', 2) AS BIGINT)), 0) FROM runs WHERE run_date = ?",
+        [run_date]).fetchall()[0][0]
+    n = max([n, *_ids_on_disk(data_dir, run_date)])
+    return f"R{run_date:%Y%m%d}-{n + 1:03d}"
+
+
+def peek_run_id(data_dir: Path, run_date: date) -> str | None:
+    """The id start_run would give a run of this date now, read without writing (so a
+    Prefect flow run can be named after it before it starts); None when the warehouse
+    cannot be read (held by another run, not DuckDB's): start_run decides then."""
+    try:
+        if not warehouse.path(data_dir).exists():
+            return f"R{run_date:%Y%m%d}-{max([0, *_ids_on_disk(data_dir, run_date)]) + 1:03d}"
+        with connect(warehouse.path(data_dir), read_only=True) as con:
+            return _next_run_id(con, data_dir, run_date)
+    except Exception:  # noqa: BLE001 - a name is a convenience; the run's own checks report the cause
+        return None
+
+
 def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) -> RunContext:
     """Record a new run; its id is the run date and a sequence, so ids sort and repeat
     identically for the same history."""
@@ -53,13 +76,7 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
         con.execute("""UPDATE runs SET outcome = 'failed', error = 'stopped before the end (killed or crashed)'
                        WHERE outcome = 'running'""")
         shutil.rmtree(data_dir / "work", ignore_errors=True)
-        # The highest sequence, not a count: runs rebuilt from the outbox (recover-ledger)
-        # may leave gaps, and an id is never given twice.
-        n = con.execute(
-            "SELECT coalesce(max(CAST(split_part(run_id, '-', 2) AS BIGINT)), 0) FROM runs WHERE run_date = ?",
-            [run_date]).fetchall()[0][0]
-        n = max([n, *_ids_on_disk(data_dir, run_date)])
-        run_id = f"R{run_date:%Y%m%d}-{n + 1:03d}"
+        run_id = _next_run_id(con, data_dir, run_date)
         con.execute(
             "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
             "VALUES (?, ?, ?, ?, ?, ?, 'running')",

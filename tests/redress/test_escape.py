@@ -82,6 +82,8 @@ def test_markdown_keeps_plain_names_readable():
     assert escape.markdown("evil|name[x](http://e).csv") == "evil\\|name\\[x\\](http://e).csv"
 
 
-def test_table_rows_escape_text_and_keep_numbers():
-    rows = escape.markdown_rows([{"suite_run": "customers_staging-<b>.csv", "failed": 2, "passed": True, "x": None}])
-    assert rows == [{"suite_run": "customers_staging-&lt;b&gt;.csv", "failed": 2, "passed": True, "x": None}]
+def test_table_rows_escape_text_and_read_as_words():
+    rows = escape.markdown_rows([{"suite_run": "customers_staging-<b>.csv", "failed": 2, "passed": True, "x": None,
+                                  "control_sum_krw": 1234567890, "closed": False}])
+    assert rows == [{"Suite run": "customers_staging-&lt;b&gt;.csv", "Failed": "2", "Passed": "yes", "X": "",
+                     "Control sum (KRW)": "1,234,567,890", "Closed": "no"}]

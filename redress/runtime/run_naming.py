@@ -1,0 +1,53 @@
+"""A redress run and its Prefect flow run find each other (issue 14, "Data engineers"):
+the flow run is named after the run id (`R20251201-001`, the name of its report folder)
+and tagged `policy:<policy id>` and `data:<data folder's name>`.
+
+The run id is given under the data folder's lock, inside the flow (start_run). So that
+Prefect's first log line ("Beginning flow run 'R20251201-001' ...") already names it,
+`flow_run_name` reads the id the run will get before the flow starts (peek_run_id); once
+the run holds its id, `name_and_tag` corrects the name if another run took that id in
+between, and adds the tags (Prefect 3.9 has no tags parameter on a flow run's start).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from redress.warehouse.runs import peek_run_id
+
+
+def flow_run_name() -> str:
+    """`flow_run_name=` of the parent flow: the run id the run will get, read from the
+    flow run's own parameters (data_dir, run_date); a Prefect-chosen name when it cannot
+    be read (name_and_tag sets the right one)."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.get_parameters()
+    try:
+        run_date = date.fromisoformat(str(parameters["run_date"]))
+        peeked = peek_run_id(Path(parameters["data_dir"]), run_date)
+    except (KeyError, TypeError, ValueError):  # a run without them is refused by its own checks
+        peeked = None
+    return peeked or f"redress-{flow_run.get_id()}"
+
+
+def run_tags(policy_id: str, data_dir: Path) -> list[str]:
+    """The tags a run's flow run carries, sorted."""
+    return sorted({f"policy:{policy_id}", f"data:{Path(data_dir).name}"})
+
+
+def name_and_tag(run_id: str, policy_id: str, data_dir: Path) -> None:
+    """Name the current flow run `run_id` (when it is not already) and add the run's tags
+    to those it has. Nothing outside a flow run."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    flow_run = context.flow_run
+    tags = sorted(set(flow_run.tags or ()) | set(run_tags(policy_id, data_dir)))
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(flow_run.id, name=run_id, tags=tags)
+    flow_run.name, flow_run.tags = run_id, tags

@@ -1,0 +1,78 @@
+"""The counts of a finished stage as one short line for people (redress/runtime/progress.py):
+`3,370,000 customers rows · 6,412,118 scope rows read · 2 files quarantined`.
+
+Read from the stage results (redress/results.py), the same values `runs.counts` stores,
+so the console and the warehouse never disagree. Numbers with thousands separators,
+money in won; no personal data (counts only).
+"""
+
+from __future__ import annotations
+
+from redress import results as r
+from redress.vocabulary import ACCEPTED, DUPLICATE_FILE, ELIGIBLE, NOT_READ
+
+
+def _files(files: tuple[r.FileRead, ...]) -> list[str]:
+    new = [f for f in files if f.status not in (DUPLICATE_FILE, NOT_READ)]
+    parts = [f"{len(new):,} new file{'' if len(new) == 1 else 's'}"]
+    refused = sum(f.status != ACCEPTED for f in new)
+    duplicates = sum(f.status == DUPLICATE_FILE for f in files)
+    not_read = sum(f.status == NOT_READ for f in files)
+    if refused:
+        parts.append(f"{refused:,} quarantined whole")
+    if duplicates:
+        parts.append(f"{duplicates:,} duplicate{'' if duplicates == 1 else 's'}")
+    if not_read:
+        parts.append(f"{not_read:,} not read yet")
+    return parts
+
+
+def _ingest(result: r.IngestResult) -> list[str]:
+    def rows(kind: str) -> int:
+        return sum(f.rows_read or 0 for f in result.files if f.kind == kind and f.status == ACCEPTED)
+
+    return [f"{rows('customers'):,} customers rows", f"{rows('scope'):,} scope rows read", *_files(result.files)]
+
+
+def _returns(result: r.ReturnsResult) -> list[str]:
+    return [*_files(result.files), f"{result.payments_applied:,} payments applied",
+            f"{result.rows_quarantined:,} rows quarantined"]
+
+
+def _claims(result: r.ClaimsResult) -> list[str]:
+    return [*_files(result.files), f"{result.claims_applied:,} claims applied",
+            f"{result.rows_quarantined:,} rows quarantined"]
+
+
+def _validate(result: r.ValidateResult) -> list[str]:
+    d = result.destinations
+    return [f"{d.rows_read:,} scope rows", f"{d.exposure:,} exposures", f"{d.non_member:,} non-member",
+            f"{d.review:,} in review", f"{d.quarantine:,} quarantined"]
+
+
+def _entitle(result: r.EntitleResult) -> list[str]:
+    people = sum(t.customers for t in result.by_reason.values())
+    eligible = result.by_reason.get(ELIGIBLE, r.ReasonTotal(0, 0))
+    return [f"{people:,} customers", f"{eligible.customers:,} eligible", f"{eligible.amount_krw:,} KRW",
+            f"{result.customers_recomputed:,} recomputed"]
+
+
+def _disburse(result: r.DisburseResult) -> list[str]:
+    parts = [f"{result.payments:,} payments", f"{result.batches:,} batches", f"{result.amount_krw:,} KRW"]
+    return parts + (["waiting for approval"] if result.awaiting_approval else [])
+
+
+def _notify(result: r.NotifyResult) -> list[str]:
+    return [f"{result.notifications:,} people notified"]
+
+
+_BY_TYPE = {r.IngestResult: _ingest, r.ReturnsResult: _returns, r.ClaimsResult: _claims,
+            r.ValidateResult: _validate, r.EntitleResult: _entitle, r.DisburseResult: _disburse,
+            r.NotifyResult: _notify}
+
+
+def counts_text(stage: str, result: object) -> str:
+    """The line's counts for a stage's result, joined by ` · `; empty for a result that
+    carries no counts (the report's text)."""
+    describe = _BY_TYPE.get(type(result))
+    return " · ".join(describe(result)) if describe else ""

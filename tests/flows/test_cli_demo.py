@@ -1,0 +1,108 @@
+"""`redress demo`'s folder and printed commands (flows/cli_demo.py), and `make clean`:
+a second demo replaces only a folder a demo made; the next commands paste as printed."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flows import cli_demo
+from redress.errors import RedressError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_missing_or_empty_folder_is_made_and_marked(tmp_path):
+    for out in (tmp_path / "new" / "demo", tmp_path / "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        cli_demo.prepare_folder(out, print)
+        assert [p.name for p in out.iterdir()] == [cli_demo.MARKER]
+
+
+def test_a_folder_a_demo_made_is_replaced_whole(tmp_path):
+    said = []
+    out = tmp_path / "demo"
+    cli_demo.prepare_folder(out, said.append)
+    (out / "inbox").mkdir()
+    (out / "inbox" / "old.csv").write_text("x")
+    cli_demo.prepare_folder(out, said.append)
+    assert sorted(p.name for p in out.iterdir()) == [cli_demo.MARKER]
+    assert said == [f"replacing the demo made earlier in {out}"]
+
+
+@pytest.mark.parametrize("case", ["unmarked", "marker-is-a-link", "marker-is-a-folder"])
+def test_a_folder_the_demo_did_not_make_is_never_deleted(tmp_path, case):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "precious.csv").write_text("keep me")
+    if case == "marker-is-a-link":
+        (tmp_path / "elsewhere").write_text("")
+        (out / cli_demo.MARKER).symlink_to(tmp_path / "elsewhere")
+    elif case == "marker-is-a-folder":
+        (out / cli_demo.MARKER).mkdir()
+    with pytest.raises(RedressError, match="not made by `redress demo`"):
+        cli_demo.prepare_folder(out, print)
+    assert (out / "precious.csv").read_text() == "keep me"
+
+
+def test_a_link_to_a_demo_folder_is_refused(tmp_path):
+    real = tmp_path / "real"
+    cli_demo.prepare_folder(real, print)
+    (real / "kept").write_text("x")
+    (tmp_path / "link").symlink_to(real)
+    with pytest.raises(RedressError, match="symbolic link"):
+        cli_demo.prepare_folder(tmp_path / "link", print)
+    assert (real / "kept").exists()
+
+
+def _script(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    script = folder / "redress"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_the_command_is_redress_when_that_name_on_path_is_this_script(tmp_path):
+    script = _script(tmp_path / "venv" / "bin")
+    assert cli_demo.redress_command(str(script), "/usr/bin/python3", lambda name: str(script)) == "redress"
+
+
+def test_the_command_is_the_script_as_typed_when_path_finds_another_or_none(tmp_path):
+    script = _script(tmp_path / "my env" / "bin")
+    other = _script(tmp_path / "other" / "bin")
+    for found in (str(other), None):
+        command = cli_demo.redress_command(str(script), "/usr/bin/python3", lambda name: found)
+        assert shlex.split(command) == [str(script)]
+
+
+def test_under_python_m_the_command_is_the_venv_script_beside_python(tmp_path):
+    script = _script(tmp_path / "venv" / "bin")
+    command = cli_demo.redress_command(str(ROOT / "flows" / "cli.py"), str(script.parent / "python"), lambda n: None)
+    assert shlex.split(command) == [str(script)]
+    bare = cli_demo.redress_command("cli.py", str(tmp_path / "py dir" / "python"), lambda n: None)
+    assert shlex.split(bare) == [str(tmp_path / "py dir" / "python"), "-m", "flows.cli"]
+
+
+def test_next_commands_paste_into_a_shell_as_printed(tmp_path):
+    out = tmp_path / "it's a demo; rm -rf ~"
+    lines = cli_demo.next_commands(out, "C0000001", "QBWGPFBD", "'/opt/my env/bin/redress'")
+    assert shlex.split(lines[1]) == ["/opt/my env/bin/redress", "--data-dir", str(out), "explain", "C0000001"]
+    assert shlex.split(lines[2]) == ["/opt/my env/bin/redress", "--data-dir", str(out), "explain", "--by",
+                                     "YOUR_STAFF_ID", "QBWGPFBD"]
+
+
+def test_make_clean_keeps_the_environment_and_distclean_removes_it(tmp_path):
+    for folder in (".venv", "demo", "bench"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "f").write_text("x")
+    assert shutil.which("make"), "install make (Debian: apt-get install make)"
+    make = ["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path)]
+    subprocess.run([*make, "clean"], check=True, capture_output=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".venv"]
+    subprocess.run([*make, "distclean"], check=True, capture_output=True)
+    assert list(tmp_path.iterdir()) == []

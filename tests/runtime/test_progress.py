@@ -1,0 +1,116 @@
+"""The console side of a run's progress (redress/runtime/progress.py, stage_counts.py):
+plain lines for a pipe, a rich bar for a terminal, counts with thousands separators."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from hypothesis import given, strategies as st
+from rich.console import Console
+
+from redress import results as r
+from redress.runtime import progress
+from redress.runtime.stage_counts import counts_text
+
+ESCAPE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # any control character but tab and newline
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_plain_lines_have_no_control_characters_and_steps_are_throttled():
+    out, clock = io.StringIO(), Clock()
+    plain = progress.PlainReporter(out, clock)
+    plain.stage_started("ingest")
+    for done in range(0, 1001):
+        clock.now = done / 100  # 10 s over the whole loop: a line at 0 s, 5 s and the last (10 s)
+        plain.step("ingest", "reading files", done, 1000)
+    plain.stage_done("ingest", 12.44, "3,370,000 customers rows")
+    lines = out.getvalue().splitlines()
+    assert lines == ["ingest      started",
+                     "ingest      reading files: 0 of 1,000",
+                     "ingest      reading files: 500 of 1,000",
+                     "ingest      reading files: 1,000 of 1,000",
+                     "ingest      done in 12.4 s · 3,370,000 customers rows"]
+    assert not ESCAPE.search(out.getvalue())
+
+
+def test_a_pipe_gets_plain_lines():
+    assert isinstance(progress.reporter_for(io.StringIO()), progress.PlainReporter)
+
+
+def test_the_terminal_renderer_draws_a_bar_then_prints_the_stage_line():
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, color_system="standard")
+    terminal = progress.TerminalReporter(console)
+    terminal.stage_started("disburse")
+    terminal.step("disburse", "batches written", 3, 7)
+    terminal.bars.refresh()
+    drawn = out.getvalue()
+    assert "disburse    batches written" in drawn and "3/7" in drawn
+    terminal.stage_done("disburse", 2.0, "1,769 payments · 3 batches")
+    terminal.finish()
+    text = out.getvalue()
+    assert "\x1b[" in text  # a terminal: the bar is drawn and taken down with escape codes
+    assert "disburse    done in 2.0 s · 1,769 payments · 3 batches" in text
+    assert not terminal._tasks
+
+
+def test_timed_reports_the_counts_of_the_result_and_no_done_on_failure():
+    out = io.StringIO()
+    result = r.NotifyResult(notifications=1234567, per_channel={"sms": 1234567}, per_template={})
+    with progress.reporting(progress.PlainReporter(out)):
+        assert progress.timed("notify", lambda: result) is result
+        with pytest.raises(ValueError):
+            progress.timed("report", _fails)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "notify      started"
+    assert re.fullmatch(r"notify      done in \d+\.\d s · 1,234,567 people notified", lines[1])
+    assert lines[2:] == ["report      started"]  # the error is the command's to print
+    progress.timed("notify", lambda: result)  # outside `reporting`: nothing printed, nothing raised
+    assert len(out.getvalue().splitlines()) == 3
+
+
+def _fails():
+    raise ValueError("boom")
+
+
+counts = st.integers(min_value=0, max_value=10**9)
+
+
+@given(rows=counts, exposure=counts, non_member=counts, review=counts, quarantine=counts)
+def test_validate_counts_are_the_result_fields_with_separators(rows, exposure, non_member, review, quarantine):
+    result = r.ValidateResult(
+        mode="full", why="", classified_files=1,
+        destinations=r.Destinations(rows, exposure, non_member, review, quarantine),
+        quarantine_reasons={}, input_checks={}, checks_disagree=r.Disagreements(0, ()), files=())
+    assert counts_text("validate", result) == (
+        f"{rows:,} scope rows · {exposure:,} exposures · {non_member:,} non-member · "
+        f"{review:,} in review · {quarantine:,} quarantined")
+
+
+def test_ingest_counts_accepted_rows_per_kind_and_files_by_status():
+    files = (r.FileRead("customers", "c.parquet", "a", "accepted", 3_370_000),
+             r.FileRead("scope", "s1.csv", "b", "accepted", 6_412_118),
+             r.FileRead("scope", "s2.csv", "c", "empty_file", None),
+             r.FileRead("scope", "s3.csv", "b", "duplicate_file", None),
+             r.FileRead("scope", "s4.csv", None, "not_read", None, "still changing"))
+    assert counts_text("ingest", r.IngestResult(files=files)) == (
+        "3,370,000 customers rows · 6,412,118 scope rows read · 3 new files · 1 quarantined whole · "
+        "1 duplicate · 1 not read yet")
+
+
+def test_disburse_counts_say_when_the_plan_waits():
+    result = r.DisburseResult(batches=12, payments=33_700_000, amount_krw=1_685_000_000_000, per_rail={},
+                              treasury=(), overpayments=r.Overpayments(0, 0), recovered_batches=(),
+                              awaiting_approval=True)
+    assert counts_text("disburse", result) == \
+        "33,700,000 payments · 12 batches · 1,685,000,000,000 KRW · waiting for approval"
+    assert counts_text("report", "the summary text") == ""
