@@ -91,8 +91,10 @@ def _print_outputs(data_dir: Path, summary: dict) -> None:
     report = data_dir / "reports" / run_id
     _print(f"report:         {report / 'summary.md'}")
     _print(f"data quality:   {report / 'data_quality.html'}")
-    if (report / "data_docs" / "index.html").is_file():
-        _print(f"GX data docs:   {report / 'data_docs' / 'index.html'}")
+    _print(f"reconciliation: {report / 'reconciliation.md'}")
+    review = data_dir / "quarantine" / run_id / "review.csv"
+    if review.is_file():  # rows held for a person to decide: forensics' list
+        _print(f"review list:    {review}")
     _print(f"quarantine:     {data_dir / 'quarantine'}/")
     for line in cli_approval.plan_lines(data_dir, summary):  # a plan waiting for approval
         _print(line)

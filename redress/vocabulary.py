@@ -105,6 +105,13 @@ REVIEW_REASONS = {
     CHECKS_DISAGREE: "the rules and their SQL restatement place the row differently",
 }
 
+# What the forensics team does with a review row (quarantine/<run_id>/review.csv).
+REVIEW_ACTIONS = {
+    AMBIGUOUS_IDENTIFIER: ("find which of the candidate customers the evidence (source) names, then drop a "
+                           "corrected scope row with that customer_id into inbox/scope/; until then nobody is paid for it"),
+    CHECKS_DISAGREE: ("report the file and row to the data engineers: the rules disagree with their own "
+                      "check (a bug, not a data quirk); the row is never paid until they agree"),
+}
 # ----------------------------------------------------- whole files: SPEC "Bad files"
 UNREADABLE_FILE = "unreadable_file"
 MISSING_COLUMN = "missing_column"
@@ -160,6 +167,71 @@ CLAIM_REASONS = {
     REPEATED_REFERENCE_CODE: "the file names this reference code more than once",
 }
 
+# ----------------------------------------------------- customers rows: SPEC "Input: customers snapshot"
+# A snapshot with any of these is rejected whole, its failing rows listed in quarantine.
+CUSTOMER_ROW_REASONS = {
+    "missing_customer_id": "a row without a customer id",
+    "duplicate_customer_id": "a customer id given on more than one row",
+    "unprintable_customer_id": "a customer id holding control or invisible characters",
+    "customer_id_too_long": "a customer id longer than the rules allow",
+    "missing_name": "a customer without a name",
+    "unknown_status": "a status the rules do not know (an account: active, dormant, closed; a payment: its ledger statuses)",
+    INVALID_TIMESTAMP: "created_at or closed_at is not a timestamp",
+    "missing_closed_at": "a closed account without closed_at",
+    "unexpected_closed_at": "closed_at given for an account that is not closed",
+    "invalid_is_test": "is_test is not true or false",
+    "unknown_payout_method": "a payout method other than voucher or bank_transfer",
+    "unprintable_email": "an email holding control or invisible characters",
+}
+# ----------------------------------------------------- gates: expectations/*.json on what a run computed
+# A gate failing means a bug, not a data quirk: the run stops before anything is paid.
+GATE_REASONS = {
+    "gate_failed_missing_column": "a computed table lacks a column it must have",
+    "gate_failed_null_customer_id": "an exposure without a customer id",
+    "gate_failed_null_data_category": "an exposure without a data category",
+    "gate_failed_null_accessed_at": "an exposure without an access time",
+    "gate_failed_null_confidence": "an exposure without a confidence",
+    "gate_failed_null_file_sha256": "an exposure that names no file",
+    "gate_failed_null_row_number": "an exposure that names no row",
+    "gate_failed_unknown_category": "an exposure with a category the policy does not list",
+    "gate_failed_invalid_confidence": "an exposure whose confidence is neither confirmed nor suspected",
+    "gate_failed_unknown_matched_by": "an exposure matched by something other than id, email or phone",
+    "gate_failed_duplicate_row": "the same file row became two exposures",
+    "missing_file_sha256": "a scope row that names no file",
+    "missing_row_number": "a scope row without its row number",
+    "duplicate_row": "the same file row was loaded twice",
+    "duplicate_entitlement": "a customer with two entitlements",
+    "unknown_reason_code": "an entitlement reason the rules do not know",
+    "negative_amount": "an entitlement below zero",
+    "amount_without_eligibility": "an amount for a customer who is not eligible",
+    "amount_above_base": "an amount above the tier's base amount",
+    "unknown_rail": "a rail other than bank_transfer, voucher or claim",
+    "wrong_policy_id": "stamped with another policy than the run's",
+    "duplicate_payment_id": "two payments with one payment id",
+    "amount_not_whole_minor_units": "an amount that is not whole won",
+    "amount_not_positive": "a payment of zero or less",
+    "overpays_entitlement": "payments above what the customer is entitled to",
+    "payment_not_in_one_batch": "a payment in no batch, or in two",
+    "voucher_parts_mismatch": "voucher products that do not add up to the payment",
+    "missing_batch_id": "a batch without an id",
+    "duplicate_batch_id": "two batches with one id",
+    "batch_id_already_used": "a batch id an earlier run already used",
+    "missing_value_date": "a batch without a value date",
+    "item_count_mismatch": "a batch whose item count differs from its payments",
+    "control_sum_mismatch": "a batch whose control sum differs from its payments",
+    "batch_over_item_cap": "a batch with more payments than the policy allows",
+    "batch_over_amount_cap": "a batch above the policy's amount per batch",
+    "day_over_cash_cap": "bank transfers on one value date above the daily cash cap",
+}
+# ----------------------------------------------------- suite outcomes: the data-quality page
+PASSED = "passed"
+HANDLED = "handled"
+STOPPED = "stopped"
+SUITE_STATES = {
+    PASSED: "every expectation met",
+    HANDLED: "defects found and handled: the failing rows or files went to quarantine or review, the run went on",
+    STOPPED: "a gate failed: the run stopped before anything further was paid or sent",
+}
 # ----------------------------------------------------- notification channels: SPEC "Notifications"
 SMS = "sms"
 EMAIL = "email"
@@ -199,6 +271,7 @@ FAMILIES = {
     "channels": CHANNELS,
     "confidences": CONFIDENCES, "account statuses": ACCOUNT_STATUSES,
     "plan states": PLAN_STATES,
+    "customer row reasons": CUSTOMER_ROW_REASONS, "gate reasons": GATE_REASONS, "suite states": SUITE_STATES,
 }
 
 
@@ -216,3 +289,19 @@ def sql_list(codes: tuple[str, ...] | list[str]) -> str:
     if not codes:
         raise ValueError("an SQL list needs at least one code")
     return "(" + ", ".join(sql_literal(c) for c in codes) + ")"
+
+
+# Families whose codes name why a row, file or check failed, in the order a reason's
+# text is looked up: a code in two families (missing_column) reads the first.
+_REASON_FAMILIES = (SCOPE_ROW_REASONS, REVIEW_REASONS, FILE_REASONS, CUSTOMER_ROW_REASONS, RETURN_REASONS,
+                    CLAIM_REASONS, GATE_REASONS)
+
+
+def reason_text(code: str) -> str:
+    """The plain-language line of a quarantine, review or check reason code; the code
+    itself for one the vocabulary lacks (an older record), never an error: a report
+    must still be written."""
+    for family in _REASON_FAMILIES:
+        if code in family:
+            return family[code]
+    return code

@@ -33,7 +33,7 @@ from redress.warehouse.ledger import cancel_claimed
 from redress import inbox as io
 from redress.inbox.new_files import each_new_file, record
 from redress.checks.claims_checks import create_claims_staging
-from redress.checks.quality import check
+from redress.checks.quality import EVERY_REASON, check
 from redress.checks.suites import failing_rows_of
 
 # The row as quarantine keeps it: the account masked to its last 4 digits.
@@ -50,7 +50,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ClaimsF
     rows = io.stage(io.claims_frame(f.path), staged)
     with connect(ctx.warehouse) as con:
         create_claims_staging(con, staged, policy.timezone, policy.claim_deadline)
-    checked = check(ctx, "claims_staging", "claims_staging", label=f"claims_staging-{f.name}")
+    checked = check(ctx, "claims_staging", "claims_staging", label=f"claims_staging-{f.name}", held=EVERY_REASON)
     failures = failing_rows_of(ctx.warehouse, checked)
     claimed_at = datetime.now(timezone.utc)
     with connect(ctx.warehouse) as con:

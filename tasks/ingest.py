@@ -18,7 +18,7 @@ from redress.settings import Settings
 from redress.warehouse import connect, quarantine
 from redress import inbox as io
 from redress.inbox.new_files import each_new_file, record
-from redress.checks.quality import check
+from redress.checks.quality import EVERY_REASON, check
 from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
 from redress.checks.suites import failing_rows_of
 from redress.rules.identity import customer_keys
@@ -51,7 +51,7 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Setti
         except io.FileChanged:
             con.execute("DROP TABLE customers_staging")
             raise
-    checked = check(ctx, "customers_staging", "customers_staging", label=f"customers_staging-{f.name}")
+    checked = check(ctx, "customers_staging", "customers_staging", label=f"customers_staging-{f.name}", held=EVERY_REASON)
     failures = failing_rows_of(ctx.warehouse, checked)
     with connect(ctx.warehouse) as con:
         con.execute("BEGIN")

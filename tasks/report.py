@@ -1,8 +1,9 @@
 """The run report: counts and totals only, never personal data.
 
 reports/<run_id>/summary.md (printed by the CLI; redress/reports/summary.py), the
-data-quality page and GX Data Docs beside it (redress/reports/data_quality.py,
-data_docs.py), quarantine/<run_id>/quarantine.csv, and Prefect artifacts: the
+data-quality page beside it (redress/reports/data_quality.py, data_docs.py),
+quarantine/<run_id>/quarantine.csv, the review list quarantine/<run_id>/review.csv
+(redress/reports/review.py), and Prefect artifacts: the
 summary as Markdown plus tables of quarantine reasons, suites, payments per rail and
 value date, and the treasury schedule. A failed run gets the same report, as far as it
 got (`write_failed_report`), so the suite that stopped it is on record.
@@ -30,9 +31,10 @@ from redress.warehouse import connect
 from redress.outbox import files as outbox
 from redress.reports.reconciliation import markdown as reconciliation_markdown
 from redress.reports.reconciliation import reconciliation
-from redress.reports.data_docs import build_gx_data_docs, suite_overview, validation_records
+from redress.reports.data_docs import suite_overview, validation_records
 from redress.reports.data_quality import write_data_quality_html
-from redress.reports.summary import summary_markdown, treasury_schedule
+from redress.reports.review import REVIEW_STEM, review_list
+from redress.reports.summary import report_files, summary_markdown, treasury_schedule
 from redress.results import RunSummary
 from redress.reports.facts import RunFacts, run_facts
 
@@ -45,31 +47,32 @@ def _logger():
 
 
 def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> str:
-    """Every report file of the run, then the artifacts; returns the summary text."""
-    logger = _logger()
+    """Every report file of the run, then the artifacts; returns the summary text. The
+    summary is written last: it links the other files, by the paths they were written to."""
+    records = validation_records(ctx.report_dir)
     with connect(ctx.warehouse) as con:
         facts = run_facts(con, ctx.run_id)
-    records = validation_records(ctx.report_dir)
-    text = summary_markdown(summary, run_date=ctx.run_date, policy_name=ctx.policy_path.name,
-                            facts=facts, records=records, error=error)
-    ctx.report_dir.mkdir(parents=True, exist_ok=True)
-    (ctx.report_dir / "summary.md").write_text(text + "\n", encoding="utf-8")
-    write_data_quality_html(ctx.report_dir, ctx.run_id, records)
-    try:
-        build_gx_data_docs(ctx.report_dir, ctx.run_id)
-    except Exception as exc:  # an extra view: never worth failing a run that has paid
-        logger.warning("GX Data Docs not built: %s", exc)
-    with connect(ctx.warehouse) as con:
         rows = con.sql("""
             SELECT kind, file_name, row_number, reason, detail, row_json FROM quarantine
             WHERE run_id = ? ORDER BY kind, file_name, row_number NULLS FIRST, reason""", params=[ctx.run_id]).pl()
         recon = reconciliation(con, ctx.run_date, ctx.policy().claim_deadline)
-    if rows.height:
-        ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
-        outbox.write_table(rows, ctx.quarantine_dir, "quarantine")
+        held = review_list(con)
+    ctx.report_dir.mkdir(parents=True, exist_ok=True)
+    written = [write_data_quality_html(ctx.report_dir, ctx.run_id, records)]
     # Finance's reconciliation of the whole ledger as it stands after this run.
     (ctx.report_dir / "reconciliation.md").write_text(reconciliation_markdown(recon, ctx.policy().currency), encoding="utf-8")
     outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
+    written += [ctx.report_dir / "reconciliation.md", ctx.report_dir / "reconciliation.csv"]
+    if rows.height:
+        ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        written += outbox.write_table(rows, ctx.quarantine_dir, "quarantine")
+    if held.height:  # the whole review table as it stands: what forensics still has to decide
+        ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        written += outbox.write_table(held, ctx.quarantine_dir, REVIEW_STEM)
+    text = summary_markdown(summary, run_date=ctx.run_date, policy_name=ctx.policy_path.name,
+                            facts=facts, records=records, error=error,
+                            outputs=report_files(ctx.data_dir, ctx.report_dir, written))
+    (ctx.report_dir / "summary.md").write_text(text + "\n", encoding="utf-8")
     publish_artifacts(ctx, text, summary, facts, records)
     create_table_artifact(key="reconciliation", table=escape.markdown_rows(recon.to_dicts()),
                           description=f"redress run {ctx.run_id}: ledger per rail and value date (KRW)")
@@ -82,7 +85,8 @@ def publish_artifacts(ctx: RunContext, text: str, summary: RunSummary, facts: Ru
     about = f"redress run {ctx.run_id}"
     create_markdown_artifact(key="run-summary", markdown=text, description=about)
     # Prefect renders table cells as Markdown too: every text cell escaped.
-    create_table_artifact(key="quarantine-by-reason", table=escape.markdown_rows([asdict(q) for q in facts.quarantine]),
+    create_table_artifact(key="quarantine-by-reason", table=escape.markdown_rows(
+                              [dict(asdict(q), file_names=", ".join(q.file_names)) for q in facts.quarantine]),
                           description=f"{about}: quarantined files and rows per kind and reason")
     create_table_artifact(key="data-quality-suites", table=escape.markdown_rows(suite_overview(records)),
                           description=f"{about}: every suite run, passed or failed")

@@ -31,7 +31,7 @@ from redress.warehouse import connect, quarantine
 from redress.warehouse.ledger import apply_results
 from redress import inbox as io
 from redress.inbox.new_files import each_new_file, record
-from redress.checks.quality import check
+from redress.checks.quality import EVERY_REASON, check
 from redress.checks.suites import failing_rows_of
 from redress.vocabulary import ACCEPTED, REJECTED
 
@@ -43,7 +43,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> Returns
     rows = io.stage(io.read_text_frame(f.path, ("payment_id", "status"), io.RETURNS_COLUMNS), staged)
     with connect(ctx.warehouse) as con:
         create_returns_staging(con, staged)
-    checked = check(ctx, "returns_staging", "returns_staging", label=f"returns_staging-{f.name}")
+    checked = check(ctx, "returns_staging", "returns_staging", label=f"returns_staging-{f.name}", held=EVERY_REASON)
     failures = failing_rows_of(ctx.warehouse, checked)
     with connect(ctx.warehouse) as con:
         con.register("failures", failures)

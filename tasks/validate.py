@@ -182,7 +182,8 @@ def _cross_check_input(ctx: RunContext, categories: list[str]) -> dict[str, int]
     quarantine or review per reason; the table stays when they differ."""
     with connect(ctx.warehouse) as con:
         classified = input_checks.classification_counts(con, HOLDING["quarantine"], HOLDING["review"])
-    checked = check(ctx, "scope_rows_checked", "scope_rows", parameters={"categories": categories})
+    checked = check(ctx, "scope_rows_checked", "scope_rows", parameters={"categories": categories},
+                    held=input_checks.HELD_REASONS)
     agreed = input_checks.cross_check(checked, classified)
     with connect(ctx.warehouse) as con:
         input_checks.drop_scope_rows_checked(con)

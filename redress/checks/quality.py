@@ -12,37 +12,44 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Collection
 
 from redress.context import RunContext
 from redress.errors import RedressError
-from redress.reports.data_docs import gx_result_without_rows
 from redress.checks.suites import SuiteResult, validate_table
+
+
+# What a failing expectation of a suite means, by its reason (`check(held=...)`): a gate
+# holds none (any failure stops the run); a suite on incoming rows holds the reasons whose
+# rows go to quarantine or review while the run goes on; EVERY_REASON: the file or its
+# rows are quarantined whatever failed. Recorded, so that the data-quality page can tell
+# "defects found and handled" from "a gate stopped the run".
+GATE: tuple[str, ...] = ()
+EVERY_REASON = None
 
 
 def check(ctx: RunContext, table: str, suite: str, *, parameters: dict | None = None,
           index_column: str | None = "row_number", label: str | None = None,
-          staged_for: str | None = None) -> SuiteResult:
+          staged_for: str | None = None, held: Collection[str] | None = GATE) -> SuiteResult:
     """Validate `table` with `expectations/<suite>.json` and record the outcome.
     `label` names the record when one suite runs on several inputs (e.g. each file).
     `staged_for`: `table` holds rows staged for this warehouse table, checked before they
     are committed to it (tasks/validate.py); the record names that table, the one
-    readers of the report know."""
+    readers of the report know. `held`: the reasons whose failing rows or files are
+    quarantined or held in review and the run goes on (GATE: none; EVERY_REASON: all),
+    recorded as `held_reasons` (null for every reason)."""
     result = validate_table(ctx.warehouse, table, suite, parameters=parameters, index_column=index_column)
     if staged_for is not None:
         result = dataclasses.replace(result, table=staged_for)
     folder = ctx.report_dir / "validations"
     folder.mkdir(parents=True, exist_ok=True)
     record = dataclasses.asdict(result)
-    gx_result = record.pop("gx_result", None)  # GX's own result, for its Data Docs (redress/reports/data_docs.py)
     for expectation in record["results"]:
         expectation.pop("unexpected_index_query", None)  # SQL text, not a reader's concern
     record["label"] = label or suite
+    record["held_reasons"] = None if held is None else sorted(held)
     name = record_name(label or suite)
     (folder / f"{name}.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    if gx_result is not None:
-        (folder / "gx").mkdir(exist_ok=True)
-        (folder / "gx" / f"{name}.json").write_text(
-            json.dumps(gx_result_without_rows(gx_result)) + "\n", encoding="utf-8")
     return result
 
 

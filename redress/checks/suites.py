@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -49,7 +49,6 @@ class SuiteResult:
     success: bool
     results: tuple[ExpectationResult, ...]
     index_column: str | None = "row_number"  # the first column of every unexpected_index_query
-    gx_result: dict | None = field(default=None, repr=False, compare=False)  # GX's own result JSON
 
     @property
     def failed(self) -> tuple[ExpectationResult, ...]:
@@ -97,7 +96,6 @@ def validate_table(
         success=all(result.success for result in results),
         results=results,
         index_column=index_column,
-        gx_result=validation.to_json_dict(),
     )
 
 

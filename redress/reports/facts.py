@@ -24,11 +24,13 @@ class FileRow:
 
 @dataclass(frozen=True)
 class QuarantineCount:
-    """Quarantined whole files and rows of this run, per kind and reason."""
+    """Quarantined whole files and rows of this run, per kind and reason; file_names:
+    every file with a quarantined row or refused whole for it, sorted."""
     kind: str
     reason: str
     files: int
     rows: int
+    file_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ def run_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> RunFacts:
         SELECT kind, file_name, status, rows_read FROM ingested_files WHERE run_id = ?
         ORDER BY ingested_at, kind, file_name""", [run_id]).fetchall()
     quarantine = con.execute("""
-        SELECT kind, reason, count(*) FILTER (row_number IS NULL), count(*) FILTER (row_number IS NOT NULL)
+        SELECT kind, reason, count(*) FILTER (row_number IS NULL), count(*) FILTER (row_number IS NOT NULL),
+               list(DISTINCT file_name ORDER BY file_name)
         FROM quarantine WHERE run_id = ? GROUP BY ALL ORDER BY kind, reason""", [run_id]).fetchall()
     batches = con.execute("""
         SELECT rail, value_date, count(*), sum(item_count), sum(control_sum) FROM batches
@@ -75,7 +78,7 @@ def run_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> RunFacts:
         GROUP BY ALL ORDER BY value_date""", [run_id, BANK_TRANSFER, run_id, BANK_TRANSFER]).fetchall()
     return RunFacts(
         files=tuple(FileRow(k, f, s, r) for k, f, s, r in files),
-        quarantine=tuple(QuarantineCount(k, r, int(f), int(n)) for k, r, f, n in quarantine),
+        quarantine=tuple(QuarantineCount(k, r, int(f), int(n), tuple(names)) for k, r, f, n, names in quarantine),
         batches=tuple(BatchTotal(r, _iso(d), int(b), int(p), int(a)) for r, d, b, p, a in batches),
         cash=tuple(CashDay(_iso(d), int(t or 0), int(a)) for d, t, a in cash),
     )

@@ -87,8 +87,11 @@ def reconciliation(con: duckdb.DuckDBPyConnection, run_date: date | None = None,
 
 
 def markdown(frame: pl.DataFrame, currency: str) -> str:
-    """reconciliation.md: the `reconciliation` frame (COLUMNS) as a Markdown table under
-    its title, amounts in whole units of `currency`; rendered from
+    """reconciliation.md: the `reconciliation` frame (COLUMNS, its last row TOTAL) as a
+    Markdown table under its title, amounts in whole units of `currency`, then what was
+    paid out (issued + settled) apart from what is held on claim and not paid out; rendered from
     templates/reconciliation.md.j2, every cell escaped (redress/reports/rendering.py)."""
+    total = frame.row(frame.height - 1, named=True) if frame.height else dict.fromkeys(COLUMNS, 0)
     return markdown_environment().get_template("reconciliation.md.j2").render(
-        currency=currency, columns=COLUMNS, rows=list(frame.iter_rows()))
+        currency=currency, columns=COLUMNS, rows=list(frame.iter_rows()),
+        paid_out=int(total["issued"] or 0) + int(total["settled"] or 0), total=total)

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from redress import escape
+from redress.vocabulary import HANDLED, PASSED, STOPPED
 
 
 class Markdown(str):
@@ -46,8 +47,17 @@ def cell(value: object) -> Markdown:
 FAILED = Markdown("**FAILED**")
 
 
-def verdict(passed: bool) -> Markdown:
-    return Markdown("passed") if passed else FAILED
+# A suite run's state (vocabulary SUITE_STATES) in a Markdown cell: only a gate that
+# stopped the run is in bold, so a run whose defects were quarantined does not read as failed.
+STATE_WORDS = {PASSED: Markdown("passed"), HANDLED: Markdown("defects found and handled"),
+               STOPPED: Markdown("**gate stopped the run**")}
+
+
+def verdict(state: bool | str) -> Markdown:
+    """A suite state code as words (STATE_WORDS); a bare bool as passed / FAILED."""
+    if isinstance(state, bool):
+        return Markdown("passed") if state else FAILED
+    return STATE_WORDS[state]
 
 
 class UnescapedText(TypeError):

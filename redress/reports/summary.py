@@ -9,16 +9,48 @@ records (redress/reports/data_docs.py). A stage that did not finish shows "No fi
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
-
 from datetime import date
+from pathlib import Path
 
 from redress.reports.data_docs import PAGE, SUITES_NOTE, suite_overview
 from redress.reports.rendering import Markdown, markdown_environment
 from redress.reports.facts import RunFacts
 from redress.results import DisburseResult, RunSummary
+from redress.vocabulary import CLAIM, HANDLED, PASSED, STOPPED, reason_text
 
 NO_FIGURES = Markdown("No figures: the run stopped before this stage finished.")
+
+# What each file a run writes beside or for its summary is, by its name.
+FILE_ROLES = {
+    "data_quality.html": "data quality: every suite run, passed, defects handled or stopped, and what each reason means",
+    "reconciliation.md": "reconciliation: the whole ledger per rail and value date, paid out apart from held",
+    "reconciliation.csv": "reconciliation as CSV",
+    "quarantine.csv": "quarantine: files and rows rejected this run, with reasons",
+    "quarantine.parquet": "quarantine as Parquet",
+    "review.csv": "review list for forensics: rows held, never paid automatically, with candidates and what to do",
+    "review.parquet": "review list as Parquet",
+}
+
+
+def report_files(data_dir: Path, report_dir: Path, written: list[Path]) -> list[dict]:
+    """The files a run's report wrote, for summary.md to list and link: `what` (FILE_ROLES),
+    `path` (from the data folder, as a reader finds it), `link` (from report_dir, where
+    summary.md is). Sorted by path; only those written."""
+    rows = [{"what": FILE_ROLES.get(p.name, p.name), "path": p.relative_to(data_dir).as_posix(),
+             "link": Path(os.path.relpath(p, report_dir)).as_posix()} for p in written]
+    return sorted(rows, key=lambda r: r["path"])
+
+
+def payments_by_rail(disburse: DisburseResult) -> list[dict]:
+    """New payments per rail, then a TOTAL row: payments, paid (won sent to be paid)
+    and held (won on the claim rail, held until the person claims it: not paid out)."""
+    rows = [{"rail": rail, "payments": t.payments, "paid": 0 if rail == CLAIM else t.amount_krw,
+             "held": t.amount_krw if rail == CLAIM else 0}
+            for rail, t in sorted(disburse.per_rail.items())]
+    total = {"rail": "TOTAL", **{k: sum(r[k] for r in rows) for k in ("payments", "paid", "held")}}
+    return rows + [total]
 
 
 def treasury_schedule(disburse: DisburseResult | None, facts: RunFacts) -> list[dict]:
@@ -45,10 +77,12 @@ def _schedule(disburse: DisburseResult, facts: RunFacts | None) -> list[dict]:
 
 
 def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, facts: RunFacts | None = None,
-                     records: list[dict] | None = None, error: str | None = None) -> str:
+                     records: list[dict] | None = None, error: str | None = None,
+                     outputs: list[dict] | None = None) -> str:
     """The run summary as Markdown text (ends with one newline). `facts` (run_facts) and
     `records` (the suite records) fill the sections the stage results do not hold;
-    `error` (one line) marks a failed run. Every text from input is Markdown-escaped.
+    `error` (one line) marks a failed run; `outputs` (report_files) are listed and linked.
+    Every text from input is Markdown-escaped.
     Raises jinja2.UndefinedError if the template names a value not given."""
     suites = suite_overview(records or [])
     if summary.ingest is not None:
@@ -59,14 +93,21 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
     quarantine = facts.quarantine if facts is not None else None
     if quarantine is None:  # no warehouse facts: the scope rows' reasons from the stage result
         reasons = summary.validate.quarantine_reasons if summary.validate else {}
-        quarantine = [{"kind": "scope", "reason": r, "files": 0, "rows": n} for r, n in sorted(reasons.items())]
+        quarantine = [{"kind": "scope", "reason": r, "files": 0, "rows": n, "file_names": ()}
+                      for r, n in sorted(reasons.items())]
+    quarantine = [dict(q if isinstance(q, dict) else asdict(q)) for q in quarantine]
+    for q in quarantine:
+        q["text"] = reason_text(q["reason"])
     return markdown_environment().get_template("summary.md.j2").render(
         run_id=summary.run_id, run_date=run_date, policy_name=policy_name, error=error,
         files=files, validate=summary.validate, quarantine=quarantine,
-        suites=suites, suites_passed=sum(s["passed"] for s in suites),
+        suites=suites, suites_passed=sum(s["state"] == PASSED for s in suites),
+        suites_handled=sum(s["state"] == HANDLED for s in suites),
+        suites_stopped=sum(s["state"] == STOPPED for s in suites),
         page=Markdown(PAGE), suites_note=Markdown(SUITES_NOTE),
         entitle=summary.entitle, disburse=summary.disburse, notify=summary.notify,
         batches=facts.batches if facts is not None else None,
         schedule=_schedule(summary.disburse, facts) if summary.disburse else [],
-        no_figures=NO_FIGURES,
+        no_figures=NO_FIGURES, outputs=outputs or [],
+        per_rail=payments_by_rail(summary.disburse) if summary.disburse else [],
     )

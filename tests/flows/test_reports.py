@@ -16,7 +16,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 import redress.checks.suites
 from flows.remediation import remediation
-from redress import escape
+from redress import escape, vocabulary
 from redress.generate import SNAPSHOT, generate
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
@@ -24,9 +24,9 @@ RUN_DATE = date(2025, 12, 1)
 TABLE_KEYS = {"quarantine-by-reason", "data-quality-suites", "payments-by-rail-and-value-date", "treasury-schedule"}
 
 
-def q(data: Path, sql: str):
+def q(data: Path, sql: str, params=None):
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, params or []).fetchall()
 
 
 def personal_values(data: Path) -> set[str]:
@@ -85,18 +85,33 @@ def test_report_files_exist_and_list_the_suites(run):
     assert f"| customers_staging-{SNAPSHOT} | customers_staging | customers_staging | passed |" in text
     assert "| scope_exposures | scope_exposures | scope_exposures | passed |" in text
     page = (report / "data_quality.html").read_text(encoding="utf-8")
-    assert page.count("<section") == len(records)
+    assert page.count("<section id=\"run-") == len(records) and "<section id=\"reasons\">" in page
     assert 'scope_exposures: <span class="passed">passed</span>' in page
     assert "gate_failed_unknown_matched_by" in page and f"customers_staging-{SNAPSHOT}" in page
 
 
-def test_gx_data_docs_are_built_for_the_run(run):
+def test_defects_quarantined_as_designed_read_as_handled_not_failed(run):
+    """The generated breach has defective scope rows, all quarantined or held in review:
+    the scope_rows suite is "defects found and handled", in amber, with the rows counted."""
     data, summary, report, _ = run
-    kept = sorted(p.stem for p in (report / "validations" / "gx").glob("*.json"))
-    assert kept, "every suite run keeps GX's own result (without row values) for its Data Docs"
-    assert (report / "data_docs" / "index.html").is_file()
-    pages = sorted(p.stem for p in (report / "data_docs" / "validations").rglob("*.html"))
-    assert pages == kept
+    page = (report / "data_quality.html").read_text(encoding="utf-8")
+    assert 'scope_rows: <span class="handled">defects found and handled</span>' in page
+    assert 'class="stopped"' not in page and "FAILED" not in page
+    held = sum(summary["validate"]["quarantine_reasons"].values()) + summary["validate"]["destinations"]["review"]
+    record = json.loads((report / "validations" / "scope_rows.json").read_text(encoding="utf-8"))
+    assert sum(r["unexpected_count"] for r in record["results"] if not r["success"]) == held > 0
+    assert f'<td class="n">{held:,}</td>' in page
+    for reason in summary["validate"]["quarantine_reasons"]:
+        assert f"<dt>{reason}</dt><dd>{vocabulary.SCOPE_ROW_REASONS[reason]}</dd>" in page
+    text = (report / "summary.md").read_text(encoding="utf-8")
+    assert "| scope_rows | scope_rows | scope_rows_checked | defects found and handled |" in text
+
+
+def test_gx_data_docs_are_not_built(run):
+    """GX's Data Docs needed eight CDN hosts to show anything: no longer built or pointed at."""
+    data, summary, report, _ = run
+    assert not (report / "data_docs").exists() and not (report / "validations" / "gx").exists()
+    assert "data_docs" not in (report / "summary.md").read_text(encoding="utf-8")
 
 
 def test_summary_has_every_figure_people_asked_for(run):
@@ -106,7 +121,9 @@ def test_summary_has_every_figure_people_asked_for(run):
                     "New payments by rail", "Batches by rail and value date", "Notifications"):
         assert f"# {heading}" in text, heading
     for reason, rows in summary["validate"]["quarantine_reasons"].items():
-        assert f"| scope | {reason} | 0 | {rows:,} |" in text
+        names = ", ".join(n for (n,) in q(data, "SELECT DISTINCT file_name FROM quarantine "
+                                                "WHERE kind = 'scope' AND reason = ? ORDER BY 1", [reason]))
+        assert f"| scope | {reason} | {vocabulary.SCOPE_ROW_REASONS[reason]} | 0 | {rows:,} | {escape.markdown(names)} |" in text
     for rail, value_date, n, amount in q(data, "SELECT rail, value_date, sum(item_count), sum(control_sum) FROM batches GROUP BY ALL"):
         assert f"| {rail} | {value_date} | " in text and f"| {n:,} | {amount:,} |" in text
     if summary["disburse"]["treasury"]:
@@ -171,10 +188,13 @@ def test_a_failed_run_still_writes_what_it_did_and_the_failed_suite(failed_run):
     assert f"| customers | {SNAPSHOT} | accepted |" in text  # done before the failure
     assert f"{len(list((report / 'validations').glob('*.json')))} suite runs: " in text
     assert f"| customers_staging-{SNAPSHOT} | customers_staging | customers_staging | passed |" in text
-    assert "| scope_exposures | scope_exposures | scope_exposures | **FAILED** | 11 | 1 | gate_failed_unknown_matched_by |" in text
+    assert "| scope_exposures | scope_exposures | scope_exposures | **gate stopped the run** | 11 | 1 | gate_failed_unknown_matched_by |" in text
+    assert "| scope_rows | scope_rows | scope_rows_checked | defects found and handled |" in text
     assert "## Entitlements by reason\n\nNo figures" in text and "## Notifications\n\nNo figures" in text
     page = (report / "data_quality.html").read_text(encoding="utf-8")
-    assert 'scope_exposures: <span class="failed">FAILED</span>' in page
+    assert 'scope_exposures: <span class="stopped">gate stopped the run</span>' in page
+    assert 'scope_rows: <span class="handled">defects found and handled</span>' in page
+    assert f"<dt>gate_failed_unknown_matched_by</dt><dd>{vocabulary.GATE_REASONS['gate_failed_unknown_matched_by']}</dd>" in page
     assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
 
 
@@ -190,3 +210,15 @@ def test_a_failed_run_is_visible_in_prefect_without_personal_data(failed_run):
     values = personal_values(data)
     assert leaks(values, report_texts(report)) == []
     assert leaks(values, artifacts) == []
+
+
+def test_the_reconciliation_shows_claim_money_held_apart_from_what_was_paid_out(run):
+    data, summary, report, _ = run
+    text = (report / "reconciliation.md").read_text(encoding="utf-8")
+    (paid,), = q(data, "SELECT sum(amount) FROM ledger WHERE status IN ('issued', 'settled') AND rail <> 'claim'")
+    (held,), = q(data, "SELECT coalesce(sum(amount), 0) FROM ledger WHERE status = 'issued' AND rail = 'claim'")
+    assert held > 0  # the generated breach has closed accounts without valid bank details
+    assert f"Paid out: {paid:,} KRW" in text and f"Held, not paid out: {held:,} KRW held on the `claim` rail" in text
+    summary_text = (report / "summary.md").read_text(encoding="utf-8")
+    (n,), = q(data, "SELECT count(*) FROM ledger")
+    assert f"| **TOTAL** | **{n:,}** | **{paid:,}** | **{held:,}** |" in summary_text

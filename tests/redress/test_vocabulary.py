@@ -120,3 +120,21 @@ def test_entitlements_and_payments_emit_every_reason_and_rail_and_nothing_else(p
     paid = new_payments(ent.lazy(), ledger, strict)
     assert set(paid["rail"]) <= set(v.RAILS)
     assert paid.filter(pl.col("customer_id") == "eligible-bank")["rail"].to_list() == [v.CLAIM]
+
+
+def test_every_reason_an_expectation_gives_has_its_plain_words():
+    """Each meta.reason of expectations/*.json reads as words on the data-quality page."""
+    import json
+
+    from redress.checks.suites import EXPECTATIONS_DIR
+
+    reasons = {e["meta"]["reason"] for f in sorted(EXPECTATIONS_DIR.glob("*.json"))
+               for e in json.loads(f.read_text(encoding="utf-8"))["expectations"]}
+    assert len(reasons) > 50
+    assert not sorted(r for r in reasons if v.reason_text(r) == r)
+    assert v.reason_text("no_such_code") == "no_such_code"  # an old record still renders
+
+
+def test_every_review_reason_says_what_to_do():
+    assert set(v.REVIEW_ACTIONS) == set(v.REVIEW_REASONS)
+    assert all(text.strip() for text in v.REVIEW_ACTIONS.values())

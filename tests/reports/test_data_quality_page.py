@@ -16,10 +16,10 @@ GOLDEN = Path(__file__).parent / "golden"
 
 def test_page_has_a_section_per_suite_run_with_counts_and_reasons(records):
     page = data_quality_html("R20251201-001", records)
-    assert "2 suite runs: 1 passed, 1 failed" in page
-    assert page.count("<section") == 2
+    assert "2 suite runs: 1 passed, 0 with defects found and handled, 1 stopped the run" in page
+    assert page.count("<section") == 3  # two suite runs, then what the reasons mean
     assert "customers_staging-customers_2025-11-29.parquet" in page
-    assert re.search(r"scope_exposures: <span class=\"failed\">FAILED</span>", page)
+    assert re.search(r"scope_exposures: <span class=\"stopped\">gate stopped the run</span>", page)
     row = re.search(r"<tr><td>[^\n]*?expect_column_values_to_be_in_set.*?</tr>", page).group(0)
     assert ">matched_by<" in row and ">37<" in row and ">1,234<" in row
     assert "duplicate_customer_id" in page and "1 of 2 expectations met" in page
@@ -59,3 +59,23 @@ def test_the_page_is_written_beside_the_summary(tmp_path, records):
     path = write_data_quality_html(tmp_path / "reports" / "R1", "R1", records)
     assert path == tmp_path / "reports" / "R1" / "data_quality.html"
     assert path.read_text(encoding="utf-8") == data_quality_html("R1", records)
+
+
+def test_defects_handled_read_apart_from_a_gate_that_stopped_the_run(make_record, make_expectation):
+    handled = dict(make_record(
+        "scope_rows", "scope_rows", "scope_rows",
+        make_expectation("expect_column_values_to_be_in_set", "row_reason", "missing_identifier", unexpected=4),
+        make_expectation("expect_column_values_to_be_in_set", "row_reason", "ambiguous_identifier", unexpected=2),
+    ), held_reasons=["ambiguous_identifier", "missing_identifier"])
+    gate = dict(make_record("ledger", "ledger", "ledger",
+                            make_expectation("expect_column_values_to_be_unique", "payment_id", "duplicate_payment_id",
+                                             unexpected=1)), held_reasons=[])
+    page = data_quality_html("R1", [handled, gate])
+    assert "2 suite runs: 0 passed, 1 with defects found and handled, 1 stopped the run" in page
+    assert 'scope_rows: <span class="handled">defects found and handled</span>' in page
+    assert 'ledger: <span class="stopped">gate stopped the run</span>' in page
+    assert re.search(r'<span class="handled">defects found and handled</span></td><td class="n">2</td>'
+                     r'<td class="n">2</td><td class="n">6</td>', page)  # 2 expectations, 2 failed, 6 rows held
+    assert "<dt>missing_identifier</dt><dd>no customer id, email or phone</dd>" in page
+    assert "<dt>duplicate_payment_id</dt><dd>two payments with one payment id</dd>" in page
+    assert "FAILED" not in page

@@ -13,7 +13,7 @@ import jinja2
 import pytest
 
 from redress.reports import rendering
-from redress.reports.summary import summary_markdown, treasury_schedule
+from redress.reports.summary import FILE_ROLES, report_files, summary_markdown, treasury_schedule
 from redress.reports.facts import BatchTotal, CashDay, QuarantineCount, RunFacts
 from redress.results import (
     Destinations, DisagreeingRow, Disagreements, DisburseResult, EntitleResult, FileRead, IngestResult,
@@ -73,7 +73,7 @@ def test_summary_lists_every_section(records):
                     "Overpayment exceptions", "Notifications"):
         assert f"# {heading}" in text, heading
     assert "| scope | scope_04.parquet | unreadable_file |  |" in text
-    assert "| scope | unreadable_file | 1 | 0 |" in text
+    assert "| scope | unreadable_file | the file cannot be read as its type says | 1 | 0 |" in text
     assert "| bank_transfer | 2025-12-01 | 1 | 20 | 1,000,000 |" in text
     assert "| 2025-12-01 | 1,000,000 | 1,200,000 | 1,500,000 | 300,000 |" in text  # headroom under the cap
     assert "| sms | 900 |" in text and "| ELIGIBLE | 900 | 45,000,000 |" in text
@@ -82,9 +82,10 @@ def test_summary_lists_every_section(records):
 
 def test_summary_lists_suites_passed_and_failed(records, personal):
     text = render(SUMMARY, facts=FACTS, records=records)
-    assert "2 suite runs: 1 passed, 1 failed" in text and "data_quality.html" in text
+    assert "2 suite runs: 1 passed, 0 with defects found and handled, 1 stopped the run" in text
+    assert "data_quality.html" in text
     assert "| customers_staging-customers_2025-11-29.parquet | customers_staging | customers_staging | passed | 2 | 0 |  |" in text
-    assert "| scope_exposures | scope_exposures | scope_exposures | **FAILED** | 2 | 1 | gate_failed_unknown_matched_by |" in text
+    assert "| scope_exposures | scope_exposures | scope_exposures | **gate stopped the run** | 2 | 1 | gate_failed_unknown_matched_by |" in text
     assert not [v for v in personal if v in text]
 
 
@@ -93,14 +94,14 @@ def test_a_failed_run_shows_the_error_what_was_done_and_what_was_not(records):
     error = "suite scope_exposures failed: expect_column_values_to_be_in_set on matched_by, 37 rows"
     text = render(partial, facts=dataclasses.replace(FACTS, batches=(), cash=()), records=records, error=error)
     assert f"**The run failed**: {error}" in text
-    assert "scope_01.csv" in text and "**FAILED**" in text
+    assert "scope_01.csv" in text and "**gate stopped the run**" in text
     for heading in ("Scope rows", "Entitlements by reason", "New payments by rail", "Notifications"):
         assert f"## {heading} (all accepted files)\n\nNo figures" in text or f"## {heading}\n\nNo figures" in text
 
 
 def test_summary_without_warehouse_facts_falls_back_to_the_stage_results():
     text = render(SUMMARY)
-    assert "| scope | unknown_category | 0 | 30 |" in text
+    assert "| scope | unknown_category | a data category the policy does not list | 0 | 30 |  |" in text
     assert "| 2025-12-01 | 1,000,000 |  | 1,500,000 |  |" in text
     assert "No suite ran." in text
 
@@ -192,3 +193,55 @@ def test_a_text_written_without_markdown_escaping_fails_the_render():
 def test_a_value_the_template_names_but_is_not_given_fails_the_render():
     with pytest.raises(jinja2.UndefinedError):
         rendering.markdown_environment().get_template("summary.md.j2").render(run_id="R1")
+
+
+@pytest.mark.parametrize("rails", [
+    {"voucher": (880, 44_000_000), "bank_transfer": (20, 1_000_000), "claim": (7, 350_000)},
+    {"claim": (1, 50_000)},
+    {"voucher": (3, 150_000)},
+])
+def test_payments_have_a_grand_total_and_claim_money_is_held_not_paid(rails):
+    per_rail = {rail: RailTotal(n, amount) for rail, (n, amount) in rails.items()}
+    disburse = dataclasses.replace(SUMMARY.disburse, per_rail=per_rail)
+    text = render(dataclasses.replace(SUMMARY, disburse=disburse), facts=FACTS)
+    paid = sum(a for r, (_, a) in rails.items() if r != "claim")
+    held = rails.get("claim", (0, 0))[1]
+    count = sum(n for n, _ in rails.values())
+    assert "| rail | payments | paid out (KRW) | held on claim, not paid out (KRW) |" in text
+    assert f"| **TOTAL** | **{count:,}** | **{paid:,}** | **{held:,}** |" in text
+    if "claim" in rails:
+        assert f"| claim | {rails['claim'][0]:,} | 0 | {held:,} |" in text
+
+
+def test_a_plan_waiting_for_approval_is_not_called_paid_out():
+    disburse = dataclasses.replace(SUMMARY.disburse, awaiting_approval=True)
+    text = render(dataclasses.replace(SUMMARY, disburse=disburse), facts=FACTS)
+    assert "| rail | payments | to pay once approved (KRW) | to hold on claim (KRW) |" in text
+    assert "paid out (KRW)" not in text
+
+
+def test_each_quarantine_reason_names_its_files_and_says_what_it_means():
+    facts = dataclasses.replace(FACTS, quarantine=(
+        QuarantineCount("scope", "unknown_category", 0, 30, ("scope_01.csv", "scope_|02*.csv")),
+        QuarantineCount("returns", "unknown_payment_id", 0, 2, ("returns_1.csv",))))
+    text = render(SUMMARY, facts=facts)
+    assert ("| scope | unknown_category | a data category the policy does not list | 0 | 30 | "
+            "scope_01.csv, scope\\_\\|02\\*.csv |") in text
+    assert "| returns | unknown_payment_id | no such payment in the ledger | 0 | 2 | returns_1.csv |" in text
+
+
+def test_the_files_of_the_run_are_listed_by_path_and_linked_from_the_summary(tmp_path):
+    data = tmp_path / "data"
+    report = data / "reports" / "R20251201-001"
+    written = [report / "reconciliation.md", data / "quarantine" / "R20251201-001" / "review.csv"]
+    outputs = report_files(data, report, written)
+    assert outputs == [
+        {"what": FILE_ROLES["review.csv"], "path": "quarantine/R20251201-001/review.csv",
+         "link": "../../quarantine/R20251201-001/review.csv"},
+        {"what": FILE_ROLES["reconciliation.md"], "path": "reports/R20251201-001/reconciliation.md",
+         "link": "reconciliation.md"},
+    ]
+    text = render(SUMMARY, facts=FACTS, outputs=outputs)
+    section = text.split("## Files of this run")[1]
+    assert "[quarantine/R20251201-001/review.csv](../../quarantine/R20251201-001/review.csv)" in section
+    assert "[reports/R20251201-001/reconciliation.md](reconciliation.md)" in section
