@@ -19,7 +19,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from flows import cli_approval
+from flows import cli_approval, cli_whatif
 from redress import escape
 from redress.errors import RedressError
 from redress.inbox import require_inbox
@@ -139,25 +139,6 @@ def cmd_explain(args, settings) -> int:
     return 0
 
 
-def cmd_whatif(args, settings) -> int:
-    """Cost and coverage of candidate policies over the current warehouse, nothing paid
-    (redress/whatif/): no Prefect flow, as nothing is scheduled, paid or recovered."""
-    from redress.whatif.evaluate import load_policies, whatif
-    from redress.whatif.output import table_text, write
-
-    policies = load_policies(args.policies)  # every file refused before any data is read
-    data_dir = settings.data_dir.resolve()
-    result = whatif(data_dir, policies, _run_date(args.run_date))
-    if sys.stdout.isatty():  # rich's colours are escapes of ours; each cell was escaped by table_text
-        print(table_text(result, terminal=True))
-    else:
-        _print(table_text(result, terminal=False))
-    folder = write(data_dir / "reports", result)
-    _print(f"\nwhat-if page:   {folder / 'whatif.html'}")
-    _print(f"its figures:    {folder / 'whatif.json'}")
-    return 0
-
-
 def cmd_recover_ledger(args, settings) -> int:
     """Rebuild what the warehouse lost from the outbox (redress/outbox/recovery.py)."""
     from redress.outbox.recovery import recover_ledger
@@ -256,11 +237,7 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--by", metavar="STAFF_ID", help="who is asking; required for a reference code (recorded)")
     exp.set_defaults(func=cmd_explain)
 
-    wi = sub.add_parser("whatif", parents=common,
-                        help="cost and coverage of candidate policies over the current evidence, nothing paid")
-    wi.add_argument("policies", nargs="+", type=Path, metavar="POLICY", help="policy TOML files, one column each")
-    wi.add_argument("--run-date", help="YYYY-MM-DD a switch would be paid on (default today)")
-    wi.set_defaults(func=cmd_whatif)
+    cli_whatif.add_parser(sub, common, lambda a, s: cli_whatif.cmd_whatif(a, s, _print, _run_date))
 
     cli_approval.add_parsers(sub, common, {
         "approve": lambda a, s: cli_approval.cmd_approve(a, s, _print),
