@@ -59,13 +59,17 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
                             work / "ledger.parquet")
             claimants = (con.sql("SELECT DISTINCT customer_id FROM claims").pl() if table_exists(con, "claims")
                          else pl.DataFrame(schema={"customer_id": pl.String}))
-            last = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchall()
+            last = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchall() \
+                if table_exists(con, "runs") else []
             released = {day: int(total) for day, total in con.execute(
                 "SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL",
                 [BANK_TRANSFER]).fetchall()} if table_exists(con, "batches") else {}
         out = []
         for n, policy in enumerate(policies):
-            entitled, passing_sum = entitlements_file(exposures, customers, policy, work, f"policy-{n}")
+            try:
+                entitled, passing_sum = entitlements_file(exposures, customers, policy, work, f"policy-{n}")
+            except ValueError as exc:  # an exposed customer missing from the master: a damaged warehouse
+                raise RedressError(f"cannot evaluate {policy.path.name}: {exc}") from None
             out.append(figures(pl.scan_parquet(entitled, glob=False), passing_sum,
                                pl.scan_parquet(in_force, glob=False), pl.scan_parquet(ledger, glob=False),
                                claimants.lazy(), policy, run_date, released))
