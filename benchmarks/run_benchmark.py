@@ -1,7 +1,7 @@
 """Benchmark redress against a plain DuckDB SQL reference of the same decisions, on the same files.
 
     .venv/bin/python benchmarks/run_benchmark.py --customers 1000000 [--seed 7] [--out DIR] [--keep]
-                                                 [--policy FILE] [--revision]
+                                                 [--policy FILE] [--revision] [--whatif]
 
 1. Generates a breach (`redress generate`) into DIR, or reuses DIR's inbox when DIR
    already holds one (its outputs from an earlier benchmark are removed first).
@@ -20,6 +20,9 @@
    on the same folder, prints the revision's seconds and revision / full run, and
    checks the figures again (payments compared as won per rail over the whole ledger:
    a top-up is a second payment to the same customer).
+6. With --whatif: times `redress whatif` over the folder after the run(s) for three
+   policies (the shipped one and two variants written to a temporary folder: a fund cap
+   that binds, and tiers by sensitivity) and prints its seconds and peak memory.
 
 Both children see the same machine; run `uptime` first: other work beside it skews both.
 Child environment: REDRESS_INBOX_QUIET_SECONDS=0 (the files were just written whole),
@@ -204,6 +207,39 @@ def write_revision(data_dir: Path, seed: int, policy: Path) -> int:
         con.close()
 
 
+SHIPPED = ROOT / "policies" / "coupang-2025-v1.toml"
+
+
+def whatif_policies(folder: Path, customers: int) -> list[Path]:
+    """The shipped policy and two variants of it: a fund of 20,000 KRW per customer
+    (binds: most are owed 50,000), and tiers by sensitivity (30,000 / 60,000 / 90,000)."""
+    text = SHIPPED.read_text(encoding="utf-8")
+    variants = {
+        "capped": [("total_cap = 0", f"total_cap = {customers * 20_000}")],
+        "tiered": [("shipping_address = 1", "shipping_address = 2"), ("order_history = 1", "order_history = 2"),
+                   ("entrance_code = 1", "entrance_code = 3"), ("1 = 50000", "1 = 30000\n2 = 60000\n3 = 90000")],
+    }
+    paths = [SHIPPED]
+    for name, changes in variants.items():
+        variant = text.replace('id = "coupang-2025-v1"', f'id = "benchmark-{name}-v1"')
+        for old, new in changes:
+            if variant.count(old) != 1:
+                raise SystemExit(f"benchmark: the shipped policy no longer holds {old!r} once")
+            variant = variant.replace(old, new)
+        paths.append(folder / f"{name}.toml")
+        paths[-1].write_text(variant, encoding="utf-8")
+    return paths
+
+
+def run_whatif(data_dir: Path, customers: int, env: dict[str, str], folder: Path) -> None:
+    redress = Path(sys.executable).with_name("redress")
+    policies = [str(p) for p in whatif_policies(folder, customers)]
+    argv = [str(redress), "--data-dir", str(data_dir), "whatif", *policies, "--run-date", RUN_DATE]
+    seconds, peak, _ = run_child(argv, env, folder / "whatif.log")
+    print(f"whatif of {len(policies)} policies")
+    print(f"  {'redress whatif total':<24}{seconds:>10.1f} s   peak {peak:>8,.0f} MB")
+
+
 def prepare(out: Path, customers: int, seed: int) -> dict:
     """A data folder holding only a generated inbox: reused when out has one (earlier
     benchmark outputs and revision file removed), else generated."""
@@ -260,6 +296,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data folder (reuse it with --out next time)")
     parser.add_argument("--policy", type=Path, default=ROOT / "policies" / "coupang-2025-v1.toml")
     parser.add_argument("--revision", action="store_true", help="then a 1%% revision on the same folder")
+    parser.add_argument("--whatif", action="store_true", help="then time `redress whatif` of three policies")
     args = parser.parse_args()
     out = (args.out or ROOT / "bench" / f"{args.customers}").resolve()
     policy = args.policy.resolve()
@@ -285,6 +322,8 @@ def main() -> int:
             print(table("revision (1%)", ref_rev, rev))
             print(f"  {'revision / full run':<24}{rev['seconds'] / run['seconds']:>10.2f}")
             ok &= compare(ref_rev, out, payments_by_amount_only=True)
+        if args.whatif:
+            run_whatif(out, manifest["customers"], env, prefect_home)
     except RuntimeError as exc:
         print(f"benchmark: {exc} (log: {prefect_home})", file=sys.stderr)
         return 1

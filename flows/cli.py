@@ -24,7 +24,7 @@ from pathlib import Path
 # finance pipeline's command sends nothing anywhere; the user may still opt in.
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-from flows import cli_approval, cli_demo  # noqa: E402 - after the line above
+from flows import cli_approval, cli_demo, cli_whatif  # noqa: E402 - after the line above
 from redress import escape
 from redress.errors import RedressError
 from redress.inbox import require_inbox
@@ -223,6 +223,8 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("who", help="a customer id or an 8-letter reference code")
     exp.add_argument("--by", metavar="STAFF_ID", help="who is asking; required for a reference code (recorded)")
     exp.set_defaults(func=cmd_explain)
+
+    cli_whatif.add_parser(sub, common, lambda a, s: cli_whatif.cmd_whatif(a, s, _print, _run_date))
 
     cli_approval.add_parsers(sub, common, {
         "approve": lambda a, s: cli_approval.cmd_approve(a, s, _print),

@@ -11,7 +11,6 @@ base amount of every customer, so one new exposure can change everyone's amount.
 
 from __future__ import annotations
 
-import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -22,13 +21,7 @@ from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.warehouse import connect, entitlements
 from redress.warehouse import increments
-from redress.rules.entitlements import entitlements_of, exposure_summary
-
-# The customers whose entitlement is recomputed: everyone exposed (full), or those with
-# an exposure in a file not yet entitled (incremental).
-_AFFECTED = """
-    SELECT DISTINCT customer_id FROM scope_exposures
-    WHERE $every OR file_sha256 IN (SELECT unnest($files::VARCHAR[]))"""
+from redress.entitling import entitlements_file, export_inputs
 
 
 @task(name="compute entitlements", task_run_name="compute entitlements", cache_policy=NO_CACHE, timeout_seconds=1800)
@@ -60,24 +53,13 @@ def compute_entitlements(ctx: RunContext, settings: Settings) -> EntitleResult:
 
 
 def _recompute(ctx: RunContext, policy, affected: dict, settings: Settings) -> int:
-    """Entitlements of the affected customers (_AFFECTED), replacing theirs in one
+    """Entitlements of the affected customers (redress/entitling.py), replacing theirs in one
     transaction with the record that their files are entitled. Returns how many."""
-    exposures, customers = ctx.work_dir / "exposures.parquet", ctx.work_dir / "customers.parquet"
+    # Everyone exposed (full), or those with an exposure in a file not yet entitled
+    # (incremental); the same feeding `redress whatif` uses (redress/entitling.py).
     with connect(ctx.warehouse) as con:
-        con.execute(f"""
-            COPY (SELECT customer_id, data_category, accessed_at, confidence FROM scope_exposures
-                  WHERE $every OR customer_id IN ({_AFFECTED})) TO $target (FORMAT parquet)""",
-                    affected | {"target": str(exposures)})
-        con.execute(f"""
-            COPY (SELECT customer_id, status, closed_at, is_test, payout_method, bank_valid FROM customers
-                  WHERE $every OR customer_id IN ({_AFFECTED})) TO $target (FORMAT parquet)""",
-                    affected | {"target": str(customers)})
-    summary_file = ctx.work_dir / "exposure_summary.parquet"
-    result = ctx.work_dir / "entitlements.parquet"
-    # glob=False: the data folder's name may hold glob characters (redress/sql.py)
-    exposure_summary(pl.scan_parquet(exposures, glob=False), pl.scan_parquet(customers, glob=False),
-                     policy).sink_parquet(summary_file)
-    entitlements_of(pl.scan_parquet(summary_file, glob=False), policy).sink_parquet(result)
+        exposures, customers = export_inputs(con, ctx.work_dir, every=affected["every"], files=affected["files"])
+    result, _ = entitlements_file(exposures, customers, policy, ctx.work_dir)
     with connect(ctx.warehouse) as con:
         con.execute("BEGIN")
         entitlements.replace(con, sql.file_path(result), ctx.run_id, every=affected["every"])

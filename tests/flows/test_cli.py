@@ -87,6 +87,7 @@ def test_a_second_run_on_a_locked_folder_is_refused(tmp_path):
 COMMANDS = {  # each command with the arguments it needs to parse
     "run": [], "generate": ["--out", "out"], "demo": [], "explain": ["C1"], "serve": [], "recover-ledger": [],
     "approve": ["R20251201-001", "--by", "kim"], "reject": ["R20251201-001", "--by", "kim"],
+    "whatif": ["policy.toml"],
 }
 
 

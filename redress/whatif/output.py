@@ -1,0 +1,154 @@
+"""What `redress whatif` shows: the terminal table (rich on a terminal, plain text
+otherwise) and reports/whatif-<UTC timestamp>/ with whatif.html (self-contained: charts
+as inline SVG from redress.reports.charts, no script, nothing fetched) and whatif.json
+(the same figures, KRW as integers). Only aggregates: no person's data.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import altair as alt
+from markupsafe import Markup
+
+from redress import escape
+from redress.reports.charts import svg
+from redress.reports.rendering import html_environment
+from redress.vocabulary import ENTITLEMENT_REASONS
+
+
+def _krw(amount: int) -> str:
+    return f"{amount:,} KRW"
+
+
+def _people(n: int) -> str:
+    return f"{n:,}"
+
+
+def _with_amount(total: dict) -> str:
+    return f"{total['customers']:,} / {_krw(total['amount_krw'])}"
+
+
+def label(n: int, figs: dict) -> str:
+    """A policy's column name: its position (the same file may be given twice) and id."""
+    return f"{n + 1}. {figs['policy_id']}"
+
+
+def rows(result: dict) -> list[tuple[str, list[str]]]:
+    """(figure, one cell per policy) in display order: the table the terminal and the
+    page both show."""
+    ps = result["policies"]
+
+    def row(name, cell):
+        return name, [cell(f) for f in ps]
+
+    out = [
+        row("policy file", lambda f: f["policy_file"]),
+        row("exposed customers", lambda f: _people(f["exposed_customers"])),
+        row("eligible people", lambda f: _people(f["eligible"]["customers"])),
+        row("total cost", lambda f: _krw(f["eligible"]["amount_krw"])),
+    ]
+    out += [row(f"reason {r}: people", lambda f, r=r: _people(f["by_reason"][r]["customers"]))
+            for r in ENTITLEMENT_REASONS]
+    tiers = sorted({t for f in ps for t in f["by_tier"]}, key=int)
+    out += [row(f"tier {t}: eligible / cost", lambda f, t=t: _with_amount(f["by_tier"][t]) if t in f["by_tier"] else "-")
+            for t in tiers]
+    out += [row(f"rail {r}: eligible / cost", lambda f, r=r: _with_amount(f["by_rail"][r]))
+            for r in ps[0]["by_rail"]]
+    out += [
+        row("below the minimum", lambda f: _people(f["below_minimum"])),
+        row("pro-rata factor", lambda f: f"{f['pro_rata']['factor']:.6f}" if f["pro_rata"]["binds"] else "none (cap not reached)"),
+        row("bank transfers to issue now", lambda f: _with_amount(
+            {"customers": f["bank_transfers"]["payments"], "amount_krw": f["bank_transfers"]["amount_krw"]})),
+        row("value days needed", lambda f: _people(f["bank_transfers"]["value_days"])),
+        row("last value date", lambda f: f["bank_transfers"]["last_value_date"] or "-"),
+        row("vs in force: gain", lambda f: _people(f["versus_in_force"]["gain"])),
+        row("vs in force: lose", lambda f: _people(f["versus_in_force"]["lose"])),
+        row("vs in force: unchanged", lambda f: _people(f["versus_in_force"]["unchanged"])),
+        row("top-up cost of switching", lambda f: _with_amount(f["versus_in_force"]["top_up"])),
+    ]
+    return out
+
+
+def table_text(result: dict, *, terminal: bool, width: int = 160) -> str:
+    """The comparison, policies as columns: a rich table on a terminal, else plain
+    aligned text. Every value from a file passes escape.terminal (redress/escape.py)."""
+    heads = ["figure"] + [escape.terminal(label(n, f)) for n, f in enumerate(result["policies"])]
+    body = [[name] + [escape.terminal(c) for c in cells] for name, cells in rows(result)]
+    if terminal:
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=f"redress whatif over run {result['as_of_run']}: nothing paid")
+        for n, head in enumerate(heads):
+            table.add_column(Text(head), justify="left" if n == 0 else "right")
+        for line in body:
+            table.add_row(*(Text(c) for c in line))
+        buffer = io.StringIO()
+        Console(file=buffer, force_terminal=True, width=width).print(table)
+        return buffer.getvalue().rstrip("\n")
+    widths = [max(len(line[i]) for line in [heads] + body) for i in range(len(heads))]
+    lines = [f"redress whatif over run {result['as_of_run']}: nothing paid"]
+    for line in [heads] + body:
+        lines.append("  ".join([line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:])]))
+    return "\n".join(lines)
+
+
+def _charts(result: dict) -> dict[str, Markup]:
+    ps = [(label(n, f), f) for n, f in enumerate(result["policies"])]
+    order = [name for name, _ in ps]
+    cost = [{"policy": name, "rail": r, "KRW": t["amount_krw"]} for name, f in ps for r, t in f["by_rail"].items()]
+    reasons = [{"policy": name, "reason": r, "people": t["customers"]} for name, f in ps for r, t in f["by_reason"].items()]
+    moves = [{"policy": name, "change": k, "people": f["versus_in_force"][k]}
+             for name, f in ps for k in ("gain", "lose", "unchanged")]
+    policy_x = alt.X("policy:N", sort=order, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=220))
+    legend = alt.Legend(labelLimit=260)
+    return {
+        "cost": Markup(svg(alt.Chart(alt.Data(values=cost)).mark_bar().encode(
+            x=policy_x, y=alt.Y("sum(KRW):Q", title="total cost (KRW)"), color=alt.Color("rail:N", title="rail", legend=legend),
+        ).properties(title="Cost per policy, by rail", width=max(160, 110 * len(ps)), height=240))),
+        "reasons": Markup(svg(alt.Chart(alt.Data(values=reasons)).mark_bar().encode(
+            y=alt.Y("reason:N", sort=list(ENTITLEMENT_REASONS), title=None),
+            x=alt.X("people:Q", title="people"), yOffset=alt.YOffset("policy:N", sort=order),
+            color=alt.Color("policy:N", sort=order, title="policy", legend=legend),
+        ).properties(title="People per reason", width=420, height=60 * len(ENTITLEMENT_REASONS)))),
+        "changes": Markup(svg(alt.Chart(alt.Data(values=moves)).mark_bar().encode(
+            x=policy_x, y=alt.Y("people:Q", title="people"),
+            color=alt.Color("change:N", title="vs in force", legend=legend, scale=alt.Scale(
+                domain=["gain", "unchanged", "lose"], range=["#2e7d32", "#9e9e9e", "#c62828"])),
+        ).properties(title="Who gains, loses or is unchanged", width=max(160, 110 * len(ps)), height=240))),
+    }
+
+
+def page(result: dict) -> str:
+    """whatif.html: the table and the three charts, self-contained."""
+    return html_environment().get_template("whatif.html.j2").render(
+        result=result, heads=[label(n, f) for n, f in enumerate(result["policies"])], rows=rows(result),
+        charts=_charts(result))
+
+
+def write(reports_dir: Path, result: dict, now: datetime | None = None) -> Path:
+    """reports_dir/whatif-<UTC timestamp>/ holding whatif.html and whatif.json, written
+    under a temporary name and renamed so it appears whole; a second what-if in the same
+    second gets a `-2` suffix. Returns the folder."""
+    stamp = f"whatif-{(now or datetime.now(timezone.utc)):%Y%m%dT%H%M%SZ}"
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    tmp = reports_dir / f".tmp-{stamp}-{os.getpid()}"
+    tmp.mkdir()
+    (tmp / "whatif.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (tmp / "whatif.html").write_text(page(result), encoding="utf-8")
+    n = 1
+    while True:
+        target = reports_dir / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            tmp.rename(target)  # fails when the name is taken, never merges into it
+            return target
+        except OSError:
+            if not target.exists():
+                raise
+            n += 1

@@ -1,0 +1,183 @@
+"""`redress whatif` against real runs: its totals are what a run of each policy pays
+(SPEC "The command line"; issue 13 section 1), and it writes nothing but its page."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from approval_off import DEFAULT_POLICY as POLICY_A  # the shipped policy, require_approval = false
+from flows.remediation import remediation
+from redress.generate import generate
+from redress.policy import load_policy
+from redress.whatif.evaluate import whatif
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_DATE = date(2025, 12, 1)
+CUSTOMERS = 600
+
+
+def q(data: Path, sql: str, params=None) -> list[tuple]:
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def policy_b(folder: Path, total_cap: int = 0) -> Path:
+    """Tiers by sensitivity (30,000 / 60,000 / 90,000), an optional fund cap, and a daily
+    cash cap of 100,000 so that the bank top-ups need several value days."""
+    text = POLICY_A.read_text(encoding="utf-8")
+    for old, new in (('id = "coupang-2025-v1"', 'id = "whatif-b-v1"'), ("shipping_address = 1", "shipping_address = 2"),
+                     ("order_history = 1", "order_history = 2"), ("entrance_code = 1", "entrance_code = 3"),
+                     ("1 = 50000", "1 = 30000\n2 = 60000\n3 = 90000"), ("total_cap = 0", f"total_cap = {total_cap}"),
+                     ("daily_cash_cap   = 20000000000", "daily_cash_cap   = 100000")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = folder / f"b-{total_cap}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A breach paid under policy A; whatif of A and B over it; then B run for real in a
+    copy of the folder."""
+    root = tmp_path_factory.mktemp("whatif")
+    data_a = root / "a"
+    generate(data_a, CUSTOMERS, seed=5)
+    remediation(data_dir=data_a, policy_path=POLICY_A, run_date=RUN_DATE)
+    # B's cap shares 90% of what B's tiers would cost, so pro rata binds
+    (uncapped,) = whatif(data_a, [load_policy(policy_b(root))], RUN_DATE)["policies"]
+    b = policy_b(root, total_cap=uncapped["pro_rata"]["base_sum_krw"] * 9 // 10)
+    result = whatif(data_a, [load_policy(POLICY_A), load_policy(b)], RUN_DATE)
+    data_b = root / "b"
+    shutil.copytree(data_a, data_b)
+    summary_b = remediation(data_dir=data_b, policy_path=b, run_date=RUN_DATE)
+    return data_a, data_b, b, result, summary_b["run_id"]
+
+
+def by(rows: list[tuple]) -> dict:
+    return {str(key): {"customers": n, "amount_krw": int(total or 0)} for key, n, total in rows}
+
+
+def test_whatif_of_the_policy_in_force_is_what_the_run_paid(runs):
+    data_a, _, _, result, _ = runs
+    a = result["policies"][0]
+    paid = by(q(data_a, "SELECT rail, count(DISTINCT customer_id), sum(amount) FROM ledger "
+                        "WHERE status IN ('issued', 'settled') GROUP BY rail"))
+    assert {r: t for r, t in a["by_rail"].items() if t["customers"]} == paid
+    (customers, total), = q(data_a, "SELECT count(DISTINCT customer_id), sum(amount) FROM ledger")
+    assert a["eligible"] == {"customers": customers, "amount_krw": int(total)}
+    reasons = by(q(data_a, "SELECT reason, count(*), sum(amount) FROM entitlements GROUP BY reason"))
+    assert {r: t for r, t in a["by_reason"].items() if t["customers"]} == reasons
+    exposed = sum(t["customers"] for t in reasons.values())
+    assert a["versus_in_force"] == {"gain": 0, "lose": 0, "unchanged": exposed,
+                                   "top_up": {"customers": 0, "amount_krw": 0}}
+    assert a["bank_transfers"]["value_days"] == 0
+
+
+def test_whatif_of_another_policy_is_what_a_real_run_of_it_pays(runs):
+    data_a, data_b, _, result, run_b = runs
+    b = result["policies"][1]
+    reasons = by(q(data_b, "SELECT reason, count(*), sum(amount) FROM entitlements GROUP BY reason"))
+    assert {r: t for r, t in b["by_reason"].items() if t["customers"]} == reasons
+    rails = by(q(data_b, "SELECT rail, count(*), sum(amount) FROM entitlements WHERE reason = 'ELIGIBLE' GROUP BY rail"))
+    assert {r: t for r, t in b["by_rail"].items() if t["customers"]} == rails
+    tiers = by(q(data_b, "SELECT tier, count(*), sum(amount) FROM entitlements WHERE reason = 'ELIGIBLE' GROUP BY tier"))
+    assert {k: t for k, t in b["by_tier"].items() if t["customers"]} == tiers
+    # the top-up cost of switching is exactly what run B added to the ledger
+    (n, total), = q(data_b, "SELECT count(*), sum(amount) FROM ledger WHERE run_id = ?", [run_b])
+    assert b["versus_in_force"]["top_up"] == {"customers": n, "amount_krw": int(total)} and n > 0
+    # and its bank transfers land on the value dates run B gave them
+    days = q(data_b, "SELECT count(DISTINCT value_date), max(value_date) FROM batches b JOIN ledger l USING (batch_id) "
+                     "WHERE l.run_id = ? AND b.rail = 'bank_transfer'", [run_b])
+    assert b["bank_transfers"]["value_days"] == days[0][0] >= 2
+    assert b["bank_transfers"]["last_value_date"] == days[0][1].isoformat()
+    # gain, lose, unchanged: the entitlements of run A against those of run B
+    with duckdb.connect() as con:
+        (gain, lose, same), = con.execute("""
+            SELECT count(*) FILTER (WHERE coalesce(nb.amount, 0) > coalesce(na.amount, 0)),
+                   count(*) FILTER (WHERE coalesce(nb.amount, 0) < coalesce(na.amount, 0)),
+                   count(*) FILTER (WHERE coalesce(nb.amount, 0) = coalesce(na.amount, 0))
+            FROM read_parquet(?) na FULL JOIN read_parquet(?) nb USING (customer_id)""",
+            [str(data_a / "exports" / "entitlements.parquet"), str(data_b / "exports" / "entitlements.parquet")]).fetchall()
+    assert {k: b["versus_in_force"][k] for k in ("gain", "lose", "unchanged")} == {"gain": gain, "lose": lose, "unchanged": same}
+    assert gain > 0 and lose > 0
+    assert b["pro_rata"]["binds"] and b["pro_rata"]["factor"] == pytest.approx(0.9, abs=1e-6)
+
+
+def fingerprint(data: Path) -> dict[str, str]:
+    """SHA-256 of the warehouse (and its log, if any) and of every outbox file."""
+    files = [p for p in [data / "warehouse.duckdb", data / "warehouse.duckdb.wal"] if p.exists()]
+    files += sorted(p for p in (data / "outbox").rglob("*") if p.is_file())
+    return {str(p.relative_to(data)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
+                          env=dict(os.environ), cwd=ROOT, timeout=300)
+
+
+def test_the_command_writes_only_its_page_and_the_same_file_twice_is_two_columns(runs):
+    data_a, _, b, result, _ = runs
+    before = fingerprint(data_a)
+    done = cli("--data-dir", str(data_a), "whatif", str(POLICY_A), str(b), str(POLICY_A),
+               "--run-date", RUN_DATE.isoformat())
+    assert done.returncode == 0, done.stderr
+    assert fingerprint(data_a) == before, "whatif changed the warehouse or the outbox"
+    page = Path(done.stdout.split("what-if page:")[1].split()[0])
+    figures = json.loads((page.parent / "whatif.json").read_text(encoding="utf-8"))
+    assert [p["policy_id"] for p in figures["policies"]] == ["coupang-2025-v1", "whatif-b-v1", "coupang-2025-v1"]
+    assert figures["policies"][:2] == result["policies"]
+    assert figures["policies"][2] == result["policies"][0]
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<svg") == 3 and "<script" not in html.lower()
+    urls = {u for u in html.replace("'", '"').split('"') if u.startswith(("http:", "https:", "//"))}
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
+    # plain text when stdout is not a terminal: policies as columns, amounts with separators
+    total = f"{result['policies'][1]['eligible']['amount_krw']:,} KRW"
+    line = next(li for li in done.stdout.splitlines() if li.startswith("total cost"))
+    assert total in line and "\x1b" not in done.stdout
+
+
+def one_line_error(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    return lines[0]
+
+
+def test_no_warehouse_yet(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    line = one_line_error(cli("--data-dir", str(tmp_path), "whatif", str(POLICY_A)))
+    assert "run `redress run` first" in line
+    assert not (tmp_path / "warehouse.duckdb").exists() and not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[policy\n", "bad.toml: not valid TOML"),
+    (POLICY_A.read_text(encoding="utf-8").replace("[budget]", "[budget]\nspare = 1"), "bad.toml: budget.spare"),
+])
+def test_a_policy_that_does_not_parse_is_named(runs, tmp_path, text, expected):
+    data_a = runs[0]
+    before = fingerprint(data_a)
+    reports = sorted(p.name for p in (data_a / "reports").iterdir())
+    (tmp_path / "bad.toml").write_text(text, encoding="utf-8")
+    line = one_line_error(cli("--data-dir", str(data_a), "whatif", str(POLICY_A), str(tmp_path / "bad.toml")))
+    assert expected in line
+    assert fingerprint(data_a) == before and sorted(p.name for p in (data_a / "reports").iterdir()) == reports
+
+
+def test_a_warehouse_held_by_a_run_is_one_line(runs):
+    data_a = runs[0]
+    with duckdb.connect(str(data_a / "warehouse.duckdb")):  # a writer holds the file, as a run does
+        line = one_line_error(cli("--data-dir", str(data_a), "whatif", str(POLICY_A)))
+    assert "in use" in line or "locked" in line
