@@ -20,7 +20,7 @@ from redress.customer_service import wording
 from redress.errors import RedressError
 from redress.policy import Policy, load_policy
 from redress.vocabulary import (
-    ACCEPTED, BANK_TRANSFER, CHANNELS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
+    ACCEPTED, BANK_TRANSFER, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
     RETURNED, sql_literal,
 )
 from redress.warehouse import masked_account
@@ -128,10 +128,13 @@ def member(con, data_dir: Path, who: str) -> str:
         if ent["amount"] > 0 or payments:
             returned = sum(1 for p in payments if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED)
             out.append(wording.rail_why(c, ent, policy, returned, notice["reference_code"] if notice else None))
-        paid = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES)
-        owed = ent["amount"] - paid
-        out.append(f"Paid so far: {wording.money(paid, cur)} (payments sent or settled). Still owed: "
-                   f"{wording.money(max(owed, 0), cur)}." + (
+        # A claim payment counts toward what is owed (SPEC "Ledger") but is held, not paid out.
+        on_hold = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] == CLAIM)
+        paid = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] != CLAIM)
+        owed = ent["amount"] - paid - on_hold
+        out.append(f"Paid out so far: {wording.money(paid, cur)} (payments sent or settled)."
+                   + (f" Held until claimed: {wording.money(on_hold, cur)}." if on_hold else "")
+                   + f" Still owed: {wording.money(max(owed, 0), cur)}." + (
                        f" Paid {wording.money(-owed, cur)} more than the entitlement now says; it is not taken "
                        "back." if owed < 0 else ""))
     out.append("")
@@ -145,7 +148,8 @@ def member(con, data_dir: Path, who: str) -> str:
     if held:
         out += ["", "Rows naming this customer id that were not accepted:"] + table(held, ["reason", "file", "row"])
     for p in payments:
-        p["why"] = p["why"] or LEDGER_STATUSES.get(p["status"], "")
+        held_here = p["rail"] == CLAIM and p["status"] in LIVE_STATUSES
+        p["why"] = p["why"] or (RAILS[CLAIM] if held_here else LEDGER_STATUSES.get(p["status"], ""))
         p["amount"] = wording.money(p["amount"], cur)
     out += ["", "Payments:"] + table(payments, ["payment id", "amount", "rail", "attempt", "status", "why", "batch",
                                                 "value date", "run"])

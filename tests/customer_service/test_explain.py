@@ -173,7 +173,18 @@ def test_payments_show_amounts_with_separators_and_a_filled_why(data):
     assert len(rows) == 3 and all("50,000 KRW" in r and "account closed" in r for r in rows)
     issued = next(line for line in explain(folder, "E1", now=T0).splitlines() if "P-E1-1" in line)
     assert v.LEDGER_STATUSES[v.ISSUED] in issued
-    assert "Paid so far: 50,000 KRW" in explain(folder, "E1", now=T0)
+    assert "Paid out so far: 50,000 KRW (payments sent or settled). Still owed: 0 KRW." in explain(folder, "E1", now=T0)
+
+
+def test_a_held_claim_payment_is_shown_held_not_paid_out(tmp_path):
+    folder, _ = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO ledger VALUES ('P-C1-1', 'C1', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
+                    "'R1', 1, 'issued', NULL, 'R1')")
+    text = explain(folder, "C1", now=T0)
+    assert "Paid out so far: 0 KRW (payments sent or settled). Held until claimed: 50,000 KRW. Still owed: 0 KRW." in text
+    row = next(line for line in text.splitlines() if "P-C1-1" in line)
+    assert v.RAILS[v.CLAIM] in row and v.LEDGER_STATUSES[v.ISSUED] not in row
 
 
 def _phone_variants():
