@@ -6,7 +6,8 @@ whoever holds it can have customer service read out that person's case. So every
 ended; never what was shown), and failed reference-code lookups are limited: after
 MAX_FAILED_CODES codes not found within WINDOW by one staff id or one OS account, further
 code lookups by them are refused, even of a real code, until the oldest failure leaves
-the window. Lookups by customer id are recorded, not limited (staff work from them).
+the window. Lookups by customer id, email or phone are recorded, not limited (staff work
+from them); an email or phone only masked (`recordable`): it is personal data.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ def staff_id(by: str | None) -> str:
     if not STAFF_ID.fullmatch(by):
         raise RedressError("--by must be a staff id of 1 to 64 letters, digits or . _ @ -")
     return by
+
+
+def recordable(asked: str, kind: str) -> str:
+    """What the lookups table keeps of the question: an email or phone is personal data,
+    so only its kind and its last 4 characters (enough to match a complaint to a
+    lookup, not to find the person); an id or code as typed."""
+    if kind in ("email", "phone"):
+        return f"{kind} ***{asked[-4:]}" if len(asked) > 8 else f"{kind} ***"
+    return asked
 
 
 def record(con: duckdb.DuckDBPyConnection, at: datetime, staff: str, asked: str, kind: str, outcome: str) -> None:

@@ -11,20 +11,32 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from redress.inbox import sha256_of
+from redress.outbox.xlsx import write_xlsx
 
-# A cell starting with one of these is run as a formula by spreadsheet programs.
+# A cell starting with one of these is run as a formula by spreadsheet programs...
 FORMULA_START = r"^[=+\-@\t\r]"
+# ...unless it is a plain number, which a spreadsheet reads as a number, never a formula:
+# an E.164 phone (+821012345678) or a negative amount is left as written.
+PLAIN_NUMBER = r"^[+-]?[0-9]+$"
+
+
+def _formula_like(cell: pl.Expr) -> pl.Expr:
+    return cell.str.contains(FORMULA_START) & ~cell.str.contains(PLAIN_NUMBER)
 
 
 def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
-    """Text cells that a spreadsheet would treat as a formula get a leading apostrophe."""
+    """Every CSV redress writes for people goes through here (SPEC "Disbursement
+    batches"): a text cell that begins with `=`, `+`, `-`, `@`, tab or CR and is not a
+    plain number (digits with an optional leading + or -) gets a leading `'`; nothing
+    else changes. Non-text columns are left as they are."""
     return frame.with_columns(
-        pl.when(pl.col(c).str.contains(FORMULA_START)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        pl.when(_formula_like(pl.col(c))).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
         for c, dtype in frame.schema.items()
         if dtype == pl.String
     )
@@ -82,13 +94,18 @@ def settle_leftovers(folder: Path, publishable: Callable[[str], bool], publish: 
 
 
 def write_batch(batches_dir: Path, manifest: dict, payments: pl.DataFrame, extra: dict[str, bytes] | None = None) -> Path:
-    """The batch folder under its temporary name: payments files, any extra files
-    (e.g. pain.001.xml), and manifest.json with the SHA-256 of every other file."""
+    """The batch folder under its temporary name: payments.parquet, payments.csv,
+    payments.xlsx (dated from the manifest's created_at, so the same batch gives the
+    same bytes), any extra files (e.g. pain.001.xml), and manifest.json with the
+    SHA-256 of every other file. SPEC "Disbursement batches"."""
     tmp = staging_folder(batches_dir, manifest["batch_id"])
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     written = write_table(payments, tmp, "payments")
+    written.append(tmp / "payments.xlsx")
+    write_xlsx(payments, written[-1], datetime.fromisoformat(manifest["created_at"]))
+    fsync(written[-1])
     for name, content in sorted((extra or {}).items()):
         (tmp / name).write_bytes(content)
         fsync(tmp / name)

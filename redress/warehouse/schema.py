@@ -206,8 +206,9 @@ CREATE TABLE IF NOT EXISTS lookups (
     looked_up_at  TIMESTAMPTZ NOT NULL,
     staff_id      VARCHAR NOT NULL,      -- --by, else the OS user
     os_user       VARCHAR NOT NULL,      -- the account that ran the command
-    asked         VARCHAR NOT NULL,      -- the customer id or reference code typed, trimmed
-    asked_kind    VARCHAR NOT NULL,      -- customer_id | reference_code
+    asked         VARCHAR NOT NULL,      -- the customer id or reference code typed, trimmed; an email
+                                         -- or phone masked to its kind and last 4 characters
+    asked_kind    VARCHAR NOT NULL,      -- customer_id | reference_code | email | phone
     outcome       VARCHAR NOT NULL       -- matched | no_match | refused (too many failures)
 );
 

@@ -52,8 +52,8 @@ def data(tmp_path):
 
 
 def test_every_lookup_is_recorded_without_what_was_shown(data):
-    assert "customer C1" in explain(data, "C1", now=T0)  # the holder is gone: explain works again
-    assert "customer C1" in explain(data, CODE.lower(), by="cs-17", now=T0 + timedelta(seconds=1))
+    assert "Customer C1" in explain(data, "C1", now=T0)  # the holder is gone: explain works again
+    assert "Customer C1" in explain(data, CODE.lower(), by="cs-17", now=T0 + timedelta(seconds=1))
     assert "non-member" in explain(data, NON_MEMBER_CODE, by="cs-17", now=T0 + timedelta(seconds=2))
     with pytest.raises(RedressError, match="no customer or reference code"):
         explain(data, "QQQQQQQQ", by="cs-17", now=T0 + timedelta(seconds=3))
@@ -94,10 +94,10 @@ def test_after_too_many_failed_codes_even_a_real_one_is_refused_until_the_window
     # another staff id from the same OS account is refused too; lookups by id still work
     with pytest.raises(RedressError, match="refused until"):
         explain(data, CODE, by="cs-18", now=last)
-    assert "customer C1" in explain(data, "C1", by="cs-17", now=last)
+    assert "Customer C1" in explain(data, "C1", by="cs-17", now=last)
     assert [r[5] for r in lookups(data)][-3:] == ["refused", "refused", "matched"]
     # the oldest failure leaves the window: one more code may be tried
-    assert "customer C1" in explain(data, CODE, by="cs-17", now=T0 + WINDOW + timedelta(seconds=1))
+    assert "Customer C1" in explain(data, CODE, by="cs-17", now=T0 + WINDOW + timedelta(seconds=1))
     assert lookups(data)[-1][3:] == (CODE, "reference_code", "matched")
 
 
@@ -115,8 +115,8 @@ def test_a_code_is_refused_exactly_when_the_window_holds_enough_failures(tmp_pat
         with pytest.raises(RedressError, match="refused until"):
             explain(data, CODE, by="cs-1", now=now)
     else:
-        assert "customer C1" in explain(data, CODE, by="cs-1", now=now)
-    assert "customer C1" in explain(data, CODE, by="cs-2", now=now)  # someone else's failures do not count
+        assert "Customer C1" in explain(data, CODE, by="cs-1", now=now)
+    assert "Customer C1" in explain(data, CODE, by="cs-2", now=now)  # someone else's failures do not count
 
 
 def test_explain_while_a_run_holds_the_warehouse_is_one_line(data):
@@ -135,7 +135,7 @@ def test_explain_while_a_run_holds_the_warehouse_is_one_line(data):
     assert result.stderr.strip().splitlines() == [
         f"redress: another process (a redress run, or an analyst's connection) is using the warehouse "
         f"{data / 'warehouse.duckdb'}: explain again when it ends"]
-    assert "customer C1" in explain(data, "C1", now=T0)  # the holder is gone: explain works again
+    assert "Customer C1" in explain(data, "C1", now=T0)  # the holder is gone: explain works again
 
 
 def test_the_os_account_is_the_process_owner_not_what_user_says(monkeypatch):

@@ -110,7 +110,7 @@ def test_a_claim_is_paid_by_bank_transfer_to_the_claimed_account_and_a_second_cl
     assert q(data, "SELECT rail, status FROM ledger WHERE customer_id = 'C2'") == [("claim", "issued")]
     # explain shows the claim: masked account, who verified, when; never the whole account
     text = explain(data, "C1")
-    assert "******8901" in text and "CS042" in text and "2025-12-02 10:00:00" in text
+    assert "******8901" in text and "CS042" in text and "2025-12-02 10:00" in text
     assert "12345678901" not in text
     # the reconciliation: claimed money once on the claim rail, paid on the bank rail, C2's held
     rec = pl.read_csv(data / "reports" / summary["run_id"] / "reconciliation.csv")

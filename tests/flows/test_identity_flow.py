@@ -87,7 +87,7 @@ def test_only_the_mobile_number_gets_a_text(identity_run):
     assert key == "nonmember:+82315550101"
     from redress.customer_service.explain import explain
     text = explain(data, code, "CS0001")
-    assert text.startswith(f"non-member friend@example.com (reference code {code})")
+    assert text.startswith("This is a non-member, friend@example.com: ") and f"Reference code {code}," in text
     assert "scope.csv" in text and "phone" in text
 
 

@@ -83,11 +83,12 @@ def test_nothing_written_is_readable_by_group_or_others(two_runs):
 def test_files_with_personal_data_are_0600(two_runs):
     data, _, _ = two_runs
     personal = [data / "warehouse.duckdb", *data.glob("outbox/batches/*/payments.csv"),
+                *data.glob("outbox/batches/*/payments.xlsx"),
                 *data.glob("outbox/batches/*/pain.001.xml"),
                 *(p for p in data.glob("outbox/notifications/**/*") if p.is_file()),
                 *data.glob("quarantine/*/quarantine.*")]
     names = {p.name for p in personal}
-    assert {"warehouse.duckdb", "payments.csv", "pain.001.xml", "quarantine.csv", "quarantine.parquet"} <= names
+    assert {"warehouse.duckdb", "payments.csv", "payments.xlsx", "pain.001.xml", "quarantine.csv", "quarantine.parquet"} <= names
     assert any(p.suffix == ".parquet" for p in data.glob("outbox/notifications/*"))
     assert any(p.parent.name == "index" for p in personal)  # person keys and codes, for recover-ledger
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in personal} == {p.name: "0o600" for p in personal}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from redress.outbox.files import publish, spreadsheet_safe, staging_folder, write_batch
 
@@ -17,8 +20,14 @@ from redress.outbox.files import publish, spreadsheet_safe, staging_folder, writ
 @pytest.mark.parametrize("cell, expected", [
     ("=1+2", "'=1+2"),
     ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
-    ("+821012345678", "'+821012345678"),
-    ("-5", "'-5"),
+    ("+821012345678", "+821012345678"),  # a plain number: an E.164 phone is left as is
+    ("-5", "-5"),
+    ("+82-10-1234", "'+82-10-1234"),
+    ("-5.0", "'-5.0"),
+    ("+", "'+"),
+    ("-", "'-"),
+    ("=1", "'=1"),
+    ("\t5", "'\t5"),
     ("@SUM(A1)", "'@SUM(A1)"),
     ("\tx", "'\tx"),
     ("\rx", "'\rx"),
@@ -48,10 +57,38 @@ def test_only_text_columns_change_and_the_input_is_kept():
     assert frame.equals(before)
 
 
+PLAIN_NUMBER = st.from_regex(r"\A[+-]?[0-9]+\Z")
+FORMULA_LIKE = st.tuples(st.sampled_from("=+-@\t\r"), st.text()).map("".join).filter(
+    lambda s: not re.fullmatch(r"[+-]?[0-9]+", s))
+
+
+def _safe(cells: list) -> list:
+    return spreadsheet_safe(pl.DataFrame({"c": cells}, schema={"c": pl.String}))["c"].to_list()
+
+
+@given(st.lists(PLAIN_NUMBER, min_size=1))
+def test_a_plain_number_is_never_changed(cells):
+    assert _safe(cells) == cells
+
+
+@given(st.lists(FORMULA_LIKE, min_size=1))
+def test_a_formula_like_cell_is_always_prefixed_and_unprefixing_restores_it(cells):
+    out = _safe(cells)
+    assert all(c.startswith("'") for c in out)
+    assert [c[1:] for c in out] == cells
+
+
+@given(st.lists(st.text() | st.none()))
+def test_any_cell_is_either_kept_or_only_prefixed(cells):
+    for before, after in zip(cells, _safe(cells)):
+        assert after == before or (after == "'" + before and before[:1] in "=+-@\t\r" and before)
+
+
 # ----------------------------------------------------------------- write_batch
 
 MANIFEST = {"batch_id": "coupang-2025-v1-20251201-bank_transfer-0001", "rail": "bank_transfer",
-            "currency": "KRW", "value_date": "2025-12-01", "item_count": 2, "control_sum": 100000}
+            "currency": "KRW", "value_date": "2025-12-01", "item_count": 2, "control_sum": 100000,
+            "created_at": "2025-12-01T00:00:00+00:00"}
 PAYMENTS = pl.DataFrame({"payment_id": ["20251201-B0001-000001", "20251201-B0001-000002"],
                          "customer_id": ["=cmd|' /C calc'!A0", "c2"], "amount": [50000, 50000]})
 
@@ -62,7 +99,7 @@ def test_manifest_lists_the_sha256_of_every_other_file(tmp_path):
     assert folder.name == ".tmp-coupang-2025-v1-20251201-bank_transfer-0001"
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     files = {p.name for p in folder.iterdir()}
-    assert files == {"manifest.json", "payments.parquet", "payments.csv", "pain.001.xml"}
+    assert files == {"manifest.json", "payments.parquet", "payments.csv", "payments.xlsx", "pain.001.xml"}
     assert set(manifest["files"]) == files - {"manifest.json"}
     for name, digest in manifest["files"].items():
         assert digest == hashlib.sha256((folder / name).read_bytes()).hexdigest()

@@ -14,7 +14,7 @@ import pytest
 
 from redress import vocabulary as v
 from redress.checks import input_checks, returns_checks
-from redress.customer_service.explain import REASON_TEXT
+from redress.customer_service import wording
 from redress.rules.classify import classified_scope
 from redress.rules.entitlements import entitlements
 from redress.rules.payments import new_payments
@@ -34,7 +34,9 @@ def test_every_code_has_a_text_unique_in_its_family(family):
 
 
 def test_the_texts_and_checks_read_the_vocabulary():
-    assert REASON_TEXT is v.ENTITLEMENT_REASONS
+    # explain has a sentence for every reason and every rail (a new code without one fails)
+    assert list(wording.REASON_WHY) == list(v.ENTITLEMENT_REASONS)
+    assert set(wording.RAIL_WHY) == set(v.RAILS)
     assert input_checks.SCOPE_ROW_RULES == tuple(v.SCOPE_ROW_REASONS)
     assert set(input_checks.HELD_REASONS) == {*v.SCOPE_ROW_REASONS, *v.REVIEW_REASONS}
     assert set(returns_checks.RETURN_RULES.values()) == set(v.RETURN_REASONS)

@@ -1,0 +1,178 @@
+"""One customer's case as text, for an agent on the phone (SPEC "Eligibility and
+entitlement": "Customer service must be able to see, for any customer id, the
+entitlement, the reason, the exposures and files it came from, and every payment").
+
+Plain sentences first (the decision and why, how the money goes and what the person must
+do, what they were told), then the tables behind them. Amounts with thousands separators
+and the currency; times in the policy's timezone; accounts masked to their last 4 digits.
+The sentences live in wording.py; this module reads the warehouse and the sent message.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from redress import escape
+from redress.customer_service import wording
+from redress.errors import RedressError
+from redress.policy import Policy, load_policy
+from redress.vocabulary import (
+    ACCEPTED, BANK_TRANSFER, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
+    RETURNED, sql_literal,
+)
+from redress.warehouse import masked_account
+
+
+def rows(con, sql: str, params: list) -> list[dict]:
+    rel = con.execute(sql, params)
+    names = [d[0] for d in rel.description]
+    return [dict(zip(names, r)) for r in rel.fetchall()]
+
+
+def table(found: list[dict], columns: list[str]) -> list[str]:
+    """Rows as an aligned text table under `columns` (keys of each row)."""
+    if not found:
+        return ["  (none)"]
+    # File names and values from input files: one line each, no terminal escapes.
+    cells = [[("" if r[c] is None else escape.terminal(r[c])) for c in columns] for r in found]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = lambda vals: "  " + "  ".join(v.ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+    return [line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]
+
+
+def run_policy(con, run_id: str | None) -> Policy | None:
+    """The policy a run used (that run, else the latest), None when there is no run or
+    its file cannot be read any more: the policy's numbers are then left out, never guessed."""
+    found = con.execute("SELECT parameters FROM runs WHERE run_id = ? OR ? IS NULL ORDER BY started_at DESC LIMIT 1",
+                        [run_id, run_id]).fetchall()
+    if not found and run_id is not None:
+        return run_policy(con, None)
+    try:
+        return load_policy(Path(json.loads(found[0][0])["policy"])) if found else None
+    except (RedressError, KeyError, ValueError):
+        return None
+
+
+def sent_message(data_dir: Path, notice: dict) -> list[str]:
+    """The message the person was actually sent, from outbox/notifications/<run_id>.parquet."""
+    head = (f"What they were told: reference code {notice['reference_code']}, sent in run {notice['run_id']} "
+            f"by {notice['channel']} ({CHANNELS.get(notice['channel'], '')}) to {notice['recipient'] or '(no contact)'}.")
+    path = data_dir / "outbox" / "notifications" / f"{notice['run_id']}.parquet"
+    try:
+        found = pl.scan_parquet(path, glob=False).filter(
+            pl.col("reference_code") == notice["reference_code"]).select("message").collect()
+    except (OSError, pl.exceptions.PolarsError):
+        found = pl.DataFrame()
+    if found.height != 1:
+        return [head, f"  (its text is not in outbox/notifications/{notice['run_id']}.parquet: the file was moved)"]
+    return [head, "  " + escape.terminal(found["message"].item())]
+
+
+def member(con, data_dir: Path, who: str) -> str:
+    """The case of customer `who` (a customer id in the master); RedressError when none."""
+    customer = rows(con, "SELECT * FROM customers WHERE customer_id = ?", [who])
+    if not customer:
+        raise RedressError(f"no customer or reference code {who!r} in the warehouse")
+    c = customer[0]
+    notice = next(iter(rows(con, "SELECT * FROM notifications WHERE customer_id = ?", [who])), None)
+    ent = next(iter(rows(con, "SELECT * FROM entitlements WHERE customer_id = ?", [who])), None)
+    policy = run_policy(con, ent["run_id"] if ent else None)
+    tz = policy.timezone if policy else "UTC"
+    cur = policy.currency if policy else "KRW"
+    exposures = rows(con, f"""
+        SELECT e.data_category AS data, e.confidence, e.accessed_at, e.matched_by AS "matched by",
+               f.file_name AS file, e.row_number AS row
+        FROM scope_exposures e
+        LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
+                   WHERE status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
+        WHERE e.customer_id = ? ORDER BY e.accessed_at, file, row""", [who])
+    held = rows(con, """
+        SELECT q.reason, q.file_name AS file, q.row_number AS row FROM quarantine q
+        WHERE q.kind = 'scope' AND json_extract_string(q.row_json, '$.customer_id') = ?
+        ORDER BY file, row""", [who])
+    payments = rows(con, """
+        SELECT l.payment_id AS "payment id", l.amount, l.rail, l.attempt, l.status, l.status_reason AS why,
+               l.batch_id AS batch, b.value_date AS "value date", l.run_id AS run
+        FROM ledger l JOIN batches b USING (batch_id)
+        WHERE l.customer_id = ? ORDER BY l.payment_id""", [who])
+    claims = rows(con, f"""
+        SELECT reference_code AS "reference code", bank_code AS bank, {masked_account('bank_account')} AS account,
+               verified_by AS "verified by", verified_at AS "verified at", cancelled_amount AS cancelled,
+               claimed_at AS "claimed at", run_id AS run
+        FROM claims WHERE customer_id = ? ORDER BY claimed_at, file_sha256, row_number""", [who])
+    refused = rows(con, """
+        SELECT q.reason, q.file_name AS file, q.row_number AS row,
+               json_extract_string(q.row_json, '$.verified_by') AS "verified by"
+        FROM quarantine q
+        WHERE q.kind = 'claims' AND upper(json_extract_string(q.row_json, '$.reference_code')) = ?
+        ORDER BY file, row""", [notice["reference_code"] if notice else None])
+
+    closed = f", closed {wording.when(c['closed_at'], tz)}" if c["closed_at"] else ""
+    out = [f"Customer {escape.terminal(c['customer_id'])}: {c['status']} account, opened "
+           f"{wording.when(c['created_at'], tz)}{closed} (times in {tz} time)." + (" This is a test or internal account." if c["is_test"] else ""),
+           f"Contact on file: phone {escape.terminal(c['phone'] or 'none')}, email {escape.terminal(c['email'] or 'none')}."]
+    out.append("")
+    if ent is None:
+        out.append("Decision: none yet. No accepted exposure names this customer, so nothing is owed.")
+    elif policy is None:
+        out.append(f"Decision under {ent['policy_id']}: {ENTITLEMENT_REASONS.get(ent['reason'], ent['reason'])}; "
+                   f"amount {wording.money(ent['amount'], cur)}, rail {ent['rail']} (the policy file of run "
+                   f"{ent['run_id']} cannot be read, so the reasons behind it are not shown).")
+    else:
+        out.append(f"Decision under policy {ent['policy_id']} (run {ent['run_id']}): "
+                   f"{ENTITLEMENT_REASONS.get(ent['reason'], ent['reason'])}.")
+        out.append(wording.reason_why(c, ent, policy))
+        if ent["amount"] > 0 or payments:
+            returned = sum(1 for p in payments if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED)
+            out.append(wording.rail_why(c, ent, policy, returned, notice["reference_code"] if notice else None))
+        # A claim payment counts toward what is owed (SPEC "Ledger") but is held, not paid out.
+        on_hold = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] == CLAIM)
+        paid = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] != CLAIM)
+        owed = ent["amount"] - paid - on_hold
+        out.append(f"Paid out so far: {wording.money(paid, cur)} (payments sent or settled)."
+                   + (f" Held until claimed: {wording.money(on_hold, cur)}." if on_hold else "")
+                   + f" Still owed: {wording.money(max(owed, 0), cur)}." + (
+                       f" Paid {wording.money(-owed, cur)} more than the entitlement now says; it is not taken "
+                       "back." if owed < 0 else ""))
+    out.append("")
+    out += sent_message(data_dir, notice) if notice else ["What they were told: nothing yet (not notified)."]
+    counted = _counted(policy)
+    for e in exposures:
+        e["counted"] = counted(e)
+        e["accessed_at"] = wording.when(e["accessed_at"], tz)
+    out += ["", f"Exposures (accessed, in {tz} time):"] + table(
+        exposures, ["accessed_at", "data", "confidence", "counted", "matched by", "file", "row"])
+    if held:
+        out += ["", "Rows naming this customer id that were not accepted:"] + table(held, ["reason", "file", "row"])
+    for p in payments:
+        held_here = p["rail"] == CLAIM and p["status"] in LIVE_STATUSES
+        p["why"] = p["why"] or (RAILS[CLAIM] if held_here else LEDGER_STATUSES.get(p["status"], ""))
+        p["amount"] = wording.money(p["amount"], cur)
+    out += ["", "Payments:"] + table(payments, ["payment id", "amount", "rail", "attempt", "status", "why", "batch",
+                                                "value date", "run"])
+    if claims or refused:  # SPEC "Input: claims from customer service"
+        for cl in claims:
+            cl["cancelled"] = wording.money(cl["cancelled"], cur)
+            cl["verified at"], cl["claimed at"] = wording.when(cl["verified at"], tz), wording.when(cl["claimed at"], tz)
+        out += ["", "Claims (paid by bank transfer to the claimed account):"] + table(
+            claims, ["reference code", "bank", "account", "verified by", "verified at", "cancelled", "claimed at", "run"])
+    if refused:
+        out += ["", "Claim rows for this reference code that were not applied:"] + table(
+            refused, ["reason", "file", "row", "verified by"])
+    return "\n".join(out)
+
+
+def _counted(policy: Policy | None):
+    """exposure row -> whether it counts toward payment, and if not, why."""
+    def counted(e: dict) -> str:
+        if policy is None:
+            return "-"
+        if e["confidence"] not in policy.confidence:
+            return f"no: {e['confidence']}"
+        if e["accessed_at"] is None or not policy.window_start <= e["accessed_at"] <= policy.window_end:
+            return "no: outside the window"
+        return "yes"
+    return counted

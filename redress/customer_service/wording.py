@@ -1,0 +1,154 @@
+"""The sentences `redress explain` reads to an agent on the phone: why a person gets what
+they get (SPEC "Eligibility and entitlement"), why it goes by its rail and what the person
+must do next (SPEC "Payout rail", "Input: claims from customer service").
+
+Pure functions of plain values (the customer and entitlement rows as dicts, the policy):
+no warehouse, no files. Every reason code and every rail has its sentence here, keyed by
+the code from redress/vocabulary.py; a test fails when a code has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from redress.policy import Policy
+from redress.rules.vouchers import voucher_parts
+from redress import vocabulary as v
+
+
+def money(amount: int | None, currency: str) -> str:
+    """50000 -> '50,000 KRW' (whole units: KRW has no minor unit)."""
+    return f"{amount or 0:,} {currency}"
+
+
+def when(value: datetime | date | None, tz: str) -> str:
+    """A time in the policy's timezone, to the minute ('2025-06-24 00:00'); a date as is."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()
+
+
+def window(policy: Policy) -> str:
+    return (f"the breach window, {when(policy.window_start, policy.timezone)} to "
+            f"{when(policy.window_end, policy.timezone)} ({policy.timezone} time)")
+
+
+def masked(account: str | None) -> str:
+    """An account shown to its last 4 digits only (the standard for every output)."""
+    return f"ending {account[-4:]}" if account else "-"
+
+
+def bank_state(customer: dict) -> str:
+    """Which of the two: no bank details on file, or details that break the master's
+    rule (SPEC "Input: customers snapshot")."""
+    if customer["bank_valid"]:
+        return f"valid bank details are on file (bank {customer['bank_code']}, account {masked(customer['bank_account'])})"
+    if not (customer["bank_code"] or "").strip() and not (customer["bank_account"] or "").strip():
+        return "no bank details are on file"
+    return ("the bank details on file are not valid (bank code given as "
+            f"{customer['bank_code'] or 'nothing'}, account {masked(customer['bank_account'])}; a bank code must be "
+            "exactly 3 digits and an account 10 to 16 digits)")
+
+
+# ------------------------------------------------------------------ why this amount
+
+def _eligible(c: dict, e: dict, p: Policy) -> str:
+    text = (f"Amount: {money(e['amount'], p.currency)}, tier {e['tier']} for the exposed data the policy "
+            f"counts ({e['categories'].replace(',', ', ')}).")
+    if e["amount"] < e["base_amount"]:
+        text += (f" The full amount for tier {e['tier']} is {money(e['base_amount'], p.currency)}; the fund of "
+                 f"{money(p.total_cap, p.currency)} is shared pro rata among everyone eligible, so this is less.")
+    return text
+
+
+def _not_paid(why: str) -> Callable[[dict, dict, Policy], str]:
+    return lambda c, e, p: f"Not paid: the amount is {money(0, p.currency)} because " + why.format(c=c, e=e, p=p, **{
+        "window": window(p), "start": when(p.window_start, p.timezone),
+        "closed": when(c["closed_at"], p.timezone), "statuses": ", ".join(p.statuses),
+        "confidence": " or ".join(p.confidence), "minimum": money(p.minimum_amount, p.currency),
+        "base": money(e["base_amount"], p.currency)})
+
+
+REASON_WHY: dict[str, Callable[[dict, dict, Policy], str]] = {
+    v.TEST_ACCOUNT: _not_paid("this is a test or internal account, which is never paid."),
+    v.UNCONFIRMED_ONLY: _not_paid("every exposure of this person is only suspected; the policy counts exposures "
+                                  "that are {confidence}. If forensics confirms one, the next run pays it."),
+    v.OUTSIDE_WINDOW: _not_paid("none of the confirmed exposures falls inside {window}; their dates are "
+                                "listed under exposures below."),
+    v.STATUS_NOT_ELIGIBLE: _not_paid("the account status is {c[status]}, and the policy pays accounts that are "
+                                     "{statuses}."),
+    v.CLOSED_BEFORE_BREACH: _not_paid("the account was closed on {closed}, before the breach began on {start} "
+                                      "({p.timezone} time): it held no data during {window}."),
+    v.BELOW_MINIMUM: _not_paid("the fund is shared pro rata among everyone eligible, and this person's share of "
+                               "the full {base} came out below the minimum payment of {minimum}."),
+    v.ELIGIBLE: _eligible,
+}
+
+
+def reason_why(customer: dict, entitlement: dict, policy: Policy) -> str:
+    """The entitlement's reason as sentences, with the numbers and dates behind it."""
+    why = REASON_WHY.get(entitlement["reason"])
+    text = v.ENTITLEMENT_REASONS.get(entitlement["reason"], entitlement["reason"])
+    return why(customer, entitlement, policy) if why else f"{text} (code {entitlement['reason']})."
+
+
+# ------------------------------------------------------------------ why this rail
+
+def _claim_steps(code: str | None, p: Policy) -> str:
+    deadline = (f"The claim must be verified by {p.claim_deadline.isoformat()}; after that the money is "
+                "listed as unclaimed for finance to decide." if p.claim_deadline else "There is no claim deadline.")
+    return (f"To claim, the person calls customer service at {p.official_phone} (the only number their message "
+            f"names) and gives the reference code {code or '(none yet: they have not been notified)'}. Staff verify "
+            "who they are, then record the claim (reference code, bank code, account, verified_at, verified_by) "
+            "in inbox/claims; the next run pays it by bank transfer to that account. " + deadline)
+
+
+def _claim(c: dict, e: dict, p: Policy, returned: int, code: str | None) -> str:
+    if c["status"] == v.CLOSED and not c["bank_valid"]:
+        why = f"The account is closed and {bank_state(c)}, so there is nowhere to send the money: it is held."
+    else:
+        why = (f"Bank transfers to this person came back unpaid {returned} times (the policy stops after "
+               f"{p.max_attempts}), so the money is held.")
+    return why + " " + _claim_steps(code, p)
+
+
+def _bank(c: dict, e: dict, p: Policy, returned: int, code: str | None) -> str:
+    who = "The account is closed" if c["status"] == v.CLOSED else "The customer chose bank transfer"
+    return f"{who} and {bank_state(c)}, so it is paid by bank transfer into that account."
+
+
+def _voucher(c: dict, e: dict, p: Policy, returned: int, code: str | None) -> str:
+    if c["payout_method"] == v.BANK_TRANSFER:
+        why = f"The customer chose bank transfer, but {bank_state(c)}, so it is paid as vouchers instead."
+    else:
+        why = "The customer's payout method is vouchers (the default when none is chosen)."
+    return why + " " + voucher_split(e["amount"], p)
+
+
+RAIL_WHY: dict[str, Callable[[dict, dict, Policy, int, str | None], str]] = {
+    v.BANK_TRANSFER: _bank, v.VOUCHER: _voucher, v.CLAIM: _claim,
+}
+
+
+def rail_why(customer: dict, entitlement: dict, policy: Policy, returned: int, code: str | None) -> str:
+    """How the money goes and why, with what the person must do when it is held.
+    `returned`: the person's bank transfers returned so far; `code`: their reference code."""
+    rail = entitlement["rail"]
+    head = f"How it is paid: {v.RAILS.get(rail, rail)}."
+    why = RAIL_WHY.get(rail)
+    return head + (" " + why(customer, entitlement, policy, returned, code) if why else "")
+
+
+def voucher_split(amount: int, policy: Policy) -> str:
+    """The vouchers a voucher payment is split into, computed by the rule that writes
+    the batch files and the message (redress/rules/vouchers.py)."""
+    parts = voucher_parts(pl.DataFrame({"amount": [amount]}, schema={"amount": pl.Int64}), policy.voucher_products)
+    named = [f"{p.id.replace('_', ' ')} {money(parts[f'voucher_{p.id}'].item(), policy.currency)}"
+             for p in policy.voucher_products]
+    return f"The {money(amount, policy.currency)} is split into vouchers: " + ", ".join(named) + "."

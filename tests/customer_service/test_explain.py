@@ -1,0 +1,243 @@
+"""`redress explain` reads to an agent on the phone (issue 14): a sentence for every reason
+code and every rail, the numbers and dates behind it, the message actually sent, and
+lookup by phone or email normalised as the pipeline does.
+
+The warehouse is built by hand (no flow): one customer per case, a run whose policy is
+the shipped one (Asia/Seoul, window 2025-06-24 to 2025-11-18, minimum 1,000 KRW).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from redress import vocabulary as v
+from redress.customer_service.explain import explain
+from redress.errors import RedressError
+from redress.policy import DEFAULT_POLICY
+from redress.warehouse import connect
+
+T0 = datetime(2025, 12, 3, 9, 0, tzinfo=timezone.utc)
+INSIDE, OUTSIDE = "2025-08-01 12:00:00+09", "2025-01-10 12:00:00+09"
+# customer_id: (status, closed_at, is_test, payout_method, bank_code, bank_account, bank_valid)
+BANK = ("004", "1234567890", True)
+NO_BANK = (None, None, False)
+PEOPLE = {
+    "T1": ("active", None, True, "voucher", *NO_BANK),
+    "U1": ("active", None, False, "voucher", *NO_BANK),
+    "O1": ("active", None, False, "voucher", *NO_BANK),
+    "S1": ("dormant", None, False, "voucher", *NO_BANK),
+    "X1": ("closed", "2025-01-15 09:00:00+09", False, "voucher", *NO_BANK),
+    "M1": ("active", None, False, "voucher", *NO_BANK),
+    "E1": ("active", None, False, "voucher", *NO_BANK),       # voucher: the default method
+    "B1": ("active", None, False, "bank_transfer", *BANK),   # chose bank transfer, valid details
+    "B2": ("closed", "2025-10-01 09:00:00+09", False, "voucher", *BANK),  # closed, valid details
+    "V2": ("active", None, False, "bank_transfer", "4", "12-34", False),  # chose bank, details invalid
+    "C1": ("closed", "2025-10-01 09:00:00+09", False, "voucher", *NO_BANK),  # closed, none on file
+    "C2": ("closed", "2025-10-01 09:00:00+09", False, "voucher", "04", "123", False),  # closed, invalid
+    "C3": ("active", None, False, "bank_transfer", *BANK),   # returned 3 times: held on claim
+}
+REASON_OF = {"T1": v.TEST_ACCOUNT, "U1": v.UNCONFIRMED_ONLY, "O1": v.OUTSIDE_WINDOW, "S1": v.STATUS_NOT_ELIGIBLE,
+             "X1": v.CLOSED_BEFORE_BREACH, "M1": v.BELOW_MINIMUM}
+RAIL_OF = {"E1": v.VOUCHER, "B1": v.BANK_TRANSFER, "B2": v.BANK_TRANSFER, "V2": v.VOUCHER, "C1": v.CLAIM,
+           "C2": v.CLAIM, "C3": v.CLAIM}
+PHONES = {"E1": "010-2000-0001", "D1": "+82 10 3000 0003", "D2": "01030000003"}  # D1, D2 share a phone
+EMAILS = {"E1": "Kim.E1@Example.com", "D1": "d@example.com", "D2": "d@example.com"}
+
+
+def _code(i: int) -> str:
+    return "".join(chr(ord("A") + (i * 7 + k) % 26) for k in range(8))
+
+
+def build(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = []
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
+                    "VALUES ('R1', '2025-12-01 00:00:00+00', '2025-12-01', ?, 'coupang-2025-v1', 'x', 'succeeded')",
+                    [json.dumps({"policy": str(DEFAULT_POLICY)})])
+        everyone = {**PEOPLE, "D1": PEOPLE["E1"], "D2": PEOPLE["E1"]}
+        for i, (cid, (status, closed, test, method, code, account, valid)) in enumerate(sorted(everyone.items())):
+            con.execute("INSERT INTO customers SELECT ?, ?, ?, ?, ?, ?, '2020-01-01 00:00:00+09', ?, ?, ?, ?, ?, ?, 'f0'",
+                        [cid, EMAILS.get(cid), PHONES.get(cid), EMAILS.get(cid, "").lower() or None,
+                         {"E1": "+821020000001", "D1": "+821030000003", "D2": "+821030000003"}.get(cid),
+                         status, closed, test, method, code, account, valid])
+            reason = REASON_OF.get(cid, v.ELIGIBLE)
+            amount = 50000 if reason == v.ELIGIBLE else 0
+            rail = RAIL_OF.get(cid, v.VOUCHER)
+            con.execute("INSERT INTO entitlements VALUES (?, 'coupang-2025-v1', 'R1', ?, ?, ?, 'email,name', 50000, ?, ?)",
+                        [cid, reason, None if reason in (v.UNCONFIRMED_ONLY, v.OUTSIDE_WINDOW, v.TEST_ACCOUNT) else 1,
+                         "" if reason in (v.UNCONFIRMED_ONLY, v.OUTSIDE_WINDOW, v.TEST_ACCOUNT) else "email,name",
+                         amount, rail])
+            confidence = "suspected" if cid == "U1" else "confirmed"
+            con.execute("INSERT INTO scope_exposures VALUES ('s1', ?, ?, 'customer_id', 'email', ?, ?, NULL)",
+                        [i + 1, cid, OUTSIDE if cid == "O1" else INSIDE, confidence])
+            notes.append((cid, _code(i)))
+            con.execute("INSERT INTO notifications VALUES (?, ?, ?, 'sms', ?, 't', 'ko', 'R1')",
+                        [f"customer:{cid}", cid, PHONES.get(cid, "+821099990000"), _code(i)])
+        con.execute("INSERT INTO notifications VALUES ('nonmember:+821077770007', NULL, '+821077770007', 'sms', "
+                    "'NNNNNNNN', 't', 'ko', 'R1')")
+        con.execute("INSERT INTO batches VALUES ('BT1', 'bank_transfer', 'KRW', '2025-12-01', 3, 150000, "
+                    "'coupang-2025-v1', 'R1', '2025-12-01 00:00:00+00', 'outbox/batches/BT1')")
+        for n in range(3):
+            con.execute("INSERT INTO ledger VALUES (?, 'C3', 50000, 'KRW', 'bank_transfer', 'BT1', 'coupang-2025-v1', "
+                        "'R1', ?, 'returned', 'account closed', 'R1')", [f"P-C3-{n + 1}", n + 1])
+        con.execute("INSERT INTO ledger VALUES ('P-E1-1', 'E1', 50000, 'KRW', 'voucher', 'BT1', 'coupang-2025-v1', "
+                    "'R1', 1, 'issued', NULL, 'R1')")
+    outbox = folder / "outbox" / "notifications"
+    outbox.mkdir(parents=True)
+    pl.DataFrame({"reference_code": [c for _, c in notes],
+                  "message": [f"[Coupang] message for {cid}: call 1577-7011" for cid, _ in notes]}
+                 ).write_parquet(outbox / "R1.parquet")
+    return folder, dict(notes)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("explain") / "data")
+
+
+def test_every_reason_and_rail_has_a_case_here():
+    assert set(REASON_OF.values()) | {v.ELIGIBLE} == set(v.ENTITLEMENT_REASONS)
+    assert set(RAIL_OF.values()) == set(v.RAILS)
+
+
+# What each reason must say: a new code in the vocabulary without an entry here fails.
+REASON_SAYS = {
+    v.TEST_ACCOUNT: ["test or internal account, which is never paid"],
+    v.UNCONFIRMED_ONLY: ["only suspected", "counts exposures that are confirmed", "no: suspected"],
+    v.OUTSIDE_WINDOW: ["none of the confirmed exposures falls inside the breach window, 2025-06-24 00:00 to "
+                       "2025-11-18 23:59 (Asia/Seoul time)", "2025-01-10 12:00", "no: outside the window"],
+    v.STATUS_NOT_ELIGIBLE: ["the account status is dormant"],
+    v.CLOSED_BEFORE_BREACH: ["closed on 2025-01-15 09:00, before the breach began on 2025-06-24 00:00"],
+    v.BELOW_MINIMUM: ["below the minimum payment of 1,000 KRW", "full 50,000 KRW"],
+    v.ELIGIBLE: ["Amount: 50,000 KRW, tier 1 for the exposed data the policy counts (email, name)"],
+}
+
+
+@pytest.mark.parametrize("reason", list(v.ENTITLEMENT_REASONS))
+def test_each_reason_is_told_in_plain_sentences(data, reason):
+    folder, codes = data
+    cid = next((c for c, r in REASON_OF.items() if r == reason), "E1")
+    text = explain(folder, cid, now=T0)
+    for phrase in REASON_SAYS[reason]:
+        assert phrase in text
+    assert f"Decision under policy coupang-2025-v1 (run R1): {v.ENTITLEMENT_REASONS[reason]}." in text
+    assert reason not in text  # the plain text, not the code
+    assert "50000" not in text  # every amount with separators and the currency
+    if reason != v.ELIGIBLE:
+        assert "Not paid: the amount is 0 KRW because" in text and "tier" not in text
+        assert "How it is paid" not in text
+    assert f"message for {cid}: call 1577-7011" in text  # the message actually sent
+    assert "(times in Asia/Seoul time)" in text and "opened 2020-01-01 00:00" in text
+
+
+RAIL_SAYS = {
+    "E1": ["payout method is vouchers", "The 50,000 KRW is split into vouchers: shopping 5,000 KRW, "
+           "food delivery 5,000 KRW, travel 20,000 KRW, beauty 20,000 KRW."],
+    "B1": ["The customer chose bank transfer and valid bank details are on file (bank 004, account ending 7890), "
+           "so it is paid by bank transfer"],
+    "B2": ["The account is closed and valid bank details are on file (bank 004, account ending 7890)"],
+    "V2": ["chose bank transfer, but the bank details on file are not valid (bank code given as 4, account "
+           "ending 2-34; a bank code must be exactly 3 digits", "split into vouchers"],
+    "C1": ["The account is closed and no bank details are on file, so there is nowhere to send the money"],
+    "C2": ["The account is closed and the bank details on file are not valid"],
+    "C3": ["came back unpaid 3 times (the policy stops after 3)", "account closed"],
+}
+
+
+@pytest.mark.parametrize("cid", sorted(RAIL_OF))
+def test_each_rail_says_why_and_what_to_do(data, cid):
+    folder, codes = data
+    text = explain(folder, cid, now=T0)
+    assert f"How it is paid: {v.RAILS[RAIL_OF[cid]]}." in text
+    for phrase in RAIL_SAYS[cid]:
+        assert phrase in text
+    claim_steps = f"calls customer service at 1577-7011 (the only number their message names) and gives the " \
+                  f"reference code {codes[cid]}. Staff verify who they are"
+    assert (claim_steps in text) == (RAIL_OF[cid] == v.CLAIM)
+    assert ("There is no claim deadline." in text) == (RAIL_OF[cid] == v.CLAIM)
+    assert "1234567890" not in text  # accounts to their last 4 digits
+
+
+def test_payments_show_amounts_with_separators_and_a_filled_why(data):
+    folder, _ = data
+    text = explain(folder, "C3", now=T0)
+    rows = [line for line in text.splitlines() if "P-C3-" in line]
+    assert len(rows) == 3 and all("50,000 KRW" in r and "account closed" in r for r in rows)
+    issued = next(line for line in explain(folder, "E1", now=T0).splitlines() if "P-E1-1" in line)
+    assert v.LEDGER_STATUSES[v.ISSUED] in issued
+    assert "Paid out so far: 50,000 KRW (payments sent or settled). Still owed: 0 KRW." in explain(folder, "E1", now=T0)
+
+
+def test_a_held_claim_payment_is_shown_held_not_paid_out(tmp_path):
+    folder, _ = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO ledger VALUES ('P-C1-1', 'C1', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
+                    "'R1', 1, 'issued', NULL, 'R1')")
+    text = explain(folder, "C1", now=T0)
+    assert "Paid out so far: 0 KRW (payments sent or settled). Held until claimed: 50,000 KRW. Still owed: 0 KRW." in text
+    row = next(line for line in text.splitlines() if "P-C1-1" in line)
+    assert v.RAILS[v.CLAIM] in row and v.LEDGER_STATUSES[v.ISSUED] not in row
+
+
+def _phone_variants():
+    prefixes = st.sampled_from(["0", "+82", "+82 ", "+82-", "+82 0", "+82(0)", "０"])
+    seps = st.sampled_from(["", " ", "-", ".", "  "])
+    fullwidth = st.booleans()
+
+    def build_variant(prefix, s1, s2, wide, pad):
+        text = f"{prefix}10{s1}2000{s2}0001"
+        if wide:
+            text = text.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+        return pad + text + pad
+    return st.builds(build_variant, prefixes, seps, seps, fullwidth, st.sampled_from(["", " ", "\u3000"]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(phone=_phone_variants())
+def test_any_form_of_a_phone_finds_the_same_person(data, phone):
+    folder, _ = data
+    assert explain(folder, phone, now=T0) == explain(folder, "E1", now=T0)
+
+
+@pytest.mark.parametrize("email", ["Kim.E1@Example.com", "kim.e1@example.com", " KIM.E1@EXAMPLE.COM ",
+                                   "kim.e1＠example.com"])
+def test_an_email_in_any_case_finds_the_person(data, email):
+    folder, _ = data
+    assert explain(folder, email, now=T0) == explain(folder, "E1", now=T0)
+
+
+@pytest.mark.parametrize("asked, kind", [("+82 10 3000 0003", "phone"), ("D@Example.com", "email")])
+def test_several_matches_are_listed_to_pick_one_by_id(data, asked, kind):
+    folder, codes = data
+    text = explain(folder, asked, now=T0)
+    assert text.startswith(f"2 customers share this {kind}. Ask the caller which account is theirs")
+    lines = text.splitlines()
+    d1, d2 = (next(line for line in lines if line.strip().startswith(c)) for c in ("D1", "D2"))
+    assert codes["D1"] in d1 and codes["D2"] in d2
+    assert "+82 ****-0003" in d1 and "d***@example.com" in d1
+    assert "3000" not in text.replace("****-0003", "")  # contacts masked in the list
+
+
+def test_a_non_member_is_found_by_phone_and_nothing_by_an_unknown_one(data):
+    folder, _ = data
+    assert explain(folder, "010 7777 0007", now=T0).startswith("This is a non-member, +821077770007")
+    with pytest.raises(RedressError, match="no customer or notified person with that phone"):
+        explain(folder, "010-5555-0005", now=T0)
+
+
+def test_a_phone_or_email_lookup_is_recorded_masked(tmp_path):
+    folder, _ = build(tmp_path / "data")
+    explain(folder, "010-2000-0001", now=T0)
+    explain(folder, "Kim.E1@Example.com", now=T0 + timedelta(seconds=1))
+    with connect(folder / "warehouse.duckdb") as con:
+        recorded = con.execute("SELECT asked, asked_kind, outcome FROM lookups ORDER BY looked_up_at").fetchall()
+    assert recorded == [("phone ***0001", "phone", "matched"), ("email ***.com", "email", "matched")]
+    assert not re.search(r"2000|kim", json.dumps(recorded), re.IGNORECASE)
