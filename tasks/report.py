@@ -35,6 +35,8 @@ from redress.reports.data_quality import write_data_quality_html
 from redress.reports.summary import summary_markdown, treasury_schedule
 from redress.results import RunSummary
 from redress.reports.facts import RunFacts, run_facts
+from redress.reports import run_report
+from redress.reports.report_facts import report_facts
 
 
 def _logger():
@@ -49,6 +51,7 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     logger = _logger()
     with connect(ctx.warehouse) as con:
         facts = run_facts(con, ctx.run_id)
+        more = report_facts(con, ctx.run_id)
     records = validation_records(ctx.report_dir)
     text = summary_markdown(summary, run_date=ctx.run_date, policy_name=ctx.policy_path.name,
                             facts=facts, records=records, error=error)
@@ -70,7 +73,13 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     # Finance's reconciliation of the whole ledger as it stands after this run.
     (ctx.report_dir / "reconciliation.md").write_text(reconciliation_markdown(recon, ctx.policy().currency), encoding="utf-8")
     outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
+    policy = ctx.policy()
+    page = run_report.build(summary, facts, more, recon, records, policy.daily_cash_cap)
+    (ctx.report_dir / run_report.PAGE).write_text(
+        run_report.report_html(page, run_id=ctx.run_id, run_date=ctx.run_date, policy_id=policy.id, more=more,
+                               error=error), encoding="utf-8")
     publish_artifacts(ctx, text, summary, facts, records)
+    publish_report_artifacts(ctx, page)
     create_table_artifact(key="reconciliation", table=escape.markdown_rows(recon.to_dicts()),
                           description=f"redress run {ctx.run_id}: ledger per rail and value date (KRW)")
     return text
@@ -90,6 +99,22 @@ def publish_artifacts(ctx: RunContext, text: str, summary: RunSummary, facts: Ru
                           description=f"{about}: new batches, payments and amount (KRW) per rail and value date")
     create_table_artifact(key="treasury-schedule", table=escape.markdown_rows(treasury_schedule(summary.disburse, facts)),
                           description=f"{about}: bank-transfer cash (KRW) per value date against the daily cap")
+
+
+def publish_report_artifacts(ctx: RunContext, page: run_report.Report) -> None:
+    """report.html's charts as one Markdown artifact (run-report) and its tables that
+    publish_artifacts does not already publish as table artifacts."""
+    about = f"redress run {ctx.run_id}"
+    create_markdown_artifact(key="run-report", markdown=run_report.report_markdown(page, ctx.run_id),
+                             description=f"{about}: the charts of report.html")
+    tables = {
+        "run-funnel": (page.funnel, "scope rows, exposures, people and where rows were set aside"),
+        "ledger-by-rail": (page.rails, "the whole ledger per rail and status (KRW); claim money is held, not paid"),
+        "entitlements-by-reason": (page.reasons, "customers and amount (KRW) per entitlement reason"),
+        "payments-by-kind": (page.changes, "this run's payments per kind: first, top-up, reissue, claim (KRW)"),
+    }
+    for key, (rows, what) in tables.items():
+        create_table_artifact(key=key, table=escape.markdown_rows(rows), description=f"{about}: {what}")
 
 
 @task(name="report", cache_policy=NO_CACHE, timeout_seconds=1800)
