@@ -14,6 +14,7 @@ already done). This module reads them, has them rendered, and writes the files.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 import logging
@@ -33,7 +34,7 @@ from redress.reports.reconciliation import reconciliation
 from redress.reports.data_docs import build_gx_data_docs, suite_overview, validation_records
 from redress.reports.data_quality import write_data_quality_html
 from redress.reports.summary import summary_markdown, treasury_schedule
-from redress.results import RunSummary
+from redress.results import Destinations, RunSummary, TreasuryDay
 from redress.reports.facts import RunFacts, run_facts
 from redress.reports import run_report
 from redress.reports.report_facts import report_facts
@@ -73,11 +74,8 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     # Finance's reconciliation of the whole ledger as it stands after this run.
     (ctx.report_dir / "reconciliation.md").write_text(reconciliation_markdown(recon, ctx.policy().currency), encoding="utf-8")
     outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
-    policy = ctx.policy()
-    page = run_report.build(summary, facts, more, recon, records, policy.daily_cash_cap)
-    (ctx.report_dir / run_report.PAGE).write_text(
-        run_report.report_html(page, run_id=ctx.run_id, run_date=ctx.run_date, policy_id=policy.id, more=more,
-                               error=error), encoding="utf-8")
+    page = _write_page(ctx, summary.validate.destinations if summary.validate else None,
+                       summary.disburse.treasury if summary.disburse else (), facts, more, recon, records, error)
     publish_artifacts(ctx, text, summary, facts, records)
     publish_report_artifacts(ctx, page)
     create_table_artifact(key="reconciliation", table=escape.markdown_rows(recon.to_dicts()),
@@ -99,6 +97,35 @@ def publish_artifacts(ctx: RunContext, text: str, summary: RunSummary, facts: Ru
                           description=f"{about}: new batches, payments and amount (KRW) per rail and value date")
     create_table_artifact(key="treasury-schedule", table=escape.markdown_rows(treasury_schedule(summary.disburse, facts)),
                           description=f"{about}: bank-transfer cash (KRW) per value date against the daily cap")
+
+
+def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts,
+                more, recon, records: list[dict], error: str | None) -> run_report.Report:
+    policy = ctx.policy()
+    page = run_report.build(destinations, treasury, facts, more, recon, records, policy.daily_cash_cap)
+    (ctx.report_dir / run_report.PAGE).write_text(
+        run_report.report_html(page, run_id=ctx.run_id, run_date=ctx.run_date, policy_id=policy.id, more=more,
+                               error=error), encoding="utf-8")
+    return page
+
+
+def refresh_report_page(ctx: RunContext) -> None:
+    """report.html of run `ctx.run_id` written again from the warehouse, once its plan
+    was approved or rejected (flows/approval.py), so the page shows the decision and
+    what was released. The stage figures come from the run's `runs.counts`. Never
+    raises: the page is a view, and the decision is already recorded."""
+    try:
+        with connect(ctx.warehouse) as con:
+            (counts, error), = con.execute("SELECT counts, error FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
+            facts, more = run_facts(con, ctx.run_id), report_facts(con, ctx.run_id)
+            recon = reconciliation(con, ctx.run_date, ctx.policy().claim_deadline)
+        counts = json.loads(counts or "{}")
+        validate, disburse = counts.get("validate") or {}, counts.get("disburse") or {}
+        destinations = Destinations(**validate["destinations"]) if validate else None
+        treasury = tuple(TreasuryDay(**t) for t in disburse.get("treasury", ()))
+        _write_page(ctx, destinations, treasury, facts, more, recon, validation_records(ctx.report_dir), error)
+    except Exception as exc:
+        _logger().warning("report.html of run %s not written again: %s", ctx.run_id, exc)
 
 
 def publish_report_artifacts(ctx: RunContext, page: run_report.Report) -> None:

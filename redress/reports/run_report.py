@@ -32,7 +32,7 @@ from redress.reports.reconciliation import COLUMNS
 from redress.reports.rendering import html_environment
 from redress.reports.report_facts import NOT_REQUIRED, ReportFacts
 from redress.reports.summary import treasury_schedule
-from redress.results import RunSummary
+from redress.results import Destinations, TreasuryDay
 from redress.rules.plans import KINDS
 from redress.vocabulary import ENTITLEMENT_REASONS, PLAN_STATES
 
@@ -69,8 +69,7 @@ class Report:
     charts: dict[str, Chart]
 
 
-def _funnel(summary: RunSummary, facts: ReportFacts) -> list[dict]:
-    d = summary.validate.destinations if summary.validate else None
+def _funnel(d: Destinations | None, facts: ReportFacts) -> list[dict]:
     p = facts.people
     steps = []
     if d is not None:
@@ -88,26 +87,29 @@ def _per_rail(recon: pl.DataFrame) -> list[dict]:
     return recon.group_by("rail", maintain_order=True).agg(pl.col(c).sum() for c in COLUMNS[2:]).to_dicts()
 
 
-def _schedule(summary: RunSummary, facts: RunFacts) -> list[dict]:
+def _schedule(treasury: tuple[TreasuryDay, ...], facts: RunFacts, cap: int | None) -> list[dict]:
     if facts.cash:
-        rows = treasury_schedule(summary.disburse, facts)
+        rows = treasury_schedule(None, facts)
+        rows = [dict(r, daily_cash_cap=cap, headroom=None if cap is None else cap - r["all_runs"]) for r in rows]
     else:  # a plan waiting for approval: nothing released yet, the stage's own days
         rows = [{"value_date": t.value_date, "this_run": t.amount_krw, "all_runs": t.amount_krw,
                  "daily_cash_cap": t.daily_cash_cap_krw, "headroom": t.daily_cash_cap_krw - t.amount_krw}
-                for t in (summary.disburse.treasury if summary.disburse else ())]
+                for t in treasury]
     return [dict(r, earlier=r["all_runs"] - r["this_run"]) for r in rows]
 
 
-def build(summary: RunSummary, facts: RunFacts, more: ReportFacts, recon: pl.DataFrame, records: list[dict],
-          daily_cash_cap: int | None) -> Report:
-    """Every table and chart of the report. `recon`: reconciliation() of the ledger;
-    `records`: the suite records; `daily_cash_cap`: the policy's (won)."""
-    funnel = _funnel(summary, more)
+def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts, more: ReportFacts,
+          recon: pl.DataFrame, records: list[dict], daily_cash_cap: int | None) -> Report:
+    """Every table and chart of the report. `destinations` and `treasury`: the validate
+    and disburse stages' results (None and () when the stage did not finish);
+    `recon`: reconciliation() of the ledger; `records`: the suite records;
+    `daily_cash_cap`: the policy's (won)."""
+    funnel = _funnel(destinations, more)
     p = more.people
     money = [{"what": "entitled (every eligible customer)", "krw": p.entitled_krw},
              {"what": "paid out (issued or settled, off the claim rail)", "krw": p.paid_krw},
              {"what": "held on the claim rail (not paid out)", "krw": p.held_krw}]
-    schedule = _schedule(summary, facts)
+    schedule = _schedule(treasury, facts, daily_cash_cap)
     rails = _per_rail(recon)
     reasons = [dict(asdict(r), text=ENTITLEMENT_REASONS.get(r.reason, "")) for r in more.reasons]
     suites = suite_overview(records)

@@ -20,6 +20,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 from browser import png_pixels, visit
+from flows.approval import approve_plan
 from flows.remediation import remediation
 from redress.generate import generate
 from redress.policy import DEFAULT_POLICY as APPROVAL_POLICY  # require_approval = true
@@ -218,6 +219,15 @@ def test_a_plan_waiting_for_approval_shows_its_state_and_what_it_would_pay(tmp_p
     first = json.loads(plan)["kinds"]["first"]
     assert row("first payments", first["payments"], first["amount_krw"]) in text
     assert q(tmp_path, "SELECT count(*) FROM ledger") == [(0,)]
+
+    approve_plan(data_dir=tmp_path, run_id=summary["run_id"], by="finance.kim")
+    text = page_of(tmp_path, summary["run_id"])
+    (at,), = q(tmp_path, "SELECT decided_at FROM plans WHERE run_id = ?", [summary["run_id"]])
+    assert f"Approval: <strong>approved</strong>, approved: its payments" in text
+    assert f"Decided by finance.kim at {at.isoformat()}." in text
+    (n, issued), = q(tmp_path, "SELECT count(*), sum(amount) FROM ledger WHERE rail <> 'claim'")
+    assert n == first["payments"] and row("first payments", n, issued) in text
+    assert row("paid out (issued or settled, off the claim rail)", issued) in text
 
 
 def test_the_charts_are_a_markdown_artifact_and_the_tables_table_artifacts(run):
