@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import altair as alt
 
-WIDTH = 520
+WIDTH = 380
+# Room around each chart: the browser's sans-serif may be wider than the one vl-convert
+# measured with, and a label must not be cut at the edge of the SVG.
+PADDING = {"left": 30, "right": 40, "top": 5, "bottom": 5}
 WON = ",d"  # axis labels of whole won with thousands separators
 LABELS = alt.Axis(labelLimit=320)  # category labels in full, not cut at 180 px
 LEGEND = alt.Legend(labelLimit=260)
@@ -20,7 +23,7 @@ LEGEND = alt.Legend(labelLimit=260)
 def nothing(title: str, message: str) -> alt.Chart:
     """A chart that is only a sentence: what an empty section shows."""
     return alt.Chart(alt.Data(values=[{"message": message}]), title=title).mark_text(
-        fontSize=13, align="left").encode(text="message:N").properties(width=WIDTH, height=40)
+        fontSize=13, align="left").encode(text="message:N").properties(width=WIDTH, height=40, padding=PADDING)
 
 
 def funnel(steps: list[dict]) -> alt.Chart:
@@ -34,7 +37,7 @@ def funnel(steps: list[dict]) -> alt.Chart:
         x=alt.X("count:Q", title="rows or people", axis=alt.Axis(format=WON)),
         color=alt.Color("path:N", sort=["towards payment", "set aside"], title=None, legend=LEGEND,
                         scale=alt.Scale(domain=["towards payment", "set aside"], range=["#2f6db5", "#c7862b"])),
-    ).properties(width=WIDTH)
+    ).properties(width=WIDTH, padding=PADDING)
 
 
 def treasury(days: list[dict], cap: int | None) -> alt.Chart:
@@ -54,12 +57,12 @@ def treasury(days: list[dict], cap: int | None) -> alt.Chart:
         order=alt.Order("part:N", sort="ascending"),
     )
     if cap is None:
-        return bars.properties(width=WIDTH, title=title)
+        return bars.properties(width=WIDTH, title=title, padding=PADDING)
     rule = alt.Chart(alt.Data(values=[{"cap": cap, "label": f"daily cash cap {cap:,}"}])).mark_rule(
         color="#b00020", strokeDash=[6, 3], size=2).encode(y="cap:Q")
     label = alt.Chart(alt.Data(values=[{"cap": cap, "label": f"daily cash cap {cap:,} won"}])).mark_text(
         align="left", dy=-7, x=4, color="#b00020").encode(y="cap:Q", text="label:N")
-    return alt.layer(bars, rule, label, title=title).properties(width=WIDTH)
+    return alt.layer(bars, rule, label, title=title).properties(width=WIDTH, padding=PADDING)
 
 
 def stacked(title: str, rows: list[dict], category: str, parts: list[tuple[str, str]], unit: str) -> alt.Chart:
@@ -75,7 +78,7 @@ def stacked(title: str, rows: list[dict], category: str, parts: list[tuple[str, 
         x=alt.X("amount:Q", title=unit, stack="zero", axis=alt.Axis(format=WON)),
         color=alt.Color("part:N", sort=labels, title=None, legend=LEGEND, scale=alt.Scale(domain=labels, scheme="tableau10")),
         order=alt.Order("order:Q"),
-    ).transform_calculate(order=f"indexof({labels!r}, datum.part)").properties(width=WIDTH)
+    ).transform_calculate(order=f"indexof({labels!r}, datum.part)").properties(width=WIDTH, padding=PADDING)
 
 
 def bars(title: str, rows: list[dict], category: str, value: str, unit: str, empty: str) -> alt.Chart:
@@ -86,4 +89,4 @@ def bars(title: str, rows: list[dict], category: str, value: str, unit: str, emp
     return alt.Chart(alt.Data(values=values), title=title).mark_bar(color="#2f6db5").encode(
         y=alt.Y("category:N", sort=[r[category] for r in rows], title=None, axis=LABELS),
         x=alt.X("value:Q", title=unit, axis=alt.Axis(format=WON)),
-    ).properties(width=WIDTH)
+    ).properties(width=WIDTH, padding=PADDING)

@@ -78,7 +78,7 @@ def _funnel(d: Destinations | None, facts: ReportFacts) -> list[dict]:
               ("eligible customers", p.eligible_customers, False)]
     if d is not None:
         steps += [("rows quarantined", d.quarantine, True), ("rows in review", d.review, True),
-                  ("rows of non-members (notified, not paid)", d.non_member, True)]
+                  ("non-member rows (told, not paid)", d.non_member, True)]
     return [{"label": label, "count": count, "side": side} for label, count, side in steps]
 
 
