@@ -49,6 +49,7 @@ from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock
 from tasks.disburse import recover_outbox
 from tasks.notify import notify
+from tasks.report import refresh_report_page
 from redress.disbursement.release import Approval, release
 
 POLL_SECONDS = 5  # how often a paused run asks the server whether it was resumed
@@ -108,6 +109,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         # folders now published; what is left is telling the run's people. Given again,
         # `approve` finishes that, so a killed approval is completed by repeating it.
         told = _notify(ctx, settings)
+        refresh_report_page(ctx)
         get_run_logger().info("finished the interrupted release of plan %s", run_id)
         return {"run_id": run_id, "batches": 0, "payments": 0, "amount_krw": 0,
                 "notifications": told.notifications, "recovered_batches": recovered, "finished": True}
@@ -126,6 +128,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     check_plan(ctx, policy)
     release(ctx, settings, policy, planned, summary, created_at=now, approval=Approval(by=by, at=now, note=note or None))
     told = _notify(ctx, settings)
+    refresh_report_page(ctx)  # report.html shows who approved and what was released
     get_run_logger().info("released plan %s: %s payments in %s batches", run_id, planned.height, summary.height)
     return {"run_id": run_id, "batches": summary.height, "payments": planned.height,
             "amount_krw": int(planned["amount"].sum() or 0), "notifications": told.notifications,
@@ -163,6 +166,7 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
         plan = _waiting(ctx, REJECTED, now)
         with connect(ctx.warehouse) as con:
             plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now)
+        refresh_report_page(ctx)  # report.html shows the plan was rejected
     return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"]}
 
 

@@ -15,6 +15,7 @@ already done). This module reads them, has them rendered, and writes the files.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 import logging
@@ -35,8 +36,10 @@ from redress.reports.data_docs import suite_overview, validation_records
 from redress.reports.data_quality import write_data_quality_html
 from redress.reports.review import REVIEW_STEM, review_list
 from redress.reports.summary import report_files, summary_markdown, treasury_schedule
-from redress.results import RunSummary
+from redress.results import Destinations, RunSummary, TreasuryDay
 from redress.reports.facts import RunFacts, run_facts
+from redress.reports import run_report
+from redress.reports.report_facts import report_facts
 
 
 def _logger():
@@ -52,6 +55,7 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     records = validation_records(ctx.report_dir)
     with connect(ctx.warehouse) as con:
         facts = run_facts(con, ctx.run_id)
+        more = report_facts(con, ctx.run_id)
         rows = con.sql("""
             SELECT kind, file_name, row_number, reason, detail, row_json FROM quarantine
             WHERE run_id = ? ORDER BY kind, file_name, row_number NULLS FIRST, reason""", params=[ctx.run_id]).pl()
@@ -69,11 +73,15 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     if held.height:  # the whole review table as it stands: what forensics still has to decide
         ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
         written += outbox.write_table(held, ctx.quarantine_dir, REVIEW_STEM)
+    page = _write_page(ctx, summary.validate.destinations if summary.validate else None,
+                       summary.disburse.treasury if summary.disburse else (), facts, more, recon, records, error)
+    written.append(ctx.report_dir / run_report.PAGE)
     text = summary_markdown(summary, run_date=ctx.run_date, policy_name=ctx.policy_path.name,
                             facts=facts, records=records, error=error,
                             outputs=report_files(ctx.data_dir, ctx.report_dir, written))
     (ctx.report_dir / "summary.md").write_text(text + "\n", encoding="utf-8")
     publish_artifacts(ctx, text, summary, facts, records)
+    publish_report_artifacts(ctx, page)
     create_table_artifact(key="reconciliation", table=escape.markdown_rows(recon.to_dicts()),
                           description=f"redress run {ctx.run_id}: ledger per rail and value date (KRW)")
     return text
@@ -94,6 +102,55 @@ def publish_artifacts(ctx: RunContext, text: str, summary: RunSummary, facts: Ru
                           description=f"{about}: new batches, payments and amount (KRW) per rail and value date")
     create_table_artifact(key="treasury-schedule", table=escape.markdown_rows(treasury_schedule(summary.disburse, facts)),
                           description=f"{about}: bank-transfer cash (KRW) per value date against the daily cap")
+
+
+def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts,
+                more, recon, records: list[dict], error: str | None) -> run_report.Report:
+    policy = ctx.policy()
+    page = run_report.build(destinations, treasury, facts, more, recon, records, policy.daily_cash_cap)
+    (ctx.report_dir / run_report.PAGE).write_text(
+        run_report.report_html(page, run_id=ctx.run_id, run_date=ctx.run_date, policy_id=policy.id, more=more,
+                               error=error), encoding="utf-8")
+    return page
+
+
+def refresh_report_page(ctx: RunContext) -> None:
+    """report.html and the reconciliation of run `ctx.run_id` written again from the warehouse, once its plan
+    was approved or rejected (flows/approval.py), so the page shows the decision and
+    what was released. The stage figures come from the run's `runs.counts`. Never
+    raises: the page is a view, and the decision is already recorded."""
+    try:
+        with connect(ctx.warehouse) as con:
+            (counts, error), = con.execute("SELECT counts, error FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
+            facts, more = run_facts(con, ctx.run_id), report_facts(con, ctx.run_id)
+            recon = reconciliation(con, ctx.run_date, ctx.policy().claim_deadline)
+        counts = json.loads(counts or "{}")
+        validate, disburse = counts.get("validate") or {}, counts.get("disburse") or {}
+        destinations = Destinations(**validate["destinations"]) if validate else None
+        treasury = tuple(TreasuryDay(**t) for t in disburse.get("treasury", ()))
+        _write_page(ctx, destinations, treasury, facts, more, recon, validation_records(ctx.report_dir), error)
+        # the ledger after the release: what finance reconciles against the bank
+        (ctx.report_dir / "reconciliation.md").write_text(
+            reconciliation_markdown(recon, ctx.policy().currency), encoding="utf-8")
+        outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
+    except Exception as exc:
+        _logger().warning("report.html of run %s not written again: %s", ctx.run_id, exc)
+
+
+def publish_report_artifacts(ctx: RunContext, page: run_report.Report) -> None:
+    """report.html's charts as one Markdown artifact (run-report) and its tables that
+    publish_artifacts does not already publish as table artifacts."""
+    about = f"redress run {ctx.run_id}"
+    create_markdown_artifact(key="run-report", markdown=run_report.report_markdown(page, ctx.run_id),
+                             description=f"{about}: the charts of report.html")
+    tables = {
+        "run-funnel": (page.funnel, "scope rows, exposures, people and where rows were set aside"),
+        "ledger-by-rail": (page.rails, "the whole ledger per rail and status (KRW); claim money is held, not paid"),
+        "entitlements-by-reason": (page.reasons, "customers and amount (KRW) per entitlement reason"),
+        "payments-by-kind": (page.changes, "this run's payments per kind: first, top-up, reissue, claim (KRW)"),
+    }
+    for key, (rows, what) in tables.items():
+        create_table_artifact(key=key, table=escape.markdown_rows(rows), description=f"{about}: {what}")
 
 
 @task(name="report", task_run_name="report", cache_policy=NO_CACHE, timeout_seconds=1800)

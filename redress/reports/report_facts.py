@@ -1,0 +1,154 @@
+"""What the run report page (report.html, redress/reports/run_report.py) shows beyond
+RunFacts: the funnel's people and money, entitlements per reason, the approval state and
+what changed since the previous run. Typed and read by field, like RunFacts; aggregates
+only, never a person's data. Kept apart from facts.py so summary.md's facts stay as they
+are (issue 13 section 2).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+
+from redress.rules.plans import FIRST, KINDS, REISSUE, TOP_UP
+from redress.vocabulary import CLAIM, ELIGIBLE, LIVE_STATUSES, WAITING, sql_list, sql_literal
+
+
+@dataclass(frozen=True)
+class People:
+    """The whole warehouse after this run: distinct exposures (customer, category),
+    customers with a member exposure, eligible customers and what they are entitled to,
+    and the ledger's money paid out (issued or settled, off the claim rail) and held
+    on claim (won)."""
+    exposures: int
+    exposed_customers: int
+    eligible_customers: int
+    entitled_krw: int
+    paid_krw: int
+    held_krw: int
+
+
+@dataclass(frozen=True)
+class ReasonRow:
+    """Customers with an entitlement of one reason code, and their amount (won)."""
+    reason: str
+    customers: int
+    amount_krw: int
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The run's disbursement plan (SPEC "Approval before release"): state (a
+    PLAN_STATES code, or `not_required` when the run planned nothing to approve), who
+    decided and when (ISO, policy timezone as stored), payments and won planned."""
+    state: str
+    decided_by: str | None
+    decided_at: str | None
+    payments: int
+    amount_krw: int
+
+
+@dataclass(frozen=True)
+class KindTotal:
+    """This run's new (or planned) payments of one kind (redress/rules/plans.py KINDS)."""
+    kind: str
+    payments: int
+    amount_krw: int
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What this run added: `revision` when an earlier run exists; exposures
+    (customer, category) found only in scope files first accepted by this run; people
+    told for the first time (customers, non-members); payments per kind."""
+    revision: bool
+    new_exposures: int
+    new_customers: int
+    new_non_members: int
+    kinds: tuple[KindTotal, ...]
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    people: People
+    reasons: tuple[ReasonRow, ...]
+    approval: Approval
+    changes: Changes
+
+
+NOT_REQUIRED = "not_required"
+
+
+def report_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> ReportFacts:
+    """The report facts of run `run_id`, each list in a stable order."""
+    return ReportFacts(people=_people(con), reasons=_reasons(con), approval=_approval(con, run_id),
+                       changes=_changes(con, run_id))
+
+
+def _people(con) -> People:
+    row = con.execute(f"""
+        SELECT (SELECT count(*) FROM (SELECT DISTINCT customer_id, data_category FROM scope_exposures)),
+               (SELECT count(DISTINCT customer_id) FROM scope_exposures),
+               (SELECT count(*) FILTER (reason = {sql_literal(ELIGIBLE)}) FROM entitlements),
+               (SELECT coalesce(sum(amount), 0) FROM entitlements),
+               (SELECT coalesce(sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}
+                                                    AND rail <> {sql_literal(CLAIM)}), 0) FROM ledger),
+               (SELECT coalesce(sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}
+                                                    AND rail = {sql_literal(CLAIM)}), 0) FROM ledger)
+    """).fetchone()
+    return People(*(int(v) for v in row))
+
+
+def _reasons(con) -> tuple[ReasonRow, ...]:
+    rows = con.execute("SELECT reason, count(*), coalesce(sum(amount), 0) FROM entitlements "
+                       "GROUP BY ALL ORDER BY reason").fetchall()
+    return tuple(ReasonRow(r, int(n), int(a)) for r, n, a in rows)
+
+
+def _approval(con, run_id: str) -> Approval:
+    plan = con.execute("SELECT state, decided_by, decided_at, payments, amount FROM plans WHERE run_id = ?",
+                       [run_id]).fetchone()
+    if plan is None:
+        return Approval(NOT_REQUIRED, None, None, 0, 0)
+    state, by, at, payments, amount = plan
+    return Approval(state, by, at.isoformat() if at is not None else None, int(payments), int(amount))
+
+
+def _changes(con, run_id: str) -> Changes:
+    revision = con.execute("SELECT count(*) FROM runs WHERE run_id <> ? AND started_at < "
+                           "(SELECT started_at FROM runs WHERE run_id = ?)", [run_id, run_id]).fetchone()[0] > 0
+    # Exposures only this run's new scope files hold: the evidence the revision added.
+    new_exposures = con.execute("""
+        WITH mine AS (SELECT file_sha256 FROM ingested_files WHERE run_id = ? AND kind = 'scope'),
+        new AS (SELECT DISTINCT customer_id, data_category FROM scope_exposures
+                WHERE file_sha256 IN (SELECT file_sha256 FROM mine)),
+        old AS (SELECT DISTINCT customer_id, data_category FROM scope_exposures
+                WHERE file_sha256 NOT IN (SELECT file_sha256 FROM mine))
+        SELECT count(*) FROM (SELECT * FROM new EXCEPT SELECT * FROM old)""", [run_id]).fetchone()[0]
+    customers, non_members = con.execute(
+        "SELECT count(customer_id), count(*) - count(customer_id) FROM notifications WHERE run_id = ?",
+        [run_id]).fetchone()
+    return Changes(revision, int(new_exposures), int(customers), int(non_members), _kinds(con, run_id))
+
+
+def _kinds(con, run_id: str) -> tuple[KindTotal, ...]:
+    plan = con.execute("SELECT state, summary FROM plans WHERE run_id = ?", [run_id]).fetchone()
+    if plan is not None and plan[0] == WAITING:  # nothing released yet: what the plan would pay
+        kinds = json.loads(plan[1])["kinds"]
+        found = {k: (v["payments"], v["amount_krw"]) for k, v in kinds.items()}
+    else:
+        # The rule of redress/rules/plans.py payment_kinds, in SQL over the ledger so that
+        # the report never loads a 33.7M-row ledger into memory.
+        rows = con.execute(f"""
+            WITH mine AS (SELECT customer_id, rail, attempt, amount FROM ledger WHERE run_id = $run_id),
+            before AS (SELECT DISTINCT customer_id FROM ledger
+                       WHERE run_id <> $run_id AND status IN {sql_list(LIVE_STATUSES)})
+            SELECT CASE WHEN rail = {sql_literal(CLAIM)} THEN {sql_literal(CLAIM)}
+                        WHEN attempt > 1 THEN $reissue
+                        WHEN customer_id IN (SELECT customer_id FROM before) THEN $top_up
+                        ELSE $first END AS kind, count(*), sum(amount)
+            FROM mine GROUP BY ALL""", {"run_id": run_id, "reissue": REISSUE, "top_up": TOP_UP, "first": FIRST}).fetchall()
+        found = {k: (n, a) for k, n, a in rows}
+    return tuple(KindTotal(k, int(found.get(k, (0, 0))[0]), int(found.get(k, (0, 0))[1] or 0)) for k in KINDS)

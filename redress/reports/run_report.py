@@ -1,0 +1,165 @@
+"""The run report page, reports/<run_id>/report.html (issue 13 section 2), and the same
+charts as a Prefect Markdown artifact.
+
+One self-contained page rendered from templates/report.html.j2: inline CSS, no script,
+no URL of any kind (a CSP forbids fetching anything), charts as static SVG
+(redress/reports/charts.py) with a table beside each. Sections: the funnel from scope
+rows to eligible people and money; the treasury schedule against the daily cash cap
+(SPEC "Disbursement batches"); payments per rail and the reconciliation (claim money as
+held, never as paid out); entitlements per reason (SPEC "Eligibility"); data quality;
+the approval state (SPEC "Approval before release") and what changed since the last
+run. Aggregates only: rails, reason codes, dates, counts and whole won.
+
+The figures are what the report stage gathered: the stage results (RunSummary),
+RunFacts, ReportFacts, the reconciliation frame and the suite records. The same inputs
+give the same bytes: the only times shown are the run's own (its date, the approval).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass
+from datetime import date
+
+import polars as pl
+from markupsafe import Markup
+
+from redress.reports import run_charts
+from redress.reports.charts import svg
+from redress.reports.data_docs import suite_overview
+from redress.reports.facts import RunFacts
+from redress.reports.reconciliation import COLUMNS
+from redress.reports.rendering import html_environment
+from redress.reports.report_facts import NOT_REQUIRED, ReportFacts
+from redress.reports.summary import treasury_schedule
+from redress.results import Destinations, TreasuryDay
+from redress.rules.plans import KINDS
+from redress.vocabulary import ENTITLEMENT_REASONS, PLAN_STATES
+
+PAGE = "report.html"
+# The reconciliation's money columns a chart stacks per rail, as the page labels them.
+LEDGER_PARTS = [("issued", "issued"), ("settled", "settled"), ("returned", "returned"),
+                ("held", "held on claim"), ("claimed", "claimed (cancelled)"), ("unclaimed", "unclaimed")]
+APPROVAL_TEXT = {**PLAN_STATES, NOT_REQUIRED: "not required: the policy releases payments without approval"}
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of a section: its key (stable, lower-case-hyphenated), title and SVG."""
+    key: str
+    title: str
+    svg: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the page and the artifacts show, charts rendered; tables as lists of dicts."""
+    funnel: list[dict]
+    money: list[dict]
+    schedule: list[dict]
+    cap: int | None
+    rails: list[dict]
+    new_batches: list[dict]
+    reasons: list[dict]
+    suites: list[dict]
+    quarantine: list[dict]
+    approval: dict
+    changes: list[dict]
+    revision: bool
+    charts: dict[str, Chart]
+
+
+def _funnel(d: Destinations | None, facts: ReportFacts) -> list[dict]:
+    p = facts.people
+    steps = []
+    if d is not None:
+        steps += [("scope rows read", d.rows_read, False), ("rows naming a customer", d.exposure, False)]
+    steps += [("exposures (customer, category)", p.exposures, False), ("customers exposed", p.exposed_customers, False),
+              ("eligible customers", p.eligible_customers, False)]
+    if d is not None:
+        steps += [("rows quarantined", d.quarantine, True), ("rows in review", d.review, True),
+                  ("non-member rows (told, not paid)", d.non_member, True)]
+    return [{"label": label, "count": count, "side": side} for label, count, side in steps]
+
+
+def _per_rail(recon: pl.DataFrame) -> list[dict]:
+    """The reconciliation summed per rail (its per-date and per-customer rows), then TOTAL."""
+    return recon.group_by("rail", maintain_order=True).agg(pl.col(c).sum() for c in COLUMNS[2:]).to_dicts()
+
+
+def _schedule(treasury: tuple[TreasuryDay, ...], facts: RunFacts, cap: int | None) -> list[dict]:
+    if facts.cash:
+        rows = treasury_schedule(None, facts)
+        rows = [dict(r, daily_cash_cap=cap, headroom=None if cap is None else cap - r["all_runs"]) for r in rows]
+    else:  # a plan waiting for approval: nothing released yet, the stage's own days
+        rows = [{"value_date": t.value_date, "this_run": t.amount_krw, "all_runs": t.amount_krw,
+                 "daily_cash_cap": t.daily_cash_cap_krw, "headroom": t.daily_cash_cap_krw - t.amount_krw}
+                for t in treasury]
+    return [dict(r, earlier=r["all_runs"] - r["this_run"]) for r in rows]
+
+
+def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts, more: ReportFacts,
+          recon: pl.DataFrame, records: list[dict], daily_cash_cap: int | None) -> Report:
+    """Every table and chart of the report. `destinations` and `treasury`: the validate
+    and disburse stages' results (None and () when the stage did not finish);
+    `recon`: reconciliation() of the ledger; `records`: the suite records;
+    `daily_cash_cap`: the policy's (won)."""
+    funnel = _funnel(destinations, more)
+    p = more.people
+    money = [{"what": "entitled (every eligible customer)", "krw": p.entitled_krw},
+             {"what": "paid out (issued or settled, off the claim rail)", "krw": p.paid_krw},
+             {"what": "held on the claim rail (not paid out)", "krw": p.held_krw}]
+    schedule = _schedule(treasury, facts, daily_cash_cap)
+    rails = _per_rail(recon)
+    reasons = [dict(asdict(r), text=ENTITLEMENT_REASONS.get(r.reason, "")) for r in more.reasons]
+    suites = suite_overview(records)
+    quarantine = [dict(asdict(q), label=f"{q.kind}: {q.reason}") for q in facts.quarantine]
+    a = more.approval
+    approval = dict(asdict(a), text=APPROVAL_TEXT.get(a.state, a.state))
+    changes = [dict(asdict(k), label=KINDS[k.kind]) for k in more.changes.kinds]
+    c = run_charts
+    charts = [
+        ("funnel", "The funnel", c.funnel(funnel)),
+        ("treasury-schedule", "Treasury schedule", c.treasury(schedule, daily_cash_cap)),
+        ("ledger-by-rail", "The ledger per rail",
+         c.stacked("The ledger per rail and status (won)", [r for r in rails if r["rail"] != "TOTAL"], "rail",
+                   LEDGER_PARTS, "won")),
+        ("entitlements-by-reason", "Entitlements per reason",
+         c.bars("Customers per entitlement reason", reasons, "reason", "customers", "customers",
+                "No entitlement yet.")),
+        ("quarantine-by-reason", "Quarantine per reason",
+         c.bars("Quarantined rows and files per reason", [dict(q, n=q["rows"] + q["files"]) for q in quarantine],
+                "label", "n", "rows and files", "Nothing was quarantined in this run.")),
+        ("payments-by-kind", "Payments per kind",
+         c.bars("This run's payments per kind (won)", changes, "label", "amount_krw", "won",
+                "No payment in this run.")),
+    ]
+    return Report(funnel=funnel, money=money, schedule=schedule, cap=daily_cash_cap, rails=rails,
+                  new_batches=[asdict(b) for b in facts.batches], reasons=reasons, suites=suites,
+                  quarantine=quarantine, approval=approval, changes=changes, revision=more.changes.revision,
+                  charts={key: Chart(key, title, svg(chart)) for key, title, chart in charts})
+
+
+def report_html(report: Report, *, run_id: str, run_date: date, policy_id: str, more: ReportFacts,
+                error: str | None = None) -> str:
+    """The page as HTML text (ends with one newline); every value escaped, the charts'
+    SVG (ours, from vl-convert) embedded as it is."""
+    charts = {k: Markup(c.svg) for k, c in report.charts.items()}
+    return html_environment().get_template("report.html.j2").render(
+        r=report, charts=charts, run_id=run_id, run_date=run_date.isoformat(), policy_id=policy_id,
+        changes=more.changes, error=error,
+        suites_passed=sum(s["passed"] for s in report.suites))
+
+
+def report_markdown(report: Report, run_id: str) -> str:
+    """The charts as Markdown for a Prefect artifact. Prefect's UI draws a Markdown
+    image as an `<img>` without sanitising it but passes raw HTML (an inline `<svg>`)
+    through DOMPurify, which drops its styling; so each chart is an image whose source
+    is its SVG as a data: URI (an SVG in an `<img>` runs no script and fetches nothing)."""
+    lines = [f"# Run report {run_id}", "",
+             "The same charts as reports/{0}/report.html; their tables are the table artifacts "
+             "of this run.".format(run_id), ""]
+    for chart in report.charts.values():
+        data = base64.b64encode(chart.svg.encode("utf-8")).decode("ascii")
+        lines += [f"## {chart.title}", "", f"![{chart.title}](data:image/svg+xml;base64,{data})", ""]
+    return "\n".join(lines)

@@ -1,0 +1,249 @@
+"""reports/<run_id>/report.html of real small runs (issue 13 section 2): opened in headless
+Chromium as a person would, its figures against the warehouse, no personal data, the
+same bytes for the same inputs, the approval state and what a revision changed, and the
+charts as Prefect artifacts."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
+from browser import png_pixels, visit
+from flows.approval import approve_plan
+from flows.remediation import remediation
+from redress.generate import generate
+from redress.policy import DEFAULT_POLICY as APPROVAL_POLICY  # require_approval = true
+
+RUN_DATE = date(2025, 12, 1)
+SECTIONS = ("funnel", "treasury", "payments", "data-quality", "approval")
+CHART_KEYS = ("funnel", "treasury-schedule", "ledger-by-rail", "entitlements-by-reason", "quarantine-by-reason",
+              "payments-by-kind")
+
+
+def q(data: Path, sql: str, params=None):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def page_of(data: Path, run_id: str) -> str:
+    return (data / "reports" / run_id / "report.html").read_text(encoding="utf-8")
+
+
+def row(*cells) -> str:
+    """A table row of the page: the first cell text, the rest right-aligned numbers."""
+    first, *numbers = cells
+    return f"<tr><td>{first}</td>" + "".join(f'<td class="n">{n:,}</td>' for n in numbers) + "</tr>"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    data = tmp_path_factory.mktemp("run-report")
+    generate(data, 500, seed=5)
+    state = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=RUN_DATE, return_state=True)
+    summary = state.result()
+    return data, summary, state.state_details.flow_run_id
+
+
+def test_the_page_opens_in_chromium_with_no_error_and_no_request_but_itself(run, tmp_path):
+    data, summary, _ = run
+    page = data / "reports" / summary["run_id"] / "report.html"
+    seen = visit(page)
+    assert seen.errors == []
+    assert seen.requests == [page.resolve().as_uri()]
+    (tmp_path / "report.png").write_bytes(seen.png)
+    width, height, colours = png_pixels(seen.png)
+    assert (width, height) == (1280, 2400) and len(seen.png) > 50_000
+    assert len(colours) > 20, "the screenshot is (nearly) one colour: nothing was drawn"
+
+
+def test_the_browser_check_sees_requests_and_console_errors(tmp_path):
+    """The check above can fail: a page that fetches and logs an error is caught."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><img src="http://192.0.2.1/x.png"><script>console.error("boom")</script>'
+                   "</body></html>", encoding="utf-8")
+    seen = visit(bad, height=400)
+    assert "http://192.0.2.1/x.png" in seen.requests
+    assert any("boom" in e for e in seen.errors)
+
+
+def test_the_page_is_self_contained_with_a_chart_in_every_section(run):
+    data, summary, _ = run
+    text = page_of(data, summary["run_id"])
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", text))
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
+    assert "<script" not in text.lower() and "<link" not in text.lower() and "@import" not in text
+    assert "url(" not in text and "src=" not in text
+    sections = re.findall(r'<section id="([a-z-]+)">(.*?)</section>', text, flags=re.S)
+    assert [name for name, _ in sections] == list(SECTIONS)
+    for name, body in sections:
+        assert body.count("<svg") >= 1, name
+    for key in CHART_KEYS:
+        assert re.search(rf'<figure class="chart" id="chart-{key}"><svg ', text), key
+    assert text.count("<svg") == len(CHART_KEYS)
+
+
+def test_the_funnel_and_money_equal_the_warehouse(run):
+    data, summary, _ = run
+    text = page_of(data, summary["run_id"])
+    d = summary["validate"]["destinations"]
+    (exposures,), = q(data, "SELECT count(*) FROM (SELECT DISTINCT customer_id, data_category FROM scope_exposures)")
+    (people,), = q(data, "SELECT count(DISTINCT customer_id) FROM scope_exposures")
+    (eligible, entitled), = q(data, "SELECT count(*) FILTER (reason = 'ELIGIBLE'), sum(amount) FROM entitlements")
+    (paid, held), = q(data, """SELECT sum(amount) FILTER (rail <> 'claim'), sum(amount) FILTER (rail = 'claim')
+                               FROM ledger WHERE status IN ('issued', 'settled')""")
+    assert eligible > 100 and held > 0  # the generated case has closed accounts held on claim
+    for label, n in [("scope rows read", d["rows_read"]), ("rows naming a customer", d["exposure"]),
+                     ("exposures (customer, category)", exposures), ("customers exposed", people),
+                     ("eligible customers", eligible), ("rows quarantined", d["quarantine"]),
+                     ("rows in review", d["review"]), ("non-member rows (told, not paid)", d["non_member"])]:
+        assert row(label, n) in text, label
+    assert row("entitled (every eligible customer)", entitled) in text
+    assert row("paid out (issued or settled, off the claim rail)", paid) in text
+    assert row("held on the claim rail (not paid out)", held) in text
+
+
+def test_per_rail_totals_equal_the_ledger_and_claim_money_is_held_not_paid(run):
+    data, summary, _ = run
+    text = page_of(data, summary["run_id"])
+    rails = q(data, """
+        SELECT rail, count(*), coalesce(sum(amount) FILTER (status = 'issued' AND rail <> 'claim'), 0),
+               coalesce(sum(amount) FILTER (status = 'settled'), 0), coalesce(sum(amount) FILTER (status = 'returned'), 0),
+               coalesce(sum(amount) FILTER (status = 'issued' AND rail = 'claim'), 0),
+               coalesce(sum(amount) FILTER (status = 'cancelled'), 0)
+        FROM ledger GROUP BY ALL ORDER BY rail""")
+    assert {r[0] for r in rails} == {"bank_transfer", "claim", "voucher"}
+    for rail, n, issued, settled, returned, held, claimed in rails:
+        assert row(rail, n, issued, settled, returned, held, claimed, 0, 0, 0) in text, rail
+    (n, total), = q(data, "SELECT count(*), sum(amount) FROM ledger")
+    assert row("TOTAL", n, *[sum(r[i] for r in rails) for i in range(2, 7)], 0, 0, 0) in text
+    assert sum(r[2] + r[5] for r in rails) == total  # every won of a fresh ledger: issued or held
+
+
+def test_the_treasury_schedule_has_the_cap_rule_and_the_days(run):
+    data, summary, _ = run
+    text = page_of(data, summary["run_id"])
+    days = q(data, "SELECT value_date, sum(control_sum) FROM batches WHERE rail = 'bank_transfer' GROUP BY ALL ORDER BY 1")
+    assert days
+    cap = 20_000_000_000
+    chart = re.search(r'id="chart-treasury-schedule">(.*?)</figure>', text, flags=re.S).group(1)
+    assert f"daily cash cap {cap:,} won" in chart
+    for value_date, amount in days:
+        assert row(value_date.isoformat(), amount, 0, cap, cap - amount) in text
+        assert value_date.isoformat() in chart
+
+
+def test_quarantine_and_suites_are_on_the_page(run):
+    data, summary, _ = run
+    text = page_of(data, summary["run_id"])
+    for reason, rows in summary["validate"]["quarantine_reasons"].items():
+        assert f'<tr><td>scope</td><td>{reason}</td><td class="n">0</td><td class="n">{rows:,}</td></tr>' in text
+        assert f"scope: {reason}" in text  # the chart's label
+    records = list((data / "reports" / summary["run_id"] / "validations").glob("*.json"))
+    assert f"{len(records)} suite runs: " in text
+
+
+def test_no_customer_data_on_the_page(run):
+    data, summary, _ = run
+    text = page_of(data, summary["run_id"])
+    customers = pl.concat([pl.read_parquet(p) for p in sorted((data / "inbox" / "customers").glob("*.parquet"))],
+                          how="diagonal_relaxed")
+    values = set()
+    for column in ("name", "email", "phone", "bank_account", "customer_id"):
+        values.update(str(v) for v in customers[column].to_list() if v and len(str(v)) >= 6)
+    assert len(values) > 1000
+    assert [v for v in values if v in text] == []
+
+
+def test_the_same_inputs_give_the_same_bytes(run, tmp_path):
+    data, summary, _ = run
+    twin = tmp_path / "twin"
+    generate(twin, 500, seed=5)
+    again = remediation(data_dir=twin, policy_path=DEFAULT_POLICY, run_date=RUN_DATE)
+    assert again["run_id"] == summary["run_id"]
+    assert page_of(twin, again["run_id"]).encode() == page_of(data, summary["run_id"]).encode()
+
+
+def test_a_first_run_says_everything_is_new_and_approval_was_not_required(run):
+    data, summary, _ = run
+    text = page_of(data, summary["run_id"])
+    (exposures,), = q(data, "SELECT count(*) FROM (SELECT DISTINCT customer_id, data_category FROM scope_exposures)")
+    (customers, others), = q(data, "SELECT count(customer_id), count(*) - count(customer_id) FROM notifications")
+    assert "Approval: <strong>not_required</strong>" in text
+    assert (f"This is the first run: everything is new: {exposures:,} new exposures (customer, category) from this "
+            f"run's scope files, {customers:,} customers and {others:,} non-members told for the first time.") in text
+    (n, amount), = q(data, "SELECT count(*), sum(amount) FROM ledger WHERE rail <> 'claim'")
+    assert row("first payments", n, amount) in text
+    assert row("top-ups after a scope or policy revision", 0, 0) in text
+
+
+def test_a_revision_shows_its_new_exposures_and_people(run, tmp_path):
+    data, summary, _ = run
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    unexposed = q(copy, """
+        SELECT customer_id FROM customers WHERE status = 'active' AND NOT is_test
+          AND created_at < TIMESTAMPTZ '2025-06-01 00:00:00+09'
+          AND customer_id NOT IN (SELECT customer_id FROM scope_exposures)
+        ORDER BY customer_id LIMIT 3""")
+    assert len(unexposed) == 3
+    lines = ["customer_id,data_category,accessed_at,confidence"]
+    lines += [f"{c},email,2025-07-01T10:00:00+09:00,confirmed" for (c,) in unexposed]
+    lines += [f"{unexposed[0][0]},phone,2025-07-01T10:00:00+09:00,confirmed"]
+    (copy / "inbox" / "scope" / "zz-revision.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    second = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    text = page_of(copy, second["run_id"])
+    assert ("Since the previous run: 4 new exposures (customer, category) from this run's scope files, "
+            "3 customers and 0 non-members told for the first time.") in text
+    assert row("first payments", 3, 150_000) in text or row("first payments", 2, 100_000) in text
+
+
+def test_a_plan_waiting_for_approval_shows_its_state_and_what_it_would_pay(tmp_path):
+    generate(tmp_path, 300, seed=3)
+    summary = remediation(data_dir=tmp_path, policy_path=APPROVAL_POLICY, run_date=RUN_DATE)
+    text = page_of(tmp_path, summary["run_id"])
+    (payments, amount, plan), = q(tmp_path, "SELECT payments, amount, summary FROM plans WHERE run_id = ?",
+                                  [summary["run_id"]])
+    assert f"Approval: <strong>waiting</strong>, planned and checked" in text
+    assert f"The plan: {payments:,} payments, {amount:,} won." in text
+    first = json.loads(plan)["kinds"]["first"]
+    assert row("first payments", first["payments"], first["amount_krw"]) in text
+    assert q(tmp_path, "SELECT count(*) FROM ledger") == [(0,)]
+
+    approve_plan(data_dir=tmp_path, run_id=summary["run_id"], by="finance.kim")
+    text = page_of(tmp_path, summary["run_id"])
+    (at,), = q(tmp_path, "SELECT decided_at FROM plans WHERE run_id = ?", [summary["run_id"]])
+    assert f"Approval: <strong>approved</strong>, approved: its payments" in text
+    assert f"Decided by finance.kim at {at.isoformat()}." in text
+    (n, issued), = q(tmp_path, "SELECT count(*), sum(amount) FROM ledger WHERE rail <> 'claim'")
+    assert n == first["payments"] and row("first payments", n, issued) in text
+    assert row("paid out (issued or settled, off the claim rail)", issued) in text
+
+
+def test_the_charts_are_a_markdown_artifact_and_the_tables_table_artifacts(run):
+    data, summary, flow_run_id = run
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    artifacts = {a.key: a for a in found}
+    assert set(artifacts) >= {"run-report", "run-funnel", "ledger-by-rail", "entitlements-by-reason", "payments-by-kind",
+                              "quarantine-by-reason", "treasury-schedule", "data-quality-suites"}
+    for key in artifacts:
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", key), key
+    images = re.findall(r"!\[[^\]]+\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", artifacts["run-report"].data)
+    assert len(images) == len(CHART_KEYS)
+    svgs = [base64.b64decode(i).decode("utf-8") for i in images]
+    page = page_of(data, summary["run_id"])
+    assert all(s.startswith("<svg") and s in page for s in svgs)  # the same charts as the page
+    rails = json.loads(artifacts["ledger-by-rail"].data)
+    (total,), = q(data, "SELECT sum(amount) FROM ledger")
+    assert sum(r["issued"] + r["held"] for r in rails if r["rail"] != "TOTAL") == total
