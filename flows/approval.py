@@ -51,6 +51,7 @@ from tasks.disburse import recover_outbox
 from tasks.notify import notify
 from tasks.report import refresh_report_page
 from redress.disbursement.release import Approval, release
+from redress.sql import one
 
 POLL_SECONDS = 5  # how often a paused run asks the server whether it was resumed
 
@@ -69,8 +70,8 @@ def _now() -> datetime:
 def _context(data_dir: Path, run_id: str) -> RunContext:
     """The context of the run that made the plan, from its `runs` row."""
     with connect(warehouse_path(data_dir)) as con:
-        row = con.execute("SELECT run_date, parameters, policy_sha256 FROM runs WHERE run_id = ?",
-                          [run_id]).fetchone()
+        row = one(con.execute("SELECT run_date, parameters, policy_sha256 FROM runs WHERE run_id = ?",
+                          [run_id]))
     if row is None:
         raise RedressError(f"no run {run_id} in {data_dir}: nothing to decide")
     run_date, parameters, sha = row

@@ -90,6 +90,8 @@ def _print_outputs(data_dir: Path, summary: dict) -> None:
             _print(f"{name:<16}{path}{'/' if path.is_dir() else ''}")
     report = data_dir / "reports" / run_id
     _print(f"report:         {report / 'summary.md'}")
+    if (report / "report.html").is_file():
+        _print(f"report page:    {report / 'report.html'}   (charts; opens offline)")
     _print(f"data quality:   {report / 'data_quality.html'}")
     _print(f"reconciliation: {report / 'reconciliation.md'}")
     review = data_dir / "quarantine" / run_id / "review.csv"

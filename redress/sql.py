@@ -67,3 +67,14 @@ def file_path(path: Path | str) -> str:
     RedressError for a path `check_path` refuses."""
     check_path(path)
     return _GLOB.sub(lambda m: f"[{m[0]}]", str(path))
+
+
+def one(result) -> tuple | None:
+    """The one row of a query that returns at most one (a DuckDB result or relation), or
+    None. Fetched whole: in DuckDB 2.0 `fetchone()` leaves the result open, and the next
+    statement on that connection fails with "connection has an unfinished result".
+    ValueError when the query returned more than one row."""
+    rows = result.fetchall()
+    if len(rows) > 1:
+        raise ValueError(f"expected at most one row, got {len(rows)}")
+    return rows[0] if rows else None

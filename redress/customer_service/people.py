@@ -14,6 +14,7 @@ import re
 import polars as pl
 
 from redress.rules.identity import email_norm, phone_e164
+from redress.sql import one
 
 # What a phone typed by a person looks like before normalisation: digits, a leading +,
 # spaces, hyphens, dots and brackets (NFKC first, so fullwidth digits count).
@@ -57,7 +58,7 @@ def non_member_notice(con, key: str) -> dict | None:
     """The notification of a non-member (a contact in someone's address book) by their
     normalised phone or email, None when there is none."""
     rel = con.execute("SELECT * FROM notifications WHERE person_key = ?", [f"nonmember:{key}"])
-    row = rel.fetchone()
+    row = one(rel)
     return dict(zip([d[0] for d in rel.description], row)) if row else None
 
 

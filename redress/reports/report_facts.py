@@ -14,6 +14,7 @@ import duckdb
 
 from redress.rules.plans import FIRST, KINDS, REISSUE, TOP_UP
 from redress.vocabulary import CLAIM, ELIGIBLE, LIVE_STATUSES, WAITING, sql_list, sql_literal
+from redress.sql import one
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def report_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> ReportFacts:
 
 
 def _people(con) -> People:
-    row = con.execute(f"""
+    row = one(con.execute(f"""
         SELECT (SELECT count(*) FROM (SELECT DISTINCT customer_id, data_category FROM scope_exposures)),
                (SELECT count(DISTINCT customer_id) FROM scope_exposures),
                (SELECT count(*) FILTER (reason = {sql_literal(ELIGIBLE)}) FROM entitlements),
@@ -97,7 +98,7 @@ def _people(con) -> People:
                                                     AND rail <> {sql_literal(CLAIM)}), 0) FROM ledger),
                (SELECT coalesce(sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}
                                                     AND rail = {sql_literal(CLAIM)}), 0) FROM ledger)
-    """).fetchone()
+    """))
     return People(*(int(v) for v in row))
 
 
@@ -108,8 +109,8 @@ def _reasons(con) -> tuple[ReasonRow, ...]:
 
 
 def _approval(con, run_id: str) -> Approval:
-    plan = con.execute("SELECT state, decided_by, decided_at, payments, amount FROM plans WHERE run_id = ?",
-                       [run_id]).fetchone()
+    plan = one(con.execute("SELECT state, decided_by, decided_at, payments, amount FROM plans WHERE run_id = ?",
+                       [run_id]))
     if plan is None:
         return Approval(NOT_REQUIRED, None, None, 0, 0)
     state, by, at, payments, amount = plan
@@ -118,7 +119,7 @@ def _approval(con, run_id: str) -> Approval:
 
 def _changes(con, run_id: str) -> Changes:
     revision = con.execute("SELECT count(*) FROM runs WHERE run_id <> ? AND started_at < "
-                           "(SELECT started_at FROM runs WHERE run_id = ?)", [run_id, run_id]).fetchone()[0] > 0
+                           "(SELECT started_at FROM runs WHERE run_id = ?)", [run_id, run_id]).fetchall()[0][0] > 0
     # Exposures only this run's new scope files hold: the evidence the revision added.
     new_exposures = con.execute("""
         WITH mine AS (SELECT file_sha256 FROM ingested_files WHERE run_id = ? AND kind = 'scope'),
@@ -126,15 +127,15 @@ def _changes(con, run_id: str) -> Changes:
                 WHERE file_sha256 IN (SELECT file_sha256 FROM mine)),
         old AS (SELECT DISTINCT customer_id, data_category FROM scope_exposures
                 WHERE file_sha256 NOT IN (SELECT file_sha256 FROM mine))
-        SELECT count(*) FROM (SELECT * FROM new EXCEPT SELECT * FROM old)""", [run_id]).fetchone()[0]
-    customers, non_members = con.execute(
+        SELECT count(*) FROM (SELECT * FROM new EXCEPT SELECT * FROM old)""", [run_id]).fetchall()[0][0]
+    customers, non_members = one(con.execute(
         "SELECT count(customer_id), count(*) - count(customer_id) FROM notifications WHERE run_id = ?",
-        [run_id]).fetchone()
+        [run_id]))
     return Changes(revision, int(new_exposures), int(customers), int(non_members), _kinds(con, run_id))
 
 
 def _kinds(con, run_id: str) -> tuple[KindTotal, ...]:
-    plan = con.execute("SELECT state, summary FROM plans WHERE run_id = ?", [run_id]).fetchone()
+    plan = one(con.execute("SELECT state, summary FROM plans WHERE run_id = ?", [run_id]))
     if plan is not None and plan[0] == WAITING:  # nothing released yet: what the plan would pay
         kinds = json.loads(plan[1])["kinds"]
         found = {k: (v["payments"], v["amount_krw"]) for k, v in kinds.items()}

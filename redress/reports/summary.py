@@ -24,6 +24,7 @@ NO_FIGURES = Markdown("No figures: the run stopped before this stage finished.")
 
 # What each file a run writes beside or for its summary is, by its name.
 FILE_ROLES = {
+    "report.html": "the run at a glance, with charts: funnel, treasury, ledger per rail, data quality, approval",
     "data_quality.html": "data quality: every suite run, passed, defects handled or stopped, and what each reason means",
     "reconciliation.md": "reconciliation: the whole ledger per rail and value date, paid out apart from held",
     "reconciliation.csv": "reconciliation as CSV",

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from redress.errors import RedressError
 from redress.checks.gx_duckdb import warehouse_url
-from redress.sql import check_path, file_path, identifier, literal
+from redress.sql import check_path, file_path, identifier, literal, one
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=40)
@@ -152,3 +152,28 @@ con.execute(f"COPY (SELECT * FROM {table} ORDER BY {order}) TO ? (FORMAT parquet
 def test_no_sql_text_splices_a_path_or_an_outside_value(path):
     assert spliced_sql(path.read_text(encoding="utf-8")) == [], (
         "bind it as a parameter, or quote it with redress.sql (see its docstring)")
+
+
+def test_one_fetches_the_whole_result_so_the_connection_stays_usable():
+    with duckdb.connect() as con:
+        assert one(con.execute("SELECT 1, 'a'")) == (1, "a")
+        assert con.sql("SELECT 2").fetchall() == [(2,)]  # no "unfinished result"
+        assert one(con.execute("SELECT 1 WHERE false")) is None
+        with pytest.raises(ValueError, match="at most one row"):
+            one(con.execute("SELECT * FROM range(2)"))
+
+
+def test_duckdb_leaves_a_fetchone_result_open_which_is_why_one_exists():
+    with duckdb.connect() as con:
+        con.execute("SELECT 1").fetchone()
+        with pytest.raises(duckdb.Error, match="unfinished result"):
+            con.sql("SELECT 2").fetchall()
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_source_calls_fetchone(path):
+    """A fetchone() that works where it is (the connection closes next) breaks as soon as
+    someone adds a query after it: every single-row read goes through sql.one."""
+    calls = [node.lineno for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Attribute) and node.attr == "fetchone"]
+    assert calls == [], f"{path.relative_to(ROOT)}: fetchone() at lines {calls}: use redress.sql.one"
