@@ -26,6 +26,7 @@ from redress.runtime.stage_counts import counts_text
 
 T = TypeVar("T")
 PLAIN_STEP_SECONDS = 5.0    # a pipe gets a step line at most this often (and always its first and last)
+HEARTBEAT_SECONDS = 20.0    # a pipe silent this long during a stage gets a "still running" line
 ARTIFACT_SECONDS = 2.0      # the Prefect API gets a progress update at most this often (and the last)
 STAGE_WIDTH = 11            # `disburse` and `validate` line up under `ingest`
 
@@ -50,20 +51,49 @@ def stage_line(stage: str, seconds: float, counts: str) -> str:
 
 
 class PlainReporter:
-    """One line per event, for output that is not a terminal (a pipe, a file, CI)."""
+    """One line per event, for output that is not a terminal (a pipe, a file, CI). A
+    stage with no counted step (validate or entitle at scale run for minutes) is never
+    silence: after `heartbeat` seconds without a line, a background thread prints
+    `validate    still running, 40 s so far` (0: no heartbeat)."""
 
-    def __init__(self, file: IO[str], clock: Callable[[], float] = time.monotonic):
-        self.file, self.clock = file, clock
+    def __init__(self, file: IO[str], clock: Callable[[], float] = time.monotonic,
+                 heartbeat: float = HEARTBEAT_SECONDS):
+        self.file, self.clock, self.heartbeat = file, clock, heartbeat
         self._last: dict[tuple[str, str], float] = {}
+        self._running: dict[str, float] = {}  # stage -> when it started
+        self._printed = clock()
+        self._write = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def _line(self, text: str) -> None:
-        print(text, file=self.file, flush=True)
+        with self._write:
+            print(text, file=self.file, flush=True)
+            self._printed = self.clock()
 
     def stage_started(self, stage: str) -> None:
+        self._running[stage] = self.clock()
         self._line(f"{stage:<{STAGE_WIDTH}} started")
+        if self.heartbeat > 0 and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._beat_until_finished, name="progress-heartbeat", daemon=True)
+            self._thread.start()
 
     def stage_done(self, stage: str, seconds: float, counts: str) -> None:
+        self._running.pop(stage, None)
         self._line(stage_line(stage, seconds, counts))
+
+    def beat(self) -> None:
+        """A "still running" line per running stage, if nothing was printed for `heartbeat` s."""
+        now = self.clock()
+        if now - self._printed < self.heartbeat:
+            return
+        for stage, started in sorted(self._running.items()):
+            self._line(f"{stage:<{STAGE_WIDTH}} still running, {now - started:,.0f} s so far")
+
+    def _beat_until_finished(self) -> None:
+        while not self._stop.wait(min(self.heartbeat / 4, 5.0)):
+            self.beat()
 
     def step(self, stage: str, what: str, done: int, total: int) -> None:
         now, key = self.clock(), (stage, what)
@@ -76,7 +106,11 @@ class PlainReporter:
         self._line(text)
 
     def finish(self) -> None:
-        pass
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._running.clear()
 
 
 class TerminalReporter:

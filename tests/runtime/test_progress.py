@@ -27,7 +27,7 @@ class Clock:
 
 def test_plain_lines_have_no_control_characters_and_steps_are_throttled():
     out, clock = io.StringIO(), Clock()
-    plain = progress.PlainReporter(out, clock)
+    plain = progress.PlainReporter(out, clock, heartbeat=0)
     plain.stage_started("ingest")
     for done in range(0, 1001):
         clock.now = done / 100  # 10 s over the whole loop: a line at 0 s, 5 s and the last (10 s)
@@ -40,6 +40,38 @@ def test_plain_lines_have_no_control_characters_and_steps_are_throttled():
                      "ingest      reading files: 1,000 of 1,000",
                      "ingest      done in 12.4 s · 3,370,000 customers rows"]
     assert not ESCAPE.search(out.getvalue())
+
+
+def test_a_long_stage_without_a_count_is_never_silent_on_a_pipe():
+    out, clock = io.StringIO(), Clock()
+    plain = progress.PlainReporter(out, clock, heartbeat=20)
+    plain._stop.set()  # the beats are driven by hand here, not by the background thread
+    plain.stage_started("validate")
+    for now in (5, 19.9, 20, 30, 40.5, 61):
+        clock.now = now
+        plain.beat()
+    plain.stage_done("validate", 65.0, "")
+    clock.now = 200
+    plain.beat()  # nothing running: nothing to say
+    assert out.getvalue().splitlines() == ["validate    started",
+                                           "validate    still running, 20 s so far",
+                                           "validate    still running, 40 s so far",
+                                           "validate    still running, 61 s so far",
+                                           "validate    done in 65.0 s"]
+
+
+def test_the_heartbeat_thread_prints_and_stops_with_the_reporter():
+    out = io.StringIO()
+    plain = progress.PlainReporter(out, heartbeat=0.2)
+    plain.stage_started("entitle")
+    import time
+    time.sleep(0.6)
+    plain.stage_done("entitle", 0.6, "")
+    plain.finish()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "entitle     started" and lines[-1] == "entitle     done in 0.6 s"
+    assert any(line.startswith("entitle     still running, ") for line in lines[1:-1]), lines
+    assert plain._thread is None
 
 
 def test_a_pipe_gets_plain_lines():
