@@ -62,7 +62,7 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
         recon = reconciliation(con, ctx.run_date, ctx.policy().claim_deadline)
         held = review_list(con)
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
-    written = [write_data_quality_html(ctx.report_dir, ctx.run_id, records)]
+    written = [write_data_quality_html(ctx.report_dir, ctx.run_id, records, error)]
     # Finance's reconciliation of the whole ledger as it stands after this run.
     (ctx.report_dir / "reconciliation.md").write_text(reconciliation_markdown(recon, ctx.policy().currency), encoding="utf-8")
     outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")

@@ -21,13 +21,15 @@ from redress.reports.rendering import html_environment
 from redress.vocabulary import HANDLED, PASSED, STOPPED
 
 
-def data_quality_html(run_id: str, records: list[dict]) -> str:
+def data_quality_html(run_id: str, records: list[dict], error: str | None = None) -> str:
     """The page for one run as HTML text (ends with one newline); every value taken
-    from the records (file names reach it through suite labels) is escaped."""
+    from the records (file names reach it through suite labels) is escaped. `error`:
+    why the run stopped, when it did, shown first in red: a run can stop without a
+    failed gate (no valid customers snapshot once the only one was refused, handled)."""
     overview = suite_overview(records)
     count = {state: sum(row["state"] == state for row in overview) for state in (PASSED, HANDLED, STOPPED)}
     return html_environment().get_template("data_quality.html.j2").render(
-        run_id=run_id, overview=overview, count=count, suites_note=SUITES_NOTE,
+        run_id=run_id, overview=overview, count=count, suites_note=SUITES_NOTE, error=error,
         sections=[(_results(record), row) for record, row in zip(records, overview)],
         reasons=reason_lines(records))
 
@@ -39,9 +41,9 @@ def _results(record: dict) -> list[dict]:
             for r in record.get("results", [])]
 
 
-def write_data_quality_html(report_dir: Path, run_id: str, records: list[dict]) -> Path:
+def write_data_quality_html(report_dir: Path, run_id: str, records: list[dict], error: str | None = None) -> Path:
     """Writes report_dir/data_quality.html (creating the folder); returns its path."""
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / PAGE
-    path.write_text(data_quality_html(run_id, records), encoding="utf-8")
+    path.write_text(data_quality_html(run_id, records, error), encoding="utf-8")
     return path

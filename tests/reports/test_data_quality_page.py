@@ -79,3 +79,22 @@ def test_defects_handled_read_apart_from_a_gate_that_stopped_the_run(make_record
     assert "<dt>missing_identifier</dt><dd>no customer id, email or phone</dd>" in page
     assert "<dt>duplicate_payment_id</dt><dd>two payments with one payment id</dd>" in page
     assert "FAILED" not in page
+
+
+def test_a_run_that_stopped_says_why_first_and_whether_a_gate_did(make_record, make_expectation):
+    """A customers snapshot refused whole is handled (quarantined as designed), and the run
+    then stops for want of a valid snapshot: the page must not read as a run that went on."""
+    refused = dict(make_record(
+        "customers_staging", "customers_staging", "customers_staging",
+        make_expectation("expect_column_values_to_be_unique", "customer_id", "duplicate_customer_id", unexpected=2),
+    ), held_reasons=["duplicate_customer_id"])
+    error = "no valid customers snapshot in inbox/customers/"
+    page = data_quality_html("R1", [refused], error=error)
+    assert page.index(f'<p class="stopped">This run stopped: {error}</p>') < page.index("1 suite runs")
+    assert "No suite below stopped it" in page
+    gate = dict(make_record("ledger", "ledger", "ledger",
+                            make_expectation("expect_column_values_to_be_unique", "payment_id", "duplicate_payment_id",
+                                             unexpected=1)), held_reasons=[])
+    stopped = data_quality_html("R1", [refused, gate], error="the ledger gate failed")
+    assert 'The suite marked "gate stopped the run" below is why.' in stopped
+    assert "This run stopped" not in data_quality_html("R1", [refused])
