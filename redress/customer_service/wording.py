@@ -98,6 +98,27 @@ def reason_why(customer: dict, entitlement: dict, policy: Policy) -> str:
     return why(customer, entitlement, policy) if why else f"{text} (code {entitlement['reason']})."
 
 
+# ------------------------------------------------------------------ which exposures counted
+
+# Why an exposure did not count toward the amount, keyed by the code of the rule that
+# excluded it (redress/rules/entitlements.py, exposure_not_counted); a test fails when a
+# code has none.
+NOT_COUNTED = {
+    v.TEST_ACCOUNT: "no: test account",
+    v.UNCONFIRMED_ONLY: "no: suspected only",
+    v.OUTSIDE_WINDOW: "no: outside the breach window",
+    v.STATUS_NOT_ELIGIBLE: "no: account status not paid",
+    v.CLOSED_BEFORE_BREACH: "no: account closed before the breach",
+    v.BELOW_MINIMUM: "no: share below the minimum",
+    v.UNKNOWN_CATEGORY: "no: not a category the policy pays for",
+}
+
+
+def counted(code: str | None) -> str:
+    """The exposures table's "counted" cell: 'yes' (null code), else 'no: <why>'."""
+    return "yes" if code is None else NOT_COUNTED.get(code, f"no: {code}")
+
+
 # ------------------------------------------------------------------ why this rail
 
 def _claim_steps(code: str | None, p: Policy) -> str:
