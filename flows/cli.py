@@ -263,6 +263,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `redress` command: its exit code; 141, quietly, when stdout's reader left."""
+    from redress.runtime.pipes import quiet_when_stdout_closes
+
+    return quiet_when_stdout_closes(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = parse(argv)
     except RedressError as exc:
@@ -276,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(data_dir=args.data_dir)
         os.umask(umask_for(settings.share_group))  # whatever a command writes is not world-readable
         return args.func(args, settings)
+    except BrokenPipeError:  # stdout closed by its reader: main's to handle, not a failure to report
+        raise
     except Exception as exc:  # expected failures, of the data or of the machine, are one line
         from redress.runtime.machine_errors import machine_error
 

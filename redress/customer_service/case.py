@@ -19,6 +19,7 @@ from redress import escape
 from redress.customer_service import wording
 from redress.errors import RedressError
 from redress.policy import Policy, load_policy
+from redress.rules.entitlements import exposure_not_counted
 from redress.vocabulary import (
     ACCEPTED, BANK_TRANSFER, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
     RETURNED, sql_literal,
@@ -139,9 +140,8 @@ def member(con, data_dir: Path, who: str) -> str:
                        "back." if owed < 0 else ""))
     out.append("")
     out += sent_message(data_dir, notice) if notice else ["What they were told: nothing yet (not notified)."]
-    counted = _counted(policy)
-    for e in exposures:
-        e["counted"] = counted(e)
+    for e, code in zip(exposures, _not_counted(exposures, policy, ent)):
+        e["counted"] = "-" if code is False else wording.counted(code)
         e["accessed_at"] = wording.when(e["accessed_at"], tz)
     out += ["", f"Exposures (accessed, in {tz} time):"] + table(
         exposures, ["accessed_at", "data", "confidence", "counted", "matched by", "file", "row"])
@@ -165,14 +165,15 @@ def member(con, data_dir: Path, who: str) -> str:
     return "\n".join(out)
 
 
-def _counted(policy: Policy | None):
-    """exposure row -> whether it counts toward payment, and if not, why."""
-    def counted(e: dict) -> str:
-        if policy is None:
-            return "-"
-        if e["confidence"] not in policy.confidence:
-            return f"no: {e['confidence']}"
-        if e["accessed_at"] is None or not policy.window_start <= e["accessed_at"] <= policy.window_end:
-            return "no: outside the window"
-        return "yes"
-    return counted
+def _not_counted(exposures: list[dict], policy: Policy | None, ent: dict | None) -> list[str | None | bool]:
+    """Per exposure row, why it did not count toward the amount (a code), None when it
+    did, False when unknown (no entitlement yet, or its policy cannot be read): by the
+    entitle stage's own rule (redress/rules/entitlements.py), so the column cannot
+    contradict the decision above it."""
+    if policy is None or ent is None:
+        return [False] * len(exposures)
+    frame = pl.DataFrame(
+        {"data_category": [e["data"] for e in exposures], "confidence": [e["confidence"] for e in exposures],
+         "accessed_at": [e["accessed_at"] for e in exposures]},
+        schema={"data_category": pl.String, "confidence": pl.String, "accessed_at": pl.Datetime("us", "UTC")})
+    return frame.with_columns(exposure_not_counted(policy, ent["reason"]).alias("code"))["code"].to_list()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redress import escape
 from redress.customer_service import lookups, people
-from redress.customer_service.case import member, rows, run_policy, table
+from redress.customer_service.case import member, rows, run_policy, sent_message, table
 from redress.customer_service.wording import when
 from redress.errors import RedressError, WarehouseInUse
 from redress.vocabulary import ACCEPTED, sql_literal
@@ -67,15 +67,17 @@ def _answer(con, data_dir: Path, kind: str, key: str) -> str:
         if notice is None:
             raise RedressError(f"no customer or reference code {key!r} in the warehouse")
         if notice["customer_id"] is None:
-            return _non_member(con, notice)
+            return _non_member(con, data_dir, notice)
         key = notice["customer_id"]
     elif kind in ("email", "phone"):
         found = people.by_contact(con, kind, key)
         if not found:
-            notice = people.non_member_notice(con, key)
-            if notice is None:
+            notices = people.non_member_notices(con, kind, key)
+            if not notices:
                 raise RedressError(f"no customer or notified person with that {kind}")
-            return _non_member(con, notice)
+            if len(notices) > 1:
+                return people.several_non_members(notices, kind)
+            return _non_member(con, data_dir, notices[0])
         if len(found) > 1:
             return people.several(found, kind)
         key = found[0]["customer_id"]
@@ -95,7 +97,7 @@ def _open(warehouse: Path):
             time.sleep(0.1)
 
 
-def _non_member(con, notice: dict) -> str:
+def _non_member(con, data_dir: Path, notice: dict) -> str:
     found = rows(con, f"""
         SELECT n.data_category AS category, n.confidence, n.accessed_at, f.file_name AS file, n.row_number AS row
         FROM non_member_exposures n
@@ -110,6 +112,5 @@ def _non_member(con, notice: dict) -> str:
         f["accessed_at"] = when(f["accessed_at"], tz)
     out = [f"This is a non-member, {escape.terminal(notice['recipient'] or '(no contact)')}: a contact found in a "
            "customer's address book, not a customer. They were told of the exposure and are never paid.",
-           f"Reference code {notice['reference_code']}, notified by {notice['channel']} in run {notice['run_id']}.",
-           "", f"Exposures (accessed, in {tz} time):"]
+           "", *sent_message(data_dir, notice), "", f"Exposures (accessed, in {tz} time):"]
     return "\n".join(out + table(found, ["accessed_at", "category", "confidence", "file", "row"]))

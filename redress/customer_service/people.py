@@ -14,7 +14,6 @@ import re
 import polars as pl
 
 from redress.rules.identity import email_norm, phone_e164
-from redress.sql import one
 
 # What a phone typed by a person looks like before normalisation: digits, a leading +,
 # spaces, hyphens, dots and brackets (NFKC first, so fullwidth digits count).
@@ -43,23 +42,35 @@ def asked_kind(con, asked: str, reference_code: re.Pattern) -> tuple[str, str]:
     return "customer_id", asked
 
 
+# The normalised column of each kind of contact, in customers and non_member_exposures
+# alike: column names of ours, never input.
+CONTACT_COLUMN = {"email": "email_norm", "phone": "phone_e164"}
+
+
 def by_contact(con, kind: str, key: str) -> list[dict]:
     """Customers whose normalised email or phone is `key`, by customer id, with their
-    reference code when notified."""
-    column = {"email": "email_norm", "phone": "phone_e164"}[kind]  # a column name of ours, not input
+    masked contacts' sources (email_norm, phone_e164). No reference code: a phone or email
+    lookup needs no --by, and a code is what a claim is paid on."""
+    column = CONTACT_COLUMN[kind]
     found = con.execute(f"""
-        SELECT c.customer_id, c.email_norm, c.phone_e164, n.reference_code
-        FROM customers c LEFT JOIN notifications n USING (customer_id)
-        WHERE c.{column} = ? ORDER BY c.customer_id""", [key]).fetchall()
-    return [dict(zip(("customer_id", "email", "phone", "reference_code"), r)) for r in found]
+        SELECT customer_id, email_norm, phone_e164 FROM customers
+        WHERE {column} = ? ORDER BY customer_id""", [key]).fetchall()
+    return [dict(zip(("customer_id", "email", "phone"), r)) for r in found]
 
 
-def non_member_notice(con, key: str) -> dict | None:
-    """The notification of a non-member (a contact in someone's address book) by their
-    normalised phone or email, None when there is none."""
-    rel = con.execute("SELECT * FROM notifications WHERE person_key = ?", [f"nonmember:{key}"])
-    row = one(rel)
-    return dict(zip([d[0] for d in rel.description], row)) if row else None
+def non_member_notices(con, kind: str, key: str) -> list[dict]:
+    """The notifications of the non-members (contacts in someone's address book) whose
+    normalised phone or email is `key`, by person key; [] when none. A non-member's key is
+    their E.164 phone, else their email (redress/rules/notifications.py), so one with
+    both is found by either, through the contacts their exposure rows carry."""
+    column = CONTACT_COLUMN[kind]
+    rel = con.execute(f"""
+        SELECT * FROM notifications
+        WHERE person_key IN (SELECT 'nonmember:' || recipient FROM non_member_exposures WHERE {column} = ?
+                             UNION SELECT 'nonmember:' || ?)
+        ORDER BY person_key""", [key, key])
+    names = [d[0] for d in rel.description]
+    return [dict(zip(names, row)) for row in rel.fetchall()]
 
 
 def masked_contact(kind: str, value: str | None) -> str:
@@ -73,13 +84,26 @@ def masked_contact(kind: str, value: str | None) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+def several_non_members(found: list[dict], kind: str) -> str:
+    """The non-members one email matches (each keyed by their own phone), for the agent
+    to ask again by the caller's phone; masked, and no reference code (see `several`)."""
+    lines = [f"{len(found)} non-members (contacts in customers' address books) share this {kind}. Ask the caller "
+             "for their phone number and explain again by it:", ""]
+    for f in found:
+        key = f["person_key"].removeprefix("nonmember:")
+        lines.append(f"  {masked_contact('email' if '@' in key else 'phone', key)}")
+    return "\n".join(lines)
+
+
 def several(found: list[dict], kind: str) -> str:
     """The people one email or phone matches, for the agent to choose from by id."""
     lines = [f"{len(found)} customers share this {kind}. Ask the caller which account is theirs (verify them "
              "first), then explain again by its customer id:", ""]
     width = max(len("customer id"), *(len(f["customer_id"]) for f in found))
-    lines.append(f"  {'customer id'.ljust(width)}  {'email':<24}  {'phone':<16}  reference code")
+    # No reference code: it is a bearer secret for claims, and this list is shown before
+    # anyone is verified. The id and masked contacts suffice to pick one.
+    lines.append(f"  {'customer id'.ljust(width)}  {'email':<24}  phone")
     for f in found:
         lines.append(f"  {f['customer_id'].ljust(width)}  {masked_contact('email', f['email']):<24}  "
-                     f"{masked_contact('phone', f['phone']):<16}  {f['reference_code'] or '(not notified)'}")
+                     f"{masked_contact('phone', f['phone'])}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from redress.inbox.customers import ACCOUNT_DIGITS, BANK_CODE_DIGITS, bank_fields_valid
 from redress.policy import Policy
 from redress.rules.vouchers import voucher_parts
 from redress import vocabulary as v
@@ -45,15 +46,25 @@ def masked(account: str | None) -> str:
 
 
 def bank_state(customer: dict) -> str:
-    """Which of the two: no bank details on file, or details that break the master's
-    rule (SPEC "Input: customers snapshot")."""
+    """Which of the three: valid details, none on file, or details that break the
+    master's rule (SPEC "Input: customers snapshot"), naming the field that fails (bank
+    code, account, or both) and what that field must be."""
     if customer["bank_valid"]:
         return f"valid bank details are on file (bank {customer['bank_code']}, account {masked(customer['bank_account'])})"
     if not (customer["bank_code"] or "").strip() and not (customer["bank_account"] or "").strip():
         return "no bank details are on file"
-    return ("the bank details on file are not valid (bank code given as "
-            f"{customer['bank_code'] or 'nothing'}, account {masked(customer['bank_account'])}; a bank code must be "
-            "exactly 3 digits and an account 10 to 16 digits)")
+    # Each field by the master's own rule (redress/inbox/customers.py), so explain names
+    # the field the pipeline refused, never a rule of its own.
+    code_ok, account_ok = pl.DataFrame(
+        {"bank_code": [customer["bank_code"]], "bank_account": [customer["bank_account"]]},
+        schema={"bank_code": pl.String, "bank_account": pl.String}).select(*bank_fields_valid()).row(0)
+    low, high = ACCOUNT_DIGITS
+    code = ("" if code_ok else "the bank code is missing" if not (customer["bank_code"] or "").strip()
+            else f"the bank code, given as {customer['bank_code']}, is not exactly {BANK_CODE_DIGITS} digits")
+    account = ("" if account_ok else "the account is missing" if not (customer["bank_account"] or "").strip()
+               else f"the account, {masked(customer['bank_account'])}, is not {low} to {high} digits")
+    which = "bank code" if account_ok else "account" if code_ok else "bank code and account"
+    return f"the bank details on file are not valid ({which}: " + "; ".join(x for x in (code, account) if x) + ")"
 
 
 # ------------------------------------------------------------------ why this amount
@@ -96,6 +107,27 @@ def reason_why(customer: dict, entitlement: dict, policy: Policy) -> str:
     why = REASON_WHY.get(entitlement["reason"])
     text = v.ENTITLEMENT_REASONS.get(entitlement["reason"], entitlement["reason"])
     return why(customer, entitlement, policy) if why else f"{text} (code {entitlement['reason']})."
+
+
+# ------------------------------------------------------------------ which exposures counted
+
+# Why an exposure did not count toward the amount, keyed by the code of the rule that
+# excluded it (redress/rules/entitlements.py, exposure_not_counted); a test fails when a
+# code has none.
+NOT_COUNTED = {
+    v.TEST_ACCOUNT: "no: test account",
+    v.UNCONFIRMED_ONLY: "no: suspected only",
+    v.OUTSIDE_WINDOW: "no: outside the breach window",
+    v.STATUS_NOT_ELIGIBLE: "no: account status not paid",
+    v.CLOSED_BEFORE_BREACH: "no: account closed before the breach",
+    v.BELOW_MINIMUM: "no: share below the minimum",
+    v.UNKNOWN_CATEGORY: "no: not a category the policy pays for",
+}
+
+
+def counted(code: str | None) -> str:
+    """The exposures table's "counted" cell: 'yes' (null code), else 'no: <why>'."""
+    return "yes" if code is None else NOT_COUNTED.get(code, f"no: {code}")
 
 
 # ------------------------------------------------------------------ why this rail

@@ -40,12 +40,24 @@ def bank_details() -> tuple[pl.Expr, pl.Expr]:
     dashes) and `bank_valid` (a bank code of exactly 3 digits and an account of 10 to 16
     digits, as written: nothing padded). One definition, also for the bank details a
     claim gives (redress/inbox/claims.py)."""
+    code_valid, account_valid = bank_fields_valid()
     account = pl.col("bank_account").str.replace_all(r"[\s-]", "")
-    bank_valid = (
-        pl.col("bank_code").str.contains(r"^[0-9]{3}$").fill_null(False)
-        & account.str.contains(r"^[0-9]{10,16}$").fill_null(False)
-    )
-    return account.alias("bank_account_digits"), bank_valid.alias("bank_valid")
+    return account.alias("bank_account_digits"), (code_valid & account_valid).alias("bank_valid")
+
+
+BANK_CODE_DIGITS = 3
+ACCOUNT_DIGITS = (10, 16)
+
+
+def bank_fields_valid() -> tuple[pl.Expr, pl.Expr]:
+    """(bank code valid, account valid) of the master's bank rule, each field apart, over
+    text columns bank_code and bank_account (spaces and dashes in the account ignored):
+    BANK_CODE_DIGITS digits, an account of ACCOUNT_DIGITS digits; a null is not valid.
+    `bank_valid` is both; explain says which field fails (redress/customer_service)."""
+    account = pl.col("bank_account").str.replace_all(r"[\s-]", "")
+    low, high = ACCOUNT_DIGITS
+    return (pl.col("bank_code").str.contains(f"^[0-9]{{{BANK_CODE_DIGITS}}}$").fill_null(False),
+            account.str.contains(f"^[0-9]{{{low},{high}}}$").fill_null(False))
 
 
 # customers_staging holds the columns of customers in their order, under the staging

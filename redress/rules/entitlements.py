@@ -13,13 +13,44 @@ import polars as pl
 from redress.policy import Policy
 from redress.rules.rails import rail
 from redress.vocabulary import (BELOW_MINIMUM, CLOSED, CLOSED_BEFORE_BREACH, ELIGIBLE, OUTSIDE_WINDOW,
-                                STATUS_NOT_ELIGIBLE, TEST_ACCOUNT, UNCONFIRMED_ONLY)
+                                STATUS_NOT_ELIGIBLE, TEST_ACCOUNT, UNCONFIRMED_ONLY, UNKNOWN_CATEGORY)
 
 
 def _category_names(mask: pl.Expr, names: list[str]) -> pl.Expr:
     """The categories whose bit is set, in name order, comma-separated ('' for none)."""
     parts = [pl.when((mask & (1 << bit)) != 0).then(pl.lit(name)) for bit, name in enumerate(names)]
     return pl.concat_str(parts, separator=",", ignore_nulls=True).fill_null("")
+
+
+def _counts(policy: Policy) -> tuple[pl.Expr, pl.Expr]:
+    """(confidence counts, inside the window) of one exposure row: rules 2 and 3."""
+    start, end = (t.astimezone(timezone.utc) for t in (policy.window_start, policy.window_end))
+    # Instants are compared in UTC: Polars refuses to compare timestamps of two zones, and
+    # a caller's frame may carry any zone (the warehouse's Parquet export is UTC).
+    in_window = pl.col("accessed_at").dt.convert_time_zone("UTC").is_between(start, end, closed="both")
+    return pl.col("confidence").is_in(list(policy.confidence)), in_window
+
+
+# The reasons that are about the person, not one exposure: under them no exposure counts.
+PERSON_REASONS = (TEST_ACCOUNT, STATUS_NOT_ELIGIBLE, CLOSED_BEFORE_BREACH, BELOW_MINIMUM)
+
+
+def exposure_not_counted(policy: Policy, reason: str) -> pl.Expr:
+    """Why one exposure row (data_category, confidence, accessed_at) does not count toward
+    the amount of a person whose entitlement reason is `reason`, as a code; null when it
+    counts. The same rules as `exposure_summary` and `_checked` (SPEC "Eligibility and
+    entitlement"): under a person-level reason (test account, status, closed before the
+    breach, below the minimum) no exposure counts, that reason is every row's; else a category
+    the policy does not list (UNKNOWN_CATEGORY), a confidence it does not count
+    (UNCONFIRMED_ONLY) or a time outside the window (OUTSIDE_WINDOW), in that order."""
+    if reason in PERSON_REASONS:
+        return pl.lit(reason, dtype=pl.String)
+    counted_conf, in_window = _counts(policy)
+    return (
+        pl.when(~pl.col("data_category").is_in(list(policy.categories))).then(pl.lit(UNKNOWN_CATEGORY))
+        .when(~counted_conf).then(pl.lit(UNCONFIRMED_ONLY))
+        .when(~in_window.fill_null(False)).then(pl.lit(OUTSIDE_WINDOW))
+    )
 
 
 def exposure_summary(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
@@ -36,11 +67,7 @@ def exposure_summary(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: P
         raise ValueError("a policy may have at most 62 categories")
     bit = pl.col("data_category").replace_strict({n: 1 << i for i, n in enumerate(names)}, return_dtype=pl.Int64)
     tier_of = pl.col("data_category").replace_strict(policy.categories, return_dtype=pl.Int32)
-    counted_conf = pl.col("confidence").is_in(list(policy.confidence))
-    start, end = (t.astimezone(timezone.utc) for t in (policy.window_start, policy.window_end))
-    # Instants are compared in UTC: Polars refuses to compare timestamps of two zones, and
-    # a caller's frame may carry any zone (the warehouse's Parquet export is UTC).
-    in_window = pl.col("accessed_at").dt.convert_time_zone("UTC").is_between(start, end, closed="both")
+    counted_conf, in_window = _counts(policy)
     counted = counted_conf & in_window
 
     per_customer = exposures.group_by("customer_id").agg(

@@ -9,8 +9,12 @@ the shipped one (Asia/Seoul, window 2025-06-24 to 2025-11-18, minimum 1,000 KRW)
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -23,6 +27,7 @@ from redress.errors import RedressError
 from redress.policy import DEFAULT_POLICY
 from redress.warehouse import connect
 
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 12, 3, 9, 0, tzinfo=timezone.utc)
 INSIDE, OUTSIDE = "2025-08-01 12:00:00+09", "2025-01-10 12:00:00+09"
 # customer_id: (status, closed_at, is_test, payout_method, bank_code, bank_account, bank_valid)
@@ -78,11 +83,28 @@ def build(folder):
             confidence = "suspected" if cid == "U1" else "confirmed"
             con.execute("INSERT INTO scope_exposures VALUES ('s1', ?, ?, 'customer_id', 'email', ?, ?, NULL)",
                         [i + 1, cid, OUTSIDE if cid == "O1" else INSIDE, confidence])
+            # Beside it, exposures that never count: suspected inside the window, and
+            # (except for U1, whose reason is that nothing is confirmed) confirmed outside it.
+            con.execute("INSERT INTO scope_exposures VALUES ('s2', ?, ?, 'customer_id', 'name', ?, 'suspected', NULL)",
+                        [i + 1, cid, INSIDE])
+            if cid != "U1":
+                con.execute("INSERT INTO scope_exposures VALUES ('s3', ?, ?, 'customer_id', 'name', ?, 'confirmed', "
+                            "NULL)", [i + 1, cid, OUTSIDE])
             notes.append((cid, _code(i)))
             con.execute("INSERT INTO notifications VALUES (?, ?, ?, 'sms', ?, 't', 'ko', 'R1')",
                         [f"customer:{cid}", cid, PHONES.get(cid, "+821099990000"), _code(i)])
         con.execute("INSERT INTO notifications VALUES ('nonmember:+821077770007', NULL, '+821077770007', 'sms', "
                     "'NNNNNNNN', 't', 'ko', 'R1')")
+        # A non-member keyed by phone whose rows also carry an email; two more share an email.
+        for n, (phone, email) in enumerate([("+821077770007", "sky.31@hotmail.com"),
+                                            ("+821066660006", "shared@example.com"),
+                                            ("+821088880008", "shared@example.com")]):
+            con.execute("INSERT INTO non_member_exposures VALUES ('s4', ?, ?, ?, ?, 'name', ?, 'confirmed')",
+                        [n + 1, phone, email, phone, INSIDE])
+            if n:
+                con.execute("INSERT INTO notifications VALUES (?, NULL, ?, 'sms', ?, 't', 'ko', 'R1')",
+                            [f"nonmember:{phone}", phone, f"NONMEMB{'XY'[n - 1]}"])
+        notes.append(("nonmember", "NNNNNNNN"))
         con.execute("INSERT INTO batches VALUES ('BT1', 'bank_transfer', 'KRW', '2025-12-01', 3, 150000, "
                     "'coupang-2025-v1', 'R1', '2025-12-01 00:00:00+00', 'outbox/batches/BT1')")
         for n in range(3):
@@ -113,7 +135,7 @@ REASON_SAYS = {
     v.TEST_ACCOUNT: ["test or internal account, which is never paid"],
     v.UNCONFIRMED_ONLY: ["only suspected", "counts exposures that are confirmed", "no: suspected"],
     v.OUTSIDE_WINDOW: ["none of the confirmed exposures falls inside the breach window, 2025-06-24 00:00 to "
-                       "2025-11-18 23:59 (Asia/Seoul time)", "2025-01-10 12:00", "no: outside the window"],
+                       "2025-11-18 23:59 (Asia/Seoul time)", "2025-01-10 12:00", "no: outside the breach window"],
     v.STATUS_NOT_ELIGIBLE: ["the account status is dormant"],
     v.CLOSED_BEFORE_BREACH: ["closed on 2025-01-15 09:00, before the breach began on 2025-06-24 00:00"],
     v.BELOW_MINIMUM: ["below the minimum payment of 1,000 KRW", "full 50,000 KRW"],
@@ -144,8 +166,9 @@ RAIL_SAYS = {
     "B1": ["The customer chose bank transfer and valid bank details are on file (bank 004, account ending 7890), "
            "so it is paid by bank transfer"],
     "B2": ["The account is closed and valid bank details are on file (bank 004, account ending 7890)"],
-    "V2": ["chose bank transfer, but the bank details on file are not valid (bank code given as 4, account "
-           "ending 2-34; a bank code must be exactly 3 digits", "split into vouchers"],
+    "V2": ["chose bank transfer, but the bank details on file are not valid (bank code and account: the bank code, "
+           "given as 4, is not exactly 3 digits; the account, ending 2-34, is not 10 to 16 digits)",
+           "split into vouchers"],
     "C1": ["The account is closed and no bank details are on file, so there is nowhere to send the money"],
     "C2": ["The account is closed and the bank details on file are not valid"],
     "C3": ["came back unpaid 3 times (the policy stops after 3)", "account closed"],
@@ -221,7 +244,8 @@ def test_several_matches_are_listed_to_pick_one_by_id(data, asked, kind):
     assert text.startswith(f"2 customers share this {kind}. Ask the caller which account is theirs")
     lines = text.splitlines()
     d1, d2 = (next(line for line in lines if line.strip().startswith(c)) for c in ("D1", "D2"))
-    assert codes["D1"] in d1 and codes["D2"] in d2
+    # No reference code: a phone or email lookup needs no --by, and a code is what a claim is paid on.
+    assert codes["D1"] not in text and codes["D2"] not in text and "reference code" not in text
     assert "+82 ****-0003" in d1 and "d***@example.com" in d1
     assert "3000" not in text.replace("****-0003", "")  # contacts masked in the list
 
@@ -241,3 +265,110 @@ def test_a_phone_or_email_lookup_is_recorded_masked(tmp_path):
         recorded = con.execute("SELECT asked, asked_kind, outcome FROM lookups ORDER BY looked_up_at").fetchall()
     assert recorded == [("phone ***0001", "phone", "matched"), ("email ***.com", "email", "matched")]
     assert not re.search(r"2000|kim", json.dumps(recorded), re.IGNORECASE)
+
+
+def exposures_of(text: str) -> list[dict]:
+    """The exposures table of an explain text as rows of {column: cell}."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Exposures (accessed")) + 1
+    header = lines[start]
+    names = re.split(r"\s{2,}", header.strip())
+    starts = [header.index(n) for n in names] + [None]
+    found = []
+    for line in lines[start + 2:]:
+        if not line.strip() or line.strip() == "(none)":
+            break
+        found.append({n: line[a:b].strip() for n, a, b in zip(names, starts, starts[1:])})
+    return found
+
+
+COUNTED_NO = {v.TEST_ACCOUNT: "no: test account", v.STATUS_NOT_ELIGIBLE: "no: account status not paid",
+              v.CLOSED_BEFORE_BREACH: "no: account closed before the breach",
+              v.BELOW_MINIMUM: "no: share below the minimum"}
+
+
+@pytest.mark.parametrize("reason", list(v.ENTITLEMENT_REASONS))
+def test_the_counted_column_agrees_with_the_decision(data, reason):
+    """An exposure is counted only when it made the amount: none under a reason that pays
+    nothing, and under ELIGIBLE exactly the confirmed ones inside the window."""
+    folder, _ = data
+    cid = next((c for c, r in REASON_OF.items() if r == reason), "E1")
+    found = exposures_of(explain(folder, cid, now=T0))
+    assert len(found) == (2 if cid == "U1" else 3)
+    counted = [e["counted"] for e in found]
+    assert ("yes" in counted) == (reason == v.ELIGIBLE)
+    if reason in COUNTED_NO:
+        assert counted == [COUNTED_NO[reason]] * len(found)
+    else:
+        for e in found:
+            inside = e["accessed_at"].startswith("2025-08-01")
+            expected = ("no: suspected only" if e["confidence"] == "suspected"
+                        else "yes" if inside else "no: outside the breach window")
+            assert e["counted"] == expected, e
+
+
+def test_a_category_the_policy_does_not_list_is_not_counted(tmp_path):
+    folder, _ = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO scope_exposures VALUES ('s9', 1, 'E1', 'customer_id', 'shoe_size', ?, 'confirmed', "
+                    "NULL)", [INSIDE])
+    found = exposures_of(explain(folder, "E1", now=T0))
+    assert [e["counted"] for e in found if e["data"] == "shoe_size"] == ["no: not a category the policy pays for"]
+    assert [e["data"] for e in found if e["counted"] == "yes"] == ["email"]
+
+
+@pytest.mark.parametrize("email", ["sky.31@hotmail.com", " SKY.31@Hotmail.COM", "sky.31＠hotmail.com"])
+def test_a_non_member_is_found_by_email_as_by_phone_with_the_message_sent(data, email):
+    folder, _ = data
+    by_phone = explain(folder, "010-7777-0007", now=T0)
+    assert explain(folder, email, now=T0) == by_phone
+    assert by_phone.startswith("This is a non-member, +821077770007")
+    assert "[Coupang] message for nonmember: call 1577-7011" in by_phone  # the message actually sent
+    assert "by sms (a text message to a Korean mobile number) to +821077770007" in by_phone
+    assert len(exposures_of(by_phone)) == 1
+
+
+def test_several_non_members_sharing_an_email_are_listed_masked_without_codes(data):
+    folder, _ = data
+    text = explain(folder, "shared@example.com", now=T0)
+    assert text.splitlines() == [
+        "2 non-members (contacts in customers' address books) share this email. Ask the caller for their phone "
+        "number and explain again by it:", "", "  +82 ****-0006", "  +82 ****-0008"]
+    assert explain(folder, "010-6666-0006", now=T0).startswith("This is a non-member, +821066660006")
+
+
+@pytest.mark.parametrize("code, account, says", [
+    ("007", "12-34", "(account: the account, ending 2-34, is not 10 to 16 digits)"),
+    ("007", None, "(account: the account is missing)"),
+    (" ", "1234567890", "(bank code: the bank code is missing)"),
+    ("4", "1234567890", "(bank code: the bank code, given as 4, is not exactly 3 digits)"),
+    ("0070", "123 456 7890", "(bank code: the bank code, given as 0070, is not exactly 3 digits)"),
+    ("04", "123", "(bank code and account: the bank code, given as 04, is not exactly 3 digits; the account, "
+                  "ending 123, is not 10 to 16 digits)"),
+])
+def test_invalid_bank_details_name_the_field_that_fails(tmp_path, code, account, says):
+    folder, _ = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("UPDATE customers SET bank_code = ?, bank_account = ? WHERE customer_id = 'V2'", [code, account])
+    text = explain(folder, "V2", now=T0)
+    assert f"chose bank transfer, but the bank details on file are not valid {says}, so it is paid as vouchers" in text
+    if "and account" not in says:
+        assert ("the bank code" in says) != ("the account" in says)
+
+
+@pytest.mark.parametrize("argv", [["explain", "E1"], ["explain", "+82 10 3000 0003"], ["explain", "010-7777-0007"]])
+def test_a_reader_that_closes_early_ends_the_command_quietly(data, argv):
+    """`redress explain X | head -1`: the reader is gone before the text is written; the
+    command exits 141 (as a shell reports SIGPIPE) with nothing on stderr."""
+    folder, _ = data
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader closes before anything is written
+    env = {k: val for k, val in os.environ.items() if not k.startswith("REDRESS_")}
+    try:
+        result = subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(folder), *argv],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                                timeout=120)
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 141

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from flows.remediation import remediation
@@ -83,12 +84,19 @@ def test_only_the_mobile_number_gets_a_text(identity_run):
     assert q(data, "SELECT customer_id, recipient, channel FROM notifications ORDER BY customer_id") == [
         ("C2", "+821033334444", "sms"), ("C3", "c3@example.com", "email"), ("C4", "+827012345678", "none"),
         (None, "friend@example.com", "email")]
-    (key, code), = q(data, "SELECT person_key, reference_code FROM notifications WHERE customer_id IS NULL")
+    (key, code, run_id), = q(data, "SELECT person_key, reference_code, run_id FROM notifications "
+                                   "WHERE customer_id IS NULL")
     assert key == "nonmember:+82315550101"
     from redress.customer_service.explain import explain
     text = explain(data, code, "CS0001")
-    assert text.startswith("This is a non-member, friend@example.com: ") and f"Reference code {code}," in text
+    assert text.startswith("This is a non-member, friend@example.com: ")
+    assert f"What they were told: reference code {code}, sent in run " in text and " by email " in text
+    sent = pl.read_parquet(data / "outbox" / "notifications" / f"{run_id}.parquet").filter(
+        pl.col("reference_code") == code)["message"].item()
+    assert f"  {sent}" in text.splitlines()  # the message actually sent, as sent
     assert "scope.csv" in text and "phone" in text
+    # Found by the email on its exposure rows too, though its key is the landline (SPEC "Notifications").
+    assert explain(data, "Friend@Example.com", "CS0001") == text
 
 
 def test_master_keys_stored_under_the_old_rule_are_renormalised(identity_run):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redress.rules.entitlements import entitlements, pro_rata
+from redress.rules.entitlements import entitlements, exposure_not_counted, pro_rata
 from redress.vocabulary import ENTITLEMENT_REASONS as REASONS
 
 KST = ZoneInfo("Asia/Seoul")
@@ -263,3 +263,41 @@ def test_timestamps_in_any_zone_are_compared_as_instants(policy):
     out = entitlements(exposures, customers, policy())
     assert dict(zip(out["customer_id"], out["reason"])) == {
         "a": "ELIGIBLE", "b": "OUTSIDE_WINDOW", "c": "ELIGIBLE", "d": "CLOSED_BEFORE_BREACH"}
+
+
+# ----------------------------------------------------------------- which exposures counted
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.sampled_from(sorted(TIERED["categories"])), st.sampled_from(["confirmed", "suspected"]),
+                            st.sampled_from([START - US, START, INSIDE, END, END + US])), min_size=1, max_size=6),
+    status=st.sampled_from(["active", "dormant", "closed"]),
+    closed_days=st.integers(-30, 30),
+    is_test=st.booleans(),
+    minimum=st.sampled_from([0, 60000]),
+)
+def test_an_exposure_counts_exactly_when_it_made_the_amount(policy, rows, status, closed_days, is_test, minimum):
+    """exposure_not_counted (what `redress explain` shows per exposure) agrees with the
+    decision of the same rules: some exposure counts iff the person is paid, and then the
+    counted ones are exactly the tier and categories paid for."""
+    p = policy(**TIERED, minimum_amount=minimum)
+    closed_at = START + timedelta(days=closed_days) if status == "closed" else None
+    exposures = [exposure(category=c, at=at, confidence=conf) for c, conf, at in rows]
+    decided = one(exposures, customer(status=status, closed_at=closed_at, is_test=is_test), p)
+    codes = pl.DataFrame(exposures, schema=EXPOSURE_SCHEMA).select(
+        exposure_not_counted(p, decided["reason"]).alias("code"))["code"]
+    codes = codes.to_list() * (len(exposures) if len(codes) == 1 else 1)  # a literal is one row
+    counted = [e for e, code in zip(exposures, codes) if code is None]
+    assert bool(counted) == (decided["amount"] > 0) == (decided["reason"] == "ELIGIBLE")
+    assert set(codes) - {None} <= set(REASONS) - {"ELIGIBLE"}
+    if counted:
+        assert decided["categories"] == ",".join(sorted({e["data_category"] for e in counted}))
+        assert decided["tier"] == max(TIERED["categories"][e["data_category"]] for e in counted)
+    else:
+        assert all(code in (decided["reason"], "UNCONFIRMED_ONLY", "OUTSIDE_WINDOW") for code in codes)
+
+
+def test_a_category_the_policy_does_not_list_never_counts(policy):
+    frame = pl.DataFrame([exposure(category="shoe_size"), exposure()], schema=EXPOSURE_SCHEMA)
+    codes = frame.select(exposure_not_counted(policy(), "ELIGIBLE").alias("code"))["code"].to_list()
+    assert codes == ["unknown_category", None]
