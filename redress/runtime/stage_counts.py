@@ -46,7 +46,9 @@ def _claims(result: r.ClaimsResult) -> list[str]:
 
 def _validate(result: r.ValidateResult) -> list[str]:
     d = result.destinations
-    return [f"{d.rows_read:,} scope rows", f"{d.exposure:,} exposures", f"{d.non_member:,} non-member",
+    # Destinations cover every accepted scope file, not only this run's new ones (as
+    # summary.md's "Scope rows (all accepted files)"): the line says so.
+    return [f"all accepted files: {d.rows_read:,} scope rows", f"{d.exposure:,} exposures", f"{d.non_member:,} non-member",
             f"{d.review:,} in review", f"{d.quarantine:,} quarantined"]
 
 

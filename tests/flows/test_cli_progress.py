@@ -65,7 +65,7 @@ def test_the_demo_to_a_pipe_prints_each_stage_with_the_counts_of_the_run(tmp_pat
     scope = sum(f["rows_read"] or 0 for f in ingest if f["kind"] == "scope" and f["status"] == "accepted")
     assert _done(stdout, "ingest").startswith(f"{customers:,} customers rows · {scope:,} scope rows read · ")
     d = counts["validate"]["destinations"]
-    assert _done(stdout, "validate") == (f"{d['rows_read']:,} scope rows · {d['exposure']:,} exposures · "
+    assert _done(stdout, "validate") == (f"all accepted files: {d['rows_read']:,} scope rows · {d['exposure']:,} exposures · "
                                          f"{d['non_member']:,} non-member · {d['review']:,} in review · "
                                          f"{d['quarantine']:,} quarantined")
     eligible = counts["entitle"]["by_reason"]["ELIGIBLE"]
@@ -118,5 +118,5 @@ def test_a_run_on_a_terminal_shows_progress_and_no_usage_data_notice(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0, text[-2000:]
     assert "usage data" not in text and "telemetry" not in text.lower()
     assert "starting a temporary Prefect server" in text
-    assert re.search(r"validate +done in \d+\.\d s · [\d,]+ scope rows", text)
+    assert re.search(r"validate +done in \d+\.\d s · all accepted files: [\d,]+ scope rows", text)
     assert "\x1b[" in text, "a terminal gets the rich renderer"

@@ -124,7 +124,7 @@ def test_validate_counts_are_the_result_fields_with_separators(rows, exposure, n
         destinations=r.Destinations(rows, exposure, non_member, review, quarantine),
         quarantine_reasons={}, input_checks={}, checks_disagree=r.Disagreements(0, ()), files=())
     assert counts_text("validate", result) == (
-        f"{rows:,} scope rows · {exposure:,} exposures · {non_member:,} non-member · "
+        f"all accepted files: {rows:,} scope rows · {exposure:,} exposures · {non_member:,} non-member · "
         f"{review:,} in review · {quarantine:,} quarantined")
 
 
