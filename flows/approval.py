@@ -39,7 +39,9 @@ from redress.policy import load_policy
 from redress.rules.batches import batch_summary
 from redress.rules.plans import refusal
 from redress.rules.vouchers import with_voucher_parts
+from redress.runtime.commands import redress_line
 from redress.runtime.permissions import private_files
+from redress.runtime.run_naming import approve_run_name, name_and_tag
 from redress.settings import Settings, for_run
 from redress.vocabulary import APPROVED, EXPIRED, REJECTED, WAITING
 from redress.warehouse import connect
@@ -49,7 +51,7 @@ from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock
 from tasks.disburse import recover_outbox
 from tasks.notify import notify
-from tasks.report import refresh_report_page
+from tasks.report import publish_released_tables, refresh_report_page
 from redress.disbursement.release import Approval, release
 from redress.sql import one
 
@@ -111,6 +113,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         # `approve` finishes that, so a killed approval is completed by repeating it.
         told = _notify(ctx, settings)
         refresh_report_page(ctx)
+        publish_released_tables(ctx)
         get_run_logger().info("finished the interrupted release of plan %s", run_id)
         return {"run_id": run_id, "batches": 0, "payments": 0, "amount_krw": 0,
                 "notifications": told.notifications, "recovered_batches": recovered, "finished": True}
@@ -130,7 +133,9 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     release(ctx, settings, policy, planned, summary, created_at=now, approval=Approval(by=by, at=now, note=note or None))
     told = _notify(ctx, settings)
     refresh_report_page(ctx)  # report.html shows who approved and what was released
-    get_run_logger().info("released plan %s: %s payments in %s batches", run_id, planned.height, summary.height)
+    publish_released_tables(ctx)  # the Prefect artifacts too, from this flow run
+    get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{planned.height:,}",
+                          f"{int(planned['amount'].sum() or 0):,}", f"{summary.height:,}")
     return {"run_id": run_id, "batches": summary.height, "payments": planned.height,
             "amount_krw": int(planned["amount"].sum() or 0), "notifications": told.notifications,
             "recovered_batches": recovered}
@@ -171,11 +176,16 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
     return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"]}
 
 
-@flow(name="redress-approve", log_prints=False)
+@flow(name="redress-approve", log_prints=False, flow_run_name=approve_run_name)
 def approve_plan(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dict:
-    """`redress approve`: release plan `run_id` (release_plan), under the folder lock."""
+    """`redress approve`: release plan `run_id` (release_plan), under the folder lock. The
+    flow run is named `<run id> approve` and tagged like the run (policy:, data:), so a data
+    engineer finds it beside the run's own flow run (issue 14)."""
     settings = for_run(data_dir)
     with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):
+        with connect(warehouse_path(data_dir)) as con:
+            plan = plans_table.read(con, run_id)
+        name_and_tag(f"{run_id} approve", plan and plan["policy_id"], data_dir)
         done = release_plan(data_dir, run_id, by, note, settings)
         write_exports(data_dir)  # the analysts' copy of ledger, batches and runs shows the release
     return done
@@ -196,8 +206,8 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
     with connect(warehouse_path(data_dir)) as con:
         plan = plans_table.read(con, run_id)
     timeout = max(1, int((plan["expires_at"] - _now()).total_seconds()))
-    logger.info("plan %s waits for approval: approve or reject it in this form, or with `redress approve %s "
-                "--by NAME`", run_id, run_id)
+    logger.info("plan %s waits for approval: approve or reject it in this form, or with `%s`", run_id,
+                redress_line(data_dir, "approve", run_id, "--by", "NAME"))
     try:
         form = pause_flow_run(wait_for_input=ApprovalForm, timeout=timeout, poll_interval=min(POLL_SECONDS, timeout),
                               key=f"approval-{run_id.lower()}")  # Prefect: lowercase, digits, dashes

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from redress.errors import RedressError
+from redress.runtime.commands import redress_line
 
 
 def _data_dir(settings) -> Path:
@@ -64,8 +65,9 @@ def plan_lines(data_dir: Path, summary: dict) -> list[str]:
     plan = data_dir / "reports" / run_id / "plan.md"
     return [plan.read_text(encoding="utf-8"),
             f"plan:           {plan}",
-            f"the plan waits for approval (nothing is paid or notified yet): "
-            f"redress --data-dir {data_dir} approve {run_id} --by YOUR_NAME  (or reject)"]
+            "the plan waits for approval (nothing is paid or notified yet); approve or reject it with:",
+            f"  {redress_line(data_dir, 'approve', run_id, '--by', 'YOUR_NAME')}",
+            f"  {redress_line(data_dir, 'reject', run_id, '--by', 'YOUR_NAME')}"]
 
 
 def add_parsers(sub, common, cmd: dict) -> None:

@@ -10,13 +10,15 @@ did not make (data, a home directory) is never deleted.
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from redress.errors import RedressError
+from redress.runtime.commands import redress_command, redress_line
+
+__all__ = ["prepare_folder", "redress_command", "next_commands", "cmd_demo"]  # redress_command: its old home
 
 MARKER = ".redress-demo"
 MARKER_TEXT = "made by `redress demo`: a later `redress demo` with this folder as --out replaces it whole\n"
@@ -41,28 +43,12 @@ def prepare_folder(out: Path, say: Callable[[str], None]) -> None:
     (out / MARKER).write_text(MARKER_TEXT)
 
 
-def redress_command(argv0: str, executable: str, which: Callable[[str], str | None] = shutil.which) -> str:
-    """How the user can start this same redress again, as shell text: `redress` when that
-    name on PATH is this installation's script, else the script's path as it was typed
-    (`.venv/bin/redress`), else the venv's script beside the Python running this, else
-    `python -m flows.cli`. Quoted for a POSIX shell."""
-    script = Path(argv0)
-    if script.name != "redress" or not script.is_file():
-        script = Path(executable).parent / "redress"
-    if not script.is_file():
-        return f"{shlex.quote(executable)} -m flows.cli"
-    found = which("redress")
-    if found and Path(found).resolve() == script.resolve():
-        return "redress"
-    return shlex.quote(str(script))
-
-
 def next_commands(out: Path, customer: str, code: str, command: str) -> list[str]:
-    """The printed lines that ask about one person, every value quoted for the shell."""
-    folder = shlex.quote(str(out))
+    """The printed lines that ask about one person, every value quoted for the shell
+    (redress/runtime/commands.py: the folder absolute, so they paste from anywhere)."""
     return ["next, ask about one person by customer id or by the reference code in their message:",
-            f"  {command} --data-dir {folder} explain {shlex.quote(customer)}",
-            f"  {command} --data-dir {folder} explain --by YOUR_STAFF_ID {shlex.quote(code)}"]
+            f"  {redress_line(out, 'explain', customer, command=command)}",
+            f"  {redress_line(out, 'explain', '--by', 'YOUR_STAFF_ID', code, command=command)}"]
 
 
 def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date) -> int:
@@ -86,7 +72,8 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date) -> int:
         with progress.reporting(progress.reporter_for(sys.stdout)):
             done = cli_approval.approve(out, summary["run_id"], "redress demo", "the demo approves its own plan",
                                         settings)
-        say(f"the demo approved its own plan (as finance would with `redress approve {done['run_id']} --by NAME`): "
+        approve = redress_line(out, "approve", done["run_id"], "--by", "NAME")
+        say(f"the demo approved its own plan (as finance would with `{approve}`): "
             f"released {done['payments']:,} payments in {done['batches']:,} batches, "
             f"{done['notifications']:,} people notified")
     with connect(path(out), read_only=True) as con:

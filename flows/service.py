@@ -68,7 +68,7 @@ def inbox_watch(data_dir: Path, policy_path: Path) -> str:
             return "nothing new"
         if not should_run(data_dir, new):
             logger.warning("the last run started for these %s new file(s) failed before recording them; "
-                           "the watch tries them again hourly, or start the remediation deployment", len(new))
+                           "the watch tries them again hourly, or start the remediation deployment", f"{len(new):,}")
             return "waiting after a failed run"
         with given(settings):
             summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))

@@ -90,7 +90,7 @@ def apply_claims(ctx: RunContext, settings: Settings) -> ClaimsResult:
                           payments_cancelled=sum(e.payments_cancelled for e in entries),
                           cancelled_krw=sum(e.cancelled_krw for e in entries),
                           rows_quarantined=sum(e.rows_quarantined for e in entries))
-    get_run_logger().info("claims: %s applied, %s held payments cancelled (%s), %s quarantined",
-                          result.claims_applied, result.payments_cancelled, result.cancelled_krw,
-                          result.rows_quarantined)
+    get_run_logger().info("claims: %s applied, %s held payments cancelled (%s KRW), %s quarantined",
+                          *(f"{n:,}" for n in (result.claims_applied, result.payments_cancelled, result.cancelled_krw,
+                                               result.rows_quarantined)))
     return result

@@ -37,7 +37,7 @@ def compute_entitlements(ctx: RunContext, settings: Settings) -> EntitleResult:
     elif not any_entitled:
         mode, why = increments.FULL, "full: every file was classified again"
     else:
-        mode, why = increments.INCREMENTAL, f"incremental: exposures of {len(pending)} new file(s)"
+        mode, why = increments.INCREMENTAL, f"incremental: exposures of {len(pending):,} new file(s)"
     logger.info("entitle: %s", why)
     every = mode == increments.FULL
     recomputed = 0

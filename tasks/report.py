@@ -35,7 +35,7 @@ from redress.reports.reconciliation import reconciliation
 from redress.reports.data_docs import suite_overview, validation_records
 from redress.reports.data_quality import write_data_quality_html
 from redress.reports.review import REVIEW_STEM, review_list
-from redress.reports.summary import report_files, summary_markdown, treasury_schedule
+from redress.reports.summary import report_files, schedule_rows, summary_markdown
 from redress.results import Destinations, RunSummary, TreasuryDay
 from redress.reports.facts import RunFacts, run_facts
 from redress.reports import run_report
@@ -98,10 +98,35 @@ def publish_artifacts(ctx: RunContext, text: str, summary: RunSummary, facts: Ru
                           description=f"{about}: quarantined files and rows per kind and reason")
     create_table_artifact(key="data-quality-suites", table=escape.markdown_rows(suite_overview(records)),
                           description=f"{about}: every suite run, passed or failed")
-    create_table_artifact(key="payments-by-rail-and-value-date", table=escape.markdown_rows([asdict(b) for b in facts.batches]),
-                          description=f"{about}: new batches, payments and amount (KRW) per rail and value date")
-    create_table_artifact(key="treasury-schedule", table=escape.markdown_rows(treasury_schedule(summary.disburse, facts)),
-                          description=f"{about}: bank-transfer cash (KRW) per value date against the daily cap")
+    publish_money_tables(ctx, facts, summary.disburse.treasury if summary.disburse else ())
+
+
+def publish_money_tables(ctx: RunContext, facts: RunFacts, treasury: tuple[TreasuryDay, ...],
+                         released: str = "") -> None:
+    """The payments-by-rail-and-value-date and treasury-schedule artifacts: what the run
+    released, or, for a plan waiting for approval, what it plans (said so in the
+    description); `released` (e.g. "released, approved by finance") heads the
+    description of what an approval released (flows/approval.py). SPEC "Approval before release"."""
+    planned = not facts.batches and bool(facts.planned_batches)
+    state = "planned, waiting for approval: " if planned else (f"{released}: " if released else "")
+    about = f"redress run {ctx.run_id}: {state}"
+    batches = facts.planned_batches if planned else facts.batches
+    create_table_artifact(key="payments-by-rail-and-value-date", table=escape.markdown_rows([asdict(b) for b in batches]),
+                          description=f"{about}new batches, payments and amount (KRW) per rail and value date")
+    create_table_artifact(key="treasury-schedule", table=escape.markdown_rows(schedule_rows(treasury, facts)),
+                          description=f"{about}bank-transfer cash (KRW) per value date against the daily cap")
+
+
+def publish_released_tables(ctx: RunContext) -> None:
+    """After an approval released run `ctx.run_id`'s plan: its released figures as the
+    two money artifacts, from the warehouse (the caps from its `runs.counts`). Called
+    inside the approve flow run, so the artifacts belong to it."""
+    with connect(ctx.warehouse) as con:
+        (counts,), = con.execute("SELECT counts FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
+        facts = run_facts(con, ctx.run_id)
+    disburse = json.loads(counts or "{}").get("disburse") or {}
+    publish_money_tables(ctx, facts, tuple(TreasuryDay(**t) for t in disburse.get("treasury", ())),
+                         released="released by the approval")
 
 
 def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts,

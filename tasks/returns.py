@@ -77,5 +77,5 @@ def apply_returns(ctx: RunContext, settings: Settings) -> ReturnsResult:
                            already_settled=sum(e.already_settled for e in entries),
                            rows_quarantined=sum(e.rows_quarantined for e in entries))
     get_run_logger().info("returns: %s applied, %s already settled, %s quarantined",
-                          result.payments_applied, result.already_settled, result.rows_quarantined)
+                          *(f"{n:,}" for n in (result.payments_applied, result.already_settled, result.rows_quarantined)))
     return result

@@ -137,7 +137,7 @@ def renormalise_master(ctx: RunContext) -> Path:
     if stale:
         with connect(ctx.warehouse) as con:
             customers.update_identity_keys(con, sql.file_path(master))
-        get_run_logger().info("customer master: identity keys of %s customers re-normalised", stale)
+        get_run_logger().info("customer master: identity keys of %s customers re-normalised", f"{stale:,}")
     return master
 
 

@@ -20,6 +20,7 @@ from redress.customer_service import lookups, people
 from redress.customer_service.case import member, rows, run_policy, sent_message, table
 from redress.customer_service.wording import when
 from redress.errors import RedressError, WarehouseInUse
+from redress.runtime.commands import redress_line
 from redress.vocabulary import ACCEPTED, sql_literal
 from redress.warehouse import connect
 from redress.warehouse import path as warehouse_path
@@ -42,7 +43,7 @@ def explain(data_dir: Path, who: str, by: str | None = None, *, now: datetime | 
     line" (explain), "Identity resolution" and "Notifications" (reference codes)."""
     warehouse = warehouse_path(data_dir)
     if not warehouse.exists():
-        raise RedressError(f"no warehouse in {data_dir}: run `redress run` first")
+        raise RedressError(f"no warehouse in {data_dir}: run `{redress_line(data_dir, 'run')}` first")
     asked = who.strip()
     if REFERENCE_CODE.fullmatch(asked) and by is None:
         raise RedressError("a reference code lookup needs --by STAFF_ID: verify the person first (see README)")

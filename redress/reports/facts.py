@@ -1,5 +1,7 @@
 """What the warehouse holds of one run, for its report: the files it met, its quarantine
-per reason, its batches, and the bank-transfer cash per value date it released on.
+per reason, its batches, and the bank-transfer cash per value date it released on; for a
+run whose plan waits for approval, the same figures as planned (SPEC "Approval before
+release"), kept apart so that nothing planned reads as released.
 Typed, so that the report reads each by field and a fact cannot fall out unnoticed (the
 stages' own results are in redress/results.py)."""
 
@@ -10,7 +12,7 @@ from datetime import date
 
 import duckdb
 
-from redress.vocabulary import BANK_TRANSFER
+from redress.vocabulary import BANK_TRANSFER, WAITING
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class RunFacts:
     quarantine: tuple[QuarantineCount, ...] = ()
     batches: tuple[BatchTotal, ...] = ()
     cash: tuple[CashDay, ...] = ()
+    # A plan waiting for approval (nothing of it released): its batches per rail and
+    # value date, and its bank-transfer days, all_runs = released before + this plan.
+    planned_batches: tuple[BatchTotal, ...] = ()
+    planned_cash: tuple[CashDay, ...] = ()
 
 
 def run_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> RunFacts:
@@ -76,11 +82,25 @@ def run_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> RunFacts:
         WHERE rail = ? AND value_date IN (
             SELECT value_date FROM batches WHERE run_id = ? AND rail = ?)
         GROUP BY ALL ORDER BY value_date""", [run_id, BANK_TRANSFER, run_id, BANK_TRANSFER]).fetchall()
+    waiting = con.execute("SELECT count(*) FROM plans WHERE run_id = ? AND state = ?", [run_id, WAITING]).fetchall()
+    planned_batches, planned_cash = [], []
+    if waiting[0][0]:
+        planned_batches = con.execute("""
+            SELECT rail, value_date, count(*), sum(item_count), sum(control_sum) FROM plan_batches
+            WHERE run_id = ? GROUP BY ALL ORDER BY rail, value_date""", [run_id]).fetchall()
+        planned_cash = con.execute("""
+            SELECT p.value_date, p.amount, p.amount + coalesce((
+                SELECT sum(b.control_sum) FROM batches b WHERE b.rail = ? AND b.value_date = p.value_date), 0)
+            FROM (SELECT value_date, sum(control_sum) AS amount FROM plan_batches
+                  WHERE run_id = ? AND rail = ? GROUP BY value_date) p
+            ORDER BY p.value_date""", [BANK_TRANSFER, run_id, BANK_TRANSFER]).fetchall()
     return RunFacts(
         files=tuple(FileRow(k, f, s, r) for k, f, s, r in files),
         quarantine=tuple(QuarantineCount(k, r, int(f), int(n), tuple(names)) for k, r, f, n, names in quarantine),
         batches=tuple(BatchTotal(r, _iso(d), int(b), int(p), int(a)) for r, d, b, p, a in batches),
         cash=tuple(CashDay(_iso(d), int(t or 0), int(a)) for d, t, a in cash),
+        planned_batches=tuple(BatchTotal(r, _iso(d), int(b), int(p), int(a)) for r, d, b, p, a in planned_batches),
+        planned_cash=tuple(CashDay(_iso(d), int(t), int(a)) for d, t, a in planned_cash),
     )
 
 

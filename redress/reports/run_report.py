@@ -88,7 +88,7 @@ def _per_rail(recon: pl.DataFrame) -> list[dict]:
 
 
 def _schedule(treasury: tuple[TreasuryDay, ...], facts: RunFacts, cap: int | None) -> list[dict]:
-    if facts.cash:
+    if facts.cash or facts.planned_cash:  # released, or a waiting plan on top of what was released before
         rows = treasury_schedule(None, facts)
         rows = [dict(r, daily_cash_cap=cap, headroom=None if cap is None else cap - r["all_runs"]) for r in rows]
     else:  # a plan waiting for approval: nothing released yet, the stage's own days

@@ -17,7 +17,7 @@ from pathlib import Path
 from redress.reports.data_docs import PAGE, SUITES_NOTE, suite_overview
 from redress.reports.rendering import Markdown, markdown_environment
 from redress.reports.facts import RunFacts
-from redress.results import DisburseResult, RunSummary
+from redress.results import DisburseResult, RunSummary, TreasuryDay
 from redress.vocabulary import CLAIM, HANDLED, PASSED, STOPPED, reason_text
 
 NO_FIGURES = Markdown("No figures: the run stopped before this stage finished.")
@@ -57,11 +57,19 @@ def payments_by_rail(disburse: DisburseResult) -> list[dict]:
 def treasury_schedule(disburse: DisburseResult | None, facts: RunFacts) -> list[dict]:
     """Bank-transfer cash (won) per value date this run released on, against the daily
     cap the disburse stage applied: value_date, this_run, all_runs, daily_cash_cap,
-    headroom (cap - all runs; None without a cap). `facts.cash` gives the days."""
-    caps = {t.value_date: t.daily_cash_cap_krw for t in (disburse.treasury if disburse else ())}
+    headroom (cap - all runs; None without a cap). `facts.cash` gives the days; for a
+    plan waiting for approval, `facts.planned_cash` (this run = the plan, all runs =
+    released before + the plan: SPEC "Approval before release")."""
+    return schedule_rows(disburse.treasury if disburse else (), facts)
+
+
+def schedule_rows(treasury: tuple[TreasuryDay, ...], facts: RunFacts) -> list[dict]:
+    """treasury_schedule from the stage's treasury days (the caps it applied), e.g. as
+    `runs.counts` keeps them for a run decided later (flows/approval.py)."""
+    caps = {t.value_date: t.daily_cash_cap_krw for t in treasury}
     cap = next(iter(caps.values()), None)
     rows = []
-    for day in facts.cash:
+    for day in facts.cash or facts.planned_cash:
         day_cap = caps.get(day.value_date, cap)
         rows.append(dict(asdict(day), daily_cash_cap=day_cap,
                          headroom=None if day_cap is None else day_cap - day.all_runs))
@@ -71,7 +79,7 @@ def treasury_schedule(disburse: DisburseResult | None, facts: RunFacts) -> list[
 def _schedule(disburse: DisburseResult, facts: RunFacts | None) -> list[dict]:
     """The treasury schedule; without warehouse facts, this run's days from the stage
     result alone (all runs and headroom unknown)."""
-    if facts is not None and facts.cash:
+    if facts is not None and (facts.cash or facts.planned_cash):
         return treasury_schedule(disburse, facts)
     return [{"value_date": t.value_date, "this_run": t.amount_krw, "all_runs": None,
              "daily_cash_cap": t.daily_cash_cap_krw, "headroom": None} for t in disburse.treasury]
@@ -109,6 +117,7 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
         entitle=summary.entitle, disburse=summary.disburse, notify=summary.notify,
         batches=facts.batches if facts is not None else None,
         schedule=_schedule(summary.disburse, facts) if summary.disburse else [],
+        schedule_planned=facts is not None and not facts.cash and bool(facts.planned_cash),
         no_figures=NO_FIGURES, outputs=outputs or [],
         per_rail=payments_by_rail(summary.disburse) if summary.disburse else [],
     )

@@ -32,14 +32,23 @@ def flow_run_name() -> str:
     return peeked or f"redress-{flow_run.get_id()}"
 
 
+def approve_run_name() -> str:
+    """`flow_run_name=` of the approve flow (flows/approval.py): `<run id> approve`, from
+    the flow run's own `run_id` parameter, so its first log line names the run it decides."""
+    from prefect.runtime import flow_run
+
+    return f"{flow_run.get_parameters().get('run_id') or flow_run.get_id()} approve"
+
+
 def run_tags(policy_id: str, data_dir: Path) -> list[str]:
     """The tags a run's flow run carries, sorted."""
     return sorted({f"policy:{policy_id}", f"data:{Path(data_dir).name}"})
 
 
-def name_and_tag(run_id: str, policy_id: str, data_dir: Path) -> None:
-    """Name the current flow run `run_id` (when it is not already) and add the run's tags
-    to those it has. Nothing outside a flow run."""
+def name_and_tag(run_id: str, policy_id: str | None, data_dir: Path) -> None:
+    """Name the current flow run `run_id` (a run's id, or `<run id> approve`) and add the
+    run's tags to those it has (`policy:` only when `policy_id` is known). Nothing outside
+    a flow run."""
     from prefect.client.orchestration import get_client
     from prefect.context import FlowRunContext
 
@@ -47,7 +56,8 @@ def name_and_tag(run_id: str, policy_id: str, data_dir: Path) -> None:
     if context is None or context.flow_run is None:
         return
     flow_run = context.flow_run
-    tags = sorted(set(flow_run.tags or ()) | set(run_tags(policy_id, data_dir)))
+    wanted = run_tags(policy_id, data_dir) if policy_id else [f"data:{Path(data_dir).name}"]
+    tags = sorted(set(flow_run.tags or ()) | set(wanted))
     with get_client(sync_client=True) as client:
         client.update_flow_run(flow_run.id, name=run_id, tags=tags)
     flow_run.name, flow_run.tags = run_id, tags

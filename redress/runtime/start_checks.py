@@ -8,12 +8,12 @@ folder as it was: no warehouse row, no outbox file, not even a new warehouse fil
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import duckdb
 
 from redress.errors import RedressError
+from redress.runtime.commands import redress_line
 from redress.sql import check_path
 from redress.settings import Settings, check_settings
 from redress.warehouse import open_error
@@ -44,7 +44,7 @@ def check_outbox_known(data_dir: Path) -> None:
         raise RedressError(
             f"the outbox holds {missing.describe()} that the warehouse does not know (warehouse lost or restored "
             f"from an older copy): nothing was run; rebuild the ledger with "
-            f"`redress --data-dir {shlex.quote(str(data_dir))} recover-ledger`, then run again")
+            f"`{redress_line(data_dir, 'recover-ledger')}`, then run again")
 
 
 def check_before_run(data_dir: Path, settings: Settings) -> None:

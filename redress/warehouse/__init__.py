@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from redress.errors import RedressError, WarehouseInUse
+from redress.runtime.commands import redress_line
 from redress.sql import check_path
 from redress.warehouse.quarantine import masked_account  # noqa: F401 (re-exported)
 from redress.warehouse.migrations import migrate
@@ -62,7 +63,7 @@ def open_error(warehouse: Path, exc: Exception) -> str:
         return f"the warehouse {warehouse} is locked by another process: close it and run again"
     if "not a valid duckdb database file" in text.lower():
         return (f"not a DuckDB warehouse: {warehouse} (damaged or another kind of file); restore it from backup, "
-                f"or move it away and run `redress recover-ledger` to rebuild the ledger from the outbox")
+                f"or move it away and run `{redress_line(warehouse.parent, 'recover-ledger')}` to rebuild the ledger from the outbox")
     return f"cannot open the warehouse {warehouse}: {text.splitlines()[0] if text else type(exc).__name__}"
 
 

@@ -101,7 +101,7 @@ def plan(con: duckdb.DuckDBPyConnection, policy_sha256: str, run_id: str | None 
     if classified - set(accepted):
         return _why(full, "full: a classified scope file is no longer accepted")
     new = tuple(f for f in accepted if f not in classified)
-    return Plan(INCREMENTAL, basis, new, f"incremental: {len(new)} new file{'' if len(new) == 1 else 's'}")
+    return Plan(INCREMENTAL, basis, new, f"incremental: {len(new):,} new file{'' if len(new) == 1 else 's'}")
 
 
 def _why(p: Plan, why: str) -> Plan:

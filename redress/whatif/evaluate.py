@@ -19,12 +19,13 @@ import polars as pl
 from redress.entitling import entitlements_file, export_inputs
 from redress.errors import RedressError
 from redress.policy import Policy, load_policy
+from redress.runtime.commands import redress_line
 from redress.vocabulary import BANK_TRANSFER
 from redress.warehouse import connect, export, table_exists
 from redress.warehouse import path as warehouse_path
 from redress.whatif.figures import figures
 
-NO_WAREHOUSE = "no warehouse yet in {data_dir}: run `redress run` first"
+NO_WAREHOUSE = "no warehouse yet in {data_dir}: run `{command}` first"
 
 
 def load_policies(paths: list[Path]) -> list[Policy]:
@@ -44,15 +45,15 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
     entitled in it yet, or when the warehouse is held by a run (WarehouseInUse)."""
     warehouse = warehouse_path(data_dir)
     if not warehouse.is_file():
-        raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir))
+        raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
     with tempfile.TemporaryDirectory(prefix="redress-whatif-") as tmp:
         work = Path(tmp)
         with connect(warehouse, read_only=True) as con:
             if not all(table_exists(con, t) for t in ("scope_exposures", "customers", "entitlements", "ledger")):
-                raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir))
+                raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
             (exposed,), = con.execute("SELECT count(*) FROM scope_exposures").fetchall()
             if not exposed:
-                raise RedressError(f"no accepted exposure in the warehouse of {data_dir}: run `redress run` first")
+                raise RedressError(f"no accepted exposure in the warehouse of {data_dir}: run `{redress_line(data_dir, 'run')}` first")
             exposures, customers = export_inputs(con, work)
             in_force = export(con, "SELECT customer_id, amount FROM entitlements", work / "in_force.parquet")
             ledger = export(con, "SELECT customer_id, amount, status, rail, attempt FROM ledger",

@@ -91,7 +91,7 @@ def test_a_run_stops_with_its_plan_and_nothing_is_paid_or_told(waiting):
     assert q(data, "SELECT count(*), sum(amount) FROM plan_payments") == [(payments, amount)]
     plan = (data / "reports" / RUN_ID / "plan.md").read_text()
     assert f"| {disburse['batches']:,} | {payments:,} | {amount:,} |" in plan
-    assert f"redress approve {RUN_ID} --by" in plan
+    assert f"redress --data-dir {data} approve {RUN_ID} --by YOUR_NAME" in plan  # pastes as it is
     assert q(data, "SELECT outcome, approved_by FROM runs") == [("succeeded", None)]
     summary_md = (data / "reports" / RUN_ID / "summary.md").read_text()
     assert "waiting for approval" in summary_md and "Nobody is told yet" in summary_md

@@ -158,7 +158,7 @@ def one_line_error(done: subprocess.CompletedProcess) -> str:
 def test_no_warehouse_yet(tmp_path):
     (tmp_path / "inbox").mkdir()
     line = one_line_error(cli("--data-dir", str(tmp_path), "whatif", str(POLICY_A)))
-    assert "run `redress run` first" in line
+    assert f"--data-dir {tmp_path.absolute()} run` first" in line  # the whole command, to paste
     assert not (tmp_path / "warehouse.duckdb").exists() and not (tmp_path / "reports").exists()
 
 

@@ -1,0 +1,39 @@
+"""The redress commands printed for the user to paste (issue 14, "Newcomers"): the
+`redress` they can run, then every argument, each through shlex.quote, so a data folder
+named `/tmp/a b'c` or `p 1` pastes into bash as it is, from any directory.
+
+Every "next command" the command line, plan.md or a log line shows is built here.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+def redress_command(argv0: str, executable: str, which: Callable[[str], str | None] = shutil.which) -> str:
+    """How the user can start this same redress again, as shell text: `redress` when that
+    name on PATH is this installation's script, else the script's path as it was typed
+    (`.venv/bin/redress`), else the venv's script beside the Python running this, else
+    `python -m flows.cli`. Quoted for a POSIX shell."""
+    script = Path(argv0)
+    if script.name != "redress" or not script.is_file():
+        script = Path(executable).parent / "redress"
+    if not script.is_file():
+        return f"{shlex.quote(executable)} -m flows.cli"
+    found = which("redress")
+    if found and Path(found).resolve() == script.resolve():
+        return "redress"
+    return shlex.quote(str(script))
+
+
+def redress_line(data_dir: Path, *args: str, command: str | None = None) -> str:
+    """`<redress> --data-dir <data_dir> <args...>` as one line of shell text, every part
+    quoted; `command` is redress_command's text (default: this process's). The folder is
+    made absolute, so the line works from any directory."""
+    command = command or redress_command(sys.argv[0], sys.executable)
+    folder = Path(data_dir).absolute()
+    return " ".join([command, "--data-dir", shlex.quote(str(folder)), *(shlex.quote(a) for a in args)])
