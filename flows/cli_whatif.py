@@ -6,8 +6,9 @@ flows/cli.py, which adds it to its parser.
 Cost and coverage of each candidate policy over the current warehouse, side by side,
 with nothing paid or written to the warehouse or the outbox (redress/whatif/). No
 Prefect flow: nothing is scheduled, paid or recovered, so a server would only cost time.
-Expected errors (a policy that does not parse, no warehouse yet, a warehouse held by a
-run) are one line on stderr and exit status 1, like every expected error of flows/cli.py.
+Expected errors (a policy that does not parse, no warehouse yet, a run going on in the
+folder or a last run that did not finish, a warehouse held by another process) are one
+line on stderr and exit status 1, like every expected error of flows/cli.py.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ a log line, ESC sequences that repaint a terminal, bidi overrides that show text
 another order. Each output context gets its own escaper, applied where the text is
 shown (issue 9, item 7):
 
-    html(text)       HTML pages (data_quality.html): &, <, >, quotes as entities
+    html(text)       HTML pages (data_quality.html, report.html, whatif.html): controls
+                     visible as for the terminal, then &, <, >, quotes as entities
     markdown(text)   summary.md, Prefect Markdown and table artifacts (rendered as HTML)
     terminal(text)   the terminal, logs and one-line errors: one line, controls visible
     terminal_lines(text)  a multi-line text printed as it is (the run summary, explain)
@@ -49,8 +50,11 @@ def terminal_lines(text: object) -> str:
 
 
 def html(text: object) -> str:
-    """Text for an HTML page, in an element or a quoted attribute; None is empty."""
-    return _html.escape("" if text is None else str(text), quote=True)
+    """Text for an HTML page, in an element or a quoted attribute; None is empty.
+    Controls, bidi and zero-width characters are shown as escapes first (`terminal`):
+    a U+202E in a file name would otherwise reorder what the reader sees, and a
+    control character has nothing to show on a page."""
+    return _html.escape("" if text is None else terminal(text), quote=True)
 
 
 def markdown(text: object) -> str:

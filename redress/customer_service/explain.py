@@ -24,10 +24,12 @@ from redress.runtime.commands import redress_line
 from redress.vocabulary import ACCEPTED, sql_literal
 from redress.warehouse import connect
 from redress.warehouse import path as warehouse_path
+from redress.warehouse.runs import data_dir_lock
 
 
 REFERENCE_CODE = re.compile(r"[A-Za-z]{8}")
 LOCK_WAIT_SECONDS = 3.0  # another explain holds the warehouse for a fraction of a second
+RUN_GOING_ON = "a run is using {data_dir}: explain again when it ends"
 
 
 def explain(data_dir: Path, who: str, by: str | None = None, *, now: datetime | None = None) -> str:
@@ -39,7 +41,7 @@ def explain(data_dir: Path, who: str, by: str | None = None, *, now: datetime | 
     needs `by`, the staff id of the person asking. Every lookup is recorded in the
     `lookups` table, a phone or email only masked (redress/customer_service/lookups.py),
     and failed code lookups are limited. Raises RedressError (one line) when there is no
-    warehouse, a run holds it, nothing matches, or lookups are refused. SPEC "The command
+    warehouse, a run is going on (the data folder's lock) or holds the warehouse, nothing matches, or lookups are refused. SPEC "The command
     line" (explain), "Identity resolution" and "Notifications" (reference codes)."""
     warehouse = warehouse_path(data_dir)
     if not warehouse.exists():
@@ -49,7 +51,10 @@ def explain(data_dir: Path, who: str, by: str | None = None, *, now: datetime | 
         raise RedressError("a reference code lookup needs --by STAFF_ID: verify the person first (see README)")
     staff = lookups.staff_id(by)
     at = now or datetime.now(timezone.utc)
-    with _open(warehouse) as con:  # writable: the lookup is recorded
+    # Under the data folder's lock, which `redress run` holds for all its length: an
+    # explain that held the warehouse when the run next opened it would fail the run.
+    with data_dir_lock(data_dir, busy=RUN_GOING_ON, wait_seconds=LOCK_WAIT_SECONDS), \
+            _open(warehouse) as con:  # writable: the lookup is recorded
         kind, key = people.asked_kind(con, asked, REFERENCE_CODE)
         if kind == "reference_code":
             lookups.refuse_if_guessing(con, at, staff, asked)

@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -20,16 +21,29 @@ from redress.results import RunSummary, run_counts
 from redress.warehouse import connect
 
 
+BUSY = "another redress run is using {data_dir}; try again when it ends"
+
+
 @contextmanager
-def data_dir_lock(data_dir: Path):
-    """One run per data folder at a time: a second one is refused, changing nothing."""
+def data_dir_lock(data_dir: Path, *, busy: str = BUSY, wait_seconds: float = 0.0):
+    """One run per data folder at a time: a second one is refused, changing nothing.
+
+    The commands that open the warehouse beside a run (`whatif`, `explain`) take it too,
+    for as long as they hold the warehouse open: a run that found the warehouse open
+    would fail half way. `busy` is the one-line refusal ({data_dir} filled in);
+    `wait_seconds` waits that long for a holder that lets go soon (another explain)."""
     lock_path = data_dir / ".redress.lock"
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RedressError(f"another redress run is using {data_dir}; try again when it ends") from None
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RedressError(busy.format(data_dir=data_dir)) from None
+                time.sleep(0.1)
         yield
     finally:
         os.close(fd)

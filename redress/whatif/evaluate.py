@@ -1,6 +1,9 @@
 """One read of the warehouse, every candidate policy evaluated over it.
 
-The warehouse is opened read-only (a run holding it is a one-line error) and its inputs
+The warehouse is opened read-only under the data folder's lock, the one `redress run`
+holds for all its length (redress/warehouse/runs.py data_dir_lock): a what-if during a run
+is refused in one line and never holds the warehouse the run is about to open. Only a
+finished run's warehouse is described (outcome succeeded or recovered). Its inputs
 copied once to Parquet in a private temporary folder outside the data folder: the
 evidence and customer master as the entitle stage reads them (redress/entitling.py),
 the entitlements in force, the ledger, the applied claims and the bank cash already
@@ -23,9 +26,12 @@ from redress.runtime.commands import redress_line
 from redress.vocabulary import BANK_TRANSFER
 from redress.warehouse import connect, export, table_exists
 from redress.warehouse import path as warehouse_path
+from redress.warehouse.runs import data_dir_lock
 from redress.whatif.figures import figures
 
 NO_WAREHOUSE = "no warehouse yet in {data_dir}: run `{command}` first"
+RUN_GOING_ON = "a run is using {data_dir}: try again when it ends"
+FINISHED = ("succeeded", "recovered")  # runs.outcome of a run whose warehouse is whole
 
 
 def load_policies(paths: list[Path]) -> list[Policy]:
@@ -42,13 +48,15 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
     the top-ups (their first value date unless the policy names a later one).
 
     Raises RedressError (one line) when the folder has no warehouse or nothing was
-    entitled in it yet, or when the warehouse is held by a run (WarehouseInUse)."""
+    entitled in it yet, when a run is going on (the folder lock is held) or the
+    warehouse is held by another process (WarehouseInUse), or when the last run did not
+    finish (running or failed: its stages may have left half of their work)."""
     warehouse = warehouse_path(data_dir)
     if not warehouse.is_file():
         raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
     with tempfile.TemporaryDirectory(prefix="redress-whatif-") as tmp:
         work = Path(tmp)
-        with connect(warehouse, read_only=True) as con:
+        with data_dir_lock(data_dir, busy=RUN_GOING_ON), connect(warehouse, read_only=True) as con:
             if not all(table_exists(con, t) for t in ("scope_exposures", "customers", "entitlements", "ledger")):
                 raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
             (exposed,), = con.execute("SELECT count(*) FROM scope_exposures").fetchall()
@@ -60,8 +68,7 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
                             work / "ledger.parquet")
             claimants = (con.sql("SELECT DISTINCT customer_id FROM claims").pl() if table_exists(con, "claims")
                          else pl.DataFrame(schema={"customer_id": pl.String}))
-            last = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchall() \
-                if table_exists(con, "runs") else []
+            last = _last_finished_run(con, data_dir)
             released = {day: int(total) for day, total in con.execute(
                 "SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL",
                 [BANK_TRANSFER]).fetchall()} if table_exists(con, "batches") else {}
@@ -74,4 +81,20 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
             out.append(figures(pl.scan_parquet(entitled, glob=False), passing_sum,
                                pl.scan_parquet(in_force, glob=False), pl.scan_parquet(ledger, glob=False),
                                claimants.lazy(), policy, run_date, released))
-        return {"as_of_run": last[0][0] if last else None, "run_date": run_date.isoformat(), "policies": out}
+        return {"as_of_run": last, "run_date": run_date.isoformat(), "policies": out}
+
+
+def _last_finished_run(con, data_dir: Path) -> str | None:
+    """The run the warehouse is as of: the last one started, which must have finished.
+    None when the warehouse has no `runs` table (built before it). RedressError when
+    the last run is still marked running (killed) or failed."""
+    if not table_exists(con, "runs"):
+        return None
+    last = con.execute("SELECT run_id, outcome FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchall()
+    if not last:
+        return None
+    (run_id, outcome), = last
+    if outcome not in FINISHED:
+        raise RedressError(f"the last run {run_id} in {data_dir} did not finish (it is {outcome}): "
+                           "what-if describes a finished run only; run `redress run` again first")
+    return run_id

@@ -15,7 +15,7 @@ import polars as pl
 from redress.policy import Policy
 from redress.rules.batches import batches
 from redress.rules.payments import new_payments
-from redress.vocabulary import BANK_TRANSFER, BELOW_MINIMUM, ELIGIBLE, ENTITLEMENT_REASONS, RAILS
+from redress.vocabulary import BANK_TRANSFER, BELOW_MINIMUM, ELIGIBLE, ENTITLEMENT_REASONS, LIVE_STATUSES, RAILS
 
 
 def _totals(frame: pl.DataFrame, key: str, keys: list) -> dict:
@@ -68,6 +68,21 @@ def pro_rata(policy: Policy, passing_sum: int) -> dict:
             "factor": policy.total_cap / passing_sum if binds else None}
 
 
+def paid_in_all(ledger: pl.LazyFrame, top_up_krw: int, policy: Policy) -> dict:
+    """What the fund pays in all when switching to `policy`: the live ledger (issued and
+    settled payments, never clawed back: SPEC "Ledger: paying exactly once, whatever
+    the scope does") plus the top-up.
+    Returns already_paid {"customers", "amount_krw"}, after_switching_krw, fund_cap_krw
+    (0: no cap) and exceeds_fund_cap_krw (how far after_switching_krw is over the cap,
+    0 when within it or there is no cap). KRW ints."""
+    people, paid = ledger.filter(pl.col("status").is_in(LIVE_STATUSES)).select(
+        pl.col("customer_id").n_unique(), pl.col("amount").sum()).collect().row(0)
+    after = int(paid or 0) + top_up_krw
+    cap = policy.total_cap
+    return {"already_paid": {"customers": int(people), "amount_krw": int(paid or 0)}, "after_switching_krw": after,
+            "fund_cap_krw": cap, "exceeds_fund_cap_krw": max(0, after - cap) if cap > 0 else 0}
+
+
 def figures(entitled: pl.LazyFrame, passing_sum: int, in_force: pl.LazyFrame, ledger: pl.LazyFrame,
             claimants: pl.LazyFrame, policy: Policy, run_date: date, released: dict[date, int]) -> dict:
     """Every figure of one policy as a JSON-ready dict (KRW as ints).
@@ -85,6 +100,7 @@ def figures(entitled: pl.LazyFrame, passing_sum: int, in_force: pl.LazyFrame, le
         eligible.group_by("rail").agg(*sums),
     ])
     paid_now = top_up(entitled, ledger, claimants, policy)
+    top_up_krw = int(paid_now["amount"].sum() or 0)
     reasons = _totals(by_reason, "reason", list(ENTITLEMENT_REASONS))
     return {
         "policy_id": policy.id,
@@ -99,6 +115,7 @@ def figures(entitled: pl.LazyFrame, passing_sum: int, in_force: pl.LazyFrame, le
         "pro_rata": pro_rata(policy, passing_sum),
         "bank_transfers": value_days(paid_now, policy, run_date, released),
         "versus_in_force": changes(entitled, in_force) | {
-            "top_up": {"customers": paid_now.height, "amount_krw": int(paid_now["amount"].sum() or 0)},
+            "top_up": {"customers": paid_now.height, "amount_krw": top_up_krw},
         },
+        "paid_in_all": paid_in_all(ledger, top_up_krw, policy),
     }

@@ -70,13 +70,36 @@ def rows(result: dict) -> list[tuple[str, list[str]]]:
         row("vs in force: lose", lambda f: _people(f["versus_in_force"]["lose"])),
         row("vs in force: unchanged", lambda f: _people(f["versus_in_force"]["unchanged"])),
         row("top-up cost of switching", lambda f: _with_amount(f["versus_in_force"]["top_up"])),
+        row("already paid (live ledger)", lambda f: _with_amount(f["paid_in_all"]["already_paid"])),
+        row("paid in all after switching (already paid + top-up)", lambda f: _krw(f["paid_in_all"]["after_switching_krw"])),
+        row("fund cap", _cap_cell),
     ]
     return out
 
 
-def table_text(result: dict, *, terminal: bool, width: int = 160) -> str:
+def _cap_cell(figs: dict) -> str:
+    paid = figs["paid_in_all"]
+    if not paid["fund_cap_krw"]:
+        return "none"
+    if paid["exceeds_fund_cap_krw"]:
+        return f"{_krw(paid['fund_cap_krw'])}: EXCEEDED by {_krw(paid['exceeds_fund_cap_krw'])}"
+    return f"{_krw(paid['fund_cap_krw'])}: within"
+
+
+def warnings(result: dict) -> list[str]:
+    """One line per policy whose payments in all would exceed its fund cap: a cap cuts
+    the entitlements, but what is already paid stays paid (SPEC "Ledger: paying exactly
+    once, whatever the scope does"), so the cap alone does not bound the cost."""
+    return [f"warning: {label(n, f)}: paid in all after switching exceeds the fund cap by "
+            f"{_krw(f['paid_in_all']['exceeds_fund_cap_krw'])}: payments are never clawed back"
+            for n, f in enumerate(result["policies"]) if f["paid_in_all"]["exceeds_fund_cap_krw"]]
+
+
+def table_text(result: dict, *, terminal: bool, width: int | None = None) -> str:
     """The comparison, policies as columns: a rich table on a terminal, else plain
-    aligned text. Every value from a file passes escape.terminal (redress/escape.py)."""
+    aligned text. Every value from a file passes escape.terminal (redress/escape.py).
+    width: the terminal table's columns; None is the terminal's own (rich's Console
+    reads it, or COLUMNS), rich wrapping the cells to fit."""
     heads = ["figure"] + [escape.terminal(label(n, f)) for n, f in enumerate(result["policies"])]
     body = [[name] + [escape.terminal(c) for c in cells] for name, cells in rows(result)]
     if terminal:
@@ -84,19 +107,26 @@ def table_text(result: dict, *, terminal: bool, width: int = 160) -> str:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=f"redress whatif over run {result['as_of_run']}: nothing paid")
+        table = Table(title=_title(result))
         for n, head in enumerate(heads):
             table.add_column(Text(head), justify="left" if n == 0 else "right")
         for line in body:
             table.add_row(*(Text(c) for c in line))
         buffer = io.StringIO()
-        Console(file=buffer, force_terminal=True, width=width).print(table)
+        console = Console(file=buffer, force_terminal=True, width=width)
+        console.print(table)
+        for line in warnings(result):
+            console.print(Text(escape.terminal(line), style="bold red"))
         return buffer.getvalue().rstrip("\n")
     widths = [max(len(line[i]) for line in [heads] + body) for i in range(len(heads))]
-    lines = [f"redress whatif over run {result['as_of_run']}: nothing paid"]
+    lines = [_title(result)]
     for line in [heads] + body:
         lines.append("  ".join([line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:])]))
-    return "\n".join(lines)
+    return "\n".join(lines + [escape.terminal(line) for line in warnings(result)])
+
+
+def _title(result: dict) -> str:
+    return f"redress whatif over run {result['as_of_run']} (the last finished run): nothing paid"
 
 
 def _charts(result: dict) -> dict[str, Markup]:
@@ -129,7 +159,7 @@ def page(result: dict) -> str:
     """whatif.html: the table and the three charts, self-contained."""
     return html_environment().get_template("whatif.html.j2").render(
         result=result, heads=[label(n, f) for n, f in enumerate(result["policies"])], rows=rows(result),
-        charts=_charts(result))
+        warnings=warnings(result), charts=_charts(result))
 
 
 def write(reports_dir: Path, result: dict, now: datetime | None = None) -> Path:

@@ -20,6 +20,7 @@ from flows.remediation import remediation
 from redress.generate import generate
 from redress.policy import load_policy
 from redress.whatif.evaluate import whatif
+from redress.whatif.output import table_text
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_DATE = date(2025, 12, 1)
@@ -112,6 +113,24 @@ def test_whatif_of_another_policy_is_what_a_real_run_of_it_pays(runs):
     assert {k: b["versus_in_force"][k] for k in ("gain", "lose", "unchanged")} == {"gain": gain, "lose": lose, "unchanged": same}
     assert gain > 0 and lose > 0
     assert b["pro_rata"]["binds"] and b["pro_rata"]["factor"] == pytest.approx(0.9, abs=1e-6)
+
+
+def test_paid_in_all_after_switching_is_what_the_ledger_holds_after_a_real_run(runs):
+    """A fund cap cuts the entitlements, never what is already paid: what-if's "paid in
+    all" is run A's live ledger plus B's top-up, and equals the live ledger after run B."""
+    data_a, data_b, _, result, _ = runs
+    b = result["policies"][1]["paid_in_all"]
+    live = "SELECT count(DISTINCT customer_id), sum(amount) FROM ledger WHERE status IN ('issued', 'settled')"
+    (people_a, paid_a), = q(data_a, live)
+    assert b["already_paid"] == {"customers": people_a, "amount_krw": int(paid_a)}
+    (_, paid_b), = q(data_b, live)
+    assert b["after_switching_krw"] == int(paid_b)
+    cap = b["fund_cap_krw"]
+    assert 0 < cap < paid_b and b["exceeds_fund_cap_krw"] == int(paid_b) - cap
+    # the table says it in one line
+    assert (f"warning: 2. whatif-b-v1: paid in all after switching exceeds the fund cap by {int(paid_b) - cap:,} KRW: "
+            "payments are never clawed back") in table_text(result, terminal=False).splitlines()
+    assert result["policies"][0]["paid_in_all"]["exceeds_fund_cap_krw"] == 0  # A has no cap
 
 
 def fingerprint(data: Path) -> dict[str, str]:

@@ -40,10 +40,11 @@ def test_terminal_lines_keep_only_newlines(text):
 
 
 @given(NASTY)
-def test_html_escape_round_trips_and_leaves_no_markup(text):
+def test_html_escape_leaves_no_markup_nor_control_and_reads_as_the_terminal_text(text):
     shown = escape.html(text)
     assert not set(shown) & set("<>\"'")
-    assert html.unescape(shown) == text
+    assert not DANGEROUS_TERMINAL.search(shown)
+    assert html.unescape(shown) == escape.terminal(text)
 
 
 def _inner(rendered: str, tag: str) -> str:
