@@ -56,3 +56,14 @@ def test_the_page_and_figures_appear_whole_and_a_second_one_in_the_same_second_b
     assert html == page(RESULT) and html.count("<svg") == 3 and "<script" not in html
     assert "&lt;b&gt;" in html and "<b>.toml" not in html  # a file name is text, never markup
     assert "61,700,000 KRW" in html
+
+
+def test_the_cost_axis_title_sits_above_abbreviated_labels_and_people_axes_count_whole():
+    import re
+    html = page(RESULT)
+    won = re.findall(r'<text[^>]*transform="([^"]*)"[^>]*>total cost \(KRW\)</text>', html)
+    assert len(won) == 1 and "rotate" not in won[0]  # horizontal, above the labels: never drawn over them
+    labels = re.findall(r">([0-9.,]+ ?(?:M|bn)?)</text>", html)
+    assert "60 M" in labels and "60,000,000" not in labels  # abbreviated, not run together
+    # both people axes: whole ticks from 0 past the largest count (1,237 people)
+    assert re.findall(r">([0-9,]+)</text>", html)[-8:] == ["0", "500", "1,000", "1,500"] * 2
