@@ -15,6 +15,7 @@ from redress.reports.charts import counts, won_axis
 from redress.vocabulary import HANDLED, PASSED, STOPPED
 
 WIDTH = 380
+HEIGHT = 220  # of the treasury's vertical bars: Vega's default 300 made one bar a wall
 # Room around each chart: the browser's sans-serif may be wider than the one vl-convert
 # measured with, and a label must not be cut at the edge of the SVG.
 PADDING = {"left": 30, "right": 40, "top": 5, "bottom": 5}
@@ -44,10 +45,13 @@ def nothing(title: str, message: str) -> alt.Chart:
 def funnel(steps: list[dict]) -> alt.Chart:
     """Horizontal bars, one per step, in the order given. `steps`: label, count, side
     (True for where rows went instead: quarantine, review, non-members)."""
+    title = "From scope rows to eligible people"
+    if not any(s["count"] for s in steps):  # a run that stopped before reading any: words, not empty axes
+        return nothing(title, "No scope row or exposure yet.")
     order = [s["label"] for s in steps]
     values = [{"step": s["label"], "count": s["count"], "path": "set aside" if s["side"] else "towards payment"}
               for s in steps]
-    return alt.Chart(alt.Data(values=values), title="From scope rows to eligible people").mark_bar().encode(
+    return alt.Chart(alt.Data(values=values), title=title).mark_bar().encode(
         y=alt.Y("step:N", sort=order, title=None, axis=LABELS),
         x=alt.X("count:Q", **counts("rows or people", max(s["count"] for s in steps))),
         color=alt.Color("path:N", sort=["towards payment", "set aside"], title=None, legend=LEGEND,
@@ -83,12 +87,12 @@ def treasury(days: list[dict], cap: int | None, *, planned: bool = False,
         order=alt.Order("part:N", sort="ascending"),
     )
     if not rule_shown:
-        return bars.properties(width=WIDTH, title=heading, padding=PADDING)
+        return bars.properties(width=WIDTH, height=HEIGHT, title=heading, padding=PADDING)
     rule = alt.Chart(alt.Data(values=[{"cap": cap}])).mark_rule(
         color="#b00020", strokeDash=[6, 3], size=2).encode(y="cap:Q")
     label = alt.Chart(alt.Data(values=[{"cap": cap, "label": f"daily cash cap {cap:,} won"}])).mark_text(
         align="left", dy=-7, x=4, color="#b00020").encode(y="cap:Q", text="label:N")
-    return alt.layer(bars, rule, label, title=heading).properties(width=WIDTH, padding=PADDING)
+    return alt.layer(bars, rule, label, title=heading).properties(width=WIDTH, height=HEIGHT, padding=PADDING)
 
 
 def stacked(title: str, rows: list[dict], category: str, parts: list[tuple[str, str]], unit: str) -> alt.Chart:

@@ -138,3 +138,10 @@ def test_suite_states_use_the_words_and_counts_of_data_quality_html():
         ("5", "passed"), ("1", "defects found and handled"), ("0", "gate stopped the run")]
     assert "FAILED" not in text and "failed" not in text
     assert tick_labels(text, "x") == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_a_funnel_of_zeros_says_so_in_words():
+    steps = [{"label": "exposures (customer, category)", "count": 0, "side": False},
+             {"label": "eligible customers", "count": 0, "side": False}]
+    text = svg(run_charts.funnel(steps))
+    assert "No scope row or exposure yet." in text and "mark-rect" not in text
