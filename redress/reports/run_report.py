@@ -55,7 +55,10 @@ class Chart:
 
 @dataclass(frozen=True)
 class Report:
-    """What the page and the artifacts show, charts rendered; tables as lists of dicts."""
+    """What the page and the artifacts show, charts rendered; tables as lists of dicts.
+    `planned`: the schedule is a waiting plan's, nothing released; `suites`: suite_overview
+    rows with `words` (SUITE_WORDS); `suite_counts`: state, words, runs, one per state in
+    SUITE_STATES order (passed, handled, stopped)."""
     funnel: list[dict]
     money: list[dict]
     schedule: list[dict]
