@@ -29,18 +29,20 @@ from redress.reports.charts import svg
 from redress.reports.data_docs import suite_overview
 from redress.reports.facts import RunFacts
 from redress.reports.reconciliation import COLUMNS
-from redress.reports.rendering import html_environment
+from redress.reports.rendering import STATE_WORDS, html_environment
 from redress.reports.report_facts import NOT_REQUIRED, ReportFacts
 from redress.reports.summary import treasury_schedule
 from redress.results import Destinations, TreasuryDay
 from redress.rules.plans import KINDS
-from redress.vocabulary import ENTITLEMENT_REASONS, PLAN_STATES
+from redress.vocabulary import ENTITLEMENT_REASONS, EXPIRED, PLAN_STATES, REJECTED, SUITE_STATES, SUPERSEDED, WAITING
 
 PAGE = "report.html"
 # The reconciliation's money columns a chart stacks per rail, as the page labels them.
 LEDGER_PARTS = [("issued", "issued"), ("settled", "settled"), ("returned", "returned"),
                 ("held", "held on claim"), ("claimed", "claimed (cancelled)"), ("unclaimed", "unclaimed")]
 APPROVAL_TEXT = {**PLAN_STATES, NOT_REQUIRED: "not required: the policy releases payments without approval"}
+# The words summary.md and data_quality.html give each suite state (without Markdown's bold).
+SUITE_WORDS = {state: str(STATE_WORDS[state]).strip("*") for state in SUITE_STATES}
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,20 @@ class Chart:
 
 @dataclass(frozen=True)
 class Report:
-    """What the page and the artifacts show, charts rendered; tables as lists of dicts."""
+    """What the page and the artifacts show, charts rendered; tables as lists of dicts.
+    `planned`: the schedule is a waiting plan's, nothing released; `suites`: suite_overview
+    rows with `words` (SUITE_WORDS); `suite_counts`: state, words, runs, one per state in
+    SUITE_STATES order (passed, handled, stopped)."""
     funnel: list[dict]
     money: list[dict]
     schedule: list[dict]
+    planned: bool
     cap: int | None
     rails: list[dict]
     new_batches: list[dict]
     reasons: list[dict]
     suites: list[dict]
+    suite_counts: list[dict]
     quarantine: list[dict]
     approval: dict
     changes: list[dict]
@@ -87,15 +94,28 @@ def _per_rail(recon: pl.DataFrame) -> list[dict]:
     return recon.group_by("rail", maintain_order=True).agg(pl.col(c).sum() for c in COLUMNS[2:]).to_dicts()
 
 
-def _schedule(treasury: tuple[TreasuryDay, ...], facts: RunFacts, cap: int | None) -> list[dict]:
-    if facts.cash or facts.planned_cash:  # released, or a waiting plan on top of what was released before
+def _schedule(treasury: tuple[TreasuryDay, ...], facts: RunFacts, cap: int | None, state: str) -> list[dict]:
+    """This run's bank-transfer outflow per value date (SPEC "Disbursement batches"):
+    what it released (its batches); while its plan waits (`state` WAITING), the days the
+    disburse stage planned; a rejected, superseded or expired plan released nothing, so
+    no day (its stage result still holds the days it had planned)."""
+    if facts.cash or (state == WAITING and facts.planned_cash):  # released, or a waiting plan on top of what was released before
         rows = treasury_schedule(None, facts)
         rows = [dict(r, daily_cash_cap=cap, headroom=None if cap is None else cap - r["all_runs"]) for r in rows]
-    else:  # a plan waiting for approval: nothing released yet, the stage's own days
+    elif state == WAITING:  # nothing released yet: the stage's own days, labelled planned
         rows = [{"value_date": t.value_date, "this_run": t.amount_krw, "all_runs": t.amount_krw,
                  "daily_cash_cap": t.daily_cash_cap_krw, "headroom": t.daily_cash_cap_krw - t.amount_krw}
                 for t in treasury]
+    else:
+        rows = []
     return [dict(r, earlier=r["all_runs"] - r["this_run"]) for r in rows]
+
+
+def _no_outflow(state: str) -> str:
+    """What the treasury section says when this run has no outflow (state: a plan state)."""
+    if state in (REJECTED, SUPERSEDED, EXPIRED):
+        return f"No bank-transfer outflow: the plan was {state}, nothing of it was paid."
+    return "No bank transfer on any value date of this run."
 
 
 def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts, more: ReportFacts,
@@ -109,10 +129,14 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
     money = [{"what": "entitled (every eligible customer)", "krw": p.entitled_krw},
              {"what": "paid out (issued or settled, off the claim rail)", "krw": p.paid_krw},
              {"what": "held on the claim rail (not paid out)", "krw": p.held_krw}]
-    schedule = _schedule(treasury, facts, daily_cash_cap)
+    state = more.approval.state
+    schedule = _schedule(treasury, facts, daily_cash_cap, state)
+    planned = state == WAITING and not facts.cash
     rails = _per_rail(recon)
     reasons = [dict(asdict(r), text=ENTITLEMENT_REASONS.get(r.reason, "")) for r in more.reasons]
-    suites = suite_overview(records)
+    suites = [dict(s, words=SUITE_WORDS[s["state"]]) for s in suite_overview(records)]
+    suite_counts = [{"state": code, "words": words, "runs": sum(s["state"] == code for s in suites)}
+                    for code, words in SUITE_WORDS.items()]
     quarantine = [dict(asdict(q), label=f"{q.kind}: {q.reason}") for q in facts.quarantine]
     a = more.approval
     approval = dict(asdict(a), text=APPROVAL_TEXT.get(a.state, a.state))
@@ -120,13 +144,15 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
     c = run_charts
     charts = [
         ("funnel", "The funnel", c.funnel(funnel)),
-        ("treasury-schedule", "Treasury schedule", c.treasury(schedule, daily_cash_cap)),
+        ("treasury-schedule", "Treasury schedule",
+         c.treasury(schedule, daily_cash_cap, planned=planned, empty=_no_outflow(state))),
         ("ledger-by-rail", "The ledger per rail",
          c.stacked("The ledger per rail and status (won)", [r for r in rails if r["rail"] != "TOTAL"], "rail",
                    LEDGER_PARTS, "won")),
         ("entitlements-by-reason", "Entitlements per reason",
          c.bars("Customers per entitlement reason", reasons, "reason", "customers", "customers",
                 "No entitlement yet.")),
+        ("suite-states", "Suite runs per state", c.suite_states(suite_counts)),
         ("quarantine-by-reason", "Quarantine per reason",
          c.bars("Quarantined rows and files per reason", [dict(q, n=q["rows"] + q["files"]) for q in quarantine],
                 "label", "n", "rows and files", "Nothing was quarantined in this run.")),
@@ -134,8 +160,8 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
          c.bars("This run's payments per kind (won)", changes, "label", "amount_krw", "won",
                 "No payment in this run.")),
     ]
-    return Report(funnel=funnel, money=money, schedule=schedule, cap=daily_cash_cap, rails=rails,
-                  new_batches=[asdict(b) for b in facts.batches], reasons=reasons, suites=suites,
+    return Report(funnel=funnel, money=money, schedule=schedule, planned=planned, cap=daily_cash_cap, rails=rails,
+                  new_batches=[asdict(b) for b in facts.batches], reasons=reasons, suites=suites, suite_counts=suite_counts,
                   quarantine=quarantine, approval=approval, changes=changes, revision=more.changes.revision,
                   charts={key: Chart(key, title, svg(chart)) for key, title, chart in charts})
 
@@ -147,8 +173,7 @@ def report_html(report: Report, *, run_id: str, run_date: date, policy_id: str, 
     charts = {k: Markup(c.svg) for k, c in report.charts.items()}
     return html_environment().get_template("report.html.j2").render(
         r=report, charts=charts, run_id=run_id, run_date=run_date.isoformat(), policy_id=policy_id,
-        changes=more.changes, error=error,
-        suites_passed=sum(s["passed"] for s in report.suites))
+        changes=more.changes, error=error, no_outflow=_no_outflow(more.approval.state))
 
 
 def report_markdown(report: Report, run_id: str) -> str:

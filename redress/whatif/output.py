@@ -16,7 +16,7 @@ import altair as alt
 from markupsafe import Markup
 
 from redress import escape
-from redress.reports.charts import svg
+from redress.reports.charts import counts, svg, won_axis
 from redress.reports.rendering import html_environment
 from redress.vocabulary import ENTITLEMENT_REASONS
 
@@ -140,15 +140,16 @@ def _charts(result: dict) -> dict[str, Markup]:
     legend = alt.Legend(labelLimit=260)
     return {
         "cost": Markup(svg(alt.Chart(alt.Data(values=cost)).mark_bar().encode(
-            x=policy_x, y=alt.Y("sum(KRW):Q", title="total cost (KRW)"), color=alt.Color("rail:N", title="rail", legend=legend),
+            x=policy_x, y=alt.Y("sum(KRW):Q", axis=won_axis("total cost (KRW)", y=True)), color=alt.Color("rail:N", title="rail", legend=legend),
         ).properties(title="Cost per policy, by rail", width=max(160, 110 * len(ps)), height=240))),
         "reasons": Markup(svg(alt.Chart(alt.Data(values=reasons)).mark_bar().encode(
             y=alt.Y("reason:N", sort=list(ENTITLEMENT_REASONS), title=None),
-            x=alt.X("people:Q", title="people"), yOffset=alt.YOffset("policy:N", sort=order),
+            x=alt.X("people:Q", **counts("people", max((r["people"] for r in reasons), default=0))), yOffset=alt.YOffset("policy:N", sort=order),
             color=alt.Color("policy:N", sort=order, title="policy", legend=legend),
         ).properties(title="People per reason", width=420, height=60 * len(ENTITLEMENT_REASONS)))),
         "changes": Markup(svg(alt.Chart(alt.Data(values=moves)).mark_bar().encode(
-            x=policy_x, y=alt.Y("people:Q", title="people"),
+            x=policy_x, y=alt.Y("people:Q", **counts("people", max(sum(f["versus_in_force"][k] for k in (
+                "gain", "lose", "unchanged")) for _, f in ps), y=True)),
             color=alt.Color("change:N", title="vs in force", legend=legend, scale=alt.Scale(
                 domain=["gain", "unchanged", "lose"], range=["#2e7d32", "#9e9e9e", "#c62828"])),
         ).properties(title="Who gains, loses or is unchanged", width=max(160, 110 * len(ps)), height=240))),

@@ -20,15 +20,17 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 from browser import png_pixels, visit
-from flows.approval import approve_plan
+from flows.approval import approve_plan, reject
 from flows.remediation import remediation
 from redress.generate import generate
 from redress.policy import DEFAULT_POLICY as APPROVAL_POLICY  # require_approval = true
+from redress.reports.data_docs import suite_state, validation_records
+from redress.vocabulary import HANDLED, PASSED, STOPPED
 
 RUN_DATE = date(2025, 12, 1)
 SECTIONS = ("funnel", "treasury", "payments", "data-quality", "approval")
-CHART_KEYS = ("funnel", "treasury-schedule", "ledger-by-rail", "entitlements-by-reason", "quarantine-by-reason",
-              "payments-by-kind")
+CHART_KEYS = ("funnel", "treasury-schedule", "ledger-by-rail", "entitlements-by-reason", "suite-states",
+              "quarantine-by-reason", "payments-by-kind")
 
 
 def q(data: Path, sql: str, params=None):
@@ -153,6 +155,26 @@ def test_quarantine_and_suites_are_on_the_page(run):
     assert f"{len(records)} suite runs: " in text
 
 
+def test_defects_found_and_handled_read_as_data_quality_html_says_never_failed(run):
+    """Defective rows quarantined as designed are "defects found and handled", in the
+    words and counts of data_quality.html and summary.md, in the table and the chart."""
+    data, summary, _ = run
+    report_dir = data / "reports" / summary["run_id"]
+    text = page_of(data, summary["run_id"])
+    states = {r["label"]: suite_state(r) for r in validation_records(report_dir)}
+    assert states["scope_rows"] == HANDLED  # the generated case has defective scope rows
+    counts = [list(states.values()).count(s) for s in (PASSED, HANDLED, STOPPED)]
+    line = (f"{len(states)} suite runs: {counts[0]} passed, {counts[1]} with defects found and handled, "
+            f"{counts[2]} stopped the run.")
+    assert line in text
+    assert line in (report_dir / "data_quality.html").read_text(encoding="utf-8")
+    assert '<tr><td>scope_rows</td><td><span class="handled">defects found and handled</span></td>' in text
+    assert "FAILED" not in text and "failed</span>" not in text
+    chart = re.search(r'id="chart-suite-states">(.*?)</figure>', text, flags=re.S).group(1)
+    bars = dict((w, int(n)) for n, w in re.findall(r'aria-label="suite runs: (\d+); words: ([a-z ]+)"', chart))
+    assert bars == {"passed": counts[0], "defects found and handled": counts[1], "gate stopped the run": counts[2]}
+
+
 def test_no_customer_data_on_the_page(run):
     data, summary, _ = run
     text = page_of(data, summary["run_id"])
@@ -230,6 +252,45 @@ def test_a_plan_waiting_for_approval_shows_its_state_and_what_it_would_pay(tmp_p
     assert row("paid out (issued or settled, off the claim rail)", issued) in text
 
 
+def test_a_rejected_plan_shows_no_outflow_and_an_approved_one_its_released_outflow(tmp_path):
+    """Copies of one folder whose plan waits: approved, the treasury shows what was
+    released; rejected, this run's outflow is 0 (no day, no bar), as its payments are."""
+    waiting = tmp_path / "waiting"
+    generate(waiting, 300, seed=3)
+    run_id = remediation(data_dir=waiting, policy_path=APPROVAL_POLICY, run_date=RUN_DATE)["run_id"]
+    approved, rejected = tmp_path / "approved", tmp_path / "rejected"
+    shutil.copytree(waiting, approved)
+    shutil.copytree(waiting, rejected)
+
+    text = page_of(waiting, run_id)  # while it waits: the planned days, labelled planned
+    planned = json.loads(q(waiting, "SELECT counts FROM runs WHERE run_id = ?", [run_id])[0][0])["disburse"]["treasury"]
+    assert planned and "<th>this run (planned, awaiting approval)</th>" in text
+    chart = re.search(r'id="chart-treasury-schedule">(.*?)</figure>', text, flags=re.S).group(1)
+    assert re.findall(r'won: ([0-9,]+); part: this run \(planned\)', chart) == [f"{d['amount_krw']:,}" for d in planned]
+
+    approve_plan(data_dir=approved, run_id=run_id, by="finance.kim")
+    days = q(approved, "SELECT value_date, sum(control_sum) FROM batches WHERE rail = 'bank_transfer' "
+                       "GROUP BY ALL ORDER BY 1")
+    assert days and sum(a for _, a in days) > 0
+    text = page_of(approved, run_id)
+    chart = re.search(r'id="chart-treasury-schedule">(.*?)</figure>', text, flags=re.S).group(1)
+    for value_date, amount in days:
+        assert row(value_date.isoformat(), amount, 0, 20_000_000_000, 20_000_000_000 - amount) in text
+    assert re.findall(r'won: ([0-9,]+); part: this run"', chart) == [f"{a:,}" for _, a in days]
+
+    reject(data_dir=rejected, run_id=run_id, by="finance.kim")
+    assert q(rejected, "SELECT count(*) FROM batches") == [(0,)]
+    text = page_of(rejected, run_id)
+    chart = re.search(r'id="chart-treasury-schedule">(.*?)</figure>', text, flags=re.S).group(1)
+    assert "No bank-transfer outflow: the plan was rejected, nothing of it was paid." in chart
+    assert "part: this run" not in chart and "mark-rect" not in chart
+    treasury = re.search(r'<section id="treasury">(.*?)</section>', text, flags=re.S).group(1)
+    assert '<td colspan="5">No bank-transfer outflow: the plan was rejected, nothing of it was paid.</td>' in treasury
+    for value_date, _ in days:
+        assert value_date.isoformat() not in treasury
+    assert row("first payments", 0, 0) in text
+
+
 def test_the_charts_are_a_markdown_artifact_and_the_tables_table_artifacts(run):
     data, summary, flow_run_id = run
     with get_client(sync_client=True) as client:
@@ -246,6 +307,5 @@ def test_the_charts_are_a_markdown_artifact_and_the_tables_table_artifacts(run):
     assert all(s.startswith("<svg") and s in page for s in svgs)  # the same charts as the page
     rails = json.loads(artifacts["ledger-by-rail"].data)
     (total,), = q(data, "SELECT sum(amount) FROM ledger")
-    # table artifacts read as people read them: headers in words, numbers with separators
-    assert sum(int(r["Issued"].replace(",", "")) + int(r["Held"].replace(",", ""))
-               for r in rails if r["Rail"] != "TOTAL") == total
+    won = lambda cell: int(str(cell).replace(",", ""))  # noqa: E731 - headers in words, numbers separated
+    assert sum(won(r["Issued"]) + won(r["Held"]) for r in rails if r["Rail"] != "TOTAL") == total

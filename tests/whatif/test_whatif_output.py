@@ -134,3 +134,14 @@ def test_the_page_holds_no_control_or_bidi_character_whatever_the_file_name(name
 def test_a_bell_escape_and_right_to_left_override_in_a_file_name_are_shown_as_escapes():
     result = {**RESULT, "policies": [figs("base-v1", 1234, 61_700_000, file="a\x07b\x1b[2Jc\u202eexe.toml")]}
     assert "a\\x07b\\x1b[2Jc\\u202eexe.toml" in page(result)
+
+
+def test_the_cost_axis_title_sits_above_abbreviated_labels_and_people_axes_count_whole():
+    import re
+    html = page(RESULT)
+    won = re.findall(r'<text[^>]*transform="([^"]*)"[^>]*>total cost \(KRW\)</text>', html)
+    assert len(won) == 1 and "rotate" not in won[0]  # horizontal, above the labels: never drawn over them
+    labels = re.findall(r">([0-9.,]+ ?(?:M|bn)?)</text>", html)
+    assert "60 M" in labels and "60,000,000" not in labels  # abbreviated, not run together
+    # both people axes: whole ticks from 0 past the largest count (1,237 people)
+    assert re.findall(r">([0-9,]+)</text>", html)[-8:] == ["0", "500", "1,000", "1,500"] * 2
