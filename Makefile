@@ -28,9 +28,9 @@ system-deps:  ## install Debian's chromium and libreoffice-calc-nogui when missi
 	if [ "$$(id -u)" != 0 ]; then echo "make test needs Chromium and LibreOffice Calc: sudo apt-get install $(SYSTEM_DEPS)" >&2; exit 1; fi; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_DEPS) > /dev/null
 
-test: $(STAMP) system-deps  ## check the layers (.importlinter), then run the test suite on two workers
+test: $(STAMP) system-deps  ## check the layers (.importlinter), then run the test suite on two workers, a module per worker (its fixtures built once)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15
 
 # A fresh venv from the lock, redress installed as a wheel (no -e), and the demo run from
 # a folder outside the repository: the suites and policies must come with the package.
@@ -40,7 +40,7 @@ check-install:  ## install redress non-editable into a temporary venv and run it
 	$(PYTHON) -m venv "$$tmp/venv"; \
 	"$$tmp/venv/bin/pip" install --quiet --no-compile --require-hashes --no-deps -r requirements.lock; \
 	"$$tmp/venv/bin/pip" install --quiet --no-compile --no-deps .; \
-	cd "$$tmp" && "$$tmp/venv/bin/redress" demo --out "$$tmp/demo" > "$$tmp/demo.log" 2>&1 \
+	cd "$$tmp" && "$$tmp/venv/bin/redress" demo --out "$$tmp/demo" --customers 2000 > "$$tmp/demo.log" 2>&1 \
 	  || { cat "$$tmp/demo.log"; exit 1; }; \
 	ls "$$tmp"/demo/reports/*/summary.md > /dev/null; \
 	echo "check-install: the installed redress ran the demo from $$tmp"
