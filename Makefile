@@ -21,12 +21,15 @@ demo: $(STAMP)  ## generate a synthetic breach in ./demo and run the whole pipel
 	$(BIN)/redress demo --out demo
 
 # The tests look at the pages and spreadsheets as people do: in Chromium and LibreOffice
-# (Debian's packages). Installed when missing and allowed (root), else a one-line reason.
+# (Debian's packages). Installed when missing and allowed (root, or sudo without a
+# password), else a one-line reason.
 SYSTEM_DEPS := chromium libreoffice-calc-nogui
 system-deps:  ## install Debian's chromium and libreoffice-calc-nogui when missing (the tests use them)
 	@if command -v chromium > /dev/null && command -v soffice > /dev/null; then exit 0; fi; \
-	if [ "$$(id -u)" != 0 ]; then echo "make test needs Chromium and LibreOffice Calc: sudo apt-get install $(SYSTEM_DEPS)" >&2; exit 1; fi; \
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_DEPS) > /dev/null
+	sudo=; if [ "$$(id -u)" != 0 ]; then \
+	  if sudo -n true 2> /dev/null; then sudo="sudo -n"; \
+	  else echo "make test needs Chromium and LibreOffice Calc: sudo apt-get install $(SYSTEM_DEPS)" >&2; exit 1; fi; fi; \
+	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_DEPS) > /dev/null
 
 test: $(STAMP) system-deps  ## check the layers (.importlinter), then run the test suite on two workers, a module per worker (its fixtures built once)
 	$(BIN)/lint-imports
