@@ -178,11 +178,21 @@ def test_a_cli_error_naming_a_path_prints_no_escape_sequence(cli, tmp_path):
     assert "\x1b" not in err and "\r" not in err and err.count("\n") == 1 and "\\x1b[2J\\x0dhere" in err
 
 
+def _every_flow_run(client) -> list:
+    """Every flow run on the test server, page by page: a worker's server may hold more
+    than the API's default page (200) by the time this module runs."""
+    runs, offset = [], 0
+    while page := client.read_flow_runs(limit=200, offset=offset):
+        runs += page
+        offset += len(page)
+    return runs
+
+
 def test_artifacts_show_names_escaped(crafted, run):
     root, data, _ = crafted
     code, out, err, run_id = run
     with get_client(sync_client=True) as client:
-        (flow_run,) = [r for r in client.read_flow_runs() if CRAFTED in str(r.parameters.get("data_dir"))]
+        (flow_run,) = [r for r in _every_flow_run(client) if CRAFTED in str(r.parameters.get("data_dir"))]
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
     texts = {a.key: a.data if isinstance(a.data, str) else json.dumps(a.data) for a in found}
@@ -194,7 +204,7 @@ def test_artifacts_show_names_escaped(crafted, run):
 
 def test_logs_show_names_on_one_line_without_escape_sequences(crafted, run):
     with get_client(sync_client=True) as client:
-        (flow_run,) = [r for r in client.read_flow_runs() if CRAFTED in str(r.parameters.get("data_dir"))]
+        (flow_run,) = [r for r in _every_flow_run(client) if CRAFTED in str(r.parameters.get("data_dir"))]
         logs = [log.message for log in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))]
     named = [m for m in logs if "red" in m and m.startswith("scope/")]
     assert "scope/\\x1b[31mred\\x1b[0m.csv: accepted (3 rows)" in named
