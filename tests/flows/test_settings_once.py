@@ -49,9 +49,16 @@ def stored_text(flow_run_id) -> tuple[dict, str]:
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 
+    import time
+
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(flow_run_id)
-        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        # Prefect records task runs from events, asynchronously: on a loaded machine they
+        # reach the API a moment after the flow returns, so wait for them (at most 60 s).
+        deadline = time.monotonic() + 60
+        while not (task_runs := client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))) and time.monotonic() < deadline:
+            time.sleep(0.5)
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
     text = "\n".join([flow_run.model_dump_json(), *(t.model_dump_json() for t in task_runs),
                       *(entry.model_dump_json() for entry in logs)])
