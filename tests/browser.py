@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -46,7 +48,8 @@ def visit(page: Path, width: int = 1280, height: int = 2400, timeout: float = 60
     binary = require_chromium()
     with tempfile.TemporaryDirectory(prefix="redress-chromium-") as profile:
         proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-                                 "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)  # its own group: renderers and helpers go with it
         try:
             port_file = Path(profile) / "DevToolsActivePort"
             deadline = time.monotonic() + timeout
@@ -56,7 +59,9 @@ def visit(page: Path, width: int = 1280, height: int = 2400, timeout: float = 60
             port, path = port_file.read_text().splitlines()[:2]  # the port, then /devtools/browser/<id>
             return _drive(f"ws://127.0.0.1:{port}{path}", page.resolve().as_uri(), width, height, deadline)
         finally:
-            proc.kill()  # only the browser this function started
+            # The whole group this function started: Chromium's child processes otherwise
+            # keep writing the profile while it is removed ("Directory not empty").
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
