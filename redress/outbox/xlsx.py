@@ -101,6 +101,8 @@ def write_xlsx(frame: pl.DataFrame, path: Path, created: datetime) -> None:
 
 
 def _kinds(frame: pl.DataFrame) -> dict[str, str]:
+    """Column name -> "text" or "number", from the dtype and IDENTIFIERS alone (never from
+    the values); ValueError for any other dtype or a name XML cannot hold."""
     kinds = {}
     for name, dtype in frame.schema.items():
         if name in IDENTIFIERS or dtype == pl.String:
