@@ -11,7 +11,8 @@ Not xlsxwriter: it takes one Python call per cell, about 2.5 s per 50,000-row ba
 10). Here the package is written with `zipfile` (its constant parts in xlsx_parts.py)
 and the sheet XML is built column-wise by Polars string expressions, rows joined per
 chunk of rows, never a Python loop per row or cell: 0.19 s against xlsxwriter's 2.67 s
-on the same 50,000 rows, 14x (`benchmarks/xlsx_benchmark.py`, on a loaded 2-core machine).
+on the same 50,000 rows, 14x (`benchmarks/xlsx_benchmark.py`, 2 cores at load 3.7; 6.8x
+at load 7.5, where Polars' threads lose more than xlsxwriter's single one).
 
 One cell type per column, chosen here, with nothing guessed from the values: a text
 cell is an inline string (`t="inlineStr"`), so `=...` is never a formula and digits never
