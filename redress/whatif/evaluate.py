@@ -23,7 +23,7 @@ from redress.entitling import CUSTOMER_FIELDS, EXPOSURE_FIELDS
 from redress.errors import RedressError
 from redress.policy import Policy, load_policy
 from redress.runtime.commands import redress_line
-from redress.vocabulary import BANK_TRANSFER
+from redress.vocabulary import BANK_TRANSFER, UNKNOWN_CATEGORY
 from redress.warehouse import connect, table_exists
 from redress.warehouse import path as warehouse_path
 from redress.warehouse.runs import data_dir_lock
@@ -43,8 +43,9 @@ def load_policies(paths: list[Path]) -> list[Policy]:
 
 def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
     """{"as_of_run": the last run's id, "run_date": ISO date, "policies": the figures
-    (redress/whatif/figures.py) of each policy, in the order given}, over the data
-    folder's warehouse as of its last run. run_date: the day a run would issue
+    (redress/whatif/figures.py) of each policy, in the order given, with
+    quarantined_rows_it_lists: the scope rows quarantined as unknown_category whose
+    category it lists}, over the data folder's warehouse as of its last run. run_date: the day a run would issue
     the top-ups (their first value date unless the policy names a later one).
 
     Raises RedressError (one line) when the folder has no warehouse or nothing was
@@ -65,6 +66,12 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
             "SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL",
             [BANK_TRANSFER]).fetchall()} if table_exists(con, "batches") else {}
         claims = table_exists(con, "claims")
+        # Rows quarantined because the policy in force does not list their category: a
+        # candidate that lists it would classify them (its figures are short of them).
+        unlisted = dict(con.execute("""
+            SELECT json_extract_string(row_json, '$.data_category'), count(DISTINCT (file_sha256, row_number))
+            FROM quarantine WHERE kind = 'scope' AND reason = ? GROUP BY ALL""", [UNKNOWN_CATEGORY]).fetchall()
+                        ) if table_exists(con, "quarantine") else {}
 
         def read(query: str) -> pl.LazyFrame:
             # Straight from DuckDB into Polars memory (Arrow, no file in between) while
@@ -82,6 +89,8 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
                 policies, run_date, released)
         except ValueError as exc:  # an exposed customer missing from the master: a damaged warehouse
             raise RedressError(f"cannot evaluate the policies: {exc}") from None
+    for figures, policy in zip(out, policies):
+        figures["quarantined_rows_it_lists"] = sum(n for category, n in unlisted.items() if category in policy.categories)
     return {"as_of_run": last, "run_date": run_date.isoformat(), "policies": out}
 
 
