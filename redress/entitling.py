@@ -1,6 +1,6 @@
-"""How the entitle stage feeds the entitlement rule (redress/rules/entitlements.py), as
-one thing that the stage (tasks/entitle.py) and `redress whatif` (redress/whatif/) both
-call, so a what-if of a policy is computed exactly as a run of it would be.
+"""How the entitle stage (tasks/entitle.py) feeds the entitlement rule
+(redress/rules/entitlements.py), and what it reads of the warehouse (EXPOSURE_FIELDS,
+CUSTOMER_FIELDS: `redress whatif` reads the same columns, redress/whatif/evaluate.py).
 
 The inputs are copied out of the warehouse to Parquet once (`export_inputs`); the rule's
 two halves then run through Parquet (`entitlements_file`): tens of millions of exposures
@@ -16,6 +16,10 @@ import polars as pl
 
 from redress.policy import Policy
 from redress.rules.entitlements import entitlements_of, exposure_summary, passing_base_sum
+
+# What the rule reads of each table (rules.entitlements.exposure_summary's inputs).
+EXPOSURE_FIELDS = "customer_id, data_category, accessed_at, confidence"
+CUSTOMER_FIELDS = "customer_id, status, closed_at, is_test, payout_method, bank_valid"
 
 # The customers whose entitlement is recomputed: everyone exposed ($every), or those
 # with an exposure in one of $files (the stage's incremental mode).
@@ -35,11 +39,11 @@ def export_inputs(con: duckdb.DuckDBPyConnection, work_dir: Path, *, every: bool
     work_dir.mkdir(parents=True, exist_ok=True)
     affected = {"every": every, "files": list(files)}
     con.execute(f"""
-        COPY (SELECT customer_id, data_category, accessed_at, confidence FROM scope_exposures
+        COPY (SELECT {EXPOSURE_FIELDS} FROM scope_exposures
               WHERE $every OR customer_id IN ({_AFFECTED})) TO $target (FORMAT parquet)""",
                 affected | {"target": str(exposures)})
     con.execute(f"""
-        COPY (SELECT customer_id, status, closed_at, is_test, payout_method, bank_valid FROM customers
+        COPY (SELECT {CUSTOMER_FIELDS} FROM customers
               WHERE $every OR customer_id IN ({_AFFECTED})) TO $target (FORMAT parquet)""",
                 affected | {"target": str(customers)})
     return exposures, customers

@@ -45,6 +45,42 @@ def _splits(amounts: np.ndarray, max_items: int, max_amount: int, day_room) -> l
     return out
 
 
+def _days(rail_name: str, policy: Policy, run_date: date, released: dict[date, int]):
+    """(first value date, day_room) of a rail: bank transfers start on the policy's first
+    value date (never before the run date) and fill each day up to daily_cash_cap less
+    what is already `released` that day; the other rails take the run date, uncapped."""
+    if rail_name != BANK_TRANSFER:
+        return run_date, lambda d: None
+    # A value date is never in the past: a later run (top-ups, reissues) under a policy
+    # whose first_value_date has gone by starts on its own run date.
+    start_day = max(policy.first_value_date or run_date, run_date)
+
+    def day_room(d: int) -> int:
+        return max(policy.daily_cash_cap - released.get(start_day + timedelta(days=d), 0), 0)
+    return start_day, day_room
+
+
+def _check_fits(amounts: np.ndarray, rail_name: str, policy: Policy) -> None:
+    """A payment above a batch (or a bank day) could never be placed and _splits would
+    look for room for ever; load_policy refuses such a policy, a hand-built one may not."""
+    limit = policy.max_batch_amount
+    if rail_name == BANK_TRANSFER:
+        limit = min(limit, policy.daily_cash_cap)
+    if len(amounts) and int(amounts.max()) > limit:
+        raise ValueError(f"a {rail_name} payment of {int(amounts.max())} exceeds what one batch may hold ({limit})")
+
+
+def value_days(amounts: np.ndarray, rail_name: str, policy: Policy, run_date: date,
+               released: dict[date, int] | None = None) -> list[tuple[date, int]]:
+    """(value date, payments) of each batch `batches` would cut from one rail's payment
+    amounts (KRW, in customer_id order), without building the batches: what a
+    what-if needs to say how many days the transfers take. Same split, same dates."""
+    _check_fits(amounts, rail_name, policy)
+    start_day, day_room = _days(rail_name, policy, run_date, released or {})
+    return [(start_day + timedelta(days=d), end - start)
+            for start, end, d in _splits(amounts, policy.max_batch_items, policy.max_batch_amount, day_room)]
+
+
 def batches(
     payments: pl.DataFrame,
     policy: Policy,
@@ -60,32 +96,12 @@ def batches(
     """
     next_seq = dict(next_seq or {})
     released = released or {}
-    # A value date is never in the past: a later run (top-ups, reissues) under a policy
-    # whose first_value_date has gone by starts on its own run date.
-    first_bank_day = max(policy.first_value_date or run_date, run_date)
     pieces = []
     for rail_name in sorted(payments["rail"].unique().to_list()):
         part = payments.filter(pl.col("rail") == rail_name).sort("customer_id")
         amounts = part["amount"].to_numpy()
-        # A payment above a batch (or a bank day) could never be placed and _splits would
-        # look for room for ever; load_policy refuses such a policy, a hand-built one may not.
-        limit = policy.max_batch_amount
-        if rail_name == BANK_TRANSFER:
-            limit = min(limit, policy.daily_cash_cap)
-        if int(amounts.max()) > limit:
-            raise ValueError(f"a {rail_name} payment of {int(amounts.max())} exceeds what one batch may hold ({limit})")
-        if rail_name == BANK_TRANSFER:
-            start_day = first_bank_day
-
-            def day_room(d: int) -> int:
-                day = start_day + timedelta(days=d)
-                return max(policy.daily_cash_cap - released.get(day, 0), 0)
-        else:
-            start_day = run_date
-
-            def day_room(d: int) -> None:
-                return None
-
+        _check_fits(amounts, rail_name, policy)
+        start_day, day_room = _days(rail_name, policy, run_date, released)
         splits = _splits(amounts, policy.max_batch_items, policy.max_batch_amount, day_room)
         ids, dates, seqs, positions = [], [], [], []
         for start, end, d in splits:

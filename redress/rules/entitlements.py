@@ -53,6 +53,50 @@ def exposure_not_counted(policy: Policy, reason: str) -> pl.Expr:
     )
 
 
+def _exposure_aggregates(policy: Policy, suffix: str = "", masks: bool = True) -> tuple[dict, list]:
+    """({name: per-exposure flag}, [its per-customer aggregate]) of rules 2 and 3 under
+    `policy` (for _per_customer), each name + suffix:
+    _listed (some exposure is in a category the policy lists), _any_conf (some listed
+    one has a counted confidence), _any_counted (some of those also lies in the window),
+    tier (the highest tier among those), and with masks the counted and exposed
+    categories as bit masks (one bit per policy category, in name order; every category
+    must then be listed). A run's exposures are all in listed categories (the row rules
+    quarantine the others); a what-if of another policy may meet some that are not, and
+    they count for nothing, as that policy's run would have quarantined them."""
+    names = sorted(policy.categories)
+    if len(names) > 62:
+        raise ValueError("a policy may have at most 62 categories")
+    listed = pl.col("data_category").is_in(names)
+    tier_of = pl.col("data_category").replace_strict(policy.categories, default=None, return_dtype=pl.Int32)
+    counted_conf, in_window = _counts(policy)
+    counted_conf = counted_conf & listed
+    counted = counted_conf & in_window
+    rows = {
+        f"_listed{suffix}": listed,
+        f"_any_conf{suffix}": counted_conf,
+        f"_any_counted{suffix}": counted,
+        f"tier{suffix}": pl.when(counted).then(tier_of),
+    }
+    out = [pl.col(f"_listed{suffix}").any(), pl.col(f"_any_conf{suffix}").any(),
+           pl.col(f"_any_counted{suffix}").any(), pl.col(f"tier{suffix}").max()]
+    if masks:
+        bit = pl.col("data_category").replace_strict({n: 1 << i for i, n in enumerate(names)},
+                                                     return_dtype=pl.Int64)
+        rows |= {f"_counted_mask{suffix}": pl.when(counted).then(bit).otherwise(0),
+                 f"_exposed_mask{suffix}": bit}
+        out += [pl.col(f"_counted_mask{suffix}").bitwise_or(), pl.col(f"_exposed_mask{suffix}").bitwise_or()]
+    return rows, out
+
+
+def _per_customer(exposures: pl.LazyFrame, parts: list[tuple[dict, list]]) -> pl.LazyFrame:
+    """One row per customer_id of the per-exposure flags in `parts` aggregated: each row's
+    flags computed first, then plain aggregations (what a streaming group_by takes at
+    its fastest; a filter inside an aggregation is not)."""
+    rows = {name: expr for r, _ in parts for name, expr in r.items()}
+    return exposures.select("customer_id", **rows).group_by("customer_id").agg(
+        *(a for _, aggs in parts for a in aggs))
+
+
 def exposure_summary(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
     """One row per exposed customer: what counts, the tier and categories, joined with
     the customer fields the rules need.
@@ -63,25 +107,39 @@ def exposure_summary(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: P
     tens of millions of per-customer string lists would not fit in memory.
     """
     names = sorted(policy.categories)
-    if len(names) > 62:
-        raise ValueError("a policy may have at most 62 categories")
-    bit = pl.col("data_category").replace_strict({n: 1 << i for i, n in enumerate(names)}, return_dtype=pl.Int64)
-    tier_of = pl.col("data_category").replace_strict(policy.categories, return_dtype=pl.Int32)
-    counted_conf, in_window = _counts(policy)
-    counted = counted_conf & in_window
-
-    per_customer = exposures.group_by("customer_id").agg(
-        counted_conf.any().alias("_any_conf"),
-        counted.any().alias("_any_counted"),
-        tier_of.filter(counted).max().alias("tier"),
-        bit.filter(counted).bitwise_or().fill_null(0).alias("_counted_mask"),
-        bit.bitwise_or().alias("_exposed_mask"),
-    )
+    per_customer = _per_customer(exposures, [_exposure_aggregates(policy)])
     return per_customer.join(customers, on="customer_id", how="left").with_columns(
         _category_names(pl.col("_counted_mask"), names).alias("categories"),
         _category_names(pl.col("_exposed_mask"), names).alias("exposed_categories"),
         pl.col("closed_at").dt.convert_time_zone("UTC"),
-    ).drop("_counted_mask", "_exposed_mask")
+    ).drop("_counted_mask", "_exposed_mask", "_listed")
+
+
+# The columns of an exposure summary that depend on the policy; exposure_summaries
+# carries them once per policy, suffixed with the policy's position.
+_PER_POLICY = ("_listed", "_any_conf", "_any_counted", "tier")
+
+
+def exposure_summaries(exposures: pl.LazyFrame, customers: pl.LazyFrame, policies: list[Policy]) -> pl.LazyFrame:
+    """exposure_summary for several policies in one pass over the exposures (what
+    `redress whatif` compares: classify every exposure once, price per policy). One
+    row per exposed customer with the customer fields and, for policy n, the columns
+    `_listed@n`, `_any_conf@n`, `_any_counted@n` and `tier@n`; no category names
+    (summary_for gives a policy's own view). Same inputs as exposure_summary."""
+    parts = [_exposure_aggregates(p, f"@{n}", masks=False) for n, p in enumerate(policies)]
+    return _per_customer(exposures, parts).join(customers, on="customer_id", how="left") \
+        .with_columns(pl.col("closed_at").dt.convert_time_zone("UTC"))
+
+
+def summary_for(summaries: pl.LazyFrame, n: int) -> pl.LazyFrame:
+    """Policy n's exposure summary out of exposure_summaries: the customers with an
+    exposure in a category it lists (the others are not exposed under it), its columns
+    under the names exposure_summary gives them (no categories), every other column
+    kept."""
+    names = summaries.collect_schema().names()
+    mine = {f"{c}@{n}": c for c in _PER_POLICY}
+    others = [c for c in names if "@" in c and c not in mine]
+    return summaries.drop(others).rename(mine).filter(pl.col("_listed")).drop("_listed")
 
 
 def _checked(summary: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
@@ -117,14 +175,11 @@ def passing_base_sum(summary: pl.LazyFrame, policy: Policy) -> int:
     return int(passing_sum or 0)
 
 
-def entitlements_of(summary: pl.LazyFrame, policy: Policy, passing_sum: int | None = None) -> pl.LazyFrame:
-    """The entitlement of every customer in an exposure summary. Reads the summary twice:
-    once for the sum that decides pro rata, once for the amounts.
-
-    passing_sum: the sum over every customer when the summary is one partition of them
-    (phase 2 of a partitioned run: redress/partitions.py, whose phase 1 ran passing_base_sum,
-    and its master check, on every partition); None computes it from this summary.
-    """
+def decided(summary: pl.LazyFrame, policy: Policy, passing_sum: int | None = None) -> pl.LazyFrame:
+    """The summary with each customer's decision added: base_amount, reason, amount
+    (KRW, 0 unless ELIGIBLE), rail and policy_id; every column of the summary kept (a
+    what-if carries the payment history along). Reads the summary for the sum that
+    decides pro rata unless passing_sum is given (see entitlements_of)."""
     if passing_sum is None:
         passing_sum = passing_base_sum(summary, policy)
     checked = _checked(summary, policy)
@@ -145,10 +200,21 @@ def entitlements_of(summary: pl.LazyFrame, policy: Policy, passing_sum: int | No
             rail().alias("rail"),
             pl.lit(policy.id).alias("policy_id"),
         )
-        .select(
-            "customer_id", "policy_id", "reason", "tier", "categories", "exposed_categories",
-            "base_amount", "amount", "rail",
-        )
+        .drop("_reason", "_amount")
+    )
+
+
+def entitlements_of(summary: pl.LazyFrame, policy: Policy, passing_sum: int | None = None) -> pl.LazyFrame:
+    """The entitlement of every customer in an exposure summary. Reads the summary twice:
+    once for the sum that decides pro rata, once for the amounts.
+
+    passing_sum: the sum over every customer when the summary is one partition of them
+    (phase 2 of a partitioned run: redress/partitions.py, whose phase 1 ran passing_base_sum,
+    and its master check, on every partition); None computes it from this summary.
+    """
+    return decided(summary, policy, passing_sum).select(
+        "customer_id", "policy_id", "reason", "tier", "categories", "exposed_categories",
+        "base_amount", "amount", "rail",
     )
 
 

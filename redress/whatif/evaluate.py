@@ -3,31 +3,31 @@
 The warehouse is opened read-only under the data folder's lock, the one `redress run`
 holds for all its length (redress/warehouse/runs.py data_dir_lock): a what-if during a run
 is refused in one line and never holds the warehouse the run is about to open. Only a
-finished run's warehouse is described (outcome succeeded or recovered). Its inputs
-copied once to Parquet in a private temporary folder outside the data folder: the
-evidence and customer master as the entitle stage reads them (redress/entitling.py),
-the entitlements in force, the ledger, the applied claims and the bank cash already
-scheduled per value date. Each policy then runs the entitle stage's rule over those
-files; nothing is written to the warehouse or the outbox.
+finished run's warehouse is described (outcome succeeded or recovered). Its tables are
+read straight into Polars (DuckDB's Arrow batches, no file in between): the evidence
+and customer master as the entitle stage reads them (redress/entitling.py), the
+entitlements in force, the ledger, the applied claims and the bank cash already
+scheduled per value date. Every exposure is classified once for all the candidates,
+then each is priced by the entitle stage's rule (redress/whatif/figures.py compare);
+nothing is written to the warehouse or the outbox.
 """
 
 from __future__ import annotations
 
-import tempfile
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 
-from redress.entitling import entitlements_file, export_inputs
+from redress.entitling import CUSTOMER_FIELDS, EXPOSURE_FIELDS
 from redress.errors import RedressError
 from redress.policy import Policy, load_policy
 from redress.runtime.commands import redress_line
-from redress.vocabulary import BANK_TRANSFER
-from redress.warehouse import connect, export, table_exists
+from redress.vocabulary import BANK_TRANSFER, UNKNOWN_CATEGORY
+from redress.warehouse import connect, table_exists
 from redress.warehouse import path as warehouse_path
 from redress.warehouse.runs import data_dir_lock
-from redress.whatif.figures import figures
+from redress.whatif.figures import compare
 
 NO_WAREHOUSE = "no warehouse yet in {data_dir}: run `{command}` first"
 RUN_GOING_ON = "a run is using {data_dir}: try again when it ends"
@@ -43,8 +43,9 @@ def load_policies(paths: list[Path]) -> list[Policy]:
 
 def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
     """{"as_of_run": the last run's id, "run_date": ISO date, "policies": the figures
-    (redress/whatif/figures.py) of each policy, in the order given}, over the data
-    folder's warehouse as of its last run. run_date: the day a run would issue
+    (redress/whatif/figures.py) of each policy, in the order given, with
+    quarantined_rows_it_lists: the scope rows quarantined as unknown_category whose
+    category it lists}, over the data folder's warehouse as of its last run. run_date: the day a run would issue
     the top-ups (their first value date unless the policy names a later one).
 
     Raises RedressError (one line) when the folder has no warehouse or nothing was
@@ -54,34 +55,43 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
     warehouse = warehouse_path(data_dir)
     if not warehouse.is_file():
         raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
-    with tempfile.TemporaryDirectory(prefix="redress-whatif-") as tmp:
-        work = Path(tmp)
-        with data_dir_lock(data_dir, busy=RUN_GOING_ON), connect(warehouse, read_only=True) as con:
-            if not all(table_exists(con, t) for t in ("scope_exposures", "customers", "entitlements", "ledger")):
-                raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
-            (exposed,), = con.execute("SELECT count(*) FROM scope_exposures").fetchall()
-            if not exposed:
-                raise RedressError(f"no accepted exposure in the warehouse of {data_dir}: run `{redress_line(data_dir, 'run')}` first")
-            exposures, customers = export_inputs(con, work)
-            in_force = export(con, "SELECT customer_id, amount FROM entitlements", work / "in_force.parquet")
-            ledger = export(con, "SELECT customer_id, amount, status, rail, attempt FROM ledger",
-                            work / "ledger.parquet")
-            claimants = (con.sql("SELECT DISTINCT customer_id FROM claims").pl() if table_exists(con, "claims")
-                         else pl.DataFrame(schema={"customer_id": pl.String}))
-            last = _last_finished_run(con, data_dir)
-            released = {day: int(total) for day, total in con.execute(
-                "SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL",
-                [BANK_TRANSFER]).fetchall()} if table_exists(con, "batches") else {}
-        out = []
-        for n, policy in enumerate(policies):
-            try:
-                entitled, passing_sum = entitlements_file(exposures, customers, policy, work, f"policy-{n}")
-            except ValueError as exc:  # an exposed customer missing from the master: a damaged warehouse
-                raise RedressError(f"cannot evaluate {policy.path.name}: {exc}") from None
-            out.append(figures(pl.scan_parquet(entitled, glob=False), passing_sum,
-                               pl.scan_parquet(in_force, glob=False), pl.scan_parquet(ledger, glob=False),
-                               claimants.lazy(), policy, run_date, released))
-        return {"as_of_run": last, "run_date": run_date.isoformat(), "policies": out}
+    with data_dir_lock(data_dir, busy=RUN_GOING_ON), connect(warehouse, read_only=True) as con:
+        if not all(table_exists(con, t) for t in ("scope_exposures", "customers", "entitlements", "ledger")):
+            raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
+        (exposed,), = con.execute("SELECT count(*) FROM scope_exposures").fetchall()
+        if not exposed:
+            raise RedressError(f"no accepted exposure in the warehouse of {data_dir}: run `{redress_line(data_dir, 'run')}` first")
+        last = _last_finished_run(con, data_dir)
+        released = {day: int(total) for day, total in con.execute(
+            "SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL",
+            [BANK_TRANSFER]).fetchall()} if table_exists(con, "batches") else {}
+        claims = table_exists(con, "claims")
+        # Rows quarantined because the policy in force does not list their category: a
+        # candidate that lists it would classify them (its figures are short of them).
+        unlisted = dict(con.execute("""
+            SELECT json_extract_string(row_json, '$.data_category'), count(DISTINCT (file_sha256, row_number))
+            FROM quarantine WHERE kind = 'scope' AND reason = ? GROUP BY ALL""", [UNKNOWN_CATEGORY]).fetchall()
+                        ) if table_exists(con, "quarantine") else {}
+
+        def read(query: str) -> pl.LazyFrame:
+            # Straight from DuckDB into Polars memory (Arrow, no file in between) while
+            # the folder lock is held: a lazy DuckDB scan cannot be read twice at once,
+            # and the rules read the ledger more than once in one query.
+            return con.sql(query).pl().lazy()
+        try:
+            out = compare(
+                read(f"SELECT {EXPOSURE_FIELDS} FROM scope_exposures"),
+                read(f"SELECT {CUSTOMER_FIELDS} FROM customers"),
+                read("SELECT customer_id, amount FROM entitlements"),
+                read("SELECT customer_id, amount, status, rail, attempt FROM ledger"),
+                read("SELECT DISTINCT customer_id FROM claims") if claims
+                else pl.LazyFrame(schema={"customer_id": pl.String}),
+                policies, run_date, released)
+        except ValueError as exc:  # an exposed customer missing from the master: a damaged warehouse
+            raise RedressError(f"cannot evaluate the policies: {exc}") from None
+    for figures, policy in zip(out, policies):
+        figures["quarantined_rows_it_lists"] = sum(n for category, n in unlisted.items() if category in policy.categories)
+    return {"as_of_run": last, "run_date": run_date.isoformat(), "policies": out}
 
 
 def _last_finished_run(con, data_dir: Path) -> str | None:

@@ -1,9 +1,12 @@
-"""The figures of one candidate policy, from frames: pure Polars, no IO.
+"""The figures of candidate policies, from frames: pure Polars, no IO.
 
-Entitlements come from the entitle stage's rule (redress/entitling.py); what switching
-would newly pay from the disburse stage's rule (rules.payments.new_payments) and its
-value dates from the batch split (rules.batches.batches), so a what-if says what a run
-of the policy would do. Amounts are whole KRW (ints).
+Every exposure is classified once for all candidates (rules.entitlements.
+exposure_summaries: one pass over tens of millions of rows), each candidate is then
+priced over the per-customer summary by the entitle stage's own rule
+(rules.entitlements.decided), what switching would newly pay comes from the disburse
+stage's rule (rules.payments.owed_now) and its value dates from the batch split
+(rules.batches.value_days): a what-if says what a run of the policy would do. Amounts
+are whole KRW (ints).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from datetime import date
 import polars as pl
 
 from redress.policy import Policy
-from redress.rules.batches import batches
-from redress.rules.payments import new_payments
+from redress.rules.batches import value_days as split_days
+from redress.rules.entitlements import decided, exposure_summaries, passing_base_sum, summary_for
+from redress.rules.payments import owed_now, payment_history
 from redress.vocabulary import BANK_TRANSFER, BELOW_MINIMUM, ELIGIBLE, ENTITLEMENT_REASONS, LIVE_STATUSES, RAILS
 
 
@@ -26,38 +30,58 @@ def _totals(frame: pl.DataFrame, key: str, keys: list) -> dict:
                      "amount_krw": int(found.get(k, {}).get("amount_krw") or 0)} for k in keys}
 
 
-def changes(entitled: pl.LazyFrame, in_force: pl.LazyFrame) -> dict:
-    """How many people gain, lose or keep the same amount when `entitled` (customer_id,
-    amount) replaces `in_force` (customer_id, amount): everyone in either, a missing
-    entitlement counted as 0 KRW. Returns {"gain", "lose", "unchanged"} (ints)."""
-    both = entitled.select("customer_id", pl.col("amount").alias("new")).join(
-        in_force.select("customer_id", pl.col("amount").alias("old")), on="customer_id", how="full",
-        coalesce=True)
-    new, old = pl.col("new").fill_null(0), pl.col("old").fill_null(0)
-    gain, lose, same = both.select((new > old).sum().alias("gain"), (new < old).sum().alias("lose"),
-                                   (new == old).sum().alias("unchanged")).collect().row(0)
-    return {"gain": int(gain), "lose": int(lose), "unchanged": int(same)}
+def history(in_force: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.LazyFrame) -> pl.LazyFrame:
+    """Per customer with an entitlement in force, a ledger row or a claim: in_force (the
+    amount in force, KRW; null when none) and rules.payments.payment_history's columns.
+    in_force: customer_id, amount; ledger: customer_id, amount, status, rail, attempt;
+    claimants: customer_id of each applied claim."""
+    return in_force.select("customer_id", pl.col("amount").alias("in_force")).join(
+        payment_history(ledger, claimants), on="customer_id", how="full", coalesce=True)
 
 
-def top_up(entitled: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.LazyFrame, policy: Policy) -> pl.DataFrame:
-    """What a run of `policy` would newly pay now: rules.payments.new_payments (owed =
-    entitlement - issued and settled payments, paid when it reaches the minimum, never
-    negative), with the disburse stage's inputs. Columns customer_id, amount, rail,
-    attempt."""
-    return new_payments(entitled.select("customer_id", "reason", "amount", "rail"), ledger, policy, claimants)
+def in_force_counts(in_force: pl.LazyFrame) -> dict:
+    """How many people hold an entitlement in force above 0 KRW ("paid") and of 0 KRW
+    ("zero"): what `changes` needs for the people a candidate does not cover."""
+    paid, zero = in_force.select((pl.col("amount") > 0).sum().alias("paid"),
+                                 (pl.col("amount") == 0).sum().alias("zero")).collect().row(0)
+    return {"paid": int(paid or 0), "zero": int(zero or 0)}
+
+
+def already_paid(ledger: pl.LazyFrame) -> dict:
+    """The live ledger (issued and settled payments): {"customers", "amount_krw"}."""
+    people, paid = ledger.filter(pl.col("status").is_in(LIVE_STATUSES)).select(
+        pl.col("customer_id").n_unique().alias("customers"), pl.col("amount").sum()).collect().row(0)
+    return {"customers": int(people), "amount_krw": int(paid or 0)}
+
+
+def changes(priced: pl.LazyFrame, counts: dict) -> dict:
+    """How many people gain, lose or keep the same amount when a candidate's
+    entitlements (`priced`: customer_id, amount, in_force) replace those in force:
+    everyone in either, a missing entitlement counted as 0 KRW. `counts`
+    (in_force_counts) covers the people in force whom the candidate does not price.
+    Returns {"gain", "lose", "unchanged"} (ints)."""
+    new, old = pl.col("amount").fill_null(0), pl.col("in_force").fill_null(0)
+    gain, lose, same, old_paid, old_zero = priced.select(
+        (new > old).sum().alias("gain"), (new < old).sum().alias("lose"), (new == old).sum().alias("same"),
+        (pl.col("in_force") > 0).sum().alias("old_paid"), (pl.col("in_force") == 0).sum().alias("old_zero"),
+    ).collect().row(0)
+    # the others in force now get nothing: those holding more than 0 lose, the rest stay at 0
+    return {"gain": int(gain), "lose": int(lose) + counts["paid"] - int(old_paid),
+            "unchanged": int(same) + counts["zero"] - int(old_zero)}
 
 
 def value_days(payments: pl.DataFrame, policy: Policy, run_date: date, released: dict[date, int]) -> dict:
-    """The bank transfers among `payments` split as the disburse stage would
-    (rules.batches.batches: daily_cash_cap per value date, counting `released`, the cash
-    already scheduled per date). Returns payments, amount_krw, value_days and the first
-    and last value date (ISO text, None when there is no transfer)."""
-    bank = payments.filter(pl.col("rail") == BANK_TRANSFER).select("customer_id", "amount", "rail")
+    """The bank transfers among `payments` (customer_id, amount, rail) split as the
+    disburse stage would (rules.batches: daily_cash_cap per value date, counting
+    `released`, the cash already scheduled per date). Returns payments, amount_krw,
+    value_days and the first and last value date (ISO text, None when there is no
+    transfer)."""
+    bank = payments.filter(pl.col("rail") == BANK_TRANSFER).sort("customer_id")
     if bank.height == 0:
         return {"payments": 0, "amount_krw": 0, "value_days": 0, "first_value_date": None, "last_value_date": None}
-    days = batches(bank, policy, run_date, released=released)["value_date"]
-    return {"payments": bank.height, "amount_krw": int(bank["amount"].sum()), "value_days": days.n_unique(),
-            "first_value_date": days.min().isoformat(), "last_value_date": days.max().isoformat()}
+    days = sorted({day for day, _ in split_days(bank["amount"].to_numpy(), BANK_TRANSFER, policy, run_date, released)})
+    return {"payments": bank.height, "amount_krw": int(bank["amount"].sum()), "value_days": len(days),
+            "first_value_date": days[0].isoformat(), "last_value_date": days[-1].isoformat()}
 
 
 def pro_rata(policy: Policy, passing_sum: int) -> dict:
@@ -68,38 +92,38 @@ def pro_rata(policy: Policy, passing_sum: int) -> dict:
             "factor": policy.total_cap / passing_sum if binds else None}
 
 
-def paid_in_all(ledger: pl.LazyFrame, top_up_krw: int, policy: Policy) -> dict:
-    """What the fund pays in all when switching to `policy`: the live ledger (issued and
-    settled payments, never clawed back: SPEC "Ledger: paying exactly once, whatever
-    the scope does") plus the top-up.
+def paid_in_all(paid: dict, top_up_krw: int, policy: Policy) -> dict:
+    """What the fund pays in all when switching to `policy`: the live ledger (`paid`,
+    already_paid's; never clawed back: SPEC "Ledger: paying exactly once, whatever the
+    scope does") plus the top-up.
     Returns already_paid {"customers", "amount_krw"}, after_switching_krw, fund_cap_krw
     (0: no cap) and exceeds_fund_cap_krw (how far after_switching_krw is over the cap,
     0 when within it or there is no cap). KRW ints."""
-    people, paid = ledger.filter(pl.col("status").is_in(LIVE_STATUSES)).select(
-        pl.col("customer_id").n_unique(), pl.col("amount").sum()).collect().row(0)
-    after = int(paid or 0) + top_up_krw
+    after = paid["amount_krw"] + top_up_krw
     cap = policy.total_cap
-    return {"already_paid": {"customers": int(people), "amount_krw": int(paid or 0)}, "after_switching_krw": after,
+    return {"already_paid": dict(paid), "after_switching_krw": after,
             "fund_cap_krw": cap, "exceeds_fund_cap_krw": max(0, after - cap) if cap > 0 else 0}
 
 
-def figures(entitled: pl.LazyFrame, passing_sum: int, in_force: pl.LazyFrame, ledger: pl.LazyFrame,
-            claimants: pl.LazyFrame, policy: Policy, run_date: date, released: dict[date, int]) -> dict:
+def figures(priced: pl.DataFrame, passing_sum: int, counts: dict, paid: dict, policy: Policy,
+            run_date: date, released: dict[date, int]) -> dict:
     """Every figure of one policy as a JSON-ready dict (KRW as ints).
 
-    entitled: the policy's entitlements (rules.entitlements.entitlements_of's columns);
-    passing_sum: their base sum passing rules 1-5; in_force: the warehouse's entitlements
-    (customer_id, amount); ledger: customer_id, amount, status, rail, attempt; claimants:
-    customer_id of each applied claim; released: bank cash already scheduled per date.
+    priced: one row per customer the policy covers, rules.entitlements.decided's
+    columns (customer_id, reason, tier, amount, rail) with history's (in_force, paid,
+    returns, bank_returns, claimed); passing_sum: their base sum passing rules 1-5;
+    counts: in_force_counts; paid: already_paid; released: bank cash already scheduled
+    per date.
     """
-    eligible = entitled.filter(pl.col("reason") == ELIGIBLE)
+    frame = priced.lazy()
+    eligible = frame.filter(pl.col("reason") == ELIGIBLE)
     sums = [pl.len().alias("customers"), pl.col("amount").sum().alias("amount_krw")]
-    by_reason, by_tier, by_rail = pl.collect_all([
-        entitled.group_by("reason").agg(*sums),
+    by_reason, by_tier, by_rail, paid_now = pl.collect_all([
+        frame.group_by("reason").agg(*sums),
         eligible.group_by("tier").agg(*sums),
         eligible.group_by("rail").agg(*sums),
+        owed_now(frame, policy).select("customer_id", "amount", "rail"),
     ])
-    paid_now = top_up(entitled, ledger, claimants, policy)
     top_up_krw = int(paid_now["amount"].sum() or 0)
     reasons = _totals(by_reason, "reason", list(ENTITLEMENT_REASONS))
     return {
@@ -114,8 +138,36 @@ def figures(entitled: pl.LazyFrame, passing_sum: int, in_force: pl.LazyFrame, le
         "by_rail": _totals(by_rail, "rail", sorted(RAILS)),
         "pro_rata": pro_rata(policy, passing_sum),
         "bank_transfers": value_days(paid_now, policy, run_date, released),
-        "versus_in_force": changes(entitled, in_force) | {
+        "versus_in_force": changes(frame, counts) | {
             "top_up": {"customers": paid_now.height, "amount_krw": top_up_krw},
         },
-        "paid_in_all": paid_in_all(ledger, top_up_krw, policy),
+        "paid_in_all": paid_in_all(paid, top_up_krw, policy),
     }
+
+
+# What `figures` reads of a priced frame: the decision and the payment history.
+_PRICED = ("customer_id", "reason", "tier", "amount", "rail", "in_force", "paid", "returns", "bank_returns",
+           "claimed")
+
+
+def compare(exposures: pl.LazyFrame, customers: pl.LazyFrame, in_force: pl.LazyFrame, ledger: pl.LazyFrame,
+            claimants: pl.LazyFrame, policies: list[Policy], run_date: date,
+            released: dict[date, int]) -> list[dict]:
+    """The figures of each policy, in the order given, over one set of inputs: the
+    exposures and customer master as the entitle stage reads them (see
+    rules.entitlements.exposure_summary), the entitlements in force (customer_id,
+    amount), the ledger, the claimants and the bank cash released per date.
+
+    The exposures are read once, whatever the number of policies; each policy then
+    costs a pass over one row per exposed customer. Raises ValueError when an exposed
+    customer is not in the customer master."""
+    summaries = exposure_summaries(exposures, customers, policies).join(
+        history(in_force, ledger, claimants), on="customer_id", how="left").collect()
+    counts, paid = in_force_counts(in_force), already_paid(ledger)
+    out = []
+    for n, policy in enumerate(policies):
+        summary = summary_for(summaries.lazy(), n)
+        passing_sum = passing_base_sum(summary, policy)
+        priced = decided(summary, policy, passing_sum).select(_PRICED).collect()
+        out.append(figures(priced, passing_sum, counts, paid, policy, run_date, released))
+    return out

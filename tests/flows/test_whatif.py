@@ -200,3 +200,24 @@ def test_a_warehouse_held_by_a_run_is_one_line(runs):
     with duckdb.connect(str(data_a / "warehouse.duckdb")):  # a writer holds the file, as a run does
         line = one_line_error(cli("--data-dir", str(data_a), "whatif", str(POLICY_A)))
     assert "in use" in line or "locked" in line
+
+
+def test_a_candidate_listing_a_category_the_run_quarantined_is_warned_it_is_short_of_those_rows(runs, tmp_path):
+    """The last run quarantined rows in categories policy A does not list; a candidate
+    that lists one would classify them in its own run, so what-if, which prices only
+    accepted evidence, says how many rows it leaves out, per candidate."""
+    data_a = runs[0]
+    by_category = dict(q(data_a, "SELECT json_extract_string(row_json, '$.data_category'), count(*) FROM quarantine "
+                                 "WHERE kind = 'scope' AND reason = 'unknown_category' GROUP BY ALL"))
+    category, rows = max(by_category.items(), key=lambda kv: (kv[1], kv[0]))
+    assert rows > 0
+    wider = tmp_path / "wider.toml"
+    text = POLICY_A.read_text(encoding="utf-8").replace('id = "coupang-2025-v1"', 'id = "wider-v1"')
+    wider.write_text(text.replace("entrance_code = 1", f'entrance_code = 1\n"{category}" = 1'), encoding="utf-8")
+    result = whatif(data_a, [load_policy(POLICY_A), load_policy(wider)], RUN_DATE)
+    a, w = result["policies"]
+    assert a["quarantined_rows_it_lists"] == 0
+    assert w["quarantined_rows_it_lists"] == rows
+    text = table_text(result, terminal=False)
+    assert f"{rows:,} scope rows quarantined as unknown_category are in categories it lists" in text
+    assert text.count("scope rows quarantined as unknown_category") == 1

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redress.rules.batches import batches
+from redress.rules.batches import batches, value_days
 
 RUN = date(2025, 12, 1)
 SCHEMA = {"customer_id": pl.String, "amount": pl.Int64, "rail": pl.String, "attempt": pl.Int32}
@@ -285,3 +285,21 @@ def test_a_payment_that_can_never_fit_is_an_error_not_an_endless_loop(rail, chan
 def test_a_voucher_is_not_limited_by_the_bank_daily_cap(policy):
     out = batches(payments(50000, rail="voucher"), policy(daily_cash_cap=1000), RUN)
     assert out["amount"].to_list() == [50000]
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenario())
+def test_value_days_are_the_days_of_the_batches_without_building_them(policy, case):
+    """rules.batches.value_days (what a what-if reads) gives, batch by batch, the value
+    date and size of the batches `batches` cuts from the same payments."""
+    largest, max_items, max_amount, daily, rows, released_days, first = case
+    p = policy(tiers={1: largest}, max_batch_items=max_items, max_batch_amount=max_amount,
+               daily_cash_cap=daily, first_value_date=first)
+    frame = pl.DataFrame([(f"c{i:03d}", a, r, 1) for i, (r, a) in enumerate(rows)], schema=SCHEMA, orient="row")
+    released = {(first or RUN) + timedelta(days=d): amount for d, amount in released_days.items()}
+    out = batches(frame, p, RUN, released=released)
+    for rail_name in ("bank_transfer", "voucher", "claim"):
+        part = out.filter(pl.col("rail") == rail_name)
+        cut = part.group_by("batch_id").agg(pl.col("value_date").first(), pl.len()).sort("batch_id")
+        amounts = frame.filter(pl.col("rail") == rail_name).sort("customer_id")["amount"].to_numpy()
+        assert sorted(value_days(amounts, rail_name, p, RUN, released)) == sorted(cut.select("value_date", "len").rows())

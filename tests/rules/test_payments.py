@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from redress.rules.payments import new_payments, overpayments
+from redress.rules.payments import new_payments, overpayments, payment_history
 
 ENT_SCHEMA = {"customer_id": pl.String, "reason": pl.String, "amount": pl.Int64, "rail": pl.String}
 LEDGER_SCHEMA = {"customer_id": pl.String, "amount": pl.Int64, "status": pl.String, "rail": pl.String}
@@ -158,3 +160,30 @@ def test_overpayment_exception_when_entitlement_fell():
 
 def test_no_overpayment_on_an_empty_ledger():
     assert overpayments(ent(("a", "ELIGIBLE", 50000, "voucher")), ledger()).height == 0
+
+
+# ----------------------------------------------------------------- the per-customer history, as a property
+
+ledger_rows = st.lists(st.tuples(
+    st.sampled_from(["a", "b", "c"]), st.integers(1, 90000),
+    st.sampled_from(["issued", "settled", "returned", "cancelled"]),
+    st.sampled_from(["bank_transfer", "voucher", "claim"]), st.integers(1, 5),
+), max_size=30)
+
+
+@given(rows=ledger_rows)
+def test_the_payment_history_is_the_ledger_read_one_customer_at_a_time(rows):
+    """payment_history over many customers equals the SPEC's reading of each one's ledger
+    alone: paid = issued + settled, returns = returned + cancelled, bank_returns = the
+    returned transfers issued after the latest cancellation."""
+    frame = pl.LazyFrame(rows, schema=LEDGER_SCHEMA | {"attempt": pl.Int32}, orient="row")
+    got = {r["customer_id"]: r for r in payment_history(frame).collect().to_dicts()}
+    assert set(got) == {r[0] for r in rows}
+    for customer, row in got.items():
+        mine = [r for r in rows if r[0] == customer]
+        last_cancel = max((r[4] for r in mine if r[2] == "cancelled"), default=0)
+        assert row["paid"] == sum(r[1] for r in mine if r[2] in ("issued", "settled"))
+        assert row["returns"] == sum(1 for r in mine if r[2] in ("returned", "cancelled"))
+        assert row["bank_returns"] == sum(1 for r in mine if r[2] == "returned" and r[3] == "bank_transfer"
+                                          and r[4] > last_cancel)
+        assert row["claimed"] is None

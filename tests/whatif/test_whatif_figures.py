@@ -8,8 +8,9 @@ import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from redress.rules.entitlements import entitlements, passing_base_sum, exposure_summary
-from redress.whatif.figures import changes, figures, pro_rata, top_up, value_days
+from redress.rules.entitlements import entitlements
+from redress.rules.payments import new_payments, owed_now
+from redress.whatif.figures import changes, compare, history, in_force_counts, pro_rata, value_days
 
 RUN_DATE = date(2025, 12, 1)
 LEDGER_SCHEMA = {"customer_id": pl.String, "amount": pl.Int64, "status": pl.String, "rail": pl.String,
@@ -17,16 +18,20 @@ LEDGER_SCHEMA = {"customer_id": pl.String, "amount": pl.Int64, "status": pl.Stri
 NO_CLAIMANTS = pl.LazyFrame(schema={"customer_id": pl.String})
 
 
-def amounts(rows: dict[str, int]) -> pl.LazyFrame:
-    return pl.LazyFrame({"customer_id": list(rows), "amount": list(rows.values())},
-                        schema={"customer_id": pl.String, "amount": pl.Int64})
+def priced(rows: list[tuple[str, int | None, int | None]]) -> pl.LazyFrame:
+    """customer_id, amount (the candidate's), in_force (None: none in force)."""
+    return pl.LazyFrame(rows, schema={"customer_id": pl.String, "amount": pl.Int64, "in_force": pl.Int64},
+                        orient="row")
 
 
 def test_changes_counts_gain_lose_and_unchanged_with_a_missing_side_as_zero():
-    new = amounts({"a": 50000, "b": 0, "c": 30000, "d": 10000, "f": 0})
-    old = amounts({"a": 50000, "b": 50000, "c": 20000, "e": 5000, "f": 0})
-    # gain: c (20,000 -> 30,000), d (none -> 10,000); lose: b, e (gone); unchanged: a, f
-    assert changes(new, old) == {"gain": 2, "lose": 2, "unchanged": 2}
+    new = priced([("a", 50000, 50000), ("b", 0, 50000), ("c", 30000, 20000), ("d", 10000, None),
+                  ("f", 0, 0)])
+    # in force: a, b, c, f and e (5,000), g (0), whom the candidate does not cover
+    counts = in_force_counts(pl.LazyFrame({"customer_id": list("abcefg"), "amount": [50000, 50000, 20000, 5000, 0, 0]}))
+    assert counts == {"paid": 4, "zero": 2}
+    # gain: c (20,000 -> 30,000), d (none -> 10,000); lose: b, e (gone); unchanged: a, f, g
+    assert changes(new, counts) == {"gain": 2, "lose": 2, "unchanged": 3}
 
 
 def test_top_up_is_owed_minus_paid_never_negative_nor_below_minimum(policy):
@@ -44,30 +49,16 @@ def test_top_up_is_owed_minus_paid_never_negative_nor_below_minimum(policy):
         "rail": ["voucher", "voucher", "bank_transfer", "bank_transfer", "bank_transfer", "voucher"],
         "attempt": [1, 1, 1, 1, 2, 1],
     }, schema=LEDGER_SCHEMA)
-    paid = top_up(entitled, ledger, NO_CLAIMANTS, p)
+    in_force = pl.LazyFrame(schema={"customer_id": pl.String, "amount": pl.Int64})
+    joined = entitled.join(history(in_force, ledger, NO_CLAIMANTS), on="customer_id", how="left")
+    paid = owed_now(joined, p).collect().sort("customer_id")
     # a: 70,000 - 50,000; b overpaid (no clawback); c owes 500 < minimum; d paid by its
     # reissue; e not eligible; g never paid: all of it
     assert paid.select("customer_id", "amount", "rail").to_dicts() == [
         {"customer_id": "a", "amount": 20000, "rail": "voucher"},
         {"customer_id": "g", "amount": 40000, "rail": "bank_transfer"},
     ]
-
-
-def test_value_days_follow_the_daily_cash_cap_and_what_is_already_released(policy):
-    p = policy(daily_cash_cap=100000, max_batch_amount=100000, first_value_date=None)
-    payments = pl.DataFrame({"customer_id": [f"c{i}" for i in range(5)], "amount": [50000] * 5,
-                             "rail": ["bank_transfer"] * 4 + ["voucher"]})
-    # 4 transfers of 50,000: two a day; 50,000 already released on the first day leaves room for one
-    out = value_days(payments, p, RUN_DATE, {RUN_DATE: 50000})
-    assert out == {"payments": 4, "amount_krw": 200000, "value_days": 3,
-                   "first_value_date": "2025-12-01", "last_value_date": "2025-12-03"}
-    assert value_days(payments.filter(pl.col("rail") == "voucher"), p, RUN_DATE, {})["value_days"] == 0
-
-
-def test_pro_rata_factor_only_when_the_cap_binds(policy):
-    assert pro_rata(policy(total_cap=80), 100) == {"total_cap_krw": 80, "base_sum_krw": 100, "binds": True, "factor": 0.8}
-    assert pro_rata(policy(total_cap=100), 100)["factor"] is None
-    assert pro_rata(policy(total_cap=0), 100)["binds"] is False
+    assert paid.height == new_payments(entitled, ledger, p).height
 
 
 # --------------------------------------------------------------------------- properties
@@ -98,6 +89,9 @@ def frames(rows):
     return exposures, customers
 
 
+EMPTY_IN_FORCE = pl.LazyFrame(schema={"customer_id": pl.String, "amount": pl.Int64})
+
+
 @given(rows=people, cap=st.sampled_from([0, 60000, 200000, 10**9]))
 def test_the_policy_in_force_after_a_run_that_paid_all_changes_nothing(policy, rows, cap):
     p = policy(categories={"name": 1, "email": 1, "shipping_address": 2, "entrance_code": 3},
@@ -106,9 +100,8 @@ def test_the_policy_in_force_after_a_run_that_paid_all_changes_nothing(policy, r
     in_force = entitlements(exposures, customers, p)
     paid = in_force.filter(pl.col("reason") == "ELIGIBLE").select(
         "customer_id", "amount", pl.lit("issued").alias("status"), "rail", pl.lit(1, pl.Int32).alias("attempt"))
-    passing = passing_base_sum(exposure_summary(exposures, customers, p), p)
-    figs = figures(in_force.lazy(), passing, in_force.lazy().select("customer_id", "amount"), paid.lazy(),
-                   NO_CLAIMANTS, p, RUN_DATE, {})
+    figs, = compare(exposures, customers, in_force.lazy().select("customer_id", "amount"), paid.lazy(),
+                    NO_CLAIMANTS, [p], RUN_DATE, {})
     exposed = in_force.height
     assert figs["versus_in_force"] == {"gain": 0, "lose": 0, "unchanged": exposed,
                                       "top_up": {"customers": 0, "amount_krw": 0}}
@@ -120,6 +113,10 @@ def test_the_policy_in_force_after_a_run_that_paid_all_changes_nothing(policy, r
     assert sum(r["amount_krw"] for r in figs["by_rail"].values()) == figs["eligible"]["amount_krw"]
     assert sum(t["amount_krw"] for t in figs["by_tier"].values()) == figs["eligible"]["amount_krw"]
     assert figs["below_minimum"] == in_force.filter(pl.col("reason") == "BELOW_MINIMUM").height
+    passing = int(in_force.filter(~pl.col("reason").is_in(["TEST_ACCOUNT", "UNCONFIRMED_ONLY", "OUTSIDE_WINDOW",
+                                                           "STATUS_NOT_ELIGIBLE", "CLOSED_BEFORE_BREACH"]))
+                  ["base_amount"].sum() or 0)
+    assert figs["pro_rata"]["base_sum_krw"] == passing
     assert figs["pro_rata"]["binds"] == (0 < cap < passing)
 
 
@@ -127,11 +124,50 @@ def test_the_policy_in_force_after_a_run_that_paid_all_changes_nothing(policy, r
 def test_a_first_pledge_tops_up_everyone_eligible_by_their_whole_amount(policy, rows):
     p = policy()
     exposures, customers = frames(rows)
-    ent = entitlements(exposures, customers, p)
     nothing = pl.LazyFrame(schema=LEDGER_SCHEMA)
-    figs = figures(ent.lazy(), passing_base_sum(exposure_summary(exposures, customers, p), p),
-                   pl.LazyFrame(schema={"customer_id": pl.String, "amount": pl.Int64}), nothing, NO_CLAIMANTS,
-                   p, RUN_DATE, {})
+    figs, = compare(exposures, customers, EMPTY_IN_FORCE, nothing, NO_CLAIMANTS, [p], RUN_DATE, {})
     assert figs["versus_in_force"]["top_up"] == figs["eligible"]
     assert figs["versus_in_force"]["gain"] == figs["eligible"]["customers"]
     assert figs["bank_transfers"]["amount_krw"] == figs["by_rail"]["bank_transfer"]["amount_krw"]
+
+
+CATEGORIES = ["name", "email", "shipping_address", "entrance_code"]
+candidates = st.lists(st.tuples(
+    st.dictionaries(st.sampled_from(CATEGORIES), st.sampled_from([1, 2, 3]), min_size=1),
+    st.sampled_from([["confirmed"], ["confirmed", "suspected"]]),
+    st.sampled_from([0, 60000, 10**9]),
+    st.sampled_from([1000, 40000]),
+    st.booleans(),
+), min_size=1, max_size=3)
+
+
+@given(rows=people, specs=candidates, paid_share=st.sampled_from([0, 1]))
+def test_one_pass_over_the_exposures_prices_each_policy_as_its_own_run_would(policy, rows, specs, paid_share):
+    """What `compare` says of several policies at once equals what each policy's run
+    would decide alone: its row rules quarantine exposures in categories it does not
+    list, then the entitle stage's rule runs (rules.entitlements.entitlements)."""
+    exposures, customers = frames(rows)
+    policies = [policy(id=f"p{n}", categories=cats, tiers={1: 30000, 2: 50000, 3: 90000},
+                       confidence=tuple(conf), total_cap=cap, minimum_amount=minimum,
+                       window_start=WINDOW_OUT if wide else policy().window_start)
+                for n, (cats, conf, cap, minimum, wide) in enumerate(specs)]
+    base = policy(categories={c: 1 for c in CATEGORIES}, tiers={1: 50000})
+    in_force = entitlements(exposures, customers, base)
+    ledger = in_force.filter((pl.col("reason") == "ELIGIBLE") & (pl.lit(paid_share) == 1)).select(
+        "customer_id", "amount", pl.lit("issued").alias("status"), "rail", pl.lit(1, pl.Int32).alias("attempt"))
+    got = compare(exposures, customers, in_force.lazy().select("customer_id", "amount"), ledger.lazy(),
+                  NO_CLAIMANTS, policies, RUN_DATE, {})
+    for p, figs in zip(policies, got):
+        alone = entitlements(exposures.filter(pl.col("data_category").is_in(list(p.categories))), customers, p)
+        expected = {r: alone.filter(pl.col("reason") == r).height for r in figs["by_reason"]}
+        assert {r: v["customers"] for r, v in figs["by_reason"].items()} == expected
+        eligible = alone.filter(pl.col("reason") == "ELIGIBLE")
+        assert figs["eligible"] == {"customers": eligible.height, "amount_krw": int(eligible["amount"].sum() or 0)}
+        owed = new_payments(alone.lazy(), ledger.lazy(), p)
+        assert figs["versus_in_force"]["top_up"] == {"customers": owed.height,
+                                                     "amount_krw": int(owed["amount"].sum() or 0)}
+        both = alone.select("customer_id", "amount").join(in_force.select("customer_id", pl.col("amount").alias("old")),
+                                                          on="customer_id", how="full", coalesce=True).fill_null(0)
+        assert figs["versus_in_force"]["gain"] == both.filter(pl.col("amount") > pl.col("old")).height
+        assert figs["versus_in_force"]["lose"] == both.filter(pl.col("amount") < pl.col("old")).height
+        assert figs["versus_in_force"]["unchanged"] == both.filter(pl.col("amount") == pl.col("old")).height
