@@ -53,7 +53,8 @@ def exposure_not_counted(policy: Policy, reason: str) -> pl.Expr:
     )
 
 
-def _exposure_aggregates(policy: Policy, suffix: str = "", masks: bool = True) -> tuple[dict, list]:
+def _exposure_aggregates(policy: Policy, suffix: str = "", masks: bool = True,
+                         mine: pl.Expr | None = None) -> tuple[dict, list]:
     """({name: per-exposure flag}, [its per-customer aggregate]) of rules 2 and 3 under
     `policy` (for _per_customer), each name + suffix:
     _listed (some exposure is in a category the policy lists), _any_conf (some listed
@@ -62,11 +63,14 @@ def _exposure_aggregates(policy: Policy, suffix: str = "", masks: bool = True) -
     categories as bit masks (one bit per policy category, in name order; every category
     must then be listed). A run's exposures are all in listed categories (the row rules
     quarantine the others); a what-if of another policy may meet some that are not, and
-    they count for nothing, as that policy's run would have quarantined them."""
+    they count for nothing, as that policy's run would have quarantined them. mine: a
+    boolean per exposure, whether it is evidence under this policy at all (None: all)."""
     names = sorted(policy.categories)
     if len(names) > 62:
         raise ValueError("a policy may have at most 62 categories")
     listed = pl.col("data_category").is_in(names)
+    if mine is not None:
+        listed = listed & mine
     tier_of = pl.col("data_category").replace_strict(policy.categories, default=None, return_dtype=pl.Int32)
     counted_conf, in_window = _counts(policy)
     counted_conf = counted_conf & listed
@@ -125,8 +129,13 @@ def exposure_summaries(exposures: pl.LazyFrame, customers: pl.LazyFrame, policie
     `redress whatif` compares: classify every exposure once, price per policy). One
     row per exposed customer with the customer fields and, for policy n, the columns
     `_listed@n`, `_any_conf@n`, `_any_counted@n` and `tier@n`; no category names
-    (summary_for gives a policy's own view). Same inputs as exposure_summary."""
-    parts = [_exposure_aggregates(p, f"@{n}", masks=False) for n, p in enumerate(policies)]
+    (summary_for gives a policy's own view). Same inputs as exposure_summary; an
+    exposure with a boolean column `mine@n` is evidence under policy n only where it
+    is true (rows that only policy n's own row rules accept)."""
+    names = exposures.collect_schema().names()
+    parts = [_exposure_aggregates(p, f"@{n}", masks=False,
+                                  mine=pl.col(f"mine@{n}") if f"mine@{n}" in names else None)
+             for n, p in enumerate(policies)]
     return _per_customer(exposures, parts).join(customers, on="customer_id", how="left") \
         .with_columns(pl.col("closed_at").dt.convert_time_zone("UTC"))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from redress.entitling import CUSTOMER_FIELDS, EXPOSURE_FIELDS
+from redress import sql
 from redress.errors import RedressError
 from redress.policy import Policy, load_policy
 from redress.runtime.commands import redress_line
@@ -31,7 +32,12 @@ from redress.whatif.figures import compare
 
 NO_WAREHOUSE = "no warehouse yet in {data_dir}: run `{command}` first"
 RUN_GOING_ON = "a run is using {data_dir}: try again when it ends"
-FINISHED = ("succeeded", "recovered")  # runs.outcome of a run whose warehouse is whole
+FINISHED = ("succeeded", "recovered")
+# The scope rows quarantined as in a category the policy in force does not list.
+_UNLISTED_ROWS = """SELECT s.* FROM scope_rows s SEMI JOIN (
+    SELECT file_sha256, row_number FROM quarantine WHERE kind = 'scope' AND reason = ?) q
+    USING (file_sha256, row_number)"""
+_UNLISTED_COUNT = "SELECT count(*) FROM quarantine WHERE kind = 'scope' AND reason = ?"  # runs.outcome of a run whose warehouse is whole
 
 
 def load_policies(paths: list[Path]) -> list[Policy]:
@@ -43,13 +49,13 @@ def load_policies(paths: list[Path]) -> list[Policy]:
 
 def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
     """{"as_of_run": the last run's id, "run_date": ISO date, "policies": the figures
-    (redress/whatif/figures.py) of each policy, in the order given, with
-    quarantined_rows_it_lists: the scope rows quarantined as unknown_category whose
-    category it lists}, over the data folder's warehouse as of its last run. run_date: the day a run would issue
-    the top-ups (their first value date unless the policy names a later one).
+    (redress/whatif/figures.py compare) of each policy, in the order given}, over the
+    data folder's warehouse as of its last run (no exposure at all is a valid answer).
+    run_date: the day a run would issue the top-ups (their first value date unless the
+    policy names a later one).
 
-    Raises RedressError (one line) when the folder has no warehouse or nothing was
-    entitled in it yet, when a run is going on (the folder lock is held) or the
+    Raises RedressError (one line) when the folder has no warehouse or no run
+    entitled anything in it yet, when a run is going on (the folder lock is held) or the
     warehouse is held by another process (WarehouseInUse), or when the last run did not
     finish (running or failed: its stages may have left half of their work)."""
     warehouse = warehouse_path(data_dir)
@@ -58,26 +64,22 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
     with data_dir_lock(data_dir, busy=RUN_GOING_ON), connect(warehouse, read_only=True) as con:
         if not all(table_exists(con, t) for t in ("scope_exposures", "customers", "entitlements", "ledger")):
             raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
-        (exposed,), = con.execute("SELECT count(*) FROM scope_exposures").fetchall()
-        if not exposed:
-            raise RedressError(f"no accepted exposure in the warehouse of {data_dir}: run `{redress_line(data_dir, 'run')}` first")
         last = _last_finished_run(con, data_dir)
         released = {day: int(total) for day, total in con.execute(
             "SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL",
             [BANK_TRANSFER]).fetchall()} if table_exists(con, "batches") else {}
         claims = table_exists(con, "claims")
         # Rows quarantined because the policy in force does not list their category: a
-        # candidate that lists it would classify them (its figures are short of them).
-        unlisted = dict(con.execute("""
-            SELECT json_extract_string(row_json, '$.data_category'), count(DISTINCT (file_sha256, row_number))
-            FROM quarantine WHERE kind = 'scope' AND reason = ? GROUP BY ALL""", [UNKNOWN_CATEGORY]).fetchall()
-                        ) if table_exists(con, "quarantine") else {}
+        # candidate that lists it takes some of them as exposures in its own run.
+        unlisted = [UNKNOWN_CATEGORY]
+        quarantined = (table_exists(con, "quarantine") and table_exists(con, "scope_rows")
+                       and sql.one(con.execute(_UNLISTED_COUNT, unlisted))[0] > 0)
 
-        def read(query: str) -> pl.LazyFrame:
+        def read(query: str, params: list | None = None) -> pl.LazyFrame:
             # Straight from DuckDB into Polars memory (Arrow, no file in between) while
             # the folder lock is held: a lazy DuckDB scan cannot be read twice at once,
             # and the rules read the ledger more than once in one query.
-            return con.sql(query).pl().lazy()
+            return con.sql(query, params=params).pl().lazy()
         try:
             out = compare(
                 read(f"SELECT {EXPOSURE_FIELDS} FROM scope_exposures"),
@@ -86,11 +88,11 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
                 read("SELECT customer_id, amount, status, rail, attempt FROM ledger"),
                 read("SELECT DISTINCT customer_id FROM claims") if claims
                 else pl.LazyFrame(schema={"customer_id": pl.String}),
-                policies, run_date, released)
+                policies, run_date, released,
+                read(_UNLISTED_ROWS, unlisted) if quarantined else None,
+                read("SELECT customer_id, email_norm, phone_e164, created_at FROM customers") if quarantined else None)
         except ValueError as exc:  # an exposed customer missing from the master: a damaged warehouse
             raise RedressError(f"cannot evaluate the policies: {exc}") from None
-    for figures, policy in zip(out, policies):
-        figures["quarantined_rows_it_lists"] = sum(n for category, n in unlisted.items() if category in policy.categories)
     return {"as_of_run": last, "run_date": run_date.isoformat(), "policies": out}
 
 

@@ -49,6 +49,7 @@ def rows(result: dict) -> list[tuple[str, list[str]]]:
     out = [
         row("policy file", lambda f: f["policy_file"]),
         row("exposed customers", lambda f: _people(f["exposed_customers"])),
+        row("exposures from rows the last run quarantined", lambda f: _people(f["exposures_from_quarantine"])),
         row("eligible people", lambda f: _people(f["eligible"]["customers"])),
         row("total cost", lambda f: _krw(f["eligible"]["amount_krw"])),
     ]
@@ -70,6 +71,10 @@ def rows(result: dict) -> list[tuple[str, list[str]]]:
         row("vs in force: lose", lambda f: _people(f["versus_in_force"]["lose"])),
         row("vs in force: unchanged", lambda f: _people(f["versus_in_force"]["unchanged"])),
         row("top-up cost of switching", lambda f: _with_amount(f["versus_in_force"]["top_up"])),
+    ]
+    out += [row(f"  of which {r}", lambda f, r=r: _with_amount(f["top_up_by_rail"][r]))
+            for r in ps[0]["top_up_by_rail"]]
+    out += [
         row("already paid (live ledger)", lambda f: _with_amount(f["paid_in_all"]["already_paid"])),
         row("paid in all after switching (already paid + top-up)", lambda f: _krw(f["paid_in_all"]["after_switching_krw"])),
         row("fund cap", _cap_cell),
@@ -89,19 +94,10 @@ def _cap_cell(figs: dict) -> str:
 def warnings(result: dict) -> list[str]:
     """One line per policy whose payments in all would exceed its fund cap: a cap cuts
     the entitlements, but what is already paid stays paid (SPEC "Ledger: paying exactly
-    once, whatever the scope does"), so the cap alone does not bound the cost. And one
-    per policy listing a category whose rows the last run quarantined as unknown: its
-    own run would classify them, so its figures here are short of them."""
-    out = []
-    for n, f in enumerate(result["policies"]):
-        if f["paid_in_all"]["exceeds_fund_cap_krw"]:
-            out.append(f"warning: {label(n, f)}: paid in all after switching exceeds the fund cap by "
-                       f"{_krw(f['paid_in_all']['exceeds_fund_cap_krw'])}: payments are never clawed back")
-        if f.get("quarantined_rows_it_lists"):
-            out.append(f"warning: {label(n, f)}: {f['quarantined_rows_it_lists']:,} scope rows quarantined as "
-                       "unknown_category are in categories it lists and are not counted here: a run of it "
-                       "would classify them, and could pay more")
-    return out
+    once, whatever the scope does"), so the cap alone does not bound the cost."""
+    return [f"warning: {label(n, f)}: paid in all after switching exceeds the fund cap by "
+            f"{_krw(f['paid_in_all']['exceeds_fund_cap_krw'])}: payments are never clawed back"
+            for n, f in enumerate(result["policies"]) if f["paid_in_all"]["exceeds_fund_cap_krw"]]
 
 
 def table_text(result: dict, *, terminal: bool, width: int | None = None) -> str:

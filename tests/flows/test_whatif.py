@@ -202,10 +202,10 @@ def test_a_warehouse_held_by_a_run_is_one_line(runs):
     assert "in use" in line or "locked" in line
 
 
-def test_a_candidate_listing_a_category_the_run_quarantined_is_warned_it_is_short_of_those_rows(runs, tmp_path):
+def test_a_candidate_listing_a_category_the_run_quarantined_counts_those_rows_as_its_run_would(runs, tmp_path):
     """The last run quarantined rows in categories policy A does not list; a candidate
-    that lists one would classify them in its own run, so what-if, which prices only
-    accepted evidence, says how many rows it leaves out, per candidate."""
+    that lists one takes them as exposures in its own run (its row rules and identity
+    resolution), so what-if counts them under it: its figures equal a real run of it."""
     data_a = runs[0]
     by_category = dict(q(data_a, "SELECT json_extract_string(row_json, '$.data_category'), count(*) FROM quarantine "
                                  "WHERE kind = 'scope' AND reason = 'unknown_category' GROUP BY ALL"))
@@ -213,11 +213,21 @@ def test_a_candidate_listing_a_category_the_run_quarantined_is_warned_it_is_shor
     assert rows > 0
     wider = tmp_path / "wider.toml"
     text = POLICY_A.read_text(encoding="utf-8").replace('id = "coupang-2025-v1"', 'id = "wider-v1"')
-    wider.write_text(text.replace("entrance_code = 1", f'entrance_code = 1\n"{category}" = 1'), encoding="utf-8")
+    wider.write_text(text.replace("entrance_code = 1", f'entrance_code = 1\n"{category}" = 2\n')
+                     .replace("1 = 50000", "1 = 50000\n2 = 70000"), encoding="utf-8")
     result = whatif(data_a, [load_policy(POLICY_A), load_policy(wider)], RUN_DATE)
     a, w = result["policies"]
-    assert a["quarantined_rows_it_lists"] == 0
-    assert w["quarantined_rows_it_lists"] == rows
-    text = table_text(result, terminal=False)
-    assert f"{rows:,} scope rows quarantined as unknown_category are in categories it lists" in text
-    assert text.count("scope rows quarantined as unknown_category") == 1
+    assert a["exposures_from_quarantine"] == 0
+    data_w = tmp_path / "w"
+    shutil.copytree(data_a, data_w)
+    run_w = remediation(data_dir=data_w, policy_path=wider, run_date=RUN_DATE)["run_id"]
+    (taken,), = q(data_w, "SELECT count(*) FROM scope_exposures WHERE data_category = ?", [category])
+    assert w["exposures_from_quarantine"] == taken > 0
+    reasons = by(q(data_w, "SELECT reason, count(*), sum(amount) FROM entitlements GROUP BY reason"))
+    assert {r: t for r, t in w["by_reason"].items() if t["customers"]} == reasons
+    tiers = by(q(data_w, "SELECT tier, count(*), sum(amount) FROM entitlements WHERE reason = 'ELIGIBLE' GROUP BY tier"))
+    assert {k: t for k, t in w["by_tier"].items() if t["customers"]} == tiers and "2" in tiers
+    (n, total), = q(data_w, "SELECT count(*), sum(amount) FROM ledger WHERE run_id = ?", [run_w])
+    assert w["versus_in_force"]["top_up"] == {"customers": n, "amount_krw": int(total)} and n > 0
+    per_rail = by(q(data_w, "SELECT rail, count(*), sum(amount) FROM ledger WHERE run_id = ? GROUP BY rail", [run_w]))
+    assert {r: t for r, t in w["top_up_by_rail"].items() if t["customers"]} == per_rail

@@ -32,6 +32,8 @@ def figs(policy_id: str, eligible: int, amount: int, file: str = "", cap: int = 
         "bank_transfers": {"payments": 1, "amount_krw": 40000, "value_days": 1,
                            "first_value_date": "2025-12-01", "last_value_date": "2025-12-01"},
         "versus_in_force": {"gain": 1, "lose": 2, "unchanged": eligible, "top_up": {"customers": 1, "amount_krw": 40000}},
+        "top_up_by_rail": {"bank_transfer": {"customers": 1, "amount_krw": 40000}, "claim": zero, "voucher": zero},
+        "exposures_from_quarantine": 7,
         "paid_in_all": {"already_paid": {"customers": eligible, "amount_krw": paid}, "after_switching_krw": paid + 40000,
                         "fund_cap_krw": cap, "exceeds_fund_cap_krw": max(0, paid + 40000 - cap) if cap else 0},
     }
@@ -48,6 +50,10 @@ def test_plain_table_has_policies_as_columns_and_amounts_with_separators():
     assert total.split() == ["total", "cost", "61,700,000", "KRW", "50,000,000", "KRW"]
     assert "1. base-v1" in text and "\x1b" not in text  # a file name's escape is shown, never obeyed
     assert "top-up cost of switching" in text and "1 / 40,000 KRW" in text
+    transfers = next(line for line in text.splitlines() if line.startswith("  of which bank_transfer"))
+    assert transfers.split() == ["of", "which", "bank_transfer"] + ["1", "/", "40,000", "KRW"] * 2
+    quarantined = next(line for line in text.splitlines() if line.startswith("exposures from rows the last run"))
+    assert quarantined.split()[-2:] == ["7", "7"]
 
 
 def test_terminal_table_is_rich_and_escapes_what_came_from_a_file():
