@@ -171,3 +171,12 @@ def test_one_pass_over_the_exposures_prices_each_policy_as_its_own_run_would(pol
         assert figs["versus_in_force"]["gain"] == both.filter(pl.col("amount") > pl.col("old")).height
         assert figs["versus_in_force"]["lose"] == both.filter(pl.col("amount") < pl.col("old")).height
         assert figs["versus_in_force"]["unchanged"] == both.filter(pl.col("amount") == pl.col("old")).height
+
+
+def test_no_exposure_at_all_is_a_zero_answer_not_an_error(policy):
+    exposures, customers = frames([("active", False, False, False, [("name", True, "confirmed")])])
+    figs, = compare(exposures.clear(), customers, EMPTY_IN_FORCE, pl.LazyFrame(schema=LEDGER_SCHEMA), NO_CLAIMANTS,
+                    [policy()], RUN_DATE, {})
+    assert figs["exposed_customers"] == 0 and figs["eligible"] == {"customers": 0, "amount_krw": 0}
+    assert figs["versus_in_force"] == {"gain": 0, "lose": 0, "unchanged": 0, "top_up": {"customers": 0, "amount_krw": 0}}
+    assert figs["bank_transfers"]["value_days"] == 0
