@@ -34,7 +34,7 @@ from xml.sax.saxutils import escape
 
 import polars as pl
 
-from redress.outbox.xlsx_parts import (APP, CONTENT_TYPES, CORE, ROOT_RELS, SHEET, SHEET_HEAD, SHEET_TAIL, STYLES,
+from redress.outbox.xlsx_parts import (APP, CONTENT_TYPES, CORE, ROOT_RELS, SHEET_HEAD, SHEET_TAIL, STYLES,
                                        WORKBOOK, WORKBOOK_RELS)
 
 # Columns that name something rather than count it: always text cells, whatever the

@@ -140,6 +140,61 @@ def exposure_summaries(exposures: pl.LazyFrame, customers: pl.LazyFrame, policie
         .with_columns(pl.col("closed_at").dt.convert_time_zone("UTC"))
 
 
+def window_edges(policies: list[Policy]) -> tuple[list, list]:
+    """(starts, ends) of the candidates' breach windows, as UTC instants, each sorted and
+    without repeats: an exposure's side of each (t >= start, t > end) is all rule 3 asks
+    of its time, so exposures on the same sides of every edge are alike to every policy."""
+    starts = sorted({p.window_start.astimezone(timezone.utc) for p in policies})
+    ends = sorted({p.window_end.astimezone(timezone.utc) for p in policies})
+    return starts, ends
+
+
+def signature_sets(signatures: pl.DataFrame, policies: list[Policy]) -> list[dict]:
+    """For each policy, which exposure signatures pass which of rules 2 and 3, from the
+    rules themselves (_exposure_aggregates' per-exposure flags) run on one
+    representative exposure per signature. signatures: sig (Int64, from 0),
+    data_category, confidence, accessed_at (an instant on the same side of every
+    window edge as all of that signature's exposures), only_for (Int64: -1 when the
+    exposure is evidence under every policy, else the one policy position it is
+    evidence under). Returns per policy {"listed", "conf", "counted": sorted sig lists,
+    "tiers": {tier: sorted sig lists of counted exposures of that tier}}."""
+    out = []
+    for n, policy in enumerate(policies):
+        mine = (pl.col("only_for") == -1) | (pl.col("only_for") == n)
+        rows, _ = _exposure_aggregates(policy, masks=False, mine=mine)
+        flags = signatures.select("sig", **rows)
+        picked = {name: sorted(flags.filter(pl.col(column))["sig"].to_list())
+                  for name, column in (("listed", "_listed"), ("conf", "_any_conf"), ("counted", "_any_counted"))}
+        tiers = flags.filter(pl.col("tier").is_not_null()).group_by("tier").agg(pl.col("sig").sort())
+        picked["tiers"] = {int(t): sigs for t, sigs in sorted(tiers.iter_rows())}
+        out.append(picked)
+    return out
+
+
+def _any_of(sigs: list[int], words: int) -> pl.Expr:
+    """Whether a customer's signature mask (columns mask0..mask<words-1>, UInt64, bit
+    sig % 64 of word sig // 64) has any of `sigs`."""
+    wanted = [0] * words
+    for sig in sigs:
+        wanted[sig // 64] |= 1 << (sig % 64)
+    parts = [(pl.col(f"mask{w}") & pl.lit(bits, pl.UInt64)) != 0 for w, bits in enumerate(wanted) if bits]
+    return pl.any_horizontal(parts) if parts else pl.lit(False)
+
+
+def summary_from_signatures(customers: pl.LazyFrame, sets: dict, words: int) -> pl.LazyFrame:
+    """One policy's exposure summary (exposure_summary's columns but the category names)
+    out of each exposed customer's signature mask (customers: customer_id, mask0..,
+    and the customer fields, which are kept) and the policy's signature_sets: the
+    customers with an exposure it lists, with _any_conf, _any_counted and tier."""
+    tier = pl.max_horizontal([pl.when(_any_of(sigs, words)).then(pl.lit(t, pl.Int32))
+                              for t, sigs in sets["tiers"].items()]) if sets["tiers"] else pl.lit(None, pl.Int32)
+    return (customers.filter(_any_of(sets["listed"], words))
+            .with_columns(_any_of(sets["conf"], words).alias("_any_conf"),
+                          _any_of(sets["counted"], words).alias("_any_counted"),
+                          tier.alias("tier"))
+            .drop(f"mask{w}" for w in range(words)))
+
+
 def summary_for(summaries: pl.LazyFrame, n: int) -> pl.LazyFrame:
     """Policy n's exposure summary out of exposure_summaries: the customers with an
     exposure in a category it lists (the others are not exposed under it), its columns

@@ -3,13 +3,12 @@
 The warehouse is opened read-only under the data folder's lock, the one `redress run`
 holds for all its length (redress/warehouse/runs.py data_dir_lock): a what-if during a run
 is refused in one line and never holds the warehouse the run is about to open. Only a
-finished run's warehouse is described (outcome succeeded or recovered). Its tables are
-read straight into Polars (DuckDB's Arrow batches, no file in between): the evidence
-and customer master as the entitle stage reads them (redress/entitling.py), the
-entitlements in force, the ledger, the applied claims and the bank cash already
-scheduled per value date. Every exposure is classified once for all the candidates,
-then each is priced by the entitle stage's rule (redress/whatif/figures.py compare);
-nothing is written to the warehouse or the outbox.
+finished run's warehouse is described (outcome succeeded or recovered). The exposures,
+customer master and entitlements in force are grouped in DuckDB, one row per exposed
+customer (redress/whatif/compare.py); the ledger and the applied claims are read into
+Polars; the scope rows the last run quarantined as unknown_category go through each
+candidate's own row rules (redress/whatif/figures.py reclassified). Nothing is written
+to the warehouse or the outbox.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import polars as pl
 
-from redress.entitling import CUSTOMER_FIELDS, EXPOSURE_FIELDS
 from redress import sql
 from redress.errors import RedressError
 from redress.policy import Policy, load_policy
@@ -28,7 +26,9 @@ from redress.vocabulary import BANK_TRANSFER, UNKNOWN_CATEGORY
 from redress.warehouse import connect, table_exists
 from redress.warehouse import path as warehouse_path
 from redress.warehouse.runs import data_dir_lock
-from redress.whatif.figures import compare
+from redress.rules.identity import email_norm, phone_e164
+from redress.whatif.compare import compare
+from redress.whatif.figures import reclassified
 
 NO_WAREHOUSE = "no warehouse yet in {data_dir}: run `{command}` first"
 RUN_GOING_ON = "a run is using {data_dir}: try again when it ends"
@@ -74,26 +74,37 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
         unlisted = [UNKNOWN_CATEGORY]
         quarantined = (table_exists(con, "quarantine") and table_exists(con, "scope_rows")
                        and sql.one(con.execute(_UNLISTED_COUNT, unlisted))[0] > 0)
-
-        def read(query: str, params: list | None = None) -> pl.LazyFrame:
-            # Straight from DuckDB into Polars memory (Arrow, no file in between) while
-            # the folder lock is held: a lazy DuckDB scan cannot be read twice at once,
-            # and the rules read the ledger more than once in one query.
-            return con.sql(query, params=params).pl().lazy()
+        # Read whole into Polars (Arrow, no file in between) while the lock is held.
+        ledger = con.sql("SELECT customer_id, amount, status, rail, attempt FROM ledger").pl().lazy()
+        claimants = (con.sql("SELECT DISTINCT customer_id FROM claims").pl().lazy() if claims
+                     else pl.LazyFrame(schema={"customer_id": pl.String}))
+        extra = None
+        if quarantined:
+            rows = con.sql(_UNLISTED_ROWS, params=unlisted).pl()
+            master = _master_for(con, rows)
+            extra = [reclassified(rows.lazy(), master, p).collect() for p in policies]
         try:
-            out = compare(
-                read(f"SELECT {EXPOSURE_FIELDS} FROM scope_exposures"),
-                read(f"SELECT {CUSTOMER_FIELDS} FROM customers"),
-                read("SELECT customer_id, amount FROM entitlements"),
-                read("SELECT customer_id, amount, status, rail, attempt FROM ledger"),
-                read("SELECT DISTINCT customer_id FROM claims") if claims
-                else pl.LazyFrame(schema={"customer_id": pl.String}),
-                policies, run_date, released,
-                read(_UNLISTED_ROWS, unlisted) if quarantined else None,
-                read("SELECT customer_id, email_norm, phone_e164, created_at FROM customers") if quarantined else None)
+            out = compare(con, policies, run_date, released, ledger, claimants, extra)
         except ValueError as exc:  # an exposed customer missing from the master: a damaged warehouse
             raise RedressError(f"cannot evaluate the policies: {exc}") from None
     return {"as_of_run": last, "run_date": run_date.isoformat(), "policies": out}
+
+
+def _master_for(con, rows: pl.DataFrame) -> pl.LazyFrame:
+    """The customers that identity resolution could match `rows` (scope rows) to: those
+    sharing their customer_id or normalised email or phone (rules.identity), every one of
+    them, so that how many share a key (ambiguity) is as against the whole master.
+    customer_id, email_norm, phone_e164, created_at."""
+    keys = rows.select("customer_id", email_norm("email").alias("email_norm"), phone_e164("phone").alias("phone_e164"))
+    con.register("whatif_row_keys", keys)
+    try:
+        return con.sql("""
+            SELECT customer_id, email_norm, phone_e164, created_at FROM customers
+            WHERE customer_id IN (SELECT customer_id FROM whatif_row_keys)
+               OR email_norm IN (SELECT email_norm FROM whatif_row_keys)
+               OR phone_e164 IN (SELECT phone_e164 FROM whatif_row_keys)""").pl().lazy()
+    finally:
+        con.unregister("whatif_row_keys")
 
 
 def _last_finished_run(con, data_dir: Path) -> str | None:

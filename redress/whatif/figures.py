@@ -1,10 +1,8 @@
-"""The figures of candidate policies, from frames: pure Polars, no IO.
+"""The figures of one candidate policy, from frames: pure Polars, no IO.
 
-Every exposure is classified once for all candidates (rules.entitlements.
-exposure_summaries: one pass over tens of millions of rows), each candidate is then
-priced over the per-customer summary by the entitle stage's own rule
-(rules.entitlements.decided), what switching would newly pay comes from the disburse
-stage's rule (rules.payments.owed_now) and its value dates from the batch split
+Each policy is priced by the entitle stage's own rule (redress/whatif/compare.py);
+what switching would newly pay comes from the disburse stage's rule
+(rules.payments.owed_now) and its value dates from the batch split
 (rules.batches.value_days): a what-if says what a run of the policy would do. Amounts
 are whole KRW (ints).
 """
@@ -18,8 +16,7 @@ import polars as pl
 from redress.policy import Policy
 from redress.rules.batches import value_days as split_days
 from redress.rules.classify import classified_scope
-from redress.rules.entitlements import decided, exposure_summaries, passing_base_sum, summary_for
-from redress.rules.payments import owed_now, payment_history
+from redress.rules.payments import owed_now
 from redress.vocabulary import (BANK_TRANSFER, BELOW_MINIMUM, ELIGIBLE, ENTITLEMENT_REASONS, EXPOSURE, LIVE_STATUSES,
                                 RAILS)
 
@@ -30,15 +27,6 @@ def _totals(frame: pl.DataFrame, key: str, keys: list) -> dict:
     found = {row[key]: row for row in frame.to_dicts()}
     return {str(k): {"customers": int(found.get(k, {}).get("customers") or 0),
                      "amount_krw": int(found.get(k, {}).get("amount_krw") or 0)} for k in keys}
-
-
-def history(in_force: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.LazyFrame) -> pl.LazyFrame:
-    """Per customer with an entitlement in force, a ledger row or a claim: in_force (the
-    amount in force, KRW; null when none) and rules.payments.payment_history's columns.
-    in_force: customer_id, amount; ledger: customer_id, amount, status, rail, attempt;
-    claimants: customer_id of each applied claim."""
-    return in_force.select("customer_id", pl.col("amount").alias("in_force")).join(
-        payment_history(ledger, claimants), on="customer_id", how="full", coalesce=True)
 
 
 def in_force_counts(in_force: pl.LazyFrame) -> dict:
@@ -148,57 +136,16 @@ def figures(priced: pl.DataFrame, passing_sum: int, counts: dict, paid: dict, po
     }
 
 
-# What `figures` reads of a priced frame: the decision and the payment history.
-_PRICED = ("customer_id", "reason", "tier", "amount", "rail", "in_force", "paid", "returns", "bank_returns",
-           "claimed")
-
-
-def reclassified(quarantined: pl.LazyFrame, master: pl.LazyFrame, policy: Policy,
-                 schema: dict) -> pl.LazyFrame:
+def reclassified(quarantined: pl.LazyFrame, master: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
     """The scope rows the last run quarantined as unknown_category (scope_rows'
     columns) that `policy`'s own run would take as exposures: its row rules and
     identity resolution (rules.classify.classified_scope) against the master's identity
     keys (customer_id, email_norm, phone_e164, created_at), as the validate stage runs
-    them. Columns of `schema` (the exposures'), one row per exposure."""
+    them. customer_id, data_category, confidence, accessed_at: one row per exposure."""
     rows = quarantined.filter(pl.col("data_category").is_in(list(policy.categories))).with_columns(
         pl.col("confidence").alias("confidence_raw"))
     return (classified_scope(rows, master, list(policy.categories))
             .filter(pl.col("destination") == EXPOSURE)
-            .select(pl.col("resolved_id").alias("customer_id"), "data_category", "accessed_at", "confidence")
-            .cast(schema))
+            .select(pl.col("resolved_id").alias("customer_id"), "data_category", "confidence", "accessed_at"))
 
 
-def compare(exposures: pl.LazyFrame, customers: pl.LazyFrame, in_force: pl.LazyFrame, ledger: pl.LazyFrame,
-            claimants: pl.LazyFrame, policies: list[Policy], run_date: date, released: dict[date, int],
-            quarantined: pl.LazyFrame | None = None, master: pl.LazyFrame | None = None) -> list[dict]:
-    """The figures of each policy, in the order given, over one set of inputs: the
-    exposures and customer master as the entitle stage reads them (see
-    rules.entitlements.exposure_summary), the entitlements in force (customer_id,
-    amount), the ledger, the claimants and the bank cash released per date; and the
-    scope rows the last run quarantined as unknown_category (`quarantined`, with the
-    master's identity keys in `master`): a policy that lists their category would take
-    some of them as exposures in its own run (SPEC "Row rules, then identity"), and they
-    count under it (figure `exposures_from_quarantine`).
-
-    The exposures are read once, whatever the number of policies; each policy then
-    costs a pass over one row per exposed customer. Raises ValueError when an exposed
-    customer is not in the customer master."""
-    schema = exposures.collect_schema()
-    extra = ([reclassified(quarantined, master, p, schema).collect() for p in policies]
-             if quarantined is not None else [pl.DataFrame(schema=schema)] * len(policies))
-    if any(e.height for e in extra):  # each policy's own rows are evidence under it alone
-        mine = [pl.lit(True).alias(f"mine@{n}") for n in range(len(policies))]
-        exposures = pl.concat([exposures.with_columns(mine)] + [
-            e.lazy().with_columns(pl.lit(n == m).alias(f"mine@{m}") for m in range(len(policies)))
-            for n, e in enumerate(extra)])
-    summaries = exposure_summaries(exposures, customers, policies).join(
-        history(in_force, ledger, claimants), on="customer_id", how="left").collect()
-    counts, paid = in_force_counts(in_force), already_paid(ledger)
-    out = []
-    for n, policy in enumerate(policies):
-        summary = summary_for(summaries.lazy(), n)
-        passing_sum = passing_base_sum(summary, policy)
-        priced = decided(summary, policy, passing_sum).select(_PRICED).collect()
-        out.append(figures(priced, passing_sum, counts, paid, policy, run_date, released)
-                   | {"exposures_from_quarantine": extra[n].height})
-    return out

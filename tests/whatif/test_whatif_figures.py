@@ -8,9 +8,12 @@ import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
+import duckdb
+
 from redress.rules.entitlements import entitlements
-from redress.rules.payments import new_payments, owed_now
-from redress.whatif.figures import changes, compare, history, in_force_counts, pro_rata, value_days
+from redress.rules.payments import new_payments, owed_now, payment_history
+from redress.whatif import compare as comparing
+from redress.whatif.figures import changes, in_force_counts, pro_rata, value_days
 
 RUN_DATE = date(2025, 12, 1)
 LEDGER_SCHEMA = {"customer_id": pl.String, "amount": pl.Int64, "status": pl.String, "rail": pl.String,
@@ -49,8 +52,7 @@ def test_top_up_is_owed_minus_paid_never_negative_nor_below_minimum(policy):
         "rail": ["voucher", "voucher", "bank_transfer", "bank_transfer", "bank_transfer", "voucher"],
         "attempt": [1, 1, 1, 1, 2, 1],
     }, schema=LEDGER_SCHEMA)
-    in_force = pl.LazyFrame(schema={"customer_id": pl.String, "amount": pl.Int64})
-    joined = entitled.join(history(in_force, ledger, NO_CLAIMANTS), on="customer_id", how="left")
+    joined = entitled.join(payment_history(ledger, NO_CLAIMANTS), on="customer_id", how="left")
     paid = owed_now(joined, p).collect().sort("customer_id")
     # a: 70,000 - 50,000; b overpaid (no clawback); c owes 500 < minimum; d paid by its
     # reissue; e not eligible; g never paid: all of it
@@ -59,6 +61,23 @@ def test_top_up_is_owed_minus_paid_never_negative_nor_below_minimum(policy):
         {"customer_id": "g", "amount": 40000, "rail": "bank_transfer"},
     ]
     assert paid.height == new_payments(entitled, ledger, p).height
+
+
+def test_value_days_follow_the_daily_cash_cap_and_what_is_already_released(policy):
+    p = policy(daily_cash_cap=100000, max_batch_amount=100000, first_value_date=None)
+    payments = pl.DataFrame({"customer_id": [f"c{i}" for i in range(5)], "amount": [50000] * 5,
+                             "rail": ["bank_transfer"] * 4 + ["voucher"]})
+    # 4 transfers of 50,000: two a day; 50,000 already released on the first day leaves room for one
+    out = value_days(payments, p, RUN_DATE, {RUN_DATE: 50000})
+    assert out == {"payments": 4, "amount_krw": 200000, "value_days": 3,
+                   "first_value_date": "2025-12-01", "last_value_date": "2025-12-03"}
+    assert value_days(payments.filter(pl.col("rail") == "voucher"), p, RUN_DATE, {})["value_days"] == 0
+
+
+def test_pro_rata_factor_only_when_the_cap_binds(policy):
+    assert pro_rata(policy(total_cap=80), 100) == {"total_cap_krw": 80, "base_sum_krw": 100, "binds": True, "factor": 0.8}
+    assert pro_rata(policy(total_cap=100), 100)["factor"] is None
+    assert pro_rata(policy(total_cap=0), 100)["binds"] is False
 
 
 # --------------------------------------------------------------------------- properties
@@ -90,6 +109,16 @@ def frames(rows):
 
 
 EMPTY_IN_FORCE = pl.LazyFrame(schema={"customer_id": pl.String, "amount": pl.Int64})
+
+
+def compare(exposures, customers, in_force, ledger, claimants, policies, run_date, released, extra=None):
+    """redress.whatif.compare.compare over frames: DuckDB reads them as the warehouse's
+    scope_exposures, customers and entitlements."""
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        for name, frame in (("scope_exposures", exposures), ("customers", customers), ("entitlements", in_force)):
+            con.register(name, frame.collect())
+        return comparing.compare(con, policies, run_date, released, ledger, claimants, extra)
 
 
 @given(rows=people, cap=st.sampled_from([0, 60000, 200000, 10**9]))
@@ -137,7 +166,7 @@ candidates = st.lists(st.tuples(
     st.sampled_from([["confirmed"], ["confirmed", "suspected"]]),
     st.sampled_from([0, 60000, 10**9]),
     st.sampled_from([1000, 40000]),
-    st.booleans(),
+    st.sampled_from(["default", "wide", "from the exposure", "until the exposure", "the exposure's instant"]),
 ), min_size=1, max_size=3)
 
 
@@ -147,10 +176,15 @@ def test_one_pass_over_the_exposures_prices_each_policy_as_its_own_run_would(pol
     would decide alone: its row rules quarantine exposures in categories it does not
     list, then the entitle stage's rule runs (rules.entitlements.entitlements)."""
     exposures, customers = frames(rows)
+    # windows whose edges fall exactly on the instant of the exposures inside (both edges
+    # count: SPEC "Eligibility and entitlement"), and one that takes those outside too
+    start, end = policy().window_start, policy().window_end
+    windows = {"default": (start, end), "wide": (WINDOW_OUT, end), "from the exposure": (WINDOW_IN, end),
+               "until the exposure": (start, WINDOW_IN), "the exposure's instant": (WINDOW_IN, WINDOW_IN)}
     policies = [policy(id=f"p{n}", categories=cats, tiers={1: 30000, 2: 50000, 3: 90000},
                        confidence=tuple(conf), total_cap=cap, minimum_amount=minimum,
-                       window_start=WINDOW_OUT if wide else policy().window_start)
-                for n, (cats, conf, cap, minimum, wide) in enumerate(specs)]
+                       window_start=windows[window][0], window_end=windows[window][1])
+                for n, (cats, conf, cap, minimum, window) in enumerate(specs)]
     base = policy(categories={c: 1 for c in CATEGORIES}, tiers={1: 50000})
     in_force = entitlements(exposures, customers, base)
     ledger = in_force.filter((pl.col("reason") == "ELIGIBLE") & (pl.lit(paid_share) == 1)).select(
