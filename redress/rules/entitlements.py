@@ -119,27 +119,6 @@ def exposure_summary(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: P
     ).drop("_counted_mask", "_exposed_mask", "_listed")
 
 
-# The columns of an exposure summary that depend on the policy; exposure_summaries
-# carries them once per policy, suffixed with the policy's position.
-_PER_POLICY = ("_listed", "_any_conf", "_any_counted", "tier")
-
-
-def exposure_summaries(exposures: pl.LazyFrame, customers: pl.LazyFrame, policies: list[Policy]) -> pl.LazyFrame:
-    """exposure_summary for several policies in one pass over the exposures (what
-    `redress whatif` compares: classify every exposure once, price per policy). One
-    row per exposed customer with the customer fields and, for policy n, the columns
-    `_listed@n`, `_any_conf@n`, `_any_counted@n` and `tier@n`; no category names
-    (summary_for gives a policy's own view). Same inputs as exposure_summary; an
-    exposure with a boolean column `mine@n` is evidence under policy n only where it
-    is true (rows that only policy n's own row rules accept)."""
-    names = exposures.collect_schema().names()
-    parts = [_exposure_aggregates(p, f"@{n}", masks=False,
-                                  mine=pl.col(f"mine@{n}") if f"mine@{n}" in names else None)
-             for n, p in enumerate(policies)]
-    return _per_customer(exposures, parts).join(customers, on="customer_id", how="left") \
-        .with_columns(pl.col("closed_at").dt.convert_time_zone("UTC"))
-
-
 def window_edges(policies: list[Policy]) -> tuple[list, list]:
     """(starts, ends) of the candidates' breach windows, as UTC instants, each sorted and
     without repeats: an exposure's side of each (t >= start, t > end) is all rule 3 asks
@@ -193,17 +172,6 @@ def summary_from_signatures(customers: pl.LazyFrame, sets: dict, words: int) -> 
                           _any_of(sets["counted"], words).alias("_any_counted"),
                           tier.alias("tier"))
             .drop(f"mask{w}" for w in range(words)))
-
-
-def summary_for(summaries: pl.LazyFrame, n: int) -> pl.LazyFrame:
-    """Policy n's exposure summary out of exposure_summaries: the customers with an
-    exposure in a category it lists (the others are not exposed under it), its columns
-    under the names exposure_summary gives them (no categories), every other column
-    kept."""
-    names = summaries.collect_schema().names()
-    mine = {f"{c}@{n}": c for c in _PER_POLICY}
-    others = [c for c in names if "@" in c and c not in mine]
-    return summaries.drop(others).rename(mine).filter(pl.col("_listed")).drop("_listed")
 
 
 def _checked(summary: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:

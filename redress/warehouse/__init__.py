@@ -67,13 +67,13 @@ def open_error(warehouse: Path, exc: Exception) -> str:
     return f"cannot open the warehouse {warehouse}: {text.splitlines()[0] if text else type(exc).__name__}"
 
 
-def memory_limit() -> str:
-    """40% of the machine's memory, as DuckDB's memory_limit setting."""
+def memory_limit(share: float = 0.4) -> str:
+    """`share` of the machine's memory (40%: a run's), as DuckDB's memory_limit setting."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         return "4096MB"
-    return f"{max(1024, int(total * 0.4) // (1024 * 1024))}MB"
+    return f"{max(1024, int(total * share) // (1024 * 1024))}MB"
 
 
 def export(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> Path:

@@ -24,6 +24,7 @@ from redress.policy import Policy
 from redress.rules.entitlements import (decided, passing_base_sum, signature_sets, summary_from_signatures,
                                         window_edges)
 from redress.rules.payments import payment_history
+from redress.warehouse import memory_limit
 from redress.whatif.figures import already_paid, figures, in_force_counts
 
 # What `figures` reads of a priced frame: the decision and the payment history.
@@ -37,6 +38,7 @@ _EXPOSURES = """
     UNION ALL
     SELECT customer_id, data_category, confidence, accessed_at, only_for FROM whatif_extra_exposures"""
 
+RELEASED_MEMORY = "256MB"
 EXTRA_SCHEMA = {"customer_id": pl.String, "data_category": pl.String, "confidence": pl.String,
                 "accessed_at": pl.Datetime("us", "UTC"), "only_for": pl.Int64}
 
@@ -83,19 +85,21 @@ def exposed_customers(con: duckdb.DuckDBPyConnection, policies: list[Policy],
                   JOIN whatif_signatures s USING (data_category, confidence, side, only_for)
                   GROUP BY e.customer_id) g
             LEFT JOIN customers c USING (customer_id)
-            LEFT JOIN entitlements f USING (customer_id)""", params=edges).pl()
+            LEFT JOIN entitlements f USING (customer_id)""", params=edges).pl(lazy=True).collect()
     finally:
         for name in ("whatif_extra_exposures", "whatif_signatures"):
             con.unregister(name)
-    return signatures, per_customer.with_columns(pl.col("closed_at").dt.convert_time_zone("UTC")), words
+    # status and payout method take a handful of values: 4 bytes a row, not 16
+    return signatures, per_customer.with_columns(pl.col("closed_at").dt.convert_time_zone("UTC"),
+                                                 pl.col("status", "payout_method").cast(pl.Categorical)), words
 
 
 def compare(con: duckdb.DuckDBPyConnection, policies: list[Policy], run_date: date, released: dict[date, int],
-            ledger: pl.LazyFrame, claimants: pl.LazyFrame, extra: list[pl.DataFrame] | None = None) -> list[dict]:
+            claimants: pl.LazyFrame, extra: list[pl.DataFrame] | None = None) -> list[dict]:
     """The figures (redress/whatif/figures.py) of each policy, in the order given, over
-    `con`'s scope_exposures, customers and entitlements (the evidence, the master, what
-    is in force), the ledger (customer_id, amount, status, rail, attempt), the applied
-    claims' customer_id and the bank cash released per date. extra[n]: exposures that
+    `con`'s scope_exposures, customers, entitlements and ledger (the evidence, the
+    master, what is in force, what is paid), the applied claims' customer_id and the
+    bank cash released per date. extra[n]: exposures that
     only policy n's own row rules accept (customer_id, data_category, confidence,
     accessed_at), counted under it alone (figure `exposures_from_quarantine`).
 
@@ -103,11 +107,19 @@ def compare(con: duckdb.DuckDBPyConnection, policies: list[Policy], run_date: da
     extra = extra or [pl.DataFrame(schema=EXTRA_SCHEMA)] * len(policies)
     rows = pl.concat([e.select(*(c for c in EXTRA_SCHEMA if c != "only_for")).with_columns(pl.lit(n).alias("only_for"))
                       .cast(EXTRA_SCHEMA) for n, e in enumerate(extra)] or [pl.DataFrame(schema=EXTRA_SCHEMA)])
+    # Half of what a run lets DuckDB take: whatif's own frames live beside it.
+    con.execute("SET memory_limit = ?", [memory_limit(0.2)])
     signatures, people, words = exposed_customers(con, policies, rows)
+    # DuckDB keeps the memory the grouping took, up to its limit: a low limit for a
+    # moment makes it hand that back before Polars reads the ledger and prices.
+    con.execute("SET memory_limit = ?", [RELEASED_MEMORY])
+    con.execute("SET memory_limit = ?", [memory_limit(0.2)])
     sets = signature_sets(signatures, policies)
+    ledger = con.sql("SELECT customer_id, amount, status, rail, attempt FROM ledger").pl().lazy()
     people = people.join(payment_history(ledger, claimants).collect(), on="customer_id", how="left")
-    counts = in_force_counts(con.sql("SELECT amount FROM entitlements").pl().lazy())
     paid = already_paid(ledger)
+    del ledger  # tens of millions of rows, summed per customer: let them go before pricing
+    counts = in_force_counts(con.sql("SELECT amount FROM entitlements").pl().lazy())
     out = []
     for n, policy in enumerate(policies):
         summary = summary_from_signatures(people.lazy(), sets[n], words)

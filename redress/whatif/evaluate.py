@@ -74,8 +74,7 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
         unlisted = [UNKNOWN_CATEGORY]
         quarantined = (table_exists(con, "quarantine") and table_exists(con, "scope_rows")
                        and sql.one(con.execute(_UNLISTED_COUNT, unlisted))[0] > 0)
-        # Read whole into Polars (Arrow, no file in between) while the lock is held.
-        ledger = con.sql("SELECT customer_id, amount, status, rail, attempt FROM ledger").pl().lazy()
+        # Read into Polars (Arrow, no file in between) while the lock is held.
         claimants = (con.sql("SELECT DISTINCT customer_id FROM claims").pl().lazy() if claims
                      else pl.LazyFrame(schema={"customer_id": pl.String}))
         extra = None
@@ -84,7 +83,7 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
             master = _master_for(con, rows)
             extra = [reclassified(rows.lazy(), master, p).collect() for p in policies]
         try:
-            out = compare(con, policies, run_date, released, ledger, claimants, extra)
+            out = compare(con, policies, run_date, released, claimants, extra)
         except ValueError as exc:  # an exposed customer missing from the master: a damaged warehouse
             raise RedressError(f"cannot evaluate the policies: {exc}") from None
     return {"as_of_run": last, "run_date": run_date.isoformat(), "policies": out}

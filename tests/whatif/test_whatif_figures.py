@@ -113,12 +113,13 @@ EMPTY_IN_FORCE = pl.LazyFrame(schema={"customer_id": pl.String, "amount": pl.Int
 
 def compare(exposures, customers, in_force, ledger, claimants, policies, run_date, released, extra=None):
     """redress.whatif.compare.compare over frames: DuckDB reads them as the warehouse's
-    scope_exposures, customers and entitlements."""
+    scope_exposures, customers, entitlements and ledger."""
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        for name, frame in (("scope_exposures", exposures), ("customers", customers), ("entitlements", in_force)):
+        for name, frame in (("scope_exposures", exposures), ("customers", customers), ("entitlements", in_force),
+                            ("ledger", ledger)):
             con.register(name, frame.collect())
-        return comparing.compare(con, policies, run_date, released, ledger, claimants, extra)
+        return comparing.compare(con, policies, run_date, released, claimants, extra)
 
 
 @given(rows=people, cap=st.sampled_from([0, 60000, 200000, 10**9]))
