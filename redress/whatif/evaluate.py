@@ -32,12 +32,12 @@ from redress.whatif.figures import reclassified
 
 NO_WAREHOUSE = "no warehouse yet in {data_dir}: run `{command}` first"
 RUN_GOING_ON = "a run is using {data_dir}: try again when it ends"
-FINISHED = ("succeeded", "recovered")
+FINISHED = ("succeeded", "recovered")  # runs.outcome of a run whose warehouse is whole
 # The scope rows quarantined as in a category the policy in force does not list.
 _UNLISTED_ROWS = """SELECT s.* FROM scope_rows s SEMI JOIN (
     SELECT file_sha256, row_number FROM quarantine WHERE kind = 'scope' AND reason = ?) q
     USING (file_sha256, row_number)"""
-_UNLISTED_COUNT = "SELECT count(*) FROM quarantine WHERE kind = 'scope' AND reason = ?"  # runs.outcome of a run whose warehouse is whole
+_UNLISTED_COUNT = "SELECT count(*) FROM quarantine WHERE kind = 'scope' AND reason = ?"
 
 
 def load_policies(paths: list[Path]) -> list[Policy]:
@@ -49,7 +49,7 @@ def load_policies(paths: list[Path]) -> list[Policy]:
 
 def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
     """{"as_of_run": the last run's id, "run_date": ISO date, "policies": the figures
-    (redress/whatif/figures.py compare) of each policy, in the order given}, over the
+    (redress/whatif/compare.py) of each policy, in the order given}, over the
     data folder's warehouse as of its last run (no exposure at all is a valid answer).
     run_date: the day a run would issue the top-ups (their first value date unless the
     policy names a later one).
