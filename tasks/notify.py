@@ -52,6 +52,23 @@ def new_people(con) -> None:
     con.execute(NEW_PEOPLE, NEW_PEOPLE_PARAMETERS)
 
 
+def drop_notified(con) -> None:
+    """Leave in `people` only those never told before (SPEC "Notifications": once)."""
+    con.execute("DELETE FROM people WHERE person_key IN (SELECT person_key FROM notifications)")
+
+
+def export_people(con, target: Path) -> None:
+    """The coded `people` table as Parquet at `target`, in person_key order: the order
+    of every file write_rendered writes."""
+    con.execute("COPY (SELECT * FROM people ORDER BY person_key) TO ? (FORMAT parquet)", [str(target)])
+
+
+def tally(con, rows: Path) -> list[tuple[str, str, int]]:
+    """(channel, template_id, count) of the rows written, sorted."""
+    return con.execute("SELECT channel, template_id, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
+                       [sql.file_path(rows)]).fetchall()
+
+
 def _publish(tmp, ctx: RunContext) -> None:
     # The index first: a published notification file always has its index beside it.
     index = tmp / INDEX
@@ -104,9 +121,9 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     rows = ctx.work_dir / "notification_rows.parquet"
     with connect(ctx.warehouse) as con:
         new_people(con)
-        con.execute("DELETE FROM people WHERE person_key IN (SELECT person_key FROM notifications)")
+        drop_notified(con)
         assign_codes(con, "people", "SELECT reference_code FROM notifications", key.encode("utf-8"))
-        con.execute("COPY (SELECT * FROM people ORDER BY person_key) TO ? (FORMAT parquet)", [str(people)])
+        export_people(con, people)
     # Same order as a batch: files under a temporary name, then the commit, then the
     # rename; recover_notifications settles what a crash left in between.
     tmp = outbox.staging_folder(ctx.notifications_dir, ctx.run_id)
@@ -115,9 +132,8 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     write_rendered(people, policy, ctx.run_id, final=final, index=tmp / INDEX / f"{ctx.run_id}.parquet", rows=rows)
     src = [sql.file_path(rows)]  # bound, never SQL text; glob characters escaped (redress/sql.py)
     with connect(ctx.warehouse) as con:
-        tally = con.execute("SELECT channel, template_id, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
-                            src).fetchall()
-        count = sum(n for _, _, n in tally)
+        counts = tally(con, rows)
+        count = sum(n for _, _, n in counts)
         if count <= CSV_MAX_ROWS:
             outbox.spreadsheet_safe(pl.read_parquet(final, glob=False)).write_csv(tmp / f"{ctx.run_id}.csv")
         for path in [*tmp.iterdir(), *(tmp / INDEX).iterdir()]:
@@ -132,7 +148,7 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         con.execute("COMMIT")
         checkpoint("notify:committed", settings)
     per_channel, per_template = {}, {}
-    for channel, template, n in tally:
+    for channel, template, n in counts:
         per_channel[channel] = per_channel.get(channel, 0) + n
         per_template[template] = per_template.get(template, 0) + n
     per_template = dict(sorted(per_template.items()))
