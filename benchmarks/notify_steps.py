@@ -74,8 +74,6 @@ def main() -> None:
                 con.execute("CHECKPOINT")
         with step("new_people (NEW_PEOPLE SQL)", figures):
             stage.new_people(con)
-        with step("drop already notified", figures):
-            stage.drop_notified(con)
         with step("assign_codes", figures):
             reference_codes.assign_codes(con, "people", "SELECT reference_code FROM notifications",
                                          key.encode("utf-8"))

@@ -48,13 +48,9 @@ def new_people(con) -> None:
     """The temp table `people` (redress.rules.notifications.NEW_PEOPLE, the rule of who
     is told and how): person_key, kind, customer_id, recipient, channel, reason, amount
     (minor units), rail, exposed_categories, for every customer with an entitlement but
-    TEST_ACCOUNT and every non-member. SPEC "Notifications"."""
+    TEST_ACCOUNT and every non-member, leaving out everyone `notifications` holds (told
+    once). SPEC "Notifications"."""
     con.execute(NEW_PEOPLE, NEW_PEOPLE_PARAMETERS)
-
-
-def drop_notified(con) -> None:
-    """Leave in `people` only those never told before (SPEC "Notifications": once)."""
-    con.execute("DELETE FROM people WHERE person_key IN (SELECT person_key FROM notifications)")
 
 
 def export_people(con, target: Path) -> None:
@@ -121,7 +117,6 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     rows = ctx.work_dir / "notification_rows.parquet"
     with connect(ctx.warehouse) as con:
         new_people(con)
-        drop_notified(con)
         assign_codes(con, "people", "SELECT reference_code FROM notifications", key.encode("utf-8"))
         export_people(con, people)
     # Same order as a batch: files under a temporary name, then the commit, then the

@@ -61,7 +61,12 @@ def assign_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: s
         SELECT * EXCLUDE (digest), {_code_sql(0)} AS reference_code
         FROM (SELECT *, {hmac_sql('person_key')} AS digest FROM {people_table})
     """, pads)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _taken AS SELECT DISTINCT code FROM ({taken_sql}) AS t(code)")
+    # Only the taken codes someone here holds: a rerun with a few new people against tens
+    # of millions of earlier codes probes a small set instead of hashing every code.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _taken AS SELECT DISTINCT code FROM ({taken_sql}) AS t(code)
+        WHERE code IN (SELECT reference_code FROM {people_table})
+    """)
     # Who loses window 0: a code already taken, or a person after the first with the
     # same code. A count per code, not a window over everyone: the duplicates are few.
     con.execute(f"""
@@ -94,7 +99,8 @@ def assign_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: s
         con.execute(f"""
             INSERT INTO _codes
             SELECT person_key, code FROM _candidates
-            WHERE code NOT IN (SELECT code FROM _taken)
+            WHERE code NOT IN (SELECT code FROM ({taken_sql}) AS t(code)
+                               WHERE code IN (SELECT code FROM _candidates))
               AND code NOT IN (SELECT reference_code FROM _codes)
               AND code NOT IN (SELECT reference_code FROM {people_table}
                                WHERE reference_code IN (SELECT code FROM _candidates))
