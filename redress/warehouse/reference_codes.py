@@ -34,9 +34,9 @@ def hmac_sql(column: str) -> str:
     return f"sha256($opad || unhex(sha256($ipad || encode({column}))))"
 
 
-def _code_sql(window: int, digest: str = "digest") -> str:
+def _code_sql(window: int) -> str:
     chars = [
-        f"substr('{ALPHABET}', (('0x' || substr({digest}, {window * 16 + 2 * i + 1}, 2))::INTEGER % {len(ALPHABET)}) + 1, 1)"
+        f"substr('{ALPHABET}', (('0x' || substr(digest, {window * 16 + 2 * i + 1}, 2))::INTEGER % {len(ALPHABET)}) + 1, 1)"
         for i in range(LENGTH)
     ]
     return " || ".join(chars)
@@ -44,74 +44,39 @@ def _code_sql(window: int, digest: str = "digest") -> str:
 
 def assign_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: str, key: bytes) -> None:
     """Adds reference_code to `people_table` (person_key VARCHAR, unique), avoiding every
-    code returned by `taken_sql` and every code given to another person in the table.
-
-    The rule, window by window: a person takes the code of the window unless it is
-    taken (earlier notifications, or given in an earlier window) or a person earlier in
-    key order has the same candidate in this window; then the next window. Everyone
-    takes window 0 in one pass; only the few who lose it (about n^2 / 2.2e11 people)
-    go through the later windows. Raises RuntimeError when someone finds no free code
-    in WINDOWS windows."""
+    code returned by `taken_sql` and every code given to another person in the table."""
     ipad, opad = _pads(key)
-    pads = {"ipad": ipad, "opad": opad}
-    # One pass over everyone: the window-0 code, the digest not kept (64 hex characters
-    # per person; the few who need a later window have it computed again).
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {people_table} AS
-        SELECT * EXCLUDE (digest), {_code_sql(0)} AS reference_code
-        FROM (SELECT *, {hmac_sql('person_key')} AS digest FROM {people_table})
-    """, pads)
-    # Only the taken codes someone here holds: a rerun with a few new people against tens
-    # of millions of earlier codes probes a small set instead of hashing every code.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _taken AS SELECT DISTINCT code FROM ({taken_sql}) AS t(code)
-        WHERE code IN (SELECT reference_code FROM {people_table})
-    """)
-    # Who loses window 0: a code already taken, or a person after the first with the
-    # same code. A count per code, not a window over everyone: the duplicates are few.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _losers AS
-        WITH repeated AS (
-            SELECT reference_code FROM {people_table} GROUP BY reference_code HAVING count(*) > 1
-        ),
-        clashing AS (
-            SELECT person_key, reference_code FROM {people_table}
-            WHERE reference_code IN (SELECT reference_code FROM repeated)
-               OR reference_code IN (SELECT code FROM _taken)
-        )
-        SELECT person_key, {hmac_sql('person_key')} AS digest FROM clashing
-        QUALIFY row_number() OVER (PARTITION BY reference_code ORDER BY person_key) > 1
-             OR reference_code IN (SELECT code FROM _taken)
-    """, pads)
-    # Codes given in later windows. A later window must avoid every code given so far:
-    # the taken ones, those given in earlier later windows, and every winner's window-0
-    # code; a loser's own window-0 code is either taken or a winner's, so avoiding every
-    # window-0 code in the table is the same rule.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _digests AS SELECT person_key, {hmac_sql('person_key')} AS digest "
+        f"FROM {people_table}",
+        {"ipad": ipad, "opad": opad},
+    )
+    # Every code already given (earlier notifications) as a hash set, probed by anti
+    # joins: a `NOT IN (subquery)` re-reads the subquery for the whole table each window.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _taken AS SELECT DISTINCT code FROM ({taken_sql}) AS t(code)")
     con.execute("CREATE OR REPLACE TEMP TABLE _codes (person_key VARCHAR, reference_code VARCHAR)")
-    left = con.execute("SELECT count(*) FROM _losers").fetchall()[0][0]
-    for window in range(1, WINDOWS):
-        if not left:
-            break
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _candidates AS
-            SELECT person_key, {_code_sql(window)} AS code FROM _losers ANTI JOIN _codes USING (person_key)
-        """)
+    left = 0
+    for window in range(WINDOWS):
+        # Window 0 codes everyone; a later window only the few whose code was taken.
+        source = "_digests" if window == 0 else "(SELECT * FROM _digests ANTI JOIN _codes USING (person_key))"
         con.execute(f"""
             INSERT INTO _codes
-            SELECT person_key, code FROM _candidates
-            WHERE code NOT IN (SELECT code FROM ({taken_sql}) AS t(code)
-                               WHERE code IN (SELECT code FROM _candidates))
-              AND code NOT IN (SELECT reference_code FROM _codes)
-              AND code NOT IN (SELECT reference_code FROM {people_table}
-                               WHERE reference_code IN (SELECT code FROM _candidates))
+            SELECT person_key, code FROM (
+                SELECT d.person_key, {_code_sql(window)} AS code FROM {source} d
+            ) candidates
+            ANTI JOIN _taken t ON t.code = candidates.code
+            ANTI JOIN _codes c ON c.reference_code = candidates.code
             QUALIFY row_number() OVER (PARTITION BY code ORDER BY person_key) = 1
         """)
-        left = con.execute("SELECT count(*) FROM _losers ANTI JOIN _codes USING (person_key)").fetchall()[0][0]
+        left = con.execute("SELECT count(*) FROM _digests ANTI JOIN _codes USING (person_key)").fetchall()[0][0]
+        if not left:
+            break
     if left:
         raise RuntimeError(f"{left} people found no free reference code in {WINDOWS} windows")
+    # One copy, not two: DuckDB reads the old table before it replaces it.
     con.execute(f"""
-        UPDATE {people_table} SET reference_code = c.reference_code FROM _codes c
-        WHERE {people_table}.person_key = c.person_key
+        CREATE OR REPLACE TEMP TABLE {people_table} AS
+        SELECT p.*, c.reference_code FROM {people_table} p JOIN _codes c USING (person_key)
     """)
-    for scratch in ("_taken", "_losers", "_codes", "_candidates"):
-        con.execute(f"DROP TABLE IF EXISTS {scratch}")
+    for scratch in ("_digests", "_taken", "_codes"):
+        con.execute(f"DROP TABLE {scratch}")
