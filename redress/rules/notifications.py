@@ -107,16 +107,10 @@ def _category_list(col: str) -> pl.Expr:
     )
 
 
-# What a message depends on besides its reference code. Tens of millions of people share
-# a few hundred of these (amounts per tier, category sets), so each text is built once per
-# distinct key and joined back: rendering it per person cost most of notify at 33.7M.
-MESSAGE_KEY = ("kind", "reason", "rail", "amount", "exposed_categories")
-
-
-def _bodies(keys: Frame, policy: Policy) -> Frame:
-    """keys: distinct MESSAGE_KEY rows (amount never null). Adds template_id and _body,
-    the message up to its reference code."""
-    parts = voucher_parts(keys, policy.voucher_products)
+def messages(people: Frame, policy: Policy) -> Frame:
+    """people: person_key, kind ('member' | 'non_member'), reason, amount, rail,
+    exposed_categories, reference_code, channel. Adds template_id, language, message."""
+    parts = voucher_parts(people.with_columns(pl.col("amount").fill_null(0)), policy.voucher_products)
     voucher_text = pl.concat_str(
         [pl.lit(f"{PRODUCT_KO.get(p.id, p.id)} ") + won(pl.col(f"voucher_{p.id}")) + pl.lit("원")
          for p in policy.voucher_products],
@@ -142,24 +136,12 @@ def _bodies(keys: Frame, policy: Policy) -> Frame:
         .then(pl.lit("보상금 ") + amount + pl.lit("이 고객님이 등록하신 계좌로 입금됩니다."))
         .otherwise(pl.lit("보상금 ") + amount + pl.lit("이 보관되어 있습니다. 고객센터에 참조번호를 알려 주시면 지급해 드립니다."))
     )
-    body = (
+    message = (
         pl.lit(f"[{policy.sender}] 개인정보 노출 안내. 노출된 정보: ") + _category_list("exposed_categories")
         + pl.lit(". ") + what
         + pl.lit(" 이 안내는 링크를 포함하지 않으며, 비밀번호나 계좌번호를 묻지 않습니다. 문의: 고객센터 "
-                 f"{policy.official_phone} (참조번호 ")
+                 f"{policy.official_phone} (참조번호 ") + pl.col("reference_code") + pl.lit(")")
     )
-    return parts.select(*MESSAGE_KEY, template.alias("template_id"), body.alias("_body"))
-
-
-def messages(people: Frame, policy: Policy) -> Frame:
-    """people: person_key, kind ('member' | 'non_member'), reason, amount (minor units;
-    null read as 0), rail, exposed_categories, reference_code, channel, and any other
-    columns, kept in their order. Adds template_id, language, message; the rows keep
-    their order. Each distinct MESSAGE_KEY is rendered once, lazily for a LazyFrame."""
-    people = people.with_columns(pl.col("amount").fill_null(0))
-    columns = people.collect_schema().names()
-    bodies = _bodies(people.select(MESSAGE_KEY).unique(), policy)
-    return people.join(bodies, on=MESSAGE_KEY, how="left", nulls_equal=True, maintain_order="left").select(
-        *columns, "template_id", pl.lit(LANGUAGE).alias("language"),
-        (pl.col("_body") + pl.col("reference_code") + pl.lit(")")).alias("message"),
-    )
+    return parts.with_columns(
+        template.alias("template_id"), pl.lit(LANGUAGE).alias("language"), message.alias("message")
+    ).drop([f"voucher_{p.id}" for p in policy.voucher_products])
