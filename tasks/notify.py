@@ -48,8 +48,21 @@ def new_people(con) -> None:
     """The temp table `people` (redress.rules.notifications.NEW_PEOPLE, the rule of who
     is told and how): person_key, kind, customer_id, recipient, channel, reason, amount
     (minor units), rail, exposed_categories, for every customer with an entitlement but
-    TEST_ACCOUNT and every non-member. SPEC "Notifications"."""
+    TEST_ACCOUNT and every non-member, leaving out everyone `notifications` holds (told
+    once). SPEC "Notifications"."""
     con.execute(NEW_PEOPLE, NEW_PEOPLE_PARAMETERS)
+
+
+def export_people(con, target: Path) -> None:
+    """The coded `people` table as Parquet at `target`, in person_key order: the order
+    of every file write_rendered writes."""
+    con.execute("COPY (SELECT * FROM people ORDER BY person_key) TO ? (FORMAT parquet)", [str(target)])
+
+
+def tally(con, rows: Path) -> list[tuple[str, str, int]]:
+    """(channel, template_id, count) of the rows written, sorted."""
+    return con.execute("SELECT channel, template_id, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
+                       [sql.file_path(rows)]).fetchall()
 
 
 def _publish(tmp, ctx: RunContext) -> None:
@@ -104,9 +117,8 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     rows = ctx.work_dir / "notification_rows.parquet"
     with connect(ctx.warehouse) as con:
         new_people(con)
-        con.execute("DELETE FROM people WHERE person_key IN (SELECT person_key FROM notifications)")
         assign_codes(con, "people", "SELECT reference_code FROM notifications", key.encode("utf-8"))
-        con.execute("COPY (SELECT * FROM people ORDER BY person_key) TO ? (FORMAT parquet)", [str(people)])
+        export_people(con, people)
     # Same order as a batch: files under a temporary name, then the commit, then the
     # rename; recover_notifications settles what a crash left in between.
     tmp = outbox.staging_folder(ctx.notifications_dir, ctx.run_id)
@@ -115,9 +127,8 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     write_rendered(people, policy, ctx.run_id, final=final, index=tmp / INDEX / f"{ctx.run_id}.parquet", rows=rows)
     src = [sql.file_path(rows)]  # bound, never SQL text; glob characters escaped (redress/sql.py)
     with connect(ctx.warehouse) as con:
-        tally = con.execute("SELECT channel, template_id, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
-                            src).fetchall()
-        count = sum(n for _, _, n in tally)
+        counts = tally(con, rows)
+        count = sum(n for _, _, n in counts)
         if count <= CSV_MAX_ROWS:
             outbox.spreadsheet_safe(pl.read_parquet(final, glob=False)).write_csv(tmp / f"{ctx.run_id}.csv")
         for path in [*tmp.iterdir(), *(tmp / INDEX).iterdir()]:
@@ -132,7 +143,7 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         con.execute("COMMIT")
         checkpoint("notify:committed", settings)
     per_channel, per_template = {}, {}
-    for channel, template, n in tally:
+    for channel, template, n in counts:
         per_channel[channel] = per_channel.get(channel, 0) + n
         per_template[template] = per_template.get(template, 0) + n
     per_template = dict(sorted(per_template.items()))

@@ -46,7 +46,7 @@ TEMPLATES = {
 
 
 # Who is told, and how (SPEC "Notifications"): every customer with an entitlement but
-# TEST_ACCOUNT, and every non-member once. Channel: sms only to a Korean mobile number
+# TEST_ACCOUNT, and every non-member, once: nobody already in `notifications`. Channel: sms only to a Korean mobile number
 # ($mobile, redress.rules.identity.MOBILE_E164); else email when one is known; else
 # none, with the landline or internet phone as recipient for outreach by hand. A
 # non-member's person_key stays `nonmember:` + E.164 phone else email, as it always
@@ -58,7 +58,11 @@ CREATE OR REPLACE TEMP TABLE people AS
 WITH members AS (
     SELECT e.customer_id, c.phone_e164 AS phone, c.email_norm AS email,
            e.reason, e.amount, e.rail, e.exposed_categories
-    FROM entitlements e JOIN customers c USING (customer_id)
+    FROM entitlements e
+    -- Told once: the already notified are left out before the join with the customers,
+    -- so a rerun does not build tens of millions of rows only to delete them.
+    ANTI JOIN notifications n ON n.person_key = 'customer:' || e.customer_id
+    JOIN customers c USING (customer_id)
     WHERE e.reason <> $test_account
 ),
 non_members AS (
@@ -73,7 +77,7 @@ people AS (
     FROM members
     UNION ALL
     SELECT 'nonmember:' || person, $non_member, NULL, phone, email, NULL, 0, NULL, exposed_categories
-    FROM non_members
+    FROM non_members ANTI JOIN notifications n ON n.person_key = 'nonmember:' || person
 )
 SELECT person_key, kind, customer_id,
        CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN phone ELSE coalesce(email, phone) END

@@ -154,3 +154,36 @@ def test_lazy_and_eager_render_the_same(policy):
                                                                    amount=0, rail=None)]
     frame = pl.DataFrame(people, schema=PEOPLE_SCHEMA)
     assert messages(frame.lazy(), policy()).collect().equals(messages(frame, policy()))
+
+
+# ----------------------------------------------------------------- one body per distinct key
+
+_PERSON = st.builds(
+    lambda kind, reason, amount, rail, categories, code: person(
+        kind=kind, reason=None if kind == "non_member" else reason, amount=amount,
+        rail=None if kind == "non_member" else rail,
+        categories=None if categories is None else ",".join(sorted(categories)), code=code),
+    kind=st.sampled_from(["member", "non_member"]),
+    reason=st.sampled_from(["ELIGIBLE", "BELOW_MINIMUM", None]),
+    amount=st.sampled_from([0, 1000, 33333, 50000, None]),
+    rail=st.sampled_from(["voucher", "bank_transfer", "claim", None]),
+    categories=st.one_of(st.none(), st.lists(st.sampled_from(sorted(CATEGORY_KO)), min_size=1, max_size=3,
+                                             unique=True)),
+    code=st.text("ABCDEFGHJK", min_size=8, max_size=8),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(people=st.lists(_PERSON, min_size=1, max_size=30))
+def test_a_batch_renders_each_person_as_if_alone_and_keeps_the_order(policy, people):
+    """Issue 10: messages renders each distinct (kind, reason, rail, amount, categories)
+    once and joins it back; with repeated keys, nulls among them and any order, every
+    row still gets exactly the text it gets alone, in the order given, lazily or not."""
+    p = policy()
+    people = [{**row, "person_key": f"k{i:03d}"} for i, row in enumerate(people)]
+    batch = render(p, *people)
+    alone = pl.concat([render(p, row) for row in people])
+    assert batch.equals(alone)
+    assert batch["person_key"].to_list() == [row["person_key"] for row in people]
+    lazy = messages(pl.DataFrame(people, schema=PEOPLE_SCHEMA).lazy(), p).collect()
+    assert lazy.equals(batch)

@@ -105,3 +105,23 @@ def test_one_render_writes_the_file_its_index_and_the_warehouse_rows_row_for_row
     assert index.equals(expected.select("person_key", "customer_id", "reference_code"))
     assert rows.equals(expected.select(WAREHOUSE_COLUMNS))
     assert final["message"].str.contains("참조번호 " + final["reference_code"], literal=True).all()
+
+
+def test_people_already_notified_are_not_in_people():
+    """Told once (SPEC "Notifications"): NEW_PEOPLE leaves out every person_key that
+    `notifications` holds, member or non-member, and keeps everyone else."""
+    with duckdb.connect(":memory:") as con:
+        con.execute(SCHEMA)
+        for cid in ("a", "b"):
+            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, NULL, '+821012345678', 'active', now(), NULL,
+                           false, 'voucher', NULL, NULL, false, 'f0')""", [cid])
+            con.execute("""INSERT INTO entitlements VALUES (?, 'p', 'R1', 'ELIGIBLE', 1, 'email', 'email', 50000,
+                           50000, 'voucher')""", [cid])
+        for n, phone in enumerate(("+821055556666", "+821077778888"), start=1):
+            con.execute("""INSERT INTO non_member_exposures VALUES ('f1', ?, ?, NULL, ?, 'name', now(),
+                           'confirmed')""", [n, phone, phone])
+        for key in ("customer:a", "nonmember:+821055556666"):
+            con.execute("INSERT INTO notifications VALUES (?, NULL, NULL, 'sms', 'ABCDEFGH', 't', 'ko', 'R0')", [key])
+        new_people(con)
+        keys = [r[0] for r in con.execute("SELECT person_key FROM people ORDER BY person_key").fetchall()]
+    assert keys == ["customer:b", "nonmember:+821077778888"]

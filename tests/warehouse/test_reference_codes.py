@@ -152,3 +152,30 @@ def test_any_people_and_taken_codes_get_the_documented_assignment(monkeypatch, p
         return
     assign_codes(con, "people", taken_sql, KEY)
     assert dict(con.execute("SELECT person_key, reference_code FROM people").fetchall()) == assigned
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(people=st.sets(st.text("abc:1é", min_size=1, max_size=5), min_size=1, max_size=60),
+       taken_people=st.sets(st.text("xyz", min_size=1, max_size=4), max_size=8))
+def test_few_losers_among_many_winners_get_the_documented_assignment(monkeypatch, people, taken_people):
+    """Issue 10 (window 0 for everyone in one pass, later windows only for its losers):
+    with two-letter codes (576) most people keep their first code and a few collide, as
+    at 33.7M with eight letters; codes given earlier (taken) are window codes of other
+    people. The assignment is the documented rule, person for person."""
+    monkeypatch.setattr(reference_codes, "LENGTH", 2)
+    people = sorted(people)
+    taken = {python_codes(KEY, t, 2)[0] for t in taken_people}
+    assigned: dict[str, str] = {}
+    for window in range(WINDOWS):
+        wanted: dict[str, str] = {}
+        for p in people:
+            code = python_codes(KEY, p, 2)[window]
+            if p not in assigned and code not in taken and code not in assigned.values() and code not in wanted:
+                wanted[code] = p
+        assigned.update({p: c for c, p in wanted.items()})
+    assert len(assigned) == len(people), "two-letter codes place 60 people in four windows"
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE people AS SELECT unnest(?::VARCHAR[]) AS person_key", [people])
+    con.execute("CREATE TEMP TABLE given AS SELECT unnest(?::VARCHAR[]) AS reference_code", [sorted(taken)])
+    assign_codes(con, "people", "SELECT reference_code FROM given", KEY)
+    assert dict(con.execute("SELECT person_key, reference_code FROM people").fetchall()) == assigned

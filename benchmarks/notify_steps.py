@@ -1,0 +1,97 @@
+"""Seconds per step of the notify stage (tasks/notify.py) on a copy of a warehouse.
+
+    nice -n 19 .venv/bin/python benchmarks/notify_steps.py COPY/warehouse.duckdb \
+        [--policy policies/policy.toml] [--out DIR] [--keep-notifications]
+
+COPY must be a copy: the script first deletes every `notifications` row (so everyone is
+new, as in a first run; --keep-notifications leaves them, as in a rerun) and then
+inserts the rows of this pass, so the warehouse ends as after a first notify. It runs
+the stage's own functions in the stage's order, without Prefect, and prints one line per
+step: seconds, and the peak resident memory of the process so far. The outputs (the
+notification file, its index, the warehouse rows) go to --out (default: a temporary
+folder beside the warehouse) and their SHA-256 are printed, so two versions of the code
+can be compared byte for byte. The HMAC key is REDRESS_HMAC_KEY, else a fixed bench key.
+Run `uptime` first: other work on the machine skews every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from redress.policy import load_policy  # noqa: E402
+from redress.warehouse import connect, notifications  # noqa: E402
+from redress.warehouse import reference_codes  # noqa: E402
+from tasks import notify as stage  # noqa: E402
+
+BENCH_KEY = "bench-key-not-a-secret-0123456789abcdef0123"
+
+
+def _peak_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+@contextmanager
+def step(name: str, figures: list):
+    start = time.perf_counter()
+    yield
+    seconds = time.perf_counter() - start
+    figures.append((name, seconds))
+    print(f"{name:<34} {seconds:8.2f} s   peak {_peak_mb():>6} MB", flush=True)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("warehouse", type=Path)
+    parser.add_argument("--policy", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--keep-notifications", action="store_true")
+    args = parser.parse_args()
+    policy = load_policy(args.policy)
+    key = os.environ.get("REDRESS_HMAC_KEY") or BENCH_KEY
+    out = args.out or args.warehouse.parent / "notify-steps"
+    (out / "index").mkdir(parents=True, exist_ok=True)
+    people, rows = out / "people.parquet", out / "notification_rows.parquet"
+    final, index = out / "notifications.parquet", out / "index" / "notifications.parquet"
+    figures: list = []
+    run_id = "R20251201-999"
+    total = time.perf_counter()
+    with connect(args.warehouse) as con:
+        if not args.keep_notifications:
+            with step("(setup) delete notifications", []):
+                con.execute("DELETE FROM notifications")
+                con.execute("CHECKPOINT")
+        with step("new_people (NEW_PEOPLE SQL)", figures):
+            stage.new_people(con)
+        with step("assign_codes", figures):
+            reference_codes.assign_codes(con, "people", "SELECT reference_code FROM notifications",
+                                         key.encode("utf-8"))
+        with step("COPY people ORDER BY person_key", figures):
+            stage.export_people(con, people)
+    with step("render + 3 sinks (write_rendered)", figures):
+        stage.write_rendered(people, policy, run_id, final=final, index=index, rows=rows)
+    with connect(args.warehouse) as con:
+        with step("tally", figures):
+            tally = stage.tally(con, rows)
+        with step("insert notifications", figures):
+            con.execute("BEGIN")
+            notifications.add(con, str(rows))
+            con.execute("COMMIT")
+    print(f"{'total':<34} {time.perf_counter() - total:8.2f} s   ({sum(n for *_, n in tally):,} people)")
+    for path in (final, index, rows):
+        print(f"sha256 {path.name:<28} {_sha(path)}")
+
+
+if __name__ == "__main__":
+    main()
