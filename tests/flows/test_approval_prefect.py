@@ -22,6 +22,7 @@ from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRu
 from prefect.client.schemas.sorting import FlowRunSort, LogSort
 from prefect.logging.handlers import APILogWorker
 
+from prefect_records import task_runs
 from flows.remediation import remediation
 from redress.generate import generate
 from redress.policy import DEFAULT_POLICY  # the shipped policy: require_approval = true
@@ -134,7 +135,7 @@ def test_the_approve_flow_run_is_named_tagged_logged_and_publishes_what_it_relea
         assert found, "no flow run named after the run it approves"
         flow_run = found[0]
         assert set(flow_run.tags) == {"policy:coupang-2025-v1", f"data:{FOLDER}"}
-        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [flow_run.id]}))
+        tasks = task_runs(client, flow_run.id, {"notify"})
         assert {t.name for t in tasks} == {"notify"}
     messages = logs(flow_run.id)
     assert f"'{RUN_ID} approve'" in messages[0]

@@ -18,6 +18,7 @@ from prefect.client.schemas.filters import (
     FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.flow_runs import resume_flow_run
 
 from flows.alerts import WAITING_AUTOMATION, alert_on_waiting_plan
@@ -50,11 +51,12 @@ def start(data: Path) -> tuple[threading.Thread, dict]:
 def paused_run(data: Path):
     """The redress-run flow run of this folder once it is Paused (None meanwhile)."""
     with get_client(sync_client=True) as client:
-        # Filtered by state on the server: a worker's test server may hold hundreds of runs
-        # by now, more than one page (the API's default limit is 200).
+        # Filtered by state on the server and newest first: a worker's test server may
+        # hold hundreds of runs by now, more than one page (the API's default limit is 200).
         runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["redress-run"])),
                                      flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                                         type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
+                                         type=FlowRunFilterStateType(any_=[StateType.PAUSED]))),
+                                     sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
     return next((r for r in runs if r.parameters.get("data_dir") == str(data) and r.state and r.state.is_paused()),
                 None)
 

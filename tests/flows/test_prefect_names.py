@@ -15,6 +15,7 @@ from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRu
 from prefect.client.schemas.sorting import LogSort
 
 from flows.remediation import remediation
+from prefect_records import task_runs
 from redress.generate import RESENT, generate
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
@@ -57,7 +58,7 @@ def test_task_runs_have_stable_names(runs):
     _, named = runs
     with get_client(sync_client=True) as client:
         for _, flow_run_id in named:
-            tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            tasks = task_runs(client, flow_run_id, STAGE_TASKS)
             assert {t.name for t in tasks} == STAGE_TASKS
 
 

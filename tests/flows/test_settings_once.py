@@ -47,18 +47,13 @@ def stored_text(flow_run_id) -> tuple[dict, str]:
     """The flow run's parameters, and everything Prefect's API keeps of the run (flow
     run, task runs, logs) as one JSON text."""
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
-    import time
+    from prefect_records import task_runs as recorded_task_runs
 
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(flow_run_id)
-        # Prefect records task runs from events, asynchronously: on a loaded machine they
-        # reach the API a moment after the flow returns, so wait for them (at most 60 s).
-        deadline = time.monotonic() + 60
-        while not (task_runs := client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        task_runs = recorded_task_runs(client, flow_run_id)  # recorded asynchronously: waits for them
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
     text = "\n".join([flow_run.model_dump_json(), *(t.model_dump_json() for t in task_runs),
                       *(entry.model_dump_json() for entry in logs)])
