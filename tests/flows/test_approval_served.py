@@ -61,6 +61,16 @@ def paused_run(data: Path):
                 None)
 
 
+def recent_runs() -> list[tuple]:
+    """The newest redress-run flow runs as the API has them (name, state, data folder):
+    what a failed lookup is shown beside."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["redress-run"])),
+                                     sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=10)
+    return [(r.name, r.state.type.value if r.state else None, r.state.name if r.state else None,
+             r.parameters.get("data_dir")) for r in runs]
+
+
 def wait_until(check, thread):
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline and thread.is_alive():
@@ -76,7 +86,7 @@ def test_a_served_run_pauses_is_approved_through_the_api_and_pays(tmp_path):
     generate(data, 200, seed=31)
     thread, out = start(data)
     flow_run = wait_until(lambda: paused_run(data), thread)
-    assert flow_run is not None, out.get("error")
+    assert flow_run is not None, (out.get("error"), recent_runs())
     # nothing is paid while it waits
     assert q(data, "SELECT state FROM plans") == [("waiting",)]
     assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
