@@ -31,13 +31,13 @@ system-deps:  ## install Debian's chromium and libreoffice-calc-nogui when missi
 	  else echo "make test needs Chromium and LibreOffice Calc: sudo apt-get install $(SYSTEM_DEPS)" >&2; exit 1; fi; fi; \
 	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_DEPS) > /dev/null
 
-# Two runs: the service tier's session server (a real `prefect server start`) and the
-# other tiers' test server must never share a worker process, or the tests of one tier
-# run against the other's server once both session fixtures are up.
+# Two pytest processes: the service tier's session server (a real `prefect server start`)
+# and the other tiers' test server must never share a process, or the tests of one tier
+# run against the other's server once both session fixtures are up. The service tier
+# mostly waits on its server, so it runs beside the rest; its output follows theirs.
 test: $(STAMP) system-deps  ## check the layers (.importlinter), then run the test suite on two workers, a module per worker (its fixtures built once)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15 --ignore=tests/service
-	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=5 tests/service
+	@log=$$(mktemp); 	$(BIN)/python -m pytest --durations=5 tests/service > "$$log" 2>&1 & service=$$!; 	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15 --ignore=tests/service; rest=$$?; 	wait $$service; served=$$?; echo "--- tests/service:"; cat "$$log"; rm -f "$$log"; 	test $$rest -eq 0 && test $$served -eq 0
 
 # A fresh venv from the lock, redress installed as a wheel (no -e), and the demo run from
 # a folder outside the repository: the suites and policies must come with the package.
