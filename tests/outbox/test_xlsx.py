@@ -122,7 +122,7 @@ def as_a_spreadsheet_reads(value):
     return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), value)
 
 
-@settings(max_examples=150)
+@settings(max_examples=60)
 @given(frame=frames(), chunk_rows=st.integers(1, 4))
 def test_any_frame_reads_back_cell_for_cell_with_its_types(tmp_path_factory, frame, chunk_rows):
     folder = tmp_path_factory.mktemp("prop")
