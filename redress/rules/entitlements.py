@@ -53,18 +53,17 @@ def exposure_not_counted(policy: Policy, reason: str) -> pl.Expr:
     )
 
 
-def _exposure_aggregates(policy: Policy, suffix: str = "", masks: bool = True,
-                         mine: pl.Expr | None = None) -> tuple[dict, list]:
+def _exposure_flags(policy: Policy, masks: bool = True, mine: pl.Expr | None = None) -> tuple[dict, list]:
     """({name: per-exposure flag}, [its per-customer aggregate]) of rules 2 and 3 under
-    `policy` (for _per_customer), each name + suffix:
-    _listed (some exposure is in a category the policy lists), _any_conf (some listed
-    one has a counted confidence), _any_counted (some of those also lies in the window),
-    tier (the highest tier among those), and with masks the counted and exposed
-    categories as bit masks (one bit per policy category, in name order; every category
-    must then be listed). A run's exposures are all in listed categories (the row rules
-    quarantine the others); a what-if of another policy may meet some that are not, and
-    they count for nothing, as that policy's run would have quarantined them. mine: a
-    boolean per exposure, whether it is evidence under this policy at all (None: all)."""
+    `policy`: _listed (some exposure is in a category the policy lists), _any_conf (some
+    listed one has a counted confidence), _any_counted (some of those also lies in the
+    window), tier (the highest tier among those), and with masks the counted and
+    exposed categories as bit masks (one bit per policy category, in name order; every
+    category must then be listed). A run's exposures are all in listed categories (the
+    row rules quarantine the others); a what-if of another policy may meet some that are
+    not, and they count for nothing, as that policy's run would have quarantined them.
+    mine: a boolean per exposure, whether it is evidence under this policy at all
+    (None: all)."""
     names = sorted(policy.categories)
     if len(names) > 62:
         raise ValueError("a policy may have at most 62 categories")
@@ -75,30 +74,15 @@ def _exposure_aggregates(policy: Policy, suffix: str = "", masks: bool = True,
     counted_conf, in_window = _counts(policy)
     counted_conf = counted_conf & listed
     counted = counted_conf & in_window
-    rows = {
-        f"_listed{suffix}": listed,
-        f"_any_conf{suffix}": counted_conf,
-        f"_any_counted{suffix}": counted,
-        f"tier{suffix}": pl.when(counted).then(tier_of),
-    }
-    out = [pl.col(f"_listed{suffix}").any(), pl.col(f"_any_conf{suffix}").any(),
-           pl.col(f"_any_counted{suffix}").any(), pl.col(f"tier{suffix}").max()]
+    rows = {"_listed": listed, "_any_conf": counted_conf, "_any_counted": counted,
+            "tier": pl.when(counted).then(tier_of)}
+    out = [pl.col("_listed").any(), pl.col("_any_conf").any(), pl.col("_any_counted").any(), pl.col("tier").max()]
     if masks:
         bit = pl.col("data_category").replace_strict({n: 1 << i for i, n in enumerate(names)},
                                                      return_dtype=pl.Int64)
-        rows |= {f"_counted_mask{suffix}": pl.when(counted).then(bit).otherwise(0),
-                 f"_exposed_mask{suffix}": bit}
-        out += [pl.col(f"_counted_mask{suffix}").bitwise_or(), pl.col(f"_exposed_mask{suffix}").bitwise_or()]
+        rows |= {"_counted_mask": pl.when(counted).then(bit).otherwise(0), "_exposed_mask": bit}
+        out += [pl.col("_counted_mask").bitwise_or(), pl.col("_exposed_mask").bitwise_or()]
     return rows, out
-
-
-def _per_customer(exposures: pl.LazyFrame, parts: list[tuple[dict, list]]) -> pl.LazyFrame:
-    """One row per customer_id of the per-exposure flags in `parts` aggregated: each row's
-    flags computed first, then plain aggregations (what a streaming group_by takes at
-    its fastest; a filter inside an aggregation is not)."""
-    rows = {name: expr for r, _ in parts for name, expr in r.items()}
-    return exposures.select("customer_id", **rows).group_by("customer_id").agg(
-        *(a for _, aggs in parts for a in aggs))
 
 
 def exposure_summary(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
@@ -111,7 +95,10 @@ def exposure_summary(exposures: pl.LazyFrame, customers: pl.LazyFrame, policy: P
     tens of millions of per-customer string lists would not fit in memory.
     """
     names = sorted(policy.categories)
-    per_customer = _per_customer(exposures, [_exposure_aggregates(policy)])
+    # each exposure's flags first, then plain aggregations: what a streaming group_by
+    # takes at its fastest (a filter inside an aggregation is not)
+    rows, aggregates = _exposure_flags(policy)
+    per_customer = exposures.select("customer_id", **rows).group_by("customer_id").agg(*aggregates)
     return per_customer.join(customers, on="customer_id", how="left").with_columns(
         _category_names(pl.col("_counted_mask"), names).alias("categories"),
         _category_names(pl.col("_exposed_mask"), names).alias("exposed_categories"),
@@ -130,7 +117,7 @@ def window_edges(policies: list[Policy]) -> tuple[list, list]:
 
 def signature_sets(signatures: pl.DataFrame, policies: list[Policy]) -> list[dict]:
     """For each policy, which exposure signatures pass which of rules 2 and 3, from the
-    rules themselves (_exposure_aggregates' per-exposure flags) run on one
+    rules themselves (_exposure_flags' per-exposure flags) run on one
     representative exposure per signature. signatures: sig (Int64, from 0),
     data_category, confidence, accessed_at (an instant on the same side of every
     window edge as all of that signature's exposures), only_for (Int64: -1 when the
@@ -140,7 +127,7 @@ def signature_sets(signatures: pl.DataFrame, policies: list[Policy]) -> list[dic
     out = []
     for n, policy in enumerate(policies):
         mine = (pl.col("only_for") == -1) | (pl.col("only_for") == n)
-        rows, _ = _exposure_aggregates(policy, masks=False, mine=mine)
+        rows, _ = _exposure_flags(policy, masks=False, mine=mine)
         flags = signatures.select("sig", **rows)
         picked = {name: sorted(flags.filter(pl.col(column))["sig"].to_list())
                   for name, column in (("listed", "_listed"), ("conf", "_any_conf"), ("counted", "_any_counted"))}
