@@ -46,13 +46,14 @@ TEMPLATES = {
 
 
 # Who is told, and how (SPEC "Notifications"): every customer with an entitlement but
-# TEST_ACCOUNT, and every non-member, once: nobody already in `notifications`.
-# Channel: sms only to a Korean mobile number ($mobile, redress.rules.identity.MOBILE_E164);
-# else email when one is known; else none, with the landline or internet phone as
-# recipient for outreach by hand. A non-member's person_key stays `nonmember:` + E.164 phone else email, as it always
-# was, so that nobody already told is told again. SQL, not Polars, for speed: it joins
-# the warehouse's entitlements, customers and non_member_exposures where they are; the
-# notify stage executes it with NEW_PEOPLE_PARAMETERS (every code bound, none spliced).
+# TEST_ACCOUNT, and every non-member, once: nobody already in `notifications`. Channel:
+# sms only to a Korean mobile number ($mobile, redress.rules.identity.MOBILE_E164); else
+# email when one is known; else none, with the landline or internet phone as recipient
+# for outreach by hand. A non-member's person_key stays `nonmember:` + E.164 phone else
+# email, as it always was, so that nobody already told is told again. SQL, not Polars,
+# for speed: it joins the warehouse's entitlements, customers and non_member_exposures
+# where they are; the notify stage executes it with NEW_PEOPLE_PARAMETERS (every code
+# bound, none spliced).
 NEW_PEOPLE = """
 CREATE OR REPLACE TEMP TABLE people AS
 WITH members AS (
