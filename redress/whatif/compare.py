@@ -99,9 +99,9 @@ def compare(con: duckdb.DuckDBPyConnection, policies: list[Policy], run_date: da
     """The figures (redress/whatif/figures.py) of each policy, in the order given, over
     `con`'s scope_exposures, customers, entitlements and ledger (the evidence, the
     master, what is in force, what is paid), the applied claims' customer_id and the
-    bank cash released per date. extra[n]: exposures that
-    only policy n's own row rules accept (customer_id, data_category, confidence,
-    accessed_at), counted under it alone (figure `exposures_from_quarantine`).
+    bank cash released per date. extra[n]: exposures that only policy n's own row rules
+    accept (customer_id, data_category, confidence, accessed_at), counted under it
+    alone (figure `exposures_from_quarantine`).
 
     Raises ValueError when an exposed customer is not in the customer master."""
     extra = extra or [pl.DataFrame(schema=EXTRA_SCHEMA)] * len(policies)
