@@ -177,16 +177,19 @@ def _checked(summary: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
     return summary.with_columns(base.alias("base_amount"), reason_1_to_5.alias("_reason"))
 
 
-def passing_base_sum(summary: pl.LazyFrame, policy: Policy) -> int:
+def passing_base_sum(summary: pl.LazyFrame, policy: Policy, weight: str | None = None) -> int:
     """The sum of base amounts (minor units) of the customers in an exposure summary who
     pass rules 1-5: what pro rata divides total_cap by. Sums of disjoint summaries add up,
     which is what lets a partitioned run share one factor (redress/partitions.py).
+    weight: the column saying how many customers a row stands for (a what-if's classes
+    of alike customers: redress/whatif/compare.py); None: one each.
 
     Raises ValueError when an exposed customer is not in the customer master.
     """
+    each = pl.col(weight).cast(pl.Int64) if weight else pl.lit(1, pl.Int64)
     missing, passing_sum = _checked(summary, policy).select(
-        pl.col("status").is_null().sum(),
-        pl.col("base_amount").filter(pl.col("_reason").is_null()).sum(),
+        each.filter(pl.col("status").is_null()).sum(),
+        (pl.col("base_amount") * each).filter(pl.col("_reason").is_null()).sum(),
     ).collect().row(0)
     if missing:
         # Cannot happen when exposures were resolved against this master.

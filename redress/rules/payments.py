@@ -52,9 +52,10 @@ def payment_history(ledger: pl.LazyFrame, claimants: pl.LazyFrame | None = None)
     return _paid(ledger).join(claimed, on="customer_id", how="full", coalesce=True)
 
 
-def owed_now(entitled: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
-    """customer_id, amount (what is owed now, KRW), rail and attempt of every payment to
-    issue now, in no particular order. entitled: customer_id, reason, amount, rail and
+def owed_now(entitled: pl.LazyFrame, policy: Policy, ids: tuple[str, ...] = ("customer_id",)) -> pl.LazyFrame:
+    """`ids`, amount (what is owed now, KRW), rail and attempt of every payment to issue
+    now, in no particular order. entitled: `ids` (customer_id; a what-if's class of alike
+    customers and how many: redress/whatif/compare.py), reason, amount, rail and
     payment_history's columns (null for a customer without history). See new_payments."""
     owed = (
         entitled.filter(pl.col("reason") == ELIGIBLE)
@@ -70,7 +71,7 @@ def owed_now(entitled: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
         )
     )
     return (owed.filter(pl.col("owed") >= max(policy.minimum_amount, 1))
-            .select("customer_id", pl.col("owed").alias("amount"), "rail", "attempt"))
+            .select(*ids, pl.col("owed").alias("amount"), "rail", "attempt"))
 
 
 def new_payments(entitlements: pl.LazyFrame, ledger: pl.LazyFrame, policy: Policy,

@@ -33,10 +33,12 @@ from redress.whatif.figures import reclassified
 NO_WAREHOUSE = "no warehouse yet in {data_dir}: run `{command}` first"
 RUN_GOING_ON = "a run is using {data_dir}: try again when it ends"
 FINISHED = ("succeeded", "recovered")  # runs.outcome of a run whose warehouse is whole
-# The scope rows quarantined as in a category the policy in force does not list.
+# The scope rows quarantined as in a category the policy in force does not list, of the
+# categories some candidate lists (the first of `reclassified`'s filters).
 _UNLISTED_ROWS = """SELECT s.* FROM scope_rows s SEMI JOIN (
-    SELECT file_sha256, row_number FROM quarantine WHERE kind = 'scope' AND reason = ?) q
-    USING (file_sha256, row_number)"""
+    SELECT file_sha256, row_number FROM quarantine WHERE kind = 'scope' AND reason = $reason) q
+    USING (file_sha256, row_number)
+    WHERE list_contains($categories, s.data_category)"""
 _UNLISTED_COUNT = "SELECT count(*) FROM quarantine WHERE kind = 'scope' AND reason = ?"
 
 
@@ -79,9 +81,11 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
                      else pl.LazyFrame(schema={"customer_id": pl.String}))
         extra = None
         if quarantined:
-            rows = con.sql(_UNLISTED_ROWS, params=unlisted).pl()
-            master = _master_for(con, rows)
-            extra = [reclassified(rows.lazy(), master, p).collect() for p in policies]
+            listed = sorted({c for p in policies for c in p.categories})
+            rows = con.sql(_UNLISTED_ROWS, params={"reason": UNKNOWN_CATEGORY, "categories": listed}).pl()
+            if rows.height:
+                master = _master_for(con, rows)
+                extra = [reclassified(rows.lazy(), master, p).collect() for p in policies]
         try:
             out = compare(con, policies, run_date, released, claimants, extra)
         except ValueError as exc:  # an exposed customer missing from the master: a damaged warehouse

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+import numpy as np
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import duckdb
 
+from redress.rules.batches import value_days as batch_days
 from redress.rules.entitlements import entitlements
 from redress.rules.payments import new_payments, owed_now, payment_history
 from redress.whatif import compare as comparing
-from redress.whatif.figures import changes, in_force_counts, pro_rata, value_days
+from redress.whatif.figures import already_paid, bank_amounts, changes, in_force_counts, pro_rata, value_days
 
 RUN_DATE = date(2025, 12, 1)
 LEDGER_SCHEMA = {"customer_id": pl.String, "amount": pl.Int64, "status": pl.String, "rail": pl.String,
@@ -22,9 +24,10 @@ NO_CLAIMANTS = pl.LazyFrame(schema={"customer_id": pl.String})
 
 
 def priced(rows: list[tuple[str, int | None, int | None]]) -> pl.LazyFrame:
-    """customer_id, amount (the candidate's), in_force (None: none in force)."""
+    """customer_id, amount (the candidate's), in_force (None: none in force), one
+    customer a row."""
     return pl.LazyFrame(rows, schema={"customer_id": pl.String, "amount": pl.Int64, "in_force": pl.Int64},
-                        orient="row")
+                        orient="row").with_columns(pl.lit(1).alias("customers"))
 
 
 def test_changes_counts_gain_lose_and_unchanged_with_a_missing_side_as_zero():
@@ -63,15 +66,42 @@ def test_top_up_is_owed_minus_paid_never_negative_nor_below_minimum(policy):
     assert paid.height == new_payments(entitled, ledger, p).height
 
 
+def test_already_paid_counts_the_people_holding_an_issued_or_settled_payment_and_their_sum():
+    ledger = pl.LazyFrame({
+        "customer_id": ["a", "a", "b", "c", "c", "d"],
+        "amount": [50000, 20000, 50000, 50000, 50000, 30000],
+        "status": ["settled", "issued", "returned", "cancelled", "issued", "returned"],
+        "rail": ["voucher", "voucher", "bank_transfer", "claim", "bank_transfer", "bank_transfer"],
+        "attempt": [1, 1, 1, 1, 2, 1],
+    }, schema=LEDGER_SCHEMA)
+    claimants = pl.LazyFrame({"customer_id": ["e"]})  # a claim, nothing paid yet
+    # a (two live payments), c (reissued after a cancelled claim); b and d only returned
+    assert already_paid(payment_history(ledger, claimants)) == {"customers": 2, "amount_krw": 120000}
+
+
 def test_value_days_follow_the_daily_cash_cap_and_what_is_already_released(policy):
     p = policy(daily_cash_cap=100000, max_batch_amount=100000, first_value_date=None)
-    payments = pl.DataFrame({"customer_id": [f"c{i}" for i in range(5)], "amount": [50000] * 5,
-                             "rail": ["bank_transfer"] * 4 + ["voucher"]})
     # 4 transfers of 50,000: two a day; 50,000 already released on the first day leaves room for one
-    out = value_days(payments, p, RUN_DATE, {RUN_DATE: 50000})
+    out = value_days(np.array([50000] * 4), p, RUN_DATE, {RUN_DATE: 50000})
     assert out == {"payments": 4, "amount_krw": 200000, "value_days": 3,
                    "first_value_date": "2025-12-01", "last_value_date": "2025-12-03"}
-    assert value_days(payments.filter(pl.col("rail") == "voucher"), p, RUN_DATE, {})["value_days"] == 0
+    assert value_days(np.zeros(0, dtype=np.int64), p, RUN_DATE, {})["value_days"] == 0
+
+
+def test_bank_amounts_are_one_per_person_in_customer_order_and_only_read_the_order_when_due():
+    paid_now = pl.DataFrame({"class": [0, 2, 3], "amount": [10, 30, 40],
+                             "rail": ["bank_transfer", "bank_transfer", "voucher"]})
+    asked = []
+
+    def order(classes: np.ndarray) -> np.ndarray:  # customers in customer_id order: classes 2, 0, 1, 2, 3
+        asked.append(sorted(classes.tolist()))
+        return np.array([c for c in (2, 0, 1, 2, 3) if c in classes])
+    assert bank_amounts(paid_now, order).tolist() == [30, 10, 30]
+    assert asked == [[0, 2]]  # only the classes paid by transfer
+
+    def never(classes: np.ndarray) -> np.ndarray:
+        raise AssertionError("the order is read only when a transfer is due")
+    assert bank_amounts(paid_now.filter(pl.col("rail") == "voucher"), never).tolist() == []
 
 
 def test_pro_rata_factor_only_when_the_cap_binds(policy):
@@ -95,7 +125,8 @@ def frames(rows):
     customers = pl.LazyFrame({
         "customer_id": [f"C{i:03d}" for i in range(len(rows))],
         "status": [r[0] for r in rows],
-        "closed_at": [WINDOW_OUT if r[0] == "closed" else None for r in rows],
+        # closed before every window, or at the very instant some windows open
+        "closed_at": [(WINDOW_OUT, WINDOW_IN)[i % 2] if r[0] == "closed" else None for i, r in enumerate(rows)],
         "is_test": [r[1] for r in rows],
         "payout_method": ["bank_transfer" if r[2] else "voucher" for r in rows],
         "bank_valid": [r[3] for r in rows],
@@ -187,7 +218,9 @@ def test_one_pass_over_the_exposures_prices_each_policy_as_its_own_run_would(pol
                "until the exposure": (start, WINDOW_IN), "the exposure's instant": (WINDOW_IN, WINDOW_IN)}
     policies = [policy(id=f"p{n}", categories=cats, tiers={1: 30000, 2: 50000, 3: 90000},
                        confidence=tuple(conf), total_cap=cap, minimum_amount=minimum,
-                       window_start=windows[window][0], window_end=windows[window][1])
+                       window_start=windows[window][0], window_end=windows[window][1],
+                       # a day holds one to three transfers: the value days depend on their order
+                       daily_cash_cap=100000, max_batch_amount=100000, first_value_date=None)
                 for n, (cats, conf, cap, minimum, window) in enumerate(specs)]
     base = policy(categories={c: 1 for c in CATEGORIES}, tiers={1: 50000})
     in_force = entitlements(exposures, customers, base)
@@ -204,6 +237,12 @@ def test_one_pass_over_the_exposures_prices_each_policy_as_its_own_run_would(pol
         owed = new_payments(alone.lazy(), ledger.lazy(), p)
         assert figs["versus_in_force"]["top_up"] == {"customers": owed.height,
                                                      "amount_krw": int(owed["amount"].sum() or 0)}
+        bank = owed.filter(pl.col("rail") == "bank_transfer")["amount"].to_numpy()  # in customer_id order
+        days = sorted({day for day, _ in batch_days(bank, "bank_transfer", p, RUN_DATE, {})})
+        assert figs["bank_transfers"] == {
+            "payments": len(bank), "amount_krw": int(bank.sum()), "value_days": len(days),
+            "first_value_date": days[0].isoformat() if days else None,
+            "last_value_date": days[-1].isoformat() if days else None}
         both = alone.select("customer_id", "amount").join(in_force.select("customer_id", pl.col("amount").alias("old")),
                                                           on="customer_id", how="full", coalesce=True).fill_null(0)
         assert figs["versus_in_force"]["gain"] == both.filter(pl.col("amount") > pl.col("old")).height
@@ -218,3 +257,36 @@ def test_no_exposure_at_all_is_a_zero_answer_not_an_error(policy):
     assert figs["exposed_customers"] == 0 and figs["eligible"] == {"customers": 0, "amount_krw": 0}
     assert figs["versus_in_force"] == {"gain": 0, "lose": 0, "unchanged": 0, "top_up": {"customers": 0, "amount_krw": 0}}
     assert figs["bank_transfers"]["value_days"] == 0
+
+
+def test_value_days_split_the_transfers_in_customer_order_as_the_batches_do(policy):
+    """30,000 and 90,000 KRW alternating under a 100,000 KRW day: in customer_id order no
+    two share a day (4 days); any other order of the same amounts could take 3."""
+    p = policy(categories={"name": 1, "entrance_code": 3}, tiers={1: 30000, 3: 90000}, daily_cash_cap=100000,
+               max_batch_amount=100000, first_value_date=None)
+    rows = [("active", False, True, True, [(cat, True, "confirmed")])
+            for cat in ("name", "entrance_code", "name", "entrance_code")]
+    exposures, customers = frames(rows)
+    figs, = compare(exposures, customers, EMPTY_IN_FORCE, pl.LazyFrame(schema=LEDGER_SCHEMA), NO_CLAIMANTS, [p],
+                    RUN_DATE, {})
+    assert figs["bank_transfers"] == {"payments": 4, "amount_krw": 240000, "value_days": 4,
+                                      "first_value_date": "2025-12-01", "last_value_date": "2025-12-04"}
+
+
+def test_more_signatures_than_one_mask_word_holds_are_priced_as_each_run_would(policy):
+    """40 categories, each inside and outside the window: 80 signatures, two 64-bit
+    words per customer, and the exposures in the second word still decide."""
+    cats = {f"cat{n:02d}": 1 + n % 3 for n in range(40)}
+    p = policy(categories=cats, tiers={1: 30000, 2: 50000, 3: 90000})
+    rows = [("active", False, n % 2 == 0, True, [(f"cat{n % 40:02d}", n % 3 != 0, "confirmed"),
+                                                  (f"cat{(n * 7) % 40:02d}", n % 5 == 0, "confirmed")])
+            for n in range(120)]
+    exposures, customers = frames(rows)
+    figs, = compare(exposures, customers, EMPTY_IN_FORCE, pl.LazyFrame(schema=LEDGER_SCHEMA), NO_CLAIMANTS, [p],
+                    RUN_DATE, {})
+    alone = entitlements(exposures, customers, p)
+    assert {r: v["customers"] for r, v in figs["by_reason"].items() if v["customers"]} == dict(
+        alone.group_by("reason").len().iter_rows())
+    tiers = alone.filter(pl.col("reason") == "ELIGIBLE").group_by("tier").agg(pl.len(), pl.col("amount").sum())
+    assert {int(t): (v["customers"], v["amount_krw"]) for t, v in figs["by_tier"].items() if v["customers"]} == {
+        t: (n, a) for t, n, a in tiers.iter_rows()}
