@@ -55,7 +55,6 @@ _CODE = """((coalesce(list_position($categories, data_category), 0) * (len($conf
 
 EXTRA_SCHEMA = {"customer_id": pl.String, "data_category": pl.String, "confidence": pl.String,
                 "accessed_at": pl.Datetime("us", "UTC"), "only_for": pl.Int64}
-PEOPLE = "whatif_people"  # the TEMP table: one row per exposed customer
 
 
 def _side(column: str, starts: list, ends: list) -> str:
@@ -85,7 +84,7 @@ def exposed_classes(con: duckdb.DuckDBPyConnection, policies: list[Policy], extr
                     history: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """(signatures, classes, mask words) over `con`'s tables scope_exposures, customers
     and entitlements, the `extra` exposures (EXTRA_SCHEMA) and the payment `history`
-    (payment_history's columns); leaves the TEMP table PEOPLE (customer_id, key: the
+    (payment_history's columns); leaves the TEMP table whatif_people (customer_id, key: the
     class's hash) for `class_order`.
 
     signatures: sig, data_category, confidence, accessed_at (the earliest of the
@@ -117,9 +116,9 @@ def exposed_classes(con: duckdb.DuckDBPyConnection, policies: list[Policy], extr
         words = max(1, -(-signatures.height // 64))
         masks = [f"mask{w}" for w in range(words)]
         keys = ", ".join(masks + list(_KEYS))
-        con.execute(f"DROP TABLE IF EXISTS {PEOPLE}")
+        con.execute("DROP TABLE IF EXISTS whatif_people")
         con.execute(f"""
-            CREATE TEMP TABLE {PEOPLE} AS SELECT *, hash({keys}) AS key FROM (
+            CREATE TEMP TABLE whatif_people AS SELECT *, hash({keys}) AS key FROM (
                 SELECT g.*, c.status, c.closed_at, {_side('c.closed_at', starts, [])} AS closed_side, c.is_test,
                        c.payout_method, c.bank_valid, f.amount AS in_force, h.paid, h.returns, h.bank_returns,
                        h.claimed
@@ -133,7 +132,7 @@ def exposed_classes(con: duckdb.DuckDBPyConnection, policies: list[Policy], extr
                     edges | code | {"sigs": _sig_of_code(signatures)})
         classes = con.sql(f"""
             SELECT key, {keys}, count(*) AS customers, min(closed_at) AS closed_at
-            FROM {PEOPLE} GROUP BY ALL""").pl()
+            FROM whatif_people GROUP BY ALL""").pl()
     finally:
         for name in ("whatif_extra_exposures", "whatif_history", "whatif_found"):
             con.unregister(name)
@@ -151,7 +150,7 @@ def class_order(con: duckdb.DuckDBPyConnection, classes: pl.DataFrame, wanted: n
     exposed_classes left: the bank transfers of one policy are a few of the classes."""
     con.register("whatif_wanted", classes.filter(pl.col("class").is_in(wanted)).select("key", "class"))
     try:
-        return con.sql(f"SELECT w.class FROM {PEOPLE} p JOIN whatif_wanted w USING (key) ORDER BY p.customer_id"
+        return con.sql("SELECT w.class FROM whatif_people p JOIN whatif_wanted w USING (key) ORDER BY p.customer_id"
                        ).pl()["class"].to_numpy()
     finally:
         con.unregister("whatif_wanted")
@@ -193,5 +192,5 @@ def compare(con: duckdb.DuckDBPyConnection, policies: list[Policy], run_date: da
             out.append(figures(priced, passing_sum, counts, paid, policy, run_date, released, order)
                        | {"exposures_from_quarantine": extra[n].height})
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {PEOPLE}")
+        con.execute("DROP TABLE IF EXISTS whatif_people")
     return out
