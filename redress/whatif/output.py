@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -168,16 +170,45 @@ def page(result: dict) -> str:
         warnings=warnings(result), charts=_charts(result))
 
 
+_TMP = re.compile(r"\.tmp-whatif-\d{8}T\d{6}Z-(\d+)")  # .tmp-<stamp>-<pid of the writer>
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def sweep(reports_dir: Path) -> list[Path]:
+    """Remove the temporary folders of what-ifs that were killed while writing their page
+    (their writer's process is gone); a what-if still writing keeps its own. Returns
+    what was removed."""
+    gone = []
+    for folder in sorted(reports_dir.glob(".tmp-whatif-*")):
+        found = _TMP.fullmatch(folder.name)
+        if found and folder.is_dir() and not _alive(int(found.group(1))):
+            shutil.rmtree(folder)
+            gone.append(folder)
+    return gone
+
+
 def write(reports_dir: Path, result: dict, now: datetime | None = None) -> Path:
     """reports_dir/whatif-<UTC timestamp>/ holding whatif.html and whatif.json, written
     under a temporary name and renamed so it appears whole; a second what-if in the same
-    second gets a `-2` suffix. Returns the folder."""
+    second gets a `-2` suffix. What a killed what-if left half-written is swept first.
+    Returns the folder."""
     stamp = f"whatif-{(now or datetime.now(timezone.utc)):%Y%m%dT%H%M%SZ}"
     reports_dir.mkdir(parents=True, exist_ok=True)
+    sweep(reports_dir)
+    html = page(result)  # before the folder exists: the slow part leaves nothing behind
     tmp = reports_dir / f".tmp-{stamp}-{os.getpid()}"
     tmp.mkdir()
     (tmp / "whatif.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (tmp / "whatif.html").write_text(page(result), encoding="utf-8")
+    (tmp / "whatif.html").write_text(html, encoding="utf-8")
     n = 1
     while True:
         target = reports_dir / (stamp if n == 1 else f"{stamp}-{n}")

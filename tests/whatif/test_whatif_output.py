@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import datetime, timezone
 from unittest import mock
 
@@ -72,6 +75,19 @@ def test_the_page_and_figures_appear_whole_and_a_second_one_in_the_same_second_b
     assert html == page(RESULT) and html.count("<svg") == 3 and "<script" not in html
     assert "&lt;b&gt;" in html and "<b>.toml" not in html  # a file name is text, never markup
     assert "61,700,000 KRW" in html
+
+
+def test_what_a_killed_whatif_left_half_written_is_swept_and_a_living_ones_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    killed = tmp_path / f".tmp-whatif-20251201T093000Z-{int(dead.stdout)}"  # its process has ended
+    writing = tmp_path / f".tmp-whatif-20251201T093001Z-{os.getpid()}"  # a what-if still writing
+    other = tmp_path / ".tmp-whatif-notes"  # not a name write() makes: never touched
+    for folder in (killed, writing, other):
+        folder.mkdir()
+        (folder / "whatif.json").write_text("{", encoding="utf-8")
+    done = write(tmp_path, RESULT, datetime(2025, 12, 1, 9, 31, tzinfo=timezone.utc))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([done.name, writing.name, other.name])
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
