@@ -23,6 +23,11 @@ LEDGER_SCHEMA = {"customer_id": pl.String, "amount": pl.Int64, "status": pl.Stri
 NO_CLAIMANTS = pl.LazyFrame(schema={"customer_id": pl.String})
 
 
+def ledger_of(rows: list[tuple[str, int, str, str, int]]) -> pl.LazyFrame:
+    """Ledger rows: customer_id, amount, status, rail, attempt."""
+    return pl.LazyFrame(rows, schema=LEDGER_SCHEMA, orient="row")
+
+
 def priced(rows: list[tuple[str, int | None, int | None]]) -> pl.LazyFrame:
     """customer_id, amount (the candidate's), in_force (None: none in force), one
     customer a row."""
@@ -48,13 +53,9 @@ def test_top_up_is_owed_minus_paid_never_negative_nor_below_minimum(policy):
         "amount": [70000, 30000, 50500, 50000, 0, 40000],
         "rail": ["voucher", "voucher", "bank_transfer", "bank_transfer", "voucher", "bank_transfer"],
     })
-    ledger = pl.LazyFrame({
-        "customer_id": ["a", "b", "c", "d", "d", "e"],
-        "amount": [50000, 50000, 50000, 50000, 50000, 50000],
-        "status": ["issued", "settled", "settled", "returned", "issued", "issued"],
-        "rail": ["voucher", "voucher", "bank_transfer", "bank_transfer", "bank_transfer", "voucher"],
-        "attempt": [1, 1, 1, 1, 2, 1],
-    }, schema=LEDGER_SCHEMA)
+    ledger = ledger_of([("a", 50000, "issued", "voucher", 1), ("b", 50000, "settled", "voucher", 1),
+                        ("c", 50000, "settled", "bank_transfer", 1), ("d", 50000, "returned", "bank_transfer", 1),
+                        ("d", 50000, "issued", "bank_transfer", 2), ("e", 50000, "issued", "voucher", 1)])
     joined = entitled.join(payment_history(ledger, NO_CLAIMANTS), on="customer_id", how="left")
     paid = owed_now(joined, p).collect().sort("customer_id")
     # a: 70,000 - 50,000; b overpaid (no clawback); c owes 500 < minimum; d paid by its
@@ -67,13 +68,9 @@ def test_top_up_is_owed_minus_paid_never_negative_nor_below_minimum(policy):
 
 
 def test_already_paid_counts_the_people_holding_an_issued_or_settled_payment_and_their_sum():
-    ledger = pl.LazyFrame({
-        "customer_id": ["a", "a", "b", "c", "c", "d"],
-        "amount": [50000, 20000, 50000, 50000, 50000, 30000],
-        "status": ["settled", "issued", "returned", "cancelled", "issued", "returned"],
-        "rail": ["voucher", "voucher", "bank_transfer", "claim", "bank_transfer", "bank_transfer"],
-        "attempt": [1, 1, 1, 1, 2, 1],
-    }, schema=LEDGER_SCHEMA)
+    ledger = ledger_of([("a", 50000, "settled", "voucher", 1), ("a", 20000, "issued", "voucher", 1),
+                        ("b", 50000, "returned", "bank_transfer", 1), ("c", 50000, "cancelled", "claim", 1),
+                        ("c", 50000, "issued", "bank_transfer", 2), ("d", 30000, "returned", "bank_transfer", 1)])
     claimants = pl.LazyFrame({"customer_id": ["e"]})  # a claim, nothing paid yet
     # a (two live payments), c (reissued after a cancelled claim); b and d only returned
     assert already_paid(payment_history(ledger, claimants)) == {"customers": 2, "amount_krw": 120000}
