@@ -37,7 +37,11 @@ system-deps:  ## install Debian's chromium and libreoffice-calc-nogui when missi
 # mostly waits on its server, so it runs beside the rest; its output follows theirs.
 test: $(STAMP) system-deps  ## check the layers (.importlinter), then run the test suite on two workers, a module per worker (its fixtures built once)
 	$(BIN)/lint-imports
-	@log=$$(mktemp); 	$(BIN)/python -m pytest --durations=5 tests/service > "$$log" 2>&1 & service=$$!; 	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15 --ignore=tests/service; rest=$$?; 	wait $$service; served=$$?; echo "--- tests/service:"; cat "$$log"; rm -f "$$log"; 	test $$rest -eq 0 && test $$served -eq 0
+	@log=$$(mktemp); \
+	$(BIN)/python -m pytest --durations=5 tests/service > "$$log" 2>&1 & service=$$!; \
+	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15 --ignore=tests/service; rest=$$?; \
+	wait $$service; served=$$?; echo "--- tests/service:"; cat "$$log"; rm -f "$$log"; \
+	test $$rest -eq 0 && test $$served -eq 0
 
 # A fresh venv from the lock, redress installed as a wheel (no -e), and the demo run from
 # a folder outside the repository: the suites and policies must come with the package.

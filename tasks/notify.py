@@ -125,7 +125,6 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     (tmp / INDEX).mkdir(parents=True, exist_ok=True)
     final = tmp / f"{ctx.run_id}.parquet"
     write_rendered(people, policy, ctx.run_id, final=final, index=tmp / INDEX / f"{ctx.run_id}.parquet", rows=rows)
-    src = [sql.file_path(rows)]  # bound, never SQL text; glob characters escaped (redress/sql.py)
     with connect(ctx.warehouse) as con:
         counts = tally(con, rows)
         count = sum(n for _, _, n in counts)
@@ -139,7 +138,9 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         # The warehouse keeps who was told, how and with which template, not the text:
         # the text of every message is in the outbox file, and 32 million messages
         # would double the warehouse and the time to write it.
-        notifications.add(con, src[0])  # in person_key order already: no second sort
+        # bound, never SQL text, glob characters escaped (redress/sql.py); in person_key
+        # order already: no second sort
+        notifications.add(con, sql.file_path(rows))
         con.execute("COMMIT")
         checkpoint("notify:committed", settings)
     per_channel, per_template = {}, {}

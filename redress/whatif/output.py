@@ -175,11 +175,11 @@ _TMP = re.compile(r"\.tmp-whatif-\d{8}T\d{6}Z-(\d+)")  # .tmp-<stamp>-<pid of th
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process
-        return True
+    except PermissionError:  # it exists, as someone else's
+        pass
     return True
 
 
