@@ -42,19 +42,20 @@ from redress.vocabulary import ACCEPTED, CHECKS_DISAGREE, EXPOSURE, NON_MEMBER, 
 from redress.checks.quality import check, require
 
 
-# Each classified row with its final destination: a row the input checks disagree on is
-# held in review as checks_disagree, with both answers, whatever the classification said.
-# Materialised once, as a temporary table (DuckDB spills it to disk when it must), and
-# split into the staged outcome tables from there rather than scanning the Parquet 4 times.
-_PLACED = f"""
-    CREATE OR REPLACE TEMP TABLE placed AS
-    SELECT c.* REPLACE (
-               CASE WHEN d.checks_disagree THEN {sql_literal(REVIEW)} ELSE c.destination END AS destination,
-               CASE WHEN d.checks_disagree THEN {sql_literal(CHECKS_DISAGREE)} ELSE c.reason END AS reason),
-           CASE WHEN d.checks_disagree THEN d.classified_as END AS classified_as,
-           CASE WHEN d.checks_disagree THEN d.checked_as END AS checked_as
-    FROM read_parquet($classified) c
-    LEFT JOIN scope_rows_checked d USING (file_sha256, row_number)"""
+# The rows the input checks disagree on (at most `input_checks.disagreement_limit`, a
+# small share): each is held in review as checks_disagree, with both answers, whatever
+# the classification said. Every other row goes where the classification put it. So
+# each staged table is one scan of the classified Parquet, filtered on its destination,
+# against this small table (an anti-join, or a join for review): the tens of millions
+# of classified rows are never joined to the tens of millions of checked ones, nor
+# materialised a second time.
+_DISAGREEING = """
+    CREATE OR REPLACE TEMP TABLE disagreeing AS
+    SELECT file_sha256, row_number, classified_as, checked_as FROM scope_rows_checked WHERE checks_disagree"""
+
+# The classified rows (`c`) the checks agree on; the caller filters c.destination.
+_AGREED = """read_parquet($classified) c
+    ANTI JOIN disagreeing d ON c.file_sha256 = d.file_sha256 AND c.row_number = d.row_number"""
 
 # HOLDING: each outcome table and the table holding its new rows until they are committed.
 # Staged tables are real tables, not temporary ones: the suites read them through a
@@ -71,36 +72,48 @@ DISAGREEMENTS_LISTED = 50
 
 
 def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: str) -> None:
-    """The classified rows of this run, split into the HOLDING tables. No ORDER BY: every
-    reader of these tables orders explicitly (redress/warehouse/exports.py, explain, reports)."""
-    con.execute(_PLACED, {"classified": sql.file_path(classified)})
+    """The classified rows of this run, split into the HOLDING tables, each row in
+    exactly one: where the classification put it, or in review as checks_disagree when
+    `scope_rows_checked` disagrees. No ORDER BY: every reader of these tables orders
+    explicitly (redress/warehouse/exports.py, explain, reports)."""
+    con.execute(_DISAGREEING)
+    path = sql.file_path(classified)
     con.execute(f"""
         CREATE OR REPLACE TABLE staged_exposures AS
-        SELECT file_sha256, row_number, resolved_id AS customer_id, matched_by, data_category,
-               accessed_at, confidence, source
-        FROM placed WHERE destination = {sql_literal(EXPOSURE)}""")
+        SELECT c.file_sha256, c.row_number, c.resolved_id AS customer_id, c.matched_by, c.data_category,
+               c.accessed_at, c.confidence, c.source
+        FROM {_AGREED} WHERE c.destination = $destination""", {"classified": path, "destination": EXPOSURE})
     con.execute(f"""
         CREATE OR REPLACE TABLE staged_non_member AS
-        SELECT file_sha256, row_number, coalesce(phone_e164, email_norm) AS recipient, email_norm,
-               phone_e164, data_category, accessed_at, confidence
-        FROM placed WHERE destination = {sql_literal(NON_MEMBER)}""")
+        SELECT c.file_sha256, c.row_number, coalesce(c.phone_e164, c.email_norm) AS recipient, c.email_norm,
+               c.phone_e164, c.data_category, c.accessed_at, c.confidence
+        FROM {_AGREED} WHERE c.destination = $destination""", {"classified": path, "destination": NON_MEMBER})
     con.execute(f"""
         CREATE OR REPLACE TABLE staged_review AS
-        SELECT file_sha256, row_number, reason, matched_by, candidates, email, phone,
-               data_category, accessed_at, confidence, classified_as, checked_as
-        FROM placed WHERE destination = {sql_literal(REVIEW)}""")
+        SELECT c.file_sha256, c.row_number, c.reason, c.matched_by, c.candidates, c.email, c.phone,
+               c.data_category, c.accessed_at, c.confidence, NULL::VARCHAR AS classified_as,
+               NULL::VARCHAR AS checked_as
+        FROM {_AGREED} WHERE c.destination = $destination
+        UNION ALL
+        SELECT c.file_sha256, c.row_number, {sql_literal(CHECKS_DISAGREE)}, c.matched_by, c.candidates, c.email,
+               c.phone, c.data_category, c.accessed_at, c.confidence, d.classified_as, d.checked_as
+        FROM read_parquet($classified) c
+        JOIN disagreeing d ON c.file_sha256 = d.file_sha256 AND c.row_number = d.row_number""",
+                {"classified": path, "destination": REVIEW})
     con.execute(f"""
         CREATE OR REPLACE TABLE staged_quarantine AS
-        SELECT ? AS run_id, 'scope' AS kind, c.file_sha256, f.file_name, c.row_number, c.reason, NULL::VARCHAR AS detail,
+        SELECT $run_id AS run_id, 'scope' AS kind, c.file_sha256, f.file_name, c.row_number, c.reason,
+               NULL::VARCHAR AS detail,
                to_json(struct_pack(customer_id := c.customer_id, email := c.email, phone := c.phone,
                    data_category := c.data_category, accessed_at := c.accessed_at_raw,
                    confidence := c.confidence_raw, source := c.source))::VARCHAR AS row_json
-        FROM placed c
+        FROM {_AGREED}
         JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files WHERE status = {sql_literal(ACCEPTED)}
               QUALIFY row_number() OVER (PARTITION BY file_sha256 ORDER BY ingested_at, file_name) = 1) f
-          USING (file_sha256)
-        WHERE c.destination = {sql_literal(QUARANTINE)}""", [run_id])
-    con.execute("DROP TABLE placed")
+          ON f.file_sha256 = c.file_sha256
+        WHERE c.destination = $destination""",
+                {"classified": path, "destination": QUARANTINE, "run_id": run_id})
+    con.execute("DROP TABLE disagreeing")
 
 
 def _commit_outcomes(con: duckdb.DuckDBPyConnection, plan: increments.Plan, run_id: str, settings: Settings) -> None:
