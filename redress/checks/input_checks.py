@@ -71,33 +71,35 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
     when it is missing, which `category_missing` flags). Both are bound parameters.
 
     `files`: only the scope rows of these files (sha256) are checked, for an incremental
-    run (redress/warehouse/increments.py); None checks every scope row. The master's key counts are
-    taken only for the keys those rows carry: the same counts, fewer groups."""
+    run (redress/warehouse/increments.py); None checks every scope row.
+
+    The master's key counts are taken only for the keys the classified rows carry (on
+    either path): the same counts for them, and a few thousand groups instead of one per
+    customer. The master is joined by customer_id once for a row named by id, giving its
+    created_at with it; a row matched by email or phone takes the created_at of the one
+    customer its key counts."""
     agree = "NOT checks_disagree"
-    # Our own SQL text: on the incremental path only the keys the new rows carry are
-    # counted (the same counts for them, far fewer groups); the full path counts all.
-    only_email = only_phone = ""
-    if files is not None:
-        only_email = "AND email_norm IN (SELECT email_norm FROM read_parquet($classified))"
-        only_phone = "AND phone_e164 IN (SELECT phone_e164 FROM read_parquet($classified))"
     con.execute(f"""
         CREATE OR REPLACE TABLE scope_rows_checked AS
         WITH keyed AS (
             -- scope_rows is trimmed with blanks as NULL at ingest; the keys are the
             -- classification's (see the module docstring), the rules below are not.
-            SELECT s.*, k.email_norm AS email_key, k.phone_e164 AS phone_key,
+            SELECT s.*, k.email_norm AS email_key, k.phone_key,
                    coalesce(k.reason, k.destination) AS classified_as, k.resolved_id AS classified_customer
             FROM scope_rows s
-            LEFT JOIN read_parquet($classified) k USING (file_sha256, row_number)
+            LEFT JOIN (SELECT file_sha256, row_number, email_norm, phone_e164 AS phone_key, reason, destination,
+                              resolved_id FROM read_parquet($classified)) k USING (file_sha256, row_number)
             WHERE $every OR s.file_sha256 IN (SELECT unnest($files::VARCHAR[]))
         ),
         by_email AS (
-            SELECT email_norm AS email_key, count(*) AS email_matches, min(customer_id) AS email_customer
-            FROM customers WHERE email_norm IS NOT NULL {only_email} GROUP BY ALL
+            SELECT email_norm AS email_key, count(*) AS email_matches, min(customer_id) AS email_customer,
+                   arg_min(created_at, customer_id) AS email_created
+            FROM customers WHERE email_norm IN (SELECT email_norm FROM read_parquet($classified)) GROUP BY ALL
         ),
         by_phone AS (
-            SELECT phone_e164 AS phone_key, count(*) AS phone_matches, min(customer_id) AS phone_customer
-            FROM customers WHERE phone_e164 IS NOT NULL {only_phone} GROUP BY ALL
+            SELECT phone_e164 AS phone_key, count(*) AS phone_matches, min(customer_id) AS phone_customer,
+                   arg_min(created_at, customer_id) AS phone_created
+            FROM customers WHERE phone_e164 IN (SELECT phone_e164 FROM read_parquet($classified)) GROUP BY ALL
         ),
         identified AS (
             -- customer_id first (given but unknown: quarantined, no fallback), then
@@ -117,7 +119,12 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
                     WHEN k.customer_id IS NOT NULL THEN m.customer_id
                     WHEN e.email_matches = 1 THEN e.email_customer
                     WHEN e.email_matches IS NULL AND p.phone_matches = 1 THEN p.phone_customer
-                END AS matched_customer_id
+                END AS matched_customer_id,
+                CASE
+                    WHEN k.customer_id IS NOT NULL THEN m.created_at
+                    WHEN e.email_matches = 1 THEN e.email_created
+                    WHEN e.email_matches IS NULL AND p.phone_matches = 1 THEN p.phone_created
+                END AS matched_created_at
             FROM keyed k
             LEFT JOIN customers m ON m.customer_id = k.customer_id
             LEFT JOIN by_email e ON e.email_key = k.email_key
@@ -134,10 +141,10 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
                          THEN $invalid_confidence
                     WHEN i.identity IN ($unknown_customer_id, $invalid_identifier, $ambiguous_identifier)
                          THEN i.identity
-                    WHEN i.identity = $member AND i.accessed_at < c.created_at
+                    WHEN i.identity = $member AND i.accessed_at < i.matched_created_at
                          THEN $exposure_before_account_created
                 END AS first_failed_rule
-            FROM identified i LEFT JOIN customers c ON c.customer_id = i.matched_customer_id
+            FROM identified i
         ),
         compared AS (
             SELECT *,

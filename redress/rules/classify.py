@@ -30,9 +30,8 @@ def classified_scope(rows: pl.LazyFrame, master: pl.LazyFrame, categories: list[
         .when(~conf.is_in(list(v.CONFIDENCES))).then(pl.lit(v.INVALID_CONFIDENCE))
     )
     checked = rows.with_columns(conf.alias("confidence"), rule.alias("row_reason"))
-    resolved = resolve(checked, master.select("customer_id", "email_norm", "phone_e164"))
-    created = master.select(pl.col("customer_id").alias("resolved_id"), pl.col("created_at").alias("_created_at"))
-    joined = resolved.join(created, on="resolved_id", how="left")
+    joined = resolve(checked, master.select("customer_id", "email_norm", "phone_e164", "created_at")).rename(
+        {"resolved_created_at": "_created_at"})
 
     # Compared as instants in UTC: Polars refuses to compare timestamps of two zones.
     accessed, created_at = (pl.col(c).dt.convert_time_zone("UTC") for c in ("accessed_at", "_created_at"))

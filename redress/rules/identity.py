@@ -92,28 +92,45 @@ def normalised_master(master: pl.LazyFrame) -> pl.LazyFrame:
     return master.with_columns(email_norm("email").alias("email_norm"), phone_e164("phone").alias("phone_e164"))
 
 
-def _index(master: pl.LazyFrame, key: str) -> pl.LazyFrame:
-    """One row per normalised identifier: how many customers have it, and which one."""
+def _index(master: pl.LazyFrame, key: str, wanted: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per normalised identifier among `wanted` (a frame of that one column):
+    how many customers of the whole master have it, which one (the smallest id) and
+    when that one was created (exact where it matters: for a key exactly one customer
+    has). Only identifiers some row needs are counted: the same counts, fewer groups."""
     return (
         master.filter(pl.col(key).is_not_null())
+        .join(wanted.filter(pl.col(key).is_not_null()).unique(), on=key, how="semi")
         .group_by(key)
-        .agg(pl.len().alias(f"{key}_n"), pl.col("customer_id").min().alias(f"{key}_cid"))
+        .agg(pl.len().alias(f"{key}_n"), pl.col("customer_id").min().alias(f"{key}_cid"),
+             pl.col("created_at").sort_by("customer_id").first().alias(f"{key}_created"))
     )
 
 
 def resolve(rows: pl.LazyFrame, master: pl.LazyFrame) -> pl.LazyFrame:
     """Add the identity outcome to scope rows that passed rules 1-4.
 
-    rows: customer_id, email, phone (as given). master: customer_id, email_norm, phone_e164.
-    Adds: email_norm, phone_e164, resolved_id, matched_by, candidates and
-    identity ('member' | 'review' | 'non_member' | 'quarantine') with reason.
+    rows: customer_id, email, phone (as given). master: customer_id, email_norm,
+    phone_e164, created_at. Adds: email_norm, phone_e164, resolved_id, matched_by,
+    candidates, resolved_created_at (the resolved customer's created_at) and identity
+    ('member' | 'review' | 'non_member' | 'quarantine') with reason.
+
+    The master is joined by customer_id once, which gives both whether an id is known
+    and its created_at; the email and phone indexes are built only for the keys of
+    rows without a customer_id (the only rows that fall back to them), so a scope of
+    tens of millions of rows, nearly all named by id, is not joined to the master
+    three more times.
     """
-    ids = master.select(pl.col("customer_id").alias("_known_id"), pl.lit(True).alias("_known"))
+    ids = master.select(pl.col("customer_id").alias("_known_id"), pl.lit(True).alias("_known"),
+                        pl.col("created_at").alias("_id_created"))
+    keyed = rows.with_columns(email_norm("email").alias("email_norm"), phone_e164("phone").alias("phone_e164"))
+    fallback = keyed.filter(pl.col("customer_id").is_null())
     r = (
-        rows.with_columns(email_norm("email").alias("email_norm"), phone_e164("phone").alias("phone_e164"))
-        .join(ids, left_on="customer_id", right_on="_known_id", how="left")
-        .join(_index(master, "email_norm"), on="email_norm", how="left")
-        .join(_index(master, "phone_e164"), on="phone_e164", how="left")
+        keyed
+        .join(ids, left_on="customer_id", right_on="_known_id", how="left", maintain_order="left")
+        .join(_index(master, "email_norm", fallback.select("email_norm")), on="email_norm", how="left",
+              maintain_order="left")
+        .join(_index(master, "phone_e164", fallback.select("phone_e164")), on="phone_e164", how="left",
+              maintain_order="left")
     )
     has_id = pl.col("customer_id").is_not_null()
     known = pl.col("_known").fill_null(False)
@@ -154,4 +171,9 @@ def resolve(rows: pl.LazyFrame, master: pl.LazyFrame) -> pl.LazyFrame:
         .alias("matched_by"),
         pl.when(email_ambiguous).then(e_n).when(phone_ambiguous).then(p_n).otherwise(0)
         .cast(pl.Int64).alias("candidates"),
-    ).drop("_known", "email_norm_n", "email_norm_cid", "phone_e164_n", "phone_e164_cid")
+        pl.when(by_id).then(pl.col("_id_created"))
+        .when(by_email).then(pl.col("email_norm_created"))
+        .when(by_phone).then(pl.col("phone_e164_created"))
+        .alias("resolved_created_at"),
+    ).drop("_known", "_id_created", "email_norm_n", "email_norm_cid", "email_norm_created",
+           "phone_e164_n", "phone_e164_cid", "phone_e164_created")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import polars as pl
 import pytest
 
@@ -83,12 +85,14 @@ MASTER_RAW = pl.DataFrame({
     "customer_id": ["c1", "c2", "c3", "c4", "c5"],
     "email": ["Kim@Example.com", "shared@example.com", "SHARED@example.com ", None, "lee@example.com"],
     "phone": ["010-1111-2222", "010-3333-4444", "+82 10-5555-6666", "01077778888", "+82 010-7777-8888"],
+    "created_at": [datetime(2020, 1, day, tzinfo=timezone.utc) for day in range(1, 6)],
 })
+CREATED = dict(zip(MASTER_RAW["customer_id"], MASTER_RAW["created_at"]))
 
 
 def _master() -> pl.LazyFrame:
     return MASTER_RAW.lazy().select(
-        "customer_id", email_norm("email").alias("email_norm"), phone_e164("phone").alias("phone_e164")
+        "customer_id", email_norm("email").alias("email_norm"), phone_e164("phone").alias("phone_e164"), "created_at"
     )
 
 
@@ -135,6 +139,8 @@ def test_resolution_order_and_outcome(row, expected):
     assert out.height == 1
     got = out.select("identity", "identity_reason", "resolved_id", "matched_by", "candidates").row(0)
     assert got == expected
+    # the resolved customer's own created_at, whichever identifier resolved it
+    assert out["resolved_created_at"][0] == CREATED.get(expected[2])
 
 
 def test_every_row_comes_back_once_with_its_normalised_identifiers():
@@ -147,7 +153,8 @@ def test_every_row_comes_back_once_with_its_normalised_identifiers():
     assert out.filter(pl.col("email") == " KIM@example.COM ")["email_norm"].to_list() == ["kim@example.com"]
     assert out.filter(pl.col("phone") == "+82 10 7777 8888")["phone_e164"].to_list() == ["+821077778888"]
     assert out["candidates"].dtype == pl.Int64
-    assert {"_known", "email_norm_n", "email_norm_cid", "phone_e164_n", "phone_e164_cid"}.isdisjoint(out.columns)
+    assert {"_known", "_id_created", "email_norm_n", "email_norm_cid", "email_norm_created", "phone_e164_n",
+            "phone_e164_cid", "phone_e164_created"}.isdisjoint(out.columns)
 
 
 # ----------------------------------------------------------------- Unicode (issue 8)
