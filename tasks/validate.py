@@ -227,21 +227,21 @@ def _classify(ctx: RunContext, plan: increments.Plan, categories: list[str]) -> 
     the whole table when it is unique among the new rows."""
     master = _master_keys(ctx, plan)
     every = plan.mode == increments.FULL
+    scope, classified = ctx.work_dir / "scope_rows.parquet", ctx.work_dir / "classified.parquet"
     with connect(ctx.warehouse) as con:
         con.execute(
             "COPY (SELECT * FROM scope_rows WHERE ? OR file_sha256 IN (SELECT unnest(?::VARCHAR[]))) "
-            "TO ? (FORMAT parquet)", [every, list(plan.files), str(ctx.work_dir / "scope_rows.parquet")])
+            "TO ? (FORMAT parquet)", [every, list(plan.files), str(scope)])
         earlier = (0, 0) if every else con.execute(f"""
             SELECT (SELECT count(*) FROM review WHERE reason = ?),
                    (SELECT coalesce(sum(rows_read), 0) FROM ingested_files WHERE kind = 'scope'
                     AND status = {sql_literal(ACCEPTED)} AND file_sha256 IN (SELECT file_sha256 FROM classified_files))
             """, [input_checks.CHECKS_DISAGREE]).fetchall()[0]
-    classified = ctx.work_dir / "classified.parquet"
-    scope = pl.scan_parquet(ctx.work_dir / "scope_rows.parquet", glob=False).with_columns(
-        pl.col("confidence").alias("confidence_raw"))
-    classified_scope(scope, pl.scan_parquet(master, glob=False), categories).sink_parquet(classified)
+    # classified_scope keeps its input's row order: the checks join the two by position.
+    classified_scope(pl.scan_parquet(scope, glob=False).with_columns(pl.col("confidence").alias("confidence_raw")),
+                     pl.scan_parquet(master, glob=False), categories).sink_parquet(classified)
     with connect(ctx.warehouse) as con:
-        input_checks.create_scope_rows_checked(con, categories, classified, None if every else list(plan.files))
+        input_checks.create_scope_rows_checked(con, categories, scope, classified)
         disagreeing = input_checks.require_narrow_disagreement(con, earlier)
         _stage_outcomes(con, classified, ctx.run_id)
         _require_balanced(conservation(con, staged=list(plan.files)))

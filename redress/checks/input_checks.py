@@ -52,8 +52,8 @@ def disagreement_limit(scope_rows: int) -> int:
     return max(DISAGREEMENT_MIN_ROWS, int(scope_rows * DISAGREEMENT_MAX_SHARE))
 
 
-def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[str], classified: Path,
-                              files: list[str] | None = None) -> None:
+def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[str], scope: Path,
+                              classified: Path) -> None:
     """The table `scope_rows_checked`, one row per scope row: its key, `first_failed_rule`
     (NULL when it passes them all), `checked_as` (that rule, else 'exposure' or
     'non_member'), `classified_as` (the classification's reason, else its destination),
@@ -62,34 +62,45 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
     expectation of the suite scans it again, and re-running the identity joins per
     expectation took 17 GB and two minutes at 19 million rows.
 
-    `classified`: the Parquet of redress.rules.classify.classified_scope (file_sha256,
-    row_number, email_norm, phone_e164, destination, reason, resolved_id); read for
-    its normalised keys and its answers. `categories` are the policy's; rule 2 needs
-    them to decide which rows reach rules 3 to 6. The suite reads rule 2 not from the
-    `unknown_category` boolean but against the same list passed as a parameter:
-    `category_checked` is the category of every agreeing row that reached rule 2 (NULL
-    when it is missing, which `category_missing` flags). Both are bound parameters.
+    `scope`: the scope rows to check (all on the full path, the new files' on the
+    incremental one: redress/warehouse/increments.py), as the Parquet the classification
+    read; the rules below read the rows as given from it. `classified`: the Parquet of
+    redress.rules.classify.classified_scope over exactly those rows, in the same order
+    (file_sha256, row_number, email_norm, phone_e164, destination, reason, resolved_id);
+    read for its normalised keys and its answers. The two are joined by position, so
+    tens of millions of rows are not hashed on their keys; RedressError when any row's
+    (file_sha256, row_number) differs between them, or their row counts do. `categories`
+    are the policy's; rule 2 needs them to decide which rows reach rules 3 to 6. The
+    suite reads rule 2 not from the `unknown_category` boolean but against the same list
+    passed as a parameter: `category_checked` is the category of every agreeing row that
+    reached rule 2 (NULL when it is missing, which `category_missing` flags). Both are
+    bound parameters.
 
-    `files`: only the scope rows of these files (sha256) are checked, for an incremental
-    run (redress/warehouse/increments.py); None checks every scope row.
-
-    The master's key counts are taken only for the keys the classified rows carry (on
-    either path): the same counts for them, and a few thousand groups instead of one per
-    customer. The master is joined by customer_id once for a row named by id, giving its
-    created_at with it; a row matched by email or phone takes the created_at of the one
-    customer its key counts."""
+    The master's key counts are taken only for the keys the classified rows carry: the
+    same counts for them, and a few thousand groups instead of one per customer. The
+    master is joined by customer_id once for a row named by id, giving its created_at
+    with it; a row matched by email or phone takes the created_at of the one customer
+    its key counts."""
+    paths = {"scope": sql.file_path(scope), "classified": sql.file_path(classified)}
+    (apart,), = con.execute("""
+        SELECT count(*) FROM read_parquet($scope) s POSITIONAL JOIN read_parquet($classified) k
+        WHERE s.file_sha256 IS DISTINCT FROM k.file_sha256 OR s.row_number IS DISTINCT FROM k.row_number""",
+                            paths).fetchall()
+    if apart:
+        raise RedressError(f"the classification's rows are out of step with the scope rows it read on {apart} "
+                           "rows: a bug, nothing is checked or staged")
     agree = "NOT checks_disagree"
     con.execute(f"""
         CREATE OR REPLACE TABLE scope_rows_checked AS
         WITH keyed AS (
             -- scope_rows is trimmed with blanks as NULL at ingest; the keys are the
             -- classification's (see the module docstring), the rules below are not.
-            SELECT s.*, k.email_norm AS email_key, k.phone_key,
+            SELECT s.*, k.email_norm AS email_key, k.phone_e164 AS phone_key,
                    coalesce(k.reason, k.destination) AS classified_as, k.resolved_id AS classified_customer
-            FROM scope_rows s
-            LEFT JOIN (SELECT file_sha256, row_number, email_norm, phone_e164 AS phone_key, reason, destination,
-                              resolved_id FROM read_parquet($classified)) k USING (file_sha256, row_number)
-            WHERE $every OR s.file_sha256 IN (SELECT unnest($files::VARCHAR[]))
+            FROM (SELECT file_sha256, row_number, customer_id, email, phone, data_category, accessed_at, confidence
+                  FROM read_parquet($scope)) s
+            POSITIONAL JOIN (SELECT email_norm, phone_e164, reason, destination, resolved_id
+                             FROM read_parquet($classified)) k
         ),
         by_email AS (
             SELECT email_norm AS email_key, count(*) AS email_matches, min(customer_id) AS email_customer,
@@ -167,8 +178,7 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
                    AS category_missing,
                {", ".join(f"{agree} AND first_failed_rule IS NOT DISTINCT FROM ${r} AS {r}" for r in SCOPE_ROW_RULES)}
         FROM judged
-    """, {"classified": sql.file_path(classified), "categories": list(categories),
-          "every": files is None, "files": list(files or []), **SCOPE_SQL_CODES})
+    """, {**paths, "categories": list(categories), **SCOPE_SQL_CODES})
 
 
 def drop_scope_rows_checked(con: duckdb.DuckDBPyConnection) -> None:

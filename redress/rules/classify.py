@@ -18,7 +18,8 @@ def classified_scope(rows: pl.LazyFrame, master: pl.LazyFrame, categories: list[
     accessed_at, confidence, ...). master: customer_id, email_norm, phone_e164, created_at.
 
     Returns rows with destination, reason, resolved_id, matched_by, candidates,
-    email_norm, phone_e164 and confidence defaulted to 'confirmed'.
+    email_norm, phone_e164 and confidence defaulted to 'confirmed', one per input row
+    and in the input's order (redress/checks/input_checks.py joins the two by position).
     """
     no_identifier = pl.all_horizontal(pl.col(c).is_null() for c in ("customer_id", "email", "phone"))
     conf = pl.col("confidence").fill_null(v.CONFIRMED)

@@ -83,19 +83,23 @@ def scope_warehouse(path: Path, changes: list[dict]) -> Path:
 
 
 def polars_outcomes(path: Path, categories: list[str] = CATEGORIES) -> pl.DataFrame:
+    """The classification of the warehouse's scope rows (one file), in row order."""
     with connect(path) as con:
-        rows = con.sql("SELECT * FROM scope_rows").pl().lazy()
+        rows = con.sql("SELECT * FROM scope_rows ORDER BY row_number").pl().lazy()
         master = con.sql("SELECT customer_id, email_norm, phone_e164, created_at FROM customers").pl().lazy()
-    return classified_scope(rows, master, categories).collect().sort("row_number")
+    return classified_scope(rows, master, categories).collect()
 
 
 def create_checked(path: Path, categories: list[str] = CATEGORIES) -> Path:
     """scope_rows_checked against the classification of the same warehouse, which is
-    written beside it as Parquet (as the validate stage does)."""
-    classified = path.with_suffix(".classified.parquet")
+    written beside it as Parquet with the rows it read, row for row (as the validate
+    stage does)."""
+    classified, scope = path.with_suffix(".classified.parquet"), path.with_suffix(".scope.parquet")
+    with connect(path) as con:
+        con.execute("COPY (SELECT * FROM scope_rows ORDER BY row_number) TO ? (FORMAT parquet)", [str(scope)])
     polars_outcomes(path, categories).write_parquet(classified)
     with connect(path) as con:
-        input_checks.create_scope_rows_checked(con, categories, classified)
+        input_checks.create_scope_rows_checked(con, categories, scope, classified)
     return classified
 
 
@@ -270,7 +274,10 @@ def test_the_sql_checks_and_the_classifier_agree_on_any_unicode_identifier(data,
                            false AS bank_valid, 'f0' AS file_sha256 FROM master""")
         con.execute("INSERT INTO scope_rows BY NAME SELECT * FROM scope")
         classified.write_parquet(Path(tmp) / "classified.parquet")
-        input_checks.create_scope_rows_checked(con, CATEGORIES, Path(tmp) / "classified.parquet")
+        con.execute("COPY (SELECT * FROM scope_rows ORDER BY row_number) TO ? (FORMAT parquet)",
+                    [str(Path(tmp) / "scope.parquet")])
+        input_checks.create_scope_rows_checked(con, CATEGORIES, Path(tmp) / "scope.parquet",
+                                               Path(tmp) / "classified.parquet")
         judged = con.execute("""SELECT row_number, first_failed_rule, checked_as, classified_as, checks_disagree
                                 FROM scope_rows_checked ORDER BY row_number""").fetchall()
     assert [r[4] for r in judged] == [False] * len(rows), judged

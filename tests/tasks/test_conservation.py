@@ -235,8 +235,11 @@ def test_the_sql_rules_flag_the_rows_the_classification_rejects(policy, cases):
                            accessed_at_raw, accessed_at, confidence, NULL FROM rows""")
         classified = classified_scope(rows.lazy(), MASTER, names).collect().sort("row_number")
         with tempfile.TemporaryDirectory() as tmp:
+            # the rows as the classification read them, and its answers, row for row
+            scope = Path(tmp) / "scope.parquet"
+            con.execute("COPY (SELECT * FROM scope_rows ORDER BY row_number) TO ? (FORMAT parquet)", [str(scope)])
             classified.with_columns(pl.lit("f1").alias("file_sha256")).write_parquet(Path(tmp) / "c.parquet")
-            create_scope_rows_checked(con, names, Path(tmp) / "c.parquet")
+            create_scope_rows_checked(con, names, scope, Path(tmp) / "c.parquet")
         flagged = con.execute(
             "SELECT row_number, first_failed_rule FROM scope_rows_checked ORDER BY row_number").fetchall()
         assert con.execute("SELECT count(*) FROM scope_rows_checked WHERE checks_disagree").fetchall() == [(0,)]

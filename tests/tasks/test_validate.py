@@ -39,11 +39,20 @@ def warehouse(tmp_path: Path, rows: int) -> Path:
     return path
 
 
+def scope_of(classified: Path) -> Path:
+    """The scope rows `classify` read, beside the classification, row for row."""
+    return classified.with_suffix(".scope.parquet")
+
+
 def classify(path: Path, wrong: list[int]) -> Path:
     """The classification, with the rows `wrong` classified wrongly on purpose (as a
-    bug in one reading would): sent to quarantine as invalid_identifier."""
+    bug in one reading would): sent to quarantine as invalid_identifier. The rows it
+    read are written beside it (`scope_of`), in the same order, as validate does."""
+    target = path.with_suffix(".classified.parquet")
     with connect(path) as con:
-        rows = con.sql("SELECT * FROM scope_rows").pl().with_columns(pl.col("confidence").alias("confidence_raw"))
+        con.execute("COPY (SELECT * FROM scope_rows) TO ? (FORMAT parquet)", [str(scope_of(target))])
+    rows = pl.read_parquet(scope_of(target)).with_columns(pl.col("confidence").alias("confidence_raw"))
+    with connect(path) as con:
         master = con.sql("SELECT customer_id, email_norm, phone_e164, created_at FROM customers").pl()
     classified = classified_scope(rows.lazy(), master.lazy(), CATEGORIES).collect()
     is_wrong = pl.col("row_number").is_in(wrong)
@@ -51,7 +60,6 @@ def classify(path: Path, wrong: list[int]) -> Path:
         pl.when(is_wrong).then(pl.lit("quarantine")).otherwise("destination").alias("destination"),
         pl.when(is_wrong).then(pl.lit("invalid_identifier")).otherwise("reason").alias("reason"),
     )
-    target = path.with_suffix(".classified.parquet")
     classified.write_parquet(target)
     return target
 
@@ -60,7 +68,7 @@ def test_the_rows_the_checks_disagree_on_are_held_in_review_and_the_rest_are_pla
     path = warehouse(tmp_path, 30)
     classified = classify(path, wrong=[2, 3, 7])   # 3 is c9: checked unknown_customer_id
     with connect(path) as con:
-        input_checks.create_scope_rows_checked(con, CATEGORIES, classified)
+        input_checks.create_scope_rows_checked(con, CATEGORIES, scope_of(classified), classified)
         assert input_checks.require_narrow_disagreement(con) == 3
         _stage_outcomes(con, classified, "R1")
         assert conservation(con, staged=["f1"])["balanced"].to_list() == [True]
@@ -97,7 +105,7 @@ def test_only_a_disagreement_broader_than_the_limit_stops_the_run(tmp_path, wron
     path = warehouse(tmp_path, 300)
     classified = classify(path, wrong=[n for n in range(1, 301) if n % 3][:wrong])
     with connect(path) as con:
-        input_checks.create_scope_rows_checked(con, CATEGORIES, classified)
+        input_checks.create_scope_rows_checked(con, CATEGORIES, scope_of(classified), classified)
         if not stops:
             assert input_checks.require_narrow_disagreement(con) == 100
             return
@@ -123,7 +131,7 @@ def test_an_incremental_run_counts_the_limit_over_every_scope_row(tmp_path, earl
     path = warehouse(tmp_path, 300)
     classified = classify(path, wrong=[n for n in range(1, 301) if n % 3][:101])
     with connect(path) as con:
-        input_checks.create_scope_rows_checked(con, CATEGORIES, classified, files=["f1"])
+        input_checks.create_scope_rows_checked(con, CATEGORIES, scope_of(classified), classified)
         if stops:
             with pytest.raises(RedressError, match=f"on {101 + earlier[0]} of {300 + earlier[1]} scope rows"):
                 input_checks.require_narrow_disagreement(con, earlier)
@@ -137,7 +145,7 @@ def test_an_incremental_append_keeps_earlier_rows_and_checks_only_new_ones(tmp_p
         first = increments.plan(con, "policy-sha")
     classified = classify(path, wrong=[])
     with connect(path) as con:
-        input_checks.create_scope_rows_checked(con, CATEGORIES, classified)
+        input_checks.create_scope_rows_checked(con, CATEGORIES, scope_of(classified), classified)
         _stage_outcomes(con, classified, "R1")
         _commit_outcomes(con, first, "R1", NO_FAULTS)
         # a second file of 6 rows, all naming c1
@@ -146,13 +154,14 @@ def test_an_incremental_append_keeps_earlier_rows_and_checks_only_new_ones(tmp_p
         con.execute("INSERT INTO ingested_files VALUES ('f2', 'scope_2.csv', 'scope', 1, 'accepted', NULL, 6, 'R2', now())")
         second = increments.plan(con, "policy-sha")
         assert (second.mode, second.files) == ("incremental", ("f2",))
-        rows = con.sql("SELECT * FROM scope_rows WHERE file_sha256 = 'f2'").pl().with_columns(
-            pl.col("confidence").alias("confidence_raw"))
+        new = tmp_path / "new.parquet"
+        con.execute("COPY (SELECT * FROM scope_rows WHERE file_sha256 = 'f2') TO ? (FORMAT parquet)",
+                    [str(scope_of(new))])
         master = con.sql("SELECT customer_id, email_norm, phone_e164, created_at FROM customers").pl()
-    new = tmp_path / "new.parquet"
+    rows = pl.read_parquet(scope_of(new)).with_columns(pl.col("confidence").alias("confidence_raw"))
     classified_scope(rows.lazy(), master.lazy(), CATEGORIES).collect().write_parquet(new)
     with connect(path) as con:
-        input_checks.create_scope_rows_checked(con, CATEGORIES, new, files=["f2"])
+        input_checks.create_scope_rows_checked(con, CATEGORIES, scope_of(new), new)
         assert con.execute("SELECT count(*) FROM scope_rows_checked").fetchall() == [(6,)]
         _stage_outcomes(con, new, "R2")
         _commit_outcomes(con, second, "R2", NO_FAULTS)
@@ -162,3 +171,20 @@ def test_an_incremental_append_keeps_earlier_rows_and_checks_only_new_ones(tmp_p
     assert per_file == [("f1", 20), ("f2", 6)]
     assert runs == [("R1",)]  # the first file's quarantined rows were not touched
     assert balance["balanced"].to_list() == [True, True]
+
+
+@pytest.mark.parametrize("damage", ["reordered", "one row short", "one row more"])
+def test_a_classification_out_of_step_with_the_rows_it_read_stops_before_anything_is_checked(tmp_path, damage):
+    """The checks join the scope rows and their classification by position: the two
+    files must hold the same keys in the same order, or nothing is judged at all."""
+    path = warehouse(tmp_path, 30)
+    classified = classify(path, wrong=[])
+    frame = pl.read_parquet(classified)
+    frame = {"reordered": frame.reverse(), "one row short": frame.head(29),
+             "one row more": pl.concat([frame, frame.tail(1)])}[damage]
+    frame.write_parquet(classified)
+    with connect(path) as con:
+        with pytest.raises(RedressError, match=r"out of step with the scope rows it read on \d+ rows"):
+            input_checks.create_scope_rows_checked(con, CATEGORIES, scope_of(classified), classified)
+        assert con.execute("SELECT count(*) FROM information_schema.tables "
+                           "WHERE table_name = 'scope_rows_checked'").fetchall() == [(0,)]
