@@ -84,24 +84,34 @@ NOT_REQUIRED = "not_required"
 
 def report_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> ReportFacts:
     """The report facts of run `run_id`, each list in a stable order."""
-    return ReportFacts(people=_people(con), reasons=_reasons(con), approval=_approval(con, run_id),
-                       changes=_changes(con, run_id))
+    exposures, customers, new_exposures = _exposure_pairs(con, run_id)
+    return ReportFacts(people=_people(con, exposures, customers), reasons=_reasons(con),
+                       approval=_approval(con, run_id), changes=_changes(con, run_id, new_exposures))
 
 
-def _people(con) -> People:
-    # One pass over scope_exposures (64M rows at scale): the distinct pairs give both counts.
+def _exposure_pairs(con, run_id: str) -> tuple[int, int, int]:
+    """(distinct exposures (customer, category), customers among them, exposures only
+    this run's new scope files hold: the evidence the revision added), from one
+    grouping of scope_exposures (64M rows at scale) rather than one per figure."""
+    row = one(con.execute("""
+        WITH mine AS (SELECT file_sha256 FROM ingested_files WHERE run_id = ? AND kind = 'scope'),
+        pairs AS (SELECT customer_id, data_category,
+                         bool_and(file_sha256 IN (SELECT file_sha256 FROM mine)) AS only_new
+                  FROM scope_exposures GROUP BY ALL)
+        SELECT count(*), count(DISTINCT customer_id), count(*) FILTER (only_new) FROM pairs""", [run_id]))
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _people(con, exposures: int, customers: int) -> People:
     row = one(con.execute(f"""
-        WITH pairs AS MATERIALIZED (SELECT count(*) AS exposures, count(DISTINCT customer_id) AS customers
-                       FROM (SELECT DISTINCT customer_id, data_category FROM scope_exposures))
-        SELECT (SELECT exposures FROM pairs), (SELECT customers FROM pairs),
-               (SELECT count(*) FILTER (reason = {sql_literal(ELIGIBLE)}) FROM entitlements),
+        SELECT (SELECT count(*) FILTER (reason = {sql_literal(ELIGIBLE)}) FROM entitlements),
                (SELECT coalesce(sum(amount), 0) FROM entitlements),
                (SELECT coalesce(sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}
                                                     AND rail <> {sql_literal(CLAIM)}), 0) FROM ledger),
                (SELECT coalesce(sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}
                                                     AND rail = {sql_literal(CLAIM)}), 0) FROM ledger)
     """))
-    return People(*(int(v) for v in row))
+    return People(exposures, customers, *(int(v) for v in row))
 
 
 def _reasons(con) -> tuple[ReasonRow, ...]:
@@ -119,17 +129,9 @@ def _approval(con, run_id: str) -> Approval:
     return Approval(state, by, at.isoformat() if at is not None else None, int(payments), int(amount))
 
 
-def _changes(con, run_id: str) -> Changes:
+def _changes(con, run_id: str, new_exposures: int) -> Changes:
     revision = con.execute("SELECT count(*) FROM runs WHERE run_id <> ? AND started_at < "
                            "(SELECT started_at FROM runs WHERE run_id = ?)", [run_id, run_id]).fetchall()[0][0] > 0
-    # Exposures only this run's new scope files hold: the evidence the revision added.
-    new_exposures = con.execute("""
-        WITH mine AS (SELECT file_sha256 FROM ingested_files WHERE run_id = ? AND kind = 'scope'),
-        new AS (SELECT DISTINCT customer_id, data_category FROM scope_exposures
-                WHERE file_sha256 IN (SELECT file_sha256 FROM mine)),
-        old AS (SELECT DISTINCT customer_id, data_category FROM scope_exposures
-                WHERE file_sha256 NOT IN (SELECT file_sha256 FROM mine))
-        SELECT count(*) FROM (SELECT * FROM new EXCEPT SELECT * FROM old)""", [run_id]).fetchall()[0][0]
     customers, non_members = one(con.execute(
         "SELECT count(customer_id), count(*) - count(customer_id) FROM notifications WHERE run_id = ?",
         [run_id]))

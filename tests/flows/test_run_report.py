@@ -222,6 +222,9 @@ def test_a_revision_shows_its_new_exposures_and_people(run, tmp_path):
     lines = ["customer_id,data_category,accessed_at,confidence"]
     lines += [f"{c},email,2025-07-01T10:00:00+09:00,confirmed" for (c,) in unexposed]
     lines += [f"{unexposed[0][0]},phone,2025-07-01T10:00:00+09:00,confirmed"]
+    # an exposure earlier files already hold, named again: evidence, but not a new exposure
+    (held,), = q(copy, "SELECT customer_id || ',' || data_category FROM scope_exposures ORDER BY ALL LIMIT 1")
+    lines += [f"{held},2025-07-02T10:00:00+09:00,confirmed"]
     (copy / "inbox" / "scope" / "zz-revision.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     second = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     text = page_of(copy, second["run_id"])
