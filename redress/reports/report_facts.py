@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 from redress.rules.plans import FIRST, KINDS, REISSUE, TOP_UP
-from redress.vocabulary import CLAIM, ELIGIBLE, LIVE_STATUSES, WAITING, sql_list, sql_literal
+from redress.vocabulary import ACCEPTED, CLAIM, ELIGIBLE, LIVE_STATUSES, WAITING, sql_list, sql_literal
 from redress.sql import one
 
 
@@ -91,10 +91,12 @@ def report_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> ReportFacts:
 
 def _exposure_pairs(con, run_id: str) -> tuple[int, int, int]:
     """(distinct exposures (customer, category), customers among them, exposures only
-    this run's new scope files hold: the evidence the revision added), from one
-    grouping of scope_exposures (64M rows at scale) rather than one per figure."""
-    row = one(con.execute("""
-        WITH mine AS (SELECT file_sha256 FROM ingested_files WHERE run_id = ? AND kind = 'scope'),
+    the scope files this run accepted hold: the evidence the revision added; a file sent
+    again under another name is a duplicate and adds none), from one grouping of
+    scope_exposures (64M rows at scale) rather than one per figure."""
+    row = one(con.execute(f"""
+        WITH mine AS (SELECT file_sha256 FROM ingested_files
+                      WHERE run_id = ? AND kind = 'scope' AND status = {sql_literal(ACCEPTED)}),
         pairs AS (SELECT customer_id, data_category,
                          bool_and(file_sha256 IN (SELECT file_sha256 FROM mine)) AS only_new
                   FROM scope_exposures GROUP BY ALL)

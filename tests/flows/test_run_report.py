@@ -226,6 +226,9 @@ def test_a_revision_shows_its_new_exposures_and_people(run, tmp_path):
     (held,), = q(copy, "SELECT customer_id || ',' || data_category FROM scope_exposures ORDER BY ALL LIMIT 1")
     lines += [f"{held},2025-07-02T10:00:00+09:00,confirmed"]
     (copy / "inbox" / "scope" / "zz-revision.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # an earlier scope file sent again under another name: a duplicate, not read, adds nothing
+    resent = sorted((copy / "inbox" / "scope").glob("*.csv"))[0]
+    shutil.copyfile(resent, copy / "inbox" / "scope" / "zz-resent.csv")
     second = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     text = page_of(copy, second["run_id"])
     assert ("Since the previous run: 4 new exposures (customer, category) from this run's scope files, "
