@@ -93,6 +93,8 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
     # DuckDB estimates a POSITIONAL JOIN at about 0 rows, so it would build the join
     # with the master's 33.7M ids on the 64M-row side: out of its 8.9 GB at 33.7M. As
     # written (the master, the key counts built; the scope rows probing) it takes 4.4 GB.
+    # The setting holds for the whole database instance (every connection of this
+    # process to the warehouse), so it is put back at once; validate holds no other.
     before = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
     con.execute("SET disabled_optimizers = ?", [",".join(filter(None, [before, "build_side_probe_side"]))])
     try:

@@ -69,7 +69,7 @@ def test_the_rows_the_checks_disagree_on_are_held_in_review_and_the_rest_are_pla
     classified = classify(path, wrong=[2, 3, 7])   # 3 is c9: checked unknown_customer_id
     with connect(path) as con:
         input_checks.create_scope_rows_checked(con, CATEGORIES, scope_of(classified), classified)
-        # the optimizer setting the statement needs is the session's own again afterwards
+        # the optimizer setting the statement needs is put back afterwards
         assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("",)]
         assert input_checks.require_narrow_disagreement(con) == 3
         _stage_outcomes(con, classified, "R1")
