@@ -103,6 +103,18 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
         con.execute("SET disabled_optimizers = ?", [before])
 
 
+def _key_counts(column: str, name: str) -> str:
+    """SQL: per value of the master's `column` that some classified row carries, how
+    many customers have it (`<name>_matches`), the smallest id (`<name>_customer`) and
+    that one's created_at (`<name>_created`), keyed `<name>_key`. Both names are ours."""
+    return f"""
+            SELECT {column} AS {name}_key, count(*) AS {name}_matches, min(customer_id) AS {name}_customer,
+                   arg_min(created_at, customer_id) AS {name}_created
+            FROM customers
+            WHERE {column} IN (SELECT DISTINCT {column} FROM read_parquet($classified) WHERE {column} IS NOT NULL)
+            GROUP BY ALL"""
+
+
 def _create_checked(con: duckdb.DuckDBPyConnection, agree: str, params: dict) -> None:
     con.execute(f"""
         CREATE OR REPLACE TABLE scope_rows_checked AS
@@ -116,22 +128,8 @@ def _create_checked(con: duckdb.DuckDBPyConnection, agree: str, params: dict) ->
             POSITIONAL JOIN (SELECT email_norm, phone_e164, reason, destination, resolved_id
                              FROM read_parquet($classified)) k
         ),
-        by_email AS (
-            SELECT email_norm AS email_key, count(*) AS email_matches, min(customer_id) AS email_customer,
-                   arg_min(created_at, customer_id) AS email_created
-            FROM customers
-            WHERE email_norm IN (SELECT DISTINCT email_norm FROM read_parquet($classified)
-                                 WHERE email_norm IS NOT NULL)
-            GROUP BY ALL
-        ),
-        by_phone AS (
-            SELECT phone_e164 AS phone_key, count(*) AS phone_matches, min(customer_id) AS phone_customer,
-                   arg_min(created_at, customer_id) AS phone_created
-            FROM customers
-            WHERE phone_e164 IN (SELECT DISTINCT phone_e164 FROM read_parquet($classified)
-                                 WHERE phone_e164 IS NOT NULL)
-            GROUP BY ALL
-        ),
+        by_email AS ({_key_counts("email_norm", "email")}),
+        by_phone AS ({_key_counts("phone_e164", "phone")}),
         identified AS (
             -- customer_id first (given but unknown: quarantined, no fallback), then
             -- email, then phone; one match resolves, several go to review, none passes on.
