@@ -233,6 +233,14 @@ def test_batch_invariants(policy, case):
     assert out["payment_id"].n_unique() == out.height
     if out.height == 0:
         return
+    # in the order every reader of a plan relies on (the batch folders are cut from it)
+    assert out.equals(out.sort("batch_id", "payment_id"))
+    # each payment's id is its batch's date, rail and sequence, then its place in the batch
+    expected = out.with_columns(pl.int_range(1, pl.len() + 1).over("batch_id").alias("place")).select(
+        pl.col("value_date").dt.strftime("%Y%m%d") + "-" + pl.col("rail").replace_strict(
+            {"bank_transfer": "B", "voucher": "V", "claim": "C"}) + pl.col("seq").cast(pl.String).str.zfill(4)
+        + "-" + pl.col("place").cast(pl.String).str.zfill(6))
+    assert out["payment_id"].to_list() == expected.to_series().to_list()
     per_batch = out.group_by("batch_id").agg(
         pl.len().alias("n"), pl.col("amount").sum().alias("sum"),
         pl.col("rail").n_unique().alias("rails"), pl.col("value_date").n_unique().alias("days"),
