@@ -28,6 +28,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Literal
 
+import polars as pl
 from prefect import flow, get_run_logger
 from prefect.input import RunInput
 from pydantic import Field
@@ -122,22 +123,31 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     if policy.sha256 != ctx.policy_sha256:
         raise RedressError(f"policy {ctx.policy_path.name} changed since run {run_id} planned: run again to plan "
                            "afresh (the new run supersedes this plan)")
-    with connect(ctx.warehouse) as con:
-        planned = plans_table.planned_payments(con, run_id)
-    planned = with_voucher_parts(planned, policy)
-    summary = batch_summary(planned)
-    # The gate again, on exactly what is released: nothing may have moved since the plan.
-    with connect(ctx.warehouse) as con:
-        stage_plan(con, planned, summary, policy.voucher_products)
-    check_plan(ctx, policy)
-    release(ctx, settings, policy, planned, summary, created_at=now, approval=Approval(by=by, at=now, note=note or None))
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    stored, planned = ctx.work_dir / "plan_payments.parquet", ctx.work_dir / "planned.parquet"
+    try:
+        with connect(ctx.warehouse) as con:
+            plans_table.export_payments(con, run_id, stored)
+        # Streamed file to file: the plan of 33.7M customers is 30M payments.
+        with_voucher_parts(pl.scan_parquet(stored, glob=False), policy).sink_parquet(planned)
+        summary = batch_summary(pl.scan_parquet(planned, glob=False)).collect()
+        # The gate again, on exactly what is released: nothing may have moved since the plan.
+        with connect(ctx.warehouse) as con:
+            stage_plan(con, planned, summary, policy.voucher_products)
+        check_plan(ctx, policy)
+        release(ctx, settings, policy, planned, summary, created_at=now,
+                approval=Approval(by=by, at=now, note=note or None))
+    finally:
+        stored.unlink(missing_ok=True)
+        planned.unlink(missing_ok=True)
     told = _notify(ctx, settings)
     refresh_report_page(ctx)  # report.html shows who approved and what was released
     publish_released_tables(ctx)  # the Prefect artifacts too, from this flow run
-    get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{planned.height:,}",
-                          f"{int(planned['amount'].sum() or 0):,}", f"{summary.height:,}")
-    return {"run_id": run_id, "batches": summary.height, "payments": planned.height,
-            "amount_krw": int(planned["amount"].sum() or 0), "notifications": told.notifications,
+    payments, amount = int(summary["item_count"].sum() or 0), int(summary["control_sum"].sum() or 0)
+    get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{payments:,}",
+                          f"{amount:,}", f"{summary.height:,}")
+    return {"run_id": run_id, "batches": summary.height, "payments": payments,
+            "amount_krw": amount, "notifications": told.notifications,
             "recovered_batches": recovered}
 
 

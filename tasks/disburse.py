@@ -3,11 +3,13 @@
 Order of work, so that a crash at any point leaves nothing half done:
 1. finish or discard what a crashed run left: a `.tmp-<batch_id>` folder whose batch is
    committed is moved into place, any other is deleted;
-2. compute the new payments and their batches;
-3. stage the plan in the warehouse and run the emission suites on it (entitlements,
+2. compute the new payments and their batches, and write them, with each payment's bank
+   details, to `planned.parquet` in the run's work folder: past this step the plan is
+   a file, never a frame in memory (30M payments at 33.7M customers);
+3. stage that file in the warehouse and run the emission suites on it (entitlements,
    ledger, batches: redress/checks/emission_checks.py); a failure stops the run here, before
    anything is written;
-4. write every batch folder under its temporary name;
+4. write every batch folder under its temporary name, from the same file;
 5. commit ledger rows and batches in one transaction;
 6. move the folders into place (4-6: redress/disbursement/release.py).
 With `disbursement.require_approval`, steps 4-6 wait: the checked plan is kept in the
@@ -28,6 +30,7 @@ from redress.results import DisburseResult, Overpayments, RailTotal, TreasuryDay
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.vocabulary import BANK_TRANSFER
+from redress.sql import file_path
 from redress.warehouse import connect, export
 from redress.warehouse import claims as claims_table
 from redress.outbox import files as outbox
@@ -75,47 +78,59 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     payments = new_payments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False), policy,
                             claimants.lazy())
     over = overpayments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False))
-    planned = batches(
+    planned = with_voucher_parts(batches(
         payments, policy, ctx.run_date,
         next_seq={(rail, day): seq for rail, day, seq in seqs},
         released={day: int(total) for day, total in released},
-    )
+    ), policy)
+    del payments
+    # The plan leaves memory for a file: from here on DuckDB, which spills, and Polars's
+    # streaming engine do the heavy work (at 33.7M customers the plan is 30M payments,
+    # about 4 GB as a frame, in as many pieces as it has batches).
+    unbanked = ctx.work_dir / "planned_unbanked.parquet"
+    planned.write_parquet(unbanked)
+    del planned
+    summary = batch_summary(pl.scan_parquet(unbanked, glob=False)).collect()
+    # SPEC "Approval before release": the checked plan is kept and the run stops with
+    # it; `redress approve` releases exactly it (redress/disbursement/release.py). An empty plan has
+    # nothing to approve.
+    waiting = policy.require_approval and summary.height > 0
+    if waiting:
+        plan = plan_summary(payment_kinds(pl.scan_parquet(unbanked, glob=False), pl.scan_parquet(ledger, glob=False)),
+                            {day: int(total) for day, total in released}, policy.daily_cash_cap)
     with connect(ctx.warehouse) as con:
         # A claimant is paid to their latest claim's account, never the master's (SPEC
         # "Input: claims from customer service").
-        bank = con.sql(f"""
-            WITH claimed AS ({claims_table.latest_bank_details_sql()})
-            SELECT customer_id, bank_code, bank_account FROM claimed
-            UNION ALL BY NAME
-            SELECT customer_id, bank_code, bank_account FROM customers
-            WHERE bank_valid AND customer_id NOT IN (SELECT customer_id FROM claimed)""").pl()
-    planned = planned.join(bank, on="customer_id", how="left").sort("batch_id", "payment_id")
-    planned = with_voucher_parts(planned, policy)
-    summary = batch_summary(planned)
+        plan_file = export(con, f"""
+            WITH claimed AS ({claims_table.latest_bank_details_sql()}),
+            bank AS (
+                SELECT customer_id, bank_code, bank_account FROM claimed
+                UNION ALL BY NAME
+                SELECT customer_id, bank_code, bank_account FROM customers
+                WHERE bank_valid AND customer_id NOT IN (SELECT customer_id FROM claimed))
+            SELECT p.* EXCLUDE (file_row_number), bank.bank_code, bank.bank_account
+            FROM read_parquet(?, file_row_number = true) p LEFT JOIN bank USING (customer_id)
+            ORDER BY p.file_row_number""", ctx.work_dir / "planned.parquet", [file_path(unbanked)])
+    unbanked.unlink()
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:
-        stage_plan(con, planned, summary, policy.voucher_products)
+        stage_plan(con, plan_file, summary, policy.voucher_products)
     check_plan(ctx, policy)
     checkpoint("disburse:planned", settings)
 
     created_at = datetime.now(timezone.utc).replace(microsecond=0)
-    # SPEC "Approval before release": the checked plan is kept and the run stops with
-    # it; `redress approve` releases exactly it (redress/disbursement/release.py). An empty plan has
-    # nothing to approve.
-    waiting = policy.require_approval and planned.height > 0
     if waiting:
-        kinds = payment_kinds(planned, pl.read_parquet(ledger))
-        save_plan(ctx, settings, policy, planned, created_at, plan_summary(
-            planned, kinds, {day: int(total) for day, total in released}, policy.daily_cash_cap))
+        save_plan(ctx, settings, policy, created_at, plan)
     else:
-        release(ctx, settings, policy, planned, summary, created_at)
+        release(ctx, settings, policy, plan_file, summary, created_at)
 
-    per_rail = planned.group_by("rail").agg(pl.len().alias("payments"), pl.col("amount").sum()).sort("rail")
+    per_rail = summary.group_by("rail").agg(pl.col("item_count").sum().alias("payments"),
+                                            pl.col("control_sum").sum().alias("amount")).sort("rail")
     result = DisburseResult(
         batches=summary.height,
-        payments=planned.height,
-        amount_krw=int(planned["amount"].sum() or 0),
+        payments=int(summary["item_count"].sum() or 0),
+        amount_krw=int(summary["control_sum"].sum() or 0),
         per_rail={r["rail"]: RailTotal(payments=r["payments"], amount_krw=r["amount"]) for r in per_rail.to_dicts()},
         treasury=tuple(
             TreasuryDay(value_date=r["value_date"].isoformat(), amount_krw=r["amount"],

@@ -7,13 +7,13 @@ DuckDB. A failure stops the run: nothing reaches the outbox or the ledger. When 
 pass, tasks/disburse.py commits the ledger rows and batches from the staged tables, so what
 is committed is what was checked.
 
-    stage_plan(con, planned, summary, products)  the plan as tables, and the views checked
+    stage_plan(con, planned, summary, products)  the plan (a Parquet file) as tables, and the views checked
     check_plan(ctx, policy)                      the three suites, recorded; stops on a failure
     drop_plan(con)                               once the plan is committed
 
 Staged (CREATE OR REPLACE, so a run that stopped leaves them for inspection until the
 next run replaces them):
-    planned_payments         one row per new payment, with its voucher parts
+    planned_payments         one row per new payment, with its bank details and voucher parts
     planned_batches          one row per new batch: the totals its manifest will carry
     entitlements_checked     (view) entitlements, with the rules that span columns as booleans
     ledger_after             (table) the ledger as it will be once the plan is committed,
@@ -33,12 +33,14 @@ NOT NULL and BIGINT in the table; status is only moved by returns, to a known st
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import polars as pl
 
 from redress.context import RunContext
 from redress.vocabulary import BANK_TRANSFER, ELIGIBLE, ISSUED, LIVE_STATUSES, VOUCHER, sql_list, sql_literal
-from redress.sql import identifier
+from redress.sql import file_path, identifier
 from redress.policy import Policy, VoucherProduct
 from redress.checks.quality import check, require
 from redress.checks.suites import SuiteResult
@@ -63,26 +65,27 @@ def _parts_sum_ok(products: tuple[VoucherProduct, ...]) -> str:
 
 def stage_plan(
     con: duckdb.DuckDBPyConnection,
-    planned: pl.DataFrame,
+    planned: Path,
     summary: pl.DataFrame,
     products: tuple[VoucherProduct, ...],
 ) -> None:
-    """Load the plan (planned payments with voucher_<product> columns, and the batch
-    summary: batch_id, rail, value_date, item_count, control_sum) and create the views
-    the suites read."""
+    """Load the plan and create the tables the suites read. planned: a Parquet file of
+    the planned payments (redress/warehouse/plans.py PAYMENT_COLUMNS and a
+    voucher_<product> column per product), by batch_id and payment_id, the very file
+    the batch folders are then written from; summary: the batch summary (batch_id, rail,
+    value_date, item_count, control_sum)."""
     parts = ", ".join(identifier(f"voucher_{p.id}") for p in products)
-    con.register("plan_payments_frame", planned)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE planned_payments AS
+        SELECT payment_id, customer_id, amount, rail, attempt, batch_id, value_date, bank_code, bank_account,
+               {parts}
+        FROM read_parquet(?)""", [file_path(planned)])
     con.register("plan_batches_frame", summary)
     try:
-        con.execute(f"""
-            CREATE OR REPLACE TABLE planned_payments AS
-            SELECT payment_id, customer_id, amount, rail, attempt, batch_id, value_date, {parts}
-            FROM plan_payments_frame""")
         con.execute("""
             CREATE OR REPLACE TABLE planned_batches AS
             SELECT batch_id, rail, value_date, item_count, control_sum FROM plan_batches_frame""")
     finally:
-        con.unregister("plan_payments_frame")
         con.unregister("plan_batches_frame")
 
     con.execute(f"""

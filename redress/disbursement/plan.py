@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import polars as pl
 from prefect.artifacts import create_markdown_artifact
 
 from redress.checks.emission_checks import drop_plan
@@ -25,16 +24,15 @@ from redress.warehouse import plans as plans_table
 ARTIFACT_KEY = "disbursement-plan"
 
 
-def save_plan(ctx: RunContext, settings: Settings, policy: Policy, planned: pl.DataFrame, planned_at: datetime,
-              plan: dict) -> str:
-    """Keep the staged plan (the emission suites passed it) as ctx.run_id's waiting plan,
-    expiring settings.approval_timeout_seconds after `planned_at`; `planned`: its payments
-    with bank details (redress/warehouse/plans.py PAYMENT_COLUMNS); `plan` is
+def save_plan(ctx: RunContext, settings: Settings, policy: Policy, planned_at: datetime, plan: dict) -> str:
+    """Keep the staged plan (the emission suites passed it: its payments with bank
+    details, redress/warehouse/plans.py PAYMENT_COLUMNS) as ctx.run_id's waiting plan,
+    expiring settings.approval_timeout_seconds after `planned_at`; `plan` is
     redress.rules.plans.plan_summary's. Returns the text of plan.md."""
     expires_at = planned_at + timedelta(seconds=settings.approval_timeout_seconds)
     with connect(ctx.warehouse) as con:
         con.execute("BEGIN")
-        plans_table.save(con, planned, run_id=ctx.run_id, policy_id=policy.id, policy_sha256=policy.sha256,
+        plans_table.save(con, run_id=ctx.run_id, policy_id=policy.id, policy_sha256=policy.sha256,
                          planned_at=planned_at, expires_at=expires_at, summary=plan)
         con.execute("COMMIT")
         drop_plan(con)

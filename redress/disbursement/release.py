@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -48,18 +49,21 @@ class Approval:
         return {"approved_by": self.by, "approved_at": self.at.isoformat(), "approval_note": self.note}
 
 
-def release(ctx: RunContext, settings: Settings, policy: Policy, planned: pl.DataFrame, summary: pl.DataFrame,
+def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, summary: pl.DataFrame,
             created_at: datetime, approval: Approval | None = None) -> None:
-    """Steps 4-6 for the staged plan: `planned` (one row per payment, with bank details
-    and voucher parts, sorted by batch_id, payment_id) and `summary` (one row per batch:
-    batch_id, rail, value_date, item_count, control_sum). Ledger rows carry ctx.run_id,
-    the run that planned them; `approval` goes into every manifest and into `runs`."""
+    """Steps 4-6 for the staged plan: `planned`, the Parquet file it was staged from (one
+    row per payment, with bank details and voucher parts, by batch_id and payment_id),
+    and `summary` (one row per batch: batch_id, rail, value_date, item_count,
+    control_sum). Ledger rows carry ctx.run_id, the run that planned them; `approval`
+    goes into every manifest and into `runs`."""
     payer = debtor(settings) if (summary["rail"] == BANK_TRANSFER).any() else None
     ctx.batches_dir.mkdir(parents=True, exist_ok=True)
-    parts = planned.partition_by("batch_id", as_dict=True, maintain_order=True)
+    payments = pl.scan_parquet(planned, glob=False)
     for done, meta in enumerate(summary.to_dicts()):  # one step per batch, not per payment
         progress.step("disburse", "batches written", done, summary.height)
-        rows = parts[(meta["batch_id"],)]
+        # One batch at a time, never the whole plan: the file is in batch_id order, so
+        # its row-group statistics let the scan skip the other batches' rows.
+        rows = payments.filter(pl.col("batch_id") == meta["batch_id"]).collect().sort("payment_id")
         manifest = dict(
             meta, value_date=meta["value_date"].isoformat(), currency=policy.currency,
             policy_id=policy.id, run_id=ctx.run_id, created_at=created_at.isoformat(),

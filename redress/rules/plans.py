@@ -23,33 +23,33 @@ KINDS = {
 }
 
 
-def payment_kinds(planned: pl.DataFrame, ledger: pl.DataFrame) -> pl.Series:
-    """The kind of each planned payment (rows of `planned`: customer_id, rail, attempt),
-    in its row order: `claim` on the claim rail, else `reissue` for a later attempt,
+def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame) -> pl.LazyFrame:
+    """`planned` (customer_id, rail, attempt, ...) with `kind`, each row's kind of payment,
+    rows in their order: `claim` on the claim rail, else `reissue` for a later attempt,
     else `top_up` when the customer already holds a live payment in `ledger`
     (customer_id, status), else `first`."""
-    paid = ledger.filter(pl.col("status").is_in(LIVE_STATUSES)).select("customer_id").unique()
-    flagged = planned.select("customer_id", "rail", "attempt").with_columns(
-        pl.col("customer_id").is_in(paid["customer_id"].implode()).alias("paid_before"))
-    return flagged.select(
+    paid = (ledger.filter(pl.col("status").is_in(LIVE_STATUSES)).select("customer_id").unique()
+            .with_columns(pl.lit(True).alias("_paid_before")))
+    return planned.join(paid, on="customer_id", how="left", maintain_order="left").with_columns(
         pl.when(pl.col("rail") == CLAIM).then(pl.lit(CLAIM))
         .when(pl.col("attempt") > 1).then(pl.lit(REISSUE))
-        .when(pl.col("paid_before")).then(pl.lit(TOP_UP))
+        .when(pl.col("_paid_before").fill_null(False)).then(pl.lit(TOP_UP))
         .otherwise(pl.lit(FIRST)).alias("kind")
-    )["kind"]
+    ).drop("_paid_before")
 
 
-def plan_summary(planned: pl.DataFrame, kinds: pl.Series, released: dict[date, int], daily_cash_cap: int) -> dict:
+def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_cap: int) -> dict:
     """The plan in plain JSON values: `totals` (batches, payments, amount_krw), `days`
     (per rail and value date: batches, payments, amount_krw; for bank transfers also the
     cash already released that day, the cap and what the cap leaves after this plan),
     and `kinds` (payments and amount_krw per kind of KINDS, every kind listed). Money in
-    whole won. `planned`: the planned payments (batch_id, rail, value_date, amount)."""
+    whole won. `planned`: the planned payments (batch_id, rail, value_date, amount and
+    payment_kinds' `kind`)."""
     days = []
     per_day = (planned.group_by("rail", "value_date")
                .agg(pl.col("batch_id").n_unique().alias("batches"), pl.len().alias("payments"),
                     pl.col("amount").sum().alias("amount_krw"))
-               .sort("value_date", "rail"))
+               .sort("value_date", "rail")).collect()
     for row in per_day.to_dicts():
         day = {"rail": row["rail"], "value_date": row["value_date"].isoformat(), "batches": row["batches"],
                "payments": row["payments"], "amount_krw": int(row["amount_krw"])}
@@ -58,12 +58,14 @@ def plan_summary(planned: pl.DataFrame, kinds: pl.Series, released: dict[date, i
             day.update(released_before_krw=before, daily_cash_cap_krw=daily_cash_cap,
                        cap_left_krw=daily_cash_cap - before - day["amount_krw"])
         days.append(day)
-    by_kind = pl.DataFrame({"kind": kinds, "amount": planned["amount"]}).group_by("kind").agg(
-        pl.len().alias("payments"), pl.col("amount").sum().alias("amount_krw"))
+    by_kind = planned.group_by("kind").agg(pl.len().alias("payments"), pl.col("amount").sum().alias("amount_krw"))
+    totals = planned.select(pl.col("batch_id").n_unique().alias("batches"), pl.len().alias("payments"),
+                            pl.col("amount").sum().alias("amount_krw"))
+    by_kind, totals = pl.collect_all([by_kind, totals])
     found = {r["kind"]: r for r in by_kind.to_dicts()}
     return {
-        "totals": {"batches": planned["batch_id"].n_unique(), "payments": planned.height,
-                   "amount_krw": int(planned["amount"].sum() or 0)},
+        "totals": {"batches": int(totals["batches"][0]), "payments": int(totals["payments"][0]),
+                   "amount_krw": int(totals["amount_krw"][0] or 0)},
         "days": days,
         "kinds": {k: {"payments": found.get(k, {}).get("payments", 0),
                       "amount_krw": int(found.get(k, {}).get("amount_krw", 0) or 0)} for k in KINDS},

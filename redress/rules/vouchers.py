@@ -22,7 +22,7 @@ def voucher_parts(payments: Frame, products: tuple[VoucherProduct, ...]) -> Fram
     return payments.with_columns(expr.cast(pl.Int64).alias(f"voucher_{pid}") for pid, expr in parts.items())
 
 
-def with_voucher_parts(planned: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+def with_voucher_parts(planned: Frame, policy: Policy) -> Frame:
     """voucher_<product> columns on every planned payment, null off the voucher rail:
     computed once, so the parts the emission suites check are the parts written."""
     columns = [f"voucher_{p.id}" for p in policy.voucher_products]

@@ -76,11 +76,12 @@ def memory_limit(share: float = 0.4) -> str:
     return f"{max(1024, int(total * share) // (1024 * 1024))}MB"
 
 
-def export(con: duckdb.DuckDBPyConnection, sql: str, target: Path) -> Path:
+def export(con: duckdb.DuckDBPyConnection, sql: str, target: Path, params: list | tuple = ()) -> Path:
     """A query's result as a Parquet file, for Polars to scan without holding it twice.
-    `sql` is query text of ours; the target path is bound (redress/sql.py)."""
+    `sql` is query text of ours, `params` its bound values (a path as redress/sql.py
+    `file_path` gives it); the target path is bound too."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY ({sql}) TO ? (FORMAT parquet)", [str(target)])
+    con.execute(f"COPY ({sql}) TO ? (FORMAT parquet)", [*params, str(target)])
     return target
 
 

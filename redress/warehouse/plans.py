@@ -12,30 +12,26 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from redress.vocabulary import APPROVED, EXPIRED, REJECTED, SUPERSEDED, WAITING
+from redress.warehouse import export
 
 
 PAYMENT_COLUMNS = ("payment_id", "customer_id", "amount", "rail", "attempt", "batch_id", "value_date",
                    "bank_code", "bank_account")
 
 
-def save(con: duckdb.DuckDBPyConnection, planned: pl.DataFrame, *, run_id: str, policy_id: str,
-         policy_sha256: str, planned_at: datetime, expires_at: datetime, summary: dict) -> None:
-    """The staged plan (`planned_batches`, and `planned`, the frame whose rows were staged
-    as `planned_payments`: both passed the emission suites, redress/checks/emission_checks.py)
-    kept as run `run_id`'s waiting plan, with PAYMENT_COLUMNS of each payment; `summary`
-    is redress.rules.plans.plan_summary's."""
-    con.register("plan_frame", planned.select(PAYMENT_COLUMNS))
-    try:
-        con.execute("""
-            INSERT INTO plan_payments BY NAME
-            SELECT ? AS run_id, * FROM plan_frame ORDER BY payment_id""", [run_id])
-    finally:
-        con.unregister("plan_frame")
+def save(con: duckdb.DuckDBPyConnection, *, run_id: str, policy_id: str, policy_sha256: str,
+         planned_at: datetime, expires_at: datetime, summary: dict) -> None:
+    """The staged plan (`planned_payments` and `planned_batches`: both passed the emission
+    suites, redress/checks/emission_checks.py) kept as run `run_id`'s waiting plan, with
+    PAYMENT_COLUMNS of each payment; `summary` is redress.rules.plans.plan_summary's."""
+    con.execute(f"""
+        INSERT INTO plan_payments BY NAME
+        SELECT ? AS run_id, {', '.join(PAYMENT_COLUMNS)} FROM planned_payments""", [run_id])
     con.execute("""
         INSERT INTO plan_batches BY NAME
         SELECT ? AS run_id, batch_id, rail, value_date, item_count, control_sum
@@ -80,7 +76,8 @@ def read(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
     return plan
 
 
-def planned_payments(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:
-    """Plan `run_id`'s payments (PAYMENT_COLUMNS), by batch_id and payment_id."""
-    return con.sql(f"SELECT {', '.join(PAYMENT_COLUMNS)} FROM plan_payments WHERE run_id = ? "
-                   "ORDER BY batch_id, payment_id", params=[run_id]).pl()
+def export_payments(con: duckdb.DuckDBPyConnection, run_id: str, target: Path) -> Path:
+    """Plan `run_id`'s payments (PAYMENT_COLUMNS), by batch_id and payment_id, as the
+    Parquet file `target` (returned)."""
+    return export(con, f"SELECT {', '.join(PAYMENT_COLUMNS)} FROM plan_payments WHERE run_id = ? "
+                  "ORDER BY batch_id, payment_id", target, [run_id])

@@ -57,9 +57,17 @@ SUITES = {"entitlements": "entitlements_checked", "ledger": "ledger_after", "bat
 
 
 def plan_frames(rows: list[tuple], policy) -> tuple[pl.DataFrame, pl.DataFrame]:
-    planned = pl.DataFrame(rows, schema=PLAN_SCHEMA, orient="row").with_columns(pl.lit(1, pl.Int32).alias("attempt"))
+    planned = pl.DataFrame(rows, schema=PLAN_SCHEMA, orient="row").with_columns(
+        pl.lit(1, pl.Int32).alias("attempt"), pl.lit("004").alias("bank_code"), pl.lit("1234567890").alias("bank_account"))
     planned = with_voucher_parts(planned, policy)
     return planned, batch_summary(planned)
+
+
+def plan_file(planned: pl.DataFrame, folder: Path) -> Path:
+    """The planned payments as the Parquet file stage_plan reads."""
+    path = folder / "planned.parquet"
+    planned.write_parquet(path)
+    return path
 
 
 def warehouse(tmp_path: Path, *, earlier: bool = True) -> Path:
@@ -91,7 +99,7 @@ def staged(tmp_path: Path, policy, *, payments=PLAN, planned=None, summary=None,
     with connect(path) as con:
         for statement in sql:
             con.execute(statement)
-        stage_plan(con, planned_frame, summary_frame, policy.voucher_products)
+        stage_plan(con, plan_file(planned_frame, tmp_path), summary_frame, policy.voucher_products)
     return path
 
 
@@ -258,7 +266,7 @@ def test_a_plan_staged_as_views_by_an_earlier_version_is_replaced_and_dropped(tm
         con.execute("CREATE VIEW planned_batches_checked AS SELECT 1 AS x")
     with connect(path) as con:
         planned, summary = plan_frames(PLAN, caps)
-        stage_plan(con, planned, summary, caps.voucher_products)
+        stage_plan(con, plan_file(planned, tmp_path), summary, caps.voucher_products)
         kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
                                  "WHERE table_name IN ('ledger_after', 'planned_batches_checked')").fetchall())
         assert kinds == {"ledger_after": "BASE TABLE", "planned_batches_checked": "BASE TABLE"}

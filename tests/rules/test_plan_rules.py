@@ -52,12 +52,13 @@ LEDGER = pl.DataFrame({"customer_id": ["B", "C", "X"], "status": ["issued", "ret
 
 
 def test_each_planned_payment_gets_its_kind():
-    assert payment_kinds(PLANNED, LEDGER).to_list() == ["first", "top_up", "reissue", "first", "claim"]
+    kinds = payment_kinds(PLANNED.lazy(), LEDGER.lazy()).collect()
+    assert kinds["kind"].to_list() == ["first", "top_up", "reissue", "first", "claim"]
+    assert kinds.drop("kind").equals(PLANNED)
 
 
 def test_the_summary_counts_per_rail_and_day_against_the_cap_and_per_kind():
-    kinds = payment_kinds(PLANNED, LEDGER)
-    s = plan_summary(PLANNED, kinds, {DAY: 400_000}, 1_000_000)
+    s = plan_summary(payment_kinds(PLANNED.lazy(), LEDGER.lazy()), {DAY: 400_000}, 1_000_000)
     assert s["totals"] == {"batches": 3, "payments": 5, "amount_krw": 220_000}
     bank = next(d for d in s["days"] if d["rail"] == "bank_transfer")
     assert bank == {"rail": "bank_transfer", "value_date": "2025-12-01", "batches": 1, "payments": 2,
@@ -79,7 +80,7 @@ def test_kinds_and_days_each_add_up_to_the_plan(amounts, data):
         "value_date": [DAY + timedelta(days=i % 2) for i in range(n)],
     }, schema_overrides={"attempt": pl.Int32})
     ledger = pl.DataFrame({"customer_id": [f"C{i}" for i in range(0, n, 2)], "status": ["issued"] * len(range(0, n, 2))})
-    s = plan_summary(planned, payment_kinds(planned, ledger), {}, 10**12)
+    s = plan_summary(payment_kinds(planned.lazy(), ledger.lazy()), {}, 10**12)
     assert set(s["kinds"]) == set(KINDS)
     for part in (list(s["kinds"].values()), s["days"]):
         assert sum(k["payments"] for k in part) == n

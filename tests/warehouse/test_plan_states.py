@@ -34,10 +34,12 @@ def con(tmp_path):
 
 
 def save(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    frame = planned(run_id)
+    con.register("plan_frame", planned(run_id))
+    con.execute("CREATE OR REPLACE TABLE planned_payments AS SELECT * FROM plan_frame")
+    con.unregister("plan_frame")
     con.execute("CREATE OR REPLACE TABLE planned_batches AS SELECT ? AS batch_id, 'bank_transfer' AS rail, "
                 "?::DATE AS value_date, 2 AS item_count, 70000 AS control_sum", [f"{run_id}-B", DAY])
-    plans.save(con, frame, run_id=run_id, policy_id="p", policy_sha256="s", planned_at=AT,
+    plans.save(con, run_id=run_id, policy_id="p", policy_sha256="s", planned_at=AT,
                expires_at=AT + timedelta(days=1), summary=SUMMARY)
 
 
@@ -45,12 +47,12 @@ def state(con, run_id):
     return con.execute("SELECT state FROM plans WHERE run_id = ?", [run_id]).fetchone()[0]
 
 
-def test_a_saved_plan_waits_with_its_payments_and_bank_details(con):
+def test_a_saved_plan_waits_with_its_payments_and_bank_details(con, tmp_path):
     save(con, "R1")
     plan = plans.read(con, "R1")
     assert (plan["state"], plan["payments"], plan["amount"], plan["batches"]) == (WAITING, 2, 70000, 1)
     assert plan["summary"] == SUMMARY
-    got = plans.planned_payments(con, "R1")
+    got = pl.read_parquet(plans.export_payments(con, "R1", tmp_path / "plan.parquet"))
     assert got.equals(planned("R1"))
     assert plans.read(con, "R2") is None
 
