@@ -64,6 +64,9 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
         # One batch at a time, never the whole plan: the file is in batch_id order, so
         # its row-group statistics let the scan skip the other batches' rows.
         rows = payments.filter(pl.col("batch_id") == meta["batch_id"]).collect().sort("payment_id")
+        if rows.height != meta["item_count"]:  # the file is the one staged and checked: never expected
+            raise RuntimeError(f"batch {meta['batch_id']}: {rows.height} payments in the plan file, "
+                               f"{meta['item_count']} checked")
         manifest = dict(
             meta, value_date=meta["value_date"].isoformat(), currency=policy.currency,
             policy_id=policy.id, run_id=ctx.run_id, created_at=created_at.isoformat(),
