@@ -6,7 +6,7 @@ must fail exactly the expectations named, with their reasons."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -16,13 +16,16 @@ import pytest
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.policy import DEFAULT_POLICY
+from redress.settings import load_settings
 from redress.warehouse import connect
+from redress.disbursement.release import release
 from redress.checks.emission_checks import TABLES, VIEWS, check_plan, drop_plan, stage_plan
 from redress.rules.batches import batch_summary
 from redress.rules.vouchers import with_voucher_parts
 from redress.checks.suites import validate_table
 
 RUN = date(2025, 12, 1)
+AT = datetime(2025, 12, 1, 9, 0, tzinfo=timezone.utc)
 POLICY_ID = "coupang-2025-v1"
 V1 = f"{POLICY_ID}-20251201-voucher-0001"
 B2 = f"{POLICY_ID}-20251201-bank_transfer-0002"
@@ -273,3 +276,38 @@ def test_a_plan_staged_as_views_by_an_earlier_version_is_replaced_and_dropped(tm
         drop_plan(con)
         assert not con.execute("SELECT table_name FROM information_schema.tables WHERE table_name IN "
                                "('ledger_after', 'planned_batches_checked', 'entitlements_checked')").fetchall()
+
+
+def release_settings(tmp_path: Path):
+    return load_settings({"REDRESS_HMAC_KEY": "k", "REDRESS_DEBTOR_NAME": "Payer", "REDRESS_DEBTOR_ACCOUNT": "1002003004005",
+                          "REDRESS_DEBTOR_BANK_CODE": "020"}, data_dir=tmp_path)
+
+
+def test_the_release_writes_each_batch_from_the_staged_plan_file(tmp_path, caps):
+    path = staged(tmp_path, caps)
+    planned = pl.read_parquet(tmp_path / "planned.parquet")
+    with connect(path) as con:
+        summary = con.sql("SELECT * FROM planned_batches ORDER BY batch_id").pl()
+    release(context(tmp_path), release_settings(tmp_path), caps, tmp_path / "planned.parquet", summary, AT)
+    for batch_id in (V1, B2):
+        written = pl.read_parquet(tmp_path / "outbox" / "batches" / batch_id / "payments.parquet")
+        expected = planned.filter(pl.col("batch_id") == batch_id).sort("payment_id")
+        assert written["payment_id"].to_list() == expected["payment_id"].to_list()
+        assert written["amount"].to_list() == expected["amount"].to_list()
+    with connect(path) as con:
+        assert con.execute("SELECT count(*), sum(amount) FROM ledger WHERE run_id = 'R20251201-001'").fetchall() == [
+            (3, 130000)]
+
+
+def test_a_plan_file_that_lost_a_row_stops_the_release_before_the_commit(tmp_path, caps):
+    path = staged(tmp_path, caps)
+    plan = tmp_path / "planned.parquet"
+    pl.read_parquet(plan).filter(pl.col("payment_id") != "20251201-B0002-000002").write_parquet(plan)
+    with connect(path) as con:
+        summary = con.sql("SELECT * FROM planned_batches ORDER BY batch_id").pl()
+        ledger_before = con.execute("SELECT count(*) FROM ledger").fetchall()
+    with pytest.raises(RuntimeError, match=f"batch {B2}: 1 payments in the plan file, 2 checked"):
+        release(context(tmp_path), release_settings(tmp_path), caps, plan, summary, AT)
+    with connect(path) as con:
+        assert con.execute("SELECT count(*) FROM ledger").fetchall() == ledger_before
+    assert not (tmp_path / "outbox" / "batches" / B2).exists()
