@@ -59,14 +59,17 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
     payer = debtor(settings) if (summary["rail"] == BANK_TRANSFER).any() else None
     ctx.batches_dir.mkdir(parents=True, exist_ok=True)
     payments = pl.scan_parquet(planned, glob=False)
+    offset = 0
     for done, meta in enumerate(summary.to_dicts()):  # one step per batch, not per payment
         progress.step("disburse", "batches written", done, summary.height)
-        # One batch at a time, never the whole plan: the file is in batch_id order, so
-        # its row-group statistics let the scan skip the other batches' rows.
-        rows = payments.filter(pl.col("batch_id") == meta["batch_id"]).collect().sort("payment_id")
-        if rows.height != meta["item_count"]:  # the file is the one staged and checked: never expected
-            raise RuntimeError(f"batch {meta['batch_id']}: {rows.height} payments in the plan file, "
-                               f"{meta['item_count']} checked")
+        # One batch at a time, never the whole plan: the file holds the batches in
+        # batch_id order, as `summary` lists them, so each is the next item_count rows.
+        rows = payments.slice(offset, meta["item_count"]).collect()
+        offset += meta["item_count"]
+        if not (rows.height == meta["item_count"] and (rows["batch_id"] == meta["batch_id"]).all()
+                and rows["payment_id"].is_sorted()):  # the file staged and checked: never expected
+            raise RuntimeError(f"batch {meta['batch_id']}: the plan file's rows are not the batch's "
+                               f"{meta['item_count']} checked payments in order")
         manifest = dict(
             meta, value_date=meta["value_date"].isoformat(), currency=policy.currency,
             policy_id=policy.id, run_id=ctx.run_id, created_at=created_at.isoformat(),

@@ -67,9 +67,9 @@ def plan_frames(rows: list[tuple], policy) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def plan_file(planned: pl.DataFrame, folder: Path) -> Path:
-    """The planned payments as the Parquet file stage_plan reads."""
+    """The planned payments as the Parquet file stage_plan reads: by batch_id, payment_id."""
     path = folder / "planned.parquet"
-    planned.write_parquet(path)
+    planned.sort("batch_id", "payment_id").write_parquet(path)
     return path
 
 
@@ -299,14 +299,19 @@ def test_the_release_writes_each_batch_from_the_staged_plan_file(tmp_path, caps)
             (3, 130000)]
 
 
-def test_a_plan_file_that_lost_a_row_stops_the_release_before_the_commit(tmp_path, caps):
+@pytest.mark.parametrize("change", [
+    lambda plan: plan.filter(pl.col("payment_id") != "20251201-B0002-000002"),  # a row lost
+    lambda plan: plan.sort("batch_id", "payment_id", descending=[False, True]),  # out of order
+    lambda plan: plan.sort("batch_id", descending=True),  # the batches out of order
+])
+def test_a_plan_file_unlike_the_checked_plan_stops_the_release_before_the_commit(tmp_path, caps, change):
     path = staged(tmp_path, caps)
     plan = tmp_path / "planned.parquet"
-    pl.read_parquet(plan).filter(pl.col("payment_id") != "20251201-B0002-000002").write_parquet(plan)
+    change(pl.read_parquet(plan)).write_parquet(plan)
     with connect(path) as con:
         summary = con.sql("SELECT * FROM planned_batches ORDER BY batch_id").pl()
         ledger_before = con.execute("SELECT count(*) FROM ledger").fetchall()
-    with pytest.raises(RuntimeError, match=f"batch {B2}: 1 payments in the plan file, 2 checked"):
+    with pytest.raises(RuntimeError, match=f"batch {B2}: the plan file.s rows are not the batch.s 2 checked payments"):
         release(context(tmp_path), release_settings(tmp_path), caps, plan, summary, AT)
     with connect(path) as con:
         assert con.execute("SELECT count(*) FROM ledger").fetchall() == ledger_before
