@@ -72,16 +72,17 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
             SELECT rail, value_date, max(CAST(regexp_extract(batch_id, '-([0-9]+)$', 1) AS BIGINT)) + 1
             FROM (SELECT rail, value_date, batch_id FROM batches
                   UNION ALL SELECT rail, value_date, batch_id FROM plan_batches) GROUP BY ALL""").fetchall()
-        released = con.execute("""
+        released_rows = con.execute("""
             SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL
         """, [BANK_TRANSFER]).fetchall()
+    released = {day: int(total) for day, total in released_rows}  # bank-transfer cash per value date
     payments = new_payments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False), policy,
                             claimants.lazy())
     over = overpayments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False))
     planned = with_voucher_parts(batches(
         payments, policy, ctx.run_date,
         next_seq={(rail, day): seq for rail, day, seq in seqs},
-        released={day: int(total) for day, total in released},
+        released=released,
     ), policy)
     del payments
     # The plan leaves memory for a file: from here on DuckDB, which spills, and Polars's
@@ -97,7 +98,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     waiting = policy.require_approval and summary.height > 0
     if waiting:
         plan = plan_summary(payment_kinds(pl.scan_parquet(unbanked, glob=False), pl.scan_parquet(ledger, glob=False)),
-                            {day: int(total) for day, total in released}, policy.daily_cash_cap)
+                            released, policy.daily_cash_cap)
     with connect(ctx.warehouse) as con:
         # A claimant is paid to their latest claim's account, never the master's (SPEC
         # "Input: claims from customer service").

@@ -45,11 +45,15 @@ def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_ca
     and `kinds` (payments and amount_krw per kind of KINDS, every kind listed). Money in
     whole won. `planned`: the planned payments (batch_id, rail, value_date, amount and
     payment_kinds' `kind`)."""
+    per_day, by_kind, totals = pl.collect_all([
+        planned.group_by("rail", "value_date").agg(
+            pl.col("batch_id").n_unique().alias("batches"), pl.len().alias("payments"),
+            pl.col("amount").sum().alias("amount_krw")).sort("value_date", "rail"),
+        planned.group_by("kind").agg(pl.len().alias("payments"), pl.col("amount").sum().alias("amount_krw")),
+        planned.select(pl.col("batch_id").n_unique().alias("batches"), pl.len().alias("payments"),
+                       pl.col("amount").sum().alias("amount_krw")),
+    ])
     days = []
-    per_day = (planned.group_by("rail", "value_date")
-               .agg(pl.col("batch_id").n_unique().alias("batches"), pl.len().alias("payments"),
-                    pl.col("amount").sum().alias("amount_krw"))
-               .sort("value_date", "rail")).collect()
     for row in per_day.to_dicts():
         day = {"rail": row["rail"], "value_date": row["value_date"].isoformat(), "batches": row["batches"],
                "payments": row["payments"], "amount_krw": int(row["amount_krw"])}
@@ -58,10 +62,6 @@ def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_ca
             day.update(released_before_krw=before, daily_cash_cap_krw=daily_cash_cap,
                        cap_left_krw=daily_cash_cap - before - day["amount_krw"])
         days.append(day)
-    by_kind = planned.group_by("kind").agg(pl.len().alias("payments"), pl.col("amount").sum().alias("amount_krw"))
-    totals = planned.select(pl.col("batch_id").n_unique().alias("batches"), pl.len().alias("payments"),
-                            pl.col("amount").sum().alias("amount_krw"))
-    by_kind, totals = pl.collect_all([by_kind, totals])
     found = {r["kind"]: r for r in by_kind.to_dicts()}
     return {
         "totals": {"batches": int(totals["batches"][0]), "payments": int(totals["payments"][0]),
