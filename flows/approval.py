@@ -90,6 +90,7 @@ def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
         why = refusal(ctx.run_id, plan and plan["state"], plan and plan["expires_at"], now, decision)
         if why and plan and plan["state"] == WAITING:
             plans_table.decide(con, ctx.run_id, EXPIRED, by=None, note=None, at=now)
+            _discard_scratch(ctx)
     if why:
         raise RedressError(why)
     return plan
@@ -138,8 +139,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         release(ctx, settings, policy, planned, summary, created_at=now,
                 approval=Approval(by=by, at=now, note=note or None))
     finally:
-        stored.unlink(missing_ok=True)
-        planned.unlink(missing_ok=True)
+        _discard_scratch(ctx)  # the plan's files hold bank details; notify makes its own
     told = _notify(ctx, settings)
     refresh_report_page(ctx)  # report.html shows who approved and what was released
     publish_released_tables(ctx)  # the Prefect artifacts too, from this flow run
@@ -149,6 +149,14 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     return {"run_id": run_id, "batches": summary.height, "payments": payments,
             "amount_krw": amount, "notifications": told.notifications,
             "recovered_batches": recovered}
+
+
+def _discard_scratch(ctx: RunContext) -> None:
+    """Remove the run's scratch folder, with any plan files a killed approval left in it
+    (they hold bank details): once a plan is released, rejected or expired nothing reads them."""
+    shutil.rmtree(ctx.work_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        ctx.work_dir.parent.rmdir()  # `work/` goes when empty, as after a run
 
 
 def _released_but_not_told(ctx: RunContext) -> bool:
@@ -168,9 +176,7 @@ def _notify(ctx: RunContext, settings: Settings):
     try:
         return notify(ctx, settings)
     finally:
-        shutil.rmtree(ctx.work_dir, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            ctx.work_dir.parent.rmdir()  # `work/` goes when empty, as after a run
+        _discard_scratch(ctx)
 
 
 def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dict:
@@ -182,6 +188,7 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
         plan = _waiting(ctx, REJECTED, now)
         with connect(ctx.warehouse) as con:
             plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now)
+        _discard_scratch(ctx)
         refresh_report_page(ctx)  # report.html shows the plan was rejected
     return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"]}
 
@@ -222,8 +229,11 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
         form = pause_flow_run(wait_for_input=ApprovalForm, timeout=timeout, poll_interval=min(POLL_SECONDS, timeout),
                               key=f"approval-{run_id.lower()}")  # Prefect: lowercase, digits, dashes
     except FlowPauseTimeout:
-        with data_dir_lock(data_dir), connect(warehouse_path(data_dir)) as con:
-            expired = plans_table.decide(con, run_id, EXPIRED, by=None, note=None, at=_now())
+        with data_dir_lock(data_dir):
+            with connect(warehouse_path(data_dir)) as con:
+                expired = plans_table.decide(con, run_id, EXPIRED, by=None, note=None, at=_now())
+            if expired:
+                _discard_scratch(_context(data_dir, run_id))
         logger.warning("plan %s %s", run_id, "expired: nobody decided in time" if expired else "was decided elsewhere")
         return dict(summary, approval={"decision": EXPIRED if expired else None})
     if form.decision == "reject":

@@ -225,3 +225,14 @@ def test_the_demo_approves_its_own_plan_and_says_so(tmp_path):
     assert q(out_dir, "SELECT state FROM plans") == [("approved",)]
     assert_paid_exactly_once(out_dir)
     assert (out_dir / "outbox" / "notifications" / f"{run_id}.parquet").is_file()
+
+
+def test_the_plan_files_of_a_killed_approval_go_when_the_plan_is_rejected(copy):
+    killed = redress_killed_at("disburse:folder-written", copy, "approve", RUN_ID, "--by", "Kim")
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    left = sorted(p.name for p in (copy / "work" / RUN_ID).iterdir())
+    assert left == ["plan_payments.parquet", "planned.parquet"]  # bank details: private, and not kept
+    assert all(((copy / "work" / RUN_ID / name).stat().st_mode & 0o077) == 0 for name in left)
+    code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
+    assert code == 0, err
+    assert not (copy / "work").exists()
