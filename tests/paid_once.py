@@ -51,7 +51,7 @@ def assert_paid_exactly_once(data: Path, *, notifications: bool = True) -> None:
     if notifications:
         notes_dir = data / "outbox" / "notifications"
         assert not list(notes_dir.glob(".tmp-*"))
-        codes = pl.concat([pl.read_parquet(p, columns=["reference_code"])
+        codes = pl.concat([pl.read_parquet(p, columns=["reference_code"], glob=False)
                            for p in sorted(notes_dir.glob("*.parquet"))] or [pl.DataFrame({"reference_code": []})])
         assert codes.height == q(data, "SELECT count(*) FROM notifications")[0][0]
         assert codes["reference_code"].n_unique() == codes.height

@@ -236,3 +236,16 @@ def test_the_plan_files_of_a_killed_approval_go_when_the_plan_is_rejected(copy):
     code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
     assert code == 0, err
     assert not (copy / "work").exists()
+
+
+def test_a_run_and_its_approval_work_in_a_folder_named_with_glob_characters_and_a_quote(waiting, tmp_path):
+    """Every file the plan passes through is read as itself, never as a pattern."""
+    data = tmp_path / "k'o [1]*ü x"
+    shutil.copytree(waiting[0], data)
+    later = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert later["disburse"]["awaiting_approval"] and later["disburse"]["payments"] > 0
+    code, _, err = cli("--data-dir", data, "approve", later["run_id"], "--by", "Kim")
+    assert code == 0, err
+    assert_paid_exactly_once(data)
+    assert q(data, "SELECT count(*), sum(amount) FROM ledger") == q(
+        data, "SELECT payments, amount FROM plans WHERE run_id = ?", [later["run_id"]])
