@@ -44,39 +44,50 @@ def _code_sql(window: int) -> str:
 
 def assign_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: str, key: bytes) -> None:
     """Adds reference_code to `people_table` (person_key VARCHAR, unique), avoiding every
-    code returned by `taken_sql` and every code given to another person in the table."""
-    ipad, opad = _pads(key)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _digests AS SELECT person_key, {hmac_sql('person_key')} AS digest "
-        f"FROM {people_table}",
-        {"ipad": ipad, "opad": opad},
-    )
-    # Every code already given (earlier notifications) as a hash set, probed by anti
-    # joins: a `NOT IN (subquery)` re-reads the subquery for the whole table each window.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _taken AS SELECT DISTINCT code FROM ({taken_sql}) AS t(code)")
-    con.execute("CREATE OR REPLACE TEMP TABLE _codes (person_key VARCHAR, reference_code VARCHAR)")
-    left = 0
-    for window in range(WINDOWS):
-        # Window 0 codes everyone; a later window only the few whose code was taken.
-        source = "_digests" if window == 0 else "(SELECT * FROM _digests ANTI JOIN _codes USING (person_key))"
-        con.execute(f"""
-            INSERT INTO _codes
-            SELECT person_key, code FROM (
-                SELECT d.person_key, {_code_sql(window)} AS code FROM {source} d
-            ) candidates
-            ANTI JOIN _taken t ON t.code = candidates.code
-            ANTI JOIN _codes c ON c.reference_code = candidates.code
-            QUALIFY row_number() OVER (PARTITION BY code ORDER BY person_key) = 1
-        """)
-        left = con.execute("SELECT count(*) FROM _digests ANTI JOIN _codes USING (person_key)").fetchall()[0][0]
-        if not left:
-            break
-    if left:
-        raise RuntimeError(f"{left} people found no free reference code in {WINDOWS} windows")
-    # One copy, not two: DuckDB reads the old table before it replaces it.
+    code returned by `taken_sql` and every code given to another person in the table.
+    RuntimeError when someone finds no free code in WINDOWS windows.
+
+    Window 0 is computed for everyone in the one pass that rewrites the table (no second
+    table of digests, no join back); the later windows only for its losers, a few among
+    tens of millions, whose codes are then set by an UPDATE of their rows."""
+    pads = dict(zip(("ipad", "opad"), _pads(key)))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {people_table} AS
-        SELECT p.*, c.reference_code FROM {people_table} p JOIN _codes c USING (person_key)
-    """)
-    for scratch in ("_digests", "_taken", "_codes"):
-        con.execute(f"DROP TABLE {scratch}")
+        SELECT * EXCLUDE (digest), {_code_sql(0)} AS reference_code
+        FROM (SELECT *, {hmac_sql('person_key')} AS digest FROM {people_table})""", pads)
+    # Every code already given (earlier notifications) as a hash set, probed by joins.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _taken AS SELECT DISTINCT code FROM ({taken_sql}) AS t(code)")
+    # Window 0's losers: a code given before, or one a person earlier in key order wants
+    # too. Their code is cleared; every code left in the table is given.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _losers AS
+        SELECT person_key FROM {people_table} SEMI JOIN _taken t ON t.code = reference_code
+        UNION ALL
+        SELECT person_key FROM (
+            SELECT person_key, reference_code FROM {people_table}
+            SEMI JOIN (SELECT reference_code FROM {people_table} GROUP BY reference_code HAVING count(*) > 1) d
+                USING (reference_code)
+            ANTI JOIN _taken t ON t.code = reference_code)
+        QUALIFY row_number() OVER (PARTITION BY reference_code ORDER BY person_key) > 1""")
+    con.execute(f"UPDATE {people_table} SET reference_code = NULL WHERE person_key IN (SELECT person_key FROM _losers)")
+    left = con.execute("SELECT count(*) FROM _losers").fetchall()[0][0]
+    for window in range(1, WINDOWS):
+        if not left:
+            break
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _won AS
+            SELECT person_key, code FROM (
+                SELECT person_key, {_code_sql(window)} AS code
+                FROM (SELECT person_key, {hmac_sql('person_key')} AS digest FROM {people_table}
+                      WHERE reference_code IS NULL)
+            ) candidates
+            ANTI JOIN _taken t USING (code)
+            ANTI JOIN {people_table} p ON p.reference_code = candidates.code
+            QUALIFY row_number() OVER (PARTITION BY code ORDER BY person_key) = 1""", pads)
+        con.execute(f"""
+            UPDATE {people_table} p SET reference_code = w.code FROM _won w WHERE p.person_key = w.person_key""")
+        left = con.execute(f"SELECT count(*) FROM {people_table} WHERE reference_code IS NULL").fetchall()[0][0]
+    for scratch in ("_taken", "_losers", "_won"):
+        con.execute(f"DROP TABLE IF EXISTS {scratch}")
+    if left:
+        raise RuntimeError(f"{left} people found no free reference code in {WINDOWS} windows")

@@ -24,7 +24,7 @@ WRITES = re.compile(
 
 # Modules that write tables whose names they build in Python, and why none is a warehouse table.
 BUILT_NAMES = {
-    "redress/warehouse/reference_codes.py": "drops its own scratch tables (_digests, _taken, _codes)",
+    "redress/warehouse/reference_codes.py": "drops its own scratch tables (_taken, _losers, _won)",
     "redress/warehouse/quarantine.py": "the owner: appends validate's staged_quarantine and drops it",
     "redress/warehouse/scope_rows.py": "the owner: replaces its outcome tables by their staged tables",
 }
