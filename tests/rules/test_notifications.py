@@ -190,3 +190,24 @@ def test_a_batch_renders_each_person_as_if_alone_and_keeps_the_order(policy, peo
     assert batch["person_key"].to_list() == [row["person_key"] for row in people]
     lazy = messages(pl.DataFrame(people, schema=PEOPLE_SCHEMA).lazy(), p).collect()
     assert lazy.equals(batch)
+
+
+@settings(max_examples=30, deadline=None)
+@given(people=st.lists(_PERSON, min_size=2, max_size=20))
+def test_keys_sharing_a_hash_are_rendered_per_person(policy, people):
+    """Issue 10: bodies are looked up by a hash of the key; should two distinct keys share
+    one, every message is rendered per person, so the texts are those of the lookup."""
+    import redress.rules.notifications as module
+
+    p = policy()
+    people = [{**row, "person_key": f"k{i:03d}"} for i, row in enumerate(people)]
+    expected = render(p, *people)
+    real = module._key_hash
+    module._key_hash = lambda: pl.struct(module.MESSAGE_KEY).hash(0) * 0   # every key the same hash
+    try:
+        collided = render(p, *people)
+        lazy = messages(pl.DataFrame(people, schema=PEOPLE_SCHEMA).lazy(), p).collect()
+    finally:
+        module._key_hash = real
+    assert collided.equals(expected)
+    assert lazy.equals(expected)
