@@ -316,3 +316,27 @@ def test_a_plan_file_unlike_the_checked_plan_stops_the_release_before_the_commit
     with connect(path) as con:
         assert con.execute("SELECT count(*) FROM ledger").fetchall() == ledger_before
     assert not (tmp_path / "outbox" / "batches" / B2).exists()
+
+
+def test_a_batch_folder_that_cannot_be_written_stops_the_release_before_the_commit(tmp_path, caps, monkeypatch):
+    """Folders are written two at a time (release.WRITERS): an error in a writer's
+    thread (here a full disk on the first batch while the second is being written)
+    reaches the caller as it is, and nothing is committed or published."""
+    import redress.disbursement.release as release_module
+
+    path = staged(tmp_path, caps)
+    with connect(path) as con:
+        summary = con.sql("SELECT * FROM planned_batches ORDER BY batch_id").pl()
+    real = release_module.outbox.write_batch
+
+    def write_batch(batches_dir, manifest, payments, extra=None):
+        if manifest["batch_id"] == V1:
+            raise OSError(28, "No space left on device")
+        return real(batches_dir, manifest, payments, extra)
+
+    monkeypatch.setattr(release_module.outbox, "write_batch", write_batch)
+    with pytest.raises(OSError, match="No space left"):
+        release(context(tmp_path), release_settings(tmp_path), caps, tmp_path / "planned.parquet", summary, AT)
+    with connect(path) as con:
+        assert con.execute("SELECT count(*) FROM ledger WHERE run_id = 'R20251201-001'").fetchall() == [(0,)]
+    assert not [p for p in (tmp_path / "outbox" / "batches").iterdir() if not p.name.startswith(".tmp-")]
