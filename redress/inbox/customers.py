@@ -97,7 +97,7 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, source: Path | pl.Laz
     words = ", ".join(sql.literal(w) for w in TRUE_WORDS + FALSE_WORDS)
     con.execute("SET TimeZone = ?", [timezone])
     try:
-        with loading(con, one_thread=False):  # a table of its own: every thread
+        with loading(con):
             rows = load_frame(con, frame, f"""
                 CREATE OR REPLACE TABLE customers_staging AS
                 SELECT *,

@@ -87,22 +87,16 @@ def load_frame(con: duckdb.DuckDBPyConnection, frame: pl.LazyFrame, sql_text: st
 
 
 @contextmanager
-def loading(con: duckdb.DuckDBPyConnection, *, one_thread: bool = True) -> Iterator[None]:
+def loading(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Settings for loading files, wrapped around a whole transaction: DuckDB on one
-    thread (unless `one_thread` is false), and on leaving, its thread count restored and
-    the session back in UTC (a loader sets the policy's timezone; no SET can run in a
-    failed transaction, so the caller rolls back inside this block).
-
-    A scope file is appended inside the transaction that records it: on one thread,
-    whole row groups are appended in the stream's order; several each leave partial row
-    groups that the commit's checkpoint rewrites: measured on 6.4M scope rows, twice the
-    CPU and a warehouse file twice the size. A customers snapshot is a table of its own
-    (CREATE TABLE AS, its own transaction) and loads on every thread: at 3.37M
-    customers 10.8 s on one, 6.2 s on two, for a file 2% larger. Polars reads the file
-    on its own threads meanwhile."""
+    thread, and on leaving, its thread count restored and the session back in UTC (a
+    loader sets the policy's timezone; no SET can run in a failed transaction, so the
+    caller rolls back inside this block). One thread appends whole row groups in the
+    stream's order; several each leave partial row groups that the commit's checkpoint
+    rewrites: measured on 6.4M scope rows, twice the CPU and a warehouse file twice the
+    size. Polars reads the file on its own threads meanwhile."""
     threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
-    if one_thread:
-        con.execute("SET threads = 1")
+    con.execute("SET threads = 1")
     try:
         yield
     finally:

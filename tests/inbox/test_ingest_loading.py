@@ -322,22 +322,3 @@ def test_named_zones_and_utc_offsets_polars_knows_still_load(tmp_path):
     for zone in ("UTC", "+00:00", "-08:00", "Asia/Kolkata"):
         got = scope_rows(tmp_path, offset_zoned(tmp_path, f"z{zone.replace('/', '_')}.parquet", zone))
         assert got[0][6] == datetime(2025, 7, 31, 22, 13, 20, tzinfo=timezone.utc), zone
-
-
-def test_a_snapshot_of_many_batches_loads_on_every_thread_row_for_row(tmp_path, monkeypatch):
-    """Issue 10: a customers snapshot loads on every DuckDB thread (streaming.loading,
-    one_thread=False), batch after batch: every row lands once, with its values, and
-    the thread count and timezone are restored afterwards."""
-    monkeypatch.setattr(streaming, "BATCH_ROWS", 1000)
-    n = 25_000
-    rows = [dict(ROW, customer_id=f"C{i:05d}", email=f"u{i}@example.com", phone=f"010-{i % 10000:04d}-{i % 7:04d}",
-                 bank_code="020", bank_account=f"{i:010d}") for i in range(n)]
-    path = snapshot(tmp_path, "many.parquet", rows)
-    with connect(tmp_path / "w.duckdb") as con:
-        con.execute("SET threads = 2")
-        assert io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "Asia/Seoul") == n
-        got = con.execute("SELECT row_number, customer_id, email, bank_account_digits FROM customers_staging "
-                          "ORDER BY row_number").fetchall()
-        assert con.execute("SELECT current_setting('threads'), current_setting('TimeZone')").fetchall() == [
-            (2, "UTC")]
-    assert got == [(i + 1, f"C{i:05d}", f"u{i}@example.com", f"{i:010d}") for i in range(n)]
