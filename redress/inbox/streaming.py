@@ -94,7 +94,9 @@ def loading(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     caller rolls back inside this block). One thread appends whole row groups in the
     stream's order; several each leave partial row groups that the commit's checkpoint
     rewrites: measured on 6.4M scope rows, twice the CPU and a warehouse file twice the
-    size. Polars reads the file on its own threads meanwhile."""
+    size. Several threads also lose the stream's order (DuckDB's scan of an Arrow stream
+    hands batches to threads as they come): a customers snapshot loaded on two came back
+    in a different row order on every run. Polars reads the file on its own threads meanwhile."""
     threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
     con.execute("SET threads = 1")
     try:
