@@ -168,12 +168,15 @@ def messages(people: Frame, policy: Policy) -> Frame:
 
     Each distinct MESSAGE_KEY is rendered once: for a LazyFrame its distinct keys are
     read first (one scan of those columns), the rest stays lazy. Should two distinct keys
-    ever share a hash, every message is rendered per person instead: never a wrong text."""
+    ever share a hash, every message is rendered per person instead: never a wrong text.
+    The columns' types do not depend on the rows: an empty frame gives text columns too."""
     people = people.with_columns(pl.col("amount").fill_null(0))
     keys = people.select(MESSAGE_KEY).unique()
     bodies = _bodies(keys.collect() if isinstance(keys, pl.LazyFrame) else keys, policy).with_columns(
         _key_hash().alias("_hash"))
-    if bodies["_hash"].n_unique() < bodies.height:
+    # Rendered per person also when nobody is to be told: an empty lookup types the
+    # looked-up columns by the hashes (UInt64), not as text.
+    if bodies.height == 0 or bodies["_hash"].n_unique() < bodies.height:
         return _bodies(people, policy).with_columns(
             pl.lit(LANGUAGE).alias("language"),
             (pl.col("_body") + pl.col("reference_code") + pl.lit(")")).alias("message")).drop("_body")

@@ -50,6 +50,10 @@ def assign_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: s
     Window 0 is computed for everyone in the one pass that rewrites the table (no second
     table of digests, no join back); the later windows only for its losers, a few among
     tens of millions, whose codes are then set by an UPDATE of their rows."""
+    taken_names = {"reference_code", "digest"} & {name.lower() for (name,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [people_table]).fetchall()}
+    if taken_names:
+        raise ValueError(f"{people_table} already has a column named {', '.join(sorted(taken_names))}")
     pads = dict(zip(("ipad", "opad"), _pads(key)))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {people_table} AS
@@ -70,7 +74,9 @@ def assign_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: s
             ANTI JOIN _taken t ON t.code = reference_code)
         QUALIFY row_number() OVER (PARTITION BY reference_code ORDER BY person_key) > 1""")
     con.execute(f"UPDATE {people_table} SET reference_code = NULL WHERE person_key IN (SELECT person_key FROM _losers)")
-    left = con.execute("SELECT count(*) FROM _losers").fetchall()[0][0]
+    # Everyone without a code: the losers, and anyone whose code could not be computed
+    # (a NULL person_key), who then finds none in any window and stops the stage.
+    left = con.execute(f"SELECT count(*) FROM {people_table} WHERE reference_code IS NULL").fetchall()[0][0]
     for window in range(1, WINDOWS):
         if not left:
             break

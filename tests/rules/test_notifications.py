@@ -211,3 +211,12 @@ def test_keys_sharing_a_hash_are_rendered_per_person(policy, people):
         module._key_hash = real
     assert collided.equals(expected)
     assert lazy.equals(expected)
+
+
+def test_nobody_to_tell_gives_the_same_columns_and_types_eager_or_lazy(policy):
+    """A run that tells nobody writes an empty notification file with the same schema
+    as any other (a reviewer found template_id typed UInt64 in an empty eager frame)."""
+    empty = pl.DataFrame(schema=PEOPLE_SCHEMA)
+    expected = {**PEOPLE_SCHEMA, "template_id": pl.String, "language": pl.String, "message": pl.String}
+    assert dict(messages(empty, policy()).schema) == expected
+    assert dict(messages(empty.lazy(), policy()).collect().schema) == expected

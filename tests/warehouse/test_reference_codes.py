@@ -179,3 +179,21 @@ def test_few_losers_among_many_winners_get_the_documented_assignment(monkeypatch
     con.execute("CREATE TEMP TABLE given AS SELECT unnest(?::VARCHAR[]) AS reference_code", [sorted(taken)])
     assign_codes(con, "people", "SELECT reference_code FROM given", KEY)
     assert dict(con.execute("SELECT person_key, reference_code FROM people").fetchall()) == assigned
+
+
+def test_a_person_without_a_key_stops_the_assignment_instead_of_going_uncoded():
+    """A NULL person_key has no digest, hence no code in any window: an error, never a
+    person left without a code (found by a reviewer in the one-pass window 0)."""
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE people AS SELECT * FROM (VALUES ('customer:c1'), (NULL)) t(person_key)")
+    with pytest.raises(RuntimeError, match="1 people found no free reference code"):
+        assign_codes(con, "people", NOTHING_TAKEN, KEY)
+
+
+@pytest.mark.parametrize("column", ["digest", "reference_code", "Digest"])
+def test_a_column_the_assignment_would_use_is_refused_not_overwritten(column):
+    con = duckdb.connect()
+    con.execute(f"CREATE TEMP TABLE people AS SELECT 'customer:c1' AS person_key, repeat('00', 32) AS \"{column}\"")
+    with pytest.raises(ValueError, match=f"already has a column named {column.lower()}"):
+        assign_codes(con, "people", NOTHING_TAKEN, KEY)
+    assert con.execute("SELECT * FROM people").fetchall() == [("customer:c1", "00" * 32)]
