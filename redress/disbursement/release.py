@@ -86,16 +86,15 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
     # each written folder is waited for in batch order, so the checkpoints and progress
     # come as they did one at a time. Each folder's bytes depend only on its own rows.
     pending: deque[Future] = deque()
-    offset, done = 0, 0
+    offset = 0
     with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="batch-folder") as pool:
         def written() -> None:
-            nonlocal done
             pending.popleft().result()  # a writer's error is raised here, in this thread
-            done += 1
-            progress.step("disburse", "batches written", done, summary.height)
             checkpoint("disburse:folder-written", settings)
 
-        for meta in summary.to_dicts():  # one step per batch, not per payment
+        for handed, meta in enumerate(summary.to_dicts()):  # one step per batch, not per payment
+            # the folders written so far: those handed over and no longer pending
+            progress.step("disburse", "batches written", handed - len(pending), summary.height)
             # One batch at a time, never the whole plan: the file holds the batches in
             # batch_id order, as `summary` lists them, so each is the next item_count rows.
             rows = payments.slice(offset, meta["item_count"]).collect()
@@ -109,8 +108,7 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
             pending.append(pool.submit(folder, meta, rows))
         while pending:
             written()
-    if not summary.height:
-        progress.step("disburse", "batches written", 0, 0)
+    progress.step("disburse", "batches written", summary.height, summary.height)
     checkpoint("disburse:folders-written", settings)
 
     with connect(ctx.warehouse) as con:
