@@ -14,6 +14,7 @@ which one was meant.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from datetime import date
@@ -68,14 +69,17 @@ def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date, setti
         raise RedressError(f"data folder {data_dir} does not exist (create it with inbox/customers and inbox/scope)")
     require_inbox(data_dir)
     check_settings(settings)  # before Prefect starts; the flow checks again (served runs call it directly)
-    from flows.remediation import remediation
     from redress.runtime.prefect_server import temporary_server
 
     from redress.runtime import progress
 
     # A line per stage on stdout (a bar on a terminal), before the summary: stderr keeps
-    # to the one-line reason of a failure (SPEC "The command line").
-    with progress.reporting(progress.reporter_for(sys.stdout)), temporary_server(), given(settings):
+    # to the one-line reason of a failure (SPEC "The command line"). The flow's modules
+    # are imported while the server starts.
+    with progress.reporting(progress.reporter_for(sys.stdout)), \
+            temporary_server(meanwhile=lambda: importlib.import_module("flows.remediation")), given(settings):
+        from flows.remediation import remediation
+
         return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
 
 

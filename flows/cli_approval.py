@@ -10,6 +10,7 @@ on stderr and exit status 1, like every expected error of flows/cli.py.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from redress.errors import RedressError
@@ -26,12 +27,14 @@ def _data_dir(settings) -> Path:
 def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) -> dict:
     """The approve_plan flow (flows/approval.py) with these settings, under a Prefect
     server that cannot outlive this process (as `redress run` starts its flow)."""
-    from flows.approval import approve_plan
     from redress.runtime.prefect_server import temporary_server
     from redress.settings import check_settings, given
 
     check_settings(settings)  # the bank files need the payer, the notifications the key
-    with temporary_server(), given(settings):
+    # the flow's modules are imported while the server starts
+    with temporary_server(meanwhile=lambda: importlib.import_module("flows.approval")), given(settings):
+        from flows.approval import approve_plan
+
         return approve_plan(data_dir=data_dir, run_id=run_id, by=by, note=note)
 
 

@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from redress.errors import RedressError
 
@@ -71,10 +71,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start(timeout_seconds: float) -> tuple[subprocess.Popen, str]:
-    """A Prefect API server child on a free local port, healthy, and its API URL.
-
-    Raises RedressError (one line) when it exits or is not healthy within the timeout."""
+def launch() -> tuple[subprocess.Popen, str]:
+    """A Prefect API server child on a free local port, started and not waited for, and
+    its API URL (`wait_healthy` waits)."""
     if not sys.platform.startswith("linux"):
         raise RedressError("redress run starts its own Prefect server only on Linux: set PREFECT_API_URL")
     port = _free_port()
@@ -87,19 +86,33 @@ def start(timeout_seconds: float) -> tuple[subprocess.Popen, str]:
     env.pop("PREFECT_API_URL", None)
     child = subprocess.Popen(_command(port), env=env, stdin=subprocess.DEVNULL,
                              preexec_fn=_die_with(os.getpid()))
-    url = f"http://127.0.0.1:{port}/api"
+    return child, f"http://127.0.0.1:{port}/api"
+
+
+def wait_healthy(child: subprocess.Popen, url: str, timeout_seconds: float) -> None:
+    """Return once the launched server answers. Raises RedressError (one line) when it
+    exits or is not healthy within the timeout, having stopped it."""
     deadline = time.monotonic() + timeout_seconds
     try:
         while time.monotonic() < deadline:
             if child.poll() is not None:
                 raise RedressError(f"the temporary Prefect server exited with status {child.returncode} while starting")
             if _healthy(url):
-                return child, url
-            time.sleep(0.2)
+                return
+            time.sleep(0.1)
         raise RedressError(f"the temporary Prefect server did not answer within {timeout_seconds:.0f} s")
     except BaseException:  # Ctrl-C while waiting included
         stop(child)
         raise
+
+
+def start(timeout_seconds: float) -> tuple[subprocess.Popen, str]:
+    """A Prefect API server child on a free local port, healthy, and its API URL.
+
+    Raises RedressError (one line) when it exits or is not healthy within the timeout."""
+    child, url = launch()
+    wait_healthy(child, url, timeout_seconds)
+    return child, url
 
 
 def stop(child: subprocess.Popen) -> None:
@@ -127,20 +140,29 @@ def _drain_prefect() -> None:
 
 
 @contextmanager
-def temporary_server() -> Iterator[str | None]:
+def temporary_server(meanwhile: Callable[[], object] = lambda: None) -> Iterator[str | None]:
     """For the duration of the block, Prefect talks to a server that cannot outlive this
     process: the configured one when PREFECT_API_URL is set (yields None), else a
-    temporary child (yields its API URL)."""
+    temporary child (yields its API URL). `meanwhile` runs while the child starts (the
+    command imports its flow then: both take seconds, one in each process), and always
+    runs, server or not; if it raises, the child is stopped."""
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
     if get_current_settings().api.url:
+        meanwhile()
         yield None
         return
     from redress.runtime import progress
 
     timeout = float(get_current_settings().server.ephemeral.startup_timeout_seconds)
     progress.note("starting a temporary Prefect server for this run (PREFECT_API_URL is not set)...")
-    child, url = start(timeout)
+    child, url = launch()
+    try:
+        meanwhile()
+    except BaseException:
+        stop(child)
+        raise
+    wait_healthy(child, url, timeout)
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = url  # for anything that reads the environment again
     try:

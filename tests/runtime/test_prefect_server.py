@@ -97,3 +97,55 @@ def test_kill_9_of_a_run_leaves_no_server_behind(tmp_path):
         except ProcessLookupError:
             pass
         run.wait(timeout=30)
+
+
+SERVER_PROBE = r"""
+import os, sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from redress.runtime.prefect_server import _healthy, temporary_server
+
+def servers():
+    found = []
+    for task in Path(f"/proc/{{os.getpid()}}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if b"uvicorn" in Path(f"/proc/{{child}}/cmdline").read_bytes():
+                    found.append(child)
+            except OSError:
+                pass
+    return found
+
+seen = []
+def failing():
+    seen.append(len(servers()))
+    raise ValueError("import failed")
+try:
+    with temporary_server(meanwhile=failing):
+        print("block ran")
+except ValueError as exc:
+    print("raised", exc)
+print("launched before the failure", seen[0], "left", len(servers()))
+
+with temporary_server(meanwhile=lambda: seen.append(len(servers()))) as url:
+    print("launched meanwhile", seen[1], "healthy", _healthy(url))
+print("left", len(servers()))
+"""
+
+
+def test_the_flow_is_imported_while_the_server_starts_and_a_failure_there_stops_it(tmp_path):
+    """`temporary_server(meanwhile=...)`: the command's import runs once the server child
+    is launched (both take seconds, each in its own process); an import that fails stops
+    the child and raises its own error; the block runs with a healthy server; nothing
+    is left after either."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    out = subprocess.run([sys.executable, "-c", SERVER_PROBE.format(root=str(ROOT))], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=WAIT_SECONDS)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == [
+        "raised import failed",
+        "launched before the failure 1 left 0",
+        "launched meanwhile 1 healthy True",
+        "left 0",
+    ]
