@@ -77,12 +77,13 @@ MASTER_COLUMNS = {
 }
 
 
-def load_customers_staging(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame, timezone: str) -> int:
+def load_customers_staging(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame, timezone: str,
+                           scratch: Path) -> int:
     """customers_staging: the snapshot as given (`customers_frame` with the identity
-    keys of `redress.rules.identity.customer_keys`, read once, streamed in; or a
-    Parquet of it at a Path) plus the typed columns and the booleans its suite
-    (expectations/customers_staging.json) checks, each true when the row breaks that
-    rule. Returns its row count; raises FileRejected (unreadable_file, empty_file) and
+    keys of `redress.rules.identity.customer_keys`, read once, through a work file in
+    `scratch` (streaming.load_frame); or a Parquet of it at a Path) plus the typed
+    columns and the booleans its suite (expectations/customers_staging.json) checks,
+    each true when the row breaks that rule. Returns its row count; raises FileRejected (unreadable_file, empty_file) and
     then leaves no customers_staging. SPEC "Input: customers snapshot".
 
     Besides the SPEC's rules, a customer_id or email an output cannot carry
@@ -119,7 +120,7 @@ def load_customers_staging(con: duckdb.DuckDBPyConnection, source: Path | pl.Laz
                            bank_code, bank_account, bank_account_digits, bank_valid
                     FROM src
                 )
-            """, [])
+            """, [], scratch)
     finally:
         con.execute("SET TimeZone = 'UTC'")
     if rows == 0:

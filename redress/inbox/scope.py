@@ -20,17 +20,18 @@ def scope_frame(path: Path) -> pl.LazyFrame:
     return read_text_frame(path, SCOPE_REQUIRED, SCOPE_COLUMNS, TIMESTAMPS["scope"])
 
 
-def load_scope_rows(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame, sha: str, timezone: str) -> int:
-    """Append a scope file (`scope_frame`, read once and streamed in; or a Parquet of it
-    at a Path) to scope_rows; returns the rows appended, and raises FileRejected
+def load_scope_rows(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame, sha: str, timezone: str,
+                    scratch: Path) -> int:
+    """Append a scope file (`scope_frame`, read once; or a Parquet of it at a Path) to
+    scope_rows, in the file's row order, through a work file in `scratch`
+    (streaming.load_frame); returns the rows appended, and raises FileRejected
     (unreadable_file, empty_file) having appended none (the caller's transaction is
-    rolled back). Not sorted on the way in: readers order by (file_sha256, row_number).
-    No path is spliced into the SQL text. Call it inside `loading` (see there)."""
+    rolled back). No path is spliced into the SQL text. Call it inside `loading`."""
     frame = source_frame(source)
     con.execute("SET TimeZone = ?", [timezone])
     # On failure the transaction is aborted: the caller's ROLLBACK inside `loading`
     # sets the session back to UTC.
-    rows = load_frame(con, frame, scope_rows.append_sql(ts('accessed_at', frame.collect_schema())), [sha])
+    rows = load_frame(con, frame, scope_rows.append_sql(ts('accessed_at', frame.collect_schema())), [sha], scratch)
     con.execute("SET TimeZone = 'UTC'")
     if rows == 0:
         raise FileRejected(EMPTY_FILE, "the file has no data rows")

@@ -103,14 +103,29 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     return frame.select(pl.col(ROW).cast(pl.Int64).alias("row_number"), *(text(c) for c in wanted), *kept)
 
 
-def stage(frame: pl.LazyFrame, target: Path) -> int:
-    """Write the frame as Parquet (streaming) and return its row count; reading errors
-    that only show once the data is read make the file unreadable."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+def sink(frame: pl.LazyFrame, target: Path, **options) -> None:
+    """`frame.sink_parquet(target, **options)`, streaming. A reading error that only
+    shows once the data is read makes the file unreadable (FileRejected); but Polars
+    reports a failed write the same way (a full disk is a ComputeError, "No space left on
+    device"), and that is not the sender's fault. So on a Polars error the frame is read
+    again alone: if that fails too, the file is unreadable; if not, the writing failed,
+    raised as OSError (one line; the task retries I/O errors, then stops)."""
     try:
-        frame.sink_parquet(target)
-    except pl.exceptions.PolarsError as exc:
-        raise unreadable(exc, "cannot be read") from None
+        frame.sink_parquet(target, **options)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
+        try:
+            for _ in frame.collect_batches():
+                pass
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as reading:
+            raise unreadable(reading, "cannot be read") from None
+        raise OSError(f"could not write the work file {target.name}: {str(exc).splitlines()[0]}") from None
+
+
+def stage(frame: pl.LazyFrame, target: Path) -> int:
+    """Write the frame as Parquet (streaming, `sink`) and return its row count; reading
+    errors that only show once the data is read make the file unreadable."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sink(frame, target)
     rows = pl.scan_parquet(target, glob=False).select(pl.len()).collect().item()
     if rows == 0:
         raise FileRejected(EMPTY_FILE, "the file has no data rows")

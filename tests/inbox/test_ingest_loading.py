@@ -1,6 +1,7 @@
-"""Loading inbox files into the warehouse in one pass (issue 10): each file is read once
-by Polars and streamed into DuckDB, typed timestamps go on typed, and a promoted
-snapshot is renamed rather than copied. The values landing in scope_rows and customers
+"""Loading inbox files into the warehouse (issue 10): each file is read once by Polars
+into a work file that DuckDB reads on all its threads, in the file's row order and in
+full row groups; typed timestamps go on typed, and a promoted snapshot is renamed
+rather than copied. The values landing in scope_rows and customers
 are the ones the text reader gives (SPEC "Reading files", "Input: scope files",
 "Input: customers snapshot"): asserted here against the text form of the same data."""
 
@@ -30,7 +31,7 @@ SCOPE_SELECT = """SELECT row_number, customer_id, email, phone, data_category, a
 
 def scope_rows(tmp_path: Path, path: Path, tz: str = "Asia/Seoul") -> list[tuple]:
     with connect(tmp_path / f"w-{path.stem}.duckdb") as con:
-        assert io.load_scope_rows(con, io.scope_frame(path), SHA, tz) > 0
+        assert io.load_scope_rows(con, io.scope_frame(path), SHA, tz, tmp_path) > 0
         return con.execute(SCOPE_SELECT).fetchall()
 
 
@@ -113,7 +114,7 @@ def test_a_typed_customers_snapshot_gives_the_master_its_text_twin_gives(tmp_pat
     for name, frame in (("typed", typed), ("text", text)):
         frame.write_parquet(tmp_path / f"{name}.parquet")
         with connect(tmp_path / f"{name}.duckdb") as con:
-            io.load_customers_staging(con, customer_keys(io.customers_frame(tmp_path / f"{name}.parquet")), "Asia/Seoul")
+            io.load_customers_staging(con, customer_keys(io.customers_frame(tmp_path / f"{name}.parquet")), "Asia/Seoul", tmp_path)
             io.promote_customers(con, SHA)
             masters.append(con.execute("SELECT * FROM customers ORDER BY customer_id").fetchall())
     assert masters[0] == masters[1]
@@ -169,28 +170,81 @@ def test_jsonl_rows_land_with_their_line_numbers(tmp_path):
 # ------------------------------------------------------------------ failures while streaming
 
 
-def test_a_file_failing_mid_stream_is_unreadable_and_appends_nothing(tmp_path, monkeypatch):
-    """An error that only shows once rows are read (here a value Polars cannot convert,
-    in the third batch) rejects the file, and the rows already streamed are rolled back."""
-    monkeypatch.setattr(streaming, "BATCH_ROWS", 2)
+def failing_frame() -> pl.LazyFrame:
+    """A scope frame whose seventh value Polars cannot convert: the error only shows once
+    the rows are read."""
     good = [str(i) for i in range(6)]
-    frame = pl.LazyFrame({"n": good + ["x"]}).select(
+    return pl.LazyFrame({"n": good + ["x"]}).select(
         pl.int_range(1, 8, dtype=pl.Int64).alias("row_number"),
         pl.col("n").cast(pl.Int64, strict=True).cast(pl.String).alias("customer_id"),
         *(pl.lit(None, pl.String).alias(c) for c in ("email", "phone")),
         pl.lit("name").alias("data_category"), pl.lit("2025-07-01").alias("accessed_at"),
         *(pl.lit(None, pl.String).alias(c) for c in ("confidence", "source")))
+
+
+def test_a_file_failing_mid_stream_is_unreadable_and_appends_nothing(tmp_path, monkeypatch):
+    """An error that only shows once rows are read (here a value Polars cannot convert,
+    in the fourth row group of the work file) rejects the file; nothing is appended, the
+    session is back in UTC and the work file is gone."""
+    monkeypatch.setattr(streaming, "ROW_GROUP_ROWS", 2)
+    scratch = tmp_path / "work"
     with connect(tmp_path / "w.duckdb") as con:
-        threads = con.execute("SELECT current_setting('threads')").fetchall()
+        con.execute("SET disabled_optimizers = 'top_n'")
+        settings = "SELECT current_setting('threads'), current_setting('disabled_optimizers'), current_setting('TimeZone')"
+        before = con.execute(settings).fetchall()
         with io.loading(con):
             con.execute("BEGIN")
             with pytest.raises(io.FileRejected) as caught:
-                io.load_scope_rows(con, frame, SHA, "Asia/Seoul")
+                io.load_scope_rows(con, failing_frame(), SHA, "Asia/Seoul", scratch)
             con.execute("ROLLBACK")
         assert caught.value.reason == "unreadable_file"
         assert con.execute("SELECT count(*) FROM scope_rows").fetchall() == [(0,)]
-        assert con.execute("SELECT current_setting('threads'), current_setting('TimeZone')").fetchall() == [
-            (threads[0][0], "UTC")]  # restored
+        assert con.execute(settings).fetchall() == before == [(before[0][0], "top_n", "UTC")]  # restored
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_work_file_that_cannot_be_written_is_not_the_senders_fault(tmp_path, monkeypatch):
+    """Polars reports a full disk as a ComputeError, as it does a broken file: the file
+    is read again alone, and as that succeeds, the error is an OSError (retried, then
+    one line), never the file's unreadable_file; a file that is broken stays unreadable."""
+    def full_disk(self, path, **options):
+        Path(path).write_bytes(b"PAR1")  # what a write cut short leaves
+        raise pl.exceptions.ComputeError("parquet: underlying IO error: No space left on device (os error 28)")
+
+    path = scope_parquet(tmp_path, "fine.parquet", pl.Series("accessed_at", ["2025-07-01T10:00:00"] * 3))
+    monkeypatch.setattr(pl.LazyFrame, "sink_parquet", full_disk)
+    scratch = tmp_path / "work"
+    with connect(tmp_path / "w.duckdb") as con:
+        with pytest.raises(OSError, match="No space left on device"):
+            io.load_scope_rows(con, io.scope_frame(path), SHA, "Asia/Seoul", scratch)
+        with pytest.raises(io.FileRejected) as caught:
+            io.load_scope_rows(con, failing_frame(), SHA, "Asia/Seoul", scratch)
+        assert caught.value.reason == "unreadable_file"
+        assert con.execute("SELECT count(*) FROM scope_rows").fetchall() == [(0,)]
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_large_file_lands_in_full_row_groups_on_every_thread(tmp_path):
+    """Three work-file row groups, read on two threads, become three full row groups of
+    the table (none split and merged again at the checkpoint, which doubled the file
+    when an Arrow stream was read on two threads), in the file's order; the work file is
+    gone after the load."""
+    n = 2 * streaming.ROW_GROUP_ROWS + 1_000
+    path = scope_parquet(tmp_path, "big.parquet", pl.Series("accessed_at", ["2025-07-01T10:00:00"] * n))
+    scratch = tmp_path / "work"
+    with connect(tmp_path / "w.duckdb") as con:
+        con.execute("SET threads = 2")
+        with io.loading(con):
+            con.execute("BEGIN")
+            assert io.load_scope_rows(con, io.scope_frame(path), SHA, "Asia/Seoul", scratch) == n
+            con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+        groups = con.execute("""SELECT row_group_id, max("count") FROM pragma_storage_info('scope_rows')
+                                WHERE column_name = 'row_number' GROUP BY ALL ORDER BY ALL""").fetchall()
+        assert [rows for _, rows in groups] == [streaming.ROW_GROUP_ROWS, streaming.ROW_GROUP_ROWS, 1_000]
+        numbers = con.sql("SELECT row_number FROM scope_rows").pl()["row_number"]  # no ORDER BY: stored order
+        assert numbers.to_list() == list(range(1, n + 1))
+    assert list(scratch.iterdir()) == []
 
 
 @pytest.mark.parametrize("kind", ["scope", "customers"])
@@ -200,9 +254,9 @@ def test_a_header_only_file_is_empty_and_leaves_no_table_behind(tmp_path, kind):
     with connect(tmp_path / "w.duckdb") as con:
         with pytest.raises(io.FileRejected) as caught:
             if kind == "scope":
-                io.load_scope_rows(con, io.scope_frame(path), SHA, "Asia/Seoul")
+                io.load_scope_rows(con, io.scope_frame(path), SHA, "Asia/Seoul", tmp_path)
             else:
-                io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "Asia/Seoul")
+                io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "Asia/Seoul", tmp_path)
         assert caught.value.reason == "empty_file"
         assert con.execute("SELECT count(*) FROM scope_rows").fetchall() == [(0,)]
         assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'customers_staging'"
@@ -232,7 +286,7 @@ def test_promote_stores_what_the_copy_did_in_the_schema_order(tmp_path):
     ])
     with connect(tmp_path / "w.duckdb") as con:
         schema_columns = [r[0] for r in con.execute("DESCRIBE customers").fetchall()]
-        io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "Asia/Seoul")
+        io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "Asia/Seoul", tmp_path)
         copied = con.execute("""
             SELECT customer_id, email, phone, email_norm, phone_e164, status,
                    created_at_ts AS created_at, closed_at_ts AS closed_at, is_test_bool AS is_test,
@@ -257,7 +311,7 @@ def test_a_later_snapshot_replaces_the_master_and_a_new_row_gets_no_stale_defaul
     with connect(tmp_path / "w.duckdb") as con:
         for name, ids, sha in (("a.parquet", ["C1", "C2"], "a" * 64), ("b.parquet", ["C3"], "b" * 64)):
             path = snapshot(tmp_path, name, [dict(ROW, customer_id=i) for i in ids])
-            io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "UTC")
+            io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "UTC", tmp_path)
             con.execute("BEGIN")
             io.promote_customers(con, sha)
             con.execute("COMMIT")
@@ -268,9 +322,9 @@ def test_a_later_snapshot_replaces_the_master_and_a_new_row_gets_no_stale_defaul
 
 def test_a_promotion_rolled_back_keeps_the_previous_master(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
-        io.load_customers_staging(con, customer_keys(io.customers_frame(snapshot(tmp_path, "a.parquet", [dict(ROW, customer_id="C1")]))), "UTC")
+        io.load_customers_staging(con, customer_keys(io.customers_frame(snapshot(tmp_path, "a.parquet", [dict(ROW, customer_id="C1")]))), "UTC", tmp_path)
         io.promote_customers(con, "a" * 64)
-        io.load_customers_staging(con, customer_keys(io.customers_frame(snapshot(tmp_path, "b.parquet", [dict(ROW, customer_id="C9")]))), "UTC")
+        io.load_customers_staging(con, customer_keys(io.customers_frame(snapshot(tmp_path, "b.parquet", [dict(ROW, customer_id="C9")]))), "UTC", tmp_path)
         con.execute("BEGIN")
         io.promote_customers(con, "b" * 64)
         con.execute("ROLLBACK")  # a crash before the commit
@@ -326,12 +380,11 @@ def test_named_zones_and_utc_offsets_polars_knows_still_load(tmp_path):
 
 @pytest.mark.parametrize("kind", ["scope", "customers"])
 def test_a_file_of_many_batches_lands_in_the_same_row_order_every_time(tmp_path, monkeypatch, kind):
-    """Issue 10: a file streamed in batch after batch lands in the warehouse with every
-    row once and in the same physical order on every load, even with DuckDB set to
-    several threads (loading on two, DuckDB's scan of the Arrow stream shuffled a
-    snapshot's rows differently each run): the same inputs give the same warehouse.
-    Read back without ORDER BY on purpose."""
-    monkeypatch.setattr(streaming, "BATCH_ROWS", 997)
+    """Issue 10: a file of many row groups lands in the warehouse with every row once and
+    in the file's order on every load, with DuckDB on several threads (an Arrow stream
+    read on two shuffled a snapshot's rows differently each run): the same inputs give
+    the same warehouse. Read back without ORDER BY on purpose."""
+    monkeypatch.setattr(streaming, "ROW_GROUP_ROWS", 997)
     n = 30_000
     if kind == "customers":
         path = snapshot(tmp_path, "many.parquet", [dict(ROW, customer_id=f"C{i:05d}", email=f"u{i}@example.com")
@@ -343,13 +396,13 @@ def test_a_file_of_many_batches_lands_in_the_same_row_order_every_time(tmp_path,
         with connect(tmp_path / f"w{attempt}.duckdb") as con:
             con.execute("SET threads = 4")
             if kind == "customers":
-                io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "Asia/Seoul")
+                io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "Asia/Seoul", tmp_path)
                 loads.append(con.execute("SELECT row_number, customer_id FROM customers_staging").fetchall())
             else:
                 with io.loading(con):
                     con.execute("BEGIN")
-                    io.load_scope_rows(con, io.scope_frame(path), SHA, "Asia/Seoul")
+                    io.load_scope_rows(con, io.scope_frame(path), SHA, "Asia/Seoul", tmp_path)
                     con.execute("COMMIT")
                 loads.append(con.execute("SELECT row_number, customer_id FROM scope_rows").fetchall())
-    assert sorted(loads[0]) == [(i + 1, f"C{i:05d}" if kind == "customers" else f"C{i}") for i in range(n)]
+    assert loads[0] == [(i + 1, f"C{i:05d}" if kind == "customers" else f"C{i}") for i in range(n)]
     assert all(load == loads[0] for load in loads[1:])

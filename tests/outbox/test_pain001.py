@@ -284,7 +284,7 @@ def accepted_ids(folder: Path, ids: list[str]) -> list[str]:
         list(columns)).write_parquet(folder / "customers.parquet")
     io.stage(customer_keys(io.customers_frame(folder / "customers.parquet")), folder / "staged.parquet")
     with duckdb.connect() as con:
-        io.load_customers_staging(con, folder / "staged.parquet", "Asia/Seoul")
+        io.load_customers_staging(con, folder / "staged.parquet", "Asia/Seoul", folder)
         return [i for (i,) in con.execute("""
             SELECT customer_id FROM customers_staging
             WHERE customer_id IS NOT NULL AND NOT customer_id_unprintable AND NOT customer_id_too_long

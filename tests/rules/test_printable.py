@@ -27,7 +27,7 @@ def staging_flags(tmp_path: Path, ids: list[str], emails: list[str | None] | Non
     frame.write_parquet(tmp_path / "customers.parquet")
     io.stage(customer_keys(io.customers_frame(tmp_path / "customers.parquet")), tmp_path / "staged.parquet")
     with duckdb.connect() as con:
-        io.load_customers_staging(con, tmp_path / "staged.parquet", "Asia/Seoul")
+        io.load_customers_staging(con, tmp_path / "staged.parquet", "Asia/Seoul", tmp_path)
         return con.sql("""SELECT customer_id, customer_id_unprintable AS unprintable,
                                  customer_id_too_long AS too_long, email_unprintable
                           FROM customers_staging ORDER BY row_number""").pl().to_dicts()
