@@ -8,7 +8,7 @@ The stages use the names below (`from redress import inbox as io`); one module p
 * `hashing`: SHA-256 and the UTF-8 check, in one read
 * `text_frame`: any file as text columns (`read_text_frame`), per format in
   `csv_reader`, `jsonl_reader`, `parquet_reader`; header names in `columns`
-* `streaming`: a frame streamed into DuckDB, read once and written once
+* `streaming`: a frame into DuckDB, through one work file that DuckDB reads on all its threads
 * `customers`, `scope`: each kind's load into the warehouse; `claims`: a claims file read
 * `new_files`: the loop over new files that the ingest and returns stages share
 """
