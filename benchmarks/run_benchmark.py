@@ -51,7 +51,10 @@ import reference as ref  # noqa: E402  (benchmarks/reference.py: imports nothing
 
 RUN_DATE = "2025-12-01"
 REVISION_FILE = "scope_99_benchmark_revision.parquet"
-OUTPUTS = ("warehouse.duckdb", "warehouse.duckdb.wal", "outbox", "reports", "quarantine", "work")
+# What a reused folder keeps; every other entry is an output of an earlier benchmark and
+# goes (exports/ included: left in place, its files matched the new warehouse's and were
+# not written again, so a second benchmark on a folder did not pay for its exports).
+KEPT = ("inbox", "generated.json")
 
 
 def child_env(prefect_home: Path) -> dict[str, str]:
@@ -241,12 +244,12 @@ def run_whatif(data_dir: Path, customers: int, env: dict[str, str], folder: Path
 
 
 def prepare(out: Path, customers: int, seed: int) -> dict:
-    """A data folder holding only a generated inbox: reused when out has one (earlier
-    benchmark outputs and revision file removed), else generated."""
+    """A data folder holding only a generated inbox: reused when out has one (everything
+    but KEPT, and the revision file, removed), else generated."""
     if (out / "inbox").is_dir() and (out / "generated.json").is_file():
-        for name in OUTPUTS:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        for path in sorted(out.iterdir()):
+            if path.name not in KEPT:
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
         (out / "inbox" / "scope" / REVISION_FILE).unlink(missing_ok=True)
         manifest = json.loads((out / "generated.json").read_text())
         print(f"reusing {out} ({manifest['customers']:,} customers, seed {manifest['seed']})")

@@ -161,3 +161,21 @@ def test_top_ups_compare_by_amount_after_a_revision():
     theirs = [["rail", "voucher", 10, 450]]  # one customer paid twice: first payment and top-up
     assert run_benchmark.differences(ours, theirs, payments_by_amount_only=True) == []
     assert run_benchmark.differences(ours, [["rail", "voucher", 10, 460]], payments_by_amount_only=True) != []
+
+
+def test_a_reused_benchmark_folder_keeps_only_its_inbox_and_manifest(generated, tmp_path):
+    """Reusing --out removes every earlier output, those a later version adds included:
+    exports/ left behind matched the new warehouse, so the second benchmark on a folder
+    skipped writing them and looked faster than it was."""
+    data = data_folder(generated, tmp_path)
+    inbox = sorted(p.relative_to(data) for p in (data / "inbox").rglob("*"))
+    (data / "inbox" / "scope" / run_benchmark.REVISION_FILE).write_bytes(b"PAR1")
+    for folder in ("exports/ledger", "outbox/batches", "work/R1", "warehouse.duckdb.tmp", "a_future_output"):
+        (data / folder).mkdir(parents=True)
+        (data / folder / "f.parquet").write_bytes(b"x")
+    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
+        (data / name).write_bytes(b"x")
+    manifest = run_benchmark.prepare(data, CUSTOMERS, seed=11)
+    assert manifest["customers"] == CUSTOMERS
+    assert sorted(p.name for p in data.iterdir()) == ["generated.json", "inbox"]
+    assert sorted(p.relative_to(data) for p in (data / "inbox").rglob("*")) == inbox
