@@ -11,6 +11,8 @@ rules per format are in `csv_reader.py`, `jsonl_reader.py` and `parquet_reader.p
 
 from __future__ import annotations
 
+import errno
+import re
 from pathlib import Path
 
 import duckdb
@@ -114,11 +116,17 @@ def sink(frame: pl.LazyFrame, target: Path, **options) -> None:
         frame.sink_parquet(target, **options)
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         try:
-            for _ in frame.collect_batches():
-                pass
+            # Every column computed, nothing kept or written. Not collect_batches(): it
+            # ends quietly (no batch, no error) when Polars' engine panics, as on a
+            # Parquet timestamp out of Polars' range.
+            frame.select(pl.all().null_count()).collect(engine="streaming")
         except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as reading:
             raise unreadable(reading, "cannot be read") from None
-        raise OSError(f"could not write the work file {target.name}: {str(exc).splitlines()[0]}") from None
+        # With its errno (Polars says "os error 28"), so that the run record and the
+        # command line say it in one line (redress/runtime/machine_errors.py).
+        code = re.search(r"os error (\d+)", str(exc))
+        raise OSError(int(code[1]) if code else errno.EIO,
+                      f"could not write the work file: {str(exc).splitlines()[0]}", str(target)) from None
 
 
 def stage(frame: pl.LazyFrame, target: Path) -> int:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from redress.warehouse import connect
 from redress import inbox as io
 from redress.inbox import streaming
+from redress.runtime.machine_errors import machine_error
 from redress.rules.identity import customer_keys
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -215,8 +216,10 @@ def test_a_work_file_that_cannot_be_written_is_not_the_senders_fault(tmp_path, m
     monkeypatch.setattr(pl.LazyFrame, "sink_parquet", full_disk)
     scratch = tmp_path / "work"
     with connect(tmp_path / "w.duckdb") as con:
-        with pytest.raises(OSError, match="No space left on device"):
+        with pytest.raises(OSError, match="No space left on device") as full:
             io.load_scope_rows(con, io.scope_frame(path), SHA, "Asia/Seoul", scratch)
+        # one line on the command line and in the run record, not a traceback
+        assert machine_error(full.value).startswith("no space left on the device")
         with pytest.raises(io.FileRejected) as caught:
             io.load_scope_rows(con, failing_frame(), SHA, "Asia/Seoul", scratch)
         assert caught.value.reason == "unreadable_file"
@@ -406,3 +409,21 @@ def test_a_file_of_many_batches_lands_in_the_same_row_order_every_time(tmp_path,
                 loads.append(con.execute("SELECT row_number, customer_id FROM scope_rows").fetchall())
     assert loads[0] == [(i + 1, f"C{i:05d}" if kind == "customers" else f"C{i}") for i in range(n)]
     assert all(load == loads[0] for load in loads[1:])
+
+
+def test_a_timestamp_polars_cannot_print_makes_the_file_unreadable_not_a_write_error(tmp_path):
+    """A typed Parquet timestamp out of Polars' range panics its engine while the work
+    file is written; reading the file alone panics too, so the file is the sender's
+    unreadable_file (quarantined, the run goes on), not a failed write that stops every
+    run (found by a reviewer: collect_batches() ended quietly on the panic)."""
+    values = pl.Series("accessed_at", [2**63 - 2], pl.Int64).cast(pl.Datetime("us"))
+    path = scope_parquet(tmp_path, "far.parquet", values)
+    with connect(tmp_path / "w.duckdb") as con, pytest.raises(io.FileRejected) as caught:
+        with io.loading(con):
+            con.execute("BEGIN")
+            try:
+                io.load_scope_rows(con, io.scope_frame(path), SHA, "UTC", tmp_path / "work")
+            finally:
+                con.execute("ROLLBACK")
+    assert caught.value.reason == "unreadable_file"
+    assert list((tmp_path / "work").iterdir()) == []
