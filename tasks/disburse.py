@@ -35,7 +35,7 @@ from redress.warehouse import connect, export
 from redress.warehouse import claims as claims_table
 from redress.outbox import files as outbox
 from redress.rules.batches import batch_summary, batches
-from redress.checks.emission_checks import check_plan, stage_plan
+from redress.checks.emission_checks import check_plan, gate_fingerprint, stage_plan
 from redress.rules.payments import new_payments, overpayments
 from redress.rules.plans import payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
@@ -122,7 +122,9 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
 
     created_at = datetime.now(timezone.utc).replace(microsecond=0)
     if waiting:
-        save_plan(ctx, settings, policy, created_at, plan)
+        with connect(ctx.warehouse) as con:  # what the gate passed, kept with the plan
+            gate = gate_fingerprint(con, policy)
+        save_plan(ctx, settings, policy, created_at, plan, gate)
     else:
         release(ctx, settings, policy, plan_file, summary, created_at)
 

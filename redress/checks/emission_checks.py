@@ -8,7 +8,10 @@ pass, tasks/disburse.py commits the ledger rows and batches from the staged tabl
 is committed is what was checked.
 
     stage_plan(con, planned, summary, products)  the plan (a Parquet file) as tables, and the views checked
+                                                 (stage_payments, then stage_checked)
     check_plan(ctx, policy)                      the three suites, recorded; stops on a failure
+    gate_fingerprint(con, policy)                all the gate reads, as one SHA-256: a plan whose inputs
+                                                 have not changed since it passed is not checked again
     drop_plan(con)                               once the plan is committed
 
 Staged (CREATE OR REPLACE, so a run that stopped leaves them for inspection until the
@@ -29,10 +32,20 @@ catches all a plan can break: a ledger row of anyone else is unchanged by the pl
 its customer's verdict (paid after <= greatest(entitled, paid before)) holds by
 definition, and the row itself passed this gate when it was planned (its columns are
 NOT NULL and BIGINT in the table; status is only moved by returns, to a known status).
+
+A plan waiting for approval passed the gate when its run planned it, and its
+gate_fingerprint was kept with it. `redress approve` stages the same plan again and
+computes the fingerprint: equal, the suites would read the very rows they passed, under
+the same suites, gate code and policy, so they are not run again (at 33.7M, building
+ledger_after and running the suites took about 45 s of the approval); different
+(anything moved: a ledger row restored by hand, an entitlement edited, a new version of
+redress), the whole gate runs, and a failure stops the release.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -43,7 +56,7 @@ from redress.vocabulary import BANK_TRANSFER, ELIGIBLE, ISSUED, LIVE_STATUSES, V
 from redress.sql import file_path, identifier
 from redress.policy import Policy, VoucherProduct
 from redress.checks.quality import check, require
-from redress.checks.suites import SuiteResult
+from redress.checks.suites import EXPECTATIONS_DIR, SuiteResult
 
 VIEWS = ("entitlements_checked", "ledger_after", "planned_batches_checked")  # the checked objects
 TABLES = ("planned_payments", "planned_batches")
@@ -69,11 +82,24 @@ def stage_plan(
     summary: pl.DataFrame,
     products: tuple[VoucherProduct, ...],
 ) -> None:
-    """Load the plan and create the tables the suites read. planned: a Parquet file of
-    the planned payments (redress/warehouse/plans.py PAYMENT_COLUMNS and a
-    voucher_<product> column per product), by batch_id and payment_id, the very file
-    the batch folders are then written from; summary: the batch summary (batch_id, rail,
-    value_date, item_count, control_sum)."""
+    """Load the plan and create the tables the suites read (`stage_payments`, then
+    `stage_checked`)."""
+    stage_payments(con, planned, summary, products)
+    stage_checked(con, products)
+
+
+def stage_payments(
+    con: duckdb.DuckDBPyConnection,
+    planned: Path,
+    summary: pl.DataFrame,
+    products: tuple[VoucherProduct, ...],
+) -> None:
+    """The plan as the tables `planned_payments` and `planned_batches`, which the ledger
+    rows and batches are committed from. planned: a Parquet file of the planned payments
+    (redress/warehouse/plans.py PAYMENT_COLUMNS and a voucher_<product> column per
+    product), by batch_id and payment_id, the very file the batch folders are then
+    written from; summary: the batch summary (batch_id, rail, value_date, item_count,
+    control_sum)."""
     parts = ", ".join(identifier(f"voucher_{p.id}") for p in products)
     con.execute(f"""
         CREATE OR REPLACE TABLE planned_payments AS
@@ -88,6 +114,10 @@ def stage_plan(
     finally:
         con.unregister("plan_batches_frame")
 
+
+def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct, ...]) -> None:
+    """The views and tables the three suites read (module docstring), over the staged
+    `planned_payments` and `planned_batches`."""
     con.execute(f"""
         CREATE OR REPLACE VIEW entitlements_checked AS
         SELECT customer_id, policy_id, reason, base_amount, amount, rail,
@@ -174,6 +204,33 @@ def check_plan(ctx: RunContext, policy: Policy) -> list[SuiteResult]:
         }),
     ]
     return [require(result) for result in results]
+
+
+# What the gate reads (besides the policy): the staged plan and the tables its views join.
+GATE_INPUTS = ("planned_payments", "planned_batches", "entitlements", "ledger", "batches")
+GATE_SUITES = ("entitlements", "ledger", "batches")
+
+
+def gate_fingerprint(con: duckdb.DuckDBPyConnection, policy: Policy) -> str:
+    """SHA-256 (hex) of everything the gate reads and decides with: for each of
+    GATE_INPUTS, its columns and types, row count and the sum and xor of its rows'
+    hashes (one scan each, whatever the rows' order), the three suites' files, this
+    module's text (the views' SQL) and the policy's SHA-256. Call with the plan staged
+    (`stage_payments`). Two equal fingerprints mean the suites would read the same rows
+    under the same rules (a collision of the row hashes aside, as for the analyst
+    exports' fingerprints)."""
+    digest = hashlib.sha256()
+    for table in GATE_INPUTS:
+        columns = con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                              "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+        rows = con.execute(f"SELECT count(*), sum(hash(_row)::HUGEINT)::VARCHAR, bit_xor(hash(_row))::VARCHAR "
+                           f"FROM {table} AS _row").fetchall()[0]  # _row: the whole row, as one struct
+        digest.update(json.dumps([table, columns, list(rows)]).encode("utf-8"))
+    for suite in GATE_SUITES:
+        digest.update((EXPECTATIONS_DIR / f"{suite}.json").read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    digest.update(policy.sha256.encode("ascii"))
+    return digest.hexdigest()
 
 
 def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:

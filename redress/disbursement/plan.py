@@ -24,16 +24,18 @@ from redress.warehouse import plans as plans_table
 ARTIFACT_KEY = "disbursement-plan"
 
 
-def save_plan(ctx: RunContext, settings: Settings, policy: Policy, planned_at: datetime, plan: dict) -> str:
+def save_plan(ctx: RunContext, settings: Settings, policy: Policy, planned_at: datetime, plan: dict,
+              gate: str) -> str:
     """Keep the staged plan (the emission suites passed it: its payments with bank
     details, redress/warehouse/plans.py PAYMENT_COLUMNS) as ctx.run_id's waiting plan,
     expiring settings.approval_timeout_seconds after `planned_at`; `plan` is
-    redress.rules.plans.plan_summary's. Returns the text of plan.md."""
+    redress.rules.plans.plan_summary's, `gate` the gate_fingerprint of what the suites
+    passed (redress/checks/emission_checks.py). Returns the text of plan.md."""
     expires_at = planned_at + timedelta(seconds=settings.approval_timeout_seconds)
     with connect(ctx.warehouse) as con:
         con.execute("BEGIN")
         plans_table.save(con, run_id=ctx.run_id, policy_id=policy.id, policy_sha256=policy.sha256,
-                         planned_at=planned_at, expires_at=expires_at, summary=plan)
+                         planned_at=planned_at, expires_at=expires_at, summary=plan, gate_fingerprint=gate)
         con.execute("COMMIT")
         drop_plan(con)
     checkpoint("disburse:plan-saved", settings)

@@ -25,10 +25,12 @@ PAYMENT_COLUMNS = ("payment_id", "customer_id", "amount", "rail", "attempt", "ba
 
 
 def save(con: duckdb.DuckDBPyConnection, *, run_id: str, policy_id: str, policy_sha256: str,
-         planned_at: datetime, expires_at: datetime, summary: dict) -> None:
+         planned_at: datetime, expires_at: datetime, summary: dict, gate_fingerprint: str | None = None) -> None:
     """The staged plan (`planned_payments` and `planned_batches`: both passed the emission
     suites, redress/checks/emission_checks.py) kept as run `run_id`'s waiting plan, with
-    PAYMENT_COLUMNS of each payment; `summary` is redress.rules.plans.plan_summary's."""
+    PAYMENT_COLUMNS of each payment; `summary` is redress.rules.plans.plan_summary's,
+    stored with `gate_fingerprint` (what the suites passed) under that key, which `read`
+    takes out again."""
     con.execute(f"""
         INSERT INTO plan_payments BY NAME
         SELECT ? AS run_id, {', '.join(PAYMENT_COLUMNS)} FROM planned_payments""", [run_id])
@@ -41,7 +43,8 @@ def save(con: duckdb.DuckDBPyConnection, *, run_id: str, policy_id: str, policy_
         "INSERT INTO plans (run_id, state, policy_id, policy_sha256, planned_at, expires_at, payments, amount, "
         "batches, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run_id, WAITING, policy_id, policy_sha256, planned_at, expires_at, totals["payments"],
-         totals["amount_krw"], totals["batches"], json.dumps(summary, sort_keys=True)])
+         totals["amount_krw"], totals["batches"],
+         json.dumps({**summary, "gate_fingerprint": gate_fingerprint}, sort_keys=True)])
 
 
 def supersede_waiting(con: duckdb.DuckDBPyConnection, by_run_id: str, at: datetime) -> list[str]:
@@ -66,13 +69,15 @@ def decide(con: duckdb.DuckDBPyConnection, run_id: str, state: str, *, by: str |
 
 
 def read(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
-    """Plan `run_id` as a dict of its `plans` columns (summary parsed), or None."""
+    """Plan `run_id` as a dict of its `plans` columns (summary parsed, as it was given to
+    `save`) and `gate_fingerprint` (None for a plan saved without one), or None."""
     cur = con.execute("SELECT * FROM plans WHERE run_id = ?", [run_id])
     names, rows = [d[0] for d in cur.description], cur.fetchall()  # fetched whole: the connection is free again
     if not rows:
         return None
     plan = dict(zip(names, rows[0]))
     plan["summary"] = json.loads(plan["summary"])
+    plan["gate_fingerprint"] = plan["summary"].pop("gate_fingerprint", None)
     return plan
 
 

@@ -6,6 +6,7 @@ must fail exactly the expectations named, with their reasons."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -340,3 +341,38 @@ def test_a_batch_folder_that_cannot_be_written_stops_the_release_before_the_comm
     with connect(path) as con:
         assert con.execute("SELECT count(*) FROM ledger WHERE run_id = 'R20251201-001'").fetchall() == [(0,)]
     assert not [p for p in (tmp_path / "outbox" / "batches").iterdir() if not p.name.startswith(".tmp-")]
+
+
+# ------------------------------------------------------------------ the gate's fingerprint
+
+GATE_CHANGES = {  # one value of one input the gate reads, changed
+    "planned_payments": "UPDATE planned_payments SET bank_account = '1234567891' WHERE customer_id = 'c2'",
+    "planned_batches": "UPDATE planned_batches SET value_date = value_date + 1 WHERE rail = 'voucher'",
+    "entitlements": "UPDATE entitlements SET amount = amount - 1 WHERE customer_id = 'c1'",
+    "ledger": "UPDATE ledger SET status = 'returned' WHERE customer_id = 'c3'",
+    "batches": "UPDATE batches SET control_sum = control_sum + 1 WHERE rail = 'voucher'",
+}
+
+
+@pytest.mark.parametrize("table", sorted(GATE_CHANGES))
+def test_the_gate_fingerprint_moves_with_any_value_the_gate_reads_and_not_with_row_order(tmp_path, caps, table):
+    """gate_fingerprint: the same plan staged again, or the same rows in another order,
+    give the same fingerprint (the approval stages the plan afresh); one value changed in
+    any table the gate reads, or another policy, gives another."""
+    from redress.checks.emission_checks import GATE_INPUTS, gate_fingerprint
+
+    assert set(GATE_CHANGES) == set(GATE_INPUTS)
+    path = staged(tmp_path, caps)
+    planned, summary = plan_frames(PLAN, caps)
+    with connect(path) as con:
+        before = gate_fingerprint(con, caps)
+        stage_plan(con, plan_file(planned, tmp_path), summary, caps.voucher_products)
+        assert gate_fingerprint(con, caps) == before
+        con.execute(f"CREATE TABLE shuffled AS SELECT * FROM {table} ORDER BY rowid DESC")  # the rows reversed
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM shuffled")
+        con.execute("DROP TABLE shuffled")
+        assert gate_fingerprint(con, caps) == before
+        assert gate_fingerprint(con, dataclasses.replace(caps, sha256="0" * 64)) != before  # another policy
+        con.execute(GATE_CHANGES[table])
+        assert gate_fingerprint(con, caps) != before

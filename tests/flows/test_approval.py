@@ -123,6 +123,42 @@ def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
     assert outbox(copy) == before
 
 
+def test_a_plan_nothing_moved_under_is_released_without_running_its_suites_again(copy, monkeypatch):
+    """The emission suites passed the plan when it was planned; with the same plan,
+    entitlements, ledger, batches and policy (the same gate fingerprint), the approval
+    does not run them again: their records stay as the run wrote them."""
+    import flows.approval
+
+    def suites_again(*args, **kwargs):
+        raise AssertionError("the emission suites ran again on an unchanged plan")
+
+    monkeypatch.setattr(flows.approval, "check_plan", suites_again)
+    records = copy / "reports" / RUN_ID / "validations"
+    before = {p.name: p.stat().st_mtime_ns for p in records.iterdir()}
+    code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Treasury")
+    assert code == 0, err
+    assert_frame_equal(released_payments(copy), planned_payments(copy, RUN_ID))
+    assert {p.name: p.stat().st_mtime_ns for p in records.iterdir()} == before
+
+
+def test_a_plan_whose_entitlements_moved_is_checked_again_and_refused_in_one_line(copy):
+    """Something moved under a waiting plan without a run (here an entitlement lowered
+    by hand below a planned payment): the fingerprint differs, the suites run again on
+    what would be released, and the ledger suite stops the approval in one line; nothing
+    is paid or told and the plan still waits."""
+    customer, amount = q(copy, "SELECT customer_id, amount FROM plan_payments WHERE run_id = ? "
+                               "ORDER BY payment_id LIMIT 1", [RUN_ID])[0]
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        con.execute("UPDATE entitlements SET amount = ? WHERE customer_id = ?", [amount - 1, customer])
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Treasury")
+    assert code == 1 and len(err) == 1, err
+    assert "suite ledger failed" in err[0] and "overpays_entitlement" in err[0], err[0]
+    assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
+    assert q(copy, "SELECT count(*) FROM notifications") == [(0,)]
+    assert q(copy, "SELECT state FROM plans") == [("waiting",)]
+    assert not (copy / "outbox" / "batches").exists() or not any((copy / "outbox" / "batches").iterdir())
+
+
 def test_rejected_plan_is_refused_and_the_next_run_plans_afresh_with_new_batch_ids(copy):
     code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park", "--note", "wrong cap")
     assert code == 0, err

@@ -51,7 +51,12 @@ def test_a_saved_plan_waits_with_its_payments_and_bank_details(con, tmp_path):
     save(con, "R1")
     plan = plans.read(con, "R1")
     assert (plan["state"], plan["payments"], plan["amount"], plan["batches"]) == (WAITING, 2, 70000, 1)
-    assert plan["summary"] == SUMMARY
+    assert plan["summary"] == SUMMARY and plan["gate_fingerprint"] is None
+    con.execute("UPDATE plans SET state = 'superseded'")
+    plans.save(con, run_id="R3", policy_id="p", policy_sha256="s", planned_at=AT, expires_at=AT + timedelta(days=1),
+               summary=SUMMARY, gate_fingerprint="ab" * 32)  # what the emission suites passed
+    kept = plans.read(con, "R3")
+    assert kept["summary"] == SUMMARY and kept["gate_fingerprint"] == "ab" * 32
     got = pl.read_parquet(plans.export_payments(con, "R1", tmp_path / "plan.parquet"))
     assert got.equals(planned("R1"))
     assert plans.read(con, "R2") is None
