@@ -57,6 +57,7 @@ from redress.sql import file_path, identifier
 from redress.policy import Policy, VoucherProduct
 from redress.checks.quality import check, require
 from redress.checks.suites import EXPECTATIONS_DIR, SuiteResult
+from redress.warehouse.exports import ROW_FINGERPRINT
 
 VIEWS = ("entitlements_checked", "ledger_after", "planned_batches_checked")  # the checked objects
 TABLES = ("planned_payments", "planned_batches")
@@ -223,8 +224,7 @@ def gate_fingerprint(con: duckdb.DuckDBPyConnection, policy: Policy) -> str:
     for table in GATE_INPUTS:
         columns = con.execute("SELECT column_name, data_type FROM information_schema.columns "
                               "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
-        rows = con.execute(f"SELECT count(*), sum(hash(_row)::HUGEINT)::VARCHAR, bit_xor(hash(_row))::VARCHAR "
-                           f"FROM {table} AS _row").fetchall()[0]  # _row: the whole row, as one struct
+        rows = con.execute(f"SELECT {ROW_FINGERPRINT} FROM {table} AS _row").fetchall()[0]
         digest.update(json.dumps([table, columns, list(rows)]).encode("utf-8"))
     for suite in GATE_SUITES:
         digest.update((EXPECTATIONS_DIR / f"{suite}.json").read_bytes())

@@ -106,15 +106,6 @@ def wait_healthy(child: subprocess.Popen, url: str, timeout_seconds: float) -> N
         raise
 
 
-def start(timeout_seconds: float) -> tuple[subprocess.Popen, str]:
-    """A Prefect API server child on a free local port, healthy, and its API URL.
-
-    Raises RedressError (one line) when it exits or is not healthy within the timeout."""
-    child, url = launch()
-    wait_healthy(child, url, timeout_seconds)
-    return child, url
-
-
 def stop(child: subprocess.Popen) -> None:
     if child.poll() is None:
         child.terminate()

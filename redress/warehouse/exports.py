@@ -108,13 +108,17 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
         "ORDER BY ordinal_position", [table]).fetchall())
 
 
+# SQL: a table's row count, and the sum and xor of its rows' hashes, as text, over
+# `FROM <table> AS _row` (_row: the whole row, as one struct): the same for the same rows
+# in any order. Also what the emission gate keeps of its inputs (checks/emission_checks.py).
+ROW_FINGERPRINT = "count(*), sum(hash(_row)::HUGEINT)::VARCHAR, bit_xor(hash(_row))::VARCHAR"
+
+
 def fingerprints(con: duckdb.DuckDBPyConnection, table: str, spec: Export) -> dict[str, tuple[object, list]]:
     """{file name: (partition value, [row count, sum of row hashes, xor of row hashes])}
     from one aggregate scan; independent of the rows' physical order."""
     part = spec.partition or "NULL"
-    rows = con.execute(f"""
-        SELECT {part} AS part, count(*), sum(hash(_row)::HUGEINT)::VARCHAR, bit_xor(hash(_row))::VARCHAR
-        FROM {table} AS _row GROUP BY ALL""").fetchall()  # _row: the whole row, as one struct
+    rows = con.execute(f"SELECT {part} AS part, {ROW_FINGERPRINT} FROM {table} AS _row GROUP BY ALL").fetchall()
     if spec.partition is None:
         rows = rows or [(None, 0, "0", "0")]  # an empty table is still exported, empty
         return {f"{table}.parquet": (None, [rows[0][1], rows[0][2], rows[0][3]])}
