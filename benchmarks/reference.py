@@ -62,11 +62,11 @@ def open_file(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyRela
     """The file as a relation with every column as given; raises duckdb.Error if unreadable."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        query = "SELECT * FROM read_parquet(?)"
+        query = "SELECT * FROM read_parquet(?, hive_partitioning = false)"
     elif suffix == ".csv":
-        query = "SELECT * FROM read_csv(?, header = true, all_varchar = true)"
+        query = "SELECT * FROM read_csv(?, header = true, all_varchar = true, hive_partitioning = false)"
     else:
-        query = "SELECT * FROM read_json(?, format = 'newline_delimited', sample_size = -1)"
+        query = "SELECT * FROM read_json(?, format = 'newline_delimited', sample_size = -1, hive_partitioning = false)"
     return con.sql(query, params=[str(path)])
 
 

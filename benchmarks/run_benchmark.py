@@ -205,7 +205,7 @@ def write_revision(data_dir: Path, seed: int, policy: Path) -> int:
                               ELSE size.rows // 2 END
               ORDER BY customer_id
             ) TO ? (FORMAT parquet)""", [target])
-        return con.execute("SELECT count(*) FROM read_parquet(?)", [target]).fetchall()[0][0]
+        return con.execute("SELECT count(*) FROM read_parquet(?, hive_partitioning = false)", [target]).fetchall()[0][0]
     finally:
         con.close()
 

@@ -80,8 +80,9 @@ def _manifest(con, scope: Path, customers: int, seed: int, timezone: str, counts
     per_file = con.execute("SELECT file, kind, count(*) FROM planted WHERE kind <> 'member' GROUP BY ALL").fetchall()
     kinds = DEFECTS + ["non_member_rows", "ambiguous_rows"]
     planted = {kind: sum(c for _, k, c in per_file if k == kind) for kind in kinds}
-    readers = {INITIAL: "read_csv(?, all_varchar = true)", REVISION: "read_parquet(?)",
-               ADDRESSBOOK: "read_json(?, format = 'newline_delimited')", RESENT: "read_csv(?, all_varchar = true)"}
+    csv = "read_csv(?, all_varchar = true, hive_partitioning = false)"
+    readers = {INITIAL: csv, REVISION: "read_parquet(?, hive_partitioning = false)",
+               ADDRESSBOOK: "read_json(?, format = 'newline_delimited', hive_partitioning = false)", RESENT: csv}
     rows = {name: con.execute(f"SELECT count(*) FROM {reader}", [sql.file_path(scope / name)]).fetchall()[0][0]
             for name, reader in readers.items()}
     return {

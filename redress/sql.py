@@ -1,19 +1,25 @@
 """Values from outside in DuckDB SQL: the one place that quotes or escapes them.
 
 The rule: a value (a path, a file name, a timezone, a setting) is BOUND as a parameter,
-never spliced into SQL text: `con.execute("... read_parquet(?) ...", [sql.file_path(p)])`,
+never spliced into SQL text:
+`con.execute("... read_parquet(?, hive_partitioning = false) ...", [sql.file_path(p)])`,
 `COPY (...) TO ? (FORMAT parquet)`, `SET TimeZone = ?` and `SET memory_limit = ?` all
 take parameters in DuckDB 2.0. What cannot be a parameter (a table or column name) goes
 through `identifier`; `literal` is there for the rare SQL text that must hold a value.
 tests/redress/test_sql.py checks each helper; the same file also fails when
 SQL text interpolates a name that looks like a path.
 
-Paths have two more traps, both DuckDB's:
+Paths have three more traps, all DuckDB's:
 
 * Its readers (read_parquet, read_csv, read_json) expand glob patterns even in a bound
   path: `data[1]/x.parquet` reads `data1/x.parquet` when that exists. `file_path`
   escapes `*`, `?` and `[` as one-character classes (`[*]`, `[?]`, `[[]`), which
   DuckDB matches literally. Writing (`COPY ... TO ?`) and `duckdb.connect` never glob.
+* Its readers take a folder named `key=value` anywhere in a path as a Hive partition:
+  the file gets a column `key` holding `value` (typed: `amount=7` is the number 7), in
+  place of its own column of that name, so `/data/customer_id=x/inbox/a.parquet` reads
+  every row as customer `x`. Every reader call says `hive_partitioning = false`; no
+  setting turns it off for a connection (tests/redress/test_sql.py checks every call).
 * It reads `?` in a database path as the start of options (the WAL goes to
   `x.wal?y/...`), and `\\` as a path separator, in every path, on every platform. A
   folder holding either cannot be used safely: `check_path` refuses it in one line.
@@ -62,7 +68,7 @@ def check_path(path: Path | str) -> None:
 
 
 def file_path(path: Path | str) -> str:
-    """The parameter to bind for a DuckDB reader (`read_parquet(?)`, `read_csv(?)`...)
+    """The parameter to bind for a DuckDB reader (`read_parquet(?, hive_partitioning = false)`...)
     so that it reads exactly the file at `path`: glob characters escaped. Raises
     RedressError for a path `check_path` refuses."""
     check_path(path)

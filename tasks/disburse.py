@@ -110,7 +110,8 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
                 SELECT customer_id, bank_code, bank_account FROM customers
                 WHERE bank_valid AND customer_id NOT IN (SELECT customer_id FROM claimed))
             SELECT p.* EXCLUDE (file_row_number), bank.bank_code, bank.bank_account
-            FROM read_parquet(?, file_row_number = true) p LEFT JOIN bank USING (customer_id)
+            FROM read_parquet(?, file_row_number = true, hive_partitioning = false) p
+            LEFT JOIN bank USING (customer_id)
             ORDER BY p.file_row_number""", ctx.work_dir / "planned.parquet", [file_path(unbanked)])
     unbanked.unlink()
 

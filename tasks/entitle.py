@@ -66,5 +66,6 @@ def _recompute(ctx: RunContext, policy, affected: dict, settings: Settings) -> i
         increments.mark_entitled(con)
         checkpoint("entitle:before-commit", settings)
         con.execute("COMMIT")
-        (recomputed,), = con.execute("SELECT count(*) FROM read_parquet(?)", [sql.file_path(result)]).fetchall()
+        (recomputed,), = con.execute("SELECT count(*) FROM read_parquet(?, hive_partitioning = false)",
+                                     [sql.file_path(result)]).fetchall()
     return int(recomputed)

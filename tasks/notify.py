@@ -61,8 +61,8 @@ def export_people(con, target: Path) -> None:
 
 def tally(con, rows: Path) -> list[tuple[str, str, int]]:
     """(channel, template_id, count) of the rows written, sorted."""
-    return con.execute("SELECT channel, template_id, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY ALL",
-                       [sql.file_path(rows)]).fetchall()
+    return con.execute("""SELECT channel, template_id, count(*) FROM read_parquet(?, hive_partitioning = false)
+                          GROUP BY ALL ORDER BY ALL""", [sql.file_path(rows)]).fetchall()
 
 
 def _publish(tmp, ctx: RunContext) -> None:

@@ -54,7 +54,7 @@ _DISAGREEING = """
     SELECT file_sha256, row_number, classified_as, checked_as FROM scope_rows_checked WHERE checks_disagree"""
 
 # The classified rows (`c`) the checks agree on; the caller filters c.destination.
-_AGREED = """read_parquet($classified) c
+_AGREED = """read_parquet($classified, hive_partitioning = false) c
     ANTI JOIN disagreeing d ON c.file_sha256 = d.file_sha256 AND c.row_number = d.row_number"""
 
 # HOLDING: each outcome table and the table holding its new rows until they are committed.
@@ -97,7 +97,7 @@ def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: st
         UNION ALL
         SELECT c.file_sha256, c.row_number, {sql_literal(CHECKS_DISAGREE)}, c.matched_by, c.candidates, c.email,
                c.phone, c.data_category, c.accessed_at, c.confidence, d.classified_as, d.checked_as
-        FROM read_parquet($classified) c
+        FROM read_parquet($classified, hive_partitioning = false) c
         JOIN disagreeing d ON c.file_sha256 = d.file_sha256 AND c.row_number = d.row_number""",
                 {"classified": path, "destination": REVIEW})
     con.execute(f"""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -54,6 +56,37 @@ def prefect_server(tmp_path_factory):
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+# --------------------------------------------------------------------------- temporary files
+
+
+def pytest_configure(config):
+    """Every test's temporary files live under folders named like Hive partitions
+    (`customer_id=...`, `amount=...`): DuckDB's readers take such a folder in a path as
+    a column and put its value in place of the file's own column, unless told
+    `hive_partitioning = false` (redress/sql.py). Data folders do get such names, so
+    every reader the suite exercises is tried against the trap
+    (tests/redress/test_sql.py checks that it is set). The folders go under the root
+    pytest would use: `--basetemp` if given, else PYTEST_DEBUG_TEMPROOT (pytest's own
+    switch for the root of its numbered folders, which it still numbers per run and
+    keeps the last three of), else the system's temporary folder."""
+    given = config.option.basetemp
+    if given:
+        if HIVE_LIKE.parts[0] not in Path(given).parts:  # an xdist worker's is set already
+            config.option.basetemp = str(Path(given) / HIVE_LIKE)
+            Path(config.option.basetemp).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return
+    root = os.environ.get("PYTEST_DEBUG_TEMPROOT") or Path(tempfile.gettempdir()) / f"redress-tests-{os.getuid()}"
+    if HIVE_LIKE.parts[0] not in Path(root).parts:
+        root = Path(root) / HIVE_LIKE
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(root)
+
+
+# Folder names DuckDB would read as partition columns of the files under them; the
+# values differ from any the generator writes, so a reader that took them would be seen.
+HIVE_LIKE = Path("customer_id=C0000000000", "amount=7", "payment_id=P-hive", "run_id=hive")
 
 
 # --------------------------------------------------------------------------- hypothesis

@@ -57,7 +57,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                        r.verified_at::VARCHAR AS verified_at, r.verified_by::VARCHAR AS verified_by,
                        {ts('r.verified_at')} AS verified_at_ts,
                        n.customer_id
-                FROM read_parquet(?) r
+                FROM read_parquet(?, hive_partitioning = false) r
                 -- Codes are upper-case letters; read as `redress explain` reads them.
                 LEFT JOIN notifications n ON n.reference_code = upper(r.reference_code) AND n.customer_id IS NOT NULL
             ),

@@ -106,7 +106,7 @@ def stage_payments(
         CREATE OR REPLACE TABLE planned_payments AS
         SELECT payment_id, customer_id, amount, rail, attempt, batch_id, value_date, bank_code, bank_account,
                {parts}
-        FROM read_parquet(?)""", [file_path(planned)])
+        FROM read_parquet(?, hive_partitioning = false)""", [file_path(planned)])
     con.register("plan_batches_frame", summary)
     try:
         con.execute("""

@@ -83,7 +83,8 @@ def create_scope_rows_checked(con: duckdb.DuckDBPyConnection, categories: list[s
     its key counts."""
     paths = {"scope": sql.file_path(scope), "classified": sql.file_path(classified)}
     (apart,), = con.execute("""
-        SELECT count(*) FROM read_parquet($scope) s POSITIONAL JOIN read_parquet($classified) k
+        SELECT count(*) FROM read_parquet($scope, hive_partitioning = false) s
+        POSITIONAL JOIN read_parquet($classified, hive_partitioning = false) k
         WHERE s.file_sha256 IS DISTINCT FROM k.file_sha256 OR s.row_number IS DISTINCT FROM k.row_number""",
                             paths).fetchall()
     if apart:
@@ -111,7 +112,8 @@ def _key_counts(column: str, name: str) -> str:
             SELECT {column} AS {name}_key, count(*) AS {name}_matches, min(customer_id) AS {name}_customer,
                    arg_min(created_at, customer_id) AS {name}_created
             FROM customers
-            WHERE {column} IN (SELECT DISTINCT {column} FROM read_parquet($classified) WHERE {column} IS NOT NULL)
+            WHERE {column} IN (SELECT DISTINCT {column} FROM read_parquet($classified, hive_partitioning = false)
+                               WHERE {column} IS NOT NULL)
             GROUP BY ALL"""
 
 
@@ -124,9 +126,9 @@ def _create_checked(con: duckdb.DuckDBPyConnection, agree: str, params: dict) ->
             SELECT s.*, k.email_norm AS email_key, k.phone_e164 AS phone_key,
                    coalesce(k.reason, k.destination) AS classified_as, k.resolved_id AS classified_customer
             FROM (SELECT file_sha256, row_number, customer_id, email, phone, data_category, accessed_at, confidence
-                  FROM read_parquet($scope)) s
+                  FROM read_parquet($scope, hive_partitioning = false)) s
             POSITIONAL JOIN (SELECT email_norm, phone_e164, reason, destination, resolved_id
-                             FROM read_parquet($classified)) k
+                             FROM read_parquet($classified, hive_partitioning = false)) k
         ),
         by_email AS ({_key_counts("email_norm", "email")}),
         by_phone AS ({_key_counts("phone_e164", "phone")}),

@@ -52,7 +52,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             SELECT r.row_number::BIGINT AS row_number, r.payment_id::VARCHAR AS payment_id,
                    r.status::VARCHAR AS status, r.reason::VARCHAR AS reason,
                    l.payment_id IS NOT NULL AS in_ledger, l.status AS ledger_status
-            FROM read_parquet(?) r
+            FROM read_parquet(?, hive_partitioning = false) r
             LEFT JOIN ledger l ON l.payment_id = r.payment_id
         ),
         ruled AS (

@@ -53,7 +53,8 @@ def load_frame(con: duckdb.DuckDBPyConnection, frame: pl.LazyFrame, sql_text: st
     work = Path(name)
     try:
         sink(frame, work, compression="lz4", row_group_size=ROW_GROUP_ROWS)
-        con.register("src", con.read_parquet(sql.file_path(work)))  # replaces the one a failed load left
+        # Replaces the one a failed load left; folder names are not columns (redress/sql.py).
+        con.register("src", con.read_parquet(sql.file_path(work), hive_partitioning=False))
         rows = con.execute(sql_text, params).fetchall()[0][0]
         con.unregister("src")
         return rows

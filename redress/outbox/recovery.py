@@ -55,7 +55,8 @@ INDEX = "index"  # outbox/notifications/index/<run_id>.parquet: who each notific
 # A notification file's rows with the person each is for; $1 the file, $2 its index.
 NOTES_WITH_KEYS = """
     SELECT k.person_key, k.customer_id, f.recipient, f.channel, f.reference_code, f.template_id, f.language
-    FROM read_parquet($1) f LEFT JOIN read_parquet($2) k USING (reference_code)"""
+    FROM read_parquet($1, hive_partitioning = false) f
+    LEFT JOIN read_parquet($2, hive_partitioning = false) k USING (reference_code)"""
 
 
 @dataclass
@@ -164,7 +165,8 @@ def _notification_sources(data_dir: Path, run_id: str) -> list[str]:
     sources = [sql.file_path(root / f"{run_id}.parquet"), sql.file_path(index)]
     with duckdb.connect() as con:
         rows, indexed, matched = con.execute(f"""
-            SELECT (SELECT count(*) FROM read_parquet($1)), (SELECT count(*) FROM read_parquet($2)),
+            SELECT (SELECT count(*) FROM read_parquet($1, hive_partitioning = false)),
+                   (SELECT count(*) FROM read_parquet($2, hive_partitioning = false)),
                    (SELECT count(*) FROM ({NOTES_WITH_KEYS}) WHERE person_key IS NOT NULL)""", sources).fetchall()[0]
     if not rows == indexed == matched:
         raise RedressError(f"outbox/notifications/{run_id}.parquet and its index do not match row for row "

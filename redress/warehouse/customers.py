@@ -22,7 +22,7 @@ def update_identity_keys(con: duckdb.DuckDBPyConnection, master: str) -> None:
     customers whose stored keys differ (a warehouse written under an older rule)."""
     con.execute("""
         UPDATE customers SET email_norm = m.email_norm, phone_e164 = m.phone_e164
-        FROM read_parquet(?) m
+        FROM read_parquet(?, hive_partitioning = false) m
         WHERE customers.customer_id = m.customer_id
           AND (m.email_norm IS DISTINCT FROM m.email_stored OR m.phone_e164 IS DISTINCT FROM m.phone_stored)
     """, [master])

@@ -17,9 +17,10 @@ def replace(con: duckdb.DuckDBPyConnection, result: str, run_id: str, *, every: 
     if every:
         con.execute("DELETE FROM entitlements")
     else:
-        con.execute("DELETE FROM entitlements WHERE customer_id IN (SELECT customer_id FROM read_parquet(?))",
+        con.execute("""DELETE FROM entitlements
+                       WHERE customer_id IN (SELECT customer_id FROM read_parquet(?, hive_partitioning = false))""",
                     [result])
     con.execute("""
         INSERT INTO entitlements BY NAME
         SELECT customer_id, policy_id, ? AS run_id, reason, tier, categories, exposed_categories,
-               base_amount, amount, rail FROM read_parquet(?)""", [run_id, result])
+               base_amount, amount, rail FROM read_parquet(?, hive_partitioning = false)""", [run_id, result])

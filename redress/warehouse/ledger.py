@@ -40,12 +40,12 @@ def restore_batch(con: duckdb.DuckDBPyConnection, manifest: dict, payments: str)
     it), those the ledger does not hold yet, as issued, and its `batches` row from the
     manifest. Returns the payments added."""
     m = manifest
-    # read_parquet(?) binds the path, glob characters escaped (redress/sql.py).
+    # The path is bound, glob characters escaped, folder names not read as columns (redress/sql.py).
     added = con.execute("""
         INSERT INTO ledger BY NAME
         SELECT payment_id, customer_id, amount, currency, rail, ? AS batch_id, ? AS policy_id,
                ? AS run_id, attempt, ? AS status, NULL AS status_reason, ? AS updated_run_id
-        FROM read_parquet(?) WHERE payment_id NOT IN (SELECT payment_id FROM ledger)
+        FROM read_parquet(?, hive_partitioning = false) WHERE payment_id NOT IN (SELECT payment_id FROM ledger)
         ORDER BY payment_id""",
         [m["batch_id"], m["policy_id"], m["run_id"], ISSUED, m["run_id"], payments],
     ).fetchall()[0][0]

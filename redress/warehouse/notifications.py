@@ -17,7 +17,7 @@ def add(con: duckdb.DuckDBPyConnection, rows: str) -> None:
     con.execute("""
         INSERT INTO notifications BY NAME
         SELECT person_key, customer_id, recipient, channel, reference_code, template_id, language, run_id
-        FROM read_parquet(?)""", [rows])
+        FROM read_parquet(?, hive_partitioning = false)""", [rows])
 
 
 def restore(con: duckdb.DuckDBPyConnection, query: str, sources: list, run_id: str) -> int:

@@ -66,7 +66,8 @@ def crafted(tmp_path_factory):
     decoy.mkdir()
     with duckdb.connect() as con:
         ids = [r[0] for r in con.execute(
-            "SELECT customer_id FROM read_parquet(?) WHERE NOT is_test AND status = 'active' ORDER BY 1 LIMIT 40",
+            "SELECT customer_id FROM read_parquet(?, hive_partitioning = false)"
+            " WHERE NOT is_test AND status = 'active' ORDER BY 1 LIMIT 40",
             [file_path(next((data / "inbox" / "customers").glob("*.parquet")))],
         ).fetchall()]
     scope = data / "inbox" / "scope"

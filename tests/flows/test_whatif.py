@@ -108,7 +108,8 @@ def test_whatif_of_another_policy_is_what_a_real_run_of_it_pays(runs):
             SELECT count(*) FILTER (WHERE coalesce(nb.amount, 0) > coalesce(na.amount, 0)),
                    count(*) FILTER (WHERE coalesce(nb.amount, 0) < coalesce(na.amount, 0)),
                    count(*) FILTER (WHERE coalesce(nb.amount, 0) = coalesce(na.amount, 0))
-            FROM read_parquet(?) na FULL JOIN read_parquet(?) nb USING (customer_id)""",
+            FROM read_parquet(?, hive_partitioning = false) na
+            FULL JOIN read_parquet(?, hive_partitioning = false) nb USING (customer_id)""",
             [str(data_a / "exports" / "entitlements.parquet"), str(data_b / "exports" / "entitlements.parquet")]).fetchall()
     assert {k: b["versus_in_force"][k] for k in ("gain", "lose", "unchanged")} == {"gain": gain, "lose": lose, "unchanged": same}
     assert gain > 0 and lose > 0

@@ -177,3 +177,104 @@ def test_no_source_calls_fetchone(path):
     calls = [node.lineno for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
              if isinstance(node, ast.Attribute) and node.attr == "fetchone"]
     assert calls == [], f"{path.relative_to(ROOT)}: fetchone() at lines {calls}: use redress.sql.one"
+
+
+# --------------------------------------------------------------------------- Hive partitions
+
+READER_SQL = re.compile(r"(?<![\w.])read_(parquet|csv|json)\(")  # not pl.read_parquet(...) in a script
+HIVE_OFF = re.compile(r"\bhive_partitioning\s*=\s*false\b", re.IGNORECASE)
+READER_CALLS = {"read_parquet", "read_csv", "read_json"}
+NOT_DUCKDB = {"pl", "polars", "pd", "pandas"}
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "json"])
+def test_duckdb_reads_a_key_value_folder_as_a_column_unless_told_not_to(fmt, tmp_path):
+    """The trap redress/sql.py describes, for each reader: the folder's value replaces the
+    file's column, typed, with the path escaped by file_path and bound."""
+    folder = tmp_path / "name=x" / "rows=7"  # names the suite's own folders do not use (conftest.py)
+    folder.mkdir(parents=True)
+    target = folder / f"a.{fmt}"
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT 'C1' AS name, 5000 AS rows) TO ? (FORMAT {fmt})", [str(target)])
+        read = f"SELECT name, rows FROM read_{fmt}(?{{}})"
+        assert con.execute(read.format(""), [file_path(target)]).fetchall() == [("x", 7)]
+        assert con.execute(read.format(", hive_partitioning = false"), [file_path(target)]).fetchall() \
+            == [("C1", 5000)]
+
+
+def test_the_suite_runs_where_a_reader_that_took_folders_as_columns_would_read_wrong_values(tmp_path):
+    """tests/conftest.py puts every test's files under `customer_id=C0000000000/...`, so
+    the flow tests try every reader against the trap; this fails if that goes away."""
+    assert [part for part in tmp_path.parts if "=" in part][:2] == ["customer_id=C0000000000", "amount=7"]
+    with duckdb.connect() as con:
+        con.execute("COPY (SELECT 'C1' AS customer_id, 5000 AS amount) TO ? (FORMAT parquet)",
+                    [str(tmp_path / "a.parquet")])
+        assert con.execute("SELECT customer_id, amount FROM read_parquet(?)",
+                           [file_path(tmp_path / "a.parquet")]).fetchall() == [("C0000000000", 7)]
+
+
+def _arguments(text: str, start: int) -> str:
+    """The text from `start` to the parenthesis that closes the one before it."""
+    depth = 1
+    for i in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[start:i]
+    return text[start:]
+
+
+def hive_readers(source: str) -> list[str]:
+    """Each DuckDB reader call that does not turn Hive partitions off, as `line: call`:
+    read_parquet/read_csv/read_json in SQL text (strings and f-strings; docstrings are
+    prose) and the relation API's con.read_parquet(...) (not Polars' or pandas')."""
+    tree = ast.parse(source)
+    prose = {id(node.body[0].value) for node in ast.walk(tree)
+             if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+             and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    prose |= {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose:
+            text = node.value
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in READER_CALLS
+              and not (isinstance(node.func.value, ast.Name) and node.func.value.id in NOT_DUCKDB)):
+            if not any(k.arg == "hive_partitioning" and isinstance(k.value, ast.Constant) and k.value.value is False
+                       for k in node.keywords):
+                found.append(f"{node.lineno}: {ast.unparse(node)}")
+            continue
+        else:
+            continue
+        found += [f"{node.lineno}: {m[0]}{_arguments(text, m.end())})" for m in READER_SQL.finditer(text)
+                  if not HIVE_OFF.search(_arguments(text, m.end()))]
+    return found
+
+
+def test_the_hive_guard_catches_the_mistakes_it_is_for():
+    bad = '''
+con.execute("SELECT * FROM read_parquet(?)", [p])
+con.execute(f"SELECT {c} FROM read_csv(?, all_varchar = true) WHERE {w}", [p])
+con.execute("""INSERT INTO t
+    SELECT * FROM read_json($file,
+                            format = 'newline_delimited')""", {"file": p})
+con.read_parquet(p)
+con.read_csv(p, hive_partitioning=True)
+'''
+    assert len(hive_readers(bad)) == 5
+    fine = '''
+"""A docstring may say read_parquet('exports/ledger/*.parquet')."""
+con.execute(f"SELECT {c} FROM read_parquet(?, file_row_number = true, hive_partitioning = false) p", [p])
+con.execute("SELECT * FROM read_csv($f, all_varchar = true, HIVE_PARTITIONING = FALSE)", {"f": p})
+con.read_parquet(p, hive_partitioning=False)
+pl.read_parquet(p, glob=False)
+'''
+    assert hive_readers(fine) == []
+
+
+@pytest.mark.parametrize("path", SOURCES + sorted(set((ROOT / "tests").rglob("*.py")) - {Path(__file__).resolve()}),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_duckdb_reader_turns_hive_partitions_off(path):
+    assert hive_readers(path.read_text(encoding="utf-8")) == [], (
+        "a folder named key=value in the path would replace the file's column: say hive_partitioning = false "
+        "(redress/sql.py)")
