@@ -109,7 +109,7 @@ def _manifest(con, scope: Path, customers: int, seed: int, timezone: str, counts
 
 def generate(out: Path, customers: int, seed: int, *, timezone: str = "Asia/Seoul") -> dict:
     """Write out/inbox/customers/… and out/inbox/scope/… ; return (and write to out/generated.json) the manifest of what was planted."""
-    out = Path(out)
+    out = Path(out).absolute()  # DuckDB reads a leading `~` as the home folder (redress/sql.py)
     _check(out, customers, seed, timezone)
     counts = planted_counts(customers)
     folders = {name: out / "inbox" / name for name in ("customers", "scope", "returns", "claims")}

@@ -20,6 +20,10 @@ Paths have three more traps, all DuckDB's:
   place of its own column of that name, so `/data/customer_id=x/inbox/a.parquet` reads
   every row as customer `x`. Every reader call says `hive_partitioning = false`; no
   setting turns it off for a connection (tests/redress/test_sql.py checks every call).
+* It reads a path that starts with `~` as one in the home folder, a database's too:
+  `~data/warehouse.duckdb` opens `$HOME/data/warehouse.duckdb`. The entry points make
+  the data folder absolute (redress/settings.py), and `check_path` refuses a path that
+  still starts with `~`.
 * It reads `?` in a database path as the start of options (the WAL goes to
   `x.wal?y/...`), and `\\` as a path separator, in every path, on every platform. A
   folder holding either cannot be used safely: `check_path` refuses it in one line.
@@ -58,8 +62,12 @@ def identifier(name: str) -> str:
 
 def check_path(path: Path | str) -> None:
     """RedressError (one line) when DuckDB cannot open or write a file at `path`
-    exactly: it holds `?` or a backslash (module docstring). SPEC "The data folder"."""
+    exactly: it holds `?` or a backslash, or starts with `~` (module docstring). SPEC
+    "The data folder"."""
     text = str(path)
+    if text.startswith("~"):
+        raise RedressError(f"the path {text!r} starts with '~', which DuckDB reads as the home folder: "
+                           f"give it as {str(Path(text).absolute())!r}")
     bad = sorted({c for c in _UNUSABLE if c in text})
     if bad:
         shown = " and ".join(repr(c) for c in bad)

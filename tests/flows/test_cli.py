@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
+
+from redress.errors import RedressError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,6 +83,45 @@ def test_a_second_run_on_a_locked_folder_is_refused(tmp_path):
         os.close(fd)
     assert "another redress run" in line
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+@pytest.mark.e2e
+def test_a_data_folder_named_with_a_leading_tilde_is_used_where_it_is(tmp_path):
+    """DuckDB reads a path that starts with `~` as one in the home folder (`~d/x` is
+    $HOME + `d/x`): given relative, such a folder must still be the one written and read.
+    HOME points into tmp_path, so a path misread that way would land beside it."""
+    env = {"HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "k" * 32,
+           "REDRESS_INBOX_QUIET_SECONDS": "0", "REDRESS_INBOX_WAIT_SECONDS": "0"}
+    (tmp_path / "home").mkdir()
+    assert redress("generate", "--out", "~d", "--customers", "300", env=env, cwd=tmp_path).returncode == 0
+    ran = redress("--data-dir", "~d", "run", env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    with duckdb.connect(str(tmp_path / "~d" / "warehouse.duckdb"), read_only=True) as con:
+        (paid, customer), = con.execute("SELECT count(*), min(customer_id) FROM entitlements WHERE amount > 0").fetchall()
+    assert paid > 0
+    told = redress("--data-dir", "~d", "explain", customer, env=env, cwd=tmp_path)
+    assert told.returncode == 0 and customer in told.stdout, told.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "prefect", "~d"]  # nothing beside them
+    assert list((tmp_path / "home").iterdir()) == []
+
+
+def test_a_path_duckdb_would_read_from_the_home_folder_is_refused_in_one_line(tmp_path):
+    from redress.sql import check_path
+
+    with pytest.raises(RedressError, match="starts with '~'") as refused:
+        check_path("~d/warehouse.duckdb")
+    assert "\n" not in str(refused.value)
+    check_path(tmp_path / "~d" / "warehouse.duckdb")  # not at the start: DuckDB reads it as written
+
+
+def test_the_data_folder_is_absolute_however_it_is_given(tmp_path, monkeypatch):
+    from redress.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({}, data_dir=Path("~d")).data_dir == tmp_path / "~d"
+    assert load_settings({"REDRESS_DATA_DIR": "~d"}).data_dir == tmp_path / "~d"
+    assert load_settings({}).data_dir == tmp_path / "data"
 
 
 # --- the common options, before or after the command (SPEC "The command line") --------
