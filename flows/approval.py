@@ -207,6 +207,7 @@ def approve_plan(data_dir: Path, run_id: str, by: str, note: str | None = None) 
     """`redress approve`: release plan `run_id` (release_plan), under the folder lock. The
     flow run is named `<run id> approve` and tagged like the run (policy:, data:), so a data
     engineer finds it beside the run's own flow run (issue 14)."""
+    data_dir = Path(data_dir).absolute()  # a caller's `~x` is ./~x, never the home folder (redress/sql.py)
     settings = for_run(data_dir)
     with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):
         with connect(warehouse_path(data_dir)) as con:

@@ -59,7 +59,7 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date) -> int:
     from redress.settings import demo_settings
     from redress.warehouse import connect, path
 
-    out = Path(args.out)
+    out = Path(args.out).absolute()  # DuckDB reads a leading `~` as the home folder (redress/sql.py)
     prepare_folder(out, say)
     say(f"generating {args.customers:,} customers and their scope files in {out / 'inbox'}...")
     generate(out, args.customers, args.seed)

@@ -43,6 +43,7 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
     Prefect would store with the HMAC key in it.
     """
     policy = load_policy(policy_path)
+    data_dir = Path(data_dir).absolute()  # a caller's `~x` is ./~x, never the home folder (redress/sql.py)
     try:
         settings = for_run(data_dir)  # built once, here: a served run has no CLI; never a parameter
         # Every file the run creates is its owner's (and the share group's) only.

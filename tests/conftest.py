@@ -84,6 +84,14 @@ def pytest_configure(config):
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(root)
 
 
+@pytest.fixture(scope="session")
+def scratch_root(tmp_path_factory):
+    """A folder for tests that make a temporary folder per hypothesis example
+    (`tempfile.TemporaryDirectory(dir=scratch_root)`: function-scoped tmp_path is one
+    folder for all examples), under the same Hive-like folders as tmp_path."""
+    return tmp_path_factory.mktemp("scratch")
+
+
 # Folder names DuckDB would read as partition columns of the files under them; the
 # values differ from any the generator writes, so a reader that took them would be seen.
 HIVE_LIKE = Path("customer_id=C0000000000", "amount=7", "payment_id=P-hive", "run_id=hive")

@@ -240,7 +240,7 @@ def _as_ingested(value: str | None) -> str | None:
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), master_ids=st.lists(st.tuples(emails, phones), min_size=1, max_size=6))
-def test_the_sql_checks_and_the_classifier_agree_on_any_unicode_identifier(data, master_ids):
+def test_the_sql_checks_and_the_classifier_agree_on_any_unicode_identifier(scratch_root, data, master_ids):
     master = normalised_master(pl.LazyFrame(
         {"customer_id": [f"c{i}" for i in range(len(master_ids))],
          "email": [e for e, _ in master_ids], "phone": [p for _, p in master_ids],
@@ -266,7 +266,7 @@ def test_the_sql_checks_and_the_classifier_agree_on_any_unicode_identifier(data,
                 "accessed_at": pl.Datetime("us", "UTC"), "confidence": pl.String, "source": pl.String},
     )
     classified = classified_scope(scope.lazy(), master.lazy(), CATEGORIES).collect().sort("row_number")
-    with tempfile.TemporaryDirectory() as tmp, duckdb.connect(":memory:") as con:
+    with tempfile.TemporaryDirectory(dir=scratch_root) as tmp, duckdb.connect(":memory:") as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(SCHEMA)
         con.execute("""INSERT INTO customers BY NAME SELECT customer_id, email, phone, email_norm,

@@ -106,6 +106,19 @@ def test_a_data_folder_named_with_a_leading_tilde_is_used_where_it_is(tmp_path):
     assert list((tmp_path / "home").iterdir()) == []
 
 
+@pytest.mark.e2e
+def test_a_demo_folder_named_with_a_leading_tilde_is_run_and_approved_where_it_is(tmp_path):
+    """`redress demo --out ~demo` (a relative folder whose name starts with `~`): the
+    demo generates, runs and approves its own plan in ./~demo, as for `run` above."""
+    env = {"HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    (tmp_path / "home").mkdir()
+    done = redress("demo", "--out", "~demo", "--customers", "300", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert list((tmp_path / "~demo" / "outbox" / "batches").iterdir())
+    assert list((tmp_path / "home").iterdir()) == []
+
+
 def test_a_path_duckdb_would_read_from_the_home_folder_is_refused_in_one_line(tmp_path):
     from redress.sql import check_path
 

@@ -181,9 +181,17 @@ def test_no_source_calls_fetchone(path):
 
 # --------------------------------------------------------------------------- Hive partitions
 
-READER_SQL = re.compile(r"(?<![\w.])read_(parquet|csv|json)\(")  # not pl.read_parquet(...) in a script
+# DuckDB's file readers (each takes a key=value folder as a column), in SQL text: any
+# case, a space before the bracket allowed; not pl.read_parquet(...) in a script.
+READERS = ("read_parquet", "parquet_scan", "read_csv", "read_csv_auto", "read_json", "read_json_auto",
+           "read_ndjson", "read_ndjson_auto", "read_json_objects", "read_ndjson_objects", "read_text", "read_blob")
+READER_SQL = re.compile(rf"(?<![\w.])({'|'.join(READERS)})\s*\(", re.IGNORECASE)
+# FROM 'x.parquet': a file read with no options (not COPY t FROM 'x.parquet', a load).
+QUOTED_FILE = re.compile(r"(?<!COPY )\b(FROM|JOIN)\s+'[^'{}]*\.(parquet|csv|tsv|json|jsonl|ndjson)(\.\w+)?'",
+                         re.IGNORECASE)
 HIVE_OFF = re.compile(r"\bhive_partitioning\s*=\s*false\b", re.IGNORECASE)
-READER_CALLS = {"read_parquet", "read_csv", "read_json"}
+SQL_COMMENT = re.compile(r"--[^\n]*")
+READER_CALLS = {"read_parquet", "read_csv", "read_json", "from_csv_auto"}  # the relation API's
 NOT_DUCKDB = {"pl", "polars", "pd", "pandas"}
 
 
@@ -247,7 +255,9 @@ def hive_readers(source: str) -> list[str]:
         else:
             continue
         found += [f"{node.lineno}: {m[0]}{_arguments(text, m.end())})" for m in READER_SQL.finditer(text)
-                  if not HIVE_OFF.search(_arguments(text, m.end()))]
+                  if not HIVE_OFF.search(SQL_COMMENT.sub("", _arguments(text, m.end())))]
+        found += [f"{node.lineno}: {m[0]}" for m in QUOTED_FILE.finditer(text)
+                  if not re.search(r"\bCOPY\s+\S+\s+$", text[:m.start()], re.IGNORECASE)]
     return found
 
 
@@ -260,8 +270,14 @@ con.execute("""INSERT INTO t
                             format = 'newline_delimited')""", {"file": p})
 con.read_parquet(p)
 con.read_csv(p, hive_partitioning=True)
+con.execute("SELECT * FROM READ_PARQUET (?)", [p])
+con.execute("SELECT * FROM read_csv_auto(?) JOIN parquet_scan(?) USING (k)", [p, q])
+con.execute("""SELECT * FROM read_parquet(? -- hive_partitioning = false
+)""", [p])
+con.execute("SELECT * FROM 'data/x.parquet'")
+con.from_csv_auto(p)
 '''
-    assert len(hive_readers(bad)) == 5
+    assert len(hive_readers(bad)) == 11
     fine = '''
 """A docstring may say read_parquet('exports/ledger/*.parquet')."""
 con.execute(f"SELECT {c} FROM read_parquet(?, file_row_number = true, hive_partitioning = false) p", [p])

@@ -220,7 +220,7 @@ def test_every_row_has_one_destination_and_rejected_rows_pay_nobody(policy, case
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases=scope_files())
-def test_the_sql_rules_flag_the_rows_the_classification_rejects(policy, cases):
+def test_the_sql_rules_flag_the_rows_the_classification_rejects(policy, scratch_root, cases):
     names = sorted(policy().categories)
     rows = pl.DataFrame([c[0] for c in cases], schema=ROW_SCHEMA).with_row_index("row_number", offset=1)
     master = MASTER.collect()
@@ -234,7 +234,7 @@ def test_the_sql_rules_flag_the_rows_the_classification_rejects(policy, cases):
         con.execute("""INSERT INTO scope_rows SELECT 'f1', row_number, customer_id, email, phone, data_category,
                            accessed_at_raw, accessed_at, confidence, NULL FROM rows""")
         classified = classified_scope(rows.lazy(), MASTER, names).collect().sort("row_number")
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(dir=scratch_root) as tmp:
             # the rows as the classification read them, and its answers, row for row
             scope = Path(tmp) / "scope.parquet"
             con.execute("COPY (SELECT * FROM scope_rows ORDER BY row_number) TO ? (FORMAT parquet)", [str(scope)])

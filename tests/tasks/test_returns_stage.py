@@ -125,8 +125,8 @@ RESULTS = st.lists(  # files; each row names a payment by its index in the ledge
 
 @settings(max_examples=25, deadline=None)
 @given(files=RESULTS)
-def test_any_sequence_of_results_moves_each_status_once_and_never_pays_twice(files):
-    with tempfile.TemporaryDirectory() as tmp:
+def test_any_sequence_of_results_moves_each_status_once_and_never_pays_twice(scratch_root, files):
+    with tempfile.TemporaryDirectory(dir=scratch_root) as tmp:
         folder = Path(tmp)
         warehouse = folder / "w.duckdb"
         with connect(warehouse) as con:
