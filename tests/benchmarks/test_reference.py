@@ -180,3 +180,29 @@ def test_a_reused_benchmark_folder_keeps_only_its_inbox_and_manifest(generated, 
     assert manifest["customers"] == CUSTOMERS
     assert sorted(p.name for p in data.iterdir()) == ["generated.json", "inbox"]
     assert sorted(p.relative_to(data) for p in (data / "inbox").rglob("*")) == inbox
+
+
+def test_without_the_reference_the_table_has_no_ratio_and_the_figures_are_redress_own(generated, tmp_path, capsys):
+    """--no-reference (a case whose reference does not fit the machine, 150M here): the
+    table says so instead of a ratio, and the figures printed are the warehouse's."""
+    data = data_folder(generated, tmp_path)
+    run_redress(data, DEFAULT_POLICY)
+    run = {"stages": [("ingest inbox", 1.0)], "flow_seconds": 2.0, "seconds": 3.0, "peak_mb": 4.0}
+    text = run_benchmark.table("full run", None, run)
+    assert "reference not run" in text and "redress/reference" not in text and "redress total" in text
+    capsys.readouterr()
+    figures = run_benchmark.redress_figures(data)
+    run_benchmark.print_figures(figures)
+    printed = capsys.readouterr().out
+    ref = reference.reference(data, DEFAULT_POLICY)["figures"]  # the same figures, decided independently
+    for kind, key, count, amount in ref:
+        if kind != "destination":
+            assert f"{key:<22} {count:>12,}" + (f" {amount:>18,} won" if amount is not None else "") in printed
+
+
+def test_a_revision_without_the_reference_is_refused_before_anything_runs(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr("sys.argv", ["run_benchmark.py", "--no-reference", "--revision", "--out", str(tmp_path / "b")])
+    with pytest.raises(SystemExit) as stopped:
+        run_benchmark.main()
+    assert stopped.value.code == 2 and "--revision is measured against the reference" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()  # nothing generated
