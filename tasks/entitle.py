@@ -58,8 +58,8 @@ def _recompute(ctx: RunContext, policy, affected: dict, settings: Settings) -> i
     # Everyone exposed (full), or those with an exposure in a file not yet entitled
     # (incremental); the same feeding `redress whatif` uses (redress/entitling.py).
     with connect(ctx.warehouse) as con:
-        exposures, customers = export_inputs(con, ctx.work_dir, every=affected["every"], files=affected["files"])
-    result, _ = entitlements_file(exposures, customers, policy, ctx.work_dir)
+        slices = export_inputs(con, ctx.work_dir, every=affected["every"], files=affected["files"])
+    result, _ = entitlements_file(slices, policy, ctx.work_dir)
     with connect(ctx.warehouse) as con:
         con.execute("BEGIN")
         entitlements.replace(con, sql.file_path(result), ctx.run_id, every=affected["every"])
