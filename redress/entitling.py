@@ -61,7 +61,11 @@ def export_inputs(con: duckdb.DuckDBPyConnection, work_dir: Path, *, every: bool
     affected = {"every": every, "files": list(files)}
     exposures_sql = f"SELECT {EXPOSURE_FIELDS} FROM scope_exposures WHERE $every OR customer_id IN ({_AFFECTED})"
     customers_sql = f"SELECT {CUSTOMER_FIELDS} FROM customers WHERE $every OR customer_id IN ({_AFFECTED})"
-    (count,), = con.execute(f"SELECT count(*) FROM ({customers_sql})", affected).fetchall()
+    # How many customers the export holds: all of them in full mode, read from the table
+    # alone (DuckDB does not skip the DISTINCT over every exposure in _AFFECTED because
+    # $every is true: 0.5 s at 3.37M), else the affected ones.
+    count_sql = "SELECT count(*) FROM customers" if every else f"SELECT count(*) FROM ({customers_sql})"
+    (count,), = con.execute(count_sql, {} if every else affected).fetchall()
     slices = max(1, math.ceil(count / slice_customers))
     if slices > 1:
         folders = work_dir / "exposures", work_dir / "customers"
