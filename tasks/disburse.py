@@ -4,8 +4,10 @@ Order of work, so that a crash at any point leaves nothing half done:
 1. finish or discard what a crashed run left: a `.tmp-<batch_id>` folder whose batch is
    committed is moved into place, any other is deleted;
 2. compute the new payments and their batches, and write them, with each payment's bank
-   details, to `planned.parquet` in the run's work folder: past this step the plan is
-   a file, never a frame in memory (30M payments at 33.7M customers);
+   details, to `planned.parquet` in the run's work folder: the payments go from
+   Polars's streaming engine to a file, and DuckDB, which spills, sorts and batches
+   them (redress/disbursement/planning.py); the plan is never a frame in memory (132.5M
+   payments at 150M customers);
 3. stage that file in the warehouse and run the emission suites on it (entitlements,
    ledger, batches: redress/checks/emission_checks.py); a failure stops the run here, before
    anything is written;
@@ -30,16 +32,16 @@ from redress.results import DisburseResult, Overpayments, RailTotal, TreasuryDay
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.vocabulary import BANK_TRANSFER
-from redress.sql import file_path
 from redress.warehouse import connect, export
 from redress.warehouse import claims as claims_table
 from redress.outbox import files as outbox
-from redress.rules.batches import batch_summary, batches
+from redress.rules.batches import batch_summary
 from redress.checks.emission_checks import check_plan, gate_fingerprint, stage_plan
-from redress.rules.payments import new_payments, overpayments
+from redress.rules.payments import overpayments, payments_due
 from redress.rules.plans import payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
 from redress.disbursement.plan import save_plan
+from redress.disbursement.planning import plan_payments
 from redress.disbursement.release import release
 
 
@@ -76,44 +78,31 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
             SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL
         """, [BANK_TRANSFER]).fetchall()
     released = {day: int(total) for day, total in released_rows}  # bank-transfer cash per value date
-    payments = new_payments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False), policy,
-                            claimants.lazy())
+    due = with_voucher_parts(payments_due(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False),
+                                          policy, claimants.lazy()), policy)
+    due.sink_parquet(ctx.work_dir / "due.parquet")
     over = overpayments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False))
-    planned = with_voucher_parts(batches(
-        payments, policy, ctx.run_date,
-        next_seq={(rail, day): seq for rail, day, seq in seqs},
-        released=released,
-    ), policy)
-    del payments
-    # The plan leaves memory for a file: from here on DuckDB, which spills, and Polars's
-    # streaming engine do the heavy work (at 33.7M customers the plan is 30M payments,
-    # about 4 GB as a frame, in as many pieces as it has batches).
-    unbanked = ctx.work_dir / "planned_unbanked.parquet"
-    planned.write_parquet(unbanked)
-    del planned
-    summary = batch_summary(pl.scan_parquet(unbanked, glob=False)).collect()
+    with connect(ctx.warehouse) as con:
+        # A claimant is paid to their latest claim's account, never the master's (SPEC
+        # "Input: claims from customer service").
+        plan_file = plan_payments(con, ctx.work_dir / "due.parquet", policy, ctx.run_date, f"""
+            WITH claimed AS ({claims_table.latest_bank_details_sql()})
+            SELECT customer_id, bank_code, bank_account FROM claimed
+            UNION ALL BY NAME
+            SELECT customer_id, bank_code, bank_account FROM customers
+            WHERE bank_valid AND customer_id NOT IN (SELECT customer_id FROM claimed)""",
+            next_seq={(rail, day): seq for rail, day, seq in seqs}, released=released, work_dir=ctx.work_dir)
+    # From here on the plan is a file: DuckDB, which spills, and Polars's streaming
+    # engine read it (at 33.7M customers it is 30M payments, about 4 GB as a frame).
+    summary = batch_summary(pl.scan_parquet(plan_file, glob=False)).collect()
     # SPEC "Approval before release": the checked plan is kept and the run stops with
     # it; `redress approve` releases exactly it (redress/disbursement/release.py). An empty plan has
     # nothing to approve.
     waiting = policy.require_approval and summary.height > 0
     if waiting:
-        plan = plan_summary(payment_kinds(pl.scan_parquet(unbanked, glob=False), pl.scan_parquet(ledger, glob=False)),
+        plan = plan_summary(payment_kinds(pl.scan_parquet(plan_file, glob=False),
+                                          pl.scan_parquet(ledger, glob=False)),
                             released, policy.daily_cash_cap)
-    with connect(ctx.warehouse) as con:
-        # A claimant is paid to their latest claim's account, never the master's (SPEC
-        # "Input: claims from customer service").
-        plan_file = export(con, f"""
-            WITH claimed AS ({claims_table.latest_bank_details_sql()}),
-            bank AS (
-                SELECT customer_id, bank_code, bank_account FROM claimed
-                UNION ALL BY NAME
-                SELECT customer_id, bank_code, bank_account FROM customers
-                WHERE bank_valid AND customer_id NOT IN (SELECT customer_id FROM claimed))
-            SELECT p.* EXCLUDE (file_row_number), bank.bank_code, bank.bank_account
-            FROM read_parquet(?, file_row_number = true, hive_partitioning = false) p
-            LEFT JOIN bank USING (customer_id)
-            ORDER BY p.file_row_number""", ctx.work_dir / "planned.parquet", [file_path(unbanked)])
-    unbanked.unlink()
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:

@@ -8,7 +8,9 @@ date.
 
 The split is greedy and exact. It walks batch by batch, not row by row: each batch end
 is found with a binary search on the running total, so 33.7 million payments take a
-few hundred steps.
+few hundred steps. batch_cuts is the split alone (what each batch is: its rows, id and
+value date); batches applies it to payments held in memory, and the disburse stage
+applies it to a file (redress/disbursement/planning.py).
 """
 
 from __future__ import annotations
@@ -84,6 +86,51 @@ def value_days(amounts: np.ndarray, rail_name: str, policy: Policy, run_date: da
             for start, end, d in _splits(amounts, policy.max_batch_items, policy.max_batch_amount, day_room)]
 
 
+CUT_SCHEMA = {"rail": pl.String, "start": pl.Int64, "end": pl.Int64, "batch_id": pl.String,
+              "value_date": pl.Date, "seq": pl.Int64, "prefix": pl.String}
+
+
+def position_width(policy: Policy) -> int:
+    """Digits of a payment's position in its batch, the last part of its payment_id."""
+    return max(6, len(str(policy.max_batch_items)))
+
+
+def batch_cuts(
+    amounts: dict[str, np.ndarray],
+    policy: Policy,
+    run_date: date,
+    *,
+    next_seq: dict[tuple[str, date], int] | None = None,
+    released: dict[date, int] | None = None,
+) -> pl.DataFrame:
+    """The batches cut from each rail's new payments, one row per batch, by batch_id
+    (CUT_SCHEMA): rail; start, end: the batch's payments, rows [start, end) of its rail's
+    payments in customer_id order; batch_id, value_date, seq; prefix: the batch's
+    payment ids less the payment's position in it (1-based, position_width digits).
+
+    amounts: per rail, its payments' amounts (KRW) in customer_id order. next_seq: the
+    next free sequence number per (rail, value_date), from earlier batches, so ids stay
+    unique for ever. released: bank-transfer cash already scheduled per date.
+    Raises ValueError for a payment no batch (or bank day) could hold.
+    """
+    next_seq = dict(next_seq or {})
+    released = released or {}
+    rows = []
+    for rail_name in sorted(amounts):
+        rail_amounts = amounts[rail_name]
+        _check_fits(rail_amounts, rail_name, policy)
+        start_day, day_room = _days(rail_name, policy, run_date, released)
+        for start, end, d in _splits(rail_amounts, policy.max_batch_items, policy.max_batch_amount, day_room):
+            value_date = start_day + timedelta(days=d)
+            seq = next_seq.get((rail_name, value_date), 1)
+            next_seq[(rail_name, value_date)] = seq + 1
+            # payment_id fits ISO 20022's EndToEndId (35 characters): the value date,
+            # rail and sequence make the batch unique for ever, the position the payment.
+            rows.append((rail_name, start, end, f"{policy.id}-{value_date:%Y%m%d}-{rail_name}-{seq:04d}",
+                         value_date, seq, f"{value_date:%Y%m%d}-{RAIL_LETTER[rail_name]}{seq:04d}-"))
+    return pl.DataFrame(rows, schema=CUT_SCHEMA, orient="row").sort("batch_id")
+
+
 def batches(
     payments: pl.DataFrame,
     policy: Policy,
@@ -92,52 +139,37 @@ def batches(
     next_seq: dict[tuple[str, date], int] | None = None,
     released: dict[date, int] | None = None,
 ) -> pl.DataFrame:
-    """Adds batch_id, value_date, seq and payment_id to payments (customer_id, amount, rail).
-
-    next_seq: the next free sequence number per (rail, value_date), from earlier batches,
-    so ids stay unique for ever. released: bank-transfer cash already scheduled per date.
+    """Adds batch_id, value_date, seq and payment_id to payments (customer_id, amount,
+    rail, ...), in memory, by batch_id and payment_id; next_seq and released as in
+    batch_cuts. The disburse stage cuts the same batches from a file, without holding
+    the payments (redress/disbursement/planning.py).
     """
-    next_seq = dict(next_seq or {})
-    released = released or {}
-    width = max(6, len(str(policy.max_batch_items)))
-    parts, cuts = {}, []  # cuts: (batch_id, rail, start, end) of every batch
-    for rail_name in sorted(payments["rail"].unique().to_list()):
-        part = payments.filter(pl.col("rail") == rail_name).sort("customer_id")
-        amounts = part["amount"].to_numpy()
-        _check_fits(amounts, rail_name, policy)
-        start_day, day_room = _days(rail_name, policy, run_date, released)
-        splits = _splits(amounts, policy.max_batch_items, policy.max_batch_amount, day_room)
-        rows = []
-        for start, end, d in splits:
-            value_date = start_day + timedelta(days=d)
-            seq = next_seq.get((rail_name, value_date), 1)
-            next_seq[(rail_name, value_date)] = seq + 1
-            rows.append((f"{policy.id}-{value_date:%Y%m%d}-{rail_name}-{seq:04d}", value_date, seq,
-                         f"{value_date:%Y%m%d}-{RAIL_LETTER[rail_name]}{seq:04d}-"))
-            cuts.append((rows[-1][0], rail_name, start, end))
-        # One row per batch, gathered onto its payments: a string gathered shares the
-        # batch's bytes, where one built per payment would cost tens of bytes each.
-        each = pl.DataFrame(rows, schema={"batch_id": pl.String, "value_date": pl.Date, "seq": pl.Int64,
-                                          "_prefix": pl.String}, orient="row")
-        sizes = np.array([end - start for start, end, _ in splits], dtype=np.int64)
-        index = pl.Series(np.repeat(np.arange(len(splits), dtype=np.int64), sizes))
-        position = np.arange(len(amounts), dtype=np.int64) - np.repeat(sizes.cumsum() - sizes, sizes) + 1
-        # payment_id fits ISO 20022's EndToEndId (35 characters): the value date, rail
-        # and sequence make the batch unique for ever, the position the payment.
-        parts[rail_name] = part.with_columns(
-            each["batch_id"].gather(index), each["value_date"].gather(index), each["seq"].gather(index),
-            (each["_prefix"].gather(index) + pl.Series(position).cast(pl.String).str.zfill(width))
-            .alias("payment_id"),
-        )
-    if not cuts:
+    parts = {rail_name: payments.filter(pl.col("rail") == rail_name).sort("customer_id")
+             for rail_name in sorted(payments["rail"].unique().to_list())}
+    cuts = batch_cuts({rail_name: part["amount"].to_numpy() for rail_name, part in parts.items()},
+                      policy, run_date, next_seq=next_seq, released=released)
+    if cuts.is_empty():
         return payments.with_columns(
             pl.lit(None, pl.String).alias("batch_id"), pl.lit(None, pl.Date).alias("value_date"),
             pl.lit(None, pl.Int64).alias("seq"), pl.lit(None, pl.String).alias("payment_id"),
         )
+    width = position_width(policy)
+    for rail_name, part in parts.items():
+        # One row per batch, gathered onto its payments: a string gathered shares the
+        # batch's bytes, where one built per payment would cost tens of bytes each.
+        each = cuts.filter(pl.col("rail") == rail_name).sort("start")
+        sizes = (each["end"] - each["start"]).to_numpy()
+        index = pl.Series(np.repeat(np.arange(each.height, dtype=np.int64), sizes))
+        position = np.arange(part.height, dtype=np.int64) - np.repeat(each["start"].to_numpy(), sizes) + 1
+        parts[rail_name] = part.with_columns(
+            each["batch_id"].gather(index), each["value_date"].gather(index), each["seq"].gather(index),
+            (each["prefix"].gather(index) + pl.Series(position).cast(pl.String).str.zfill(width))
+            .alias("payment_id"),
+        )
     # By batch_id, then payment_id: each batch is a run of its rail's rows, in position
     # order, so the plan is those runs in batch_id order, without sorting every row.
-    cuts.sort()
-    return pl.concat([parts[rail].slice(start, end - start) for _, rail, start, end in cuts])
+    return pl.concat([parts[rail_name].slice(start, end - start)
+                      for rail_name, start, end in cuts.select("rail", "start", "end").iter_rows()])
 
 
 def batch_summary(planned: Frame) -> Frame:

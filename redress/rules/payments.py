@@ -74,6 +74,16 @@ def owed_now(entitled: pl.LazyFrame, policy: Policy, ids: tuple[str, ...] = ("cu
             .select(*ids, pl.col("owed").alias("amount"), "rail", "attempt"))
 
 
+def payments_due(entitlements: pl.LazyFrame, ledger: pl.LazyFrame, policy: Policy,
+                 claimants: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """customer_id, amount, rail, attempt for every payment to issue now, in no
+    particular order: new_payments without collecting it (the disburse stage streams it
+    to a file)."""
+    entitled = entitlements.filter(pl.col("reason") == ELIGIBLE).join(
+        payment_history(ledger, claimants), on="customer_id", how="left")
+    return owed_now(entitled, policy)
+
+
 def new_payments(entitlements: pl.LazyFrame, ledger: pl.LazyFrame, policy: Policy,
                  claimants: pl.LazyFrame | None = None) -> pl.DataFrame:
     """customer_id, amount, rail, attempt for every payment to issue now, by customer_id.
@@ -84,9 +94,7 @@ def new_payments(entitlements: pl.LazyFrame, ledger: pl.LazyFrame, policy: Polic
     bank transfer (to the claimed account: the disburse stage); a bank transfer returned
     max_attempts times (since the latest claim) is held as a claim instead.
     """
-    entitled = entitlements.filter(pl.col("reason") == ELIGIBLE).join(
-        payment_history(ledger, claimants), on="customer_id", how="left")
-    return owed_now(entitled, policy).collect().sort("customer_id")
+    return payments_due(entitlements, ledger, policy, claimants).collect().sort("customer_id")
 
 
 def overpayments(entitlements: pl.LazyFrame, ledger: pl.LazyFrame) -> pl.DataFrame:

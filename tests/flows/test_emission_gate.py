@@ -27,10 +27,10 @@ def q(data: Path, sql: str):
 
 
 def planner_ignoring_the_item_cap():
-    real = tasks.disburse.batches
+    real = tasks.disburse.plan_payments
 
-    def plan(payments, policy, run_date, **kwargs):
-        return real(payments, dataclasses.replace(policy, max_batch_items=1_000_000), run_date, **kwargs)
+    def plan(con, due, policy, *args, **kwargs):
+        return real(con, due, dataclasses.replace(policy, max_batch_items=1_000_000), *args, **kwargs)
 
     return plan
 
@@ -49,7 +49,7 @@ def summary_with_a_wrong_control_sum():
 
 
 @pytest.mark.parametrize("target, corrupt, failure", [
-    pytest.param("batches", planner_ignoring_the_item_cap,
+    pytest.param("plan_payments", planner_ignoring_the_item_cap,
                  "suite batches failed: expect_column_values_to_be_between on item_count", id="over-item-cap"),
     pytest.param("batch_summary", summary_with_a_wrong_control_sum,
                  "suite batches failed: expect_column_values_to_be_in_set on sum_ok", id="wrong-control-sum"),
@@ -67,7 +67,7 @@ def test_a_plan_failing_its_suites_emits_nothing_then_a_clean_run_pays(tmp_path,
         remediation(data_dir=data, policy_path=policy_path, run_date=RUN_DATE)
     message = str(raised.value)
     assert message.startswith(failure)
-    reason = "batch_over_item_cap" if target == "batches" else "control_sum_mismatch"
+    reason = "batch_over_item_cap" if target == "plan_payments" else "control_sum_mismatch"
     assert f"[{reason}]" in message
     batches_dir = data / "outbox" / "batches"
     assert not batches_dir.exists() or list(batches_dir.iterdir()) == []  # not even a .tmp- folder

@@ -1,0 +1,82 @@
+"""The disburse stage's plan, cut from files (SPEC "Disbursement batches", "Payments"):
+the new payments never held in memory at once, so 132.5M payments (150M customers) plan
+on a machine that cannot hold them as a frame.
+
+    plan_payments(con, due, policy, run_date, bank_sql, next_seq, released, work_dir)
+
+1. DuckDB sorts the due payments by rail and customer_id into a file, spilling to disk
+   where memory runs out;
+2. only their amounts are read, and redress/rules/batches.py batch_cuts places the
+   batches on them (a few thousand rows: each batch's rows, id and value date);
+3. one DuckDB query gives each payment its batch (an ASOF join on its row number:
+   the batch whose first row is the nearest at or before it), its payment_id and its
+   bank details, and writes the plan by batch_id and payment_id.
+
+The plan is the one redress.rules.batches.batches gives in memory, row for row
+(tests/disbursement/test_planning.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from redress.policy import Policy
+from redress.rules.batches import batch_cuts, position_width
+from redress.sql import file_path, identifier
+from redress.warehouse import export
+
+# The planned payment's columns before its voucher parts and bank details, in the order
+# the plan file has them.
+PLANNED = ("customer_id", "amount", "rail", "attempt", "batch_id", "value_date", "seq", "payment_id")
+
+
+def plan_payments(con: duckdb.DuckDBPyConnection, due: Path, policy: Policy, run_date: date, bank_sql: str,
+                  next_seq: dict[tuple[str, date], int], released: dict[date, int], work_dir: Path) -> Path:
+    """The plan as `work_dir`/planned.parquet (returned): one row per payment in `due`,
+    by batch_id and payment_id, with PLANNED's columns, then its voucher_<product>
+    columns as they are in `due`, then bank_code and bank_account.
+
+    due: a Parquet file of the payments to issue now (customer_id, amount in KRW, rail,
+    attempt and a voucher_<product> column per product), in any order, one per customer.
+    bank_sql: a query of ours giving customer_id, bank_code, bank_account, at most one
+    row per customer (a payment without one gets nulls). next_seq and released as in
+    batch_cuts. Raises ValueError for a payment no batch could hold.
+    """
+    ordered = export(con, "SELECT * FROM read_parquet(?, hive_partitioning = false) ORDER BY rail, customer_id",
+                     work_dir / "due_ordered.parquet", [file_path(due)])
+    # Each rail is one run of rows in the ordered file: its offset and count.
+    counts = con.execute("SELECT rail, count(*) FROM read_parquet(?, hive_partitioning = false) "
+                         "GROUP BY rail ORDER BY rail", [file_path(ordered)]).fetchall()
+    amounts = pl.scan_parquet(ordered, glob=False).select("amount").collect().to_series().to_numpy()
+    offsets = dict(zip([rail for rail, _ in counts], np.cumsum([0] + [n for _, n in counts])[:-1].tolist()))
+    bounds = {rail: (offsets[rail], offsets[rail] + n) for rail, n in counts}
+    cuts = batch_cuts({rail: amounts[lo:hi] for rail, (lo, hi) in bounds.items()}, policy, run_date,
+                      next_seq=next_seq, released=released)
+    del amounts
+    # From positions in a rail to rows of the file; `position` keeps batch_id order.
+    rail_rows = pl.DataFrame({"rail": list(offsets), "offset": list(offsets.values())},
+                             schema={"rail": pl.String, "offset": pl.Int64})
+    cuts = cuts.join(rail_rows, on="rail", how="left", maintain_order="left").with_columns(
+        (pl.col("start") + pl.col("offset")).alias("first_row")
+    ).with_row_index("position").select("position", "first_row", "batch_id", "value_date", "seq", "prefix")
+    parts = [identifier(c) for c in pl.scan_parquet(ordered, glob=False).collect_schema().names()
+             if c.startswith("voucher_")]
+    con.register("plan_cuts", cuts)
+    try:
+        return export(con, f"""
+            WITH bank AS ({bank_sql})
+            SELECT p.customer_id, p.amount, p.rail, p.attempt, c.batch_id, c.value_date, c.seq,
+                   c.prefix || lpad(CAST(p.file_row_number - c.first_row + 1 AS VARCHAR),
+                                    {position_width(policy)}, '0') AS payment_id,
+                   {''.join(f'p.{part}, ' for part in parts)}bank.bank_code, bank.bank_account
+            FROM read_parquet(?, file_row_number = true, hive_partitioning = false) p
+            ASOF JOIN plan_cuts c ON p.file_row_number >= c.first_row
+            LEFT JOIN bank USING (customer_id)
+            ORDER BY c.position, p.file_row_number""", work_dir / "planned.parquet", [file_path(ordered)])
+    finally:
+        con.unregister("plan_cuts")
