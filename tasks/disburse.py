@@ -92,6 +92,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
             SELECT customer_id, bank_code, bank_account FROM customers
             WHERE bank_valid AND customer_id NOT IN (SELECT customer_id FROM claimed)""",
             next_seq={(rail, day): seq for rail, day, seq in seqs}, released=released, work_dir=ctx.work_dir)
+    (ctx.work_dir / "due.parquet").unlink()
     # From here on the plan is a file: DuckDB, which spills, and Polars's streaming
     # engine read it (at 33.7M customers it is 30M payments, about 4 GB as a frame).
     summary = batch_summary(pl.scan_parquet(plan_file, glob=False)).collect()

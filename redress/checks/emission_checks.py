@@ -32,6 +32,9 @@ catches all a plan can break: a ledger row of anyone else is unchanged by the pl
 its customer's verdict (paid after <= greatest(entitled, paid before)) holds by
 definition, and the row itself passed this gate when it was planned (its columns are
 NOT NULL and BIGINT in the table; status is only moved by returns, to a known status).
+ledger_after is built SLICE_PAYMENTS planned payments at a time, by a hash of the
+customer id: a verdict reads only its customer's rows, so the slices give the rows the
+whole would, without grouping 132.5M customers at once.
 
 A plan waiting for approval passed the gate when its run planned it, and its
 gate_fingerprint was kept with it. `redress approve` stages the same plan again and
@@ -59,6 +62,10 @@ from redress.checks.quality import check, require
 from redress.checks.suites import EXPECTATIONS_DIR, SuiteResult
 from redress.warehouse.exports import ROW_FINGERPRINT
 
+# Planned payments per slice of ledger_after's customers (stage_checked): as many as
+# entitle summarises at once (redress/entitling.py SLICE_CUSTOMERS), so the 33.7M case
+# is one slice.
+SLICE_PAYMENTS = 40_000_000
 VIEWS = ("entitlements_checked", "ledger_after", "planned_batches_checked")  # the checked objects
 TABLES = ("planned_payments", "planned_batches")
 
@@ -130,37 +137,47 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
     # above their entitlement; an old overpayment (the scope shrank) is no clawback and
     # no failure either. Every row of a customer carries the customer's verdict.
     _drop(con, "ledger_after")
-    con.execute(f"""
-        CREATE TABLE ledger_after AS
-        WITH touched AS (
-            SELECT * FROM ledger
-            WHERE customer_id IN (SELECT customer_id FROM planned_payments)
-               OR payment_id IN (SELECT payment_id FROM planned_payments)),
-        rows AS (
-            SELECT payment_id, customer_id, amount, rail, batch_id, status,
-                   false AS planned, true AS parts_sum_ok
-            FROM touched
-            UNION ALL
-            SELECT payment_id, customer_id, amount, rail, batch_id, {_ISSUED},
-                   true, {_parts_sum_ok(products)}
-            FROM planned_payments),
-        paid AS (
-            SELECT customer_id,
-                   coalesce(sum(amount) FILTER (status IN {LIVE} AND NOT planned), 0) AS paid_before,
-                   coalesce(sum(amount) FILTER (status IN {LIVE}), 0) AS paid_after
-            FROM rows GROUP BY customer_id),
-        batch_ids AS (SELECT batch_id, count(*) AS n FROM planned_batches GROUP BY batch_id)
-        SELECT r.payment_id, r.customer_id, r.amount, typeof(r.amount) = 'BIGINT' AS amount_is_bigint,
-               r.rail, r.batch_id, r.status, r.planned,
-               coalesce(e.amount, 0) AS entitled, p.paid_before, p.paid_after,
-               coalesce(p.paid_after <= greatest(coalesce(e.amount, 0), p.paid_before), false)
-                   AS within_entitlement,
-               coalesce(NOT r.planned OR b.n = 1, false) AS in_one_batch,
-               r.parts_sum_ok
-        FROM rows r
-        LEFT JOIN paid p ON p.customer_id = r.customer_id
-        LEFT JOIN entitlements e ON e.customer_id = r.customer_id
-        LEFT JOIN batch_ids b ON b.batch_id = r.batch_id""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE ledger_touched AS
+        SELECT * FROM ledger
+        WHERE customer_id IN (SELECT customer_id FROM planned_payments)
+           OR payment_id IN (SELECT payment_id FROM planned_payments)""")
+    # In slices of customers, as entitle does (redress/entitling.py): a customer's
+    # verdict needs only their own rows, and 132.5M planned payments (150M customers)
+    # grouped and joined at once spilled 30 GB to disk.
+    planned = con.execute("SELECT count(*) FROM planned_payments").fetchall()[0][0]
+    slices = max(1, -(-planned // SLICE_PAYMENTS))
+    for part in range(slices):
+        con.execute(f"""
+            {'CREATE TABLE ledger_after AS' if part == 0 else 'INSERT INTO ledger_after'}
+            WITH planned AS (SELECT * FROM planned_payments WHERE hash(customer_id) % $slices = $part),
+            rows AS (
+                SELECT payment_id, customer_id, amount, rail, batch_id, status,
+                       false AS planned, true AS parts_sum_ok
+                FROM ledger_touched WHERE hash(customer_id) % $slices = $part
+                UNION ALL
+                SELECT payment_id, customer_id, amount, rail, batch_id, {_ISSUED},
+                       true, {_parts_sum_ok(products)}
+                FROM planned),
+            paid AS (
+                SELECT customer_id,
+                       coalesce(sum(amount) FILTER (status IN {LIVE} AND NOT planned), 0) AS paid_before,
+                       coalesce(sum(amount) FILTER (status IN {LIVE}), 0) AS paid_after
+                FROM rows GROUP BY customer_id),
+            entitled AS (SELECT customer_id, amount FROM entitlements WHERE hash(customer_id) % $slices = $part),
+            batch_ids AS (SELECT batch_id, count(*) AS n FROM planned_batches GROUP BY batch_id)
+            SELECT r.payment_id, r.customer_id, r.amount, typeof(r.amount) = 'BIGINT' AS amount_is_bigint,
+                   r.rail, r.batch_id, r.status, r.planned,
+                   coalesce(e.amount, 0) AS entitled, p.paid_before, p.paid_after,
+                   coalesce(p.paid_after <= greatest(coalesce(e.amount, 0), p.paid_before), false)
+                       AS within_entitlement,
+                   coalesce(NOT r.planned OR b.n = 1, false) AS in_one_batch,
+                   r.parts_sum_ok
+            FROM rows r
+            LEFT JOIN paid p ON p.customer_id = r.customer_id
+            LEFT JOIN entitled e ON e.customer_id = r.customer_id
+            LEFT JOIN batch_ids b ON b.batch_id = r.batch_id""", {"slices": slices, "part": part})
+    con.execute("DROP TABLE ledger_touched")
 
     # day_cash: bank transfers of the batch's value date, earlier runs' batches plus this
     # plan's (SPEC: no day's outflow above daily_cash_cap); NULL off the bank rail.

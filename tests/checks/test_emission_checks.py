@@ -20,6 +20,7 @@ from redress.policy import DEFAULT_POLICY
 from redress.settings import load_settings
 from redress.warehouse import connect
 from redress.disbursement.release import release
+from redress.checks import emission_checks
 from redress.checks.emission_checks import TABLES, VIEWS, check_plan, drop_plan, stage_plan
 from redress.rules.batches import batch_summary
 from redress.rules.vouchers import with_voucher_parts
@@ -123,8 +124,17 @@ def caps(policy):
     return policy(**CAPS)
 
 
+@pytest.fixture(params=["whole", "sliced"])
+def slicing(request, monkeypatch):
+    """ledger_after built at once, and a planned payment per slice (stage_checked):
+    every verdict below must come out the same either way."""
+    if request.param == "sliced":
+        monkeypatch.setattr(emission_checks, "SLICE_PAYMENTS", 1)
+    return request.param
+
+
 @pytest.mark.parametrize("suite", list(SUITES))
-def test_a_correct_plan_passes(tmp_path, caps, suite):
+def test_a_correct_plan_passes(tmp_path, caps, suite, slicing):
     """Includes an old overpayment (c5) and a top-up (c3): neither fails."""
     assert failed_reasons(staged(tmp_path, caps), suite, caps) == set()
 
@@ -194,7 +204,7 @@ BROKEN = [
 
 
 @pytest.mark.parametrize("suite, change, policy_change, reasons", BROKEN)
-def test_a_broken_plan_fails_with_its_reason(tmp_path, policy, suite, change, policy_change, reasons):
+def test_a_broken_plan_fails_with_its_reason(tmp_path, policy, suite, change, policy_change, reasons, slicing):
     run_policy = policy(**{**CAPS, **policy_change})
     path = staged(tmp_path, run_policy, **change)
     assert failed_reasons(path, suite, run_policy) == reasons
@@ -232,14 +242,14 @@ def test_an_empty_plan_passes(tmp_path, caps):
     assert len(check_plan(context(tmp_path), caps)) == 3
 
 
-def test_a_first_run_has_no_earlier_ledger_or_batches(tmp_path, caps):
+def test_a_first_run_has_no_earlier_ledger_or_batches(tmp_path, caps, slicing):
     staged(tmp_path, caps, earlier=False, payments=with_amount("20251201-B0002-000002", 50000))
     check_plan(context(tmp_path), caps)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*), bool_and(planned) FROM ledger_after").fetchall() == [(3, True)]
 
 
-def test_ledger_after_holds_the_plan_and_only_the_ledger_rows_it_touches(tmp_path, caps):
+def test_ledger_after_holds_the_plan_and_only_the_ledger_rows_it_touches(tmp_path, caps, slicing):
     """Issue 10: the ledger suite checks the planned rows, the earlier rows of customers
     the plan pays (c3's settled 20,000, so its top-up is judged against it) and earlier
     rows whose payment id the plan reuses; c5's earlier payment, untouched, is left out."""

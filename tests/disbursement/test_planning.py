@@ -33,6 +33,8 @@ def plan(due: pl.DataFrame, policy, folder: Path, *, bank: pl.DataFrame | None =
         con.execute("CREATE TABLE test_bank AS SELECT * FROM bank")
         out = plan_payments(con, folder / "due.parquet", policy, RUN, BANK, dict(next_seq or {}),
                             dict(released or {}), folder)
+    # the sorted copy is gone: nothing but the caller's file and the plan is left
+    assert sorted(f.name for f in folder.iterdir()) == ["due.parquet", "planned.parquet"]
     return pl.read_parquet(out, glob=False)
 
 
