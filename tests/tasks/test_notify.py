@@ -73,10 +73,12 @@ def test_one_row_per_person_and_test_accounts_are_not_told(people):
                                                                                         "+8217", "+8218", "+8219"))]
 
 
-def test_one_render_writes_the_file_its_index_and_the_warehouse_rows_row_for_row(tmp_path, policy):
+@pytest.mark.parametrize("chunk", [1_000_000, 1000, 1])
+def test_one_render_writes_the_file_its_index_and_the_warehouse_rows_row_for_row(tmp_path, policy, chunk):
     """Issue 10: write_rendered renders once and writes three files in person_key order:
     the notification file (no person key, with the message), its index (who each row
-    is for) and the warehouse rows (everything but the message text)."""
+    is for) and the warehouse rows (everything but the message text); the same files
+    whether the people are rendered at once or in pieces (chunk)."""
     import polars as pl
 
     from redress.rules.notifications import messages
@@ -97,7 +99,7 @@ def test_one_render_writes_the_file_its_index_and_the_warehouse_rows_row_for_row
     })
     people.write_parquet(tmp_path / "people.parquet")
     out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
-    write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out)
+    write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out, chunk=chunk)
     expected = messages(people, policy()).with_columns(pl.lit("R20251201-001").alias("run_id"))
     final, index, rows = (pl.read_parquet(out[k]) for k in ("final", "index", "rows"))
     assert final.columns == list(COLUMNS) and rows.columns == list(WAREHOUSE_COLUMNS)
