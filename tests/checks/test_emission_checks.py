@@ -177,6 +177,9 @@ BROKEN = [
                  {"duplicate_payment_id"}, id="duplicate-payment-id"),
     pytest.param("ledger", {"payments": [(EARLIER_LEDGER[0][0], *PLAN[0][1:]), *PLAN[1:]]}, {},
                  {"duplicate_payment_id"}, id="payment-id-already-in-ledger"),
+    # a gate never loses a row: hash(NULL) is not NULL, so the sliced ledger_after keeps it
+    pytest.param("ledger", {"payments": [*PLAN[:2], (PLAN[2][0], None, *PLAN[2][2:])]}, {},
+                 {"missing_customer_id", "overpays_entitlement"}, id="payment-without-customer"),
     pytest.param("ledger", {"planned": add_one_to("voucher_travel", V1)}, {}, {"voucher_parts_mismatch"},
                  id="voucher-parts-not-summing"),
     pytest.param("ledger", {"planned": lambda f: f.with_columns(pl.lit(None, pl.Int64).alias("voucher_beauty"))},
@@ -386,3 +389,29 @@ def test_the_gate_fingerprint_moves_with_any_value_the_gate_reads_and_not_with_r
         assert gate_fingerprint(con, dataclasses.replace(caps, sha256="0" * 64)) != before  # another policy
         con.execute(GATE_CHANGES[table])
         assert gate_fingerprint(con, caps) != before
+
+
+@pytest.mark.parametrize("payments, rows", [
+    # the 4 planned rows and c3's earlier one
+    pytest.param([*PLAN, ("20251201-V0001-000002", None, 1000, "voucher", V1, RUN)], 5, id="null-customer"),
+    # and c5's earlier one, c5 being paid now
+    pytest.param([*PLAN, (PLAN[0][0], "c5", 1000, "voucher", V1, RUN)], 6, id="payment-id-reused-across-customers"),
+])
+def test_ledger_after_sliced_is_the_whole_row_for_row(tmp_path, policy, monkeypatch, payments, rows):
+    """Review of d3dac4c: a planned row without a customer (hash(NULL) is not NULL in
+    DuckDB, so it lands in one slice) and a payment id two customers share come out of
+    the slices exactly as out of the whole; a second staging on the same connection,
+    inside a transaction, replaces the temp table and leaves none behind."""
+    run_policy = policy(**CAPS)
+    path = staged(tmp_path, run_policy, payments=payments)
+    query = "SELECT * FROM ledger_after ORDER BY ALL"
+    with connect(path) as con:
+        whole = con.execute(query).fetchall()
+        for slice_payments in (1, 2, 3):
+            monkeypatch.setattr(emission_checks, "SLICE_PAYMENTS", slice_payments)
+            con.execute("BEGIN")
+            emission_checks.stage_checked(con, run_policy.voucher_products)
+            con.execute("COMMIT")
+            assert con.execute(query).fetchall() == whole
+        assert not con.execute("SELECT * FROM duckdb_tables() WHERE table_name = 'ledger_touched'").fetchall()
+    assert len(whole) == rows

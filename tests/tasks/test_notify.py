@@ -127,3 +127,37 @@ def test_people_already_notified_are_not_in_people():
         new_people(con)
         keys = [r[0] for r in con.execute("SELECT person_key FROM people ORDER BY person_key").fetchall()]
     assert keys == ["customer:b", "nonmember:+821077778888"]
+
+
+@pytest.mark.parametrize("n", [0, 3])
+def test_write_rendered_types_every_file_whoever_is_in_the_first_piece(tmp_path, policy, n):
+    """Review of 652c814: with nobody to tell, the three files still have their columns,
+    all text; a first piece of people without customer id or recipient (all null) fixes
+    no other Arrow type than the later pieces', so ParquetWriter takes them all."""
+    import polars as pl
+
+    from tasks.notify import COLUMNS, INDEX_COLUMNS, WAREHOUSE_COLUMNS, write_rendered
+
+    text = dict.fromkeys(("person_key", "kind", "customer_id", "recipient", "channel", "reason", "rail",
+                          "exposed_categories", "reference_code"), pl.String)
+    people = pl.DataFrame({
+        "person_key": [f"a{i}" for i in range(n)] + [f"b{i}" for i in range(n)],
+        "kind": ["non_member"] * n + ["member"] * n,
+        "customer_id": [None] * n + [f"c{i}" for i in range(n)],
+        "recipient": [None] * n + [f"u{i}@example.com" for i in range(n)],
+        "channel": ["none"] * n + ["email"] * n,
+        "reason": [None] * n + ["ELIGIBLE"] * n,
+        "amount": [0] * n + [50000] * n,
+        "rail": [None] * n + ["voucher"] * n,
+        "exposed_categories": ["phone"] * (2 * n),
+        "reference_code": [f"R{i:07d}" for i in range(2 * n)],
+    }, schema={**text, "amount": pl.Int64})
+    people.write_parquet(tmp_path / "people.parquet")
+    out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
+    write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out, chunk=max(n, 1))
+    for name, columns in (("final", COLUMNS), ("index", INDEX_COLUMNS), ("rows", WAREHOUSE_COLUMNS)):
+        written = pl.read_parquet(out[name])
+        assert written.schema == pl.Schema(dict.fromkeys(columns, pl.String)) and written.height == 2 * n
+        with duckdb.connect() as con:
+            assert {t for _, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning = false)",
+                                                   [str(out[name])]).fetchall()} == {"VARCHAR"}
