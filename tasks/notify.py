@@ -46,6 +46,7 @@ COLUMNS = ("recipient", "channel", "reference_code", "template_id", "language", 
 WAREHOUSE_COLUMNS = ("person_key", "customer_id", "recipient", "channel", "reference_code", "template_id",
                      "language", "run_id")
 INDEX_COLUMNS = ("person_key", "customer_id", "reference_code")
+DICTIONARY_COLUMNS = ("channel", "template_id", "language", "run_id")  # a few values each
 # People rendered at once by write_rendered: a million rendered messages are about 0.5 GB
 # (40M people: peak 2.1 GB in pieces of a million, 8.0 GB in pieces of five).
 RENDER_PEOPLE = 1_000_000
@@ -115,11 +116,19 @@ def write_rendered(people: Path, policy: Policy, run_id: str, *, final: Path, in
             for path, columns in outputs.items():
                 table = part.select(columns).to_arrow()
                 if path not in writers:
-                    writers[path] = pq.ParquetWriter(path, table.schema, compression="zstd")
+                    # A dictionary only where few values repeat: as small as Polars's files
+                    writers[path] = pq.ParquetWriter(
+                        path, table.schema, compression="zstd", compression_level=3,
+                        use_dictionary=[c for c in DICTIONARY_COLUMNS if c in columns])
                 writers[path].write_table(table)
-    finally:
+    except BaseException:
         for writer in writers.values():
             writer.close()
+        for path in outputs:  # never a short file that reads as whole
+            path.unlink(missing_ok=True)
+        raise
+    for writer in writers.values():
+        writer.close()
 
 
 @task(name="notify", task_run_name="notify", cache_policy=NO_CACHE, timeout_seconds=3600)

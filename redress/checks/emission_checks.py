@@ -139,7 +139,7 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
     _drop(con, "ledger_after")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE ledger_touched AS
-        SELECT * FROM ledger
+        SELECT payment_id, customer_id, amount, rail, batch_id, status FROM ledger
         WHERE customer_id IN (SELECT customer_id FROM planned_payments)
            OR payment_id IN (SELECT payment_id FROM planned_payments)""")
     # In slices of customers, as entitle does (redress/entitling.py): a customer's

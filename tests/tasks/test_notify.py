@@ -161,3 +161,33 @@ def test_write_rendered_types_every_file_whoever_is_in_the_first_piece(tmp_path,
         with duckdb.connect() as con:
             assert {t for _, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning = false)",
                                                    [str(out[name])]).fetchall()} == {"VARCHAR"}
+
+
+def test_a_render_that_fails_midway_leaves_no_file_that_reads_as_whole(tmp_path, policy, monkeypatch):
+    """write_rendered appends piece by piece: an error after the first piece removes the
+    three files rather than leave short ones with a valid footer."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from tasks.notify import write_rendered
+
+    n = 30
+    pl.DataFrame({
+        "person_key": [f"customer:c{i:03d}" for i in range(n)], "kind": ["member"] * n,
+        "customer_id": [f"c{i:03d}" for i in range(n)], "recipient": [f"u{i}@example.com" for i in range(n)],
+        "channel": ["email"] * n, "reason": ["ELIGIBLE"] * n, "amount": [50000] * n, "rail": ["voucher"] * n,
+        "exposed_categories": ["email"] * n, "reference_code": [f"ABCDEF{i:02d}" for i in range(n)],
+    }).write_parquet(tmp_path / "people.parquet")
+    real, calls = pq.ParquetWriter.write_table, []
+
+    def failing(self, table, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 3:  # the second piece's first file
+            raise OSError("No space left on device")
+        return real(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
+    out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
+    with pytest.raises(OSError, match="No space left"):
+        write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out, chunk=10)
+    assert not [path for path in out.values() if path.exists()]
