@@ -55,6 +55,7 @@ import duckdb
 import polars as pl
 
 from redress.context import RunContext
+from redress.entitling import SLICE_CUSTOMERS
 from redress.vocabulary import BANK_TRANSFER, ELIGIBLE, ISSUED, LIVE_STATUSES, VOUCHER, sql_list, sql_literal
 from redress.sql import file_path, identifier
 from redress.policy import Policy, VoucherProduct
@@ -62,10 +63,9 @@ from redress.checks.quality import check, require
 from redress.checks.suites import EXPECTATIONS_DIR, SuiteResult
 from redress.warehouse.exports import ROW_FINGERPRINT
 
-# Planned payments per slice of ledger_after's customers (stage_checked): as many as
-# entitle summarises at once (redress/entitling.py SLICE_CUSTOMERS), so the 33.7M case
-# is one slice.
-SLICE_PAYMENTS = 40_000_000
+# Planned payments per slice of ledger_after's customers (stage_checked): as many
+# customers as entitle summarises at once, so the 33.7M case is one slice.
+SLICE_PAYMENTS = SLICE_CUSTOMERS
 VIEWS = ("entitlements_checked", "ledger_after", "planned_batches_checked")  # the checked objects
 TABLES = ("planned_payments", "planned_batches")
 
