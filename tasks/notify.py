@@ -10,13 +10,12 @@ customer_id, reference_code): the notification file itself names no customer, an
 without the index a lost warehouse could not be rebuilt from the outbox without
 notifying everyone again (redress/outbox/recovery.py).
 
-Each message is rendered once, a few million people at a time, and the notification
-file, its index and the rows for the warehouse are written from that one pass
-(write_rendered). The warehouse's
-`notifications` table records who was told, how, with which template and code, but not
-the message text: the outbox file holds it, and nothing reads it back (explain shows the
-code, channel and run; recovery restores rows from the file and its index).
-"""
+Each message is rendered once, a million people at a time, and the notification file,
+its index and the rows for the warehouse are written from that one pass
+(write_rendered). The warehouse's `notifications` table records who was told, how, with
+which template and code, but not the message text: the outbox file holds it, and nothing
+reads it back (explain shows the code, channel and run; recovery restores rows from the
+file and its index)."""
 
 from __future__ import annotations
 
