@@ -54,6 +54,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from redress.warehouse import connect, table_exists
 from redress.warehouse import path as warehouse_path
@@ -84,6 +86,11 @@ TABLES = {
 FINGERPRINTS = ".fingerprints.json"
 TMP_PREFIX, TMP_SUFFIX = ".tmp-", ".partial"
 EMPTY = "_empty.parquet"  # the one file of a partitioned table without rows
+# A partition of more rows than this is sorted a range at a time (`_slices`): at 150M
+# customers one scope file of 285M rows sorted at once spilled more than the disk had.
+SLICE_ROWS = 20_000_000
+ROW_GROUP_ROWS = 1 << 20  # rows per row group of every exported file
+COMPRESSION, COMPRESSION_LEVEL = "zstd", 1
 
 
 def _tmp(final: Path) -> Path:
@@ -147,13 +154,75 @@ def _file_stamp(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path) -> None:
+def slice_column(spec: Export) -> str:
+    """The column a partition is cut on when it is too big to sort at once: the first of
+    the table's order that is not the partition column (which is one value per file)."""
+    columns = [term.split()[0] for term in spec.order.split(",")]
+    return next(column for column in columns if column != spec.partition)
+
+
+def _slices(con: duckdb.DuckDBPyConnection, table: str, spec: Export, where: str, params: list,
+            rows: int) -> list[tuple[object, object]]:
+    """[(low, high)]: ranges of the slice column, low included, high excluded, None open,
+    that together hold every row of the partition in the table's order, NULLs (sorted
+    last) in the last. One range when the partition has at most SLICE_ROWS rows; else one
+    per SLICE_ROWS rows, cut at quantiles of a sample. The cuts only bound how much is
+    sorted at once (a value held by more rows than that stays in one range): the file's
+    bytes do not depend on them (see `_write`)."""
+    count = -(-rows // SLICE_ROWS)
+    if count <= 1:
+        return [(None, None)]
+    column = slice_column(spec)
+    cuts = con.execute(
+        f"SELECT quantile_disc({column}, ?) FROM (SELECT {column} FROM {table} WHERE {where} AND {column} IS NOT NULL) "
+        f"USING SAMPLE reservoir(100000 ROWS) REPEATABLE (7)", [[i / count for i in range(1, count)], *params]
+    ).fetchall()[0][0] or []
+    bounds = [None, *sorted(set(cuts)), None]
+    return list(zip(bounds, bounds[1:]))
+
+
+def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path, rows: int) -> None:
+    """One file: the partition's rows (or the table's) sorted by the table's key, in row
+    groups of ROW_GROUP_ROWS rows. A big partition is sorted and written one range of its
+    slice column at a time (`_slices`), so DuckDB never spills more than a slice's sort;
+    the rows are regrouped into whole row groups before they are written, so the bytes
+    are the same for any cuts (tests/warehouse/test_exports.py)."""
+    where, params = ("TRUE", []) if spec.partition is None else (f"{spec.partition} IS NOT DISTINCT FROM ?", [value])
+    column = slice_column(spec)
     tmp = _tmp(final)
-    if spec.partition is None:
-        con.execute(f"COPY (SELECT * FROM {table} ORDER BY {spec.order}) TO ? (FORMAT parquet)", [str(tmp)])
-    else:  # the value is bound, never SQL text
-        con.execute(f"COPY (SELECT * FROM {table} WHERE {spec.partition} IS NOT DISTINCT FROM ? "
-                    f"ORDER BY {spec.order}) TO ? (FORMAT parquet)", [value, str(tmp)])
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    writer = None
+    try:
+        for low, high in _slices(con, table, spec, where, params, rows):
+            bounds, bound = [], []
+            if low is not None:
+                bounds.append(f"({column} >= ? OR {column} IS NULL)" if high is None else f"{column} >= ?")
+                bound.append(low)
+            if high is not None:
+                bounds.append(f"{column} < ?")
+                bound.append(high)
+            reader = con.sql(f"SELECT * FROM {table} WHERE {' AND '.join([where, *bounds])} ORDER BY {spec.order}",
+                             params=[*params, *bound]).to_arrow_reader(ROW_GROUP_ROWS)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, reader.schema, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL,
+                                          store_schema=False)
+            for batch in reader:
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= ROW_GROUP_ROWS:
+                    rows_now = pa.Table.from_batches(pending, reader.schema)
+                    writer.write_table(rows_now.slice(0, ROW_GROUP_ROWS).combine_chunks(), ROW_GROUP_ROWS)
+                    rest = rows_now.slice(ROW_GROUP_ROWS)
+                    pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            writer.write_table(pa.Table.from_batches(pending, writer.schema).combine_chunks(), ROW_GROUP_ROWS)
+        writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
     os.chmod(tmp, 0o600)
     fsync(tmp)
     os.replace(tmp, final)
@@ -212,7 +281,7 @@ def write_exports(data_dir: Path) -> list[Path]:
             for name, (value, fingerprint) in sorted(now.items()):
                 final = where / name
                 if old.get(name) != {"rows": fingerprint, "file": _file_stamp(final)}:
-                    _write(con, table, spec, value, final)
+                    _write(con, table, spec, value, final, fingerprint[0])
                     written.append(final)
                 files[name] = {"rows": fingerprint, "file": _file_stamp(final)}
             if spec.partition is not None:
