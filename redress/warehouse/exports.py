@@ -35,6 +35,11 @@ revision run that adds one scope file writes that file's partition, the new run'
 ledger and notifications partitions and the rebuilt tables, and leaves every other
 file as it was (same inode, same bytes).
 
+A file is written by pyarrow in row groups of ROW_GROUP_ROWS rows, zstd-compressed. A
+partition of more than SLICE_ROWS rows (at 150M customers, one scope file of 285M rows)
+is sorted one range of its key at a time, so that no sort spills more than a range's
+rows; the ranges change no byte of the file (`_write`).
+
 Each file is written under a temporary name and renamed, so a reader sees the previous
 file or the new one, never half of one. The temporary name ends in `.partial`, not
 `.parquet`: DuckDB's `*.parquet` matches hidden files too, so a copy in progress, or one
