@@ -439,3 +439,38 @@ def test_every_table_is_cut_on_a_key_column_whose_nulls_sort_last():
         column = exports.slice_column(spec)
         term = next(t.strip() for t in spec.order.split(",") if t.split()[0] == column)
         assert term == column and column != spec.partition, table
+
+
+def test_text_reaches_the_parquet_writer_with_64_bit_offsets(tmp_path, monkeypatch):
+    """DuckDB's Arrow stream with 32-bit string offsets refuses a batch that holds more
+    than 2 GiB of one text column ("Arrow Appender: The maximum total string size for
+    regular string buffers is 2147483647"): a row group of ROW_GROUP_ROWS rows of 2 KB
+    notes or rows as given, or 1,100 quarantined rows of 2 MB, failed the export (and
+    every table after it) where DuckDB's COPY wrote it. Reproducing that takes 8 GB of
+    memory, so this checks what prevents it: every text column reaches the writer as
+    large_string, and the file still reads back as VARCHAR."""
+    import pyarrow as pa
+
+    schemas = []
+    writer = pq.ParquetWriter
+
+    class Spy(writer):
+        def __init__(self, where, schema, **kwargs):
+            schemas.append(schema)
+            super().__init__(where, schema, **kwargs)
+
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 30)
+        ledger_rows(con, "R20251201-001", 12)
+    monkeypatch.setattr(exports.pq, "ParquetWriter", Spy)
+    write_exports(data)
+    text = [field.type for schema in schemas for field in schema if field.name in ("customer_id", "file_sha256")]
+    assert text and all(pa.types.is_large_string(kind) for kind in text), text
+    assert not [field for schema in schemas for field in schema if pa.types.is_string(field.type)]
+    assert_exports_equal_tables(data)
+    scope = data / "exports" / "scope_exposures" / f"{'a' * 64}.parquet"
+    with duckdb.connect() as con:
+        kinds = {name: kind for name, kind, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(scope)]).fetchall()}
+    assert (kinds["customer_id"], kinds["accessed_at"]) == ("VARCHAR", "TIMESTAMP WITH TIME ZONE")
+    assert pl.read_parquet(scope).schema["customer_id"] == pl.String
