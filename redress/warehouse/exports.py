@@ -195,6 +195,11 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
     where, params = ("TRUE", []) if spec.partition is None else (f"{spec.partition} IS NOT DISTINCT FROM ?", [value])
     column = slice_column(spec)
     tmp = _tmp(final)
+    # Text as Arrow large_string (64-bit offsets): with 32-bit ones DuckDB refuses a batch
+    # whose column holds more than 2 GiB of text (a row group of 1M rows of 2 KB notes or
+    # rows as given), which DuckDB's COPY wrote. No byte of the file changes (no Arrow
+    # schema is stored; Parquet has one string type).
+    con.execute("SET arrow_large_buffer_size = true")
     pending: list[pa.RecordBatch] = []
     held = 0
     writer = None
