@@ -55,6 +55,7 @@ import hashlib
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,27 +160,31 @@ def _file_stamp(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def slice_column(spec: Export) -> str:
-    """The column a partition is cut on when it is too big to sort at once: the first of
-    the table's order that is not the partition column (which is one value per file)."""
-    columns = [term.split()[0] for term in spec.order.split(",")]
-    return next(column for column in columns if column != spec.partition)
+def sort_key(spec: Export) -> str:
+    """SQL: DuckDB's `create_sort_key` over the table's order past the partition column
+    (one value per file): a BLOB whose byte order is the table's order, NULLs where the
+    order puts them, so ranges of it cut a partition anywhere, even inside a run of one
+    value of the first column (a quarantine is a few `kind`s)."""
+    terms = []
+    for term in spec.order.split(","):
+        column, *nulls = term.split()
+        if column != spec.partition:
+            terms.append(f"{column}, 'ASC {' '.join(nulls) or 'NULLS LAST'}'")
+    return f"create_sort_key({', '.join(terms)})"
 
 
 def _slices(con: duckdb.DuckDBPyConnection, table: str, spec: Export, where: str, params: list,
-            rows: int) -> list[tuple[object, object]]:
-    """[(low, high)]: ranges of the slice column, low included, high excluded, None open,
-    that together hold every row of the partition in the table's order, NULLs (sorted
-    last) in the last. One range when the partition has at most SLICE_ROWS rows; else one
-    per SLICE_ROWS rows, cut at quantiles of a sample. The cuts only bound how much is
-    sorted at once (a value held by more rows than that stays in one range): the file's
-    bytes do not depend on them (see `_write`)."""
+            rows: int) -> list[tuple[bytes | None, bytes | None]]:
+    """[(low, high)]: ranges of the partition's `sort_key`, low included, high excluded,
+    None open, that together hold every row in the table's order. One range when the
+    partition has at most SLICE_ROWS rows; else one per SLICE_ROWS rows, cut at quantiles
+    of a sample. The cuts only bound how much is sorted at once: the file's bytes do not
+    depend on them (see `_write`)."""
     count = -(-rows // SLICE_ROWS)
     if count <= 1:
         return [(None, None)]
-    column = slice_column(spec)
     cuts = con.execute(
-        f"SELECT quantile_disc({column}, ?) FROM (SELECT {column} FROM {table} WHERE {where} AND {column} IS NOT NULL) "
+        f"SELECT quantile_disc({sort_key(spec)}, ?) FROM (SELECT * FROM {table} WHERE {where}) "
         f"USING SAMPLE reservoir(100000 ROWS) REPEATABLE (7)", [[i / count for i in range(1, count)], *params]
     ).fetchall()[0][0] or []
     bounds = [None, *sorted(set(cuts)), None]
@@ -189,11 +194,11 @@ def _slices(con: duckdb.DuckDBPyConnection, table: str, spec: Export, where: str
 def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path, rows: int) -> None:
     """One file: the partition's rows (or the table's) sorted by the table's key, in row
     groups of ROW_GROUP_ROWS rows. A big partition is sorted and written one range of its
-    slice column at a time (`_slices`), so DuckDB never spills more than a slice's sort;
+    sort key at a time (`_slices`), so DuckDB never spills more than a slice's sort;
     the rows are regrouped into whole row groups before they are written, so the bytes
     are the same for any cuts (tests/warehouse/test_exports.py)."""
     where, params = ("TRUE", []) if spec.partition is None else (f"{spec.partition} IS NOT DISTINCT FROM ?", [value])
-    column = slice_column(spec)
+    key = sort_key(spec)
     tmp = _tmp(final)
     # Text as Arrow large_string (64-bit offsets): with 32-bit ones DuckDB refuses a batch
     # whose column holds more than 2 GiB of text (a row group of 1M rows of 2 KB notes or
@@ -203,15 +208,21 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
     pending: list[pa.RecordBatch] = []
     held = 0
     writer = None
+    # One thread encodes and compresses a row group while DuckDB sorts and converts the
+    # next (both release the GIL); at most one row group waits for it.
+    encoder = ThreadPoolExecutor(max_workers=1)
+    writing = None
+
+    def write(rows: pa.Table) -> None:
+        nonlocal writing
+        if writing is not None:
+            writing.result()
+        writing = encoder.submit(writer.write_table, rows.combine_chunks(), ROW_GROUP_ROWS)
+
     try:
         for low, high in _slices(con, table, spec, where, params, rows):
-            bounds, bound = [], []
-            if low is not None:
-                bounds.append(f"({column} >= ? OR {column} IS NULL)" if high is None else f"{column} >= ?")
-                bound.append(low)
-            if high is not None:
-                bounds.append(f"{column} < ?")
-                bound.append(high)
+            bounds = [f"{key} >= ?"] * (low is not None) + [f"{key} < ?"] * (high is not None)
+            bound = [cut for cut in (low, high) if cut is not None]
             reader = con.sql(f"SELECT * FROM {table} WHERE {' AND '.join([where, *bounds])} ORDER BY {spec.order}",
                              params=[*params, *bound]).to_arrow_reader(ROW_GROUP_ROWS)
             if writer is None:
@@ -222,17 +233,21 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
                 held += batch.num_rows
                 while held >= ROW_GROUP_ROWS:
                     rows_now = pa.Table.from_batches(pending, reader.schema)
-                    writer.write_table(rows_now.slice(0, ROW_GROUP_ROWS).combine_chunks(), ROW_GROUP_ROWS)
+                    write(rows_now.slice(0, ROW_GROUP_ROWS))
                     rest = rows_now.slice(ROW_GROUP_ROWS)
                     pending, held = rest.to_batches(), rest.num_rows
         if held:
-            writer.write_table(pa.Table.from_batches(pending, writer.schema).combine_chunks(), ROW_GROUP_ROWS)
+            write(pa.Table.from_batches(pending, writer.schema))
+        if writing is not None:
+            writing.result()
         writer.close()
     except BaseException:
+        encoder.shutdown(wait=True, cancel_futures=True)
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
         raise
+    encoder.shutdown()
     os.chmod(tmp, 0o600)
     fsync(tmp)
     os.replace(tmp, final)

@@ -343,7 +343,7 @@ def test_an_empty_partitioned_table_still_reads_as_an_empty_table_with_its_colum
 
 # A table of our own for `_write`: a partition column, a text slice column with NULLs,
 # repeats and non-ASCII, a second key column, and columns of each kind the warehouse has.
-CUT = Export("part, key, n", "part")
+CUT = Export("part, key, n NULLS FIRST", "part")
 CUT_TABLE = ("CREATE TABLE cut (part VARCHAR, key VARCHAR, n BIGINT, seen_at TIMESTAMP WITH TIME ZONE, "
              "flag BOOLEAN, note VARCHAR)")
 keys = st.one_of(st.none(), st.sampled_from(["", "A", "a", "Z9", "ä", "é", "İ", "한", "😀", "a\x00b"]),
@@ -351,12 +351,13 @@ keys = st.one_of(st.none(), st.sampled_from(["", "A", "a", "Z9", "ä", "é", "İ
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(st.sampled_from(["p1", "p2"]), keys, st.integers(-3, 3)), max_size=60),
+@given(rows=st.lists(st.tuples(st.sampled_from(["p1", "p2"]), keys, st.one_of(st.none(), st.integers(-3, 3))),
+                     max_size=60),
        slice_rows=st.integers(1, 25), group_rows=st.integers(1, 9))
 def test_a_partition_written_a_range_at_a_time_has_the_bytes_of_one_sort(tmp_path, monkeypatch, rows, slice_rows,
                                                                           group_rows):
-    """However a partition is cut into ranges of its slice column (a sort per range), the
-    file holds the partition's rows in the table's order, NULL keys last, in row groups
+    """However a partition is cut into ranges of its sort key (a sort per range), the
+    file holds the partition's rows in the table's order, NULLs where it puts them, in row groups
     of ROW_GROUP_ROWS, byte for byte the file of one sort of the whole partition."""
     rows = sorted(set(rows), key=repr)  # (part, key, n) is the table's key: unique
     con = duckdb.connect()
@@ -364,7 +365,7 @@ def test_a_partition_written_a_range_at_a_time_has_the_bytes_of_one_sort(tmp_pat
     con.execute(CUT_TABLE)
     for part, key, n in rows:  # a few dozen rows of a test table
         con.execute("INSERT INTO cut VALUES (?, ?, ?, TIMESTAMPTZ '2025-06-01 00:00:00+00' + to_seconds(?), ?, ?)",
-                    [part, key, n, n, n % 2 == 0, None if n else "x"])
+                    [part, key, n, n or 0, n is None or n % 2 == 0, None if n else "x"])
     monkeypatch.setattr(exports, "ROW_GROUP_ROWS", group_rows)
     count = sum(1 for part, _, _ in rows if part == "p1")
     files = {}
@@ -374,27 +375,30 @@ def test_a_partition_written_a_range_at_a_time_has_the_bytes_of_one_sort(tmp_pat
         exports._write(con, "cut", CUT, "p1", files[label], count)
     assert files["whole"].read_bytes() == files["cut"].read_bytes()
     back = con.execute("SELECT * FROM read_parquet(?, hive_partitioning = false)", [str(files["cut"])]).fetchall()
-    assert back == con.execute("SELECT * FROM cut WHERE part = 'p1' ORDER BY part, key NULLS LAST, n").fetchall()
+    assert back == con.execute(f"SELECT * FROM cut WHERE part = 'p1' ORDER BY {CUT.order}").fetchall()
     assert pq.ParquetFile(files["cut"]).metadata.num_row_groups == -(-count // group_rows)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
     ranges = exports._slices(con, "cut", CUT, "part = ?", ["p1"], count)
-    assert len(ranges) == 1 if count <= slice_rows else len(ranges) >= 1
+    assert len(ranges) == 1 if count <= slice_rows else len(ranges) >= min(-(-count // slice_rows), 2)
 
 
 def test_a_big_partition_is_sorted_in_several_ranges_and_reads_back_whole(tmp_path, monkeypatch):
     """The warehouse's own tables: a scope file of 5,000 rows with SLICE_ROWS 700 is cut
-    into several row_number ranges (each sorted alone); its export equals the table."""
+    into several ranges (each sorted alone), and so is a run's quarantine of 4,000 rows of
+    one kind and one file (cut inside that run of values); the exports equal the tables."""
     data = tmp_path / "data"
     with warehouse(data) as con:
         scope_rows(con, "a" * 64, 5000)
         ledger_rows(con, "R20251201-001", 3000)
+        con.execute("INSERT INTO quarantine SELECT 'R20251201-001', 'scope', 'f', 'all bad.csv', "
+                    "CASE WHEN i % 500 = 0 THEN NULL ELSE i END, 'bad_row', NULL, '{}' FROM range(4000) t(i)")
     monkeypatch.setattr(exports, "SLICE_ROWS", 700)
     monkeypatch.setattr(exports, "ROW_GROUP_ROWS", 1000)
     ranges = []
     slices = exports._slices
     monkeypatch.setattr(exports, "_slices", lambda *a: ranges.append(slices(*a)) or ranges[-1])
     write_exports(data)
-    assert max(len(r) for r in ranges) >= 5  # the scope file and the ledger were cut
+    assert sorted(len(r) for r in ranges)[-3:] == [5, 6, 8]  # the ledger, the quarantine, the scope file
     assert pq.ParquetFile(data / "exports" / "scope_exposures" / f"{'a' * 64}.parquet").metadata.num_row_groups == 5
     assert_exports_equal_tables(data)
 
@@ -432,13 +436,27 @@ def test_a_write_that_fails_midway_leaves_the_previous_file_and_no_partial_one(t
     assert_exports_equal_tables(data)
 
 
-def test_every_table_is_cut_on_a_key_column_whose_nulls_sort_last():
-    """`_slices` puts NULL keys in the last range: right only where the table's order
-    sorts them last (DuckDB's default), which no NULLS FIRST on a slice column changes."""
-    for table, spec in TABLES.items():
-        column = exports.slice_column(spec)
-        term = next(t.strip() for t in spec.order.split(",") if t.split()[0] == column)
-        assert term == column and column != spec.partition, table
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["scope", "customers"]), st.one_of(st.none(), st.text(max_size=3)),
+                               st.one_of(st.none(), st.integers(-2, 2)), st.sampled_from(["bad_row", "a"])),
+                     max_size=30))
+def test_the_sort_key_orders_rows_as_each_table_s_order_does(rows):
+    """`sort_key` is what `_slices` cuts on: for every exported table, ordering its rows
+    by the key is ordering them by the table's order (NULLS FIRST included), so a range
+    of the key is a run of the file."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE q (run_id VARCHAR, kind VARCHAR, file_name VARCHAR, row_number BIGINT, reason VARCHAR)")
+    for i, (kind, name, number, reason) in enumerate(rows):
+        con.execute("INSERT INTO q VALUES ('R1', ?, ?, ?, ?)", [kind, name, number, f"{reason}{i}"])
+    spec = TABLES["quarantine"]
+    assert (con.execute(f"SELECT * FROM q ORDER BY {exports.sort_key(spec)}").fetchall()
+            == con.execute(f"SELECT * FROM q ORDER BY {spec.order}").fetchall())
+    for table, spec in TABLES.items():  # every table's key names its own columns, in its order
+        key = exports.sort_key(spec)
+        terms = [t.split()[0] for t in spec.order.split(",") if t.split()[0] != spec.partition]
+        assert key.startswith("create_sort_key(") and [k.split(",")[0] for k in key[16:-1].split("', ")] == terms, table
 
 
 def test_text_reaches_the_parquet_writer_with_64_bit_offsets(tmp_path, monkeypatch):
