@@ -97,6 +97,10 @@ EMPTY = "_empty.parquet"  # the one file of a partitioned table without rows
 SLICE_ROWS = 20_000_000
 ROW_GROUP_ROWS = 1 << 20  # rows per row group of every exported file
 COMPRESSION, COMPRESSION_LEVEL = "zstd", 1
+# How the files are written, recorded with them: files written otherwise (by an earlier
+# version: DuckDB's COPY, snappy) are written again once, so that the same warehouse
+# gives the same bytes whether its exports were brought up to date or written afresh.
+FORMAT = f"pyarrow {pa.__version__} {COMPRESSION}-{COMPRESSION_LEVEL} {ROW_GROUP_ROWS}"
 
 
 def _tmp(final: Path) -> Path:
@@ -262,8 +266,8 @@ def _record(folder: Path, recorded: dict) -> None:
 
 
 def _read_record(folder: Path) -> dict:
-    """{table: {"columns": str, "files": {name: {"rows": fingerprint, "file": [size,
-    mtime_ns]}}}} as recorded. Anything else (none yet, not JSON, or edited into another
+    """{table: {"columns": str, "format": FORMAT, "files": {name: {"rows": fingerprint,
+    "file": [size, mtime_ns]}}}} as recorded. Anything else (none yet, not JSON, or edited into another
     shape) counts as no record for the tables concerned: their files are all written
     again, never a traceback."""
     try:
@@ -299,7 +303,7 @@ def write_exports(data_dir: Path) -> list[Path]:
                 (folder / f"{table}.parquet").unlink()  # the one-file layout of earlier versions
             before = recorded.get(table, {})
             columns = _columns(con, table)
-            same_columns = before.get("columns") == columns
+            same_columns = before.get("columns") == columns and before.get("format") == FORMAT
             now = fingerprints(con, table, spec)
             old = before.get("files", {}) if same_columns else {}
             files = {}
@@ -314,7 +318,7 @@ def write_exports(data_dir: Path) -> list[Path]:
                     if path.name not in now and path.is_file():
                         path.unlink()
                 fsync(where)
-            recorded[table] = {"columns": columns, "files": files}
+            recorded[table] = {"columns": columns, "format": FORMAT, "files": files}
             _record(folder, recorded)
     fsync(folder)
     return sorted(written)

@@ -7,6 +7,7 @@ mtime), on a warehouse built by hand in a temporary folder.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -492,3 +493,27 @@ def test_text_reaches_the_parquet_writer_with_64_bit_offsets(tmp_path, monkeypat
         kinds = {name: kind for name, kind, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(scope)]).fetchall()}
     assert (kinds["customer_id"], kinds["accessed_at"]) == ("VARCHAR", "TIMESTAMP WITH TIME ZONE")
     assert pl.read_parquet(scope).schema["customer_id"] == pl.String
+
+
+def test_files_an_earlier_version_wrote_are_written_again_once(tmp_path):
+    """A record without this version's FORMAT (files of DuckDB's COPY, snappy, before
+    the sliced writer) rewrites every file once, to the bytes of a fresh export of the
+    same warehouse; the next export writes nothing."""
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 20)
+        ledger_rows(con, "R20251201-001", 5)
+    write_exports(data)
+    folder = data / "exports"
+    record = json.loads((folder / FINGERPRINTS).read_text())
+    for entry in record.values():
+        del entry["format"]
+    (folder / FINGERPRINTS).write_text(json.dumps(record))
+    before = stamps(folder)
+    written = write_exports(data)
+    assert sorted(p.relative_to(folder).as_posix() for p in written) == sorted(before)
+    assert write_exports(data) == []
+    fresh = tmp_path / "fresh"
+    shutil.copytree(data, fresh, ignore=shutil.ignore_patterns("exports"))
+    write_exports(fresh)
+    assert {p: (folder / p).read_bytes() for p in before} == {p: (fresh / "exports" / p).read_bytes() for p in before}
