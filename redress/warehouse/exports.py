@@ -177,8 +177,18 @@ def sort_key(spec: Export) -> str:
     return f"create_sort_key({', '.join(terms)})"
 
 
+def _first(spec: Export) -> tuple[str, bool]:
+    """The first column of the table's order past the partition column, and whether its
+    NULLs sort last."""
+    column, *nulls = next(term.split() for term in spec.order.split(",") if term.split()[0] != spec.partition)
+    return column, nulls != ["NULLS", "FIRST"]
+
+
+Cut = tuple[bytes, object]  # a row's `sort_key`, and its value of the first column
+
+
 def _slices(con: duckdb.DuckDBPyConnection, table: str, spec: Export, where: str, params: list,
-            rows: int) -> list[tuple[bytes | None, bytes | None]]:
+            rows: int) -> list[tuple[Cut | None, Cut | None]]:
     """[(low, high)]: ranges of the partition's `sort_key`, low included, high excluded,
     None open, that together hold every row in the table's order. One range when the
     partition has at most SLICE_ROWS rows; else one per SLICE_ROWS rows, cut at quantiles
@@ -187,12 +197,39 @@ def _slices(con: duckdb.DuckDBPyConnection, table: str, spec: Export, where: str
     count = -(-rows // SLICE_ROWS)
     if count <= 1:
         return [(None, None)]
-    cuts = con.execute(
-        f"SELECT quantile_disc({sort_key(spec)}, ?) FROM (SELECT * FROM {table} WHERE {where}) "
-        f"USING SAMPLE reservoir(100000 ROWS) REPEATABLE (7)", [[i / count for i in range(1, count)], *params]
-    ).fetchall()[0][0] or []
-    bounds = [None, *sorted(set(cuts)), None]
+    column, _ = _first(spec)
+    sample = con.execute(
+        f"SELECT {sort_key(spec)} AS cut_key, {column} FROM (SELECT * FROM {table} WHERE {where}) "
+        f"USING SAMPLE reservoir(100000 ROWS) REPEATABLE (7) ORDER BY cut_key", params).fetchall()
+    cuts = list({key: (key, first) for key, first in (sample[len(sample) * i // count]
+                                                      for i in range(1, count)) if sample}.values())
+    bounds = [None, *cuts, None]
     return list(zip(bounds, bounds[1:]))
+
+
+def _range(spec: Export, low: Cut | None, high: Cut | None) -> tuple[list[str], list]:
+    """SQL conditions (ours) and their values for the rows from `low` (included) to
+    `high` (excluded): the sort key decides; the first column's bounds, which the key
+    implies, let DuckDB skip the row groups outside them without computing a key."""
+    key, (column, nulls_last) = sort_key(spec), _first(spec)
+    conditions, values = [], []
+    if low is not None:
+        conditions.append(f"{key} >= ?")
+        values.append(low[0])
+        if low[1] is not None:
+            conditions.append(f"({column} >= ? OR {column} IS NULL)" if nulls_last else f"{column} >= ?")
+            values.append(low[1])
+        elif nulls_last:
+            conditions.append(f"{column} IS NULL")
+    if high is not None:
+        conditions.append(f"{key} < ?")
+        values.append(high[0])
+        if high[1] is not None:
+            conditions.append(f"{column} <= ?" if nulls_last else f"({column} <= ? OR {column} IS NULL)")
+            values.append(high[1])
+        elif not nulls_last:
+            conditions.append(f"{column} IS NULL")
+    return conditions, values
 
 
 def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path, rows: int) -> None:
@@ -202,7 +239,6 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
     the rows are regrouped into whole row groups before they are written, so the bytes
     are the same for any cuts (tests/warehouse/test_exports.py)."""
     where, params = ("TRUE", []) if spec.partition is None else (f"{spec.partition} IS NOT DISTINCT FROM ?", [value])
-    key = sort_key(spec)
     tmp = _tmp(final)
     # Text as Arrow large_string (64-bit offsets): with 32-bit ones DuckDB refuses a batch
     # whose column holds more than 2 GiB of text (a row group of 1M rows of 2 KB notes or
@@ -225,8 +261,7 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
 
     try:
         for low, high in _slices(con, table, spec, where, params, rows):
-            bounds = [f"{key} >= ?"] * (low is not None) + [f"{key} < ?"] * (high is not None)
-            bound = [cut for cut in (low, high) if cut is not None]
+            bounds, bound = _range(spec, low, high)
             reader = con.sql(f"SELECT * FROM {table} WHERE {' AND '.join([where, *bounds])} ORDER BY {spec.order}",
                              params=[*params, *bound]).to_arrow_reader(ROW_GROUP_ROWS)
             if writer is None:
