@@ -213,21 +213,16 @@ def _range(spec: Export, low: Cut | None, high: Cut | None) -> tuple[list[str], 
     implies, let DuckDB skip the row groups outside them without computing a key."""
     key, (column, nulls_last) = sort_key(spec), _first(spec)
     conditions, values = [], []
-    if low is not None:
-        conditions.append(f"{key} >= ?")
-        values.append(low[0])
-        if low[1] is not None:
-            conditions.append(f"({column} >= ? OR {column} IS NULL)" if nulls_last else f"{column} >= ?")
-            values.append(low[1])
-        elif nulls_last:
-            conditions.append(f"{column} IS NULL")
-    if high is not None:
-        conditions.append(f"{key} < ?")
-        values.append(high[0])
-        if high[1] is not None:
-            conditions.append(f"{column} <= ?" if nulls_last else f"({column} <= ? OR {column} IS NULL)")
-            values.append(high[1])
-        elif not nulls_last:
+    # nulls_within: whether rows with a NULL first column can lie on this side of the cut
+    for cut, key_op, op, nulls_within in ((low, ">=", ">=", nulls_last), (high, "<", "<=", not nulls_last)):
+        if cut is None:
+            continue
+        conditions.append(f"{key} {key_op} ?")
+        values.append(cut[0])
+        if cut[1] is not None:
+            conditions.append(f"({column} {op} ? OR {column} IS NULL)" if nulls_within else f"{column} {op} ?")
+            values.append(cut[1])
+        elif nulls_within:  # the cut's own first column is NULL: so is every row on this side
             conditions.append(f"{column} IS NULL")
     return conditions, values
 

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 import polars as pl
 import pyarrow.parquet as pq
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from redress.warehouse import connect, exports
@@ -352,11 +352,14 @@ keys = st.one_of(st.none(), st.sampled_from(["", "A", "a", "Z9", "ä", "é", "İ
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(rows=[("p1", "a", None), ("p1", "b", None), ("p1", "c", 1), ("p1", "d", 2), ("p1", "e", 3)],  # a cut
+         slice_rows=2, group_rows=2, spec=Export("part, n NULLS FIRST, key", "part"))  # inside the NULLs first
 @given(rows=st.lists(st.tuples(st.sampled_from(["p1", "p2"]), keys, st.one_of(st.none(), st.integers(-3, 3))),
                      max_size=60),
-       slice_rows=st.integers(1, 25), group_rows=st.integers(1, 9))
+       slice_rows=st.integers(1, 25), group_rows=st.integers(1, 9),
+       spec=st.sampled_from([CUT, Export("part, n NULLS FIRST, key", "part")]))
 def test_a_partition_written_a_range_at_a_time_has_the_bytes_of_one_sort(tmp_path, monkeypatch, rows, slice_rows,
-                                                                          group_rows):
+                                                                          group_rows, spec):
     """However a partition is cut into ranges of its sort key (a sort per range), the
     file holds the partition's rows in the table's order, NULLs where it puts them, in row groups
     of ROW_GROUP_ROWS, byte for byte the file of one sort of the whole partition."""
@@ -373,13 +376,13 @@ def test_a_partition_written_a_range_at_a_time_has_the_bytes_of_one_sort(tmp_pat
     for label, cut in (("whole", 10**9), ("cut", slice_rows)):
         monkeypatch.setattr(exports, "SLICE_ROWS", cut)
         files[label] = tmp_path / f"{label}.parquet"
-        exports._write(con, "cut", CUT, "p1", files[label], count)
+        exports._write(con, "cut", spec, "p1", files[label], count)
     assert files["whole"].read_bytes() == files["cut"].read_bytes()
     back = con.execute("SELECT * FROM read_parquet(?, hive_partitioning = false)", [str(files["cut"])]).fetchall()
-    assert back == con.execute(f"SELECT * FROM cut WHERE part = 'p1' ORDER BY {CUT.order}").fetchall()
+    assert back == con.execute(f"SELECT * FROM cut WHERE part = 'p1' ORDER BY {spec.order}").fetchall()
     assert pq.ParquetFile(files["cut"]).metadata.num_row_groups == -(-count // group_rows)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
-    ranges = exports._slices(con, "cut", CUT, "part = ?", ["p1"], count)
+    ranges = exports._slices(con, "cut", spec, "part = ?", ["p1"], count)
     assert len(ranges) == 1 if count <= slice_rows else len(ranges) >= min(-(-count // slice_rows), 2)
 
 
