@@ -184,7 +184,11 @@ def _first(spec: Export) -> tuple[str, bool]:
     return column, nulls != ["NULLS", "FIRST"]
 
 
-Cut = tuple[bytes, object]  # a row's `sort_key`, and its value of the first column
+# A row's `sort_key`, and its value of the first column as DuckDB's text with that
+# column's type (None when NULL). Not as a Python value: DATE and TIMESTAMP(TZ)
+# infinities come back as datetime.max/min and TIMESTAMP_NS without its nanoseconds,
+# so a bound made of them excluded rows that the key put inside the range.
+Cut = tuple[bytes, str | None, str]
 
 
 def _slices(con: duckdb.DuckDBPyConnection, table: str, spec: Export, where: str, params: list,
@@ -199,9 +203,9 @@ def _slices(con: duckdb.DuckDBPyConnection, table: str, spec: Export, where: str
         return [(None, None)]
     column, _ = _first(spec)
     sample = con.execute(
-        f"SELECT {sort_key(spec)} AS cut_key, {column} FROM (SELECT * FROM {table} WHERE {where}) "
+        f"SELECT {sort_key(spec)} AS cut_key, {column}::VARCHAR, typeof({column}) FROM (SELECT * FROM {table} WHERE {where}) "
         f"USING SAMPLE reservoir(100000 ROWS) REPEATABLE (7) ORDER BY cut_key", params).fetchall()
-    cuts = list({key: (key, first) for key, first in (sample[len(sample) * i // count]
+    cuts = list({key: (key, first, kind) for key, first, kind in (sample[len(sample) * i // count]
                                                       for i in range(1, count)) if sample}.values())
     bounds = [None, *cuts, None]
     return list(zip(bounds, bounds[1:]))
@@ -220,7 +224,8 @@ def _range(spec: Export, low: Cut | None, high: Cut | None) -> tuple[list[str], 
         conditions.append(f"{key} {key_op} ?")
         values.append(cut[0])
         if cut[1] is not None:
-            conditions.append(f"({column} {op} ? OR {column} IS NULL)" if nulls_within else f"{column} {op} ?")
+            bound = f"{column} {op} CAST(? AS {cut[2]})"  # cut[2]: DuckDB's typeof, ours too
+            conditions.append(f"({bound} OR {column} IS NULL)" if nulls_within else bound)
             values.append(cut[1])
         elif nulls_within:  # the cut's own first column is NULL: so is every row on this side
             conditions.append(f"{column} IS NULL")
