@@ -203,10 +203,11 @@ def _slices(con: duckdb.DuckDBPyConnection, table: str, spec: Export, where: str
         return [(None, None)]
     column, _ = _first(spec)
     sample = con.execute(
-        f"SELECT {sort_key(spec)} AS cut_key, {column}::VARCHAR, typeof({column}) FROM (SELECT * FROM {table} WHERE {where}) "
+        f"SELECT {sort_key(spec)} AS cut_key, {column}::VARCHAR, typeof({column}) "
+        f"FROM (SELECT * FROM {table} WHERE {where}) "
         f"USING SAMPLE reservoir(100000 ROWS) REPEATABLE (7) ORDER BY cut_key", params).fetchall()
-    cuts = list({key: (key, first, kind) for key, first, kind in (sample[len(sample) * i // count]
-                                                      for i in range(1, count)) if sample}.values())
+    picked = (sample[len(sample) * i // count] for i in range(1, count)) if sample else ()
+    cuts = list({key: (key, first, kind) for key, first, kind in picked}.values())  # one cut per key
     bounds = [None, *cuts, None]
     return list(zip(bounds, bounds[1:]))
 
@@ -265,8 +266,8 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
             reader = con.sql(f"SELECT * FROM {table} WHERE {' AND '.join([where, *bounds])} ORDER BY {spec.order}",
                              params=[*params, *bound]).to_arrow_reader(ROW_GROUP_ROWS)
             if writer is None:
-                writer = pq.ParquetWriter(tmp, reader.schema, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL,
-                                          store_schema=False)
+                writer = pq.ParquetWriter(tmp, reader.schema, compression=COMPRESSION,
+                                          compression_level=COMPRESSION_LEVEL, store_schema=False)
             for batch in reader:
                 pending.append(batch)
                 held += batch.num_rows
