@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from redress.warehouse import SCHEMA
 from tasks.notify import new_people
@@ -191,3 +193,98 @@ def test_a_render_that_fails_midway_leaves_no_file_that_reads_as_whole(tmp_path,
     with pytest.raises(OSError, match="No space left"):
         write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out, chunk=10)
     assert not [path for path in out.values() if path.exists()]
+
+
+def _people_frame(n: int):
+    import polars as pl
+
+    return pl.DataFrame({
+        "person_key": [f"customer:c{i:05d}" for i in range(n)], "kind": ["member"] * n,
+        "customer_id": [f"c{i:05d}" for i in range(n)],
+        "recipient": [f"u{i}@example.com" if i % 4 else f"+8210{i:08d}" for i in range(n)],
+        "channel": ["email" if i % 4 else "sms" for i in range(n)],
+        "reason": ["ELIGIBLE" if i % 3 else "BELOW_MINIMUM" for i in range(n)],
+        "amount": [50000 + i for i in range(n)], "rail": ["voucher" if i % 2 else "bank_transfer" for i in range(n)],
+        "exposed_categories": ["email,name"] * n,
+        "reference_code": [f"{i:08d}".translate(str.maketrans("0123456789", "ABCDEFGHJK")) for i in range(n)],
+    }, schema={**dict.fromkeys(("person_key", "kind", "customer_id", "recipient", "channel", "reason", "amount",
+                                "rail", "exposed_categories", "reference_code"), pl.String), "amount": pl.Int64})
+
+
+def _written_one_by_one(people, policy, run_id: str, out: dict, chunk: int) -> None:
+    """The files as written before the writing threads: each piece rendered, then
+    appended to the three files one after the other, in this thread (the reference for
+    the bytes)."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from redress.rules.notifications import messages
+    from tasks.notify import COLUMNS, DICTIONARY_COLUMNS, INDEX_COLUMNS, WAREHOUSE_COLUMNS
+
+    rendered = messages(pl.scan_parquet(people), policy).with_columns(pl.lit(run_id).alias("run_id"))
+    total = pl.scan_parquet(people).select(pl.len()).collect().item()
+    columns = {"final": COLUMNS, "index": INDEX_COLUMNS, "rows": WAREHOUSE_COLUMNS}
+    writers = {}
+    for offset in range(0, max(total, 1), chunk):
+        part = rendered.slice(offset, chunk).collect()
+        for name, cols in columns.items():
+            table = part.select(cols).to_arrow()
+            if name not in writers:
+                writers[name] = pq.ParquetWriter(out[name], table.schema, compression="zstd", compression_level=3,
+                                                 use_dictionary=[c for c in DICTIONARY_COLUMNS if c in cols])
+            writers[name].write_table(table)
+    for writer in writers.values():
+        writer.close()
+
+
+@given(n=st.integers(min_value=0, max_value=3000), chunk=st.integers(min_value=1, max_value=4000))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_each_file_gets_its_pieces_in_order_from_its_own_thread(tmp_path_factory, policy, n, chunk):
+    """Issue 10: write_rendered writes the three files on threads of their own while the
+    next piece renders; for any number of people and any piece size the three files
+    are byte for byte those of writing every piece in turn in one thread."""
+    import hashlib
+
+    from tasks.notify import write_rendered
+
+    chunk = max(1, chunk // 10) if n > 500 else chunk  # many pieces for the bigger cases, kept quick
+    folder = tmp_path_factory.mktemp("pieces")
+    _people_frame(n).write_parquet(folder / "people.parquet")
+    threaded = {name: folder / f"threaded-{name}.parquet" for name in ("final", "index", "rows")}
+    reference = {name: folder / f"reference-{name}.parquet" for name in ("final", "index", "rows")}
+    write_rendered(folder / "people.parquet", policy(), "R20251201-001", **threaded, chunk=chunk)
+    _written_one_by_one(folder / "people.parquet", policy(), "R20251201-001", reference, chunk)
+    for name in threaded:
+        assert hashlib.sha256(threaded[name].read_bytes()).digest() == \
+            hashlib.sha256(reference[name].read_bytes()).digest(), name
+
+
+@pytest.mark.parametrize("failing_call", [1, 2, 3, 5])
+def test_a_writing_thread_that_fails_stops_the_render_and_leaves_no_file(tmp_path, policy, monkeypatch,
+                                                                         failing_call):
+    """An error inside a file's writing thread (the first piece's or a later one's, any
+    of the three files) is raised by write_rendered, which then removes all three files
+    and leaves no writing thread behind."""
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from tasks.notify import write_rendered
+
+    _people_frame(40).write_parquet(tmp_path / "people.parquet")
+    real, calls, lock = pq.ParquetWriter.write_table, [], threading.Lock()
+
+    def failing(self, table, *args, **kwargs):
+        with lock:
+            calls.append(1)
+            fail = len(calls) == failing_call
+        if fail:
+            raise OSError("No space left on device")
+        return real(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
+    out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
+    with pytest.raises(OSError, match="No space left"):
+        write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out, chunk=10)
+    assert not [path for path in out.values() if path.exists()]
+    assert not [t for t in threading.enumerate() if t.name.startswith("notify-file")]
