@@ -39,7 +39,8 @@ from redress.reports.summary import report_files, schedule_rows, summary_markdow
 from redress.results import Destinations, RunSummary, TreasuryDay
 from redress.reports.facts import RunFacts, run_facts
 from redress.reports import run_report
-from redress.reports.report_facts import report_facts
+from redress.reports.report_facts import exposure_pairs, report_facts
+from redress.warehouse.runs import record_exposures, recorded_exposures
 
 
 def _logger():
@@ -55,7 +56,9 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     records = validation_records(ctx.report_dir)
     with connect(ctx.warehouse) as con:
         facts = run_facts(con, ctx.run_id)
-        more = report_facts(con, ctx.run_id)
+        exposures = exposure_pairs(con, ctx.run_id)
+        more = report_facts(con, ctx.run_id, exposures)
+        record_exposures(con, ctx.run_id, exposures)  # for the page written again at the approval
         rows = con.sql("""
             SELECT kind, file_name, row_number, reason, detail, row_json FROM quarantine
             WHERE run_id = ? ORDER BY kind, file_name, row_number NULLS FIRST, reason""", params=[ctx.run_id]).pl()
@@ -142,12 +145,15 @@ def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tu
 def refresh_report_page(ctx: RunContext) -> None:
     """report.html and the reconciliation of run `ctx.run_id` written again from the warehouse, once its plan
     was approved or rejected (flows/approval.py), so the page shows the decision and
-    what was released. The stage figures come from the run's `runs.counts`. Never
-    raises: the page is a view, and the decision is already recorded."""
+    what was released. The stage figures come from the run's `runs.counts`, its exposure
+    counts from `runs.exposures` (counted again only when a run of an earlier version
+    left none). Never raises: the page is a view, and the decision is already recorded."""
     try:
         with connect(ctx.warehouse) as con:
             (counts, error), = con.execute("SELECT counts, error FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
-            facts, more = run_facts(con, ctx.run_id), report_facts(con, ctx.run_id)
+            # The exposures as the run's report counted them: no scope row has changed since.
+            facts = run_facts(con, ctx.run_id)
+            more = report_facts(con, ctx.run_id, recorded_exposures(con, ctx.run_id))
             recon = reconciliation(con, ctx.run_date, ctx.policy().claim_deadline)
         counts = json.loads(counts or "{}")
         validate, disburse = counts.get("validate") or {}, counts.get("disburse") or {}

@@ -82,14 +82,17 @@ class ReportFacts:
 NOT_REQUIRED = "not_required"
 
 
-def report_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> ReportFacts:
-    """The report facts of run `run_id`, each list in a stable order."""
-    exposures, customers, new_exposures = _exposure_pairs(con, run_id)
+def report_facts(con: duckdb.DuckDBPyConnection, run_id: str,
+                 exposures: tuple[int, int, int] | None = None) -> ReportFacts:
+    """The report facts of run `run_id`, each list in a stable order. `exposures`: the
+    run's `exposure_pairs` as counted before (redress/warehouse/runs.py
+    recorded_exposures), else counted here."""
+    exposures, customers, new_exposures = exposures or exposure_pairs(con, run_id)
     return ReportFacts(people=_people(con, exposures, customers), reasons=_reasons(con),
                        approval=_approval(con, run_id), changes=_changes(con, run_id, new_exposures))
 
 
-def _exposure_pairs(con, run_id: str) -> tuple[int, int, int]:
+def exposure_pairs(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int, int]:
     """(distinct exposures (customer, category), customers among them, exposures only
     the scope files this run accepted hold: the evidence the revision added; a file sent
     again under another name is a duplicate and adds none), from one grouping of

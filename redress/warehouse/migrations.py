@@ -19,6 +19,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     # Approval before release: who released a run's plan, when, with what note.
     for column, kind in (("approved_by", "VARCHAR"), ("approved_at", "TIMESTAMPTZ"), ("approval_note", "VARCHAR")):
         con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
+    # The report's exposure counts, kept so an approval's page does not count them again.
+    con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS exposures VARCHAR")
     con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")
     con.execute(f"""

@@ -159,3 +159,26 @@ def record_approval(con, run_id: str, *, by: str, note: str | None, at: datetime
     release"), inside the caller's transaction: the one that commits its ledger rows."""
     con.execute("UPDATE runs SET approved_by = ?, approved_at = ?, approval_note = ? WHERE run_id = ?",
                 [by, at, note, run_id])
+
+
+def record_exposures(con, run_id: str, counts: tuple[int, int, int]) -> None:
+    """The exposure counts run `run_id`'s report shows (redress/reports/report_facts.py
+    `exposure_pairs`): distinct exposures (customer, category), customers among them,
+    and exposures only this run's scope files hold. They change only with scope rows,
+    which only a later run commits, so the report page written again after an approval
+    or a rejection reads them here instead of grouping every scope row again (20 s at
+    33.7 M customers)."""
+    con.execute("UPDATE runs SET exposures = ? WHERE run_id = ?", [json.dumps(list(counts)), run_id])
+
+
+def recorded_exposures(con, run_id: str) -> tuple[int, int, int] | None:
+    """What record_exposures kept for run `run_id`; None when nothing was (a run of an
+    earlier version, a recovered one) or what is there is not three counts."""
+    found = con.execute("SELECT exposures FROM runs WHERE run_id = ?", [run_id]).fetchall()
+    try:
+        counts = json.loads(found[0][0]) if found and found[0][0] else None
+    except ValueError:
+        return None
+    if isinstance(counts, list) and len(counts) == 3 and all(type(n) is int and n >= 0 for n in counts):
+        return counts[0], counts[1], counts[2]
+    return None

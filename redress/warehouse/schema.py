@@ -228,7 +228,9 @@ CREATE TABLE IF NOT EXISTS runs (
     approved_by   VARCHAR,               -- who released this run's plan (--by, or the approval form); NULL
                                          -- when released without approval or not (yet) released
     approved_at   TIMESTAMPTZ,           -- when it was released
-    approval_note VARCHAR                -- --note, or the form's note
+    approval_note VARCHAR,               -- --note, or the form's note
+    exposures     VARCHAR                -- JSON [exposures (customer, category), customers exposed, exposures
+                                         -- only this run's scope files hold], as its report counted them
 );
 
 -- A run under `disbursement.require_approval` stops with its plan (SPEC "Approval

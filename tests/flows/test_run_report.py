@@ -315,3 +315,55 @@ def test_the_charts_are_a_markdown_artifact_and_the_tables_table_artifacts(run):
     (total,), = q(data, "SELECT sum(amount) FROM ledger")
     won = lambda cell: int(str(cell).replace(",", ""))  # noqa: E731 - headers in words, numbers separated
     assert sum(won(r["Issued"]) + won(r["Held"]) for r in rails if r["Rail"] != "TOTAL") == total
+
+
+def _funnel(text: str) -> tuple[str, str]:
+    exposures = re.search(r"<tr><td>exposures \(customer, category\)</td><td class=\"n\">([0-9,]+)</td>", text)
+    people = re.search(r"<tr><td>customers exposed</td><td class=\"n\">([0-9,]+)</td>", text)
+    return exposures.group(1), people.group(1)
+
+
+def test_the_approval_page_takes_the_exposure_counts_the_run_recorded(tmp_path, monkeypatch):
+    """Issue 10: the run's report records its exposure counts in `runs.exposures`; the
+    page written again at the approval reads them there and does not group every scope
+    row again (20 s at 33.7 M customers), and shows the same figures as the warehouse."""
+    import tasks.report
+
+    generate(tmp_path, 300, seed=3)
+    run_id = remediation(data_dir=tmp_path, policy_path=APPROVAL_POLICY, run_date=RUN_DATE)["run_id"]
+    (exposures,), = q(tmp_path, "SELECT count(*) FROM (SELECT DISTINCT customer_id, data_category FROM scope_exposures)")
+    (people,), = q(tmp_path, "SELECT count(DISTINCT customer_id) FROM scope_exposures")
+    (stored,), = q(tmp_path, "SELECT exposures FROM runs WHERE run_id = ?", [run_id])
+    assert json.loads(stored) == [exposures, people, exposures]  # a first run: every exposure is new
+
+    def counted_again(*_):
+        raise AssertionError("the scope rows were grouped again")
+
+    monkeypatch.setattr(tasks.report, "exposure_pairs", counted_again)
+    approve_plan(data_dir=tmp_path, run_id=run_id, by="finance.kim")
+    text = page_of(tmp_path, run_id)
+    assert "Approval: <strong>approved</strong>" in text  # written again, not the waiting page left as it was
+    assert _funnel(text) == (f"{exposures:,}", f"{people:,}")
+
+
+@pytest.mark.parametrize("left", [None, "not json", "[1, 2]", '[1, 2, "3"]', "[-1, 2, 3]", '{"a": 1}'])
+def test_a_run_without_usable_recorded_counts_has_them_counted_again(tmp_path, left):
+    """A run recorded by an earlier version (NULL), or anything else than three counts
+    in `runs.exposures`: the page written again counts them from the scope rows, to the
+    same bytes as a page from the recorded counts."""
+    from redress.context import RunContext
+    from redress.policy import load_policy
+    from tasks.report import refresh_report_page
+
+    generate(tmp_path / "data", 300, seed=3)
+    data = tmp_path / "data"
+    run_id = remediation(data_dir=data, policy_path=APPROVAL_POLICY, run_date=RUN_DATE)["run_id"]
+    policy = load_policy(APPROVAL_POLICY)
+    ctx = RunContext(data, run_id, RUN_DATE, policy.path, policy.sha256)
+    refresh_report_page(ctx)
+    recorded = page_of(data, run_id)
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        con.execute("UPDATE runs SET exposures = ? WHERE run_id = ?", [left, run_id])
+    (data / "reports" / run_id / "report.html").unlink()
+    refresh_report_page(ctx)
+    assert page_of(data, run_id) == recorded

@@ -95,3 +95,21 @@ def test_an_earlier_warehouse_loses_the_message_text_of_notifications_and_keeps_
             ("customer:C1", "ABCDEFGH", "R20251201-001"),
             ("customer:R20251202-001", "ZZZZZZZZ", "R20251202-001"),
             ("customer:R20251203-001", "ZZZZZZZZ", "R20251203-001")]
+
+
+def test_an_earlier_warehouse_gets_the_runs_exposures_column_and_its_runs_read_as_not_counted(tmp_path):
+    """Issue 10: `runs.exposures` (the report's exposure counts) is added to a warehouse
+    an earlier version wrote; its runs have none recorded, so their page counts them."""
+    from redress.warehouse.runs import record_exposures, recorded_exposures
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with connect(warehouse) as con:
+        con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
+                    "VALUES ('R20251201-001', now(), DATE '2025-12-01', '{}', 'p', '', 'succeeded')")
+        con.execute("ALTER TABLE runs DROP COLUMN exposures")  # as an earlier version left it
+    with connect(warehouse) as con:
+        assert recorded_exposures(con, "R20251201-001") is None
+        record_exposures(con, "R20251201-001", (64_560_423, 32_261_232, 522_245))
+    with connect(warehouse) as con:
+        assert recorded_exposures(con, "R20251201-001") == (64_560_423, 32_261_232, 522_245)
+        assert recorded_exposures(con, "R20251201-002") is None
