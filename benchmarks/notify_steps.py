@@ -62,7 +62,7 @@ def main() -> None:
     key = os.environ.get("REDRESS_HMAC_KEY") or BENCH_KEY
     out = args.out or args.warehouse.parent / "notify-steps"
     (out / "index").mkdir(parents=True, exist_ok=True)
-    people, rows = out / "people.parquet", out / "notification_rows.parquet"
+    rows = out / "notification_rows.parquet"
     final, index = out / "notifications.parquet", out / "index" / "notifications.parquet"
     figures: list = []
     run_id = "R20251201-999"
@@ -77,10 +77,8 @@ def main() -> None:
         with step("assign_codes", figures):
             reference_codes.assign_codes(con, "people", "SELECT reference_code FROM notifications",
                                          key.encode("utf-8"))
-        with step("COPY people ORDER BY person_key", figures):
-            stage.export_people(con, people)
-    with step("render + 3 sinks (write_rendered)", figures):
-        stage.write_rendered(people, policy, run_id, final=final, index=index, rows=rows)
+        with step("sorted, rendered, 3 files written", figures):
+            stage.write_rendered(stage.people_in_order(con), policy, run_id, final=final, index=index, rows=rows)
     with connect(args.warehouse) as con:
         with step("tally", figures):
             tally = stage.tally(con, rows)

@@ -6,11 +6,22 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from redress.warehouse import SCHEMA
 from tasks.notify import new_people
+
+
+def _pieces(frame, chunk: int):
+    """frame (a Polars frame of people) as the notify stage reads them: the table
+    `people` of a DuckDB database, streamed in person_key order, `chunk` rows at a time."""
+    from tasks.notify import people_in_order
+
+    with duckdb.connect() as con:
+        con.register("frame", frame)
+        con.execute("CREATE TABLE people AS SELECT * FROM frame")
+        yield from people_in_order(con, chunk)
 
 # customer_id -> (email_norm, phone_e164): the keys as the warehouse stores them.
 MEMBERS = {
@@ -99,9 +110,8 @@ def test_one_render_writes_the_file_its_index_and_the_warehouse_rows_row_for_row
         "exposed_categories": ["email,name"] * n + ["phone"],
         "reference_code": [f"{i:08d}".translate(str.maketrans("0123456789", "ABCDEFGHJK")) for i in range(n + 1)],
     })
-    people.write_parquet(tmp_path / "people.parquet")
     out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
-    write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out, chunk=chunk)
+    write_rendered(_pieces(people, chunk), policy(), "R20251201-001", **out)
     expected = messages(people, policy()).with_columns(pl.lit("R20251201-001").alias("run_id"))
     final, index, rows = (pl.read_parquet(out[k]) for k in ("final", "index", "rows"))
     assert final.columns == list(COLUMNS) and rows.columns == list(WAREHOUSE_COLUMNS)
@@ -154,9 +164,8 @@ def test_write_rendered_types_every_file_whoever_is_in_the_first_piece(tmp_path,
         "exposed_categories": ["phone"] * (2 * n),
         "reference_code": [f"R{i:07d}" for i in range(2 * n)],
     }, schema={**text, "amount": pl.Int64})
-    people.write_parquet(tmp_path / "people.parquet")
     out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
-    write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out, chunk=max(n, 1))
+    write_rendered(_pieces(people, max(n, 1)), policy(), "R20251201-001", **out)
     for name, columns in (("final", COLUMNS), ("index", INDEX_COLUMNS), ("rows", WAREHOUSE_COLUMNS)):
         written = pl.read_parquet(out[name])
         assert written.schema == pl.Schema(dict.fromkeys(columns, pl.String)) and written.height == 2 * n
@@ -174,12 +183,12 @@ def test_a_render_that_fails_midway_leaves_no_file_that_reads_as_whole(tmp_path,
     from tasks.notify import write_rendered
 
     n = 30
-    pl.DataFrame({
+    people = pl.DataFrame({
         "person_key": [f"customer:c{i:03d}" for i in range(n)], "kind": ["member"] * n,
         "customer_id": [f"c{i:03d}" for i in range(n)], "recipient": [f"u{i}@example.com" for i in range(n)],
         "channel": ["email"] * n, "reason": ["ELIGIBLE"] * n, "amount": [50000] * n, "rail": ["voucher"] * n,
         "exposed_categories": ["email"] * n, "reference_code": [f"ABCDEF{i:02d}" for i in range(n)],
-    }).write_parquet(tmp_path / "people.parquet")
+    })
     real, calls = pq.ParquetWriter.write_table, []
 
     def failing(self, table, *args, **kwargs):
@@ -191,7 +200,7 @@ def test_a_render_that_fails_midway_leaves_no_file_that_reads_as_whole(tmp_path,
     monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
     out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
     with pytest.raises(OSError, match="No space left"):
-        write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out, chunk=10)
+        write_rendered(_pieces(people, 10), policy(), "R20251201-001", **out)
     assert not [path for path in out.values() if path.exists()]
 
 
@@ -212,9 +221,9 @@ def _people_frame(n: int):
 
 
 def _written_one_by_one(people, policy, run_id: str, out: dict, chunk: int) -> None:
-    """The files as written before the writing threads: each piece rendered, then
-    appended to the three files one after the other, in this thread (the reference for
-    the bytes)."""
+    """The reference for the bytes: each piece rendered from the whole people file,
+    then appended to the three files one after the other, in this thread, each column
+    in one chunk (Parquet's pages follow the chunks written)."""
     import polars as pl
     import pyarrow.parquet as pq
 
@@ -228,7 +237,7 @@ def _written_one_by_one(people, policy, run_id: str, out: dict, chunk: int) -> N
     for offset in range(0, max(total, 1), chunk):
         part = rendered.slice(offset, chunk).collect()
         for name, cols in columns.items():
-            table = part.select(cols).to_arrow()
+            table = part.select(cols).to_arrow().combine_chunks()
             if name not in writers:
                 writers[name] = pq.ParquetWriter(out[name], table.schema, compression="zstd", compression_level=3,
                                                  use_dictionary=[c for c in DICTIONARY_COLUMNS if c in cols])
@@ -238,6 +247,7 @@ def _written_one_by_one(people, policy, run_id: str, out: dict, chunk: int) -> N
 
 
 @given(n=st.integers(min_value=0, max_value=3000), chunk=st.integers(min_value=1, max_value=4000))
+@example(n=30_000, chunk=60_000).via("pieces of 6,000 from DuckDB's uneven batches, messages over a 1 MB page")
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_each_file_gets_its_pieces_in_order_from_its_own_thread(tmp_path_factory, policy, n, chunk):
     """Issue 10: write_rendered writes the three files on threads of their own while the
@@ -252,7 +262,7 @@ def test_each_file_gets_its_pieces_in_order_from_its_own_thread(tmp_path_factory
     _people_frame(n).write_parquet(folder / "people.parquet")
     threaded = {name: folder / f"threaded-{name}.parquet" for name in ("final", "index", "rows")}
     reference = {name: folder / f"reference-{name}.parquet" for name in ("final", "index", "rows")}
-    write_rendered(folder / "people.parquet", policy(), "R20251201-001", **threaded, chunk=chunk)
+    write_rendered(_pieces(_people_frame(n), chunk), policy(), "R20251201-001", **threaded)
     _written_one_by_one(folder / "people.parquet", policy(), "R20251201-001", reference, chunk)
     for name in threaded:
         assert hashlib.sha256(threaded[name].read_bytes()).digest() == \
@@ -271,7 +281,6 @@ def test_a_writing_thread_that_fails_stops_the_render_and_leaves_no_file(tmp_pat
 
     from tasks.notify import write_rendered
 
-    _people_frame(40).write_parquet(tmp_path / "people.parquet")
     real, calls, lock = pq.ParquetWriter.write_table, [], threading.Lock()
 
     def failing(self, table, *args, **kwargs):
@@ -285,6 +294,34 @@ def test_a_writing_thread_that_fails_stops_the_render_and_leaves_no_file(tmp_pat
     monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
     out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
     with pytest.raises(OSError, match="No space left"):
-        write_rendered(tmp_path / "people.parquet", policy(), "R20251201-001", **out, chunk=10)
+        write_rendered(_pieces(_people_frame(40), 10), policy(), "R20251201-001", **out)
     assert not [path for path in out.values() if path.exists()]
     assert not [t for t in threading.enumerate() if t.name.startswith("notify-file")]
+
+
+@given(n=st.integers(min_value=0, max_value=5000), chunk=st.integers(min_value=1, max_value=6000),
+       threads=st.sampled_from([1, 4]))
+@example(n=30_000, chunk=1_000, threads=4).via("DuckDB hands the sorted rows over in uneven batches")
+@example(n=30_000, chunk=7_777, threads=4)
+@settings(max_examples=40, deadline=None)
+def test_people_come_in_person_key_order_in_pieces_of_exactly_the_chunk(n, chunk, threads):
+    """people_in_order: whatever batches DuckDB's sort hands over (one thread or four),
+    the pieces are exactly `chunk` people each but the last, together every person once in
+    person_key order, and there is always a piece (without rows when nobody is told)."""
+    import random
+
+    import polars as pl
+
+    from tasks.notify import people_in_order
+
+    frame = _people_frame(n).sample(fraction=1.0, shuffle=True, seed=random.Random(n).randint(0, 9)) \
+        if n else _people_frame(0)
+    with duckdb.connect(config={"threads": threads}) as con:
+        con.register("frame", frame)
+        con.execute("CREATE TABLE people AS SELECT * FROM frame")
+        pieces = list(people_in_order(con, chunk))
+    assert pieces and all(p.height == chunk for p in pieces[:-1]) and 0 < pieces[-1].height <= chunk or n == 0
+    assert n or (len(pieces) == 1 and pieces[0].height == 0)
+    together = pl.concat(pieces)
+    assert together.schema == frame.schema
+    assert together.equals(frame.sort("person_key"))
