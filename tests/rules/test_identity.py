@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from redress.rules.identity import customer_keys, email_norm, is_mobile, normalised_master, phone_e164, resolve
 
@@ -233,3 +235,70 @@ def test_customer_keys_adds_the_normalised_identifiers_and_keeps_every_column():
     assert got["email_norm"].to_list() == ["kim@example.kr", None, None]
     assert got["phone_e164"].to_list() == ["+821012345678", None, "+8221234567"]
     assert got["email"].to_list() == [" Kim@Example.KR ", "no-at-sign", None]  # the given text is kept
+
+
+# ------------------------------------------------ the rules against the SPEC's words
+
+# Unicode White_Space, what Rust's trim() and the regex class \s use (Python's isspace()
+# also takes U+001C to U+001F, which are not White_Space).
+WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+                        "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def _nfkc_trimmed(text: str) -> str:
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text)
+    start, end = 0, len(text)
+    while start < end and text[start] in WHITE_SPACE:
+        start += 1
+    while end > start and text[end - 1] in WHITE_SPACE:
+        end -= 1
+    return text[start:end]
+
+
+def _spec_email(text: str | None) -> str | None:
+    """SPEC "Identity resolution" for an email, written out in plain Python."""
+    if text is None:
+        return None
+    email = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in _nfkc_trimmed(text))
+    local, at, domain = email.partition("@")
+    well_formed = at and local and domain and "@" not in domain and not WHITE_SPACE & set(email)
+    return email if well_formed else None
+
+
+def _spec_phone(text: str | None) -> str | None:
+    """SPEC "Identity resolution" for a phone, written out in plain Python."""
+    if text is None:
+        return None
+    raw = _nfkc_trimmed(text)
+    kept = ("+" if raw.startswith("+") else "") + "".join(c for c in raw if "0" <= c <= "9")
+    if kept.startswith("0"):
+        kept = "+82" + kept[1:]
+    if kept.startswith("+820"):
+        kept = "+82" + kept[4:]
+    national = kept.removeprefix("+82")
+    well_formed = kept.startswith("+82") and 8 <= len(national) <= 10 and national[0] != "0"
+    return kept if well_formed else None
+
+
+# Characters the rules treat apart: digits (ASCII and fullwidth), plus signs, separators,
+# Unicode spaces, the at sign (and its fullwidth form), letters whose lower case differs
+# between engines, and NFKC compatibility forms.
+PIECES = st.sampled_from([
+    "0", "1", "2", "8", "9", "010", "82", "+82", "+", "-", " ", "(", ")", ".", "@", "＠", "０", "１", "８", "＋",
+    "\u00a0", "\u3000", "\u2003", "\t", "\x1c", "A", "Z", "a", "k", "İ", "Σ", "ß", "ﬁ", "é", "e\u0301", "①", "x",
+    "Kim", "example.kr", "_",
+])
+TEXTS = st.one_of(st.none(), st.lists(PIECES, max_size=14).map("".join), st.text(max_size=16))
+
+
+@given(st.lists(TEXTS, min_size=1, max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_email_and_phone_keys_are_the_spec_rule_for_any_text(texts):
+    """Issue 10 (the keys computed as one chain of steps): for any texts, email_norm and
+    phone_e164 give what the SPEC's words give, written out in plain Python."""
+    frame = pl.DataFrame({"v": texts}, schema={"v": pl.String})
+    got = frame.select(email_norm("v").alias("email"), phone_e164("v").alias("phone"))
+    assert got["email"].to_list() == [_spec_email(t) for t in texts]
+    assert got["phone"].to_list() == [_spec_phone(t) for t in texts]
