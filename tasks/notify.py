@@ -19,6 +19,7 @@ file and its index)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -159,18 +160,22 @@ def write_rendered(pieces: Iterable[pl.DataFrame], policy: Policy, run_id: str, 
                 pending[path] = threads[path].submit(append, path, part)
         for done in pending.values():
             done.result()
+        for thread in threads.values():
+            thread.shutdown()
+        for writer in writers.values():
+            writer.close()  # writes the footer: a full disk may fail here first
     except BaseException:
         for thread in threads.values():
             thread.shutdown(wait=True, cancel_futures=True)
-        for writer in writers.values():
-            writer.close()
-        for path in outputs:  # never a short file that reads as whole
-            path.unlink(missing_ok=True)
+        try:
+            for writer in writers.values():
+                # A full disk fails the other footers too: the first error is the one raised
+                with contextlib.suppress(Exception):
+                    writer.close()
+        finally:
+            for path in outputs:  # never a short file that reads as whole
+                path.unlink(missing_ok=True)
         raise
-    for thread in threads.values():
-        thread.shutdown()
-    for writer in writers.values():
-        writer.close()
 
 
 @task(name="notify", task_run_name="notify", cache_policy=NO_CACHE, timeout_seconds=3600)

@@ -325,3 +325,61 @@ def test_people_come_in_person_key_order_in_pieces_of_exactly_the_chunk(n, chunk
     together = pl.concat(pieces)
     assert together.schema == frame.schema
     assert together.equals(frame.sort("person_key"))
+
+
+@pytest.mark.parametrize("failing_close", [1, 2, 3])
+def test_a_file_that_fails_to_close_leaves_no_file(tmp_path, policy, monkeypatch, failing_close):
+    """A full disk may first fail at a file's footer, written when the file is closed
+    (seen on a small tmpfs: the notification file and its index read as whole, the rows
+    file short). Closing is part of writing: any of the three failing to close raises,
+    and all three files are removed."""
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from tasks.notify import write_rendered
+
+    real, calls = pq.ParquetWriter.close, []
+
+    def failing(self):
+        calls.append(1)
+        if len(calls) == failing_close:
+            raise OSError("No space left on device")
+        return real(self)
+
+    monkeypatch.setattr(pq.ParquetWriter, "close", failing)
+    out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
+    with pytest.raises(OSError, match="No space left"):
+        write_rendered(_pieces(_people_frame(40), 10), policy(), "R20251201-001", **out)
+    assert not [path for path in out.values() if path.exists()]
+    assert not [t for t in threading.enumerate() if t.name.startswith("notify-file")]
+
+
+def test_a_full_disk_that_also_fails_the_footers_leaves_no_file(tmp_path, policy, monkeypatch):
+    """When the disk is full, the other files' footers fail as well while write_rendered
+    cleans up after the first error: that first error is raised, and no file is left."""
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from tasks.notify import write_rendered
+
+    real_write, calls, lock = pq.ParquetWriter.write_table, [], threading.Lock()
+
+    def failing_write(self, table, *args, **kwargs):
+        with lock:
+            calls.append(1)
+            fail = len(calls) >= 5
+        if fail:
+            raise OSError("No space left on device (row group)")
+        return real_write(self, table, *args, **kwargs)
+
+    def failing_close(self):
+        raise OSError("No space left on device (footer)")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", failing_write)
+    monkeypatch.setattr(pq.ParquetWriter, "close", failing_close)
+    out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
+    with pytest.raises(OSError, match=r"row group"):
+        write_rendered(_pieces(_people_frame(40), 10), policy(), "R20251201-001", **out)
+    assert not [path for path in out.values() if path.exists()]
