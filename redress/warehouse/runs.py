@@ -177,7 +177,7 @@ def recorded_exposures(con, run_id: str) -> tuple[int, int, int] | None:
     found = con.execute("SELECT exposures FROM runs WHERE run_id = ?", [run_id]).fetchall()
     try:
         counts = json.loads(found[0][0]) if found and found[0][0] else None
-    except ValueError:
+    except (ValueError, RecursionError):  # a nesting too deep is no ValueError
         return None
     if isinstance(counts, list) and len(counts) == 3 and all(type(n) is int and n >= 0 for n in counts):
         return counts[0], counts[1], counts[2]

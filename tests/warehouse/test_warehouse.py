@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import duckdb
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,3 +114,19 @@ def test_an_earlier_warehouse_gets_the_runs_exposures_column_and_its_runs_read_a
     with connect(warehouse) as con:
         assert recorded_exposures(con, "R20251201-001") == (64_560_423, 32_261_232, 522_245)
         assert recorded_exposures(con, "R20251201-002") is None
+
+
+@pytest.mark.parametrize("stored", ["[1, 2", "[1, 2, true]", "[1, 2, -3]", "[1.0, 2, 3]", '"[1, 2, 3]"', "[1, 2, 3, 4]",
+                                    "{}", "null", "NaN", "[" * 100_000 + "]" * 100_000])
+def test_exposures_that_are_not_three_counts_read_as_not_counted(tmp_path, stored):
+    """Whatever `runs.exposures` holds that is not three counts reads as None (counted
+    again), never an error: a nesting deeper than Python's recursion limit is no
+    ValueError to json.loads but a RecursionError, which the page's refresh swallowed
+    whole (the page was then not written again at all)."""
+    from redress.warehouse.runs import recorded_exposures
+
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome, "
+                    "exposures) VALUES ('R20251201-001', now(), DATE '2025-12-01', '{}', 'p', '', 'succeeded', ?)",
+                    [stored])
+        assert recorded_exposures(con, "R20251201-001") is None
