@@ -51,6 +51,7 @@ export writes again (the same bytes); it never leaves a record newer than its fi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -283,9 +284,14 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
         writer.close()
     except BaseException:
         encoder.shutdown(wait=True, cancel_futures=True)
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
+        try:
+            if writer is not None:
+                # A full disk that failed a write or the footer fails this close too:
+                # the first error is the one raised.
+                with contextlib.suppress(Exception):
+                    writer.close()
+        finally:
+            tmp.unlink(missing_ok=True)
         raise
     encoder.shutdown()
     os.chmod(tmp, 0o600)

@@ -441,6 +441,41 @@ def test_a_write_that_fails_midway_leaves_the_previous_file_and_no_partial_one(t
 
 
 
+@pytest.mark.parametrize("closes_failing", [1, 2])
+def test_a_footer_that_fails_leaves_the_previous_file_no_partial_one_and_the_first_error(
+        tmp_path, monkeypatch, closes_failing):
+    """The disk fills as the footer is written (the writer's close): the error reaches
+    the caller as it was, even when the close tried again on the way out fails too,
+    the previous file is still there, whole, and no `.partial` is left (review of the
+    notify writers, issue 10: the same kind of cleanup)."""
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 50)
+    write_exports(data)
+    part = data / "exports" / "scope_exposures" / f"{'a' * 64}.parquet"
+    before = part.read_bytes()
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 50, category="phone")
+    close, failed = pq.ParquetWriter.close, []
+
+    def full(self):
+        if len(failed) < closes_failing:
+            failed.append(1)
+            raise OSError(28, "No space left on device" if len(failed) == 1 else "a second error")
+        return close(self)
+
+    monkeypatch.setattr(pq.ParquetWriter, "close", full)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_exports(data)
+    assert part.read_bytes() == before
+    assert [p.name for p in part.parent.iterdir()] == [part.name]
+    monkeypatch.undo()
+    write_exports(data)
+    assert_exports_equal_tables(data)
+
+
 @settings(max_examples=40, deadline=None)
 @given(rows=st.lists(st.tuples(st.sampled_from(["scope", "customers"]), st.one_of(st.none(), st.text(max_size=3)),
                                st.one_of(st.none(), st.integers(-2, 2)), st.sampled_from(["bad_row", "a"])),
