@@ -279,8 +279,6 @@ def test_a_writing_thread_that_fails_stops_the_render_and_leaves_no_file(tmp_pat
 
     import pyarrow.parquet as pq
 
-    from tasks.notify import write_rendered
-
     real, calls, lock = pq.ParquetWriter.write_table, [], threading.Lock()
 
     def failing(self, table, *args, **kwargs):
@@ -292,11 +290,7 @@ def test_a_writing_thread_that_fails_stops_the_render_and_leaves_no_file(tmp_pat
         return real(self, table, *args, **kwargs)
 
     monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
-    out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
-    with pytest.raises(OSError, match="No space left"):
-        write_rendered(_pieces(_people_frame(40), 10), policy(), "R20251201-001", **out)
-    assert not [path for path in out.values() if path.exists()]
-    assert not [t for t in threading.enumerate() if t.name.startswith("notify-file")]
+    _render_fails_and_leaves_nothing(tmp_path, policy)
 
 
 @given(n=st.integers(min_value=0, max_value=5000), chunk=st.integers(min_value=1, max_value=6000),
@@ -333,11 +327,7 @@ def test_a_file_that_fails_to_close_leaves_no_file(tmp_path, policy, monkeypatch
     (seen on a small tmpfs: the notification file and its index read as whole, the rows
     file short). Closing is part of writing: any of the three failing to close raises,
     and all three files are removed."""
-    import threading
-
     import pyarrow.parquet as pq
-
-    from tasks.notify import write_rendered
 
     real, calls = pq.ParquetWriter.close, []
 
@@ -348,11 +338,7 @@ def test_a_file_that_fails_to_close_leaves_no_file(tmp_path, policy, monkeypatch
         return real(self)
 
     monkeypatch.setattr(pq.ParquetWriter, "close", failing)
-    out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
-    with pytest.raises(OSError, match="No space left"):
-        write_rendered(_pieces(_people_frame(40), 10), policy(), "R20251201-001", **out)
-    assert not [path for path in out.values() if path.exists()]
-    assert not [t for t in threading.enumerate() if t.name.startswith("notify-file")]
+    _render_fails_and_leaves_nothing(tmp_path, policy)
 
 
 def test_a_full_disk_that_also_fails_the_footers_leaves_no_file(tmp_path, policy, monkeypatch):
@@ -383,3 +369,17 @@ def test_a_full_disk_that_also_fails_the_footers_leaves_no_file(tmp_path, policy
     with pytest.raises(OSError, match=r"row group"):
         write_rendered(_pieces(_people_frame(40), 10), policy(), "R20251201-001", **out)
     assert not [path for path in out.values() if path.exists()]
+
+
+def _render_fails_and_leaves_nothing(tmp_path, policy) -> None:
+    """write_rendered of 40 people in pieces of 10 raises the disk-full error the test
+    arranged, and leaves none of the three files and no writing thread."""
+    import threading
+
+    from tasks.notify import write_rendered
+
+    out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
+    with pytest.raises(OSError, match="No space left"):
+        write_rendered(_pieces(_people_frame(40), 10), policy(), "R20251201-001", **out)
+    assert not [path for path in out.values() if path.exists()]
+    assert not [t for t in threading.enumerate() if t.name.startswith("notify-file")]

@@ -407,9 +407,9 @@ def test_a_big_partition_is_sorted_in_several_ranges_and_reads_back_whole(tmp_pa
     assert_exports_equal_tables(data)
 
 
-def test_a_write_that_fails_midway_leaves_the_previous_file_and_no_partial_one(tmp_path, monkeypatch):
-    """The disk fills while the third range is read: the error reaches the caller, the
-    previous export of the partition is still there, whole, and no `.partial` is left."""
+def _exported_then_changed(tmp_path):
+    """A warehouse with one scope file, exported, then 50 more rows in that file: (the
+    data folder, the file's export, its bytes before the change)."""
     data = tmp_path / "data"
     with warehouse(data) as con:
         scope_rows(con, "a" * 64, 50)
@@ -418,6 +418,13 @@ def test_a_write_that_fails_midway_leaves_the_previous_file_and_no_partial_one(t
     before = part.read_bytes()
     with warehouse(data) as con:
         scope_rows(con, "a" * 64, 50, category="phone")
+    return data, part, before
+
+
+def test_a_write_that_fails_midway_leaves_the_previous_file_and_no_partial_one(tmp_path, monkeypatch):
+    """The disk fills while the third range is read: the error reaches the caller, the
+    previous export of the partition is still there, whole, and no `.partial` is left."""
+    data, part, before = _exported_then_changed(tmp_path)
     monkeypatch.setattr(exports, "SLICE_ROWS", 10)
     monkeypatch.setattr(exports, "ROW_GROUP_ROWS", 7)
     calls = []
@@ -450,14 +457,7 @@ def test_a_footer_that_fails_leaves_the_previous_file_no_partial_one_and_the_fir
     notify writers, issue 10: the same kind of cleanup)."""
     import pyarrow.parquet as pq
 
-    data = tmp_path / "data"
-    with warehouse(data) as con:
-        scope_rows(con, "a" * 64, 50)
-    write_exports(data)
-    part = data / "exports" / "scope_exposures" / f"{'a' * 64}.parquet"
-    before = part.read_bytes()
-    with warehouse(data) as con:
-        scope_rows(con, "a" * 64, 50, category="phone")
+    data, part, before = _exported_then_changed(tmp_path)
     close, failed = pq.ParquetWriter.close, []
 
     def full(self):
