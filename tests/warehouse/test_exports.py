@@ -421,6 +421,16 @@ def _exported_then_changed(tmp_path):
     return data, part, before
 
 
+def _left_as_before_then_repaired(data, part, before: bytes, monkeypatch) -> None:
+    """After a failed export: the file's previous bytes, no `.partial` beside it, and
+    the next export (the failure undone) equal to the tables."""
+    assert part.read_bytes() == before
+    assert [p.name for p in part.parent.iterdir()] == [part.name]
+    monkeypatch.undo()
+    write_exports(data)
+    assert_exports_equal_tables(data)
+
+
 def test_a_write_that_fails_midway_leaves_the_previous_file_and_no_partial_one(tmp_path, monkeypatch):
     """The disk fills while the third range is read: the error reaches the caller, the
     previous export of the partition is still there, whole, and no `.partial` is left."""
@@ -440,11 +450,7 @@ def test_a_write_that_fails_midway_leaves_the_previous_file_and_no_partial_one(t
     monkeypatch.setattr(duckdb.DuckDBPyConnection, "sql", full)
     with pytest.raises(duckdb.IOException):
         write_exports(data)
-    assert part.read_bytes() == before
-    assert [p.name for p in part.parent.iterdir()] == [part.name]
-    monkeypatch.undo()
-    write_exports(data)
-    assert_exports_equal_tables(data)
+    _left_as_before_then_repaired(data, part, before, monkeypatch)
 
 
 
@@ -469,11 +475,7 @@ def test_a_footer_that_fails_leaves_the_previous_file_no_partial_one_and_the_fir
     monkeypatch.setattr(pq.ParquetWriter, "close", full)
     with pytest.raises(OSError, match="No space left on device"):
         write_exports(data)
-    assert part.read_bytes() == before
-    assert [p.name for p in part.parent.iterdir()] == [part.name]
-    monkeypatch.undo()
-    write_exports(data)
-    assert_exports_equal_tables(data)
+    _left_as_before_then_repaired(data, part, before, monkeypatch)
 
 
 @settings(max_examples=40, deadline=None)
