@@ -346,8 +346,7 @@ def test_the_approval_page_takes_the_exposure_counts_the_run_recorded(tmp_path, 
     assert _funnel(text) == (f"{exposures:,}", f"{people:,}")
 
 
-@pytest.mark.parametrize("left", [None, "not json", "[1, 2]", '[1, 2, "3"]', "[-1, 2, 3]", '{"a": 1}'])
-def test_a_run_without_usable_recorded_counts_has_them_counted_again(tmp_path, left):
+def test_a_run_without_usable_recorded_counts_has_them_counted_again(tmp_path):
     """A run recorded by an earlier version (NULL), or anything else than three counts
     in `runs.exposures`: the page written again counts them from the scope rows, to the
     same bytes as a page from the recorded counts."""
@@ -362,8 +361,9 @@ def test_a_run_without_usable_recorded_counts_has_them_counted_again(tmp_path, l
     ctx = RunContext(data, run_id, RUN_DATE, policy.path, policy.sha256)
     refresh_report_page(ctx)
     recorded = page_of(data, run_id)
-    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
-        con.execute("UPDATE runs SET exposures = ? WHERE run_id = ?", [left, run_id])
-    (data / "reports" / run_id / "report.html").unlink()
-    refresh_report_page(ctx)
-    assert page_of(data, run_id) == recorded
+    for left in (None, "not json", "[1, 2]", '[1, 2, "3"]', "[-1, 2, 3]", '{"a": 1}'):
+        with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+            con.execute("UPDATE runs SET exposures = ? WHERE run_id = ?", [left, run_id])
+        (data / "reports" / run_id / "report.html").unlink()
+        refresh_report_page(ctx)
+        assert page_of(data, run_id) == recorded, left
