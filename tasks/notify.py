@@ -19,13 +19,11 @@ file and its index)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -72,19 +70,12 @@ def people_in_order(con, chunk: int = RENDER_PEOPLE) -> Iterator[pl.DataFrame]:
     not where DuckDB's batches end, so the files' row groups (a piece each) do not depend
     on DuckDB's threads."""
     reader = con.sql("SELECT * FROM people ORDER BY person_key").to_arrow_reader(chunk)
-    pending: list[pa.RecordBatch] = []
-    held, given = 0, False
-    for batch in reader:
-        pending.append(batch)
-        held += batch.num_rows
-        while held >= chunk:
-            rows = pa.Table.from_batches(pending, reader.schema)
-            yield pl.from_arrow(rows.slice(0, chunk)).rechunk()  # rendered and written fastest whole
-            given = True
-            rest = rows.slice(chunk)
-            pending, held = rest.to_batches(), rest.num_rows
-    if held or not given:
-        yield pl.from_arrow(pa.Table.from_batches(pending, reader.schema)).rechunk()
+    given = False
+    for rows in outbox.exact_pieces(reader, chunk):
+        yield pl.from_arrow(rows).rechunk()  # rendered and written fastest whole
+        given = True
+    if not given:
+        yield pl.from_arrow(reader.schema.empty_table())
 
 
 def tally(con, rows: Path) -> list[tuple[str, str, int]]:
@@ -165,16 +156,7 @@ def write_rendered(pieces: Iterable[pl.DataFrame], policy: Policy, run_id: str, 
         for writer in writers.values():
             writer.close()  # writes the footer: a full disk may fail here first
     except BaseException:
-        for thread in threads.values():
-            thread.shutdown(wait=True, cancel_futures=True)
-        try:
-            for writer in writers.values():
-                # A full disk fails the other footers too: the first error is the one raised
-                with contextlib.suppress(Exception):
-                    writer.close()
-        finally:
-            for path in outputs:  # never a short file that reads as whole
-                path.unlink(missing_ok=True)
+        outbox.discard_written(threads.values(), writers.values(), outputs)
         raise
 
 

@@ -7,14 +7,17 @@ are committed (see tasks/disburse.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from redress.inbox import sha256_of
 from redress.outbox.xlsx import write_xlsx
@@ -60,6 +63,44 @@ def write_table(frame: pl.DataFrame, folder: Path, stem: str, *, csv: bool = Tru
     for path in written:
         fsync(path)
     return written
+
+
+def exact_pieces(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """The rows of `batches`, in their order, as tables of exactly `rows` rows each, the
+    last one shorter; nothing when there are no rows. Where a file's row groups end then
+    does not depend on where a reader's batches end (DuckDB's depend on its threads), so
+    the bytes written from them do not either. Each table may hold several chunks, with
+    the batches' schema."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending)
+
+
+def discard_written(threads: Iterable[ThreadPoolExecutor], writers: Iterable, paths: Iterable[Path]) -> None:
+    """After a failed write of Parquet files, before re-raising: stop the writing
+    threads (the running piece finishes, the queued ones are cancelled), close each
+    writer (`pyarrow.parquet.ParquetWriter`) with its error suppressed, since a full
+    disk that failed a write or a footer fails the other closes too and the first error
+    is the one to raise, then remove every file, so none is left short and readable as
+    whole."""
+    for thread in threads:
+        thread.shutdown(wait=True, cancel_futures=True)
+    try:
+        for writer in writers:
+            with contextlib.suppress(Exception):
+                writer.close()
+    finally:
+        for path in paths:
+            path.unlink(missing_ok=True)
 
 
 def write_json(path: Path, doc: dict) -> None:

@@ -51,11 +51,11 @@ export writes again (the same bytes); it never leaves a record newer than its fi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +66,7 @@ import pyarrow.parquet as pq
 
 from redress.warehouse import connect, table_exists
 from redress.warehouse import path as warehouse_path
-from redress.outbox.files import fsync
+from redress.outbox.files import discard_written, exact_pieces, fsync
 
 
 @dataclass(frozen=True)
@@ -247,21 +247,14 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
     # rows as given), which DuckDB's COPY wrote. No byte of the file changes (no Arrow
     # schema is stored; Parquet has one string type).
     con.execute("SET arrow_large_buffer_size = true")
-    pending: list[pa.RecordBatch] = []
-    held = 0
     writer = None
     # One thread encodes and compresses a row group while DuckDB sorts and converts the
     # next (both release the GIL); at most one row group waits for it.
     encoder = ThreadPoolExecutor(max_workers=1)
     writing = None
 
-    def write(rows: pa.Table) -> None:
-        nonlocal writing
-        if writing is not None:
-            writing.result()
-        writing = encoder.submit(writer.write_table, rows.combine_chunks(), ROW_GROUP_ROWS)
-
-    try:
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal writer
         for low, high in _slices(con, table, spec, where, params, rows):
             bounds, bound = _range(spec, low, high)
             reader = con.sql(f"SELECT * FROM {table} WHERE {' AND '.join([where, *bounds])} ORDER BY {spec.order}",
@@ -269,29 +262,18 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
             if writer is None:
                 writer = pq.ParquetWriter(tmp, reader.schema, compression=COMPRESSION,
                                           compression_level=COMPRESSION_LEVEL, store_schema=False)
-            for batch in reader:
-                pending.append(batch)
-                held += batch.num_rows
-                while held >= ROW_GROUP_ROWS:
-                    rows_now = pa.Table.from_batches(pending, reader.schema)
-                    write(rows_now.slice(0, ROW_GROUP_ROWS))
-                    rest = rows_now.slice(ROW_GROUP_ROWS)
-                    pending, held = rest.to_batches(), rest.num_rows
-        if held:
-            write(pa.Table.from_batches(pending, writer.schema))
+            yield from reader
+
+    try:
+        for group in exact_pieces(batches(), ROW_GROUP_ROWS):
+            if writing is not None:
+                writing.result()
+            writing = encoder.submit(writer.write_table, group.combine_chunks(), ROW_GROUP_ROWS)
         if writing is not None:
             writing.result()
         writer.close()
     except BaseException:
-        encoder.shutdown(wait=True, cancel_futures=True)
-        try:
-            if writer is not None:
-                # A full disk that failed a write or the footer fails this close too:
-                # the first error is the one raised.
-                with contextlib.suppress(Exception):
-                    writer.close()
-        finally:
-            tmp.unlink(missing_ok=True)
+        discard_written([encoder], [writer] if writer is not None else [], [tmp])
         raise
     encoder.shutdown()
     os.chmod(tmp, 0o600)

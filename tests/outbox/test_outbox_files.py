@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import polars as pl
@@ -12,7 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from redress.outbox.files import publish, spreadsheet_safe, staging_folder, write_batch
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from redress.outbox.files import (discard_written, exact_pieces, publish, spreadsheet_safe, staging_folder,
+                                  write_batch)
 
 
 # ----------------------------------------------------------------- spreadsheet_safe
@@ -130,3 +137,39 @@ def test_publish_moves_the_folder_into_place(tmp_path):
     publish(folder, final)
     assert not folder.exists()
     assert (final / "manifest.json").is_file()
+
+
+# ----------------------------------------------------------------- exact_pieces, discard_written
+
+@given(st.lists(st.integers(min_value=0, max_value=30), max_size=12), st.integers(min_value=1, max_value=25))
+def test_exact_pieces_are_the_rows_in_order_cut_every_rows_rows(sizes, rows):
+    start = [0, *itertools.accumulate(sizes)]
+    batches = [pa.record_batch({"n": pa.array(range(a, b), pa.int64())}) for a, b in zip(start, start[1:])]
+    pieces = list(exact_pieces(batches, rows))
+    total = start[-1]
+    # Every piece holds `rows` rows but the last, which holds the rest; none when there are no rows.
+    assert [p.num_rows for p in pieces] == [rows] * (total // rows) + ([total % rows] if total % rows else [])
+    assert [v for p in pieces for v in p.column("n").to_pylist()] == list(range(total))
+
+
+def test_a_failed_write_leaves_no_file_and_the_first_error_stands(tmp_path):
+    paths = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    table = pa.table({"n": [1, 2]})
+    writers = [pq.ParquetWriter(p, table.schema) for p in paths]
+    writers[0].write_table(table)
+
+    class FailingClose:  # a full disk fails the footer of every other file too
+        def close(self):
+            raise OSError("no space left on device")
+
+    thread, release = ThreadPoolExecutor(max_workers=1), threading.Event()
+    running = thread.submit(release.wait, 10)
+    queued = thread.submit(lambda: None)
+    threading.Timer(0.2, release.set).start()
+    try:
+        raise RuntimeError("the first error")
+    except RuntimeError:
+        discard_written([thread], [FailingClose(), *writers], [*paths, tmp_path / "never-written.parquet"])
+    assert not any(p.exists() for p in paths)
+    assert running.result() is True and queued.cancelled()  # the running piece ends; queued ones never start
+    assert not any(w.is_open for w in writers)
