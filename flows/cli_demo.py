@@ -10,6 +10,7 @@ did not make (data, a home directory) is never deleted.
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import sys
 from collections.abc import Callable
@@ -56,6 +57,7 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date) -> int:
     from flows import cli_approval
     from redress.generate import generate
     from redress.runtime import progress
+    from redress.runtime.prefect_server import temporary_server
     from redress.settings import demo_settings
     from redress.warehouse import connect, path
 
@@ -64,18 +66,22 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date) -> int:
     say(f"generating {args.customers:,} customers and their scope files in {out / 'inbox'}...")
     generate(out, args.customers, args.seed)
     settings = demo_settings(settings, out, say)  # values handed to the run, the environment untouched
-    say("running the pipeline, a line per stage...")
-    summary = run_pipeline(out, args.policy, run_date(args.run_date), settings)
-    print_outputs(out, summary)
-    if summary["disburse"]["awaiting_approval"]:  # the demo plays finance too, and says so
-        say("\napproving the plan as finance would...")
-        with progress.reporting(progress.reporter_for(sys.stdout)):
-            done = cli_approval.approve(out, summary["run_id"], "redress demo", "the demo approves its own plan",
-                                        settings)
-        approve = redress_line(out, "approve", done["run_id"], "--by", "NAME")
-        say(f"the demo approved its own plan (as finance would with `{approve}`): "
-            f"released {done['payments']:,} payments in {done['batches']:,} batches, "
-            f"{done['notifications']:,} people notified")
+    # One Prefect server for the run and its approval: without PREFECT_API_URL each would
+    # start a temporary one of its own, seconds each (the two below then use this one).
+    with progress.reporting(progress.reporter_for(sys.stdout)), \
+            temporary_server(meanwhile=lambda: importlib.import_module("flows.remediation")):
+        say("running the pipeline, a line per stage...")
+        summary = run_pipeline(out, args.policy, run_date(args.run_date), settings)
+        print_outputs(out, summary)
+        if summary["disburse"]["awaiting_approval"]:  # the demo plays finance too, and says so
+            say("\napproving the plan as finance would...")
+            with progress.reporting(progress.reporter_for(sys.stdout)):
+                done = cli_approval.approve(out, summary["run_id"], "redress demo", "the demo approves its own plan",
+                                            settings)
+            approve = redress_line(out, "approve", done["run_id"], "--by", "NAME")
+            say(f"the demo approved its own plan (as finance would with `{approve}`): "
+                f"released {done['payments']:,} payments in {done['batches']:,} batches, "
+                f"{done['notifications']:,} people notified")
     with connect(path(out), read_only=True) as con:
         (customer, code), = con.execute(
             "SELECT customer_id, reference_code FROM notifications WHERE customer_id IS NOT NULL "

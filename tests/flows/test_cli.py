@@ -109,12 +109,16 @@ def test_a_data_folder_named_with_a_leading_tilde_is_used_where_it_is(tmp_path):
 @pytest.mark.e2e
 def test_a_demo_folder_named_with_a_leading_tilde_is_run_and_approved_where_it_is(tmp_path):
     """`redress demo --out ~demo` (a relative folder whose name starts with `~`): the
-    demo generates, runs and approves its own plan in ./~demo, as for `run` above."""
+    demo generates, runs and approves its own plan in ./~demo, as for `run` above, under
+    one temporary Prefect server of its own (no PREFECT_API_URL here)."""
     env = {"HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "prefect"),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     (tmp_path / "home").mkdir()
     done = redress("demo", "--out", "~demo", "--customers", "300", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    # One temporary Prefect server for the run and the approval it plays, not one each.
+    assert done.stdout.count("starting a temporary Prefect server") == 1, done.stdout
+    assert "the demo approved its own plan" in done.stdout
     assert list((tmp_path / "~demo" / "outbox" / "batches").iterdir())
     assert list((tmp_path / "home").iterdir()) == []
 
