@@ -56,19 +56,37 @@ def _run_date(text: str | None) -> date:
         raise RedressError(f"--run-date must be YYYY-MM-DD, got {text!r}") from None
 
 
-def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date, settings) -> dict:
-    """Check what can be checked before Prefect starts, then run the parent flow with
-    these settings (the ones main built, or the demo's): handed over in-process
-    (redress.settings.given), never as a flow parameter."""
+def checked_policy(policy_path: Path | None) -> Path:
+    """The policy file (the shipped one when None), resolved, once it loads: a bad one
+    is refused (RedressError, one line) before any data is touched or Prefect starts."""
     from redress.policy import DEFAULT_POLICY, load_policy
-    from redress.settings import check_settings, given
 
     policy_file = Path(policy_path or DEFAULT_POLICY).resolve()
-    load_policy(policy_file)  # refused before any data is touched
+    load_policy(policy_file)
+    return policy_file
+
+
+def check_before_prefect(data_dir: Path, policy_path: Path | None, settings) -> Path:
+    """What a run checks before Prefect starts (seconds, when a temporary server is
+    started): the policy (checked_policy, which returns it), the data folder and its
+    inbox, the settings. RedressError, one line, for the first that fails."""
+    from redress.settings import check_settings
+
+    policy_file = checked_policy(policy_path)
     if not data_dir.is_dir():
         raise RedressError(f"data folder {data_dir} does not exist (create it with inbox/customers and inbox/scope)")
     require_inbox(data_dir)
-    check_settings(settings)  # before Prefect starts; the flow checks again (served runs call it directly)
+    check_settings(settings)  # the flow checks again (served runs call it directly)
+    return policy_file
+
+
+def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date, settings) -> dict:
+    """Check what can be checked before Prefect starts (check_before_prefect), then run
+    the parent flow with these settings (the ones main built, or the demo's): handed
+    over in-process (redress.settings.given), never as a flow parameter."""
+    from redress.settings import given
+
+    policy_file = check_before_prefect(data_dir, policy_path, settings)
     from redress.runtime.prefect_server import temporary_server
 
     from redress.runtime import progress
@@ -122,7 +140,8 @@ def cmd_generate(args, settings) -> int:
 
 
 def cmd_demo(args, settings) -> int:
-    return cli_demo.cmd_demo(args, settings, _print, run_pipeline, _print_outputs, _run_date)
+    return cli_demo.cmd_demo(args, settings, _print, run_pipeline, _print_outputs, _run_date,
+                             checked_policy=checked_policy, check_before_prefect=check_before_prefect)
 
 
 def cmd_explain(args, settings) -> int:

@@ -28,7 +28,8 @@ MARKER_TEXT = "made by `redress demo`: a later `redress demo` with this folder a
 def prepare_folder(out: Path, say: Callable[[str], None]) -> None:
     """Make `out` ready for a fresh demo: created when missing, emptied when an earlier
     demo made it (its MARKER is a regular file), refused otherwise (RedressError, one
-    line). A symbolic link is never followed into: it is refused whole."""
+    line, as is a folder that cannot be made). A symbolic link is never followed into: it
+    is refused whole."""
     if out.is_symlink():
         raise RedressError(f"{out} is a symbolic link: the demo needs a folder of its own (pass another --out)")
     if out.exists() and not out.is_dir():
@@ -40,8 +41,12 @@ def prepare_folder(out: Path, say: Callable[[str], None]) -> None:
                                f"its own folders (remove it or pass another --out)")
         say(f"replacing the demo made earlier in {out}")
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text(MARKER_TEXT)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).write_text(MARKER_TEXT)
+    except OSError as exc:  # /dev/null/x, a folder under /proc, no permission: said in one line
+        raise RedressError(f"cannot make the demo folder {out}: {exc.strerror or type(exc).__name__} "
+                           "(pass another --out)") from None
 
 
 def next_commands(out: Path, customer: str, code: str, command: str) -> list[str]:
@@ -52,8 +57,11 @@ def next_commands(out: Path, customer: str, code: str, command: str) -> list[str
             f"  {redress_line(out, 'explain', '--by', 'YOUR_STAFF_ID', code, command=command)}"]
 
 
-def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date) -> int:
-    """Generate, run (and approve, when the policy asks), then print the next commands."""
+def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, checked_policy,
+             check_before_prefect) -> int:
+    """Generate, run (and approve, when the policy asks), then print the next commands.
+    The policy is checked before the folder is touched, and the rest of what a run
+    checks before Prefect starts, before the demo's one server starts."""
     from flows import cli_approval
     from redress.generate import generate
     from redress.runtime import progress
@@ -62,16 +70,19 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date) -> int:
     from redress.warehouse import connect, path
 
     out = Path(args.out).absolute()  # DuckDB reads a leading `~` as the home folder (redress/sql.py)
+    # A typo in --policy or --run-date never replaces an earlier demo.
+    policy, day = checked_policy(args.policy), run_date(args.run_date)
     prepare_folder(out, say)
     say(f"generating {args.customers:,} customers and their scope files in {out / 'inbox'}...")
     generate(out, args.customers, args.seed)
     settings = demo_settings(settings, out, say)  # values handed to the run, the environment untouched
+    check_before_prefect(out, policy, settings)
     # One Prefect server for the run and its approval: without PREFECT_API_URL each would
     # start a temporary one of its own, seconds each (the two below then use this one).
     with progress.reporting(progress.reporter_for(sys.stdout)), \
             temporary_server(meanwhile=lambda: importlib.import_module("flows.remediation")):
         say("running the pipeline, a line per stage...")
-        summary = run_pipeline(out, args.policy, run_date(args.run_date), settings)
+        summary = run_pipeline(out, policy, day, settings)
         print_outputs(out, summary)
         if summary["disburse"]["awaiting_approval"]:  # the demo plays finance too, and says so
             say("\napproving the plan as finance would...")

@@ -3,6 +3,7 @@ a second demo replaces only a folder a demo made; the next commands paste as pri
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import shutil
 import subprocess
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from flows import cli_demo
+from flows import cli, cli_demo
 from redress.errors import RedressError
+from redress.runtime import prefect_server
+from redress.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,6 +68,42 @@ def _script(folder: Path) -> Path:
     script.write_text("#!/bin/sh\n")
     script.chmod(0o755)
     return script
+
+
+@pytest.mark.parametrize("where", ["/dev/null/demo", "/proc/redress-demo"])
+def test_a_folder_that_cannot_be_made_is_one_line(where):
+    with pytest.raises(RedressError, match=rf"^cannot make the demo folder {where}: .+ \(pass another --out\)$"):
+        cli_demo.prepare_folder(Path(where), print)
+
+
+def _no_server(*args, **kwargs):
+    raise AssertionError("a Prefect server was started before what a run checks first")
+
+
+@pytest.mark.parametrize("bad", ["policy", "missing-policy", "run-date"])
+def test_a_bad_policy_or_run_date_is_refused_before_the_folder_is_touched_or_a_server_starts(
+        tmp_path, monkeypatch, bad):
+    monkeypatch.setattr(prefect_server, "temporary_server", _no_server)
+    out = tmp_path / "demo"
+    cli_demo.prepare_folder(out, print)  # an earlier demo: a typo must not replace it
+    (out / "earlier.txt").write_text("kept")
+    policy = tmp_path / "bad.toml"
+    if bad == "policy":
+        policy.write_text("this is [not valid toml\n")
+    args = argparse.Namespace(out=str(out), customers=300, seed=7, policy=None if bad == "run-date" else policy,
+                              run_date="2025-13-01" if bad == "run-date" else None)
+    with pytest.raises(RedressError) as refused:
+        cli.cmd_demo(args, load_settings({}, data_dir=None))
+    assert "\n" not in str(refused.value)
+    assert (out / "earlier.txt").read_text() == "kept"
+
+
+def test_settings_a_run_refuses_are_refused_before_the_demo_starts_its_server(tmp_path, monkeypatch):
+    monkeypatch.setattr(prefect_server, "temporary_server", _no_server)
+    monkeypatch.setattr(cli, "check_before_prefect", lambda *a: (_ for _ in ()).throw(RedressError("refused")))
+    args = argparse.Namespace(out=str(tmp_path / "demo"), customers=300, seed=7, policy=None, run_date=None)
+    with pytest.raises(RedressError, match="^refused$"):
+        cli.cmd_demo(args, load_settings({}, data_dir=None))
 
 
 def test_the_command_is_redress_when_that_name_on_path_is_this_script(tmp_path):
