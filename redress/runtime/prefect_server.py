@@ -84,8 +84,13 @@ def launch() -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
            "PREFECT__SERVER_FINAL": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     env.pop("PREFECT_API_URL", None)
+    # A process group of its own: Ctrl-C on a terminal signals the whole foreground
+    # group, and a server stopped by it left the command retrying against it for
+    # minutes (reporting the interrupted run, sending its logs). The command stops the
+    # server itself once it has finished with it (`temporary_server`), and the
+    # parent-death signal covers a command that dies without doing so.
     child = subprocess.Popen(_command(port), env=env, stdin=subprocess.DEVNULL,
-                             preexec_fn=_die_with(os.getpid()))
+                             preexec_fn=_die_with(os.getpid()), process_group=0)
     return child, f"http://127.0.0.1:{port}/api"
 
 

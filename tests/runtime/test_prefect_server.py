@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import signal
@@ -78,6 +79,7 @@ def test_kill_9_of_a_run_leaves_no_server_behind(tmp_path):
     run = subprocess.Popen([sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run"],
                            env=env, cwd=ROOT, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = []
     try:
         deadline = time.monotonic() + WAIT_SECONDS
         server = []
@@ -87,15 +89,69 @@ def test_kill_9_of_a_run_leaves_no_server_behind(tmp_path):
         assert server, "the run started a Prefect server child"
         os.kill(run.pid, signal.SIGKILL)  # the parent only, not its group
         run.wait(timeout=30)
+        # The server has a process group of its own (a terminal's Ctrl-C must not reach
+        # it): followed by its pid, as well as the run's group.
         deadline = time.monotonic() + 30
-        while group_members(run.pid) and time.monotonic() < deadline:
+        while (group_members(run.pid) or alive(server[0])) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert group_members(run.pid) == [], "a process of the killed run survived"
+        assert not alive(server[0]), "the killed run's Prefect server survived"
     finally:
-        try:
+        for pid in server:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(run.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        run.wait(timeout=30)
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.e2e
+def test_ctrl_c_on_a_terminal_ends_a_run_at_once_in_one_line_and_stops_its_server(tmp_path):
+    """A terminal's Ctrl-C signals the whole foreground process group. The run's own
+    Prefect server is not in it: stopped by the signal, the server left the command
+    retrying against it for minutes before it printed anything."""
+    data = tmp_path / "data"
+    generate(data, 300, seed=5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               REDRESS_HMAC_KEY="0123456789abcdef" * 4)
+    run = subprocess.Popen([sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run"],
+                           env=env, cwd=ROOT, start_new_session=True, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server = []
+    try:
+        for line in run.stdout:  # the flow is running once a stage has started
+            if line.startswith("ingest      started"):
+                break
+        server = [c for c in children(run.pid) if "uvicorn" in cmdline(c)]
+        assert server, "the run started a Prefect server child"
+        os.killpg(run.pid, signal.SIGINT)  # as a terminal does: the whole foreground group
+        interrupted = time.monotonic()
+        _, stderr = run.communicate(timeout=WAIT_SECONDS)
+        # Without its own process group the server died and the command kept retrying
+        # for minutes; 60 s leaves a loaded machine room and still tells the two apart.
+        assert time.monotonic() - interrupted < 60
+        assert run.returncode == 130, stderr
+        assert stderr.strip().splitlines() == ["redress: interrupted"], stderr
+        deadline = time.monotonic() + 30
+        while alive(server[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(server[0]), "the interrupted run's Prefect server survived"
+    finally:
+        for pid in server:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
 
 
