@@ -38,7 +38,8 @@ def _code_sql(window: int) -> str:
     """SQL for the code of one window of the hex `digest` column: the window's 8 bytes
     read as one UBIGINT, its first LENGTH bytes (LENGTH <= 8; most significant first)
     each taken mod 24 into ALPHABET. One parse per window, not one per letter: the
-    letters of 5 M digests in 1.25 s against 1.95 s, the same letters (best of three)."""
+    letters of 32 M digests in 6.45 s against 10.07 s, the same letters
+    (benchmarks/reference_code_letters.py)."""
     window_bytes = f"('0x' || substr(digest, {window * 16 + 1}, 16))::UBIGINT"
     chars = [
         f"substr('{ALPHABET}', ((({window_bytes} >> {56 - 8 * i}) & 255) % {len(ALPHABET)})::INTEGER + 1, 1)"
