@@ -114,15 +114,23 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory):
+    """A PREFECT_HOME for the tests whose servers stop cleanly: its database is made
+    (Prefect's migrations, seconds) once for them. The kill -9 test keeps its own, as a
+    server killed while it migrates may leave its database half made."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
 @pytest.mark.e2e
-def test_ctrl_c_on_a_terminal_ends_a_run_at_once_in_one_line_and_stops_its_server(tmp_path):
+def test_ctrl_c_on_a_terminal_ends_a_run_at_once_in_one_line_and_stops_its_server(tmp_path, prefect_home):
     """A terminal's Ctrl-C signals the whole foreground process group. The run's own
     Prefect server is not in it: stopped by the signal, the server left the command
     retrying against it for minutes before it printed anything."""
     data = tmp_path / "data"
     generate(data, 300, seed=5)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                REDRESS_HMAC_KEY="0123456789abcdef" * 4)
     run = subprocess.Popen([sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run"],
                            env=env, cwd=ROOT, start_new_session=True, text=True,
@@ -189,13 +197,13 @@ print("left", len(servers()))
 """
 
 
-def test_the_flow_is_imported_while_the_server_starts_and_a_failure_there_stops_it(tmp_path):
+def test_the_flow_is_imported_while_the_server_starts_and_a_failure_there_stops_it(tmp_path, prefect_home):
     """`temporary_server(meanwhile=...)`: the command's import runs once the server child
     is launched (both take seconds, each in its own process); an import that fails stops
     the child and raises its own error; the block runs with a healthy server; nothing
     is left after either."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     out = subprocess.run([sys.executable, "-c", SERVER_PROBE.format(root=str(ROOT))], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=WAIT_SECONDS)
     assert out.returncode == 0, out.stderr[-2000:]
