@@ -69,14 +69,17 @@ def checked_policy(policy_path: Path | None) -> Path:
 def check_before_prefect(data_dir: Path, policy_path: Path | None, settings) -> Path:
     """What a run checks before Prefect starts (seconds, when a temporary server is
     started): the policy (checked_policy, which returns it), the data folder and its
-    inbox, the settings. RedressError, one line, for the first that fails."""
+    inbox, the settings, and that no other run holds the folder. RedressError, one line,
+    for the first that fails."""
     from redress.settings import check_settings
+    from redress.warehouse.runs import refuse_if_busy
 
     policy_file = checked_policy(policy_path)
     if not data_dir.is_dir():
         raise RedressError(f"data folder {data_dir} does not exist (create it with inbox/customers and inbox/scope)")
     require_inbox(data_dir)
     check_settings(settings)  # the flow checks again (served runs call it directly)
+    refuse_if_busy(data_dir)  # the flow then takes the lock for the run
     return policy_file
 
 

@@ -29,8 +29,10 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
     server that cannot outlive this process (as `redress run` starts its flow)."""
     from redress.runtime.prefect_server import temporary_server
     from redress.settings import check_settings, given
+    from redress.warehouse.runs import refuse_if_busy
 
     check_settings(settings)  # the bank files need the payer, the notifications the key
+    refuse_if_busy(data_dir)  # before the server starts; the flow then takes the lock
     # the flow's modules are imported while the server starts
     with temporary_server(meanwhile=lambda: importlib.import_module("flows.approval")), given(settings):
         from flows.approval import approve_plan

@@ -49,6 +49,14 @@ def data_dir_lock(data_dir: Path, *, busy: str = BUSY, wait_seconds: float = 0.0
         os.close(fd)
 
 
+def refuse_if_busy(data_dir: Path) -> None:
+    """RedressError (BUSY, one line) when another process holds the data folder's lock
+    now. A command checks this before it starts a temporary Prefect server (seconds),
+    then takes the lock for its work (data_dir_lock)."""
+    with data_dir_lock(data_dir):
+        pass
+
+
 def _ids_on_disk(data_dir: Path, run_date: date) -> list[int]:
     """Sequences of run ids that already name files (reports, notifications) on this
     date: a new run must not take one and overwrite what it names."""

@@ -70,27 +70,43 @@ def test_explain_without_warehouse(tmp_path):
     assert "no warehouse" in line
 
 
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory):
+    """One PREFECT_HOME for the commands here that start their own temporary server: its
+    database is made (Prefect's migrations, seconds) once for all of them."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
 @pytest.mark.e2e
-def test_a_second_run_on_a_locked_folder_is_refused(tmp_path):
+@pytest.mark.parametrize("command", ["run", "approve"])
+def test_a_command_on_a_locked_folder_is_refused_before_prefect_starts(tmp_path, prefect_home, command):
+    """Refused at once in one line, not after a temporary Prefect server has started
+    (seconds; the flow takes the lock again for its work)."""
     (tmp_path / "inbox").mkdir()
+    if command == "approve":
+        (tmp_path / "warehouse.duckdb").write_bytes(b"")  # a plan to decide would be in it
     fd = os.open(tmp_path / ".redress.lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        env = {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-               "REDRESS_HMAC_KEY": "k" * 32}
-        line = one_line_error(redress("--data-dir", str(tmp_path), "run", env=env))
+        env = {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+               "REDRESS_HMAC_KEY": "k" * 32, "REDRESS_DEBTOR_NAME": "Test Payer Corp.",
+               "REDRESS_DEBTOR_ACCOUNT": "1002003004005", "REDRESS_DEBTOR_BANK_CODE": "020"}
+        args = ["run"] if command == "run" else ["approve", "R20251201-001", "--by", "Kim"]
+        result = redress("--data-dir", str(tmp_path), *args, env=env)
+        line = one_line_error(result)
     finally:
         os.close(fd)
-    assert "another redress run" in line
-    assert not (tmp_path / "warehouse.duckdb").exists()
+    assert line == f"redress: another redress run is using {tmp_path}; try again when it ends"
+    assert "Prefect server" not in result.stdout + result.stderr
+    assert (tmp_path / "warehouse.duckdb").exists() == (command == "approve")
 
 
 @pytest.mark.e2e
-def test_a_data_folder_named_with_a_leading_tilde_is_used_where_it_is(tmp_path):
+def test_a_data_folder_named_with_a_leading_tilde_is_used_where_it_is(tmp_path, prefect_home):
     """DuckDB reads a path that starts with `~` as one in the home folder (`~d/x` is
     $HOME + `d/x`): given relative, such a folder must still be the one written and read.
     HOME points into tmp_path, so a path misread that way would land beside it."""
-    env = {"HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "prefect"),
+    env = {"HOME": str(tmp_path / "home"), "PREFECT_HOME": str(prefect_home),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "k" * 32,
            "REDRESS_INBOX_QUIET_SECONDS": "0", "REDRESS_INBOX_WAIT_SECONDS": "0"}
     (tmp_path / "home").mkdir()
@@ -102,16 +118,16 @@ def test_a_data_folder_named_with_a_leading_tilde_is_used_where_it_is(tmp_path):
     assert paid > 0
     told = redress("--data-dir", "~d", "explain", customer, env=env, cwd=tmp_path)
     assert told.returncode == 0 and customer in told.stdout, told.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "prefect", "~d"]  # nothing beside them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "~d"]  # nothing beside them
     assert list((tmp_path / "home").iterdir()) == []
 
 
 @pytest.mark.e2e
-def test_a_demo_folder_named_with_a_leading_tilde_is_run_and_approved_where_it_is(tmp_path):
+def test_a_demo_folder_named_with_a_leading_tilde_is_run_and_approved_where_it_is(tmp_path, prefect_home):
     """`redress demo --out ~demo` (a relative folder whose name starts with `~`): the
     demo generates, runs and approves its own plan in ./~demo, as for `run` above, under
     one temporary Prefect server of its own (no PREFECT_API_URL here)."""
-    env = {"HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "prefect"),
+    env = {"HOME": str(tmp_path / "home"), "PREFECT_HOME": str(prefect_home),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     (tmp_path / "home").mkdir()
     done = redress("demo", "--out", "~demo", "--customers", "300", env=env, cwd=tmp_path)
