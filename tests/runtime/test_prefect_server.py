@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,33 +70,20 @@ def test_the_server_command_mirrors_prefect():
         assert key in source
 
 
-@pytest.mark.e2e
-def test_kill_9_of_a_run_leaves_no_server_behind(tmp_path):
-    data = tmp_path / "data"
-    generate(data, 100, seed=5)  # long enough a run to be caught with its server up
+@contextlib.contextmanager
+def a_run(data: Path, prefect_home: Path, **output) -> Iterator[tuple[subprocess.Popen, list[int]]]:
+    """`redress run` on `data` in a session of its own (its own process group, as a
+    command started from a terminal), starting its own temporary Prefect server; yields
+    the process and a list for the server's pid. On leaving, whatever is left of either
+    is killed. `output`: Popen's stdout, stderr, text."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                REDRESS_HMAC_KEY="0123456789abcdef" * 4)
     run = subprocess.Popen([sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run"],
-                           env=env, cwd=ROOT, start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = []
+                           env=env, cwd=ROOT, start_new_session=True, **output)
+    server: list[int] = []
     try:
-        deadline = time.monotonic() + WAIT_SECONDS
-        server = []
-        while not server and time.monotonic() < deadline and run.poll() is None:
-            server = [c for c in children(run.pid) if "uvicorn" in cmdline(c)]
-            time.sleep(0.1)
-        assert server, "the run started a Prefect server child"
-        os.kill(run.pid, signal.SIGKILL)  # the parent only, not its group
-        run.wait(timeout=30)
-        # The server has a process group of its own (a terminal's Ctrl-C must not reach
-        # it): followed by its pid, as well as the run's group.
-        deadline = time.monotonic() + 30
-        while (group_members(run.pid) or alive(server[0])) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert group_members(run.pid) == [], "a process of the killed run survived"
-        assert not alive(server[0]), "the killed run's Prefect server survived"
+        yield run, server
     finally:
         for pid in server:
             with contextlib.suppress(ProcessLookupError):
@@ -114,11 +102,41 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def gone(pid: int, seconds: float = 30) -> bool:
+    """Whether process `pid` has ended, waiting up to `seconds` for it."""
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)
+
+
+@pytest.mark.e2e
+def test_kill_9_of_a_run_leaves_no_server_behind(tmp_path):
+    data = tmp_path / "data"
+    generate(data, 100, seed=5)  # long enough a run to be caught with its server up
+    # A PREFECT_HOME of its own: a server killed while it migrates may leave its
+    # database half made.
+    with a_run(data, tmp_path / "prefect", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as (run, server):
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not server and time.monotonic() < deadline and run.poll() is None:
+            server += [c for c in children(run.pid) if "uvicorn" in cmdline(c)]
+            time.sleep(0.1)
+        assert server, "the run started a Prefect server child"
+        os.kill(run.pid, signal.SIGKILL)  # the parent only, not its group
+        run.wait(timeout=30)
+        # The server has a process group of its own (a terminal's Ctrl-C must not reach
+        # it): followed by its pid, as well as the run's group.
+        assert gone(server[0]), "the killed run's Prefect server survived"
+        deadline = time.monotonic() + 30
+        while group_members(run.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert group_members(run.pid) == [], "a process of the killed run survived"
+
+
 @pytest.fixture(scope="module")
 def prefect_home(tmp_path_factory):
     """A PREFECT_HOME for the tests whose servers stop cleanly: its database is made
-    (Prefect's migrations, seconds) once for them. The kill -9 test keeps its own, as a
-    server killed while it migrates may leave its database half made."""
+    (Prefect's migrations, seconds) once for them."""
     return tmp_path_factory.mktemp("prefect-home")
 
 
@@ -129,18 +147,11 @@ def test_ctrl_c_on_a_terminal_ends_a_run_at_once_in_one_line_and_stops_its_serve
     retrying against it for minutes before it printed anything."""
     data = tmp_path / "data"
     generate(data, 300, seed=5)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
-    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               REDRESS_HMAC_KEY="0123456789abcdef" * 4)
-    run = subprocess.Popen([sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run"],
-                           env=env, cwd=ROOT, start_new_session=True, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    server = []
-    try:
+    with a_run(data, prefect_home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as (run, server):
         for line in run.stdout:  # the flow is running once a stage has started
             if line.startswith("ingest      started"):
                 break
-        server = [c for c in children(run.pid) if "uvicorn" in cmdline(c)]
+        server += [c for c in children(run.pid) if "uvicorn" in cmdline(c)]
         assert server, "the run started a Prefect server child"
         os.killpg(run.pid, signal.SIGINT)  # as a terminal does: the whole foreground group
         interrupted = time.monotonic()
@@ -150,17 +161,7 @@ def test_ctrl_c_on_a_terminal_ends_a_run_at_once_in_one_line_and_stops_its_serve
         assert time.monotonic() - interrupted < 60
         assert run.returncode == 130, stderr
         assert stderr.strip().splitlines() == ["redress: interrupted"], stderr
-        deadline = time.monotonic() + 30
-        while alive(server[0]) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not alive(server[0]), "the interrupted run's Prefect server survived"
-    finally:
-        for pid in server:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.pid, signal.SIGKILL)
-        run.wait(timeout=30)
+        assert gone(server[0]), "the interrupted run's Prefect server survived"
 
 
 SERVER_PROBE = r"""
