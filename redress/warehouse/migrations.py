@@ -15,13 +15,21 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     Earlier versions kept every customer's name, which no output reads, and copied
     rejected customers rows whole (bank account included) into quarantine, and every
     notification's message text, which the outbox file holds and nothing reads back."""
-    con.execute("ALTER TABLE customers DROP COLUMN IF EXISTS name")
-    # Approval before release: who released a run's plan, when, with what note.
-    for column, kind in (("approved_by", "VARCHAR"), ("approved_at", "TIMESTAMPTZ"), ("approval_note", "VARCHAR")):
-        con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
-    # The report's exposure counts, kept so an approval's page does not count them again.
-    con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS exposures VARCHAR")
-    con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
+    columns = {column for (column,) in con.execute(
+        "SELECT table_name || '.' || column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name IN ('customers', 'runs', 'notifications')").fetchall()}
+    # Each change is asked for only when the catalog shows it is still to do: a run opens
+    # the warehouse some forty times, and each ALTER is a write of its own.
+    if "customers.name" in columns:
+        con.execute("ALTER TABLE customers DROP COLUMN IF EXISTS name")
+    # Approval before release: who released a run's plan, when, with what note; and the
+    # report's exposure counts, kept so an approval's page does not count them again.
+    for column, kind in (("approved_by", "VARCHAR"), ("approved_at", "TIMESTAMPTZ"), ("approval_note", "VARCHAR"),
+                         ("exposures", "VARCHAR")):
+        if f"runs.{column}" not in columns:
+            con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
+    if "notifications.message" in columns:
+        con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")
     con.execute(f"""
         UPDATE quarantine

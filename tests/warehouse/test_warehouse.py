@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redress.warehouse import connect, masked_account
+from redress.warehouse.schema import tables
 
 
 def mask(con, value: str | None) -> str | None:
@@ -130,3 +133,22 @@ def test_exposures_that_are_not_three_counts_read_as_not_counted(tmp_path, store
                     "exposures) VALUES ('R20251201-001', now(), DATE '2025-12-01', '{}', 'p', '', 'succeeded', ?)",
                     [stored])
         assert recorded_exposures(con, "R20251201-001") is None
+
+
+@settings(max_examples=30)
+@given(missing=st.sets(st.sampled_from(tables()), min_size=1))
+def test_opening_a_warehouse_missing_any_tables_creates_exactly_those(scratch_root, missing):
+    """`connect` skips SCHEMA when every table is there; with any of them gone (an
+    earlier version's warehouse, a table dropped by hand) it creates the missing ones
+    and leaves the rows of the others alone."""
+    with tempfile.TemporaryDirectory(dir=scratch_root) as folder:
+        warehouse = Path(folder, "warehouse.duckdb")
+        with connect(warehouse) as con:
+            con.execute("INSERT INTO lookups VALUES (now(), 'S001', 'analyst', 'C1', 'customer_id', 'matched')")
+            for table in sorted(missing):
+                con.execute(f"DROP TABLE {table}")  # our own table names, from SCHEMA
+        with connect(warehouse) as con:
+            present = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            (kept,) = con.execute("SELECT count(*) FROM lookups").fetchall()[0]
+        assert present == set(tables())
+        assert kept == (0 if "lookups" in missing else 1)
