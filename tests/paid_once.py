@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import polars as pl
+
+from forked import run_redress
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE = "('issued', 'settled')"  # redress.vocabulary.LIVE_STATUSES, written out as the tests read SQL
@@ -27,8 +28,7 @@ def redress_killed_at(step: str, data: Path, *args: str) -> subprocess.Completed
     from prefect.settings import get_current_settings
 
     env = dict(os.environ, REDRESS_FAIL_AT=step, PREFECT_API_URL=str(get_current_settings().api.url))
-    return subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(data), *args],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return run_redress(["--data-dir", str(data), *args], env=env, cwd=ROOT, timeout=300)
 
 
 def assert_paid_exactly_once(data: Path, *, notifications: bool = True) -> None:

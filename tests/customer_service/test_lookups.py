@@ -20,6 +20,7 @@ from redress.errors import RedressError
 from redress.customer_service.explain import explain
 from redress.customer_service.lookups import MAX_FAILED_CODES, WINDOW, os_user
 from redress.warehouse import connect
+from forked import run_redress
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 12, 3, 9, 0, tzinfo=timezone.utc)
@@ -126,8 +127,7 @@ def test_explain_while_a_run_holds_the_warehouse_is_one_line(data):
     try:
         assert holder.stdout.readline().strip() == "held"
         env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")}
-        result = subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(data), "explain", "C1"],
-                                capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+        result = run_redress(["--data-dir", str(data), "explain", "C1"], env=env, cwd=ROOT, timeout=120)
     finally:
         holder.kill()
         holder.wait(timeout=30)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from redress.errors import RedressError
+from forked import run_redress
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,10 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def redress(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")}
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
-        env=full_env, cwd=cwd or ROOT, timeout=300,
-    )
+    return run_redress(args, env=full_env, cwd=cwd or ROOT, timeout=300)
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from redress.generate import generate
 from redress.policy import load_policy
 from redress.whatif.evaluate import whatif
 from redress.whatif.output import table_text
+from forked import run_redress
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_DATE = date(2025, 12, 1)
@@ -142,8 +142,7 @@ def fingerprint(data: Path) -> dict[str, str]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
-                          env=dict(os.environ), cwd=ROOT, timeout=300)
+    return run_redress(args, env=dict(os.environ), cwd=ROOT, timeout=300)
 
 
 def test_the_command_writes_only_its_page_and_the_same_file_twice_is_two_columns(runs):

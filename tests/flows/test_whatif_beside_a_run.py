@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
+from forked import run_redress
 from paid_once import assert_paid_exactly_once, redress_killed_at
 from redress.generate import generate
 from redress.runtime.faults import KILLED_EXIT_CODE
@@ -62,8 +63,7 @@ def env() -> dict:
 
 
 def redress(data: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(data), *args], env=env(), cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return run_redress(["--data-dir", str(data), *args], env=env(), cwd=ROOT, timeout=300)
 
 
 def one_line_error(done: subprocess.CompletedProcess) -> str:
