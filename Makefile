@@ -43,16 +43,21 @@ test: $(STAMP) system-deps  ## check the layers (.importlinter), then run the te
 	wait $$service; served=$$?; echo "--- tests/service:"; cat "$$log"; rm -f "$$log"; \
 	test $$rest -eq 0 && test $$served -eq 0
 
-# A fresh venv from the lock, redress installed as a wheel (no -e), and the demo run from
-# a folder outside the repository: the suites and policies must come with the package.
-# --no-compile: byte-compiling every installed library took most of this check's time.
-check-install:  ## install redress non-editable into a temporary venv and run its demo there
+# A fresh venv with redress installed as a wheel (no -e), and the demo run from a folder
+# outside the repository: the suites and policies must come with the package. The locked
+# libraries are .venv's (built from the lock by `make install`), seen through a .pth line:
+# Python does not read the .pth files of a folder a .pth line adds, so .venv's editable
+# redress is not seen, only the wheel's. Installing the lock a second time took a minute.
+check-install: $(STAMP)  ## install redress non-editable into a temporary venv and run its demo there
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	$(PYTHON) -m venv "$$tmp/venv"; \
-	"$$tmp/venv/bin/pip" install --quiet --no-compile --require-hashes --no-deps -r requirements.lock; \
-	"$$tmp/venv/bin/pip" install --quiet --no-compile --no-deps .; \
+	$(PYTHON) -m venv --without-pip "$$tmp/venv"; \
+	purelib='import sysconfig; print(sysconfig.get_paths()["purelib"])'; \
+	site=$$("$$tmp/venv/bin/python" -c "$$purelib"); \
+	$(BIN)/python -c "$$purelib" > "$$site/locked-libraries.pth"; \
+	$(BIN)/pip --python "$$tmp/venv/bin/python" install --quiet --no-compile --no-deps .; \
 	cd "$$tmp" && "$$tmp/venv/bin/redress" demo --out "$$tmp/demo" --customers 2000 > "$$tmp/demo.log" 2>&1 \
 	  || { cat "$$tmp/demo.log"; exit 1; }; \
+	"$$tmp/venv/bin/python" -c 'import redress, sys; sys.exit(0 if redress.__file__.startswith(sys.argv[1]) else f"redress imported from {redress.__file__}, not the wheel")' "$$site"; \
 	ls "$$tmp"/demo/reports/*/summary.md > /dev/null; \
 	echo "check-install: the installed redress ran the demo from $$tmp"
 
