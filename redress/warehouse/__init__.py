@@ -61,7 +61,7 @@ def _has_every_table(con: duckdb.DuckDBPyConnection) -> bool:
     warehouse some forty times, and the eighteen statements took longer than the query."""
     (present,) = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND table_name IN (SELECT unnest(?))", [list(_TABLES)]
+        "AND schema_name = 'main' AND lower(table_name) IN (SELECT unnest(?))", [list(_TABLES)]
     ).fetchall()[0]
     return present == len(_TABLES)
 

@@ -16,8 +16,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     rejected customers rows whole (bank account included) into quarantine, and every
     notification's message text, which the outbox file holds and nothing reads back."""
     columns = {column for (column,) in con.execute(
-        "SELECT table_name || '.' || column_name FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND table_name IN ('customers', 'runs', 'notifications')").fetchall()}
+        "SELECT lower(table_name || '.' || column_name) FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND lower(table_name) IN ('customers', 'runs', 'notifications')").fetchall()}
     # Each change is asked for only when the catalog shows it is still to do: a run opens
     # the warehouse some forty times, and each ALTER is a write of its own.
     if "customers.name" in columns:
