@@ -1,9 +1,11 @@
 """The tests' forked commands (tests/forked.py) behave as `subprocess.run` of a new
-interpreter would: exit code, output, environment, working folder, umask, a kill."""
+interpreter would: exit code, output, environment, working folder, umask, a kill, an
+interruption of the caller, and the end of the interpreter."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from forked import run_redress
 
 PROBE = """
-import os, sys
+import os, sys, time
 print("out", os.getcwd(), os.environ.get("PROBE"), "REDRESS_X" in os.environ, oct(os.umask(0)), sys.argv[1:])
 print("err", file=sys.stderr)
 how = sys.argv[1]
@@ -21,9 +23,25 @@ if how == "signal":
     os.kill(os.getpid(), 9)
 if how == "raise":
     raise ValueError("boom")
+if how == "interrupt":
+    raise KeyboardInterrupt
 if how == "sleep":
-    import time; time.sleep(60)
-sys.exit(int(how))
+    time.sleep(60)
+if how == "zone":
+    print(time.strftime("%Z", time.localtime(0)))
+if how == "threads":
+    import polars
+    print(polars.thread_pool_size())
+if how == "grandchild":
+    import subprocess
+    subprocess.run([sys.executable, "-c", "import sys; print('from the grandchild'); print('its error', file=sys.stderr)"])
+if how == "finalizer":
+    class Noisy:
+        def __del__(self):
+            raise RuntimeError("in a finalizer")
+    kept = Noisy()  # finalized when the interpreter ends, as in a new one
+    sys.stdout.write("buffered, never flushed by hand")
+sys.exit(int(how) if how.isdigit() else 0)
 """
 
 
@@ -33,11 +51,17 @@ def probe(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("how, code", [("0", 0), ("3", 3), ("kill", 77), ("signal", -9), ("raise", 1)])
-def test_a_forked_command_ends_as_a_new_process_would(probe, how, code):
+def env(**extra) -> dict:
+    return {**{k: v for k, v in os.environ.items() if k != "REDRESS_X"}, "PROBE": "yes", **extra}
+
+
+@pytest.mark.parametrize("how, code", [("0", 0), ("3", 3), ("kill", 77), ("signal", -9), ("raise", 1),
+                                       ("interrupt", -2)])
+def test_a_forked_command_ends_as_a_new_process_would(probe, monkeypatch, how, code):
+    monkeypatch.setenv("REDRESS_X", "in the test process only")
     old = os.umask(0o027)
     try:
-        done = run_redress([how], env={"PROBE": "yes", "PATH": os.environ["PATH"]}, cwd=probe, module="probe")
+        done = run_redress([how], env=env(), cwd=probe, module="probe")
     finally:
         os.umask(old)
     assert done.returncode == code
@@ -47,7 +71,52 @@ def test_a_forked_command_ends_as_a_new_process_would(probe, how, code):
     assert ("ValueError: boom" in done.stderr) == (how == "raise")
 
 
+def test_a_forked_command_ends_its_interpreter_as_a_new_one_does(probe):
+    done = run_redress(["finalizer"], env=env(), cwd=probe, module="probe")
+    assert done.returncode == 0
+    assert done.stdout.endswith("buffered, never flushed by hand")
+    assert "RuntimeError: in a finalizer" in done.stderr
+
+
+def test_the_children_of_a_forked_command_write_to_its_output(probe):
+    done = run_redress(["grandchild"], env=env(), cwd=probe, module="probe")
+    assert done.returncode == 0
+    assert done.stdout.endswith("from the grandchild\n") and done.stderr == "err\nits error\n"
+
+
+def test_a_forked_command_sees_its_own_time_zone(probe):
+    assert run_redress(["zone"], env=env(TZ="Asia/Seoul"), cwd=probe, module="probe").stdout.endswith("KST\n")
+    assert run_redress(["zone"], env=env(TZ="UTC"), cwd=probe, module="probe").stdout.endswith("UTC\n")
+
+
+def test_what_an_interpreter_reads_at_its_start_gets_a_new_interpreter(probe):
+    """POLARS_MAX_THREADS is read when Polars is imported, which the forking parent did."""
+    done = run_redress(["threads"], env=env(POLARS_MAX_THREADS="1"), cwd=probe, module="probe")
+    assert done.returncode == 0 and done.stdout.endswith("\n1\n")
+
+
 def test_a_forked_command_past_its_timeout_is_killed(probe):
     with pytest.raises(subprocess.TimeoutExpired):
-        run_redress(["sleep"], cwd=probe, module="probe", timeout=1)
-    assert run_redress(["0"], cwd=probe, module="probe").returncode == 0  # the parent serves the next one
+        run_redress(["sleep"], env=env(), cwd=probe, module="probe", timeout=1)
+    assert run_redress(["3"], env=env(), cwd=probe, module="probe").returncode == 3  # the parent serves the next
+
+
+def test_an_interrupted_caller_leaves_nothing_for_the_next_command(probe):
+    """A test interrupted while it waits (an alarm here): its command is killed, and the
+    next command gets its own result, not the abandoned one's."""
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 2)
+        with pytest.raises(Interrupted):
+            run_redress(["sleep"], env=env(), cwd=probe, module="probe")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    done = run_redress(["3"], env=env(), cwd=probe, module="probe")
+    assert done.returncode == 3 and done.stdout.endswith("['3']\n")
