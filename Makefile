@@ -54,7 +54,7 @@ check-install: $(STAMP)  ## install redress non-editable into a temporary venv a
 	purelib='import sysconfig; print(sysconfig.get_paths()["purelib"])'; \
 	site=$$("$$tmp/venv/bin/python" -c "$$purelib"); \
 	$(BIN)/python -c "$$purelib" > "$$site/locked-libraries.pth"; \
-	$(BIN)/pip --python "$$tmp/venv/bin/python" install --quiet --no-compile --no-deps .; \
+	$(BIN)/pip --python "$$tmp/venv/bin/python" install --quiet --no-compile --no-deps --ignore-installed .; \
 	cd "$$tmp" && "$$tmp/venv/bin/redress" demo --out "$$tmp/demo" --customers 2000 > "$$tmp/demo.log" 2>&1 \
 	  || { cat "$$tmp/demo.log"; exit 1; }; \
 	"$$tmp/venv/bin/python" -c 'import redress, sys; sys.exit(0 if redress.__file__.startswith(sys.argv[1]) else f"redress imported from {redress.__file__}, not the wheel")' "$$site"; \

@@ -17,7 +17,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     notification's message text, which the outbox file holds and nothing reads back."""
     columns = {column for (column,) in con.execute(
         "SELECT lower(table_name || '.' || column_name) FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND lower(table_name) IN ('customers', 'runs', 'notifications')").fetchall()}
+        "AND schema_name = 'main' AND lower(table_name) IN ('customers', 'runs', 'notifications') "
+        "AND table_oid IN (SELECT table_oid FROM duckdb_tables())").fetchall()}  # tables, not views
     # Each change is asked for only when the catalog shows it is still to do: a run opens
     # the warehouse some forty times, and each ALTER is a write of its own.
     if "customers.name" in columns:
