@@ -52,9 +52,16 @@ def prefect_server(tmp_path_factory):
     # in set their own values (monkeypatch.setenv).
     os.environ.setdefault("REDRESS_INBOX_QUIET_SECONDS", "0")
     os.environ.setdefault("REDRESS_INBOX_WAIT_SECONDS", "0")
+    import prefect.settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180):
+    # No flow-run heartbeats in this process: they are Prefect's crash detection for a
+    # server that watches runs, which no test here checks, and their thread sleeps in
+    # one-second steps that the end of every flow run waited out (0 to 1 s a run, some
+    # three hundred runs). Commands the tests start as processes keep them.
+    with prefect_test_harness(server_startup_timeout=180), prefect.settings.temporary_settings(
+        updates={prefect.settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    ):
         yield
 
 
