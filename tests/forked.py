@@ -110,6 +110,11 @@ while True:
 READ_AT_START = re.compile(r"PYTHON|POLARS_|LC_|LANG$|LANGUAGE$|OMP_|OPENBLAS_|MKL_|NUMEXPR_|RAYON_|ARROW_")
 
 
+def read_at_start(env) -> dict[str, str]:
+    """The part of an environment that READ_AT_START names."""
+    return {k: v for k, v in env.items() if READ_AT_START.match(k)}
+
+
 class _Parent:
     """The process the children are forked from, one per test process, in a session of
     its own (its children with it), started at the first command and stopped when the
@@ -123,12 +128,11 @@ class _Parent:
     def ask(cls, request: dict) -> dict:
         with cls.one_at_a_time:
             if cls.process is None or cls.process.poll() is not None:
-                cls.started_with = {k: v for k, v in os.environ.items() if READ_AT_START.match(k)}
+                cls.started_with = read_at_start(os.environ)
                 cls.process = subprocess.Popen(
                     [sys.executable, "-c", _SERVER, json.dumps(PRELOAD)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, start_new_session=True,
                 )
-                atexit.register(cls.stop)
             try:
                 body = json.dumps(request).encode()
                 cls.process.stdin.write(struct.pack("!I", len(body)) + body)
@@ -148,9 +152,8 @@ class _Parent:
     def honours(cls, env: dict) -> bool:
         """Whether a child of the parent (started or to be started now) would see `env`
         as a new interpreter does."""
-        at_start = cls.started_with if cls.process is not None and cls.process.poll() is None else {
-            k: v for k, v in os.environ.items() if READ_AT_START.match(k)}
-        return {k: v for k, v in env.items() if READ_AT_START.match(k)} == at_start
+        running = cls.process is not None and cls.process.poll() is None
+        return read_at_start(env) == (cls.started_with if running else read_at_start(os.environ))
 
     @classmethod
     def kill(cls) -> None:
@@ -171,6 +174,9 @@ class _Parent:
             except subprocess.TimeoutExpired:
                 pass
         cls.kill()
+
+
+atexit.register(_Parent.stop)
 
 
 def run_redress(args, *, env: dict | None = None, cwd: Path | None = None, timeout: float = 300,
