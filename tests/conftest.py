@@ -58,7 +58,8 @@ def prefect_server(tmp_path_factory):
     # No flow-run heartbeats in this process: they are Prefect's crash detection for a
     # server that watches runs, which no test here checks, and their thread sleeps in
     # one-second steps that the end of every flow run waited out (0 to 1 s a run, some
-    # three hundred runs). Commands the tests start as processes keep them.
+    # three hundred runs). A command started as a process has none either when it starts
+    # its own temporary server (redress/runtime/prefect_server.py).
     with prefect_test_harness(server_startup_timeout=180), prefect.settings.temporary_settings(
         updates={prefect.settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     ):

@@ -139,10 +139,11 @@ def _drain_prefect() -> None:
 def temporary_server(meanwhile: Callable[[], object] = lambda: None) -> Iterator[str | None]:
     """For the duration of the block, Prefect talks to a server that cannot outlive this
     process: the configured one when PREFECT_API_URL is set (yields None), else a
-    temporary child (yields its API URL). `meanwhile` runs while the child starts (the
+    temporary child (yields its API URL; flow runs send it no heartbeats). `meanwhile` runs while the child starts (the
     command imports its flow then: both take seconds, one in each process), and always
     runs, server or not; if it raises, the child is stopped."""
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings,
+                                  temporary_settings)
 
     if get_current_settings().api.url:
         meanwhile()
@@ -162,7 +163,11 @@ def temporary_server(meanwhile: Callable[[], object] = lambda: None) -> Iterator
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = url  # for anything that reads the environment again
     try:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
+        # No flow-run heartbeats to a server nobody watches and which ends with this
+        # command: they are Prefect's crash detection for a lasting server, and their
+        # thread sleeps in one-second steps that the end of every flow run waits out
+        # (0 to 1 s per run). A configured server (above) keeps them.
+        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield url
     finally:
         _drain_prefect()

@@ -182,6 +182,7 @@ SERVER_PROBE = r"""
 import os, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
+from prefect.settings import get_current_settings
 from redress.runtime.prefect_server import _healthy, temporary_server
 
 def servers():
@@ -206,17 +207,25 @@ except ValueError as exc:
     print("raised", exc)
 print("launched before the failure", seen[0], "left", len(servers()))
 
+def heartbeat():
+    return get_current_settings().flows.heartbeat_frequency
+
+print("heartbeat before", heartbeat())
 with temporary_server(meanwhile=lambda: seen.append(len(servers()))) as url:
-    print("launched meanwhile", seen[1], "healthy", _healthy(url))
-print("left", len(servers()))
+    print("launched meanwhile", seen[1], "healthy", _healthy(url), "heartbeat", heartbeat())
+print("left", len(servers()), "heartbeat", heartbeat())
+from prefect.settings import PREFECT_API_URL, temporary_settings
+with temporary_settings(updates={{PREFECT_API_URL: "http://127.0.0.1:9/api"}}), temporary_server() as url:
+    print("configured", url, "heartbeat", heartbeat(), "servers", len(servers()))
 """
 
 
 def test_the_flow_is_imported_while_the_server_starts_and_a_failure_there_stops_it(tmp_path, prefect_home):
     """`temporary_server(meanwhile=...)`: the command's import runs once the server child
     is launched (both take seconds, each in its own process); an import that fails stops
-    the child and raises its own error; the block runs with a healthy server; nothing
-    is left after either."""
+    the child and raises its own error; the block runs with a healthy server and no
+    flow-run heartbeats (Prefect's default, 180 s, before and after it, and with a
+    configured server); nothing is left after either."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
     env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     out = subprocess.run([sys.executable, "-c", SERVER_PROBE.format(root=str(ROOT))], env=env, cwd=tmp_path,
@@ -225,6 +234,8 @@ def test_the_flow_is_imported_while_the_server_starts_and_a_failure_there_stops_
     assert out.stdout.splitlines() == [
         "raised import failed",
         "launched before the failure 1 left 0",
-        "launched meanwhile 1 healthy True",
-        "left 0",
+        "heartbeat before 180",
+        "launched meanwhile 1 healthy True heartbeat None",
+        "left 0 heartbeat 180",
+        "configured None heartbeat 180 servers 0",
     ]
