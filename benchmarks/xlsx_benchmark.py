@@ -24,7 +24,8 @@ import polars as pl
 import xlsxwriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from redress.outbox.xlsx import IDENTIFIERS, SHEET, _INTEGERS, write_xlsx  # noqa: E402
+from redress.outbox.xlsx import IDENTIFIERS, _INTEGERS, write_xlsx  # noqa: E402
+from redress.outbox.xlsx_parts import SHEET  # noqa: E402
 
 CREATED = datetime(2025, 12, 1, 9, 30, tzinfo=timezone.utc)
 

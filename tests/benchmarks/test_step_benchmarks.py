@@ -1,0 +1,99 @@
+"""The one-step benchmarks the README names (benchmarks/entitle_slices.py,
+notify_steps.py, xlsx_benchmark.py) run on a real run's warehouse and print figures
+that agree with it: a benchmark that no longer imports, or that measures other work
+than the stage does, is caught here rather than by the next person who needs it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
+from redress.generate import generate
+
+import entitle_slices
+import notify_steps
+import xlsx_benchmark
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory) -> Path:
+    """A 2,000-customer breach after one run that paid and notified."""
+    from flows.remediation import remediation
+
+    data = tmp_path_factory.mktemp("stepbench")
+    generate(data, 2_000, seed=11)
+    remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    return data
+
+
+def one(con: duckdb.DuckDBPyConnection, query: str) -> tuple:
+    return con.execute(query).fetchall()[0]
+
+
+def run_main(module, argv: list[str], monkeypatch, capsys) -> tuple[object, str]:
+    monkeypatch.setattr(sys, "argv", [f"{module.__name__}.py", *argv])
+    returned = module.main()
+    return returned, capsys.readouterr().out
+
+
+def test_entitle_slices_gives_the_runs_entitlements_for_any_slice_size(run_folder, monkeypatch, capsys):
+    warehouse = run_folder / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows, won = one(con, "SELECT count(*), sum(amount) FROM entitlements")
+    assert rows > 1_000 and won > 0
+    printed = {}
+    for size in (None, 700):
+        _, out = run_main(entitle_slices, [str(warehouse)] + (["--slice-customers", str(size)] if size else []),
+                          monkeypatch, capsys)
+        found = re.search(r"slices (\d+): .* peak [\d,]+ MB; ([\d,]+) entitlements, ([\d,]+) won, digest (\d+)", out)
+        assert found, out
+        printed[size] = found.groups()
+    assert printed[None][0] == "1" and int(printed[700][0]) == -(-rows // 700)
+    for slices, counted, summed, digest in printed.values():
+        assert (int(counted.replace(",", "")), int(summed.replace(",", ""))) == (rows, won)
+    assert printed[None][3] == printed[700][3]
+
+
+def test_notify_steps_tells_the_runs_people_and_writes_the_same_bytes_twice(run_folder, tmp_path, monkeypatch, capsys):
+    with duckdb.connect(str(run_folder / "warehouse.duckdb"), read_only=True) as con:
+        (told,) = one(con, "SELECT count(*) FROM notifications")
+    assert told > 1_000
+    copy = tmp_path / "copy" / "warehouse.duckdb"
+    copy.parent.mkdir()
+    shutil.copy(run_folder / "warehouse.duckdb", copy)
+    digests = []
+    for attempt in ("a", "b"):
+        _, out = run_main(notify_steps, [str(copy), "--policy", str(DEFAULT_POLICY), "--out", str(tmp_path / attempt)],
+                          monkeypatch, capsys)
+        assert re.search(rf"^total .*\({told:,} people\)$", out, re.M), out
+        for step in ("new_people", "assign_codes", "sorted, rendered, 3 files written", "insert notifications"):
+            assert re.search(rf"^{re.escape(step)}.* s   peak +\d+ MB$", out, re.M), step
+        digests.append(re.findall(r"^sha256 (\S+) +([0-9a-f]{16})$", out, re.M))
+        with duckdb.connect(str(copy), read_only=True) as con:
+            assert one(con, "SELECT count(*) FROM notifications") == (told,)
+    assert len(digests[0]) == 3 and digests[0] == digests[1]
+
+
+def test_xlsx_benchmark_times_both_writers_on_the_same_cells(monkeypatch, capsys):
+    returned, out = run_main(xlsx_benchmark, ["--rows", "300", "--repeat", "1"], monkeypatch, capsys)
+    assert returned == 0
+    assert "rows: 300 x 8 columns, best of 1" in out
+    assert re.search(r"^old / new: +\d+\.\dx$", out, re.M), out
+
+
+def test_every_benchmark_script_is_run_by_a_test_of_this_tier():
+    """A script added to benchmarks/ gets a test here too (the kind of break above)."""
+    root = Path(__file__).resolve().parents[2]
+    scripts = {p.stem for p in (root / "benchmarks").glob("*.py")}
+    imported = set()
+    for test in Path(__file__).parent.glob("test_*.py"):
+        imported |= set(re.findall(r"^import (\w+)(?: as \w+)?$", test.read_text(encoding="utf-8"), re.M))
+    assert scripts - imported == set()
+    assert {"run_benchmark", "reference", "xlsx_benchmark"} <= scripts
