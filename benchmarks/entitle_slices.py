@@ -1,6 +1,8 @@
 """The entitle stage's rule alone on a copy of a warehouse, in slices of N customers:
 seconds, peak memory and a digest of the entitlements, so two slice sizes (or two
-versions) can be compared on the same data. Reads the warehouse only.
+versions) can be compared on the same data. Opens the warehouse read-only; its work files
+go to a temporary folder beside it, removed at the end. A path that is not a file stops
+it in one line.
 
     .venv/bin/python benchmarks/entitle_slices.py DATA/warehouse.duckdb [--slice-customers N]
 """
@@ -10,16 +12,18 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-from redress.entitling import SLICE_CUSTOMERS, entitlements_file, export_inputs
-from redress.policy import DEFAULT_POLICY, load_policy
-from redress.sql import file_path
-from redress.warehouse import memory_limit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's redress, as the others
+from redress.entitling import SLICE_CUSTOMERS, entitlements_file, export_inputs  # noqa: E402
+from redress.policy import DEFAULT_POLICY, load_policy  # noqa: E402
+from redress.sql import file_path  # noqa: E402
+from redress.warehouse import memory_limit  # noqa: E402
 
 
 def main() -> None:
@@ -28,6 +32,8 @@ def main() -> None:
     parser.add_argument("--slice-customers", type=int, default=SLICE_CUSTOMERS)
     parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
     args = parser.parse_args()
+    if not args.warehouse.is_file():
+        raise SystemExit(f"entitle_slices: {args.warehouse} is not a file: give a warehouse.duckdb")
     work = Path(tempfile.mkdtemp(prefix="entitle-slices-", dir=args.warehouse.absolute().parent))
     try:
         start = time.perf_counter()

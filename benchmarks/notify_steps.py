@@ -1,17 +1,22 @@
 """Seconds per step of the notify stage (tasks/notify.py) on a copy of a warehouse.
 
     nice -n 19 .venv/bin/python benchmarks/notify_steps.py COPY/warehouse.duckdb \
-        [--policy policies/policy.toml] [--out DIR] [--keep-notifications]
+        [--policy policies/coupang-2025-v1.toml] [--out DIR] [--keep-notifications]
 
-COPY must be a copy: the script first deletes every `notifications` row (so everyone is
-new, as in a first run; --keep-notifications leaves them, as in a rerun) and then
-inserts the rows of this pass, so the warehouse ends as after a first notify. It runs
-the stage's own functions in the stage's order, without Prefect, and prints one line per
-step: seconds, and the peak resident memory of the process so far. The outputs (the
-notification file, its index, the warehouse rows) go to --out (default: a temporary
-folder beside the warehouse) and their SHA-256 are printed, so two versions of the code
-can be compared byte for byte. The HMAC key is REDRESS_HMAC_KEY, else a fixed bench key.
-Run `uptime` first: other work on the machine skews every figure.
+COPY must be a copy, in a folder that is not a data folder: the script deletes every
+`notifications` row (so everyone is new, as in a first run; --keep-notifications leaves
+them, as in a rerun), gives the people it tells new reference codes (from
+REDRESS_HMAC_KEY, else a fixed bench key: codes people were already sent stop matching)
+and inserts them under run id RUN_ID, so the warehouse ends as after a first notify of
+that run. It refuses a path that is not a file, and a warehouse whose folder holds
+`inbox/`, `outbox/` or `.redress.lock` (a real data folder), before opening it.
+
+It runs the stage's own functions in the stage's order, without Prefect, and prints one
+line per step: seconds, and the peak resident memory of the process so far. The outputs
+(the notification file, its index, the warehouse rows) go to --out (default: the folder
+`notify-steps` beside the warehouse, kept) and their SHA-256 are printed, so two versions
+of the code can be compared byte for byte. Run `uptime` first: other work on the machine
+skews every figure.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ from redress.warehouse import reference_codes  # noqa: E402
 from tasks import notify as stage  # noqa: E402
 
 BENCH_KEY = "bench-key-not-a-secret-0123456789abcdef0123"
+RUN_ID = "R20251201-999"
+# What a data folder holds beside its warehouse (SPEC "Layout"; the run's lock).
+DATA_FOLDER_SIGNS = ("inbox", "outbox", ".redress.lock")
 
 
 def _peak_mb() -> int:
@@ -58,6 +66,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--keep-notifications", action="store_true")
     args = parser.parse_args()
+    if not args.warehouse.is_file():
+        raise SystemExit(f"notify_steps: {args.warehouse} is not a file: give a copy of a warehouse.duckdb")
+    signs = [name for name in DATA_FOLDER_SIGNS if (args.warehouse.parent / name).exists()]
+    if signs:
+        raise SystemExit(f"notify_steps: {args.warehouse.parent} holds {', '.join(signs)}: a data folder, whose "
+                         "notifications and reference codes this would replace; copy its warehouse.duckdb to "
+                         "another folder and give that")
     policy = load_policy(args.policy)
     key = os.environ.get("REDRESS_HMAC_KEY") or BENCH_KEY
     out = args.out or args.warehouse.parent / "notify-steps"
@@ -65,7 +80,7 @@ def main() -> None:
     rows = out / "notification_rows.parquet"
     final, index = out / "notifications.parquet", out / "index" / "notifications.parquet"
     figures: list = []
-    run_id = "R20251201-999"
+    run_id = RUN_ID
     total = time.perf_counter()
     with connect(args.warehouse) as con:
         if not args.keep_notifications:
@@ -88,7 +103,7 @@ def main() -> None:
             con.execute("COMMIT")
     print(f"{'total':<34} {time.perf_counter() - total:8.2f} s   ({sum(n for *_, n in tally):,} people)")
     for path in (final, index, rows):
-        print(f"sha256 {path.name:<28} {_sha(path)}")
+        print(f"sha256 {str(path.relative_to(out)):<28} {_sha(path)}")
 
 
 if __name__ == "__main__":

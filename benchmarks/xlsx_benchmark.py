@@ -88,10 +88,21 @@ def first_rows(path: Path, rows: int) -> list:
     return [[(c.value, c.data_type) for c in row] for row in sheet.iter_rows(max_row=rows + 1)]
 
 
+def positive(text: str) -> int:
+    """argparse type: a whole number of at least 1 (argparse's one-line error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=50_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rows", type=positive, default=50_000)
+    parser.add_argument("--repeat", type=positive, default=3)
     args = parser.parse_args()
     frame = payments(args.rows)
     with tempfile.TemporaryDirectory() as folder:

@@ -169,6 +169,7 @@ def test_a_reused_benchmark_folder_keeps_only_its_inbox_and_manifest(generated, 
     exports/ left behind matched the new warehouse, so the second benchmark on a folder
     skipped writing them and looked faster than it was."""
     data = data_folder(generated, tmp_path)
+    (data / run_benchmark.MARKER).write_text("")  # as the benchmark's generation leaves it
     inbox = sorted(p.relative_to(data) for p in (data / "inbox").rglob("*"))
     (data / "inbox" / "scope" / run_benchmark.REVISION_FILE).write_bytes(b"PAR1")
     for folder in ("exports/ledger", "outbox/batches", "work/R1", "warehouse.duckdb.tmp", "a_future_output"):
@@ -178,8 +179,49 @@ def test_a_reused_benchmark_folder_keeps_only_its_inbox_and_manifest(generated, 
         (data / name).write_bytes(b"x")
     manifest = run_benchmark.prepare(data, CUSTOMERS, seed=11)
     assert manifest["customers"] == CUSTOMERS
-    assert sorted(p.name for p in data.iterdir()) == ["generated.json", "inbox"]
+    assert sorted(p.name for p in data.iterdir()) == [run_benchmark.MARKER, "generated.json", "inbox"]
     assert sorted(p.relative_to(data) for p in (data / "inbox").rglob("*")) == inbox
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", ["demo folder", "other size", "other seed", "manifest not JSON"])
+def test_a_folder_the_benchmark_did_not_generate_for_this_case_is_refused_and_left_alone(generated, tmp_path,
+                                                                                         capsys, monkeypatch, case):
+    """`redress demo` and `redress generate` write an inbox and generated.json too, and a
+    person's folder holds their own files: the benchmark empties or removes only a folder
+    it generated itself (its marker), for the same customers and seed, and otherwise stops
+    in one line having touched nothing."""
+    data = data_folder(generated, tmp_path)
+    (data / "my notes").mkdir()
+    (data / "my notes" / "keep.txt").write_text("mine")
+    (data / "warehouse.duckdb").write_bytes(b"a warehouse")
+    customers, seed = CUSTOMERS, 11
+    if case != "demo folder":
+        (data / run_benchmark.MARKER).write_text("")
+        customers, seed = {"other size": (CUSTOMERS + 1, 11), "other seed": (CUSTOMERS, 12),
+                           "manifest not JSON": (CUSTOMERS, 11)}[case]
+        if case == "manifest not JSON":
+            (data / "generated.json").write_text("{not json")
+    before = tree(data)
+    monkeypatch.setattr("sys.argv", ["run_benchmark.py", "--customers", str(customers), "--seed", str(seed),
+                                     "--out", str(data)])
+    with pytest.raises(SystemExit) as stopped:
+        run_benchmark.main()
+    message = str(stopped.value.code)
+    assert message.startswith(f"benchmark: {data}") and "\n" not in message and "choose another --out" in message
+    assert tree(data) == before
+
+
+def test_a_generated_folder_carries_the_marker_and_is_reused(tmp_path):
+    out = tmp_path / "fresh"
+    first = run_benchmark.prepare(out, 300, seed=5)
+    assert (out / run_benchmark.MARKER).is_file()
+    (out / "warehouse.duckdb").write_bytes(b"x")
+    assert run_benchmark.prepare(out, 300, seed=5) == first
+    assert sorted(p.name for p in out.iterdir()) == [run_benchmark.MARKER, "generated.json", "inbox"]
 
 
 def test_without_the_reference_the_table_has_no_ratio_and_the_figures_are_redress_own(generated, tmp_path, capsys):

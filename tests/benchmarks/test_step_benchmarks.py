@@ -5,6 +5,7 @@ than the stage does, is caught here rather than by the next person who needs it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import sys
@@ -46,7 +47,8 @@ def run_main(module, argv: list[str], monkeypatch, capsys) -> tuple[object, str]
 def test_entitle_slices_gives_the_runs_entitlements_for_any_slice_size(run_folder, monkeypatch, capsys):
     warehouse = run_folder / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows, won = one(con, "SELECT count(*), sum(amount) FROM entitlements")
+        rows, won, digest = one(con, "SELECT count(*), sum(amount), bit_xor(hash(customer_id, reason, amount)) "
+                                     "FROM entitlements")
     assert rows > 1_000 and won > 0
     printed = {}
     for size in (None, 700):
@@ -56,9 +58,33 @@ def test_entitle_slices_gives_the_runs_entitlements_for_any_slice_size(run_folde
         assert found, out
         printed[size] = found.groups()
     assert printed[None][0] == "1" and int(printed[700][0]) == -(-rows // 700)
-    for slices, counted, summed, digest in printed.values():
+    for _, counted, summed, _ in printed.values():
         assert (int(counted.replace(",", "")), int(summed.replace(",", ""))) == (rows, won)
-    assert printed[None][3] == printed[700][3]
+    assert printed[None][3] == printed[700][3] == str(digest)  # the rule's rows are the run's, each one
+
+
+def test_entitle_slices_and_notify_steps_stop_in_one_line_on_a_path_that_is_not_a_file(tmp_path, monkeypatch,
+                                                                                        capsys):
+    for module in (entitle_slices, notify_steps):
+        missing = tmp_path / module.__name__ / "warehouse.duckdb"
+        with pytest.raises(SystemExit) as stopped:
+            run_main(module, [str(missing)], monkeypatch, capsys)
+        assert str(stopped.value.code) == f"{module.__name__}: {missing} is not a file: " + (
+            "give a copy of a warehouse.duckdb" if module is notify_steps else "give a warehouse.duckdb")
+        assert not missing.parent.exists()  # nothing created for a mistyped path
+
+
+def test_notify_steps_refuses_a_real_data_folder_and_leaves_it_alone(run_folder, monkeypatch, capsys):
+    warehouse = run_folder / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        before = con.execute("SELECT run_id, customer_id, reference_code FROM notifications ORDER BY ALL").fetchall()
+    with pytest.raises(SystemExit) as stopped:
+        run_main(notify_steps, [str(warehouse)], monkeypatch, capsys)
+    assert f"{run_folder} holds inbox, outbox" in str(stopped.value.code) and "a data folder" in str(stopped.value.code)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT run_id, customer_id, reference_code FROM notifications ORDER BY ALL").fetchall() \
+            == before
+    assert not (run_folder / "notify-steps").exists()
 
 
 def test_notify_steps_tells_the_runs_people_and_writes_the_same_bytes_twice(run_folder, tmp_path, monkeypatch, capsys):
@@ -76,9 +102,14 @@ def test_notify_steps_tells_the_runs_people_and_writes_the_same_bytes_twice(run_
         for step in ("new_people", "assign_codes", "sorted, rendered, 3 files written", "insert notifications"):
             assert re.search(rf"^{re.escape(step)}.* s   peak +\d+ MB$", out, re.M), step
         digests.append(re.findall(r"^sha256 (\S+) +([0-9a-f]{16})$", out, re.M))
+        # each printed digest is the file's own
+        assert [(name, hashlib.sha256((tmp_path / attempt / name).read_bytes()).hexdigest()[:16])
+                for name, _ in digests[-1]] == digests[-1]
         with duckdb.connect(str(copy), read_only=True) as con:
             assert one(con, "SELECT count(*) FROM notifications") == (told,)
-    assert len(digests[0]) == 3 and digests[0] == digests[1]
+    assert [name for name, _ in digests[0]] == ["notifications.parquet", "index/notifications.parquet",
+                                                "notification_rows.parquet"]
+    assert digests[0] == digests[1]
 
 
 def test_xlsx_benchmark_times_both_writers_on_the_same_cells(monkeypatch, capsys):
@@ -89,11 +120,16 @@ def test_xlsx_benchmark_times_both_writers_on_the_same_cells(monkeypatch, capsys
 
 
 def test_every_benchmark_script_is_run_by_a_test_of_this_tier():
-    """A script added to benchmarks/ gets a test here too (the kind of break above)."""
+    """A script added to benchmarks/ gets a test here too (the kind of break above): a
+    test module of this tier imports it and calls something of it."""
     root = Path(__file__).resolve().parents[2]
     scripts = {p.stem for p in (root / "benchmarks").glob("*.py")}
-    imported = set()
+    run = set()
     for test in Path(__file__).parent.glob("test_*.py"):
-        imported |= set(re.findall(r"^import (\w+)(?: as \w+)?$", test.read_text(encoding="utf-8"), re.M))
-    assert scripts - imported == set()
+        text = test.read_text(encoding="utf-8")
+        for script, alias in re.findall(r"^import (\w+)(?: as (\w+))?$", text, re.M):
+            name = re.escape(alias or script)
+            if re.search(rf"(?<![\w.]){name}\.\w+\(|run_main\({name}\b|for module in \([^)]*\b{name}\b", text):
+                run.add(script)
+    assert scripts - run == set()
     assert {"run_benchmark", "reference", "xlsx_benchmark"} <= scripts
