@@ -236,11 +236,11 @@ def parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", parents=common, help="write a synthetic customers snapshot and scope files")
     gen.add_argument("--customers", type=int, default=10_000)
     gen.add_argument("--seed", type=int, default=1)
-    gen.add_argument("--out", required=True)
+    gen.add_argument("--out", help="the folder to write (required unless --data-dir names it)")
     gen.set_defaults(func=cmd_generate)
 
     demo = sub.add_parser("demo", parents=common, help="a realistic synthetic breach, run end to end")
-    demo.add_argument("--out", default="demo")
+    demo.add_argument("--out", help="the demo's folder (default: --data-dir if given, else ./demo)")
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=2025)
     demo.add_argument("--policy", type=Path)
@@ -285,7 +285,27 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                 f"{after} after it): give it once")
         args.data_dir = after
     args.verbose = args.verbose or vars(args).pop("verbose_after", False)
+    if args.command in OUT_COMMANDS:
+        args.out = _one_folder(args.command, args.out, args.data_dir)
     return args
+
+
+# Commands that make a new data folder, named by --out; --data-dir (which every command
+# accepts, SPEC "The command line") names the same folder. demo's default is ./demo.
+OUT_COMMANDS = {"demo": "demo", "generate": None}
+
+
+def _one_folder(command: str, out: str | None, data_dir: Path | None) -> str:
+    """The folder `redress demo` / `generate` writes: --out, else --data-dir, else the
+    command's default. RedressError when --out and --data-dir name two different folders,
+    or generate is given neither (nothing guesses which folder was meant)."""
+    if out is not None and data_dir is not None and Path(out).resolve() != data_dir.resolve():
+        raise RedressError(f"{command} was given two different folders (--out {out}, --data-dir {data_dir}): "
+                           "give one")
+    chosen = out if out is not None else (str(data_dir) if data_dir is not None else OUT_COMMANDS[command])
+    if chosen is None:
+        raise RedressError(f"{command} needs the folder to write: give --out DIR (or --data-dir DIR)")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:

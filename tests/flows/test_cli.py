@@ -157,7 +157,7 @@ def test_the_data_folder_is_absolute_however_it_is_given(tmp_path, monkeypatch):
 # --- the common options, before or after the command (SPEC "The command line") --------
 
 COMMANDS = {  # each command with the arguments it needs to parse
-    "run": [], "generate": ["--out", "out"], "demo": [], "explain": ["C1"], "serve": [], "recover-ledger": [],
+    "run": [], "generate": ["--out", "folder"], "demo": [], "explain": ["C1"], "serve": [], "recover-ledger": [],
     "approve": ["R20251201-001", "--by", "kim"], "reject": ["R20251201-001", "--by", "kim"],
     "whatif": ["policy.toml"],
 }
@@ -203,10 +203,43 @@ def test_the_same_folder_twice_is_fine_two_folders_are_refused(command, tmp_path
     from flows.cli import parse
     from redress.errors import RedressError
 
-    same = parse(["--data-dir", str(tmp_path), command, *COMMANDS[command], "--data-dir", f"{tmp_path}/."])
+    rest = [str(tmp_path) if a == "folder" else a for a in COMMANDS[command]]  # generate's --out: the same folder
+    same = parse(["--data-dir", str(tmp_path), command, *rest, "--data-dir", f"{tmp_path}/."])
     assert same.data_dir.resolve() == tmp_path.resolve()
     with pytest.raises(RedressError, match="different folders"):
         parse(["--data-dir", str(tmp_path / "a"), command, *COMMANDS[command], "--data-dir", str(tmp_path / "b")])
+
+
+@pytest.mark.parametrize("command", ["demo", "generate"])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_demo_and_generate_write_the_folder_data_dir_names(command, where):
+    """Every command accepts --data-dir (SPEC "The command line"); the two that make a
+    new data folder write that folder when --out is not given, and the same folder given
+    both ways is fine."""
+    from flows.cli import parse
+
+    argv = ["--data-dir", "made"] + [command] if where == "before" else [command, "--data-dir", "made"]
+    assert parse(argv).out == "made"
+    assert parse(argv + ["--out", "made/."]).out == "made/."
+    assert parse(["demo"]).out == "demo"  # the demo's own default when neither is given
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--out", "a", "--data-dir", "b"], "demo was given two different folders (--out a, --data-dir b): give one"),
+    (["--data-dir", "b", "generate", "--out", "a"],
+     "generate was given two different folders (--out a, --data-dir b): give one"),
+    (["generate", "--customers", "300"], "generate needs the folder to write: give --out DIR (or --data-dir DIR)"),
+])
+def test_demo_and_generate_refuse_two_folders_or_none_in_one_line(tmp_path, argv, message):
+    out = redress(*argv, cwd=tmp_path)
+    assert one_line_error(out) == f"redress: {message}"
+    assert sorted(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_generate_into_the_data_dir(tmp_path):
+    out = redress("--data-dir", str(tmp_path / "made"), "generate", "--customers", "300", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (tmp_path / "made" / "inbox").iterdir()) == ["claims", "customers", "returns", "scope"]
 
 
 def test_run_with_the_spec_form_reaches_the_folder_check(tmp_path):

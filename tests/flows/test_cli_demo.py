@@ -145,3 +145,17 @@ def test_make_clean_keeps_the_environment_and_distclean_removes_it(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".venv"]
     subprocess.run([*make, "distclean"], check=True, capture_output=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_demo_writes_the_folder_data_dir_names(tmp_path, monkeypatch):
+    """`redress --data-dir D demo` makes its breach in D, not in ./demo (it used to ignore
+    --data-dir, which every command accepts: SPEC "The command line")."""
+    monkeypatch.setattr(prefect_server, "temporary_server", _no_server)
+    monkeypatch.setattr(cli, "check_before_prefect", lambda *a: (_ for _ in ()).throw(RedressError("stop here")))
+    monkeypatch.chdir(tmp_path)
+    args = cli.parse(["--data-dir", str(tmp_path / "mine"), "demo", "--customers", "300"])
+    with pytest.raises(RedressError, match="^stop here$"):
+        cli.cmd_demo(args, load_settings({}, data_dir=args.data_dir))
+    assert (tmp_path / "mine" / cli_demo.MARKER).is_file()
+    assert (tmp_path / "mine" / "inbox" / "customers").is_dir()
+    assert not (tmp_path / "demo").exists()
