@@ -316,10 +316,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    from redress.runtime.machine_errors import machine_error
+
     try:
         args = parse(argv)
-    except RedressError as exc:
-        _print(f"redress: {escape.terminal(exc)}", file=sys.stderr)
+    except Exception as exc:  # two folders, or one that cannot be resolved (a loop of links)
+        line = machine_error(exc)
+        if line is None:
+            raise
+        _print(f"redress: {escape.terminal(line)}", file=sys.stderr)
         return 1
     _quiet_prefect(args.verbose)
     try:
@@ -332,8 +337,6 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:  # stdout closed by its reader: main's to handle, not a failure to report
         raise
     except Exception as exc:  # expected failures, of the data or of the machine, are one line
-        from redress.runtime.machine_errors import machine_error
-
         line = machine_error(exc)
         if line is None:
             raise

@@ -19,7 +19,12 @@ OS_ERRORS = {
     errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
     errno.EIO: "input/output error (a failing disk or network share?)",
+    errno.ELOOP: "a loop of symbolic links",
+    errno.ENOTDIR: "a file where a folder should be",
+    errno.EISDIR: "a folder where a file should be",
 }
+# pathlib's resolve() (Python 3.11) reports a loop of symbolic links as RuntimeError.
+SYMLINK_LOOP = re.compile(r"^Symlink loop from (.+)$")
 # DuckDB reports the same failures as text inside its own exceptions.
 DUCKDB_PHRASES = {
     "no space left on device": "no space left on the device",
@@ -45,6 +50,8 @@ def machine_error(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno in OS_ERRORS:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{OS_ERRORS[exc.errno]}{where} (fix it, then run again: nothing is paid twice)"
+    if type(exc) is RuntimeError and (loop := SYMLINK_LOOP.match(str(exc))):
+        return f"{OS_ERRORS[errno.ELOOP]}: {loop[1]} (fix it, then run again: nothing is paid twice)"
     try:
         import duckdb
     except ImportError:  # pragma: no cover - duckdb is a dependency

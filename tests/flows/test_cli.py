@@ -236,6 +236,19 @@ def test_demo_and_generate_refuse_two_folders_or_none_in_one_line(tmp_path, argv
     assert sorted(tmp_path.iterdir()) == []  # nothing written
 
 
+@pytest.mark.parametrize("argv", [
+    ["demo", "--data-dir", "loop", "--out", "loop"], ["--data-dir", "loop", "demo", "--data-dir", "loop"],
+    ["generate", "--data-dir", "afile", "--customers", "300"],
+])
+def test_a_loop_of_links_or_a_file_as_the_folder_is_one_line(tmp_path, argv):
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "afile").write_text("")
+    line = one_line_error(redress(*argv, cwd=tmp_path))
+    assert line.startswith("redress: a loop of symbolic links: " if "loop" in argv else
+                           "redress: a file where a folder should be: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "loop"]
+
+
 def test_generate_into_the_data_dir(tmp_path):
     out = redress("--data-dir", str(tmp_path / "made"), "generate", "--customers", "300", cwd=tmp_path)
     assert out.returncode == 0, out.stderr

@@ -13,6 +13,8 @@ from redress.runtime.machine_errors import machine_error
 @pytest.mark.parametrize("code, words", [
     (errno.ENOSPC, "no space left"), (errno.EROFS, "read-only"), (errno.EACCES, "permission denied"),
     (errno.EPERM, "not permitted"), (errno.EDQUOT, "quota"), (errno.EIO, "input/output"),
+    (errno.ELOOP, "a loop of symbolic links"), (errno.ENOTDIR, "a file where a folder should be"),
+    (errno.EISDIR, "a folder where a file should be"),
 ])
 def test_machine_failures_are_one_line(code, words):
     line = machine_error(OSError(code, "text from the OS", "/data/outbox/batches/x"))
@@ -22,6 +24,15 @@ def test_machine_failures_are_one_line(code, words):
 def test_other_errors_keep_their_traceback():
     assert machine_error(OSError(errno.ENOENT, "gone")) is None  # a file vanishing mid-run is a bug
     assert machine_error(ValueError("a bug")) is None
+    assert machine_error(RuntimeError("a bug that mentions a Symlink loop from x")) is None
+
+
+def test_a_loop_of_symbolic_links_resolved_by_pathlib_is_one_line(tmp_path):
+    (tmp_path / "loop").symlink_to("loop")
+    with pytest.raises(RuntimeError) as raised:  # Python 3.11's pathlib: not an OSError
+        (tmp_path / "loop").resolve()
+    line = machine_error(raised.value)
+    assert line.startswith(f"a loop of symbolic links: '{tmp_path / 'loop'}'") and "\n" not in line
 
 
 @pytest.mark.parametrize("text, words", [
