@@ -8,8 +8,9 @@ COPY must be a copy, in a folder that is not a data folder: the script deletes e
 them, as in a rerun), gives the people it tells new reference codes (from
 REDRESS_HMAC_KEY, else a fixed bench key: codes people were already sent stop matching)
 and inserts them under run id RUN_ID, so the warehouse ends as after a first notify of
-that run. It refuses a path that is not a file, and a warehouse whose folder holds
-`inbox/`, `outbox/` or `.redress.lock` (a real data folder), before opening it.
+that run. It refuses a path that is not a file, a warehouse whose folder (or, through a
+symbolic link, whose real folder) holds `inbox/`, `outbox/` or `.redress.lock` (a real
+data folder), and a file with hard links, before opening it.
 
 It runs the stage's own functions in the stage's order, without Prefect, and prints one
 line per step: seconds, and the peak resident memory of the process so far. The outputs
@@ -68,11 +69,16 @@ def main() -> None:
     args = parser.parse_args()
     if not args.warehouse.is_file():
         raise SystemExit(f"notify_steps: {args.warehouse} is not a file: give a copy of a warehouse.duckdb")
-    signs = [name for name in DATA_FOLDER_SIGNS if (args.warehouse.parent / name).exists()]
-    if signs:
-        raise SystemExit(f"notify_steps: {args.warehouse.parent} holds {', '.join(signs)}: a data folder, whose "
-                         "notifications and reference codes this would replace; copy its warehouse.duckdb to "
-                         "another folder and give that")
+    # The folder of the path given and of the file it leads to (a symbolic link to a real
+    # warehouse is the real warehouse); a hard link is another name of the same file.
+    for folder in dict.fromkeys((args.warehouse.parent, args.warehouse.resolve().parent)):
+        signs = [name for name in DATA_FOLDER_SIGNS if (folder / name).exists()]
+        if signs:
+            raise SystemExit(f"notify_steps: {folder} holds {', '.join(signs)}: a data folder, whose notifications "
+                             "and reference codes this would replace; copy its warehouse.duckdb to another folder "
+                             "and give that")
+    if args.warehouse.stat().st_nlink > 1:
+        raise SystemExit(f"notify_steps: {args.warehouse} has other names (hard links): give a copy of it")
     policy = load_policy(args.policy)
     key = os.environ.get("REDRESS_HMAC_KEY") or BENCH_KEY
     out = args.out or args.warehouse.parent / "notify-steps"

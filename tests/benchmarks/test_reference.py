@@ -187,7 +187,8 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("case", ["demo folder", "other size", "other seed", "manifest not JSON"])
+@pytest.mark.parametrize("case", ["demo folder", "other size", "other seed", "manifest not JSON",
+                                  "manifest edited"])
 def test_a_folder_the_benchmark_did_not_generate_for_this_case_is_refused_and_left_alone(generated, tmp_path,
                                                                                          capsys, monkeypatch, case):
     """`redress demo` and `redress generate` write an inbox and generated.json too, and a
@@ -201,10 +202,11 @@ def test_a_folder_the_benchmark_did_not_generate_for_this_case_is_refused_and_le
     customers, seed = CUSTOMERS, 11
     if case != "demo folder":
         (data / run_benchmark.MARKER).write_text("")
-        customers, seed = {"other size": (CUSTOMERS + 1, 11), "other seed": (CUSTOMERS, 12),
-                           "manifest not JSON": (CUSTOMERS, 11)}[case]
+        customers, seed = {"other size": (CUSTOMERS + 1, 11), "other seed": (CUSTOMERS, 12)}.get(case, (CUSTOMERS, 11))
         if case == "manifest not JSON":
             (data / "generated.json").write_text("{not json")
+        if case == "manifest edited":  # the right size and seed, the rest gone: nothing emptied
+            (data / "generated.json").write_text(f'{{"customers": {CUSTOMERS}, "seed": 11}}')
     before = tree(data)
     monkeypatch.setattr("sys.argv", ["run_benchmark.py", "--customers", str(customers), "--seed", str(seed),
                                      "--out", str(data)])
@@ -248,3 +250,55 @@ def test_a_revision_without_the_reference_is_refused_before_anything_runs(capsys
         run_benchmark.main()
     assert stopped.value.code == 2 and "--revision is measured against the reference" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()  # nothing generated
+
+
+@pytest.fixture
+def no_runs(monkeypatch):
+    """run_benchmark.main with its two children replaced by fixed figures: the folder
+    handling alone, on a real (small) generation."""
+    run = {"stages": [("ingest inbox", 1.0)], "flow_seconds": 2.0, "seconds": 3.0, "peak_mb": 4.0}
+    monkeypatch.setattr(run_benchmark, "run_reference",
+                        lambda *a: {"seconds": 1.0, "peak_mb": 1.0, "sql_seconds": 1.0, "figures": []})
+    monkeypatch.setattr(run_benchmark, "run_redress", lambda *a: dict(run))
+    monkeypatch.setattr(run_benchmark, "compare", lambda *a, **k: True)
+
+    def main(*argv: str) -> int:
+        monkeypatch.setattr("sys.argv", ["run_benchmark.py", "--customers", "300", *argv])
+        return run_benchmark.main()
+    return main
+
+
+def test_without_keep_only_what_the_benchmark_made_is_removed(no_runs, tmp_path):
+    nested = tmp_path / "new" / "a" / "b"
+    assert no_runs("--out", str(nested)) == 0
+    assert sorted(tmp_path.iterdir()) == []  # the parents it created go too
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    assert no_runs("--out", str(mine)) == 0
+    assert mine.is_dir() and sorted(mine.iterdir()) == []  # a folder the user made: emptied, kept
+    kept = tmp_path / "kept"
+    assert no_runs("--out", str(kept), "--keep") == 0
+    assert (kept / run_benchmark.MARKER).is_file()
+    assert no_runs("--out", str(kept)) == 0  # its own folder, reused, then removed
+    assert not kept.exists()
+
+
+@pytest.mark.parametrize("case", ["link", "file"])
+def test_a_link_or_a_file_as_out_is_refused_and_left_alone(no_runs, tmp_path, capsys, case):
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.symlink_to(target) if case == "link" else out.write_text("a file")
+    with pytest.raises(SystemExit) as stopped:
+        no_runs("--out", str(out))
+    said = str(stopped.value.code) if case == "file" else capsys.readouterr().err.strip()
+    assert said == (f"benchmark: {out} is a symbolic link: give the folder itself" if case == "link"
+                    else f"benchmark: {out} is not a folder: choose another --out")
+    assert (target / "keep.txt").read_text() == "mine" and sorted(target.iterdir()) == [target / "keep.txt"]
+    assert out.is_symlink() if case == "link" else out.read_text() == "a file"
+
+
+def test_first_missing_is_the_outermost_folder_to_create(tmp_path):
+    assert run_benchmark._first_missing(tmp_path) is None
+    assert run_benchmark._first_missing(tmp_path / "a" / "b") == tmp_path / "a"

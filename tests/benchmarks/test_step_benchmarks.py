@@ -74,13 +74,23 @@ def test_entitle_slices_and_notify_steps_stop_in_one_line_on_a_path_that_is_not_
         assert not missing.parent.exists()  # nothing created for a mistyped path
 
 
-def test_notify_steps_refuses_a_real_data_folder_and_leaves_it_alone(run_folder, monkeypatch, capsys):
+@pytest.mark.parametrize("how", ["itself", "symbolic link", "hard link"])
+def test_notify_steps_refuses_a_real_data_folder_and_leaves_it_alone(run_folder, tmp_path, monkeypatch, capsys,
+                                                                     how):
     warehouse = run_folder / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as con:
         before = con.execute("SELECT run_id, customer_id, reference_code FROM notifications ORDER BY ALL").fetchall()
+    given = warehouse if how == "itself" else tmp_path / "elsewhere" / "warehouse.duckdb"
+    if how != "itself":
+        given.parent.mkdir()
+        given.symlink_to(warehouse) if how == "symbolic link" else given.hardlink_to(warehouse)
     with pytest.raises(SystemExit) as stopped:
-        run_main(notify_steps, [str(warehouse)], monkeypatch, capsys)
-    assert f"{run_folder} holds inbox, outbox" in str(stopped.value.code) and "a data folder" in str(stopped.value.code)
+        run_main(notify_steps, [str(given)], monkeypatch, capsys)
+    said = str(stopped.value.code)
+    if how == "hard link":
+        assert said == f"notify_steps: {given} has other names (hard links): give a copy of it"
+    else:
+        assert f"{run_folder} holds inbox, outbox" in said and "a data folder" in said
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT run_id, customer_id, reference_code FROM notifications ORDER BY ALL").fetchall() \
             == before
