@@ -133,12 +133,21 @@ def cmd_run(args, settings) -> int:
     return 0
 
 
+# What a data folder in use holds: synthetic files put in its inbox would be read as evidence.
+LIVE_FOLDER_SIGNS = ("warehouse.duckdb", ".redress.lock", "outbox")
+
+
 def cmd_generate(args, settings) -> int:
     from redress.generate import generate
 
-    manifest = generate(Path(args.out), args.customers, args.seed)
-    _print(f"wrote a synthetic breach of {args.customers:,} customers into {Path(args.out) / 'inbox'}")
-    _print(f"planted defects: {Path(args.out) / 'generated.json'}")
+    out = Path(args.out).absolute()  # printed as written to: `--data-dir=~/x` is ./~/x, not the home folder
+    live = [name for name in LIVE_FOLDER_SIGNS if (out / name).exists()]
+    if live:
+        raise RedressError(f"{out} holds {', '.join(live)}: a data folder in use; generate writes synthetic "
+                           "people into an inbox, so give it a new folder")
+    manifest = generate(out, args.customers, args.seed)
+    _print(f"wrote a synthetic breach of {args.customers:,} customers into {out / 'inbox'}")
+    _print(f"planted defects: {out / 'generated.json'}")
     return 0 if manifest else 1
 
 
@@ -210,12 +219,12 @@ _DATA_DIR_HELP = "the data folder (default $REDRESS_DATA_DIR or ./data)"
 _VERBOSE_HELP = "show Prefect's logs on the console"
 
 
-def _after_command() -> argparse.ArgumentParser:
+def _after_command(data_dir_help: str = _DATA_DIR_HELP) -> argparse.ArgumentParser:
     """The common options as a subcommand takes them, under their own names (SUPPRESS:
     absent unless given), so that main can tell them from the ones before the command."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", dest="data_dir_after", metavar="DATA_DIR", type=Path,
-                        default=argparse.SUPPRESS, help=_DATA_DIR_HELP)
+                        default=argparse.SUPPRESS, help=data_dir_help)
     common.add_argument("--verbose", dest="verbose_after", action="store_true", default=argparse.SUPPRESS,
                         help=_VERBOSE_HELP)
     return common
@@ -227,19 +236,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True)
     common = [_after_command()]
+    # demo and generate make a new folder: --data-dir names it, as --out does
+    making = [_after_command("the folder to make, as --out (not $REDRESS_DATA_DIR)")]
 
     run = sub.add_parser("run", parents=common, help="the whole pipeline once, over what is in the inbox")
     run.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)")
     run.add_argument("--run-date", help="YYYY-MM-DD (default today)")
     run.set_defaults(func=cmd_run)
 
-    gen = sub.add_parser("generate", parents=common, help="write a synthetic customers snapshot and scope files")
+    gen = sub.add_parser("generate", parents=making, help="write a synthetic customers snapshot and scope files")
     gen.add_argument("--customers", type=int, default=10_000)
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--out", help="the folder to write (required unless --data-dir names it)")
     gen.set_defaults(func=cmd_generate)
 
-    demo = sub.add_parser("demo", parents=common, help="a realistic synthetic breach, run end to end")
+    demo = sub.add_parser("demo", parents=making, help="a realistic synthetic breach, run end to end")
     demo.add_argument("--out", help="the demo's folder (default: --data-dir if given, else ./demo)")
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=2025)

@@ -31,14 +31,15 @@ def prepare_folder(out: Path, say: Callable[[str], None]) -> None:
     line, as is a folder that cannot be made). A symbolic link is never followed into: it
     is refused whole."""
     if out.is_symlink():
-        raise RedressError(f"{out} is a symbolic link: the demo needs a folder of its own (pass another --out)")
+        raise RedressError(f"{out} is a symbolic link: the demo needs a folder of its own "
+                           "(pass another --out or --data-dir)")
     if out.exists() and not out.is_dir():
-        raise RedressError(f"{out} is a file: the demo needs a folder (pass another --out)")
+        raise RedressError(f"{out} is a file: the demo needs a folder (pass another --out or --data-dir)")
     if out.is_dir() and any(out.iterdir()):
         marker = out / MARKER
         if marker.is_symlink() or not marker.is_file():
             raise RedressError(f"{out} is not empty and was not made by `redress demo`: the demo replaces only "
-                               f"its own folders (remove it or pass another --out)")
+                               f"its own folders (remove it or pass another --out or --data-dir)")
         say(f"replacing the demo made earlier in {out}")
         shutil.rmtree(out)
     try:
@@ -46,7 +47,7 @@ def prepare_folder(out: Path, say: Callable[[str], None]) -> None:
         (out / MARKER).write_text(MARKER_TEXT)
     except OSError as exc:  # /dev/null/x, a folder under /proc, no permission: said in one line
         raise RedressError(f"cannot make the demo folder {out}: {exc.strerror or type(exc).__name__} "
-                           "(pass another --out)") from None
+                           "(pass another --out or --data-dir)") from None
 
 
 def next_commands(out: Path, customer: str, code: str, command: str) -> list[str]:

@@ -250,9 +250,33 @@ def test_a_loop_of_links_or_a_file_as_the_folder_is_one_line(tmp_path, argv):
 
 
 def test_generate_into_the_data_dir(tmp_path):
-    out = redress("--data-dir", str(tmp_path / "made"), "generate", "--customers", "300", cwd=tmp_path)
+    out = redress("--data-dir", "~made", "generate", "--customers", "300", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert sorted(p.name for p in (tmp_path / "made" / "inbox").iterdir()) == ["claims", "customers", "returns", "scope"]
+    assert sorted(p.name for p in (tmp_path / "~made" / "inbox").iterdir()) == ["claims", "customers", "returns", "scope"]
+    # printed as written to: `~made` is a folder here, not one in the home folder
+    assert out.stdout.splitlines()[0] == f"wrote a synthetic breach of 300 customers into {tmp_path / '~made' / 'inbox'}"
+
+
+@pytest.mark.parametrize("sign", ["warehouse.duckdb", ".redress.lock", "outbox"])
+def test_generate_refuses_a_data_folder_in_use(tmp_path, sign):
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / sign).mkdir() if sign == "outbox" else (live / sign).write_bytes(b"")
+    line = one_line_error(redress("--data-dir", str(live), "generate", "--customers", "300", cwd=tmp_path))
+    assert line == f"redress: {live} holds {sign}: a data folder in use; generate writes synthetic people into an " \
+                   "inbox, so give it a new folder"
+    assert sorted(p.name for p in live.iterdir()) == [sign]
+
+
+def test_redress_data_dir_in_the_environment_does_not_choose_the_folder_demo_or_generate_make(tmp_path):
+    from flows.cli import parse
+
+    elsewhere = tmp_path / "elsewhere"
+    line = one_line_error(redress("generate", "--customers", "300", env={"REDRESS_DATA_DIR": str(elsewhere)},
+                                  cwd=tmp_path))
+    assert line == "redress: generate needs the folder to write: give --out DIR (or --data-dir DIR)"
+    assert not elsewhere.exists()
+    assert parse(["demo"]).out == "demo"  # parse reads no environment; the demo's default stays ./demo
 
 
 def test_run_with_the_spec_form_reaches_the_folder_check(tmp_path):

@@ -72,7 +72,8 @@ def _script(folder: Path) -> Path:
 
 @pytest.mark.parametrize("where", ["/dev/null/demo", "/proc/redress-demo"])
 def test_a_folder_that_cannot_be_made_is_one_line(where):
-    with pytest.raises(RedressError, match=rf"^cannot make the demo folder {where}: .+ \(pass another --out\)$"):
+    with pytest.raises(RedressError,
+                       match=rf"^cannot make the demo folder {where}: .+ \(pass another --out or --data-dir\)$"):
         cli_demo.prepare_folder(Path(where), print)
 
 
