@@ -249,6 +249,15 @@ def test_a_loop_of_links_or_a_file_as_the_folder_is_one_line(tmp_path, argv):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "loop"]
 
 
+@pytest.mark.parametrize("command", ["demo", "generate"])
+@pytest.mark.parametrize("count", ["0", "-5", "many"])
+def test_a_customer_count_below_one_is_refused_before_a_folder_is_made(tmp_path, command, count):
+    out = redress(command, "--out", "made", "--customers", count, cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"argument --customers: '{count}' is not a whole number of at least 1" in out.stderr
+    assert sorted(tmp_path.iterdir()) == []
+
+
 def test_generate_into_the_data_dir(tmp_path):
     out = redress("--data-dir", "~made", "generate", "--customers", "300", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
