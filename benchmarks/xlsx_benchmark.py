@@ -26,6 +26,7 @@ import xlsxwriter
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from redress.outbox.xlsx import IDENTIFIERS, _INTEGERS, write_xlsx  # noqa: E402
 from redress.outbox.xlsx_parts import SHEET  # noqa: E402
+from redress.runtime.arguments import at_least_one  # noqa: E402
 
 CREATED = datetime(2025, 12, 1, 9, 30, tzinfo=timezone.utc)
 
@@ -88,21 +89,10 @@ def first_rows(path: Path, rows: int) -> list:
     return [[(c.value, c.data_type) for c in row] for row in sheet.iter_rows(max_row=rows + 1)]
 
 
-def positive(text: str) -> int:
-    """argparse type: a whole number of at least 1 (argparse's one-line error otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return value
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=positive, default=50_000)
-    parser.add_argument("--repeat", type=positive, default=3)
+    parser.add_argument("--rows", type=at_least_one, default=50_000)
+    parser.add_argument("--repeat", type=at_least_one, default=3)
     args = parser.parse_args()
     frame = payments(args.rows)
     with tempfile.TemporaryDirectory() as folder:

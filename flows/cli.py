@@ -29,6 +29,7 @@ from flows import cli_approval, cli_demo, cli_whatif  # noqa: E402 - after the l
 from redress import escape
 from redress.errors import RedressError
 from redress.inbox import require_inbox
+from redress.runtime.arguments import at_least_one
 
 
 def _print(text: object = "", *, file=None) -> None:
@@ -230,18 +231,6 @@ def _after_command(data_dir_help: str = _DATA_DIR_HELP) -> argparse.ArgumentPars
     return common
 
 
-def _customer_count(text: str) -> int:
-    """argparse type of --customers: a whole number of at least 1, checked before any
-    folder is made (argparse's one-line usage error otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="redress", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, help=_DATA_DIR_HELP)
@@ -257,14 +246,14 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", parents=making, help="write a synthetic customers snapshot and scope files")
-    gen.add_argument("--customers", type=_customer_count, default=10_000)
+    gen.add_argument("--customers", type=at_least_one, default=10_000)
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--out", help="the folder to write (required unless --data-dir names it)")
     gen.set_defaults(func=cmd_generate)
 
     demo = sub.add_parser("demo", parents=making, help="a realistic synthetic breach, run end to end")
     demo.add_argument("--out", help="the demo's folder (default: --data-dir if given, else ./demo)")
-    demo.add_argument("--customers", type=_customer_count, default=20_000)
+    demo.add_argument("--customers", type=at_least_one, default=20_000)
     demo.add_argument("--seed", type=int, default=2025)
     demo.add_argument("--policy", type=Path)
     demo.add_argument("--run-date", default="2025-12-01")
