@@ -33,14 +33,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from redress.policy import load_policy  # noqa: E402
-from redress.warehouse import connect, notifications  # noqa: E402
+from redress.warehouse import LOCK_FILE, connect, notifications  # noqa: E402
 from redress.warehouse import reference_codes  # noqa: E402
 from tasks import notify as stage  # noqa: E402
 
 BENCH_KEY = "bench-key-not-a-secret-0123456789abcdef0123"
 RUN_ID = "R20251201-999"
 # What a data folder holds beside its warehouse (SPEC "Layout"; the run's lock).
-DATA_FOLDER_SIGNS = ("inbox", "outbox", ".redress.lock")
+DATA_FOLDER_SIGNS = ("inbox", "outbox", LOCK_FILE)
 
 
 def _peak_mb() -> int:

@@ -273,9 +273,7 @@ def prepare(out: Path, customers: int, seed: int) -> dict:
             raise SystemExit(f"benchmark: {out} was generated for {manifest['customers']} customers and seed "
                              f"{manifest['seed']}, not {customers} and {seed}: choose another --out, or give "
                              "its --customers and --seed")
-        for path in sorted(out.iterdir()):
-            if path.name not in KEPT:
-                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        _empty(out, keep=KEPT)
         (out / "inbox" / "scope" / REVISION_FILE).unlink(missing_ok=True)
         print(f"reusing {out} ({manifest['customers']:,} customers, seed {manifest['seed']})")
         return manifest
@@ -390,11 +388,17 @@ def main() -> int:
         if made is not None:
             shutil.rmtree(made)
         elif was_empty:  # a folder the user made: emptied again, kept
-            for path in out.iterdir():
-                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            _empty(out)
         else:  # its own marked folder, reused
             shutil.rmtree(out)
     return 0 if ok else 1
+
+
+def _empty(folder: Path, keep: tuple[str, ...] = ()) -> None:
+    """Remove every entry of `folder` but those named in `keep` (a link is removed, not followed)."""
+    for path in sorted(folder.iterdir()):
+        if path.name not in keep:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def _first_missing(path: Path) -> Path | None:

@@ -134,15 +134,14 @@ def cmd_run(args, settings) -> int:
     return 0
 
 
-# What a data folder in use holds: synthetic files put in its inbox would be read as evidence.
-LIVE_FOLDER_SIGNS = ("warehouse.duckdb", ".redress.lock", "outbox")
-
-
 def cmd_generate(args, settings) -> int:
     from redress.generate import generate
+    from redress.warehouse import FILE_NAME, LOCK_FILE
 
+    # What a data folder in use holds: synthetic files put in its inbox would be read as evidence.
+    live_folder_signs = (FILE_NAME, LOCK_FILE, "outbox")
     out = Path(args.out).absolute()  # printed as written to: `--data-dir=~/x` is ./~/x, not the home folder
-    live = [name for name in LIVE_FOLDER_SIGNS if (out / name).exists()]
+    live = [name for name in live_folder_signs if (out / name).exists()]
     if live:
         raise RedressError(f"{out} holds {', '.join(live)}: a data folder in use; generate writes synthetic "
                            "people into an inbox, so give it a new folder")

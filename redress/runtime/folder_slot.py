@@ -26,6 +26,7 @@ from typing import Iterator
 import httpx
 
 from redress.errors import RedressError
+from redress.warehouse import LOCK_FILE
 
 LEASE_SECONDS = 300  # renewed every 3/4 of it while the run goes on
 LOCK_POLL_SECONDS = 5
@@ -67,7 +68,7 @@ def _busy(exc: BaseException) -> bool:
 
 def direct_run_active(data_dir: Path) -> bool:
     """Whether a `redress run` holds the folder lock right now."""
-    lock_path = Path(data_dir) / ".redress.lock"
+    lock_path = Path(data_dir) / LOCK_FILE
     if not lock_path.exists():
         return False
     fd = os.open(lock_path, os.O_RDWR)

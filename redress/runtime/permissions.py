@@ -23,14 +23,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from redress.errors import RedressError
-from redress.warehouse import FILE_NAME as WAREHOUSE
+from redress.warehouse import FILE_NAME as WAREHOUSE, LOCK_FILE
 
 PRIVATE_UMASK = 0o077
 GROUP_UMASK = 0o027
 # Top-level folders and files of the data folder that redress writes (SPEC "The data
 # folder"), plus DuckDB's write-ahead log and spill folder beside the warehouse.
 OUTPUT_DIRS = ("outbox", "reports", "quarantine", "work", f"{WAREHOUSE}.tmp")
-OUTPUT_FILES = (WAREHOUSE, f"{WAREHOUSE}.wal", ".redress.lock")
+OUTPUT_FILES = (WAREHOUSE, f"{WAREHOUSE}.wal", LOCK_FILE)
 
 
 def umask_for(share_group: str | None) -> int:

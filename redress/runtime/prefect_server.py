@@ -139,9 +139,10 @@ def _drain_prefect() -> None:
 def temporary_server(meanwhile: Callable[[], object] = lambda: None) -> Iterator[str | None]:
     """For the duration of the block, Prefect talks to a server that cannot outlive this
     process: the configured one when PREFECT_API_URL is set (yields None), else a
-    temporary child (yields its API URL; flow runs send it no heartbeats). `meanwhile` runs while the child starts (the
-    command imports its flow then: both take seconds, one in each process), and always
-    runs, server or not; if it raises, the child is stopped."""
+    temporary child (yields its API URL; flow runs send it no heartbeats). `meanwhile`
+    runs while the child starts (the command imports its flow then: both take seconds,
+    one in each process), and always runs, server or not; if it raises, the child is
+    stopped."""
     from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings,
                                   temporary_settings)
 

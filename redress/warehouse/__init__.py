@@ -22,6 +22,8 @@ from redress.warehouse.migrations import migrate
 from redress.warehouse.schema import SCHEMA, tables
 
 FILE_NAME = "warehouse.duckdb"
+# The data folder's lock file: one run at a time (runs.data_dir_lock).
+LOCK_FILE = ".redress.lock"
 
 
 def path(data_dir: Path) -> Path:

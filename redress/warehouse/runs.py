@@ -32,7 +32,7 @@ def data_dir_lock(data_dir: Path, *, busy: str = BUSY, wait_seconds: float = 0.0
     for as long as they hold the warehouse open: a run that found the warehouse open
     would fail half way. `busy` is the one-line refusal ({data_dir} filled in);
     `wait_seconds` waits that long for a holder that lets go soon (another explain)."""
-    lock_path = data_dir / ".redress.lock"
+    lock_path = data_dir / warehouse.LOCK_FILE
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + wait_seconds
