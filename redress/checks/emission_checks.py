@@ -148,13 +148,18 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
     planned = con.execute("SELECT count(*) FROM planned_payments").fetchall()[0][0]
     slices = max(1, -(-planned // SLICE_PAYMENTS))
     for part in range(slices):
+        # One slice has no condition at all, and a slice's numbers are SQL text, not
+        # parameters: with `hash(customer_id) % $slices = $part` DuckDB planned the joins
+        # below three times slower (8.9M planned payments at 10M customers: 11.0 s
+        # against 3.3 s without the condition, 6.4 s with it as literals).
+        in_slice = "TRUE" if slices == 1 else f"hash(customer_id) % {int(slices)} = {int(part)}"
         con.execute(f"""
             {'CREATE TABLE ledger_after AS' if part == 0 else 'INSERT INTO ledger_after'}
-            WITH planned AS (SELECT * FROM planned_payments WHERE hash(customer_id) % $slices = $part),
+            WITH planned AS (SELECT * FROM planned_payments WHERE {in_slice}),
             rows AS (
                 SELECT payment_id, customer_id, amount, rail, batch_id, status,
                        false AS planned, true AS parts_sum_ok
-                FROM ledger_touched WHERE hash(customer_id) % $slices = $part
+                FROM ledger_touched WHERE {in_slice}
                 UNION ALL
                 SELECT payment_id, customer_id, amount, rail, batch_id, {_ISSUED},
                        true, {_parts_sum_ok(products)}
@@ -164,7 +169,7 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
                        coalesce(sum(amount) FILTER (status IN {LIVE} AND NOT planned), 0) AS paid_before,
                        coalesce(sum(amount) FILTER (status IN {LIVE}), 0) AS paid_after
                 FROM rows GROUP BY customer_id),
-            entitled AS (SELECT customer_id, amount FROM entitlements WHERE hash(customer_id) % $slices = $part),
+            entitled AS (SELECT customer_id, amount FROM entitlements WHERE {in_slice}),
             batch_ids AS (SELECT batch_id, count(*) AS n FROM planned_batches GROUP BY batch_id)
             SELECT r.payment_id, r.customer_id, r.amount, typeof(r.amount) = 'BIGINT' AS amount_is_bigint,
                    r.rail, r.batch_id, r.status, r.planned,
@@ -176,7 +181,7 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
             FROM rows r
             LEFT JOIN paid p ON p.customer_id = r.customer_id
             LEFT JOIN entitled e ON e.customer_id = r.customer_id
-            LEFT JOIN batch_ids b ON b.batch_id = r.batch_id""", {"slices": slices, "part": part})
+            LEFT JOIN batch_ids b ON b.batch_id = r.batch_id""")
     con.execute("DROP TABLE ledger_touched")
 
     # day_cash: bank transfers of the batch's value date, earlier runs' batches plus this
