@@ -41,11 +41,12 @@ SLICE_CUSTOMERS = 40_000_000
 # Each slice's files: the exposures, then the customers.
 Slice = tuple[list[Path], list[Path]]
 
-# The customers whose entitlement is recomputed: everyone exposed ($every), or those
-# with an exposure in one of $files (the stage's incremental mode).
+# The customers whose entitlement is recomputed in the stage's incremental mode: those
+# with an exposure in one of $files (in full mode, everyone: export_inputs reads the
+# tables whole).
 _AFFECTED = """
     SELECT DISTINCT customer_id FROM scope_exposures
-    WHERE $every OR file_sha256 IN (SELECT unnest($files::VARCHAR[]))"""
+    WHERE file_sha256 IN (SELECT unnest($files::VARCHAR[]))"""
 
 
 def export_inputs(con: duckdb.DuckDBPyConnection, work_dir: Path, *, every: bool = True,
@@ -58,14 +59,14 @@ def export_inputs(con: duckdb.DuckDBPyConnection, work_dir: Path, *, every: bool
     One slice is `exposures.parquet` and `customers.parquet`; a slice without exposures
     is left out. Reads only: a read-only connection does."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    affected = {"every": every, "files": list(files)}
-    exposures_sql = f"SELECT {EXPOSURE_FIELDS} FROM scope_exposures WHERE $every OR customer_id IN ({_AFFECTED})"
-    customers_sql = f"SELECT {CUSTOMER_FIELDS} FROM customers WHERE $every OR customer_id IN ({_AFFECTED})"
-    # How many customers the export holds: all of them in full mode, read from the table
-    # alone (DuckDB does not skip the DISTINCT over every exposure in _AFFECTED because
-    # $every is true: 0.5 s at 3.37M), else the affected ones.
-    count_sql = "SELECT count(*) FROM customers" if every else f"SELECT count(*) FROM ({customers_sql})"
-    (count,), = con.execute(count_sql, {} if every else affected).fetchall()
+    # Everyone: no condition at all. DuckDB does not skip the DISTINCT over every
+    # exposure in _AFFECTED because a bound $every is true: the export of 10M customers'
+    # inputs took 6.8 to 7.3 s with `$every OR customer_id IN (...)`, 3.4 to 4.0 s without.
+    affected = {} if every else {"files": list(files)}
+    where = "" if every else f"WHERE customer_id IN ({_AFFECTED})"
+    exposures_sql = f"SELECT {EXPOSURE_FIELDS} FROM scope_exposures {where}"
+    customers_sql = f"SELECT {CUSTOMER_FIELDS} FROM customers {where}"
+    (count,), = con.execute(f"SELECT count(*) FROM ({customers_sql})", affected).fetchall()
     slices = max(1, math.ceil(count / slice_customers))
     if slices > 1:
         folders = work_dir / "exposures", work_dir / "customers"
