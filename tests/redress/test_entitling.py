@@ -5,6 +5,8 @@ without a capped fund (whose pro rata sums over every slice)."""
 
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import polars as pl
 import pytest
@@ -62,6 +64,40 @@ def test_slices_give_the_entitlements_of_one(warehouse, tmp_path, policy, cap, m
     assert whole.height > 2_000 and whole["amount"].sum() > 0
     if cap:  # the fund was short: pro rata over the sum of every slice, not of one
         assert whole["amount"].sum() <= cap < whole["base_amount"].sum()
+
+
+@pytest.mark.parametrize("slice_customers", [20_000_000, 350])
+def test_the_export_holds_everyone_in_full_mode_and_only_the_affected_otherwise(warehouse, tmp_path,
+                                                                                 slice_customers):
+    """Full mode reads both tables whole (3,000 customers, ten of them never exposed, and
+    every exposure); the incremental one only the customers with an exposure in the
+    given files (here a new file naming 100 of them), with all their exposures, earlier
+    files' too."""
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("""
+            INSERT INTO scope_exposures (file_sha256, row_number, customer_id, matched_by, data_category,
+                                         accessed_at, confidence)
+            SELECT 'c', i, printf('C%08d', i * 7), 'customer_id', 'email', TIMESTAMPTZ '2025-06-02 00:00:00+00',
+                   'confirmed'
+            FROM range(100) t(i)""")
+        (all_exposures,), = con.execute("SELECT count(*) FROM scope_exposures").fetchall()
+        (of_c,), = con.execute("SELECT count(*) FROM scope_exposures WHERE customer_id IN "
+                               "(SELECT customer_id FROM scope_exposures WHERE file_sha256 = 'c')").fetchall()
+
+    def exported(**mode) -> tuple[set, int]:
+        work = tmp_path / f"export-{len(list(tmp_path.iterdir()))}"
+        with duckdb.connect(str(copy), read_only=True) as con:
+            slices = export_inputs(con, work, slice_customers=slice_customers, **mode)
+        customers = {c for _, files in slices for f in files
+                     for c in pl.read_parquet(f, glob=False)["customer_id"].to_list()}
+        return customers, sum(pl.read_parquet(f, glob=False).height for files, _ in slices for f in files)
+
+    assert exported(every=True) == ({f"C{i:08d}" for i in range(3000)}, all_exposures)
+    assert exported(every=False, files=["c"]) == ({f"C{i * 7:08d}" for i in range(100)}, of_c)
+    assert of_c > 200  # their exposures in files a and b came with them
+    assert exported(every=False, files=["not-a-file"]) == (set(), 0)
 
 
 def test_an_exposed_customer_missing_from_the_master_is_refused_in_slices_too(warehouse, tmp_path, policy):
