@@ -66,13 +66,13 @@ def test_slices_give_the_entitlements_of_one(warehouse, tmp_path, policy, cap, m
         assert whole["amount"].sum() <= cap < whole["base_amount"].sum()
 
 
-@pytest.mark.parametrize("slice_customers", [20_000_000, 350])
+@pytest.mark.parametrize("slice_customers", [20_000_000, 350, 30])
 def test_the_export_holds_everyone_in_full_mode_and_only_the_affected_otherwise(warehouse, tmp_path,
                                                                                  slice_customers):
     """Full mode reads both tables whole (3,000 customers, ten of them never exposed, and
     every exposure); the incremental one only the customers with an exposure in the
     given files (here a new file naming 100 of them), with all their exposures, earlier
-    files' too."""
+    files' too. Whole and in slices (in slices of 30, the incremental export too)."""
     copy = tmp_path / "w.duckdb"
     shutil.copyfile(warehouse, copy)
     with duckdb.connect(str(copy)) as con:
@@ -90,6 +90,8 @@ def test_the_export_holds_everyone_in_full_mode_and_only_the_affected_otherwise(
         work = tmp_path / f"export-{len(list(tmp_path.iterdir()))}"
         with duckdb.connect(str(copy), read_only=True) as con:
             slices = export_inputs(con, work, slice_customers=slice_customers, **mode)
+        if mode.get("files") == ["c"]:  # the 100 affected customers are sliced too below 100 a slice
+            assert (len(slices) > 1) == (slice_customers < 100)
         customers = {c for _, files in slices for f in files
                      for c in pl.read_parquet(f, glob=False)["customer_id"].to_list()}
         return customers, sum(pl.read_parquet(f, glob=False).height for files, _ in slices for f in files)
