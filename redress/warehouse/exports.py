@@ -35,7 +35,9 @@ revision run that adds one scope file writes that file's partition, the new run'
 ledger and notifications partitions and the rebuilt tables, and leaves every other
 file as it was (same inode, same bytes).
 
-A file is written by pyarrow in row groups of ROW_GROUP_ROWS rows, zstd-compressed. A
+A file is written by pyarrow in row groups of ROW_GROUP_ROWS rows, zstd-compressed,
+with a dictionary for every column but those of distinct values (DISTINCT_COLUMNS),
+WRITERS files at a time (`write_exports`). A
 partition of more than SLICE_ROWS rows (at 150M customers, one scope file of 285M rows)
 is sorted one range of its key at a time, so that no sort spills more than a range's
 rows; the ranges change no byte of the file (`_write`).
@@ -54,7 +56,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import re
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -98,10 +102,26 @@ EMPTY = "_empty.parquet"  # the one file of a partitioned table without rows
 SLICE_ROWS = 20_000_000
 ROW_GROUP_ROWS = 1 << 20  # rows per row group of every exported file
 COMPRESSION, COMPRESSION_LEVEL = "zstd", 1
+# Columns whose values are (nearly) one per row, in whichever table: written without a
+# dictionary. Every other column (a status, a rail, a run id, an amount, a file's
+# SHA-256) gets one. A dictionary for a column of distinct values is built and then
+# thrown away page after page: with one on every column the writer took 8.0 s for the
+# 10 M customers, with one on these alone 6.4 s, and the file was smaller (279 against
+# 288 MB; `exports` in docs/scale-log.md, 2026-12-02 afternoon).
+DISTINCT_COLUMNS = frozenset({
+    "customer_id", "email", "phone", "email_norm", "phone_e164", "bank_account", "created_at", "closed_at",
+    "row_number", "accessed_at", "recipient", "payment_id", "person_key", "reference_code", "row_json",
+})
 # How the files are written, recorded with them: files written otherwise (by an earlier
-# version: DuckDB's COPY, snappy) are written again once, so that the same warehouse
-# gives the same bytes whether its exports were brought up to date or written afresh.
-FORMAT = f"pyarrow {pa.__version__} {COMPRESSION}-{COMPRESSION_LEVEL} {ROW_GROUP_ROWS}"
+# version: DuckDB's COPY, snappy, a dictionary on every column) are written again once,
+# so that the same warehouse gives the same bytes whether its exports were brought up to
+# date or written afresh.
+FORMAT = (f"pyarrow {pa.__version__} {COMPRESSION}-{COMPRESSION_LEVEL} {ROW_GROUP_ROWS} "
+          f"plain {','.join(sorted(DISTINCT_COLUMNS))}")
+# Files written at once, each on its own DuckDB cursor and writing thread: while DuckDB
+# sorts one (a sort gives no row before it ends), the other is encoded and compressed
+# by pyarrow, whose writer works on one thread.
+WRITERS = 2
 
 
 def _tmp(final: Path) -> Path:
@@ -261,7 +281,9 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
                              params=[*params, *bound]).to_arrow_reader(ROW_GROUP_ROWS)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, reader.schema, compression=COMPRESSION,
-                                          compression_level=COMPRESSION_LEVEL, store_schema=False)
+                                          compression_level=COMPRESSION_LEVEL, store_schema=False,
+                                          use_dictionary=[n for n in reader.schema.names
+                                                          if n not in DISTINCT_COLUMNS])
             yield from reader
 
     try:
@@ -308,7 +330,13 @@ def _read_record(folder: Path) -> dict:
 def write_exports(data_dir: Path) -> list[Path]:
     """Bring `exports/` up to date with the warehouse (layout in the module docstring);
     returns the paths written this time, sorted. OSError (disk full...) propagates: the
-    caller says it in one line."""
+    caller says it in one line.
+
+    The files are written WRITERS at a time (`_write`, each on its own cursor), while
+    the next tables' fingerprints are read; each file's bytes depend only on its rows.
+    A table's record is written once all its files are, in the order of TABLES; on an
+    error the files not started are not written, those running finish or are removed,
+    and the first error in that order is raised."""
     folder = data_dir / "exports"
     folder.mkdir(mode=0o700, exist_ok=True)
     recorded = _read_record(folder)
@@ -316,33 +344,85 @@ def write_exports(data_dir: Path) -> list[Path]:
     for leftover in sorted([*folder.glob(f"{TMP_PREFIX}*"), *folder.glob(f"*/{TMP_PREFIX}*")]):
         if leftover.is_file():
             leftover.unlink()
-    written = []
-    with connect(warehouse_path(data_dir), read_only=True) as con:
-        for table, spec in TABLES.items():
-            if not table_exists(con, table):
-                continue
-            where = folder if spec.partition is None else folder / table
-            where.mkdir(mode=0o700, exist_ok=True)
-            if spec.partition is not None and (folder / f"{table}.parquet").exists():
-                (folder / f"{table}.parquet").unlink()  # the one-file layout of earlier versions
-            before = recorded.get(table, {})
-            columns = _columns(con, table)
-            same_columns = before.get("columns") == columns and before.get("format") == FORMAT
-            now = fingerprints(con, table, spec)
-            old = before.get("files", {}) if same_columns else {}
-            files = {}
-            for name, (value, fingerprint) in sorted(now.items()):
-                final = where / name
-                if old.get(name) != {"rows": fingerprint, "file": _file_stamp(final)}:
-                    _write(con, table, spec, value, final, fingerprint[0])
-                    written.append(final)
-                files[name] = {"rows": fingerprint, "file": _file_stamp(final)}
-            if spec.partition is not None:
-                for path in sorted(where.iterdir()):  # gone partitions, and what a crash left
-                    if path.name not in now and path.is_file():
-                        path.unlink()
-                fsync(where)
-            recorded[table] = {"columns": columns, "format": FORMAT, "files": files}
-            _record(folder, recorded)
+    written: list[Path] = []
+    pending: deque[_Table] = deque()  # tables whose files are being written, in TABLES order
+    with connect(warehouse_path(data_dir), read_only=True) as con, \
+            ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="export") as pool:
+        # One cursor per writer (a connection of the same database: two writers'
+        # queries run side by side), made here, before any other thread uses `con`.
+        cursors: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(WRITERS):
+            cursor = con.cursor()
+            cursor.execute("SET TimeZone = 'UTC'")  # as `connect` sets it
+            cursors.put(cursor)
+        try:
+            for table, spec in TABLES.items():
+                if not table_exists(con, table):
+                    continue
+                where = folder if spec.partition is None else folder / table
+                where.mkdir(mode=0o700, exist_ok=True)
+                if spec.partition is not None and (folder / f"{table}.parquet").exists():
+                    (folder / f"{table}.parquet").unlink()  # the one-file layout of earlier versions
+                before = recorded.get(table, {})
+                columns = _columns(con, table)
+                same_columns = before.get("columns") == columns and before.get("format") == FORMAT
+                now = fingerprints(con, table, spec)
+                old = before.get("files", {}) if same_columns else {}
+                jobs = {}
+                for name, (value, fingerprint) in sorted(now.items()):
+                    final = where / name
+                    if old.get(name) != {"rows": fingerprint, "file": _file_stamp(final)}:
+                        jobs[name] = pool.submit(_write_on_cursor, cursors, table, spec, value, final, fingerprint[0])
+                pending.append(_Table(table, spec, where, columns, now, jobs))
+                while pending and all(job.done() for job in pending[0].jobs.values()):
+                    written += _finish(pending.popleft(), folder, recorded)
+            while pending:
+                written += _finish(pending.popleft(), folder, recorded)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # the running files finish or remove themselves
+            raise
+        finally:
+            pool.shutdown(wait=True)
+            while not cursors.empty():
+                cursors.get().close()
     fsync(folder)
     return sorted(written)
+
+
+@dataclass
+class _Table:
+    """A table whose changed files were handed to the writers (`jobs`: file name ->
+    future), with what its record needs."""
+    table: str
+    spec: Export
+    where: Path
+    columns: str
+    now: dict[str, tuple[object, list]]
+    jobs: dict
+
+
+def _write_on_cursor(cursors: queue.SimpleQueue, table: str, spec: Export, value: object, final: Path,
+                     rows: int) -> None:
+    """`_write` on a cursor taken from `cursors` and given back."""
+    cursor = cursors.get()
+    try:
+        _write(cursor, table, spec, value, final, rows)
+    finally:
+        cursors.put(cursor)
+
+
+def _finish(done: _Table, folder: Path, recorded: dict) -> list[Path]:
+    """Once a table's files are written (an error of a writer is raised here): its gone
+    partitions removed, and its record written. Returns the files written."""
+    for job in done.jobs.values():
+        job.result()
+    if done.spec.partition is not None:
+        for path in sorted(done.where.iterdir()):  # gone partitions, and what a crash left
+            if path.name not in done.now and path.is_file():
+                path.unlink()
+        fsync(done.where)
+    files = {name: {"rows": fingerprint, "file": _file_stamp(done.where / name)}
+             for name, (_, fingerprint) in sorted(done.now.items())}
+    recorded[done.table] = {"columns": done.columns, "format": FORMAT, "files": files}
+    _record(folder, recorded)
+    return [done.where / name for name in sorted(done.jobs)]

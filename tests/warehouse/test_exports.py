@@ -583,3 +583,59 @@ def test_a_range_s_first_column_bound_keeps_values_python_cannot_hold(tmp_path, 
         files[cut] = (tmp_path / f"{cut}.parquet").read_bytes()
     assert pq.read_table(tmp_path / f"{10**9}.parquet").num_rows == 200
     assert all(data == files[10**9] for data in files.values())
+
+
+def test_a_column_of_distinct_values_is_written_plain_and_every_other_with_a_dictionary(tmp_path):
+    """Which columns get a dictionary is decided by the column's name
+    (exports.DISTINCT_COLUMNS), never by the rows: the encodings of every column chunk
+    of every file, read back from the files' metadata."""
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 40)
+        ledger_rows(con, "R20251201-001", 25)
+    write_exports(data)
+    seen = set()
+    for path in sorted((data / "exports").rglob("*.parquet")):
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            for i in range(meta.num_columns):
+                chunk = meta.row_group(group).column(i)
+                dictionary = chunk.dictionary_page_offset is not None
+                name = chunk.path_in_schema
+                assert dictionary == (name not in exports.DISTINCT_COLUMNS), (path, name)
+                seen.add((name, dictionary))
+    # both kinds were met: the names the rule is about, and others
+    assert {("customer_id", False), ("payment_id", False), ("row_number", False),
+            ("rail", True), ("file_sha256", True), ("amount", True)} <= seen
+
+
+@pytest.mark.parametrize("writers", [1, 3])
+def test_files_written_side_by_side_have_the_bytes_of_files_written_one_at_a_time(tmp_path, monkeypatch,
+                                                                                  writers):
+    """WRITERS files at once, each on its own cursor: the same bytes, the same record and
+    the same list of files written as one writer gives, and a big partition sorted in
+    ranges beside them changes nothing either."""
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 60)
+        scope_rows(con, "b" * 64, 45, category="phone")
+        ledger_rows(con, "R20251201-001", 30)
+        ledger_rows(con, "R20251202-001", 20, start=40)
+    monkeypatch.setattr(exports, "SLICE_ROWS", 25)
+    monkeypatch.setattr(exports, "ROW_GROUP_ROWS", 16)
+    results = {}
+    for count in (2, writers):
+        fresh = tmp_path / f"writers-{count}"
+        fresh.mkdir()
+        shutil.copy(data / "warehouse.duckdb", fresh / "warehouse.duckdb")
+        monkeypatch.setattr(exports, "WRITERS", count)
+        written = [p.relative_to(fresh).as_posix() for p in write_exports(fresh)]
+        folder = fresh / "exports"
+        record = json.loads((folder / FINGERPRINTS).read_text())
+        for entry in record.values():
+            for file in entry["files"].values():
+                del file["file"]  # sizes are compared with the bytes; mtimes differ
+        results[count] = (written, record, {k: (folder / k).read_bytes() for k in stamps(folder)})
+        assert_exports_equal_tables(fresh)
+    assert results[2] == results[writers]
+    assert results[2][1].keys() == {t for t in TABLES}
