@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -261,6 +262,7 @@ def no_runs(monkeypatch):
                         lambda *a: {"seconds": 1.0, "peak_mb": 1.0, "sql_seconds": 1.0, "figures": []})
     monkeypatch.setattr(run_benchmark, "run_redress", lambda *a: dict(run))
     monkeypatch.setattr(run_benchmark, "compare", lambda *a, **k: True)
+    monkeypatch.setattr(run_benchmark, "prepare_prefect", lambda *a: 0.0)
 
     def main(*argv: str) -> int:
         monkeypatch.setattr("sys.argv", ["run_benchmark.py", "--customers", "300", *argv])
@@ -302,3 +304,17 @@ def test_a_link_or_a_file_as_out_is_refused_and_left_alone(no_runs, tmp_path, ca
 def test_first_missing_is_the_outermost_folder_to_create(tmp_path):
     assert run_benchmark._first_missing(tmp_path) is None
     assert run_benchmark._first_missing(tmp_path / "a" / "b") == tmp_path / "a"
+
+
+def test_prefect_s_database_is_created_before_anything_is_timed(tmp_path):
+    """prepare_prefect leaves Prefect's database in the benchmark's PREFECT_HOME with every
+    migration applied, so the timed run's server finds it as on a machine redress ran
+    on before, and leaves no server behind."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    seconds = run_benchmark.prepare_prefect(run_benchmark.child_env(home), tmp_path / "prefect.log")
+    assert seconds > 0
+    with sqlite3.connect(home / "prefect.db") as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        (version,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert {"flow", "flow_run", "task_run", "alembic_version"} <= tables and version
