@@ -33,7 +33,8 @@ from prefect import flow, get_run_logger
 from prefect.input import RunInput
 from pydantic import Field
 
-from redress.checks.emission_checks import check_plan, gate_fingerprint, stage_checked, stage_payments
+from redress.checks.emission_checks import (check_plan, gate_fingerprint, stage_batches, stage_checked,
+                                             stage_payments)
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.policy import load_policy
@@ -134,11 +135,13 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         summary = batch_summary(pl.scan_parquet(planned, glob=False)).collect()
         # The gate again, on exactly what is released: nothing may have moved since the
         # plan. When nothing did (the same fingerprint as when the suites passed it), the
-        # suites would read the same rows: they are not run again.
+        # suites would read the same rows: they are not run again, and the payments are
+        # committed from the file the fingerprint read, not staged as a table first.
         with connect(ctx.warehouse) as con:
-            stage_payments(con, planned, summary, policy.voucher_products)
-            unchanged = plan["gate_fingerprint"] == gate_fingerprint(con, policy)
+            stage_batches(con, summary)
+            unchanged = plan["gate_fingerprint"] == gate_fingerprint(con, policy, planned)
             if not unchanged:
+                stage_payments(con, planned, summary, policy.voucher_products)
                 stage_checked(con, policy.voucher_products)
         if unchanged:
             get_run_logger().info("plan %s: the plan, entitlements, ledger and batches are those the emission "
@@ -146,7 +149,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         else:
             check_plan(ctx, policy)
         release(ctx, settings, policy, planned, summary, created_at=now,
-                approval=Approval(by=by, at=now, note=note or None))
+                approval=Approval(by=by, at=now, note=note or None), payments_staged=not unchanged)
     finally:
         _discard_scratch(ctx)  # the plan's files hold bank details; notify makes its own
     told = _notify(ctx, settings)

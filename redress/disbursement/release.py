@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from redress.checks.emission_checks import drop_plan
+from redress.checks.emission_checks import drop_plan, planned_payments_sql
 from redress.context import RunContext
 from redress.outbox import files as outbox
 from redress.outbox.pain001 import pain001
@@ -31,6 +31,7 @@ from redress.rules.payments_file import payment_files
 from redress.runtime import progress
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings, debtor
+from redress.sql import file_path
 from redress.vocabulary import APPROVED, BANK_TRANSFER
 from redress.warehouse import connect
 from redress.warehouse import ledger as ledger_table
@@ -54,12 +55,14 @@ class Approval:
 
 
 def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, summary: pl.DataFrame,
-            created_at: datetime, approval: Approval | None = None) -> None:
+            created_at: datetime, approval: Approval | None = None, payments_staged: bool = True) -> None:
     """Steps 4-6 for the staged plan: `planned`, the Parquet file it was staged from (one
     row per payment, with bank details and voucher parts, by batch_id and payment_id),
     and `summary` (one row per batch: batch_id, rail, value_date, item_count,
     control_sum). Ledger rows carry ctx.run_id, the run that planned them; `approval`
-    goes into every manifest and into `runs`."""
+    goes into every manifest and into `runs`. `payments_staged` False: only
+    `planned_batches` is staged, and the ledger rows come from `planned` itself, the file
+    an approval's gate fingerprint read (redress/checks/emission_checks.py)."""
     payer = debtor(settings) if (summary["rail"] == BANK_TRANSFER).any() else None
     ctx.batches_dir.mkdir(parents=True, exist_ok=True)
     payments = pl.scan_parquet(planned, glob=False)
@@ -114,8 +117,10 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
     with connect(ctx.warehouse) as con:
         # Committed from the staged plan: exactly the rows the suites passed.
         con.execute("BEGIN")
+        source = {} if payments_staged else {"payments": planned_payments_sql(policy.voucher_products),
+                                             "params": [file_path(planned)]}
         ledger_table.issue_planned(con, currency=policy.currency, policy_id=policy.id, run_id=ctx.run_id,
-                                   created_at=created_at)
+                                   created_at=created_at, **source)
         if approval is not None:
             if not plans_table.decide(con, ctx.run_id, APPROVED, by=approval.by, note=approval.note,
                                       at=approval.at):

@@ -15,18 +15,22 @@ from redress.vocabulary import CANCELLED, CLAIM, FINANCE_OUTCOMES, ISSUED, sql_l
 
 
 def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: str, run_id: str,
-                  created_at: datetime) -> None:
+                  created_at: datetime, payments: str = "SELECT * FROM planned_payments",
+                  params: list | tuple = ()) -> None:
     """The staged plan (`planned_payments`, `planned_batches`, which the emission suites
     passed: redress/checks/emission_checks.py) as issued payments and their batches,
-    each batch's folder `outbox/batches/<batch_id>`. The payments go in as staged, in
-    the plan file's order (batch_id, payment_id), not sorted again (30M rows at 33.7M):
-    every reader of the ledger orders explicitly (redress/warehouse/exports.py, the
-    reports, explain)."""
-    con.execute("""
+    each batch's folder `outbox/batches/<batch_id>`. `payments`: SQL of ours giving
+    the plan's payments (with `params`), by default the staged table; an approval whose
+    gate fingerprint read them from the plan file gives that file's
+    (emission_checks.planned_payments_sql). The payments go in as staged, in the plan
+    file's order (batch_id, payment_id), not sorted again (30M rows at 33.7M): every
+    reader of the ledger orders explicitly (redress/warehouse/exports.py, the reports,
+    explain)."""
+    con.execute(f"""
         INSERT INTO ledger BY NAME
         SELECT payment_id, customer_id, amount, ? AS currency, rail, batch_id, ? AS policy_id,
                ? AS run_id, attempt, ? AS status, NULL AS status_reason, ? AS updated_run_id
-        FROM planned_payments""", [currency, policy_id, run_id, ISSUED, run_id])
+        FROM ({payments})""", [currency, policy_id, run_id, ISSUED, run_id, *params])
     con.execute("""
         INSERT INTO batches BY NAME
         SELECT batch_id, rail, ? AS currency, value_date, item_count, control_sum, ? AS policy_id,

@@ -391,6 +391,39 @@ def test_the_gate_fingerprint_moves_with_any_value_the_gate_reads_and_not_with_r
         assert gate_fingerprint(con, caps) != before
 
 
+@pytest.mark.parametrize("column, value", [
+    (None, None), ("bank_account", "1234567891"), ("amount", 49999), ("attempt", 2),
+    ("value_date", date(2025, 12, 2)), ("payment_id", "20251201-V0001-000009"),
+])
+def test_the_gate_fingerprint_of_the_plan_file_is_that_of_the_plan_staged_from_it(tmp_path, caps, column, value):
+    """An approval reads the plan's payments from the plan file instead of staging them
+    (gate_fingerprint(planned=)): the file gives the fingerprint its staged table gives,
+    and a file with one value changed gives another, as staging that file would."""
+    from redress.checks.emission_checks import gate_fingerprint, planned_payments_sql, stage_batches
+
+    path = staged(tmp_path, caps)
+    staged_file = tmp_path / "planned.parquet"
+    edited = tmp_path / "edited" / "planned.parquet"
+    edited.parent.mkdir()
+    frame = pl.read_parquet(staged_file)
+    if column is not None:
+        frame = frame.with_columns(pl.when(pl.col("customer_id") == "c2").then(pl.lit(value))
+                                   .otherwise(pl.col(column)).cast(frame.schema[column]).alias(column))
+    frame.write_parquet(edited)
+    _, summary = plan_frames(PLAN, caps)
+    with connect(path) as con:
+        from_table = gate_fingerprint(con, caps)
+        con.execute("DROP TABLE planned_payments")
+        stage_batches(con, summary)
+        assert (gate_fingerprint(con, caps, edited) == from_table) == (column is None)
+        # the rows the commit reads from the file are the staged rows, column for column
+        con.execute(f"CREATE TABLE from_file AS {planned_payments_sql(caps.voucher_products)}", [str(edited)])
+        stage_plan(con, edited, summary, caps.voucher_products)
+        assert gate_fingerprint(con, caps) == gate_fingerprint(con, caps, edited)
+        assert con.execute("SELECT * FROM from_file EXCEPT ALL SELECT * FROM planned_payments").fetchall() == []
+        assert con.execute("SELECT count(*) FROM from_file").fetchall() == [(len(PLAN),)]
+
+
 @pytest.mark.parametrize("payments, rows", [
     # the 4 planned rows and c3's earlier one
     pytest.param([*PLAN, ("20251201-V0001-000002", None, 1000, "voucher", V1, RUN)], 5, id="null-customer"),

@@ -126,13 +126,19 @@ def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
 def test_a_plan_nothing_moved_under_is_released_without_running_its_suites_again(copy, monkeypatch):
     """The emission suites passed the plan when it was planned; with the same plan,
     entitlements, ledger, batches and policy (the same gate fingerprint), the approval
-    does not run them again: their records stay as the run wrote them."""
+    does not run them again (their records stay as the run wrote them), nor stage the
+    payments: the ledger rows come from the plan file the fingerprint read."""
     import flows.approval
 
     def suites_again(*args, **kwargs):
         raise AssertionError("the emission suites ran again on an unchanged plan")
 
     monkeypatch.setattr(flows.approval, "check_plan", suites_again)
+
+    def staged_again(*args, **kwargs):
+        raise AssertionError("the payments of an unchanged plan were staged again")
+
+    monkeypatch.setattr(flows.approval, "stage_payments", staged_again)
     records = copy / "reports" / RUN_ID / "validations"
     before = {p.name: p.stat().st_mtime_ns for p in records.iterdir()}
     code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Treasury")
