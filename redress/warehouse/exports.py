@@ -118,10 +118,12 @@ DISTINCT_COLUMNS = frozenset({
 # date or written afresh.
 FORMAT = (f"pyarrow {pa.__version__} {COMPRESSION}-{COMPRESSION_LEVEL} {ROW_GROUP_ROWS} "
           f"plain {','.join(sorted(DISTINCT_COLUMNS))}")
-# Files written at once, each on its own DuckDB cursor and writing thread: while DuckDB
-# sorts one (a sort gives no row before it ends), the other is encoded and compressed
-# by pyarrow, whose writer works on one thread.
-WRITERS = 2
+# Files written at once, each on its own DuckDB cursor and writing thread, while the
+# main thread reads the next tables' fingerprints. One: with two, DuckDB sorted two
+# tables at once (the 10 M customers beside the 19 M scope rows) and the export's peak
+# went from 5.9 to 10.8 GB, for 33.1 s against 34.5 s on a quiet machine and no gain on
+# a busier one (docs/scale-log.md, 2026-12-02 afternoon). Any number gives the same bytes.
+WRITERS = 1
 
 
 def _tmp(final: Path) -> Path:
@@ -332,8 +334,9 @@ def write_exports(data_dir: Path) -> list[Path]:
     returns the paths written this time, sorted. OSError (disk full...) propagates: the
     caller says it in one line.
 
-    The files are written WRITERS at a time (`_write`, each on its own cursor), while
-    the next tables' fingerprints are read; each file's bytes depend only on its rows.
+    The files are written WRITERS at a time (`_write`, each on a cursor of its own),
+    while the next tables' fingerprints are read on `con`; each file's bytes depend only
+    on its rows.
     A table's record is written once all its files are, in the order of TABLES; on an
     error the files not started are not written, those running finish or are removed,
     and the first error in that order is raised."""
