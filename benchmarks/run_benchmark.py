@@ -81,7 +81,7 @@ def child_env(prefect_home: Path) -> dict[str, str]:
     return env
 
 
-def run_child(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, float, str]:
+def run_child(argv: list[str], env: dict[str, str], log: Path, name: str | None = None) -> tuple[float, float, str]:
     """Run argv to completion; (wall seconds, peak resident MB, stdout). Raises
     RuntimeError with the log's last line when it fails. The peak is the child's own
     ru_maxrss (wait4), so one child's memory never shows as another's."""
@@ -94,7 +94,8 @@ def run_child(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, f
     text = log.read_text()
     if proc.returncode != 0:
         last = (text.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"{Path(argv[1]).name if len(argv) > 1 else argv[0]} failed ({proc.returncode}): {last}")
+        raise RuntimeError(f"{name or (Path(argv[1]).name if len(argv) > 1 else argv[0])} failed "
+                           f"({proc.returncode}): {last}")
     return seconds, usage.ru_maxrss / 1024, text
 
 
@@ -109,7 +110,7 @@ def prepare_prefect(env: dict[str, str], log: Path) -> float:
     so that its database exists before anything is timed, as on a machine where redress
     ran before; returns the seconds it took (at 10 M, the run's server answered after
     14.3 s on a new PREFECT_HOME and after 4.1 s once its database existed)."""
-    seconds, _, _ = run_child([sys.executable, "-c", PREPARE_PREFECT], env, log)
+    seconds, _, _ = run_child([sys.executable, "-c", PREPARE_PREFECT], env, log, name="Prefect's first start")
     return seconds
 
 

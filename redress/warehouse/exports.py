@@ -121,7 +121,7 @@ FORMAT = (f"pyarrow {pa.__version__} {COMPRESSION}-{COMPRESSION_LEVEL} {ROW_GROU
 # Files written at once, each on its own DuckDB cursor and writing thread, while the
 # main thread reads the next tables' fingerprints. One: with two, DuckDB sorted two
 # tables at once (the 10 M customers beside the 19 M scope rows) and the export's peak
-# went from 5.9 to 10.8 GB, for 33.1 s against 34.5 s on a quiet machine and no gain on
+# went from 5.9 to 10.8 GB, for 32.2 s against 34.5 s on a quiet machine and no gain on
 # a busier one (docs/scale-log.md, 2026-12-02 afternoon). Any number gives the same bytes.
 WRITERS = 1
 
@@ -337,9 +337,10 @@ def write_exports(data_dir: Path) -> list[Path]:
     The files are written WRITERS at a time (`_write`, each on a cursor of its own),
     while the next tables' fingerprints are read on `con`; each file's bytes depend only
     on its rows.
-    A table's record is written once all its files are, in the order of TABLES; on an
-    error the files not started are not written, those running finish or are removed,
-    and the first error in that order is raised."""
+    A table's record is written once all its files are, in the order of TABLES. After
+    a writer's error no further file is handed over, and the first writer error in
+    TABLES order is raised; on any error (Ctrl-C included) the files not started are not
+    written and the running one is interrupted and removed."""
     folder = data_dir / "exports"
     folder.mkdir(mode=0o700, exist_ok=True)
     recorded = _read_record(folder)
@@ -354,12 +355,14 @@ def write_exports(data_dir: Path) -> list[Path]:
         # One cursor per writer (a connection of the same database: two writers'
         # queries run side by side), made here, before any other thread uses `con`.
         cursors: queue.SimpleQueue = queue.SimpleQueue()
-        for _ in range(WRITERS):
-            cursor = con.cursor()
+        made = [con.cursor() for _ in range(WRITERS)]
+        for cursor in made:
             cursor.execute("SET TimeZone = 'UTC'")  # as `connect` sets it
             cursors.put(cursor)
         try:
             for table, spec in TABLES.items():
+                if any(job.done() and job.exception() is not None for t in pending for job in t.jobs.values()):
+                    break  # a writer failed: no more files handed over; its error is raised below
                 if not table_exists(con, table):
                     continue
                 where = folder if spec.partition is None else folder / table
@@ -382,7 +385,11 @@ def write_exports(data_dir: Path) -> list[Path]:
             while pending:
                 written += _finish(pending.popleft(), folder, recorded)
         except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # the running files finish or remove themselves
+            # The queued files are not started; the running one is interrupted (Ctrl-C
+            # must not wait for a 285 M-row partition) and removes its partial file.
+            pool.shutdown(wait=False, cancel_futures=True)
+            for cursor in made:
+                cursor.interrupt()
             raise
         finally:
             pool.shutdown(wait=True)

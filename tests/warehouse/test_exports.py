@@ -639,3 +639,41 @@ def test_files_written_side_by_side_have_the_bytes_of_files_written_one_at_a_tim
         assert_exports_equal_tables(fresh)
     assert results[2] == results[writers]
     assert results[2][1].keys() == {t for t in TABLES}
+
+
+def test_after_a_writer_fails_no_further_file_is_written_and_its_error_is_raised(tmp_path, monkeypatch):
+    """The disk fills while the first scope partition is written: the error is raised,
+    no file of a later table is written, none is left partial, and only the tables
+    before it are recorded."""
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 20)
+        scope_rows(con, "b" * 64, 20)
+        ledger_rows(con, "R20251201-001", 5)
+    write_ = exports._write
+    tried = []
+
+    def full(con, table, *args):
+        tried.append(table)
+        if table == "scope_exposures":
+            raise OSError(28, "No space left on device")
+        return write_(con, table, *args)
+
+    fingerprints = exports.fingerprints
+
+    def slow(con, table, spec):  # the main thread lags behind the writer, as at scale
+        import time
+        time.sleep(0.3)
+        return fingerprints(con, table, spec)
+
+    monkeypatch.setattr(exports, "_write", full)
+    monkeypatch.setattr(exports, "fingerprints", slow)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_exports(data)
+    order = list(TABLES)
+    assert all(order.index(t) <= order.index("scope_exposures") for t in tried), tried
+    folder = data / "exports"
+    assert not (folder / "ledger").exists() or not list((folder / "ledger").glob("*.parquet"))
+    assert not list(folder.rglob(f"{exports.TMP_PREFIX}*"))
+    record = json.loads((folder / FINGERPRINTS).read_text())
+    assert set(record) == {t for t in order[:order.index("scope_exposures")]}
