@@ -309,7 +309,7 @@ def test_first_missing_is_the_outermost_folder_to_create(tmp_path):
 def test_prefect_s_database_is_created_before_anything_is_timed(tmp_path):
     """prepare_prefect leaves Prefect's database in the benchmark's PREFECT_HOME with every
     migration applied, so the timed run's server finds it as on a machine redress ran
-    on before, and leaves no server behind."""
+    on before."""
     home = tmp_path / "prefect-home"
     home.mkdir()
     seconds = run_benchmark.prepare_prefect(run_benchmark.child_env(home), tmp_path / "prefect.log")
