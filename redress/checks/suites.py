@@ -28,6 +28,8 @@ from redress.checks.gx_duckdb import table_batch
 from redress.shipped import shipped_dir
 
 EXPECTATIONS_DIR = shipped_dir("expectations")
+# The expectation whose SQL is the suite's own: the rows its query returns are the failures.
+UNEXPECTED_ROWS = "unexpected_rows_expectation"
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,14 @@ def validate_table(
 def _expectation_result(evr) -> ExpectationResult:
     config = evr.expectation_config
     result = evr.result or {}
+    # An unexpected_rows_expectation gives the rows its query returned as observed_value.
+    counted = "observed_value" if config.type == UNEXPECTED_ROWS else "unexpected_count"
     return ExpectationResult(
         expectation=config.type,
         column=config.kwargs.get("column"),
         reason=config.meta["reason"],
         success=bool(evr.success),
-        unexpected_count=int(result.get("unexpected_count") or 0),
+        unexpected_count=int(result.get(counted) or 0),
         element_count=int(result.get("element_count") or 0),
         unexpected_index_query=result.get("unexpected_index_query"),
         error=_error_message(evr.exception_info),
@@ -157,8 +161,8 @@ def failing_rows_of(warehouse: Path, result: SuiteResult) -> pl.DataFrame:
     """The failing rows of a validation already run (no second validation): GX's queries,
     run in DuckDB on the warehouse opened read-only for the call.
 
-    A failed expectation that names no rows (a missing column, a compound uniqueness,
-    an expectation GX could not evaluate) gives one row with a null row_number: the
+    A failed expectation that names no rows (a missing column, a key found twice by the
+    suite's own SQL, an expectation GX could not evaluate) gives one row with a null row_number: the
     table as a whole fails for that reason."""
     if result.index_column is None:
         raise ValueError("failing rows need a result validated with an index_column")

@@ -4,18 +4,20 @@ redress/checks/gx_duckdb.py). Every warehouse lives in tmp_path."""
 from __future__ import annotations
 
 import socket
+from collections import Counter
 from pathlib import Path
 
 import duckdb
 import great_expectations as gx
 import polars as pl
 import pytest
+from hypothesis import given, settings, strategies as st
 from great_expectations.execution_engine import sqlalchemy_execution_engine as gx_sql
 from polars.testing import assert_frame_equal
 
 from redress.checks import gx_duckdb
 from redress.warehouse import connect
-from redress.checks.suites import failing_rows, failing_rows_of, validate_table
+from redress.checks.suites import failing_rows, failing_rows_of, load_suite, validate_table
 
 STAGING_COLUMNS = """
     row_number BIGINT, customer_id VARCHAR, name VARCHAR, email VARCHAR, phone VARCHAR,
@@ -239,12 +241,60 @@ def test_scope_exposures_gate_fails_on_bad_values_and_duplicate_rows(tmp_path):
         "gate_failed_invalid_confidence": 1,
         "gate_failed_duplicate_row": 2,
     }
-    # GX's query for a compound uniqueness is wrong on DuckDB: the table fails as a whole.
+    # The duplicate key is found by the suite's own SQL, which names no index column:
+    # the table fails as a whole for it.
     assert_frame_equal(failing_rows_of(warehouse, result), frame([
         (None, "gate_failed_duplicate_row"),
         (2, "gate_failed_invalid_confidence"),
         (2, "gate_failed_unknown_category"),
     ]))
+
+
+def test_a_row_number_repeated_in_another_file_is_no_duplicate_and_a_triple_counts_three(tmp_path):
+    warehouse = exposures_warehouse(tmp_path / "w.duckdb", [
+        ("f1", 1, "c1", "customer_id", "name", "confirmed"),
+        ("f2", 1, "c1", "customer_id", "name", "confirmed"),  # row 1 of another file: not a duplicate
+        ("f3", 7, "c2", "customer_id", "email", "confirmed"),
+        ("f3", 7, "c2", "customer_id", "email", "confirmed"),
+        ("f3", 7, "c3", "customer_id", "phone", "suspected"),
+    ])
+    result = validate_table(warehouse, "scope_exposures", "scope_exposures", parameters=CATEGORIES)
+    assert {r.reason: r.unexpected_count for r in result.failed} == {"gate_failed_duplicate_row": 3}
+
+
+def duplicate_key_queries() -> dict[str, str]:
+    """suite name -> the SQL of its duplicate-row expectation (as shipped)."""
+    queries = {}
+    for suite in ("scope_exposures", "scope_rows"):
+        found = [e for e in load_suite(suite).expectations if e.expectation_type == "unexpected_rows_expectation"]
+        assert len(found) == 1, suite
+        queries[suite] = found[0].unexpected_rows_query
+    return queries
+
+
+KEYS = st.lists(st.tuples(st.sampled_from(["a" * 64, "b" * 64, "c" * 64]), st.integers(1, 6)), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=KEYS)
+def test_the_duplicate_key_sql_returns_exactly_the_rows_whose_key_repeats(keys):
+    """Both suites' SQL against Python's count of each (file_sha256, row_number): every
+    row of a repeated key, and nothing else; also with a "hash" under which every key
+    collides, so the exact second step is what decides (a real collision of two files'
+    hashes is too rare to construct)."""
+    counts = Counter(keys)
+    expected = sorted(k for k in keys if counts[k] > 1)
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE t (file_sha256 VARCHAR, row_number BIGINT, other VARCHAR)")
+        if keys:
+            con.executemany("INSERT INTO t VALUES (?, ?, 'x')", keys)
+        for suite, query in duplicate_key_queries().items():
+            for collide in (False, True):
+                sql = query.replace("{batch}", "t")
+                if collide:
+                    sql = sql.replace("hash(file_sha256)", "0").replace("hash(t.file_sha256)", "0")
+                    assert "hash(" not in sql, suite
+                assert sorted(con.execute(sql).fetchall()) == expected, (suite, collide)
 
 
 def test_scope_exposures_without_categories_fails_loudly(tmp_path):
