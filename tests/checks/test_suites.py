@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 
 from redress.checks import gx_duckdb
 from redress.warehouse import connect
-from redress.checks.suites import failing_rows, failing_rows_of, load_suite, validate_table
+from redress.checks.suites import UNEXPECTED_ROWS, failing_rows, failing_rows_of, load_suite, validate_table
 
 STAGING_COLUMNS = """
     row_number BIGINT, customer_id VARCHAR, name VARCHAR, email VARCHAR, phone VARCHAR,
@@ -266,10 +266,13 @@ def duplicate_key_queries() -> dict[str, str]:
     """suite name -> the SQL of its duplicate-row expectation (as shipped)."""
     queries = {}
     for suite in ("scope_exposures", "scope_rows"):
-        found = [e for e in load_suite(suite).expectations if e.expectation_type == "unexpected_rows_expectation"]
+        found = [e for e in load_suite(suite).expectations if e.expectation_type == UNEXPECTED_ROWS]
         assert len(found) == 1, suite
         queries[suite] = found[0].unexpected_rows_query
     return queries
+
+
+DUPLICATE_KEY_QUERIES = duplicate_key_queries()  # read once, not per example
 
 
 KEYS = st.lists(st.tuples(st.sampled_from(["a" * 64, "b" * 64, "c" * 64]), st.integers(1, 6)), max_size=30)
@@ -288,7 +291,7 @@ def test_the_duplicate_key_sql_returns_exactly_the_rows_whose_key_repeats(keys):
         con.execute("CREATE TABLE t (file_sha256 VARCHAR, row_number BIGINT, other VARCHAR)")
         if keys:
             con.executemany("INSERT INTO t VALUES (?, ?, 'x')", keys)
-        for suite, query in duplicate_key_queries().items():
+        for suite, query in DUPLICATE_KEY_QUERIES.items():
             for collide in (False, True):
                 sql = query.replace("{batch}", "t")
                 if collide:
