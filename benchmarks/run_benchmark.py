@@ -18,8 +18,10 @@
    Per-stage seconds are the flow's task runs as Prefect recorded them (read through the
    Prefect client afterwards, from a private PREFECT_HOME); nothing is re-wrapped.
 4. Prints per stage seconds, each side's total wall seconds (process start to exit, what
-   a user waits for) and peak resident memory (the child's ru_maxrss from wait4), and
-   the ratio redress / reference; then checks that the reference's customers and won
+   a user waits for), peak resident memory (the child's ru_maxrss from wait4) and CPU
+   seconds (user + system, from the same wait4: the process's threads and the children
+   it waited for, Prefect's server included), and the ratio redress / reference, with
+   the CPU ratio and the floor of the wall ratio (`table`); then checks that the reference's customers and won
    per entitlement reason, payments and won per rail and scope rows per destination
    equal redress's warehouse (`entitlements`, `ledger`, outcome tables): exit 1 if not.
 5. With --revision: adds one scope file with 1% more rows (about half exposures of
@@ -49,6 +51,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -81,10 +84,17 @@ def child_env(prefect_home: Path) -> dict[str, str]:
     return env
 
 
-def run_child(argv: list[str], env: dict[str, str], log: Path, name: str | None = None) -> tuple[float, float, str]:
-    """Run argv to completion; (wall seconds, peak resident MB, stdout). Raises
-    RuntimeError with the log's last line when it fails. The peak is the child's own
-    ru_maxrss (wait4), so one child's memory never shows as another's."""
+class Child(NamedTuple):
+    seconds: float  # wall, start to exit
+    peak_mb: float  # the child's own ru_maxrss
+    cpu_seconds: float  # user + system: its threads and the children it waited for
+    text: str  # stdout and stderr
+
+
+def run_child(argv: list[str], env: dict[str, str], log: Path, name: str | None = None) -> Child:
+    """Run argv to completion; its Child figures. Raises RuntimeError with the log's
+    last line when it fails. Peak and CPU are the child's own (wait4's rusage), so one
+    child's use never shows as another's."""
     start = time.perf_counter()
     with log.open("w") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -96,7 +106,7 @@ def run_child(argv: list[str], env: dict[str, str], log: Path, name: str | None 
         last = (text.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"{name or (Path(argv[1]).name if len(argv) > 1 else argv[0])} failed "
                            f"({proc.returncode}): {last}")
-    return seconds, usage.ru_maxrss / 1024, text
+    return Child(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, text)
 
 
 # The temporary server of a command, started and stopped once: with no database in
@@ -110,27 +120,28 @@ def prepare_prefect(env: dict[str, str], log: Path) -> float:
     so that its database exists before anything is timed, as on a machine where redress
     ran before; returns the seconds it took (at 10 M, the run's server answered after
     14.3 s on a new PREFECT_HOME and after 4.1 s once its database existed)."""
-    seconds, _, _ = run_child([sys.executable, "-c", PREPARE_PREFECT], env, log, name="Prefect's first start")
-    return seconds
+    return run_child([sys.executable, "-c", PREPARE_PREFECT], env, log, name="Prefect's first start").seconds
 
 
 def run_reference(data_dir: Path, policy: Path, env: dict[str, str], log: Path) -> dict:
-    seconds, peak, out = run_child([sys.executable, str(BENCH / "reference.py"), str(data_dir), "--policy", str(policy)],
-                                   env, log)
-    result = json.loads(out.strip().splitlines()[-1])
-    return {"seconds": seconds, "peak_mb": peak, "sql_seconds": result["seconds"], "figures": result["figures"]}
+    child = run_child([sys.executable, str(BENCH / "reference.py"), str(data_dir), "--policy", str(policy)], env, log)
+    result = json.loads(child.text.strip().splitlines()[-1])
+    return {"seconds": child.seconds, "peak_mb": child.peak_mb, "cpu_seconds": child.cpu_seconds,
+            "sql_seconds": result["seconds"], "figures": result["figures"]}
 
 
 def run_redress(data_dir: Path, policy: Path, env: dict[str, str], log: Path) -> dict:
     redress = Path(sys.executable).with_name("redress")
     argv = [str(redress), "--data-dir", str(data_dir), "run", "--policy", str(policy), "--run-date", RUN_DATE]
-    seconds, peak, _ = run_child(argv, env, log)
-    result = {"seconds": seconds, "peak_mb": peak, **stage_seconds(Path(env["PREFECT_HOME"]))}
+    run = run_child(argv, env, log)
+    result = {"seconds": run.seconds, "peak_mb": run.peak_mb, "cpu_seconds": run.cpu_seconds,
+              **stage_seconds(Path(env["PREFECT_HOME"]))}
     waiting = waiting_plan(data_dir)
     if waiting:  # the policy asks for approval (SPEC "Approval before release"): finance's step is timed too
         argv = [str(redress), "--data-dir", str(data_dir), "approve", waiting, "--by", "benchmark"]
-        more, more_peak, _ = run_child(argv, env, log.with_name(log.stem + "-approve.log"))
-        result.update(seconds=seconds + more, peak_mb=max(peak, more_peak), stages=[*result["stages"], ("approve", more)])
+        more = run_child(argv, env, log.with_name(log.stem + "-approve.log"))
+        result.update(seconds=run.seconds + more.seconds, peak_mb=max(run.peak_mb, more.peak_mb),
+                      cpu_seconds=run.cpu_seconds + more.cpu_seconds, stages=[*result["stages"], ("approve", more.seconds)])
     return result
 
 
@@ -266,9 +277,10 @@ def run_whatif(data_dir: Path, customers: int, env: dict[str, str], folder: Path
     redress = Path(sys.executable).with_name("redress")
     policies = [str(p) for p in whatif_policies(folder, customers)]
     argv = [str(redress), "--data-dir", str(data_dir), "whatif", *policies, "--run-date", RUN_DATE]
-    seconds, peak, _ = run_child(argv, env, folder / "whatif.log")
+    child = run_child(argv, env, folder / "whatif.log")
     print(f"whatif of {len(policies)} policies")
-    print(f"  {'redress whatif total':<24}{seconds:>10.1f} s   peak {peak:>8,.0f} MB")
+    print(f"  {'redress whatif total':<24}{child.seconds:>10.1f} s   peak {child.peak_mb:>8,.0f} MB"
+          f"   CPU {child.cpu_seconds:,.1f} s")
 
 
 def prepare(out: Path, customers: int, seed: int) -> dict:
@@ -311,22 +323,31 @@ def prepare(out: Path, customers: int, seed: int) -> dict:
     return manifest
 
 
-def table(name: str, ref_run: dict | None, run: dict) -> str:
+def table(name: str, ref_run: dict | None, run: dict, cores: int | None = None) -> str:
     """The stage table of one redress run, with the reference's total and the ratio
-    unless the reference was not run (ref_run None, --no-reference)."""
+    unless the reference was not run (ref_run None, --no-reference). Each total also
+    gives its CPU seconds and the cores they kept busy on average (CPU / wall). With the
+    reference: the CPU ratio (how much more work redress does), and the floor of the wall
+    ratio that keeping every one of the machine's `cores` busy would reach with that same
+    work, redress's CPU seconds / (cores x the reference's wall seconds): below it only
+    less work goes, not better scheduling."""
+    cores = cores or os.cpu_count() or 1
+
+    def total(label: str, figures: dict) -> str:
+        return (f"  {label:<24}{figures['seconds']:>10.1f} s   peak {figures['peak_mb']:>8,.0f} MB"
+                f"   CPU {figures['cpu_seconds']:>9,.1f} s ({figures['cpu_seconds'] / figures['seconds']:.2f} cores busy)")
+
     lines = [f"{name}", f"  {'stage':<24}{'seconds':>10}"]
     lines += [f"  {stage:<24}{seconds:>10.1f}" for stage, seconds in run["stages"]]
-    lines += [
-        f"  {'flow run (Prefect)':<24}{run['flow_seconds']:>10.1f}",
-        f"  {'redress total':<24}{run['seconds']:>10.1f} s   peak {run['peak_mb']:>8,.0f} MB",
-    ]
+    lines += [f"  {'flow run (Prefect)':<24}{run['flow_seconds']:>10.1f}", total("redress total", run)]
     if ref_run is None:
         return "\n".join([*lines, "  reference not run (--no-reference): no ratio, no comparison"])
     lines += [
-        f"  {'reference total':<24}{ref_run['seconds']:>10.1f} s   peak {ref_run['peak_mb']:>8,.0f} MB"
-        f"   (SQL {ref_run['sql_seconds']:.1f} s)",
+        total("reference total", ref_run) + f"   (SQL {ref_run['sql_seconds']:.1f} s)",
         f"  {'ratio redress/reference':<24}{run['seconds'] / ref_run['seconds']:>10.2f}"
         f"   (flow run / reference: {run['flow_seconds'] / ref_run['seconds']:.2f})",
+        f"  {'CPU ratio':<24}{run['cpu_seconds'] / ref_run['cpu_seconds']:>10.2f}"
+        f"   (floor of the ratio with all {cores} cores busy: {run['cpu_seconds'] / (cores * ref_run['seconds']):.2f})",
     ]
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -232,7 +233,7 @@ def test_without_the_reference_the_table_has_no_ratio_and_the_figures_are_redres
     table says so instead of a ratio, and the figures printed are the warehouse's."""
     data = data_folder(generated, tmp_path)
     run_redress(data, DEFAULT_POLICY)
-    run = {"stages": [("ingest inbox", 1.0)], "flow_seconds": 2.0, "seconds": 3.0, "peak_mb": 4.0}
+    run = {"stages": [("ingest inbox", 1.0)], "flow_seconds": 2.0, "seconds": 3.0, "peak_mb": 4.0, "cpu_seconds": 5.0}
     text = run_benchmark.table("full run", None, run)
     assert "reference not run" in text and "redress/reference" not in text and "redress total" in text
     capsys.readouterr()
@@ -253,13 +254,46 @@ def test_a_revision_without_the_reference_is_refused_before_anything_runs(capsys
     assert not (tmp_path / "b").exists()  # nothing generated
 
 
+def test_the_table_gives_each_side_s_cpu_the_cpu_ratio_and_the_floor_of_the_wall_ratio():
+    """CPU seconds say how much work each side did, whatever the machine's other load;
+    with two cores, redress's 510 CPU seconds could not take less than 255 s of wall time,
+    6.38 times the reference's 40 s, however its work were scheduled."""
+    run = {"stages": [("ingest inbox", 100.0)], "flow_seconds": 250.0, "seconds": 300.0, "peak_mb": 6000.0,
+           "cpu_seconds": 510.0}
+    ref = {"seconds": 40.0, "peak_mb": 5000.0, "cpu_seconds": 70.0, "sql_seconds": 38.0, "figures": []}
+    lines = run_benchmark.table("full run", ref, run, cores=2).splitlines()
+    assert lines[-4] == "  redress total                300.0 s   peak    6,000 MB   CPU     510.0 s (1.70 cores busy)"
+    assert lines[-3] == ("  reference total               40.0 s   peak    5,000 MB   CPU      70.0 s (1.75 cores busy)"
+                         "   (SQL 38.0 s)")
+    assert lines[-2] == "  ratio redress/reference       7.50   (flow run / reference: 6.25)"
+    assert lines[-1] == "  CPU ratio                     7.29   (floor of the ratio with all 2 cores busy: 6.38)"
+    alone = run_benchmark.table("full run", None, run, cores=2)
+    assert "CPU     510.0 s (1.70 cores busy)" in alone and "CPU ratio" not in alone
+
+
+def test_a_child_s_cpu_seconds_include_the_children_it_waited_for(tmp_path):
+    """redress's CPU seconds must count its Prefect server, a child it starts and waits
+    for: a child that only waits for a grandchild burning CPU is charged about what the
+    grandchild alone is."""
+    env = run_benchmark.child_env(tmp_path / "home")
+    burn = "sum(range(40_000_000))"
+    alone = run_benchmark.run_child([sys.executable, "-c", burn], env, tmp_path / "alone.log")
+    waiting = run_benchmark.run_child(
+        [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}], check=True)"],
+        env, tmp_path / "waiting.log")
+    assert alone.cpu_seconds > 0.3  # the burn is real work
+    assert waiting.cpu_seconds >= 0.8 * alone.cpu_seconds
+    assert alone.seconds > 0 and alone.peak_mb > 1 and alone.text == ""
+
+
 @pytest.fixture
 def no_runs(monkeypatch):
     """run_benchmark.main with its two children replaced by fixed figures: the folder
     handling alone, on a real (small) generation."""
-    run = {"stages": [("ingest inbox", 1.0)], "flow_seconds": 2.0, "seconds": 3.0, "peak_mb": 4.0}
+    run = {"stages": [("ingest inbox", 1.0)], "flow_seconds": 2.0, "seconds": 3.0, "peak_mb": 4.0, "cpu_seconds": 5.0}
     monkeypatch.setattr(run_benchmark, "run_reference",
-                        lambda *a: {"seconds": 1.0, "peak_mb": 1.0, "sql_seconds": 1.0, "figures": []})
+                        lambda *a: {"seconds": 1.0, "peak_mb": 1.0, "cpu_seconds": 1.0, "sql_seconds": 1.0,
+                                   "figures": []})
     monkeypatch.setattr(run_benchmark, "run_redress", lambda *a: dict(run))
     monkeypatch.setattr(run_benchmark, "compare", lambda *a, **k: True)
     monkeypatch.setattr(run_benchmark, "prepare_prefect", lambda *a: 0.0)
