@@ -246,6 +246,26 @@ def test_without_the_reference_the_table_has_no_ratio_and_the_figures_are_redres
             assert f"{key:<22} {count:>12,}" + (f" {amount:>18,} won" if amount is not None else "") in printed
 
 
+def test_whatif_is_timed_over_three_policies_with_its_peak_and_cpu(generated, tmp_path, capsys):
+    """--whatif: `redress whatif` of the shipped policy and the two variants, in a child
+    of its own, after a run; one line with its wall seconds, peak and CPU seconds."""
+    data = data_folder(generated, tmp_path)
+    run_redress(data, DEFAULT_POLICY)
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    capsys.readouterr()
+    run_benchmark.run_whatif(data, CUSTOMERS, run_benchmark.child_env(tmp_path / "home"), folder)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "whatif of 3 policies"
+    fields = lines[1].split()
+    assert fields[:3] == ["redress", "whatif", "total"] and fields[4:6] == ["s", "peak"] and fields[7] == "MB"
+    assert fields[8] == "CPU" and fields[10] == "s"
+    seconds, peak, cpu = float(fields[3]), float(fields[6].replace(",", "")), float(fields[9].replace(",", ""))
+    assert seconds > 0 and peak > 50 and cpu > 0.5  # a Python process with Polars and DuckDB, and a server
+    assert sorted(p.name for p in folder.glob("*.toml")) == ["capped.toml", "tiered.toml"]
+    assert "whatif" in (folder / "whatif.log").read_text().lower()
+
+
 def test_a_revision_without_the_reference_is_refused_before_anything_runs(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr("sys.argv", ["run_benchmark.py", "--no-reference", "--revision", "--out", str(tmp_path / "b")])
     with pytest.raises(SystemExit) as stopped:
