@@ -126,12 +126,13 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         raise RedressError(f"policy {ctx.policy_path.name} changed since run {run_id} planned: run again to plan "
                            "afresh (the new run supersedes this plan)")
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    stored, planned = ctx.work_dir / "plan_payments.parquet", ctx.work_dir / "planned.parquet"
+    planned = ctx.work_dir / "planned.parquet"
     try:
         with connect(ctx.warehouse) as con:
-            plans_table.export_payments(con, run_id, stored)
+            stored = plans_table.export_payments(con, run_id, ctx.work_dir / "plan_payments")
         # Streamed file to file: the plan of 33.7M customers is 30M payments.
         with_voucher_parts(pl.scan_parquet(stored, glob=False), policy).sink_parquet(planned)
+        shutil.rmtree(ctx.work_dir / "plan_payments")  # read: its disk is for the batch folders and ledger
         summary = batch_summary(pl.scan_parquet(planned, glob=False)).collect()
         # The gate again, on exactly what is released: nothing may have moved since the
         # plan. When nothing did (the same fingerprint as when the suites passed it), the

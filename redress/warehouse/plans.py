@@ -11,6 +11,7 @@ state once, to `approved` (in the transaction that commits its ledger rows), `re
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from redress.vocabulary import APPROVED, EXPIRED, REJECTED, SUPERSEDED, WAITING
 from redress.warehouse import export
 
 
+# Payments sorted at once by export_payments (whole batches beyond it go to the next file).
+PART_PAYMENTS = 20_000_000
 PAYMENT_COLUMNS = ("payment_id", "customer_id", "amount", "rail", "attempt", "batch_id", "value_date",
                    "bank_code", "bank_account")
 
@@ -81,8 +84,31 @@ def read(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
     return plan
 
 
-def export_payments(con: duckdb.DuckDBPyConnection, run_id: str, target: Path) -> Path:
-    """Plan `run_id`'s payments (PAYMENT_COLUMNS), by batch_id and payment_id, as the
-    Parquet file `target` (returned)."""
-    return export(con, f"SELECT {', '.join(PAYMENT_COLUMNS)} FROM plan_payments WHERE run_id = ? "
-                  "ORDER BY batch_id, payment_id", target, [run_id])
+def export_payments(con: duckdb.DuckDBPyConnection, run_id: str, folder: Path,
+                    part_payments: int = PART_PAYMENTS) -> list[Path]:
+    """Plan `run_id`'s payments (PAYMENT_COLUMNS) as Parquet files in `folder`, returned
+    in order: read one after the other they hold every payment by batch_id and
+    payment_id. Each file holds whole batches (by `plan_batches`), at most about
+    `part_payments` payments unless one batch alone holds more, and its rows are sorted
+    by DuckDB on their own: sorted at once, the 132.5 M payments of 150 M customers
+    spilled 23 GB to disk. The ranges are cut at batch ids and the first is open below,
+    the last above, so a payment whose batch `plan_batches` lacks is still in a file.
+    Whatever `folder` held before (a killed approval's files) is removed first."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    batches = con.execute("SELECT batch_id, item_count FROM plan_batches WHERE run_id = ? ORDER BY batch_id",
+                          [run_id]).fetchall()
+    cuts, held = [], 0  # the first batch id of every file but the first
+    for batch_id, count in batches:
+        if held and held + count > part_payments:
+            cuts.append(batch_id)
+            held = 0
+        held += count
+    bounds = [None, *cuts, None]
+    parts = []
+    for n, (low, high) in enumerate(zip(bounds, bounds[1:]), start=1):
+        where = (" AND batch_id >= ?" if low is not None else "") + (" AND batch_id < ?" if high is not None else "")
+        params = [run_id, *(b for b in (low, high) if b is not None)]
+        parts.append(export(con, f"SELECT {', '.join(PAYMENT_COLUMNS)} FROM plan_payments WHERE run_id = ?{where} "
+                                 "ORDER BY batch_id, payment_id", folder / f"part-{n:05d}.parquet", params))
+    return parts
