@@ -93,13 +93,14 @@ def main() -> None:
             with step("(setup) delete notifications", []):
                 con.execute("DELETE FROM notifications")
                 con.execute("CHECKPOINT")
-        with step("new_people (NEW_PEOPLE SQL)", figures):
-            stage.new_people(con)
-        with step("assign_codes", figures):
-            reference_codes.assign_codes(con, "people", "SELECT reference_code FROM notifications",
+        with step("new_people (NEW_PEOPLE SQL, first codes)", figures):
+            stage.new_people(con, key.encode("utf-8"))
+        with step("settle_codes", figures):
+            reference_codes.settle_codes(con, stage.PEOPLE, "SELECT reference_code FROM notifications",
                                          key.encode("utf-8"))
         with step("sorted, rendered, 3 files written", figures):
             stage.write_rendered(stage.people_in_order(con), policy, run_id, final=final, index=index, rows=rows)
+        stage.drop_people(con)
     with connect(args.warehouse) as con:
         with step("tally", figures):
             tally = stage.tally(con, rows)

@@ -39,7 +39,7 @@ from redress.warehouse import connect, notifications
 from redress.outbox import files as outbox
 from redress.outbox.recovery import INDEX
 from redress.rules.notifications import NEW_PEOPLE, NEW_PEOPLE_PARAMETERS, messages
-from redress.warehouse.reference_codes import assign_codes
+from redress.warehouse.reference_codes import code_parameters, settle_codes, with_first_code
 
 # Excel opens at most 1,048,576 rows; beyond that the CSV would mislead, so only Parquet.
 CSV_MAX_ROWS = 1_048_575
@@ -51,31 +51,81 @@ DICTIONARY_COLUMNS = ("channel", "template_id", "language", "run_id")  # a few v
 # People rendered at once by write_rendered: a million rendered messages are about 0.5 GB
 # (40M people: peak 2.1 GB in pieces of a million, 8.0 GB in pieces of five).
 RENDER_PEOPLE = 1_000_000
+# The people to tell, while notify runs: a table of the warehouse, dropped once the files
+# are written. Not a temporary table: DuckDB compresses a stored table, not a temporary
+# one, which it spills raw, and twice while it was rewritten with the codes. Notifying
+# the 142.6 M people of 150 M customers that way spilled to within 2 GB of a full disk.
+PEOPLE = "notify_people"
+# People sorted at once by people_in_order; more are sorted a range of person_key at a
+# time, so that DuckDB's sort stays in memory rather than spilling the whole table.
+SORT_PEOPLE = 20_000_000
 
-def new_people(con) -> None:
-    """The temp table `people` (redress.rules.notifications.NEW_PEOPLE, the rule of who
-    is told and how): person_key, kind, customer_id, recipient, channel, reason, amount
-    (minor units), rail, exposed_categories, for every customer with an entitlement but
-    TEST_ACCOUNT and every non-member, leaving out everyone `notifications` holds (told
-    once). SPEC "Notifications"."""
-    con.execute(NEW_PEOPLE, NEW_PEOPLE_PARAMETERS)
+
+def new_people(con, key: bytes) -> None:
+    """The table notify_people (PEOPLE; redress.rules.notifications.NEW_PEOPLE, the rule
+    of who is told and how): person_key, kind, customer_id, recipient, channel, reason,
+    amount (minor units), rail, exposed_categories, for every customer with an
+    entitlement but TEST_ACCOUNT and every non-member, leaving out everyone
+    `notifications` holds (told once); and reference_code, each person's first choice
+    under the HMAC `key` (redress/warehouse/reference_codes.py), which settle_codes then
+    makes unique. SPEC "Notifications"."""
+    con.execute(f"CREATE OR REPLACE TABLE {PEOPLE} AS {with_first_code(NEW_PEOPLE)}",
+                {**NEW_PEOPLE_PARAMETERS, **code_parameters(key)})
 
 
-def people_in_order(con, chunk: int = RENDER_PEOPLE) -> Iterator[pl.DataFrame]:
-    """The coded `people` table in person_key order (the order of every file
-    write_rendered writes), as frames of exactly `chunk` rows, the last one shorter; one
-    frame without rows, with the table's columns, when nobody is to be told. Streamed
-    from DuckDB's sort as Arrow, with no file in between: at 32 M people, a Parquet copy
-    sorted by DuckDB's COPY took 33 s, the sorted stream 10 s. The pieces are cut here,
-    not where DuckDB's batches end, so the files' row groups (a piece each) do not depend
-    on DuckDB's threads."""
-    reader = con.sql("SELECT * FROM people ORDER BY person_key").to_arrow_reader(chunk)
+def drop_people(con) -> None:
+    """Drop notify_people (PEOPLE), if there: its disk is reused by the warehouse."""
+    con.execute(f"DROP TABLE IF EXISTS {PEOPLE}")
+
+
+def key_ranges(con, table: str = PEOPLE, at_once: int = SORT_PEOPLE) -> list[tuple[str | None, str | None]]:
+    """[(low, high)]: ranges of person_key that cover `table` (low included, high
+    excluded; None: no bound), each about `at_once` people or fewer, cut at quantiles of
+    a sample. One range, unbounded, when the table holds at most `at_once`. Every row is
+    in exactly one range, a NULL key in the last; where the cuts fall changes no byte
+    written (people_in_order cuts its own pieces)."""
+    people = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    parts = -(-people // at_once)
+    if parts <= 1:
+        return [(None, None)]
+    quantiles = [n / parts for n in range(1, parts)]
+    (cuts,), = con.execute(f"""
+        SELECT quantile_disc(person_key, ?::DOUBLE[])
+        FROM (SELECT person_key FROM {table} USING SAMPLE reservoir(100000 ROWS) REPEATABLE (1))""",
+                           [quantiles]).fetchall()
+    bounds = [None, *sorted({cut for cut in cuts if cut is not None}), None]
+    return list(zip(bounds, bounds[1:]))
+
+
+def people_in_order(con, chunk: int = RENDER_PEOPLE, table: str = PEOPLE,
+                    at_once: int = SORT_PEOPLE) -> Iterator[pl.DataFrame]:
+    """The coded people of `table` (notify_people) in person_key order (the order of
+    every file write_rendered writes), as frames of exactly `chunk` rows, the last one
+    shorter; one frame without rows, with the table's columns, when nobody is to be told.
+    Streamed from DuckDB's sort as Arrow, with no file in between (at 32 M people, a
+    Parquet copy sorted by DuckDB's COPY took 33 s, the sorted stream 10 s), one range of
+    person_key after the other (key_ranges), so each sort holds at most about `at_once`
+    people. The pieces are cut here, not where DuckDB's batches or the ranges end, so
+    the files' row groups (a piece each) depend on neither DuckDB's threads nor the cuts."""
+    readers = []
+
+    def batches():
+        for low, high in key_ranges(con, table, at_once):
+            conditions = {"person_key >= ?" if high is not None else "(person_key >= ? OR person_key IS NULL)": low,
+                          "person_key < ?": high}
+            where = " AND ".join(c for c, bound in conditions.items() if bound is not None) or "true"
+            bounds = [bound for bound in conditions.values() if bound is not None]
+            reader = con.sql(f"SELECT * FROM {table} WHERE {where} ORDER BY person_key",
+                             params=bounds).to_arrow_reader(chunk)
+            readers.append(reader)
+            yield from reader
+
     given = False
-    for rows in outbox.exact_pieces(reader, chunk):
+    for rows in outbox.exact_pieces(batches(), chunk):
         yield pl.from_arrow(rows).rechunk()  # rendered and written fastest whole
         given = True
     if not given:
-        yield pl.from_arrow(reader.schema.empty_table())
+        yield pl.from_arrow(readers[0].schema.empty_table())
 
 
 def tally(con, rows: Path) -> list[tuple[str, str, int]]:
@@ -177,10 +227,13 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     (tmp / INDEX).mkdir(parents=True, exist_ok=True)
     final = tmp / f"{ctx.run_id}.parquet"
     with connect(ctx.warehouse) as con:
-        new_people(con)
-        assign_codes(con, "people", "SELECT reference_code FROM notifications", key.encode("utf-8"))
-        write_rendered(people_in_order(con), policy, ctx.run_id, final=final,
-                       index=tmp / INDEX / f"{ctx.run_id}.parquet", rows=rows)
+        try:
+            new_people(con, key.encode("utf-8"))
+            settle_codes(con, PEOPLE, "SELECT reference_code FROM notifications", key.encode("utf-8"))
+            write_rendered(people_in_order(con), policy, ctx.run_id, final=final,
+                           index=tmp / INDEX / f"{ctx.run_id}.parquet", rows=rows)
+        finally:
+            drop_people(con)  # before the notifications are inserted, which reuse its disk
     with connect(ctx.warehouse) as con:
         counts = tally(con, rows)
         count = sum(n for _, _, n in counts)

@@ -52,10 +52,10 @@ TEMPLATES = {
 # for outreach by hand. A non-member's person_key stays `nonmember:` + E.164 phone else
 # email, as it always was, so that nobody already told is told again. SQL, not Polars,
 # for speed: it joins the warehouse's entitlements, customers and non_member_exposures
-# where they are; the notify stage executes it with NEW_PEOPLE_PARAMETERS (every code
+# where they are; a query, which the notify stage stores as a table with each person's
+# reference code (tasks/notify.py new_people), with NEW_PEOPLE_PARAMETERS (every code
 # bound, none spliced).
 NEW_PEOPLE = """
-CREATE OR REPLACE TEMP TABLE people AS
 WITH members AS (
     SELECT e.customer_id, c.phone_e164 AS phone, c.email_norm AS email,
            e.reason, e.amount, e.rail, e.exposed_categories

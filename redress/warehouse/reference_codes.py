@@ -48,23 +48,46 @@ def _code_sql(window: int) -> str:
     return " || ".join(chars)
 
 
+def code_parameters(key: bytes) -> dict[str, bytes]:
+    """The values to bind ($ipad, $opad) for hmac_sql and with_first_code under `key`."""
+    return dict(zip(("ipad", "opad"), _pads(key)))
+
+
+def with_first_code(source_sql: str) -> str:
+    """SQL: the rows of `source_sql` (a query of ours with a person_key VARCHAR column and
+    none named digest or reference_code) and reference_code, each person's first choice:
+    the code of their HMAC's window 0. Bind code_parameters(key). settle_codes then gives
+    another to everyone who may not keep it."""
+    return f"""SELECT * EXCLUDE (digest), {_code_sql(0)} AS reference_code
+               FROM (SELECT *, {hmac_sql('person_key')} AS digest FROM ({source_sql}))"""
+
+
 def assign_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: str, key: bytes) -> None:
     """Adds reference_code to `people_table` (person_key VARCHAR, unique), avoiding every
     code returned by `taken_sql` and every code given to another person in the table.
     RuntimeError when someone finds no free code in WINDOWS windows.
 
-    Window 0 is computed for everyone in the one pass that rewrites the table (no second
-    table of digests, no join back); the later windows only for its losers, a few among
-    tens of millions, whose codes are then set by an UPDATE of their rows."""
+    Window 0 is computed for everyone in the one pass that rewrites the table as a
+    temporary one (with_first_code: no second table of digests, no join back), then
+    settle_codes. A caller that builds the table can give it the first codes as it does
+    (tasks/notify.py), with no rewrite, and call settle_codes alone."""
     taken_names = {"reference_code", "digest"} & {name.lower() for (name,) in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [people_table]).fetchall()}
     if taken_names:
         raise ValueError(f"{people_table} already has a column named {', '.join(sorted(taken_names))}")
-    pads = dict(zip(("ipad", "opad"), _pads(key)))
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {people_table} AS
-        SELECT * EXCLUDE (digest), {_code_sql(0)} AS reference_code
-        FROM (SELECT *, {hmac_sql('person_key')} AS digest FROM {people_table})""", pads)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {people_table} AS {with_first_code(f'SELECT * FROM {people_table}')}",
+                code_parameters(key))
+    settle_codes(con, people_table, taken_sql, key)
+
+
+def settle_codes(con: duckdb.DuckDBPyConnection, people_table: str, taken_sql: str, key: bytes) -> None:
+    """In `people_table` (person_key VARCHAR, unique; reference_code, each person's first
+    choice as with_first_code gives it), clears and gives again every code that is taken:
+    returned by `taken_sql`, or wanted too by a person earlier in person_key order. The
+    later windows are computed only for those losers, a few among tens of millions, whose
+    codes are then set by an UPDATE of their rows. RuntimeError when someone finds no
+    free code in WINDOWS windows (a NULL person_key finds none in any)."""
+    pads = code_parameters(key)
     # Every code already given (earlier notifications) as a hash set, probed by joins.
     con.execute(f"CREATE OR REPLACE TEMP TABLE _taken AS SELECT DISTINCT code FROM ({taken_sql}) AS t(code)")
     # Window 0's losers: a code given before, or one a person earlier in key order wants

@@ -109,7 +109,7 @@ def test_notify_steps_tells_the_runs_people_and_writes_the_same_bytes_twice(run_
         _, out = run_main(notify_steps, [str(copy), "--policy", str(DEFAULT_POLICY), "--out", str(tmp_path / attempt)],
                           monkeypatch, capsys)
         assert re.search(rf"^total .*\({told:,} people\)$", out, re.M), out
-        for step in ("new_people", "assign_codes", "sorted, rendered, 3 files written", "insert notifications"):
+        for step in ("new_people", "settle_codes", "sorted, rendered, 3 files written", "insert notifications"):
             assert re.search(rf"^{re.escape(step)}.* s   peak +\d+ MB$", out, re.M), step
         digests.append(re.findall(r"^sha256 (\S+) +([0-9a-f]{16})$", out, re.M))
         # each printed digest is the file's own

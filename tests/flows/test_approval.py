@@ -71,6 +71,9 @@ def waiting(tmp_path_factory):
     return data, summary
 
 
+NOTIFY_SCRATCH = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'notify_people'"
+
+
 @pytest.fixture
 def copy(waiting, tmp_path):
     data = tmp_path / "data"
@@ -117,6 +120,7 @@ def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
     # the people of the run are told once it is released
     told = q(copy, "SELECT count(*) FROM notifications WHERE run_id = ?", [RUN_ID])[0][0]
     assert told > 0 and (copy / "outbox" / "notifications" / f"{RUN_ID}.parquet").is_file()
+    assert q(copy, NOTIFY_SCRATCH) == [(0,)]  # notify's table of the people it told is gone with it
     before = outbox(copy)
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Lee")
     assert code == 1 and len(err) == 1 and "it is approved" in err[0]
@@ -234,6 +238,7 @@ def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(co
     assert_paid_exactly_once(copy)
     assert_frame_equal(released_payments(copy), planned)
     assert q(copy, "SELECT state FROM plans") == [("approved",)]
+    assert q(copy, NOTIFY_SCRATCH) == [(0,)]
 
 
 def test_a_run_killed_once_its_plan_is_saved_is_superseded_by_the_rerun_which_pays_once(waiting, tmp_path):

@@ -21,7 +21,7 @@ def _pieces(frame, chunk: int):
     with duckdb.connect() as con:
         con.register("frame", frame)
         con.execute("CREATE TABLE people AS SELECT * FROM frame")
-        yield from people_in_order(con, chunk)
+        yield from people_in_order(con, chunk, table="people")
 
 # customer_id -> (email_norm, phone_e164): the keys as the warehouse stores them.
 MEMBERS = {
@@ -57,8 +57,8 @@ def people() -> dict[str, tuple]:
         for n, (email, phone) in enumerate(NON_MEMBERS, start=1):
             con.execute("""INSERT INTO non_member_exposures VALUES ('f1', ?, coalesce(?, ?), ?, ?, 'name', now(),
                            'confirmed')""", [n, phone, email, email, phone])
-        new_people(con)
-        rows = con.execute("SELECT person_key, recipient, channel FROM people ORDER BY person_key").fetchall()
+        new_people(con, b"test key")
+        rows = con.execute("SELECT person_key, recipient, channel FROM notify_people ORDER BY person_key").fetchall()
     return {key: (recipient, channel) for key, recipient, channel in rows}
 
 
@@ -136,8 +136,8 @@ def test_people_already_notified_are_not_in_people():
                            'confirmed')""", [n, phone, phone])
         for key in ("customer:a", "nonmember:+821055556666"):
             con.execute("INSERT INTO notifications VALUES (?, NULL, NULL, 'sms', 'ABCDEFGH', 't', 'ko', 'R0')", [key])
-        new_people(con)
-        keys = [r[0] for r in con.execute("SELECT person_key FROM people ORDER BY person_key").fetchall()]
+        new_people(con, b"test key")
+        keys = [r[0] for r in con.execute("SELECT person_key FROM notify_people ORDER BY person_key").fetchall()]
     assert keys == ["customer:b", "nonmember:+821077778888"]
 
 
@@ -294,31 +294,57 @@ def test_a_writing_thread_that_fails_stops_the_render_and_leaves_no_file(tmp_pat
 
 
 @given(n=st.integers(min_value=0, max_value=5000), chunk=st.integers(min_value=1, max_value=6000),
-       threads=st.sampled_from([1, 4]))
-@example(n=30_000, chunk=1_000, threads=4).via("DuckDB hands the sorted rows over in uneven batches")
-@example(n=30_000, chunk=7_777, threads=4)
+       threads=st.sampled_from([1, 4]), ranges=st.integers(min_value=1, max_value=8), null_key=st.booleans())
+@example(n=30_000, chunk=1_000, threads=4, ranges=1, null_key=False).via(
+    "DuckDB hands the sorted rows over in uneven batches")
+@example(n=30_000, chunk=7_777, threads=4, ranges=3, null_key=True)
 @settings(max_examples=40, deadline=None)
-def test_people_come_in_person_key_order_in_pieces_of_exactly_the_chunk(n, chunk, threads):
+def test_people_come_in_person_key_order_in_pieces_of_exactly_the_chunk(n, chunk, threads, ranges, null_key):
     """people_in_order: whatever batches DuckDB's sort hands over (one thread or four),
-    the pieces are exactly `chunk` people each but the last, together every person once in
-    person_key order, and there is always a piece (without rows when nobody is told)."""
+    and however many ranges of person_key it sorts one after the other, the pieces are
+    exactly `chunk` people each but the last, together every person once in person_key
+    order (a NULL key last), and there is always a piece (without rows when nobody is
+    told)."""
     import random
 
     import polars as pl
 
-    from tasks.notify import people_in_order
+    from tasks.notify import key_ranges, people_in_order
 
     frame = _people_frame(n).sample(fraction=1.0, shuffle=True, seed=random.Random(n).randint(0, 9)) \
         if n else _people_frame(0)
+    if null_key:
+        frame = pl.concat([frame, _people_frame(1).with_columns(person_key=pl.lit(None, pl.String))])
+    at_once = max(1, -(-frame.height // ranges))
     with duckdb.connect(config={"threads": threads}) as con:
         con.register("frame", frame)
         con.execute("CREATE TABLE people AS SELECT * FROM frame")
-        pieces = list(people_in_order(con, chunk))
+        cuts = key_ranges(con, "people", at_once)
+        pieces = list(people_in_order(con, chunk, table="people", at_once=at_once))
+    assert len(cuts) == 1 or frame.height > at_once
+    assert len(cuts) <= ranges and cuts[0][0] is None and cuts[-1][1] is None
+    assert all(high == low for (_, high), (low, _) in zip(cuts, cuts[1:]))  # they meet: no row between two
     assert pieces and all(p.height == chunk for p in pieces[:-1]) and 0 < pieces[-1].height <= chunk or n == 0
-    assert n or (len(pieces) == 1 and pieces[0].height == 0)
+    assert frame.height or (len(pieces) == 1 and pieces[0].height == 0)
     together = pl.concat(pieces)
     assert together.schema == frame.schema
-    assert together.equals(frame.sort("person_key"))
+    assert together.equals(frame.sort("person_key", nulls_last=True))
+
+
+def test_people_are_sorted_a_range_of_keys_at_a_time_past_the_sort_size():
+    """Past SORT_PEOPLE (here 1,000) the people are read in ranges of about that many,
+    cut at quantiles of a sample, each sorted on its own."""
+    from tasks.notify import key_ranges
+
+    with duckdb.connect() as con:
+        con.register("frame", _people_frame(10_000))
+        con.execute("CREATE TABLE people AS SELECT * FROM frame")
+        cuts = key_ranges(con, "people", 1_000)
+        sizes = [con.execute("SELECT count(*) FROM people WHERE person_key >= coalesce(?, '') "
+                             "AND (? IS NULL OR person_key < ?)", [low, high, high]).fetchall()[0][0]
+                 for low, high in cuts]
+    assert len(cuts) == 10 and sum(sizes) == 10_000
+    assert max(sizes) < 1_400  # quantiles of a sample of every key: close to even
 
 
 @pytest.mark.parametrize("failing_close", [1, 2, 3])

@@ -27,6 +27,7 @@ BUILT_NAMES = {
     "redress/warehouse/reference_codes.py": "drops its own scratch tables (_taken, _losers, _won)",
     "redress/warehouse/quarantine.py": "the owner: appends validate's staged_quarantine and drops it",
     "redress/warehouse/scope_rows.py": "the owner: replaces its outcome tables by their staged tables",
+    "tasks/notify.py": "creates and drops its own scratch table, notify_people (PEOPLE), while it runs",
 }
 
 
