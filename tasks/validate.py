@@ -144,6 +144,7 @@ def renormalise_master(ctx: RunContext) -> Path:
         export(con, """SELECT customer_id, email, phone, email_norm AS email_stored,
                               phone_e164 AS phone_stored, created_at FROM customers""", stored)
     normalised_master(pl.scan_parquet(stored, glob=False)).sink_parquet(master)
+    stored.unlink()  # read: at 150 M customers 7 GB of disk that validate's spill needs
     stale = pl.scan_parquet(master, glob=False).filter(
         pl.col("email_norm").ne_missing(pl.col("email_stored")) | pl.col("phone_e164").ne_missing(pl.col("phone_stored"))
     ).select(pl.len()).collect().item()
@@ -240,10 +241,15 @@ def _classify(ctx: RunContext, plan: increments.Plan, categories: list[str]) -> 
     # classified_scope keeps its input's row order: the checks join the two by position.
     classified_scope(pl.scan_parquet(scope, glob=False).with_columns(pl.col("confidence").alias("confidence_raw")),
                      pl.scan_parquet(master, glob=False), categories).sink_parquet(classified)
+    # Each work file goes once read for the last time: at 150 M customers they are 17 GB,
+    # and the checks and suites below spill tens of GB beside them.
+    master.unlink()
     with connect(ctx.warehouse) as con:
         input_checks.create_scope_rows_checked(con, categories, scope, classified)
+        scope.unlink()
         disagreeing = input_checks.require_narrow_disagreement(con, earlier)
         _stage_outcomes(con, classified, ctx.run_id)
+        classified.unlink()
         _require_balanced(conservation(con, staged=list(plan.files)))
     agreed = _cross_check_input(ctx, categories)
     require(check(ctx, HOLDING["scope_exposures"], "scope_exposures", parameters={"categories": categories},

@@ -207,3 +207,40 @@ def test_explain_by_customer_id_and_by_reference_code(breach):
     assert all(f in by_id for f in files)
     (nm_code,), = q(data, "SELECT reference_code FROM notifications WHERE customer_id IS NULL ORDER BY 1 LIMIT 1")
     assert "never paid" in explain(data, nm_code, by="cs-test")
+
+
+def test_validate_drops_each_work_file_once_read_before_its_suites_spill(tmp_path, monkeypatch):
+    """At 150 M customers validate's work files are 17 GB and its checks and suites spill
+    tens of GB beside them: by the time a GX suite runs, the master's keys (exported and
+    normalised again, when a failed run left a master nothing was classified under), the
+    scope rows and their classification have each been removed, and the run still
+    classifies and pays everyone."""
+    import tasks.validate as validate
+
+    data = tmp_path / "data"
+    generate(data, 2_000, seed=5)
+    seen: dict[str, list[str]] = {}
+    real, renormalised = validate.check, []
+
+    def failing(ctx, table, suite, **kwargs):
+        raise RuntimeError("a suite that could not run")
+
+    def check(ctx, table, suite, **kwargs):
+        seen[suite] = sorted(p.name for p in ctx.work_dir.rglob("*") if p.is_file())
+        return real(ctx, table, suite, **kwargs)
+
+    def renormalise(ctx):
+        renormalised.append(True)
+        return real_renormalise(ctx)
+
+    real_renormalise = validate.renormalise_master
+    monkeypatch.setattr(validate, "check", failing)
+    with pytest.raises(Exception, match="could not run"):
+        remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    monkeypatch.setattr(validate, "check", check)
+    monkeypatch.setattr(validate, "renormalise_master", renormalise)
+    summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    assert renormalised == [True]  # the master of the failed run: its keys normalised again
+    assert seen == {"scope_rows": [], "scope_exposures": []}
+    assert summary["validate"]["destinations"]["exposure"] > 0 and summary["disburse"]["payments"] > 0
+    assert not (data / "work").exists()
