@@ -120,15 +120,26 @@ def _key_counts(column: str, name: str) -> str:
 def _create_checked(con: duckdb.DuckDBPyConnection, agree: str, params: dict) -> None:
     con.execute(f"""
         CREATE OR REPLACE TABLE scope_rows_checked AS
-        WITH keyed AS (
+        WITH files AS (
+            -- A number per scope file: each row carries it through the joins below, not
+            -- its 64-character sha256, which is put back at the end. With the raw email
+            -- and phone (only their absence is read) that halves the rows DuckDB's join
+            -- with the master spills: at 150 M customers the spill filled the disk.
+            SELECT file_sha256, row_number() OVER (ORDER BY file_sha256) AS file_number
+            FROM (SELECT DISTINCT file_sha256 FROM read_parquet($scope, hive_partitioning = false))
+        ),
+        keyed AS (
             -- scope_rows is trimmed with blanks as NULL at ingest; the keys are the
             -- classification's (see the module docstring), the rules below are not.
-            SELECT s.*, k.email_norm AS email_key, k.phone_e164 AS phone_key,
+            SELECT s.* EXCLUDE (file_sha256, email, phone), f.file_number,
+                   s.email IS NULL AND s.phone IS NULL AS no_contact,
+                   k.email_norm AS email_key, k.phone_e164 AS phone_key,
                    coalesce(k.reason, k.destination) AS classified_as, k.resolved_id AS classified_customer
             FROM (SELECT file_sha256, row_number, customer_id, email, phone, data_category, accessed_at, confidence
                   FROM read_parquet($scope, hive_partitioning = false)) s
             POSITIONAL JOIN (SELECT email_norm, phone_e164, reason, destination, resolved_id
                              FROM read_parquet($classified, hive_partitioning = false)) k
+            JOIN files f ON f.file_sha256 = s.file_sha256  -- NOT NULL in scope_rows
         ),
         by_email AS ({_key_counts("email_norm", "email")}),
         by_phone AS ({_key_counts("phone_e164", "phone")}),
@@ -164,7 +175,7 @@ def _create_checked(con: duckdb.DuckDBPyConnection, agree: str, params: dict) ->
         ruled AS (
             SELECT i.*,
                 CASE
-                    WHEN i.customer_id IS NULL AND i.email IS NULL AND i.phone IS NULL THEN $missing_identifier
+                    WHEN i.customer_id IS NULL AND i.no_contact THEN $missing_identifier
                     WHEN i.data_category IS NULL
                          OR NOT list_contains($categories::VARCHAR[], i.data_category) THEN $unknown_category
                     WHEN i.accessed_at IS NULL THEN $invalid_timestamp
@@ -191,13 +202,13 @@ def _create_checked(con: duckdb.DuckDBPyConnection, agree: str, params: dict) ->
                     AS checks_disagree
             FROM compared
         )
-        SELECT file_sha256, row_number, first_failed_rule, checked_as, classified_as, checks_disagree,
+        SELECT f.file_sha256, row_number, first_failed_rule, checked_as, classified_as, checks_disagree,
                CASE WHEN {agree} AND first_failed_rule IS DISTINCT FROM $missing_identifier THEN data_category END
                    AS category_checked,
                {agree} AND first_failed_rule IS NOT DISTINCT FROM $unknown_category AND data_category IS NULL
                    AS category_missing,
                {", ".join(f"{agree} AND first_failed_rule IS NOT DISTINCT FROM ${r} AS {r}" for r in SCOPE_ROW_RULES)}
-        FROM judged
+        FROM judged JOIN files f USING (file_number)
     """, params)
 
 
