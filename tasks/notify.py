@@ -111,10 +111,14 @@ def people_in_order(con, chunk: int = RENDER_PEOPLE, table: str = PEOPLE,
 
     def batches():
         for low, high in key_ranges(con, table, at_once):
-            conditions = {"person_key >= ?" if high is not None else "(person_key >= ? OR person_key IS NULL)": low,
-                          "person_key < ?": high}
-            where = " AND ".join(c for c, bound in conditions.items() if bound is not None) or "true"
-            bounds = [bound for bound in conditions.values() if bound is not None]
+            conditions, bounds = [], []
+            if low is not None:  # the last range also holds a NULL key, as ORDER BY puts it last
+                conditions.append("person_key >= ?" if high is not None else "(person_key >= ? OR person_key IS NULL)")
+                bounds.append(low)
+            if high is not None:
+                conditions.append("person_key < ?")
+                bounds.append(high)
+            where = " AND ".join(conditions) or "true"
             reader = con.sql(f"SELECT * FROM {table} WHERE {where} ORDER BY person_key",
                              params=bounds).to_arrow_reader(chunk)
             readers.append(reader)

@@ -122,9 +122,10 @@ def _create_checked(con: duckdb.DuckDBPyConnection, agree: str, params: dict) ->
         CREATE OR REPLACE TABLE scope_rows_checked AS
         WITH files AS (
             -- A number per scope file: each row carries it through the joins below, not
-            -- its 64-character sha256, which is put back at the end. With the raw email
-            -- and phone (only their absence is read) that halves the rows DuckDB's join
-            -- with the master spills: at 150 M customers the spill filled the disk.
+            -- its 64-character sha256, which is put back at the end; nor the raw email and
+            -- phone, of which only their absence is read. DuckDB's join with the master
+            -- spills these rows: at 150 M customers 35 GB, to within 3 GB of a full disk;
+            -- about a quarter less so (1 M under a 60 MB memory limit: docs/scale-log.md).
             SELECT file_sha256, row_number() OVER (ORDER BY file_sha256) AS file_number
             FROM (SELECT DISTINCT file_sha256 FROM read_parquet($scope, hive_partitioning = false))
         ),
