@@ -38,7 +38,7 @@ from redress.settings import Settings
 from redress.warehouse import connect, notifications
 from redress.outbox import files as outbox
 from redress.outbox.recovery import INDEX
-from redress.rules.notifications import NEW_PEOPLE, NEW_PEOPLE_PARAMETERS, messages
+from redress.rules.notifications import NEW_PEOPLE_PARAMETERS, messages, new_people_query
 from redress.warehouse.reference_codes import code_parameters, settle_codes, with_first_code
 
 # Excel opens at most 1,048,576 rows; beyond that the CSV would mislead, so only Parquet.
@@ -56,21 +56,33 @@ RENDER_PEOPLE = 1_000_000
 # one, which it spills raw, and twice while it was rewritten with the codes. Notifying
 # the 142.6 M people of 150 M customers that way spilled to within 2 GB of a full disk.
 PEOPLE = "notify_people"
+# Entitlements joined with the customers at once by new_people; more are joined a slice
+# of customers at a time, so that the join stays in DuckDB's memory: with the 142.5 M
+# entitlements of 150 M customers, at once, it spilled 14 GB, the approval's least free disk.
+FIND_PEOPLE = 40_000_000
 # People sorted at once by people_in_order; more are sorted a range of person_key at a
 # time, so that DuckDB's sort stays in memory rather than spilling the whole table.
 SORT_PEOPLE = 20_000_000
 
 
-def new_people(con, key: bytes) -> None:
+def new_people(con, key: bytes, at_once: int = FIND_PEOPLE) -> None:
     """The table notify_people (PEOPLE; redress.rules.notifications.NEW_PEOPLE, the rule
     of who is told and how): person_key, kind, customer_id, recipient, channel, reason,
     amount (minor units), rail, exposed_categories, for every customer with an
     entitlement but TEST_ACCOUNT and every non-member, leaving out everyone
     `notifications` holds (told once); and reference_code, each person's first choice
     under the HMAC `key` (redress/warehouse/reference_codes.py), which settle_codes then
-    makes unique. SPEC "Notifications"."""
-    con.execute(f"CREATE OR REPLACE TABLE {PEOPLE} AS {with_first_code(NEW_PEOPLE)}",
-                {**NEW_PEOPLE_PARAMETERS, **code_parameters(key)})
+    makes unique. SPEC "Notifications".
+
+    Past `at_once` entitlements, built a slice of customers at a time (new_people_query),
+    each slice's join about `at_once` rows or fewer. Every reader orders the table
+    explicitly (people_in_order, settle_codes), so the slices change no byte written."""
+    entitlements = con.execute("SELECT count(*) FROM entitlements").fetchall()[0][0]
+    slices = max(1, -(-entitlements // at_once))
+    parameters = {**NEW_PEOPLE_PARAMETERS, **code_parameters(key)}
+    for part in range(slices):
+        into = f"CREATE OR REPLACE TABLE {PEOPLE} AS" if part == 0 else f"INSERT INTO {PEOPLE}"
+        con.execute(f"{into} {with_first_code(new_people_query(slices, part))}", parameters)
 
 
 def drop_people(con) -> None:

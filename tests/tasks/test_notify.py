@@ -409,3 +409,58 @@ def _render_fails_and_leaves_nothing(tmp_path, policy) -> None:
         write_rendered(_pieces(_people_frame(40), 10), policy(), "R20251201-001", **out)
     assert not [path for path in out.values() if path.exists()]
     assert not [t for t in threading.enumerate() if t.name.startswith("notify-file")]
+
+
+@given(members=st.integers(0, 60), non_members=st.integers(0, 8), told=st.integers(0, 5), at_once=st.integers(1, 70))
+@example(members=60, non_members=8, told=5, at_once=7)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_people_found_a_slice_of_customers_at_a_time_are_those_found_at_once(members, non_members, told, at_once):
+    """Issue 10: past FIND_PEOPLE entitlements new_people joins them with the customers a
+    slice of customer_id at a time. Whatever the slice size, notify_people holds the same
+    rows, codes included, as one join: every member once, every non-member once (in
+    slice 0 only), the already told and test accounts left out."""
+    from redress.rules.notifications import new_people_query
+
+    with duckdb.connect(":memory:") as con:
+        con.execute(SCHEMA)
+        for n in range(members):
+            phone = f"+8210{n:08d}" if n % 3 else None
+            email = f"u{n}@example.com" if n % 4 else None
+            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, ?, ?, 'active', now(), NULL, false,
+                           'voucher', NULL, NULL, false, 'f0')""", [f"c{n:03d}", email, phone])
+            if n % 5:  # a customer without an entitlement is nobody to tell
+                reason = "TEST_ACCOUNT" if n % 11 == 0 else "ELIGIBLE"
+                con.execute("""INSERT INTO entitlements VALUES (?, 'p', 'R1', ?, 1, 'email', 'email', ?, ?,
+                               'voucher')""", [f"c{n:03d}", reason, 50000 + n, 50000 + n])
+        for n in range(non_members):
+            phone = f"+8219{n:08d}" if n % 2 else None
+            con.execute("""INSERT INTO non_member_exposures VALUES ('f1', ?, coalesce(?, ?), ?, ?, 'name', now(),
+                           'confirmed')""", [n, phone, f"x{n}@example.com", f"x{n}@example.com", phone])
+        for n in range(told):  # told before: a member and a non-member
+            con.execute("INSERT INTO notifications VALUES (?, NULL, NULL, 'sms', ?, 't', 'ko', 'R0')",
+                        [f"customer:c{n * 7:03d}", f"CODE{n:04d}"])
+            con.execute("INSERT INTO notifications VALUES (?, NULL, NULL, 'email', ?, 't', 'ko', 'R0')",
+                        [f"nonmember:x{n}@example.com", f"DOCE{n:04d}"])
+        everyone = "SELECT * FROM notify_people ORDER BY person_key"
+        new_people(con, b"test key")
+        at_once_rows = con.execute(everyone).fetchall()
+        new_people(con, b"test key", at_once=at_once)
+        sliced_rows = con.execute(everyone).fetchall()
+        entitled = con.execute("SELECT count(*) FROM entitlements").fetchall()[0][0]
+        slices = max(1, -(-entitled // at_once))
+        parts = [con.execute(f"SELECT person_key FROM ({new_people_query(slices, part)})",
+                             {"mobile": "^[+]8210", "test_account": "TEST_ACCOUNT", "member": "member",
+                              "non_member": "non_member", "sms": "sms", "email": "email",
+                              "no_channel": "none"}).fetchall() for part in range(slices)]
+    assert sliced_rows == at_once_rows
+    keys = sorted(key for part in parts for (key,) in part)
+    assert keys == [row[0] for row in at_once_rows]  # each person in exactly one slice
+    assert len(set(keys)) == len(keys)
+    assert not [k for k in keys if k in {f"customer:c{n * 7:03d}" for n in range(told)}]
+
+
+def test_a_slice_outside_the_slices_is_an_error():
+    from redress.rules.notifications import new_people_query
+
+    with pytest.raises(ValueError, match="slice 3 of 3"):
+        new_people_query(3, 3)
