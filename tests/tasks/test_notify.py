@@ -419,7 +419,7 @@ def test_people_found_a_slice_of_customers_at_a_time_are_those_found_at_once(mem
     slice of customer_id at a time. Whatever the slice size, notify_people holds the same
     rows, codes included, as one join: every member once, every non-member once (in
     slice 0 only), the already told and test accounts left out."""
-    from redress.rules.notifications import new_people_query
+    from redress.rules.notifications import NEW_PEOPLE_PARAMETERS, new_people_query
 
     with duckdb.connect(":memory:") as con:
         con.execute(SCHEMA)
@@ -449,9 +449,7 @@ def test_people_found_a_slice_of_customers_at_a_time_are_those_found_at_once(mem
         entitled = con.execute("SELECT count(*) FROM entitlements").fetchall()[0][0]
         slices = max(1, -(-entitled // at_once))
         parts = [con.execute(f"SELECT person_key FROM ({new_people_query(slices, part)})",
-                             {"mobile": "^[+]8210", "test_account": "TEST_ACCOUNT", "member": "member",
-                              "non_member": "non_member", "sms": "sms", "email": "email",
-                              "no_channel": "none"}).fetchall() for part in range(slices)]
+                             NEW_PEOPLE_PARAMETERS).fetchall() for part in range(slices)]
     assert sliced_rows == at_once_rows
     keys = sorted(key for part in parts for (key,) in part)
     assert keys == [row[0] for row in at_once_rows]  # each person in exactly one slice
