@@ -51,6 +51,19 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def customer_slice(slices: int, part: int) -> str:
+    """A SQL condition true for the rows of customer slice `part` of `slices`
+    (`hash(customer_id) % slices = part`; "true" for one slice): every customer_id in
+    exactly one of parts 0 .. slices - 1. The two numbers are SQL text, integers made
+    here, not parameters: DuckDB does not push a bound slice condition into its scans
+    (checks/emission_checks.py measured three times as long). ValueError for a part
+    outside the slices."""
+    slices, part = int(slices), int(part)
+    if not 0 <= part < slices:
+        raise ValueError(f"slice {part} of {slices}")
+    return "true" if slices == 1 else f"hash(customer_id) % {slices} = {part}"
+
+
 def identifier(name: str) -> str:
     """`name` as a DuckDB identifier (a table or column): double-quoted, quotes doubled,
     so it is never read as a keyword or as SQL. Raises ValueError for an empty name or

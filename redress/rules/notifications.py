@@ -15,6 +15,7 @@ import polars as pl
 from redress import vocabulary as v
 from redress.policy import Policy
 from redress.rules.identity import MOBILE_E164
+from redress.sql import customer_slice
 from redress.rules.vouchers import voucher_parts
 
 LANGUAGE = "ko"
@@ -97,16 +98,10 @@ NEW_PEOPLE_PARAMETERS = {
 
 
 def new_people_query(slices: int = 1, part: int = 0) -> str:
-    """NEW_PEOPLE for the customers of slice `part` of `slices` (hash(customer_id) %
-    slices = part), the non-members with slice 0: over part = 0 .. slices - 1, every
-    person once, whatever `slices`. The two numbers are SQL text, integers made here, not
-    parameters: DuckDB does not push a parameterised slice condition into its scans (the
-    emission gate's own slices ran three times as long with one, checks/emission_checks.py)."""
-    slices, part = int(slices), int(part)
-    if not 0 <= part < slices:
-        raise ValueError(f"slice {part} of {slices}")
-    in_slice = "true" if slices == 1 else f"hash(customer_id) % {slices} = {part}"
-    return NEW_PEOPLE.format(in_slice=in_slice, non_members_too="true" if part == 0 else "false")
+    """NEW_PEOPLE for the customers of slice `part` of `slices` (redress.sql.customer_slice),
+    the non-members with slice 0: over part = 0 .. slices - 1, every person once,
+    whatever `slices`. ValueError for a part outside the slices."""
+    return NEW_PEOPLE.format(in_slice=customer_slice(slices, part), non_members_too="true" if part == 0 else "false")
 
 
 def won(amount: pl.Expr) -> pl.Expr:
