@@ -27,8 +27,6 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 
-from flows.approval import await_approval
-from flows.remediation import remediation
 from redress.inbox import require_inbox
 from redress.policy import load_policy
 from redress.runtime.folder_slot import ensure_slot, folder_slot
@@ -40,6 +38,18 @@ WATCH_CRON = "* * * * *"
 DEPLOYMENTS = ("remediation", "inbox-watch", "daily-disbursement")
 
 
+def _pipeline():
+    """The pipeline flow and the approval step after it, imported when a run is due, not
+    when this module is: the watch's process starts every minute and mostly finds nothing
+    new, and these imports (Great Expectations among them) were 3.6 s of the module's
+    4.9 s, which a watch run waited through before it started (`python -X importtime -c
+    'import flows.service'`)."""
+    from flows.approval import await_approval
+    from flows.remediation import remediation
+
+    return remediation, await_approval
+
+
 def _today(policy_path: Path) -> date:
     """The run date when none is given: today where the policy says the money is paid."""
     return datetime.now(ZoneInfo(load_policy(policy_path).timezone)).date()
@@ -49,6 +59,7 @@ def _today(policy_path: Path) -> date:
 def redress_run(data_dir: Path, policy_path: Path, run_date: date | None = None) -> dict:
     """The pipeline once, started by hand (run_date: default today); waits its turn."""
     require_inbox(data_dir)
+    remediation, await_approval = _pipeline()
     with folder_slot(data_dir, wait_seconds=WAIT_SECONDS):
         summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=run_date or _today(policy_path))
     return await_approval(data_dir, summary)  # outside the slot: other runs go on meanwhile
@@ -70,6 +81,7 @@ def inbox_watch(data_dir: Path, policy_path: Path) -> str:
             logger.warning("the last run started for these %s new file(s) failed before recording them; "
                            "the watch tries them again hourly, or start the remediation deployment", f"{len(new):,}")
             return "waiting after a failed run"
+        remediation, await_approval = _pipeline()
         with given(settings):
             summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
     decided = await_approval(data_dir, summary).get("approval")  # outside the slot: the watch goes on
@@ -81,6 +93,7 @@ def daily_disbursement(data_dir: Path, policy_path: Path) -> dict:
     """Every day: the pipeline whatever the inbox holds, so that what is owed (a reissue
     after a return, a top-up after a policy revision) is paid the same day."""
     require_inbox(data_dir)
+    remediation, await_approval = _pipeline()
     with folder_slot(data_dir, wait_seconds=WAIT_SECONDS):
         summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
     return await_approval(data_dir, summary)
