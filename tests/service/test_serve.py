@@ -239,8 +239,12 @@ def test_new_inbox_files_start_a_run_within_a_minute(served):
     assert pipeline.state.is_completed(), pipeline.state.message
     with get_client(sync_client=True) as client:
         watch = client.read_flow_run(client.read_task_run(pipeline.parent_task_run_id).flow_run_id)
+    # the minute after the drop is the watch run that started the pipeline, not a later one
     assert watch.expected_start_time - served.dropped_at <= timedelta(seconds=60)
-    assert watch.start_time - watch.expected_start_time <= timedelta(seconds=30)
+    # and it started near then: the lag is the runner's poll (2 s here) and the new
+    # process's imports, 33 s on CI's loaded two cores while they included the pipeline's
+    # (tests/flows/test_service_imports.py); the bound is loose, a test does not time the machine
+    assert watch.start_time - watch.expected_start_time <= timedelta(seconds=60)
     data = served.data
     assert q(data, "SELECT outcome FROM runs") == [("succeeded",)]
     files = dict(q(data, "SELECT file_name, status FROM ingested_files"))
