@@ -18,7 +18,7 @@ from redress.errors import RedressError, WarehouseInUse
 from redress.runtime.commands import redress_line
 from redress.sql import check_path
 from redress.warehouse.quarantine import masked_account  # noqa: F401 (re-exported)
-from redress.warehouse.migrations import migrate
+from redress.warehouse.migrations import catalog, migrate
 from redress.warehouse.schema import SCHEMA, tables
 
 FILE_NAME = "warehouse.duckdb"
@@ -48,24 +48,17 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     # process, so DuckDB gets 40% and spills the rest of a big join or sort to disk.
     con.execute("SET memory_limit = ?", [memory_limit()])
     if not read_only:
-        if not _has_every_table(con):
+        present = catalog(con)
+        # SCHEMA's `CREATE TABLE IF NOT EXISTS` statements only when a table is missing:
+        # they took longer than the catalog query.
+        if not _TABLES <= present.keys():
             con.execute(SCHEMA)
-        migrate(con)
+            present = catalog(con)
+        migrate(con, present)
     return con
 
 
-_TABLES = tuple(tables())
-
-
-def _has_every_table(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether every table of SCHEMA is there already, so that running its `CREATE TABLE
-    IF NOT EXISTS` statements would change nothing. One catalog query: a run opens the
-    warehouse some forty times, and the eighteen statements took longer than the query."""
-    (present,) = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND lower(table_name) IN (SELECT unnest(?))", [list(_TABLES)]
-    ).fetchall()[0]
-    return present == len(_TABLES)
+_TABLES = frozenset(table.lower() for table in tables())
 
 
 def open_error(warehouse: Path, exc: Exception) -> str:

@@ -8,17 +8,31 @@ import duckdb
 from redress.warehouse.quarantine import masked_account
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> None:
+def catalog(con: duckdb.DuckDBPyConnection) -> dict[str, frozenset[str]]:
+    """The warehouse's tables (not views) and their columns, names lower-cased: one
+    catalog query, which a run pays on each of its some forty opens of the warehouse.
+    Restricting both catalog functions to the warehouse's own schema matters: the same
+    question asked of every database's tables took 11 ms on a fresh connection, this 3.5 ms."""
+    found: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT lower(table_name), lower(column_name) FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND table_oid IN (SELECT table_oid FROM duckdb_tables() "
+        "                  WHERE database_name = current_database() AND schema_name = 'main')").fetchall():
+        found.setdefault(table, set()).add(column)
+    return {table: frozenset(columns) for table, columns in found.items()}
+
+
+def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | None = None) -> None:
     """Bring a warehouse written by an earlier version to this schema; idempotent and
-    cheap when there is nothing to do.
+    cheap when there is nothing to do. `tables`: the warehouse's `catalog(con)`, when
+    the caller has it already.
 
     Earlier versions kept every customer's name, which no output reads, and copied
     rejected customers rows whole (bank account included) into quarantine, and every
     notification's message text, which the outbox file holds and nothing reads back."""
-    columns = {column for (column,) in con.execute(
-        "SELECT lower(table_name || '.' || column_name) FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND lower(table_name) IN ('customers', 'runs', 'notifications') "
-        "AND table_oid IN (SELECT table_oid FROM duckdb_tables())").fetchall()}  # tables, not views
+    tables = catalog(con) if tables is None else tables
+    columns = {f"{table}.{column}" for table, names in tables.items() for column in names}
     # Each change is asked for only when the catalog shows it is still to do: a run opens
     # the warehouse some forty times, and each ALTER is a write of its own.
     if "customers.name" in columns:
