@@ -32,18 +32,17 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
     rejected customers rows whole (bank account included) into quarantine, and every
     notification's message text, which the outbox file holds and nothing reads back."""
     tables = catalog(con) if tables is None else tables
-    columns = {f"{table}.{column}" for table, names in tables.items() for column in names}
     # Each change is asked for only when the catalog shows it is still to do: a run opens
     # the warehouse some forty times, and each ALTER is a write of its own.
-    if "customers.name" in columns:
+    if "name" in tables.get("customers", ()):
         con.execute("ALTER TABLE customers DROP COLUMN IF EXISTS name")
     # Approval before release: who released a run's plan, when, with what note; and the
     # report's exposure counts, kept so an approval's page does not count them again.
     for column, kind in (("approved_by", "VARCHAR"), ("approved_at", "TIMESTAMPTZ"), ("approval_note", "VARCHAR"),
                          ("exposures", "VARCHAR")):
-        if f"runs.{column}" not in columns:
+        if column not in tables.get("runs", ()):
             con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
-    if "notifications.message" in columns:
+    if "message" in tables.get("notifications", ()):
         con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")
     con.execute(f"""

@@ -141,7 +141,7 @@ def test_opening_a_warehouse_missing_any_tables_creates_exactly_those(scratch_ro
     """`connect` skips SCHEMA when every table is there; with any of them gone (an
     earlier version's warehouse, a table dropped by hand) it creates the missing ones
     and leaves the rows of the others alone. A copy kept in another schema, or a view
-    of the same name there, does not count as the table."""
+    of the same name in a third, does not count as the table."""
     with tempfile.TemporaryDirectory(dir=scratch_root) as folder:
         warehouse = Path(folder, "warehouse.duckdb")
         with connect(warehouse) as con:
