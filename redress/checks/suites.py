@@ -19,13 +19,15 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import great_expectations as gx
 import polars as pl
 
-from redress.checks.gx_duckdb import table_batch
 from redress.shipped import shipped_dir
+
+if TYPE_CHECKING:
+    import great_expectations as gx
 
 EXPECTATIONS_DIR = shipped_dir("expectations")
 # The expectation whose SQL is the suite's own: the rows its query returns are the failures.
@@ -59,6 +61,10 @@ class SuiteResult:
 
 def load_suite(suite: str) -> gx.ExpectationSuite:
     """The suite `expectations/<suite>.json`; its expectations must each give a reason."""
+    # Great Expectations is imported when a suite is first run, not with this module:
+    # it takes seconds, and an approval whose plan is unchanged runs none (flows/approval.py).
+    import great_expectations as gx
+
     config = json.loads((EXPECTATIONS_DIR / f"{suite}.json").read_text(encoding="utf-8"))
     for expectation in config["expectations"]:
         if not expectation.get("meta", {}).get("reason"):
@@ -87,6 +93,8 @@ def validate_table(
     if index_column is not None:
         result_format["unexpected_index_column_names"] = [index_column]
         result_format["return_unexpected_index_query"] = True
+    from redress.checks.gx_duckdb import table_batch
+
     with table_batch(warehouse, table) as batch:
         validation = batch.validate(
             expectation_suite, result_format=result_format, expectation_parameters=parameters

@@ -151,6 +151,35 @@ def test_a_plan_nothing_moved_under_is_released_without_running_its_suites_again
     assert {p.name: p.stat().st_mtime_ns for p in records.iterdir()} == before
 
 
+APPROVE_AND_LIST_MODULES = """
+import json, sys
+from flows.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "gx": "great_expectations" in sys.modules}))
+"""
+
+
+def test_an_approval_in_its_own_process_imports_no_great_expectations_for_an_unchanged_plan(copy):
+    """`redress approve` is a process of its own: importing Great Expectations took 3 to
+    4 s of it, for suites an unchanged plan does not run (redress/checks/suites.py
+    imports it when a suite first runs). The pipeline's modules alone load none of it."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import get_current_settings
+
+    env = {**os.environ, "PREFECT_API_URL": get_current_settings().api.url}  # the session's test server
+    done = subprocess.run([sys.executable, "-c", APPROVE_AND_LIST_MODULES, "--data-dir", str(copy), "approve",
+                           RUN_ID, "--by", "Kim Treasury"], capture_output=True, text=True, env=env, timeout=300)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 0, "gx": False}, done.stderr[-2000:]
+    assert_frame_equal(released_payments(copy), planned_payments(copy, RUN_ID))
+    loaded = subprocess.run([sys.executable, "-c", "import json, sys, flows.approval, tasks.disburse, tasks.validate; "
+                             "print(json.dumps('great_expectations' in sys.modules))"],
+                            capture_output=True, text=True, check=True)
+    assert json.loads(loaded.stdout) is False
+
+
 def test_a_plan_whose_entitlements_moved_is_checked_again_and_refused_in_one_line(copy):
     """Something moved under a waiting plan without a run (here an entitlement lowered
     by hand below a planned payment): the fingerprint differs, the suites run again on
