@@ -46,7 +46,7 @@ from redress.runtime.permissions import private_files
 from redress.runtime.run_naming import approve_run_name, name_and_tag
 from redress.settings import Settings, for_run
 from redress.vocabulary import APPROVED, EXPIRED, REJECTED, WAITING
-from redress.warehouse import connect
+from redress.warehouse import connect, held_open
 from redress.warehouse import path as warehouse_path
 from redress.warehouse import plans as plans_table
 from redress.warehouse.exports import write_exports
@@ -217,8 +217,9 @@ def approve_plan(data_dir: Path, run_id: str, by: str, note: str | None = None) 
         with connect(warehouse_path(data_dir)) as con:
             plan = plans_table.read(con, run_id)
         name_and_tag(f"{run_id} approve", plan and plan["policy_id"], data_dir)
-        done = release_plan(data_dir, run_id, by, note, settings)
-        write_exports(data_dir)  # the analysts' copy of ledger, batches and runs shows the release
+        with held_open(warehouse_path(data_dir)):  # one instance for its opens (redress.warehouse.held_open)
+            done = release_plan(data_dir, run_id, by, note, settings)
+            write_exports(data_dir)  # the analysts' copy of ledger, batches and runs shows the release
     return done
 
 
@@ -254,7 +255,8 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
         outcome = reject(data_dir, run_id, form.name, form.note)
         return dict(summary, approval={"decision": REJECTED, **outcome})
     settings = for_run(data_dir)
-    with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):
+    with private_files(data_dir, settings.share_group), data_dir_lock(data_dir), \
+            held_open(warehouse_path(data_dir)):
         outcome = release_plan(data_dir, run_id, form.name, form.note, settings)
         write_exports(data_dir)
     return dict(summary, approval={"decision": APPROVED, **outcome})

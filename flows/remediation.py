@@ -15,6 +15,8 @@ from redress.runtime.run_naming import flow_run_name, name_and_tag
 from redress.policy import load_policy
 from redress.results import RunSummary
 from redress.settings import Settings, for_run
+from redress.warehouse import held_open
+from redress.warehouse import path as warehouse_path
 from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock, finish_run, start_run
 from tasks.report import write_failed_report, write_report
@@ -49,15 +51,18 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
         # Every file the run creates is its owner's (and the share group's) only.
         with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):
             check_before_run(data_dir, settings)  # settings, warehouse, outbox: nothing written yet
-            summary = _stages(data_dir, policy, run_date, policy_path, settings)
-            try:
-                write_exports(data_dir)
-            except Exception as exc:
-                line = machine_error(exc)
-                if line is None:
-                    raise
-                raise RedressError(f"run {summary.run_id} succeeded, but the analyst exports were not "
-                                   f"written: {line}") from exc
+            # One DuckDB instance for the run's many opens while the warehouse is small
+            # (redress.warehouse.held_open).
+            with held_open(warehouse_path(data_dir)):
+                summary = _stages(data_dir, policy, run_date, policy_path, settings)
+                try:
+                    write_exports(data_dir)
+                except Exception as exc:
+                    line = machine_error(exc)
+                    if line is None:
+                        raise
+                    raise RedressError(f"run {summary.run_id} succeeded, but the analyst exports were not "
+                                       f"written: {line}") from exc
     except Exception as exc:
         line = machine_error(exc)
         if line is None or isinstance(exc, RedressError):

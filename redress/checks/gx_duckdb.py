@@ -28,7 +28,7 @@ from great_expectations.execution_engine import sqlalchemy_execution_engine as g
 from sqlalchemy.engine import URL
 
 from redress.sql import check_path
-from redress.warehouse import memory_limit
+from redress.warehouse import let_go, memory_limit
 
 
 class _DialectName(str):
@@ -76,8 +76,15 @@ def warehouse_url(warehouse: Path) -> str:
 def table_batch(warehouse: Path, table: str) -> Iterator[Batch]:
     """A GX batch of one whole warehouse table. The DuckDB file is open, read-only, only
     inside the `with` block: both SQLAlchemy engines GX made are disposed on the way out,
-    so the caller can open the warehouse again (with any settings) right after."""
-    warehouse = Path(warehouse).resolve()
+    so the caller can open the warehouse again (with any settings) right after. A run's
+    instance held open (redress.warehouse.held_open) is let go meanwhile (`let_go`)."""
+    with let_go(warehouse):
+        with _table_batch(Path(warehouse).resolve(), table) as batch:
+            yield batch
+
+
+@contextmanager
+def _table_batch(warehouse: Path, table: str) -> Iterator[Batch]:
     if not warehouse.is_file():
         # duckdb would silently create an empty database here.
         raise FileNotFoundError(f"no warehouse at {warehouse}")

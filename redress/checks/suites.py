@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import polars as pl
 
 from redress.shipped import shipped_dir
+from redress.warehouse import connect
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -192,6 +192,6 @@ def failing_rows_of(warehouse: Path, result: SuiteResult) -> pl.DataFrame:
         "SELECT * FROM (" + "\nUNION ALL\n".join(selects) + ") AS rows(row_number, reason)"
         " ORDER BY row_number NULLS FIRST, reason"
     )
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect(warehouse, read_only=True) as con:  # a run's instance, if it holds one
         rows = con.sql(sql, params=reasons).pl()
     return rows.cast({"row_number": pl.Int64, "reason": pl.String})

@@ -1,6 +1,6 @@
 """The warehouse: one DuckDB file, stable table names (SPEC "The warehouse").
 
-This module opens it (`path`, `connect`); the tables and their comments are in
+This module opens it (`path`, `connect`, `held_open`); the tables and their comments are in
 redress/warehouse/schema.py, and each table is written by one module of this package
 (schema.OWNERS), which stages call: a stage opens the transaction and commits, the
 owner's functions only execute statements.
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -34,8 +37,14 @@ def path(data_dir: Path) -> Path:
 
 def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, creating its tables; a warehouse held by another process is a
-    one-line error, not a traceback, and so is a path DuckDB cannot use (redress/sql.py)."""
+    one-line error, not a traceback, and so is a path DuckDB cannot use (redress/sql.py).
+    Inside `held_open` of the same path, a connection to the instance held open (its
+    tables made when it was opened; `read_only` is then not enforced: only a run holds
+    it, and a run's readers read)."""
     check_path(warehouse)
+    held = _held_connection(warehouse)
+    if held is not None:
+        return held
     try:
         con = duckdb.connect(str(warehouse), read_only=read_only)
     except duckdb.Error as exc:
@@ -59,6 +68,95 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
 
 
 _TABLES = frozenset(table.lower() for table in tables())
+
+# A run opens the warehouse some forty times, a stage or a step at a time, and each open
+# of a small warehouse costs DuckDB 16 to 20 ms (its catalog read, its checkpoint at the
+# last close): a quarter of a run of a few hundred customers. So a run holds the
+# instance open (`held_open`) and every `connect` of it in the process is a new
+# connection to that instance (0.03 ms). Only while the file is at most HOLD_MAX_BYTES:
+# an instance held open keeps what it read in its buffer pool, up to DuckDB's memory
+# limit, beside Polars's frames; a big warehouse's memory is given back between the
+# steps, where a run of millions of customers needs it (its peak), and there the opens
+# cost nothing beside the work.
+HOLD_MAX_BYTES = 128 << 20
+_held: dict[str, duckdb.DuckDBPyConnection] = {}
+_held_lock = threading.Lock()
+
+
+def _key(warehouse: Path) -> str:
+    return os.path.abspath(warehouse)  # DuckDB's own key of an instance: the absolute path, links kept
+
+
+def _held_connection(warehouse: Path) -> duckdb.DuckDBPyConnection | None:
+    """A new connection to the held instance of `warehouse`, or None: not held, or held
+    until now and grown past HOLD_MAX_BYTES (then let go: the caller opens it as usual)."""
+    key = _key(warehouse)
+    with _held_lock:
+        anchor = _held.get(key)
+        if anchor is None:
+            return None
+        if _size(key) <= HOLD_MAX_BYTES:
+            con = duckdb.connect(key)  # the instance of the held connection, already open
+            con.execute("SET TimeZone = 'UTC'")
+            return con
+        del _held[key]
+    anchor.close()
+    return None
+
+
+def _size(key: str) -> int:
+    try:
+        return os.stat(key).st_size
+    except OSError:
+        return 0
+
+
+@contextmanager
+def held_open(warehouse: Path) -> Iterator[None]:
+    """Hold the warehouse's DuckDB instance open while inside (a flow run: a run or an
+    approval), so that each `connect` of it meanwhile, in this process, is a connection
+    to it instead of an open of the file; only while the file is at most HOLD_MAX_BYTES
+    (see there). Opened with `connect` (its tables made, one-line errors); closed on
+    leaving, and checkpointed then as at any last close. Nested or repeated for the same
+    path: the outer one holds. `let_go` lets another configuration open it meanwhile."""
+    key = _key(warehouse)
+    with _held_lock:
+        outer = key in _held
+    if outer or _size(key) > HOLD_MAX_BYTES:
+        yield
+        return
+    anchor = connect(Path(key))
+    with _held_lock:
+        _held[key] = anchor
+    try:
+        yield
+    finally:
+        with _held_lock:
+            anchor = _held.pop(key, None)
+        if anchor is not None:
+            anchor.close()
+
+
+@contextmanager
+def let_go(warehouse: Path) -> Iterator[None]:
+    """Inside `held_open`, close the held instance while inside and hold it again after
+    (if still small), for an opener with its own settings: Great Expectations opens the
+    file read-only with its own memory limit, which DuckDB refuses on an instance open
+    with other settings. The caller holds no connection of its own to it meanwhile."""
+    key = _key(warehouse)
+    with _held_lock:
+        anchor = _held.pop(key, None)
+    if anchor is None:
+        yield
+        return
+    anchor.close()
+    try:
+        yield
+    finally:
+        if _size(key) <= HOLD_MAX_BYTES:
+            anchor = connect(Path(key))
+            with _held_lock:
+                _held[key] = anchor
 
 
 def open_error(warehouse: Path, exc: Exception) -> str:

@@ -143,3 +143,24 @@ def test_every_benchmark_script_is_run_by_a_test_of_this_tier():
                 run.add(script)
     assert scripts - run == set()
     assert {"run_benchmark", "reference", "xlsx_benchmark"} <= scripts
+
+
+def test_held_open_times_both_ways_and_leaves_no_folder(monkeypatch, capsys, tmp_path):
+    """benchmarks/held_open.py runs the real flow both ways and prints the ratio of the
+    totals it measured (its figures are the README's; here only that they are measured)."""
+    import tempfile
+
+    import held_open
+    import redress.warehouse
+    from prefect.settings import get_current_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)  # the session's server
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    shipped = redress.warehouse.HOLD_MAX_BYTES
+    figures = held_open.main(["--customers", "100", "--rounds", "1", "--no-warm-up"])
+    out = capsys.readouterr().out
+    assert figures["held"] > 0 and figures["opened"] > 0
+    assert figures["ratio"] == pytest.approx(figures["held"] / figures["opened"])
+    assert f"held / opened {figures['ratio']:.2f}" in out.splitlines()[-1]
+    assert redress.warehouse.HOLD_MAX_BYTES == shipped  # put back
+    assert list(tmp_path.iterdir()) == []  # its folders removed

@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 import redress.outbox.files
+import redress.warehouse
 import tasks.disburse
 from flows.remediation import remediation
 from flows.cli import main
@@ -158,6 +159,9 @@ def test_an_analysts_connection_is_named_at_once_and_nothing_changes(paid_copy, 
 
 
 def test_a_lock_taken_mid_run_fails_the_run_in_one_line_and_a_rerun_pays_once(fresh, monkeypatch):
+    """A warehouse past HOLD_MAX_BYTES is opened at each step of a run, so an analyst can
+    open it between two steps (a small one the run holds open: the next test)."""
+    monkeypatch.setattr(redress.warehouse, "HOLD_MAX_BYTES", -1)
     holders = []
     real = tasks.disburse.checkpoint
 
@@ -183,6 +187,36 @@ def test_a_lock_taken_mid_run_fails_the_run_in_one_line_and_a_rerun_pays_once(fr
     assert_paid_exactly_once(fresh)
     # the lock also stopped the failed run from recording itself: the next run did
     assert [r[0] for r in q(fresh, "SELECT outcome FROM runs ORDER BY run_id")] == ["failed", "succeeded"]
+
+
+ANALYST = """
+import duckdb, sys
+try:
+    duckdb.connect(sys.argv[1], read_only=True).close()
+    print("opened")
+except duckdb.Error as exc:
+    print(str(exc).splitlines()[0])
+"""
+
+
+def test_an_analyst_arriving_mid_run_at_a_warehouse_the_run_holds_open_is_refused_and_the_run_pays(
+        fresh, monkeypatch):
+    """A run holds a small warehouse open from start to end (redress.warehouse.held_open):
+    an analyst's connection mid-run is refused by DuckDB's lock, the run goes on."""
+    tried = []
+    real = tasks.disburse.checkpoint
+
+    def analyst_arrives(step: str, settings) -> None:
+        if step == "disburse:planned":
+            tried.append(subprocess.run([sys.executable, "-c", ANALYST, str(fresh / "warehouse.duckdb")],
+                                        capture_output=True, text=True, check=True).stdout.strip())
+        real(step, settings)
+
+    monkeypatch.setattr(tasks.disburse, "checkpoint", analyst_arrives)
+    summary = run(fresh)
+    assert len(tried) == 1 and "Conflicting lock is held" in tried[0] and f"PID {os.getpid()}" in tried[0]
+    assert summary["disburse"]["payments"] > 0
+    assert_paid_exactly_once(fresh)
 
 
 # ------------------------------------------------------------------ item 4: disk full, read-only, corrupt
