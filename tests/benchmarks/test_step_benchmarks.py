@@ -19,6 +19,7 @@ from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval 
 from redress.generate import generate
 
 import entitle_slices
+import held_open
 import notify_steps
 import xlsx_benchmark
 
@@ -150,7 +151,6 @@ def test_held_open_times_both_ways_and_leaves_no_folder(monkeypatch, capsys, tmp
     totals it measured (its figures are the README's; here only that they are measured)."""
     import tempfile
 
-    import held_open
     import redress.warehouse
     from prefect.settings import get_current_settings
 
