@@ -42,7 +42,7 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     tables made when it was opened; `read_only` is then not enforced: only a run holds
     it, and a run's readers read)."""
     check_path(warehouse)
-    held = _held_connection(warehouse)
+    held = held_connection(warehouse)
     if held is not None:
         return held
     try:
@@ -87,9 +87,10 @@ def _key(warehouse: Path) -> str:
     return os.path.abspath(warehouse)  # DuckDB's own key of an instance: the absolute path, links kept
 
 
-def _held_connection(warehouse: Path) -> duckdb.DuckDBPyConnection | None:
-    """A new connection to the held instance of `warehouse`, or None: not held, or held
-    until now and grown past HOLD_MAX_BYTES (then let go: the caller opens it as usual)."""
+def held_connection(warehouse: Path) -> duckdb.DuckDBPyConnection | None:
+    """A new connection to the held instance of `warehouse` (`held_open`), or None: not
+    held, or held until now and grown past HOLD_MAX_BYTES (then let go: the caller opens
+    the file itself). Great Expectations validates through it (redress/checks/gx_duckdb.py)."""
     key = _key(warehouse)
     with _held_lock:
         anchor = _held.get(key)
@@ -118,7 +119,7 @@ def held_open(warehouse: Path) -> Iterator[None]:
     to it instead of an open of the file; only while the file is at most HOLD_MAX_BYTES
     (see there). Opened with `connect` (its tables made, one-line errors); closed on
     leaving, and checkpointed then as at any last close. Nested or repeated for the same
-    path: the outer one holds. `let_go` lets another configuration open it meanwhile."""
+    path: the outer one holds."""
     key = _key(warehouse)
     with _held_lock:
         outer = key in _held
@@ -135,28 +136,6 @@ def held_open(warehouse: Path) -> Iterator[None]:
             anchor = _held.pop(key, None)
         if anchor is not None:
             anchor.close()
-
-
-@contextmanager
-def let_go(warehouse: Path) -> Iterator[None]:
-    """Inside `held_open`, close the held instance while inside and hold it again after
-    (if still small), for an opener with its own settings: Great Expectations opens the
-    file read-only with its own memory limit, which DuckDB refuses on an instance open
-    with other settings. The caller holds no connection of its own to it meanwhile."""
-    key = _key(warehouse)
-    with _held_lock:
-        anchor = _held.pop(key, None)
-    if anchor is None:
-        yield
-        return
-    anchor.close()
-    try:
-        yield
-    finally:
-        if _size(key) <= HOLD_MAX_BYTES:
-            anchor = connect(Path(key))
-            with _held_lock:
-                _held[key] = anchor
 
 
 def open_error(warehouse: Path, exc: Exception) -> str:

@@ -47,14 +47,14 @@ def generated(tmp_path_factory):
 def test_a_run_holding_its_warehouse_open_pays_and_writes_what_opening_it_every_step_does(
         generated, tmp_path, monkeypatch):
     connections = {"held": 0}
-    held_connection = redress.warehouse._held_connection
+    held_connection = redress.warehouse.held_connection
 
     def counted(path):
         con = held_connection(path)
         connections["held"] += con is not None
         return con
 
-    monkeypatch.setattr(redress.warehouse, "_held_connection", counted)
+    monkeypatch.setattr(redress.warehouse, "held_connection", counted)
     outcomes = {}
     for bound in (redress.warehouse.HOLD_MAX_BYTES, -1):  # held; never held
         monkeypatch.setattr(redress.warehouse, "HOLD_MAX_BYTES", bound)

@@ -1,7 +1,7 @@
 """A run holds its warehouse's DuckDB instance open while the file is small
 (redress.warehouse.held_open): every `connect` inside is a connection to that instance,
-not an open of the file; a warehouse grown past HOLD_MAX_BYTES is let go; `let_go`
-frees it for an opener with settings of its own (Great Expectations, read-only).
+not an open of the file, Great Expectations' too; a warehouse grown past HOLD_MAX_BYTES
+is let go.
 
 Which instance a connection is on shows in a global setting (`threads`): one
 connection's SET is seen by the next only on the same instance."""
@@ -14,7 +14,8 @@ import duckdb
 import pytest
 
 import redress.warehouse as warehouse
-from redress.warehouse import connect, held_open, let_go
+from redress.checks.suites import validate_table
+from redress.warehouse import connect, held_open
 
 
 def threads_seen_after_setting_one(path: Path) -> int:
@@ -55,17 +56,31 @@ def test_connections_inside_are_on_the_held_instance_and_none_is_left_after(path
     assert threads_seen_after_setting_one(path) == default
 
 
-def test_let_go_frees_the_file_for_another_configuration_then_holds_it_again(path):
+def unique_ids_suite(tmp_path: Path) -> Path:
+    suite = tmp_path / "ids.json"
+    suite.write_text("""{"name": "ids", "expectations": [
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"},
+         "meta": {"reason": "DUPLICATE_ID"}}]}""")
+    return suite
+
+
+def test_great_expectations_validates_on_the_held_instance_and_leaves_it_held(path, tmp_path, monkeypatch):
+    monkeypatch.setattr("redress.checks.suites.EXPECTATIONS_DIR", tmp_path)
+    unique_ids_suite(tmp_path)
     with held_open(path):
         with connect(path) as con:
-            con.execute("CREATE TABLE probe AS SELECT 'written while held' AS note")
-        with let_go(path):
-            with duckdb.connect(str(path), read_only=True, config={"memory_limit": "1GB"}) as con:
-                assert con.execute("SELECT note FROM probe").fetchall() == [("written while held",)]
-        assert read_only_open_refused(path)  # held again
-        assert threads_seen_after_setting_one(path) == 1
-    with let_go(path):  # not held: nothing to do
-        assert not read_only_open_refused(path)
+            con.execute("CREATE TABLE probe AS SELECT * FROM (VALUES (1), (2), (2)) AS t(id)")
+            con.execute("SET threads = 1")  # seen only while this instance stays open
+        result = validate_table(path, "probe", "ids", index_column=None)
+        assert [(r.reason, r.success, r.unexpected_count, r.element_count) for r in result.results] == [
+            ("DUPLICATE_ID", False, 2, 3)]
+        assert read_only_open_refused(path)  # never let go
+        with connect(path) as con:
+            assert con.execute("SELECT current_setting('threads')").fetchall()[0][0] == 1
+    # Not held: GX opens the file itself, read-only, and closes it after.
+    result = validate_table(path, "probe", "ids", index_column=None)
+    assert [(r.success, r.unexpected_count) for r in result.results] == [(False, 2)]
+    assert not read_only_open_refused(path)
 
 
 def test_a_warehouse_past_the_bound_is_not_held_or_is_let_go_as_it_grows(path, monkeypatch):
@@ -81,7 +96,4 @@ def test_a_warehouse_past_the_bound_is_not_held_or_is_let_go_as_it_grows(path, m
             con.execute("CHECKPOINT")
         assert path.stat().st_size > size
         connect(path).close()  # the first connect past the bound lets the instance go
-        assert not read_only_open_refused(path)
-        with let_go(path):  # nothing held: nothing to let go or hold again
-            pass
         assert not read_only_open_refused(path)
