@@ -8,6 +8,9 @@ every test tier (pytest puts tests/ on the path for tests/conftest.py).
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,9 +22,19 @@ _ON = "require_approval = true"
 def _written() -> Path:
     text = SHIPPED.read_text(encoding="utf-8")
     assert text.count(_ON) == 1, "the shipped policy no longer sets require_approval = true once"
-    path = Path(tempfile.mkdtemp(prefix="redress-policy-")) / SHIPPED.name
+    folder = Path(tempfile.mkdtemp(prefix="redress-policy-"))
+    atexit.register(_remove, folder, os.getpid())
+    path = folder / SHIPPED.name
     path.write_text(text.replace(_ON, "require_approval = false"), encoding="utf-8")
     return path
+
+
+def _remove(folder: Path, owner: int) -> None:
+    # Only by the process that wrote it: a command forked from a test process
+    # (tests/forked.py) runs the parent's atexit handlers as it ends, while the parent's
+    # next tests still read the file.
+    if os.getpid() == owner:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # The name the tests already use for the policy they run with.

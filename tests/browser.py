@@ -47,8 +47,13 @@ def visit(page: Path, width: int = 1280, height: int = 2400, timeout: float = 60
     what it did with a full-width screenshot of `width` x `height` CSS pixels."""
     binary = require_chromium()
     with tempfile.TemporaryDirectory(prefix="redress-chromium-") as profile:
+        # Its temporary files (org.chromium.Chromium.*) inside the profile's folder: killed,
+        # it never removes them, and they piled up in /tmp at every visit.
+        scratch = Path(profile) / "tmp"
+        scratch.mkdir()
         proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
                                  "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "TMPDIR": str(scratch)},
                                 start_new_session=True)  # its own group: renderers and helpers go with it
         try:
             port_file = Path(profile) / "DevToolsActivePort"

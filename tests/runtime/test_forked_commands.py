@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import subprocess
 
 import pytest
@@ -120,3 +121,19 @@ def test_an_interrupted_caller_leaves_nothing_for_the_next_command(probe):
         signal.signal(signal.SIGALRM, previous)
     done = run_redress(["3"], env=env(), cwd=probe, module="probe")
     assert done.returncode == 3 and done.stdout.endswith("['3']\n")
+
+
+def test_the_test_policy_copy_outlives_forked_commands_and_is_removed_with_its_process(probe):
+    """tests/approval_off.py writes its policy copy to a temporary folder: a forked
+    command, which runs the parent's atexit handlers as it ends, must not remove it from
+    under the parent's next tests; the process that wrote it removes it as it ends."""
+    import approval_off
+
+    assert run_redress(["0"], env=env(), cwd=probe, module="probe").returncode == 0
+    assert approval_off.DEFAULT_POLICY.is_file()
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    written = subprocess.run(
+        [sys.executable, "-c", "import approval_off; print(approval_off.DEFAULT_POLICY)"],
+        cwd=tests, capture_output=True, text=True, check=True).stdout.strip()
+    assert written.endswith(approval_off.SHIPPED.name) and written != str(approval_off.DEFAULT_POLICY)
+    assert not os.path.exists(os.path.dirname(written))
