@@ -91,15 +91,17 @@ def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date, setti
     from redress.settings import given
 
     policy_file = check_before_prefect(data_dir, policy_path, settings)
+    from redress.checks.suites import import_great_expectations
     from redress.runtime.prefect_server import temporary_server
 
     from redress.runtime import progress
 
     # A line per stage on stdout (a bar on a terminal), before the summary: stderr keeps
-    # to the one-line reason of a failure (SPEC "The command line"). The flow's modules
-    # are imported while the server starts.
+    # to the one-line reason of a failure (SPEC "The command line"). The flow's modules,
+    # and Great Expectations for the run's first suite, are imported while the server starts.
     with progress.reporting(progress.reporter_for(sys.stdout)), \
-            temporary_server(meanwhile=lambda: importlib.import_module("flows.remediation")), given(settings):
+            temporary_server(meanwhile=lambda: importlib.import_module("flows.remediation"),
+                             while_waiting=import_great_expectations), given(settings):
         from flows.remediation import remediation
 
         return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)

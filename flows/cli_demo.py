@@ -64,6 +64,7 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
     The policy is checked before the folder is touched, and the rest of what a run
     checks before Prefect starts, before the demo's one server starts."""
     from flows import cli_approval
+    from redress.checks.suites import import_great_expectations
     from redress.generate import generate
     from redress.runtime import progress
     from redress.runtime.prefect_server import temporary_server
@@ -81,7 +82,8 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
     # One Prefect server for the run and its approval: without PREFECT_API_URL each would
     # start a temporary one of its own, seconds each (the two below then use this one).
     with progress.reporting(progress.reporter_for(sys.stdout)), \
-            temporary_server(meanwhile=lambda: importlib.import_module("flows.remediation")):
+            temporary_server(meanwhile=lambda: importlib.import_module("flows.remediation"),
+                             while_waiting=import_great_expectations):
         say("running the pipeline, a line per stage...")
         summary = run_pipeline(out, policy, day, settings)
         print_outputs(out, summary)

@@ -59,6 +59,13 @@ class SuiteResult:
         return tuple(result for result in self.results if not result.success)
 
 
+def import_great_expectations() -> None:
+    """Import Great Expectations and the DuckDB shim it validates through, as a run's
+    first suite would: 3 to 4 s. `redress run` and `redress demo` call it while their
+    temporary Prefect server starts (flows/cli.py), seconds they wait out anyway."""
+    import redress.checks.gx_duckdb  # noqa: F401 - imported for the time it takes
+
+
 def load_suite(suite: str) -> gx.ExpectationSuite:
     """The suite `expectations/<suite>.json`; its expectations must each give a reason."""
     # Great Expectations is imported when a suite is first run, not with this module:

@@ -136,13 +136,16 @@ def _drain_prefect() -> None:
 
 
 @contextmanager
-def temporary_server(meanwhile: Callable[[], object] = lambda: None) -> Iterator[str | None]:
+def temporary_server(meanwhile: Callable[[], object] = lambda: None,
+                     while_waiting: Callable[[], object] = lambda: None) -> Iterator[str | None]:
     """For the duration of the block, Prefect talks to a server that cannot outlive this
     process: the configured one when PREFECT_API_URL is set (yields None), else a
     temporary child (yields its API URL; flow runs send it no heartbeats). `meanwhile`
     runs while the child starts (the command imports its flow then: both take seconds,
-    one in each process), and always runs, server or not; if it raises, the child is
-    stopped."""
+    one in each process), and always runs, server or not. `while_waiting` runs after it
+    only when a child starts: work the command will probably need later, done in seconds
+    it would otherwise spend waiting for the server (with a configured server it is
+    left to the moment it is needed, if ever). If either raises, the child is stopped."""
     from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings,
                                   temporary_settings)
 
@@ -157,6 +160,7 @@ def temporary_server(meanwhile: Callable[[], object] = lambda: None) -> Iterator
     child, url = launch()
     try:
         meanwhile()
+        while_waiting()
     except BaseException:
         stop(child)
         raise

@@ -211,12 +211,22 @@ def heartbeat():
     return get_current_settings().flows.heartbeat_frequency
 
 print("heartbeat before", heartbeat())
-with temporary_server(meanwhile=lambda: seen.append(len(servers()))) as url:
-    print("launched meanwhile", seen[1], "healthy", _healthy(url), "heartbeat", heartbeat())
+with temporary_server(meanwhile=lambda: seen.append(len(servers())),
+                      while_waiting=lambda: seen.append(("waiting", len(servers())))) as url:
+    print("launched meanwhile", seen[1], "then", seen[2], "healthy", _healthy(url), "heartbeat", heartbeat())
 print("left", len(servers()), "heartbeat", heartbeat())
 from prefect.settings import PREFECT_API_URL, temporary_settings
-with temporary_settings(updates={{PREFECT_API_URL: "http://127.0.0.1:9/api"}}), temporary_server() as url:
-    print("configured", url, "heartbeat", heartbeat(), "servers", len(servers()))
+with temporary_settings(updates={{PREFECT_API_URL: "http://127.0.0.1:9/api"}}), \
+        temporary_server(meanwhile=lambda: seen.append("meanwhile"), while_waiting=lambda: seen.append("waiting")) as url:
+    print("configured", url, "heartbeat", heartbeat(), "servers", len(servers()), "ran", seen[3:])
+
+def waiting_fails():
+    raise ValueError("preload failed")
+try:
+    with temporary_server(while_waiting=waiting_fails):
+        print("block ran")
+except ValueError as exc:
+    print("raised", exc, "left", len(servers()))
 """
 
 
@@ -225,7 +235,9 @@ def test_the_flow_is_imported_while_the_server_starts_and_a_failure_there_stops_
     is launched (both take seconds, each in its own process); an import that fails stops
     the child and raises its own error; the block runs with a healthy server and no
     flow-run heartbeats (Prefect's default, 180 s, before and after it, and with a
-    configured server); nothing is left after either."""
+    configured server); nothing is left after either. `while_waiting` runs after
+    `meanwhile` with the child launched, never with a configured server, and a failure
+    there also stops the child."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
     env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     out = subprocess.run([sys.executable, "-c", SERVER_PROBE.format(root=str(ROOT))], env=env, cwd=tmp_path,
@@ -235,7 +247,41 @@ def test_the_flow_is_imported_while_the_server_starts_and_a_failure_there_stops_
         "raised import failed",
         "launched before the failure 1 left 0",
         "heartbeat before 180",
-        "launched meanwhile 1 healthy True heartbeat None",
+        "launched meanwhile 1 then ('waiting', 1) healthy True heartbeat None",
         "left 0 heartbeat 180",
-        "configured None heartbeat 180 servers 0",
+        "configured None heartbeat 180 servers 0 ran ['meanwhile']",
+        "raised preload failed left 0",
     ]
+
+
+WIRING_PROBE = """
+import contextlib, sys
+from datetime import date
+from pathlib import Path
+sys.path.insert(0, {root!r})
+import flows.cli as cli
+from redress.runtime import prefect_server
+
+@contextlib.contextmanager
+def recording(meanwhile=lambda: None, while_waiting=lambda: None):
+    meanwhile()
+    print("flow imported", "flows.remediation" in sys.modules, "gx", "great_expectations" in sys.modules)
+    while_waiting()
+    print("while waiting", "gx", "great_expectations" in sys.modules,
+          "shim", "redress.checks.gx_duckdb" in sys.modules)
+    raise SystemExit(0)
+
+prefect_server.temporary_server = recording
+cli.check_before_prefect = lambda *args: None
+cli.run_pipeline(Path("."), None, date(2025, 12, 1), None)
+"""
+
+
+def test_a_run_imports_great_expectations_while_its_server_starts(tmp_path):
+    """`redress run` hands the import of Great Expectations (3 to 4 s, needed by its
+    first suite) to `while_waiting`: done while the temporary server starts, not in the
+    flow run. Importing the flow alone does not import it (else the preload is moot)."""
+    out = subprocess.run([sys.executable, "-c", WIRING_PROBE.format(root=str(ROOT))], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=WAIT_SECONDS)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["flow imported True gx False", "while waiting gx True shim True"]
