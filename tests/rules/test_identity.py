@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redress.rules.identity import customer_keys, email_norm, is_mobile, normalised_master, phone_e164, resolve
+from redress.rules.identity import (customer_keys, email_norm, is_mobile, nfkc_trimmed, normalised_master, phone_e164,
+                                    resolve)
 
 
 def _one(expr: pl.Expr, value: str | None) -> str | None:
@@ -302,3 +303,19 @@ def test_email_and_phone_keys_are_the_spec_rule_for_any_text(texts):
     got = frame.select(email_norm("v").alias("email"), phone_e164("v").alias("phone"))
     assert got["email"].to_list() == [_spec_email(t) for t in texts]
     assert got["phone"].to_list() == [_spec_phone(t) for t in texts]
+
+
+ASCII_TEXTS = st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=12)
+
+
+@given(st.lists(st.one_of(st.none(), ASCII_TEXTS, TEXTS), min_size=1, max_size=40),
+       st.integers(min_value=0, max_value=40))
+@settings(max_examples=300, deadline=None)
+def test_nfkc_trimmed_is_nfkc_for_any_mix_of_ascii_and_other_text(texts, cut):
+    """Issue 10 (NFKC only for text with a non-ASCII character): in one column of any mix
+    of ASCII, non-ASCII and missing texts, split in two chunks anywhere, every value is
+    Python's NFKC trimmed of Unicode white space, and NULL stays NULL."""
+    column = pl.concat([pl.Series("v", texts[:cut], dtype=pl.String), pl.Series("v", texts[cut:], dtype=pl.String)],
+                       rechunk=False)
+    got = pl.DataFrame([column]).select(nfkc_trimmed("v"))["v"].to_list()
+    assert got == [None if t is None else _nfkc_trimmed(t) for t in texts]
