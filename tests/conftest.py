@@ -52,6 +52,13 @@ def prefect_server(tmp_path_factory):
     # in set their own values (monkeypatch.setenv).
     os.environ.setdefault("REDRESS_INBOX_QUIET_SECONDS", "0")
     os.environ.setdefault("REDRESS_INBOX_WAIT_SECONDS", "0")
+    # The test server keeps no event feed and fires no automations (its event persister,
+    # triggers and actions are off): no test here reads events or needs an automation to
+    # fire (test_approval_served creates one and reads it back through the API), and
+    # they took about 2 of the server's 7 CPU seconds over six 600-customer runs, on the
+    # cores the tests run on. Task runs are still recorded (tests/prefect_records.py).
+    os.environ["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED"] = "false"
+    os.environ["PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED"] = "false"
     import prefect.settings
     from prefect.testing.utilities import prefect_test_harness
 
