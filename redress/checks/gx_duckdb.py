@@ -8,14 +8,6 @@ checks the engine's dialect name against `_PERSISTED_CONNECTION_DIALECTS`. Addin
 "duckdb" to that tuple is the whole shim. tests/checks/test_suites.py fails if GX changes
 that constant or no longer needs it.
 
-GX also asks SQLAlchemy for the table's primary key before every validation (its column
-metadata carries the flag). duckdb-engine 0.17 inherits PostgreSQL's query for it, over
-DuckDB's emulated pg_catalog: it fails on DuckDB (no REGCLASS type), GX logs that and
-goes on without the key, and the failing query took about 40 ms of a suite's 230 ms on a
-600-customer run. `fast_primary_key` answers from duckdb_constraints() instead, in under
-a millisecond; tests/checks/test_suites.py checks its answers and fails once
-duckdb-engine's own query works (then compare the two and drop this part).
-
 Data stays in DuckDB: GX sends SQL, never loads a table into pandas.
 
 Inside a run that holds the warehouse's instance open (redress.warehouse.held_open), GX
@@ -66,30 +58,6 @@ def persist_duckdb_connection() -> None:
         gx_sql._PERSISTED_CONNECTION_DIALECTS = (*gx_sql._PERSISTED_CONNECTION_DIALECTS, DUCKDB)
 
 
-def _primary_key(dialect, connection, table_name: str, schema: str | None = None, **kw) -> dict:
-    """SQLAlchemy's `get_pk_constraint` answer for a DuckDB table or view of the connected
-    database: {"constrained_columns": [names, in key order], "name": the constraint's
-    name}, or no columns and no name when it has no primary key (a view, a missing
-    table). The names are bound, never spliced."""
-    from sqlalchemy import text
-
-    rows = connection.execute(text(
-        "SELECT constraint_name, constraint_column_names FROM duckdb_constraints() "
-        "WHERE constraint_type = 'PRIMARY KEY' AND table_name = :table "
-        "AND schema_name = coalesce(:schema, current_schema()) "
-        "AND database_name = current_database()"), {"table": table_name, "schema": schema}).fetchall()
-    if not rows:
-        return {"constrained_columns": [], "name": None}
-    ((name, columns),) = rows
-    return {"constrained_columns": list(columns), "name": name}
-
-
-def fast_primary_key() -> None:
-    """Make duckdb-engine answer SQLAlchemy's primary-key reflection from
-    duckdb_constraints() (see the module doc). Idempotent."""
-    duckdb_engine.Dialect.get_pk_constraint = _primary_key
-
-
 def quiet_context() -> gx.data_context.EphemeralDataContext:
     """An in-memory GX context: writes no gx/ folder, sends no analytics, draws no
     progress bars (a batch pipeline's logs are not a terminal)."""
@@ -125,7 +93,6 @@ def table_batch(warehouse: Path, table: str) -> Iterator[Batch]:
         raise FileNotFoundError(f"no warehouse at {warehouse}")
     check_path(warehouse)
     persist_duckdb_connection()
-    fast_primary_key()
     first = held_connection(warehouse)
     if first is None:
         # Validation never writes; and GX's DuckDB instance is a second one in this

@@ -131,53 +131,6 @@ def test_gx_still_needs_the_shim(tiny_table, monkeypatch):
     assert evr.success is False and "element_count" not in evr.result
 
 
-@pytest.fixture(scope="module")
-def keyed_tables(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "w.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute("""
-            CREATE TABLE plain (a INTEGER, b INTEGER);
-            CREATE TABLE one_key (a INTEGER PRIMARY KEY, b INTEGER);
-            CREATE TABLE two_keys (a INTEGER, b INTEGER, c INTEGER, PRIMARY KEY (c, a));
-            CREATE VIEW a_view AS SELECT * FROM one_key;
-            CREATE SCHEMA other;
-            CREATE TABLE other.plain (x INTEGER PRIMARY KEY)""")
-    return path
-
-
-@pytest.mark.parametrize(("table", "schema", "columns"), [
-    ("plain", None, []), ("one_key", None, ["a"]), ("two_keys", None, ["c", "a"]),
-    ("a_view", None, []), ("plain", "other", ["x"]), ("no_such_table", None, []),
-    ("one_key' OR '1'='1", None, []),
-])
-def test_the_shim_reads_primary_keys_from_duckdb_constraints(keyed_tables, table, schema, columns):
-    import sqlalchemy as sa
-
-    gx_duckdb.fast_primary_key()
-    engine = sa.create_engine(gx_duckdb.warehouse_url(keyed_tables))
-    try:
-        key = sa.inspect(engine).get_pk_constraint(table, schema=schema)
-    finally:
-        engine.dispose()
-    assert key["constrained_columns"] == columns
-    assert (key["name"] is None) == (not columns)
-
-
-def test_duckdb_engine_still_cannot_read_a_primary_key(keyed_tables):
-    # When this fails, duckdb-engine's own query works: compare its answers with the
-    # shim's (the test above) and drop fast_primary_key.
-    import duckdb_engine
-    import sqlalchemy as sa
-
-    inherited = duckdb_engine.Dialect.__mro__[1]  # what it answers with, shim or not
-    engine = sa.create_engine(gx_duckdb.warehouse_url(keyed_tables))
-    try:
-        with engine.connect() as con, pytest.raises(sa.exc.ProgrammingError, match="REGCLASS"):
-            inherited.get_pk_constraint(engine.dialect, con, "one_key")
-    finally:
-        engine.dispose()
-
-
 def test_the_warehouse_is_released_after_validation(tiny_table):
     validate_table(tiny_table, "t", "customers_staging")  # fails: not a staging table
     with duckdb.connect(str(tiny_table)) as con:  # read-write: other settings than GX's
