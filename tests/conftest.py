@@ -5,10 +5,12 @@ Tests never write into the working directory: use pytest's tmp_path.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -52,13 +54,6 @@ def prefect_server(tmp_path_factory):
     # in set their own values (monkeypatch.setenv).
     os.environ.setdefault("REDRESS_INBOX_QUIET_SECONDS", "0")
     os.environ.setdefault("REDRESS_INBOX_WAIT_SECONDS", "0")
-    # The test server keeps no event feed and fires no automations (its event persister,
-    # triggers and actions are off): no test here reads events or needs an automation to
-    # fire (test_approval_served creates one and reads it back through the API), and
-    # they took about 2 of the server's 7 CPU seconds over six 600-customer runs, on the
-    # cores the tests run on. Task runs are still recorded (tests/prefect_records.py).
-    os.environ["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED"] = "false"
-    os.environ["PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED"] = "false"
     import prefect.settings
     from prefect.testing.utilities import prefect_test_harness
 
@@ -67,10 +62,23 @@ def prefect_server(tmp_path_factory):
     # one-second steps that the end of every flow run waited out (0 to 1 s a run, some
     # three hundred runs). A command started as a process has none either when it starts
     # its own temporary server (redress/runtime/prefect_server.py).
-    with prefect_test_harness(server_startup_timeout=180), prefect.settings.temporary_settings(
-        updates={prefect.settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    ):
+    with contextlib.ExitStack() as stack:
+        # The test server keeps no event feed and fires no automations (its event
+        # persister, triggers and actions are off): no test here reads events or needs an
+        # automation to fire (test_approval_served creates one and reads it back through
+        # the API), and they took about 2 of the server's 7 CPU seconds over six
+        # 600-customer runs, on the cores the tests run on. Task runs are still recorded
+        # (tests/prefect_records.py). Set only while the server process starts: the
+        # temporary servers of the commands tests start keep every service, as a user's do.
+        with mock.patch.dict(os.environ, SERVER_SERVICES_OFF):
+            stack.enter_context(prefect_test_harness(server_startup_timeout=180))
+        stack.enter_context(prefect.settings.temporary_settings(
+            updates={prefect.settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
         yield
+
+
+SERVER_SERVICES_OFF = {"PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+                       "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false"}
 
 
 # --------------------------------------------------------------------------- temporary files
