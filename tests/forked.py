@@ -6,10 +6,16 @@ flows.remediation` takes before it does anything.
 Each command is still a process of its own: its own environment (TZ applied), working
 directory, umask and file descriptors, killed by its own checkpoint (os._exit, as kill -9
 leaves it) without touching the test process, and ended by the interpreter as a new one
-ends (exit code, traceback, atexit, finalizers). redress itself, Prefect and everything
-that reads the environment when imported are imported fresh in the child, after the
-child's environment is in place. What differs from a new interpreter, and why it does
-not matter to the tests that use it:
+ends (exit code, traceback, atexit, finalizers). redress itself and everything else that
+reads the environment when imported are imported fresh in the child, after the child's
+environment is in place. Prefect is preloaded too (about 1 s of CPU a command): what it
+reads from the environment when imported, its settings and its logging configuration, the
+child reads again from its own (Prefect's `refresh_global_settings_context` and
+`setup_logging`). The parent freezes what it preloaded (gc.freeze): without that, a
+child's interpreter, as it ended, walked every preloaded object and so copied the
+parent's pages (copy-on-write), 0.9 s of the 1.0 s a forked `python -m this` took
+(0.15 s frozen). What differs from a new interpreter, and why it does not matter to the
+tests that use it:
 - commands run one at a time per test process (no test runs two at once);
 - the command is done when its process ends: a grandchild still holding its output is
   not waited for (tests/runtime/test_prefect_server.py checks that nothing outlives a run);
@@ -40,13 +46,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # Imported once by the parent of every child. Nothing here may read redress's settings
-# or Prefect's at import: those must see the child's environment.
-PRELOAD = ("great_expectations", "polars", "duckdb", "pyarrow", "pandas", "sqlalchemy", "altair", "jinja2", "pydantic")
+# at import, and Prefect's are read again in each child (`become`): those must see the
+# child's environment.
+PRELOAD = ("great_expectations", "polars", "duckdb", "pyarrow", "pandas", "sqlalchemy", "altair", "jinja2", "pydantic",
+           "prefect", "prefect.flows")
 
 _SERVER = r"""
-import json, os, struct, sys, time
+import gc, json, os, struct, sys, time
 for name in json.loads(sys.argv[1]):
     __import__(name)
+gc.freeze()  # see the module's doc
 requests, replies = os.fdopen(0, "rb", buffering=0), os.fdopen(1, "wb", buffering=0)
 
 def read_exactly(n):
@@ -77,6 +86,11 @@ def become(request):
     os.environ.clear()
     os.environ.update(request["env"])
     time.tzset()
+    # What Prefect read from the parent's environment when the parent imported it.
+    if "prefect" in sys.modules:
+        import prefect.context, prefect.logging.configuration
+        prefect.context.refresh_global_settings_context()
+        prefect.logging.configuration.setup_logging(incremental=False)
     sys.path[0] = request["cwd"]  # as `python -m` puts the working directory first
     sys.argv = [request["module"], *request["args"]]
     import runpy

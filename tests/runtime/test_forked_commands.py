@@ -33,6 +33,13 @@ if how == "zone":
 if how == "threads":
     import polars
     print(polars.thread_pool_size())
+if how == "prefect":
+    import logging, prefect.settings
+    settings = prefect.settings.get_current_settings()
+    print(settings.api.url, settings.home, logging.getLogger("prefect").level)
+if how == "frozen":
+    import gc
+    print(gc.get_freeze_count())
 if how == "grandchild":
     import subprocess
     subprocess.run([sys.executable, "-c", "import sys; print('from the grandchild'); print('its error', file=sys.stderr)"])
@@ -94,6 +101,30 @@ def test_what_an_interpreter_reads_at_its_start_gets_a_new_interpreter(probe):
     """POLARS_MAX_THREADS is read when Polars is imported, which the forking parent did."""
     done = run_redress(["threads"], env=env(POLARS_MAX_THREADS="1"), cwd=probe, module="probe")
     assert done.returncode == 0 and done.stdout.endswith("\n1\n")
+
+
+def test_a_forked_command_reads_prefect_s_settings_from_its_own_environment(probe, tmp_path):
+    """Prefect is imported by the forking parent, which reads its settings and logging
+    configuration from the parent's environment then: each child reads them again from
+    its own, and the next command does not see the last one's."""
+    home = tmp_path / "its-own-prefect-home"
+    own = run_redress(["prefect"], cwd=probe, module="probe", env=env(
+        PREFECT_API_URL="http://127.0.0.1:9/api", PREFECT_HOME=str(home), PREFECT_LOGGING_LEVEL="ERROR"))
+    assert own.returncode == 0, own.stderr
+    assert own.stdout.splitlines()[-1] == f"http://127.0.0.1:9/api {home} 40"
+    assert home.is_dir()  # Prefect makes its home when its settings are read, as when imported
+    plain = {k: v for k, v in env().items() if k not in ("PREFECT_API_URL", "PREFECT_LOGGING_LEVEL")}
+    plain["PREFECT_HOME"] = str(tmp_path / "another")
+    after = run_redress(["prefect"], cwd=probe, module="probe", env=plain)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.splitlines()[-1] == f"None {tmp_path / 'another'} 20"  # Prefect's defaults: no API, INFO
+
+
+def test_the_preloaded_objects_are_frozen_for_the_children(probe):
+    """gc.freeze in the parent: a child's interpreter, as it ends, then does not walk
+    every preloaded object and copy the parent's pages (copy-on-write) to do it."""
+    done = run_redress(["frozen"], env=env(), cwd=probe, module="probe")
+    assert done.returncode == 0 and int(done.stdout.splitlines()[-1]) > 100_000
 
 
 def test_a_forked_command_past_its_timeout_is_killed(probe):
