@@ -8,11 +8,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import random
 import tempfile
 from pathlib import Path
 from unittest import mock
 
 import pytest
+import websockets.asyncio.connection as websockets_connection
+import websockets.client as websockets_client
 from hypothesis import settings as hypothesis_settings
 
 from redress.policy import DEFAULT_POLICY, Policy, load_policy
@@ -126,3 +129,12 @@ HIVE_LIKE = Path("customer_id=C0000000000", "amount=7", "payment_id=P-hive", "ru
 # pytest worker, says nothing about the code, so hypothesis's per-example deadline is off.
 hypothesis_settings.register_profile("redress", deadline=None)
 hypothesis_settings.load_profile("redress")
+
+# websockets draws each keepalive ping's payload, and its reconnection delays, from the
+# global `random`, in the thread where Prefect's events client keeps its connection to
+# the test server open once a flow has run. Hypothesis compares the global generator's
+# state before and after it draws an example, and warned "Do not use the `random` module
+# inside strategies" whenever a ping fell inside a draw: on a test whose strategies use
+# no `random` (tests/redress/test_escape.py, tests/tasks/test_conservation.py), on some
+# runs only. websockets gets a generator of its own.
+websockets_connection.random = websockets_client.random = random.Random()
