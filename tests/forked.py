@@ -20,8 +20,8 @@ tests that use it:
 - the command is done when its process ends: a grandchild still holding its output is
   not waited for (tests/runtime/test_prefect_server.py checks that nothing outlives a run);
 - variables read when an interpreter or a preloaded library starts (READ_AT_START:
-  PYTHON*, POLARS_*, the locale...) are the parent's; a command given other values gets
-  a new interpreter instead;
+  PYTHON*, POLARS_*, the locale, HOME...) are the parent's; a command given other values
+  gets a new interpreter instead;
 - numpy's global random state is the parent's (Python's `random` is reseeded at fork).
 The tests that are about the command as a person starts it (the console script, `python
 -m`, a pipe, Ctrl-C, kill -9 from outside) still start a new interpreter.
@@ -121,7 +121,9 @@ while True:
 
 # Read once when an interpreter or a preloaded library starts: a command whose
 # environment sets them otherwise than the parent's gets a new interpreter instead.
-READ_AT_START = re.compile(r"PYTHON|POLARS_|LC_|LANG$|LANGUAGE$|OMP_|OPENBLAS_|MKL_|NUMEXPR_|RAYON_|ARROW_")
+# HOME too: Prefect, preloaded, takes its default home's profiles file from it when imported
+# (prefect/settings/constants.py), which its settings read when PREFECT_HOME is unset.
+READ_AT_START = re.compile(r"PYTHON|POLARS_|LC_|LANG$|LANGUAGE$|OMP_|OPENBLAS_|MKL_|NUMEXPR_|RAYON_|ARROW_|HOME$")
 
 
 def read_at_start(env) -> dict[str, str]:

@@ -37,6 +37,9 @@ if how == "prefect":
     import logging, prefect.settings
     settings = prefect.settings.get_current_settings()
     print(settings.api.url, settings.home, logging.getLogger("prefect").level)
+if how == "home":
+    import prefect.settings.constants
+    print(prefect.settings.constants.DEFAULT_PREFECT_HOME)
 if how == "frozen":
     import gc
     print(gc.get_freeze_count())
@@ -125,6 +128,13 @@ def test_the_preloaded_objects_are_frozen_for_the_children(probe):
     every preloaded object and copy the parent's pages (copy-on-write) to do it."""
     done = run_redress(["frozen"], env=env(), cwd=probe, module="probe")
     assert done.returncode == 0 and int(done.stdout.splitlines()[-1]) > 100_000
+
+
+def test_another_home_folder_gets_a_new_interpreter(probe, tmp_path):
+    """Prefect, which the parent preloads, reads HOME when imported (the default home
+    whose profiles file it reads when PREFECT_HOME is unset)."""
+    done = run_redress(["home"], env=env(HOME=str(tmp_path)), cwd=probe, module="probe")
+    assert done.returncode == 0 and done.stdout.endswith(f"\n{tmp_path / '.prefect'}\n")
 
 
 def test_a_forked_command_past_its_timeout_is_killed(probe):
