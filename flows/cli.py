@@ -40,12 +40,20 @@ def _print(text: object = "", *, file=None) -> None:
 
 
 def _quiet_prefect(verbose: bool) -> None:
+    """redress's defaults for Prefect, set in the environment (a user's own values win)
+    before Prefect reads its settings, which it does when first imported. If something
+    imported Prefect already (a program embedding redress, the tests' forking parent,
+    tests/forked.py), its settings are read again, or these defaults would not count."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "CRITICAL")
+    if "prefect.context" in sys.modules:
+        import prefect.context
+
+        prefect.context.refresh_global_settings_context()
 
 
 def _run_date(text: str | None) -> date:

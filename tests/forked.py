@@ -8,10 +8,12 @@ directory, umask and file descriptors, killed by its own checkpoint (os._exit, a
 leaves it) without touching the test process, and ended by the interpreter as a new one
 ends (exit code, traceback, atexit, finalizers). redress itself and everything else that
 reads the environment when imported are imported fresh in the child, after the child's
-environment is in place. Prefect is preloaded too (about 1 s of CPU a command): what it
-reads from the environment when imported, its settings and its logging configuration, the
-child reads again from its own (Prefect's `refresh_global_settings_context` and
-`setup_logging`). The parent freezes what it preloaded (gc.freeze): without that, a
+environment is in place. Prefect is preloaded too (about 1 s of CPU a command): its
+settings, which it reads from the environment when imported, the child reads again from
+its own (Prefect's `refresh_global_settings_context`), and so does `redress` once it has
+set its own defaults for Prefect (flows/cli.py `_quiet_prefect`), as a new interpreter
+reads them after those; Prefect sets up its logging when the child first imports
+`prefect.main`, as a new interpreter does. The parent freezes what it preloaded (gc.freeze): without that, a
 child's interpreter, as it ended, walked every preloaded object and so copied the
 parent's pages (copy-on-write), 0.9 s of the 1.0 s a forked `python -m this` took
 (0.15 s frozen). What differs from a new interpreter, and why it does not matter to the
@@ -86,11 +88,15 @@ def become(request):
     os.environ.clear()
     os.environ.update(request["env"])
     time.tzset()
-    # What Prefect read from the parent's environment when the parent imported it.
-    if "prefect" in sys.modules:
+    # What Prefect read from the parent's environment when the parent imported it: its
+    # settings. Its logging is set up when prefect.main is imported, which the parent does
+    # not do (the child's `from prefect import flow` does it, from the child's environment);
+    # if a preload ever does, it is set up again here.
+    if "prefect.context" in sys.modules:
         import prefect.context, prefect.logging.configuration
         prefect.context.refresh_global_settings_context()
-        prefect.logging.configuration.setup_logging(incremental=False)
+        if prefect.logging.configuration.PROCESS_LOGGING_CONFIG:
+            prefect.logging.configuration.setup_logging(incremental=False)
     sys.path[0] = request["cwd"]  # as `python -m` puts the working directory first
     sys.argv = [request["module"], *request["args"]]
     import runpy
@@ -121,9 +127,12 @@ while True:
 
 # Read once when an interpreter or a preloaded library starts: a command whose
 # environment sets them otherwise than the parent's gets a new interpreter instead.
-# HOME too: Prefect, preloaded, takes its default home's profiles file from it when imported
-# (prefect/settings/constants.py), which its settings read when PREFECT_HOME is unset.
-READ_AT_START = re.compile(r"PYTHON|POLARS_|LC_|LANG$|LANGUAGE$|OMP_|OPENBLAS_|MKL_|NUMEXPR_|RAYON_|ARROW_|HOME$")
+# Prefect, preloaded, reads three when imported: HOME (its default home, whose profiles
+# file its settings read when PREFECT_HOME is unset: prefect/settings/constants.py),
+# SSL_CERT_FILE (the default of its API setting ssl_cert_file) and its plugin settings
+# (plugins run when it is imported).
+READ_AT_START = re.compile(
+    r"PYTHON|POLARS_|LC_|LANG$|LANGUAGE$|OMP_|OPENBLAS_|MKL_|NUMEXPR_|RAYON_|ARROW_|HOME$|SSL_CERT_FILE$|PREFECT_PLUGINS_")
 
 
 def read_at_start(env) -> dict[str, str]:

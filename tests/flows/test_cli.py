@@ -136,6 +136,22 @@ def test_a_demo_folder_named_with_a_leading_tilde_is_run_and_approved_where_it_i
     assert list((tmp_path / "home").iterdir()) == []
 
 
+def test_redress_defaults_for_prefect_count_when_prefect_was_imported_first(tmp_path):
+    """A program that imports Prefect before redress's command line sets its defaults for
+    Prefect (as the tests' forking parent does): Prefect's settings then see them too,
+    as they do when Prefect is first imported after them (flows/cli.py `_quiet_prefect`)."""
+    (tmp_path / "first.py").write_text(
+        "import prefect.context\n"
+        "from flows.cli import _quiet_prefect\n"
+        "_quiet_prefect(verbose=False)\n"
+        "from prefect.settings import get_current_settings\n"
+        "print(get_current_settings().server.ephemeral.startup_timeout_seconds)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"}
+    done = run_redress([], env=env, cwd=tmp_path, module="first")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "120"  # Prefect's own default is 20
+
+
 def test_a_path_duckdb_would_read_from_the_home_folder_is_refused_in_one_line(tmp_path):
     from redress.sql import check_path
 

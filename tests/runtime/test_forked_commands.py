@@ -34,9 +34,13 @@ if how == "threads":
     import polars
     print(polars.thread_pool_size())
 if how == "prefect":
-    import logging, prefect.settings
+    import logging, prefect.main, prefect.settings  # prefect.main sets up Prefect's logging
     settings = prefect.settings.get_current_settings()
     print(settings.api.url, settings.home, logging.getLogger("prefect").level)
+if how == "warn":
+    import logging
+    logging.getLogger("some.library").warning("a warning before Prefect is used")
+    print([type(h).__name__ for h in logging.getLogger().handlers])
 if how == "home":
     import prefect.settings.constants
     print(prefect.settings.constants.DEFAULT_PREFECT_HOME)
@@ -106,13 +110,19 @@ def test_what_an_interpreter_reads_at_its_start_gets_a_new_interpreter(probe):
     assert done.returncode == 0 and done.stdout.endswith("\n1\n")
 
 
+def new_interpreter(how: str, cwd, environment: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "probe", how], env=environment, cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
 def test_a_forked_command_reads_prefect_s_settings_from_its_own_environment(probe, tmp_path):
-    """Prefect is imported by the forking parent, which reads its settings and logging
-    configuration from the parent's environment then: each child reads them again from
-    its own, and the next command does not see the last one's."""
+    """Prefect is imported by the forking parent, which reads its settings from the
+    parent's environment then: each child reads them again from its own and sets up
+    Prefect's logging from it, as a new interpreter does, and the next command does not
+    see the last one's."""
     home = tmp_path / "its-own-prefect-home"
-    own = run_redress(["prefect"], cwd=probe, module="probe", env=env(
-        PREFECT_API_URL="http://127.0.0.1:9/api", PREFECT_HOME=str(home), PREFECT_LOGGING_LEVEL="ERROR"))
+    own_env = env(PREFECT_API_URL="http://127.0.0.1:9/api", PREFECT_HOME=str(home), PREFECT_LOGGING_LEVEL="ERROR")
+    own = run_redress(["prefect"], cwd=probe, module="probe", env=own_env)
     assert own.returncode == 0, own.stderr
     assert own.stdout.splitlines()[-1] == f"http://127.0.0.1:9/api {home} 40"
     assert home.is_dir()  # Prefect makes its home when its settings are read, as when imported
@@ -121,6 +131,19 @@ def test_a_forked_command_reads_prefect_s_settings_from_its_own_environment(prob
     after = run_redress(["prefect"], cwd=probe, module="probe", env=plain)
     assert after.returncode == 0, after.stderr
     assert after.stdout.splitlines()[-1] == f"None {tmp_path / 'another'} 20"  # Prefect's defaults: no API, INFO
+    assert own.stdout == new_interpreter("prefect", probe, own_env).stdout
+    assert after.stdout == new_interpreter("prefect", probe, plain).stdout
+
+
+def test_a_library_logging_before_prefect_is_used_prints_as_in_a_new_interpreter(probe):
+    """Prefect sets up its logging (a handler on the root logger) when prefect.main is
+    imported, not with `import prefect`: a child's warnings before that are Python's
+    plain ones, as in a new interpreter, whatever the parent imported."""
+    forked = run_redress(["warn"], env=env(), cwd=probe, module="probe")
+    assert forked.returncode == 0, forked.stderr
+    assert "a warning before Prefect is used\n" in forked.stderr and forked.stdout.endswith("\n[]\n")
+    fresh = new_interpreter("warn", probe, env())
+    assert (forked.stdout, forked.stderr) == (fresh.stdout, fresh.stderr)
 
 
 def test_the_preloaded_objects_are_frozen_for_the_children(probe):
