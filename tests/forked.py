@@ -13,10 +13,10 @@ settings, which it reads from the environment when imported, the child reads aga
 its own (Prefect's `refresh_global_settings_context`), and so does `redress` once it has
 set its own defaults for Prefect (flows/cli.py `_quiet_prefect`), as a new interpreter
 reads them after those; Prefect sets up its logging when the child first imports
-`prefect.main`, as a new interpreter does. The parent freezes what it preloaded (gc.freeze): without that, a
-child's interpreter, as it ended, walked every preloaded object and so copied the
-parent's pages (copy-on-write), 0.9 s of the 1.0 s a forked `python -m this` took
-(0.15 s frozen). What differs from a new interpreter, and why it does not matter to the
+`prefect.main`, as a new interpreter does. The parent freezes what it preloaded
+(gc.freeze): without that, a child's interpreter, as it ended, walked every preloaded
+object and so copied the parent's pages (copy-on-write), 0.9 s of the 1.0 s a forked
+`python -m this` took (0.15 s frozen). What differs from a new interpreter, and why it does not matter to the
 tests that use it:
 - commands run one at a time per test process (no test runs two at once);
 - the command is done when its process ends: a grandchild still holding its output is
@@ -90,13 +90,11 @@ def become(request):
     time.tzset()
     # What Prefect read from the parent's environment when the parent imported it: its
     # settings. Its logging is set up when prefect.main is imported, which the parent does
-    # not do (the child's `from prefect import flow` does it, from the child's environment);
-    # if a preload ever does, it is set up again here.
+    # not do: the child's `from prefect import flow` does it, from the child's environment
+    # (tests/runtime/test_forked_commands.py fails if a preload sets it up).
     if "prefect.context" in sys.modules:
-        import prefect.context, prefect.logging.configuration
+        import prefect.context
         prefect.context.refresh_global_settings_context()
-        if prefect.logging.configuration.PROCESS_LOGGING_CONFIG:
-            prefect.logging.configuration.setup_logging(incremental=False)
     sys.path[0] = request["cwd"]  # as `python -m` puts the working directory first
     sys.argv = [request["module"], *request["args"]]
     import runpy
