@@ -17,8 +17,11 @@
 3. Runs the real flow in another child process: `redress run --data-dir DIR`.
    Per-stage seconds are the flow's task runs as Prefect recorded them (read through the
    Prefect client afterwards, from a private PREFECT_HOME); nothing is re-wrapped.
-4. Prints per stage seconds, each side's total wall seconds (process start to exit, what
-   a user waits for), peak resident memory (the child's ru_maxrss from wait4) and CPU
+4. Prints per stage seconds and peak resident memory (the run's peak within the stage,
+   read from the kernel interval by interval while it runs: benchmarks/peaks.py; the
+   approval's is its whole process's), each side's total wall seconds (process start to
+   exit, what a user waits for), peak resident memory (the child's, with the children it
+   waited for, as wait4's ru_maxrss gave it) and CPU
    seconds (user + system, from the same wait4: the process's threads and the children
    it waited for, Prefect's server included), and the ratio redress / reference, with
    the CPU ratio and the floor of the wall ratio (`table`); then checks that the reference's customers and won
@@ -59,6 +62,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import reference as ref  # noqa: E402  (benchmarks/reference.py: imports nothing of redress)
+from peaks import Peaks, PeakWatch, stage_peaks  # noqa: E402  (benchmarks/peaks.py)
 
 RUN_DATE = "2025-12-01"
 REVISION_FILE = "scope_99_benchmark_revision.parquet"
@@ -86,27 +90,35 @@ def child_env(prefect_home: Path) -> dict[str, str]:
 
 class Child(NamedTuple):
     seconds: float  # wall, start to exit
-    peak_mb: float  # the child's own ru_maxrss
+    peak_mb: float  # the child's peak resident memory (its own, with the children it waited for at exit)
     cpu_seconds: float  # user + system: its threads and the children it waited for
     text: str  # stdout and stderr
+    peaks: Peaks  # its peak interval by interval (benchmarks/peaks.py), for stage_peaks
 
 
 def run_child(argv: list[str], env: dict[str, str], log: Path, name: str | None = None) -> Child:
     """Run argv to completion; its Child figures. Raises RuntimeError with the log's
     last line when it fails. Peak and CPU are the child's own (wait4's rusage), so one
-    child's use never shows as another's."""
-    start = time.perf_counter()
+    child's use never shows as another's; the peak is also read interval by interval
+    while it runs (`PeakWatch`), stopped before the child is reaped."""
+    start, started = time.perf_counter(), time.time()
     with log.open("w") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        watch = PeakWatch(proc.pid, started)
+        try:
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: its pid stays its own
+        finally:
+            watch.stop()
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     seconds = time.perf_counter() - start
+    peaks = watch.peaks(usage.ru_maxrss / 1024, time.time())
     text = log.read_text()
     if proc.returncode != 0:
         last = (text.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"{name or (Path(argv[1]).name if len(argv) > 1 else argv[0])} failed "
                            f"({proc.returncode}): {last}")
-    return Child(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, text)
+    return Child(seconds, peaks.total_mb, usage.ru_utime + usage.ru_stime, text, peaks)
 
 
 # The temporary server of a command, started and stopped once: with no database in
@@ -131,17 +143,28 @@ def run_reference(data_dir: Path, policy: Path, env: dict[str, str], log: Path) 
 
 
 def run_redress(data_dir: Path, policy: Path, env: dict[str, str], log: Path) -> dict:
+    """`redress run`, then `redress approve` of its plan when the policy asks for
+    approval: seconds, peak and CPU of both together; `stages`, each (name, seconds,
+    peak MB or None): the flow's task runs with the run's peak within each (stage_peaks),
+    then "approve" with its whole process's; the flow run's seconds and peak. The run's
+    peak outside its flow run is its imports, Prefect's server (a child: wait4 counts it
+    at exit) and the process's exit."""
     redress = Path(sys.executable).with_name("redress")
     argv = [str(redress), "--data-dir", str(data_dir), "run", "--policy", str(policy), "--run-date", RUN_DATE]
     run = run_child(argv, env, log)
+    flow = stage_seconds(Path(env["PREFECT_HOME"]))
+    *peaks, flow_peak = stage_peaks(run.peaks, [*((start, end) for _, _, start, end in flow["stages"]),
+                                                flow["flow_span"]])
     result = {"seconds": run.seconds, "peak_mb": run.peak_mb, "cpu_seconds": run.cpu_seconds,
-              **stage_seconds(Path(env["PREFECT_HOME"]))}
+              "flow_seconds": flow["flow_seconds"], "flow_peak_mb": flow_peak,
+              "stages": [(name, seconds, peak) for (name, seconds, _, _), peak in zip(flow["stages"], peaks)]}
     waiting = waiting_plan(data_dir)
     if waiting:  # the policy asks for approval (SPEC "Approval before release"): finance's step is timed too
         argv = [str(redress), "--data-dir", str(data_dir), "approve", waiting, "--by", "benchmark"]
         more = run_child(argv, env, log.with_name(log.stem + "-approve.log"))
         result.update(seconds=run.seconds + more.seconds, peak_mb=max(run.peak_mb, more.peak_mb),
-                      cpu_seconds=run.cpu_seconds + more.cpu_seconds, stages=[*result["stages"], ("approve", more.seconds)])
+                      cpu_seconds=run.cpu_seconds + more.cpu_seconds,
+                      stages=[*result["stages"], ("approve", more.seconds, more.peak_mb)])
     return result
 
 
@@ -155,8 +178,9 @@ def waiting_plan(data_dir: Path) -> str | None:
 
 
 def stage_seconds(prefect_home: Path) -> dict:
-    """The newest flow run's seconds and its task runs' (stage name, seconds), in start
-    order, read from the Prefect database the child wrote (PREFECT_HOME)."""
+    """The newest flow run's seconds and span (start, end), and its task runs' (stage
+    name, seconds, start, end), in start order, read from the Prefect database the child
+    wrote (PREFECT_HOME); start and end in epoch seconds, as time.time."""
     os.environ["PREFECT_HOME"] = str(prefect_home)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
@@ -168,8 +192,10 @@ def stage_seconds(prefect_home: Path) -> dict:
         flow_run = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
         tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
     tasks = sorted((t for t in tasks if t.start_time), key=lambda t: t.start_time)
-    stages = [(t.name.rsplit("-", 1)[0], (t.end_time - t.start_time).total_seconds()) for t in tasks]
-    return {"flow_seconds": (flow_run.end_time - flow_run.start_time).total_seconds(), "stages": stages}
+    stages = [(t.name.rsplit("-", 1)[0], (t.end_time - t.start_time).total_seconds(), t.start_time.timestamp(),
+               t.end_time.timestamp()) for t in tasks]
+    return {"flow_seconds": (flow_run.end_time - flow_run.start_time).total_seconds(), "stages": stages,
+            "flow_span": (flow_run.start_time.timestamp(), flow_run.end_time.timestamp())}
 
 
 def redress_figures(data_dir: Path) -> list[list]:
@@ -337,9 +363,12 @@ def table(name: str, ref_run: dict | None, run: dict, cores: int | None = None) 
         return (f"  {label:<24}{figures['seconds']:>10.1f} s   peak {figures['peak_mb']:>8,.0f} MB"
                 f"   CPU {figures['cpu_seconds']:>9,.1f} s ({figures['cpu_seconds'] / figures['seconds']:.2f} cores busy)")
 
-    lines = [f"{name}", f"  {'stage':<24}{'seconds':>10}"]
-    lines += [f"  {stage:<24}{seconds:>10.1f}" for stage, seconds in run["stages"]]
-    lines += [f"  {'flow run (Prefect)':<24}{run['flow_seconds']:>10.1f}", total("redress total", run)]
+    lines = [f"{name}", f"  {'stage':<24}{'seconds':>10}{'peak MB':>10}"]
+    lines += [f"  {stage:<24}{seconds:>10.1f}{'n/a' if peak is None else f'{peak:,.0f}':>10}"
+              for stage, seconds, peak in run["stages"]]
+    flow_peak = run.get("flow_peak_mb")
+    lines += [f"  {'flow run (Prefect)':<24}{run['flow_seconds']:>10.1f}"
+              f"{'n/a' if flow_peak is None else f'{flow_peak:,.0f}':>10}", total("redress total", run)]
     if ref_run is None:
         return "\n".join([*lines, "  reference not run (--no-reference): no ratio, no comparison"])
     lines += [

@@ -233,7 +233,7 @@ def test_without_the_reference_the_table_has_no_ratio_and_the_figures_are_redres
     table says so instead of a ratio, and the figures printed are the warehouse's."""
     data = data_folder(generated, tmp_path)
     run_redress(data, DEFAULT_POLICY)
-    run = {"stages": [("ingest inbox", 1.0)], "flow_seconds": 2.0, "seconds": 3.0, "peak_mb": 4.0, "cpu_seconds": 5.0}
+    run = {"stages": [("ingest inbox", 1.0, 2.0)], "flow_seconds": 2.0, "seconds": 3.0, "peak_mb": 4.0, "cpu_seconds": 5.0}
     text = run_benchmark.table("full run", None, run)
     assert "reference not run" in text and "redress/reference" not in text and "redress total" in text
     capsys.readouterr()
@@ -278,10 +278,14 @@ def test_the_table_gives_each_side_s_cpu_the_cpu_ratio_and_the_floor_of_the_wall
     """CPU seconds say how much work each side did, whatever the machine's other load;
     with two cores, redress's 510 CPU seconds could not take less than 255 s of wall time,
     6.38 times the reference's 40 s, however its work were scheduled."""
-    run = {"stages": [("ingest inbox", 100.0)], "flow_seconds": 250.0, "seconds": 300.0, "peak_mb": 6000.0,
-           "cpu_seconds": 510.0}
+    run = {"stages": [("ingest inbox", 100.0, 5_400.0), ("approve", 50.0, None)], "flow_seconds": 250.0,
+           "seconds": 300.0, "peak_mb": 6000.0, "cpu_seconds": 510.0}
     ref = {"seconds": 40.0, "peak_mb": 5000.0, "cpu_seconds": 70.0, "sql_seconds": 38.0, "figures": []}
     lines = run_benchmark.table("full run", ref, run, cores=2).splitlines()
+    # each stage's peak beside its seconds; n/a where the kernel gave none (benchmarks/peaks.py)
+    assert lines[1:4] == ["  stage                      seconds   peak MB",
+                          "  ingest inbox                 100.0     5,400",
+                          "  approve                       50.0       n/a"]
     assert lines[-4] == "  redress total                300.0 s   peak    6,000 MB   CPU     510.0 s (1.70 cores busy)"
     assert lines[-3] == ("  reference total               40.0 s   peak    5,000 MB   CPU      70.0 s (1.75 cores busy)"
                          "   (SQL 38.0 s)")
@@ -310,7 +314,7 @@ def test_a_child_s_cpu_seconds_include_the_children_it_waited_for(tmp_path):
 def no_runs(monkeypatch):
     """run_benchmark.main with its two children replaced by fixed figures: the folder
     handling alone, on a real (small) generation."""
-    run = {"stages": [("ingest inbox", 1.0)], "flow_seconds": 2.0, "seconds": 3.0, "peak_mb": 4.0, "cpu_seconds": 5.0}
+    run = {"stages": [("ingest inbox", 1.0, 2.0)], "flow_seconds": 2.0, "seconds": 3.0, "peak_mb": 4.0, "cpu_seconds": 5.0}
     monkeypatch.setattr(run_benchmark, "run_reference",
                         lambda *a: {"seconds": 1.0, "peak_mb": 1.0, "cpu_seconds": 1.0, "sql_seconds": 1.0,
                                    "figures": []})
