@@ -8,15 +8,20 @@ sampling the current resident size every few seconds misses a spike between two 
 `PeakWatch` asks the kernel instead. Every WATCH_SECONDS it reads the child's peak since
 the last reading (VmHWM) and then resets it (writing 5 to /proc/PID/clear_refs, Linux
 4.0 on: the peak becomes the current resident size). So each interval's figure is the
-exact peak of that interval, whatever happened between readings; only a rise and fall
-within the microseconds between a reading and its reset is lost. `stage_peaks` then
-gives each stage the largest peak of the intervals that overlap it, so a stage's figure
-may include up to one interval (WATCH_SECONDS) of its neighbours' memory, never less
-than its own.
+exact peak from its start (the resident size at the reset) to its end, whatever
+happened between readings; only a rise and fall within the microseconds between a
+reading and its reset is lost. `stage_peaks` then gives each stage the largest peak of
+the intervals that touch it: never less than its own, and at most the interval that
+straddles its start or end of its neighbours' memory (WATCH_SECONDS long, longer only
+when the machine keeps the watching thread waiting).
 
 Resetting the peak also resets what wait4 reports at exit (ru_maxrss: the peak since
-the last reset, with the children the process waited for). `Peaks.total_mb` is the
-largest of every interval and that exit figure: the process's peak, as before.
+the last reset, with the children the process waited for, and the peak of the image
+before the process's exec: the forked parent's). `Peaks.total_mb` is the largest of
+every interval and that exit figure: the process's peak, as before. The last interval,
+from the last reading to the exit, carries that exit figure, so a stage that ends in
+it may show the parent's or a child's memory (a redress run's flow ends seconds before
+its process does).
 
 Where the kernel offers no reset (not Linux, or /proc/PID/clear_refs not writable)
 nothing is reset, `Peaks.per_interval` is False and no stage gets a figure (None), so
@@ -33,9 +38,9 @@ WATCH_SECONDS = 0.1  # the length of one interval; the kernel, not the polling, 
 
 
 class Interval(NamedTuple):
-    start: float  # epoch seconds (time.time), excluded
-    end: float  # epoch seconds, included
-    peak_mb: float  # the process's peak resident memory within (start, end]
+    start: float  # epoch seconds (time.time): the reading (and reset) that began it
+    end: float  # epoch seconds: the next reading, or the exit
+    peak_mb: float  # the process's peak resident memory from start to end, both included
 
 
 class Peaks(NamedTuple):
@@ -85,23 +90,27 @@ class PeakWatch:
         peaks = watch.peaks(usage.ru_maxrss / 1024, time.time())
     """
 
-    def __init__(self, pid: int, start: float, every: float = WATCH_SECONDS):
+    def __init__(self, pid: int, start: float, every: float = WATCH_SECONDS, active: bool = True):
+        """`active` False (no os.waitid to wait without reaping): nothing is read, and
+        `peaks` gives the exit figure alone, per_interval False."""
         self._pid, self._every = pid, every
         self._start = self._last = start
         self._intervals: list[Interval] = []
-        self._reset_works = True
+        self._reset_works = active
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"peak-watch-{pid}", daemon=True)
-        self._thread.start()
+        if active:
+            self._thread.start()
 
     def _watch(self) -> None:
         while not self._done.wait(self._every):
             kb = _peak_kb(self._pid)
             if kb is None:
                 return  # exited: the last interval is wait4's
-            reset = _reset(self._pid)
+            # The interval ends between the reading and the reset, which begins the next:
+            # whatever the process does once the reset is done is in the next interval.
             now = time.time()
-            if not reset:
+            if not _reset(self._pid):
                 self._reset_works = False
                 return  # nothing reset: only the exit figure, for the whole process
             self._intervals.append(Interval(self._last, now, kb / 1024))
@@ -109,7 +118,8 @@ class PeakWatch:
 
     def stop(self) -> None:
         self._done.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def peaks(self, exit_peak_mb: float, end: float) -> Peaks:
         """The intervals read, then the last one (since the last reset, or the start, to
@@ -124,7 +134,7 @@ class PeakWatch:
 
 def stage_peaks(peaks: Peaks, stages: list[tuple[float, float]]) -> list[float | None]:
     """For each stage (start, end: epoch seconds), the largest peak among the intervals
-    that touch it (a <= end and b >= start for an interval (a, b]: a stage ending or
+    that touch it (a <= end and b >= start for an interval from a to b: a stage ending or
     starting on a boundary gets both intervals, the larger figure); None when the peaks
     are not per interval, or no interval touches it (a stage outside the watched life)."""
     if not peaks.per_interval:

@@ -104,9 +104,11 @@ def run_child(argv: list[str], env: dict[str, str], log: Path, name: str | None 
     start, started = time.perf_counter(), time.time()
     with log.open("w") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        watch = PeakWatch(proc.pid, started)
+        waits = hasattr(os, "waitid")  # not on every system: then the stages' peaks are n/a
+        watch = PeakWatch(proc.pid, started, active=waits)
         try:
-            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: its pid stays its own
+            if waits:
+                os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: its pid stays its own
         finally:
             watch.stop()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -146,18 +148,23 @@ def run_redress(data_dir: Path, policy: Path, env: dict[str, str], log: Path) ->
     """`redress run`, then `redress approve` of its plan when the policy asks for
     approval: seconds, peak and CPU of both together; `stages`, each (name, seconds,
     peak MB or None): the flow's task runs with the run's peak within each (stage_peaks),
-    then "approve" with its whole process's; the flow run's seconds and peak. The run's
+    the flow run's time outside them (OUTSIDE_TASKS), then "approve" with its whole
+    process's; the flow run's seconds and peak. The run's
     peak outside its flow run is its imports, Prefect's server (a child: wait4 counts it
     at exit) and the process's exit."""
     redress = Path(sys.executable).with_name("redress")
     argv = [str(redress), "--data-dir", str(data_dir), "run", "--policy", str(policy), "--run-date", RUN_DATE]
     run = run_child(argv, env, log)
     flow = stage_seconds(Path(env["PREFECT_HOME"]))
-    *peaks, flow_peak = stage_peaks(run.peaks, [*((start, end) for _, _, start, end in flow["stages"]),
-                                                flow["flow_span"]])
+    spans = [(start, end) for _, _, start, end in flow["stages"]]
+    gaps = outside_tasks(flow["flow_span"], spans)
+    *peaks, flow_peak = stage_peaks(run.peaks, [*spans, flow["flow_span"]])
+    gap_peaks = [peak for peak in stage_peaks(run.peaks, gaps) if peak is not None]
     result = {"seconds": run.seconds, "peak_mb": run.peak_mb, "cpu_seconds": run.cpu_seconds,
               "flow_seconds": flow["flow_seconds"], "flow_peak_mb": flow_peak,
-              "stages": [(name, seconds, peak) for (name, seconds, _, _), peak in zip(flow["stages"], peaks)]}
+              "stages": [*((name, seconds, peak) for (name, seconds, _, _), peak in zip(flow["stages"], peaks)),
+                         (OUTSIDE_TASKS, sum(end - start for start, end in gaps),
+                          max(gap_peaks) if gap_peaks else None)]}
     waiting = waiting_plan(data_dir)
     if waiting:  # the policy asks for approval (SPEC "Approval before release"): finance's step is timed too
         argv = [str(redress), "--data-dir", str(data_dir), "approve", waiting, "--by", "benchmark"]
@@ -166,6 +173,24 @@ def run_redress(data_dir: Path, policy: Path, env: dict[str, str], log: Path) ->
                       cpu_seconds=run.cpu_seconds + more.cpu_seconds,
                       stages=[*result["stages"], ("approve", more.seconds, more.peak_mb)])
     return result
+
+
+# The flow run's time outside its task runs, after them in the table: the analyst
+# exports (written by the flow once the stages succeed: flows/remediation.py), opening
+# and recording the run, and Prefect's work between tasks.
+OUTSIDE_TASKS = "flow outside tasks"
+
+
+def outside_tasks(flow_span: tuple[float, float], spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of `flow_span` (start, end) that no span of `spans` covers, in order."""
+    gaps, at = [], flow_span[0]
+    for start, end in sorted(spans):
+        if start > at:
+            gaps.append((at, min(start, flow_span[1])))
+        at = max(at, end)
+    if at < flow_span[1]:
+        gaps.append((at, flow_span[1]))
+    return [(start, end) for start, end in gaps if end > start]
 
 
 def waiting_plan(data_dir: Path) -> str | None:
