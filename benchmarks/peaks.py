@@ -1,35 +1,41 @@
 """Peak resident memory of a running child, interval by interval, and per stage.
 
 A process's peak resident memory (ru_maxrss, or VmHWM in /proc/PID/status) is one
-figure for its whole life: it cannot say which of redress's stages held the 9.9 GB, and
-sampling the current resident size every few seconds misses a spike between two samples
-(the 150 M run's samples every 30 s missed its peak: docs/scale-log.md, 2026-12-03).
+figure for its whole life: it cannot say which of redress's stages held the 9.9 GB,
+and sampling the current resident size every few seconds misses a spike between two
+samples (the 150 M run's samples every 30 s missed its peak: docs/scale-log.md,
+2026-12-03).
 
 `PeakWatch` asks the kernel instead. Every WATCH_SECONDS it reads the child's peak since
 the last reading (VmHWM) and then resets it (writing 5 to /proc/PID/clear_refs, Linux
 4.0 on: the peak becomes the current resident size). So each interval's figure is the
-exact peak from its start (the resident size at the reset) to its end, whatever
-happened between readings; only a rise and fall within the microseconds between a
-reading and its reset is lost. `stage_peaks` then gives each stage the largest peak of
-the intervals that touch it: never less than its own, and at most the interval that
-straddles its start or end of its neighbours' memory (WATCH_SECONDS long, longer only
-when the machine keeps the watching thread waiting).
+kernel's count of the peak from its start (the resident size at the reset) to its end,
+whatever happened between readings; lost are only a rise and fall within the
+microseconds between a reading and its reset, and pages the kernel reclaims (swaps
+out) before it has counted them into the peak. `stage_peaks` gives each stage the
+largest peak of the intervals that touch it: never less than its own, and at most the
+interval that straddles its start or end of its neighbours' memory (WATCH_SECONDS long,
+longer only when the machine keeps the watching thread waiting); a stage shorter than
+one interval shows the memory around it. `gap_peak` gives time between stages the
+intervals lying mostly inside it, so a few milliseconds between two tasks get no
+figure of their neighbours'.
 
-Resetting the peak also resets what wait4 reports at exit (ru_maxrss: the peak since
-the last reset, with the children the process waited for, and the peak of the image
-before the process's exec: the forked parent's). `Peaks.total_mb` is the largest of
-every interval and that exit figure: the process's peak, as before. The last interval,
-from the last reading to the exit, carries that exit figure, so a stage that ends in
-it may show the parent's or a child's memory (a redress run's flow ends seconds before
-its process does).
+The figure wait4 reports at exit (ru_maxrss) is kept apart (`Peaks.exit_mb`) and given
+to no stage: it is the peak since the last reset, but also that of the children the
+process waited for (redress's Prefect server) and of the image the process had before
+its exec, the parent's (Python starts a child with vfork: the benchmark's own peak, which
+`run_child` resets just before each start to its current size). `Peaks.total_mb`, the
+process's peak as the benchmark printed it before, is the largest of the readings and
+that exit figure.
 
-Where the kernel offers no reset (not Linux, or /proc/PID/clear_refs not writable)
-nothing is reset, `Peaks.per_interval` is False and no stage gets a figure (None), so
-no stage is ever given the whole process's peak as its own.
+Where the kernel offers no reading or no reset (not Linux, or /proc/PID/clear_refs not
+writable) nothing is counted per interval: `Peaks.per_interval` is False and no stage
+gets a figure (None), so no stage is ever given the whole process's peak as its own.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import NamedTuple
@@ -44,13 +50,15 @@ class Interval(NamedTuple):
 
 
 class Peaks(NamedTuple):
-    intervals: tuple[Interval, ...]  # contiguous, from the child's start to its exit
-    per_interval: bool  # whether each interval's peak is its own (the reset worked every time)
+    intervals: tuple[Interval, ...]  # the readings: contiguous, from the child's start to the last one
+    per_interval: bool  # whether every reading was followed by a reset (each interval its own)
+    exit_mb: float = 0.0  # wait4's ru_maxrss at exit: see the module docstring
 
     @property
     def total_mb(self) -> float:
-        """The process's peak over its whole life."""
-        return max((i.peak_mb for i in self.intervals), default=0.0)
+        """The process's peak over its whole life, with its children and its image
+        before exec (the figure wait4 gives, and every reading)."""
+        return max([self.exit_mb, *(i.peak_mb for i in self.intervals)])
 
 
 def _peak_kb(pid: int) -> int | None:
@@ -76,6 +84,12 @@ def _reset(pid: int) -> bool:
         return False
 
 
+def reset_own_peak() -> None:
+    """Reset this process's own peak to its current resident size, where the kernel
+    allows it: a child started next counts our peak in its exit figure (Peaks.exit_mb)."""
+    _reset(os.getpid())
+
+
 class PeakWatch:
     """Watches `pid` from `start` (epoch seconds, when it was started) in a thread of its
     own. Call `stop()` once the process has exited but before it is reaped (os.waitid
@@ -83,11 +97,13 @@ class PeakWatch:
     never be read or reset. Then `peaks(exit_peak_mb, end)` with wait4's ru_maxrss.
     Usage:
 
+        reset_own_peak()  # the child's image before exec is ours: our current size, not our peak
+        proc = subprocess.Popen(argv)
         watch = PeakWatch(proc.pid, started)
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
         watch.stop()
         _, status, usage = os.wait4(proc.pid, 0)
-        peaks = watch.peaks(usage.ru_maxrss / 1024, time.time())
+        peaks = watch.peaks(usage.ru_maxrss / 1024)
     """
 
     def __init__(self, pid: int, start: float, every: float = WATCH_SECONDS, active: bool = True):
@@ -106,13 +122,16 @@ class PeakWatch:
         while not self._done.wait(self._every):
             kb = _peak_kb(self._pid)
             if kb is None:
-                return  # exited: the last interval is wait4's
+                # exited (a zombie has no memory line), or no /proc to read: nothing reset yet
+                # means nothing was ever counted per interval
+                self._reset_works = self._reset_works and bool(self._intervals)
+                return
             # The interval ends between the reading and the reset, which begins the next:
             # whatever the process does once the reset is done is in the next interval.
             now = time.time()
             if not _reset(self._pid):
                 self._reset_works = False
-                return  # nothing reset: only the exit figure, for the whole process
+                return
             self._intervals.append(Interval(self._last, now, kb / 1024))
             self._last = now
 
@@ -121,26 +140,41 @@ class PeakWatch:
         if self._thread.is_alive():
             self._thread.join()
 
-    def peaks(self, exit_peak_mb: float, end: float) -> Peaks:
-        """The intervals read, then the last one (since the last reset, or the start, to
-        `end`) with wait4's peak at exit: a child that lived less than one interval has
-        that one, its whole life. Without a working reset, one interval for the whole
-        life, the exit figure, and per_interval False."""
+    def peaks(self, exit_peak_mb: float) -> Peaks:
+        """The intervals read (none for a child that lived less than one) and wait4's
+        figure at exit. Without a reading and a reset that worked every time: no
+        interval, per_interval False, the whole life's peak in exit_mb."""
         if not self._reset_works:
-            whole = max([exit_peak_mb, *(i.peak_mb for i in self._intervals)])
-            return Peaks((Interval(self._start, end, whole),), per_interval=False)
-        return Peaks((*self._intervals, Interval(self._last, end, exit_peak_mb)), per_interval=True)
+            return Peaks((), False, self._whole(exit_peak_mb))
+        return Peaks(tuple(self._intervals), True, exit_peak_mb)
+
+    def _whole(self, exit_peak_mb: float) -> float:
+        return max([exit_peak_mb, *(i.peak_mb for i in self._intervals)])
 
 
 def stage_peaks(peaks: Peaks, stages: list[tuple[float, float]]) -> list[float | None]:
     """For each stage (start, end: epoch seconds), the largest peak among the intervals
     that touch it (a <= end and b >= start for an interval from a to b: a stage ending or
     starting on a boundary gets both intervals, the larger figure); None when the peaks
-    are not per interval, or no interval touches it (a stage outside the watched life)."""
+    are not per interval, or no interval touches it (a stage outside the readings)."""
     if not peaks.per_interval:
         return [None] * len(stages)
     found = []
     for start, end in stages:
-        overlapping = [i.peak_mb for i in peaks.intervals if i.start <= end and i.end >= start]
-        found.append(max(overlapping) if overlapping else None)
+        touching = [i.peak_mb for i in peaks.intervals if i.start <= end and i.end >= start]
+        found.append(max(touching) if touching else None)
     return found
+
+
+def gap_peak(peaks: Peaks, gaps: list[tuple[float, float]]) -> float | None:
+    """The largest peak among the intervals lying mostly (more than half their length)
+    inside `gaps` (start, end: epoch seconds, not overlapping each other): the time
+    between stages, without the intervals a gap of a few milliseconds only touches,
+    which are its neighbours'. None when no interval lies mostly inside, or the peaks
+    are not per interval."""
+    if not peaks.per_interval:
+        return None
+    inside = [i.peak_mb for i in peaks.intervals
+              if sum(max(0.0, min(i.end, end) - max(i.start, start)) for start, end in gaps) * 2
+              > i.end - i.start]
+    return max(inside) if inside else None

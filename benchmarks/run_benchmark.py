@@ -62,7 +62,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import reference as ref  # noqa: E402  (benchmarks/reference.py: imports nothing of redress)
-from peaks import Peaks, PeakWatch, stage_peaks  # noqa: E402  (benchmarks/peaks.py)
+from peaks import Peaks, PeakWatch, gap_peak, reset_own_peak, stage_peaks  # noqa: E402  (benchmarks/peaks.py)
 
 RUN_DATE = "2025-12-01"
 REVISION_FILE = "scope_99_benchmark_revision.parquet"
@@ -103,6 +103,7 @@ def run_child(argv: list[str], env: dict[str, str], log: Path, name: str | None 
     while it runs (`PeakWatch`), stopped before the child is reaped."""
     start, started = time.perf_counter(), time.time()
     with log.open("w") as out:
+        reset_own_peak()  # the child's image before its exec is ours (benchmarks/peaks.py)
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         waits = hasattr(os, "waitid")  # not on every system: then the stages' peaks are n/a
         watch = PeakWatch(proc.pid, started, active=waits)
@@ -114,7 +115,7 @@ def run_child(argv: list[str], env: dict[str, str], log: Path, name: str | None 
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     seconds = time.perf_counter() - start
-    peaks = watch.peaks(usage.ru_maxrss / 1024, time.time())
+    peaks = watch.peaks(usage.ru_maxrss / 1024)
     text = log.read_text()
     if proc.returncode != 0:
         last = (text.strip().splitlines() or ["no output"])[-1]
@@ -148,10 +149,10 @@ def run_redress(data_dir: Path, policy: Path, env: dict[str, str], log: Path) ->
     """`redress run`, then `redress approve` of its plan when the policy asks for
     approval: seconds, peak and CPU of both together; `stages`, each (name, seconds,
     peak MB or None): the flow's task runs with the run's peak within each (stage_peaks),
-    the flow run's time outside them (OUTSIDE_TASKS), then "approve" with its whole
-    process's; the flow run's seconds and peak. The run's
-    peak outside its flow run is its imports, Prefect's server (a child: wait4 counts it
-    at exit) and the process's exit."""
+    the flow run's time outside them (OUTSIDE_TASKS, gap_peak), then "approve", the
+    largest of its process's readings; the flow run's seconds and peak. The run's total
+    peak also counts what lies outside its flow run: its imports, Prefect's server (a
+    child: wait4 counts it at exit) and the image before its exec."""
     redress = Path(sys.executable).with_name("redress")
     argv = [str(redress), "--data-dir", str(data_dir), "run", "--policy", str(policy), "--run-date", RUN_DATE]
     run = run_child(argv, env, log)
@@ -159,19 +160,19 @@ def run_redress(data_dir: Path, policy: Path, env: dict[str, str], log: Path) ->
     spans = [(start, end) for _, _, start, end in flow["stages"]]
     gaps = outside_tasks(flow["flow_span"], spans)
     *peaks, flow_peak = stage_peaks(run.peaks, [*spans, flow["flow_span"]])
-    gap_peaks = [peak for peak in stage_peaks(run.peaks, gaps) if peak is not None]
     result = {"seconds": run.seconds, "peak_mb": run.peak_mb, "cpu_seconds": run.cpu_seconds,
               "flow_seconds": flow["flow_seconds"], "flow_peak_mb": flow_peak,
               "stages": [*((name, seconds, peak) for (name, seconds, _, _), peak in zip(flow["stages"], peaks)),
-                         (OUTSIDE_TASKS, sum(end - start for start, end in gaps),
-                          max(gap_peaks) if gap_peaks else None)]}
+                         (OUTSIDE_TASKS, sum(end - start for start, end in gaps), gap_peak(run.peaks, gaps))]}
     waiting = waiting_plan(data_dir)
     if waiting:  # the policy asks for approval (SPEC "Approval before release"): finance's step is timed too
         argv = [str(redress), "--data-dir", str(data_dir), "approve", waiting, "--by", "benchmark"]
         more = run_child(argv, env, log.with_name(log.stem + "-approve.log"))
+        # its readings, as for a stage of the run: not wait4's exit figure (its server, the image before exec)
+        approve_peak, = stage_peaks(more.peaks, [(float("-inf"), float("inf"))])
         result.update(seconds=run.seconds + more.seconds, peak_mb=max(run.peak_mb, more.peak_mb),
                       cpu_seconds=run.cpu_seconds + more.cpu_seconds,
-                      stages=[*result["stages"], ("approve", more.seconds, more.peak_mb)])
+                      stages=[*result["stages"], ("approve", more.seconds, approve_peak)])
     return result
 
 

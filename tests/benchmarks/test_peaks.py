@@ -18,8 +18,7 @@ MB = 1024 * 1024
 # A child in three phases, each boundary written down (epoch seconds): a spike of 400 MB
 # held for no time (allocated, every page touched, freed at once), a pause, then 40 MB
 # held for half a second. Python gives an allocation this large back to the system on
-# free. It exits 0.3 s after the held phase, away from the interval that ends at the
-# exit (wait4's figure, which also counts the image before the exec). With "wait", the pause lasts until the watch has read and reset the child's peak
+# free. With "wait", the pause lasts until the watch has read and reset the child's peak
 # after the spike (its own VmHWM below 200 MB again), however late a busy machine runs
 # the watch: the held phase then starts in an interval of its own, the claim under test.
 PHASES = """
@@ -43,7 +42,6 @@ for i in range(0, len(held), 4096):
 time.sleep(0.5)
 marks.append(time.time())
 json.dump(marks, open(sys.argv[1], "w"))
-time.sleep(0.3)  # the last interval, up to the exit, is wait4's figure: see benchmarks/peaks.py
 """
 
 
@@ -69,7 +67,7 @@ def test_without_a_reset_no_stage_gets_a_figure_and_the_total_stays(tmp_path, mo
     env = run_benchmark.child_env(tmp_path / "home")
     child = run_benchmark.run_child([sys.executable, "-c", PHASES, str(tmp_path / "marks.json"), "no"], env,
                                     tmp_path / "child.log")
-    assert not child.peaks.per_interval and len(child.peaks.intervals) == 1
+    assert not child.peaks.per_interval and child.peaks.intervals == ()
     assert child.peak_mb >= 400
     marks = json.loads((tmp_path / "marks.json").read_text())
     assert peaks.stage_peaks(child.peaks, [(marks[0], marks[1]), (marks[2], marks[3])]) == [None, None]
@@ -143,3 +141,76 @@ def test_the_flow_outside_its_tasks_is_what_no_task_covers(tasks, a, b):
         assert in_gap == (not covered(t))
     assert all(flow[0] <= s < e <= flow[1] for s, e in gaps)
     assert all(e1 <= s2 for (_, e1), (s2, _) in zip(gaps, gaps[1:]))
+
+
+def test_without_a_reading_no_stage_gets_a_figure(tmp_path, monkeypatch):
+    """os.waitid but no /proc to read (another system): nothing was counted per interval,
+    so no stage is given the whole process's peak (n/a), and the total is wait4's."""
+    monkeypatch.setattr(peaks, "_peak_kb", lambda pid: None)
+    child = run_benchmark.run_child([sys.executable, "-c", PHASES, str(tmp_path / "marks.json"), "no"],
+                                    run_benchmark.child_env(tmp_path / "home"), tmp_path / "child.log")
+    marks = json.loads((tmp_path / "marks.json").read_text())
+    assert not child.peaks.per_interval and child.peak_mb >= 400
+    assert peaks.stage_peaks(child.peaks, [(marks[0], marks[1]), (marks[2], marks[3])]) == [None, None]
+
+
+def _resident_mb() -> float:
+    return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS:")).split()[1]) / 1024
+
+
+def test_the_benchmark_s_own_peak_is_not_a_child_s(tmp_path):
+    """A child starts as an image of the benchmark (vfork) and wait4 counts that image's
+    peak: the benchmark resets its own before each start, and the child's readings are
+    its own alone."""
+    before = _resident_mb()
+    ours = bytearray(800 * MB)
+    for i in range(0, len(ours), 4096):
+        ours[i] = 1
+    del ours
+    child = run_benchmark.run_child([sys.executable, "-c", "import time; time.sleep(0.5)"],
+                                    run_benchmark.child_env(tmp_path / "home"), tmp_path / "child.log")
+    assert child.peaks.per_interval and child.peaks.intervals
+    own, = peaks.stage_peaks(child.peaks, [(float("-inf"), float("inf"))])
+    assert own < 100, "a sleeping interpreter"
+    assert child.peak_mb < before + 400, "our 800 MB, freed before the start, are not the child's"
+
+
+def test_time_between_tasks_gets_only_the_intervals_lying_mostly_in_it():
+    """A few milliseconds between two tasks only touch their neighbours' intervals: no
+    figure of theirs; a long stretch after the tasks (the exports) gets its own."""
+    intervals = tuple(peaks.Interval(t / 10, (t + 1) / 10, 9_000.0 if t == 9 else 100.0) for t in range(30))
+    watched_peaks = peaks.Peaks(intervals, per_interval=True)
+    gaps = run_benchmark.outside_tasks((0.0, 3.0), [(0.05, 1.0), (1.004, 2.9)])
+    assert gaps == [(0.0, 0.05), (1.0, 1.004), (2.9, 3.0)]
+    assert peaks.gap_peak(watched_peaks, gaps) == 100.0  # (2.9, 3.0]: inside the last gap; not the 9,000 MB
+    assert peaks.gap_peak(watched_peaks, gaps[:2]) is None  # nothing lies mostly in 0.05 s and 4 ms
+    exports = run_benchmark.outside_tasks((0.0, 3.0), [(0.0, 0.5)])
+    assert peaks.gap_peak(watched_peaks, exports) == 9_000.0
+    assert peaks.gap_peak(peaks.Peaks(intervals, per_interval=False), exports) is None
+
+
+def test_run_redress_gives_each_stage_its_own_interval_s_peak(monkeypatch, tmp_path):
+    """How the readings become the table's rows: each task its own, the flow's time
+    outside the tasks, approve's readings (not its exit figure), the flow run's whole."""
+    def readings(*peak_per_second):
+        return peaks.Peaks(tuple(peaks.Interval(float(t), t + 1.0, mb) for t, mb in enumerate(peak_per_second)),
+                           True, exit_mb=7_777.0)
+
+    run = run_benchmark.Child(20.0, 7_777.0, 30.0, "", readings(100, 200, 300, 400, 500, 600, 700, 800, 900, 50))
+    approve = run_benchmark.Child(5.0, 9_999.0, 6.0, "", readings(1_000, 1_100))
+    children = iter([run, approve])
+    monkeypatch.setattr(run_benchmark, "run_child", lambda *a, **k: next(children))
+    monkeypatch.setattr(run_benchmark, "stage_seconds", lambda home: {
+        "flow_seconds": 8.0, "flow_span": (1.0, 9.0),
+        "stages": [("ingest inbox", 1.5, 1.2, 2.7), ("validate scope", 2.0, 4.2, 6.2)]})
+    monkeypatch.setattr(run_benchmark, "waiting_plan", lambda data: "R20251201-001")
+    result = run_benchmark.run_redress(tmp_path, tmp_path / "policy.toml", {"PREFECT_HOME": str(tmp_path)},
+                                       tmp_path / "redress.log")
+    assert result["stages"] == [
+        ("ingest inbox", 1.5, 300.0),  # intervals (1, 2] and (2, 3]
+        ("validate scope", 2.0, 700.0),  # (4, 5] to (6, 7]
+        (run_benchmark.OUTSIDE_TASKS, 8.0 - 1.5 - 2.0 + 0.0, 900.0),  # 1-1.2, 2.7-4.2, 6.2-9: (7, 8] and (8, 9] inside
+        ("approve", 5.0, 1_100.0),
+    ]
+    assert result["flow_peak_mb"] == 900.0 and result["peak_mb"] == 9_999.0
+    assert result["seconds"] == 25.0 and result["cpu_seconds"] == 36.0
