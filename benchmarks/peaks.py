@@ -45,7 +45,7 @@ WATCH_SECONDS = 0.1  # the length of one interval; the kernel, not the polling, 
 
 class Interval(NamedTuple):
     start: float  # epoch seconds (time.time): the reading (and reset) that began it
-    end: float  # epoch seconds: the next reading, or the exit
+    end: float  # epoch seconds: the next reading
     peak_mb: float  # the process's peak resident memory from start to end, both included
 
 
@@ -94,7 +94,7 @@ class PeakWatch:
     """Watches `pid` from `start` (epoch seconds, when it was started) in a thread of its
     own. Call `stop()` once the process has exited but before it is reaped (os.waitid
     with WNOWAIT): a reaped pid may be reused by another process, whose memory must
-    never be read or reset. Then `peaks(exit_peak_mb, end)` with wait4's ru_maxrss.
+    never be read or reset. Then `peaks(exit_peak_mb)` with wait4's ru_maxrss.
     Usage:
 
         reset_own_peak()  # the child's image before exec is ours: our current size, not our peak
@@ -110,7 +110,7 @@ class PeakWatch:
         """`active` False (no os.waitid to wait without reaping): nothing is read, and
         `peaks` gives the exit figure alone, per_interval False."""
         self._pid, self._every = pid, every
-        self._start = self._last = start
+        self._last = start
         self._intervals: list[Interval] = []
         self._reset_works = active
         self._done = threading.Event()
@@ -145,11 +145,8 @@ class PeakWatch:
         figure at exit. Without a reading and a reset that worked every time: no
         interval, per_interval False, the whole life's peak in exit_mb."""
         if not self._reset_works:
-            return Peaks((), False, self._whole(exit_peak_mb))
+            return Peaks((), False, max([exit_peak_mb, *(i.peak_mb for i in self._intervals)]))
         return Peaks(tuple(self._intervals), True, exit_peak_mb)
-
-    def _whole(self, exit_peak_mb: float) -> float:
-        return max([exit_peak_mb, *(i.peak_mb for i in self._intervals)])
 
 
 def stage_peaks(peaks: Peaks, stages: list[tuple[float, float]]) -> list[float | None]:

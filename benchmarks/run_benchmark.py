@@ -19,7 +19,7 @@
    Prefect client afterwards, from a private PREFECT_HOME); nothing is re-wrapped.
 4. Prints per stage seconds and peak resident memory (the run's peak within the stage,
    read from the kernel interval by interval while it runs: benchmarks/peaks.py; the
-   approval's is its whole process's), each side's total wall seconds (process start to
+   approval's the largest of its process's readings), each side's total wall seconds (process start to
    exit, what a user waits for), peak resident memory (the child's, with the children it
    waited for, as wait4's ru_maxrss gave it) and CPU
    seconds (user + system, from the same wait4: the process's threads and the children
@@ -390,11 +390,11 @@ def table(name: str, ref_run: dict | None, run: dict, cores: int | None = None) 
                 f"   CPU {figures['cpu_seconds']:>9,.1f} s ({figures['cpu_seconds'] / figures['seconds']:.2f} cores busy)")
 
     lines = [f"{name}", f"  {'stage':<24}{'seconds':>10}{'peak MB':>10}"]
-    lines += [f"  {stage:<24}{seconds:>10.1f}{'n/a' if peak is None else f'{peak:,.0f}':>10}"
-              for stage, seconds, peak in run["stages"]]
-    flow_peak = run.get("flow_peak_mb")
-    lines += [f"  {'flow run (Prefect)':<24}{run['flow_seconds']:>10.1f}"
-              f"{'n/a' if flow_peak is None else f'{flow_peak:,.0f}':>10}", total("redress total", run)]
+    def row(stage: str, seconds: float, peak: float | None) -> str:
+        return f"  {stage:<24}{seconds:>10.1f}{'n/a' if peak is None else f'{peak:,.0f}':>10}"
+
+    lines += [row(*stage) for stage in run["stages"]]
+    lines += [row("flow run (Prefect)", run["flow_seconds"], run.get("flow_peak_mb")), total("redress total", run)]
     if ref_run is None:
         return "\n".join([*lines, "  reference not run (--no-reference): no ratio, no comparison"])
     lines += [
