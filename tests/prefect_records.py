@@ -3,14 +3,17 @@ asynchronously.
 
 Prefect 3 records task runs from the events a flow run emits, in the background: on a
 loaded machine they reach the API a moment after the flow has returned, so a test that
-reads them at once may find none.
+reads them at once may find none. Logs are sent in batches by a worker thread of the
+process that wrote them: read at once, the last lines of a flow run may be missing.
 """
 
 from __future__ import annotations
 
 import time
 
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.sorting import LogSort
+from prefect.logging.handlers import APILogWorker
 
 WAIT_SECONDS = 60
 
@@ -27,3 +30,11 @@ def task_runs(client, flow_run_id, names: set[str] | None = None, wait: float = 
         if complete or time.monotonic() >= deadline:
             return found
         time.sleep(0.5)
+
+
+def flow_run_logs(client, flow_run_id) -> list:
+    """The logs of one flow run this process ran, oldest first, read once every log this
+    process has queued is sent (APILogWorker.drain_all)."""
+    APILogWorker.drain_all()
+    return client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                            sort=LogSort.TIMESTAMP_ASC)

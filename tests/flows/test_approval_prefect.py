@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey, FlowRunFilter,
-                                            FlowRunFilterName, FlowRunFilterTags, LogFilter, LogFilterFlowRunId)
-from prefect.client.schemas.sorting import FlowRunSort, LogSort
-from prefect.logging.handlers import APILogWorker
+                                            FlowRunFilterName, FlowRunFilterTags)
+from prefect.client.schemas.sorting import FlowRunSort
 
-from prefect_records import task_runs
+from prefect_records import flow_run_logs, task_runs
 from flows.remediation import remediation
 from redress.generate import generate
 from redress.policy import DEFAULT_POLICY  # the shipped policy: require_approval = true
@@ -61,11 +60,8 @@ def artifacts(flow_run_id) -> dict:
 
 
 def logs(flow_run_id) -> list[str]:
-    APILogWorker.drain_all()  # logs reach the API in batches: send what is queued first
     with get_client(sync_client=True) as client:
-        found = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
-                                 sort=LogSort.TIMESTAMP_ASC)
-    return [log.message for log in found]
+        return [log.message for log in flow_run_logs(client, flow_run_id)]
 
 
 def plan_days(data: Path) -> list[tuple]:

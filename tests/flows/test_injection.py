@@ -14,12 +14,13 @@ from pathlib import Path
 import duckdb
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 from flows.cli import main
 from redress.generate import generate
 from redress.sql import file_path
+from prefect_records import flow_run_logs
 
 CRAFTED = "o'brien; COPY (SELECT 42) TO 'pwned.csv'; -- [1]*"
 IMG = "<img src=x onerror=alert(1)>.csv"
@@ -206,7 +207,7 @@ def test_artifacts_show_names_escaped(crafted, run):
 def test_logs_show_names_on_one_line_without_escape_sequences(crafted, run):
     with get_client(sync_client=True) as client:
         (flow_run,) = [r for r in _every_flow_run(client) if CRAFTED in str(r.parameters.get("data_dir"))]
-        logs = [log.message for log in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))]
+        logs = [log.message for log in flow_run_logs(client, flow_run.id)]
     named = [m for m in logs if "red" in m and m.startswith("scope/")]
     assert "scope/\\x1b[31mred\\x1b[0m.csv: accepted (3 rows)" in named
     assert "scope/forged\\x0ascope: fake.csv accepted (9 rows).csv: accepted (3 rows)" in logs

@@ -10,12 +10,10 @@ from datetime import date
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter,
-                                            FlowRunFilterId, LogFilter, LogFilterFlowRunId)
-from prefect.client.schemas.sorting import LogSort
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
 
 from flows.remediation import remediation
-from prefect_records import task_runs
+from prefect_records import flow_run_logs, task_runs
 from redress.generate import RESENT, generate
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
@@ -37,9 +35,7 @@ def runs(tmp_path_factory):
 
 def _logs(flow_run_id) -> list[str]:
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
-                                sort=LogSort.TIMESTAMP_ASC)
-    return [log.message for log in logs]
+        return [log.message for log in flow_run_logs(client, flow_run_id)]
 
 
 def test_the_flow_run_is_named_after_the_run_id_and_tagged(runs):

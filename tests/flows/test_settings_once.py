@@ -47,14 +47,12 @@ def stored_text(flow_run_id) -> tuple[dict, str]:
     """The flow run's parameters, and everything Prefect's API keeps of the run (flow
     run, task runs, logs) as one JSON text."""
     from prefect import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
-    from prefect_records import task_runs as recorded_task_runs
+    from prefect_records import flow_run_logs, task_runs as recorded_task_runs
 
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(flow_run_id)
         task_runs = recorded_task_runs(client, flow_run_id)  # recorded asynchronously: waits for them
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        logs = flow_run_logs(client, flow_run_id)  # sent in batches: what is queued is sent first
     text = "\n".join([flow_run.model_dump_json(), *(t.model_dump_json() for t in task_runs),
                       *(entry.model_dump_json() for entry in logs)])
     names = sorted({t.name.rsplit("-", 1)[0] for t in task_runs})
