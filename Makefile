@@ -9,9 +9,15 @@ STAMP  := $(VENV)/.installed
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
+# pip compiles what it installs one file at a time; compileall does the same on every
+# core (70 s against 60 s for the lock on two). Like pip, it goes on past a file this
+# Python cannot compile (a package's module for a later Python), so its status is not
+# checked. The libraries must be compiled here: a machine that sets
+# PYTHONDONTWRITEBYTECODE would otherwise compile them again in every process.
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-compile --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -c 'import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=0)'
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -31,12 +37,19 @@ system-deps:  ## install Debian's chromium and libreoffice-calc-nogui when missi
 	  else echo "make test needs Chromium and LibreOffice Calc: sudo apt-get install $(SYSTEM_DEPS)" >&2; exit 1; fi; fi; \
 	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_DEPS) > /dev/null
 
+# The tests start a few hundred `redress` processes (forked or new), each importing
+# redress's own modules: compiled once here, they are not compiled again in each process
+# on a machine that sets PYTHONDONTWRITEBYTECODE (0.37 s against 0.27 s of CPU a process).
+# A module edited later is compiled again from its source, as Python does with any stale file.
+BYTECODE = $(BIN)/python -m compileall -q -j 0 redress flows tasks tests benchmarks
+
 # Two pytest processes: the service tier's session server (a real `prefect server start`)
 # and the other tiers' test server must never share a process, or the tests of one tier
 # run against the other's server once both session fixtures are up. The service tier
 # mostly waits on its server, so it runs beside the rest; its output follows theirs.
 test: $(STAMP) system-deps  ## check the layers (.importlinter), then run the test suite on two workers, a module per worker (its fixtures built once)
 	$(BIN)/lint-imports
+	$(BYTECODE)
 	@log=$$(mktemp); \
 	$(BIN)/python -m pytest --durations=5 tests/service > "$$log" 2>&1 & service=$$!; \
 	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15 --ignore=tests/service; rest=$$?; \
