@@ -102,8 +102,12 @@ def test_a_command_on_a_locked_folder_is_refused_before_prefect_starts(tmp_path,
 def test_a_data_folder_named_with_a_leading_tilde_is_used_where_it_is(tmp_path, prefect_home):
     """DuckDB reads a path that starts with `~` as one in the home folder (`~d/x` is
     $HOME + `d/x`): given relative, such a folder must still be the one written and read.
-    HOME points into tmp_path, so a path misread that way would land beside it."""
+    HOME points into tmp_path, so a path misread that way would land beside it. The run
+    uses the session's test server (a temporary server of its own is the demo's test below)."""
+    from prefect.settings import get_current_settings
+
     env = {"HOME": str(tmp_path / "home"), "PREFECT_HOME": str(prefect_home),
+           "PREFECT_API_URL": get_current_settings().api.url,
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "k" * 32,
            "REDRESS_INBOX_QUIET_SECONDS": "0", "REDRESS_INBOX_WAIT_SECONDS": "0"}
     (tmp_path / "home").mkdir()
