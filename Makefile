@@ -10,9 +10,9 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 # pip compiles what it installs one file at a time; compileall does the same on every
-# core (70 s against 60 s for the lock on two). Like pip, it goes on past a file this
-# Python cannot compile (a package's module for a later Python), so its status is not
-# checked. The libraries must be compiled here: a machine that sets
+# core (70 s against 44 + 16 s for the lock on two cores). Like pip, it goes on past a
+# file this Python cannot compile (a package's module for a later Python), so its status
+# is not checked. The libraries must be compiled here: a machine that sets
 # PYTHONDONTWRITEBYTECODE would otherwise compile them again in every process.
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,10 +37,11 @@ system-deps:  ## install Debian's chromium and libreoffice-calc-nogui when missi
 	  else echo "make test needs Chromium and LibreOffice Calc: sudo apt-get install $(SYSTEM_DEPS)" >&2; exit 1; fi; fi; \
 	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_DEPS) > /dev/null
 
-# The tests start a few hundred `redress` processes (forked or new), each importing
-# redress's own modules: compiled once here, they are not compiled again in each process
-# on a machine that sets PYTHONDONTWRITEBYTECODE (0.37 s against 0.27 s of CPU a process).
-# A module edited later is compiled again from its source, as Python does with any stale file.
+# The tests start `redress` in many processes (forked or new), each importing redress's
+# own modules: compiled once here, they are not compiled again in each process on a
+# machine that sets PYTHONDONTWRITEBYTECODE (0.37 s against 0.27 s of CPU a process).
+# In tests/ only the helpers gain: pytest rewrites the test modules themselves. A module
+# edited later is compiled again from its source, as Python does with any stale file.
 BYTECODE = $(BIN)/python -m compileall -q -j 0 redress flows tasks tests benchmarks
 
 # Two pytest processes: the service tier's session server (a real `prefect server start`)

@@ -69,8 +69,9 @@ def test_explain_without_warehouse(tmp_path):
 
 @pytest.fixture(scope="module")
 def prefect_home(tmp_path_factory):
-    """One PREFECT_HOME for the commands here that start their own temporary server: its
-    database is made (Prefect's migrations, seconds) once for all of them."""
+    """One PREFECT_HOME for the commands here that may start their own temporary server
+    (the demo's does; the locked-folder ones are refused before Prefect starts): its
+    database is made (Prefect's migrations, seconds) once for the module."""
     return tmp_path_factory.mktemp("prefect-home")
 
 
