@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings, strategies as st
 from great_expectations.execution_engine import sqlalchemy_execution_engine as gx_sql
+from sqlalchemy.engine import URL
 from polars.testing import assert_frame_equal
 
 from redress.checks import gx_duckdb
@@ -129,6 +130,53 @@ def test_gx_still_needs_the_shim(tiny_table, monkeypatch):
     monkeypatch.setattr(gx_duckdb, "persist_duckdb_connection", lambda: None)
     evr = one_expectation(tiny_table)
     assert evr.success is False and "element_count" not in evr.result
+
+
+def test_duckdb_engine_s_reflection_queries_still_fail(tiny_table):
+    # When this fails, duckdb-engine reflects DuckDB 2 tables: SkipFailingReflection can go.
+    import sqlalchemy as sa
+
+    url = URL.create("duckdb", database=str(tiny_table)).render_as_string()  # duckdb-engine's own dialect
+    engine = sa.create_engine(url, connect_args={"read_only": True})
+    try:
+        inspector = sa.inspect(engine)
+        with pytest.raises(sa.exc.ProgrammingError, match="REGCLASS"):
+            inspector.get_pk_constraint("t")
+        with pytest.raises(sa.exc.ProgrammingError, match="pg_collation"):
+            inspector.get_columns("t")
+    finally:
+        engine.dispose()
+
+
+def _column_metadata(url: str, table: str) -> list[tuple]:
+    """GX's column metadata of `table` (the `table.column_types` metric's source), through
+    the dialect `url` names: each column's fields as GX gives them, values as text."""
+    import sqlalchemy as sa
+    from great_expectations.expectations.metrics.util import get_sqlalchemy_column_metadata
+
+    engine = gx_sql.SqlAlchemyExecutionEngine(connection_string=url, connect_args={"read_only": True})
+    try:
+        columns = get_sqlalchemy_column_metadata(engine, sa.table(table).name)  # as GX passes it
+    finally:
+        engine.close()
+    return [tuple(sorted((k, str(v)) for k, v in c.items())) for c in columns]
+
+
+def test_gx_reads_the_same_columns_through_redress_s_dialect_for_every_table(tmp_path):
+    """SkipFailingReflection only skips queries that fail: for every warehouse table, a
+    staging table and a view (the emission gate validates views), GX's column metadata
+    through it is duckdb-engine's."""
+    warehouse = staging_warehouse(tmp_path / "warehouse.duckdb", [{}])
+    with connect(warehouse) as con:  # every table of the warehouse
+        con.execute("CREATE VIEW ledger_view AS SELECT payment_id, amount FROM ledger")
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+    assert len(tables) > 10 and {"customers_staging", "ledger", "ledger_view"} <= set(tables)
+    gx_duckdb.persist_duckdb_connection()
+    theirs = URL.create("duckdb", database=str(warehouse)).render_as_string()
+    for table in tables:
+        ours = _column_metadata(gx_duckdb.warehouse_url(warehouse), table)
+        assert ours and ours == _column_metadata(theirs, table), table
 
 
 def test_the_warehouse_is_released_after_validation(tiny_table):
