@@ -111,6 +111,9 @@ def test_gx_still_has_the_persisted_connection_list_the_shim_extends():
     assert "sqlite" in dialects and "duckdb" in dialects
     assert all(isinstance(dialect.value, str) for dialect in dialects)
     assert gx_sql._dialect_requires_persisted_connection(connection_string="duckdb:///w.duckdb")
+    # the URL redress gives GX (its own dialect, SkipFailingReflection)
+    url = gx_duckdb.warehouse_url(Path("w.duckdb"))
+    assert url.startswith("duckdb+redress:") and gx_sql._dialect_requires_persisted_connection(connection_string=url)
 
 
 def test_with_the_shim_an_expectation_on_a_duckdb_table_returns_a_real_result(tiny_table):
