@@ -11,8 +11,10 @@ import duckdb
 import great_expectations as gx
 import polars as pl
 import pytest
+import sqlalchemy as sa
 from hypothesis import given, settings, strategies as st
 from great_expectations.execution_engine import sqlalchemy_execution_engine as gx_sql
+from great_expectations.expectations.metrics.util import get_sqlalchemy_column_metadata
 from sqlalchemy.engine import URL
 from polars.testing import assert_frame_equal
 
@@ -137,8 +139,6 @@ def test_gx_still_needs_the_shim(tiny_table, monkeypatch):
 
 def test_duckdb_engine_s_reflection_queries_still_fail(tiny_table):
     # When this fails, duckdb-engine reflects DuckDB 2 tables: SkipFailingReflection can go.
-    import sqlalchemy as sa
-
     url = URL.create("duckdb", database=str(tiny_table)).render_as_string()  # duckdb-engine's own dialect
     engine = sa.create_engine(url, connect_args={"read_only": True})
     try:
@@ -154,9 +154,6 @@ def test_duckdb_engine_s_reflection_queries_still_fail(tiny_table):
 def _column_metadata(url: str, table: str) -> list[tuple]:
     """GX's column metadata of `table` (the `table.column_types` metric's source), through
     the dialect `url` names: each column's fields as GX gives them, values as text."""
-    import sqlalchemy as sa
-    from great_expectations.expectations.metrics.util import get_sqlalchemy_column_metadata
-
     engine = gx_sql.SqlAlchemyExecutionEngine(connection_string=url, connect_args={"read_only": True})
     try:
         columns = get_sqlalchemy_column_metadata(engine, sa.table(table).name)  # as GX passes it
