@@ -1,25 +1,37 @@
 """The one-step benchmarks the README names (benchmarks/entitle_slices.py,
 notify_steps.py, xlsx_benchmark.py) run on a real run's warehouse and print figures
 that agree with it: a benchmark that no longer imports, or that measures other work
-than the stage does, is caught here rather than by the next person who needs it."""
+than the stage does, is caught here rather than by the next person who needs it.
+
+Also benchmarks/kill_resume.py's parts: its comparison of two data folders finds every
+kind of difference it names (a payment, a notification, a batch folder edited or
+half-written) and none between a folder and its copy; its kill takes the command's
+whole process group; its count of leftover Prefect servers sees a process of that
+Prefect home. The kills of real commands at scale are measured by the script itself
+(README "Scale")."""
 
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import shutil
+import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import given, strategies as st
 
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 from redress.generate import generate
 
 import entitle_slices
 import held_open
+import kill_resume
 import notify_steps
 import xlsx_benchmark
 
@@ -164,3 +176,106 @@ def test_held_open_times_both_ways_and_leaves_no_folder(monkeypatch, capsys, tmp
     assert f"held / opened {figures['ratio']:.2f}" in out.splitlines()[-1]
     assert redress.warehouse.HOLD_MAX_BYTES == shipped  # put back
     assert list(tmp_path.iterdir()) == []  # its folders removed
+
+
+def test_a_folder_and_its_copy_agree_on_every_figure(run_folder, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_folder, copy)
+    found = kill_resume.figures(run_folder)
+    with duckdb.connect(str(run_folder / "warehouse.duckdb"), read_only=True) as con:
+        (payments,), = con.execute("SELECT count(*) FROM ledger").fetchall()
+        (told,), = con.execute("SELECT count(*) FROM notifications").fetchall()
+    assert payments > 1_000 and found["ledger (customer, rail, amount, attempt, status)"][0] == payments
+    assert found["batch payments (without payment id)"][0] == payments
+    assert found["notification files' rows"][0] == told > 1_000
+    assert found["batch folders (rail, value date, count, sum)"][0] >= 2
+    assert found["batch folders failing their manifest"] == (0, ()) == found["half-written or unknown outbox entries"]
+    assert kill_resume.differences(found, kill_resume.figures(copy)) == []
+
+
+def test_each_kind_of_difference_is_named(run_folder, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_folder, copy)
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        (payment,), = con.execute("SELECT min(payment_id) FROM ledger").fetchall()
+        con.execute("UPDATE ledger SET amount = amount + 1 WHERE payment_id = ?", [payment])
+        con.execute("DELETE FROM notifications WHERE person_key = (SELECT min(person_key) FROM notifications)")
+    batches = copy / "outbox" / "batches"
+    folder = sorted(p for p in batches.iterdir() if p.is_dir())[0]
+    with (folder / "payments.csv").open("a", encoding="utf-8") as f:
+        f.write("\n")  # its SHA-256 is no longer the manifest's
+    (batches / ".tmp-left-by-a-kill").mkdir()
+    lines = kill_resume.differences(kill_resume.figures(run_folder), kill_resume.figures(copy))
+    named = {line.split(": ")[0].removeprefix("DIFFERS ") for line in lines}
+    # the edited folder fails its manifest, and so is missing from the verified folders too
+    assert named == {"ledger (customer, rail, amount, attempt, status)",
+                     "notifications (person, recipient, channel, code, template)",
+                     "batch folders failing their manifest", "batch folders (rail, value date, count, sum)",
+                     "half-written or unknown outbox entries"}
+    assert all(line.startswith("DIFFERS ") for line in lines)
+
+
+def test_a_kill_takes_the_command_and_everything_in_its_process_group(tmp_path):
+    marker = tmp_path / "grandchild.pid"
+    # A command that starts a child of its own (as redress starts Prefect's server), then waits.
+    script = (f"import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+              f" open({str(marker)!r}, 'w').write(str(c.pid)); time.sleep(60)")
+    started = time.perf_counter()
+    ran = kill_resume.killed_after([sys.executable, "-c", script], {}, 1.5, tmp_path / "log")
+    assert ran is not None and 1.4 <= ran < 30 and time.perf_counter() - started < 30
+    grandchild = int(marker.read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{grandchild}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{grandchild}").exists() or "Z" in Path(f"/proc/{grandchild}/stat").read_text().split()[2]
+
+
+def test_a_command_that_ends_before_its_kill_is_said_so_and_a_failure_is_one_error(tmp_path):
+    assert kill_resume.killed_after([sys.executable, "-c", "pass"], {}, 30.0, tmp_path / "log") is None
+    with pytest.raises(RuntimeError, match=r"failed \(3\) before its kill: the last line"):
+        kill_resume.killed_after([sys.executable, "-c", "print('the last line'); raise SystemExit(3)"],
+                                 {}, 30.0, tmp_path / "log")
+
+
+def test_a_process_of_the_prefect_home_is_counted_until_it_ends(tmp_path, monkeypatch):
+    home = tmp_path / "prefect-home"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                               env={"PREFECT_HOME": str(home)})
+    try:
+        deadline = time.monotonic() + 10
+        while sleeper.pid not in kill_resume.processes_with(home) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert kill_resume.processes_with(home) == [sleeper.pid]
+        assert kill_resume.processes_with(tmp_path / "another") == []
+        monkeypatch.setattr(kill_resume, "SERVER_GRACE_SECONDS", 0.5)
+        assert kill_resume.servers_left(home) == 1
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert kill_resume.servers_left(home) == 0
+
+
+@given(seconds=st.floats(0.1, 100_000), kills=st.integers(1, 20), seed=st.integers(0, 2**32))
+def test_kill_moments_are_spread_over_the_command_in_order(seconds, kills, seed):
+    moments = kill_resume.kill_moments(seconds, kills, random.Random(seed))
+    low, high = kill_resume.KILL_WINDOW
+    assert len(moments) == kills and moments == sorted(moments)
+    width = (high - low) * seconds / kills
+    for k, at in enumerate(moments):
+        assert low * seconds + k * width - 1e-6 <= at <= low * seconds + (k + 1) * width + 1e-6
+
+
+def test_same_bytes_lists_every_file_that_differs_or_is_on_one_side(run_folder, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_folder, copy)
+    same, differ = kill_resume.same_bytes(run_folder, copy)
+    assert differ == [] and any(n.startswith("outbox/batches/") for n in same)
+    assert any(n.startswith("reports/") for n in same) and any(n.startswith("exports/") for n in same)
+    assert not any(n.startswith(("inbox/", "warehouse")) for n in same)
+    edited = next(n for n in same if n.endswith("manifest.json"))
+    (copy / edited).write_bytes((copy / edited).read_bytes() + b" ")
+    (copy / "reports" / "extra.txt").write_text("only here\n")
+    (copy / "inbox" / "ignored.txt").write_text("the inbox is not compared\n")
+    same_after, differ_after = kill_resume.same_bytes(run_folder, copy)
+    assert differ_after == sorted([edited, "reports/extra.txt"])
+    assert len(same_after) == len(same) - 1
