@@ -54,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -96,7 +97,10 @@ def approve_argv(data_dir: Path) -> list[str]:
 
 def kill_moments(seconds: float, kills: int, rng: random.Random) -> list[float]:
     """`kills` moments in seconds, the k-th drawn uniformly from the k-th of `kills` equal
-    parts of KILL_WINDOW of `seconds`: spread over the whole command, in order."""
+    parts of KILL_WINDOW of `seconds`: spread over the whole command, in order; none for
+    no kill."""
+    if kills <= 0:
+        return []
     low, high = KILL_WINDOW
     width = (high - low) / kills
     return [(low + width * (k + rng.random())) * seconds for k in range(kills)]
@@ -238,6 +242,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="data folder (default bench/kill-<customers>)")
     parser.add_argument("--keep", action="store_true", help="keep the data folder (reuse it with --out next time)")
     args = parser.parse_args()
+    if args.kills < 0:
+        parser.error("--kills must be 0 or more")
     sys.stdout.reconfigure(line_buffering=True)  # each line as it happens, also into a file
     given = args.out or ROOT / "bench" / f"kill-{args.customers}"
     if given.is_symlink():
@@ -286,8 +292,9 @@ def main() -> int:
         ok &= not problems
         if args.kills == 0:
             same, differ = same_bytes(straight, killed)
+            kinds = Counter(Path(name).name for name in differ)  # a batch folder's files by name
             print(f"same bytes: {len(same):,} files; different: {len(differ):,}"
-                  + "".join(f"\n  differs: {name}" for name in differ))
+                  + "".join(f"\n  differs: {name} ({n:,} file{'s' * (n > 1)})" for name, n in sorted(kinds.items())))
     except RuntimeError as exc:
         print(f"kill_resume: {exc} (logs: {prefect_home})", file=sys.stderr)
         return 1
