@@ -482,13 +482,20 @@ def main() -> int:
         return 1
     shutil.rmtree(prefect_home, ignore_errors=True)
     if not args.keep:
-        if made is not None:
-            shutil.rmtree(made)
-        elif was_empty:  # a folder the user made: emptied again, kept
-            _empty(out)
-        else:  # its own marked folder, reused
-            shutil.rmtree(out)
+        clean_up(out, made, was_empty)
     return 0 if ok else 1
+
+
+def clean_up(out: Path, made: Path | None, was_empty: bool) -> None:
+    """Remove what a run without --keep made: `made`, the outermost folder it created (it
+    and what is under it), else empty `out` again when the user gave it empty, else
+    remove `out`, the benchmark's own marked folder, reused."""
+    if made is not None:
+        shutil.rmtree(made)
+    elif was_empty:  # a folder the user made: emptied again, kept
+        _empty(out)
+    else:  # its own marked folder, reused
+        shutil.rmtree(out)
 
 
 def _empty(folder: Path, keep: tuple[str, ...] = ()) -> None:
