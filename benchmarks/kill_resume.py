@@ -69,7 +69,7 @@ from redress.errors import RedressError
 from redress.outbox.files import TMP_PREFIX
 from redress.outbox.recovery import batch_folders, notification_files, unknown_outbox, verified_manifest
 from redress.warehouse.exports import ROW_FINGERPRINT
-from run_benchmark import (ROOT, RUN_DATE, _first_missing, child_env, clean_up, prepare, prepare_prefect, run_child,
+from run_benchmark import (ROOT, RUN_DATE, child_env, claim_folder, clean_up, prepare, prepare_prefect, run_child,
                            waiting_plan)
 
 REDRESS = str(Path(sys.executable).with_name("redress"))
@@ -256,15 +256,7 @@ def main() -> int:
     if args.kills < 0:
         parser.error("--kills must be 0 or more")
     sys.stdout.reconfigure(line_buffering=True)  # each line as it happens, also into a file
-    given = args.out or ROOT / "bench" / f"kill-{args.customers}"
-    if given.is_symlink():
-        parser.exit(1, f"kill_resume: {given} is a symbolic link: give the folder itself\n")
-    try:
-        out = given.resolve()
-    except RuntimeError:  # a loop of symbolic links above it (pathlib, Python 3.11)
-        parser.exit(1, f"kill_resume: {given} cannot be resolved (a loop of symbolic links)\n")
-    made = _first_missing(out)
-    was_empty = made is None and out.is_dir() and not any(out.iterdir())
+    out, made, was_empty = claim_folder(args.out or ROOT / "bench" / f"kill-{args.customers}", parser, "kill_resume")
     manifest = prepare(out, args.customers, args.seed)
     print(f"customers {manifest['customers']:,}; scope rows {sum(manifest['scope_rows'].values()):,}")
     prefect_home = Path(tempfile.mkdtemp(prefix="redress-kill-prefect-"))

@@ -438,15 +438,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.revision and args.no_reference:
         parser.error("--revision is measured against the reference: not with --no-reference")
-    given = args.out or ROOT / "bench" / f"{args.customers}"
-    if given.is_symlink():
-        parser.exit(1, f"benchmark: {given} is a symbolic link: give the folder itself\n")
-    try:
-        out = given.resolve()
-    except RuntimeError:  # a loop of symbolic links above it (pathlib, Python 3.11)
-        parser.exit(1, f"benchmark: {given} cannot be resolved (a loop of symbolic links)\n")
-    made = _first_missing(out)  # what this run creates, removed at the end without --keep
-    was_empty = made is None and out.is_dir() and not any(out.iterdir())
+    out, made, was_empty = claim_folder(args.out or ROOT / "bench" / f"{args.customers}", parser, "benchmark")
     policy = args.policy.resolve()
 
     print(f"redress benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
@@ -484,6 +476,20 @@ def main() -> int:
     if not args.keep:
         clean_up(out, made, was_empty)
     return 0 if ok else 1
+
+
+def claim_folder(given: Path, parser: argparse.ArgumentParser, prog: str) -> tuple[Path, Path | None, bool]:
+    """(the folder, resolved; `made`, the outermost folder of it that does not exist yet,
+    which a run without --keep removes; whether it exists and is empty). A symbolic link
+    or a loop of them is refused in one line (`prog: ...`, exit 1)."""
+    if given.is_symlink():
+        parser.exit(1, f"{prog}: {given} is a symbolic link: give the folder itself\n")
+    try:
+        out = given.resolve()
+    except RuntimeError:  # a loop of symbolic links above it (pathlib, Python 3.11)
+        parser.exit(1, f"{prog}: {given} cannot be resolved (a loop of symbolic links)\n")
+    made = _first_missing(out)
+    return out, made, made is None and out.is_dir() and not any(out.iterdir())
 
 
 def clean_up(out: Path, made: Path | None, was_empty: bool) -> None:
