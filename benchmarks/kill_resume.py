@@ -301,9 +301,9 @@ def main() -> int:
                 else:
                     print(f"  {command} given again: exit 0 in {last.seconds:.1f} s" + said(command, last.text))
         expected, after = figures(straight), figures(killed)
-        print(f"  {'figure (rows)':<60}{'straight':>12}{'killed':>12}")
+        print(f"  {'figure (rows)':<64}{'straight':>12}{'killed':>12}")
         for name, found in expected.items():
-            print(f"  {name:<60}{found[0]:>12,}{after.get(name, (0,))[0]:>12,}")
+            print(f"  {name:<64}{found[0]:>12,}{after.get(name, (0,))[0]:>12,}")
         problems = differences(expected, after)
         print("\n".join(problems) if problems else "agreement: every figure equal")
         ok &= not problems
