@@ -69,8 +69,8 @@ from redress.errors import RedressError
 from redress.outbox.files import TMP_PREFIX
 from redress.outbox.recovery import batch_folders, notification_files, unknown_outbox, verified_manifest
 from redress.warehouse.exports import ROW_FINGERPRINT
-from run_benchmark import (ROOT, RUN_DATE, child_env, claim_folder, clean_up, prepare, prepare_prefect, run_child,
-                           waiting_plan)
+from run_benchmark import (ROOT, RUN_DATE, child_env, claim_folder, clean_up, last_line, prepare, prepare_prefect,
+                           run_child, waiting_plan)
 
 REDRESS = str(Path(sys.executable).with_name("redress"))
 # A kill lands between these shares of the uninterrupted command's seconds.
@@ -138,7 +138,7 @@ def killed_after(argv: list[str], env: dict[str, str], seconds: float, log: Path
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     if code != 0:
-        last = (log.read_text().strip().splitlines() or ["no output"])[-1]
+        last = last_line(log.read_text()) or "no output"
         raise RuntimeError(f"{log.stem} failed ({code}) before its kill: {last}")
     return None
 
@@ -238,7 +238,7 @@ def differences(straight: dict[str, tuple[int, tuple]], killed: dict[str, tuple[
 
 def said(command: str, output: str) -> str:
     """An approval's last line (what it released and told), to print after its fate."""
-    last = (output.strip().splitlines() or [""])[-1]
+    last = last_line(output)
     return f": {last}" if command == "approve" and last else ""
 
 

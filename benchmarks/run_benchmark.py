@@ -96,6 +96,11 @@ class Child(NamedTuple):
     peaks: Peaks  # its peak interval by interval (benchmarks/peaks.py), for stage_peaks
 
 
+def last_line(text: str) -> str:
+    """A command's last line of output, "" for none."""
+    return (text.strip().splitlines() or [""])[-1]
+
+
 def run_child(argv: list[str], env: dict[str, str], log: Path, name: str | None = None) -> Child:
     """Run argv to completion; its Child figures. Raises RuntimeError with the log's
     last line when it fails. Peak and CPU are the child's own (wait4's rusage), so one
@@ -118,7 +123,7 @@ def run_child(argv: list[str], env: dict[str, str], log: Path, name: str | None 
     peaks = watch.peaks(usage.ru_maxrss / 1024)
     text = log.read_text()
     if proc.returncode != 0:
-        last = (text.strip().splitlines() or ["no output"])[-1]
+        last = last_line(text) or "no output"
         raise RuntimeError(f"{name or (Path(argv[1]).name if len(argv) > 1 else argv[0])} failed "
                            f"({proc.returncode}): {last}")
     return Child(seconds, peaks.total_mb, usage.ru_utime + usage.ru_stime, text, peaks)

@@ -24,11 +24,13 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from hypothesis import given, strategies as st
 
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 from redress.generate import generate
+from redress.inbox.hashing import sha256_of
 
 import entitle_slices
 import held_open
@@ -287,9 +289,6 @@ def test_what_people_and_banks_get_is_compared_row_for_row(run_folder, tmp_path)
     """A notification file's text, or a batch's payments, changed with every record kept
     consistent (the manifest's hash written again, its count and sum unchanged): each is
     found in its own figure and nowhere else."""
-    import polars as pl
-    from redress.inbox.hashing import sha256_of
-
     copy = tmp_path / "copy"
     shutil.copytree(run_folder, copy)
     note = sorted((copy / "outbox" / "notifications").glob("*.parquet"))[0]
