@@ -13,18 +13,19 @@ approval, folders published, each with its checkpoint), then tells the people of
 under the data folder's lock; only a `waiting` plan before its expiry is decided, anything
 else is refused in one line (redress/rules/plans.py `refusal`).
 
-A killed approval is finished by approving again: its committed folders are published
-first, then (being approved already) it is refused; one killed before the commit is
-released afresh. Its notifications, if the kill came before them, go out with the next
-run (notify tells everyone not told yet).
+A killed approval is finished by approving again: one killed before its release
+committed is released afresh; one killed after it has its committed folders published,
+then whatever of its last steps is left done: its people told (unless its notify
+committed), its report page, Prefect artifacts and exports written again. Only then is
+the plan `completed` (plans.completed_at), and approving it again refused. A killed
+rejection is finished the same way by rejecting again (its report page).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -42,6 +43,7 @@ from redress.rules.batches import batch_summary
 from redress.rules.plans import refusal
 from redress.rules.vouchers import with_voucher_parts
 from redress.runtime.commands import redress_line
+from redress.runtime.faults import checkpoint
 from redress.runtime.permissions import private_files
 from redress.runtime.run_naming import approve_run_name, name_and_tag
 from redress.settings import Settings, for_run
@@ -50,12 +52,11 @@ from redress.warehouse import connect, held_open
 from redress.warehouse import path as warehouse_path
 from redress.warehouse import plans as plans_table
 from redress.warehouse.exports import write_exports
-from redress.warehouse.runs import data_dir_lock
+from redress.warehouse.runs import data_dir_lock, run_context
 from tasks.disburse import recover_outbox
-from tasks.notify import notify
+from tasks.notify import notify, recover_notifications
 from tasks.report import publish_released_tables, refresh_report_page
 from redress.disbursement.release import Approval, release
-from redress.sql import one
 
 POLL_SECONDS = 5  # how often a paused run asks the server whether it was resumed
 
@@ -71,27 +72,18 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def _context(data_dir: Path, run_id: str) -> RunContext:
-    """The context of the run that made the plan, from its `runs` row."""
-    with connect(warehouse_path(data_dir)) as con:
-        row = one(con.execute("SELECT run_date, parameters, policy_sha256 FROM runs WHERE run_id = ?",
-                          [run_id]))
-    if row is None:
-        raise RedressError(f"no run {run_id} in {data_dir}: nothing to decide")
-    run_date, parameters, sha = row
-    return RunContext(data_dir, run_id, run_date if isinstance(run_date, date) else date.fromisoformat(run_date),
-                      Path(json.loads(parameters)["policy"]), sha)
-
-
 def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
     """The plan, if it can take `decision` now; else RedressError (one line), after
     recording that a waiting plan past its expiry has expired."""
     with connect(ctx.warehouse) as con:
         plan = plans_table.read(con, ctx.run_id)
         why = refusal(ctx.run_id, plan and plan["state"], plan and plan["expires_at"], now, decision)
-        if why and plan and plan["state"] == WAITING:
+        expired = bool(why) and bool(plan) and plan["state"] == WAITING
+        if expired:
             plans_table.decide(con, ctx.run_id, EXPIRED, by=None, note=None, at=now)
-            _discard_scratch(ctx)
+    if expired:
+        _discard_scratch(ctx)
+        refresh_report_page(ctx)  # report.html shows the plan expired
     if why:
         raise RedressError(why)
     return plan
@@ -105,21 +97,28 @@ def _name(by: str) -> str:
 
 
 def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, settings: Settings) -> dict:
-    """Release plan `run_id` (inside a flow run, under the folder lock): returns
-    run_id, batches, payments, amount_krw, notifications, recovered_batches."""
+    """Release plan `run_id` (inside a flow run, under the folder lock and `held_open`),
+    then its last steps (`_complete`). Returns run_id, batches, payments, amount_krw,
+    notifications, recovered_batches; with `finished` (True) when it finished an approval
+    that was killed after its release committed (batches, payments and amount_krw 0:
+    released then), and `told_before` when that approval's notify had committed too.
+    RedressError (one line) for a plan it may not release (redress/rules/plans.py)."""
     by, now = _name(by), _now()
-    ctx = _context(data_dir, run_id)
+    ctx = run_context(data_dir, run_id)
     recovered = recover_outbox(ctx)  # a killed approval's committed folders, published first
-    if _released_but_not_told(ctx):
+    if _unfinished(ctx, APPROVED):
         # An approval killed after its release committed: the payments are issued and their
-        # folders now published; what is left is telling the run's people. Given again,
-        # `approve` finishes that, so a killed approval is completed by repeating it.
-        told = _notify(ctx, settings)
-        refresh_report_page(ctx)
-        publish_released_tables(ctx)
-        get_run_logger().info("finished the interrupted release of plan %s", run_id)
+        # folders now published. Given again, `approve` does what is left: tells the run's
+        # people unless its notify committed (then its files are published), and writes the
+        # report page, artifacts and exports again. So repeating a killed approval completes it.
+        told = None if _told(ctx) else _notify(ctx, settings)
+        if told is None:
+            recover_notifications(ctx)  # a notify killed after its commit: its files published
+        _complete(ctx, settings, released=True)
+        get_run_logger().info("finished the interrupted approval of plan %s", run_id)
         return {"run_id": run_id, "batches": 0, "payments": 0, "amount_krw": 0,
-                "notifications": told.notifications, "recovered_batches": recovered, "finished": True}
+                "notifications": told.notifications if told else 0, "told_before": told is None,
+                "recovered_batches": recovered, "finished": True}
     plan = _waiting(ctx, APPROVED, now)
     policy = load_policy(ctx.policy_path)
     if policy.sha256 != ctx.policy_sha256:
@@ -154,14 +153,29 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     finally:
         _discard_scratch(ctx)  # the plan's files hold bank details; notify makes its own
     told = _notify(ctx, settings)
-    refresh_report_page(ctx)  # report.html shows who approved and what was released
-    publish_released_tables(ctx)  # the Prefect artifacts too, from this flow run
+    _complete(ctx, settings, released=True)
     payments, amount = int(summary["item_count"].sum() or 0), int(summary["control_sum"].sum() or 0)
     get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{payments:,}",
                           f"{amount:,}", f"{summary.height:,}")
     return {"run_id": run_id, "batches": summary.height, "payments": payments,
             "amount_krw": amount, "notifications": told.notifications,
             "recovered_batches": recovered}
+
+
+def _complete(ctx: RunContext, settings: Settings, *, released: bool) -> None:
+    """A decision's last steps, then its record that they are done (plans.completed_at):
+    the run's report.html and reconciliation show the decision (and what was released);
+    for a release also the Prefect artifacts of this flow run and `exports/` (the
+    analysts' ledger, batches and runs). A kill before the record leaves the plan
+    unfinished, and repeating the decision does these steps again."""
+    refresh_report_page(ctx)
+    if released:
+        publish_released_tables(ctx)
+        checkpoint("approve:report-written", settings)
+        write_exports(ctx.data_dir)
+        checkpoint("approve:exports-written", settings)
+    with connect(ctx.warehouse) as con:
+        plans_table.complete(con, ctx.run_id, _now())
 
 
 def _discard_scratch(ctx: RunContext) -> None:
@@ -172,15 +186,20 @@ def _discard_scratch(ctx: RunContext) -> None:
         ctx.work_dir.parent.rmdir()  # `work/` goes when empty, as after a run
 
 
-def _released_but_not_told(ctx: RunContext) -> bool:
-    """The plan of this run is approved (its release committed) but its notify stage never
-    committed: no notification row of this run and no notification file of it."""
+def _unfinished(ctx: RunContext, state: str) -> bool:
+    """Plan `ctx.run_id` is in `state` (approved or rejected) but the decision's last
+    steps were never recorded as done (`_complete`): a decision killed part way."""
     with connect(ctx.warehouse) as con:
         plan = plans_table.read(con, ctx.run_id)
-        if not plan or plan["state"] != APPROVED:
-            return False
+    return bool(plan) and plan["state"] == state and plan["completed_at"] is None
+
+
+def _told(ctx: RunContext) -> bool:
+    """The run's notify stage committed: a notification row of this run, or its published
+    notification file (a run with nobody new to tell has the file and no row)."""
+    with connect(ctx.warehouse) as con:
         told = con.execute("SELECT count(*) FROM notifications WHERE run_id = ?", [ctx.run_id]).fetchall()[0][0]
-    return told == 0 and not (ctx.notifications_dir / f"{ctx.run_id}.parquet").exists()
+    return told > 0 or (ctx.notifications_dir / f"{ctx.run_id}.parquet").exists()
 
 
 def _notify(ctx: RunContext, settings: Settings):
@@ -194,16 +213,26 @@ def _notify(ctx: RunContext, settings: Settings):
 
 def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dict:
     """Discard plan `run_id` under the folder lock: nothing of it is ever paid (its
-    payments are planned afresh by the next run). Returns run_id and payments."""
+    payments are planned afresh by the next run); its report page shows the rejection.
+    Returns run_id, payments and amount_krw, with `finished` (True) when it finished a
+    rejection that was killed before its page was written. RedressError (one line) for a
+    plan it may not reject."""
     by, now = _name(by), _now()
+    settings = for_run(data_dir)
     with data_dir_lock(data_dir):
-        ctx = _context(data_dir, run_id)
-        plan = _waiting(ctx, REJECTED, now)
-        with connect(ctx.warehouse) as con:
-            plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now)
+        ctx = run_context(data_dir, run_id)
+        finished = _unfinished(ctx, REJECTED)
+        if finished:
+            with connect(ctx.warehouse) as con:
+                plan = plans_table.read(con, run_id)
+        else:
+            plan = _waiting(ctx, REJECTED, now)
+            with connect(ctx.warehouse) as con:
+                plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now)
+            checkpoint("reject:decided", settings)
         _discard_scratch(ctx)
-        refresh_report_page(ctx)  # report.html shows the plan was rejected
-    return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"]}
+        _complete(ctx, settings, released=False)  # report.html shows the plan was rejected
+    return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"], "finished": finished}
 
 
 @flow(name="redress-approve", log_prints=False, flow_run_name=approve_run_name)
@@ -218,9 +247,7 @@ def approve_plan(data_dir: Path, run_id: str, by: str, note: str | None = None) 
             plan = plans_table.read(con, run_id)
         name_and_tag(f"{run_id} approve", plan and plan["policy_id"], data_dir)
         with held_open(warehouse_path(data_dir)):  # one instance for its opens (redress.warehouse.held_open)
-            done = release_plan(data_dir, run_id, by, note, settings)
-            write_exports(data_dir)  # the analysts' copy of ledger, batches and runs shows the release
-    return done
+            return release_plan(data_dir, run_id, by, note, settings)  # exports too: the analysts' copy
 
 
 def await_approval(data_dir: Path, summary: dict) -> dict:
@@ -248,7 +275,9 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
             with connect(warehouse_path(data_dir)) as con:
                 expired = plans_table.decide(con, run_id, EXPIRED, by=None, note=None, at=_now())
             if expired:
-                _discard_scratch(_context(data_dir, run_id))
+                ctx = run_context(data_dir, run_id)
+                _discard_scratch(ctx)
+                refresh_report_page(ctx)  # report.html shows the plan expired
         logger.warning("plan %s %s", run_id, "expired: nobody decided in time" if expired else "was decided elsewhere")
         return dict(summary, approval={"decision": EXPIRED if expired else None})
     if form.decision == "reject":
@@ -258,5 +287,4 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
     with private_files(data_dir, settings.share_group), data_dir_lock(data_dir), \
             held_open(warehouse_path(data_dir)):
         outcome = release_plan(data_dir, run_id, form.name, form.note, settings)
-        write_exports(data_dir)
     return dict(summary, approval={"decision": APPROVED, **outcome})

@@ -5,7 +5,8 @@
     redress reject RUN_ID --by NAME [--note TEXT]    discard it
 
 A refusal (no such plan; rejected, superseded, expired or already approved) is one line
-on stderr and exit status 1, like every expected error of flows/cli.py.
+on stderr and exit status 1, like every expected error of flows/cli.py. Repeating a
+decision that was killed part way finishes it (flows/approval.py) and says so.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
 def cmd_approve(args, settings, say) -> int:
     done = approve(_data_dir(settings), args.run_id, args.by, args.note, settings)
     if done.get("finished"):
-        say(f"plan {done['run_id']} was already released by an approval that was interrupted: its "
-            f"{len(done['recovered_batches'])} leftover batch folder(s) published, {done['notifications']:,} people notified")
+        told = ("its people had been told" if done["told_before"]
+                else f"{done['notifications']:,} people notified")
+        say(f"plan {done['run_id']} was already released by an approval that was interrupted, now finished: its "
+            f"{len(done['recovered_batches'])} leftover batch folder(s) published, {told}, its report page and "
+            "exports written again")
         return 0
     say(f"approved by {' '.join(args.by.split())}: released plan {done['run_id']}, {done['payments']:,} payments "
         f"({done['amount_krw']:,} KRW) in {done['batches']} batches to {settings.data_dir / 'outbox' / 'batches'}/; "
@@ -56,6 +60,10 @@ def cmd_reject(args, settings, say) -> int:
     from flows.approval import reject
 
     done = reject(_data_dir(settings), args.run_id, args.by, args.note)
+    if done["finished"]:
+        say(f"plan {done['run_id']} was already rejected by a rejection that was interrupted, now finished: its "
+            "report page written again")
+        return 0
     say(f"rejected plan {done['run_id']}: its {done['payments']:,} payments ({done['amount_krw']:,} KRW) will not "
         "be paid; the next run plans what is owed afresh")
     return 0

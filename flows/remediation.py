@@ -19,7 +19,7 @@ from redress.warehouse import held_open
 from redress.warehouse import path as warehouse_path
 from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock, finish_run, start_run
-from tasks.report import write_failed_report, write_report
+from tasks.report import refresh_superseded_pages, write_failed_report, write_report
 from tasks.disburse import disburse
 from tasks.entitle import compute_entitlements
 from tasks.ingest import ingest_inbox
@@ -78,6 +78,8 @@ def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings:
         name_and_tag(ctx.run_id, policy.id, data_dir)  # the flow run is found by the run id
         get_run_logger().info("run %s: policy %s, data folder %s, run date %s",
                               ctx.run_id, policy.id, data_dir.name, run_date.isoformat())
+        for superseded in refresh_superseded_pages(ctx):  # their pages no longer show a plan waiting
+            get_run_logger().info("run %s superseded the plan of run %s, still waiting", ctx.run_id, superseded)
         # Each stage timed and counted on the console (redress/runtime/progress.py).
         summary.ingest = progress.timed("ingest", ingest_inbox, ctx, settings)
         summary.returns = progress.timed("returns", apply_returns, ctx, settings)

@@ -40,7 +40,8 @@ from redress.results import Destinations, RunSummary, TreasuryDay
 from redress.reports.facts import RunFacts, run_facts
 from redress.reports import run_report
 from redress.reports.report_facts import exposure_pairs, report_facts
-from redress.warehouse.runs import record_exposures, recorded_exposures
+from redress.warehouse import plans
+from redress.warehouse.runs import record_exposures, recorded_exposures, run_context
 
 
 def _logger():
@@ -140,6 +141,17 @@ def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tu
         run_report.report_html(page, run_id=ctx.run_id, run_date=ctx.run_date, policy_id=policy.id, more=more,
                                error=error), encoding="utf-8")
     return page
+
+
+def refresh_superseded_pages(ctx: RunContext) -> list[str]:
+    """The report pages of the runs whose waiting plan run `ctx.run_id` superseded, written
+    again so they no longer show a plan waiting (refresh_report_page, which never
+    raises); returns those run ids. Cheap when there are none: one query."""
+    with connect(ctx.warehouse) as con:
+        superseded = plans.superseded_by(con, ctx.run_id)
+    for run_id in superseded:
+        refresh_report_page(run_context(ctx.data_dir, run_id))
+    return superseded
 
 
 def refresh_report_page(ctx: RunContext) -> None:

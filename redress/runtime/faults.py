@@ -21,6 +21,7 @@ CHECKPOINTS = (
     "validate:before-commit", "entitle:before-commit",
     "disburse:planned", "disburse:plan-saved", "disburse:folder-written", "disburse:folders-written", "disburse:committed",
     "disburse:published-one", "notify:files-written", "notify:committed",
+    "approve:report-written", "approve:exports-written", "reject:decided",
 )
 
 KILLED_EXIT_CODE = 86

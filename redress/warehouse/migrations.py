@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
+from redress.vocabulary import APPROVED, REJECTED
 from redress.warehouse.quarantine import masked_account
 
 
@@ -42,6 +43,12 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
                          ("exposures", "VARCHAR")):
         if column not in tables.get("runs", ()):
             con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
+    # A decision's last step recorded (plans.completed_at): plans decided by an earlier
+    # version count as completed, so repeating their decision is still refused.
+    if "plans" in tables and "completed_at" not in tables["plans"]:
+        con.execute("ALTER TABLE plans ADD COLUMN IF NOT EXISTS completed_at TIMESTAMPTZ")
+        con.execute("UPDATE plans SET completed_at = decided_at WHERE state IN (?, ?) AND completed_at IS NULL",
+                    [APPROVED, REJECTED])
     if "message" in tables.get("notifications", ()):
         con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")

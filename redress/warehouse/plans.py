@@ -5,7 +5,9 @@ function runs inside the caller's transaction, if any, and only executes stateme
 
 States (redress/vocabulary.py PLAN_STATES): a plan is saved `waiting`; it leaves that
 state once, to `approved` (in the transaction that commits its ledger rows), `rejected`,
-`superseded` (a later run started) or `expired` (nobody decided in time).
+`superseded` (a later run started) or `expired` (nobody decided in time). An approval
+or rejection is `completed` once its last step is done (people told, report page and
+exports written again): until then repeating the decision finishes it.
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ def supersede_waiting(con: duckdb.DuckDBPyConnection, by_run_id: str, at: dateti
         [SUPERSEDED, at, by_run_id, WAITING, by_run_id]).fetchall()]
 
 
+def superseded_by(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """The run ids of the plans run `run_id` superseded (supersede_waiting), sorted."""
+    return [r[0] for r in con.execute("SELECT run_id FROM plans WHERE state = ? AND decided_by = ? ORDER BY run_id",
+                                      [SUPERSEDED, run_id]).fetchall()]
+
+
 def decide(con: duckdb.DuckDBPyConnection, run_id: str, state: str, *, by: str | None, note: str | None,
            at: datetime) -> bool:
     """Move plan `run_id` from `waiting` to `state` (approved, rejected or expired);
@@ -69,6 +77,14 @@ def decide(con: duckdb.DuckDBPyConnection, run_id: str, state: str, *, by: str |
         "UPDATE plans SET state = ?, decided_at = ?, decided_by = ?, note = ? WHERE run_id = ? AND state = ? "
         "RETURNING run_id", [state, at, by, note, run_id, WAITING]).fetchall()
     return bool(moved)
+
+
+def complete(con: duckdb.DuckDBPyConnection, run_id: str, at: datetime) -> None:
+    """Record that the decision on plan `run_id` (approved or rejected) has done its
+    last step (flows/approval.py): repeating it is refused from now on. A plan already
+    completed keeps its first time."""
+    con.execute("UPDATE plans SET completed_at = ? WHERE run_id = ? AND state IN (?, ?) AND completed_at IS NULL",
+                [at, run_id, APPROVED, REJECTED])
 
 
 def read(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:

@@ -19,6 +19,7 @@ from redress import warehouse
 from redress.warehouse import plans
 from redress.results import RunSummary, run_counts
 from redress.warehouse import connect
+from redress.sql import one
 
 
 BUSY = "another redress run is using {data_dir}; try again when it ends"
@@ -109,6 +110,18 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
         # this run plans its payments afresh from the ledger as it is.
         plans.supersede_waiting(con, run_id, datetime.now(timezone.utc))
     return RunContext(data_dir, run_id, run_date, policy.path, policy.sha256)
+
+
+def run_context(data_dir: Path, run_id: str) -> RunContext:
+    """The context of an earlier run `run_id`, from its `runs` row (its run date and
+    policy file); RedressError (one line) when the warehouse has no such run."""
+    with connect(warehouse.path(data_dir)) as con:
+        row = one(con.execute("SELECT run_date, parameters, policy_sha256 FROM runs WHERE run_id = ?", [run_id]))
+    if row is None:
+        raise RedressError(f"no run {run_id} in {data_dir}: nothing to decide")
+    run_date, parameters, sha = row
+    return RunContext(data_dir, run_id, run_date if isinstance(run_date, date) else date.fromisoformat(run_date),
+                      Path(json.loads(parameters)["policy"]), sha)
 
 
 def finish_run(ctx: RunContext, outcome: str, summary: RunSummary, error: str | None = None) -> None:

@@ -251,7 +251,10 @@ CREATE TABLE IF NOT EXISTS plans (
                                          -- kind (first, top_up, reissue, claim): redress/rules/plans.py
     decided_at    TIMESTAMPTZ,           -- approved, rejected, superseded or expired at
     decided_by    VARCHAR,               -- approver or rejecter; for superseded, the run that superseded it
-    note          VARCHAR
+    note          VARCHAR,
+    completed_at  TIMESTAMPTZ            -- an approval's or rejection's last step done (people told, report
+                                         -- page and exports written again); NULL while a killed one is
+                                         -- unfinished, which repeating the decision finishes (flows/approval.py)
 );
 
 -- The planned payments of each plan, as the emission gate passed them, with the bank

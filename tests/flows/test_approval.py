@@ -216,10 +216,19 @@ def test_rejected_plan_is_refused_and_the_next_run_plans_afresh_with_new_batch_i
     assert_paid_exactly_once(copy)
 
 
+def page_state(data: Path, run_id: str) -> str:
+    """The plan's state as the run's report.html shows it (report.html.j2's approval section)."""
+    page = (data / "reports" / run_id / "report.html").read_text(encoding="utf-8")
+    return page.split("Approval: <strong>", 1)[1].split("</strong>", 1)[0]
+
+
 def test_a_later_run_supersedes_a_waiting_plan_which_cannot_be_approved(copy):
+    assert page_state(copy, RUN_ID) == "waiting"
     later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert q(copy, "SELECT run_id, state, decided_by FROM plans ORDER BY run_id") == [
         (RUN_ID, "superseded", later["run_id"]), (later["run_id"], "waiting", None)]
+    # the earlier run's page says so, not that its plan still waits
+    assert (page_state(copy, RUN_ID), page_state(copy, later["run_id"])) == ("superseded", "waiting")
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
     assert code == 1 and len(err) == 1 and "superseded" in err[0]
     assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
@@ -235,6 +244,7 @@ def test_a_plan_past_its_timeout_expires_and_is_refused(copy, monkeypatch):
     code, _, err = cli("--data-dir", copy, "approve", later["run_id"], "--by", "Kim")
     assert code == 1 and len(err) == 1 and "it is expired" in err[0]
     assert q(copy, "SELECT state FROM plans WHERE run_id = ?", [later["run_id"]]) == [("expired",)]
+    assert page_state(copy, later["run_id"]) == "expired"
     assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
 
 
@@ -247,27 +257,57 @@ def test_a_run_that_is_not_there_or_has_no_plan_is_refused_in_one_line(copy):
 
 
 RELEASE_STEPS = ["disburse:folder-written", "disburse:folders-written", "disburse:committed",
-                 "disburse:published-one", "notify:files-written"]
+                 "disburse:published-one", "notify:files-written", "notify:committed", "approve:report-written",
+                 "approve:exports-written"]
 
 
 @pytest.mark.parametrize("step", RELEASE_STEPS)
 def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(copy, step):
     planned = planned_payments(copy, RUN_ID)
+    straight = copy.parent / "straight"  # the same plan approved without a kill: whom it tells
+    shutil.copytree(copy, straight)
+    assert cli("--data-dir", straight, "approve", RUN_ID, "--by", "Kim")[0] == 0
     killed = redress_killed_at(step, copy, "approve", RUN_ID, "--by", "Kim")
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    assert q(copy, "SELECT completed_at IS NULL FROM plans") == [(True,)]  # never recorded as done
     code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
     assert code == 0, err
     committed = step != "disburse:folder-written" and step != "disburse:folders-written"
-    if committed:  # released by the killed process: approving again finishes it (folders, then notify)
-        assert "was already released by an approval that was interrupted" in out
-    # Either way the run's people are told once, and a third approve is refused.
+    if committed:  # released by the killed process: approving again finishes it (folders, notify, page, exports)
+        assert "was already released by an approval that was interrupted, now finished" in out
+        told_before = step in ("notify:committed", "approve:report-written", "approve:exports-written")
+        assert ("its people had been told" in out) == told_before, out
+    # Either way the run's people are told once, the page and exports show the release,
+    # and only then is a third approve refused.
     assert q(copy, "SELECT count(*) > 0 FROM notifications WHERE run_id = ?", [RUN_ID]) == [(True,)]
+    who = "SELECT person_key, channel, reference_code FROM notifications ORDER BY person_key"
+    assert q(copy, who) == q(straight, who)
+    assert page_state(copy, RUN_ID) == "approved"
+    assert "Decided by Kim" in (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
+    exported = pl.read_parquet(copy / "exports" / "ledger" / f"{RUN_ID}.parquet", glob=False)
+    assert exported.height == planned.height
+    assert q(copy, "SELECT state, completed_at IS NOT NULL FROM plans") == [("approved", True)]
     again, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
     assert again == 1 and len(err) == 1 and "it is approved" in err[0]
     assert_paid_exactly_once(copy)
     assert_frame_equal(released_payments(copy), planned)
-    assert q(copy, "SELECT state FROM plans") == [("approved",)]
     assert q(copy, NOTIFY_SCRATCH) == [(0,)]
+
+
+def test_a_rejection_killed_before_its_page_is_written_is_finished_by_rejecting_again(copy):
+    killed = redress_killed_at("reject:decided", copy, "reject", RUN_ID, "--by", "Park")
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    assert page_state(copy, RUN_ID) == "waiting"  # the kill's window
+    code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
+    assert code == 0, err
+    assert "already rejected by a rejection that was interrupted, now finished" in out
+    assert page_state(copy, RUN_ID) == "rejected"
+    assert q(copy, "SELECT state, decided_by, completed_at IS NOT NULL FROM plans") == [("rejected", "Park", True)]
+    again, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
+    assert again == 1 and len(err) == 1 and "it is rejected" in err[0]
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 1 and len(err) == 1 and "it is rejected" in err[0]
+    assert q(copy, "SELECT count(*) FROM ledger") == [(0,)] and not list((copy / "outbox").rglob("*.parquet"))
 
 
 def test_a_run_killed_once_its_plan_is_saved_is_superseded_by_the_rerun_which_pays_once(waiting, tmp_path):

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import (
@@ -102,8 +103,11 @@ def test_a_served_run_pauses_is_approved_through_the_api_and_pays(tmp_path):
         SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
         WHERE e.reason = 'ELIGIBLE' AND coalesce(p.paid, 0) <> e.amount""") == [(0,)]
     assert q(data, "SELECT approved_by, approval_note FROM runs") == [("Kim Treasury", "from the UI")]
-    assert q(data, "SELECT state FROM plans") == [("approved",)]
+    assert q(data, "SELECT state, completed_at IS NOT NULL FROM plans") == [("approved", True)]
     assert q(data, "SELECT count(*) FROM notifications")[0][0] > 0
+    run_id = out["result"]["run_id"]
+    assert "Approval: <strong>approved</strong>" in (data / "reports" / run_id / "report.html").read_text()
+    assert pl.read_parquet(data / "exports" / "ledger" / f"{run_id}.parquet", glob=False).height == paid[0]
 
 
 def test_a_served_run_left_alone_past_its_timeout_expires_its_plan(tmp_path, monkeypatch):
@@ -116,6 +120,8 @@ def test_a_served_run_left_alone_past_its_timeout_expires_its_plan(tmp_path, mon
     assert out["result"]["approval"] == {"decision": "expired"}
     assert q(data, "SELECT state FROM plans") == [("expired",)]
     assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
+    page = (data / "reports" / out["result"]["run_id"] / "report.html").read_text()
+    assert "Approval: <strong>expired</strong>" in page
 
 
 def test_finance_is_told_when_a_served_run_pauses():

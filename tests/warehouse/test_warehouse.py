@@ -158,3 +158,26 @@ def test_opening_a_warehouse_missing_any_tables_creates_exactly_those(scratch_ro
             (kept,) = con.execute("SELECT count(*) FROM lookups").fetchall()[0]
         assert present == set(tables())
         assert kept == (0 if "lookups" in missing else 1)
+
+
+def test_an_earlier_warehouse_gets_plans_completed_at_and_its_decided_plans_count_as_completed(tmp_path):
+    """Issue 10 (a killed approval): `plans.completed_at` is added to a warehouse an
+    earlier version wrote. Its approved and rejected plans were decided by a version that
+    had no such record, so they count as completed (repeating them is still refused);
+    a waiting plan is not, and the migration runs once."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with connect(warehouse) as con:
+        for run, state, decided in (("R20251201-001", "approved", "2025-12-01 10:00:00+00"),
+                                    ("R20251202-001", "rejected", "2025-12-02 10:00:00+00"),
+                                    ("R20251203-001", "superseded", "2025-12-03 10:00:00+00"),
+                                    ("R20251204-001", "waiting", None)):
+            con.execute("INSERT INTO plans (run_id, state, policy_id, policy_sha256, planned_at, expires_at, payments, "
+                        "amount, batches, summary, decided_at) VALUES (?, ?, 'p', '', now(), now(), 1, 10000, 1, "
+                        "'{}', ?::TIMESTAMPTZ)", [run, state, decided])
+        con.execute("ALTER TABLE plans DROP COLUMN completed_at")  # as an earlier version left it
+    for _ in range(2):  # idempotent
+        with connect(warehouse) as con:
+            rows = con.execute("SELECT run_id, completed_at = decided_at, completed_at IS NULL FROM plans "
+                               "ORDER BY run_id").fetchall()
+    assert rows == [("R20251201-001", True, False), ("R20251202-001", True, False),
+                    ("R20251203-001", None, True), ("R20251204-001", None, True)]
