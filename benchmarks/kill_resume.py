@@ -21,14 +21,16 @@ DuckDB's and Polars's threads, spills and row groups to be in play. It:
    seeded by `--kill-seed`), then given again to its end; the same for `redress approve`
    of the plan left waiting. A start after a kill has less left to do than a first one,
    so a later moment may fall after its end: it is said so, and the command is done
-   (giving it again would be another command). An approval killed after its
-   notifications committed, while its report page and exports are rewritten, is done
-   too: given again it is refused as approved, which is said so. After each kill it
+   (giving it again would be another command). An approval killed after it recorded
+   its last step, while the process exits, is done too: given again it is refused as
+   approved, which is said so. After each kill it
    waits for the command's temporary Prefect server to go (it dies with its parent) and
    counts any process still running with the benchmark's Prefect home;
 5. compares the two folders and prints each figure for both sides: the ledger (every
    column but the ids, with its batch's value date), the entitlements, the
-   notifications (every column but the run id), the outbox's batch folders (each
+   notifications (every column but the run id), the decided plans (with whether each
+   decision recorded its last step), the report pages showing the approval, the
+   outbox's batch folders (each
    manifest verified against its files, as `recover-ledger` does), the payments of the
    verified folders and their manifests' rail, value date, count and sum, the
    notification files' rows, and no folder or file left half-written or unknown to the
@@ -87,7 +89,12 @@ TABLE_FIGURES = (
      "FROM w.ledger l JOIN w.batches b USING (batch_id)"),
     ("entitlements", "SELECT * EXCLUDE (run_id) FROM w.entitlements"),
     ("notifications (every column but the run id)", "SELECT * EXCLUDE (run_id) FROM w.notifications"),
+    # a killed run's saved plan is superseded by its rerun: only the decided plans count
+    ("plans decided (state, completed, payments, amount, batches)",
+     "SELECT state, completed_at IS NOT NULL, payments, amount, batches FROM w.plans WHERE state <> 'superseded'"),
 )
+# What a run's report page says once its plan is approved (redress/reports/templates/report.html.j2).
+APPROVED_PAGE = "Approval: <strong>approved</strong>"
 
 
 def run_argv(data_dir: Path) -> list[str]:
@@ -201,6 +208,9 @@ def figures(data_dir: Path) -> dict[str, tuple[int, tuple]]:
         found["notification files' rows"] = fingerprint(
             con, "SELECT * FROM read_parquet(?, hive_partitioning = false)",
             [[str(p) for p in notes]]) if notes else (0, ())
+    found["report pages showing the approval"] = listed(
+        [("approved",) for p in sorted((data_dir / "reports").glob("*/report.html"))
+         if APPROVED_PAGE in p.read_text(encoding="utf-8")])
     outbox = data_dir / "outbox"
     left = [p.name for root in (outbox / "batches", outbox / "notifications") if root.is_dir()
             for p in root.iterdir() if p.name.startswith(TMP_PREFIX)]
@@ -294,10 +304,9 @@ def main() -> int:
                 except RuntimeError as exc:
                     if command != "approve" or "it is approved" not in str(exc):
                         raise
-                    # Killed after its notifications committed, while the report page and the
-                    # exports were rewritten: the approval is done and a repeat is refused.
-                    print(f"  approve given again: refused, its release and notifications had committed ({exc}); "
-                          "its report page and exports wait for the next run")
+                    # Killed after the approval recorded its last step (plans.completed_at),
+                    # while the process exits: it is done, and a repeat is refused.
+                    print(f"  approve given again: refused, the approval had completed before its kill ({exc})")
                 else:
                     print(f"  {command} given again: exit 0 in {last.seconds:.1f} s" + said(command, last.text))
         expected, after = figures(straight), figures(killed)

@@ -219,6 +219,33 @@ def test_each_kind_of_difference_is_named(run_folder, tmp_path):
     assert all(line.startswith("DIFFERS ") for line in lines)
 
 
+def test_an_approval_that_never_recorded_its_last_step_differs_from_a_completed_one(run_folder, tmp_path):
+    """An approval killed after its release but before its page and exports were written
+    again pays and tells the same people: only the plan's completion record and the
+    report page tell the two apart, and both are figures."""
+    sides = {}
+    for name, completed in (("completed", True), ("unfinished", False)):
+        side = sides[name] = tmp_path / name
+        shutil.copytree(run_folder, side)
+        with duckdb.connect(str(side / "warehouse.duckdb")) as con:
+            con.execute("INSERT INTO plans (run_id, state, policy_id, policy_sha256, planned_at, expires_at, payments, "
+                        "amount, batches, summary, decided_at, completed_at) VALUES ('R20251201-001', 'approved', 'p', "
+                        "'', now(), now(), 1, 10000, 1, '{}', now(), CASE WHEN ? THEN now() END)", [completed])
+            # a plan superseded by the rerun of a killed run is not counted
+            con.execute("INSERT INTO plans (run_id, state, policy_id, policy_sha256, planned_at, expires_at, payments, "
+                        "amount, batches, summary) VALUES ('R20251130-001', 'superseded', 'p', '', now(), now(), 1, "
+                        "10000, 1, '{}')")
+        page = next((side / "reports").glob("*/report.html"))
+        text = page.read_text(encoding="utf-8")
+        page.write_text(text + kill_resume.APPROVED_PAGE if completed else text, encoding="utf-8")
+    found = kill_resume.figures(sides["completed"])
+    assert found["plans decided (state, completed, payments, amount, batches)"][0] == 1
+    assert found["report pages showing the approval"] == (1, (("approved",),))
+    named = {line.split(": ")[0].removeprefix("DIFFERS ")
+             for line in kill_resume.differences(found, kill_resume.figures(sides["unfinished"]))}
+    assert named == {"plans decided (state, completed, payments, amount, batches)", "report pages showing the approval"}
+
+
 def test_a_kill_takes_the_command_and_everything_in_its_process_group(tmp_path):
     marker = tmp_path / "grandchild.pid"
     # A command that starts a child of its own in its process group, then waits.
