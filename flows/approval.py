@@ -99,7 +99,8 @@ def _name(by: str) -> str:
 def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, settings: Settings) -> dict:
     """Release plan `run_id` (inside a flow run, under the folder lock and `held_open`),
     then its last steps (`_complete`). Returns run_id, batches, payments, amount_krw,
-    notifications, recovered_batches; with `finished` (True) when it finished an approval
+    notifications, recovered_batches, `completed` (False: the report page could not be
+    written, so the approval is left to finish); with `finished` (True) when it finished an approval
     that was killed after its release committed (batches, payments and amount_krw 0:
     released then), and `told_before` when that approval's notify had committed too.
     RedressError (one line) for a plan it may not release (redress/rules/plans.py)."""
@@ -114,11 +115,11 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         told = None if _told(ctx) else _notify(ctx, settings)
         if told is None:
             recover_notifications(ctx)  # a notify killed after its commit: its files published
-        _complete(ctx, settings, released=True)
+        completed = _complete(ctx, settings, released=True)
         get_run_logger().info("finished the interrupted approval of plan %s", run_id)
         return {"run_id": run_id, "batches": 0, "payments": 0, "amount_krw": 0,
                 "notifications": told.notifications if told else 0, "told_before": told is None,
-                "recovered_batches": recovered, "finished": True}
+                "recovered_batches": recovered, "finished": True, "completed": completed}
     plan = _waiting(ctx, APPROVED, now)
     policy = load_policy(ctx.policy_path)
     if policy.sha256 != ctx.policy_sha256:
@@ -153,29 +154,33 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     finally:
         _discard_scratch(ctx)  # the plan's files hold bank details; notify makes its own
     told = _notify(ctx, settings)
-    _complete(ctx, settings, released=True)
+    completed = _complete(ctx, settings, released=True)
     payments, amount = int(summary["item_count"].sum() or 0), int(summary["control_sum"].sum() or 0)
     get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{payments:,}",
                           f"{amount:,}", f"{summary.height:,}")
     return {"run_id": run_id, "batches": summary.height, "payments": payments,
             "amount_krw": amount, "notifications": told.notifications,
-            "recovered_batches": recovered}
+            "recovered_batches": recovered, "completed": completed}
 
 
-def _complete(ctx: RunContext, settings: Settings, *, released: bool) -> None:
+def _complete(ctx: RunContext, settings: Settings, *, released: bool) -> bool:
     """A decision's last steps, then its record that they are done (plans.completed_at):
     the run's report.html and reconciliation show the decision (and what was released);
     for a release also the Prefect artifacts of this flow run and `exports/` (the
     analysts' ledger, batches and runs). A kill before the record leaves the plan
-    unfinished, and repeating the decision does these steps again."""
-    refresh_report_page(ctx)
+    unfinished, and repeating the decision does these steps again; so does a page that
+    could not be written (refresh_report_page warns): then nothing is recorded, and
+    False is returned."""
+    written = refresh_report_page(ctx)
     if released:
         publish_released_tables(ctx)
         checkpoint("approve:report-written", settings)
         write_exports(ctx.data_dir)
         checkpoint("approve:exports-written", settings)
-    with connect(ctx.warehouse) as con:
-        plans_table.complete(con, ctx.run_id, _now())
+    if written:
+        with connect(ctx.warehouse) as con:
+            plans_table.complete(con, ctx.run_id, _now())
+    return written
 
 
 def _discard_scratch(ctx: RunContext) -> None:
@@ -214,9 +219,9 @@ def _notify(ctx: RunContext, settings: Settings):
 def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dict:
     """Discard plan `run_id` under the folder lock: nothing of it is ever paid (its
     payments are planned afresh by the next run); its report page shows the rejection.
-    Returns run_id, payments and amount_krw, with `finished` (True) when it finished a
-    rejection that was killed before its page was written. RedressError (one line) for a
-    plan it may not reject."""
+    Returns run_id, payments, amount_krw and `completed` (as release_plan's), with
+    `finished` (True) when it finished a rejection that was killed before its page was
+    written. RedressError (one line) for a plan it may not reject."""
     by, now = _name(by), _now()
     settings = for_run(data_dir)
     with data_dir_lock(data_dir):
@@ -231,8 +236,9 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
                 plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now)
             checkpoint("reject:decided", settings)
         _discard_scratch(ctx)
-        _complete(ctx, settings, released=False)  # report.html shows the plan was rejected
-    return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"], "finished": finished}
+        completed = _complete(ctx, settings, released=False)  # report.html shows the plan was rejected
+    return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"], "finished": finished,
+            "completed": completed}
 
 
 @flow(name="redress-approve", log_prints=False, flow_run_name=approve_run_name)

@@ -41,8 +41,14 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
         return approve_plan(data_dir=data_dir, run_id=run_id, by=by, note=note)
 
 
+UNFINISHED = ("; its report page could not be written (the log says why): give the same command again, once "
+              "that is mended, to finish it")
+
+
 def cmd_approve(args, settings, say) -> int:
     done = approve(_data_dir(settings), args.run_id, args.by, args.note, settings)
+    if not done["completed"]:
+        raise RedressError(f"plan {done['run_id']} is released and its people told" + UNFINISHED)
     if done.get("finished"):
         told = ("its people had been told" if done["told_before"]
                 else f"{done['notifications']:,} people notified")
@@ -60,6 +66,8 @@ def cmd_reject(args, settings, say) -> int:
     from flows.approval import reject
 
     done = reject(_data_dir(settings), args.run_id, args.by, args.note)
+    if not done["completed"]:
+        raise RedressError(f"plan {done['run_id']} is rejected" + UNFINISHED)
     if done["finished"]:
         say(f"plan {done['run_id']} was already rejected by a rejection that was interrupted, now finished: its "
             "report page written again")

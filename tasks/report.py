@@ -154,12 +154,13 @@ def refresh_superseded_pages(ctx: RunContext) -> list[str]:
     return superseded
 
 
-def refresh_report_page(ctx: RunContext) -> None:
+def refresh_report_page(ctx: RunContext) -> bool:
     """report.html and the reconciliation of run `ctx.run_id` written again from the warehouse, once its plan
     was approved or rejected (flows/approval.py), so the page shows the decision and
     what was released. The stage figures come from the run's `runs.counts`, its exposure
     counts from `runs.exposures` (counted again only when a run of an earlier version
-    left none). Never raises: the page is a view, and the decision is already recorded."""
+    left none). Never raises: the page is a view, and the decision is already recorded;
+    returns False (after a warning) when it could not be written."""
     try:
         with connect(ctx.warehouse) as con:
             (counts, error), = con.execute("SELECT counts, error FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
@@ -178,6 +179,8 @@ def refresh_report_page(ctx: RunContext) -> None:
         outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
     except Exception as exc:
         _logger().warning("report.html of run %s not written again: %s", ctx.run_id, exc)
+        return False
+    return True
 
 
 def publish_report_artifacts(ctx: RunContext, page: run_report.Report) -> None:

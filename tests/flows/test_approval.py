@@ -294,6 +294,24 @@ def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(co
     assert q(copy, NOTIFY_SCRATCH) == [(0,)]
 
 
+def test_an_approval_whose_page_cannot_be_written_says_so_and_is_finished_by_approving_again(copy):
+    page = copy / "reports" / RUN_ID / "report.html"
+    page.unlink()
+    page.mkdir()  # report.html cannot be written: a folder stands in its way
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 1 and len(err) == 1, err
+    assert f"plan {RUN_ID} is released and its people told; its report page could not be written" in err[0]
+    assert q(copy, "SELECT state, completed_at IS NULL FROM plans") == [("approved", True)]
+    assert_paid_exactly_once(copy)
+    page.rmdir()
+    code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 0, err
+    assert "now finished" in out and "its people had been told" in out
+    assert page_state(copy, RUN_ID) == "approved"
+    assert q(copy, "SELECT completed_at IS NOT NULL FROM plans") == [(True,)]
+    assert cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")[0] == 1
+
+
 def test_a_rejection_killed_before_its_page_is_written_is_finished_by_rejecting_again(copy):
     killed = redress_killed_at("reject:decided", copy, "reject", RUN_ID, "--by", "Park")
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
