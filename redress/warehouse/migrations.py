@@ -43,12 +43,17 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
                          ("exposures", "VARCHAR")):
         if column not in tables.get("runs", ()):
             con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
-    # A decision's last step recorded (plans.completed_at): plans decided by an earlier
-    # version count as completed, so repeating their decision is still refused.
+    # A decision's last step recorded (plans.completed_at). Plans an earlier version
+    # rejected, or approved and told the people of, count as completed, so repeating
+    # their decision is still refused; an approved plan whose run told nobody may be an
+    # approval killed before its notify, which that version also finished when repeated.
     if "plans" in tables and "completed_at" not in tables["plans"]:
         con.execute("ALTER TABLE plans ADD COLUMN IF NOT EXISTS completed_at TIMESTAMPTZ")
-        con.execute("UPDATE plans SET completed_at = decided_at WHERE state IN (?, ?) AND completed_at IS NULL",
-                    [APPROVED, REJECTED])
+        con.execute("""
+            UPDATE plans SET completed_at = decided_at
+            WHERE completed_at IS NULL
+              AND (state = ? OR (state = ? AND run_id IN (SELECT run_id FROM notifications)))""",
+                    [REJECTED, APPROVED])
     if "message" in tables.get("notifications", ()):
         con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")

@@ -162,12 +162,17 @@ def test_opening_a_warehouse_missing_any_tables_creates_exactly_those(scratch_ro
 
 def test_an_earlier_warehouse_gets_plans_completed_at_and_its_decided_plans_count_as_completed(tmp_path):
     """Issue 10 (a killed approval): `plans.completed_at` is added to a warehouse an
-    earlier version wrote. Its approved and rejected plans were decided by a version that
-    had no such record, so they count as completed (repeating them is still refused);
-    a waiting plan is not, and the migration runs once."""
+    earlier version wrote. Its rejected plans, and approved ones whose run told people,
+    count as completed (repeating them is still refused); an approved plan whose run told
+    nobody may be an approval killed before its notify, which is left for a repeated
+    approve to finish, as that version did; a waiting plan is not; the migration runs once."""
     warehouse = tmp_path / "warehouse.duckdb"
     with connect(warehouse) as con:
-        for run, state, decided in (("R20251201-001", "approved", "2025-12-01 10:00:00+00"),
+        con.execute("INSERT INTO notifications BY NAME SELECT 'customer:C1' AS person_key, 'C1' AS customer_id, "
+                    "NULL AS recipient, 'none' AS channel, 'ZZZZZZZZ' AS reference_code, "
+                    "'non_member_v1' AS template_id, 'ko' AS language, 'R20251201-001' AS run_id")
+        for run, state, decided in (("R20251130-001", "approved", "2025-11-30 10:00:00+00"),
+                                    ("R20251201-001", "approved", "2025-12-01 10:00:00+00"),
                                     ("R20251202-001", "rejected", "2025-12-02 10:00:00+00"),
                                     ("R20251203-001", "superseded", "2025-12-03 10:00:00+00"),
                                     ("R20251204-001", "waiting", None)):
@@ -179,5 +184,5 @@ def test_an_earlier_warehouse_gets_plans_completed_at_and_its_decided_plans_coun
         with connect(warehouse) as con:
             rows = con.execute("SELECT run_id, completed_at = decided_at, completed_at IS NULL FROM plans "
                                "ORDER BY run_id").fetchall()
-    assert rows == [("R20251201-001", True, False), ("R20251202-001", True, False),
+    assert rows == [("R20251130-001", None, True), ("R20251201-001", True, False), ("R20251202-001", True, False),
                     ("R20251203-001", None, True), ("R20251204-001", None, True)]
