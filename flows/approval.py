@@ -99,10 +99,11 @@ def _name(by: str) -> str:
 def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, settings: Settings) -> dict:
     """Release plan `run_id` (inside a flow run, under the folder lock and `held_open`),
     then its last steps (`_complete`). Returns run_id, batches, payments, amount_krw,
-    notifications, recovered_batches, `completed` (False: the report page could not be
-    written, so the approval is left to finish); with `finished` (True) when it finished an approval
-    that was killed after its release committed (batches, payments and amount_krw 0:
-    released then), and `told_before` when that approval's notify had committed too.
+    notifications, recovered_batches and `unwritten` (None, or why the report page could
+    not be written: the approval is then left to finish); with `finished` (True) and
+    `told_before` when it finished an approval that was killed after its release committed
+    (batches, payments and amount_krw 0: released then; told_before: its notify had
+    committed too).
     RedressError (one line) for a plan it may not release (redress/rules/plans.py)."""
     by, now = _name(by), _now()
     ctx = run_context(data_dir, run_id)
@@ -115,11 +116,12 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         told = None if _told(ctx) else _notify(ctx, settings)
         if told is None:
             recover_notifications(ctx)  # a notify killed after its commit: its files published
-        completed = _complete(ctx, settings, released=True)
+            _discard_scratch(ctx)  # and its scratch files (people's contacts) gone
+        unwritten = _complete(ctx, settings, released=True)
         get_run_logger().info("finished the interrupted approval of plan %s", run_id)
         return {"run_id": run_id, "batches": 0, "payments": 0, "amount_krw": 0,
                 "notifications": told.notifications if told else 0, "told_before": told is None,
-                "recovered_batches": recovered, "finished": True, "completed": completed}
+                "recovered_batches": recovered, "finished": True, "unwritten": unwritten}
     plan = _waiting(ctx, APPROVED, now)
     policy = load_policy(ctx.policy_path)
     if policy.sha256 != ctx.policy_sha256:
@@ -154,33 +156,38 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     finally:
         _discard_scratch(ctx)  # the plan's files hold bank details; notify makes its own
     told = _notify(ctx, settings)
-    completed = _complete(ctx, settings, released=True)
+    unwritten = _complete(ctx, settings, released=True)
     payments, amount = int(summary["item_count"].sum() or 0), int(summary["control_sum"].sum() or 0)
     get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{payments:,}",
                           f"{amount:,}", f"{summary.height:,}")
     return {"run_id": run_id, "batches": summary.height, "payments": payments,
             "amount_krw": amount, "notifications": told.notifications,
-            "recovered_batches": recovered, "completed": completed}
+            "recovered_batches": recovered, "unwritten": unwritten}
 
 
-def _complete(ctx: RunContext, settings: Settings, *, released: bool) -> bool:
+def _complete(ctx: RunContext, settings: Settings, *, released: bool) -> str | None:
     """A decision's last steps, then its record that they are done (plans.completed_at):
     the run's report.html and reconciliation show the decision (and what was released);
     for a release also the Prefect artifacts of this flow run and `exports/` (the
     analysts' ledger, batches and runs). A kill before the record leaves the plan
     unfinished, and repeating the decision does these steps again; so does a page that
-    could not be written (refresh_report_page warns): then nothing is recorded, and
-    False is returned."""
-    written = refresh_report_page(ctx)
+    could not be written: then nothing is recorded, and why is returned (else None)."""
+    unwritten = refresh_report_page(ctx)
     if released:
         publish_released_tables(ctx)
         checkpoint("approve:report-written", settings)
         write_exports(ctx.data_dir)
         checkpoint("approve:exports-written", settings)
-    if written:
+    if unwritten is None:
         with connect(ctx.warehouse) as con:
             plans_table.complete(con, ctx.run_id, _now())
-    return written
+    return unwritten
+
+
+def unfinished_line(run_id: str, decided: str, why: str, command: str) -> str:
+    """The one line for a decision whose report page could not be written (`why`): it is
+    recorded, and `command` given again finishes it once the cause is mended."""
+    return f"plan {run_id} is {decided}, but its report page could not be written: {why}; `{command}` again finishes it"
 
 
 def _discard_scratch(ctx: RunContext) -> None:
@@ -219,7 +226,7 @@ def _notify(ctx: RunContext, settings: Settings):
 def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dict:
     """Discard plan `run_id` under the folder lock: nothing of it is ever paid (its
     payments are planned afresh by the next run); its report page shows the rejection.
-    Returns run_id, payments, amount_krw and `completed` (as release_plan's), with
+    Returns run_id, payments, amount_krw and `unwritten` (as release_plan's), with
     `finished` (True) when it finished a rejection that was killed before its page was
     written. RedressError (one line) for a plan it may not reject."""
     by, now = _name(by), _now()
@@ -236,9 +243,9 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
                 plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now)
             checkpoint("reject:decided", settings)
         _discard_scratch(ctx)
-        completed = _complete(ctx, settings, released=False)  # report.html shows the plan was rejected
+        unwritten = _complete(ctx, settings, released=False)  # report.html shows the plan was rejected
     return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"], "finished": finished,
-            "completed": completed}
+            "unwritten": unwritten}
 
 
 @flow(name="redress-approve", log_prints=False, flow_run_name=approve_run_name)
@@ -288,9 +295,15 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
         return dict(summary, approval={"decision": EXPIRED if expired else None})
     if form.decision == "reject":
         outcome = reject(data_dir, run_id, form.name, form.note)
+        if outcome["unwritten"]:
+            raise RedressError(unfinished_line(run_id, REJECTED, outcome["unwritten"],
+                                               redress_line(data_dir, "reject", run_id, "--by", "NAME")))
         return dict(summary, approval={"decision": REJECTED, **outcome})
     settings = for_run(data_dir)
     with private_files(data_dir, settings.share_group), data_dir_lock(data_dir), \
             held_open(warehouse_path(data_dir)):
         outcome = release_plan(data_dir, run_id, form.name, form.note, settings)
+    if outcome["unwritten"]:  # paid and told: the flow run fails, saying how to finish it
+        raise RedressError(unfinished_line(run_id, "released and its people told", outcome["unwritten"],
+                                           redress_line(data_dir, "approve", run_id, "--by", "NAME")))
     return dict(summary, approval={"decision": APPROVED, **outcome})

@@ -41,14 +41,14 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
         return approve_plan(data_dir=data_dir, run_id=run_id, by=by, note=note)
 
 
-UNFINISHED = ("; its report page could not be written (the log says why): give the same command again, once "
-              "that is mended, to finish it")
-
-
 def cmd_approve(args, settings, say) -> int:
+    from flows.approval import unfinished_line
+
     done = approve(_data_dir(settings), args.run_id, args.by, args.note, settings)
-    if not done["completed"]:
-        raise RedressError(f"plan {done['run_id']} is released and its people told" + UNFINISHED)
+    if done["unwritten"]:
+        raise RedressError(unfinished_line(done["run_id"], "released and its people told", done["unwritten"],
+                                           redress_line(settings.data_dir, "approve", done["run_id"], "--by",
+                                                        args.by)))
     if done.get("finished"):
         told = ("its people had been told" if done["told_before"]
                 else f"{done['notifications']:,} people notified")
@@ -63,11 +63,12 @@ def cmd_approve(args, settings, say) -> int:
 
 
 def cmd_reject(args, settings, say) -> int:
-    from flows.approval import reject
+    from flows.approval import reject, unfinished_line
 
     done = reject(_data_dir(settings), args.run_id, args.by, args.note)
-    if not done["completed"]:
-        raise RedressError(f"plan {done['run_id']} is rejected" + UNFINISHED)
+    if done["unwritten"]:
+        raise RedressError(unfinished_line(done["run_id"], "rejected", done["unwritten"],
+                                           redress_line(settings.data_dir, "reject", done["run_id"], "--by", args.by)))
     if done["finished"]:
         say(f"plan {done['run_id']} was already rejected by a rejection that was interrupted, now finished: its "
             "report page written again")

@@ -46,8 +46,10 @@ class RunContext:
         return self.data_dir / "quarantine" / self.run_id
 
     def policy(self) -> Policy:
-        """The run's policy, refusing a file that changed since the run started."""
+        """The run's policy, refusing a file that changed since the run started
+        (RedressError, one line)."""
         policy = load_policy(self.policy_path)
         if policy.sha256 != self.policy_sha256:
-            raise RedressError(f"policy {self.policy_path.name} changed while the run was going on")
+            raise RedressError(f"policy {self.policy_path.name} changed since run {self.run_id} started "
+                               "(its SHA-256 is not the one the run recorded)")
         return policy

@@ -28,6 +28,7 @@ from prefect.logging import get_run_logger
 
 from redress import escape
 from redress.context import RunContext
+from redress.runtime.machine_errors import machine_error
 from redress.warehouse import connect
 from redress.outbox import files as outbox
 from redress.reports.reconciliation import markdown as reconciliation_markdown
@@ -145,8 +146,8 @@ def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tu
 
 def refresh_superseded_pages(ctx: RunContext) -> list[str]:
     """The report pages of the runs whose waiting plan run `ctx.run_id` superseded, written
-    again so they no longer show a plan waiting (refresh_report_page, which never
-    raises); returns those run ids. Cheap when there are none: one query."""
+    again so they no longer show a plan waiting (refresh_report_page: a page it cannot
+    write is a warning); returns those run ids. Cheap when there are none: one query."""
     with connect(ctx.warehouse) as con:
         superseded = plans.superseded_by(con, ctx.run_id)
     for run_id in superseded:
@@ -154,13 +155,15 @@ def refresh_superseded_pages(ctx: RunContext) -> list[str]:
     return superseded
 
 
-def refresh_report_page(ctx: RunContext) -> bool:
-    """report.html and the reconciliation of run `ctx.run_id` written again from the warehouse, once its plan
-    was approved or rejected (flows/approval.py), so the page shows the decision and
-    what was released. The stage figures come from the run's `runs.counts`, its exposure
-    counts from `runs.exposures` (counted again only when a run of an earlier version
-    left none). Never raises: the page is a view, and the decision is already recorded;
-    returns False (after a warning) when it could not be written."""
+def refresh_report_page(ctx: RunContext) -> str | None:
+    """report.html and the reconciliation of run `ctx.run_id` written again from the
+    warehouse, once its plan was approved, rejected, expired or superseded
+    (flows/approval.py, refresh_superseded_pages), so the page shows what became of it
+    and what was released. The stage figures come from the run's `runs.counts`, its
+    exposure counts from `runs.exposures` (counted again only when a run of an earlier
+    version left none). Never raises: the page is a view, and the decision is already
+    recorded. Returns None when written, else why not in one line (also a warning):
+    a full disk, say, or the run's policy file changed or gone since the run."""
     try:
         with connect(ctx.warehouse) as con:
             (counts, error), = con.execute("SELECT counts, error FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
@@ -178,9 +181,10 @@ def refresh_report_page(ctx: RunContext) -> bool:
             reconciliation_markdown(recon, ctx.policy().currency), encoding="utf-8")
         outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
     except Exception as exc:
-        _logger().warning("report.html of run %s not written again: %s", ctx.run_id, exc)
-        return False
-    return True
+        why = machine_error(exc) or f"{type(exc).__name__}: {exc}"
+        _logger().warning("report.html of run %s not written again: %s", ctx.run_id, why)
+        return why
+    return None
 
 
 def publish_report_artifacts(ctx: RunContext, page: run_report.Report) -> None:

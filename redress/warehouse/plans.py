@@ -6,8 +6,9 @@ function runs inside the caller's transaction, if any, and only executes stateme
 States (redress/vocabulary.py PLAN_STATES): a plan is saved `waiting`; it leaves that
 state once, to `approved` (in the transaction that commits its ledger rows), `rejected`,
 `superseded` (a later run started) or `expired` (nobody decided in time). An approval
-or rejection is `completed` once its last step is done (people told, report page and
-exports written again): until then repeating the decision finishes it.
+is `completed` once its last steps are done (people told, report page and exports
+written again), a rejection once its report page is: until then repeating the decision
+finishes it.
 """
 
 from __future__ import annotations

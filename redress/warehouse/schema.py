@@ -252,9 +252,9 @@ CREATE TABLE IF NOT EXISTS plans (
     decided_at    TIMESTAMPTZ,           -- approved, rejected, superseded or expired at
     decided_by    VARCHAR,               -- approver or rejecter; for superseded, the run that superseded it
     note          VARCHAR,
-    completed_at  TIMESTAMPTZ            -- an approval's or rejection's last step done (people told, report
-                                         -- page and exports written again); NULL while a killed one is
-                                         -- unfinished, which repeating the decision finishes (flows/approval.py)
+    completed_at  TIMESTAMPTZ            -- a decision's last steps done (approved: people told, report page
+                                         -- and exports written again; rejected: its page); NULL while one
+                                         -- is unfinished, which repeating it finishes (flows/approval.py)
 );
 
 -- The planned payments of each plan, as the emission gate passed them, with the bank

@@ -300,6 +300,7 @@ def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(co
     assert_paid_exactly_once(copy)
     assert_frame_equal(released_payments(copy), planned)
     assert q(copy, NOTIFY_SCRATCH) == [(0,)]
+    assert not (copy / "work").exists()  # no scratch file (people's contacts) left behind
 
 
 def test_an_approval_whose_page_cannot_be_written_says_so_and_is_finished_by_approving_again(copy):
@@ -308,7 +309,8 @@ def test_an_approval_whose_page_cannot_be_written_says_so_and_is_finished_by_app
     page.mkdir()  # report.html cannot be written: a folder stands in its way
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
     assert code == 1 and len(err) == 1, err
-    assert f"plan {RUN_ID} is released and its people told; its report page could not be written" in err[0]
+    assert f"plan {RUN_ID} is released and its people told, but its report page could not be written: " in err[0]
+    assert "a folder where a file should be" in err[0] and f"approve {RUN_ID} --by Kim` again finishes it" in err[0]
     assert q(copy, "SELECT state, completed_at IS NULL FROM plans") == [("approved", True)]
     assert_paid_exactly_once(copy)
     page.rmdir()
@@ -318,6 +320,24 @@ def test_an_approval_whose_page_cannot_be_written_says_so_and_is_finished_by_app
     assert page_state(copy, RUN_ID) == "approved"
     assert q(copy, "SELECT completed_at IS NOT NULL FROM plans") == [(True,)]
     assert cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")[0] == 1
+
+
+def test_a_rejection_whose_page_cannot_be_written_for_a_changed_policy_says_why_and_is_finished_again(copy):
+    policy = Path(q(copy, "SELECT json_extract_string(parameters, '$.policy') FROM runs")[0][0])
+    moved = copy / "policy.toml"
+    shutil.copy(policy, moved)
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:  # the run's policy is a copy we may edit
+        con.execute("UPDATE runs SET parameters = json_object('policy', ?)::VARCHAR", [str(moved)])
+    original = moved.read_bytes()
+    moved.write_bytes(original + b"\n# edited after the run\n")
+    code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
+    assert code == 1 and len(err) == 1, err
+    assert f"plan {RUN_ID} is rejected, but its report page could not be written: policy policy.toml changed" in err[0]
+    assert q(copy, "SELECT state, completed_at IS NULL FROM plans") == [("rejected", True)]
+    moved.write_bytes(original)
+    code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
+    assert code == 0 and "now finished" in out, err
+    assert page_state(copy, RUN_ID) == "rejected"
 
 
 def test_a_rejection_killed_before_its_page_is_written_is_finished_by_rejecting_again(copy):
