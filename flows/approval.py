@@ -84,6 +84,10 @@ def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
     if expired:
         _discard_scratch(ctx)
         refresh_report_page(ctx)  # report.html shows the plan expired
+    if why and plan and plan["state"] in (APPROVED, REJECTED) and plan["completed_at"] is None:
+        # the other decision, tried on one killed part way: say how to finish that one
+        verb = "approve" if plan["state"] == APPROVED else "reject"
+        why += f"; that decision did not finish: `{verb}` it again to finish it"
     if why:
         raise RedressError(why)
     return plan

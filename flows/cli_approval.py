@@ -52,7 +52,7 @@ def cmd_approve(args, settings, say) -> int:
     if done.get("finished"):
         told = ("its people had been told" if done["told_before"]
                 else f"{done['notifications']:,} people notified")
-        say(f"plan {done['run_id']} was already released by an approval that was interrupted, now finished: its "
+        say(f"plan {done['run_id']} was already released by an approval that did not finish, now finished: its "
             f"{len(done['recovered_batches'])} leftover batch folder(s) published, {told}, its report page and "
             "exports written again")
         return 0
@@ -70,7 +70,7 @@ def cmd_reject(args, settings, say) -> int:
         raise RedressError(unfinished_line(done["run_id"], "rejected", done["unwritten"],
                                            redress_line(settings.data_dir, "reject", done["run_id"], "--by", args.by)))
     if done["finished"]:
-        say(f"plan {done['run_id']} was already rejected by a rejection that was interrupted, now finished: its "
+        say(f"plan {done['run_id']} was already rejected by a rejection that did not finish, now finished: its "
             "report page written again")
         return 0
     say(f"rejected plan {done['run_id']}: its {done['payments']:,} payments ({done['amount_krw']:,} KRW) will not "

@@ -283,7 +283,7 @@ def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(co
     assert code == 0, err
     committed = step != "disburse:folder-written" and step != "disburse:folders-written"
     if committed:  # released by the killed process: approving again finishes it (folders, notify, page, exports)
-        assert "was already released by an approval that was interrupted, now finished" in out
+        assert "was already released by an approval that did not finish, now finished" in out
         told_before = step in ("notify:committed", "approve:report-written", "approve:exports-written")
         assert ("its people had been told" in out) == told_before, out
     # Either way the run's people are told once, the page and exports show the release,
@@ -309,6 +309,8 @@ def test_an_approval_whose_page_cannot_be_written_says_so_and_is_finished_by_app
     page.mkdir()  # report.html cannot be written: a folder stands in its way
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
     assert code == 1 and len(err) == 1, err
+    refused = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")[2]
+    assert len(refused) == 1 and "it is approved" in refused[0] and "`approve` it again to finish it" in refused[0]
     assert f"plan {RUN_ID} is released and its people told, but its report page could not be written: " in err[0]
     assert "a folder where a file should be" in err[0] and f"approve {RUN_ID} --by Kim` again finishes it" in err[0]
     assert q(copy, "SELECT state, completed_at IS NULL FROM plans") == [("approved", True)]
@@ -334,6 +336,8 @@ def test_a_rejection_whose_page_cannot_be_written_for_a_changed_policy_says_why_
     assert code == 1 and len(err) == 1, err
     assert f"plan {RUN_ID} is rejected, but its report page could not be written: policy policy.toml changed" in err[0]
     assert q(copy, "SELECT state, completed_at IS NULL FROM plans") == [("rejected", True)]
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")  # the other decision: how to finish
+    assert code == 1 and len(err) == 1 and "it is rejected" in err[0] and "`reject` it again to finish it" in err[0]
     moved.write_bytes(original)
     code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
     assert code == 0 and "now finished" in out, err
@@ -346,7 +350,7 @@ def test_a_rejection_killed_before_its_page_is_written_is_finished_by_rejecting_
     assert page_state(copy, RUN_ID) == "waiting"  # the kill's window
     code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
     assert code == 0, err
-    assert "already rejected by a rejection that was interrupted, now finished" in out
+    assert "already rejected by a rejection that did not finish, now finished" in out
     assert page_state(copy, RUN_ID) == "rejected"
     assert q(copy, "SELECT state, decided_by, completed_at IS NOT NULL FROM plans") == [("rejected", "Park", True)]
     again, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
