@@ -22,6 +22,9 @@ OS_ERRORS = {
     errno.ELOOP: "a loop of symbolic links",
     errno.ENOTDIR: "a file where a folder should be",
     errno.EISDIR: "a folder where a file should be",
+    # mkdir on a path taken: a file where exist_ok=True wants a folder (exports/ledger
+    # made a file, say), or anything where a new folder is made
+    errno.EEXIST: "something already there where a folder should be made",
 }
 # pathlib's resolve() (Python 3.11) reports a loop of symbolic links as RuntimeError.
 SYMLINK_LOOP = re.compile(r"^Symlink loop from (.+)$")

@@ -14,11 +14,21 @@ from redress.runtime.machine_errors import machine_error
     (errno.ENOSPC, "no space left"), (errno.EROFS, "read-only"), (errno.EACCES, "permission denied"),
     (errno.EPERM, "not permitted"), (errno.EDQUOT, "quota"), (errno.EIO, "input/output"),
     (errno.ELOOP, "a loop of symbolic links"), (errno.ENOTDIR, "a file where a folder should be"),
-    (errno.EISDIR, "a folder where a file should be"),
+    (errno.EISDIR, "a folder where a file should be"), (errno.EEXIST, "something already there where a folder"),
 ])
 def test_machine_failures_are_one_line(code, words):
     line = machine_error(OSError(code, "text from the OS", "/data/outbox/batches/x"))
     assert words in line and "/data/outbox/batches/x" in line and "\n" not in line
+
+
+def test_a_file_in_the_place_of_a_folder_to_make_is_one_line(tmp_path):
+    """As when `exports/ledger` is a file: the exports' mkdir(exist_ok=True) raises EEXIST."""
+    (tmp_path / "ledger").write_text("not a folder")
+    with pytest.raises(FileExistsError) as raised:
+        (tmp_path / "ledger").mkdir(exist_ok=True)
+    line = machine_error(raised.value)
+    assert line == (f"something already there where a folder should be made: {tmp_path / 'ledger'} "
+                    "(fix it, then run again: nothing is paid twice)")
 
 
 def test_other_errors_keep_their_traceback():
