@@ -77,17 +77,14 @@ def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
     recording that a waiting plan past its expiry has expired."""
     with connect(ctx.warehouse) as con:
         plan = plans_table.read(con, ctx.run_id)
-        why = refusal(ctx.run_id, plan and plan["state"], plan and plan["expires_at"], now, decision)
+        why = refusal(ctx.run_id, plan and plan["state"], plan and plan["expires_at"], now, decision,
+                      completed=not plan or plan["completed_at"] is not None)
         expired = bool(why) and bool(plan) and plan["state"] == WAITING
         if expired:
             plans_table.decide(con, ctx.run_id, EXPIRED, by=None, note=None, at=now)
     if expired:
         _discard_scratch(ctx)
         refresh_report_page(ctx)  # report.html shows the plan expired
-    if why and plan and plan["state"] in (APPROVED, REJECTED) and plan["completed_at"] is None:
-        # the other decision, tried on one killed part way: say how to finish that one
-        verb = "approve" if plan["state"] == APPROVED else "reject"
-        why += f"; that decision did not finish: `{verb}` it again to finish it"
     if why:
         raise RedressError(why)
     return plan
@@ -202,12 +199,13 @@ def _discard_scratch(ctx: RunContext) -> None:
         ctx.work_dir.parent.rmdir()  # `work/` goes when empty, as after a run
 
 
-def _unfinished(ctx: RunContext, state: str) -> bool:
-    """Plan `ctx.run_id` is in `state` (approved or rejected) but the decision's last
-    steps were never recorded as done (`_complete`): a decision killed part way."""
+def _unfinished(ctx: RunContext, state: str) -> dict | None:
+    """Plan `ctx.run_id` (plans_table.read's dict) when it is in `state` (approved or
+    rejected) but the decision's last steps were never recorded as done (`_complete`):
+    a decision killed part way. None otherwise."""
     with connect(ctx.warehouse) as con:
         plan = plans_table.read(con, ctx.run_id)
-    return bool(plan) and plan["state"] == state and plan["completed_at"] is None
+    return plan if plan and plan["state"] == state and plan["completed_at"] is None else None
 
 
 def _told(ctx: RunContext) -> bool:
@@ -237,11 +235,9 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
     settings = for_run(data_dir)
     with data_dir_lock(data_dir):
         ctx = run_context(data_dir, run_id)
-        finished = _unfinished(ctx, REJECTED)
-        if finished:
-            with connect(ctx.warehouse) as con:
-                plan = plans_table.read(con, run_id)
-        else:
+        plan = _unfinished(ctx, REJECTED)
+        finished = plan is not None
+        if not finished:
             plan = _waiting(ctx, REJECTED, now)
             with connect(ctx.warehouse) as con:
                 plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now)

@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 import polars as pl
 
-from redress.vocabulary import APPROVED, BANK_TRANSFER, CLAIM, EXPIRED, LIVE_STATUSES, PLAN_STATES, WAITING
+from redress.vocabulary import APPROVED, BANK_TRANSFER, CLAIM, EXPIRED, LIVE_STATUSES, PLAN_STATES, REJECTED, WAITING
 
 # What kind of payment each planned one is, in the order the plan lists them.
 FIRST, TOP_UP, REISSUE = "first", "top_up", "reissue"
@@ -72,16 +72,22 @@ def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_ca
     }
 
 
-def refusal(run_id: str, state: str | None, expires_at: datetime | None, now: datetime, decision: str) -> str | None:
+def refusal(run_id: str, state: str | None, expires_at: datetime | None, now: datetime, decision: str,
+            completed: bool = True) -> str | None:
     """Why plan `run_id` (its `state`, None when there is no plan) cannot take
     `decision` (approved or rejected) at `now`, as one line; None when it can. Only a
     waiting plan that has not expired can be decided; a waiting plan past `expires_at`
-    is refused as expired (the caller records it)."""
+    is refused as expired (the caller records it). An approved or rejected plan whose
+    decision did not finish (`completed` False: plans.completed_at unset) is refused
+    with the way to finish it: that decision, given again."""
     verb = "approve" if decision == APPROVED else "reject"
     if state is None:
         return f"run {run_id} has no disbursement plan: nothing to {verb}"
     if state == WAITING and expires_at is not None and now >= expires_at:
         state = EXPIRED
-    if state != WAITING:
-        return f"cannot {verb} the plan of run {run_id}: it is {state} ({PLAN_STATES[state]})"
-    return None
+    if state == WAITING:
+        return None
+    why = f"cannot {verb} the plan of run {run_id}: it is {state} ({PLAN_STATES[state]})"
+    if not completed and state in (APPROVED, REJECTED):
+        why += f"; that decision did not finish: `{'approve' if state == APPROVED else 'reject'}` it again to finish it"
+    return why

@@ -31,6 +31,16 @@ def test_a_decided_plan_is_refused_naming_its_state(state, decision, verb):
     assert "\n" not in line
 
 
+@pytest.mark.parametrize("decision", [APPROVED, REJECTED])
+@pytest.mark.parametrize("state, finish", [(APPROVED, "approve"), (REJECTED, "reject")])
+def test_a_decision_that_did_not_finish_is_refused_with_the_way_to_finish_it(state, finish, decision):
+    line = refusal("R1", state, LATER, NOW, decision, completed=False)
+    assert line.endswith(f"it is {state} ({PLAN_STATES[state]}); that decision did not finish: "
+                         f"`{finish}` it again to finish it") and "\n" not in line
+    for other in (SUPERSEDED, EXPIRED):  # no decision of anyone's to finish
+        assert refusal("R1", other, LATER, NOW, decision, completed=False).endswith(f"({PLAN_STATES[other]})")
+
+
 def test_a_waiting_plan_at_or_past_its_expiry_is_refused_as_expired():
     assert "it is expired" in refusal("R1", WAITING, NOW, NOW, APPROVED)
     assert "it is expired" in refusal("R1", WAITING, NOW - timedelta(seconds=1), NOW, REJECTED)
