@@ -46,7 +46,7 @@ from redress.runtime.commands import redress_line
 from redress.runtime.faults import checkpoint
 from redress.runtime.permissions import private_files
 from redress.runtime.run_naming import approve_run_name, name_and_tag
-from redress.settings import Settings, for_run
+from redress.settings import Settings, check_fail_at, for_run
 from redress.vocabulary import APPROVED, EXPIRED, REJECTED, WAITING
 from redress.warehouse import connect, held_open
 from redress.warehouse import path as warehouse_path
@@ -118,7 +118,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         if told is None:
             recover_notifications(ctx)  # a notify killed after its commit: its files published
             _discard_scratch(ctx)  # and its scratch files (people's contacts) gone
-        unwritten = _complete(ctx, settings, released=True)
+        unwritten = _complete(ctx, settings, by, released=True)
         get_run_logger().info("finished the interrupted approval of plan %s", run_id)
         return {"run_id": run_id, "batches": 0, "payments": 0, "amount_krw": 0,
                 "notifications": told.notifications if told else 0, "told_before": told is None,
@@ -157,7 +157,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     finally:
         _discard_scratch(ctx)  # the plan's files hold bank details; notify makes its own
     told = _notify(ctx, settings)
-    unwritten = _complete(ctx, settings, released=True)
+    unwritten = _complete(ctx, settings, by, released=True)
     payments, amount = int(summary["item_count"].sum() or 0), int(summary["control_sum"].sum() or 0)
     get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{payments:,}",
                           f"{amount:,}", f"{summary.height:,}")
@@ -166,13 +166,18 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
             "recovered_batches": recovered, "unwritten": unwritten}
 
 
-def _complete(ctx: RunContext, settings: Settings, *, released: bool) -> str | None:
+def _complete(ctx: RunContext, settings: Settings, by: str, *, released: bool) -> str | None:
     """A decision's last steps, then its record that they are done (plans.completed_at):
     the run's report.html and reconciliation show the decision (and what was released);
     for a release also the Prefect artifacts of this flow run and `exports/` (the
     analysts' ledger, batches and runs). A kill before the record leaves the plan
     unfinished, and repeating the decision does these steps again; so does a page that
-    could not be written: then nothing is recorded, and why is returned (else None)."""
+    could not be written: then nothing is recorded, and why is returned (else None).
+    `by` (who gives the decision now) is recorded first as whose command does these
+    steps (plans.completed_by), so the page names who finished a decision that did not
+    finish at first."""
+    with connect(ctx.warehouse) as con:
+        plans_table.finishing(con, ctx.run_id, by)
     unwritten = refresh_report_page(ctx)
     if released:
         publish_released_tables(ctx)
@@ -233,6 +238,7 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
     written. RedressError (one line) for a plan it may not reject."""
     by, now = _name(by), _now()
     settings = for_run(data_dir)
+    check_fail_at(settings)
     with data_dir_lock(data_dir):
         ctx = run_context(data_dir, run_id)
         plan = _unfinished(ctx, REJECTED)
@@ -243,7 +249,7 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
                 plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now)
             checkpoint("reject:decided", settings)
         _discard_scratch(ctx)
-        unwritten = _complete(ctx, settings, released=False)  # report.html shows the plan was rejected
+        unwritten = _complete(ctx, settings, by, released=False)  # report.html shows the plan was rejected
     return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"], "finished": finished,
             "unwritten": unwritten}
 

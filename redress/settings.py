@@ -129,6 +129,17 @@ def debtor(settings: Settings) -> Debtor:
 HMAC_KEY_MIN_CHARS = 32  # e.g. `openssl rand -hex 32` gives 64; 32 hex characters hold 16 bytes
 
 
+def check_fail_at(settings: Settings) -> None:
+    """REDRESS_FAIL_AT, when set, names a step (redress/runtime/faults.py CHECKPOINTS):
+    a misspelt step would otherwise kill nothing, and a crash test pass without its
+    crash. Raises RedressError. Checked by every command that has checkpoints, `reject`
+    too, which needs no other setting."""
+    from redress.runtime.faults import CHECKPOINTS
+
+    if settings.fail_at is not None and settings.fail_at not in CHECKPOINTS:
+        raise RedressError(f"REDRESS_FAIL_AT={settings.fail_at[:60]!r} names no step: use one of {', '.join(CHECKPOINTS)}")
+
+
 def check_settings(settings: Settings) -> None:
     """Every setting a run needs, checked before anything is written (CLI and flow).
 
@@ -139,10 +150,7 @@ def check_settings(settings: Settings) -> None:
     paid: only the data says whether there is one), but when any is set all three must
     be set and well-formed now. Raises RedressError naming the setting.
     """
-    from redress.runtime.faults import CHECKPOINTS
-
-    if settings.fail_at is not None and settings.fail_at not in CHECKPOINTS:
-        raise RedressError(f"REDRESS_FAIL_AT={settings.fail_at[:60]!r} names no step: use one of {', '.join(CHECKPOINTS)}")
+    check_fail_at(settings)
     key = None if settings.hmac_key is None else settings.hmac_key.get_secret_value()
     if key is None:
         raise RedressError("REDRESS_HMAC_KEY is not set: reference codes need a secret key (see README)")

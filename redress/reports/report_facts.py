@@ -43,12 +43,17 @@ class ReasonRow:
 class Approval:
     """The run's disbursement plan (SPEC "Approval before release"): state (a
     PLAN_STATES code, or `not_required` when the run planned nothing to approve), who
-    decided and when (ISO, policy timezone as stored), payments and won planned."""
+    decided and when (ISO, policy timezone as stored), payments and won planned;
+    `expires_at` (ISO) while it waits, the time after which it can no longer be decided;
+    `finished_by` when someone other than the decider gave the decision again, after it
+    did not finish, and their command did its last steps (plans.completed_by)."""
     state: str
     decided_by: str | None
     decided_at: str | None
     payments: int
     amount_krw: int
+    expires_at: str | None = None
+    finished_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,12 +131,14 @@ def _reasons(con) -> tuple[ReasonRow, ...]:
 
 
 def _approval(con, run_id: str) -> Approval:
-    plan = one(con.execute("SELECT state, decided_by, decided_at, payments, amount FROM plans WHERE run_id = ?",
-                       [run_id]))
+    plan = one(con.execute("SELECT state, decided_by, decided_at, payments, amount, expires_at, completed_by "
+                           "FROM plans WHERE run_id = ?", [run_id]))
     if plan is None:
         return Approval(NOT_REQUIRED, None, None, 0, 0)
-    state, by, at, payments, amount = plan
-    return Approval(state, by, at.isoformat() if at is not None else None, int(payments), int(amount))
+    state, by, at, payments, amount, expires_at, completed_by = plan
+    return Approval(state, by, at.isoformat() if at is not None else None, int(payments), int(amount),
+                    expires_at=expires_at.isoformat() if state == WAITING else None,
+                    finished_by=completed_by if completed_by not in (None, by) else None)
 
 
 def _changes(con, run_id: str, new_exposures: int) -> Changes:

@@ -54,6 +54,11 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
             WHERE completed_at IS NULL
               AND (state = ? OR (state = ? AND run_id IN (SELECT run_id FROM notifications)))""",
                     [REJECTED, APPROVED])
+    # Who finished a decision (plans.completed_by): for one completed before the column
+    # existed, its decider, whose command was the only one to give it then.
+    if "plans" in tables and "completed_by" not in tables["plans"]:
+        con.execute("ALTER TABLE plans ADD COLUMN IF NOT EXISTS completed_by VARCHAR")
+        con.execute("UPDATE plans SET completed_by = decided_by WHERE completed_at IS NOT NULL AND completed_by IS NULL")
     if "message" in tables.get("notifications", ()):
         con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")

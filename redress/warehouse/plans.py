@@ -8,7 +8,8 @@ state once, to `approved` (in the transaction that commits its ledger rows), `re
 `superseded` (a later run started) or `expired` (nobody decided in time). An approval
 is `completed` once its last steps are done (people told, report page and exports
 written again), a rejection once its report page is: until then repeating the decision
-finishes it.
+finishes it, and `completed_by` names whose command did those steps (the decider's, or
+that of whoever repeated it).
 """
 
 from __future__ import annotations
@@ -78,6 +79,15 @@ def decide(con: duckdb.DuckDBPyConnection, run_id: str, state: str, *, by: str |
         "UPDATE plans SET state = ?, decided_at = ?, decided_by = ?, note = ? WHERE run_id = ? AND state = ? "
         "RETURNING run_id", [state, at, by, note, run_id, WAITING]).fetchall()
     return bool(moved)
+
+
+def finishing(con: duckdb.DuckDBPyConnection, run_id: str, by: str) -> None:
+    """Record `by` as who gives the decision on plan `run_id` whose last steps are now
+    being done (flows/approval.py `_complete`), before the report page that names them
+    is written. A later repeat of an unfinished decision replaces it; a completed plan
+    keeps the one whose command completed it."""
+    con.execute("UPDATE plans SET completed_by = ? WHERE run_id = ? AND state IN (?, ?) AND completed_at IS NULL",
+                [by, run_id, APPROVED, REJECTED])
 
 
 def complete(con: duckdb.DuckDBPyConnection, run_id: str, at: datetime) -> None:

@@ -252,9 +252,11 @@ CREATE TABLE IF NOT EXISTS plans (
     decided_at    TIMESTAMPTZ,           -- approved, rejected, superseded or expired at
     decided_by    VARCHAR,               -- approver or rejecter; for superseded, the run that superseded it
     note          VARCHAR,
-    completed_at  TIMESTAMPTZ            -- a decision's last steps done (approved: people told, report page
+    completed_at  TIMESTAMPTZ,           -- a decision's last steps done (approved: people told, report page
                                          -- and exports written again; rejected: its page); NULL while one
                                          -- is unfinished, which repeating it finishes (flows/approval.py)
+    completed_by  VARCHAR                -- who gave the decision whose command did those last steps: the
+                                         -- decider, or whoever repeated a decision that did not finish
 );
 
 -- The planned payments of each plan, as the emission gate passed them, with the bank

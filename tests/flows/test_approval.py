@@ -98,6 +98,10 @@ def test_a_run_stops_with_its_plan_and_nothing_is_paid_or_told(waiting):
     assert q(data, "SELECT outcome, approved_by FROM runs") == [("succeeded", None)]
     summary_md = (data / "reports" / RUN_ID / "summary.md").read_text()
     assert "waiting for approval" in summary_md and "Nobody is told yet" in summary_md
+    # the page says until when it can be decided, so it is not read as waiting after that
+    (expires,), = q(data, "SELECT expires_at FROM plans")
+    page = (data / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
+    assert f"It can be approved or rejected until {expires.isoformat()}; after that it expires" in page
 
 
 def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
@@ -116,7 +120,10 @@ def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
         doc = json.loads(manifest.read_text())
         assert (doc["approved_by"], doc["approval_note"]) == ("Kim Treasury", "checked totals")
         assert doc["approved_at"] == at.isoformat()
-    assert q(copy, "SELECT state, decided_by FROM plans") == [("approved", "Kim Treasury")]
+    assert q(copy, "SELECT state, decided_by, completed_by FROM plans") == [
+        ("approved", "Kim Treasury", "Kim Treasury")]
+    page = (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
+    assert "Decided by Kim Treasury at" in page and "did not finish" not in page and "can be approved" not in page
     # the people of the run are told once it is released
     told = q(copy, "SELECT count(*) FROM notifications WHERE run_id = ?", [RUN_ID])[0][0]
     assert told > 0 and (copy / "outbox" / "notifications" / f"{RUN_ID}.parquet").is_file()
@@ -248,11 +255,16 @@ def test_a_plan_past_its_timeout_expires_and_is_refused(copy, monkeypatch):
     assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
 
 
-def test_a_run_that_is_not_there_or_has_no_plan_is_refused_in_one_line(copy):
+def test_a_run_that_is_not_there_or_has_no_plan_is_refused_in_one_line(copy, monkeypatch):
     code, _, err = cli("--data-dir", copy, "approve", "R20990101-001", "--by", "Kim")
     assert code == 1 and len(err) == 1 and "no run R20990101-001" in err[0]
     code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "  ")
     assert code == 1 and len(err) == 1 and "--by" in err[0]
+    # a crash test's misspelt step is refused by reject too, not silently never reached
+    monkeypatch.setenv("REDRESS_FAIL_AT", "reject:decidde")
+    code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
+    assert code == 1 and len(err) == 1 and "REDRESS_FAIL_AT='reject:decidde' names no step" in err[0]
+    assert q(copy, "SELECT state FROM plans") == [("waiting",)]
 
 
 
@@ -279,7 +291,7 @@ def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(co
     killed = redress_killed_at(step, copy, "approve", RUN_ID, "--by", "Kim")
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
     assert q(copy, "SELECT completed_at IS NULL FROM plans") == [(True,)]  # never recorded as done
-    code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Lee")  # someone else finishes it
     assert code == 0, err
     committed = step != "disburse:folder-written" and step != "disburse:folders-written"
     if committed:  # released by the killed process: approving again finishes it (folders, notify, page, exports)
@@ -291,7 +303,15 @@ def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(co
     assert q(copy, "SELECT count(*) > 0 FROM notifications WHERE run_id = ?", [RUN_ID]) == [(True,)]
     assert q(copy, WHO) == told_straight and len(told_straight) > 100
     assert page_state(copy, RUN_ID) == "approved"
-    assert "Decided by Kim" in (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
+    # Kim's decision if it committed, finished by Lee's command, and the page says both;
+    # else Lee's approval was the first to release it
+    decider = "Kim" if committed else "Lee"
+    assert q(copy, "SELECT decided_by, completed_by FROM plans") == [(decider, "Lee")]
+    page = (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
+    assert f"Decided by {decider} at" in page
+    assert ("The decision did not finish at first; Lee gave it again, which finished it." in page) == committed
+    assert {json.loads(m.read_text())["approved_by"] for m in (copy / "outbox" / "batches").glob("*/manifest.json")
+            } == {decider}
     exported = pl.read_parquet(copy / "exports" / "ledger" / f"{RUN_ID}.parquet", glob=False)
     assert exported.height == planned.height
     assert q(copy, "SELECT state, completed_at IS NOT NULL FROM plans") == [("approved", True)]
@@ -352,7 +372,9 @@ def test_a_rejection_killed_before_its_page_is_written_is_finished_by_rejecting_
     assert code == 0, err
     assert "already rejected by a rejection that did not finish, now finished" in out
     assert page_state(copy, RUN_ID) == "rejected"
-    assert q(copy, "SELECT state, decided_by, completed_at IS NOT NULL FROM plans") == [("rejected", "Park", True)]
+    assert q(copy, "SELECT state, decided_by, completed_by, completed_at IS NOT NULL FROM plans") == [
+        ("rejected", "Park", "Park", True)]
+    assert "did not finish" not in (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
     again, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
     assert again == 1 and len(err) == 1 and "it is rejected" in err[0]
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")

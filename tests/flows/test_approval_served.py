@@ -103,7 +103,8 @@ def test_a_served_run_pauses_is_approved_through_the_api_and_pays(tmp_path):
         SELECT count(*) FROM entitlements e LEFT JOIN paid p USING (customer_id)
         WHERE e.reason = 'ELIGIBLE' AND coalesce(p.paid, 0) <> e.amount""") == [(0,)]
     assert q(data, "SELECT approved_by, approval_note FROM runs") == [("Kim Treasury", "from the UI")]
-    assert q(data, "SELECT state, completed_at IS NOT NULL FROM plans") == [("approved", True)]
+    assert q(data, "SELECT state, completed_at IS NOT NULL, completed_by FROM plans") == [
+        ("approved", True, "Kim Treasury")]
     assert q(data, "SELECT count(*) FROM notifications")[0][0] > 0
     run_id = out["result"]["run_id"]
     assert "Approval: <strong>approved</strong>" in (data / "reports" / run_id / "report.html").read_text()
@@ -121,7 +122,7 @@ def test_a_served_run_left_alone_past_its_timeout_expires_its_plan(tmp_path, mon
     assert q(data, "SELECT state FROM plans") == [("expired",)]
     assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
     page = (data / "reports" / out["result"]["run_id"] / "report.html").read_text()
-    assert "Approval: <strong>expired</strong>" in page
+    assert "Approval: <strong>expired</strong>" in page and "can be approved or rejected until" not in page
 
 
 def test_finance_is_told_when_a_served_run_pauses():

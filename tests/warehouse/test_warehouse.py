@@ -160,12 +160,13 @@ def test_opening_a_warehouse_missing_any_tables_creates_exactly_those(scratch_ro
         assert kept == (0 if "lookups" in missing else 1)
 
 
-def test_an_earlier_warehouse_gets_plans_completed_at_and_its_decided_plans_count_as_completed(tmp_path):
-    """Issue 10 (a killed approval): `plans.completed_at` is added to a warehouse an
-    earlier version wrote. Its rejected plans, and approved ones whose run told people,
-    count as completed (repeating them is still refused); an approved plan whose run told
-    nobody may be an approval killed before its notify, which is left for a repeated
-    approve to finish, as that version did; a waiting plan is not; the migration runs once."""
+def test_an_earlier_warehouse_gets_plans_completed_at_and_by_and_its_decided_plans_count_as_completed(tmp_path):
+    """Issue 10 (a killed approval): `plans.completed_at` and `completed_by` are added to
+    a warehouse an earlier version wrote. Its rejected plans, and approved ones whose run
+    told people, count as completed (repeating them is still refused), by their decider;
+    an approved plan whose run told nobody may be an approval killed before its notify,
+    which is left for a repeated approve to finish, as that version did; a waiting plan
+    is not; the migration runs once."""
     warehouse = tmp_path / "warehouse.duckdb"
     with connect(warehouse) as con:
         con.execute("INSERT INTO notifications BY NAME SELECT 'customer:C1' AS person_key, 'C1' AS customer_id, "
@@ -177,12 +178,22 @@ def test_an_earlier_warehouse_gets_plans_completed_at_and_its_decided_plans_coun
                                     ("R20251203-001", "superseded", "2025-12-03 10:00:00+00"),
                                     ("R20251204-001", "waiting", None)):
             con.execute("INSERT INTO plans (run_id, state, policy_id, policy_sha256, planned_at, expires_at, payments, "
-                        "amount, batches, summary, decided_at) VALUES (?, ?, 'p', '', now(), now(), 1, 10000, 1, "
-                        "'{}', ?::TIMESTAMPTZ)", [run, state, decided])
-        con.execute("ALTER TABLE plans DROP COLUMN completed_at")  # as an earlier version left it
+                        "amount, batches, summary, decided_at, decided_by) VALUES (?, ?, 'p', '', now(), now(), 1, "
+                        "10000, 1, '{}', ?::TIMESTAMPTZ, ?)", [run, state, decided, decided and f"by {run}"])
+        con.execute("ALTER TABLE plans DROP COLUMN completed_by")  # as an earlier version left it
+        con.execute("ALTER TABLE plans DROP COLUMN completed_at")
     for _ in range(2):  # idempotent
         with connect(warehouse) as con:
-            rows = con.execute("SELECT run_id, completed_at = decided_at, completed_at IS NULL FROM plans "
-                               "ORDER BY run_id").fetchall()
-    assert rows == [("R20251130-001", None, True), ("R20251201-001", True, False), ("R20251202-001", True, False),
-                    ("R20251203-001", None, True), ("R20251204-001", None, True)]
+            rows = con.execute("SELECT run_id, completed_at = decided_at, completed_at IS NULL, completed_by "
+                               "FROM plans ORDER BY run_id").fetchall()
+    # completed ones were finished by their decider's command, the only one of that version
+    assert rows == [("R20251130-001", None, True, None), ("R20251201-001", True, False, "by R20251201-001"),
+                    ("R20251202-001", True, False, "by R20251202-001"), ("R20251203-001", None, True, None),
+                    ("R20251204-001", None, True, None)]
+    # a warehouse of the version with completed_at but not completed_by: the same
+    with connect(warehouse) as con:
+        con.execute("ALTER TABLE plans DROP COLUMN completed_by")
+    with connect(warehouse) as con:
+        assert con.execute("SELECT run_id, completed_by FROM plans WHERE completed_by IS NOT NULL "
+                           "ORDER BY run_id").fetchall() == [("R20251201-001", "by R20251201-001"),
+                                                            ("R20251202-001", "by R20251202-001")]
