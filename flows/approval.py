@@ -84,10 +84,19 @@ def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
             plans_table.decide(con, ctx.run_id, EXPIRED, by=None, note=None, at=now)
     if expired:
         _discard_scratch(ctx)
-        refresh_report_page(ctx)  # report.html shows the plan expired
+        _closed(ctx)  # report.html shows the plan expired
     if why:
         raise RedressError(why)
     return plan
+
+
+def _closed(ctx: RunContext) -> None:
+    """An expired plan's report page written again, then recorded as done; a page that
+    cannot be written now is a warning, and the next run's start writes it
+    (tasks/report.py refresh_closed_pages)."""
+    if refresh_report_page(ctx) is None:
+        with connect(ctx.warehouse) as con:
+            plans_table.complete(con, ctx.run_id, _now())
 
 
 def _name(by: str) -> str:
@@ -296,7 +305,7 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
             if expired:
                 ctx = run_context(data_dir, run_id)
                 _discard_scratch(ctx)
-                refresh_report_page(ctx)  # report.html shows the plan expired
+                _closed(ctx)  # report.html shows the plan expired
         logger.warning("plan %s %s", run_id, "expired: nobody decided in time" if expired else "was decided elsewhere")
         return dict(summary, approval={"decision": EXPIRED if expired else None})
     if form.decision == "reject":

@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from redress.errors import RedressError
+from redress.runtime.faults import checkpoint
 from redress.runtime.machine_errors import machine_error
 from redress.runtime.permissions import private_files
 from redress.runtime import progress
@@ -19,7 +20,7 @@ from redress.warehouse import held_open
 from redress.warehouse import path as warehouse_path
 from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock, finish_run, start_run
-from tasks.report import refresh_superseded_pages, write_failed_report, write_report
+from tasks.report import refresh_closed_pages, write_failed_report, write_report
 from tasks.disburse import disburse
 from tasks.entitle import compute_entitlements
 from tasks.ingest import ingest_inbox
@@ -73,13 +74,15 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
 
 def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings: Settings) -> RunSummary:
     ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path), "run_date": str(run_date)})
+    checkpoint("run:started", settings)  # registered, a waiting plan superseded; no page written again yet
     summary = RunSummary(run_id=ctx.run_id)
     try:
         name_and_tag(ctx.run_id, policy.id, data_dir)  # the flow run is found by the run id
         get_run_logger().info("run %s: policy %s, data folder %s, run date %s",
                               ctx.run_id, policy.id, data_dir.name, run_date.isoformat())
-        for superseded in refresh_superseded_pages(ctx):  # their pages no longer show a plan waiting
-            get_run_logger().info("run %s superseded the plan of run %s, still waiting", ctx.run_id, superseded)
+        for closed, state in refresh_closed_pages(ctx):  # their pages no longer show a plan waiting
+            get_run_logger().info("run %s: the report page of run %s written again, its plan %s", ctx.run_id,
+                                  closed, state)
         # Each stage timed and counted on the console (redress/runtime/progress.py).
         summary.ingest = progress.timed("ingest", ingest_inbox, ctx, settings)
         summary.returns = progress.timed("returns", apply_returns, ctx, settings)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import datetime, timezone
 
 import logging
 
@@ -144,21 +145,28 @@ def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tu
     return page
 
 
-def refresh_superseded_pages(ctx: RunContext) -> list[str]:
-    """The report pages of the runs whose waiting plan run `ctx.run_id` superseded, written
-    again so they no longer show a plan waiting (refresh_report_page: a page it cannot
-    write is a warning); returns those run ids. Cheap when there are none: one query."""
+def refresh_closed_pages(ctx: RunContext) -> list[tuple[str, str]]:
+    """The report pages of the runs whose plan was superseded or expired and whose page
+    does not show it yet (plans.pages_due): the plan run `ctx.run_id` has just
+    superseded, and any whose page an earlier command was killed before writing, or
+    could not write. Each is written again (refresh_report_page: a page it cannot write
+    is a warning, and tried again by the next run) and then recorded as done. Returns
+    the (run id, state) written. Cheap when there are none: one query."""
     with connect(ctx.warehouse) as con:
-        superseded = plans.superseded_by(con, ctx.run_id)
-    for run_id in superseded:
-        refresh_report_page(run_context(ctx.data_dir, run_id))
-    return superseded
+        due = plans.pages_due(con)
+    written = []
+    for run_id, state in due:
+        if refresh_report_page(run_context(ctx.data_dir, run_id)) is None:
+            with connect(ctx.warehouse) as con:
+                plans.complete(con, run_id, datetime.now(timezone.utc).replace(microsecond=0))
+            written.append((run_id, state))
+    return written
 
 
 def refresh_report_page(ctx: RunContext) -> str | None:
     """report.html and the reconciliation of run `ctx.run_id` written again from the
     warehouse, once its plan was approved, rejected, expired or superseded
-    (flows/approval.py, refresh_superseded_pages), so the page shows what became of it
+    (flows/approval.py, refresh_closed_pages), so the page shows what became of it
     and what was released. The stage figures come from the run's `runs.counts`, its
     exposure counts from `runs.exposures` (counted again only when a run of an earlier
     version left none). Never raises: the page is a view, and the decision is already

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 # other name, and the settings refuse a REDRESS_FAIL_AT naming none of them, so a typo
 # in a crash test fails loudly instead of letting the run pass untouched.
 CHECKPOINTS = (
-    "ingest:customers-before-commit", "ingest:before-commit", "returns:before-commit",
+    "run:started", "ingest:customers-before-commit", "ingest:before-commit", "returns:before-commit",
     "claims:before-commit", "claims:committed",
     "validate:before-commit", "entitle:before-commit",
     "disburse:planned", "disburse:plan-saved", "disburse:folder-written", "disburse:folders-written", "disburse:committed",

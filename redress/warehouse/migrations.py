@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
-from redress.vocabulary import APPROVED, REJECTED
+from redress.vocabulary import APPROVED, EXPIRED, REJECTED, SUPERSEDED
 from redress.warehouse.quarantine import masked_account
 
 
@@ -55,10 +55,16 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
               AND (state = ? OR (state = ? AND run_id IN (SELECT run_id FROM notifications)))""",
                     [REJECTED, APPROVED])
     # Who finished a decision (plans.completed_by): for one completed before the column
-    # existed, its decider, whose command was the only one to give it then.
+    # existed, its decider, whose command was the only one to give it then. Superseded
+    # and expired plans are completed too from this version on, once their report page
+    # shows it; those of an earlier version count as completed as that version left their
+    # pages, so the next run does not write every old page again.
     if "plans" in tables and "completed_by" not in tables["plans"]:
         con.execute("ALTER TABLE plans ADD COLUMN IF NOT EXISTS completed_by VARCHAR")
-        con.execute("UPDATE plans SET completed_by = decided_by WHERE completed_at IS NOT NULL AND completed_by IS NULL")
+        con.execute("UPDATE plans SET completed_by = decided_by WHERE state IN (?, ?) AND completed_at IS NOT NULL "
+                    "AND completed_by IS NULL", [APPROVED, REJECTED])
+        con.execute("UPDATE plans SET completed_at = decided_at WHERE state IN (?, ?) AND completed_at IS NULL",
+                    [SUPERSEDED, EXPIRED])
     if "message" in tables.get("notifications", ()):
         con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")

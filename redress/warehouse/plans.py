@@ -9,7 +9,8 @@ state once, to `approved` (in the transaction that commits its ledger rows), `re
 is `completed` once its last steps are done (people told, report page and exports
 written again), a rejection once its report page is: until then repeating the decision
 finishes it, and `completed_by` names whose command did those steps (the decider's, or
-that of whoever repeated it).
+that of whoever repeated it). A superseded or expired plan is completed once its report
+page shows it; until then each run's start writes that page again (`pages_due`).
 """
 
 from __future__ import annotations
@@ -63,10 +64,13 @@ def supersede_waiting(con: duckdb.DuckDBPyConnection, by_run_id: str, at: dateti
         [SUPERSEDED, at, by_run_id, WAITING, by_run_id]).fetchall()]
 
 
-def superseded_by(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
-    """The run ids of the plans run `run_id` superseded (supersede_waiting), sorted."""
-    return [r[0] for r in con.execute("SELECT run_id FROM plans WHERE state = ? AND decided_by = ? ORDER BY run_id",
-                                      [SUPERSEDED, run_id]).fetchall()]
+def pages_due(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(run id, state) of the superseded or expired plans whose report page has not yet
+    been written again to show it (`complete` not yet recorded for them: the command
+    that closed the plan was killed first, or could not write the page), sorted."""
+    return [tuple(r) for r in con.execute(
+        "SELECT run_id, state FROM plans WHERE state IN (?, ?) AND completed_at IS NULL ORDER BY run_id",
+        [SUPERSEDED, EXPIRED]).fetchall()]
 
 
 def decide(con: duckdb.DuckDBPyConnection, run_id: str, state: str, *, by: str | None, note: str | None,
@@ -91,11 +95,12 @@ def finishing(con: duckdb.DuckDBPyConnection, run_id: str, by: str) -> None:
 
 
 def complete(con: duckdb.DuckDBPyConnection, run_id: str, at: datetime) -> None:
-    """Record that the decision on plan `run_id` (approved or rejected) has done its
-    last step (flows/approval.py): repeating it is refused from now on. A plan already
-    completed keeps its first time."""
-    con.execute("UPDATE plans SET completed_at = ? WHERE run_id = ? AND state IN (?, ?) AND completed_at IS NULL",
-                [at, run_id, APPROVED, REJECTED])
+    """Record that the decision on plan `run_id` has done its last step: for an approved
+    or rejected plan (flows/approval.py), repeating it is refused from now on; for a
+    superseded or expired one, its report page shows it (`pages_due` no longer lists
+    it). A plan already completed keeps its first time; a waiting one is never completed."""
+    con.execute("UPDATE plans SET completed_at = ? WHERE run_id = ? AND state IN (?, ?, ?, ?) "
+                "AND completed_at IS NULL", [at, run_id, APPROVED, REJECTED, SUPERSEDED, EXPIRED])
 
 
 def read(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:

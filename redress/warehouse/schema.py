@@ -253,8 +253,9 @@ CREATE TABLE IF NOT EXISTS plans (
     decided_by    VARCHAR,               -- approver or rejecter; for superseded, the run that superseded it
     note          VARCHAR,
     completed_at  TIMESTAMPTZ,           -- a decision's last steps done (approved: people told, report page
-                                         -- and exports written again; rejected: its page); NULL while one
-                                         -- is unfinished, which repeating it finishes (flows/approval.py)
+                                         -- and exports written again; rejected, superseded, expired: its
+                                         -- page); NULL while one is unfinished, which repeating it finishes
+                                         -- (flows/approval.py), or, for the last two, the next run's start
     completed_by  VARCHAR                -- who gave the decision whose command did those last steps: the
                                          -- decider, or whoever repeated a decision that did not finish
 );

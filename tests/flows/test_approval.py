@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -250,7 +250,8 @@ def test_a_plan_past_its_timeout_expires_and_is_refused(copy, monkeypatch):
     monkeypatch.delenv("REDRESS_APPROVAL_TIMEOUT_SECONDS")
     code, _, err = cli("--data-dir", copy, "approve", later["run_id"], "--by", "Kim")
     assert code == 1 and len(err) == 1 and "it is expired" in err[0]
-    assert q(copy, "SELECT state FROM plans WHERE run_id = ?", [later["run_id"]]) == [("expired",)]
+    assert q(copy, "SELECT state, completed_at IS NOT NULL FROM plans WHERE run_id = ?", [later["run_id"]]) == [
+        ("expired", True)]  # its page shows it: no later run writes it again
     assert page_state(copy, later["run_id"]) == "expired"
     assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
 
@@ -380,6 +381,34 @@ def test_a_rejection_killed_before_its_page_is_written_is_finished_by_rejecting_
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
     assert code == 1 and len(err) == 1 and "it is rejected" in err[0]
     assert q(copy, "SELECT count(*) FROM ledger") == [(0,)] and not list((copy / "outbox").rglob("*.parquet"))
+
+
+def test_a_page_a_killed_run_left_showing_its_superseded_plan_waiting_is_written_by_the_next_run(copy):
+    killed = redress_killed_at("run:started", copy, "run", "--run-date", "2025-12-02")
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    # the killed run superseded the plan, then died before writing its page again
+    assert q(copy, "SELECT state, completed_at IS NULL FROM plans WHERE run_id = ?", [RUN_ID]) == [
+        ("superseded", True)]
+    assert page_state(copy, RUN_ID) == "waiting"
+    later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert page_state(copy, RUN_ID) == "superseded"
+    # recorded as written (the killed run planned nothing); the new plan waits
+    assert q(copy, "SELECT run_id, state, completed_at IS NOT NULL FROM plans ORDER BY run_id") == [
+        (RUN_ID, "superseded", True), (later["run_id"], "waiting", False)]
+
+
+def test_an_expired_plan_whose_page_could_not_be_written_gets_it_from_the_next_run(copy, monkeypatch):
+    monkeypatch.setattr("flows.approval._now", lambda: datetime.now(timezone.utc) + timedelta(days=2))
+    page = copy / "reports" / RUN_ID / "report.html"
+    page.unlink()
+    page.mkdir()  # the page cannot be written when the plan is found expired
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 1 and len(err) == 1 and "it is expired" in err[0]
+    assert q(copy, "SELECT state, completed_at IS NULL FROM plans") == [("expired", True)]
+    page.rmdir()
+    remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert page_state(copy, RUN_ID) == "expired"
+    assert q(copy, "SELECT completed_at IS NOT NULL FROM plans WHERE run_id = ?", [RUN_ID]) == [(True,)]
 
 
 def test_a_run_killed_once_its_plan_is_saved_is_superseded_by_the_rerun_which_pays_once(waiting, tmp_path):

@@ -119,7 +119,7 @@ def test_a_served_run_left_alone_past_its_timeout_expires_its_plan(tmp_path, mon
     thread.join(WAIT_SECONDS)
     assert not thread.is_alive() and "error" not in out, out.get("error")
     assert out["result"]["approval"] == {"decision": "expired"}
-    assert q(data, "SELECT state FROM plans") == [("expired",)]
+    assert q(data, "SELECT state, completed_at IS NOT NULL FROM plans") == [("expired", True)]
     assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
     page = (data / "reports" / out["result"]["run_id"] / "report.html").read_text()
     assert "Approval: <strong>expired</strong>" in page and "can be approved or rejected until" not in page

@@ -121,7 +121,7 @@ def test_the_fail_at_step_is_read_once_with_the_settings():
 def test_a_fail_at_naming_no_step_is_refused_in_one_line():
     """A typo in a crash test's step would let the run pass untouched and the test prove
     nothing: the settings refuse it, naming the value and the steps there are."""
-    with pytest.raises(RedressError, match=r"REDRESS_FAIL_AT='disburse:comitted' names no step: use one of ingest:") as err:
+    with pytest.raises(RedressError, match=r"REDRESS_FAIL_AT='disburse:comitted' names no step: use one of run:started, ingest:") as err:
         check_settings(load_settings({"REDRESS_HMAC_KEY": "k" * 32, "REDRESS_FAIL_AT": "disburse:comitted"}))
     assert "\n" not in str(err.value)
 

@@ -163,8 +163,8 @@ def test_opening_a_warehouse_missing_any_tables_creates_exactly_those(scratch_ro
 def test_an_earlier_warehouse_gets_plans_completed_at_and_by_and_its_decided_plans_count_as_completed(tmp_path):
     """Issue 10 (a killed approval): `plans.completed_at` and `completed_by` are added to
     a warehouse an earlier version wrote. Its rejected plans, and approved ones whose run
-    told people, count as completed (repeating them is still refused), by their decider;
-    an approved plan whose run told nobody may be an approval killed before its notify,
+    told people, count as completed (repeating them is still refused), by their decider,
+    and superseded ones as their pages were left; an approved plan whose run told nobody may be an approval killed before its notify,
     which is left for a repeated approve to finish, as that version did; a waiting plan
     is not; the migration runs once."""
     warehouse = tmp_path / "warehouse.duckdb"
@@ -186,9 +186,10 @@ def test_an_earlier_warehouse_gets_plans_completed_at_and_by_and_its_decided_pla
         with connect(warehouse) as con:
             rows = con.execute("SELECT run_id, completed_at = decided_at, completed_at IS NULL, completed_by "
                                "FROM plans ORDER BY run_id").fetchall()
-    # completed ones were finished by their decider's command, the only one of that version
+    # completed ones were finished by their decider's command, the only one of that version;
+    # a superseded plan's page is as that version left it (no run writes it again)
     assert rows == [("R20251130-001", None, True, None), ("R20251201-001", True, False, "by R20251201-001"),
-                    ("R20251202-001", True, False, "by R20251202-001"), ("R20251203-001", None, True, None),
+                    ("R20251202-001", True, False, "by R20251202-001"), ("R20251203-001", True, False, None),
                     ("R20251204-001", None, True, None)]
     # a warehouse of the version with completed_at but not completed_by: the same
     with connect(warehouse) as con:
