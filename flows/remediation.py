@@ -80,9 +80,10 @@ def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings:
         name_and_tag(ctx.run_id, policy.id, data_dir)  # the flow run is found by the run id
         get_run_logger().info("run %s: policy %s, data folder %s, run date %s",
                               ctx.run_id, policy.id, data_dir.name, run_date.isoformat())
-        for closed, state in refresh_closed_pages(ctx):  # their pages no longer show a plan waiting
-            get_run_logger().info("run %s: the report page of run %s written again, its plan %s", ctx.run_id,
-                                  closed, state)
+        for closed, state, why in refresh_closed_pages(ctx):  # their pages no longer show a plan waiting
+            if why is None:
+                get_run_logger().info("run %s: the report page of run %s written again, its plan %s", ctx.run_id,
+                                      closed, state)
         # Each stage timed and counted on the console (redress/runtime/progress.py).
         summary.ingest = progress.timed("ingest", ingest_inbox, ctx, settings)
         summary.returns = progress.timed("returns", apply_returns, ctx, settings)

@@ -29,6 +29,8 @@ from prefect.logging import get_run_logger
 
 from redress import escape
 from redress.context import RunContext
+from redress.errors import RedressError
+from redress.runtime import progress
 from redress.runtime.machine_errors import machine_error
 from redress.warehouse import connect
 from redress.outbox import files as outbox
@@ -145,22 +147,33 @@ def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tu
     return page
 
 
-def refresh_closed_pages(ctx: RunContext) -> list[tuple[str, str]]:
+def refresh_closed_pages(ctx: RunContext) -> list[tuple[str, str, str | None]]:
     """The report pages of the runs whose plan was superseded or expired and whose page
     does not show it yet (plans.pages_due): the plan run `ctx.run_id` has just
     superseded, and any whose page an earlier command was killed before writing, or
-    could not write. Each is written again (refresh_report_page: a page it cannot write
-    is a warning, and tried again by the next run) and then recorded as done. Returns
-    the (run id, state) written. Cheap when there are none: one query."""
+    could not write. Each is written again (refresh_report_page) and then recorded as
+    done. Returns (run id, state, None) for each written, (run id, state, why) for each
+    that could not be: it is tried again by the next run, and the console says so (a
+    failure costs little: the policy file, the usual cause, is checked first). Never
+    raises for one page: the run goes on. Cheap when there are none: one query."""
     with connect(ctx.warehouse) as con:
         due = plans.pages_due(con)
-    written = []
+    done = []
     for run_id, state in due:
-        if refresh_report_page(run_context(ctx.data_dir, run_id)) is None:
+        try:
+            closed = run_context(ctx.data_dir, run_id)
+        except RedressError as exc:  # a plan whose run row is gone or unreadable: nothing to write it from
+            why = str(exc)
+        else:
+            why = refresh_report_page(closed)
+        if why is None:
             with connect(ctx.warehouse) as con:
                 plans.complete(con, run_id, datetime.now(timezone.utc).replace(microsecond=0))
-            written.append((run_id, state))
-    return written
+        else:
+            progress.note(f"the report page of run {run_id} could not be written to show its plan {state}: {why} "
+                          "(the next run tries again)")
+        done.append((run_id, state, why))
+    return done
 
 
 def refresh_report_page(ctx: RunContext) -> str | None:
@@ -173,12 +186,14 @@ def refresh_report_page(ctx: RunContext) -> str | None:
     recorded. Returns None when written, else why not in one line (also a warning):
     a full disk, say, or the run's policy file changed or gone since the run."""
     try:
+        policy = ctx.policy()  # first: a changed or missing policy file costs no query
+        ctx.report_dir.mkdir(parents=True, exist_ok=True)  # a report folder deleted by hand is made again
         with connect(ctx.warehouse) as con:
             (counts, error), = con.execute("SELECT counts, error FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
             # The exposures as the run's report counted them: no scope row has changed since.
             facts = run_facts(con, ctx.run_id)
             more = report_facts(con, ctx.run_id, recorded_exposures(con, ctx.run_id))
-            recon = reconciliation(con, ctx.run_date, ctx.policy().claim_deadline)
+            recon = reconciliation(con, ctx.run_date, policy.claim_deadline)
         counts = json.loads(counts or "{}")
         validate, disburse = counts.get("validate") or {}, counts.get("disburse") or {}
         destinations = Destinations(**validate["destinations"]) if validate else None
@@ -186,7 +201,7 @@ def refresh_report_page(ctx: RunContext) -> str | None:
         _write_page(ctx, destinations, treasury, facts, more, recon, validation_records(ctx.report_dir), error)
         # the ledger after the release: what finance reconciles against the bank
         (ctx.report_dir / "reconciliation.md").write_text(
-            reconciliation_markdown(recon, ctx.policy().currency), encoding="utf-8")
+            reconciliation_markdown(recon, policy.currency), encoding="utf-8")
         outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
     except Exception as exc:
         why = machine_error(exc) or f"{type(exc).__name__}: {exc}"

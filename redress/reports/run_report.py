@@ -12,7 +12,10 @@ run. Aggregates only: rails, reason codes, dates, counts and whole won.
 
 The figures are what the report stage gathered: the stage results (RunSummary),
 RunFacts, ReportFacts, the reconciliation frame and the suite records. The same inputs
-give the same bytes: the only times shown are the run's own (its date, the approval).
+give the same bytes: the only times shown are the run's own: its date and, under a
+policy that asks for approval, its plan's expiry (when it was planned, plus the
+approval timeout, as plan.md shows it) and the decision's time. Those are the clock's,
+so two runs of the same inputs then differ in them and nowhere else.
 """
 
 from __future__ import annotations

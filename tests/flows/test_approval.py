@@ -310,7 +310,7 @@ def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(co
     assert q(copy, "SELECT decided_by, completed_by FROM plans") == [(decider, "Lee")]
     page = (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
     assert f"Decided by {decider} at" in page
-    assert ("The decision did not finish at first; Lee gave it again, which finished it." in page) == committed
+    assert ("The decision did not finish at first; Lee gave it again to finish it." in page) == committed
     assert {json.loads(m.read_text())["approved_by"] for m in (copy / "outbox" / "batches").glob("*/manifest.json")
             } == {decider}
     exported = pl.read_parquet(copy / "exports" / "ledger" / f"{RUN_ID}.parquet", glob=False)
@@ -390,11 +390,33 @@ def test_a_page_a_killed_run_left_showing_its_superseded_plan_waiting_is_written
     assert q(copy, "SELECT state, completed_at IS NULL FROM plans WHERE run_id = ?", [RUN_ID]) == [
         ("superseded", True)]
     assert page_state(copy, RUN_ID) == "waiting"
+    shutil.rmtree(copy / "reports" / RUN_ID)  # and its report folder deleted by hand: made again
     later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert page_state(copy, RUN_ID) == "superseded"
     # recorded as written (the killed run planned nothing); the new plan waits
     assert q(copy, "SELECT run_id, state, completed_at IS NOT NULL FROM plans ORDER BY run_id") == [
         (RUN_ID, "superseded", True), (later["run_id"], "waiting", False)]
+
+
+def test_a_superseded_plan_whose_policy_changed_gets_its_page_once_the_file_is_restored(copy):
+    policy = Path(q(copy, "SELECT json_extract_string(parameters, '$.policy') FROM runs")[0][0])
+    moved = copy / "policy.toml"
+    shutil.copy(policy, moved)
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:  # the run's policy is a copy we may edit
+        con.execute("UPDATE runs SET parameters = json_object('policy', ?)::VARCHAR", [str(moved)])
+    original = moved.read_bytes()
+    moved.write_bytes(original + b"\n# edited after the run\n")
+    code, out, err = cli("--data-dir", copy, "run", "--run-date", "2025-12-02")  # supersedes the plan
+    assert code == 0, err
+    said = f"the report page of run {RUN_ID} could not be written to show its plan superseded: policy policy.toml"
+    assert said in out + "\n".join(err) and "(the next run tries again)" in out + "\n".join(err)
+    assert q(copy, "SELECT state, completed_at IS NULL FROM plans WHERE run_id = ?", [RUN_ID]) == [
+        ("superseded", True)]
+    assert page_state(copy, RUN_ID) == "waiting"
+    moved.write_bytes(original)
+    assert cli("--data-dir", copy, "run", "--run-date", "2025-12-03")[0] == 0
+    assert page_state(copy, RUN_ID) == "superseded"
+    assert q(copy, "SELECT completed_at IS NOT NULL FROM plans WHERE run_id = ?", [RUN_ID]) == [(True,)]
 
 
 def test_an_expired_plan_whose_page_could_not_be_written_gets_it_from_the_next_run(copy, monkeypatch):
