@@ -248,7 +248,7 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
     by, now = _name(by), _now()
     settings = for_run(data_dir)
     check_fail_at(settings)
-    with data_dir_lock(data_dir):
+    with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):  # the files it writes: as a run's
         ctx = run_context(data_dir, run_id)
         plan = _unfinished(ctx, REJECTED)
         finished = plan is not None

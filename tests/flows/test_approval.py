@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -369,10 +370,15 @@ def test_a_rejection_killed_before_its_page_is_written_is_finished_by_rejecting_
     killed = redress_killed_at("reject:decided", copy, "reject", RUN_ID, "--by", "Park")
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
     assert page_state(copy, RUN_ID) == "waiting"  # the kill's window
+    shutil.rmtree(copy / "reports" / RUN_ID)  # and the report folder deleted by hand
     code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
     assert code == 0, err
     assert "already rejected by a rejection that did not finish, now finished" in out
     assert page_state(copy, RUN_ID) == "rejected"
+    # made again as a run makes it: the owner's only
+    folder = copy / "reports" / RUN_ID
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in (folder, *folder.iterdir())} == {
+        RUN_ID: 0o700, **{p.name: 0o600 for p in folder.iterdir()}}
     assert q(copy, "SELECT state, decided_by, completed_by, completed_at IS NOT NULL FROM plans") == [
         ("rejected", "Park", "Park", True)]
     assert "did not finish" not in (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
