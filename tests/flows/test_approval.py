@@ -346,14 +346,21 @@ def test_an_approval_whose_page_cannot_be_written_says_so_and_is_finished_by_app
     assert cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")[0] == 1
 
 
-def test_a_rejection_whose_page_cannot_be_written_for_a_changed_policy_says_why_and_is_finished_again(copy):
-    policy = Path(q(copy, "SELECT json_extract_string(parameters, '$.policy') FROM runs")[0][0])
-    moved = copy / "policy.toml"
+def edit_the_runs_policy(data: Path) -> tuple[Path, bytes]:
+    """Point the run at a copy of its policy file in `data`, then edit the copy (a
+    comment added): (the copy, its bytes as the run had them) to restore it."""
+    policy = Path(q(data, "SELECT json_extract_string(parameters, '$.policy') FROM runs")[0][0])
+    moved = data / "policy.toml"
     shutil.copy(policy, moved)
-    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:  # the run's policy is a copy we may edit
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:  # the run's policy is a copy we may edit
         con.execute("UPDATE runs SET parameters = json_object('policy', ?)::VARCHAR", [str(moved)])
     original = moved.read_bytes()
     moved.write_bytes(original + b"\n# edited after the run\n")
+    return moved, original
+
+
+def test_a_rejection_whose_page_cannot_be_written_for_a_changed_policy_says_why_and_is_finished_again(copy):
+    moved, original = edit_the_runs_policy(copy)
     code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
     assert code == 1 and len(err) == 1, err
     assert f"plan {RUN_ID} is rejected, but its report page could not be written: policy policy.toml changed" in err[0]
@@ -405,13 +412,7 @@ def test_a_page_a_killed_run_left_showing_its_superseded_plan_waiting_is_written
 
 
 def test_a_superseded_plan_whose_policy_changed_gets_its_page_once_the_file_is_restored(copy):
-    policy = Path(q(copy, "SELECT json_extract_string(parameters, '$.policy') FROM runs")[0][0])
-    moved = copy / "policy.toml"
-    shutil.copy(policy, moved)
-    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:  # the run's policy is a copy we may edit
-        con.execute("UPDATE runs SET parameters = json_object('policy', ?)::VARCHAR", [str(moved)])
-    original = moved.read_bytes()
-    moved.write_bytes(original + b"\n# edited after the run\n")
+    moved, original = edit_the_runs_policy(copy)
     code, out, err = cli("--data-dir", copy, "run", "--run-date", "2025-12-02")  # supersedes the plan
     assert code == 0, err
     said = f"the report page of run {RUN_ID} could not be written to show its plan superseded: policy policy.toml"
