@@ -29,9 +29,8 @@ from prefect.logging import get_run_logger
 
 from redress import escape
 from redress.context import RunContext
-from redress.errors import RedressError
 from redress.runtime import progress
-from redress.runtime.machine_errors import machine_error
+from redress.runtime.machine_errors import RERUN, machine_error
 from redress.warehouse import connect
 from redress.outbox import files as outbox
 from redress.reports.reconciliation import markdown as reconciliation_markdown
@@ -151,27 +150,31 @@ def refresh_closed_pages(ctx: RunContext) -> list[tuple[str, str, str | None]]:
     """The report pages of the runs whose plan was superseded or expired and whose page
     does not show it yet (plans.pages_due): the plan run `ctx.run_id` has just
     superseded, and any whose page an earlier command was killed before writing, or
-    could not write. Each is written again (refresh_report_page) and then recorded as
-    done. Returns (run id, state, None) for each written, (run id, state, why) for each
-    that could not be: it is tried again by the next run, and the console says so (a
+    could not write. Each is written again (refresh_report_page; nothing for a run
+    whose report folder is gone) and then recorded as done. Returns
+    (run id, state, None) for each done, (run id, state, why) for each that could not
+    be: it is tried again by the next run, and the console says so in one line (a
     failure costs little: the policy file, the usual cause, is checked first). Never
-    raises for one page: the run goes on. Cheap when there are none: one query."""
+    raises for one page, whatever went wrong with it: the run goes on. Cheap when there
+    are none: one query."""
     with connect(ctx.warehouse) as con:
         due = plans.pages_due(con)
     done = []
     for run_id, state in due:
         try:
             closed = run_context(ctx.data_dir, run_id)
-        except RedressError as exc:  # a plan whose run row is gone or unreadable: nothing to write it from
-            why = str(exc)
-        else:
             why = refresh_report_page(closed)
+        except Exception as exc:  # one old page never stops the run (refresh_report_page itself never raises)
+            why = machine_error(exc) or f"{type(exc).__name__}: {exc}"
         if why is None:
             with connect(ctx.warehouse) as con:
                 plans.complete(con, run_id, datetime.now(timezone.utc).replace(microsecond=0))
         else:
-            progress.note(f"the report page of run {run_id} could not be written to show its plan {state}: {why} "
-                          "(the next run tries again)")
+            why = " ".join(why.removesuffix(RERUN).split())  # one line, whatever the error's text
+            line = (f"the report page of run {run_id} could not be written to show its plan {state}: {why} "
+                    "(the next run tries again)")
+            progress.note(line)  # the console of `redress run`
+            _logger().warning(line)  # and the flow run's log: a served run has no console
         done.append((run_id, state, why))
     return done
 
@@ -184,10 +187,15 @@ def refresh_report_page(ctx: RunContext) -> str | None:
     exposure counts from `runs.exposures` (counted again only when a run of an earlier
     version left none). Never raises: the page is a view, and the decision is already
     recorded. Returns None when written, else why not in one line (also a warning):
-    a full disk, say, or the run's policy file changed or gone since the run."""
+    a full disk, say, or the run's policy file changed or gone since the run. A run
+    whose report folder is gone (deleted by hand) gets none: no page of it shows the
+    plan as it was, and one made now would lack the run's suite records (validations/),
+    which went with the folder; None then too, with a line in the log."""
+    if not ctx.report_dir.is_dir():
+        _logger().info("run %s has no report folder: no page written again", ctx.run_id)
+        return None
     try:
         policy = ctx.policy()  # first: a changed or missing policy file costs no query
-        ctx.report_dir.mkdir(parents=True, exist_ok=True)  # a report folder deleted by hand is made again
         with connect(ctx.warehouse) as con:
             (counts, error), = con.execute("SELECT counts, error FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
             # The exposures as the run's report counted them: no scope row has changed since.

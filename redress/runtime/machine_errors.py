@@ -39,6 +39,10 @@ DUCKDB_PHRASES = {
 }
 
 
+# The end of every machine failure's line: what to do, and that doing it is safe.
+RERUN = " (fix it, then run again: nothing is paid twice)"
+
+
 def machine_error(exc: BaseException) -> str | None:
     """One line for an expected failure of the machine, or None for anything else
     (a bug keeps its traceback). Never names personal data: only paths and errno text."""
@@ -52,9 +56,9 @@ def machine_error(exc: BaseException) -> str | None:
                 return line
     if isinstance(exc, OSError) and exc.errno in OS_ERRORS:
         where = f": {exc.filename}" if exc.filename else ""
-        return f"{OS_ERRORS[exc.errno]}{where} (fix it, then run again: nothing is paid twice)"
+        return f"{OS_ERRORS[exc.errno]}{where}{RERUN}"
     if type(exc) is RuntimeError and (loop := SYMLINK_LOOP.match(str(exc))):
-        return f"{OS_ERRORS[errno.ELOOP]}: {loop[1]} (fix it, then run again: nothing is paid twice)"
+        return f"{OS_ERRORS[errno.ELOOP]}: {loop[1]}{RERUN}"
     try:
         import duckdb
     except ImportError:  # pragma: no cover - duckdb is a dependency

@@ -114,14 +114,22 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
 
 def run_context(data_dir: Path, run_id: str) -> RunContext:
     """The context of an earlier run `run_id`, from its `runs` row (its run date and
-    policy file); RedressError (one line) when the warehouse has no such run."""
+    policy file); RedressError (one line) when the warehouse has no such run, or its row
+    does not name its policy file (edited by hand: `parameters` is JSON with `policy`)."""
     with connect(warehouse.path(data_dir)) as con:
         row = one(con.execute("SELECT run_date, parameters, policy_sha256 FROM runs WHERE run_id = ?", [run_id]))
     if row is None:
         raise RedressError(f"no run {run_id} in {data_dir}: nothing to decide")
     run_date, parameters, sha = row
+    try:
+        policy = json.loads(parameters)["policy"]
+        if not isinstance(policy, str) or not policy:
+            raise TypeError(policy)
+    except (ValueError, KeyError, TypeError):
+        raise RedressError(f"run {run_id}'s row in the warehouse does not name its policy file (runs.parameters "
+                           "must be JSON with a `policy` path): was it edited by hand?") from None
     return RunContext(data_dir, run_id, run_date if isinstance(run_date, date) else date.fromisoformat(run_date),
-                      Path(json.loads(parameters)["policy"]), sha)
+                      Path(policy), sha)
 
 
 def finish_run(ctx: RunContext, outcome: str, summary: RunSummary, error: str | None = None) -> None:
