@@ -268,6 +268,14 @@ def test_a_run_that_is_not_there_or_has_no_plan_is_refused_in_one_line(copy, mon
     code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
     assert code == 1 and len(err) == 1 and "REDRESS_FAIL_AT='reject:decidde' names no step" in err[0]
     assert q(copy, "SELECT state FROM plans") == [("waiting",)]
+    monkeypatch.delenv("REDRESS_FAIL_AT")
+    # a run row edited by hand so that it no longer names its policy file: one line, not a traceback
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        con.execute("UPDATE runs SET parameters = '{}' WHERE run_id = ?", [RUN_ID])
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 1 and err == [f"redress: run {RUN_ID}'s row in the warehouse does not name its policy file "
+                                 "(runs.parameters must be JSON with a `policy` path): was it edited by hand?"]
+    assert q(copy, "SELECT state FROM plans") == [("waiting",)] and q(copy, "SELECT count(*) FROM ledger") == [(0,)]
 
 
 
