@@ -25,6 +25,16 @@ def _data_dir(settings) -> Path:
     return data_dir
 
 
+def _written_again(data_dir: Path, run_id: str, *, exports: bool) -> str:
+    """What a finished decision wrote again: the run's report page (none when its report
+    folder is gone, deleted by hand: tasks/report.py refresh_report_page), and for an
+    approval the exports."""
+    if (data_dir / "reports" / run_id).is_dir():
+        return "its report page and exports written again" if exports else "its report page written again"
+    gone = "no report page: its report folder is gone"
+    return f"its exports written again; {gone}" if exports else gone
+
+
 def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) -> dict:
     """The approve_plan flow (flows/approval.py) with these settings, under a Prefect
     server that cannot outlive this process (as `redress run` starts its flow)."""
@@ -44,7 +54,8 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
 def cmd_approve(args, settings, say) -> int:
     from flows.approval import unfinished_line
 
-    done = approve(_data_dir(settings), args.run_id, args.by, args.note, settings)
+    data_dir = _data_dir(settings)
+    done = approve(data_dir, args.run_id, args.by, args.note, settings)
     if done["unwritten"]:
         raise RedressError(unfinished_line(done["run_id"], "released and its people told", done["unwritten"],
                                            redress_line(settings.data_dir, "approve", done["run_id"], "--by",
@@ -53,8 +64,8 @@ def cmd_approve(args, settings, say) -> int:
         told = ("its people had been told" if done["told_before"]
                 else f"{done['notifications']:,} people notified")
         say(f"plan {done['run_id']} was already released by an approval that did not finish, now finished: its "
-            f"{len(done['recovered_batches'])} leftover batch folder(s) published, {told}, its report page and "
-            "exports written again")
+            f"{len(done['recovered_batches'])} leftover batch folder(s) published, {told}, "
+            f"{_written_again(data_dir, done['run_id'], exports=True)}")
         return 0
     say(f"approved by {' '.join(args.by.split())}: released plan {done['run_id']}, {done['payments']:,} payments "
         f"({done['amount_krw']:,} KRW) in {done['batches']} batches to {settings.data_dir / 'outbox' / 'batches'}/; "
@@ -65,13 +76,14 @@ def cmd_approve(args, settings, say) -> int:
 def cmd_reject(args, settings, say) -> int:
     from flows.approval import reject, unfinished_line
 
-    done = reject(_data_dir(settings), args.run_id, args.by, args.note)
+    data_dir = _data_dir(settings)
+    done = reject(data_dir, args.run_id, args.by, args.note)
     if done["unwritten"]:
         raise RedressError(unfinished_line(done["run_id"], "rejected", done["unwritten"],
                                            redress_line(settings.data_dir, "reject", done["run_id"], "--by", args.by)))
     if done["finished"]:
-        say(f"plan {done['run_id']} was already rejected by a rejection that did not finish, now finished: its "
-            "report page written again")
+        say(f"plan {done['run_id']} was already rejected by a rejection that did not finish, now finished: "
+            f"{_written_again(data_dir, done['run_id'], exports=False)}")
         return 0
     say(f"rejected plan {done['run_id']}: its {done['payments']:,} payments ({done['amount_krw']:,} KRW) will not "
         "be paid; the next run plans what is owed afresh")

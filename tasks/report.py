@@ -16,6 +16,7 @@ already done). This module reads them, has them rendered, and writes the files.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from datetime import datetime, timezone
 
@@ -165,7 +166,10 @@ def refresh_closed_pages(ctx: RunContext) -> list[tuple[str, str, str | None]]:
             closed = run_context(ctx.data_dir, run_id)
             why = refresh_report_page(closed)
         except Exception as exc:  # one old page never stops the run (refresh_report_page itself never raises)
-            why = machine_error(exc) or f"{type(exc).__name__}: {exc}"
+            why = machine_error(exc)
+            if why is None:  # not an expected failure: a bug, whose traceback the log keeps
+                _logger().warning("the report page of run %s", run_id, exc_info=True)
+                why = f"{type(exc).__name__}: {exc}"
         if why is None:
             with connect(ctx.warehouse) as con:
                 plans.complete(con, run_id, datetime.now(timezone.utc).replace(microsecond=0))
@@ -179,6 +183,16 @@ def refresh_closed_pages(ctx: RunContext) -> list[tuple[str, str, str | None]]:
     return done
 
 
+def report_folder_gone(ctx: RunContext) -> bool:
+    """True when `reports/` is there and the run's folder in it is not, not even as a
+    link: deleted by hand (a run with a plan always made it, in validate). Anything
+    else there (a file, a broken link, `reports/` itself missing or a link to a share
+    not mounted now) is not gone: writing the page fails with the reason, and it is
+    tried again. OSError (say, a folder it may not read) propagates."""
+    reports = ctx.report_dir.parent
+    return reports.is_dir() and not reports.is_symlink() and not os.path.lexists(ctx.report_dir)
+
+
 def refresh_report_page(ctx: RunContext) -> str | None:
     """report.html and the reconciliation of run `ctx.run_id` written again from the
     warehouse, once its plan was approved, rejected, expired or superseded
@@ -190,11 +204,11 @@ def refresh_report_page(ctx: RunContext) -> str | None:
     a full disk, say, or the run's policy file changed or gone since the run. A run
     whose report folder is gone (deleted by hand) gets none: no page of it shows the
     plan as it was, and one made now would lack the run's suite records (validations/),
-    which went with the folder; None then too, with a line in the log."""
-    if not ctx.report_dir.is_dir():
-        _logger().info("run %s has no report folder: no page written again", ctx.run_id)
-        return None
+    which went with the folder; None then too, with a warning (`report_folder_gone`)."""
     try:
+        if report_folder_gone(ctx):
+            _logger().warning("run %s has no report folder (deleted?): no page written again", ctx.run_id)
+            return None
         policy = ctx.policy()  # first: a changed or missing policy file costs no query
         with connect(ctx.warehouse) as con:
             (counts, error), = con.execute("SELECT counts, error FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()

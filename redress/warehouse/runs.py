@@ -125,7 +125,7 @@ def run_context(data_dir: Path, run_id: str) -> RunContext:
         policy = json.loads(parameters)["policy"]
         if not isinstance(policy, str) or not policy:
             raise TypeError(policy)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # a nesting too deep is no ValueError
         raise RedressError(f"run {run_id}'s row in the warehouse does not name its policy file (runs.parameters "
                            "must be JSON with a `policy` path): was it edited by hand?") from None
     return RunContext(data_dir, run_id, run_date if isinstance(run_date, date) else date.fromisoformat(run_date),

@@ -270,11 +270,12 @@ def test_a_run_that_is_not_there_or_has_no_plan_is_refused_in_one_line(copy, mon
     assert q(copy, "SELECT state FROM plans") == [("waiting",)]
     monkeypatch.delenv("REDRESS_FAIL_AT")
     # a run row edited by hand so that it no longer names its policy file: one line, not a traceback
-    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
-        con.execute("UPDATE runs SET parameters = '{}' WHERE run_id = ?", [RUN_ID])
-    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
-    assert code == 1 and err == [f"redress: run {RUN_ID}'s row in the warehouse does not name its policy file "
-                                 "(runs.parameters must be JSON with a `policy` path): was it edited by hand?"]
+    for parameters in ("{}", "[" * 100_000):  # the second nests too deep for the JSON reader
+        with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+            con.execute("UPDATE runs SET parameters = ? WHERE run_id = ?", [parameters, RUN_ID])
+        code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+        assert code == 1 and err == [f"redress: run {RUN_ID}'s row in the warehouse does not name its policy file "
+                                     "(runs.parameters must be JSON with a `policy` path): was it edited by hand?"]
     assert q(copy, "SELECT state FROM plans") == [("waiting",)] and q(copy, "SELECT count(*) FROM ledger") == [(0,)]
 
 
@@ -368,6 +369,19 @@ def edit_the_runs_policy(data: Path) -> tuple[Path, bytes]:
     return moved, original
 
 
+def test_an_approval_finished_after_its_report_folder_was_deleted_says_it_wrote_no_page(copy):
+    killed = redress_killed_at("approve:report-written", copy, "approve", RUN_ID, "--by", "Kim")
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    shutil.rmtree(copy / "reports" / RUN_ID)
+    code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 0, err
+    assert out.rstrip().endswith("its people had been told, its exports written again; no report page: its report "
+                                 "folder is gone"), out
+    assert not (copy / "reports" / RUN_ID).exists()  # not made again with half a page
+    assert q(copy, "SELECT state, completed_at IS NOT NULL FROM plans") == [("approved", True)]
+    assert_paid_exactly_once(copy)
+
+
 def test_a_rejection_whose_page_cannot_be_written_for_a_changed_policy_says_why_and_is_finished_again(copy):
     moved, original = edit_the_runs_policy(copy)
     code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
@@ -436,10 +450,13 @@ def test_a_superseded_plan_whose_policy_changed_gets_its_page_once_the_file_is_r
     assert q(copy, "SELECT completed_at IS NOT NULL FROM plans WHERE run_id = ?", [RUN_ID]) == [(True,)]
 
 
-@pytest.mark.parametrize("damage", ["report folder deleted", "run row edited"])
+@pytest.mark.parametrize("damage", ["report folder deleted", "report folder replaced by a file", "run row edited"])
 def test_an_old_plan_whose_page_cannot_be_written_never_stops_the_next_run(copy, damage):
     if damage == "report folder deleted":  # no page shows the plan: nothing to write, and it is done
         shutil.rmtree(copy / "reports" / RUN_ID)
+    elif damage == "report folder replaced by a file":  # not gone: tried, said, and tried again next time
+        shutil.rmtree(copy / "reports" / RUN_ID)
+        (copy / "reports" / RUN_ID).write_text("not a folder")
     else:
         with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
             con.execute("UPDATE runs SET parameters = '{not json' WHERE run_id = ?", [RUN_ID])
@@ -450,6 +467,8 @@ def test_an_old_plan_whose_page_cannot_be_written_never_stops_the_next_run(copy,
     (done,), = q(copy, "SELECT completed_at IS NOT NULL FROM plans WHERE run_id = ?", [RUN_ID])
     if damage == "report folder deleted":
         assert said == [] and done and not (copy / "reports" / RUN_ID).exists()
+    elif damage == "report folder replaced by a file":
+        assert len(said) == 1 and f"reports/{RUN_ID}" in said[0] and not done, said
     else:
         assert said == [f"the report page of run {RUN_ID} could not be written to show its plan superseded: run "
                         f"{RUN_ID}'s row in the warehouse does not name its policy file (runs.parameters must be "
