@@ -1,6 +1,7 @@
 """A served run pauses in the Prefect UI with its approval form (SPEC "Approval before
-release"; flows/approval.py): approved through the API, the same flow run pays; left
-alone past its timeout, the plan expires and nothing is paid. The served flow runs in a
+release"; flows/approval.py): approved through the API, the same flow run pays (and,
+when its report page cannot be written, fails with the line that says how to finish
+it); left alone past its timeout, the plan expires and nothing is paid. The served flow runs in a
 thread of this process against the session's Prefect test server, as `redress serve`
 would run it."""
 
@@ -109,6 +110,36 @@ def test_a_served_run_pauses_is_approved_through_the_api_and_pays(tmp_path):
     run_id = out["result"]["run_id"]
     assert "Approval: <strong>approved</strong>" in (data / "reports" / run_id / "report.html").read_text()
     assert pl.read_parquet(data / "exports" / "ledger" / f"{run_id}.parquet", glob=False).height == paid[0]
+
+
+def test_a_served_approval_whose_page_cannot_be_written_fails_in_one_line_and_the_command_finishes_it(tmp_path):
+    from flows.cli import main
+
+    data = tmp_path / "data"
+    generate(data, 120, seed=33)
+    thread, out = start(data)
+    flow_run = wait_until(lambda: paused_run(data), thread)
+    assert flow_run is not None, (out.get("error"), recent_runs())
+    (run_id,), = q(data, "SELECT run_id FROM plans")
+    page = data / "reports" / run_id / "report.html"
+    page.unlink()
+    page.mkdir()  # report.html cannot be written: a folder stands in its way
+    resume_flow_run(flow_run.id, run_input={"decision": "approve", "name": "Kim Treasury", "note": ""})
+    thread.join(WAIT_SECONDS)
+    assert not thread.is_alive() and "result" not in out
+    # paid and told, and the flow run fails with the line that says how to finish it
+    line = str(out["error"])
+    assert "\n" not in line and line.startswith(f"plan {run_id} is released and its people told, but its report "
+                                                  "page could not be written: ")
+    assert line.endswith(f"approve {run_id} --by NAME` again finishes it")
+    assert q(data, "SELECT state, completed_at IS NULL FROM plans") == [("approved", True)]
+    assert q(data, "SELECT count(*) > 0 FROM ledger") == [(True,)]
+    assert q(data, "SELECT count(*) > 0 FROM notifications") == [(True,)]
+    page.rmdir()
+    assert main(["--data-dir", str(data), "approve", run_id, "--by", "Lee"]) == 0
+    assert q(data, "SELECT state, decided_by, completed_by, completed_at IS NOT NULL FROM plans") == [
+        ("approved", "Kim Treasury", "Lee", True)]
+    assert "Lee gave it again to finish it" in page.read_text(encoding="utf-8")
 
 
 def test_a_served_run_left_alone_past_its_timeout_expires_its_plan(tmp_path, monkeypatch):
