@@ -55,7 +55,7 @@ from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock, run_context
 from tasks.disburse import recover_outbox
 from tasks.notify import notify, recover_notifications
-from tasks.report import publish_released_tables, refresh_report_page
+from tasks.report import close_page, publish_released_tables, refresh_report_page, report_folder_gone
 from redress.disbursement.release import Approval, release
 
 POLL_SECONDS = 5  # how often a paused run asks the server whether it was resumed
@@ -84,19 +84,10 @@ def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
             plans_table.decide(con, ctx.run_id, EXPIRED, by=None, note=None, at=now)
     if expired:
         _discard_scratch(ctx)
-        _closed(ctx)  # report.html shows the plan expired
+        close_page(ctx)  # report.html shows the plan expired (else the next run's start writes it)
     if why:
         raise RedressError(why)
     return plan
-
-
-def _closed(ctx: RunContext) -> None:
-    """An expired plan's report page written again, then recorded as done; a page that
-    cannot be written now is a warning, and the next run's start writes it
-    (tasks/report.py refresh_closed_pages)."""
-    if refresh_report_page(ctx) is None:
-        with connect(ctx.warehouse) as con:
-            plans_table.complete(con, ctx.run_id, _now())
 
 
 def _name(by: str) -> str:
@@ -109,11 +100,12 @@ def _name(by: str) -> str:
 def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, settings: Settings) -> dict:
     """Release plan `run_id` (inside a flow run, under the folder lock and `held_open`),
     then its last steps (`_complete`). Returns run_id, batches, payments, amount_krw,
-    notifications, recovered_batches and `unwritten` (None, or why the report page could
-    not be written: the approval is then left to finish); with `finished` (True) and
-    `told_before` when it finished an approval that was killed after its release committed
-    (batches, payments and amount_krw 0: released then; told_before: its notify had
-    committed too).
+    notifications, recovered_batches, `unwritten` (None, or why the report page could
+    not be written: the approval is then left to finish) and `page_gone` (True when the
+    run's report folder was deleted by hand, so no page was written:
+    tasks/report.py report_folder_gone); with `finished` (True) and `told_before` when
+    it finished an approval that was killed after its release committed (batches,
+    payments and amount_krw 0: released then; told_before: its notify had committed too).
     RedressError (one line) for a plan it may not release (redress/rules/plans.py)."""
     by, now = _name(by), _now()
     ctx = run_context(data_dir, run_id)
@@ -131,7 +123,8 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         get_run_logger().info("finished the interrupted approval of plan %s", run_id)
         return {"run_id": run_id, "batches": 0, "payments": 0, "amount_krw": 0,
                 "notifications": told.notifications if told else 0, "told_before": told is None,
-                "recovered_batches": recovered, "finished": True, "unwritten": unwritten}
+                "recovered_batches": recovered, "finished": True, "unwritten": unwritten,
+                "page_gone": report_folder_gone(ctx)}
     plan = _waiting(ctx, APPROVED, now)
     policy = load_policy(ctx.policy_path)
     if policy.sha256 != ctx.policy_sha256:
@@ -172,7 +165,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
                           f"{amount:,}", f"{summary.height:,}")
     return {"run_id": run_id, "batches": summary.height, "payments": payments,
             "amount_krw": amount, "notifications": told.notifications,
-            "recovered_batches": recovered, "unwritten": unwritten}
+            "recovered_batches": recovered, "unwritten": unwritten, "page_gone": report_folder_gone(ctx)}
 
 
 def _complete(ctx: RunContext, settings: Settings, by: str, *, released: bool) -> str | None:
@@ -242,7 +235,7 @@ def _notify(ctx: RunContext, settings: Settings):
 def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dict:
     """Discard plan `run_id` under the folder lock: nothing of it is ever paid (its
     payments are planned afresh by the next run); its report page shows the rejection.
-    Returns run_id, payments, amount_krw and `unwritten` (as release_plan's), with
+    Returns run_id, payments, amount_krw, `unwritten` and `page_gone` (as release_plan's), with
     `finished` (True) when it finished a rejection that was killed before its page was
     written. RedressError (one line) for a plan it may not reject."""
     by, now = _name(by), _now()
@@ -260,7 +253,7 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
         _discard_scratch(ctx)
         unwritten = _complete(ctx, settings, by, released=False)  # report.html shows the plan was rejected
     return {"run_id": run_id, "payments": plan["payments"], "amount_krw": plan["amount"], "finished": finished,
-            "unwritten": unwritten}
+            "unwritten": unwritten, "page_gone": report_folder_gone(ctx)}
 
 
 @flow(name="redress-approve", log_prints=False, flow_run_name=approve_run_name)
@@ -305,7 +298,7 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
             if expired:
                 ctx = run_context(data_dir, run_id)
                 _discard_scratch(ctx)
-                _closed(ctx)  # report.html shows the plan expired
+                close_page(ctx)  # report.html shows the plan expired (else the next run's start writes it)
         logger.warning("plan %s %s", run_id, "expired: nobody decided in time" if expired else "was decided elsewhere")
         return dict(summary, approval={"decision": EXPIRED if expired else None})
     if form.decision == "reject":

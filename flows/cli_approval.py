@@ -25,11 +25,11 @@ def _data_dir(settings) -> Path:
     return data_dir
 
 
-def _written_again(data_dir: Path, run_id: str, *, exports: bool) -> str:
-    """What a finished decision wrote again: the run's report page (none when its report
-    folder is gone, deleted by hand: tasks/report.py refresh_report_page), and for an
+def _written_again(done: dict, *, exports: bool) -> str:
+    """What a finished decision (`done`: release_plan's or reject's result) wrote again:
+    the run's report page (none when its report folder was deleted by hand), and for an
     approval the exports."""
-    if (data_dir / "reports" / run_id).is_dir():
+    if not done["page_gone"]:
         return "its report page and exports written again" if exports else "its report page written again"
     gone = "no report page: its report folder is gone"
     return f"its exports written again; {gone}" if exports else gone
@@ -54,8 +54,7 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
 def cmd_approve(args, settings, say) -> int:
     from flows.approval import unfinished_line
 
-    data_dir = _data_dir(settings)
-    done = approve(data_dir, args.run_id, args.by, args.note, settings)
+    done = approve(_data_dir(settings), args.run_id, args.by, args.note, settings)
     if done["unwritten"]:
         raise RedressError(unfinished_line(done["run_id"], "released and its people told", done["unwritten"],
                                            redress_line(settings.data_dir, "approve", done["run_id"], "--by",
@@ -65,7 +64,7 @@ def cmd_approve(args, settings, say) -> int:
                 else f"{done['notifications']:,} people notified")
         say(f"plan {done['run_id']} was already released by an approval that did not finish, now finished: its "
             f"{len(done['recovered_batches'])} leftover batch folder(s) published, {told}, "
-            f"{_written_again(data_dir, done['run_id'], exports=True)}")
+            f"{_written_again(done, exports=True)}")
         return 0
     say(f"approved by {' '.join(args.by.split())}: released plan {done['run_id']}, {done['payments']:,} payments "
         f"({done['amount_krw']:,} KRW) in {done['batches']} batches to {settings.data_dir / 'outbox' / 'batches'}/; "
@@ -76,14 +75,13 @@ def cmd_approve(args, settings, say) -> int:
 def cmd_reject(args, settings, say) -> int:
     from flows.approval import reject, unfinished_line
 
-    data_dir = _data_dir(settings)
-    done = reject(data_dir, args.run_id, args.by, args.note)
+    done = reject(_data_dir(settings), args.run_id, args.by, args.note)
     if done["unwritten"]:
         raise RedressError(unfinished_line(done["run_id"], "rejected", done["unwritten"],
                                            redress_line(settings.data_dir, "reject", done["run_id"], "--by", args.by)))
     if done["finished"]:
         say(f"plan {done['run_id']} was already rejected by a rejection that did not finish, now finished: "
-            f"{_written_again(data_dir, done['run_id'], exports=False)}")
+            f"{_written_again(done, exports=False)}")
         return 0
     say(f"rejected plan {done['run_id']}: its {done['payments']:,} payments ({done['amount_krw']:,} KRW) will not "
         "be paid; the next run plans what is owed afresh")

@@ -163,17 +163,13 @@ def refresh_closed_pages(ctx: RunContext) -> list[tuple[str, str, str | None]]:
     done = []
     for run_id, state in due:
         try:
-            closed = run_context(ctx.data_dir, run_id)
-            why = refresh_report_page(closed)
+            why = close_page(run_context(ctx.data_dir, run_id))
         except Exception as exc:  # one old page never stops the run (refresh_report_page itself never raises)
             why = machine_error(exc)
             if why is None:  # not an expected failure: a bug, whose traceback the log keeps
                 _logger().warning("the report page of run %s", run_id, exc_info=True)
                 why = f"{type(exc).__name__}: {exc}"
-        if why is None:
-            with connect(ctx.warehouse) as con:
-                plans.complete(con, run_id, datetime.now(timezone.utc).replace(microsecond=0))
-        else:
+        if why is not None:
             why = " ".join(why.removesuffix(RERUN).split())  # one line, whatever the error's text
             line = (f"the report page of run {run_id} could not be written to show its plan {state}: {why} "
                     "(the next run tries again)")
@@ -181,6 +177,17 @@ def refresh_closed_pages(ctx: RunContext) -> list[tuple[str, str, str | None]]:
             _logger().warning(line)  # and the flow run's log: a served run has no console
         done.append((run_id, state, why))
     return done
+
+
+def close_page(ctx: RunContext) -> str | None:
+    """The report page of run `ctx.run_id`, whose plan is superseded or expired, written
+    again (refresh_report_page), then recorded as done (plans.complete), so no later
+    run's start writes it again. None when done, else why not (nothing recorded)."""
+    why = refresh_report_page(ctx)
+    if why is None:
+        with connect(ctx.warehouse) as con:
+            plans.complete(con, ctx.run_id, datetime.now(timezone.utc).replace(microsecond=0))
+    return why
 
 
 def report_folder_gone(ctx: RunContext) -> bool:

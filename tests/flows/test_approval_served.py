@@ -83,12 +83,18 @@ def wait_until(check, thread):
     return check()
 
 
-def test_a_served_run_pauses_is_approved_through_the_api_and_pays(tmp_path):
-    data = tmp_path / "data"
-    generate(data, 200, seed=31)
+def paused(data: Path, customers: int, seed: int):
+    """A breach generated into `data` and served until its run pauses for approval:
+    (data, the run's thread, its outcome dict, the paused flow run)."""
+    generate(data, customers, seed=seed)
     thread, out = start(data)
     flow_run = wait_until(lambda: paused_run(data), thread)
     assert flow_run is not None, (out.get("error"), recent_runs())
+    return data, thread, out, flow_run
+
+
+def test_a_served_run_pauses_is_approved_through_the_api_and_pays(tmp_path):
+    data, thread, out, flow_run = paused(tmp_path / "data", 200, seed=31)
     # nothing is paid while it waits
     assert q(data, "SELECT state FROM plans") == [("waiting",)]
     assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
@@ -115,11 +121,7 @@ def test_a_served_run_pauses_is_approved_through_the_api_and_pays(tmp_path):
 def test_a_served_approval_whose_page_cannot_be_written_fails_in_one_line_and_the_command_finishes_it(tmp_path):
     from flows.cli import main
 
-    data = tmp_path / "data"
-    generate(data, 120, seed=33)
-    thread, out = start(data)
-    flow_run = wait_until(lambda: paused_run(data), thread)
-    assert flow_run is not None, (out.get("error"), recent_runs())
+    data, thread, out, flow_run = paused(tmp_path / "data", 120, seed=33)
     (run_id,), = q(data, "SELECT run_id FROM plans")
     page = data / "reports" / run_id / "report.html"
     page.unlink()
