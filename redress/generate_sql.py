@@ -17,15 +17,21 @@ CATEGORIES = ["name", "email", "phone", "shipping_address", "order_history", "en
 FAMILY = "김 김 김 이 이 박 최 정 강 조 윤 장 임 한 오 서 신 권 황 송".split()  # 김, 이 most often
 SYLLABLES = list("민서지현수준우예도하윤은채영연주진호성원재유아빈희경태동혜소")
 WORDS = "minjun seoyeon jiwoo haeun doyun seojun hayoon jiho sua yejun kim lee park choi jung sky sunny blue".split()
-DOMAINS = ["naver.com", "gmail.com", "daum.net", "kakao.com", "hanmail.net"]
-OTHER_DOMAINS = ["nate.com", "hotmail.com", "yahoo.co.kr"]  # address-book people only: never a customer's
+# Mail domains reserved for examples (RFC 2606, RFC 6761): no generated address can reach
+# a real mailbox, should a generated notification file ever be handed to a sender. The
+# phones cannot be kept out of use the same way: the SPEC's well-formed phone is any +82
+# number, and up to 150 M customers each need their own, so they are Korean mobiles.
+RESERVED_DOMAIN_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+DOMAINS = ["example.com", "example.net", "example.org", "mail.example", "post.test"]
+OTHER_DOMAINS = ["contacts.example", "address-book.test", "phone-book.example"]  # address-book people only: never a customer's
 BANKS = "002 003 004 007 011 020 023 027 031 032 034 035 037 039 045 048 071 081 088 089 090 092".split()
 SOURCES = ["waf_log", "db_audit_log", "api_gateway_log", "s3_access_log", "edr_alert"]
 # Each value breaks exactly the rule its list names (values are trimmed before the check).
 BAD_CATEGORIES = ["passport", "Email", "card_number", "NAME", "shipping address", "ssn"]
 BAD_TIMESTAMPS = ["2025-13-45 99:00", "yesterday", "2025-07-32T10:00:00+09:00", "31/07/2025 25:61", "not a date"]
 BAD_CONFIDENCES = ["Confirmed", "maybe", "CONFIRMED", "likely", "suspect"]
-BAD_EMAILS = ["not-an-email", "kim@@naver.com", "park@", "@daum.net", "lee min@naver.com"]
+BAD_EMAILS = ["not-an-email", "kim@@example.com", "park@", "@example.net", "lee min@example.com"]
 BAD_PHONES = ["12345", "010-12", "02-123", "+1 555", None]
 
 # Wall-clock spans in the given timezone. The window is 2025-06-24T00:00+09:00 ..

@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from redress import generate as generator
+from redress import generate_sql as generator_sql
 from redress.errors import RedressError
 from redress.generate import fixed_offset, generate
 
@@ -304,6 +305,34 @@ def test_revision_is_large_and_mixed(breach):
     assert {"confirmed", "suspected", None, ""} <= set(s["confidence"])
     outside = at.str.starts_with("2025-06-0") | at.str.starts_with("2025-06-1") | at.str.starts_with("2025-12")
     assert 0 < outside.sum() < s.height * 0.03
+
+
+def reserved(domain: str) -> bool:
+    return domain in generator_sql.RESERVED_DOMAINS or domain.endswith(generator_sql.RESERVED_DOMAIN_SUFFIXES)
+
+
+@pytest.mark.parametrize("size, seed", [(3000, 7), (100, 1), (70_000, 3)])
+def test_every_address_is_at_a_domain_reserved_for_examples(tmp_path, size, seed):
+    """No generated email can reach a real mailbox: every value of every text column of
+    every readable file that has text after an `@` (planted bad ones included) names a
+    domain reserved by RFC 2606 / 6761, and every domain list is made of them."""
+    for domains in (generator_sql.DOMAINS, generator_sql.OTHER_DOMAINS):
+        assert all(reserved(d) for d in domains)
+    manifest = generate(tmp_path, size, seed)
+    inbox = tmp_path / "inbox"
+    paths = [inbox / "customers" / name for name in manifest["files"]["customers"]]
+    paths += [inbox / "scope" / name for name in manifest["files"]["scope"]
+              if name not in manifest["files"]["unreadable"]]
+    domains = Counter()
+    for path in paths:
+        frame = read(path)
+        for column in frame.select(pl.col(pl.String)).columns:
+            values = frame[column].drop_nulls().str.strip_chars().str.to_lowercase()
+            found = values.filter(values.str.contains("@.")).str.extract(r"@([^@]*)$")
+            domains.update(found.drop_nulls().to_list())
+    assert set(domains) - {""}, "no address found: the check would pass on nothing"
+    assert not {d for d in domains if d and not reserved(d)}
+    assert set(generator_sql.DOMAINS) <= set(domains)
 
 
 @pytest.mark.parametrize("seed", [1, 7, 12345])

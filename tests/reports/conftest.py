@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 # Values a careless renderer could copy from stray keys of a record: none may appear.
-PERSONAL_VALUES = ["kim.minjun@naver.com", "010-9876-5432", "+821098765432", "김민준"]
+PERSONAL_VALUES = ["kim.minjun@example.com", "010-9876-5432", "+821098765432", "김민준"]
 
 
 def expectation(expectation, column, reason, unexpected=0, rows=100, **extra) -> dict:
@@ -49,7 +49,7 @@ def records() -> list[dict]:
                     unexpected=37, rows=1234,
                     # stray row-level keys (an older or careless record): never rendered
                     partial_unexpected_list=PERSONAL_VALUES,
-                    unexpected_index_query="SELECT * FROM customers WHERE email = 'kim.minjun@naver.com'"),
+                    unexpected_index_query="SELECT * FROM customers WHERE email = 'kim.minjun@example.com'"),
     )
     return [passed, failed]
 
