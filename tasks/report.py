@@ -138,9 +138,10 @@ def publish_released_tables(ctx: RunContext) -> None:
 
 
 def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts,
-                more, recon, records: list[dict], error: str | None) -> run_report.Report:
+                more, recon, records: list[dict], error: str | None, *, suites_gone: bool = False) -> run_report.Report:
     policy = ctx.policy()
-    page = run_report.build(destinations, treasury, facts, more, recon, records, policy.daily_cash_cap)
+    page = run_report.build(destinations, treasury, facts, more, recon, records, policy.daily_cash_cap,
+                            suites_gone=suites_gone)
     (ctx.report_dir / run_report.PAGE).write_text(
         run_report.report_html(page, run_id=ctx.run_id, run_date=ctx.run_date, policy_id=policy.id, more=more,
                                error=error), encoding="utf-8")
@@ -227,7 +228,10 @@ def refresh_report_page(ctx: RunContext) -> str | None:
         validate, disburse = counts.get("validate") or {}, counts.get("disburse") or {}
         destinations = Destinations(**validate["destinations"]) if validate else None
         treasury = tuple(TreasuryDay(**t) for t in disburse.get("treasury", ()))
-        _write_page(ctx, destinations, treasury, facts, more, recon, validation_records(ctx.report_dir), error)
+        # A run with a plan ran its suites (validate writes their records before any plan
+        # is saved): none found means validations/ was removed since, not that none ran.
+        records = validation_records(ctx.report_dir)
+        _write_page(ctx, destinations, treasury, facts, more, recon, records, error, suites_gone=not records)
         # the ledger after the release: what finance reconciles against the bank
         (ctx.report_dir / "reconciliation.md").write_text(
             reconciliation_markdown(recon, policy.currency), encoding="utf-8")

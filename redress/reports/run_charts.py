@@ -111,10 +111,13 @@ def stacked(title: str, rows: list[dict], category: str, parts: list[tuple[str, 
     ).transform_calculate(order=f"indexof({labels!r}, datum.part)").properties(width=WIDTH, padding=PADDING)
 
 
-def suite_states(states: list[dict]) -> alt.Chart:
+def suite_states(states: list[dict], *, gone: bool = False) -> alt.Chart:
     """Suite runs per state (vocabulary SUITE_STATES), in the order given, each in the
-    colour data_quality.html gives it. `states`: state (code), words, runs."""
+    colour data_quality.html gives it. `states`: state (code), words, runs; `gone`: the
+    run's suite records were removed since (said, rather than that none ran)."""
     title = "Suite runs per state"
+    if gone:
+        return nothing(title, "This run's suite records are gone from its folder.")
     if not any(c["runs"] for c in states):
         return nothing(title, "No suite ran in this run.")
     words = [c["words"] for c in states]

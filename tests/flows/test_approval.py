@@ -382,6 +382,34 @@ def test_an_approval_finished_after_its_report_folder_was_deleted_says_it_wrote_
     assert_paid_exactly_once(copy)
 
 
+def suites_said(data: Path, run_id: str) -> str:
+    """What the data-quality section of the run's report.html says about its suite runs."""
+    page = (data / "reports" / run_id / "report.html").read_text(encoding="utf-8")
+    return page.split('<section id="data-quality">', 1)[1].split("</section>", 1)[0]
+
+
+@pytest.mark.parametrize("removed", [False, True])
+def test_a_page_written_again_lists_the_runs_suites_or_says_their_records_were_removed(copy, removed):
+    """A closed plan's page, written again, shows the suite runs the run recorded; when
+    validations/ was removed since, it says so, never that no suite ran."""
+    folder = copy / "reports" / RUN_ID / "validations"
+    records = len(list(folder.glob("*.json")))
+    assert records >= 5 and f"{records} suite runs: " in suites_said(copy, RUN_ID)  # as the run wrote it
+    if removed:
+        shutil.rmtree(folder)
+    code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
+    assert code == 0, err
+    assert page_state(copy, RUN_ID) == "rejected"
+    said = suites_said(copy, RUN_ID)
+    if removed:
+        assert "This run's suite records (the folder validations/ beside this page) were removed" in said
+        assert "gone from its folder" in said  # the chart's sentence
+        assert "suite runs: " not in said and "No suite ran" not in said
+        assert not folder.exists()  # not made again, empty
+    else:
+        assert f"{records} suite runs: " in said and "were removed" not in said
+
+
 def test_a_rejection_whose_page_cannot_be_written_for_a_changed_policy_says_why_and_is_finished_again(copy):
     moved, original = edit_the_runs_policy(copy)
     code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
