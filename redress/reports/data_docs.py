@@ -34,13 +34,34 @@ SUITES_NOTE = ("A suite on incoming files or rows finds defects, and those rows 
 # --------------------------------------------------------------------------- records
 
 
-def validation_records(report_dir: Path) -> list[dict]:
-    """The suite records of a run, in the order they were written (the run's order)."""
+def _record_paths(report_dir: Path) -> list[Path]:
     folder = report_dir / "validations"
     if not folder.is_dir():
         return []
-    paths = sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
-    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    return sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def validation_records(report_dir: Path) -> list[dict]:
+    """The suite records of a run, in the order they were written (the run's order)."""
+    return [json.loads(p.read_text(encoding="utf-8")) for p in _record_paths(report_dir)]
+
+
+def readable_records(report_dir: Path) -> tuple[list[dict], int]:
+    """validation_records, leaving out the records that cannot be read as JSON objects
+    (edited or cut short by hand since the run): (the records, how many were left out).
+    For a page written again long after its run, which says what is missing
+    (tasks/report.py refresh_report_page) rather than not being written at all."""
+    records, unreadable = [], 0
+    for path in _record_paths(report_dir):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            unreadable += 1
+    return records, unreadable
 
 
 def suite_state(record: dict) -> str:

@@ -61,8 +61,10 @@ class Report:
     """What the page and the artifacts show, charts rendered; tables as lists of dicts.
     `planned`: the schedule is a waiting plan's, nothing released; `suites`: suite_overview
     rows with `words` (SUITE_WORDS); `suite_counts`: state, words, runs, one per state in
-    SUITE_STATES order (passed, handled, stopped); `suites_gone`: the run's suite records
-    were removed from its report folder after it (the page says so, not that none ran)."""
+    SUITE_STATES order (passed, handled, stopped); `suites_missing`: how many of the suite
+    records the run wrote are no longer in its validations/ (0: none; None: all, how many
+    unknown), `suites_recorded`: how many it wrote (None: unknown). A page written again
+    after records were removed says so, never that no suite ran."""
     funnel: list[dict]
     money: list[dict]
     schedule: list[dict]
@@ -73,7 +75,8 @@ class Report:
     reasons: list[dict]
     suites: list[dict]
     suite_counts: list[dict]
-    suites_gone: bool
+    suites_missing: int | None
+    suites_recorded: int | None
     quarantine: list[dict]
     approval: dict
     changes: list[dict]
@@ -125,12 +128,12 @@ def _no_outflow(state: str) -> str:
 
 def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts, more: ReportFacts,
           recon: pl.DataFrame, records: list[dict], daily_cash_cap: int | None, *,
-          suites_gone: bool = False) -> Report:
+          suites_missing: int | None = 0, suites_recorded: int | None = None) -> Report:
     """Every table and chart of the report. `destinations` and `treasury`: the validate
     and disburse stages' results (None and () when the stage did not finish);
     `recon`: reconciliation() of the ledger; `records`: the suite records;
-    `daily_cash_cap`: the policy's (won); `suites_gone`: the records were removed since
-    the run (a page written again for a run whose `validations/` is gone)."""
+    `daily_cash_cap`: the policy's (won); `suites_missing`, `suites_recorded`: as Report's,
+    for a page written again after some of `records` were removed."""
     funnel = _funnel(destinations, more)
     p = more.people
     money = [{"what": "entitled (every eligible customer)", "krw": p.entitled_krw},
@@ -159,7 +162,7 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
         ("entitlements-by-reason", "Entitlements per reason",
          c.bars("Customers per entitlement reason", reasons, "reason", "customers", "customers",
                 "No entitlement yet.")),
-        ("suite-states", "Suite runs per state", c.suite_states(suite_counts, gone=suites_gone)),
+        ("suite-states", "Suite runs per state", c.suite_states(suite_counts, gone=suites_missing is None or bool(suites_missing and not suites))),
         ("quarantine-by-reason", "Quarantine per reason",
          c.bars("Quarantined rows and files per reason", [dict(q, n=q["rows"] + q["files"]) for q in quarantine],
                 "label", "n", "rows and files", "Nothing was quarantined in this run.")),
@@ -169,7 +172,7 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
     ]
     return Report(funnel=funnel, money=money, schedule=schedule, planned=planned, cap=daily_cash_cap, rails=rails,
                   new_batches=[asdict(b) for b in facts.batches], reasons=reasons, suites=suites, suite_counts=suite_counts,
-                  suites_gone=suites_gone, quarantine=quarantine, approval=approval, changes=changes, revision=more.changes.revision,
+                  suites_missing=suites_missing, suites_recorded=suites_recorded, quarantine=quarantine, approval=approval, changes=changes, revision=more.changes.revision,
                   charts={key: Chart(key, title, svg(chart)) for key, title, chart in charts})
 
 

@@ -17,6 +17,7 @@ from redress.errors import RedressError
 from redress.policy import Policy
 from redress import warehouse
 from redress.warehouse import plans
+from redress.reports.data_docs import readable_records
 from redress.results import RunSummary, run_counts
 from redress.warehouse import connect
 from redress.sql import one
@@ -134,7 +135,9 @@ def run_context(data_dir: Path, run_id: str) -> RunContext:
 
 def finish_run(ctx: RunContext, outcome: str, summary: RunSummary, error: str | None = None) -> None:
     """Record the run's end: its files, every stage result's fields (`counts`, from
-    run_counts), the disburse result again as `totals`, outcome and error."""
+    run_counts, with `suite_records`: the labels of the suite records in its
+    validations/, so a page written again later can tell which were removed since), the
+    disburse result again as `totals`, outcome and error."""
     try:
         _record_end(ctx, outcome, summary, error)
     finally:
@@ -153,6 +156,8 @@ def _remove_if_empty(folder: Path) -> None:
 
 def _record_end(ctx: RunContext, outcome: str, summary: RunSummary, error: str | None) -> None:
     counts = run_counts(summary)
+    records, _ = readable_records(ctx.report_dir)
+    suite_records = sorted({str(r.get("label")) for r in records})
     with connect(ctx.warehouse) as con:
         files = con.execute(
             "SELECT kind, file_name, file_sha256, status FROM ingested_files WHERE run_id = ? ORDER BY kind, file_name",
@@ -164,7 +169,7 @@ def _record_end(ctx: RunContext, outcome: str, summary: RunSummary, error: str |
             [
                 datetime.now(timezone.utc),
                 json.dumps([dict(zip(("kind", "file_name", "file_sha256", "status"), f)) for f in files]),
-                json.dumps(counts, sort_keys=True),
+                json.dumps({**counts, "suite_records": suite_records}, sort_keys=True),
                 json.dumps(counts["disburse"], sort_keys=True),
                 outcome, error, ctx.run_id,
             ],

@@ -96,7 +96,7 @@ def build(folder):
         con.execute("INSERT INTO notifications VALUES ('nonmember:+821077770007', NULL, '+821077770007', 'sms', "
                     "'NNNNNNNN', 't', 'ko', 'R1')")
         # A non-member keyed by phone whose rows also carry an email; two more share an email.
-        for n, (phone, email) in enumerate([("+821077770007", "sky.31@hotmail.com"),
+        for n, (phone, email) in enumerate([("+821077770007", "sky.31@example.net"),
                                             ("+821066660006", "shared@example.com"),
                                             ("+821088880008", "shared@example.com")]):
             con.execute("INSERT INTO non_member_exposures VALUES ('s4', ?, ?, ?, ?, 'name', ?, 'confirmed')",
@@ -317,7 +317,7 @@ def test_a_category_the_policy_does_not_list_is_not_counted(tmp_path):
     assert [e["data"] for e in found if e["counted"] == "yes"] == ["email"]
 
 
-@pytest.mark.parametrize("email", ["sky.31@hotmail.com", " SKY.31@Hotmail.COM", "sky.31＠hotmail.com"])
+@pytest.mark.parametrize("email", ["sky.31@example.net", " SKY.31@Example.NET", "sky.31＠example.net"])
 def test_a_non_member_is_found_by_email_as_by_phone_with_the_message_sent(data, email):
     folder, _ = data
     by_phone = explain(folder, "010-7777-0007", now=T0)

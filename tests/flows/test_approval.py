@@ -388,26 +388,96 @@ def suites_said(data: Path, run_id: str) -> str:
     return page.split('<section id="data-quality">', 1)[1].split("</section>", 1)[0]
 
 
-@pytest.mark.parametrize("removed", [False, True])
-def test_a_page_written_again_lists_the_runs_suites_or_says_their_records_were_removed(copy, removed):
+def remove_records(folder: Path, damage: str) -> int:
+    """Damage the run's suite records as a person might; how many are then missing."""
+    paths = sorted(folder.glob("*.json"))
+    if damage == "folder removed":
+        shutil.rmtree(folder)
+        return len(paths)
+    if damage == "folder emptied":
+        for path in paths:
+            path.unlink()
+        return len(paths)
+    if damage == "a file in its place":
+        shutil.rmtree(folder)
+        folder.write_text("not a folder")
+        return len(paths)
+    if damage == "two removed":
+        paths[0].unlink(), paths[-1].unlink()
+        return 2
+    if damage == "one cut short":
+        paths[1].write_text('{"label": ')
+        return 1
+    if damage == "one not an object":
+        paths[1].write_text("[1, 2]")
+        return 1
+    return 0
+
+
+@pytest.mark.parametrize("damage", ["none", "folder removed", "folder emptied", "a file in its place",
+                                    "two removed", "one cut short", "one not an object"])
+def test_a_page_written_again_lists_the_runs_suites_or_says_which_records_are_gone(copy, damage):
     """A closed plan's page, written again, shows the suite runs the run recorded; when
-    validations/ was removed since, it says so, never that no suite ran."""
+    records were removed or spoilt since, it says how many, never that no suite ran,
+    and a spoilt record never keeps the decision from finishing."""
     folder = copy / "reports" / RUN_ID / "validations"
     records = len(list(folder.glob("*.json")))
     assert records >= 5 and f"{records} suite runs: " in suites_said(copy, RUN_ID)  # as the run wrote it
-    if removed:
-        shutil.rmtree(folder)
+    (counts,), = q(copy, "SELECT counts FROM runs WHERE run_id = ?", [RUN_ID])
+    assert len(json.loads(counts)["suite_records"]) == records  # what the page compares against
+    missing = remove_records(folder, damage)
     code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
     assert code == 0, err
     assert page_state(copy, RUN_ID) == "rejected"
     said = suites_said(copy, RUN_ID)
-    if removed:
-        assert "This run's suite records (the folder validations/ beside this page) were removed" in said
+    assert "No suite ran" not in said
+    if missing == records:
+        assert f"This run's suite records ({records}) are no longer in the folder validations/" in said
         assert "gone from its folder" in said  # the chart's sentence
-        assert "suite runs: " not in said and "No suite ran" not in said
-        assert not folder.exists()  # not made again, empty
+        assert "suite runs: " not in said
+    elif missing:
+        assert f"{records - missing} suite runs: " in said
+        assert f"{missing} of the {records} suite records this run wrote are no longer in the folder" in said
     else:
-        assert f"{records} suite runs: " in said and "were removed" not in said
+        assert f"{records} suite runs: " in said and "no longer" not in said
+    if damage == "folder removed":
+        assert not folder.exists()  # never made again, empty
+
+
+def test_an_approval_that_checks_its_plan_again_after_the_records_were_removed_counts_only_its_own(
+        copy, monkeypatch):
+    """The approval runs the emission suites again when something moved under the plan,
+    writing validations/ afresh with only their records: the page lists those and says
+    how many of the run's own are gone, rather than a short list read as the whole run."""
+    import flows.approval
+
+    folder = copy / "reports" / RUN_ID / "validations"
+    (counts,), = q(copy, "SELECT counts FROM runs WHERE run_id = ?", [RUN_ID])
+    recorded = set(json.loads(counts)["suite_records"])
+    shutil.rmtree(folder)
+    monkeypatch.setattr(flows.approval, "gate_fingerprint", lambda *a, **k: "moved")
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 0, err
+    again = {json.loads(p.read_text())["label"] for p in folder.glob("*.json")}
+    assert again and again < recorded  # the emission suites only
+    said = suites_said(copy, RUN_ID)
+    assert f"{len(again)} suite runs: " in said
+    assert (f"{len(recorded - again)} of the {len(recorded)} suite records this run wrote are no longer in the "
+            "folder validations/") in said
+    assert_paid_exactly_once(copy)
+
+
+def test_a_page_written_again_for_a_run_of_an_earlier_version_says_its_removed_records_are_gone(copy):
+    """A run whose row does not list its suite records (an earlier version, a run killed
+    before its end): none found is all removed, since a run with a plan ran its suites."""
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        con.execute("UPDATE runs SET counts = json_object('validate', counts->'validate', 'disburse', "
+                    "counts->'disburse') WHERE run_id = ?", [RUN_ID])
+    shutil.rmtree(copy / "reports" / RUN_ID / "validations")
+    assert cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")[0] == 0
+    said = suites_said(copy, RUN_ID)
+    assert "This run's suite records are no longer in the folder validations/" in said
+    assert "suite runs: " not in said and "No suite ran" not in said
 
 
 def test_a_rejection_whose_page_cannot_be_written_for_a_changed_policy_says_why_and_is_finished_again(copy):

@@ -63,6 +63,9 @@ def test_runs_counts_hold_the_returns_counts_as_the_warehouse_has_them(returned)
     # The reissue of B1's returned transfer is this run's only payment: its amount as the ledger has it.
     (paid,), = q(data, "SELECT sum(amount) FROM ledger WHERE run_id = ?", [run_id])
     assert (counts["disburse"]["payments"], counts["disburse"]["amount_krw"]) == (1, paid)
+    # beside the stages' results, the labels of the run's suite records (the page written again compares them)
+    labels = sorted(json.loads(p.read_text())["label"] for p in (data / "reports" / run_id / "validations").glob("*.json"))
+    assert counts.pop("suite_records") == labels and "returns_staging-returns_*day2*.csv" in labels
     assert counts == {k: summary[k] for k in ("ingest", "returns", "claims", "validate", "entitle", "disburse", "notify")}
 
 

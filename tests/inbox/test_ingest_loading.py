@@ -160,11 +160,11 @@ def test_a_csv_with_quoted_newlines_lands_value_for_value(tmp_path):
 def test_jsonl_rows_land_with_their_line_numbers(tmp_path):
     path = tmp_path / "s.jsonl"
     path.write_bytes(b'{"customer_id": 7, "data_category": "name", "accessed_at": "2025-07-01T00:00:00+09:00"}\n\n'
-                     b'{"email": "a@b.kr", "data_category": "phone", "accessed_at": null}\n')
+                     b'{"email": "a@b.test", "data_category": "phone", "accessed_at": null}\n')
     assert scope_rows(tmp_path, path) == [
         (1, "7", None, None, "name", "2025-07-01T00:00:00+09:00", datetime(2025, 6, 30, 15, 0, tzinfo=timezone.utc),
          None, None),
-        (3, None, "a@b.kr", None, "phone", None, None, None, None),
+        (3, None, "a@b.test", None, "phone", None, None, None, None),
     ]
 
 

@@ -52,9 +52,9 @@ LEDGER_SCHEMA = {"customer_id": pl.String, "amount": pl.Int64, "status": pl.Stri
 
 IDS = [f"c{i:02d}" for i in range(20)]
 # Normalised keys in the master; the same people as scope files spell them.
-EMAILS = ["kim@example.kr", "lee@example.kr", "shared@example.kr", None]
+EMAILS = ["kim@example.test", "lee@example.test", "shared@example.test", None]
 PHONES = ["+821011112222", "+821033334444", "+82212345678", None]
-RAW_EMAILS = ["kim@example.kr", " KIM@example.kr", "lee@example.kr", "shared@example.kr", "nobody@example.kr",
+RAW_EMAILS = ["kim@example.test", " KIM@example.test", "lee@example.test", "shared@example.test", "nobody@example.test",
               "bad", None]
 RAW_PHONES = ["010-1111-2222", "+82 10 3333 4444", "02-1234-5678", "010-9999-0000", "12", None]
 CATEGORIES = sorted(SHIPPED.categories) + ["ssn"]
@@ -141,14 +141,14 @@ def _ids_in_two_partitions() -> tuple[str, str]:
 def test_a_shared_email_held_in_two_partitions_still_goes_to_review():
     a, b = _ids_in_two_partitions()
     master = master_frame([
-        dict(customer_id=a, email_norm="shared@example.kr", phone_e164="+821011112222", created_at=EARLY,
+        dict(customer_id=a, email_norm="shared@example.test", phone_e164="+821011112222", created_at=EARLY,
              status="active", is_test=False, payout_method="voucher", bank_valid=False),
-        dict(customer_id=b, email_norm="shared@example.kr", phone_e164="+821033334444", created_at=EARLY,
+        dict(customer_id=b, email_norm="shared@example.test", phone_e164="+821033334444", created_at=EARLY,
              status="active", is_test=False, payout_method="voucher", bank_valid=False),
     ])
     rows = rows_frame([
-        dict(email=" Shared@example.kr", data_category="email", accessed_at=INSIDE, confidence="confirmed"),
-        dict(email="nobody@example.kr", phone="010-3333-4444", data_category="name", accessed_at=INSIDE),
+        dict(email=" Shared@example.test", data_category="email", accessed_at=INSIDE, confidence="confirmed"),
+        dict(email="nobody@example.test", phone="010-3333-4444", data_category="name", accessed_at=INSIDE),
         dict(customer_id=a, data_category="phone", accessed_at=INSIDE),
     ])
     routed, needs = routed_scope(rows, master, 2)
@@ -218,12 +218,12 @@ def _fixed_case():
     a history with a return and a part payment."""
     people, rows = [], []
     for i, cid in enumerate(IDS):
-        people.append(dict(customer_id=cid, email_norm=f"p{i}@example.kr", phone_e164=f"+8210555500{i:02d}",
+        people.append(dict(customer_id=cid, email_norm=f"p{i}@example.test", phone_e164=f"+8210555500{i:02d}",
                            created_at=EARLY, status="closed" if i % 5 == 0 else "active",
                            closed_at=INSIDE if i % 5 == 0 else None, is_test=i == 7,
                            payout_method="bank_transfer" if i % 2 else "voucher", bank_valid=i % 3 != 0))
         category = "entrance_code" if i % 2 else "order_history"
-        by = [dict(customer_id=cid), dict(email=f"P{i}@example.kr"), dict(phone=f"010-5555-00{i:02d}")][i % 3]
+        by = [dict(customer_id=cid), dict(email=f"P{i}@example.test"), dict(phone=f"010-5555-00{i:02d}")][i % 3]
         rows.append(by | dict(data_category=category, accessed_at=INSIDE, confidence="confirmed"))
     history = [("c01", 30000, "settled", "bank_transfer"), ("c03", 80000, "returned", "bank_transfer")]
     return rows_frame(rows), master_frame(people), ledger_frame(history)

@@ -65,9 +65,9 @@ def test_malformed_phones_are_null(given):
 @pytest.mark.parametrize("given, expected", [
     ("kim@example.com", "kim@example.com"),
     ("  Kim@Example.COM ", "kim@example.com"),
-    ("\tLEE@EXAMPLE.KR\n", "lee@example.kr"),
+    ("\tLEE@EXAMPLE.TEST\n", "lee@example.test"),
     ("a@b", "a@b"),
-    ("first.last+tag@sub.example.co.kr", "first.last+tag@sub.example.co.kr"),
+    ("first.last+tag@sub.example.test", "first.last+tag@sub.example.test"),
 ])
 def test_emails_are_trimmed_and_lowercased(given, expected):
     assert _one(email_norm("v"), given) == expected
@@ -229,13 +229,13 @@ def test_master_keys_are_recomputed_under_the_current_rule():
 def test_customer_keys_adds_the_normalised_identifiers_and_keeps_every_column():
     """The ingest stage applies the rule to a snapshot as read (the reader computes no key)."""
     snapshot = pl.LazyFrame({"customer_id": ["C1", "C2", "C3"],
-                             "email": [" Kim@Example.KR ", "no-at-sign", None],
+                             "email": [" Kim@Example.TEST ", "no-at-sign", None],
                              "phone": ["010-1234-5678", None, "+82 2 123 4567"]})
     got = customer_keys(snapshot).collect()
     assert got.columns == ["customer_id", "email", "phone", "email_norm", "phone_e164"]
-    assert got["email_norm"].to_list() == ["kim@example.kr", None, None]
+    assert got["email_norm"].to_list() == ["kim@example.test", None, None]
     assert got["phone_e164"].to_list() == ["+821012345678", None, "+8221234567"]
-    assert got["email"].to_list() == [" Kim@Example.KR ", "no-at-sign", None]  # the given text is kept
+    assert got["email"].to_list() == [" Kim@Example.TEST ", "no-at-sign", None]  # the given text is kept
 
 
 # ------------------------------------------------ the rules against the SPEC's words
@@ -289,7 +289,7 @@ def _spec_phone(text: str | None) -> str | None:
 PIECES = st.sampled_from([
     "0", "1", "2", "8", "9", "010", "82", "+82", "+", "-", " ", "(", ")", ".", "@", "＠", "０", "１", "８", "＋",
     "\u00a0", "\u3000", "\u2003", "\t", "\x1c", "A", "Z", "a", "k", "İ", "Σ", "ß", "ﬁ", "é", "e\u0301", "①", "x",
-    "Kim", "example.kr", "_",
+    "Kim", "example.test", "_",
 ])
 TEXTS = st.one_of(st.none(), st.lists(PIECES, max_size=14).map("".join), st.text(max_size=16))
 
