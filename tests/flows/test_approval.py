@@ -437,7 +437,8 @@ def test_a_page_written_again_lists_the_runs_suites_or_says_which_records_are_go
         assert "suite runs: " not in said
     elif missing:
         assert f"{records - missing} suite runs: " in said
-        assert f"{missing} of the {records} suite records this run wrote are no longer in the folder" in said
+        verb = "is" if missing == 1 else "are"
+        assert f"{missing} of the {records} suite records this run wrote {verb} no longer in the folder" in said
     else:
         assert f"{records} suite runs: " in said and "no longer" not in said
     if damage == "folder removed":
@@ -462,22 +463,32 @@ def test_an_approval_that_checks_its_plan_again_after_the_records_were_removed_c
     assert again and again < recorded  # the emission suites only
     said = suites_said(copy, RUN_ID)
     assert f"{len(again)} suite runs: " in said
-    assert (f"{len(recorded - again)} of the {len(recorded)} suite records this run wrote are no longer in the "
-            "folder validations/") in said
+    gone = len(recorded - again)
+    assert (f"{gone} of the {len(recorded)} suite records this run wrote {'is' if gone == 1 else 'are'} no longer "
+            "in the folder validations/") in said
     assert_paid_exactly_once(copy)
 
 
-def test_a_page_written_again_for_a_run_of_an_earlier_version_says_its_removed_records_are_gone(copy):
+@pytest.mark.parametrize("damage", ["folder removed", "one cut short"])
+def test_a_page_written_again_for_a_run_of_an_earlier_version_says_its_removed_records_are_gone(copy, damage):
     """A run whose row does not list its suite records (an earlier version, a run killed
-    before its end): none found is all removed, since a run with a plan ran its suites."""
+    before its end): none found is all removed, since a run with a plan ran its suites;
+    a spoilt one is counted."""
     with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
         con.execute("UPDATE runs SET counts = json_object('validate', counts->'validate', 'disburse', "
                     "counts->'disburse') WHERE run_id = ?", [RUN_ID])
-    shutil.rmtree(copy / "reports" / RUN_ID / "validations")
+    folder = copy / "reports" / RUN_ID / "validations"
+    records = len(list(folder.glob("*.json")))
+    remove_records(folder, damage)
     assert cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")[0] == 0
     said = suites_said(copy, RUN_ID)
-    assert "This run's suite records are no longer in the folder validations/" in said
-    assert "suite runs: " not in said and "No suite ran" not in said
+    assert "No suite ran" not in said
+    if damage == "folder removed":
+        assert "This run's suite records are no longer in the folder validations/" in said
+        assert "suite runs: " not in said
+    else:
+        assert f"{records - 1} suite runs: " in said
+        assert "1 of this run's suite records is no longer in the folder validations/" in said
 
 
 def test_a_rejection_whose_page_cannot_be_written_for_a_changed_policy_says_why_and_is_finished_again(copy):
