@@ -139,10 +139,11 @@ def publish_released_tables(ctx: RunContext) -> None:
 
 def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts,
                 more, recon, records: list[dict], error: str | None, *, suites_missing: int | None = 0,
-                suites_recorded: int | None = None) -> run_report.Report:
+                suites_recorded: int | None = None, suites_others: int = 0) -> run_report.Report:
     policy = ctx.policy()
     page = run_report.build(destinations, treasury, facts, more, recon, records, policy.daily_cash_cap,
-                            suites_missing=suites_missing, suites_recorded=suites_recorded)
+                            suites_missing=suites_missing, suites_recorded=suites_recorded,
+                            suites_others=suites_others)
     (ctx.report_dir / run_report.PAGE).write_text(
         run_report.report_html(page, run_id=ctx.run_id, run_date=ctx.run_date, policy_id=policy.id, more=more,
                                error=error), encoding="utf-8")
@@ -231,14 +232,17 @@ def refresh_report_page(ctx: RunContext) -> str | None:
         treasury = tuple(TreasuryDay(**t) for t in disburse.get("treasury", ()))
         records, unreadable = readable_records(ctx.report_dir)
         recorded = counts.get("suite_records")  # the labels the run wrote (finish_run)
-        if isinstance(recorded, list) and recorded:
-            missing = len(set(recorded) - {r.get("label") for r in records})
+        if isinstance(recorded, list) and recorded and all(isinstance(label, str) for label in recorded):
+            wrote = set(recorded)
+            others = sum(r["label"] not in wrote for r in records)  # not the run's: left out
+            records = [r for r in records if r["label"] in wrote]
+            missing = len(wrote - {r["label"] for r in records})
         else:  # a run of an earlier version, or one killed before its end: which is not known
             # A run with a plan ran its suites (validate writes their records before any
             # plan is saved): none found means they were removed since, not that none ran.
-            missing, recorded = (None if not records else unreadable), None
+            wrote, others, missing = (), 0, None if not records else unreadable
         _write_page(ctx, destinations, treasury, facts, more, recon, records, error, suites_missing=missing,
-                    suites_recorded=len(recorded) if recorded else None)
+                    suites_recorded=len(wrote) or None, suites_others=others)
         # the ledger after the release: what finance reconciles against the bank
         (ctx.report_dir / "reconciliation.md").write_text(
             reconciliation_markdown(recon, policy.currency), encoding="utf-8")

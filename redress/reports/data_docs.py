@@ -34,34 +34,45 @@ SUITES_NOTE = ("A suite on incoming files or rows finds defects, and those rows 
 # --------------------------------------------------------------------------- records
 
 
-def _record_paths(report_dir: Path) -> list[Path]:
+def validation_records(report_dir: Path) -> list[dict]:
+    """The suite records of a run, in the order they were written (the run's order)."""
     folder = report_dir / "validations"
     if not folder.is_dir():
         return []
-    return sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
-
-
-def validation_records(report_dir: Path) -> list[dict]:
-    """The suite records of a run, in the order they were written (the run's order)."""
-    return [json.loads(p.read_text(encoding="utf-8")) for p in _record_paths(report_dir)]
+    paths = sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
 def readable_records(report_dir: Path) -> tuple[list[dict], int]:
-    """validation_records, leaving out the records that cannot be read as JSON objects
-    (edited or cut short by hand since the run): (the records, how many were left out).
-    For a page written again long after its run, which says what is missing
-    (tasks/report.py refresh_report_page) rather than not being written at all."""
-    records, unreadable = [], 0
-    for path in _record_paths(report_dir):
+    """validation_records, for records that may have been removed or spoilt by hand
+    since the run: (the records, in the order written, each with its `label` as text,
+    and how many files were left out). A record counts when it is what
+    redress/checks/quality.py writes: a JSON object with a text `label` (or, from an
+    earlier version, `suite`), a boolean `success` and a list of `results` objects; any
+    other file, one that cannot be read (a folder or a broken link in its place, say) or
+    parsed, is left out and counted. Never raises: for a page written again long after
+    its run (tasks/report.py refresh_report_page), which says what is missing rather
+    than not being written, and for the run's end (redress/warehouse/runs.py)."""
+    folder = report_dir / "validations"
+    try:
+        paths = list(folder.glob("*.json")) if folder.is_dir() else []
+    except OSError:
+        return [], 0
+    found, unreadable = [], 0
+    for path in paths:
         try:
+            written = path.stat().st_mtime_ns
             record = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+        except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             record = None
-        if isinstance(record, dict):
-            records.append(record)
+        label = (record.get("label") or record.get("suite")) if isinstance(record, dict) else None
+        results = record.get("results") if isinstance(record, dict) else None
+        if (isinstance(label, str) and isinstance(record.get("success"), bool) and isinstance(results, list)
+                and all(isinstance(r, dict) for r in results)):
+            found.append((written, path.name, {**record, "label": label}))
         else:
             unreadable += 1
-    return records, unreadable
+    return [record for _, _, record in sorted(found, key=lambda f: f[:2])], unreadable
 
 
 def suite_state(record: dict) -> str:

@@ -63,8 +63,9 @@ class Report:
     rows with `words` (SUITE_WORDS); `suite_counts`: state, words, runs, one per state in
     SUITE_STATES order (passed, handled, stopped); `suites_missing`: how many of the suite
     records the run wrote are no longer in its validations/ (0: none; None: all, how many
-    unknown), `suites_recorded`: how many it wrote (None: unknown). A page written again
-    after records were removed says so, never that no suite ran."""
+    unknown), `suites_recorded`: how many it wrote (None: unknown), `suites_others`: records
+    found there that are not among those and are left out. A page written again after
+    records were removed says so, never that no suite ran."""
     funnel: list[dict]
     money: list[dict]
     schedule: list[dict]
@@ -77,6 +78,7 @@ class Report:
     suite_counts: list[dict]
     suites_missing: int | None
     suites_recorded: int | None
+    suites_others: int
     quarantine: list[dict]
     approval: dict
     changes: list[dict]
@@ -128,11 +130,11 @@ def _no_outflow(state: str) -> str:
 
 def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts, more: ReportFacts,
           recon: pl.DataFrame, records: list[dict], daily_cash_cap: int | None, *,
-          suites_missing: int | None = 0, suites_recorded: int | None = None) -> Report:
+          suites_missing: int | None = 0, suites_recorded: int | None = None, suites_others: int = 0) -> Report:
     """Every table and chart of the report. `destinations` and `treasury`: the validate
     and disburse stages' results (None and () when the stage did not finish);
     `recon`: reconciliation() of the ledger; `records`: the suite records;
-    `daily_cash_cap`: the policy's (won); `suites_missing`, `suites_recorded`: as Report's,
+    `daily_cash_cap`: the policy's (won); `suites_missing`, `suites_recorded`, `suites_others`: as Report's,
     for a page written again after some of `records` were removed."""
     funnel = _funnel(destinations, more)
     p = more.people
@@ -172,7 +174,8 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
     ]
     return Report(funnel=funnel, money=money, schedule=schedule, planned=planned, cap=daily_cash_cap, rails=rails,
                   new_batches=[asdict(b) for b in facts.batches], reasons=reasons, suites=suites, suite_counts=suite_counts,
-                  suites_missing=suites_missing, suites_recorded=suites_recorded, quarantine=quarantine, approval=approval, changes=changes, revision=more.changes.revision,
+                  suites_missing=suites_missing, suites_recorded=suites_recorded,
+                  suites_others=suites_others, quarantine=quarantine, approval=approval, changes=changes, revision=more.changes.revision,
                   charts={key: Chart(key, title, svg(chart)) for key, title, chart in charts})
 
 

@@ -411,11 +411,26 @@ def remove_records(folder: Path, damage: str) -> int:
     if damage == "one not an object":
         paths[1].write_text("[1, 2]")
         return 1
+    if damage == "one not a suite record":
+        paths[1].write_text('{"label": "ledger"}')
+        return 1
+    if damage == "a folder in one's place":
+        paths[1].unlink(), paths[1].mkdir()
+        return 1
+    if damage == "a broken link in one's place":
+        paths[1].unlink(), paths[1].symlink_to(folder / "nowhere")
+        return 1
+    if damage == "another run's record added":
+        record = json.loads(paths[0].read_text())
+        (folder / "zz_other.json").write_text(json.dumps(dict(record, label="claims_staging-other.csv")))
+        return 0
     return 0
 
 
 @pytest.mark.parametrize("damage", ["none", "folder removed", "folder emptied", "a file in its place",
-                                    "two removed", "one cut short", "one not an object"])
+                                    "two removed", "one cut short", "one not an object", "one not a suite record",
+                                    "a folder in one's place", "a broken link in one's place",
+                                    "another run's record added"])
 def test_a_page_written_again_lists_the_runs_suites_or_says_which_records_are_gone(copy, damage):
     """A closed plan's page, written again, shows the suite runs the run recorded; when
     records were removed or spoilt since, it says how many, never that no suite ran,
@@ -441,6 +456,8 @@ def test_a_page_written_again_lists_the_runs_suites_or_says_which_records_are_go
         assert f"{missing} of the {records} suite records this run wrote {verb} no longer in the folder" in said
     else:
         assert f"{records} suite runs: " in said and "no longer" not in said
+    other = "1 other record in the folder validations/, not among those this run wrote, is left out."
+    assert (other in said) == (damage == "another run's record added") and "claims_staging-other" not in said
     if damage == "folder removed":
         assert not folder.exists()  # never made again, empty
 
@@ -597,6 +614,30 @@ def test_an_expired_plan_whose_page_could_not_be_written_gets_it_from_the_next_r
     remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert page_state(copy, RUN_ID) == "expired"
     assert q(copy, "SELECT completed_at IS NOT NULL FROM plans WHERE run_id = ?", [RUN_ID]) == [(True,)]
+
+
+def test_a_spoilt_suite_record_at_the_runs_end_never_keeps_its_end_from_being_recorded(waiting, tmp_path, monkeypatch):
+    """finish_run lists the run's suite records for its row: a broken link or a folder
+    among them is left out, and the run is still recorded with its figures."""
+    import flows.remediation
+
+    data = tmp_path / "data"
+    shutil.copytree(waiting[0], data)
+    finish = flows.remediation.finish_run
+
+    def spoil_then_finish(ctx, *args, **kwargs):
+        (ctx.report_dir / "validations" / "zz_link.json").symlink_to(ctx.report_dir / "nowhere")
+        (ctx.report_dir / "validations" / "zz_folder.json").mkdir()
+        return finish(ctx, *args, **kwargs)
+
+    monkeypatch.setattr(flows.remediation, "finish_run", spoil_then_finish)
+    later = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    (outcome, counts), = q(data, "SELECT outcome, counts FROM runs WHERE run_id = ?", [later["run_id"]])
+    counts = json.loads(counts)
+    labels = sorted(json.loads(p.read_text())["label"]
+                    for p in (data / "reports" / later["run_id"] / "validations").glob("*.json") if p.is_file())
+    assert outcome == "succeeded" and counts["disburse"] == later["disburse"]
+    assert counts["suite_records"] == labels and len(labels) >= 3
 
 
 def test_a_run_killed_once_its_plan_is_saved_is_superseded_by_the_rerun_which_pays_once(waiting, tmp_path):

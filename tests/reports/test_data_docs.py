@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from redress import vocabulary as v
-from redress.reports.data_docs import reason_lines, suite_overview, suite_state, validation_records
+from redress.reports.data_docs import readable_records, reason_lines, suite_overview, suite_state, validation_records
 
 
 def test_records_are_read_in_the_order_they_were_written(tmp_path, records):
@@ -25,6 +25,45 @@ def test_records_are_read_in_the_order_they_were_written(tmp_path, records):
         os.utime(path, ns=(stamp, stamp))
     assert [r["label"] for r in validation_records(tmp_path)] == [r["label"] for r in records]
     assert validation_records(tmp_path / "missing") == []
+
+
+SPOILT = {  # what a person may leave in validations/ since the run: each is left out and counted
+    "cut short": lambda p: p.write_text('{"label": '),
+    "not UTF-8": lambda p: p.write_bytes(b'{"label": "\xff"}'),
+    "empty": lambda p: p.write_text(""),
+    "a list": lambda p: p.write_text("[1, 2]"),
+    "an empty object": lambda p: p.write_text("{}"),
+    "a label alone": lambda p: p.write_text('{"label": "ledger"}'),
+    "a label that is not text": lambda p: p.write_text('{"label": ["x"], "success": true, "results": []}'),
+    "results that are not objects": lambda p: p.write_text('{"label": "x", "success": true, "results": [1]}'),
+    "nested too deep": lambda p: p.write_text("[" * 100_000),
+    "a folder": lambda p: p.mkdir(),
+    "a broken link": lambda p: p.symlink_to(p.parent / "nowhere"),
+}
+
+
+@pytest.mark.parametrize("spoilt", sorted(SPOILT))
+def test_readable_records_leave_out_and_count_what_is_not_a_suite_record_and_never_raise(tmp_path, records, spoilt):
+    folder = tmp_path / "validations"
+    folder.mkdir()
+    for i, (name, rec) in enumerate(zip(["zzz", "aaa"], records)):
+        (folder / f"{name}.json").write_text(json.dumps(rec))
+        os.utime(folder / f"{name}.json", ns=(1_700_000_000_000_000_000 + i,) * 2)
+    SPOILT[spoilt](folder / "mmm.json")
+    found, left_out = readable_records(tmp_path)
+    assert [r["label"] for r in found] == [r["label"] for r in records] and left_out == 1
+
+
+def test_readable_records_of_a_record_without_a_label_take_its_suite_and_of_no_folder_are_none(tmp_path, records):
+    folder = tmp_path / "validations"
+    folder.mkdir()
+    old = {k: v for k, v in records[0].items() if k != "label"}  # as an earlier version wrote it
+    (folder / "old.json").write_text(json.dumps(old))
+    assert readable_records(tmp_path) == ([dict(old, label=old["suite"])], 0)
+    assert readable_records(tmp_path / "missing") == ([], 0)
+    (tmp_path / "file").mkdir()
+    (tmp_path / "file" / "validations").write_text("a file in the folder's place")
+    assert readable_records(tmp_path / "file") == ([], 0)
 
 
 def test_suite_overview(records):
