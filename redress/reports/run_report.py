@@ -134,8 +134,8 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
     """Every table and chart of the report. `destinations` and `treasury`: the validate
     and disburse stages' results (None and () when the stage did not finish);
     `recon`: reconciliation() of the ledger; `records`: the suite records;
-    `daily_cash_cap`: the policy's (won); `suites_missing`, `suites_recorded`, `suites_others`: as Report's,
-    for a page written again after some of `records` were removed."""
+    `daily_cash_cap`: the policy's (won); `suites_missing`, `suites_recorded`,
+    `suites_others`: as Report's, for a page written again after records were removed."""
     funnel = _funnel(destinations, more)
     p = more.people
     money = [{"what": "entitled (every eligible customer)", "krw": p.entitled_krw},
@@ -164,7 +164,8 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
         ("entitlements-by-reason", "Entitlements per reason",
          c.bars("Customers per entitlement reason", reasons, "reason", "customers", "customers",
                 "No entitlement yet.")),
-        ("suite-states", "Suite runs per state", c.suite_states(suite_counts, gone=suites_missing is None or bool(suites_missing and not suites))),
+        ("suite-states", "Suite runs per state",
+         c.suite_states(suite_counts, gone=suites_missing is None or bool(suites_missing and not suites))),
         ("quarantine-by-reason", "Quarantine per reason",
          c.bars("Quarantined rows and files per reason", [dict(q, n=q["rows"] + q["files"]) for q in quarantine],
                 "label", "n", "rows and files", "Nothing was quarantined in this run.")),
@@ -174,8 +175,8 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
     ]
     return Report(funnel=funnel, money=money, schedule=schedule, planned=planned, cap=daily_cash_cap, rails=rails,
                   new_batches=[asdict(b) for b in facts.batches], reasons=reasons, suites=suites, suite_counts=suite_counts,
-                  suites_missing=suites_missing, suites_recorded=suites_recorded,
-                  suites_others=suites_others, quarantine=quarantine, approval=approval, changes=changes, revision=more.changes.revision,
+                  suites_missing=suites_missing, suites_recorded=suites_recorded, suites_others=suites_others,
+                  quarantine=quarantine, approval=approval, changes=changes, revision=more.changes.revision,
                   charts={key: Chart(key, title, svg(chart)) for key, title, chart in charts})
 
 
