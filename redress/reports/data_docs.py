@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from stat import S_ISREG
 
 from redress.vocabulary import HANDLED, PASSED, STOPPED, SUITE_STATES, reason_text
 
@@ -49,8 +50,8 @@ def readable_records(report_dir: Path) -> tuple[list[dict], int]:
     and how many files were left out). A record counts when it is what
     redress/checks/quality.py writes: a JSON object with a text `label` (or, from an
     earlier version, `suite`), a boolean `success` and a list of `results` objects; any
-    other file, one that cannot be read (a folder or a broken link in its place, say) or
-    parsed, is left out and counted. Never raises: for a page written again long after
+    other file, one that cannot be read (a folder, a named pipe or a broken link in its
+    place, say) or parsed, is left out and counted. Never raises: for a page written again long after
     its run (tasks/report.py refresh_report_page), which says what is missing rather
     than not being written, and for the run's end (redress/warehouse/runs.py)."""
     folder = report_dir / "validations"
@@ -61,8 +62,10 @@ def readable_records(report_dir: Path) -> tuple[list[dict], int]:
     found, unreadable = [], 0
     for path in paths:
         try:
-            written = path.stat().st_mtime_ns
-            record = json.loads(path.read_text(encoding="utf-8"))
+            found_there = path.stat()
+            # only a regular file is read: opening a named pipe in a record's place would wait for ever
+            record = json.loads(path.read_text(encoding="utf-8")) if S_ISREG(found_there.st_mode) else None
+            written = found_there.st_mtime_ns
         except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             record = None
         label = (record.get("label") or record.get("suite")) if isinstance(record, dict) else None

@@ -39,6 +39,7 @@ SPOILT = {  # what a person may leave in validations/ since the run: each is lef
     "nested too deep": lambda p: p.write_text("[" * 100_000),
     "a folder": lambda p: p.mkdir(),
     "a broken link": lambda p: p.symlink_to(p.parent / "nowhere"),
+    "a named pipe": lambda p: os.mkfifo(p),  # never opened: reading one would wait for a writer
 }
 
 
