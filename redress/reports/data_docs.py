@@ -44,38 +44,58 @@ def validation_records(report_dir: Path) -> list[dict]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
+# A suite record holds counts per expectation, never rows: kilobytes. A file far larger
+# in a record's place was put there by hand, and is not read into memory.
+RECORD_MAX_BYTES = 16 * 1024 * 1024
+
+
 def readable_records(report_dir: Path) -> tuple[list[dict], int]:
     """validation_records, for records that may have been removed or spoilt by hand
-    since the run: (the records, in the order written, each with its `label` as text,
-    and how many files were left out). A record counts when it is what
-    redress/checks/quality.py writes: a JSON object with a text `label` (or, from an
-    earlier version, `suite`), a boolean `success` and a list of `results` objects; any
-    other file, one that cannot be read (a folder, a named pipe or a broken link in its
-    place, say) or parsed, is left out and counted. Never raises: for a page written again long after
-    its run (tasks/report.py refresh_report_page), which says what is missing rather
-    than not being written, and for the run's end (redress/warehouse/runs.py)."""
+    since the run: (the records, in the order written, one per label (the last written),
+    each with its `label` as text; and how many files were left out). A record counts
+    when it is what redress/checks/quality.py writes: a JSON object with a text `label`
+    (or, from an earlier version, `suite`), a boolean `success` and a list of `results`
+    objects that suite_overview can count. Any other file, one that cannot be read (a
+    folder, a named pipe, a device or a broken link in its place, one over
+    RECORD_MAX_BYTES) or parsed, and a second record of a label, is left out and counted.
+    Never raises: for a page written again long after its run (tasks/report.py
+    refresh_report_page), which says what is missing rather than not being written, and
+    for the run's end (redress/warehouse/runs.py)."""
     folder = report_dir / "validations"
     try:
         paths = list(folder.glob("*.json")) if folder.is_dir() else []
     except OSError:
         return [], 0
-    found, unreadable = [], 0
+    found = []
     for path in paths:
         try:
-            found_there = path.stat()
-            # only a regular file is read: opening a named pipe in a record's place would wait for ever
-            record = json.loads(path.read_text(encoding="utf-8")) if S_ISREG(found_there.st_mode) else None
-            written = found_there.st_mtime_ns
+            there = path.stat()
+            # only a regular file of a record's size is read: opening a named pipe would
+            # wait for ever, and a device or a huge file fill the memory
+            record = (json.loads(path.read_text(encoding="utf-8"))
+                      if S_ISREG(there.st_mode) and there.st_size <= RECORD_MAX_BYTES else None)
         except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             record = None
-        label = (record.get("label") or record.get("suite")) if isinstance(record, dict) else None
-        results = record.get("results") if isinstance(record, dict) else None
-        if (isinstance(label, str) and isinstance(record.get("success"), bool) and isinstance(results, list)
-                and all(isinstance(r, dict) for r in results)):
-            found.append((written, path.name, {**record, "label": label}))
-        else:
-            unreadable += 1
-    return [record for _, _, record in sorted(found, key=lambda f: f[:2])], unreadable
+        if _is_record(record):
+            found.append((there.st_mtime_ns, path.name, {**record, "label": record.get("label") or record["suite"]}))
+    by_label = {record["label"]: record for _, _, record in sorted(found, key=lambda f: f[:2])}  # the last written
+    kept = [record for _, _, record in sorted(found, key=lambda f: f[:2]) if by_label[record["label"]] is record]
+    return kept, len(paths) - len(kept)
+
+
+def _is_record(record) -> bool:
+    """True when `record` has a suite record's shape and suite_overview can count it."""
+    if not isinstance(record, dict):
+        return False
+    label, results = record.get("label") or record.get("suite"), record.get("results")
+    if not (isinstance(label, str) and isinstance(record.get("success"), bool) and isinstance(results, list)
+            and all(isinstance(r, dict) for r in results)):
+        return False
+    try:
+        suite_overview([record])
+    except (TypeError, ValueError, AttributeError, OverflowError):  # a field edited to what no run writes
+        return False
+    return True
 
 
 def suite_state(record: dict) -> str:

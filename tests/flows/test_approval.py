@@ -420,6 +420,10 @@ def remove_records(folder: Path, damage: str) -> int:
     if damage == "a broken link in one's place":
         paths[1].unlink(), paths[1].symlink_to(folder / "nowhere")
         return 1
+    if damage == "a copy of one added, two removed":
+        shutil.copy(paths[1], folder / "zz_copy.json")
+        paths[0].unlink(), paths[-1].unlink()
+        return 2
     if damage == "another run's record added":
         record = json.loads(paths[0].read_text())
         (folder / "zz_other.json").write_text(json.dumps(dict(record, label="claims_staging-other.csv")))
@@ -430,7 +434,7 @@ def remove_records(folder: Path, damage: str) -> int:
 @pytest.mark.parametrize("damage", ["none", "folder removed", "folder emptied", "a file in its place",
                                     "two removed", "one cut short", "one not an object", "one not a suite record",
                                     "a folder in one's place", "a broken link in one's place",
-                                    "another run's record added"])
+                                    "a copy of one added, two removed", "another run's record added"])
 def test_a_page_written_again_lists_the_runs_suites_or_says_which_records_are_gone(copy, damage):
     """A closed plan's page, written again, shows the suite runs the run recorded; when
     records were removed or spoilt since, it says how many, never that no suite ran,
@@ -505,7 +509,8 @@ def test_a_page_written_again_for_a_run_of_an_earlier_version_says_its_removed_r
         assert "suite runs: " not in said
     else:
         assert f"{records - 1} suite runs: " in said
-        assert "1 of this run's suite records is no longer in the folder validations/" in said
+        assert ("1 file in the folder validations/ beside this page can no longer be read as suite records and is "
+                "left out; records removed since the run cannot be counted") in said
 
 
 def test_a_rejection_whose_page_cannot_be_written_for_a_changed_policy_says_why_and_is_finished_again(copy):

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from redress import vocabulary as v
-from redress.reports.data_docs import readable_records, reason_lines, suite_overview, suite_state, validation_records
+from redress.reports.data_docs import RECORD_MAX_BYTES, readable_records, reason_lines, suite_overview, suite_state, validation_records
 
 
 def test_records_are_read_in_the_order_they_were_written(tmp_path, records):
@@ -40,6 +40,12 @@ SPOILT = {  # what a person may leave in validations/ since the run: each is lef
     "a folder": lambda p: p.mkdir(),
     "a broken link": lambda p: p.symlink_to(p.parent / "nowhere"),
     "a named pipe": lambda p: os.mkfifo(p),  # never opened: reading one would wait for a writer
+    "a link to a device": lambda p: p.symlink_to("/dev/zero"),  # never read: it never ends
+    "far over a record's size": lambda p: os.truncate(p.write_text("{") and p, RECORD_MAX_BYTES + 1),
+    "a count edited to text": lambda p: p.write_text(json.dumps({"label": "x", "success": False, "results": [
+        {"success": False, "reason": "r", "unexpected_count": "n/a"}]})),
+    "held reasons edited to a number": lambda p: p.write_text(json.dumps({"label": "x", "success": False,
+        "held_reasons": 5, "results": [{"success": False, "reason": "r", "unexpected_count": 1}]})),
 }
 
 
@@ -53,6 +59,19 @@ def test_readable_records_leave_out_and_count_what_is_not_a_suite_record_and_nev
     SPOILT[spoilt](folder / "mmm.json")
     found, left_out = readable_records(tmp_path)
     assert [r["label"] for r in found] == [r["label"] for r in records] and left_out == 1
+
+
+def test_readable_records_keep_the_last_written_record_of_a_label_and_count_the_other(tmp_path, records):
+    folder = tmp_path / "validations"
+    folder.mkdir()
+    for i, (name, rec) in enumerate([("zzz", records[0]), ("aaa", records[1]),
+                                     ("copy", dict(records[0], success=not records[0]["success"]))]):
+        (folder / f"{name}.json").write_text(json.dumps(rec))
+        os.utime(folder / f"{name}.json", ns=(1_700_000_000_000_000_000 + i,) * 2)
+    found, left_out = readable_records(tmp_path)
+    assert [(r["label"], r["success"]) for r in found] == [(records[1]["label"], records[1]["success"]),
+                                                            (records[0]["label"], not records[0]["success"])]
+    assert left_out == 1
 
 
 def test_readable_records_of_a_record_without_a_label_take_its_suite_and_of_no_folder_are_none(tmp_path, records):
