@@ -36,7 +36,7 @@ from redress.warehouse import connect
 from redress.outbox import files as outbox
 from redress.reports.reconciliation import markdown as reconciliation_markdown
 from redress.reports.reconciliation import reconciliation
-from redress.reports.data_docs import readable_records, suite_overview, validation_records
+from redress.reports.data_docs import RecordGaps, records_since, suite_overview, validation_records
 from redress.reports.data_quality import write_data_quality_html
 from redress.reports.review import REVIEW_STEM, review_list
 from redress.reports.summary import report_files, schedule_rows, summary_markdown
@@ -138,12 +138,10 @@ def publish_released_tables(ctx: RunContext) -> None:
 
 
 def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts,
-                more, recon, records: list[dict], error: str | None, *, suites_missing: int | None = 0,
-                suites_recorded: int | None = None, suites_others: int = 0) -> run_report.Report:
+                more, recon, records: list[dict], error: str | None, *,
+                gaps: RecordGaps = RecordGaps()) -> run_report.Report:
     policy = ctx.policy()
-    page = run_report.build(destinations, treasury, facts, more, recon, records, policy.daily_cash_cap,
-                            suites_missing=suites_missing, suites_recorded=suites_recorded,
-                            suites_others=suites_others)
+    page = run_report.build(destinations, treasury, facts, more, recon, records, policy.daily_cash_cap, gaps=gaps)
     (ctx.report_dir / run_report.PAGE).write_text(
         run_report.report_html(page, run_id=ctx.run_id, run_date=ctx.run_date, policy_id=policy.id, more=more,
                                error=error), encoding="utf-8")
@@ -230,19 +228,9 @@ def refresh_report_page(ctx: RunContext) -> str | None:
         validate, disburse = counts.get("validate") or {}, counts.get("disburse") or {}
         destinations = Destinations(**validate["destinations"]) if validate else None
         treasury = tuple(TreasuryDay(**t) for t in disburse.get("treasury", ()))
-        records, unreadable = readable_records(ctx.report_dir)
-        recorded = counts.get("suite_records")  # the labels the run wrote (finish_run)
-        if isinstance(recorded, list) and recorded and all(isinstance(label, str) for label in recorded):
-            wrote = set(recorded)
-            others = sum(r["label"] not in wrote for r in records)  # not the run's: left out
-            records = [r for r in records if r["label"] in wrote]
-            missing = len(wrote - {r["label"] for r in records})
-        else:  # a run of an earlier version, or one killed before its end: which is not known
-            # A run with a plan ran its suites (validate writes their records before any
-            # plan is saved): none found means they were removed since, not that none ran.
-            wrote, others, missing = (), 0, None if not records else unreadable
-        _write_page(ctx, destinations, treasury, facts, more, recon, records, error, suites_missing=missing,
-                    suites_recorded=len(wrote) or None, suites_others=others)
+        # the run's suite records against the labels its row holds: some may be gone since
+        records, gaps = records_since(ctx.report_dir, counts.get("suite_records"))
+        _write_page(ctx, destinations, treasury, facts, more, recon, records, error, gaps=gaps)
         # the ledger after the release: what finance reconciles against the bank
         (ctx.report_dir / "reconciliation.md").write_text(
             reconciliation_markdown(recon, policy.currency), encoding="utf-8")

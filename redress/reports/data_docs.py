@@ -21,6 +21,7 @@ gate failed, or a failure no quarantine holds: the run stopped there).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 
@@ -78,9 +79,43 @@ def readable_records(report_dir: Path) -> tuple[list[dict], int]:
             record = None
         if _is_record(record):
             found.append((there.st_mtime_ns, path.name, {**record, "label": record.get("label") or record["suite"]}))
-    by_label = {record["label"]: record for _, _, record in sorted(found, key=lambda f: f[:2])}  # the last written
-    kept = [record for _, _, record in sorted(found, key=lambda f: f[:2]) if by_label[record["label"]] is record]
+    in_order = [record for _, _, record in sorted(found, key=lambda f: f[:2])]
+    last = {record["label"]: record for record in in_order}  # of one label, the last written
+    kept = [record for record in in_order if last[record["label"]] is record]
     return kept, len(paths) - len(kept)
+
+
+@dataclass(frozen=True)
+class RecordGaps:
+    """What a page written again says of the suite records its run wrote that are no
+    longer in its validations/ (records_since). `missing`: how many (0: none; None: all,
+    how many unknown); `recorded`: how many the run wrote (None: unknown, a row of an
+    earlier version or of a run killed before its end); `others`: records found there
+    that the run did not write, left out."""
+    missing: int | None = 0
+    recorded: int | None = None
+    others: int = 0
+
+    def all_gone(self, listed: int) -> bool:
+        """True when none of the run's records is left to list (`listed` of them are)."""
+        return self.missing is None or bool(self.missing and not listed)
+
+
+def records_since(report_dir: Path, recorded) -> tuple[list[dict], RecordGaps]:
+    """The suite records of a run still in its validations/ (readable_records), against
+    `recorded`, the labels its row holds (`runs.counts` `suite_records`, written by
+    finish_run; anything but a list of text is taken as unknown): those of its labels, in
+    the order written, and what is missing. With the labels unknown, every record found
+    is listed, and none found means all were removed since (a run with a plan ran its
+    suites: validate writes their records before any plan is saved), else the files that
+    cannot be read are the count missing. Never raises."""
+    records, unreadable = readable_records(report_dir)
+    if not (isinstance(recorded, list) and recorded and all(isinstance(label, str) for label in recorded)):
+        return records, RecordGaps(missing=None if not records else unreadable)
+    wrote = set(recorded)
+    kept = [r for r in records if r["label"] in wrote]
+    return kept, RecordGaps(missing=len(wrote - {r["label"] for r in kept}), recorded=len(wrote),
+                            others=len(records) - len(kept))
 
 
 def _is_record(record) -> bool:

@@ -29,7 +29,7 @@ from markupsafe import Markup
 
 from redress.reports import run_charts
 from redress.reports.charts import svg
-from redress.reports.data_docs import suite_overview
+from redress.reports.data_docs import RecordGaps, suite_overview
 from redress.reports.facts import RunFacts
 from redress.reports.reconciliation import COLUMNS
 from redress.reports.rendering import STATE_WORDS, html_environment
@@ -61,11 +61,9 @@ class Report:
     """What the page and the artifacts show, charts rendered; tables as lists of dicts.
     `planned`: the schedule is a waiting plan's, nothing released; `suites`: suite_overview
     rows with `words` (SUITE_WORDS); `suite_counts`: state, words, runs, one per state in
-    SUITE_STATES order (passed, handled, stopped); `suites_missing`: how many of the suite
-    records the run wrote are no longer in its validations/ (0: none; None: all, how many
-    unknown), `suites_recorded`: how many it wrote (None: unknown), `suites_others`: records
-    found there that are not among those and are left out. A page written again after
-    records were removed says so, never that no suite ran."""
+    SUITE_STATES order (passed, handled, stopped); `suite_gaps`: the run's records no
+    longer there (data_docs.RecordGaps), and `suites_gone` when none is left to list: a
+    page written again after records were removed says so, never that no suite ran."""
     funnel: list[dict]
     money: list[dict]
     schedule: list[dict]
@@ -76,9 +74,8 @@ class Report:
     reasons: list[dict]
     suites: list[dict]
     suite_counts: list[dict]
-    suites_missing: int | None
-    suites_recorded: int | None
-    suites_others: int
+    suite_gaps: RecordGaps
+    suites_gone: bool
     quarantine: list[dict]
     approval: dict
     changes: list[dict]
@@ -130,12 +127,12 @@ def _no_outflow(state: str) -> str:
 
 def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts, more: ReportFacts,
           recon: pl.DataFrame, records: list[dict], daily_cash_cap: int | None, *,
-          suites_missing: int | None = 0, suites_recorded: int | None = None, suites_others: int = 0) -> Report:
+          gaps: RecordGaps = RecordGaps()) -> Report:
     """Every table and chart of the report. `destinations` and `treasury`: the validate
     and disburse stages' results (None and () when the stage did not finish);
     `recon`: reconciliation() of the ledger; `records`: the suite records;
-    `daily_cash_cap`: the policy's (won); `suites_missing`, `suites_recorded`,
-    `suites_others`: as Report's, for a page written again after records were removed."""
+    `daily_cash_cap`: the policy's (won); `gaps`: for a page written again, the run's
+    records no longer there (data_docs.records_since)."""
     funnel = _funnel(destinations, more)
     p = more.people
     money = [{"what": "entitled (every eligible customer)", "krw": p.entitled_krw},
@@ -149,6 +146,7 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
     suites = [dict(s, words=SUITE_WORDS[s["state"]]) for s in suite_overview(records)]
     suite_counts = [{"state": code, "words": words, "runs": sum(s["state"] == code for s in suites)}
                     for code, words in SUITE_WORDS.items()]
+    suites_gone = gaps.all_gone(len(suites))  # none of the run's records left to list
     quarantine = [dict(asdict(q), label=f"{q.kind}: {q.reason}") for q in facts.quarantine]
     a = more.approval
     approval = dict(asdict(a), text=APPROVAL_TEXT.get(a.state, a.state))
@@ -165,7 +163,7 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
          c.bars("Customers per entitlement reason", reasons, "reason", "customers", "customers",
                 "No entitlement yet.")),
         ("suite-states", "Suite runs per state",
-         c.suite_states(suite_counts, gone=suites_missing is None or bool(suites_missing and not suites))),
+         c.suite_states(suite_counts, gone=suites_gone)),
         ("quarantine-by-reason", "Quarantine per reason",
          c.bars("Quarantined rows and files per reason", [dict(q, n=q["rows"] + q["files"]) for q in quarantine],
                 "label", "n", "rows and files", "Nothing was quarantined in this run.")),
@@ -175,7 +173,7 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
     ]
     return Report(funnel=funnel, money=money, schedule=schedule, planned=planned, cap=daily_cash_cap, rails=rails,
                   new_batches=[asdict(b) for b in facts.batches], reasons=reasons, suites=suites, suite_counts=suite_counts,
-                  suites_missing=suites_missing, suites_recorded=suites_recorded, suites_others=suites_others,
+                  suite_gaps=gaps, suites_gone=suites_gone,
                   quarantine=quarantine, approval=approval, changes=changes, revision=more.changes.revision,
                   charts={key: Chart(key, title, svg(chart)) for key, title, chart in charts})
 

@@ -157,7 +157,7 @@ def _remove_if_empty(folder: Path) -> None:
 def _record_end(ctx: RunContext, outcome: str, summary: RunSummary, error: str | None) -> None:
     counts = run_counts(summary)
     records, _ = readable_records(ctx.report_dir)  # never raises: the run's end is always recorded
-    suite_records = sorted({r["label"] for r in records})
+    suite_records = sorted(r["label"] for r in records)  # one record per label
     with connect(ctx.warehouse) as con:
         files = con.execute(
             "SELECT kind, file_name, file_sha256, status FROM ingested_files WHERE run_id = ? ORDER BY kind, file_name",
