@@ -37,8 +37,10 @@ class FileRead:
 @dataclass(frozen=True)
 class IngestResult:
     """Stage 1 (SPEC "Input: customers", "Input: scope files"): the customers and
-    scope files of this run, in read order."""
+    scope files of this run, in read order; `retimed`, one line when the policy's new
+    timezone had the evidence's times read again (redress/inbox/retime.py), else ''."""
     files: tuple[FileRead, ...]
+    retimed: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ in quarantine) and the previous snapshot stays current.
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
@@ -18,6 +18,7 @@ from redress.settings import Settings
 from redress.warehouse import connect, quarantine
 from redress import inbox as io
 from redress.inbox.new_files import each_new_file, record
+from redress.inbox.retime import retime
 from redress.checks.quality import EVERY_REASON, check
 from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
 from redress.checks.suites import failing_rows_of
@@ -35,7 +36,7 @@ def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str, settings: Sett
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        entry = record(con, f, ctx, ACCEPTED, rows=rows)
+        entry = record(con, f, ctx, ACCEPTED, rows=rows, read_in=tz)
         checkpoint("ingest:before-commit", settings)
         con.execute("COMMIT")
     return entry
@@ -70,7 +71,7 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Setti
             entry = record(con, f, ctx, REJECTED, f"{failures.height} failure(s): {', '.join(reasons)}", rows)
         else:
             io.promote_customers(con, f.sha256)
-            entry = record(con, f, ctx, ACCEPTED, rows=rows)
+            entry = record(con, f, ctx, ACCEPTED, rows=rows, read_in=tz)
         con.execute("DROP TABLE IF EXISTS customers_staging")  # gone when promoted (renamed to customers)
         checkpoint("ingest:customers-before-commit", settings)
         con.execute("COMMIT")
@@ -94,6 +95,9 @@ def ingest_inbox(ctx: RunContext, settings: Settings) -> IngestResult:
     entries = each_new_file(ctx, settings, ("customers", "scope"), load, stage="ingest")
     with connect(ctx.warehouse) as con:
         masters = con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
-    if masters == 0:
-        raise RedressError("no valid customers snapshot: drop one into inbox/customers/ (see quarantine for rejected ones)")
-    return IngestResult(files=tuple(entries))
+        if masters == 0:
+            raise RedressError("no valid customers snapshot: drop one into inbox/customers/ (see quarantine for rejected ones)")
+        retimed = retime(con, tz).line(tz)  # a new policy timezone: earlier files' times read again
+    if retimed:
+        get_run_logger().info("ingest: %s", retimed)
+    return IngestResult(files=tuple(entries), retimed=retimed)

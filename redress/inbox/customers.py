@@ -69,9 +69,12 @@ STAGING_COLUMNS = (
     "payout_method", "payout_method_or_default", "bank_code", "bank_account", "bank_account_digits", "bank_valid",
 )
 # customers' column <- its staging column (redress/warehouse/__init__.py, in that order; file_sha256 is added)
+# The times as written are kept (renamed before the typed ones take their names), so a
+# new policy timezone can read them again (redress/inbox/retime.py).
 MASTER_COLUMNS = {
     "customer_id": "customer_id", "email": "email", "phone": "phone", "email_norm": "email_norm",
-    "phone_e164": "phone_e164", "status": "status", "created_at": "created_at_ts", "closed_at": "closed_at_ts",
+    "phone_e164": "phone_e164", "status": "status", "created_at_raw": "created_at", "closed_at_raw": "closed_at",
+    "created_at": "created_at_ts", "closed_at": "closed_at_ts",
     "is_test": "is_test_bool", "payout_method": "payout_method_or_default", "bank_code": "bank_code",
     "bank_account": "bank_account_digits", "bank_valid": "bank_valid",
 }

@@ -23,9 +23,9 @@ from redress.settings import Settings
 from redress.warehouse import connect, files, quarantine
 
 
-def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows=None) -> FileRead:
+def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows=None, read_in=None) -> FileRead:
     files.record(con, sha256=f.sha256, name=f.name, kind=f.kind, size_bytes=f.size_bytes, status=status,
-                 reason=reason, rows=rows, run_id=ctx.run_id)
+                 reason=reason, rows=rows, run_id=ctx.run_id, read_in=read_in)
     if status not in (ACCEPTED, DUPLICATE_FILE):
         quarantine.add_file(con, ctx.run_id, f.kind, f.sha256, f.name,
                             status if status != REJECTED else REJECTED_FILE, reason)

@@ -24,6 +24,9 @@ from redress.inbox.text_frame import sink
 # would also take forms like 2025/07/01, which forensics files must not rely on.
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?\s?(Z|[+-]\d{2}(:?\d{2})?)?$"
 
+# How the text of a typed timestamp with a zone ends (redress/inbox/parquet_reader.py `%:z`).
+ZONED_TAIL = r"[+-]\d{2}:\d{2}$"
+
 # Rows per row group of the work file: DuckDB's own row group size, so that each of the
 # work file's row groups becomes one full row group of the table.
 ROW_GROUP_ROWS = 122_880
@@ -86,3 +89,15 @@ def ts(col: str, schema: pl.Schema | None = None) -> str:
     if schema is not None and typed_name(col) in schema:
         return f"CAST({sql.identifier(typed_name(col))} AS TIMESTAMPTZ)"
     return f"CASE WHEN regexp_full_match({col}, {sql.literal(ISO_8601)}) THEN TRY_CAST({col} AS TIMESTAMPTZ) END"
+
+
+def ts_again(raw: str, typed: str) -> str:
+    """SQL: text column `raw` (a time as written) typed in the session timezone exactly as
+    `ts` types it on a first reading. Where the text is not ISO 8601 but `typed` (its value
+    read in the timezone bound as $earlier) is not null, a Parquet timestamp whose text
+    (parquet_reader: `%:z` for one with a zone) `ts` never parsed, a year past 9999: one
+    with a zone keeps its instant, one without its wall time, now in the session timezone
+    ($now). For redress/inbox/retime.py."""
+    return (f"CASE WHEN regexp_full_match({raw}, {sql.literal(ISO_8601)}) THEN TRY_CAST({raw} AS TIMESTAMPTZ) "
+            f"WHEN regexp_matches({raw}, {sql.literal(ZONED_TAIL)}) THEN {typed} "
+            f"ELSE timezone($now, timezone($earlier, {typed})) END")

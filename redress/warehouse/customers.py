@@ -16,6 +16,13 @@ def replace_with_staging(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE customers_staging RENAME TO customers")
 
 
+def retime(con: duckdb.DuckDBPyConnection, created_at: str, closed_at: str, params: dict) -> int:
+    """Every customer gets `created_at` and `closed_at`, SQL of ours over the row's
+    columns with the named `params` (redress/inbox/retime.py); returns the rows."""
+    return con.execute(f"UPDATE customers SET created_at = {created_at}, closed_at = {closed_at}",
+                       params).fetchall()[0][0]
+
+
 def update_identity_keys(con: duckdb.DuckDBPyConnection, master: str) -> None:
     """Store the identity keys of `master` (a Parquet file of customer_id, email_norm,
     phone_e164, email_stored, phone_stored, as `sql.file_path` gives it, bound) for the

@@ -65,6 +65,10 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
                     "AND completed_by IS NULL", [APPROVED, REJECTED])
         con.execute("UPDATE plans SET completed_at = decided_at WHERE state IN (?, ?) AND completed_at IS NULL",
                     [SUPERSEDED, EXPIRED])
+    # The timezone an accepted file's times were read in (redress/inbox/retime.py). A file
+    # an earlier version read has none: the next run takes it as read in its policy's.
+    if "timezone" not in tables.get("ingested_files", ()):
+        con.execute("ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS timezone VARCHAR")
     if "message" in tables.get("notifications", ()):
         con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")

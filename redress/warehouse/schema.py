@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     rows_read     BIGINT,
     run_id        VARCHAR NOT NULL,
     ingested_at   TIMESTAMPTZ NOT NULL,
+    timezone      VARCHAR,               -- an accepted customers or scope file's: the timezone its
+                                         -- times without an offset are read in now (redress/inbox/retime.py)
     PRIMARY KEY (file_sha256, file_name)
 );
 
@@ -55,6 +57,8 @@ CREATE TABLE IF NOT EXISTS customers (
     email_norm    VARCHAR,               -- NFKC, trimmed, A-Z lower-cased (redress/rules/identity.py); NULL when malformed
     phone_e164    VARCHAR,               -- NFKC, +82...; NULL when malformed
     status        VARCHAR NOT NULL,
+    created_at_raw VARCHAR,              -- as written, so a new timezone can read it again
+    closed_at_raw VARCHAR,               -- (redress/inbox/retime.py); absent in a master of an earlier version
     created_at    TIMESTAMPTZ NOT NULL,
     closed_at     TIMESTAMPTZ,
     is_test       BOOLEAN NOT NULL,

@@ -27,6 +27,14 @@ def append_sql(accessed_at: str) -> str:
     """
 
 
+def retime(con: duckdb.DuckDBPyConnection, files: list[str], accessed_at: str, params: dict) -> int:
+    """The rows of scope files `files` (sha256) get `accessed_at`, SQL of ours over the
+    row's columns with the named `params` (redress/inbox/retime.py); returns the rows."""
+    return con.execute(f"""
+        UPDATE scope_rows SET accessed_at = {accessed_at}
+        WHERE file_sha256 IN (SELECT unnest($files::VARCHAR[]))""", {**params, "files": files}).fetchall()[0][0]
+
+
 def replace_outcomes(con: duckdb.DuckDBPyConnection, holding: dict[str, str]) -> None:
     """A full classification: each outcome table is replaced by its staged table
     (`holding`: outcome table -> staged table, names of ours), renamed, not copied:

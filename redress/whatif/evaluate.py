@@ -24,6 +24,8 @@ from redress.policy import Policy, load_policy
 from redress.runtime.commands import redress_line
 from redress.vocabulary import BANK_TRANSFER, UNKNOWN_CATEGORY
 from redress.warehouse import connect, table_exists
+from redress.warehouse import files
+from redress.warehouse.migrations import catalog
 from redress.warehouse import path as warehouse_path
 from redress.warehouse.runs import data_dir_lock
 from redress.rules.identity import email_norm, phone_e164
@@ -67,6 +69,7 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
         if not all(table_exists(con, t) for t in ("scope_exposures", "customers", "entitlements", "ledger")):
             raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
         last = _last_finished_run(con, data_dir)
+        _same_timezone(con, policies)
         released = {day: int(total) for day, total in con.execute(
             "SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL",
             [BANK_TRANSFER]).fetchall()} if table_exists(con, "batches") else {}
@@ -91,6 +94,24 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
         except ValueError as exc:  # an exposed customer missing from the master: a damaged warehouse
             raise RedressError(f"cannot evaluate the policies: {exc}") from None
     return {"as_of_run": last, "run_date": run_date.isoformat(), "policies": out}
+
+
+def _same_timezone(con, policies: list[Policy]) -> None:
+    """RedressError (one line) when a candidate's timezone is not the one the evidence's
+    times were read in (`ingested_files.timezone`, redress/inbox/retime.py): what-if
+    compares policies over the evidence as read, and another timezone makes every time
+    written without an offset another instant, which only a run reads again. A warehouse
+    of an earlier version, which recorded no timezone, is not checked."""
+    if "timezone" not in catalog(con).get("ingested_files", ()):
+        return
+    read_in = sorted(tz for (tz,) in con.execute(
+        f"SELECT DISTINCT timezone FROM ingested_files WHERE {files.EVIDENCE} AND timezone IS NOT NULL").fetchall())
+    for p in policies:
+        if read_in and p.timezone not in read_in:
+            raise RedressError(
+                f"policy {p.id}: its timezone {p.timezone} is not {', '.join(read_in)}, the one the evidence's times "
+                "were read in; what-if compares policies over the evidence as read, and a new timezone makes every "
+                "time without an offset another instant, which only `redress run` with that policy reads again")
 
 
 def _master_for(con, rows: pl.DataFrame) -> pl.LazyFrame:

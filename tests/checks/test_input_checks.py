@@ -68,7 +68,7 @@ def scope_warehouse(path: Path, changes: list[dict]) -> Path:
     with connect(path) as con:
         for cid, email, phone in CUSTOMERS:
             con.execute(
-                "INSERT INTO customers VALUES (?, ?, ?, ?, ?, 'active', ?::TIMESTAMPTZ, NULL, false,"
+                "INSERT INTO customers VALUES (?, ?, ?, ?, ?, 'active', NULL, NULL, ?::TIMESTAMPTZ, NULL, false,"
                 " 'voucher', NULL, NULL, false, 'sha')",
                 [cid, email, phone, email, phone, CREATED],
             )

@@ -69,7 +69,7 @@ def build(folder):
                     [json.dumps({"policy": str(DEFAULT_POLICY)})])
         everyone = {**PEOPLE, "D1": PEOPLE["E1"], "D2": PEOPLE["E1"]}
         for i, (cid, (status, closed, test, method, code, account, valid)) in enumerate(sorted(everyone.items())):
-            con.execute("INSERT INTO customers SELECT ?, ?, ?, ?, ?, ?, '2020-01-01 00:00:00+09', ?, ?, ?, ?, ?, ?, 'f0'",
+            con.execute("INSERT INTO customers SELECT ?, ?, ?, ?, ?, ?, NULL, NULL, '2020-01-01 00:00:00+09', ?, ?, ?, ?, ?, ?, 'f0'",
                         [cid, EMAILS.get(cid), PHONES.get(cid), EMAILS.get(cid, "").lower() or None,
                          {"E1": "+821020000001", "D1": "+821030000003", "D2": "+821030000003"}.get(cid),
                          status, closed, test, method, code, account, valid])

@@ -34,7 +34,7 @@ def warehouse(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with connect(folder / "warehouse.duckdb") as con:
         con.execute("INSERT INTO customers VALUES ('C1', 'c1@example.com', '010-2000-0001', 'c1@example.com', "
-                    "'+821020000001', 'active', '2020-01-01', NULL, false, 'bank_transfer', '004', '1234567890', true, 'f0')")
+                    "'+821020000001', 'active', NULL, NULL, '2020-01-01', NULL, false, 'bank_transfer', '004', '1234567890', true, 'f0')")
         con.execute("INSERT INTO notifications VALUES ('customer:C1', 'C1', '+821020000001', 'sms', ?, 't', 'ko', "
                     "'R1'), ('nonmember:x@example.com', NULL, 'x@example.com', 'email', "
                     "?, 't', 'ko', 'R1')", [CODE, NON_MEMBER_CODE])

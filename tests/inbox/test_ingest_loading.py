@@ -119,7 +119,7 @@ def test_a_typed_customers_snapshot_gives_the_master_its_text_twin_gives(tmp_pat
             io.promote_customers(con, SHA)
             masters.append(con.execute("SELECT * FROM customers ORDER BY customer_id").fetchall())
     assert masters[0] == masters[1]
-    assert [(r[0], r[6], r[7], r[8]) for r in masters[0]] == [
+    assert [(r[0], r[8], r[9], r[10]) for r in masters[0]] == [
         ("C1", datetime(2024, 1, 1, 0, 0, tzinfo=timezone.utc), None, False),
         ("C2", datetime(2023, 5, 5, 14, 59, 59, tzinfo=timezone.utc),
          datetime(2025, 2, 1, 12, 0, tzinfo=timezone.utc), True)]
@@ -292,7 +292,7 @@ def test_promote_stores_what_the_copy_did_in_the_schema_order(tmp_path):
         io.load_customers_staging(con, customer_keys(io.customers_frame(path)), "Asia/Seoul", tmp_path)
         copied = con.execute("""
             SELECT customer_id, email, phone, email_norm, phone_e164, status,
-                   created_at_ts AS created_at, closed_at_ts AS closed_at, is_test_bool AS is_test,
+                   created_at AS created_at_raw, closed_at AS closed_at_raw, created_at_ts AS created_at, closed_at_ts AS closed_at, is_test_bool AS is_test,
                    coalesce(payout_method, 'voucher') AS payout_method, bank_code,
                    bank_account_digits AS bank_account, bank_valid, ? AS file_sha256
             FROM customers_staging ORDER BY row_number""", [SHA]).fetchall()
@@ -306,7 +306,8 @@ def test_promote_stores_what_the_copy_did_in_the_schema_order(tmp_path):
     assert [r[1:5] for r in copied] == [
         (" ＫＩＭ@Example.COM ".strip(), "０１０-1234-5678", "kim@example.com", "+821012345678"),
         ("bad", "02-123", None, None)]
-    assert [r[8:13] for r in copied] == [(False, "voucher", "020", "1234567890", True),
+    assert [r[6:8] for r in copied] == [(ROW["created_at"], None), (ROW["created_at"], "2025-01-02T03:04:05Z")]
+    assert [r[10:15] for r in copied] == [(False, "voucher", "020", "1234567890", True),
                                          (True, "bank_transfer", "20", "12", False)]
 
 

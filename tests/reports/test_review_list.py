@@ -33,9 +33,9 @@ REVIEW = [  # file, row, reason, matched_by, candidates, classified_as, checked_
 def warehouse(tmp_path):
     con = connect(tmp_path / "warehouse.duckdb")
     for sha, name in (("f1", "scope_b.csv"), ("f2", "scope_a.csv"), ("f2", "scope_a_again.csv")):
-        con.execute("INSERT INTO ingested_files VALUES (?, ?, 'scope', 1, 'accepted', NULL, 1, 'R1', now())", [sha, name])
+        con.execute("INSERT INTO ingested_files VALUES (?, ?, 'scope', 1, 'accepted', NULL, 1, 'R1', now(), NULL)", [sha, name])
     for cid, email, phone in CUSTOMERS:
-        con.execute("INSERT INTO customers VALUES (?, NULL, NULL, ?, ?, 'active', now(), NULL, false, 'voucher', "
+        con.execute("INSERT INTO customers VALUES (?, NULL, NULL, ?, ?, 'active', NULL, NULL, now(), NULL, false, 'voucher', "
                     "NULL, NULL, false, 'm')", [cid, email, phone])
     for sha, row, cid, email, phone in SCOPE:
         con.execute("INSERT INTO scope_rows VALUES (?, ?, ?, ?, ?, 'email', '2025-07-01', now(), NULL, 'web log')",

@@ -48,7 +48,7 @@ def people() -> dict[str, tuple]:
     with duckdb.connect(":memory:") as con:
         con.execute(SCHEMA)
         for cid, (email, phone) in MEMBERS.items():
-            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, ?, ?, 'active', now(), NULL, false,
+            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, ?, ?, 'active', NULL, NULL, now(), NULL, false,
                            'voucher', NULL, NULL, false, 'f0')""", [cid, email, phone])
             con.execute("""INSERT INTO entitlements VALUES (?, 'p', 'R1', 'ELIGIBLE', 1, 'email', 'email', 50000,
                            50000, 'voucher')""", [cid])
@@ -127,7 +127,7 @@ def test_people_already_notified_are_not_in_people():
     with duckdb.connect(":memory:") as con:
         con.execute(SCHEMA)
         for cid in ("a", "b"):
-            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, NULL, '+821012345678', 'active', now(), NULL,
+            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, NULL, '+821012345678', 'active', NULL, NULL, now(), NULL,
                            false, 'voucher', NULL, NULL, false, 'f0')""", [cid])
             con.execute("""INSERT INTO entitlements VALUES (?, 'p', 'R1', 'ELIGIBLE', 1, 'email', 'email', 50000,
                            50000, 'voucher')""", [cid])
@@ -426,7 +426,7 @@ def test_people_found_a_slice_of_customers_at_a_time_are_those_found_at_once(mem
         for n in range(members):
             phone = f"+8210{n:08d}" if n % 3 else None
             email = f"u{n}@example.com" if n % 4 else None
-            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, ?, ?, 'active', now(), NULL, false,
+            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, ?, ?, 'active', NULL, NULL, now(), NULL, false,
                            'voucher', NULL, NULL, false, 'f0')""", [f"c{n:03d}", email, phone])
             if n % 5:  # a customer without an entitlement is nobody to tell
                 reason = "TEST_ACCOUNT" if n % 11 == 0 else "ELIGIBLE"

@@ -15,11 +15,11 @@ def warehouse(tmp_path: Path) -> Path:
     duplicate of 'a' under another name and a rejected file."""
     path = tmp_path / "w.duckdb"
     with connect(path) as con:
-        con.execute("""INSERT INTO customers VALUES ('c1', NULL, NULL, NULL, NULL, 'active',
+        con.execute("""INSERT INTO customers VALUES ('c1', NULL, NULL, NULL, NULL, 'active', NULL, NULL,
                        '2020-01-01 00:00:00+00', NULL, false, 'voucher', NULL, NULL, false, 'm1')""")
         for sha, name, status in (("a", "s1.csv", "accepted"), ("b", "s2.csv", "accepted"),
                                   ("a", "s1-again.csv", "duplicate_file"), ("z", "bad.csv", "unreadable_file")):
-            con.execute("INSERT INTO ingested_files VALUES (?, ?, 'scope', 1, ?, NULL, 1, 'R0', now())",
+            con.execute("INSERT INTO ingested_files VALUES (?, ?, 'scope', 1, ?, NULL, 1, 'R0', now(), NULL)",
                         [sha, name, status])
     return path
 
@@ -55,7 +55,7 @@ def test_new_files_are_incremental_and_entitlement_follows(tmp_path):
         increments.record_classified(con, increments.plan(con, "p1"), "R1")
         assert increments.pending_entitlement(con) == (False, ["a"])  # after full: everyone
         increments.mark_entitled(con)
-        con.execute("INSERT INTO ingested_files VALUES ('b', 's2.csv', 'scope', 1, 'accepted', NULL, 1, 'R2', now())")
+        con.execute("INSERT INTO ingested_files VALUES ('b', 's2.csv', 'scope', 1, 'accepted', NULL, 1, 'R2', now(), NULL)")
         p = increments.plan(con, "p1")
         assert (p.mode, p.files, p.why, p.renormalise) == ("incremental", ("b",), "incremental: 1 new file", False)
         increments.record_classified(con, p, "R2")
@@ -70,7 +70,7 @@ def test_new_files_are_incremental_and_entitlement_follows(tmp_path):
 
 def test_a_master_promoted_by_this_run_is_not_normalised_again(tmp_path):
     with connect(warehouse(tmp_path)) as con:
-        con.execute("INSERT INTO ingested_files VALUES ('m1', 'c.csv', 'customers', 1, 'accepted', NULL, 1, 'R5', now())")
+        con.execute("INSERT INTO ingested_files VALUES ('m1', 'c.csv', 'customers', 1, 'accepted', NULL, 1, 'R5', now(), NULL)")
         assert increments.plan(con, "p1", "R5").renormalise is False  # its keys are this code's
         assert increments.plan(con, "p1", "R6").renormalise is True  # promoted by an earlier run
 
