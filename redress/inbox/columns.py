@@ -2,7 +2,7 @@
 
 A header name is trimmed of whitespace and invisible format characters; a name given
 twice is unreadable_file; a name that reads as a wanted one (`Customer_ID`) is
-missing_column naming the name to use. Values are trimmed, and blank is NULL. ROW is
+missing_column naming the name to use, or unreadable_file beside the name itself. Values are trimmed, and blank is NULL. ROW is
 the readers' row index, kept apart from any column of the file.
 """
 
@@ -43,13 +43,19 @@ def _look_alike(name: str) -> str:
 def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None:
     """A column that is not one of `wanted` but reads as one (`Customer_ID`,
     `customer id`) would be ignored as an extra column and its values lost: the file
-    is refused as missing that column, saying which name to use."""
+    is refused as missing that column, saying which name to use. Beside the column
+    named exactly, it is as ambiguous as a name given twice (a JSON Lines file whose
+    later lines say `Confidence`: those lines' `suspected` would be lost, and the rows
+    taken as confirmed): unreadable_file, naming both."""
     for name in columns:
         if name in wanted:
             continue
         meant = _look_alike(name)
         if meant in wanted and meant not in columns:
             raise FileRejected(MISSING_COLUMN, f"column {name[:60]!r} is not named exactly {meant!r}: rename it")
+        if meant in wanted:
+            raise FileRejected(UNREADABLE_FILE, f"column {name[:60]!r} reads as {meant!r}, which the file also has: "
+                                                "either could be the one meant; merge them into one")
 
 
 def columns_by_name(names: list[str]) -> dict[str, str]:

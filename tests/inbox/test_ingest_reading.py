@@ -413,9 +413,30 @@ def test_a_column_that_only_looks_like_a_wanted_one_is_refused_not_ignored(tmp_p
     assert f"not named exactly {meant!r}" in detail
 
 
-def test_an_exact_column_beside_a_look_alike_keeps_the_exact_one(tmp_path):
-    path = write(tmp_path, "c.csv", b"a,A,b\nC1,zz,x\n")
-    assert rows(path) == [(1, "C1", "x")]
+look_alikes = st.tuples(st.sampled_from(["customer_id", "data_category", "accessed_at", "confidence", "is_test"]),
+                        st.lists(st.booleans(), min_size=14, max_size=14), st.sampled_from(["_", " ", "-", "__", " _"]),
+                        st.sampled_from(["", " "])).map(
+    lambda t: (t[0], t[3] + "".join(c.upper() if up else c for c, up in zip(t[0], t[1])).replace("_", t[2]) + t[3]))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pair=look_alikes.filter(lambda p: p[1].strip() != p[0]), form=st.sampled_from([".csv", ".jsonl", ".parquet"]))
+def test_a_look_alike_beside_the_exact_column_is_refused_not_ignored(tmp_path, pair, form):
+    """Found by a new user: `Confidence` on some lines of a JSON Lines file beside
+    `confidence` on others lost those lines' `suspected`, and the person was paid."""
+    exact, alike = pair
+    wanted = ("a", exact)
+    path = tmp_path / f"c{form}"
+    if form == ".csv":
+        path.write_text(f'a,{exact},"{alike}"\nC1,x,\nC2,,suspected\n', encoding="utf-8")
+    elif form == ".jsonl":
+        path.write_text(json.dumps({"a": "C1", exact: "x"}) + "\n" + json.dumps({"a": "C2", alike: "suspected"}) + "\n",
+                        encoding="utf-8")
+    else:
+        pl.DataFrame({"a": ["C1", "C2"], exact: ["x", None], alike: [None, "suspected"]}).write_parquet(path)
+    reason, detail = rejected(path, wanted=wanted)
+    assert reason == "unreadable_file"
+    assert f"reads as {exact!r}, which the file also has" in detail
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
