@@ -21,8 +21,11 @@ from redress.inbox.columns import typed_name
 from redress.inbox.text_frame import sink
 
 # ISO 8601 as the SPEC allows it: a date, optional time, optional offset. DuckDB alone
-# would also take forms like 2025/07/01, which forensics files must not rely on.
-ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?\s?(Z|[+-]\d{2}(:?\d{2})?)?$"
+# would also take forms like 2025/07/01, which forensics files must not rely on, and any
+# two digits as an offset's hours or minutes (`+99`, `+09:99`, moving the time by days):
+# an offset is at most 14 hours (the widest any zone uses) and its minutes below 60.
+ISO_8601 = (r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+            r"\s?(Z|[+-](0\d|1[0-4])(:?[0-5]\d)?)?$")
 
 # How the text of a typed timestamp with a zone ends (redress/inbox/parquet_reader.py `%:z`).
 ZONED_TAIL = r"[+-]\d{2}:\d{2}$"

@@ -95,6 +95,22 @@ def test_typed_timestamps_land_exactly_as_their_text_would(tmp_path, nanos, null
     assert all((r[5] is None) == (r[6] is None) for r in typed_rows)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hours=st.integers(0, 99), minutes=st.integers(0, 99), sign=st.sampled_from("+-"),
+       colon=st.sampled_from([":", ""]), with_minutes=st.booleans())
+def test_an_offset_no_zone_has_is_an_invalid_timestamp_not_a_shift_by_days(tmp_path_factory, hours, minutes, sign,
+                                                                            colon, with_minutes):
+    """Found by a new user: `+99` and `+09:99` were taken, moving a closing date by days."""
+    offset = f"{sign}{hours:02d}" + (f"{colon}{minutes:02d}" if with_minutes else "")
+    folder = tmp_path_factory.mktemp("offset")
+    path = folder / "s.csv"
+    path.write_text(f"customer_id,data_category,accessed_at\nC1,name,2025-06-25T10:00:00{offset}\n", encoding="utf-8")
+    got = scope_rows(folder, path)[0][6]
+    valid = hours <= 14 and (not with_minutes or minutes <= 59)
+    shift = timedelta(hours=hours, minutes=minutes if with_minutes else 0) * (1 if sign == "+" else -1)
+    assert got == (datetime(2025, 6, 25, 10, tzinfo=timezone.utc) - shift if valid else None)
+
+
 def test_a_nanosecond_timestamp_just_before_midnight_stays_on_its_day(tmp_path):
     ns = int(datetime(2025, 8, 31, 23, 59, 59, 999999, tzinfo=timezone.utc).timestamp()) * 10**9 + 999_999_600
     values = pl.Series("accessed_at", [ns]).cast(pl.Datetime("ns"))
