@@ -101,7 +101,8 @@ def sequences(tmp_path_factory):
     # a returned transfer, then a revision in the same run
     returned = issued_payment(a, 2)
     (a / "inbox" / "returns" / "returns_01.csv").write_text(
-        "payment_id,result,reason\n" + "".join(f"{p},returned,account closed\n" for p in returned))
+        "payment_id,status,reason\n" + "".join(f"{p},returned,account closed\n" for p in returned))
+    out["a_returned"] = returned
     drop(a / "inbox" / "scope" / "rev_04_topups.csv", HEADER + "".join(
         f"{c},,,shipping_address,2025-08-04T00:00:00Z,,topup\n" for c in exposed(a, 3, 3)))
     remediation(data_dir=a, policy_path=p1, run_date=next(days))
@@ -155,3 +156,17 @@ def test_the_sequence_took_the_paths_it_should(sequences):
     assert sequences["a_last"]["validate"]["mode"] == "incremental"
     assert sequences["b_last"]["validate"]["mode"] == "incremental"
     assert sequences["b_last"]["entitle"]["mode"] == "full"
+
+
+def test_the_returns_between_revisions_were_applied_and_reissued(sequences):
+    """Found by review: the returns file once had a header the reader rejects
+    (`result` for `status`), so the sequence never had a return in it."""
+    a, returned = sequences["a"], sequences["a_returned"]
+    assert len(returned) == 2
+    assert q(a, "SELECT payment_id, status FROM ledger WHERE list_contains(?, payment_id) ORDER BY 1",
+             [returned]) == [(p, "returned") for p in sorted(returned)]
+    # each returned transfer reissued to its customer with the next attempt, and the file accepted
+    assert q(a, """SELECT count(*) FROM ledger r JOIN ledger n ON n.customer_id = r.customer_id
+                   AND n.rail = r.rail AND n.attempt = r.attempt + 1
+                   WHERE list_contains(?, r.payment_id)""", [returned]) == [(2,)]
+    assert q(a, "SELECT status FROM ingested_files WHERE kind = 'returns'") == [("accepted",)]
