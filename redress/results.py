@@ -38,9 +38,12 @@ class FileRead:
 class IngestResult:
     """Stage 1 (SPEC "Input: customers", "Input: scope files"): the customers and
     scope files of this run, in read order; `retimed`, one line when the policy's new
-    timezone had the evidence's times read again (redress/inbox/retime.py), else ''."""
+    timezone had the evidence's times read again (redress/inbox/retime.py), else '';
+    `gone`, a line per file read before that is no longer in the inbox as read
+    (redress/inbox/new_files.py evidence_gone)."""
     files: tuple[FileRead, ...]
     retimed: str = ""
+    gone: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

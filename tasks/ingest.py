@@ -17,7 +17,7 @@ from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.warehouse import connect, quarantine
 from redress import inbox as io
-from redress.inbox.new_files import each_new_file, record
+from redress.inbox.new_files import each_new_file, evidence_gone, record
 from redress.inbox.retime import retime
 from redress.checks.quality import EVERY_REASON, check
 from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
@@ -92,12 +92,18 @@ def ingest_inbox(ctx: RunContext, settings: Settings) -> IngestResult:
                 return _ingest_scope(con, f, ctx, tz, settings)
         return _ingest_customers(ctx, f, tz, settings)
 
-    entries = each_new_file(ctx, settings, ("customers", "scope"), load, stage="ingest")
+    listed: list[tuple[str, str, str | None]] = []
+    entries = each_new_file(ctx, settings, ("customers", "scope"), load, stage="ingest", listed=listed)
     with connect(ctx.warehouse) as con:
         masters = con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
         if masters == 0:
             raise RedressError("no valid customers snapshot: drop one into inbox/customers/ (see quarantine for rejected ones)")
         retimed = retime(con, tz).line(tz)  # a new policy timezone: earlier files' times read again
+        gone = evidence_gone(con, listed)
+    logger = get_run_logger()
     if retimed:
-        get_run_logger().info("ingest: %s", retimed)
-    return IngestResult(files=tuple(entries), retimed=retimed)
+        logger.info("ingest: %s", retimed)
+    if gone:
+        logger.warning("ingest: %s file(s) read before are no longer in the inbox as read; their rows stay "
+                       "evidence (the run summary lists them)", f"{len(gone):,}")
+    return IngestResult(files=tuple(entries), retimed=retimed, gone=gone)

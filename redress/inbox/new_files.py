@@ -40,7 +40,8 @@ def not_read(kind: str, name: str, why: str, logger) -> FileRead:
 
 
 def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
-                  load: Callable[[io.InboxFile], FileRead], stage: str | None = None) -> list[FileRead]:
+                  load: Callable[[io.InboxFile], FileRead], stage: str | None = None,
+                  listed: list[tuple[str, str, str | None]] | None = None) -> list[FileRead]:
     """Calls `load` on every inbox file of these kinds whose content was not seen before,
     in read order (redress.inbox.files.read_order: oldest modification time first, then natural order of
     names). A file seen before under this name is passed over; the same content under
@@ -50,12 +51,16 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
     REDRESS_INBOX_WAIT_SECONDS); those still changing, links and other non-regular
     entries are not read: each is logged once and listed with status "not_read". Every file
     met is logged in one form (`kind/name: status (N rows)`) and counted as the step
-    "reading files" of `stage` (default: the kind) in the run's progress."""
+    "reading files" of `stage` (default: the kind) in the run's progress. `listed`, when
+    given, is extended with (kind, name, sha256) of every entry of the inbox, sha256 None
+    for one passed over (`evidence_gone`)."""
     logger = get_run_logger()
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     inbox = io.inbox_files(ctx.data_dir, timedelta(seconds=settings.inbox_quiet_seconds),
                            timedelta(seconds=settings.inbox_wait_seconds), kinds, log=logger.info)
     entries = [not_read(p.kind, p.name, p.why, logger) for p in inbox.passed_over]
+    if listed is not None:
+        listed += [(f.kind, f.name, f.sha256) for f in inbox.files] + [(p.kind, p.name, None) for p in inbox.passed_over]
     with connect(ctx.warehouse) as con:
         recorded = con.execute("SELECT file_sha256, file_name FROM ingested_files").fetchall()
     seen_pairs, seen_content = set(recorded), {sha for sha, _ in recorded}
@@ -104,3 +109,24 @@ def _log_file(logger, f: io.InboxFile, entry: FileRead) -> None:
     """One line per file met, in one form whatever became of it: a duplicate too."""
     rows = "no rows read" if entry.rows_read is None else f"{entry.rows_read:,} rows"
     logger.info("%s/%s: %s (%s)", f.kind, escape.terminal(f.name), entry.status, rows)
+
+
+def evidence_gone(con, listed: list[tuple[str, str, str | None]]) -> tuple[str, ...]:
+    """One line (no row value) for each accepted scope file, and the customers snapshot
+    the master was promoted from, whose content is no longer in the inbox under any name
+    (one still being copied in counts as there): gone, or its name now holding other
+    content (which, new, this run read as a new file). Its
+    rows stay evidence: SPEC "Paying exactly once", evidence only accumulates, and no
+    file's removal retracts an exposure. `listed`: each_new_file's, for the same kinds.
+    Sorted by kind and name."""
+    contents = {(kind, sha) for kind, _, sha in listed}
+    names = {(kind, name) for kind, name, _ in listed}
+    passed_over = {(kind, name) for kind, name, sha in listed if sha is None}
+    lines = []
+    for kind, name, sha, rows, run_id in files.evidence(con):
+        if (kind, sha) in contents or (kind, name) in passed_over:  # there, perhaps under another name
+            continue
+        what = "its name now holds other content" if (kind, name) in names else "no longer in the inbox"
+        rows = rows or 0
+        lines.append(f"{kind}/{name} ({rows:,} row{'' if rows == 1 else 's'}, read by run {run_id}): {what}")  # escaped where shown
+    return tuple(lines)

@@ -110,6 +110,7 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
     return markdown_environment().get_template("summary.md.j2").render(
         run_id=summary.run_id, run_date=run_date, policy_name=policy_name, error=error,
         files=files, retimed=summary.ingest.retimed if summary.ingest is not None else "",
+        gone=summary.ingest.gone if summary.ingest is not None else (),
         validate=summary.validate, quarantine=quarantine,
         suites=suites, suites_passed=sum(s["state"] == PASSED for s in suites),
         suites_handled=sum(s["state"] == HANDLED for s in suites),

@@ -44,3 +44,10 @@ def record_timezone(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
     """Every file of EVIDENCE is now read in `timezone`."""
     con.execute(f"UPDATE ingested_files SET timezone = ? WHERE {EVIDENCE} AND timezone IS DISTINCT FROM ?",
                 [timezone, timezone])
+
+
+def evidence(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int | None, str]]:
+    """(kind, file_name, sha256, rows_read, run_id) of each file of EVIDENCE, sorted."""
+    return con.execute(f"""
+        SELECT kind, file_name, file_sha256, rows_read, run_id FROM ingested_files WHERE {EVIDENCE}
+        ORDER BY kind, file_name, file_sha256""").fetchall()
