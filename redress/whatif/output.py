@@ -77,8 +77,8 @@ def rows(result: dict) -> list[tuple[str, list[str]]]:
     out += [row(f"  of which {r}", lambda f, r=r: _with_amount(f["top_up_by_rail"][r]))
             for r in ps[0]["top_up_by_rail"]]
     out += [
-        row("already paid (live ledger)", lambda f: _with_amount(f["paid_in_all"]["already_paid"])),
-        row("paid in all after switching (already paid + top-up)", lambda f: _krw(f["paid_in_all"]["after_switching_krw"])),
+        row("already paid or held on claim (live ledger)", lambda f: _with_amount(f["paid_in_all"]["already_paid"])),
+        row("paid in all after switching (already paid or held + top-up)", lambda f: _krw(f["paid_in_all"]["after_switching_krw"])),
         row("fund cap", _cap_cell),
     ]
     return out

@@ -118,9 +118,9 @@ def test_paid_in_all_and_the_fund_cap_it_exceeds_are_in_the_table_the_page_and_t
                "payments are never clawed back")
     text = table_text(CAPPED, terminal=False)
     lines = text.splitlines()
-    assert next(li for li in lines if li.startswith("already paid (live ledger)")).split()[-4:] == [
+    assert next(li for li in lines if li.startswith("already paid or held on claim (live ledger)")).split()[-4:] == [
         "1,000", "/", "146,579,148", "KRW"]
-    assert next(li for li in lines if li.startswith("paid in all after switching (already paid + top-up)")).split()[-4:] == [
+    assert next(li for li in lines if li.startswith("paid in all after switching (already paid or held + top-up)")).split()[-4:] == [
         "61,740,000", "KRW", "146,619,148", "KRW"]
     assert next(li for li in lines if li.startswith("fund cap")).split()[2:] == [
         "none", "100,000,000", "KRW:", "EXCEEDED", "by", "46,619,148", "KRW"]
