@@ -18,7 +18,7 @@ from redress.reports.data_docs import PAGE, SUITES_NOTE, suite_overview
 from redress.reports.rendering import Markdown, markdown_environment
 from redress.reports.facts import RunFacts
 from redress.results import DisburseResult, RunSummary, TreasuryDay
-from redress.vocabulary import CLAIM, HANDLED, PASSED, STOPPED, reason_text
+from redress.vocabulary import CLAIM, HANDLED, NOT_READ, PASSED, STOPPED, reason_text
 
 NO_FIGURES = Markdown("No figures: the run stopped before this stage finished.")
 
@@ -95,7 +95,9 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
     Raises jinja2.UndefinedError if the template names a value not given."""
     suites = suite_overview(records or [])
     if summary.ingest is not None:
-        files = [{"kind": f.kind, "file_name": f.file_name, "status": f.status, "rows": f.rows_read}
+        # a file not read says why (a link, still being copied in): no other line of the summary does
+        files = [{"kind": f.kind, "file_name": f.file_name, "rows": f.rows_read,
+                  "status": f"{f.status}: {f.detail}" if f.status == NOT_READ and f.detail else f.status}
                  for f in summary.files_read()]
     else:
         files = [asdict(f) for f in facts.files] if facts is not None else []

@@ -23,7 +23,7 @@ def _files(files: tuple[r.FileRead, ...]) -> list[str]:
     if duplicates:
         parts.append(f"{duplicates:,} duplicate{'' if duplicates == 1 else 's'}")
     if not_read:
-        parts.append(f"{not_read:,} not read yet")
+        parts.append(f"{not_read:,} not read (the log and the summary say why)")
     return parts
 
 

@@ -127,6 +127,9 @@ def test_links_are_not_read_and_are_named_in_the_stage_result(field_files):
     data, summary = field_files
     not_read = sorted((e["file_name"], e["detail"].split(" (")[0]) for e in summary["ingest"]["files"] if e["status"] == "not_read")
     assert not_read == [("environ.csv", "a symbolic link"), ("linked.csv", "a symbolic link")]
+    # and the summary's table says why, where the reader looks (found by a new user: it said only not_read)
+    text = (data / "reports" / summary["run_id"] / "summary.md").read_text(encoding="utf-8")
+    assert "| scope | linked.csv | not_read: a symbolic link (only regular files in the inbox are read) |" in text
     assert q(data, "SELECT count(*) FROM ingested_files WHERE file_name IN ('environ.csv', 'linked.csv')") == [(0,)]
     assert "C6" not in paid(data)
 

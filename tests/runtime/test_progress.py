@@ -136,7 +136,7 @@ def test_ingest_counts_accepted_rows_per_kind_and_files_by_status():
              r.FileRead("scope", "s4.csv", None, "not_read", None, "still changing"))
     assert counts_text("ingest", r.IngestResult(files=files)) == (
         "3,370,000 customers rows · 6,412,118 scope rows read · 3 new files · 1 quarantined whole · "
-        "1 duplicate · 1 not read yet")
+        "1 duplicate · 1 not read (the log and the summary say why)")
 
 
 def test_disburse_counts_say_when_the_plan_waits():
