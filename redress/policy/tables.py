@@ -19,13 +19,15 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_core import PydanticCustomError
 
 from redress import vocabulary
+from redress.rules.message_safety import hazard
 
 CONFIDENCES = tuple(vocabulary.CONFIDENCES)
 STATUSES = tuple(vocabulary.ACCOUNT_STATUSES)
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _PHONE = r"^[0-9][0-9-]{6,14}$"
 _TIER = r"^0*[1-9][0-9]*$"
-
+# A policy text that every message shows (SPEC "Notifications"): see _shown.
+SHOWN = "shown in messages: no link, email address or phone number but notice.official_phone"
 
 
 def _whole_won(value: Any) -> int:
@@ -53,10 +55,20 @@ Count = Annotated[int, Field(strict=True, ge=1)]
 Identifier = Annotated[str, StringConstraints(strict=True, pattern=_ID)]
 
 
-def _refuse(*key: str, why: str) -> PydanticCustomError:
+def _refuse(*key: str | int, why: str) -> PydanticCustomError:
     """A rule broken across fields: `key` (its parts, relative to the model raising it)
     is the key the one-line message names."""
     return PydanticCustomError("policy_rule", "{why}", {"key": key, "why": why})
+
+
+def _shown(text: str, official_phone: str, *key: str | int) -> None:
+    """Refuse `text`, which messages show (the sender, a voucher product id, a category
+    name), when it holds what a message may not (redress/rules/message_safety.py): a
+    policy could otherwise put a link or another number in front of every person."""
+    found = hazard(text, official_phone)
+    if found:
+        raise _refuse(*key, why=f"must hold no link, email address or phone number (a message names only "
+                                f"notice.official_phone), got {found}")
 
 
 def _timestamp(value: Any) -> datetime:
@@ -133,7 +145,7 @@ class EligibilityTable(_Table):
 @pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class VoucherProduct:
     """One item of payout.voucher_products: a product id and its share in basis points."""
-    id: Identifier
+    id: Annotated[Identifier, Field(description=SHOWN)]
     share_bp: Annotated[int, Field(strict=True, ge=0, description="basis points of the voucher amount")]
 
 
@@ -167,8 +179,14 @@ class DisbursementTable(_Table):
 
 class NoticeTable(_Table):
     """[notice]: what a message may name."""
-    official_phone: Annotated[str, StringConstraints(strict=True, pattern=_PHONE)]
-    sender: Annotated[str, StringConstraints(strict=True, pattern=r"\S")]
+    official_phone: Annotated[str, StringConstraints(strict=True, pattern=_PHONE)] = Field(
+        description="the only phone number a message names")
+    sender: Annotated[str, StringConstraints(strict=True, pattern=r"\S")] = Field(description=SHOWN)
+
+    @model_validator(mode="after")
+    def _sender_shown(self) -> NoticeTable:
+        _shown(self.sender.strip(), self.official_phone, "sender")  # as messages show it (load_policy)
+        return self
 
 
 class BudgetTable(_Table):
@@ -186,7 +204,7 @@ class PolicyFile(_Table):
     breach: BreachTable
     eligibility: EligibilityTable
     categories: Annotated[dict[str, Annotated[int, Field(strict=True)]], Field(
-        min_length=1, description="data category -> tier number")]
+        min_length=1, description=f"data category -> tier number; a name is {SHOWN}")]
     tiers: Annotated[dict[TierNumber, PositivePersonWon], Field(
         min_length=1, description="tier number -> amount in whole won",
         json_schema_extra={"additionalProperties": False})]
@@ -201,6 +219,11 @@ class PolicyFile(_Table):
         for name, tier in self.categories.items():
             if tier not in tiers:
                 raise _refuse("categories", name, why=f"must name a tier of [tiers] ({tiers}), got {tier!r}")
+        phone = self.notice.official_phone
+        for name in self.categories:
+            _shown(name, phone, "categories", name)
+        for i, product in enumerate(self.payout.voucher_products):
+            _shown(product.id, phone, "payout", "voucher_products", i, "id")
         largest = max(self.tiers.values())
         if self.disbursement.max_batch_amount < largest:
             raise _refuse("disbursement", "max_batch_amount", why=f"is below the largest tier amount {largest}: "

@@ -32,6 +32,8 @@ graphemes; DuckDB's length() counts code points too.
 
 from __future__ import annotations
 
+import unicodedata
+
 MAX_CUSTOMER_ID_CHARS = 140
 
 _NONCHARACTERS = r"\x{FDD0}-\x{FDEF}" + "".join(
@@ -41,3 +43,14 @@ _NONCHARACTERS = r"\x{FDD0}-\x{FDEF}" + "".join(
 # RE2 (DuckDB's regexp_matches) character class: true when a value holds any
 # unprintable character.
 UNPRINTABLE = rf"[\p{{Cc}}\p{{Cf}}\p{{Zl}}\p{{Zp}}{_NONCHARACTERS}]"
+
+
+def first_unprintable(text: str) -> str | None:
+    """The first character of `text` that UNPRINTABLE matches, in Python (for values
+    checked outside DuckDB, such as a policy's message texts); None when all print."""
+    for char in text:
+        point = ord(char)
+        if (unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") or 0xFDD0 <= point <= 0xFDEF
+                or point & 0xFFFE == 0xFFFE):
+            return char
+    return None

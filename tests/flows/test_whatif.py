@@ -17,6 +17,7 @@ import pytest
 from approval_off import DEFAULT_POLICY as POLICY_A  # the shipped policy, require_approval = false
 from flows.remediation import remediation
 from redress.generate import generate
+from redress.errors import RedressError
 from redress.policy import load_policy
 from redress.whatif.evaluate import whatif
 from redress.whatif.output import table_text
@@ -192,6 +193,27 @@ def test_a_policy_that_does_not_parse_is_named(runs, tmp_path, text, expected):
     (tmp_path / "bad.toml").write_text(text, encoding="utf-8")
     line = one_line_error(cli("--data-dir", str(data_a), "whatif", str(POLICY_A), str(tmp_path / "bad.toml")))
     assert expected in line
+    assert fingerprint(data_a) == before and sorted(p.name for p in (data_a / "reports").iterdir()) == reports
+
+
+@pytest.mark.parametrize("old, new", [
+    ('sender = "Coupang"', 'sender = "Coupang 010-9999-9999 bit.ly/abc"'),
+    ('{ id = "beauty", share_bp = 4000 }', '{ id = "www.evil-example.com", share_bp = 4000 }'),
+])
+def test_a_candidate_whose_messages_would_hold_a_link_or_another_phone_is_refused_as_a_run_refuses_it(
+        runs, tmp_path, old, new):
+    """whatif reads a candidate with the loader a run uses: the same one line, naming the
+    key, and nothing written (SPEC "Notifications": a message names only the official phone)."""
+    data_a = runs[0]
+    before = fingerprint(data_a)
+    reports = sorted(p.name for p in (data_a / "reports").iterdir())
+    text = POLICY_A.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    (tmp_path / "bad.toml").write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(RedressError) as refused:
+        load_policy(tmp_path / "bad.toml")
+    line = one_line_error(cli("--data-dir", str(data_a), "whatif", str(POLICY_A), str(tmp_path / "bad.toml")))
+    assert line.endswith(str(refused.value)) and "must hold no link" in line, line
     assert fingerprint(data_a) == before and sorted(p.name for p in (data_a / "reports").iterdir()) == reports
 
 

@@ -157,6 +157,18 @@ BROKEN = [
     pytest.param([('official_phone = "1577-7011"', 'official_phone = "https://evil.example"')],
                  "notice.official_phone", id="phone-is-a-url"),
     pytest.param([('sender = "Coupang"', 'sender = "  "')], "notice.sender", id="sender-blank"),
+    # texts every message shows: no link, email address or other phone (SPEC "Notifications")
+    pytest.param([('sender = "Coupang"', 'sender = "Coupang 010-9999-9999 bit.ly/abc"')], "notice.sender",
+                 id="sender-with-link-and-phone"),
+    pytest.param([('sender = "Coupang"', 'sender = "help@coupang.example"')], "notice.sender",
+                 id="sender-email"),
+    pytest.param([('sender = "Coupang"', 'sender = "evil\u200b.com"')], "notice.sender",
+                 id="sender-hidden-link"),
+    pytest.param([('{ id = "beauty", share_bp = 4000 }', '{ id = "www.evil-example.com", share_bp = 4000 }')],
+                 "payout.voucher_products[3].id", id="product-id-link"),
+    pytest.param([('{ id = "beauty", share_bp = 4000 }', '{ id = "010-9999-9999", share_bp = 4000 }')],
+                 "payout.voucher_products[3].id", id="product-id-phone"),
+    pytest.param([("entrance_code = 1", '"bit.ly/abc" = 1')], 'categories."bit.ly/abc"', id="category-link"),
 ]
 
 
@@ -168,6 +180,21 @@ def test_a_broken_policy_is_refused_naming_the_key(tmp_path, edits, key):
     assert key in message
     assert message.startswith("policy policy.toml: ")
     assert "\n" not in message   # the CLI prints it as one line
+
+
+def test_a_text_messages_show_is_refused_saying_what_it_holds(tmp_path):
+    """Worded as official_phone's refusal is: the key, the rule, what was found."""
+    with pytest.raises(RedressError) as refused:
+        load_policy(variant(tmp_path, ('{ id = "beauty", share_bp = 4000 }',
+                                       '{ id = "www.evil-example.com", share_bp = 4000 }')))
+    assert str(refused.value) == (
+        "policy policy.toml: payout.voucher_products[3].id: must hold no link, email address or phone number "
+        "(a message names only notice.official_phone), got a link 'www.evil-example.com'")
+
+
+@pytest.mark.parametrize("sender", ["Coupang 1577-7011", "Coupang 15777011", "쿠팡 (Coupang Inc.)", "Coupang 2025"])
+def test_a_sender_may_name_the_official_phone_and_ordinary_words(tmp_path, sender):
+    assert load_policy(variant(tmp_path, ('sender = "Coupang"', f'sender = "{sender}"'))).sender == sender
 
 
 def test_not_toml(tmp_path):
@@ -248,6 +275,64 @@ def test_any_unknown_key_at_any_level_is_refused_by_name(level, key, value):
     message = str(refused.value)
     assert message.startswith(f"policy policy.toml: {spelt.format(key=key)}: unknown key (known: ")
     assert "\n" not in message
+
+
+# ----------------------------------------------------------------- texts every message shows
+
+# Words a sender, product id or category name may be; fragments that make any of them
+# a link, an email address or another phone number (SPEC "Notifications"). Those meant
+# for ids fit _ID (letters, digits, '.', '_', '-'), so the rule that refuses is this one.
+SAFE_WORD = st.from_regex(r"[A-Za-z][a-z_-]{0,12}[0-9]{0,4}(\.[0-9])?", fullmatch=True)
+ID_LURES = ["www.evil-example.com", "bit.ly", "evil.com", "a.co", "10.0.0.1", "010-9999-9999", "01099999999",
+            "02-123-4567", "WWW.EXAMPLE.KR"]
+TEXT_LURES = [*ID_LURES, "https://x", "bit.ly/abc", "mailto:a", "tel:112", "help@coupang", "a@b.example",
+              "+82 10 9999 9999", "(02) 123-4567", "ｅｖｉｌ．ｃｏｍ", "쿠팡.한국", "evil。com", "evil\u200b.com",
+              "０１０-９９９９-９９９９"]
+# A scheme glued to a word by a word character is another word ("Amailto:a" is no link),
+# so texts that may hold a scheme part the lure from the word.
+SEPARATORS = {"sender": [" ", " - ", ": ", "("], "id": ["", "_", "-", "."], "category": [" ", "-", "."]}
+
+
+def _shown_where(doc: dict, where: str, text: str, index: int) -> str:
+    """Put `text` into `doc` as the sender, the index-th product id or a category name;
+    the key the refusal must name, spelt as messages.py spells it."""
+    if where == "sender":
+        doc["notice"]["sender"] = text
+        return "notice.sender"
+    if where == "id":
+        doc["payout"]["voucher_products"][index]["id"] = text
+        return f"payout.voucher_products[{index}].id"
+    doc["categories"][text] = 1
+    return "categories." + (text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else json.dumps(text, ensure_ascii=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=st.sampled_from(["sender", "id", "category"]), word=SAFE_WORD, after=st.booleans(),
+       index=st.integers(0, 3), data=st.data())
+def test_a_link_email_or_other_phone_in_any_text_messages_show_is_refused_naming_the_key(where, word, after,
+                                                                                         index, data):
+    """The kind, not the example: any ordinary word with any lure before or after it,
+    in any text a message shows, is refused in one line naming that key."""
+    lure = data.draw(st.sampled_from(ID_LURES if where == "id" else TEXT_LURES), label="lure")
+    separator = data.draw(st.sampled_from(SEPARATORS[where]), label="separator")
+    text = f"{word}{separator}{lure}" if after else f"{lure}{separator}{word}"
+    doc = copy.deepcopy(SHIPPED)
+    key = _shown_where(doc, where, text, index)
+    with pytest.raises(RedressError) as refused:
+        validate_document(doc, "policy.toml")
+    message = str(refused.value)
+    assert message.startswith(f"policy policy.toml: {key}: must hold no link, email address or phone number "), \
+        message
+    assert "\n" not in message
+
+
+@settings(max_examples=200, deadline=None)
+@given(where=st.sampled_from(["sender", "id", "category"]), word=SAFE_WORD, index=st.integers(0, 3))
+def test_an_ordinary_word_in_any_text_messages_show_is_accepted(where, word, index):
+    doc = copy.deepcopy(SHIPPED)
+    assume(where != "id" or word not in {p["id"] for p in doc["payout"]["voucher_products"]})
+    _shown_where(doc, where, word, index)
+    validate_document(doc, "policy.toml")
 
 
 # ----------------------------------------------------------------- the schema for policy authors

@@ -1,0 +1,73 @@
+"""What a notification may not hold (SPEC "Notifications"): a link, a URL, an email
+address, or any phone number but `notice.official_phone`. A message that holds one
+reads like the phishing the breach's victims are warned about.
+
+`hazard(text, official_phone)` names the first such thing in a text, or None. The
+policy loader refuses every policy text a message shows (notice.sender, the voucher
+product ids, the category names: redress/policy/tables.py), and rendering checks each
+distinct message body again before anyone is told (redress/rules/notifications.py).
+
+What counts, after NFKC normalisation (so that full-width `ｅｖｉｌ．ｃｏｍ` or
+`０１０` read as what they show):
+- a link: a scheme (`https://`, `mailto:`, `tel:`, ...), `www.`, an IPv4 address, or a
+  domain-like `word.tld`: a letter or digit, a dot (or the ideographic full stop that
+  browsers take for one) and two letters (`bit.ly/abc`, `evil-example.com`, `쿠팡.한국`);
+  so `food_delivery`, `v1.2` or `Coupang Inc.` are not links;
+- an email address: `@` between word characters;
+- a phone number: 7 digits or more, each at most two separators (space, hyphen, dot,
+  parentheses) from the next, an optional `+` first: the fewest digits a Korean number
+  has (a local 123-4567); a year (`2025`) or an amount with commas (`50,000`) is not
+  one. The official phone, and the same digits spelt otherwise, are allowed;
+- an unprintable character (redress/rules/printable.py): a zero-width space or a
+  bidirectional override can hide any of the above from this check (`evil<ZWSP>.com`
+  shows as evil.com) while the reader sees it.
+Short service numbers (114, 1588 alone) are not caught: too many ordinary words hold
+three or four digits.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from redress.rules.printable import first_unprintable
+
+_DOT = r"[.\u3002]"  # NFKC has made U+FF0E and U+FF61 into one of these
+_SEPARATOR = r"[\s()\-\u2010-\u2015\u2212.]"
+_LINK = re.compile(
+    rf"[^\W_][\w+.-]*:/|\b(?:mailto|tel|sms|smsto|callto|javascript|data|file|intent):"
+    rf"|\bwww\d*{_DOT}|\d{{1,3}}(?:{_DOT}\d{{1,3}}){{3}}|[^\W_]{_DOT}[^\W\d_]{{2}}",
+    re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+-]@[\w-]")
+_PHONE = re.compile(rf"\+?\(?\d(?:{_SEPARATOR}{{0,2}}\d){{6,}}")
+
+
+def _token(text: str, match: re.Match) -> str:
+    """The run of non-space characters `match` lies in: what a reader would tap."""
+    start = max(text.rfind(" ", 0, match.start()), text.rfind("\n", 0, match.start())) + 1
+    end = re.search(r"\s|$", text[match.end():]).start() + match.end()
+    return text[start:end]
+
+
+def _quoted(fragment: str) -> str:
+    shown = repr(fragment)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def hazard(text: str, official_phone: str = "") -> str | None:
+    """What in `text` a message may not hold, said for a one-line error ("a phone number
+    '010-9999-9999'", "a link 'bit.ly/abc'"), or None. A phone number with the digits of
+    `official_phone` is allowed."""
+    char = first_unprintable(text)
+    if char is not None:
+        return f"an unprintable character U+{ord(char):04X}"
+    text = unicodedata.normalize("NFKC", text)
+    if email := _EMAIL.search(text):
+        return f"an email address {_quoted(_token(text, email))}"
+    if link := _LINK.search(text):
+        return f"a link {_quoted(_token(text, link))}"
+    official = re.sub(r"\D", "", official_phone)
+    for phone in _PHONE.finditer(text):
+        if re.sub(r"\D", "", phone.group()) != official:
+            return f"a phone number {_quoted(phone.group().strip())}"
+    return None
