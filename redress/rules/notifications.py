@@ -3,7 +3,9 @@ SPEC "Notifications".
 
 A message says which data was exposed, what the person will receive and through which
 channel, and names only the official phone number: no link, no URL, no other number.
-Korean, the language of the people affected. Rendered column-wise with Polars.
+Korean, the language of the people affected. Rendered column-wise with Polars; each
+distinct body is checked against that rule (redress/rules/message_safety.py) before any
+message is returned.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from typing import TypeVar
 import polars as pl
 
 from redress import vocabulary as v
+from redress.errors import RedressError
 from redress.policy import Policy
 from redress.rules.identity import MOBILE_E164
+from redress.rules.message_safety import hazard
 from redress.sql import customer_slice
 from redress.rules.vouchers import voucher_parts
 
@@ -170,11 +174,24 @@ def _bodies(people: Frame, policy: Policy) -> Frame:
         [f"voucher_{p.id}" for p in policy.voucher_products])
 
 
+def _refuse_unsafe(bodies: pl.DataFrame, policy: Policy) -> None:
+    """Raise RedressError when a body (template_id, _body) holds a link, an email address
+    or a phone number but the official one (redress/rules/message_safety.py). The policy
+    loader refuses such texts already; this is the second line, for whatever it did not
+    see (a Policy built in code, a template edited): a few hundred bodies, checked once."""
+    for template, body in bodies.select("template_id", "_body").unique().iter_rows():
+        found = body and hazard(body, policy.official_phone)  # null: a person without categories
+        if found:
+            raise RedressError(f"notifications: a {template} message would hold {found}; nobody is told "
+                               f"(a message names only notice.official_phone, {policy.official_phone})")
+
+
 def messages(people: Frame, policy: Policy) -> Frame:
     """people: person_key, kind ('member' | 'non_member'), reason, amount (minor units;
     null read as 0), rail, exposed_categories, reference_code, channel, and any other
     columns, kept in their order. Adds template_id, language, message; the rows keep
-    their order.
+    their order. RedressError, before any message is returned, when one would hold a
+    link, an email address or another phone number (_refuse_unsafe).
 
     Each distinct MESSAGE_KEY is rendered once: for a LazyFrame its distinct keys are
     read first (one scan of those columns), the rest stays lazy. Should two distinct keys
@@ -184,6 +201,7 @@ def messages(people: Frame, policy: Policy) -> Frame:
     keys = people.select(MESSAGE_KEY).unique()
     bodies = _bodies(keys.collect() if isinstance(keys, pl.LazyFrame) else keys, policy).with_columns(
         _key_hash().alias("_hash"))
+    _refuse_unsafe(bodies, policy)  # every person's body is one of these
     # Rendered per person also when nobody is to be told: an empty lookup types the
     # looked-up columns by the hashes (UInt64), not as text.
     if bodies.height == 0 or bodies["_hash"].n_unique() < bodies.height:

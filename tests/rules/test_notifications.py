@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from redress.errors import RedressError
+from redress.policy import VoucherProduct
 from redress.rules.notifications import CATEGORY_KO, LANGUAGE, REASON_KO, TEMPLATES, messages, won
 
 PEOPLE_SCHEMA = {
@@ -132,6 +134,26 @@ def test_only_the_policy_official_phone_is_named(policy):
     assert "1588-0000" in message and "1577-7011" not in message
     assert message.startswith("[Example] ")
     assert_safe(message, "1588-0000", "ABCDEFGH")
+
+
+# (what the Policy holds, what the refusal names: the text around it, as the reader sees it)
+@pytest.mark.parametrize("changes, found", [
+    ({"sender": "Coupang 010-9999-9999 bit.ly/abc"}, "a link 'bit.ly/abc]'"),
+    ({"sender": "Coupang 010-9999-9999"}, "a phone number '010-9999-9999'"),
+    ({"voucher_products": (VoucherProduct("www.evil-example.com", 10000),)}, "a link '이용권(www.evil-example.com'"),
+])
+def test_a_policy_text_the_loader_would_refuse_is_refused_again_before_anyone_is_told(policy, changes, found):
+    """The second line: a Policy built in code skips the loader's rule, and rendering
+    refuses the message instead of returning it (redress/rules/message_safety.py)."""
+    with pytest.raises(RedressError, match=r"^notifications: a member_voucher_v1 message would hold "
+                                           + re.escape(found)):
+        render(policy(**changes), person())
+
+
+def test_a_category_name_shown_as_it_is_is_checked_too(policy):
+    p = policy(categories={**policy().categories, "evil.example": 1})
+    with pytest.raises(RedressError, match=re.escape("a link 'evil.example.'")):
+        render(p, person(categories="email,evil.example"))
 
 
 # ----------------------------------------------------------------- safety, for any person
