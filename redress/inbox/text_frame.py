@@ -35,7 +35,10 @@ def unreadable(exc: Exception, detail: str) -> FileRejected:
     if "more fields" in message:
         return FileRejected(UNREADABLE_FILE, "a row has more fields than the header "
                                                "(quote values that contain commas)")
-    return FileRejected(UNREADABLE_FILE, f"{detail}: {type(exc).__name__}")
+    if "not properly escaped" in message:  # Polars' words for a quote opened and never closed
+        return FileRejected(UNREADABLE_FILE, "a quoted value is never closed (a \" with no closing \"): "
+                                               "close the quote, or double a quote inside a value (\"\")")
+    return FileRejected(UNREADABLE_FILE, f"{detail}: {type(exc).__name__}")  # never the error's text: it quotes rows
 
 
 def _refuse_cr_line_ends(path: Path) -> None:

@@ -439,6 +439,14 @@ def test_a_look_alike_beside_the_exact_column_is_refused_not_ignored(tmp_path, p
     assert f"reads as {exact!r}, which the file also has" in detail
 
 
+@pytest.mark.parametrize("body", ['a,b\nC1,"x\nC2,y\n', 'a,b\n"C1,x\n', 'a,b\nC1,x\nC2,"y'])
+def test_a_quote_never_closed_is_an_unreadable_file_saying_so_without_the_row(tmp_path, body):
+    """Found by a new user: the detail said only `cannot be read: ComputeError`."""
+    reason, detail = rejected(write(tmp_path, "c.csv", body.encode()))
+    assert (reason, detail) == ("unreadable_file", 'a quoted value is never closed (a " with no closing "): '
+                                                   'close the quote, or double a quote inside a value ("")')
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_old_mac_line_ends_are_an_unreadable_file_saying_how_to_fix_them(tmp_path, suffix):
     body = "a,b\rC1,x\rC2,y\r" if suffix == ".csv" else '{"a":"C1"}\r{"a":"C2"}\r'
