@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -43,6 +44,7 @@ from redress.rules.batches import batch_summary
 from redress.rules.plans import refusal
 from redress.rules.vouchers import with_voucher_parts
 from redress.runtime.commands import redress_line
+from redress.runtime import progress
 from redress.runtime.faults import checkpoint
 from redress.runtime.permissions import private_files
 from redress.runtime.run_naming import approve_run_name, name_and_tag
@@ -115,11 +117,11 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         # folders now published. Given again, `approve` does what is left: tells the run's
         # people unless its notify committed (then its files are published), and writes the
         # report page, artifacts and exports again. So repeating a killed approval completes it.
-        told = None if _told(ctx) else _notify(ctx, settings)
+        told = None if _told(ctx) else progress.timed("notify", _notify, ctx, settings)
         if told is None:
             recover_notifications(ctx)  # a notify killed after its commit: its files published
             _discard_scratch(ctx)  # and its scratch files (people's contacts) gone
-        unwritten = _complete(ctx, settings, by, released=True)
+        unwritten = progress.timed("report", partial(_complete, released=True), ctx, settings, by)
         get_run_logger().info("finished the interrupted approval of plan %s", run_id)
         return {"run_id": run_id, "batches": 0, "payments": 0, "amount_krw": 0,
                 "notifications": told.notifications if told else 0, "told_before": told is None,
@@ -130,6 +132,23 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     if policy.sha256 != ctx.policy_sha256:
         raise RedressError(f"policy {ctx.policy_path.name} changed since run {run_id} planned: run again to plan "
                            "afresh (the new run supersedes this plan)")
+    summary = progress.timed("release", _release, ctx, settings, policy, plan, Approval(by=by, at=now, note=note or None))
+    told = progress.timed("notify", _notify, ctx, settings)
+    unwritten = progress.timed("report", partial(_complete, released=True), ctx, settings, by)
+    payments, amount = int(summary["item_count"].sum() or 0), int(summary["control_sum"].sum() or 0)
+    get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{payments:,}",
+                          f"{amount:,}", f"{summary.height:,}")
+    return {"run_id": run_id, "batches": summary.height, "payments": payments,
+            "amount_krw": amount, "notifications": told.notifications,
+            "recovered_batches": recovered, "unwritten": unwritten, "page_gone": report_folder_gone(ctx)}
+
+
+def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: Approval) -> pl.DataFrame:
+    """The waiting plan `plan` released under `approval`: its payments checked again
+    unless nothing moved since they were planned, then issued in their batch folders
+    (tasks/disburse.py release). Returns the batch summary (rail, value date, item_count,
+    control_sum per batch)."""
+    run_id, now = ctx.run_id, approval.at
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     planned = ctx.work_dir / "planned.parquet"
     try:
@@ -154,18 +173,11 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
                                   "suites passed when it was planned; not checked again", run_id)
         else:
             check_plan(ctx, policy)
-        release(ctx, settings, policy, planned, summary, created_at=now,
-                approval=Approval(by=by, at=now, note=note or None), payments_staged=not unchanged)
+        release(ctx, settings, policy, planned, summary, created_at=now, approval=approval,
+                payments_staged=not unchanged)
     finally:
         _discard_scratch(ctx)  # the plan's files hold bank details; notify makes its own
-    told = _notify(ctx, settings)
-    unwritten = _complete(ctx, settings, by, released=True)
-    payments, amount = int(summary["item_count"].sum() or 0), int(summary["control_sum"].sum() or 0)
-    get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{payments:,}",
-                          f"{amount:,}", f"{summary.height:,}")
-    return {"run_id": run_id, "batches": summary.height, "payments": payments,
-            "amount_krw": amount, "notifications": told.notifications,
-            "recovered_batches": recovered, "unwritten": unwritten, "page_gone": report_folder_gone(ctx)}
+    return summary
 
 
 def _complete(ctx: RunContext, settings: Settings, by: str, *, released: bool) -> str | None:

@@ -12,6 +12,7 @@ decision that was killed part way finishes it (flows/approval.py) and says so.
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 
 from redress.errors import RedressError
@@ -44,8 +45,12 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
 
     check_settings(settings)  # the bank files need the payer, the notifications the key
     refuse_if_busy(data_dir)  # before the server starts; the flow then takes the lock
-    # the flow's modules are imported while the server starts
-    with temporary_server(meanwhile=lambda: importlib.import_module("flows.approval")), given(settings):
+    from redress.runtime import progress
+
+    # the flow's modules are imported while the server starts; a line per stage on stdout
+    # (the demo has installed its own reporter, which this one stands in for meanwhile)
+    with progress.reporting(progress.reporter_for(sys.stdout)), \
+            temporary_server(meanwhile=lambda: importlib.import_module("flows.approval")), given(settings):
         from flows.approval import approve_plan
 
         return approve_plan(data_dir=data_dir, run_id=run_id, by=by, note=note)

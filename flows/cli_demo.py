@@ -89,9 +89,8 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
         print_outputs(out, summary)
         if summary["disburse"]["awaiting_approval"]:  # the demo plays finance too, and says so
             say("\napproving the plan as finance would...")
-            with progress.reporting(progress.reporter_for(sys.stdout)):
-                done = cli_approval.approve(out, summary["run_id"], "redress demo", "the demo approves its own plan",
-                                            settings)
+            done = cli_approval.approve(out, summary["run_id"], "redress demo", "the demo approves its own plan",
+                                        settings)  # a line per stage, as `redress approve` prints
             approve = redress_line(out, "approve", done["run_id"], "--by", "NAME")
             say(f"the demo approved its own plan (as finance would with `{approve}`): "
                 f"released {done['payments']:,} payments in {done['batches']:,} batches, "

@@ -73,6 +73,14 @@ def test_the_demo_to_a_pipe_prints_each_stage_with_the_counts_of_the_run(tmp_pat
     p = counts["disburse"]
     assert _done(stdout, "disburse").startswith(f"{p['payments']:,} payments · {p['batches']:,} batches · "
                                                 f"{p['amount_krw']:,} KRW")
+    # the demo's approval, as `redress approve` prints it: release, notify, report (found by a
+    # new user: approve printed its last line only)
+    approval = stdout.split("approving the plan as finance would...", 1)[1]
+    for stage in ("release", "notify", "report"):
+        assert f"{stage:<11} started" in approval, stage
+    with duckdb.connect(str(out / "warehouse.duckdb"), read_only=True) as con:
+        (told,), = con.execute("SELECT count(*) FROM notifications").fetchall()
+    assert told > 0 and _done(approval, "notify") == f"{told:,} people notified"
     files = sum(1 for f in ingest if f["status"] not in ("duplicate_file", "not_read"))
     assert f"ingest      reading files: {len(ingest):,} of {len(ingest):,}" in stdout and files >= 5
     assert re.search(r"disburse    batches written: (\d+) of \1", stdout)
