@@ -55,6 +55,11 @@ LEDGER_STATUSES = {
 LIVE_STATUSES = (ISSUED, SETTLED)
 # What a finance result may set a payment to (SPEC "Input: returns from finance").
 FINANCE_OUTCOMES = (SETTLED, RETURNED)
+# The rails whose payments leave redress, so that finance can have a result for them: a
+# bank file, or the voucher system (an undeliverable voucher comes back `returned` and is
+# reissued). A payment held on `claim` has been sent nowhere: a result for it is never
+# applied, or the held money would count as paid out and the person could never claim it.
+RESULT_RAILS = (BANK_TRANSFER, VOUCHER)
 
 # ----------------------------------------------------- where a scope row goes: SPEC "Nothing is lost"
 EXPOSURE = "exposure"
@@ -146,6 +151,7 @@ RETURN_REASONS = {
     "unknown_payment_id": "no such payment in the ledger",
     "result_after_return": "the payment was already returned (and reissued)",
     "result_after_cancel": "the payment was cancelled",
+    "result_for_unsent_payment": "the payment was never sent out: it is held on the claim rail until the person claims it",
     "returned_after_settled": "the payment was already settled",
     "repeated_payment_id": "the file names this payment more than once",
 }

@@ -2,6 +2,7 @@
 
 Each new file of inbox/returns/ (CSV: payment_id, status, reason) is checked by the
 `returns_staging` suite: an unknown payment_id, a settled payment being returned, a
+result for a payment held on `claim` (never sent out: result_for_unsent_payment), a
 malformed or repeated row is quarantined with its reason, never applied. The accepted
 rows update the ledger in one transaction with the file's record, so a file is applied
 once or not at all. A returned payment no longer counts as paid: the disburse stage of
@@ -10,10 +11,11 @@ Never retried by Prefect: it changes payment statuses.
 
 A payment's status moves once, issued -> settled or issued -> returned: a result for a
 returned (reissued) payment is quarantined as result_after_return, and the ledger UPDATE
-(redress/warehouse/ledger.py apply_results) touches only issued rows, so no path can move
-a status twice. A repeated `settled` for a settled payment changes nothing and is
-counted as `already_settled` in the stage result and the log, not quarantined (it
-agrees with the ledger; banks resend).
+(redress/warehouse/ledger.py apply_results) touches only issued rows of a rail that sends
+payments out, so no path can move a status twice, or a held claim payment at all. A
+repeated `settled` for a settled payment changes nothing and is counted as
+`already_settled` in the stage result and the log, not quarantined (it agrees with the
+ledger; banks resend).
 """
 
 from __future__ import annotations

@@ -20,16 +20,20 @@ from redress import sql, vocabulary
 # -> settled or issued -> returned. A returned payment is final (it has been reissued),
 # so any later result for it is `result_after_return`, whatever it says; a settled one
 # being returned is `returned_after_settled`. `cancelled` (a held claim payment a claim
-# replaced) is final too: a result for it is `result_after_cancel`. A `settled` for a
-# payment already settled is no rule break: it agrees with the ledger and changes
-# nothing, so it is not quarantined but counted as `already_settled` in the stage
-# result (column `already_applied`), since banks resend confirmations.
+# replaced) is final too: a result for it is `result_after_cancel`. A payment held on
+# `claim` was never sent out (vocabulary.RESULT_RAILS), so no bank can have a result for
+# it: `result_for_unsent_payment`; applied, a `settled` would count held money as paid
+# out and leave the person nothing to claim, a `returned` would have it reissued. A
+# `settled` for a payment already settled is no rule break: it agrees with the ledger
+# and changes nothing, so it is not quarantined but counted as `already_settled` in the
+# stage result (column `already_applied`), since banks resend confirmations.
 RETURN_RULES = {
     "payment_id_missing": "missing_payment_id",
     "status_invalid": "invalid_status",
     "payment_unknown": "unknown_payment_id",
     "after_return": "result_after_return",
     "after_cancel": "result_after_cancel",
+    "payment_not_sent": "result_for_unsent_payment",
     "already_settled_returned": "returned_after_settled",
     "payment_repeated": "repeated_payment_id",
 }
@@ -51,7 +55,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
         WITH given AS (
             SELECT r.row_number::BIGINT AS row_number, r.payment_id::VARCHAR AS payment_id,
                    r.status::VARCHAR AS status, r.reason::VARCHAR AS reason,
-                   l.payment_id IS NOT NULL AS in_ledger, l.status AS ledger_status
+                   l.payment_id IS NOT NULL AS in_ledger, l.status AS ledger_status, l.rail AS ledger_rail
             FROM read_parquet(?, hive_partitioning = false) r
             LEFT JOIN ledger l ON l.payment_id = r.payment_id
         ),
@@ -63,6 +67,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
                     WHEN NOT in_ledger THEN 'payment_unknown'
                     WHEN ledger_status = '{vocabulary.RETURNED}' THEN 'after_return'
                     WHEN ledger_status NOT IN {vocabulary.sql_list((OPEN_STATUS, vocabulary.SETTLED))} THEN 'after_cancel'
+                    WHEN ledger_rail NOT IN {vocabulary.sql_list(vocabulary.RESULT_RAILS)} THEN 'payment_not_sent'
                     WHEN status = '{vocabulary.RETURNED}' AND ledger_status = '{vocabulary.SETTLED}'
                         THEN 'already_settled_returned'
                 END AS row_rule

@@ -13,7 +13,9 @@ from redress.checks.suites import failing_rows, validate_table
 from redress.warehouse import connect
 
 LEDGER = [("P1", "issued"), ("P2", "settled"), ("P3", "returned"), ("P4", "issued"), ("P5", "issued"),
-          ("P6", "issued"), ("P7", "cancelled")]
+          ("P6", "issued"), ("P7", "cancelled"), ("P8", "issued"), ("V1", "issued")]
+# bank_transfer unless named: P7 a held claim payment a claim replaced, P8 one still held.
+RAILS = {"P7": "claim", "P8": "claim", "V1": "voucher"}
 
 RETURN_ROWS = [  # (payment_id, status, reason) as finance writes them; the expected reason
     (("P1", "settled", ""), None),
@@ -22,6 +24,9 @@ RETURN_ROWS = [  # (payment_id, status, reason) as finance writes them; the expe
     ((" P3 ", "returned", "again"), "result_after_return"),
     (("P3", "settled", "late"), "result_after_return"),
     (("P7", "settled", ""), "result_after_cancel"),
+    (("P8", "settled", ""), "result_for_unsent_payment"),  # held on claim: sent nowhere
+    (("P8", "returned", "closed"), "result_for_unsent_payment"),
+    (("V1", "settled", "credited"), None),  # the voucher system's result: applied
     (("P2", "returned", "late"), "returned_after_settled"),
     (("P9", "settled", ""), "unknown_payment_id"),
     (("P1", "Settled", ""), "invalid_status"),
@@ -40,8 +45,8 @@ def returns_warehouse(tmp_path: Path, rows: list[tuple], *, header: str = "payme
     with connect(path) as con:
         for payment_id, status in LEDGER:
             con.execute(
-                "INSERT INTO ledger VALUES (?, 'c1', 50000, 'KRW', 'bank_transfer', 'B1', 'pol', 'R1', 1, ?, NULL, 'R1')",
-                [payment_id, status],
+                "INSERT INTO ledger VALUES (?, 'c1', 50000, 'KRW', ?, 'B1', 'pol', 'R1', 1, ?, NULL, 'R1')",
+                [payment_id, RAILS.get(payment_id, "bank_transfer"), status],
             )
     csv = tmp_path / "returns.csv"
     csv.write_text(header + "\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")

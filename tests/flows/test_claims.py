@@ -133,6 +133,74 @@ def test_a_claim_is_paid_by_bank_transfer_to_the_claimed_account_and_a_second_cl
     assert_paid_exactly_once(data)
 
 
+# ----------------------------------------------------------------- results from finance (SPEC "Input: returns")
+
+FIGURES = ("payments_applied", "already_settled", "rows_quarantined")
+
+
+def drop_results(data: Path, name: str, rows: list[tuple[str, str]]) -> None:
+    (data / "inbox" / "returns" / name).write_text(
+        "payment_id,status,reason\n" + "".join(f"{p},{s},\n" for p, s in rows))
+
+
+@pytest.mark.parametrize("status", ["settled", "returned"])
+def test_a_result_for_a_held_claim_payment_is_quarantined_and_the_person_can_still_claim(held, status):
+    data = held
+    (held_payment,), = q(data, "SELECT payment_id FROM ledger WHERE customer_id = 'C1'")
+    ledger_before = q(data, "SELECT * FROM ledger ORDER BY payment_id")
+    drop_results(data, "results_2.csv", [(held_payment, status)])
+    summary = run(data, 2)
+    assert {k: summary["returns"][k] for k in FIGURES} == {
+        "payments_applied": 0, "already_settled": 0, "rows_quarantined": 1}
+    assert q(data, "SELECT reason, row_number, json_extract_string(row_json, '$.payment_id') FROM quarantine "
+                   "WHERE kind = 'returns'") == [("result_for_unsent_payment", 1, held_payment)]
+    # still held: not paid out, not reissued
+    assert q(data, "SELECT * FROM ledger ORDER BY payment_id") == ledger_before
+    assert summary["disburse"]["payments"] == 0
+    rec = pl.read_csv(data / "reports" / summary["run_id"] / "reconciliation.csv")
+    total = rec.filter(pl.col("rail") == "TOTAL").row(0, named=True)
+    assert (total["held"], total["settled"], total["returned"]) == (100000, 0, 0)
+    # the person claims later: paid by transfer to the claimed account, once
+    drop_claims(data, "claims_3.csv", [(code_of(data, "C1"), "004", "1234567890", "2025-12-03", "CS042")])
+    summary = run(data, 3)
+    assert (summary["claims"]["claims_applied"], summary["claims"]["rows_quarantined"]) == (1, 0)
+    assert q(data, "SELECT payment_id, rail, status, attempt FROM ledger WHERE customer_id = 'C1' ORDER BY attempt")[
+        0] == (held_payment, "claim", "cancelled", 1)
+    assert q(data, "SELECT rail, status, attempt, amount FROM ledger WHERE customer_id = 'C1' AND attempt = 2") == [
+        ("bank_transfer", "issued", 2, 50000)]
+    assert_paid_exactly_once(data)
+
+
+def test_after_a_claim_the_new_transfer_takes_results_and_the_replaced_payment_none(held):
+    data = held
+    (replaced,), = q(data, "SELECT payment_id FROM ledger WHERE customer_id = 'C1'")
+    drop_claims(data, "claims_2.csv", [(code_of(data, "C1"), "004", "1234567890", "2025-12-02", "CS042")])
+    run(data, 2)
+    (transfer,), = q(data, "SELECT payment_id FROM ledger WHERE customer_id = 'C1' AND rail = 'bank_transfer'")
+    (held_c2,), = q(data, "SELECT payment_id FROM ledger WHERE customer_id = 'C2'")
+    (voucher,), = q(data, "SELECT payment_id FROM ledger WHERE customer_id = 'V1'")
+    drop_results(data, "results_3.csv", [(replaced, "settled"), (transfer, "settled"), (held_c2, "settled"),
+                                         (voucher, "settled")])
+    summary = run(data, 3)
+    assert {k: summary["returns"][k] for k in FIGURES} == {
+        "payments_applied": 2, "already_settled": 0, "rows_quarantined": 2}
+    assert q(data, "SELECT row_number, reason FROM quarantine WHERE kind = 'returns' ORDER BY row_number") == [
+        (1, "result_after_cancel"), (3, "result_for_unsent_payment")]
+    # the claimed transfer went to a bank, and vouchers to the voucher system: theirs apply
+    rows = q(data, "SELECT payment_id, rail, status FROM ledger WHERE customer_id IN ('C1', 'C2', 'V1')")
+    assert {payment_id: (rail, status) for payment_id, rail, status in rows} == {
+        replaced: ("claim", "cancelled"), transfer: ("bank_transfer", "settled"),
+        held_c2: ("claim", "issued"), voucher: ("voucher", "settled")}
+    assert summary["disburse"]["payments"] == 0
+    # C2 can still claim
+    drop_claims(data, "claims_4.csv", [(code_of(data, "C2"), "088", "2234567890", "2025-12-04", "CS007")])
+    summary = run(data, 4)
+    assert summary["claims"]["claims_applied"] == 1
+    assert q(data, "SELECT rail, status, attempt FROM ledger WHERE customer_id = 'C2' ORDER BY attempt") == [
+        ("claim", "cancelled", 1), ("bank_transfer", "issued", 2)]
+    assert_paid_exactly_once(data)
+
+
 def test_a_claimed_transfer_returned_max_attempts_times_is_held_again_then_claimed_again(held):
     data = held
     drop_claims(data, "claims_1.csv", [(code_of(data, "C1"), "004", "1234567890", "2025-12-02", "CS042")])

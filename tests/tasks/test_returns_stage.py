@@ -152,3 +152,38 @@ def test_any_sequence_of_results_moves_each_status_once_and_never_pays_twice(scr
             assert live_sum(warehouse) == ENTITLED  # paid exactly once, whatever finance said
         for payment_id, moves in moved.items():
             assert len(moves) == 1 and moves[0][0] == "issued", (payment_id, moves)
+
+
+def test_the_guard_never_moves_a_payment_held_on_claim_even_unchecked(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    with connect(warehouse) as con:
+        add_payment(con, "P1", 1000, "claim", 1)
+        add_payment(con, "P2", 1000, "bank_transfer", 1)
+    with checked(warehouse, tmp_path, "P1,settled,\nP2,returned,\n") as con:
+        # as if the checks had passed every row: the UPDATE itself refuses the claim rail
+        con.register("failures", pl.DataFrame(schema={"row_number": pl.Int64, "reason": pl.String}))
+        assert apply_results(con, "R2") == (1, 0)
+    assert statuses(warehouse) == {"P1": "issued", "P2": "returned"}
+
+
+@settings(max_examples=25, deadline=None)
+@given(files=RESULTS)
+def test_no_result_moves_a_payment_held_on_claim(scratch_root, files):
+    with tempfile.TemporaryDirectory(dir=scratch_root) as tmp:
+        folder = Path(tmp)
+        warehouse = folder / "w.duckdb"
+        rails = {"P1": "bank_transfer", "P2": "claim", "P3": "voucher"}
+        with connect(warehouse) as con:
+            for payment_id, rail in rails.items():
+                add_payment(con, payment_id, 1000, rail, 1)
+        for n, rows in enumerate(files):
+            before = statuses(warehouse)
+            named = [(sorted(rails)[i % len(rails)], status) for i, status in rows]
+            applied, _, failures = apply_file(warehouse, folder, f"r{n}.csv", named)
+            after = statuses(warehouse)
+            bad = dict(failures.rows())
+            for row_number, (payment_id, _) in enumerate(named, start=1):
+                if rails[payment_id] == "claim":
+                    assert bad[row_number] == "result_for_unsent_payment"
+            assert after["P2"] == "issued"
+            assert applied == sum(after[p] != before[p] for p in rails)
