@@ -59,7 +59,7 @@ FINANCE_OUTCOMES = (SETTLED, RETURNED)
 # bank file, or the voucher system (an undeliverable voucher comes back `returned` and is
 # reissued). A payment held on `claim` has been sent nowhere: a result for it is never
 # applied, or the held money would count as paid out and the person could never claim it.
-RESULT_RAILS = (BANK_TRANSFER, VOUCHER)
+FINANCE_RAILS = (BANK_TRANSFER, VOUCHER)
 
 # ----------------------------------------------------- where a scope row goes: SPEC "Nothing is lost"
 EXPOSURE = "exposure"

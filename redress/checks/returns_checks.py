@@ -21,7 +21,7 @@ from redress import sql, vocabulary
 # so any later result for it is `result_after_return`, whatever it says; a settled one
 # being returned is `returned_after_settled`. `cancelled` (a held claim payment a claim
 # replaced) is final too: a result for it is `result_after_cancel`. A payment held on
-# `claim` was never sent out (vocabulary.RESULT_RAILS), so no bank can have a result for
+# `claim` was never sent out (vocabulary.FINANCE_RAILS), so no bank can have a result for
 # it: `result_for_unsent_payment`; applied, a `settled` would count held money as paid
 # out and leave the person nothing to claim, a `returned` would have it reissued. A
 # `settled` for a payment already settled is no rule break: it agrees with the ledger
@@ -67,7 +67,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
                     WHEN NOT in_ledger THEN 'payment_unknown'
                     WHEN ledger_status = '{vocabulary.RETURNED}' THEN 'after_return'
                     WHEN ledger_status NOT IN {vocabulary.sql_list((OPEN_STATUS, vocabulary.SETTLED))} THEN 'after_cancel'
-                    WHEN ledger_rail NOT IN {vocabulary.sql_list(vocabulary.RESULT_RAILS)} THEN 'payment_not_sent'
+                    WHEN ledger_rail NOT IN {vocabulary.sql_list(vocabulary.FINANCE_RAILS)} THEN 'payment_not_sent'
                     WHEN status = '{vocabulary.RETURNED}' AND ledger_status = '{vocabulary.SETTLED}'
                         THEN 'already_settled_returned'
                 END AS row_rule

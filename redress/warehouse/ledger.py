@@ -11,7 +11,7 @@ from datetime import datetime
 
 import duckdb
 
-from redress.vocabulary import CANCELLED, CLAIM, FINANCE_OUTCOMES, ISSUED, RESULT_RAILS, sql_list, sql_literal
+from redress.vocabulary import CANCELLED, CLAIM, FINANCE_OUTCOMES, ISSUED, FINANCE_RAILS, sql_list, sql_literal
 
 
 def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: str, run_id: str,
@@ -66,7 +66,7 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
     transaction. `failures` (row_number, reason; a NULL row_number fails the whole file)
     must be registered on `con`: a failing row is never applied, and nothing is when the
     whole file fails. Returns (payments whose status moved, rows that asked for the status
-    the payment already had). Only an `issued` payment sent out (RESULT_RAILS: never one
+    the payment already had). Only an `issued` payment sent out (FINANCE_RAILS: never one
     held on `claim`) moves, to `settled` or `returned`: the guard holds even if the ledger
     changed since the checks ran. SPEC "Input: returns from finance"."""
     accepted = """
@@ -78,7 +78,7 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
         UPDATE ledger SET status = s.status, status_reason = s.reason, updated_run_id = ?
         {accepted}
           AND ledger.payment_id = s.payment_id AND ledger.status = {sql_literal(ISSUED)}
-          AND ledger.rail IN {sql_list(RESULT_RAILS)}
+          AND ledger.rail IN {sql_list(FINANCE_RAILS)}
           AND s.status IN {sql_list(FINANCE_OUTCOMES)}
     """, [run_id]).fetchall()[0][0]
     return applied, already
