@@ -6,9 +6,12 @@ console logging is turned down unless --verbose: its logs still reach the Prefec
 (and UI), and the command prints the run summary itself.
 
 The options every command takes (--data-dir, --verbose) are accepted before or after the
-command's name. --data-dir given in both places with two different folders is refused
-(one line): a run against the wrong folder pays the wrong people, so nothing guesses
-which one was meant.
+command's name. --data-dir given twice with two different folders, in one place or both,
+is refused (one line): a run against the wrong folder pays the wrong people, so nothing
+guesses which one was meant. So are two different --out, --policy, --run-date, --by or
+--note (redress/runtime/arguments.py Once); a repeated --customers, --seed or --daily-at
+still takes the last, as argparse does: a synthetic folder's size or a schedule's hour
+pays no one.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from flows import cli_approval, cli_demo, cli_whatif  # noqa: E402 - after the l
 from redress import escape
 from redress.errors import RedressError
 from redress.inbox import require_inbox
-from redress.runtime.arguments import at_least_one
+from redress.runtime.arguments import GIVEN, Once, at_least_one, same_path
 
 
 def _print(text: object = "", *, file=None) -> None:
@@ -233,16 +236,22 @@ def _after_command(data_dir_help: str = _DATA_DIR_HELP) -> argparse.ArgumentPars
     """The common options as a subcommand takes them, under their own names (SUPPRESS:
     absent unless given), so that main can tell them from the ones before the command."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", dest="data_dir_after", metavar="DATA_DIR", type=Path,
-                        default=argparse.SUPPRESS, help=data_dir_help)
+    common.add_argument("--data-dir", dest="data_dir_after", metavar="DATA_DIR", type=Path, action=Once,
+                        what="folders", same=same_path, default=argparse.SUPPRESS, help=data_dir_help)
     common.add_argument("--verbose", dest="verbose_after", action="store_true", default=argparse.SUPPRESS,
                         help=_VERBOSE_HELP)
     return common
 
 
+# What a run is about, given at most once each (Once): two different values are refused.
+FOLDER_ONCE = {"action": Once, "what": "folders", "same": same_path}
+POLICY_ONCE = {"action": Once, "what": "policy files", "same": same_path}
+DATE_ONCE = {"action": Once, "what": "dates"}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="redress", description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", type=Path, help=_DATA_DIR_HELP)
+    p.add_argument("--data-dir", type=Path, action=Once, what="folders", same=same_path, help=_DATA_DIR_HELP)
     p.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True)
     common = [_after_command()]
@@ -250,28 +259,29 @@ def parser() -> argparse.ArgumentParser:
     making = [_after_command("the folder to make, as --out (not $REDRESS_DATA_DIR)")]
 
     run = sub.add_parser("run", parents=common, help="the whole pipeline once, over what is in the inbox")
-    run.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)")
-    run.add_argument("--run-date", help="YYYY-MM-DD (default today)")
+    run.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)", **POLICY_ONCE)
+    run.add_argument("--run-date", help="YYYY-MM-DD (default today)", **DATE_ONCE)
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", parents=making, help="write a synthetic customers snapshot and scope files")
     gen.add_argument("--customers", type=at_least_one, default=10_000)
     gen.add_argument("--seed", type=int, default=1)
-    gen.add_argument("--out", help="the folder to write (required unless --data-dir names it)")
+    gen.add_argument("--out", help="the folder to write (required unless --data-dir names it)", **FOLDER_ONCE)
     gen.set_defaults(func=cmd_generate)
 
     demo = sub.add_parser("demo", parents=making, help="a realistic synthetic breach, run end to end")
-    demo.add_argument("--out", help="the demo's folder (default: --data-dir if given, else ./demo)")
+    demo.add_argument("--out", help="the demo's folder (default: --data-dir if given, else ./demo)", **FOLDER_ONCE)
     demo.add_argument("--customers", type=at_least_one, default=20_000)
     demo.add_argument("--seed", type=int, default=2025)
-    demo.add_argument("--policy", type=Path)
-    demo.add_argument("--run-date", default="2025-12-01")
+    demo.add_argument("--policy", type=Path, **POLICY_ONCE)
+    demo.add_argument("--run-date", default="2025-12-01", **DATE_ONCE)
     demo.set_defaults(func=cmd_demo)
 
     exp = sub.add_parser("explain", parents=common, help="everything about one person")
     exp.add_argument("who", help="a customer id, an 8-letter reference code, an email or a phone "
                                  "(any usual form: 010-1234-5678, +82 10 1234 5678, 01012345678)")
-    exp.add_argument("--by", metavar="STAFF_ID", help="who is asking; required for a reference code (recorded)")
+    exp.add_argument("--by", metavar="STAFF_ID", help="who is asking; required for a reference code (recorded)",
+                     action=Once, what="names")
     exp.set_defaults(func=cmd_explain)
 
     cli_whatif.add_parser(sub, common, lambda a, s: cli_whatif.cmd_whatif(a, s, _print, _run_date))
@@ -287,7 +297,8 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", parents=common,
                            help="the deployments: inbox watch, daily disbursement, remediation by hand")
-    serve.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)")
+    serve.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)",
+                       **POLICY_ONCE)
     serve.add_argument("--daily-at", default="09:00", help="HH:MM of the daily run, in the policy's timezone (default 09:00)")
     serve.set_defaults(func=cmd_serve)
     return p
@@ -296,8 +307,10 @@ def parser() -> argparse.ArgumentParser:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line as a namespace whose `data_dir` (Path or None) and `verbose`
     (bool) merge the common options given before and after the command's name.
-    Raises RedressError when --data-dir names two different folders."""
+    Raises RedressError when --data-dir names two different folders, before and after
+    the command or twice on one side, or another Once option is given two values."""
     args = parser().parse_args(argv)
+    vars(args).pop(GIVEN, None)
     after = vars(args).pop("data_dir_after", None)
     if after is not None:
         if args.data_dir is not None and args.data_dir.resolve() != after.resolve():

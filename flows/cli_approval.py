@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from redress.errors import RedressError
+from redress.runtime.arguments import Once
 from redress.runtime.commands import redress_line
 
 
@@ -112,6 +113,8 @@ def add_parsers(sub, common, cmd: dict) -> None:
     for name, what in (("approve", "release a run's disbursement plan"), ("reject", "discard a run's disbursement plan")):
         p = sub.add_parser(name, parents=common, help=what)
         p.add_argument("run_id", metavar="RUN_ID", help="the run whose plan it is, e.g. R20251201-001")
-        p.add_argument("--by", required=True, metavar="NAME", help="who decides (recorded in runs and manifests)")
-        p.add_argument("--note", help="why, for the record")
+        # Two different deciders or notes are refused: the record would name only the last.
+        p.add_argument("--by", required=True, metavar="NAME", help="who decides (recorded in runs and manifests)",
+                       action=Once, what="names")
+        p.add_argument("--note", help="why, for the record", action=Once, what="notes")
         p.set_defaults(func=cmd[name])

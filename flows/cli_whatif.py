@@ -16,6 +16,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from redress.runtime.arguments import Once
+
 
 def cmd_whatif(args, settings, say, run_date) -> int:
     """`say` prints a line made safe for the terminal; `run_date` parses --run-date."""
@@ -40,5 +42,6 @@ def add_parser(sub, common, cmd) -> None:
     p = sub.add_parser("whatif", parents=common,
                        help="cost and coverage of candidate policies over the current evidence, nothing paid")
     p.add_argument("policies", nargs="+", type=Path, metavar="POLICY", help="policy TOML files, one column each")
-    p.add_argument("--run-date", help="YYYY-MM-DD a switch would be paid on (default today)")
+    p.add_argument("--run-date", help="YYYY-MM-DD a switch would be paid on (default today)", action=Once,
+                   what="dates")
     p.set_defaults(func=cmd)

@@ -324,3 +324,99 @@ def test_two_folders_are_refused_in_one_line(tmp_path):
     line = one_line_error(redress("--data-dir", str(tmp_path / "a"), "run", "--data-dir", str(tmp_path / "b")))
     assert "different folders" in line
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def _data_dir_twice(form: str, first: str, second: str) -> tuple[list[str], list[str]]:
+    """--data-dir given as `--data-dir X` or `--data-dir=X`, twice: (before the command,
+    after it) by `form`'s two letters, b(efore) or a(fter), s(eparate) or e(quals)."""
+    def option(spelling: str, folder: str) -> list[str]:
+        return ["--data-dir", folder] if spelling == "s" else [f"--data-dir={folder}"]
+
+    before, after = [], []
+    for (side, spelling), folder in zip((form[:2], form[2:]), (first, second)):
+        (before if side == "b" else after).extend(option(spelling, folder))
+    return before, after
+
+
+DATA_DIR_FORMS = [a + s1 + b + s2 for a, b in (("b", "b"), ("a", "a"), ("b", "a")) for s1 in "se" for s2 in "se"]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("form", DATA_DIR_FORMS)
+def test_two_data_folders_are_refused_wherever_and_however_they_are_given(command, form, tmp_path):
+    """The reviewer's `explain --data-dir refA --data-dir ref` read `ref`; every form of two
+    folders, on one side of the command or both, is one line and exit 1, before anything
+    is read or written."""
+    rest = [str(tmp_path / "out") if a == "folder" else a for a in COMMANDS[command]]
+    before, after = _data_dir_twice(form, "refA", "ref")
+    out = redress(*before, command, *rest, *after, cwd=tmp_path)
+    assert out.returncode == 1
+    if form[0] == form[2]:  # one side
+        assert one_line_error(out) == "redress: --data-dir given twice with different folders (refA, ref): give it once"
+    else:
+        assert one_line_error(out) == (f"redress: --data-dir given twice with different folders (refA before {command},"
+                                       " ref after it): give it once")
+    assert sorted(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("form", DATA_DIR_FORMS)
+def test_the_same_data_folder_twice_is_one_folder_in_every_form(command, form, tmp_path):
+    from flows.cli import parse
+
+    rest = [str(tmp_path) if a == "folder" else a for a in COMMANDS[command]]
+    before, after = _data_dir_twice(form, str(tmp_path), f"{tmp_path}/.")
+    assert parse([*before, command, *rest, *after]).data_dir.resolve() == tmp_path.resolve()
+
+
+# Every option besides --data-dir that says what is paid, from where, or in whose name:
+# (command, the rest of its arguments, the option, what the message calls its values).
+ONCE_OPTIONS = [
+    ("run", [], "--policy", "policy files"), ("demo", [], "--policy", "policy files"),
+    ("serve", [], "--policy", "policy files"),
+    ("run", [], "--run-date", "dates"), ("demo", [], "--run-date", "dates"),
+    ("whatif", ["p.toml"], "--run-date", "dates"),
+    ("explain", ["C1"], "--by", "names"), ("approve", ["R20251201-001"], "--by", "names"),
+    ("reject", ["R20251201-001"], "--by", "names"),
+    ("approve", ["R20251201-001", "--by", "kim"], "--note", "notes"),
+    ("reject", ["R20251201-001", "--by", "kim"], "--note", "notes"),
+    ("demo", [], "--out", "folders"), ("generate", [], "--out", "folders"),
+]
+
+
+@pytest.mark.parametrize("command, rest, option, what", ONCE_OPTIONS)
+@pytest.mark.parametrize("spelling", ["ss", "se", "es", "ee"])
+def test_an_option_that_decides_a_payment_given_two_values_is_refused(command, rest, option, what, spelling, tmp_path):
+    """`run --policy a.toml --policy b.toml` used b.toml, `approve --by kim --by lee`
+    recorded lee: the second of two different values no longer wins silently."""
+    first, second = ("2025-12-01", "2025-12-02") if option == "--run-date" else ("one", "two")
+    given = [[option, value] if s == "s" else [f"{option}={value}"] for s, value in zip(spelling, (first, second))]
+    out = redress(command, *rest, *given[0], *given[1], cwd=tmp_path)
+    assert out.returncode == 1
+    assert one_line_error(out) == (f"redress: {option} given twice with different {what} ({first}, {second}): "
+                                   "give it once")
+    assert sorted(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command, rest, option, what", ONCE_OPTIONS)
+def test_an_option_given_the_same_value_twice_is_taken(command, rest, option, what, tmp_path):
+    from flows.cli import parse
+
+    value, again = {"folders": ("made", "made/."), "policy files": ("p.toml", "./p.toml"),
+                    "dates": ("2025-12-01", "2025-12-01")}.get(what, ("kim", "kim"))
+    args = parse([command, *rest, option, value, option, again])
+    assert vars(args)[option[2:].replace("-", "_")] in (value, again, Path(value), Path(again))
+    assert not hasattr(args, "_given_once")
+
+
+@pytest.mark.parametrize("argv, dest, value", [
+    (["generate", "--out", "x", "--customers", "300", "--customers", "400"], "customers", 400),
+    (["generate", "--out", "x", "--seed", "1", "--seed", "2"], "seed", 2),
+    (["serve", "--daily-at", "08:00", "--daily-at", "09:30"], "daily_at", "09:30"),
+])
+def test_options_that_pay_no_one_still_take_the_last(argv, dest, value):
+    """A synthetic folder's size or seed, or the hour of the daily run, decides no payment:
+    argparse's last-wins stays (flows/cli.py's doc)."""
+    from flows.cli import parse
+
+    assert vars(parse(argv))[dest] == value
