@@ -16,12 +16,13 @@ from pathlib import Path
 
 def redress_command(argv0: str, executable: str, which: Callable[[str], str | None] = shutil.which) -> str:
     """How the user can start this same redress again, as shell text: `redress` when that
-    name on PATH is this installation's script, else the script's path as it was typed
-    (`.venv/bin/redress`), else the venv's script beside the Python running this, else
-    `python -m flows.cli`. Quoted for a POSIX shell."""
-    script = Path(argv0)
+    name on PATH is this installation's script, else the script's full path (typed as
+    `.venv/bin/redress`, printed from the folder it was typed in: plan.md and finance's
+    copy of the approve line are used from other folders), else the venv's script beside
+    the Python running this, else `python -m flows.cli`. Quoted for a POSIX shell."""
+    script = Path(argv0).absolute()  # nothing in redress changes folder, so this is where it was typed
     if script.name != "redress" or not script.is_file():
-        script = Path(executable).parent / "redress"
+        script = Path(executable).parent / "redress"  # sys.executable: a full path already
     if not script.is_file():
         return f"{shlex.quote(executable)} -m flows.cli"
     found = which("redress")

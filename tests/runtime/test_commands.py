@@ -1,0 +1,63 @@
+"""The redress command a printed line starts with (redress/runtime/commands.py): the
+approve and reject lines of plan.md are copied by finance into a shell in another
+folder, so the command is a full path, or `redress` when that is what PATH finds."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from redress.generate import generate
+from redress.runtime.commands import redress_command, redress_line
+
+RUN_ID = "R20251201-001"
+
+
+def _script(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    script = folder / "redress"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_a_script_started_by_a_relative_path_is_printed_as_its_full_path(tmp_path, monkeypatch):
+    script = _script(tmp_path / "repo" / ".venv" / "bin")
+    monkeypatch.chdir(tmp_path / "repo")
+    for found in (None, str(_script(tmp_path / "other" / "bin"))):
+        command = redress_command(".venv/bin/redress", "/usr/bin/python3", lambda name: found)
+        assert shlex.split(command) == [str(script)]
+    line = redress_line(Path("data"), "approve", RUN_ID, "--by", "NAME",
+                        command=redress_command("./.venv/bin/redress", "/usr/bin/python3", lambda name: None))
+    assert shlex.split(line)[:3] == [str(script), "--data-dir", str(tmp_path / "repo" / "data")]
+
+
+def test_a_script_started_by_a_relative_path_that_path_finds_is_redress(tmp_path, monkeypatch):
+    script = _script(tmp_path / "venv" / "bin")
+    monkeypatch.chdir(tmp_path / "venv")
+    assert redress_command("bin/redress", "/usr/bin/python3", lambda name: str(script)) == "redress"
+
+
+def test_plan_md_and_the_console_print_the_full_path_of_a_script_typed_relative(tmp_path):
+    """The console script as a person starts it from the repository, `.venv/bin/redress`
+    (a new interpreter: argv[0] is what counts), with a PATH that does not find it."""
+    script = Path(sys.executable).parent / "redress"
+    root = script.parent.parent.parent
+    data = tmp_path / "data"
+    generate(data, 300, 3)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")}
+    env.update(PATH="/usr/bin:/bin", REDRESS_HMAC_KEY="k" * 32, REDRESS_DEBTOR_NAME="Test Payer Corp.",
+               REDRESS_DEBTOR_ACCOUNT="1002003004005", REDRESS_DEBTOR_BANK_CODE="020")
+    done = subprocess.run([str(script.relative_to(root)), "--data-dir", str(data), "run", "--run-date", "2025-12-01"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    plan = (data / "reports" / RUN_ID / "plan.md").read_text()
+    for verb in ("approve", "reject"):
+        expected = [str(script), "--data-dir", str(data), verb, RUN_ID, "--by", "YOUR_NAME"]
+        printed = [shlex.split(line) for line in done.stdout.splitlines() if f" {verb} {RUN_ID} " in line]
+        in_plan = [shlex.split(line) for line in plan.splitlines() if f" {verb} {RUN_ID} " in line]
+        assert in_plan == [expected]
+        assert len(printed) == 2 and printed == [expected] * 2  # plan.md as printed, then the line to paste
