@@ -196,7 +196,7 @@ def _complete(ctx: RunContext, settings: Settings, by: str, *, released: bool) -
     if released:
         publish_released_tables(ctx)
         checkpoint("approve:report-written", settings)
-        write_exports(ctx.data_dir)
+        write_exports(ctx.data_dir, settings.share_group)
         checkpoint("approve:exports-written", settings)
     if unwritten is None:
         with connect(ctx.warehouse) as con:

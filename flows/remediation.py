@@ -57,7 +57,7 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
             with held_open(warehouse_path(data_dir)):
                 summary = _stages(data_dir, policy, run_date, policy_path, settings)
                 try:
-                    write_exports(data_dir)
+                    write_exports(data_dir, settings.share_group)
                 except Exception as exc:
                     line = machine_error(exc)
                     if line is None:

@@ -1,7 +1,7 @@
 """Who may read what redress writes: its owner, and a group only when the operator names one.
 
 Everything a run writes (the warehouse and its .wal and spill files, bank files,
-notification lists, quarantine, reports, scratch files) holds personal data or is next to
+notification lists, quarantine, reports, analyst exports, scratch files) holds personal data or is next to
 it. Rather than chmod each file after the fact (DuckDB, Polars and Great Expectations
 create their own files), the run sets a umask that every creator inherits: 0o077
 (files 0600, folders 0700), or 0o027 (files 0640, folders 0750) when REDRESS_SHARE_GROUP
@@ -9,6 +9,10 @@ names a group. In that case the data folder and the output folders get that grou
 set-group-id bit, so that everything created below them belongs to the group rather than
 to the user's own one. Outputs of earlier runs are closed off by tightening the top-level
 output folders and the warehouse files, which makes everything below them unreachable.
+
+exports/ keeps a file for as long as its rows are unchanged (redress/warehouse/exports.py),
+so a share group named after it was written would never read it: `share_kept` gives
+everything in it the modes and group a new file gets.
 
 The inbox is not redress's: it is never written, and its modes are left as they are.
 """
@@ -29,12 +33,18 @@ PRIVATE_UMASK = 0o077
 GROUP_UMASK = 0o027
 # Top-level folders and files of the data folder that redress writes (SPEC "The data
 # folder"), plus DuckDB's write-ahead log and spill folder beside the warehouse.
-OUTPUT_DIRS = ("outbox", "reports", "quarantine", "work", f"{WAREHOUSE}.tmp")
+OUTPUT_DIRS = ("outbox", "reports", "quarantine", "exports", "work", f"{WAREHOUSE}.tmp")
 OUTPUT_FILES = (WAREHOUSE, f"{WAREHOUSE}.wal", LOCK_FILE)
 
 
 def umask_for(share_group: str | None) -> int:
     return GROUP_UMASK if share_group else PRIVATE_UMASK
+
+
+def output_modes(share_group: str | None) -> tuple[int, int]:
+    """(folder mode, file mode) of what redress writes: the owner's only, or the share
+    group's too; never anyone else's."""
+    return (0o750, 0o640) if share_group else (0o700, 0o600)
 
 
 def group_id(share_group: str) -> int:
@@ -48,7 +58,7 @@ def group_id(share_group: str) -> int:
 def tighten(data_dir: Path, share_group: str | None) -> None:
     """Close existing outputs to everyone but the owner (and the share group)."""
     gid = group_id(share_group) if share_group else None
-    dir_mode, file_mode = (0o750, 0o640) if gid is not None else (0o700, 0o600)
+    dir_mode, file_mode = output_modes(share_group)
     try:
         if gid is not None:
             _give_to_group(data_dir, gid)  # its own rwx bits stay the operator's choice
@@ -66,6 +76,27 @@ def tighten(data_dir: Path, share_group: str | None) -> None:
                     os.chown(path, -1, gid)
     except PermissionError as exc:
         raise RedressError(f"cannot restrict who reads {exc.filename}: {exc.strerror}") from None
+
+
+def share_kept(folder: Path, share_group: str | None) -> None:
+    """Every folder and file below `folder` (itself included; links left alone) with the
+    modes and group of a new one (output_modes; the share group and set-group-id folders
+    when one is named). Only what differs is changed: neither size nor modification time
+    moves, so exports' record of each file still holds."""
+    gid = group_id(share_group) if share_group else None
+    dir_mode, file_mode = output_modes(share_group)
+    try:
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                continue
+            now = path.stat()
+            mode = dir_mode | (stat.S_ISGID if gid is not None else 0) if path.is_dir() else file_mode
+            if gid is not None and now.st_gid != gid:
+                os.chown(path, -1, gid)  # before the mode: a chown may clear set-group-id
+            if stat.S_IMODE(now.st_mode) != mode or (gid is not None and now.st_gid != gid):
+                os.chmod(path, mode)
+    except PermissionError as exc:
+        raise RedressError(f"cannot set who reads {exc.filename}: {exc.strerror}") from None
 
 
 def _give_to_group(folder: Path, gid: int) -> None:

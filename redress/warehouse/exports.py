@@ -4,7 +4,10 @@ An analyst's connection to `warehouse.duckdb`, even a read-only one, holds a fil
 that stops the next run from writing. So after every successful run each analyst-facing
 table (SPEC "The warehouse") is exported under `exports/`: the same columns and rows as
 the table, nothing more, sorted by the table's key so the same warehouse gives the same
-bytes. Files are readable by the owner only, as the warehouse holds personal data.
+bytes. Files are readable by the owner only (0600, folders 0700), as the warehouse holds
+personal data, or by REDRESS_SHARE_GROUP too (0640, 0750), as every output folder
+(redress/runtime/permissions.py): exports/ is the analysts' copy. A file kept from an
+earlier run is given the same modes and group.
 
 Layout:
 
@@ -71,6 +74,7 @@ import pyarrow.parquet as pq
 from redress.warehouse import connect, table_exists
 from redress.warehouse import path as warehouse_path
 from redress.outbox.files import discard_written, exact_pieces, fsync
+from redress.runtime.permissions import output_modes, share_kept
 
 
 @dataclass(frozen=True)
@@ -256,7 +260,8 @@ def _range(spec: Export, low: Cut | None, high: Cut | None) -> tuple[list[str], 
     return conditions, values
 
 
-def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path, rows: int) -> None:
+def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: object, final: Path, rows: int,
+           file_mode: int) -> None:
     """One file: the partition's rows (or the table's) sorted by the table's key, in row
     groups of ROW_GROUP_ROWS rows. A big partition is sorted and written one range of its
     sort key at a time (`_slices`), so DuckDB never spills more than a slice's sort;
@@ -300,15 +305,15 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
         discard_written([encoder], [writer] if writer is not None else [], [tmp])
         raise
     encoder.shutdown()
-    os.chmod(tmp, 0o600)
+    os.chmod(tmp, file_mode)
     fsync(tmp)
     os.replace(tmp, final)
 
 
-def _record(folder: Path, recorded: dict) -> None:
+def _record(folder: Path, recorded: dict, file_mode: int) -> None:
     tmp = _tmp(folder / FINGERPRINTS)
     tmp.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.chmod(tmp, 0o600)
+    os.chmod(tmp, file_mode)
     fsync(tmp)
     os.replace(tmp, folder / FINGERPRINTS)
 
@@ -329,10 +334,11 @@ def _read_record(folder: Path) -> dict:
             and isinstance(entry.get("files"), dict)}
 
 
-def write_exports(data_dir: Path) -> list[Path]:
+def write_exports(data_dir: Path, share_group: str | None = None) -> list[Path]:
     """Bring `exports/` up to date with the warehouse (layout in the module docstring);
     returns the paths written this time, sorted. OSError (disk full...) propagates: the
-    caller says it in one line.
+    caller says it in one line. Its files are the owner's, and `share_group`'s when one
+    is named (REDRESS_SHARE_GROUP), kept files included.
 
     The files are written WRITERS at a time (`_write`, each on a cursor of its own),
     while the next tables' fingerprints are read on `con`; each file's bytes depend only
@@ -342,7 +348,9 @@ def write_exports(data_dir: Path) -> list[Path]:
     TABLES order is raised; on any error (Ctrl-C included) the files not started are not
     written and the running one is interrupted and removed."""
     folder = data_dir / "exports"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    dir_mode, file_mode = output_modes(share_group)
+    folder.mkdir(mode=dir_mode, exist_ok=True)
+    share_kept(folder, share_group)  # the group named since a kept file was written reads it too
     recorded = _read_record(folder)
     # what a crashed export left (older versions named them .tmp-<name>.parquet)
     for leftover in sorted([*folder.glob(f"{TMP_PREFIX}*"), *folder.glob(f"*/{TMP_PREFIX}*")]):
@@ -366,7 +374,7 @@ def write_exports(data_dir: Path) -> list[Path]:
                 if not table_exists(con, table):
                     continue
                 where = folder if spec.partition is None else folder / table
-                where.mkdir(mode=0o700, exist_ok=True)
+                where.mkdir(mode=dir_mode, exist_ok=True)
                 if spec.partition is not None and (folder / f"{table}.parquet").exists():
                     (folder / f"{table}.parquet").unlink()  # the one-file layout of earlier versions
                 before = recorded.get(table, {})
@@ -378,12 +386,13 @@ def write_exports(data_dir: Path) -> list[Path]:
                 for name, (value, fingerprint) in sorted(now.items()):
                     final = where / name
                     if old.get(name) != {"rows": fingerprint, "file": _file_stamp(final)}:
-                        jobs[name] = pool.submit(_write_on_cursor, cursors, table, spec, value, final, fingerprint[0])
+                        jobs[name] = pool.submit(_write_on_cursor, cursors, table, spec, value, final, fingerprint[0],
+                                                 file_mode)
                 pending.append(_Table(table, spec, where, columns, now, jobs))
                 while pending and all(job.done() for job in pending[0].jobs.values()):
-                    written += _finish(pending.popleft(), folder, recorded)
+                    written += _finish(pending.popleft(), folder, recorded, file_mode)
             while pending:
-                written += _finish(pending.popleft(), folder, recorded)
+                written += _finish(pending.popleft(), folder, recorded, file_mode)
         except BaseException:
             # The queued files are not started; the running one is interrupted (Ctrl-C
             # must not wait for a 285 M-row partition) and removes its partial file.
@@ -412,16 +421,16 @@ class _Table:
 
 
 def _write_on_cursor(cursors: queue.SimpleQueue, table: str, spec: Export, value: object, final: Path,
-                     rows: int) -> None:
+                     rows: int, file_mode: int) -> None:
     """`_write` on a cursor taken from `cursors` and given back."""
     cursor = cursors.get()
     try:
-        _write(cursor, table, spec, value, final, rows)
+        _write(cursor, table, spec, value, final, rows, file_mode)
     finally:
         cursors.put(cursor)
 
 
-def _finish(done: _Table, folder: Path, recorded: dict) -> list[Path]:
+def _finish(done: _Table, folder: Path, recorded: dict, file_mode: int) -> list[Path]:
     """Once a table's files are written (an error of a writer is raised here): its gone
     partitions removed, and its record written. Returns the files written."""
     for job in done.jobs.values():
@@ -434,5 +443,5 @@ def _finish(done: _Table, folder: Path, recorded: dict) -> list[Path]:
     files = {name: {"rows": fingerprint, "file": _file_stamp(done.where / name)}
              for name, (_, fingerprint) in sorted(done.now.items())}
     recorded[done.table] = {"columns": done.columns, "format": FORMAT, "files": files}
-    _record(folder, recorded)
+    _record(folder, recorded, file_mode)
     return [done.where / name for name in sorted(done.jobs)]

@@ -7,7 +7,6 @@ in work/ after a run, whether it succeeded or failed.
 
 from __future__ import annotations
 
-import grp
 import json
 import os
 import stat
@@ -21,6 +20,7 @@ import pytest
 from flows.remediation import remediation
 from redress.errors import RedressError
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
+from share_group import other_group
 
 CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
 B1,Kim Minji,b1@example.com,010-2000-0001,active,2020-01-01,,false,bank_transfer,004,1234567890
@@ -92,6 +92,10 @@ def test_files_with_personal_data_are_0600(two_runs):
     assert any(p.suffix == ".parquet" for p in data.glob("outbox/notifications/*"))
     assert any(p.parent.name == "index" for p in personal)  # person keys and codes, for recover-ledger
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in personal} == {p.name: "0o600" for p in personal}
+    exported = [p for p in (data / "exports").rglob("*")]  # the analysts' copy of the warehouse
+    assert any(p.name == "customers.parquet" for p in exported)
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in exported if p.is_file()} == {"0o600"}
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in [data / "exports", *exported] if p.is_dir()} == {"0o700"}
 
 
 def test_the_run_gives_back_the_umask_it_found(two_runs):
@@ -139,16 +143,6 @@ def test_a_failed_run_leaves_no_staged_customer_data(tmp_path):
     assert not (data / "work").exists()
 
 
-def other_group() -> grp.struct_group:
-    """A group not the process's own, so that the test sees the set-group-id folders at
-    work (root may use any; others one of their supplementary groups, else their own)."""
-    if os.geteuid() == 0:
-        candidates = [g.gr_gid for g in grp.getgrall()]
-    else:
-        candidates = os.getgroups()
-    return grp.getgrgid(min((g for g in candidates if g != os.getgid()), default=os.getgid()))
-
-
 def test_a_share_group_may_read_but_no_one_else(tmp_path, monkeypatch):
     group = other_group()
     monkeypatch.setenv("REDRESS_SHARE_GROUP", group.gr_name)
@@ -163,6 +157,11 @@ def test_a_share_group_may_read_but_no_one_else(tmp_path, monkeypatch):
         assert stat.S_IMODE(payments.stat().st_mode) == 0o640
     assert {p.stat().st_gid for p in written(data)} == {group.gr_gid}
     assert data.stat().st_mode & stat.S_ISGID and (data / "outbox").stat().st_mode & stat.S_ISGID
+    # exports/, the analysts' copy, as the other outputs (it was 0600 in a 0700 folder)
+    exported = [data / "exports", *(data / "exports").rglob("*")]
+    assert any(p.name == "customers.parquet" for p in exported)
+    assert {modes[str(p.relative_to(data))] for p in exported if p.is_file()} == {0o640}
+    assert {modes[str(p.relative_to(data))] for p in exported if p.is_dir()} == {0o750 | stat.S_ISGID}
 
 
 def test_an_unknown_share_group_is_one_line(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 
 import duckdb
 import pytest
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from redress.warehouse import connect, exports
 from redress.warehouse.exports import EMPTY, FINGERPRINTS, TABLES, Export, partition_file_name, write_exports
+from share_group import other_group
 
 
 def scope_rows(con, sha: str, n: int, category: str = "email") -> None:
@@ -98,6 +100,53 @@ def test_partitioned_layout_holds_every_row_and_owner_only(tmp_path):
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in folder.rglob("*") if p.is_file())
     assert all(oct(p.stat().st_mode & 0o777) == "0o700" for p in [folder, *folder.iterdir()] if p.is_dir())
     assert_exports_equal_tables(data)
+
+
+def modes(folder) -> dict[str, set]:
+    """The modes (with set-group-id) and groups of exports/ and everything in it."""
+    every = [folder, *folder.rglob("*")]
+    return {"files": {stat.S_IMODE(p.stat().st_mode) for p in every if p.is_file()},
+            "folders": {stat.S_IMODE(p.stat().st_mode) for p in every if p.is_dir()},
+            "groups": {p.stat().st_gid for p in every}}
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_exports_are_the_owners_or_the_share_groups_as_every_output(tmp_path, shared):
+    """exports/ is the analysts' copy: with REDRESS_SHARE_GROUP its files are 0640 and
+    its folders 0750 (set-group-id, the group's), as outbox/, reports/ and quarantine/;
+    without, 0600 and 0700. Never anyone else's."""
+    group = other_group()
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 5)
+        ledger_rows(con, "R20251201-001", 3)
+    write_exports(data, group.gr_name if shared else None)
+    got = modes(data / "exports")
+    assert len(list((data / "exports").rglob("*.parquet"))) >= len(TABLES)
+    if shared:
+        assert got == {"files": {0o640}, "folders": {0o750 | stat.S_ISGID}, "groups": {group.gr_gid}}
+    else:
+        assert got["files"] == {0o600} and got["folders"] == {0o700}
+
+
+def test_kept_files_take_the_share_group_named_after_them_and_lose_it_after(tmp_path):
+    """A file is kept while its rows are unchanged: naming a share group later gives the
+    kept files its modes and group (else the analysts could read only what changed), and
+    unsetting it takes them back; nothing is written again for it."""
+    group = other_group()
+    data = tmp_path / "data"
+    with warehouse(data) as con:
+        scope_rows(con, "a" * 64, 5)
+        ledger_rows(con, "R20251201-001", 3)
+    folder = data / "exports"
+    write_exports(data)
+    before = stamps(folder)
+    assert write_exports(data, group.gr_name) == []
+    assert stamps(folder) == before
+    assert modes(folder) == {"files": {0o640}, "folders": {0o750 | stat.S_ISGID}, "groups": {group.gr_gid}}
+    assert write_exports(data) == []
+    assert stamps(folder) == before
+    assert modes(folder)["files"] == {0o600} and modes(folder)["folders"] == {0o700}
 
 
 def test_a_revision_rewrites_only_the_partitions_that_changed(tmp_path):
@@ -381,7 +430,7 @@ def test_a_partition_written_a_range_at_a_time_has_the_bytes_of_one_sort(tmp_pat
     for label, cut in (("whole", 10**9), ("cut", slice_rows)):
         monkeypatch.setattr(exports, "SLICE_ROWS", cut)
         files[label] = tmp_path / f"{label}.parquet"
-        exports._write(con, "cut", spec, "p1", files[label], count)
+        exports._write(con, "cut", spec, "p1", files[label], count, 0o600)
     assert files["whole"].read_bytes() == files["cut"].read_bytes()
     back = con.execute("SELECT * FROM read_parquet(?, hive_partitioning = false)", [str(files["cut"])]).fetchall()
     assert back == con.execute(f"SELECT * FROM cut WHERE part = 'p1' ORDER BY {spec.order}").fetchall()
@@ -584,7 +633,7 @@ def test_a_range_s_first_column_bound_keeps_values_python_cannot_hold(tmp_path, 
     files = {}
     for cut in (10**9, 5, 17, 40):
         monkeypatch.setattr(exports, "SLICE_ROWS", cut)
-        exports._write(con, "t", spec, "p", tmp_path / f"{cut}.parquet", 200)
+        exports._write(con, "t", spec, "p", tmp_path / f"{cut}.parquet", 200, 0o600)
         files[cut] = (tmp_path / f"{cut}.parquet").read_bytes()
     assert pq.read_table(tmp_path / f"{10**9}.parquet").num_rows == 200
     assert all(data == files[10**9] for data in files.values())
