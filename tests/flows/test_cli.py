@@ -125,6 +125,33 @@ def test_a_data_folder_named_with_a_leading_tilde_is_used_where_it_is(tmp_path, 
 
 
 @pytest.mark.e2e
+def test_a_run_plans_bank_transfers_without_the_paying_account_and_only_their_approval_needs_it(tmp_path, prefect_home):
+    """README "Settings" and "Running it on real files": the run that stops for approval
+    needs only the key; the approval writes the bank files, so without the paying account
+    it is refused in one line with nothing paid, and the same approval with it releases."""
+    from prefect.settings import get_current_settings
+
+    env = {"PREFECT_HOME": str(prefect_home), "PREFECT_API_URL": get_current_settings().api.url,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "k" * 32,
+           "REDRESS_INBOX_QUIET_SECONDS": "0", "REDRESS_INBOX_WAIT_SECONDS": "0"}
+    data = tmp_path / "data"
+    assert redress("generate", "--out", str(data), "--customers", "300", "--seed", "3", env=env).returncode == 0
+    ran = redress("--data-dir", str(data), "run", "--run-date", "2025-12-01", env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert "| bank_transfer |" in (data / "reports" / "R20251201-001" / "plan.md").read_text()
+    approve = ("--data-dir", str(data), "approve", "R20251201-001", "--by", "Kim")
+    assert one_line_error(redress(*approve, env=env)) == (
+        "redress: bank transfers need the paying account: set REDRESS_DEBTOR_NAME, REDRESS_DEBTOR_ACCOUNT, "
+        "REDRESS_DEBTOR_BANK_CODE")
+    assert list(data.glob("outbox/batches/*")) == []
+    payer = {"REDRESS_DEBTOR_NAME": "Test Payer Corp.", "REDRESS_DEBTOR_ACCOUNT": "1002003004005",
+             "REDRESS_DEBTOR_BANK_CODE": "020"}
+    released = redress(*approve, env=env | payer)
+    assert released.returncode == 0, released.stderr
+    assert len(list(data.glob("outbox/batches/*/pain.001.xml"))) == 1
+
+
+@pytest.mark.e2e
 def test_a_demo_folder_named_with_a_leading_tilde_is_run_and_approved_where_it_is(tmp_path, prefect_home):
     """`redress demo --out ~demo` (a relative folder whose name starts with `~`): the
     demo generates, runs and approves its own plan in ./~demo, as for `run` above, under
