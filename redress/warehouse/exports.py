@@ -3,8 +3,8 @@
 An analyst's connection to `warehouse.duckdb`, even a read-only one, holds a file lock
 that stops the next run from writing. So after every successful run each analyst-facing
 table (SPEC "The warehouse") is exported under `exports/`: the same columns and rows as
-the table, nothing more, sorted by the table's key so the same warehouse gives the same
-bytes. Files are readable by the owner only (0600, folders 0700), as the warehouse holds
+the table, nothing more (but the columns a table keeps for redress's own use, HIDDEN),
+sorted by the table's key so the same warehouse gives the same bytes. Files are readable by the owner only (0600, folders 0700), as the warehouse holds
 personal data, or by REDRESS_SHARE_GROUP too (0640, 0750), as every output folder
 (redress/runtime/permissions.py): exports/ is the analysts' copy. A file kept from an
 earlier run is given the same modes and group.
@@ -146,10 +146,30 @@ def partition_file_name(value: object) -> str:
     return f"_{hashlib.sha256(('null' if value is None else 'v:' + text).encode('utf-8', 'surrogatepass')).hexdigest()[:16]}.parquet"
 
 
+# Columns a table keeps for redress's own use, not its readers': the customers' times as
+# written, for a policy with a new timezone (redress/inbox/retime.py). Analysts have the
+# typed times; at 33.7 M customers the two text columns cost the export about 15 s and
+# 1.3 GB of peak memory (docs/scale-log.md, 2026-12-05 afternoon).
+HIDDEN = {"customers": ("created_at_raw", "closed_at_raw")}
+
+
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    hidden = HIDDEN.get(table, ())
     return ", ".join(f"{name} {kind}" for name, kind in con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-        "ORDER BY ordinal_position", [table]).fetchall())
+        "ORDER BY ordinal_position", [table]).fetchall() if name not in hidden)
+
+
+def _relation(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SQL of ours: the table as exported, without the HIDDEN columns it has (a table of
+    an earlier version may lack them)."""
+    hidden = HIDDEN.get(table)
+    if not hidden:
+        return table
+    present = {name for (name,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+    left = [name for name in hidden if name in present]
+    return f"(SELECT * EXCLUDE ({', '.join(left)}) FROM {table})" if left else table
 
 
 # SQL: a table's row count, and the sum and xor of its rows' hashes, as text, over
@@ -162,7 +182,8 @@ def fingerprints(con: duckdb.DuckDBPyConnection, table: str, spec: Export) -> di
     """{file name: (partition value, [row count, sum of row hashes, xor of row hashes])}
     from one aggregate scan; independent of the rows' physical order."""
     part = spec.partition or "NULL"
-    rows = con.execute(f"SELECT {part} AS part, {ROW_FINGERPRINT} FROM {table} AS _row GROUP BY ALL").fetchall()
+    rows = con.execute(f"SELECT {part} AS part, {ROW_FINGERPRINT} FROM {_relation(con, table)} AS _row "
+                       "GROUP BY ALL").fetchall()
     if spec.partition is None:
         rows = rows or [(None, 0, "0", "0")]  # an empty table is still exported, empty
         return {f"{table}.parquet": (None, [rows[0][1], rows[0][2], rows[0][3]])}
@@ -231,7 +252,7 @@ def _slices(con: duckdb.DuckDBPyConnection, table: str, spec: Export, where: str
     column, _ = _first(spec)
     sample = con.execute(
         f"SELECT {sort_key(spec)} AS cut_key, {column}::VARCHAR, typeof({column}) "
-        f"FROM (SELECT * FROM {table} WHERE {where}) "
+        f"FROM (SELECT * FROM {_relation(con, table)} WHERE {where}) "
         f"USING SAMPLE reservoir(100000 ROWS) REPEATABLE (7) ORDER BY cut_key", params).fetchall()
     picked = (sample[len(sample) * i // count] for i in range(1, count)) if sample else ()
     cuts = list({key: (key, first, kind) for key, first, kind in picked}.values())  # one cut per key
@@ -274,6 +295,7 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
     # rows as given), which DuckDB's COPY wrote. No byte of the file changes (no Arrow
     # schema is stored; Parquet has one string type).
     con.execute("SET arrow_large_buffer_size = true")
+    relation = _relation(con, table)
     writer = None
     # One thread encodes and compresses a row group while DuckDB sorts and converts the
     # next (both release the GIL); at most one row group waits for it.
@@ -284,7 +306,7 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, spec: Export, value: obje
         nonlocal writer
         for low, high in _slices(con, table, spec, where, params, rows):
             bounds, bound = _range(spec, low, high)
-            reader = con.sql(f"SELECT * FROM {table} WHERE {' AND '.join([where, *bounds])} ORDER BY {spec.order}",
+            reader = con.sql(f"SELECT * FROM {relation} WHERE {' AND '.join([where, *bounds])} ORDER BY {spec.order}",
                              params=[*params, *bound]).to_arrow_reader(ROW_GROUP_ROWS)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, reader.schema, compression=COMPRESSION,
