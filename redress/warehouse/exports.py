@@ -148,8 +148,8 @@ def partition_file_name(value: object) -> str:
 
 # Columns a table keeps for redress's own use, not its readers': the customers' times as
 # written, for a policy with a new timezone (redress/inbox/retime.py). Analysts have the
-# typed times; at 33.7 M customers the two text columns cost the export about 15 s and
-# 1.3 GB of peak memory (docs/scale-log.md, 2026-12-05 afternoon).
+# typed times; at 33.7 M customers the two text columns cost the export about 17 s and
+# 1.4 GB of peak memory (docs/scale-log.md, 2026-12-05 late afternoon).
 HIDDEN = {"customers": ("created_at_raw", "closed_at_raw")}
 
 

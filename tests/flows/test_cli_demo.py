@@ -15,6 +15,7 @@ from flows import cli, cli_demo
 from redress.errors import RedressError
 from redress.runtime import prefect_server
 from redress.settings import load_settings
+from scripts import fake_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,14 +63,6 @@ def test_a_link_to_a_demo_folder_is_refused(tmp_path):
     assert (real / "kept").exists()
 
 
-def _script(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    script = folder / "redress"
-    script.write_text("#!/bin/sh\n")
-    script.chmod(0o755)
-    return script
-
-
 @pytest.mark.parametrize("where", ["/dev/null/demo", "/proc/redress-demo"])
 def test_a_folder_that_cannot_be_made_is_one_line(where):
     with pytest.raises(RedressError,
@@ -108,20 +101,20 @@ def test_settings_a_run_refuses_are_refused_before_the_demo_starts_its_server(tm
 
 
 def test_the_command_is_redress_when_that_name_on_path_is_this_script(tmp_path):
-    script = _script(tmp_path / "venv" / "bin")
+    script = fake_script(tmp_path / "venv" / "bin")
     assert cli_demo.redress_command(str(script), "/usr/bin/python3", lambda name: str(script)) == "redress"
 
 
 def test_the_command_is_the_script_as_typed_when_path_finds_another_or_none(tmp_path):
-    script = _script(tmp_path / "my env" / "bin")
-    other = _script(tmp_path / "other" / "bin")
+    script = fake_script(tmp_path / "my env" / "bin")
+    other = fake_script(tmp_path / "other" / "bin")
     for found in (str(other), None):
         command = cli_demo.redress_command(str(script), "/usr/bin/python3", lambda name: found)
         assert shlex.split(command) == [str(script)]
 
 
 def test_under_python_m_the_command_is_the_venv_script_beside_python(tmp_path):
-    script = _script(tmp_path / "venv" / "bin")
+    script = fake_script(tmp_path / "venv" / "bin")
     command = cli_demo.redress_command(str(ROOT / "flows" / "cli.py"), str(script.parent / "python"), lambda n: None)
     assert shlex.split(command) == [str(script)]
     bare = cli_demo.redress_command("cli.py", str(tmp_path / "py dir" / "python"), lambda n: None)

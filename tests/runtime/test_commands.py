@@ -12,22 +12,15 @@ from pathlib import Path
 
 from redress.generate import generate
 from redress.runtime.commands import redress_command, redress_line
+from scripts import fake_script
 
 RUN_ID = "R20251201-001"
 
 
-def _script(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    script = folder / "redress"
-    script.write_text("#!/bin/sh\n")
-    script.chmod(0o755)
-    return script
-
-
 def test_a_script_started_by_a_relative_path_is_printed_as_its_full_path(tmp_path, monkeypatch):
-    script = _script(tmp_path / "repo" / ".venv" / "bin")
+    script = fake_script(tmp_path / "repo" / ".venv" / "bin")
     monkeypatch.chdir(tmp_path / "repo")
-    for found in (None, str(_script(tmp_path / "other" / "bin"))):
+    for found in (None, str(fake_script(tmp_path / "other" / "bin"))):
         command = redress_command(".venv/bin/redress", "/usr/bin/python3", lambda name: found)
         assert shlex.split(command) == [str(script)]
     line = redress_line(Path("data"), "approve", RUN_ID, "--by", "NAME",
@@ -36,7 +29,7 @@ def test_a_script_started_by_a_relative_path_is_printed_as_its_full_path(tmp_pat
 
 
 def test_a_script_started_by_a_relative_path_that_path_finds_is_redress(tmp_path, monkeypatch):
-    script = _script(tmp_path / "venv" / "bin")
+    script = fake_script(tmp_path / "venv" / "bin")
     monkeypatch.chdir(tmp_path / "venv")
     assert redress_command("bin/redress", "/usr/bin/python3", lambda name: str(script)) == "redress"
 
