@@ -41,6 +41,7 @@ from redress.context import RunContext
 from redress.errors import RedressError
 from redress.policy import load_policy
 from redress.rules.batches import batch_summary
+from redress.rules.notifications import refuse_unsafe_policy
 from redress.rules.plans import refusal
 from redress.rules.vouchers import with_voucher_parts
 from redress.runtime.commands import redress_line
@@ -132,6 +133,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     if policy.sha256 != ctx.policy_sha256:
         raise RedressError(f"policy {ctx.policy_path.name} changed since run {run_id} planned: run again to plan "
                            "afresh (the new run supersedes this plan)")
+    refuse_unsafe_policy(policy)  # notify would refuse its messages after the release: refused before it
     summary = progress.timed("release", _release, ctx, settings, policy, plan, Approval(by=by, at=now, note=note or None))
     told = progress.timed("notify", _notify, ctx, settings)
     unwritten = progress.timed("report", partial(_complete, released=True), ctx, settings, by)

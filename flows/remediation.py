@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from redress.rules.notifications import refuse_unsafe_policy
 from redress.errors import RedressError
 from redress.runtime.faults import checkpoint
 from redress.runtime.machine_errors import machine_error
@@ -46,6 +47,7 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
     Prefect would store with the HMAC key in it.
     """
     policy = load_policy(policy_path)
+    refuse_unsafe_policy(policy)  # a message it would render that notify must refuse: refused before anything is paid
     data_dir = Path(data_dir).absolute()  # a caller's `~x` is ./~x, never the home folder (redress/sql.py)
     try:
         settings = for_run(data_dir)  # built once, here: a served run has no CLI; never a parameter

@@ -135,12 +135,23 @@ def _key_hash() -> pl.Expr:
     return pl.struct(MESSAGE_KEY).hash(_KEY_SEED)
 
 
-def _bodies(people: Frame, policy: Policy) -> Frame:
+# What stands for an amount when a body is checked (_refuse_unsafe): amounts are ours,
+# and their digits beside a policy text that ends in digits (a product id `travel_202512`
+# before `20,000원`) would read as a phone number the text does not hold.
+AMOUNT_MASK = "N"
+
+
+def _bodies(people: Frame, policy: Policy, amounts: bool = True) -> Frame:
     """people: MESSAGE_KEY (amount never null), any other columns. Adds template_id and
-    _body, the message up to its reference code."""
+    _body, the message up to its reference code; with `amounts` False every amount is
+    AMOUNT_MASK (for the check, _refuse_unsafe)."""
     parts = voucher_parts(people, policy.voucher_products)
+
+    def won_(amount: pl.Expr) -> pl.Expr:
+        return won(amount) if amounts else pl.lit(AMOUNT_MASK)
+
     voucher_text = pl.concat_str(
-        [pl.lit(f"{PRODUCT_KO.get(p.id, p.id)} ") + won(pl.col(f"voucher_{p.id}")) + pl.lit("원")
+        [pl.lit(f"{PRODUCT_KO.get(p.id, p.id)} ") + won_(pl.col(f"voucher_{p.id}")) + pl.lit("원")
          for p in policy.voucher_products],
         separator=", ",
     )
@@ -150,7 +161,7 @@ def _bodies(people: Frame, policy: Policy) -> Frame:
         .when(~paid).then(pl.lit(TEMPLATES["not_paid"]))
         .otherwise(pl.col("rail").replace(TEMPLATES))
     )
-    amount = won(pl.col("amount")) + pl.lit("원")
+    amount = won_(pl.col("amount")) + pl.lit("원")
     what = (
         pl.when(pl.col("kind") == v.NON_MEMBER)
         .then(pl.lit(f"{policy.sender} 회원의 주소록에 저장된 귀하의 연락처가 노출된 것으로 확인되었습니다. "
@@ -174,11 +185,13 @@ def _bodies(people: Frame, policy: Policy) -> Frame:
         [f"voucher_{p.id}" for p in policy.voucher_products])
 
 
-def _refuse_unsafe(bodies: pl.DataFrame, policy: Policy) -> None:
-    """Raise RedressError when a body (template_id, _body) holds a link, an email address
-    or a phone number but the official one (redress/rules/message_safety.py). The policy
-    loader refuses such texts already; this is the second line, for whatever it did not
-    see (a Policy built in code, a template edited): a few hundred bodies, checked once."""
+def _refuse_unsafe(keys: pl.DataFrame, policy: Policy) -> None:
+    """Raise RedressError when a body of `keys` (MESSAGE_KEY), its amounts masked
+    (AMOUNT_MASK), holds a link, an email address or a phone number but the official one
+    (redress/rules/message_safety.py). The policy loader refuses such texts already; this
+    is the second line, for whatever it did not see (a Policy built in code, a template
+    edited, texts side by side): a few hundred bodies, checked once."""
+    bodies = _bodies(keys, policy, amounts=False)
     for template, body in bodies.select("template_id", "_body").unique().iter_rows():
         found = body and hazard(body, policy.official_phone)  # null: a person without categories
         if found:
@@ -199,9 +212,9 @@ def messages(people: Frame, policy: Policy) -> Frame:
     The columns' types do not depend on the rows: an empty frame gives text columns too."""
     people = people.with_columns(pl.col("amount").fill_null(0))
     keys = people.select(MESSAGE_KEY).unique()
-    bodies = _bodies(keys.collect() if isinstance(keys, pl.LazyFrame) else keys, policy).with_columns(
-        _key_hash().alias("_hash"))
-    _refuse_unsafe(bodies, policy)  # every person's body is one of these
+    keys = keys.collect() if isinstance(keys, pl.LazyFrame) else keys
+    _refuse_unsafe(keys, policy)  # every person's body is one of these
+    bodies = _bodies(keys, policy).with_columns(_key_hash().alias("_hash"))
     # Rendered per person also when nobody is to be told: an empty lookup types the
     # looked-up columns by the hashes (UInt64), not as text.
     if bodies.height == 0 or bodies["_hash"].n_unique() < bodies.height:
@@ -215,3 +228,18 @@ def messages(people: Frame, policy: Policy) -> Frame:
         (key.replace_strict(bodies["_hash"], bodies["_body"], return_dtype=pl.String)
          + pl.col("reference_code") + pl.lit(")")).alias("message"),
     )
+
+
+def refuse_unsafe_policy(policy: Policy) -> None:
+    """RedressError (one line) when a message this policy can render would hold a link,
+    an email address or a phone number but the official one: every template (member on
+    each rail, member not paid for each reason, non-member), every category exposed,
+    amounts masked, checked as notify checks them (_refuse_unsafe). For a run's start and
+    an approval's, before anything is paid: found at notify, after the release, the
+    payments would be out and nobody could be told."""
+    categories = ",".join(sorted(policy.categories))
+    rows = [(v.MEMBER, v.ELIGIBLE, rail) for rail in (v.VOUCHER, v.BANK_TRANSFER, v.CLAIM)]
+    rows += [(v.MEMBER, reason, v.VOUCHER) for reason in REASON_KO] + [(v.NON_MEMBER, v.ELIGIBLE, v.VOUCHER)]
+    keys = pl.DataFrame(rows, schema=["kind", "reason", "rail"], orient="row").with_columns(
+        pl.lit(0, pl.Int64).alias("amount"), pl.lit(categories).alias("exposed_categories"))
+    _refuse_unsafe(keys.select(MESSAGE_KEY), policy)

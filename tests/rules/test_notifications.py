@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from redress.errors import RedressError
 from redress.policy import VoucherProduct
-from redress.rules.notifications import CATEGORY_KO, LANGUAGE, REASON_KO, TEMPLATES, messages, won
+from redress.rules.notifications import CATEGORY_KO, LANGUAGE, REASON_KO, TEMPLATES, messages, refuse_unsafe_policy, won
 
 PEOPLE_SCHEMA = {
     "person_key": pl.String, "kind": pl.String, "reason": pl.String, "amount": pl.Int64, "rail": pl.String,
@@ -154,6 +154,29 @@ def test_a_category_name_shown_as_it_is_is_checked_too(policy):
     p = policy(categories={**policy().categories, "evil.example": 1})
     with pytest.raises(RedressError, match=re.escape("a link 'evil.example.'")):
         render(p, person(categories="email,evil.example"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(digits=st.text("0123456789", min_size=1, max_size=6), amount=st.integers(0, 10**10),  # 7 digits: a phone
+       rail=st.sampled_from(["voucher", "bank_transfer", "claim"]))
+def test_a_product_id_ending_in_digits_beside_any_amount_is_rendered(policy, digits, amount, rail):
+    """Found by review: `travel_202512 20,000원` read as a phone number, so a policy the
+    loader accepts stopped notify after the release, for good. Amounts are ours: the
+    check masks them, and the policy's own check passes it at a run's start."""
+    p = policy(voucher_products=(VoucherProduct(f"travel_{digits}", 10000),))
+    refuse_unsafe_policy(p)
+    message = render(p, person(amount=amount, rail=rail))["message"].item()
+    assert f"travel_{digits} " in message or rail != "voucher"
+
+
+@pytest.mark.parametrize("changes", [{"sender": "Coupang 010-9999-9999"},
+                                     {"categories": {"name": 1, "call 010-1234-5678": 1}}])
+def test_a_policy_whose_messages_notify_would_refuse_is_refused_before_anything_is_paid(policy, changes):
+    """refuse_unsafe_policy, called at a run's and an approval's start: every template,
+    reason, rail and category rendered and checked as notify checks them."""
+    with pytest.raises(RedressError, match=r"^notifications: a \w+ message would hold a phone number"):
+        refuse_unsafe_policy(policy(**changes))
+    refuse_unsafe_policy(policy())  # the shipped texts pass
 
 
 # ----------------------------------------------------------------- safety, for any person
