@@ -37,7 +37,9 @@ def header_name(name: str) -> str:
 
 
 def _look_alike(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "_", header_name(name).casefold()).strip("_")
+    """The name as a reader would take it: NFKC (full-width letters as letters), case
+    folded, without separators (`Customer_ID`, `customer id`, `customerId`, `E-mail`)."""
+    return re.sub(r"[\s_\-.]+", "", unicodedata.normalize("NFKC", header_name(name)).casefold())
 
 
 def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None:
@@ -47,10 +49,11 @@ def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None
     named exactly, it is as ambiguous as a name given twice (a JSON Lines file whose
     later lines say `Confidence`: those lines' `suspected` would be lost, and the rows
     taken as confirmed): unreadable_file, naming both."""
+    looks = {_look_alike(w): w for w in wanted}
     for name in columns:
         if name in wanted:
             continue
-        meant = _look_alike(name)
+        meant = looks.get(_look_alike(name))
         if meant in wanted and meant not in columns:
             raise FileRejected(MISSING_COLUMN, f"column {name[:60]!r} is not named exactly {meant!r}: rename it")
         if meant in wanted:

@@ -94,7 +94,7 @@ def _retime(con: duckdb.DuckDBPyConnection, timezone: str, stale: list[tuple[str
             scope_files += len(shas)
             rows += scope_rows.retime(con, shas, ts_again("accessed_at_raw", "accessed_at"), params)
         if any(kind == "customers" and was == tz for kind, _, was in stale):
-            if "created_at_raw" not in catalog(con).get("customers", ()):
+            if not {"created_at_raw", "closed_at_raw"} <= catalog(con).get("customers", frozenset()):
                 raise RedressError(
                     f"the policy's timezone is {timezone}, but the current customers snapshot was read in {tz} "
                     "by an earlier version of redress, which did not keep its times as written: run with a "

@@ -25,7 +25,7 @@ from redress.inbox.text_frame import sink
 # two digits as an offset's hours or minutes (`+99`, `+09:99`, moving the time by days):
 # an offset is at most 14 hours (the widest any zone uses) and its minutes below 60.
 ISO_8601 = (r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
-            r"\s?(Z|[+-](0\d|1[0-4])(:?[0-5]\d)?)?$")
+            r"\s?(Z|[+-]((0\d|1[0-3])(:?[0-5]\d)?|14(:?00)?))?$")
 
 # How the text of a typed timestamp with a zone ends (redress/inbox/parquet_reader.py `%:z`).
 ZONED_TAIL = r"[+-]\d{2}:\d{2}$"

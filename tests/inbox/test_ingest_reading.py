@@ -447,6 +447,27 @@ def test_a_quote_never_closed_is_an_unreadable_file_saying_so_without_the_row(tm
                                                    'close the quote, or double a quote inside a value ("")')
 
 
+@pytest.mark.parametrize("exact, alike", [("confidence", "ｃｏｎｆｉｄｅｎｃｅ"), ("customer_id", "customerId"),
+                                          ("email", "E-mail"), ("customer_id", "Customer.ID"),
+                                          ("data_category", "ＤＡＴＡ＿ＣＡＴＥＧＯＲＹ")])
+@pytest.mark.parametrize("form", [".csv", ".jsonl"])
+def test_full_width_and_camel_case_look_alikes_are_refused_too(tmp_path, exact, alike, form):
+    """Found by review: NFKC and camelCase hid a look-alike, and a suspected row was paid."""
+    path = tmp_path / f"c{form}"
+    if form == ".csv":
+        path.write_text(f"a,{exact},{alike}\nC1,x,\nC2,,y\n", encoding="utf-8")
+    else:
+        path.write_text(json.dumps({"a": "C1", exact: "x"}) + "\n" + json.dumps({"a": "C2", alike: "y"}) + "\n",
+                        encoding="utf-8")
+    reason, detail = rejected(path, wanted=("a", exact))
+    assert (reason, f"reads as {exact!r}, which the file also has" in detail) == ("unreadable_file", True)
+    alone = tmp_path / f"alone{form}"
+    alone.write_text(f"a,{alike}\nC1,x\n" if form == ".csv" else json.dumps({"a": "C1", alike: "x"}) + "\n",
+                     encoding="utf-8")
+    reason, detail = rejected(alone, wanted=("a", exact))
+    assert (reason, f"is not named exactly {exact!r}" in detail) == ("missing_column", True)
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_old_mac_line_ends_are_an_unreadable_file_saying_how_to_fix_them(tmp_path, suffix):
     body = "a,b\rC1,x\rC2,y\r" if suffix == ".csv" else '{"a":"C1"}\r{"a":"C2"}\r'
