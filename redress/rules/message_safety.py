@@ -14,8 +14,9 @@ What counts, after NFKC normalisation (so that full-width `ｅｖｉｌ．ｃｏ
   browsers take for one) and two letters (`bit.ly/abc`, `evil-example.com`, `쿠팡.한국`);
   so `food_delivery`, `v1.2` or `Coupang Inc.` are not links;
 - an email address: `@` between word characters;
-- a phone number: 7 digits or more, each at most two separators (space, hyphen, dot,
-  parentheses) from the next, an optional `+` first: the fewest digits a Korean number
+- a phone number: 7 digits or more, each at most five separators (spaces, hyphens,
+  dots, slashes, tildes, middle dots, parentheses: `010 - 9999 - 9999`, `010/9999/9999`,
+  `010·9999·9999`) from the next, an optional `+` first: the fewest digits a Korean number
   has (a local 123-4567); a year (`2025`) or an amount with commas (`50,000`) is not
   one. The official phone, and the same digits spelt otherwise, are allowed;
 - an unprintable character (redress/rules/printable.py): a zero-width space or a
@@ -33,13 +34,13 @@ import unicodedata
 from redress.rules.printable import first_unprintable
 
 _DOT = r"[.\u3002]"  # NFKC has made U+FF0E and U+FF61 into one of these
-_SEPARATOR = r"[\s()\-\u2010-\u2015\u2212.]"
+_SEPARATOR = r"[\s()\-\u2010-\u2015\u2212./~\u00b7\u30fb]"
 _LINK = re.compile(
     rf"[^\W_][\w+.-]*:/|\b(?:mailto|tel|sms|smsto|callto|javascript|data|file|intent):"
     rf"|\bwww\d*{_DOT}|\d{{1,3}}(?:{_DOT}\d{{1,3}}){{3}}|[^\W_]{_DOT}[^\W\d_]{{2}}",
     re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]@[\w-]")
-_PHONE = re.compile(rf"\+?\(?\d(?:{_SEPARATOR}{{0,2}}\d){{6,}}")
+_PHONE = re.compile(rf"\+?\(?\d(?:{_SEPARATOR}{{0,5}}\d){{6,}}")
 
 
 def _token(text: str, match: re.Match) -> str:

@@ -39,6 +39,12 @@ def test_ordinary_texts_and_the_official_phone_pass(text):
     ("(02) 123-4567", "a phone number"),
     ("０１０-９９９９-９９９９", "a phone number '010-9999-9999'"),
     ("1577-7011-1", "a phone number '1577-7011-1'"),   # the official digits and more
+    # found by review: separators a reader still reads as one number
+    ("Coupang 010 - 9999 - 9999", "a phone number '010 - 9999 - 9999'"),
+    ("Coupang, call 010  -  9999  -  9999", "a phone number '010  -  9999  -  9999'"),
+    ("010/9999/9999", "a phone number '010/9999/9999'"),
+    ("010·9999·9999", "a phone number '010·9999·9999'"),
+    ("010~9999~9999", "a phone number '010~9999~9999'"),
     ("evil\u200b.com", "an unprintable character U+200B"),  # shown as evil.com
     ("Coupang\u202e", "an unprintable character U+202E"),
     ("Coupang\nbit", "an unprintable character U+000A"),
