@@ -54,11 +54,12 @@ def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None
         if name in wanted:
             continue
         meant = looks.get(_look_alike(name))
-        if meant in wanted and meant not in columns:
+        if meant is None:
+            continue
+        if meant not in columns:
             raise FileRejected(MISSING_COLUMN, f"column {name[:60]!r} is not named exactly {meant!r}: rename it")
-        if meant in wanted:
-            raise FileRejected(UNREADABLE_FILE, f"column {name[:60]!r} reads as {meant!r}, which the file also has: "
-                                                "either could be the one meant; merge them into one")
+        raise FileRejected(UNREADABLE_FILE, f"column {name[:60]!r} reads as {meant!r}, which the file also has: "
+                                            "either could be the one meant; merge them into one")
 
 
 def columns_by_name(names: list[str]) -> dict[str, str]:
