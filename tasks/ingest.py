@@ -15,7 +15,7 @@ from redress.errors import RedressError
 from redress.results import FileRead, IngestResult
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
-from redress.warehouse import connect, quarantine
+from redress.warehouse import connect, files, quarantine
 from redress import inbox as io
 from redress.inbox.new_files import each_new_file, evidence_gone, record
 from redress.inbox.retime import retime
@@ -98,8 +98,9 @@ def ingest_inbox(ctx: RunContext, settings: Settings) -> IngestResult:
         masters = con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
         if masters == 0:
             raise RedressError("no valid customers snapshot: drop one into inbox/customers/ (see quarantine for rejected ones)")
-        retimed = retime(con, tz).line(tz)  # a new policy timezone: earlier files' times read again
-        gone = evidence_gone(con, listed)
+        evidence = files.evidence(con)  # read once: the accepted files the decisions rest on
+        retimed = retime(con, tz, evidence).line(tz)  # a new policy timezone: earlier files' times read again
+        gone = evidence_gone(evidence, listed)
     logger = get_run_logger()
     if retimed:
         logger.info("ingest: %s", retimed)

@@ -111,19 +111,20 @@ def _log_file(logger, f: io.InboxFile, entry: FileRead) -> None:
     logger.info("%s/%s: %s (%s)", f.kind, escape.terminal(f.name), entry.status, rows)
 
 
-def evidence_gone(con, listed: list[tuple[str, str, str | None]]) -> tuple[str, ...]:
+def evidence_gone(evidence: list[tuple], listed: list[tuple[str, str, str | None]]) -> tuple[str, ...]:
     """One line (no row value) for each accepted scope file, and the customers snapshot
     the master was promoted from, whose content is no longer in the inbox under any name
     (one still being copied in counts as there): gone, or its name now holding other
     content (which, new, this run read as a new file). Its
     rows stay evidence: SPEC "Paying exactly once", evidence only accumulates, and no
-    file's removal retracts an exposure. `listed`: each_new_file's, for the same kinds.
+    file's removal retracts an exposure. `evidence`: warehouse.files.evidence's rows;
+    `listed`: each_new_file's, for the same kinds.
     Sorted by kind and name."""
     contents = {(kind, sha) for kind, _, sha in listed}
     names = {(kind, name) for kind, name, _ in listed}
     passed_over = {(kind, name) for kind, name, sha in listed if sha is None}
     lines = []
-    for kind, name, sha, rows, run_id in files.evidence(con):
+    for kind, name, sha, rows, run_id, _ in evidence:
         if (kind, sha) in contents or (kind, name) in passed_over:  # there, perhaps under another name
             continue
         what = "its name now holds other content" if (kind, name) in names else "no longer in the inbox"

@@ -61,13 +61,14 @@ class Retimed:
                 f"(read before in {', '.join(self.earlier)}): {' and '.join(parts)}")
 
 
-def retime(con: duckdb.DuckDBPyConnection, timezone: str) -> Retimed:
+def retime(con: duckdb.DuckDBPyConnection, timezone: str, evidence: list[tuple] | None = None) -> Retimed:
     """Type again, in `timezone` (the policy's, an IANA name the policy loader checked),
     the times of every accepted scope file and of the current customers master read in
     another timezone, and record `timezone` for them, in one transaction of its own
     (module docstring). Returns what was typed again. Raises RedressError (one line) when
-    the master was promoted by an earlier version and read in another timezone."""
-    stale = files.read_elsewhere(con, timezone)
+    the master was promoted by an earlier version and read in another timezone.
+    `evidence`: files.evidence(con), when the caller has it already."""
+    stale = files.read_elsewhere(files.evidence(con) if evidence is None else evidence, timezone)
     if not stale:  # every run but the first after a timezone change: one small query
         return Retimed()
     con.execute("BEGIN")

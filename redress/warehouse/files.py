@@ -32,12 +32,12 @@ EVIDENCE = f"""status = {sql_literal(ACCEPTED)} AND (kind = 'scope' OR (kind = '
               AND file_sha256 IN (SELECT DISTINCT file_sha256 FROM customers)))"""
 
 
-def read_elsewhere(con: duckdb.DuckDBPyConnection, timezone: str) -> list[tuple[str, str, str | None]]:
+def read_elsewhere(evidence: list[tuple], timezone: str) -> list[tuple[str, str, str | None]]:
     """(kind, sha256, timezone read in: None for a file of an earlier version) of each
-    file of EVIDENCE read in a timezone other than `timezone`, sorted."""
-    return con.execute(f"""
-        SELECT DISTINCT kind, file_sha256, timezone FROM ingested_files
-        WHERE {EVIDENCE} AND timezone IS DISTINCT FROM ? ORDER BY ALL""", [timezone]).fetchall()
+    file of `evidence` (`evidence(con)`'s rows) read in a timezone other than
+    `timezone`, sorted."""
+    return sorted({(kind, sha, read_in) for kind, _, sha, _, _, read_in in evidence if read_in != timezone},
+                  key=lambda r: (r[0], r[1], r[2] or ""))
 
 
 def record_timezone(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
@@ -46,8 +46,9 @@ def record_timezone(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
                 [timezone, timezone])
 
 
-def evidence(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int | None, str]]:
-    """(kind, file_name, sha256, rows_read, run_id) of each file of EVIDENCE, sorted."""
+def evidence(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int | None, str, str | None]]:
+    """(kind, file_name, sha256, rows_read, run_id, timezone) of each file of EVIDENCE,
+    sorted: one query a run, for both redress/inbox/retime.py and new_files.evidence_gone."""
     return con.execute(f"""
-        SELECT kind, file_name, file_sha256, rows_read, run_id FROM ingested_files WHERE {EVIDENCE}
+        SELECT kind, file_name, file_sha256, rows_read, run_id, timezone FROM ingested_files WHERE {EVIDENCE}
         ORDER BY kind, file_name, file_sha256""").fetchall()

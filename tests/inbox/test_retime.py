@@ -87,7 +87,7 @@ def test_times_read_again_are_the_times_a_first_reading_gives(tmp_path_factory, 
     with connect(folder / "again.duckdb") as con:
         done = retime(con, after)
         assert retime(con, after).line(after) == ""  # recorded: nothing left to read again
-        assert files.read_elsewhere(con, after) == []
+        assert files.read_elsewhere(files.evidence(con), after) == []
     read_in(folder / "first.duckdb", after, scope_file, master, folder)
     assert times(folder / "again.duckdb") == times(folder / "first.duckdb")
     assert (done.scope_files, done.scope_rows, done.customers, done.earlier) == (1, len(scope), len(created), (before,))
