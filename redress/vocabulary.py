@@ -145,7 +145,13 @@ FILE_STATUSES = {
 }
 
 # ----------------------------------------------------- finance results: SPEC "Input: returns from finance"
+# A row the reader could not split into the header's fields (a CSV row with more fields
+# than the header, a JSON Lines line that is no object): quarantined alone, never the file.
+MALFORMED_ROW = "malformed_row"
+MALFORMED_ROW_TEXT = ("the row could not be read as the header's fields (more fields than the header: "
+                      "quote values that contain commas; or a line that is not a JSON object)")
 RETURN_REASONS = {
+    MALFORMED_ROW: MALFORMED_ROW_TEXT,
     "missing_payment_id": "no payment_id",
     "invalid_status": "status is neither settled nor returned",
     "unknown_payment_id": "no such payment in the ledger",
@@ -165,6 +171,7 @@ NOTHING_TO_CLAIM = "nothing_to_claim"
 REPEATED_REFERENCE_CODE = "repeated_reference_code"
 # In rule order (redress/checks/claims_checks.py): the first a row fails is its reason.
 CLAIM_REASONS = {
+    MALFORMED_ROW: MALFORMED_ROW_TEXT,
     UNKNOWN_REFERENCE_CODE: "no reference code, or one that names nobody",
     UNVERIFIED_CLAIM: "verified_at (an ISO 8601 time) or verified_by is missing",
     INVALID_BANK_DETAILS: "the bank code is not 3 digits or the account not 10 to 16 digits",

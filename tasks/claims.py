@@ -37,10 +37,13 @@ from redress.checks.quality import EVERY_REASON, check
 from redress.checks.suites import failing_rows_of
 
 # The row as quarantine keeps it: the account masked to its last 4 digits.
+# A malformed row's later fields may hold the rest of a shifted account (`123,4567890`
+# puts digits under verified_at): only its code, bank code and masked account are kept.
 ROW_FIELDS = {
     "reference_code": "s.reference_code", "bank_code": "s.bank_code",
     "bank_account": quarantine.masked_account("s.bank_account"),
-    "verified_at": "s.verified_at", "verified_by": "s.verified_by",
+    "verified_at": "CASE WHEN s.malformed IS NULL THEN s.verified_at END",
+    "verified_by": "CASE WHEN s.malformed IS NULL THEN s.verified_by END", "malformed": "s.malformed",
 }
 
 

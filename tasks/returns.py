@@ -3,7 +3,9 @@
 Each new file of inbox/returns/ (CSV: payment_id, status, reason) is checked by the
 `returns_staging` suite: an unknown payment_id, a settled payment being returned, a
 result for a payment held on `claim` (never sent out: result_for_unsent_payment), a
-malformed or repeated row is quarantined with its reason, never applied. The accepted
+malformed row (a CSV row with more fields than the header, a JSON Lines line that is no
+object: `malformed_row`) or a repeated one is quarantined with its reason, never applied,
+and the file's other rows are. The accepted
 rows update the ledger in one transaction with the file's record, so a file is applied
 once or not at all. A returned payment no longer counts as paid: the disburse stage of
 the same run reissues it with attempt + 1, or holds it as a claim after max_attempts.
@@ -42,7 +44,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> Returns
     from redress.checks.returns_checks import create_returns_staging
 
     staged = ctx.work_dir / f"returns-{f.sha256[:16]}.parquet"
-    rows = io.stage(io.read_text_frame(f.path, ("payment_id", "status"), io.RETURNS_COLUMNS), staged)
+    rows = io.stage(io.returns_frame(f.path), staged)
     with connect(ctx.warehouse) as con:
         create_returns_staging(con, staged)
     checked = check(ctx, "returns_staging", "returns_staging", label=f"returns_staging-{f.name}", held=EVERY_REASON)
@@ -52,7 +54,8 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> Returns
         con.execute("BEGIN")
         quarantine.add_failing_rows(
             con, run_id=ctx.run_id, kind="returns", sha256=f.sha256, file_name=f.name, staging="returns_staging",
-            row_fields={"payment_id": "s.payment_id", "status": "s.status", "reason": "s.reason"})
+            row_fields={"payment_id": "s.payment_id", "status": "s.status", "reason": "s.reason",
+                        "malformed": "s.malformed"})
         applied, already = apply_results(con, ctx.run_id)
         whole_file = failures.filter(failures["row_number"].is_null()).height > 0
         if whole_file:

@@ -14,7 +14,10 @@ import duckdb
 from redress import sql, vocabulary
 from redress.inbox.streaming import ts
 
-# First failing rule decides, so a rejected row has exactly one reason: who the claim
+# First failing rule decides, so a rejected row has exactly one reason: a malformed row
+# (one the reader could not split into the header's fields: a CSV row with more fields
+# than the header, a JSON Lines line that is no object; its values may sit under the
+# wrong names, a bank account under verified_by, so none is trusted), then who the claim
 # is for (a reference code that names a notified person), then whether it was verified
 # (both who and when, `verified_at` an ISO 8601 time), then the bank details by the
 # master's rule (redress/inbox/customers.py bank_details, computed by the reader), then
@@ -24,6 +27,7 @@ from redress.inbox.streaming import ts
 # valid or not: two rows for one person, perhaps with two accounts, leave which one is
 # meant a guess, so none is applied.
 CLAIM_RULES = {
+    "row_malformed": vocabulary.MALFORMED_ROW,
     "code_unknown": vocabulary.UNKNOWN_REFERENCE_CODE,
     "unverified": vocabulary.UNVERIFIED_CLAIM,
     "bank_invalid": vocabulary.INVALID_BANK_DETAILS,
@@ -37,7 +41,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                           deadline: date | None) -> None:
     """claims_staging: one claims file staged as text (Parquet at `staged`, from
     redress.inbox.claims_frame: row_number, reference_code, bank_code, bank_account,
-    verified_at, verified_by, bank_account_digits, bank_valid), with `customer_id` and
+    verified_at, verified_by, bank_account_digits, bank_valid, malformed), with `customer_id` and
     `notified_code` (the person the code was given to, from notifications, and the code
     as given then: a code is matched case-insensitively, as explain does; NULL when
     unknown), `verified_at_ts`
@@ -55,6 +59,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                        r.bank_code::VARCHAR AS bank_code, r.bank_account::VARCHAR AS bank_account,
                        r.bank_account_digits::VARCHAR AS bank_account_digits, r.bank_valid::BOOLEAN AS bank_valid,
                        r.verified_at::VARCHAR AS verified_at, r.verified_by::VARCHAR AS verified_by,
+                       r.malformed::VARCHAR AS malformed,
                        {ts('r.verified_at')} AS verified_at_ts,
                        n.customer_id
                 FROM read_parquet(?, hive_partitioning = false) r
@@ -70,6 +75,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
             ruled AS (
                 SELECT g.*, coalesce(h.held_amount, 0)::BIGINT AS held_amount,
                     CASE
+                        WHEN g.malformed IS NOT NULL THEN 'row_malformed'
                         WHEN g.customer_id IS NULL THEN 'code_unknown'
                         WHEN g.verified_by IS NULL OR g.verified_at_ts IS NULL THEN 'unverified'
                         WHEN NOT g.bank_valid THEN 'bank_invalid'
@@ -80,7 +86,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                 FROM given g LEFT JOIN held h USING (customer_id)
             )
             SELECT row_number, reference_code, notified_code, bank_code, bank_account, bank_account_digits, verified_at,
-                   verified_by, verified_at_ts, customer_id, held_amount,
+                   verified_by, malformed, verified_at_ts, customer_id, held_amount,
                    {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}
             FROM ruled ORDER BY row_number
         """, [sql.file_path(staged), deadline, deadline])

@@ -12,7 +12,10 @@ import duckdb
 from redress import sql, vocabulary
 
 # First failing rule decides, so a rejected row has exactly one reason: a malformed row
-# first (no payment_id, then a status that is neither value), then the ledger lookups,
+# first (one the reader could not split into the header's fields: a CSV row with more
+# fields than the header, as an unquoted comma in `reason` makes, or a JSON Lines line
+# that is no object; its values may sit under the wrong names, so none is trusted), then
+# no payment_id, then a status that is neither value, then the ledger lookups,
 # then a payment named by more than one otherwise valid row of the file (which one
 # would apply is a guess: none is applied).
 #
@@ -28,6 +31,7 @@ from redress import sql, vocabulary
 # and changes nothing, so it is not quarantined but counted as `already_settled` in the
 # stage result (column `already_applied`), since banks resend confirmations.
 RETURN_RULES = {
+    "row_malformed": vocabulary.MALFORMED_ROW,
     "payment_id_missing": "missing_payment_id",
     "status_invalid": "invalid_status",
     "payment_unknown": "unknown_payment_id",
@@ -44,7 +48,8 @@ OPEN_STATUS = vocabulary.ISSUED
 
 def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None:
     """returns_staging: one returns file staged as text (Parquet at `staged`: row_number,
-    payment_id, status, reason; trimmed, blank = NULL), looked up in the ledger of the
+    payment_id, status, reason, malformed; trimmed, blank = NULL; `malformed` says what
+    the reader found wrong with the row, redress.inbox.read_text_frame), looked up in the ledger of the
     same warehouse, with one boolean per RETURN_RULES key (true only for the row's first
     failing rule) that `expectations/returns_staging.json` checks, plus `ledger_status`
     (NULL for an unknown payment) and `already_applied` (a row that passes every rule
@@ -54,7 +59,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
         CREATE OR REPLACE TABLE returns_staging AS
         WITH given AS (
             SELECT r.row_number::BIGINT AS row_number, r.payment_id::VARCHAR AS payment_id,
-                   r.status::VARCHAR AS status, r.reason::VARCHAR AS reason,
+                   r.status::VARCHAR AS status, r.reason::VARCHAR AS reason, r.malformed::VARCHAR AS malformed,
                    l.payment_id IS NOT NULL AS in_ledger, l.status AS ledger_status, l.rail AS ledger_rail
             FROM read_parquet(?, hive_partitioning = false) r
             LEFT JOIN ledger l ON l.payment_id = r.payment_id
@@ -62,6 +67,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
         ruled AS (
             SELECT *,
                 CASE
+                    WHEN malformed IS NOT NULL THEN 'row_malformed'
                     WHEN payment_id IS NULL THEN 'payment_id_missing'
                     WHEN status IS NULL OR status NOT IN {vocabulary.sql_list(vocabulary.FINANCE_OUTCOMES)} THEN 'status_invalid'
                     WHEN NOT in_ledger THEN 'payment_unknown'
@@ -81,7 +87,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
                 END AS first_failed_rule
             FROM ruled
         )
-        SELECT row_number, payment_id, status, reason, ledger_status,
+        SELECT row_number, payment_id, status, reason, malformed, ledger_status,
                first_failed_rule IS NULL AND status = ledger_status AS already_applied,
                {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in RETURN_RULES)}
         FROM counted ORDER BY row_number

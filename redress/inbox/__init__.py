@@ -9,7 +9,8 @@ The stages use the names below (`from redress import inbox as io`); one module p
 * `text_frame`: any file as text columns (`read_text_frame`), per format in
   `csv_reader`, `jsonl_reader`, `parquet_reader`; header names in `columns`
 * `streaming`: a frame into DuckDB, through one work file that DuckDB reads on all its threads
-* `customers`, `scope`: each kind's load into the warehouse; `claims`: a claims file read
+* `customers`, `scope`: each kind's load into the warehouse; `claims`, `returns`: a claims
+  or returns file read
 * `new_files`: the loop over new files that the ingest and returns stages share
 """
 
@@ -27,13 +28,14 @@ from redress.inbox.streaming import loading
 from redress.inbox.customers import customers_frame, load_customers_staging, promote_customers
 from redress.inbox.scope import load_scope_rows, scope_frame
 from redress.inbox.claims import claims_frame
+from redress.inbox.returns import returns_frame
 
 __all__ = [
     "CLAIMS_COLUMNS", "CUSTOMER_COLUMNS", "KINDS", "NOT_UTF8", "RETURNS_COLUMNS", "SCOPE_COLUMNS", "STEM_CHARS",
     "FileChanged", "FileRejected", "Inbox", "InboxFile", "Listed", "PassedOver",
     "claims_frame", "customers_frame", "hash_file", "require_inbox", "inbox_files", "list_inbox", "load_customers_staging",
     "load_scope_rows", "loading", "natural_key", "promote_customers", "read_order",
-    "read_text_frame", "safe_stem", "scope_frame", "settle", "sha256_of", "stage",
+    "read_text_frame", "returns_frame", "safe_stem", "scope_frame", "settle", "sha256_of", "stage",
 ]
 
 

@@ -17,6 +17,8 @@ from redress.inbox.files import FileRejected
 from redress.vocabulary import MISSING_COLUMN, UNREADABLE_FILE
 
 ROW = "__redress_row_number__"  # the reader's row index, apart from any column of the file
+# What is wrong with a row a reader kept when asked to mark malformed rows (NULL: sound).
+MALFORMED = "__redress_malformed__"
 
 
 def trimmed(expr: pl.Expr) -> pl.Expr:

@@ -7,7 +7,11 @@
   not counted, not staged. A row with a value beyond the header's last name makes the
   file unreadable_file naming the row (the row is shifted: a comma in an unquoted
   value; keeping it would put values under the wrong names, dropping the extra would
-  lose one). A row with fewer fields has the missing trailing fields empty, which the
+  lose one). A reader of finance's and customer service's files (one row, one
+  payment: SPEC "Input: returns from finance") asks for such rows to be marked
+  instead (`malformed=True`): the row is kept, with a column saying what is
+  wrong, for its checks to quarantine the row alone.
+  A row with fewer fields has the missing trailing fields empty, which the
   row rules then judge. A header name given twice (after trimming) is unreadable_file,
   since either column could be meant.
 * row_number: the row's position among the file's data rows as a person counting
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from redress.inbox.columns import ROW, columns_by_name, header_name
+from redress.inbox.columns import MALFORMED, ROW, columns_by_name, header_name
 from redress.inbox.files import FileRejected
 from redress.vocabulary import UNREADABLE_FILE
 
@@ -36,11 +40,16 @@ def _csv_width(path: Path) -> int:
     return (most or 0) + 1
 
 
-def csv_frame(path: Path) -> pl.LazyFrame:
+BEYOND_HEADER = "more fields than the header (quote values that contain commas)"
+
+
+def csv_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
     """Every field as text, under the header's (trimmed) names; the header record is
     row 0, so row_number is the record's position. Lines of nothing but delimiters and
     whitespace are dropped after numbering; a value beyond the header's last name makes
-    the file unreadable (module docstring)."""
+    the file unreadable (module docstring), or with `malformed` puts, in a last column
+    MALFORMED (String; NULL for a sound row) BEYOND_HEADER, never the values (they may
+    be a bank account shifted out of its column)."""
     width = _csv_width(path)
     positions = [f"field_{i}" for i in range(width)]
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
@@ -52,12 +61,15 @@ def csv_frame(path: Path) -> pl.LazyFrame:
     columns_by_name([n for n in names if n])
     extra = positions[len(names):]
     data = frame.filter(pl.col(ROW) > 0)
-    if extra:
-        ragged = (data.filter(pl.any_horizontal(pl.col(c).str.strip_chars().fill_null("") != "" for c in extra))
-                  .select(ROW).head(1).collect())
+    beyond = pl.any_horizontal(pl.col(c).str.strip_chars().fill_null("") != "" for c in extra) if extra else pl.lit(False)
+    if extra and not malformed:
+        ragged = data.filter(beyond).select(ROW).head(1).collect()
         if ragged.height:
-            raise FileRejected(UNREADABLE_FILE, f"row {ragged.item()} has more fields than the header "
-                                                  "(quote values that contain commas)")
+            raise FileRejected(UNREADABLE_FILE, f"row {ragged.item()} has {BEYOND_HEADER}")
     blank = pl.all_horizontal(pl.col(c).str.strip_chars().fill_null("") == "" for c in positions)
     named = [pl.col(c).alias(n) for c, n in zip(positions, names) if n]
-    return data.filter(~blank).select(ROW, *named)
+    if not malformed:
+        return data.filter(~blank).select(ROW, *named)
+    # What is wrong, never the values: they may be a bank account shifted out of its column.
+    said = pl.when(beyond).then(pl.lit(BEYOND_HEADER)).otherwise(pl.lit(None, pl.String))
+    return data.filter(~blank).select(ROW, *named, said.alias(MALFORMED))

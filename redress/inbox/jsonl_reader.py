@@ -5,7 +5,10 @@
   (`12345` -> "12345", `true` -> "true", an object or array -> its compact JSON text,
   a float in its shortest round-trip form: `1e3` -> "1000.0"); JSON null is missing. A
   line that is not a JSON object, or an object with a key twice, makes the file
-  unreadable_file naming the line. Blank lines are not rows.
+  unreadable_file naming the line; a reader of finance's and customer service's files
+  asks for such lines to be marked instead (`malformed=True`): the line is a row with
+  every column empty and a column saying what is wrong, for its checks to quarantine
+  it alone. Blank lines are not rows.
 * row_number: the line number, blank lines included.
 """
 
@@ -16,15 +19,21 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress.inbox.columns import ROW, header_name
+from redress.inbox.columns import MALFORMED, ROW, header_name
 from redress.inbox.files import FileRejected
 from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
 
 
-def jsonl_frame(path: Path) -> pl.LazyFrame:
+NOT_AN_OBJECT = "the line is not a JSON object"
+KEY_TWICE = "the line gives a key twice"
+
+
+def jsonl_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
     """The lines as JSON objects, one text column per key of any line (module docstring).
     Lines are read raw by Polars (no glob, no schema window) and unpacked by DuckDB's
-    JSON reader, which keeps every key of every line."""
+    JSON reader, which keeps every key of every line. With `malformed`, a bad line is a
+    row of empty columns with NOT_AN_OBJECT or KEY_TWICE in a last column MALFORMED
+    (String; NULL for a sound line) instead of making the file unreadable."""
     lines = (pl.scan_csv(path, has_header=False, separator="\x1f", quote_char=None, infer_schema=False,
                          new_columns=["line"], glob=False, encoding="utf8", truncate_ragged_lines=False)
              .with_row_index("row_number", offset=1)
@@ -35,33 +44,48 @@ def jsonl_frame(path: Path) -> pl.LazyFrame:
         raise FileRejected(EMPTY_FILE, "the file has no data rows")
     with duckdb.connect() as con:
         con.register("lines", lines)
-        bad = con.execute("""
-            SELECT min(row_number) FROM lines
-            WHERE NOT json_valid(line) OR json_type(CASE WHEN json_valid(line) THEN line END) <> 'OBJECT'
-        """).fetchall()[0][0]
-        if bad is not None:
+        is_object = "json_valid(line) AND json_type(CASE WHEN json_valid(line) THEN line END) = 'OBJECT'"
+        bad = con.execute(f"SELECT min(row_number) FROM lines WHERE NOT ({is_object})").fetchall()[0][0]
+        if bad is not None and not malformed:
             raise FileRejected(UNREADABLE_FILE, f"line {bad} is not a JSON object")
-        con.execute("""
+        con.execute(f"""
             CREATE TABLE pairs AS
             SELECT l.row_number, e.key, CASE WHEN e.type = 'NULL' THEN NULL
                                               WHEN e.type = 'VARCHAR' THEN e.value ->> '$'
                                               ELSE e.value::VARCHAR END AS value
-            FROM lines l, json_each(l.line) e""")
+            FROM (SELECT * FROM lines WHERE {is_object}) l, json_each(l.line) e""")
         keys = [k for (k,) in con.execute("SELECT DISTINCT key FROM pairs ORDER BY key").fetchall()]
         names = {}
         for key in keys:
             names.setdefault(header_name(key), []).append(key)
         con.register("keymap", pl.DataFrame({"key": keys, "name": [header_name(k) for k in keys]},
                                             schema={"key": pl.String, "name": pl.String}))
-        twice = con.execute("""
-            SELECT row_number, name FROM pairs JOIN keymap USING (key)
-            GROUP BY ALL HAVING count(*) > 1 ORDER BY row_number LIMIT 1""").fetchall()
-        if twice:
-            raise FileRejected(UNREADABLE_FILE, f"line {twice[0][0]} gives the key {twice[0][1][:60]!r} twice")
+        con.execute("""
+            CREATE TABLE twice AS
+            SELECT row_number, min(name) AS name FROM (
+                SELECT row_number, name FROM pairs JOIN keymap USING (key)
+                GROUP BY ALL HAVING count(*) > 1)
+            GROUP BY row_number""")
+        first_twice = con.execute("SELECT row_number, name FROM twice ORDER BY row_number LIMIT 1").fetchall()
+        if first_twice and not malformed:
+            raise FileRejected(UNREADABLE_FILE,
+                               f"line {first_twice[0][0]} gives the key {first_twice[0][1][:60]!r} twice")
+        flagged = ""
+        if malformed:  # a bad line keeps no values, only what is wrong with it
+            con.execute("DELETE FROM pairs WHERE row_number IN (SELECT row_number FROM twice)")
+            con.execute(f"""
+                CREATE TABLE bad AS
+                SELECT row_number, '{NOT_AN_OBJECT}' AS m FROM lines WHERE NOT ({is_object})
+                UNION ALL SELECT row_number, '{KEY_TWICE}' FROM twice""")
+            flagged = "LEFT JOIN bad USING (row_number)"
         # one column per trimmed key: at most one raw key per line (checked above)
-        select = ", ".join(f"max(value) FILTER (WHERE name = ${i + 1}) AS c{i}" for i in range(len(names)))
+        select = [f"max(value) FILTER (WHERE name = ${i + 1}) AS c{i}" for i in range(len(names))]
+        select += ["any_value(m) AS m"] if malformed else []
         wide = con.sql(f"""
-            SELECT row_number{', ' + select if select else ''}
-            FROM lines LEFT JOIN (pairs JOIN keymap USING (key)) USING (row_number)
+            SELECT {', '.join(['row_number', *select])}
+            FROM lines LEFT JOIN (pairs JOIN keymap USING (key)) USING (row_number) {flagged}
             GROUP BY row_number ORDER BY row_number""", params=list(names)).pl()
-    return wide.rename({"row_number": ROW, **{f"c{i}": name for i, name in enumerate(names)}}).lazy()
+    renamed = {"row_number": ROW, **{f"c{i}": name for i, name in enumerate(names)}}
+    if malformed:
+        renamed["m"] = MALFORMED
+    return wide.rename(renamed).lazy()

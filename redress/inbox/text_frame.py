@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress.inbox.columns import ROW, columns_by_name, refuse_look_alikes, trimmed, typed_name
+from redress.inbox.columns import MALFORMED, ROW, columns_by_name, refuse_look_alikes, trimmed, typed_name
 from redress.inbox.csv_reader import csv_frame
 from redress.inbox.files import SUFFIXES, FileRejected
 from redress.inbox.hashing import BLOCK, NOT_UTF8
@@ -52,11 +52,15 @@ def _refuse_cr_line_ends(path: Path) -> None:
 
 
 def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ...],
-                    typed: tuple[str, ...] = ()) -> pl.LazyFrame:
+                    typed: tuple[str, ...] = (), malformed: bool = False) -> pl.LazyFrame:
     """The file as text columns `wanted` (missing optional ones as NULL), trimmed, blank
     as NULL, with a 1-based row_number (Int64), as the module docstring says per format.
     Each column of `typed` that the file holds as a typed Parquet timestamp is also
     passed on as it is (zone or not), under `typed_name(column)`, after the text ones.
+    With `malformed` (files of one row per payment: SPEC "Input: returns from finance"
+    quarantines a malformed row, never the file), a CSV row with fields beyond the header
+    or a JSON Lines line that is no object is kept, and a last column `malformed`
+    (String) says what is wrong with it (NULL for a sound row; always NULL in Parquet).
     Raises FileRejected (unreadable_file, empty_file, missing_column: SPEC "File rules")."""
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
@@ -67,12 +71,12 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         _refuse_cr_line_ends(path)
     try:
         if fmt == "csv":
-            frame = csv_frame(path)
+            frame = csv_frame(path, malformed)
         elif fmt == "parquet":
             refuse_unknown_zones(path)
             frame = pl.scan_parquet(path, glob=False).with_row_index(ROW, offset=1)
         else:
-            frame = jsonl_frame(path)
+            frame = jsonl_frame(path, malformed)
         schema = frame.collect_schema()
     except FileRejected:
         raise
@@ -82,7 +86,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         # not OSError: a share that drops is retried by the task, never quarantined.
         # A panic of Polars on a file's content is that file's fault, never the run's.
         raise unreadable(exc, f"cannot be read as {fmt}") from None
-    columns = columns_by_name([n for n in schema.names() if n != ROW])
+    columns = columns_by_name([n for n in schema.names() if n not in (ROW, MALFORMED)])
     refuse_look_alikes(columns, wanted)
     missing = [c for c in required if c not in columns]
     if missing:
@@ -105,7 +109,9 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     # cut digits do, before 1970 too.)
     kept = [pl.col(columns[c]).dt.cast_time_unit("us").alias(typed_name(c)) for c in typed
             if c in columns and isinstance(schema[columns[c]], pl.Datetime)]
-    return frame.select(pl.col(ROW).cast(pl.Int64).alias("row_number"), *(text(c) for c in wanted), *kept)
+    said = [(pl.col(MALFORMED) if MALFORMED in schema.names() else pl.lit(None, pl.String)).alias("malformed")
+            ] if malformed else []
+    return frame.select(pl.col(ROW).cast(pl.Int64).alias("row_number"), *(text(c) for c in wanted), *kept, *said)
 
 
 def sink(frame: pl.LazyFrame, target: Path, **options) -> None:

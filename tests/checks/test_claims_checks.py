@@ -24,7 +24,7 @@ PEOPLE = {
     "HELDAAAA": ("c-held", [("claim", "issued", 50000)]),
     "HELDBBBB": ("c-held2", [("bank_transfer", "returned", 50000)] * 3 + [("claim", "issued", 50000)]),
     "HELDCCCC": ("c-held3", [("claim", "issued", 30000)]),
-    **{f"HELD{c * 4}": (f"c-held-{c}", [("claim", "issued", 10000)]) for c in "DEFGHJ"},
+    **{f"HELD{c * 4}": (f"c-held-{c}", [("claim", "issued", 10000)]) for c in "DEFGHJK"},
     "PAIDAAAA": ("c-paid", [("bank_transfer", "issued", 50000)]),
     "DONEAAAA": ("c-done", [("claim", "cancelled", 50000), ("bank_transfer", "settled", 50000)]),
 }
@@ -45,6 +45,9 @@ CLAIM_ROWS = [  # a claims row as customer service writes it; the expected reaso
     (("HELDCCCC", "004", "1234567890", "2025-12-31T23:59:59+09:00", "CS042"), None),
     (("PAIDAAAA", *GOOD), vocabulary.NOTHING_TO_CLAIM),
     (("DONEAAAA", *GOOD), vocabulary.NOTHING_TO_CLAIM),
+    # an account written with an unquoted comma: six fields under five names, the digits'
+    # end under verified_at. None of its values is trusted: quarantined alone.
+    (("HELDKKKK", "004", "123", "4567890", "2025-12-02", "CS042"), vocabulary.MALFORMED_ROW),
 ]
 DEADLINE = date(2025, 12, 31)
 AFTER_DEADLINE = [  # verified_at after the deadline, in the policy's timezone (Asia/Seoul)

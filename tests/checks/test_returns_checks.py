@@ -13,7 +13,7 @@ from redress.checks.suites import failing_rows, validate_table
 from redress.warehouse import connect
 
 LEDGER = [("P1", "issued"), ("P2", "settled"), ("P3", "returned"), ("P4", "issued"), ("P5", "issued"),
-          ("P6", "issued"), ("P7", "cancelled"), ("P8", "issued"), ("V1", "issued")]
+          ("P6", "issued"), ("P7", "cancelled"), ("P8", "issued"), ("V1", "issued"), ("P10", "issued")]
 # bank_transfer unless named: P7 a held claim payment a claim replaced, P8 one still held.
 RAILS = {"P7": "claim", "P8": "claim", "V1": "voucher"}
 
@@ -37,6 +37,10 @@ RETURN_ROWS = [  # (payment_id, status, reason) as finance writes them; the expe
     (("P5", "settled", ""), "repeated_payment_id"),
     (("P6", "returned", ""), "repeated_payment_id"),
     (("P6", "returned", ""), "repeated_payment_id"),
+    # an unquoted comma in the reason: four fields under a header of three. Its values
+    # may sit under the wrong names, so it is quarantined alone; the file is applied.
+    (("P10", "returned", "account closed", " no such account"), "malformed_row"),
+    (("P10", "settled", "", "", ""), None),  # empty fields past the header: no value lost
 ]
 
 
@@ -50,8 +54,7 @@ def returns_warehouse(tmp_path: Path, rows: list[tuple], *, header: str = "payme
             )
     csv = tmp_path / "returns.csv"
     csv.write_text(header + "\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
-    columns = tuple(header.split(","))
-    staged = io.stage(io.read_text_frame(csv, columns, columns), tmp_path / "returns.parquet")
+    staged = io.stage(io.returns_frame(csv), tmp_path / "returns.parquet")
     assert staged == len(rows)
     with connect(path) as con:
         create_returns_staging(con, tmp_path / "returns.parquet")

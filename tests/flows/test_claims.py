@@ -133,6 +133,27 @@ def test_a_claim_is_paid_by_bank_transfer_to_the_claimed_account_and_a_second_cl
     assert_paid_exactly_once(data)
 
 
+def test_a_malformed_claims_row_is_quarantined_alone_and_the_others_paid(held):
+    """A claims row written with an unquoted comma in the account (six fields under five
+    names) cannot be trusted: its digits' end sits under verified_at. It is quarantined
+    alone as malformed_row, the account masked, nothing beyond the header kept; the
+    file's other claim is paid."""
+    data = held
+    c1, c2 = code_of(data, "C1"), code_of(data, "C2")
+    drop_claims(data, "claims_1.csv", [(c1, "004", "123-4567-8901", "2025-12-02T10:00:00+09:00", "CS042"),
+                                       (c2, "088", "223", "4567890", "2025-12-02", "CS007")])
+    summary = run(data, 2)
+    assert (summary["claims"]["claims_applied"], summary["claims"]["rows_quarantined"]) == (1, 1)
+    assert q(data, "SELECT reason, row_number, json_extract_string(row_json, '$.bank_account'), "
+                   "json_extract_string(row_json, '$.malformed') FROM quarantine WHERE kind = 'claims'") == [
+        ("malformed_row", 2, "******", "more fields than the header (quote values that contain commas)")]
+    assert "4567890" not in q(data, "SELECT string_agg(row_json, '') FROM quarantine")[0][0]
+    assert q(data, "SELECT customer_id, rail, status FROM ledger WHERE rail <> 'voucher' AND customer_id <> 'B1' "
+                   "ORDER BY 1, 2") == [("C1", "bank_transfer", "issued"), ("C1", "claim", "cancelled"),
+                                        ("C2", "claim", "issued")]
+    assert_paid_exactly_once(data)
+
+
 # ----------------------------------------------------------------- results from finance (SPEC "Input: returns")
 
 FIGURES = ("payments_applied", "already_settled", "rows_quarantined")

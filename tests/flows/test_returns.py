@@ -146,3 +146,29 @@ def test_a_result_after_a_return_is_quarantined_and_the_person_is_paid_once(paid
         "payments_applied": 0, "already_settled": 1, "rows_quarantined": 0}
     assert q(data, "SELECT count(*) FROM quarantine WHERE kind = 'returns'") == [(1,)]
     assert q(data, "SELECT status FROM ledger WHERE payment_id = ?", [second]) == [("settled",)]
+
+
+def test_a_malformed_returns_row_is_quarantined_alone_and_the_file_applied(paid_once):
+    """SPEC "Input: returns from finance": a malformed row is quarantined, never applied;
+    the file's other rows are. A CSV row with more fields than the header (an unquoted
+    comma in the reason) and a JSON Lines line that is no object are malformed."""
+    data = paid_once
+    b1, b2, v1 = payment_of(data, "B1"), payment_of(data, "B2"), payment_of(data, "V1")
+    (data / "inbox" / "returns" / "returns_2.csv").write_text(
+        "payment_id,status,reason\n"
+        f"{b1},returned,account closed\n"
+        f"{b2},returned,closed, no such account\n")   # four fields: malformed
+    (data / "inbox" / "returns" / "returns_2b.jsonl").write_text(
+        f'{{"payment_id": "{v1}", "status": "settled"}}\n'
+        f'["{b2}", "settled"]\n')                       # not an object: malformed
+    summary = run(data, 2)
+    files = {f["file_name"]: f for f in summary["returns"]["files"]}
+    assert {n: (f["status"], f["payments_applied"], f["rows_quarantined"]) for n, f in files.items()} == {
+        "returns_2.csv": ("accepted", 1, 1), "returns_2b.jsonl": ("accepted", 1, 1)}
+    assert q(data, "SELECT file_name, row_number, reason, json_extract_string(row_json, '$.malformed') FROM quarantine "
+                   "WHERE kind = 'returns' ORDER BY file_name") == [
+        ("returns_2.csv", 2, "malformed_row", "more fields than the header (quote values that contain commas)"),
+        ("returns_2b.jsonl", 2, "malformed_row", "the line is not a JSON object")]
+    assert q(data, "SELECT payment_id, status FROM ledger WHERE payment_id IN (?, ?, ?) ORDER BY payment_id",
+             [b1, b2, v1]) == sorted([(b1, "returned"), (b2, "issued"), (v1, "settled")])
+    assert summary["disburse"]["payments"] == 1  # B1's reissue; B2 stays issued, never touched

@@ -43,7 +43,7 @@ def apply_file(warehouse: Path, folder: Path, name: str, rows: list[tuple[str, s
     csv = folder / name
     csv.write_text("payment_id,status,reason\n" + "".join(f"{p},{s},bank\n" for p, s in rows), encoding="utf-8")
     staged = folder / (name + ".parquet")
-    io.stage(io.read_text_frame(csv, ("payment_id", "status"), io.RETURNS_COLUMNS), staged)
+    io.stage(io.returns_frame(csv), staged)
     with connect(warehouse) as con:
         create_returns_staging(con, staged)
         failures = failures_of(con)
@@ -88,7 +88,7 @@ def test_only_an_issued_payment_moves_and_a_repeated_settled_is_counted(tmp_path
 
 def checked(warehouse: Path, folder: Path, rows: str):
     (folder / "r.csv").write_text("payment_id,status,reason\n" + rows, encoding="utf-8")
-    io.stage(io.read_text_frame(folder / "r.csv", ("payment_id", "status"), io.RETURNS_COLUMNS),
+    io.stage(io.returns_frame(folder / "r.csv"),
              folder / "r.parquet")
     con = connect(warehouse)
     create_returns_staging(con, folder / "r.parquet")

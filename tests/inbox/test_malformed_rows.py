@@ -1,0 +1,98 @@
+"""Rows a reader cannot split into the header's fields, marked instead of refused, for
+files of one row per payment (SPEC "Input: returns from finance": a malformed row is
+quarantined, never the file; claims follow the same rule). Scope files and customer
+snapshots still refuse the file whole (SPEC "File rules", "Input: customers snapshot"),
+naming the first such row: both readings are tested on the same files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from redress import inbox as io
+from redress.inbox.jsonl_reader import KEY_TWICE, NOT_AN_OBJECT
+
+WANT = ("a", "b", "c")
+BEYOND = "more fields than the header (quote values that contain commas)"
+value = st.text(alphabet="xyzé 0-9", min_size=1, max_size=5).filter(str.strip)
+# a row: three values, and what follows the third (nothing, empty fields, or values)
+row = st.tuples(st.lists(value, min_size=3, max_size=3),
+                st.one_of(st.just([]), st.lists(st.just(""), min_size=1, max_size=3),
+                          st.lists(value, min_size=1, max_size=3)))
+
+
+def read(path: Path, malformed: bool) -> list[dict]:
+    return io.read_text_frame(path, (), WANT, malformed=malformed).collect().to_dicts()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(row, min_size=1, max_size=25))
+def test_a_csv_row_wider_than_the_header_is_marked_or_refuses_the_file(tmp_path, rows):
+    path = tmp_path / "r.csv"
+    path.write_text("a,b,c\n" + "".join(",".join(values + extra) + "\n" for values, extra in rows), encoding="utf-8")
+    wider = [n for n, (_, extra) in enumerate(rows, start=1) if any(extra)]
+    got = read(path, malformed=True)
+    # every row once, in order, its three values as written; marked exactly when wider
+    assert [r["row_number"] for r in got] == list(range(1, len(rows) + 1))
+    assert [(r["a"], r["b"], r["c"]) for r in got] == [tuple(v.strip() for v in values) for values, _ in rows]
+    assert [r["row_number"] for r in got if r["malformed"] is not None] == wider
+    assert {r["malformed"] for r in got} <= {None, BEYOND}
+    if wider:
+        with pytest.raises(io.FileRejected) as caught:
+            read(path, malformed=False)
+        assert (caught.value.reason, caught.value.detail) == ("unreadable_file", f"row {wider[0]} has {BEYOND}")
+    else:
+        assert [{k: v for k, v in r.items() if k != "malformed"} for r in got] == read(path, malformed=False)
+
+
+line = st.one_of(
+    st.fixed_dictionaries({}, optional={k: value for k in WANT}).map(lambda d: ("object", json.dumps(d), d)),
+    st.sampled_from(['[1, 2]', '"text"', '{"a": 1', 'null', '42']).map(lambda t: ("not", t, None)),
+    st.sampled_from(['{"a": "x", "a": "y"}', '{"b": "x", " b": "y"}']).map(lambda t: ("twice", t, None)),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(line, min_size=1, max_size=25))
+def test_a_jsonl_line_that_is_no_clear_object_is_marked_or_refuses_the_file(tmp_path, lines):
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(text + "\n" for _, text, _ in lines), encoding="utf-8")
+    got = read(path, malformed=True)
+    said = {"object": None, "not": NOT_AN_OBJECT, "twice": KEY_TWICE}
+    assert [r["row_number"] for r in got] == list(range(1, len(lines) + 1))
+    assert [r["malformed"] for r in got] == [said[kind] for kind, _, _ in lines]
+    for r, (kind, _, values) in zip(got, lines):
+        # a sound line's values as written; a bad line keeps none (they may be misplaced)
+        written = {k: v.strip() for k, v in (values or {}).items()}
+        assert tuple(r[k] for k in WANT) == tuple(written.get(k) if kind == "object" else None for k in WANT)
+    bad = [n for n, (kind, _, _) in enumerate(lines, start=1) if kind != "object"]
+    if bad:
+        with pytest.raises(io.FileRejected) as caught:
+            read(path, malformed=False)
+        assert caught.value.reason == "unreadable_file"
+    else:
+        assert [{k: v for k, v in r.items() if k != "malformed"} for r in got] == read(path, malformed=False)
+
+
+def test_a_parquet_file_has_no_malformed_rows(tmp_path):
+    import polars as pl
+
+    pl.DataFrame({"a": ["x", "y"], "b": [1, None]}).write_parquet(tmp_path / "r.parquet")
+    assert read(tmp_path / "r.parquet", malformed=True) == [
+        {"row_number": 1, "a": "x", "b": "1", "c": None, "malformed": None},
+        {"row_number": 2, "a": "y", "b": None, "c": None, "malformed": None}]
+
+
+def test_a_column_named_malformed_in_the_file_is_not_the_readers_mark(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("a,malformed\nx,yes\ny,no,extra\n", encoding="utf-8")
+    assert [(r["a"], r["malformed"]) for r in io.read_text_frame(path, ("a",), ("a",), malformed=True).collect().to_dicts()] == [
+        ("x", None), ("y", BEYOND)]
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"a": "x", "malformed": "yes"}\n[1]\n', encoding="utf-8")
+    assert [(r["a"], r["malformed"]) for r in io.read_text_frame(path, ("a",), ("a",), malformed=True).collect().to_dicts()] == [
+        ("x", None), (None, NOT_AN_OBJECT)]
