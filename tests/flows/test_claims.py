@@ -154,6 +154,35 @@ def test_a_malformed_claims_row_is_quarantined_alone_and_the_others_paid(held):
     assert_paid_exactly_once(data)
 
 
+def test_a_claim_planned_under_approval_and_rejected_is_planned_again_to_the_claimed_account(held):
+    """Under approval (the shipped policy), a run applies a claim (the held payment is
+    cancelled, the claim kept) and plans the transfer, which waits. Finance rejects the
+    plan: nothing is paid, and the claim is not lost. The next run plans the same
+    transfer to the claimed account again, and its approval pays it once."""
+    from redress.policy import DEFAULT_POLICY as SHIPPED  # require_approval = true
+
+    data = held
+    drop_claims(data, "claims_1.csv", [(code_of(data, "C1"), "004", "123-4567-8901", "2025-12-02T10:00", "CS042")])
+    first = run(data, 2, SHIPPED)
+    assert first["disburse"]["awaiting_approval"] and first["claims"]["claims_applied"] == 1
+    planned = "SELECT customer_id, rail, amount, attempt FROM plan_payments WHERE run_id = ? AND customer_id = 'C1'"
+    assert q(data, planned, [first["run_id"]]) == [("C1", "bank_transfer", 50000, 2)]
+    assert main(["--data-dir", str(data), "reject", first["run_id"], "--by", "Park", "--note", "recheck"]) == 0
+    assert q(data, "SELECT rail, status FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
+        ("claim", "cancelled")]  # nothing paid yet, nothing held either: owed
+    second = run(data, 3, SHIPPED)
+    assert second["claims"]["claims_applied"] == 0  # the file was read once
+    assert q(data, planned, [second["run_id"]]) == [("C1", "bank_transfer", 50000, 2)]
+    assert main(["--data-dir", str(data), "approve", second["run_id"], "--by", "Kim"]) == 0
+    assert q(data, "SELECT rail, status, attempt, amount FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
+        ("claim", "cancelled", 1, 50000), ("bank_transfer", "issued", 2, 50000)]
+    (batch_id,), = q(data, "SELECT batch_id FROM ledger WHERE customer_id = 'C1' AND rail = 'bank_transfer'")
+    rows = pl.read_csv(data / "outbox" / "batches" / batch_id / "payments.csv", infer_schema=False)
+    assert rows.filter(pl.col("customer_id") == "C1").select("bank_code", "bank_account").rows() == [
+        ("004", "12345678901")]
+    assert_paid_exactly_once(data)
+
+
 # ----------------------------------------------------------------- results from finance (SPEC "Input: returns")
 
 FIGURES = ("payments_applied", "already_settled", "rows_quarantined")
