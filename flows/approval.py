@@ -43,6 +43,7 @@ from redress.policy import load_policy
 from redress.rules.batches import batch_summary
 from redress.rules.notifications import refuse_unsafe_policy
 from redress.rules.plans import refusal
+from redress.results import ReleaseResult
 from redress.rules.vouchers import with_voucher_parts
 from redress.runtime.commands import redress_line
 from redress.runtime import progress
@@ -134,22 +135,20 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         raise RedressError(f"policy {ctx.policy_path.name} changed since run {run_id} planned: run again to plan "
                            "afresh (the new run supersedes this plan)")
     refuse_unsafe_policy(policy)  # notify would refuse its messages after the release: refused before it
-    summary = progress.timed("release", _release, ctx, settings, policy, plan, Approval(by=by, at=now, note=note or None))
+    released = progress.timed("release", _release, ctx, settings, policy, plan, Approval(by=by, at=now, note=note or None))
     told = progress.timed("notify", _notify, ctx, settings)
     unwritten = progress.timed("report", partial(_complete, released=True), ctx, settings, by)
-    payments, amount = int(summary["item_count"].sum() or 0), int(summary["control_sum"].sum() or 0)
-    get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{payments:,}",
-                          f"{amount:,}", f"{summary.height:,}")
-    return {"run_id": run_id, "batches": summary.height, "payments": payments,
-            "amount_krw": amount, "notifications": told.notifications,
+    get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{released.payments:,}",
+                          f"{released.amount_krw:,}", f"{released.batches:,}")
+    return {"run_id": run_id, "batches": released.batches, "payments": released.payments,
+            "amount_krw": released.amount_krw, "notifications": told.notifications,
             "recovered_batches": recovered, "unwritten": unwritten, "page_gone": report_folder_gone(ctx)}
 
 
-def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: Approval) -> pl.DataFrame:
+def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: Approval) -> ReleaseResult:
     """The waiting plan `plan` released under `approval`: its payments checked again
     unless nothing moved since they were planned, then issued in their batch folders
-    (tasks/disburse.py release). Returns the batch summary (rail, value date, item_count,
-    control_sum per batch)."""
+    (tasks/disburse.py release). Returns its batches, payments and amount (won)."""
     run_id, now = ctx.run_id, approval.at
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     planned = ctx.work_dir / "planned.parquet"
@@ -176,10 +175,11 @@ def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: 
         else:
             check_plan(ctx, policy)
         release(ctx, settings, policy, planned, summary, created_at=now, approval=approval,
-                payments_staged=not unchanged)
+                payments_staged=not unchanged, stage="release")
     finally:
         _discard_scratch(ctx)  # the plan's files hold bank details; notify makes its own
-    return summary
+    return ReleaseResult(batches=summary.height, payments=int(summary["item_count"].sum() or 0),
+                         amount_krw=int(summary["control_sum"].sum() or 0))
 
 
 def _complete(ctx: RunContext, settings: Settings, by: str, *, released: bool) -> str | None:

@@ -188,6 +188,15 @@ class Overpayments:
 
 
 @dataclass(frozen=True)
+class ReleaseResult:
+    """A waiting plan released by `redress approve` (SPEC "Approval before release"): its
+    batches, payments and amount (won), now issued."""
+    batches: int
+    payments: int
+    amount_krw: int
+
+
+@dataclass(frozen=True)
 class DisburseResult:
     """Stage 4 (SPEC "Payments", "Treasury"): new batches and payments, their amount
     (won), per rail, bank-transfer cash per value date, overpayment exceptions, and the

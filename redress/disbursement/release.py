@@ -55,14 +55,16 @@ class Approval:
 
 
 def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, summary: pl.DataFrame,
-            created_at: datetime, approval: Approval | None = None, payments_staged: bool = True) -> None:
+            created_at: datetime, approval: Approval | None = None, payments_staged: bool = True,
+            stage: str = "disburse") -> None:
     """Steps 4-6 for the staged plan: `planned`, the Parquet file it was staged from (one
     row per payment, with bank details and voucher parts, by batch_id and payment_id),
     and `summary` (one row per batch: batch_id, rail, value_date, item_count,
     control_sum). Ledger rows carry ctx.run_id, the run that planned them; `approval`
     goes into every manifest and into `runs`. `payments_staged` False: only
     `planned_batches` is staged, and the ledger rows come from `planned` itself, the file
-    an approval's gate fingerprint read (redress/checks/emission_checks.py)."""
+    an approval's gate fingerprint read (redress/checks/emission_checks.py). `stage`: the
+    console stage its progress shows under (`release` when an approval releases it)."""
     payer = debtor(settings) if (summary["rail"] == BANK_TRANSFER).any() else None
     ctx.batches_dir.mkdir(parents=True, exist_ok=True)
     payments = pl.scan_parquet(planned, glob=False)
@@ -97,7 +99,7 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
 
         for handed, meta in enumerate(summary.to_dicts()):  # one step per batch, not per payment
             # the folders written so far: those handed over and no longer pending
-            progress.step("disburse", "batches written", handed - len(pending), summary.height)
+            progress.step(stage, "batches written", handed - len(pending), summary.height)
             # One batch at a time, never the whole plan: the file holds the batches in
             # batch_id order, as `summary` lists them, so each is the next item_count rows.
             rows = payments.slice(offset, meta["item_count"]).collect()
@@ -111,7 +113,7 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
             pending.append(pool.submit(folder, meta, rows))
         while pending:
             written()
-    progress.step("disburse", "batches written", summary.height, summary.height)
+    progress.step(stage, "batches written", summary.height, summary.height)
     checkpoint("disburse:folders-written", settings)
 
     with connect(ctx.warehouse) as con:

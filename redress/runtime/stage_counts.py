@@ -64,13 +64,17 @@ def _disburse(result: r.DisburseResult) -> list[str]:
     return parts + (["waiting for approval"] if result.awaiting_approval else [])
 
 
+def _release(result: r.ReleaseResult) -> list[str]:
+    return [f"{result.payments:,} payments", f"{result.batches:,} batches", f"{result.amount_krw:,} KRW released"]
+
+
 def _notify(result: r.NotifyResult) -> list[str]:
     return [f"{result.notifications:,} people notified"]
 
 
 _BY_TYPE = {r.IngestResult: _ingest, r.ReturnsResult: _returns, r.ClaimsResult: _claims,
             r.ValidateResult: _validate, r.EntitleResult: _entitle, r.DisburseResult: _disburse,
-            r.NotifyResult: _notify}
+            r.ReleaseResult: _release, r.NotifyResult: _notify}
 
 
 def counts_text(stage: str, result: object) -> str:

@@ -83,7 +83,11 @@ def test_the_demo_to_a_pipe_prints_each_stage_with_the_counts_of_the_run(tmp_pat
     assert told > 0 and _done(approval, "notify") == f"{told:,} people notified"
     files = sum(1 for f in ingest if f["status"] not in ("duplicate_file", "not_read"))
     assert f"ingest      reading files: {len(ingest):,} of {len(ingest):,}" in stdout and files >= 5
-    assert re.search(r"disburse    batches written: (\d+) of \1", stdout)
+    # the folders are written by the release, and shown under it with what it released
+    written = re.search(r"release     batches written: (\d+) of \1", approval)
+    assert written and "disburse    batches written" not in stdout
+    assert _done(approval, "release") == f"{p['payments']:,} payments · {int(written[1]):,} batches · " \
+                                         f"{p['amount_krw']:,} KRW released"
 
     # The next commands, pasted into a shell as printed: they run.
     lines = stdout.splitlines()
