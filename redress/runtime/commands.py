@@ -14,13 +14,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def full_path(path: str | Path) -> Path:
+    """`path` made absolute from where the command was typed; with a `..` in it, also
+    resolved, since `/home/me/../x` pastes but reads as a riddle (symbolic links are
+    only followed then: `..` after a link means the link target's parent)."""
+    absolute = Path(path).absolute()
+    return absolute.resolve() if ".." in absolute.parts else absolute
+
+
 def redress_command(argv0: str, executable: str, which: Callable[[str], str | None] = shutil.which) -> str:
     """How the user can start this same redress again, as shell text: `redress` when that
     name on PATH is this installation's script, else the script's full path (typed as
     `.venv/bin/redress`, printed from the folder it was typed in: plan.md and finance's
     copy of the approve line are used from other folders), else the venv's script beside
     the Python running this, else `python -m flows.cli`. Quoted for a POSIX shell."""
-    script = Path(argv0).absolute()  # nothing in redress changes folder, so this is where it was typed
+    script = full_path(argv0)  # nothing in redress changes folder, so this is where it was typed
     if script.name != "redress" or not script.is_file():
         script = Path(executable).parent / "redress"  # sys.executable: a full path already
     if not script.is_file():
@@ -36,5 +44,5 @@ def redress_line(data_dir: Path, *args: str, command: str | None = None) -> str:
     quoted; `command` is redress_command's text (default: this process's). The folder is
     made absolute, so the line works from any directory."""
     command = command or redress_command(sys.argv[0], sys.executable)
-    folder = Path(data_dir).absolute()
+    folder = full_path(data_dir)
     return " ".join([command, "--data-dir", shlex.quote(str(folder)), *(shlex.quote(a) for a in args)])

@@ -28,6 +28,23 @@ def test_a_script_started_by_a_relative_path_is_printed_as_its_full_path(tmp_pat
     assert shlex.split(line)[:3] == [str(script), "--data-dir", str(tmp_path / "repo" / "data")]
 
 
+def test_a_path_typed_with_dot_dot_is_printed_without_it(tmp_path, monkeypatch):
+    """`../repo/.venv/bin/redress --data-dir ../work/data` from a sibling folder: the
+    printed line names both without `..` (found by review: it pasted, but read as a
+    riddle). A symbolic link before a `..` is followed, as the shell's cd would not."""
+    script = fake_script(tmp_path / "repo" / ".venv" / "bin")
+    (tmp_path / "work" / "data").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    line = redress_line(Path("../work/data"), "approve", RUN_ID,
+                        command=redress_command("../repo/.venv/bin/redress", "/usr/bin/python3", lambda name: None))
+    assert shlex.split(line)[:3] == [str(script.resolve()), "--data-dir", str((tmp_path / "work" / "data").resolve())]
+    assert ".." not in line
+    (tmp_path / "link").symlink_to(tmp_path / "repo" / ".venv" / "bin")
+    command = redress_command(str(tmp_path / "link" / ".." / "bin" / "redress"), "/usr/bin/python3", lambda name: None)
+    assert shlex.split(command) == [str((tmp_path / "repo" / ".venv" / "bin" / "redress").resolve())]
+
+
 def test_a_script_started_by_a_relative_path_that_path_finds_is_redress(tmp_path, monkeypatch):
     script = fake_script(tmp_path / "venv" / "bin")
     monkeypatch.chdir(tmp_path / "venv")
