@@ -16,8 +16,9 @@ from redress import sql, vocabulary
 # fields than the header, as an unquoted comma in `reason` makes, or a JSON Lines line
 # that is no object; its values may sit under the wrong names, so none is trusted), then
 # no payment_id, then a status that is neither value, then the ledger lookups,
-# then a payment named by more than one otherwise valid row of the file (which one
-# would apply is a guess: none is applied).
+# then a payment named by more than one otherwise valid row of the file, or by one and
+# a malformed row (which one would apply is a guess: none is applied; a malformed row's
+# payment_id, its first field, is most likely as meant, and its status may differ).
 #
 # A payment's status moves once (SPEC "Input: returns from finance", "Ledger"): issued
 # -> settled or issued -> returned. A returned payment is final (it has been reissued),
@@ -83,7 +84,8 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             SELECT *,
                 CASE
                     WHEN row_rule IS NOT NULL THEN row_rule
-                    WHEN count(*) OVER (PARTITION BY payment_id, row_rule IS NULL) > 1 THEN 'payment_repeated'
+                    WHEN count(*) OVER (PARTITION BY payment_id, row_rule IS NULL OR row_rule = 'row_malformed') > 1
+                        THEN 'payment_repeated'
                 END AS first_failed_rule
             FROM ruled
         )

@@ -13,7 +13,8 @@ from redress.checks.suites import failing_rows, validate_table
 from redress.warehouse import connect
 
 LEDGER = [("P1", "issued"), ("P2", "settled"), ("P3", "returned"), ("P4", "issued"), ("P5", "issued"),
-          ("P6", "issued"), ("P7", "cancelled"), ("P8", "issued"), ("V1", "issued"), ("P10", "issued")]
+          ("P6", "issued"), ("P7", "cancelled"), ("P8", "issued"), ("V1", "issued"), ("P10", "issued"),
+          ("P11", "issued"), ("P12", "issued")]
 # bank_transfer unless named: P7 a held claim payment a claim replaced, P8 one still held.
 RAILS = {"P7": "claim", "P8": "claim", "V1": "voucher"}
 
@@ -40,7 +41,11 @@ RETURN_ROWS = [  # (payment_id, status, reason) as finance writes them; the expe
     # an unquoted comma in the reason: four fields under a header of three. Its values
     # may sit under the wrong names, so it is quarantined alone; the file is applied.
     (("P10", "returned", "account closed", " no such account"), "malformed_row"),
-    (("P10", "settled", "", "", ""), None),  # empty fields past the header: no value lost
+    (("P11", "settled", "", "", ""), None),  # empty fields past the header: no value lost
+    # a valid row, and a malformed one naming the same payment: which finance meant is a
+    # guess, so neither applies
+    (("P12", "settled", ""), "repeated_payment_id"),
+    (("P12", "returned", "closed", " no such account"), "malformed_row"),
 ]
 
 
