@@ -51,7 +51,7 @@ from redress.runtime.faults import checkpoint
 from redress.runtime.permissions import private_files
 from redress.runtime.run_naming import approve_run_name, name_and_tag
 from redress.settings import Settings, check_fail_at, for_run
-from redress.vocabulary import APPROVED, EXPIRED, REJECTED, WAITING
+from redress.vocabulary import APPROVED, CLAIM, EXPIRED, REJECTED, WAITING
 from redress.warehouse import connect, held_open
 from redress.warehouse import path as warehouse_path
 from redress.warehouse import plans as plans_table
@@ -141,7 +141,8 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{released.payments:,}",
                           f"{released.amount_krw:,}", f"{released.batches:,}")
     return {"run_id": run_id, "batches": released.batches, "payments": released.payments,
-            "amount_krw": released.amount_krw, "notifications": told.notifications,
+            "amount_krw": released.amount_krw, "held_payments": released.held_payments,
+            "held_krw": released.held_krw, "notifications": told.notifications,
             "recovered_batches": recovered, "unwritten": unwritten, "page_gone": report_folder_gone(ctx)}
 
 
@@ -178,8 +179,10 @@ def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: 
                 payments_staged=not unchanged, stage="release")
     finally:
         _discard_scratch(ctx)  # the plan's files hold bank details; notify makes its own
+    held = summary.filter(pl.col("rail") == CLAIM)
     return ReleaseResult(batches=summary.height, payments=int(summary["item_count"].sum() or 0),
-                         amount_krw=int(summary["control_sum"].sum() or 0))
+                         amount_krw=int(summary["control_sum"].sum() or 0),
+                         held_payments=int(held["item_count"].sum() or 0), held_krw=int(held["control_sum"].sum() or 0))
 
 
 def _complete(ctx: RunContext, settings: Settings, by: str, *, released: bool) -> str | None:

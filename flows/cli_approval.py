@@ -18,6 +18,7 @@ from pathlib import Path
 from redress.errors import RedressError
 from redress.runtime.arguments import Once
 from redress.runtime.commands import redress_line
+from redress.runtime.stage_counts import counted
 
 
 def _data_dir(settings) -> Path:
@@ -72,8 +73,11 @@ def cmd_approve(args, settings, say) -> int:
             f"{len(done['recovered_batches'])} leftover batch folder(s) published, {told}, "
             f"{_written_again(done, exports=True)}")
         return 0
-    say(f"approved by {' '.join(args.by.split())}: released plan {done['run_id']}, {done['payments']:,} payments "
-        f"({done['amount_krw']:,} KRW) in {done['batches']} batches to {settings.data_dir / 'outbox' / 'batches'}/; "
+    held = (f": {done['amount_krw'] - done['held_krw']:,} to pay out, {done['held_krw']:,} held on claim until "
+            "claimed" if done["held_krw"] else "")
+    say(f"approved by {' '.join(args.by.split())}: released plan {done['run_id']}, "
+        f"{counted(done['payments'], 'payment')} ({done['amount_krw']:,} KRW{held}) in "
+        f"{counted(done['batches'], 'batch')} to {settings.data_dir / 'outbox' / 'batches'}/; "
         f"{done['notifications']:,} people notified")
     return 0
 

@@ -190,10 +190,13 @@ class Overpayments:
 @dataclass(frozen=True)
 class ReleaseResult:
     """A waiting plan released by `redress approve` (SPEC "Approval before release"): its
-    batches, payments and amount (won), now issued."""
+    batches, payments and amount (won), now issued; of them, `held_payments` and
+    `held_krw` are held on the `claim` rail, not paid out until the person claims."""
     batches: int
     payments: int
     amount_krw: int
+    held_payments: int = 0
+    held_krw: int = 0
 
 
 @dataclass(frozen=True)

@@ -36,14 +36,24 @@ from redress.checks.claims_checks import create_claims_staging
 from redress.checks.quality import EVERY_REASON, check
 from redress.checks.suites import failing_rows_of
 
-# The row as quarantine keeps it: the account masked to its last 4 digits.
-# A malformed row's later fields may hold the rest of a shifted account (`123,4567890`
-# puts digits under verified_at): only its code, bank code and masked account are kept.
+# The row as quarantine keeps it: the account masked to its last 4 digits, and no field
+# that may hold the rest of an account in clear. A malformed row (more fields than the
+# header: `123,4567890` puts digits under a later column, whatever the header's order)
+# keeps only its code and what was wrong. In a sound row, a field that is not what its
+# column holds (a bank code of other than 3 digits, a verified_at that is no time, a
+# verified_by of digits) is masked like an account: with a field missing, a split account
+# fits the header's five fields.
+_SOUND = "s.malformed IS NULL"
 ROW_FIELDS = {
-    "reference_code": "s.reference_code", "bank_code": "s.bank_code",
-    "bank_account": quarantine.masked_account("s.bank_account"),
-    "verified_at": "CASE WHEN s.malformed IS NULL THEN s.verified_at END",
-    "verified_by": "CASE WHEN s.malformed IS NULL THEN s.verified_by END", "malformed": "s.malformed",
+    "reference_code": "s.reference_code",
+    "bank_code": f"""CASE WHEN NOT {_SOUND} THEN NULL WHEN regexp_full_match(s.bank_code, '[0-9]{{3}}') THEN s.bank_code
+                          ELSE {quarantine.masked_account('s.bank_code')} END""",
+    "bank_account": f"CASE WHEN {_SOUND} THEN {quarantine.masked_account('s.bank_account')} END",
+    "verified_at": f"""CASE WHEN NOT {_SOUND} THEN NULL WHEN s.verified_at_ts IS NOT NULL THEN s.verified_at
+                            ELSE {quarantine.masked_account('s.verified_at')} END""",
+    "verified_by": f"""CASE WHEN NOT {_SOUND} THEN NULL WHEN regexp_full_match(s.verified_by, '[0-9 -]{{6,}}')
+                            THEN {quarantine.masked_account('s.verified_by')} ELSE s.verified_by END""",
+    "malformed": "s.malformed",
 }
 
 

@@ -40,6 +40,16 @@ from redress.checks.suites import failing_rows_of
 from redress.vocabulary import ACCEPTED, REJECTED
 
 
+# The row as quarantine keeps it. A malformed row's named values may be misplaced (an
+# unquoted comma shifts every later field; a header in another order puts a reason under
+# payment_id): it is kept as written instead, and named by nothing it may not mean.
+_SOUND = "s.malformed IS NULL"
+ROW_FIELDS = {
+    "payment_id": f"CASE WHEN {_SOUND} THEN s.payment_id END", "status": f"CASE WHEN {_SOUND} THEN s.status END",
+    "reason": f"CASE WHEN {_SOUND} THEN s.reason END", "malformed": "s.malformed", "as_written": "s.as_written",
+}
+
+
 def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ReturnsFileRead:
     from redress.checks.returns_checks import create_returns_staging
 
@@ -54,8 +64,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> Returns
         con.execute("BEGIN")
         quarantine.add_failing_rows(
             con, run_id=ctx.run_id, kind="returns", sha256=f.sha256, file_name=f.name, staging="returns_staging",
-            row_fields={"payment_id": "s.payment_id", "status": "s.status", "reason": "s.reason",
-                        "malformed": "s.malformed"})
+            row_fields=ROW_FIELDS)
         applied, already = apply_results(con, ctx.run_id)
         whole_file = failures.filter(failures["row_number"].is_null()).height > 0
         if whole_file:

@@ -49,8 +49,9 @@ OPEN_STATUS = vocabulary.ISSUED
 
 def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None:
     """returns_staging: one returns file staged as text (Parquet at `staged`: row_number,
-    payment_id, status, reason, malformed; trimmed, blank = NULL; `malformed` says what
-    the reader found wrong with the row, redress.inbox.read_text_frame), looked up in the ledger of the
+    payment_id, status, reason, malformed, as_written; trimmed, blank = NULL; `malformed`
+    says what the reader found wrong with the row and `as_written` holds such a row as
+    written, redress.inbox.returns_frame), looked up in the ledger of the
     same warehouse, with one boolean per RETURN_RULES key (true only for the row's first
     failing rule) that `expectations/returns_staging.json` checks, plus `ledger_status`
     (NULL for an unknown payment) and `already_applied` (a row that passes every rule
@@ -61,6 +62,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
         WITH given AS (
             SELECT r.row_number::BIGINT AS row_number, r.payment_id::VARCHAR AS payment_id,
                    r.status::VARCHAR AS status, r.reason::VARCHAR AS reason, r.malformed::VARCHAR AS malformed,
+                   r.as_written::VARCHAR AS as_written,
                    l.payment_id IS NOT NULL AS in_ledger, l.status AS ledger_status, l.rail AS ledger_rail
             FROM read_parquet(?, hive_partitioning = false) r
             LEFT JOIN ledger l ON l.payment_id = r.payment_id
@@ -89,7 +91,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
                 END AS first_failed_rule
             FROM ruled
         )
-        SELECT row_number, payment_id, status, reason, malformed, ledger_status,
+        SELECT row_number, payment_id, status, reason, malformed, as_written, ledger_status,
                first_failed_rule IS NULL AND status = ledger_status AS already_applied,
                {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in RETURN_RULES)}
         FROM counted ORDER BY row_number

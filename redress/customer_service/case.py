@@ -22,7 +22,7 @@ from redress.policy import Policy, load_policy
 from redress.rules.entitlements import exposure_not_counted
 from redress.vocabulary import (
     ACCEPTED, BANK_TRANSFER, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
-    RETURNED, sql_literal,
+    RETURNED, reason_text, sql_literal,
 )
 from redress.warehouse import masked_account
 
@@ -160,8 +160,10 @@ def member(con, data_dir: Path, who: str) -> str:
         out += ["", "Claims (paid by bank transfer to the claimed account):"] + table(
             claims, ["reference code", "bank", "account", "verified by", "verified at", "cancelled", "claimed at", "run"])
     if refused:
+        for r in refused:
+            r["why"] = reason_text(r["reason"])
         out += ["", "Claim rows for this reference code that were not applied:"] + table(
-            refused, ["reason", "file", "row", "verified by"])
+            refused, ["reason", "why", "file", "row", "verified by"])
     return "\n".join(out)
 
 

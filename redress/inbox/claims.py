@@ -20,4 +20,6 @@ def claims_frame(path: Path) -> pl.LazyFrame:
     required; `malformed`: what is wrong with a row the reader could not split, NULL
     for a sound one), plus bank_account_digits and bank_valid by the master's bank rule
     (`bank_details`). Raises FileRejected (unreadable_file, empty_file, missing_column)."""
-    return read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS, malformed=True).with_columns(*bank_details())
+    # never the row as written: a malformed claim's fields may be a shifted bank account
+    read = read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS, malformed=True).drop("as_written")
+    return read.with_columns(*bank_details())

@@ -19,6 +19,8 @@ from redress.vocabulary import MISSING_COLUMN, UNREADABLE_FILE
 ROW = "__redress_row_number__"  # the reader's row index, apart from any column of the file
 # What is wrong with a row a reader kept when asked to mark malformed rows (NULL: sound).
 MALFORMED = "__redress_malformed__"
+# Such a row as the file wrote it (a CSV record re-joined, a JSON Lines line), NULL for a sound one.
+AS_WRITTEN = "__redress_as_written__"
 
 
 def trimmed(expr: pl.Expr) -> pl.Expr:

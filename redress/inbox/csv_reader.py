@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from redress.inbox.columns import MALFORMED, ROW, columns_by_name, header_name
+from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, columns_by_name, header_name
 from redress.inbox.files import FileRejected
 from redress.vocabulary import UNREADABLE_FILE
 
@@ -47,9 +47,10 @@ def csv_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
     """Every field as text, under the header's (trimmed) names; the header record is
     row 0, so row_number is the record's position. Lines of nothing but delimiters and
     whitespace are dropped after numbering; a value beyond the header's last name makes
-    the file unreadable (module docstring), or with `malformed` puts, in a last column
-    MALFORMED (String; NULL for a sound row) BEYOND_HEADER, never the values (they may
-    be a bank account shifted out of its column)."""
+    the file unreadable (module docstring), or with `malformed` puts, in a column
+    MALFORMED (String; NULL for a sound row) BEYOND_HEADER, and in a last one AS_WRITTEN
+    the record as written (its fields re-joined by commas, quoted where they must be;
+    NULL for a sound row), which only a caller whose files hold no bank details shows."""
     width = _csv_width(path)
     positions = [f"field_{i}" for i in range(width)]
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
@@ -70,6 +71,13 @@ def csv_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
     named = [pl.col(c).alias(n) for c, n in zip(positions, names) if n]
     if not malformed:
         return data.filter(~blank).select(ROW, *named)
-    # What is wrong, never the values: they may be a bank account shifted out of its column.
     said = pl.when(beyond).then(pl.lit(BEYOND_HEADER)).otherwise(pl.lit(None, pl.String))
-    return data.filter(~blank).select(ROW, *named, said.alias(MALFORMED))
+
+    def field(c: str) -> pl.Expr:
+        value = pl.col(c).fill_null("")
+        return pl.when(value.str.contains('[",\r\n]')).then('"' + value.str.replace_all('"', '""', literal=True) + '"') \
+            .otherwise(value)
+
+    record = pl.concat_str([field(c) for c in positions], separator=",").str.strip_chars_end(",")
+    written = pl.when(beyond).then(record).otherwise(pl.lit(None, pl.String))
+    return data.filter(~blank).select(ROW, *named, said.alias(MALFORMED), written.alias(AS_WRITTEN))

@@ -6,9 +6,11 @@
   a float in its shortest round-trip form: `1e3` -> "1000.0"); JSON null is missing. A
   line that is not a JSON object, or an object with a key twice, makes the file
   unreadable_file naming the line; a reader of finance's and customer service's files
-  asks for such lines to be marked instead (`malformed=True`): the line is a row with
-  every column empty and a column saying what is wrong, for its checks to quarantine
-  it alone. Blank lines are not rows.
+  asks for such lines to be marked instead (`malformed=True`): the line is a row, with a
+  column saying what is wrong and one holding the line as written, for its checks to
+  quarantine it alone; a line that is no object has every column empty, one with a key
+  twice keeps its other keys (clear) but neither value of that key. Blank lines are
+  not rows.
 * row_number: the line number, blank lines included.
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress.inbox.columns import MALFORMED, ROW, header_name
+from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, header_name
 from redress.inbox.files import FileRejected
 from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
 
@@ -32,8 +34,9 @@ def jsonl_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
     """The lines as JSON objects, one text column per key of any line (module docstring).
     Lines are read raw by Polars (no glob, no schema window) and unpacked by DuckDB's
     JSON reader, which keeps every key of every line. With `malformed`, a bad line is a
-    row of empty columns with NOT_AN_OBJECT or KEY_TWICE in a last column MALFORMED
-    (String; NULL for a sound line) instead of making the file unreadable."""
+    row (module docstring) with NOT_AN_OBJECT or KEY_TWICE in a column MALFORMED and the
+    line in a last one AS_WRITTEN (both NULL for a sound line) instead of making the file
+    unreadable."""
     lines = (pl.scan_csv(path, has_header=False, separator="\x1f", quote_char=None, infer_schema=False,
                          new_columns=["line"], glob=False, encoding="utf8", truncate_ragged_lines=False)
              .with_row_index("row_number", offset=1)
@@ -62,30 +65,32 @@ def jsonl_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
                                             schema={"key": pl.String, "name": pl.String}))
         con.execute("""
             CREATE TABLE twice AS
-            SELECT row_number, min(name) AS name FROM (
-                SELECT row_number, name FROM pairs JOIN keymap USING (key)
-                GROUP BY ALL HAVING count(*) > 1)
-            GROUP BY row_number""")
-        first_twice = con.execute("SELECT row_number, name FROM twice ORDER BY row_number LIMIT 1").fetchall()
+            SELECT row_number, name FROM pairs JOIN keymap USING (key)
+            GROUP BY ALL HAVING count(*) > 1""")
+        first_twice = con.execute("SELECT row_number, min(name) FROM twice GROUP BY row_number "
+                                  "ORDER BY row_number LIMIT 1").fetchall()
         if first_twice and not malformed:
             raise FileRejected(UNREADABLE_FILE,
                                f"line {first_twice[0][0]} gives the key {first_twice[0][1][:60]!r} twice")
         flagged = ""
-        if malformed:  # a bad line keeps no values, only what is wrong with it
-            con.execute("DELETE FROM pairs WHERE row_number IN (SELECT row_number FROM twice)")
+        if malformed:
+            # A key given twice keeps neither value (which is meant is a guess); the line's
+            # other keys are clear, and kept, so the row still names its payment or code.
+            con.execute("""DELETE FROM pairs WHERE (row_number, key) IN (
+                               SELECT (t.row_number, k.key) FROM twice t JOIN keymap k USING (name))""")
             con.execute(f"""
                 CREATE TABLE bad AS
-                SELECT row_number, '{NOT_AN_OBJECT}' AS m FROM lines WHERE NOT ({is_object})
-                UNION ALL SELECT row_number, '{KEY_TWICE}' FROM twice""")
+                SELECT row_number, '{NOT_AN_OBJECT}' AS m, line FROM lines WHERE NOT ({is_object})
+                UNION ALL SELECT DISTINCT t.row_number, '{KEY_TWICE}', l.line FROM twice t JOIN lines l USING (row_number)""")
             flagged = "LEFT JOIN bad USING (row_number)"
         # one column per trimmed key: at most one raw key per line (checked above)
         select = [f"max(value) FILTER (WHERE name = ${i + 1}) AS c{i}" for i in range(len(names))]
-        select += ["any_value(m) AS m"] if malformed else []
+        select += ["any_value(m) AS m", "any_value(bad.line) AS w"] if malformed else []
         wide = con.sql(f"""
             SELECT {', '.join(['row_number', *select])}
             FROM lines LEFT JOIN (pairs JOIN keymap USING (key)) USING (row_number) {flagged}
             GROUP BY row_number ORDER BY row_number""", params=list(names)).pl()
     renamed = {"row_number": ROW, **{f"c{i}": name for i, name in enumerate(names)}}
     if malformed:
-        renamed["m"] = MALFORMED
+        renamed |= {"m": MALFORMED, "w": AS_WRITTEN}
     return wide.rename(renamed).lazy()

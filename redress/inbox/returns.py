@@ -19,6 +19,7 @@ def returns_frame(path: Path) -> pl.LazyFrame:
     """The file as text (`read_text_frame`: row_number, payment_id, status, reason;
     trimmed, blank = NULL; payment_id and status required; `malformed`: what is wrong
     with a row the reader could not split into the header's fields, NULL for a sound
-    one: SPEC quarantines a malformed row, never the file). Raises FileRejected
+    one: SPEC quarantines a malformed row, never the file; `as_written`: such a row as
+    the file wrote it, since its named values may be misplaced). Raises FileRejected
     (unreadable_file, empty_file, missing_column)."""
     return read_text_frame(path, REQUIRED, RETURNS_COLUMNS, malformed=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress.inbox.columns import MALFORMED, ROW, columns_by_name, refuse_look_alikes, trimmed, typed_name
+from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, columns_by_name, header_name, refuse_look_alikes, trimmed, typed_name
 from redress.inbox.csv_reader import csv_frame
 from redress.inbox.files import SUFFIXES, FileRejected
 from redress.inbox.hashing import BLOCK, NOT_UTF8
@@ -51,6 +51,28 @@ def _refuse_cr_line_ends(path: Path) -> None:
                                               "save it with Windows (CRLF) or Unix (LF) line ends")
 
 
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _refuse_other_separators(fmt: str, columns: dict[str, str], required: tuple[str, ...]) -> None:
+    """A CSV whose one header name holds every required name split by another separator
+    (European Excel saves with `;`) is unreadable_file saying so, not a missing column."""
+    if fmt != "csv" or len(columns) != 1:
+        return
+    (only,) = columns
+    for separator, called in SEPARATORS.items():
+        names = {header_name(n) for n in only.split(separator)}
+        if len(names) > 1 and all(c in names for c in required):
+            raise FileRejected(UNREADABLE_FILE, f"its values are separated by {called}, not commas: "
+                                                  "save it as CSV with commas (Excel: CSV UTF-8, comma delimited)")
+
+
+def _every_line_malformed(frame: pl.LazyFrame) -> bool:
+    """A JSON Lines frame read with `malformed` (in memory: jsonl_frame collects it) has
+    no sound line."""
+    return frame.select(pl.col(MALFORMED).is_not_null().all()).collect().item()
+
+
 def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ...],
                     typed: tuple[str, ...] = (), malformed: bool = False) -> pl.LazyFrame:
     """The file as text columns `wanted` (missing optional ones as NULL), trimmed, blank
@@ -59,8 +81,10 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     passed on as it is (zone or not), under `typed_name(column)`, after the text ones.
     With `malformed` (files of one row per payment: SPEC "Input: returns from finance"
     quarantines a malformed row, never the file), a CSV row with fields beyond the header
-    or a JSON Lines line that is no object is kept, and a last column `malformed`
-    (String) says what is wrong with it (NULL for a sound row; always NULL in Parquet).
+    or a JSON Lines line that is no object (or gives a key twice) is kept, a column
+    `malformed` (String) says what is wrong with it and a last one `as_written` holds it
+    as written (both NULL for a sound row, and always in Parquet); a JSON Lines file of
+    nothing but such lines is its rows, not a missing column.
     Raises FileRejected (unreadable_file, empty_file, missing_column: SPEC "File rules")."""
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
@@ -86,10 +110,13 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         # not OSError: a share that drops is retried by the task, never quarantined.
         # A panic of Polars on a file's content is that file's fault, never the run's.
         raise unreadable(exc, f"cannot be read as {fmt}") from None
-    columns = columns_by_name([n for n in schema.names() if n not in (ROW, MALFORMED)])
+    columns = columns_by_name([n for n in schema.names() if n not in (ROW, MALFORMED, AS_WRITTEN)])
     refuse_look_alikes(columns, wanted)
     missing = [c for c in required if c not in columns]
+    if missing and malformed and fmt == "jsonl" and _every_line_malformed(frame):
+        missing = []  # no sound line to hold a key: each line is quarantined as what it is
     if missing:
+        _refuse_other_separators(fmt, columns, required)
         raise FileRejected(MISSING_COLUMN, f"missing column(s): {', '.join(missing)}")
 
     def text(name: str) -> pl.Expr:
@@ -109,8 +136,8 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     # cut digits do, before 1970 too.)
     kept = [pl.col(columns[c]).dt.cast_time_unit("us").alias(typed_name(c)) for c in typed
             if c in columns and isinstance(schema[columns[c]], pl.Datetime)]
-    said = [(pl.col(MALFORMED) if MALFORMED in schema.names() else pl.lit(None, pl.String)).alias("malformed")
-            ] if malformed else []
+    said = [(pl.col(c) if c in schema.names() else pl.lit(None, pl.String)).alias(name)
+            for c, name in ((MALFORMED, "malformed"), (AS_WRITTEN, "as_written"))] if malformed else []
     return frame.select(pl.col(ROW).cast(pl.Int64).alias("row_number"), *(text(c) for c in wanted), *kept, *said)
 
 

@@ -9,19 +9,26 @@ money in won; no personal data (counts only).
 from __future__ import annotations
 
 from redress import results as r
-from redress.vocabulary import ACCEPTED, DUPLICATE_FILE, ELIGIBLE, NOT_READ
+from redress.vocabulary import ACCEPTED, CLAIM, DUPLICATE_FILE, ELIGIBLE, NOT_READ
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 payment`, `2 payments`, `1 batch`, `3 batches`."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n:,} {noun}{'es' if noun.endswith(('ch', 'sh', 's', 'x')) else 's'}"
 
 
 def _files(files: tuple[r.FileRead, ...]) -> list[str]:
     new = [f for f in files if f.status not in (DUPLICATE_FILE, NOT_READ)]
-    parts = [f"{len(new):,} new file{'' if len(new) == 1 else 's'}"]
+    parts = [counted(len(new), "new file")]
     refused = sum(f.status != ACCEPTED for f in new)
     duplicates = sum(f.status == DUPLICATE_FILE for f in files)
     not_read = sum(f.status == NOT_READ for f in files)
     if refused:
         parts.append(f"{refused:,} quarantined whole")
     if duplicates:
-        parts.append(f"{duplicates:,} duplicate{'' if duplicates == 1 else 's'}")
+        parts.append(counted(duplicates, "duplicate"))
     if not_read:
         parts.append(f"{not_read:,} not read (the log and the summary say why)")
     return parts
@@ -35,13 +42,13 @@ def _ingest(result: r.IngestResult) -> list[str]:
 
 
 def _returns(result: r.ReturnsResult) -> list[str]:
-    return [*_files(result.files), f"{result.payments_applied:,} payments applied",
-            f"{result.rows_quarantined:,} rows quarantined"]
+    return [*_files(result.files), f"{counted(result.payments_applied, 'payment')} applied",
+            f"{counted(result.rows_quarantined, 'row')} quarantined"]
 
 
 def _claims(result: r.ClaimsResult) -> list[str]:
-    return [*_files(result.files), f"{result.claims_applied:,} claims applied",
-            f"{result.rows_quarantined:,} rows quarantined"]
+    return [*_files(result.files), f"{counted(result.claims_applied, 'claim')} applied",
+            f"{counted(result.rows_quarantined, 'row')} quarantined"]
 
 
 def _validate(result: r.ValidateResult) -> list[str]:
@@ -60,12 +67,20 @@ def _entitle(result: r.EntitleResult) -> list[str]:
 
 
 def _disburse(result: r.DisburseResult) -> list[str]:
-    parts = [f"{result.payments:,} payments", f"{result.batches:,} batches", f"{result.amount_krw:,} KRW"]
+    held = result.per_rail.get(CLAIM, r.RailTotal(0, 0))
+    parts = [counted(result.payments, "payment"), counted(result.batches, "batch"),
+             f"{result.amount_krw - held.amount_krw:,} KRW to pay out"]
+    if held.payments:
+        parts.append(f"{held.amount_krw:,} KRW held on claim ({counted(held.payments, 'payment')})")
     return parts + (["waiting for approval"] if result.awaiting_approval else [])
 
 
 def _release(result: r.ReleaseResult) -> list[str]:
-    return [f"{result.payments:,} payments", f"{result.batches:,} batches", f"{result.amount_krw:,} KRW released"]
+    paid_out = result.amount_krw - result.held_krw
+    parts = [counted(result.payments, "payment"), counted(result.batches, "batch"), f"{paid_out:,} KRW to pay out"]
+    if result.held_payments:
+        parts.append(f"{result.held_krw:,} KRW held on claim ({counted(result.held_payments, 'payment')})")
+    return parts
 
 
 def _notify(result: r.NotifyResult) -> list[str]:

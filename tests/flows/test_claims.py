@@ -8,6 +8,8 @@ lost warehouse is rebuilt with the claims intact."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -144,14 +146,44 @@ def test_a_malformed_claims_row_is_quarantined_alone_and_the_others_paid(held):
                                        (c2, "088", "223", "4567890", "2025-12-02", "CS007")])
     summary = run(data, 2)
     assert (summary["claims"]["claims_applied"], summary["claims"]["rows_quarantined"]) == (1, 1)
-    assert q(data, "SELECT reason, row_number, json_extract_string(row_json, '$.bank_account'), "
-                   "json_extract_string(row_json, '$.malformed') FROM quarantine WHERE kind = 'claims'") == [
-        ("malformed_row", 2, "******", "more fields than the header (quote values that contain commas)")]
+    (row,), = q(data, "SELECT row_json FROM quarantine WHERE kind = 'claims' AND reason = 'malformed_row' "
+                      "AND row_number = 2")
+    assert json.loads(row) == {"reference_code": c2, "bank_code": None, "bank_account": None, "verified_at": None,
+                               "verified_by": None,
+                               "malformed": "more fields than the header (quote values that contain commas)"}
     assert "4567890" not in q(data, "SELECT string_agg(row_json, '') FROM quarantine")[0][0]
+    said = explain(data, "C2")  # customer service sees the refusal, and why
+    assert "malformed_row" in said and "the row could not be read as the header's fields" in said
     assert q(data, "SELECT customer_id, rail, status FROM ledger WHERE rail <> 'voucher' AND customer_id <> 'B1' "
                    "ORDER BY 1, 2") == [("C1", "bank_transfer", "issued"), ("C1", "claim", "cancelled"),
                                         ("C2", "claim", "issued")]
     assert_paid_exactly_once(data)
+
+
+@pytest.mark.parametrize("header, row, reason", [
+    # the account before the bank code, split by a comma: the account's end under bank_code
+    ("reference_code,bank_account,bank_code,verified_at,verified_by", "{code},111,2223334,004,2025-12-02,CS042",
+     "malformed_row"),
+    # split by a comma with verified_by missing: five fields, the account's end under verified_at
+    (None, "{code},004,555,6667778,2025-12-02T10:00:00+09:00", "unverified_claim"),
+    # split, with verified_at missing: the account's end under verified_by
+    (None, "{code},004,555,,6667778", "unverified_claim"),
+])
+def test_no_quarantined_claims_row_keeps_a_split_account_in_clear(held, header, row, reason):
+    """Found by review: a claims row whose account a comma split kept its digits in clear
+    in quarantine, under whichever column they landed in."""
+    data = held
+    code = code_of(data, "C1")
+    (data / "inbox" / "claims" / "c.csv").write_text((header or CLAIMS_HEADER.strip()) + "\n" + row.format(code=code) + "\n")
+    summary = run(data, 2)
+    assert summary["claims"]["rows_quarantined"] == 1
+    assert q(data, "SELECT reason FROM quarantine WHERE kind = 'claims'") == [(reason,)]
+    kept = q(data, "SELECT row_json FROM quarantine WHERE kind = 'claims'")[0][0]
+    assert code in kept and not re.search(r"2223334|6667778", kept), kept
+    for folder in ("quarantine", "reports", "exports"):
+        for path in (data / folder).rglob("*"):
+            if path.is_file() and path.suffix in (".csv", ".md", ".html", ".json", ".parquet"):
+                assert b"6667778" not in path.read_bytes() and b"2223334" not in path.read_bytes(), path
 
 
 def test_a_claim_planned_under_approval_and_rejected_is_planned_again_to_the_claimed_account(held):

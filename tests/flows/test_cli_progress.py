@@ -71,8 +71,12 @@ def test_the_demo_to_a_pipe_prints_each_stage_with_the_counts_of_the_run(tmp_pat
     eligible = counts["entitle"]["by_reason"]["ELIGIBLE"]
     assert f"{eligible['customers']:,} eligible · {eligible['amount_krw']:,} KRW" in _done(stdout, "entitle")
     p = counts["disburse"]
-    assert _done(stdout, "disburse").startswith(f"{p['payments']:,} payments · {p['batches']:,} batches · "
-                                                f"{p['amount_krw']:,} KRW")
+    held = p["per_rail"].get("claim", {"payments": 0, "amount_krw": 0})
+    assert held["payments"] > 0, "the demo holds some payments on claim"
+    assert _done(stdout, "disburse") == (f"{p['payments']:,} payments · {p['batches']:,} batches · "
+                                         f"{p['amount_krw'] - held['amount_krw']:,} KRW to pay out · "
+                                         f"{held['amount_krw']:,} KRW held on claim ({held['payments']:,} payments) · "
+                                         "waiting for approval")
     # the demo's approval, as `redress approve` prints it: release, notify, report (found by a
     # new user: approve printed its last line only)
     approval = stdout.split("approving the plan as finance would...", 1)[1]
@@ -86,8 +90,9 @@ def test_the_demo_to_a_pipe_prints_each_stage_with_the_counts_of_the_run(tmp_pat
     # the folders are written by the release, and shown under it with what it released
     written = re.search(r"release     batches written: (\d+) of \1", approval)
     assert written and "disburse    batches written" not in stdout
-    assert _done(approval, "release") == f"{p['payments']:,} payments · {int(written[1]):,} batches · " \
-                                         f"{p['amount_krw']:,} KRW released"
+    assert _done(approval, "release") == (f"{p['payments']:,} payments · {int(written[1]):,} batches · "
+                                          f"{p['amount_krw'] - held['amount_krw']:,} KRW to pay out · "
+                                          f"{held['amount_krw']:,} KRW held on claim ({held['payments']:,} payments)")
 
     # The next commands, pasted into a shell as printed: they run.
     lines = stdout.splitlines()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -172,3 +173,26 @@ def test_a_malformed_returns_row_is_quarantined_alone_and_the_file_applied(paid_
     assert q(data, "SELECT payment_id, status FROM ledger WHERE payment_id IN (?, ?, ?) ORDER BY payment_id",
              [b1, b2, v1]) == sorted([(b1, "returned"), (b2, "issued"), (v1, "settled")])
     assert summary["disburse"]["payments"] == 1  # B1's reissue; B2 stays issued, never touched
+    # the row as written, and nothing named from it: its names may be misplaced
+    assert [json.loads(r) for (r,) in q(data, "SELECT row_json FROM quarantine WHERE kind = 'returns' "
+                                              "ORDER BY file_name")] == [
+        {"payment_id": None, "status": None, "reason": None,
+         "malformed": "more fields than the header (quote values that contain commas)",
+         "as_written": f"{b2},returned,closed, no such account"},
+        {"payment_id": None, "status": None, "reason": None, "malformed": "the line is not a JSON object",
+         "as_written": f'["{b2}", "settled"]'}]
+
+
+def test_a_malformed_returns_row_under_a_header_in_another_order_names_no_wrong_payment(paid_once):
+    """Found by review: with `status,reason,payment_id`, an unquoted comma in the reason put
+    "no account" under payment_id in quarantine, and the real id nowhere."""
+    data = paid_once
+    b1, b2 = payment_of(data, "B1"), payment_of(data, "B2")
+    (data / "inbox" / "returns" / "r.csv").write_text(
+        f"status,reason,payment_id\nreturned,closed, no account,{b1}\nsettled,,{b2}\n")
+    summary = run(data, 2)
+    assert summary["returns"]["files"][0]["payments_applied"] == 1
+    (row,), = q(data, "SELECT row_json FROM quarantine WHERE kind = 'returns' AND reason = 'malformed_row'")
+    assert json.loads(row)["payment_id"] is None and json.loads(row)["as_written"] == f"returned,closed, no account,{b1}"
+    assert q(data, "SELECT status FROM ledger WHERE payment_id IN (?, ?) ORDER BY payment_id = ?", [b1, b2, b2]) == [
+        ("issued",), ("settled",)]

@@ -474,3 +474,15 @@ def test_old_mac_line_ends_are_an_unreadable_file_saying_how_to_fix_them(tmp_pat
     reason, detail = rejected(write(tmp_path, "c" + suffix, body.encode()))
     assert reason == "unreadable_file"
     assert "lone CR" in detail and "line ends" in detail
+
+
+@pytest.mark.parametrize("separator, called", [(";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")])
+def test_a_csv_separated_by_another_character_says_so(tmp_path, separator, called):
+    """European Excel saves `;`-separated CSV: found by review, it read as one column and
+    was refused as missing both required ones, though the header names them."""
+    path = write(tmp_path, "r.csv", separator.join(["a", "b"]).encode() + b"\n" + separator.join(["x", "y"]).encode() + b"\n")
+    reason, detail = rejected(path, required=("a", "b"))
+    assert reason == "unreadable_file" and detail.startswith(f"its values are separated by {called}, not commas")
+    # a header of one name that merely holds the character is still a missing column
+    path = write(tmp_path, "s.csv", f"c{separator}d\nx\n".encode())
+    assert rejected(path, required=("a",))[0] == "missing_column"

@@ -41,18 +41,24 @@ def test_a_csv_row_wider_than_the_header_is_marked_or_refuses_the_file(tmp_path,
     assert [(r["a"], r["b"], r["c"]) for r in got] == [tuple(v.strip() for v in values) for values, _ in rows]
     assert [r["row_number"] for r in got if r["malformed"] is not None] == wider
     assert {r["malformed"] for r in got} <= {None, BEYOND}
+    # a marked row as written (its fields as the file gave them, trailing empty ones cut)
+    assert [r["as_written"] for r in got] == [
+        ",".join(values + extra).rstrip(",") if any(extra) else None for values, extra in rows]
     if wider:
         with pytest.raises(io.FileRejected) as caught:
             read(path, malformed=False)
         assert (caught.value.reason, caught.value.detail) == ("unreadable_file", f"row {wider[0]} has {BEYOND}")
     else:
-        assert [{k: v for k, v in r.items() if k != "malformed"} for r in got] == read(path, malformed=False)
+        assert [{k: v for k, v in r.items() if k not in ("malformed", "as_written")} for r in got] == \
+            read(path, malformed=False)
 
 
 line = st.one_of(
     st.fixed_dictionaries({}, optional={k: value for k in WANT}).map(lambda d: ("object", json.dumps(d), d)),
     st.sampled_from(['[1, 2]', '"text"', '{"a": 1', 'null', '42']).map(lambda t: ("not", t, None)),
-    st.sampled_from(['{"a": "x", "a": "y"}', '{"b": "x", " b": "y"}']).map(lambda t: ("twice", t, None)),
+    # a key given twice (exactly, or once trimmed), and what the line keeps: its other keys
+    st.sampled_from([('{"a": "x", "a": "y", "c": "z"}', {"c": "z"}), ('{"b": "x", " b": "y"}', {})]).map(
+        lambda t: ("twice", t[0], t[1])),
 )
 
 
@@ -65,17 +71,20 @@ def test_a_jsonl_line_that_is_no_clear_object_is_marked_or_refuses_the_file(tmp_
     said = {"object": None, "not": NOT_AN_OBJECT, "twice": KEY_TWICE}
     assert [r["row_number"] for r in got] == list(range(1, len(lines) + 1))
     assert [r["malformed"] for r in got] == [said[kind] for kind, _, _ in lines]
+    assert [r["as_written"] for r in got] == [None if kind == "object" else text for kind, text, _ in lines]
     for r, (kind, _, values) in zip(got, lines):
-        # a sound line's values as written; a bad line keeps none (they may be misplaced)
-        written = {k: v.strip() for k, v in (values or {}).items()}
-        assert tuple(r[k] for k in WANT) == tuple(written.get(k) if kind == "object" else None for k in WANT)
+        # a sound line's values as written; one that is no object keeps none; one with a
+        # key twice keeps its other keys (given once: clear) and neither value of that key
+        written = {k.strip(): v.strip() for k, v in (values or {}).items()}
+        assert tuple(r[k] for k in WANT) == tuple(written.get(k) if kind != "not" else None for k in WANT)
     bad = [n for n, (kind, _, _) in enumerate(lines, start=1) if kind != "object"]
     if bad:
         with pytest.raises(io.FileRejected) as caught:
             read(path, malformed=False)
         assert caught.value.reason == "unreadable_file"
     else:
-        assert [{k: v for k, v in r.items() if k != "malformed"} for r in got] == read(path, malformed=False)
+        assert [{k: v for k, v in r.items() if k not in ("malformed", "as_written")} for r in got] == \
+            read(path, malformed=False)
 
 
 def test_a_parquet_file_has_no_malformed_rows(tmp_path):
@@ -83,8 +92,22 @@ def test_a_parquet_file_has_no_malformed_rows(tmp_path):
 
     pl.DataFrame({"a": ["x", "y"], "b": [1, None]}).write_parquet(tmp_path / "r.parquet")
     assert read(tmp_path / "r.parquet", malformed=True) == [
-        {"row_number": 1, "a": "x", "b": "1", "c": None, "malformed": None},
-        {"row_number": 2, "a": "y", "b": None, "c": None, "malformed": None}]
+        {"row_number": 1, "a": "x", "b": "1", "c": None, "malformed": None, "as_written": None},
+        {"row_number": 2, "a": "y", "b": None, "c": None, "malformed": None, "as_written": None}]
+
+
+def test_a_jsonl_file_of_nothing_but_malformed_lines_is_its_rows_not_a_missing_column(tmp_path):
+    """Found by review: such a file was refused as missing payment_id and status, while
+    the same lines as CSV rows were each quarantined."""
+    path = tmp_path / "r.jsonl"
+    path.write_text('["a"]\n"b"\n42\n', encoding="utf-8")
+    got = io.read_text_frame(path, ("a", "b"), WANT, malformed=True).collect().to_dicts()
+    assert [(r["row_number"], r["a"], r["malformed"], r["as_written"]) for r in got] == [
+        (1, None, NOT_AN_OBJECT, '["a"]'), (2, None, NOT_AN_OBJECT, '"b"'), (3, None, NOT_AN_OBJECT, "42")]
+    path.write_text('["a"]\n{"c": "x"}\n', encoding="utf-8")  # a sound line without them: missing
+    with pytest.raises(io.FileRejected) as caught:
+        io.read_text_frame(path, ("a", "b"), WANT, malformed=True)
+    assert caught.value.reason == "missing_column"
 
 
 def test_a_column_named_malformed_in_the_file_is_not_the_readers_mark(tmp_path):

@@ -144,5 +144,27 @@ def test_disburse_counts_say_when_the_plan_waits():
                               treasury=(), overpayments=r.Overpayments(0, 0), recovered_batches=(),
                               awaiting_approval=True)
     assert counts_text("disburse", result) == \
-        "33,700,000 payments · 12 batches · 1,685,000,000,000 KRW · waiting for approval"
+        "33,700,000 payments · 12 batches · 1,685,000,000,000 KRW to pay out · waiting for approval"
     assert counts_text("report", "the summary text") == ""
+
+
+def test_money_held_on_claim_is_never_counted_as_paid_out():
+    """Found by review: `approve` said "87,750,000 KRW released" of a plan holding
+    2,150,000 on the claim rail, which leaves nobody's account until claimed."""
+    rails = {"bank_transfer": r.RailTotal(1_000, 50_000_000), "claim": r.RailTotal(43, 2_150_000),
+             "voucher": r.RailTotal(712, 35_600_000)}
+    planned = r.DisburseResult(batches=3, payments=1_755, amount_krw=87_750_000, per_rail=rails, treasury=(),
+                               overpayments=r.Overpayments(0, 0), recovered_batches=())
+    assert counts_text("disburse", planned) == (
+        "1,755 payments · 3 batches · 85,600,000 KRW to pay out · 2,150,000 KRW held on claim (43 payments)")
+    released = r.ReleaseResult(batches=1, payments=1, amount_krw=50_000, held_payments=1, held_krw=50_000)
+    assert counts_text("release", released) == \
+        "1 payment · 1 batch · 0 KRW to pay out · 50,000 KRW held on claim (1 payment)"
+
+
+@given(n=st.integers(min_value=0, max_value=10**7))
+def test_counts_are_singular_for_one_only(n):
+    from redress.runtime.stage_counts import counted
+
+    assert counted(n, "batch") == ("1 batch" if n == 1 else f"{n:,} batches")
+    assert counted(n, "row") == ("1 row" if n == 1 else f"{n:,} rows")
