@@ -41,6 +41,31 @@ def _csv_width(path: Path) -> int:
 
 
 BEYOND_HEADER = "more fields than the header (quote values that contain commas)"
+STRAY_QUOTE = ('a " inside a value that does not start with one, or a quoted value never closed: quote the '
+               'whole value and double each " inside it (5" rain as "5"" rain")')
+
+
+def stray_quote_line(path: Path) -> int | None:
+    """The first line (1-based, the header's included) where a field that does not start
+    with a quote holds one, read raw: where the reader most likely failed. Only asked
+    once the reader has failed: a comma inside a quoted value can make it point early."""
+    raw = pl.scan_csv(path, has_header=False, separator="\x1f", quote_char=None, schema={"line": pl.String},
+                      glob=False, encoding="utf8", truncate_ragged_lines=True).with_row_index("n", offset=1)
+    found = raw.filter(pl.col("line").str.contains(r'(?:^|,)[^",]+"')).select("n").head(1).collect()
+    return found.item() if found.height else None
+
+
+def refuse_unparsed(path: Path, frame: pl.LazyFrame) -> None:
+    """Parse the whole file now, so that a quote the reader cannot take (5" rain) is
+    refused naming the line, rather than as the reader's error later: for files of one
+    row per payment, which are small. FileRejected (unreadable_file)."""
+    try:
+        frame.select(pl.all().null_count()).collect()  # every field parsed (a row count alone is not)
+    except pl.exceptions.ComputeError as exc:
+        if "malformed" not in str(exc).lower() and "escaped" not in str(exc).lower():
+            raise
+        line = stray_quote_line(path)
+        raise FileRejected(UNREADABLE_FILE, f"line {line} has {STRAY_QUOTE}" if line else STRAY_QUOTE) from None
 
 
 def csv_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
@@ -55,6 +80,8 @@ def csv_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
     positions = [f"field_{i}" for i in range(width)]
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
                         glob=False, encoding="utf8", truncate_ragged_lines=False).with_row_index(ROW)
+    if malformed:
+        refuse_unparsed(path, frame)
     header = frame.head(1).collect()
     names = [header_name(v or "") for v in header.row(0)[1:]] if header.height else []
     while names and not names[-1]:

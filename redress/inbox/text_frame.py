@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, columns_by_name, header_name, refuse_look_alikes, trimmed, typed_name
-from redress.inbox.csv_reader import csv_frame
+from redress.inbox.csv_reader import STRAY_QUOTE, csv_frame
 from redress.inbox.files import SUFFIXES, FileRejected
 from redress.inbox.hashing import BLOCK, NOT_UTF8
 from redress.inbox.jsonl_reader import jsonl_frame
@@ -38,6 +38,8 @@ def unreadable(exc: Exception, detail: str) -> FileRejected:
     if "not properly escaped" in message:  # Polars' words for a quote opened and never closed
         return FileRejected(UNREADABLE_FILE, "a quoted value is never closed (a \" with no closing \"): "
                                                "close the quote, or double a quote inside a value (\"\")")
+    if "csv malformed" in message:  # Polars' words for a quote inside an unquoted value, among others
+        return FileRejected(UNREADABLE_FILE, STRAY_QUOTE)
     return FileRejected(UNREADABLE_FILE, f"{detail}: {type(exc).__name__}")  # never the error's text: it quotes rows
 
 

@@ -119,3 +119,20 @@ def test_a_column_named_malformed_in_the_file_is_not_the_readers_mark(tmp_path):
     path.write_text('{"a": "x", "malformed": "yes"}\n[1]\n', encoding="utf-8")
     assert [(r["a"], r["malformed"]) for r in io.read_text_frame(path, ("a",), ("a",), malformed=True).collect().to_dicts()] == [
         ("x", None), (None, NOT_AN_OBJECT)]
+
+
+@pytest.mark.parametrize("value", ['5" rain', 'CS"042', 'a "b" c'])
+def test_a_quote_inside_an_unquoted_value_is_refused_saying_so(tmp_path, value):
+    """Found by review: `P1,returned,5" rain` refused the file as `cannot be read:
+    ComputeError`. Now it says what to change, and names the line where it can: in a
+    returns or claims file, which is parsed whole first (scope files keep one reading)."""
+    path = tmp_path / "r.csv"
+    path.write_text(f"a,b,c\nP1,x,ok\nP2,y,{value}\nP3,z,fine\n", encoding="utf-8")
+    for malformed, start in ((True, "line 3 has a \" inside a value"), (False, "a \" inside a value")):
+        try:
+            io.stage(io.read_text_frame(path, ("a",), WANT, malformed=malformed), tmp_path / "s.parquet")
+        except io.FileRejected as refused:
+            assert refused.reason == "unreadable_file" and refused.detail.startswith(start), refused.detail
+        else:  # Polars takes some such quotes as they are: then the value must be exactly as written
+            got = io.read_text_frame(path, ("a",), WANT, malformed=malformed).collect()
+            assert got["c"].to_list() == ["ok", value, "fine"]
