@@ -124,4 +124,6 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
         schedule_planned=facts is not None and not facts.cash and bool(facts.planned_cash),
         no_figures=NO_FIGURES, outputs=outputs or [],
         per_rail=payments_by_rail(summary.disburse) if summary.disburse else [],
+        results_files=[f for f in (summary.returns.files if summary.returns else ()) if f.status != NOT_READ],
+        claims_files=[f for f in (summary.claims.files if summary.claims else ()) if f.status != NOT_READ],
     )

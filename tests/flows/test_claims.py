@@ -152,6 +152,8 @@ def test_a_malformed_claims_row_is_quarantined_alone_and_the_others_paid(held):
                                "verified_by": None,
                                "malformed": "more fields than the header (quote values that contain commas)"}
     assert "4567890" not in q(data, "SELECT string_agg(row_json, '') FROM quarantine")[0][0]
+    page = (data / "reports" / summary["run_id"] / "summary.md").read_text(encoding="utf-8")
+    assert "| claims_1.csv | accepted | 2 | 1 | 1 | 50,000 | 1 |" in page
     said = explain(data, "C2")  # customer service sees the refusal, and why
     assert "malformed_row" in said and "the row could not be read as the header's fields" in said
     assert q(data, "SELECT customer_id, rail, status FROM ledger WHERE rail <> 'voucher' AND customer_id <> 'B1' "

@@ -173,6 +173,10 @@ def test_a_malformed_returns_row_is_quarantined_alone_and_the_file_applied(paid_
     assert q(data, "SELECT payment_id, status FROM ledger WHERE payment_id IN (?, ?, ?) ORDER BY payment_id",
              [b1, b2, v1]) == sorted([(b1, "returned"), (b2, "issued"), (v1, "settled")])
     assert summary["disburse"]["payments"] == 1  # B1's reissue; B2 stays issued, never touched
+    # finance reconciles each file from the run's summary (found by review: only a run total was shown)
+    page = (data / "reports" / summary["run_id"] / "summary.md").read_text(encoding="utf-8")
+    assert "| returns_2.csv | accepted | 2 | 1 | 0 | 1 |" in page
+    assert "| returns_2b.jsonl | accepted | 2 | 1 | 0 | 1 |" in page
     # the row as written, and nothing named from it: its names may be misplaced
     assert [json.loads(r) for (r,) in q(data, "SELECT row_json FROM quarantine WHERE kind = 'returns' "
                                               "ORDER BY file_name")] == [
