@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from redress.rules.plans import FIRST, KINDS, REISSUE, TOP_UP
-from redress.vocabulary import ACCEPTED, CLAIM, ELIGIBLE, LIVE_STATUSES, WAITING, sql_list, sql_literal
+from redress.rules.plans import CLAIMED, FIRST, KINDS, REISSUE, TOP_UP
+from redress.vocabulary import ACCEPTED, CANCELLED, CLAIM, ELIGIBLE, LIVE_STATUSES, WAITING, sql_list, sql_literal
 from redress.sql import one
 
 
@@ -161,11 +161,15 @@ def _kinds(con, run_id: str) -> tuple[KindTotal, ...]:
         rows = con.execute(f"""
             WITH mine AS (SELECT customer_id, rail, attempt, amount FROM ledger WHERE run_id = $run_id),
             before AS (SELECT DISTINCT customer_id FROM ledger
-                       WHERE run_id <> $run_id AND status IN {sql_list(LIVE_STATUSES)})
+                       WHERE run_id <> $run_id AND status IN {sql_list(LIVE_STATUSES)}),
+            claimed AS (SELECT DISTINCT customer_id FROM ledger
+                        WHERE rail = {sql_literal(CLAIM)} AND status = {sql_literal(CANCELLED)})
             SELECT CASE WHEN rail = {sql_literal(CLAIM)} THEN {sql_literal(CLAIM)}
+                        WHEN attempt > 1 AND customer_id IN (SELECT customer_id FROM claimed) THEN $claimed
                         WHEN attempt > 1 THEN $reissue
                         WHEN customer_id IN (SELECT customer_id FROM before) THEN $top_up
                         ELSE $first END AS kind, count(*), sum(amount)
-            FROM mine GROUP BY ALL""", {"run_id": run_id, "reissue": REISSUE, "top_up": TOP_UP, "first": FIRST}).fetchall()
+            FROM mine GROUP BY ALL""", {"run_id": run_id, "claimed": CLAIMED, "reissue": REISSUE, "top_up": TOP_UP,
+                                       "first": FIRST}).fetchall()
         found = {k: (n, a) for k, n, a in rows}
     return tuple(KindTotal(k, int(found.get(k, (0, 0))[0]), int(found.get(k, (0, 0))[1] or 0)) for k in KINDS)

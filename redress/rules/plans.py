@@ -11,31 +11,39 @@ from datetime import date, datetime
 
 import polars as pl
 
-from redress.vocabulary import APPROVED, BANK_TRANSFER, CLAIM, EXPIRED, LIVE_STATUSES, PLAN_STATES, REJECTED, WAITING
+from redress.vocabulary import APPROVED, BANK_TRANSFER, CANCELLED, CLAIM, EXPIRED, LIVE_STATUSES, PLAN_STATES, REJECTED, WAITING
 
 # What kind of payment each planned one is, in the order the plan lists them.
-FIRST, TOP_UP, REISSUE = "first", "top_up", "reissue"
+FIRST, TOP_UP, REISSUE, CLAIMED = "first", "top_up", "reissue", "claimed"
 KINDS = {
     FIRST: "first payments",
     TOP_UP: "top-ups after a scope or policy revision",
     REISSUE: "reissues after a return",
+    CLAIMED: "claims paid: transfers to an account the person gave customer service",
     CLAIM: "held on the claim rail",
 }
 
 
 def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame) -> pl.LazyFrame:
     """`planned` (customer_id, rail, attempt, ...) with `kind`, each row's kind of payment,
-    rows in their order: `claim` on the claim rail, else `reissue` for a later attempt,
+    rows in their order: `claim` on the claim rail, else `claimed` for a later attempt of
+    a person whose held claim payment a claim cancelled (SPEC "Input: claims from
+    customer service": paid to the claimed account), else `reissue` for a later attempt,
     else `top_up` when the customer already holds a live payment in `ledger`
-    (customer_id, status), else `first`."""
+    (customer_id, rail, status), else `first`. SPEC "Approval before release" (top-ups,
+    reissues, claims)."""
     paid = (ledger.filter(pl.col("status").is_in(LIVE_STATUSES)).select("customer_id").unique()
             .with_columns(pl.lit(True).alias("_paid_before")))
-    return planned.join(paid, on="customer_id", how="left", maintain_order="left").with_columns(
-        pl.when(pl.col("rail") == CLAIM).then(pl.lit(CLAIM))
-        .when(pl.col("attempt") > 1).then(pl.lit(REISSUE))
-        .when(pl.col("_paid_before").fill_null(False)).then(pl.lit(TOP_UP))
-        .otherwise(pl.lit(FIRST)).alias("kind")
-    ).drop("_paid_before")
+    claimed = (ledger.filter((pl.col("rail") == CLAIM) & (pl.col("status") == CANCELLED)).select("customer_id")
+               .unique().with_columns(pl.lit(True).alias("_claimed")))
+    return (planned.join(paid, on="customer_id", how="left", maintain_order="left")
+            .join(claimed, on="customer_id", how="left", maintain_order="left").with_columns(
+                pl.when(pl.col("rail") == CLAIM).then(pl.lit(CLAIM))
+                .when((pl.col("attempt") > 1) & pl.col("_claimed").fill_null(False)).then(pl.lit(CLAIMED))
+                .when(pl.col("attempt") > 1).then(pl.lit(REISSUE))
+                .when(pl.col("_paid_before").fill_null(False)).then(pl.lit(TOP_UP))
+                .otherwise(pl.lit(FIRST)).alias("kind"))
+            .drop("_paid_before", "_claimed"))
 
 
 def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_cap: int) -> dict:

@@ -207,6 +207,11 @@ def test_a_claim_planned_under_approval_and_rejected_is_planned_again_to_the_cla
     second = run(data, 3, SHIPPED)
     assert second["claims"]["claims_applied"] == 0  # the file was read once
     assert q(data, planned, [second["run_id"]]) == [("C1", "bank_transfer", 50000, 2)]
+    # the plan shows it as a claim paid, not a reissue after a return (found by review)
+    kinds = json.loads(q(data, "SELECT summary FROM plans WHERE run_id = ?", [second["run_id"]])[0][0])["kinds"]
+    assert (kinds["claimed"], kinds["reissue"]["payments"]) == ({"payments": 1, "amount_krw": 50000}, 0)
+    plan_md = (data / "reports" / second["run_id"] / "plan.md").read_text(encoding="utf-8")
+    assert "claims paid: transfers to an account the person gave customer service | 1 | 50,000" in plan_md
     assert main(["--data-dir", str(data), "approve", second["run_id"], "--by", "Kim"]) == 0
     assert q(data, "SELECT rail, status, attempt, amount FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
         ("claim", "cancelled", 1, 50000), ("bank_transfer", "issued", 2, 50000)]

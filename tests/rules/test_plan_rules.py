@@ -51,32 +51,35 @@ def test_no_plan_is_refused():
 
 
 PLANNED = pl.DataFrame({
-    "customer_id": ["A", "B", "C", "D", "E"],
-    "amount": [50000, 20000, 50000, 50000, 50000],
-    "rail": ["voucher", "voucher", "bank_transfer", "bank_transfer", "claim"],
-    "attempt": [1, 1, 2, 1, 1],
-    "batch_id": ["P-V-0001", "P-V-0001", "P-B-0001", "P-B-0001", "P-C-0001"],
-    "value_date": [DAY] * 5,
+    "customer_id": ["A", "B", "C", "D", "E", "F"],
+    "amount": [50000, 20000, 50000, 50000, 50000, 30000],
+    "rail": ["voucher", "voucher", "bank_transfer", "bank_transfer", "claim", "bank_transfer"],
+    "attempt": [1, 1, 2, 1, 1, 2],
+    "batch_id": ["P-V-0001", "P-V-0001", "P-B-0001", "P-B-0001", "P-C-0001", "P-B-0001"],
+    "value_date": [DAY] * 6,
 }, schema_overrides={"attempt": pl.Int32})
-LEDGER = pl.DataFrame({"customer_id": ["B", "C", "X"], "status": ["issued", "returned", "settled"]})
+# F claimed: the held claim payment a claim cancelled; the bank transfer pays the claim
+LEDGER = pl.DataFrame({"customer_id": ["B", "C", "X", "F"], "rail": ["voucher", "bank_transfer", "voucher", "claim"],
+                       "status": ["issued", "returned", "settled", "cancelled"]})
 
 
 def test_each_planned_payment_gets_its_kind():
     kinds = payment_kinds(PLANNED.lazy(), LEDGER.lazy()).collect()
-    assert kinds["kind"].to_list() == ["first", "top_up", "reissue", "first", "claim"]
+    assert kinds["kind"].to_list() == ["first", "top_up", "reissue", "first", "claim", "claimed"]
     assert kinds.drop("kind").equals(PLANNED)
 
 
 def test_the_summary_counts_per_rail_and_day_against_the_cap_and_per_kind():
     s = plan_summary(payment_kinds(PLANNED.lazy(), LEDGER.lazy()), {DAY: 400_000}, 1_000_000)
-    assert s["totals"] == {"batches": 3, "payments": 5, "amount_krw": 220_000}
+    assert s["totals"] == {"batches": 3, "payments": 6, "amount_krw": 250_000}
     bank = next(d for d in s["days"] if d["rail"] == "bank_transfer")
-    assert bank == {"rail": "bank_transfer", "value_date": "2025-12-01", "batches": 1, "payments": 2,
-                    "amount_krw": 100_000, "released_before_krw": 400_000, "daily_cash_cap_krw": 1_000_000,
-                    "cap_left_krw": 500_000}
+    assert bank == {"rail": "bank_transfer", "value_date": "2025-12-01", "batches": 1, "payments": 3,
+                    "amount_krw": 130_000, "released_before_krw": 400_000, "daily_cash_cap_krw": 1_000_000,
+                    "cap_left_krw": 470_000}
     assert "daily_cash_cap_krw" not in next(d for d in s["days"] if d["rail"] == "voucher")
     assert s["kinds"] == {"first": {"payments": 2, "amount_krw": 100_000}, "top_up": {"payments": 1, "amount_krw": 20_000},
-                          "reissue": {"payments": 1, "amount_krw": 50_000}, "claim": {"payments": 1, "amount_krw": 50_000}}
+                          "reissue": {"payments": 1, "amount_krw": 50_000}, "claimed": {"payments": 1, "amount_krw": 30_000},
+                          "claim": {"payments": 1, "amount_krw": 50_000}}
 
 
 @given(amounts=st.lists(st.integers(1, 10**9), min_size=1, max_size=30), data=st.data())
@@ -89,7 +92,9 @@ def test_kinds_and_days_each_add_up_to_the_plan(amounts, data):
         "batch_id": [f"B{i % 3}" for i in range(n)],
         "value_date": [DAY + timedelta(days=i % 2) for i in range(n)],
     }, schema_overrides={"attempt": pl.Int32})
-    ledger = pl.DataFrame({"customer_id": [f"C{i}" for i in range(0, n, 2)], "status": ["issued"] * len(range(0, n, 2))})
+    ledger = pl.DataFrame({"customer_id": [f"C{i}" for i in range(0, n, 2)], "rail": ["claim"] * len(range(0, n, 2)),
+                           "status": data.draw(st.lists(st.sampled_from(["issued", "cancelled"]),
+                                                        min_size=len(range(0, n, 2)), max_size=len(range(0, n, 2))))})
     s = plan_summary(payment_kinds(planned.lazy(), ledger.lazy()), {}, 10**12)
     assert set(s["kinds"]) == set(KINDS)
     for part in (list(s["kinds"].values()), s["days"]):
