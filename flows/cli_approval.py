@@ -93,7 +93,7 @@ def cmd_reject(args, settings, say) -> int:
         say(f"plan {done['run_id']} was already rejected by a rejection that did not finish, now finished: "
             f"{_written_again(done, exports=False)}")
         return 0
-    say(f"rejected plan {done['run_id']}: its {done['payments']:,} payments ({done['amount_krw']:,} KRW) will not "
+    say(f"rejected plan {done['run_id']}: its {counted(done['payments'], 'payment')} ({done['amount_krw']:,} KRW) will not "
         "be paid; the next run plans what is owed afresh")
     return 0
 

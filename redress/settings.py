@@ -24,6 +24,7 @@ from pydantic import SecretStr
 
 from redress.debtor import Debtor
 from redress.errors import RedressError
+from redress.runtime.commands import full_path
 
 KNOWN = {
     "REDRESS_DATA_DIR": "the data folder (default ./data)",
@@ -63,7 +64,8 @@ class Settings:
 def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | None = None) -> Settings:
     """The settings in `environ` (default: the process environment); `data_dir`, when
     given (--data-dir, a flow's parameter), wins over REDRESS_DATA_DIR, and is made
-    absolute against the working directory (symbolic links kept). RedressError
+    absolute against the working directory (symbolic links kept, unless a `..` is
+    resolved: redress.runtime.commands.full_path). RedressError
     naming the first unknown REDRESS_* variable, or a malformed duration."""
     env = os.environ if environ is None else environ
     unknown = sorted(k for k in env if k.startswith("REDRESS_") and k not in KNOWN)
@@ -73,7 +75,7 @@ def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | Non
         )
     # Absolute from here on: DuckDB reads a path that starts with `~` as the home folder
     # (redress/sql.py), so a folder given as `~data` must reach it as /cwd/~data.
-    chosen = (data_dir or Path(env.get("REDRESS_DATA_DIR") or "data")).absolute()
+    chosen = full_path(data_dir or Path(env.get("REDRESS_DATA_DIR") or "data"))  # printed in paths: no `..`
     # Kept as given (an empty value is not "unset"): check_settings refuses it by name.
     key = env.get("REDRESS_HMAC_KEY")
     return Settings(

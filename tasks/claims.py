@@ -39,13 +39,15 @@ from redress.checks.suites import failing_rows_of
 # The row as quarantine keeps it: the account masked to its last 4 digits, and no field
 # that may hold the rest of an account in clear. A malformed row (more fields than the
 # header: `123,4567890` puts digits under a later column, whatever the header's order)
-# keeps only its code and what was wrong. In a sound row, a field that is not what its
-# column holds (a bank code of other than 3 digits, a verified_at that is no time, a
-# verified_by of digits) is masked like an account: with a field missing, a split account
-# fits the header's five fields.
+# keeps only its code and what was wrong. A field that is not what its column holds (a
+# code that is not letters alone, a bank code of other than 3 digits, a verified_at that
+# is no time, a verified_by of digits) is masked like an account: with a field missing,
+# a split account fits the header's five fields, and a header in another order puts
+# digits under reference_code.
 _SOUND = "s.malformed IS NULL"
 ROW_FIELDS = {
-    "reference_code": "s.reference_code",
+    "reference_code": f"""CASE WHEN regexp_full_match(s.reference_code, '[A-Za-z]+') THEN s.reference_code
+                               ELSE {quarantine.masked_account('s.reference_code')} END""",
     "bank_code": f"""CASE WHEN NOT {_SOUND} THEN NULL WHEN regexp_full_match(s.bank_code, '[0-9]{{3}}') THEN s.bank_code
                           ELSE {quarantine.masked_account('s.bank_code')} END""",
     "bank_account": f"CASE WHEN {_SOUND} THEN {quarantine.masked_account('s.bank_account')} END",

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from redress import sql, vocabulary
+from redress.checks.returns_checks import WORDS
 from redress.inbox.streaming import ts
 
 # First failing rule decides, so a rejected row has exactly one reason: a malformed row
@@ -24,8 +25,9 @@ from redress.inbox.streaming import ts
 # the deadline (verified_at's date in the policy's timezone after payout.claim_deadline),
 # then whether the person has anything held on `claim` (issued payments on that rail),
 # then a code the file names more than once. The last counts every row of the code,
-# valid or not: two rows for one person, perhaps with two accounts, leave which one is
-# meant a guess, so none is applied.
+# valid or not, and a malformed row that names the code anywhere as written: two rows
+# for one person, perhaps with two accounts, leave which one is meant a guess, so none
+# is applied.
 CLAIM_RULES = {
     "row_malformed": vocabulary.MALFORMED_ROW,
     "code_unknown": vocabulary.UNKNOWN_REFERENCE_CODE,
@@ -59,7 +61,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                        r.bank_code::VARCHAR AS bank_code, r.bank_account::VARCHAR AS bank_account,
                        r.bank_account_digits::VARCHAR AS bank_account_digits, r.bank_valid::BOOLEAN AS bank_valid,
                        r.verified_at::VARCHAR AS verified_at, r.verified_by::VARCHAR AS verified_by,
-                       r.malformed::VARCHAR AS malformed,
+                       r.malformed::VARCHAR AS malformed, r.as_written::VARCHAR AS as_written,
                        {ts('r.verified_at')} AS verified_at_ts,
                        n.customer_id
                 FROM read_parquet(?, hive_partitioning = false) r
@@ -72,6 +74,12 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                   AND status = {vocabulary.sql_literal(vocabulary.ISSUED)}
                 GROUP BY customer_id
             ),
+            -- The codes a malformed row names anywhere in it as written (its columns may
+            -- be misplaced: a header in another order): a sound row for one is a guess too.
+            named_by_malformed AS (
+                SELECT DISTINCT unnest({WORDS.format(text="upper(as_written)")}) AS code FROM given
+                WHERE malformed IS NOT NULL
+            ),
             ruled AS (
                 SELECT g.*, coalesce(h.held_amount, 0)::BIGINT AS held_amount,
                     CASE
@@ -81,7 +89,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                         WHEN NOT g.bank_valid THEN 'bank_invalid'
                         WHEN ?::DATE IS NOT NULL AND g.verified_at_ts::DATE > ?::DATE THEN 'after_deadline'
                         WHEN coalesce(h.held_amount, 0) = 0 THEN 'nothing_held'
-                        WHEN count(*) OVER (PARTITION BY upper(g.reference_code)) > 1 THEN 'code_repeated'
+                        WHEN count(*) OVER (PARTITION BY upper(g.reference_code)) > 1
+                          OR upper(g.reference_code) IN (SELECT code FROM named_by_malformed) THEN 'code_repeated'
                     END AS first_failed_rule
                 FROM given g LEFT JOIN held h USING (customer_id)
             )

@@ -17,8 +17,8 @@ from redress import sql, vocabulary
 # that is no object; its values may sit under the wrong names, so none is trusted), then
 # no payment_id, then a status that is neither value, then the ledger lookups,
 # then a payment named by more than one otherwise valid row of the file, or by one and
-# a malformed row (which one would apply is a guess: none is applied; a malformed row's
-# payment_id, its first field, is most likely as meant, and its status may differ).
+# named anywhere in a malformed row as written (which one would apply is a guess: none
+# is applied; the malformed row's status may differ, and its columns may be misplaced).
 #
 # A payment's status moves once (SPEC "Input: returns from finance", "Ledger"): issued
 # -> settled or issued -> returned. A returned payment is final (it has been reissued),
@@ -42,6 +42,10 @@ RETURN_RULES = {
     "already_settled_returned": "returned_after_settled",
     "payment_repeated": "repeated_payment_id",
 }
+
+# The words of a row as written (SQL over `{text}`): what CSV and JSON punctuation and
+# white space separate. A payment id or reference code is one word.
+WORDS = """string_split_regex({text}, '[,"\\s{{}}\\[\\]:]+')"""
 
 # The only statuses a result may leave: every UPDATE of ledger.status is guarded by it.
 OPEN_STATUS = vocabulary.ISSUED
@@ -82,12 +86,19 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
                 END AS row_rule
             FROM given
         ),
+        -- The payments a malformed row names anywhere in it as written, as a whole word
+        -- between CSV or JSON punctuation: its named columns may be misplaced (a header
+        -- in another order), the text is not.
+        named_by_malformed AS (
+            SELECT DISTINCT unnest({WORDS.format(text="as_written")}) AS payment_id FROM ruled
+            WHERE row_rule = 'row_malformed'
+        ),
         counted AS (
             SELECT *,
                 CASE
                     WHEN row_rule IS NOT NULL THEN row_rule
-                    WHEN count(*) OVER (PARTITION BY payment_id, row_rule IS NULL OR row_rule = 'row_malformed') > 1
-                        THEN 'payment_repeated'
+                    WHEN count(*) OVER (PARTITION BY payment_id, row_rule IS NULL) > 1 THEN 'payment_repeated'
+                    WHEN payment_id IN (SELECT payment_id FROM named_by_malformed) THEN 'payment_repeated'
                 END AS first_failed_rule
             FROM ruled
         )

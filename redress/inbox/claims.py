@@ -17,9 +17,8 @@ from redress.inbox.text_frame import read_text_frame
 def claims_frame(path: Path) -> pl.LazyFrame:
     """The file as text (`read_text_frame`: row_number, reference_code, bank_code,
     bank_account, verified_at, verified_by; trimmed, blank = NULL; every column
-    required; `malformed`: what is wrong with a row the reader could not split, NULL
-    for a sound one), plus bank_account_digits and bank_valid by the master's bank rule
+    required; `malformed`: what is wrong with a row the reader could not split, and
+    `as_written`: that row as written, both NULL for a sound one; the checks read it for
+    the codes it names, quarantine never keeps it: it may hold a shifted account), plus bank_account_digits and bank_valid by the master's bank rule
     (`bank_details`). Raises FileRejected (unreadable_file, empty_file, missing_column)."""
-    # never the row as written: a malformed claim's fields may be a shifted bank account
-    read = read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS, malformed=True).drop("as_written")
-    return read.with_columns(*bank_details())
+    return read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS, malformed=True).with_columns(*bank_details())

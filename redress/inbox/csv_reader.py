@@ -10,7 +10,9 @@
   lose one). A reader of finance's and customer service's files (one row, one
   payment: SPEC "Input: returns from finance") asks for such rows to be marked
   instead (`malformed=True`): the row is kept, with a column saying what is
-  wrong, for its checks to quarantine the row alone.
+  wrong, for its checks to quarantine the row alone. Those files also take a value
+  holding a line break as malformed: one result per line, so a quoted line break is
+  far more likely a quote left open, closed lines later, that took the rows between.
   A row with fewer fields has the missing trailing fields empty, which the
   row rules then judge. A header name given twice (after trimming) is unreadable_file,
   since either column could be meant.
@@ -21,6 +23,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -41,18 +44,31 @@ def _csv_width(path: Path) -> int:
 
 
 BEYOND_HEADER = "more fields than the header (quote values that contain commas)"
+SPANS_LINES = ("a value holds a line break (a quote opened on one line and closed lines later takes in the rows "
+               "between): write each result on a line of its own")
 STRAY_QUOTE = ('a " inside a value that does not start with one, or a quoted value never closed: quote the '
                'whole value and double each " inside it (5" rain as "5"" rain")')
 
 
+# One CSV field and what ends it: a quoted value (quotes inside doubled, line breaks and
+# commas allowed) or an unquoted one without quotes; then a comma, a line end or the end.
+_FIELD = re.compile(r'(?:"(?:[^"]|"")*"|[^,"\r\n]*)(?:,|\r\n|\n|\r|\Z)')
+
+
 def stray_quote_line(path: Path) -> int | None:
-    """The first line (1-based, the header's included) where a field that does not start
-    with a quote holds one, read raw: where the reader most likely failed. Only asked
-    once the reader has failed: a comma inside a quoted value can make it point early."""
-    raw = pl.scan_csv(path, has_header=False, separator="\x1f", quote_char=None, schema={"line": pl.String},
-                      glob=False, encoding="utf8", truncate_ragged_lines=True).with_row_index("n", offset=1)
-    found = raw.filter(pl.col("line").str.contains(r'(?:^|,)[^",]+"')).select("n").head(1).collect()
-    return found.item() if found.height else None
+    """The line (1-based, the header's included) where the file stops being CSV as
+    RFC 4180 writes it: a quote inside an unquoted value, or one opened and never
+    closed; None if it is CSV throughout. Quote-aware (a quoted comma or line break
+    before it moves nothing), a field at a time: only asked once the reader has
+    failed, of a file of one row per payment."""
+    text = path.read_text(encoding="utf-8-sig")
+    position = 0
+    while position < len(text):
+        field = _FIELD.match(text, position)
+        if field is None or field.end() == position:
+            return text.count("\n", 0, position) + 1 if "\n" in text else text.count("\r", 0, position) + 1
+        position = field.end()
+    return None
 
 
 def refuse_unparsed(path: Path, frame: pl.LazyFrame) -> None:
@@ -98,7 +114,11 @@ def csv_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
     named = [pl.col(c).alias(n) for c, n in zip(positions, names) if n]
     if not malformed:
         return data.filter(~blank).select(ROW, *named)
-    said = pl.when(beyond).then(pl.lit(BEYOND_HEADER)).otherwise(pl.lit(None, pl.String))
+    # One row per payment: a value spanning lines is a quote left open, most likely, whose
+    # closing quote lines later took the rows between into it (they are in as_written).
+    spans = pl.any_horizontal(pl.col(c).str.contains("[\r\n]").fill_null(False) for c in positions)
+    said = (pl.when(beyond).then(pl.lit(BEYOND_HEADER)).when(spans).then(pl.lit(SPANS_LINES))
+            .otherwise(pl.lit(None, pl.String)))
 
     def field(c: str) -> pl.Expr:
         value = pl.col(c).fill_null("")
@@ -106,5 +126,5 @@ def csv_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
             .otherwise(value)
 
     record = pl.concat_str([field(c) for c in positions], separator=",").str.strip_chars_end(",")
-    written = pl.when(beyond).then(record).otherwise(pl.lit(None, pl.String))
+    written = pl.when(beyond | spans).then(record).otherwise(pl.lit(None, pl.String))
     return data.filter(~blank).select(ROW, *named, said.alias(MALFORMED), written.alias(AS_WRITTEN))

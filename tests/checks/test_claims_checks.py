@@ -128,3 +128,19 @@ def test_the_bank_rule_is_the_masters(tmp_path_factory, code, account):
     valid = as_read.select(bank_details()[1])["bank_valid"].item()
     reasons = failing_rows(path, "claims_staging", "claims_staging")["reason"].to_list()
     assert reasons == ([] if valid else [vocabulary.INVALID_BANK_DETAILS])
+
+
+def test_a_code_a_malformed_row_names_anywhere_applies_no_row(tmp_path):
+    """Found by review: under a header in another order, a malformed row's reference_code
+    column held account digits, so a sound row for the same code was applied and paid."""
+    path = claims_warehouse(tmp_path, [("HELDDDDD", *GOOD)])
+    (tmp_path / "c.csv").write_text(
+        "bank_code,bank_account,reference_code,verified_at,verified_by\n"
+        "004,123,4567-8901,HELDAAAA,2025-12-02,CS042\n"            # split account: malformed
+        "004,9988776655,heldaaaa,2025-12-02T10:00:00+09:00,CS042\n"  # the same code, sound
+        "004,9988776655,HELDCCCC,2025-12-02T10:00:00+09:00,CS042\n", encoding="utf-8")
+    io.stage(io.claims_frame(tmp_path / "c.csv"), tmp_path / "claims.parquet")
+    with connect(path) as con:
+        create_claims_staging(con, tmp_path / "claims.parquet", "Asia/Seoul", DEADLINE)
+    assert failing_rows(path, "claims_staging", "claims_staging").rows() == [
+        (1, vocabulary.MALFORMED_ROW), (2, vocabulary.REPEATED_REFERENCE_CODE)]

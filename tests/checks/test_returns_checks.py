@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from redress import inbox as io
 from redress.checks.returns_checks import RETURN_RULES, create_returns_staging
@@ -106,3 +107,31 @@ def test_a_returns_table_without_a_rule_column_fails_as_missing_column(tmp_path)
         con.execute("ALTER TABLE returns_staging DROP COLUMN payment_unknown")
     result = validate_table(path, "returns_staging", "returns_staging")
     assert {e.reason for e in result.failed} == {"missing_column", "unknown_payment_id"}
+
+
+def staged_returns(tmp_path: Path, name: str, text: str) -> Path:
+    """returns_warehouse's ledger, and `text` as a returns file `name` (any format)."""
+    path = returns_warehouse(tmp_path, [("P1", "settled", "")])
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    io.stage(io.returns_frame(tmp_path / name), tmp_path / "returns.parquet")
+    with connect(path) as con:
+        create_returns_staging(con, tmp_path / "returns.parquet")
+    return path
+
+
+@pytest.mark.parametrize("name, text", [
+    # a header in another order: the malformed row's payment_id column holds " no acct"
+    ("r.csv", "reason,payment_id,status\nclosed, no acct,P4,returned\n,P4,settled\n"),
+    # the key that names the payment given twice: the line keeps no payment_id
+    ("r.jsonl", '{"payment_id": "P4", "payment_id": "x", "status": "returned"}\n{"payment_id": "P4", "status": "settled"}\n'),
+    # a line that is no object
+    ("r.jsonl", '["P4", "returned"]\n{"payment_id": "P4", "status": "settled"}\n'),
+    # a quote left open takes the next line into a value: that row is malformed, and names P4
+    ("r.csv", 'payment_id,status,reason\nP1,returned,"closed\nP4,returned,no account"\nP4,settled,\n'),
+])
+def test_a_payment_a_malformed_row_names_anywhere_is_applied_by_no_row(tmp_path, name, text):
+    """Found by review: the guard read the malformed row's payment_id column, which such
+    rows leave misplaced or empty, and the sound row was applied."""
+    path = staged_returns(tmp_path, name, text)
+    rows = failing_rows(path, "returns_staging", "returns_staging").rows()
+    assert [reason for _, reason in rows] == ["malformed_row", "repeated_payment_id"]

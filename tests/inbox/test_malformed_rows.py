@@ -136,3 +136,36 @@ def test_a_quote_inside_an_unquoted_value_is_refused_saying_so(tmp_path, value):
         else:  # Polars takes some such quotes as they are: then the value must be exactly as written
             got = io.read_text_frame(path, ("a",), WANT, malformed=malformed).collect()
             assert got["c"].to_list() == ["ok", value, "fine"]
+
+
+def test_in_a_file_of_one_row_per_payment_a_value_across_lines_is_malformed(tmp_path):
+    """Found by review: a quote opened in one reason and closed two lines later took two
+    results into that reason; their payments were never applied nor quarantined."""
+    from redress.inbox.csv_reader import SPANS_LINES
+
+    path = tmp_path / "r.csv"
+    path.write_text('a,b,c\nP30,returned,"ACCT CLOSED\nP31,returned,no account\nP32,returned,NOT FOUND"\n'
+                    'P33,settled,\n', encoding="utf-8")
+    got = read(path, malformed=True)
+    assert [(r["row_number"], r["a"], r["malformed"]) for r in got] == [(1, "P30", SPANS_LINES), (2, "P33", None)]
+    assert got[0]["as_written"] == 'P30,returned,"ACCT CLOSED\nP31,returned,no account\nP32,returned,NOT FOUND"'
+    # a scope file keeps taking quoted line breaks as values
+    assert [r["c"] for r in read(path, malformed=False)] == ["ACCT CLOSED\nP31,returned,no account\nP32,returned,NOT FOUND", None]
+
+
+@pytest.mark.parametrize("body, line", [
+    ('P8,returned,"closed, moved"\nP9,returned,5" rain\n', 3),   # a quoted comma before it
+    ('P7,returned,"two\nlines"\nP9,returned,5" rain\n', 4),     # a quoted line break before it
+    ('P9,returned,"never closed\nP10,x,y\n', 2),                # a quote never closed
+    ('P1,returned,fine\nP2,settled,"a ""quoted"" word"\n', None),  # CSV throughout
+])
+def test_the_line_named_for_a_bad_quote_is_where_csv_stops(tmp_path, body, line):
+    """Found by review: the line was found by a pattern that a quoted comma or line break
+    before the bad quote misled."""
+    from redress.inbox.csv_reader import stray_quote_line
+
+    path = tmp_path / "r.csv"
+    path.write_text("payment_id,status,reason\n" + body, encoding="utf-8")
+    assert stray_quote_line(path) == line
+    path.write_text("\ufeffpayment_id,status,reason\r\n" + body.replace("\n", "\r\n"), encoding="utf-8")
+    assert stray_quote_line(path) == line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -142,3 +144,17 @@ def test_every_checkpoint_in_the_code_is_a_step_the_settings_accept():
         check_settings(load_settings({"REDRESS_HMAC_KEY": "k" * 32, "REDRESS_FAIL_AT": step}))
     with pytest.raises(ValueError, match="unknown checkpoint"):
         checkpoint("nowhere", load_settings({}))
+
+
+def test_a_data_folder_given_with_dot_dot_is_used_and_printed_without_it(tmp_path, monkeypatch):
+    """Found by review: `--data-dir ../x` printed `/a/b/../x/outbox/batches/` in every path
+    line (the commands to paste were already right)."""
+    from redress.settings import load_settings
+
+    (tmp_path / "work").mkdir()
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    for given in (Path("../data"), None):
+        env = {"REDRESS_DATA_DIR": "../data"} if given is None else {}
+        assert load_settings(env, data_dir=given).data_dir == (tmp_path / "data").resolve()
+    assert load_settings({}, data_dir=Path("data")).data_dir == tmp_path / "work" / "data"  # no `..`: as typed
