@@ -154,7 +154,7 @@ def test_a_data_folder_given_with_dot_dot_is_used_and_printed_without_it(tmp_pat
     (tmp_path / "work").mkdir()
     (tmp_path / "data").mkdir()
     monkeypatch.chdir(tmp_path / "work")
-    for given in (Path("../data"), None):
-        env = {"REDRESS_DATA_DIR": "../data"} if given is None else {}
-        assert load_settings(env, data_dir=given).data_dir == (tmp_path / "data").resolve()
+    for typed in (Path("../data"), None):
+        env = {"REDRESS_DATA_DIR": "../data"} if typed is None else {}
+        assert load_settings(env, data_dir=typed).data_dir == (tmp_path / "data").resolve()
     assert load_settings({}, data_dir=Path("data")).data_dir == tmp_path / "work" / "data"  # no `..`: as typed
