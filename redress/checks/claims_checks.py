@@ -43,8 +43,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                           deadline: date | None) -> None:
     """claims_staging: one claims file staged as text (Parquet at `staged`, from
     redress.inbox.claims_frame: row_number, reference_code, bank_code, bank_account,
-    verified_at, verified_by, bank_account_digits, bank_valid, malformed), with `customer_id` and
-    `notified_code` (the person the code was given to, from notifications, and the code
+    verified_at, verified_by, bank_account_digits, bank_valid, malformed, as_written),
+    with `customer_id` and `notified_code` (the person the code was given to, from notifications, and the code
     as given then: a code is matched case-insensitively, as explain does; NULL when
     unknown), `verified_at_ts`
     (TIMESTAMPTZ; a time without an offset is in the policy's `timezone`), `held_amount`

@@ -19,6 +19,6 @@ def claims_frame(path: Path) -> pl.LazyFrame:
     bank_account, verified_at, verified_by; trimmed, blank = NULL; every column
     required; `malformed`: what is wrong with a row the reader could not split, and
     `as_written`: that row as written, both NULL for a sound one; the checks read it for
-    the codes it names, quarantine never keeps it: it may hold a shifted account), plus bank_account_digits and bank_valid by the master's bank rule
-    (`bank_details`). Raises FileRejected (unreadable_file, empty_file, missing_column)."""
+    the codes it names, quarantine never keeps it: it may hold a shifted account), plus
+    bank_account_digits and bank_valid by the master's bank rule (`bank_details`). Raises FileRejected (unreadable_file, empty_file, missing_column)."""
     return read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS, malformed=True).with_columns(*bank_details())
