@@ -36,25 +36,27 @@ from redress.checks.claims_checks import create_claims_staging
 from redress.checks.quality import EVERY_REASON, check
 from redress.checks.suites import failing_rows_of
 
-# The row as quarantine keeps it: the account masked to its last 4 digits, and no field
-# that may hold the rest of an account in clear. A malformed row (more fields than the
-# header: `123,4567890` puts digits under a later column, whatever the header's order)
-# keeps only its code and what was wrong. A field that is not what its column holds (a
-# code that is not letters alone, a bank code of other than 3 digits, a verified_at that
-# is no time, a verified_by of digits) is masked like an account: with a field missing,
-# a split account fits the header's five fields, and a header in another order puts
-# digits under reference_code.
+# The row as quarantine keeps it, with no more of a bank account than its last 4 digits,
+# however the row was split (found by two reviews: a comma in an account puts its digits
+# under whichever column follows, and masking each field to its last 4 showed 8 of 12).
+# A malformed row keeps only its code and what was wrong. Otherwise each field shows
+# only when it is what its column holds: the account (last 4) and the bank code when the
+# bank details are valid, verified_at when it is a time, verified_by when it has a
+# letter, the code when it is letters; anything else is `******`.
 _SOUND = "s.malformed IS NULL"
+_HIDDEN = "'******'"
 ROW_FIELDS = {
-    "reference_code": f"""CASE WHEN regexp_full_match(s.reference_code, '[A-Za-z]+') THEN s.reference_code
-                               ELSE {quarantine.masked_account('s.reference_code')} END""",
-    "bank_code": f"""CASE WHEN NOT {_SOUND} THEN NULL WHEN regexp_full_match(s.bank_code, '[0-9]{{3}}') THEN s.bank_code
-                          ELSE {quarantine.masked_account('s.bank_code')} END""",
-    "bank_account": f"CASE WHEN {_SOUND} THEN {quarantine.masked_account('s.bank_account')} END",
-    "verified_at": f"""CASE WHEN NOT {_SOUND} THEN NULL WHEN s.verified_at_ts IS NOT NULL THEN s.verified_at
-                            ELSE {quarantine.masked_account('s.verified_at')} END""",
-    "verified_by": f"""CASE WHEN NOT {_SOUND} THEN NULL WHEN regexp_full_match(s.verified_by, '[0-9 -]{{6,}}')
-                            THEN {quarantine.masked_account('s.verified_by')} ELSE s.verified_by END""",
+    "reference_code": f"""CASE WHEN s.reference_code IS NULL THEN NULL
+                               WHEN regexp_full_match(s.reference_code, '[A-Za-z]+') THEN s.reference_code
+                               ELSE {_HIDDEN} END""",
+    "bank_code": f"""CASE WHEN NOT {_SOUND} OR s.bank_code IS NULL THEN NULL WHEN s.bank_valid THEN s.bank_code
+                          ELSE {_HIDDEN} END""",
+    "bank_account": f"""CASE WHEN NOT {_SOUND} OR s.bank_account IS NULL THEN NULL
+                             WHEN s.bank_valid THEN {quarantine.masked_account('s.bank_account')} ELSE {_HIDDEN} END""",
+    "verified_at": f"""CASE WHEN NOT {_SOUND} OR s.verified_at IS NULL THEN NULL
+                            WHEN s.verified_at_ts IS NOT NULL THEN s.verified_at ELSE {_HIDDEN} END""",
+    "verified_by": f"""CASE WHEN NOT {_SOUND} OR s.verified_by IS NULL THEN NULL
+                            WHEN regexp_matches(s.verified_by, '[A-Za-z]') THEN s.verified_by ELSE {_HIDDEN} END""",
     "malformed": "s.malformed",
 }
 

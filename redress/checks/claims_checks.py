@@ -77,7 +77,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
             -- The codes a malformed row names anywhere in it as written (its columns may
             -- be misplaced: a header in another order): a sound row for one is a guess too.
             named_by_malformed AS (
-                SELECT DISTINCT unnest({WORDS.format(text="upper(as_written)")}) AS code FROM given
+                SELECT DISTINCT unnest({WORDS.format(text="as_written")}) AS code FROM given
                 WHERE malformed IS NOT NULL
             ),
             ruled AS (
@@ -94,8 +94,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                     END AS first_failed_rule
                 FROM given g LEFT JOIN held h USING (customer_id)
             )
-            SELECT row_number, reference_code, notified_code, bank_code, bank_account, bank_account_digits, verified_at,
-                   verified_by, malformed, verified_at_ts, customer_id, held_amount,
+            SELECT row_number, reference_code, notified_code, bank_code, bank_account, bank_account_digits, bank_valid,
+                   verified_at, verified_by, malformed, verified_at_ts, customer_id, held_amount,
                    {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}
             FROM ruled ORDER BY row_number
         """, [sql.file_path(staged), deadline, deadline])

@@ -43,9 +43,12 @@ RETURN_RULES = {
     "payment_repeated": "repeated_payment_id",
 }
 
-# The words of a row as written (SQL over `{text}`): what CSV and JSON punctuation and
-# white space separate. A payment id or reference code is one word.
-WORDS = """string_split_regex({text}, '[,"\\s{{}}\\[\\]:]+')"""
+# The words of a row as written (SQL over `{text}`), upper-cased: its runs of letters,
+# digits, `-` and `_`, after JSON's escapes (`\n`, `\t`, ...) are taken for spaces. A
+# payment id or reference code is one word, whatever surrounds it: quotes, brackets,
+# a full stop, `id=`, a no-break space (found by review: a split on CSV and JSON
+# punctuation alone missed those, and the sound row was applied).
+WORDS = r"""regexp_extract_all(regexp_replace(upper({text}), '\\[NRTBF/"\\]', ' ', 'g'), '[A-Z0-9_-]+')"""
 
 # The only statuses a result may leave: every UPDATE of ledger.status is guarded by it.
 OPEN_STATUS = vocabulary.ISSUED
@@ -87,10 +90,10 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             FROM given
         ),
         -- The payments a malformed row names anywhere in it as written, as a whole word
-        -- between CSV or JSON punctuation: its named columns may be misplaced (a header
-        -- in another order), the text is not.
+        -- (WORDS; in any case): its named columns may be misplaced (a header in another
+        -- order), the text is not.
         named_by_malformed AS (
-            SELECT DISTINCT unnest({WORDS.format(text="as_written")}) AS payment_id FROM ruled
+            SELECT DISTINCT unnest({WORDS.format(text="as_written")}) AS word FROM ruled
             WHERE row_rule = 'row_malformed'
         ),
         counted AS (
@@ -98,7 +101,7 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
                 CASE
                     WHEN row_rule IS NOT NULL THEN row_rule
                     WHEN count(*) OVER (PARTITION BY payment_id, row_rule IS NULL) > 1 THEN 'payment_repeated'
-                    WHEN payment_id IN (SELECT payment_id FROM named_by_malformed) THEN 'payment_repeated'
+                    WHEN upper(payment_id) IN (SELECT word FROM named_by_malformed) THEN 'payment_repeated'
                 END AS first_failed_rule
             FROM ruled
         )

@@ -176,6 +176,12 @@ def test_a_malformed_claims_row_is_quarantined_alone_and_the_others_paid(held):
     # the account typed into the code's column too
     (None, "1002003004005,004,1002003004005,2025-12-02T10:00:00+09:00,CS042", "unknown_reference_code",
      "1002003004005|02003004"),
+    # a split account filling the five fields: each part's last 4 would show 8 of 12 digits
+    (None, "{code},004,1234567,89012,CS042", "unverified_claim", "4567|9012"),
+    (None, "{code},004,12345678,901234,CS 0042", "unverified_claim", "5678|1234"),
+    (None, "{code},123,4567,8901,CS042", "unverified_claim", '"123"|4567|8901'),
+    ("reference_code,bank_code,verified_at,bank_account,verified_by", "{code},004,2025-12-02T10:00:00+09:00,123456,78901",
+     "invalid_bank_details", "3456|78901|8901"),
 ])
 def test_no_quarantined_claims_row_keeps_a_split_account_in_clear(held, header, row, reason, secret):
     """Found by review: a claims row whose account a comma split, or was typed in the
