@@ -64,6 +64,15 @@ def customer_slice(slices: int, part: int) -> str:
     return "true" if slices == 1 else f"hash(customer_id) % {slices} = {part}"
 
 
+def words(text: str) -> str:
+    """SQL: the words of `text` (SQL of ours, a VARCHAR), upper-cased, as a list: its
+    runs of letters, digits, `-` and `_`, after JSON's escapes (`\\n`, `\\t`, ...) are
+    taken for spaces. A payment id or reference code is one word, whatever surrounds it:
+    quotes, brackets, a full stop, `id=`, a no-break space (the returns and claims
+    checks find what a malformed row names with it)."""
+    return rf"""regexp_extract_all(regexp_replace(upper({text}), '\\[NRTBF/"\\]', ' ', 'g'), '[A-Z0-9_-]+')"""
+
+
 def identifier(name: str) -> str:
     """`name` as a DuckDB identifier (a table or column): double-quoted, quotes doubled,
     so it is never read as a keyword or as SQL. Raises ValueError for an empty name or

@@ -12,7 +12,6 @@ from pathlib import Path
 import duckdb
 
 from redress import sql, vocabulary
-from redress.checks.returns_checks import WORDS
 from redress.inbox.streaming import ts
 
 # First failing rule decides, so a rejected row has exactly one reason: a malformed row
@@ -77,7 +76,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
             -- The codes a malformed row names anywhere in it as written (its columns may
             -- be misplaced: a header in another order): a sound row for one is a guess too.
             named_by_malformed AS (
-                SELECT DISTINCT unnest({WORDS.format(text="as_written")}) AS code FROM given
+                SELECT DISTINCT unnest({sql.words("as_written")}) AS code FROM given
                 WHERE malformed IS NOT NULL
             ),
             ruled AS (

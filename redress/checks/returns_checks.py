@@ -43,13 +43,6 @@ RETURN_RULES = {
     "payment_repeated": "repeated_payment_id",
 }
 
-# The words of a row as written (SQL over `{text}`), upper-cased: its runs of letters,
-# digits, `-` and `_`, after JSON's escapes (`\n`, `\t`, ...) are taken for spaces. A
-# payment id or reference code is one word, whatever surrounds it: quotes, brackets,
-# a full stop, `id=`, a no-break space (found by review: a split on CSV and JSON
-# punctuation alone missed those, and the sound row was applied).
-WORDS = r"""regexp_extract_all(regexp_replace(upper({text}), '\\[NRTBF/"\\]', ' ', 'g'), '[A-Z0-9_-]+')"""
-
 # The only statuses a result may leave: every UPDATE of ledger.status is guarded by it.
 OPEN_STATUS = vocabulary.ISSUED
 
@@ -90,10 +83,10 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             FROM given
         ),
         -- The payments a malformed row names anywhere in it as written, as a whole word
-        -- (WORDS; in any case): its named columns may be misplaced (a header in another
+        -- (sql.words; in any case): its named columns may be misplaced (a header in another
         -- order), the text is not.
         named_by_malformed AS (
-            SELECT DISTINCT unnest({WORDS.format(text="as_written")}) AS word FROM ruled
+            SELECT DISTINCT unnest({sql.words("as_written")}) AS word FROM ruled
             WHERE row_rule = 'row_malformed'
         ),
         counted AS (

@@ -66,21 +66,23 @@ def _entitle(result: r.EntitleResult) -> list[str]:
             f"{result.customers_recomputed:,} recomputed"]
 
 
+def _money(payments: int, batches: int, amount_krw: int, held_payments: int, held_krw: int) -> list[str]:
+    """Payments and batches, the won paid out apart from the won held on the claim rail,
+    which leaves nobody's account until the person claims it."""
+    parts = [counted(payments, "payment"), counted(batches, "batch"), f"{amount_krw - held_krw:,} KRW to pay out"]
+    if held_payments:
+        parts.append(f"{held_krw:,} KRW held on claim ({counted(held_payments, 'payment')})")
+    return parts
+
+
 def _disburse(result: r.DisburseResult) -> list[str]:
     held = result.per_rail.get(CLAIM, r.RailTotal(0, 0))
-    parts = [counted(result.payments, "payment"), counted(result.batches, "batch"),
-             f"{result.amount_krw - held.amount_krw:,} KRW to pay out"]
-    if held.payments:
-        parts.append(f"{held.amount_krw:,} KRW held on claim ({counted(held.payments, 'payment')})")
+    parts = _money(result.payments, result.batches, result.amount_krw, held.payments, held.amount_krw)
     return parts + (["waiting for approval"] if result.awaiting_approval else [])
 
 
 def _release(result: r.ReleaseResult) -> list[str]:
-    paid_out = result.amount_krw - result.held_krw
-    parts = [counted(result.payments, "payment"), counted(result.batches, "batch"), f"{paid_out:,} KRW to pay out"]
-    if result.held_payments:
-        parts.append(f"{result.held_krw:,} KRW held on claim ({counted(result.held_payments, 'payment')})")
-    return parts
+    return _money(result.payments, result.batches, result.amount_krw, result.held_payments, result.held_krw)
 
 
 def _notify(result: r.NotifyResult) -> list[str]:
