@@ -64,13 +64,35 @@ def customer_slice(slices: int, part: int) -> str:
     return "true" if slices == 1 else f"hash(customer_id) % {slices} = {part}"
 
 
-def words(text: str) -> str:
-    """SQL: the words of `text` (SQL of ours, a VARCHAR), upper-cased, as a list: its
-    runs of letters, digits, `-` and `_`, after JSON's escapes (`\\n`, `\\t`, ...) are
-    taken for spaces. A payment id or reference code is one word, whatever surrounds it:
-    quotes, brackets, a full stop, `id=`, a no-break space (the returns and claims
-    checks find what a malformed row names with it)."""
-    return rf"""regexp_extract_all(regexp_replace(upper({text}), '\\[NRTBF/"\\]', ' ', 'g'), '[A-Z0-9_-]+')"""
+# Names in a row as written: an id's parts are its runs of letters and digits, so
+# `ref-ID`, `pid_ID`, `%22ID%22`, `\\u00a0ID` and `\\nID` all hold ID's parts in a row.
+_NAME_GRAMS = 6  # an id of at most this many parts is found (a payment id has 3)
+
+
+def _parts(text: str) -> str:
+    return rf"""string_split(trim(regexp_replace({text}, '[^A-Z0-9]+', ' ', 'g')), ' ')"""
+
+
+def name_key(name: str) -> str:
+    """SQL: `name` (SQL of ours, a VARCHAR id) as `names` lists it: upper-cased, its runs
+    of letters and digits joined by one space."""
+    return f"array_to_string({_parts(f'upper({name})')}, ' ')"
+
+
+def names(text: str) -> str:
+    """SQL: every name `text` (SQL of ours, a VARCHAR row as written) may hold, as a list
+    of name_key values: each run of 1 to _NAME_GRAMS consecutive parts (runs of letters
+    and digits), upper-cased, read twice: with JSON's and URLs' escapes (`\\n`, `\\u00a0`,
+    `%22`) taken for spaces, and with only the backslash taken for one (a CSV's
+    `CORP\\FRHQTWQM` keeps its F). So an id is found whatever surrounds it; the returns
+    and claims checks block a sound row that a malformed row names this way."""
+    decoded = rf"""regexp_replace(regexp_replace(upper({text}), '\\U[0-9A-F]{{4}}|%[0-9A-F]{{2}}', ' ', 'g'),
+                                  '\\[NRTBF/"\\]', ' ', 'g')"""
+    plain = rf"""replace(upper({text}), '\\', ' ')"""
+    grams = [rf"""list_transform(range(1, len(p) - {n} + 2), lambda i: array_to_string(p[i:i + {n - 1}], ' '))"""
+             for n in range(1, _NAME_GRAMS + 1)]
+    per_reading = f"list_transform([{_parts(decoded)}, {_parts(plain)}], lambda p: flatten([{', '.join(grams)}]))"
+    return f"list_distinct(flatten({per_reading}))"
 
 
 def identifier(name: str) -> str:

@@ -42,7 +42,8 @@ from redress.checks.suites import failing_rows_of
 # A malformed row keeps only its code and what was wrong. Otherwise each field shows
 # only when it is what its column holds: the account (last 4) and the bank code when the
 # bank details are valid, verified_at when it is a time, verified_by when it has a
-# letter, the code when it is letters; anything else is `******`.
+# letter and no run of 5 digits (a staff id, not `KIM/1234567890123`), the code when it
+# is letters; anything else is `******`.
 _SOUND = "s.malformed IS NULL"
 _HIDDEN = "'******'"
 ROW_FIELDS = {
@@ -56,7 +57,8 @@ ROW_FIELDS = {
     "verified_at": f"""CASE WHEN NOT {_SOUND} OR s.verified_at IS NULL THEN NULL
                             WHEN s.verified_at_ts IS NOT NULL THEN s.verified_at ELSE {_HIDDEN} END""",
     "verified_by": f"""CASE WHEN NOT {_SOUND} OR s.verified_by IS NULL THEN NULL
-                            WHEN regexp_matches(s.verified_by, '[A-Za-z]') THEN s.verified_by ELSE {_HIDDEN} END""",
+                            WHEN regexp_matches(s.verified_by, '[A-Za-z]') AND NOT regexp_matches(s.verified_by, '[0-9]{{5}}')
+                            THEN s.verified_by ELSE {_HIDDEN} END""",
     "malformed": "s.malformed",
 }
 

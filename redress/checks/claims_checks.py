@@ -76,7 +76,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
             -- The codes a malformed row names anywhere in it as written (its columns may
             -- be misplaced: a header in another order): a sound row for one is a guess too.
             named_by_malformed AS (
-                SELECT DISTINCT unnest({sql.words("as_written")}) AS code FROM given
+                SELECT DISTINCT unnest({sql.names("as_written")}) AS code FROM given
                 WHERE malformed IS NOT NULL
             ),
             ruled AS (
@@ -89,7 +89,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                         WHEN ?::DATE IS NOT NULL AND g.verified_at_ts::DATE > ?::DATE THEN 'after_deadline'
                         WHEN coalesce(h.held_amount, 0) = 0 THEN 'nothing_held'
                         WHEN count(*) OVER (PARTITION BY upper(g.reference_code)) > 1
-                          OR upper(g.reference_code) IN (SELECT code FROM named_by_malformed) THEN 'code_repeated'
+                          OR {sql.name_key("g.reference_code")} IN (SELECT code FROM named_by_malformed)
+                            THEN 'code_repeated'
                     END AS first_failed_rule
                 FROM given g LEFT JOIN held h USING (customer_id)
             )

@@ -83,10 +83,10 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             FROM given
         ),
         -- The payments a malformed row names anywhere in it as written, as a whole word
-        -- (sql.words; in any case): its named columns may be misplaced (a header in another
+        -- (sql.names: in any case, whatever surrounds it): its named columns may be misplaced (a header in another
         -- order), the text is not.
         named_by_malformed AS (
-            SELECT DISTINCT unnest({sql.words("as_written")}) AS word FROM ruled
+            SELECT DISTINCT unnest({sql.names("as_written")}) AS word FROM ruled
             WHERE row_rule = 'row_malformed'
         ),
         counted AS (
@@ -94,7 +94,8 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
                 CASE
                     WHEN row_rule IS NOT NULL THEN row_rule
                     WHEN count(*) OVER (PARTITION BY payment_id, row_rule IS NULL) > 1 THEN 'payment_repeated'
-                    WHEN upper(payment_id) IN (SELECT word FROM named_by_malformed) THEN 'payment_repeated'
+                    WHEN {sql.name_key("payment_id")} IN (SELECT word FROM named_by_malformed)
+                        THEN 'payment_repeated'
                 END AS first_failed_rule
             FROM ruled
         )

@@ -130,9 +130,11 @@ def staged_returns(tmp_path: Path, name: str, text: str) -> Path:
     ("r.csv", 'payment_id,status,reason\nP1,returned,"closed\nP4,returned,no account"\nP4,settled,\n'),
     # the id beside punctuation, in another case, or after a JSON escape (found by review)
     *[("r.csv", f"note,status,payment_id,reason\na,returned,P4,closed\nx,settled,{said},paid, per bank\n")
-      for said in ("p4", "'P4'", "(P4)", "ref P4.", "id=P4;", "P4\u00a0")],
+      for said in ("p4", "'P4'", "(P4)", "ref P4.", "id=P4;", "P4\u00a0", "_P4_", "pid_P4", "ref-P4", "%22P4%22",
+                   "C:\\X\\P4", "P4/P9")],
     ("r.jsonl", '{"payment_id": "P4", "status": "returned"}\n{"status": "settled", "status": "x", "reason": "dup of\\nP4"}\n'),
     ("r.jsonl", '{"payment_id": "P4", "status": "returned"}\n{"payment_id": "x", "payment_id": "y", "reason": "dup\\tP4"}\n'),
+    ("r.jsonl", '{"payment_id": "P4", "status": "returned"}\n{"payment_id": "x", "payment_id": "y", "reason": "dup\\u00a0P4"}\n'),
 ])
 def test_a_payment_a_malformed_row_names_anywhere_is_applied_by_no_row(tmp_path, name, text):
     """Found by review: the guard read the malformed row's payment_id column, which such
@@ -140,3 +142,9 @@ def test_a_payment_a_malformed_row_names_anywhere_is_applied_by_no_row(tmp_path,
     path = staged_returns(tmp_path, name, text)
     rows = failing_rows(path, "returns_staging", "returns_staging").rows()
     assert sorted(reason for _, reason in rows) == ["malformed_row", "repeated_payment_id"]
+
+
+def test_a_malformed_row_that_names_another_payment_blocks_nothing_else(tmp_path):
+    """No false blocks: P40 is not P4, and a malformed row naming P9 leaves P4 applied."""
+    path = staged_returns(tmp_path, "r.csv", "payment_id,status,reason\nP4,returned,x\nP5,settled,P40, P9\n")
+    assert failing_rows(path, "returns_staging", "returns_staging").rows() == [(2, "malformed_row")]

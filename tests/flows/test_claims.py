@@ -182,6 +182,10 @@ def test_a_malformed_claims_row_is_quarantined_alone_and_the_others_paid(held):
     (None, "{code},123,4567,8901,CS042", "unverified_claim", '"123"|4567|8901'),
     ("reference_code,bank_code,verified_at,bank_account,verified_by", "{code},004,2025-12-02T10:00:00+09:00,123456,78901",
      "invalid_bank_details", "3456|78901|8901"),
+    # an account in verified_by beside letters (found by review)
+    (None, "{code},004,,2025-12-02T10:00:00+09:00,CS042 acct 1234567890123", "invalid_bank_details", "7890123|0123"),
+    (None, "ZZZZZZZZ,004,123-4567-8901,2025-12-02T10:00:00+09:00,KIM/1234567890123", "unknown_reference_code",
+     "7890123"),
 ])
 def test_no_quarantined_claims_row_keeps_a_split_account_in_clear(held, header, row, reason, secret):
     """Found by review: a claims row whose account a comma split, or was typed in the
