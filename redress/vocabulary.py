@@ -91,9 +91,18 @@ UNKNOWN_CUSTOMER_ID = "unknown_customer_id"
 INVALID_IDENTIFIER = "invalid_identifier"
 AMBIGUOUS_IDENTIFIER = "ambiguous_identifier"
 EXPOSURE_BEFORE_ACCOUNT_CREATED = "exposure_before_account_created"
-# In SPEC order: the first rule a row fails is its reason (ambiguous_identifier goes to
-# review, the others to quarantine).
+# A row the reader could not split into the header's fields (a CSV row with more fields
+# than the header, a JSON Lines line that is no object or gives a key twice): quarantined
+# alone, never the file.
+MALFORMED_ROW = "malformed_row"
+MALFORMED_ROW_TEXT = ("the row could not be read as the header's fields (more fields than the header: "
+                      "quote values that contain commas; or a JSON Lines line that is no object or gives a key twice)")
+# In SPEC order, after malformed_row (a row that is not the header's fields is judged by
+# no SPEC rule; the SPEC quarantines such a returns row alone, and a scope row too, so
+# that one odd row never holds back its file): the first rule a row fails is its reason
+# (ambiguous_identifier goes to review, the others to quarantine).
 SCOPE_ROW_REASONS = {
+    MALFORMED_ROW: MALFORMED_ROW_TEXT,
     MISSING_IDENTIFIER: "no customer id, email or phone",
     UNKNOWN_CATEGORY: "a data category the policy does not list",
     INVALID_TIMESTAMP: "accessed_at is not a timestamp",
@@ -145,11 +154,6 @@ FILE_STATUSES = {
 }
 
 # ----------------------------------------------------- finance results: SPEC "Input: returns from finance"
-# A row the reader could not split into the header's fields (a CSV row with more fields
-# than the header, a JSON Lines line that is no object): quarantined alone, never the file.
-MALFORMED_ROW = "malformed_row"
-MALFORMED_ROW_TEXT = ("the row could not be read as the header's fields (more fields than the header: "
-                      "quote values that contain commas; or a line that is not a JSON object)")
 RETURN_REASONS = {
     MALFORMED_ROW: MALFORMED_ROW_TEXT,
     "missing_payment_id": "no payment_id",

@@ -104,9 +104,13 @@ def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: st
         CREATE OR REPLACE TABLE staged_quarantine AS
         SELECT $run_id AS run_id, 'scope' AS kind, c.file_sha256, f.file_name, c.row_number, c.reason,
                NULL::VARCHAR AS detail,
-               to_json(struct_pack(customer_id := c.customer_id, email := c.email, phone := c.phone,
-                   data_category := c.data_category, accessed_at := c.accessed_at_raw,
-                   confidence := c.confidence_raw, source := c.source))::VARCHAR AS row_json
+               -- A malformed row (redress/inbox/scope.py) as written: its values may sit
+               -- under the wrong names.
+               CASE WHEN c.malformed IS NOT NULL
+                    THEN to_json(struct_pack(malformed := c.malformed, as_written := c.as_written))
+                    ELSE to_json(struct_pack(customer_id := c.customer_id, email := c.email, phone := c.phone,
+                        data_category := c.data_category, accessed_at := c.accessed_at_raw,
+                        confidence := c.confidence_raw, source := c.source)) END::VARCHAR AS row_json
         FROM {_AGREED}
         JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files WHERE status = {sql_literal(ACCEPTED)}
               QUALIFY row_number() OVER (PARTITION BY file_sha256 ORDER BY ingested_at, file_name) = 1) f

@@ -2,7 +2,8 @@
 apart from the Polars code that applies them (finance's returns: `returns_checks.py`).
 
 Scope rows. `scope_rows_checked` flags every row by the FIRST rule of SPEC "Row rules,
-then identity" it fails, in SPEC order, written again from the SPEC in SQL
+then identity" it fails, in SPEC order (after `malformed_row`, a row the reader could not
+split into the header's fields: redress/inbox/scope.py), written again from the SPEC in SQL
 (redress/rules/classify.py and redress/rules/identity.py are not used). What it does not restate is the
 normalisation of emails and phones: it reads the normalised keys the classification
 computed (redress/rules/identity.py, SPEC "Every part of redress that normalises an identifier
@@ -133,10 +134,11 @@ def _create_checked(con: duckdb.DuckDBPyConnection, agree: str, params: dict) ->
             -- scope_rows is trimmed with blanks as NULL at ingest; the keys are the
             -- classification's (see the module docstring), the rules below are not.
             SELECT s.* EXCLUDE (file_sha256, email, phone), f.file_number,
-                   s.email IS NULL AND s.phone IS NULL AS no_contact,
+                   s.email IS NULL AND s.phone IS NULL AS no_contact, s.malformed IS NOT NULL AS is_malformed,
                    k.email_norm AS email_key, k.phone_e164 AS phone_key,
                    coalesce(k.reason, k.destination) AS classified_as, k.resolved_id AS classified_customer
-            FROM (SELECT file_sha256, row_number, customer_id, email, phone, data_category, accessed_at, confidence
+            FROM (SELECT file_sha256, row_number, customer_id, email, phone, data_category, accessed_at, confidence,
+                         malformed
                   FROM read_parquet($scope, hive_partitioning = false)) s
             POSITIONAL JOIN (SELECT email_norm, phone_e164, reason, destination, resolved_id
                              FROM read_parquet($classified, hive_partitioning = false)) k
@@ -176,6 +178,7 @@ def _create_checked(con: duckdb.DuckDBPyConnection, agree: str, params: dict) ->
         ruled AS (
             SELECT i.*,
                 CASE
+                    WHEN i.is_malformed THEN $malformed_row
                     WHEN i.customer_id IS NULL AND i.no_contact THEN $missing_identifier
                     WHEN i.data_category IS NULL
                          OR NOT list_contains($categories::VARCHAR[], i.data_category) THEN $unknown_category
@@ -204,7 +207,9 @@ def _create_checked(con: duckdb.DuckDBPyConnection, agree: str, params: dict) ->
             FROM compared
         )
         SELECT f.file_sha256, row_number, first_failed_rule, checked_as, classified_as, checks_disagree,
-               CASE WHEN {agree} AND first_failed_rule IS DISTINCT FROM $missing_identifier THEN data_category END
+               CASE WHEN {agree} AND (first_failed_rule IS NULL
+                                      OR first_failed_rule NOT IN ($malformed_row, $missing_identifier))
+                    THEN data_category END
                    AS category_checked,
                {agree} AND first_failed_rule IS NOT DISTINCT FROM $unknown_category AND data_category IS NULL
                    AS category_missing,

@@ -7,12 +7,14 @@
   not counted, not staged. A row with a value beyond the header's last name makes the
   file unreadable_file naming the row (the row is shifted: a comma in an unquoted
   value; keeping it would put values under the wrong names, dropping the extra would
-  lose one). A reader of finance's and customer service's files (one row, one
-  payment: SPEC "Input: returns from finance") asks for such rows to be marked
-  instead (`malformed=True`): the row is kept, with a column saying what is
-  wrong, for its checks to quarantine the row alone. Those files also take a value
-  holding a line break as malformed: one result per line, so a quoted line break is
-  far more likely a quote left open, closed lines later, that took the rows between.
+  lose one). A reader of scope files and of finance's and customer service's files
+  asks for such rows to be marked instead (`malformed=True`): the row is kept, with a
+  column saying what is wrong, for its checks to quarantine the row alone, so one
+  odd row never holds back the file's others. Finance's and customer service's files
+  (one row, one payment: SPEC "Input: returns from finance") also take a value holding
+  a line break as malformed (`line_per_row=True`): one result per line, so a quoted
+  line break is far more likely a quote left open, closed lines later, that took the
+  rows between; a scope row's free-text source may hold one.
   A row with fewer fields has the missing trailing fields empty, which the
   row rules then judge. A header name given twice (after trimming) is unreadable_file,
   since either column could be meant.
@@ -34,12 +36,20 @@ from redress.vocabulary import UNREADABLE_FILE
 
 
 def _csv_width(path: Path) -> int:
-    """At least the number of fields of the widest row: one more than the most commas on
-    a line (read raw, quotes not parsed, so a quoted comma only makes it larger). A row
-    wider still (a \x1f byte cuts a raw line short) fails loudly when read."""
+    """At least the number of fields of the widest row: one more than the most commas in
+    a record (read raw, so a quoted comma only makes it larger). A record is a line, or,
+    when a quoted value holds a line break, the lines until its quote closes: a line
+    ends inside a quote when the quotes up to its end are odd in number (a doubled quote
+    inside a value counts two). A row wider still (a \x1f byte cuts a raw line short)
+    fails loudly when read."""
     raw = pl.scan_csv(path, has_header=False, separator="\x1f", quote_char=None, schema={"line": pl.String},
                       glob=False, encoding="utf8", truncate_ragged_lines=True)
-    most = raw.select(pl.col("line").str.count_matches(",", literal=True).max()).collect().item()
+    commas, quotes = (pl.col("line").str.count_matches(c, literal=True).fill_null(0) for c in (",", '"'))
+    most, quoted = raw.select(commas.max().alias("most"), quotes.sum().alias("quoted")).collect().row(0)
+    if quoted:  # a quoted line break may split a record's commas over lines
+        ends = (raw.select(commas.cum_sum().alias("commas"), (quotes.cum_sum() % 2 == 0).alias("closed"))
+                .filter(pl.col("closed")).select(pl.col("commas").diff().fill_null(pl.col("commas")).max()))
+        most = max(most or 0, ends.collect().item() or 0)
     return (most or 0) + 1
 
 
@@ -84,19 +94,22 @@ def refuse_unparsed(path: Path, frame: pl.LazyFrame) -> None:
         raise FileRejected(UNREADABLE_FILE, f"line {line} has {STRAY_QUOTE}" if line else STRAY_QUOTE) from None
 
 
-def csv_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
+def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True) -> pl.LazyFrame:
     """Every field as text, under the header's (trimmed) names; the header record is
     row 0, so row_number is the record's position. Lines of nothing but delimiters and
     whitespace are dropped after numbering; a value beyond the header's last name makes
     the file unreadable (module docstring), or with `malformed` puts, in a column
     MALFORMED (String; NULL for a sound row) BEYOND_HEADER, and in a last one AS_WRITTEN
     the record as written (its fields re-joined by commas, quoted where they must be;
-    NULL for a sound row), which only a caller whose files hold no bank details shows."""
+    NULL for a sound row), which only a caller whose files hold no bank details shows.
+    With `malformed` and `line_per_row` (files of one result per line, which are small)
+    a value holding a line break is SPANS_LINES too, and the whole file is parsed at once
+    so that a stray quote is refused naming its line (`refuse_unparsed`)."""
     width = _csv_width(path)
     positions = [f"field_{i}" for i in range(width)]
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
                         glob=False, encoding="utf8", truncate_ragged_lines=False).with_row_index(ROW)
-    if malformed:
+    if malformed and line_per_row:
         refuse_unparsed(path, frame)
     header = frame.head(1).collect()
     names = [header_name(v or "") for v in header.row(0)[1:]] if header.height else []
@@ -114,9 +127,15 @@ def csv_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
     named = [pl.col(c).alias(n) for c, n in zip(positions, names) if n]
     if not malformed:
         return data.filter(~blank).select(ROW, *named)
+    if not extra and not line_per_row:
+        # No row can be wider than the header: nothing to mark, and no record to re-join
+        # (Polars would build both branches of a when for every row of a scope file).
+        none = pl.lit(None, pl.String)
+        return data.filter(~blank).select(ROW, *named, none.alias(MALFORMED), none.alias(AS_WRITTEN))
     # One row per payment: a value spanning lines is a quote left open, most likely, whose
     # closing quote lines later took the rows between into it (they are in as_written).
-    spans = pl.any_horizontal(pl.col(c).str.contains("[\r\n]").fill_null(False) for c in positions)
+    spans = (pl.any_horizontal(pl.col(c).str.contains("[\r\n]").fill_null(False) for c in positions)
+             if line_per_row else pl.lit(False))
     said = (pl.when(beyond).then(pl.lit(BEYOND_HEADER)).when(spans).then(pl.lit(SPANS_LINES))
             .otherwise(pl.lit(None, pl.String)))
 

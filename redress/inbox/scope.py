@@ -17,7 +17,19 @@ from redress.vocabulary import EMPTY_FILE
 
 
 def scope_frame(path: Path) -> pl.LazyFrame:
-    return read_text_frame(path, SCOPE_REQUIRED, SCOPE_COLUMNS, TIMESTAMPS["scope"])
+    """The file as text columns (`read_text_frame`: row_number, the SPEC's columns, a
+    typed accessed_at when Parquet has one, then `malformed` and `as_written`). A CSV
+    row with fields beyond the header, or a JSON Lines line that is no object or gives a
+    key twice, is kept as a row whose SPEC columns are all NULL (its values may sit
+    under the wrong names), `malformed` saying what is wrong and `as_written` the row
+    as written: the classification quarantines it alone as `malformed_row`
+    (redress/rules/classify.py), so one odd row never holds back a file's others."""
+    frame = read_text_frame(path, SCOPE_REQUIRED, SCOPE_COLUMNS, TIMESTAMPS["scope"], malformed=True,
+                            line_per_row=False)
+    names = frame.collect_schema().names()
+    sound = pl.col("malformed").is_null()
+    return frame.with_columns(pl.when(sound).then(pl.col(c)).alias(c)
+                              for c in names if c not in ("row_number", "malformed", "as_written"))
 
 
 def load_scope_rows(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame, sha: str, timezone: str,

@@ -76,17 +76,19 @@ def _every_line_malformed(frame: pl.LazyFrame) -> bool:
 
 
 def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ...],
-                    typed: tuple[str, ...] = (), malformed: bool = False) -> pl.LazyFrame:
+                    typed: tuple[str, ...] = (), malformed: bool = False, line_per_row: bool = True) -> pl.LazyFrame:
     """The file as text columns `wanted` (missing optional ones as NULL), trimmed, blank
     as NULL, with a 1-based row_number (Int64), as the module docstring says per format.
     Each column of `typed` that the file holds as a typed Parquet timestamp is also
     passed on as it is (zone or not), under `typed_name(column)`, after the text ones.
-    With `malformed` (files of one row per payment: SPEC "Input: returns from finance"
-    quarantines a malformed row, never the file), a CSV row with fields beyond the header
-    or a JSON Lines line that is no object (or gives a key twice) is kept, a column
-    `malformed` (String) says what is wrong with it and a last one `as_written` holds it
-    as written (both NULL for a sound row, and always in Parquet); a JSON Lines file of
-    nothing but such lines is its rows, not a missing column.
+    With `malformed` (SPEC "Input: returns from finance" quarantines a malformed row,
+    never the file; scope files too, so that one odd row never holds back the others), a
+    CSV row with fields beyond the header or a JSON Lines line that is no object (or
+    gives a key twice) is kept, a column `malformed` (String) says what is wrong with it
+    and a last one `as_written` holds it as written (both NULL for a sound row, and
+    always in Parquet); a JSON Lines file of nothing but such lines is its rows, not a
+    missing column. `line_per_row` (files of one result per line: returns and claims)
+    also marks a CSV value holding a line break (csv_reader.csv_frame).
     Raises FileRejected (unreadable_file, empty_file, missing_column: SPEC "File rules")."""
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
@@ -97,7 +99,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         _refuse_cr_line_ends(path)
     try:
         if fmt == "csv":
-            frame = csv_frame(path, malformed)
+            frame = csv_frame(path, malformed, line_per_row)
         elif fmt == "parquet":
             refuse_unknown_zones(path)
             frame = pl.scan_parquet(path, glob=False).with_row_index(ROW, offset=1)

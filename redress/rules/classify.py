@@ -17,14 +17,21 @@ def classified_scope(rows: pl.LazyFrame, master: pl.LazyFrame, categories: list[
     """rows: scope_rows (customer_id, email, phone, data_category, accessed_at_raw,
     accessed_at, confidence, ...). master: customer_id, email_norm, phone_e164, created_at.
 
+    A row with `malformed` set (the reader could not split it into the header's fields:
+    redress/inbox/scope.py; a frame without the column has none) is quarantined as
+    `malformed_row` before every SPEC rule.
+
     Returns rows with destination, reason, resolved_id, matched_by, candidates,
     email_norm, phone_e164 and confidence defaulted to 'confirmed', one per input row
     and in the input's order (redress/checks/input_checks.py joins the two by position).
     """
+    malformed = (pl.col("malformed").is_not_null() if "malformed" in rows.collect_schema().names()
+                 else pl.lit(False))
     no_identifier = pl.all_horizontal(pl.col(c).is_null() for c in ("customer_id", "email", "phone"))
     conf = pl.col("confidence").fill_null(v.CONFIRMED)
     rule = (
-        pl.when(no_identifier).then(pl.lit(v.MISSING_IDENTIFIER))
+        pl.when(malformed).then(pl.lit(v.MALFORMED_ROW))
+        .when(no_identifier).then(pl.lit(v.MISSING_IDENTIFIER))
         .when(~pl.col("data_category").is_in(categories) | pl.col("data_category").is_null())
         .then(pl.lit(v.UNKNOWN_CATEGORY))
         .when(pl.col("accessed_at").is_null()).then(pl.lit(v.INVALID_TIMESTAMP))

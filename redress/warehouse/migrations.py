@@ -69,6 +69,11 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
     # an earlier version read has none: the next run takes it as read in its policy's.
     if "timezone" not in tables.get("ingested_files", ()):
         con.execute("ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS timezone VARCHAR")
+    # A scope row that is not the header's fields (redress/inbox/scope.py): an earlier
+    # version refused its whole file, so every row it kept is sound (NULL).
+    for column in ("malformed", "as_written"):
+        if "scope_rows" in tables and column not in tables["scope_rows"]:
+            con.execute(f"ALTER TABLE scope_rows ADD COLUMN IF NOT EXISTS {column} VARCHAR")
     if "message" in tables.get("notifications", ()):
         con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")

@@ -60,6 +60,10 @@ SCOPE_ROWS = [
      "exposure_before_account_created"),
     ({"customer_id": "c9", "accessed_at": "2020-01-01 00:00:00+09"}, "unknown_customer_id"),
     ({"accessed_at": CREATED}, None),
+    # a row the reader could not split into the header's fields: before every SPEC rule,
+    # whatever its columns hold (the reader leaves them empty; here they are not)
+    ({"malformed": "more fields than the header"}, "malformed_row"),
+    (NO_ID | {"data_category": "ssn", "malformed": "the line is not a JSON object"}, "malformed_row"),
 ]
 
 
@@ -75,9 +79,10 @@ def scope_warehouse(path: Path, changes: list[dict]) -> Path:
         for n, change in enumerate(changes, start=1):
             r = CLEAN | change
             con.execute(
-                "INSERT INTO scope_rows VALUES ('f1', ?, ?, ?, ?, ?, coalesce(?, 'garbage'), ?::TIMESTAMPTZ, ?, NULL)",
+                "INSERT INTO scope_rows VALUES ('f1', ?, ?, ?, ?, ?, coalesce(?, 'garbage'), ?::TIMESTAMPTZ, ?, NULL,"
+                " ?, ?)",
                 [n, r["customer_id"], r["email"], r["phone"], r["data_category"], r["accessed_at"],
-                 r["accessed_at"], r["confidence"]],
+                 r["accessed_at"], r["confidence"], r.get("malformed"), r.get("malformed") and "c1,x,y"],
             )
     return path
 

@@ -1,8 +1,9 @@
 """Rows a reader cannot split into the header's fields, marked instead of refused, for
 files of one row per payment (SPEC "Input: returns from finance": a malformed row is
-quarantined, never the file; claims follow the same rule). Scope files and customer
-snapshots still refuse the file whole (SPEC "File rules", "Input: customers snapshot"),
-naming the first such row: both readings are tested on the same files."""
+quarantined, never the file; claims follow the same rule) and for scope files (one odd
+row never holds back the file's others: redress/inbox/scope.py). Customer snapshots
+still refuse the file whole (SPEC "Input: customers snapshot"), naming the first such
+row: both readings are tested on the same files."""
 
 from __future__ import annotations
 
@@ -169,3 +170,60 @@ def test_the_line_named_for_a_bad_quote_is_where_csv_stops(tmp_path, body, line)
     assert stray_quote_line(path) == line
     path.write_text("\ufeffpayment_id,status,reason\r\n" + body.replace("\n", "\r\n"), encoding="utf-8")
     assert stray_quote_line(path) == line
+
+
+# ------------------------------------------------------------------ scope files
+
+SCOPE_HEADER = "customer_id,email,phone,data_category,accessed_at,confidence,source"
+SPEC_COLUMNS = ("customer_id", "email", "phone", "data_category", "accessed_at", "confidence", "source")
+# a source as forensics write it: plain, quoted with a comma, quoted across lines
+source = st.sampled_from([("waf", "waf"), ('"db, audit"', "db, audit"), ('"line one\nline two"', "line one\nline two"),
+                          ("", None)])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.sampled_from(["C1", "C2", ""]), source,
+                               st.one_of(st.just([]), st.lists(value, min_size=1, max_size=2))),
+                     min_size=1, max_size=20),
+       crlf=st.booleans())
+def test_a_scope_row_wider_than_the_header_is_kept_empty_and_marked_and_no_other_is(tmp_path, rows, crlf):
+    """Every row once and in order. A row with a value beyond the header is marked with
+    what is wrong and kept as written, its SPEC columns empty (they may be shifted); every
+    other row is read as written, a quoted comma or line break in its source included
+    (a scope file is not one result per line)."""
+    eol = "\r\n" if crlf else "\n"
+    lines = [f"{cid},,,name,2025-07-01T10:00:00,,{written}" + "".join("," + e for e in extra)
+             for cid, (written, _), extra in rows]
+    path = tmp_path / "s.csv"
+    path.write_bytes((SCOPE_HEADER + eol + eol.join(lines) + eol).encode())
+    got = io.scope_frame(path).collect().to_dicts()
+    assert [r["row_number"] for r in got] == list(range(1, len(rows) + 1))
+    for r, (cid, (written, read_as), extra), text in zip(got, rows, lines):
+        if extra:
+            assert r["malformed"] == BEYOND
+            assert r["as_written"] == text
+            assert all(r[c] is None for c in SPEC_COLUMNS)
+        else:
+            assert (r["malformed"], r["as_written"]) == (None, None)
+            assert (r["customer_id"], r["data_category"], r["source"]) == (cid or None, "name", read_as)
+
+
+def test_a_scope_jsonl_line_that_is_no_clear_object_is_kept_empty_and_marked(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"customer_id": "C1", "data_category": "name", "accessed_at": "2025-07-01"}\n[1]\n'
+                    '{"customer_id": "C2", "customer_id": "C3", "data_category": "name", "accessed_at": "2025-07-01"}\n',
+                    encoding="utf-8")
+    got = io.scope_frame(path).collect().to_dicts()
+    assert [(r["row_number"], r["customer_id"], r["data_category"], r["malformed"]) for r in got] == [
+        (1, "C1", "name", None), (2, None, None, NOT_AN_OBJECT), (3, None, None, KEY_TWICE)]
+    assert got[2]["as_written"].startswith('{"customer_id": "C2", "customer_id": "C3"')
+
+
+def test_a_customers_snapshot_still_refuses_a_row_wider_than_its_header(tmp_path):
+    from redress.inbox.files import CUSTOMER_COLUMNS
+
+    path = tmp_path / "c.csv"
+    path.write_text(",".join(CUSTOMER_COLUMNS) + "\nC1,Kim,,,active,2020-01-01,,false,,,,extra\n", encoding="utf-8")
+    with pytest.raises(io.FileRejected) as caught:
+        io.read_text_frame(path, ("customer_id",), CUSTOMER_COLUMNS)
+    assert (caught.value.reason, caught.value.detail) == ("unreadable_file", f"row 1 has {BEYOND}")

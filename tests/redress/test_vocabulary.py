@@ -53,7 +53,8 @@ def test_sql_text_is_built_from_codes_only():
 # ----------------------------------------------------------------- the rules emit the vocabulary
 
 ROWS = {"customer_id": pl.String, "email": pl.String, "phone": pl.String, "data_category": pl.String,
-        "accessed_at_raw": pl.String, "accessed_at": pl.Datetime("us", "UTC"), "confidence": pl.String}
+        "accessed_at_raw": pl.String, "accessed_at": pl.Datetime("us", "UTC"), "confidence": pl.String,
+        "malformed": pl.String}
 MASTER = pl.LazyFrame(
     {"customer_id": ["c1", "c2", "c3"],
      "email_norm": ["kim@example.com", "shared@example.com", "shared@example.com"],
@@ -65,7 +66,7 @@ MASTER = pl.LazyFrame(
 
 def scope_row(**changes) -> dict:
     return {"customer_id": "c1", "email": None, "phone": None, "data_category": "email",
-            "accessed_at_raw": "x", "accessed_at": INSIDE, "confidence": "confirmed"} | changes
+            "accessed_at_raw": "x", "accessed_at": INSIDE, "confidence": "confirmed", "malformed": None} | changes
 
 
 NO_ID = {"customer_id": None}
@@ -80,6 +81,7 @@ SCOPE = [
     scope_row(**NO_ID, email="shared@example.com"),                       # ambiguous_identifier -> review
     scope_row(accessed_at=CREATED - timedelta(days=1)),                   # exposure_before_account_created
     scope_row(**NO_ID, email="friend@example.com"),                       # non_member
+    scope_row(malformed="more fields than the header"),                   # malformed_row
 ]
 
 

@@ -1,0 +1,133 @@
+"""A scope file with rows the reader cannot split into the header's fields, end to end:
+one odd row never holds back the file's others (the brief's standard; SPEC "Input:
+returns from finance" quarantines such a returns row alone, and scope files now do the
+same). A CSV row with an unquoted comma in its free-text source, a JSON Lines line that
+is no object or gives a key twice: each is quarantined alone as `malformed_row`, kept as
+written, counted in the run's balance and by the input checks, and everyone else in the
+file is paid; the same row fixed and dropped in again is paid once, on the incremental
+path, as a run from scratch pays it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.remediation import remediation
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
+
+HEADER = "customer_id,email,phone,data_category,accessed_at,confidence,source"
+CUSTOMERS = "customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account\n" + \
+    "".join(f"C{n},Kim,c{n}@example.com,010-3000-000{n},active,2020-01-01,,false,,,\n" for n in range(1, 8))
+BEYOND = "more fields than the header (quote values that contain commas)"
+
+SCOPE_CSV = (f"{HEADER}\n"
+             "C1,,,name,2025-07-01T10:00:00,,waf\n"
+             "C3,,,name,2025-07-01T10:00:00,,waf log, server 3\n"          # unquoted comma: malformed
+             "\n"
+             "C2,,,email,2025-07-01T10:00:00,,\"db, audit\"\n"              # quoted comma: sound
+             ",c6@example.com,,phone,2025-07-01T10:00:00,confirmed,\"two\nlines\",extra\n"  # wide across lines
+             "C7,,,name,2025-07-01T10:00:00,,\"edr\nalert\"\n")             # quoted line break: sound
+SCOPE_JSONL = ('{"customer_id": "C4", "data_category": "name", "accessed_at": "2025-07-01T10:00:00"}\n'
+               '["C5", "name"]\n'
+               '{"customer_id": "C5", "customer_id": "C5", "data_category": "name", "accessed_at": "2025-07-01"}\n')
+
+
+def q(data: Path, sql: str, params=None):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def folder(root: Path) -> Path:
+    data = root / "data"
+    for kind in ("customers", "scope", "returns"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (data / "inbox" / "scope" / "scope_01.csv").write_text(SCOPE_CSV, encoding="utf-8")
+    (data / "inbox" / "scope" / "scope_02.jsonl").write_text(SCOPE_JSONL, encoding="utf-8")
+    return data
+
+
+def run(data: Path, day: int = 1) -> dict:
+    return remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, day))
+
+
+def paid(data: Path) -> dict[str, int]:
+    return dict(q(data, "SELECT customer_id, sum(amount) FROM ledger GROUP BY ALL ORDER BY ALL"))
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    data = folder(tmp_path_factory.mktemp("malformed-scope"))
+    return data, run(data)
+
+
+def test_the_files_are_accepted_and_everyone_else_in_them_is_paid(first):
+    data, _ = first
+    assert q(data, "SELECT file_name, status, rows_read FROM ingested_files WHERE kind = 'scope' ORDER BY 1") == [
+        ("scope_01.csv", "accepted", 5), ("scope_02.jsonl", "accepted", 3)]
+    assert q(data, "SELECT outcome FROM runs") == [("succeeded",)]
+    assert paid(data) == {"C1": 50_000, "C2": 50_000, "C4": 50_000, "C7": 50_000}
+
+
+def test_each_malformed_row_is_quarantined_alone_as_written(first):
+    data, _ = first
+    got = q(data, """SELECT file_name, row_number, reason, row_json FROM quarantine
+                     WHERE kind = 'scope' ORDER BY file_name, row_number""")
+    assert [(f, n, r, json.loads(j)) for f, n, r, j in got] == [
+        ("scope_01.csv", 2, "malformed_row",
+         {"malformed": BEYOND, "as_written": "C3,,,name,2025-07-01T10:00:00,,waf log, server 3"}),
+        ("scope_01.csv", 5, "malformed_row",
+         {"malformed": BEYOND, "as_written": ',c6@example.com,,phone,2025-07-01T10:00:00,confirmed,"two\nlines",extra'}),
+        ("scope_02.jsonl", 2, "malformed_row", {"malformed": "the line is not a JSON object", "as_written": '["C5", "name"]'}),
+        ("scope_02.jsonl", 3, "malformed_row",
+         {"malformed": "the line gives a key twice", "as_written": SCOPE_JSONL.splitlines()[2]})]
+    # nothing of a malformed row is read as evidence: its values may sit under the wrong names
+    assert q(data, "SELECT count(*) FROM scope_rows WHERE malformed IS NOT NULL AND "
+                   "coalesce(customer_id, email, phone, data_category, accessed_at_raw, confidence, source) IS NOT NULL"
+             ) == [(0,)]
+    assert q(data, "SELECT count(*) FROM non_member_exposures") == [(0,)]
+
+
+def test_every_row_is_counted_once_and_the_checks_agree(first):
+    data, summary = first
+    validate = summary["validate"]
+    assert validate["quarantine_reasons"] == {"malformed_row": 4}
+    assert validate["input_checks"]["malformed_row"] == 4
+    assert q(data, "SELECT count(*) FROM review") == [(0,)]
+    # rows read = exposures + non-member + review + quarantine, per file
+    assert q(data, """
+        SELECT f.file_name, f.rows_read,
+               (SELECT count(*) FROM scope_exposures e WHERE e.file_sha256 = f.file_sha256)
+             + (SELECT count(*) FROM quarantine x WHERE x.file_sha256 = f.file_sha256 AND x.row_number IS NOT NULL)
+        FROM ingested_files f WHERE kind = 'scope' ORDER BY 1""") == [("scope_01.csv", 5, 5), ("scope_02.jsonl", 3, 3)]
+
+
+def test_the_summary_and_the_quarantine_file_name_the_reason(first):
+    data, summary = first
+    run_id = summary["run_id"]
+    text = (data / "reports" / run_id / "summary.md").read_text(encoding="utf-8")
+    assert "| scope | malformed_row | the row could not be read as the header's fields" in text
+    listed = (data / "quarantine" / run_id / "quarantine.csv").read_text(encoding="utf-8")
+    assert listed.count("malformed_row") == 4 and "waf log, server 3" in listed
+
+
+def test_the_rows_fixed_and_dropped_again_are_paid_once_as_a_run_from_scratch_pays(first, tmp_path):
+    data, _ = first
+    data = shutil.copytree(data, tmp_path / "copy" / "data")
+    fixed = f'{HEADER}\nC3,,,name,2025-07-01T10:00:00,,"waf log, server 3"\nC5,,,name,2025-07-01,,\n'
+    (data / "inbox" / "scope" / "scope_03_fixed.csv").write_text(fixed, encoding="utf-8")
+    summary = run(data, day=2)
+    assert summary["validate"]["mode"] == "incremental"
+    assert paid(data) == {"C1": 50_000, "C2": 50_000, "C3": 50_000, "C4": 50_000, "C5": 50_000, "C7": 50_000}
+    fresh = tmp_path / "fresh" / "data"
+    shutil.copytree(data / "inbox", fresh / "inbox")
+    run(fresh, day=2)
+    assert paid(fresh) == paid(data)
+    scope_quarantine = """SELECT file_name, row_number, reason, row_json FROM quarantine
+                          WHERE kind = 'scope' AND row_number IS NOT NULL ORDER BY ALL"""
+    assert q(fresh, scope_quarantine) == q(data, scope_quarantine)
