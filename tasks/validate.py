@@ -104,10 +104,9 @@ def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: st
         CREATE OR REPLACE TABLE staged_quarantine AS
         SELECT $run_id AS run_id, 'scope' AS kind, c.file_sha256, f.file_name, c.row_number, c.reason,
                NULL::VARCHAR AS detail,
-               -- A malformed row (redress/inbox/scope.py) as written: its values may sit
-               -- under the wrong names.
-               CASE WHEN c.malformed IS NOT NULL
-                    THEN to_json(struct_pack(malformed := c.malformed, as_written := c.as_written))
+               -- A malformed row (redress/inbox/scope.py): what is wrong with it; its
+               -- values may sit under the wrong names, and are not kept.
+               CASE WHEN c.malformed IS NOT NULL THEN to_json(struct_pack(malformed := c.malformed))
                     ELSE to_json(struct_pack(customer_id := c.customer_id, email := c.email, phone := c.phone,
                         data_category := c.data_category, accessed_at := c.accessed_at_raw,
                         confidence := c.confidence_raw, source := c.source)) END::VARCHAR AS row_json

@@ -22,7 +22,7 @@ from redress.policy import Policy, load_policy
 from redress.rules.entitlements import exposure_not_counted
 from redress.vocabulary import (
     ACCEPTED, BANK_TRANSFER, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
-    RETURNED, reason_text, sql_literal,
+    MALFORMED_ROW, RETURNED, reason_text, sql_literal,
 )
 from redress.warehouse import masked_account
 
@@ -94,6 +94,11 @@ def member(con, data_dir: Path, who: str) -> str:
         SELECT q.reason, q.file_name AS file, q.row_number AS row FROM quarantine q
         WHERE q.kind = 'scope' AND json_extract_string(q.row_json, '$.customer_id') = ?
         ORDER BY file, row""", [who])
+    # A malformed scope row names nobody (its values may be shifted: redress/inbox/scope.py).
+    unreadable = rows(con, f"""
+        SELECT q.file_name AS file, count(*) AS rows FROM quarantine q
+        WHERE q.kind = 'scope' AND q.reason = {sql_literal(MALFORMED_ROW)} AND q.row_number IS NOT NULL
+        GROUP BY ALL ORDER BY file""", [])
     payments = rows(con, """
         SELECT l.payment_id AS "payment id", l.amount, l.rail, l.attempt, l.status, l.status_reason AS why,
                l.batch_id AS batch, b.value_date AS "value date", l.run_id AS run
@@ -147,6 +152,12 @@ def member(con, data_dir: Path, who: str) -> str:
         exposures, ["accessed_at", "data", "confidence", "counted", "matched by", "file", "row"])
     if held:
         out += ["", "Rows naming this customer id that were not accepted:"] + table(held, ["reason", "file", "row"])
+    if unreadable:
+        count = sum(u["rows"] for u in unreadable)
+        out += ["", f"{count:,} scope row{'' if count == 1 else 's'} could not be split into their columns "
+                    f"({MALFORMED_ROW}) and name nobody, in {', '.join(escape.terminal(u['file']) for u in unreadable)}: "
+                    "if one was meant for this customer, the forensics team finds it in quarantine by file and "
+                    "row, fixes it and sends it again."]
     for p in payments:
         held_here = p["rail"] == CLAIM and p["status"] in LIVE_STATUSES
         p["why"] = p["why"] or (RAILS[CLAIM] if held_here else LEDGER_STATUSES.get(p["status"], ""))

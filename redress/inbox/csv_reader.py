@@ -35,22 +35,38 @@ from redress.inbox.files import FileRejected
 from redress.vocabulary import UNREADABLE_FILE
 
 
+# A CSV is read with as many columns as its widest record, for every row: a record far
+# wider than the header (a line of commas, or quotes the count below cannot pair) would
+# make each row of a file of millions that wide (1,500 fields took 4.5 GB for 500 rows).
+# Beyond the header's fields plus these, a record makes the file unreadable, as before.
+MAX_BEYOND_HEADER = 32
+# A quoted value may hold line breaks; a quote left open longer than this many lines is
+# taken as a stray quote (the reader refuses it) or one the raw count below cannot see.
+MAX_RECORD_LINES = 50
+
+
 def _csv_width(path: Path) -> int:
-    """At least the number of fields of the widest row: one more than the most commas in
-    a record (read raw, so a quoted comma only makes it larger). A record is a line, or,
-    when a quoted value holds a line break, the lines until its quote closes: a line
-    ends inside a quote when the quotes up to its end are odd in number (a doubled quote
-    inside a value counts two). A row wider still (a \x1f byte cuts a raw line short)
-    fails loudly when read."""
+    """At least the number of fields of the widest row, at most the header's fields plus
+    MAX_BEYOND_HEADER: one more than the most commas in a record (read raw, so a quoted
+    comma only makes it larger). A record is a line, or, when a quoted value holds a
+    line break, the lines until its quote closes: a line ends inside a quote when the
+    quotes up to its end are odd in number (a doubled quote inside a value counts two);
+    a record of more than MAX_RECORD_LINES lines counts line by line. A row wider still
+    (beyond the cap, or a \x1f byte cut a raw line short) fails loudly when read."""
     raw = pl.scan_csv(path, has_header=False, separator="\x1f", quote_char=None, schema={"line": pl.String},
                       glob=False, encoding="utf8", truncate_ragged_lines=True)
     commas, quotes = (pl.col("line").str.count_matches(c, literal=True).fill_null(0) for c in (",", '"'))
-    most, quoted = raw.select(commas.max().alias("most"), quotes.sum().alias("quoted")).collect().row(0)
+    header, most, quoted = raw.select(commas.first().alias("header"), commas.max().alias("most"),
+                                      quotes.sum().alias("quoted")).collect().row(0)
     if quoted:  # a quoted line break may split a record's commas over lines
-        ends = (raw.select(commas.cum_sum().alias("commas"), (quotes.cum_sum() % 2 == 0).alias("closed"))
-                .filter(pl.col("closed")).select(pl.col("commas").diff().fill_null(pl.col("commas")).max()))
+        ends = (raw.select(commas.cum_sum().alias("commas"), pl.int_range(pl.len()).alias("line_number"),
+                           (quotes.cum_sum() % 2 == 0).alias("closed"))
+                .filter(pl.col("closed"))
+                .select(pl.col("commas").diff().fill_null(pl.col("commas")).alias("commas"),
+                        pl.col("line_number").diff().fill_null(pl.col("line_number") + 1).alias("lines"))
+                .filter(pl.col("lines") <= MAX_RECORD_LINES).select(pl.col("commas").max()))
         most = max(most or 0, ends.collect().item() or 0)
-    return (most or 0) + 1
+    return min((most or 0) + 1, (header or 0) + 1 + MAX_BEYOND_HEADER)
 
 
 BEYOND_HEADER = "more fields than the header (quote values that contain commas)"

@@ -18,18 +18,20 @@ from redress.vocabulary import EMPTY_FILE
 
 def scope_frame(path: Path) -> pl.LazyFrame:
     """The file as text columns (`read_text_frame`: row_number, the SPEC's columns, a
-    typed accessed_at when Parquet has one, then `malformed` and `as_written`). A CSV
+    typed accessed_at when Parquet has one, then `malformed`). A CSV
     row with fields beyond the header, or a JSON Lines line that is no object or gives a
     key twice, is kept as a row whose SPEC columns are all NULL (its values may sit
-    under the wrong names), `malformed` saying what is wrong and `as_written` the row
-    as written: the classification quarantines it alone as `malformed_row`
-    (redress/rules/classify.py), so one odd row never holds back a file's others."""
+    under the wrong names), `malformed` saying what is wrong: the classification
+    quarantines it alone as `malformed_row` (redress/rules/classify.py), so one odd row
+    never holds back a file's others. The row as written is not kept: it may hold
+    columns beyond the SPEC's, which no sound row keeps either (an address, a resident
+    number); the file name and row number find it."""
     frame = read_text_frame(path, SCOPE_REQUIRED, SCOPE_COLUMNS, TIMESTAMPS["scope"], malformed=True,
                             line_per_row=False)
-    names = frame.collect_schema().names()
+    names = [n for n in frame.collect_schema().names() if n != "as_written"]
     sound = pl.col("malformed").is_null()
-    return frame.with_columns(pl.when(sound).then(pl.col(c)).alias(c)
-                              for c in names if c not in ("row_number", "malformed", "as_written"))
+    return frame.select(pl.col(c) if c in ("row_number", "malformed") else pl.when(sound).then(pl.col(c)).alias(c)
+                        for c in names)
 
 
 def load_scope_rows(con: duckdb.DuckDBPyConnection, source: Path | pl.LazyFrame, sha: str, timezone: str,

@@ -71,9 +71,8 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
         con.execute("ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS timezone VARCHAR")
     # A scope row that is not the header's fields (redress/inbox/scope.py): an earlier
     # version refused its whole file, so every row it kept is sound (NULL).
-    for column in ("malformed", "as_written"):
-        if "scope_rows" in tables and column not in tables["scope_rows"]:
-            con.execute(f"ALTER TABLE scope_rows ADD COLUMN IF NOT EXISTS {column} VARCHAR")
+    if "scope_rows" in tables and "malformed" not in tables["scope_rows"]:
+        con.execute("ALTER TABLE scope_rows ADD COLUMN IF NOT EXISTS malformed VARCHAR")
     if "message" in tables.get("notifications", ()):
         con.execute("ALTER TABLE notifications DROP COLUMN IF EXISTS message")
     account = masked_account("json_extract_string(row_json, '$.bank_account')")

@@ -46,8 +46,8 @@ CREATE TABLE IF NOT EXISTS scope_rows (
     accessed_at   TIMESTAMPTZ,           -- NULL when accessed_at_raw does not parse
     confidence    VARCHAR,
     source        VARCHAR,
-    malformed     VARCHAR,               -- what is wrong with a row that is not the header's fields
-    as_written    VARCHAR                -- (quarantined as malformed_row), and that row as written
+    malformed     VARCHAR                -- what is wrong with a row that is not the header's fields
+                                         -- (quarantined as malformed_row; its other columns NULL)
 );
 
 -- The current customer master: the newest accepted snapshot, typed and normalised.

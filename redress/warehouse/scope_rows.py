@@ -22,7 +22,7 @@ def append_sql(accessed_at: str) -> str:
         INSERT INTO scope_rows
         SELECT ? AS file_sha256, row_number, customer_id, email, phone, data_category,
                accessed_at AS accessed_at_raw, {accessed_at} AS accessed_at,
-               confidence, source, malformed, as_written
+               confidence, source, malformed
         FROM src
     """
 

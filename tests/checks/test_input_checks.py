@@ -80,9 +80,9 @@ def scope_warehouse(path: Path, changes: list[dict]) -> Path:
             r = CLEAN | change
             con.execute(
                 "INSERT INTO scope_rows VALUES ('f1', ?, ?, ?, ?, ?, coalesce(?, 'garbage'), ?::TIMESTAMPTZ, ?, NULL,"
-                " ?, ?)",
+                " ?)",
                 [n, r["customer_id"], r["email"], r["phone"], r["data_category"], r["accessed_at"],
-                 r["accessed_at"], r["confidence"], r.get("malformed"), r.get("malformed") and "c1,x,y"],
+                 r["accessed_at"], r["confidence"], r.get("malformed")],
             )
     return path
 

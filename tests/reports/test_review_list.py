@@ -38,7 +38,7 @@ def warehouse(tmp_path):
         con.execute("INSERT INTO customers VALUES (?, NULL, NULL, ?, ?, 'active', NULL, NULL, now(), NULL, false, 'voucher', "
                     "NULL, NULL, false, 'm')", [cid, email, phone])
     for sha, row, cid, email, phone in SCOPE:
-        con.execute("INSERT INTO scope_rows VALUES (?, ?, ?, ?, ?, 'email', '2025-07-01', now(), NULL, 'web log', NULL, NULL)",
+        con.execute("INSERT INTO scope_rows VALUES (?, ?, ?, ?, ?, 'email', '2025-07-01', now(), NULL, 'web log', NULL)",
                     [sha, row, cid, email, phone])
     for sha, row, reason, by, n, classified, checked in REVIEW:
         con.execute("INSERT INTO review VALUES (?, ?, ?, ?, ?, NULL, NULL, 'email', now(), 'confirmed', ?, ?)",

@@ -232,7 +232,7 @@ def test_the_sql_rules_flag_the_rows_the_classification_rejects(policy, scratch_
                        SELECT customer_id, email_norm, phone_e164, 'active', created_at, false,
                            'voucher', false, 'f0' FROM master""")
         con.execute("""INSERT INTO scope_rows SELECT 'f1', row_number, customer_id, email, phone, data_category,
-                           accessed_at_raw, accessed_at, confidence, NULL, NULL, NULL FROM rows""")
+                           accessed_at_raw, accessed_at, confidence, NULL, NULL FROM rows""")
         classified = classified_scope(rows.lazy(), MASTER, names).collect().sort("row_number")
         with tempfile.TemporaryDirectory(dir=scratch_root) as tmp:
             # the rows as the classification read them, and its answers, row for row

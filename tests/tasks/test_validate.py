@@ -32,7 +32,7 @@ def warehouse(tmp_path: Path, rows: int) -> Path:
                        'voucher', NULL, NULL, false, 'sha')""")
         con.execute("""INSERT INTO scope_rows
                        SELECT 'f1', n, CASE WHEN n % 3 = 0 THEN 'c9' ELSE 'c1' END, NULL, NULL, 'email',
-                              'x', '2025-08-01 12:00:00+09'::TIMESTAMPTZ, NULL, NULL, NULL, NULL
+                              'x', '2025-08-01 12:00:00+09'::TIMESTAMPTZ, NULL, NULL, NULL
                        FROM range(1, ? + 1) t(n)""", [rows])
         con.execute("""INSERT INTO ingested_files VALUES ('f1', 'scope_2025.csv', 'scope', 10, 'accepted', NULL,
                        ?, 'R0', now(), NULL)""", [rows])
@@ -152,7 +152,7 @@ def test_an_incremental_append_keeps_earlier_rows_and_checks_only_new_ones(tmp_p
         _commit_outcomes(con, first, "R1", NO_FAULTS)
         # a second file of 6 rows, all naming c1
         con.execute("""INSERT INTO scope_rows SELECT 'f2', n, 'c1', NULL, NULL, 'name', 'x',
-                       '2025-08-02 12:00:00+09'::TIMESTAMPTZ, NULL, NULL, NULL, NULL FROM range(1, 7) t(n)""")
+                       '2025-08-02 12:00:00+09'::TIMESTAMPTZ, NULL, NULL, NULL FROM range(1, 7) t(n)""")
         con.execute("INSERT INTO ingested_files VALUES ('f2', 'scope_2.csv', 'scope', 1, 'accepted', NULL, 6, 'R2', now(), NULL)")
         second = increments.plan(con, "policy-sha")
         assert (second.mode, second.files) == ("incremental", ("f2",))
