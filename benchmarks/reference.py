@@ -6,8 +6,10 @@ Independent of redress on purpose: it imports nothing from the project, so a bug
 redress's readers, identity or rules cannot hide in both. It only reads the inbox:
 the newest customers snapshot (latest modification time, then natural order of names)
 and every scope file once by content (SHA-256), skipping the ones DuckDB cannot open
-or that lack data_category or accessed_at. Inbox paths reach DuckDB only as bound
-parameters.
+or that lack data_category or accessed_at. A CSV line DuckDB cannot take as the header's
+fields (one field too many: an unquoted comma) is a scope row of its own, `malformed`,
+whose reason is `malformed_row`: DuckDB stores it as a rejected line and reads the rest.
+Inbox paths reach DuckDB only as bound parameters.
 
 Prints one JSON object on stdout: {"seconds": float, "files": {...}, "figures":
 [[measure, key, n, amount], ...]} where measure is "reason" (customers and won per
@@ -70,6 +72,19 @@ def open_file(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyRela
     return con.sql(query, params=[str(path)])
 
 
+def open_scope_csv(con: duckdb.DuckDBPyConnection, path: Path, number: int) -> duckdb.DuckDBPyRelation:
+    """A scope CSV read once into a table of ours, the lines DuckDB rejects (one field too
+    many) appended as rows with only `malformed` true; raises duckdb.Error if unreadable."""
+    table, rejects, scans = f"scope_csv_{number}", f"rejects_{number}", f"scans_{number}"  # our own names
+    con.execute(f"""
+        CREATE TEMP TABLE {table} AS SELECT *, false AS malformed
+        FROM read_csv(?, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"',
+                      store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}',
+                      hive_partitioning = false)""", [str(path)])
+    con.execute(f"INSERT INTO {table} BY NAME SELECT true AS malformed FROM (SELECT DISTINCT line FROM {rejects})")
+    return con.table(table)
+
+
 def scope_views(con: duckdb.DuckDBPyConnection, scope: Path) -> dict[str, int]:
     """Create view scope_file_rows over every readable scope file seen once by content."""
     seen: set[str] = set()
@@ -82,7 +97,7 @@ def scope_views(con: duckdb.DuckDBPyConnection, scope: Path) -> dict[str, int]:
             continue
         seen.add(digest)
         try:
-            rel = open_file(con, path)
+            rel = open_scope_csv(con, path, len(parts)) if path.suffix.lower() == ".csv" else open_file(con, path)
             columns = set(rel.columns)
         except duckdb.Error:
             counts["unreadable"] += 1
@@ -92,9 +107,11 @@ def scope_views(con: duckdb.DuckDBPyConnection, scope: Path) -> dict[str, int]:
             continue
         view = f"scope_file_{len(parts)}"  # our own name: no inbox text reaches the SQL
         rel.create_view(view)
-        parts.append(f"SELECT {', '.join(f'{c}::VARCHAR AS {c}' if c in columns else f'NULL::VARCHAR AS {c}' for c in SCOPE_COLUMNS)} FROM {view}")
+        malformed = "malformed" if "malformed" in columns and path.suffix.lower() == ".csv" else "false"
+        parts.append(f"SELECT {', '.join(f'{c}::VARCHAR AS {c}' if c in columns else f'NULL::VARCHAR AS {c}' for c in SCOPE_COLUMNS)}, "
+                     f"{malformed} AS malformed FROM {view}")
         counts["read"] += 1
-    empty = f"SELECT {', '.join(f'NULL::VARCHAR AS {c}' for c in SCOPE_COLUMNS)} WHERE false"
+    empty = f"SELECT {', '.join(f'NULL::VARCHAR AS {c}' for c in SCOPE_COLUMNS)}, false AS malformed WHERE false"
     con.execute(f"CREATE OR REPLACE TEMP VIEW scope_file_rows AS {' UNION ALL '.join(parts) or empty}")
     return counts
 

@@ -5,7 +5,8 @@
 --
 --   customers_file   the snapshot as written (any column types)
 --   scope_file_rows  customer_id, email, phone, data_category, accessed_at, confidence
---                    of every readable scope file, as VARCHAR
+--                    of every readable scope file, as VARCHAR, and malformed (BOOLEAN:
+--                    a CSV line of more fields than the header, its other columns NULL)
 --   variables        window_start, window_end (TIMESTAMPTZ), counted_confidences,
 --                    statuses (VARCHAR[]), category_tiers, tier_amounts (STRUCT[]),
 --                    total_cap, minimum_amount (BIGINT), whitespace, ascii_whitespace (VARCHAR)
@@ -76,10 +77,10 @@ FROM with_keys('customers_clean');
 CREATE OR REPLACE TEMP VIEW scope_clean AS
 SELECT clean(customer_id) AS customer_id, clean(email) AS email, clean(phone) AS phone,
        clean(data_category) AS data_category, clean(accessed_at) AS accessed_at,
-       coalesce(clean(confidence), 'confirmed') AS confidence
+       coalesce(clean(confidence), 'confirmed') AS confidence, malformed
 FROM scope_file_rows;
 
--- Every scope row's destination and reason: row rules 1-4, identity, rule 6.
+-- Every scope row's destination and reason: a malformed row, row rules 1-4, identity, rule 6.
 CREATE OR REPLACE TEMP TABLE classified AS
 WITH category_tiers AS (SELECT unnest(getvariable('category_tiers'), recursive := true)),
 parsed AS (
@@ -88,7 +89,8 @@ parsed AS (
 ),
 keyed AS (
     SELECT *,
-           CASE WHEN customer_id IS NULL AND email IS NULL AND phone IS NULL THEN 'missing_identifier'
+           CASE WHEN malformed THEN 'malformed_row'
+                WHEN customer_id IS NULL AND email IS NULL AND phone IS NULL THEN 'missing_identifier'
                 WHEN tier IS NULL THEN 'unknown_category'
                 WHEN accessed_at IS NULL THEN 'invalid_timestamp'
                 WHEN confidence NOT IN ('confirmed', 'suspected') THEN 'invalid_confidence'

@@ -23,8 +23,8 @@ import duckdb
 
 from redress import sql
 from redress.errors import RedressError
-from redress.generate_sql import DEFECTS, customers_sql, fixed_offset, macros, planted_counts, planted_sql
-from redress.generate_sql import rank_ranges, revision_sql
+from redress.generate_sql import DEFECTS, MALFORMED, customers_sql, fixed_offset, macros, planted_counts
+from redress.generate_sql import planted_sql, rank_ranges, revision_sql
 
 SNAPSHOT = "customers_2025-11-29.parquet"
 INITIAL = "scope_01_initial.csv"
@@ -66,6 +66,7 @@ def _write(con, folders: dict[str, Path], customers: int, seed: int, counts: dic
     con.execute(f"CREATE TEMP TABLE revision_defects AS SELECT {COLUMNS} FROM planted WHERE file = 2 {shuffled}")
     con.execute(f"COPY (SELECT {COLUMNS} FROM planted WHERE file = 1 {shuffled}) TO ? (FORMAT csv, HEADER)",
                 [str(scope / INITIAL)])
+    _append_malformed(con, scope / INITIAL, counts[MALFORMED], seed)
     con.execute(f"""COPY (SELECT {COLUMNS} FROM ({revision_sql(customers)}) UNION ALL FROM revision_defects)
                     TO ? (FORMAT parquet)""", [str(scope / REVISION)])
     strings = ", ".join(f"coalesce({c}, '') AS {c}" for c in COLUMNS.split(", "))  # every JSON value a string
@@ -76,14 +77,32 @@ def _write(con, folders: dict[str, Path], customers: int, seed: int, counts: dic
     (scope / CORRUPT).write_bytes(b"PAR1\x15\x04\x15\x00transfer interrupted at 4%\n")
 
 
+def _append_malformed(con, path: Path, count: int, seed: int) -> None:
+    """`count` lines at the end of the initial CSV whose free-text source holds an
+    unquoted comma (`waf log, server 7`), as a hand-edited export has them: each has one
+    field more than the header, so redress quarantines it alone as `malformed_row` and
+    reads the rest of the file. Each repeats a member row of the file (its customer_id,
+    category and time), so what anyone is paid does not depend on it."""
+    repeated = con.execute(f"""
+        SELECT customer_id, data_category, accessed_at FROM planted WHERE file = 1 AND kind = 'member'
+        ORDER BY hash(k, {int(seed)}, 'malformed'), k LIMIT ?""", [count]).fetchall()
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        for n, (customer_id, category, accessed_at) in enumerate(repeated, start=1):
+            fh.write(f"{customer_id},,,{category},{accessed_at},confirmed,waf log, server {n}\n")
+
+
 def _manifest(con, scope: Path, customers: int, seed: int, timezone: str, counts: dict[str, int]) -> dict:
     per_file = con.execute("SELECT file, kind, count(*) FROM planted WHERE kind <> 'member' GROUP BY ALL").fetchall()
-    kinds = DEFECTS + ["non_member_rows", "ambiguous_rows"]
+    per_file.append((1, MALFORMED, counts[MALFORMED]))  # lines appended to the initial CSV (_append_malformed)
+    kinds = DEFECTS + [MALFORMED, "non_member_rows", "ambiguous_rows"]
     planted = {kind: sum(c for _, k, c in per_file if k == kind) for kind in kinds}
-    csv = "read_csv(?, all_varchar = true, hive_partitioning = false)"
+    # the CSV's sound rows by a reader that skips a wider line, then the lines appended
+    csv = ("(SELECT * FROM read_csv(?, all_varchar = true, header = true, delim = ',', quote = '\"', "
+           "ignore_errors = true, hive_partitioning = false))")
     readers = {INITIAL: csv, REVISION: "read_parquet(?, hive_partitioning = false)",
                ADDRESSBOOK: "read_json(?, format = 'newline_delimited', hive_partitioning = false)", RESENT: csv}
     rows = {name: con.execute(f"SELECT count(*) FROM {reader}", [sql.file_path(scope / name)]).fetchall()[0][0]
+            + (counts[MALFORMED] if reader == csv else 0)
             for name, reader in readers.items()}
     return {
         "seed": seed,

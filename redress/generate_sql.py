@@ -48,13 +48,16 @@ INITIAL_SPAN = (datetime(2025, 6, 25), datetime(2025, 7, 5))
 CLOSED_SPAN = (datetime(2025, 6, 24, 12), datetime(2025, 11, 28))  # closed after the breach began
 DEFECTS = ["unknown_category", "invalid_timestamp", "missing_identifier", "unknown_customer_id",
            "invalid_confidence", "exposure_before_account_created", "invalid_identifier"]
+# Lines of the initial CSV with an unquoted comma in source (redress/generate.py
+# _append_malformed): written after the planted rows, not planted by the SQL here.
+MALFORMED = "malformed_row"
 
 
 def planted_counts(customers: int) -> dict[str, int]:
     """How many of each defect to plant: grows with size, never zero, and a different
     number per kind so a pipeline that mixes two reasons up cannot pass by chance."""
     d = max(2, customers // 10_000)
-    counts = {kind: d + n for n, kind in enumerate(DEFECTS)}
+    counts = {kind: d + n for n, kind in enumerate(DEFECTS + [MALFORMED])}
     counts.update(non_member_rows=max(4, customers // 500), shared_email_pairs=d, shared_phone_pairs=d + 1,
                   initial_customers=max(40, customers // 1000), test_accounts=max(2, customers // 1000))
     return counts

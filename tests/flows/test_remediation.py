@@ -56,7 +56,7 @@ def test_every_row_ends_in_exactly_one_place(breach):
 
 @pytest.mark.parametrize("reason", [
     "unknown_category", "invalid_timestamp", "missing_identifier", "unknown_customer_id",
-    "invalid_confidence", "exposure_before_account_created", "invalid_identifier",
+    "invalid_confidence", "exposure_before_account_created", "invalid_identifier", "malformed_row",
 ])
 def test_each_planted_defect_is_quarantined_with_its_reason(breach, reason):
     data, planted, summary = breach
