@@ -3,6 +3,7 @@ succeeds and for one stopped by a failing gate suite, with no personal data in a
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 from datetime import date
@@ -102,7 +103,7 @@ def test_defects_quarantined_as_designed_read_as_handled_not_failed(run):
     assert sum(r["unexpected_count"] for r in record["results"] if not r["success"]) == held > 0
     assert f'<td class="n">{held:,}</td>' in page
     for reason in summary["validate"]["quarantine_reasons"]:
-        assert f"<dt>{reason}</dt><dd>{vocabulary.SCOPE_ROW_REASONS[reason]}</dd>" in page
+        assert f"<dt>{reason}</dt><dd>{html.escape(vocabulary.SCOPE_ROW_REASONS[reason])}</dd>" in page
     text = (report / "summary.md").read_text(encoding="utf-8")
     assert "| scope_rows | scope_rows | scope_rows_checked | defects found and handled |" in text
 
