@@ -22,7 +22,7 @@ from redress.policy import Policy, load_policy
 from redress.rules.entitlements import exposure_not_counted
 from redress.vocabulary import (
     ACCEPTED, BANK_TRANSFER, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
-    MALFORMED_ROW, RETURNED, reason_text, sql_literal,
+    MALFORMED_ROW, MISSING_COLUMN, RETURNED, UNREADABLE_FILE, reason_text, sql_literal,
 )
 from redress.warehouse import masked_account
 
@@ -94,11 +94,14 @@ def member(con, data_dir: Path, who: str) -> str:
         SELECT q.reason, q.file_name AS file, q.row_number AS row FROM quarantine q
         WHERE q.kind = 'scope' AND json_extract_string(q.row_json, '$.customer_id') = ?
         ORDER BY file, row""", [who])
-    # A malformed scope row names nobody (its values may be shifted: redress/inbox/scope.py).
+    # Scope evidence nobody's values were read from: malformed rows (their values may be
+    # shifted: redress/inbox/scope.py) and files refused whole.
     unreadable = rows(con, f"""
-        SELECT q.file_name AS file, count(*) AS rows FROM quarantine q
-        WHERE q.kind = 'scope' AND q.reason = {sql_literal(MALFORMED_ROW)} AND q.row_number IS NOT NULL
-        GROUP BY ALL ORDER BY file""", [])
+        SELECT q.row_number IS NULL AS whole, q.file_name AS file, count(*) AS rows FROM quarantine q
+        WHERE q.kind = 'scope' AND (q.row_number IS NOT NULL AND q.reason = {sql_literal(MALFORMED_ROW)}
+                                    OR q.row_number IS NULL AND q.reason IN ({sql_literal(UNREADABLE_FILE)},
+                                                                             {sql_literal(MISSING_COLUMN)}))
+        GROUP BY ALL ORDER BY whole, file""", [])
     payments = rows(con, """
         SELECT l.payment_id AS "payment id", l.amount, l.rail, l.attempt, l.status, l.status_reason AS why,
                l.batch_id AS batch, b.value_date AS "value date", l.run_id AS run
@@ -153,11 +156,7 @@ def member(con, data_dir: Path, who: str) -> str:
     if held:
         out += ["", "Rows naming this customer id that were not accepted:"] + table(held, ["reason", "file", "row"])
     if unreadable:
-        count = sum(u["rows"] for u in unreadable)
-        out += ["", f"{count:,} scope row{'' if count == 1 else 's'} could not be split into their columns "
-                    f"({MALFORMED_ROW}) and name nobody, in {', '.join(escape.terminal(u['file']) for u in unreadable)}: "
-                    "if one was meant for this customer, the forensics team finds it in quarantine by file and "
-                    "row, fixes it and sends it again."]
+        out += ["", _unread(unreadable)]
     for p in payments:
         held_here = p["rail"] == CLAIM and p["status"] in LIVE_STATUSES
         p["why"] = p["why"] or (RAILS[CLAIM] if held_here else LEDGER_STATUSES.get(p["status"], ""))
@@ -176,6 +175,28 @@ def member(con, data_dir: Path, who: str) -> str:
         out += ["", "Claim rows for this reference code that were not applied:"] + table(
             refused, ["reason", "why", "file", "row", "verified by"])
     return "\n".join(out)
+
+
+def _unread(unreadable: list[dict]) -> str:
+    """One paragraph on the scope evidence whose values nobody's case could read: rows
+    that could not be split into their columns and files refused whole, with at most
+    three file names of each."""
+    def files(names: list[str]) -> str:
+        shown = ", ".join(escape.terminal(n) for n in names[:3])
+        return shown + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
+
+    parts = []
+    rows_ = [u for u in unreadable if not u["whole"]]
+    whole = [u["file"] for u in unreadable if u["whole"]]
+    if rows_:
+        count = sum(u["rows"] for u in rows_)
+        parts.append(f"{count:,} scope row{'' if count == 1 else 's'} could not be split into their columns "
+                     f"({MALFORMED_ROW}), so none of their values was read, in {files([u['file'] for u in rows_])}")
+    if whole:
+        parts.append(f"{len(whole):,} scope file{'' if len(whole) == 1 else 's'} could not be read at all "
+                     f"({files(whole)})")
+    return ("; ".join(parts) + ". If this person's exposure is in one, it counts only once the forensics team "
+            "fixes it and sends it again (quarantine lists each by file and row).")
 
 
 def _not_counted(exposures: list[dict], policy: Policy | None, ent: dict | None) -> list[str | None | bool]:

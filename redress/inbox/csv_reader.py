@@ -38,35 +38,49 @@ from redress.vocabulary import UNREADABLE_FILE
 # A CSV is read with as many columns as its widest record, for every row: a record far
 # wider than the header (a line of commas, or quotes the count below cannot pair) would
 # make each row of a file of millions that wide (1,500 fields took 4.5 GB for 500 rows).
-# Beyond the header's fields plus these, a record makes the file unreadable, as before.
+# A row with more than these fields beyond the header makes the file unreadable.
 MAX_BEYOND_HEADER = 32
-# A quoted value may hold line breaks; a quote left open longer than this many lines is
-# taken as a stray quote (the reader refuses it) or one the raw count below cannot see.
-MAX_RECORD_LINES = 50
+# Raw lines are read split at a byte no accepted text file holds (a NUL makes the file
+# unreadable while it is hashed: redress/inbox/hashing.py), so no line is cut short.
+RAW_SEPARATOR = "\x00"
 
 
-def _csv_width(path: Path) -> int:
-    """At least the number of fields of the widest row, at most the header's fields plus
-    MAX_BEYOND_HEADER: one more than the most commas in a record (read raw, so a quoted
-    comma only makes it larger). A record is a line, or, when a quoted value holds a
-    line break, the lines until its quote closes: a line ends inside a quote when the
-    quotes up to its end are odd in number (a doubled quote inside a value counts two);
-    a record of more than MAX_RECORD_LINES lines counts line by line. A row wider still
-    (beyond the cap, or a \x1f byte cut a raw line short) fails loudly when read."""
-    raw = pl.scan_csv(path, has_header=False, separator="\x1f", quote_char=None, schema={"line": pl.String},
-                      glob=False, encoding="utf8", truncate_ragged_lines=True)
-    commas, quotes = (pl.col("line").str.count_matches(c, literal=True).fill_null(0) for c in (",", '"'))
-    header, most, quoted = raw.select(commas.first().alias("header"), commas.max().alias("most"),
-                                      quotes.sum().alias("quoted")).collect().row(0)
+def raw_lines(path: Path, truncate: bool) -> pl.LazyFrame:
+    """The file's lines as one String column `line`, quotes not parsed."""
+    return pl.scan_csv(path, has_header=False, separator=RAW_SEPARATOR, quote_char=None, schema={"line": pl.String},
+                       glob=False, encoding="utf8", truncate_ragged_lines=truncate)
+
+
+def _csv_width(path: Path) -> tuple[int, bool]:
+    """(width, truncate). The width is at least the number of fields of the widest row,
+    at most the header's fields plus MAX_BEYOND_HEADER: one more than the most commas in
+    a record (read raw, so a quoted comma only makes it larger). A record is a line, or,
+    when a quoted value holds a line break, the lines until its quote closes: a line
+    ends inside a quote when the quotes up to its end are odd in number (a doubled quote
+    inside a value counts two).
+
+    `truncate` is true when the cap was reached only by lines of nothing but commas and
+    whitespace (not rows: module docstring) or by a record over
+    several lines: the reader may then cut what lies beyond the width, which in a blank
+    line is empty, and in a record of several lines lies after 32 fields beyond the
+    header, whose visible ones mark it malformed when any holds a value. When one line
+    alone has more commas than the cap, nothing is cut: the reader refuses the file if
+    that line is a row so wide (its commas may be quoted ones)."""
+    raw = raw_lines(path, truncate=True)
+    line = pl.col("line").fill_null("")
+    commas, quotes = line.str.count_matches(",", literal=True), line.str.count_matches('"', literal=True)
+    sound = pl.when(line.str.contains(r"[^,\s]")).then(commas).otherwise(0)  # a blank line's count as 0
+    header, most, single, quoted = raw.select(
+        commas.first().alias("header"), commas.max().alias("most"), sound.max().alias("single"),
+        quotes.sum().alias("quoted")).collect().row(0)
+    cap = (header or 0) + MAX_BEYOND_HEADER  # in commas
+    most = most or 0
     if quoted:  # a quoted line break may split a record's commas over lines
-        ends = (raw.select(commas.cum_sum().alias("commas"), pl.int_range(pl.len()).alias("line_number"),
-                           (quotes.cum_sum() % 2 == 0).alias("closed"))
+        ends = (raw.select(commas.cum_sum().alias("commas"), (quotes.cum_sum() % 2 == 0).alias("closed"))
                 .filter(pl.col("closed"))
-                .select(pl.col("commas").diff().fill_null(pl.col("commas")).alias("commas"),
-                        pl.col("line_number").diff().fill_null(pl.col("line_number") + 1).alias("lines"))
-                .filter(pl.col("lines") <= MAX_RECORD_LINES).select(pl.col("commas").max()))
-        most = max(most or 0, ends.collect().item() or 0)
-    return min((most or 0) + 1, (header or 0) + 1 + MAX_BEYOND_HEADER)
+                .select(pl.col("commas").diff().fill_null(pl.col("commas")).max()))
+        most = max(most, ends.collect().item() or 0)
+    return min(most, cap) + 1, most > cap and (single or 0) <= cap
 
 
 BEYOND_HEADER = "more fields than the header (quote values that contain commas)"
@@ -121,10 +135,10 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True) ->
     With `malformed` and `line_per_row` (files of one result per line, which are small)
     a value holding a line break is SPANS_LINES too, and the whole file is parsed at once
     so that a stray quote is refused naming its line (`refuse_unparsed`)."""
-    width = _csv_width(path)
+    width, truncate = _csv_width(path)
     positions = [f"field_{i}" for i in range(width)]
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
-                        glob=False, encoding="utf8", truncate_ragged_lines=False).with_row_index(ROW)
+                        glob=False, encoding="utf8", truncate_ragged_lines=truncate).with_row_index(ROW)
     if malformed and line_per_row:
         refuse_unparsed(path, frame)
     header = frame.head(1).collect()

@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 
 from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, header_name
+from redress.inbox.csv_reader import raw_lines
 from redress.inbox.files import FileRejected
 from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
 
@@ -37,8 +38,7 @@ def jsonl_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
     row (module docstring) with NOT_AN_OBJECT or KEY_TWICE in a column MALFORMED and the
     line in a last one AS_WRITTEN (both NULL for a sound line) instead of making the file
     unreadable."""
-    lines = (pl.scan_csv(path, has_header=False, separator="\x1f", quote_char=None, infer_schema=False,
-                         new_columns=["line"], glob=False, encoding="utf8", truncate_ragged_lines=False)
+    lines = (raw_lines(path, truncate=False)
              .with_row_index("row_number", offset=1)
              .with_columns(pl.col("line").str.strip_prefix("\ufeff"))
              .filter(pl.col("line").str.strip_chars().fill_null("") != "")

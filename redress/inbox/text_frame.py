@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, columns_by_name, header_name, refuse_look_alikes, trimmed, typed_name
-from redress.inbox.csv_reader import STRAY_QUOTE, csv_frame
+from redress.inbox.csv_reader import MAX_BEYOND_HEADER, STRAY_QUOTE, csv_frame
 from redress.inbox.files import SUFFIXES, FileRejected
 from redress.inbox.hashing import BLOCK, NOT_UTF8
 from redress.inbox.jsonl_reader import jsonl_frame
@@ -32,9 +32,9 @@ def unreadable(exc: Exception, detail: str) -> FileRejected:
     message = str(exc).lower()
     if "utf-8" in message or "utf8" in message:
         return FileRejected(UNREADABLE_FILE, NOT_UTF8)
-    if "more fields" in message:
-        return FileRejected(UNREADABLE_FILE, "a row has more fields than the header "
-                                               "(quote values that contain commas)")
+    if "more fields" in message:  # beyond the width the reader allows (csv_reader.MAX_BEYOND_HEADER)
+        return FileRejected(UNREADABLE_FILE, f"a row has more than {MAX_BEYOND_HEADER} fields beyond the header, so "
+                                               "the file cannot be read row by row (quote values that contain commas)")
     if "not properly escaped" in message:  # Polars' words for a quote opened and never closed
         return FileRejected(UNREADABLE_FILE, "a quoted value is never closed (a \" with no closing \"): "
                                                "close the quote, or double a quote inside a value (\"\")")

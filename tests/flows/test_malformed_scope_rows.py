@@ -143,6 +143,15 @@ def test_explain_says_rows_could_not_be_read_and_where(first, tmp_path):
     data = shutil.copytree(data, tmp_path / "copy" / "data")  # explain records each lookup
     text = explain(data, "C3")
     assert "No accepted exposure names this customer" in text
-    assert ("4 scope rows could not be split into their columns (malformed_row) and name nobody, in "
-            "scope_01.csv, scope_02.jsonl") in text
+    assert ("4 scope rows could not be split into their columns (malformed_row), so none of their values was "
+            "read, in scope_01.csv, scope_02.jsonl. If this person's exposure is in one, it counts only once the "
+            "forensics team fixes it and sends it again") in text
     assert "server 3" not in text
+    # and a file refused whole is named too, at most three names of each kind
+    for n in range(4):
+        (data / "inbox" / "scope" / f"wide_{n}.csv").write_text(
+            f"{HEADER}\nC{n},,,name,2025-07-01T10:00:00,,x" + ",y" * 40 + "\n", encoding="utf-8")
+    run(data, day=2)
+    text = explain(data, "C3")
+    assert ("4 scope files could not be read at all (wide_0.csv, wide_1.csv, wide_2.csv and 1 more). If this "
+            "person's exposure is in one") in text

@@ -237,13 +237,18 @@ def test_a_customers_snapshot_still_refuses_a_row_wider_than_its_header(tmp_path
      + 'C3,,,name,2025-07-01,,"tab\x1fsep"\n', 1002),
     # a wide row whose quoted source holds a line break: its commas span two lines
     ('C1,,,name,2025-07-01,,"two\nlines",extra\nC2,,,name,2025-07-01,,waf\n', 2),
+    # ... or sixty (found by review: records over 50 lines were not counted)
+    ('C1,,,name,2025-07-01,,"' + "frame\n" * 60 + '",extra\nC2,,,name,2025-07-01,,waf\n', 2),
+    # a line of nothing but commas, however many, is not a row (found by review)
+    ('C1,,,name,2025-07-01,,waf\n' + "," * 45 + "\n" + " ,\t," * 20 + "\nC2,,,name,2025-07-01,,waf\n", 2),
 ])
 def test_the_width_is_found_per_record_and_bounded(tmp_path, body, rows):
     from redress.inbox.csv_reader import MAX_BEYOND_HEADER, _csv_width
 
     path = tmp_path / "s.csv"
     path.write_text(SCOPE_HEADER + "\n" + body, encoding="utf-8")
-    assert 7 <= _csv_width(path) <= 8 <= 7 + MAX_BEYOND_HEADER
+    width, _ = _csv_width(path)
+    assert 7 <= width <= 8 + MAX_BEYOND_HEADER  # never wider than the cap, however the quotes pair
     assert io.scope_frame(path).collect().height == rows
 
 
@@ -251,9 +256,9 @@ def test_stray_quotes_far_apart_are_refused_at_once_not_read_thousands_of_column
     path = tmp_path / "s.csv"
     path.write_text(SCOPE_HEADER + '\nC1,,,name,2025-07-01,,5" rain\n' + "C2,,,name,2025-07-01,,waf\n" * 1000
                     + 'C3,,,name,2025-07-01,,6" snow\n', encoding="utf-8")
-    from redress.inbox.csv_reader import _csv_width
+    from redress.inbox.csv_reader import MAX_BEYOND_HEADER, _csv_width
 
-    assert _csv_width(path) == 7
+    assert _csv_width(path)[0] <= 8 + MAX_BEYOND_HEADER  # the quotes pair wrongly: bounded all the same
     with pytest.raises(io.FileRejected) as caught:
         io.stage(io.scope_frame(path), tmp_path / "staged.parquet")
     assert caught.value.reason == "unreadable_file" and 'a " inside a value' in caught.value.detail
@@ -269,6 +274,28 @@ def test_a_row_far_wider_than_the_header_refuses_the_file_rather_than_widen_ever
         if refused:
             with pytest.raises(io.FileRejected) as caught:
                 io.stage(io.scope_frame(path), tmp_path / "staged.parquet")
-            assert caught.value.detail == "a row has more fields than the header (quote values that contain commas)"
+            assert caught.value.detail == ("a row has more than 32 fields beyond the header, so the file cannot be "
+                                           "read row by row (quote values that contain commas)")
         else:
             assert [r["malformed"] for r in io.scope_frame(path).collect().to_dicts()] == [BEYOND, None]
+
+
+@pytest.mark.parametrize("name, body", [
+    ("s.csv", f"{SCOPE_HEADER}\nC1,,,name,2025-07-01,,waf\nC2,,,name,2025-07-01,,waf\x1flog, server 2\n"
+              "C3,,,name,2025-07-01,,\"a\x1fb\"\n"),
+    # JSON allows a control character in a string only escaped: unescaped, the line is
+    # no JSON object and is quarantined alone
+    ("s.jsonl", '{"customer_id": "C1", "data_category": "name", "accessed_at": "2025-07-01"}\n'
+                '{"customer_id": "C2", "data_category": "name", "accessed_at": "2025-07-01", "source": "a\x1fb"}\n'
+                '{"customer_id": "C3", "data_category": "name", "accessed_at": "2025-07-01", "source": "a\\u001fb"}\n'),
+])
+def test_a_unit_separator_byte_in_a_row_is_a_character_like_any_other(tmp_path, name, body):
+    """Found by review: raw lines were read split at \x1f, so a line holding one was cut
+    short, and the file refused as one with more fields than the header, JSON Lines too."""
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    got = io.scope_frame(path).collect().to_dicts()
+    assert [(r["customer_id"], r["malformed"]) for r in got] == (
+        [("C1", None), (None, BEYOND), ("C3", None)] if name.endswith(".csv") else
+        [("C1", None), (None, NOT_AN_OBJECT), ("C3", None)])
+    assert got[-1]["source"] == "a\x1fb"
