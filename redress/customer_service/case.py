@@ -186,12 +186,12 @@ def _unread(unreadable: list[dict]) -> str:
         return shown + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
 
     parts = []
-    rows_ = [u for u in unreadable if not u["whole"]]
+    split = [u for u in unreadable if not u["whole"]]
     whole = [u["file"] for u in unreadable if u["whole"]]
-    if rows_:
-        count = sum(u["rows"] for u in rows_)
+    if split:
+        count = sum(u["rows"] for u in split)
         parts.append(f"{count:,} scope row{'' if count == 1 else 's'} could not be split into their columns "
-                     f"({MALFORMED_ROW}), so none of their values was read, in {files([u['file'] for u in rows_])}")
+                     f"({MALFORMED_ROW}), so none of their values was read, in {files([u['file'] for u in split])}")
     if whole:
         parts.append(f"{len(whole):,} scope file{'' if len(whole) == 1 else 's'} could not be read at all "
                      f"({files(whole)})")

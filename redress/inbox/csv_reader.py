@@ -70,16 +70,15 @@ def _csv_width(path: Path) -> tuple[int, bool]:
     line = pl.col("line").fill_null("")
     commas, quotes = line.str.count_matches(",", literal=True), line.str.count_matches('"', literal=True)
     sound = pl.when(line.str.contains(r"[^,\s]")).then(commas).otherwise(0)  # a blank line's count as 0
-    header, most, single, quoted = raw.select(
-        commas.first().alias("header"), commas.max().alias("most"), sound.max().alias("single"),
-        quotes.sum().alias("quoted")).collect().row(0)
+    # A record's commas: the running count at each line where the quotes so far are even
+    # (the record closes there), less the count where the record before closed.
+    closed = commas.cum_sum().filter(quotes.cum_sum() % 2 == 0)
+    header, single, most = raw.select(
+        commas.first().alias("header"), sound.max().alias("single"),
+        pl.max_horizontal(commas.max(), closed.diff().fill_null(closed.first()).max()).alias("most"),
+    ).collect().row(0)
     cap = (header or 0) + MAX_BEYOND_HEADER  # in commas
     most = most or 0
-    if quoted:  # a quoted line break may split a record's commas over lines
-        ends = (raw.select(commas.cum_sum().alias("commas"), (quotes.cum_sum() % 2 == 0).alias("closed"))
-                .filter(pl.col("closed"))
-                .select(pl.col("commas").diff().fill_null(pl.col("commas")).max()))
-        most = max(most, ends.collect().item() or 0)
     return min(most, cap) + 1, most > cap and (single or 0) <= cap
 
 
