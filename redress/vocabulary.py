@@ -92,11 +92,12 @@ INVALID_IDENTIFIER = "invalid_identifier"
 AMBIGUOUS_IDENTIFIER = "ambiguous_identifier"
 EXPOSURE_BEFORE_ACCOUNT_CREATED = "exposure_before_account_created"
 # A row the reader could not split into the header's fields (a CSV row with more fields
-# than the header, a JSON Lines line that is no object or gives a key twice): quarantined
+# than the header, a stray quote, a JSON Lines line that is no object or gives a key twice): quarantined
 # alone, never the file.
 MALFORMED_ROW = "malformed_row"
 MALFORMED_ROW_TEXT = ("the row could not be read as the header's fields (more fields than the header: "
-                      "quote values that contain commas; or a JSON Lines line that is no object or gives a key twice)")
+                      "quote values that contain commas; a stray quote: quote the value and double each quote in it; "
+                      "or a JSON Lines line that is no object or gives a key twice)")
 # In SPEC order, after malformed_row (a row that is not the header's fields is judged by
 # no SPEC rule; the SPEC quarantines such a returns row alone, and a scope row too, so
 # that one odd row never holds back its file): the first rule a row fails is its reason

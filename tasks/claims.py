@@ -66,7 +66,7 @@ ROW_FIELDS = {
 def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ClaimsFileRead:
     policy = ctx.policy()
     staged = ctx.work_dir / f"claims-{f.sha256[:16]}.parquet"
-    rows = io.stage(io.claims_frame(f.path), staged)
+    rows = io.stage(io.claims_frame(f.path, ctx.work_dir), staged)
     with connect(ctx.warehouse) as con:
         create_claims_staging(con, staged, policy.timezone, policy.claim_deadline)
     checked = check(ctx, "claims_staging", "claims_staging", label=f"claims_staging-{f.name}", held=EVERY_REASON)

@@ -31,7 +31,7 @@ def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str, settings: Sett
     with io.loading(con):
         con.execute("BEGIN")
         try:
-            rows = io.load_scope_rows(con, io.scope_frame(f.path), f.sha256, tz, ctx.work_dir)
+            rows = io.load_scope_rows(con, io.scope_frame(f.path, ctx.work_dir), f.sha256, tz, ctx.work_dir)
             f.check_unchanged()  # what was loaded is the content the sha256 names
         except BaseException:
             con.execute("ROLLBACK")
@@ -46,7 +46,7 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Setti
     """Read the file once into customers_staging, check it with GX (which needs the
     warehouse to itself), then promote or reject."""
     with connect(ctx.warehouse) as con:
-        rows = io.load_customers_staging(con, customer_keys(io.customers_frame(f.path)), tz, ctx.work_dir)
+        rows = io.load_customers_staging(con, customer_keys(io.customers_frame(f.path, ctx.work_dir)), tz, ctx.work_dir)
         try:
             f.check_unchanged()  # what was loaded is the content the sha256 names
         except io.FileChanged:

@@ -54,7 +54,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> Returns
     from redress.checks.returns_checks import create_returns_staging
 
     staged = ctx.work_dir / f"returns-{f.sha256[:16]}.parquet"
-    rows = io.stage(io.returns_frame(f.path), staged)
+    rows = io.stage(io.returns_frame(f.path, ctx.work_dir), staged)
     with connect(ctx.warehouse) as con:
         create_returns_staging(con, staged)
     checked = check(ctx, "returns_staging", "returns_staging", label=f"returns_staging-{f.name}", held=EVERY_REASON)

@@ -14,11 +14,12 @@ from redress.inbox.files import CLAIMS_COLUMNS
 from redress.inbox.text_frame import read_text_frame
 
 
-def claims_frame(path: Path) -> pl.LazyFrame:
+def claims_frame(path: Path, scratch: Path | None = None) -> pl.LazyFrame:
     """The file as text (`read_text_frame`: row_number, reference_code, bank_code,
     bank_account, verified_at, verified_by; trimmed, blank = NULL; every column
     required; `malformed`: what is wrong with a row the reader could not split, and
     `as_written`: that row as written, both NULL for a sound one; the checks read it for
     the codes it names, quarantine never keeps it: it may hold a shifted account), plus
-    bank_account_digits and bank_valid by the master's bank rule (`bank_details`). Raises FileRejected (unreadable_file, empty_file, missing_column)."""
-    return read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS, malformed=True).with_columns(*bank_details())
+    bank_account_digits and bank_valid by the master's bank rule (`bank_details`). Raises FileRejected (unreadable_file, empty_file, missing_column). Given `scratch`, a folder for a
+    work file, a line with a stray quote is a malformed row too (csv_reader.csv_frame)."""
+    return read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS, malformed=True, scratch=scratch).with_columns(*bank_details())

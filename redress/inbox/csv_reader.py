@@ -15,6 +15,11 @@
   a line break as malformed (`line_per_row=True`): one result per line, so a quoted
   line break is far more likely a quote left open, closed lines later, that took the
   rows between; a scope row's free-text source may hold one.
+  A quote inside a value that does not start with one is a character of the value
+  (`5" rain`), as Excel, DuckDB and Python's csv module read it. A stray quote (text
+  after a closing quote, a quote never closed) makes its line a malformed row alone for
+  those same readers, and the file unreadable_file for a customers snapshot, naming the
+  line (`quote_repairs`, `csv_frame`).
   A row with fewer fields has the missing trailing fields empty, which the
   row rules then judge. A header name given twice (after trimming) is unreadable_file,
   since either column could be meant.
@@ -25,9 +30,11 @@
 
 from __future__ import annotations
 
-import re
+import os
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, columns_by_name, header_name
@@ -51,8 +58,8 @@ def raw_lines(path: Path, truncate: bool) -> pl.LazyFrame:
                        glob=False, encoding="utf8", truncate_ragged_lines=truncate)
 
 
-def _csv_width(path: Path) -> tuple[int, bool]:
-    """(width, truncate). The width is at least the number of fields of the widest row,
+def _csv_width(path: Path) -> tuple[int, bool, bool]:
+    """(width, truncate, irregular). The width is at least the number of fields of the widest row,
     at most the header's fields plus MAX_BEYOND_HEADER: one more than the most commas in
     a record (read raw, so a quoted comma only makes it larger). A record is a line, or,
     when a quoted value holds a line break, the lines until its quote closes: a line
@@ -65,7 +72,8 @@ def _csv_width(path: Path) -> tuple[int, bool]:
     line is empty, and in a record of several lines lies after 32 fields beyond the
     header, whose visible ones mark it malformed when any holds a value. When one line
     alone has more commas than the cap, nothing is cut: the reader refuses the file if
-    that line is a row so wide (its commas may be quoted ones)."""
+    that line is a row so wide (its commas may be quoted ones). `irregular`: some quote
+    may be stray (`irregular_quotes`), found in the same pass."""
     raw = raw_lines(path, truncate=True)
     line = pl.col("line").fill_null("")
     commas, quotes = line.str.count_matches(",", literal=True), line.str.count_matches('"', literal=True)
@@ -73,57 +81,177 @@ def _csv_width(path: Path) -> tuple[int, bool]:
     # A record's commas: the running count at each line where the quotes so far are even
     # (the record closes there), less the count where the record before closed.
     closed = commas.cum_sum().filter(quotes.cum_sum() % 2 == 0)
-    header, single, most = raw.select(
+    header, single, most, irregular = raw.select(
         commas.first().alias("header"), sound.max().alias("single"),
         pl.max_horizontal(commas.max(), closed.diff().fill_null(closed.first()).max()).alias("most"),
+        irregular_quotes(line, quotes).alias("irregular"),
     ).collect().row(0)
     cap = (header or 0) + MAX_BEYOND_HEADER  # in commas
     most = most or 0
-    return min(most, cap) + 1, most > cap and (single or 0) <= cap
+    return min(most, cap) + 1, most > cap and (single or 0) <= cap, bool(irregular)
 
 
 BEYOND_HEADER = "more fields than the header (quote values that contain commas)"
 SPANS_LINES = ("a value holds a line break (a quote opened on one line and closed lines later takes in the rows "
                "between): write each result on a line of its own")
-STRAY_QUOTE = ('a " inside a value that does not start with one, or a quoted value never closed: quote the '
-               'whole value and double each " inside it (5" rain as "5"" rain")')
+STRAY_QUOTE = ('a stray " (text after a closing quote, or a quote never closed): quote the whole value and '
+               'double each " inside it (5" rain as "5"" rain")')
+QUOTE_INSIDE = ('a " inside a value that does not start with one, and the work folder to read it as written is '
+                'missing: quote the whole value and double each " inside it (5" rain as "5"" rain")')
 
 
-# One CSV field and what ends it: a quoted value (quotes inside doubled, line breaks and
-# commas allowed) or an unquoted one without quotes; then a comma, a line end or the end.
-_FIELD = re.compile(r'(?:"(?:[^"]|"")*"|[^,"\r\n]*)(?:,|\r\n|\n|\r|\Z)')
+# Quotes. A value that starts with a quote is quoted: it ends at the next lone quote,
+# which a comma or the record's end must follow, and holds its quotes doubled. A quote
+# inside a value that does not start with one is a character of the value (`5" rain`),
+# as Excel, DuckDB and Python's csv module read it; Polars reads it so only when the
+# record's quotes are even in number, and fails on the file otherwise. A stray quote is
+# text after a closing quote (`"5" rain`) or a quote opened and never closed: which
+# value it meant is a guess. A raw line is judged as if it began outside a quoted value
+# and as if inside one; a record of several lines opens a quoted value, has lines wholly
+# inside it, and closes it.
+_QUOTED = r'"(?:[^"]|"")*"'
+_PLAIN = r'(?:[^,"][^,"]*)?'        # a value without quotes
+_AS_WRITTEN = r'(?:[^,"][^,]*)?'    # ... or with quotes inside, read as characters
+_ONE = rf"(?:{_QUOTED}|{_PLAIN})"
+_ANY = rf"(?:{_QUOTED}|{_AS_WRITTEN})"
+_OPEN = r'"(?:[^"]|"")*'    # a quote opened and not closed on the line
+_WITHIN = r'(?:[^"]|"")*'   # text inside a quoted value: its quotes doubled
+WHOLE = rf"^{_ONE}(?:,{_ONE})*$"
+WHOLE_AS_WRITTEN = rf"^{_ANY}(?:,{_ANY})*$"
+OPENS = rf"^(?:{_ONE},)*{_OPEN}$"
+INSIDE = rf"^{_WITHIN}$"
+CLOSES = rf'^{_WITHIN}"(?:,{_ONE})*$'
+REOPENS = rf'^{_WITHIN}"(?:,{_ONE})*,{_OPEN}$'
+_FROM_OUTSIDE = rf"^(?:{_ONE},)*(?:{_ONE}|{_OPEN})$"  # WHOLE or OPENS
+_FROM_INSIDE = rf'^{_WITHIN}(?:"(?:,{_ONE})*(?:,{_OPEN})?)?$'  # INSIDE, CLOSES or REOPENS
+# One field and the comma before it, in a line that is WHOLE_AS_WRITTEN with a comma put
+# before it: every match is one field, none empty.
+_FIELD_AFTER_COMMA = rf",(?:{_QUOTED}|{_AS_WRITTEN})"
+# What each raw line with a quote is, read from outside a quoted value and from inside
+_OUT_WHOLE, _OUT_AS_WRITTEN, _OUT_OPENS, _OUT_BAD = 0, 1, 2, 3
+_IN_INSIDE, _IN_CLOSES, _IN_REOPENS, _IN_BAD = 0, 1, 2, 3
+# A stray-quote record in the copy the reader reads instead (`quotes_copy`): one quoted
+# field, NUL and the line as written, NUL being a byte no accepted file holds.
+STRAY_MARK = "\x00"
 
 
-def stray_quote_line(path: Path) -> int | None:
-    """The line (1-based, the header's included) where the file stops being CSV as
-    RFC 4180 writes it: a quote inside an unquoted value, or one opened and never
-    closed; None if it is CSV throughout. Quote-aware (a quoted comma or line break
-    before it moves nothing), a field at a time: only asked once the reader has
-    failed, of a file of one row per payment."""
-    text = path.read_text(encoding="utf-8-sig")
-    position = 0
-    while position < len(text):
-        field = _FIELD.match(text, position)
-        if field is None or field.end() == position:
-            return text.count("\n", 0, position) + 1 if "\n" in text else text.count("\r", 0, position) + 1
-        position = field.end()
-    return None
+def _line_classes(line: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(from outside, from inside) for lines holding a quote."""
+    out = (pl.when(line.str.contains(WHOLE)).then(_OUT_WHOLE)
+           .when(line.str.contains(WHOLE_AS_WRITTEN)).then(_OUT_AS_WRITTEN)
+           .when(line.str.contains(OPENS)).then(_OUT_OPENS).otherwise(_OUT_BAD).cast(pl.Int8))
+    inside = (pl.when(line.str.contains(INSIDE)).then(_IN_INSIDE).when(line.str.contains(CLOSES)).then(_IN_CLOSES)
+              .when(line.str.contains(REOPENS)).then(_IN_REOPENS).otherwise(_IN_BAD).cast(pl.Int8))
+    return out, inside
 
 
-def refuse_unparsed(path: Path, frame: pl.LazyFrame) -> None:
-    """Parse the whole file now, so that a quote the reader cannot take (5" rain) is
-    refused naming the line, rather than as the reader's error later: for files of one
-    row per payment, which are small. FileRejected (unreadable_file)."""
+def irregular_quotes(line: pl.Expr, quotes: pl.Expr) -> pl.Expr:
+    """True when some line is not what the quotes before it make it (read as CSV from
+    where the record before left off: inside a quoted value after an odd count; a quote
+    inside an unquoted value counts as irregular), or the file ends inside a quoted
+    value: the reader may then fail (`quote_repairs` finds which lines to repair). An
+    aggregate; only lines with a quote are matched, each with one pattern."""
+    within = (quotes.cum_sum() - quotes) % 2 == 1
+    outside_ok = line.filter((quotes > 0) & ~within).str.contains(_FROM_OUTSIDE).all()
+    inside_ok = line.filter((quotes > 0) & within).str.contains(_FROM_INSIDE).all()
+    return ~(outside_ok & inside_ok) | (quotes.sum() % 2 == 1)
+
+
+def quote_repairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(stray, as_written): the lines (0-based, the header's included; sorted) that are
+    no CSV record, holding a stray quote (module comment above), and the records of one
+    line whose quotes inside unquoted values must be quoted for Polars to read them as
+    written. Read as a person would read them: from the top, a record of several lines
+    is taken only when its quote closes as CSV says, no quote inside an unquoted value of
+    its first or last line; when it does not (the file ends, or a line inside it is no
+    continuation), the line that opened it is the stray one and the lines after it are
+    read again as records of their own. A Python loop over the lines that open a quoted
+    value only (a record of several lines, or a quote at a value's start never closed);
+    every other line is judged in Polars."""
+    raw = raw_lines(path, truncate=True).with_row_index("i")
+    line = pl.col("line").fill_null("")
+    classes = raw.filter(line.str.contains('"', literal=True)).select(
+        "i", *(c.alias(n) for c, n in zip(_line_classes(line), ("out", "inside")))).collect()
+    i, out, inside = (classes[c].to_numpy() for c in ("i", "out", "inside"))
+    events = np.flatnonzero(inside != _IN_INSIDE)  # positions in `classes` where a quoted value may end
+    starts, ends = [], []
+    after = 0  # the first line not yet read
+    for o in np.flatnonzero(out == _OUT_OPENS):
+        if i[o] < after:
+            continue  # inside a record of several lines taken already
+        k = o
+        while True:
+            e = np.searchsorted(events, k, side="right")
+            if e == len(events) or inside[events[e]] == _IN_BAD:
+                after = i[o] + 1  # never closed as CSV: the opening line alone is stray
+                break
+            k = events[e]
+            if inside[k] == _IN_CLOSES:
+                starts.append(i[o])
+                ends.append(i[k])
+                after = i[k] + 1
+                break
+    starts, ends = np.array(starts, dtype=i.dtype), np.array(ends, dtype=i.dtype)
+    at = np.searchsorted(starts, i, side="right") - 1
+    covered = (at >= 0) & (i <= ends[np.maximum(at, 0)]) if len(starts) else np.zeros(len(i), dtype=bool)
+    return i[~covered & (out >= _OUT_OPENS)], i[~covered & (out == _OUT_AS_WRITTEN)]
+
+
+def _quoted_as_written(line: pl.Expr) -> pl.Expr:
+    """A WHOLE_AS_WRITTEN line with each value that holds a quote but does not start with
+    one quoted, its quotes doubled: the same values, as Polars can read them."""
+    def field(f: pl.Expr) -> pl.Expr:
+        return (pl.when(f.str.contains('"', literal=True) & ~f.str.starts_with('"'))
+                .then('"' + f.str.replace_all('"', '""', literal=True) + '"').otherwise(f))
+    return (pl.lit(",") + line).str.extract_all(_FIELD_AFTER_COMMA).list.eval(
+        field(pl.element().str.slice(1))).list.join(",")
+
+
+def quotes_copy(path: Path, stray: np.ndarray, as_written: np.ndarray, scratch: Path) -> Path:
+    """A copy of the file in a new file in `scratch` (private: a run's umask) in which
+    each line of `stray` (0-based) is one quoted field, STRAY_MARK and the line as
+    written, each of `as_written` has its values with quotes quoted
+    (`_quoted_as_written`), and every other line is as it is: the reader takes each
+    stray line as one record of its own and the others as the file has them. Lines are
+    copied as Polars splits them: a CR before a line end is not kept, so a quoted value
+    holding a Windows line break holds a bare LF in the copy."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="quotes-", suffix=".csv", dir=scratch)
+    os.close(handle)
+    raw = raw_lines(path, truncate=True).with_row_index("i")
+    line, i = pl.col("line"), pl.col("i")
+    ids = lambda lines: pl.Series(lines, dtype=pl.UInt32).implode()  # noqa: E731
+    repaired = pl.concat([
+        raw.filter(i.is_in(ids(stray))).select(i, ('"' + STRAY_MARK + line.str.replace_all('"', '""', literal=True)
+                                                   + '"').alias("repaired")),
+        raw.filter(i.is_in(ids(as_written))).select(i, _quoted_as_written(line).alias("repaired")),
+    ]).collect()  # the repaired lines alone, few
+    raw.join(repaired.lazy(), on="i", how="left", maintain_order="left").select(
+        pl.coalesce("repaired", "line").alias("line"),
+    ).sink_csv(name, include_header=False, quote_style="never")
+    return Path(name)
+
+
+def _parses(frame: pl.LazyFrame) -> bool:
+    """Every field of the file parsed (a row count alone is not)."""
     try:
-        frame.select(pl.all().null_count()).collect()  # every field parsed (a row count alone is not)
-    except pl.exceptions.ComputeError as exc:
-        if "malformed" not in str(exc).lower() and "escaped" not in str(exc).lower():
-            raise
-        line = stray_quote_line(path)
-        raise FileRejected(UNREADABLE_FILE, f"line {line} has {STRAY_QUOTE}" if line else STRAY_QUOTE) from None
+        frame.select(pl.all().null_count()).collect()
+    except pl.exceptions.ComputeError:
+        return False
+    return True
 
 
-def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True) -> pl.LazyFrame:
+def _scan(path: Path) -> tuple[pl.LazyFrame, list[str], bool]:
+    """(the file's records as fields field_0.. with ROW, those names, irregular)."""
+    width, truncate, irregular = _csv_width(path)
+    positions = [f"field_{i}" for i in range(width)]
+    frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
+                        glob=False, encoding="utf8", truncate_ragged_lines=truncate).with_row_index(ROW)
+    return frame, positions, irregular
+
+
+def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
+              scratch: Path | None = None) -> pl.LazyFrame:
     """Every field as text, under the header's (trimmed) names; the header record is
     row 0, so row_number is the record's position. Lines of nothing but delimiters and
     whitespace are dropped after numbering; a value beyond the header's last name makes
@@ -132,14 +260,25 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True) ->
     the record as written (its fields re-joined by commas, quoted where they must be;
     NULL for a sound row), which only a caller whose files hold no bank details shows.
     With `malformed` and `line_per_row` (files of one result per line, which are small)
-    a value holding a line break is SPANS_LINES too, and the whole file is parsed at once
-    so that a stray quote is refused naming its line (`refuse_unparsed`)."""
-    width, truncate = _csv_width(path)
-    positions = [f"field_{i}" for i in range(width)]
-    frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
-                        glob=False, encoding="utf8", truncate_ragged_lines=truncate).with_row_index(ROW)
-    if malformed and line_per_row:
-        refuse_unparsed(path, frame)
+    a value holding a line break is SPANS_LINES too.
+    Quotes (module comment at WHOLE): only when a file's quotes are irregular and the
+    reader fails on them, the file is read through a copy in `scratch` (`quotes_copy`):
+    a value with a quote inside it that does not start with one is read as written; with
+    `malformed` a line with a stray quote is a row of its own, every named column NULL,
+    MALFORMED STRAY_QUOTE and AS_WRITTEN the line. A stray quote without `malformed` (a
+    customers snapshot is refused whole) or in the header, or a quote the reader needs
+    the copy for without `scratch`, makes the file unreadable_file naming the line."""
+    frame, positions, irregular = _scan(path)
+    stray = False
+    if irregular and not _parses(frame):
+        lines, as_written = quote_repairs(path)
+        if len(lines) and (not malformed or scratch is None or lines[0] == 0):
+            raise FileRejected(UNREADABLE_FILE, f"line {lines[0] + 1} has {STRAY_QUOTE}")
+        if len(as_written) and scratch is None:
+            raise FileRejected(UNREADABLE_FILE, f"line {as_written[0] + 1} has {QUOTE_INSIDE}")
+        if len(lines) or len(as_written):
+            frame, positions, _ = _scan(quotes_copy(path, lines, as_written, scratch))
+            stray = bool(len(lines))
     header = frame.head(1).collect()
     names = [header_name(v or "") for v in header.row(0)[1:]] if header.height else []
     while names and not names[-1]:
@@ -156,17 +295,21 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True) ->
     named = [pl.col(c).alias(n) for c, n in zip(positions, names) if n]
     if not malformed:
         return data.filter(~blank).select(ROW, *named)
-    if not extra and not line_per_row:
+    if not extra and not line_per_row and not stray:
         # No row can be wider than the header: nothing to mark, and no record to re-join
         # (Polars would build both branches of a when for every row of a scope file).
         none = pl.lit(None, pl.String)
         return data.filter(~blank).select(ROW, *named, none.alias(MALFORMED), none.alias(AS_WRITTEN))
+    first = pl.col(positions[0])
+    is_stray = first.str.starts_with(STRAY_MARK).fill_null(False) if stray else pl.lit(False)
+    if stray:
+        named = [pl.when(~is_stray).then(pl.col(c)).alias(n) for c, n in zip(positions, names) if n]
     # One row per payment: a value spanning lines is a quote left open, most likely, whose
     # closing quote lines later took the rows between into it (they are in as_written).
     spans = (pl.any_horizontal(pl.col(c).str.contains("[\r\n]").fill_null(False) for c in positions)
              if line_per_row else pl.lit(False))
-    said = (pl.when(beyond).then(pl.lit(BEYOND_HEADER)).when(spans).then(pl.lit(SPANS_LINES))
-            .otherwise(pl.lit(None, pl.String)))
+    said = (pl.when(is_stray).then(pl.lit(STRAY_QUOTE)).when(beyond).then(pl.lit(BEYOND_HEADER))
+            .when(spans).then(pl.lit(SPANS_LINES)).otherwise(pl.lit(None, pl.String)))
 
     def field(c: str) -> pl.Expr:
         value = pl.col(c).fill_null("")
@@ -174,5 +317,6 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True) ->
             .otherwise(value)
 
     record = pl.concat_str([field(c) for c in positions], separator=",").str.strip_chars_end(",")
-    written = pl.when(beyond | spans).then(record).otherwise(pl.lit(None, pl.String))
+    written = (pl.when(is_stray).then(first.str.slice(1)).when(beyond | spans).then(record)
+               .otherwise(pl.lit(None, pl.String)))
     return data.filter(~blank).select(ROW, *named, said.alias(MALFORMED), written.alias(AS_WRITTEN))

@@ -24,13 +24,15 @@ TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
 
-def customers_frame(path: Path) -> pl.LazyFrame:
+def customers_frame(path: Path, scratch: Path | None = None) -> pl.LazyFrame:
     """A customers snapshot as read and typed: the text columns, the typed timestamps
     (`read_text_frame`), then bank_account_digits (the account without spaces and
     dashes) and bank_valid (a 3-digit bank code and a 10 to 16 digit account). Raises
     FileRejected. `load_customers_staging` also needs the identity keys, which the
-    stage adds with the rule (`redress.rules.identity.customer_keys`)."""
-    raw = read_text_frame(path, CUSTOMER_COLUMNS, CUSTOMER_COLUMNS, TIMESTAMPS["customers"])
+    stage adds with the rule (`redress.rules.identity.customer_keys`). `scratch`: a folder
+    for the work file through which a CSV with a quote inside a value is read
+    (csv_reader.csv_frame)."""
+    raw = read_text_frame(path, CUSTOMER_COLUMNS, CUSTOMER_COLUMNS, TIMESTAMPS["customers"], scratch=scratch)
     return raw.with_columns(*bank_details())
 
 

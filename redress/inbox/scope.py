@@ -16,18 +16,19 @@ from redress.warehouse import scope_rows
 from redress.vocabulary import EMPTY_FILE
 
 
-def scope_frame(path: Path) -> pl.LazyFrame:
+def scope_frame(path: Path, scratch: Path | None = None) -> pl.LazyFrame:
     """The file as text columns (`read_text_frame`: row_number, the SPEC's columns, a
     typed accessed_at when Parquet has one, then `malformed`). A CSV
     row with fields beyond the header, or a JSON Lines line that is no object or gives a
-    key twice, is kept as a row whose SPEC columns are all NULL (its values may sit
+    key twice, or (given `scratch`, a folder for a work file) a CSV line with a stray
+    quote, is kept as a row whose SPEC columns are all NULL (its values may sit
     under the wrong names), `malformed` saying what is wrong: the classification
     quarantines it alone as `malformed_row` (redress/rules/classify.py), so one odd row
     never holds back a file's others. The row as written is not kept: it may hold
     columns beyond the SPEC's, which no sound row keeps either (an address, a resident
     number); the file name and row number find it."""
     frame = read_text_frame(path, SCOPE_REQUIRED, SCOPE_COLUMNS, TIMESTAMPS["scope"], malformed=True,
-                            line_per_row=False)
+                            line_per_row=False, scratch=scratch)
     names = [n for n in frame.collect_schema().names() if n != "as_written"]
     sound = pl.col("malformed").is_null()
     return frame.select(pl.col(c) if c in ("row_number", "malformed") else pl.when(sound).then(pl.col(c)).alias(c)

@@ -76,7 +76,8 @@ def _every_line_malformed(frame: pl.LazyFrame) -> bool:
 
 
 def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ...],
-                    typed: tuple[str, ...] = (), malformed: bool = False, line_per_row: bool = True) -> pl.LazyFrame:
+                    typed: tuple[str, ...] = (), malformed: bool = False, line_per_row: bool = True,
+                    scratch: Path | None = None) -> pl.LazyFrame:
     """The file as text columns `wanted` (missing optional ones as NULL), trimmed, blank
     as NULL, with a 1-based row_number (Int64), as the module docstring says per format.
     Each column of `typed` that the file holds as a typed Parquet timestamp is also
@@ -88,7 +89,9 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     and a last one `as_written` holds it as written (both NULL for a sound row, and
     always in Parquet); a JSON Lines file of nothing but such lines is its rows, not a
     missing column. `line_per_row` (files of one result per line: returns and claims)
-    also marks a CSV value holding a line break (csv_reader.csv_frame).
+    also marks a CSV value holding a line break (csv_reader.csv_frame). With `malformed`
+    and a folder `scratch` for a work file, a CSV line with a stray quote is such a row
+    too (csv_reader.csv_frame; without `scratch` it makes the file unreadable_file).
     Raises FileRejected (unreadable_file, empty_file, missing_column: SPEC "File rules")."""
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
@@ -99,7 +102,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         _refuse_cr_line_ends(path)
     try:
         if fmt == "csv":
-            frame = csv_frame(path, malformed, line_per_row)
+            frame = csv_frame(path, malformed, line_per_row, scratch)
         elif fmt == "parquet":
             refuse_unknown_zones(path)
             frame = pl.scan_parquet(path, glob=False).with_row_index(ROW, offset=1)

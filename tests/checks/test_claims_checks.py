@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from redress import inbox as io
@@ -140,6 +141,24 @@ def test_a_code_a_malformed_row_names_anywhere_applies_no_row(tmp_path):
         "004,9988776655,heldaaaa,2025-12-02T10:00:00+09:00,CS042\n"  # the same code, sound
         "004,9988776655,HELDCCCC,2025-12-02T10:00:00+09:00,CS042\n", encoding="utf-8")
     io.stage(io.claims_frame(tmp_path / "c.csv"), tmp_path / "claims.parquet")
+    with connect(path) as con:
+        create_claims_staging(con, tmp_path / "claims.parquet", "Asia/Seoul", DEADLINE)
+    assert failing_rows(path, "claims_staging", "claims_staging").rows() == [
+        (1, vocabulary.MALFORMED_ROW), (2, vocabulary.REPEATED_REFERENCE_CODE)]
+
+
+@pytest.mark.parametrize("stray", ['"CS042" desk', '"CS042'])
+def test_a_row_with_a_stray_quote_is_malformed_and_its_code_blocks_the_sound_one(tmp_path, stray):
+    """A stray quote in one claims row no longer refuses the file: that row alone is
+    malformed, the code it names as written is claimed by no row of the file, and the
+    file's other rows are checked as usual."""
+    path = claims_warehouse(tmp_path, [("HELDDDDD", *GOOD)])
+    (tmp_path / "c.csv").write_text(
+        "bank_code,bank_account,reference_code,verified_at,verified_by\n"
+        f"004,9988776655,HELDAAAA,2025-12-02,{stray}\n"                # a stray quote: malformed
+        "004,9988776655,heldaaaa,2025-12-02T10:00:00+09:00,CS042\n"  # the same code, sound
+        "004,9988776655,HELDCCCC,2025-12-02T10:00:00+09:00,CS042\n", encoding="utf-8")
+    io.stage(io.claims_frame(tmp_path / "c.csv", tmp_path / "work"), tmp_path / "claims.parquet")
     with connect(path) as con:
         create_claims_staging(con, tmp_path / "claims.parquet", "Asia/Seoul", DEADLINE)
     assert failing_rows(path, "claims_staging", "claims_staging").rows() == [

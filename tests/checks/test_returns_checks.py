@@ -113,7 +113,7 @@ def staged_returns(tmp_path: Path, name: str, text: str) -> Path:
     """returns_warehouse's ledger, and `text` as a returns file `name` (any format)."""
     path = returns_warehouse(tmp_path, [("P1", "settled", "")])
     (tmp_path / name).write_text(text, encoding="utf-8")
-    io.stage(io.returns_frame(tmp_path / name), tmp_path / "returns.parquet")
+    io.stage(io.returns_frame(tmp_path / name, tmp_path / "work"), tmp_path / "returns.parquet")
     with connect(path) as con:
         create_returns_staging(con, tmp_path / "returns.parquet")
     return path
@@ -128,6 +128,10 @@ def staged_returns(tmp_path: Path, name: str, text: str) -> Path:
     ("r.jsonl", '["P4", "returned"]\n{"payment_id": "P4", "status": "settled"}\n'),
     # a quote left open takes the next line into a value: that row is malformed, and names P4
     ("r.csv", 'payment_id,status,reason\nP1,returned,"closed\nP4,returned,no account"\nP4,settled,\n'),
+    # a stray quote: the row alone is malformed, and names P4 as written
+    ("r.csv", 'payment_id,status,reason\nP4,returned,"acct" 5 closed\nP4,settled,\n'),
+    ("r.csv", 'payment_id,status,reason\nP4,returned,"closed" twice\nP4,settled,\n'),
+    ("r.csv", 'payment_id,status,reason\nP4,returned,"never closed\nP4,settled,\n'),
     # the id beside punctuation, in another case, or after a JSON escape (found by review)
     *[("r.csv", f"note,status,payment_id,reason\na,returned,P4,closed\nx,settled,{said},paid, per bank\n")
       for said in ("p4", "'P4'", "(P4)", "ref P4.", "id=P4;", "P4\u00a0", "_P4_", "pid_P4", "ref-P4", "%22P4%22",

@@ -155,3 +155,57 @@ def test_explain_says_rows_could_not_be_read_and_where(first, tmp_path):
     text = explain(data, "C3")
     assert ("4 scope files could not be read at all (wide_0.csv, wide_1.csv, wide_2.csv and 1 more). If this "
             "person's exposure is in one") in text
+
+
+# ------------------------------------------------------------------ stray quotes
+
+STRAY = ('a stray " (text after a closing quote, or a quote never closed): quote the whole value and double each '
+         '" inside it (5" rain as "5"" rain")')
+QUOTES_CSV = (f"{HEADER}\n"
+              "C1,,,name,2025-07-01T10:00:00,,\"printer \"\"5\"\" tray\"\n"   # doubled quotes: sound
+              "C6,,,name,2025-07-01T10:00:00,,printer 5\" tray\n"            # a quote inside a value: as written
+              "C2,,,email,2025-07-01T10:00:00,,\"db, audit\"\n"
+              "C5,,,name,2025-07-01T10:00:00,,\"printer\" tray\n"            # text after a closing quote: malformed
+              "C3,,,name,2025-07-01T10:00:00,,\"never closed\n"              # a quote never closed: malformed
+              "C4,,,name,2025-07-01T10:00:00,,waf\n"                         # read as its own row all the same
+              "C7,,,name,2025-07-01T10:00:00,,\"edr\nalert\"\n")             # quoted line break: sound
+
+
+def test_a_stray_quote_holds_back_its_row_alone_and_the_row_fixed_is_paid_once(tmp_path):
+    """Found as left open by the last review: `printer 5" tray` in a forensics CSV made the
+    whole file unreadable_file, and everyone in it went unpaid. Now a quote inside a value
+    is read as written (as Excel and DuckDB read it), each row with a stray quote (text
+    after a closing quote, a quote never closed) is quarantined alone (its values unread,
+    not kept as written), everyone else is paid, the reader's copy of the file does not
+    outlive the run, and the rows fixed and dropped in again are paid once, as a run from
+    scratch pays them."""
+    data = tmp_path / "data"
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    # a customers snapshot with a quote inside a name is read as written too
+    (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS.replace("C6,Kim,", 'C6,Kim "K,'),
+                                                                encoding="utf-8")
+    (data / "inbox" / "scope" / "scope_01.csv").write_text(QUOTES_CSV, encoding="utf-8")
+    summary = run(data)
+    assert q(data, "SELECT kind, status, rows_read FROM ingested_files ORDER BY kind") == [
+        ("customers", "accepted", 7), ("scope", "accepted", 7)]
+    assert paid(data) == {"C1": 50_000, "C2": 50_000, "C4": 50_000, "C6": 50_000, "C7": 50_000}
+    assert q(data, "SELECT source FROM scope_rows WHERE customer_id IN ('C1', 'C6', 'C7') ORDER BY customer_id") == [
+        ('printer "5" tray',), ('printer 5" tray',), ("edr\nalert",)]
+    got = q(data, "SELECT row_number, reason, row_json FROM quarantine WHERE kind = 'scope' ORDER BY row_number")
+    assert [(n, r, json.loads(j)) for n, r, j in got] == [(n, "malformed_row", {"malformed": STRAY}) for n in (4, 5)]
+    assert summary["validate"]["input_checks"]["malformed_row"] == 2
+    assert q(data, "SELECT count(*) FROM review") == [(0,)]
+    assert not [p.name for p in data.rglob("stray-quotes-*")]  # the reader's copy is the run's work file
+    listed = (data / "quarantine" / summary["run_id"] / "quarantine.csv").read_text(encoding="utf-8")
+    assert listed.count("malformed_row") == 2 and "printer" not in listed and "2025-07-01" not in listed
+
+    fixed = (f"{HEADER}\n"
+             "C5,,,name,2025-07-01T10:00:00,,\"printer tray\"\nC3,,,name,2025-07-01T10:00:00,,never closed\n")
+    (data / "inbox" / "scope" / "scope_02_fixed.csv").write_text(fixed, encoding="utf-8")
+    assert run(data, day=2)["validate"]["mode"] == "incremental"
+    assert paid(data) == {f"C{n}": 50_000 for n in range(1, 8)}
+    fresh = tmp_path / "fresh" / "data"
+    shutil.copytree(data / "inbox", fresh / "inbox")
+    run(fresh, day=2)
+    assert paid(fresh) == paid(data)

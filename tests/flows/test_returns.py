@@ -200,3 +200,33 @@ def test_a_malformed_returns_row_under_a_header_in_another_order_names_no_wrong_
     assert json.loads(row)["payment_id"] is None and json.loads(row)["as_written"] == f"returned,closed, no account,{b1}"
     assert q(data, "SELECT status FROM ledger WHERE payment_id IN (?, ?) ORDER BY payment_id = ?", [b1, b2, b2]) == [
         ("issued",), ("settled",)]
+
+
+def test_a_returns_row_with_a_stray_quote_is_quarantined_alone_and_the_file_applied(paid_once):
+    """Found as left open by review: a stray quote (`P1,returned,"acct" closed`) refused the
+    whole file, so finance's other results waited for a resend. Now that row alone is
+    malformed (kept as written, nothing named from it), the file's other rows are
+    applied, and a quote inside a value (`5" rain`) is read as written."""
+    data = paid_once
+    b1, b2, v1 = payment_of(data, "B1"), payment_of(data, "B2"), payment_of(data, "V1")
+    (data / "inbox" / "returns" / "returns_2.csv").write_text(
+        "payment_id,status,reason\n"
+        f"{b1},returned,account closed\n"
+        f"{b2},returned,\"acct\" closed\n"     # a stray quote: malformed
+        f"{v1},settled,\"paid, per bank\"\n"
+        f"{b1},returned,5\" rain\n")             # a quote inside a value: read as written, then repeated
+    summary = run(data, 2)
+    (f,) = summary["returns"]["files"]
+    assert (f["status"], f["payments_applied"], f["rows_quarantined"]) == ("accepted", 1, 3)
+    assert q(data, "SELECT row_number, reason, json_extract_string(row_json, '$.reason') FROM quarantine "
+                   "WHERE kind = 'returns' ORDER BY row_number") == [
+        (1, "repeated_payment_id", "account closed"), (2, "malformed_row", None),
+        (4, "repeated_payment_id", '5" rain')]
+    (row,), = q(data, "SELECT row_json FROM quarantine WHERE kind = 'returns' AND reason = 'malformed_row'")
+    assert json.loads(row) == {
+        "payment_id": None, "status": None, "reason": None,
+        "malformed": 'a stray " (text after a closing quote, or a quote never closed): quote the whole value and '
+                     'double each " inside it (5" rain as "5"" rain")',
+        "as_written": f'{b2},returned,"acct" closed'}
+    assert q(data, "SELECT payment_id, status FROM ledger WHERE payment_id IN (?, ?, ?) ORDER BY payment_id",
+             [b1, b2, v1]) == sorted([(b1, "issued"), (b2, "issued"), (v1, "settled")])
