@@ -21,6 +21,7 @@ no customers snapshot.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import re
@@ -73,14 +74,18 @@ def open_file(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyRela
 
 
 def open_scope_csv(con: duckdb.DuckDBPyConnection, path: Path, number: int) -> duckdb.DuckDBPyRelation:
-    """A scope CSV read once into a table of ours, the lines DuckDB rejects (one field too
-    many) appended as rows with only `malformed` true; raises duckdb.Error if unreadable."""
+    """A scope CSV read once into a table of ours, its columns those its header names (as
+    text; DuckDB's sniffer gives up on a file with a stray quote), the lines DuckDB
+    rejects (one field too many, text after a closing quote) appended as rows with only
+    `malformed` true; raises duckdb.Error if unreadable."""
     table, rejects, scans = f"scope_csv_{number}", f"rejects_{number}", f"scans_{number}"  # our own names
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        header = next(csv.reader(fh), [])
     con.execute(f"""
         CREATE TEMP TABLE {table} AS SELECT *, false AS malformed
-        FROM read_csv(?, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"',
+        FROM read_csv(?, header = true, auto_detect = false, columns = ?, delim = ',', quote = '"', escape = '"',
                       store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}',
-                      hive_partitioning = false)""", [str(path)])
+                      hive_partitioning = false)""", [str(path), {name.strip(): "VARCHAR" for name in header}])
     con.execute(f"INSERT INTO {table} BY NAME SELECT true AS malformed FROM (SELECT DISTINCT line FROM {rejects})")
     return con.table(table)
 

@@ -78,17 +78,19 @@ def _write(con, folders: dict[str, Path], customers: int, seed: int, counts: dic
 
 
 def _append_malformed(con, path: Path, count: int, seed: int) -> None:
-    """`count` lines at the end of the initial CSV whose free-text source holds an
-    unquoted comma (`waf log, server 7`), as a hand-edited export has them: each has one
-    field more than the header, so redress quarantines it alone as `malformed_row` and
-    reads the rest of the file. Each repeats a member row of the file (its customer_id,
-    category and time), so what anyone is paid does not depend on it."""
+    """`count` lines at the end of the initial CSV as a hand-edited export has them: each
+    third one's free-text source has text after a closing quote (`"waf log" server 3`, a
+    stray quote), the others an unquoted comma (`waf log, server 7`: one field more than
+    the header). redress quarantines each alone as `malformed_row` and reads the rest of
+    the file. Each repeats a member row of the file (its customer_id, category and time),
+    so what anyone is paid does not depend on it."""
     repeated = con.execute(f"""
         SELECT customer_id, data_category, accessed_at FROM planted WHERE file = 1 AND kind = 'member'
         ORDER BY hash(k, {int(seed)}, 'malformed'), k LIMIT ?""", [count]).fetchall()
     with path.open("a", encoding="utf-8", newline="") as fh:
         for n, (customer_id, category, accessed_at) in enumerate(repeated, start=1):
-            fh.write(f"{customer_id},,,{category},{accessed_at},confirmed,waf log, server {n}\n")
+            source = f'"waf log" server {n}' if n % 3 == 0 else f"waf log, server {n}"
+            fh.write(f"{customer_id},,,{category},{accessed_at},confirmed,{source}\n")
 
 
 def _manifest(con, scope: Path, customers: int, seed: int, timezone: str, counts: dict[str, int]) -> dict:
@@ -96,12 +98,15 @@ def _manifest(con, scope: Path, customers: int, seed: int, timezone: str, counts
     per_file.append((1, MALFORMED, counts[MALFORMED]))  # lines appended to the initial CSV (_append_malformed)
     kinds = DEFECTS + [MALFORMED, "non_member_rows", "ambiguous_rows"]
     planted = {kind: sum(c for _, k, c in per_file if k == kind) for kind in kinds}
-    # the CSV's sound rows by a reader that skips a wider line, then the lines appended
-    csv = ("(SELECT * FROM read_csv(?, all_varchar = true, header = true, delim = ',', quote = '\"', "
-           "ignore_errors = true, hive_partitioning = false))")
+    # the CSV's sound rows by a reader that skips a line it cannot read (its columns given:
+    # DuckDB's sniffer gives up on a stray quote), then the lines appended
+    csv = ("(SELECT * FROM read_csv(?, header = true, auto_detect = false, columns = ?, delim = ',', quote = '\"', "
+           "escape = '\"', ignore_errors = true, hive_partitioning = false))")
     readers = {INITIAL: csv, REVISION: "read_parquet(?, hive_partitioning = false)",
                ADDRESSBOOK: "read_json(?, format = 'newline_delimited', hive_partitioning = false)", RESENT: csv}
-    rows = {name: con.execute(f"SELECT count(*) FROM {reader}", [sql.file_path(scope / name)]).fetchall()[0][0]
+    text = {c: "VARCHAR" for c in COLUMNS.split(", ")}
+    rows = {name: con.execute(f"SELECT count(*) FROM {reader}",
+                              [sql.file_path(scope / name), *([text] if reader == csv else [])]).fetchall()[0][0]
             + (counts[MALFORMED] if reader == csv else 0)
             for name, reader in readers.items()}
     return {

@@ -1,0 +1,92 @@
+"""What quotes cost a scope CSV's reading (redress/inbox/csv_reader.py): the same rows
+written four ways, each staged to Parquet as ingest does (`scope_frame`, then `stage`),
+against the same rows without a quote, measured in the same invocation.
+
+    .venv/bin/python benchmarks/csv_quotes.py [--rows 2000000] [--repeat 2] [--out DIR]
+
+The four files: every source quoted (`"waf log, server 3"`: the quotes are checked, the
+file read as it is); the same with one stray quote (`"printer" tray`) in the middle
+(read through the copy, that row quarantined); every source with a quote inside it
+(`printer 5" tray`, Polars cannot read it alone: each line re-quoted in the copy); and
+every source plain (`waf log server 3`), the reference. Prints the best of --repeat wall
+seconds for each and its ratio to the plain file, after checking each file's row count
+and malformed rows. Run `uptime` first: other work on the machine skews every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from redress.inbox import scope_frame, stage  # noqa: E402
+
+SOURCES = {
+    "plain (reference)": ("waf log server 3", None),
+    "every source quoted": ('"waf log, server 3"', None),
+    "quoted, one stray quote": ('"waf log, server 3"', '"printer" tray'),
+    "a quote inside every source": ('printer 5" tray', None),
+}
+
+
+def write(path: Path, rows: int, source: str, stray: str | None) -> None:
+    """`rows` scope rows whose source is written `source`, one of them `stray` if given."""
+    ids = pl.int_range(0, rows, eager=True)
+    lines = pl.DataFrame({"n": ids}).select(
+        pl.format("C{},,,name,2025-07-01T10:00:00,confirmed,", pl.col("n")) + pl.lit(source))
+    if stray is not None:
+        lines[rows // 2, 0] = f"C{rows // 2},,,name,2025-07-01T10:00:00,confirmed,{stray}"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("customer_id,email,phone,data_category,accessed_at,confidence,source\n")
+        fh.write("\n".join(lines.to_series().to_list()))
+        fh.write("\n")
+
+
+def best_seconds(path: Path, work: Path, repeat: int) -> tuple[float, int, int]:
+    best, rows, malformed = float("inf"), 0, 0
+    for _ in range(repeat):
+        shutil.rmtree(work, ignore_errors=True)
+        started = time.perf_counter()
+        rows = stage(scope_frame(path, work / "scratch"), work / "staged.parquet")
+        best = min(best, time.perf_counter() - started)
+        malformed = pl.scan_parquet(work / "staged.parquet").select(pl.col("malformed").is_not_null().sum()).collect().item()
+    return best, rows, malformed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--out", type=Path, help="a folder for the files (default: a temporary one, removed)")
+    args = parser.parse_args()
+    folder = args.out or Path(tempfile.mkdtemp(prefix="csv-quotes-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        figures = {}
+        for n, (name, (source, stray)) in enumerate(SOURCES.items()):
+            path = folder / f"scope_{n}.csv"
+            write(path, args.rows, source, stray)
+            seconds, rows, malformed = best_seconds(path, folder / f"work_{n}", args.repeat)
+            if rows != args.rows or malformed != (stray is not None):
+                print(f"{name}: {rows:,} rows, {malformed} malformed; expected {args.rows:,} and "
+                      f"{int(stray is not None)}", file=sys.stderr)
+                return 1
+            figures[name] = (seconds, path.stat().st_size)
+        plain = figures["plain (reference)"][0]
+        print(f"{args.rows:,} scope rows, best of {args.repeat}; read and staged as ingest does")
+        for name, (seconds, size) in figures.items():
+            print(f"  {name:<30} {size / 1e6:8.1f} MB {seconds:8.2f} s   {seconds / plain:5.2f} x plain")
+    finally:
+        if args.out is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
