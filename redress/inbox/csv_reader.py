@@ -19,7 +19,7 @@
   (`5" rain`), as Excel, DuckDB and Python's csv module read it. A stray quote (text
   after a closing quote, a quote never closed) makes its line a malformed row alone for
   those same readers, and the file unreadable_file for a customers snapshot, naming the
-  line (`quote_repairs`, `csv_frame`).
+  line (`line_repairs`, `csv_frame`).
   A row with fewer fields has the missing trailing fields empty, which the
   row rules then judge. A header name given twice (after trimming) is unreadable_file,
   since either column could be meant.
@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -58,8 +59,8 @@ def raw_lines(path: Path, truncate: bool) -> pl.LazyFrame:
                        glob=False, encoding="utf8", truncate_ragged_lines=truncate)
 
 
-def _csv_width(path: Path) -> tuple[int, bool, bool]:
-    """(width, truncate, irregular). The width is at least the number of fields of the widest row,
+def _csv_width(path: Path) -> tuple[int, bool, bool, int | None]:
+    """(width, truncate, irregular, wide). The width is at least the number of fields of the widest row,
     at most the header's fields plus MAX_BEYOND_HEADER: one more than the most commas in
     a record (read raw, so a quoted comma only makes it larger). A record is a line, or,
     when a quoted value holds a line break, the lines until its quote closes: a line
@@ -73,7 +74,8 @@ def _csv_width(path: Path) -> tuple[int, bool, bool]:
     header, whose visible ones mark it malformed when any holds a value. When one line
     alone has more commas than the cap, nothing is cut: the reader refuses the file if
     that line is a row so wide (its commas may be quoted ones). `irregular`: some quote
-    may be stray (`irregular_quotes`), found in the same pass."""
+    may be stray (`irregular_quotes`), found in the same pass. `wide`: the width, when
+    one line alone has more commas than it (None otherwise)."""
     raw = raw_lines(path, truncate=True)
     line = pl.col("line").fill_null("")
     commas, quotes = line.str.count_matches(",", literal=True), line.str.count_matches('"', literal=True)
@@ -88,7 +90,8 @@ def _csv_width(path: Path) -> tuple[int, bool, bool]:
     ).collect().row(0)
     cap = (header or 0) + MAX_BEYOND_HEADER  # in commas
     most = most or 0
-    return min(most, cap) + 1, most > cap and (single or 0) <= cap, bool(irregular)
+    wide = cap + 1 if (single or 0) > cap else None
+    return min(most, cap) + 1, most > cap and (single or 0) <= cap, bool(irregular), wide
 
 
 BEYOND_HEADER = "more fields than the header (quote values that contain commas)"
@@ -130,9 +133,11 @@ _FIELD_AFTER_COMMA = rf",(?:{_QUOTED}|{_AS_WRITTEN})"
 # What each raw line with a quote is, read from outside a quoted value and from inside
 _OUT_WHOLE, _OUT_AS_WRITTEN, _OUT_OPENS, _OUT_BAD = 0, 1, 2, 3
 _IN_INSIDE, _IN_CLOSES, _IN_REOPENS, _IN_BAD = 0, 1, 2, 3
-# A stray-quote record in the copy the reader reads instead (`quotes_copy`): one quoted
-# field, NUL and the line as written, NUL being a byte no accepted file holds.
-STRAY_MARK = "\x00"
+# A line the reader cannot take, in the copy it reads instead (`repaired_copy`): one
+# quoted field, NUL (a byte no accepted file holds), a letter saying why (STRAY_QUOTE,
+# BEYOND_HEADER) and the line as written.
+MARK = "\x00"
+STRAY_MARK, WIDE_MARK = MARK + "S", MARK + "W"
 
 
 def _line_classes(line: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -149,7 +154,7 @@ def irregular_quotes(line: pl.Expr, quotes: pl.Expr) -> pl.Expr:
     """True when some line is not what the quotes before it make it (read as CSV from
     where the record before left off: inside a quoted value after an odd count; a quote
     inside an unquoted value counts as irregular), or the file ends inside a quoted
-    value: the reader may then fail (`quote_repairs` finds which lines to repair). An
+    value: the reader may then fail (`line_repairs` finds which lines to repair). An
     aggregate; only lines with a quote are matched, each with one pattern."""
     within = (quotes.cum_sum() - quotes) % 2 == 1
     outside_ok = line.filter((quotes > 0) & ~within).str.contains(_FROM_OUTSIDE).all()
@@ -157,17 +162,25 @@ def irregular_quotes(line: pl.Expr, quotes: pl.Expr) -> pl.Expr:
     return ~(outside_ok & inside_ok) | (quotes.sum() % 2 == 1)
 
 
-def quote_repairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(stray, as_written): the lines (0-based, the header's included; sorted) that are
-    no CSV record, holding a stray quote (module comment above), and the records of one
-    line whose quotes inside unquoted values must be quoted for Polars to read them as
-    written. Read as a person would read them: from the top, a record of several lines
-    is taken only when its quote closes as CSV says, no quote inside an unquoted value of
-    its first or last line; when it does not (the file ends, or a line inside it is no
-    continuation), the line that opened it is the stray one and the lines after it are
-    read again as records of their own. A Python loop over the lines that open a quoted
-    value only (a record of several lines, or a quote at a value's start never closed);
-    every other line is judged in Polars."""
+class Repairs(NamedTuple):
+    """Lines (0-based, the header's included; sorted numpy arrays) the reader cannot take
+    as they are (`line_repairs`)."""
+    stray: np.ndarray       # no CSV record: a stray quote
+    wide: np.ndarray        # a record of one line with more fields than the reader's width
+    as_written: np.ndarray  # a record of one line with a quote inside an unquoted value
+
+
+def line_repairs(path: Path, max_fields: int | None = None) -> Repairs:
+    """The lines to repair: holding a stray quote (module comment at WHOLE), and the
+    records of one line with more fields than `max_fields` (when given; their quoted
+    commas are not counted) or with a quote inside an unquoted value, which must be
+    quoted for Polars to read them as written. Read as a person would read them: from
+    the top, a record of several lines is taken only when its quote closes as CSV says,
+    no quote inside an unquoted value of its first or last line; when it does not (the
+    file ends, or a line inside it is no continuation), the line that opened it is the
+    stray one and the lines after it are read again as records of their own. A Python
+    loop over the lines that open a quoted value only (a record of several lines, or a
+    quote at a value's start never closed); every other line is judged in Polars."""
     raw = raw_lines(path, truncate=True).with_row_index("i")
     line = pl.col("line").fill_null("")
     classes = raw.filter(line.str.contains('"', literal=True)).select(
@@ -191,10 +204,22 @@ def quote_repairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 ends.append(i[k])
                 after = i[k] + 1
                 break
-    starts, ends = np.array(starts, dtype=i.dtype), np.array(ends, dtype=i.dtype)
-    at = np.searchsorted(starts, i, side="right") - 1
-    covered = (at >= 0) & (i <= ends[np.maximum(at, 0)]) if len(starts) else np.zeros(len(i), dtype=bool)
-    return i[~covered & (out >= _OUT_OPENS)], i[~covered & (out == _OUT_AS_WRITTEN)]
+    starts, ends = np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+
+    def covered(ids: np.ndarray) -> np.ndarray:
+        at = np.searchsorted(starts, ids, side="right") - 1
+        return (at >= 0) & (ids <= ends[np.maximum(at, 0)]) if len(starts) else np.zeros(len(ids), dtype=bool)
+
+    wide = np.array([], dtype=np.uint32)
+    if max_fields is not None:
+        # lines with more commas than that: their fields counted, quoted commas apart
+        fields = (pl.lit(",") + line).str.extract_all(_FIELD_AFTER_COMMA).list.len()
+        counted = raw.filter(line.str.count_matches(",", literal=True) >= max_fields).select(
+            "i", pl.when(line.str.contains(WHOLE_AS_WRITTEN)).then(fields).alias("fields")).collect()
+        ids = counted["i"].to_numpy()
+        wide = ids[(counted["fields"].fill_null(0).to_numpy() > max_fields) & ~covered(ids)]
+    loose = ~covered(i)
+    return Repairs(i[loose & (out >= _OUT_OPENS)], wide, i[loose & (out == _OUT_AS_WRITTEN)])
 
 
 def _quoted_as_written(line: pl.Expr) -> pl.Expr:
@@ -207,24 +232,30 @@ def _quoted_as_written(line: pl.Expr) -> pl.Expr:
         field(pl.element().str.slice(1))).list.join(",")
 
 
-def quotes_copy(path: Path, stray: np.ndarray, as_written: np.ndarray, scratch: Path) -> Path:
+def repaired_copy(path: Path, repairs: Repairs, scratch: Path) -> Path:
     """A copy of the file in a new file in `scratch` (private: a run's umask) in which
-    each line of `stray` (0-based) is one quoted field, STRAY_MARK and the line as
-    written, each of `as_written` has its values with quotes quoted
-    (`_quoted_as_written`), and every other line is as it is: the reader takes each
-    stray line as one record of its own and the others as the file has them. Lines are
-    copied as Polars splits them: a CR before a line end is not kept, so a quoted value
-    holding a Windows line break holds a bare LF in the copy."""
+    each stray or wide line (`repairs`) is one quoted field, STRAY_MARK or WIDE_MARK and
+    the line as written, each line to be read as written has its values with quotes
+    quoted (`_quoted_as_written`), and every other line is as it is: the reader takes
+    each marked line as one record of its own and the others as the file has them.
+    Lines are copied as Polars splits them: a CR before a line end is not kept, so a
+    quoted value holding a Windows line break holds a bare LF in the copy."""
     scratch.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix="quotes-", suffix=".csv", dir=scratch)
+    handle, name = tempfile.mkstemp(prefix="repaired-", suffix=".csv", dir=scratch)
     os.close(handle)
     raw = raw_lines(path, truncate=True).with_row_index("i")
     line, i = pl.col("line"), pl.col("i")
-    ids = lambda lines: pl.Series(lines, dtype=pl.UInt32).implode()  # noqa: E731
+
+    def ids(lines: np.ndarray) -> pl.Expr:
+        return i.is_in(pl.Series(lines, dtype=pl.UInt32).implode())
+
+    def marked(mark: str) -> pl.Expr:
+        return '"' + pl.lit(mark) + line.str.replace_all('"', '""', literal=True) + '"'
+
     repaired = pl.concat([
-        raw.filter(i.is_in(ids(stray))).select(i, ('"' + STRAY_MARK + line.str.replace_all('"', '""', literal=True)
-                                                   + '"').alias("repaired")),
-        raw.filter(i.is_in(ids(as_written))).select(i, _quoted_as_written(line).alias("repaired")),
+        raw.filter(ids(repairs.stray)).select(i, marked(STRAY_MARK).alias("repaired")),
+        raw.filter(ids(repairs.wide)).select(i, marked(WIDE_MARK).alias("repaired")),
+        raw.filter(ids(repairs.as_written)).select(i, _quoted_as_written(line).alias("repaired")),
     ]).collect()  # the repaired lines alone, few
     raw.join(repaired.lazy(), on="i", how="left", maintain_order="left").select(
         pl.coalesce("repaired", "line").alias("line"),
@@ -241,13 +272,14 @@ def _parses(frame: pl.LazyFrame) -> bool:
     return True
 
 
-def _scan(path: Path) -> tuple[pl.LazyFrame, list[str], bool]:
-    """(the file's records as fields field_0.. with ROW, those names, irregular)."""
-    width, truncate, irregular = _csv_width(path)
+def _scan(path: Path) -> tuple[pl.LazyFrame, list[str], bool, int | None]:
+    """(the file's records as fields field_0.. with ROW, those names, irregular, wide:
+    `_csv_width`)."""
+    width, truncate, irregular, wide = _csv_width(path)
     positions = [f"field_{i}" for i in range(width)]
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
                         glob=False, encoding="utf8", truncate_ragged_lines=truncate).with_row_index(ROW)
-    return frame, positions, irregular
+    return frame, positions, irregular, wide
 
 
 def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
@@ -261,24 +293,27 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
     NULL for a sound row), which only a caller whose files hold no bank details shows.
     With `malformed` and `line_per_row` (files of one result per line, which are small)
     a value holding a line break is SPANS_LINES too.
-    Quotes (module comment at WHOLE): only when a file's quotes are irregular and the
-    reader fails on them, the file is read through a copy in `scratch` (`quotes_copy`):
-    a value with a quote inside it that does not start with one is read as written; with
-    `malformed` a line with a stray quote is a row of its own, every named column NULL,
-    MALFORMED STRAY_QUOTE and AS_WRITTEN the line. A stray quote without `malformed` (a
-    customers snapshot is refused whole) or in the header, or a quote the reader needs
-    the copy for without `scratch`, makes the file unreadable_file naming the line."""
-    frame, positions, irregular = _scan(path)
-    stray = False
-    if irregular and not _parses(frame):
-        lines, as_written = quote_repairs(path)
-        if len(lines) and (not malformed or scratch is None or lines[0] == 0):
-            raise FileRejected(UNREADABLE_FILE, f"line {lines[0] + 1} has {STRAY_QUOTE}")
-        if len(as_written) and scratch is None:
-            raise FileRejected(UNREADABLE_FILE, f"line {as_written[0] + 1} has {QUOTE_INSIDE}")
-        if len(lines) or len(as_written):
-            frame, positions, _ = _scan(quotes_copy(path, lines, as_written, scratch))
-            stray = bool(len(lines))
+    Quotes (module comment at WHOLE), and a row wider than the reader's width (the
+    header's fields plus MAX_BEYOND_HEADER): only when a file has one and the reader
+    fails on it, the file is read through a copy in `scratch` (`repaired_copy`): a value
+    with a quote inside it that does not start with one is read as written; with
+    `malformed` a line with a stray quote, or a row that wide, is a row of its own,
+    every named column NULL, MALFORMED STRAY_QUOTE or BEYOND_HEADER and AS_WRITTEN the
+    line. A stray quote without `malformed` (a customers snapshot is refused whole) or
+    in the header, or a quote the reader needs the copy for without `scratch`, makes the
+    file unreadable_file naming the line (a row that wide, without `malformed` or
+    `scratch`, too, saying so: `text_frame.unreadable`)."""
+    frame, positions, irregular, wide = _scan(path)
+    marked = False
+    if (irregular or (wide and malformed and scratch)) and not _parses(frame):
+        found = line_repairs(path, wide if malformed and scratch else None)
+        if len(found.stray) and (not malformed or scratch is None or found.stray[0] == 0):
+            raise FileRejected(UNREADABLE_FILE, f"line {found.stray[0] + 1} has {STRAY_QUOTE}")
+        if len(found.as_written) and scratch is None:
+            raise FileRejected(UNREADABLE_FILE, f"line {found.as_written[0] + 1} has {QUOTE_INSIDE}")
+        if any(len(lines) for lines in found):
+            frame, positions, _, _ = _scan(repaired_copy(path, found, scratch))
+            marked = bool(len(found.stray) or len(found.wide))
     header = frame.head(1).collect()
     names = [header_name(v or "") for v in header.row(0)[1:]] if header.height else []
     while names and not names[-1]:
@@ -295,20 +330,22 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
     named = [pl.col(c).alias(n) for c, n in zip(positions, names) if n]
     if not malformed:
         return data.filter(~blank).select(ROW, *named)
-    if not extra and not line_per_row and not stray:
+    if not extra and not line_per_row and not marked:
         # No row can be wider than the header: nothing to mark, and no record to re-join
         # (Polars would build both branches of a when for every row of a scope file).
         none = pl.lit(None, pl.String)
         return data.filter(~blank).select(ROW, *named, none.alias(MALFORMED), none.alias(AS_WRITTEN))
     first = pl.col(positions[0])
-    is_stray = first.str.starts_with(STRAY_MARK).fill_null(False) if stray else pl.lit(False)
-    if stray:
-        named = [pl.when(~is_stray).then(pl.col(c)).alias(n) for c, n in zip(positions, names) if n]
+    is_marked = first.str.starts_with(MARK).fill_null(False) if marked else pl.lit(False)
+    if marked:
+        named = [pl.when(~is_marked).then(pl.col(c)).alias(n) for c, n in zip(positions, names) if n]
     # One row per payment: a value spanning lines is a quote left open, most likely, whose
     # closing quote lines later took the rows between into it (they are in as_written).
     spans = (pl.any_horizontal(pl.col(c).str.contains("[\r\n]").fill_null(False) for c in positions)
              if line_per_row else pl.lit(False))
-    said = (pl.when(is_stray).then(pl.lit(STRAY_QUOTE)).when(beyond).then(pl.lit(BEYOND_HEADER))
+    said = (pl.when(is_marked).then(pl.when(first.str.starts_with(WIDE_MARK)).then(pl.lit(BEYOND_HEADER))
+                                   .otherwise(pl.lit(STRAY_QUOTE)))
+            .when(beyond).then(pl.lit(BEYOND_HEADER))
             .when(spans).then(pl.lit(SPANS_LINES)).otherwise(pl.lit(None, pl.String)))
 
     def field(c: str) -> pl.Expr:
@@ -317,6 +354,6 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
             .otherwise(value)
 
     record = pl.concat_str([field(c) for c in positions], separator=",").str.strip_chars_end(",")
-    written = (pl.when(is_stray).then(first.str.slice(1)).when(beyond | spans).then(record)
+    written = (pl.when(is_marked).then(first.str.slice(len(STRAY_MARK))).when(beyond | spans).then(record)
                .otherwise(pl.lit(None, pl.String)))
     return data.filter(~blank).select(ROW, *named, said.alias(MALFORMED), written.alias(AS_WRITTEN))

@@ -148,12 +148,12 @@ def test_explain_says_rows_could_not_be_read_and_where(first, tmp_path):
             "forensics team fixes it and sends it again") in text
     assert "server 3" not in text
     # and a file refused whole is named too, at most three names of each kind
-    for n in range(4):
-        (data / "inbox" / "scope" / f"wide_{n}.csv").write_text(
-            f"{HEADER}\nC{n},,,name,2025-07-01T10:00:00,,x" + ",y" * 40 + "\n", encoding="utf-8")
+    for n in range(4):  # saved as UTF-16: the SPEC refuses such a file whole
+        (data / "inbox" / "scope" / f"utf16_{n}.csv").write_bytes(
+            f"{HEADER}\nC{n},,,name,2025-07-01T10:00:00,,x\n".encode("utf-16"))
     run(data, day=2)
     text = explain(data, "C3")
-    assert ("4 scope files could not be read at all (wide_0.csv, wide_1.csv, wide_2.csv and 1 more). If this "
+    assert ("4 scope files could not be read at all (utf16_0.csv, utf16_1.csv, utf16_2.csv and 1 more). If this "
             "person's exposure is in one") in text
 
 

@@ -194,13 +194,13 @@ def test_in_a_file_of_one_row_per_payment_a_value_across_lines_is_malformed(tmp_
 def test_the_lines_named_for_a_bad_quote_are_where_csv_stops(tmp_path, body, lines, as_written):
     """Found by review: the line was found by a pattern that a quoted comma or line break
     before the bad quote misled. Lines are 0-based, the header's included."""
-    from redress.inbox.csv_reader import quote_repairs
+    from redress.inbox.csv_reader import line_repairs
 
     path = tmp_path / "r.csv"
     path.write_text("payment_id,status,reason\n" + body, encoding="utf-8")
-    assert [found.tolist() for found in quote_repairs(path)] == [lines, as_written]
+    assert [line_repairs(path).stray.tolist(), line_repairs(path).as_written.tolist()] == [lines, as_written]
     path.write_text("\ufeffpayment_id,status,reason\r\n" + body.replace("\n", "\r\n"), encoding="utf-8")
-    assert [found.tolist() for found in quote_repairs(path)] == [lines, as_written]
+    assert [line_repairs(path).stray.tolist(), line_repairs(path).as_written.tolist()] == [lines, as_written]
 
 
 # ------------------------------------------------------------------ scope files
@@ -311,7 +311,7 @@ def test_the_width_is_found_per_record_and_bounded(tmp_path, body, rows):
 
     path = tmp_path / "s.csv"
     path.write_text(SCOPE_HEADER + "\n" + body, encoding="utf-8")
-    width, _, _ = _csv_width(path)
+    width = _csv_width(path)[0]
     assert 7 <= width <= 8 + MAX_BEYOND_HEADER  # never wider than the cap, however the quotes pair
     assert io.scope_frame(path).collect().height == rows
 
@@ -335,20 +335,31 @@ def test_quotes_far_apart_are_read_not_thousands_of_columns_wide(tmp_path):
             assert got.filter(pl.col("customer_id") != "C2")["source"].to_list() == [first, last]
 
 
-def test_a_row_far_wider_than_the_header_refuses_the_file_rather_than_widen_every_row(tmp_path):
+def test_a_row_far_wider_than_the_header_is_its_row_alone_rather_than_widen_every_row(tmp_path):
+    """Every row is read as wide as the widest, capped at 32 fields beyond the header: a
+    row wider than that is marked alone through the reader's copy (given a work folder),
+    and the other rows are read at the capped width; a quoted comma is no field. Without
+    a work folder the file is refused, saying why."""
     from redress.inbox.csv_reader import MAX_BEYOND_HEADER
 
     path = tmp_path / "s.csv"
-    for extra, refused in ((MAX_BEYOND_HEADER, False), (MAX_BEYOND_HEADER + 1, True), (1500, True)):
-        path.write_text(SCOPE_HEADER + "\nC1,,,name,2025-07-01,,x" + ",y" * extra + "\nC2,,,name,2025-07-01,,waf\n",
+    for extra in (MAX_BEYOND_HEADER, MAX_BEYOND_HEADER + 1, 1500):
+        wide = "C1,,,name,2025-07-01,,x" + ",y" * extra
+        path.write_text(f'{SCOPE_HEADER}\n{wide}\nC2,,,name,2025-07-01,,"{"," * 40}"\nC3,,,name,2025-07-01,,waf\n',
                         encoding="utf-8")
-        if refused:
+        got = io.scope_frame(path, tmp_path / "work").collect().to_dicts()
+        assert [(r["customer_id"], r["source"], r["malformed"]) for r in got] == [
+            (None, None, BEYOND), ("C2", "," * 40, None), ("C3", "waf", None)]
+        if extra > MAX_BEYOND_HEADER:
             with pytest.raises(io.FileRejected) as caught:
                 io.stage(io.scope_frame(path), tmp_path / "staged.parquet")
             assert caught.value.detail == ("a row has more than 32 fields beyond the header, so the file cannot be "
                                            "read row by row (quote values that contain commas)")
-        else:
-            assert [r["malformed"] for r in io.scope_frame(path).collect().to_dicts()] == [BEYOND, None]
+    # in a file of one row per payment, the row is kept as written
+    path.write_text("a,b,c\nP1,x,y" + ",z" * 40 + '\nP2,x,"y,' + "," * 40 + '"\n', encoding="utf-8")
+    got = io.read_text_frame(path, ("a",), WANT, malformed=True, scratch=tmp_path / "work").collect().to_dicts()
+    assert [(r["a"], r["c"], r["malformed"], r["as_written"]) for r in got] == [
+        (None, None, BEYOND, "P1,x,y" + ",z" * 40), ("P2", "y," + "," * 40, None, None)]
 
 
 @pytest.mark.parametrize("name, body", [
