@@ -59,23 +59,32 @@ def raw_lines(path: Path, truncate: bool) -> pl.LazyFrame:
                        glob=False, encoding="utf8", truncate_ragged_lines=truncate)
 
 
-def _csv_width(path: Path) -> tuple[int, bool, bool, int | None]:
-    """(width, truncate, irregular, wide). The width is at least the number of fields of the widest row,
-    at most the header's fields plus MAX_BEYOND_HEADER: one more than the most commas in
-    a record (read raw, so a quoted comma only makes it larger). A record is a line, or,
-    when a quoted value holds a line break, the lines until its quote closes: a line
-    ends inside a quote when the quotes up to its end are odd in number (a doubled quote
-    inside a value counts two).
+class Width(NamedTuple):
+    """What one pass over a CSV's raw lines finds (`_csv_width`)."""
+    width: int           # fields the reader reads every row with
+    truncate: bool       # the reader may cut what lies beyond them
+    irregular: bool      # some quote may be stray, or read as Polars would not (`irregular_quotes`)
+    wide: int | None     # the width, when one line alone has more commas than it
+    swallowing: bool     # a quoted value running over lines takes in a line that looks like a row
+
+
+def _csv_width(path: Path) -> Width:
+    """The width is at least the number of fields of the widest row, at most the
+    header's fields plus MAX_BEYOND_HEADER: one more than the most commas in a record
+    (read raw, so a quoted comma only makes it larger). A record is a line, or, when a
+    quoted value holds a line break, the lines until its quote closes: a line ends inside
+    a quote when the quotes up to its end are odd in number (a doubled quote inside a
+    value counts two).
 
     `truncate` is true when the cap was reached only by lines of nothing but commas and
     whitespace (not rows: module docstring) or by a record over
     several lines: the reader may then cut what lies beyond the width, which in a blank
     line is empty, and in a record of several lines lies after 32 fields beyond the
     header, whose visible ones mark it malformed when any holds a value. When one line
-    alone has more commas than the cap, nothing is cut: the reader refuses the file if
-    that line is a row so wide (its commas may be quoted ones). `irregular`: some quote
-    may be stray (`irregular_quotes`), found in the same pass. `wide`: the width, when
-    one line alone has more commas than it (None otherwise)."""
+    alone has more commas than the cap, nothing is cut (`wide`): the reader refuses the
+    file if that line is a row so wide (its commas may be quoted ones), or repairs it
+    (`line_repairs`). `swallowing`: a line that begins inside a quoted value has as many
+    commas as the header, as a row has (`line_repairs` with `header_commas`)."""
     raw = raw_lines(path, truncate=True)
     line = pl.col("line").fill_null("")
     commas, quotes = line.str.count_matches(",", literal=True), line.str.count_matches('"', literal=True)
@@ -83,15 +92,17 @@ def _csv_width(path: Path) -> tuple[int, bool, bool, int | None]:
     # A record's commas: the running count at each line where the quotes so far are even
     # (the record closes there), less the count where the record before closed.
     closed = commas.cum_sum().filter(quotes.cum_sum() % 2 == 0)
-    header, single, most, irregular = raw.select(
+    within = (quotes.cum_sum() - quotes) % 2 == 1
+    header, single, most, irregular, swallowing = raw.select(
         commas.first().alias("header"), sound.max().alias("single"),
         pl.max_horizontal(commas.max(), closed.diff().fill_null(closed.first()).max()).alias("most"),
         irregular_quotes(line, quotes).alias("irregular"),
+        (within & (sound >= commas.first()) & (sound > 0)).any().alias("swallowing"),
     ).collect().row(0)
     cap = (header or 0) + MAX_BEYOND_HEADER  # in commas
     most = most or 0
-    wide = cap + 1 if (single or 0) > cap else None
-    return min(most, cap) + 1, most > cap and (single or 0) <= cap, bool(irregular), wide
+    return Width(min(most, cap) + 1, most > cap and (single or 0) <= cap, bool(irregular),
+                 cap + 1 if (single or 0) > cap else None, bool(swallowing))
 
 
 BEYOND_HEADER = "more fields than the header (quote values that contain commas)"
@@ -107,11 +118,12 @@ QUOTE_INSIDE = ('a " inside a value that does not start with one, and the work f
 # which a comma or the record's end must follow, and holds its quotes doubled. A quote
 # inside a value that does not start with one is a character of the value (`5" rain`),
 # as Excel, DuckDB and Python's csv module read it; Polars reads it so only when the
-# record's quotes are even in number, and fails on the file otherwise. A stray quote is
-# text after a closing quote (`"5" rain`) or a quote opened and never closed: which
-# value it meant is a guess. A raw line is judged as if it began outside a quoted value
-# and as if inside one; a record of several lines opens a quoted value, has lines wholly
-# inside it, and closes it.
+# record's quotes are even in number, and misreads or fails on the file otherwise. A
+# stray quote is text after a closing quote (`"5" rain`) or a quote opened and never
+# closed: which value it meant is a guess. A raw line is judged as if it began outside a
+# quoted value and as if inside one; a record of several lines opens a quoted value, has
+# lines wholly inside it, and closes it. Each pattern has a strict form (no quote inside
+# an unquoted value: what Polars reads right) and an as-written one.
 _QUOTED = r'"(?:[^"]|"")*"'
 _PLAIN = r'(?:[^,"][^,"]*)?'        # a value without quotes
 _AS_WRITTEN = r'(?:[^,"][^,]*)?'    # ... or with quotes inside, read as characters
@@ -119,20 +131,33 @@ _ONE = rf"(?:{_QUOTED}|{_PLAIN})"
 _ANY = rf"(?:{_QUOTED}|{_AS_WRITTEN})"
 _OPEN = r'"(?:[^"]|"")*'    # a quote opened and not closed on the line
 _WITHIN = r'(?:[^"]|"")*'   # text inside a quoted value: its quotes doubled
-WHOLE = rf"^{_ONE}(?:,{_ONE})*$"
-WHOLE_AS_WRITTEN = rf"^{_ANY}(?:,{_ANY})*$"
-OPENS = rf"^(?:{_ONE},)*{_OPEN}$"
+
+
+def _patterns(value: str) -> dict[str, str]:
+    """The shapes of a raw line, its unquoted values `value` (_ONE or _ANY)."""
+    return {"whole": rf"^{value}(?:,{value})*$", "opens": rf"^(?:{value},)*{_OPEN}$",
+            "closes": rf'^{_WITHIN}"(?:,{value})*$', "reopens": rf'^{_WITHIN}"(?:,{value})*,{_OPEN}$'}
+
+
+STRICT, LOOSE = _patterns(_ONE), _patterns(_ANY)
 INSIDE = rf"^{_WITHIN}$"
-CLOSES = rf'^{_WITHIN}"(?:,{_ONE})*$'
-REOPENS = rf'^{_WITHIN}"(?:,{_ONE})*,{_OPEN}$'
-_FROM_OUTSIDE = rf"^(?:{_ONE},)*(?:{_ONE}|{_OPEN})$"  # WHOLE or OPENS
-_FROM_INSIDE = rf'^{_WITHIN}(?:"(?:,{_ONE})*(?:,{_OPEN})?)?$'  # INSIDE, CLOSES or REOPENS
-# One field and the comma before it, in a line that is WHOLE_AS_WRITTEN with a comma put
-# before it: every match is one field, none empty.
-_FIELD_AFTER_COMMA = rf",(?:{_QUOTED}|{_AS_WRITTEN})"
-# What each raw line with a quote is, read from outside a quoted value and from inside
-_OUT_WHOLE, _OUT_AS_WRITTEN, _OUT_OPENS, _OUT_BAD = 0, 1, 2, 3
-_IN_INSIDE, _IN_CLOSES, _IN_REOPENS, _IN_BAD = 0, 1, 2, 3
+_FROM_OUTSIDE = rf"^(?:{_ONE},)*(?:{_ONE}|{_OPEN})$"  # whole or opens, strictly
+_FROM_INSIDE = rf'^{_WITHIN}(?:"(?:,{_ONE})*(?:,{_OPEN})?)?$'  # inside, closes or reopens, strictly
+# One field and the comma before it, in a line's values with a comma put before them:
+# every match is one field (a quote left open only at the end), none empty.
+_FIELD_AFTER_COMMA = rf",(?:{_QUOTED}|{_OPEN}$|{_AS_WRITTEN})"
+_CLOSING = r'^(?:[^"]|"")*"'  # a line's text up to the quote that closes the value it began in
+# A line with a stray quote that, read as Python's csv module reads it (text after a
+# closing quote kept with the value), ends inside a quoted value it opened
+_LENIENT = r'(?:"(?:[^"]|"")*"(?:[^,"][^,]*)?|[^,"][^,]*)?'
+BAD_OPENS = rf"^(?:{_LENIENT},)*{_OPEN}$"
+BAD_CLOSES = rf'^{_WITHIN}"(?:[^,"][^,]*)?(?:,{_LENIENT})*$'  # ... or closes the value its line began in
+BAD_REOPENS = rf'^{_WITHIN}"(?:[^,"][^,]*)?(?:,{_LENIENT})*,{_OPEN}$'  # ... and opens another
+# What each raw line with a quote is, read from outside a quoted value and from inside;
+# *_AS_WRITTEN: with a quote inside an unquoted value
+_OUT_WHOLE, _OUT_WHOLE_AS_WRITTEN, _OUT_OPENS, _OUT_OPENS_AS_WRITTEN, _OUT_BAD_OPENS, _OUT_BAD = range(6)
+(_IN_INSIDE, _IN_CLOSES, _IN_CLOSES_AS_WRITTEN, _IN_REOPENS, _IN_REOPENS_AS_WRITTEN, _IN_BAD_CLOSES, _IN_BAD_REOPENS,
+ _IN_BAD) = range(8)
 # A line the reader cannot take, in the copy it reads instead (`repaired_copy`): one
 # quoted field, NUL (a byte no accepted file holds), a letter saying why (STRAY_QUOTE,
 # BEYOND_HEADER) and the line as written.
@@ -142,11 +167,18 @@ STRAY_MARK, WIDE_MARK = MARK + "S", MARK + "W"
 
 def _line_classes(line: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(from outside, from inside) for lines holding a quote."""
-    out = (pl.when(line.str.contains(WHOLE)).then(_OUT_WHOLE)
-           .when(line.str.contains(WHOLE_AS_WRITTEN)).then(_OUT_AS_WRITTEN)
-           .when(line.str.contains(OPENS)).then(_OUT_OPENS).otherwise(_OUT_BAD).cast(pl.Int8))
-    inside = (pl.when(line.str.contains(INSIDE)).then(_IN_INSIDE).when(line.str.contains(CLOSES)).then(_IN_CLOSES)
-              .when(line.str.contains(REOPENS)).then(_IN_REOPENS).otherwise(_IN_BAD).cast(pl.Int8))
+    def first(shapes: list[tuple[str, int]], otherwise: int) -> pl.Expr:
+        expr = pl.when(line.str.contains(shapes[0][0])).then(shapes[0][1])
+        for pattern, code in shapes[1:]:
+            expr = expr.when(line.str.contains(pattern)).then(code)
+        return expr.otherwise(otherwise).cast(pl.Int8)
+
+    out = first([(STRICT["whole"], _OUT_WHOLE), (LOOSE["whole"], _OUT_WHOLE_AS_WRITTEN),
+                 (STRICT["opens"], _OUT_OPENS), (LOOSE["opens"], _OUT_OPENS_AS_WRITTEN),
+                 (BAD_OPENS, _OUT_BAD_OPENS)], _OUT_BAD)
+    inside = first([(INSIDE, _IN_INSIDE), (STRICT["closes"], _IN_CLOSES), (LOOSE["closes"], _IN_CLOSES_AS_WRITTEN),
+                    (STRICT["reopens"], _IN_REOPENS), (LOOSE["reopens"], _IN_REOPENS_AS_WRITTEN),
+                    (BAD_CLOSES, _IN_BAD_CLOSES), (BAD_REOPENS, _IN_BAD_REOPENS)], _IN_BAD)
     return out, inside
 
 
@@ -154,8 +186,8 @@ def irregular_quotes(line: pl.Expr, quotes: pl.Expr) -> pl.Expr:
     """True when some line is not what the quotes before it make it (read as CSV from
     where the record before left off: inside a quoted value after an odd count; a quote
     inside an unquoted value counts as irregular), or the file ends inside a quoted
-    value: the reader may then fail (`line_repairs` finds which lines to repair). An
-    aggregate; only lines with a quote are matched, each with one pattern."""
+    value: Polars may then misread or fail (`line_repairs` finds which lines to repair).
+    An aggregate; only lines with a quote are matched, each with one pattern."""
     within = (quotes.cum_sum() - quotes) % 2 == 1
     outside_ok = line.filter((quotes > 0) & ~within).str.contains(_FROM_OUTSIDE).all()
     inside_ok = line.filter((quotes > 0) & within).str.contains(_FROM_INSIDE).all()
@@ -164,82 +196,148 @@ def irregular_quotes(line: pl.Expr, quotes: pl.Expr) -> pl.Expr:
 
 class Repairs(NamedTuple):
     """Lines (0-based, the header's included; sorted numpy arrays) the reader cannot take
-    as they are (`line_repairs`)."""
-    stray: np.ndarray       # no CSV record: a stray quote
+    as they are (`line_repairs`); no line is in two."""
+    stray: np.ndarray       # the first line of a record with a stray quote
+    stray_last: np.ndarray  # ... and its last (the same line, unless it opened a value closed later)
     wide: np.ndarray        # a record of one line with more fields than the reader's width
-    as_written: np.ndarray  # a record of one line with a quote inside an unquoted value
+    outside: np.ndarray     # a record's first line with a quote inside an unquoted value
+    inside: np.ndarray      # ... a later line of one, the value it began in closing on it
 
 
-def line_repairs(path: Path, max_fields: int | None = None) -> Repairs:
-    """The lines to repair: holding a stray quote (module comment at WHOLE), and the
-    records of one line with more fields than `max_fields` (when given; their quoted
-    commas are not counted) or with a quote inside an unquoted value, which must be
-    quoted for Polars to read them as written. Read as a person would read them: from
-    the top, a record of several lines is taken only when its quote closes as CSV says,
-    no quote inside an unquoted value of its first or last line; when it does not (the
-    file ends, or a line inside it is no continuation), the line that opened it is the
-    stray one and the lines after it are read again as records of their own. A Python
-    loop over the lines that open a quoted value only (a record of several lines, or a
-    quote at a value's start never closed); every other line is judged in Polars."""
+def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = False) -> Repairs:
+    """The lines to repair: holding a stray quote (module comment at _QUOTED), with a
+    quote inside an unquoted value (quoted for Polars to read them as written), and the
+    records of one line with more fields than `max_fields` (when given; quoted commas
+    are not counted). Read as a person would read them: from the top, a record of
+    several lines is taken when its quote closes as CSV says; a record with a stray
+    quote on its first or last line is taken whole, as one stray record, when it takes
+    in no line that looks like a row (as many commas as the header). When a record is
+    not taken (the file ends, or a line inside it is no continuation), the line that
+    opened it is the stray one and the lines after it are read again as records of
+    their own. With `guard_rows` (a scope file, whose rows a quote left open must not
+    silently take in), a record of several lines is also not taken when every non-blank
+    line it takes in (the last up to its closing quote) looks like a row. A Python loop
+    over the lines that open a quoted value only (a record of several lines, or a quote
+    at a value's start never closed); every other line is judged in Polars."""
     raw = raw_lines(path, truncate=True).with_row_index("i")
     line = pl.col("line").fill_null("")
+    commas = line.str.count_matches(",", literal=True)
     classes = raw.filter(line.str.contains('"', literal=True)).select(
-        "i", *(c.alias(n) for c, n in zip(_line_classes(line), ("out", "inside")))).collect()
+        "i", *(c.alias(n) for c, n in zip(_line_classes(line), ("out", "inside"))),
+        line.str.extract(_CLOSING, 0).str.count_matches(",", literal=True).alias("closing_commas"),
+    ).collect()
     i, out, inside = (classes[c].to_numpy() for c in ("i", "out", "inside"))
+    closing_commas = classes["closing_commas"].fill_null(0).to_numpy()
     events = np.flatnonzero(inside != _IN_INSIDE)  # positions in `classes` where a quoted value may end
-    starts, ends = [], []
-    after = 0  # the first line not yet read
-    for o in np.flatnonzero(out == _OUT_OPENS):
-        if i[o] < after:
-            continue  # inside a record of several lines taken already
-        k = o
-        while True:
-            e = np.searchsorted(events, k, side="right")
-            if e == len(events) or inside[events[e]] == _IN_BAD:
-                after = i[o] + 1  # never closed as CSV: the opening line alone is stray
-                break
-            k = events[e]
-            if inside[k] == _IN_CLOSES:
-                starts.append(i[o])
-                ends.append(i[k])
-                after = i[k] + 1
-                break
-    starts, ends = np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+    opens = np.flatnonzero(np.isin(out, (_OUT_OPENS, _OUT_OPENS_AS_WRITTEN, _OUT_BAD_OPENS)))
+    header = raw.head(1).select(commas).collect().item() if classes.height else 0
+    # lines that look like no row where a quoted value would take them in: blank, or
+    # fewer commas than the header in what it would take (a line's text up to a lone quote)
+    taken = pl.when(line.str.contains(INSIDE)).then(commas).otherwise(
+        line.str.extract(_CLOSING, 0).str.count_matches(",", literal=True))
+    unlike = raw.filter((taken < header) | ~line.str.contains(r"[^,\s]")).select(
+        "i", blank=~line.str.contains(r"[^,\s]")).collect()
+    unlike_i, unlike_blank = unlike["i"].to_numpy(), unlike["blank"].to_numpy()
+
+    def between(o: int, k: int) -> np.ndarray:
+        return (unlike_i > i[o]) & (unlike_i < i[k])
+
+    def only_rows(o: int, k: int) -> bool:
+        """The record from o to k (positions in `classes`) takes in only lines like rows."""
+        return closing_commas[k] >= header and not np.any(between(o, k) & ~unlike_blank)
+
+    def no_rows(o: int, k: int) -> bool:
+        """... takes in no line like a row."""
+        return closing_commas[k] < header and np.count_nonzero(between(o, k)) == i[k] - i[o] - 1
+
+    def read(refused: set[int]) -> tuple[list[tuple[int, int, bool]], list[int]]:
+        """(records, visited): records of several lines as (first, last, stray) positions
+        in `classes`, openers in `refused` taken as stray alone; `visited` the lines each
+        sound one closes or reopens on."""
+        records, visited = [], []
+        after = 0  # the first line not yet read
+        for o in opens:
+            if i[o] < after:
+                continue  # inside a record of several lines taken already
+            if o in refused:
+                after = i[o] + 1
+                continue
+            k, passed, stray = o, [], out[o] == _OUT_BAD_OPENS
+            while True:
+                e = np.searchsorted(events, k, side="right")
+                if e == len(events) or inside[events[e]] == _IN_BAD:
+                    after = i[o] + 1  # never closed as CSV: the opening line alone is stray
+                    break
+                k = events[e]
+                passed.append(k)
+                stray = stray or inside[k] in (_IN_BAD_CLOSES, _IN_BAD_REOPENS)
+                if inside[k] in (_IN_CLOSES, _IN_CLOSES_AS_WRITTEN, _IN_BAD_CLOSES):
+                    if stray and not no_rows(o, k):
+                        after = i[o] + 1  # a stray record would take in rows: its first line alone is
+                        break
+                    records.append((o, k, stray))
+                    visited += [] if stray else passed
+                    after = i[k] + 1
+                    break
+        return records, visited
+
+    refused: set[int] = set()
+    while True:
+        records, visited = read(refused)
+        swallowing = {o for o, k, _ in records if guard_rows and only_rows(o, k)}
+        if not swallowing:
+            break
+        refused |= swallowing  # a quote left open, closed by a later line's quote: read again without it
+    firsts = np.array([i[o] for o, _, _ in records], dtype=np.int64)
+    lasts = np.array([i[k] for _, k, _ in records], dtype=np.int64)
 
     def covered(ids: np.ndarray) -> np.ndarray:
-        at = np.searchsorted(starts, ids, side="right") - 1
-        return (at >= 0) & (ids <= ends[np.maximum(at, 0)]) if len(starts) else np.zeros(len(ids), dtype=bool)
+        at = np.searchsorted(firsts, ids, side="right") - 1
+        return (at >= 0) & (ids <= lasts[np.maximum(at, 0)]) if len(firsts) else np.zeros(len(ids), dtype=bool)
 
-    wide = np.array([], dtype=np.uint32)
+    loose = ~covered(i)
+    alone = i[loose & (out >= _OUT_OPENS)]  # not a record of one line as it is, and opening none taken
+    several = [(i[o], i[k]) for o, k, stray in records if stray]
+    stray = np.concatenate([alone, np.array([f for f, _ in several], dtype=i.dtype)])
+    stray_last = np.concatenate([alone, np.array([last for _, last in several], dtype=i.dtype)])
+    order = np.argsort(stray, kind="stable")
+    wide = np.array([], dtype=i.dtype)
     if max_fields is not None:
         # lines with more commas than that: their fields counted, quoted commas apart
         fields = (pl.lit(",") + line).str.extract_all(_FIELD_AFTER_COMMA).list.len()
-        counted = raw.filter(line.str.count_matches(",", literal=True) >= max_fields).select(
-            "i", pl.when(line.str.contains(WHOLE_AS_WRITTEN)).then(fields).alias("fields")).collect()
-        ids = counted["i"].to_numpy()
+        counted = raw.filter(commas >= max_fields).select(
+            "i", pl.when(line.str.contains(LOOSE["whole"])).then(fields).alias("fields")).collect()
+        ids = counted["i"].to_numpy().astype(i.dtype)
         wide = ids[(counted["fields"].fill_null(0).to_numpy() > max_fields) & ~covered(ids)]
-    loose = ~covered(i)
-    return Repairs(i[loose & (out >= _OUT_OPENS)], wide, i[loose & (out == _OUT_AS_WRITTEN)])
+    sound_first = np.zeros(len(i), dtype=bool)
+    sound_first[np.array([o for o, _, stray in records if not stray], dtype=np.int64)] = True
+    outside = i[(loose & (out == _OUT_WHOLE_AS_WRITTEN)) | (sound_first & (out == _OUT_OPENS_AS_WRITTEN))]
+    later = np.zeros(len(i), dtype=bool)
+    later[np.array(visited, dtype=np.int64)] = True
+    inside_lines = i[later & np.isin(inside, (_IN_CLOSES_AS_WRITTEN, _IN_REOPENS_AS_WRITTEN))]
+    return Repairs(stray[order], stray_last[order], wide, np.setdiff1d(outside, wide), inside_lines)
 
 
-def _quoted_as_written(line: pl.Expr) -> pl.Expr:
-    """A WHOLE_AS_WRITTEN line with each value that holds a quote but does not start with
-    one quoted, its quotes doubled: the same values, as Polars can read them."""
+def _requoted(values: pl.Expr) -> pl.Expr:
+    """Values separated by commas, each with a comma before it (the last may be a quote
+    left open), with each value that holds a quote but does not start with one quoted,
+    its quotes doubled: the same values, as Polars can read them."""
     def field(f: pl.Expr) -> pl.Expr:
         return (pl.when(f.str.contains('"', literal=True) & ~f.str.starts_with('"'))
                 .then('"' + f.str.replace_all('"', '""', literal=True) + '"').otherwise(f))
-    return (pl.lit(",") + line).str.extract_all(_FIELD_AFTER_COMMA).list.eval(
-        field(pl.element().str.slice(1))).list.join(",")
+    return values.str.extract_all(_FIELD_AFTER_COMMA).list.eval(field(pl.element().str.slice(1))).list.join(",")
 
 
 def repaired_copy(path: Path, repairs: Repairs, scratch: Path) -> Path:
     """A copy of the file in a new file in `scratch` (private: a run's umask) in which
-    each stray or wide line (`repairs`) is one quoted field, STRAY_MARK or WIDE_MARK and
-    the line as written, each line to be read as written has its values with quotes
-    quoted (`_quoted_as_written`), and every other line is as it is: the reader takes
-    each marked line as one record of its own and the others as the file has them.
-    Lines are copied as Polars splits them: a CR before a line end is not kept, so a
-    quoted value holding a Windows line break holds a bare LF in the copy."""
+    each stray record (`repairs`: its lines joined by LF) or wide line is one quoted
+    field, STRAY_MARK or WIDE_MARK and the record as written; in each line with a quote
+    inside an unquoted value such values are quoted (`_requoted`: in a later line of a
+    record, after the quote that closes the value it began in); every other line is as
+    it is. The reader takes each marked record as one record of its own and the others
+    as the file has them. Lines are copied as Polars splits them: a CR before a line
+    end is not kept, so a quoted value holding a Windows line break holds a bare LF in
+    the copy."""
     scratch.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix="repaired-", suffix=".csv", dir=scratch)
     os.close(handle)
@@ -249,37 +347,42 @@ def repaired_copy(path: Path, repairs: Repairs, scratch: Path) -> Path:
     def ids(lines: np.ndarray) -> pl.Expr:
         return i.is_in(pl.Series(lines, dtype=pl.UInt32).implode())
 
-    def marked(mark: str) -> pl.Expr:
-        return '"' + pl.lit(mark) + line.str.replace_all('"', '""', literal=True) + '"'
+    def marked(mark: str, text: pl.Expr) -> pl.Expr:
+        return '"' + pl.lit(mark) + text.fill_null("").str.replace_all('"', '""', literal=True) + '"'
 
+    # the stray records: their lines joined, the first standing for all
+    spans = pl.DataFrame({"first": repairs.stray, "last": repairs.stray_last}, schema={"first": pl.UInt32,
+                                                                                      "last": pl.UInt32})
+    records = (raw.join_asof(spans.lazy(), left_on="i", right_on="first", strategy="backward")
+               .filter(i <= pl.col("last"))
+               .group_by("first").agg(line.fill_null("").sort_by(i).str.join("\n").alias("record")))
+    closing = line.str.extract(_CLOSING, 0)
+    rest = line.str.slice(closing.str.len_chars())
+    keep = pl.lit(True)
     repaired = pl.concat([
-        raw.filter(ids(repairs.stray)).select(i, marked(STRAY_MARK).alias("repaired")),
-        raw.filter(ids(repairs.wide)).select(i, marked(WIDE_MARK).alias("repaired")),
-        raw.filter(ids(repairs.as_written)).select(i, _quoted_as_written(line).alias("repaired")),
+        records.select(i=pl.col("first"), repaired=marked(STRAY_MARK, pl.col("record")), keep=keep),
+        raw.filter(ids(repairs.wide)).select(i, repaired=marked(WIDE_MARK, line), keep=keep),
+        raw.filter(ids(repairs.outside)).select(i, repaired=_requoted(pl.lit(",") + line), keep=keep),
+        raw.filter(ids(repairs.inside)).select(
+            i, repaired=closing + pl.when(rest == "").then(pl.lit("")).otherwise("," + _requoted(rest)), keep=keep),
+        # the later lines of a stray record: in its first
+        raw.join_asof(spans.lazy(), left_on="i", right_on="first", strategy="backward")
+           .filter((i > pl.col("first")) & (i <= pl.col("last")))
+           .select(i, repaired=pl.lit(None, pl.String), keep=pl.lit(False)),
     ]).collect()  # the repaired lines alone, few
-    raw.join(repaired.lazy(), on="i", how="left", maintain_order="left").select(
+    raw.join(repaired.lazy(), on="i", how="left", maintain_order="left").filter(pl.col("keep").fill_null(True)).select(
         pl.coalesce("repaired", "line").alias("line"),
     ).sink_csv(name, include_header=False, quote_style="never")
     return Path(name)
 
 
-def _parses(frame: pl.LazyFrame) -> bool:
-    """Every field of the file parsed (a row count alone is not)."""
-    try:
-        frame.select(pl.all().null_count()).collect()
-    except pl.exceptions.ComputeError:
-        return False
-    return True
-
-
-def _scan(path: Path) -> tuple[pl.LazyFrame, list[str], bool, int | None]:
-    """(the file's records as fields field_0.. with ROW, those names, irregular, wide:
-    `_csv_width`)."""
-    width, truncate, irregular, wide = _csv_width(path)
-    positions = [f"field_{i}" for i in range(width)]
+def _scan(path: Path) -> tuple[pl.LazyFrame, list[str], Width]:
+    """(the file's records as fields field_0.. with ROW, those names, `_csv_width`)."""
+    found = _csv_width(path)
+    positions = [f"field_{i}" for i in range(found.width)]
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
-                        glob=False, encoding="utf8", truncate_ragged_lines=truncate).with_row_index(ROW)
-    return frame, positions, irregular, wide
+                        glob=False, encoding="utf8", truncate_ragged_lines=found.truncate).with_row_index(ROW)
+    return frame, positions, found
 
 
 def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
@@ -293,27 +396,32 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
     NULL for a sound row), which only a caller whose files hold no bank details shows.
     With `malformed` and `line_per_row` (files of one result per line, which are small)
     a value holding a line break is SPANS_LINES too.
-    Quotes (module comment at WHOLE), and a row wider than the reader's width (the
-    header's fields plus MAX_BEYOND_HEADER): only when a file has one and the reader
-    fails on it, the file is read through a copy in `scratch` (`repaired_copy`): a value
-    with a quote inside it that does not start with one is read as written; with
-    `malformed` a line with a stray quote, or a row that wide, is a row of its own,
+    Quotes (module comment at _QUOTED), and a row wider than the reader's width (the
+    header's fields plus MAX_BEYOND_HEADER): only when a file has one, the file is read
+    through a copy in `scratch` (`repaired_copy`): a value with a quote inside it that
+    does not start with one is read as written; with `malformed` a line with a stray
+    quote, or a row that wide, is a row of its own,
     every named column NULL, MALFORMED STRAY_QUOTE or BEYOND_HEADER and AS_WRITTEN the
     line. A stray quote without `malformed` (a customers snapshot is refused whole) or
     in the header, or a quote the reader needs the copy for without `scratch`, makes the
     file unreadable_file naming the line (a row that wide, without `malformed` or
-    `scratch`, too, saying so: `text_frame.unreadable`)."""
-    frame, positions, irregular, wide = _scan(path)
+    `scratch`, too, saying so: `text_frame.unreadable`). In a scope file (`malformed`,
+    not `line_per_row`) a quote left open and closed lines later by another line's
+    quote, taking in only lines like rows, is a stray quote (`line_repairs`), not a
+    value that silently holds those rows."""
+    frame, positions, found = _scan(path)
+    guard = malformed and not line_per_row  # a scope file: a quote left open must not take in rows
     marked = False
-    if (irregular or (wide and malformed and scratch)) and not _parses(frame):
-        found = line_repairs(path, wide if malformed and scratch else None)
-        if len(found.stray) and (not malformed or scratch is None or found.stray[0] == 0):
-            raise FileRejected(UNREADABLE_FILE, f"line {found.stray[0] + 1} has {STRAY_QUOTE}")
-        if len(found.as_written) and scratch is None:
-            raise FileRejected(UNREADABLE_FILE, f"line {found.as_written[0] + 1} has {QUOTE_INSIDE}")
-        if any(len(lines) for lines in found):
-            frame, positions, _, _ = _scan(repaired_copy(path, found, scratch))
-            marked = bool(len(found.stray) or len(found.wide))
+    if found.irregular or (guard and found.swallowing) or (found.wide and malformed and scratch):
+        repairs = line_repairs(path, found.wide if malformed and scratch else None, guard)
+        if len(repairs.stray) and (not malformed or scratch is None or repairs.stray[0] == 0):
+            raise FileRejected(UNREADABLE_FILE, f"line {repairs.stray[0] + 1} has {STRAY_QUOTE}")
+        requoted = np.union1d(repairs.outside, repairs.inside)
+        if len(requoted) and scratch is None:
+            raise FileRejected(UNREADABLE_FILE, f"line {requoted[0] + 1} has {QUOTE_INSIDE}")
+        if any(len(lines) for lines in repairs):
+            frame, positions, _ = _scan(repaired_copy(path, repairs, scratch))
+            marked = bool(len(repairs.stray) or len(repairs.wide))
     header = frame.head(1).collect()
     names = [header_name(v or "") for v in header.row(0)[1:]] if header.height else []
     while names and not names[-1]:

@@ -198,9 +198,9 @@ def test_the_lines_named_for_a_bad_quote_are_where_csv_stops(tmp_path, body, lin
 
     path = tmp_path / "r.csv"
     path.write_text("payment_id,status,reason\n" + body, encoding="utf-8")
-    assert [line_repairs(path).stray.tolist(), line_repairs(path).as_written.tolist()] == [lines, as_written]
+    assert [line_repairs(path).stray.tolist(), line_repairs(path).outside.tolist()] == [lines, as_written]
     path.write_text("\ufeffpayment_id,status,reason\r\n" + body.replace("\n", "\r\n"), encoding="utf-8")
-    assert [line_repairs(path).stray.tolist(), line_repairs(path).as_written.tolist()] == [lines, as_written]
+    assert [line_repairs(path).stray.tolist(), line_repairs(path).outside.tolist()] == [lines, as_written]
 
 
 # ------------------------------------------------------------------ scope files
@@ -381,3 +381,133 @@ def test_a_unit_separator_byte_in_a_row_is_a_character_like_any_other(tmp_path, 
         [("C1", None), (None, BEYOND), ("C3", None)] if name.endswith(".csv") else
         [("C1", None), (None, NOT_AN_OBJECT), ("C3", None)])
     assert got[-1]["source"] == "a\x1fb"
+
+
+# ------------------------------------------------------------------ quotes against Python's csv module
+
+# a value as written in a CSV field: plain, a quote inside (read as written), quoted with
+# a comma, a doubled quote or a line break (its later line short of a row's commas), empty
+written_value = st.sampled_from([
+    "waf", 'monitor 27" screen', 'x"', '5" and 6"', 'a""b', '"db, audit"', '"say ""hi"""', '"edr\nalert"',
+    '"line one\nC9 line two, x"', '""', "", " spaced "])
+stray_value = st.sampled_from(['"printer" tray', '"5"6'])  # text after a closing quote
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.lists(written_value, min_size=3, max_size=3), st.booleans(),
+                               st.integers(0, 2), stray_value), min_size=1, max_size=15),
+       left_open=st.booleans(), crlf=st.booleans())
+def test_quotes_are_read_as_pythons_csv_reads_them_and_a_stray_one_marks_its_row_alone(tmp_path, rows, left_open,
+                                                                                        crlf):
+    """Found by review: a record of several lines whose first or last line also held a
+    quote inside a value (`"edr` then `alert",monitor 27" screen`) was dropped and its
+    later line read as a row of its own, which would have been paid; and a file Polars
+    read without failing was trusted, though it misread some quotes. Every record is
+    now read where Python's csv module reads it, a sound one with its values, one with a
+    stray quote marked alone with its values empty, even when its line also opens a
+    value closed lines later (one record, as Python reads it); and a quote left open at
+    the end of the file is its line alone."""
+    import csv
+    import io as text_io
+
+    from redress.inbox.csv_reader import STRAY_QUOTE
+
+    eol = "\r\n" if crlf else "\n"
+    lines, strays = [], []
+    for values, is_stray, where, stray in rows:
+        lines.append(",".join(values[:where] + [stray] + values[where + 1:] if is_stray else values))
+        strays.append(is_stray)
+    body = eol.join(lines) + eol
+    records = list(csv.reader(text_io.StringIO(body, newline="")))
+    assert len(records) == len(rows)  # the oracle: Python's csv module reads one record per row
+    if left_open:
+        body += '"never closed,x' + eol + "waf,waf,waf" + eol
+    path = tmp_path / "q.csv"
+    path.write_bytes(("a,b,c" + eol + body).encode())
+    got = io.read_text_frame(path, (), WANT, malformed=True, line_per_row=False, scratch=tmp_path / "work").collect()
+    expected = [None if is_stray else [v.strip() or None for v in record] for is_stray, record in zip(strays, records)]
+    if left_open:
+        expected += [None, ["waf", "waf", "waf"]]
+    # a record of nothing but empty values is no row (`"",""` as `,`): numbered, not kept
+    numbers = [n for n, want in enumerate(expected, start=1) if want is None or any(want)]
+    expected = [want for want in expected if want is None or any(want)]
+    assert got["row_number"].to_list() == numbers
+
+    def lf(v):  # a value holding a line break reads with LF in the reader's copy
+        return v.replace("\r\n", "\n") if v else v
+
+    for r, want in zip(got.to_dicts(), expected):
+        if want is None:
+            assert (r["a"], r["b"], r["c"], r["malformed"]) == (None, None, None, STRAY_QUOTE)
+        else:
+            assert [lf(r[c]) for c in WANT] == [lf(v) for v in want] and r["malformed"] is None, (r, want)
+
+
+def scope_rows_of(tmp_path: Path, header: str, body: str) -> list[tuple]:
+    path = tmp_path / "s.csv"
+    path.write_text(f"{header}\n{body}", encoding="utf-8")
+    got = io.read_text_frame(path, (), tuple(header.split(",")), malformed=True, line_per_row=False,
+                             scratch=tmp_path / "work").collect()
+    return [tuple(r.values()) for r in got.drop("as_written").to_dicts()]
+
+
+def test_a_value_over_lines_in_a_row_with_a_quote_inside_another_value_is_one_record(tmp_path):
+    """Found by review: `"edr` then `C9,…,alert",monitor 27" screen` was taken as a stray
+    quote on the first line and a sound row for C9 on the second, which would have been
+    paid; Python's csv module and Excel read one record, C1's."""
+    from redress.inbox.csv_reader import BEYOND_HEADER
+
+    header = "customer_id,email,phone,data_category,accessed_at,confidence,source,device"
+    body = ('C1,,,name,2025-07-01T10:00:00,,"edr\nC9,,,name,2025-07-01T10:00:00,,alert",monitor 27" screen\n'
+            "C2,,,name,2025-07-01T10:00:00,,waf,\n")
+    assert scope_rows_of(tmp_path, header, body) == [
+        (1, "C1", None, None, "name", "2025-07-01T10:00:00", None, "edr\nC9,,,name,2025-07-01T10:00:00,,alert",
+         'monitor 27" screen', None),
+        (2, "C2", None, None, "name", "2025-07-01T10:00:00", None, "waf", None, None)]
+    assert scope_rows_of(tmp_path, "a,b,c", '1,"multi\nline",5" x\n2,y,z\n') == [
+        (1, "1", "multi\nline", '5" x', None), (2, "2", "y", "z", None)]
+    assert scope_rows_of(tmp_path, "a,b,c", '1,5" x,"multi\nline"\n2,y,z\n') == [
+        (1, "1", '5" x', "multi\nline", None), (2, "2", "y", "z", None)]
+    # a wide row with a quote inside a value is kept as written, not as the reader's copy wrote it
+    path = tmp_path / "r.csv"
+    path.write_text("a,b,c\nP1,5\" x,y" + ",z" * 40 + "\nP2,x,y\n", encoding="utf-8")
+    got = io.read_text_frame(path, ("a",), WANT, malformed=True, scratch=tmp_path / "work").collect().to_dicts()
+    assert [(r["a"], r["malformed"], r["as_written"]) for r in got] == [
+        (None, BEYOND_HEADER, "P1,5\" x,y" + ",z" * 40), ("P2", None, None)]
+
+
+@pytest.mark.parametrize("body, rows", [
+    # Polars read these without failing, and misread them: `p q`, `abc`
+    ('1,"p" "q",x\n2,y,z\n', [(1, None, None, None, "S"), (2, "2", "y", "z", None)]),
+    ('1,"a"b"c",x\n2,y,z\n', [(1, None, None, None, "S"), (2, "2", "y", "z", None)]),
+    # ... and merged three lines into one record (found by the review's fuzzing)
+    ('"é, ""q""",x,5" x\n"é, ""q""",abc, "p"\n"""p"q,"""p"q,5" x\n12,y,z\n',
+     [(1, 'é, "q"', "x", '5" x', None), (2, 'é, "q"', "abc", '"p"', None), (3, None, None, None, "S"),
+      (4, "12", "y", "z", None)]),
+])
+def test_a_file_whose_quotes_polars_reads_without_failing_is_repaired_all_the_same(tmp_path, body, rows):
+    """Found by review: the copy was made only when Polars failed, so some stray quotes
+    were read as values, and a row was read one way or another depending on other rows."""
+    got = scope_rows_of(tmp_path, "a,b,c", body)
+    assert [(*r[:4], r[4] and "S") for r in got] == rows
+
+
+def test_a_quote_left_open_in_scope_takes_in_no_rows_though_a_later_value_ends_with_a_quote(tmp_path):
+    """Found by review: `"waf log` left open was closed five lines later by `monitor 27"`,
+    and the four rows between became part of C1's source: nobody quarantined, four
+    people silently unpaid. In a scope file a value over lines that takes in nothing but
+    lines like rows is a quote left open: its line alone is stray."""
+    from redress.inbox.csv_reader import STRAY_QUOTE
+
+    lines = ['C1,,,name,2025-07-01T10:00:00,,"waf log'] + [f"C{n},,,name,2025-07-01T10:00:00,,waf" for n in range(2, 6)] \
+        + ['C6,,,name,2025-07-01T10:00:00,,monitor 27"', "C7,,,name,2025-07-01T10:00:00,,waf"]
+    path = tmp_path / "s.csv"
+    path.write_text(SCOPE_HEADER + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    got = io.scope_frame(path, tmp_path / "work").collect()
+    assert got.select("row_number", "customer_id", "source", "malformed").rows() == [
+        (1, None, None, STRAY_QUOTE), *[(n, f"C{n}", "waf", None) for n in range(2, 6)],
+        (6, "C6", 'monitor 27"', None), (7, "C7", "waf", None)]
+    # a value over lines that takes in text, not rows, stays one value
+    path.write_text(SCOPE_HEADER + '\nC1,,,name,2025-07-01T10:00:00,,"waf log\nserver 3, rack 4\nend"\n', encoding="utf-8")
+    assert io.scope_frame(path, tmp_path / "work").collect().select("customer_id", "source").rows() == [
+        ("C1", "waf log\nserver 3, rack 4\nend")]
