@@ -68,7 +68,7 @@ class Width(NamedTuple):
     swallowing: bool     # a quoted value running over lines takes in a line that looks like a row
 
 
-def _csv_width(path: Path) -> Width:
+def _csv_width(path: Path, quotes_checked: bool = True) -> Width:
     """The width is at least the number of fields of the widest row, at most the
     header's fields plus MAX_BEYOND_HEADER: one more than the most commas in a record
     (read raw, so a quoted comma only makes it larger). A record is a line, or, when a
@@ -84,7 +84,8 @@ def _csv_width(path: Path) -> Width:
     alone has more commas than the cap, nothing is cut (`wide`): the reader refuses the
     file if that line is a row so wide (its commas may be quoted ones), or repairs it
     (`line_repairs`). `swallowing`: a line that begins inside a quoted value has as many
-    commas as the header, as a row has (`line_repairs` with `header_commas`)."""
+    commas as the header, as a row has (`line_repairs` with `guard_rows`). Both are False
+    without `quotes_checked` (the reader's own copy, whose quotes it wrote)."""
     raw = raw_lines(path, truncate=True)
     line = pl.col("line").fill_null("")
     commas, quotes = line.str.count_matches(",", literal=True), line.str.count_matches('"', literal=True)
@@ -96,8 +97,9 @@ def _csv_width(path: Path) -> Width:
     header, single, most, irregular, swallowing = raw.select(
         commas.first().alias("header"), sound.max().alias("single"),
         pl.max_horizontal(commas.max(), closed.diff().fill_null(closed.first()).max()).alias("most"),
-        irregular_quotes(line, quotes).alias("irregular"),
-        (within & (sound >= commas.first()) & (sound > 0)).any().alias("swallowing"),
+        (irregular_quotes(line, quotes) if quotes_checked else pl.lit(False)).alias("irregular"),
+        ((within & (sound >= commas.first()) & (sound > 0)).any() if quotes_checked else pl.lit(False))
+        .alias("swallowing"),
     ).collect().row(0)
     cap = (header or 0) + MAX_BEYOND_HEADER  # in commas
     most = most or 0
@@ -158,6 +160,7 @@ BAD_REOPENS = rf'^{_WITHIN}"(?:[^,"][^,]*)?(?:,{_LENIENT})*,{_OPEN}$'  # ... and
 _OUT_WHOLE, _OUT_WHOLE_AS_WRITTEN, _OUT_OPENS, _OUT_OPENS_AS_WRITTEN, _OUT_BAD_OPENS, _OUT_BAD = range(6)
 (_IN_INSIDE, _IN_CLOSES, _IN_CLOSES_AS_WRITTEN, _IN_REOPENS, _IN_REOPENS_AS_WRITTEN, _IN_BAD_CLOSES, _IN_BAD_REOPENS,
  _IN_BAD) = range(8)
+_REOPENING = (_IN_REOPENS, _IN_REOPENS_AS_WRITTEN, _IN_BAD_REOPENS)
 # A line the reader cannot take, in the copy it reads instead (`repaired_copy`): one
 # quoted field, NUL (a byte no accepted file holds), a letter saying why (STRAY_QUOTE,
 # BEYOND_HEADER) and the line as written.
@@ -165,21 +168,26 @@ MARK = "\x00"
 STRAY_MARK, WIDE_MARK = MARK + "S", MARK + "W"
 
 
-def _line_classes(line: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(from outside, from inside) for lines holding a quote."""
-    def first(shapes: list[tuple[str, int]], otherwise: int) -> pl.Expr:
-        expr = pl.when(line.str.contains(shapes[0][0])).then(shapes[0][1])
-        for pattern, code in shapes[1:]:
-            expr = expr.when(line.str.contains(pattern)).then(code)
-        return expr.otherwise(otherwise).cast(pl.Int8)
+def _first(line: pl.Expr, shapes: list[tuple[str, int]], otherwise: int) -> pl.Expr:
+    """The code of the first of `shapes` (pattern, code) the line has, else `otherwise`."""
+    expr = pl.when(line.str.contains(shapes[0][0])).then(shapes[0][1])
+    for pattern, code in shapes[1:]:
+        expr = expr.when(line.str.contains(pattern)).then(code)
+    return expr.otherwise(otherwise).cast(pl.Int8)
 
-    out = first([(STRICT["whole"], _OUT_WHOLE), (LOOSE["whole"], _OUT_WHOLE_AS_WRITTEN),
-                 (STRICT["opens"], _OUT_OPENS), (LOOSE["opens"], _OUT_OPENS_AS_WRITTEN),
-                 (BAD_OPENS, _OUT_BAD_OPENS)], _OUT_BAD)
-    inside = first([(INSIDE, _IN_INSIDE), (STRICT["closes"], _IN_CLOSES), (LOOSE["closes"], _IN_CLOSES_AS_WRITTEN),
-                    (STRICT["reopens"], _IN_REOPENS), (LOOSE["reopens"], _IN_REOPENS_AS_WRITTEN),
-                    (BAD_CLOSES, _IN_BAD_CLOSES), (BAD_REOPENS, _IN_BAD_REOPENS)], _IN_BAD)
-    return out, inside
+
+def _out_class(line: pl.Expr) -> pl.Expr:
+    """What a line with a quote is, read from outside a quoted value."""
+    return _first(line, [(STRICT["whole"], _OUT_WHOLE), (LOOSE["whole"], _OUT_WHOLE_AS_WRITTEN),
+                         (STRICT["opens"], _OUT_OPENS), (LOOSE["opens"], _OUT_OPENS_AS_WRITTEN),
+                         (BAD_OPENS, _OUT_BAD_OPENS)], _OUT_BAD)
+
+
+def _in_class(line: pl.Expr) -> pl.Expr:
+    """... and read from inside one."""
+    return _first(line, [(INSIDE, _IN_INSIDE), (STRICT["closes"], _IN_CLOSES), (LOOSE["closes"], _IN_CLOSES_AS_WRITTEN),
+                         (STRICT["reopens"], _IN_REOPENS), (LOOSE["reopens"], _IN_REOPENS_AS_WRITTEN),
+                         (BAD_CLOSES, _IN_BAD_CLOSES), (BAD_REOPENS, _IN_BAD_REOPENS)], _IN_BAD)
 
 
 def irregular_quotes(line: pl.Expr, quotes: pl.Expr) -> pl.Expr:
@@ -222,28 +230,49 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
     raw = raw_lines(path, truncate=True).with_row_index("i")
     line = pl.col("line").fill_null("")
     commas = line.str.count_matches(",", literal=True)
-    classes = raw.filter(line.str.contains('"', literal=True)).select(
-        "i", *(c.alias(n) for c, n in zip(_line_classes(line), ("out", "inside"))),
-        line.str.extract(_CLOSING, 0).str.count_matches(",", literal=True).alias("closing_commas"),
-    ).collect()
-    i, out, inside = (classes[c].to_numpy() for c in ("i", "out", "inside"))
-    closing_commas = classes["closing_commas"].fill_null(0).to_numpy()
-    events = np.flatnonzero(inside != _IN_INSIDE)  # positions in `classes` where a quoted value may end
+    # Every line with a quote is matched with two patterns; the few that are no plain
+    # record with the others, and the lines after an opening one only as the reading
+    # below reaches them.
+    base = raw.filter(line.str.contains('"', literal=True)).select(
+        "i", pl.when(line.str.contains(STRICT["whole"])).then(None).otherwise(line).alias("odd"),
+        line.str.contains(INSIDE).alias("inside_only")).collect()
+    i = base["i"].to_numpy()
+    out = np.full(len(i), _OUT_WHOLE, dtype=np.int8)
+    odd = base.filter(pl.col("odd").is_not_null())
+    if odd.height:
+        out[np.searchsorted(i, odd["i"].to_numpy())] = odd.select(_out_class(pl.col("odd"))).to_series().to_numpy()
+    events = np.flatnonzero(~base["inside_only"].to_numpy())  # positions in `i` where a quoted value may end
     opens = np.flatnonzero(np.isin(out, (_OUT_OPENS, _OUT_OPENS_AS_WRITTEN, _OUT_BAD_OPENS)))
-    header = raw.head(1).select(commas).collect().item() if classes.height else 0
+    inside, closing_commas = {}, {}  # position -> what its line is from inside, and its commas before the quote
+
+    def next_event(k: int) -> int | None:
+        e = np.searchsorted(events, k, side="right")
+        return int(events[e]) if e < len(events) else None
+
+    pending = {e for e in map(next_event, opens) if e is not None}
+    while pending:  # the lines an opening line's value may end on: their shape from inside, in rounds
+        judged = raw.filter(pl.col("i").is_in(pl.Series(i[sorted(pending)], dtype=pl.UInt32).implode())).select(
+            "i", _in_class(line).alias("inside"),
+            line.str.extract(_CLOSING, 0).str.count_matches(",", literal=True).fill_null(0).alias("commas")).collect()
+        for n, code, before in judged.iter_rows():
+            at = int(np.searchsorted(i, n))
+            inside[at], closing_commas[at] = code, before
+        pending = {e for e in (next_event(k) for k in pending if inside[k] in _REOPENING) if e is not None} - set(inside)
+    header = raw.head(1).select(commas).collect().item() if len(opens) else 0
     # lines that look like no row where a quoted value would take them in: blank, or
     # fewer commas than the header in what it would take (a line's text up to a lone quote)
     taken = pl.when(line.str.contains(INSIDE)).then(commas).otherwise(
         line.str.extract(_CLOSING, 0).str.count_matches(",", literal=True))
     unlike = raw.filter((taken < header) | ~line.str.contains(r"[^,\s]")).select(
-        "i", blank=~line.str.contains(r"[^,\s]")).collect()
+        "i", blank=~line.str.contains(r"[^,\s]"))
+    unlike = unlike.collect() if len(opens) else unlike.clear().collect()  # asked only of an opening line's value
     unlike_i, unlike_blank = unlike["i"].to_numpy(), unlike["blank"].to_numpy()
 
     def between(o: int, k: int) -> np.ndarray:
         return (unlike_i > i[o]) & (unlike_i < i[k])
 
     def only_rows(o: int, k: int) -> bool:
-        """The record from o to k (positions in `classes`) takes in only lines like rows."""
+        """The record from o to k (positions in `i`) takes in only lines like rows."""
         return closing_commas[k] >= header and not np.any(between(o, k) & ~unlike_blank)
 
     def no_rows(o: int, k: int) -> bool:
@@ -252,7 +281,7 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
 
     def read(refused: set[int]) -> tuple[list[tuple[int, int, bool]], list[int]]:
         """(records, visited): records of several lines as (first, last, stray) positions
-        in `classes`, openers in `refused` taken as stray alone; `visited` the lines each
+        in `i`, openers in `refused` taken as stray alone; `visited` the lines each
         sound one closes or reopens on."""
         records, visited = [], []
         after = 0  # the first line not yet read
@@ -264,11 +293,10 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
                 continue
             k, passed, stray = o, [], out[o] == _OUT_BAD_OPENS
             while True:
-                e = np.searchsorted(events, k, side="right")
-                if e == len(events) or inside[events[e]] == _IN_BAD:
+                k = next_event(k)
+                if k is None or inside[k] == _IN_BAD:
                     after = i[o] + 1  # never closed as CSV: the opening line alone is stray
                     break
-                k = events[e]
                 passed.append(k)
                 stray = stray or inside[k] in (_IN_BAD_CLOSES, _IN_BAD_REOPENS)
                 if inside[k] in (_IN_CLOSES, _IN_CLOSES_AS_WRITTEN, _IN_BAD_CLOSES):
@@ -312,9 +340,8 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
     sound_first = np.zeros(len(i), dtype=bool)
     sound_first[np.array([o for o, _, stray in records if not stray], dtype=np.int64)] = True
     outside = i[(loose & (out == _OUT_WHOLE_AS_WRITTEN)) | (sound_first & (out == _OUT_OPENS_AS_WRITTEN))]
-    later = np.zeros(len(i), dtype=bool)
-    later[np.array(visited, dtype=np.int64)] = True
-    inside_lines = i[later & np.isin(inside, (_IN_CLOSES_AS_WRITTEN, _IN_REOPENS_AS_WRITTEN))]
+    inside_lines = np.array(sorted(i[k] for k in set(visited)
+                                   if inside[k] in (_IN_CLOSES_AS_WRITTEN, _IN_REOPENS_AS_WRITTEN)), dtype=i.dtype)
     return Repairs(stray[order], stray_last[order], wide, np.setdiff1d(outside, wide), inside_lines)
 
 
@@ -376,9 +403,9 @@ def repaired_copy(path: Path, repairs: Repairs, scratch: Path) -> Path:
     return Path(name)
 
 
-def _scan(path: Path) -> tuple[pl.LazyFrame, list[str], Width]:
+def _scan(path: Path, quotes_checked: bool = True) -> tuple[pl.LazyFrame, list[str], Width]:
     """(the file's records as fields field_0.. with ROW, those names, `_csv_width`)."""
-    found = _csv_width(path)
+    found = _csv_width(path, quotes_checked)
     positions = [f"field_{i}" for i in range(found.width)]
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
                         glob=False, encoding="utf8", truncate_ragged_lines=found.truncate).with_row_index(ROW)
@@ -420,7 +447,7 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
         if len(requoted) and scratch is None:
             raise FileRejected(UNREADABLE_FILE, f"line {requoted[0] + 1} has {QUOTE_INSIDE}")
         if any(len(lines) for lines in repairs):
-            frame, positions, _ = _scan(repaired_copy(path, repairs, scratch))
+            frame, positions, _ = _scan(repaired_copy(path, repairs, scratch), quotes_checked=False)
             marked = bool(len(repairs.stray) or len(repairs.wide))
     header = frame.head(1).collect()
     names = [header_name(v or "") for v in header.row(0)[1:]] if header.height else []
