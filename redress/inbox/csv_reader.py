@@ -31,6 +31,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -147,7 +148,9 @@ _FROM_OUTSIDE = rf"^(?:{_ONE},)*(?:{_ONE}|{_OPEN})$"  # whole or opens, strictly
 _FROM_INSIDE = rf'^{_WITHIN}(?:"(?:,{_ONE})*(?:,{_OPEN})?)?$'  # inside, closes or reopens, strictly
 # One field and the comma before it, in a line's values with a comma put before them:
 # every match is one field (a quote left open only at the end), none empty.
-_FIELD_AFTER_COMMA = rf",(?:{_QUOTED}|{_OPEN}$|{_AS_WRITTEN})"
+_FIELD_AFTER_COMMA = rf",(?:{_OPEN}$|{_QUOTED}|{_AS_WRITTEN})"  # `"a""` at the end is open, not `"a"`
+# A record of nothing but empty values, quoted or not: no row (the reader drops it)
+BLANK_RECORD = r'^\s*(?:"\s*")?\s*(?:,\s*(?:"\s*")?\s*)*$'
 _CLOSING = r'^(?:[^"]|"")*"'  # a line's text up to the quote that closes the value it began in
 # A line with a stray quote that, read as Python's csv module reads it (text after a
 # closing quote kept with the value), ends inside a quoted value it opened
@@ -161,11 +164,10 @@ _OUT_WHOLE, _OUT_WHOLE_AS_WRITTEN, _OUT_OPENS, _OUT_OPENS_AS_WRITTEN, _OUT_BAD_O
 (_IN_INSIDE, _IN_CLOSES, _IN_CLOSES_AS_WRITTEN, _IN_REOPENS, _IN_REOPENS_AS_WRITTEN, _IN_BAD_CLOSES, _IN_BAD_REOPENS,
  _IN_BAD) = range(8)
 _REOPENING = (_IN_REOPENS, _IN_REOPENS_AS_WRITTEN, _IN_BAD_REOPENS)
-# A line the reader cannot take, in the copy it reads instead (`repaired_copy`): one
-# quoted field, NUL (a byte no accepted file holds), a letter saying why (STRAY_QUOTE,
-# BEYOND_HEADER) and the line as written.
-MARK = "\x00"
-STRAY_MARK, WIDE_MARK = MARK + "S", MARK + "W"
+# A record the reader cannot take, in the copy it reads instead (`repaired_copy`): one
+# quoted field, a mark no line of the file holds (drawn for each copy), a letter saying
+# why (STRAY, WIDE) and the record as written.
+STRAY, WIDE = "S", "W"
 
 
 def _first(line: pl.Expr, shapes: list[tuple[str, int]], otherwise: int) -> pl.Expr:
@@ -210,6 +212,7 @@ class Repairs(NamedTuple):
     wide: np.ndarray        # a record of one line with more fields than the reader's width
     outside: np.ndarray     # a record's first line with a quote inside an unquoted value
     inside: np.ndarray      # ... a later line of one, the value it began in closing on it
+    blank: np.ndarray       # a record of one line of nothing but empty values, wider than the width
 
 
 def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = False) -> Repairs:
@@ -236,7 +239,7 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
     base = raw.filter(line.str.contains('"', literal=True)).select(
         "i", pl.when(line.str.contains(STRICT["whole"])).then(None).otherwise(line).alias("odd"),
         line.str.contains(INSIDE).alias("inside_only")).collect()
-    i = base["i"].to_numpy()
+    i = base["i"].to_numpy().astype(np.int64)  # one dtype throughout: searchsorted casts a mismatched array whole
     out = np.full(len(i), _OUT_WHOLE, dtype=np.int8)
     odd = base.filter(pl.col("odd").is_not_null())
     if odd.height:
@@ -254,9 +257,9 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
         judged = raw.filter(pl.col("i").is_in(pl.Series(i[sorted(pending)], dtype=pl.UInt32).implode())).select(
             "i", _in_class(line).alias("inside"),
             line.str.extract(_CLOSING, 0).str.count_matches(",", literal=True).fill_null(0).alias("commas")).collect()
-        for n, code, before in judged.iter_rows():
-            at = int(np.searchsorted(i, n))
-            inside[at], closing_commas[at] = code, before
+        at = np.searchsorted(i, judged["i"].to_numpy().astype(np.int64)).tolist()
+        inside.update(zip(at, judged["inside"].to_list()))
+        closing_commas.update(zip(at, judged["commas"].to_list()))
         pending = {e for e in (next_event(k) for k in pending if inside[k] in _REOPENING) if e is not None} - set(inside)
     header = raw.head(1).select(commas).collect().item() if len(opens) else 0
     # lines that look like no row where a quoted value would take them in: blank, or
@@ -266,56 +269,64 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
     unlike = raw.filter((taken < header) | ~line.str.contains(r"[^,\s]")).select(
         "i", blank=~line.str.contains(r"[^,\s]"))
     unlike = unlike.collect() if len(opens) else unlike.clear().collect()  # asked only of an opening line's value
-    unlike_i, unlike_blank = unlike["i"].to_numpy(), unlike["blank"].to_numpy()
+    unlike_i = unlike["i"].to_numpy().astype(np.int64)
+    written = np.concatenate([[0], np.cumsum(~unlike["blank"].to_numpy())])  # non-blank ones up to each
 
-    def between(o: int, k: int) -> np.ndarray:
-        return (unlike_i > i[o]) & (unlike_i < i[k])
+    def between(o: int, k: int) -> tuple[int, int]:
+        """(lines, non-blank lines) that look like no row, strictly between o and k."""
+        lo, hi = np.searchsorted(unlike_i, i[o], side="right"), np.searchsorted(unlike_i, i[k], side="left")
+        return int(hi - lo), int(written[hi] - written[lo])
 
     def only_rows(o: int, k: int) -> bool:
         """The record from o to k (positions in `i`) takes in only lines like rows."""
-        return closing_commas[k] >= header and not np.any(between(o, k) & ~unlike_blank)
+        return closing_commas[k] >= header and between(o, k)[1] == 0
 
     def no_rows(o: int, k: int) -> bool:
         """... takes in no line like a row."""
-        return closing_commas[k] < header and np.count_nonzero(between(o, k)) == i[k] - i[o] - 1
+        return closing_commas[k] < header and between(o, k)[0] == i[k] - i[o] - 1
 
-    def read(refused: set[int]) -> tuple[list[tuple[int, int, bool]], list[int]]:
-        """(records, visited): records of several lines as (first, last, stray) positions
-        in `i`, openers in `refused` taken as stray alone; `visited` the lines each
-        sound one closes or reopens on."""
-        records, visited = [], []
-        after = 0  # the first line not yet read
-        for o in opens:
-            if i[o] < after:
-                continue  # inside a record of several lines taken already
-            if o in refused:
-                after = i[o] + 1
-                continue
-            k, passed, stray = o, [], out[o] == _OUT_BAD_OPENS
-            while True:
+    ends: dict[int, tuple[int | None, bool]] = {}  # event -> (where its value closes, or None; lenient on the way)
+
+    def end_of(first: int) -> tuple[int | None, bool]:
+        """Where a value whose first possible end is `first` closes as CSV (None: it does
+        not), and whether a line on the way is read leniently; each event judged once."""
+        chain, k = [], first
+        while k is not None and k not in ends:
+            code = inside[k]
+            if code == _IN_BAD:
+                ends[k] = (None, False)
+            elif code in (_IN_CLOSES, _IN_CLOSES_AS_WRITTEN, _IN_BAD_CLOSES):
+                ends[k] = (k, code == _IN_BAD_CLOSES)
+            else:
+                chain.append(k)
                 k = next_event(k)
-                if k is None or inside[k] == _IN_BAD:
-                    after = i[o] + 1  # never closed as CSV: the opening line alone is stray
-                    break
-                passed.append(k)
-                stray = stray or inside[k] in (_IN_BAD_CLOSES, _IN_BAD_REOPENS)
-                if inside[k] in (_IN_CLOSES, _IN_CLOSES_AS_WRITTEN, _IN_BAD_CLOSES):
-                    if stray and not no_rows(o, k):
-                        after = i[o] + 1  # a stray record would take in rows: its first line alone is
-                        break
-                    records.append((o, k, stray))
-                    visited += [] if stray else passed
-                    after = i[k] + 1
-                    break
-        return records, visited
-
-    refused: set[int] = set()
-    while True:
-        records, visited = read(refused)
-        swallowing = {o for o, k, _ in records if guard_rows and only_rows(o, k)}
-        if not swallowing:
+                continue
             break
-        refused |= swallowing  # a quote left open, closed by a later line's quote: read again without it
+        after = ends[k] if k is not None else (None, False)
+        for c in reversed(chain):  # a value reopened on c ends where the next one does
+            after = (after[0], after[1] or inside[c] == _IN_BAD_REOPENS) if after[0] is not None else (None, False)
+            ends[c] = after
+        return ends[first]
+
+    records, visited = [], []  # (first, last, stray) positions in `i`; the lines sound ones end or reopen on
+    after = 0  # the first line not yet read
+    for o in opens:
+        if i[o] < after:
+            continue  # inside a record of several lines taken already
+        first = next_event(o)
+        k, lenient = end_of(first) if first is not None else (None, False)
+        stray = out[o] == _OUT_BAD_OPENS or lenient
+        if k is None or (stray and not no_rows(o, k)) or (guard_rows and not stray and only_rows(o, k)):
+            # never closed as CSV; or a stray record that would take in rows; or, in a
+            # scope file, a quote left open closed by a later line's quote: the opening
+            # line alone is stray, the lines after it read again
+            after = i[o] + 1
+            continue
+        records.append((o, k, stray))
+        while not stray and first is not None and first <= k:
+            visited.append(first)
+            first = next_event(first)
+        after = i[k] + 1
     firsts = np.array([i[o] for o, _, _ in records], dtype=np.int64)
     lasts = np.array([i[k] for _, k, _ in records], dtype=np.int64)
 
@@ -329,20 +340,23 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
     stray = np.concatenate([alone, np.array([f for f, _ in several], dtype=i.dtype)])
     stray_last = np.concatenate([alone, np.array([last for _, last in several], dtype=i.dtype)])
     order = np.argsort(stray, kind="stable")
-    wide = np.array([], dtype=i.dtype)
+    wide = blank = np.array([], dtype=i.dtype)
     if max_fields is not None:
         # lines with more commas than that: their fields counted, quoted commas apart
         fields = (pl.lit(",") + line).str.extract_all(_FIELD_AFTER_COMMA).list.len()
         counted = raw.filter(commas >= max_fields).select(
-            "i", pl.when(line.str.contains(LOOSE["whole"])).then(fields).alias("fields")).collect()
+            "i", pl.when(line.str.contains(LOOSE["whole"])).then(fields).alias("fields"),
+            line.str.contains(BLANK_RECORD).alias("blank")).collect()
         ids = counted["i"].to_numpy().astype(i.dtype)
-        wide = ids[(counted["fields"].fill_null(0).to_numpy() > max_fields) & ~covered(ids)]
+        over = (counted["fields"].fill_null(0).to_numpy() > max_fields) & ~covered(ids)
+        wide, blank = ids[over & ~counted["blank"].to_numpy()], ids[over & counted["blank"].to_numpy()]
     sound_first = np.zeros(len(i), dtype=bool)
     sound_first[np.array([o for o, _, stray in records if not stray], dtype=np.int64)] = True
     outside = i[(loose & (out == _OUT_WHOLE_AS_WRITTEN)) | (sound_first & (out == _OUT_OPENS_AS_WRITTEN))]
     inside_lines = np.array(sorted(i[k] for k in set(visited)
                                    if inside[k] in (_IN_CLOSES_AS_WRITTEN, _IN_REOPENS_AS_WRITTEN)), dtype=i.dtype)
-    return Repairs(stray[order], stray_last[order], wide, np.setdiff1d(outside, wide), inside_lines)
+    return Repairs(stray[order], stray_last[order], wide, np.setdiff1d(outside, np.union1d(wide, blank)),
+                   inside_lines, blank)
 
 
 def _requoted(values: pl.Expr) -> pl.Expr:
@@ -355,52 +369,67 @@ def _requoted(values: pl.Expr) -> pl.Expr:
     return values.str.extract_all(_FIELD_AFTER_COMMA).list.eval(field(pl.element().str.slice(1))).list.join(",")
 
 
-def repaired_copy(path: Path, repairs: Repairs, scratch: Path) -> Path:
-    """A copy of the file in a new file in `scratch` (private: a run's umask) in which
-    each stray record (`repairs`: its lines joined by LF) or wide line is one quoted
-    field, STRAY_MARK or WIDE_MARK and the record as written; in each line with a quote
-    inside an unquoted value such values are quoted (`_requoted`: in a later line of a
-    record, after the quote that closes the value it began in); every other line is as
-    it is. The reader takes each marked record as one record of its own and the others
-    as the file has them. Lines are copied as Polars splits them: a CR before a line
-    end is not kept, so a quoted value holding a Windows line break holds a bare LF in
-    the copy."""
+def _line_end(path: Path) -> str:
+    """CRLF when every line of the file ends so, else LF: the line end a quoted line break
+    in a value most likely had (Excel ends rows with CRLF and a line break inside a cell
+    with LF), which the copy's lines cannot keep (Polars takes the CR of a CRLF away)."""
+    lf = crlf = 0
+    last = b""
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            lf += block.count(b"\n")
+            crlf += block.count(b"\r\n") + (last == b"\r" and block[:1] == b"\n")
+            last = block[-1:]
+    return "\r\n" if lf and crlf == lf else "\n"
+
+
+def repaired_copy(path: Path, repairs: Repairs, scratch: Path) -> tuple[Path, str]:
+    """(a copy of the file in a new file in `scratch`, private: a run's umask; its mark).
+    In the copy each stray record (`repairs`: its lines joined) or wide line is one
+    quoted field, the mark (drawn so that no line of the file holds it), STRAY or WIDE
+    and the record as written; a blank one wider than the width, an empty line; in each line with a quote inside an unquoted value such
+    values are quoted (`_requoted`: in a later line of a record, after the quote that
+    closes the value it began in); every other line is as it is. The reader takes each
+    marked record as one record of its own and the others as the file has them. Lines
+    end as `_line_end` says."""
     scratch.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix="repaired-", suffix=".csv", dir=scratch)
     os.close(handle)
     raw = raw_lines(path, truncate=True).with_row_index("i")
     line, i = pl.col("line"), pl.col("i")
+    mark = secrets.token_hex(16)
+    while raw.select(line.str.contains(mark, literal=True).any()).collect().item():
+        mark = secrets.token_hex(16)
+    eol = _line_end(path)
 
     def ids(lines: np.ndarray) -> pl.Expr:
         return i.is_in(pl.Series(lines, dtype=pl.UInt32).implode())
 
-    def marked(mark: str, text: pl.Expr) -> pl.Expr:
-        return '"' + pl.lit(mark) + text.fill_null("").str.replace_all('"', '""', literal=True) + '"'
+    def marked(kind: str, text: pl.Expr) -> pl.Expr:
+        return '"' + pl.lit(mark + kind) + text.fill_null("").str.replace_all('"', '""', literal=True) + '"'
 
     # the stray records: their lines joined, the first standing for all
     spans = pl.DataFrame({"first": repairs.stray, "last": repairs.stray_last}, schema={"first": pl.UInt32,
                                                                                       "last": pl.UInt32})
-    records = (raw.join_asof(spans.lazy(), left_on="i", right_on="first", strategy="backward")
-               .filter(i <= pl.col("last"))
-               .group_by("first").agg(line.fill_null("").sort_by(i).str.join("\n").alias("record")))
+    within = raw.join_asof(spans.lazy(), left_on="i", right_on="first", strategy="backward").filter(i <= pl.col("last"))
+    records = within.group_by("first").agg(line.fill_null("").sort_by(i).str.join(eol).alias("record"))
     closing = line.str.extract(_CLOSING, 0)
     rest = line.str.slice(closing.str.len_chars())
     keep = pl.lit(True)
     repaired = pl.concat([
-        records.select(i=pl.col("first"), repaired=marked(STRAY_MARK, pl.col("record")), keep=keep),
-        raw.filter(ids(repairs.wide)).select(i, repaired=marked(WIDE_MARK, line), keep=keep),
+        records.select(i=pl.col("first"), repaired=marked(STRAY, pl.col("record")), keep=keep),
+        raw.filter(ids(repairs.wide)).select(i, repaired=marked(WIDE, line), keep=keep),
+        raw.filter(ids(repairs.blank)).select(i, repaired=pl.lit(""), keep=keep),  # no row: an empty line
         raw.filter(ids(repairs.outside)).select(i, repaired=_requoted(pl.lit(",") + line), keep=keep),
         raw.filter(ids(repairs.inside)).select(
             i, repaired=closing + pl.when(rest == "").then(pl.lit("")).otherwise("," + _requoted(rest)), keep=keep),
         # the later lines of a stray record: in its first
-        raw.join_asof(spans.lazy(), left_on="i", right_on="first", strategy="backward")
-           .filter((i > pl.col("first")) & (i <= pl.col("last")))
-           .select(i, repaired=pl.lit(None, pl.String), keep=pl.lit(False)),
+        within.filter(i > pl.col("first")).select(i, repaired=pl.lit(None, pl.String), keep=pl.lit(False)),
     ]).collect()  # the repaired lines alone, few
     raw.join(repaired.lazy(), on="i", how="left", maintain_order="left").filter(pl.col("keep").fill_null(True)).select(
         pl.coalesce("repaired", "line").alias("line"),
-    ).sink_csv(name, include_header=False, quote_style="never")
-    return Path(name)
+    ).sink_csv(name, include_header=False, quote_style="never", line_terminator=eol)
+    return Path(name), mark
 
 
 def _scan(path: Path, quotes_checked: bool = True) -> tuple[pl.LazyFrame, list[str], Width]:
@@ -438,7 +467,7 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
     value that silently holds those rows."""
     frame, positions, found = _scan(path)
     guard = malformed and not line_per_row  # a scope file: a quote left open must not take in rows
-    marked = False
+    mark = None
     if found.irregular or (guard and found.swallowing) or (found.wide and malformed and scratch):
         repairs = line_repairs(path, found.wide if malformed and scratch else None, guard)
         if len(repairs.stray) and (not malformed or scratch is None or repairs.stray[0] == 0):
@@ -447,8 +476,9 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
         if len(requoted) and scratch is None:
             raise FileRejected(UNREADABLE_FILE, f"line {requoted[0] + 1} has {QUOTE_INSIDE}")
         if any(len(lines) for lines in repairs):
-            frame, positions, _ = _scan(repaired_copy(path, repairs, scratch), quotes_checked=False)
-            marked = bool(len(repairs.stray) or len(repairs.wide))
+            copy, mark = repaired_copy(path, repairs, scratch)
+            frame, positions, _ = _scan(copy, quotes_checked=False)
+            mark = mark if len(repairs.stray) or len(repairs.wide) else None
     header = frame.head(1).collect()
     names = [header_name(v or "") for v in header.row(0)[1:]] if header.height else []
     while names and not names[-1]:
@@ -465,20 +495,20 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
     named = [pl.col(c).alias(n) for c, n in zip(positions, names) if n]
     if not malformed:
         return data.filter(~blank).select(ROW, *named)
-    if not extra and not line_per_row and not marked:
+    if not extra and not line_per_row and mark is None:
         # No row can be wider than the header: nothing to mark, and no record to re-join
         # (Polars would build both branches of a when for every row of a scope file).
         none = pl.lit(None, pl.String)
         return data.filter(~blank).select(ROW, *named, none.alias(MALFORMED), none.alias(AS_WRITTEN))
     first = pl.col(positions[0])
-    is_marked = first.str.starts_with(MARK).fill_null(False) if marked else pl.lit(False)
-    if marked:
+    is_marked = first.str.starts_with(mark).fill_null(False) if mark else pl.lit(False)
+    if mark:
         named = [pl.when(~is_marked).then(pl.col(c)).alias(n) for c, n in zip(positions, names) if n]
     # One row per payment: a value spanning lines is a quote left open, most likely, whose
     # closing quote lines later took the rows between into it (they are in as_written).
     spans = (pl.any_horizontal(pl.col(c).str.contains("[\r\n]").fill_null(False) for c in positions)
              if line_per_row else pl.lit(False))
-    said = (pl.when(is_marked).then(pl.when(first.str.starts_with(WIDE_MARK)).then(pl.lit(BEYOND_HEADER))
+    said = (pl.when(is_marked).then(pl.when(first.str.starts_with((mark or "") + WIDE)).then(pl.lit(BEYOND_HEADER))
                                    .otherwise(pl.lit(STRAY_QUOTE)))
             .when(beyond).then(pl.lit(BEYOND_HEADER))
             .when(spans).then(pl.lit(SPANS_LINES)).otherwise(pl.lit(None, pl.String)))
@@ -489,6 +519,6 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
             .otherwise(value)
 
     record = pl.concat_str([field(c) for c in positions], separator=",").str.strip_chars_end(",")
-    written = (pl.when(is_marked).then(first.str.slice(len(STRAY_MARK))).when(beyond | spans).then(record)
+    written = (pl.when(is_marked).then(first.str.slice(len(mark or "") + 1)).when(beyond | spans).then(record)
                .otherwise(pl.lit(None, pl.String)))
     return data.filter(~blank).select(ROW, *named, said.alias(MALFORMED), written.alias(AS_WRITTEN))

@@ -242,10 +242,10 @@ def test_a_file_cut_short_while_it_is_read_is_read_whole_by_a_later_run(tmp_path
     whole = late.read_bytes()
     original = io.scope_frame
 
-    def cut_while_read(path):
+    def cut_while_read(path, scratch=None):
         if path.name == "late.parquet" and path.stat().st_size == len(whole):
             path.write_bytes(whole[: len(whole) // 2])  # the sender is writing it again
-        return original(path)
+        return original(path, scratch)
 
     monkeypatch.setattr(io, "scope_frame", cut_while_read)
     first = run(data)

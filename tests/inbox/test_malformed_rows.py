@@ -511,3 +511,48 @@ def test_a_quote_left_open_in_scope_takes_in_no_rows_though_a_later_value_ends_w
     path.write_text(SCOPE_HEADER + '\nC1,,,name,2025-07-01T10:00:00,,"waf log\nserver 3, rack 4\nend"\n', encoding="utf-8")
     assert io.scope_frame(path, tmp_path / "work").collect().select("customer_id", "source").rows() == [
         ("C1", "waf log\nserver 3, rack 4\nend")]
+
+
+def test_second_review_a_stray_quote_before_a_value_over_lines_keeps_the_width_right(tmp_path):
+    """Found by the second review: the copy's marks began with a quote and a NUL, at which
+    raw lines are split, so an odd number of marks upset the count of a later record's
+    fields and a sound file was refused as too wide."""
+    from redress.inbox.csv_reader import STRAY_QUOTE
+
+    body = ('C1,,,name,2025-07-01T10:00:00,,waf\nC3,,,name,2025-07-01T10:00:00,,"printer" tray\n'
+            'C7,,,name,2025-07-01T10:00:00,,"edr\nalert",\n')
+    path = tmp_path / "s.csv"
+    path.write_text(SCOPE_HEADER + "\n" + body, encoding="utf-8")
+    got = io.scope_frame(path, tmp_path / "work").collect()
+    assert got.select("row_number", "customer_id", "source", "malformed").rows() == [
+        (1, "C1", "waf", None), (2, None, None, STRAY_QUOTE), (3, "C7", "edr\nalert", None)]
+
+
+@pytest.mark.parametrize("body", ['r1,5" x,"a""\nb"\nr2\n', 'r1,5" x,"""\nr2"\n', 'x","u""\n"\nr2\n'])
+def test_second_review_a_value_ending_in_a_doubled_quote_is_read_as_python_reads_it(tmp_path, body):
+    """Found by the second review: a line quoted again for the copy lost the last quote of
+    a value left open by a doubled quote (`"a""` read as `"a"`), and a sound file was
+    refused."""
+    import csv
+    import io as text_io
+
+    path = tmp_path / "q.csv"
+    path.write_text("a,b,c,d\n" + body, encoding="utf-8")
+    got = io.read_text_frame(path, (), ("a", "b", "c", "d"), malformed=True, line_per_row=False,
+                             scratch=tmp_path / "work").collect()
+    want = [[v.strip() or None for v in r] + [None] * (4 - len(r)) for r in csv.reader(text_io.StringIO(body))]
+    assert [[r[c] for c in ("a", "b", "c", "d")] for r in got.to_dicts()] == want
+    assert got["malformed"].to_list() == [None] * len(want)
+
+
+def test_second_review_empty_records_are_no_rows_however_wide(tmp_path):
+    """Found by the second review: with a real row far wider than the header in the file,
+    a line of commas, or a record of 41 empty quoted values, was quarantined as too wide;
+    it is no row (the SPEC's rule for blank lines)."""
+    from redress.inbox.csv_reader import BEYOND_HEADER
+
+    path = tmp_path / "s.csv"
+    path.write_text(SCOPE_HEADER + "\nC1,,,name,2025-07-01,,x" + ",y" * 40 + "\n" + "," * 45 + "\n"
+                    + ",".join(['""'] * 41) + "\nC2,,,name,2025-07-01,,waf\n", encoding="utf-8")
+    got = io.scope_frame(path, tmp_path / "work").collect()
+    assert got.select("row_number", "customer_id", "malformed").rows() == [(1, None, BEYOND_HEADER), (4, "C2", None)]
