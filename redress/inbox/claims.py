@@ -20,6 +20,9 @@ def claims_frame(path: Path, scratch: Path | None = None) -> pl.LazyFrame:
     required; `malformed`: what is wrong with a row the reader could not split, and
     `as_written`: that row as written, both NULL for a sound one; the checks read it for
     the codes it names, quarantine never keeps it: it may hold a shifted account), plus
-    bank_account_digits and bank_valid by the master's bank rule (`bank_details`). Raises FileRejected (unreadable_file, empty_file, missing_column). Given `scratch`, a folder for a
-    work file, a line with a stray quote is a malformed row too (csv_reader.csv_frame)."""
-    return read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS, malformed=True, scratch=scratch).with_columns(*bank_details())
+    bank_account_digits and bank_valid by the master's bank rule (`bank_details`).
+    Raises FileRejected (unreadable_file, empty_file, missing_column). Given `scratch`, a
+    folder for a work file, a line with a stray quote is a malformed row too
+    (csv_reader.csv_frame)."""
+    frame = read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS, malformed=True, scratch=scratch)
+    return frame.with_columns(*bank_details())

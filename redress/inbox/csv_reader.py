@@ -387,9 +387,10 @@ def repaired_copy(path: Path, repairs: Repairs, scratch: Path) -> tuple[Path, st
     """(a copy of the file in a new file in `scratch`, private: a run's umask; its mark).
     In the copy each stray record (`repairs`: its lines joined) or wide line is one
     quoted field, the mark (drawn so that no line of the file holds it), STRAY or WIDE
-    and the record as written; a blank one wider than the width, an empty line; in each line with a quote inside an unquoted value such
-    values are quoted (`_requoted`: in a later line of a record, after the quote that
-    closes the value it began in); every other line is as it is. The reader takes each
+    and the record as written; a blank one wider than the width is an empty line; in
+    each line with a quote inside an unquoted value such values are quoted (`_requoted`:
+    in a later line of a record, after the quote that closes the value it began in);
+    every other line is as it is. The reader takes each
     marked record as one record of its own and the others as the file has them. Lines
     end as `_line_end` says."""
     scratch.mkdir(parents=True, exist_ok=True)
@@ -456,9 +457,8 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
     header's fields plus MAX_BEYOND_HEADER): only when a file has one, the file is read
     through a copy in `scratch` (`repaired_copy`): a value with a quote inside it that
     does not start with one is read as written; with `malformed` a line with a stray
-    quote, or a row that wide, is a row of its own,
-    every named column NULL, MALFORMED STRAY_QUOTE or BEYOND_HEADER and AS_WRITTEN the
-    line. A stray quote without `malformed` (a customers snapshot is refused whole) or
+    quote, or a row that wide, is a row of its own, every named column NULL, MALFORMED
+    STRAY_QUOTE or BEYOND_HEADER and AS_WRITTEN the line. A stray quote without `malformed` (a customers snapshot is refused whole) or
     in the header, or a quote the reader needs the copy for without `scratch`, makes the
     file unreadable_file naming the line (a row that wide, without `malformed` or
     `scratch`, too, saying so: `text_frame.unreadable`). In a scope file (`malformed`,
