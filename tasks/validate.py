@@ -111,7 +111,8 @@ def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: st
                         data_category := c.data_category, accessed_at := c.accessed_at_raw,
                         confidence := c.confidence_raw, source := c.source)) END::VARCHAR AS row_json
         FROM {_AGREED}
-        JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files WHERE status = {sql_literal(ACCEPTED)}
+        JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files
+              WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)}
               QUALIFY row_number() OVER (PARTITION BY file_sha256 ORDER BY ingested_at, file_name) = 1) f
           ON f.file_sha256 = c.file_sha256
         WHERE c.destination = $destination""",

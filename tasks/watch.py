@@ -1,11 +1,11 @@
 """The inbox watch: which inbox files hold content the warehouse has not recorded.
 
-A file is new when its (SHA-256, name) pair is not in `ingested_files`: the rule the
+A file is new when its (kind, SHA-256, name) is not in `ingested_files`: the rule the
 ingest and returns stages use to choose what to read (SPEC "The data folder"), so the
 watch starts a run exactly when a run has something to do. Hashing a large inbox every
 minute would read gigabytes for nothing, so a file last modified before the start of
-the latest run that recorded its name and size is not hashed again: that run read it as
-it is now. (A copy that back-dates the modification time and keeps the size could hide
+the latest run that recorded its name and size in its folder is not hashed again: that
+run read it as it is now (a file moved from another folder keeps its time, and is new). (A copy that back-dates the modification time and keeps the size could hide
 a change that way; drop such a file under a new name.) A file still being copied in is
 waited for as a run waits (redress.inbox.listing.settle, REDRESS_INBOX_QUIET_SECONDS).
 """
@@ -33,6 +33,7 @@ from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
 
 @dataclass(frozen=True)
 class Recorded:
+    kind: str
     file_sha256: str
     file_name: str
     size_bytes: int
@@ -45,28 +46,28 @@ def recorded_files(warehouse: Path) -> list[Recorded]:
         return []
     with connect(warehouse, read_only=True) as con:
         rows = con.execute("""
-            SELECT f.file_sha256, f.file_name, f.size_bytes, r.started_at
+            SELECT f.kind, f.file_sha256, f.file_name, f.size_bytes, r.started_at
             FROM ingested_files f JOIN runs r USING (run_id)""").fetchall()
-    return [Recorded(sha, name, size, started) for sha, name, size, started in rows]
+    return [Recorded(kind, sha, name, size, started) for kind, sha, name, size, started in rows]
 
 
 def unrecorded(listed: list[Listed], recorded: list[Recorded],
                sha256_of: Callable[[Path], str | None]) -> list[tuple[Listed, str]]:
-    """The listed files whose (sha256, name) is not recorded, with their sha256.
+    """The listed files whose (kind, sha256, name) is not recorded, with their sha256.
     Only files that may have changed since they were recorded are hashed; a file
     `sha256_of` cannot hash as listed (None: it changed meanwhile) waits for the next check."""
-    pairs = {(r.file_sha256, r.file_name) for r in recorded}
-    recorded_since: dict[tuple[str, int], datetime] = {}
+    seen = {(r.kind, r.file_sha256, r.file_name) for r in recorded}
+    recorded_since: dict[tuple[str, str, int], datetime] = {}
     for r in recorded:
-        key = (r.file_name, r.size_bytes)
+        key = (r.kind, r.file_name, r.size_bytes)
         recorded_since[key] = max(r.run_started_at, recorded_since.get(key, r.run_started_at))
     new = []
     for f in listed:
-        since = recorded_since.get((f.name, f.size_bytes))
+        since = recorded_since.get((f.kind, f.name, f.size_bytes))
         if since is not None and f.modified < since:
             continue  # unchanged since a run read it under this name
         sha = sha256_of(f.path)
-        if sha is not None and (sha, f.name) not in pairs:
+        if sha is not None and (f.kind, sha, f.name) not in seen:
             new.append((f, sha))
     return new
 

@@ -88,7 +88,7 @@ def member(con, data_dir: Path, who: str) -> str:
                f.file_name AS file, e.row_number AS row
         FROM scope_exposures e
         LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
-                   WHERE status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
+                   WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
         WHERE e.customer_id = ? ORDER BY e.accessed_at, file, row""", [who])
     held = rows(con, """
         SELECT q.reason, q.file_name AS file, q.row_number AS row FROM quarantine q

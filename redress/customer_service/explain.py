@@ -108,7 +108,7 @@ def _non_member(con, data_dir: Path, notice: dict) -> str:
         SELECT n.data_category AS category, n.confidence, n.accessed_at, f.file_name AS file, n.row_number AS row
         FROM non_member_exposures n
         LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
-                   WHERE status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
+                   WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
         WHERE n.recipient = ? ORDER BY n.accessed_at, file, row""", [notice["person_key"].removeprefix("nonmember:")])
     # Looked up by the person's key, not by the notification's recipient: an email is
     # notified at its address even when the key is a landline (SPEC "Notifications").

@@ -1,6 +1,6 @@
 """The new files of the inbox, as the ingest and returns stages both take them (SPEC
-"File rules", "Reading files"): each file whose content was not seen before is handed to
-the stage's loader; a duplicate, a text file that is not UTF-8 or a file the loader
+"File rules", "Reading files"): each file whose content was not seen before in its folder
+is handed to the stage's loader; a duplicate, a text file that is not UTF-8 or a file the loader
 rejects whole is recorded (ingested_files, quarantine) with its reason.
 """
 
@@ -42,10 +42,10 @@ def not_read(kind: str, name: str, why: str, logger) -> FileRead:
 def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
                   load: Callable[[io.InboxFile], FileRead], stage: str | None = None,
                   listed: list[tuple[str, str, str | None]] | None = None) -> list[FileRead]:
-    """Calls `load` on every inbox file of these kinds whose content was not seen before,
-    in read order (redress.inbox.files.read_order: oldest modification time first, then natural order of
-    names). A file seen before under this name is passed over; the same content under
-    another name is recorded as duplicate_file; a text file that is not UTF-8, or one
+    """Calls `load` on every inbox file of these kinds whose content was not seen before
+    in its folder (kind), in read order (redress.inbox.files.read_order: oldest modification time first, then natural order of
+    names). A file seen before in its folder under this name is passed over; the same
+    content there under another name is recorded as duplicate_file; a text file that is not UTF-8, or one
     `load` rejects whole (FileRejected), is recorded and quarantined with its reason.
     Files still being copied in are waited for (REDRESS_INBOX_QUIET_SECONDS, at most
     REDRESS_INBOX_WAIT_SECONDS); those still changing, links and other non-regular
@@ -61,14 +61,18 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
     entries = [not_read(p.kind, p.name, p.why, logger) for p in inbox.passed_over]
     if listed is not None:
         listed += [(f.kind, f.name, f.sha256) for f in inbox.files] + [(p.kind, p.name, None) for p in inbox.passed_over]
+    # A file is its content within its folder (its kind): the same bytes refused in the
+    # wrong folder (a scope file among the customers: missing_column) are read once moved
+    # to the right one, under any name; in one folder, content seen before is a duplicate.
     with connect(ctx.warehouse) as con:
-        recorded = con.execute("SELECT file_sha256, file_name FROM ingested_files").fetchall()
-    seen_pairs, seen_content = set(recorded), {sha for sha, _ in recorded}
-    new = [f for f in inbox.files if (f.sha256, f.name) not in seen_pairs]
+        recorded = con.execute("SELECT kind, file_sha256, file_name FROM ingested_files WHERE kind IN "
+                               "(SELECT unnest(?::VARCHAR[]))", [list(kinds)]).fetchall()
+    seen_files, seen_content = set(recorded), {(kind, sha) for kind, sha, _ in recorded}
+    new = [f for f in inbox.files if (f.kind, f.sha256, f.name) not in seen_files]
     stage = stage or kinds[0]
     for done, f in enumerate(new):
         progress.step(stage, "reading files", done, len(new))
-        if f.sha256 in seen_content:
+        if (f.kind, f.sha256) in seen_content:
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, DUPLICATE_FILE, "same content as a file seen before"))
             _log_file(logger, f, entries[-1])
@@ -78,7 +82,7 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
         except io.FileChanged as exc:
             entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
             continue
-        seen_content.add(f.sha256)
+        seen_content.add((f.kind, f.sha256))
         try:
             if f.text_problem:
                 raise io.FileRejected(UNREADABLE_FILE, f"{io.NOT_UTF8} (found: {f.text_problem})")
@@ -94,7 +98,7 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
         except io.FileChanged as exc:  # nothing was written for it: a later run reads it whole
-            seen_content.discard(f.sha256)
+            seen_content.discard((f.kind, f.sha256))
             entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
             continue
         except duckdb.Error as exc:

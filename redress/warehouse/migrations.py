@@ -7,6 +7,7 @@ import duckdb
 
 from redress.vocabulary import APPROVED, EXPIRED, REJECTED, SUPERSEDED
 from redress.warehouse.quarantine import masked_account
+from redress.warehouse.schema import create_statement
 
 
 def catalog(con: duckdb.DuckDBPyConnection) -> dict[str, frozenset[str]]:
@@ -69,6 +70,12 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
     # an earlier version read has none: the next run takes it as read in its policy's.
     if "timezone" not in tables.get("ingested_files", ()):
         con.execute("ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS timezone VARCHAR")
+    # A file is its content within its folder (schema.py): an earlier version keyed
+    # `ingested_files` by content and name alone, so the same file moved from the wrong
+    # folder to the right one could not be recorded there. DuckDB cannot change a key in
+    # place: the table is rebuilt under the new one, in one transaction.
+    if "ingested_files" in tables and "kind" not in _primary_key(con, "ingested_files"):
+        _rekey_ingested_files(con)
     # A scope row that is not the header's fields (redress/inbox/scope.py): an earlier
     # version refused its whole file, so every row it kept is sound (NULL).
     if "scope_rows" in tables and "malformed" not in tables["scope_rows"]:
@@ -84,3 +91,28 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
         WHERE kind = 'customers' AND row_json IS NOT NULL
           AND (json_exists(row_json, '$.name')
                OR NOT starts_with(coalesce(json_extract_string(row_json, '$.bank_account'), '******'), '******'))""")
+
+
+def _primary_key(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of a table's primary key (empty: none): under a millisecond."""
+    found = con.execute(
+        "SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = ? AND constraint_type = 'PRIMARY KEY'", [table]).fetchall()
+    return list(found[0][0]) if found else []
+
+
+def _rekey_ingested_files(con: duckdb.DuckDBPyConnection) -> None:
+    """`ingested_files` made again as schema.py creates it now, with every row it held:
+    in one transaction, so a kill leaves the old table or the new one, never neither."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DROP TABLE IF EXISTS ingested_files_rekeyed")
+        con.execute(create_statement("ingested_files").replace("EXISTS ingested_files (",
+                                                               "EXISTS ingested_files_rekeyed (", 1))
+        con.execute("INSERT INTO ingested_files_rekeyed BY NAME SELECT * FROM ingested_files")
+        con.execute("DROP TABLE ingested_files")
+        con.execute("ALTER TABLE ingested_files_rekeyed RENAME TO ingested_files")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise

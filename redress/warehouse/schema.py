@@ -26,7 +26,9 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     ingested_at   TIMESTAMPTZ NOT NULL,
     timezone      VARCHAR,               -- an accepted customers or scope file's: the timezone its
                                          -- times without an offset are read in now (redress/inbox/retime.py)
-    PRIMARY KEY (file_sha256, file_name)
+    -- A file is its content within its folder (redress/inbox/new_files.py): the same bytes
+    -- refused in the wrong folder are read when moved, even under the same name, to the right one.
+    PRIMARY KEY (kind, file_sha256, file_name)
 );
 
 -- Tables of tens of millions of rows carry no PRIMARY KEY or UNIQUE constraint: DuckDB
@@ -319,3 +321,12 @@ OWNERS = {
 def tables() -> list[str]:
     """The names of the warehouse's tables, in the order SCHEMA creates them."""
     return re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA)
+
+
+def create_statement(table: str) -> str:
+    """SCHEMA's `CREATE TABLE IF NOT EXISTS` statement of one table (for a migration that
+    rebuilds it); KeyError for a table SCHEMA does not create."""
+    found = re.search(rf"CREATE TABLE IF NOT EXISTS {re.escape(table)} \(.*?\n\);", SCHEMA, re.DOTALL)
+    if found is None:
+        raise KeyError(table)
+    return found.group(0)

@@ -23,8 +23,9 @@ def listed(name: str, size: int = 10, modified: datetime = T0, kind: str = "scop
     return Listed(kind, Path("/inbox") / kind / name, size, modified)
 
 
-def recorded(sha: str, name: str, size: int = 10, run_started: datetime = T0 + timedelta(minutes=1)) -> Recorded:
-    return Recorded(sha, name, size, run_started)
+def recorded(sha: str, name: str, size: int = 10, run_started: datetime = T0 + timedelta(minutes=1),
+             kind: str = "scope") -> Recorded:
+    return Recorded(kind, sha, name, size, run_started)
 
 
 class Hasher:
@@ -58,6 +59,19 @@ def test_new_is_by_content_and_name():
     # b.csv holds content already recorded under another name: a run records it as a
     # duplicate, so it is new to the warehouse; c.csv is new content
     assert [sha for _, sha in unrecorded(files, [recorded("A", "a.csv")], hasher)] == ["A", "C"]
+
+
+def test_a_file_moved_from_the_wrong_folder_is_new_there_though_its_name_size_and_time_are_kept():
+    # scope.csv was dropped among the customers (a run refused it: missing_column) and
+    # then moved (mv keeps the time) into scope: the runs read it by (kind, content, name),
+    # so the watch must start one
+    hasher = Hasher({"scope.csv": "A"})
+    moved = listed("scope.csv", kind="scope")
+    assert unrecorded([moved], [recorded("A", "scope.csv", kind="customers")], hasher) == [(moved, "A")]
+    assert hasher.hashed == ["scope.csv"]
+    # left where it was, it is not hashed again
+    assert unrecorded([listed("scope.csv", kind="customers")], [recorded("A", "scope.csv", kind="customers")],
+                      Hasher({})) == []
 
 
 def test_listing_takes_what_a_run_reads(tmp_path):

@@ -101,6 +101,39 @@ def test_an_earlier_warehouse_loses_the_message_text_of_notifications_and_keeps_
             ("customer:R20251203-001", "ZZZZZZZZ", "R20251203-001")]
 
 
+def test_an_earlier_warehouse_keys_ingested_files_by_folder_too_and_keeps_every_row(tmp_path):
+    """A file is its content within its folder: an earlier version keyed `ingested_files`
+    by (content, name) alone, so the same file moved to another folder could not be
+    recorded there. Opening it rebuilds the table under the new key, rows kept, once."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:  # as an earlier version left it
+        con.execute("CREATE TABLE ingested_files (file_sha256 VARCHAR NOT NULL, file_name VARCHAR NOT NULL, "
+                    "kind VARCHAR NOT NULL, size_bytes BIGINT NOT NULL, status VARCHAR NOT NULL, reason VARCHAR, "
+                    "rows_read BIGINT, run_id VARCHAR NOT NULL, ingested_at TIMESTAMPTZ NOT NULL, "
+                    "PRIMARY KEY (file_sha256, file_name))")
+        con.execute("INSERT INTO ingested_files VALUES ('aa', 'scope.csv', 'customers', 10, 'missing_column', "
+                    "'missing column(s): status', NULL, 'R20251201-001', '2025-12-01 09:00:00+00')")
+    for _ in range(2):  # idempotent
+        with connect(warehouse) as con:
+            key = con.execute("SELECT constraint_column_names FROM duckdb_constraints() "
+                              "WHERE table_name = 'ingested_files' AND constraint_type = 'PRIMARY KEY'").fetchall()
+            assert key == [(["kind", "file_sha256", "file_name"],)]
+    with connect(warehouse) as con:  # the same content and name, recorded in the folder it was moved to
+        con.execute("INSERT INTO ingested_files BY NAME SELECT 'aa' AS file_sha256, 'scope.csv' AS file_name, "
+                    "'scope' AS kind, 10 AS size_bytes, 'accepted' AS status, 3 AS rows_read, "
+                    "'R20251202-001' AS run_id, TIMESTAMPTZ '2025-12-02 09:00:00+00' AS ingested_at")
+        with pytest.raises(duckdb.ConstraintException):  # but never twice in one folder
+            con.execute("INSERT INTO ingested_files BY NAME SELECT 'aa' AS file_sha256, 'scope.csv' AS file_name, "
+                        "'scope' AS kind, 10 AS size_bytes, 'accepted' AS status, "
+                        "'R20251203-001' AS run_id, TIMESTAMPTZ '2025-12-03 09:00:00+00' AS ingested_at")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT kind, status, reason, rows_read, run_id, timezone FROM ingested_files "
+                           "ORDER BY run_id").fetchall() == [
+            ("customers", "missing_column", "missing column(s): status", None, "R20251201-001", None),
+            ("scope", "accepted", None, 3, "R20251202-001", None)]
+        assert "ingested_files_rekeyed" not in {t for (t,) in con.execute("SHOW TABLES").fetchall()}
+
+
 def test_an_earlier_warehouse_gets_the_runs_exposures_column_and_its_runs_read_as_not_counted(tmp_path):
     """Issue 10: `runs.exposures` (the report's exposure counts) is added to a warehouse
     an earlier version wrote; its runs have none recorded, so their page counts them."""

@@ -1,0 +1,118 @@
+"""A file dropped in the wrong inbox folder, refused there, then moved to the right one
+(SPEC "File rules", "Nothing is lost"): a file is its content within its folder, so the
+move is read like any new file, under its own name or another, and its people are paid;
+within one folder the same content is still a duplicate. The watch's side of the same
+rule is in tests/tasks/test_watch.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.remediation import remediation
+from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
+
+CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
+B1,Kim,b1@example.com,010-2000-0001,active,2020-01-01,,false,bank_transfer,004,1234567890
+V1,Lee,v1@example.com,010-2000-0002,active,2020-01-01,,false,,,
+"""
+# The next snapshot: V2 joins (a scope row names it from the first run on).
+CUSTOMERS_V2 = CUSTOMERS + "V2,Park,v2@example.com,010-2000-0003,active,2020-01-01,,false,,,\n"
+SCOPE = """customer_id,email,phone,data_category,accessed_at,confidence,source
+B1,,,name,2025-07-01,,log
+"""
+REVISION = """customer_id,email,phone,data_category,accessed_at,confidence,source
+V1,,,email,2025-07-01,,log
+V2,,,email,2025-07-01,,log
+"""
+
+
+def q(data: Path, sql: str, params=None):
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def run(data: Path, day: int) -> dict:
+    return remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, day))
+
+
+def paid(data: Path) -> dict[str, int]:
+    return dict(q(data, "SELECT customer_id, sum(amount) FROM ledger WHERE status IN ('issued', 'settled') "
+                        "GROUP BY ALL ORDER BY ALL"))
+
+
+def recorded(data: Path, name: str) -> list[tuple]:
+    return q(data, "SELECT kind, status FROM ingested_files WHERE file_name = ? ORDER BY run_id", [name])
+
+
+@pytest.fixture()
+def data(tmp_path):
+    data = tmp_path / "data"
+    for kind in ("customers", "scope", "returns", "claims"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS)
+    (data / "inbox" / "scope" / "scope.csv").write_text(SCOPE)
+    return data
+
+
+def move(data: Path, kind: str, name: str, to_kind: str, to_name: str | None = None) -> None:
+    """As a person moves a file: the same bytes and modification time (mv)."""
+    os.replace(data / "inbox" / kind / name, data / "inbox" / to_kind / (to_name or name))
+
+
+@pytest.mark.parametrize("to_name", [None, "scope_revision_fixed.csv"], ids=["same name", "renamed"])
+def test_a_scope_file_refused_among_the_customers_is_read_once_moved_to_scope(data, to_name):
+    (data / "inbox" / "customers" / "scope_revision.csv").write_text(REVISION)
+    run(data, 1)
+    assert recorded(data, "scope_revision.csv") == [("customers", "missing_column")]
+    assert paid(data) == {"B1": 50_000}  # V1's exposure is not evidence yet
+    move(data, "customers", "scope_revision.csv", "scope", to_name)
+    second = run(data, 2)
+    name = to_name or "scope_revision.csv"
+    assert q(data, "SELECT status, rows_read FROM ingested_files WHERE kind = 'scope' AND file_name = ?",
+             [name]) == [("accepted", 2)]
+    # V1 is paid; V2 is in no snapshot yet: an unknown customer id, quarantined, not dropped
+    assert paid(data) == {"B1": 50_000, "V1": 50_000}
+    assert q(data, "SELECT json_extract_string(row_json, '$.customer_id'), reason FROM quarantine "
+                   "WHERE kind = 'scope' AND file_name = ?", [name]) == [("V2", "unknown_customer_id")]
+    assert [(f["kind"], f["file_name"], f["status"]) for f in second["ingest"]["files"]] == [
+        ("scope", name, "accepted")]
+    # within the scope folder the same content is still a duplicate, under any name
+    shutil.copy2(data / "inbox" / "scope" / name, data / "inbox" / "scope" / "again.csv")
+    run(data, 3)
+    assert recorded(data, "again.csv") == [("scope", "duplicate_file")]
+    assert paid(data) == {"B1": 50_000, "V1": 50_000}
+
+
+def test_a_snapshot_refused_among_the_scope_files_becomes_the_master_once_moved(data):
+    (data / "inbox" / "scope" / "scope_revision.csv").write_text(REVISION)
+    (data / "inbox" / "scope" / "customers_v2.csv").write_text(CUSTOMERS_V2)
+    run(data, 1)
+    assert recorded(data, "customers_v2.csv") == [("scope", "missing_column")]
+    assert paid(data) == {"B1": 50_000, "V1": 50_000}  # V2 unknown to the master
+    move(data, "scope", "customers_v2.csv", "customers")
+    run(data, 2)
+    assert recorded(data, "customers_v2.csv") == [("scope", "missing_column"), ("customers", "accepted")]
+    assert q(data, "SELECT count(*) FROM customers") == [(3,)]
+    assert paid(data) == {"B1": 50_000, "V1": 50_000, "V2": 50_000}
+
+
+def test_a_returns_file_refused_among_the_claims_is_applied_once_moved_to_returns(data):
+    run(data, 1)
+    payment = q(data, "SELECT payment_id FROM ledger WHERE customer_id = 'B1'")[0][0]
+    (data / "inbox" / "claims" / "bank_results.csv").write_text(f"payment_id,status,reason\n{payment},returned,closed\n")
+    run(data, 2)
+    assert recorded(data, "bank_results.csv") == [("claims", "missing_column")]
+    assert q(data, "SELECT status FROM ledger WHERE payment_id = ?", [payment]) == [("issued",)]
+    move(data, "claims", "bank_results.csv", "returns")
+    third = run(data, 3)
+    assert recorded(data, "bank_results.csv") == [("claims", "missing_column"), ("returns", "accepted")]
+    assert third["returns"]["files"][0]["payments_applied"] == 1
+    # returned, and reissued once with the next attempt
+    assert q(data, "SELECT attempt, rail, status, amount FROM ledger WHERE customer_id = 'B1' ORDER BY attempt") == [
+        (1, "bank_transfer", "returned", 50_000), (2, "bank_transfer", "issued", 50_000)]
