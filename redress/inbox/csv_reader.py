@@ -67,6 +67,7 @@ class Width(NamedTuple):
     irregular: bool      # some quote may be stray, or read as Polars would not (`irregular_quotes`)
     wide: int | None     # the width, when one line alone has more commas than it
     swallowing: bool     # a quoted value running over lines takes in a line that looks like a row
+    header_line: int     # the header's line (0-based): the first with more than commas and whitespace
 
 
 def _csv_width(path: Path, quotes_checked: bool = True) -> Width:
@@ -90,22 +91,25 @@ def _csv_width(path: Path, quotes_checked: bool = True) -> Width:
     raw = raw_lines(path, truncate=True)
     line = pl.col("line").fill_null("")
     commas, quotes = line.str.count_matches(",", literal=True), line.str.count_matches('"', literal=True)
-    sound = pl.when(line.str.contains(r"[^,\s]")).then(commas).otherwise(0)  # a blank line's count as 0
+    written = line.str.contains(r"[^,\s]")
+    sound = pl.when(written).then(commas).otherwise(0)  # a blank line's count as 0
+    first_commas = commas.filter(written).first()  # the header's: blank lines before it are no rows
     # A record's commas: the running count at each line where the quotes so far are even
     # (the record closes there), less the count where the record before closed.
     closed = commas.cum_sum().filter(quotes.cum_sum() % 2 == 0)
     within = (quotes.cum_sum() - quotes) % 2 == 1
-    header, single, most, irregular, swallowing = raw.select(
-        commas.first().alias("header"), sound.max().alias("single"),
+    header, header_line, single, most, irregular, swallowing = raw.select(
+        first_commas.alias("header"), pl.int_range(pl.len()).filter(written).first().alias("header_line"),
+        sound.max().alias("single"),
         pl.max_horizontal(commas.max(), closed.diff().fill_null(closed.first()).max()).alias("most"),
         (irregular_quotes(line, quotes) if quotes_checked else pl.lit(False)).alias("irregular"),
-        ((within & (sound >= commas.first()) & (sound > 0)).any() if quotes_checked else pl.lit(False))
+        ((within & (sound >= first_commas) & (sound > 0)).any() if quotes_checked else pl.lit(False))
         .alias("swallowing"),
     ).collect().row(0)
     cap = (header or 0) + MAX_BEYOND_HEADER  # in commas
     most = most or 0
     return Width(min(most, cap) + 1, most > cap and (single or 0) <= cap, bool(irregular),
-                 cap + 1 if (single or 0) > cap else None, bool(swallowing))
+                 cap + 1 if (single or 0) > cap else None, bool(swallowing), header_line or 0)
 
 
 BEYOND_HEADER = "more fields than the header (quote values that contain commas)"
@@ -261,7 +265,9 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
         inside.update(zip(at, judged["inside"].to_list()))
         closing_commas.update(zip(at, judged["commas"].to_list()))
         pending = {e for e in (next_event(k) for k in pending if inside[k] in _REOPENING) if e is not None} - set(inside)
-    header = raw.head(1).select(commas).collect().item() if len(opens) else 0
+    # the header's commas: its line is the first with more than commas and whitespace
+    header = raw.filter(line.str.contains(r"[^,\s]")).head(1).select(commas).collect() if len(opens) else None
+    header = header.item() if header is not None and header.height else 0
     # lines that look like no row where a quoted value would take them in: blank, or
     # fewer commas than the header in what it would take (a line's text up to a lone quote)
     taken = pl.when(line.str.contains(INSIDE)).then(commas).otherwise(
@@ -444,9 +450,10 @@ def _scan(path: Path, quotes_checked: bool = True) -> tuple[pl.LazyFrame, list[s
 
 def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
               scratch: Path | None = None) -> pl.LazyFrame:
-    """Every field as text, under the header's (trimmed) names; the header record is
-    row 0, so row_number is the record's position. Lines of nothing but delimiters and
-    whitespace are dropped after numbering; a value beyond the header's last name makes
+    """Every field as text, under the header's (trimmed) names; records are numbered from
+    0 (the header, when no blank line comes before it), so row_number is the record's
+    position, the spreadsheet row less one. Lines of nothing but delimiters and
+    whitespace, before the header too, are dropped after numbering; a value beyond the header's last name makes
     the file unreadable (module docstring), or with `malformed` puts, in a column
     MALFORMED (String; NULL for a sound row) BEYOND_HEADER, and in a last one AS_WRITTEN
     the record as written (its fields re-joined by commas, quoted where they must be;
@@ -470,7 +477,7 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
     mark = None
     if found.irregular or (guard and found.swallowing) or (found.wide and malformed and scratch):
         repairs = line_repairs(path, found.wide if malformed and scratch else None, guard)
-        if len(repairs.stray) and (not malformed or scratch is None or repairs.stray[0] == 0):
+        if len(repairs.stray) and (not malformed or scratch is None or repairs.stray[0] <= found.header_line):
             raise FileRejected(UNREADABLE_FILE, f"line {repairs.stray[0] + 1} has {STRAY_QUOTE}")
         requoted = np.union1d(repairs.outside, repairs.inside)
         if len(requoted) and scratch is None:
@@ -479,19 +486,22 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
             copy, mark = repaired_copy(path, repairs, scratch)
             frame, positions, _ = _scan(copy, quotes_checked=False)
             mark = mark if len(repairs.stray) or len(repairs.wide) else None
-    header = frame.head(1).collect()
+    blank = pl.all_horizontal(pl.col(c).str.strip_chars().fill_null("") == "" for c in positions)
+    # The header is the first record that is not blank: lines of nothing but delimiters
+    # and whitespace before it are no rows either (SPEC "Reading files"), and are counted.
+    header = frame.filter(~blank).head(1).collect()
     names = [header_name(v or "") for v in header.row(0)[1:]] if header.height else []
+    header_row = header[ROW].item() if header.height else 0
     while names and not names[-1]:
         names.pop()  # Excel pads the header with empty names when a sheet is wider
     columns_by_name([n for n in names if n])
     extra = positions[len(names):]
-    data = frame.filter(pl.col(ROW) > 0)
+    data = frame.filter(pl.col(ROW) > header_row)
     beyond = pl.any_horizontal(pl.col(c).str.strip_chars().fill_null("") != "" for c in extra) if extra else pl.lit(False)
     if extra and not malformed:
         ragged = data.filter(beyond).select(ROW).head(1).collect()
         if ragged.height:
             raise FileRejected(UNREADABLE_FILE, f"row {ragged.item()} has {BEYOND_HEADER}")
-    blank = pl.all_horizontal(pl.col(c).str.strip_chars().fill_null("") == "" for c in positions)
     named = [pl.col(c).alias(n) for c, n in zip(positions, names) if n]
     if not malformed:
         return data.filter(~blank).select(ROW, *named)

@@ -396,9 +396,10 @@ stray_value = st.sampled_from(['"printer" tray', '"5"6'])  # text after a closin
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(st.lists(written_value, min_size=3, max_size=3), st.booleans(),
                                st.integers(0, 2), stray_value), min_size=1, max_size=15),
-       left_open=st.booleans(), crlf=st.booleans())
+       left_open=st.booleans(), crlf=st.booleans(), lead=st.lists(st.sampled_from(["", " ", ",,", " , ,\t"]),
+                                                                  max_size=3))
 def test_quotes_are_read_as_pythons_csv_reads_them_and_a_stray_one_marks_its_row_alone(tmp_path, rows, left_open,
-                                                                                        crlf):
+                                                                                        crlf, lead):
     """Found by review: a record of several lines whose first or last line also held a
     quote inside a value (`"edr` then `alert",monitor 27" screen`) was dropped and its
     later line read as a row of its own, which would have been paid; and a file Polars
@@ -406,7 +407,9 @@ def test_quotes_are_read_as_pythons_csv_reads_them_and_a_stray_one_marks_its_row
     now read where Python's csv module reads it, a sound one with its values, one with a
     stray quote marked alone with its values empty, even when its line also opens a
     value closed lines later (one record, as Python reads it); and a quote left open at
-    the end of the file is its line alone."""
+    the end of the file is its line alone. Blank lines before the header (`lead`) are no
+    rows and are counted: the header is the first line that is not blank (a blank first
+    line was read as the header, every column missing)."""
     import csv
     import io as text_io
 
@@ -423,13 +426,13 @@ def test_quotes_are_read_as_pythons_csv_reads_them_and_a_stray_one_marks_its_row
     if left_open:
         body += '"never closed,x' + eol + "waf,waf,waf" + eol
     path = tmp_path / "q.csv"
-    path.write_bytes(("a,b,c" + eol + body).encode())
+    path.write_bytes(("".join(blank + eol for blank in lead) + "a,b,c" + eol + body).encode())
     got = io.read_text_frame(path, (), WANT, malformed=True, line_per_row=False, scratch=tmp_path / "work").collect()
     expected = [None if is_stray else [v.strip() or None for v in record] for is_stray, record in zip(strays, records)]
     if left_open:
         expected += [None, ["waf", "waf", "waf"]]
     # a record of nothing but empty values is no row (`"",""` as `,`): numbered, not kept
-    numbers = [n for n, want in enumerate(expected, start=1) if want is None or any(want)]
+    numbers = [n for n, want in enumerate(expected, start=1 + len(lead)) if want is None or any(want)]
     expected = [want for want in expected if want is None or any(want)]
     assert got["row_number"].to_list() == numbers
 
@@ -556,3 +559,26 @@ def test_second_review_empty_records_are_no_rows_however_wide(tmp_path):
                     + ",".join(['""'] * 41) + "\nC2,,,name,2025-07-01,,waf\n", encoding="utf-8")
     got = io.scope_frame(path, tmp_path / "work").collect()
     assert got.select("row_number", "customer_id", "malformed").rows() == [(1, None, BEYOND_HEADER), (4, "C2", None)]
+
+
+@pytest.mark.parametrize("lead", ["\n", "\r\n \r\n", ",,,\n\n", "\ufeff\n"], ids=["empty", "spaces crlf", "commas", "bom"])
+def test_blank_lines_before_the_header_are_no_rows_in_every_reading(tmp_path, lead):
+    """Found by review: a CSV whose first line was blank (an export with a title row
+    left empty) had that line read as its header, and was refused as missing every
+    column. Blank lines before the header are no rows, as anywhere else (SPEC "Reading
+    files"): counted, so row numbers stay the spreadsheet row less one."""
+    path = tmp_path / "lead.csv"
+    path.write_text(f"{lead}a,b,c\nx,y,z\n\n1,2,3\n", encoding="utf-8")
+    skipped = lead.count("\n")
+    for malformed, line_per_row in ((False, True), (True, True), (True, False)):  # snapshot, returns, scope
+        got = io.read_text_frame(path, (), WANT, malformed=malformed, line_per_row=line_per_row,
+                                 scratch=tmp_path / "work").collect()
+        assert got["row_number"].to_list() == [skipped + 1, skipped + 3]
+        assert got.select(WANT).rows() == [("x", "y", "z"), ("1", "2", "3")]
+
+
+def test_a_stray_quote_in_a_header_after_blank_lines_still_refuses_the_file(tmp_path):
+    path = tmp_path / "lead.csv"
+    path.write_text('\n,,\n"a" x,b,c\nx,y,z\n', encoding="utf-8")
+    with pytest.raises(io.FileRejected, match="line 3 has a stray"):
+        io.read_text_frame(path, (), WANT, malformed=True, line_per_row=False, scratch=tmp_path / "work").collect()
