@@ -36,6 +36,7 @@ from redress.warehouse import connect
 from redress.outbox import files as outbox
 from redress.reports.reconciliation import markdown as reconciliation_markdown
 from redress.reports.reconciliation import reconciliation
+from redress.reports.plan import decided, plan_markdown
 from redress.reports.data_docs import RecordGaps, records_since, suite_overview, validation_records
 from redress.reports.data_quality import write_data_quality_html
 from redress.reports.review import REVIEW_STEM, review_list
@@ -46,6 +47,7 @@ from redress.reports import run_report
 from redress.reports.report_facts import exposure_pairs, report_facts
 from redress.warehouse import plans
 from redress.warehouse.runs import record_exposures, recorded_exposures, run_context
+from redress.vocabulary import WAITING
 
 
 def _logger():
@@ -202,8 +204,8 @@ def report_folder_gone(ctx: RunContext) -> bool:
 
 
 def refresh_report_page(ctx: RunContext) -> str | None:
-    """report.html and the reconciliation of run `ctx.run_id` written again from the
-    warehouse, once its plan was approved, rejected, expired or superseded
+    """report.html, the reconciliation and plan.md of run `ctx.run_id` written again from
+    the warehouse, once its plan was approved, rejected, expired or superseded
     (flows/approval.py, refresh_closed_pages), so the page shows what became of it
     and what was released. The stage figures come from the run's `runs.counts`, its
     exposure counts from `runs.exposures` (counted again only when a run of an earlier
@@ -224,6 +226,7 @@ def refresh_report_page(ctx: RunContext) -> str | None:
             facts = run_facts(con, ctx.run_id)
             more = report_facts(con, ctx.run_id, recorded_exposures(con, ctx.run_id))
             recon = reconciliation(con, ctx.run_date, policy.claim_deadline)
+            plan = plans.read(con, ctx.run_id)
         counts = json.loads(counts or "{}")
         validate, disburse = counts.get("validate") or {}, counts.get("disburse") or {}
         destinations = Destinations(**validate["destinations"]) if validate else None
@@ -235,6 +238,10 @@ def refresh_report_page(ctx: RunContext) -> str | None:
         (ctx.report_dir / "reconciliation.md").write_text(
             reconciliation_markdown(recon, policy.currency), encoding="utf-8")
         outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
+        if plan is not None and plan["state"] != WAITING:  # what became of it, its commands gone
+            (ctx.report_dir / "plan.md").write_text(plan_markdown(
+                ctx.run_id, plan["policy_id"], plan["state"], plan["expires_at"], plan["summary"], [],
+                decision=decided(plan)), encoding="utf-8")
     except Exception as exc:
         why = machine_error(exc) or f"{type(exc).__name__}: {exc}"
         _logger().warning("report.html of run %s not written again: %s", ctx.run_id, why)

@@ -1,7 +1,9 @@
-"""A disbursement plan waiting for approval, reports/<run_id>/plan.md (SPEC "Approval
-before release"): counts and totals per rail and value date against the daily cash cap,
-and per kind (first payments, top-ups, reissues, claims); no personal data. Rendered from
-templates/plan.md.j2 and the summary redress/rules/plans.py builds."""
+"""A disbursement plan, reports/<run_id>/plan.md (SPEC "Approval before release"), as it
+waits for approval and, written again once decided, as it was decided: counts and totals
+per rail and value date against the daily cash cap, and per kind (first payments,
+top-ups, reissues, claims); nothing about the people paid (the decider's name, as in
+report.html). Rendered from templates/plan.md.j2 and the summary redress/rules/plans.py
+builds."""
 
 from __future__ import annotations
 
@@ -9,17 +11,37 @@ from datetime import datetime
 
 from redress.reports.rendering import Markdown, markdown_environment
 from redress.rules.plans import KINDS
+from redress.vocabulary import APPROVED, EXPIRED, REJECTED, SUPERSEDED
 
 
 def plan_markdown(run_id: str, policy_id: str, state: str, expires_at: datetime, summary: dict,
-                  commands: list[str]) -> str:
+                  commands: list[str], decision: str | None = None) -> str:
     """The plan as Markdown text (ends with one newline); `summary` as plan_summary gives it,
     money in whole won; `commands`: the approve and reject lines, shell text already quoted
-    (redress/runtime/commands.py), shown as a code block so they paste as they are.
+    (redress/runtime/commands.py), shown as a code block so they paste as they are;
+    `decision`: for a plan no longer waiting, what became of it (`decided`), shown in
+    place of its expiry (then `commands` is empty).
     Raises jinja2.UndefinedError if the template names a value not given."""
     kinds = [dict(summary["kinds"][k], label=label) for k, label in KINDS.items()]
     return markdown_environment().get_template("plan.md.j2").render(
         run_id=run_id, policy_id=policy_id, state=state,
-        expires_at=expires_at.isoformat(),
+        expires_at=expires_at.isoformat(), decision=decision,
         totals=summary["totals"], days=summary["days"], kinds=kinds,
         commands=[Markdown(c) for c in commands])  # verbatim in a code block: not Markdown-escaped
+
+
+def decided(plan: dict) -> str:
+    """What became of a plan no longer waiting, in one sentence without its final stop, from
+    its `plans` row (redress/warehouse/plans.py `read`): who decided and when, and what
+    was paid of it. ValueError for a waiting plan."""
+    state, by, at = plan["state"], plan["decided_by"], plan["decided_at"]
+    when = at.isoformat() if at is not None else "an unrecorded time"
+    if state == APPROVED:
+        return f"approved by {by} at {when}; its batches are released to outbox/batches/"
+    if state == REJECTED:
+        return f"rejected by {by} at {when}; nothing of it is paid, and the next run plans what is owed afresh"
+    if state == SUPERSEDED:
+        return f"superseded by run {by} at {when}, which planned what is owed afresh; nothing of it is paid"
+    if state == EXPIRED:
+        return f"expired at {when}, neither approved nor rejected; nothing of it is paid, and the next run plans afresh"
+    raise ValueError(f"plan {plan['run_id']} is {state}: nothing decided")

@@ -108,6 +108,7 @@ def test_a_run_stops_with_its_plan_and_nothing_is_paid_or_told(waiting):
 
 def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
     planned = planned_payments(copy, RUN_ID)
+    waiting_md = (copy / "reports" / RUN_ID / "plan.md").read_text(encoding="utf-8")
     code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Treasury", "--note", "checked totals")
     assert code == 0, err
     assert f"released plan {RUN_ID}, {planned.height:,} payments" in out
@@ -126,6 +127,7 @@ def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
         ("approved", "Kim Treasury", "Kim Treasury")]
     page = (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
     assert "Decided by Kim Treasury at" in page and "did not finish" not in page and "can be approved" not in page
+    plan_md_after(copy, RUN_ID, waiting_md, "approved", f"approved by Kim Treasury at {at.isoformat()}; its batches")
     # the people of the run are told once it is released
     told = q(copy, "SELECT count(*) FROM notifications WHERE run_id = ?", [RUN_ID])[0][0]
     assert told > 0 and (copy / "outbox" / "notifications" / f"{RUN_ID}.parquet").is_file()
@@ -208,9 +210,11 @@ def test_a_plan_whose_entitlements_moved_is_checked_again_and_refused_in_one_lin
 
 
 def test_rejected_plan_is_refused_and_the_next_run_plans_afresh_with_new_batch_ids(copy):
+    waiting_md = (copy / "reports" / RUN_ID / "plan.md").read_text(encoding="utf-8")
     code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park", "--note", "wrong cap")
     assert code == 0, err
     assert q(copy, "SELECT state, decided_by, note FROM plans") == [("rejected", "Park", "wrong cap")]
+    plan_md_after(copy, RUN_ID, waiting_md, "rejected", "rejected by Park at ")
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
     assert code == 1 and len(err) == 1 and "it is rejected" in err[0]
     assert outbox(copy) == [] or outbox(copy) == ["batches"]
@@ -225,6 +229,17 @@ def test_rejected_plan_is_refused_and_the_next_run_plans_afresh_with_new_batch_i
     assert_paid_exactly_once(copy)
 
 
+def plan_md_after(data: Path, run_id: str, waiting_text: str, state: str, decision: str) -> None:
+    """plan.md written again once decided: its state and what became of it, no expiry and
+    no commands to paste (approving again is refused), and every figure as it was shown."""
+    text = (data / "reports" / run_id / "plan.md").read_text(encoding="utf-8")
+    head = text.splitlines()[2]
+    assert head.startswith(f"Policy coupang-2025-v1. State: **{state}**: {decision}") and head.endswith("."), head
+    assert "expires at" not in text and "--by" not in text and "To release exactly" not in text
+    tables = [line for line in text.splitlines() if line.startswith("|")]
+    assert tables and tables == [line for line in waiting_text.splitlines() if line.startswith("|")]
+
+
 def page_state(data: Path, run_id: str) -> str:
     """The plan's state as the run's report.html shows it (report.html.j2's approval section)."""
     page = (data / "reports" / run_id / "report.html").read_text(encoding="utf-8")
@@ -233,7 +248,9 @@ def page_state(data: Path, run_id: str) -> str:
 
 def test_a_later_run_supersedes_a_waiting_plan_which_cannot_be_approved(copy):
     assert page_state(copy, RUN_ID) == "waiting"
+    waiting_md = (copy / "reports" / RUN_ID / "plan.md").read_text(encoding="utf-8")
     later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    plan_md_after(copy, RUN_ID, waiting_md, "superseded", f"superseded by run {later['run_id']} at ")
     assert q(copy, "SELECT run_id, state, decided_by FROM plans ORDER BY run_id") == [
         (RUN_ID, "superseded", later["run_id"]), (later["run_id"], "waiting", None)]
     # the earlier run's page says so, not that its plan still waits
@@ -255,6 +272,8 @@ def test_a_plan_past_its_timeout_expires_and_is_refused(copy, monkeypatch):
     assert q(copy, "SELECT state, completed_at IS NOT NULL FROM plans WHERE run_id = ?", [later["run_id"]]) == [
         ("expired", True)]  # its page shows it: no later run writes it again
     assert page_state(copy, later["run_id"]) == "expired"
+    text = (copy / "reports" / later["run_id"] / "plan.md").read_text(encoding="utf-8")
+    assert "State: **expired**: expired at " in text and "--by" not in text
     assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
 
 
