@@ -40,7 +40,7 @@ def header_name(name: str) -> str:
     return name[start:end]
 
 
-def _look_alike(name: str) -> str:
+def look_alike(name: str) -> str:
     """The name as a reader would take it: NFKC (full-width letters as letters), case
     folded, without separators (`Customer_ID`, `customer id`, `customerId`, `E-mail`)."""
     return re.sub(r"[\s_\-.]+", "", unicodedata.normalize("NFKC", header_name(name)).casefold())
@@ -53,11 +53,11 @@ def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None
     named exactly, it is as ambiguous as a name given twice (a JSON Lines file whose
     later lines say `Confidence`: those lines' `suspected` would be lost, and the rows
     taken as confirmed): unreadable_file, naming both."""
-    looks = {_look_alike(w): w for w in wanted}
+    looks = {look_alike(w): w for w in wanted}
     for name in columns:
         if name in wanted:
             continue
-        meant = looks.get(_look_alike(name))
+        meant = looks.get(look_alike(name))
         if meant is None:
             continue
         if meant not in columns:

@@ -9,8 +9,14 @@
   asks for such lines to be marked instead (`malformed=True`): the line is a row, with a
   column saying what is wrong and one holding the line as written, for its checks to
   quarantine it alone; a line that is no object has every column empty, one with a key
-  twice keeps its other keys (clear) but neither value of that key. Blank lines are
-  not rows.
+  twice keeps its other keys (clear) but neither value of that key. A key that reads
+  as a wanted column without being it (`Customer_ID`, `Confidence`: columns.py) is a
+  file's misnaming when every line gives it and no line the column: the file is refused
+  as missing that column, naming the name to use (text_frame.py). Given in some lines
+  only, or beside lines naming the column exactly, it is those lines' fault: with
+  `malformed` each is marked LOOK_ALIKE alone and keeps its other keys (taking its
+  value as the column's would be a guess, and dropping it would read a `suspected` row
+  as confirmed); without, the file is refused as before. Blank lines are not rows.
 * row_number: the line number, blank lines included.
 """
 
@@ -21,7 +27,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, header_name
+from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, header_name, look_alike
 from redress.inbox.csv_reader import raw_lines
 from redress.inbox.files import FileRejected
 from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
@@ -29,15 +35,19 @@ from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
 
 NOT_AN_OBJECT = "the line is not a JSON object"
 KEY_TWICE = "the line gives a key twice"
+LOOK_ALIKE = ("the line gives a key that reads as a column's name without being it (Customer_ID for customer_id), "
+              "which the file's other lines do not: name it exactly")
 
 
-def jsonl_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
+def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = ()) -> pl.LazyFrame:
     """The lines as JSON objects, one text column per key of any line (module docstring).
     Lines are read raw by Polars (no glob, no schema window) and unpacked by DuckDB's
     JSON reader, which keeps every key of every line. With `malformed`, a bad line is a
     row (module docstring) with NOT_AN_OBJECT or KEY_TWICE in a column MALFORMED and the
     line in a last one AS_WRITTEN (both NULL for a sound line) instead of making the file
-    unreadable."""
+    unreadable; and, given the `wanted` columns, a line with a key that only reads as one
+    of them, unless the whole file names it so (module docstring), is such a row too,
+    LOOK_ALIKE."""
     lines = (raw_lines(path, truncate=False)
              .with_row_index("row_number", offset=1)
              .with_columns(pl.col("line").str.strip_prefix("\ufeff"))
@@ -69,6 +79,9 @@ def jsonl_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
             GROUP BY ALL HAVING count(*) > 1""")
         first_twice = con.execute("SELECT row_number, min(name) FROM twice GROUP BY row_number "
                                   "ORDER BY row_number LIMIT 1").fetchall()
+        alike, meant = _lines_own_look_alikes(con, names, wanted) if malformed else ([], [])
+        for name in alike:
+            del names[name]
         if first_twice and not malformed:
             raise FileRejected(UNREADABLE_FILE,
                                f"line {first_twice[0][0]} gives the key {first_twice[0][1][:60]!r} twice")
@@ -78,10 +91,20 @@ def jsonl_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
             # other keys are clear, and kept, so the row still names its payment or code.
             con.execute("""DELETE FROM pairs WHERE (row_number, key) IN (
                                SELECT (t.row_number, k.key) FROM twice t JOIN keymap k USING (name))""")
+            # A key only like a column's, in some lines: those lines keep their other keys
+            # but neither that key's value nor the column's beside it (which is meant is a guess).
+            con.execute("""CREATE TABLE alike AS SELECT DISTINCT row_number FROM pairs JOIN keymap USING (key)
+                           WHERE list_contains(?::VARCHAR[], name)""", [alike])
+            con.execute("""DELETE FROM pairs WHERE key IN (SELECT key FROM keymap WHERE list_contains(?::VARCHAR[], name))
+                           OR (row_number IN (SELECT row_number FROM alike)
+                               AND key IN (SELECT key FROM keymap WHERE list_contains(?::VARCHAR[], name)))""",
+                        [alike, meant])
             con.execute(f"""
                 CREATE TABLE bad AS
                 SELECT row_number, '{NOT_AN_OBJECT}' AS m, line FROM lines WHERE NOT ({is_object})
-                UNION ALL SELECT DISTINCT t.row_number, '{KEY_TWICE}', l.line FROM twice t JOIN lines l USING (row_number)""")
+                UNION ALL SELECT DISTINCT t.row_number, '{KEY_TWICE}', l.line FROM twice t JOIN lines l USING (row_number)
+                UNION ALL SELECT a.row_number, ?, l.line FROM alike a JOIN lines l USING (row_number)
+                          WHERE a.row_number NOT IN (SELECT row_number FROM twice)""", [LOOK_ALIKE])
             flagged = "LEFT JOIN bad USING (row_number)"
         # one column per trimmed key: at most one raw key per line (checked above)
         select = [f"max(value) FILTER (WHERE name = ${i + 1}) AS c{i}" for i in range(len(names))]
@@ -94,3 +117,24 @@ def jsonl_frame(path: Path, malformed: bool = False) -> pl.LazyFrame:
     if malformed:
         renamed |= {"m": MALFORMED, "w": AS_WRITTEN}
     return wide.rename(renamed).lazy()
+
+
+def _lines_own_look_alikes(con: duckdb.DuckDBPyConnection, names: dict[str, list[str]],
+                           wanted: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(the keys (trimmed names) that read as one of `wanted` without being it and are
+    the fault of the lines giving them, not the file's naming (module docstring): the
+    wanted column is named exactly in some line, or some line that is an object gives
+    it in none of its look-alike spellings; the wanted columns they read as), each sorted."""
+    looks = {look_alike(w): w for w in wanted}
+    alike = {name: looks[look_alike(name)] for name in names if name not in wanted and look_alike(name) in looks}
+    if not alike:
+        return [], []
+    objects = con.execute("SELECT count(DISTINCT row_number) FROM pairs").fetchall()[0][0]
+    con.register("alike_names", pl.DataFrame({"name": list(alike), "meant": list(alike.values())},
+                                              schema={"name": pl.String, "meant": pl.String}))
+    # per wanted column: the lines giving it in some spelling of its look-alikes
+    given = dict(con.execute("""SELECT meant, count(DISTINCT row_number) FROM pairs JOIN keymap USING (key)
+                                JOIN alike_names USING (name) GROUP BY meant""").fetchall())
+    con.unregister("alike_names")
+    own = sorted(name for name, meant in alike.items() if meant in names or given.get(meant, 0) < objects)
+    return own, sorted({alike[name] for name in own})

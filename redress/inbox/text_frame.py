@@ -107,7 +107,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
             refuse_unknown_zones(path)
             frame = pl.scan_parquet(path, glob=False).with_row_index(ROW, offset=1)
         else:
-            frame = jsonl_frame(path, malformed)
+            frame = jsonl_frame(path, malformed, wanted)
         schema = frame.collect_schema()
     except FileRejected:
         raise

@@ -126,6 +126,9 @@ def staged_returns(tmp_path: Path, name: str, text: str) -> Path:
     ("r.jsonl", '{"payment_id": "P4", "payment_id": "x", "status": "returned"}\n{"payment_id": "P4", "status": "settled"}\n'),
     # a line that is no object
     ("r.jsonl", '["P4", "returned"]\n{"payment_id": "P4", "status": "settled"}\n'),
+    # a key only like `status` (or `payment_id`) beside lines naming it exactly: that line alone is malformed
+    ("r.jsonl", '{"payment_id": "P4", "Status": "returned"}\n{"payment_id": "P4", "status": "settled"}\n'),
+    ("r.jsonl", '{"Payment_ID": "P4", "status": "returned"}\n{"payment_id": "P4", "status": "settled"}\n'),
     # a quote left open takes the next line into a value: that row is malformed, and names P4
     ("r.csv", 'payment_id,status,reason\nP1,returned,"closed\nP4,returned,no account"\nP4,settled,\n'),
     # a stray quote: the row alone is malformed, and names P4 as written

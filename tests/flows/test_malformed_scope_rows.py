@@ -2,9 +2,9 @@
 one odd row never holds back the file's others (the brief's standard; SPEC "Input:
 returns from finance" quarantines such a returns row alone, and scope files now do the
 same). A CSV row with an unquoted comma in its free-text source, a JSON Lines line that
-is no object or gives a key twice: each is quarantined alone as `malformed_row`,
-named by file and row number (not kept as written: it may hold columns beyond the
-SPEC's), counted in the run's balance and by the input checks, and everyone else in the
+is no object, gives a key twice or a key only like a column's (`Confidence`): each is
+quarantined alone as `malformed_row`, named by file and row number (not kept as written:
+it may hold columns beyond the SPEC's), counted in the run's balance and by the input checks, and everyone else in the
 file is paid; the same row fixed and dropped in again is paid once, on the incremental
 path, as a run from scratch pays it."""
 
@@ -20,6 +20,7 @@ import pytest
 
 from flows.remediation import remediation
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
+from redress.inbox.jsonl_reader import LOOK_ALIKE
 
 HEADER = "customer_id,email,phone,data_category,accessed_at,confidence,source"
 CUSTOMERS = "customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account\n" + \
@@ -35,7 +36,9 @@ SCOPE_CSV = (f"{HEADER}\n"
              "C7,,,name,2025-07-01T10:00:00,,\"edr\nalert\"\n")             # quoted line break: sound
 SCOPE_JSONL = ('{"customer_id": "C4", "data_category": "name", "accessed_at": "2025-07-01T10:00:00"}\n'
                '["C5", "name"]\n'
-               '{"customer_id": "C5", "customer_id": "C5", "data_category": "name", "accessed_at": "2025-07-01"}\n')
+               '{"customer_id": "C5", "customer_id": "C5", "data_category": "name", "accessed_at": "2025-07-01"}\n'
+               # a key only like `confidence`, beside lines without it: which was meant is a guess
+               '{"customer_id": "C6", "data_category": "name", "accessed_at": "2025-07-01", "Confidence": "suspected"}\n')
 
 
 def q(data: Path, sql: str, params=None):
@@ -70,7 +73,7 @@ def first(tmp_path_factory):
 def test_the_files_are_accepted_and_everyone_else_in_them_is_paid(first):
     data, _ = first
     assert q(data, "SELECT file_name, status, rows_read FROM ingested_files WHERE kind = 'scope' ORDER BY 1") == [
-        ("scope_01.csv", "accepted", 5), ("scope_02.jsonl", "accepted", 3)]
+        ("scope_01.csv", "accepted", 5), ("scope_02.jsonl", "accepted", 4)]
     assert q(data, "SELECT outcome FROM runs") == [("succeeded",)]
     assert paid(data) == {"C1": 50_000, "C2": 50_000, "C4": 50_000, "C7": 50_000}
 
@@ -83,7 +86,8 @@ def test_each_malformed_row_is_quarantined_alone_by_file_and_row(first):
         ("scope_01.csv", 2, "malformed_row", {"malformed": BEYOND}),
         ("scope_01.csv", 5, "malformed_row", {"malformed": BEYOND}),
         ("scope_02.jsonl", 2, "malformed_row", {"malformed": "the line is not a JSON object"}),
-        ("scope_02.jsonl", 3, "malformed_row", {"malformed": "the line gives a key twice"})]
+        ("scope_02.jsonl", 3, "malformed_row", {"malformed": "the line gives a key twice"}),
+        ("scope_02.jsonl", 4, "malformed_row", {"malformed": LOOK_ALIKE})]
     # nothing of a malformed row is read as evidence: its values may sit under the wrong names
     assert q(data, "SELECT count(*) FROM scope_rows WHERE malformed IS NOT NULL AND "
                    "coalesce(customer_id, email, phone, data_category, accessed_at_raw, confidence, source) IS NOT NULL"
@@ -96,15 +100,15 @@ def test_each_malformed_row_is_quarantined_alone_by_file_and_row(first):
 def test_every_row_is_counted_once_and_the_checks_agree(first):
     data, summary = first
     validate = summary["validate"]
-    assert validate["quarantine_reasons"] == {"malformed_row": 4}
-    assert validate["input_checks"]["malformed_row"] == 4
+    assert validate["quarantine_reasons"] == {"malformed_row": 5}
+    assert validate["input_checks"]["malformed_row"] == 5
     assert q(data, "SELECT count(*) FROM review") == [(0,)]
     # rows read = exposures + non-member + review + quarantine, per file
     assert q(data, """
         SELECT f.file_name, f.rows_read,
                (SELECT count(*) FROM scope_exposures e WHERE e.file_sha256 = f.file_sha256)
              + (SELECT count(*) FROM quarantine x WHERE x.file_sha256 = f.file_sha256 AND x.row_number IS NOT NULL)
-        FROM ingested_files f WHERE kind = 'scope' ORDER BY 1""") == [("scope_01.csv", 5, 5), ("scope_02.jsonl", 3, 3)]
+        FROM ingested_files f WHERE kind = 'scope' ORDER BY 1""") == [("scope_01.csv", 5, 5), ("scope_02.jsonl", 4, 4)]
 
 
 def test_the_summary_and_the_quarantine_file_name_the_reason(first):
@@ -113,7 +117,7 @@ def test_the_summary_and_the_quarantine_file_name_the_reason(first):
     text = (data / "reports" / run_id / "summary.md").read_text(encoding="utf-8")
     assert "| scope | malformed_row | the row could not be read as the header's fields" in text
     listed = (data / "quarantine" / run_id / "quarantine.csv").read_text(encoding="utf-8")
-    assert listed.count("malformed_row") == 4 and "server 3" not in listed
+    assert listed.count("malformed_row") == 5 and "server 3" not in listed and "suspected" not in listed
 
 
 def test_the_rows_fixed_and_dropped_again_are_paid_once_as_a_run_from_scratch_pays(first, tmp_path):
@@ -143,7 +147,7 @@ def test_explain_says_rows_could_not_be_read_and_where(first, tmp_path):
     data = shutil.copytree(data, tmp_path / "copy" / "data")  # explain records each lookup
     text = explain(data, "C3")
     assert "No accepted exposure names this customer" in text
-    assert ("4 scope rows could not be split into their columns (malformed_row), so none of their values was "
+    assert ("5 scope rows could not be split into their columns (malformed_row), so none of their values was "
             "read, in scope_01.csv, scope_02.jsonl. If this person's exposure is in one, it counts only once the "
             "forensics team fixes it and sends it again") in text
     assert "server 3" not in text

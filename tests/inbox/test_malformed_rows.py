@@ -12,11 +12,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from redress import inbox as io
-from redress.inbox.jsonl_reader import KEY_TWICE, NOT_AN_OBJECT
+from redress.inbox.jsonl_reader import KEY_TWICE, LOOK_ALIKE, NOT_AN_OBJECT
 
 WANT = ("a", "b", "c")
 BEYOND = "more fields than the header (quote values that contain commas)"
@@ -582,3 +582,61 @@ def test_a_stray_quote_in_a_header_after_blank_lines_still_refuses_the_file(tmp_
     path.write_text('\n,,\n"a" x,b,c\nx,y,z\n', encoding="utf-8")
     with pytest.raises(io.FileRejected, match="line 3 has a stray"):
         io.read_text_frame(path, (), WANT, malformed=True, line_per_row=False, scratch=tmp_path / "work").collect()
+
+
+# JSON Lines lines for the column `b` (WANT): named exactly, only like it, both, or neither
+b_alike = st.sampled_from(["B", "b_", " B-", "\uff42", "B."])
+keyed = st.one_of(
+    st.tuples(st.just("exact"), st.just(None)),
+    st.tuples(st.just("alike"), b_alike),
+    st.tuples(st.just("both"), b_alike),
+    st.tuples(st.just("none"), st.just(None)),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(keyed, min_size=1, max_size=12))
+@example(lines=[("alike", "B"), ("alike", "b_")])  # named so on every line, in two spellings: the file's naming
+def test_a_jsonl_key_only_like_a_column_marks_its_line_alone_unless_the_file_names_it_so(tmp_path, lines):
+    """Found by review (carried over): one line of a JSON Lines scope, returns or claims
+    file whose key only read as a column (`Confidence` beside `confidence`) refused the
+    whole file, and every other line's person went unpaid until it was sent again. Each
+    such line is now marked alone (LOOK_ALIKE, its text as written), keeping its other
+    keys but neither value of that column; a file that names the column so on every
+    line and never exactly is still refused as missing it (its naming, not a line's),
+    and a snapshot (no `malformed`) is refused as before."""
+    texts = []
+    for n, (kind, alike) in enumerate(lines):
+        obj = {"a": f"C{n}"}
+        if kind in ("exact", "both"):
+            obj["b"] = f"x{n}"
+        if kind in ("alike", "both"):
+            obj[alike] = f"y{n}"
+        texts.append(json.dumps(obj, ensure_ascii=False))
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    odd = [kind in ("alike", "both") for kind, _ in lines]
+    if any(odd):
+        with pytest.raises(io.FileRejected):
+            read(path, malformed=False)
+    if all(kind == "alike" for kind, _ in lines):
+        with pytest.raises(io.FileRejected) as caught:
+            read(path, malformed=True)
+        assert caught.value.reason == "missing_column" and "is not named exactly 'b'" in caught.value.detail
+        return
+    got = read(path, malformed=True)
+    assert [r["row_number"] for r in got] == list(range(1, len(lines) + 1))
+    assert [r["malformed"] for r in got] == [LOOK_ALIKE if o else None for o in odd]
+    assert [r["as_written"] for r in got] == [t if o else None for t, o in zip(texts, odd)]
+    assert [r["a"] for r in got] == [f"C{n}" for n in range(len(lines))]  # every line keeps its other keys
+    assert [r["b"] for r in got] == [f"x{n}" if kind == "exact" else None for n, (kind, _) in enumerate(lines)]
+
+
+def test_a_scope_jsonl_line_with_a_look_alike_key_is_quarantined_alone_and_the_others_read(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"customer_id": "C1", "data_category": "name", "accessed_at": "2025-07-01", "confidence": "confirmed"}\n'
+                    '{"customer_id": "C2", "data_category": "name", "accessed_at": "2025-07-01", "Confidence": "suspected"}\n'
+                    '{"customer_id": "C3", "data_category": "email", "accessed_at": "2025-07-01"}\n', encoding="utf-8")
+    got = io.scope_frame(path).collect().to_dicts()
+    assert [(r["row_number"], r["customer_id"], r["data_category"], r["confidence"], r["malformed"]) for r in got] == [
+        (1, "C1", "name", "confirmed", None), (2, None, None, None, LOOK_ALIKE), (3, "C3", "email", None, None)]
