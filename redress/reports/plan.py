@@ -42,6 +42,7 @@ def decided(plan: dict) -> str:
         return f"rejected by {by} at {when}; nothing of it is paid, and the next run plans what is owed afresh"
     if state == SUPERSEDED:
         return f"superseded by run {by} at {when}, which planned what is owed afresh; nothing of it is paid"
-    if state == EXPIRED:
-        return f"expired at {when}, neither approved nor rejected; nothing of it is paid, and the next run plans afresh"
+    if state == EXPIRED:  # at its expiry, whenever it was found so
+        return (f"expired at {plan['expires_at'].isoformat()}, neither approved nor rejected; nothing of it is paid, "
+                "and the next run plans afresh")
     raise ValueError(f"plan {plan['run_id']} is {state}: nothing decided")

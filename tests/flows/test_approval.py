@@ -273,7 +273,8 @@ def test_a_plan_past_its_timeout_expires_and_is_refused(copy, monkeypatch):
         ("expired", True)]  # its page shows it: no later run writes it again
     assert page_state(copy, later["run_id"]) == "expired"
     text = (copy / "reports" / later["run_id"] / "plan.md").read_text(encoding="utf-8")
-    assert "State: **expired**: expired at " in text and "--by" not in text
+    (expires,), = q(copy, "SELECT expires_at FROM plans WHERE run_id = ?", [later["run_id"]])
+    assert f"State: **expired**: expired at {expires.isoformat()}, neither" in text and "--by" not in text
     assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
 
 
