@@ -136,7 +136,9 @@ def member(con, data_dir: Path, who: str) -> str:
         out.append(wording.reason_why(c, ent, policy))
         if ent["amount"] > 0 or payments:
             returned = sum(1 for p in payments if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED)
-            out.append(wording.rail_why(c, ent, policy, returned, notice["reference_code"] if notice else None))
+            held_now = any(p["rail"] == CLAIM and p["status"] in LIVE_STATUSES for p in payments)
+            out.append(wording.rail_why(c, ent, policy, returned, notice["reference_code"] if notice else None,
+                                        held=held_now, claimed=claims[-1] if claims else None))
         # A claim payment counts toward what is owed (SPEC "Ledger") but is held, not paid out.
         on_hold = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] == CLAIM)
         paid = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] != CLAIM)

@@ -168,13 +168,33 @@ RAIL_WHY: dict[str, Callable[[dict, dict, Policy, int, str | None], str]] = {
 }
 
 
-def rail_why(customer: dict, entitlement: dict, policy: Policy, returned: int, code: str | None) -> str:
-    """How the money goes and why, with what the person must do when it is held.
-    `returned`: the person's bank transfers returned so far; `code`: their reference code."""
-    rail = entitlement["rail"]
+def rail_why(customer: dict, entitlement: dict, policy: Policy, returned: int, code: str | None,
+             held: bool = False, claimed: dict | None = None) -> str:
+    """How the money goes now and why, with what the person must do when it is held.
+    `returned`: the person's bank transfers returned so far; `code`: their reference code;
+    `held`: money of theirs is held on `claim` in the ledger now; `claimed`: their latest
+    claim (its `bank`, masked `account`, `verified at`), None when they made none.
+
+    The entitlement's rail is the master's (SPEC "Payout rail"); the ledger moves a person
+    on from it (SPEC "Input: returns", "Input: claims"): a bank transfer returned
+    `max_attempts` times is held on `claim`, and a claim pays by bank transfer to the
+    account the person gave. So money held now is told as held, whatever the entitlement
+    says; a claimant is told where their money goes; else the entitlement's rail."""
+    if held:
+        rail = v.CLAIM
+    elif claimed is not None:
+        return (f"How it is paid: by bank transfer into the account the person gave customer service (bank "
+                f"{claimed['bank']}, account {claimed['account']}), not the details on file. " + _claimed(claimed, policy))
+    else:
+        rail = entitlement["rail"]
     head = f"How it is paid: {v.RAILS.get(rail, rail)}."
     why = RAIL_WHY.get(rail)
     return head + (" " + why(customer, entitlement, policy, returned, code) if why else "")
+
+
+def _claimed(claim: dict, p: Policy) -> str:
+    return (f"Their claim, verified {when(claim['verified at'], p.timezone)} ({p.timezone} time), replaced what was held; nothing more is for them to do (a transfer "
+            "to that account that comes back is sent again to it).")
 
 
 def voucher_split(amount: int, policy: Policy) -> str:

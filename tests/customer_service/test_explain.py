@@ -47,11 +47,15 @@ PEOPLE = {
     "C1": ("closed", "2025-10-01 09:00:00+09", False, "voucher", *NO_BANK),  # closed, none on file
     "C2": ("closed", "2025-10-01 09:00:00+09", False, "voucher", "04", "123", False),  # closed, invalid
     "C3": ("active", None, False, "bank_transfer", *BANK),   # returned 3 times: held on claim
+    "K1": ("closed", "2025-10-01 09:00:00+09", False, "voucher", *NO_BANK),  # held on claim, then claimed
 }
 REASON_OF = {"T1": v.TEST_ACCOUNT, "U1": v.UNCONFIRMED_ONLY, "O1": v.OUTSIDE_WINDOW, "S1": v.STATUS_NOT_ELIGIBLE,
              "X1": v.CLOSED_BEFORE_BREACH, "M1": v.BELOW_MINIMUM}
+# The entitlement's rail, as the entitle stage gives it from the master; the ledger moves C3
+# (returned 3 times: held on claim) and K1 (claimed: a transfer to the account it gave) on.
 RAIL_OF = {"E1": v.VOUCHER, "B1": v.BANK_TRANSFER, "B2": v.BANK_TRANSFER, "V2": v.VOUCHER, "C1": v.CLAIM,
-           "C2": v.CLAIM, "C3": v.CLAIM}
+           "C2": v.CLAIM, "C3": v.BANK_TRANSFER, "K1": v.CLAIM}
+PAID_BY = {**RAIL_OF, "C3": v.CLAIM, "K1": None}  # how explain must say it goes now (None: the claimed account)
 PHONES = {"E1": "010-2000-0001", "D1": "+82 10 3000 0003", "D2": "01030000003"}  # D1, D2 share a phone
 EMAILS = {"E1": "Kim.E1@Example.com", "D1": "d@example.com", "D2": "d@example.com"}
 
@@ -110,6 +114,17 @@ def build(folder):
         for n in range(3):
             con.execute("INSERT INTO ledger VALUES (?, 'C3', 50000, 'KRW', 'bank_transfer', 'BT1', 'coupang-2025-v1', "
                         "'R1', ?, 'returned', 'account closed', 'R1')", [f"P-C3-{n + 1}", n + 1])
+        # after max_attempts (3) returns the ledger holds it on claim, as the ledger stage does
+        con.execute("INSERT INTO ledger VALUES ('P-C3-4', 'C3', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
+                    "'R1', 4, 'issued', NULL, 'R1')")
+        # K1 was held on claim, claimed it (the claim cancelled the held payment), and is paid
+        # by bank transfer to the account it gave
+        con.execute("INSERT INTO ledger VALUES ('P-K1-1', 'K1', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
+                    "'R1', 1, 'cancelled', NULL, 'R1')")
+        con.execute("INSERT INTO ledger VALUES ('P-K1-2', 'K1', 50000, 'KRW', 'bank_transfer', 'BT1', "
+                    "'coupang-2025-v1', 'R1', 2, 'issued', NULL, 'R1')")
+        con.execute("INSERT INTO claims VALUES (?, 'K1', '088', '5556667777', '2025-12-02 10:00:00+09', 'cs-7', 50000, "
+                    "'c1', 1, 'R1', '2025-12-02 12:00:00+00')", [dict(notes)["K1"]])
         con.execute("INSERT INTO ledger VALUES ('P-E1-1', 'E1', 50000, 'KRW', 'voucher', 'BT1', 'coupang-2025-v1', "
                     "'R1', 1, 'issued', NULL, 'R1')")
     outbox = folder / "outbox" / "notifications"
@@ -127,7 +142,7 @@ def data(tmp_path_factory):
 
 def test_every_reason_and_rail_has_a_case_here():
     assert set(REASON_OF.values()) | {v.ELIGIBLE} == set(v.ENTITLEMENT_REASONS)
-    assert set(RAIL_OF.values()) == set(v.RAILS)
+    assert set(RAIL_OF.values()) == set(v.RAILS) and set(PAID_BY.values()) == set(v.RAILS) | {None}
 
 
 # What each reason must say: a new code in the vocabulary without an entry here fails.
@@ -171,7 +186,12 @@ RAIL_SAYS = {
            "split into vouchers"],
     "C1": ["The account is closed and no bank details are on file, so there is nowhere to send the money"],
     "C2": ["The account is closed and the bank details on file are not valid"],
-    "C3": ["came back unpaid 3 times (the policy stops after 3)", "account closed"],
+    "C3": ["came back unpaid 3 times (the policy stops after 3), so the money is held", "account closed",
+           "Held until claimed: 50,000 KRW."],
+    # found by review: a claimant was told to claim again, beside its claim and its transfer
+    "K1": ["How it is paid: by bank transfer into the account the person gave customer service (bank 088, account "
+           "******7777), not the details on file. Their claim, verified 2025-12-02 10:00 (Asia/Seoul time), replaced what was held; "
+           "nothing more is for them to do", "Paid out so far: 50,000 KRW"],
 }
 
 
@@ -179,13 +199,15 @@ RAIL_SAYS = {
 def test_each_rail_says_why_and_what_to_do(data, cid):
     folder, codes = data
     text = explain(folder, cid, now=T0)
-    assert f"How it is paid: {v.RAILS[RAIL_OF[cid]]}." in text
+    if PAID_BY[cid] is not None:
+        assert f"How it is paid: {v.RAILS[PAID_BY[cid]]}." in text
     for phrase in RAIL_SAYS[cid]:
         assert phrase in text
     claim_steps = f"calls customer service at 1577-7011 (the only number their message names) and gives the " \
                   f"reference code {codes[cid]}. Staff verify who they are"
-    assert (claim_steps in text) == (RAIL_OF[cid] == v.CLAIM)
-    assert ("There is no claim deadline." in text) == (RAIL_OF[cid] == v.CLAIM)
+    assert (claim_steps in text) == (PAID_BY[cid] == v.CLAIM)
+    assert ("There is no claim deadline." in text) == (PAID_BY[cid] == v.CLAIM)
+    assert text.count("How it is paid:") == 1
     assert "1234567890" not in text  # accounts to their last 4 digits
 
 
@@ -193,7 +215,8 @@ def test_payments_show_amounts_with_separators_and_a_filled_why(data):
     folder, _ = data
     text = explain(folder, "C3", now=T0)
     rows = [line for line in text.splitlines() if "P-C3-" in line]
-    assert len(rows) == 3 and all("50,000 KRW" in r and "account closed" in r for r in rows)
+    assert len(rows) == 4 and all("50,000 KRW" in r for r in rows)
+    assert [("account closed" in r) for r in rows] == [True, True, True, False]
     issued = next(line for line in explain(folder, "E1", now=T0).splitlines() if "P-E1-1" in line)
     assert v.LEDGER_STATUSES[v.ISSUED] in issued
     assert "Paid out so far: 50,000 KRW (payments sent or settled). Still owed: 0 KRW." in explain(folder, "E1", now=T0)

@@ -114,6 +114,11 @@ def test_a_claim_is_paid_by_bank_transfer_to_the_claimed_account_and_a_second_cl
     text = explain(data, "C1")
     assert "******8901" in text and "CS042" in text and "2025-12-02 10:00" in text
     assert "12345678901" not in text
+    # and says where the money goes now: to the claimed account, nothing more to do (found
+    # by review: it told the agent to have the person claim again)
+    assert "How it is paid: by bank transfer into the account the person gave customer service (bank 004, " \
+           "account ******8901)" in text and "To claim, the person calls" not in text
+    assert "How it is paid: held until the customer claims it" in explain(data, "C2")
     # the reconciliation: claimed money once on the claim rail, paid on the bank rail, C2's held
     rec = pl.read_csv(data / "reports" / summary["run_id"] / "reconciliation.csv")
     total = rec.filter(pl.col("rail") == "TOTAL").row(0, named=True)

@@ -87,6 +87,11 @@ def test_returned_transfer_is_reissued_then_held_as_claim_after_max_attempts(pai
 
     text = explain(data, "B1")
     assert text.count("returned") >= 3 and "account closed" in text and "claim" in text
+    # the master still says bank transfer; explain says how it goes now (found by review: it
+    # said "paid into the customer's registered bank account" beside the held payment)
+    assert "How it is paid: held until the customer claims it with the reference code. Bank transfers to this " \
+           "person came back unpaid 3 times (the policy stops after 3), so the money is held. To claim" in text
+    assert "registered bank account" not in text
 
 
 def test_bad_returns_rows_are_quarantined_never_applied(paid_once):
