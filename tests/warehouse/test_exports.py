@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from redress.warehouse import connect, exports
 from redress.warehouse.exports import EMPTY, FINGERPRINTS, TABLES, Export, partition_file_name, write_exports
+from redress.runtime.permissions import umask_for
 from share_group import other_group
 
 
@@ -140,7 +141,13 @@ def test_exports_are_the_owners_or_the_share_groups_as_every_output(tmp_path, sh
     with warehouse(data) as con:
         scope_rows(con, "a" * 64, 5)
         ledger_rows(con, "R20251201-001", 3)
-    write_exports(data, group.gr_name if shared else None)
+    # under the umask a run sets (redress/runtime/permissions.py), whatever an earlier test
+    # in this process left (a command sets it for good: the test failed after one, under load)
+    previous = os.umask(umask_for(group.gr_name if shared else None))
+    try:
+        write_exports(data, group.gr_name if shared else None)
+    finally:
+        os.umask(previous)
     got = modes(data / "exports")
     assert len(list((data / "exports").rglob("*.parquet"))) >= len(TABLES)
     if shared:
