@@ -102,7 +102,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     waiting = policy.require_approval and summary.height > 0
     if waiting:
         plan = plan_summary(payment_kinds(pl.scan_parquet(plan_file, glob=False),
-                                          pl.scan_parquet(ledger, glob=False)),
+                                          pl.scan_parquet(ledger, glob=False), claimants.lazy()),
                             released, policy.daily_cash_cap)
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.

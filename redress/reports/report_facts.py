@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import duckdb
 
 from redress.rules.plans import CLAIMED, FIRST, KINDS, REISSUE, TOP_UP
-from redress.vocabulary import ACCEPTED, CANCELLED, CLAIM, ELIGIBLE, LIVE_STATUSES, WAITING, sql_list, sql_literal
+from redress.vocabulary import (ACCEPTED, BANK_TRANSFER, CANCELLED, CLAIM, ELIGIBLE, LIVE_STATUSES, RETURNED, WAITING,
+                                sql_list, sql_literal)
 from redress.sql import one
 
 
@@ -157,17 +158,25 @@ def _kinds(con, run_id: str) -> tuple[KindTotal, ...]:
         found = {k: (v["payments"], v["amount_krw"]) for k, v in kinds.items()}
     else:
         # The rule of redress/rules/plans.py payment_kinds, in SQL over the ledger so that
-        # the report never loads a 33.7M-row ledger into memory.
+        # the report never loads a 33.7M-row ledger into memory: the ledger before this
+        # run is its rows of other runs.
         rows = con.execute(f"""
-            WITH mine AS (SELECT customer_id, rail, attempt, amount FROM ledger WHERE run_id = $run_id),
-            before AS (SELECT DISTINCT customer_id FROM ledger
-                       WHERE run_id <> $run_id AND status IN {sql_list(LIVE_STATUSES)}),
-            claimed AS (SELECT DISTINCT customer_id FROM ledger
-                        WHERE rail = {sql_literal(CLAIM)} AND status = {sql_literal(CANCELLED)})
+            WITH mine AS (SELECT customer_id, rail, amount FROM ledger WHERE run_id = $run_id),
+            before AS (SELECT customer_id, rail, status, attempt FROM ledger WHERE run_id <> $run_id),
+            live AS (SELECT DISTINCT customer_id FROM before WHERE status IN {sql_list(LIVE_STATUSES)}),
+            back AS (SELECT DISTINCT customer_id FROM before
+                     WHERE status IN ({sql_literal(RETURNED)}, {sql_literal(CANCELLED)})),
+            last_cancel AS (SELECT customer_id, max(attempt) AS attempt FROM before
+                            WHERE status = {sql_literal(CANCELLED)} GROUP BY ALL),
+            sent_since AS (SELECT DISTINCT b.customer_id FROM before b LEFT JOIN last_cancel c USING (customer_id)
+                           WHERE b.status = {sql_literal(RETURNED)} AND b.rail = {sql_literal(BANK_TRANSFER)}
+                             AND b.attempt > coalesce(c.attempt, 0)),
+            claimants AS (SELECT DISTINCT customer_id FROM claims)
             SELECT CASE WHEN rail = {sql_literal(CLAIM)} THEN {sql_literal(CLAIM)}
-                        WHEN attempt > 1 AND customer_id IN (SELECT customer_id FROM claimed) THEN $claimed
-                        WHEN attempt > 1 THEN $reissue
-                        WHEN customer_id IN (SELECT customer_id FROM before) THEN $top_up
+                        WHEN customer_id IN (SELECT customer_id FROM live) THEN $top_up
+                        WHEN customer_id IN (SELECT customer_id FROM claimants)
+                             AND customer_id NOT IN (SELECT customer_id FROM sent_since) THEN $claimed
+                        WHEN customer_id IN (SELECT customer_id FROM back) THEN $reissue
                         ELSE $first END AS kind, count(*), sum(amount)
             FROM mine GROUP BY ALL""", {"run_id": run_id, "claimed": CLAIMED, "reissue": REISSUE, "top_up": TOP_UP,
                                        "first": FIRST}).fetchall()

@@ -11,7 +11,8 @@ from datetime import date, datetime
 
 import polars as pl
 
-from redress.vocabulary import APPROVED, BANK_TRANSFER, CANCELLED, CLAIM, EXPIRED, LIVE_STATUSES, PLAN_STATES, REJECTED, WAITING
+from redress.vocabulary import (APPROVED, BANK_TRANSFER, CANCELLED, CLAIM, EXPIRED, LIVE_STATUSES, PLAN_STATES,
+                                REJECTED, RETURNED, WAITING)
 
 # What kind of payment each planned one is, in the order the plan lists them.
 FIRST, TOP_UP, REISSUE, CLAIMED = "first", "top_up", "reissue", "claimed"
@@ -24,26 +25,42 @@ KINDS = {
 }
 
 
-def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame) -> pl.LazyFrame:
-    """`planned` (customer_id, rail, attempt, ...) with `kind`, each row's kind of payment,
-    rows in their order: `claim` on the claim rail, else `claimed` for a later attempt of
-    a person whose held claim payment a claim cancelled (SPEC "Input: claims from
-    customer service": paid to the claimed account), else `reissue` for a later attempt,
-    else `top_up` when the customer already holds a live payment in `ledger`
-    (customer_id, rail, status), else `first`. SPEC "Approval before release" (top-ups,
-    reissues, claims)."""
-    paid = (ledger.filter(pl.col("status").is_in(LIVE_STATUSES)).select("customer_id").unique()
-            .with_columns(pl.lit(True).alias("_paid_before")))
-    claimed = (ledger.filter((pl.col("rail") == CLAIM) & (pl.col("status") == CANCELLED)).select("customer_id")
-               .unique().with_columns(pl.lit(True).alias("_claimed")))
-    return (planned.join(paid, on="customer_id", how="left", maintain_order="left")
-            .join(claimed, on="customer_id", how="left", maintain_order="left").with_columns(
-                pl.when(pl.col("rail") == CLAIM).then(pl.lit(CLAIM))
-                .when((pl.col("attempt") > 1) & pl.col("_claimed").fill_null(False)).then(pl.lit(CLAIMED))
-                .when(pl.col("attempt") > 1).then(pl.lit(REISSUE))
-                .when(pl.col("_paid_before").fill_null(False)).then(pl.lit(TOP_UP))
-                .otherwise(pl.lit(FIRST)).alias("kind"))
-            .drop("_paid_before", "_claimed"))
+def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.LazyFrame) -> pl.LazyFrame:
+    """`planned` (customer_id, rail, ...) with `kind`, each row's kind of payment, rows in
+    their order (SPEC "Approval before release": top-ups, reissues, claims), from the
+    `ledger` before it (customer_id, rail, status, attempt) and the `claimants`
+    (customer_id of every person with an applied claim), the first that holds:
+    `claim` on the claim rail (held); `top_up` when the person holds a live payment (more
+    money to someone paid: after a scope or policy revision, whatever came back before);
+    `claimed` for a claimant whose money the claim freed is not yet sent (no bank
+    transfer returned since their latest cancelled claim payment: the transfer to the
+    account they gave customer service, in the run that applied the claim or the next
+    plan after one rejected); `reissue` when a payment of theirs came back (returned or
+    cancelled) and none is live; else `first`. A reissue or a claim's transfer that
+    also carries a top-up of the same run is one payment, counted by its first kind."""
+    status = pl.col("status")
+    live = (ledger.filter(status.is_in(LIVE_STATUSES)).select("customer_id").unique()
+            .with_columns(pl.lit(True).alias("_live")))
+    back = (ledger.filter(status.is_in((RETURNED, CANCELLED))).select("customer_id").unique()
+            .with_columns(pl.lit(True).alias("_back")))
+    last_cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
+        pl.col("attempt").max().alias("_last_cancel"))
+    sent_since = (ledger.filter((status == RETURNED) & (pl.col("rail") == BANK_TRANSFER))
+                  .join(last_cancel, on="customer_id", how="left")
+                  .filter(pl.col("attempt") > pl.col("_last_cancel").fill_null(0))
+                  .select("customer_id").unique().with_columns(pl.lit(True).alias("_sent_since")))
+    claimed = claimants.select("customer_id").unique().with_columns(pl.lit(True).alias("_claimant"))
+    flags = ("_live", "_back", "_sent_since", "_claimant")
+    joined = planned
+    for frame in (live, back, sent_since, claimed):
+        joined = joined.join(frame, on="customer_id", how="left", maintain_order="left")
+    flag = {f: pl.col(f).fill_null(False) for f in flags}
+    return joined.with_columns(
+        pl.when(pl.col("rail") == CLAIM).then(pl.lit(CLAIM))
+        .when(flag["_live"]).then(pl.lit(TOP_UP))
+        .when(flag["_claimant"] & ~flag["_sent_since"]).then(pl.lit(CLAIMED))
+        .when(flag["_back"]).then(pl.lit(REISSUE))
+        .otherwise(pl.lit(FIRST)).alias("kind")).drop(*flags)
 
 
 def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_cap: int) -> dict:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import duckdb
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redress.rules.plans import KINDS, payment_kinds, plan_summary, refusal
@@ -51,35 +52,90 @@ def test_no_plan_is_refused():
 
 
 PLANNED = pl.DataFrame({
-    "customer_id": ["A", "B", "C", "D", "E", "F"],
-    "amount": [50000, 20000, 50000, 50000, 50000, 30000],
-    "rail": ["voucher", "voucher", "bank_transfer", "bank_transfer", "claim", "bank_transfer"],
-    "attempt": [1, 1, 2, 1, 1, 2],
-    "batch_id": ["P-V-0001", "P-V-0001", "P-B-0001", "P-B-0001", "P-C-0001", "P-B-0001"],
-    "value_date": [DAY] * 6,
+    "customer_id": ["A", "B", "C", "D", "E", "F", "G", "H", "I"],
+    "amount": [50000, 20000, 50000, 50000, 50000, 30000, 20000, 50000, 20000],
+    "rail": ["voucher", "voucher", "bank_transfer", "bank_transfer", "claim", "bank_transfer", "bank_transfer",
+             "bank_transfer", "bank_transfer"],
+    "attempt": [1, 1, 2, 1, 1, 2, 2, 3, 2],
+    "batch_id": ["P-V-0001", "P-V-0001", "P-B-0001", "P-B-0001", "P-C-0001", "P-B-0001", "P-B-0001", "P-B-0001",
+                 "P-B-0001"],
+    "value_date": [DAY] * 9,
 }, schema_overrides={"attempt": pl.Int32})
-# F claimed: the held claim payment a claim cancelled; the bank transfer pays the claim
-LEDGER = pl.DataFrame({"customer_id": ["B", "C", "X", "F"], "rail": ["voucher", "bank_transfer", "voucher", "claim"],
-                       "status": ["issued", "returned", "settled", "cancelled"]})
+# B paid before: a top-up. C returned: a reissue. F claimed: the held claim payment a claim
+# cancelled, the transfer pays the claim. Found by review, counted as claims paid or
+# reissues before: G claimed earlier and its claimed transfer settled (now a top-up); H
+# claimed and its claimed transfer came back (a reissue); I came back once, its reissue
+# settled (now a top-up).
+LEDGER = pl.DataFrame({
+    "customer_id": ["B", "C", "X", "F", "G", "G", "H", "H", "I", "I"],
+    "rail": ["voucher", "bank_transfer", "voucher", "claim", "claim", "bank_transfer", "claim", "bank_transfer",
+             "bank_transfer", "bank_transfer"],
+    "status": ["issued", "returned", "settled", "cancelled", "cancelled", "settled", "cancelled", "returned",
+               "returned", "settled"],
+    "attempt": [1, 1, 1, 1, 1, 2, 1, 2, 1, 2]}, schema_overrides={"attempt": pl.Int32})
+CLAIMANTS = pl.DataFrame({"customer_id": ["F", "G", "H"]})
+KIND_OF = ["first", "top_up", "reissue", "first", "claim", "claimed", "top_up", "reissue", "top_up"]
 
 
 def test_each_planned_payment_gets_its_kind():
-    kinds = payment_kinds(PLANNED.lazy(), LEDGER.lazy()).collect()
-    assert kinds["kind"].to_list() == ["first", "top_up", "reissue", "first", "claim", "claimed"]
+    kinds = payment_kinds(PLANNED.lazy(), LEDGER.lazy(), CLAIMANTS.lazy()).collect()
+    assert kinds["kind"].to_list() == KIND_OF
     assert kinds.drop("kind").equals(PLANNED)
 
 
 def test_the_summary_counts_per_rail_and_day_against_the_cap_and_per_kind():
-    s = plan_summary(payment_kinds(PLANNED.lazy(), LEDGER.lazy()), {DAY: 400_000}, 1_000_000)
-    assert s["totals"] == {"batches": 3, "payments": 6, "amount_krw": 250_000}
+    s = plan_summary(payment_kinds(PLANNED.lazy(), LEDGER.lazy(), CLAIMANTS.lazy()), {DAY: 400_000}, 1_000_000)
+    assert s["totals"] == {"batches": 3, "payments": 9, "amount_krw": 340_000}
     bank = next(d for d in s["days"] if d["rail"] == "bank_transfer")
-    assert bank == {"rail": "bank_transfer", "value_date": "2025-12-01", "batches": 1, "payments": 3,
-                    "amount_krw": 130_000, "released_before_krw": 400_000, "daily_cash_cap_krw": 1_000_000,
-                    "cap_left_krw": 470_000}
+    assert bank == {"rail": "bank_transfer", "value_date": "2025-12-01", "batches": 1, "payments": 6,
+                    "amount_krw": 220_000, "released_before_krw": 400_000, "daily_cash_cap_krw": 1_000_000,
+                    "cap_left_krw": 380_000}
     assert "daily_cash_cap_krw" not in next(d for d in s["days"] if d["rail"] == "voucher")
-    assert s["kinds"] == {"first": {"payments": 2, "amount_krw": 100_000}, "top_up": {"payments": 1, "amount_krw": 20_000},
-                          "reissue": {"payments": 1, "amount_krw": 50_000}, "claimed": {"payments": 1, "amount_krw": 30_000},
+    assert s["kinds"] == {"first": {"payments": 2, "amount_krw": 100_000}, "top_up": {"payments": 3, "amount_krw": 60_000},
+                          "reissue": {"payments": 2, "amount_krw": 100_000}, "claimed": {"payments": 1, "amount_krw": 30_000},
                           "claim": {"payments": 1, "amount_krw": 50_000}}
+
+
+HISTORY = st.lists(st.tuples(st.sampled_from(["voucher", "bank_transfer", "claim"]),
+                             st.sampled_from(["issued", "settled", "returned", "cancelled"])), max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(people=st.lists(st.tuples(HISTORY, st.booleans(), st.sampled_from(["voucher", "bank_transfer", "claim"])),
+                       min_size=1, max_size=12))
+def test_the_reports_sql_kinds_are_the_plans_kinds(people):
+    """report.html counts a released run's payments per kind in SQL over the ledger
+    (redress/reports/report_facts.py), the plan in Polars (payment_kinds): one rule, over
+    any history (each person's earlier payments in order, whether they claimed, the rail
+    of this run's payment), the same counts and amounts."""
+    from redress.reports.report_facts import _kinds
+
+    before, now, claimants = [], [], []
+    for n, (history, claimed, rail) in enumerate(people):
+        cid = f"C{n}"
+        before += [(cid, r, s, a + 1) for a, (r, s) in enumerate(history)]
+        now.append((cid, 1000 * (n + 1), rail, len(history) + 1))
+        claimants += [cid] if claimed else []
+    ledger = pl.DataFrame(before, schema={"customer_id": pl.String, "rail": pl.String, "status": pl.String,
+                                          "attempt": pl.Int32}, orient="row")
+    planned = pl.DataFrame(now, schema={"customer_id": pl.String, "amount": pl.Int64, "rail": pl.String,
+                                        "attempt": pl.Int32}, orient="row").with_columns(
+        pl.lit("B1").alias("batch_id"), pl.lit(DAY).alias("value_date"))
+    claimants_frame = pl.DataFrame({"customer_id": claimants}, schema={"customer_id": pl.String})
+    plan = plan_summary(payment_kinds(planned.lazy(), ledger.lazy(), claimants_frame.lazy()), {}, 10**12)["kinds"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE plans (run_id VARCHAR, state VARCHAR, summary VARCHAR)")
+    con.execute("CREATE TABLE claims (customer_id VARCHAR)")
+    con.execute("CREATE TABLE ledger (customer_id VARCHAR, rail VARCHAR, status VARCHAR, attempt INTEGER, "
+                "amount BIGINT, run_id VARCHAR)")
+    for c in claimants:
+        con.execute("INSERT INTO claims VALUES (?)", [c])
+    for r in before:
+        con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, 0, 'R0')", list(r))
+    con.executemany("INSERT INTO ledger VALUES (?, ?, 'issued', ?, ?, 'RNOW')",
+                    [[cid, rail, attempt, amount] for cid, amount, rail, attempt in now])
+    sql = {k.kind: {"payments": k.payments, "amount_krw": k.amount_krw} for k in _kinds(con, "RNOW")}
+    assert sql == plan
 
 
 @given(amounts=st.lists(st.integers(1, 10**9), min_size=1, max_size=30), data=st.data())
@@ -95,7 +151,8 @@ def test_kinds_and_days_each_add_up_to_the_plan(amounts, data):
     ledger = pl.DataFrame({"customer_id": [f"C{i}" for i in range(0, n, 2)], "rail": ["claim"] * len(range(0, n, 2)),
                            "status": data.draw(st.lists(st.sampled_from(["issued", "cancelled"]),
                                                         min_size=len(range(0, n, 2)), max_size=len(range(0, n, 2))))})
-    s = plan_summary(payment_kinds(planned.lazy(), ledger.lazy()), {}, 10**12)
+    s = plan_summary(payment_kinds(planned.lazy(), ledger.lazy().with_columns(pl.lit(1).alias("attempt")),
+                                   pl.LazyFrame(schema={"customer_id": pl.String})), {}, 10**12)
     assert set(s["kinds"]) == set(KINDS)
     for part in (list(s["kinds"].values()), s["days"]):
         assert sum(k["payments"] for k in part) == n
