@@ -47,14 +47,15 @@ def explain(data_dir: Path, who: str, by: str | None = None, *, now: datetime | 
     if not warehouse.exists():
         raise RedressError(f"no warehouse in {data_dir}: run `{redress_line(data_dir, 'run')}` first")
     asked = who.strip()
-    if REFERENCE_CODE.fullmatch(asked) and by is None:
-        raise RedressError("a reference code lookup needs --by STAFF_ID: verify the person first (see README)")
     staff = lookups.staff_id(by)
     at = now or datetime.now(timezone.utc)
     # Under the data folder's lock, which `redress run` holds for all its length: an
     # explain that held the warehouse when the run next opened it would fail the run.
     with data_dir_lock(data_dir, busy=RUN_GOING_ON, wait_seconds=LOCK_WAIT_SECONDS), \
             _open(warehouse) as con:  # writable: the lookup is recorded
+        if REFERENCE_CODE.fullmatch(asked) and by is None:  # refused, and recorded as such (the OS account)
+            lookups.record(con, at, staff, asked, "reference_code", "refused")
+            raise RedressError("a reference code lookup needs --by STAFF_ID: verify the person first (see README)")
         kind, key = people.asked_kind(con, asked, REFERENCE_CODE)
         if kind == "reference_code":
             lookups.refuse_if_guessing(con, at, staff, asked)

@@ -77,7 +77,10 @@ def test_a_reference_code_needs_a_staff_id(data):
         explain(data, CODE, now=T0)
     with pytest.raises(RedressError, match="--by must be"):
         explain(data, CODE, by="a b", now=T0)
-    assert lookups(data) == []
+    # the code asked without a staff id is refused and recorded (found by review: "every
+    # lookup is recorded"), under the OS account; a --by that is no staff id names nobody
+    me = os_user()
+    assert lookups(data) == [(T0, me, me, CODE, "reference_code", "refused")]
 
 
 def guess(data: Path, n: int, by: str, start: datetime) -> None:
