@@ -21,6 +21,8 @@ from redress.customer_service.case import member, rows, run_policy, sent_message
 from redress.customer_service.wording import when
 from redress.errors import RedressError, WarehouseInUse
 from redress.runtime.commands import redress_line
+from redress.rules.identity import MOBILE_E164
+from redress.rules.notifications import message_address
 from redress.vocabulary import ACCEPTED, sql_literal
 from redress.warehouse import connect
 from redress.warehouse import path as warehouse_path
@@ -110,9 +112,19 @@ def _non_member(con, data_dir: Path, notice: dict) -> str:
         FROM non_member_exposures n
         LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
                    WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
-        WHERE n.recipient = ? ORDER BY n.accessed_at, file, row""", [notice["person_key"].removeprefix("nonmember:")])
-    # Looked up by the person's key, not by the notification's recipient: an email is
-    # notified at its address even when the key is a landline (SPEC "Notifications").
+        WHERE n.recipient = $key OR n.recipient IN (
+            SELECT person FROM (SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email
+                                FROM non_member_exposures
+                                WHERE recipient IN (SELECT recipient FROM non_member_exposures
+                                                    WHERE email_norm = $sent_to OR recipient = $sent_to)
+                                GROUP BY recipient)
+            WHERE {message_address("phone", "email")} = $sent_to)
+        ORDER BY n.accessed_at, file, row""",
+                 {"key": notice["person_key"].removeprefix("nonmember:"), "sent_to": notice["recipient"],
+                  "mobile": MOBILE_E164})
+    # Looked up by the person's key, and every key whose message went to the same address
+    # (one message per address: redress/rules/notifications.py), not by the recipient
+    # alone: an email is notified at its address even when the key is a landline.
     policy = run_policy(con, notice["run_id"])
     tz = policy.timezone if policy else "UTC"
     for f in found:

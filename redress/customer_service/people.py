@@ -13,7 +13,8 @@ import re
 
 import polars as pl
 
-from redress.rules.identity import email_norm, phone_e164
+from redress.rules.identity import MOBILE_E164, email_norm, phone_e164
+from redress.rules.notifications import message_address
 
 # What a phone typed by a person looks like before normalisation: digits, a leading +,
 # spaces, hyphens, dots and brackets (NFKC first, so fullwidth digits count).
@@ -62,13 +63,20 @@ def non_member_notices(con, kind: str, key: str) -> list[dict]:
     """The notifications of the non-members (contacts in someone's address book) whose
     normalised phone or email is `key`, by person key; [] when none. A non-member's key is
     their E.164 phone, else their email (redress/rules/notifications.py), so one with
-    both is found by either, through the contacts their exposure rows carry."""
+    both is found by either, through the contacts their exposure rows carry; and one
+    message goes to one address, under one of the keys sent there, so a key is found by
+    the notification sent to its address too."""
     column = CONTACT_COLUMN[kind]
     rel = con.execute(f"""
+        WITH matched AS (SELECT DISTINCT recipient AS person FROM non_member_exposures WHERE {column} = $key
+                         UNION SELECT $key),
+        keys AS (SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email
+                 FROM non_member_exposures WHERE recipient IN (SELECT person FROM matched) GROUP BY recipient)
         SELECT * FROM notifications
-        WHERE person_key IN (SELECT 'nonmember:' || recipient FROM non_member_exposures WHERE {column} = ?
-                             UNION SELECT 'nonmember:' || ?)
-        ORDER BY person_key""", [key, key])
+        WHERE person_key IN (SELECT 'nonmember:' || person FROM matched)
+           OR (starts_with(person_key, 'nonmember:')
+               AND recipient IN (SELECT {message_address("phone", "email")} FROM keys))
+        ORDER BY person_key""", {"key": key, "mobile": MOBILE_E164})
     names = [d[0] for d in rel.description]
     return [dict(zip(names, row)) for row in rel.fetchall()]
 

@@ -54,8 +54,14 @@ TEMPLATES = {
 # TEST_ACCOUNT, and every non-member, once: nobody already in `notifications`. Channel:
 # sms only to a Korean mobile number ($mobile, redress.rules.identity.MOBILE_E164); else
 # email when one is known; else none, with the landline or internet phone as recipient
-# for outreach by hand. A non-member's person_key stays `nonmember:` + E.164 phone else
-# email, as it always was, so that nobody already told is told again. SQL, not Polars,
+# for outreach by hand. A non-member is keyed by their E.164 phone, else their email
+# (non_member_exposures.recipient), as always; but one message goes to one address: a
+# landline's non-member told by email and the same email alone in another row (or two
+# landlines with one email) are told once, at that address, of every category exposed
+# under any of their keys, under the key that is the address itself when there is one,
+# else the least (found by review: two messages, two reference codes, to one inbox, as
+# a phisher would send). Nobody is told again: neither a key already told nor an
+# address a non-member was told at. SQL, not Polars,
 # for speed: it joins the warehouse's entitlements, customers and non_member_exposures
 # where they are; a query, which the notify stage stores as a table with each person's
 # reference code (tasks/notify.py new_people), with NEW_PEOPLE_PARAMETERS (every code
@@ -72,11 +78,23 @@ WITH members AS (
     JOIN (SELECT customer_id, phone_e164, email_norm FROM customers WHERE {in_slice}) c USING (customer_id)
     WHERE e.reason <> $test_account
 ),
-non_members AS (
+non_member_keys AS (
     -- Grouped by the stable key: a phone key has one phone; an email key has no phone.
-    SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email,
-           string_agg(DISTINCT data_category, ',' ORDER BY data_category) AS exposed_categories
-    FROM non_member_exposures GROUP BY recipient
+    SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email
+    FROM non_member_exposures WHERE {non_members_too} GROUP BY recipient
+),
+addressed AS (  -- where each key's message would go
+    SELECT *, {address} AS address FROM non_member_keys
+),
+non_members AS (  -- one per address: the key that is the address, else the least
+    SELECT address, arg_min(person, (person <> address, person)) AS person,
+           arg_min(phone, (person <> address, person)) AS phone, arg_min(email, (person <> address, person)) AS email,
+           bool_or(('nonmember:' || person) IN (SELECT person_key FROM notifications)) AS key_told
+    FROM addressed GROUP BY address
+),
+non_member_categories AS (
+    SELECT a.address, string_agg(DISTINCT x.data_category, ',' ORDER BY x.data_category) AS exposed_categories
+    FROM non_member_exposures x JOIN addressed a ON a.person = x.recipient GROUP BY a.address
 ),
 people AS (
     SELECT 'customer:' || customer_id AS person_key, $member AS kind, customer_id, phone, email,
@@ -84,12 +102,12 @@ people AS (
     FROM members
     UNION ALL
     SELECT 'nonmember:' || person, $non_member, NULL, phone, email, NULL, 0, NULL, exposed_categories
-    FROM non_members ANTI JOIN notifications n ON n.person_key = 'nonmember:' || person
-    WHERE {non_members_too}
+    FROM non_members JOIN non_member_categories USING (address)
+    WHERE NOT key_told
+      AND address NOT IN (SELECT recipient FROM notifications
+                          WHERE starts_with(person_key, 'nonmember:') AND recipient IS NOT NULL)
 )
-SELECT person_key, kind, customer_id,
-       CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN phone ELSE coalesce(email, phone) END
-           AS recipient,
+SELECT person_key, kind, customer_id, {address} AS recipient,
        CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN $sms
             WHEN email IS NOT NULL THEN $email ELSE $no_channel END AS channel,
        reason, amount, rail, exposed_categories
@@ -105,7 +123,17 @@ def new_people_query(slices: int = 1, part: int = 0) -> str:
     """NEW_PEOPLE for the customers of slice `part` of `slices` (redress.sql.customer_slice),
     the non-members with slice 0: over part = 0 .. slices - 1, every person once,
     whatever `slices`. ValueError for a part outside the slices."""
-    return NEW_PEOPLE.format(in_slice=customer_slice(slices, part), non_members_too="true" if part == 0 else "false")
+    return NEW_PEOPLE.format(in_slice=customer_slice(slices, part), non_members_too="true" if part == 0 else "false",
+                             address=message_address("phone", "email"))
+
+
+def message_address(phone: str, email: str) -> str:
+    """SQL, binding $mobile (MOBILE_E164): the address a person's message goes to, from
+    the SQL expressions of their E.164 phone and normalised email: the phone when it is a
+    Korean mobile (sms), else the email, else the phone (channel none: outreach by hand).
+    The one rule NEW_PEOPLE and explain's non-member lookups share."""
+    return (f"CASE WHEN coalesce(regexp_matches({phone}, $mobile), false) THEN {phone} "
+            f"ELSE coalesce({email}, {phone}) END")
 
 
 def won(amount: pl.Expr) -> pl.Expr:

@@ -395,3 +395,24 @@ def test_a_reader_that_closes_early_ends_the_command_quietly(data, argv):
         os.close(write_end)
     assert result.stderr == ""
     assert result.returncode == 141
+
+
+def test_a_non_member_told_once_at_an_address_shared_by_two_keys_is_found_by_either_with_both_exposures(tmp_path):
+    """One message goes to one address (redress/rules/notifications.py NEW_PEOPLE): a
+    landline's row with an email and that email alone are two keys told once, under the
+    email's key. Asked by the code, the landline or the email, explain finds that one
+    notification and shows the exposures of both keys (found by review: two messages)."""
+    folder, _ = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        for n, (key, email, phone, category) in enumerate([("+82311110001", "fam@example.org", "+82311110001", "name"),
+                                                           ("fam@example.org", "fam@example.org", None, "email")]):
+            con.execute("INSERT INTO non_member_exposures VALUES ('s5', ?, ?, ?, ?, ?, ?, 'confirmed')",
+                        [n + 1, key, email, phone, category, INSIDE])
+        con.execute("INSERT INTO notifications VALUES ('nonmember:fam@example.org', NULL, 'fam@example.org', 'email', "
+                    "'FAMFAMFA', 't', 'ko', 'R1')")
+    by_code = explain(folder, "FAMFAMFA", by="cs-1", now=T0)
+    assert by_code.startswith("This is a non-member, fam@example.org")
+    assert sorted(r["category"] for r in exposures_of(by_code)) == ["email", "name"]
+    for asked in ("031-111-0001", "FAM@example.org"):
+        text = explain(folder, asked, now=T0 + timedelta(seconds=1))
+        assert text.startswith("This is a non-member, fam@example.org") and "FAMFAMFA" in text, asked

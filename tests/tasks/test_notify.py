@@ -4,6 +4,8 @@ is known; else none, for outreach by hand)."""
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -462,3 +464,65 @@ def test_a_slice_outside_the_slices_is_an_error():
 
     with pytest.raises(ValueError, match="slice 3 of 3"):
         new_people_query(3, 3)
+
+
+# Non-member exposure rows drawn from a few contacts, so that keys and addresses collide:
+# (phone_e164 or None, email_norm or None, data_category); at least one identifier.
+CONTACT_PHONES = [None, "+821055550001", "+821055550002", "+8231110001", "+8231110002", "+827011110001"]
+CONTACT_EMAILS = [None, "a@example.org", "b@example.org"]
+non_member_rows = st.lists(st.tuples(st.sampled_from(CONTACT_PHONES), st.sampled_from(CONTACT_EMAILS),
+                                     st.sampled_from(["name", "email", "phone", "entrance_code"]))
+                           .filter(lambda r: r[0] or r[1]), min_size=1, max_size=10)
+
+
+def _address(phone: str | None, email: str | None) -> str:
+    """Where a key's message goes, in Python: the SPEC's words (sms to a Korean mobile;
+    else the email; else the phone, for outreach by hand)."""
+    return phone if phone and re.match(r"\+821[016-9]", phone) else (email or phone)
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=non_member_rows, later=non_member_rows)
+@example(rows=[("+8231110001", "a@example.org", "name"), (None, "a@example.org", "email")], later=[]).via(
+    "found by review: a landline's row with an email and that email alone, two messages to one inbox")
+def test_one_message_per_address_telling_every_category_once_ever(rows, later):
+    """Every non-member's message goes to one address, and one address gets one message
+    (with one reference code), telling every category exposed under any key sent there;
+    nobody is told again, a key already told nor an address already written to, when
+    later rows come."""
+    with duckdb.connect(":memory:") as con:
+        con.execute(SCHEMA)
+
+        def add(batch, start):
+            for n, (phone, email, category) in enumerate(batch, start=start):
+                con.execute("""INSERT INTO non_member_exposures VALUES ('f1', ?, coalesce(?, ?), ?, ?, ?, now(),
+                               'confirmed')""", [n, phone, email, email, phone, category])
+
+        add(rows, 1)
+        new_people(con, b"test key")
+        told = con.execute("SELECT person_key, recipient, channel, exposed_categories FROM notify_people").fetchall()
+        # the oracle: keys (phone else email) with their address (max phone, min email of their rows)
+        keys: dict[str, list] = {}
+        for phone, email, category in rows:
+            keys.setdefault(phone or email, []).append((phone, email, category))
+        address = {k: _address(max((p for p, _, _ in r if p), default=None), min((e for _, e, _ in r if e), default=None))
+                   for k, r in keys.items()}
+        expected = {}
+        for k, a in address.items():
+            expected.setdefault(a, set()).update(c for _, _, c in keys[k])
+        assert sorted(r for _, r, _, _ in told) == sorted(expected)  # one message per address
+        for person_key, recipient, channel, categories in told:
+            assert set(categories.split(",")) == expected[recipient]
+            key = person_key.removeprefix("nonmember:")
+            assert address[key] == recipient  # under a key sent there: the address itself, else the least
+            assert key == (recipient if recipient in keys else min(k for k, a in address.items() if a == recipient))
+            assert channel == ("sms" if recipient.startswith("+8210") else "email" if "@" in recipient else "none")
+        # told, then later rows: no key told again, no address written to again
+        con.execute("""INSERT INTO notifications SELECT person_key, customer_id, recipient, channel, reference_code,
+                       't', 'ko', 'R1' FROM notify_people""")
+        add(later, 100)
+        new_people(con, b"test key")
+        again = con.execute("SELECT person_key, recipient FROM notify_people").fetchall()
+    assert not [k for k, _ in again if k in {k for k, _, _, _ in told}]
+    assert not [r for _, r in again if r in {r for _, r, _, _ in told}]
+    assert len({r for _, r in again}) == len(again)
