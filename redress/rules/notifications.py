@@ -83,13 +83,16 @@ non_member_keys AS (
     SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email
     FROM non_member_exposures WHERE {non_members_too} GROUP BY recipient
 ),
+told_non_members AS (  -- the few non-members' of tens of millions of notifications, scanned once
+    SELECT person_key, recipient FROM notifications WHERE {non_members_too} AND starts_with(person_key, 'nonmember:')
+),
 addressed AS (  -- where each key's message would go
     SELECT *, {address} AS address FROM non_member_keys
 ),
 non_members AS (  -- one per address: the key that is the address, else the least
     SELECT address, arg_min(person, (person <> address, person)) AS person,
            arg_min(phone, (person <> address, person)) AS phone, arg_min(email, (person <> address, person)) AS email,
-           bool_or(('nonmember:' || person) IN (SELECT person_key FROM notifications)) AS key_told
+           bool_or(('nonmember:' || person) IN (SELECT person_key FROM told_non_members)) AS key_told
     FROM addressed GROUP BY address
 ),
 non_member_categories AS (
@@ -104,8 +107,7 @@ people AS (
     SELECT 'nonmember:' || person, $non_member, NULL, phone, email, NULL, 0, NULL, exposed_categories
     FROM non_members JOIN non_member_categories USING (address)
     WHERE NOT key_told
-      AND address NOT IN (SELECT recipient FROM notifications
-                          WHERE starts_with(person_key, 'nonmember:') AND recipient IS NOT NULL)
+      AND address NOT IN (SELECT recipient FROM told_non_members WHERE recipient IS NOT NULL)
 )
 SELECT person_key, kind, customer_id, {address} AS recipient,
        CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN $sms
