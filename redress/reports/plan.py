@@ -22,7 +22,8 @@ def plan_markdown(run_id: str, policy_id: str, state: str, expires_at: datetime,
     `decision`: for a plan no longer waiting, what became of it (`decided`), shown in
     place of its expiry (then `commands` is empty).
     Raises jinja2.UndefinedError if the template names a value not given."""
-    kinds = [dict(summary["kinds"][k], label=label) for k, label in KINDS.items()]
+    # A plan an earlier version saved may lack a kind added since (`claimed`): none of it.
+    kinds = [dict(summary["kinds"].get(k, {"payments": 0, "amount_krw": 0}), label=label) for k, label in KINDS.items()]
     return markdown_environment().get_template("plan.md.j2").render(
         run_id=run_id, policy_id=policy_id, state=state,
         expires_at=expires_at.isoformat(), decision=decision,

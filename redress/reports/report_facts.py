@@ -159,26 +159,32 @@ def _kinds(con, run_id: str) -> tuple[KindTotal, ...]:
     else:
         # The rule of redress/rules/plans.py payment_kinds, in SQL over the ledger so that
         # the report never loads a 33.7M-row ledger into memory: the ledger before this
-        # run is its rows of other runs.
+        # run is its rows of earlier runs (run ids sort as they ran), the claimants those
+        # whose claim a run up to this one applied; a page written again after later runs
+        # counts as it did.
         rows = con.execute(f"""
             WITH mine AS (SELECT customer_id, rail, amount FROM ledger WHERE run_id = $run_id),
-            before AS (SELECT customer_id, rail, status, attempt FROM ledger WHERE run_id <> $run_id),
-            live AS (SELECT DISTINCT customer_id FROM before WHERE status IN {sql_list(LIVE_STATUSES)}),
-            back AS (SELECT DISTINCT customer_id FROM before
-                     WHERE status IN ({sql_literal(RETURNED)}, {sql_literal(CANCELLED)})),
+            before AS (SELECT customer_id, rail, status, attempt FROM ledger WHERE run_id < $run_id),
+            latest AS (SELECT customer_id,
+                              bool_or(status IN ({sql_literal(RETURNED)}, {sql_literal(CANCELLED)}))
+                                  FILTER (WHERE attempt = max_attempt) AS came_back,
+                              bool_or(status IN {sql_list(LIVE_STATUSES)}) AS live
+                       FROM (SELECT *, max(attempt) OVER (PARTITION BY customer_id) AS max_attempt FROM before)
+                       GROUP BY customer_id),
             last_cancel AS (SELECT customer_id, max(attempt) AS attempt FROM before
                             WHERE status = {sql_literal(CANCELLED)} GROUP BY ALL),
             sent_since AS (SELECT DISTINCT b.customer_id FROM before b LEFT JOIN last_cancel c USING (customer_id)
                            WHERE b.status = {sql_literal(RETURNED)} AND b.rail = {sql_literal(BANK_TRANSFER)}
                              AND b.attempt > coalesce(c.attempt, 0)),
-            claimants AS (SELECT DISTINCT customer_id FROM claims)
-            SELECT CASE WHEN rail = {sql_literal(CLAIM)} THEN {sql_literal(CLAIM)}
-                        WHEN customer_id IN (SELECT customer_id FROM live) THEN $top_up
-                        WHEN customer_id IN (SELECT customer_id FROM claimants)
-                             AND customer_id NOT IN (SELECT customer_id FROM sent_since) THEN $claimed
-                        WHEN customer_id IN (SELECT customer_id FROM back) THEN $reissue
-                        ELSE $first END AS kind, count(*), sum(amount)
-            FROM mine GROUP BY ALL""", {"run_id": run_id, "claimed": CLAIMED, "reissue": REISSUE, "top_up": TOP_UP,
-                                       "first": FIRST}).fetchall()
+            claimants AS (SELECT DISTINCT customer_id FROM claims WHERE run_id <= $run_id)
+            SELECT CASE WHEN m.rail = {sql_literal(CLAIM)} THEN {sql_literal(CLAIM)}
+                        WHEN coalesce(l.came_back, false) AND m.customer_id IN (SELECT customer_id FROM claimants)
+                             AND m.customer_id NOT IN (SELECT customer_id FROM sent_since) THEN $claimed
+                        WHEN coalesce(l.came_back, false) THEN $reissue
+                        WHEN coalesce(l.live, false) THEN $top_up
+                        ELSE $first END AS kind, count(*), sum(m.amount)
+            FROM mine m LEFT JOIN latest l USING (customer_id) GROUP BY ALL""",
+                           {"run_id": run_id, "claimed": CLAIMED, "reissue": REISSUE, "top_up": TOP_UP,
+                            "first": FIRST}).fetchall()
         found = {k: (n, a) for k, n, a in rows}
     return tuple(KindTotal(k, int(found.get(k, (0, 0))[0]), int(found.get(k, (0, 0))[1] or 0)) for k in KINDS)

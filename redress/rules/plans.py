@@ -30,19 +30,20 @@ def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.Laz
     their order (SPEC "Approval before release": top-ups, reissues, claims), from the
     `ledger` before it (customer_id, rail, status, attempt) and the `claimants`
     (customer_id of every person with an applied claim), the first that holds:
-    `claim` on the claim rail (held); `top_up` when the person holds a live payment (more
-    money to someone paid: after a scope or policy revision, whatever came back before);
-    `claimed` for a claimant whose money the claim freed is not yet sent (no bank
+    `claim` on the claim rail (held); when money of theirs came back and is not yet sent
+    again (a payment of their latest attempt returned or cancelled: every later payment
+    takes a higher attempt), `claimed` for a claimant whose money the claim freed (no bank
     transfer returned since their latest cancelled claim payment: the transfer to the
     account they gave customer service, in the run that applied the claim or the next
-    plan after one rejected); `reissue` when a payment of theirs came back (returned or
-    cancelled) and none is live; else `first`. A reissue or a claim's transfer that
-    also carries a top-up of the same run is one payment, counted by its first kind."""
+    plan after one rejected), else `reissue`; `top_up` when the person holds a live
+    payment (more money to someone paid, after a scope or policy revision); else `first`.
+    A reissue or a claim's transfer that also carries a top-up of the same run is one
+    payment, counted by its first kind."""
     status = pl.col("status")
-    live = (ledger.filter(status.is_in(LIVE_STATUSES)).select("customer_id").unique()
-            .with_columns(pl.lit(True).alias("_live")))
-    back = (ledger.filter(status.is_in((RETURNED, CANCELLED))).select("customer_id").unique()
-            .with_columns(pl.lit(True).alias("_back")))
+    latest = ledger.group_by("customer_id").agg(
+        status.filter(pl.col("attempt") == pl.col("attempt").max()).is_in((RETURNED, CANCELLED)).any()
+        .alias("_came_back"),
+        status.is_in(LIVE_STATUSES).any().alias("_live"))
     last_cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
         pl.col("attempt").max().alias("_last_cancel"))
     sent_since = (ledger.filter((status == RETURNED) & (pl.col("rail") == BANK_TRANSFER))
@@ -50,16 +51,16 @@ def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.Laz
                   .filter(pl.col("attempt") > pl.col("_last_cancel").fill_null(0))
                   .select("customer_id").unique().with_columns(pl.lit(True).alias("_sent_since")))
     claimed = claimants.select("customer_id").unique().with_columns(pl.lit(True).alias("_claimant"))
-    flags = ("_live", "_back", "_sent_since", "_claimant")
+    flags = ("_came_back", "_live", "_sent_since", "_claimant")
     joined = planned
-    for frame in (live, back, sent_since, claimed):
+    for frame in (latest, sent_since, claimed):
         joined = joined.join(frame, on="customer_id", how="left", maintain_order="left")
     flag = {f: pl.col(f).fill_null(False) for f in flags}
     return joined.with_columns(
         pl.when(pl.col("rail") == CLAIM).then(pl.lit(CLAIM))
+        .when(flag["_came_back"] & flag["_claimant"] & ~flag["_sent_since"]).then(pl.lit(CLAIMED))
+        .when(flag["_came_back"]).then(pl.lit(REISSUE))
         .when(flag["_live"]).then(pl.lit(TOP_UP))
-        .when(flag["_claimant"] & ~flag["_sent_since"]).then(pl.lit(CLAIMED))
-        .when(flag["_back"]).then(pl.lit(REISSUE))
         .otherwise(pl.lit(FIRST)).alias("kind")).drop(*flags)
 
 
