@@ -112,19 +112,25 @@ def _non_member(con, data_dir: Path, notice: dict) -> str:
         FROM non_member_exposures n
         LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
                    WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
-        WHERE n.recipient = $key OR n.recipient IN (
+        WHERE n.recipient = $key OR (n.recipient IN (
             SELECT person FROM (SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email
                                 FROM non_member_exposures
                                 WHERE recipient IN (SELECT recipient FROM non_member_exposures
                                                     WHERE email_norm = $sent_to OR recipient = $sent_to)
                                 GROUP BY recipient)
-            WHERE {message_address("phone", "email")} = $sent_to)
+            WHERE {message_address("phone", "email")} = $sent_to
+              AND 'nonmember:' || person NOT IN (SELECT person_key FROM notifications
+                                                 WHERE starts_with(person_key, 'nonmember:')))
+            AND n.file_sha256 IN (SELECT file_sha256 FROM ingested_files WHERE kind = 'scope'
+                                  AND status = {sql_literal(ACCEPTED)} AND run_id <= $told_in))
         ORDER BY n.accessed_at, file, row""",
                  {"key": notice["person_key"].removeprefix("nonmember:"), "sent_to": notice["recipient"],
-                  "mobile": MOBILE_E164})
-    # Looked up by the person's key, and every key whose message went to the same address
-    # (one message per address: redress/rules/notifications.py), not by the recipient
-    # alone: an email is notified at its address even when the key is a landline.
+                  "told_in": notice["run_id"], "mobile": MOBILE_E164})
+    # Looked up by the person's key, and by every other key the message told of: one
+    # message goes to one address (redress/rules/notifications.py), for each key sent
+    # there that has no message of its own, from the files read by the run that sent it
+    # (a key told elsewhere before, or rows read after, were not in it). Not by the
+    # recipient alone: an email is notified at its address even when the key is a landline.
     policy = run_policy(con, notice["run_id"])
     tz = policy.timezone if policy else "UTC"
     for f in found:

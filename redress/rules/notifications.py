@@ -58,10 +58,11 @@ TEMPLATES = {
 # (non_member_exposures.recipient), as always; but one message goes to one address: a
 # landline's non-member told by email and the same email alone in another row (or two
 # landlines with one email) are told once, at that address, of every category exposed
-# under any of their keys, under the key that is the address itself when there is one,
-# else the least (found by review: two messages, two reference codes, to one inbox, as
-# a phisher would send). Nobody is told again: neither a key already told nor an
-# address a non-member was told at. SQL, not Polars,
+# under any of their keys not told before, under the key that is the address itself when
+# there is one, else the least (found by review: two messages, two reference codes, to
+# one inbox, as a phisher would send). Nobody is told again: a key already told is left
+# out (its address may have changed since: a landline listed for outreach by hand whose
+# email comes later), and nothing goes to an address a non-member was told at. SQL, not Polars,
 # for speed: it joins the warehouse's entitlements, customers and non_member_exposures
 # where they are; a query, which the notify stage stores as a table with each person's
 # reference code (tasks/notify.py new_people), with NEW_PEOPLE_PARAMETERS (every code
@@ -86,13 +87,13 @@ non_member_keys AS (
 told_non_members AS (  -- the few non-members' of tens of millions of notifications, scanned once
     SELECT person_key, recipient FROM notifications WHERE {non_members_too} AND starts_with(person_key, 'nonmember:')
 ),
-addressed AS (  -- where each key's message would go
-    SELECT *, {address} AS address FROM non_member_keys
+addressed AS (  -- the keys never told, and where each one's message would go
+    SELECT k.*, {address} AS address FROM non_member_keys k
+    ANTI JOIN told_non_members t ON t.person_key = 'nonmember:' || k.person
 ),
-non_members AS (  -- one per address: the key that is the address, else the least
+non_members AS (  -- one per address: of its keys never told, the one that is the address, else the least
     SELECT address, arg_min(person, (person <> address, person)) AS person,
-           arg_min(phone, (person <> address, person)) AS phone, arg_min(email, (person <> address, person)) AS email,
-           bool_or(('nonmember:' || person) IN (SELECT person_key FROM told_non_members)) AS key_told
+           arg_min(phone, (person <> address, person)) AS phone, arg_min(email, (person <> address, person)) AS email
     FROM addressed GROUP BY address
 ),
 non_member_categories AS (
@@ -106,8 +107,7 @@ people AS (
     UNION ALL
     SELECT 'nonmember:' || person, $non_member, NULL, phone, email, NULL, 0, NULL, exposed_categories
     FROM non_members JOIN non_member_categories USING (address)
-    WHERE NOT key_told
-      AND address NOT IN (SELECT recipient FROM told_non_members WHERE recipient IS NOT NULL)
+    WHERE address NOT IN (SELECT recipient FROM told_non_members WHERE recipient IS NOT NULL)
 )
 SELECT person_key, kind, customer_id, {address} AS recipient,
        CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN $sms
