@@ -112,7 +112,7 @@ HISTORY = st.lists(st.tuples(st.sampled_from(["voucher", "bank_transfer", "claim
                    max_size=4)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(people=st.lists(st.tuples(HISTORY, st.booleans(), st.sampled_from(["voucher", "bank_transfer", "claim"])),
                        min_size=1, max_size=12))
 def test_the_reports_sql_kinds_are_the_plans_kinds(people):

@@ -481,7 +481,7 @@ def _address(phone: str | None, email: str | None) -> str:
     return phone if phone and re.match(r"\+821[016-9]", phone) else (email or phone)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(rows=non_member_rows, later=non_member_rows)
 @example(rows=[("+8231110001", "a@example.org", "name"), (None, "a@example.org", "email")], later=[]).via(
     "found by review: a landline's row with an email and that email alone, two messages to one inbox")
