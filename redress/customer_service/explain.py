@@ -22,7 +22,7 @@ from redress.customer_service.wording import when
 from redress.errors import RedressError, WarehouseInUse
 from redress.runtime.commands import redress_line
 from redress.rules.identity import MOBILE_E164
-from redress.rules.notifications import message_address
+from redress.rules.notifications import key_addresses
 from redress.vocabulary import ACCEPTED, sql_literal
 from redress.warehouse import connect
 from redress.warehouse import path as warehouse_path
@@ -113,12 +113,9 @@ def _non_member(con, data_dir: Path, notice: dict) -> str:
         LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
                    WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
         WHERE n.recipient = $key OR (n.recipient IN (
-            SELECT person FROM (SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email
-                                FROM non_member_exposures
-                                WHERE recipient IN (SELECT recipient FROM non_member_exposures
-                                                    WHERE email_norm = $sent_to OR recipient = $sent_to)
-                                GROUP BY recipient)
-            WHERE {message_address("phone", "email")} = $sent_to
+            SELECT person FROM ({key_addresses("recipient IN (SELECT recipient FROM non_member_exposures "
+                                               "WHERE email_norm = $sent_to OR recipient = $sent_to)")})
+            WHERE address = $sent_to
               AND 'nonmember:' || person NOT IN (SELECT person_key FROM notifications
                                                  WHERE starts_with(person_key, 'nonmember:')))
             AND n.file_sha256 IN (SELECT file_sha256 FROM ingested_files WHERE kind = 'scope'

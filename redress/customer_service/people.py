@@ -14,7 +14,7 @@ import re
 import polars as pl
 
 from redress.rules.identity import MOBILE_E164, email_norm, phone_e164
-from redress.rules.notifications import message_address
+from redress.rules.notifications import key_addresses
 
 # What a phone typed by a person looks like before normalisation: digits, a leading +,
 # spaces, hyphens, dots and brackets (NFKC first, so fullwidth digits count).
@@ -70,12 +70,10 @@ def non_member_notices(con, kind: str, key: str) -> list[dict]:
     rel = con.execute(f"""
         WITH matched AS (SELECT DISTINCT recipient AS person FROM non_member_exposures WHERE {column} = $key
                          UNION SELECT $key),
-        keys AS (SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email
-                 FROM non_member_exposures WHERE recipient IN (SELECT person FROM matched) GROUP BY recipient)
+        keys AS ({key_addresses("recipient IN (SELECT person FROM matched)")})
         SELECT * FROM notifications
         WHERE person_key IN (SELECT 'nonmember:' || person FROM matched)
-           OR (starts_with(person_key, 'nonmember:')
-               AND recipient IN (SELECT {message_address("phone", "email")} FROM keys))
+           OR (starts_with(person_key, 'nonmember:') AND recipient IN (SELECT address FROM keys))
         ORDER BY person_key""", {"key": key, "mobile": MOBILE_E164})
     names = [d[0] for d in rel.description]
     return [dict(zip(names, row)) for row in rel.fetchall()]

@@ -129,6 +129,15 @@ def new_people_query(slices: int = 1, part: int = 0) -> str:
                              address=message_address("phone", "email"))
 
 
+def key_addresses(where: str) -> str:
+    """SQL, binding $mobile: (person, address) of each non-member key (recipient) whose
+    exposure rows meet `where` (SQL over non_member_exposures' columns, ours, never
+    input): where that key's message goes, from its rows as NEW_PEOPLE reads them (the
+    largest phone, the least email). For explain's lookups of whom one message told."""
+    return (f"SELECT recipient AS person, {message_address('max(phone_e164)', 'min(email_norm)')} AS address "
+            f"FROM non_member_exposures WHERE {where} GROUP BY recipient")
+
+
 def message_address(phone: str, email: str) -> str:
     """SQL, binding $mobile (MOBILE_E164): the address a person's message goes to, from
     the SQL expressions of their E.164 phone and normalised email: the phone when it is a
