@@ -67,7 +67,7 @@ class Width(NamedTuple):
     irregular: bool      # some quote may be stray, or read as Polars would not (`irregular_quotes`)
     wide: int | None     # the width, when one line alone has more commas than it
     swallowing: bool     # a quoted value running over lines takes in a line that looks like a row
-    header_line: int     # the header's line (0-based): the first with more than commas and whitespace
+    header_line: int     # the header's line (0-based): the first that is no BLANK_RECORD
 
 
 def _csv_width(path: Path, quotes_checked: bool = True) -> Width:
@@ -91,7 +91,7 @@ def _csv_width(path: Path, quotes_checked: bool = True) -> Width:
     raw = raw_lines(path, truncate=True)
     line = pl.col("line").fill_null("")
     commas, quotes = line.str.count_matches(",", literal=True), line.str.count_matches('"', literal=True)
-    written = line.str.contains(r"[^,\s]")
+    written = ~line.str.contains(BLANK_RECORD)  # empty quoted values ("","") are blank too
     sound = pl.when(written).then(commas).otherwise(0)  # a blank line's count as 0
     first_commas = commas.filter(written).first()  # the header's: blank lines before it are no rows
     # A record's commas: the running count at each line where the quotes so far are even
@@ -153,8 +153,10 @@ _FROM_INSIDE = rf'^{_WITHIN}(?:"(?:,{_ONE})*(?:,{_OPEN})?)?$'  # inside, closes 
 # One field and the comma before it, in a line's values with a comma put before them:
 # every match is one field (a quote left open only at the end), none empty.
 _FIELD_AFTER_COMMA = rf",(?:{_OPEN}$|{_QUOTED}|{_AS_WRITTEN})"  # `"a""` at the end is open, not `"a"`
-# A record of nothing but empty values, quoted or not: no row (the reader drops it)
-BLANK_RECORD = r'^\s*(?:"\s*")?\s*(?:,\s*(?:"\s*")?\s*)*$'
+# A record of nothing but empty values, quoted or not: no row (the reader drops it). A
+# quote after a space is a character of the value (` ""` holds `""`), and text after a
+# closing quote makes it stray: neither is blank.
+BLANK_RECORD = r'^(?:\s*|"\s*")(?:,(?:\s*|"\s*"))*$'
 _CLOSING = r'^(?:[^"]|"")*"'  # a line's text up to the quote that closes the value it began in
 # A line with a stray quote that, read as Python's csv module reads it (text after a
 # closing quote kept with the value), ends inside a quoted value it opened
@@ -265,8 +267,8 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
         inside.update(zip(at, judged["inside"].to_list()))
         closing_commas.update(zip(at, judged["commas"].to_list()))
         pending = {e for e in (next_event(k) for k in pending if inside[k] in _REOPENING) if e is not None} - set(inside)
-    # the header's commas: its line is the first with more than commas and whitespace
-    header = raw.filter(line.str.contains(r"[^,\s]")).head(1).select(commas).collect() if len(opens) else None
+    # the header's commas: its line is the first that is no blank record (`_csv_width`)
+    header = raw.filter(~line.str.contains(BLANK_RECORD)).head(1).select(commas).collect() if len(opens) else None
     header = header.item() if header is not None and header.height else 0
     # lines that look like no row where a quoted value would take them in: blank, or
     # fewer commas than the header in what it would take (a line's text up to a lone quote)
@@ -443,8 +445,11 @@ def _scan(path: Path, quotes_checked: bool = True) -> tuple[pl.LazyFrame, list[s
     """(the file's records as fields field_0.. with ROW, those names, `_csv_width`)."""
     found = _csv_width(path, quotes_checked)
     positions = [f"field_{i}" for i in range(found.width)]
+    # Polars sizes the table by the first line: a blank one wider than the width is cut
+    # as any other blank line is (`truncate`), not taken as columns the schema lacks.
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
-                        glob=False, encoding="utf8", truncate_ragged_lines=found.truncate).with_row_index(ROW)
+                        extra_columns="ignore" if found.truncate else "raise", glob=False, encoding="utf8",
+                        truncate_ragged_lines=found.truncate).with_row_index(ROW)
     return frame, positions, found
 
 

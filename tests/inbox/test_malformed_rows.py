@@ -396,8 +396,8 @@ stray_value = st.sampled_from(['"printer" tray', '"5"6'])  # text after a closin
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(st.lists(written_value, min_size=3, max_size=3), st.booleans(),
                                st.integers(0, 2), stray_value), min_size=1, max_size=15),
-       left_open=st.booleans(), crlf=st.booleans(), lead=st.lists(st.sampled_from(["", " ", ",,", " , ,\t"]),
-                                                                  max_size=3))
+       left_open=st.booleans(), crlf=st.booleans(), lead=st.lists(st.sampled_from(["", " ", ",,", " , ,\t", '"",""',
+                                                                                 '" ",,""', "," * 40]), max_size=3))
 def test_quotes_are_read_as_pythons_csv_reads_them_and_a_stray_one_marks_its_row_alone(tmp_path, rows, left_open,
                                                                                         crlf, lead):
     """Found by review: a record of several lines whose first or last line also held a
@@ -409,7 +409,10 @@ def test_quotes_are_read_as_pythons_csv_reads_them_and_a_stray_one_marks_its_row
     value closed lines later (one record, as Python reads it); and a quote left open at
     the end of the file is its line alone. Blank lines before the header (`lead`) are no
     rows and are counted: the header is the first line that is not blank (a blank first
-    line was read as the header, every column missing)."""
+    line was read as the header, every column missing), empty quoted values (`"",""`)
+    and a blank line wider than the header plus MAX_BEYOND_HEADER fields included (the
+    first was taken as the header; the second refused the file, as Polars sized the
+    table by it)."""
     import csv
     import io as text_io
 
@@ -561,7 +564,8 @@ def test_second_review_empty_records_are_no_rows_however_wide(tmp_path):
     assert got.select("row_number", "customer_id", "malformed").rows() == [(1, None, BEYOND_HEADER), (4, "C2", None)]
 
 
-@pytest.mark.parametrize("lead", ["\n", "\r\n \r\n", ",,,\n\n", "\ufeff\n"], ids=["empty", "spaces crlf", "commas", "bom"])
+@pytest.mark.parametrize("lead", ["\n", "\r\n \r\n", ",,,\n\n", "\ufeff\n", '"",""\n', "," * 60 + "\n", '"",' * 60 + "\n"],
+                         ids=["empty", "spaces crlf", "commas", "bom", "empty quoted", "wide", "wide quoted"])
 def test_blank_lines_before_the_header_are_no_rows_in_every_reading(tmp_path, lead):
     """Found by review: a CSV whose first line was blank (an export with a title row
     left empty) had that line read as its header, and was refused as missing every
@@ -577,9 +581,34 @@ def test_blank_lines_before_the_header_are_no_rows_in_every_reading(tmp_path, le
         assert got.select(WANT).rows() == [("x", "y", "z"), ("1", "2", "3")]
 
 
-def test_a_stray_quote_in_a_header_after_blank_lines_still_refuses_the_file(tmp_path):
+@settings(max_examples=300, deadline=None)
+@given(line=st.text(alphabet=[",", " ", "\t", '"', "x"], max_size=12))
+def test_a_blank_record_is_a_line_pythons_strict_csv_reads_as_empty_values(line):
+    """The reader's one pattern for a line that is no row (and, before the header, not
+    the header): a line Python's csv module reads strictly as one record of values that
+    are nothing but whitespace. Found by review: `"",""` was blank to the reader and
+    not to its width scan; and the pattern took ` ""` (a value holding `""`: a quote
+    after a space is a character) and `"" ` (text after a closing quote) as blank."""
+    import csv
+    import re
+
+    from redress.inbox.csv_reader import BLANK_RECORD
+
+    try:
+        records = list(csv.reader([line], strict=True))
+    except csv.Error:
+        records = None  # a stray quote: never blank
+    blank = records is not None and len(records) <= 1 and all(not v.strip() for r in records for v in r)
+    assert bool(re.search(BLANK_RECORD, line)) == blank
+
+
+@pytest.mark.parametrize("lead", ["\n,,\n", '"",""\n""\n'], ids=["blank", "empty quoted"])
+def test_a_stray_quote_in_a_header_after_blank_lines_still_refuses_the_file(tmp_path, lead):
+    """Found by review: after a line of empty quoted values, the width scan took that
+    line for the header, so a stray quote in the real header marked it as a row, and
+    the file was refused as missing every column instead of naming the line."""
     path = tmp_path / "lead.csv"
-    path.write_text('\n,,\n"a" x,b,c\nx,y,z\n', encoding="utf-8")
+    path.write_text(f'{lead}"a" x,b,c\nx,y,z\n', encoding="utf-8")
     with pytest.raises(io.FileRejected, match="line 3 has a stray"):
         io.read_text_frame(path, (), WANT, malformed=True, line_per_row=False, scratch=tmp_path / "work").collect()
 
