@@ -21,7 +21,7 @@ from redress.errors import RedressError
 from redress.policy import Policy, load_policy
 from redress.rules.entitlements import exposure_not_counted
 from redress.vocabulary import (
-    ACCEPTED, BANK_TRANSFER, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
+    ACCEPTED, BANK_TRANSFER, CANCELLED, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
     MALFORMED_ROW, MISSING_COLUMN, RETURNED, UNREADABLE_FILE, reason_text, sql_literal,
 )
 from redress.warehouse import masked_account
@@ -135,7 +135,10 @@ def member(con, data_dir: Path, who: str) -> str:
                    f"{ENTITLEMENT_REASONS.get(ent['reason'], ent['reason'])}.")
         out.append(wording.reason_why(c, ent, policy))
         if ent["amount"] > 0 or payments:
-            returned = sum(1 for p in payments if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED)
+            # as the ledger counts them: since the latest cancelled payment (a claim), if any
+            since = max((p["attempt"] for p in payments if p["status"] == CANCELLED), default=0)
+            returned = sum(1 for p in payments
+                           if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED and p["attempt"] > since)
             held_now = any(p["rail"] == CLAIM and p["status"] in LIVE_STATUSES for p in payments)
             out.append(wording.rail_why(c, ent, policy, returned, notice["reference_code"] if notice else None,
                                         held=held_now, claimed=claims[-1] if claims else None))

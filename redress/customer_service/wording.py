@@ -141,12 +141,19 @@ def _claim_steps(code: str | None, p: Policy) -> str:
             "in inbox/claims; the next run pays it by bank transfer to that account. " + deadline)
 
 
-def _claim(c: dict, e: dict, p: Policy, returned: int, code: str | None) -> str:
-    if c["status"] == v.CLOSED and not c["bank_valid"]:
+def _claim(c: dict, e: dict, p: Policy, returned: int, code: str | None, claimed: bool = False) -> str:
+    """Why the money is held, in the ledger's order: transfers returned `max_attempts`
+    times since the latest claim (to the claimed account, when `claimed`) hold it
+    whatever the master says; else a closed account without valid bank details."""
+    if returned >= p.max_attempts:
+        to = "to the account the person gave customer service with their claim " if claimed else "to this person "
+        why = (f"Bank transfers {to}came back unpaid {returned} times (the policy stops after {p.max_attempts}), "
+               "so the money is held" + (" again." if claimed else "."))
+    elif c["status"] == v.CLOSED and not c["bank_valid"]:
         why = f"The account is closed and {bank_state(c)}, so there is nowhere to send the money: it is held."
     else:
-        why = (f"Bank transfers to this person came back unpaid {returned} times (the policy stops after "
-               f"{p.max_attempts}), so the money is held.")
+        why = ("The money is held for the person to claim: money once held stays held until it is claimed, "
+               "whatever the details on file say now.")
     return why + " " + _claim_steps(code, p)
 
 
@@ -171,25 +178,30 @@ RAIL_WHY: dict[str, Callable[[dict, dict, Policy, int, str | None], str]] = {
 def rail_why(customer: dict, entitlement: dict, policy: Policy, returned: int, code: str | None,
              held: bool = False, claimed: dict | None = None) -> str:
     """How the money goes now and why, with what the person must do when it is held.
-    `returned`: the person's bank transfers returned so far; `code`: their reference code;
-    `held`: money of theirs is held on `claim` in the ledger now; `claimed`: their latest
-    claim (its `bank`, masked `account`, `verified at`), None when they made none.
+    `returned`: the person's bank transfers returned since their latest cancelled
+    payment (a claim), all of them when none, as the ledger counts them
+    (redress/rules/payments.py); `code`: their reference code; `held`: money of theirs
+    is held on `claim` in the ledger now; `claimed`: their latest claim (its `bank`,
+    masked `account`, `verified at`), None when they made none.
 
     The entitlement's rail is the master's (SPEC "Payout rail"); the ledger moves a person
     on from it (SPEC "Input: returns", "Input: claims"): a bank transfer returned
     `max_attempts` times is held on `claim`, and a claim pays by bank transfer to the
-    account the person gave. So money held now is told as held, whatever the entitlement
-    says; a claimant is told where their money goes; else the entitlement's rail."""
+    account the person gave, while the master's rail is `claim` or `bank_transfer`. So
+    money held now is told as held, whatever the entitlement says; a claimant is told
+    where their money goes; else the entitlement's rail."""
     if held:
-        rail = v.CLAIM
-    elif claimed is not None:
+        return f"How it is paid: {v.RAILS[v.CLAIM]}. " + _claim(customer, entitlement, policy, returned, code,
+                                                               claimed is not None)
+    rail = entitlement["rail"]
+    if claimed is not None and rail in (v.CLAIM, v.BANK_TRANSFER):
         return (f"How it is paid: by bank transfer into the account the person gave customer service (bank "
                 f"{claimed['bank']}, account {claimed['account']}), not the details on file. " + _claimed(claimed, policy))
-    else:
-        rail = entitlement["rail"]
     head = f"How it is paid: {v.RAILS.get(rail, rail)}."
     why = RAIL_WHY.get(rail)
-    return head + (" " + why(customer, entitlement, policy, returned, code) if why else "")
+    return head + (" " + why(customer, entitlement, policy, returned, code) if why else "") + (
+        f" The account given with their claim (bank {claimed['bank']}, account {claimed['account']}) is not used: the "
+        "customer master now pays this person in vouchers." if claimed is not None and rail == v.VOUCHER else "")
 
 
 def _claimed(claim: dict, p: Policy) -> str:
