@@ -95,12 +95,17 @@ def member(con, data_dir: Path, who: str) -> str:
         WHERE q.kind = 'scope' AND json_extract_string(q.row_json, '$.customer_id') = ?
         ORDER BY file, row""", [who])
     # Scope evidence nobody's values were read from: malformed rows (their values may be
-    # shifted: redress/inbox/scope.py) and files refused whole.
+    # shifted: redress/inbox/scope.py) and files refused whole, but for a file whose
+    # content another folder has since accepted (a snapshot dropped among the scope files,
+    # then moved): it was never scope evidence.
     unreadable = rows(con, f"""
         SELECT q.row_number IS NULL AS whole, q.file_name AS file, count(*) AS rows FROM quarantine q
         WHERE q.kind = 'scope' AND (q.row_number IS NOT NULL AND q.reason = {sql_literal(MALFORMED_ROW)}
                                     OR q.row_number IS NULL AND q.reason IN ({sql_literal(UNREADABLE_FILE)},
-                                                                             {sql_literal(MISSING_COLUMN)}))
+                                                                             {sql_literal(MISSING_COLUMN)})
+                                       AND q.file_sha256 NOT IN (SELECT file_sha256 FROM ingested_files
+                                                                 WHERE kind <> 'scope'
+                                                                   AND status = {sql_literal(ACCEPTED)}))
         GROUP BY ALL ORDER BY whole, file""", [])
     payments = rows(con, """
         SELECT l.payment_id AS "payment id", l.amount, l.rail, l.attempt, l.status, l.status_reason AS why,

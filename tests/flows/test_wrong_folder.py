@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from flows.remediation import remediation
+from redress.customer_service.explain import explain
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 CUSTOMERS = """customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account
@@ -95,11 +96,15 @@ def test_a_snapshot_refused_among_the_scope_files_becomes_the_master_once_moved(
     run(data, 1)
     assert recorded(data, "customers_v2.csv") == [("scope", "missing_column")]
     assert paid(data) == {"B1": 50_000, "V1": 50_000}  # V2 unknown to the master
+    unread = "1 scope file could not be read at all (customers_v2.csv)"
+    assert unread in explain(data, "V1")  # for all the forensics lead knows, it may be scope evidence
     move(data, "scope", "customers_v2.csv", "customers")
     run(data, 2)
     assert recorded(data, "customers_v2.csv") == [("scope", "missing_column"), ("customers", "accepted")]
     assert q(data, "SELECT count(*) FROM customers") == [(3,)]
     assert paid(data) == {"B1": 50_000, "V1": 50_000, "V2": 50_000}
+    # found by review: explain still listed it as scope evidence refused whole
+    assert "could not be read at all" not in explain(data, "V1")
 
 
 def test_a_returns_file_refused_among_the_claims_is_applied_once_moved_to_returns(data):
