@@ -187,21 +187,19 @@ def rail_why(customer: dict, entitlement: dict, policy: Policy, returned: int, c
     The entitlement's rail is the master's (SPEC "Payout rail"); the ledger moves a person
     on from it (SPEC "Input: returns", "Input: claims"): a bank transfer returned
     `max_attempts` times is held on `claim`, and a claim pays by bank transfer to the
-    account the person gave, while the master's rail is `claim` or `bank_transfer`. So
+    account the person gave, whatever the master's rail (redress/rules/payments.py). So
     money held now is told as held, whatever the entitlement says; a claimant is told
     where their money goes; else the entitlement's rail."""
     if held:
         return f"How it is paid: {v.RAILS[v.CLAIM]}. " + _claim(customer, entitlement, policy, returned, code,
                                                                claimed is not None)
-    rail = entitlement["rail"]
-    if claimed is not None and rail in (v.CLAIM, v.BANK_TRANSFER):
+    if claimed is not None:
         return (f"How it is paid: by bank transfer into the account the person gave customer service (bank "
                 f"{claimed['bank']}, account {claimed['account']}), not the details on file. " + _claimed(claimed, policy))
+    rail = entitlement["rail"]
     head = f"How it is paid: {v.RAILS.get(rail, rail)}."
     why = RAIL_WHY.get(rail)
-    return head + (" " + why(customer, entitlement, policy, returned, code) if why else "") + (
-        f" The account given with their claim (bank {claimed['bank']}, account {claimed['account']}) is not used: the "
-        "customer master now pays this person in vouchers." if claimed is not None and rail == v.VOUCHER else "")
+    return head + (" " + why(customer, entitlement, policy, returned, code) if why else "")
 
 
 def _claimed(claim: dict, p: Policy) -> str:

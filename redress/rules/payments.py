@@ -5,8 +5,10 @@ for owed when it reaches the minimum; nothing when 0 < owed < minimum (it stays 
 an overpayment exception, never a clawback, when owed < 0.
 
 A claim (SPEC "Input: claims from customer service") cancels the person's held claim
-payments, so they are owed again, and moves them to the bank rail: the claimed account
-is paid by transfer, attempt + 1. A claimed transfer returned `max_attempts` times
+payments, so they are owed again, and moves them to the bank rail, whatever the
+customer master says later (the SPEC pays the claim's run by transfer to the claimed
+account; it is silent on later top-ups, which go to the same account): the claimed
+account is paid by transfer, attempt + 1. A claimed transfer returned `max_attempts` times
 (counting only transfers issued after the latest cancellation) is held on `claim` again.
 """
 
@@ -60,8 +62,10 @@ def owed_now(entitled: pl.LazyFrame, policy: Policy, ids: tuple[str, ...] = ("cu
     owed = (
         entitled.filter(pl.col("reason") == ELIGIBLE)
         .with_columns(
-            pl.when(pl.col("claimed").fill_null(False) & pl.col("rail").is_in((CLAIM, BANK_TRANSFER)))
-            .then(pl.lit(BANK_TRANSFER)).otherwise(pl.col("rail")).alias("rail"),
+            # whatever the master's rail: a claim's run pays by transfer to the claimed
+            # account (SPEC "Input: claims"), and so does every later payment
+            pl.when(pl.col("claimed").fill_null(False)).then(pl.lit(BANK_TRANSFER)).otherwise(pl.col("rail"))
+            .alias("rail"),
         )
         .with_columns(
             (pl.col("amount") - pl.col("paid").fill_null(0)).alias("owed"),
@@ -90,9 +94,9 @@ def new_payments(entitlements: pl.LazyFrame, ledger: pl.LazyFrame, policy: Polic
 
     ledger: customer_id, amount, status, rail, attempt. claimants: customer_id of every
     person with an applied claim (none when None). attempt counts this customer's
-    returned and cancelled payments + 1; a claimant on the claim or bank rail is paid by
-    bank transfer (to the claimed account: the disburse stage); a bank transfer returned
-    max_attempts times (since the latest claim) is held as a claim instead.
+    returned and cancelled payments + 1; a claimant is paid by bank transfer (to the
+    claimed account: the disburse stage), whatever the master's rail; a bank transfer
+    returned max_attempts times (since the latest claim) is held as a claim instead.
     """
     return payments_due(entitlements, ledger, policy, claimants).collect().sort("customer_id")
 

@@ -50,7 +50,7 @@ PEOPLE = {
     "K1": ("closed", "2025-10-01 09:00:00+09", False, "voucher", *NO_BANK),  # held on claim, then claimed
     # held on claim, claimed, and the claimed account's transfers returned 3 times: held again
     "K2": ("closed", "2025-10-01 09:00:00+09", False, "voucher", *NO_BANK),
-    "K3": ("active", None, False, "voucher", *NO_BANK),  # claimed once; the master now says vouchers
+    "K3": ("active", None, False, "voucher", *NO_BANK),  # claimed; the master now says vouchers
 }
 REASON_OF = {"T1": v.TEST_ACCOUNT, "U1": v.UNCONFIRMED_ONLY, "O1": v.OUTSIDE_WINDOW, "S1": v.STATUS_NOT_ELIGIBLE,
              "X1": v.CLOSED_BEFORE_BREACH, "M1": v.BELOW_MINIMUM}
@@ -58,7 +58,7 @@ REASON_OF = {"T1": v.TEST_ACCOUNT, "U1": v.UNCONFIRMED_ONLY, "O1": v.OUTSIDE_WIN
 # (returned 3 times: held on claim) and K1 (claimed: a transfer to the account it gave) on.
 RAIL_OF = {"E1": v.VOUCHER, "B1": v.BANK_TRANSFER, "B2": v.BANK_TRANSFER, "V2": v.VOUCHER, "C1": v.CLAIM,
            "C2": v.CLAIM, "C3": v.BANK_TRANSFER, "K1": v.CLAIM, "K2": v.CLAIM, "K3": v.VOUCHER}
-PAID_BY = {**RAIL_OF, "C3": v.CLAIM, "K1": None}  # how explain must say it goes now (None: the claimed account)
+PAID_BY = {**RAIL_OF, "C3": v.CLAIM, "K1": None, "K3": None}  # how explain must say it goes now (None: the claimed account)
 PHONES = {"E1": "010-2000-0001", "D1": "+82 10 3000 0003", "D2": "01030000003"}  # D1, D2 share a phone
 EMAILS = {"E1": "Kim.E1@Example.com", "D1": "d@example.com", "D2": "d@example.com"}
 
@@ -137,12 +137,12 @@ def build(folder):
         con.execute("INSERT INTO ledger VALUES ('P-K2-5', 'K2', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
                     "'R1', 5, 'issued', NULL, 'R1')")
         # K3: claimed and paid 30,000 to the claimed account; the master now says vouchers,
-        # so the top-up of 20,000 went as vouchers
+        # and the top-up of 20,000 went to the claimed account too (redress/rules/payments.py)
         con.execute("INSERT INTO ledger VALUES ('P-K3-1', 'K3', 30000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
                     "'R1', 1, 'cancelled', NULL, 'R1')")
         con.execute("INSERT INTO ledger VALUES ('P-K3-2', 'K3', 30000, 'KRW', 'bank_transfer', 'BT1', "
                     "'coupang-2025-v1', 'R1', 2, 'issued', NULL, 'R1')")
-        con.execute("INSERT INTO ledger VALUES ('P-K3-3', 'K3', 20000, 'KRW', 'voucher', 'BT1', "
+        con.execute("INSERT INTO ledger VALUES ('P-K3-3', 'K3', 20000, 'KRW', 'bank_transfer', 'BT1', "
                     "'coupang-2025-v1', 'R1', 2, 'issued', NULL, 'R1')")
         for cid, account in (("K2", "4445556666"), ("K3", "2223334444")):
             con.execute("INSERT INTO claims VALUES (?, ?, '088', ?, '2025-12-02 10:00:00+09', 'cs-7', 50000, "
@@ -215,17 +215,16 @@ RAIL_SAYS = {
            "******7777), not the details on file. Their claim, verified 2025-12-02 10:00 (Asia/Seoul time), replaced what was held; "
            "nothing more is for them to do", "Paid out so far: 50,000 KRW"],
     # found by review: told as a closed account with nowhere to send the money, though the
-    # claimed account's transfers came back; and a voucher top-up told as a transfer
+    # claimed account's transfers came back; and as paid in vouchers once the master said so
     "K2": ["Bank transfers to the account the person gave customer service with their claim came back unpaid 3 "
            "times (the policy stops after 3), so the money is held again.", "Held until claimed: 50,000 KRW."],
-    "K3": ["The customer's payout method is vouchers", "The account given with their claim (bank 088, account "
-           "******4444) is not used: the customer master now pays this person in vouchers.",
-           "Paid out so far: 50,000 KRW"],
+    "K3": ["How it is paid: by bank transfer into the account the person gave customer service (bank 088, account "
+           "******4444), not the details on file.", "Paid out so far: 50,000 KRW"],
 }
 
 
 RAIL_NEVER_SAYS = {"K2": ["nowhere to send the money", "not the details on file"],
-                   "K3": ["How it is paid: by bank transfer", "nothing more is for them to do"]}
+                   "K3": ["vouchers"]}
 
 
 @pytest.mark.parametrize("cid", sorted(RAIL_OF))

@@ -135,10 +135,20 @@ def test_a_claimed_transfer_follows_the_reissue_then_claim_path(returns_since_cl
     assert out.rows() == [("a", 50000, expected_rail, 5 + returns_since_claim)]
 
 
-def test_a_claimant_on_the_voucher_rail_stays_on_vouchers(policy):
-    out = new_payments(ent(("a", "ELIGIBLE", 50000, "voucher"), ("b", "ELIGIBLE", 50000, "claim")),
-                       attempts(), policy(), claimed("a"))
-    assert out.rows() == [("a", 50000, "voucher", 1), ("b", 50000, "claim", 1)]
+@pytest.mark.parametrize("rail", ["voucher", "bank_transfer", "claim"])
+def test_a_claimant_is_paid_by_transfer_whatever_the_master_says_now(rail, policy):
+    """Found by review: held after three bank returns, then the master's bank details
+    went (the rail became voucher), then a claim: the claim's run issued vouchers, and
+    the claimed account was never paid (SPEC "Input: claims": the same run issues a bank
+    transfer to it). A later top-up goes to the same account too."""
+    returned = [("a", 50000, "returned", "bank_transfer", n) for n in (1, 2, 3)]
+    led = attempts(*returned, ("a", 50000, "cancelled", "claim", 4), ("b", 50000, "issued", "claim", 1))
+    out = new_payments(ent(("a", "ELIGIBLE", 50000, rail), ("b", "ELIGIBLE", 50000, "claim")), led, policy(),
+                       claimed("a"))
+    assert out.rows() == [("a", 50000, "bank_transfer", 5)]  # b: held, not claimed, not paid again
+    topped = attempts(*returned, ("a", 50000, "cancelled", "claim", 4), ("a", 50000, "settled", "bank_transfer", 5))
+    out = new_payments(ent(("a", "ELIGIBLE", 70000, rail)), topped, policy(), claimed("a"))
+    assert out.rows() == [("a", 20000, "bank_transfer", 5)]
 
 
 # ----------------------------------------------------------------- overpayments
