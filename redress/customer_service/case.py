@@ -22,7 +22,7 @@ from redress.policy import Policy, load_policy
 from redress.rules.entitlements import exposure_not_counted
 from redress.vocabulary import (
     ACCEPTED, BANK_TRANSFER, CANCELLED, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
-    MALFORMED_ROW, MISSING_COLUMN, RETURNED, UNREADABLE_FILE, reason_text, sql_literal,
+    MALFORMED_ROW, MISSING_COLUMN, REJECTED, RETURNED, UNREADABLE_FILE, reason_text, sql_literal,
 )
 from redress.warehouse import masked_account
 
@@ -96,16 +96,16 @@ def member(con, data_dir: Path, who: str) -> str:
         ORDER BY file, row""", [who])
     # Scope evidence nobody's values were read from: malformed rows (their values may be
     # shifted: redress/inbox/scope.py) and files refused whole, but for a file whose
-    # content another folder has since accepted (a snapshot dropped among the scope files,
-    # then moved): it was never scope evidence.
+    # content another folder has since read as its own kind, accepted or rejected by its
+    # checks (a snapshot dropped among the scope files, then moved): never scope evidence.
     unreadable = rows(con, f"""
         SELECT q.row_number IS NULL AS whole, q.file_name AS file, count(*) AS rows FROM quarantine q
         WHERE q.kind = 'scope' AND (q.row_number IS NOT NULL AND q.reason = {sql_literal(MALFORMED_ROW)}
                                     OR q.row_number IS NULL AND q.reason IN ({sql_literal(UNREADABLE_FILE)},
                                                                              {sql_literal(MISSING_COLUMN)})
                                        AND q.file_sha256 NOT IN (SELECT file_sha256 FROM ingested_files
-                                                                 WHERE kind <> 'scope'
-                                                                   AND status = {sql_literal(ACCEPTED)}))
+                                                                 WHERE kind <> 'scope' AND status IN (
+                                                                     {sql_literal(ACCEPTED)}, {sql_literal(REJECTED)})))
         GROUP BY ALL ORDER BY whole, file""", [])
     payments = rows(con, """
         SELECT l.payment_id AS "payment id", l.amount, l.rail, l.attempt, l.status, l.status_reason AS why,

@@ -460,3 +460,24 @@ def test_a_non_member_told_once_at_an_address_shared_by_two_keys_is_found_by_eit
     assert sorted(r["category"] for r in exposures_of(by_code)) == ["email", "name"]
     text = explain(folder, "031-111-0001", now=T0 + timedelta(seconds=1))
     assert text.startswith("This is a non-member, fam@example.org") and "FAMFAMFA" in text
+
+
+def test_a_file_refused_among_the_scope_files_is_listed_until_another_folder_reads_it(tmp_path):
+    """Found by review: a snapshot dropped in inbox/scope/ is refused there whole; moved to
+    inbox/customers/, it was still listed as scope evidence that could not be read, when
+    it was accepted there, or read and rejected by the snapshot's checks (both: it was
+    read as a snapshot). A file no other folder has read is listed, as it may hold
+    exposures."""
+    folder, _ = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        for sha, name, other in (("s-acc", "snapshot_ok.csv", "accepted"), ("s-rej", "snapshot_dup.csv", "rejected"),
+                                 ("s-ref", "snapshot_cols.csv", "missing_column"), ("s-lost", "lost.csv", None)):
+            con.execute("INSERT INTO quarantine VALUES ('R1', 'scope', ?, ?, NULL, 'missing_column', 'x', NULL)",
+                        [sha, name])
+            con.execute("INSERT INTO ingested_files VALUES (?, ?, 'scope', 10, 'missing_column', 'x', NULL, 'R1', "
+                        "'2025-12-01 00:00:00+00', NULL)", [sha, name])
+            if other:
+                con.execute("INSERT INTO ingested_files VALUES (?, ?, 'customers', 10, ?, NULL, 1, 'R1', "
+                            "'2025-12-01 00:00:00+00', NULL)", [sha, name, other])
+    text = explain(folder, "E1", now=T0)
+    assert "2 scope files could not be read at all (lost.csv, snapshot_cols.csv)" in text
