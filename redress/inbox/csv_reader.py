@@ -274,8 +274,8 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
     # fewer commas than the header in what it would take (a line's text up to a lone quote)
     taken = pl.when(line.str.contains(INSIDE)).then(commas).otherwise(
         line.str.extract(_CLOSING, 0).str.count_matches(",", literal=True))
-    unlike = raw.filter((taken < header) | ~line.str.contains(r"[^,\s]")).select(
-        "i", blank=~line.str.contains(r"[^,\s]"))
+    unlike = raw.filter((taken < header) | line.str.contains(BLANK_RECORD)).select(
+        "i", blank=line.str.contains(BLANK_RECORD))
     unlike = unlike.collect() if len(opens) else unlike.clear().collect()  # asked only of an opening line's value
     unlike_i = unlike["i"].to_numpy().astype(np.int64)
     written = np.concatenate([[0], np.cumsum(~unlike["blank"].to_numpy())])  # non-blank ones up to each
@@ -445,11 +445,12 @@ def _scan(path: Path, quotes_checked: bool = True) -> tuple[pl.LazyFrame, list[s
     """(the file's records as fields field_0.. with ROW, those names, `_csv_width`)."""
     found = _csv_width(path, quotes_checked)
     positions = [f"field_{i}" for i in range(found.width)]
-    # Polars sizes the table by the first line: a blank one wider than the width is cut
-    # as any other blank line is (`truncate`), not taken as columns the schema lacks.
+    # Polars sizes the table by the first line it reads, which a blank line before the
+    # header could make wider than the width: those lines (each a record of one line:
+    # BLANK_RECORD) are skipped, and still counted in the records' numbers.
     frame = pl.scan_csv(path, has_header=False, schema={c: pl.String for c in positions}, missing_columns="insert",
-                        extra_columns="ignore" if found.truncate else "raise", glob=False, encoding="utf8",
-                        truncate_ragged_lines=found.truncate).with_row_index(ROW)
+                        skip_lines=found.header_line, glob=False, encoding="utf8",
+                        truncate_ragged_lines=found.truncate).with_row_index(ROW, offset=found.header_line)
     return frame, positions, found
 
 

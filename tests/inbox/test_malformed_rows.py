@@ -602,6 +602,42 @@ def test_a_blank_record_is_a_line_pythons_strict_csv_reads_as_empty_values(line)
     assert bool(re.search(BLANK_RECORD, line)) == blank
 
 
+def test_a_wide_blank_line_before_the_header_leaves_every_reading_as_it_is_without_it(tmp_path):
+    """Found by review: a blank line before the header wider than the header plus
+    MAX_BEYOND_HEADER fields made Polars size the table by it, so a customers snapshot
+    with a quoted value holding many commas (a sound row) was refused with Polars' own
+    error, and one with a row that wide got that error instead of the reader's."""
+    from redress.inbox.text_frame import FileRejected
+
+    quoted = '"' + "," * 50 + '"'
+    for lead in ("," * 60 + "\n", '"",' * 60 + "\n", "\n" + "," * 60 + "\n"):
+        path = tmp_path / "wide.csv"
+        path.write_text(f"{lead}a,b,c\n1,2,{quoted}\n4,5,6\n", encoding="utf-8")
+        skipped = lead.count("\n")
+        for malformed, line_per_row in ((False, True), (True, True), (True, False)):  # snapshot, returns, scope
+            got = io.read_text_frame(path, (), WANT, malformed=malformed, line_per_row=line_per_row,
+                                     scratch=tmp_path / "work").collect()
+            assert got.select("row_number", *WANT).rows() == [(skipped + 1, "1", "2", "," * 50),
+                                                             (skipped + 2, "4", "5", "6")]
+        path.write_text(f"{lead}a,b,c\n" + "x," * 50 + "\n4,5,6\n", encoding="utf-8")
+        with pytest.raises(FileRejected, match="a row has more than 32 fields beyond the header"):
+            io.read_text_frame(path, (), WANT, malformed=False).collect()
+
+
+@pytest.mark.parametrize("between", ["", ",,", '"",""', '""', '" ", ,'], ids=["empty", "commas", "quoted", "one", "spaced"])
+def test_a_blank_line_of_any_kind_inside_an_open_quote_does_not_let_it_take_in_rows(tmp_path, between):
+    """Found by review: the scope guard (a quote left open must not take in lines like
+    rows) counted a line of empty quoted values as a line like no row, so the quote took
+    in C2 and C3 silently, as one source; any blank line reads as an empty one does."""
+    body = (f'C1,,,name,2025-07-01,confirmed,"log 5\nC2,,,name,2025-07-01,confirmed,x\n{between}\n'
+            'C3,,,name,2025-07-01,confirmed,y"\nC4,,,name,2025-07-01,confirmed,z\n')
+    path = tmp_path / "s.csv"
+    path.write_text(f"{SCOPE_HEADER}\n{body}", encoding="utf-8")
+    got = io.scope_frame(path, tmp_path / "work").collect()
+    assert got.select("row_number", "customer_id").rows() == [(1, None), (2, "C2"), (4, "C3"), (5, "C4")]
+    assert got["malformed"].is_not_null().to_list() == [True, False, False, False]
+
+
 @pytest.mark.parametrize("lead", ["\n,,\n", '"",""\n""\n'], ids=["blank", "empty quoted"])
 def test_a_stray_quote_in_a_header_after_blank_lines_still_refuses_the_file(tmp_path, lead):
     """Found by review: after a line of empty quoted values, the width scan took that
