@@ -41,7 +41,7 @@ import polars as pl
 
 from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, columns_by_name, header_name
 from redress.inbox.files import FileRejected
-from redress.vocabulary import UNREADABLE_FILE
+from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
 
 
 # A CSV is read with as many columns as its widest record, for every row: a record far
@@ -496,8 +496,10 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
     # The header is the first record that is not blank: lines of nothing but delimiters
     # and whitespace before it are no rows either (SPEC "Reading files"), and are counted.
     header = frame.filter(~blank).head(1).collect()
-    names = [header_name(v or "") for v in header.row(0)[1:]] if header.height else []
-    header_row = header[ROW].item() if header.height else 0
+    if not header.height:  # nothing but blank lines: no header, no row (SPEC "File rules")
+        raise FileRejected(EMPTY_FILE, "the file has no data rows")
+    names = [header_name(v or "") for v in header.row(0)[1:]]
+    header_row = header[ROW].item()
     while names and not names[-1]:
         names.pop()  # Excel pads the header with empty names when a sheet is wider
     columns_by_name([n for n in names if n])

@@ -638,6 +638,22 @@ def test_a_blank_line_of_any_kind_inside_an_open_quote_does_not_let_it_take_in_r
     assert got["malformed"].is_not_null().to_list() == [True, False, False, False]
 
 
+@pytest.mark.parametrize("text", ["\n\n", ",,,\n,,\n", '"",""\n', "\ufeff\n", " \t\r\n" + "," * 60],
+                         ids=["empty lines", "commas", "empty quoted", "bom", "wide"])
+def test_a_csv_of_nothing_but_blank_lines_is_an_empty_file(tmp_path, text):
+    """Found by review: it was missing_column (no header, so every column missing); it
+    holds no data rows, which the SPEC calls empty_file."""
+    from redress.vocabulary import EMPTY_FILE
+
+    path = tmp_path / "blank.csv"
+    path.write_text(text, encoding="utf-8")
+    for malformed, line_per_row in ((False, True), (True, True), (True, False)):  # snapshot, returns, scope
+        with pytest.raises(io.FileRejected) as caught:
+            io.read_text_frame(path, ("a",), WANT, malformed=malformed, line_per_row=line_per_row,
+                               scratch=tmp_path / "work").collect()
+        assert caught.value.reason == EMPTY_FILE
+
+
 @pytest.mark.parametrize("lead", ["\n,,\n", '"",""\n""\n'], ids=["blank", "empty quoted"])
 def test_a_stray_quote_in_a_header_after_blank_lines_still_refuses_the_file(tmp_path, lead):
     """Found by review: after a line of empty quoted values, the width scan took that
