@@ -30,8 +30,8 @@ import duckdb
 import polars as pl
 
 from redress.reports.rendering import markdown_environment
-from redress.vocabulary import (CANCELLED, CLAIM, ISSUED, LIVE_STATUSES, RETURNED, SETTLED, VOUCHER, sql_list,
-                                sql_literal)
+from redress.vocabulary import (BANK_TRANSFER, CANCELLED, CLAIM, ISSUED, LIVE_STATUSES, RETURNED, SETTLED, VOUCHER,
+                                sql_list, sql_literal)
 
 COLUMNS = ("rail", "value_date", "payments", "issued", "settled", "returned", "held", "claimed", "unclaimed",
            "outstanding", "overpaid")
@@ -56,7 +56,10 @@ WITH paid AS (
     SELECT customer_id, sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}) AS paid
     FROM ledger GROUP BY ALL),
 owed AS (
-    SELECT coalesce(e.rail, {sql_literal(VOUCHER)}) AS rail,
+    -- a claimant is paid by transfer to the claimed account, whatever the master's rail
+    -- (redress/rules/payments.py)
+    SELECT CASE WHEN customer_id IN (SELECT customer_id FROM claims) THEN {sql_literal(BANK_TRANSFER)}
+                ELSE coalesce(e.rail, {sql_literal(VOUCHER)}) END AS rail,
            coalesce(e.amount, 0) - coalesce(p.paid, 0) AS owed
     FROM entitlements e FULL JOIN paid p USING (customer_id))
 SELECT rail, NULL AS value_date, 0 AS payments, 0 AS issued, 0 AS settled, 0 AS returned,

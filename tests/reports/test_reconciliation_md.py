@@ -27,3 +27,28 @@ def test_reconciliation_is_byte_identical_to_the_golden_file():
 def test_a_cell_cannot_break_the_table():
     odd = FRAME.head(1).with_columns(pl.lit("a|b<i>").alias("rail"))
     assert "\n| a\\|b&lt;i&gt; | 2025-12-01 | 2 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 0 |\n" in markdown(odd.select(COLUMNS), "KRW")
+
+
+def test_a_claimants_outstanding_money_is_listed_under_the_bank_rail_it_goes_by(tmp_path):
+    """Found by review: outstanding money was listed under the master's rail; a claimant's
+    goes by transfer to the claimed account whatever that rail (redress/rules/payments.py),
+    so a claim's run waiting for approval listed it under voucher or claim."""
+    from redress.reports.reconciliation import reconciliation
+    from redress.warehouse import connect
+
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        for cid, rail in (("V", "voucher"), ("C", "claim"), ("N", "voucher"), ("H", "claim")):
+            con.execute("INSERT INTO entitlements VALUES (?, 'p1', 'R1', 'ELIGIBLE', 1, 'email', 'email', 50000, 50000, ?)",
+                        [cid, rail])
+        con.execute("INSERT INTO batches VALUES ('B1', 'claim', 'KRW', '2025-12-01', 3, 150000, 'p1', 'R1', "
+                    "'2025-12-01 00:00:00+00', 'outbox/batches/B1')")
+        for cid, status in (("V", "cancelled"), ("C", "cancelled"), ("H", "issued")):
+            con.execute("INSERT INTO ledger VALUES (?, ?, 50000, 'KRW', 'claim', 'B1', 'p1', 'R1', 1, ?, NULL, 'R1')",
+                        [f"P-{cid}", cid, status])
+        for cid in ("V", "C"):
+            con.execute("INSERT INTO claims VALUES (?, ?, '088', '5556667777', '2025-12-02 10:00:00+09', 'cs-7', "
+                        "50000, 'c1', 1, 'R1', '2025-12-02 12:00:00+00')", [f"CODE{cid}", cid])
+        frame = reconciliation(con)
+    outstanding = {r["rail"]: r["outstanding"] for r in frame.filter(pl.col("value_date").is_null()).to_dicts()
+                   if r["outstanding"]}
+    assert outstanding == {"bank_transfer": 100_000, "voucher": 50_000, "TOTAL": 150_000}
