@@ -564,6 +564,17 @@ def test_second_review_empty_records_are_no_rows_however_wide(tmp_path):
     assert got.select("row_number", "customer_id", "malformed").rows() == [(1, None, BEYOND_HEADER), (4, "C2", None)]
 
 
+# The three readings of a CSV: a customers snapshot (refused whole), returns (one result
+# per line) and scope (rows quarantined alone)
+READINGS = {"snapshot": (False, True), "returns": (True, True), "scope": (True, False)}
+
+
+def read_as(path: Path, reading: str, work: Path, required: tuple[str, ...] = ()) -> pl.DataFrame:
+    malformed, line_per_row = READINGS[reading]
+    return io.read_text_frame(path, required, WANT, malformed=malformed, line_per_row=line_per_row,
+                              scratch=work).collect()
+
+
 @pytest.mark.parametrize("lead", ["\n", "\r\n \r\n", ",,,\n\n", "\ufeff\n", '"",""\n', "," * 60 + "\n", '"",' * 60 + "\n"],
                          ids=["empty", "spaces crlf", "commas", "bom", "empty quoted", "wide", "wide quoted"])
 def test_blank_lines_before_the_header_are_no_rows_in_every_reading(tmp_path, lead):
@@ -574,9 +585,8 @@ def test_blank_lines_before_the_header_are_no_rows_in_every_reading(tmp_path, le
     path = tmp_path / "lead.csv"
     path.write_text(f"{lead}a,b,c\nx,y,z\n\n1,2,3\n", encoding="utf-8")
     skipped = lead.count("\n")
-    for malformed, line_per_row in ((False, True), (True, True), (True, False)):  # snapshot, returns, scope
-        got = io.read_text_frame(path, (), WANT, malformed=malformed, line_per_row=line_per_row,
-                                 scratch=tmp_path / "work").collect()
+    for reading in READINGS:
+        got = read_as(path, reading, tmp_path / "work")
         assert got["row_number"].to_list() == [skipped + 1, skipped + 3]
         assert got.select(WANT).rows() == [("x", "y", "z"), ("1", "2", "3")]
 
@@ -614,9 +624,8 @@ def test_a_wide_blank_line_before_the_header_leaves_every_reading_as_it_is_witho
         path = tmp_path / "wide.csv"
         path.write_text(f"{lead}a,b,c\n1,2,{quoted}\n4,5,6\n", encoding="utf-8")
         skipped = lead.count("\n")
-        for malformed, line_per_row in ((False, True), (True, True), (True, False)):  # snapshot, returns, scope
-            got = io.read_text_frame(path, (), WANT, malformed=malformed, line_per_row=line_per_row,
-                                     scratch=tmp_path / "work").collect()
+        for reading in READINGS:
+            got = read_as(path, reading, tmp_path / "work")
             assert got.select("row_number", *WANT).rows() == [(skipped + 1, "1", "2", "," * 50),
                                                              (skipped + 2, "4", "5", "6")]
         path.write_text(f"{lead}a,b,c\n" + "x," * 50 + "\n4,5,6\n", encoding="utf-8")
@@ -647,10 +656,9 @@ def test_a_csv_of_nothing_but_blank_lines_is_an_empty_file(tmp_path, text):
 
     path = tmp_path / "blank.csv"
     path.write_text(text, encoding="utf-8")
-    for malformed, line_per_row in ((False, True), (True, True), (True, False)):  # snapshot, returns, scope
+    for reading in READINGS:
         with pytest.raises(io.FileRejected) as caught:
-            io.read_text_frame(path, ("a",), WANT, malformed=malformed, line_per_row=line_per_row,
-                               scratch=tmp_path / "work").collect()
+            read_as(path, reading, tmp_path / "work", required=("a",))
         assert caught.value.reason == EMPTY_FILE
 
 
