@@ -140,11 +140,10 @@ def member(con, data_dir: Path, who: str) -> str:
                    f"{ENTITLEMENT_REASONS.get(ent['reason'], ent['reason'])}.")
         out.append(wording.reason_why(c, ent, policy))
         if ent["amount"] > 0 or payments:
-            # as the ledger counts them (redress/rules/payments.py): sendings that came
-            # back since the latest cancelled payment (a claim), if any
+            # as the ledger counts them: since the latest cancelled payment (a claim), if any
             since = max((p["attempt"] for p in payments if p["status"] == CANCELLED), default=0)
-            returned = len({p["attempt"] for p in payments
-                            if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED and p["attempt"] > since})
+            returned = sum(1 for p in payments
+                           if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED and p["attempt"] > since)
             held_now = any(p["rail"] == CLAIM and p["status"] in LIVE_STATUSES for p in payments)
             out.append(wording.rail_why(c, ent, policy, returned, notice["reference_code"] if notice else None,
                                         held=held_now, claimed=claims[-1] if claims else None))

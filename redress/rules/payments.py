@@ -22,17 +22,12 @@ from redress.vocabulary import BANK_TRANSFER, CANCELLED, CLAIM, ELIGIBLE, LIVE_S
 
 def _paid(ledger: pl.LazyFrame) -> pl.LazyFrame:
     """Per customer: paid (issued + settled), returns and cancellations (each one more
-    attempt), and bank returns since the latest cancellation (all of them when none),
-    counted by sending: a transfer and its top-up sent in one attempt (both issued
-    before either came back) and returned together are one sending that came back, as
-    they went to one account at one time."""
+    attempt), and bank returns since the latest cancellation (all of them when none)."""
     status = pl.col("status")
     bank_return = (status == RETURNED) & (pl.col("rail") == BANK_TRANSFER)
     returned = ledger.filter(bank_return)
-    sendings = pl.len()
     # A ledger without attempts (a history with no claim in it) counts every bank return.
     if "attempt" in ledger.collect_schema().names():
-        sendings = pl.col("attempt").n_unique()
         # Cancellations and returns are few: a plain sum over every row, then these few
         # joined, is what a group_by over tens of millions of rows does fastest.
         last_cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
@@ -44,7 +39,7 @@ def _paid(ledger: pl.LazyFrame) -> pl.LazyFrame:
         status.is_in((RETURNED, CANCELLED)).sum().cast(pl.Int64).alias("returns"),
     )
     return per_customer.join(
-        returned.group_by("customer_id").agg(sendings.cast(pl.Int64).alias("bank_returns")),
+        returned.group_by("customer_id").agg(pl.len().cast(pl.Int64).alias("bank_returns")),
         on="customer_id", how="left",
     ).with_columns(pl.col("bank_returns").fill_null(0))
 
