@@ -135,6 +135,18 @@ def test_a_claimed_transfer_follows_the_reissue_then_claim_path(returns_since_cl
     assert out.rows() == [("a", 50000, expected_rail, 5 + returns_since_claim)]
 
 
+def test_every_transfer_that_came_back_counts_though_two_share_an_attempt_number(policy):
+    """A top-up issued while the first transfer was still out takes its attempt number
+    (returned and cancelled payments + 1), though it was sent in a later run: three
+    transfers returned are max_attempts (3), whatever their numbers. Found by review of
+    a change, reverted, that counted distinct attempt numbers: this history sent a fourth
+    transfer to the dead account."""
+    led = attempts(("a", 50000, "returned", "bank_transfer", 1), ("a", 10000, "returned", "bank_transfer", 1),
+                   ("a", 50000, "returned", "bank_transfer", 2))
+    got = new_payments(ent(("a", "ELIGIBLE", 60000, "bank_transfer")), led, policy(max_attempts=3), claimed())
+    assert got.rows() == [("a", 60000, "claim", 4)]
+
+
 @pytest.mark.parametrize("rail", ["voucher", "bank_transfer", "claim"])
 def test_a_claimant_is_paid_by_transfer_whatever_the_master_says_now(rail, policy):
     """Found by review: held after three bank returns, then the master's bank details
