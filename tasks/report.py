@@ -69,7 +69,8 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
         rows = con.sql("""
             SELECT kind, file_name, row_number, reason, detail, row_json FROM quarantine
             WHERE run_id = ? ORDER BY kind, file_name, row_number NULLS FIRST, reason""", params=[ctx.run_id]).pl()
-        recon = reconciliation(con, ctx.run_date, ctx.policy().claim_deadline)
+        recon = reconciliation(con, ctx.run_date, ctx.policy().claim_deadline,
+                               max_attempts=ctx.policy().max_attempts)
         held = review_list(con)
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     written = [write_data_quality_html(ctx.report_dir, ctx.run_id, records, error)]
@@ -225,7 +226,7 @@ def refresh_report_page(ctx: RunContext) -> str | None:
             # The exposures as the run's report counted them: no scope row has changed since.
             facts = run_facts(con, ctx.run_id)
             more = report_facts(con, ctx.run_id, recorded_exposures(con, ctx.run_id))
-            recon = reconciliation(con, ctx.run_date, policy.claim_deadline)
+            recon = reconciliation(con, ctx.run_date, policy.claim_deadline, max_attempts=policy.max_attempts)
             plan = plans.read(con, ctx.run_id)
         counts = json.loads(counts or "{}")
         validate, disburse = counts.get("validate") or {}, counts.get("disburse") or {}

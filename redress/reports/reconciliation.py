@@ -51,17 +51,29 @@ FROM ledger l JOIN batches b USING (batch_id)
 GROUP BY ALL
 """
 
+# Outstanding money under the rail it goes by, as redress/rules/payments.py `owed_now`
+# sends it (a property holds the two equal): a claimant's by transfer to the claimed
+# account whatever the master's rail; a transfer returned $max_attempts times since the
+# latest cancelled payment holds it on claim.
 PER_CUSTOMER = f"""
-WITH paid AS (
-    SELECT customer_id, sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}) AS paid
-    FROM ledger GROUP BY ALL),
-owed AS (
-    -- a claimant is paid by transfer to the claimed account, whatever the master's rail
-    -- (redress/rules/payments.py)
+WITH cancels AS (
+    SELECT customer_id, max(attempt) AS last_cancel FROM ledger
+    WHERE status = {sql_literal(CANCELLED)} GROUP BY ALL),
+paid AS (
+    SELECT customer_id, sum(l.amount) FILTER (l.status IN {sql_list(LIVE_STATUSES)}) AS paid,
+           count(*) FILTER (l.status = {sql_literal(RETURNED)} AND l.rail = {sql_literal(BANK_TRANSFER)}
+                            AND l.attempt > coalesce(c.last_cancel, 0)) AS bank_returns
+    FROM ledger l LEFT JOIN cancels c USING (customer_id) GROUP BY ALL),
+moved AS (
     SELECT CASE WHEN customer_id IN (SELECT customer_id FROM claims) THEN {sql_literal(BANK_TRANSFER)}
                 ELSE coalesce(e.rail, {sql_literal(VOUCHER)}) END AS rail,
+           coalesce(p.bank_returns, 0) AS bank_returns,
            coalesce(e.amount, 0) - coalesce(p.paid, 0) AS owed
-    FROM entitlements e FULL JOIN paid p USING (customer_id))
+    FROM entitlements e FULL JOIN paid p USING (customer_id)),
+owed AS (
+    SELECT CASE WHEN rail = {sql_literal(BANK_TRANSFER)} AND bank_returns >= $max_attempts
+                THEN {sql_literal(CLAIM)} ELSE rail END AS rail, owed
+    FROM moved)
 SELECT rail, NULL AS value_date, 0 AS payments, 0 AS issued, 0 AS settled, 0 AS returned,
        0 AS held, 0 AS claimed, 0 AS unclaimed, sum(owed) FILTER (owed > 0) AS outstanding, sum(-owed) FILTER (owed < 0) AS overpaid
 FROM owed GROUP BY ALL
@@ -70,17 +82,18 @@ HAVING sum(owed) FILTER (owed > 0) IS NOT NULL OR sum(-owed) FILTER (owed < 0) I
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection, run_date: date | None = None,
-                   claim_deadline: date | None = None) -> pl.DataFrame:
+                   claim_deadline: date | None = None, *, max_attempts: int) -> pl.DataFrame:
     """Rows per rail and value date, then per rail for outstanding/overpaid, then TOTAL;
     amounts in minor units (COLUMNS). Held claim payments are `unclaimed` once
     `run_date` is after `claim_deadline` (the policy's payout.claim_deadline; None: no
-    deadline, nothing is ever unclaimed)."""
+    deadline, nothing is ever unclaimed). Outstanding money is under the rail it goes
+    by (PER_CUSTOMER), with the policy's payout.max_attempts."""
     past = claim_deadline is not None and run_date is not None and run_date > claim_deadline
     frame = con.sql(f"""
         SELECT rail, value_date, payments, {", ".join(f"coalesce({c}, 0) AS {c}" for c in COLUMNS[3:])}
         FROM (({PER_DATE}) UNION ALL ({PER_CUSTOMER}))
         ORDER BY rail, value_date NULLS LAST
-    """, params={"past_deadline": past}).pl()
+    """, params={"past_deadline": past, "max_attempts": max_attempts}).pl()
     frame = frame.cast({c: pl.Int64 for c in COLUMNS[2:]})
     total = frame.select(
         pl.lit("TOTAL").alias("rail"), pl.lit(None, pl.String).alias("value_date"),

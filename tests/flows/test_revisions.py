@@ -99,7 +99,7 @@ def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
         batches = con.execute("SELECT count(*), count(DISTINCT batch_id) FROM batches").fetchall()[0]
         from redress.reports.reconciliation import reconciliation
 
-        rec = reconciliation(con)
+        rec = reconciliation(con, max_attempts=3)
         ledger_total = con.execute("SELECT sum(amount) FROM ledger").fetchall()[0][0]
     assert ids[0] == ids[1]
     assert batches[0] == batches[1] == ids[2]
