@@ -17,8 +17,10 @@ pays no one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
 from datetime import date
 from pathlib import Path
@@ -378,6 +380,13 @@ def _main(argv: list[str] | None) -> int:
         return 1
     except KeyboardInterrupt:
         _print("redress: interrupted", file=sys.stderr)
+        # Only Python's shutdown is left (the run's Prefect server is stopped, and dies with
+        # the command anyway). A further Ctrl-C ends the command by the signal at once:
+        # raised as KeyboardInterrupt inside a finalizer, Python would drop it and print a
+        # note after the line above (seen on a loaded machine).
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         return 130
 
 

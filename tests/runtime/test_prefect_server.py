@@ -285,3 +285,40 @@ def test_a_run_imports_great_expectations_while_its_server_starts(tmp_path):
                          capture_output=True, text=True, timeout=WAIT_SECONDS)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.splitlines() == ["flow imported True gx False", "while waiting gx True shim True"]
+
+
+CTRL_C_IN_SHUTDOWN = r"""
+import atexit, os, signal, sys, time
+sys.path.insert(0, {root!r})
+from flows import cli
+
+def slow_shutdown():  # a finalizer-like step of Python's shutdown, as Prefect's threads are
+    print("shutting down", flush=True)
+    time.sleep(10)
+
+def interrupted(args, settings):
+    raise KeyboardInterrupt
+
+atexit.register(slow_shutdown)
+cli.parse = lambda argv: type("Args", (), {{"func": staticmethod(interrupted), "verbose": False, "data_dir": None}})()
+sys.exit(cli.main([]))
+"""
+
+
+def test_a_ctrl_c_after_the_interrupted_line_ends_the_command_by_the_signal_at_once(tmp_path):
+    """Found in CI on a loaded machine: a second Ctrl-C pressed while Python shut down,
+    after "redress: interrupted", was raised inside a finalizer, which Python drops,
+    printing its note and traceback after the command's one line. After that line a
+    press now ends the command by the signal: nothing more is printed."""
+    script = tmp_path / "shutdown.py"
+    script.write_text(CTRL_C_IN_SHUTDOWN.format(root=str(ROOT)))
+    env = {**os.environ, "REDRESS_HMAC_KEY": "k" * 40}
+    with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd=tmp_path, env=env) as command:
+        assert command.stdout.readline() == "shutting down\n"
+        started = time.monotonic()
+        command.send_signal(signal.SIGINT)
+        _, stderr = command.communicate(timeout=30)
+    assert time.monotonic() - started < 5  # at once, not after the 10-s step
+    assert command.returncode == -signal.SIGINT
+    assert stderr.splitlines() == ["redress: interrupted"], stderr
