@@ -22,7 +22,7 @@ from redress.policy import Policy, load_policy
 from redress.rules.entitlements import exposure_not_counted
 from redress.vocabulary import (
     ACCEPTED, BANK_TRANSFER, CANCELLED, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
-    MALFORMED_ROW, MISSING_COLUMN, REJECTED, RETURNED, UNREADABLE_FILE, reason_text, sql_literal,
+    MALFORMED_ROW, MISSING_COLUMN, REJECTED, RETURNED, UNREADABLE_FILE, VOUCHER, reason_text, sql_literal,
 )
 from redress.warehouse import masked_account
 
@@ -139,18 +139,22 @@ def member(con, data_dir: Path, who: str) -> str:
         out.append(f"Decision under policy {ent['policy_id']} (run {ent['run_id']}): "
                    f"{ENTITLEMENT_REASONS.get(ent['reason'], ent['reason'])}.")
         out.append(wording.reason_why(c, ent, policy))
+        # A claim payment counts toward what is owed (SPEC "Ledger") but is held, not paid out.
+        on_hold = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] == CLAIM)
+        paid = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] != CLAIM)
+        owed = ent["amount"] - paid - on_hold
         if ent["amount"] > 0 or payments:
+            # what goes as vouchers: the voucher payments made and what is still owed
+            vouchers = [p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] == VOUCHER]
+            vouchers += [owed] if owed > 0 else []
             # as the ledger counts them: since the latest cancelled payment (a claim), if any
             since = max((p["attempt"] for p in payments if p["status"] == CANCELLED), default=0)
             returned = sum(1 for p in payments
                            if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED and p["attempt"] > since)
             held_now = any(p["rail"] == CLAIM and p["status"] in LIVE_STATUSES for p in payments)
-            out.append(wording.rail_why(c, ent, policy, returned, notice["reference_code"] if notice else None,
+            out.append(wording.rail_why(c, {**ent, "vouchers": vouchers}, policy, returned,
+                                        notice["reference_code"] if notice else None,
                                         held=held_now, claimed=claims[-1] if claims else None))
-        # A claim payment counts toward what is owed (SPEC "Ledger") but is held, not paid out.
-        on_hold = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] == CLAIM)
-        paid = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] != CLAIM)
-        owed = ent["amount"] - paid - on_hold
         out.append(f"Paid out so far: {wording.money(paid, cur)} (payments sent or settled)."
                    + (f" Held until claimed: {wording.money(on_hold, cur)}." if on_hold else "")
                    + f" Still owed: {wording.money(max(owed, 0), cur)}." + (

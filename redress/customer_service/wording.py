@@ -163,11 +163,15 @@ def _bank(c: dict, e: dict, p: Policy, returned: int, code: str | None) -> str:
 
 
 def _voucher(c: dict, e: dict, p: Policy, returned: int, code: str | None) -> str:
+    """... and the split of what goes as vouchers: `e["vouchers"]`, the amounts of the
+    voucher payments made and of what is still owed (case.py), when given; else the
+    entitlement's amount (nothing paid yet)."""
     if c["payout_method"] == v.BANK_TRANSFER:
         why = f"The customer chose bank transfer, but {bank_state(c)}, so it is paid as vouchers instead."
     else:
         why = "The customer's payout method is vouchers (the default when none is chosen)."
-    return why + " " + voucher_split(e["amount"], p)
+    amounts = e.get("vouchers", [e["amount"]])
+    return why + (" " + voucher_split(amounts, p) if amounts else "")
 
 
 RAIL_WHY: dict[str, Callable[[dict, dict, Policy, int, str | None], str]] = {
@@ -207,10 +211,15 @@ def _claimed(claim: dict, p: Policy) -> str:
             "to that account that comes back is sent again to it).")
 
 
-def voucher_split(amount: int, policy: Policy) -> str:
-    """The vouchers a voucher payment is split into, computed by the rule that writes
-    the batch files and the message (redress/rules/vouchers.py)."""
-    parts = voucher_parts(pl.DataFrame({"amount": [amount]}, schema={"amount": pl.Int64}), policy.voucher_products)
-    named = [f"{p.id.replace('_', ' ')} {money(parts[f'voucher_{p.id}'].item(), policy.currency)}"
+def voucher_split(amounts: list[int], policy: Policy) -> str:
+    """The vouchers voucher payments of `amounts` (minor units, at least one) are split
+    into, each payment on its own by the rule that writes the batch files and the
+    message (redress/rules/vouchers.py), the parts summed per product."""
+    parts = voucher_parts(pl.DataFrame({"amount": amounts}, schema={"amount": pl.Int64}), policy.voucher_products)
+    named = [f"{p.id.replace('_', ' ')} {money(parts[f'voucher_{p.id}'].sum(), policy.currency)}"
              for p in policy.voucher_products]
-    return f"The {money(amount, policy.currency)} is split into vouchers: " + ", ".join(named) + "."
+    total = money(sum(amounts), policy.currency)
+    lead = (f"The {total} is split into vouchers: " if len(amounts) == 1 else
+            f"The {total} of its {len(amounts)} voucher payments (paid, and still owed) is split, each on its own, "
+            "into vouchers: ")
+    return lead + ", ".join(named) + "."

@@ -51,13 +51,17 @@ PEOPLE = {
     # held on claim, claimed, and the claimed account's transfers returned 3 times: held again
     "K2": ("closed", "2025-10-01 09:00:00+09", False, "voucher", *NO_BANK),
     "K3": ("active", None, False, "voucher", *NO_BANK),  # claimed; the master now says vouchers
+    # paid 30,000 by transfer while its bank details were valid, then 10,000 as vouchers; 10,000 owed
+    "M2": ("active", None, False, "bank_transfer", "4", "12-34", False),
+    "M3": ("active", None, False, "voucher", *NO_BANK),  # paid in full by transfer; vouchers now
 }
 REASON_OF = {"T1": v.TEST_ACCOUNT, "U1": v.UNCONFIRMED_ONLY, "O1": v.OUTSIDE_WINDOW, "S1": v.STATUS_NOT_ELIGIBLE,
              "X1": v.CLOSED_BEFORE_BREACH, "M1": v.BELOW_MINIMUM}
 # The entitlement's rail, as the entitle stage gives it from the master; the ledger moves C3
 # (returned 3 times: held on claim) and K1 (claimed: a transfer to the account it gave) on.
 RAIL_OF = {"E1": v.VOUCHER, "B1": v.BANK_TRANSFER, "B2": v.BANK_TRANSFER, "V2": v.VOUCHER, "C1": v.CLAIM,
-           "C2": v.CLAIM, "C3": v.BANK_TRANSFER, "K1": v.CLAIM, "K2": v.CLAIM, "K3": v.VOUCHER}
+           "C2": v.CLAIM, "C3": v.BANK_TRANSFER, "K1": v.CLAIM, "K2": v.CLAIM, "K3": v.VOUCHER, "M2": v.VOUCHER,
+           "M3": v.VOUCHER}
 PAID_BY = {**RAIL_OF, "C3": v.CLAIM, "K1": None, "K3": None}  # how explain must say it goes now (None: the claimed account)
 PHONES = {"E1": "010-2000-0001", "D1": "+82 10 3000 0003", "D2": "01030000003"}  # D1, D2 share a phone
 EMAILS = {"E1": "Kim.E1@Example.com", "D1": "d@example.com", "D2": "d@example.com"}
@@ -147,6 +151,10 @@ def build(folder):
         for cid, account in (("K2", "4445556666"), ("K3", "2223334444")):
             con.execute("INSERT INTO claims VALUES (?, ?, '088', ?, '2025-12-02 10:00:00+09', 'cs-7', 50000, "
                         "'c1', 1, 'R1', '2025-12-02 12:00:00+00')", [dict(notes)[cid], cid, account])
+        for pid, cid, amount, rail in (("P-M2-1", "M2", 30000, "bank_transfer"), ("P-M2-2", "M2", 10000, "voucher"),
+                                       ("P-M3-1", "M3", 50000, "bank_transfer")):
+            con.execute("INSERT INTO ledger VALUES (?, ?, ?, 'KRW', ?, 'BT1', 'coupang-2025-v1', 'R1', 1, 'settled', "
+                        "NULL, 'R1')", [pid, cid, amount, rail])
         con.execute("INSERT INTO ledger VALUES ('P-E1-1', 'E1', 50000, 'KRW', 'voucher', 'BT1', 'coupang-2025-v1', "
                     "'R1', 1, 'issued', NULL, 'R1')")
     outbox = folder / "outbox" / "notifications"
@@ -220,11 +228,16 @@ RAIL_SAYS = {
            "times (the policy stops after 3), so the money is held again.", "Held until claimed: 50,000 KRW."],
     "K3": ["How it is paid: by bank transfer into the account the person gave customer service (bank 088, account "
            "******4444), not the details on file.", "Paid out so far: 50,000 KRW"],
+    # found by review: the voucher split was of the whole entitlement, though part went by transfer
+    "M2": ["so it is paid as vouchers instead. The 20,000 KRW of its 2 voucher payments (paid, and still owed) is "
+           "split, each on its own, into vouchers: shopping 2,000 KRW, food delivery 2,000 KRW, travel 8,000 KRW, "
+           "beauty 8,000 KRW.", "Still owed: 10,000 KRW."],
+    "M3": ["The customer's payout method is vouchers (the default when none is chosen).", "Still owed: 0 KRW."],
 }
 
 
 RAIL_NEVER_SAYS = {"K2": ["nowhere to send the money", "not the details on file"],
-                   "K3": ["vouchers"]}
+                   "K3": ["vouchers"], "M2": ["The 50,000 KRW is split"], "M3": ["split into vouchers"]}
 
 
 @pytest.mark.parametrize("cid", sorted(RAIL_OF))
