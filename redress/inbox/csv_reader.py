@@ -274,8 +274,8 @@ def line_repairs(path: Path, max_fields: int | None = None, guard_rows: bool = F
     # fewer commas than the header in what it would take (a line's text up to a lone quote)
     taken = pl.when(line.str.contains(INSIDE)).then(commas).otherwise(
         line.str.extract(_CLOSING, 0).str.count_matches(",", literal=True))
-    unlike = raw.filter((taken < header) | line.str.contains(BLANK_RECORD)).select(
-        "i", blank=line.str.contains(BLANK_RECORD))
+    unlike = raw.with_columns(blank=line.str.contains(BLANK_RECORD)).filter(
+        (taken < header) | pl.col("blank")).select("i", "blank")
     unlike = unlike.collect() if len(opens) else unlike.clear().collect()  # asked only of an opening line's value
     unlike_i = unlike["i"].to_numpy().astype(np.int64)
     written = np.concatenate([[0], np.cumsum(~unlike["blank"].to_numpy())])  # non-blank ones up to each

@@ -30,6 +30,7 @@ import duckdb
 import polars as pl
 
 from redress.reports.rendering import markdown_environment
+from redress.rules.payments import bank_returns_sql
 from redress.vocabulary import (BANK_TRANSFER, CANCELLED, CLAIM, ISSUED, LIVE_STATUSES, RETURNED, SETTLED, VOUCHER,
                                 sql_list, sql_literal)
 
@@ -56,20 +57,16 @@ GROUP BY ALL
 # account whatever the master's rail; a transfer returned $max_attempts times since the
 # latest cancelled payment holds it on claim.
 PER_CUSTOMER = f"""
-WITH cancels AS (
-    SELECT customer_id, max(attempt) AS last_cancel FROM ledger
-    WHERE status = {sql_literal(CANCELLED)} GROUP BY ALL),
-paid AS (
-    SELECT customer_id, sum(l.amount) FILTER (l.status IN {sql_list(LIVE_STATUSES)}) AS paid,
-           count(*) FILTER (l.status = {sql_literal(RETURNED)} AND l.rail = {sql_literal(BANK_TRANSFER)}
-                            AND l.attempt > coalesce(c.last_cancel, 0)) AS bank_returns
-    FROM ledger l LEFT JOIN cancels c USING (customer_id) GROUP BY ALL),
+WITH paid AS (
+    SELECT customer_id, sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}) AS paid
+    FROM ledger GROUP BY ALL),
+returns AS ({bank_returns_sql("ledger")}),
 moved AS (
     SELECT CASE WHEN customer_id IN (SELECT customer_id FROM claims) THEN {sql_literal(BANK_TRANSFER)}
                 ELSE coalesce(e.rail, {sql_literal(VOUCHER)}) END AS rail,
-           coalesce(p.bank_returns, 0) AS bank_returns,
+           coalesce(r.bank_returns, 0) AS bank_returns,
            coalesce(e.amount, 0) - coalesce(p.paid, 0) AS owed
-    FROM entitlements e FULL JOIN paid p USING (customer_id)),
+    FROM entitlements e FULL JOIN paid p USING (customer_id) LEFT JOIN returns r USING (customer_id)),
 owed AS (
     SELECT CASE WHEN rail = {sql_literal(BANK_TRANSFER)} AND bank_returns >= $max_attempts
                 THEN {sql_literal(CLAIM)} ELSE rail END AS rail, owed

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import duckdb
 
+from redress.rules.payments import bank_returns_sql
 from redress.rules.plans import CLAIMED, FIRST, KINDS, REISSUE, TOP_UP
-from redress.vocabulary import (ACCEPTED, BANK_TRANSFER, CANCELLED, CLAIM, ELIGIBLE, LIVE_STATUSES, RETURNED, WAITING,
+from redress.vocabulary import (ACCEPTED, CANCELLED, CLAIM, ELIGIBLE, LIVE_STATUSES, RETURNED, WAITING,
                                 sql_list, sql_literal)
 from redress.sql import one
 
@@ -171,11 +172,7 @@ def _kinds(con, run_id: str) -> tuple[KindTotal, ...]:
                               bool_or(status IN {sql_list(LIVE_STATUSES)}) AS live
                        FROM (SELECT *, max(attempt) OVER (PARTITION BY customer_id) AS max_attempt FROM before)
                        GROUP BY customer_id),
-            last_cancel AS (SELECT customer_id, max(attempt) AS attempt FROM before
-                            WHERE status = {sql_literal(CANCELLED)} GROUP BY ALL),
-            sent_since AS (SELECT DISTINCT b.customer_id FROM before b LEFT JOIN last_cancel c USING (customer_id)
-                           WHERE b.status = {sql_literal(RETURNED)} AND b.rail = {sql_literal(BANK_TRANSFER)}
-                             AND b.attempt > coalesce(c.attempt, 0)),
+            sent_since AS (SELECT customer_id FROM ({bank_returns_sql("before")})),
             claimants AS (SELECT DISTINCT customer_id FROM claims WHERE run_id <= $run_id)
             SELECT CASE WHEN m.rail = {sql_literal(CLAIM)} THEN {sql_literal(CLAIM)}
                         WHEN coalesce(l.came_back, false) AND m.customer_id IN (SELECT customer_id FROM claimants)

@@ -44,6 +44,20 @@ def _paid(ledger: pl.LazyFrame) -> pl.LazyFrame:
     ).with_columns(pl.col("bank_returns").fill_null(0))
 
 
+def bank_returns_sql(ledger: str) -> str:
+    """SQL: customer_id, bank_returns (count) of each customer with a bank transfer
+    returned since their latest cancelled payment (all of them when none), over the
+    relation named `ledger` (a table or CTE of ours, never input: customer_id, rail,
+    status, attempt). `_paid`'s count, for the SQL that must not load a 33.7 M ledger
+    (the report's kinds, the reconciliation)."""
+    return f"""
+        SELECT l.customer_id, count(*) AS bank_returns
+        FROM {ledger} l LEFT JOIN (SELECT customer_id, max(attempt) AS last_cancel FROM {ledger}
+                                   WHERE status = '{CANCELLED}' GROUP BY ALL) c USING (customer_id)
+        WHERE l.status = '{RETURNED}' AND l.rail = '{BANK_TRANSFER}' AND l.attempt > coalesce(c.last_cancel, 0)
+        GROUP BY ALL"""
+
+
 def payment_history(ledger: pl.LazyFrame, claimants: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Per customer with a ledger row or an applied claim: paid (issued + settled, KRW),
     returns (returned and cancelled payments), bank_returns (returned transfers since
