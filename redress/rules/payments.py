@@ -68,25 +68,28 @@ def payment_history(ledger: pl.LazyFrame, claimants: pl.LazyFrame | None = None)
     return _paid(ledger).join(claimed, on="customer_id", how="full", coalesce=True)
 
 
+def paying_rail(policy: Policy) -> pl.Expr:
+    """The rail a person's next payment goes by (SPEC "Payout rail", "Input: claims"),
+    over the master's `rail` and payment_history's `claimed` and `bank_returns` (null for
+    a customer without history): a claimant is paid by transfer to the claimed account
+    whatever the master's rail (the SPEC's claim's run, and every later payment), and a
+    transfer returned `max_attempts` times since the latest claim is held on `claim`."""
+    rail = (pl.when(pl.col("claimed").fill_null(False)).then(pl.lit(BANK_TRANSFER))
+            .otherwise(pl.col("rail")))
+    return (pl.when((rail == BANK_TRANSFER) & (pl.col("bank_returns").fill_null(0) >= policy.max_attempts))
+            .then(pl.lit(CLAIM)).otherwise(rail))
+
+
 def owed_now(entitled: pl.LazyFrame, policy: Policy, ids: tuple[str, ...] = ("customer_id",)) -> pl.LazyFrame:
-    """`ids`, amount (what is owed now, KRW), rail and attempt of every payment to issue
-    now, in no particular order. entitled: `ids` (customer_id; a what-if's class of alike
-    customers and how many: redress/whatif/compare.py), reason, amount, rail and
-    payment_history's columns (null for a customer without history). See new_payments."""
-    owed = (
-        entitled.filter(pl.col("reason") == ELIGIBLE)
-        .with_columns(
-            # whatever the master's rail: a claim's run pays by transfer to the claimed
-            # account (SPEC "Input: claims"), and so does every later payment
-            pl.when(pl.col("claimed").fill_null(False)).then(pl.lit(BANK_TRANSFER)).otherwise(pl.col("rail"))
-            .alias("rail"),
-        )
-        .with_columns(
-            (pl.col("amount") - pl.col("paid").fill_null(0)).alias("owed"),
-            (pl.col("returns").fill_null(0) + 1).cast(pl.Int32).alias("attempt"),
-            pl.when((pl.col("rail") == BANK_TRANSFER) & (pl.col("bank_returns").fill_null(0) >= policy.max_attempts))
-            .then(pl.lit(CLAIM)).otherwise(pl.col("rail")).alias("rail"),
-        )
+    """`ids`, amount (what is owed now, KRW), rail (paying_rail) and attempt of every
+    payment to issue now, in no particular order. entitled: `ids` (customer_id; a
+    what-if's class of alike customers and how many: redress/whatif/compare.py), reason,
+    amount, rail and payment_history's columns (null for a customer without history).
+    See new_payments."""
+    owed = entitled.filter(pl.col("reason") == ELIGIBLE).with_columns(
+        (pl.col("amount") - pl.col("paid").fill_null(0)).alias("owed"),
+        (pl.col("returns").fill_null(0) + 1).cast(pl.Int32).alias("attempt"),
+        paying_rail(policy).alias("rail"),
     )
     return (owed.filter(pl.col("owed") >= max(policy.minimum_amount, 1))
             .select(*ids, pl.col("owed").alias("amount"), "rail", "attempt"))

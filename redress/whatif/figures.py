@@ -19,7 +19,7 @@ import polars as pl
 from redress.policy import Policy
 from redress.rules.batches import value_days as split_days
 from redress.rules.classify import classified_scope
-from redress.rules.payments import owed_now
+from redress.rules.payments import owed_now, paying_rail
 from redress.vocabulary import (BANK_TRANSFER, BELOW_MINIMUM, ELIGIBLE, ENTITLEMENT_REASONS, EXPOSURE, RAILS)
 
 
@@ -131,7 +131,8 @@ def figures(priced: pl.DataFrame, passing_sum: int, counts: dict, paid: dict, po
     by_reason, by_tier, by_rail, paid_now = pl.collect_all([
         frame.group_by("reason").agg(*sums),
         eligible.group_by("tier").agg(*sums),
-        eligible.group_by("rail").agg(*sums),
+        # by the rail the person's money goes by, as a run pays it (a claimant by transfer)
+        eligible.with_columns(paying_rail(policy).alias("rail")).group_by("rail").agg(*sums),
         owed_now(frame, policy, ids=("class", "customers")).select("class", "customers", "amount", "rail"),
     ])
     top_up = paid_now.select(sums).row(0, named=True)

@@ -287,3 +287,46 @@ def test_more_signatures_than_one_mask_word_holds_are_priced_as_each_run_would(p
     tiers = alone.filter(pl.col("reason") == "ELIGIBLE").group_by("tier").agg(pl.len(), pl.col("amount").sum())
     assert {int(t): (v["customers"], v["amount_krw"]) for t, v in figs["by_tier"].items() if v["customers"]} == {
         t: (n, a) for t, n, a in tiers.iter_rows()}
+
+
+@settings(max_examples=40)  # each example runs DuckDB over frames
+@given(rows=people, history=st.lists(st.tuples(st.booleans(), st.integers(0, 3)), min_size=25, max_size=25),
+       max_attempts=st.integers(1, 3))
+def test_cost_per_rail_is_by_the_rail_a_run_pays_each_person_by(policy, rows, history, max_attempts):
+    """A claimant's money goes by transfer to the claimed account whatever the master's
+    rail, and money whose transfers came back max_attempts times is held on claim: the
+    cost per rail counts each eligible person under the rail the disburse stage's rule
+    (rules.payments.owed_now) sends their money by, and still adds up to the cost."""
+    p = policy(max_attempts=max_attempts)
+    exposures, customers = frames(rows)
+    in_force = entitlements(exposures, customers, p)
+    ids = in_force["customer_id"].to_list()
+    # per person: a claim or not, and that many transfers returned (attempts 1..n)
+    ledger = ledger_of([(c, 1000, "returned", "bank_transfer", a + 1)
+                        for c, (_, n) in zip(ids, history) for a in range(n)])
+    claimants = pl.LazyFrame({"customer_id": [c for c, (claimed, _) in zip(ids, history) if claimed]},
+                             schema={"customer_id": pl.String})
+    figs, = compare(exposures, customers, in_force.lazy().select("customer_id", "amount"), ledger,
+                    claimants, [p], RUN_DATE, {})
+    # nothing is paid yet, so everyone eligible is owed their whole amount, by the run's rail
+    owed = owed_now(in_force.lazy().join(payment_history(ledger, claimants), on="customer_id", how="left"),
+                    p).collect()
+    expected = {r: {"customers": 0, "amount_krw": 0} for r in ("bank_transfer", "claim", "voucher")}
+    for rail, group in owed.group_by("rail"):
+        expected[rail[0]] = {"customers": group.height, "amount_krw": int(group["amount"].sum())}
+    assert figs["by_rail"] == expected
+    assert sum(r["amount_krw"] for r in figs["by_rail"].values()) == figs["eligible"]["amount_krw"]
+
+
+def test_a_claimant_on_a_voucher_master_costs_under_bank_transfer_and_a_returned_one_under_claim(policy):
+    p = policy(max_attempts=2)
+    exposures, customers = frames([("active", False, False, False, [("name", True, "confirmed")]),
+                                   ("active", False, True, True, [("name", True, "confirmed")]),
+                                   ("active", False, False, False, [("name", True, "confirmed")])])
+    in_force = entitlements(exposures, customers, p)
+    # C000: a voucher customer who claimed; C001: two transfers returned; C002: voucher
+    ledger = ledger_of([("C001", 50000, "returned", "bank_transfer", 1), ("C001", 50000, "returned", "bank_transfer", 2)])
+    figs, = compare(exposures, customers, in_force.lazy().select("customer_id", "amount"), ledger,
+                    pl.LazyFrame({"customer_id": ["C000"]}), [p], RUN_DATE, {})
+    one = {"customers": 1, "amount_krw": 50000}
+    assert figs["by_rail"] == {"bank_transfer": one, "claim": one, "voucher": one}
