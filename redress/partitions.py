@@ -192,8 +192,8 @@ def partitioned_run(rows: pl.DataFrame, master: pl.DataFrame, ledger: pl.DataFra
                     run_date: date, run_id: str, row_key: Sequence[str], next_seq: dict | None = None,
                     released: dict | None = None) -> PartitionedRun:
     """Scope rows, the customer master (KEY_FIELDS + CUSTOMER_FIELDS) and the ledger so
-    far (customer_id, amount, status, rail) -> the run's decisions computed in n customer
-    partitions, then merged by the single writer. row_key: the rows' unique key, for
+    far (customer_id, amount, status, rail, attempt) -> the run's decisions computed in n
+    customer partitions, then merged by the single writer. row_key: the rows' unique key, for
     ordering the classified rows. Raises ValueError when n < 1.
     """
     categories = sorted(policy.categories)

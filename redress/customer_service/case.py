@@ -147,10 +147,13 @@ def member(con, data_dir: Path, who: str) -> str:
             # what goes as vouchers: the voucher payments made and what is still owed
             vouchers = [p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] == VOUCHER]
             vouchers += [owed] if owed > 0 else []
-            # as the ledger counts them: since the latest cancelled payment (a claim), if any
+            # as the ledger counts them (redress/rules/payments.py): the times the money came
+            # back by transfer since the latest cancelled payment (a claim), if any: the
+            # highest attempt of a returned transfer less the cancellation's
             since = max((p["attempt"] for p in payments if p["status"] == CANCELLED), default=0)
-            returned = sum(1 for p in payments
-                           if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED and p["attempt"] > since)
+            returned = max((p["attempt"] - since for p in payments
+                            if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED and p["attempt"] > since),
+                           default=0)
             held_now = any(p["rail"] == CLAIM and p["status"] in LIVE_STATUSES for p in payments)
             out.append(wording.rail_why(c, {**ent, "vouchers": vouchers}, policy, returned,
                                         notice["reference_code"] if notice else None,

@@ -182,9 +182,10 @@ RAIL_WHY: dict[str, Callable[[dict, dict, Policy, int, str | None], str]] = {
 def rail_why(customer: dict, entitlement: dict, policy: Policy, returned: int, code: str | None,
              held: bool = False, claimed: dict | None = None) -> str:
     """How the money goes now and why, with what the person must do when it is held.
-    `returned`: the person's bank transfers that came back since their latest cancelled
-    payment (a claim), all of them when none, each payment once, as the ledger counts
-    them (redress/rules/payments.py); `code`: their reference code; `held`: money of theirs
+    `returned`: the times the person's money sent by transfer came back since their
+    latest cancelled payment (a claim), all of them when none, as the ledger counts them
+    (a first payment and a top-up returned together came back once:
+    redress/rules/payments.py); `code`: their reference code; `held`: money of theirs
     is held on `claim` in the ledger now; `claimed`: their latest claim (its `bank`,
     masked `account`, `verified at`), None when they made none.
 

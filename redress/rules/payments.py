@@ -21,47 +21,50 @@ from redress.vocabulary import BANK_TRANSFER, CANCELLED, CLAIM, ELIGIBLE, LIVE_S
 
 
 def _paid(ledger: pl.LazyFrame) -> pl.LazyFrame:
-    """Per customer: paid (issued + settled), returns and cancellations (each one more
-    attempt), and bank returns since the latest cancellation (all of them when none)."""
+    """Per customer: paid (issued + settled), came_back (the highest attempt among their
+    returned and cancelled payments, 0 when none: the next payment is attempt + 1, SPEC
+    "Input: claims") and bank_returns (how many times their money sent by transfer since
+    the latest cancellation came back: that highest attempt of a returned transfer less
+    the cancellation's, 0 when none). Attempts count sendings of the same money: a first
+    payment and a top-up both returned came back once, not twice (found by review)."""
     status = pl.col("status")
-    bank_return = (status == RETURNED) & (pl.col("rail") == BANK_TRANSFER)
-    returned = ledger.filter(bank_return)
-    # A ledger without attempts (a history with no claim in it) counts every bank return.
-    if "attempt" in ledger.collect_schema().names():
-        # Cancellations and returns are few: a plain sum over every row, then these few
-        # joined, is what a group_by over tens of millions of rows does fastest.
-        last_cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
-            pl.col("attempt").max().alias("_last_cancel"))
-        returned = returned.join(last_cancel, on="customer_id", how="left").filter(
-            pl.col("attempt") > pl.col("_last_cancel").fill_null(0))
+    back = status.is_in((RETURNED, CANCELLED))
+    # Cancellations and returns are few: a plain sum and max over every row, then these
+    # few joined, is what a group_by over tens of millions of rows does fastest.
+    last_cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
+        pl.col("attempt").max().alias("_last_cancel"))
+    returned = (ledger.filter((status == RETURNED) & (pl.col("rail") == BANK_TRANSFER))
+                .group_by("customer_id").agg(pl.col("attempt").max().alias("_bank_back"))
+                .join(last_cancel, on="customer_id", how="left")
+                .select("customer_id", (pl.col("_bank_back") - pl.col("_last_cancel").fill_null(0))
+                        .clip(lower_bound=0).cast(pl.Int64).alias("bank_returns")))
     per_customer = ledger.group_by("customer_id").agg(
         pl.when(status.is_in(LIVE_STATUSES)).then(pl.col("amount")).otherwise(0).sum().alias("paid"),
-        status.is_in((RETURNED, CANCELLED)).sum().cast(pl.Int64).alias("returns"),
+        pl.when(back).then(pl.col("attempt")).otherwise(0).max().cast(pl.Int64).alias("came_back"),
     )
-    return per_customer.join(
-        returned.group_by("customer_id").agg(pl.len().cast(pl.Int64).alias("bank_returns")),
-        on="customer_id", how="left",
-    ).with_columns(pl.col("bank_returns").fill_null(0))
+    return per_customer.join(returned, on="customer_id", how="left").with_columns(
+        pl.col("bank_returns").fill_null(0))
 
 
 def bank_returns_sql(ledger: str) -> str:
-    """SQL: customer_id, bank_returns (count) of each customer with a bank transfer
-    returned since their latest cancelled payment (all of them when none), over the
-    relation named `ledger` (a table or CTE of ours, never input: customer_id, rail,
-    status, attempt). `_paid`'s count, for the SQL that must not load a 33.7 M ledger
-    (the report's kinds, the reconciliation)."""
+    """SQL: customer_id, bank_returns of each customer whose transfer came back since
+    their latest cancelled payment (all of them when none): how many times, as `_paid`
+    counts it (the highest attempt of a returned transfer less the cancellation's), over
+    the relation named `ledger` (a table or CTE of ours, never input: customer_id, rail,
+    status, attempt). For the SQL that must not load a 33.7 M ledger (the report's kinds,
+    the reconciliation)."""
     return f"""
-        SELECT l.customer_id, count(*) AS bank_returns
+        SELECT l.customer_id, max(l.attempt) - coalesce(any_value(c.last_cancel), 0) AS bank_returns
         FROM {ledger} l LEFT JOIN (SELECT customer_id, max(attempt) AS last_cancel FROM {ledger}
                                    WHERE status = '{CANCELLED}' GROUP BY ALL) c USING (customer_id)
         WHERE l.status = '{RETURNED}' AND l.rail = '{BANK_TRANSFER}' AND l.attempt > coalesce(c.last_cancel, 0)
-        GROUP BY ALL"""
+        GROUP BY l.customer_id"""
 
 
 def payment_history(ledger: pl.LazyFrame, claimants: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Per customer with a ledger row or an applied claim: paid (issued + settled, KRW),
-    returns (returned and cancelled payments), bank_returns (returned transfers since
-    the latest cancellation) and claimed (True when the person has an applied claim).
+    came_back and bank_returns (`_paid`), and claimed (True when the person has an
+    applied claim). ledger: customer_id, amount, status, rail, attempt.
     What `owed_now` needs beside the entitlement."""
     claimed = (claimants if claimants is not None else pl.LazyFrame(schema={"customer_id": pl.String}))
     claimed = claimed.select("customer_id").unique().with_columns(pl.lit(True).alias("claimed"))
@@ -88,7 +91,7 @@ def owed_now(entitled: pl.LazyFrame, policy: Policy, ids: tuple[str, ...] = ("cu
     See new_payments."""
     owed = entitled.filter(pl.col("reason") == ELIGIBLE).with_columns(
         (pl.col("amount") - pl.col("paid").fill_null(0)).alias("owed"),
-        (pl.col("returns").fill_null(0) + 1).cast(pl.Int32).alias("attempt"),
+        (pl.col("came_back").fill_null(0) + 1).cast(pl.Int32).alias("attempt"),
         paying_rail(policy).alias("rail"),
     )
     return (owed.filter(pl.col("owed") >= max(policy.minimum_amount, 1))
@@ -110,8 +113,8 @@ def new_payments(entitlements: pl.LazyFrame, ledger: pl.LazyFrame, policy: Polic
     """customer_id, amount, rail, attempt for every payment to issue now, by customer_id.
 
     ledger: customer_id, amount, status, rail, attempt. claimants: customer_id of every
-    person with an applied claim (none when None). attempt counts this customer's
-    returned and cancelled payments + 1; a claimant is paid by bank transfer (to the
+    person with an applied claim (none when None). attempt is the highest attempt of
+    this customer's returned and cancelled payments + 1; a claimant is paid by bank transfer (to the
     claimed account: the disburse stage), whatever the master's rail; a bank transfer
     returned max_attempts times (since the latest claim) is held as a claim instead.
     """

@@ -277,7 +277,7 @@ CREATE TABLE IF NOT EXISTS plan_payments (
     customer_id   VARCHAR NOT NULL,
     amount        BIGINT NOT NULL,       -- minor units
     rail          VARCHAR NOT NULL,
-    attempt       INTEGER NOT NULL,      -- 1 for a first payment or top-up, more for a reissue
+    attempt       INTEGER NOT NULL,      -- 1 until money of the person's came back, then its highest attempt + 1
     batch_id      VARCHAR NOT NULL,
     value_date    DATE NOT NULL,
     bank_code     VARCHAR,               -- bank transfers: as the plan will pay them

@@ -33,10 +33,10 @@ from redress.warehouse import memory_limit
 from redress.whatif.figures import already_paid, figures, in_force_counts
 
 # What `figures` reads of a priced class: the decision and the payment history.
-_PRICED = ("class", "customers", "reason", "tier", "amount", "rail", "in_force", "paid", "returns",
+_PRICED = ("class", "customers", "reason", "tier", "amount", "rail", "in_force", "paid", "came_back",
            "bank_returns", "claimed")
 # What makes two exposed customers alike to every rule (besides their signature mask).
-_KEYS = ("status", "closed_side", "is_test", "payout_method", "bank_valid", "in_force", "paid", "returns",
+_KEYS = ("status", "closed_side", "is_test", "payout_method", "bank_valid", "in_force", "paid", "came_back",
          "bank_returns", "claimed")
 
 # Every exposure: the warehouse's (evidence under every policy, only_for = -1) and the
@@ -91,7 +91,7 @@ def exposed_classes(con: duckdb.DuckDBPyConnection, policies: list[Policy], extr
     signature), only_for. classes: class (UInt32, from 0), key, customers (how many),
     mask0.. (UInt64), status, closed_at (the earliest of the class: every one of them is
     on the same side of each window start, in UTC), is_test, payout_method, bank_valid,
-    in_force (KRW; null when none), paid, returns, bank_returns, claimed (null without
+    in_force (KRW; null when none), paid, came_back, bank_returns, claimed (null without
     a history).
 
     Raises ValueError when two classes share a key (a 64-bit hash: never seen)."""
@@ -120,7 +120,7 @@ def exposed_classes(con: duckdb.DuckDBPyConnection, policies: list[Policy], extr
         con.execute(f"""
             CREATE TEMP TABLE whatif_people AS SELECT *, hash({keys}) AS key FROM (
                 SELECT g.*, c.status, c.closed_at, {_side('c.closed_at', starts, [])} AS closed_side, c.is_test,
-                       c.payout_method, c.bank_valid, f.amount AS in_force, h.paid, h.returns, h.bank_returns,
+                       c.payout_method, c.bank_valid, f.amount AS in_force, h.paid, h.came_back, h.bank_returns,
                        h.claimed
                 FROM (SELECT customer_id, {_masks(words)}
                       FROM (SELECT customer_id, list_extract($sigs, {_CODE} + 1) AS sig

@@ -119,7 +119,7 @@ def figures(priced: pl.DataFrame, passing_sum: int, counts: dict, paid: dict, po
 
     priced: one row per class of alike customers the policy covers (class, customers:
     how many), rules.entitlements.decided's columns (reason, tier, amount, rail) with
-    history's (in_force, paid, returns, bank_returns, claimed); passing_sum: their base
+    history's (in_force, paid, came_back, bank_returns, claimed); passing_sum: their base
     sum passing rules 1-5; counts: in_force_counts; paid: already_paid; released: bank
     cash already scheduled per date; order: the classes of the people in some classes,
     in customer_id order (for the value days; see bank_amounts).

@@ -70,7 +70,15 @@ def rows_frame(rows: list[dict]) -> pl.DataFrame:
 
 
 def ledger_frame(history: list[tuple]) -> pl.DataFrame:
-    return pl.DataFrame(history, schema=LEDGER_SCHEMA, orient="row")
+    """customer_id, amount, status, rail of a history in the order it happened, with the
+    attempt each payment's run gave it: 1 + the customer's payments that came back
+    before it (rules.payments)."""
+    back: dict[str, int] = {}
+    numbered = []
+    for customer, amount, status, rail in history:
+        numbered.append((customer, amount, status, rail, back.get(customer, 0) + 1))
+        back[customer] = back.get(customer, 0) + (status == "returned")
+    return pl.DataFrame(numbered, schema=LEDGER_SCHEMA | {"attempt": pl.Int32}, orient="row")
 
 
 def parquet_bytes(frame: pl.DataFrame) -> bytes:

@@ -120,7 +120,7 @@ def test_entitlements_and_payments_emit_every_reason_and_rail_and_nothing_else(p
     assert reasons == set(v.ENTITLEMENT_REASONS)
     assert set(ent["rail"]) == set(v.RAILS)
     ledger = pl.LazyFrame({"customer_id": ["eligible-bank"] * 3, "amount": [50000] * 3,
-                           "status": [v.RETURNED] * 3, "rail": [v.BANK_TRANSFER] * 3})
+                           "status": [v.RETURNED] * 3, "rail": [v.BANK_TRANSFER] * 3, "attempt": [1, 2, 3]})
     paid = new_payments(ent.lazy(), ledger, strict)
     assert set(paid["rail"]) <= set(v.RAILS)
     assert paid.filter(pl.col("customer_id") == "eligible-bank")["rail"].to_list() == [v.CLAIM]

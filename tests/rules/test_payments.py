@@ -18,7 +18,15 @@ def ent(*rows) -> pl.LazyFrame:
 
 
 def ledger(*rows) -> pl.LazyFrame:
-    return pl.LazyFrame(list(rows), schema=LEDGER_SCHEMA, orient="row")
+    """Ledger rows (customer_id, amount, status, rail) of a history in the order it
+    happened, each with the attempt the run that issued it gave: 1 + how many of the
+    customer's payments came back (returned or cancelled) before it, each in its own run."""
+    back: dict[str, int] = {}
+    numbered = []
+    for customer, amount, status, rail in rows:
+        numbered.append((customer, amount, status, rail, back.get(customer, 0) + 1))
+        back[customer] = back.get(customer, 0) + (status in ("returned", "cancelled"))
+    return pl.LazyFrame(numbered, schema=LEDGER_SCHEMA | {"attempt": pl.Int32}, orient="row")
 
 
 def pay(entitlements, led, policy) -> list[tuple]:
@@ -135,16 +143,39 @@ def test_a_claimed_transfer_follows_the_reissue_then_claim_path(returns_since_cl
     assert out.rows() == [("a", 50000, expected_rail, 5 + returns_since_claim)]
 
 
-def test_every_transfer_that_came_back_counts_though_two_share_an_attempt_number(policy):
+def test_a_top_up_issued_while_the_first_transfer_was_out_is_the_same_attempt(policy):
     """A top-up issued while the first transfer was still out takes its attempt number
-    (returned and cancelled payments + 1), though it was sent in a later run: three
-    transfers returned are max_attempts (3), whatever their numbers. Found by review of
-    a change, reverted, that counted distinct attempt numbers: this history sent a fourth
-    transfer to the dead account."""
-    led = attempts(("a", 50000, "returned", "bank_transfer", 1), ("a", 10000, "returned", "bank_transfer", 1),
-                   ("a", 50000, "returned", "bank_transfer", 2))
-    got = new_payments(ent(("a", "ELIGIBLE", 60000, "bank_transfer")), led, policy(max_attempts=3), claimed())
-    assert got.rows() == [("a", 60000, "claim", 4)]
+    (1): both returned, the money came back once, so the reissue of both is attempt 2 and
+    on the bank rail (SPEC "Payout rail": a transfer returned max_attempts times goes to
+    claim); then that reissue returned is twice, and a third return is max_attempts (3).
+    Session 45 counted each returned payment instead, so a history of a first payment
+    and two top-ups, all returned together, went to claim at once with attempt 4, never
+    reissued (found by review)."""
+    pays = ent(("a", "ELIGIBLE", 80000, "bank_transfer"))
+    sent = [("a", 50000, "returned", "bank_transfer", 1), ("a", 20000, "returned", "bank_transfer", 1),
+            ("a", 10000, "returned", "bank_transfer", 1)]
+    assert new_payments(pays, attempts(*sent), policy(max_attempts=3), claimed()).rows() == [
+        ("a", 80000, "bank_transfer", 2)]
+    again = [*sent, ("a", 80000, "returned", "bank_transfer", 2)]
+    assert new_payments(pays, attempts(*again), policy(max_attempts=3), claimed()).rows() == [
+        ("a", 80000, "bank_transfer", 3)]
+    third = [*again, ("a", 80000, "returned", "bank_transfer", 3)]
+    assert new_payments(pays, attempts(*third), policy(max_attempts=3), claimed()).rows() == [
+        ("a", 80000, "claim", 4)]
+    # a top-up issued while the reissue (attempt 2) was out is attempt 2 too
+    mixed = [("a", 50000, "returned", "bank_transfer", 1), ("a", 50000, "returned", "bank_transfer", 2),
+             ("a", 10000, "returned", "bank_transfer", 2)]
+    assert new_payments(ent(("a", "ELIGIBLE", 60000, "bank_transfer")), attempts(*mixed), policy(max_attempts=3),
+                        claimed()).rows() == [("a", 60000, "bank_transfer", 3)]
+
+
+def test_a_claim_of_several_held_payments_is_paid_at_their_attempt_plus_one(policy):
+    """A closed account without bank details held a first payment and a top-up on claim
+    (both attempt 1); the claim cancels both, and the transfer to the claimed account is
+    attempt 2 (SPEC "Input: claims": attempt + 1), not 3 (found by review)."""
+    led = attempts(("a", 50000, "cancelled", "claim", 1), ("a", 10000, "cancelled", "claim", 1))
+    got = new_payments(ent(("a", "ELIGIBLE", 60000, "claim")), led, policy(), claimed("a"))
+    assert got.rows() == [("a", 60000, "bank_transfer", 2)]
 
 
 @pytest.mark.parametrize("rail", ["voucher", "bank_transfer", "claim"])
@@ -196,8 +227,9 @@ ledger_rows = st.lists(st.tuples(
 @given(rows=ledger_rows)
 def test_the_payment_history_is_the_ledger_read_one_customer_at_a_time(rows):
     """payment_history over many customers equals the SPEC's reading of each one's ledger
-    alone: paid = issued + settled, returns = returned + cancelled, bank_returns = the
-    returned transfers issued after the latest cancellation."""
+    alone: paid = issued + settled, came_back = the highest attempt returned or cancelled,
+    bank_returns = the highest attempt of a returned transfer less the latest
+    cancellation's (0 when no transfer came back since it)."""
     frame = pl.LazyFrame(rows, schema=LEDGER_SCHEMA | {"attempt": pl.Int32}, orient="row")
     got = {r["customer_id"]: r for r in payment_history(frame).collect().to_dicts()}
     assert set(got) == {r[0] for r in rows}
@@ -205,7 +237,7 @@ def test_the_payment_history_is_the_ledger_read_one_customer_at_a_time(rows):
         mine = [r for r in rows if r[0] == customer]
         last_cancel = max((r[4] for r in mine if r[2] == "cancelled"), default=0)
         assert row["paid"] == sum(r[1] for r in mine if r[2] in ("issued", "settled"))
-        assert row["returns"] == sum(1 for r in mine if r[2] in ("returned", "cancelled"))
-        assert row["bank_returns"] == sum(1 for r in mine if r[2] == "returned" and r[3] == "bank_transfer"
-                                          and r[4] > last_cancel)
+        assert row["came_back"] == max((r[4] for r in mine if r[2] in ("returned", "cancelled")), default=0)
+        assert row["bank_returns"] == max((r[4] - last_cancel for r in mine if r[2] == "returned"
+                                           and r[3] == "bank_transfer" and r[4] > last_cancel), default=0)
         assert row["claimed"] is None

@@ -67,7 +67,7 @@ def live_sum(warehouse: Path) -> int:
 def reissue(warehouse: Path) -> int:
     """The disburse stage's owed rule: a new payment for whatever is owed now."""
     with connect(warehouse) as con:
-        ledger = con.sql("SELECT customer_id, amount, status, rail FROM ledger").pl().lazy()
+        ledger = con.sql("SELECT customer_id, amount, status, rail, attempt FROM ledger").pl().lazy()
         count = con.execute("SELECT count(*) FROM ledger").fetchall()[0][0]
         for n, p in enumerate(new_payments(ENTITLEMENTS, ledger, POLICY).iter_rows(named=True), start=count + 1):
             add_payment(con, f"P{n:03d}", p["amount"], p["rail"], p["attempt"])
