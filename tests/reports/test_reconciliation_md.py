@@ -68,6 +68,10 @@ customer_history = st.tuples(
                                             (50_000, "returned", "bank_transfer", 3),
                                             (50_000, "returned", "bank_transfer", 4), (50_000, "issued", "claim", 5)])],
          max_attempts=3)  # the review's: a claimant held again, 10,000 more owed, on claim
+@example(people=[("bank_transfer", 80_000, False, [(50_000, "returned", "bank_transfer", 1),
+                                                   (20_000, "returned", "bank_transfer", 1),
+                                                   (10_000, "returned", "bank_transfer", 1)])],
+         max_attempts=3)  # a first payment and two top-ups came back once: reissued by transfer, not held
 def test_outstanding_money_is_under_the_rail_the_ledger_rule_sends_it_by(tmp_path, policy, people, max_attempts):
     """The reconciliation's outstanding per rail equals what redress/rules/payments.py
     would send now, by rail, with no minimum (SQL beside Polars: the page must not load
