@@ -130,7 +130,14 @@ def member(con, data_dir: Path, who: str) -> str:
            f"Contact on file: phone {escape.terminal(c['phone'] or 'none')}, email {escape.terminal(c['email'] or 'none')}."]
     out.append("")
     if ent is None:
-        out.append("Decision: none yet. No accepted exposure names this customer, so nothing is owed.")
+        # paid before under evidence a later run reads otherwise (the master's phone or
+        # email changed, so the rows naming the old one are someone else's or nobody's)
+        sent = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES)
+        out.append("Decision: none yet. No accepted exposure names this customer, so nothing is owed." if not sent
+                   else "Decision: none now. No accepted exposure names this customer any more (the evidence "
+                   "that did was read again against a newer customer master), so nothing is owed now; "
+                   f"{wording.money(sent, cur)} paid or held before is not taken back (an overpayment "
+                   "exception in the run report).")
     elif policy is None:
         out.append(f"Decision under {ent['policy_id']}: {ENTITLEMENT_REASONS.get(ent['reason'], ent['reason'])}; "
                    f"amount {wording.money(ent['amount'], cur)}, rail {ent['rail']} (the policy file of run "

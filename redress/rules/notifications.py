@@ -62,7 +62,9 @@ TEMPLATES = {
 # there is one, else the least (found by review: two messages, two reference codes, to
 # one inbox, as a phisher would send). Nobody is told again: a key already told is left
 # out (its address may have changed since: a landline listed for outreach by hand whose
-# email comes later), and nothing goes to an address a non-member was told at. SQL, not Polars,
+# email comes later), and nothing goes to an address anyone was told at (found by review:
+# a member told at their phone, whose phone the next snapshot changed, so the row naming
+# it became a non-member's; the handset told it would be paid was told it was no member). SQL, not Polars,
 # for speed: it joins the warehouse's entitlements, customers and non_member_exposures
 # where they are; a query, which the notify stage stores as a table with each person's
 # reference code (tasks/notify.py new_people), with NEW_PEOPLE_PARAMETERS (every code
@@ -107,7 +109,10 @@ people AS (
     UNION ALL
     SELECT 'nonmember:' || person, $non_member, NULL, phone, email, NULL, 0, NULL, exposed_categories
     FROM non_members JOIN non_member_categories USING (address)
-    WHERE address NOT IN (SELECT recipient FROM told_non_members WHERE recipient IS NOT NULL)
+    -- nothing to an address anyone was told at, a member too: the few addresses of the
+    -- non-members looked up in every notification, not every notification scanned in full
+    WHERE address NOT IN (SELECT recipient FROM notifications
+                          WHERE {non_members_too} AND recipient IN (SELECT address FROM non_members))
 )
 SELECT person_key, kind, customer_id, {address} AS recipient,
        CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN $sms

@@ -117,3 +117,32 @@ def test_master_keys_stored_under_the_old_rule_are_renormalised(identity_run):
         ("exposure_before_account_created",)]
     assert summary["validate"]["checks_disagree"]["rows"] == 0
     assert summary["validate"]["destinations"]["exposure"] == 3
+
+
+def test_a_phone_told_as_a_member_is_not_told_again_as_a_non_member_after_the_master_changes(tmp_path):
+    """Found by review: C2 was told at 010-3333-4444 that they will be paid; the next
+    snapshot gave C2 another phone, so the row naming the old one became a non-member's
+    exposure, and that handset was then told it was no member. One address gets one
+    message, ever (SPEC "Notifications": the first time they become known); explain says
+    what C2 was paid and that it is not taken back."""
+    import os
+
+    from redress.customer_service.explain import explain
+
+    data = tmp_path / "data"
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    first = data / "inbox" / "customers" / "customers-1.csv"
+    first.write_text(CUSTOMERS, encoding="utf-8")
+    (data / "inbox" / "scope" / "scope.csv").write_text(
+        f"{HEADER}\n,,010-3333-4444,name,2025-07-01T10:00:00,,log\n", encoding="utf-8")
+    run(data)
+    assert q(data, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
+    second = data / "inbox" / "customers" / "customers-2.csv"
+    second.write_text(CUSTOMERS.replace("010-3333-4444", "010-3333-9999"), encoding="utf-8")
+    os.utime(second, (first.stat().st_mtime + 60,) * 2)  # dropped later: the current master
+    remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert q(data, "SELECT recipient FROM non_member_exposures") == [("+821033334444",)]
+    assert q(data, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
+    said = explain(data, "C2")
+    assert "Decision: none now." in said and "50,000 KRW paid or held before is not taken back" in said
