@@ -61,9 +61,13 @@ def _quiet_prefect(verbose: bool) -> None:
         prefect.context.refresh_global_settings_context()
 
 
-def _run_date(text: str | None) -> date:
+def _run_date(text: str | None, policy_file: Path | None) -> date:
+    """--run-date, else today where the policy pays (Policy.today; the shipped policy's
+    when `policy_file` is None)."""
     if not text:
-        return date.today()
+        from redress.policy import load_policy
+
+        return load_policy(checked_policy(policy_file)).today()
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -144,7 +148,7 @@ def _print_outputs(data_dir: Path, summary: dict) -> None:
 
 
 def cmd_run(args, settings) -> int:
-    summary = run_pipeline(settings.data_dir, args.policy, _run_date(args.run_date), settings)
+    summary = run_pipeline(settings.data_dir, args.policy, _run_date(args.run_date, args.policy), settings)
     _print_outputs(settings.data_dir, summary)
     return 0
 
@@ -262,7 +266,7 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=common, help="the whole pipeline once, over what is in the inbox")
     run.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)", **POLICY_ONCE)
-    run.add_argument("--run-date", help="YYYY-MM-DD (default today)", **DATE_ONCE)
+    run.add_argument("--run-date", help="YYYY-MM-DD (default today in the policy's timezone)", **DATE_ONCE)
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", parents=making, help="write a synthetic customers snapshot and scope files")

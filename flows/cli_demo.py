@@ -73,7 +73,7 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
 
     out = Path(args.out).absolute()  # DuckDB reads a leading `~` as the home folder (redress/sql.py)
     # A typo in --policy or --run-date never replaces an earlier demo.
-    policy, day = checked_policy(args.policy), run_date(args.run_date)
+    policy, day = checked_policy(args.policy), run_date(args.run_date, args.policy)
     prepare_folder(out, say)
     say(f"generating {args.customers:,} customers and their scope files in {out / 'inbox'}...")
     generate(out, args.customers, args.seed)

@@ -20,13 +20,15 @@ from redress.runtime.arguments import Once
 
 
 def cmd_whatif(args, settings, say, run_date) -> int:
-    """`say` prints a line made safe for the terminal; `run_date` parses --run-date."""
+    """`say` prints a line made safe for the terminal; `run_date(text, policy_file)`
+    parses --run-date (today where the policy pays when it is not given)."""
     from redress.whatif.evaluate import load_policies, whatif
     from redress.whatif.output import table_text, write
 
     policies = load_policies(args.policies)  # every file refused before any data is read
     data_dir = settings.data_dir.resolve()
-    result = whatif(data_dir, policies, run_date(args.run_date))
+    # no --run-date: today where the first candidate pays
+    result = whatif(data_dir, policies, run_date(args.run_date, policies[0].path))
     if sys.stdout.isatty():  # rich's colours are escapes of ours; table_text escaped every cell
         print(table_text(result, terminal=True))
     else:
@@ -42,6 +44,6 @@ def add_parser(sub, common, cmd) -> None:
     p = sub.add_parser("whatif", parents=common,
                        help="cost and coverage of candidate policies over the current evidence, nothing paid")
     p.add_argument("policies", nargs="+", type=Path, metavar="POLICY", help="policy TOML files, one column each")
-    p.add_argument("--run-date", help="YYYY-MM-DD a switch would be paid on (default today)", action=Once,
+    p.add_argument("--run-date", help="YYYY-MM-DD a switch would be paid on (default today in the first policy's timezone)", action=Once,
                    what="dates")
     p.set_defaults(func=cmd)

@@ -21,9 +21,8 @@ folder, and a check every minute needs nothing running but the served process it
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 
@@ -52,7 +51,7 @@ def _pipeline():
 
 def _today(policy_path: Path) -> date:
     """The run date when none is given: today where the policy says the money is paid."""
-    return datetime.now(ZoneInfo(load_policy(policy_path).timezone)).date()
+    return load_policy(policy_path).today()
 
 
 @flow(name="redress-run", log_prints=False)

@@ -19,6 +19,7 @@ import json
 import tomllib
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from redress.errors import RedressError
 from redress.policy.messages import validate_document
@@ -65,6 +66,12 @@ class Policy:
     def max_amount(self) -> int:
         """The largest amount any one payment can have under this policy."""
         return max(self.tiers.values())
+
+    def today(self) -> date:
+        """Today's date where the policy pays (its `timezone`): the run date when none is
+        given, whatever the host's clock zone (a UTC host is a day behind Seoul until
+        09:00 there: found by review, a bank file dated yesterday)."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
 
 def load_policy(path: Path | None = None) -> Policy:

@@ -447,3 +447,31 @@ def test_options_that_pay_no_one_still_take_the_last(argv, dest, value):
     from flows.cli import parse
 
     assert vars(parse(argv))[dest] == value
+
+
+@pytest.mark.parametrize("host, paid_in", [("Etc/GMT+12", "Pacific/Kiritimati"), ("Pacific/Kiritimati", "Etc/GMT+12")])
+def test_the_default_run_date_is_today_where_the_policy_pays_not_on_the_hosts_clock(tmp_path, monkeypatch,
+                                                                                     host, paid_in):
+    """Found by review: `redress run` without --run-date took the host's date, so on a UTC
+    host a Seoul policy's bank files were dated yesterday until 09:00 in Seoul. The two
+    zones here are 26 hours apart: their dates always differ."""
+    import time
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from flows.cli import _run_date
+
+    policy = tmp_path / "p.toml"
+    policy.write_text((ROOT / "policies" / "coupang-2025-v1.toml").read_text()
+                      .replace('timezone = "Asia/Seoul"', f'timezone = "{paid_in}"'))
+    monkeypatch.setenv("TZ", host)
+    time.tzset()
+    try:
+        before = datetime.now(ZoneInfo(paid_in)).date()
+        got = _run_date(None, policy)
+        assert got in (before, datetime.now(ZoneInfo(paid_in)).date())  # midnight may pass between
+        assert got != date.today()
+        assert _run_date("2025-12-01", policy) == date(2025, 12, 1)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
