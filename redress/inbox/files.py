@@ -120,9 +120,11 @@ class FileChanged(Exception):
 
 def natural_key(name: str) -> tuple:
     """Natural order of names: runs of ASCII digits compare as numbers (v9 < v10,
-    2025-11-9 < 2025-11-10); the name itself breaks ties (v01 vs v1), so the order is total."""
+    2025-11-9 < 2025-11-10) and letters whatever their case (snap-v9 < Snap-v10, as file
+    managers order them: found by review, the older snapshot was read last and became
+    current); the name itself breaks ties (v01 vs v1, V1 vs v1), so the order is total."""
     parts = re.split(r"([0-9]+)", name)
-    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name
+    return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)), name
 
 
 def read_order(f: Listed) -> tuple:

@@ -234,6 +234,16 @@ def test_natural_order_of_names():
         "2025-11-9.csv", "2025-11-10.csv", "v01.csv", "v1.csv", "v9.csv", "v10.csv"]
 
 
+@given(a=st.text(alphabet="aAbBvV019-_.", max_size=8), b=st.text(alphabet="aAbBvV019-_.", max_size=8))
+def test_natural_order_does_not_depend_on_case(a, b):
+    """Found by review: snap-v9 and Snap-v10 of one second were read Snap-v10 first (a
+    capital sorts before every small letter), so the older snapshot became current."""
+    if a.casefold() != b.casefold():
+        assert (io.natural_key(a) < io.natural_key(b)) == (io.natural_key(a.casefold()) < io.natural_key(b.casefold()))
+    assert sorted(["snap-v10.csv", "Snap-v9.csv"], key=io.natural_key) == ["Snap-v9.csv", "snap-v10.csv"]
+    assert sorted(["snap-v9.csv", "Snap-v10.csv"], key=io.natural_key) == ["snap-v9.csv", "Snap-v10.csv"]
+
+
 def test_files_are_read_oldest_first_then_in_natural_order_by_run_and_watch(tmp_path):
     data = inbox_of(tmp_path, {n: b"x" for n in ("customers_v10.csv", "customers_v9.csv", "old_z.csv")},
                     kind="customers")
