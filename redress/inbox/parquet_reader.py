@@ -2,9 +2,10 @@
 
 * Parquet: typed columns are read as their text: integers, decimals, floats, booleans,
   dates and times as written by Polars; a timestamp with a zone keeps its offset, a
-  naive one stays naive; lists and structs as their JSON text. A wanted column of a
-  type with no faithful text (binary, duration) makes the file unreadable_file, and so
-  does a timestamp in a zone that is not a zone name (a fixed offset such as '+05:30').
+  naive one stays naive; lists and structs as their JSON text; UUIDs in their canonical
+  text. A wanted column of a type with no faithful text (binary, duration) makes the file
+  unreadable_file, and so does a timestamp in a zone that is not a zone name (a fixed
+  offset such as '+05:30') or any column of an interval type, which Polars cannot read.
 * row_number: the row's position, from 1.
 """
 
@@ -20,18 +21,34 @@ from redress.inbox.files import FileRejected
 from redress.vocabulary import UNREADABLE_FILE
 
 
-def refuse_unknown_zones(path: Path) -> None:
-    """A Parquet timestamp whose time zone Polars does not know (a fixed offset such as
-    '+05:30', which Arrow allows) makes Polars panic, not raise, on reading the schema:
-    refused here, naming the column, before any reading. Only the footer is read."""
+def footer_checks(path: Path) -> frozenset[str]:
+    """What the footer says before Polars reads a Parquet file; only the footer is read.
+    Returns the names of the columns of Parquet's UUID type, which Polars reads as 16
+    bytes: `parquet_text` writes them in their canonical text (found by review: a
+    customer_id column of UUIDs refused a whole snapshot). Raises FileRejected
+    (unreadable_file, naming the column) for what makes Polars panic, not raise, on
+    reading the schema: a timestamp whose time zone Polars does not know (a fixed offset
+    such as '+05:30', which Arrow allows), and an interval column (found by review: an
+    extra column of intervals gave the detail "PanicException")."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(path)
+        leaves = pq.read_metadata(path).schema
     except (pa.ArrowException, OSError, ValueError):
-        return  # not readable as Parquet: Polars says so next, as unreadable_file
+        return frozenset()  # not readable as Parquet: Polars says so next, as unreadable_file
+    for i in range(len(leaves)):  # Arrow reads an interval as 12 bytes: Parquet's own type says it
+        if leaves.column(i).converted_type == "INTERVAL":
+            raise FileRejected(UNREADABLE_FILE, f"column {escape.terminal(header_name(leaves.column(i).path))[:60]} "
+                                                "is of an interval type, which this reader cannot read, even to "
+                                                "ignore it: drop the column or write it as text")
+    uuids = set()
     for field in schema:
+        name = escape.terminal(header_name(field.name))[:60]
+        if getattr(field.type, "extension_name", None) == "arrow.uuid":
+            uuids.add(field.name)
+            continue
         kind = field.type
         while hasattr(kind, "value_type"):  # lists and dictionaries of timestamps
             kind = kind.value_type
@@ -43,9 +60,10 @@ def refuse_unknown_zones(path: Path) -> None:
         except pl.exceptions.PolarsError:
             raise FileRejected(
                 UNREADABLE_FILE,
-                f"column {escape.terminal(header_name(field.name))[:60]} is a timestamp in time zone "
+                f"column {name} is a timestamp in time zone "
                 f"{escape.terminal(zone)[:40]!r}, which is not a zone name: write it in UTC or a named zone "
                 "(such as Asia/Kolkata)") from None
+    return frozenset(uuids)
 
 
 # A column of type Null (pandas writes an all-empty column so) is all missing values:
@@ -53,9 +71,15 @@ def refuse_unknown_zones(path: Path) -> None:
 UNTEXTABLE = (pl.Binary, pl.Duration, pl.Object)
 
 
-def parquet_text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A typed Parquet column as text, without loss (module docstring)."""
+def parquet_text(name: str, dtype: pl.DataType, uuid: bool = False) -> pl.Expr:
+    """A typed Parquet column as text, without loss (module docstring); `uuid`: a
+    column of Parquet's UUID type (footer_checks), in its canonical text, lowercase
+    8-4-4-4-12 hexadecimal digits."""
     col = pl.col(name)
+    if uuid:
+        hexa = col.bin.encode("hex").str.to_lowercase()
+        return pl.concat_str([hexa.str.slice(0, 8), hexa.str.slice(8, 4), hexa.str.slice(12, 4),
+                              hexa.str.slice(16, 4), hexa.str.slice(20, 12)], separator="-")
     if isinstance(dtype, pl.Null):
         return pl.lit(None, pl.String)
     if isinstance(dtype, pl.Datetime):

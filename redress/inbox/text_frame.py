@@ -23,7 +23,7 @@ from redress.inbox.csv_reader import MAX_BEYOND_HEADER, STRAY_QUOTE, csv_frame
 from redress.inbox.files import SUFFIXES, FileRejected
 from redress.inbox.hashing import BLOCK, NOT_UTF8
 from redress.inbox.jsonl_reader import jsonl_frame
-from redress.inbox.parquet_reader import has_untextable, parquet_text, refuse_unknown_zones
+from redress.inbox.parquet_reader import footer_checks, has_untextable, parquet_text
 from redress.vocabulary import EMPTY_FILE, MISSING_COLUMN, UNREADABLE_FILE
 
 
@@ -100,11 +100,12 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         raise FileRejected(EMPTY_FILE, "the file is empty")
     if fmt in ("csv", "jsonl"):
         _refuse_cr_line_ends(path)
+    uuids: frozenset[str] = frozenset()
     try:
         if fmt == "csv":
             frame = csv_frame(path, malformed, line_per_row, scratch)
         elif fmt == "parquet":
-            refuse_unknown_zones(path)
+            uuids = footer_checks(path)
             frame = pl.scan_parquet(path, glob=False).with_row_index(ROW, offset=1)
         else:
             frame = jsonl_frame(path, malformed, wanted)
@@ -130,9 +131,10 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         if name not in columns:
             return pl.lit(None, pl.String).alias(name)
         dtype = schema[columns[name]]
-        if has_untextable(dtype):
+        uuid = fmt == "parquet" and columns[name] in uuids
+        if has_untextable(dtype) and not uuid:
             raise FileRejected(UNREADABLE_FILE, f"column {name} is of type {dtype}, which has no text form")
-        as_text = parquet_text(columns[name], dtype) if fmt == "parquet" else pl.col(columns[name])
+        as_text = parquet_text(columns[name], dtype, uuid) if fmt == "parquet" else pl.col(columns[name])
         return trimmed(as_text).alias(name)
 
     # A typed timestamp also goes on typed (SPEC: "taken as it is"), so the warehouse

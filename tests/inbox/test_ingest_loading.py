@@ -392,6 +392,37 @@ def test_a_timestamp_in_a_zone_polars_does_not_know_rejects_the_file_in_one_line
         io.customers_frame(path)
 
 
+@given(ids=st.lists(st.uuids(), min_size=1, max_size=5))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_parquet_column_of_uuids_is_read_as_their_canonical_text(tmp_path, ids):
+    """Found by review: a customer_id column of Parquet's UUID type (as DuckDB and
+    Postgres exports write it) refused the whole file, a snapshot too, as "Binary, which
+    has no text form"; a UUID has a text form, lowercase 8-4-4-4-12."""
+    path = tmp_path / "uuid.parquet"
+    frame = pl.DataFrame({"customer_id": [str(u) for u in ids], "data_category": ["name"] * len(ids),
+                          "accessed_at": ["2025-07-01T10:00:00"] * len(ids)})
+    with duckdb.connect() as con:
+        con.register("frame", frame)
+        con.execute("COPY (SELECT customer_id::UUID AS customer_id, data_category, accessed_at FROM frame) TO "
+                    f"'{path}' (FORMAT parquet)")  # a path of the test's own, no input
+    got = io.scope_frame(path).collect()
+    assert got["customer_id"].to_list() == [str(u) for u in ids]
+
+
+def test_an_extra_interval_column_refuses_the_file_in_words_not_a_panic(tmp_path):
+    """Found by review: an extra column of intervals made Polars panic reading the
+    schema, and the file was refused with the detail "PanicException". Polars cannot
+    read the file even to leave the column out: refused, naming the column."""
+    path = tmp_path / "interval.parquet"
+    with duckdb.connect() as con:
+        con.execute("COPY (SELECT 'C1' AS customer_id, 'name' AS data_category, '2025-07-01' AS accessed_at, "
+                    f"INTERVAL 1 DAY AS iv) TO '{path}' (FORMAT parquet)")
+    with pytest.raises(io.FileRejected) as caught:
+        io.scope_frame(path).collect()
+    assert caught.value.reason == "unreadable_file"
+    assert "column iv is of an interval type" in caught.value.detail
+
+
 def test_named_zones_and_utc_offsets_polars_knows_still_load(tmp_path):
     for zone in ("UTC", "+00:00", "-08:00", "Asia/Kolkata"):
         got = scope_rows(tmp_path, offset_zoned(tmp_path, f"z{zone.replace('/', '_')}.parquet", zone))
