@@ -255,7 +255,10 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         counts = tally(con, rows)
         count = sum(n for _, _, n in counts)
         if count <= CSV_MAX_ROWS:
-            outbox.spreadsheet_safe(pl.read_parquet(final, glob=False)).write_csv(tmp / f"{ctx.run_id}.csv")
+            # with a UTF-8 BOM, for people opening it (SPEC "Notifications"): without one, a
+            # spreadsheet in a Korean locale reads the Korean messages as CP949 (found by review)
+            outbox.spreadsheet_safe(pl.read_parquet(final, glob=False)).write_csv(tmp / f"{ctx.run_id}.csv",
+                                                                                  include_bom=True)
         for path in [*tmp.iterdir(), *(tmp / INDEX).iterdir()]:
             if path.is_file():
                 outbox.fsync(path)

@@ -11,6 +11,8 @@ batches"): LibreOffice Calc headless, Debian's `libreoffice-calc-nogui`.
 
 from __future__ import annotations
 
+import codecs
+
 import csv
 import shutil
 import subprocess
@@ -95,6 +97,13 @@ def test_csvs_are_formula_safe_and_phones_are_not_prefixed(demo, tmp_path):
         kinds = {c.data_type for row in sheet.iter_rows() for c in row}
         assert "f" not in kinds, f"{name}.csv: LibreOffice read a cell as a formula"
     sheet = openpyxl.load_workbook(tmp_path / "out" / f"{notes_csv.stem}.xlsx").active
+    # The CSV starts with a UTF-8 BOM, which tells Excel its encoding (found by review:
+    # without one, Excel in a Korean locale reads the messages as CP949; LibreOffice's
+    # headless import here takes the locale's charset either way, so it cannot show it),
+    # and a CSV reader still reads the header as the column names.
+    assert notes_csv.read_bytes().startswith(codecs.BOM_UTF8) and written.columns == notes.columns
+    with notes_csv.open(newline="", encoding="utf-8-sig") as fh:
+        assert next(csv.reader(fh)) == notes.columns
     column = notes.columns.index("recipient")
     recipients = [row[column].value for row in sheet.iter_rows(min_row=2)]
     # No phone shows an apostrophe; LibreOffice's default import reads it as a number
