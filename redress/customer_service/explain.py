@@ -55,14 +55,18 @@ def explain(data_dir: Path, who: str, by: str | None = None, *, now: datetime | 
     # explain that held the warehouse when the run next opened it would fail the run.
     with data_dir_lock(data_dir, busy=RUN_GOING_ON, wait_seconds=LOCK_WAIT_SECONDS), \
             _open(warehouse) as con:  # writable: the lookup is recorded
-        if REFERENCE_CODE.fullmatch(asked) and by is None:  # refused, and recorded as such (the OS account)
+        # An existing customer id first, whatever it looks like (people.asked_kind): an id
+        # of 8 letters is no code lookup, needs no --by and is never a failed code.
+        kind, key = people.asked_kind(con, asked, REFERENCE_CODE)
+        if kind == "reference_code" and by is None:  # refused, and recorded as such (the OS account)
             lookups.record(con, at, staff, asked, "reference_code", "refused")
             raise RedressError("a reference code lookup needs --by STAFF_ID: verify the person first (see README)")
-        kind, key = people.asked_kind(con, asked, REFERENCE_CODE)
         if kind == "reference_code":
             lookups.refuse_if_guessing(con, at, staff, asked)
         try:
             text = _answer(con, data_dir, kind, key)
+            if kind == "customer_id":
+                text = "\n".join(also_read_as(con, asked, by, at, staff) + [text])
         except RedressError:
             lookups.record(con, at, staff, lookups.recordable(asked, kind), kind, "no_match")
             raise
@@ -91,6 +95,64 @@ def _answer(con, data_dir: Path, kind: str, key: str) -> str:
             return people.several(found, kind)
         key = found[0]["customer_id"]
     return member(con, data_dir, key)
+
+
+def also_read_as(con, asked: str, by: str | None, at: datetime, staff: str) -> list[str]:
+    """Lines to put before a customer's case (then an empty line) when the id asked by
+    reads as something else an agent may have been given: a reference code (8 letters),
+    a phone or an email. The id wins (it is exact, and staff work from ids); the note tells the agent
+    when the caller may be someone else.
+
+    A code is a bearer secret, so whether the id is also someone's code is said only to
+    a staff id given with --by whose code lookups are not refused, and never whose; the
+    check is no code lookup (not counted as a failure). Without --by the note only says
+    that the id is shaped like a code, whether or not it is one. The customers sharing
+    it as a phone or email are listed as a phone or email lookup lists them (id and
+    masked contacts: redress/customer_service/people.py), non-members counted."""
+    notes = []
+    shown = escape.terminal(asked)
+    if REFERENCE_CODE.fullmatch(asked):
+        if by is None:
+            notes.append(f"Found by customer id. {shown} is also shaped like a reference code: if the caller gave it "
+                         "as the reference code in their message, this may not be their case; verify them and explain "
+                         "it again with --by STAFF_ID to learn whether it is also another person's code.")
+        elif lookups.guessing(con, at, staff):
+            notes.append(f"Found by customer id. {shown} is also shaped like a reference code, but code lookups by "
+                         f"{staff} are refused now, so whether it is also another person's code is not checked.")
+        elif con.execute("SELECT 1 FROM notifications WHERE reference_code = ? AND customer_id IS DISTINCT FROM ? "
+                         "LIMIT 1", [asked.upper(), asked]).fetchall():
+            notes.append(f"Found by customer id. {shown.upper()} is also the reference code in another person's "
+                         "message: if the caller gave it as their reference code, this is not their case; find "
+                         "them by their phone or email instead.")
+        else:
+            notes.append(f"Found by customer id. {shown} is no other person's reference code.")
+    contact = people.contact_kind(asked)
+    if contact:
+        kind, key = contact
+        others = [f for f in people.by_contact(con, kind, key) if f["customer_id"] != asked]
+        non_members = people.non_member_notices(con, kind, key)
+        if others or non_members:
+            notes.append(f"Found by customer id. {shown} is also the {kind} of other people: if the caller gave "
+                         f"it as their {kind}, this may not be their case."
+                         + (f" Customers with that {kind} (verify the caller, then explain again by customer id):"
+                            if others else ""))
+        if others:
+            notes[-1] += "\n" + "\n".join(people.listed(others))
+        if non_members:
+            n = len(non_members)
+            notes.append(f"And {n:,} non-member{'' if n == 1 else 's'} (a contact in a customer's address book) "
+                         f"notified at it: explain {escape.terminal(_another_form(kind, key, asked))} to see "
+                         f"{'them' if n > 1 else 'it'}.")
+    return ["\n".join(notes), ""] if notes else []
+
+
+def _another_form(kind: str, key: str, asked: str) -> str:
+    """The phone or email `key` written so that it is no customer id `asked`: its
+    normalised form, or else the national form of the phone, or the email with a
+    fullwidth at sign (both normalise to the same key)."""
+    if key != asked:
+        return key
+    return "0" + key.removeprefix("+82") if kind == "phone" else key.replace("@", "\uff20")
 
 
 def _open(warehouse: Path):

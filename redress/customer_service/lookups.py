@@ -64,11 +64,7 @@ def record(con: duckdb.DuckDBPyConnection, at: datetime, staff: str, asked: str,
 def refuse_if_guessing(con: duckdb.DuckDBPyConnection, at: datetime, staff: str, asked: str) -> None:
     """Record and refuse a reference-code lookup by someone with MAX_FAILED_CODES codes
     not found in the last WINDOW (by this staff id or from this OS account)."""
-    failures = con.execute("""
-        SELECT looked_up_at FROM lookups
-        WHERE asked_kind = 'reference_code' AND outcome = 'no_match' AND looked_up_at > ?
-          AND (staff_id = ? OR os_user = ?)
-        ORDER BY looked_up_at DESC LIMIT ?""", [at - WINDOW, staff, os_user(), MAX_FAILED_CODES]).fetchall()
+    failures = _failures(con, at, staff)
     if len(failures) >= MAX_FAILED_CODES:
         record(con, at, staff, asked, "reference_code", "refused")
         until = failures[-1][0] + WINDOW
@@ -76,3 +72,17 @@ def refuse_if_guessing(con: duckdb.DuckDBPyConnection, at: datetime, staff: str,
             f"{MAX_FAILED_CODES} reference codes not found in {WINDOW.seconds // 60} minutes for {staff}: "
             f"code lookups are refused until {until.astimezone().strftime('%H:%M:%S %Z')}; "
             "look the person up by customer id after verifying them")
+
+
+def guessing(con: duckdb.DuckDBPyConnection, at: datetime, staff: str) -> bool:
+    """Whether code lookups by `staff` (or this OS account) are refused now; nothing recorded."""
+    return len(_failures(con, at, staff)) >= MAX_FAILED_CODES
+
+
+def _failures(con: duckdb.DuckDBPyConnection, at: datetime, staff: str) -> list[tuple]:
+    """The latest MAX_FAILED_CODES codes not found in the last WINDOW, newest first."""
+    return con.execute("""
+        SELECT looked_up_at FROM lookups
+        WHERE asked_kind = 'reference_code' AND outcome = 'no_match' AND looked_up_at > ?
+          AND (staff_id = ? OR os_user = ?)
+        ORDER BY looked_up_at DESC LIMIT ?""", [at - WINDOW, staff, os_user(), MAX_FAILED_CODES]).fetchall()

@@ -28,19 +28,28 @@ def normalised(kind: str, value: str) -> str | None:
 
 
 def asked_kind(con, asked: str, reference_code: re.Pattern) -> tuple[str, str]:
-    """(kind, key) of what the agent typed: reference_code (8 letters), customer_id (one
-    that exists, as typed), email (with an @), phone (a well-formed Korean number), else
-    customer_id (it will not match). Key: the code, id, or normalised email/phone."""
-    if reference_code.fullmatch(asked):
-        return "reference_code", asked
+    """(kind, key) of what the agent typed: customer_id (one that exists, as typed: an id
+    wins over every other reading, since an id may be 8 letters, hold an @ or be all
+    digits), reference_code (8 letters), email (with an @), phone (a well-formed Korean
+    number), else customer_id (it will not match). Key: the id, code, or normalised
+    email/phone. What else an existing id reads as is `contact_kind` and the code check
+    of explain.py (`also_read_as`)."""
     if con.execute("SELECT 1 FROM customers WHERE customer_id = ? LIMIT 1", [asked]).fetchall():
         return "customer_id", asked
+    if reference_code.fullmatch(asked):
+        return "reference_code", asked
+    return contact_kind(asked) or ("customer_id", asked)
+
+
+def contact_kind(asked: str) -> tuple[str, str] | None:
+    """("email", normalised) for a text with an @, ("phone", E.164) for a well-formed
+    Korean number as a person types it, else None."""
     nfkc = pl.select(pl.lit(asked, dtype=pl.String).str.normalize("NFKC")).item()
     if "@" in nfkc:
         return "email", normalised("email", asked) or asked
     if PHONE_TYPED.fullmatch(nfkc.strip()) and normalised("phone", asked):
         return "phone", normalised("phone", asked)
-    return "customer_id", asked
+    return None
 
 
 # The normalised column of each kind of contact, in customers and non_member_exposures
@@ -105,6 +114,12 @@ def several(found: list[dict], kind: str) -> str:
     """The people one email or phone matches, for the agent to choose from by id."""
     lines = [f"{len(found)} customers share this {kind}. Ask the caller which account is theirs (verify them "
              "first), then explain again by its customer id:", ""]
+    return "\n".join(lines + listed(found))
+
+
+def listed(found: list[dict]) -> list[str]:
+    """Customers as a table of id and masked contacts, no reference code (see `several`)."""
+    lines = []
     width = max(len("customer id"), *(len(f["customer_id"]) for f in found))
     # No reference code: it is a bearer secret for claims, and this list is shown before
     # anyone is verified. The id and masked contacts suffice to pick one.
@@ -112,4 +127,4 @@ def several(found: list[dict], kind: str) -> str:
     for f in found:
         lines.append(f"  {f['customer_id'].ljust(width)}  {masked_contact('email', f['email']):<24}  "
                      f"{masked_contact('phone', f['phone'])}")
-    return "\n".join(lines)
+    return lines

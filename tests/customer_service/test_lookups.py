@@ -150,3 +150,87 @@ def test_the_os_account_is_the_process_owner_not_what_user_says(monkeypatch):
     monkeypatch.setenv("USER", "mallory")
     monkeypatch.setenv("LOGNAME", "mallory")
     assert os_user() == pwd.getpwuid(os.getuid()).pw_name != "mallory"
+
+
+# ------------------------------------------------ a customer id that looks like something else
+
+def add_customer(data: Path, cid: str, email: str | None = None, phone: str | None = None,
+                 phone_e164: str | None = None) -> None:
+    with connect(data / "warehouse.duckdb") as con:
+        if not con.execute("SELECT 1 FROM customers WHERE customer_id = ?", [cid]).fetchall():
+            con.execute("INSERT INTO customers VALUES (?, ?, ?, ?, ?, 'active', NULL, NULL, '2020-01-01', NULL, false, "
+                        "'voucher', NULL, NULL, false, 'f0')", [cid, email, phone, email, phone_e164])
+
+
+# Ids shaped like reference codes, phones and emails, typed as the master holds them.
+ID_SHAPES = st.one_of(
+    st.from_regex(r"[A-Za-z]{8}", fullmatch=True),
+    st.from_regex(r"0?1[016-9][0-9]{7,8}", fullmatch=True),
+    st.from_regex(r"\+82 ?10[ -]?[0-9]{4}[ -]?[0-9]{4}", fullmatch=True),
+    st.from_regex(r"[a-z][a-z0-9.]{0,10}@[a-z]{1,8}\.(com|net|kr)", fullmatch=True),
+)
+
+
+@settings(deadline=None, max_examples=30)
+@given(cid=ID_SHAPES)
+def test_a_customer_id_of_any_shape_is_found_as_that_customer_without_a_staff_id(tmp_path_factory, cid):
+    """Found by review: `kimminsu`, 8 letters, was taken for a reference code: refused
+    without --by, then "no customer or reference code" and counted as a failed code."""
+    data = warehouse(tmp_path_factory.mktemp("shapes"))
+    add_customer(data, cid)
+    text = explain(data, cid, now=T0)
+    assert f"Customer {cid}:" in text and "Customer C1" not in text
+    assert "Customer C1" not in explain(data, cid, by="cs-17", now=T0 + timedelta(seconds=1))
+    assert [r[3:] for r in lookups(data)] == [(cid, "customer_id", "matched")] * 2
+
+
+def test_kimminsu_is_found_every_time_and_never_counts_as_a_failed_code(data):
+    add_customer(data, "kimminsu")
+    for i in range(MAX_FAILED_CODES + 2):
+        assert "Customer kimminsu:" in explain(data, "kimminsu", by="agent7", now=T0 + timedelta(seconds=i))
+    # code lookups are not limited by it: a real code is still found
+    assert "Customer C1" in explain(data, CODE, by="agent7", now=T0 + timedelta(seconds=30))
+    # and a locked-out agent still finds the id
+    guess(data, MAX_FAILED_CODES, "agent7", T0 + timedelta(seconds=40))
+    text = explain(data, "kimminsu", by="agent7", now=T0 + timedelta(seconds=60))
+    assert "Customer kimminsu:" in text and "refused now" in text
+    assert [r[4:] for r in lookups(data)][-1] == ("customer_id", "matched")
+
+
+def test_an_id_that_is_also_another_persons_code_shows_the_id_and_says_so_only_with_a_staff_id(data):
+    add_customer(data, "abcdefgh")  # CODE is C1's reference code, ABCDEFGH
+    without = explain(data, "abcdefgh", now=T0)
+    assert without.startswith("Found by customer id. abcdefgh is also shaped like a reference code")
+    assert "Customer abcdefgh:" in without and "another person's message" not in without
+    assert "C1" not in without and "c1@" not in without  # nothing of the code's owner
+    with_by = explain(data, "abcdefgh", by="cs-17", now=T0 + timedelta(seconds=1))
+    assert with_by.startswith("Found by customer id. ABCDEFGH is also the reference code in another person's "
+                              "message: if the caller gave it as their reference code, this is not their case")
+    assert "Customer abcdefgh:" in with_by and "C1" not in with_by and "c1@" not in with_by
+    # the code as a code: in capitals it is no customer id, so it is looked up as the code
+    assert "Customer C1" in explain(data, CODE, by="cs-17", now=T0 + timedelta(seconds=2))
+    # an 8-letter id that is nobody's code says so, to a staff id
+    add_customer(data, "kimminsu")
+    assert explain(data, "kimminsu", by="cs-17", now=T0 + timedelta(seconds=3)).startswith(
+        "Found by customer id. kimminsu is no other person's reference code.")
+    assert [r[4:] for r in lookups(data)] == [("customer_id", "matched"), ("customer_id", "matched"),
+                                              ("reference_code", "matched"), ("customer_id", "matched")]
+
+
+@pytest.mark.parametrize("cid, kind, other_form", [("01020000001", "phone", "+82 10 2000 0001"),
+                                                    ("c1@example.com", "email", "C1@Example.com")])
+def test_an_id_that_is_also_another_customers_phone_or_email_lists_them_masked(data, cid, kind, other_form):
+    add_customer(data, cid)
+    text = explain(data, cid, now=T0)
+    assert text.startswith(f"Found by customer id. {cid} is also the {kind} of other people")
+    assert f"Customer {cid}:" in text
+    listed = next(line for line in text.splitlines() if line.strip().startswith("C1 "))
+    assert "c***@example.com" in listed and "+82 ****-0001" in listed
+    assert "010-2000-0001" not in text and "1234567890" not in text  # C1's contact masked, no account
+    # in another form it is no id: looked up as the phone or email, it finds C1
+    assert "Customer C1:" in explain(data, other_form, now=T0 + timedelta(seconds=1))
+
+
+def test_an_id_shaped_like_a_phone_nobody_else_has_carries_no_note(data):
+    add_customer(data, "01099998888", phone="010-9999-8888", phone_e164="+821099998888")
+    assert explain(data, "01099998888", now=T0).startswith("Customer 01099998888:")
