@@ -20,8 +20,9 @@ from redress.customer_service import wording
 from redress.errors import RedressError
 from redress.policy import Policy, load_policy
 from redress.rules.entitlements import exposure_not_counted
+from redress.rules.identity import email_norm, phone_e164
 from redress.vocabulary import (
-    ACCEPTED, BANK_TRANSFER, CANCELLED, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
+    ACCEPTED, AMBIGUOUS_IDENTIFIER, BANK_TRANSFER, CHECKS_DISAGREE, CANCELLED, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
     MALFORMED_ROW, MISSING_COLUMN, REJECTED, RETURNED, UNREADABLE_FILE, VOUCHER, reason_text, sql_literal,
 )
 from redress.warehouse import masked_account
@@ -107,6 +108,7 @@ def member(con, data_dir: Path, who: str) -> str:
                                                                  WHERE kind <> 'scope' AND status IN (
                                                                      {sql_literal(ACCEPTED)}, {sql_literal(REJECTED)})))
         GROUP BY ALL ORDER BY whole, file""", [])
+    reviewed = in_review(con, c)
     payments = rows(con, """
         SELECT l.payment_id AS "payment id", l.amount, l.rail, l.attempt, l.status, l.status_reason AS why,
                l.batch_id AS batch, b.value_date AS "value date", l.run_id AS run
@@ -170,6 +172,10 @@ def member(con, data_dir: Path, who: str) -> str:
                    + f" Still owed: {wording.money(max(owed, 0), cur)}." + (
                        f" Paid {wording.money(-owed, cur)} more than the entitlement now says; it is not taken "
                        "back." if owed < 0 else ""))
+    if reviewed:  # possibly theirs, held: the decision above does not count them (SPEC "Nothing is lost")
+        n = len(reviewed)
+        out.append(f"Held in review: {n:,} scope row{'' if n == 1 else 's'} that could be this customer's, not "
+                   "counted in the decision above. " + " ".join(review_sentences(reviewed)))
     out.append("")
     out += sent_message(data_dir, notice) if notice else ["What they were told: nothing yet (not notified)."]
     for e, code in zip(exposures, _not_counted(exposures, policy, ent)):
@@ -177,6 +183,13 @@ def member(con, data_dir: Path, who: str) -> str:
         e["accessed_at"] = wording.when(e["accessed_at"], tz)
     out += ["", f"Exposures (accessed, in {tz} time):"] + table(
         exposures, ["accessed_at", "data", "confidence", "counted", "matched by", "file", "row"])
+    if reviewed:
+        for r in reviewed:
+            r["accessed_at"] = wording.when(r["accessed_at"], tz)
+            r["shared by"] = (f"{r['candidates']:,} customers ({r['matched_by']})"
+                              if r["reason"] == AMBIGUOUS_IDENTIFIER else "-")
+        out += ["", f"Rows held in review that could be this customer's (accessed, in {tz} time):"] + table(
+            reviewed, ["accessed_at", "data", "confidence", "reason", "shared by", "file", "row"])
     if held:
         out += ["", "Rows naming this customer id that were not accepted:"] + table(held, ["reason", "file", "row"])
     if unreadable:
@@ -199,6 +212,77 @@ def member(con, data_dir: Path, who: str) -> str:
         out += ["", "Claim rows for this reference code that were not applied:"] + table(
             refused, ["reason", "why", "file", "row", "verified by"])
     return "\n".join(out)
+
+
+def in_review(con, customer: dict) -> list[dict]:
+    """The scope rows held in `review` that could be this customer's, by file name and
+    row: an ambiguous_identifier row whose email (or phone, as it was matched by) is the
+    customer's, and a checks_disagree row giving their customer id, email or phone.
+    Each row: file, row, data, accessed_at, confidence, reason, matched_by, candidates.
+
+    Filtered in DuckDB (the table can be large): the SQL keeps a superset, every row
+    whose identifier is not pure ASCII (normalised by NFKC) and every ASCII one whose
+    lower-cased email contains the customer's, or whose digits end with the customer's
+    national number (every form a phone normalises from: redress/rules/identity.py);
+    the pipeline's own rules then decide on those few rows in Polars, so explain holds
+    the same rows the classifier held, with no second spelling of the rules."""
+    email, phone = customer["email_norm"], customer["phone_e164"]
+    found = rows(con, f"""
+        WITH named AS (SELECT file_sha256, row_number, true AS by_id FROM scope_rows WHERE customer_id = $id)
+        SELECT f.file_name AS file, r.row_number AS row, r.data_category AS data, r.accessed_at, r.confidence,
+               r.reason, r.matched_by, r.candidates, r.email, r.phone,
+               r.reason = $disagree AND n.by_id IS NOT NULL AS by_id
+        FROM review r
+        LEFT JOIN named n USING (file_sha256, row_number)
+        LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
+                   WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
+        WHERE (r.reason = $disagree OR r.matched_by = 'email') AND $email IS NOT NULL
+              AND (strlen(r.email) > length(r.email) OR contains(lower(r.email), $email))
+           OR (r.reason = $disagree OR r.matched_by = 'phone') AND $national IS NOT NULL
+              AND (strlen(r.phone) > length(r.phone)
+                   OR ends_with(regexp_replace(r.phone, '[^0-9]', '', 'g'), $national))
+           OR r.reason = $disagree AND n.by_id IS NOT NULL
+        ORDER BY file, row""",
+                 {"id": customer["customer_id"], "email": email, "disagree": CHECKS_DISAGREE,
+                  "national": phone.removeprefix("+82") if phone else None})
+    if not found:
+        return []
+    keys = pl.DataFrame({"email": [f["email"] for f in found], "phone": [f["phone"] for f in found]},
+                        schema={"email": pl.String, "phone": pl.String}).select(
+        email_norm("email").alias("email"), phone_e164("phone").alias("phone")).rows()
+    return [f for f, (e, p) in zip(found, keys)
+            if f["by_id"]
+            or (f["reason"] == CHECKS_DISAGREE or f["matched_by"] == "email") and email is not None and e == email
+            or (f["reason"] == CHECKS_DISAGREE or f["matched_by"] == "phone") and phone is not None and p == phone]
+
+
+def review_sentences(held: list[dict]) -> list[str]:
+    """What the agent can tell the caller of their rows held in review (`in_review`), a
+    sentence per reason (SPEC "Identity resolution", "Nothing is lost"): who decides, and
+    that nothing of them is paid until then."""
+    out = []
+    for reason, one, many in (
+            (AMBIGUOUS_IDENTIFIER,
+             "is held for the forensics team to decide between this customer and the other customers who share "
+             "its email or phone; it is not paid until they decide",
+             "are held for the forensics team to decide between this customer and the other customers who share "
+             "their email or phone; they are not paid until the team decides"),
+            (CHECKS_DISAGREE,
+             "is held because the pipeline's rules and their own check place it differently (a bug the data "
+             "engineers look into); it is not paid until they settle it",
+             "are held because the pipeline's rules and their own check place them differently (a bug the data "
+             "engineers look into); they are not paid until they settle it")):
+        these = [h for h in held if h["reason"] == reason]
+        if not these:
+            continue
+        per_file: dict[str, int] = {}
+        for h in these:
+            name = h["file"] or "(a file no longer listed)"
+            per_file[name] = per_file.get(name, 0) + 1
+        named = [f"{n:,} row{'' if n == 1 else 's'} of file {escape.terminal(name)}" for name, n in per_file.items()]
+        which = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+        out.append(f"{which} {many if len(these) > 1 else one}.")
+    return out
 
 
 def _unread(unreadable: list[dict]) -> str:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from redress import vocabulary as v
 from redress.customer_service.explain import explain
 from redress.errors import RedressError
-from redress.policy import DEFAULT_POLICY
+from redress.policy import DEFAULT_POLICY, load_policy
 from redress.warehouse import connect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -494,3 +494,94 @@ def test_a_file_refused_among_the_scope_files_is_listed_until_another_folder_rea
                             "'2025-12-01 00:00:00+00', NULL)", [sha, name, other])
     text = explain(folder, "E1", now=T0)
     assert "2 scope files could not be read at all (lost.csv, snapshot_cols.csv)" in text
+
+
+# ------------------------------------------------ scope rows held in review
+
+def table_of(text: str, title: str) -> list[dict]:
+    """The table under the line starting with `title` as rows of {column: cell}."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title)) + 1
+    header = lines[start]
+    names = re.split(r"\s{2,}", header.strip())
+    starts = [header.index(n) for n in names] + [None]
+    found = []
+    for line in lines[start + 2:]:
+        if not line.strip():
+            break
+        found.append({n: line[a:b].strip() for n, a, b in zip(names, starts, starts[1:])})
+    return found
+
+
+def hold_in_review(folder: Path) -> None:
+    """Scope rows classified by the pipeline's own rule (rules.classify) against the
+    warehouse's master, those it sends to review written as the validate stage writes
+    them (tasks/validate.py: the email and phone as given); then two checks_disagree rows,
+    as the input checks hold them: one naming D1 by id, and one whose identifiers only
+    look like D1's (an email containing it, a phone whose digits end in its number)."""
+    from redress.rules.classify import classified_scope
+
+    ts = pl.Datetime("us", "UTC")
+    given = [("a", 1, None, "D@Example.com", None, "name"),           # D1 and D2 share the email
+             ("a", 2, None, None, "010 3000 0003", "email"),           # ... and the phone
+             ("a", 3, None, "ｄ＠example.com", None, "entrance_code"),  # fullwidth: normalised by NFKC
+             ("b", 1, None, " d@EXAMPLE.com", "010-2000-0001", "name"),  # by the email: never E1's phone
+             ("a", 4, None, "kim.e1@example.com", None, "name")]      # E1's alone: an exposure, not review
+    with connect(folder / "warehouse.duckdb") as con:
+        master = con.sql("SELECT customer_id, email_norm, phone_e164, created_at FROM customers").pl()
+        rows = pl.DataFrame(given, schema={"file_sha256": pl.String, "row_number": pl.Int64, "customer_id": pl.String,
+                                           "email": pl.String, "phone": pl.String, "data_category": pl.String},
+                            orient="row").with_columns(
+            pl.lit(datetime(2025, 8, 1, 3, tzinfo=timezone.utc)).cast(ts).alias("accessed_at"),
+            pl.lit("confirmed").alias("confidence"), pl.lit("scan").alias("source"))
+        classified = classified_scope(rows.lazy(), master.lazy(), list(load_policy(DEFAULT_POLICY).categories)).collect()
+        held = classified.filter(pl.col("destination") == v.REVIEW)
+        assert held["row_number"].to_list() == [1, 2, 3, 1] and set(held["candidates"]) == {2}
+        con.register("held", held)
+        con.execute("INSERT INTO review SELECT file_sha256, row_number, reason, matched_by, candidates, email, "
+                    "phone, data_category, accessed_at, confidence, NULL, NULL FROM held")
+        for sha, row, cid, email, phone in (("c", 7, "D1", None, None),
+                                            ("c", 8, None, "xd@example.com", "0210 3000 0003")):
+            con.execute("INSERT INTO scope_rows VALUES (?, ?, ?, ?, ?, 'name', 'x', ?, 'confirmed', 'scan', NULL)",
+                        [sha, row, cid, email, phone, INSIDE])
+            con.execute("INSERT INTO review VALUES (?, ?, 'checks_disagree', NULL, 0, ?, ?, 'name', ?, 'confirmed', "
+                        "'exposure', 'non_member')", [sha, row, email, phone, INSIDE])
+        for sha, name in (("a", "scope_a.csv"), ("b", "scope_b.csv"), ("c", "scope_c.csv")):
+            con.execute("INSERT INTO ingested_files VALUES (?, ?, 'scope', 1, 'accepted', NULL, 4, 'R1', "
+                        "'2025-12-01 00:00:00+00', 'UTC')", [sha, name])
+
+
+def test_rows_held_in_review_that_could_be_the_customers_are_told_and_listed(tmp_path):
+    """Found by review: a row whose email two customers share went to review, and
+    explain of either said "No accepted exposure names this customer" and nothing else."""
+    folder, _ = build(tmp_path / "data")
+    hold_in_review(folder)
+    text = explain(folder, "D1", now=T0)
+    assert ("Held in review: 5 scope rows that could be this customer's, not counted in the decision above. "
+            "3 rows of file scope_a.csv and 1 row of file scope_b.csv are held for the forensics team to decide "
+            "between this customer and the other customers who share their email or phone; they are not paid until "
+            "the team decides. 1 row of file scope_c.csv is held because the pipeline's rules and their own check "
+            "place it differently (a bug the data engineers look into); it is not paid until they settle it.") in text
+    held = table_of(text, "Rows held in review that could be this customer's")
+    assert [(h["file"], h["row"], h["data"], h["reason"], h["shared by"]) for h in held] == [
+        ("scope_a.csv", "1", "name", v.AMBIGUOUS_IDENTIFIER, "2 customers (email)"),
+        ("scope_a.csv", "2", "email", v.AMBIGUOUS_IDENTIFIER, "2 customers (phone)"),
+        ("scope_a.csv", "3", "entrance_code", v.AMBIGUOUS_IDENTIFIER, "2 customers (email)"),
+        ("scope_b.csv", "1", "name", v.AMBIGUOUS_IDENTIFIER, "2 customers (email)"),
+        ("scope_c.csv", "7", "name", v.CHECKS_DISAGREE, "-")]
+    assert held[0]["accessed_at"] == "2025-08-01 12:00"  # in the policy's timezone
+    # D2 shares the email and phone but is not named by id: the rows of D1's id are not D2's
+    other = explain(folder, "D2", now=T0)
+    assert "Held in review: 4 scope rows" in other and "scope_c.csv" not in other
+    # nobody else's data: not the other candidate's id, not the rows' identifiers as given
+    for shown in (text, other):
+        assert not re.search(r"D@Example|ｄ|EXAMPLE|xd@|0210|010 3000|010-2000", shown)
+    assert "D2" not in text and "D1" not in other
+
+
+def test_a_customer_with_no_rows_in_review_hears_nothing_of_review(tmp_path):
+    folder, _ = build(tmp_path / "data")
+    hold_in_review(folder)
+    # E1's phone is on a row held by its email: that row is not E1's
+    text = explain(folder, "E1", now=T0)
+    assert "review" not in text.lower() and "forensics" not in text
