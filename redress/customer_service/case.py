@@ -3,7 +3,8 @@ entitlement": "Customer service must be able to see, for any customer id, the
 entitlement, the reason, the exposures and files it came from, and every payment").
 
 Plain sentences first (the decision and why, how the money goes and what the person must
-do, what they were told), then the tables behind them. Amounts with thousands separators
+do, the scope rows held in review that could be theirs, what they were told), then the
+tables behind them. Amounts with thousands separators
 and the currency; times in the policy's timezone; accounts masked to their last 4 digits.
 The sentences live in wording.py; this module reads the warehouse and the sent message.
 """

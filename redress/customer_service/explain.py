@@ -1,7 +1,9 @@
 """`redress explain`: everything about one person, for customer service.
 
 By customer id, by the reference code of a notification, or by email or phone
-(normalised as the pipeline does: people.py; several matches are listed to choose from);
+(normalised as the pipeline does: people.py; several matches are listed to choose from).
+An existing customer id wins over every other reading of the text, whatever its shape
+(8 letters, an @, all digits), and says what else it reads as (`also_read_as`);
 every lookup is recorded and failed reference-code lookups are limited
 (redress/customer_service/lookups.py). The case itself (decision and why, rail and what
 to do, the message sent, exposures, payments, claims) is case.py; its sentences wording.py.
@@ -39,8 +41,9 @@ def explain(data_dir: Path, who: str, by: str | None = None, *, now: datetime | 
     a phone or email matches, each with its customer id to ask again by.
 
     `who` is a customer id, a reference code (8 letters), an email or a phone in any usual
-    form (normalised as the pipeline does: redress/rules/identity.py); a reference code
-    needs `by`, the staff id of the person asking. Every lookup is recorded in the
+    form (normalised as the pipeline does: redress/rules/identity.py), read in that
+    order: a customer id that exists is that customer, whatever it looks like; a
+    reference code needs `by`, the staff id of the person asking. Every lookup is recorded in the
     `lookups` table, a phone or email only masked (redress/customer_service/lookups.py),
     and failed code lookups are limited. Raises RedressError (one line) when there is no
     warehouse, a run is going on (the data folder's lock) or holds the warehouse, nothing matches, or lookups are refused. SPEC "The command

@@ -234,3 +234,12 @@ def test_an_id_that_is_also_another_customers_phone_or_email_lists_them_masked(d
 def test_an_id_shaped_like_a_phone_nobody_else_has_carries_no_note(data):
     add_customer(data, "01099998888", phone="010-9999-8888", phone_e164="+821099998888")
     assert explain(data, "01099998888", now=T0).startswith("Customer 01099998888:")
+
+
+def test_an_id_that_is_also_a_non_members_email_counts_them_and_says_how_to_reach_them(data):
+    add_customer(data, "x@example.com")
+    text = explain(data, "x@example.com", now=T0)
+    assert text.startswith("Found by customer id. x@example.com is also the email of other people")
+    assert "And 1 non-member (a contact in a customer's address book) notified at it: explain x＠example.com to " \
+           "see it." in text and NON_MEMBER_CODE not in text
+    assert "non-member" in explain(data, "x＠example.com", now=T0 + timedelta(seconds=1)).split(".")[0]
