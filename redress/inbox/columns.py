@@ -66,15 +66,29 @@ def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None
                                             "either could be the one meant; merge them into one")
 
 
-def columns_by_name(names: list[str]) -> dict[str, str]:
-    """Trimmed name -> name in the file; a name given twice is ambiguous (either column
-    could be the one meant), so the file is unreadable."""
+# Joins a CSV header name given twice to its position (csv_reader.csv_frame), so the
+# frame's columns stay distinct; columns_by_name then decides.
+GIVEN_TWICE = "\x00"
+
+
+def columns_by_name(names: list[str], wanted: tuple[str, ...] = ()) -> dict[str, str]:
+    """Trimmed name -> name in the file. A name given twice is ambiguous when it is, or
+    reads as (`look_alike`), one of `wanted` (either column could be the one meant), so
+    the file is unreadable; another one is no column a reader wants, and is left out
+    like any column beyond the SPEC's (found by review: two columns `extra` refused a
+    scope file)."""
+    looks = {look_alike(w) for w in wanted}
     columns: dict[str, str] = {}
+    twice: set[str] = set()
     for name in names:
-        key = header_name(name)
-        if key in columns:
+        key = header_name(name.split(GIVEN_TWICE)[0])
+        if key in columns or GIVEN_TWICE in name:
+            twice.add(key)
+        columns.setdefault(key, name)
+    for key in sorted(twice):
+        if key in wanted or look_alike(key) in looks:
             raise FileRejected(UNREADABLE_FILE, f"column {key[:60]!r} is given twice")
-        columns[key] = name
+        del columns[key]
     return columns
 
 

@@ -21,8 +21,9 @@
   those same readers, and the file unreadable_file for a customers snapshot, naming the
   line (`line_repairs`, `csv_frame`).
   A row with fewer fields has the missing trailing fields empty, which the
-  row rules then judge. A header name given twice (after trimming) is unreadable_file,
-  since either column could be meant.
+  row rules then judge. A header name given twice (after trimming) is unreadable_file
+  when a reader wants that column, since either could be meant; else it is ignored
+  like any other column a reader does not want (text_frame, columns_by_name).
 * row_number: the row's position among the file's data rows as a person counting
   rows sees them (spreadsheet row minus the header), blank lines included, so it may
   have gaps where blank lines were.
@@ -33,13 +34,14 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
-from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, columns_by_name, header_name
+from redress.inbox.columns import AS_WRITTEN, GIVEN_TWICE, MALFORMED, ROW, header_name
 from redress.inbox.files import FileRejected
 from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
 
@@ -502,7 +504,8 @@ def csv_frame(path: Path, malformed: bool = False, line_per_row: bool = True,
     header_row = header[ROW].item()
     while names and not names[-1]:
         names.pop()  # Excel pads the header with empty names when a sheet is wider
-    columns_by_name([n for n in names if n])
+    counts = Counter(n for n in names if n)  # a name given twice: text_frame decides (columns_by_name)
+    names = [f"{n}{GIVEN_TWICE}{i}" if counts[n] > 1 else n for i, n in enumerate(names)]
     extra = positions[len(names):]
     data = frame.filter(pl.col(ROW) > header_row)
     beyond = pl.any_horizontal(pl.col(c).str.strip_chars().fill_null("") != "" for c in extra) if extra else pl.lit(False)

@@ -118,7 +118,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         # not OSError: a share that drops is retried by the task, never quarantined.
         # A panic of Polars on a file's content is that file's fault, never the run's.
         raise unreadable(exc, f"cannot be read as {fmt}") from None
-    columns = columns_by_name([n for n in schema.names() if n not in (ROW, MALFORMED, AS_WRITTEN)])
+    columns = columns_by_name([n for n in schema.names() if n not in (ROW, MALFORMED, AS_WRITTEN)], wanted)
     refuse_look_alikes(columns, wanted)
     missing = [c for c in required if c not in columns]
     if missing and malformed and fmt == "jsonl" and _every_line_malformed(frame):

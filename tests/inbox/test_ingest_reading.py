@@ -88,6 +88,25 @@ def test_a_header_name_given_twice_makes_the_file_unreadable(tmp_path, header):
     assert reason == "unreadable_file" and "given twice" in detail
 
 
+@pytest.mark.parametrize("header", [b"a,b,x,x", b"a,b, x ,x", b"x,a,x,b,x"])
+def test_a_column_no_reader_wants_may_be_given_twice(tmp_path, header):
+    """Found by review: a scope file with two columns `extra` was refused as unreadable;
+    columns beyond the SPEC's are ignored (SPEC "Input: scope files"), twice or not."""
+    names = [n.strip() for n in header.decode().split(",")]
+    values = {"a": "C1", "b": "y", "x": "ignored"}
+    path = write(tmp_path, "c.csv", header + b"\n" + ",".join(values[n] for n in names).encode() + b"\n")
+    assert rows(path) == [(1, "C1", "y")]
+
+
+@pytest.mark.parametrize("header", [b"a,b,B,B", b"a,b_,b_", b"a,a,b", b"a,b, b"])
+def test_a_wanted_name_or_its_look_alike_given_twice_is_still_refused(tmp_path, header):
+    """A wanted column given twice, or a name that reads as one (`B`, `b_`), is never
+    ignored: either could be the one meant."""
+    row = b",".join(b"%d" % i for i in range(header.count(b",") + 1))
+    reason, detail = rejected(write(tmp_path, "c.csv", header + b"\n" + row + b"\n"))
+    assert reason == "unreadable_file" and "given twice" in detail
+
+
 def test_a_column_named_row_number_is_just_a_column(tmp_path):
     assert rows(write(tmp_path, "c.csv", b"row_number,a\n77,C1\n")) == [(1, "C1", None)]
 
