@@ -29,6 +29,7 @@ from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 from prefect import flow, get_run_logger
@@ -42,7 +43,7 @@ from redress.errors import RedressError
 from redress.policy import load_policy
 from redress.rules.batches import batch_summary
 from redress.rules.notifications import refuse_unsafe_policy
-from redress.rules.plans import refusal
+from redress.rules.plans import dated_in_the_past, refusal
 from redress.results import ReleaseResult
 from redress.rules.vouchers import with_voucher_parts
 from redress.runtime.commands import redress_line
@@ -51,7 +52,7 @@ from redress.runtime.faults import checkpoint
 from redress.runtime.permissions import private_files
 from redress.runtime.run_naming import approve_run_name, name_and_tag
 from redress.settings import Settings, check_fail_at, for_run
-from redress.vocabulary import APPROVED, CLAIM, EXPIRED, REJECTED, WAITING
+from redress.vocabulary import APPROVED, BANK_TRANSFER, CLAIM, EXPIRED, REJECTED, WAITING
 from redress.warehouse import connect, held_open
 from redress.warehouse import path as warehouse_path
 from redress.warehouse import plans as plans_table
@@ -86,6 +87,13 @@ def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
         expired = bool(why) and bool(plan) and plan["state"] == WAITING
         if expired:
             plans_table.decide(con, ctx.run_id, EXPIRED, by=None, note=None, at=now)
+        elif not why and decision == APPROVED:  # still waiting: not with bank files dated in the past
+            (run_date,), = con.execute("SELECT run_date FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
+            (first_bank_day,), = con.execute("SELECT min(value_date) FROM plan_batches WHERE run_id = ? AND rail = ?",
+                                             [ctx.run_id, BANK_TRANSFER]).fetchall()
+            zone = ZoneInfo(ctx.policy().timezone)
+            why = dated_in_the_past(ctx.run_id, run_date, plan["planned_at"].astimezone(zone).date(),
+                                    now.astimezone(zone).date(), first_bank_day, zone.key)
     if expired:
         _discard_scratch(ctx)
         close_page(ctx)  # report.html shows the plan expired (else the next run's start writes it)

@@ -721,3 +721,23 @@ def test_a_run_and_its_approval_work_in_a_folder_named_with_glob_characters_and_
     assert_paid_exactly_once(data)
     assert q(data, "SELECT count(*), sum(amount) FROM ledger") == q(
         data, "SELECT payments, amount FROM plans WHERE run_id = ?", [later["run_id"]])
+
+
+def test_a_plan_made_for_its_own_day_is_not_approved_a_day_later_with_bank_files_dated_in_the_past(copy):
+    """Found by review: a plan made in the evening (a run without --run-date plans for
+    its own day) and approved next morning released bank files whose execution date had
+    passed, which a bank refuses or moves, and the day's cash cap counted them on the
+    wrong day. The fixture's run plans for 2025-12-01 on a later day (a catch-up, not
+    refused); here its plan is made that very day, so approving it now is refused in one
+    line and nothing is paid; rejecting it still works."""
+    assert q(copy, "SELECT count(*) FROM plan_batches WHERE run_id = ? AND rail = 'bank_transfer'", [RUN_ID])[0][0]
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        con.execute("UPDATE plans SET planned_at = TIMESTAMPTZ '2025-12-01 20:00:00+09', "
+                    "expires_at = now() + INTERVAL 1 DAY WHERE run_id = ?", [RUN_ID])
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 1 and len(err) == 1
+    assert f"cannot approve the plan of run {RUN_ID} today: its bank transfers are dated from 2025-12-01" in err[0]
+    assert "in Asia/Seoul" in err[0] and "run again to plan afresh" in err[0]
+    assert q(copy, "SELECT state FROM plans") == [("waiting",)] and q(copy, "SELECT count(*) FROM ledger") == [(0,)]
+    assert outbox(copy) == []
+    assert cli("--data-dir", copy, "reject", RUN_ID, "--by", "Kim")[0] == 0
