@@ -20,6 +20,13 @@ The per-date rows come from the ledger; outstanding and overpaid belong to custo
 not to a date, and are reported on a row of their own per rail (value_date empty).
 The totals row equals the ledger's own sums (issued + settled + returned + held +
 claimed + unclaimed), which the tests check.
+
+Beside each money column its count (finance review: the SPEC lists unclaimed money
+"with their count and amount", and `payments` alone mixed claimed with unclaimed): the
+ledger columns count payments (`held_payments`, `unclaimed_payments`, ...; per row they
+add up to `payments`), outstanding and overpaid count customers (`outstanding_people`,
+`overpaid_people`: they belong to people, not payments). Every count adds up across
+rows, so the TOTAL row is their sum.
 """
 
 from __future__ import annotations
@@ -34,21 +41,29 @@ from redress.rules.payments import bank_returns_sql
 from redress.vocabulary import (BANK_TRANSFER, CANCELLED, CLAIM, ISSUED, LIVE_STATUSES, RETURNED, SETTLED, VOUCHER,
                                 sql_list, sql_literal)
 
-COLUMNS = ("rail", "value_date", "payments", "issued", "settled", "returned", "held", "claimed", "unclaimed",
-           "outstanding", "overpaid")
+# The money columns in order, each with the column counting it (payments or people).
+MONEY = (("issued", "issued_payments"), ("settled", "settled_payments"), ("returned", "returned_payments"),
+         ("held", "held_payments"), ("claimed", "claimed_payments"), ("unclaimed", "unclaimed_payments"),
+         ("outstanding", "outstanding_people"), ("overpaid", "overpaid_people"))
+COLUMNS = ("rail", "value_date", "payments", *(c for money, count in MONEY for c in (count, money)))
+
+# A ledger row's reconciliation status: the columns above it counts under. An issued
+# payment on `claim` is held, or unclaimed once the deadline has passed.
+STATUS = f"""
+CASE WHEN l.status = {sql_literal(ISSUED)} AND l.rail = {sql_literal(CLAIM)}
+          THEN CASE WHEN $past_deadline THEN 'unclaimed' ELSE 'held' END
+     WHEN l.status = {sql_literal(ISSUED)} THEN 'issued'
+     WHEN l.status = {sql_literal(SETTLED)} THEN 'settled'
+     WHEN l.status = {sql_literal(RETURNED)} THEN 'returned'
+     WHEN l.status = {sql_literal(CANCELLED)} THEN 'claimed' END"""
 
 PER_DATE = f"""
-SELECT l.rail, b.value_date::VARCHAR AS value_date, count(*) AS payments,
-       sum(l.amount) FILTER (l.status = {sql_literal(ISSUED)} AND l.rail <> {sql_literal(CLAIM)}) AS issued,
-       sum(l.amount) FILTER (l.status = {sql_literal(SETTLED)}) AS settled,
-       sum(l.amount) FILTER (l.status = {sql_literal(RETURNED)}) AS returned,
-       sum(l.amount) FILTER (l.status = {sql_literal(ISSUED)} AND l.rail = {sql_literal(CLAIM)}
-                             AND NOT $past_deadline) AS held,
-       sum(l.amount) FILTER (l.status = {sql_literal(CANCELLED)}) AS claimed,
-       sum(l.amount) FILTER (l.status = {sql_literal(ISSUED)} AND l.rail = {sql_literal(CLAIM)}
-                             AND $past_deadline) AS unclaimed,
-       0 AS outstanding, 0 AS overpaid
-FROM ledger l JOIN batches b USING (batch_id)
+SELECT rail, value_date, count(*) AS payments,
+       {", ".join(f"count(*) FILTER (status = '{m}') AS {n}, sum(amount) FILTER (status = '{m}') AS {m}"
+                  for m, n in MONEY[:6])},
+       0 AS outstanding_people, 0 AS outstanding, 0 AS overpaid_people, 0 AS overpaid
+FROM (SELECT l.rail, b.value_date::VARCHAR AS value_date, l.amount, {STATUS} AS status
+      FROM ledger l JOIN batches b USING (batch_id))
 GROUP BY ALL
 """
 
@@ -71,11 +86,19 @@ owed AS (
     SELECT CASE WHEN rail = {sql_literal(BANK_TRANSFER)} AND bank_returns >= $max_attempts
                 THEN {sql_literal(CLAIM)} ELSE rail END AS rail, owed
     FROM moved)
-SELECT rail, NULL AS value_date, 0 AS payments, 0 AS issued, 0 AS settled, 0 AS returned,
-       0 AS held, 0 AS claimed, 0 AS unclaimed, sum(owed) FILTER (owed > 0) AS outstanding, sum(-owed) FILTER (owed < 0) AS overpaid
+SELECT rail, NULL AS value_date, 0 AS payments,
+       {", ".join(f"0 AS {n}, 0 AS {m}" for m, n in MONEY[:6])},
+       count(*) FILTER (owed > 0) AS outstanding_people, sum(owed) FILTER (owed > 0) AS outstanding,
+       count(*) FILTER (owed < 0) AS overpaid_people, sum(-owed) FILTER (owed < 0) AS overpaid
 FROM owed GROUP BY ALL
 HAVING sum(owed) FILTER (owed > 0) IS NOT NULL OR sum(-owed) FILTER (owed < 0) IS NOT NULL
 """
+
+
+def past_claim_deadline(run_date: date | None, claim_deadline: date | None) -> bool:
+    """True when money still held on `claim` is unclaimed: the run date is after the
+    policy's payout.claim_deadline (None: no deadline, never)."""
+    return claim_deadline is not None and run_date is not None and run_date > claim_deadline
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection, run_date: date | None = None,
@@ -85,7 +108,7 @@ def reconciliation(con: duckdb.DuckDBPyConnection, run_date: date | None = None,
     `run_date` is after `claim_deadline` (the policy's payout.claim_deadline; None: no
     deadline, nothing is ever unclaimed). Outstanding money is under the rail it goes
     by (PER_CUSTOMER), with the policy's payout.max_attempts."""
-    past = claim_deadline is not None and run_date is not None and run_date > claim_deadline
+    past = past_claim_deadline(run_date, claim_deadline)
     frame = con.sql(f"""
         SELECT rail, value_date, payments, {", ".join(f"coalesce({c}, 0) AS {c}" for c in COLUMNS[3:])}
         FROM (({PER_DATE}) UNION ALL ({PER_CUSTOMER}))
@@ -102,9 +125,11 @@ def reconciliation(con: duckdb.DuckDBPyConnection, run_date: date | None = None,
 def markdown(frame: pl.DataFrame, currency: str) -> str:
     """reconciliation.md: the `reconciliation` frame (COLUMNS, its last row TOTAL) as a
     Markdown table under its title, amounts in whole units of `currency`, then what was
-    paid out (issued + settled) apart from what is held on claim and not paid out; rendered from
+    paid out (issued + settled) apart from what is held on claim, unclaimed and claimed,
+    each as payments and amount; rendered from
     templates/reconciliation.md.j2, every cell escaped (redress/reports/rendering.py)."""
     total = frame.row(frame.height - 1, named=True) if frame.height else dict.fromkeys(COLUMNS, 0)
     return markdown_environment().get_template("reconciliation.md.j2").render(
-        currency=currency, columns=COLUMNS, rows=list(frame.iter_rows()),
-        paid_out=int(total["issued"] or 0) + int(total["settled"] or 0), total=total)
+        currency=currency, columns=COLUMNS, rows=list(frame.iter_rows()), total=total,
+        paid_out=int(total["issued"] or 0) + int(total["settled"] or 0),
+        paid_out_payments=int(total["issued_payments"] or 0) + int(total["settled_payments"] or 0))

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from redress import escape
+from redress.runtime.stage_counts import counted
 from redress.vocabulary import HANDLED, PASSED, STOPPED
 
 
@@ -42,6 +43,11 @@ def cell(value: object) -> Markdown:
     if isinstance(value, int):
         return Markdown(f"{value:,}")
     return Markdown("") if value is None else md(value)
+
+
+def payments(value: int | None) -> Markdown:
+    """A count of payments in words: `1 payment`, `1,202 payments`."""
+    return Markdown(counted(int(value or 0), "payment"))
 
 
 FAILED = Markdown("**FAILED**")
@@ -84,7 +90,7 @@ def _environment(**options) -> Environment:
 @cache
 def markdown_environment() -> Environment:
     env = _environment(autoescape=False, finalize=_markdown_finalize)
-    env.filters.update(md=md, cell=cell, verdict=verdict)
+    env.filters.update(md=md, cell=cell, verdict=verdict, payments=payments)
     return env
 
 

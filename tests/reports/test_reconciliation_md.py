@@ -16,10 +16,15 @@ GOLDEN = Path(__file__).parent / "golden"
 FRAME = pl.DataFrame({
     "rail": ["bank_transfer", "bank_transfer", "claim", "voucher", "voucher", "TOTAL"],
     "value_date": [date(2025, 12, 1), None, date(2025, 11, 20), date(2025, 12, 2), None, None],
-    "payments": [2, 0, 3, 1200, 0, 1205], "issued": [1, 0, 0, 1_000_000, 0, 1_000_001],
-    "settled": [1, 0, 0, 0, 0, 1], "returned": [0, 0, 0, 0, 0, 0], "held": [0, 0, 50_000, 0, 0, 50_000],
-    "claimed": [0, 0, 40_000, 0, 0, 40_000], "unclaimed": [0, 0, 10_000, 0, 0, 10_000],
-    "outstanding": [0, 5, 0, 0, 3_000, 3_005], "overpaid": [0, 0, 0, 0, 12_345, 12_345]})
+    "payments": [2, 0, 3, 1200, 0, 1205],
+    "issued_payments": [1, 0, 0, 1200, 0, 1201], "issued": [1, 0, 0, 1_000_000, 0, 1_000_001],
+    "settled_payments": [1, 0, 0, 0, 0, 1], "settled": [1, 0, 0, 0, 0, 1],
+    "returned_payments": [0, 0, 0, 0, 0, 0], "returned": [0, 0, 0, 0, 0, 0],
+    "held_payments": [0, 0, 1, 0, 0, 1], "held": [0, 0, 50_000, 0, 0, 50_000],
+    "claimed_payments": [0, 0, 1, 0, 0, 1], "claimed": [0, 0, 40_000, 0, 0, 40_000],
+    "unclaimed_payments": [0, 0, 1, 0, 0, 1], "unclaimed": [0, 0, 10_000, 0, 0, 10_000],
+    "outstanding_people": [0, 1, 0, 0, 2, 3], "outstanding": [0, 5, 0, 0, 3_000, 3_005],
+    "overpaid_people": [0, 0, 0, 0, 4, 4], "overpaid": [0, 0, 0, 0, 12_345, 12_345]})
 
 
 def test_reconciliation_is_byte_identical_to_the_golden_file():
@@ -28,7 +33,8 @@ def test_reconciliation_is_byte_identical_to_the_golden_file():
 
 def test_a_cell_cannot_break_the_table():
     odd = FRAME.head(1).with_columns(pl.lit("a|b<i>").alias("rail"))
-    assert "\n| a\\|b&lt;i&gt; | 2025-12-01 | 2 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 0 |\n" in markdown(odd.select(COLUMNS), "KRW")
+    assert ("\n| a\\|b&lt;i&gt; | 2025-12-01 | 2 | 1 | 1 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |\n"
+            in markdown(odd.select(COLUMNS), "KRW"))
 
 
 def test_a_claimants_outstanding_money_is_listed_under_the_bank_rail_it_goes_by(tmp_path):
@@ -117,3 +123,94 @@ def test_outstanding_money_is_under_the_rail_the_ledger_rule_sends_it_by(tmp_pat
         pl.LazyFrame({"customer_id": claimants}, schema={"customer_id": pl.String}),
     ).group_by("rail").agg(pl.col("amount").sum()).collect()
     assert got == dict(due.rows())
+
+
+def _ledger(con, batches: dict[str, tuple[str, str]], payments: list[tuple[str, str, int, str, str]]) -> None:
+    """`batches`: batch id -> (rail, value date); `payments`: (customer, batch, amount,
+    status, rail), each its own payment at attempt 1."""
+    for batch_id, (rail, value_date) in batches.items():
+        con.execute("INSERT INTO batches VALUES (?, ?, 'KRW', ?, 1, 1, 'p1', 'R1', '2025-12-01 00:00:00+00', ?)",
+                    [batch_id, rail, value_date, f"outbox/batches/{batch_id}"])
+    for n, (cid, batch_id, amount, status, rail) in enumerate(payments):
+        con.execute("INSERT INTO ledger VALUES (?, ?, ?, 'KRW', ?, ?, 'p1', 'R1', 1, ?, NULL, 'R1')",
+                    [f"P{n}", cid, amount, rail, batch_id, status])
+
+
+def test_held_claimed_and_unclaimed_payments_are_counted_apart_before_and_after_the_deadline(tmp_path):
+    """Found by finance review: after the claim deadline the claim row's `payments` (102)
+    mixed cancelled (claimed) with unclaimed payments, and the unclaimed count (98)
+    appeared nowhere; the SPEC lists unclaimed money "with their count and amount"."""
+    from redress.reports.reconciliation import reconciliation
+    from redress.warehouse import connect
+
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        _ledger(con, {"C1": ("claim", "2025-12-01"), "C2": ("claim", "2025-12-03"), "B1": ("bank_transfer", "2025-12-02")},
+                [*(("H%d" % i, "C1", 30_000, "issued", "claim") for i in range(3)),   # still held
+                 *(("K%d" % i, "C1", 30_000, "cancelled", "claim") for i in range(2)),  # claimed
+                 ("L", "C2", 20_000, "issued", "claim"),
+                 ("K0", "B1", 30_000, "issued", "bank_transfer"), ("K1", "B1", 30_000, "settled", "bank_transfer"),
+                 ("R", "B1", 10_000, "returned", "bank_transfer")])
+        before = reconciliation(con, date(2025, 12, 10), date(2025, 12, 10), max_attempts=3)
+        after = reconciliation(con, date(2025, 12, 11), date(2025, 12, 10), max_attempts=3)
+        none = reconciliation(con, date(2026, 6, 1), None, max_attempts=3)
+    counted = ["rail", "value_date", "payments", "held_payments", "held", "claimed_payments", "claimed",
+               "unclaimed_payments", "unclaimed"]
+    ledger_rows = lambda frame: frame.filter(pl.col("value_date").is_not_null() | (pl.col("rail") == "TOTAL"))  # noqa: E731
+    assert ledger_rows(before).select(counted).rows() == [
+        ("bank_transfer", "2025-12-02", 3, 0, 0, 0, 0, 0, 0),
+        ("claim", "2025-12-01", 5, 3, 90_000, 2, 60_000, 0, 0),
+        ("claim", "2025-12-03", 1, 1, 20_000, 0, 0, 0, 0),
+        ("TOTAL", None, 9, 4, 110_000, 2, 60_000, 0, 0)]
+    assert ledger_rows(after).select(counted).rows() == [
+        ("bank_transfer", "2025-12-02", 3, 0, 0, 0, 0, 0, 0),
+        ("claim", "2025-12-01", 5, 0, 0, 2, 60_000, 3, 90_000),
+        ("claim", "2025-12-03", 1, 0, 0, 0, 0, 1, 20_000),
+        ("TOTAL", None, 9, 0, 0, 2, 60_000, 4, 110_000)]
+    assert none.drop("value_date").equals(before.drop("value_date"))  # no deadline: never unclaimed
+    total = after.row(after.height - 1, named=True)
+    assert (total["issued_payments"], total["issued"], total["settled_payments"], total["settled"],
+            total["returned_payments"], total["returned"]) == (1, 30_000, 1, 30_000, 1, 10_000)
+
+    text = markdown(after, "KRW")
+    assert "| claim | 2025-12-01 | 5 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 2 | 60,000 | 3 | 90,000 |" in text
+    assert ("Held, not paid out: 0 payments, 0 KRW held on the `claim` rail until the person claims it, and "
+            "4 payments, 110,000 KRW unclaimed after the claim deadline, for finance to decide. "
+            "Claimed: 2 payments, 60,000 KRW of held payments") in text
+    assert "Paid out: 2 payments, 60,000 KRW" in text
+    assert "Held, not paid out: 4 payments, 110,000 KRW held on the `claim` rail" in markdown(before, "KRW")
+
+
+payment = st.tuples(st.sampled_from(["bank_transfer", "voucher", "claim"]), st.integers(0, 2),
+                    st.integers(1, 90_000), st.sampled_from(["issued", "settled", "returned", "cancelled"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payments=st.lists(payment, max_size=12), past=st.booleans())
+def test_the_counts_per_status_add_up_to_the_ledger_rows_and_amounts_of_each_rail(tmp_path, payments, past):
+    """Per rail and value date, the payments counted under each status add up to the
+    ledger's rows there, and their amounts to its sum; the TOTAL row to the whole ledger."""
+    from redress.reports.reconciliation import MONEY, reconciliation
+    from redress.warehouse import connect
+
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        for table in ("entitlements", "ledger", "batches", "claims"):
+            con.execute(f"DELETE FROM {table}")
+        _ledger(con, {f"{rail}{day}": (rail, f"2025-12-0{day + 1}")
+                      for rail in ("bank_transfer", "voucher", "claim") for day in range(3)},
+                [(f"X{n}", f"{rail}{day}", amount, status, rail) for n, (rail, day, amount, status) in enumerate(payments)])
+        frame = reconciliation(con, date(2025, 12, 11), date(2025, 12, 10) if past else None, max_attempts=3)
+        expected = con.execute("""
+            SELECT l.rail, b.value_date::VARCHAR, count(*), sum(l.amount) FROM ledger l JOIN batches b USING (batch_id)
+            GROUP BY ALL ORDER BY ALL""").fetchall()
+    ledger = frame.filter(pl.col("value_date").is_not_null())
+    statuses = MONEY[:6]
+    got = ledger.select("rail", "value_date", pl.sum_horizontal(n for _, n in statuses).alias("n"),
+                        pl.sum_horizontal(m for m, _ in statuses).alias("amount")).rows()
+    assert got == [tuple(r) for r in expected]
+    assert ledger.select((pl.col("payments") == pl.sum_horizontal(n for _, n in statuses)).all()).item()
+    total = frame.row(frame.height - 1, named=True)
+    assert total["payments"] == len(payments)
+    assert sum(total[m] for m, _ in statuses) == sum(p[2] for p in payments)
+    held = total["unclaimed_payments" if past else "held_payments"]
+    assert held == sum(1 for rail, _, _, status in payments if rail == "claim" and status == "issued")
+    assert total["held_payments" if past else "unclaimed_payments"] == 0
