@@ -89,7 +89,8 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     written.append(ctx.report_dir / run_report.PAGE)
     text = summary_markdown(summary, run_date=ctx.run_date, policy_name=ctx.policy_path.name,
                             facts=facts, records=records, error=error,
-                            outputs=report_files(ctx.data_dir, ctx.report_dir, written))
+                            outputs=report_files(ctx.data_dir, ctx.report_dir, written),
+                            ledger=recon.row(recon.height - 1, named=True), claim_deadline=ctx.policy().claim_deadline)
     (ctx.report_dir / "summary.md").write_text(text + "\n", encoding="utf-8")
     publish_artifacts(ctx, text, summary, facts, records)
     publish_report_artifacts(ctx, page)

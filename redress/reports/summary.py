@@ -17,6 +17,7 @@ from pathlib import Path
 from redress.reports.data_docs import PAGE, SUITES_NOTE, suite_overview
 from redress.reports.rendering import Markdown, markdown_environment
 from redress.reports.facts import RunFacts
+from redress.reports.reconciliation import past_claim_deadline
 from redress.results import DisburseResult, RunSummary, TreasuryDay
 from redress.vocabulary import CLAIM, HANDLED, NOT_READ, PASSED, STOPPED, reason_text
 
@@ -87,10 +88,15 @@ def _schedule(disburse: DisburseResult, facts: RunFacts | None) -> list[dict]:
 
 def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, facts: RunFacts | None = None,
                      records: list[dict] | None = None, error: str | None = None,
-                     outputs: list[dict] | None = None) -> str:
+                     outputs: list[dict] | None = None, ledger: dict | None = None,
+                     claim_deadline: date | None = None) -> str:
     """The run summary as Markdown text (ends with one newline). `facts` (run_facts) and
     `records` (the suite records) fill the sections the stage results do not hold;
-    `error` (one line) marks a failed run; `outputs` (report_files) are listed and linked.
+    `error` (one line) marks a failed run; `outputs` (report_files) are listed and linked;
+    `ledger`: the reconciliation's TOTAL row, for the money held on claim (payments and
+    won), or unclaimed once the run date is past `claim_deadline` (the policy's
+    payout.claim_deadline; finance review: the summary never said so). Claim money of
+    this run's new payments is labelled unclaimed, not held, past the deadline.
     Every text from input is Markdown-escaped.
     Raises jinja2.UndefinedError if the template names a value not given."""
     suites = suite_overview(records or [])
@@ -122,7 +128,8 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
         batches=facts.batches if facts is not None else None,
         schedule=_schedule(summary.disburse, facts) if summary.disburse else [],
         schedule_planned=facts is not None and not facts.cash and bool(facts.planned_cash),
-        no_figures=NO_FIGURES, outputs=outputs or [],
+        no_figures=NO_FIGURES, outputs=outputs or [], ledger=ledger, claim_deadline=claim_deadline,
+        past_deadline=past_claim_deadline(run_date, claim_deadline),
         per_rail=payments_by_rail(summary.disburse) if summary.disburse else [],
         results_files=[f for f in (summary.returns.files if summary.returns else ()) if f.status != NOT_READ],
         claims_files=[f for f in (summary.claims.files if summary.claims else ()) if f.status != NOT_READ],

@@ -213,6 +213,35 @@ def test_payments_have_a_grand_total_and_claim_money_is_held_not_paid(rails):
         assert f"| claim | {rails['claim'][0]:,} | 0 | {held:,} |" in text
 
 
+LEDGER = {"held_payments": 4, "held": 110_000, "claimed_payments": 2, "claimed": 60_000,
+          "unclaimed_payments": 0, "unclaimed": 0}
+UNCLAIMED = dict(LEDGER, held_payments=0, held=0, unclaimed_payments=98, unclaimed=2_940_000)
+
+
+@pytest.mark.parametrize("awaiting", [False, True])
+def test_held_money_before_the_claim_deadline_and_unclaimed_money_after_it_with_counts(awaiting):
+    """Found by finance review: summary.md never mentioned unclaimed money, and called
+    this run's claim money held past the deadline. `ledger` is the reconciliation's
+    TOTAL row; the run date is 2025-12-01."""
+    per_rail = {"voucher": RailTotal(880, 44_000_000), "claim": RailTotal(7, 350_000)}
+    summary = dataclasses.replace(SUMMARY, disburse=dataclasses.replace(
+        SUMMARY.disburse, per_rail=per_rail, awaiting_approval=awaiting))
+    before = render(summary, facts=FACTS, ledger=LEDGER, claim_deadline=date(2025, 12, 1))
+    assert ("**4 payments, 110,000 KRW held** on the `claim` rail, not paid out until the person claims it "
+            "(claim deadline 2025-12-01).\nClaimed so far: 2 payments, 60,000 KRW of held payments") in before
+    assert "unclaimed" not in before.split("## New payments by rail")[1].split("## ")[0]
+    assert "## Money on the claim rail (whole ledger)" in before
+    after = render(summary, facts=FACTS, ledger=UNCLAIMED, claim_deadline=date(2025, 11, 30))
+    assert ("The claim deadline 2025-11-30 has passed: **98 payments, 2,940,000 KRW unclaimed**, never paid "
+            "automatically, for finance to decide") in after
+    new = after.split("## New payments by rail")[1].split("## ")[0]
+    assert "held" not in new and "unclaimed" in new
+    assert (("to leave unclaimed on claim, deadline passed (KRW) |" if awaiting
+             else "| unclaimed on claim, deadline passed, not paid out (KRW) |") in new)
+    assert "**4 payments, 110,000 KRW held** on the `claim` rail, not paid out until the person claims it " \
+           "(no claim deadline)." in render(summary, facts=FACTS, ledger=LEDGER)
+
+
 def test_a_plan_waiting_for_approval_is_not_called_paid_out():
     disburse = dataclasses.replace(SUMMARY.disburse, awaiting_approval=True)
     text = render(dataclasses.replace(SUMMARY, disburse=disburse), facts=FACTS)
