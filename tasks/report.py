@@ -35,7 +35,7 @@ from redress.runtime.machine_errors import RERUN, machine_error
 from redress.warehouse import connect
 from redress.outbox import files as outbox
 from redress.reports.reconciliation import markdown as reconciliation_markdown
-from redress.reports.reconciliation import reconciliation
+from redress.reports.reconciliation import past_claim_deadline, reconciliation
 from redress.reports.plan import decided, plan_markdown
 from redress.reports.data_docs import RecordGaps, records_since, suite_overview, validation_records
 from redress.reports.data_quality import write_data_quality_html
@@ -145,7 +145,8 @@ def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tu
                 more, recon, records: list[dict], error: str | None, *,
                 gaps: RecordGaps = RecordGaps()) -> run_report.Report:
     policy = ctx.policy()
-    page = run_report.build(destinations, treasury, facts, more, recon, records, policy.daily_cash_cap, gaps=gaps)
+    page = run_report.build(destinations, treasury, facts, more, recon, records, policy.daily_cash_cap, gaps=gaps,
+                            run_date=ctx.run_date, claim_deadline=policy.claim_deadline)
     (ctx.report_dir / run_report.PAGE).write_text(
         run_report.report_html(page, run_id=ctx.run_id, run_date=ctx.run_date, policy_id=policy.id, more=more,
                                error=error), encoding="utf-8")
@@ -243,7 +244,8 @@ def refresh_report_page(ctx: RunContext) -> str | None:
         if plan is not None and plan["state"] != WAITING:  # what became of it, its commands gone
             (ctx.report_dir / "plan.md").write_text(plan_markdown(
                 ctx.run_id, plan["policy_id"], plan["state"], plan["expires_at"], plan["summary"], [],
-                decision=decided(plan)), encoding="utf-8")
+                decision=decided(plan), past_claim_deadline=past_claim_deadline(ctx.run_date, policy.claim_deadline)),
+                encoding="utf-8")
     except Exception as exc:
         why = machine_error(exc) or f"{type(exc).__name__}: {exc}"
         _logger().warning("report.html of run %s not written again: %s", ctx.run_id, why)

@@ -10,20 +10,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from redress.reports.rendering import Markdown, markdown_environment
-from redress.rules.plans import KINDS
+from redress.rules.plans import kind_labels
 from redress.vocabulary import APPROVED, EXPIRED, REJECTED, SUPERSEDED
 
 
 def plan_markdown(run_id: str, policy_id: str, state: str, expires_at: datetime, summary: dict,
-                  commands: list[str], decision: str | None = None) -> str:
+                  commands: list[str], decision: str | None = None, past_claim_deadline: bool = False) -> str:
     """The plan as Markdown text (ends with one newline); `summary` as plan_summary gives it,
     money in whole won; `commands`: the approve and reject lines, shell text already quoted
     (redress/runtime/commands.py), shown as a code block so they paste as they are;
     `decision`: for a plan no longer waiting, what became of it (`decided`), shown in
-    place of its expiry (then `commands` is empty).
+    place of its expiry (then `commands` is empty); `past_claim_deadline`: the run date
+    is past payout.claim_deadline, so money put on claim is labelled unclaimed, not held.
     Raises jinja2.UndefinedError if the template names a value not given."""
     # A plan an earlier version saved may lack a kind added since (`claimed`): none of it.
-    kinds = [dict(summary["kinds"].get(k, {"payments": 0, "amount_krw": 0}), label=label) for k, label in KINDS.items()]
+    kinds = [dict(summary["kinds"].get(k, {"payments": 0, "amount_krw": 0}), label=label)
+             for k, label in kind_labels(past_claim_deadline).items()]
     return markdown_environment().get_template("plan.md.j2").render(
         run_id=run_id, policy_id=policy_id, state=state,
         expires_at=expires_at.isoformat(), decision=decision,

@@ -23,14 +23,14 @@ from redress.sql import one
 class People:
     """The whole warehouse after this run: distinct exposures (customer, category),
     customers with a member exposure, eligible customers and what they are entitled to,
-    and the ledger's money paid out (issued or settled, off the claim rail) and held
-    on claim (won)."""
+    and the ledger's money paid out (issued or settled, off the claim rail; won). Money
+    on claim is the reconciliation's, held or unclaimed by the claim deadline (finance
+    review: a deadline-blind `held_krw` called unclaimed money held)."""
     exposures: int
     exposed_customers: int
     eligible_customers: int
     entitled_krw: int
     paid_krw: int
-    held_krw: int
 
 
 @dataclass(frozen=True)
@@ -119,9 +119,7 @@ def _people(con, exposures: int, customers: int) -> People:
         SELECT (SELECT count(*) FILTER (reason = {sql_literal(ELIGIBLE)}) FROM entitlements),
                (SELECT coalesce(sum(amount), 0) FROM entitlements),
                (SELECT coalesce(sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}
-                                                    AND rail <> {sql_literal(CLAIM)}), 0) FROM ledger),
-               (SELECT coalesce(sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}
-                                                    AND rail = {sql_literal(CLAIM)}), 0) FROM ledger)
+                                                    AND rail <> {sql_literal(CLAIM)}), 0) FROM ledger)
     """))
     return People(exposures, customers, *(int(v) for v in row))
 

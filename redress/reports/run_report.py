@@ -31,12 +31,13 @@ from redress.reports import run_charts
 from redress.reports.charts import svg
 from redress.reports.data_docs import RecordGaps, suite_overview
 from redress.reports.facts import RunFacts
-from redress.reports.reconciliation import COLUMNS
+from redress.reports.reconciliation import COLUMNS, past_claim_deadline
 from redress.reports.rendering import STATE_WORDS, html_environment
-from redress.reports.report_facts import NOT_REQUIRED, ReportFacts
+from redress.reports.report_facts import NOT_REQUIRED, People, ReportFacts
 from redress.reports.summary import treasury_schedule
 from redress.results import Destinations, TreasuryDay
-from redress.rules.plans import KINDS
+from redress.rules.plans import kind_labels
+from redress.runtime.stage_counts import counted
 from redress.vocabulary import ENTITLEMENT_REASONS, EXPIRED, PLAN_STATES, REJECTED, SUITE_STATES, SUPERSEDED, WAITING
 
 PAGE = "report.html"
@@ -125,19 +126,36 @@ def _no_outflow(state: str) -> str:
     return "No bank transfer on any value date of this run."
 
 
+def _money(people: People, recon: pl.DataFrame, claim_deadline: date | None, past: bool) -> list[dict]:
+    """The money box: entitled, paid out, and the claim rail's money as the
+    reconciliation (its TOTAL row) has it, held and, once the claim deadline has
+    passed, unclaimed, each with its payments (finance review: the box called
+    unclaimed money held while the table beside it said unclaimed)."""
+    total = recon.row(recon.height - 1, named=True)
+    money = [{"what": "entitled (every eligible customer)", "krw": people.entitled_krw},
+             {"what": "paid out (issued or settled, off the claim rail)", "krw": people.paid_krw},
+             {"what": f"held on the claim rail until claimed (not paid out): {counted(total['held_payments'], 'payment')}",
+              "krw": total["held"]}]
+    if past:
+        money.append({"what": f"unclaimed, the claim deadline {claim_deadline} passed (not paid out, for finance "
+                              f"to decide): {counted(total['unclaimed_payments'], 'payment')}",
+                      "krw": total["unclaimed"]})
+    return money
+
+
 def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts, more: ReportFacts,
           recon: pl.DataFrame, records: list[dict], daily_cash_cap: int | None, *,
-          gaps: RecordGaps = RecordGaps()) -> Report:
+          gaps: RecordGaps = RecordGaps(), run_date: date | None = None,
+          claim_deadline: date | None = None) -> Report:
     """Every table and chart of the report. `destinations` and `treasury`: the validate
     and disburse stages' results (None and () when the stage did not finish);
-    `recon`: reconciliation() of the ledger; `records`: the suite records;
-    `daily_cash_cap`: the policy's (won); `gaps`: for a page written again, the run's
-    records no longer there (data_docs.records_since)."""
+    `recon`: reconciliation() of the ledger (with the same run date and deadline);
+    `records`: the suite records; `daily_cash_cap`: the policy's (won); `gaps`: for a
+    page written again, the run's records no longer there (data_docs.records_since);
+    `run_date` past `claim_deadline` (the policy's): money on claim is unclaimed."""
     funnel = _funnel(destinations, more)
-    p = more.people
-    money = [{"what": "entitled (every eligible customer)", "krw": p.entitled_krw},
-             {"what": "paid out (issued or settled, off the claim rail)", "krw": p.paid_krw},
-             {"what": "held on the claim rail (not paid out)", "krw": p.held_krw}]
+    past = past_claim_deadline(run_date, claim_deadline)
+    money = _money(more.people, recon, claim_deadline, past)
     state = more.approval.state
     schedule = _schedule(treasury, facts, daily_cash_cap, state)
     planned = state == WAITING and not facts.cash
@@ -150,7 +168,8 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
     quarantine = [dict(asdict(q), label=f"{q.kind}: {q.reason}") for q in facts.quarantine]
     a = more.approval
     approval = dict(asdict(a), text=APPROVAL_TEXT.get(a.state, a.state))
-    changes = [dict(asdict(k), label=KINDS[k.kind]) for k in more.changes.kinds]
+    labels = kind_labels(past)  # this run's money put on claim past the deadline is unclaimed
+    changes = [dict(asdict(k), label=labels[k.kind]) for k in more.changes.kinds]
     c = run_charts
     charts = [
         ("funnel", "The funnel", c.funnel(funnel)),

@@ -25,6 +25,12 @@ KINDS = {
 }
 
 
+def kind_labels(past_claim_deadline: bool) -> dict[str, str]:
+    """KINDS as the reports label them: past payout.claim_deadline, money put on claim
+    cannot be claimed any more, so it is unclaimed, not held (SPEC "Input: claims")."""
+    return {**KINDS, CLAIM: "unclaimed on the claim rail (the claim deadline has passed)"} if past_claim_deadline else KINDS
+
+
 def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.LazyFrame) -> pl.LazyFrame:
     """`planned` (customer_id, rail, ...) with `kind`, each row's kind of payment, rows in
     their order (SPEC "Approval before release": top-ups, reissues, claims), from the

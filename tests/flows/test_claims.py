@@ -345,6 +345,16 @@ def test_after_the_deadline_held_payments_are_unclaimed_and_late_claims_refused(
     data = held
     policy = tmp_path / "policy.toml"
     policy.write_text(DEFAULT_POLICY.read_text().replace('claim_deadline = ""', 'claim_deadline = "2025-12-10"'))
+    # on the deadline's day the money is still held: every report says so, with its count
+    report = data / "reports" / run(data, 10, policy)["run_id"]
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert ('<tr><td>held on the claim rail until claimed (not paid out): 2 payments</td><td class="n">100,000</td></tr>'
+            in page)
+    assert "unclaimed, the claim deadline" not in page
+    assert ("**2 payments, 100,000 KRW held** on the `claim` rail, not paid out until the person claims it "
+            "(claim deadline 2025-12-10).") in (report / "summary.md").read_text(encoding="utf-8")
+    assert ("Held, not paid out: 2 payments, 100,000 KRW held on the `claim` rail until the person claims it, and "
+            "0 payments, 0 KRW unclaimed") in (report / "reconciliation.md").read_text(encoding="utf-8")
     drop_claims(data, "late.csv", [(code_of(data, "C1"), "004", "1234567890", "2025-12-11T00:30:00+09:00", "CS042")])
     summary = run(data, 12, policy)
     assert summary["claims"]["claims_applied"] == 0
@@ -354,6 +364,20 @@ def test_after_the_deadline_held_payments_are_unclaimed_and_late_claims_refused(
     claim = rec.filter((pl.col("rail") == "claim") & pl.col("value_date").is_not_null())
     assert claim.select("value_date", "payments", "held", "unclaimed", "issued").rows() == [
         ("2025-12-01", 2, 0, 100000, 0)]
+    # found by finance review: counts beside the amounts, and report.html's money box
+    # called the unclaimed money held while the table beside it said unclaimed
+    assert claim.select("held_payments", "unclaimed_payments", "claimed_payments").rows() == [(0, 2, 0)]
+    report = data / "reports" / summary["run_id"]
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert '<tr><td>held on the claim rail until claimed (not paid out): 0 payments</td><td class="n">0</td></tr>' in page
+    assert ('<tr><td>unclaimed, the claim deadline 2025-12-10 passed (not paid out, for finance to decide): '
+            '2 payments</td><td class="n">100,000</td></tr>') in page
+    assert not re.search(r"<td>held[^<]*</td><td class=\"n\">100,000</td>", page)
+    assert ("The claim deadline 2025-12-10 has passed: **2 payments, 100,000 KRW unclaimed**, never paid "
+            "automatically, for finance to decide") in (report / "summary.md").read_text(encoding="utf-8")
+    assert ("Held, not paid out: 0 payments, 0 KRW held on the `claim` rail until the person claims it, and "
+            "2 payments, 100,000 KRW unclaimed after the claim deadline") in (
+        report / "reconciliation.md").read_text(encoding="utf-8")
 
 
 # ----------------------------------------------------------------- exactly once under kill -9

@@ -102,8 +102,9 @@ def test_the_funnel_and_money_equal_the_warehouse(run):
     (exposures,), = q(data, "SELECT count(*) FROM (SELECT DISTINCT customer_id, data_category FROM scope_exposures)")
     (people,), = q(data, "SELECT count(DISTINCT customer_id) FROM scope_exposures")
     (eligible, entitled), = q(data, "SELECT count(*) FILTER (reason = 'ELIGIBLE'), sum(amount) FROM entitlements")
-    (paid, held), = q(data, """SELECT sum(amount) FILTER (rail <> 'claim'), sum(amount) FILTER (rail = 'claim')
-                               FROM ledger WHERE status IN ('issued', 'settled')""")
+    (paid, held, held_n), = q(data, """
+        SELECT sum(amount) FILTER (rail <> 'claim'), sum(amount) FILTER (rail = 'claim'), count(*) FILTER (rail = 'claim')
+        FROM ledger WHERE status IN ('issued', 'settled')""")
     assert eligible > 100 and held > 0  # the generated case has closed accounts held on claim
     for label, n in [("scope rows read", d["rows_read"]), ("rows naming a customer", d["exposure"]),
                      ("exposures (customer, category)", exposures), ("customers exposed", people),
@@ -112,7 +113,8 @@ def test_the_funnel_and_money_equal_the_warehouse(run):
         assert row(label, n) in text, label
     assert row("entitled (every eligible customer)", entitled) in text
     assert row("paid out (issued or settled, off the claim rail)", paid) in text
-    assert row("held on the claim rail (not paid out)", held) in text
+    assert row(f"held on the claim rail until claimed (not paid out): {held_n} payments", held) in text
+    assert "unclaimed, the claim deadline" not in text  # the shipped policy has no deadline
 
 
 def test_per_rail_totals_equal_the_ledger_and_claim_money_is_held_not_paid(run):

@@ -202,3 +202,18 @@ def test_a_plan_for_its_own_day_is_refused_once_its_first_bank_day_has_passed(ru
     assert (why is not None) == refused
     if refused:
         assert why.startswith("cannot approve the plan of run R1 today") and "\n" not in why
+
+
+def test_past_the_claim_deadline_a_plan_calls_its_claim_money_unclaimed_not_held():
+    """Found by finance review: past payout.claim_deadline money put on claim can no longer
+    be claimed, yet the reports called it held."""
+    from redress.reports.plan import plan_markdown
+
+    summary = plan_summary(payment_kinds(PLANNED.lazy(), LEDGER.lazy(), CLAIMANTS.lazy()), {}, 10**12)
+    claim = summary["kinds"]["claim"]
+    before = plan_markdown("R1", "p", "waiting", NOW, summary, [])
+    after = plan_markdown("R1", "p", "waiting", NOW, summary, [], past_claim_deadline=True)
+    assert f"| held on the claim rail | {claim['payments']:,} | {claim['amount_krw']:,} |" in before
+    assert (f"| unclaimed on the claim rail (the claim deadline has passed) | {claim['payments']:,} | "
+            f"{claim['amount_krw']:,} |") in after
+    assert "held on the claim rail" not in after
