@@ -216,10 +216,14 @@ def test_a_failed_run_is_visible_in_prefect_without_personal_data(failed_run):
 def test_the_reconciliation_shows_claim_money_held_apart_from_what_was_paid_out(run):
     data, summary, report, _ = run
     text = (report / "reconciliation.md").read_text(encoding="utf-8")
-    (paid,), = q(data, "SELECT sum(amount) FROM ledger WHERE status IN ('issued', 'settled') AND rail <> 'claim'")
-    (held,), = q(data, "SELECT coalesce(sum(amount), 0) FROM ledger WHERE status = 'issued' AND rail = 'claim'")
+    (paid_n, paid), = q(data, "SELECT count(*), sum(amount) FROM ledger WHERE status IN ('issued', 'settled') "
+                              "AND rail <> 'claim'")
+    (held_n, held), = q(data, "SELECT count(*), coalesce(sum(amount), 0) FROM ledger WHERE status = 'issued' "
+                              "AND rail = 'claim'")
     assert held > 0  # the generated breach has closed accounts without valid bank details
-    assert f"Paid out: {paid:,} KRW" in text and f"Held, not paid out: {held:,} KRW held on the `claim` rail" in text
+    assert f"Paid out: {paid_n:,} payments, {paid:,} KRW" in text
+    assert f"Held, not paid out: {held_n:,} payments, {held:,} KRW held on the `claim` rail" in text
     summary_text = (report / "summary.md").read_text(encoding="utf-8")
+    assert f"**{held_n:,} payments, {held:,} KRW held** on the `claim` rail" in summary_text
     (n,), = q(data, "SELECT count(*) FROM ledger")
     assert f"| **TOTAL** | **{n:,}** | **{paid:,}** | **{held:,}** |" in summary_text
