@@ -244,7 +244,7 @@ def test_a_plan_waiting_for_approval_shows_its_state_and_what_it_would_pay(tmp_p
     text = page_of(tmp_path, summary["run_id"])
     (payments, amount, plan), = q(tmp_path, "SELECT payments, amount, summary FROM plans WHERE run_id = ?",
                                   [summary["run_id"]])
-    assert f"Approval: <strong>waiting</strong>, planned and checked" in text
+    assert "Approval: <strong>waiting</strong>, planned and checked" in text
     assert f"The plan: {payments:,} payments, {amount:,} won." in text
     first = json.loads(plan)["kinds"]["first"]
     assert row("first payments", first["payments"], first["amount_krw"]) in text
@@ -253,7 +253,7 @@ def test_a_plan_waiting_for_approval_shows_its_state_and_what_it_would_pay(tmp_p
     approve_plan(data_dir=tmp_path, run_id=summary["run_id"], by="finance.kim")
     text = page_of(tmp_path, summary["run_id"])
     (at,), = q(tmp_path, "SELECT decided_at FROM plans WHERE run_id = ?", [summary["run_id"]])
-    assert f"Approval: <strong>approved</strong>, approved: its payments" in text
+    assert "Approval: <strong>approved</strong>, approved: its payments" in text
     assert f"Decided by finance.kim at {at.isoformat()}." in text
     (n, issued), = q(tmp_path, "SELECT count(*), sum(amount) FROM ledger WHERE rail <> 'claim'")
     assert n == first["payments"] and row("first payments", n, issued) in text
