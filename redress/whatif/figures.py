@@ -19,6 +19,7 @@ import polars as pl
 from redress.policy import Policy
 from redress.rules.batches import value_days as split_days
 from redress.rules.classify import classified_scope
+from redress.rules.fund_cap import over_fund_cap
 from redress.rules.payments import owed_now, paying_rail
 from redress.vocabulary import (BANK_TRANSFER, BELOW_MINIMUM, ELIGIBLE, ENTITLEMENT_REASONS, EXPOSURE, RAILS)
 
@@ -106,11 +107,11 @@ def paid_in_all(paid: dict, top_up_krw: int, policy: Policy) -> dict:
     scope does") plus the top-up.
     Returns already_paid {"customers", "amount_krw"}, after_switching_krw, fund_cap_krw
     (0: no cap) and exceeds_fund_cap_krw (how far after_switching_krw is over the cap,
-    0 when within it or there is no cap). KRW ints."""
+    0 when within it or there is no cap: rules.fund_cap, the run reports' rule). KRW ints."""
     after = paid["amount_krw"] + top_up_krw
     cap = policy.total_cap
     return {"already_paid": dict(paid), "after_switching_krw": after,
-            "fund_cap_krw": cap, "exceeds_fund_cap_krw": max(0, after - cap) if cap > 0 else 0}
+            "fund_cap_krw": cap, "exceeds_fund_cap_krw": over_fund_cap(after, cap)}
 
 
 def figures(priced: pl.DataFrame, passing_sum: int, counts: dict, paid: dict, policy: Policy,
