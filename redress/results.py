@@ -181,10 +181,14 @@ class TreasuryDay:
 
 @dataclass(frozen=True)
 class Overpayments:
-    """Customers paid more than they are now entitled to (no clawback), and by how
-    much in all (won)."""
+    """Customers paid out more than they are now entitled to (no clawback), and by how
+    much in all (won); apart from it, `held_customers` and `held_krw`: money held on
+    `claim` (never paid out) above the entitlement (rules.payments.overpayments: a
+    person's held money is the first in excess; finance review: it read as overpaid)."""
     customers: int
     amount_krw: int
+    held_customers: int = 0
+    held_krw: int = 0
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,9 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
             for r in summary.filter(pl.col("rail") == BANK_TRANSFER).group_by("value_date")
             .agg(pl.col("control_sum").sum().alias("amount")).sort("value_date").to_dicts()
         ),
-        overpayments=Overpayments(customers=over.height, amount_krw=int(over["overpaid"].sum() or 0)),
+        overpayments=Overpayments(
+            customers=int((over["paid_out_above"] > 0).sum()), amount_krw=int(over["paid_out_above"].sum() or 0),
+            held_customers=int((over["held_above"] > 0).sum()), held_krw=int(over["held_above"].sum() or 0)),
         recovered_batches=tuple(recovered),
         awaiting_approval=waiting,
     )

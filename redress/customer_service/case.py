@@ -136,11 +136,15 @@ def member(con, data_dir: Path, who: str) -> str:
         # paid before under evidence a later run reads otherwise (the master's phone or
         # email changed, so the rows naming the old one are someone else's or nobody's)
         sent = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES)
+        kept = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] == CLAIM)
         out.append("Decision: none yet. No accepted exposure names this customer, so nothing is owed." if not sent
                    else "Decision: none now. No accepted exposure names this customer any more (the evidence "
                    "that did was read again against a newer customer master), so nothing is owed now; "
-                   f"{wording.money(sent, cur)} paid or held before is not taken back (an overpayment "
-                   "exception in the run report).")
+                   + (f"{wording.money(sent - kept, cur)} paid before is not taken back (an overpayment "
+                      "exception in the run report)" if sent - kept else "")
+                   + ("; " if sent - kept and kept else "")
+                   + (f"{wording.money(kept, cur)} held until claimed is above the entitlement now and has not "
+                      "been paid out (held above entitlement in the run report)" if kept else "") + ".")
     elif policy is None:
         out.append(f"Decision under {ent['policy_id']}: {ENTITLEMENT_REASONS.get(ent['reason'], ent['reason'])}; "
                    f"amount {wording.money(ent['amount'], cur)}, rail {ent['rail']} (the policy file of run "
@@ -168,11 +172,17 @@ def member(con, data_dir: Path, who: str) -> str:
             out.append(wording.rail_why(c, {**ent, "vouchers": vouchers}, policy, returned,
                                         notice["reference_code"] if notice else None,
                                         held=held_now, claimed=claims[-1] if claims else None))
+        # Above the entitlement, held money first: it has not left (redress/rules/payments.py
+        # overpayments; finance review: held money read as paid more than entitled).
+        held_above = min(on_hold, max(-owed, 0))
+        paid_above = max(-owed, 0) - held_above
         out.append(f"Paid out so far: {wording.money(paid, cur)} (payments sent or settled)."
                    + (f" Held until claimed: {wording.money(on_hold, cur)}." if on_hold else "")
-                   + f" Still owed: {wording.money(max(owed, 0), cur)}." + (
-                       f" Paid {wording.money(-owed, cur)} more than the entitlement now says; it is not taken "
-                       "back." if owed < 0 else ""))
+                   + f" Still owed: {wording.money(max(owed, 0), cur)}."
+                   + (f" Paid {wording.money(paid_above, cur)} more than the entitlement now says; it is not "
+                      "taken back." if paid_above else "")
+                   + (f" Of the money held until claimed, {wording.money(held_above, cur)} is above the entitlement "
+                      "now; it has not been paid out." if held_above else ""))
     if reviewed:  # possibly theirs, held: the decision above does not count them (SPEC "Nothing is lost")
         n = len(reviewed)
         out.append(f"Held in review: {n:,} scope row{'' if n == 1 else 's'} that could be this customer's, not "

@@ -2,7 +2,8 @@
 
 owed = entitlement amount - the customer's issued and settled payments. A new payment
 for owed when it reaches the minimum; nothing when 0 < owed < minimum (it stays owed);
-an overpayment exception, never a clawback, when owed < 0.
+an overpayment exception, never a clawback, when owed < 0 (`overpayments`: what of it
+is still held on `claim`, never paid out, apart from what was paid out).
 
 A claim (SPEC "Input: claims from customer service") cancels the person's held claim
 payments, so they are owed again, and moves them to the bank rail, whatever the
@@ -17,7 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from redress.policy import Policy
-from redress.vocabulary import BANK_TRANSFER, CANCELLED, CLAIM, ELIGIBLE, LIVE_STATUSES, RETURNED
+from redress.vocabulary import BANK_TRANSFER, CANCELLED, CLAIM, ELIGIBLE, ISSUED, LIVE_STATUSES, RETURNED
 
 
 def _paid(ledger: pl.LazyFrame) -> pl.LazyFrame:
@@ -122,14 +123,27 @@ def new_payments(entitlements: pl.LazyFrame, ledger: pl.LazyFrame, policy: Polic
 
 
 def overpayments(entitlements: pl.LazyFrame, ledger: pl.LazyFrame) -> pl.DataFrame:
-    """customer_id, entitled, paid, overpaid for every customer paid more than entitled."""
+    """customer_id, entitled, paid, overpaid, held_above, paid_out_above for every
+    customer paid (issued + settled) more than entitled, by customer_id.
+
+    overpaid = paid - entitled is split by where the excess is (finance review: money
+    held on `claim` above a lowered entitlement was reported as overpaid, though it never
+    left the bank): held_above is the part still held on `claim` (issued there, not paid
+    out), paid_out_above the rest, which went out (no clawback). Held money is the first
+    to be in excess, since it has not left: held_above = min(held, overpaid). The SPEC's
+    owed is unchanged (held money still counts as issued)."""
+    held = (ledger.filter((pl.col("status") == ISSUED) & (pl.col("rail") == CLAIM))
+            .group_by("customer_id").agg(pl.col("amount").sum().alias("held")))
     return (
         _paid(ledger)
         .join(entitlements.select("customer_id", "amount"), on="customer_id", how="left")
+        .join(held, on="customer_id", how="left")
         .with_columns(pl.col("amount").fill_null(0).alias("entitled"))
         .with_columns((pl.col("paid") - pl.col("entitled")).alias("overpaid"))
         .filter(pl.col("overpaid") > 0)
-        .select("customer_id", "entitled", "paid", "overpaid")
+        .with_columns(pl.min_horizontal(pl.col("held").fill_null(0), pl.col("overpaid")).alias("held_above"))
+        .with_columns((pl.col("overpaid") - pl.col("held_above")).alias("paid_out_above"))
+        .select("customer_id", "entitled", "paid", "overpaid", "held_above", "paid_out_above")
         .collect()
         .sort("customer_id")
     )

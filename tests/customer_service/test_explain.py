@@ -585,3 +585,28 @@ def test_a_customer_with_no_rows_in_review_hears_nothing_of_review(tmp_path):
     # E1's phone is on a row held by its email: that row is not E1's
     text = explain(folder, "E1", now=T0)
     assert "review" not in text.lower() and "forensics" not in text
+
+
+def test_money_held_above_a_lowered_entitlement_is_not_told_as_paid_more(tmp_path):
+    """Found by finance review: money held on claim above an entitlement a policy change
+    lowered was told as "Paid ... more than the entitlement now says", though it never
+    left. Held money is the first above the entitlement: C1, entitled 10,000 now, with
+    30,000 paid out and 15,000 held, was paid 20,000 more and holds 15,000 above it; C2,
+    entitled 0 now, holds 900,000 and was paid nothing more."""
+    folder, _ = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("UPDATE entitlements SET amount = 10000 WHERE customer_id = 'C1'")
+        con.execute("UPDATE entitlements SET amount = 0 WHERE customer_id = 'C2'")
+        for pid, cid, amount, rail, status in (("P-C1-1", "C1", 30000, "voucher", "settled"),
+                                               ("P-C1-2", "C1", 15000, "claim", "issued"),
+                                               ("P-C2-1", "C2", 900000, "claim", "issued")):
+            con.execute("INSERT INTO ledger VALUES (?, ?, ?, 'KRW', ?, 'BT1', 'coupang-2025-v1', 'R1', 1, ?, NULL, 'R1')",
+                        [pid, cid, amount, rail, status])
+    assert ("Paid out so far: 30,000 KRW (payments sent or settled). Held until claimed: 15,000 KRW. Still owed: "
+            "0 KRW. Paid 20,000 KRW more than the entitlement now says; it is not taken back. Of the money held "
+            "until claimed, 15,000 KRW is above the entitlement now; it has not been paid out.") in explain(
+                folder, "C1", now=T0)
+    c2 = explain(folder, "C2", now=T0)
+    assert ("Paid out so far: 0 KRW (payments sent or settled). Held until claimed: 900,000 KRW. Still owed: 0 KRW. "
+            "Of the money held until claimed, 900,000 KRW is above the entitlement now; it has not been paid out.") in c2
+    assert "more than the entitlement" not in c2

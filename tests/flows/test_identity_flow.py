@@ -145,4 +145,4 @@ def test_a_phone_told_as_a_member_is_not_told_again_as_a_non_member_after_the_ma
     assert q(data, "SELECT recipient FROM non_member_exposures") == [("+821033334444",)]
     assert q(data, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
     said = explain(data, "C2")
-    assert "Decision: none now." in said and "50,000 KRW paid or held before is not taken back" in said
+    assert "Decision: none now." in said and "50,000 KRW paid before is not taken back" in said

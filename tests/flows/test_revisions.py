@@ -86,7 +86,7 @@ def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
     # Shipping address moves to tier 1 at 15,000: C1 and C4 were paid 30,000, more than
     # they are now entitled to: an exception, never a clawback. The others get 5,000.
     assert paid(data) == {"C1": 30000, "C2": 15000, "C3": 15000, "C4": 30000, "C5": 15000, "C6": 15000}
-    assert s["disburse"]["overpayments"] == {"customers": 2, "amount_krw": 30000}
+    assert s["disburse"]["overpayments"] == {"customers": 2, "amount_krw": 30000, "held_customers": 0, "held_krw": 0}
 
     v3 = policy(tmp_path, "test-v3", 15500, 30000, shipping_tier=1)
     s = drop_and_run(None, v3, 13)
@@ -106,7 +106,7 @@ def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
     total = rec.filter(rec["rail"] == "TOTAL").row(0, named=True)
     assert sum(total[c] for c in ("issued", "settled", "returned", "held", "claimed", "unclaimed")) == ledger_total
     assert total["outstanding"] == 4 * 500
-    assert total["overpaid"] == 2 * 14500
+    assert total["overpaid"] == 2 * 14500 and total["held_above_entitlement"] == 0  # paid out, none held
     folders = {p.name for p in (data / "outbox" / "batches").iterdir()}
     assert len(folders) == batches[0]
 

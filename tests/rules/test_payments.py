@@ -207,8 +207,23 @@ def test_overpayment_exception_when_entitlement_fell():
         ("e", 10000, "settled", "voucher"),               # no entitlement at all any more
     )
     out = overpayments(entitlements, led)
-    assert out.columns == ["customer_id", "entitled", "paid", "overpaid"]
-    assert out.rows() == [("a", 33333, 50000, 16667), ("b", 0, 50000, 50000), ("e", 0, 10000, 10000)]
+    assert out.columns == ["customer_id", "entitled", "paid", "overpaid", "held_above", "paid_out_above"]
+    assert out.rows() == [("a", 33333, 50000, 16667, 0, 16667), ("b", 0, 50000, 50000, 0, 50000),
+                          ("e", 0, 10000, 10000, 0, 10000)]
+
+
+def test_money_held_on_claim_is_the_first_in_excess_and_not_paid_out():
+    """Found by finance review: held claim money above a lowered entitlement read as
+    overpaid. f: BELOW_MINIMUM now, 900,000 held; g: 30,000 paid out and 15,000 held
+    against 10,000 (15,000 held above, 20,000 paid out above); h: held within it; a
+    cancelled claim payment is neither."""
+    entitlements = ent(("f", "BELOW_MINIMUM", 0, "claim"), ("g", "ELIGIBLE", 10000, "voucher"),
+                       ("h", "ELIGIBLE", 50000, "claim"))
+    led = ledger(("f", 900000, "issued", "claim"), ("g", 30000, "settled", "voucher"),
+                 ("g", 15000, "issued", "claim"), ("g", 5000, "cancelled", "claim"),
+                 ("h", 50000, "issued", "claim"))
+    assert overpayments(entitlements, led).rows() == [("f", 0, 900000, 900000, 900000, 0),
+                                                      ("g", 10000, 45000, 35000, 15000, 20000)]
 
 
 def test_no_overpayment_on_an_empty_ledger():
