@@ -36,7 +36,8 @@ from redress.warehouse import connect
 from redress.outbox import files as outbox
 from redress.reports.reconciliation import markdown as reconciliation_markdown
 from redress.reports.reconciliation import past_claim_deadline, reconciliation
-from redress.reports.plan import decided, plan_markdown
+from redress.reports.plan import decided, plan_fund, plan_markdown
+from redress.rules.fund_cap import LIVE_LEDGER_SQL
 from redress.reports.data_docs import RecordGaps, records_since, suite_overview, validation_records
 from redress.reports.data_quality import write_data_quality_html
 from redress.reports.review import REVIEW_STEM, review_list
@@ -75,7 +76,8 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     written = [write_data_quality_html(ctx.report_dir, ctx.run_id, records, error)]
     # Finance's reconciliation of the whole ledger as it stands after this run.
-    (ctx.report_dir / "reconciliation.md").write_text(reconciliation_markdown(recon, ctx.policy().currency), encoding="utf-8")
+    (ctx.report_dir / "reconciliation.md").write_text(
+        reconciliation_markdown(recon, ctx.policy().currency, ctx.policy().total_cap), encoding="utf-8")
     outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
     written += [ctx.report_dir / "reconciliation.md", ctx.report_dir / "reconciliation.csv"]
     if rows.height:
@@ -90,7 +92,8 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     text = summary_markdown(summary, run_date=ctx.run_date, policy_name=ctx.policy_path.name,
                             facts=facts, records=records, error=error,
                             outputs=report_files(ctx.data_dir, ctx.report_dir, written),
-                            ledger=recon.row(recon.height - 1, named=True), claim_deadline=ctx.policy().claim_deadline)
+                            ledger=recon.row(recon.height - 1, named=True), claim_deadline=ctx.policy().claim_deadline,
+                            total_cap=ctx.policy().total_cap)
     (ctx.report_dir / "summary.md").write_text(text + "\n", encoding="utf-8")
     publish_artifacts(ctx, text, summary, facts, records)
     publish_report_artifacts(ctx, page)
@@ -146,7 +149,7 @@ def _write_page(ctx: RunContext, destinations: Destinations | None, treasury: tu
                 gaps: RecordGaps = RecordGaps()) -> run_report.Report:
     policy = ctx.policy()
     page = run_report.build(destinations, treasury, facts, more, recon, records, policy.daily_cash_cap, gaps=gaps,
-                            run_date=ctx.run_date, claim_deadline=policy.claim_deadline)
+                            run_date=ctx.run_date, claim_deadline=policy.claim_deadline, total_cap=policy.total_cap)
     (ctx.report_dir / run_report.PAGE).write_text(
         run_report.report_html(page, run_id=ctx.run_id, run_date=ctx.run_date, policy_id=policy.id, more=more,
                                error=error), encoding="utf-8")
@@ -230,6 +233,7 @@ def refresh_report_page(ctx: RunContext) -> str | None:
             more = report_facts(con, ctx.run_id, recorded_exposures(con, ctx.run_id))
             recon = reconciliation(con, ctx.run_date, policy.claim_deadline, max_attempts=policy.max_attempts)
             plan = plans.read(con, ctx.run_id)
+            (live,), = con.execute(LIVE_LEDGER_SQL).fetchall()
         counts = json.loads(counts or "{}")
         validate, disburse = counts.get("validate") or {}, counts.get("disburse") or {}
         destinations = Destinations(**validate["destinations"]) if validate else None
@@ -239,12 +243,13 @@ def refresh_report_page(ctx: RunContext) -> str | None:
         _write_page(ctx, destinations, treasury, facts, more, recon, records, error, gaps=gaps)
         # the ledger after the release: what finance reconciles against the bank
         (ctx.report_dir / "reconciliation.md").write_text(
-            reconciliation_markdown(recon, policy.currency), encoding="utf-8")
+            reconciliation_markdown(recon, policy.currency, policy.total_cap), encoding="utf-8")
         outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
         if plan is not None and plan["state"] != WAITING:  # what became of it, its commands gone
             (ctx.report_dir / "plan.md").write_text(plan_markdown(
                 ctx.run_id, plan["policy_id"], plan["state"], plan["expires_at"], plan["summary"], [],
-                decision=decided(plan), past_claim_deadline=past_claim_deadline(ctx.run_date, policy.claim_deadline)),
+                decision=decided(plan), past_claim_deadline=past_claim_deadline(ctx.run_date, policy.claim_deadline),
+                fund=plan_fund(int(live), policy.total_cap, plan["state"], plan["summary"])),
                 encoding="utf-8")
     except Exception as exc:
         why = machine_error(exc) or f"{type(exc).__name__}: {exc}"

@@ -13,8 +13,9 @@ from prefect.artifacts import create_markdown_artifact
 from redress.checks.emission_checks import drop_plan
 from redress.context import RunContext
 from redress.policy import Policy
-from redress.reports.plan import plan_markdown
+from redress.reports.plan import plan_fund, plan_markdown
 from redress.reports.reconciliation import past_claim_deadline
+from redress.rules.fund_cap import LIVE_LEDGER_SQL
 from redress.runtime.commands import redress_line
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
@@ -39,10 +40,12 @@ def save_plan(ctx: RunContext, settings: Settings, policy: Policy, planned_at: d
                          planned_at=planned_at, expires_at=expires_at, summary=plan, gate_fingerprint=gate)
         con.execute("COMMIT")
         drop_plan(con)
+        (live,), = con.execute(LIVE_LEDGER_SQL).fetchall()
     checkpoint("disburse:plan-saved", settings)
     commands = [redress_line(ctx.data_dir, verb, ctx.run_id, "--by", "YOUR_NAME") for verb in ("approve", "reject")]
     text = plan_markdown(ctx.run_id, policy.id, WAITING, expires_at, plan, commands,
-                         past_claim_deadline=past_claim_deadline(ctx.run_date, policy.claim_deadline))
+                         past_claim_deadline=past_claim_deadline(ctx.run_date, policy.claim_deadline),
+                         fund=plan_fund(int(live), policy.total_cap, WAITING, plan))
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     (ctx.report_dir / "plan.md").write_text(text, encoding="utf-8")
     create_markdown_artifact(key=ARTIFACT_KEY, markdown=text,

@@ -13,19 +13,32 @@ unclaimed   after payout.claim_deadline (the run date past it), what is still he
             never paid automatically, for finance to decide (SPEC "Input: claims")
 outstanding what is still owed to eligible customers and not yet in any payment
             (0 < owed < minimum, or an entitlement raised after the last run)
-overpaid    paid (issued + settled) above the current entitlement: exceptions, never
-            clawed back
+overpaid    paid out (issued + settled off the `claim` rail) above the current
+            entitlement: exceptions, never clawed back
+held_above_entitlement
+            money held on `claim` (issued, never paid out) above the current
+            entitlement, e.g. after a policy change lowered it (finance review: it was
+            reported as overpaid though nothing left the bank). It still counts as
+            issued for what is owed (SPEC "Ledger"); listed on the `claim` row.
 
-The per-date rows come from the ledger; outstanding and overpaid belong to customers,
-not to a date, and are reported on a row of their own per rail (value_date empty).
+A person's excess (issued + settled - entitlement, when above 0) is split with the held
+money first: held money is the first to be in excess, since it has not left; only what
+remains beyond it was paid out. So held_above_entitlement = min(held, excess) and
+overpaid = excess - that, and for every customer and in all:
+entitled = issued + settled + held + unclaimed + outstanding - overpaid - held_above_entitlement.
+
+The per-date rows come from the ledger; outstanding, overpaid and held above the
+entitlement belong to customers, not to a date, and are reported on a row of their own
+per rail (value_date empty).
 The totals row equals the ledger's own sums (issued + settled + returned + held +
 claimed + unclaimed), which the tests check.
 
 Beside each money column its count (finance review: the SPEC lists unclaimed money
 "with their count and amount", and `payments` alone mixed claimed with unclaimed): the
 ledger columns count payments (`held_payments`, `unclaimed_payments`, ...; per row they
-add up to `payments`), outstanding and overpaid count customers (`outstanding_people`,
-`overpaid_people`: they belong to people, not payments). Every count adds up across
+add up to `payments`), outstanding, overpaid and held above the entitlement count
+customers (`outstanding_people`, `overpaid_people`, `held_above_entitlement_people`:
+they belong to people, not payments). Every count adds up across
 rows, so the TOTAL row is their sum.
 """
 
@@ -37,6 +50,7 @@ import duckdb
 import polars as pl
 
 from redress.reports.rendering import markdown_environment
+from redress.rules.fund_cap import fund_cap
 from redress.rules.payments import bank_returns_sql
 from redress.vocabulary import (BANK_TRANSFER, CANCELLED, CLAIM, ISSUED, LIVE_STATUSES, RETURNED, SETTLED, VOUCHER,
                                 sql_list, sql_literal)
@@ -44,7 +58,8 @@ from redress.vocabulary import (BANK_TRANSFER, CANCELLED, CLAIM, ISSUED, LIVE_ST
 # The money columns in order, each with the column counting it (payments or people).
 MONEY = (("issued", "issued_payments"), ("settled", "settled_payments"), ("returned", "returned_payments"),
          ("held", "held_payments"), ("claimed", "claimed_payments"), ("unclaimed", "unclaimed_payments"),
-         ("outstanding", "outstanding_people"), ("overpaid", "overpaid_people"))
+         ("outstanding", "outstanding_people"), ("overpaid", "overpaid_people"),
+         ("held_above_entitlement", "held_above_entitlement_people"))
 COLUMNS = ("rail", "value_date", "payments", *(c for money, count in MONEY for c in (count, money)))
 
 # A ledger row's reconciliation status: the columns above it counts under. An issued
@@ -61,7 +76,8 @@ PER_DATE = f"""
 SELECT rail, value_date, count(*) AS payments,
        {", ".join(f"count(*) FILTER (status = '{m}') AS {n}, sum(amount) FILTER (status = '{m}') AS {m}"
                   for m, n in MONEY[:6])},
-       0 AS outstanding_people, 0 AS outstanding, 0 AS overpaid_people, 0 AS overpaid
+       0 AS outstanding_people, 0 AS outstanding, 0 AS overpaid_people, 0 AS overpaid,
+       0 AS held_above_entitlement_people, 0 AS held_above_entitlement
 FROM (SELECT l.rail, b.value_date::VARCHAR AS value_date, l.amount, {STATUS} AS status
       FROM ledger l JOIN batches b USING (batch_id))
 GROUP BY ALL
@@ -73,25 +89,33 @@ GROUP BY ALL
 # latest cancelled payment holds it on claim.
 PER_CUSTOMER = f"""
 WITH paid AS (
-    SELECT customer_id, sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}) AS paid
+    SELECT customer_id, sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}) AS paid,
+           sum(amount) FILTER (status = {sql_literal(ISSUED)} AND rail = {sql_literal(CLAIM)}) AS held
     FROM ledger GROUP BY ALL),
 returns AS ({bank_returns_sql("ledger")}),
 moved AS (
     SELECT CASE WHEN customer_id IN (SELECT customer_id FROM claims) THEN {sql_literal(BANK_TRANSFER)}
                 ELSE coalesce(e.rail, {sql_literal(VOUCHER)}) END AS rail,
            coalesce(r.bank_returns, 0) AS bank_returns,
-           coalesce(e.amount, 0) - coalesce(p.paid, 0) AS owed
+           coalesce(e.amount, 0) - coalesce(p.paid, 0) AS owed, coalesce(p.held, 0) AS held
     FROM entitlements e FULL JOIN paid p USING (customer_id) LEFT JOIN returns r USING (customer_id)),
 owed AS (
     SELECT CASE WHEN rail = {sql_literal(BANK_TRANSFER)} AND bank_returns >= $max_attempts
-                THEN {sql_literal(CLAIM)} ELSE rail END AS rail, owed
-    FROM moved)
+                THEN {sql_literal(CLAIM)} ELSE rail END AS rail, owed,
+           least(greatest(-owed, 0), held) AS held_above
+    FROM moved),
+parts AS (  -- the excess held on claim first (it has not left), on the claim row
+    SELECT rail, owed, greatest(-owed, 0) - held_above AS paid_above, 0 AS held_above FROM owed
+    UNION ALL
+    SELECT {sql_literal(CLAIM)}, 0, 0, held_above FROM owed WHERE held_above > 0)
 SELECT rail, NULL AS value_date, 0 AS payments,
        {", ".join(f"0 AS {n}, 0 AS {m}" for m, n in MONEY[:6])},
        count(*) FILTER (owed > 0) AS outstanding_people, sum(owed) FILTER (owed > 0) AS outstanding,
-       count(*) FILTER (owed < 0) AS overpaid_people, sum(-owed) FILTER (owed < 0) AS overpaid
-FROM owed GROUP BY ALL
-HAVING sum(owed) FILTER (owed > 0) IS NOT NULL OR sum(-owed) FILTER (owed < 0) IS NOT NULL
+       count(*) FILTER (paid_above > 0) AS overpaid_people, sum(paid_above) FILTER (paid_above > 0) AS overpaid,
+       count(*) FILTER (held_above > 0) AS held_above_entitlement_people,
+       sum(held_above) FILTER (held_above > 0) AS held_above_entitlement
+FROM parts GROUP BY ALL
+HAVING count(*) FILTER (owed > 0 OR paid_above > 0 OR held_above > 0) > 0
 """
 
 
@@ -103,7 +127,8 @@ def past_claim_deadline(run_date: date | None, claim_deadline: date | None) -> b
 
 def reconciliation(con: duckdb.DuckDBPyConnection, run_date: date | None = None,
                    claim_deadline: date | None = None, *, max_attempts: int) -> pl.DataFrame:
-    """Rows per rail and value date, then per rail for outstanding/overpaid, then TOTAL;
+    """Rows per rail and value date, then per rail for outstanding/overpaid/held above
+    the entitlement, then TOTAL;
     amounts in minor units (COLUMNS). Held claim payments are `unclaimed` once
     `run_date` is after `claim_deadline` (the policy's payout.claim_deadline; None: no
     deadline, nothing is ever unclaimed). Outstanding money is under the rail it goes
@@ -122,14 +147,25 @@ def reconciliation(con: duckdb.DuckDBPyConnection, run_date: date | None = None,
     return pl.concat([frame.select(COLUMNS), total.select(COLUMNS)])
 
 
-def markdown(frame: pl.DataFrame, currency: str) -> str:
+def live_krw(total: dict) -> int:
+    """What the ledger holds as issued or settled, held claim money included (it is
+    owed: SPEC "Ledger"), from the reconciliation's TOTAL row: the fund cap's paid in all."""
+    return sum(int(total[c] or 0) for c in ("issued", "settled", "held", "unclaimed"))
+
+
+def markdown(frame: pl.DataFrame, currency: str, total_cap: int = 0) -> str:
     """reconciliation.md: the `reconciliation` frame (COLUMNS, its last row TOTAL) as a
     Markdown table under its title, amounts in whole units of `currency`, then what was
     paid out (issued + settled) apart from what is held on claim, unclaimed and claimed,
-    each as payments and amount; rendered from
-    templates/reconciliation.md.j2, every cell escaped (redress/reports/rendering.py)."""
+    each as payments and amount, what is above the entitlement (overpaid, paid out,
+    apart from held above it) and, under a fund cap (`total_cap`, the policy's
+    budget.total_cap; 0: none, no line), the whole ledger against it
+    (redress/rules/fund_cap.py); rendered from templates/reconciliation.md.j2, every
+    cell escaped (redress/reports/rendering.py)."""
     total = frame.row(frame.height - 1, named=True) if frame.height else dict.fromkeys(COLUMNS, 0)
+    fund = fund_cap(live_krw(total), total_cap, "the whole ledger")
     return markdown_environment().get_template("reconciliation.md.j2").render(
         currency=currency, columns=COLUMNS, rows=list(frame.iter_rows()), total=total,
         paid_out=int(total["issued"] or 0) + int(total["settled"] or 0),
-        paid_out_payments=int(total["issued_payments"] or 0) + int(total["settled_payments"] or 0))
+        paid_out_payments=int(total["issued_payments"] or 0) + int(total["settled_payments"] or 0),
+        fund=fund.lines() if fund else [])

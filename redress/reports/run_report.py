@@ -6,7 +6,8 @@ no URL of any kind (a CSP forbids fetching anything), charts as static SVG
 (redress/reports/charts.py) with a table beside each. Sections: the funnel from scope
 rows to eligible people and money; the treasury schedule against the daily cash cap
 (SPEC "Disbursement batches"); payments per rail and the reconciliation (claim money as
-held, never as paid out); entitlements per reason (SPEC "Eligibility"); data quality;
+held, never as paid out; money held above the entitlement apart from overpaid); the
+fund cap against what is paid or held in all, when the policy has one; entitlements per reason (SPEC "Eligibility"); data quality;
 the approval state (SPEC "Approval before release") and what changed since the last
 run. Aggregates only: rails, reason codes, dates, counts and whole won.
 
@@ -21,7 +22,7 @@ so two runs of the same inputs then differ in them and nowhere else.
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 
 import polars as pl
@@ -34,7 +35,7 @@ from redress.reports.facts import RunFacts
 from redress.reports.reconciliation import COLUMNS, past_claim_deadline
 from redress.reports.rendering import STATE_WORDS, html_environment
 from redress.reports.report_facts import NOT_REQUIRED, People, ReportFacts
-from redress.reports.summary import treasury_schedule
+from redress.reports.summary import fund_lines, treasury_schedule
 from redress.results import Destinations, TreasuryDay
 from redress.rules.plans import kind_labels
 from redress.runtime.stage_counts import counted
@@ -82,6 +83,8 @@ class Report:
     changes: list[dict]
     revision: bool
     charts: dict[str, Chart]
+    # The fund cap against what is paid or held in all (summary.fund_lines); empty without a cap.
+    fund: list[str] = field(default_factory=list)
 
 
 def _funnel(d: Destinations | None, facts: ReportFacts) -> list[dict]:
@@ -146,13 +149,15 @@ def _money(people: People, recon: pl.DataFrame, claim_deadline: date | None, pas
 def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], facts: RunFacts, more: ReportFacts,
           recon: pl.DataFrame, records: list[dict], daily_cash_cap: int | None, *,
           gaps: RecordGaps = RecordGaps(), run_date: date | None = None,
-          claim_deadline: date | None = None) -> Report:
+          claim_deadline: date | None = None, total_cap: int = 0) -> Report:
     """Every table and chart of the report. `destinations` and `treasury`: the validate
     and disburse stages' results (None and () when the stage did not finish);
     `recon`: reconciliation() of the ledger (with the same run date and deadline);
     `records`: the suite records; `daily_cash_cap`: the policy's (won); `gaps`: for a
     page written again, the run's records no longer there (data_docs.records_since);
-    `run_date` past `claim_deadline` (the policy's): money on claim is unclaimed."""
+    `run_date` past `claim_deadline` (the policy's): money on claim is unclaimed;
+    `total_cap` (the policy's budget.total_cap; 0: none): the whole ledger against the
+    fund cap, and a waiting plan's too once released."""
     funnel = _funnel(destinations, more)
     past = past_claim_deadline(run_date, claim_deadline)
     money = _money(more.people, recon, claim_deadline, past)
@@ -194,7 +199,9 @@ def build(destinations: Destinations | None, treasury: tuple[TreasuryDay, ...], 
                   new_batches=[asdict(b) for b in facts.batches], reasons=reasons, suites=suites, suite_counts=suite_counts,
                   suite_gaps=gaps, suites_gone=suites_gone,
                   quarantine=quarantine, approval=approval, changes=changes, revision=more.changes.revision,
-                  charts={key: Chart(key, title, svg(chart)) for key, title, chart in charts})
+                  charts={key: Chart(key, title, svg(chart)) for key, title, chart in charts},
+                  fund=fund_lines(recon.row(recon.height - 1, named=True), total_cap,
+                                  a.amount_krw if a.state == WAITING else None))
 
 
 def report_html(report: Report, *, run_id: str, run_date: date, policy_id: str, more: ReportFacts,

@@ -17,7 +17,8 @@ from pathlib import Path
 from redress.reports.data_docs import PAGE, SUITES_NOTE, suite_overview
 from redress.reports.rendering import Markdown, markdown_environment
 from redress.reports.facts import RunFacts
-from redress.reports.reconciliation import past_claim_deadline
+from redress.reports.reconciliation import live_krw, past_claim_deadline
+from redress.rules.fund_cap import fund_cap
 from redress.results import DisburseResult, RunSummary, TreasuryDay
 from redress.vocabulary import CLAIM, HANDLED, NOT_READ, PASSED, STOPPED, reason_text
 
@@ -89,7 +90,7 @@ def _schedule(disburse: DisburseResult, facts: RunFacts | None) -> list[dict]:
 def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, facts: RunFacts | None = None,
                      records: list[dict] | None = None, error: str | None = None,
                      outputs: list[dict] | None = None, ledger: dict | None = None,
-                     claim_deadline: date | None = None) -> str:
+                     claim_deadline: date | None = None, total_cap: int = 0) -> str:
     """The run summary as Markdown text (ends with one newline). `facts` (run_facts) and
     `records` (the suite records) fill the sections the stage results do not hold;
     `error` (one line) marks a failed run; `outputs` (report_files) are listed and linked;
@@ -97,6 +98,9 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
     won), or unclaimed once the run date is past `claim_deadline` (the policy's
     payout.claim_deadline; finance review: the summary never said so). Claim money of
     this run's new payments is labelled unclaimed, not held, past the deadline.
+    `total_cap` (the policy's budget.total_cap; 0: no cap, no word of it): the whole
+    ledger (`ledger`) against the fund cap, and for a plan waiting for approval the
+    ledger once it is released (fund_lines; finance review: overspent with no word).
     Every text from input is Markdown-escaped.
     Raises jinja2.UndefinedError if the template names a value not given."""
     suites = suite_overview(records or [])
@@ -133,4 +137,20 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
         per_rail=payments_by_rail(summary.disburse) if summary.disburse else [],
         results_files=[f for f in (summary.returns.files if summary.returns else ()) if f.status != NOT_READ],
         claims_files=[f for f in (summary.claims.files if summary.claims else ()) if f.status != NOT_READ],
+        fund=fund_lines(ledger, total_cap, summary.disburse.amount_krw
+                        if summary.disburse is not None and summary.disburse.awaiting_approval else None),
     )
+
+
+def fund_lines(ledger: dict | None, total_cap: int, planned_krw: int | None = None) -> list[str]:
+    """The fund cap's lines (redress/rules/fund_cap.py) for the whole ledger (`ledger`:
+    the reconciliation's TOTAL row) and, when a plan waits for approval (`planned_krw`,
+    its amount), for the ledger once it is released. None without a cap or a ledger."""
+    if ledger is None or total_cap <= 0:
+        return []
+    now = fund_cap(live_krw(ledger), total_cap, "the whole ledger")
+    lines = now.lines()
+    if planned_krw is not None:
+        lines += fund_cap(now.paid_krw + planned_krw, total_cap,
+                          "once the plan waiting for approval is released").lines(with_cap=False)
+    return lines

@@ -59,3 +59,28 @@ def hostile_records() -> list[dict]:
     """A record whose every text is markup: what a file name can carry into a suite label."""
     return [record('scope<script>alert("x")</script>', "s&p", "<b>t</b>",
                    expectation("expect_x", '"><img src=x onerror=alert(1)>', "reason <i>&</i>", unexpected=1))]
+
+
+@pytest.fixture
+def overspent_fund(tmp_path):
+    """The finance review's case, by hand: a fund of 150,000,000 KRW whose ledger, after a
+    scope revision lowered the pro rata share (no clawback), holds 163,988,384 KRW paid
+    out (issued or settled) and 3,743,106 KRW held on claim (owed: it counts), with a
+    returned and a cancelled payment that do not. Returns the warehouse's path and its
+    reconciliation (redress/reports/reconciliation.py)."""
+    from redress.reports.reconciliation import reconciliation
+    from redress.warehouse import connect
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with connect(warehouse) as con:
+        for batch_id, rail in (("V1", "voucher"), ("T1", "bank_transfer"), ("C1", "claim")):
+            con.execute("INSERT INTO batches VALUES (?, ?, 'KRW', '2025-12-01', 1, 1, 'p1', 'R1', "
+                        "'2025-12-01 00:00:00+00', ?)", [batch_id, rail, f"outbox/batches/{batch_id}"])
+        for n, (cid, amount, rail, batch_id, status) in enumerate((
+                ("A", 100_000_000, "voucher", "V1", "settled"), ("B", 60_000_000, "bank_transfer", "T1", "issued"),
+                ("C", 3_988_384, "bank_transfer", "T1", "settled"), ("D", 3_743_106, "claim", "C1", "issued"),
+                ("E", 5_000_000, "bank_transfer", "T1", "returned"), ("F", 1_000_000, "claim", "C1", "cancelled"))):
+            con.execute("INSERT INTO ledger VALUES (?, ?, ?, 'KRW', ?, ?, 'p1', 'R1', 1, ?, NULL, 'R1')",
+                        [f"P{n}", cid, amount, rail, batch_id, status])
+        recon = reconciliation(con, max_attempts=3)
+    return warehouse, recon

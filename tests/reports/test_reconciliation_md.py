@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,8 @@ FRAME = pl.DataFrame({
     "claimed_payments": [0, 0, 1, 0, 0, 1], "claimed": [0, 0, 40_000, 0, 0, 40_000],
     "unclaimed_payments": [0, 0, 1, 0, 0, 1], "unclaimed": [0, 0, 10_000, 0, 0, 10_000],
     "outstanding_people": [0, 1, 0, 0, 2, 3], "outstanding": [0, 5, 0, 0, 3_000, 3_005],
-    "overpaid_people": [0, 0, 0, 0, 4, 4], "overpaid": [0, 0, 0, 0, 12_345, 12_345]})
+    "overpaid_people": [0, 0, 0, 0, 4, 4], "overpaid": [0, 0, 0, 0, 12_345, 12_345],
+    "held_above_entitlement_people": [0, 0, 1, 0, 0, 1], "held_above_entitlement": [0, 0, 900, 0, 0, 900]})
 
 
 def test_reconciliation_is_byte_identical_to_the_golden_file():
@@ -33,7 +35,7 @@ def test_reconciliation_is_byte_identical_to_the_golden_file():
 
 def test_a_cell_cannot_break_the_table():
     odd = FRAME.head(1).with_columns(pl.lit("a|b<i>").alias("rail"))
-    assert ("\n| a\\|b&lt;i&gt; | 2025-12-01 | 2 | 1 | 1 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |\n"
+    assert ("\n| a\\|b&lt;i&gt; | 2025-12-01 | 2 | 1 | 1 | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |\n"
             in markdown(odd.select(COLUMNS), "KRW"))
 
 
@@ -214,3 +216,111 @@ def test_the_counts_per_status_add_up_to_the_ledger_rows_and_amounts_of_each_rai
     held = total["unclaimed_payments" if past else "held_payments"]
     assert held == sum(1 for rail, _, _, status in payments if rail == "claim" and status == "issued")
     assert total["held_payments" if past else "unclaimed_payments"] == 0
+
+
+def _people(con, entitled: dict[str, tuple[str, int, str]], payments: list[tuple[str, int, str, str]]) -> None:
+    """`entitled`: customer -> (reason, amount, rail); `payments`: (customer, amount,
+    status, rail), each its own payment at attempt 1 in one batch per rail."""
+    for cid, (reason, amount, rail) in entitled.items():
+        con.execute("INSERT INTO entitlements VALUES (?, 'p1', 'R1', ?, 1, 'email', 'email', ?, ?, ?)",
+                    [cid, reason, amount, amount, rail])
+    _ledger(con, {f"B-{rail}": (rail, "2025-12-01") for rail in ("bank_transfer", "claim", "voucher")},
+            [(cid, f"B-{rail}", amount, status, rail) for cid, amount, status, rail in payments])
+
+
+def test_money_held_on_claim_above_a_lowered_entitlement_is_not_reported_as_overpaid(tmp_path):
+    """Found by finance review: after minimum_amount was raised, a person BELOW_MINIMUM
+    (entitled 0) whose 900,000 KRW was still held on `claim` showed as "overpaid 900,000"
+    though nothing left the bank. Held money is the first to be in excess: C, with
+    30,000 paid out and 15,000 held against 10,000 entitled, has 15,000 held above the
+    entitlement and 20,000 overpaid."""
+    from redress.reports.reconciliation import reconciliation
+    from redress.warehouse import connect
+
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        _people(con, {"A": ("BELOW_MINIMUM", 0, "claim"), "B": ("ELIGIBLE", 20_000, "voucher"),
+                      "C": ("ELIGIBLE", 10_000, "voucher"), "D": ("ELIGIBLE", 60_000, "voucher")},
+                [("A", 900_000, "issued", "claim"), ("B", 50_000, "settled", "voucher"),
+                 ("C", 30_000, "settled", "voucher"), ("C", 15_000, "issued", "claim"),
+                 ("D", 50_000, "settled", "voucher")])
+        frame = reconciliation(con, max_attempts=3)
+        (entitled,), = con.execute("SELECT sum(amount) FROM entitlements").fetchall()
+    people = frame.filter(pl.col("value_date").is_null()).select(
+        "rail", "outstanding_people", "outstanding", "overpaid_people", "overpaid",
+        "held_above_entitlement_people", "held_above_entitlement").rows()
+    assert people == [("claim", 0, 0, 0, 0, 2, 915_000),
+                      ("voucher", 1, 10_000, 2, 50_000, 0, 0),
+                      ("TOTAL", 1, 10_000, 2, 50_000, 2, 915_000)]
+    total = frame.row(frame.height - 1, named=True)
+    assert entitled == 90_000 == (total["issued"] + total["settled"] + total["held"] + total["unclaimed"]
+                                  + total["outstanding"] - total["overpaid"] - total["held_above_entitlement"])
+    text = markdown(frame, "KRW")
+    assert "| claim |  | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 2 | 915,000 |" in text
+    assert ("Above the entitlement, never clawed back: overpaid (paid out, no clawback): 2 people, 50,000 KRW. "
+            "Held above entitlement: 2 people, 915,000 KRW still on the `claim` rail, never paid out; it counts "
+            "as issued for what is owed, and a person's held money is the first of their money counted above "
+            "the entitlement.") in text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(people=st.lists(customer_history, min_size=1, max_size=5), past=st.booleans())
+def test_every_won_entitled_is_paid_held_outstanding_or_above_the_entitlement(tmp_path, people, past):
+    """Whatever the ledger, the entitled total is what the ledger holds as issued or
+    settled (held and unclaimed claim money included), plus outstanding, less overpaid
+    and held above the entitlement; held above it never exceeds the claim money held,
+    and per person it is min(held, excess) (held money first), the rest overpaid."""
+    from redress.reports.reconciliation import reconciliation
+    from redress.warehouse import connect
+
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        for table in ("entitlements", "ledger", "batches", "claims"):
+            con.execute(f"DELETE FROM {table}")
+        _people(con, {f"C{n}": ("ELIGIBLE", amount, rail) for n, (rail, amount, _, _) in enumerate(people)},
+                [(f"C{n}", paid, status, paid_rail) for n, (_, _, _, history) in enumerate(people)
+                 for paid, status, paid_rail, _ in history])
+        frame = reconciliation(con, date(2025, 12, 11), date(2025, 12, 10) if past else None, max_attempts=3)
+    total = frame.row(frame.height - 1, named=True)
+    live = total["issued"] + total["settled"] + total["held"] + total["unclaimed"]
+    assert sum(p[1] for p in people) == live + total["outstanding"] - total["overpaid"] - total["held_above_entitlement"]
+    held_above = paid_above = 0
+    for entitled, _, history in ((p[1], p[2], p[3]) for p in people):
+        live_one = sum(a for a, s, _, _ in history if s in ("issued", "settled"))
+        held_one = sum(a for a, s, r, _ in history if s == "issued" and r == "claim")
+        excess = max(0, live_one - entitled)
+        held_above += min(held_one, excess)
+        paid_above += excess - min(held_one, excess)
+    assert (total["held_above_entitlement"], total["overpaid"]) == (held_above, paid_above)
+    assert total["held_above_entitlement"] <= total["held"] + total["unclaimed"]
+
+
+@pytest.mark.parametrize("cap, lines", [
+    (0, []),
+    (1_000_000, ["Fund cap (budget.total_cap): 1,000,000 KRW.",
+                 "Paid or held in all, the whole ledger (issued + settled, held claim money included: it is owed): "
+                 "1,045,000 KRW.",
+                 "WARNING: 45,000 KRW over the fund cap. Payments are never clawed back and the pro rata share "
+                 "applies to entitlements: when a revision lowers the share, people paid before keep what they got "
+                 "while the people added are paid too."]),
+    (1_100_000, ["Fund cap (budget.total_cap): 1,100,000 KRW.",
+                 "Paid or held in all, the whole ledger (issued + settled, held claim money included: it is owed): "
+                 "1,045,000 KRW.",
+                 "Within the fund cap: 55,000 KRW of it left."]),
+], ids=["no-cap", "over", "under"])
+def test_the_fund_cap_against_the_whole_ledger_held_claim_money_included(tmp_path, cap, lines):
+    """Found by finance review: the fund cap could be overspent (no clawback after the
+    pro rata share fell) with no word in reconciliation.md. 1,045,000 KRW issued or
+    settled, of it 915,000 held on claim (owed: it counts), a returned and a cancelled
+    payment not."""
+    from redress.reports.reconciliation import reconciliation
+    from redress.warehouse import connect
+
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        _people(con, {"A": ("ELIGIBLE", 900_000, "claim"), "B": ("ELIGIBLE", 145_000, "voucher")},
+                [("A", 900_000, "issued", "claim"), ("A", 15_000, "issued", "claim"), ("A", 7_000, "cancelled", "claim"),
+                 ("B", 100_000, "settled", "voucher"), ("B", 30_000, "issued", "voucher"),
+                 ("B", 40_000, "returned", "bank_transfer")])
+        frame = reconciliation(con, max_attempts=3)
+    text = markdown(frame, "KRW", cap)
+    assert ("Fund cap" in text) == bool(lines)
+    found = text.split("the entitlement.\n", 1)[1].split("\n")
+    assert [line for line in found if line] == lines

@@ -274,3 +274,56 @@ def test_the_files_of_the_run_are_listed_by_path_and_linked_from_the_summary(tmp
     section = text.split("## Files of this run")[1]
     assert "[quarantine/R20251201-001/review.csv](../../quarantine/R20251201-001/review.csv)" in section
     assert "[reports/R20251201-001/reconciliation.md](reconciliation.md)" in section
+
+
+# --------------------------------------------------------------------------- the fund cap
+
+CAP_LINE = "Fund cap (budget.total_cap): {:,} KRW."
+PAID_LINE = ("Paid or held in all, the whole ledger (issued + settled, held claim money included: it is owed): "
+             "167,731,490 KRW.")
+WHY = ("Payments are never clawed back and the pro rata share applies to entitlements: when a revision lowers "
+       "the share, people paid before keep what they got while the people added are paid too.")
+
+
+@pytest.mark.parametrize("cap, lines", [
+    (150_000_000, [CAP_LINE.format(150_000_000), PAID_LINE, f"WARNING: 17,731,490 KRW over the fund cap. {WHY}"]),
+    (170_000_000, [CAP_LINE.format(170_000_000), PAID_LINE, "Within the fund cap: 2,268,510 KRW of it left."]),
+    (0, []),
+], ids=["over", "under", "no-cap"])
+def test_the_summary_states_the_fund_cap_against_what_is_paid_or_held_in_all(overspent_fund, cap, lines):
+    """Found by finance review: 163,988,384 KRW paid and 3,743,106 KRW held against a fund
+    of 150,000,000, and summary.md said nothing of the cap."""
+    _, recon = overspent_fund
+    text = render(SUMMARY, facts=FACTS, ledger=recon.row(recon.height - 1, named=True), total_cap=cap)
+    if not lines:
+        assert "Fund cap" not in text and "fund cap" not in text
+        return
+    section = text.split("## Fund cap\n\n", 1)[1].split("\n## ", 1)[0]
+    assert [line for line in section.split("\n") if line] == lines
+
+
+def test_a_plan_waiting_for_approval_is_counted_once_released(overspent_fund):
+    """A plan waiting for approval: the whole ledger, then the ledger once it is released
+    (its 45,000,000 KRW on top), each against the same cap."""
+    _, recon = overspent_fund
+    waiting = dataclasses.replace(SUMMARY, disburse=dataclasses.replace(SUMMARY.disburse, awaiting_approval=True))
+    text = render(waiting, facts=FACTS, ledger=recon.row(recon.height - 1, named=True), total_cap=170_000_000)
+    section = text.split("## Fund cap\n\n", 1)[1].split("\n## ", 1)[0]
+    assert [line for line in section.split("\n") if line] == [
+        CAP_LINE.format(170_000_000), PAID_LINE, "Within the fund cap: 2,268,510 KRW of it left.",
+        "Paid or held in all, once the plan waiting for approval is released (issued + settled, held claim money "
+        "included: it is owed): 212,731,490 KRW.", f"WARNING: 42,731,490 KRW over the fund cap. {WHY}"]
+
+
+def test_money_held_above_the_entitlement_is_shown_apart_from_the_overpaid():
+    """Found by finance review: held claim money above a lowered entitlement was in the
+    overpaid figure though it never left the bank."""
+    summary = dataclasses.replace(SUMMARY, disburse=dataclasses.replace(
+        SUMMARY.disburse, overpayments=Overpayments(customers=1, amount_krw=20_000, held_customers=2,
+                                                    held_krw=915_000)))
+    text = render(summary, facts=FACTS)
+    assert ("| overpaid (paid out, no clawback) | 1 | 20,000 |\n"
+            "| held above entitlement (on the `claim` rail, not paid out) | 2 | 915,000 |\n") in text
+    held_only = dataclasses.replace(SUMMARY, disburse=dataclasses.replace(
+        SUMMARY.disburse, overpayments=Overpayments(customers=0, amount_krw=0, held_customers=1, held_krw=900_000)))
+    assert "| overpaid (paid out, no clawback) | 0 | 0 |" in render(held_only, facts=FACTS)

@@ -217,3 +217,42 @@ def test_past_the_claim_deadline_a_plan_calls_its_claim_money_unclaimed_not_held
     assert (f"| unclaimed on the claim rail (the claim deadline has passed) | {claim['payments']:,} | "
             f"{claim['amount_krw']:,} |") in after
     assert "held on the claim rail" not in after
+
+
+WHY = ("Payments are never clawed back and the pro rata share applies to entitlements: when a revision lowers "
+       "the share, people paid before keep what they got while the people added are paid too.")
+
+
+@pytest.mark.parametrize("state, cap, lines", [
+    # the finance review's case: 149,998,940 paid in a first run, a revision's plan of 17,732,550 more
+    (WAITING, 150_000_000, [
+        "Fund cap (budget.total_cap): 150,000,000 KRW.",
+        "Paid or held in all, once this plan is released, the ledger now plus this plan (issued + settled, "
+        "held claim money included: it is owed): 167,731,490 KRW.",
+        f"WARNING: 17,731,490 KRW over the fund cap. {WHY}"]),
+    (WAITING, 170_000_000, [
+        "Fund cap (budget.total_cap): 170,000,000 KRW.",
+        "Paid or held in all, once this plan is released, the ledger now plus this plan (issued + settled, "
+        "held claim money included: it is owed): 167,731,490 KRW.",
+        "Within the fund cap: 2,268,510 KRW of it left."]),
+    # decided: an approved plan's payments are in the ledger already, any other paid nothing
+    (APPROVED, 150_000_000, [
+        "Fund cap (budget.total_cap): 150,000,000 KRW.",
+        "Paid or held in all, the whole ledger now (issued + settled, held claim money included: it is owed): "
+        "149,998,940 KRW.",
+        "Within the fund cap: 1,060 KRW of it left."]),
+    (WAITING, 0, []),
+], ids=["waiting-over", "waiting-under", "decided", "no-cap"])
+def test_plan_md_states_the_fund_cap_against_what_is_paid_in_all_once_released(state, cap, lines):
+    """Found by finance review: the plan finance approved took the fund 17.7 M KRW over its
+    cap, and plan.md said nothing of the cap."""
+    from redress.reports.plan import plan_fund, plan_markdown
+
+    summary = {"totals": {"batches": 2, "payments": 2_630, "amount_krw": 17_732_550}, "days": [], "kinds": {}}
+    text = plan_markdown("R2", "p", state, NOW, summary, [], decision=None if state == WAITING else "approved",
+                         fund=plan_fund(149_998_940, cap, state, summary))
+    if not lines:
+        assert "Fund cap" not in text and "fund cap" not in text
+        return
+    section = text.split("## Fund cap\n\n", 1)[1].split("\n## ", 1)[0]
+    assert [line for line in section.split("\n") if line] == lines
