@@ -86,7 +86,17 @@ def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
     # Shipping address moves to tier 1 at 15,000: C1 and C4 were paid 30,000, more than
     # they are now entitled to: an exception, never a clawback. The others get 5,000.
     assert paid(data) == {"C1": 30000, "C2": 15000, "C3": 15000, "C4": 30000, "C5": 15000, "C6": 15000}
-    assert s["disburse"]["overpayments"] == {"customers": 2, "amount_krw": 30000, "held_customers": 0, "held_krw": 0}
+    # C4's account is closed: its 30,000 is held on claim, never paid out, so its 15,000
+    # above the entitlement is held, not overpaid (finance review); C1's went out.
+    assert s["disburse"]["overpayments"] == {"customers": 1, "amount_krw": 15000, "held_customers": 1,
+                                             "held_krw": 15000}
+    text = (data / "reports" / s["run_id"] / "summary.md").read_text(encoding="utf-8")
+    assert ("| overpaid (paid out, no clawback) | 1 | 15,000 |\n"
+            "| held above entitlement (on the `claim` rail, not paid out) | 1 | 15,000 |\n") in text
+    assert "Fund cap" not in text  # total_cap = 0: no word of a cap
+    recon = (data / "reports" / s["run_id"] / "reconciliation.md").read_text(encoding="utf-8")
+    assert "overpaid (paid out, no clawback): 1 person, 15,000 KRW. Held above entitlement: 1 person, 15,000 KRW" in recon
+    assert "Fund cap" not in recon
 
     v3 = policy(tmp_path, "test-v3", 15500, 30000, shipping_tier=1)
     s = drop_and_run(None, v3, 13)
@@ -106,7 +116,7 @@ def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
     total = rec.filter(rec["rail"] == "TOTAL").row(0, named=True)
     assert sum(total[c] for c in ("issued", "settled", "returned", "held", "claimed", "unclaimed")) == ledger_total
     assert total["outstanding"] == 4 * 500
-    assert total["overpaid"] == 2 * 14500 and total["held_above_entitlement"] == 0  # paid out, none held
+    assert total["overpaid"] == 14500 and total["held_above_entitlement"] == 14500  # C1 paid out, C4 held
     folders = {p.name for p in (data / "outbox" / "batches").iterdir()}
     assert len(folders) == batches[0]
 
@@ -144,3 +154,37 @@ def test_a_revision_run_leaves_the_unchanged_export_partitions_alone(tmp_path):
                 assert sorted(got, key=repr) == sorted(want, key=repr) and want, (table, v)
         assert con.execute("SELECT count(DISTINCT file_sha256) FROM scope_exposures").fetchall() == [(2,)]
     assert len(list((exports / "scope_exposures").glob("*.parquet"))) == 2
+
+
+def test_a_revision_that_takes_a_capped_fund_over_its_cap_is_said_in_every_report(tmp_path):
+    """Found by finance review: a revision lowered the pro rata share of a capped fund, the
+    people paid before kept what they got (no clawback) and the new people were paid, so
+    the ledger ended above the cap with no word in any run output. Here a 25,000 KRW fund:
+    day 1 pays C1 and C2 10,000 each (base 20,000, within it); the revision brings the
+    base to 80,000 (C1 30,000, C2, C3 10,000, C4 30,000), a share of 25/80: C1 9,375 and
+    C2 3,125 are overpaid, C3 is paid 3,125 and C4's 9,375 is held on claim (closed
+    account): 32,500 KRW paid or held in all, 7,500 over the cap. Nothing is blocked."""
+    data = tmp_path / "data"
+    for kind in ("customers", "scope", "returns"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS)
+    capped = policy(tmp_path, "test-capped", 10000, 30000, shipping_tier=2)
+    capped.write_text(capped.read_text().replace("\ntotal_cap = 0 ", "\ntotal_cap = 25000 "))
+    for day, name in ((1, "scope_day01.csv"), (5, "scope_day05_revision.csv")):
+        (data / "inbox" / "scope" / name).write_text(HEADER + DROPS[name])
+        s = remediation(data_dir=data, policy_path=capped, run_date=date(2025, 12, day))
+    assert paid(data) == {"C1": 10000, "C2": 10000, "C3": 3125, "C4": 9375}
+    report = data / "reports" / s["run_id"]
+    lines = ["Fund cap (budget.total_cap): 25,000 KRW.",
+             "Paid or held in all, the whole ledger (issued + settled, held claim money included: it is owed): "
+             "32,500 KRW.",
+             "WARNING: 7,500 KRW over the fund cap. Payments are never clawed back and the pro rata share applies "
+             "to entitlements: when a revision lowers the share, people paid before keep what they got while the "
+             "people added are paid too."]
+    for name in ("summary.md", "reconciliation.md"):
+        text = (report / name).read_text(encoding="utf-8")
+        assert all(f"\n{line}\n" in text for line in lines), name
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert f'<p class="failed" id="fund-cap-3">{lines[2]}</p>' in page
+    summary = (report / "summary.md").read_text(encoding="utf-8")
+    assert "| overpaid (paid out, no clawback) | 2 | 7,500 |" in summary
