@@ -88,11 +88,12 @@ def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
         if expired:
             plans_table.decide(con, ctx.run_id, EXPIRED, by=None, note=None, at=now)
         elif not why and decision == APPROVED:  # still waiting: not with bank files dated in the past
-            (run_date,), = con.execute("SELECT run_date FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
+            (run_date, started_at), = con.execute("SELECT run_date, started_at FROM runs WHERE run_id = ?",
+                                                  [ctx.run_id]).fetchall()
             (first_bank_day,), = con.execute("SELECT min(value_date) FROM plan_batches WHERE run_id = ? AND rail = ?",
                                              [ctx.run_id, BANK_TRANSFER]).fetchall()
             zone = ZoneInfo(ctx.policy().timezone)
-            why = dated_in_the_past(ctx.run_id, run_date, plan["planned_at"].astimezone(zone).date(),
+            why = dated_in_the_past(ctx.run_id, run_date, started_at.astimezone(zone).date(),
                                     now.astimezone(zone).date(), first_bank_day, zone.key)
     if expired:
         _discard_scratch(ctx)

@@ -104,16 +104,18 @@ def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_ca
     }
 
 
-def dated_in_the_past(run_id: str, run_date: date, planned_on: date, today: date, first_bank_day: date | None,
+def dated_in_the_past(run_id: str, run_date: date, started_on: date, today: date, first_bank_day: date | None,
                       timezone: str) -> str | None:
     """Why plan `run_id` may not be approved `today` (the policy's `timezone`), as one
-    line; None when it may. A plan made for the day it was made (`run_date` is
-    `planned_on`, both in that timezone: a run without --run-date) whose first bank
-    value date is before today would release bank files dated in the past, which a bank
-    refuses or moves (and the cash cap of the day they move to does not count them).
-    Found by review: a plan made in the evening and approved next morning. A run given
-    a past --run-date on purpose (a catch-up) plans for that date and is not refused."""
-    if first_bank_day is None or run_date != planned_on or first_bank_day >= today:
+    line; None when it may. A plan of a run for the day it started (`run_date` is
+    `started_on`, both in that timezone: a run without --run-date; the start, not the
+    planning, which a long run may do after midnight: found by the next review) whose
+    first bank value date is before today would release bank files dated in the past,
+    which a bank refuses or moves (and the cash cap of the day they move to does not
+    count them). Found by review: a plan made in the evening and approved next morning.
+    A run given a past --run-date on purpose (a catch-up) plans for that date and is not
+    refused."""
+    if first_bank_day is None or run_date != started_on or first_bank_day >= today:
         return None
     return (f"cannot approve the plan of run {run_id} today: its bank transfers are dated from "
             f"{first_bank_day.isoformat()}, the day it was planned, and today is {today.isoformat()} in {timezone}; a "

@@ -732,7 +732,10 @@ def test_a_plan_made_for_its_own_day_is_not_approved_a_day_later_with_bank_files
     line and nothing is paid; rejecting it still works."""
     assert q(copy, "SELECT count(*) FROM plan_batches WHERE run_id = ? AND rail = 'bank_transfer'", [RUN_ID])[0][0]
     with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
-        con.execute("UPDATE plans SET planned_at = TIMESTAMPTZ '2025-12-01 20:00:00+09', "
+        # started that day at 23:50 in Seoul, planned after midnight (found by the next review:
+        # the planning time said the next day, and the plan was taken for a catch-up)
+        con.execute("UPDATE runs SET started_at = TIMESTAMPTZ '2025-12-01 23:50:00+09' WHERE run_id = ?", [RUN_ID])
+        con.execute("UPDATE plans SET planned_at = TIMESTAMPTZ '2025-12-02 00:40:00+09', "
                     "expires_at = now() + INTERVAL 1 DAY WHERE run_id = ?", [RUN_ID])
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
     assert code == 1 and len(err) == 1

@@ -187,18 +187,18 @@ def test_a_plan_an_earlier_version_saved_without_a_kind_renders_it_as_none():
     assert "| claims paid: transfers to an account the person gave customer service | 0 | 0 |" in text
 
 
-@pytest.mark.parametrize("run_date, planned_on, today, first_bank, refused", [
+@pytest.mark.parametrize("run_date, started_on, today, first_bank, refused", [
     (date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 6), date(2026, 12, 5), True),   # approved next morning
     (date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 5), False),  # the same day
     (date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 6), date(2026, 12, 6), False),  # cap spilled to today
     (date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 6), None, False),               # no bank transfer
     (date(2025, 12, 1), date(2026, 12, 5), date(2026, 12, 6), date(2025, 12, 1), False),  # a catch-up run
 ])
-def test_a_plan_for_its_own_day_is_refused_once_its_first_bank_day_has_passed(run_date, planned_on, today,
+def test_a_plan_for_its_own_day_is_refused_once_its_first_bank_day_has_passed(run_date, started_on, today,
                                                                                first_bank, refused):
     from redress.rules.plans import dated_in_the_past
 
-    why = dated_in_the_past("R1", run_date, planned_on, today, first_bank, "Asia/Seoul")
+    why = dated_in_the_past("R1", run_date, started_on, today, first_bank, "Asia/Seoul")
     assert (why is not None) == refused
     if refused:
         assert why.startswith("cannot approve the plan of run R1 today") and "\n" not in why
