@@ -51,7 +51,14 @@ def staff_id(by: str | None) -> str:
 def recordable(asked: str, kind: str) -> str:
     """What the lookups table keeps of the question: an email or phone is personal data,
     so only its kind and its last 4 characters (enough to match a complaint to a
-    lookup, not to find the person); an id or code as typed."""
+    lookup, not to find the person), and so is a customer id that reads as one (an id
+    `someone@mail.example` or `01012345678`: found by review, kept in full); another id
+    or a code as typed."""
+    from redress.customer_service.people import contact_kind
+
+    contact = contact_kind(asked) if kind == "customer_id" else None
+    if contact:
+        kind = contact[0]
     if kind in ("email", "phone"):
         return f"{kind} ***{asked[-4:]}" if len(asked) > 8 else f"{kind} ***"
     return asked
