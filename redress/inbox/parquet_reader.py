@@ -28,8 +28,9 @@ def footer_checks(path: Path) -> frozenset[str]:
     customer_id column of UUIDs refused a whole snapshot). Raises FileRejected
     (unreadable_file, naming the column) for what makes Polars panic, not raise, on
     reading the schema: a timestamp whose time zone Polars does not know (a fixed offset
-    such as '+05:30', which Arrow allows), and an interval column (found by review: an
-    extra column of intervals gave the detail "PanicException")."""
+    such as '+05:30', which Arrow allows), an interval column (found by review: an
+    extra column of intervals gave the detail "PanicException"), and a column name
+    given twice (Polars' detail was "DuplicateError", naming nothing)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -38,6 +39,12 @@ def footer_checks(path: Path) -> frozenset[str]:
         leaves = pq.read_metadata(path).schema
     except (pa.ArrowException, OSError, ValueError):
         return frozenset()  # not readable as Parquet: Polars says so next, as unreadable_file
+    seen: set[str] = set()
+    for field in schema:  # Polars cannot read such a file at all, even to leave the column out
+        if field.name in seen:
+            raise FileRejected(UNREADABLE_FILE, f"column {escape.terminal(header_name(field.name))[:60]!r} is given "
+                                                "twice, which a Parquet reader cannot tell apart: rename one")
+        seen.add(field.name)
     for i in range(len(leaves)):  # Arrow reads an interval as 12 bytes: Parquet's own type says it
         if leaves.column(i).converted_type == "INTERVAL":
             raise FileRejected(UNREADABLE_FILE, f"column {escape.terminal(header_name(leaves.column(i).path))[:60]} "

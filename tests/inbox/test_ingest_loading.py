@@ -423,6 +423,23 @@ def test_an_extra_interval_column_refuses_the_file_in_words_not_a_panic(tmp_path
     assert "column iv is of an interval type" in caught.value.detail
 
 
+@pytest.mark.parametrize("names", [["customer_id", "data_category", "accessed_at", "extra", "extra"],
+                                   ["customer_id", "data_category", "accessed_at", "data_category"]])
+def test_a_parquet_column_name_given_twice_refuses_the_file_naming_it(tmp_path, names):
+    """Found by review: the detail was Polars' "DuplicateError", naming nothing. Polars
+    cannot read such a file even to leave the unwanted column out (a CSV can: it is
+    ignored there), so it is refused, naming the column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "twice.parquet"
+    pq.write_table(pa.table([pa.array(["x"])] * len(names), names=names), path)
+    with pytest.raises(io.FileRejected) as caught:
+        io.scope_frame(path).collect()
+    assert caught.value.reason == "unreadable_file"
+    assert caught.value.detail.startswith(f"column {names[-1]!r} is given twice")
+
+
 def test_named_zones_and_utc_offsets_polars_knows_still_load(tmp_path):
     for zone in ("UTC", "+00:00", "-08:00", "Asia/Kolkata"):
         got = scope_rows(tmp_path, offset_zoned(tmp_path, f"z{zone.replace('/', '_')}.parquet", zone))
