@@ -168,7 +168,12 @@ def member(con, data_dir: Path, who: str) -> str:
             returned = max((p["attempt"] - since for p in payments
                             if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED and p["attempt"] > since),
                            default=0)
-            held_now = any(p["rail"] == CLAIM and p["status"] in LIVE_STATUSES for p in payments)
+            # held now, or to be held by the next payment: what is still owed after transfers
+            # came back max_attempts times goes on claim (rules.payments.paying_rail), also
+            # while the plan that holds it waits for approval (found by review: explain said
+            # bank transfer beside a plan listing it held)
+            held_now = (any(p["rail"] == CLAIM and p["status"] in LIVE_STATUSES for p in payments)
+                        or (owed > 0 and returned >= policy.max_attempts))
             out.append(wording.rail_why(c, {**ent, "vouchers": vouchers}, policy, returned,
                                         notice["reference_code"] if notice else None,
                                         held=held_now, claimed=claims[-1] if claims else None))

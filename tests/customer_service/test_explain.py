@@ -47,6 +47,8 @@ PEOPLE = {
     "C1": ("closed", "2025-10-01 09:00:00+09", False, "voucher", *NO_BANK),  # closed, none on file
     "C2": ("closed", "2025-10-01 09:00:00+09", False, "voucher", "04", "123", False),  # closed, invalid
     "C3": ("active", None, False, "bank_transfer", *BANK),   # returned 3 times: held on claim
+    # returned 3 times, and the plan that holds it on claim waits for approval: no claim payment yet
+    "C4": ("active", None, False, "bank_transfer", *BANK),
     "K1": ("closed", "2025-10-01 09:00:00+09", False, "voucher", *NO_BANK),  # held on claim, then claimed
     # held on claim, claimed, and the claimed account's transfers returned 3 times: held again
     "K2": ("closed", "2025-10-01 09:00:00+09", False, "voucher", *NO_BANK),
@@ -60,9 +62,9 @@ REASON_OF = {"T1": v.TEST_ACCOUNT, "U1": v.UNCONFIRMED_ONLY, "O1": v.OUTSIDE_WIN
 # The entitlement's rail, as the entitle stage gives it from the master; the ledger moves C3
 # (returned 3 times: held on claim) and K1 (claimed: a transfer to the account it gave) on.
 RAIL_OF = {"E1": v.VOUCHER, "B1": v.BANK_TRANSFER, "B2": v.BANK_TRANSFER, "V2": v.VOUCHER, "C1": v.CLAIM,
-           "C2": v.CLAIM, "C3": v.BANK_TRANSFER, "K1": v.CLAIM, "K2": v.CLAIM, "K3": v.VOUCHER, "M2": v.VOUCHER,
+           "C2": v.CLAIM, "C3": v.BANK_TRANSFER, "C4": v.BANK_TRANSFER, "K1": v.CLAIM, "K2": v.CLAIM, "K3": v.VOUCHER, "M2": v.VOUCHER,
            "M3": v.VOUCHER}
-PAID_BY = {**RAIL_OF, "C3": v.CLAIM, "K1": None, "K3": None}  # how explain must say it goes now (None: the claimed account)
+PAID_BY = {**RAIL_OF, "C3": v.CLAIM, "C4": v.CLAIM, "K1": None, "K3": None}  # how explain must say it goes now (None: the claimed account)
 PHONES = {"E1": "010-2000-0001", "D1": "+82 10 3000 0003", "D2": "01030000003"}  # D1, D2 share a phone
 EMAILS = {"E1": "Kim.E1@Example.com", "D1": "d@example.com", "D2": "d@example.com"}
 
@@ -121,6 +123,9 @@ def build(folder):
         for n in range(3):
             con.execute("INSERT INTO ledger VALUES (?, 'C3', 50000, 'KRW', 'bank_transfer', 'BT1', 'coupang-2025-v1', "
                         "'R1', ?, 'returned', 'account closed', 'R1')", [f"P-C3-{n + 1}", n + 1])
+        for n in range(3):
+            con.execute("INSERT INTO ledger VALUES (?, 'C4', 50000, 'KRW', 'bank_transfer', 'BT1', 'coupang-2025-v1', "
+                        "'R1', ?, 'returned', 'account closed', 'R1')", [f"P-C4-{n + 1}", n + 1])
         # after max_attempts (3) returns the ledger holds it on claim, as the ledger stage does
         con.execute("INSERT INTO ledger VALUES ('P-C3-4', 'C3', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
                     "'R1', 4, 'issued', NULL, 'R1')")
@@ -218,6 +223,8 @@ RAIL_SAYS = {
     "C2": ["The account is closed and the bank details on file are not valid"],
     "C3": ["came back unpaid 3 times (the policy stops after 3), so the money is held", "account closed",
            "Held until claimed: 50,000 KRW."],
+    # found by review: told it is paid by bank transfer while the plan that holds it on claim waited
+    "C4": ["came back unpaid 3 times (the policy stops after 3), so the money is held", "Still owed: 50,000 KRW."],
     # found by review: a claimant was told to claim again, beside its claim and its transfer
     "K1": ["How it is paid: by bank transfer into the account the person gave customer service (bank 088, account "
            "******7777), not the details on file. Their claim, verified 2025-12-02 10:00 (Asia/Seoul time), replaced what was held; "
