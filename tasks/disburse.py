@@ -37,7 +37,7 @@ from redress.warehouse import claims as claims_table
 from redress.outbox import files as outbox
 from redress.rules.batches import batch_summary
 from redress.checks.emission_checks import check_plan, gate_fingerprint, stage_plan
-from redress.rules.payments import overpayments, payments_due
+from redress.rules.payments import LEDGER_SQL, overpayments, payments_due
 from redress.rules.plans import payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
 from redress.disbursement.plan import save_plan
@@ -65,8 +65,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     recovered = recover_outbox(ctx)
     with connect(ctx.warehouse) as con:
         ent = export(con, "SELECT customer_id, reason, amount, rail FROM entitlements", ctx.work_dir / "ent.parquet")
-        ledger = export(con, "SELECT customer_id, amount, status, rail, attempt FROM ledger",
-                        ctx.work_dir / "ledger.parquet")
+        ledger = export(con, LEDGER_SQL, ctx.work_dir / "ledger.parquet")  # with the run order (payments.pending)
         claimants = con.sql("SELECT DISTINCT customer_id FROM claims").pl()
         # Planned batches count too: a batch id shown to finance in a plan is never
         # given to another batch, even once that plan is rejected or superseded.

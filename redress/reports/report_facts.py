@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from redress.rules.payments import bank_returns_sql
+from redress.rules.payments import RUN_ORDER, bank_returns_sql
 from redress.rules.plans import CLAIMED, FIRST, KINDS, REISSUE, TOP_UP
 from redress.vocabulary import (ACCEPTED, CANCELLED, CLAIM, ELIGIBLE, LIVE_STATUSES, RETURNED, WAITING,
                                 sql_list, sql_literal)
@@ -163,12 +163,20 @@ def _kinds(con, run_id: str) -> tuple[KindTotal, ...]:
         # counts as it did.
         rows = con.execute(f"""
             WITH mine AS (SELECT customer_id, rail, amount FROM ledger WHERE run_id = $run_id),
-            before AS (SELECT customer_id, rail, status, attempt FROM ledger WHERE run_id < $run_id),
+            before AS (SELECT customer_id, rail, status, attempt, run_id, updated_run_id FROM ledger
+                       WHERE run_id < $run_id),
+            run_seq AS ({RUN_ORDER}),
+            ordered AS (SELECT b.*, i.seq AS issued_seq, u.seq AS back_seq FROM before b
+                        LEFT JOIN run_seq i ON i.run_id = b.run_id LEFT JOIN run_seq u ON u.run_id = b.updated_run_id),
+            -- came back and not sent again yet: rules.payments.pending
             latest AS (SELECT customer_id,
-                              bool_or(status IN ({sql_literal(RETURNED)}, {sql_literal(CANCELLED)}))
-                                  FILTER (WHERE attempt = max_attempt) AS came_back,
+                              bool_or(status IN ({sql_literal(RETURNED)}, {sql_literal(CANCELLED)})
+                                      AND CASE WHEN back_seq IS NOT NULL AND last_issue IS NOT NULL
+                                               THEN back_seq > last_issue ELSE attempt >= last_attempt END)
+                                  AS came_back,
                               bool_or(status IN {sql_list(LIVE_STATUSES)}) AS live
-                       FROM (SELECT *, max(attempt) OVER (PARTITION BY customer_id) AS max_attempt FROM before)
+                       FROM (SELECT *, max(issued_seq) OVER (PARTITION BY customer_id) AS last_issue,
+                                    max(attempt) OVER (PARTITION BY customer_id) AS last_attempt FROM ordered)
                        GROUP BY customer_id),
             sent_since AS (SELECT customer_id FROM ({bank_returns_sql("before")})),
             claimants AS (SELECT DISTINCT customer_id FROM claims WHERE run_id <= $run_id)

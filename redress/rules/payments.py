@@ -21,34 +21,76 @@ from redress.policy import Policy
 from redress.vocabulary import BANK_TRANSFER, CANCELLED, CLAIM, ELIGIBLE, ISSUED, LIVE_STATUSES, RETURNED
 
 
+# The order runs started in, for telling which payments a later one sent again: SQL over
+# the warehouse's `runs` (ours). A run id alone does not say it: a catch-up run given a
+# past --run-date has an earlier id than the runs before it.
+RUN_ORDER = "SELECT run_id, row_number() OVER (ORDER BY started_at, run_id) AS seq FROM runs"
+
+# The ledger as the rules read it (payment_history, plans.payment_kinds): SQL over the
+# warehouse's `ledger` and `runs`, with issued_seq (the order of the run that issued the
+# payment) and back_seq (of the run that applied its return or cancellation; NULL for a
+# payment that did not come back).
+LEDGER_SQL = f"""
+WITH run_seq AS ({RUN_ORDER})
+SELECT l.customer_id, l.amount, l.status, l.rail, l.attempt, i.seq AS issued_seq,
+       CASE WHEN l.status IN ('{RETURNED}', '{CANCELLED}') THEN u.seq END AS back_seq
+FROM ledger l LEFT JOIN run_seq i ON i.run_id = l.run_id LEFT JOIN run_seq u ON u.run_id = l.updated_run_id"""
+
+
+def pending(ledger: pl.LazyFrame) -> pl.LazyFrame:
+    """The payments that came back (returned or cancelled) whose money no payment has
+    sent again yet (customer_id, status, rail, attempt): those whose return or
+    cancellation was applied after the last run that issued the person a payment. A run
+    applies returns and claims before it pays, and what it pays is all that is owed, so a
+    payment issued in that run or later sent that money again. Without the run order
+    (issued_seq, back_seq: LEDGER_SQL; a hand-made ledger, or a run not in `runs`) the
+    attempts stand for it: a payment that came back is pending while no payment of the
+    person has a higher attempt. Found by review: a top-up after a chain of returns that
+    then settled took the chain's attempt, and went to claim after one return."""
+    names = ledger.collect_schema().names()
+    ledger = ledger.with_columns(*(pl.lit(None, pl.Int64).alias(c) for c in ("issued_seq", "back_seq")
+                                   if c not in names))
+    last = ledger.group_by("customer_id").agg(pl.col("issued_seq").max().alias("_last_issue"),
+                                              pl.col("attempt").max().alias("_last_attempt"))
+    back = ledger.filter(pl.col("status").is_in((RETURNED, CANCELLED)))
+    ordered = pl.col("back_seq").is_not_null() & pl.col("_last_issue").is_not_null()
+    return (back.join(last, on="customer_id", how="left")
+            .filter(pl.when(ordered).then(pl.col("back_seq") > pl.col("_last_issue"))
+                    .otherwise(pl.col("attempt") >= pl.col("_last_attempt")))
+            .select("customer_id", "status", "rail", "attempt"))
+
+
 def _paid(ledger: pl.LazyFrame) -> pl.LazyFrame:
     """Per customer: paid (issued + settled), came_back (the highest attempt among their
-    returned and cancelled payments, 0 when none: the next payment is attempt + 1, SPEC
-    "Input: claims") and bank_returns (how many times their money sent by transfer since
-    the latest cancellation came back: that highest attempt of a returned transfer less
-    the cancellation's, 0 when none). Attempts count sendings of the same money: a first
-    payment and a top-up both returned came back once, not twice (found by review)."""
+    `pending` payments, 0 when none: the next payment, which sends that money again, is
+    attempt + 1, SPEC "Input: claims") and bank_returns (how many times money sent by
+    transfer since the latest cancellation came back: the highest attempt of a returned
+    transfer less the cancellation's, 0 when none). Attempts count sendings of the same
+    money: a first payment and a top-up both returned came back once, not twice (found by
+    review), and a top-up after money that came back was sent again starts at 1 (found by
+    the next review). So a returned attempt reaches max_attempts only when some money was
+    sent that often, and from then on (the next payment is held on claim) the person's
+    money stays on claim until a claim cancels it."""
     status = pl.col("status")
-    back = status.is_in((RETURNED, CANCELLED))
-    # Cancellations and returns are few: a plain sum and max over every row, then these
-    # few joined, is what a group_by over tens of millions of rows does fastest.
+    # Cancellations and returns are few: a plain sum over every row, then these few
+    # joined, is what a group_by over tens of millions of rows does fastest.
     last_cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
         pl.col("attempt").max().alias("_last_cancel"))
+    came_back = pending(ledger).group_by("customer_id").agg(pl.col("attempt").max().cast(pl.Int64).alias("came_back"))
     returned = (ledger.filter((status == RETURNED) & (pl.col("rail") == BANK_TRANSFER))
                 .group_by("customer_id").agg(pl.col("attempt").max().alias("_bank_back"))
                 .join(last_cancel, on="customer_id", how="left")
                 .select("customer_id", (pl.col("_bank_back") - pl.col("_last_cancel").fill_null(0))
                         .clip(lower_bound=0).cast(pl.Int64).alias("bank_returns")))
     per_customer = ledger.group_by("customer_id").agg(
-        pl.when(status.is_in(LIVE_STATUSES)).then(pl.col("amount")).otherwise(0).sum().alias("paid"),
-        pl.when(back).then(pl.col("attempt")).otherwise(0).max().cast(pl.Int64).alias("came_back"),
-    )
-    return per_customer.join(returned, on="customer_id", how="left").with_columns(
-        pl.col("bank_returns").fill_null(0))
+        pl.when(status.is_in(LIVE_STATUSES)).then(pl.col("amount")).otherwise(0).sum().alias("paid"))
+    return (per_customer.join(came_back, on="customer_id", how="left")
+            .join(returned, on="customer_id", how="left")
+            .with_columns(pl.col("came_back").fill_null(0), pl.col("bank_returns").fill_null(0)))
 
 
 def bank_returns_sql(ledger: str) -> str:
-    """SQL: customer_id, bank_returns of each customer whose transfer came back since
+    """SQL: customer_id, bank_returns of each customer with a bank transfer returned since
     their latest cancelled payment (all of them when none): how many times, as `_paid`
     counts it (the highest attempt of a returned transfer less the cancellation's), over
     the relation named `ledger` (a table or CTE of ours, never input: customer_id, rail,
@@ -65,7 +107,8 @@ def bank_returns_sql(ledger: str) -> str:
 def payment_history(ledger: pl.LazyFrame, claimants: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Per customer with a ledger row or an applied claim: paid (issued + settled, KRW),
     came_back and bank_returns (`_paid`), and claimed (True when the person has an
-    applied claim). ledger: customer_id, amount, status, rail, attempt.
+    applied claim). ledger: customer_id, amount, status, rail, attempt, and the run
+    order (issued_seq, back_seq: LEDGER_SQL; without it, see `pending`).
     What `owed_now` needs beside the entitlement."""
     claimed = (claimants if claimants is not None else pl.LazyFrame(schema={"customer_id": pl.String}))
     claimed = claimed.select("customer_id").unique().with_columns(pl.lit(True).alias("claimed"))

@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 import polars as pl
 
+from redress.rules.payments import pending
 from redress.vocabulary import (APPROVED, BANK_TRANSFER, CANCELLED, CLAIM, EXPIRED, LIVE_STATUSES, PLAN_STATES,
                                 REJECTED, RETURNED, WAITING)
 
@@ -37,8 +38,7 @@ def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.Laz
     `ledger` before it (customer_id, rail, status, attempt) and the `claimants`
     (customer_id of every person with an applied claim), the first that holds:
     `claim` on the claim rail (held); when money of theirs came back and is not yet sent
-    again (a payment of their latest attempt returned or cancelled: every later payment
-    takes a higher attempt), `claimed` for a claimant whose money the claim freed (no bank
+    again (rules.payments.pending), `claimed` for a claimant whose money the claim freed (no bank
     transfer returned since their latest cancelled claim payment: the transfer to the
     account they gave customer service, in the run that applied the claim or the next
     plan after one rejected), else `reissue`; `top_up` when the person holds a live
@@ -46,10 +46,9 @@ def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.Laz
     A reissue or a claim's transfer that also carries a top-up of the same run is one
     payment, counted by its first kind."""
     status = pl.col("status")
-    latest = ledger.group_by("customer_id").agg(
-        status.filter(pl.col("attempt") == pl.col("attempt").max()).is_in((RETURNED, CANCELLED)).any()
-        .alias("_came_back"),
-        status.is_in(LIVE_STATUSES).any().alias("_live"))
+    latest = ledger.group_by("customer_id").agg(status.is_in(LIVE_STATUSES).any().alias("_live")).join(
+        pending(ledger).select("customer_id").unique().with_columns(pl.lit(True).alias("_came_back")),
+        on="customer_id", how="full", coalesce=True)
     last_cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
         pl.col("attempt").max().alias("_last_cancel"))
     sent_since = (ledger.filter((status == RETURNED) & (pl.col("rail") == BANK_TRANSFER))

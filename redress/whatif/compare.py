@@ -28,7 +28,7 @@ import polars as pl
 from redress.policy import Policy
 from redress.rules.entitlements import (decided, passing_base_sum, signature_sets, summary_from_signatures,
                                         window_edges)
-from redress.rules.payments import payment_history
+from redress.rules.payments import LEDGER_SQL, payment_history
 from redress.warehouse import memory_limit
 from redress.whatif.figures import already_paid, figures, in_force_counts
 
@@ -172,7 +172,7 @@ def compare(con: duckdb.DuckDBPyConnection, policies: list[Policy], run_date: da
     # Three quarters of what a run lets DuckDB take: the joins over tens of millions of
     # customers slow down when they must partition, and whatif's own frames are small.
     con.execute("SET memory_limit = ?", [memory_limit(0.3)])
-    ledger = con.sql("SELECT customer_id, amount, status, rail, attempt FROM ledger").pl().lazy()
+    ledger = con.sql(LEDGER_SQL).pl().lazy()  # with the run order (rules.payments.pending)
     history = payment_history(ledger, claimants).collect()
     del ledger  # tens of millions of rows, summed per customer: let them go before grouping
     paid = already_paid(history.lazy())

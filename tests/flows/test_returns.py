@@ -235,3 +235,30 @@ def test_a_returns_row_with_a_stray_quote_is_quarantined_alone_and_the_file_appl
         "as_written": f'{b2},returned,"acct" closed'}
     assert q(data, "SELECT payment_id, status FROM ledger WHERE payment_id IN (?, ?, ?) ORDER BY payment_id",
              [b1, b2, v1]) == sorted([(b1, "issued"), (b2, "issued"), (v1, "settled")])
+
+
+def test_a_top_up_after_a_chain_that_settled_is_its_own_first_sending(paid_once, tmp_path):
+    """Found by review: B1's transfer came back twice, the third sending settled; a scope
+    revision then gave B1 a top-up, which took attempt 3 and, returned once, went to
+    claim, with explain saying the money came back 3 times. Through real runs: the top-up
+    is attempt 1, and returned once it is reissued by transfer as attempt 2."""
+    from redress.customer_service.explain import explain
+
+    data = paid_once
+    for day, status in ((2, "returned"), (3, "returned"), (4, "settled")):
+        drop_returns(data, f"returns_{day}.csv", [(payment_of(data, "B1"), status, "bank")])
+        run(data, day)
+    policy = tmp_path / "higher.toml"  # the tier raised: a 20,000 top-up for everyone paid
+    policy.write_text(DEFAULT_POLICY.read_text(encoding="utf-8").replace("1 = 50000", "1 = 70000"), encoding="utf-8")
+    remediation(data_dir=data, policy_path=policy, run_date=date(2025, 12, 5))
+    top_up = payment_of(data, "B1")
+    assert q(data, "SELECT amount, rail, attempt FROM ledger WHERE payment_id = ?", [top_up]) == [
+        (20000, "bank_transfer", 1)]
+    drop_returns(data, "returns_6.csv", [(top_up, "returned", "bank")])
+    remediation(data_dir=data, policy_path=policy, run_date=date(2025, 12, 6))
+    assert q(data, "SELECT amount, rail, attempt, status FROM ledger WHERE customer_id = 'B1' ORDER BY payment_id") == [
+        (50000, "bank_transfer", 1, "returned"), (50000, "bank_transfer", 2, "returned"),
+        (50000, "bank_transfer", 3, "settled"), (20000, "bank_transfer", 1, "returned"),
+        (20000, "bank_transfer", 2, "issued")]
+    text = explain(data, "B1")
+    assert "held" not in text.split("How it is paid:")[1].split("\n")[0]

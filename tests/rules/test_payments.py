@@ -169,6 +169,63 @@ def test_a_top_up_issued_while_the_first_transfer_was_out_is_the_same_attempt(po
                         claimed()).rows() == [("a", 60000, "bank_transfer", 3)]
 
 
+ORDERED = {**ATTEMPT_SCHEMA, "issued_seq": pl.Int64, "back_seq": pl.Int64}
+
+
+def in_runs(*rows) -> pl.LazyFrame:
+    """Ledger rows with the run order (rules.payments.LEDGER_SQL): customer_id, amount,
+    status, rail, attempt, the run that issued it and the run that applied its return."""
+    return pl.LazyFrame(list(rows), schema=ORDERED, orient="row")
+
+
+def test_a_top_up_after_money_was_sent_again_is_its_own_first_sending(policy):
+    """Found by the review of the rule above: attempts 1 and 2 came back, 3 settled; a
+    top-up five runs later took attempt 3 (the highest that came back + 1) and, returned
+    once, went to claim, and explain said it came back 3 times. With the run order, a
+    payment that came back in a run that then paid again is sent again: the top-up is
+    attempt 1, and returned once, it is reissued by transfer as attempt 2."""
+    chain = [("a", 30000, "returned", "bank_transfer", 1, 1, 2), ("a", 30000, "returned", "bank_transfer", 2, 2, 3),
+             ("a", 30000, "settled", "bank_transfer", 3, 3, None)]
+    pays = ent(("a", "ELIGIBLE", 50000, "bank_transfer"))
+    assert new_payments(pays, in_runs(*chain), policy(max_attempts=3), claimed()).rows() == [
+        ("a", 20000, "bank_transfer", 1)]
+    back = [*chain, ("a", 20000, "returned", "bank_transfer", 1, 5, 6)]
+    assert new_payments(pays, in_runs(*back), policy(max_attempts=3), claimed()).rows() == [
+        ("a", 20000, "bank_transfer", 2)]
+    # the chain itself still goes to claim at its third return, whatever came before
+    third = [*chain[:2], ("a", 30000, "returned", "bank_transfer", 3, 3, 4)]
+    assert new_payments(ent(("a", "ELIGIBLE", 30000, "bank_transfer")), in_runs(*third), policy(max_attempts=3),
+                        claimed()).rows() == [("a", 30000, "claim", 4)]
+    # a top-up issued while a reissue was out, the reissue settled, the top-up returned:
+    # the top-up's money was sent once (it is attempt 1: nothing was pending at its run)
+    mixed = [("a", 30000, "returned", "bank_transfer", 1, 1, 2), ("a", 30000, "settled", "bank_transfer", 2, 2, None),
+             ("a", 20000, "returned", "bank_transfer", 1, 3, 4)]
+    assert new_payments(pays, in_runs(*mixed), policy(max_attempts=2), claimed()).rows() == [
+        ("a", 20000, "bank_transfer", 2)]
+
+
+def test_money_held_on_claim_stays_held_for_a_top_up_until_a_claim(policy):
+    """Three returns held the money on claim (attempt 4, in the run after the third
+    return); a top-up later goes on claim too, not by transfer to the account that
+    failed three times; a claim cancels both and pays by transfer, attempt + 1."""
+    held = [("a", 50000, "returned", "bank_transfer", n, n, n + 1) for n in (1, 2, 3)]
+    held.append(("a", 50000, "issued", "claim", 4, 4, None))
+    pays = ent(("a", "ELIGIBLE", 70000, "bank_transfer"))
+    assert new_payments(pays, in_runs(*held), policy(max_attempts=3), claimed()).rows() == [
+        ("a", 20000, "claim", 1)]
+    cancelled = [*held[:3], ("a", 50000, "cancelled", "claim", 4, 4, 6), ("a", 20000, "cancelled", "claim", 1, 5, 6)]
+    assert new_payments(pays, in_runs(*cancelled), policy(max_attempts=3), claimed("a")).rows() == [
+        ("a", 70000, "bank_transfer", 5)]
+
+
+def test_a_return_applied_in_a_run_that_paid_nothing_is_still_pending(policy):
+    """Money that came back in a run that issued nothing to the person (owed below the
+    minimum, say) is not sent again until a later run pays it."""
+    led = in_runs(("a", 50000, "returned", "bank_transfer", 1, 1, 2), ("a", 50000, "returned", "bank_transfer", 2, 2, 4))
+    got = payment_history(led).collect().row(0, named=True)
+    assert (got["came_back"], got["bank_returns"]) == (2, 2)
+
+
 def test_a_claim_of_several_held_payments_is_paid_at_their_attempt_plus_one(policy):
     """A closed account without bank details held a first payment and a top-up on claim
     (both attempt 1); the claim cancels both, and the transfer to the claimed account is
@@ -191,7 +248,7 @@ def test_a_claimant_is_paid_by_transfer_whatever_the_master_says_now(rail, polic
     assert out.rows() == [("a", 50000, "bank_transfer", 5)]  # b: held, not claimed, not paid again
     topped = attempts(*returned, ("a", 50000, "cancelled", "claim", 4), ("a", 50000, "settled", "bank_transfer", 5))
     out = new_payments(ent(("a", "ELIGIBLE", 70000, rail)), topped, policy(), claimed("a"))
-    assert out.rows() == [("a", 20000, "bank_transfer", 5)]
+    assert out.rows() == [("a", 20000, "bank_transfer", 1)]  # new money: its first sending
 
 
 # ----------------------------------------------------------------- overpayments
@@ -252,7 +309,11 @@ def test_the_payment_history_is_the_ledger_read_one_customer_at_a_time(rows):
         mine = [r for r in rows if r[0] == customer]
         last_cancel = max((r[4] for r in mine if r[2] == "cancelled"), default=0)
         assert row["paid"] == sum(r[1] for r in mine if r[2] in ("issued", "settled"))
-        assert row["came_back"] == max((r[4] for r in mine if r[2] in ("returned", "cancelled")), default=0)
+        # without the run order, a payment that came back is not sent again yet while no
+        # payment has a higher attempt (rules.payments.pending)
+        last = max(r[4] for r in mine)
+        assert row["came_back"] == max((r[4] for r in mine if r[2] in ("returned", "cancelled") and r[4] >= last),
+                                       default=0)
         assert row["bank_returns"] == max((r[4] - last_cancel for r in mine if r[2] == "returned"
                                            and r[3] == "bank_transfer" and r[4] > last_cancel), default=0)
         assert row["claimed"] is None

@@ -140,15 +140,17 @@ def test_the_reports_sql_kinds_are_the_plans_kinds(people):
     con.execute("CREATE TABLE plans (run_id VARCHAR, state VARCHAR, summary VARCHAR)")
     con.execute("CREATE TABLE claims (customer_id VARCHAR, run_id VARCHAR)")
     con.execute("CREATE TABLE ledger (customer_id VARCHAR, rail VARCHAR, status VARCHAR, attempt INTEGER, "
-                "amount BIGINT, run_id VARCHAR)")
+                "amount BIGINT, run_id VARCHAR, updated_run_id VARCHAR)")
+    # runs not recorded: the attempts stand for their order, in SQL as in Polars (payments.pending)
+    con.execute("CREATE TABLE runs (run_id VARCHAR, started_at TIMESTAMPTZ)")
     for c in claimants:
         con.execute("INSERT INTO claims VALUES (?, 'R0')", [c])
     for cid, *_ in now:  # a later run: a claim, a returned payment and a top-up, all after this one
         con.execute("INSERT INTO claims VALUES (?, 'R9')", [cid])
-        con.execute("INSERT INTO ledger VALUES (?, 'bank_transfer', 'returned', 9, 5, 'R9')", [cid])
+        con.execute("INSERT INTO ledger VALUES (?, 'bank_transfer', 'returned', 9, 5, 'R9', 'R9')", [cid])
     for r in before:
-        con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, 0, 'R0')", list(r))
-    con.executemany("INSERT INTO ledger VALUES (?, ?, 'issued', ?, ?, 'R1')",
+        con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, 0, 'R0', 'R0')", list(r))
+    con.executemany("INSERT INTO ledger VALUES (?, ?, 'issued', ?, ?, 'R1', 'R1')",
                     [[cid, rail, attempt, amount] for cid, amount, rail, attempt in now])
     sql = {k.kind: {"payments": k.payments, "amount_krw": k.amount_krw} for k in _kinds(con, "R1")}
     assert sql == plan

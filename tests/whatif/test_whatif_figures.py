@@ -142,10 +142,14 @@ EMPTY_IN_FORCE = pl.LazyFrame(schema={"customer_id": pl.String, "amount": pl.Int
 def compare(exposures, customers, in_force, ledger, claimants, policies, run_date, released, extra=None):
     """redress.whatif.compare.compare over frames: DuckDB reads them as the warehouse's
     scope_exposures, customers, entitlements and ledger."""
+    # the ledger as the warehouse holds it, of runs not recorded: the attempts stand for
+    # their order (rules.payments.pending)
+    ledger = ledger.with_columns(pl.lit(None, pl.String).alias("run_id"), pl.lit(None, pl.String).alias("updated_run_id"))
+    runs = pl.DataFrame(schema={"run_id": pl.String, "started_at": pl.Datetime("us", "UTC")})
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         for name, frame in (("scope_exposures", exposures), ("customers", customers), ("entitlements", in_force),
-                            ("ledger", ledger)):
+                            ("ledger", ledger), ("runs", runs.lazy())):
             con.register(name, frame.collect())
         return comparing.compare(con, policies, run_date, released, claimants, extra)
 
