@@ -156,6 +156,60 @@ def test_the_reports_sql_kinds_are_the_plans_kinds(people):
     assert sql == plan
 
 
+# A history in runs: each payment (rail, status, attempt, the run that issued it, and for
+# one that came back the run that applied that, that one or a later one of runs 0 to 4).
+ORDERED_HISTORY = st.lists(st.tuples(st.sampled_from(["voucher", "bank_transfer", "claim"]),
+                                     st.sampled_from(["issued", "settled", "returned", "cancelled"]),
+                                     st.integers(1, 3), st.integers(0, 4), st.integers(0, 4)), max_size=4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(people=st.lists(st.tuples(ORDERED_HISTORY, st.booleans(), st.sampled_from(["voucher", "bank_transfer", "claim"])),
+                       min_size=1, max_size=12))
+def test_the_reports_sql_kinds_are_the_plans_kinds_in_the_order_of_the_runs(people):
+    """The same as above with the order of the runs recorded (runs.started_at, as the
+    warehouse has it): money that came back in a run that then paid the person again is
+    no reissue. The report's SQL reads the order from `runs`, the plan's Polars from the
+    ledger's issued_seq and back_seq (rules.payments.LEDGER_SQL)."""
+    from redress.reports.report_facts import _kinds
+
+    runs = [f"R0-{i}" for i in range(5)]  # before this run, R1, in the order they started
+    before, now, claimants = [], [], []
+    for n, (history, claimed, rail) in enumerate(people):
+        cid = f"C{n}"
+        for r, st_, a, issued, back in history:
+            came_back = st_ in ("returned", "cancelled")
+            before.append((cid, r, st_, a, issued, max(issued, back) if came_back else None))
+        now.append((cid, 1000 * (n + 1), rail, 1))
+        claimants += [cid] if claimed else []
+    ledger = pl.DataFrame(before, schema={"customer_id": pl.String, "rail": pl.String, "status": pl.String,
+                                          "attempt": pl.Int32, "issued_seq": pl.Int64, "back_seq": pl.Int64},
+                          orient="row")
+    planned = pl.DataFrame(now, schema={"customer_id": pl.String, "amount": pl.Int64, "rail": pl.String,
+                                        "attempt": pl.Int32}, orient="row").with_columns(
+        pl.lit("B1").alias("batch_id"), pl.lit(DAY).alias("value_date"))
+    claimants_frame = pl.DataFrame({"customer_id": claimants}, schema={"customer_id": pl.String})
+    plan = plan_summary(payment_kinds(planned.lazy(), ledger.lazy(), claimants_frame.lazy()), {}, 10**12)["kinds"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE plans (run_id VARCHAR, state VARCHAR, summary VARCHAR)")
+    con.execute("CREATE TABLE claims (customer_id VARCHAR, run_id VARCHAR)")
+    con.execute("CREATE TABLE ledger (customer_id VARCHAR, rail VARCHAR, status VARCHAR, attempt INTEGER, "
+                "amount BIGINT, run_id VARCHAR, updated_run_id VARCHAR)")
+    con.execute("CREATE TABLE runs (run_id VARCHAR, started_at TIMESTAMPTZ)")
+    start = datetime(2025, 12, 1, tzinfo=timezone.utc)
+    for i, run_id in enumerate([*runs, "R1"]):
+        con.execute("INSERT INTO runs VALUES (?, ?)", [run_id, start + timedelta(hours=i)])
+    for c in claimants:
+        con.execute("INSERT INTO claims VALUES (?, 'R0-0')", [c])
+    for cid, r, st_, a, issued, back in before:
+        con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, 0, ?, ?)",
+                    [cid, r, st_, a, runs[issued], runs[back] if back is not None else runs[issued]])
+    con.executemany("INSERT INTO ledger VALUES (?, ?, 'issued', ?, ?, 'R1', 'R1')",
+                    [[cid, rail, attempt, amount] for cid, amount, rail, attempt in now])
+    sql = {k.kind: {"payments": k.payments, "amount_krw": k.amount_krw} for k in _kinds(con, "R1")}
+    assert sql == plan
+
+
 @given(amounts=st.lists(st.integers(1, 10**9), min_size=1, max_size=30), data=st.data())
 def test_kinds_and_days_each_add_up_to_the_plan(amounts, data):
     n = len(amounts)
