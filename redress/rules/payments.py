@@ -50,9 +50,12 @@ def pending(ledger: pl.LazyFrame) -> pl.LazyFrame:
     names = ledger.collect_schema().names()
     ledger = ledger.with_columns(*(pl.lit(None, pl.Int64).alias(c) for c in ("issued_seq", "back_seq")
                                    if c not in names))
-    last = ledger.group_by("customer_id").agg(pl.col("issued_seq").max().alias("_last_issue"),
-                                              pl.col("attempt").max().alias("_last_attempt"))
     back = ledger.filter(pl.col("status").is_in((RETURNED, CANCELLED)))
+    # only the few people with a payment that came back: no second group_by over every
+    # row of a ledger the caller groups already (`_paid`)
+    last = (ledger.join(back.select("customer_id").unique(), on="customer_id", how="semi")
+            .group_by("customer_id").agg(pl.col("issued_seq").max().alias("_last_issue"),
+                                         pl.col("attempt").max().alias("_last_attempt")))
     ordered = pl.col("back_seq").is_not_null() & pl.col("_last_issue").is_not_null()
     return (back.join(last, on="customer_id", how="left")
             .filter(pl.when(ordered).then(pl.col("back_seq") > pl.col("_last_issue"))
