@@ -34,6 +34,7 @@ from flows import cli_approval, cli_demo, cli_whatif  # noqa: E402 - after the l
 from redress import escape
 from redress.errors import RedressError
 from redress.inbox import require_inbox
+from redress.runtime import interrupts
 from redress.runtime.arguments import GIVEN, Once, at_least_one, same_path
 
 
@@ -367,6 +368,7 @@ def _main(argv: list[str] | None) -> int:
         _print(f"redress: {escape.terminal(line)}", file=sys.stderr)
         return 1
     _quiet_prefect(args.verbose)
+    interrupts.watch()  # a Ctrl-C that DuckDB turns into an error is still told as one
     try:
         from redress.runtime.permissions import umask_for
         from redress.settings import load_settings
@@ -377,21 +379,28 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:  # stdout closed by its reader: main's to handle, not a failure to report
         raise
     except Exception as exc:  # expected failures, of the data or of the machine, are one line
+        if interrupts.pressed():  # DuckDB's "Query interrupted", or what a press led to
+            return _interrupted()
         line = machine_error(exc)
         if line is None:
             raise
         _print(f"redress: {escape.terminal(line)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        _print("redress: interrupted", file=sys.stderr)
-        # Only Python's shutdown is left (the run's Prefect server is stopped, and dies with
-        # the command anyway). A further Ctrl-C ends the command by the signal at once:
-        # raised as KeyboardInterrupt inside a finalizer, Python would drop it and print a
-        # note after the line above (seen on a loaded machine).
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdout.flush()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        return 130
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    """The command's one line for Ctrl-C, and its exit code (128 + SIGINT)."""
+    _print("redress: interrupted", file=sys.stderr)
+    # Only Python's shutdown is left (the run's Prefect server is stopped, and dies with
+    # the command anyway). A further Ctrl-C ends the command by the signal at once:
+    # raised as KeyboardInterrupt inside a finalizer, Python would drop it and print a
+    # note after the line above (seen on a loaded machine).
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return 130
 
 
 if __name__ == "__main__":

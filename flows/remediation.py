@@ -12,7 +12,7 @@ from redress.errors import RedressError
 from redress.runtime.faults import checkpoint
 from redress.runtime.machine_errors import machine_error
 from redress.runtime.permissions import private_files
-from redress.runtime import progress
+from redress.runtime import interrupts, progress
 from redress.runtime.run_naming import flow_run_name, name_and_tag
 from redress.policy import load_policy
 from redress.results import RunSummary
@@ -97,7 +97,8 @@ def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings:
             summary.notify = progress.timed("notify", notify, ctx, settings)
         summary.report = progress.timed("report", write_report, ctx, summary)
     except BaseException as exc:
-        error = machine_error(exc) or str(exc) or type(exc).__name__
+        # A Ctrl-C during a query reaches here as DuckDB's RuntimeError("Query interrupted").
+        error = "interrupted (Ctrl-C)" if interrupts.pressed() else machine_error(exc) or str(exc) or type(exc).__name__
         # Recording the failure needs the disk and the warehouse, which may be what
         # failed: when it cannot be recorded, the next run marks this one failed.
         for record in (lambda: write_failed_report(ctx, summary, error),  # what was done, and what stopped it

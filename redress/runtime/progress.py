@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Protocol, TypeVar
 
+from redress.runtime import interrupts
 from redress.runtime.stage_counts import counts_text
 
 T = TypeVar("T")
@@ -182,12 +183,15 @@ def reporting(reporter: Reporter) -> Iterator[Reporter]:
 def timed(stage: str, run: Callable[..., T], *args) -> T:
     """run(*args), reported as a stage: started, then done with the seconds it took and
     the counts of its result (redress/runtime/stage_counts.py). A failure is not
-    reported as done: the command prints the error."""
+    reported as done: the command prints the error. Raises KeyboardInterrupt before
+    or after the stage when Ctrl-C was pressed (redress/runtime/interrupts.py)."""
+    interrupts.check()  # a Ctrl-C taken for an error and gone past ends the run here
     reporter = _reporter
     if reporter is not None:
         reporter.stage_started(stage)
     started = time.monotonic()
     result = run(*args)
+    interrupts.check()
     if reporter is not None:
         reporter.stage_done(stage, time.monotonic() - started, counts_text(stage, result))
     return result
