@@ -368,7 +368,8 @@ def _main(argv: list[str] | None) -> int:
         _print(f"redress: {escape.terminal(line)}", file=sys.stderr)
         return 1
     _quiet_prefect(args.verbose)
-    interrupts.watch()  # a Ctrl-C that DuckDB turns into an error is still told as one
+    if args.func is not cmd_serve:  # serve's Ctrl-C is Prefect's: asyncio.run's handler pauses the schedules
+        interrupts.watch()  # a Ctrl-C that DuckDB turns into an error is still told as one
     try:
         from redress.runtime.permissions import umask_for
         from redress.settings import load_settings

@@ -17,7 +17,7 @@ from redress import inbox as io
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.results import FileRead
-from redress.runtime import progress
+from redress.runtime import interrupts, progress
 from redress.vocabulary import ACCEPTED, DUPLICATE_FILE, NOT_READ, REJECTED, REJECTED_FILE, UNREADABLE_FILE
 from redress.settings import Settings
 from redress.warehouse import connect, files, quarantine
@@ -95,6 +95,10 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
                 f.check_unchanged()
                 raise
         except io.FileRejected as rejected:
+            # A Ctrl-C that DuckDB or Polars turned into an error while reading (DuckDB:
+            # "reading the Python object ... failed: KeyboardInterrupt") is no verdict on
+            # the file: recorded, its content would be passed over by every later run.
+            interrupts.check()
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
         except io.FileChanged as exc:  # nothing was written for it: a later run reads it whole

@@ -26,7 +26,10 @@ def watch() -> None:
     """Note every Ctrl-C (SIGINT) from now on, and raise KeyboardInterrupt for it as
     Python's default handler does. Main thread only (Python's rule for signal
     handlers); a no-op where SIGINT is not Python's default handler (ignored, or a
-    program embedding redress handles it)."""
+    program embedding redress handles it). Not for a command whose main thread runs an
+    asyncio loop to the end (`serve`): asyncio.run and anyio install their own SIGINT
+    handler, which cancels the loop's main task so that it can clean up, only over
+    Python's default one."""
     if threading.current_thread() is threading.main_thread() \
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)

@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# Seconds long, and finite: range() is one task, which DuckDB cancels only once it ends
+# (a range of 10^12 rows left a cancelled query running for good).
+LONG_QUERY = "SELECT count(*) FROM range(1000000000) t(x) WHERE x % 7 = 3"
 
 COMMAND = r"""
 import sys
@@ -23,7 +26,7 @@ import duckdb
 from flows import cli
 from redress.runtime import progress
 
-LONG_QUERY = "SELECT count(*) FROM range(1000000000000) t(x) WHERE x % 7 = 3"
+LONG_QUERY = {query!r}
 
 def query():
     print("querying", flush=True)
@@ -55,15 +58,25 @@ def interrupt_while_querying(tmp_path: Path, how: str) -> tuple[int, list[str], 
     """Run the command `how` of COMMAND, press Ctrl-C (SIGINT) once its query runs; its
     exit code, stdout lines and stderr."""
     script = tmp_path / "command.py"
-    script.write_text(COMMAND.format(root=str(ROOT)))
+    script.write_text(COMMAND.format(root=str(ROOT), query=LONG_QUERY))
     env = {**os.environ, "REDRESS_HMAC_KEY": "k" * 40}
     with subprocess.Popen([sys.executable, str(script), how], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, cwd=tmp_path, env=env) as command:
         assert command.stdout.readline() == "querying\n"
         time.sleep(0.5)  # inside DuckDB's execution, which checks for signals as it goes
         command.send_signal(signal.SIGINT)
-        stdout, stderr = command.communicate(timeout=60)
+        stdout, stderr = ended(command)
     return command.returncode, ["querying", *stdout.splitlines()], stderr
+
+
+def ended(command: subprocess.Popen) -> tuple[str, str]:
+    """Its stdout and stderr once it ends; killed if it does not within 120 s (a test
+    fails, never hangs)."""
+    try:
+        return command.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        command.kill()
+        raise
 
 
 def test_a_ctrl_c_during_a_query_ends_the_command_in_its_one_line(tmp_path):
@@ -99,14 +112,12 @@ def test_without_watch_duckdb_would_take_the_press_for_an_error(tmp_path):
     the press becomes RuntimeError, a traceback and exit 1 (if DuckDB one day raises
     KeyboardInterrupt itself, this fails and interrupts.py can go)."""
     script = tmp_path / "bare.py"
-    script.write_text("import duckdb, sys\nprint('querying', flush=True)\n"
-                      "duckdb.connect().execute('SELECT count(*) FROM range(1000000000000) t(x) "
-                      "WHERE x % 7 = 3').fetchall()\n")
+    script.write_text(f"import duckdb\nprint('querying', flush=True)\nduckdb.connect().execute({LONG_QUERY!r}).fetchall()\n")
     with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as bare:
         assert bare.stdout.readline() == "querying\n"
         time.sleep(0.5)
         bare.send_signal(signal.SIGINT)
-        _, stderr = bare.communicate(timeout=60)
+        _, stderr = ended(bare)
     assert bare.returncode == 1
     assert stderr.splitlines()[-1] == "RuntimeError: Query interrupted"
