@@ -76,7 +76,29 @@ def prefect_server(tmp_path_factory):
         with mock.patch.dict(os.environ, SERVER_SERVICES_OFF):
             stack.enter_context(prefect_test_harness(server_startup_timeout=180))
         stack.enter_context(prefect.settings.temporary_settings(
-            updates={prefect.settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+            updates={prefect.settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                     prefect.settings.PREFECT_LOGGING_TO_API_ENABLED: False}))
+        # Logs are not sent to the test server, by the flow runs of this process nor by
+        # the commands the tests start from it (tests/forked.py takes this environment):
+        # each record was serialised, queued, posted and stored, about 13% of the CPU of
+        # a 600-customer run and its rerun, the test server's included (2026-12-06).
+        # The modules that read logs back turn them on (`logs_to_prefect`).
+        stack.enter_context(mock.patch.dict(os.environ, LOGS_OFF))
+        yield
+
+
+LOGS_OFF = {"PREFECT_LOGGING_TO_API_ENABLED": "false"}
+
+
+@pytest.fixture(scope="module")
+def logs_to_prefect(prefect_server):
+    """Logs sent to the session's test server again, for a module whose tests read them
+    back (tests/prefect_records.py `flow_run_logs` refuses to read them otherwise): the
+    flow runs of this process and the commands started from it, as a user's are."""
+    import prefect.settings
+
+    with mock.patch.dict(os.environ, {"PREFECT_LOGGING_TO_API_ENABLED": "true"}), \
+            prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_LOGGING_TO_API_ENABLED: True}):
         yield
 
 

@@ -34,7 +34,12 @@ def task_runs(client, flow_run_id, names: set[str] | None = None, wait: float = 
 
 def flow_run_logs(client, flow_run_id) -> list:
     """The logs of one flow run this process ran, oldest first, read once every log this
-    process has queued is sent (APILogWorker.drain_all)."""
+    process has queued is sent (APILogWorker.drain_all). Refuses to read where this
+    process sends none (the tests' default: tests/conftest.py `logs_to_prefect`), so
+    that no test passes on logs that were never sent."""
+    from prefect.settings import get_current_settings
+
+    assert get_current_settings().logging.to_api.enabled, "logs are not sent to Prefect here: use logs_to_prefect"
     APILogWorker.drain_all()
     return client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
                             sort=LogSort.TIMESTAMP_ASC)

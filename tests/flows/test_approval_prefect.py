@@ -28,6 +28,13 @@ from redress.policy import DEFAULT_POLICY  # the shipped policy: require_approva
 from redress.runtime.commands import redress_line
 from test_approval import RUN_ID, cli, q
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _logs_sent(logs_to_prefect):
+    """These tests read the runs' logs back from Prefect (tests/conftest.py)."""
+    yield
+
+
 FOLDER = "p 1'c"  # a space and a quote: every printed command must quote it
 MONEY_KEYS = ("payments-by-rail-and-value-date", "treasury-schedule")
 BARE_NUMBER = re.compile(r"(?<![\w.,:/-])\d{4,}(?![\w,-])")  # a count or amount over 999 without separators

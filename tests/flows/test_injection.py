@@ -22,6 +22,13 @@ from redress.generate import generate
 from redress.sql import file_path
 from prefect_records import flow_run_logs
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _logs_sent(logs_to_prefect):
+    """These tests read the runs' logs back from Prefect (tests/conftest.py)."""
+    yield
+
+
 CRAFTED = "o'brien; COPY (SELECT 42) TO 'pwned.csv'; -- [1]*"
 IMG = "<img src=x onerror=alert(1)>.csv"
 MARKDOWN = "evil|name[x](javascript:alert(1)).csv"  # a file name cannot hold "/": no http://

@@ -17,6 +17,13 @@ from prefect_records import flow_run_logs, task_runs
 from redress.generate import RESENT, generate
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _logs_sent(logs_to_prefect):
+    """These tests read the runs' logs back from Prefect (tests/conftest.py)."""
+    yield
+
+
 RUN_DATE = date(2025, 12, 1)
 STAGE_TASKS = {"ingest inbox", "apply returns", "apply claims", "validate scope", "compute entitlements",
                "disburse", "notify", "report"}

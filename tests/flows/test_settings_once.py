@@ -20,6 +20,13 @@ from redress.generate import generate
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 from redress.settings import given, load_settings
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _logs_sent(logs_to_prefect):
+    """These tests read the runs' logs back from Prefect (tests/conftest.py)."""
+    yield
+
+
 RUN_DATE = date(2025, 12, 1)
 
 
