@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -35,14 +36,23 @@ def q(data: Path, sql: str, params=None):
         return con.execute(sql, params or []).fetchall()
 
 
-@pytest.fixture()
-def paid_once(tmp_path):
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """The four customers paid by a first run, once for the module."""
+    data = tmp_path_factory.mktemp("returns") / "data"
     for kind in ("customers", "scope", "returns"):
         (data / "inbox" / kind).mkdir(parents=True)
     (data / "inbox" / "customers" / "customers.csv").write_text(CUSTOMERS)
     (data / "inbox" / "scope" / "scope.csv").write_text(SCOPE)
     remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    return data
+
+
+@pytest.fixture()
+def paid_once(first_run, tmp_path):
+    """A copy of the first run's data folder for one test to change."""
+    data = tmp_path / "data"
+    shutil.copytree(first_run, data)
     return data
 
 
