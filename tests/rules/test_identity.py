@@ -291,7 +291,15 @@ PIECES = st.sampled_from([
     "\u00a0", "\u3000", "\u2003", "\t", "\x1c", "A", "Z", "a", "k", "İ", "Σ", "ß", "ﬁ", "é", "e\u0301", "①", "x",
     "Kim", "example.test", "_",
 ])
-TEXTS = st.one_of(st.none(), st.lists(PIECES, max_size=14).map("".join), st.text(max_size=16))
+# Any text, of characters this Python's Unicode database has assigned: the oracle above
+# is Python's NFKC (Unicode 14.0 in Python 3.11), Polars' is a later Unicode's. Unicode
+# keeps the NFKC of an assigned character the same in every later version (its
+# normalisation stability policy), but a character assigned later gets its mapping only
+# there: U+1CCD6 (Unicode 16.0's outlined A) is "A" to Polars and itself to Python 3.11,
+# which hypothesis found on 2026-12-06. redress normalises with Polars alone (identity,
+# explain, the SQL checks' keys), so it agrees with itself on those too.
+ASSIGNED = st.characters(exclude_categories=("Cs", "Cn"))
+TEXTS = st.one_of(st.none(), st.lists(PIECES, max_size=14).map("".join), st.text(ASSIGNED, max_size=16))
 
 
 @given(st.lists(TEXTS, min_size=1, max_size=40))
