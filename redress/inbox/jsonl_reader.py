@@ -2,8 +2,9 @@
 
 * JSON Lines: every line is a JSON object; the columns are the keys of all lines
   (trimmed). A string value is read as it is; any other value as its JSON text
-  (`12345` -> "12345", `true` -> "true", an object or array -> its compact JSON text,
-  a float in its shortest round-trip form: `1e3` -> "1000.0"); JSON null is missing. A
+  (`12345` -> "12345", `true` -> "true", an object or array -> its compact JSON text),
+  every number as written, inside an object or array too (`1.50` -> "1.50", `1E3` ->
+  "1E3", `-0` -> "-0": `_numbers_as_written`); JSON null is missing. A
   line that is not a JSON object, or an object with a key twice, makes the file
   unreadable_file naming the line; a reader of finance's and customer service's files
   asks for such lines to be marked instead (`malformed=True`): the line is a row, with a
@@ -62,12 +63,13 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
         if bad is not None and not malformed:
             raise FileRejected(UNREADABLE_FILE, f"line {bad} is not a JSON object")
         con.execute(f"""
-            CREATE TABLE pairs AS
-            SELECT l.row_number, e.key, CASE WHEN e.type = 'NULL' THEN NULL
-                                              WHEN e.type = 'VARCHAR' THEN e.value ->> '$'
-                                              ELSE e.value::VARCHAR END AS value
+            CREATE TABLE parsed AS
+            SELECT l.row_number, e.id, e.key, e.type, CASE WHEN e.type = 'NULL' THEN NULL
+                                                            WHEN e.type = 'VARCHAR' THEN e.value ->> '$'
+                                                            ELSE e.value::VARCHAR END AS value
             FROM (SELECT * FROM lines WHERE {is_object}) l, json_each(l.line) e""")
-        keys = [k for (k,) in con.execute("SELECT DISTINCT key FROM pairs ORDER BY key").fetchall()]
+        keys = [k for (k,) in con.execute("SELECT DISTINCT key FROM parsed ORDER BY key").fetchall()]
+        _numbers_as_written(con, [k for k in keys if not wanted or header_name(k) in wanted])
         names = {}
         for key in keys:
             names.setdefault(header_name(key), []).append(key)
@@ -117,6 +119,58 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
     if malformed:
         renamed |= {"m": MALFORMED, "w": AS_WRITTEN}
     return wide.rename(renamed).lazy()
+
+
+# A line cut into tokens that tile it: a JSON string whole (escapes included), a number,
+# a run of anything else, or a single character (`-` of `-Infinity`). Only lines that are
+# JSON objects are cut, so a number token is never inside a string.
+TOKEN = r'"(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|[^"0-9-]+|.'
+NUMBER = r"-?[0-9][0-9.eE+-]*"
+
+
+def _numbers_as_written(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
+    """`pairs` (row_number, key, value) from `parsed` (the same, with json_each's id and
+    type), each number under one of `keys` (the columns the reader wants; the others'
+    values are left out anyway) as written (SPEC "Reading files": a value that is not a
+    string is read as its JSON text; `1.50` stays "1.50", `1E2` "1E2", `-0` "-0"), where
+    DuckDB's parse gives its canonical form ("1.5", "100.0", "0"); a number inside an
+    object or array too (`[1.50]` stays "[1.50]"; the container's text stays compact).
+    An integer's canonical form is its text but for `-0`, so only the lines with another
+    number, or a container with a digit, are parsed again, with every number token
+    quoted: that turns each number into a string of its written text at the same place
+    of the same tree (json_each's `id`). A container's compact text and its quoted twin
+    cut into the same tokens but for the numbers, which are taken from the twin. NaN and
+    Infinity, which DuckDB's reader takes, are no number tokens and keep the text DuckDB
+    gives them, as written."""
+    con.execute("""
+        CREATE TEMP TABLE written AS
+        SELECT l.row_number, e.id, CASE WHEN e.type = 'VARCHAR' THEN e.value ->> '$' ELSE e.value::VARCHAR END AS text
+        FROM (SELECT row_number,
+                     array_to_string(list_transform(regexp_extract_all(line, $token),
+                         lambda t: CASE WHEN regexp_full_match(t, $number) THEN '"' || t || '"' ELSE t END), '')
+                     AS line
+              FROM lines WHERE row_number IN (
+                  SELECT row_number FROM parsed
+                  WHERE list_contains($keys, key)
+                    AND (type NOT IN ('VARCHAR', 'NULL', 'BOOLEAN', 'BIGINT', 'UBIGINT', 'OBJECT', 'ARRAY')
+                         OR (type = 'BIGINT' AND value = '0')
+                         OR (type IN ('OBJECT', 'ARRAY') AND regexp_matches(value, '[0-9]'))))) l,
+             json_each(l.line) e
+        WHERE e.type IN ('VARCHAR', 'OBJECT', 'ARRAY') AND list_contains($keys, e.key)""",
+                {"token": TOKEN, "number": NUMBER, "keys": keys})
+    if con.execute("SELECT count(*) FROM written").fetchall()[0][0] == 0:
+        con.execute("ALTER TABLE parsed RENAME TO pairs")
+        return
+    con.execute("""
+        CREATE TABLE pairs AS
+        SELECT p.row_number, p.id, p.key, CASE
+            WHEN w.text IS NULL OR p.type IN ('VARCHAR', 'NULL', 'BOOLEAN') THEN p.value
+            WHEN p.type IN ('OBJECT', 'ARRAY') THEN array_to_string(list_transform(
+                list_zip(regexp_extract_all(p.value, $token), regexp_extract_all(w.text, $token)),
+                lambda z: CASE WHEN regexp_full_match(z[1], $number) THEN z[2][2:-2] ELSE z[1] END), '')
+            WHEN regexp_full_match(w.text, $number) THEN w.text
+            ELSE p.value END AS value
+        FROM parsed p LEFT JOIN written w USING (row_number, id)""", {"token": TOKEN, "number": NUMBER})
 
 
 def _lines_own_look_alikes(con: duckdb.DuckDBPyConnection, names: dict[str, list[str]],

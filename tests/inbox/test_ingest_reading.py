@@ -153,6 +153,43 @@ def test_jsonl_values_that_are_not_strings_are_read_as_their_json_text(tmp_path)
                           (3, "123456789012345678901234567890", "s"), (4, "[]", "false")]
 
 
+# A JSON number as it may be written: sign, integer part, fraction with any trailing
+# zeros, exponent of either case with or without its sign.
+NUMBERS = st.builds(lambda sign, whole, fraction, exponent: sign + whole + fraction + exponent,
+                    st.sampled_from(["", "-"]), st.from_regex(r"0|[1-9][0-9]{0,24}", fullmatch=True),
+                    st.one_of(st.just(""), st.from_regex(r"\.[0-9]{1,8}", fullmatch=True)),
+                    st.one_of(st.just(""), st.from_regex(r"[eE][+-]?[0-9]{1,3}", fullmatch=True)))
+# strings that look like numbers, or hold a quote or backslash, beside them
+STRINGS = st.text(alphabet='0123456789.eE+- "\\é', min_size=1, max_size=8).filter(str.strip)
+
+
+def test_jsonl_numbers_are_read_as_written_not_as_parsed(tmp_path):
+    path = write(tmp_path, "s.jsonl", b'{"a": 1.50, "b": [1.50, "1.50", {"c": -0}]}\n{"a": 1E2, "b": -0}\n'
+                                      b'{"a": 12.000e-3, "b": NaN}\n{"a": -Infinity, "b": {"x": "no number"}}\n')
+    assert rows(path) == [(1, "1.50", '[1.50,"1.50",{"c":-0}]'), (2, "1E2", "-0"), (3, "12.000e-3", "NaN"),
+                          (4, "-Infinity", '{"x":"no number"}')]
+
+
+# a value of a line: ("number", its text) or ("string", the string)
+VALUES = st.one_of(NUMBERS.map(lambda text: ("number", text)), STRINGS.map(lambda text: ("string", text)))
+
+
+def _json(value: tuple[str, str]) -> str:
+    kind, text = value
+    return text if kind == "number" else json.dumps(text, ensure_ascii=False)
+
+
+@given(st.lists(st.tuples(VALUES, st.lists(VALUES, max_size=4)), min_size=1, max_size=12))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_jsonl_number_keeps_its_written_text_top_level_or_nested(tmp_path, lines):
+    text = "\n".join(f'{{"a": {_json(value)}, "b": [ {" , ".join(_json(v) for v in nested)} ]}}'
+                     for value, nested in lines)
+    path = write(tmp_path, "s.jsonl", (text + "\n").encode())
+    assert rows(path) == [(i + 1, value[1].strip() if value[0] == "string" else value[1],
+                           "[" + ",".join(_json(v) for v in nested) + "]")
+                          for i, (value, nested) in enumerate(lines)]
+
+
 def test_jsonl_keys_are_trimmed_like_csv_headers_and_blank_lines_are_not_rows(tmp_path):
     path = write(tmp_path, "s.jsonl", b'\xef\xbb\xbf{" a ": "C1"}\r\n\r\n   \n{"a": "C2", "b ": "x"}\n{}\n')
     assert rows(path) == [(1, "C1", None), (4, "C2", "x"), (5, None, None)]
