@@ -223,10 +223,12 @@ class DisburseResult:
 @dataclass(frozen=True)
 class NotifyResult:
     """Stage 5 (SPEC "Notifications"): people told for the first time, per channel and
-    per template."""
+    per template; `withheld`: the non-members never told because an address of theirs was
+    a member's in an earlier customers snapshot (redress/rules/notifications.py WITHHELD)."""
     notifications: int
     per_channel: dict[str, int]
     per_template: dict[str, int]
+    withheld: int = 0
 
 
 # The stage results a run records, in pipeline order: the fields of RunSummary that

@@ -38,7 +38,7 @@ from redress.settings import Settings
 from redress.warehouse import connect, notifications
 from redress.outbox import files as outbox
 from redress.outbox.recovery import INDEX
-from redress.rules.notifications import NEW_PEOPLE_PARAMETERS, messages, new_people_query
+from redress.rules.notifications import NEW_PEOPLE_PARAMETERS, WITHHELD, messages, new_people_query
 from redress.warehouse.reference_codes import code_parameters, settle_codes, with_first_code
 
 # Excel opens at most 1,048,576 rows; beyond that the CSV would mislead, so only Parquet.
@@ -254,6 +254,7 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     with connect(ctx.warehouse) as con:
         counts = tally(con, rows)
         count = sum(n for _, _, n in counts)
+        (withheld,), = con.execute(WITHHELD).fetchall()
         if count <= CSV_MAX_ROWS:
             # with a UTF-8 BOM, for people opening it (SPEC "Notifications"): without one, a
             # spreadsheet in a Korean locale reads the Korean messages as CP949 (found by review)
@@ -280,4 +281,6 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     _publish(tmp, ctx)
     logger.info("notifications: %s new (%s)", f"{count:,}",
                 ", ".join(f"{channel} {n:,}" for channel, n in sorted(per_channel.items())) or "none")
-    return NotifyResult(notifications=count, per_channel=per_channel, per_template=per_template)
+    if withheld:
+        logger.info("notifications: %s non-member(s) not told: an address of theirs was a member's", f"{withheld:,}")
+    return NotifyResult(notifications=count, per_channel=per_channel, per_template=per_template, withheld=withheld)

@@ -110,6 +110,7 @@ def member(con, data_dir: Path, who: str) -> str:
                                                                      {sql_literal(ACCEPTED)}, {sql_literal(REJECTED)})))
         GROUP BY ALL ORDER BY whole, file""", [])
     reviewed = in_review(con, c)
+    formerly = former_rows(con, who)
     payments = rows(con, """
         SELECT l.payment_id AS "payment id", l.amount, l.rail, l.attempt, l.status, l.status_reason AS why,
                l.batch_id AS batch, b.value_date AS "value date", l.run_id AS run
@@ -208,6 +209,13 @@ def member(con, data_dir: Path, who: str) -> str:
             reviewed, ["accessed_at", "data", "confidence", "reason", "shared by", "file", "row"])
     if held:
         out += ["", "Rows naming this customer id that were not accepted:"] + table(held, ["reason", "file", "row"])
+    if formerly:
+        for r in formerly:
+            r["accessed_at"] = wording.when(r["accessed_at"], tz)
+        out += ["", "Rows naming an email or phone this customer had in an earlier customers snapshot, and no "
+                "customer has now: each is a non-member's exposure under the current snapshot (not counted in the "
+                f"decision above), and that address is never told it is no member (accessed, in {tz} time):"] + table(
+            formerly, ["accessed_at", "data", "confidence", "named by", "file", "row"])
     if unreadable:
         out += ["", _unread(unreadable)]
     for p in payments:
@@ -228,6 +236,23 @@ def member(con, data_dir: Path, who: str) -> str:
         out += ["", "Claim rows for this reference code that were not applied:"] + table(
             refused, ["reason", "why", "file", "row", "verified by"])
     return "\n".join(out)
+
+
+def former_rows(con, who: str) -> list[dict]:
+    """The non-member exposures (SPEC "Identity resolution": no customer of the current
+    master) whose phone or email customer `who` had in an earlier customers snapshot
+    (former_addresses): data, confidence, accessed_at, named by (email or phone), file, row,
+    in time order. What the current snapshot took from them, shown with their case."""
+    return rows(con, f"""
+        WITH mine AS (SELECT address FROM former_addresses WHERE customer_id = $who)
+        SELECT n.data_category AS data, n.confidence, n.accessed_at,
+               CASE WHEN n.phone_e164 IN (SELECT address FROM mine) THEN 'phone' ELSE 'email' END AS "named by",
+               f.file_name AS file, n.row_number AS row
+        FROM non_member_exposures n
+        LEFT JOIN (SELECT file_sha256, min(file_name) AS file_name FROM ingested_files
+                   WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
+        WHERE n.phone_e164 IN (SELECT address FROM mine) OR n.email_norm IN (SELECT address FROM mine)
+        ORDER BY n.accessed_at, file, row""", {"who": who})
 
 
 def in_review(con, customer: dict) -> list[dict]:

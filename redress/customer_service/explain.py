@@ -90,6 +90,9 @@ def _answer(con, data_dir: Path, kind: str, key: str) -> str:
         if not found:
             notices = people.non_member_notices(con, kind, key)
             if not notices:
+                formerly = people.former_owners(con, key)
+                if formerly:
+                    return people.no_longer_theirs(formerly, kind)
                 raise RedressError(f"no customer or notified person with that {kind}")
             if len(notices) > 1:
                 return people.several_non_members(notices, kind)

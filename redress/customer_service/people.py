@@ -13,6 +13,7 @@ import re
 
 import polars as pl
 
+from redress import escape
 from redress.rules.identity import MOBILE_E164, email_norm, phone_e164
 from redress.rules.notifications import key_addresses
 
@@ -108,6 +109,28 @@ def several_non_members(found: list[dict], kind: str) -> str:
         key = f["person_key"].removeprefix("nonmember:")
         lines.append(f"  {masked_contact('email' if '@' in key else 'phone', key)}")
     return "\n".join(lines)
+
+
+def former_owners(con, key: str) -> list[dict]:
+    """The customers whose email or phone was `key` (normalised) in an earlier customers
+    snapshot and no longer is (former_addresses), with the file of the snapshot that
+    changed it: customer_id, file; [] when none. Only asked when no customer has the
+    address now and no non-member was told at it."""
+    return [{"customer_id": c, "file": f} for c, f in con.execute("""
+        SELECT a.customer_id, min(i.file_name) FROM former_addresses a
+        LEFT JOIN ingested_files i ON i.kind = 'customers' AND i.file_sha256 = a.file_sha256
+        WHERE a.address = ? GROUP BY a.customer_id ORDER BY a.customer_id""", [key]).fetchall()]
+
+
+def no_longer_theirs(formerly: list[dict], kind: str) -> str:
+    """For `explain` of an address no customer has now that `former_owners` found: whose
+    it was, and what that means for rows naming it (SPEC "Identity resolution": they are
+    non-member exposures under the current snapshot; the address is not told so)."""
+    whose = ", ".join(f"{escape.terminal(f['customer_id'])} (until {escape.terminal(f['file'] or 'a later snapshot')})"
+                      for f in formerly)
+    return (f"No customer has this {kind} now; it was the {kind} of customer {whose} in an earlier customers "
+            "snapshot. Rows naming it are non-member exposures under the current snapshot, not counted for that "
+            "customer, and nobody is told at it that they are no member: explain the customer id to see the rows.")
 
 
 def several(found: list[dict], kind: str) -> str:

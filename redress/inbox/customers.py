@@ -152,7 +152,7 @@ def promote_customers(con: duckdb.DuckDBPyConnection, sha: str) -> int:
                         f"TO {sql.identifier(column)}")
     con.execute(f"ALTER TABLE customers_staging ADD COLUMN file_sha256 VARCHAR DEFAULT {sql.literal(sha)}")
     con.execute("ALTER TABLE customers_staging ALTER COLUMN file_sha256 DROP DEFAULT")  # filled; no later default
-    customers_table.replace_with_staging(con)
+    customers_table.replace_with_staging(con, sha)
     return con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
 
 

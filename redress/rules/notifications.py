@@ -64,7 +64,11 @@ TEMPLATES = {
 # out (its address may have changed since: a landline listed for outreach by hand whose
 # email comes later), and nothing goes to an address anyone was told at (found by review:
 # a member told at their phone, whose phone the next snapshot changed, so the row naming
-# it became a non-member's; the handset told it would be paid was told it was no member). SQL, not Polars,
+# it became a non-member's; the handset told it would be paid was told it was no member),
+# nor to a key any of whose rows names an address a member had in an earlier customers
+# snapshot (former_addresses; found by review: a member told by text, whose email the
+# next snapshot changed, was told at the old email that they were no member; WITHHELD
+# counts them for the run's report). SQL, not Polars,
 # for speed: it joins the warehouse's entitlements, customers and non_member_exposures
 # where they are; a query, which the notify stage stores as a table with each person's
 # reference code (tasks/notify.py new_people), with NEW_PEOPLE_PARAMETERS (every code
@@ -85,6 +89,7 @@ non_member_keys AS (
     -- Grouped by the stable key: a phone key has one phone; an email key has no phone.
     SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email
     FROM non_member_exposures WHERE {non_members_too} GROUP BY recipient
+    HAVING NOT {member_before}
 ),
 told_non_members AS (  -- the few non-members' of tens of millions of notifications, scanned once
     SELECT person_key, recipient FROM notifications WHERE {non_members_too} AND starts_with(person_key, 'nonmember:')
@@ -120,6 +125,17 @@ SELECT person_key, kind, customer_id, {address} AS recipient,
        reason, amount, rail, exposed_categories
 FROM people
 """
+# SQL over a group of non_member_exposures rows: any of them names an address that a
+# member had in an earlier customers snapshot (its phone or email is in former_addresses).
+MEMBER_BEFORE = ("coalesce(bool_or(phone_e164 IN (SELECT address FROM former_addresses) "
+                 "OR email_norm IN (SELECT address FROM former_addresses)), false)")
+# The non-member keys never told that NEW_PEOPLE leaves out for MEMBER_BEFORE: how many.
+WITHHELD = f"""
+SELECT count(*) FROM (
+    SELECT recipient FROM non_member_exposures
+    WHERE 'nonmember:' || recipient NOT IN (SELECT person_key FROM notifications WHERE starts_with(person_key, 'nonmember:'))
+    GROUP BY recipient HAVING {MEMBER_BEFORE})
+"""
 NEW_PEOPLE_PARAMETERS = {
     "mobile": MOBILE_E164, "test_account": v.TEST_ACCOUNT, "member": v.MEMBER, "non_member": v.NON_MEMBER,
     "sms": v.SMS, "email": v.EMAIL, "no_channel": v.NO_CHANNEL,
@@ -131,7 +147,7 @@ def new_people_query(slices: int = 1, part: int = 0) -> str:
     the non-members with slice 0: over part = 0 .. slices - 1, every person once,
     whatever `slices`. ValueError for a part outside the slices."""
     return NEW_PEOPLE.format(in_slice=customer_slice(slices, part), non_members_too="true" if part == 0 else "false",
-                             address=message_address("phone", "email"))
+                             address=message_address("phone", "email"), member_before=MEMBER_BEFORE)
 
 
 def key_addresses(where: str) -> str:

@@ -1,5 +1,6 @@
 """Writes of `customers`: the current customer master (SPEC "Input: customers
-snapshot"). The one module that writes the table (redress/warehouse/schema.py OWNERS);
+snapshot"), and of `former_addresses`, the contacts its customers had in earlier
+masters. The one module that writes the two tables (redress/warehouse/schema.py OWNERS);
 every function runs inside the caller's transaction when there is one.
 """
 
@@ -7,11 +8,29 @@ from __future__ import annotations
 
 import duckdb
 
+from redress.warehouse import table_exists
 
-def replace_with_staging(con: duckdb.DuckDBPyConnection) -> None:
+
+def replace_with_staging(con: duckdb.DuckDBPyConnection, sha: str) -> None:
     """`customers_staging`, already holding exactly customers' columns in their order
     (redress/inbox/customers.py promote_customers), becomes `customers`: renamed, so no
-    row is copied or sorted."""
+    row is copied or sorted. First each contact a customer of the master it replaces had
+    and no longer has in it (an email or phone changed, or the customer gone) is kept in
+    `former_addresses`, with `sha`, the new snapshot's SHA-256: once, whatever the
+    snapshots that follow (a contact that comes back and goes again keeps its first row)."""
+    if table_exists(con, "customers"):
+        con.execute("""
+            INSERT INTO former_addresses
+            WITH changed AS (
+                SELECT o.customer_id,
+                       unnest([CASE WHEN o.email_norm IS DISTINCT FROM n.email_norm THEN o.email_norm END,
+                               CASE WHEN o.phone_e164 IS DISTINCT FROM n.phone_e164 THEN o.phone_e164 END]) AS address
+                FROM customers o LEFT JOIN customers_staging n USING (customer_id)
+                WHERE o.email_norm IS DISTINCT FROM n.email_norm OR o.phone_e164 IS DISTINCT FROM n.phone_e164)
+            SELECT DISTINCT c.address, c.customer_id, ? FROM changed c
+            ANTI JOIN former_addresses f USING (customer_id, address)
+            WHERE c.address IS NOT NULL
+            ORDER BY c.customer_id, c.address""", [sha])
     con.execute("DROP TABLE IF EXISTS customers")
     con.execute("ALTER TABLE customers_staging RENAME TO customers")
 

@@ -73,6 +73,17 @@ CREATE TABLE IF NOT EXISTS customers (
     file_sha256   VARCHAR NOT NULL
 );
 
+-- The contacts (email_norm, phone_e164) a customer had in an earlier customer master and
+-- not in the snapshot that replaced it (an email or phone changed, or the customer left
+-- the master): a scope row naming such an address only is a non-member's exposure under
+-- the current master, but the address was a member's, who is never told they are no
+-- member (redress/rules/notifications.py; `explain` lists those rows with the customer).
+CREATE TABLE IF NOT EXISTS former_addresses (
+    address       VARCHAR NOT NULL,      -- a normalised email or E.164 phone
+    customer_id   VARCHAR NOT NULL,
+    file_sha256   VARCHAR NOT NULL       -- the snapshot that replaced it
+);
+
 CREATE TABLE IF NOT EXISTS scope_exposures (
     file_sha256   VARCHAR NOT NULL,
     row_number    BIGINT NOT NULL,
@@ -303,6 +314,7 @@ OWNERS = {
     "non_member_exposures": "redress/warehouse/scope_rows.py",
     "review": "redress/warehouse/scope_rows.py",
     "customers": "redress/warehouse/customers.py",
+    "former_addresses": "redress/warehouse/customers.py",
     "quarantine": "redress/warehouse/quarantine.py",
     "classified_files": "redress/warehouse/increments.py",
     "entitlements": "redress/warehouse/entitlements.py",

@@ -146,3 +146,50 @@ def test_a_phone_told_as_a_member_is_not_told_again_as_a_non_member_after_the_ma
     assert q(data, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
     said = explain(data, "C2")
     assert "Decision: none now." in said and "50,000 KRW paid before is not taken back" in said
+
+
+def test_an_email_a_member_had_before_is_not_told_it_is_no_member_and_explain_shows_its_rows(tmp_path):
+    """Found by review: C2 was told by text; a row named C2 only by email. The next
+    snapshot changed C2's email, so that row became a non-member's exposure and the old
+    email, never written to, was told it was no member. An address a member had in an
+    earlier snapshot is never told so (former_addresses), whether the change came in a
+    later run or in the same run as the first snapshot; the run counts it, and explain
+    shows the row with C2 and whose the address was."""
+    import os
+    import shutil
+
+    from redress.customer_service.explain import explain
+
+    data = tmp_path / "data"
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    first = data / "inbox" / "customers" / "customers-1.csv"
+    first.write_text(CUSTOMERS, encoding="utf-8")
+    (data / "inbox" / "scope" / "scope.csv").write_text(
+        f"{HEADER}\n,,010-3333-4444,name,2025-07-01T10:00:00,,log\n"
+        ",C2@Example.com,,entrance_code,2025-07-02T10:00:00,,log\n", encoding="utf-8")
+    run(data)
+    assert q(data, "SELECT person_key, recipient, channel FROM notifications") == [
+        ("customer:C2", "+821033334444", "sms")]
+    second = data / "inbox" / "customers" / "customers-2.csv"
+    second.write_text(CUSTOMERS.replace("c2@example.com", "lee@example.com"), encoding="utf-8")
+    os.utime(second, (first.stat().st_mtime + 60,) * 2)  # dropped later: the current master
+    summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert q(data, "SELECT recipient, data_category FROM non_member_exposures") == [("c2@example.com", "entrance_code")]
+    assert q(data, "SELECT address, customer_id FROM former_addresses") == [("c2@example.com", "C2")]
+    assert q(data, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
+    assert summary["notify"]["notifications"] == 0 and summary["notify"]["withheld"] == 1
+    texts = [p.read_text(encoding="utf-8") for p in sorted((data / "reports").glob("*/summary.md"))]
+    assert len(texts) == 2 and "Not told: 1 non-member contact(s)" in texts[1] and "Not told" not in texts[0]
+    said = explain(data, "C2")
+    formerly = said.split("Rows naming an email or phone this customer had in an earlier customers snapshot", 1)[1]
+    assert "entrance_code" in formerly and "email" in formerly and "scope.csv" in formerly
+    assert explain(data, "C2@example.com").startswith(
+        "No customer has this email now; it was the email of customer C2 (until customers-2.csv)")
+
+    # one run over both snapshots, the later one current: the same people told
+    fresh = tmp_path / "fresh" / "data"
+    shutil.copytree(data / "inbox", fresh / "inbox")
+    told = remediation(data_dir=fresh, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert told["notify"]["withheld"] == 1
+    assert q(fresh, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
