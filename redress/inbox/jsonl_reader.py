@@ -35,9 +35,20 @@ from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
 
 
 NOT_AN_OBJECT = "the line is not a JSON object"
-KEY_TWICE = "the line gives a key twice"
-LOOK_ALIKE = ("the line gives a key that reads as a column's name without being it (Customer_ID for customer_id), "
-              "which the file's other lines do not: name it exactly")
+# printf formats (DuckDB's, bound): the key (its first 60 characters), and the column it reads as
+KEY_TWICE = "the line gives the key '%s' twice"
+LOOK_ALIKE = ("the line gives the key '%s', which reads as the column %s without being it, and the file's other "
+              "lines do not: name it exactly")
+
+
+def key_twice(key: str) -> str:
+    """The MALFORMED text of a line that gives `key` twice."""
+    return KEY_TWICE % key[:60]
+
+
+def look_alike_key(key: str, column: str) -> str:
+    """The MALFORMED text of a line whose `key` only reads as `column`."""
+    return LOOK_ALIKE % (key[:60], column)
 
 
 def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = ()) -> pl.LazyFrame:
@@ -95,18 +106,23 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
                                SELECT (t.row_number, k.key) FROM twice t JOIN keymap k USING (name))""")
             # A key only like a column's, in some lines: those lines keep their other keys
             # but neither that key's value nor the column's beside it (which is meant is a guess).
-            con.execute("""CREATE TABLE alike AS SELECT DISTINCT row_number FROM pairs JOIN keymap USING (key)
-                           WHERE list_contains(?::VARCHAR[], name)""", [alike])
+            con.execute("""CREATE TABLE alike AS SELECT row_number, min(name) AS name FROM pairs JOIN keymap USING (key)
+                           WHERE list_contains(?::VARCHAR[], name) GROUP BY row_number""", [alike])
             con.execute("""DELETE FROM pairs WHERE key IN (SELECT key FROM keymap WHERE list_contains(?::VARCHAR[], name))
                            OR (row_number IN (SELECT row_number FROM alike)
                                AND key IN (SELECT key FROM keymap WHERE list_contains(?::VARCHAR[], name)))""",
                         [alike, meant])
+            con.register("meant_by", pl.DataFrame({"name": alike, "column": [_meant(n, wanted) for n in alike]},
+                                                  schema={"name": pl.String, "column": pl.String}))
             con.execute(f"""
                 CREATE TABLE bad AS
-                SELECT row_number, '{NOT_AN_OBJECT}' AS m, line FROM lines WHERE NOT ({is_object})
-                UNION ALL SELECT DISTINCT t.row_number, '{KEY_TWICE}', l.line FROM twice t JOIN lines l USING (row_number)
-                UNION ALL SELECT a.row_number, ?, l.line FROM alike a JOIN lines l USING (row_number)
-                          WHERE a.row_number NOT IN (SELECT row_number FROM twice)""", [LOOK_ALIKE])
+                SELECT row_number, $not_an_object AS m, line FROM lines WHERE NOT ({is_object})
+                UNION ALL SELECT t.row_number, printf($key_twice, left(min(t.name), 60)), any_value(l.line)
+                          FROM twice t JOIN lines l USING (row_number) GROUP BY t.row_number
+                UNION ALL SELECT a.row_number, printf($look_alike, left(a.name, 60), b.column), l.line
+                          FROM alike a JOIN lines l USING (row_number) JOIN meant_by b USING (name)
+                          WHERE a.row_number NOT IN (SELECT row_number FROM twice)""",
+                        {"not_an_object": NOT_AN_OBJECT, "key_twice": KEY_TWICE, "look_alike": LOOK_ALIKE})
             flagged = "LEFT JOIN bad USING (row_number)"
         # one column per trimmed key: at most one raw key per line (checked above)
         select = [f"max(value) FILTER (WHERE name = ${i + 1}) AS c{i}" for i in range(len(names))]
@@ -171,6 +187,11 @@ def _numbers_as_written(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None
             WHEN regexp_full_match(w.text, $number) THEN w.text
             ELSE p.value END AS value
         FROM parsed p LEFT JOIN written w USING (row_number, id)""", {"token": TOKEN, "number": NUMBER})
+
+
+def _meant(name: str, wanted: tuple[str, ...]) -> str:
+    """The wanted column that key `name` reads as (columns.py look_alike)."""
+    return next(w for w in wanted if look_alike(w) == look_alike(name))
 
 
 def _lines_own_look_alikes(con: duckdb.DuckDBPyConnection, names: dict[str, list[str]],

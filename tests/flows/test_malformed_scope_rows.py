@@ -20,7 +20,7 @@ import pytest
 
 from flows.remediation import remediation
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
-from redress.inbox.jsonl_reader import LOOK_ALIKE
+from redress.inbox.jsonl_reader import key_twice, look_alike_key
 
 HEADER = "customer_id,email,phone,data_category,accessed_at,confidence,source"
 CUSTOMERS = "customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account\n" + \
@@ -86,8 +86,12 @@ def test_each_malformed_row_is_quarantined_alone_by_file_and_row(first):
         ("scope_01.csv", 2, "malformed_row", {"malformed": BEYOND}),
         ("scope_01.csv", 5, "malformed_row", {"malformed": BEYOND}),
         ("scope_02.jsonl", 2, "malformed_row", {"malformed": "the line is not a JSON object"}),
-        ("scope_02.jsonl", 3, "malformed_row", {"malformed": "the line gives a key twice"}),
-        ("scope_02.jsonl", 4, "malformed_row", {"malformed": LOOK_ALIKE})]
+        ("scope_02.jsonl", 3, "malformed_row", {"malformed": "the line gives the key 'customer_id' twice"}),
+        ("scope_02.jsonl", 4, "malformed_row", {"malformed": look_alike_key("Confidence", "confidence")})]
+    assert key_twice("customer_id") == "the line gives the key 'customer_id' twice"
+    assert look_alike_key("Confidence", "confidence") == (
+        "the line gives the key 'Confidence', which reads as the column confidence without being it, and the file's "
+        "other lines do not: name it exactly")
     # nothing of a malformed row is read as evidence: its values may sit under the wrong names
     assert q(data, "SELECT count(*) FROM scope_rows WHERE malformed IS NOT NULL AND "
                    "coalesce(customer_id, email, phone, data_category, accessed_at_raw, confidence, source) IS NOT NULL"

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from redress import inbox as io
-from redress.inbox.jsonl_reader import KEY_TWICE, LOOK_ALIKE, NOT_AN_OBJECT
+from redress.inbox.columns import header_name
+from redress.inbox.jsonl_reader import NOT_AN_OBJECT, key_twice, look_alike_key
 
 WANT = ("a", "b", "c")
 BEYOND = "more fields than the header (quote values that contain commas)"
@@ -62,6 +63,7 @@ line = st.one_of(
     st.sampled_from([('{"a": "x", "a": "y", "c": "z"}', {"c": "z"}), ('{"b": "x", " b": "y"}', {})]).map(
         lambda t: ("twice", t[0], t[1])),
 )
+TWICE = {'{"a": "x", "a": "y", "c": "z"}': "a", '{"b": "x", " b": "y"}': "b"}  # the key each line gives twice
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -70,9 +72,10 @@ def test_a_jsonl_line_that_is_no_clear_object_is_marked_or_refuses_the_file(tmp_
     path = tmp_path / "r.jsonl"
     path.write_text("".join(text + "\n" for _, text, _ in lines), encoding="utf-8")
     got = read(path, malformed=True)
-    said = {"object": None, "not": NOT_AN_OBJECT, "twice": KEY_TWICE}
+    said = {"object": None, "not": NOT_AN_OBJECT}
     assert [r["row_number"] for r in got] == list(range(1, len(lines) + 1))
-    assert [r["malformed"] for r in got] == [said[kind] for kind, _, _ in lines]
+    assert [r["malformed"] for r in got] == [key_twice(TWICE[text]) if kind == "twice" else said[kind]
+                                             for kind, text, _ in lines]
     assert [r["as_written"] for r in got] == [None if kind == "object" else text for kind, text, _ in lines]
     for r, (kind, _, values) in zip(got, lines):
         # a sound line's values as written; one that is no object keeps none; one with a
@@ -280,7 +283,7 @@ def test_a_scope_jsonl_line_that_is_no_clear_object_is_kept_empty_and_marked(tmp
                     encoding="utf-8")
     got = io.scope_frame(path).collect().to_dicts()
     assert [(r["row_number"], r["customer_id"], r["data_category"], r["malformed"]) for r in got] == [
-        (1, "C1", "name", None), (2, None, None, NOT_AN_OBJECT), (3, None, None, KEY_TWICE)]
+        (1, "C1", "name", None), (2, None, None, NOT_AN_OBJECT), (3, None, None, key_twice("customer_id"))]
     assert "as_written" not in got[0]
 
 
@@ -690,7 +693,7 @@ def test_a_jsonl_key_only_like_a_column_marks_its_line_alone_unless_the_file_nam
     """Found by review (carried over): one line of a JSON Lines scope, returns or claims
     file whose key only read as a column (`Confidence` beside `confidence`) refused the
     whole file, and every other line's person went unpaid until it was sent again. Each
-    such line is now marked alone (LOOK_ALIKE, its text as written), keeping its other
+    such line is now marked alone (look_alike_key: naming the key and the column, its text as written), keeping its other
     keys but neither value of that column; a file that names the column so on every
     line and never exactly is still refused as missing it (its naming, not a line's),
     and a snapshot (no `malformed`) is refused as before."""
@@ -715,7 +718,8 @@ def test_a_jsonl_key_only_like_a_column_marks_its_line_alone_unless_the_file_nam
         return
     got = read(path, malformed=True)
     assert [r["row_number"] for r in got] == list(range(1, len(lines) + 1))
-    assert [r["malformed"] for r in got] == [LOOK_ALIKE if o else None for o in odd]
+    assert [r["malformed"] for r in got] == [look_alike_key(header_name(alike), "b") if o else None
+                                             for o, (_, alike) in zip(odd, lines)]
     assert [r["as_written"] for r in got] == [t if o else None for t, o in zip(texts, odd)]
     assert [r["a"] for r in got] == [f"C{n}" for n in range(len(lines))]  # every line keeps its other keys
     assert [r["b"] for r in got] == [f"x{n}" if kind == "exact" else None for n, (kind, _) in enumerate(lines)]
@@ -728,4 +732,5 @@ def test_a_scope_jsonl_line_with_a_look_alike_key_is_quarantined_alone_and_the_o
                     '{"customer_id": "C3", "data_category": "email", "accessed_at": "2025-07-01"}\n', encoding="utf-8")
     got = io.scope_frame(path).collect().to_dicts()
     assert [(r["row_number"], r["customer_id"], r["data_category"], r["confidence"], r["malformed"]) for r in got] == [
-        (1, "C1", "name", "confirmed", None), (2, None, None, None, LOOK_ALIKE), (3, "C3", "email", None, None)]
+        (1, "C1", "name", "confirmed", None), (2, None, None, None, look_alike_key("Confidence", "confidence")),
+        (3, "C3", "email", None, None)]
