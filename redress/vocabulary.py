@@ -230,6 +230,8 @@ GATE_REASONS = {
     "amount_not_positive": "a payment of zero or less",
     "overpays_entitlement": "payments above what the customer is entitled to",
     "payment_not_in_one_batch": "a payment in no batch, or in two",
+    "payment_unlike_its_batch": "a payment of another rail or value date than its batch",
+    "transfer_to_another_account": "a bank transfer to an account that is neither the customer's nor their claim's",
     "voucher_parts_mismatch": "voucher products that do not add up to the payment",
     "missing_batch_id": "a batch without an id",
     "duplicate_batch_id": "two batches with one id",

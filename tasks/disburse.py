@@ -84,13 +84,10 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     with connect(ctx.warehouse) as con:
         # A claimant is paid to their latest claim's account, never the master's (SPEC
         # "Input: claims from customer service").
-        plan_file = plan_payments(con, ctx.work_dir / "due.parquet", policy, ctx.run_date, f"""
-            WITH claimed AS ({claims_table.latest_bank_details_sql()})
-            SELECT customer_id, bank_code, bank_account FROM claimed
-            UNION ALL BY NAME
-            SELECT customer_id, bank_code, bank_account FROM customers
-            WHERE bank_valid AND customer_id NOT IN (SELECT customer_id FROM claimed)""",
-            next_seq={(rail, day): seq for rail, day, seq in seqs}, released=released, work_dir=ctx.work_dir)
+        plan_file = plan_payments(con, ctx.work_dir / "due.parquet", policy, ctx.run_date,
+                                  claims_table.paying_accounts_sql(),
+                                  next_seq={(rail, day): seq for rail, day, seq in seqs}, released=released,
+                                  work_dir=ctx.work_dir)
     (ctx.work_dir / "due.parquet").unlink()
     # From here on the plan is a file: DuckDB, which spills, and Polars's streaming
     # engine read it (at 33.7M customers it is 30M payments, about 4 GB as a frame).

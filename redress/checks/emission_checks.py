@@ -64,6 +64,7 @@ from redress.sql import customer_slice, file_path, identifier
 from redress.policy import Policy, VoucherProduct
 from redress.checks.quality import check, require
 from redress.checks.suites import EXPECTATIONS_DIR, SuiteResult
+from redress.warehouse.claims import paying_accounts_sql
 from redress.warehouse.exports import ROW_FINGERPRINT
 
 # Planned payments per slice of ledger_after's customers (stage_checked): as many
@@ -151,6 +152,11 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
     # above their entitlement; an old overpayment (the scope shrank) is no clawback and
     # no failure either. Every row of a customer carries the customer's verdict.
     _drop(con, "ledger_after")
+    # Where each transfer the plan makes may go: the account planning read (a claim's,
+    # else the master's valid one), so a plan edited by hand between its run and its
+    # approval cannot send money elsewhere (found by review: an account changed in
+    # plan_payments was released to the bank file).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE paying_accounts AS {paying_accounts_sql()}")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE ledger_touched AS
         SELECT payment_id, customer_id, amount, rail, batch_id, status FROM ledger
@@ -173,11 +179,12 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
             WITH planned AS (SELECT * FROM planned_payments WHERE {in_slice}),
             rows AS (
                 SELECT payment_id, customer_id, amount, rail, batch_id, status,
-                       false AS planned, true AS parts_sum_ok
+                       false AS planned, true AS parts_sum_ok, NULL::DATE AS value_date,
+                       NULL::VARCHAR AS bank_code, NULL::VARCHAR AS bank_account
                 FROM ledger_touched WHERE {in_slice}
                 UNION ALL
                 SELECT payment_id, customer_id, amount, rail, batch_id, {_ISSUED},
-                       true, {_parts_sum_ok(products)}
+                       true, {_parts_sum_ok(products)}, value_date, bank_code, bank_account
                 FROM planned),
             paid AS (
                 SELECT customer_id,
@@ -185,19 +192,27 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
                        coalesce(sum(amount) FILTER (status IN {LIVE}), 0) AS paid_after
                 FROM rows GROUP BY customer_id),
             entitled AS (SELECT customer_id, amount FROM entitlements WHERE {in_slice}),
-            batch_ids AS (SELECT batch_id, count(*) AS n FROM planned_batches GROUP BY batch_id)
+            batch_ids AS (SELECT batch_id, count(*) AS n, any_value(rail) AS rail, any_value(value_date) AS value_date
+                          FROM planned_batches GROUP BY batch_id)
             SELECT r.payment_id, r.customer_id, r.amount, typeof(r.amount) = 'BIGINT' AS amount_is_bigint,
                    r.rail, r.batch_id, r.status, r.planned,
                    coalesce(e.amount, 0) AS entitled, p.paid_before, p.paid_after,
                    coalesce(p.paid_after <= greatest(coalesce(e.amount, 0), p.paid_before), false)
                        AS within_entitlement,
                    coalesce(NOT r.planned OR b.n = 1, false) AS in_one_batch,
+                   coalesce(NOT r.planned OR b.batch_id IS NULL  -- no batch: in_one_batch says so
+                            OR (b.rail = r.rail AND b.value_date = r.value_date), false) AS in_its_batch,
+                   coalesce(NOT r.planned OR r.rail <> {_BANK}
+                            OR (a.bank_code = r.bank_code AND a.bank_account = r.bank_account), false)
+                       AS to_paying_account,
                    r.parts_sum_ok
             FROM rows r
             LEFT JOIN paid p ON p.customer_id = r.customer_id
             LEFT JOIN entitled e ON e.customer_id = r.customer_id
-            LEFT JOIN batch_ids b ON b.batch_id = r.batch_id""")
+            LEFT JOIN batch_ids b ON b.batch_id = r.batch_id
+            LEFT JOIN paying_accounts a ON a.customer_id = r.customer_id AND r.planned AND r.rail = {_BANK}""")
     con.execute("DROP TABLE ledger_touched")
+    con.execute("DROP TABLE paying_accounts")
 
     # day_cash: bank transfers of the batch's value date, earlier runs' batches plus this
     # plan's (SPEC: no day's outflow above daily_cash_cap); NULL off the bank rail.
@@ -259,7 +274,10 @@ def gate_fingerprint(con: duckdb.DuckDBPyConnection, policy: Policy, planned: Pa
     same rows give the same fingerprint, staged or not (an approval stages the
     payments only when the fingerprint has moved). Two equal fingerprints mean the
     suites would read the same rows under the same rules (a collision of the row
-    hashes aside, as for the analyst exports' fingerprints)."""
+    hashes aside, as for the analyst exports' fingerprints). The accounts the ledger
+    suite holds transfers to (paying_accounts_sql: customers and claims) are left out:
+    only a run changes them, and a run supersedes a waiting plan first, so an unmoved
+    plan still pays the accounts its gate passed."""
     digest = hashlib.sha256()
     for table in GATE_INPUTS:
         if table == "planned_payments" and planned is not None:

@@ -32,6 +32,20 @@ def record_accepted(con: duckdb.DuckDBPyConnection, *, sha256: str, run_id: str,
         ORDER BY s.row_number""", [sha256, run_id, claimed_at]).fetchall()[0][0]
 
 
+def paying_accounts_sql() -> str:
+    """SQL (no parameters): customer_id, bank_code, bank_account where a bank transfer to
+    each customer goes, at most one row per customer: their latest claim's account, else
+    the master's account when valid (SPEC "Input: claims from customer service": a
+    claimant is paid to the claim's account, never the master's). What disburse plans
+    with, and what the gate before emission holds every planned transfer to."""
+    return f"""
+        WITH claimed AS ({latest_bank_details_sql()})
+        SELECT customer_id, bank_code, bank_account FROM claimed
+        UNION ALL BY NAME
+        SELECT customer_id, bank_code, bank_account FROM customers
+        WHERE bank_valid AND customer_id NOT IN (SELECT customer_id FROM claimed)"""
+
+
 def latest_bank_details_sql() -> str:
     """SQL (no parameters): customer_id, bank_code, bank_account of each claimant's
     latest claim, the details the next bank transfer to them is paid to."""

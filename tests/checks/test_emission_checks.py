@@ -75,9 +75,18 @@ def plan_file(planned: pl.DataFrame, folder: Path) -> Path:
     return path
 
 
+# customer_id, bank_code, bank_account, bank_valid: the master's bank details
+CUSTOMERS = [("c1", None, None, False), ("c2", "004", "1234567890", True), ("c3", "004", "1234567890", True),
+             ("c4", None, None, False), ("c5", "011", "9876543210", False)]
+
+
 def warehouse(tmp_path: Path, *, earlier: bool = True) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with connect(path) as con:
+        con.executemany(
+            "INSERT INTO customers (customer_id, status, created_at, is_test, payout_method, bank_code, bank_account, "
+            "bank_valid, file_sha256) VALUES (?, 'active', '2020-01-01', false, 'bank_transfer', ?, ?, ?, 'snapshot')",
+            CUSTOMERS)
         con.executemany(
             "INSERT INTO entitlements VALUES (?, ?, 'R0', ?, 1, 'name', 'name', ?, ?, ?)",
             [(c, POLICY_ID, reason, base, amount, rail) for c, reason, base, amount, rail in ENTITLEMENTS],
@@ -143,6 +152,24 @@ def with_amount(payment_id: str, amount: int) -> list[tuple]:
     return [(p, c, amount if p == payment_id else a, r, b, d) for p, c, a, r, b, d in PLAN]
 
 
+def set_where(customer_id: str, **values):
+    """A change of the planned frame: the columns given set on one customer's payment."""
+    return lambda frame: frame.with_columns(
+        pl.when(pl.col("customer_id") == customer_id).then(pl.lit(v)).otherwise(pl.col(c)).alias(c)
+        for c, v in values.items())
+
+
+CLAIM_OF_C3 = ("INSERT INTO claims VALUES ('ABCDEFGH', 'c3', '020', '5555555555', '2025-11-30', 'CS1', 0, 'claims', "
+               "1, 'R0', '2025-11-30')")
+
+
+def test_a_claimant_paid_to_their_latest_claim_s_account_passes(tmp_path, caps, slicing):
+    later = CLAIM_OF_C3.replace("'5555555555'", "'6666666666'").replace("'2025-11-30')", "'2025-12-01')")
+    path = staged(tmp_path, caps, sql=[CLAIM_OF_C3, later],
+                  planned=set_where("c3", bank_code="020", bank_account="6666666666"))
+    assert failed_reasons(path, "ledger", caps) == set()
+
+
 def add_one_to(column: str, batch_id: str):
     return lambda frame: frame.with_columns(
         pl.when(pl.col("batch_id") == batch_id).then(pl.col(column) + 1).otherwise(pl.col(column)).alias(column)
@@ -179,13 +206,29 @@ BROKEN = [
                  {"duplicate_payment_id"}, id="payment-id-already-in-ledger"),
     # a gate never loses a row: hash(NULL) is not NULL, so the sliced ledger_after keeps it
     pytest.param("ledger", {"payments": [*PLAN[:2], (PLAN[2][0], None, *PLAN[2][2:])]}, {},
-                 {"missing_customer_id", "overpays_entitlement"}, id="payment-without-customer"),
+                 {"missing_customer_id", "overpays_entitlement", "transfer_to_another_account"},
+                 id="payment-without-customer"),
     pytest.param("ledger", {"planned": add_one_to("voucher_travel", V1)}, {}, {"voucher_parts_mismatch"},
                  id="voucher-parts-not-summing"),
     pytest.param("ledger", {"planned": lambda f: f.with_columns(pl.lit(None, pl.Int64).alias("voucher_beauty"))},
                  {}, {"voucher_parts_mismatch"}, id="voucher-part-missing"),
     pytest.param("ledger", {"summary": lambda s: s.filter(pl.col("batch_id") != V1)}, {},
                  {"payment_not_in_one_batch"}, id="payment-without-batch"),
+    # a plan moved after it was checked (an approval runs the gate again): found by review,
+    # an account changed in plan_payments went to the bank file
+    pytest.param("ledger", {"planned": set_where("c2", bank_account="9999999999")}, {},
+                 {"transfer_to_another_account"}, id="transfer-to-another-account"),
+    pytest.param("ledger", {"planned": set_where("c2", bank_code="088")}, {},
+                 {"transfer_to_another_account"}, id="transfer-to-another-bank"),
+    pytest.param("ledger", {"sql": ["UPDATE customers SET bank_valid = false WHERE customer_id = 'c2'"]}, {},
+                 {"transfer_to_another_account"}, id="transfer-to-details-not-valid"),
+    # a claimant is paid to their latest claim's account, never the master's
+    pytest.param("ledger", {"sql": [CLAIM_OF_C3]}, {}, {"transfer_to_another_account"},
+                 id="claimant-paid-to-the-master-s-account"),
+    pytest.param("ledger", {"planned": set_where("c1", rail="bank_transfer")}, {},
+                 {"payment_unlike_its_batch", "transfer_to_another_account"}, id="voucher-made-a-transfer"),
+    pytest.param("ledger", {"planned": set_where("c2", value_date=date(2025, 12, 2))}, {},
+                 {"payment_unlike_its_batch"}, id="payment-dated-unlike-its-batch"),
     pytest.param("ledger", {"planned": lambda f: f.with_columns(pl.col("amount").cast(pl.Float64))}, {},
                  {"amount_not_whole_minor_units"}, id="fractional-amount-type"),
     pytest.param("ledger", {"payments": with_amount("20251201-V0001-000001", 0)}, {}, {"amount_not_positive"},

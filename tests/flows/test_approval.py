@@ -209,6 +209,26 @@ def test_a_plan_whose_entitlements_moved_is_checked_again_and_refused_in_one_lin
     assert not (copy / "outbox" / "batches").exists() or not any((copy / "outbox" / "batches").iterdir())
 
 
+def test_a_plan_whose_transfer_account_was_edited_is_refused_in_one_line(copy):
+    """Found by review: plan_payments edited by hand between the run and its approval, a
+    transfer's account changed: the gate ran again (the fingerprint moved) and passed, and
+    the money went to that account in pain.001. The ledger suite now holds each planned
+    transfer to the account the customer is paid to, so the approval stops; nothing is
+    paid or told and the plan still waits."""
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        (payment,), = con.execute("SELECT payment_id FROM plan_payments WHERE run_id = ? AND rail = 'bank_transfer' "
+                                  "ORDER BY payment_id LIMIT 1", [RUN_ID]).fetchall()
+        con.execute("UPDATE plan_payments SET bank_code = '088', bank_account = '9999999999' WHERE payment_id = ?",
+                    [payment])
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Treasury")
+    assert code == 1 and len(err) == 1, err
+    assert "suite ledger failed" in err[0] and "transfer_to_another_account" in err[0], err[0]
+    assert q(copy, "SELECT count(*) FROM ledger") == [(0,)]
+    assert q(copy, "SELECT count(*) FROM notifications") == [(0,)]
+    assert q(copy, "SELECT state FROM plans") == [("waiting",)]
+    assert not (copy / "outbox" / "batches").exists() or not any((copy / "outbox" / "batches").iterdir())
+
+
 def test_rejected_plan_is_refused_and_the_next_run_plans_afresh_with_new_batch_ids(copy):
     waiting_md = (copy / "reports" / RUN_ID / "plan.md").read_text(encoding="utf-8")
     code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park", "--note", "wrong cap")
