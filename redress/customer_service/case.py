@@ -78,8 +78,11 @@ def member(con, data_dir: Path, who: str) -> str:
     """The case of customer `who` (a customer id in the master); RedressError when none."""
     customer = rows(con, "SELECT * FROM customers WHERE customer_id = ?", [who])
     if not customer:
-        raise RedressError(f"no customer or reference code {who!r} in the warehouse")
-    c = customer[0]
+        c = left_the_master(con, who)
+        if c is None:
+            raise RedressError(f"no customer or reference code {who!r} in the warehouse")
+    else:
+        c = customer[0]
     notice = next(iter(rows(con, "SELECT * FROM notifications WHERE customer_id = ?", [who])), None)
     ent = next(iter(rows(con, "SELECT * FROM entitlements WHERE customer_id = ?", [who])), None)
     policy = run_policy(con, ent["run_id"] if ent else None)
@@ -129,9 +132,18 @@ def member(con, data_dir: Path, who: str) -> str:
         ORDER BY file, row""", [notice["reference_code"] if notice else None])
 
     closed = f", closed {wording.when(c['closed_at'], tz)}" if c["closed_at"] else ""
-    out = [f"Customer {escape.terminal(c['customer_id'])}: {c['status']} account, opened "
-           f"{wording.when(c['created_at'], tz)}{closed} (times in {tz} time)." + (" This is a test or internal account." if c["is_test"] else ""),
-           f"Contact on file: phone {escape.terminal(c['phone'] or 'none')}, email {escape.terminal(c['email'] or 'none')}."]
+    if c.get("current_snapshot") is not None:  # paid or told before, then left out of the master
+        out = [f"Customer {escape.terminal(c['customer_id'])}: not in the current customers snapshot "
+               f"({escape.terminal(c['current_snapshot'])}), though an earlier snapshot held them: no decision is "
+               "made for them now and nothing more is paid. If they are still a customer, the snapshot left them "
+               "out: send one that holds them.",
+               "Contact on file: none now."]
+    else:
+        out = [f"Customer {escape.terminal(c['customer_id'])}: {c['status']} account, opened "
+               f"{wording.when(c['created_at'], tz)}{closed} (times in {tz} time)."
+               + (" This is a test or internal account." if c["is_test"] else ""),
+               f"Contact on file: phone {escape.terminal(c['phone'] or 'none')}, "
+               f"email {escape.terminal(c['email'] or 'none')}."]
     out.append("")
     if ent is None:
         # paid before under evidence a later run reads otherwise (the master's phone or
@@ -236,6 +248,25 @@ def member(con, data_dir: Path, who: str) -> str:
         out += ["", "Claim rows for this reference code that were not applied:"] + table(
             refused, ["reason", "why", "file", "row", "verified by"])
     return "\n".join(out)
+
+
+def left_the_master(con, who: str) -> dict | None:
+    """A customer row for `who` when no customer of the current master has that id but
+    the warehouse paid, held or told them before (ledger, notifications, claims): a
+    later snapshot left them out. Every column empty, and `current_snapshot`, the file
+    name of the current master; None when nothing is known of the id."""
+    known = con.execute("""
+        SELECT EXISTS (SELECT 1 FROM ledger WHERE customer_id = $who)
+            OR EXISTS (SELECT 1 FROM notifications WHERE customer_id = $who)
+            OR EXISTS (SELECT 1 FROM claims WHERE customer_id = $who)""", {"who": who}).fetchall()[0][0]
+    if not known:
+        return None
+    (snapshot,), = con.execute("""
+        SELECT coalesce(min(file_name), '(none)') FROM ingested_files
+        WHERE kind = 'customers' AND file_sha256 IN (SELECT file_sha256 FROM customers LIMIT 1)""").fetchall()
+    columns = [name for (name,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers'").fetchall()]
+    return {**dict.fromkeys(columns), "customer_id": who, "is_test": False, "current_snapshot": snapshot}
 
 
 def former_rows(con, who: str) -> list[dict]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import duckdb
 
+from redress.vocabulary import LIVE_STATUSES, sql_list
 from redress.warehouse import table_exists
 
 
@@ -33,6 +34,17 @@ def replace_with_staging(con: duckdb.DuckDBPyConnection, sha: str) -> None:
             ORDER BY c.customer_id, c.address""", [sha])
     con.execute("DROP TABLE IF EXISTS customers")
     con.execute("ALTER TABLE customers_staging RENAME TO customers")
+
+
+def left_out(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(customers of the current master that `customers_staging` does not hold, those of
+    them with money paid or held in the ledger): who a new snapshot leaves out, before it
+    is promoted. Such a customer gets no decision under it and is paid nothing more;
+    what they had is not taken back (SPEC "Ledger": no clawback)."""
+    return con.execute(f"""
+        SELECT count(*), count(*) FILTER (WHERE o.customer_id IN (
+            SELECT customer_id FROM ledger WHERE status IN {sql_list(LIVE_STATUSES)}))
+        FROM customers o ANTI JOIN customers_staging n USING (customer_id)""").fetchall()[0]
 
 
 def retime(con: duckdb.DuckDBPyConnection, created_at: str, closed_at: str, params: dict) -> int:

@@ -15,6 +15,7 @@ import pytest
 
 from flows.remediation import remediation
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
+from redress.errors import RedressError
 
 RUN_DATE = date(2025, 12, 1)
 HEADER = "customer_id,email,phone,data_category,accessed_at,confidence,source"
@@ -193,3 +194,43 @@ def test_an_email_a_member_had_before_is_not_told_it_is_no_member_and_explain_sh
     told = remediation(data_dir=fresh, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert told["notify"]["withheld"] == 1
     assert q(fresh, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
+
+
+def test_a_customer_paid_then_left_out_of_the_next_snapshot_is_still_explained_by_id_and_code(tmp_path):
+    """Found by review: C2 was paid and told; the next snapshot left C2 out, and explain
+    of C2, or of the reference code in C2's message, said there was no such customer,
+    though the ledger held C2's payment. The case now says C2 is not in the current
+    snapshot, what was paid and told, and that it is not taken back; a row naming C2 by
+    id is shown as not accepted."""
+    import os
+
+    from redress.customer_service.explain import explain
+
+    data = tmp_path / "data"
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    first = data / "inbox" / "customers" / "customers-1.csv"
+    first.write_text(CUSTOMERS, encoding="utf-8")
+    (data / "inbox" / "scope" / "scope.csv").write_text(f"{HEADER}\nC2,,,name,2025-07-01T10:00:00,,log\n",
+                                                        encoding="utf-8")
+    run(data)
+    (code,), = q(data, "SELECT reference_code FROM notifications WHERE customer_id = 'C2'")
+    second = data / "inbox" / "customers" / "customers-2.csv"
+    second.write_text("".join(line for line in CUSTOMERS.splitlines(keepends=True) if not line.startswith("C2,")),
+                      encoding="utf-8")
+    os.utime(second, (first.stat().st_mtime + 60,) * 2)  # dropped later: the current master
+    summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert q(data, "SELECT count(*) FROM customers WHERE customer_id = 'C2'") == [(0,)]
+    left = ("1 customer(s) of the previous snapshot not in it, 1 of them paid or held before: no decision and "
+            "nothing more paid for them, nothing taken back")
+    assert [(f["file_name"], f["detail"]) for f in summary["ingest"]["files"]] == [("customers-2.csv", left)]
+    (page,) = [p for p in (data / "reports").glob("R20251202-*/summary.md")]
+    assert f"| customers | customers-2.csv | accepted: {left} | 3 |" in page.read_text(encoding="utf-8")
+    said = explain(data, "C2")
+    assert said.startswith("Customer C2: not in the current customers snapshot (customers-2.csv)")
+    assert "Decision: none now." in said and "50,000 KRW paid before is not taken back" in said
+    assert "unknown_customer_id" in said.split("Rows naming this customer id that were not accepted:", 1)[1]
+    assert code in said  # the message C2 was sent
+    assert explain(data, code, by="CS0042") == said
+    with pytest.raises(RedressError, match="no customer or reference code 'C9'"):
+        explain(data, "C9")
