@@ -109,7 +109,8 @@ def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: st
                CASE WHEN c.malformed IS NOT NULL THEN to_json(struct_pack(malformed := c.malformed))
                     ELSE to_json(struct_pack(customer_id := c.customer_id, email := c.email, phone := c.phone,
                         data_category := c.data_category, accessed_at := c.accessed_at_raw,
-                        confidence := c.confidence_raw, source := c.source)) END::VARCHAR AS row_json
+                        confidence := c.confidence_raw, source := c.source)) END::VARCHAR AS row_json,
+               c.resolved_id AS customer_id
         FROM {_AGREED}
         JOIN (SELECT DISTINCT file_sha256, file_name FROM ingested_files
               WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)}

@@ -96,9 +96,12 @@ def member(con, data_dir: Path, who: str) -> str:
                    WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL) f USING (file_sha256)
         WHERE e.customer_id = ? ORDER BY e.accessed_at, file, row""", [who])
     held = rows(con, """
-        SELECT q.reason, q.file_name AS file, q.row_number AS row FROM quarantine q
-        WHERE q.kind = 'scope' AND json_extract_string(q.row_json, '$.customer_id') = ?
-        ORDER BY file, row""", [who])
+        SELECT q.reason, q.file_name AS file, q.row_number AS row,
+               CASE WHEN json_extract_string(q.row_json, '$.customer_id') = $who THEN 'customer id'
+                    ELSE 'email or phone' END AS "named by"
+        FROM quarantine q
+        WHERE q.kind = 'scope' AND (json_extract_string(q.row_json, '$.customer_id') = $who OR q.customer_id = $who)
+        ORDER BY file, row""", {"who": who})
     # Scope evidence nobody's values were read from: malformed rows (their values may be
     # shifted: redress/inbox/scope.py) and files refused whole, but for a file whose
     # content another folder has since read as its own kind, accepted or rejected by its
@@ -220,7 +223,8 @@ def member(con, data_dir: Path, who: str) -> str:
         out += ["", f"Rows held in review that could be this customer's (accessed, in {tz} time):"] + table(
             reviewed, ["accessed_at", "data", "confidence", "reason", "shared by", "file", "row"])
     if held:
-        out += ["", "Rows naming this customer id that were not accepted:"] + table(held, ["reason", "file", "row"])
+        out += ["", "Rows naming this customer (by id, or by an email or phone resolved to them) that were not "
+                "accepted:"] + table(held, ["reason", "named by", "file", "row"])
     if formerly:
         for r in formerly:
             r["accessed_at"] = wording.when(r["accessed_at"], tz)

@@ -51,6 +51,10 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
     # the warehouse some forty times, and each ALTER is a write of its own.
     if "name" in tables.get("customers", ()):
         con.execute("ALTER TABLE customers DROP COLUMN IF EXISTS name")
+    # A quarantined scope row's resolved customer, for explain; rows of earlier runs have
+    # none until the next full classification derives them again.
+    if "quarantine" in tables and "customer_id" not in tables["quarantine"]:
+        con.execute("ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS customer_id VARCHAR")
     # Approval before release: who released a run's plan, when, with what note; and the
     # report's exposure counts, kept so an approval's page does not count them again.
     for column, kind in (("approved_by", "VARCHAR"), ("approved_at", "TIMESTAMPTZ"), ("approval_note", "VARCHAR"),

@@ -17,10 +17,14 @@ def masked_account(column: str) -> str:
             f"THEN '******' || right({column}, 4) ELSE '******' END")
 
 
+# The columns a file's or a checked file's rows give (a scope row's customer_id is validate's).
+COLUMNS = "(run_id, kind, file_sha256, file_name, row_number, reason, detail, row_json)"
+
+
 def add_file(con: duckdb.DuckDBPyConnection, run_id: str, kind: str, sha256: str, file_name: str,
              reason: str, detail: str | None) -> None:
     """One row for a file rejected whole (row_number and row_json NULL)."""
-    con.execute("INSERT INTO quarantine VALUES (?, ?, ?, ?, NULL, ?, ?, NULL)",
+    con.execute(f"INSERT INTO quarantine {COLUMNS} VALUES (?, ?, ?, ?, NULL, ?, ?, NULL)",
                 [run_id, kind, sha256, file_name, reason, detail])
 
 
@@ -34,7 +38,7 @@ def add_failing_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, kind: str, 
     then reason, so the same file gives the same rows."""
     fields = ", ".join(f"{name} := {expr}" for name, expr in row_fields.items())
     con.execute(f"""
-        INSERT INTO quarantine
+        INSERT INTO quarantine {COLUMNS}
         SELECT ?, ?, ?, ?, f.row_number, f.reason, ?, to_json(struct_pack({fields}))::VARCHAR
         FROM failures f LEFT JOIN {staging} s USING (row_number)
         ORDER BY f.row_number, f.reason""", [run_id, kind, sha256, file_name, detail])

@@ -131,8 +131,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
     row_number    BIGINT,
     reason        VARCHAR NOT NULL,
     detail        VARCHAR,
-    row_json      VARCHAR                -- the row as given, JSON; customers rows masked
+    row_json      VARCHAR,               -- the row as given, JSON; customers rows masked
                                          -- (see masked_account)
+    customer_id   VARCHAR                -- a scope row's: the customer its identifiers resolved
+                                         -- to, for `explain` (exposure_before_account_created, or a
+                                         -- row rule failed on a row naming a customer by email)
 );
 
 -- Which accepted scope files are classified, under which basis (redress/warehouse/increments.py):

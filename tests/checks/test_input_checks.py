@@ -145,7 +145,7 @@ def test_the_cross_check_agrees_with_the_recorded_classification(tmp_path):
     with connect(path) as con:
         con.register("c", classified)
         con.execute("""INSERT INTO quarantine SELECT 'R1', 'scope', file_sha256, 'f.csv', row_number,
-                       reason, NULL, NULL FROM c WHERE destination = 'quarantine'""")
+                       reason, NULL, NULL, NULL FROM c WHERE destination = 'quarantine'""")
         con.execute("""INSERT INTO review BY NAME SELECT file_sha256, row_number, reason, matched_by, candidates,
                        email, phone, data_category, accessed_at, confidence FROM c WHERE destination = 'review'""")
         counts = input_checks.classification_counts(con)

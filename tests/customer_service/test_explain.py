@@ -26,6 +26,7 @@ from redress.customer_service.explain import explain
 from redress.errors import RedressError
 from redress.policy import DEFAULT_POLICY, load_policy
 from redress.warehouse import connect
+from redress.warehouse.quarantine import COLUMNS as QUARANTINE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 12, 3, 9, 0, tzinfo=timezone.utc)
@@ -492,7 +493,7 @@ def test_a_file_refused_among_the_scope_files_is_listed_until_another_folder_rea
     with connect(folder / "warehouse.duckdb") as con:
         for sha, name, other in (("s-acc", "snapshot_ok.csv", "accepted"), ("s-rej", "snapshot_dup.csv", "rejected"),
                                  ("s-ref", "snapshot_cols.csv", "missing_column"), ("s-lost", "lost.csv", None)):
-            con.execute("INSERT INTO quarantine VALUES ('R1', 'scope', ?, ?, NULL, 'missing_column', 'x', NULL)",
+            con.execute(f"INSERT INTO quarantine {QUARANTINE_COLUMNS} VALUES ('R1', 'scope', ?, ?, NULL, 'missing_column', 'x', NULL)",
                         [sha, name])
             con.execute("INSERT INTO ingested_files VALUES (?, ?, 'scope', 10, 'missing_column', 'x', NULL, 'R1', "
                         "'2025-12-01 00:00:00+00', NULL)", [sha, name])

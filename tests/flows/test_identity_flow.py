@@ -6,6 +6,7 @@ re-normalised, and only a mobile number is sent a text (SPEC "Identity resolutio
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -67,9 +68,21 @@ def test_the_run_succeeds_and_the_checks_agree_on_every_row(identity_run):
 
 def test_the_dotted_capital_i_email_resolves_and_is_quarantined_as_before_the_account(identity_run):
     data, _ = identity_run
-    assert q(data, "SELECT row_number, reason FROM quarantine WHERE kind = 'scope'") == [
-        (1, "exposure_before_account_created")]
+    assert q(data, "SELECT row_number, reason, customer_id FROM quarantine WHERE kind = 'scope'") == [
+        (1, "exposure_before_account_created", "C1")]
     assert q(data, "SELECT email_norm FROM customers WHERE customer_id = 'C1'") == [("denİz@example.com",)]
+
+
+def test_explain_shows_a_row_resolved_by_email_and_quarantined_with_its_customer(identity_run):
+    """Found by review: the row naming C1 by email only, quarantined as accessed before
+    C1's account existed, was missing from explain of C1, which listed only rows naming
+    the customer id: an agent could not say why that exposure did not count."""
+    from redress.customer_service.explain import explain
+
+    data, _ = identity_run
+    held = explain(data, "C1").split("that were not accepted:", 1)[1].splitlines()
+    assert re.fullmatch(r"\s*exposure_before_account_created\s+email or phone\s+scope\.csv\s+1\s*", held[3]), held
+    assert len(held) == 4 or not held[4].strip(), held
 
 
 def test_fullwidth_phone_and_fullwidth_at_sign_resolve_and_are_paid(identity_run):
@@ -229,7 +242,7 @@ def test_a_customer_paid_then_left_out_of_the_next_snapshot_is_still_explained_b
     said = explain(data, "C2")
     assert said.startswith("Customer C2: not in the current customers snapshot (customers-2.csv)")
     assert "Decision: none now." in said and "50,000 KRW paid before is not taken back" in said
-    assert "unknown_customer_id" in said.split("Rows naming this customer id that were not accepted:", 1)[1]
+    assert re.search(r"unknown_customer_id\s+customer id\s+scope\.csv\s+1", said.split("not accepted:", 1)[1])
     assert code in said  # the message C2 was sent
     assert explain(data, code, by="CS0042") == said
     with pytest.raises(RedressError, match="no customer or reference code 'C9'"):

@@ -476,7 +476,7 @@ def test_a_big_partition_is_sorted_in_several_ranges_and_reads_back_whole(tmp_pa
         scope_rows(con, "a" * 64, 5000)
         ledger_rows(con, "R20251201-001", 3000)
         con.execute("INSERT INTO quarantine SELECT 'R20251201-001', 'scope', 'f', 'all bad.csv', "
-                    "CASE WHEN i % 500 = 0 THEN NULL ELSE i END, 'bad_row', NULL, '{}' FROM range(4000) t(i)")
+                    "CASE WHEN i % 500 = 0 THEN NULL ELSE i END, 'bad_row', NULL, '{}', NULL FROM range(4000) t(i)")
     monkeypatch.setattr(exports, "SLICE_ROWS", 700)
     monkeypatch.setattr(exports, "ROW_GROUP_ROWS", 1000)
     ranges = []

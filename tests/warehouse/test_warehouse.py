@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from redress.warehouse import connect, masked_account
 from redress.warehouse.schema import tables
+from redress.warehouse.quarantine import COLUMNS as QUARANTINE_COLUMNS
 
 
 def mask(con, value: str | None) -> str | None:
@@ -57,7 +58,7 @@ def test_an_earlier_warehouse_loses_names_and_full_accounts_when_opened(tmp_path
                     "file_name VARCHAR NOT NULL, row_number BIGINT, reason VARCHAR NOT NULL, detail VARCHAR, row_json VARCHAR)")
         old = {"customer_id": "C9", "name": "Choi Hana", "status": "zombie", "bank_account": "9876543210"}
         scope = {"customer_id": "C1", "email": "x@example.com"}
-        con.execute("INSERT INTO quarantine VALUES ('R1', 'customers', 'f1', 'c.csv', 2, 'invalid_status', NULL, ?), "
+        con.execute(f"INSERT INTO quarantine {QUARANTINE_COLUMNS} VALUES ('R1', 'customers', 'f1', 'c.csv', 2, 'invalid_status', NULL, ?), "
                     "('R1', 'scope', 'f2', 's.csv', 3, 'unknown_category', NULL, ?), "
                     "('R1', 'customers', 'f1', 'c.csv', NULL, 'rejected_file', '1 failure(s)', NULL)",
                     [json.dumps(old), json.dumps(scope)])
