@@ -223,8 +223,8 @@ class DisburseResult:
 @dataclass(frozen=True)
 class NotifyResult:
     """Stage 5 (SPEC "Notifications"): people told for the first time, per channel and
-    per template; `withheld`: the non-members never told because an address of theirs was
-    a member's in an earlier customers snapshot (redress/rules/notifications.py WITHHELD)."""
+    per template; `withheld`: the non-member addresses never told because a member had
+    them in an earlier customers snapshot (redress/rules/notifications.py WITHHELD)."""
     notifications: int
     per_channel: dict[str, int]
     per_template: dict[str, int]

@@ -38,7 +38,8 @@ from redress.settings import Settings
 from redress.warehouse import connect, notifications
 from redress.outbox import files as outbox
 from redress.outbox.recovery import INDEX
-from redress.rules.notifications import NEW_PEOPLE_PARAMETERS, WITHHELD, messages, new_people_query
+from redress.rules.identity import MOBILE_E164
+from redress.rules.notifications import NEW_PEOPLE_PARAMETERS, messages, new_people_query, withheld_query
 from redress.warehouse.reference_codes import code_parameters, settle_codes, with_first_code
 
 # Excel opens at most 1,048,576 rows; beyond that the CSV would mislead, so only Parquet.
@@ -254,7 +255,7 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     with connect(ctx.warehouse) as con:
         counts = tally(con, rows)
         count = sum(n for _, _, n in counts)
-        (withheld,), = con.execute(WITHHELD).fetchall()
+        (withheld,), = con.execute(withheld_query(), {"mobile": MOBILE_E164}).fetchall()
         if count <= CSV_MAX_ROWS:
             # with a UTF-8 BOM, for people opening it (SPEC "Notifications"): without one, a
             # spreadsheet in a Korean locale reads the Korean messages as CP949 (found by review)
@@ -282,5 +283,5 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     logger.info("notifications: %s new (%s)", f"{count:,}",
                 ", ".join(f"{channel} {n:,}" for channel, n in sorted(per_channel.items())) or "none")
     if withheld:
-        logger.info("notifications: %s non-member(s) not told: an address of theirs was a member's", f"{withheld:,}")
+        logger.info("notifications: %s non-member address(es) not told: a member had it", f"{withheld:,}")
     return NotifyResult(notifications=count, per_channel=per_channel, per_template=per_template, withheld=withheld)

@@ -256,13 +256,14 @@ def member(con, data_dir: Path, who: str) -> str:
 
 def left_the_master(con, who: str) -> dict | None:
     """A customer row for `who` when no customer of the current master has that id but
-    the warehouse paid, held or told them before (ledger, notifications, claims): a
-    later snapshot left them out. Every column empty, and `current_snapshot`, the file
+    the warehouse paid, held or told them before, or kept an address of theirs (ledger,
+    notifications, claims, former_addresses): a later snapshot left them out. Every column empty, and `current_snapshot`, the file
     name of the current master; None when nothing is known of the id."""
     known = con.execute("""
         SELECT EXISTS (SELECT 1 FROM ledger WHERE customer_id = $who)
             OR EXISTS (SELECT 1 FROM notifications WHERE customer_id = $who)
-            OR EXISTS (SELECT 1 FROM claims WHERE customer_id = $who)""", {"who": who}).fetchall()[0][0]
+            OR EXISTS (SELECT 1 FROM claims WHERE customer_id = $who)
+            OR EXISTS (SELECT 1 FROM former_addresses WHERE customer_id = $who)""", {"who": who}).fetchall()[0][0]
     if not known:
         return None
     (snapshot,), = con.execute("""

@@ -89,14 +89,16 @@ def _answer(con, data_dir: Path, kind: str, key: str) -> str:
         found = people.by_contact(con, kind, key)
         if not found:
             notices = people.non_member_notices(con, kind, key)
+            # an address a customer had before: said first, whoever else its rows told
+            formerly = people.former_owners(con, key)
+            before = [people.no_longer_theirs(formerly, kind)] if formerly else []
             if not notices:
-                formerly = people.former_owners(con, key)
-                if formerly:
-                    return people.no_longer_theirs(formerly, kind)
+                if before:
+                    return before[0]
                 raise RedressError(f"no customer or notified person with that {kind}")
-            if len(notices) > 1:
-                return people.several_non_members(notices, kind)
-            return _non_member(con, data_dir, notices[0])
+            told = (people.several_non_members(notices, kind) if len(notices) > 1
+                    else _non_member(con, data_dir, notices[0]))
+            return "\n\n".join([*before, told])
         if len(found) > 1:
             return people.several(found, kind)
         key = found[0]["customer_id"]

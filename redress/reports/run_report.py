@@ -96,7 +96,7 @@ def _funnel(d: Destinations | None, facts: ReportFacts) -> list[dict]:
               ("eligible customers", p.eligible_customers, False)]
     if d is not None:
         steps += [("rows quarantined", d.quarantine, True), ("rows in review", d.review, True),
-                  ("non-member rows (told, not paid)", d.non_member, True)]
+                  ("non-member rows (never paid; each address told once)", d.non_member, True)]
     return [{"label": label, "count": count, "side": side} for label, count, side in steps]
 
 

@@ -65,10 +65,12 @@ TEMPLATES = {
 # email comes later), and nothing goes to an address anyone was told at (found by review:
 # a member told at their phone, whose phone the next snapshot changed, so the row naming
 # it became a non-member's; the handset told it would be paid was told it was no member),
-# nor to a key any of whose rows names an address a member had in an earlier customers
-# snapshot (former_addresses; found by review: a member told by text, whose email the
-# next snapshot changed, was told at the old email that they were no member; WITHHELD
-# counts them for the run's report). SQL, not Polars,
+# nor to an address a member had in an earlier customers snapshot (former_addresses;
+# found by review: a member told by text, whose email the next snapshot changed, was
+# told at the old email that they were no member; WITHHELD counts them). Only the
+# address a message would go to: another phone or email in the same rows is no member's
+# (a second review: a phone beside a former member's email in one row is still told).
+# SQL, not Polars,
 # for speed: it joins the warehouse's entitlements, customers and non_member_exposures
 # where they are; a query, which the notify stage stores as a table with each person's
 # reference code (tasks/notify.py new_people), with NEW_PEOPLE_PARAMETERS (every code
@@ -89,7 +91,6 @@ non_member_keys AS (
     -- Grouped by the stable key: a phone key has one phone; an email key has no phone.
     SELECT recipient AS person, max(phone_e164) AS phone, min(email_norm) AS email
     FROM non_member_exposures WHERE {non_members_too} GROUP BY recipient
-    HAVING NOT {member_before}
 ),
 told_non_members AS (  -- the few non-members' of tens of millions of notifications, scanned once
     SELECT person_key, recipient FROM notifications WHERE {non_members_too} AND starts_with(person_key, 'nonmember:')
@@ -118,6 +119,8 @@ people AS (
     -- non-members looked up in every notification, not every notification scanned in full
     WHERE address NOT IN (SELECT recipient FROM notifications
                           WHERE {non_members_too} AND recipient IN (SELECT address FROM non_members))
+      -- nor to an address a member had before: they are no non-member (WITHHELD counts them)
+      AND address NOT IN (SELECT address FROM former_addresses)
 )
 SELECT person_key, kind, customer_id, {address} AS recipient,
        CASE WHEN coalesce(regexp_matches(phone, $mobile), false) THEN $sms
@@ -125,16 +128,12 @@ SELECT person_key, kind, customer_id, {address} AS recipient,
        reason, amount, rail, exposed_categories
 FROM people
 """
-# SQL over a group of non_member_exposures rows: any of them names an address that a
-# member had in an earlier customers snapshot (its phone or email is in former_addresses).
-MEMBER_BEFORE = ("coalesce(bool_or(phone_e164 IN (SELECT address FROM former_addresses) "
-                 "OR email_norm IN (SELECT address FROM former_addresses)), false)")
-# The non-member keys never told that NEW_PEOPLE leaves out for MEMBER_BEFORE: how many.
-WITHHELD = f"""
-SELECT count(*) FROM (
-    SELECT recipient FROM non_member_exposures
-    WHERE 'nonmember:' || recipient NOT IN (SELECT person_key FROM notifications WHERE starts_with(person_key, 'nonmember:'))
-    GROUP BY recipient HAVING {MEMBER_BEFORE})
+# The non-member addresses never told that NEW_PEOPLE leaves out because a member had
+# them in an earlier customers snapshot (former_addresses): how many. Binds $mobile.
+WITHHELD = """
+SELECT count(DISTINCT address) FROM ({keys})
+WHERE 'nonmember:' || person NOT IN (SELECT person_key FROM notifications WHERE starts_with(person_key, 'nonmember:'))
+  AND address IN (SELECT address FROM former_addresses)
 """
 NEW_PEOPLE_PARAMETERS = {
     "mobile": MOBILE_E164, "test_account": v.TEST_ACCOUNT, "member": v.MEMBER, "non_member": v.NON_MEMBER,
@@ -147,7 +146,13 @@ def new_people_query(slices: int = 1, part: int = 0) -> str:
     the non-members with slice 0: over part = 0 .. slices - 1, every person once,
     whatever `slices`. ValueError for a part outside the slices."""
     return NEW_PEOPLE.format(in_slice=customer_slice(slices, part), non_members_too="true" if part == 0 else "false",
-                             address=message_address("phone", "email"), member_before=MEMBER_BEFORE)
+                             address=message_address("phone", "email"))
+
+
+def withheld_query() -> str:
+    """WITHHELD over every non-member key (key_addresses), binding $mobile: the addresses
+    never told because a member had them in an earlier customers snapshot."""
+    return WITHHELD.format(keys=key_addresses("true"))
 
 
 def key_addresses(where: str) -> str:

@@ -181,7 +181,9 @@ def test_an_email_a_member_had_before_is_not_told_it_is_no_member_and_explain_sh
     first.write_text(CUSTOMERS, encoding="utf-8")
     (data / "inbox" / "scope" / "scope.csv").write_text(
         f"{HEADER}\n,,010-3333-4444,name,2025-07-01T10:00:00,,log\n"
-        ",C2@Example.com,,entrance_code,2025-07-02T10:00:00,,log\n", encoding="utf-8")
+        ",C2@Example.com,,entrance_code,2025-07-02T10:00:00,,log\n"
+        # C2's by the email now; later a mobile nobody had, beside a former member's email: told
+        ",c2@example.com,010-5555-5555,order_history,2025-07-03T10:00:00,,log\n", encoding="utf-8")
     run(data)
     assert q(data, "SELECT person_key, recipient, channel FROM notifications") == [
         ("customer:C2", "+821033334444", "sms")]
@@ -189,12 +191,14 @@ def test_an_email_a_member_had_before_is_not_told_it_is_no_member_and_explain_sh
     second.write_text(CUSTOMERS.replace("c2@example.com", "lee@example.com"), encoding="utf-8")
     os.utime(second, (first.stat().st_mtime + 60,) * 2)  # dropped later: the current master
     summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
-    assert q(data, "SELECT recipient, data_category FROM non_member_exposures") == [("c2@example.com", "entrance_code")]
+    assert q(data, "SELECT recipient, data_category FROM non_member_exposures ORDER BY 1") == [
+        ("+821055555555", "order_history"), ("c2@example.com", "entrance_code")]
     assert q(data, "SELECT address, customer_id FROM former_addresses") == [("c2@example.com", "C2")]
-    assert q(data, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
-    assert summary["notify"]["notifications"] == 0 and summary["notify"]["withheld"] == 1
+    assert q(data, "SELECT person_key, recipient FROM notifications ORDER BY 1") == [
+        ("customer:C2", "+821033334444"), ("nonmember:+821055555555", "+821055555555")]
+    assert summary["notify"]["notifications"] == 1 and summary["notify"]["withheld"] == 1
     texts = [p.read_text(encoding="utf-8") for p in sorted((data / "reports").glob("*/summary.md"))]
-    assert len(texts) == 2 and "Not told: 1 non-member contact(s)" in texts[1] and "Not told" not in texts[0]
+    assert len(texts) == 2 and "Not told: 1 non-member address(es)" in texts[1] and "Not told" not in texts[0]
     said = explain(data, "C2")
     formerly = said.split("Rows naming an email or phone this customer had in an earlier customers snapshot", 1)[1]
     assert "entrance_code" in formerly and "email" in formerly and "scope.csv" in formerly
@@ -206,7 +210,8 @@ def test_an_email_a_member_had_before_is_not_told_it_is_no_member_and_explain_sh
     shutil.copytree(data / "inbox", fresh / "inbox")
     told = remediation(data_dir=fresh, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert told["notify"]["withheld"] == 1
-    assert q(fresh, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
+    assert q(fresh, "SELECT person_key, recipient FROM notifications ORDER BY 1") == [
+        ("customer:C2", "+821033334444"), ("nonmember:+821055555555", "+821055555555")]
 
 
 def test_a_customer_paid_then_left_out_of_the_next_snapshot_is_still_explained_by_id_and_code(tmp_path):
@@ -229,16 +234,20 @@ def test_a_customer_paid_then_left_out_of_the_next_snapshot_is_still_explained_b
     run(data)
     (code,), = q(data, "SELECT reference_code FROM notifications WHERE customer_id = 'C2'")
     second = data / "inbox" / "customers" / "customers-2.csv"
-    second.write_text("".join(line for line in CUSTOMERS.splitlines(keepends=True) if not line.startswith("C2,")),
-                      encoding="utf-8")
+    # C3, never paid, leaves too: only its address was kept
+    second.write_text("".join(line for line in CUSTOMERS.splitlines(keepends=True)
+                              if not line.startswith(("C2,", "C3,"))), encoding="utf-8")
     os.utime(second, (first.stat().st_mtime + 60,) * 2)  # dropped later: the current master
     summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert q(data, "SELECT count(*) FROM customers WHERE customer_id = 'C2'") == [(0,)]
-    left = ("1 customer(s) of the previous snapshot not in it, 1 of them paid or held before: no decision and "
+    left = ("2 customer(s) of the previous snapshot not in it, 1 of them paid or held before: no decision and "
             "nothing more paid for them, nothing taken back")
     assert [(f["file_name"], f["detail"]) for f in summary["ingest"]["files"]] == [("customers-2.csv", left)]
     (page,) = [p for p in (data / "reports").glob("R20251202-*/summary.md")]
-    assert f"| customers | customers-2.csv | accepted: {left} | 3 |" in page.read_text(encoding="utf-8")
+    assert f"| customers | customers-2.csv | accepted: {left} | 2 |" in page.read_text(encoding="utf-8")
+    # whose address explain names must be explainable too (found by review: a dead end)
+    assert explain(data, "c3@example.com").startswith("No customer has this email now; it was the email of customer C3")
+    assert explain(data, "C3").startswith("Customer C3: not in the current customers snapshot (customers-2.csv)")
     said = explain(data, "C2")
     assert said.startswith("Customer C2: not in the current customers snapshot (customers-2.csv)")
     assert "Decision: none now." in said and "50,000 KRW paid before is not taken back" in said

@@ -109,7 +109,7 @@ def test_the_funnel_and_money_equal_the_warehouse(run):
     for label, n in [("scope rows read", d["rows_read"]), ("rows naming a customer", d["exposure"]),
                      ("exposures (customer, category)", exposures), ("customers exposed", people),
                      ("eligible customers", eligible), ("rows quarantined", d["quarantine"]),
-                     ("rows in review", d["review"]), ("non-member rows (told, not paid)", d["non_member"])]:
+                     ("rows in review", d["review"]), ("non-member rows (never paid; each address told once)", d["non_member"])]:
         assert row(label, n) in text, label
     assert row("entitled (every eligible customer)", entitled) in text
     assert row("paid out (issued or settled, off the claim rail)", paid) in text
