@@ -201,7 +201,9 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
                        AS within_entitlement,
                    coalesce(NOT r.planned OR b.n = 1, false) AS in_one_batch,
                    coalesce(NOT r.planned OR b.batch_id IS NULL  -- no batch: in_one_batch says so
-                            OR (b.rail = r.rail AND b.value_date = r.value_date), false) AS in_its_batch,
+                            OR (b.rail = r.rail AND b.value_date = r.value_date
+                                AND starts_with(r.payment_id, strftime(r.value_date, '%Y%m%d') || '-')), false)
+                       AS in_its_batch,
                    coalesce(NOT r.planned OR r.rail <> {_BANK}
                             OR (a.bank_code = r.bank_code AND a.bank_account = r.bank_account), false)
                        AS to_paying_account,
@@ -233,7 +235,10 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
                coalesce(b.item_count = coalesce(p.payments, 0), false) AS count_ok,
                coalesce(b.control_sum = coalesce(p.payments_amount, 0), false) AS sum_ok,
                CASE WHEN b.rail = {_BANK} THEN coalesce(r.released, 0) + d.planned END AS day_cash,
-               NOT EXISTS (SELECT 1 FROM batches x WHERE x.batch_id = b.batch_id) AS new_batch_id
+               NOT EXISTS (SELECT 1 FROM batches x WHERE x.batch_id = b.batch_id) AS new_batch_id,
+               -- the id names the batch's value date and rail (redress/rules/batches.py batch_cuts)
+               coalesce(contains(b.batch_id, '-' || strftime(b.value_date, '%Y%m%d') || '-' || b.rail || '-'), false)
+                   AS named_for_it
         FROM planned_batches b
         LEFT JOIN payments p ON p.batch_id = b.batch_id
         LEFT JOIN released r ON r.value_date = b.value_date

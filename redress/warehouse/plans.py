@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from redress.vocabulary import APPROVED, EXPIRED, REJECTED, SUPERSEDED, WAITING
 from redress.warehouse import export
@@ -114,6 +115,14 @@ def read(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
     plan["summary"] = json.loads(plan["summary"])
     plan["gate_fingerprint"] = plan["summary"].pop("gate_fingerprint", None)
     return plan
+
+
+def batches(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:
+    """Plan `run_id`'s batches as stored when its gate passed (batch_id, rail,
+    value_date, item_count, control_sum), by batch_id: what finance was shown and what
+    an approval must release, whatever its payments say now."""
+    return con.sql("SELECT batch_id, rail, value_date, item_count, control_sum FROM plan_batches "
+                   "WHERE run_id = $run_id ORDER BY batch_id", params={"run_id": run_id}).pl()
 
 
 def export_payments(con: duckdb.DuckDBPyConnection, run_id: str, folder: Path,
