@@ -5,8 +5,9 @@
   (`12345` -> "12345", `true` -> "true", an object or array -> its compact JSON text),
   every number as written, inside an object or array too (`1.50` -> "1.50", `1E3` ->
   "1E3", `-0` -> "-0": `_numbers_as_written`); JSON null is missing. A
-  line that is not a JSON object, or an object with a key twice, makes the file
-  unreadable_file naming the line; a reader of finance's and customer service's files
+  line that is not a JSON object, or an object giving twice a key the reader wants (or
+  one that reads as such: a key beyond them given twice is ignored, as in a CSV), makes
+  the file unreadable_file naming the line; a reader of finance's and customer service's files
   asks for such lines to be marked instead (`malformed=True`): the line is a row, with a
   column saying what is wrong and one holding the line as written, for its checks to
   quarantine it alone; a line that is no object has every column empty, one with a key
@@ -90,6 +91,16 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
             CREATE TABLE twice AS
             SELECT row_number, name FROM pairs JOIN keymap USING (key)
             GROUP BY ALL HAVING count(*) > 1""")
+        # A key no reader wants, nor reads as one it wants, given twice: ignored like any
+        # column beyond the SPEC's, both values dropped, the line kept, as a CSV column
+        # given twice is (columns.py; found by review: `"extra": 1, "extra": 2` cost the row).
+        looks = {look_alike(w) for w in wanted}
+        ignored = [n for n in names if wanted and n not in wanted and look_alike(n) not in looks]
+        if ignored:
+            con.execute("""DELETE FROM pairs WHERE (row_number, key) IN (
+                               SELECT (t.row_number, k.key) FROM twice t JOIN keymap k USING (name)
+                               WHERE list_contains(?::VARCHAR[], t.name))""", [ignored])
+            con.execute("DELETE FROM twice WHERE list_contains(?::VARCHAR[], name)", [ignored])
         first_twice = con.execute("SELECT row_number, min(name) FROM twice GROUP BY row_number "
                                   "ORDER BY row_number LIMIT 1").fetchall()
         alike, meant = _lines_own_look_alikes(con, names, wanted) if malformed else ([], [])

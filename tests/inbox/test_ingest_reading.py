@@ -98,6 +98,27 @@ def test_a_column_no_reader_wants_may_be_given_twice(tmp_path, header):
     assert rows(path) == [(1, "C1", "y")]
 
 
+@pytest.mark.parametrize("malformed", [False, True], ids=["snapshot", "scope"])
+@pytest.mark.parametrize("line, twice", [(b'{"a": "C1", "x": 1, "x": 2, "b": "y"}', None),
+                                         (b'{"a": "C1", " x": 1, "x ": "z", "b": "y"}', None),
+                                         (b'{"a": "C1", "b": "y", "b": "z"}', "b"),
+                                         (b'{"a": "C1", "B": "y", "B": "z"}', "B")])
+def test_a_jsonl_key_no_reader_wants_may_be_given_twice(tmp_path, line, twice, malformed):
+    """Found by review: a JSON Lines line giving `extra` twice was quarantined (a snapshot
+    refused), where a CSV column `extra` given twice is ignored. A key no reader wants,
+    nor reads as one it wants, is ignored twice or not; a wanted key or its look-alike
+    given twice still marks the line (or refuses the snapshot), naming it."""
+    path = write(tmp_path, "s.jsonl", line + b"\n" + b'{"a": "C2", "b": "w"}\n')
+    if twice is None:
+        got = io.read_text_frame(path, ("a",), WANT, malformed=malformed).collect().rows()
+        assert [r[:3] for r in got] == [(1, "C1", "y"), (2, "C2", "w")]
+    elif malformed:
+        got = io.read_text_frame(path, ("a",), WANT, malformed=True).collect().to_dicts()
+        assert got[0]["malformed"] == f"the line gives the key '{twice}' twice" and got[1]["malformed"] is None
+    else:
+        assert rejected(path) == ("unreadable_file", f"line 1 gives the key '{twice}' twice")
+
+
 @pytest.mark.parametrize("header", [b"a,b,B,B", b"a,b_,b_", b"a,a,b", b"a,b, b"])
 def test_a_wanted_name_or_its_look_alike_given_twice_is_still_refused(tmp_path, header):
     """A wanted column given twice, or a name that reads as one (`B`, `b_`), is never
