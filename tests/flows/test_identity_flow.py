@@ -7,6 +7,8 @@ re-normalised, and only a mobile number is sent a text (SPEC "Identity resolutio
 from __future__ import annotations
 
 import re
+import os
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -45,6 +47,25 @@ def q(data: Path, sql: str, params=None):
 
 def run(data: Path) -> dict:
     return remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=RUN_DATE)
+
+
+def first_snapshot(tmp_path: Path, scope: str) -> Path:
+    """A data folder whose inbox holds CUSTOMERS as customers-1.csv and `scope` (rows
+    after HEADER) as scope.csv."""
+    data = tmp_path / "data"
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    (data / "inbox" / "customers" / "customers-1.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (data / "inbox" / "scope" / "scope.csv").write_text(f"{HEADER}\n{scope}", encoding="utf-8")
+    return data
+
+
+def second_snapshot(data: Path, text: str) -> None:
+    """customers-2.csv, dropped a minute after customers-1.csv: the current master."""
+    first = data / "inbox" / "customers" / "customers-1.csv"
+    second = data / "inbox" / "customers" / "customers-2.csv"
+    second.write_text(text, encoding="utf-8")
+    os.utime(second, (first.stat().st_mtime + 60,) * 2)
 
 
 @pytest.fixture(scope="module")
@@ -139,22 +160,12 @@ def test_a_phone_told_as_a_member_is_not_told_again_as_a_non_member_after_the_ma
     exposure, and that handset was then told it was no member. One address gets one
     message, ever (SPEC "Notifications": the first time they become known); explain says
     what C2 was paid and that it is not taken back."""
-    import os
-
     from redress.customer_service.explain import explain
 
-    data = tmp_path / "data"
-    for kind in ("customers", "scope"):
-        (data / "inbox" / kind).mkdir(parents=True)
-    first = data / "inbox" / "customers" / "customers-1.csv"
-    first.write_text(CUSTOMERS, encoding="utf-8")
-    (data / "inbox" / "scope" / "scope.csv").write_text(
-        f"{HEADER}\n,,010-3333-4444,name,2025-07-01T10:00:00,,log\n", encoding="utf-8")
+    data = first_snapshot(tmp_path, ",,010-3333-4444,name,2025-07-01T10:00:00,,log\n")
     run(data)
     assert q(data, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
-    second = data / "inbox" / "customers" / "customers-2.csv"
-    second.write_text(CUSTOMERS.replace("010-3333-4444", "010-3333-9999"), encoding="utf-8")
-    os.utime(second, (first.stat().st_mtime + 60,) * 2)  # dropped later: the current master
+    second_snapshot(data, CUSTOMERS.replace("010-3333-4444", "010-3333-9999"))
     remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert q(data, "SELECT recipient FROM non_member_exposures") == [("+821033334444",)]
     assert q(data, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
@@ -169,27 +180,17 @@ def test_an_email_a_member_had_before_is_not_told_it_is_no_member_and_explain_sh
     earlier snapshot is never told so (former_addresses), whether the change came in a
     later run or in the same run as the first snapshot; the run counts it, and explain
     shows the row with C2 and whose the address was."""
-    import os
-    import shutil
-
     from redress.customer_service.explain import explain
 
-    data = tmp_path / "data"
-    for kind in ("customers", "scope"):
-        (data / "inbox" / kind).mkdir(parents=True)
-    first = data / "inbox" / "customers" / "customers-1.csv"
-    first.write_text(CUSTOMERS, encoding="utf-8")
-    (data / "inbox" / "scope" / "scope.csv").write_text(
-        f"{HEADER}\n,,010-3333-4444,name,2025-07-01T10:00:00,,log\n"
-        ",C2@Example.com,,entrance_code,2025-07-02T10:00:00,,log\n"
-        # C2's by the email now; later a mobile nobody had, beside a former member's email: told
-        ",c2@example.com,010-5555-5555,order_history,2025-07-03T10:00:00,,log\n", encoding="utf-8")
+    data = first_snapshot(tmp_path, ",,010-3333-4444,name,2025-07-01T10:00:00,,log\n"
+                                    ",C2@Example.com,,entrance_code,2025-07-02T10:00:00,,log\n"
+                                    # C2's by the email now; later a mobile nobody had, beside a
+                                    # former member's email: told
+                                    ",c2@example.com,010-5555-5555,order_history,2025-07-03T10:00:00,,log\n")
     run(data)
     assert q(data, "SELECT person_key, recipient, channel FROM notifications") == [
         ("customer:C2", "+821033334444", "sms")]
-    second = data / "inbox" / "customers" / "customers-2.csv"
-    second.write_text(CUSTOMERS.replace("c2@example.com", "lee@example.com"), encoding="utf-8")
-    os.utime(second, (first.stat().st_mtime + 60,) * 2)  # dropped later: the current master
+    second_snapshot(data, CUSTOMERS.replace("c2@example.com", "lee@example.com"))
     summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert q(data, "SELECT recipient, data_category FROM non_member_exposures ORDER BY 1") == [
         ("+821055555555", "order_history"), ("c2@example.com", "entrance_code")]
@@ -220,24 +221,14 @@ def test_a_customer_paid_then_left_out_of_the_next_snapshot_is_still_explained_b
     though the ledger held C2's payment. The case now says C2 is not in the current
     snapshot, what was paid and told, and that it is not taken back; a row naming C2 by
     id is shown as not accepted."""
-    import os
-
     from redress.customer_service.explain import explain
 
-    data = tmp_path / "data"
-    for kind in ("customers", "scope"):
-        (data / "inbox" / kind).mkdir(parents=True)
-    first = data / "inbox" / "customers" / "customers-1.csv"
-    first.write_text(CUSTOMERS, encoding="utf-8")
-    (data / "inbox" / "scope" / "scope.csv").write_text(f"{HEADER}\nC2,,,name,2025-07-01T10:00:00,,log\n",
-                                                        encoding="utf-8")
+    data = first_snapshot(tmp_path, "C2,,,name,2025-07-01T10:00:00,,log\n")
     run(data)
     (code,), = q(data, "SELECT reference_code FROM notifications WHERE customer_id = 'C2'")
-    second = data / "inbox" / "customers" / "customers-2.csv"
     # C3, never paid, leaves too: only its address was kept
-    second.write_text("".join(line for line in CUSTOMERS.splitlines(keepends=True)
-                              if not line.startswith(("C2,", "C3,"))), encoding="utf-8")
-    os.utime(second, (first.stat().st_mtime + 60,) * 2)  # dropped later: the current master
+    second_snapshot(data, "".join(line for line in CUSTOMERS.splitlines(keepends=True)
+                                  if not line.startswith(("C2,", "C3,"))))
     summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert q(data, "SELECT count(*) FROM customers WHERE customer_id = 'C2'") == [(0,)]
     left = ("2 customer(s) of the previous snapshot not in it, 1 of them paid or held before: no decision and "
