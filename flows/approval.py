@@ -175,6 +175,7 @@ def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: 
         with connect(ctx.warehouse) as con:
             summary = plans_table.batches(con, run_id).cast(
                 dict(batch_summary(pl.scan_parquet(planned, glob=False)).collect_schema()))
+        _refuse_unlike_shown(run_id, plan, summary)
         # The gate again, on exactly what is released: nothing may have moved since the
         # plan. When nothing did (the same fingerprint as when the suites passed it), the
         # suites would read the same rows: they are not run again, and the payments are
@@ -184,7 +185,7 @@ def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: 
             unchanged = plan["gate_fingerprint"] == gate_fingerprint(con, policy, planned)
             if not unchanged:
                 stage_payments(con, planned, summary, policy.voucher_products)
-                stage_checked(con, policy.voucher_products)
+                stage_checked(con, policy.voucher_products, policy_id=policy.id, run_date=ctx.run_date)
         if unchanged:
             get_run_logger().info("plan %s: the plan, entitlements, ledger and batches are those the emission "
                                   "suites passed when it was planned; not checked again", run_id)
@@ -198,6 +199,23 @@ def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: 
     return ReleaseResult(batches=summary.height, payments=int(summary["item_count"].sum() or 0),
                          amount_krw=int(summary["control_sum"].sum() or 0),
                          held_payments=int(held["item_count"].sum() or 0), held_krw=int(held["control_sum"].sum() or 0))
+
+
+def _refuse_unlike_shown(run_id: str, plan: dict, summary: pl.DataFrame) -> None:
+    """RedressError (one line) when the stored batches `summary` are not, per rail and
+    value date, the batches, payments and won of the plan finance was shown (`plan`'s
+    summary, as plan.md printed it): the plan's tables were edited after it was made
+    (found by review: payments and batches moved to 2020 together were released)."""
+    shown = sorted((d["rail"], d["value_date"], d["batches"], d["payments"], d["amount_krw"])
+                   for d in plan["summary"]["days"])
+    stored = sorted((r["rail"], r["value_date"].isoformat(), r["batches"], r["payments"], r["amount_krw"])
+                    for r in summary.group_by("rail", "value_date").agg(
+                        pl.len().alias("batches"), pl.col("item_count").sum().alias("payments"),
+                        pl.col("control_sum").sum().alias("amount_krw")).to_dicts())
+    if stored != shown:
+        raise RedressError(f"plan {run_id} is not the plan it showed: its stored batches differ from plan.md's days "
+                           "(batches, payments or won per rail and value date), so it was edited after it was made; "
+                           "reject it and run again")
 
 
 def _complete(ctx: RunContext, settings: Settings, by: str, *, released: bool) -> str | None:

@@ -223,8 +223,9 @@ class DisburseResult:
 @dataclass(frozen=True)
 class NotifyResult:
     """Stage 5 (SPEC "Notifications"): people told for the first time, per channel and
-    per template; `withheld`: the non-member addresses never told because a member had
-    them in an earlier customers snapshot (redress/rules/notifications.py WITHHELD)."""
+    per template; `withheld`: the non-member addresses never told, by this run or an
+    earlier one, because a member had them in an earlier customers snapshot
+    (redress/rules/notifications.py WITHHELD): a running total, not this run's."""
     notifications: int
     per_channel: dict[str, int]
     per_template: dict[str, int]

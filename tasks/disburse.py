@@ -103,7 +103,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:
-        stage_plan(con, plan_file, summary, policy.voucher_products)
+        stage_plan(con, plan_file, summary, policy.voucher_products, policy_id=policy.id, run_date=ctx.run_date)
     check_plan(ctx, policy)
     checkpoint("disburse:planned", settings)
 

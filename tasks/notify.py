@@ -283,5 +283,5 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     logger.info("notifications: %s new (%s)", f"{count:,}",
                 ", ".join(f"{channel} {n:,}" for channel, n in sorted(per_channel.items())) or "none")
     if withheld:
-        logger.info("notifications: %s non-member address(es) not told: a member had it", f"{withheld:,}")
+        logger.info("notifications: %s non-member address(es) never told, in all: a member had it", f"{withheld:,}")
     return NotifyResult(notifications=count, per_channel=per_channel, per_template=per_template, withheld=withheld)

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -93,11 +94,14 @@ def stage_plan(
     planned: Path,
     summary: pl.DataFrame,
     products: tuple[VoucherProduct, ...],
+    *,
+    policy_id: str | None = None,
+    run_date: date | None = None,
 ) -> None:
     """Load the plan and create the tables the suites read (`stage_payments`, then
-    `stage_checked`)."""
+    `stage_checked`, with `policy_id` and `run_date`)."""
     stage_payments(con, planned, summary, products)
-    stage_checked(con, products)
+    stage_checked(con, products, policy_id=policy_id, run_date=run_date)
 
 
 def planned_payments_sql(products: tuple[VoucherProduct, ...]) -> str:
@@ -138,9 +142,13 @@ def stage_batches(con: duckdb.DuckDBPyConnection, summary: pl.DataFrame) -> None
         con.unregister("plan_batches_frame")
 
 
-def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct, ...]) -> None:
+def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct, ...], *,
+                  policy_id: str | None = None, run_date: date | None = None) -> None:
     """The views and tables the three suites read (module docstring), over the staged
-    `planned_payments` and `planned_batches`."""
+    `planned_payments` and `planned_batches`. With `policy_id`, a batch id must be that
+    policy's id, its value date, its rail and a sequence (redress/rules/batches.py
+    batch_cuts); with `run_date`, no batch may be dated before it (the plan's run
+    dates its first batches by it: SPEC "Disbursement batches")."""
     con.execute(f"""
         CREATE OR REPLACE VIEW entitlements_checked AS
         SELECT customer_id, policy_id, reason, base_amount, amount, rail,
@@ -236,13 +244,18 @@ def stage_checked(con: duckdb.DuckDBPyConnection, products: tuple[VoucherProduct
                coalesce(b.control_sum = coalesce(p.payments_amount, 0), false) AS sum_ok,
                CASE WHEN b.rail = {_BANK} THEN coalesce(r.released, 0) + d.planned END AS day_cash,
                NOT EXISTS (SELECT 1 FROM batches x WHERE x.batch_id = b.batch_id) AS new_batch_id,
-               -- the id names the batch's value date and rail (redress/rules/batches.py batch_cuts)
-               coalesce(contains(b.batch_id, '-' || strftime(b.value_date, '%Y%m%d') || '-' || b.rail || '-'), false)
-                   AS named_for_it
+               -- the id is <policy id>-<value date>-<rail>-<sequence> (redress/rules/batches.py batch_cuts)
+               coalesce(regexp_extract(b.batch_id, '-([0-9]{{4,}})$', 1) <> ''
+                        AND ends_with(b.batch_id, '-' || strftime(b.value_date, '%Y%m%d') || '-' || b.rail || '-'
+                                                  || regexp_extract(b.batch_id, '-([0-9]{{4,}})$', 1))
+                        AND ($policy_id IS NULL OR b.batch_id = $policy_id || '-' || strftime(b.value_date, '%Y%m%d')
+                                                   || '-' || b.rail || '-' || regexp_extract(b.batch_id, '-([0-9]+)$', 1)),
+                        false) AS named_for_it,
+               coalesce($run_date IS NULL OR b.value_date >= $run_date, false) AS dated_from_the_run
         FROM planned_batches b
         LEFT JOIN payments p ON p.batch_id = b.batch_id
         LEFT JOIN released r ON r.value_date = b.value_date
-        LEFT JOIN planned_day d ON d.value_date = b.value_date""")
+        LEFT JOIN planned_day d ON d.value_date = b.value_date""", {"policy_id": policy_id, "run_date": run_date})
 
 
 def check_plan(ctx: RunContext, policy: Policy) -> list[SuiteResult]:

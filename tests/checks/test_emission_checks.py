@@ -103,9 +103,11 @@ def warehouse(tmp_path: Path, *, earlier: bool = True) -> Path:
     return path
 
 
-def staged(tmp_path: Path, policy, *, payments=PLAN, planned=None, summary=None, sql=(), earlier=True) -> Path:
+def staged(tmp_path: Path, policy, *, payments=PLAN, planned=None, summary=None, sql=(), earlier=True,
+           **run) -> Path:
     """The warehouse with a plan staged: `planned` and `summary` change the frames built
-    from `payments`, `sql` changes the warehouse before staging."""
+    from `payments`, `sql` changes the warehouse before staging; `run`: the policy_id and
+    run_date stage_plan holds the batches to."""
     path = warehouse(tmp_path, earlier=earlier)
     planned_frame, summary_frame = plan_frames(list(payments), policy)
     planned_frame = planned(planned_frame) if planned else planned_frame
@@ -113,7 +115,7 @@ def staged(tmp_path: Path, policy, *, payments=PLAN, planned=None, summary=None,
     with connect(path) as con:
         for statement in sql:
             con.execute(statement)
-        stage_plan(con, plan_file(planned_frame, tmp_path), summary_frame, policy.voucher_products)
+        stage_plan(con, plan_file(planned_frame, tmp_path), summary_frame, policy.voucher_products, **run)
     return path
 
 
@@ -165,6 +167,19 @@ REDATED = {"planned": lambda f: set_where("c1", value_date=date(2025, 12, 2))(f)
                                                 .otherwise(pl.col("value_date")).alias("value_date"))}
 CLAIM_OF_C3 = ("INSERT INTO claims VALUES ('ABCDEFGH', 'c3', '020', '5555555555', '2025-11-30', 'CS1', 0, 'claims', "
                "1, 'R0', '2025-11-30')")
+
+
+@pytest.mark.parametrize("run, reasons", [
+    ({"policy_id": POLICY_ID, "run_date": RUN}, set()),
+    ({"policy_id": POLICY_ID, "run_date": date(2025, 12, 2)}, {"value_date_before_run_date"}),
+    ({"policy_id": "coupang-2025", "run_date": RUN}, {"batch_id_names_another_batch"}),
+    ({"policy_id": POLICY_ID + "-x", "run_date": RUN}, {"batch_id_names_another_batch"}),
+], ids=["as-planned", "dated-before-its-run", "another-policy-s-prefix", "another-policy"])
+def test_batches_are_named_by_their_policy_and_dated_from_their_run(tmp_path, caps, run, reasons):
+    """A batch id is the plan's policy id, the batch's value date, rail and a sequence,
+    and no batch is dated before its plan's run (a second review: a plan moved to 2020,
+    ids and all, was released)."""
+    assert failed_reasons(staged(tmp_path, caps, **run), "batches", caps) == reasons
 
 
 def test_a_claimant_paid_to_their_latest_claim_s_account_passes(tmp_path, caps, slicing):
