@@ -46,6 +46,14 @@ def look_alike(name: str) -> str:
     return re.sub(r"[\s_\-.]+", "", unicodedata.normalize("NFKC", header_name(name)).casefold())
 
 
+def wanted_as(name: str, wanted: tuple[str, ...]) -> str | None:
+    """The column of `wanted` that trimmed name `name` is, or reads as (`look_alike`);
+    None for a column no reader wants."""
+    if name in wanted:
+        return name
+    return next((w for w in wanted if look_alike(w) == look_alike(name)), None)
+
+
 def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None:
     """A column that is not one of `wanted` but reads as one (`Customer_ID`,
     `customer id`) would be ignored as an extra column and its values lost: the file
@@ -77,7 +85,6 @@ def columns_by_name(names: list[str], wanted: tuple[str, ...] = ()) -> dict[str,
     the file is unreadable; another one is no column a reader wants, and is left out
     like any column beyond the SPEC's (found by review: two columns `extra` refused a
     scope file)."""
-    looks = {look_alike(w) for w in wanted}
     columns: dict[str, str] = {}
     twice: set[str] = set()
     for name in names:
@@ -86,7 +93,7 @@ def columns_by_name(names: list[str], wanted: tuple[str, ...] = ()) -> dict[str,
             twice.add(key)
         columns.setdefault(key, name)
     for key in sorted(twice):
-        if key in wanted or look_alike(key) in looks:
+        if wanted_as(key, wanted) is not None:
             raise FileRejected(UNREADABLE_FILE, f"column {key[:60]!r} is given twice")
         del columns[key]
     return columns

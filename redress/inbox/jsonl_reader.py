@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, header_name, look_alike
+from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, header_name, look_alike, wanted_as
 from redress.inbox.csv_reader import raw_lines
 from redress.inbox.files import FileRejected
 from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
@@ -94,8 +94,7 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
         # A key no reader wants, nor reads as one it wants, given twice: ignored like any
         # column beyond the SPEC's, both values dropped, the line kept, as a CSV column
         # given twice is (columns.py; found by review: `"extra": 1, "extra": 2` cost the row).
-        looks = {look_alike(w) for w in wanted}
-        ignored = [n for n in names if wanted and n not in wanted and look_alike(n) not in looks]
+        ignored = [n for n in names if wanted and wanted_as(n, wanted) is None]
         if ignored:
             con.execute("""DELETE FROM pairs WHERE (row_number, key) IN (
                                SELECT (t.row_number, k.key) FROM twice t JOIN keymap k USING (name)
@@ -123,7 +122,7 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
                            OR (row_number IN (SELECT row_number FROM alike)
                                AND key IN (SELECT key FROM keymap WHERE list_contains(?::VARCHAR[], name)))""",
                         [alike, meant])
-            con.register("meant_by", pl.DataFrame({"name": alike, "column": [_meant(n, wanted) for n in alike]},
+            con.register("meant_by", pl.DataFrame({"name": alike, "column": [wanted_as(n, wanted) for n in alike]},
                                                   schema={"name": pl.String, "column": pl.String}))
             con.execute(f"""
                 CREATE TABLE bad AS
@@ -198,11 +197,6 @@ def _numbers_as_written(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None
             WHEN regexp_full_match(w.text, $number) THEN w.text
             ELSE p.value END AS value
         FROM parsed p LEFT JOIN written w USING (row_number, id)""", {"token": TOKEN, "number": NUMBER})
-
-
-def _meant(name: str, wanted: tuple[str, ...]) -> str:
-    """The wanted column that key `name` reads as (columns.py look_alike)."""
-    return next(w for w in wanted if look_alike(w) == look_alike(name))
 
 
 def _lines_own_look_alikes(con: duckdb.DuckDBPyConnection, names: dict[str, list[str]],
