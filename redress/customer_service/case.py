@@ -31,7 +31,7 @@ from redress.warehouse import masked_account
 
 # SQL of ours: each accepted scope file's name (the first, when one content came under
 # several), by file_sha256, for the exposures, review and non-member rows a case lists.
-SCOPE_FILE_NAMES = ("SELECT file_sha256, min(file_name) AS file_name FROM ingested_files "
+ACCEPTED_SCOPE_FILES = ("SELECT file_sha256, min(file_name) AS file_name FROM ingested_files "
                     f"WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL")
 
 
@@ -98,7 +98,7 @@ def member(con, data_dir: Path, who: str) -> str:
         SELECT e.data_category AS data, e.confidence, e.accessed_at, e.matched_by AS "matched by",
                f.file_name AS file, e.row_number AS row
         FROM scope_exposures e
-        LEFT JOIN ({SCOPE_FILE_NAMES}) f USING (file_sha256)
+        LEFT JOIN ({ACCEPTED_SCOPE_FILES}) f USING (file_sha256)
         WHERE e.customer_id = ? ORDER BY e.accessed_at, file, row""", [who])
     held = rows(con, """
         SELECT q.reason, q.file_name AS file, q.row_number AS row,
@@ -290,7 +290,7 @@ def former_rows(con, who: str) -> list[dict]:
                CASE WHEN n.phone_e164 IN (SELECT address FROM mine) THEN 'phone' ELSE 'email' END AS "named by",
                f.file_name AS file, n.row_number AS row
         FROM non_member_exposures n
-        LEFT JOIN ({SCOPE_FILE_NAMES}) f USING (file_sha256)
+        LEFT JOIN ({ACCEPTED_SCOPE_FILES}) f USING (file_sha256)
         WHERE n.phone_e164 IN (SELECT address FROM mine) OR n.email_norm IN (SELECT address FROM mine)
         ORDER BY n.accessed_at, file, row""", {"who": who})
 
@@ -315,7 +315,7 @@ def in_review(con, customer: dict) -> list[dict]:
                r.reason = $disagree AND n.by_id IS NOT NULL AS by_id
         FROM review r
         LEFT JOIN named n USING (file_sha256, row_number)
-        LEFT JOIN ({SCOPE_FILE_NAMES}) f USING (file_sha256)
+        LEFT JOIN ({ACCEPTED_SCOPE_FILES}) f USING (file_sha256)
         WHERE (r.reason = $disagree OR r.matched_by = 'email') AND $email IS NOT NULL
               AND (strlen(r.email) > length(r.email) OR contains(lower(r.email), $email))
            OR (r.reason = $disagree OR r.matched_by = 'phone') AND $national IS NOT NULL

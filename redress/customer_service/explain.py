@@ -19,7 +19,7 @@ from pathlib import Path
 
 from redress import escape
 from redress.customer_service import lookups, people
-from redress.customer_service.case import SCOPE_FILE_NAMES, member, rows, run_policy, sent_message, table
+from redress.customer_service.case import ACCEPTED_SCOPE_FILES, member, rows, run_policy, sent_message, table
 from redress.customer_service.wording import when
 from redress.errors import RedressError, WarehouseInUse
 from redress.runtime.commands import redress_line
@@ -180,7 +180,7 @@ def _non_member(con, data_dir: Path, notice: dict) -> str:
     found = rows(con, f"""
         SELECT n.data_category AS category, n.confidence, n.accessed_at, f.file_name AS file, n.row_number AS row
         FROM non_member_exposures n
-        LEFT JOIN ({SCOPE_FILE_NAMES}) f USING (file_sha256)
+        LEFT JOIN ({ACCEPTED_SCOPE_FILES}) f USING (file_sha256)
         WHERE n.recipient = $key OR (n.recipient IN (
             SELECT person FROM ({key_addresses("recipient IN (SELECT recipient FROM non_member_exposures "
                                                "WHERE email_norm = $sent_to OR recipient = $sent_to)")})
