@@ -2,7 +2,8 @@
 
 A header name is trimmed of whitespace and invisible format characters; a name given
 twice is unreadable_file; a name that reads as a wanted one (`Customer_ID`) is
-missing_column naming the name to use, or unreadable_file beside the name itself. Values are trimmed, and blank is NULL. ROW is
+missing_column naming the name to use, or unreadable_file beside the name itself. Values are
+trimmed, and blank is NULL (redress/trimming.py). ROW is
 the readers' row index, kept apart from any column of the file.
 """
 
@@ -21,11 +22,6 @@ ROW = "__redress_row_number__"  # the reader's row index, apart from any column 
 MALFORMED = "__redress_malformed__"
 # Such a row as the file wrote it (a CSV record re-joined, a JSON Lines line), NULL for a sound one.
 AS_WRITTEN = "__redress_as_written__"
-
-
-def trimmed(expr: pl.Expr) -> pl.Expr:
-    trimmed = expr.str.strip_chars()
-    return pl.when(trimmed == "").then(None).otherwise(trimmed)
 
 
 def header_name(name: str) -> str:

@@ -18,12 +18,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, columns_by_name, header_name, refuse_look_alikes, trimmed, typed_name
+from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, columns_by_name, header_name, refuse_look_alikes, typed_name
 from redress.inbox.csv_reader import MAX_BEYOND_HEADER, STRAY_QUOTE, csv_frame
 from redress.inbox.files import SUFFIXES, FileRejected
 from redress.inbox.hashing import BLOCK, NOT_UTF8
 from redress.inbox.jsonl_reader import jsonl_frame
 from redress.inbox.parquet_reader import footer_checks, has_untextable, parquet_text
+from redress.trimming import trimmed
 from redress.vocabulary import EMPTY_FILE, MISSING_COLUMN, UNREADABLE_FILE
 
 

@@ -19,6 +19,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_core import PydanticCustomError
 
 from redress import vocabulary
+from redress.trimming import trimmed_text
 from redress.rules.message_safety import hazard
 
 CONFIDENCES = tuple(vocabulary.CONFIDENCES)
@@ -161,8 +162,10 @@ class PayoutTable(_Table):
     def _shares(self) -> PayoutTable:
         if sum(p.share_bp for p in self.voucher_products) != 10000:
             raise _refuse("voucher_products", why="share_bp must sum to 10000")
-        if len({p.id for p in self.voucher_products}) != len(self.voucher_products):
-            raise _refuse("voucher_products", why="ids must be unique")
+        if len({p.id.lower() for p in self.voucher_products}) != len(self.voucher_products):
+            # lower case too: the payments files' columns voucher_<id> must differ in
+            # DuckDB and in a spreadsheet, where `travel` and `Travel` name one column
+            raise _refuse("voucher_products", why="ids must be unique, whatever their case")
         return self
 
 
@@ -215,7 +218,17 @@ class PolicyFile(_Table):
 
     @model_validator(mode="after")
     def _across_tables(self) -> PolicyFile:
-        tiers = sorted(int(k) for k in self.tiers)
+        named = {}
+        for key in self.tiers:  # `1` and `01` are one tier: the later amount would win unseen
+            if int(key) in named:
+                raise _refuse("tiers", key, why=f"names tier {int(key)}, as tiers.{named[int(key)]} does: "
+                                                "give each tier once")
+            named[int(key)] = key
+        tiers = sorted(named)
+        for name in self.categories:  # a scope row's data_category is trimmed: SPEC "Input: scope files"
+            if trimmed_text(name) != name:
+                raise _refuse("categories", name, why="must be a name without whitespace at either end, as a "
+                                                      "scope file's data_category is read: no row could match it")
         for name, tier in self.categories.items():
             if tier not in tiers:
                 raise _refuse("categories", name, why=f"must name a tier of [tiers] ({tiers}), got {tier!r}")

@@ -386,3 +386,61 @@ def test_an_amount_no_64_bit_sum_could_hold_is_refused_by_name(tmp_path, section
     with pytest.raises(RedressError, match=_re.escape(where)) as err:
         load_policy(path)
     assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------- two keys that are one, a key nothing can match
+
+@pytest.mark.parametrize(("tiers", "key", "tier"), [
+    ("1 = 50000\n01 = 90000\n", "tiers.01", 1),
+    ("01 = 90000\n1 = 50000\n", "tiers.1", 1),
+    ("1 = 50000\n2 = 60000\n002 = 70000\n", "tiers.002", 2),
+])
+def test_a_tier_named_twice_is_refused_naming_both_keys(tmp_path, tiers, key, tier):
+    """The reviewer's `1 = 50000` and `01 = 90000` loaded, and everyone of tier 1 was
+    paid 90,000 KRW: the later key won unseen."""
+    with pytest.raises(RedressError) as refused:
+        load_policy(variant(tmp_path, ("1 = 50000\n", tiers)))
+    message = str(refused.value)
+    assert message.startswith(f"policy policy.toml: {key}: names tier {tier}, as tiers.")
+    assert message.endswith("give each tier once")
+
+
+@given(st.lists(st.integers(min_value=1, max_value=30), min_size=1, max_size=6),
+       st.lists(st.integers(min_value=0, max_value=3), min_size=6, max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_tiers_load_exactly_when_no_two_keys_name_one_tier(numbers, zeros):
+    """Any [tiers] keys, each written with some leading zeros: the policy loads when no
+    two name the same number, with each amount under its number; else it is refused."""
+    doc = tomllib.loads(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    keys = ["0" * z + str(n) for n, z in zip(numbers, zeros)]
+    assume(len(set(keys)) == len(keys))  # TOML itself refuses a key given twice
+    doc["tiers"] = {k: 1000 + i for i, k in enumerate(keys)}
+    doc["categories"] = {"name": numbers[0]}
+    if len(set(numbers)) == len(numbers):
+        assert validate_document(doc, "p.toml").tiers == doc["tiers"]
+    else:
+        with pytest.raises(RedressError, match="give each tier once"):
+            validate_document(doc, "p.toml")
+
+
+@pytest.mark.parametrize("name", ["email ", " email", "\u3000email", "email\u00a0", "\temail", " ", ""])
+def test_a_category_no_trimmed_data_category_can_equal_is_refused(tmp_path, name):
+    """The reviewer's `"email " = 1` loaded: every row's data_category is trimmed, so
+    every email row became unknown_category and 7 eligible people fell to 2."""
+    with pytest.raises(RedressError) as refused:
+        load_policy(variant(tmp_path, ("entrance_code = 1", f'{json.dumps(name)} = 1')))
+    assert "categories." in str(refused.value)
+    assert "without whitespace at either end" in str(refused.value)
+
+
+def test_a_category_with_spaces_inside_loads(tmp_path):
+    assert "order history" in load_policy(variant(tmp_path, ("entrance_code = 1", '"order history" = 1'))).categories
+
+
+def test_voucher_products_differing_only_in_case_are_refused(tmp_path):
+    """`travel` and `Travel` loaded and the run failed with a traceback: the payments
+    files' columns voucher_travel and voucher_Travel are one column in DuckDB."""
+    with pytest.raises(RedressError) as refused:
+        load_policy(variant(tmp_path, ('{ id = "beauty", share_bp = 4000 }', '{ id = "Travel", share_bp = 4000 }')))
+    assert "payout.voucher_products" in str(refused.value)
+    assert "whatever their case" in str(refused.value)
