@@ -22,9 +22,10 @@ from redress.errors import RedressError
 from redress.policy import Policy, load_policy
 from redress.rules.entitlements import exposure_not_counted
 from redress.rules.identity import email_norm, phone_e164
+from redress.rules.payments import LEDGER_SQL, bank_returns_sql
 from redress.vocabulary import (
-    ACCEPTED, AMBIGUOUS_IDENTIFIER, BANK_TRANSFER, CHECKS_DISAGREE, CANCELLED, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES, LIVE_STATUSES,
-    MALFORMED_ROW, MISSING_COLUMN, REJECTED, RETURNED, UNREADABLE_FILE, VOUCHER, reason_text, sql_literal,
+    ACCEPTED, AMBIGUOUS_IDENTIFIER, CHECKS_DISAGREE, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES,
+    LIVE_STATUSES, MALFORMED_ROW, MISSING_COLUMN, REJECTED, UNREADABLE_FILE, VOUCHER, reason_text, sql_literal,
 )
 from redress.warehouse import masked_account
 
@@ -127,6 +128,11 @@ def member(con, data_dir: Path, who: str) -> str:
                l.batch_id AS batch, b.value_date AS "value date", l.run_id AS run
         FROM ledger l JOIN batches b USING (batch_id)
         WHERE l.customer_id = ? ORDER BY l.payment_id""", [who])
+    # the times their money sent by transfer came back, as the ledger rule counts them
+    # (rules.payments.bank_returns: since the latest claim, a voucher's return no bank return)
+    (returned,), = con.execute(f"""
+        WITH mine AS (SELECT * FROM ({LEDGER_SQL}) WHERE customer_id = $who)
+        SELECT coalesce(max(bank_returns), 0) FROM ({bank_returns_sql("mine")})""", {"who": who}).fetchall()
     claims = rows(con, f"""
         SELECT reference_code AS "reference code", bank_code AS bank, {masked_account('bank_account')} AS account,
                verified_by AS "verified by", verified_at AS "verified at", cancelled_amount AS cancelled,
@@ -182,13 +188,6 @@ def member(con, data_dir: Path, who: str) -> str:
             # what goes as vouchers: the voucher payments made and what is still owed
             vouchers = [p["amount"] for p in payments if p["status"] in LIVE_STATUSES and p["rail"] == VOUCHER]
             vouchers += [owed] if owed > 0 else []
-            # as the ledger counts them (redress/rules/payments.py): the times the money came
-            # back by transfer since the latest cancelled payment (a claim), if any: the
-            # highest attempt of a returned transfer less the cancellation's
-            since = max((p["attempt"] for p in payments if p["status"] == CANCELLED), default=0)
-            returned = max((p["attempt"] - since for p in payments
-                            if p["rail"] == BANK_TRANSFER and p["status"] == RETURNED and p["attempt"] > since),
-                           default=0)
             # held now, or to be held by the next payment: what is still owed after transfers
             # came back max_attempts times goes on claim (rules.payments.paying_rail), also
             # while the plan that holds it waits for approval (found by review: explain said

@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import polars as pl
-
 from redress.inbox.files import FileRejected
 from redress.vocabulary import MISSING_COLUMN, UNREADABLE_FILE
 

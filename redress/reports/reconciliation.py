@@ -51,7 +51,7 @@ import polars as pl
 
 from redress.reports.rendering import markdown_environment
 from redress.rules.fund_cap import fund_cap
-from redress.rules.payments import bank_returns_sql
+from redress.rules.payments import LEDGER_SQL, bank_returns_sql
 from redress.vocabulary import (BANK_TRANSFER, CANCELLED, CLAIM, ISSUED, LIVE_STATUSES, RETURNED, SETTLED, VOUCHER,
                                 sql_list, sql_literal)
 
@@ -92,7 +92,8 @@ WITH paid AS (
     SELECT customer_id, sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}) AS paid,
            sum(amount) FILTER (status = {sql_literal(ISSUED)} AND rail = {sql_literal(CLAIM)}) AS held
     FROM ledger GROUP BY ALL),
-returns AS ({bank_returns_sql("ledger")}),
+ordered_ledger AS ({LEDGER_SQL}),
+returns AS ({bank_returns_sql("ordered_ledger")}),
 moved AS (
     SELECT CASE WHEN customer_id IN (SELECT customer_id FROM claims) THEN {sql_literal(BANK_TRANSFER)}
                 ELSE coalesce(e.rail, {sql_literal(VOUCHER)}) END AS rail,

@@ -178,7 +178,7 @@ def _kinds(con, run_id: str) -> tuple[KindTotal, ...]:
                        FROM (SELECT *, max(issued_seq) OVER (PARTITION BY customer_id) AS last_issue,
                                     max(attempt) OVER (PARTITION BY customer_id) AS last_attempt FROM ordered)
                        GROUP BY customer_id),
-            sent_since AS (SELECT customer_id FROM ({bank_returns_sql("before")})),
+            sent_since AS (SELECT customer_id FROM ({bank_returns_sql("ordered")})),
             claimants AS (SELECT DISTINCT customer_id FROM claims WHERE run_id <= $run_id)
             SELECT CASE WHEN m.rail = {sql_literal(CLAIM)} THEN {sql_literal(CLAIM)}
                         WHEN coalesce(l.came_back, false) AND m.customer_id IN (SELECT customer_id FROM claimants)

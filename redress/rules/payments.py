@@ -10,7 +10,8 @@ payments, so they are owed again, and moves them to the bank rail, whatever the
 customer master says later (the SPEC pays the claim's run by transfer to the claimed
 account; it is silent on later top-ups, which go to the same account): the claimed
 account is paid by transfer, attempt + 1. A claimed transfer returned `max_attempts` times
-(counting only transfers issued after the latest cancellation) is held on `claim` again.
+(counting only transfers issued since the latest cancellation: `bank_returns`) is held on
+`claim` again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ SELECT l.customer_id, l.amount, l.status, l.rail, l.attempt, i.seq AS issued_seq
 FROM ledger l LEFT JOIN run_seq i ON i.run_id = l.run_id LEFT JOIN run_seq u ON u.run_id = l.updated_run_id"""
 
 
+def _with_run_order(ledger: pl.LazyFrame) -> pl.LazyFrame:
+    """`ledger` with issued_seq and back_seq (LEDGER_SQL), null when it has none."""
+    names = ledger.collect_schema().names()
+    return ledger.with_columns(*(pl.lit(None, pl.Int64).alias(c) for c in ("issued_seq", "back_seq")
+                                 if c not in names))
+
+
 def pending(ledger: pl.LazyFrame) -> pl.LazyFrame:
     """The payments that came back (returned or cancelled) whose money no payment has
     sent again yet (customer_id, status, rail, attempt): those whose return or
@@ -47,9 +55,7 @@ def pending(ledger: pl.LazyFrame) -> pl.LazyFrame:
     attempts stand for it: a payment that came back is pending while no payment of the
     person has a higher attempt. Found by review: a top-up after a chain of returns that
     then settled took the chain's attempt, and went to claim after one return."""
-    names = ledger.collect_schema().names()
-    ledger = ledger.with_columns(*(pl.lit(None, pl.Int64).alias(c) for c in ("issued_seq", "back_seq")
-                                   if c not in names))
+    ledger = _with_run_order(ledger)
     back = ledger.filter(pl.col("status").is_in((RETURNED, CANCELLED)))
     # only the few people with a payment that came back: no second group_by over every
     # row of a ledger the caller groups already (`_paid`)
@@ -66,44 +72,62 @@ def pending(ledger: pl.LazyFrame) -> pl.LazyFrame:
 def _paid(ledger: pl.LazyFrame) -> pl.LazyFrame:
     """Per customer: paid (issued + settled), came_back (the highest attempt among their
     `pending` payments, 0 when none: the next payment, which sends that money again, is
-    attempt + 1, SPEC "Input: claims") and bank_returns (how many times money sent by
-    transfer since the latest cancellation came back: the highest attempt of a returned
-    transfer less the cancellation's, 0 when none). Attempts count sendings of the same
-    money: a first payment and a top-up both returned came back once, not twice (found by
-    review), and a top-up after money that came back was sent again starts at 1 (found by
-    the next review). So a returned attempt reaches max_attempts only when some money was
-    sent that often, and from then on (the next payment is held on claim) the person's
-    money stays on claim until a claim cancels it."""
+    attempt + 1, SPEC "Input: claims") and bank_returns (`bank_returns`, 0 when none).
+    Attempts count sendings of the same money: a first payment and a top-up both
+    returned came back once, not twice (found by review), and a top-up after money that
+    came back was sent again starts at 1 (found by the next review). From the return
+    that reaches max_attempts on (the next payment is held on claim) the person's money
+    stays on claim until a claim cancels it."""
     status = pl.col("status")
     # Cancellations and returns are few: a plain sum over every row, then these few
     # joined, is what a group_by over tens of millions of rows does fastest.
-    last_cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
-        pl.col("attempt").max().alias("_last_cancel"))
     came_back = pending(ledger).group_by("customer_id").agg(pl.col("attempt").max().cast(pl.Int64).alias("came_back"))
-    returned = (ledger.filter((status == RETURNED) & (pl.col("rail") == BANK_TRANSFER))
-                .group_by("customer_id").agg(pl.col("attempt").max().alias("_bank_back"))
-                .join(last_cancel, on="customer_id", how="left")
-                .select("customer_id", (pl.col("_bank_back") - pl.col("_last_cancel").fill_null(0))
-                        .clip(lower_bound=0).cast(pl.Int64).alias("bank_returns")))
     per_customer = ledger.group_by("customer_id").agg(
         pl.when(status.is_in(LIVE_STATUSES)).then(pl.col("amount")).otherwise(0).sum().alias("paid"))
     return (per_customer.join(came_back, on="customer_id", how="left")
-            .join(returned, on="customer_id", how="left")
+            .join(bank_returns(ledger), on="customer_id", how="left")
             .with_columns(pl.col("came_back").fill_null(0), pl.col("bank_returns").fill_null(0)))
 
 
+def bank_returns(ledger: pl.LazyFrame) -> pl.LazyFrame:
+    """customer_id, bank_returns (Int64) of each customer with a bank transfer returned
+    since their latest cancelled payment: how many times money sent by transfer came
+    back (SPEC "Payout rail": a bank transfer returned max_attempts times goes to
+    `claim`), which is the number of distinct attempts among those returned transfers.
+    A first payment and a top-up returned at the same attempt came back once; a returned
+    voucher is no bank return, though it raised the attempt (found by review: a voucher
+    returned, then the transfer sent again returned once, held the money on claim under
+    max_attempts = 2). "Since the latest cancellation": issued in or after the run that
+    applied it (the claim's run pays the claimed account), by the run order of
+    LEDGER_SQL; a claimant's top-up starts again at attempt 1, so comparing attempts with
+    the cancelled one's missed its returns (found by the same review: a top-up returned
+    under max_attempts = 1 went to the same account again). Without the run order the
+    attempts stand for it: those above the cancelled one's. ledger: customer_id, status,
+    rail, attempt, and issued_seq, back_seq when known. bank_returns_sql is this in SQL."""
+    ledger = _with_run_order(ledger)
+    status = pl.col("status")
+    cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
+        pl.col("back_seq").max().alias("_cancel_seq"), pl.col("attempt").max().alias("_cancel_attempt"))
+    ordered = pl.col("_cancel_seq").is_not_null() & pl.col("issued_seq").is_not_null()
+    return (ledger.filter((status == RETURNED) & (pl.col("rail") == BANK_TRANSFER))
+            .join(cancel, on="customer_id", how="left")
+            .filter(pl.when(ordered).then(pl.col("issued_seq") >= pl.col("_cancel_seq"))
+                    .otherwise(pl.col("attempt") > pl.col("_cancel_attempt").fill_null(0)))
+            .group_by("customer_id").agg(pl.col("attempt").n_unique().cast(pl.Int64).alias("bank_returns")))
+
+
 def bank_returns_sql(ledger: str) -> str:
-    """SQL: customer_id, bank_returns of each customer with a bank transfer returned since
-    their latest cancelled payment (all of them when none): how many times, as `_paid`
-    counts it (the highest attempt of a returned transfer less the cancellation's), over
-    the relation named `ledger` (a table or CTE of ours, never input: customer_id, rail,
-    status, attempt). For the SQL that must not load a 33.7 M ledger (the report's kinds,
-    the reconciliation)."""
+    """SQL: customer_id, bank_returns as `bank_returns` counts them, over the relation
+    named `ledger` (a table or CTE of ours, never input: customer_id, rail, status,
+    attempt, issued_seq, back_seq: LEDGER_SQL's columns). For the SQL that must not load
+    a 33.7 M ledger (the report's kinds, the reconciliation)."""
     return f"""
-        SELECT l.customer_id, max(l.attempt) - coalesce(any_value(c.last_cancel), 0) AS bank_returns
-        FROM {ledger} l LEFT JOIN (SELECT customer_id, max(attempt) AS last_cancel FROM {ledger}
-                                   WHERE status = '{CANCELLED}' GROUP BY ALL) c USING (customer_id)
-        WHERE l.status = '{RETURNED}' AND l.rail = '{BANK_TRANSFER}' AND l.attempt > coalesce(c.last_cancel, 0)
+        SELECT l.customer_id, count(DISTINCT l.attempt) AS bank_returns
+        FROM {ledger} l LEFT JOIN (SELECT customer_id, max(back_seq) AS cancel_seq, max(attempt) AS cancel_attempt
+                                   FROM {ledger} WHERE status = '{CANCELLED}' GROUP BY ALL) c USING (customer_id)
+        WHERE l.status = '{RETURNED}' AND l.rail = '{BANK_TRANSFER}'
+          AND CASE WHEN c.cancel_seq IS NOT NULL AND l.issued_seq IS NOT NULL THEN l.issued_seq >= c.cancel_seq
+                   ELSE l.attempt > coalesce(c.cancel_attempt, 0) END
         GROUP BY l.customer_id"""
 
 

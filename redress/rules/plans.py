@@ -11,9 +11,9 @@ from datetime import date, datetime
 
 import polars as pl
 
-from redress.rules.payments import pending
-from redress.vocabulary import (APPROVED, BANK_TRANSFER, CANCELLED, CLAIM, EXPIRED, LIVE_STATUSES, PLAN_STATES,
-                                REJECTED, RETURNED, WAITING)
+from redress.rules.payments import bank_returns, pending
+from redress.vocabulary import (APPROVED, BANK_TRANSFER, CLAIM, EXPIRED, LIVE_STATUSES, PLAN_STATES, REJECTED,
+                                WAITING)
 
 # What kind of payment each planned one is, in the order the plan lists them.
 FIRST, TOP_UP, REISSUE, CLAIMED = "first", "top_up", "reissue", "claimed"
@@ -39,7 +39,7 @@ def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.Laz
     (customer_id of every person with an applied claim), the first that holds:
     `claim` on the claim rail (held); when money of theirs came back and is not yet sent
     again (rules.payments.pending), `claimed` for a claimant whose money the claim freed (no bank
-    transfer returned since their latest cancelled claim payment: the transfer to the
+    transfer returned since their latest cancelled claim payment, payments.bank_returns: the transfer to the
     account they gave customer service, in the run that applied the claim or the next
     plan after one rejected), else `reissue`; `top_up` when the person holds a live
     payment (more money to someone paid, after a scope or policy revision); else `first`.
@@ -49,12 +49,7 @@ def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.Laz
     latest = ledger.group_by("customer_id").agg(status.is_in(LIVE_STATUSES).any().alias("_live")).join(
         pending(ledger).select("customer_id").unique().with_columns(pl.lit(True).alias("_came_back")),
         on="customer_id", how="full", coalesce=True)
-    last_cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
-        pl.col("attempt").max().alias("_last_cancel"))
-    sent_since = (ledger.filter((status == RETURNED) & (pl.col("rail") == BANK_TRANSFER))
-                  .join(last_cancel, on="customer_id", how="left")
-                  .filter(pl.col("attempt") > pl.col("_last_cancel").fill_null(0))
-                  .select("customer_id").unique().with_columns(pl.lit(True).alias("_sent_since")))
+    sent_since = bank_returns(ledger).select("customer_id", pl.lit(True).alias("_sent_since"))
     claimed = claimants.select("customer_id").unique().with_columns(pl.lit(True).alias("_claimant"))
     flags = ("_came_back", "_live", "_sent_since", "_claimant")
     joined = planned

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import duckdb
 import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from redress.rules.payments import new_payments, overpayments, payment_history
+from redress.rules.payments import bank_returns, bank_returns_sql, new_payments, overpayments, payment_history
 
 ENT_SCHEMA = {"customer_id": pl.String, "reason": pl.String, "amount": pl.Int64, "rail": pl.String}
 LEDGER_SCHEMA = {"customer_id": pl.String, "amount": pl.Int64, "status": pl.String, "rail": pl.String}
@@ -300,7 +301,7 @@ ledger_rows = st.lists(st.tuples(
 def test_the_payment_history_is_the_ledger_read_one_customer_at_a_time(rows):
     """payment_history over many customers equals the SPEC's reading of each one's ledger
     alone: paid = issued + settled, came_back = the highest attempt returned or cancelled,
-    bank_returns = the highest attempt of a returned transfer less the latest
+    bank_returns = how many distinct attempts of returned transfers lie above the latest
     cancellation's (0 when no transfer came back since it)."""
     frame = pl.LazyFrame(rows, schema=LEDGER_SCHEMA | {"attempt": pl.Int32}, orient="row")
     got = {r["customer_id"]: r for r in payment_history(frame).collect().to_dicts()}
@@ -314,6 +315,73 @@ def test_the_payment_history_is_the_ledger_read_one_customer_at_a_time(rows):
         last = max(r[4] for r in mine)
         assert row["came_back"] == max((r[4] for r in mine if r[2] in ("returned", "cancelled") and r[4] >= last),
                                        default=0)
-        assert row["bank_returns"] == max((r[4] - last_cancel for r in mine if r[2] == "returned"
-                                           and r[3] == "bank_transfer" and r[4] > last_cancel), default=0)
+        assert row["bank_returns"] == len({r[4] for r in mine if r[2] == "returned" and r[3] == "bank_transfer"
+                                            and r[4] > last_cancel})
         assert row["claimed"] is None
+
+
+# Ledger rows with the run order: (customer, status, rail, attempt, issued_seq, back_seq).
+ordered_rows = st.lists(st.tuples(
+    st.sampled_from(["a", "b", "c"]), st.sampled_from(["issued", "settled", "returned", "cancelled"]),
+    st.sampled_from(["bank_transfer", "voucher", "claim"]), st.integers(1, 5),
+    st.one_of(st.none(), st.integers(1, 6)), st.one_of(st.none(), st.integers(1, 7)),
+), max_size=30)
+
+
+@given(rows=ordered_rows)
+def test_bank_returns_count_each_sending_by_transfer_that_came_back_since_the_latest_claim(rows):
+    """bank_returns, and its SQL twin bank_returns_sql (the report's kinds and the
+    reconciliation), over any ledger with the run order, equal one customer's reading:
+    the distinct attempts of their returned transfers issued in or after the run that
+    applied their latest cancellation (above its attempt when a run is unknown). A voucher
+    that came back raised the attempt but is no bank return; a claimant's top-up starts
+    at attempt 1 and still counts (both found by review)."""
+    frame = pl.DataFrame(rows, schema={"customer_id": pl.String, "status": pl.String, "rail": pl.String,
+                                       "attempt": pl.Int32, "issued_seq": pl.Int64, "back_seq": pl.Int64},
+                         orient="row").with_columns(pl.lit(1000, pl.Int64).alias("amount"))
+    got = dict(bank_returns(frame.lazy()).collect().iter_rows())
+    with duckdb.connect() as con:
+        con.register("ordered_ledger", frame)
+        in_sql = dict(con.execute(bank_returns_sql("ordered_ledger")).fetchall())
+    expected = {}
+    for customer in {r[0] for r in rows}:
+        mine = [r for r in rows if r[0] == customer]
+        cancels = [r for r in mine if r[1] == "cancelled"]
+        cancel_seq = max((r[5] for r in cancels if r[5] is not None), default=None)
+        cancel_attempt = max((r[3] for r in cancels), default=0)
+        since = {r[3] for r in mine if r[1] == "returned" and r[2] == "bank_transfer"
+                 and (r[4] >= cancel_seq if cancel_seq is not None and r[4] is not None else r[3] > cancel_attempt)}
+        if since:
+            expected[customer] = len(since)
+    assert got == expected
+    assert in_sql == expected
+
+
+def test_a_voucher_that_came_back_is_no_bank_return(policy):
+    """The review's case: a voucher returned (attempt 1), the money sent again by
+    transfer (the master changed), returned once (attempt 2): under max_attempts = 2 it
+    is sent by transfer again (attempt 3), not held on claim; the next return holds it."""
+    pays = ent(("a", "ELIGIBLE", 50000, "bank_transfer"))
+    back = [("a", 50000, "returned", "voucher", 1, 1, 2), ("a", 50000, "returned", "bank_transfer", 2, 2, 3)]
+    assert new_payments(pays, in_runs(*back), policy(max_attempts=2), claimed()).rows() == [
+        ("a", 50000, "bank_transfer", 3)]
+    again = [*back, ("a", 50000, "returned", "bank_transfer", 3, 3, 4)]
+    assert new_payments(pays, in_runs(*again), policy(max_attempts=2), claimed()).rows() == [
+        ("a", 50000, "claim", 4)]
+
+
+def test_a_claimant_s_top_up_returned_max_attempts_times_is_held_on_claim(policy):
+    """The review's case: held on claim (attempt 1), claimed in run 2 (cancelled; the
+    claimed transfer, attempt 2, settled), then a top-up by transfer (attempt 1, run 3)
+    returned once: under max_attempts = 1 it is held on claim, not sent to the account
+    that returned it."""
+    claimed_chain = [("a", 50000, "cancelled", "claim", 1, 1, 2), ("a", 50000, "settled", "bank_transfer", 2, 2, None)]
+    pays = ent(("a", "ELIGIBLE", 60000, "claim"))
+    assert new_payments(pays, in_runs(*claimed_chain), policy(max_attempts=1), claimed("a")).rows() == [
+        ("a", 10000, "bank_transfer", 1)]
+    back = [*claimed_chain, ("a", 10000, "returned", "bank_transfer", 1, 3, 4)]
+    assert new_payments(pays, in_runs(*back), policy(max_attempts=1), claimed("a")).rows() == [
+        ("a", 10000, "claim", 2)]
+    # under max_attempts = 2 it is sent by transfer once more
+    assert new_payments(pays, in_runs(*back), policy(max_attempts=2), claimed("a")).rows() == [
+        ("a", 10000, "bank_transfer", 2)]
