@@ -119,7 +119,8 @@ def bank_returns(ledger: pl.LazyFrame) -> pl.LazyFrame:
 def bank_returns_sql(ledger: str) -> str:
     """SQL: customer_id, bank_returns as `bank_returns` counts them, over the relation
     named `ledger` (a table or CTE of ours, never input: customer_id, rail, status,
-    attempt, issued_seq, back_seq: LEDGER_SQL's columns). For the SQL that must not load
+    attempt, issued_seq, back_seq: LEDGER_SQL's columns; its returned and cancelled
+    payments are all it reads, so they may be all it holds). For the SQL that must not load
     a 33.7 M ledger (the report's kinds, the reconciliation)."""
     return f"""
         SELECT l.customer_id, count(DISTINCT l.attempt) AS bank_returns
