@@ -10,6 +10,8 @@ resolution".
 from __future__ import annotations
 
 import re
+import string
+import unicodedata
 
 import polars as pl
 
@@ -17,9 +19,17 @@ from redress import escape
 from redress.rules.identity import MOBILE_E164, email_norm, phone_e164
 from redress.rules.notifications import key_addresses
 
-# What a phone typed by a person looks like before normalisation: digits, a leading +,
-# spaces, hyphens, dots and brackets (NFKC first, so fullwidth digits count).
-PHONE_TYPED = re.compile(r"\+?[0-9 ().\-]+")
+# What a phone typed or pasted by a person looks like before normalisation (NFKC first,
+# so fullwidth digits count): an optional leading +, then ASCII digits among punctuation
+# and spaces of any kind, as the classifier, which drops every other character, takes
+# them from a scope file: hyphens, en dashes, slashes, dots, middle dots, brackets, no-break
+# spaces (found by review: `010–1111–0001` with en dashes resolved a scope row to C01,
+# and explain of it said no customer). A letter or a symbol makes the text no phone: an
+# id such as `C01012345678` is not read as one.
+def _typed_as_phone(nfkc: str) -> bool:
+    text = nfkc.strip().removeprefix("+")
+    return (any(ch in string.digits for ch in text)
+            and all(ch in string.digits or unicodedata.category(ch)[0] in "PZ" for ch in text))
 
 
 def normalised(kind: str, value: str) -> str | None:
@@ -48,7 +58,7 @@ def contact_kind(asked: str) -> tuple[str, str] | None:
     nfkc = pl.select(pl.lit(asked, dtype=pl.String).str.normalize("NFKC")).item()
     if "@" in nfkc:
         return "email", normalised("email", asked) or asked
-    if PHONE_TYPED.fullmatch(nfkc.strip()) and normalised("phone", asked):
+    if _typed_as_phone(nfkc) and normalised("phone", asked):
         return "phone", normalised("phone", asked)
     return None
 
