@@ -153,7 +153,10 @@ class VoucherProduct:
 class PayoutTable(_Table):
     """[payout]: what is paid, how often a returned transfer is retried, and until when
     a payment held on `claim` may be claimed (SPEC "Input: claims from customer service")."""
-    minimum_amount: PersonWon
+    # at least 1 won: a pro rata share floored to 0 is BELOW_MINIMUM, never a promise of
+    # 0 won (found by review: minimum 0 told people "0 won will be deposited")
+    minimum_amount: Annotated[PositivePersonWon, Field(
+        description="whole won per person (minor units), at least 1: an amount below it is not paid")]
     max_attempts: Count
     claim_deadline: OptionalDate = None
     voucher_products: Annotated[list[VoucherProduct], Field(min_length=1)]

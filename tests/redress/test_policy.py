@@ -125,6 +125,8 @@ BROKEN = [
     pytest.param([("minimum_amount = 1000", "minimum_amount = 1000.0")], "payout.minimum_amount",
                  id="minimum-float"),
     pytest.param([("minimum_amount = 1000", "")], "payout.minimum_amount", id="minimum-missing"),
+    # 0 made a share floored to 0 won ELIGIBLE, and its message promised 0 won (found by review)
+    pytest.param([("minimum_amount = 1000", "minimum_amount = 0")], "payout.minimum_amount", id="minimum-zero"),
     pytest.param([("max_attempts = 3", "max_attempts = 0")], "payout.max_attempts", id="attempts-zero"),
     pytest.param([('timezone = "Asia/Seoul"', 'timezone = "Asia/Seol"')], "policy.timezone", id="bad-timezone"),
     pytest.param([('timezone = "Asia/Seoul"', 'timezone = ""')], "policy.timezone", id="empty-timezone"),
