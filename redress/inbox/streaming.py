@@ -27,6 +27,19 @@ from redress.inbox.text_frame import sink
 ISO_8601 = (r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
             r"\s?(Z|[+-]((0\d|1[0-3])(:?[0-5]\d)?|14(:?00)?))?$")
 
+# ISO 8601's other spellings of the same times, which DuckDB does not cast as written,
+# rewritten to the extended form above: the basic format (`20250701T120000+0900`,
+# `20250701T1200Z`) and a comma as the decimal sign (the standard's preferred one, which
+# log4j's ISO8601 layout writes: `2025-07-01T12:00:00,123+09:00`). Found by review: all
+# were invalid_timestamp, and the people they named went unpaid. Only a text that is not
+# in the extended form is rewritten, so the usual rows pay nothing for it. Each is
+# (pattern, replacement) for regexp_replace, applied in this order.
+OTHER_SPELLINGS = (
+    (r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})", r"\1-\2-\3T\4:\5:\6"),
+    (r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\D|$)", r"\1-\2-\3T\4:\5\6"),
+    (r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}),(\d)", r"\1.\2"),
+)
+
 # How the text of a typed timestamp with a zone ends (redress/inbox/parquet_reader.py `%:z`).
 ZONED_TAIL = r"[+-]\d{2}:\d{2}$"
 
@@ -91,7 +104,22 @@ def ts(col: str, schema: pl.Schema | None = None) -> str:
     one in the session timezone); text is NULL unless ISO 8601."""
     if schema is not None and typed_name(col) in schema:
         return f"CAST({sql.identifier(typed_name(col))} AS TIMESTAMPTZ)"
-    return f"CASE WHEN regexp_full_match({col}, {sql.literal(ISO_8601)}) THEN TRY_CAST({col} AS TIMESTAMPTZ) END"
+    return f"CASE {_iso_branches(col)} END"
+
+
+def _extended(col: str) -> str:
+    """SQL: text column `col` with OTHER_SPELLINGS rewritten to ISO 8601's extended form."""
+    for pattern, replacement in OTHER_SPELLINGS:
+        col = f"regexp_replace({col}, {sql.literal(pattern)}, {sql.literal(replacement)})"
+    return col
+
+
+def _iso_branches(col: str) -> str:
+    """SQL: the WHEN branches that type text column `col` when it is ISO 8601, in the
+    extended form or another spelling of it (OTHER_SPELLINGS)."""
+    other = _extended(col)
+    return (f"WHEN regexp_full_match({col}, {sql.literal(ISO_8601)}) THEN TRY_CAST({col} AS TIMESTAMPTZ) "
+            f"WHEN regexp_full_match({other}, {sql.literal(ISO_8601)}) THEN TRY_CAST({other} AS TIMESTAMPTZ)")
 
 
 def ts_again(raw: str, typed: str) -> str:
@@ -101,6 +129,6 @@ def ts_again(raw: str, typed: str) -> str:
     (parquet_reader: `%:z` for one with a zone) `ts` never parsed, a year past 9999: one
     with a zone keeps its instant, one without its wall time, now in the session timezone
     ($now). For redress/inbox/retime.py."""
-    return (f"CASE WHEN regexp_full_match({raw}, {sql.literal(ISO_8601)}) THEN TRY_CAST({raw} AS TIMESTAMPTZ) "
+    return (f"CASE {_iso_branches(raw)} "
             f"WHEN regexp_matches({raw}, {sql.literal(ZONED_TAIL)}) THEN {typed} "
             f"ELSE timezone($now, timezone($earlier, {typed})) END")

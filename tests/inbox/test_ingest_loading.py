@@ -492,3 +492,44 @@ def test_a_timestamp_polars_cannot_print_makes_the_file_unreadable_not_a_write_e
                 con.execute("ROLLBACK")
     assert caught.value.reason == "unreadable_file"
     assert list((tmp_path / "work").iterdir()) == []
+
+
+# ISO 8601's offsets in the extended and the basic form, with their shift.
+OFFSETS = [("", "", None), ("Z", "Z", timedelta(0)), ("+09:00", "+0900", timedelta(hours=9)),
+           ("-03:30", "-0330", timedelta(hours=-3, minutes=-30)), ("+05", "+05", timedelta(hours=5))]
+
+
+@settings(max_examples=100, deadline=None)
+@given(moment=st.datetimes(min_value=datetime(1950, 1, 1), max_value=datetime(2100, 1, 1)),
+       digits=st.integers(0, 9), offset=st.sampled_from(OFFSETS), space=st.booleans())
+def test_every_iso_8601_spelling_of_a_time_is_the_same_instant(moment, digits, offset, space):
+    """Found by review: `2025-07-01T12:00:00,123+09:00` (a decimal comma, which ISO 8601
+    prefers and log4j writes) and `20250701T120000+0900` (the basic format) were
+    invalid_timestamp, and the people they named went unpaid. Every spelling of a time
+    is the instant its extended form is, in the session's timezone when it has no
+    offset; the basic form without seconds too."""
+    extended_offset, basic_offset, _ = offset
+    fraction = f"{moment.microsecond:06d}"[:digits] if digits else ""
+    seconds = moment.strftime("%S") + (f".{fraction}" if fraction else "")
+    extended = moment.strftime("%Y-%m-%dT%H:%M:") + seconds + extended_offset
+    spellings = [extended.replace(".", ",", 1), moment.strftime("%Y%m%dT%H%M") + seconds.replace(".", ",")
+                 + basic_offset, moment.strftime("%Y%m%dT%H%M") + seconds + basic_offset]
+    if space:
+        spellings.append(moment.strftime("%Y-%m-%d %H:%M:") + seconds.replace(".", ",") + extended_offset)
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'Asia/Seoul'")
+        got = [con.execute(f"SELECT {streaming.ts('t')} FROM (SELECT ?::VARCHAR AS t)", [text]).fetchall()[0][0]
+               for text in [extended, *spellings]]
+        minutes = con.execute(f"SELECT {streaming.ts('t')} FROM (SELECT ?::VARCHAR AS t)",
+                              [moment.strftime("%Y%m%dT%H%M") + basic_offset]).fetchall()[0][0]
+    assert got[0] is not None
+    assert got == [got[0]] * len(got)
+    assert minutes == got[0].replace(second=0, microsecond=0)
+
+
+@pytest.mark.parametrize("text", ["20250701T12000", "20250701T1200000", "2025-07-01T12:00,5", "2025-07-01T12+09:00",
+                                  "20250701", "2025-07-01T12:00:00,", "20251301T120000", "2025-07-01T12:00:00,,5",
+                                  "20250701T120000+09:00:00", "2025-07-01T12:00:00.5,5"])
+def test_a_text_no_iso_8601_spelling_reads_is_no_time(text):
+    with duckdb.connect() as con:
+        assert con.execute(f"SELECT {streaming.ts('t')} FROM (SELECT ?::VARCHAR AS t)", [text]).fetchall() == [(None,)]

@@ -24,7 +24,9 @@ from redress.warehouse import connect, files
 
 ZONES = ["UTC", "Asia/Seoul", "America/New_York", "America/St_Johns", "Australia/Lord_Howe", "Europe/London"]
 FORMS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%SZ",
-         "%Y-%m-%dT%H:%M:%S+09:00", "%Y-%m-%dT%H:%M:%S-0330", "%Y-%m-%d %H:%M:%S +05"]
+         "%Y-%m-%dT%H:%M:%S+09:00", "%Y-%m-%dT%H:%M:%S-0330", "%Y-%m-%d %H:%M:%S +05",
+         # ISO 8601's other spellings (redress/inbox/streaming.py OTHER_SPELLINGS)
+         "%Y%m%dT%H%M%S+0900", "%Y%m%dT%H%M", "%Y-%m-%dT%H:%M:%S,%f", "%Y%m%dT%H%M%S,%fZ"]
 NOT_TIMES = ["yesterday", "2025-13-01", "2025/07/01 10:00", "2025-02-30T10:00:00"]
 
 moments = st.datetimes(min_value=datetime(1950, 1, 1), max_value=datetime(2100, 1, 1))
@@ -35,14 +37,14 @@ texts = st.one_of(written, st.sampled_from(NOT_TIMES))
 def scope_csv(folder: Path, times: list[str]) -> Path:
     path = folder / "scope.csv"
     path.write_text("customer_id,data_category,accessed_at\n"
-                    + "".join(f"C{i},name,{t}\n" for i, t in enumerate(times)), encoding="utf-8")
+                    + "".join(f'C{i},name,"{t}"\n' for i, t in enumerate(times)), encoding="utf-8")
     return path
 
 
 def customers_csv(folder: Path, created: list[str], closed: list[str | None]) -> Path:
     path = folder / "customers.csv"
     path.write_text("customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account\n"
-                    + "".join(f"C{i},Kim,,,{'closed' if c else 'active'},{t},{c or ''},false,,,\n"
+                    + "".join(f"C{i},Kim,,,{'closed' if c else 'active'},\"{t}\",\"{c or ''}\",false,,,\n"
                               for i, (t, c) in enumerate(zip(created, closed))), encoding="utf-8")
     return path
 
