@@ -94,8 +94,12 @@ def check_before_prefect(data_dir: Path, policy_path: Path | None, settings) -> 
     from redress.warehouse.runs import refuse_if_busy
 
     policy_file = checked_policy(policy_path)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise RedressError(f"data folder {escape.terminal(str(data_dir))} is not a folder: give the folder that holds "
+                           "inbox/customers and inbox/scope")
     if not data_dir.is_dir():
-        raise RedressError(f"data folder {data_dir} does not exist (create it with inbox/customers and inbox/scope)")
+        raise RedressError(f"data folder {escape.terminal(str(data_dir))} does not exist (create it with "
+                           "inbox/customers and inbox/scope)")
     require_inbox(data_dir)
     check_settings(settings)  # the flow checks again (served runs call it directly)
     refuse_if_busy(data_dir)  # the flow then takes the lock for the run

@@ -35,6 +35,13 @@ def test_missing_data_folder(tmp_path):
     assert "does not exist" in line and "nowhere" in line
 
 
+def test_a_file_given_as_the_data_folder_is_named_as_no_folder(tmp_path):
+    (tmp_path / "data").write_text("not a folder")
+    line = one_line_error(redress("--data-dir", str(tmp_path / "data"), "run"))
+    assert line.endswith("is not a folder: give the folder that holds inbox/customers and inbox/scope")
+    assert (tmp_path / "data").read_text() == "not a folder"
+
+
 def test_bad_policy_names_the_key(tmp_path):
     policy = (ROOT / "policies" / "coupang-2025-v1.toml").read_text()
     bad = tmp_path / "bad.toml"
