@@ -35,7 +35,7 @@ from redress import escape
 from redress.errors import RedressError
 from redress.inbox import require_inbox
 from redress.runtime import interrupts
-from redress.runtime.arguments import GIVEN, Once, at_least_one, same_path
+from redress.runtime.arguments import GIVEN, OneLineParser, Once, at_least_one, same_path
 
 
 def _print(text: object = "", *, file=None) -> None:
@@ -261,7 +261,7 @@ DATE_ONCE = {"action": Once, "what": "dates"}
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="redress", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="redress", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, action=Once, what="folders", same=same_path, help=_DATA_DIR_HELP)
     p.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True)

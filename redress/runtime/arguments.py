@@ -53,3 +53,15 @@ GIVEN = "_given_once"
 def same_path(value) -> object:
     """Once's `same` for files and folders: `ref` and `./ref/.` are one folder."""
     return Path(value).resolve()
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, exit 2 (SPEC "The
+    command line": a one-line reason), naming the command and where its usage is shown:
+    `redress approve: the following arguments are required: --by (see redress approve
+    --help)`. argparse's own printed the usage block before it (found by review)."""
+
+    def error(self, message: str):
+        from redress import escape
+
+        self.exit(2, f"{self.prog}: {escape.terminal(message)} (see {self.prog} --help)\n")

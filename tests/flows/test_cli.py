@@ -42,6 +42,24 @@ def test_a_file_given_as_the_data_folder_is_named_as_no_folder(tmp_path):
     assert (tmp_path / "data").read_text() == "not a folder"
 
 
+@pytest.mark.parametrize("argv, line", [
+    (["approve", "R20251201-001"], "redress approve: the following arguments are required: --by"),
+    (["whatif"], "redress whatif: the following arguments are required: POLICY"),
+    (["explain"], "redress explain: the following arguments are required: who"),
+    (["bogus"], "redress: argument command: invalid choice: 'bogus'"),
+    ([], "redress: the following arguments are required: command"),
+    (["run", "--no-such-option"], "redress: unrecognized arguments: --no-such-option"),
+])
+def test_a_usage_error_is_one_line_saying_where_the_usage_is(tmp_path, argv, line):
+    """Found by review: argparse printed its usage block above the error (SPEC "The
+    command line": a one-line reason on stderr)."""
+    out = redress(*argv, cwd=tmp_path)
+    assert out.returncode == 2
+    got = one_line_error(out)
+    assert got.startswith(line) and got.endswith(" --help)")
+    assert sorted(tmp_path.iterdir()) == []
+
+
 def test_bad_policy_names_the_key(tmp_path):
     policy = (ROOT / "policies" / "coupang-2025-v1.toml").read_text()
     bad = tmp_path / "bad.toml"
