@@ -92,10 +92,8 @@ WITH paid AS (
     SELECT customer_id, sum(amount) FILTER (status IN {sql_list(LIVE_STATUSES)}) AS paid,
            sum(amount) FILTER (status = {sql_literal(ISSUED)} AND rail = {sql_literal(CLAIM)}) AS held
     FROM ledger GROUP BY ALL),
--- only the payments that came back, which are all bank_returns_sql reads: the join with
--- the run order never runs over every payment of a 33.7 M ledger
-came_back AS (SELECT * FROM ({LEDGER_SQL}) WHERE status IN ({sql_literal(RETURNED)}, {sql_literal(CANCELLED)})),
-returns AS ({bank_returns_sql("came_back")}),
+ordered_ledger AS ({LEDGER_SQL}),  -- bank_returns_sql reads only the people with a returned transfer
+returns AS ({bank_returns_sql("ordered_ledger")}),
 moved AS (
     SELECT CASE WHEN customer_id IN (SELECT customer_id FROM claims) THEN {sql_literal(BANK_TRANSFER)}
                 ELSE coalesce(e.rail, {sql_literal(VOUCHER)}) END AS rail,

@@ -91,45 +91,70 @@ def _paid(ledger: pl.LazyFrame) -> pl.LazyFrame:
 
 def bank_returns(ledger: pl.LazyFrame) -> pl.LazyFrame:
     """customer_id, bank_returns (Int64) of each customer with a bank transfer returned
-    since their latest cancelled payment: how many times money sent by transfer came
-    back (SPEC "Payout rail": a bank transfer returned max_attempts times goes to
-    `claim`), which is the number of distinct attempts among those returned transfers.
-    A first payment and a top-up returned at the same attempt came back once; a returned
-    voucher is no bank return, though it raised the attempt (found by review: a voucher
-    returned, then the transfer sent again returned once, held the money on claim under
-    max_attempts = 2). "Since the latest cancellation": issued in or after the run that
-    applied it (the claim's run pays the claimed account), by the run order of
-    LEDGER_SQL; a claimant's top-up starts again at attempt 1, so comparing attempts with
-    the cancelled one's missed its returns (found by the same review: a top-up returned
-    under max_attempts = 1 went to the same account again). Without the run order the
-    attempts stand for it: those above the cancelled one's. ledger: customer_id, status,
-    rail, attempt, and issued_seq, back_seq when known. bank_returns_sql is this in SQL."""
+    since their latest cancelled payment: how many times the money they are owed now came
+    back by transfer (SPEC "Payout rail": a bank transfer returned max_attempts times goes
+    to `claim`). That money is the chain of sendings that `pending` says came back, at
+    attempts 1 to k (k: came_back); or, when nothing came back but money is held on
+    `claim` (a live claim payment at attempt m), the chain held there, 1 to m - 1, so a
+    top-up joins it until a claim. bank_returns is the number of those attempts at which
+    a transfer came back, counting only transfers issued in or after the run that
+    applied the latest cancellation (the claim's run pays the claimed account), by the
+    run order of LEDGER_SQL, or above the cancelled attempt without it.
+
+    Found by review: the highest returned attempt counted a returned voucher as a bank
+    return (a person with valid bank details held on claim after one transfer return),
+    and a claimant's top-up (attempt 1 again) was measured against the cancelled attempt;
+    then counting every returned attempt counted an earlier chain that had settled (a
+    top-up returned once held on claim because an older transfer at attempt 2 had come
+    back). A first payment and a top-up returned at the same attempt came back once.
+    ledger: customer_id, status, rail, attempt, and issued_seq, back_seq when known.
+    bank_returns_sql is this in SQL."""
     ledger = _with_run_order(ledger)
-    status = pl.col("status")
-    cancel = ledger.filter(status == CANCELLED).group_by("customer_id").agg(
-        pl.col("back_seq").max().alias("_cancel_seq"), pl.col("attempt").max().alias("_cancel_attempt"))
+    status, attempt = pl.col("status"), pl.col("attempt")
+    returned = ledger.filter((status == RETURNED) & (pl.col("rail") == BANK_TRANSFER))
+    theirs = ledger.join(returned.select("customer_id").unique(), on="customer_id", how="semi")
+    per = theirs.group_by("customer_id").agg(
+        pl.col("back_seq").filter(status == CANCELLED).max().alias("_cancel_seq"),
+        attempt.filter(status == CANCELLED).max().alias("_cancel_attempt"),
+        attempt.filter(status.is_in(LIVE_STATUSES) & (pl.col("rail") == CLAIM)).max().alias("_held_attempt"))
+    came_back = pending(theirs).group_by("customer_id").agg(attempt.max().alias("_came_back"))
     ordered = pl.col("_cancel_seq").is_not_null() & pl.col("issued_seq").is_not_null()
-    return (ledger.filter((status == RETURNED) & (pl.col("rail") == BANK_TRANSFER))
-            .join(cancel, on="customer_id", how="left")
+    chain = pl.max_horizontal(pl.col("_came_back").fill_null(0), pl.col("_held_attempt").fill_null(0) - 1)
+    return (returned.join(per, on="customer_id", how="left").join(came_back, on="customer_id", how="left")
             .filter(pl.when(ordered).then(pl.col("issued_seq") >= pl.col("_cancel_seq"))
-                    .otherwise(pl.col("attempt") > pl.col("_cancel_attempt").fill_null(0)))
-            .group_by("customer_id").agg(pl.col("attempt").n_unique().cast(pl.Int64).alias("bank_returns")))
+                    .otherwise(attempt > pl.col("_cancel_attempt").fill_null(0)))
+            .filter(attempt <= chain)
+            .group_by("customer_id").agg(attempt.n_unique().cast(pl.Int64).alias("bank_returns")))
 
 
 def bank_returns_sql(ledger: str) -> str:
     """SQL: customer_id, bank_returns as `bank_returns` counts them, over the relation
     named `ledger` (a table or CTE of ours, never input: customer_id, rail, status,
-    attempt, issued_seq, back_seq: LEDGER_SQL's columns; its returned and cancelled
-    payments are all it reads, so they may be all it holds). For the SQL that must not load
-    a 33.7 M ledger (the report's kinds, the reconciliation)."""
+    attempt, issued_seq, back_seq: LEDGER_SQL's columns, every payment of each person it
+    holds). For the SQL that must not load a 33.7 M ledger (the report's kinds, the
+    reconciliation, explain); a property holds it equal to `bank_returns`."""
+    live = ", ".join(f"'{s}'" for s in LIVE_STATUSES)
     return f"""
-        SELECT l.customer_id, count(DISTINCT l.attempt) AS bank_returns
-        FROM {ledger} l LEFT JOIN (SELECT customer_id, max(back_seq) AS cancel_seq, max(attempt) AS cancel_attempt
-                                   FROM {ledger} WHERE status = '{CANCELLED}' GROUP BY ALL) c USING (customer_id)
-        WHERE l.status = '{RETURNED}' AND l.rail = '{BANK_TRANSFER}'
-          AND CASE WHEN c.cancel_seq IS NOT NULL AND l.issued_seq IS NOT NULL THEN l.issued_seq >= c.cancel_seq
-                   ELSE l.attempt > coalesce(c.cancel_attempt, 0) END
-        GROUP BY l.customer_id"""
+        WITH returned AS (SELECT * FROM {ledger} WHERE status = '{RETURNED}' AND rail = '{BANK_TRANSFER}'),
+        theirs AS (SELECT * FROM {ledger} WHERE customer_id IN (SELECT customer_id FROM returned)),
+        per AS (SELECT customer_id,
+                       max(back_seq) FILTER (WHERE status = '{CANCELLED}') AS cancel_seq,
+                       max(attempt) FILTER (WHERE status = '{CANCELLED}') AS cancel_attempt,
+                       max(attempt) FILTER (WHERE status IN ({live}) AND rail = '{CLAIM}') AS held_attempt,
+                       max(issued_seq) AS last_issue, max(attempt) AS last_attempt
+                FROM theirs GROUP BY ALL),
+        came_back AS (  -- pending, as rules.payments.pending reads it
+            SELECT t.customer_id, max(t.attempt) AS came_back FROM theirs t JOIN per p USING (customer_id)
+            WHERE t.status IN ('{RETURNED}', '{CANCELLED}')
+              AND CASE WHEN t.back_seq IS NOT NULL AND p.last_issue IS NOT NULL THEN t.back_seq > p.last_issue
+                       ELSE t.attempt >= p.last_attempt END
+            GROUP BY ALL)
+        SELECT r.customer_id, count(DISTINCT r.attempt) AS bank_returns
+        FROM returned r JOIN per p USING (customer_id) LEFT JOIN came_back c USING (customer_id)
+        WHERE CASE WHEN p.cancel_seq IS NOT NULL AND r.issued_seq IS NOT NULL THEN r.issued_seq >= p.cancel_seq
+                   ELSE r.attempt > coalesce(p.cancel_attempt, 0) END
+          AND r.attempt <= greatest(coalesce(c.came_back, 0), coalesce(p.held_attempt, 0) - 1)
+        GROUP BY r.customer_id"""
 
 
 def payment_history(ledger: pl.LazyFrame, claimants: pl.LazyFrame | None = None) -> pl.LazyFrame:

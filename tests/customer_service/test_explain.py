@@ -121,15 +121,20 @@ def build(folder):
         notes.append(("nonmember", "NNNNNNNN"))
         con.execute("INSERT INTO batches VALUES ('BT1', 'bank_transfer', 'KRW', '2025-12-01', 3, 150000, "
                     "'coupang-2025-v1', 'R1', '2025-12-01 00:00:00+00', 'outbox/batches/BT1')")
+        # C3's and C4's three transfers came back, the returns applied by a later run R2
+        # (rules.payments.pending: a run applies returns before it pays)
+        con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
+                    "VALUES ('R2', '2025-12-02 00:00:00+00', '2025-12-02', ?, 'coupang-2025-v1', 'x', 'succeeded')",
+                    [json.dumps({"policy": str(DEFAULT_POLICY)})])
         for n in range(3):
             con.execute("INSERT INTO ledger VALUES (?, 'C3', 50000, 'KRW', 'bank_transfer', 'BT1', 'coupang-2025-v1', "
-                        "'R1', ?, 'returned', 'account closed', 'R1')", [f"P-C3-{n + 1}", n + 1])
+                        "'R1', ?, 'returned', 'account closed', 'R2')", [f"P-C3-{n + 1}", n + 1])
         for n in range(3):
             con.execute("INSERT INTO ledger VALUES (?, 'C4', 50000, 'KRW', 'bank_transfer', 'BT1', 'coupang-2025-v1', "
-                        "'R1', ?, 'returned', 'account closed', 'R1')", [f"P-C4-{n + 1}", n + 1])
+                        "'R1', ?, 'returned', 'account closed', 'R2')", [f"P-C4-{n + 1}", n + 1])
         # after max_attempts (3) returns the ledger holds it on claim, as the ledger stage does
         con.execute("INSERT INTO ledger VALUES ('P-C3-4', 'C3', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
-                    "'R1', 4, 'issued', NULL, 'R1')")
+                    "'R2', 4, 'issued', NULL, 'R2')")
         # K1 was held on claim, claimed it (the claim cancelled the held payment), and is paid
         # by bank transfer to the account it gave
         con.execute("INSERT INTO ledger VALUES ('P-K1-1', 'K1', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "

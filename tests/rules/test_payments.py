@@ -302,7 +302,8 @@ def test_the_payment_history_is_the_ledger_read_one_customer_at_a_time(rows):
     """payment_history over many customers equals the SPEC's reading of each one's ledger
     alone: paid = issued + settled, came_back = the highest attempt returned or cancelled,
     bank_returns = how many distinct attempts of returned transfers lie above the latest
-    cancellation's (0 when no transfer came back since it)."""
+    cancellation's and within the chain owed now (up to came_back, or below the attempt
+    of money held on claim), 0 when none."""
     frame = pl.LazyFrame(rows, schema=LEDGER_SCHEMA | {"attempt": pl.Int32}, orient="row")
     got = {r["customer_id"]: r for r in payment_history(frame).collect().to_dicts()}
     assert set(got) == {r[0] for r in rows}
@@ -315,8 +316,10 @@ def test_the_payment_history_is_the_ledger_read_one_customer_at_a_time(rows):
         last = max(r[4] for r in mine)
         assert row["came_back"] == max((r[4] for r in mine if r[2] in ("returned", "cancelled") and r[4] >= last),
                                        default=0)
+        held = max((r[4] for r in mine if r[2] in ("issued", "settled") and r[3] == "claim"), default=0)
+        chain = max(row["came_back"], held - 1)
         assert row["bank_returns"] == len({r[4] for r in mine if r[2] == "returned" and r[3] == "bank_transfer"
-                                            and r[4] > last_cancel})
+                                            and last_cancel < r[4] <= chain})
         assert row["claimed"] is None
 
 
@@ -349,7 +352,16 @@ def test_bank_returns_count_each_sending_by_transfer_that_came_back_since_the_la
         cancels = [r for r in mine if r[1] == "cancelled"]
         cancel_seq = max((r[5] for r in cancels if r[5] is not None), default=None)
         cancel_attempt = max((r[3] for r in cancels), default=0)
-        since = {r[3] for r in mine if r[1] == "returned" and r[2] == "bank_transfer"
+        # the chain owed now: what came back and was not sent again (rules.payments.pending),
+        # else what is held on claim below its held payment's attempt
+        last_issue = max((r[4] for r in mine if r[4] is not None), default=None)
+        last_attempt = max(r[3] for r in mine)
+        came_back = max((r[3] for r in mine if r[1] in ("returned", "cancelled")
+                         and (r[5] > last_issue if r[5] is not None and last_issue is not None
+                              else r[3] >= last_attempt)), default=0)
+        held = max((r[3] for r in mine if r[1] in ("issued", "settled") and r[2] == "claim"), default=0)
+        chain = max(came_back, held - 1)
+        since = {r[3] for r in mine if r[1] == "returned" and r[2] == "bank_transfer" and r[3] <= chain
                  and (r[4] >= cancel_seq if cancel_seq is not None and r[4] is not None else r[3] > cancel_attempt)}
         if since:
             expected[customer] = len(since)
@@ -385,3 +397,36 @@ def test_a_claimant_s_top_up_returned_max_attempts_times_is_held_on_claim(policy
     # under max_attempts = 2 it is sent by transfer once more
     assert new_payments(pays, in_runs(*back), policy(max_attempts=2), claimed("a")).rows() == [
         ("a", 10000, "bank_transfer", 2)]
+
+
+def test_a_top_up_returned_once_is_sent_again_whatever_an_earlier_chain_came_back_at(policy):
+    """Found by the review of the fix above: three people whose first transfer came back
+    and whose resend settled, then a top-up returned once, under max_attempts = 2: y
+    (paid by transfer from the start) was sent again; x (a voucher first, returned) and z
+    (a claimant) were held on claim, because their earlier transfer return was attempt 2
+    and the top-up's attempt 1. The money owed now, the top-up, came back once for all
+    three."""
+    pays = ent(("x", "ELIGIBLE", 60000, "bank_transfer"), ("y", "ELIGIBLE", 60000, "bank_transfer"),
+               ("z", "ELIGIBLE", 60000, "claim"))
+    rows = [("y", 50000, "returned", "bank_transfer", 1, 1, 2), ("y", 50000, "settled", "bank_transfer", 2, 2, None),
+            ("y", 10000, "returned", "bank_transfer", 1, 4, 5),
+            ("x", 50000, "returned", "voucher", 1, 1, 2), ("x", 50000, "returned", "bank_transfer", 2, 2, 3),
+            ("x", 50000, "settled", "bank_transfer", 3, 3, None), ("x", 10000, "returned", "bank_transfer", 1, 4, 5),
+            ("z", 50000, "cancelled", "claim", 1, 1, 2), ("z", 50000, "returned", "bank_transfer", 2, 2, 3),
+            ("z", 50000, "settled", "bank_transfer", 3, 3, None), ("z", 10000, "returned", "bank_transfer", 1, 4, 5)]
+    assert new_payments(pays, in_runs(*rows), policy(max_attempts=2), claimed("z")).rows() == [
+        ("x", 10000, "bank_transfer", 2), ("y", 10000, "bank_transfer", 2), ("z", 10000, "bank_transfer", 2)]
+    # a second return of the top-up is its second: held on claim, all three alike
+    again = [*rows, *((p, 10000, "returned", "bank_transfer", 2, 5, 6) for p in "xyz")]
+    assert new_payments(pays, in_runs(*again), policy(max_attempts=2), claimed("z")).rows() == [
+        ("x", 10000, "claim", 3), ("y", 10000, "claim", 3), ("z", 10000, "claim", 3)]
+
+
+def test_a_top_up_sent_beside_a_resend_that_came_back_does_not_hide_the_resend_s_returns(policy):
+    """A transfer returned twice, its third sending out; a top-up by transfer (attempt 1:
+    nothing had come back at its run); both returned together: the money of the chain
+    came back three times, so under max_attempts = 3 what is owed is held on claim."""
+    rows = [("a", 50000, "returned", "bank_transfer", 1, 1, 2), ("a", 50000, "returned", "bank_transfer", 2, 2, 3),
+            ("a", 50000, "returned", "bank_transfer", 3, 3, 5), ("a", 10000, "returned", "bank_transfer", 1, 4, 5)]
+    assert new_payments(ent(("a", "ELIGIBLE", 60000, "bank_transfer")), in_runs(*rows), policy(max_attempts=3),
+                        claimed()).rows() == [("a", 60000, "claim", 4)]
