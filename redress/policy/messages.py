@@ -55,6 +55,7 @@ _WHY = {
     "literal_error": "must be one of {expected}, got {got}",
     "too_short": "is empty",
     "greater_than_equal": "must be at least {ge}, got {got}",
+    "less_than_equal": "must be at most {le}, got {got}",
     "string_pattern_mismatch": "{pattern}, got {got}",
 }
 _PATTERNS = {

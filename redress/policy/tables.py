@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, \
     field_validator, model_validator
@@ -27,6 +27,12 @@ STATUSES = tuple(vocabulary.ACCOUNT_STATUSES)
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _PHONE = r"^[0-9][0-9-]{6,14}$"
 _TIER = r"^0*[1-9][0-9]*$"
+MAX_TIER = 2**31 - 1  # tiers are 32-bit integers in the entitlements
+# Files of the zone database that Python opens but that name no zone (DuckDB, Polars refuse them).
+NOT_ZONE_NAMES = frozenset({"localtime", "posixrules", "Factory"})
+# A batch's payments are numbered with as many digits as this has (redress/rules/batches.py
+# position_width), inside a payment_id that pain.001 caps at 35 characters (EndToEndId).
+MAX_BATCH_ITEMS = 100_000_000
 # A policy text that every message shows (SPEC "Notifications"): see _shown.
 SHOWN = "shown in messages: no link, email address or phone number but notice.official_phone"
 
@@ -122,6 +128,12 @@ class PolicyTable(_Table):
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise PydanticCustomError("policy_rule", "is not a known timezone: {got}", {"got": repr(zone)}) from None
+        # Python also opens the files of the zone database that are no zone's name
+        # (posix/Asia/Seoul, right/..., localtime, posixrules, Factory), which DuckDB or
+        # Polars refuse: the run then failed in ingest (found by review)
+        if zone not in available_timezones() or zone in NOT_ZONE_NAMES:
+            raise PydanticCustomError("policy_rule", "is not an IANA zone name such as Asia/Seoul: {got}",
+                                      {"got": repr(zone)})
         return zone
 
 
@@ -175,7 +187,7 @@ class PayoutTable(_Table):
 class DisbursementTable(_Table):
     """[disbursement]: batch limits, the first value date, and whether a plan waits
     for approval before release (SPEC "Approval before release")."""
-    max_batch_items: Count
+    max_batch_items: Annotated[int, Field(strict=True, ge=1, le=MAX_BATCH_ITEMS)]
     max_batch_amount: PositiveWon
     daily_cash_cap: PositiveWon
     first_value_date: OptionalDate = None
@@ -223,6 +235,8 @@ class PolicyFile(_Table):
     def _across_tables(self) -> PolicyFile:
         named = {}
         for key in self.tiers:  # `1` and `01` are one tier: the later amount would win unseen
+            if int(key) > MAX_TIER:
+                raise _refuse("tiers", key, why=f"must be a tier number from 1 to {MAX_TIER:,}")
             if int(key) in named:
                 raise _refuse("tiers", key, why=f"names tier {int(key)}, as tiers.{named[int(key)]} does: "
                                                 "give each tier once")

@@ -154,6 +154,18 @@ BROKEN = [
                  id="daily-cap-below-largest-tier"),
     pytest.param([("max_batch_items  = 50000", "max_batch_items = 0")], "disbursement.max_batch_items",
                  id="batch-items-zero"),
+    # found by review: each loaded and the run failed with a traceback (the payment ids
+    # too long for pain.001's EndToEndId; a tier past a 32-bit integer; a zone file
+    # DuckDB does not know)
+    pytest.param([("max_batch_items  = 50000", "max_batch_items = 100000000000000000000")],
+                 "disbursement.max_batch_items", id="batch-items-past-payment-ids"),
+    pytest.param([("1 = 50000\n", "3000000000 = 50000\n"), ("entrance_code = 1", "entrance_code = 3000000000")],
+                 "tiers.3000000000", id="tier-past-32-bits"),
+    pytest.param([('timezone = "Asia/Seoul"', 'timezone = "posix/Asia/Seoul"')], "policy.timezone",
+                 id="zone-file-posix"),
+    pytest.param([('timezone = "Asia/Seoul"', 'timezone = "localtime"')], "policy.timezone", id="zone-localtime"),
+    pytest.param([('timezone = "Asia/Seoul"', 'timezone = "right/Asia/Seoul"')], "policy.timezone",
+                 id="zone-file-right"),
     pytest.param([('first_value_date = ""', 'first_value_date = "2025-13-01"')], "disbursement.first_value_date",
                  id="first-value-date-invalid"),
     pytest.param([('official_phone = "1577-7011"', 'official_phone = "https://evil.example"')],
@@ -446,3 +458,28 @@ def test_voucher_products_differing_only_in_case_are_refused(tmp_path):
         load_policy(variant(tmp_path, ('{ id = "beauty", share_bp = 4000 }', '{ id = "Travel", share_bp = 4000 }')))
     assert "payout.voucher_products" in str(refused.value)
     assert "whatever their case" in str(refused.value)
+
+
+def test_every_zone_a_policy_may_name_is_one_duckdb_and_polars_know():
+    """A zone the policy accepts is used by DuckDB (the loaders' session timezone) and
+    Polars (the rules' datetimes): every one of Python's zone names the policy takes
+    works in both, so no run fails in ingest on its policy's zone."""
+    import duckdb
+    import polars as pl
+    from zoneinfo import available_timezones
+
+    doc = tomllib.loads(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    taken = []
+    for zone in sorted(available_timezones()):
+        doc["policy"]["timezone"] = zone
+        try:
+            validate_document(doc, "p.toml")
+        except RedressError:
+            continue
+        taken.append(zone)
+    assert len(taken) > 500 and "Asia/Seoul" in taken and "UTC" in taken
+    with duckdb.connect() as con:
+        for zone in taken:
+            con.execute("SET TimeZone = ?", [zone])
+            assert con.execute("SELECT current_setting('TimeZone')").fetchall() == [(zone,)]
+    pl.select(*(pl.lit(0).cast(pl.Datetime("us", zone)).alias(zone) for zone in taken))
