@@ -19,17 +19,18 @@ from redress import escape
 from redress.rules.identity import MOBILE_E164, email_norm, phone_e164
 from redress.rules.notifications import key_addresses
 
-# What a phone typed or pasted by a person looks like before normalisation (NFKC first,
-# so fullwidth digits count): an optional leading +, then ASCII digits among punctuation
-# and spaces of any kind, as the classifier, which drops every other character, takes
-# them from a scope file: hyphens, en dashes, slashes, dots, middle dots, brackets, no-break
-# spaces (found by review: `010–1111–0001` with en dashes resolved a scope row to C01,
-# and explain of it said no customer). A letter or a symbol makes the text no phone: an
-# id such as `C01012345678` is not read as one.
+# What a phone typed or pasted by a person looks like (NFKC first, so fullwidth digits
+# count): ASCII digits among anything but letters, as the classifier reads a scope row's
+# phone, dropping every character but the digits and a leading + (SPEC "Identity
+# resolution"): hyphens, en dashes, minus signs, tildes, slashes, dots, brackets, spaces
+# of any kind, and the invisible marks a pasted number carries (bidirectional marks, a
+# soft hyphen, a zero-width space). Found by review: `010–1111–0001` (en dashes), then
+# `010−1111−0001` (minus signs) and a number pasted between bidirectional marks resolved
+# scope rows to their customers, and explain of the same text said no customer. A
+# letter makes the text no phone: an id such as `C01012345678` is not read as one.
 def _typed_as_phone(nfkc: str) -> bool:
-    text = nfkc.strip().removeprefix("+")
-    return (any(ch in string.digits for ch in text)
-            and all(ch in string.digits or unicodedata.category(ch)[0] in "PZ" for ch in text))
+    return (any(ch in string.digits for ch in nfkc)
+            and not any(unicodedata.category(ch).startswith("L") for ch in nfkc))
 
 
 def normalised(kind: str, value: str) -> str | None:

@@ -256,7 +256,8 @@ def test_an_id_that_is_also_a_non_members_email_counts_them_and_says_how_to_reac
 # Separators a pasted number carries: every one is punctuation or a space to Unicode, and
 # the classifier drops it (SPEC "Identity resolution": every character but digits and a
 # leading + dropped).
-SEPARATORS = st.text(st.sampled_from(" -–—‒―‐‑/.·・()[]_,:\u00a0\u3000\u2009\u2212"[:-1] + "\u30fb"), max_size=2)
+SEPARATORS = st.text(st.sampled_from(" -–—‒―‐‑/.·・()[]_,:~|☎#*\u00a0\u3000\u2009\u2212\u200e\u200f\u202a\u202c"
+                                     "\u00ad\u200b\ufeff"), max_size=2)
 
 
 @settings(deadline=None, max_examples=80)
@@ -277,12 +278,15 @@ def test_explain_reads_as_a_phone_every_number_the_classifier_reads_as_one(body,
     assert contact_kind(typed) == ("phone", e164)
 
 
-@pytest.mark.parametrize("typed", ["C01020000001", "tel010-2000-0001", "010-2000-0001 x", "010=2000=0001"])
-def test_a_number_with_a_letter_or_a_symbol_is_no_phone(typed):
+@pytest.mark.parametrize("typed", ["C01020000001", "tel010-2000-0001", "010-2000-0001 x", "0102000000１a",
+                                   "휴대폰 010-2000-0001"])
+def test_a_number_with_a_letter_is_no_phone(typed):
     assert contact_kind(typed) is None
 
 
 @pytest.mark.parametrize("typed", ["010–2000–0001", "010/2000/0001", "010·2000·0001", "(010) 2000\u00a00001",
-                                   "+82\u300010\u30002000\u30000001"])
+                                   "+82\u300010\u30002000\u30000001", "010−2000−0001", "010~2000~0001",
+                                   "\u202a010-2000-0001\u202c", "\u200e010-2000-0001", "010\u00ad2000\u00ad0001",
+                                   "010-2000-0001\u200b", "☎ 010-2000-0001"])
 def test_a_pasted_phone_finds_the_customer(data, typed):
     assert "Customer C1:" in explain(data, typed, now=T0)
