@@ -516,6 +516,9 @@ def test_every_iso_8601_spelling_of_a_time_is_the_same_instant(moment, digits, o
                  + basic_offset, moment.strftime("%Y%m%dT%H%M") + seconds + basic_offset]
     if space:
         spellings.append(moment.strftime("%Y-%m-%d %H:%M:") + seconds.replace(".", ",") + extended_offset)
+    if extended_offset:  # a space before the zone (Ruby's and git's `2025-07-01 12:00:00 +0900`)
+        spellings += [f"{extended[:-len(extended_offset)]} {extended_offset}",
+                      moment.strftime("%Y-%m-%d %H:%M:") + seconds + " " + basic_offset]
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'Asia/Seoul'")
         got = [con.execute(f"SELECT {streaming.ts('t')} FROM (SELECT ?::VARCHAR AS t)", [text]).fetchall()[0][0]
@@ -529,7 +532,8 @@ def test_every_iso_8601_spelling_of_a_time_is_the_same_instant(moment, digits, o
 
 @pytest.mark.parametrize("text", ["20250701T12000", "20250701T1200000", "2025-07-01T12:00,5", "2025-07-01T12+09:00",
                                   "20250701", "2025-07-01T12:00:00,", "20251301T120000", "2025-07-01T12:00:00,,5",
-                                  "20250701T120000+09:00:00", "2025-07-01T12:00:00.5,5"])
+                                  "20250701T120000+09:00:00", "2025-07-01T12:00:00.5,5", "20250701T1200:30",
+                                  "2025-07-01 12:00:00  +09:00", "2025-07-01 +09:00", "2025-07-01 12:00:00 +99"])
 def test_a_text_no_iso_8601_spelling_reads_is_no_time(text):
     with duckdb.connect() as con:
         assert con.execute(f"SELECT {streaming.ts('t')} FROM (SELECT ?::VARCHAR AS t)", [text]).fetchall() == [(None,)]
