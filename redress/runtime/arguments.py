@@ -65,3 +65,14 @@ class OneLineParser(argparse.ArgumentParser):
         from redress import escape
 
         self.exit(2, f"{self.prog}: {escape.terminal(message)} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an argument no parser knows is said by the command's own
+        parser (`redress run: unrecognized arguments: --bogus (see redress run --help)`),
+        not the top one, whose usage does not list the command's options (review)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            self.prog = f"{self.prog} {command}" if command else self.prog
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed

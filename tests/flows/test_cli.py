@@ -48,7 +48,8 @@ def test_a_file_given_as_the_data_folder_is_named_as_no_folder(tmp_path):
     (["explain"], "redress explain: the following arguments are required: who"),
     (["bogus"], "redress: argument command: invalid choice: 'bogus'"),
     ([], "redress: the following arguments are required: command"),
-    (["run", "--no-such-option"], "redress: unrecognized arguments: --no-such-option"),
+    (["run", "--no-such-option"], "redress run: unrecognized arguments: --no-such-option (see redress run --help)"),
+    (["--no-such-option", "run"], "redress run: unrecognized arguments: --no-such-option (see redress run --help)"),
 ])
 def test_a_usage_error_is_one_line_saying_where_the_usage_is(tmp_path, argv, line):
     """Found by review: argparse printed its usage block above the error (SPEC "The
