@@ -19,7 +19,7 @@ from __future__ import annotations
 import polars as pl
 
 from redress.policy import Policy
-from redress.vocabulary import BANK_TRANSFER, CANCELLED, CLAIM, ELIGIBLE, ISSUED, LIVE_STATUSES, RETURNED
+from redress.vocabulary import BANK_TRANSFER, CANCELLED, CLAIM, ELIGIBLE, ISSUED, LIVE_STATUSES, RETURNED, sql_list
 
 
 # The order runs started in, for telling which payments a later one sent again: SQL over
@@ -133,14 +133,13 @@ def bank_returns_sql(ledger: str) -> str:
     attempt, issued_seq, back_seq: LEDGER_SQL's columns, every payment of each person it
     holds). For the SQL that must not load a 33.7 M ledger (the report's kinds, the
     reconciliation, explain); a property holds it equal to `bank_returns`."""
-    live = ", ".join(f"'{s}'" for s in LIVE_STATUSES)
     return f"""
         WITH returned AS (SELECT * FROM {ledger} WHERE status = '{RETURNED}' AND rail = '{BANK_TRANSFER}'),
         theirs AS (SELECT * FROM {ledger} WHERE customer_id IN (SELECT customer_id FROM returned)),
         per AS (SELECT customer_id,
                        max(back_seq) FILTER (WHERE status = '{CANCELLED}') AS cancel_seq,
                        max(attempt) FILTER (WHERE status = '{CANCELLED}') AS cancel_attempt,
-                       max(attempt) FILTER (WHERE status IN ({live}) AND rail = '{CLAIM}') AS held_attempt,
+                       max(attempt) FILTER (WHERE status IN {sql_list(LIVE_STATUSES)} AND rail = '{CLAIM}') AS held_attempt,
                        max(issued_seq) AS last_issue, max(attempt) AS last_attempt
                 FROM theirs GROUP BY ALL),
         came_back AS (  -- pending, as rules.payments.pending reads it
