@@ -96,17 +96,31 @@ def bank_returns(ledger: pl.LazyFrame) -> pl.LazyFrame:
     to `claim`). That money is the chain of sendings that `pending` says came back, at
     attempts 1 to k (k: came_back); or, when nothing came back but money is held on
     `claim` (a live claim payment at attempt m), the chain held there, 1 to m - 1, so a
-    top-up joins it until a claim. bank_returns is the number of those attempts at which
-    a transfer came back, counting only transfers issued in or after the run that
-    applied the latest cancellation (the claim's run pays the claimed account), by the
-    run order of LEDGER_SQL, or above the cancelled attempt without it.
+    top-up joins it until a claim. Counting only transfers issued in or after the run
+    that applied the latest cancellation (the claim's run pays the claimed account), by
+    the run order of LEDGER_SQL, or above the cancelled attempt without it, bank_returns
+    is the smaller of two counts that the chain's own returns cannot exceed: the attempts
+    at which a transfer came back (a chain sends once per attempt), and the runs that
+    applied those returns (a chain's returns come back in runs one after another; a
+    return without the run order is its own). Money of several payments that came back
+    together and was sent again as one payment counts once either way: a first payment
+    and a top-up returned at the same attempt, or a claimed transfer and a top-up sent
+    beside it returned in the same run.
+
+    Left as it is: a ledger holds no link from a payment to the one it sends again, so
+    a chain is told by attempts and runs, and a return of an earlier chain at an attempt
+    and run the chain owed now lacks can still count for it (a transfer returned, sent
+    again and settled; then a top-up by voucher returned and sent again by transfer,
+    returned once: two). Counting exactly needs each payment to carry its chain's
+    returns, a ledger column.
 
     Found by review: the highest returned attempt counted a returned voucher as a bank
     return (a person with valid bank details held on claim after one transfer return),
     and a claimant's top-up (attempt 1 again) was measured against the cancelled attempt;
     then counting every returned attempt counted an earlier chain that had settled (a
     top-up returned once held on claim because an older transfer at attempt 2 had come
-    back). A first payment and a top-up returned at the same attempt came back once.
+    back); then a claimant's claimed transfer and a top-up returned together counted
+    twice.
     ledger: customer_id, status, rail, attempt, and issued_seq, back_seq when known.
     bank_returns_sql is this in SQL."""
     ledger = _with_run_order(ledger)
@@ -124,7 +138,9 @@ def bank_returns(ledger: pl.LazyFrame) -> pl.LazyFrame:
             .filter(pl.when(ordered).then(pl.col("issued_seq") >= pl.col("_cancel_seq"))
                     .otherwise(attempt > pl.col("_cancel_attempt").fill_null(0)))
             .filter(attempt <= chain)
-            .group_by("customer_id").agg(attempt.n_unique().cast(pl.Int64).alias("bank_returns")))
+            .group_by("customer_id").agg(pl.min_horizontal(
+                attempt.n_unique(), pl.col("back_seq").fill_null(-attempt.cast(pl.Int64)).n_unique())
+                .cast(pl.Int64).alias("bank_returns")))
 
 
 def bank_returns_sql(ledger: str) -> str:
@@ -148,7 +164,8 @@ def bank_returns_sql(ledger: str) -> str:
               AND CASE WHEN t.back_seq IS NOT NULL AND p.last_issue IS NOT NULL THEN t.back_seq > p.last_issue
                        ELSE t.attempt >= p.last_attempt END
             GROUP BY ALL)
-        SELECT r.customer_id, count(DISTINCT r.attempt) AS bank_returns
+        SELECT r.customer_id, least(count(DISTINCT r.attempt), count(DISTINCT coalesce(r.back_seq, -r.attempt)))
+                              AS bank_returns
         FROM returned r JOIN per p USING (customer_id) LEFT JOIN came_back c USING (customer_id)
         WHERE CASE WHEN p.cancel_seq IS NOT NULL AND r.issued_seq IS NOT NULL THEN r.issued_seq >= p.cancel_seq
                    ELSE r.attempt > coalesce(p.cancel_attempt, 0) END

@@ -121,20 +121,19 @@ def build(folder):
         notes.append(("nonmember", "NNNNNNNN"))
         con.execute("INSERT INTO batches VALUES ('BT1', 'bank_transfer', 'KRW', '2025-12-01', 3, 150000, "
                     "'coupang-2025-v1', 'R1', '2025-12-01 00:00:00+00', 'outbox/batches/BT1')")
-        # C3's and C4's three transfers came back, the returns applied by a later run R2
-        # (rules.payments.pending: a run applies returns before it pays)
-        con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
-                    "VALUES ('R2', '2025-12-02 00:00:00+00', '2025-12-02', ?, 'coupang-2025-v1', 'x', 'succeeded')",
-                    [json.dumps({"policy": str(DEFAULT_POLICY)})])
-        for n in range(3):
-            con.execute("INSERT INTO ledger VALUES (?, 'C3', 50000, 'KRW', 'bank_transfer', 'BT1', 'coupang-2025-v1', "
-                        "'R1', ?, 'returned', 'account closed', 'R2')", [f"P-C3-{n + 1}", n + 1])
-        for n in range(3):
-            con.execute("INSERT INTO ledger VALUES (?, 'C4', 50000, 'KRW', 'bank_transfer', 'BT1', 'coupang-2025-v1', "
-                        "'R1', ?, 'returned', 'account closed', 'R2')", [f"P-C4-{n + 1}", n + 1])
+        # C3's and C4's three transfers came back one after another: the transfer of run Rn
+        # came back in run Rn+1, which sent it again (a run applies returns before it pays)
+        for n in range(2, 6):
+            con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, "
+                        "outcome) VALUES (?, ?, ?, ?, 'coupang-2025-v1', 'x', 'succeeded')",
+                        [f"R{n}", f"2025-12-0{n} 00:00:00+00", f"2025-12-0{n}", json.dumps({"policy": str(DEFAULT_POLICY)})])
+        for cid in ("C3", "C4"):
+            for n in range(1, 4):
+                con.execute("INSERT INTO ledger VALUES (?, ?, 50000, 'KRW', 'bank_transfer', 'BT1', 'coupang-2025-v1', "
+                            "?, ?, 'returned', 'account closed', ?)", [f"P-{cid}-{n}", cid, f"R{n}", n, f"R{n + 1}"])
         # after max_attempts (3) returns the ledger holds it on claim, as the ledger stage does
         con.execute("INSERT INTO ledger VALUES ('P-C3-4', 'C3', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
-                    "'R2', 4, 'issued', NULL, 'R2')")
+                    "'R4', 4, 'issued', NULL, 'R4')")
         # K1 was held on claim, claimed it (the claim cancelled the held payment), and is paid
         # by bank transfer to the account it gave
         con.execute("INSERT INTO ledger VALUES ('P-K1-1', 'K1', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
@@ -144,13 +143,15 @@ def build(folder):
         con.execute("INSERT INTO claims VALUES (?, 'K1', '088', '5556667777', '2025-12-02 10:00:00+09', 'cs-7', 50000, "
                     "'c1', 1, 'R1', '2025-12-02 12:00:00+00')", [dict(notes)["K1"]])
         # K2: the same, then its claimed account's transfers came back 3 times: held again
+        # (the claim applied in R2, which paid the claimed account; each transfer came back
+        # in the next run, which sent it again; R5 held it)
         con.execute("INSERT INTO ledger VALUES ('P-K2-1', 'K2', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
-                    "'R1', 1, 'cancelled', NULL, 'R1')")
+                    "'R1', 1, 'cancelled', NULL, 'R2')")
         for n in range(2, 5):
             con.execute("INSERT INTO ledger VALUES (?, 'K2', 50000, 'KRW', 'bank_transfer', 'BT1', "
-                        "'coupang-2025-v1', 'R1', ?, 'returned', 'account closed', 'R1')", [f"P-K2-{n}", n])
+                        "'coupang-2025-v1', ?, ?, 'returned', 'account closed', ?)", [f"P-K2-{n}", f"R{n}", n, f"R{n + 1}"])
         con.execute("INSERT INTO ledger VALUES ('P-K2-5', 'K2', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
-                    "'R1', 5, 'issued', NULL, 'R1')")
+                    "'R5', 5, 'issued', NULL, 'R5')")
         # K3: claimed and paid 30,000 to the claimed account; the master now says vouchers,
         # and the top-up of 20,000 went to the claimed account too (redress/rules/payments.py)
         con.execute("INSERT INTO ledger VALUES ('P-K3-1', 'K3', 30000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', "
