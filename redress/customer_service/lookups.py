@@ -52,13 +52,17 @@ def recordable(asked: str, kind: str) -> str:
     """What the lookups table keeps of the question: an email or phone is personal data,
     so only its kind and its last 4 characters (enough to match a complaint to a
     lookup, not to find the person), and so is a customer id that reads as one (an id
-    `someone@mail.example` or `01012345678`: found by review, kept in full); another id
-    or a code as typed."""
-    from redress.customer_service.people import contact_kind
+    `someone@mail.example` or `01012345678`: found by review, kept in full), or holds
+    one with words around it that explain does not read as a phone (`Tel. 010-1234-5678`,
+    which the phone rule reads as one: found by the next review, kept in full); another
+    id or a code as typed."""
+    from redress.customer_service.people import contact_kind, normalised
 
     contact = contact_kind(asked) if kind == "customer_id" else None
     if contact:
         kind = contact[0]
+    elif kind == "customer_id" and normalised("phone", asked):
+        kind = "phone"
     if kind in ("email", "phone"):
         return f"{kind} ***{asked[-4:]}" if len(asked) > 8 else f"{kind} ***"
     return asked

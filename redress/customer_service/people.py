@@ -27,10 +27,16 @@ from redress.rules.notifications import key_addresses
 # soft hyphen, a zero-width space). Found by review: `010–1111–0001` (en dashes), then
 # `010−1111−0001` (minus signs) and a number pasted between bidirectional marks resolved
 # scope rows to their customers, and explain of the same text said no customer. A
-# letter makes the text no phone: an id such as `C01012345678` is not read as one.
+# letter makes the text no phone, so an id such as `C01012345678` is not read as one,
+# but for the letters typed as a dash on Korean and Japanese keyboards (DASH_LETTERS;
+# found by the next review: `010ㅡ1111ㅡ0001`).
+# After NFKC: ㅡ (Hangul eu, U+3161, becomes U+1173), ー (long vowel mark; NFKC of ｰ), 一 (one).
+DASH_LETTERS = frozenset("\u1173\u3161\u30fc\u4e00")
+
+
 def _typed_as_phone(nfkc: str) -> bool:
     return (any(ch in string.digits for ch in nfkc)
-            and not any(unicodedata.category(ch).startswith("L") for ch in nfkc))
+            and not any(unicodedata.category(ch).startswith("L") and ch not in DASH_LETTERS for ch in nfkc))
 
 
 def normalised(kind: str, value: str) -> str | None:

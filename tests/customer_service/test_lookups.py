@@ -257,7 +257,7 @@ def test_an_id_that_is_also_a_non_members_email_counts_them_and_says_how_to_reac
 # the classifier drops it (SPEC "Identity resolution": every character but digits and a
 # leading + dropped).
 SEPARATORS = st.text(st.sampled_from(" -–—‒―‐‑/.·・()[]_,:~|☎#*\u00a0\u3000\u2009\u2212\u200e\u200f\u202a\u202c"
-                                     "\u00ad\u200b\ufeff"), max_size=2)
+                                     "\u00ad\u200b\ufeffㅡーｰ一"), max_size=2)
 
 
 @settings(deadline=None, max_examples=80)
@@ -287,6 +287,14 @@ def test_a_number_with_a_letter_is_no_phone(typed):
 @pytest.mark.parametrize("typed", ["010–2000–0001", "010/2000/0001", "010·2000·0001", "(010) 2000\u00a00001",
                                    "+82\u300010\u30002000\u30000001", "010−2000−0001", "010~2000~0001",
                                    "\u202a010-2000-0001\u202c", "\u200e010-2000-0001", "010\u00ad2000\u00ad0001",
-                                   "010-2000-0001\u200b", "☎ 010-2000-0001"])
+                                   "010-2000-0001\u200b", "☎ 010-2000-0001", "010ㅡ2000ㅡ0001", "010ー2000ー0001",
+                                   "010ｰ2000ｰ0001", "010一2000一0001"])
 def test_a_pasted_phone_finds_the_customer(data, typed):
     assert "Customer C1:" in explain(data, typed, now=T0)
+
+
+@pytest.mark.parametrize("typed", ["Tel. 010-2000-0001", "휴대폰 010-2000-0001", "010ㅡ2000ㅡ0001"])
+def test_a_phone_with_words_around_it_is_kept_masked_in_the_lookups(data, typed):
+    """Found by review: a phone that explain did not read as one was recorded in full."""
+    explain(data, typed, now=T0)
+    assert [r[3] for r in lookups(data)] == ["phone ***0001"]
