@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from redress.rules.payments import RUN_ORDER, bank_returns_sql
+from redress.rules.payments import RUN_ORDER, bank_returns_sql, pending_sql
 from redress.rules.plans import CLAIMED, FIRST, KINDS, REISSUE, TOP_UP
-from redress.vocabulary import (ACCEPTED, CANCELLED, CLAIM, ELIGIBLE, LIVE_STATUSES, RETURNED, WAITING,
-                                sql_list, sql_literal)
+from redress.vocabulary import ACCEPTED, CLAIM, ELIGIBLE, LIVE_STATUSES, WAITING, sql_list, sql_literal
 from redress.sql import one
 
 
@@ -168,16 +167,10 @@ def _kinds(con, run_id: str) -> tuple[KindTotal, ...]:
             run_seq AS ({RUN_ORDER}),
             ordered AS (SELECT b.*, i.seq AS issued_seq, u.seq AS back_seq FROM before b
                         LEFT JOIN run_seq i ON i.run_id = b.run_id LEFT JOIN run_seq u ON u.run_id = b.updated_run_id),
-            -- came back and not sent again yet: rules.payments.pending
-            latest AS (SELECT customer_id,
-                              bool_or(status IN ({sql_literal(RETURNED)}, {sql_literal(CANCELLED)})
-                                      AND CASE WHEN back_seq IS NOT NULL AND last_issue IS NOT NULL
-                                               THEN back_seq > last_issue ELSE attempt >= last_attempt END)
-                                  AS came_back,
+            came AS ({pending_sql("ordered")}),  -- came back and not sent again yet
+            latest AS (SELECT customer_id, c.customer_id IS NOT NULL AS came_back,
                               bool_or(status IN {sql_list(LIVE_STATUSES)}) AS live
-                       FROM (SELECT *, max(issued_seq) OVER (PARTITION BY customer_id) AS last_issue,
-                                    max(attempt) OVER (PARTITION BY customer_id) AS last_attempt FROM ordered)
-                       GROUP BY customer_id),
+                       FROM ordered LEFT JOIN came c USING (customer_id) GROUP BY ALL),
             sent_since AS (SELECT customer_id FROM ({bank_returns_sql("ordered")})),
             claimants AS (SELECT DISTINCT customer_id FROM claims WHERE run_id <= $run_id)
             SELECT CASE WHEN m.rail = {sql_literal(CLAIM)} THEN {sql_literal(CLAIM)}
