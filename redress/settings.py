@@ -195,8 +195,11 @@ def demo_settings(settings: Settings, out: Path, say: Callable[[str], None]) -> 
     """`redress demo`'s settings: these, naming the demo folder `out`, with the demo's
     values where the environment gave none: a generated HMAC key (written to
     out/.hmac_key, owner-only, so the reader can reuse it) and a made-up paying account.
-    `say` tells the user which were filled in. The process environment is not written."""
-    settings = dataclasses.replace(settings, data_dir=out)
+    `say` tells the user which were filled in. The process environment is not written.
+    The demo's run reads its inbox at once (inbox quiet and wait 0 s): the demo wrote
+    every file there itself, whole, before the run starts, so there is no copy to wait
+    for; with the environment's quiet time (default 10 s) it waited on its own files."""
+    settings = dataclasses.replace(settings, data_dir=out, inbox_quiet_seconds=0.0, inbox_wait_seconds=0.0)
     if not settings.hmac_key:
         key_file = out / ".hmac_key"
         key = secrets.token_hex(32)

@@ -34,8 +34,12 @@ def _env(**changes) -> dict:
 
 
 def demo(out: Path) -> subprocess.CompletedProcess:
+    """The demo with an inbox quiet time no file it writes can pass in time (and a
+    second's wait): it must read its own files at once (redress.settings.demo_settings),
+    else its run would pass every one over as still being copied in."""
     return subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--out", str(out), "--customers", "300"],
-                          capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=600)
+                          capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env=_env(REDRESS_INBOX_QUIET_SECONDS="600", REDRESS_INBOX_WAIT_SECONDS="1"))
 
 
 def _counts(out: Path) -> tuple[str, dict]:

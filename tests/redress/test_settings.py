@@ -107,9 +107,14 @@ def test_the_demo_keeps_the_values_the_environment_gave(tmp_path):
     from redress.settings import demo_settings
 
     told = []
-    settings = demo_settings(load_settings({"REDRESS_HMAC_KEY": GOOD_KEY, **DEBTOR}), tmp_path, told.append)
+    given = load_settings({"REDRESS_HMAC_KEY": GOOD_KEY, **DEBTOR, "REDRESS_INBOX_QUIET_SECONDS": "30",
+                           "REDRESS_INBOX_WAIT_SECONDS": "120"})
+    assert (given.inbox_quiet_seconds, given.inbox_wait_seconds) == (30.0, 120.0)
+    settings = demo_settings(given, tmp_path, told.append)
     assert settings.hmac_key.get_secret_value() == GOOD_KEY and settings.debtor_account == "100-200-3004005"
     assert told == [] and not (tmp_path / ".hmac_key").exists()
+    # but not the inbox's quiet time: the demo wrote its inbox itself, whole, before its run
+    assert (settings.inbox_quiet_seconds, settings.inbox_wait_seconds) == (0.0, 0.0)
 
 
 def test_the_fail_at_step_is_read_once_with_the_settings():
