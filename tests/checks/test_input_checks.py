@@ -243,7 +243,7 @@ def _as_ingested(value: str | None) -> str | None:
     return value or None
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), master_ids=st.lists(st.tuples(emails, phones), min_size=1, max_size=6))
 def test_the_sql_checks_and_the_classifier_agree_on_any_unicode_identifier(scratch_root, data, master_ids):
     master = normalised_master(pl.LazyFrame(

@@ -106,7 +106,7 @@ def test_after_too_many_failed_codes_even_a_real_one_is_refused_until_the_window
     assert lookups(data)[-1][3:] == (CODE, "reference_code", "matched")
 
 
-@settings(deadline=None, max_examples=25)
+@settings(deadline=None, max_examples=12)
 @given(ages=st.lists(st.integers(min_value=0, max_value=int(WINDOW.total_seconds()) * 2), max_size=8))
 def test_a_code_is_refused_exactly_when_the_window_holds_enough_failures(tmp_path_factory, ages):
     data = warehouse(tmp_path_factory.mktemp("window"))
@@ -172,7 +172,7 @@ ID_SHAPES = st.one_of(
 )
 
 
-@settings(deadline=None, max_examples=30)
+@settings(deadline=None, max_examples=15)
 @given(cid=ID_SHAPES)
 def test_a_customer_id_of_any_shape_is_found_as_that_customer_without_a_staff_id(tmp_path_factory, cid):
     """Found by review: `kimminsu`, 8 letters, was taken for a reference code: refused

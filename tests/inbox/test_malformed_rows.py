@@ -686,7 +686,7 @@ keyed = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(keyed, min_size=1, max_size=12))
 @example(lines=[("alike", "B"), ("alike", "b_")])  # named so on every line, in two spellings: the file's naming
 def test_a_jsonl_key_only_like_a_column_marks_its_line_alone_unless_the_file_names_it_so(tmp_path, lines):

@@ -76,7 +76,7 @@ def times(warehouse: Path) -> tuple[list, list]:
     return scope, master
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scope=st.lists(texts, min_size=1, max_size=12), created=st.lists(moments, min_size=1, max_size=6),
        closed=st.lists(st.one_of(st.none(), written), min_size=6, max_size=6),
        form=st.sampled_from(FORMS), zones=st.permutations(ZONES).map(lambda z: z[:2]))

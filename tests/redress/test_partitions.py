@@ -203,7 +203,7 @@ def cases(draw):
     return rows_frame(rows), master_frame(people), ledger_frame(history)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(case=cases(), n=st.integers(2, 8), capped=st.booleans(), cap=st.integers(20_000, 600_000))
 def test_n_partitions_give_the_entitlements_and_ledger_of_one(case, n, capped, cap):
     policy = dataclasses.replace(CAPPED, total_cap=cap, **WRITER) if capped else dataclasses.replace(SHIPPED, **WRITER)

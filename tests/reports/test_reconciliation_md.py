@@ -186,7 +186,7 @@ payment = st.tuples(st.sampled_from(["bank_transfer", "voucher", "claim"]), st.i
                     st.integers(1, 90_000), st.sampled_from(["issued", "settled", "returned", "cancelled"]))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payments=st.lists(payment, max_size=12), past=st.booleans())
 def test_the_counts_per_status_add_up_to_the_ledger_rows_and_amounts_of_each_rail(tmp_path, payments, past):
     """Per rail and value date, the payments counted under each status add up to the
@@ -262,7 +262,7 @@ def test_money_held_on_claim_above_a_lowered_entitlement_is_not_reported_as_over
             "the entitlement.") in text
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(people=st.lists(customer_history, min_size=1, max_size=5), past=st.booleans())
 def test_every_won_entitled_is_paid_held_outstanding_or_above_the_entitlement(tmp_path, people, past):
     """Whatever the ledger, the entitled total is what the ledger holds as issued or

@@ -51,15 +51,21 @@ def test_a_script_started_by_a_relative_path_that_path_finds_is_redress(tmp_path
     assert redress_command("bin/redress", "/usr/bin/python3", lambda name: str(script)) == "redress"
 
 
-def test_plan_md_and_the_console_print_the_full_path_of_a_script_typed_relative(tmp_path):
+def test_plan_md_and_the_console_print_the_full_path_of_a_script_typed_relative(tmp_path, prefect_server):
     """The console script as a person starts it from the repository, `.venv/bin/redress`
-    (a new interpreter: argv[0] is what counts), with a PATH that does not find it."""
+    (a new interpreter: argv[0] is what counts), with a PATH that does not find it. What
+    it prints depends neither on the Prefect server nor on the inbox's quiet time: it
+    runs on the session's test server, and reads the files it was just given at once
+    (a temporary server of its own and 10 s of quiet were most of its time)."""
+    from prefect.settings import get_current_settings
+
     script = Path(sys.executable).parent / "redress"
     root = script.parent.parent.parent
     data = tmp_path / "data"
     generate(data, 300, 3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")}
-    env.update(PATH="/usr/bin:/bin", REDRESS_HMAC_KEY="k" * 32, REDRESS_DEBTOR_NAME="Test Payer Corp.",
+    env.update(PATH="/usr/bin:/bin", PREFECT_API_URL=str(get_current_settings().api.url),
+               REDRESS_INBOX_QUIET_SECONDS="0", REDRESS_HMAC_KEY="k" * 32, REDRESS_DEBTOR_NAME="Test Payer Corp.",
                REDRESS_DEBTOR_ACCOUNT="1002003004005", REDRESS_DEBTOR_BANK_CODE="020")
     done = subprocess.run([str(script.relative_to(root)), "--data-dir", str(data), "run", "--run-date", "2025-12-01"],
                           cwd=root, env=env, capture_output=True, text=True, timeout=300)

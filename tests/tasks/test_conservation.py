@@ -218,7 +218,7 @@ def test_every_row_has_one_destination_and_rejected_rows_pay_nobody(policy, case
     assert set(owed["amount"]) <= {0, 50000}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases=scope_files())
 def test_the_sql_rules_flag_the_rows_the_classification_rejects(policy, scratch_root, cases):
     names = sorted(policy().categories)

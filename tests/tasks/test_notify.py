@@ -415,7 +415,7 @@ def _render_fails_and_leaves_nothing(tmp_path, policy) -> None:
 
 @given(members=st.integers(0, 60), non_members=st.integers(0, 8), told=st.integers(0, 5), at_once=st.integers(1, 70))
 @example(members=60, non_members=8, told=5, at_once=7)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_people_found_a_slice_of_customers_at_a_time_are_those_found_at_once(members, non_members, told, at_once):
     """Issue 10: past FIND_PEOPLE entitlements new_people joins them with the customers a
     slice of customer_id at a time. Whatever the slice size, notify_people holds the same

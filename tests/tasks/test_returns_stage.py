@@ -123,7 +123,7 @@ RESULTS = st.lists(  # files; each row names a payment by its index in the ledge
     min_size=1, max_size=6)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(files=RESULTS)
 def test_any_sequence_of_results_moves_each_status_once_and_never_pays_twice(scratch_root, files):
     with tempfile.TemporaryDirectory(dir=scratch_root) as tmp:
@@ -166,7 +166,7 @@ def test_the_guard_never_moves_a_payment_held_on_claim_even_unchecked(tmp_path):
     assert statuses(warehouse) == {"P1": "issued", "P2": "returned"}
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(files=RESULTS)
 def test_no_result_moves_a_payment_held_on_claim(scratch_root, files):
     with tempfile.TemporaryDirectory(dir=scratch_root) as tmp:

@@ -90,7 +90,7 @@ def test_superseding_is_not_a_decision(con):
         plans.decide(con, "R1", SUPERSEDED, by="Kim", note=None, at=AT)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(sizes=st.lists(st.integers(1, 6), min_size=0, max_size=10), part=st.integers(1, 12),
        orphans=st.lists(st.sampled_from(["B00", "B05x", "B99"]), max_size=3), seed=st.integers(0, 2**16))
 def test_the_plan_is_exported_in_whole_batches_and_in_order_whatever_its_parts(sizes, part, orphans, seed):

@@ -169,7 +169,7 @@ def test_exposures_that_are_not_three_counts_read_as_not_counted(tmp_path, store
         assert recorded_exposures(con, "R20251201-001") is None
 
 
-@settings(max_examples=30)
+@settings(max_examples=15)
 @given(missing=st.sets(st.sampled_from(tables()), min_size=1))
 def test_opening_a_warehouse_missing_any_tables_creates_exactly_those(scratch_root, missing):
     """`connect` skips SCHEMA when every table is there; with any of them gone (an
