@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -76,6 +77,30 @@ def test_the_hash_changes_with_the_file(tmp_path):
 
 
 # ----------------------------------------------------------------- accepted variations
+
+def test_a_policy_read_again_is_its_file_now_and_each_reader_gets_its_own(tmp_path):
+    """load_policy checks a file's bytes once per process (redress.policy._checked): the
+    file is still read every time, so an edit is seen at once, an error is said again
+    for each read, and no reader's change reaches another's Policy."""
+    path = tmp_path / "p.toml"
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    first = load_policy(path)
+    first.tiers[1] = 1  # a careless reader
+    first.categories.clear()
+    second = load_policy(path)
+    assert dataclasses.replace(second, path=DEFAULT_POLICY.resolve()) == load_policy(DEFAULT_POLICY)
+    assert second.tiers[1] != 1 and second.categories
+    path.write_text(text.replace("require_approval = true", "require_approval = 1"), encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(RedressError, match="require_approval"):
+            load_policy(path)
+    path.write_text(text.replace("require_approval = true", "require_approval = false"), encoding="utf-8")
+    third = load_policy(path)
+    assert third.require_approval is False and third.sha256 != second.sha256
+    path.write_text(text, encoding="utf-8")
+    assert load_policy(path) == second
+
 
 def test_first_value_date(tmp_path):
     p = load_policy(variant(tmp_path, ('first_value_date = ""', 'first_value_date = "2025-12-05"')))
