@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo test check-install install system-deps bench bench-revision lock clean distclean policy-schema
+.PHONY: help demo test test-seconds check-install install system-deps bench bench-revision lock clean distclean policy-schema
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -53,9 +53,12 @@ test: $(STAMP) system-deps  ## check the layers (.importlinter), then run the te
 	$(BYTECODE)
 	@log=$$(mktemp); \
 	$(BIN)/python -m pytest --durations=5 tests/service > "$$log" 2>&1 & service=$$!; \
-	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15 --ignore=tests/service; rest=$$?; \
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15 --ignore=tests/service; rest=$$?; \
 	wait $$service; served=$$?; echo "--- tests/service:"; cat "$$log"; rm -f "$$log"; \
 	test $$rest -eq 0 && test $$served -eq 0
+
+test-seconds: $(STAMP) system-deps  ## measure each test module's seconds again, into tests/module_seconds.json (the order `make test` hands modules to its workers: longest first)
+	REDRESS_MEASURE_MODULE_SECONDS=1 $(BIN)/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder --ignore=tests/service
 
 # A fresh venv with redress installed as a wheel (no -e), and the demo run from a folder
 # outside the repository: the suites and policies must come with the package. The locked

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import random
 import tempfile
@@ -143,6 +144,49 @@ def scratch_root(tmp_path_factory):
 # Folder names DuckDB would read as partition columns of the files under them; the
 # values differ from any the generator writes, so a reader that took them would be seen.
 HIVE_LIKE = Path("customer_id=C0000000000", "amount=7", "payment_id=P-hive", "run_id=hive")
+
+
+# --------------------------------------------------------------------------- the two workers
+
+# `make test` runs two xdist workers, a module per worker at a time (`--dist loadscope`),
+# handing modules out in collection order (`--no-loadscope-reorder`): xdist's own order,
+# most tests first, left single-test modules of 10 to 20 s for the end, where one worker
+# waited for the other (a simulation over the measured times: 15 s apart in half the
+# orderings, 37 s in one of ten). Longest first leaves the two ending together. The
+# seconds are each module's measured time (setup, call and teardown of its tests):
+# `make test-seconds` measures them again; a module not listed counts 0.3 s a test.
+# Only the order depends on them, never a test's outcome.
+MODULE_SECONDS_FILE = Path(__file__).with_name("module_seconds.json")
+MODULE_SECONDS = json.loads(MODULE_SECONDS_FILE.read_text(encoding="utf-8"))
+_measured: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The collected tests, module by module, the longest module first (ties by name);
+    each module's tests in their own order."""
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def seconds(module: str) -> float:
+        return MODULE_SECONDS.get(module, 0.3 * len(modules[module]))
+
+    items[:] = [item for module in sorted(modules, key=lambda m: (-seconds(m), m)) for item in modules[module]]
+
+
+def pytest_runtest_logreport(report):
+    """With REDRESS_MEASURE_MODULE_SECONDS set, the main process adds up each module's time."""
+    if os.environ.get("REDRESS_MEASURE_MODULE_SECONDS") and not os.environ.get("PYTEST_XDIST_WORKER"):
+        module = report.nodeid.split("::")[0]
+        _measured[module] = _measured.get(module, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With REDRESS_MEASURE_MODULE_SECONDS set, the main process writes the modules' times
+    over their earlier figures (a run of some modules keeps the others')."""
+    if _measured and exitstatus == 0:
+        seconds = MODULE_SECONDS | {m: round(s, 1) for m, s in _measured.items()}
+        MODULE_SECONDS_FILE.write_text(json.dumps(dict(sorted(seconds.items())), indent=0) + "\n", encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- hypothesis
