@@ -111,15 +111,17 @@ def member(con, data_dir: Path, who: str) -> str:
     # Scope evidence nobody's values were read from: malformed rows (their values may be
     # shifted: redress/inbox/scope.py) and files refused whole, but for a file whose
     # content another folder has since read as its own kind, accepted or rejected by its
-    # checks (a snapshot dropped among the scope files, then moved): never scope evidence.
+    # checks (a snapshot dropped among the scope files, then moved): never scope evidence;
+    # and one whose content was since accepted (refused for its name, then renamed:
+    # redress/inbox/new_files.py): read after all.
     unreadable = rows(con, f"""
         SELECT q.row_number IS NULL AS whole, q.file_name AS file, count(*) AS rows FROM quarantine q
         WHERE q.kind = 'scope' AND (q.row_number IS NOT NULL AND q.reason = {sql_literal(MALFORMED_ROW)}
                                     OR q.row_number IS NULL AND q.reason IN ({sql_literal(UNREADABLE_FILE)},
                                                                              {sql_literal(MISSING_COLUMN)})
                                        AND q.file_sha256 NOT IN (SELECT file_sha256 FROM ingested_files
-                                                                 WHERE kind <> 'scope' AND status IN (
-                                                                     {sql_literal(ACCEPTED)}, {sql_literal(REJECTED)})))
+                                                                 WHERE status = {sql_literal(ACCEPTED)}
+                                                                    OR kind <> 'scope' AND status = {sql_literal(REJECTED)}))
         GROUP BY ALL ORDER BY whole, file""", [])
     reviewed = in_review(con, c)
     formerly = former_rows(con, who)

@@ -27,6 +27,13 @@ from pathlib import Path
 
 KINDS = ("customers", "scope", "returns", "claims")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def named_readable(name: str) -> bool:
+    """Whether a file of this name is read at all: its suffix names a format (SUFFIXES).
+    A file that is not is refused for its name alone (unreadable_file, "unknown file
+    type"), its content never read."""
+    return Path(name).suffix.lower() in SUFFIXES
 TEXT_FORMATS = ("csv", "jsonl")
 
 CUSTOMER_COLUMNS = (

@@ -64,10 +64,15 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
     # A file is its content within its folder (its kind): the same bytes refused in the
     # wrong folder (a scope file among the customers: missing_column) are read once moved
     # to the right one, under any name; in one folder, content seen before is a duplicate.
+    # Content met only under a name no format is read by (`named_readable`: `scope.parq`)
+    # was refused for that name, never read: the same bytes renamed as the refusal says
+    # (`scope.parquet`) are read. Found by review: they were passed over as a duplicate
+    # for ever, the file's people unpaid, with nothing saying its rows were never read.
     with connect(ctx.warehouse) as con:
         recorded = con.execute("SELECT kind, file_sha256, file_name FROM ingested_files WHERE kind IN "
                                "(SELECT unnest(?::VARCHAR[]))", [list(kinds)]).fetchall()
-    seen_files, seen_content = set(recorded), {(kind, sha) for kind, sha, _ in recorded}
+    seen_files = set(recorded)
+    seen_content = {(kind, sha) for kind, sha, name in recorded if io.named_readable(name)}
     new = [f for f in inbox.files if (f.kind, f.sha256, f.name) not in seen_files]
     stage = stage or kinds[0]
     for done, f in enumerate(new):
@@ -82,7 +87,8 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
         except io.FileChanged as exc:
             entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
             continue
-        seen_content.add((f.kind, f.sha256))
+        if io.named_readable(f.name):
+            seen_content.add((f.kind, f.sha256))
         try:
             if f.text_problem:
                 raise io.FileRejected(UNREADABLE_FILE, f"{io.NOT_UTF8} (found: {f.text_problem})")
