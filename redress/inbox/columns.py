@@ -9,7 +9,6 @@ the readers' row index, kept apart from any column of the file.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from redress.inbox.files import FileRejected
@@ -36,36 +35,66 @@ def header_name(name: str) -> str:
 
 def look_alike(name: str) -> str:
     """The name as a reader would take it: NFKC (full-width letters as letters), case
-    folded, without separators (`Customer_ID`, `customer id`, `customerId`, `E-mail`)."""
-    return re.sub(r"[\s_\-.]+", "", unicodedata.normalize("NFKC", header_name(name)).casefold())
+    folded, its letters and digits only: without separators (`Customer_ID`, `customer
+    id`, `customerId`, `E-mail`), brackets, or invisible format characters inside it (a
+    zero-width space in `confi\u200bdence`: found by review)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", header_name(name)).casefold() if ch.isalnum())
+
+
+def _letters_alike(key: str, wanted_key: str) -> bool:
+    """Whether look_alike key `key` is `wanted_key` with some of its Latin letters
+    written as letters of another script, as `cоnfidence` holds a Cyrillic `о` (found by
+    review): the same length, every other character the same, and most of them ASCII (a
+    Korean header of as many letters as a SPEC name reads as no SPEC name)."""
+    if len(key) != len(wanted_key) or key == wanted_key:
+        return key == wanted_key
+    foreign = [k for k, w in zip(key, wanted_key) if k != w]
+    return (all(not k.isascii() and k.isalpha() for k in foreign)
+            and sum(k.isascii() for k in key) * 2 > len(key))
 
 
 def wanted_as(name: str, wanted: tuple[str, ...]) -> str | None:
-    """The column of `wanted` that trimmed name `name` is, or reads as (`look_alike`);
-    None for a column no reader wants."""
+    """The column of `wanted` that trimmed name `name` is, or reads as (`look_alike`,
+    `_letters_alike`); None for a column no reader wants."""
     if name in wanted:
         return name
-    return next((w for w in wanted if look_alike(w) == look_alike(name)), None)
+    key = look_alike(name)
+    return next((w for w in wanted if _letters_alike(key, look_alike(w))), None)
+
+
+# Columns whose absence a reader fills with a default (SPEC "Input: scope files":
+# confidence, `confirmed` when empty). A column holding such a name among other words
+# (`confidence_level`, `exposure confidence`, `confidence (confirmed/suspected)`), in a
+# file with no column that is or reads as it, would be ignored and every `suspected` row
+# taken as confirmed and paid (found by review): missing_column, naming it. Beside the
+# column itself it is an ordinary extra column (`confidence_note`). Other columns are
+# not defaulted: one missing shows as a missing column or a quarantined row.
+DEFAULTED = ("confidence",)
 
 
 def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None:
     """A column that is not one of `wanted` but reads as one (`Customer_ID`,
-    `customer id`) would be ignored as an extra column and its values lost: the file
+    `customer id`: wanted_as) would be ignored as an extra column and its values lost: the file
     is refused as missing that column, saying which name to use. Beside the column
     named exactly, it is as ambiguous as a name given twice (a JSON Lines file whose
     later lines say `Confidence`: those lines' `suspected` would be lost, and the rows
-    taken as confirmed): unreadable_file, naming both."""
-    looks = {look_alike(w): w for w in wanted}
-    for name in columns:
-        if name in wanted:
-            continue
-        meant = looks.get(look_alike(name))
-        if meant is None:
+    taken as confirmed): unreadable_file, naming both. A column holding a DEFAULTED
+    column's name among other words, with no column that is or reads as that one:
+    missing_column, naming both."""
+    read_as = {name: wanted_as(name, wanted) for name in columns}
+    for name, meant in read_as.items():
+        if meant is None or name == meant:
             continue
         if meant not in columns:
             raise FileRejected(MISSING_COLUMN, f"column {name[:60]!r} is not named exactly {meant!r}: rename it")
         raise FileRejected(UNREADABLE_FILE, f"column {name[:60]!r} reads as {meant!r}, which the file also has: "
                                             "either could be the one meant; merge them into one")
+    for meant in (d for d in DEFAULTED if d in wanted and d not in read_as.values()):
+        holding = sorted(name for name in columns if look_alike(meant) in look_alike(name))
+        if holding:
+            raise FileRejected(MISSING_COLUMN, f"no column {meant!r}, and column {holding[0][:60]!r} may be it: "
+                                               f"name the column {meant!r} (or remove it: without it every row is "
+                                               "confirmed)")
 
 
 # Joins a CSV header name given twice to its position (csv_reader.csv_frame), so the

@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, header_name, look_alike, wanted_as
+from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, header_name, wanted_as
 from redress.inbox.csv_reader import raw_lines
 from redress.inbox.files import FileRejected
 from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
@@ -205,8 +205,8 @@ def _lines_own_look_alikes(con: duckdb.DuckDBPyConnection, names: dict[str, list
     the fault of the lines giving them, not the file's naming (module docstring): the
     wanted column is named exactly in some line, or some line that is an object gives
     it in none of its look-alike spellings; the wanted columns they read as), each sorted."""
-    looks = {look_alike(w): w for w in wanted}
-    alike = {name: looks[look_alike(name)] for name in names if name not in wanted and look_alike(name) in looks}
+    meant_by = {name: wanted_as(name, wanted) for name in names if name not in wanted}
+    alike = {name: meant for name, meant in meant_by.items() if meant is not None}
     if not alike:
         return [], []
     objects = con.execute("SELECT count(DISTINCT row_number) FROM pairs").fetchall()[0][0]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from redress.errors import RedressError
@@ -539,10 +539,14 @@ def test_a_quote_never_closed_is_an_unreadable_file_saying_so_without_the_row(tm
 
 @pytest.mark.parametrize("exact, alike", [("confidence", "ｃｏｎｆｉｄｅｎｃｅ"), ("customer_id", "customerId"),
                                           ("email", "E-mail"), ("customer_id", "Customer.ID"),
-                                          ("data_category", "ＤＡＴＡ＿ＣＡＴＥＧＯＲＹ")])
+                                          ("data_category", "ＤＡＴＡ＿ＣＡＴＥＧＯＲＹ"),
+                                          ("confidence", "c\u043enfidence"), ("confidence", "confi\u200bdence"),
+                                          ("customer_id", "\u0441ustomer_id"), ("email", "e\u00admail"),
+                                          ("confidence", "conf\u0456dence")])
 @pytest.mark.parametrize("form", [".csv", ".jsonl"])
 def test_full_width_and_camel_case_look_alikes_are_refused_too(tmp_path, exact, alike, form):
-    """Found by review: NFKC and camelCase hid a look-alike, and a suspected row was paid."""
+    """Found by review: NFKC and camelCase hid a look-alike, and a suspected row was paid;
+    then a Cyrillic `о` (U+043E) in `cоnfidence` and a zero-width space inside the name."""
     path = tmp_path / f"c{form}"
     if form == ".csv":
         path.write_text(f"a,{exact},{alike}\nC1,x,\nC2,,y\n", encoding="utf-8")
@@ -556,6 +560,64 @@ def test_full_width_and_camel_case_look_alikes_are_refused_too(tmp_path, exact, 
                      encoding="utf-8")
     reason, detail = rejected(alone, wanted=("a", exact))
     assert (reason, f"is not named exactly {exact!r}" in detail) == ("missing_column", True)
+
+
+HOMOGLYPHS = {"a": "\u0430", "c": "\u0441", "e": "\u0435", "i": "\u0456", "o": "\u043e", "p": "\u0440",
+              "s": "\u0455", "y": "\u0443", "d": "\u0501", "t": "\u03c4", "m": "\u043c"}
+
+
+@given(wanted=st.sampled_from(["customer_id", "email", "phone", "data_category", "accessed_at", "confidence",
+                               "source", "payment_id", "reference_code", "verified_at", "bank_account"]),
+       swaps=st.lists(st.integers(0, 30), max_size=3), marks=st.lists(st.tuples(
+           st.integers(0, 30), st.sampled_from(["\u200b", "\u00ad", "\u2060", "\ufeff", "\u180e", "_", " ", "-", "."])),
+           max_size=3), upper=st.booleans())
+def test_a_name_with_look_alike_letters_or_marks_inside_reads_as_the_column(wanted, swaps, marks, upper):
+    """Any wanted name with a few Latin letters written in another script (Cyrillic,
+    Greek), invisible format characters or separators anywhere inside, in any case,
+    reads as that column, and as no other (found by review: `cоnfidence`, `confi\u200bdence`)."""
+    from redress.inbox.columns import wanted_as
+
+    letters = list(wanted.upper() if upper else wanted)
+    for i in swaps:
+        if letters[i % len(letters)].lower() in HOMOGLYPHS:
+            letters[i % len(letters)] = HOMOGLYPHS[letters[i % len(letters)].lower()]
+    for i, mark in sorted(marks, reverse=True):
+        letters.insert(i % (len(letters) + 1), mark)
+    name = "".join(letters)
+    assume(name.strip() not in ("", wanted))
+    others = ("customer_id", "email", "phone", "data_category", "accessed_at", "confidence", "source")
+    assert wanted_as(name, tuple(dict.fromkeys((*others, wanted)))) == wanted
+
+
+@pytest.mark.parametrize("name", ["이름", "고객번호", "名前", "email_hash", "phone_type", "sources"])
+def test_a_name_of_other_letters_or_another_word_reads_as_no_column(name):
+    from redress.inbox.columns import wanted_as
+
+    assert wanted_as(name, ("name", "email", "phone", "source", "customer_id")) is None
+
+
+@pytest.mark.parametrize("alike", ["confidence_level", "Confidence Level", "exposure_confidence",
+                                   "confidence (confirmed/suspected)", "CONFIDENCE2"])
+@pytest.mark.parametrize("form", [".csv", ".jsonl", ".parquet"])
+def test_a_column_holding_confidence_among_other_words_is_refused_when_confidence_is_missing(tmp_path, alike, form):
+    """Found by review: a scope file whose column said `confidence_level` was read
+    without its confidence, every `suspected` row taken as confirmed and paid. Without a
+    column that is, or reads as, `confidence`, such a column is taken for it: the file is
+    refused (missing_column, naming both). Beside `confidence` it is an extra column."""
+    wanted = ("a", "confidence")
+    path = tmp_path / f"c{form}"
+    if form == ".csv":
+        path.write_text(f'a,"{alike}"\nC1,suspected\n', encoding="utf-8")
+    elif form == ".jsonl":
+        path.write_text(json.dumps({"a": "C1", alike: "suspected"}) + "\n", encoding="utf-8")
+    else:
+        pl.DataFrame({"a": ["C1"], alike: ["suspected"]}).write_parquet(path)
+    reason, detail = rejected(path, wanted=wanted)
+    assert reason == "missing_column"
+    assert detail.startswith(f"no column 'confidence', and column {alike!r} may be it")
+    beside = tmp_path / "beside.csv"
+    beside.write_text(f'a,confidence,"{alike}"\nC1,suspected,x\n', encoding="utf-8")
+    assert rows(beside, wanted=wanted) == [(1, "C1", "suspected")]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
