@@ -11,7 +11,8 @@ input check (redress/checks/input_checks.py) reads instead of deriving keys of i
   Unicode whitespace.
 - An email is then lower-cased on the ASCII letters A-Z only: full Unicode lowercasing
   differs between engines (`İ`, final `Σ`), so other characters are kept as given. It
-  is well-formed with exactly one `@`, text on both sides and no whitespace.
+  is well-formed with exactly one `@`, text on both sides, no whitespace and no
+  unprintable character (EMAIL_FORM).
 - A phone keeps its digits and a leading `+`; a leading 0 becomes +82 and a 0 right
   after +82 is dropped; well-formed is +82 and 8 to 10 digits, the first not 0.
 
@@ -29,8 +30,15 @@ import string
 import polars as pl
 
 from redress import vocabulary as v
+from redress.rules.printable import UNPRINTABLE_CHARS
 
-EMAIL_FORM = r"^[^@\s]+@[^@\s]+$"
+# One `@` with text on both sides, no whitespace, and no unprintable character
+# (redress/rules/printable.py: a control or invisible one, `ali@example.com\x00` or a
+# zero-width space before it): the SPEC's well-formed email is one a sender can write to,
+# and the master refuses the same characters (unprintable_email). Found by review: such
+# an address in a scope row was well-formed, matched nobody, and made a non-member of
+# the customer's own mailbox, told three times with a NUL in the notifications file.
+EMAIL_FORM = rf"^[^@\s{UNPRINTABLE_CHARS}]+@[^@\s{UNPRINTABLE_CHARS}]+$"
 E164_KR = r"^\+82[1-9][0-9]{7,9}$"
 # SPEC "Notifications": a Korean mobile number, the only kind that can take a text.
 # +8210, +8211, +8216 to +8219; landlines (+822...) and internet phones (+8270) are not.

@@ -40,9 +40,11 @@ _NONCHARACTERS = r"\x{FDD0}-\x{FDEF}" + "".join(
     rf"\x{{{plane:X}FFFE}}\x{{{plane:X}FFFF}}" for plane in range(17)
 )
 
-# RE2 (DuckDB's regexp_matches) character class: true when a value holds any
-# unprintable character.
-UNPRINTABLE = rf"[\p{{Cc}}\p{{Cf}}\p{{Zl}}\p{{Zp}}{_NONCHARACTERS}]"
+# The unprintable characters, as the inside of a character class that RE2 (DuckDB's
+# regexp_matches) and Rust's regex (Polars) read alike.
+UNPRINTABLE_CHARS = rf"\p{{Cc}}\p{{Cf}}\p{{Zl}}\p{{Zp}}{_NONCHARACTERS}"
+# Matches a value holding any unprintable character.
+UNPRINTABLE = f"[{UNPRINTABLE_CHARS}]"
 
 
 def first_unprintable(text: str) -> str | None:

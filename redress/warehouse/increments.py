@@ -37,7 +37,7 @@ from redress.vocabulary import ACCEPTED, sql_literal
 # Bump when redress/rules/classify.py, redress/rules/identity.py, redress/checks/input_checks.py or
 # redress/rules/entitlements.py change what they decide: every warehouse then takes the full
 # path once, and the master's stored keys are normalised again.
-RULES_VERSION = "2026-11-30.1"
+RULES_VERSION = "2026-12-07.1"
 
 FULL, INCREMENTAL = "full", "incremental"
 

@@ -6,6 +6,7 @@ re-normalised, and only a mobile number is sent a text (SPEC "Identity resolutio
 
 from __future__ import annotations
 
+import json
 import re
 import os
 import shutil
@@ -248,3 +249,27 @@ def test_a_customer_paid_then_left_out_of_the_next_snapshot_is_still_explained_b
     assert explain(data, code, by="CS0042") == said
     with pytest.raises(RedressError, match="no customer or reference code 'C9'"):
         explain(data, "C9")
+
+
+def test_an_email_holding_a_control_or_invisible_character_is_malformed_never_a_non_member(tmp_path):
+    """Found by review: `\\u200bc2@example.com`, `c2@example.com` + NUL and a soft hyphen
+    inside were well-formed emails that matched nobody: each became a non-member, the
+    customer's own mailbox was told three times that it is no customer, and the NUL
+    reached the notifications file. Such an email is malformed (SPEC: passed over), so a
+    row with nothing else is quarantined as invalid_identifier, kept as given to be
+    fixed, and a row that also gives a phone is resolved by the phone."""
+    data = first_snapshot(tmp_path, "C2,,,name,2025-07-01T10:00:00,,log\n")
+    lines = [{"email": "\u200bc2@example.com"}, {"email": "c2@example.com\u0000"}, {"email": "c2\u00ad@example.com"},
+             {"email": "\ufeffc2@example.com", "phone": "010-3333-4444"}]
+    (data / "inbox" / "scope" / "more.jsonl").write_text("".join(
+        json.dumps(line | {"data_category": "phone", "accessed_at": "2025-07-02T10:00:00"}) + "\n" for line in lines),
+        encoding="utf-8")
+    run(data)
+    assert q(data, "SELECT row_number, reason FROM quarantine WHERE file_name = 'more.jsonl' ORDER BY 1") == [
+        (1, "invalid_identifier"), (2, "invalid_identifier"), (3, "invalid_identifier")]
+    assert q(data, "SELECT count(*) FROM non_member_exposures") == [(0,)]
+    assert q(data, "SELECT person_key FROM notifications ORDER BY 1") == [("customer:C2",)]
+    # the fourth row is C2's by the phone: C2 is paid for name and phone
+    assert q(data, "SELECT customer_id, reason FROM entitlements") == [("C2", "ELIGIBLE")]
+    (sent,) = (data / "outbox" / "notifications").glob("*.csv")
+    assert b"\x00" not in sent.read_bytes() and "\u200b".encode() not in sent.read_bytes()

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from redress.rules.printable import first_unprintable
 from redress.rules.identity import (customer_keys, email_norm, is_mobile, nfkc_trimmed, normalised_master, phone_e164,
                                     resolve)
 
@@ -265,7 +266,8 @@ def _spec_email(text: str | None) -> str | None:
     email = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in _nfkc_trimmed(text))
     local, at, domain = email.partition("@")
     well_formed = at and local and domain and "@" not in domain and not WHITE_SPACE & set(email)
-    return email if well_formed else None
+    # and none of the characters the master refuses as unprintable (a NUL, a zero-width space)
+    return email if well_formed and first_unprintable(email) is None else None
 
 
 def _spec_phone(text: str | None) -> str | None:
@@ -289,7 +291,7 @@ def _spec_phone(text: str | None) -> str | None:
 PIECES = st.sampled_from([
     "0", "1", "2", "8", "9", "010", "82", "+82", "+", "-", " ", "(", ")", ".", "@", "＠", "０", "１", "８", "＋",
     "\u00a0", "\u3000", "\u2003", "\t", "\x1c", "A", "Z", "a", "k", "İ", "Σ", "ß", "ﬁ", "é", "e\u0301", "①", "x",
-    "Kim", "example.test", "_",
+    "Kim", "example.test", "_", "\u200b", "\x00", "\ufeff", "\u00ad", "\u2060", "\x1f",
 ])
 # Any text, of characters this Python's Unicode database has assigned: the oracle above
 # is Python's NFKC (Unicode 14.0 in Python 3.11), Polars' is a later Unicode's. Unicode
