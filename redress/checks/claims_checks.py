@@ -6,7 +6,8 @@ accepted rows (tasks/claims.py).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 import duckdb
@@ -19,7 +20,9 @@ from redress.inbox.streaming import ts
 # than the header, a JSON Lines line that is no object; its values may sit under the
 # wrong names, a bank account under verified_by, so none is trusted), then who the claim
 # is for (a reference code that names a notified person), then whether it was verified
-# (both who and when, `verified_at` an ISO 8601 time), then the bank details by the
+# (both who and when, `verified_at` an ISO 8601 time no later than the check: a time
+# still to come, `2031-01-01`, is a typo or a forgery, no verification; found by
+# review), then the bank details by the
 # master's rule (redress/inbox/customers.py bank_details, computed by the reader), then
 # the deadline (verified_at's date in the policy's timezone after payout.claim_deadline),
 # then whether the person has anything held on `claim` (issued payments on that rail),
@@ -39,7 +42,7 @@ CLAIM_RULES = {
 
 
 def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone: str,
-                          deadline: date | None) -> None:
+                          deadline: date | None, checked_at: datetime | None = None) -> None:
     """claims_staging: one claims file staged as text (Parquet at `staged`, from
     redress.inbox.claims_frame: row_number, reference_code, bank_code, bank_account,
     verified_at, verified_by, bank_account_digits, bank_valid, malformed, as_written),
@@ -49,7 +52,10 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
     (TIMESTAMPTZ; a time without an offset is in the policy's `timezone`), `held_amount`
     (won held on `claim` for the person: issued payments on that rail) and one boolean per
     CLAIM_RULES key (true only for the row's first failing rule). `deadline`: the policy's
-    payout.claim_deadline (None: no deadline). SPEC "Input: claims from customer service"."""
+    payout.claim_deadline (None: no deadline). `checked_at`: the time the claims are
+    checked at (aware; None: now): a verified_at after it is `unverified`. SPEC "Input:
+    claims from customer service"."""
+    checked_at = checked_at or datetime.now(dt_timezone.utc)
     con.execute("SET TimeZone = ?", [timezone])
     try:
         con.execute(f"""
@@ -84,7 +90,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                     CASE
                         WHEN g.malformed IS NOT NULL THEN 'row_malformed'
                         WHEN g.customer_id IS NULL THEN 'code_unknown'
-                        WHEN g.verified_by IS NULL OR g.verified_at_ts IS NULL THEN 'unverified'
+                        WHEN g.verified_by IS NULL OR g.verified_at_ts IS NULL
+                          OR g.verified_at_ts > ?::TIMESTAMPTZ THEN 'unverified'
                         WHEN NOT g.bank_valid THEN 'bank_invalid'
                         WHEN ?::DATE IS NOT NULL AND g.verified_at_ts::DATE > ?::DATE THEN 'after_deadline'
                         WHEN coalesce(h.held_amount, 0) = 0 THEN 'nothing_held'
@@ -98,7 +105,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                    verified_at, verified_by, malformed, verified_at_ts, customer_id, held_amount,
                    {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}
             FROM ruled ORDER BY row_number
-        """, [sql.file_path(staged), deadline, deadline])
+        """, [sql.file_path(staged), checked_at, deadline, deadline])
     finally:
         # verified_at_ts::DATE above is the policy timezone's date; the warehouse is UTC.
         con.execute("SET TimeZone = 'UTC'")

@@ -5,7 +5,7 @@ tmp_path."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -58,7 +58,19 @@ AFTER_DEADLINE = [  # verified_at after the deadline, in the policy's timezone (
 ]
 
 
-def claims_warehouse(tmp_path: Path, rows: list[tuple], deadline: date | None = DEADLINE) -> Path:
+# When the claims are checked (create_claims_staging's checked_at): fixed, so that no
+# case above turns into a claim verified in the future as the years pass.
+CHECKED_AT = datetime(2026, 1, 15, tzinfo=timezone.utc)
+FUTURE = [  # verified_at after the check: no verification yet (found by review: a claim verified in 2031 was paid)
+    (("HELDAAAA", "004", "1234567890", "2026-01-15T09:00:00+09:00", "CS042"), None),  # the very moment
+    (("HELDBBBB", "004", "1234567890", "2026-01-15T09:00:00.000001+09:00", "CS042"), vocabulary.UNVERIFIED_CLAIM),
+    (("HELDCCCC", "004", "1234567890", "2031-01-01", "CS042"), vocabulary.UNVERIFIED_CLAIM),
+    (("HELDDDDD", "004", "1234567890", "2026-01-15", "CS042"), None),  # midnight in Seoul, hours before
+]
+
+
+def claims_warehouse(tmp_path: Path, rows: list[tuple], deadline: date | None = DEADLINE,
+                     checked_at: datetime = CHECKED_AT) -> Path:
     path = tmp_path / "w.duckdb"
     with connect(path) as con:
         n = 0
@@ -76,7 +88,7 @@ def claims_warehouse(tmp_path: Path, rows: list[tuple], deadline: date | None = 
     staged = io.stage(io.claims_frame(csv), tmp_path / "claims.parquet")
     assert staged == len(rows)
     with connect(path) as con:
-        create_claims_staging(con, tmp_path / "claims.parquet", "Asia/Seoul", deadline)
+        create_claims_staging(con, tmp_path / "claims.parquet", "Asia/Seoul", deadline, checked_at)
     return path
 
 
@@ -92,6 +104,13 @@ def test_each_bad_claims_row_is_reported_once_with_its_reason(tmp_path):
 def test_a_claim_verified_after_the_deadline_is_refused_by_the_policy_timezone_date(tmp_path):
     path = claims_warehouse(tmp_path, [r for r, _ in AFTER_DEADLINE])
     assert failing_rows(path, "claims_staging", "claims_staging").rows() == expected(AFTER_DEADLINE)
+
+
+def test_a_claim_verified_after_the_check_is_unverified_with_or_without_a_deadline(tmp_path):
+    for deadline, where in ((None, "none"), (date(2040, 1, 1), "late")):
+        (tmp_path / where).mkdir()
+        path = claims_warehouse(tmp_path / where, [r for r, _ in FUTURE], deadline=deadline)
+        assert failing_rows(path, "claims_staging", "claims_staging").rows() == expected(FUTURE)
 
 
 def test_without_a_deadline_no_claim_is_late(tmp_path):
