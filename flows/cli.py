@@ -64,13 +64,16 @@ def _quiet_prefect(verbose: bool) -> None:
 
 def _run_date(text: str | None, policy_file: Path | None) -> date:
     """--run-date, else today where the policy pays (Policy.today; the shipped policy's
-    when `policy_file` is None)."""
-    if not text:
+    when `policy_file` is None). Given, it must be YYYY-MM-DD: an empty one (a script's
+    unset variable) is refused, not taken for today (found by review)."""
+    if text is None:
         from redress.policy import load_policy
 
         return load_policy(checked_policy(policy_file)).today()
+    from redress.policy.tables import calendar_date
+
     try:
-        return date.fromisoformat(text)
+        return calendar_date(text)
     except ValueError:
         raise RedressError(f"--run-date must be YYYY-MM-DD, got {text!r}") from None
 

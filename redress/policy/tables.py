@@ -9,6 +9,8 @@ into one line.
 
 from __future__ import annotations
 
+import re
+
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -93,16 +95,28 @@ def _timestamp(value: Any) -> datetime:
     return moment
 
 
+# A date as the messages ask for it, YYYY-MM-DD. Python's date.fromisoformat also takes
+# ISO 8601's basic (`20251201`) and week (`2025-W49-1`) forms, which no message offers
+# and a person rarely means: found by review, `--run-date 20251201` was taken.
+_CALENDAR_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def calendar_date(text: str) -> date:
+    """YYYY-MM-DD (a real date) -> date; ValueError for anything else, "" included."""
+    if not isinstance(text, str) or not _CALENDAR_DATE.fullmatch(text):
+        raise ValueError(f"not YYYY-MM-DD: {text!r}")
+    return date.fromisoformat(text)
+
+
 def _optional_date(value: Any) -> date | None:
     """YYYY-MM-DD, or "" for none."""
     if value == "":
         return None
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise PydanticCustomError("policy_rule", "must be YYYY-MM-DD or empty, got {got}", {"got": repr(value)})
+    try:
+        return calendar_date(value)
+    except ValueError:
+        raise PydanticCustomError("policy_rule", "must be YYYY-MM-DD or empty, got {got}",
+                                  {"got": repr(value)}) from None
 
 
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp),

@@ -501,3 +501,22 @@ def test_the_default_run_date_is_today_where_the_policy_pays_not_on_the_hosts_cl
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.parametrize("given", ["", " ", "20251201", "2025-W49-1", "2025-W49", "2025-12-1", "2025-13-01",
+                                   "2025-02-30", "2025-12-01T00:00", "１２０２５-12-01"[1:], "2025-12-01 "])
+def test_a_run_date_that_is_not_yyyy_mm_dd_is_refused_not_read_as_some_day(given):
+    """Found by review: `--run-date ""` (a script's unset variable) ran as today, and
+    `20251201` or `2025-W49-1` as 2025-12-01, though the message asks for YYYY-MM-DD."""
+    from flows.cli import _run_date
+
+    with pytest.raises(RedressError) as refused:
+        _run_date(given, None)
+    assert str(refused.value) == f"--run-date must be YYYY-MM-DD, got {given!r}"
+
+
+def test_a_run_date_given_empty_is_one_line_and_nothing_runs(tmp_path):
+    (tmp_path / "data" / "inbox").mkdir(parents=True)
+    out = redress("--data-dir", str(tmp_path / "data"), "run", "--run-date", "")
+    assert one_line_error(out) == "redress: --run-date must be YYYY-MM-DD, got ''"
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["inbox"]

@@ -193,6 +193,11 @@ BROKEN = [
                  id="zone-file-right"),
     pytest.param([('first_value_date = ""', 'first_value_date = "2025-13-01"')], "disbursement.first_value_date",
                  id="first-value-date-invalid"),
+    # found by review: Python's ISO reading took the basic and week forms no message offers
+    pytest.param([('first_value_date = ""', 'first_value_date = "20251205"')], "disbursement.first_value_date",
+                 id="first-value-date-basic"),
+    pytest.param([('claim_deadline = ""', 'claim_deadline = "2025-W49-5"')], "payout.claim_deadline",
+                 id="claim-deadline-week"),
     pytest.param([('official_phone = "1577-7011"', 'official_phone = "https://evil.example"')],
                  "notice.official_phone", id="phone-is-a-url"),
     pytest.param([('sender = "Coupang"', 'sender = "  "')], "notice.sender", id="sender-blank"),
