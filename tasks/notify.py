@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -176,7 +177,7 @@ def recover_notifications(ctx: RunContext) -> None:
 
 
 def write_rendered(pieces: Iterable[pl.DataFrame], policy: Policy, run_id: str, *, final: Path, index: Path,
-                   rows: Path) -> None:
+                   rows: Path, run_date: date | None = None) -> None:
     """Render every message once, a piece of people at a time, and write from that one
     pass: `final`, the notification file (COLUMNS); `index`, who each row is for
     (person_key, customer_id, reference_code); `rows`, the warehouse's notifications rows
@@ -188,7 +189,8 @@ def write_rendered(pieces: Iterable[pl.DataFrame], policy: Policy, run_id: str, 
     rendered frame held about 0.23 GB per million people (a message is hundreds of
     bytes), and was killed for memory at 24 GB with the 142.6 M people of 150 M customers.
     A message depends only on its person's MESSAGE_KEY and code, so rendering a piece
-    alone gives the text rendering everyone at once would.
+    alone gives the text rendering everyone at once would. `run_date`: the run's, for
+    the claim deadline's wording (rules.notifications.messages).
     Each file has its own writing thread, which converts and compresses a piece while
     Polars renders the next (both release the GIL): at most two pieces are held, and each
     file gets its pieces in order, so the bytes are those of writing them one by one
@@ -212,7 +214,7 @@ def write_rendered(pieces: Iterable[pl.DataFrame], policy: Policy, run_id: str, 
 
     try:
         for people in pieces:
-            part = messages(people, policy).with_columns(pl.lit(run_id).alias("run_id"))
+            part = messages(people, policy, run_date).with_columns(pl.lit(run_id).alias("run_id"))
             for path in outputs:
                 if path in pending:
                     pending[path].result()  # the file's previous piece: a writer's error is raised here
@@ -248,7 +250,7 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         try:
             new_people(con, key.encode("utf-8"))
             settle_codes(con, PEOPLE, "SELECT reference_code FROM notifications", key.encode("utf-8"))
-            write_rendered(people_in_order(con), policy, ctx.run_id, final=final,
+            write_rendered(people_in_order(con), policy, ctx.run_id, final=final, run_date=ctx.run_date,
                            index=tmp / INDEX / f"{ctx.run_id}.parquet", rows=rows)
         finally:
             drop_people(con)  # before the notifications are inserted, which reuse its disk

@@ -18,6 +18,7 @@ import polars as pl
 from redress.inbox.customers import ACCOUNT_DIGITS, BANK_CODE_DIGITS, bank_fields_valid
 from redress.policy import Policy
 from redress.rules.vouchers import voucher_parts
+from redress.rules.plans import past_claim_deadline
 from redress import vocabulary as v
 
 
@@ -133,6 +134,10 @@ def counted(code: str | None) -> str:
 # ------------------------------------------------------------------ why this rail
 
 def _claim_steps(code: str | None, p: Policy) -> str:
+    if past_claim_deadline(p.today(), p.claim_deadline):  # found by review: the agent was told to take a claim
+        return (f"The claim deadline, {p.claim_deadline.isoformat()}, has passed: this money is unclaimed, never "
+                "paid automatically, and a claim now would be refused (claim_after_deadline). Finance decides what "
+                "becomes of it (the reconciliation lists it); do not take a claim.")
     deadline = (f"The claim must be verified by {p.claim_deadline.isoformat()}; after that the money is "
                 "listed as unclaimed for finance to decide." if p.claim_deadline else "There is no claim deadline.")
     return (f"To claim, the person calls customer service at {p.official_phone} (the only number their message "

@@ -14,7 +14,7 @@ from redress.checks.emission_checks import drop_plan
 from redress.context import RunContext
 from redress.policy import Policy
 from redress.reports.plan import plan_fund, plan_markdown
-from redress.reports.reconciliation import past_claim_deadline
+from redress.rules.plans import past_claim_deadline
 from redress.rules.fund_cap import LIVE_LEDGER_SQL
 from redress.runtime.commands import redress_line
 from redress.runtime.faults import checkpoint

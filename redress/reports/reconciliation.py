@@ -52,6 +52,7 @@ import polars as pl
 from redress.reports.rendering import markdown_environment
 from redress.rules.fund_cap import fund_cap
 from redress.rules.payments import LEDGER_SQL, bank_returns_sql
+from redress.rules.plans import past_claim_deadline
 from redress.vocabulary import (BANK_TRANSFER, CANCELLED, CLAIM, ISSUED, LIVE_STATUSES, RETURNED, SETTLED, VOUCHER,
                                 sql_list, sql_literal)
 
@@ -118,12 +119,6 @@ SELECT rail, NULL AS value_date, 0 AS payments,
 FROM parts GROUP BY ALL
 HAVING count(*) FILTER (owed > 0 OR paid_above > 0 OR held_above > 0) > 0
 """
-
-
-def past_claim_deadline(run_date: date | None, claim_deadline: date | None) -> bool:
-    """True when money still held on `claim` is unclaimed: the run date is after the
-    policy's payout.claim_deadline (None: no deadline, never)."""
-    return claim_deadline is not None and run_date is not None and run_date > claim_deadline
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection, run_date: date | None = None,

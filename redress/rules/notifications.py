@@ -10,6 +10,7 @@ message is returned.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TypeVar
 
 import polars as pl
@@ -19,6 +20,7 @@ from redress.errors import RedressError
 from redress.policy import Policy
 from redress.rules.identity import MOBILE_E164
 from redress.rules.message_safety import hazard
+from redress.rules.plans import past_claim_deadline
 from redress.sql import customer_slice
 from redress.rules.vouchers import voucher_parts
 
@@ -45,6 +47,7 @@ TEMPLATES = {
     v.VOUCHER: "member_voucher_v1",
     v.BANK_TRANSFER: "member_bank_transfer_v1",
     v.CLAIM: "member_claim_v1",
+    "claim_closed": "member_claim_closed_v1",
     "not_paid": "member_not_paid_v1",
     v.NON_MEMBER: "non_member_v1",
 }
@@ -206,10 +209,14 @@ def _key_hash() -> pl.Expr:
 AMOUNT_MASK = "N"
 
 
-def _bodies(people: Frame, policy: Policy, amounts: bool = True) -> Frame:
+def _bodies(people: Frame, policy: Policy, amounts: bool = True, claims_closed: bool = False) -> Frame:
     """people: MESSAGE_KEY (amount never null), any other columns. Adds template_id and
     _body, the message up to its reference code; with `amounts` False every amount is
-    AMOUNT_MASK (for the check, _refuse_unsafe)."""
+    AMOUNT_MASK (for the check, _refuse_unsafe). `claims_closed`: the run date is past
+    payout.claim_deadline (rules.plans.past_claim_deadline), so money held on `claim` is
+    unclaimed, never paid automatically: its message says so instead of asking the
+    person to claim it (found by review: people were told to call and be paid for money
+    the same run listed as unclaimed, and their claims were then refused)."""
     parts = voucher_parts(people, policy.voucher_products)
 
     def won_(amount: pl.Expr) -> pl.Expr:
@@ -224,6 +231,7 @@ def _bodies(people: Frame, policy: Policy, amounts: bool = True) -> Frame:
     template = (
         pl.when(pl.col("kind") == v.NON_MEMBER).then(pl.lit(TEMPLATES[v.NON_MEMBER]))
         .when(~paid).then(pl.lit(TEMPLATES["not_paid"]))
+        .when((pl.col("rail") == v.CLAIM) & pl.lit(claims_closed)).then(pl.lit(TEMPLATES["claim_closed"]))
         .otherwise(pl.col("rail").replace(TEMPLATES))
     )
     amount = won_(pl.col("amount")) + pl.lit("원")
@@ -238,6 +246,8 @@ def _bodies(people: Frame, policy: Policy, amounts: bool = True) -> Frame:
               + pl.lit(")이 고객님 계정에 자동으로 지급됩니다."))
         .when(pl.col("rail") == v.BANK_TRANSFER)
         .then(pl.lit("보상금 ") + amount + pl.lit("이 고객님이 등록하신 계좌로 입금됩니다."))
+        .when(pl.lit(claims_closed))
+        .then(pl.lit("보상금 ") + amount + pl.lit("은 청구 기한이 지나 자동으로 지급되지 않습니다. 처리 방법은 고객센터로 문의해 주십시오."))
         .otherwise(pl.lit("보상금 ") + amount + pl.lit("이 보관되어 있습니다. 고객센터에 참조번호를 알려 주시면 지급해 드립니다."))
     )
     body = (
@@ -250,13 +260,13 @@ def _bodies(people: Frame, policy: Policy, amounts: bool = True) -> Frame:
         [f"voucher_{p.id}" for p in policy.voucher_products])
 
 
-def _refuse_unsafe(keys: pl.DataFrame, policy: Policy) -> None:
+def _refuse_unsafe(keys: pl.DataFrame, policy: Policy, claims_closed: bool = False) -> None:
     """Raise RedressError when a body of `keys` (MESSAGE_KEY), its amounts masked
     (AMOUNT_MASK), holds a link, an email address or a phone number but the official one
     (redress/rules/message_safety.py). The policy loader refuses such texts already; this
     is the second line, for whatever it did not see (a Policy built in code, a template
     edited, texts side by side): a few hundred bodies, checked once."""
-    bodies = _bodies(keys, policy, amounts=False)
+    bodies = _bodies(keys, policy, amounts=False, claims_closed=claims_closed)
     for template, body in bodies.select("template_id", "_body").unique().iter_rows():
         found = body and hazard(body, policy.official_phone)  # null: a person without categories
         if found:
@@ -264,10 +274,11 @@ def _refuse_unsafe(keys: pl.DataFrame, policy: Policy) -> None:
                                f"(a message names only notice.official_phone, {policy.official_phone})")
 
 
-def messages(people: Frame, policy: Policy) -> Frame:
+def messages(people: Frame, policy: Policy, run_date: date | None = None) -> Frame:
     """people: person_key, kind ('member' | 'non_member'), reason, amount (minor units;
     null read as 0), rail, exposed_categories, reference_code, channel, and any other
-    columns, kept in their order. Adds template_id, language, message; the rows keep
+    columns, kept in their order. `run_date`: the run's; past payout.claim_deadline,
+    money on `claim` is said to be unclaimed (`_bodies`). Adds template_id, language, message; the rows keep
     their order. RedressError, before any message is returned, when one would hold a
     link, an email address or another phone number (_refuse_unsafe).
 
@@ -275,15 +286,16 @@ def messages(people: Frame, policy: Policy) -> Frame:
     read first (one scan of those columns), the rest stays lazy. Should two distinct keys
     ever share a hash, every message is rendered per person instead: never a wrong text.
     The columns' types do not depend on the rows: an empty frame gives text columns too."""
+    closed = past_claim_deadline(run_date, policy.claim_deadline)
     people = people.with_columns(pl.col("amount").fill_null(0))
     keys = people.select(MESSAGE_KEY).unique()
     keys = keys.collect() if isinstance(keys, pl.LazyFrame) else keys
-    _refuse_unsafe(keys, policy)  # every person's body is one of these
-    bodies = _bodies(keys, policy).with_columns(_key_hash().alias("_hash"))
+    _refuse_unsafe(keys, policy, closed)  # every person's body is one of these
+    bodies = _bodies(keys, policy, claims_closed=closed).with_columns(_key_hash().alias("_hash"))
     # Rendered per person also when nobody is to be told: an empty lookup types the
     # looked-up columns by the hashes (UInt64), not as text.
     if bodies.height == 0 or bodies["_hash"].n_unique() < bodies.height:
-        return _bodies(people, policy).with_columns(
+        return _bodies(people, policy, claims_closed=closed).with_columns(
             pl.lit(LANGUAGE).alias("language"),
             (pl.col("_body") + pl.col("reference_code") + pl.lit(")")).alias("message")).drop("_body")
     key = _key_hash()
@@ -307,4 +319,5 @@ def refuse_unsafe_policy(policy: Policy) -> None:
     rows += [(v.MEMBER, reason, v.VOUCHER) for reason in REASON_KO] + [(v.NON_MEMBER, v.ELIGIBLE, v.VOUCHER)]
     keys = pl.DataFrame(rows, schema=["kind", "reason", "rail"], orient="row").with_columns(
         pl.lit(0, pl.Int64).alias("amount"), pl.lit(categories).alias("exposed_categories"))
-    _refuse_unsafe(keys.select(MESSAGE_KEY), policy)
+    for closed in (False, True):  # before and after a claim deadline
+        _refuse_unsafe(keys.select(MESSAGE_KEY), policy, closed)

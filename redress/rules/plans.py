@@ -26,6 +26,14 @@ KINDS = {
 }
 
 
+def past_claim_deadline(run_date: date | None, claim_deadline: date | None) -> bool:
+    """True when money still held on `claim` is unclaimed: the run date is after the
+    policy's payout.claim_deadline (None: no deadline, never). SPEC "Input: claims from
+    customer service". The reconciliation, the plan's labels and the notifications' text
+    all read it here."""
+    return claim_deadline is not None and run_date is not None and run_date > claim_deadline
+
+
 def kind_labels(past_claim_deadline: bool) -> dict[str, str]:
     """KINDS as the reports label them: past payout.claim_deadline, money put on claim
     cannot be claimed any more, so it is unclaimed, not held (SPEC "Input: claims")."""

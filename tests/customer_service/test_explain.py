@@ -624,3 +624,18 @@ def test_money_held_above_a_lowered_entitlement_is_not_told_as_paid_more(tmp_pat
     assert ("Paid out so far: 0 KRW (payments sent or settled). Held until claimed: 900,000 KRW. Still owed: 0 KRW. "
             "Of the money held until claimed, 900,000 KRW is above the entitlement now; it has not been paid out.") in c2
     assert "more than the entitlement" not in c2
+
+
+def test_past_the_claim_deadline_the_agent_is_told_not_to_take_a_claim(policy):
+    """Found by review: past payout.claim_deadline, explain still walked the agent through
+    taking a claim that the next run refuses (claim_after_deadline)."""
+    from datetime import date
+
+    from redress.customer_service.wording import _claim_steps
+
+    passed = _claim_steps("ABCDEFGH", policy(claim_deadline=date(2000, 1, 1)))
+    assert passed.startswith("The claim deadline, 2000-01-01, has passed: this money is unclaimed")
+    assert "do not take a claim" in passed and "gives the reference code" not in passed
+    coming = _claim_steps("ABCDEFGH", policy(claim_deadline=date(2999, 1, 1)))
+    assert "gives the reference code ABCDEFGH" in coming and "must be verified by 2999-01-01" in coming
+    assert "There is no claim deadline." in _claim_steps("ABCDEFGH", policy())

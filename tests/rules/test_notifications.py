@@ -3,6 +3,7 @@ the person receives and how, and only the official phone: never a link or anothe
 
 from __future__ import annotations
 
+from datetime import date
 import re
 
 import polars as pl
@@ -89,6 +90,26 @@ def test_claim_message(policy):
     out = render(policy(), person(rail="claim"))
     assert out["template_id"].item() == "member_claim_v1"
     assert "보상금 50,000원이 보관되어 있습니다. 고객센터에 참조번호를 알려 주시면 지급해 드립니다." in out["message"].item()
+
+
+@pytest.mark.parametrize("run_day, closed", [(4, False), (5, False), (6, True)])
+def test_past_the_claim_deadline_money_on_claim_is_said_to_be_unclaimed_not_claimable(policy, run_day, closed):
+    """Found by review: past payout.claim_deadline, people were told to call and be paid
+    for money the same run listed as unclaimed, and their claims were then refused. On
+    the deadline itself a claim is still taken (claims_checks: verified after it is late)."""
+    p = policy(claim_deadline=date(2025, 12, 5))
+    people = pl.DataFrame([person(key="c", rail="claim"), person(key="b", rail="bank_transfer"),
+                           person(key="v")], schema=PEOPLE_SCHEMA)
+    out = messages(people, p, date(2025, 12, run_day))
+    assert out["template_id"].to_list() == [
+        "member_claim_closed_v1" if closed else "member_claim_v1", "member_bank_transfer_v1", "member_voucher_v1"]
+    claim = out["message"][0]
+    assert ("보상금 50,000원은 청구 기한이 지나 자동으로 지급되지 않습니다. 처리 방법은 고객센터로 문의해 주십시오." in claim) is closed
+    assert ("지급해 드립니다" in claim) is not closed
+    assert_safe(claim, p.official_phone, "ABCDEFGH")
+    # without a deadline, or without a run date, nothing is closed
+    assert messages(people, policy(), date(2030, 1, 1))["template_id"][0] == "member_claim_v1"
+    assert messages(people, p)["template_id"][0] == "member_claim_v1"
 
 
 @pytest.mark.parametrize("reason", sorted(REASON_KO))
