@@ -41,11 +41,8 @@ from redress.warehouse import connect, ledger, notifications, table_exists
 from redress.warehouse import path as warehouse_path
 from redress.warehouse import runs as runs_table
 from redress.inbox import sha256_of
-from redress.rules.notifications import TEMPLATES
-from redress.vocabulary import RAILS
+from redress.rules.notifications import PAID_TEMPLATES
 
-# Templates of a message that tells a member they are paid (redress/rules/notifications.py).
-PAID_TEMPLATES = [TEMPLATES[rail] for rail in RAILS]
 
 RUN_ID = re.compile(r"R(\d{8})-(\d{3,})")
 # <policy>-<YYYYMMDD>-<rail>-<seq> (redress/rules/batches.py): any other folder in outbox/batches
@@ -230,5 +227,5 @@ def _told_of_a_payment_never_found(con: duckdb.DuckDBPyConnection) -> tuple[int,
         SELECT count(*), min(n.run_id) FROM notifications n
         WHERE n.customer_id IS NOT NULL AND list_contains(?, n.template_id)
           AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.customer_id = n.customer_id)""",
-        [PAID_TEMPLATES]).fetchall()
+        [list(PAID_TEMPLATES)]).fetchall()
     return (int(count), first_run) if count else None

@@ -51,6 +51,12 @@ TEMPLATES = {
     "not_paid": "member_not_paid_v1",
     v.NON_MEMBER: "non_member_v1",
 }
+# The templates that tell a member of money paid or held for them (every rail's, and the
+# claim rail's past the deadline): outbox/recovery.py refuses to rebuild a ledger that
+# lacks someone told so (found by review: the claim-closed one was left out, and a lost
+# claim batch was booked again).
+PAID_TEMPLATES = tuple(sorted({*(TEMPLATES[rail] for rail in (v.VOUCHER, v.BANK_TRANSFER, v.CLAIM)),
+                               TEMPLATES["claim_closed"]}))
 
 
 # Who is told, and how (SPEC "Notifications"): every customer with an entitlement but

@@ -286,3 +286,20 @@ def test_nobody_to_tell_gives_the_same_columns_and_types_eager_or_lazy(policy):
     expected = {**PEOPLE_SCHEMA, "template_id": pl.String, "language": pl.String, "message": pl.String}
     assert dict(messages(empty, policy()).schema) == expected
     assert dict(messages(empty.lazy(), policy()).collect().schema) == expected
+
+
+def test_every_template_telling_a_member_of_money_is_one_recovery_checks(policy):
+    """Found by review: recover-ledger's check (told of a payment no batch folder holds)
+    left out member_claim_closed_v1, and a lost claim batch was booked again. Every
+    template a member paid or held on any rail gets, before or past the deadline, is in
+    PAID_TEMPLATES; the not-paid and non-member ones are not."""
+    from redress.rules.notifications import PAID_TEMPLATES
+
+    p = policy(claim_deadline=date(2025, 12, 5))
+    people = pl.DataFrame([person(key=r, rail=r) for r in ("voucher", "bank_transfer", "claim")]
+                          + [person(key="n", reason="OUTSIDE_WINDOW", amount=0),
+                             person(key="x", kind="non_member", reason=None, amount=0, rail=None)],
+                          schema=PEOPLE_SCHEMA)
+    told = {day: messages(people, p, date(2025, 12, day))["template_id"].to_list() for day in (1, 9)}
+    assert set(PAID_TEMPLATES) == set(told[1][:3]) | set(told[9][:3])
+    assert not set(PAID_TEMPLATES) & {*told[1][3:], *told[9][3:]}
