@@ -250,7 +250,13 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         try:
             new_people(con, key.encode("utf-8"))
             settle_codes(con, PEOPLE, "SELECT reference_code FROM notifications", key.encode("utf-8"))
-            write_rendered(people_in_order(con), policy, ctx.run_id, final=final, run_date=ctx.run_date,
+            # Whether a person told now can still claim is a matter of today, not of the
+            # run's date: a plan made on the deadline and approved the next day, or a
+            # catch-up run dated before it, tells people after it (found by review: told
+            # to call and be paid, while explain said the deadline had passed). The later
+            # of the two, as the claims check reads a verification on a later day as late.
+            told_on = max(ctx.run_date, policy.today())
+            write_rendered(people_in_order(con), policy, ctx.run_id, final=final, run_date=told_on,
                            index=tmp / INDEX / f"{ctx.run_id}.parquet", rows=rows)
         finally:
             drop_people(con)  # before the notifications are inserted, which reuse its disk
