@@ -6,7 +6,7 @@ accepted rows (tasks/claims.py).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 from pathlib import Path
 
@@ -20,9 +20,10 @@ from redress.inbox.streaming import ts
 # than the header, a JSON Lines line that is no object; its values may sit under the
 # wrong names, a bank account under verified_by, so none is trusted), then who the claim
 # is for (a reference code that names a notified person), then whether it was verified
-# (both who and when, `verified_at` an ISO 8601 time no later than the check: a time
-# still to come, `2031-01-01`, is a typo or a forgery, no verification; found by
-# review), then the bank details by the
+# (both who and when, `verified_at` an ISO 8601 time no later than a day after the
+# check: a time still to come, `2031-01-01`, is a typo or a forgery, no verification,
+# found by review; the day allows for a customer-service clock that runs ahead, found
+# by the next review, since a claim refused is never read again), then the bank details by the
 # master's rule (redress/inbox/customers.py bank_details, computed by the reader), then
 # the deadline (verified_at's date in the policy's timezone after payout.claim_deadline),
 # then whether the person has anything held on `claim` (issued payments on that rail),
@@ -30,6 +31,9 @@ from redress.inbox.streaming import ts
 # valid or not, and a malformed row that names the code anywhere as written: two rows
 # for one person, perhaps with two accounts, leave which one is meant a guess, so none
 # is applied.
+# How far ahead of the check a verified_at may lie (clocks that disagree), no further.
+FUTURE_TOLERANCE = timedelta(days=1)
+
 CLAIM_RULES = {
     "row_malformed": vocabulary.MALFORMED_ROW,
     "code_unknown": vocabulary.UNKNOWN_REFERENCE_CODE,
@@ -53,7 +57,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
     (won held on `claim` for the person: issued payments on that rail) and one boolean per
     CLAIM_RULES key (true only for the row's first failing rule). `deadline`: the policy's
     payout.claim_deadline (None: no deadline). `checked_at`: the time the claims are
-    checked at (aware; None: now): a verified_at after it is `unverified`. SPEC "Input:
+    checked at (aware; None: now): a verified_at more than FUTURE_TOLERANCE after it is
+    `unverified`. SPEC "Input:
     claims from customer service"."""
     checked_at = checked_at or datetime.now(dt_timezone.utc)
     con.execute("SET TimeZone = ?", [timezone])
@@ -105,7 +110,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                    verified_at, verified_by, malformed, verified_at_ts, customer_id, held_amount,
                    {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}
             FROM ruled ORDER BY row_number
-        """, [sql.file_path(staged), checked_at, deadline, deadline])
+        """, [sql.file_path(staged), checked_at + FUTURE_TOLERANCE, deadline, deadline])
     finally:
         # verified_at_ts::DATE above is the policy timezone's date; the warehouse is UTC.
         con.execute("SET TimeZone = 'UTC'")

@@ -61,11 +61,11 @@ AFTER_DEADLINE = [  # verified_at after the deadline, in the policy's timezone (
 # When the claims are checked (create_claims_staging's checked_at): fixed, so that no
 # case above turns into a claim verified in the future as the years pass.
 CHECKED_AT = datetime(2026, 1, 15, tzinfo=timezone.utc)
-FUTURE = [  # verified_at after the check: no verification yet (found by review: a claim verified in 2031 was paid)
-    (("HELDAAAA", "004", "1234567890", "2026-01-15T09:00:00+09:00", "CS042"), None),  # the very moment
-    (("HELDBBBB", "004", "1234567890", "2026-01-15T09:00:00.000001+09:00", "CS042"), vocabulary.UNVERIFIED_CLAIM),
+FUTURE = [  # verified_at over a day after the check: no verification yet (found by review: one in 2031 was paid)
+    (("HELDAAAA", "004", "1234567890", "2026-01-16T09:00:00+09:00", "CS042"), None),  # a day ahead: a clock's error
+    (("HELDBBBB", "004", "1234567890", "2026-01-16T09:00:00.000001+09:00", "CS042"), vocabulary.UNVERIFIED_CLAIM),
     (("HELDCCCC", "004", "1234567890", "2031-01-01", "CS042"), vocabulary.UNVERIFIED_CLAIM),
-    (("HELDDDDD", "004", "1234567890", "2026-01-15", "CS042"), None),  # midnight in Seoul, hours before
+    (("HELDDDDD", "004", "1234567890", "2026-01-15T09:03:00+09:00", "CS042"), None),  # minutes ahead
 ]
 
 
