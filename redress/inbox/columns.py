@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 
 from redress.inbox.files import FileRejected
-from redress.vocabulary import MISSING_COLUMN, UNREADABLE_FILE
+from redress.vocabulary import CONFIDENCES, MISSING_COLUMN, UNREADABLE_FILE
 
 ROW = "__redress_row_number__"  # the reader's row index, apart from any column of the file
 # What is wrong with a row a reader kept when asked to mark malformed rows (NULL: sound).
@@ -63,13 +63,29 @@ def wanted_as(name: str, wanted: tuple[str, ...]) -> str | None:
 
 
 # Columns whose absence a reader fills with a default (SPEC "Input: scope files":
-# confidence, `confirmed` when empty). A column holding such a name among other words
-# (`confidence_level`, `exposure confidence`, `confidence (confirmed/suspected)`), in a
-# file with no column that is or reads as it, would be ignored and every `suspected` row
-# taken as confirmed and paid (found by review): missing_column, naming it. Beside the
-# column itself it is an ordinary extra column (`confidence_note`). Other columns are
-# not defaulted: one missing shows as a missing column or a quarantined row.
-DEFAULTED = ("confidence",)
+# confidence, `confirmed` when empty), with the values the SPEC gives them. A column
+# holding such a name among other words (`confidence_level`, `exposure confidence`), in a
+# file with no column that is or reads as it, and holding one of those values in some
+# row (in any case), is that column misnamed: ignored, every `suspected` row would be
+# taken as confirmed and paid (found by review). missing_column, naming it
+# (`defaulted_look_alikes`, text_frame). Without such a value it is another column
+# (`confidence_score` of 0.95: found by the next review, a whole file was refused); beside
+# the column itself, an ordinary extra one. Other columns are not defaulted: one missing
+# shows as a missing column or a quarantined row.
+DEFAULTED = {"confidence": tuple(CONFIDENCES)}
+
+
+def defaulted_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> dict[str, list[str]]:
+    """For each DEFAULTED column of `wanted` that no column of `columns` is or reads as
+    (wanted_as), the columns (trimmed names, sorted) holding its name among other
+    words; only those with some. The caller looks at their values."""
+    read_as = {wanted_as(name, wanted) for name in columns}
+    found = {}
+    for meant in (d for d in DEFAULTED if d in wanted and d not in read_as):
+        holding = sorted(name for name in columns if look_alike(meant) in look_alike(name))
+        if holding:
+            found[meant] = holding
+    return found
 
 
 def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None:
@@ -78,9 +94,7 @@ def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None
     is refused as missing that column, saying which name to use. Beside the column
     named exactly, it is as ambiguous as a name given twice (a JSON Lines file whose
     later lines say `Confidence`: those lines' `suspected` would be lost, and the rows
-    taken as confirmed): unreadable_file, naming both. A column holding a DEFAULTED
-    column's name among other words, with no column that is or reads as that one:
-    missing_column, naming both."""
+    taken as confirmed): unreadable_file, naming both."""
     read_as = {name: wanted_as(name, wanted) for name in columns}
     for name, meant in read_as.items():
         if meant is None or name == meant:
@@ -89,12 +103,6 @@ def refuse_look_alikes(columns: dict[str, str], wanted: tuple[str, ...]) -> None
             raise FileRejected(MISSING_COLUMN, f"column {name[:60]!r} is not named exactly {meant!r}: rename it")
         raise FileRejected(UNREADABLE_FILE, f"column {name[:60]!r} reads as {meant!r}, which the file also has: "
                                             "either could be the one meant; merge them into one")
-    for meant in (d for d in DEFAULTED if d in wanted and d not in read_as.values()):
-        holding = sorted(name for name in columns if look_alike(meant) in look_alike(name))
-        if holding:
-            raise FileRejected(MISSING_COLUMN, f"no column {meant!r}, and column {holding[0][:60]!r} may be it: "
-                                               f"name the column {meant!r} (or remove it: without it every row is "
-                                               "confirmed)")
 
 
 # Joins a CSV header name given twice to its position (csv_reader.csv_frame), so the

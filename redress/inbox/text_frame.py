@@ -18,7 +18,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, columns_by_name, header_name, refuse_look_alikes, typed_name
+from redress.inbox.columns import (AS_WRITTEN, DEFAULTED, MALFORMED, ROW, columns_by_name, defaulted_look_alikes,
+                                   header_name, refuse_look_alikes, typed_name)
 from redress.inbox.csv_reader import MAX_BEYOND_HEADER, STRAY_QUOTE, csv_frame
 from redress.inbox.files import SUFFIXES, FileRejected
 from redress.inbox.hashing import BLOCK, NOT_UTF8
@@ -26,6 +27,24 @@ from redress.inbox.jsonl_reader import jsonl_frame
 from redress.inbox.parquet_reader import footer_checks, has_untextable, parquet_text
 from redress.trimming import trimmed
 from redress.vocabulary import EMPTY_FILE, MISSING_COLUMN, UNREADABLE_FILE
+
+
+def _refuse_misnamed_defaulted(frame: pl.LazyFrame, columns: dict[str, str], wanted: tuple[str, ...]) -> None:
+    """missing_column when a column holding a DEFAULTED column's name among other words
+    (`confidence_level`), in a file without that column, holds one of its values
+    (`suspected`, in any case) in some row: the column misnamed (columns.DEFAULTED).
+    One scan of those few columns, only in a file that has such a column."""
+    for meant, holding in defaulted_look_alikes(columns, wanted).items():
+        values = pl.Series(DEFAULTED[meant], dtype=pl.String).implode()
+        for name in holding:
+            try:
+                found = frame.select(pl.col(columns[name]).cast(pl.String).str.strip_chars().str.to_lowercase()
+                                     .is_in(values).any()).collect().item()
+            except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
+                continue  # a list or struct holds no such plain value; its type is judged when read
+            if found:
+                raise FileRejected(MISSING_COLUMN, f"no column {meant!r}, and column {name[:60]!r} holds its values "
+                                                   f"({', '.join(DEFAULTED[meant])}): name it {meant!r}")
 
 
 def unreadable(exc: Exception, detail: str) -> FileRejected:
@@ -121,6 +140,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         raise unreadable(exc, f"cannot be read as {fmt}") from None
     columns = columns_by_name([n for n in schema.names() if n not in (ROW, MALFORMED, AS_WRITTEN)], wanted)
     refuse_look_alikes(columns, wanted)
+    _refuse_misnamed_defaulted(frame, columns, wanted)
     missing = [c for c in required if c not in columns]
     if missing and malformed and fmt == "jsonl" and _every_line_malformed(frame):
         missing = []  # no sound line to hold a key: each line is quarantined as what it is

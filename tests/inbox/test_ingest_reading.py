@@ -599,22 +599,35 @@ def test_a_name_of_other_letters_or_another_word_reads_as_no_column(name):
 @pytest.mark.parametrize("alike", ["confidence_level", "Confidence Level", "exposure_confidence",
                                    "confidence (confirmed/suspected)", "CONFIDENCE2"])
 @pytest.mark.parametrize("form", [".csv", ".jsonl", ".parquet"])
-def test_a_column_holding_confidence_among_other_words_is_refused_when_confidence_is_missing(tmp_path, alike, form):
+def test_a_column_holding_confidence_and_its_values_is_refused_when_confidence_is_missing(tmp_path, alike, form):
     """Found by review: a scope file whose column said `confidence_level` was read
     without its confidence, every `suspected` row taken as confirmed and paid. Without a
-    column that is, or reads as, `confidence`, such a column is taken for it: the file is
-    refused (missing_column, naming both). Beside `confidence` it is an extra column."""
+    column that is, or reads as, `confidence`, a column holding its name among other
+    words and one of its values (in any case) is it misnamed: the file is refused
+    (missing_column, naming both). With other values it is another column, and beside
+    `confidence` an extra one (found by the next review: `confidence_score` of 0.95
+    refused a whole file)."""
     wanted = ("a", "confidence")
     path = tmp_path / f"c{form}"
+    values = ["0.95", " Suspected "]
     if form == ".csv":
-        path.write_text(f'a,"{alike}"\nC1,suspected\n', encoding="utf-8")
+        path.write_text(f'a,"{alike}"\n' + "".join(f"C{i},{v}\n" for i, v in enumerate(values)), encoding="utf-8")
     elif form == ".jsonl":
-        path.write_text(json.dumps({"a": "C1", alike: "suspected"}) + "\n", encoding="utf-8")
+        path.write_text("".join(json.dumps({"a": f"C{i}", alike: v}) + "\n" for i, v in enumerate(values)),
+                        encoding="utf-8")
     else:
-        pl.DataFrame({"a": ["C1"], alike: ["suspected"]}).write_parquet(path)
+        pl.DataFrame({"a": ["C0", "C1"], alike: values}).write_parquet(path)
     reason, detail = rejected(path, wanted=wanted)
     assert reason == "missing_column"
-    assert detail.startswith(f"no column 'confidence', and column {alike!r} may be it")
+    assert detail == f"no column 'confidence', and column {alike!r} holds its values (confirmed, suspected): " \
+                     "name it 'confidence'"
+    score = tmp_path / f"score{form}"
+    if form == ".parquet":
+        pl.DataFrame({"a": ["C0"], alike: [0.95]}).write_parquet(score)
+    else:
+        score.write_text(f'a,"{alike}"\nC0,0.95\n' if form == ".csv" else json.dumps({"a": "C0", alike: 0.95}) + "\n",
+                         encoding="utf-8")
+    assert rows(score, wanted=wanted) == [(1, "C0", None)]
     beside = tmp_path / "beside.csv"
     beside.write_text(f'a,confidence,"{alike}"\nC1,suspected,x\n', encoding="utf-8")
     assert rows(beside, wanted=wanted) == [(1, "C1", "suspected")]
