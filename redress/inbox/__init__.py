@@ -19,7 +19,7 @@ from pathlib import Path
 from redress.errors import RedressError
 from redress.inbox.files import (
     CLAIMS_COLUMNS, CUSTOMER_COLUMNS, KINDS, RETURNS_COLUMNS, SCOPE_COLUMNS, STEM_CHARS, FileChanged, FileRejected,
-    Inbox, InboxFile, Listed, PassedOver, named_readable, natural_key, read_order, safe_stem,
+    Inbox, InboxFile, Listed, PassedOver, format_of, natural_key, read_order, safe_stem,
 )
 from redress.inbox.hashing import NOT_UTF8, hash_file, sha256_of
 from redress.inbox.listing import inbox_files, list_inbox, settle
@@ -34,7 +34,7 @@ __all__ = [
     "CLAIMS_COLUMNS", "CUSTOMER_COLUMNS", "KINDS", "NOT_UTF8", "RETURNS_COLUMNS", "SCOPE_COLUMNS", "STEM_CHARS",
     "FileChanged", "FileRejected", "Inbox", "InboxFile", "Listed", "PassedOver",
     "claims_frame", "customers_frame", "hash_file", "require_inbox", "inbox_files", "list_inbox", "load_customers_staging",
-    "load_scope_rows", "loading", "named_readable", "natural_key", "promote_customers", "read_order",
+    "format_of", "load_scope_rows", "loading", "natural_key", "promote_customers", "read_order",
     "read_text_frame", "returns_frame", "safe_stem", "scope_frame", "settle", "sha256_of", "stage",
 ]
 

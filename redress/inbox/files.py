@@ -29,11 +29,11 @@ KINDS = ("customers", "scope", "returns", "claims")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
-def named_readable(name: str) -> bool:
-    """Whether a file of this name is read at all: its suffix names a format (SUFFIXES).
-    A file that is not is refused for its name alone (unreadable_file, "unknown file
-    type"), its content never read."""
-    return Path(name).suffix.lower() in SUFFIXES
+def format_of(name: str) -> str | None:
+    """The format a file of this name is read as (SUFFIXES: csv, parquet, jsonl); None
+    for a name no format is read by, which is refused for its name alone
+    (unreadable_file, "unknown file type"), its content never read."""
+    return SUFFIXES.get(Path(name).suffix.lower())
 TEXT_FORMATS = ("csv", "jsonl")
 
 CUSTOMER_COLUMNS = (

@@ -64,20 +64,24 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
     # A file is its content within its folder (its kind): the same bytes refused in the
     # wrong folder (a scope file among the customers: missing_column) are read once moved
     # to the right one, under any name; in one folder, content seen before is a duplicate.
-    # Content met only under a name no format is read by (`named_readable`: `scope.parq`)
-    # was refused for that name, never read: the same bytes renamed as the refusal says
-    # (`scope.parquet`) are read. Found by review: they were passed over as a duplicate
-    # for ever, the file's people unpaid, with nothing saying its rows were never read.
+    # Content refused as unreadable under a name was judged as that name's format only:
+    # met under a name no format reads (`io.format_of`: `scope.parq`), or refused as the
+    # wrong one (a Parquet file named `.csv`: not UTF-8 text), the same bytes renamed as
+    # the refusal says (`scope.parquet`) are read; under a name of the same format they
+    # are a duplicate. Found by review: they were passed over as a duplicate for ever,
+    # the file's people unpaid, with nothing saying its rows were never read.
     with connect(ctx.warehouse) as con:
-        recorded = con.execute("SELECT kind, file_sha256, file_name FROM ingested_files WHERE kind IN "
+        recorded = con.execute("SELECT kind, file_sha256, file_name, status FROM ingested_files WHERE kind IN "
                                "(SELECT unnest(?::VARCHAR[]))", [list(kinds)]).fetchall()
-    seen_files = set(recorded)
-    seen_content = {(kind, sha) for kind, sha, name in recorded if io.named_readable(name)}
+    seen_files = {(kind, sha, name) for kind, sha, name, _ in recorded}
+    seen_content = {(kind, sha) for kind, sha, name, status in recorded if status != UNREADABLE_FILE}
+    seen_unreadable = {(kind, sha, io.format_of(name)) for kind, sha, name, status in recorded
+                       if status == UNREADABLE_FILE}
     new = [f for f in inbox.files if (f.kind, f.sha256, f.name) not in seen_files]
     stage = stage or kinds[0]
     for done, f in enumerate(new):
         progress.step(stage, "reading files", done, len(new))
-        if (f.kind, f.sha256) in seen_content:
+        if (f.kind, f.sha256) in seen_content or (f.kind, f.sha256, io.format_of(f.name)) in seen_unreadable:
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, DUPLICATE_FILE, "same content as a file seen before"))
             _log_file(logger, f, entries[-1])
@@ -87,13 +91,12 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
         except io.FileChanged as exc:
             entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
             continue
-        if io.named_readable(f.name):
-            seen_content.add((f.kind, f.sha256))
         try:
             if f.text_problem:
                 raise io.FileRejected(UNREADABLE_FILE, f"{io.NOT_UTF8} (found: {f.text_problem})")
             try:
                 entries.append(load(f))
+                seen_content.add((f.kind, f.sha256))
             except io.FileRejected:
                 # What was refused must be the content the sha256 names: a file cut short
                 # or rewritten while it was read is not recorded as refused (its sha256
@@ -107,8 +110,11 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
             interrupts.check()
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
+            if rejected.reason == UNREADABLE_FILE:
+                seen_unreadable.add((f.kind, f.sha256, io.format_of(f.name)))
+            else:
+                seen_content.add((f.kind, f.sha256))
         except io.FileChanged as exc:  # nothing was written for it: a later run reads it whole
-            seen_content.discard((f.kind, f.sha256))
             entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
             continue
         except duckdb.Error as exc:

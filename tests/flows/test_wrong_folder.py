@@ -163,3 +163,23 @@ def test_the_same_bytes_under_a_bad_and_a_good_name_in_one_run_are_read_once(dat
                    "ORDER BY file_name") == [("a_revision.csv", "accepted", 2), ("a_revision.cvs", "unreadable_file", None),
                                              ("z_revision.csv.bak", "duplicate_file", None)]
     assert paid(data) == {"B1": 50_000, "V1": 50_000}
+
+
+def test_a_file_refused_as_the_wrong_format_is_read_once_renamed_to_its_own(data, tmp_path):
+    """Found by the next review: a Parquet file named `.csv` is refused as no UTF-8 text;
+    renamed `.parquet` it was passed over as a duplicate for ever. Content refused as
+    unreadable under one format's name is read under another's; under a name of the
+    same format again it is a duplicate."""
+    import polars as pl
+
+    pl.read_csv(REVISION.encode(), infer_schema=False).write_parquet(tmp_path / "revision.parquet")
+    parquet = (tmp_path / "revision.parquet").read_bytes()
+    (data / "inbox" / "scope" / "scope_revision.csv").write_bytes(parquet)
+    run(data, 1)
+    assert recorded(data, "scope_revision.csv") == [("scope", "unreadable_file")]
+    (data / "inbox" / "scope" / "scope_revision_copy.csv").write_bytes(parquet)  # the same format again
+    move(data, "scope", "scope_revision.csv", "scope", "scope_revision.parquet")
+    second = run(data, 2)
+    assert sorted((f["file_name"], f["status"], f["rows_read"]) for f in second["ingest"]["files"]) == [
+        ("scope_revision.parquet", "accepted", 2), ("scope_revision_copy.csv", "duplicate_file", None)]
+    assert paid(data) == {"B1": 50_000, "V1": 50_000}
