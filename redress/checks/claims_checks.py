@@ -23,8 +23,8 @@ from redress.inbox.streaming import ts
 # (both who and when, `verified_at` an ISO 8601 time no later than a day after the
 # check: a time still to come, `2031-01-01`, is a typo or a forgery, no verification,
 # found by review; the day allows for a customer-service clock that runs ahead, found
-# by the next review, since a claim refused is never read again), then the bank details by the
-# master's rule (redress/inbox/customers.py bank_details, computed by the reader), then
+# by the next review, since a claim refused is never read again), then the bank
+# details by the master's rule (redress/inbox/customers.py bank_details, computed by the reader), then
 # the deadline (verified_at's date in the policy's timezone after payout.claim_deadline),
 # then whether the person has anything held on `claim` (issued payments on that rail),
 # then a code the file names more than once. The last counts every row of the code,
@@ -58,8 +58,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
     CLAIM_RULES key (true only for the row's first failing rule). `deadline`: the policy's
     payout.claim_deadline (None: no deadline). `checked_at`: the time the claims are
     checked at (aware; None: now): a verified_at more than FUTURE_TOLERANCE after it is
-    `unverified`. SPEC "Input:
-    claims from customer service"."""
+    `unverified`. SPEC "Input: claims from customer service"."""
     checked_at = checked_at or datetime.now(dt_timezone.utc)
     con.execute("SET TimeZone = ?", [timezone])
     try:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 KINDS = ("customers", "scope", "returns", "claims")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+TEXT_FORMATS = ("csv", "jsonl")
 
 
 def format_of(name: str) -> str | None:
@@ -34,7 +35,7 @@ def format_of(name: str) -> str | None:
     for a name no format is read by, which is refused for its name alone
     (unreadable_file, "unknown file type"), its content never read."""
     return SUFFIXES.get(Path(name).suffix.lower())
-TEXT_FORMATS = ("csv", "jsonl")
+
 
 CUSTOMER_COLUMNS = (
     "customer_id", "name", "email", "phone", "status", "created_at", "closed_at",

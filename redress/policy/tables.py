@@ -10,7 +10,6 @@ into one line.
 from __future__ import annotations
 
 import re
-
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones

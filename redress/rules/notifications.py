@@ -283,8 +283,9 @@ def _refuse_unsafe(keys: pl.DataFrame, policy: Policy, claims_closed: bool = Fal
 def messages(people: Frame, policy: Policy, run_date: date | None = None) -> Frame:
     """people: person_key, kind ('member' | 'non_member'), reason, amount (minor units;
     null read as 0), rail, exposed_categories, reference_code, channel, and any other
-    columns, kept in their order. `run_date`: the run's; past payout.claim_deadline,
-    money on `claim` is said to be unclaimed (`_bodies`). Adds template_id, language, message; the rows keep
+    columns, kept in their order. `run_date`: the day they are told (tasks/notify.py: the
+    later of the run's date and today); past payout.claim_deadline, money on `claim` is
+    said to be unclaimed (`_bodies`). Adds template_id, language, message; the rows keep
     their order. RedressError, before any message is returned, when one would hold a
     link, an email address or another phone number (_refuse_unsafe).
 
