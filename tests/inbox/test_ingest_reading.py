@@ -575,7 +575,7 @@ def test_a_name_with_look_alike_letters_or_marks_inside_reads_as_the_column(want
     """Any wanted name with a few Latin letters written in another script (Cyrillic,
     Greek), invisible format characters or separators anywhere inside, in any case,
     reads as that column, and as no other (found by review: `cоnfidence`, `confi\u200bdence`)."""
-    from redress.inbox.columns import wanted_as
+    from redress.inbox.columns import look_alike, wanted_as
 
     letters = list(wanted.upper() if upper else wanted)
     for i in swaps:
@@ -585,6 +585,9 @@ def test_a_name_with_look_alike_letters_or_marks_inside_reads_as_the_column(want
         letters.insert(i % (len(letters) + 1), mark)
     name = "".join(letters)
     assume(name.strip() not in ("", wanted))
+    # a few: most letters stay Latin (columns._letters_alike), as a Korean or Russian word
+    # of a SPEC name's length must read as no column
+    assume(sum(ch.isascii() for ch in look_alike(name)) * 2 > len(look_alike(name)))
     others = ("customer_id", "email", "phone", "data_category", "accessed_at", "confidence", "source")
     assert wanted_as(name, tuple(dict.fromkeys((*others, wanted)))) == wanted
 
