@@ -79,7 +79,7 @@ def test_a_naive_parquet_timestamp_is_in_the_policy_timezone(tmp_path):
     zone=st.sampled_from([None, "Asia/Seoul", "UTC", "America/St_Johns"]),
     policy=st.sampled_from(["Asia/Seoul", "UTC", "America/New_York"]),
 )
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_typed_timestamps_land_exactly_as_their_text_would(tmp_path, nanos, nulls, unit, zone, policy):
     """Any typed timestamp (unit, zone or none, any policy timezone) gives the same
     accessed_at and accessed_at_raw as the same values sent as text: a nanosecond one
@@ -95,7 +95,7 @@ def test_typed_timestamps_land_exactly_as_their_text_would(tmp_path, nanos, null
     assert all((r[5] is None) == (r[6] is None) for r in typed_rows)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(hours=st.integers(0, 99), minutes=st.integers(0, 99), sign=st.sampled_from("+-"),
        colon=st.sampled_from([":", ""]), with_minutes=st.booleans())
 def test_an_offset_no_zone_has_is_an_invalid_timestamp_not_a_shift_by_days(tmp_path_factory, hours, minutes, sign,

@@ -654,3 +654,13 @@ def test_a_csv_separated_by_another_character_says_so(tmp_path, separator, calle
     # a header of one name that merely holds the character is still a missing column
     path = write(tmp_path, "s.csv", f"c{separator}d\nx\n".encode())
     assert rejected(path, required=("a",))[0] == "missing_column"
+
+
+@pytest.mark.parametrize("name, read_as", [("s.csv", "csv"), ("S.CSV", "csv"), ("s.parquet", "parquet"),
+                                           ("s.jsonl", "jsonl"), ("s.ndjson", "jsonl"), ("s.parq", None),
+                                           ("s.txt", None), ("scope_revision", None), ("s.csv.bak", None),
+                                           (".csv", None)])
+def test_the_format_a_name_is_read_as(name, read_as):
+    """redress/inbox/new_files.py judges content refused as unreadable only as this
+    format: under a name of another (or of none), the same bytes are read again."""
+    assert io.format_of(name) == read_as

@@ -25,7 +25,7 @@ def _addresses(master: dict) -> set[tuple[str, str]]:
 
 
 @given(st.lists(MASTERS, min_size=1, max_size=5))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 def test_every_contact_a_customer_lost_is_kept_once_with_the_snapshot_that_dropped_it(masters):
     con = duckdb.connect()
     con.execute(create_statement("former_addresses"))

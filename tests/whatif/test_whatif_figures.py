@@ -154,7 +154,7 @@ def compare(exposures, customers, in_force, ledger, claimants, policies, run_dat
         return comparing.compare(con, policies, run_date, released, claimants, extra)
 
 
-@settings(max_examples=40)  # each example runs DuckDB over frames
+@settings(max_examples=20)  # each example runs DuckDB over frames: CI's 15 minutes
 @given(rows=people, cap=st.sampled_from([0, 60000, 200000, 10**9]))
 def test_the_policy_in_force_after_a_run_that_paid_all_changes_nothing(policy, rows, cap):
     p = policy(categories={"name": 1, "email": 1, "shipping_address": 2, "entrance_code": 3},
@@ -183,7 +183,7 @@ def test_the_policy_in_force_after_a_run_that_paid_all_changes_nothing(policy, r
     assert figs["pro_rata"]["binds"] == (0 < cap < passing)
 
 
-@settings(max_examples=40)  # each example runs DuckDB over frames
+@settings(max_examples=20)  # each example runs DuckDB over frames: CI's 15 minutes
 @given(rows=people)
 def test_a_first_pledge_tops_up_everyone_eligible_by_their_whole_amount(policy, rows):
     p = policy()
@@ -205,7 +205,7 @@ candidates = st.lists(st.tuples(
 ), min_size=1, max_size=3)
 
 
-@settings(max_examples=40)  # each example runs DuckDB over frames: CI's 15 minutes
+@settings(max_examples=20)  # each example runs DuckDB over frames: CI's 15 minutes
 @given(rows=people, specs=candidates, paid_share=st.sampled_from([0, 1]))
 def test_one_pass_over_the_exposures_prices_each_policy_as_its_own_run_would(policy, rows, specs, paid_share):
     """What `compare` says of several policies at once equals what each policy's run
@@ -293,7 +293,7 @@ def test_more_signatures_than_one_mask_word_holds_are_priced_as_each_run_would(p
         t: (n, a) for t, n, a in tiers.iter_rows()}
 
 
-@settings(max_examples=40)  # each example runs DuckDB over frames
+@settings(max_examples=20)  # each example runs DuckDB over frames: CI's 15 minutes
 @given(rows=people, history=st.lists(st.tuples(st.booleans(), st.integers(0, 3)), min_size=25, max_size=25),
        max_attempts=st.integers(1, 3))
 def test_cost_per_rail_is_by_the_rail_a_run_pays_each_person_by(policy, rows, history, max_attempts):
