@@ -25,8 +25,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from redress.inbox.files import KINDS, SUFFIXES, TEXT_FORMATS, FileChanged, Inbox, InboxFile, Listed, PassedOver
-from redress.inbox.files import natural_key, read_order
+from redress.inbox.files import KINDS, TEXT_FORMATS, FileChanged, Inbox, InboxFile, Listed, PassedOver
+from redress.inbox.files import format_of, natural_key, read_order
 from redress.inbox.hashing import hash_file
 
 
@@ -114,7 +114,7 @@ def inbox_files(data_dir: Path, quiet: timedelta = timedelta(0), most: timedelta
     inbox = Inbox(passed_over=passed)
     for f in listed:
         try:
-            sha, problem, signature = hash_file(f, SUFFIXES.get(f.path.suffix.lower()) in TEXT_FORMATS)
+            sha, problem, signature = hash_file(f, format_of(f.name) in TEXT_FORMATS)
         except FileChanged as exc:
             inbox.passed_over.append(PassedOver(f.kind, f.name, f"{exc}; read by a later run"))
             continue

@@ -21,7 +21,7 @@ import polars as pl
 from redress.inbox.columns import (AS_WRITTEN, DEFAULTED, MALFORMED, ROW, columns_by_name, defaulted_look_alikes,
                                    header_name, refuse_look_alikes, typed_name)
 from redress.inbox.csv_reader import MAX_BEYOND_HEADER, STRAY_QUOTE, csv_frame
-from redress.inbox.files import SUFFIXES, FileRejected
+from redress.inbox.files import FileRejected, format_of
 from redress.inbox.hashing import BLOCK, NOT_UTF8
 from redress.inbox.jsonl_reader import jsonl_frame
 from redress.inbox.parquet_reader import footer_checks, has_untextable, parquet_text
@@ -113,7 +113,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     and a folder `scratch` for a work file, a CSV line with a stray quote is such a row
     too (csv_reader.csv_frame; without `scratch` it makes the file unreadable_file).
     Raises FileRejected (unreadable_file, empty_file, missing_column: SPEC "File rules")."""
-    fmt = SUFFIXES.get(path.suffix.lower())
+    fmt = format_of(path.name)
     if fmt is None:
         raise FileRejected(UNREADABLE_FILE, f"unknown file type {path.suffix[:20]!r} (use .csv, .parquet or .jsonl)")
     if path.stat().st_size == 0:
