@@ -78,12 +78,17 @@ class ClaimsFileRead(FileRead):
 
 @dataclass(frozen=True)
 class ClaimsResult:
-    """Stage 1c: the claims files of this run, in read order, and their totals."""
+    """Stage 1c: the claims files of this run, in read order, and their totals; and,
+    over every claim applied so far, the bank accounts named by more than one
+    claimant's latest claim (`shared_accounts`) and those claimants
+    (`claimants_sharing`): redress/warehouse/claims.py shared_accounts_sql."""
     files: tuple[ClaimsFileRead, ...]
     claims_applied: int
     payments_cancelled: int
     cancelled_krw: int
     rows_quarantined: int
+    shared_accounts: int = 0
+    claimants_sharing: int = 0
 
 
 @dataclass(frozen=True)

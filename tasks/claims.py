@@ -104,12 +104,18 @@ def apply_claims(ctx: RunContext, settings: Settings) -> ClaimsResult:
     SPEC "Input: claims from customer service"."""
     entries = [e if isinstance(e, ClaimsFileRead) else ClaimsFileRead(**asdict(e))
                for e in each_new_file(ctx, settings, ("claims",), lambda f: _apply_file(ctx, f, settings))]
+    with connect(ctx.warehouse) as con:
+        (accounts, claimants), = con.execute(f"""
+            SELECT count(DISTINCT (bank_code, bank_account)), count(*)
+            FROM ({claims_table.shared_accounts_sql()})""").fetchall()
     result = ClaimsResult(files=tuple(entries),
                           claims_applied=sum(e.claims_applied for e in entries),
                           payments_cancelled=sum(e.payments_cancelled for e in entries),
                           cancelled_krw=sum(e.cancelled_krw for e in entries),
-                          rows_quarantined=sum(e.rows_quarantined for e in entries))
-    get_run_logger().info("claims: %s applied, %s held payments cancelled (%s KRW), %s quarantined",
+                          rows_quarantined=sum(e.rows_quarantined for e in entries),
+                          shared_accounts=accounts, claimants_sharing=claimants)
+    get_run_logger().info("claims: %s applied, %s held payments cancelled (%s KRW), %s quarantined; "
+                          "%s claimants' latest claims share %s bank accounts",
                           *(f"{n:,}" for n in (result.claims_applied, result.payments_cancelled, result.cancelled_krw,
-                                               result.rows_quarantined)))
+                                               result.rows_quarantined, claimants, accounts)))
     return result

@@ -67,6 +67,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         ent = export(con, "SELECT customer_id, reason, amount, rail FROM entitlements", ctx.work_dir / "ent.parquet")
         ledger = export(con, LEDGER_SQL, ctx.work_dir / "ledger.parquet")  # with the run order (payments.pending)
         claimants = con.sql("SELECT DISTINCT customer_id FROM claims").pl()
+        sharing = con.sql(claims_table.shared_accounts_sql()).pl()
         # Planned batches count too: a batch id shown to finance in a plan is never
         # given to another batch, even once that plan is rejected or superseded.
         seqs = con.execute("""
@@ -99,7 +100,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     if waiting:
         plan = plan_summary(payment_kinds(pl.scan_parquet(plan_file, glob=False),
                                           pl.scan_parquet(ledger, glob=False), claimants.lazy()),
-                            released, policy.daily_cash_cap)
+                            released, policy.daily_cash_cap, sharing.lazy())
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:

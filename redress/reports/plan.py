@@ -35,6 +35,8 @@ def plan_markdown(run_id: str, policy_id: str, state: str, expires_at: datetime,
         run_id=run_id, policy_id=policy_id, state=state,
         expires_at=expires_at.isoformat(), decision=decision,
         totals=summary["totals"], days=summary["days"], kinds=kinds,
+        # a plan an earlier version saved has no such figure: none was shown then
+        shared=summary.get("shared_claim_accounts", {"payments": 0, "amount_krw": 0}),
         commands=[Markdown(c) for c in commands],  # verbatim in a code block: not Markdown-escaped
         fund=fund.lines() if fund is not None else [])
 

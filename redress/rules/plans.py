@@ -72,20 +72,29 @@ def payment_kinds(planned: pl.LazyFrame, ledger: pl.LazyFrame, claimants: pl.Laz
         .otherwise(pl.lit(FIRST)).alias("kind")).drop(*flags)
 
 
-def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_cap: int) -> dict:
+def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_cap: int,
+                 sharing: pl.LazyFrame | None = None) -> dict:
     """The plan in plain JSON values: `totals` (batches, payments, amount_krw), `days`
     (per rail and value date: batches, payments, amount_krw; for bank transfers also the
     cash already released that day, the cap and what the cap leaves after this plan),
-    and `kinds` (payments and amount_krw per kind of KINDS, every kind listed). Money in
-    whole won. `planned`: the planned payments (batch_id, rail, value_date, amount and
-    payment_kinds' `kind`)."""
-    per_day, by_kind, totals = pl.collect_all([
+    `kinds` (payments and amount_krw per kind of KINDS, every kind listed) and
+    `shared_claim_accounts` (payments and amount_krw of the plan's bank transfers to
+    `sharing`: the customer_id of each claimant whose latest claim names a bank account
+    another's also names, redress/warehouse/claims.py shared_accounts_sql; none when
+    None). Money in whole won. `planned`: the planned payments (customer_id, batch_id,
+    rail, value_date, amount and payment_kinds' `kind`)."""
+    if sharing is None:
+        sharing = pl.LazyFrame(schema={"customer_id": pl.String})
+    to_shared = planned.filter(pl.col("rail") == BANK_TRANSFER).join(
+        sharing.select("customer_id").unique(), on="customer_id", how="semi")
+    per_day, by_kind, totals, shared = pl.collect_all([
         planned.group_by("rail", "value_date").agg(
             pl.col("batch_id").n_unique().alias("batches"), pl.len().alias("payments"),
             pl.col("amount").sum().alias("amount_krw")).sort("value_date", "rail"),
         planned.group_by("kind").agg(pl.len().alias("payments"), pl.col("amount").sum().alias("amount_krw")),
         planned.select(pl.col("batch_id").n_unique().alias("batches"), pl.len().alias("payments"),
                        pl.col("amount").sum().alias("amount_krw")),
+        to_shared.select(pl.len().alias("payments"), pl.col("amount").sum().alias("amount_krw")),
     ])
     days = []
     for row in per_day.to_dicts():
@@ -103,6 +112,8 @@ def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_ca
         "days": days,
         "kinds": {k: {"payments": found.get(k, {}).get("payments", 0),
                       "amount_krw": int(found.get(k, {}).get("amount_krw", 0) or 0)} for k in KINDS},
+        "shared_claim_accounts": {"payments": int(shared["payments"][0]),
+                                  "amount_krw": int(shared["amount_krw"][0] or 0)},
     }
 
 

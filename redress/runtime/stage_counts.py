@@ -47,8 +47,10 @@ def _returns(result: r.ReturnsResult) -> list[str]:
 
 
 def _claims(result: r.ClaimsResult) -> list[str]:
+    shared = ([f"{counted(result.claimants_sharing, 'claimant')} sharing "
+               f"{counted(result.shared_accounts, 'bank account')} (see summary.md)"] if result.shared_accounts else [])
     return [*_files(result.files), f"{counted(result.claims_applied, 'claim')} applied",
-            f"{counted(result.rows_quarantined, 'row')} quarantined"]
+            f"{counted(result.rows_quarantined, 'row')} quarantined", *shared]
 
 
 def _validate(result: r.ValidateResult) -> list[str]:

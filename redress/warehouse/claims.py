@@ -53,3 +53,18 @@ def latest_bank_details_sql() -> str:
         SELECT customer_id, arg_max(bank_code, (claimed_at, run_id, file_sha256, row_number)) AS bank_code,
                arg_max(bank_account, (claimed_at, run_id, file_sha256, row_number)) AS bank_account
         FROM claims GROUP BY customer_id"""
+
+
+def shared_accounts_sql() -> str:
+    """SQL (no parameters): customer_id, bank_code, bank_account and `people` (how many
+    claimants' latest claims name that account: 2 or more) for every claimant whose
+    latest claim names the account another claimant's latest claim also names. A claim
+    is checked against the person, never against the account: several people's money
+    claimed to one account is what claims taken by someone other than the people look
+    like, or a family's one account, which only customer service can tell apart. Shown
+    to finance (the run's summary, the plan), never refused (found by review)."""
+    return f"""
+        WITH latest AS ({latest_bank_details_sql()})
+        SELECT customer_id, bank_code, bank_account,
+               count(*) OVER (PARTITION BY bank_code, bank_account) AS people
+        FROM latest QUALIFY people > 1"""

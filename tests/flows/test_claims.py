@@ -234,6 +234,7 @@ def test_a_claim_planned_under_approval_and_rejected_is_planned_again_to_the_cla
     assert (kinds["claimed"], kinds["reissue"]["payments"]) == ({"payments": 1, "amount_krw": 50000}, 0)
     plan_md = (data / "reports" / second["run_id"] / "plan.md").read_text(encoding="utf-8")
     assert "claims paid: transfers to an account the person gave customer service | 1 | 50,000" in plan_md
+    assert "one bank account for several people" not in plan_md  # one claimant, one account
     assert main(["--data-dir", str(data), "approve", second["run_id"], "--by", "Kim"]) == 0
     assert q(data, "SELECT rail, status, attempt, amount FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
         ("claim", "cancelled", 1, 50000), ("bank_transfer", "issued", 2, 50000)]
@@ -241,6 +242,38 @@ def test_a_claim_planned_under_approval_and_rejected_is_planned_again_to_the_cla
     rows = pl.read_csv(data / "outbox" / "batches" / batch_id / "payments.csv", infer_schema=False)
     assert rows.filter(pl.col("customer_id") == "C1").select("bank_code", "bank_account").rows() == [
         ("004", "12345678901")]
+    assert_paid_exactly_once(data)
+
+
+def test_claims_naming_one_account_for_two_people_are_shown_to_finance_and_paid(held):
+    """Found by review: C1's and C2's claims, verified by one staff member, name the
+    same account (written differently). Both are paid to it, as the SPEC asks, and the
+    plan and the run's summary say so, with counts and money, no person named."""
+    from redress.policy import DEFAULT_POLICY as SHIPPED  # require_approval = true
+
+    data = held
+    drop_claims(data, "claims_1.csv", [(code_of(data, "C1"), "004", "123-4567-8901", "2025-12-02T10:00", "CS042"),
+                                       (code_of(data, "C2"), "004", "12345678901", "2025-12-02T10:05", "CS042")])
+    summary = run(data, 2, SHIPPED)
+    assert (summary["claims"]["claims_applied"], summary["claims"]["shared_accounts"],
+            summary["claims"]["claimants_sharing"]) == (2, 1, 2)
+    plan = json.loads(q(data, "SELECT summary FROM plans WHERE run_id = ?", [summary["run_id"]])[0][0])
+    assert plan["shared_claim_accounts"] == {"payments": 2, "amount_krw": 100000}
+    reports = data / "reports" / summary["run_id"]
+    plan_md = (reports / "plan.md").read_text(encoding="utf-8")
+    assert ("## Claims naming one bank account for several people\n\n2 of this plan's bank transfers, 100,000 KRW, "
+            "go to claimants whose latest claim names a bank account that another claimant's latest claim also "
+            "names.") in plan_md
+    page = (reports / "summary.md").read_text(encoding="utf-8")
+    assert ("**Claims naming one bank account for several people**: the latest claims of 2 claimants name 1 bank "
+            "account that another claimant's latest claim also names") in page
+    for text in (plan_md, page):
+        assert "12345678901" not in text and "C1" not in text and "Kim" not in text
+    assert main(["--data-dir", str(data), "approve", summary["run_id"], "--by", "Kim"]) == 0
+    assert q(data, """SELECT customer_id, bank_code, bank_account FROM claims ORDER BY 1""") == [
+        ("C1", "004", "12345678901"), ("C2", "004", "12345678901")]
+    assert q(data, """SELECT customer_id, amount FROM ledger WHERE rail = 'bank_transfer' AND customer_id LIKE 'C%'
+                      ORDER BY 1""") == [("C1", 50000), ("C2", 50000)]
     assert_paid_exactly_once(data)
 
 

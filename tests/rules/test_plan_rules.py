@@ -105,6 +105,15 @@ def test_the_summary_counts_per_rail_and_day_against_the_cap_and_per_kind():
     assert s["kinds"] == {"first": {"payments": 2, "amount_krw": 100_000}, "top_up": {"payments": 3, "amount_krw": 60_000},
                           "reissue": {"payments": 3, "amount_krw": 110_000}, "claimed": {"payments": 2, "amount_krw": 40_000},
                           "claim": {"payments": 1, "amount_krw": 50_000}}
+    assert s["shared_claim_accounts"] == {"payments": 0, "amount_krw": 0}  # nobody shares: none
+
+
+def test_the_summary_counts_the_bank_transfers_to_claimants_sharing_an_account():
+    """Only bank transfers count (E's money held on claim is not paid to any account);
+    a claimant sharing an account with nothing planned (Z) adds nothing."""
+    sharing = pl.LazyFrame({"customer_id": ["F", "H", "E", "Z", "F"]})
+    s = plan_summary(payment_kinds(PLANNED.lazy(), LEDGER.lazy(), CLAIMANTS.lazy()), {}, 10**12, sharing)
+    assert s["shared_claim_accounts"] == {"payments": 2, "amount_krw": 80_000}
 
 
 HISTORY = st.lists(st.tuples(st.sampled_from(["voucher", "bank_transfer", "claim"]),

@@ -148,6 +148,15 @@ def test_disburse_counts_say_when_the_plan_waits():
     assert counts_text("report", "the summary text") == ""
 
 
+def test_claims_counts_name_claimants_sharing_an_account_only_when_some_do():
+    alone = r.ClaimsResult(files=(), claims_applied=2, payments_cancelled=2, cancelled_krw=100_000, rows_quarantined=0)
+    assert counts_text("apply claims", alone) == "0 new files · 2 claims applied · 0 rows quarantined"
+    shared = r.ClaimsResult(files=(), claims_applied=1, payments_cancelled=1, cancelled_krw=50_000, rows_quarantined=1,
+                            shared_accounts=1, claimants_sharing=3)
+    assert counts_text("apply claims", shared) == (
+        "0 new files · 1 claim applied · 1 row quarantined · 3 claimants sharing 1 bank account (see summary.md)")
+
+
 def test_money_held_on_claim_is_never_counted_as_paid_out():
     """Found by review: `approve` said "87,750,000 KRW released" of a plan holding
     2,150,000 on the claim rail, which leaves nobody's account until claimed."""
