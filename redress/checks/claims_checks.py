@@ -23,7 +23,11 @@ from redress.inbox.streaming import ts
 # (both who and when, `verified_at` an ISO 8601 time no later than a day after the
 # check: a time still to come, `2031-01-01`, is a typo or a forgery, no verification,
 # found by review; the day allows for a customer-service clock that runs ahead, found
-# by the next review, since a claim refused is never read again), then the bank
+# by the next review, since a claim refused is never read again; and no earlier than a
+# day before the run that gave the person their code, by its start or the start of its
+# run date in the policy's timezone, whichever is earlier (a catch-up run dated in the
+# past): nobody can be verified by a code not yet given, `2015-12-02` for `2025-12-02`,
+# found by review), then the bank
 # details by the master's rule (redress/inbox/customers.py bank_details, computed by the reader), then
 # the deadline (verified_at's date in the policy's timezone after payout.claim_deadline),
 # then whether the person has anything held on `claim` (issued payments on that rail),
@@ -31,7 +35,8 @@ from redress.inbox.streaming import ts
 # valid or not, and a malformed row that names the code anywhere as written: two rows
 # for one person, perhaps with two accounts, leave which one is meant a guess, so none
 # is applied.
-# How far ahead of the check a verified_at may lie (clocks that disagree), no further.
+# How far ahead of the check, or before the code was given, a verified_at may lie
+# (clocks that disagree), no further.
 FUTURE_TOLERANCE = timedelta(days=1)
 
 CLAIM_RULES = {
@@ -57,8 +62,9 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
     (won held on `claim` for the person: issued payments on that rail) and one boolean per
     CLAIM_RULES key (true only for the row's first failing rule). `deadline`: the policy's
     payout.claim_deadline (None: no deadline). `checked_at`: the time the claims are
-    checked at (aware; None: now): a verified_at more than FUTURE_TOLERANCE after it is
-    `unverified`. SPEC "Input: claims from customer service"."""
+    checked at (aware; None: now): a verified_at more than FUTURE_TOLERANCE after it,
+    or more than FUTURE_TOLERANCE before the run that gave the code (the earlier of its
+    `runs.started_at` and the start of its run date in `timezone`), is `unverified`. SPEC "Input: claims from customer service"."""
     checked_at = checked_at or datetime.now(dt_timezone.utc)
     con.execute("SET TimeZone = ?", [timezone])
     try:
@@ -72,10 +78,11 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                        r.verified_at::VARCHAR AS verified_at, r.verified_by::VARCHAR AS verified_by,
                        r.malformed::VARCHAR AS malformed, r.as_written::VARCHAR AS as_written,
                        {ts('r.verified_at')} AS verified_at_ts,
-                       n.customer_id
+                       n.customer_id, least(coded.started_at, coded.run_date::TIMESTAMPTZ) AS code_run_started_at
                 FROM read_parquet(?, hive_partitioning = false) r
                 -- Codes are upper-case letters; read as `redress explain` reads them.
                 LEFT JOIN notifications n ON n.reference_code = upper(r.reference_code) AND n.customer_id IS NOT NULL
+                LEFT JOIN runs coded ON coded.run_id = n.run_id
             ),
             held AS (
                 SELECT customer_id, sum(amount) AS held_amount FROM ledger
@@ -95,7 +102,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                         WHEN g.malformed IS NOT NULL THEN 'row_malformed'
                         WHEN g.customer_id IS NULL THEN 'code_unknown'
                         WHEN g.verified_by IS NULL OR g.verified_at_ts IS NULL
-                          OR g.verified_at_ts > ?::TIMESTAMPTZ THEN 'unverified'
+                          OR g.verified_at_ts > ?::TIMESTAMPTZ
+                          OR g.verified_at_ts < g.code_run_started_at - ?::INTERVAL THEN 'unverified'
                         WHEN NOT g.bank_valid THEN 'bank_invalid'
                         WHEN ?::DATE IS NOT NULL AND g.verified_at_ts::DATE > ?::DATE THEN 'after_deadline'
                         WHEN coalesce(h.held_amount, 0) = 0 THEN 'nothing_held'
@@ -109,7 +117,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                    verified_at, verified_by, malformed, verified_at_ts, customer_id, held_amount,
                    {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}
             FROM ruled ORDER BY row_number
-        """, [sql.file_path(staged), checked_at + FUTURE_TOLERANCE, deadline, deadline])
+        """, [sql.file_path(staged), checked_at + FUTURE_TOLERANCE, FUTURE_TOLERANCE, deadline, deadline])
     finally:
         # verified_at_ts::DATE above is the policy timezone's date; the warehouse is UTC.
         con.execute("SET TimeZone = 'UTC'")

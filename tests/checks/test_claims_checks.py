@@ -69,10 +69,26 @@ FUTURE = [  # verified_at over a day after the check: no verification yet (found
 ]
 
 
+# The run that gave the codes, dated 2025-12-01, started at 2025-12-01T12:00Z (when
+# recorded; midnight of its date in Seoul, 2025-11-30T15:00Z, is earlier): a claim
+# verified over a day before that used a code nobody had yet (found by review: a
+# `2015-12-02` for `2025-12-02` was paid).
+CODED_AT = datetime(2025, 12, 1, 12, tzinfo=timezone.utc)
+BEFORE_THE_CODE = [
+    (("HELDAAAA", "004", "1234567890", "2025-11-29T15:00:00Z", "CS042"), None),  # a day before: a clock's error
+    (("HELDBBBB", "004", "1234567890", "2025-11-29T14:59:59Z", "CS042"), vocabulary.UNVERIFIED_CLAIM),
+    (("HELDCCCC", "004", "1234567890", "2015-12-02", "CS042"), vocabulary.UNVERIFIED_CLAIM),
+    (("HELDDDDD", "004", "1234567890", "2025-12-02T09:00:00+09:00", "CS042"), None),
+]
+
+
 def claims_warehouse(tmp_path: Path, rows: list[tuple], deadline: date | None = DEADLINE,
-                     checked_at: datetime = CHECKED_AT) -> Path:
+                     checked_at: datetime = CHECKED_AT, coded_at: datetime | None = None) -> Path:
     path = tmp_path / "w.duckdb"
     with connect(path) as con:
+        if coded_at is not None:
+            con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
+                        "VALUES ('R1', ?, '2025-12-01', '{}', 'pol', 'x', 'succeeded')", [coded_at])
         n = 0
         for code, (customer, history) in PEOPLE.items():
             con.execute("INSERT INTO notifications VALUES (?, ?, 'x', 'sms', ?, 't', 'ko', 'R1')",
@@ -111,6 +127,19 @@ def test_a_claim_verified_after_the_check_is_unverified_with_or_without_a_deadli
         (tmp_path / where).mkdir()
         path = claims_warehouse(tmp_path / where, [r for r, _ in FUTURE], deadline=deadline)
         assert failing_rows(path, "claims_staging", "claims_staging").rows() == expected(FUTURE)
+
+
+def test_a_claim_verified_over_a_day_before_its_code_was_given_is_unverified(tmp_path):
+    path = claims_warehouse(tmp_path, [r for r, _ in BEFORE_THE_CODE], coded_at=CODED_AT)
+    assert failing_rows(path, "claims_staging", "claims_staging").rows() == expected(BEFORE_THE_CODE)
+    # a run started long after the date it is given (a catch-up): bound by its date
+    (tmp_path / "catch-up").mkdir()
+    path = claims_warehouse(tmp_path / "catch-up", [r for r, _ in BEFORE_THE_CODE], coded_at=datetime(2026, 6, 1, tzinfo=timezone.utc))
+    assert failing_rows(path, "claims_staging", "claims_staging").rows() == expected(BEFORE_THE_CODE)
+    # the run unknown (codes given by a run the warehouse does not record): no bound from it
+    (tmp_path / "unknown").mkdir()
+    path = claims_warehouse(tmp_path / "unknown", [r for r, _ in BEFORE_THE_CODE])
+    assert failing_rows(path, "claims_staging", "claims_staging").height == 0
 
 
 def test_without_a_deadline_no_claim_is_late(tmp_path):

@@ -245,6 +245,18 @@ def test_a_claim_planned_under_approval_and_rejected_is_planned_again_to_the_cla
     assert_paid_exactly_once(data)
 
 
+def test_a_claim_verified_years_before_its_code_was_given_is_refused_and_the_person_can_claim(held):
+    """Found by review: `2015-12-02` typed for `2025-12-02` was a verification, paid."""
+    data = held
+    code = code_of(data, "C1")
+    drop_claims(data, "claims_1.csv", [(code, "004", "1234567890", "2015-12-02T10:00:00+09:00", "CS042")])
+    summary = run(data, 2)
+    assert (summary["claims"]["claims_applied"], summary["claims"]["rows_quarantined"]) == (0, 1)
+    assert q(data, "SELECT reason FROM quarantine WHERE kind = 'claims'") == [("unverified_claim",)]
+    drop_claims(data, "claims_2.csv", [(code, "004", "1234567890", "2025-12-02T10:00:00+09:00", "CS042")])
+    assert run(data, 3)["claims"]["claims_applied"] == 1
+
+
 def test_claims_naming_one_account_for_two_people_are_shown_to_finance_and_paid(held):
     """Found by review: C1's and C2's claims, verified by one staff member, name the
     same account (written differently). Both are paid to it, as the SPEC asks, and the
