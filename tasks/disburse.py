@@ -100,7 +100,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     if waiting:
         plan = plan_summary(payment_kinds(pl.scan_parquet(plan_file, glob=False),
                                           pl.scan_parquet(ledger, glob=False), claimants.lazy()),
-                            released, policy.daily_cash_cap, sharing.lazy())
+                            released, policy.daily_cash_cap, sharing)
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:

@@ -111,7 +111,7 @@ def test_the_summary_counts_per_rail_and_day_against_the_cap_and_per_kind():
 def test_the_summary_counts_the_bank_transfers_to_claimants_sharing_an_account():
     """Only bank transfers count (E's money held on claim is not paid to any account);
     a claimant sharing an account with nothing planned (Z) adds nothing."""
-    sharing = pl.LazyFrame({"customer_id": ["F", "H", "E", "Z", "F"]})
+    sharing = pl.DataFrame({"customer_id": ["F", "H", "E", "Z", "F"]})
     s = plan_summary(payment_kinds(PLANNED.lazy(), LEDGER.lazy(), CLAIMANTS.lazy()), {}, 10**12, sharing)
     assert s["shared_claim_accounts"] == {"payments": 2, "amount_krw": 80_000}
 
