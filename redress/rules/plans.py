@@ -7,7 +7,7 @@ with the plan (`plans.summary`) and the reports render it (templates/plan.md.j2)
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
@@ -135,6 +135,31 @@ def dated_in_the_past(run_id: str, run_date: date, started_on: date, today: date
     return (f"cannot approve the plan of run {run_id} today: its bank transfers are dated from "
             f"{first_bank_day.isoformat()}, the day it was planned, and today is {today.isoformat()} in {timezone}; a "
             "bank refuses or moves a file dated in the past: reject it and run again to plan afresh")
+
+
+# How far ahead of today (where the policy pays) a run may be dated: tomorrow, for the
+# files of a run made the evening before; no further.
+RUN_DATE_AHEAD = timedelta(days=1)
+
+
+def run_date_refusal(run_date: date, latest: tuple[str, date] | None, today: date, timezone: str) -> str | None:
+    """Why a run may not be dated `run_date`, as one line; None when it may. `latest`:
+    the run id and date of the latest-dated run the warehouse records (any outcome),
+    None for the first run; `today`: today in the policy's `timezone`. Runs go forward in
+    time: a run dated before one already made would plan reissues and top-ups dated
+    before the payments they follow, and its claim deadline and reconciliation would
+    read the ledger as of a day it had already passed (found by review: `--run-date
+    2025-12-01` typed after a run of 2025-12-05 was accepted). A date more than
+    RUN_DATE_AHEAD after today is refused too: it is a typo (2026 for 2025), and every
+    later run would otherwise be refused until that day. The same date as the latest
+    run's, or a past date with no later run (a catch-up), is accepted."""
+    if run_date > today + RUN_DATE_AHEAD:
+        return (f"--run-date {run_date.isoformat()} is after tomorrow ({(today + RUN_DATE_AHEAD).isoformat()} in "
+                f"{timezone}): a run is dated the day it pays, at most a day ahead")
+    if latest is not None and run_date < latest[1]:
+        return (f"--run-date {run_date.isoformat()} is before {latest[1].isoformat()}, the date of run {latest[0]}: "
+                f"runs go forward in time; give {latest[1].isoformat()} or later")
+    return None
 
 
 def refusal(run_id: str, state: str | None, expires_at: datetime | None, now: datetime, decision: str,

@@ -19,6 +19,7 @@ from redress import warehouse
 from redress.warehouse import plans
 from redress.reports.data_docs import readable_records
 from redress.results import RunSummary, run_counts
+from redress.rules.plans import run_date_refusal
 from redress.warehouse import connect
 from redress.sql import one
 
@@ -95,6 +96,11 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
     """Record a new run; its id is the run date and a sequence, so ids sort and repeat
     identically for the same history."""
     with connect(warehouse.path(data_dir)) as con:
+        # Refused before anything is written (rules/plans.py run_date_refusal).
+        latest = one(con.execute("SELECT run_id, run_date FROM runs ORDER BY run_date DESC, run_id DESC LIMIT 1"))
+        refused = run_date_refusal(run_date, latest, policy.today(), policy.timezone)
+        if refused is not None:
+            raise RedressError(refused)
         # Under the folder lock no other run is going on: a run still marked running was
         # killed. Say so, and drop its scratch files.
         con.execute("""UPDATE runs SET outcome = 'failed', error = 'stopped before the end (killed or crashed)'

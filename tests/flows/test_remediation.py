@@ -178,6 +178,33 @@ def test_a_second_run_pays_nobody_twice(breach, tmp_path):
         ("R20251201-001", "succeeded"), ("R20251201-002", "succeeded")]
 
 
+def test_a_run_dated_before_the_last_run_or_past_tomorrow_is_refused_before_anything_is_written(breach, tmp_path):
+    """Found by review: `--run-date 2025-11-28` after the run of 2025-12-01 was a run,
+    whose reissues would be dated before the payments they follow. Refused in one line,
+    the warehouse and the outbox as they were; the same date again is a run."""
+    from datetime import timedelta
+
+    from redress.errors import RedressError
+
+    data, _, _ = breach
+    copy = tmp_path / "again"
+    shutil.copytree(data, copy)
+    before = (q(copy, "SELECT * FROM runs ORDER BY run_id"), sorted(p.name for p in (copy / "outbox").rglob("*")))
+    tomorrow = load_policy(DEFAULT_POLICY).today() + timedelta(days=1)
+    for day, line in [(date(2025, 11, 28), "--run-date 2025-11-28 is before 2025-12-01, the date of run R20251201-001: "
+                                           "runs go forward in time; give 2025-12-01 or later"),
+                      (tomorrow + timedelta(days=1), f"--run-date {tomorrow + timedelta(days=1)} is after tomorrow "
+                                                     f"({tomorrow} in Asia/Seoul): a run is dated the day it pays, "
+                                                     "at most a day ahead")]:
+        with pytest.raises(RedressError) as refused:
+            remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=day)
+        assert str(refused.value) == line
+        assert (q(copy, "SELECT * FROM runs ORDER BY run_id"),
+                sorted(p.name for p in (copy / "outbox").rglob("*"))) == before
+    remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=RUN_DATE)
+    assert [r[0] for r in q(copy, "SELECT outcome FROM runs ORDER BY run_id")] == ["succeeded", "succeeded"]
+
+
 def test_runs_table_records_inputs_and_policy(breach):
     data, _, _ = breach
     (run_id, policy_sha, files, outcome), = q(data, "SELECT run_id, policy_sha256, input_files, outcome FROM runs")

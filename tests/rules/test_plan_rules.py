@@ -321,3 +321,30 @@ def test_plan_md_states_the_fund_cap_against_what_is_paid_in_all_once_released(s
         return
     section = text.split("## Fund cap\n\n", 1)[1].split("\n## ", 1)[0]
     assert [line for line in section.split("\n") if line] == lines
+
+
+TODAY = date(2026, 12, 7)
+
+
+def test_a_run_dated_before_the_latest_run_or_past_tomorrow_is_refused_in_one_line():
+    from redress.rules.plans import run_date_refusal
+
+    latest = ("R20251205-002", date(2025, 12, 5))
+    assert run_date_refusal(date(2025, 12, 1), latest, TODAY, "Asia/Seoul") == (
+        "--run-date 2025-12-01 is before 2025-12-05, the date of run R20251205-002: runs go forward in time; "
+        "give 2025-12-05 or later")
+    assert run_date_refusal(date(2027, 12, 8), latest, TODAY, "Asia/Seoul") == (
+        "--run-date 2027-12-08 is after tomorrow (2026-12-08 in Asia/Seoul): a run is dated the day it pays, "
+        "at most a day ahead")
+    for accepted in (date(2025, 12, 5), date(2025, 12, 6), TODAY, date(2026, 12, 8)):
+        assert run_date_refusal(accepted, latest, TODAY, "Asia/Seoul") is None
+    assert run_date_refusal(date(2020, 1, 1), None, TODAY, "Asia/Seoul") is None  # a first run: a catch-up
+
+
+@given(run=st.dates(date(2024, 1, 1), date(2028, 1, 1)), latest=st.none() | st.dates(date(2024, 1, 1), date(2026, 12, 8)))
+def test_a_run_date_is_refused_exactly_when_it_goes_back_or_lies_past_tomorrow(run, latest):
+    from redress.rules.plans import run_date_refusal
+
+    why = run_date_refusal(run, None if latest is None else ("R1", latest), TODAY, "UTC")
+    assert (why is not None) == (run > date(2026, 12, 8) or (latest is not None and run < latest))
+    assert why is None or ("\n" not in why and why.startswith(f"--run-date {run.isoformat()} is "))
