@@ -88,13 +88,14 @@ def checked_policy(policy_path: Path | None) -> Path:
     return policy_file
 
 
-def check_before_prefect(data_dir: Path, policy_path: Path | None, settings) -> Path:
+def check_before_prefect(data_dir: Path, policy_path: Path | None, settings, run_date: date | None = None) -> Path:
     """What a run checks before Prefect starts (seconds, when a temporary server is
     started): the policy (checked_policy, which returns it), the data folder and its
-    inbox, the settings, and that no other run holds the folder. RedressError, one line,
-    for the first that fails."""
+    inbox, the settings, that no other run holds the folder, and that a run may be dated
+    `run_date` there (none: not checked). RedressError, one line, for the first that fails."""
+    from redress.policy import load_policy
     from redress.settings import check_settings
-    from redress.warehouse.runs import refuse_if_busy
+    from redress.warehouse.runs import check_run_date, refuse_if_busy
 
     policy_file = checked_policy(policy_path)
     if data_dir.exists() and not data_dir.is_dir():
@@ -106,6 +107,8 @@ def check_before_prefect(data_dir: Path, policy_path: Path | None, settings) -> 
     require_inbox(data_dir)
     check_settings(settings)  # the flow checks again (served runs call it directly)
     refuse_if_busy(data_dir)  # the flow then takes the lock for the run
+    if run_date is not None:
+        check_run_date(data_dir, load_policy(policy_file), run_date)  # the flow checks again, under the lock
     return policy_file
 
 
@@ -115,7 +118,7 @@ def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date, setti
     over in-process (redress.settings.given), never as a flow parameter."""
     from redress.settings import given
 
-    policy_file = check_before_prefect(data_dir, policy_path, settings)
+    policy_file = check_before_prefect(data_dir, policy_path, settings, run_date)
     from redress.checks.suites import import_great_expectations
     from redress.runtime.prefect_server import temporary_server
 

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import duckdb
+
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.policy import Policy
@@ -92,15 +94,43 @@ def peek_run_id(data_dir: Path, run_date: date) -> str | None:
         return None
 
 
+def refuse_run_date(con, policy: Policy, run_date: date) -> None:
+    """RedressError (one line) when no run may be dated `run_date` in this warehouse
+    (redress/rules/plans.py run_date_refusal: before its latest-dated run, or more than a
+    day after today where `policy` pays)."""
+    latest = one(con.execute("SELECT run_id, run_date FROM runs ORDER BY run_date DESC, run_id DESC LIMIT 1"))
+    refused = run_date_refusal(run_date, latest, policy.today(), policy.timezone)
+    if refused is not None:
+        raise RedressError(refused)
+
+
+def check_run_date(data_dir: Path, policy: Policy, run_date: date) -> None:
+    """refuse_run_date before a command starts Prefect (seconds saved on a typo), reading
+    the warehouse without writing; a warehouse that cannot be read so (none yet, another
+    process's, an earlier version's without `runs`) is judged by the run itself."""
+    file = warehouse.path(data_dir)
+    if not file.is_file():
+        refused = run_date_refusal(run_date, None, policy.today(), policy.timezone)
+        if refused is not None:
+            raise RedressError(refused)
+        return
+    try:
+        con = connect(file, read_only=True)
+    except RedressError:
+        return
+    try:
+        refuse_run_date(con, policy, run_date)
+    except duckdb.Error:
+        return
+    finally:
+        con.close()
+
+
 def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) -> RunContext:
     """Record a new run; its id is the run date and a sequence, so ids sort and repeat
     identically for the same history."""
     with connect(warehouse.path(data_dir)) as con:
-        # Refused before anything is written (rules/plans.py run_date_refusal).
-        latest = one(con.execute("SELECT run_id, run_date FROM runs ORDER BY run_date DESC, run_id DESC LIMIT 1"))
-        refused = run_date_refusal(run_date, latest, policy.today(), policy.timezone)
-        if refused is not None:
-            raise RedressError(refused)
+        refuse_run_date(con, policy, run_date)  # before anything is written
         # Under the folder lock no other run is going on: a run still marked running was
         # killed. Say so, and drop its scratch files.
         con.execute("""UPDATE runs SET outcome = 'failed', error = 'stopped before the end (killed or crashed)'

@@ -102,6 +102,35 @@ def prefect_home(tmp_path_factory):
 
 
 @pytest.mark.e2e
+def test_a_run_date_that_goes_back_or_lies_past_tomorrow_is_refused_before_prefect_starts(tmp_path, prefect_home):
+    """A typo in --run-date costs no temporary Prefect server and writes nothing (the
+    flow checks again under the folder's lock: tests/flows/test_remediation.py)."""
+    from datetime import date, timedelta
+
+    from redress.policy import load_policy
+    from redress.warehouse import connect
+
+    for kind in ("customers", "scope"):
+        (tmp_path / "inbox" / kind).mkdir(parents=True)
+    env = {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "REDRESS_HMAC_KEY": "k" * 32}
+    too_late = load_policy().today() + timedelta(days=2)
+    line = one_line_error(result := redress("--data-dir", str(tmp_path), "run", "--run-date", str(too_late), env=env))
+    assert line.startswith(f"redress: --run-date {too_late} is after tomorrow (")
+    assert "Prefect server" not in result.stdout + result.stderr
+    assert not (tmp_path / "warehouse.duckdb").exists()
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
+                    "VALUES ('R20251205-001', now(), ?, '{}', 'p', 'x', 'succeeded')", [date(2025, 12, 5)])
+    before = (tmp_path / "warehouse.duckdb").read_bytes()
+    line = one_line_error(result := redress("--data-dir", str(tmp_path), "run", "--run-date", "2025-12-01", env=env))
+    assert line == ("redress: --run-date 2025-12-01 is before 2025-12-05, the date of run R20251205-001: runs go "
+                    "forward in time; give 2025-12-05 or later")
+    assert "Prefect server" not in result.stdout + result.stderr
+    assert (tmp_path / "warehouse.duckdb").read_bytes() == before
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", ["run", "approve"])
 def test_a_command_on_a_locked_folder_is_refused_before_prefect_starts(tmp_path, prefect_home, command):
     """Refused at once in one line, not after a temporary Prefect server has started
