@@ -23,11 +23,14 @@ from __future__ import annotations
 
 from datetime import date, time
 from pathlib import Path
+from typing import Annotated
 
 from prefect import flow, get_run_logger
+from pydantic import BeforeValidator
 
 from redress.inbox import require_inbox
 from redress.policy import load_policy
+from redress.policy.tables import calendar_date
 from redress.runtime.folder_slot import ensure_slot, folder_slot
 from redress.settings import for_run, given
 from tasks.watch import new_inbox_files, should_run
@@ -49,13 +52,29 @@ def _pipeline():
     return remediation, await_approval
 
 
+def _run_date(value: object) -> date | None:
+    """A hand-started run's run_date as the command line takes it: YYYY-MM-DD, or none
+    (today). Pydantic alone would read an integer as seconds since 1970 (`1764547200`
+    is 2025-12-01; found by review), which `redress run --run-date` refuses."""
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return calendar_date(value)
+    except ValueError:
+        raise ValueError(f"run_date must be YYYY-MM-DD, got {value!r}") from None
+
+
+# Prefect validates a flow's parameters by its signature: this one for run_date.
+RunDate = Annotated[date | None, BeforeValidator(_run_date)]
+
+
 def _today(policy_path: Path) -> date:
     """The run date when none is given: today where the policy says the money is paid."""
     return load_policy(policy_path).today()
 
 
 @flow(name="redress-run", log_prints=False)
-def redress_run(data_dir: Path, policy_path: Path, run_date: date | None = None) -> dict:
+def redress_run(data_dir: Path, policy_path: Path, run_date: RunDate = None) -> dict:
     """The pipeline once, started by hand (run_date: default today); waits its turn."""
     require_inbox(data_dir)
     remediation, await_approval = _pipeline()

@@ -30,3 +30,20 @@ def test_a_run_that_is_due_gets_the_pipeline_flow_and_the_approval_step():
     remediation, await_approval = _pipeline()
     assert remediation.name == "redress-remediation"
     assert callable(await_approval)
+
+
+def test_a_hand_started_run_takes_its_run_date_as_the_command_line_does():
+    """Found by review: Prefect's validation (pydantic) read `1764547200` as 2025-12-01."""
+    from datetime import date
+
+    import pytest
+    from prefect.exceptions import ParameterTypeError
+
+    from flows.service import redress_run
+
+    common = {"data_dir": "d", "policy_path": "p.toml"}
+    for given, taken in (("2025-12-01", date(2025, 12, 1)), (date(2025, 12, 1), date(2025, 12, 1)), (None, None)):
+        assert redress_run.validate_parameters({**common, "run_date": given})["run_date"] == taken
+    for wrong in (1764547200, 1764547200.0, "1764547200", "20251201", "2025-W49-1", "", "2025-12-01T00:00:00"):
+        with pytest.raises(ParameterTypeError, match="run_date must be YYYY-MM-DD"):
+            redress_run.validate_parameters({**common, "run_date": wrong})
