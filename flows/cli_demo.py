@@ -72,8 +72,15 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
     from redress.warehouse import connect, path
 
     out = Path(args.out).absolute()  # DuckDB reads a leading `~` as the home folder (redress/sql.py)
-    # A typo in --policy or --run-date never replaces an earlier demo.
+    # A typo in --policy or --run-date never replaces an earlier demo: a date past
+    # tomorrow is refused here (the folder is made afresh, so no earlier run counts).
     policy, day = checked_policy(args.policy), run_date(args.run_date, args.policy)
+    from redress.policy import load_policy
+    from redress.rules.plans import run_date_refusal
+
+    rules = load_policy(policy)
+    if (refused := run_date_refusal(day, None, rules.today(), rules.timezone)) is not None:
+        raise RedressError(refused)
     prepare_folder(out, say)
     say(f"generating {args.customers:,} customers and their scope files in {out / 'inbox'}...")
     generate(out, args.customers, args.seed)

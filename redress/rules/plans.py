@@ -153,12 +153,13 @@ def run_date_refusal(run_date: date, latest: tuple[str, date] | None, today: dat
     RUN_DATE_AHEAD after today is refused too: it is a typo (2026 for 2025), and every
     later run would otherwise be refused until that day. The same date as the latest
     run's, or a past date with no later run (a catch-up), is accepted."""
+    # "run date", not "--run-date": a run given none is dated today (found by review).
     if run_date > today + RUN_DATE_AHEAD:
-        return (f"--run-date {run_date.isoformat()} is after tomorrow ({(today + RUN_DATE_AHEAD).isoformat()} in "
+        return (f"run date {run_date.isoformat()} is after tomorrow ({(today + RUN_DATE_AHEAD).isoformat()} in "
                 f"{timezone}): a run is dated the day it pays, at most a day ahead")
     if latest is not None and run_date < latest[1]:
-        return (f"--run-date {run_date.isoformat()} is before {latest[1].isoformat()}, the date of run {latest[0]}: "
-                f"runs go forward in time; give {latest[1].isoformat()} or later")
+        return (f"run date {run_date.isoformat()} is before {latest[1].isoformat()}, the date of run {latest[0]}: "
+                f"runs go forward in time (--run-date {latest[1].isoformat()} or later)")
     return None
 
 

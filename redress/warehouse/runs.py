@@ -130,11 +130,11 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
     """Record a new run; its id is the run date and a sequence, so ids sort and repeat
     identically for the same history."""
     with connect(warehouse.path(data_dir)) as con:
-        refuse_run_date(con, policy, run_date)  # before anything is written
         # Under the folder lock no other run is going on: a run still marked running was
-        # killed. Say so, and drop its scratch files.
+        # killed. Say so (even when this run is refused next), and drop its scratch files.
         con.execute("""UPDATE runs SET outcome = 'failed', error = 'stopped before the end (killed or crashed)'
                        WHERE outcome = 'running'""")
+        refuse_run_date(con, policy, run_date)  # before anything of this run is written
         shutil.rmtree(data_dir / "work", ignore_errors=True)
         run_id = _next_run_id(con, data_dir, run_date)
         con.execute(

@@ -281,7 +281,10 @@ def test_claims_naming_one_account_for_two_people_are_shown_to_finance_and_paid(
             "account that another claimant's latest claim also names") in page
     for text in (plan_md, page):
         assert "12345678901" not in text and "C1" not in text and "Kim" not in text
+    assert "Confirm them with customer service before approving." in plan_md
     assert main(["--data-dir", str(data), "approve", summary["run_id"], "--by", "Kim"]) == 0
+    decided = (reports / "plan.md").read_text(encoding="utf-8")  # written again, as it was decided
+    assert "2 of this plan's bank transfers, 100,000 KRW" in decided and "before approving" not in decided
     assert q(data, """SELECT customer_id, bank_code, bank_account FROM claims ORDER BY 1""") == [
         ("C1", "004", "12345678901"), ("C2", "004", "12345678901")]
     assert q(data, """SELECT customer_id, amount FROM ledger WHERE rail = 'bank_transfer' AND customer_id LIKE 'C%'

@@ -116,7 +116,7 @@ def test_a_run_date_that_goes_back_or_lies_past_tomorrow_is_refused_before_prefe
            "REDRESS_HMAC_KEY": "k" * 32}
     too_late = load_policy().today() + timedelta(days=2)
     line = one_line_error(result := redress("--data-dir", str(tmp_path), "run", "--run-date", str(too_late), env=env))
-    assert line.startswith(f"redress: --run-date {too_late} is after tomorrow (")
+    assert line.startswith(f"redress: run date {too_late} is after tomorrow (")
     assert "Prefect server" not in result.stdout + result.stderr
     assert not (tmp_path / "warehouse.duckdb").exists()
     with connect(tmp_path / "warehouse.duckdb") as con:
@@ -124,8 +124,8 @@ def test_a_run_date_that_goes_back_or_lies_past_tomorrow_is_refused_before_prefe
                     "VALUES ('R20251205-001', now(), ?, '{}', 'p', 'x', 'succeeded')", [date(2025, 12, 5)])
     before = (tmp_path / "warehouse.duckdb").read_bytes()
     line = one_line_error(result := redress("--data-dir", str(tmp_path), "run", "--run-date", "2025-12-01", env=env))
-    assert line == ("redress: --run-date 2025-12-01 is before 2025-12-05, the date of run R20251205-001: runs go "
-                    "forward in time; give 2025-12-05 or later")
+    assert line == ("redress: run date 2025-12-01 is before 2025-12-05, the date of run R20251205-001: runs go "
+                    "forward in time (--run-date 2025-12-05 or later)")
     assert "Prefect server" not in result.stdout + result.stderr
     assert (tmp_path / "warehouse.duckdb").read_bytes() == before
 

@@ -74,7 +74,7 @@ def _no_server(*args, **kwargs):
     raise AssertionError("a Prefect server was started before what a run checks first")
 
 
-@pytest.mark.parametrize("bad", ["policy", "missing-policy", "run-date"])
+@pytest.mark.parametrize("bad", ["policy", "missing-policy", "run-date", "run-date-past-tomorrow"])
 def test_a_bad_policy_or_run_date_is_refused_before_the_folder_is_touched_or_a_server_starts(
         tmp_path, monkeypatch, bad):
     monkeypatch.setattr(prefect_server, "temporary_server", _no_server)
@@ -84,11 +84,15 @@ def test_a_bad_policy_or_run_date_is_refused_before_the_folder_is_touched_or_a_s
     policy = tmp_path / "bad.toml"
     if bad == "policy":
         policy.write_text("this is [not valid toml\n")
-    args = argparse.Namespace(out=str(out), customers=300, seed=7, policy=None if bad == "run-date" else policy,
-                              run_date="2025-13-01" if bad == "run-date" else None)
+    dated = bad.startswith("run-date")
+    # found by review: a date past tomorrow was refused only by the run, the earlier demo gone
+    args = argparse.Namespace(out=str(out), customers=300, seed=7, policy=None if dated else policy,
+                              run_date={"run-date": "2025-13-01", "run-date-past-tomorrow": "2030-01-01"}.get(bad))
     with pytest.raises(RedressError) as refused:
         cli.cmd_demo(args, load_settings({}, data_dir=None))
     assert "\n" not in str(refused.value)
+    if bad == "run-date-past-tomorrow":
+        assert str(refused.value).startswith("run date 2030-01-01 is after tomorrow (")
     assert (out / "earlier.txt").read_text() == "kept"
 
 

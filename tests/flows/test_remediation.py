@@ -191,9 +191,9 @@ def test_a_run_dated_before_the_last_run_or_past_tomorrow_is_refused_before_anyt
     shutil.copytree(data, copy)
     before = (q(copy, "SELECT * FROM runs ORDER BY run_id"), sorted(p.name for p in (copy / "outbox").rglob("*")))
     tomorrow = load_policy(DEFAULT_POLICY).today() + timedelta(days=1)
-    for day, line in [(date(2025, 11, 28), "--run-date 2025-11-28 is before 2025-12-01, the date of run R20251201-001: "
-                                           "runs go forward in time; give 2025-12-01 or later"),
-                      (tomorrow + timedelta(days=1), f"--run-date {tomorrow + timedelta(days=1)} is after tomorrow "
+    for day, line in [(date(2025, 11, 28), "run date 2025-11-28 is before 2025-12-01, the date of run R20251201-001: "
+                                           "runs go forward in time (--run-date 2025-12-01 or later)"),
+                      (tomorrow + timedelta(days=1), f"run date {tomorrow + timedelta(days=1)} is after tomorrow "
                                                      f"({tomorrow} in Asia/Seoul): a run is dated the day it pays, "
                                                      "at most a day ahead")]:
         with pytest.raises(RedressError) as refused:
@@ -203,6 +203,13 @@ def test_a_run_dated_before_the_last_run_or_past_tomorrow_is_refused_before_anyt
                 sorted(p.name for p in (copy / "outbox").rglob("*"))) == before
     remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=RUN_DATE)
     assert [r[0] for r in q(copy, "SELECT outcome FROM runs ORDER BY run_id")] == ["succeeded", "succeeded"]
+    # a run killed earlier is recorded as failed, even by a run then refused (found by review)
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        con.execute("UPDATE runs SET outcome = 'running' WHERE run_id = 'R20251201-002'")
+    with pytest.raises(RedressError):
+        remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 11, 28))
+    assert q(copy, "SELECT outcome, error FROM runs WHERE run_id = 'R20251201-002'") == [
+        ("failed", "stopped before the end (killed or crashed)")]
 
 
 def test_runs_table_records_inputs_and_policy(breach):

@@ -331,10 +331,10 @@ def test_a_run_dated_before_the_latest_run_or_past_tomorrow_is_refused_in_one_li
 
     latest = ("R20251205-002", date(2025, 12, 5))
     assert run_date_refusal(date(2025, 12, 1), latest, TODAY, "Asia/Seoul") == (
-        "--run-date 2025-12-01 is before 2025-12-05, the date of run R20251205-002: runs go forward in time; "
-        "give 2025-12-05 or later")
+        "run date 2025-12-01 is before 2025-12-05, the date of run R20251205-002: runs go forward in time "
+        "(--run-date 2025-12-05 or later)")
     assert run_date_refusal(date(2027, 12, 8), latest, TODAY, "Asia/Seoul") == (
-        "--run-date 2027-12-08 is after tomorrow (2026-12-08 in Asia/Seoul): a run is dated the day it pays, "
+        "run date 2027-12-08 is after tomorrow (2026-12-08 in Asia/Seoul): a run is dated the day it pays, "
         "at most a day ahead")
     for accepted in (date(2025, 12, 5), date(2025, 12, 6), TODAY, date(2026, 12, 8)):
         assert run_date_refusal(accepted, latest, TODAY, "Asia/Seoul") is None
@@ -347,4 +347,4 @@ def test_a_run_date_is_refused_exactly_when_it_goes_back_or_lies_past_tomorrow(r
 
     why = run_date_refusal(run, None if latest is None else ("R1", latest), TODAY, "UTC")
     assert (why is not None) == (run > date(2026, 12, 8) or (latest is not None and run < latest))
-    assert why is None or ("\n" not in why and why.startswith(f"--run-date {run.isoformat()} is "))
+    assert why is None or ("\n" not in why and why.startswith(f"run date {run.isoformat()} is "))
