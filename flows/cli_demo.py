@@ -66,6 +66,8 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
     from flows import cli_approval
     from redress.checks.suites import import_great_expectations
     from redress.generate import generate
+    from redress.policy import load_policy
+    from redress.rules.plans import run_date_refusal
     from redress.runtime import progress
     from redress.runtime.prefect_server import temporary_server
     from redress.settings import demo_settings
@@ -75,9 +77,6 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
     # A typo in --policy or --run-date never replaces an earlier demo: a date past
     # tomorrow is refused here (the folder is made afresh, so no earlier run counts).
     policy, day = checked_policy(args.policy), run_date(args.run_date, args.policy)
-    from redress.policy import load_policy
-    from redress.rules.plans import run_date_refusal
-
     rules = load_policy(policy)
     if (refused := run_date_refusal(day, None, rules.today(), rules.timezone)) is not None:
         raise RedressError(refused)

@@ -94,36 +94,34 @@ def peek_run_id(data_dir: Path, run_date: date) -> str | None:
         return None
 
 
+def _latest_run(con) -> tuple[str, date] | None:
+    return one(con.execute("SELECT run_id, run_date FROM runs ORDER BY run_date DESC, run_id DESC LIMIT 1"))
+
+
 def refuse_run_date(con, policy: Policy, run_date: date) -> None:
     """RedressError (one line) when no run may be dated `run_date` in this warehouse
     (redress/rules/plans.py run_date_refusal: before its latest-dated run, or more than a
     day after today where `policy` pays)."""
-    latest = one(con.execute("SELECT run_id, run_date FROM runs ORDER BY run_date DESC, run_id DESC LIMIT 1"))
-    refused = run_date_refusal(run_date, latest, policy.today(), policy.timezone)
+    refused = run_date_refusal(run_date, _latest_run(con), policy.today(), policy.timezone)
     if refused is not None:
         raise RedressError(refused)
 
 
 def check_run_date(data_dir: Path, policy: Policy, run_date: date) -> None:
     """refuse_run_date before a command starts Prefect (seconds saved on a typo), reading
-    the warehouse without writing; a warehouse that cannot be read so (none yet, another
-    process's, an earlier version's without `runs`) is judged by the run itself."""
-    file = warehouse.path(data_dir)
-    if not file.is_file():
-        refused = run_date_refusal(run_date, None, policy.today(), policy.timezone)
-        if refused is not None:
-            raise RedressError(refused)
-        return
-    try:
-        con = connect(file, read_only=True)
-    except RedressError:
-        return
-    try:
-        refuse_run_date(con, policy, run_date)
-    except duckdb.Error:
-        return
-    finally:
-        con.close()
+    the warehouse without writing; one that cannot be read so (another process's, an
+    earlier version's without `runs`) counts no earlier run here: the run judges it again
+    under the folder's lock."""
+    latest = None
+    if warehouse.path(data_dir).is_file():
+        try:
+            with connect(warehouse.path(data_dir), read_only=True) as con:
+                latest = _latest_run(con)
+        except (RedressError, duckdb.Error):
+            pass
+    refused = run_date_refusal(run_date, latest, policy.today(), policy.timezone)
+    if refused is not None:
+        raise RedressError(refused)
 
 
 def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) -> RunContext:
