@@ -13,7 +13,6 @@ import dataclasses
 import os
 import re
 import secrets
-import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -116,10 +115,14 @@ def debtor(settings: Settings) -> Debtor:
     if settings.debtor_name != settings.debtor_name.strip():
         raise RedressError("REDRESS_DEBTOR_NAME has leading or trailing whitespace: set it exactly")
     # It goes into every bank file as Dbtr/Nm and InitgPty/Nm: ISO 20022 Max140Text, and
-    # XML cannot carry control characters (redress/rules/printable.py holds the same rule for ids).
+    # XML cannot carry control characters (redress/rules/printable.py holds the rule for ids);
+    # categories as the engines read them (redress/characters.py).
     if len(settings.debtor_name) > 140:
         raise RedressError("REDRESS_DEBTOR_NAME is longer than 140 characters, the bank file's limit")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in settings.debtor_name):
+    from redress.characters import first_in  # Polars: not for every command's start
+
+    if (first_in(settings.debtor_name, r"\p{Cc}\p{Cf}\p{Zl}\p{Zp}") is not None
+            or any(0xD800 <= ord(ch) <= 0xDFFF for ch in settings.debtor_name)):  # Cs: no frame holds one
         raise RedressError("REDRESS_DEBTOR_NAME holds a control or invisible character: set it as plain text")
     if not re.fullmatch(r"[0-9]{10,16}", account):
         raise RedressError("REDRESS_DEBTOR_ACCOUNT must be 10 to 16 digits (hyphens and spaces allowed)")

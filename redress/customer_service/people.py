@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import string
-import unicodedata
 
 import polars as pl
 
 from redress import escape
+from redress.characters import first_in
 from redress.rules.identity import MOBILE_E164, email_norm, phone_e164
 from redress.rules.notifications import key_addresses
 
@@ -35,8 +35,10 @@ DASH_LETTERS = frozenset("\u1173\u3161\u30fc\u4e00")
 
 
 def _typed_as_phone(nfkc: str) -> bool:
+    # Letters as the engines read them (redress/characters.py): Python 3.11 takes a letter
+    # of a script added since Unicode 14 (Nag Mundari, Kawi...) for no letter.
     return (any(ch in string.digits for ch in nfkc)
-            and not any(unicodedata.category(ch).startswith("L") and ch not in DASH_LETTERS for ch in nfkc))
+            and first_in("".join(ch for ch in nfkc if ch not in DASH_LETTERS), r"\p{L}") is None)
 
 
 def normalised(kind: str, value: str) -> str | None:

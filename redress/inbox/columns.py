@@ -9,8 +9,11 @@ the readers' row index, kept apart from any column of the file.
 
 from __future__ import annotations
 
-import unicodedata
+import functools
 
+import polars as pl
+
+from redress.characters import first_in, nfkc
 from redress.inbox.files import FileRejected
 from redress.vocabulary import CONFIDENCES, MISSING_COLUMN, UNREADABLE_FILE
 
@@ -21,24 +24,29 @@ MALFORMED = "__redress_malformed__"
 AS_WRITTEN = "__redress_as_written__"
 
 
+# Whitespace as Python's str.isspace reads it (Unicode White_Space and the four
+# information separators U+001C-U+001F), and format characters as the engines read them
+# (redress/characters.py: U+13439-U+1343F are format characters that Python 3.11 does not know).
+SPACE = r"\s\x{1C}-\x{1F}"  # inside a character class
+_EDGE = rf"^[{SPACE}\p{{Cf}}]+|[{SPACE}\p{{Cf}}]+$"
+
+
 def header_name(name: str) -> str:
     """A column name as given, without the whitespace and invisible format characters
     (a second byte-order mark, a zero-width space) that exports leave at its ends: they
     would make `customer_id` another, ignored column and lose every value under it."""
-    start, end = 0, len(name)
-    while start < end and (name[start].isspace() or unicodedata.category(name[start]) == "Cf"):
-        start += 1
-    while end > start and (name[end - 1].isspace() or unicodedata.category(name[end - 1]) == "Cf"):
-        end -= 1
-    return name[start:end]
+    return pl.select(pl.lit(name, dtype=pl.String).str.replace_all(_EDGE, "")).item()
 
 
+@functools.lru_cache(maxsize=4096)  # a file's names against each wanted one, a Polars call each
 def look_alike(name: str) -> str:
     """The name as a reader would take it: NFKC (full-width letters as letters), case
     folded, its letters and digits only: without separators (`Customer_ID`, `customer
     id`, `customerId`, `E-mail`), brackets, or invisible format characters inside it (a
-    zero-width space in `confi\u200bdence`: found by review)."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", header_name(name)).casefold() if ch.isalnum())
+    zero-width space in `confi\u200bdence`: found by review). NFKC, letters and digits
+    as the engines read them (redress/characters.py), as the values are read."""
+    folded = nfkc(header_name(name)).casefold()
+    return pl.select(pl.lit(folded, dtype=pl.String).str.replace_all(r"[^\p{L}\p{N}]", "")).item()
 
 
 def _letters_alike(key: str, wanted_key: str) -> bool:
@@ -49,7 +57,7 @@ def _letters_alike(key: str, wanted_key: str) -> bool:
     if len(key) != len(wanted_key) or key == wanted_key:
         return key == wanted_key
     foreign = [k for k, w in zip(key, wanted_key) if k != w]
-    return (all(not k.isascii() and k.isalpha() for k in foreign)
+    return (all(not k.isascii() and first_in(k, r"\p{L}") == k for k in foreign)
             and sum(k.isascii() for k in key) * 2 > len(key))
 
 

@@ -8,7 +8,9 @@ product ids, the category names: redress/policy/tables.py), and rendering checks
 distinct message body again before anyone is told (redress/rules/notifications.py).
 
 What counts, after NFKC normalisation (so that full-width `ｅｖｉｌ．ｃｏｍ` or
-`０１０` read as what they show):
+`０１０` read as what they show), Polars' and not Python's older one (redress/characters.py:
+Python 3.11 leaves the outlined letters and digits U+1CCD6-U+1CCF9 as they are, which a
+reader's phone shows as `A`-`Z` and `0`-`9`):
 - a link: a scheme (`https://`, `mailto:`, `tel:`, ...), `www.`, an IPv4 address, or a
   domain-like `word.tld`: a letter or digit, a dot (or the ideographic full stop that
   browsers take for one) and two letters (`bit.ly/abc`, `evil-example.com`, `쿠팡.한국`);
@@ -29,8 +31,8 @@ three or four digits.
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from redress.characters import nfkc
 from redress.rules.printable import first_unprintable
 
 _DOT = r"[.\u3002]"  # NFKC has made U+FF0E and U+FF61 into one of these
@@ -62,7 +64,7 @@ def hazard(text: str, official_phone: str = "") -> str | None:
     char = first_unprintable(text)
     if char is not None:
         return f"an unprintable character U+{ord(char):04X}"
-    text = unicodedata.normalize("NFKC", text)
+    text = nfkc(text)
     if email := _EMAIL.search(text):
         return f"an email address {_quoted(_token(text, email))}"
     if link := _LINK.search(text):

@@ -19,8 +19,8 @@ category
 - Zl, Zp: the line and paragraph separators U+2028, U+2029 (line breaks again);
 - the 66 non-characters U+FDD0-U+FDEF and U+xFFFE, U+xFFFF of every plane (XML 1.0
   forbids U+FFFE and U+FFFF; none is meant for interchange).
-Surrogates (Cs) cannot occur: a file holding one is not UTF-8 and is refused by the
-reader as unreadable_file. Spaces inside a value (U+0020, U+3000) and private-use
+Surrogates (Cs) cannot occur in a file: one holding one is not UTF-8 and is refused by
+the reader as unreadable_file. Spaces inside a value (U+0020, U+3000) and private-use
 characters are printable and allowed; leading and trailing ones are trimmed at ingest.
 
 Length: the tightest output is `Cdtr/Nm` at 140 characters. The payment id does not
@@ -32,7 +32,9 @@ graphemes; DuckDB's length() counts code points too.
 
 from __future__ import annotations
 
-import unicodedata
+import re
+
+from redress.characters import first_in
 
 MAX_CUSTOMER_ID_CHARS = 140
 
@@ -48,11 +50,14 @@ UNPRINTABLE = f"[{UNPRINTABLE_CHARS}]"
 
 
 def first_unprintable(text: str) -> str | None:
-    """The first character of `text` that UNPRINTABLE matches, in Python (for values
-    checked outside DuckDB, such as a policy's message texts); None when all print."""
-    for char in text:
-        point = ord(char)
-        if (unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") or 0xFDD0 <= point <= 0xFDEF
-                or point & 0xFFFE == 0xFFFE):
-            return char
-    return None
+    """The first character of `text` that UNPRINTABLE matches, for values checked outside
+    DuckDB (a policy's message texts, a message body): read by Polars' regular
+    expressions, whose Unicode is DuckDB's and not Python's older one
+    (redress/characters.py: Python 3.11 takes U+13439-U+1343F, format characters, for
+    unassigned ones). A lone surrogate (a Python string can hold one; no output can)
+    counts as unprintable too. None when all print."""
+    found = first_in(text, UNPRINTABLE_CHARS)
+    surrogate = re.search("[\ud800-\udfff]", text)
+    if surrogate and (found is None or surrogate.start() < text.index(found)):
+        return surrogate.group()
+    return found

@@ -279,7 +279,10 @@ def test_explain_reads_as_a_phone_every_number_the_classifier_reads_as_one(body,
 
 
 @pytest.mark.parametrize("typed", ["C01020000001", "tel010-2000-0001", "010-2000-0001 x", "0102000000１a",
-                                   "휴대폰 010-2000-0001"])
+                                   "휴대폰 010-2000-0001",
+                                   # a letter of Unicode 15 (Nag Mundari), which Python 3.11 does
+                                   # not know: the engines' letters count (redress/characters.py)
+                                   "\U0001E4D0010-2000-0001"])
 def test_a_number_with_a_letter_is_no_phone(typed):
     assert contact_kind(typed) is None
 

@@ -479,7 +479,8 @@ def test_an_all_empty_parquet_column_of_type_null_is_missing_values_not_an_unrea
     assert rows(path) == [(1, "C1", None), (2, "C2", None)]
 
 
-@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b", "\u2060", "\u200e", " \ufeff", "\u00a0"])
+@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b", "\u2060", "\u200e", " \ufeff", "\u00a0",
+                                       "\U00013439"])  # a format character since Unicode 15: redress/characters.py
 def test_invisible_characters_around_a_header_name_do_not_lose_its_column(tmp_path, invisible):
     csv = write(tmp_path, "c.csv", ("\ufeff" + invisible + "a" + invisible + ",b\nC1,x\n").encode())
     assert rows(csv) == [(1, "C1", "x")]
@@ -542,7 +543,12 @@ def test_a_quote_never_closed_is_an_unreadable_file_saying_so_without_the_row(tm
                                           ("data_category", "ＤＡＴＡ＿ＣＡＴＥＧＯＲＹ"),
                                           ("confidence", "c\u043enfidence"), ("confidence", "confi\u200bdence"),
                                           ("customer_id", "\u0441ustomer_id"), ("email", "e\u00admail"),
-                                          ("confidence", "conf\u0456dence")])
+                                          ("confidence", "conf\u0456dence"),
+                                          # read as the engines read Unicode, not as Python 3.11
+                                          # does (redress/characters.py): outlined letters
+                                          # (Unicode 16), a Nag Mundari letter (Unicode 15)
+                                          ("confidence", "".join(chr(0x1CCD6 + ord(c) - 97) for c in "confidence")),
+                                          ("confidence", "c\U0001E4D0nfidence")])
 @pytest.mark.parametrize("form", [".csv", ".jsonl"])
 def test_full_width_and_camel_case_look_alikes_are_refused_too(tmp_path, exact, alike, form):
     """Found by review: NFKC and camelCase hid a look-alike, and a suspected row was paid;

@@ -331,7 +331,13 @@ ID_LURES = ["www.evil-example.com", "bit.ly", "evil.com", "a.co", "10.0.0.1", "0
             "02-123-4567", "WWW.EXAMPLE.KR"]
 TEXT_LURES = [*ID_LURES, "https://x", "bit.ly/abc", "mailto:a", "tel:112", "help@coupang", "a@b.example",
               "+82 10 9999 9999", "(02) 123-4567", "ｅｖｉｌ．ｃｏｍ", "쿠팡.한국", "evil。com", "evil\u200b.com",
-              "０１０-９９９９-９９９９"]
+              "０１０-９９９９-９９９９",
+              # outlined letters and digits (Unicode 16), which NFKC reads as A-Z and 0-9 in
+              # Polars and not in Python 3.11 (redress/characters.py), and a format character of
+              # Unicode 15 hiding a dot's neighbour
+              "".join(chr(0x1CCD6 + ord(c) - 65) if c.isalpha() else c for c in "EVIL.COM"),
+              "".join(chr(0x1CCF0 + int(c)) if c.isdigit() else c for c in "010-9999-9999"),
+              "evil\U00013439.com"]
 # A scheme glued to a word by a word character is another word ("Amailto:a" is no link),
 # so texts that may hold a scheme part the lure from the word.
 SEPARATORS = {"sender": [" ", " - ", ": ", "("], "id": ["", "_", "-", "."], "category": [" ", "-", "."]}

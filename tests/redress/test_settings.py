@@ -66,6 +66,7 @@ def test_debtor_settings_when_set_are_well_formed(change, name):
     ("Payer\x1b[31m", "control or invisible"),
     ("Payer\u200bCorp", "control or invisible"),
     ("Payer\u2028Corp", "control or invisible"),
+    ("Payer\U00013439Corp", "control or invisible"),  # a format character since Unicode 15
 ])
 def test_a_debtor_name_no_bank_file_can_carry_is_refused_at_start(name, problem):
     from redress.settings import check_settings, load_settings
