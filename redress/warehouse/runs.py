@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -68,7 +69,9 @@ def _ids_on_disk(data_dir: Path, run_date: date) -> list[int]:
     prefix = f"R{run_date:%Y%m%d}-"
     names = [p.name for p in (data_dir / "reports").glob(prefix + "*")]
     names += [p.stem for p in (data_dir / "outbox" / "notifications").glob(prefix + "*.parquet")]
-    return [int(n.removeprefix(prefix)) for n in names if n.removeprefix(prefix).isdigit()]
+    # ASCII digits only: str.isdigit also takes '²' (which int() refuses: every run of the
+    # day failed on a folder so named) and other scripts' digits (which int() reads).
+    return [int(n.removeprefix(prefix)) for n in names if re.fullmatch("[0-9]+", n.removeprefix(prefix))]
 
 
 def _next_run_id(con, data_dir: Path, run_date: date) -> str:

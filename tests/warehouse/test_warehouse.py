@@ -232,3 +232,21 @@ def test_an_earlier_warehouse_gets_plans_completed_at_and_by_and_its_decided_pla
         assert con.execute("SELECT run_id, completed_by FROM plans WHERE completed_by IS NOT NULL "
                            "ORDER BY run_id").fetchall() == [("R20251201-001", "by R20251201-001"),
                                                             ("R20251202-001", "by R20251202-001")]
+
+
+@pytest.mark.parametrize("taken", [["R20251201-007"], ["R20251201-007", "R20251201-²", "R20251201-٣٣٣", "R20251201-x"]])
+def test_a_run_id_follows_the_highest_taken_on_disk_whatever_else_lies_there(tmp_path, taken):
+    """The next run of a date takes the sequence after the highest one that names a
+    report folder or a notification file, read as ASCII digits only: a folder made by
+    hand as `R20251201-²` made every run of that date fail (int() refuses what
+    str.isdigit takes), and `-٣٣٣` (Arabic-Indic digits) would have counted as 333."""
+    from datetime import date
+
+    from redress.warehouse.runs import peek_run_id
+
+    (tmp_path / "reports").mkdir()
+    for name in taken:
+        (tmp_path / "reports" / name).mkdir()
+    (tmp_path / "outbox" / "notifications").mkdir(parents=True)
+    (tmp_path / "outbox" / "notifications" / "R20251201-²².parquet").write_bytes(b"")
+    assert peek_run_id(tmp_path, date(2025, 12, 1)) == "R20251201-008"
