@@ -10,7 +10,8 @@
   the file unreadable_file naming the line; a reader of finance's and customer service's files
   asks for such lines to be marked instead (`malformed=True`): the line is a row, with a
   column saying what is wrong and one holding the line as written, for its checks to
-  quarantine it alone; a line that is no object has every column empty, one with a key
+  quarantine it alone (a line spelling half of a character, `\\ud800`, is said to: it
+  is no object only to a reader of text); a line that is no object has every column empty, one with a key
   twice keeps its other keys (clear) but neither value of that key. A key that reads
   as a wanted column without being it (`Customer_ID`, `Confidence`: columns.py) is a
   file's misnaming when every line gives it and no line the column: the file is refused
@@ -36,6 +37,14 @@ from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
 
 
 NOT_AN_OBJECT = "the line is not a JSON object"
+# printf format: the escape. JSON may spell half of a character that needs two (a lone
+# surrogate, `\ud800`); no UTF-8 text can hold it, so DuckDB reads no object there.
+HALF_CHARACTER = "the line holds %s, half of a character (a lone surrogate escape), which no text can carry"
+# SQL over `line`: the first lone surrogate escape in it, '' when none: escaped backslashes
+# and whole surrogate pairs taken away first (`\\ud800` is a backslash and text).
+_LONE_SURROGATE = r"""regexp_extract(regexp_replace(regexp_replace(line, '\\\\', '', 'g'),
+                                   '\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}', '', 'g'),
+                    '\\u[dD][89a-fA-F][0-9a-fA-F]{2}')"""
 # printf formats (DuckDB's, bound): the key (its first 60 characters), and the column it reads as
 KEY_TWICE = "the line gives the key '%s' twice"
 LOOK_ALIKE = ("the line gives the key '%s', which reads as the column %s without being it, and the file's other "
@@ -71,9 +80,11 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
     with duckdb.connect() as con:
         con.register("lines", lines)
         is_object = "json_valid(line) AND json_type(CASE WHEN json_valid(line) THEN line END) = 'OBJECT'"
-        bad = con.execute(f"SELECT min(row_number) FROM lines WHERE NOT ({is_object})").fetchall()[0][0]
-        if bad is not None and not malformed:
-            raise FileRejected(UNREADABLE_FILE, f"line {bad} is not a JSON object")
+        said = f"CASE WHEN {_LONE_SURROGATE} = '' THEN $not_an_object ELSE printf($half, {_LONE_SURROGATE}) END"
+        bad = con.execute(f"""SELECT row_number, {said} FROM lines WHERE NOT ({is_object}) ORDER BY row_number LIMIT 1""",
+                          {"not_an_object": NOT_AN_OBJECT, "half": HALF_CHARACTER}).fetchall()
+        if bad and not malformed:
+            raise FileRejected(UNREADABLE_FILE, bad[0][1].replace("the line", f"line {bad[0][0]}", 1))
         con.execute(f"""
             CREATE TABLE parsed AS
             SELECT l.row_number, e.id, e.key, e.type, CASE WHEN e.type = 'NULL' THEN NULL
@@ -126,13 +137,14 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
                                                   schema={"name": pl.String, "column": pl.String}))
             con.execute(f"""
                 CREATE TABLE bad AS
-                SELECT row_number, $not_an_object AS m, line FROM lines WHERE NOT ({is_object})
+                SELECT row_number, {said} AS m, line FROM lines WHERE NOT ({is_object})
                 UNION ALL SELECT t.row_number, printf($key_twice, left(min(t.name), 60)), any_value(l.line)
                           FROM twice t JOIN lines l USING (row_number) GROUP BY t.row_number
                 UNION ALL SELECT a.row_number, printf($look_alike, left(a.name, 60), b.column), l.line
                           FROM alike a JOIN lines l USING (row_number) JOIN meant_by b USING (name)
                           WHERE a.row_number NOT IN (SELECT row_number FROM twice)""",
-                        {"not_an_object": NOT_AN_OBJECT, "key_twice": KEY_TWICE, "look_alike": LOOK_ALIKE})
+                        {"not_an_object": NOT_AN_OBJECT, "half": HALF_CHARACTER, "key_twice": KEY_TWICE,
+                         "look_alike": LOOK_ALIKE})
             flagged = "LEFT JOIN bad USING (row_number)"
         # one column per trimmed key: at most one raw key per line (checked above)
         select = [f"max(value) FILTER (WHERE name = ${i + 1}) AS c{i}" for i in range(len(names))]

@@ -220,6 +220,8 @@ def test_jsonl_keys_are_trimmed_like_csv_headers_and_blank_lines_are_not_rows(tm
     (b'{"a": 1}\n[1, 2]\n', "line 2 is not a JSON object"),
     (b'{"a": 1}\n"text"\n', "line 2 is not a JSON object"),
     (b'{"a": 1}\n{"a": 2\n', "line 2 is not a JSON object"),
+    (b'{"a": 1}\n{"a": "\\ud800"}\n', "line 2 holds \\ud800, half of a character (a lone surrogate escape), "
+                                         "which no text can carry"),
     (b'{"a": 1, "a": 2}\n', "line 1 gives the key 'a' twice"),
     (b'{"a": 1, " a": 2}\n', "line 1 gives the key 'a' twice"),
 ])

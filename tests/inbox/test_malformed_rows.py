@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from redress import inbox as io
 from redress.inbox.columns import header_name
-from redress.inbox.jsonl_reader import NOT_AN_OBJECT, key_twice, look_alike_key
+from redress.inbox.jsonl_reader import HALF_CHARACTER, NOT_AN_OBJECT, key_twice, look_alike_key
 
 WANT = ("a", "b", "c")
 BEYOND = "more fields than the header (quote values that contain commas)"
@@ -59,6 +59,10 @@ def test_a_csv_row_wider_than_the_header_is_marked_or_refuses_the_file(tmp_path,
 line = st.one_of(
     st.fixed_dictionaries({}, optional={k: value for k in WANT}).map(lambda d: ("object", json.dumps(d), d)),
     st.sampled_from(['[1, 2]', '"text"', '{"a": 1', 'null', '42']).map(lambda t: ("not", t, None)),
+    # half of a character (a lone surrogate escape) anywhere, a whole pair beside it or not
+    st.sampled_from([('{"a": "\\ud800"}', "\\ud800"), ('{"a": "x\\uDFFF", "b": "y"}', "\\uDFFF"),
+                     ('{"\\udbff": 1}', "\\udbff"), ('{"a": "\\ud83d\\ude00\\ud83d"}', "\\ud83d")]).map(
+        lambda t: ("half", t[0], t[1])),
     # a key given twice (exactly, or once trimmed), and what the line keeps: its other keys
     st.sampled_from([('{"a": "x", "a": "y", "c": "z"}', {"c": "z"}), ('{"b": "x", " b": "y"}', {})]).map(
         lambda t: ("twice", t[0], t[1])),
@@ -74,14 +78,15 @@ def test_a_jsonl_line_that_is_no_clear_object_is_marked_or_refuses_the_file(tmp_
     got = read(path, malformed=True)
     said = {"object": None, "not": NOT_AN_OBJECT}
     assert [r["row_number"] for r in got] == list(range(1, len(lines) + 1))
-    assert [r["malformed"] for r in got] == [key_twice(TWICE[text]) if kind == "twice" else said[kind]
-                                             for kind, text, _ in lines]
+    assert [r["malformed"] for r in got] == [key_twice(TWICE[text]) if kind == "twice" else HALF_CHARACTER % values
+                                             if kind == "half" else said[kind] for kind, text, values in lines]
     assert [r["as_written"] for r in got] == [None if kind == "object" else text for kind, text, _ in lines]
     for r, (kind, _, values) in zip(got, lines):
         # a sound line's values as written; one that is no object keeps none; one with a
         # key twice keeps its other keys (given once: clear) and neither value of that key
-        written = {k.strip(): v.strip() for k, v in (values or {}).items()}
-        assert tuple(r[k] for k in WANT) == tuple(written.get(k) if kind != "not" else None for k in WANT)
+        written = {k.strip(): v.strip() for k, v in (values if isinstance(values, dict) else {}).items()}
+        assert tuple(r[k] for k in WANT) == tuple(written.get(k) if kind in ("object", "twice") else None
+                                                  for k in WANT)
     bad = [n for n, (kind, _, _) in enumerate(lines, start=1) if kind != "object"]
     if bad:
         with pytest.raises(io.FileRejected) as caught:
