@@ -91,11 +91,12 @@ def checked_policy(policy_path: Path | None) -> Path:
 def check_before_prefect(data_dir: Path, policy_path: Path | None, settings, run_date: date | None = None) -> Path:
     """What a run checks before Prefect starts (seconds, when a temporary server is
     started): the policy (checked_policy, which returns it), the data folder and its
-    inbox, the settings, that no other run holds the folder, and that a run may be dated
-    `run_date` there (none: not checked). RedressError, one line, for the first that fails."""
+    inbox, the settings, that no other run holds the folder, and that a run under the
+    policy may be dated `run_date` there (none: not checked; redress/warehouse/runs.py
+    refuse_run_start). RedressError, one line, for the first that fails."""
     from redress.policy import load_policy
     from redress.settings import check_settings
-    from redress.warehouse.runs import check_run_date, refuse_if_busy
+    from redress.warehouse.runs import check_run_start, refuse_if_busy
 
     policy_file = checked_policy(policy_path)
     if data_dir.exists() and not data_dir.is_dir():
@@ -108,7 +109,7 @@ def check_before_prefect(data_dir: Path, policy_path: Path | None, settings, run
     check_settings(settings)  # the flow checks again (served runs call it directly)
     refuse_if_busy(data_dir)  # the flow then takes the lock for the run
     if run_date is not None:
-        check_run_date(data_dir, load_policy(policy_file), run_date)  # the flow checks again, under the lock
+        check_run_start(data_dir, load_policy(policy_file), run_date)  # the flow checks again, under the lock
     return policy_file
 
 

@@ -18,7 +18,7 @@ import duckdb
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.policy import Policy
-from redress import warehouse
+from redress import escape, warehouse
 from redress.warehouse import plans
 from redress.reports.data_docs import readable_records
 from redress.results import RunSummary, run_counts
@@ -101,28 +101,48 @@ def _latest_run(con) -> tuple[str, date] | None:
     return one(con.execute("SELECT run_id, run_date FROM runs ORDER BY run_date DESC, run_id DESC LIMIT 1"))
 
 
-def refuse_run_date(con, policy: Policy, run_date: date) -> None:
-    """RedressError (one line) when no run may be dated `run_date` in this warehouse
-    (redress/rules/plans.py run_date_refusal: before its latest-dated run, or more than a
-    day after today where `policy` pays)."""
-    refused = run_date_refusal(run_date, _latest_run(con), policy.today(), policy.timezone)
+def _policy_id_reused(con, policy: Policy) -> str | None:
+    """Why `policy` may not run here, when its policy.id is stamped on batches that a run
+    made under other content (SPEC "The policy": one file per version, its id stamped on
+    every entitlement, payment and batch: one id, one set of amounts); else None. Runs
+    rebuilt by recover-ledger, whose content is unknown, do not count; nor do runs that
+    released nothing (a changed file that paid nothing yet may keep its id)."""
+    found = one(con.execute("""
+        SELECT r.run_id FROM runs r
+        WHERE r.policy_id = ? AND r.policy_sha256 NOT IN ('', ?)
+          AND EXISTS (SELECT 1 FROM batches b WHERE b.run_id = r.run_id)
+        ORDER BY r.started_at, r.run_id LIMIT 1""", [policy.id, policy.sha256]))
+    if found is None:
+        return None
+    return (f"policy {escape.terminal(policy.path.name)} has policy.id {policy.id!r}, which run {found[0]} "
+            "stamped on its payments with other content: give the changed policy a new policy.id "
+            "(one file per version, so that a payment's policy id names its amounts)")
+
+
+def refuse_run_start(con, policy: Policy, run_date: date) -> None:
+    """RedressError (one line) when no run under `policy` may be dated `run_date` in this
+    warehouse (redress/rules/plans.py run_date_refusal: before its latest-dated run, or
+    more than a day after today where `policy` pays), or `policy` reuses the id of a
+    policy that paid with other content (`_policy_id_reused`)."""
+    refused = (run_date_refusal(run_date, _latest_run(con), policy.today(), policy.timezone)
+               or _policy_id_reused(con, policy))
     if refused is not None:
         raise RedressError(refused)
 
 
-def check_run_date(data_dir: Path, policy: Policy, run_date: date) -> None:
-    """refuse_run_date before a command starts Prefect (seconds saved on a typo), reading
+def check_run_start(data_dir: Path, policy: Policy, run_date: date) -> None:
+    """refuse_run_start before a command starts Prefect (seconds saved on a typo), reading
     the warehouse without writing; one that cannot be read so (another process's, an
     earlier version's without `runs`) counts no earlier run here: the run judges it again
     under the folder's lock."""
-    latest = None
+    latest, reused = None, None
     if warehouse.path(data_dir).is_file():
         try:
             with connect(warehouse.path(data_dir), read_only=True) as con:
-                latest = _latest_run(con)
+                latest, reused = _latest_run(con), _policy_id_reused(con, policy)
         except (RedressError, duckdb.Error):
             pass
-    refused = run_date_refusal(run_date, latest, policy.today(), policy.timezone)
+    refused = run_date_refusal(run_date, latest, policy.today(), policy.timezone) or reused
     if refused is not None:
         raise RedressError(refused)
 
@@ -135,7 +155,7 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
         # killed. Say so (even when this run is refused next), and drop its scratch files.
         con.execute("""UPDATE runs SET outcome = 'failed', error = 'stopped before the end (killed or crashed)'
                        WHERE outcome = 'running'""")
-        refuse_run_date(con, policy, run_date)  # before anything of this run is written
+        refuse_run_start(con, policy, run_date)  # before anything of this run is written
         shutil.rmtree(data_dir / "work", ignore_errors=True)
         run_id = _next_run_id(con, data_dir, run_date)
         con.execute(

@@ -103,8 +103,9 @@ def prefect_home(tmp_path_factory):
 
 @pytest.mark.e2e
 def test_a_run_date_that_goes_back_or_lies_past_tomorrow_is_refused_before_prefect_starts(tmp_path, prefect_home):
-    """A typo in --run-date costs no temporary Prefect server and writes nothing (the
-    flow checks again under the folder's lock: tests/flows/test_remediation.py)."""
+    """A typo in --run-date, or a changed policy under a used id, costs no temporary
+    Prefect server and writes nothing (the flow checks again under the folder's lock:
+    tests/flows/test_remediation.py)."""
     from datetime import date, timedelta
 
     from redress.policy import load_policy
@@ -126,6 +127,18 @@ def test_a_run_date_that_goes_back_or_lies_past_tomorrow_is_refused_before_prefe
     line = one_line_error(result := redress("--data-dir", str(tmp_path), "run", "--run-date", "2025-12-01", env=env))
     assert line == ("redress: run date 2025-12-01 is before 2025-12-05, the date of run R20251205-001: runs go "
                     "forward in time (--run-date 2025-12-05 or later)")
+    assert "Prefect server" not in result.stdout + result.stderr
+    assert (tmp_path / "warehouse.duckdb").read_bytes() == before
+    # a changed policy keeping the id of one that paid: refused as early (test_remediation.py)
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        con.execute("UPDATE runs SET policy_id = 'coupang-2025-v1'")
+        con.execute("INSERT INTO batches VALUES ('b', 'voucher', 'KRW', ?, 1, 1, 'coupang-2025-v1', 'R20251205-001', "
+                    "now(), 'outbox/batches/b')", [date(2025, 12, 5)])
+    before = (tmp_path / "warehouse.duckdb").read_bytes()
+    line = one_line_error(result := redress("--data-dir", str(tmp_path), "run", "--run-date", "2025-12-05", env=env))
+    assert line == ("redress: policy coupang-2025-v1.toml has policy.id 'coupang-2025-v1', which run R20251205-001 "
+                    "stamped on its payments with other content: give the changed policy a new policy.id (one file "
+                    "per version, so that a payment's policy id names its amounts)")
     assert "Prefect server" not in result.stdout + result.stderr
     assert (tmp_path / "warehouse.duckdb").read_bytes() == before
 

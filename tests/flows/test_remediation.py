@@ -212,6 +212,39 @@ def test_a_run_dated_before_the_last_run_or_past_tomorrow_is_refused_before_anyt
         ("failed", "stopped before the end (killed or crashed)")]
 
 
+def test_a_changed_policy_keeping_the_id_of_one_that_paid_is_refused_before_anything_is_written(breach, tmp_path):
+    """Found by review: tier 1 raised in the policy file, its policy.id kept, and the
+    top-ups were stamped with the id that had paid the old amounts: a payment's policy id
+    no longer named its amounts (SPEC "The policy": one file per version, the id stamped
+    on every payment). Refused in one line before anything is written; the same file
+    under a new id is a run, stamped with that id."""
+    from redress.errors import RedressError
+
+    data, _, _ = breach
+    copy = tmp_path / "again"
+    shutil.copytree(data, copy)
+    before = (q(copy, "SELECT * FROM runs ORDER BY run_id"), sorted(p.name for p in (copy / "outbox").rglob("*")))
+    changed = tmp_path / "raised.toml"
+    changed.write_text(DEFAULT_POLICY.read_text(encoding="utf-8").replace("\n1 = 50000", "\n1 = 55000"),
+                       encoding="utf-8")
+    with pytest.raises(RedressError) as refused:
+        remediation(data_dir=copy, policy_path=changed, run_date=RUN_DATE)
+    assert str(refused.value) == (
+        "policy raised.toml has policy.id 'coupang-2025-v1', which run R20251201-001 stamped on its payments with "
+        "other content: give the changed policy a new policy.id (one file per version, so that a payment's policy "
+        "id names its amounts)")
+    assert (q(copy, "SELECT * FROM runs ORDER BY run_id"), sorted(p.name for p in (copy / "outbox").rglob("*"))) \
+        == before
+    renamed = tmp_path / "v2.toml"
+    renamed.write_text(changed.read_text(encoding="utf-8").replace('id = "coupang-2025-v1"', 'id = "coupang-2025-v2"'),
+                       encoding="utf-8")
+    summary = remediation(data_dir=copy, policy_path=renamed, run_date=RUN_DATE)
+    assert summary["disburse"]["payments"] > 0
+    assert q(copy, "SELECT DISTINCT policy_id FROM ledger WHERE run_id = 'R20251201-002'") == [("coupang-2025-v2",)]
+    # the first policy, unchanged, may run again: its id names its own content
+    remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=RUN_DATE)
+
+
 def test_runs_table_records_inputs_and_policy(breach):
     data, _, _ = breach
     (run_id, policy_sha, files, outcome), = q(data, "SELECT run_id, policy_sha256, input_files, outcome FROM runs")
