@@ -32,6 +32,18 @@ def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows
     return FileRead(kind=f.kind, file_name=f.name, file_sha256=f.sha256, status=status, rows_read=rows)
 
 
+def _duplicate(f: io.InboxFile, earlier: str | None) -> str:
+    """Why `f` is a duplicate_file, naming the file first read with its content. A
+    customers snapshot dropped again to go back to it (found by review: a bad snapshot
+    undone so stayed current, with no word why): the SPEC skips content seen before, so
+    the reason says how to make it current again."""
+    said = f"same content as {earlier}, seen before" if earlier else "same content as a file seen before"
+    if f.kind == "customers":
+        said += ("; a snapshot is read once, so to make it current again drop a copy saved anew (any change of its "
+                 "bytes: a re-export, a line added at the end)")
+    return said
+
+
 def not_read(kind: str, name: str, why: str, logger) -> FileRead:
     """A stage-result entry (and one warning) for an inbox entry this run does not read."""
     # A file name may hold a newline (a forged log line) or terminal escapes.
@@ -72,7 +84,9 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
     # the file's people unpaid, with nothing saying its rows were never read.
     with connect(ctx.warehouse) as con:
         recorded = con.execute("SELECT kind, file_sha256, file_name, status FROM ingested_files WHERE kind IN "
-                               "(SELECT unnest(?::VARCHAR[]))", [list(kinds)]).fetchall()
+                               "(SELECT unnest(?::VARCHAR[])) ORDER BY ingested_at DESC, file_name DESC",
+                               [list(kinds)]).fetchall()
+    first_name = {(kind, sha): name for kind, sha, name, _ in recorded}  # the earliest read under that content
     seen_files = {(kind, sha, name) for kind, sha, name, _ in recorded}
     seen_content = {(kind, sha) for kind, sha, name, status in recorded if status != UNREADABLE_FILE}
     seen_unreadable = {(kind, sha, io.format_of(name)) for kind, sha, name, status in recorded
@@ -83,7 +97,7 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
         progress.step(stage, "reading files", done, len(new))
         if (f.kind, f.sha256) in seen_content or (f.kind, f.sha256, io.format_of(f.name)) in seen_unreadable:
             with connect(ctx.warehouse) as con:
-                entries.append(record(con, f, ctx, DUPLICATE_FILE, "same content as a file seen before"))
+                entries.append(record(con, f, ctx, DUPLICATE_FILE, _duplicate(f, first_name.get((f.kind, f.sha256)))))
             _log_file(logger, f, entries[-1])
             continue
         try:

@@ -80,3 +80,31 @@ def test_the_previous_snapshot_stays_current_and_keeps_paying(revised):
     # their exposures name customers the current snapshot does not have
     assert q(data, "SELECT reason, count(*) FROM quarantine WHERE kind = 'scope' GROUP BY ALL") == [
         ("unknown_customer_id", len(BAD))]
+
+
+def test_an_earlier_snapshot_dropped_again_says_how_to_make_it_current(tmp_path):
+    """Found by review: a bad snapshot (B1 marked a test account) undone by dropping the
+    one before it again was a duplicate_file (SPEC: content seen before is skipped), the
+    bad one staying current with no word why. The reason names the earlier file and how
+    to make it current again; a copy saved anew (a line added at its end) is read and
+    becomes the master."""
+    data = tmp_path / "data"
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    drop(data / "inbox" / "customers" / "snap-a.csv", HEADER + GOOD)
+    drop(data / "inbox" / "scope" / "scope_1.csv", SCOPE + "B1,,,name,2025-07-01,,log\n")
+    remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    drop(data / "inbox" / "customers" / "snap-b.csv",
+         HEADER + GOOD.replace(",false,bank_transfer,004,", ",true,bank_transfer,004,"))
+    remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    drop(data / "inbox" / "customers" / "snap-revert.csv", HEADER + GOOD)
+    remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 3))
+    assert q(data, "SELECT status, reason FROM ingested_files WHERE file_name = 'snap-revert.csv'") == [
+        ("duplicate_file", "same content as snap-a.csv, seen before; a snapshot is read once, so to make it current "
+                           "again drop a copy saved anew (any change of its bytes: a re-export, a line added at the "
+                           "end)")]
+    assert q(data, "SELECT is_test FROM customers WHERE customer_id = 'B1'") == [(True,)]
+    drop(data / "inbox" / "customers" / "snap-revert-2.csv", HEADER + GOOD + "\n")
+    remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 4))
+    assert q(data, "SELECT status FROM ingested_files WHERE file_name = 'snap-revert-2.csv'") == [("accepted",)]
+    assert q(data, "SELECT is_test FROM customers WHERE customer_id = 'B1'") == [(False,)]
