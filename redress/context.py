@@ -45,6 +45,12 @@ class RunContext:
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine" / self.run_id
 
+    @property
+    def overpayments_file(self) -> Path:
+        """The disburse stage's overpayment exceptions, one row per customer
+        (redress/rules/payments.py `overpayments`), for the report stage to list."""
+        return self.work_dir / "overpayments.parquet"
+
     def policy(self) -> Policy:
         """The run's policy, refusing a file that changed since the run started
         (RedressError, one line)."""

@@ -82,6 +82,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
                                           policy, claimants.lazy()), policy)
     due.sink_parquet(ctx.work_dir / "due.parquet")
     over = overpayments(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False))
+    over.write_parquet(ctx.overpayments_file)  # listed by the report stage (SPEC "Ledger": listed in the run report)
     with connect(ctx.warehouse) as con:
         # A claimant is paid to their latest claim's account, never the master's (SPEC
         # "Input: claims from customer service").

@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 
 import logging
 
+import polars as pl
+
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -41,7 +43,7 @@ from redress.rules.fund_cap import LIVE_LEDGER_SQL
 from redress.reports.data_docs import RecordGaps, records_since, suite_overview, validation_records
 from redress.reports.data_quality import write_data_quality_html
 from redress.reports.review import REVIEW_STEM, review_list
-from redress.reports.summary import report_files, schedule_rows, summary_markdown
+from redress.reports.summary import OVERPAYMENTS_STEM, report_files, schedule_rows, summary_markdown
 from redress.results import Destinations, RunSummary, TreasuryDay
 from redress.reports.facts import RunFacts, run_facts
 from redress.reports import run_report
@@ -86,6 +88,12 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     if held.height:  # the whole review table as it stands: what forensics still has to decide
         ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
         written += outbox.write_table(held, ctx.quarantine_dir, REVIEW_STEM)
+    over = pl.read_parquet(ctx.overpayments_file) if ctx.overpayments_file.is_file() else None
+    if over is not None and over.height:
+        # SPEC "Ledger": an overpayment is listed as an exception in the run report. Who,
+        # by customer id, is personal data: beside the review list, not in reports/.
+        ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        written += outbox.write_table(over, ctx.quarantine_dir, OVERPAYMENTS_STEM)
     page = _write_page(ctx, summary.validate.destinations if summary.validate else None,
                        summary.disburse.treasury if summary.disburse else (), facts, more, recon, records, error)
     written.append(ctx.report_dir / run_report.PAGE)

@@ -24,6 +24,10 @@ from redress.vocabulary import ACCEPTED, CLAIM, HANDLED, NOT_READ, PASSED, STOPP
 
 NO_FIGURES = Markdown("No figures: the run stopped before this stage finished.")
 
+# quarantine/<run_id>/overpayments.csv and .parquet: customer_id, entitled, paid, overpaid,
+# held_above, paid_out_above (KRW), by customer_id (redress/rules/payments.py `overpayments`).
+OVERPAYMENTS_STEM = "overpayments"
+
 # What each file a run writes beside or for its summary is, by its name.
 FILE_ROLES = {
     "report.html": "the run at a glance, with charts: funnel, treasury, ledger per rail, data quality, approval",
@@ -34,6 +38,9 @@ FILE_ROLES = {
     "quarantine.parquet": "quarantine as Parquet",
     "review.csv": "review list for forensics: rows held, never paid automatically, with candidates and what to do",
     "review.parquet": "review list as Parquet",
+    "overpayments.csv": "overpayment exceptions for finance: each customer paid above their entitlement, what of it "
+                        "went out (no clawback) and what is still held on claim",
+    "overpayments.parquet": "overpayment exceptions as Parquet",
 }
 
 

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from flows.remediation import remediation
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
@@ -76,6 +77,7 @@ def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
     # C1's shipping address raises it to tier 2: a top-up of the difference only.
     assert paid(data) == {"C1": 30000, "C2": 10000, "C3": 10000, "C4": 30000}
     assert s["disburse"]["payments"] == 3
+    assert not (data / "quarantine" / s["run_id"] / "overpayments.csv").exists()  # nobody is overpaid
 
     drop_and_run("scope_day11_correction.csv", v1, 11)
     # C5 confirmed at last; C6 found by phone.
@@ -97,6 +99,14 @@ def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
     recon = (data / "reports" / s["run_id"] / "reconciliation.md").read_text(encoding="utf-8")
     assert "overpaid (paid out, no clawback): 1 person, 15,000 KRW. Held above entitlement: 1 person, 15,000 KRW" in recon
     assert "Fund cap" not in recon
+    # SPEC "Ledger": each overpayment is listed (found by review: only the totals were),
+    # beside the review list, which holds personal data, and linked from the summary
+    listed = pl.read_csv(data / "quarantine" / s["run_id"] / "overpayments.csv")
+    assert listed.rows() == [("C1", 15000, 30000, 15000, 0, 15000), ("C4", 15000, 30000, 15000, 15000, 0)]
+    assert listed.columns == ["customer_id", "entitled", "paid", "overpaid", "held_above", "paid_out_above"]
+    assert pl.read_parquet(data / "quarantine" / s["run_id"] / "overpayments.parquet").equals(listed)
+    assert f"quarantine/{s['run_id']}/overpayments.csv" in text and "`overpayments.csv`" in text
+    assert not list((data / "reports").rglob("overpayments*"))
 
     v3 = policy(tmp_path, "test-v3", 15500, 30000, shipping_tier=1)
     s = drop_and_run(None, v3, 13)
