@@ -63,6 +63,7 @@ class Policy:
     sha256: str
     path: Path
     require_approval: bool = False  # SPEC "Approval before release"
+    rules_sha256: str = ""  # of the tables that decide who is owed what, by which rail (RULE_TABLES)
 
     @property
     def max_amount(self) -> int:
@@ -74,6 +75,13 @@ class Policy:
         given, whatever the host's clock zone (a UTC host is a day behind Seoul until
         09:00 there: found by review, a bank file dated yesterday)."""
         return datetime.now(ZoneInfo(self.timezone)).date()
+
+
+# The tables of a policy file that decide who is owed what and by which rail: a payment's
+# policy id names them (redress/warehouse/runs.py refuses a changed one under a used id).
+# [disbursement] (batching, value dates, the daily cash cap, approval) and [notice] (the
+# messages' texts) decide when and how, and comments nothing.
+RULE_TABLES = ("policy", "breach", "eligibility", "categories", "tiers", "budget", "payout")
 
 
 def load_policy(path: Path | None = None) -> Policy:
@@ -116,6 +124,8 @@ def _checked(raw: bytes, name: str, resolved: Path) -> Policy:
         official_phone=f.notice.official_phone, sender=f.notice.sender.strip(),
         sha256=hashlib.sha256(raw).hexdigest(), path=resolved,
         require_approval=f.disbursement.require_approval,
+        rules_sha256=hashlib.sha256(json.dumps(f.model_dump(mode="json", include=set(RULE_TABLES)),
+                                               sort_keys=True).encode()).hexdigest(),
     )
 
 

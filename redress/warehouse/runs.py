@@ -103,20 +103,23 @@ def _latest_run(con) -> tuple[str, date] | None:
 
 def _policy_id_reused(con, policy: Policy) -> str | None:
     """Why `policy` may not run here, when its policy.id is stamped on batches that a run
-    made under other content (SPEC "The policy": one file per version, its id stamped on
-    every entitlement, payment and batch: one id, one set of amounts); else None. Runs
-    rebuilt by recover-ledger, whose content is unknown, do not count; nor do runs that
-    released nothing (a changed file that paid nothing yet may keep its id)."""
+    made under other rules (redress/policy RULE_TABLES: what decides who is owed what and
+    by which rail; SPEC "The policy": one file per version, its id stamped on every
+    entitlement, payment and batch: one id, one set of amounts); else None. Runs rebuilt
+    by recover-ledger or recorded by an earlier version, whose rules are unknown, do not
+    count; nor do runs that released nothing (a file changed before it paid anything may
+    keep its id)."""
     found = one(con.execute("""
         SELECT r.run_id FROM runs r
-        WHERE r.policy_id = ? AND r.policy_sha256 NOT IN ('', ?)
+        WHERE r.policy_id = ? AND r.policy_rules_sha256 <> ?
           AND EXISTS (SELECT 1 FROM batches b WHERE b.run_id = r.run_id)
-        ORDER BY r.started_at, r.run_id LIMIT 1""", [policy.id, policy.sha256]))
+        ORDER BY r.started_at, r.run_id LIMIT 1""", [policy.id, policy.rules_sha256]))
     if found is None:
         return None
     return (f"policy {escape.terminal(policy.path.name)} has policy.id {policy.id!r}, which run {found[0]} "
-            "stamped on its payments with other content: give the changed policy a new policy.id "
-            "(one file per version, so that a payment's policy id names its amounts)")
+            "stamped on its payments under other rules (its breach, eligibility, categories, tiers, budget or "
+            "payout): give the changed policy a new policy.id (one file per version, so that a payment's policy id "
+            "names its amounts)")
 
 
 def refuse_run_start(con, policy: Policy, run_date: date) -> None:
@@ -159,10 +162,10 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
         shutil.rmtree(data_dir / "work", ignore_errors=True)
         run_id = _next_run_id(con, data_dir, run_date)
         con.execute(
-            "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+            "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, policy_rules_sha256, "
+            "outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
             [run_id, datetime.now(timezone.utc), run_date, json.dumps(parameters, sort_keys=True),
-             policy.id, policy.sha256],
+             policy.id, policy.sha256, policy.rules_sha256],
         )
         # SPEC "Approval before release": a later run supersedes a plan still waiting;
         # this run plans its payments afresh from the ledger as it is.

@@ -251,8 +251,10 @@ CREATE TABLE IF NOT EXISTS runs (
                                          -- when released without approval or not (yet) released
     approved_at   TIMESTAMPTZ,           -- when it was released
     approval_note VARCHAR,               -- --note, or the form's note
-    exposures     VARCHAR                -- JSON [exposures (customer, category), customers exposed, exposures
+    exposures     VARCHAR,               -- JSON [exposures (customer, category), customers exposed, exposures
                                          -- only this run's scope files hold], as its report counted them
+    policy_rules_sha256 VARCHAR          -- of the policy's tables that decide amounts and rails (redress/policy
+                                         -- RULE_TABLES); NULL for runs rebuilt by recover-ledger or recorded earlier
 );
 
 -- A run under `disbursement.require_approval` stops with its plan (SPEC "Approval

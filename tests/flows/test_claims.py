@@ -392,7 +392,9 @@ def test_a_claimed_transfer_returned_max_attempts_times_is_held_again_then_claim
 def test_after_the_deadline_held_payments_are_unclaimed_and_late_claims_refused(held, tmp_path):
     data = held
     policy = tmp_path / "policy.toml"
-    policy.write_text(DEFAULT_POLICY.read_text().replace('claim_deadline = ""', 'claim_deadline = "2025-12-10"'))
+    # a deadline decides what can still be paid: a new version of the policy, a new id
+    policy.write_text(DEFAULT_POLICY.read_text().replace('claim_deadline = ""', 'claim_deadline = "2025-12-10"')
+                      .replace('id = "coupang-2025-v1"', 'id = "coupang-2025-v2"'))
     # on the deadline's day the money is still held: every report says so, with its count
     report = data / "reports" / run(data, 10, policy)["run_id"]
     page = (report / "report.html").read_text(encoding="utf-8")

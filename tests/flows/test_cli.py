@@ -131,14 +131,15 @@ def test_a_run_date_that_goes_back_or_lies_past_tomorrow_is_refused_before_prefe
     assert (tmp_path / "warehouse.duckdb").read_bytes() == before
     # a changed policy keeping the id of one that paid: refused as early (test_remediation.py)
     with connect(tmp_path / "warehouse.duckdb") as con:
-        con.execute("UPDATE runs SET policy_id = 'coupang-2025-v1'")
+        con.execute("UPDATE runs SET policy_id = 'coupang-2025-v1', policy_rules_sha256 = 'other'")
         con.execute("INSERT INTO batches VALUES ('b', 'voucher', 'KRW', ?, 1, 1, 'coupang-2025-v1', 'R20251205-001', "
                     "now(), 'outbox/batches/b')", [date(2025, 12, 5)])
     before = (tmp_path / "warehouse.duckdb").read_bytes()
     line = one_line_error(result := redress("--data-dir", str(tmp_path), "run", "--run-date", "2025-12-05", env=env))
     assert line == ("redress: policy coupang-2025-v1.toml has policy.id 'coupang-2025-v1', which run R20251205-001 "
-                    "stamped on its payments with other content: give the changed policy a new policy.id (one file "
-                    "per version, so that a payment's policy id names its amounts)")
+                    "stamped on its payments under other rules (its breach, eligibility, categories, tiers, budget or "
+                    "payout): give the changed policy a new policy.id (one file per version, so that a payment's "
+                    "policy id names its amounts)")
     assert "Prefect server" not in result.stdout + result.stderr
     assert (tmp_path / "warehouse.duckdb").read_bytes() == before
 

@@ -230,9 +230,9 @@ def test_a_changed_policy_keeping_the_id_of_one_that_paid_is_refused_before_anyt
     with pytest.raises(RedressError) as refused:
         remediation(data_dir=copy, policy_path=changed, run_date=RUN_DATE)
     assert str(refused.value) == (
-        "policy raised.toml has policy.id 'coupang-2025-v1', which run R20251201-001 stamped on its payments with "
-        "other content: give the changed policy a new policy.id (one file per version, so that a payment's policy "
-        "id names its amounts)")
+        "policy raised.toml has policy.id 'coupang-2025-v1', which run R20251201-001 stamped on its payments under "
+        "other rules (its breach, eligibility, categories, tiers, budget or payout): give the changed policy a new "
+        "policy.id (one file per version, so that a payment's policy id names its amounts)")
     assert (q(copy, "SELECT * FROM runs ORDER BY run_id"), sorted(p.name for p in (copy / "outbox").rglob("*"))) \
         == before
     renamed = tmp_path / "v2.toml"
@@ -241,8 +241,15 @@ def test_a_changed_policy_keeping_the_id_of_one_that_paid_is_refused_before_anyt
     summary = remediation(data_dir=copy, policy_path=renamed, run_date=RUN_DATE)
     assert summary["disburse"]["payments"] > 0
     assert q(copy, "SELECT DISTINCT policy_id FROM ledger WHERE run_id = 'R20251201-002'") == [("coupang-2025-v2",)]
-    # the first policy, unchanged, may run again: its id names its own content
-    remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=RUN_DATE)
+    # the first policy's rules under their own id again, with what decides only when and how
+    # changed (approval asked, another sender, a comment): a run, its id still naming them
+    reworded = tmp_path / "reworded.toml"
+    shipped = load_policy().path.read_text(encoding="utf-8")
+    reworded.write_text(shipped.replace('sender = "Coupang"', 'sender = "Coupang Corp"') + "# reviewed again\n",
+                        encoding="utf-8")
+    again = remediation(data_dir=copy, policy_path=reworded, run_date=RUN_DATE)
+    # v2 paid more than these rules give: nothing to pay, the excess an overpayment exception
+    assert (again["disburse"]["payments"], again["disburse"]["overpayments"]["customers"] > 0) == (0, True)
 
 
 def test_runs_table_records_inputs_and_policy(breach):

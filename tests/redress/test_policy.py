@@ -519,3 +519,25 @@ def test_every_zone_a_policy_may_name_is_one_duckdb_and_polars_know():
             con.execute("SET TimeZone = ?", [zone])
             assert con.execute("SELECT current_setting('TimeZone')").fetchall() == [(zone,)]
     pl.select(*(pl.lit(0).cast(pl.Datetime("us", zone)).alias(zone) for zone in taken))
+
+
+@pytest.mark.parametrize("change, same_rules", [
+    (("1 = 50000", "1 = 55000"), False),                                   # [tiers]
+    (('window_end   = "2025-11-18T23:59:59+09:00"', 'window_end   = "2025-11-19T23:59:59+09:00"'), False),
+    (("max_attempts = 3", "max_attempts = 2"), False),                     # [payout]: the rail
+    (("require_approval = true", "require_approval = false"), True),       # [disbursement]: when and how
+    (("max_batch_items  = 50000", "max_batch_items  = 40000"), True),
+    (('sender = "Coupang"', 'sender = "Coupang Corp"'), True),             # [notice]: the messages' words
+    (("[policy]", "# reviewed again\n[policy]"), True),                    # a comment
+])
+def test_the_rules_hash_changes_exactly_with_what_decides_amounts_and_rails(tmp_path, change, same_rules):
+    """policy.rules_sha256, which a policy id must keep once it has paid
+    (redress/warehouse/runs.py): the tables that decide who is owed what and by which
+    rail, not batching, approval, message texts or comments."""
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    assert text.count(change[0]) == 1
+    changed = tmp_path / "changed.toml"
+    changed.write_text(text.replace(*change), encoding="utf-8")
+    before, after = load_policy(DEFAULT_POLICY), load_policy(changed)
+    assert before.sha256 != after.sha256
+    assert (before.rules_sha256 == after.rules_sha256) is same_rules
