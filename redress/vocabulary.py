@@ -182,7 +182,7 @@ CLAIM_REASONS = {
                        "run that gave the code started) or verified_by is missing"),
     INVALID_BANK_DETAILS: "the bank code is not 3 digits or the account not 10 to 16 digits",
     CLAIM_AFTER_DEADLINE: "verified after the policy's claim deadline",
-    NOTHING_TO_CLAIM: "the person has no payment held on the claim rail",
+    NOTHING_TO_CLAIM: "the person has no payment held on the claim rail, nor a claim whose money has not gone out",
     REPEATED_REFERENCE_CODE: "the file names this reference code more than once",
 }
 

@@ -14,6 +14,7 @@ import duckdb
 
 from redress import sql, vocabulary
 from redress.inbox.streaming import ts
+from redress.rules.payments import RUN_ORDER
 
 # First failing rule decides, so a rejected row has exactly one reason: a malformed row
 # (one the reader could not split into the header's fields: a CSV row with more fields
@@ -35,9 +36,29 @@ from redress.inbox.streaming import ts
 # valid or not, and a malformed row that names the code anywhere as written: two rows
 # for one person, perhaps with two accounts, leave which one is meant a guess, so none
 # is applied.
+# "Anything held" counts a claim not yet paid out too (`_UNSENT_CLAIMS`).
 # How far ahead of the check, or before the code was given, a verified_at may lie
 # (clocks that disagree), no further.
 FUTURE_TOLERANCE = timedelta(days=1)
+
+# A claimant whose latest claim's money has not gone out: no bank transfer to them issued
+# or settled in that claim's run or a later one (by the order runs started in), its plan
+# rejected, superseded or still waiting, or every transfer since returned. A new claim
+# of theirs corrects the account (the latest claim's account is paid: claims.py), as the
+# person's held money once claimed is no longer held. Found by review: an account
+# mistyped by customer service, the plan rejected, could never be corrected (a claim
+# for the right one was nothing_to_claim, and every later plan paid the wrong one); and
+# a claimed transfer returned could be sent again only to the account that returned it.
+# A SQL fragment (a CTE `unsent`, customer_id) over the warehouse's claims, ledger and runs.
+_UNSENT_CLAIMS = f"""
+            unsent AS (
+                SELECT c.customer_id
+                FROM (SELECT customer_id, arg_max(run_id, (claimed_at, run_id)) AS run_id FROM claims GROUP BY ALL) c
+                JOIN ({RUN_ORDER}) claimed USING (run_id)
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM ledger l JOIN ({RUN_ORDER}) sent ON sent.run_id = l.run_id
+                    WHERE l.customer_id = c.customer_id AND l.rail = {vocabulary.sql_literal(vocabulary.BANK_TRANSFER)}
+                      AND l.status IN {vocabulary.sql_list(vocabulary.LIVE_STATUSES)} AND sent.seq >= claimed.seq))"""
 
 CLAIM_RULES = {
     "row_malformed": vocabulary.MALFORMED_ROW,
@@ -90,6 +111,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                   AND status = {vocabulary.sql_literal(vocabulary.ISSUED)}
                 GROUP BY customer_id
             ),
+            {_UNSENT_CLAIMS},
             -- The codes a malformed row names anywhere in it as written (its columns may
             -- be misplaced: a header in another order): a sound row for one is a guess too.
             named_by_malformed AS (
@@ -106,7 +128,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                           OR g.verified_at_ts < g.code_run_started_at - ?::INTERVAL THEN 'unverified'
                         WHEN NOT g.bank_valid THEN 'bank_invalid'
                         WHEN ?::DATE IS NOT NULL AND g.verified_at_ts::DATE > ?::DATE THEN 'after_deadline'
-                        WHEN coalesce(h.held_amount, 0) = 0 THEN 'nothing_held'
+                        WHEN coalesce(h.held_amount, 0) = 0
+                          AND g.customer_id NOT IN (SELECT customer_id FROM unsent) THEN 'nothing_held'
                         WHEN count(*) OVER (PARTITION BY upper(g.reference_code)) > 1
                           OR {sql.name_key("g.reference_code")} IN (SELECT code FROM named_by_malformed)
                             THEN 'code_repeated'

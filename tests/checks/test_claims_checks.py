@@ -211,3 +211,49 @@ def test_a_row_with_a_stray_quote_is_malformed_and_its_code_blocks_the_sound_one
         create_claims_staging(con, tmp_path / "claims.parquet", "Asia/Seoul", DEADLINE)
     assert failing_rows(path, "claims_staging", "claims_staging").rows() == [
         (1, vocabulary.MALFORMED_ROW), (2, vocabulary.REPEATED_REFERENCE_CODE)]
+
+
+# A claimant's transfers since their latest claim (applied in run R2; R1 before it, R3
+# after): what decides whether a later claim corrects the account or has nothing to claim.
+SINCE_THE_CLAIM = {
+    "NONEAAAA": ([], None),                                                  # plan rejected: nothing sent
+    "SENTAAAA": ([("R2", "issued")], vocabulary.NOTHING_TO_CLAIM),           # on its way
+    "PAIDBBBB": ([("R3", "settled")], vocabulary.NOTHING_TO_CLAIM),          # paid
+    "BACKAAAA": ([("R2", "returned")], None),                                # returned by the bank
+    "BACKBBBB": ([("R2", "returned"), ("R3", "issued")], vocabulary.NOTHING_TO_CLAIM),  # sent again
+    "OLDAAAAA": ([("R1", "settled")], None),                                 # before the claim: another sending
+}
+
+
+def test_a_later_claim_corrects_the_account_exactly_while_nothing_was_sent_since_the_latest_claim(tmp_path):
+    """Found by review: a claim for a person whose earlier claim had cancelled their held
+    payments was nothing_to_claim even when nothing had been sent to the claimed account
+    (its plan rejected for a mistyped account), so the account could never be corrected.
+    Now a later claim applies exactly when no bank transfer is issued or settled in the
+    latest claim's run or after it (by the runs' order); else nothing_to_claim."""
+    path = claims_warehouse(tmp_path, [("HELDAAAA", *GOOD)])
+    with connect(path) as con:
+        for n, run in enumerate(("R1", "R2", "R3")):
+            con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
+                        "VALUES (?, ?, '2025-12-01', '{}', 'pol', 'x', 'succeeded')",
+                        [run, datetime(2025, 12, 1 + n, tzinfo=timezone.utc)])
+        for code, (sent, _) in SINCE_THE_CLAIM.items():
+            customer = f"c-{code.lower()}"
+            con.execute("INSERT INTO notifications VALUES (?, ?, 'x', 'sms', ?, 't', 'ko', 'R1')",
+                        [f"customer:{customer}", customer, code])
+            con.execute("INSERT INTO ledger VALUES (?, ?, 10000, 'KRW', 'claim', 'B1', 'pol', 'R1', 1, 'cancelled', "
+                        "NULL, 'R2')", [f"H-{code}", customer])
+            con.execute("INSERT INTO claims VALUES (?, ?, '004', '1111111111', ?, 'CS1', 10000, 'f', 1, 'R2', ?)",
+                        [code, customer, datetime(2025, 12, 2, tzinfo=timezone.utc),
+                         datetime(2025, 12, 2, 1, tzinfo=timezone.utc)])
+            for i, (run, status) in enumerate(sent, start=2):
+                con.execute("INSERT INTO ledger VALUES (?, ?, 10000, 'KRW', 'bank_transfer', 'B2', 'pol', ?, ?, ?, "
+                            "NULL, ?)", [f"T-{code}-{i}", customer, run, i, status, run])
+    rows = [(code, *GOOD) for code in SINCE_THE_CLAIM]
+    csv = tmp_path / "later.csv"
+    csv.write_text(HEADER + "\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    io.stage(io.claims_frame(csv), tmp_path / "later.parquet")
+    with connect(path) as con:
+        create_claims_staging(con, tmp_path / "later.parquet", "Asia/Seoul", DEADLINE, CHECKED_AT)
+    assert failing_rows(path, "claims_staging", "claims_staging").rows() == [
+        (n, reason) for n, (_, reason) in enumerate(SINCE_THE_CLAIM.values(), start=1) if reason]

@@ -245,6 +245,65 @@ def test_a_claim_planned_under_approval_and_rejected_is_planned_again_to_the_cla
     assert_paid_exactly_once(data)
 
 
+def test_a_later_claim_corrects_the_account_while_the_claimed_money_has_not_gone_out(held):
+    """Found by review: customer service mistyped the account, finance rejected the plan,
+    and the claim with the right account was nothing_to_claim (the first claim had
+    cancelled the held payment): every later plan paid the mistyped account. While no
+    transfer to the claimed account has gone out, a later claim of the person is applied
+    and its account paid, attempt 2 as before; once one has, a later claim is
+    nothing_to_claim again."""
+    from redress.policy import DEFAULT_POLICY as SHIPPED  # require_approval = true
+
+    data = held
+    code = code_of(data, "C1")
+    drop_claims(data, "claims_1.csv", [(code, "004", "1111111111", "2025-12-02T10:00", "CS042")])
+    first = run(data, 2, SHIPPED)
+    assert main(["--data-dir", str(data), "reject", first["run_id"], "--by", "Park", "--note", "account mistyped"]) == 0
+    drop_claims(data, "claims_2.csv", [(code, "004", "2222222222", "2025-12-03T10:00", "CS042")])
+    second = run(data, 3, SHIPPED)
+    assert (second["claims"]["claims_applied"], second["claims"]["rows_quarantined"]) == (1, 0)
+    assert q(data, "SELECT bank_account, cancelled_amount FROM claims ORDER BY claimed_at") == [
+        ("1111111111", 50000), ("2222222222", 0)]
+    assert main(["--data-dir", str(data), "approve", second["run_id"], "--by", "Kim"]) == 0
+    assert q(data, "SELECT rail, status, attempt, amount FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
+        ("claim", "cancelled", 1, 50000), ("bank_transfer", "issued", 2, 50000)]
+    (batch_id,), = q(data, "SELECT batch_id FROM ledger WHERE customer_id = 'C1' AND rail = 'bank_transfer'")
+    rows = pl.read_csv(data / "outbox" / "batches" / batch_id / "payments.csv", infer_schema=False)
+    assert rows.filter(pl.col("customer_id") == "C1").select("bank_code", "bank_account").rows() == [
+        ("004", "2222222222")]
+    # the transfer has gone out: a claim now has nothing to claim, and changes nothing
+    drop_claims(data, "claims_3.csv", [(code, "088", "3333333333", "2025-12-04T10:00", "CS042")])
+    ledger_before = q(data, "SELECT * FROM ledger ORDER BY payment_id")
+    assert run(data, 4, SHIPPED)["claims"]["rows_quarantined"] == 1
+    assert q(data, "SELECT reason FROM quarantine WHERE kind = 'claims'") == [("nothing_to_claim",)]
+    assert q(data, "SELECT * FROM ledger ORDER BY payment_id") == ledger_before
+    assert_paid_exactly_once(data)
+
+
+def test_a_claimed_transfer_returned_is_sent_again_to_the_account_of_a_later_claim(held):
+    """Found by review: a claimed transfer returned by the bank could be sent again only to
+    the account that returned it (a claim for another was nothing_to_claim). Every
+    transfer since the claim having come back, a later claim is applied and the money
+    sent again to its account, attempt 3."""
+    data = held
+    code = code_of(data, "C1")
+    drop_claims(data, "claims_1.csv", [(code, "004", "1111111111", "2025-12-02T10:00", "CS042")])
+    run(data, 2)
+    (payment_id,), = q(data, "SELECT payment_id FROM ledger WHERE customer_id = 'C1' AND rail = 'bank_transfer'")
+    drop_returns(data, "returns_1.csv", payment_id)
+    drop_claims(data, "claims_2.csv", [(code, "088", "2222222222", "2025-12-03T10:00", "CS042")])
+    summary = run(data, 3)
+    assert summary["claims"]["claims_applied"] == 1
+    assert q(data, "SELECT rail, status, attempt, amount FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
+        ("claim", "cancelled", 1, 50000), ("bank_transfer", "returned", 2, 50000),
+        ("bank_transfer", "issued", 3, 50000)]
+    (batch_id,), = q(data, "SELECT batch_id FROM ledger WHERE customer_id = 'C1' AND status = 'issued'")
+    rows = pl.read_csv(data / "outbox" / "batches" / batch_id / "payments.csv", infer_schema=False)
+    assert rows.filter(pl.col("customer_id") == "C1").select("bank_code", "bank_account").rows() == [
+        ("088", "2222222222")]
+    assert_paid_exactly_once(data)
+
+
 def test_a_claim_verified_years_before_its_code_was_given_is_refused_and_the_person_can_claim(held):
     """Found by review: `2015-12-02` typed for `2025-12-02` was a verification, paid."""
     data = held
