@@ -88,7 +88,7 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     if held.height:  # the whole review table as it stands: what forensics still has to decide
         ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
         written += outbox.write_table(held, ctx.quarantine_dir, REVIEW_STEM)
-    over = pl.read_parquet(ctx.overpayments_file) if ctx.overpayments_file.is_file() else None
+    over = pl.scan_parquet(ctx.overpayments_file, glob=False).collect() if ctx.overpayments_file.is_file() else None
     if over is not None and over.height:
         # SPEC "Ledger": an overpayment is listed as an exception in the run report. Who,
         # by customer id, is personal data: beside the review list, not in reports/.

@@ -68,9 +68,11 @@ def sequences(tmp_path_factory):
     generate(generated, 600, seed=21)
     scope = sorted((generated / "inbox" / "scope").iterdir())
     p1 = tiered_policy(root, "seq-tiers")
-    # the same policy with lower amounts: nobody is paid more under it than under p1
+    # the same policy with lower amounts: nobody is paid more under it than under p1; its
+    # own id, as a changed policy must have once its first one paid (redress/warehouse/runs.py)
     p2 = root / "seq-tiers-lower.toml"
-    p2.write_text(p1.read_text().replace("1 = 50000\n2 = 80000", "1 = 40000\n2 = 60000"))
+    p2.write_text(p1.read_text().replace("1 = 50000\n2 = 80000", "1 = 40000\n2 = 60000")
+                  .replace('id = "seq-tiers"', 'id = "seq-tiers-lower"'))
     out = {}
 
     # ---- A: tiered policy, edited then reverted, revisions, returns, a new snapshot

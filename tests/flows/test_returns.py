@@ -259,7 +259,8 @@ def test_a_top_up_after_a_chain_that_settled_is_its_own_first_sending(paid_once,
         drop_returns(data, f"returns_{day}.csv", [(payment_of(data, "B1"), status, "bank")])
         run(data, day)
     policy = tmp_path / "higher.toml"  # the tier raised: a 20,000 top-up for everyone paid
-    policy.write_text(DEFAULT_POLICY.read_text(encoding="utf-8").replace("1 = 50000", "1 = 70000"), encoding="utf-8")
+    policy.write_text(DEFAULT_POLICY.read_text(encoding="utf-8").replace("1 = 50000", "1 = 70000")
+                      .replace('id = "coupang-2025-v1"', 'id = "coupang-2025-v2"'), encoding="utf-8")
     remediation(data_dir=data, policy_path=policy, run_date=date(2025, 12, 5))
     top_up = payment_of(data, "B1")
     assert q(data, "SELECT amount, rail, attempt FROM ledger WHERE payment_id = ?", [top_up]) == [

@@ -294,3 +294,30 @@ def test_every_duckdb_reader_turns_hive_partitions_off(path):
     assert hive_readers(path.read_text(encoding="utf-8")) == [], (
         "a folder named key=value in the path would replace the file's column: say hive_partitioning = false "
         "(redress/sql.py)")
+
+
+POLARS_READERS = {"read_parquet", "scan_parquet", "read_csv", "scan_csv", "read_ndjson", "scan_ndjson", "read_ipc",
+                  "scan_ipc"}
+
+
+def polars_globbing(text: str) -> list[str]:
+    """Calls of a Polars file reader (`pl.read_parquet(...)`, `pl.scan_csv(...)`...) that do
+    not say glob=False: Polars expands `*`, `?` and `[...]` in a path, so a data folder
+    named `k'o [1]*` read another file or none (found by the suite: the overpayments list)."""
+    return [f"{node.lineno}: pl.{node.func.attr}" for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "pl"
+            and node.func.attr in POLARS_READERS
+            and not any(k.arg == "glob" and isinstance(k.value, ast.Constant) and k.value.value is False
+                        for k in node.keywords)]
+
+
+def test_the_glob_guard_catches_a_polars_reader_without_glob_false():
+    assert polars_globbing("pl.read_parquet(p)\npl.scan_csv(p, has_header=False)\npl.scan_parquet(p, glob=True)\n") \
+        == ["1: pl.read_parquet", "2: pl.scan_csv", "3: pl.scan_parquet"]
+    assert polars_globbing("pl.read_parquet(p, glob=False)\npl.scan_ndjson(\n    p,\n    glob=False)\n") == []
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_polars_reader_of_redress_reads_the_path_it_is_given(path):
+    assert polars_globbing(path.read_text(encoding="utf-8")) == [], "say glob=False (a path is not a pattern)"
