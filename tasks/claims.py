@@ -68,7 +68,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ClaimsF
     staged = ctx.work_dir / f"claims-{f.sha256[:16]}.parquet"
     rows = io.stage(io.claims_frame(f.path, ctx.work_dir), staged)
     with connect(ctx.warehouse) as con:
-        create_claims_staging(con, staged, policy.timezone, policy.claim_deadline)
+        create_claims_staging(con, staged, policy.timezone, policy.claim_deadline, max_attempts=policy.max_attempts)
     checked = check(ctx, "claims_staging", "claims_staging", label=f"claims_staging-{f.name}", held=EVERY_REASON)
     failures = failing_rows_of(ctx.warehouse, checked)
     claimed_at = datetime.now(timezone.utc)

@@ -14,7 +14,7 @@ import duckdb
 
 from redress import sql, vocabulary
 from redress.inbox.streaming import ts
-from redress.rules.payments import RUN_ORDER
+from redress.rules.payments import LEDGER_SQL, RUN_ORDER, bank_returns_sql
 
 # First failing rule decides, so a rejected row has exactly one reason: a malformed row
 # (one the reader could not split into the header's fields: a CSV row with more fields
@@ -49,13 +49,22 @@ FUTURE_TOLERANCE = timedelta(days=1)
 # mistyped by customer service, the plan rejected, could never be corrected (a claim
 # for the right one was nothing_to_claim, and every later plan paid the wrong one); and
 # a claimed transfer returned could be sent again only to the account that returned it.
-# A SQL fragment (a CTE `unsent`, customer_id) over the warehouse's claims, ledger and runs.
+# Not when the transfers that came back reach max_attempts (redress/rules/payments.py
+# bank_returns, as the run's disburse will count them): the run then holds the money on
+# `claim` again, and a claim that cancelled nothing would read as applied while nothing
+# went to its account (found by the next review); it is nothing_to_claim, and the person's
+# next claim, once the money is held, is applied as any claim is.
+# A SQL fragment (a CTE `unsent`, customer_id; one ? parameter: max_attempts) over the
+# warehouse's claims, ledger and runs.
 _UNSENT_CLAIMS = f"""
+            ledger_seq AS ({LEDGER_SQL}),
+            returns_counted AS ({bank_returns_sql("ledger_seq")}),
             unsent AS (
                 SELECT c.customer_id
                 FROM (SELECT customer_id, arg_max(run_id, (claimed_at, run_id)) AS run_id FROM claims GROUP BY ALL) c
                 JOIN ({RUN_ORDER}) claimed USING (run_id)
-                WHERE NOT EXISTS (
+                LEFT JOIN returns_counted r USING (customer_id)
+                WHERE coalesce(r.bank_returns, 0) < ? AND NOT EXISTS (
                     SELECT 1 FROM ledger l JOIN ({RUN_ORDER}) sent ON sent.run_id = l.run_id
                     WHERE l.customer_id = c.customer_id AND l.rail = {vocabulary.sql_literal(vocabulary.BANK_TRANSFER)}
                       AND l.status IN {vocabulary.sql_list(vocabulary.LIVE_STATUSES)} AND sent.seq >= claimed.seq))"""
@@ -72,7 +81,7 @@ CLAIM_RULES = {
 
 
 def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone: str,
-                          deadline: date | None, checked_at: datetime | None = None) -> None:
+                          deadline: date | None, checked_at: datetime | None = None, max_attempts: int = 3) -> None:
     """claims_staging: one claims file staged as text (Parquet at `staged`, from
     redress.inbox.claims_frame: row_number, reference_code, bank_code, bank_account,
     verified_at, verified_by, bank_account_digits, bank_valid, malformed, as_written),
@@ -81,7 +90,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
     unknown), `verified_at_ts`
     (TIMESTAMPTZ; a time without an offset is in the policy's `timezone`), `held_amount`
     (won held on `claim` for the person: issued payments on that rail) and one boolean per
-    CLAIM_RULES key (true only for the row's first failing rule). `deadline`: the policy's
+    CLAIM_RULES key (true only for the row's first failing rule). `max_attempts`: the
+    policy's payout.max_attempts (`_UNSENT_CLAIMS`). `deadline`: the policy's
     payout.claim_deadline (None: no deadline). `checked_at`: the time the claims are
     checked at (aware; None: now): a verified_at more than FUTURE_TOLERANCE after it,
     or more than FUTURE_TOLERANCE before the run that gave the code (the earlier of its
@@ -140,7 +150,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                    verified_at, verified_by, malformed, verified_at_ts, customer_id, held_amount,
                    {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}
             FROM ruled ORDER BY row_number
-        """, [sql.file_path(staged), checked_at + FUTURE_TOLERANCE, FUTURE_TOLERANCE, deadline, deadline])
+        """, [sql.file_path(staged), max_attempts, checked_at + FUTURE_TOLERANCE, FUTURE_TOLERANCE, deadline, deadline])
     finally:
         # verified_at_ts::DATE above is the policy timezone's date; the warehouse is UTC.
         con.execute("SET TimeZone = 'UTC'")

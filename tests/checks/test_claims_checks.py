@@ -215,13 +215,18 @@ def test_a_row_with_a_stray_quote_is_malformed_and_its_code_blocks_the_sound_one
 
 # A claimant's transfers since their latest claim (applied in run R2; R1 before it, R3
 # after): what decides whether a later claim corrects the account or has nothing to claim.
-SINCE_THE_CLAIM = {
-    "NONEAAAA": ([], None),                                                  # plan rejected: nothing sent
-    "SENTAAAA": ([("R2", "issued")], vocabulary.NOTHING_TO_CLAIM),           # on its way
-    "PAIDBBBB": ([("R3", "settled")], vocabulary.NOTHING_TO_CLAIM),          # paid
-    "BACKAAAA": ([("R2", "returned")], None),                                # returned by the bank
-    "BACKBBBB": ([("R2", "returned"), ("R3", "issued")], vocabulary.NOTHING_TO_CLAIM),  # sent again
-    "OLDAAAAA": ([("R1", "settled")], None),                                 # before the claim: another sending
+SINCE_THE_CLAIM = {  # code: transfers since (issued in run, status, run that applied its result), reason
+    "NONEAAAA": ([], None),                                                        # plan rejected: nothing sent
+    "SENTAAAA": ([("R2", "issued", "R2")], vocabulary.NOTHING_TO_CLAIM),           # on its way
+    "PAIDBBBB": ([("R3", "settled", "R4")], vocabulary.NOTHING_TO_CLAIM),          # paid
+    "BACKAAAA": ([("R2", "returned", "R3")], None),                                # returned by the bank
+    "BACKBBBB": ([("R2", "returned", "R3"), ("R3", "issued", "R3")], vocabulary.NOTHING_TO_CLAIM),  # sent again
+    "OLDAAAAA": ([("R1", "settled", "R2")], None),                                 # before the claim
+    "TWOAAAAA": ([("R2", "returned", "R3"), ("R3", "returned", "R4")], None),       # returned twice: sent again
+    # returned max_attempts (3) times: the run holds the money on claim again, so a claim
+    # that cancels nothing would change nothing (found by review): nothing to claim yet
+    "MAXAAAAA": ([("R2", "returned", "R3"), ("R3", "returned", "R4"), ("R4", "returned", "R5")],
+                 vocabulary.NOTHING_TO_CLAIM),
 }
 
 
@@ -230,10 +235,11 @@ def test_a_later_claim_corrects_the_account_exactly_while_nothing_was_sent_since
     payments was nothing_to_claim even when nothing had been sent to the claimed account
     (its plan rejected for a mistyped account), so the account could never be corrected.
     Now a later claim applies exactly when no bank transfer is issued or settled in the
-    latest claim's run or after it (by the runs' order); else nothing_to_claim."""
+    latest claim's run or after it (by the runs' order) and fewer than max_attempts came
+    back; else nothing_to_claim."""
     path = claims_warehouse(tmp_path, [("HELDAAAA", *GOOD)])
     with connect(path) as con:
-        for n, run in enumerate(("R1", "R2", "R3")):
+        for n, run in enumerate(("R1", "R2", "R3", "R4", "R5")):
             con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
                         "VALUES (?, ?, '2025-12-01', '{}', 'pol', 'x', 'succeeded')",
                         [run, datetime(2025, 12, 1 + n, tzinfo=timezone.utc)])
@@ -246,14 +252,14 @@ def test_a_later_claim_corrects_the_account_exactly_while_nothing_was_sent_since
             con.execute("INSERT INTO claims VALUES (?, ?, '004', '1111111111', ?, 'CS1', 10000, 'f', 1, 'R2', ?)",
                         [code, customer, datetime(2025, 12, 2, tzinfo=timezone.utc),
                          datetime(2025, 12, 2, 1, tzinfo=timezone.utc)])
-            for i, (run, status) in enumerate(sent, start=2):
+            for i, (run, status, back) in enumerate(sent, start=2):
                 con.execute("INSERT INTO ledger VALUES (?, ?, 10000, 'KRW', 'bank_transfer', 'B2', 'pol', ?, ?, ?, "
-                            "NULL, ?)", [f"T-{code}-{i}", customer, run, i, status, run])
+                            "NULL, ?)", [f"T-{code}-{i}", customer, run, i, status, back])
     rows = [(code, *GOOD) for code in SINCE_THE_CLAIM]
     csv = tmp_path / "later.csv"
     csv.write_text(HEADER + "\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
     io.stage(io.claims_frame(csv), tmp_path / "later.parquet")
     with connect(path) as con:
-        create_claims_staging(con, tmp_path / "later.parquet", "Asia/Seoul", DEADLINE, CHECKED_AT)
+        create_claims_staging(con, tmp_path / "later.parquet", "Asia/Seoul", DEADLINE, CHECKED_AT, max_attempts=3)
     assert failing_rows(path, "claims_staging", "claims_staging").rows() == [
         (n, reason) for n, (_, reason) in enumerate(SINCE_THE_CLAIM.values(), start=1) if reason]
