@@ -16,9 +16,10 @@ reader's phone shows as `A`-`Z` and `0`-`9`):
   browsers take for one) and two letters (`bit.ly/abc`, `evil-example.com`, `쿠팡.한국`);
   so `food_delivery`, `v1.2` or `Coupang Inc.` are not links;
 - an email address: `@` between word characters;
-- a phone number: 7 digits or more, each at most five separators (spaces, hyphens,
-  dots, slashes, tildes, middle dots, parentheses: `010 - 9999 - 9999`, `010/9999/9999`,
-  `010·9999·9999`) from the next, an optional `+` first: the fewest digits a Korean number
+- a phone number: 7 digits or more, each at most five separators (any character but a
+  letter, a digit, `_` or a comma, and the letters typed as dashes and dots: `010 - 9999
+  - 9999`, `010/9999/9999`, `010·9999·9999`, `010ㆍ9999ㆍ9999`, `010〜9999〜9999`) from
+  the next, an optional `+` first: the fewest digits a Korean number
   has (a local 123-4567); a year (`2025`) or an amount with commas (`50,000`) is not
   one. The official phone, and the same digits spelt otherwise, are allowed;
 - an unprintable character (redress/rules/printable.py): a zero-width space or a
@@ -36,7 +37,13 @@ from redress.characters import nfkc
 from redress.rules.printable import first_unprintable
 
 _DOT = r"[.\u3002]"  # NFKC has made U+FF0E and U+FF61 into one of these
-_SEPARATOR = r"[\s()\-\u2010-\u2015\u2212./~\u00b7\u30fb]"
+# Any character that is neither a letter, a digit nor `_` (kept for ids such as
+# `order_2025_06_24`), nor the comma of an amount (`1,234,567`); and the letters people
+# type as a dash or a dot between digits on Korean and Japanese keyboards: ㅡ, ㆍ (as NFKC
+# leaves them, U+1173, U+119E, and as typed), ー, 一. Found by review: only a list of
+# ASCII and two middle dots was taken, and `010ㆍ9999ㆍ9999`, `010•9999•9999`,
+# `010〜9999〜9999`, `010∕9999∕9999`, `010|9999|9999` passed.
+_SEPARATOR = r"(?:[^\w,]|[\u1173\u3161\u119e\u318d\u30fc\u4e00])"
 _LINK = re.compile(
     rf"[^\W_][\w+.-]*:/|\b(?:mailto|tel|sms|smsto|callto|javascript|data|file|intent):"
     rf"|\bwww\d*{_DOT}|\d{{1,3}}(?:{_DOT}\d{{1,3}}){{3}}|[^\W_]{_DOT}[^\W\d_]{{2}}",

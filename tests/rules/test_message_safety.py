@@ -56,6 +56,11 @@ def test_ordinary_texts_and_the_official_phone_pass(text):
     ("010/9999/9999", "a phone number '010/9999/9999'"),
     ("010·9999·9999", "a phone number '010·9999·9999'"),
     ("010~9999~9999", "a phone number '010~9999~9999'"),
+    # found by the next review: separators beyond a list (keyboard middle dots, bullets,
+    # slash and tilde look-alikes, ASCII punctuation)
+    *((f"010{s}9999{s}9999", "a phone number '010")  # named as NFKC reads it (ㆍ as U+119E)
+      for s in ("\u318d", "\u2022", "\u2219", "\u22c5", "\u2027", "\u2e31", "\u2044", "\u2215", "\u29f8",
+                "\u301c", "\u223c", "\u02dc", ":", "*", "#", "|", "\u3161", "\u30fc")),
     ("evil\u200b.com", "an unprintable character U+200B"),  # shown as evil.com
     ("Coupang\u202e", "an unprintable character U+202E"),
     ("Coupang\nbit", "an unprintable character U+000A"),
