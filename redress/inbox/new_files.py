@@ -29,16 +29,20 @@ def record(con, f: io.InboxFile, ctx: RunContext, status: str, reason=None, rows
     if status not in (ACCEPTED, DUPLICATE_FILE):
         quarantine.add_file(con, ctx.run_id, f.kind, f.sha256, f.name,
                             status if status != REJECTED else REJECTED_FILE, reason)
-    return FileRead(kind=f.kind, file_name=f.name, file_sha256=f.sha256, status=status, rows_read=rows)
+    return FileRead(kind=f.kind, file_name=f.name, file_sha256=f.sha256, status=status, rows_read=rows,
+                    detail=reason if status == DUPLICATE_FILE else None)
 
 
-def _duplicate(f: io.InboxFile, earlier: str | None) -> str:
-    """Why `f` is a duplicate_file, naming the file first read with its content. A
-    customers snapshot dropped again to go back to it (found by review: a bad snapshot
-    undone so stayed current, with no word why): the SPEC skips content seen before, so
-    the reason says how to make it current again."""
-    said = f"same content as {earlier}, seen before" if earlier else "same content as a file seen before"
-    if f.kind == "customers":
+def _duplicate(f: io.InboxFile, earlier: tuple[str, str] | None) -> str:
+    """Why `f` is a duplicate_file, naming the file first read with its content (`earlier`:
+    its name and status; None when no record names it). A customers snapshot accepted
+    before and dropped again to go back to it (found by review: a bad snapshot undone so
+    stayed current, with no word why): the SPEC skips content seen before, so the reason
+    says how to make it current again."""
+    if earlier is None:
+        return "same content as a file seen before"
+    said = f"same content as {earlier[0]} ({earlier[1]}), seen before"
+    if f.kind == "customers" and earlier[1] == ACCEPTED:
         said += ("; a snapshot is read once, so to make it current again drop a copy saved anew (any change of its "
                  "bytes: a re-export, a line added at the end)")
     return said
@@ -86,7 +90,10 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
         recorded = con.execute("SELECT kind, file_sha256, file_name, status FROM ingested_files WHERE kind IN "
                                "(SELECT unnest(?::VARCHAR[])) ORDER BY ingested_at DESC, file_name DESC",
                                [list(kinds)]).fetchall()
-    first_name = {(kind, sha): name for kind, sha, name, _ in recorded}  # the earliest read under that content
+    # The earliest file read under each content, with what became of it: the one a duplicate names
+    first = {(kind, sha): (name, status) for kind, sha, name, status in recorded if status != UNREADABLE_FILE}
+    first_unreadable = {(kind, sha, io.format_of(name)): (name, status) for kind, sha, name, status in recorded
+                        if status == UNREADABLE_FILE}
     seen_files = {(kind, sha, name) for kind, sha, name, _ in recorded}
     seen_content = {(kind, sha) for kind, sha, name, status in recorded if status != UNREADABLE_FILE}
     seen_unreadable = {(kind, sha, io.format_of(name)) for kind, sha, name, status in recorded
@@ -97,7 +104,8 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
         progress.step(stage, "reading files", done, len(new))
         if (f.kind, f.sha256) in seen_content or (f.kind, f.sha256, io.format_of(f.name)) in seen_unreadable:
             with connect(ctx.warehouse) as con:
-                entries.append(record(con, f, ctx, DUPLICATE_FILE, _duplicate(f, first_name.get((f.kind, f.sha256)))))
+                earlier = first.get((f.kind, f.sha256)) or first_unreadable.get((f.kind, f.sha256, io.format_of(f.name)))
+                entries.append(record(con, f, ctx, DUPLICATE_FILE, _duplicate(f, earlier)))
             _log_file(logger, f, entries[-1])
             continue
         try:
@@ -111,6 +119,7 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
             try:
                 entries.append(load(f))
                 seen_content.add((f.kind, f.sha256))
+                first.setdefault((f.kind, f.sha256), (f.name, entries[-1].status))
             except io.FileRejected:
                 # What was refused must be the content the sha256 names: a file cut short
                 # or rewritten while it was read is not recorded as refused (its sha256
@@ -126,8 +135,10 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
                 entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
             if rejected.reason == UNREADABLE_FILE:
                 seen_unreadable.add((f.kind, f.sha256, io.format_of(f.name)))
+                first_unreadable.setdefault((f.kind, f.sha256, io.format_of(f.name)), (f.name, rejected.reason))
             else:
                 seen_content.add((f.kind, f.sha256))
+                first.setdefault((f.kind, f.sha256), (f.name, rejected.reason))
         except io.FileChanged as exc:  # nothing was written for it: a later run reads it whole
             entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
             continue
@@ -142,7 +153,8 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
 def _log_file(logger, f: io.InboxFile, entry: FileRead) -> None:
     """One line per file met, in one form whatever became of it: a duplicate too."""
     rows = "no rows read" if entry.rows_read is None else f"{entry.rows_read:,} rows"
-    logger.info("%s/%s: %s (%s)", f.kind, escape.terminal(f.name), entry.status, rows)
+    said = f": {escape.terminal(entry.detail)}" if entry.status == DUPLICATE_FILE and entry.detail else ""
+    logger.info("%s/%s: %s (%s)%s", f.kind, escape.terminal(f.name), entry.status, rows, said)
 
 
 def evidence_gone(evidence: list[tuple], listed: list[tuple[str, str, str | None]]) -> tuple[str, ...]:

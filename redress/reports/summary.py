@@ -20,7 +20,7 @@ from redress.reports.facts import RunFacts
 from redress.reports.reconciliation import live_krw, past_claim_deadline
 from redress.rules.fund_cap import fund_cap
 from redress.results import DisburseResult, RunSummary, TreasuryDay
-from redress.vocabulary import ACCEPTED, CLAIM, HANDLED, NOT_READ, PASSED, STOPPED, reason_text
+from redress.vocabulary import ACCEPTED, CLAIM, DUPLICATE_FILE, HANDLED, NOT_READ, PASSED, STOPPED, reason_text
 
 NO_FIGURES = Markdown("No figures: the run stopped before this stage finished.")
 
@@ -114,8 +114,9 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
     if summary.ingest is not None:
         # a file not read says why (a link, still being copied in): no other line of the summary does
         files = [{"kind": f.kind, "file_name": f.file_name, "rows": f.rows_read,
-                  "status": f"{f.status}: {f.detail}" if f.detail and (f.status == NOT_READ or f.kind == "customers"
-                                                                       and f.status == ACCEPTED) else f.status}
+                  "status": f"{f.status}: {f.detail}" if f.detail and (f.status in (NOT_READ, DUPLICATE_FILE)
+                                                                       or f.kind == "customers" and f.status == ACCEPTED)
+                  else f.status}
                  for f in summary.files_read()]
     else:
         files = [asdict(f) for f in facts.files] if facts is not None else []

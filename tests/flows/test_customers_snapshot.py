@@ -98,11 +98,21 @@ def test_an_earlier_snapshot_dropped_again_says_how_to_make_it_current(tmp_path)
          HEADER + GOOD.replace(",false,bank_transfer,004,", ",true,bank_transfer,004,"))
     remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     drop(data / "inbox" / "customers" / "snap-revert.csv", HEADER + GOOD)
-    remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 3))
-    assert q(data, "SELECT status, reason FROM ingested_files WHERE file_name = 'snap-revert.csv'") == [
-        ("duplicate_file", "same content as snap-a.csv, seen before; a snapshot is read once, so to make it current "
-                           "again drop a copy saved anew (any change of its bytes: a re-export, a line added at the "
-                           "end)")]
+    drop(data / "inbox" / "customers" / "snap-revert-too.csv", HEADER + GOOD)
+    drop(data / "inbox" / "customers" / "snap-bad.csv", HEADER + GOOD + GOOD)  # B1 twice: rejected
+    drop(data / "inbox" / "customers" / "snap-bad-again.csv", HEADER + GOOD + GOOD)
+    third = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 3))
+    hint = ("same content as snap-a.csv (accepted), seen before; a snapshot is read once, so to make it current "
+            "again drop a copy saved anew (any change of its bytes: a re-export, a line added at the end)")
+    assert q(data, "SELECT file_name, status, reason FROM ingested_files WHERE run_id = ? ORDER BY file_name",
+             [third["run_id"]]) == [
+        ("snap-bad-again.csv", "duplicate_file", "same content as snap-bad.csv (rejected), seen before"),
+        ("snap-bad.csv", "rejected", "6 failure(s): duplicate_customer_id"),
+        ("snap-revert-too.csv", "duplicate_file", hint),
+        ("snap-revert.csv", "duplicate_file", hint)]
+    # said where the person who dropped it looks: the run's summary
+    summary = (data / "reports" / third["run_id"] / "summary.md").read_text(encoding="utf-8")
+    assert "| customers | snap-revert.csv | duplicate_file: same content as snap-a.csv (accepted)" in summary
     assert q(data, "SELECT is_test FROM customers WHERE customer_id = 'B1'") == [(True,)]
     drop(data / "inbox" / "customers" / "snap-revert-2.csv", HEADER + GOOD + "\n")
     remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 4))

@@ -87,8 +87,11 @@ def test_no_log_message_holds_a_python_repr_and_numbers_have_separators(runs):
 def test_the_duplicate_file_is_logged_like_the_others(runs):
     _, named = runs
     files = [m for m in _logs(named[0][1]) if re.match(r"(customers|scope)/", m)]
-    assert f"scope/{RESENT}: duplicate_file (no rows read)" in files
-    assert all(re.fullmatch(r"(customers|scope)/\S+: [a-z_]+ \((no rows read|[\d,]+ rows)\)", m) for m in files), files
+    # and says which file it repeats (found by review: the reason was in the warehouse only)
+    assert (f"scope/{RESENT}: duplicate_file (no rows read): same content as scope_01_initial.csv (accepted), "
+            "seen before") in files
+    assert all(re.fullmatch(r"(customers|scope)/\S+: [a-z_]+ \((no rows read|[\d,]+ rows)\)(: same content as .*)?", m)
+               for m in files), files
 
 
 def test_the_ingest_step_is_a_progress_artifact_at_100_percent(runs):
