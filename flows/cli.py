@@ -240,6 +240,9 @@ def cmd_serve(args, settings) -> int:
     from redress.settings import check_settings
 
     check_settings(settings)  # every run needs them; refused before anything is registered
+    from redress.warehouse.runs import check_policy_id
+
+    check_policy_id(data_dir, load_policy(policy_file))  # every run would be refused
     _print(f"serving {data_dir} with {policy_file.name}: inbox checked every minute, "
           f"daily run at {daily_at:%H:%M} {load_policy(policy_file).timezone}; Ctrl-C stops")
     serve(data_dir, policy_file, daily_at)

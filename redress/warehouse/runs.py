@@ -133,21 +133,35 @@ def refuse_run_start(con, policy: Policy, run_date: date) -> None:
         raise RedressError(refused)
 
 
-def check_run_start(data_dir: Path, policy: Policy, run_date: date) -> None:
-    """refuse_run_start before a command starts Prefect (seconds saved on a typo), reading
-    the warehouse without writing; one that cannot be read so (another process's, an
-    earlier version's without `runs`) counts no earlier run here: the run judges it again
-    under the folder's lock."""
-    latest, reused = None, None
+def _read_runs(data_dir: Path, policy: Policy) -> tuple[tuple[str, date] | None, str | None]:
+    """(_latest_run, _policy_id_reused) of the folder's warehouse, read without writing;
+    (None, None) when it cannot be read so (none yet, another process's, an earlier
+    version's without `runs`): the run judges again under the folder's lock."""
     if warehouse.path(data_dir).is_file():
         try:
             with connect(warehouse.path(data_dir), read_only=True) as con:
-                latest, reused = _latest_run(con), _policy_id_reused(con, policy)
+                return _latest_run(con), _policy_id_reused(con, policy)
         except (RedressError, duckdb.Error):
             pass
+    return None, None
+
+
+def check_run_start(data_dir: Path, policy: Policy, run_date: date) -> None:
+    """refuse_run_start before a command starts Prefect (seconds saved on a typo), reading
+    the warehouse without writing (`_read_runs`)."""
+    latest, reused = _read_runs(data_dir, policy)
     refused = run_date_refusal(run_date, latest, policy.today(), policy.timezone) or reused
     if refused is not None:
         raise RedressError(refused)
+
+
+def check_policy_id(data_dir: Path, policy: Policy) -> None:
+    """RedressError (one line) when `policy` reuses the id of one that paid here under
+    other rules (`_policy_id_reused`), read without writing: for `redress serve`, whose
+    every run would be refused, before it registers anything."""
+    reused = _read_runs(data_dir, policy)[1]
+    if reused is not None:
+        raise RedressError(reused)
 
 
 def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) -> RunContext:

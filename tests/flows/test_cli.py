@@ -144,6 +144,31 @@ def test_a_run_date_that_goes_back_or_lies_past_tomorrow_is_refused_before_prefe
     assert (tmp_path / "warehouse.duckdb").read_bytes() == before
 
 
+def test_serve_refuses_a_changed_policy_under_a_used_id_before_registering_anything(tmp_path, monkeypatch, capsys):
+    """Found by review: `redress serve` checked the policy file and the settings but not
+    its id, so it registered its schedules and every run it started was refused."""
+    from datetime import date
+
+    import flows.service
+    from flows.cli import main
+    from redress.warehouse import connect
+
+    for kind in ("customers", "scope"):
+        (tmp_path / "inbox" / kind).mkdir(parents=True)
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, "
+                    "policy_rules_sha256, outcome) VALUES ('R20251205-001', now(), ?, '{}', 'coupang-2025-v1', 'x', "
+                    "'other', 'succeeded')", [date(2025, 12, 5)])
+        con.execute("INSERT INTO batches VALUES ('b', 'voucher', 'KRW', ?, 1, 1, 'coupang-2025-v1', 'R20251205-001', "
+                    "now(), 'outbox/batches/b')", [date(2025, 12, 5)])
+    monkeypatch.setenv("REDRESS_HMAC_KEY", "k" * 32)
+    monkeypatch.setattr(flows.service, "server_error", lambda: None)
+    monkeypatch.setattr(flows.service, "serve", lambda *a: pytest.fail("served, registering its schedules"))
+    assert main(["--data-dir", str(tmp_path), "serve"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has policy.id 'coupang-2025-v1', which run R20251205-001 stamped on its payments" in err[0]
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("command", ["run", "approve"])
 def test_a_command_on_a_locked_folder_is_refused_before_prefect_starts(tmp_path, prefect_home, command):
