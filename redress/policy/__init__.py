@@ -80,7 +80,10 @@ class Policy:
 # The tables of a policy file that decide who is owed what and by which rail: a payment's
 # policy id names them (redress/warehouse/runs.py refuses a changed one under a used id).
 # [disbursement] (batching, value dates, the daily cash cap, approval) and [notice] (the
-# messages' texts) decide when and how, and comments nothing.
+# messages' texts) decide when and how, and comments nothing. Hashed as validated, values
+# left at their defaults out: a key a later version adds, with a default, leaves the hash
+# of a file that does not set it unchanged (found by review: else every folder that paid
+# would refuse its own policy after an upgrade).
 RULE_TABLES = ("policy", "breach", "eligibility", "categories", "tiers", "budget", "payout")
 
 
@@ -124,7 +127,7 @@ def _checked(raw: bytes, name: str, resolved: Path) -> Policy:
         official_phone=f.notice.official_phone, sender=f.notice.sender.strip(),
         sha256=hashlib.sha256(raw).hexdigest(), path=resolved,
         require_approval=f.disbursement.require_approval,
-        rules_sha256=hashlib.sha256(json.dumps(f.model_dump(mode="json", include=set(RULE_TABLES)),
+        rules_sha256=hashlib.sha256(json.dumps(f.model_dump(mode="json", include=set(RULE_TABLES), exclude_defaults=True),
                                                sort_keys=True).encode()).hexdigest(),
     )
 

@@ -529,6 +529,8 @@ def test_every_zone_a_policy_may_name_is_one_duckdb_and_polars_know():
     (("max_batch_items  = 50000", "max_batch_items  = 40000"), True),
     (('sender = "Coupang"', 'sender = "Coupang Corp"'), True),             # [notice]: the messages' words
     (("[policy]", "# reviewed again\n[policy]"), True),                    # a comment
+    # a key left out that holds its default (as a key a later version adds would be)
+    (('claim_deadline = ""                 # after this date held claims are unclaimed; empty: none\n', ""), True),
 ])
 def test_the_rules_hash_changes_exactly_with_what_decides_amounts_and_rails(tmp_path, change, same_rules):
     """policy.rules_sha256, which a policy id must keep once it has paid
