@@ -92,8 +92,11 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
     if over is not None and over.height:
         # SPEC "Ledger": an overpayment is listed as an exception in the run report. Who,
         # by customer id, is personal data: beside the review list, not in reports/.
+        # `above_entitlement`: held and paid out together; the summary's "overpaid" is the
+        # paid-out part alone (`paid_out_above`), so the sum is not named the same
         ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
-        written += outbox.write_table(over, ctx.quarantine_dir, OVERPAYMENTS_STEM)
+        written += outbox.write_table(over.rename({"overpaid": "above_entitlement"}), ctx.quarantine_dir,
+                                      OVERPAYMENTS_STEM)
     page = _write_page(ctx, summary.validate.destinations if summary.validate else None,
                        summary.disburse.treasury if summary.disburse else (), facts, more, recon, records, error)
     written.append(ctx.report_dir / run_report.PAGE)

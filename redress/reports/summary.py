@@ -24,8 +24,9 @@ from redress.vocabulary import ACCEPTED, CLAIM, DUPLICATE_FILE, HANDLED, NOT_REA
 
 NO_FIGURES = Markdown("No figures: the run stopped before this stage finished.")
 
-# quarantine/<run_id>/overpayments.csv and .parquet: customer_id, entitled, paid, overpaid,
-# held_above, paid_out_above (KRW), by customer_id (redress/rules/payments.py `overpayments`).
+# quarantine/<run_id>/overpayments.csv and .parquet: customer_id, entitled, paid,
+# above_entitlement, held_above, paid_out_above (KRW), by customer_id
+# (redress/rules/payments.py `overpayments`, whose `overpaid` is above_entitlement).
 OVERPAYMENTS_STEM = "overpayments"
 
 # What each file a run writes beside or for its summary is, by its name.

@@ -103,7 +103,7 @@ def test_revisions_pay_what_is_owed_and_never_twice(tmp_path):
     # beside the review list, which holds personal data, and linked from the summary
     listed = pl.read_csv(data / "quarantine" / s["run_id"] / "overpayments.csv")
     assert listed.rows() == [("C1", 15000, 30000, 15000, 0, 15000), ("C4", 15000, 30000, 15000, 15000, 0)]
-    assert listed.columns == ["customer_id", "entitled", "paid", "overpaid", "held_above", "paid_out_above"]
+    assert listed.columns == ["customer_id", "entitled", "paid", "above_entitlement", "held_above", "paid_out_above"]
     assert pl.read_parquet(data / "quarantine" / s["run_id"] / "overpayments.parquet").equals(listed)
     assert f"quarantine/{s['run_id']}/overpayments.csv" in text and "`overpayments.csv`" in text
     assert not list((data / "reports").rglob("overpayments*"))
