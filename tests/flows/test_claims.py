@@ -59,6 +59,16 @@ def drop_claims(data: Path, name: str, rows: list[tuple[str, ...]]) -> None:
     (data / "inbox" / "claims" / name).write_text(CLAIMS_HEADER + "".join(",".join(r) + "\n" for r in rows))
 
 
+def issued_transfer_account(data: Path, customer: str) -> tuple[str, str]:
+    """(bank_code, bank_account) of the customer's one issued bank transfer, as its batch
+    folder's payments.csv gives it to the bank."""
+    (batch_id,), = q(data, "SELECT batch_id FROM ledger WHERE customer_id = ? AND rail = 'bank_transfer' "
+                           "AND status = 'issued'", [customer])
+    rows = pl.read_csv(data / "outbox" / "batches" / batch_id / "payments.csv", infer_schema=False)
+    [account] = rows.filter(pl.col("customer_id") == customer).select("bank_code", "bank_account").rows()
+    return account
+
+
 def drop_returns(data: Path, name: str, payment_id: str) -> None:
     (data / "inbox" / "returns" / name).write_text(f"payment_id,status,reason\n{payment_id},returned,account closed\n")
 
@@ -238,10 +248,7 @@ def test_a_claim_planned_under_approval_and_rejected_is_planned_again_to_the_cla
     assert main(["--data-dir", str(data), "approve", second["run_id"], "--by", "Kim"]) == 0
     assert q(data, "SELECT rail, status, attempt, amount FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
         ("claim", "cancelled", 1, 50000), ("bank_transfer", "issued", 2, 50000)]
-    (batch_id,), = q(data, "SELECT batch_id FROM ledger WHERE customer_id = 'C1' AND rail = 'bank_transfer'")
-    rows = pl.read_csv(data / "outbox" / "batches" / batch_id / "payments.csv", infer_schema=False)
-    assert rows.filter(pl.col("customer_id") == "C1").select("bank_code", "bank_account").rows() == [
-        ("004", "12345678901")]
+    assert issued_transfer_account(data, "C1") == ("004", "12345678901")
     assert_paid_exactly_once(data)
 
 
@@ -267,10 +274,7 @@ def test_a_later_claim_corrects_the_account_while_the_claimed_money_has_not_gone
     assert main(["--data-dir", str(data), "approve", second["run_id"], "--by", "Kim"]) == 0
     assert q(data, "SELECT rail, status, attempt, amount FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
         ("claim", "cancelled", 1, 50000), ("bank_transfer", "issued", 2, 50000)]
-    (batch_id,), = q(data, "SELECT batch_id FROM ledger WHERE customer_id = 'C1' AND rail = 'bank_transfer'")
-    rows = pl.read_csv(data / "outbox" / "batches" / batch_id / "payments.csv", infer_schema=False)
-    assert rows.filter(pl.col("customer_id") == "C1").select("bank_code", "bank_account").rows() == [
-        ("004", "2222222222")]
+    assert issued_transfer_account(data, "C1") == ("004", "2222222222")
     # the transfer has gone out: a claim now has nothing to claim, and changes nothing
     drop_claims(data, "claims_3.csv", [(code, "088", "3333333333", "2025-12-04T10:00", "CS042")])
     ledger_before = q(data, "SELECT * FROM ledger ORDER BY payment_id")
@@ -297,10 +301,7 @@ def test_a_claimed_transfer_returned_is_sent_again_to_the_account_of_a_later_cla
     assert q(data, "SELECT rail, status, attempt, amount FROM ledger WHERE customer_id = 'C1' ORDER BY attempt") == [
         ("claim", "cancelled", 1, 50000), ("bank_transfer", "returned", 2, 50000),
         ("bank_transfer", "issued", 3, 50000)]
-    (batch_id,), = q(data, "SELECT batch_id FROM ledger WHERE customer_id = 'C1' AND status = 'issued'")
-    rows = pl.read_csv(data / "outbox" / "batches" / batch_id / "payments.csv", infer_schema=False)
-    assert rows.filter(pl.col("customer_id") == "C1").select("bank_code", "bank_account").rows() == [
-        ("088", "2222222222")]
+    assert issued_transfer_account(data, "C1") == ("088", "2222222222")
     assert_paid_exactly_once(data)
 
 
