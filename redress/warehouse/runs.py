@@ -126,7 +126,7 @@ def refuse_run_start(con, policy: Policy, run_date: date) -> None:
     """RedressError (one line) when no run under `policy` may be dated `run_date` in this
     warehouse (redress/rules/plans.py run_date_refusal: before its latest-dated run, or
     more than a day after today where `policy` pays), or `policy` reuses the id of a
-    policy that paid with other content (`_policy_id_reused`)."""
+    policy that paid under other rules (`_policy_id_reused`)."""
     refused = (run_date_refusal(run_date, _latest_run(con), policy.today(), policy.timezone)
                or _policy_id_reused(con, policy))
     if refused is not None:
