@@ -19,7 +19,9 @@ frame can hold (a Python string from the environment can), are each their own ch
 here, and match no class.
 
     nfkc(text)              -> str: Polars' NFKC form
-    first_in(text, klass)   -> the first character of `text` in a character class, or None
+    first_in(text, klass, surrogates=False)
+                            -> the first character of `text` in a character class (or, asked,
+                               a lone surrogate), or None
 """
 
 from __future__ import annotations
@@ -42,10 +44,16 @@ def nfkc(text: str) -> str:
     return pl.select(pl.lit(text, dtype=pl.String).str.normalize("NFKC")).item()
 
 
-def first_in(text: str, klass: str) -> str | None:
+def first_in(text: str, klass: str, *, surrogates: bool = False) -> str | None:
     """The first character of `text` that the regular-expression character class
     `[klass]` matches, as Rust's regex (Polars) and RE2 (DuckDB) read it (`\\p{Cf}`,
-    `\\p{L}`, `\\x{FDD0}-\\x{FDEF}`...); None when none does. Lone surrogates match no class."""
-    found = [pl.select(pl.lit(part, dtype=pl.String).str.extract(f"([{klass}])", 1)).item()
-             for part in _SURROGATE.split(text)]
-    return next((char for char in found if char is not None), None)
+    `\\p{L}`, `\\x{FDD0}-\\x{FDEF}`...), or, with `surrogates`, a lone surrogate (which no
+    output can carry); None when none does. Lone surrogates match no class."""
+    parts, marks = _SURROGATE.split(text), _SURROGATE.findall(text)
+    for part, mark in zip(parts, [*marks, None]):
+        found = pl.select(pl.lit(part, dtype=pl.String).str.extract(f"([{klass}])", 1)).item()
+        if found is not None:
+            return found
+        if surrogates and mark is not None:
+            return mark
+    return None

@@ -121,8 +121,7 @@ def debtor(settings: Settings) -> Debtor:
         raise RedressError("REDRESS_DEBTOR_NAME is longer than 140 characters, the bank file's limit")
     from redress.characters import first_in  # Polars: not for every command's start
 
-    if (first_in(settings.debtor_name, r"\p{Cc}\p{Cf}\p{Zl}\p{Zp}") is not None
-            or any(0xD800 <= ord(ch) <= 0xDFFF for ch in settings.debtor_name)):  # Cs: no frame holds one
+    if first_in(settings.debtor_name, r"\p{Cc}\p{Cf}\p{Zl}\p{Zp}", surrogates=True) is not None:
         raise RedressError("REDRESS_DEBTOR_NAME holds a control or invisible character: set it as plain text")
     if not re.fullmatch(r"[0-9]{10,16}", account):
         raise RedressError("REDRESS_DEBTOR_ACCOUNT must be 10 to 16 digits (hyphens and spaces allowed)")

@@ -65,9 +65,9 @@ _UNSENT_CLAIMS = f"""
                 JOIN ({RUN_ORDER}) claimed USING (run_id)
                 LEFT JOIN returns_counted r USING (customer_id)
                 WHERE coalesce(r.bank_returns, 0) < ? AND NOT EXISTS (
-                    SELECT 1 FROM ledger l JOIN ({RUN_ORDER}) sent ON sent.run_id = l.run_id
+                    SELECT 1 FROM ledger_seq l
                     WHERE l.customer_id = c.customer_id AND l.rail = {vocabulary.sql_literal(vocabulary.BANK_TRANSFER)}
-                      AND l.status IN {vocabulary.sql_list(vocabulary.LIVE_STATUSES)} AND sent.seq >= claimed.seq))"""
+                      AND l.status IN {vocabulary.sql_list(vocabulary.LIVE_STATUSES)} AND l.issued_seq >= claimed.seq))"""
 
 CLAIM_RULES = {
     "row_malformed": vocabulary.MALFORMED_ROW,

@@ -31,6 +31,7 @@ SPACE = r"\s\x{1C}-\x{1F}"  # inside a character class
 _EDGE = rf"^[{SPACE}\p{{Cf}}]+|[{SPACE}\p{{Cf}}]+$"
 
 
+@functools.lru_cache(maxsize=4096)  # a JSON Lines file's keys are trimmed in three places
 def header_name(name: str) -> str:
     """A column name as given, without the whitespace and invisible format characters
     (a second byte-order mark, a zero-width space) that exports leave at its ends: they

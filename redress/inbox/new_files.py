@@ -90,21 +90,20 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
         recorded = con.execute("SELECT kind, file_sha256, file_name, status FROM ingested_files WHERE kind IN "
                                "(SELECT unnest(?::VARCHAR[])) ORDER BY ingested_at DESC, file_name DESC",
                                [list(kinds)]).fetchall()
-    # The earliest file read under each content, with what became of it: the one a duplicate names
-    first = {(kind, sha): (name, status) for kind, sha, name, status in recorded if status != UNREADABLE_FILE}
-    first_unreadable = {(kind, sha, io.format_of(name)): (name, status) for kind, sha, name, status in recorded
-                        if status == UNREADABLE_FILE}
-    seen_files = {(kind, sha, name) for kind, sha, name, _ in recorded}
-    seen_content = {(kind, sha) for kind, sha, name, status in recorded if status != UNREADABLE_FILE}
-    seen_unreadable = {(kind, sha, io.format_of(name)) for kind, sha, name, status in recorded
+    # Content seen (by kind) and content refused as unreadable (by kind and format), each
+    # with the earliest file read under it and what became of it: the one a duplicate names
+    seen_content = {(kind, sha): (name, status) for kind, sha, name, status in recorded if status != UNREADABLE_FILE}
+    seen_unreadable = {(kind, sha, io.format_of(name)): (name, status) for kind, sha, name, status in recorded
                        if status == UNREADABLE_FILE}
+    seen_files = {(kind, sha, name) for kind, sha, name, _ in recorded}
     new = [f for f in inbox.files if (f.kind, f.sha256, f.name) not in seen_files]
     stage = stage or kinds[0]
     for done, f in enumerate(new):
         progress.step(stage, "reading files", done, len(new))
         if (f.kind, f.sha256) in seen_content or (f.kind, f.sha256, io.format_of(f.name)) in seen_unreadable:
             with connect(ctx.warehouse) as con:
-                earlier = first.get((f.kind, f.sha256)) or first_unreadable.get((f.kind, f.sha256, io.format_of(f.name)))
+                earlier = (seen_content.get((f.kind, f.sha256))
+                           or seen_unreadable.get((f.kind, f.sha256, io.format_of(f.name))))
                 entries.append(record(con, f, ctx, DUPLICATE_FILE, _duplicate(f, earlier)))
             _log_file(logger, f, entries[-1])
             continue
@@ -118,8 +117,7 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
                 raise io.FileRejected(UNREADABLE_FILE, f"{io.NOT_UTF8} (found: {f.text_problem})")
             try:
                 entries.append(load(f))
-                seen_content.add((f.kind, f.sha256))
-                first.setdefault((f.kind, f.sha256), (f.name, entries[-1].status))
+                seen_content.setdefault((f.kind, f.sha256), (f.name, entries[-1].status))
             except io.FileRejected:
                 # What was refused must be the content the sha256 names: a file cut short
                 # or rewritten while it was read is not recorded as refused (its sha256
@@ -134,11 +132,9 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
             with connect(ctx.warehouse) as con:
                 entries.append(record(con, f, ctx, rejected.reason, rejected.detail))
             if rejected.reason == UNREADABLE_FILE:
-                seen_unreadable.add((f.kind, f.sha256, io.format_of(f.name)))
-                first_unreadable.setdefault((f.kind, f.sha256, io.format_of(f.name)), (f.name, rejected.reason))
+                seen_unreadable.setdefault((f.kind, f.sha256, io.format_of(f.name)), (f.name, rejected.reason))
             else:
-                seen_content.add((f.kind, f.sha256))
-                first.setdefault((f.kind, f.sha256), (f.name, rejected.reason))
+                seen_content.setdefault((f.kind, f.sha256), (f.name, rejected.reason))
         except io.FileChanged as exc:  # nothing was written for it: a later run reads it whole
             entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
             continue

@@ -32,8 +32,6 @@ graphemes; DuckDB's length() counts code points too.
 
 from __future__ import annotations
 
-import re
-
 from redress.characters import first_in
 
 MAX_CUSTOMER_ID_CHARS = 140
@@ -56,8 +54,4 @@ def first_unprintable(text: str) -> str | None:
     (redress/characters.py: Python 3.11 takes U+13439-U+1343F, format characters, for
     unassigned ones). A lone surrogate (a Python string can hold one; no output can)
     counts as unprintable too. None when all print."""
-    found = first_in(text, UNPRINTABLE_CHARS)
-    surrogate = re.search("[\ud800-\udfff]", text)
-    if surrogate and (found is None or surrogate.start() < text.index(found)):
-        return surrogate.group()
-    return found
+    return first_in(text, UNPRINTABLE_CHARS, surrogates=True)
