@@ -44,10 +44,11 @@ from redress.inbox import sha256_of
 from redress.rules.notifications import PAID_TEMPLATES
 
 
-RUN_ID = re.compile(r"R(\d{8})-(\d{3,})")
+RUN_ID = re.compile(r"R([0-9]{8})-([0-9]{3,})")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 # <policy>-<YYYYMMDD>-<rail>-<seq> (redress/rules/batches.py): any other folder in outbox/batches
 # (an `archive/` finance made) is not a batch and is neither checked nor restored.
-BATCH_ID = re.compile(r".+-\d{8}-(voucher|bank_transfer|claim)-\d+")
+BATCH_ID = re.compile(r".+-[0-9]{8}-(voucher|bank_transfer|claim)-[0-9]+")
 INDEX = "index"  # outbox/notifications/index/<run_id>.parquet: who each notification row is for
 # A notification file's rows with the person each is for; $1 the file, $2 its index.
 NOTES_WITH_KEYS = """
@@ -130,8 +131,13 @@ def verified_manifest(folder: Path) -> dict:
         files = dict(manifest["files"])
         keys = {k: manifest[k] for k in ("batch_id", "rail", "currency", "value_date", "item_count",
                                          "control_sum", "policy_id", "run_id", "created_at")}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # Absent from the manifests of earlier versions: those runs' rules stay unknown.
+        keys["policy_rules_sha256"] = manifest.get("policy_rules_sha256")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RedressError(f"{where}: unreadable manifest.json ({type(exc).__name__}: {exc}); nothing restored") from None
+    rules = keys["policy_rules_sha256"]
+    if rules is not None and not (isinstance(rules, str) and SHA256.fullmatch(rules)):
+        raise RedressError(f"{where}: manifest.json's policy_rules_sha256 is not a SHA-256; nothing restored")
     if keys["batch_id"] != folder.name:
         raise RedressError(f"{where}: manifest names batch {keys['batch_id']}; nothing restored")
     # A file manager's .DS_Store or Thumbs-like dot-file is not part of the batch.
@@ -196,15 +202,17 @@ def recover_ledger(data_dir: Path) -> dict:
             restored["batches"] += 1
             restored["payments"] += added
             restored["amount"] += m["control_sum"]
-            runs.setdefault(m["run_id"], {"started": m["created_at"], "policy_id": m["policy_id"]})
+            runs.setdefault(m["run_id"], {"started": m["created_at"], "policy_id": m["policy_id"],
+                                          "rules": m["policy_rules_sha256"]})
         for run_id, sources in notes.items():
             restored["notifications"] += notifications.restore(con, NOTES_WITH_KEYS, sources, run_id)
-            runs.setdefault(run_id, {"started": None, "policy_id": ""})
+            runs.setdefault(run_id, {"started": None, "policy_id": "", "rules": None})
         for run_id, info in sorted(runs.items()):
             if run_id in known_runs or not RUN_ID.fullmatch(run_id):
                 continue
             # Recorded so that no new run takes the id (and overwrites its files).
-            runs_table.record_recovered(con, run_id, info["started"], _run_date(run_id), info["policy_id"])
+            runs_table.record_recovered(con, run_id, info["started"], _run_date(run_id), info["policy_id"],
+                                        info["rules"])
             restored["runs"] += 1
         unpaid = _told_of_a_payment_never_found(con)
         if unpaid:

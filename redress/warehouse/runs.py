@@ -106,9 +106,10 @@ def _policy_id_reused(con, policy: Policy) -> str | None:
     made under other rules (redress/policy RULE_TABLES: what decides who is owed what and
     by which rail; SPEC "The policy": one file per version, its id stamped on every
     entitlement, payment and batch: one id, one set of amounts); else None. Runs rebuilt
-    by recover-ledger or recorded by an earlier version, whose rules are unknown, do not
-    count; nor do runs that released nothing (a file changed before it paid anything may
-    keep its id)."""
+    by recover-ledger count by the rules their batches' manifests name; those whose
+    rules are unknown (recorded, or their manifests written, by an earlier version) do
+    not count; nor do runs that released nothing (a file changed before it paid anything
+    may keep its id)."""
     found = one(con.execute("""
         SELECT r.run_id FROM runs r
         WHERE r.policy_id = ? AND r.policy_rules_sha256 <> ?
@@ -250,16 +251,19 @@ def _record_end(ctx: RunContext, outcome: str, summary: RunSummary, error: str |
         )
 
 
-def record_recovered(con, run_id: str, started_at: str | None, run_date: date, policy_id: str) -> None:
+def record_recovered(con, run_id: str, started_at: str | None, run_date: date, policy_id: str,
+                     rules_sha256: str | None) -> None:
     """A run rebuilt from the outbox by `redress recover-ledger` (redress/outbox/recovery.py),
     outcome `recovered`, inside the caller's transaction: recorded so that no new run
     takes its id (and overwrites its files). `started_at`: the first batch's created_at
-    (ISO text), else midnight of the run date."""
+    (ISO text), else midnight of the run date. `rules_sha256`: its batches' manifests'
+    policy_rules_sha256, so that its policy id keeps its rules (`_policy_id_reused`);
+    None when they do not name it (written by an earlier version, or no batch)."""
     con.execute(
-        "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome, error) "
-        "VALUES (?, coalesce(?::TIMESTAMPTZ, ?::DATE::TIMESTAMPTZ), ?, ?, ?, '', 'recovered', "
+        "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, policy_rules_sha256, "
+        "outcome, error) VALUES (?, coalesce(?::TIMESTAMPTZ, ?::DATE::TIMESTAMPTZ), ?, ?, ?, '', ?, 'recovered', "
         "'rebuilt from the outbox by redress recover-ledger')",
-        [run_id, started_at, run_date, run_date, json.dumps({"restored_from": "outbox"}), policy_id])
+        [run_id, started_at, run_date, run_date, json.dumps({"restored_from": "outbox"}), policy_id, rules_sha256])
 
 
 def record_approval(con, run_id: str, *, by: str, note: str | None, at: datetime) -> None:

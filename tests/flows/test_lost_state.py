@@ -9,6 +9,7 @@ copy of that folder.
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 from datetime import date
@@ -160,6 +161,44 @@ def test_recovery_refuses_a_batch_whose_file_changed(folder, cli):
     assert code == 1 and len(err) == 1
     assert victim.parent.name in err[0] and "payments.csv" in err[0] and "SHA-256" in err[0]
     assert not (data / "warehouse.duckdb").exists()  # nothing restored, nothing created
+
+
+def test_a_recovered_warehouse_keeps_the_rules_its_policy_id_paid_under(folder, cli):
+    """A policy id names one set of amounts (SPEC "The policy"): a warehouse rebuilt from
+    the outbox still refuses a changed policy under an id that paid, because each batch's
+    manifest names the rules it was paid under."""
+    data, _ = folder
+    paid_under = q(data, "SELECT DISTINCT policy_id, policy_rules_sha256 FROM runs WHERE run_id IN "
+                         "(SELECT run_id FROM batches)")
+    assert len(paid_under) == 1 and len(paid_under[0][1]) == 64
+    for manifest in (data / "outbox" / "batches").glob("*/manifest.json"):
+        assert json.loads(manifest.read_text())["policy_rules_sha256"] == paid_under[0][1]
+    (data / "warehouse.duckdb").unlink()
+    code, _, err = cli("--data-dir", str(data), "recover-ledger")
+    assert code == 0 and err == []
+    recovered = q(data, LEDGER)
+    assert q(data, "SELECT DISTINCT policy_id, policy_rules_sha256 FROM runs WHERE outcome = 'recovered'") == paid_under
+
+    raised = data.parent / "raised.toml"
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    assert text.count("1 = 50000") == 1
+    raised.write_text(text.replace("1 = 50000", "1 = 60000"), encoding="utf-8")
+    code, _, err = cli("--data-dir", str(data), "run", "--policy", str(raised), "--run-date", "2025-12-02")
+    assert code == 1 and len(err) == 1
+    assert f"policy.id {paid_under[0][0]!r}" in err[0] and "new policy.id" in err[0]
+    assert q(data, LEDGER) == recovered  # refused before anything was read or paid
+
+
+def test_recovery_refuses_a_manifest_naming_rules_that_are_no_hash(folder, cli):
+    data, _ = folder
+    (data / "warehouse.duckdb").unlink()
+    manifest = sorted((data / "outbox" / "batches").iterdir())[0] / "manifest.json"
+    content = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**content, "policy_rules_sha256": "not a hash"}))
+    code, _, err = cli("--data-dir", str(data), "recover-ledger")
+    assert code == 1 and len(err) == 1
+    assert manifest.parent.name in err[0] and "policy_rules_sha256" in err[0]
+    assert not (data / "warehouse.duckdb").exists()
 
 
 def test_recovery_refuses_a_notification_file_without_its_index(folder, cli):
