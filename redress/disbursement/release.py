@@ -74,7 +74,7 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
             meta, value_date=meta["value_date"].isoformat(), currency=policy.currency,
             policy_id=policy.id, run_id=ctx.run_id, created_at=created_at.isoformat(),
             # so that a warehouse rebuilt from the outbox still knows which rules paid
-            # under this policy id (redress/warehouse/runs.py _policy_id_reused)
+            # under this policy id (redress/warehouse/runs.py paid_under_other_rules)
             policy_rules_sha256=policy.rules_sha256,
             **(approval.manifest_fields() if approval else {}),
         )

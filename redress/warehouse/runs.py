@@ -101,10 +101,10 @@ def _latest_run(con) -> tuple[str, date] | None:
     return one(con.execute("SELECT run_id, run_date FROM runs ORDER BY run_date DESC, run_id DESC LIMIT 1"))
 
 
-def _policy_id_reused(con, policy: Policy) -> str | None:
-    """Why `policy` may not run here, when its policy.id is stamped on batches that a run
-    made under other rules (redress/policy RULE_TABLES: what decides who is owed what and
-    by which rail; SPEC "The policy": one file per version, its id stamped on every
+def paid_under_other_rules(con, policy: Policy) -> str | None:
+    """The id of the first run that released batches stamped with `policy`'s policy.id
+    under other rules (redress/policy RULE_TABLES: what decides who is owed what and by
+    which rail; SPEC "The policy": one file per version, its id stamped on every
     entitlement, payment and batch: one id, one set of amounts); else None. Runs rebuilt
     by recover-ledger count by the rules their batches' manifests name; those whose
     rules are unknown (recorded, or their manifests written, by an earlier version) do
@@ -115,9 +115,15 @@ def _policy_id_reused(con, policy: Policy) -> str | None:
         WHERE r.policy_id = ? AND r.policy_rules_sha256 <> ?
           AND EXISTS (SELECT 1 FROM batches b WHERE b.run_id = r.run_id)
         ORDER BY r.started_at, r.run_id LIMIT 1""", [policy.id, policy.rules_sha256]))
-    if found is None:
+    return None if found is None else found[0]
+
+
+def _policy_id_reused(con, policy: Policy) -> str | None:
+    """Why `policy` may not run here (`paid_under_other_rules`), one line; else None."""
+    run_id = paid_under_other_rules(con, policy)
+    if run_id is None:
         return None
-    return (f"policy {escape.terminal(policy.path.name)} has policy.id {policy.id!r}, which run {found[0]} "
+    return (f"policy {escape.terminal(policy.path.name)} has policy.id {policy.id!r}, which run {run_id} "
             "stamped on its payments under other rules (its breach, eligibility, categories, tiers, budget or "
             "payout): give the changed policy a new policy.id (one file per version, so that a payment's policy id "
             "names its amounts)")
@@ -257,7 +263,7 @@ def record_recovered(con, run_id: str, started_at: str | None, run_date: date, p
     outcome `recovered`, inside the caller's transaction: recorded so that no new run
     takes its id (and overwrites its files). `started_at`: the first batch's created_at
     (ISO text), else midnight of the run date. `rules_sha256`: its batches' manifests'
-    policy_rules_sha256, so that its policy id keeps its rules (`_policy_id_reused`);
+    policy_rules_sha256, so that its policy id keeps its rules (`paid_under_other_rules`);
     None when they do not name it (written by an earlier version, or no batch)."""
     con.execute(
         "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, policy_rules_sha256, "

@@ -27,7 +27,7 @@ from redress.warehouse import connect, table_exists
 from redress.warehouse import files
 from redress.warehouse.migrations import catalog
 from redress.warehouse import path as warehouse_path
-from redress.warehouse.runs import data_dir_lock
+from redress.warehouse.runs import data_dir_lock, paid_under_other_rules
 from redress.rules.identity import email_norm, phone_e164
 from redress.whatif.compare import compare
 from redress.whatif.figures import reclassified
@@ -53,7 +53,9 @@ def load_policies(paths: list[Path]) -> list[Policy]:
 
 def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
     """{"as_of_run": the last run's id, "run_date": ISO date, "policies": the figures
-    (redress/whatif/compare.py) of each policy, in the order given}, over the
+    (redress/whatif/compare.py) of each policy, in the order given, each with
+    "policy_id_paid_by_run": the run that paid under its policy.id with other rules, so
+    that `redress run` would refuse it (redress/warehouse/runs.py), else None}, over the
     data folder's warehouse as of its last run (no exposure at all is a valid answer).
     run_date: the day a run would issue the top-ups (their first value date unless the
     policy names a later one).
@@ -93,6 +95,11 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
             out = compare(con, policies, run_date, released, claimants, extra)
         except ValueError as exc:  # an exposed customer missing from the master: a damaged warehouse
             raise RedressError(f"cannot evaluate the policies: {exc}") from None
+        # A candidate that keeps the id of a policy that paid under other rules is priced
+        # all the same, and the page says that `redress run` would refuse it as it is.
+        known = "policy_rules_sha256" in catalog(con).get("runs", ()) and table_exists(con, "batches")
+        for p, figures in zip(policies, out):
+            figures["policy_id_paid_by_run"] = paid_under_other_rules(con, p) if known else None
     return {"as_of_run": last, "run_date": run_date.isoformat(), "policies": out}
 
 

@@ -96,10 +96,19 @@ def _cap_cell(figs: dict) -> str:
 def warnings(result: dict) -> list[str]:
     """One line per policy whose payments in all would exceed its fund cap: a cap cuts
     the entitlements, but what is already paid stays paid (SPEC "Ledger: paying exactly
-    once, whatever the scope does"), so the cap alone does not bound the cost."""
-    return [f"warning: {label(n, f)}: paid in all after switching exceeds the fund cap by "
-            f"{_krw(f['paid_in_all']['exceeds_fund_cap_krw'])}: payments are never clawed back"
-            for n, f in enumerate(result["policies"]) if f["paid_in_all"]["exceeds_fund_cap_krw"]]
+    once, whatever the scope does"), so the cap alone does not bound the cost. And one
+    per policy keeping the policy.id of one that paid here under other rules: `redress
+    run` refuses it as it is (SPEC "The policy": its id names one set of amounts)."""
+    lines = []
+    for n, f in enumerate(result["policies"]):
+        if f["paid_in_all"]["exceeds_fund_cap_krw"]:
+            lines.append(f"warning: {label(n, f)}: paid in all after switching exceeds the fund cap by "
+                         f"{_krw(f['paid_in_all']['exceeds_fund_cap_krw'])}: payments are never clawed back")
+        if f.get("policy_id_paid_by_run"):
+            lines.append(f"warning: {label(n, f)}: run {f['policy_id_paid_by_run']} paid under policy.id "
+                         f"{f['policy_id']!r} with other rules, so `redress run` refuses this file as it is: "
+                         "give it a new policy.id")
+    return lines
 
 
 def table_text(result: dict, *, terminal: bool, width: int | None = None) -> str:

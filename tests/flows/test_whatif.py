@@ -135,6 +135,30 @@ def test_paid_in_all_after_switching_is_what_the_ledger_holds_after_a_real_run(r
     assert result["policies"][0]["paid_in_all"]["exceeds_fund_cap_krw"] == 0  # A has no cap
 
 
+def test_a_candidate_keeping_the_id_of_a_policy_that_paid_under_other_rules_is_priced_and_flagged(runs, tmp_path):
+    """`redress run` refuses a changed policy under a policy.id that paid (SPEC "The
+    policy"); what-if still prices it, and says the run would refuse it as it is."""
+    data_a, *_ = runs
+    text = POLICY_A.read_text(encoding="utf-8")
+    raised = tmp_path / "raised-in-place.toml"
+    raised.write_text(text.replace("1 = 50000", "1 = 60000"), encoding="utf-8")
+    reworded = tmp_path / "reworded.toml"  # same rules, a comment and the batch size changed
+    reworded.write_text("# reviewed again\n" + text.replace("max_batch_items  = 50000", "max_batch_items  = 40000"),
+                        encoding="utf-8")
+    result = whatif(data_a, [load_policy(raised), load_policy(reworded)], RUN_DATE)
+    (run_a,), = q(data_a, "SELECT run_id FROM runs WHERE run_id IN (SELECT run_id FROM batches)")
+    flagged, same = result["policies"]
+    assert flagged["policy_id_paid_by_run"] == run_a and same["policy_id_paid_by_run"] is None
+    assert flagged["eligible"]["amount_krw"] == same["eligible"]["amount_krw"] * 6 // 5  # priced all the same
+    warning = (f"warning: 1. coupang-2025-v1: run {run_a} paid under policy.id 'coupang-2025-v1' with other rules, "
+               "so `redress run` refuses this file as it is: give it a new policy.id")
+    lines = table_text(result, terminal=False).splitlines()
+    assert warning in lines and sum("refuses" in line for line in lines) == 1
+    # and the run does refuse it
+    with pytest.raises(RedressError, match=f"run {run_a} stamped on its payments under other rules"):
+        remediation(data_dir=data_a, policy_path=raised, run_date=RUN_DATE)
+
+
 def fingerprint(data: Path) -> dict[str, str]:
     """SHA-256 of the warehouse (and its log, if any) and of every outbox file."""
     files = [p for p in [data / "warehouse.duckdb", data / "warehouse.duckdb.wal"] if p.exists()]
