@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redress.errors import RedressError
 from redress.runtime.arguments import Once
-from redress.runtime.commands import redress_line
+from redress.runtime.commands import NAME_PLACEHOLDER, redress_line
 from redress.runtime.stage_counts import counted
 
 
@@ -108,8 +108,8 @@ def plan_lines(data_dir: Path, summary: dict) -> list[str]:
     return [plan.read_text(encoding="utf-8"),
             f"plan:           {plan}",
             "the plan waits for approval (nothing is paid or notified yet); approve or reject it with:",
-            f"  {redress_line(data_dir, 'approve', run_id, '--by', 'YOUR_NAME')}",
-            f"  {redress_line(data_dir, 'reject', run_id, '--by', 'YOUR_NAME')}"]
+            f"  {redress_line(data_dir, 'approve', run_id, '--by', NAME_PLACEHOLDER)}",
+            f"  {redress_line(data_dir, 'reject', run_id, '--by', NAME_PLACEHOLDER)}"]
 
 
 def add_parsers(sub, common, cmd: dict) -> None:

@@ -16,7 +16,7 @@ from redress.policy import Policy
 from redress.reports.plan import plan_fund, plan_markdown
 from redress.rules.plans import past_claim_deadline
 from redress.rules.fund_cap import LIVE_LEDGER_SQL
-from redress.runtime.commands import redress_line
+from redress.runtime.commands import NAME_PLACEHOLDER, redress_line
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.vocabulary import WAITING
@@ -42,7 +42,7 @@ def save_plan(ctx: RunContext, settings: Settings, policy: Policy, planned_at: d
         drop_plan(con)
         (live,), = con.execute(LIVE_LEDGER_SQL).fetchall()
     checkpoint("disburse:plan-saved", settings)
-    commands = [redress_line(ctx.data_dir, verb, ctx.run_id, "--by", "YOUR_NAME") for verb in ("approve", "reject")]
+    commands = [redress_line(ctx.data_dir, verb, ctx.run_id, "--by", NAME_PLACEHOLDER) for verb in ("approve", "reject")]
     text = plan_markdown(ctx.run_id, policy.id, WAITING, expires_at, plan, commands,
                          past_claim_deadline=past_claim_deadline(ctx.run_date, policy.claim_deadline),
                          fund=plan_fund(int(live), policy.total_cap, WAITING, plan))

@@ -7,6 +7,7 @@ Every "next command" the command line, plan.md or a log line shows is built here
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import sys
@@ -46,3 +47,16 @@ def redress_line(data_dir: Path, *args: str, command: str | None = None) -> str:
     command = command or redress_command(sys.argv[0], sys.executable)
     folder = full_path(data_dir)
     return " ".join([command, "--data-dir", shlex.quote(str(folder)), *(shlex.quote(a) for a in args)])
+
+
+# Where the printed approve and reject lines (plan.md, `redress run`) leave the decider's
+# name to be typed. Pasted as it is, it would be recorded as who released the money.
+NAME_PLACEHOLDER = "YOUR_NAME"
+
+
+def is_placeholder_name(name: str) -> bool:
+    """True for a decider's name that is a placeholder, not a person: NAME_PLACEHOLDER,
+    or `name`, `your name`, `<Your Name>` in any case and with any spacing or marks
+    (the README's and the command's help spell it so). Found by review: `--by
+    YOUR_NAME` pasted from plan.md released a plan and was recorded in every manifest."""
+    return re.sub(r"[^a-z]", "", name.casefold()) in {"name", "yourname", "yournamehere"}

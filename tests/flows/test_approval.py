@@ -138,6 +138,23 @@ def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
     assert outbox(copy) == before
 
 
+@pytest.mark.parametrize("verb", ["approve", "reject"])
+def test_the_printed_placeholder_is_refused_as_who_decides(copy, verb):
+    """plan.md prints `approve RUN_ID --by YOUR_NAME`: pasted as it is, it must not
+    release the money in the name of nobody (found by review)."""
+    plan = (copy / "reports" / RUN_ID / "plan.md").read_text()
+    assert f"{verb} {RUN_ID} --by YOUR_NAME" in plan
+    before = outbox(copy)
+    for name in ("YOUR_NAME", "Your Name", "<your name>", "NAME", "your-name"):
+        code, out, err = cli("--data-dir", copy, verb, RUN_ID, "--by", name)
+        assert code == 1 and len(err) == 1 and "placeholder" in err[0] and "give your own name" in err[0], err
+    assert outbox(copy) == before and q(copy, "SELECT state, decided_by FROM plans") == [("waiting", None)]
+    assert q(copy, "SELECT approved_by FROM runs") == [(None,)]
+    code, _, err = cli("--data-dir", copy, verb, RUN_ID, "--by", "Namgung Yuna")  # a name holding "name"
+    assert code == 0, err
+    assert q(copy, "SELECT decided_by FROM plans") == [("Namgung Yuna",)]
+
+
 def test_a_plan_nothing_moved_under_is_released_without_running_its_suites_again(copy, monkeypatch):
     """The emission suites passed the plan when it was planned; with the same plan,
     entitlements, ledger, batches and policy (the same gate fingerprint), the approval
