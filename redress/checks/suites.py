@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from redress.errors import RedressError
+from redress.runtime.machine_errors import duckdb_error_line
 from redress.shipped import shipped_dir
 from redress.warehouse import connect
 
@@ -90,7 +92,9 @@ def validate_table(
 ) -> SuiteResult:
     """Validate `table` against `expectations/<suite>.json`. `parameters` fill the suite's
     `{"$PARAMETER": name}` values. The warehouse file is open (read-only) only during
-    the call; the caller must not hold its own connection to it meanwhile."""
+    the call; the caller must not hold its own connection to it meanwhile. RedressError
+    (one line, redress/runtime/machine_errors.py) when a query of the suite failed for
+    the machine (the warehouse locked by another process, the disk full)."""
     expectation_suite = load_suite(suite)
     result_format: dict = {
         # BASIC computes counts only; the index query is asked for on top of it so that
@@ -108,6 +112,10 @@ def validate_table(
             expectation_suite, result_format=result_format, expectation_parameters=parameters
         )
     results = tuple(_expectation_result(evr) for evr in validation.results)
+    for result in results:  # GX keeps what its queries raised as the expectation's error
+        line = duckdb_error_line(result.error) if result.error else None
+        if line is not None:  # the machine failed, not the table: say so, never "the suite failed"
+            raise RedressError(line)
     return SuiteResult(
         suite=suite,
         table=table,
