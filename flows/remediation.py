@@ -21,7 +21,7 @@ from redress.warehouse import held_open
 from redress.warehouse import path as warehouse_path
 from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock, finish_run, start_run
-from tasks.report import refresh_closed_pages, write_failed_report, write_report
+from tasks.report import refresh_closed_pages, report_killed_runs, write_failed_report, write_report
 from tasks.disburse import disburse
 from tasks.entitle import compute_entitlements
 from tasks.ingest import ingest_inbox
@@ -86,6 +86,10 @@ def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings:
             if why is None:
                 get_run_logger().info("run %s: the report page of run %s written again, its plan %s", ctx.run_id,
                                       closed, state)
+        summary.earlier_reports = report_killed_runs(ctx)
+        for earlier in summary.earlier_reports:
+            get_run_logger().info("run %s: run %s stopped before the end and wrote no report; its report is written "
+                                  "from what the warehouse holds of it", ctx.run_id, earlier)
         # Each stage timed and counted on the console (redress/runtime/progress.py).
         summary.ingest = progress.timed("ingest", ingest_inbox, ctx, settings)
         summary.returns = progress.timed("returns", apply_returns, ctx, settings)

@@ -256,6 +256,9 @@ class RunSummary:
     disburse: DisburseResult | None = None
     notify: NotifyResult | None = None
     report: str | None = field(default=None, repr=False)
+    # Earlier runs that stopped before writing their report, whose report this run wrote
+    # (tasks/report.py report_killed_runs); not a stage, so not in run_counts.
+    earlier_reports: tuple[str, ...] = ()
 
     def files_read(self) -> list[FileRead]:
         """Every inbox file this run met (customers, scope, returns, claims), in stage order."""

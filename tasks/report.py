@@ -32,6 +32,7 @@ from prefect.logging import get_run_logger
 
 from redress import escape
 from redress.context import RunContext
+from redress.errors import RedressError
 from redress.runtime import progress
 from redress.runtime.machine_errors import RERUN, machine_error
 from redress.warehouse import connect
@@ -45,11 +46,11 @@ from redress.reports.data_quality import write_data_quality_html
 from redress.reports.review import REVIEW_STEM, review_list
 from redress.reports.summary import OVERPAYMENTS_STEM, report_files, schedule_rows, summary_markdown
 from redress.results import Destinations, RunSummary, TreasuryDay
-from redress.reports.facts import RunFacts, run_facts
+from redress.reports.facts import RunFacts, applied_facts, run_facts
 from redress.reports import run_report
 from redress.reports.report_facts import exposure_pairs, report_facts
 from redress.warehouse import plans
-from redress.warehouse.runs import record_exposures, recorded_exposures, run_context
+from redress.warehouse.runs import STOPPED, record_exposures, recorded_exposures, run_context
 from redress.vocabulary import WAITING
 
 
@@ -60,11 +61,15 @@ def _logger():
         return logging.getLogger(__name__)
 
 
-def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> str:
+def _write(ctx: RunContext, summary: RunSummary, error: str | None = None, *, killed: bool = False) -> str:
     """Every report file of the run, then the artifacts; returns the summary text. The
-    summary is written last: it links the other files, by the paths they were written to."""
+    summary is written last: it links the other files, by the paths they were written to.
+    `killed`: the report of a run that stopped before writing its own, written by a later
+    run (report_killed_runs): with what it applied to the ledger, and no artifacts (they
+    would pass for the later run's)."""
     records = validation_records(ctx.report_dir)
     with connect(ctx.warehouse) as con:
+        applied = applied_facts(con, ctx.run_id) if killed else None
         facts = run_facts(con, ctx.run_id)
         exposures = exposure_pairs(con, ctx.run_id)
         more = report_facts(con, ctx.run_id, exposures)
@@ -104,8 +109,13 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None) -> st
                             facts=facts, records=records, error=error,
                             outputs=report_files(ctx.data_dir, ctx.report_dir, written),
                             ledger=recon.row(recon.height - 1, named=True), claim_deadline=ctx.policy().claim_deadline,
-                            total_cap=ctx.policy().total_cap)
+                            total_cap=ctx.policy().total_cap, applied=applied,
+                            earlier=[{"run_id": r, **report_files(ctx.data_dir, ctx.report_dir,
+                                                                  [ctx.report_dir.parent / r / "summary.md"])[0]}
+                                     for r in summary.earlier_reports])
     (ctx.report_dir / "summary.md").write_text(text + "\n", encoding="utf-8")
+    if killed:
+        return text
     publish_artifacts(ctx, text, summary, facts, records)
     publish_report_artifacts(ctx, page)
     create_table_artifact(key="reconciliation", table=escape.markdown_rows(recon.to_dicts()),
@@ -291,10 +301,42 @@ def write_report(ctx: RunContext, summary: RunSummary) -> str:
     return _write(ctx, summary)
 
 
-def write_failed_report(ctx: RunContext, summary: RunSummary, error: str) -> None:
-    """The report of a run that failed, as far as it got. Never raises: the run's own
-    error is the one to surface."""
+def write_failed_report(ctx: RunContext, summary: RunSummary, error: str, *, killed: bool = False) -> bool:
+    """The report of a run that failed, as far as it got (`killed`: see _write); False
+    when it could not be written. Never raises: the run's own error is the one to
+    surface."""
     try:
-        _write(ctx, summary, error=error)
+        _write(ctx, summary, error=error, killed=killed)
     except Exception as exc:
-        _logger().warning("the report of failed run %s could not be written: %s", ctx.run_id, exc)
+        _logger().warning("the report of failed run %s could not be written: %s", ctx.run_id,
+                          machine_error(exc) or type(exc).__name__)
+        return False
+    return True
+
+
+def report_killed_runs(ctx: RunContext) -> tuple[str, ...]:
+    """Write the report of every earlier run that stopped before writing its own (killed,
+    or its failure could not be recorded: redress/warehouse/runs.py STOPPED), from what
+    the warehouse holds of it: the files it read (returns and claims applied, a
+    customers snapshot or scope files taken in), the rows it quarantined, and what it
+    applied to the ledger. Found by review: a returns file applied by a killed run was
+    in no summary, the next run saying "no new files", so finance could not reconcile
+    the bank's file. Returns the run ids written, oldest first; a report that cannot be
+    written (its policy file gone) is a warning, tried again by the next run."""
+    with connect(ctx.warehouse) as con:
+        stopped = [r for (r,) in con.execute(
+            "SELECT run_id FROM runs WHERE outcome = 'failed' AND error = ? AND run_id <> ? ORDER BY started_at, run_id",
+            [STOPPED, ctx.run_id]).fetchall()]
+    written = []
+    for run_id in stopped:
+        try:
+            earlier = run_context(ctx.data_dir, run_id)
+        except RedressError as exc:
+            _logger().warning("the report of run %s, which stopped before the end, cannot be written: %s", run_id, exc)
+            continue
+        if (earlier.report_dir / "summary.md").is_file():
+            continue
+        why = f"{STOPPED}: it wrote no report, so run {ctx.run_id} wrote this one from what the warehouse holds of it"
+        if write_failed_report(earlier, RunSummary(run_id=run_id), why, killed=True):
+            written.append(run_id)
+    return tuple(written)

@@ -12,7 +12,7 @@ from datetime import date
 
 import duckdb
 
-from redress.vocabulary import BANK_TRANSFER, WAITING
+from redress.vocabulary import BANK_TRANSFER, CANCELLED, RETURNED, SETTLED, WAITING
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,37 @@ def run_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> RunFacts:
         planned_batches=tuple(BatchTotal(r, _iso(d), int(b), int(p), int(a)) for r, d, b, p, a in planned_batches),
         planned_cash=tuple(CashDay(_iso(d), int(t), int(a)) for d, t, a in planned_cash),
     )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a run applied to the ledger from finance's and customer service's files
+    (SPEC "Input: returns from finance", "Input: claims"), as the warehouse holds it:
+    payments settled, returned and (held claim payments) cancelled by it, each a count
+    and won, and the claims it recorded; and its own new payments committed to the
+    ledger (issued, whatever became of them since) and their batches. For the report of a run that stopped before
+    writing its own (tasks/report.py report_killed_runs), whose stage results are lost."""
+    settled: tuple[int, int]
+    returned: tuple[int, int]
+    cancelled: tuple[int, int]
+    claims: int
+    issued: tuple[int, int] = (0, 0)  # its own new payments committed to the ledger: count, won
+    batches: int = 0  # the batches they are in
+
+
+def applied_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> Applied:
+    """Applied for run `run_id`: a returned, settled or cancelled payment names the run
+    that applied it (`ledger.updated_run_id`) and keeps that status for good (a later
+    result for it is quarantined, never applied)."""
+    per = {status: (int(n), int(krw or 0)) for status, n, krw in con.execute("""
+        SELECT status, count(*), sum(amount) FROM ledger WHERE updated_run_id = ? AND status IN (?, ?, ?)
+        GROUP BY ALL""", [run_id, SETTLED, RETURNED, CANCELLED]).fetchall()}
+    (claims,), = con.execute("SELECT count(*) FROM claims WHERE run_id = ?", [run_id]).fetchall()
+    (issued, krw, batches), = con.execute("SELECT count(*), sum(amount), count(DISTINCT batch_id) FROM ledger "
+                                          "WHERE run_id = ?", [run_id]).fetchall()
+    return Applied(settled=per.get(SETTLED, (0, 0)), returned=per.get(RETURNED, (0, 0)),
+                   cancelled=per.get(CANCELLED, (0, 0)), claims=int(claims),
+                   issued=(int(issued), int(krw or 0)), batches=int(batches))
 
 
 def _iso(value) -> str:

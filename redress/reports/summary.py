@@ -16,7 +16,7 @@ from pathlib import Path
 
 from redress.reports.data_docs import PAGE, SUITES_NOTE, suite_overview
 from redress.reports.rendering import Markdown, markdown_environment
-from redress.reports.facts import RunFacts
+from redress.reports.facts import Applied, RunFacts
 from redress.reports.reconciliation import live_krw, past_claim_deadline
 from redress.rules.fund_cap import fund_cap
 from redress.results import DisburseResult, RunSummary, TreasuryDay
@@ -98,7 +98,8 @@ def _schedule(disburse: DisburseResult, facts: RunFacts | None) -> list[dict]:
 def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, facts: RunFacts | None = None,
                      records: list[dict] | None = None, error: str | None = None,
                      outputs: list[dict] | None = None, ledger: dict | None = None,
-                     claim_deadline: date | None = None, total_cap: int = 0) -> str:
+                     claim_deadline: date | None = None, total_cap: int = 0,
+                     applied: Applied | None = None, earlier: list[dict] | None = None) -> str:
     """The run summary as Markdown text (ends with one newline). `facts` (run_facts) and
     `records` (the suite records) fill the sections the stage results do not hold;
     `error` (one line) marks a failed run; `outputs` (report_files) are listed and linked;
@@ -109,6 +110,9 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
     `total_cap` (the policy's budget.total_cap; 0: no cap, no word of it): the whole
     ledger (`ledger`) against the fund cap, and for a plan waiting for approval the
     ledger once it is released (fund_lines; finance review: overspent with no word).
+    `applied` (facts.applied_facts): for the report of a run that stopped before writing
+    its own, what it applied from returns and claims files. `earlier`: the reports this
+    run wrote of such runs (run_id, path, link: as report_files gives them).
     Every text from input is Markdown-escaped.
     Raises jinja2.UndefinedError if the template names a value not given."""
     suites = suite_overview(records or [])
@@ -147,7 +151,7 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
         per_rail=payments_by_rail(summary.disburse) if summary.disburse else [],
         results_files=[f for f in (summary.returns.files if summary.returns else ()) if f.status != NOT_READ],
         claims_files=[f for f in (summary.claims.files if summary.claims else ()) if f.status != NOT_READ],
-        claims=summary.claims,
+        claims=summary.claims, applied=applied, earlier=earlier or [],
         fund=fund_lines(ledger, total_cap, summary.disburse.amount_krw
                         if summary.disburse is not None and summary.disburse.awaiting_approval else None),
     )

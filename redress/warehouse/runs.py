@@ -97,6 +97,12 @@ def peek_run_id(data_dir: Path, run_date: date) -> str | None:
         return None
 
 
+# What a run still marked running when the next one starts is recorded as: killed, or its
+# failure could not be recorded (flows/remediation.py). The next run writes its report
+# (tasks/report.py report_killed_runs).
+STOPPED = "stopped before the end (killed or crashed)"
+
+
 def _latest_run(con) -> tuple[str, date] | None:
     return one(con.execute("SELECT run_id, run_date FROM runs ORDER BY run_date DESC, run_id DESC LIMIT 1"))
 
@@ -177,8 +183,7 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
     with connect(warehouse.path(data_dir)) as con:
         # Under the folder lock no other run is going on: a run still marked running was
         # killed. Say so (even when this run is refused next), and drop its scratch files.
-        con.execute("""UPDATE runs SET outcome = 'failed', error = 'stopped before the end (killed or crashed)'
-                       WHERE outcome = 'running'""")
+        con.execute("UPDATE runs SET outcome = 'failed', error = ? WHERE outcome = 'running'", [STOPPED])
         refuse_run_start(con, policy, run_date)  # before anything of this run is written
         shutil.rmtree(data_dir / "work", ignore_errors=True)
         run_id = _next_run_id(con, data_dir, run_date)

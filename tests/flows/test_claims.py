@@ -516,6 +516,18 @@ def test_a_run_applying_claims_killed_at_any_step_then_run_again_pays_each_claim
         ("C2", "claim", "cancelled", 1, 50000), ("C2", "bank_transfer", "issued", 2, 50000)]
     assert q(data, "SELECT count(*) FROM quarantine WHERE kind = 'claims'") == [(0,)]
     assert summary["claims"]["claims_applied"] in (0, 2)  # 0: the killed run had committed them
+    # the claims are in exactly one summary: the killed run's, which the rerun wrote, or the rerun's
+    killed_run, rerun = (r for (r,) in q(data, "SELECT run_id FROM runs ORDER BY run_id")[1:])
+    killed_report = (data / "reports" / killed_run / "summary.md").read_text(encoding="utf-8")
+    rerun_report = (data / "reports" / rerun / "summary.md").read_text(encoding="utf-8")
+    if summary["claims"]["claims_applied"] == 0:
+        assert "Claims recorded: 2." in killed_report and "| claims_1.csv |" in killed_report
+        assert "| held on claim, cancelled by a claim | 2 | 100,000 |" in killed_report
+        assert "| claims_1.csv |" not in rerun_report
+    else:
+        assert "Claims recorded: 0." in killed_report and "| claims_1.csv |" not in killed_report
+        assert "| claims_1.csv | accepted | 2 | 2 | 2 | 100,000 | 0 |" in rerun_report
+    assert f"[reports/{killed_run}/summary.md](../{killed_run}/summary.md)" in rerun_report
 
 
 # ----------------------------------------------------------------- a lost warehouse

@@ -113,6 +113,39 @@ def test_killed_at_any_step_then_run_again(first_run, from_scratch, tmp_path, st
         assert q(data, f"SELECT * FROM ({sql}) ORDER BY ALL") == q(from_scratch, f"SELECT * FROM ({sql}) ORDER BY ALL"), name
     assert summary["validate"]["destinations"]["rows_read"] == q(
         data, "SELECT sum(rows_read) FROM ingested_files WHERE kind = 'scope' AND status = 'accepted'")[0][0]
+    assert_the_killed_run_is_reported(data, step, summary["run_id"])
+
+
+def assert_the_killed_run_is_reported(data: Path, step: str, rerun: str) -> None:
+    """The killed run wrote no report; the rerun wrote it from the warehouse: the files
+    the killed run took in and the returns it applied are in exactly one summary, so
+    finance can reconcile the bank's file (found by review: "no new files")."""
+    killed = "R20251202-001"
+    assert rerun == "R20251202-002"
+    report = (data / "reports" / killed / "summary.md").read_text(encoding="utf-8")
+    assert f"**The run failed**: stopped before the end (killed or crashed): it wrote no report, so run {rerun} " in report
+    rerun_report = (data / "reports" / rerun / "summary.md").read_text(encoding="utf-8")
+    assert (f"Run {killed} stopped before the end (killed or crashed) and wrote no report."
+            f" This run wrote it") in rerun_report
+    assert f"[reports/{killed}/summary.md](../{killed}/summary.md)" in rerun_report
+    ingested = step != "ingest:before-commit"
+    returns_applied = step not in ("ingest:before-commit", "returns:before-commit")
+    for name, applied_by_killed in (("scope_09_late.csv", ingested), ("returns_day2.csv", returns_applied)):
+        in_killed, in_rerun = f"| {name} |" in report, f"| {name} |" in rerun_report
+        assert (in_killed, in_rerun) == (applied_by_killed, not applied_by_killed), (name, step)
+    if returns_applied:
+        assert "| settled (finance's results) | 2 | 100,000 |" in report
+        assert "| returned (finance's results) | 3 | 150,000 |" in report
+    else:
+        assert "| returned (finance's results) | 0 | 0 |" in report
+    (paid, krw, batches), = q(data, f"SELECT count(*), sum(amount), count(DISTINCT batch_id) FROM ledger "
+                                    f"WHERE run_id = '{killed}'")
+    assert (paid > 0) == (step.startswith("disburse:") and step not in ("disburse:planned", "disburse:folder-written",
+                                                                       "disburse:folders-written") or
+                          step.startswith("notify:"))
+    assert f"| its new payments, in {batches} batch(es) | {paid:,} | {int(krw or 0):,} |" in report
+    # written once: the run after the rerun writes it again no more
+    assert q(data, f"SELECT count(*) FROM runs WHERE run_id = '{killed}' AND outcome = 'failed'") == [(1,)]
 
 
 def test_killed_while_a_new_snapshot_is_promoted_with_a_revision_then_run_again(first_run, tmp_path):
