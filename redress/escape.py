@@ -23,8 +23,11 @@ import html as _html
 import re
 
 # C0 and C1 controls, DEL; line and paragraph separators; bidi marks, embeddings,
-# overrides and isolates (Trojan Source); BOM and zero-width characters that hide text.
-_OTHERS = "\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+# overrides and isolates (Trojan Source); BOM and zero-width characters that hide text;
+# lone surrogates, which no UTF-8 output can hold (a file name that is not UTF-8 reaches
+# Python with each undecodable byte as one of U+DC80 to U+DCFF: found by review, a log
+# line and the summary failed on a sub-folder so named).
+_OTHERS = "\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff"
 _CONTROL = re.compile(f"[\x00-\x1f{_OTHERS}]")
 _CONTROL_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_OTHERS}]")
 # Markdown: the characters that start markup inside a line or a table cell, escaped
@@ -35,6 +38,8 @@ _MARKUP = re.compile(r"[\\`*\[\]|~]|(?<![^\W_])_|_(?![^\W_])")
 
 def _visible(match: re.Match) -> str:
     c = match[0]
+    if 0xDC80 <= ord(c) <= 0xDCFF:  # an undecodable byte of a name (os.fsdecode): the byte itself
+        return f"\\x{ord(c) - 0xDC00:02x}"
     return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
 

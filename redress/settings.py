@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from redress.debtor import Debtor
 from redress.errors import RedressError
 from redress.runtime.commands import full_path
+from redress.sql import check_utf8
 
 KNOWN = {
     "REDRESS_DATA_DIR": "the data folder (default ./data)",
@@ -65,7 +66,8 @@ def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | Non
     given (--data-dir, a flow's parameter), wins over REDRESS_DATA_DIR, and is made
     absolute against the working directory (symbolic links kept, unless a `..` is
     resolved: redress.runtime.commands.full_path). RedressError
-    naming the first unknown REDRESS_* variable, or a malformed duration."""
+    naming the first unknown REDRESS_* variable, or a malformed duration, or a data
+    folder whose path is not UTF-8 (redress/sql.py check_utf8)."""
     env = os.environ if environ is None else environ
     unknown = sorted(k for k in env if k.startswith("REDRESS_") and k not in KNOWN)
     if unknown:
@@ -75,6 +77,7 @@ def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | Non
     # Absolute from here on: DuckDB reads a path that starts with `~` as the home folder
     # (redress/sql.py), so a folder given as `~data` must reach it as /cwd/~data.
     chosen = full_path(data_dir or Path(env.get("REDRESS_DATA_DIR") or "data"))  # printed in paths: no `..`
+    check_utf8(chosen, "the data folder")  # every command opens it, and its path is in every report
     # Kept as given (an empty value is not "unset"): check_settings refuses it by name.
     key = env.get("REDRESS_HMAC_KEY")
     return Settings(

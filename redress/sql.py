@@ -35,6 +35,7 @@ import re
 from pathlib import Path
 
 from redress.errors import RedressError
+from redress import escape
 
 # DuckDB's glob characters; `{`, `}` and `]` alone are literal to it (tests/redress/test_sql.py).
 _GLOB = re.compile(r"[*?\[]")
@@ -104,11 +105,26 @@ def identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def check_utf8(path: Path | str, what: str) -> None:
+    """RedressError (one line) when `path` is not UTF-8: a name written by a system in
+    another encoding, which Python keeps with each undecodable byte as a lone surrogate
+    (os.fsdecode). No engine, log, page or Prefect parameter can be given it. `what`
+    names it in the line (`the data folder`)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RedressError(f"{what} {escape.terminal(text)} is not UTF-8 (a name written by a system in another "
+                           "encoding; each undecodable byte shown as \\xNN): rename it in UTF-8") from None
+
+
 def check_path(path: Path | str) -> None:
     """RedressError (one line) when DuckDB cannot open or write a file at `path`
-    exactly: it holds `?` or a backslash, or starts with `~` (module docstring). SPEC
+    exactly: it holds `?` or a backslash, starts with `~` (module docstring), or is not
+    UTF-8. SPEC
     "The data folder"."""
     text = str(path)
+    check_utf8(text, "the path")
     if text.startswith("~"):
         raise RedressError(f"the path {text!r} starts with '~', which DuckDB reads as the home folder: "
                            f"give it as {str(Path(text).absolute())!r}")

@@ -4,7 +4,9 @@ folder", "Reading files").
 * Which files: regular files directly in inbox/<kind>/, found with lstat (links are
   never followed). Names starting with "." are partial copies and are not looked at.
   Symbolic links, sub-folders, FIFOs, devices and sockets are passed over, never opened
-  or hashed, and named in the stage result and the log once per stage. Files are opened
+  or hashed, and named in the stage result and the log once per stage; so is a file
+  whose name is not UTF-8 (named with its bytes escaped), and a file redress may not
+  open (permission denied), so that the other files are read. Files are opened
   for hashing with O_NOFOLLOW | O_NONBLOCK and checked to be the file that was listed
   (`redress/inbox/hashing.py`).
 * Files still being copied in: a file is complete once its size and modification time
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from redress import escape
 from redress.inbox.files import KINDS, TEXT_FORMATS, FileChanged, Inbox, InboxFile, Listed, PassedOver
 from redress.inbox.files import format_of, natural_key, read_order
 from redress.inbox.hashing import hash_file
@@ -38,6 +41,22 @@ def _what(mode: int) -> str | None:
     if stat_.S_ISDIR(mode):
         return "a folder (files in sub-folders are not read)"
     return "not a regular file (a FIFO, device or socket)"
+
+
+# A name the file system holds in another encoding (a zip made on Korean Windows gives
+# CP949 names): no reader can be given its path, and no report can print it as it is.
+NOT_UTF8_NAME = ("its name is not UTF-8 (written by a system in another encoding, a zip from Windows say; "
+                 "shown with each undecodable byte as \\xNN): rename it and the next run reads it")
+UNREADABLE = ("cannot be opened: permission denied (give the account redress runs as read access to it); "
+              "read by a later run")
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by os.fsdecode as lone surrogates
+        return False
+    return True
 
 
 def list_inbox(data_dir: Path, kinds: tuple[str, ...] = KINDS) -> tuple[list[Listed], list[PassedOver]]:
@@ -54,8 +73,11 @@ def list_inbox(data_dir: Path, kinds: tuple[str, ...] = KINDS) -> tuple[list[Lis
                     continue  # partial copies by convention
                 st = entry.stat(follow_symlinks=False)
                 why = _what(st.st_mode)
+                shown = entry.name if _utf8(entry.name) else escape.terminal(entry.name)
+                if why is None and shown != entry.name:
+                    why = NOT_UTF8_NAME
                 if why:
-                    passed.append(PassedOver(kind, entry.name, why))
+                    passed.append(PassedOver(kind, shown, why))
                     continue
                 found.append(Listed(kind, Path(entry.path), st.st_size,
                                     datetime.fromtimestamp(st.st_mtime, timezone.utc)))
@@ -120,6 +142,9 @@ def inbox_files(data_dir: Path, quiet: timedelta = timedelta(0), most: timedelta
             continue
         except FileNotFoundError:
             inbox.passed_over.append(PassedOver(f.kind, f.name, "removed while the inbox was being read"))
+            continue
+        except PermissionError:  # not a flaky share: retrying would only hold every other file back
+            inbox.passed_over.append(PassedOver(f.kind, f.name, UNREADABLE))
             continue
         inbox.files.append(InboxFile(f.kind, f.path, sha, f.size_bytes, problem, signature))
     return inbox

@@ -27,6 +27,7 @@ from redress.errors import RedressError
 from redress.policy.messages import validate_document
 from redress.policy.tables import CONFIDENCES, STATUSES, PolicyFile, VoucherProduct
 from redress.shipped import shipped_dir
+from redress.sql import check_utf8
 from redress import escape
 
 __all__ = ["CONFIDENCES", "DEFAULT_POLICY", "STATUSES", "Policy", "PolicyFile", "VoucherProduct", "json_schema",
@@ -94,6 +95,7 @@ def load_policy(path: Path | None = None) -> Policy:
     a run reads its policy again at every stage, to refuse a file changed since it
     started (redress.context.RunContext.policy), and the checks took about 7 ms each."""
     path = Path(path or DEFAULT_POLICY)
+    check_utf8(path, "policy file")  # its name is in every run's record and report
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -6,6 +6,7 @@ dropped in again, are paid once (issue 3)."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from flows.cli import main
 from flows.remediation import remediation
+from redress.inbox import listing
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 RUN_DATE = date(2025, 12, 1)
@@ -258,3 +261,63 @@ def test_a_file_cut_short_while_it_is_read_is_read_whole_by_a_later_run(tmp_path
     run(data, date(2025, 12, 2))
     assert q(data, "SELECT status, rows_read FROM ingested_files WHERE file_name = 'late.parquet'") == [("accepted", 2)]
     assert paid(data) == {"C1": 50000, "C2": 50000}
+
+
+# ------------------------------------------------------------------ names and permissions the run cannot use
+
+def test_files_it_cannot_name_or_open_are_passed_over_and_everyone_else_is_paid(tmp_path, monkeypatch):
+    """Found by review: a scope file named in CP949 (a zip from Korean Windows) failed
+    every run with a traceback, a sub-folder so named failed the report after payment,
+    and a file redress may not open held every run back for 8 minutes of retries. Each
+    is now named in the summary, with its bytes escaped, and the run pays the others;
+    renamed or opened up, the file is read by the next run."""
+    data = inbox(tmp_path)
+    scope = data / "inbox" / "scope"
+    (scope / "good.csv").write_text(f"{HEADER}\nC1,,,name,2025-07-01T00:00:00+09:00,,log\n", encoding="utf-8")
+    cp949 = os.fsencode(scope) + b"/scope_\xb1\xe2\xba.csv"
+    with open(cp949, "wb") as fh:
+        fh.write(f"{HEADER}\nC2,,,name,2025-07-01T00:00:00+09:00,,log\n".encode())
+    os.mkdir(os.fsencode(scope) + b"/dir_\xc7\xd1")
+    locked = scope / "locked.csv"
+    locked.write_text(f"{HEADER}\nC3,,,name,2025-07-01T00:00:00+09:00,,log\n", encoding="utf-8")
+    real_hash = listing.hash_file
+
+    def refused(f, check_text):  # as os.open refuses a file without read permission to a non-root account
+        if f.path == locked:
+            raise PermissionError(13, "Permission denied", str(f.path))
+        return real_hash(f, check_text)
+
+    monkeypatch.setattr(listing, "hash_file", refused)
+    summary = run(data)
+    assert paid(data) == {"C1": 50000}
+    report = (data / "reports" / summary["run_id"] / "summary.md").read_text(encoding="utf-8")
+    assert "| scope | scope\\_\\\\xb1\\\\xe2\\\\xba.csv | not_read: its name is not UTF-8" in report
+    assert "| scope | dir\\_\\\\xc7\\\\xd1 | not_read: a folder" in report
+    assert "| scope | locked.csv | not_read: cannot be opened: permission denied" in report
+    assert q(data, "SELECT count(*) FROM ingested_files WHERE kind = 'scope'") == [(1,)]  # only good.csv recorded
+
+    os.rename(cp949, scope / "scope_renamed.csv")
+    monkeypatch.setattr(listing, "hash_file", real_hash)
+    run(data, date(2025, 12, 2))
+    assert paid(data) == {"C1": 50000, "C2": 50000, "C3": 50000}
+
+
+def test_a_data_folder_whose_name_is_not_utf8_is_one_line(tmp_path, capsys):
+    folder = os.fsdecode(os.fsencode(tmp_path) + b"/data_\xb1")
+    os.makedirs(folder)
+    inbox(tmp_path).rename(folder)  # a whole inbox: refused for its name, not for what it lacks
+    assert main(["--data-dir", folder, "run", "--policy", str(DEFAULT_POLICY)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "data_\\xb1" in err[0] and "is not UTF-8" in err[0]
+    assert sorted(os.listdir(folder)) == ["inbox"]  # nothing written
+
+
+def test_a_policy_file_whose_name_is_not_utf8_is_one_line(tmp_path, capsys):
+    data = inbox(tmp_path)
+    policy = os.fsencode(tmp_path) + b"/policy_\xb1.toml"
+    with open(policy, "wb") as fh:
+        fh.write(DEFAULT_POLICY.read_bytes())
+    assert main(["--data-dir", str(data), "run", "--policy", os.fsdecode(policy)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "policy file" in err[0] and "policy_\\xb1.toml is not UTF-8" in err[0]
+    assert sorted(os.listdir(data)) == ["inbox"]

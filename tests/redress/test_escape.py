@@ -4,6 +4,7 @@ terminals and logs (issue 9, item 7)."""
 from __future__ import annotations
 
 import html
+import os
 import re
 
 from hypothesis import given
@@ -15,7 +16,9 @@ from redress import escape
 # Any text a file name or a cell can hold, with the characters each context fears.
 NASTY = st.lists(st.one_of(
     st.sampled_from(list("<>&\"'|`*_[]()!#~\\:\n\r\t\x1b\x07\x00\x7f\x85\u202e\u2066\u2028\ufeff") + ["&amp;", "&#60;"]),
-    st.characters(blacklist_categories=("Cs",)),
+    # lone surrogates too: a file name that is not UTF-8 holds one per undecodable byte
+    st.sampled_from(["\udcb1", "\udc80", "\udcff", "\ud800", "\udfff"]),
+    st.characters(blacklist_categories=()),
 ), max_size=40).map("".join)
 DANGEROUS_TERMINAL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 RENDER = MarkdownIt("commonmark").enable("table").enable("strikethrough")
@@ -26,6 +29,15 @@ def test_terminal_text_holds_no_control_or_bidi_character(text):
     shown = escape.terminal(text)
     assert not DANGEROUS_TERMINAL.search(shown)
     assert "\n" not in shown
+    for escaped in (shown, escape.terminal_lines(text), escape.html(text), escape.markdown(text)):
+        escaped.encode("utf-8")  # writable to any log, page or file: no lone surrogate left
+
+
+def test_a_name_that_is_not_utf8_shows_its_bytes():
+    """os.fsdecode keeps each byte that is not UTF-8 as U+DC80 to U+DCFF: shown as the byte."""
+    name = os.fsdecode(b"scope_\xb1\xe2.csv")
+    assert escape.terminal(name) == "scope_\\xb1\\xe2.csv"
+    assert escape.terminal("\ud800") == "\\ud800"  # a lone surrogate from elsewhere: its code point
 
 
 def test_terminal_escapes_are_visible():

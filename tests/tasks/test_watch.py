@@ -4,6 +4,7 @@ are hashed, and waiting for a file still being copied in."""
 from __future__ import annotations
 
 import fcntl
+import errno
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -138,6 +139,12 @@ class _State:
     (TimeoutError("ran out of time"), False),
     (RedressError("no valid customers snapshot"), False),
     (ValueError("a bug"), False),
+    (OSError(errno.ENOSPC, "No space left on device"), True),  # a disk briefly full
+    (OSError(errno.EIO, "Input/output error"), True),  # a share that dropped
+    # what minutes change nothing about (found by review: 8 minutes of retries on a permission)
+    (PermissionError(errno.EACCES, "Permission denied"), False),
+    (OSError(errno.EROFS, "Read-only file system"), False),
+    (NotADirectoryError(errno.ENOTDIR, "Not a directory"), False),
 ])
 def test_only_io_errors_are_retried(error, retried):
     assert io_errors_only(None, None, _State(error)) is retried
