@@ -109,7 +109,7 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None, *, ki
                             facts=facts, records=records, error=error,
                             outputs=report_files(ctx.data_dir, ctx.report_dir, written),
                             ledger=recon.row(recon.height - 1, named=True), claim_deadline=ctx.policy().claim_deadline,
-                            total_cap=ctx.policy().total_cap, applied=applied,
+                            total_cap=ctx.policy().total_cap, applied=applied, policy_id=ctx.policy().id,
                             earlier=[{"run_id": r, **report_files(ctx.data_dir, ctx.report_dir,
                                                                   [ctx.report_dir.parent / r / "summary.md"])[0]}
                                      for r in summary.earlier_reports])

@@ -213,8 +213,9 @@ def rail_why(customer: dict, entitlement: dict, policy: Policy, returned: int, c
 
 
 def _claimed(claim: dict, p: Policy) -> str:
-    return (f"Their claim, verified {when(claim['verified at'], p.timezone)} ({p.timezone} time), replaced what was held; nothing more is for them to do (a transfer "
-            "to that account that comes back is sent again to it).")
+    return (f"Their claim, verified {when(claim['verified at'], p.timezone)} ({p.timezone} time), cancelled what was held, "
+            "so that what they are owed is paid by transfer to that account (the payments below say what was sent and "
+            "when); nothing more is for them to do (a transfer to that account that comes back is sent again to it).")
 
 
 def voucher_split(amounts: list[int], policy: Policy) -> str:

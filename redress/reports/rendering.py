@@ -98,4 +98,5 @@ def markdown_environment() -> Environment:
 def html_environment() -> Environment:
     env = _environment(autoescape=True, finalize=_html_finalize)
     env.filters["count"] = lambda value: f"{int(value or 0):,}"
+    env.filters["payments"] = lambda value: counted(int(value or 0), "payment")  # `1 payment`, `2 payments`
     return env

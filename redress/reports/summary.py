@@ -99,7 +99,8 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
                      records: list[dict] | None = None, error: str | None = None,
                      outputs: list[dict] | None = None, ledger: dict | None = None,
                      claim_deadline: date | None = None, total_cap: int = 0,
-                     applied: Applied | None = None, earlier: list[dict] | None = None) -> str:
+                     applied: Applied | None = None, earlier: list[dict] | None = None,
+                     policy_id: str | None = None) -> str:
     """The run summary as Markdown text (ends with one newline). `facts` (run_facts) and
     `records` (the suite records) fill the sections the stage results do not hold;
     `error` (one line) marks a failed run; `outputs` (report_files) are listed and linked;
@@ -110,6 +111,7 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
     `total_cap` (the policy's budget.total_cap; 0: no cap, no word of it): the whole
     ledger (`ledger`) against the fund cap, and for a plan waiting for approval the
     ledger once it is released (fund_lines; finance review: overspent with no word).
+    `policy_id`: shown before the file's name (`policy_name`) when given.
     `applied` (facts.applied_facts): for the report of a run that stopped before writing
     its own, what it applied from returns and claims files. `earlier`: the reports this
     run wrote of such runs (run_id, path, link: as report_files gives them).
@@ -134,7 +136,7 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
     for q in quarantine:
         q["text"] = reason_text(q["reason"])
     return markdown_environment().get_template("summary.md.j2").render(
-        run_id=summary.run_id, run_date=run_date, policy_name=policy_name, error=error,
+        run_id=summary.run_id, run_date=run_date, policy_name=policy_name, policy_id=policy_id, error=error,
         files=files, retimed=summary.ingest.retimed if summary.ingest is not None else "",
         gone=summary.ingest.gone if summary.ingest is not None else (),
         validate=summary.validate, quarantine=quarantine,

@@ -234,8 +234,9 @@ RAIL_SAYS = {
     "C4": ["came back unpaid 3 times (the policy stops after 3), so the money is held", "Still owed: 50,000 KRW."],
     # found by review: a claimant was told to claim again, beside its claim and its transfer
     "K1": ["How it is paid: by bank transfer into the account the person gave customer service (bank 088, account "
-           "******7777), not the details on file. Their claim, verified 2025-12-02 10:00 (Asia/Seoul time), replaced what was held; "
-           "nothing more is for them to do", "Paid out so far: 50,000 KRW"],
+           "******7777), not the details on file. Their claim, verified 2025-12-02 10:00 (Asia/Seoul time), cancelled what was "
+           "held, so that what they are owed is paid by transfer to that account", "nothing more is for them to do",
+           "Paid out so far: 50,000 KRW"],
     # found by review: told as a closed account with nowhere to send the money, though the
     # claimed account's transfers came back; and as paid in vouchers once the master said so
     "K2": ["Bank transfers to the account the person gave customer service with their claim came back unpaid 3 "

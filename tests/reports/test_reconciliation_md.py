@@ -177,7 +177,7 @@ def test_held_claimed_and_unclaimed_payments_are_counted_apart_before_and_after_
     assert "| claim | 2025-12-01 | 5 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 2 | 60,000 | 3 | 90,000 |" in text
     assert ("Held, not paid out: 0 payments, 0 KRW held on the `claim` rail until the person claims it, and "
             "4 payments, 110,000 KRW unclaimed after the claim deadline, for finance to decide. "
-            "Claimed: 2 payments, 60,000 KRW of held payments") in text
+            "Claimed: 2 payments, 60,000 KRW held and then cancelled by a claim") in text
     assert "Paid out: 2 payments, 60,000 KRW" in text
     assert "Held, not paid out: 4 payments, 110,000 KRW held on the `claim` rail" in markdown(before, "KRW")
 

@@ -228,7 +228,7 @@ def test_held_money_before_the_claim_deadline_and_unclaimed_money_after_it_with_
         SUMMARY.disburse, per_rail=per_rail, awaiting_approval=awaiting))
     before = render(summary, facts=FACTS, ledger=LEDGER, claim_deadline=date(2025, 12, 1))
     assert ("**4 payments, 110,000 KRW held** on the `claim` rail, not paid out until the person claims it "
-            "(claim deadline 2025-12-01).\nClaimed so far: 2 payments, 60,000 KRW of held payments") in before
+            "(claim deadline 2025-12-01).\nClaimed so far: 2 payments, 60,000 KRW, held and then cancelled by a claim") in before
     assert "unclaimed" not in before.split("## New payments by rail")[1].split("## ")[0]
     assert "## Money on the claim rail (whole ledger)" in before
     after = render(summary, facts=FACTS, ledger=UNCLAIMED, claim_deadline=date(2025, 11, 30))
