@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from dataclasses import asdict
 from datetime import datetime, timezone
 
@@ -230,6 +231,32 @@ def report_folder_gone(ctx: RunContext) -> bool:
     return reports.is_dir() and not reports.is_symlink() and not os.path.lexists(ctx.report_dir)
 
 
+DECISION_NOTE = "**Since this run: its plan was "
+
+
+def note_decision(summary_md: Path, state: str, decision: str) -> None:
+    """Say at the top of a run's summary.md what became of its plan (`decision`:
+    redress/reports/plan.py `decided`), in place of an earlier such note: the rest of the
+    summary stays as the run stopped, "planned, waiting for approval". Found by review:
+    the approved run's main report said it waited for ever. Nothing when the run wrote
+    no summary."""
+    if not summary_md.is_file():
+        return
+    lines, earlier = [], False
+    for line in summary_md.read_text(encoding="utf-8").split("\n"):
+        if line.startswith(DECISION_NOTE) or (earlier and line == ""):  # an earlier note, and its blank line
+            earlier = line.startswith(DECISION_NOTE)
+            continue
+        earlier = False
+        lines.append(line)
+    # after the "Run date ..., policy ..." line and its blank line
+    at = next((n + 2 for n, line in enumerate(lines) if line.startswith("Run date ")), 1)
+    note = (f"{DECISION_NOTE}{escape.markdown(state)}**: {escape.markdown(decision)} (`plan.md`, `report.html`). "
+            "The figures below are as the run stopped, before the decision.")
+    lines[at:at] = [note, ""]
+    summary_md.write_text("\n".join(lines), encoding="utf-8")
+
+
 def refresh_report_page(ctx: RunContext) -> str | None:
     """report.html, the reconciliation and plan.md of run `ctx.run_id` written again from
     the warehouse, once its plan was approved, rejected, expired or superseded
@@ -267,6 +294,7 @@ def refresh_report_page(ctx: RunContext) -> str | None:
             reconciliation_markdown(recon, policy.currency, policy.total_cap), encoding="utf-8")
         outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
         if plan is not None and plan["state"] != WAITING:  # what became of it, its commands gone
+            note_decision(ctx.report_dir / "summary.md", plan["state"], decided(plan))
             (ctx.report_dir / "plan.md").write_text(plan_markdown(
                 ctx.run_id, plan["policy_id"], plan["state"], plan["expires_at"], plan["summary"], [],
                 decision=decided(plan), past_claim_deadline=past_claim_deadline(ctx.run_date, policy.claim_deadline),

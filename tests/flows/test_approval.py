@@ -23,7 +23,8 @@ from redress.generate import generate
 from redress.policy import DEFAULT_POLICY  # the shipped policy: require_approval = true
 from redress.runtime.faults import KILLED_EXIT_CODE
 from redress.warehouse.runs import run_context
-from tasks.report import refresh_report_page
+from redress import escape
+from tasks.report import note_decision, refresh_report_page
 from paid_once import assert_paid_exactly_once, redress_killed_at
 
 RUN_ID = "R20251201-001"
@@ -299,6 +300,24 @@ def plan_md_after(data: Path, run_id: str, waiting_text: str, state: str, decisi
     assert "expires at" not in text and "--by" not in text and "To release exactly" not in text
     tables = [line for line in text.splitlines() if line.startswith("|")]
     assert tables and tables == [line for line in waiting_text.splitlines() if line.startswith("|")]
+    # the run's summary says so at its top, once, and keeps the rest as the run stopped
+    summary = (data / "reports" / run_id / "summary.md").read_text(encoding="utf-8").splitlines()
+    assert summary[2].startswith("Run date ") and summary[3] == "" and summary[5] == ""
+    assert summary[4].startswith(f"**Since this run: its plan was {state}**: {escape.markdown(decision)}"), summary[4]
+    assert sum("Since this run" in line for line in summary) == 1
+
+
+def test_a_decision_note_replaces_the_one_before(tmp_path):
+    summary = tmp_path / "summary.md"
+    original = "# redress run R1\n\nRun date 2025-12-01, policy p (file p.toml).\n\n## Files read\n\nNo new files.\n"
+    summary.write_text(original, encoding="utf-8")
+    note_decision(summary, "superseded", "superseded by run R2 at 2025-12-02T00:00:00+00:00")
+    note_decision(summary, "approved", "approved by <b>Kim_x</b> at 2025-12-03; its batches are released")
+    text = summary.read_text(encoding="utf-8")
+    assert text.count("Since this run") == 1 and "superseded" not in text
+    assert "approved by &lt;b&gt;Kim_x&lt;/b&gt;" in text and "<b>" not in text  # the decider's name is input
+    lines = text.split("\n")
+    assert lines[:4] == original.split("\n")[:4] and lines[6:] == original.split("\n")[4:]
 
 
 def page_state(data: Path, run_id: str) -> str:
