@@ -4,13 +4,15 @@
   dates and times as written by Polars; a timestamp with a zone keeps its offset, a
   naive one stays naive; lists and structs as their JSON text; UUIDs in their canonical
   text. A wanted column of a type with no faithful text (binary, duration) makes the file
-  unreadable_file, and so does a timestamp in a zone that is not a zone name (a fixed
-  offset such as '+05:30') or any column of an interval type, which Polars cannot read.
+  unreadable_file, and so does any column of an interval type, which Polars cannot
+  read. A timestamp in a zone Polars does not know (a fixed offset such as '+05:30') is
+  read as the UTC instant Arrow stores (`footer_checks`).
 * row_number: the row's position, from 1.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -21,16 +23,28 @@ from redress.inbox.files import FileRejected
 from redress.vocabulary import UNREADABLE_FILE
 
 
-def footer_checks(path: Path) -> frozenset[str]:
+@dataclass(frozen=True)
+class Footer:
+    """What footer_checks found: the columns of Parquet's UUID type, and the timestamp
+    columns whose time zone Polars cannot read (`relabelled`, read as UTC)."""
+    uuids: frozenset[str] = frozenset()
+    relabelled: frozenset[str] = frozenset()
+
+
+def footer_checks(path: Path) -> Footer:
     """What the footer says before Polars reads a Parquet file; only the footer is read.
     Returns the names of the columns of Parquet's UUID type, which Polars reads as 16
     bytes: `parquet_text` writes them in their canonical text (found by review: a
-    customer_id column of UUIDs refused a whole snapshot). Raises FileRejected
-    (unreadable_file, naming the column) for what makes Polars panic, not raise, on
-    reading the schema: a timestamp whose time zone Polars does not know (a fixed offset
-    such as '+05:30', which Arrow allows), an interval column (found by review: an
-    extra column of intervals gave the detail "PanicException"), and a column name
-    given twice (Polars' detail was "DuplicateError", naming nothing)."""
+    customer_id column of UUIDs refused a whole snapshot); and of the timestamp columns
+    in a time zone Polars does not know (a fixed offset such as '+05:30' or 'Z', which
+    Arrow allows, or a name it lacks), which `scan` reads as UTC: Arrow keeps such a
+    timestamp as a UTC instant whatever its zone says, so the instant is taken as it is
+    (SPEC "A timestamp column already typed with a zone is taken as it is"; found by
+    review: such a file was refused whole). Raises FileRejected (unreadable_file, naming
+    the column) for what makes Polars panic, not raise, on reading the schema: such a
+    timestamp inside a list or struct, an interval column (found by review: an extra
+    column of intervals gave the detail "PanicException"), and a column name given twice
+    (Polars' detail was "DuplicateError", naming nothing)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -38,7 +52,7 @@ def footer_checks(path: Path) -> frozenset[str]:
         schema = pq.read_schema(path)
         leaves = pq.read_metadata(path).schema
     except (pa.ArrowException, OSError, ValueError):
-        return frozenset()  # not readable as Parquet: Polars says so next, as unreadable_file
+        return Footer()  # not readable as Parquet: Polars says so next, as unreadable_file
     seen: set[str] = set()
     for field in schema:  # Polars cannot read such a file at all, even to leave the column out
         if field.name in seen:
@@ -50,7 +64,7 @@ def footer_checks(path: Path) -> frozenset[str]:
             raise FileRejected(UNREADABLE_FILE, f"column {escape.terminal(header_name(leaves.column(i).path))[:60]} "
                                                 "is of an interval type, which this reader cannot read, even to "
                                                 "ignore it: drop the column or write it as text")
-    uuids = set()
+    uuids, relabelled = set(), set()
     for field in schema:
         name = escape.terminal(header_name(field.name))[:60]
         if getattr(field.type, "extension_name", None) == "arrow.uuid":
@@ -60,17 +74,41 @@ def footer_checks(path: Path) -> frozenset[str]:
         while hasattr(kind, "value_type"):  # lists and dictionaries of timestamps
             kind = kind.value_type
         zone = getattr(kind, "tz", None)
-        if not zone:
+        if not zone or _polars_knows(zone):
             continue
-        try:
-            pl.Series([0], dtype=pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone(zone)
-        except pl.exceptions.PolarsError:
-            raise FileRejected(
-                UNREADABLE_FILE,
-                f"column {name} is a timestamp in time zone "
-                f"{escape.terminal(zone)[:40]!r}, which is not a zone name: write it in UTC or a named zone "
-                "(such as Asia/Kolkata)") from None
-    return frozenset(uuids)
+        if kind is field.type:
+            relabelled.add(field.name)
+            continue
+        raise FileRejected(
+            UNREADABLE_FILE,
+            f"column {name} holds timestamps in time zone {escape.terminal(zone)[:40]!r}, which is not a zone "
+            "name, inside a list or struct: write them in UTC or a named zone (such as Asia/Kolkata)")
+    return Footer(frozenset(uuids), frozenset(relabelled))
+
+
+def _polars_knows(zone: str) -> bool:
+    try:
+        pl.Series([0], dtype=pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone(zone)
+    except pl.exceptions.PolarsError:
+        return False
+    return True
+
+
+def scan(path: Path, footer: Footer) -> pl.LazyFrame:
+    """The Parquet file as a LazyFrame: Polars' own scan, or, when a timestamp column is
+    in a zone Polars cannot read (footer.relabelled), Arrow's dataset reader with those
+    columns in UTC, the same instants (footer_checks); Arrow reads such a file whole,
+    in file order."""
+    if not footer.relabelled:
+        return pl.scan_parquet(path, glob=False)
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    utc = pa.schema([f.with_type(pa.timestamp(f.type.unit, tz="UTC")) if f.name in footer.relabelled else f
+                     for f in schema])
+    return pl.scan_pyarrow_dataset(ds.dataset(str(path), schema=utc, format="parquet"))
 
 
 # A column of type Null (pandas writes an all-empty column so) is all missing values:

@@ -25,6 +25,7 @@ from redress.inbox.files import FileRejected, format_of
 from redress.inbox.hashing import BLOCK, NOT_UTF8
 from redress.inbox.jsonl_reader import jsonl_frame
 from redress.inbox.parquet_reader import footer_checks, has_untextable, parquet_text
+from redress.inbox.parquet_reader import scan as parquet_scan
 from redress.trimming import trimmed
 from redress.vocabulary import EMPTY_FILE, MISSING_COLUMN, UNREADABLE_FILE
 
@@ -125,8 +126,9 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         if fmt == "csv":
             frame = csv_frame(path, malformed, line_per_row, scratch)
         elif fmt == "parquet":
-            uuids = footer_checks(path)
-            frame = pl.scan_parquet(path, glob=False).with_row_index(ROW, offset=1)
+            footer = footer_checks(path)
+            uuids = footer.uuids
+            frame = parquet_scan(path, footer).with_row_index(ROW, offset=1)
         else:
             frame = jsonl_frame(path, malformed, wanted)
         schema = frame.collect_schema()

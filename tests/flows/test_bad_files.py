@@ -68,8 +68,9 @@ EXPECTED_FILES = {
     "typed_aware.parquet": ("accepted", None, None),
     "typed_naive.parquet": ("accepted", None, None),
     "numbers.jsonl": ("accepted", None, None),
-    # a fixed offset Polars cannot parse: it panicked, and the whole run stopped
-    "india_offset.parquet": ("unreadable_file", "unreadable_file", "column accessed_at is a timestamp in time zone"),
+    # a fixed offset Polars cannot parse: it panicked, and the whole run stopped; then
+    # the file was refused whole; it is the UTC instant Arrow stores (found by review)
+    "india_offset.parquet": ("accepted", None, None),
 }
 
 # 2025-06-23 15:30 UTC is 00:30 on the 24th in Seoul: inside the breach window (which
@@ -145,16 +146,18 @@ def test_the_quarantine_file_lists_every_rejected_file(bad_files_run):
 
 def test_the_good_files_are_paid_and_nobody_from_a_bad_file(bad_files_run):
     data, _ = bad_files_run
-    # C2 and C3 appear only in rejected files; C5's naive time is before the window.
-    assert paid(data) == {"C1": 50000, "C4": 50000, "1001": 50000, "1002": 50000}
+    # C3 appears only in a rejected file; C5's naive time is before the window; C2 is in
+    # a rejected file and in the file of India's offset, whose instant is in it.
+    assert paid(data) == {"C1": 50000, "C2": 50000, "C4": 50000, "1001": 50000, "1002": 50000}
     assert dict(q(data, "SELECT customer_id, reason FROM entitlements")) == {
-        "C1": "ELIGIBLE", "C4": "ELIGIBLE", "C5": "OUTSIDE_WINDOW", "1001": "ELIGIBLE", "1002": "ELIGIBLE"}
+        "C1": "ELIGIBLE", "C2": "ELIGIBLE", "C4": "ELIGIBLE", "C5": "OUTSIDE_WINDOW", "1001": "ELIGIBLE",
+        "1002": "ELIGIBLE"}
 
 
 def test_typed_parquet_timestamps_keep_their_zone_or_take_the_policy_one(bad_files_run):
     data, _ = bad_files_run
-    at = dict(q(data, "SELECT customer_id, accessed_at FROM scope_exposures WHERE customer_id IN ('C4', 'C5')"))
-    assert at["C4"] == AWARE_AT
+    at = dict(q(data, "SELECT customer_id, accessed_at FROM scope_exposures WHERE customer_id IN ('C2', 'C4', 'C5')"))
+    assert at["C4"] == at["C2"] == AWARE_AT  # C2's written with India's offset, the same instant
     assert at["C5"] == datetime(2025, 6, 23, 14, 30, tzinfo=timezone.utc)
 
 
