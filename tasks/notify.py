@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 
 import polars as pl
@@ -39,6 +39,7 @@ from redress.settings import Settings
 from redress.warehouse import connect, notifications
 from redress.outbox import files as outbox
 from redress.outbox.recovery import INDEX
+from redress.outbox.xlsx import write_xlsx
 from redress.rules.identity import MOBILE_E164
 from redress.rules.notifications import NEW_PEOPLE_PARAMETERS, messages, new_people_query, withheld_query
 from redress.warehouse.reference_codes import code_parameters, settle_codes, with_first_code
@@ -265,10 +266,15 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         count = sum(n for _, _, n in counts)
         (withheld,), = con.execute(withheld_query(), {"mobile": MOBILE_E164}).fetchall()
         if count <= CSV_MAX_ROWS:
+            told = pl.read_parquet(final, glob=False)
             # with a UTF-8 BOM, for people opening it (SPEC "Notifications"): without one, a
             # spreadsheet in a Korean locale reads the Korean messages as CP949 (found by review)
-            outbox.spreadsheet_safe(pl.read_parquet(final, glob=False)).write_csv(tmp / f"{ctx.run_id}.csv",
-                                                                                  include_bom=True)
+            outbox.spreadsheet_safe(told).write_csv(tmp / f"{ctx.run_id}.csv", include_bom=True)
+            # and as a workbook of text cells: a spreadsheet opening the CSV reads a phone
+            # `+821012345678` as the number 821012345678 (found by review). Dated by the
+            # run date, so the same run gives the same bytes.
+            write_xlsx(told, tmp / f"{ctx.run_id}.xlsx", datetime.combine(ctx.run_date, time(), timezone.utc),
+                       sheet="notifications")
         for path in [*tmp.iterdir(), *(tmp / INDEX).iterdir()]:
             if path.is_file():
                 outbox.fsync(path)

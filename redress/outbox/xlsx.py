@@ -34,8 +34,8 @@ from xml.sax.saxutils import escape
 
 import polars as pl
 
-from redress.outbox.xlsx_parts import (APP, CONTENT_TYPES, CORE, ROOT_RELS, SHEET_HEAD, SHEET_TAIL, STYLES,
-                                       WORKBOOK, WORKBOOK_RELS)
+from redress.outbox.xlsx_parts import (APP, CONTENT_TYPES, CORE, ROOT_RELS, SHEET, SHEET_HEAD, SHEET_TAIL,
+                                       STYLES, WORKBOOK, WORKBOOK_RELS)
 
 # Columns that name something rather than count it: always text cells, whatever the
 # dtype, so no leading zero is dropped and no 16-digit account is rounded.
@@ -65,8 +65,9 @@ _DEFLATE_LEVEL = 1
 _TEXT_STYLE, _HEADER_STYLE = 1, 2
 
 
-def write_xlsx(frame: pl.DataFrame, path: Path, created: datetime) -> None:
-    """One sheet named `payments`: a header row of column names, then one row per row of
+def write_xlsx(frame: pl.DataFrame, path: Path, created: datetime, sheet: str = SHEET) -> None:
+    """One sheet named `sheet` (one of ours, default `payments`; `notifications` for the
+    notification list): a header row of column names, then one row per row of
     `frame` in its order. IDENTIFIERS and every other text column are text cells
     (inline strings, styled as text: numFmtId 49, "@"); integer columns (amounts in minor
     units, attempt) are number cells; an empty value (null or "") is an empty cell.
@@ -88,6 +89,8 @@ def write_xlsx(frame: pl.DataFrame, path: Path, created: datetime) -> None:
                            ("docProps/core.xml", CORE.format(created=created.strftime("%Y-%m-%dT%H:%M:%SZ"))),
                            ("xl/workbook.xml", WORKBOOK), ("xl/_rels/workbook.xml.rels", WORKBOOK_RELS),
                            ("xl/styles.xml", STYLES)):
+            if sheet != SHEET:  # the title and the sheet's name: the parts' only mentions of it
+                text = text.replace(f">{SHEET}<", f">{sheet}<").replace(f'name="{SHEET}"', f'name="{sheet}"')
             with package.open(_entry(name), "w") as out:
                 out.write(text.encode())
         with package.open(_entry("xl/worksheets/sheet1.xml"), "w") as out:

@@ -109,3 +109,20 @@ def test_csvs_are_formula_safe_and_phones_are_not_prefixed(demo, tmp_path):
     # No phone shows an apostrophe; LibreOffice's default import reads it as a number
     # (the '+' dropped): the CSV is for machines, the parquet and payments.xlsx for people.
     assert not any(str(r).startswith("'") for r in recipients)
+
+
+def test_the_notification_list_for_people_keeps_every_phone_in_libreoffice(demo, tmp_path):
+    """Found by review: the notifications CSV opened in a spreadsheet showed
+    `+821012345678` as the number 821012345678. The workbook beside it holds every
+    value as a text cell, so the comms team sees the list as the Parquet holds it."""
+    data, summary = demo
+    book = data / "outbox" / "notifications" / f"{summary['run_id']}.xlsx"
+    notes = pl.read_parquet(book.with_suffix(".parquet"))
+    assert notes.filter(pl.col("recipient").str.starts_with("+")).height > 1000
+    # exported as UTF-8 (charset 76), comma-separated, double quotes: the messages are Korean
+    soffice("csv:Text - txt - csv (StarCalc):44,34,76", [book], tmp_path / "out", tmp_path / "profile")
+    with (tmp_path / "out" / f"{book.stem}.csv").open(newline="", encoding="utf-8") as fh:
+        header, *rows = list(csv.reader(fh))
+    assert header == notes.columns
+    assert rows == [["" if c is None else str(c) for c in r] for r in notes.iter_rows()]
+    assert openpyxl.load_workbook(book).sheetnames == ["notifications"]
