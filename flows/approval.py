@@ -46,7 +46,7 @@ from redress.rules.notifications import refuse_unsafe_policy
 from redress.rules.plans import dated_in_the_past, refusal
 from redress.results import ReleaseResult
 from redress.rules.vouchers import with_voucher_parts
-from redress.runtime.commands import is_placeholder_name, redress_line
+from redress.runtime.commands import decider_name, redress_line
 from redress.runtime import progress
 from redress.runtime.faults import checkpoint
 from redress.runtime.permissions import private_files
@@ -103,16 +103,7 @@ def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
     return plan
 
 
-def _name(by: str) -> str:
-    """Who decides, as recorded in `runs` and every manifest: spaces run together;
-    RedressError (one line) when blank or a placeholder (is_placeholder_name)."""
-    name = " ".join((by or "").split())
-    if not name:
-        raise RedressError("--by must name who decides")
-    if is_placeholder_name(name):
-        raise RedressError(f"--by {name!r} is the placeholder of the printed command, not a name: give your own "
-                           "name, which runs and every released batch's manifest record as who decided")
-    return name
+_name = decider_name  # who decides (redress/runtime/commands.py)
 
 
 def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, settings: Settings) -> dict:

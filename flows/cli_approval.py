@@ -17,7 +17,8 @@ from pathlib import Path
 
 from redress.errors import RedressError
 from redress.runtime.arguments import Once
-from redress.runtime.commands import NAME_PLACEHOLDER, redress_line
+from redress.runtime.commands import NAME_PLACEHOLDER, decider_name, redress_line
+from redress.vocabulary import APPROVED
 from redress.runtime.stage_counts import counted
 
 
@@ -38,6 +39,33 @@ def _written_again(done: dict, *, exports: bool) -> str:
     return f"its exports written again; {gone}" if exports else gone
 
 
+def check_decidable(data_dir: Path, run_id: str, decision: str) -> None:
+    """RedressError (one line, redress/rules/plans.py refusal) when plan `run_id` cannot
+    take `decision` now, read without writing, before a Prefect server starts (seconds:
+    found by review, a superseded plan was refused only after them). A plan waiting past
+    its expiry, a decision that did not finish (given again to finish it) and a warehouse
+    that cannot be read now go on to the decision itself, which records, finishes or
+    says so, under the folder's lock."""
+    from datetime import datetime, timezone
+
+    import duckdb
+
+    from redress.rules.plans import refusal
+    from redress.vocabulary import WAITING
+    from redress.warehouse import connect, plans
+
+    try:
+        with connect(data_dir / "warehouse.duckdb", read_only=True) as con:
+            plan = plans.read(con, run_id)
+    except (RedressError, duckdb.Error):
+        return
+    if plan is not None and (plan["state"] == WAITING or (plan["state"] == decision and plan["completed_at"] is None)):
+        return
+    why = refusal(run_id, plan and plan["state"], plan and plan["expires_at"], datetime.now(timezone.utc), decision)
+    if why is not None:
+        raise RedressError(why)
+
+
 def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) -> dict:
     """The approve_plan flow (flows/approval.py) with these settings, under a Prefect
     server that cannot outlive this process (as `redress run` starts its flow)."""
@@ -46,7 +74,9 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
     from redress.warehouse.runs import refuse_if_busy
 
     check_settings(settings)  # the bank files need the payer, the notifications the key
+    decider_name(by)  # a placeholder pasted from plan.md, refused at once
     refuse_if_busy(data_dir)  # before the server starts; the flow then takes the lock
+    check_decidable(data_dir, run_id, APPROVED)
     from redress.runtime import progress
 
     # the flow's modules are imported while the server starts; a line per stage on stdout

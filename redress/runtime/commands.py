@@ -54,6 +54,22 @@ def redress_line(data_dir: Path, *args: str, command: str | None = None) -> str:
 NAME_PLACEHOLDER = "YOUR_NAME"
 
 
+def decider_name(by: str | None) -> str:
+    """Who decides a plan, as recorded in `runs` and every manifest: spaces run together.
+    RedressError (one line) when blank or a placeholder (is_placeholder_name). Checked
+    by the command line before a Prefect server starts, and by the decision itself (the
+    Prefect UI's form comes there)."""
+    from redress.errors import RedressError
+
+    name = " ".join((by or "").split())
+    if not name:
+        raise RedressError("--by must name who decides")
+    if is_placeholder_name(name):
+        raise RedressError(f"--by {name!r} is the placeholder of the printed command, not a name: give your own "
+                           "name, which runs and every released batch's manifest record as who decided")
+    return name
+
+
 def is_placeholder_name(name: str) -> bool:
     """True for a decider's name that is a placeholder, not a person: NAME_PLACEHOLDER,
     or `name`, `your name`, `<Your Name>` in any case and with any spacing or marks

@@ -307,6 +307,26 @@ def plan_md_after(data: Path, run_id: str, waiting_text: str, state: str, decisi
     assert sum("Since this run" in line for line in summary) == 1
 
 
+def test_an_approval_that_must_be_refused_is_refused_before_a_prefect_server_starts(copy, monkeypatch):
+    """Found by review: a superseded plan, or the placeholder pasted as the decider, was
+    refused only after seconds of starting a temporary Prefect server."""
+    import redress.runtime.prefect_server as prefect_server
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("a Prefect server was started for an approval that is refused")
+
+    monkeypatch.setattr(prefect_server, "temporary_server", no_server)
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "YOUR_NAME")
+    assert code == 1 and len(err) == 1 and "placeholder" in err[0]
+    code, _, err = cli("--data-dir", copy, "approve", "R20251201-009", "--by", "Kim Treasury")
+    assert code == 1 and err == ["redress: run R20251201-009 has no disbursement plan: nothing to approve"]
+    code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Kim Treasury")  # no server: a plain command
+    assert code == 0, err
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Treasury")
+    assert code == 1 and len(err) == 1 and f"cannot approve the plan of run {RUN_ID}: it is rejected" in err[0]
+    assert q(copy, "SELECT state FROM plans") == [("rejected",)] and q(copy, "SELECT count(*) FROM ledger") == [(0,)]
+
+
 def test_a_decision_note_replaces_the_one_before(tmp_path):
     summary = tmp_path / "summary.md"
     original = "# redress run R1\n\nRun date 2025-12-01, policy p (file p.toml).\n\n## Files read\n\nNo new files.\n"
