@@ -177,10 +177,15 @@ def test_the_printed_reject_command_pastes_into_bash_from_another_folder(waiting
         "--data-dir", str(data.absolute()), "reject", RUN_ID, "--by", "YOUR_NAME"]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    # pasted as it is, the placeholder is refused (nobody decides as YOUR_NAME) ...
     done = subprocess.run(["bash", "-c", printed[0]], cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "placeholder" in done.stderr and len(done.stderr.splitlines()) == 1
+    # ... and with a name typed in its place, the line works from any folder
+    named = printed[0].replace(" --by YOUR_NAME", " --by 'Kim Treasury'")
+    done = subprocess.run(["bash", "-c", named], cwd=elsewhere, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"rejected plan {RUN_ID}" in done.stdout
-    assert q(data, "SELECT state, decided_by FROM plans") == [("rejected", "YOUR_NAME")]
+    assert q(data, "SELECT state, decided_by FROM plans") == [("rejected", "Kim Treasury")]
 
 
 def test_every_printed_command_quotes_the_folder_and_makes_it_absolute(tmp_path, monkeypatch):
