@@ -57,11 +57,15 @@ def check_decidable(data_dir: Path, run_id: str, decision: str) -> None:
     try:
         with connect(data_dir / "warehouse.duckdb", read_only=True) as con:
             plan = plans.read(con, run_id)
+            known = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0] > 0
     except (RedressError, duckdb.Error):
         return
+    if not known:  # as redress/warehouse/runs.py run_context says it
+        raise RedressError(f"no run {run_id} in {data_dir}: nothing to decide")
     if plan is not None and (plan["state"] == WAITING or (plan["state"] == decision and plan["completed_at"] is None)):
         return
-    why = refusal(run_id, plan and plan["state"], plan and plan["expires_at"], datetime.now(timezone.utc), decision)
+    why = refusal(run_id, plan and plan["state"], plan and plan["expires_at"], datetime.now(timezone.utc), decision,
+                  completed=plan is None or plan["completed_at"] is not None)
     if why is not None:
         raise RedressError(why)
 

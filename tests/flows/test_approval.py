@@ -319,7 +319,7 @@ def test_an_approval_that_must_be_refused_is_refused_before_a_prefect_server_sta
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "YOUR_NAME")
     assert code == 1 and len(err) == 1 and "placeholder" in err[0]
     code, _, err = cli("--data-dir", copy, "approve", "R20251201-009", "--by", "Kim Treasury")
-    assert code == 1 and err == ["redress: run R20251201-009 has no disbursement plan: nothing to approve"]
+    assert code == 1 and err == [f"redress: no run R20251201-009 in {copy}: nothing to decide"]
     code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Kim Treasury")  # no server: a plain command
     assert code == 0, err
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Treasury")
