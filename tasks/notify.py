@@ -273,8 +273,13 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
             # and as a workbook of text cells: a spreadsheet opening the CSV reads a phone
             # `+821012345678` as the number 821012345678 (found by review). Dated by the
             # run date, so the same run gives the same bytes.
-            write_xlsx(told, tmp / f"{ctx.run_id}.xlsx", datetime.combine(ctx.run_date, time(), timezone.utc),
-                       sheet="notifications")
+            try:
+                write_xlsx(told, tmp / f"{ctx.run_id}.xlsx", datetime.combine(ctx.run_date, time(), timezone.utc),
+                           sheet="notifications")
+            except ValueError as exc:  # a value no sheet can hold: the list is told all the same
+                (tmp / f"{ctx.run_id}.xlsx").unlink(missing_ok=True)
+                logger.warning("notifications: no workbook beside the list (%s); the Parquet and CSV files hold it",
+                               exc)
         for path in [*tmp.iterdir(), *(tmp / INDEX).iterdir()]:
             if path.is_file():
                 outbox.fsync(path)

@@ -78,8 +78,11 @@ def write_xlsx(frame: pl.DataFrame, path: Path, created: datetime, sheet: str = 
     feed and carriage return; U+FFFE, U+FFFF) or longer than 32,767 characters, an
     integer at or beyond +-2^53 (a spreadsheet's double would round it). Nothing is
     coerced silently."""
-    kinds = _kinds(frame)
-    escaped, spaced = _survey(frame, kinds)
+    try:
+        kinds = _kinds(frame)
+        escaped, spaced = _survey(frame, kinds)
+    except ValueError as exc:  # the messages say payments.xlsx, the sheet's first use: say which file
+        raise ValueError(str(exc).replace("payments.xlsx", path.name, 1)) from None
     if created.tzinfo is not None:  # core.xml holds UTC, marked Z
         created = created.astimezone(timezone.utc).replace(tzinfo=None)
     letters = [_column_letter(i) for i in range(frame.width)]

@@ -212,7 +212,10 @@ class NoticeTable(_Table):
     """[notice]: what a message may name."""
     official_phone: Annotated[str, StringConstraints(strict=True, pattern=_PHONE)] = Field(
         description="the only phone number a message names")
-    sender: Annotated[str, StringConstraints(strict=True, pattern=r"\S")] = Field(description=SHOWN)
+    # At most 100 characters: every message opens with it, an SMS most of all (found by
+    # review: a 40,000-character sender made messages no spreadsheet cell can hold).
+    sender: Annotated[str, StringConstraints(strict=True, pattern=r"\S", max_length=100)] = Field(
+        description=SHOWN + "; at most 100 characters")
 
     @model_validator(mode="after")
     def _sender_shown(self) -> NoticeTable:

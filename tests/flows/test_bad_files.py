@@ -324,3 +324,24 @@ def test_a_policy_file_whose_name_is_not_utf8_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "policy file" in err[0] and "policy_\\xb1.toml is not UTF-8" in err[0]
     assert sorted(os.listdir(data)) == ["inbox"]
+
+
+def test_a_list_no_workbook_can_hold_is_told_all_the_same(tmp_path, monkeypatch):
+    """The notifications workbook is for people; a value a sheet cannot hold must never
+    stop the people being told (found by review: a 40,000-character message failed
+    notify on every run after payment). The Parquet file and the CSV hold the list."""
+    import tasks.notify
+
+    def refuse(frame, path, created, sheet="payments"):
+        path.write_bytes(b"half")
+        raise ValueError(f"{path.name}: column message holds a text longer than 32767 characters")
+
+    monkeypatch.setattr(tasks.notify, "write_xlsx", refuse)
+    data = inbox(tmp_path)
+    (data / "inbox" / "scope" / "good.csv").write_text(f"{HEADER}\nC1,,,name,2025-07-01T00:00:00+09:00,,log\n",
+                                                      encoding="utf-8")
+    summary = run(data)
+    notes = data / "outbox" / "notifications"
+    assert summary["notify"]["notifications"] == 1 and paid(data) == {"C1": 50000}
+    assert sorted(p.name for p in notes.iterdir() if p.is_file()) == [f"{summary['run_id']}.csv",
+                                                                       f"{summary['run_id']}.parquet"]

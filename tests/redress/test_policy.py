@@ -201,6 +201,8 @@ BROKEN = [
     pytest.param([('official_phone = "1577-7011"', 'official_phone = "https://evil.example"')],
                  "notice.official_phone", id="phone-is-a-url"),
     pytest.param([('sender = "Coupang"', 'sender = "  "')], "notice.sender", id="sender-blank"),
+    # found by review: every message opens with it, and one of 40,000 characters fits no cell
+    pytest.param([('sender = "Coupang"', f'sender = "{"쿠" * 101}"')], "notice.sender", id="sender-too-long"),
     # texts every message shows: no link, email address or other phone (SPEC "Notifications")
     pytest.param([('sender = "Coupang"', 'sender = "Coupang 010-9999-9999 bit.ly/abc"')], "notice.sender",
                  id="sender-with-link-and-phone"),
