@@ -329,7 +329,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line as a namespace whose `data_dir` (Path or None) and `verbose`
     (bool) merge the common options given before and after the command's name.
     Raises RedressError when --data-dir names two different folders, before and after
-    the command or twice on one side, or another Once option is given two values."""
+    the command or twice on one side, or another Once option is given two values, or an
+    argument is not UTF-8 (found by review: `explain`, `--by` and `--note` so given gave
+    tracebacks)."""
+    for given in sys.argv[1:] if argv is None else argv:
+        try:
+            given.encode("utf-8")
+        except UnicodeEncodeError:  # bytes of another encoding: no warehouse query, log or Prefect parameter holds them
+            raise RedressError(f"the argument {escape.not_utf8(given)} is not UTF-8 (each byte outside ASCII shown "
+                               "as \\xNN): give it in UTF-8, the terminal's encoding set to UTF-8") from None
     args = parser().parse_args(argv)
     vars(args).pop(GIVEN, None)
     after = vars(args).pop("data_dir_after", None)

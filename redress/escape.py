@@ -43,6 +43,17 @@ def _visible(match: re.Match) -> str:
     return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
 
+def not_utf8(text: str) -> str:
+    """A text Python read from a name or argument that is not UTF-8 (os.fsdecode keeps
+    each undecodable byte as a lone surrogate), shown byte for byte: every byte outside
+    ASCII as \\xNN, since some byte pairs of CP949 happen to decode as UTF-8 and would
+    show as unrelated letters (found by review: 한글 showed as `\\xc7ѱ\\xdb`); then as
+    `terminal` shows any text."""
+    import os
+
+    return terminal(os.fsencode(text).decode("ascii", "backslashreplace"))
+
+
 def terminal(text: object) -> str:
     """One line safe for a terminal or a log: every control (ESC, CR, BEL, newline,
     tab...), line separator, bidi or zero-width character as a visible escape."""

@@ -114,8 +114,8 @@ def check_utf8(path: Path | str, what: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise RedressError(f"{what} {escape.terminal(text)} is not UTF-8 (a name written by a system in another "
-                           "encoding; each undecodable byte shown as \\xNN): rename it in UTF-8") from None
+        raise RedressError(f"{what} {escape.not_utf8(text)} is not UTF-8 (a name written by a system in another "
+                           "encoding; each byte outside ASCII shown as \\xNN): rename it in UTF-8") from None
 
 
 def check_path(path: Path | str) -> None:

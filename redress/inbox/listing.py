@@ -46,7 +46,7 @@ def _what(mode: int) -> str | None:
 # A name the file system holds in another encoding (a zip made on Korean Windows gives
 # CP949 names): no reader can be given its path, and no report can print it as it is.
 NOT_UTF8_NAME = ("its name is not UTF-8 (written by a system in another encoding, a zip from Windows say; "
-                 "shown with each undecodable byte as \\xNN): rename it and the next run reads it")
+                 "shown with each byte outside ASCII as \\xNN): rename it and the next run reads it")
 UNREADABLE = ("cannot be opened: permission denied (give the account redress runs as read access to it); "
               "read by a later run")
 
@@ -73,7 +73,7 @@ def list_inbox(data_dir: Path, kinds: tuple[str, ...] = KINDS) -> tuple[list[Lis
                     continue  # partial copies by convention
                 st = entry.stat(follow_symlinks=False)
                 why = _what(st.st_mode)
-                shown = entry.name if _utf8(entry.name) else escape.terminal(entry.name)
+                shown = entry.name if _utf8(entry.name) else escape.not_utf8(entry.name)
                 if why is None and shown != entry.name:
                     why = NOT_UTF8_NAME
                 if why:

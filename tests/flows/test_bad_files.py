@@ -17,6 +17,8 @@ import pytest
 from flows.cli import main
 from flows.remediation import remediation
 from redress.inbox import listing
+from redress.errors import RedressError
+from redress.policy import load_policy
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 RUN_DATE = date(2025, 12, 1)
@@ -322,7 +324,9 @@ def test_a_policy_file_whose_name_is_not_utf8_is_one_line(tmp_path, capsys):
         fh.write(DEFAULT_POLICY.read_bytes())
     assert main(["--data-dir", str(data), "run", "--policy", os.fsdecode(policy)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "policy file" in err[0] and "policy_\\xb1.toml is not UTF-8" in err[0]
+    assert len(err) == 1 and "policy_\\xb1.toml is not UTF-8" in err[0]
+    with pytest.raises(RedressError, match=r"policy file .*policy_\\xb1\.toml is not UTF-8"):
+        load_policy(Path(os.fsdecode(policy)))  # a served run's policy comes here, not by the command line
     assert sorted(os.listdir(data)) == ["inbox"]
 
 
@@ -345,3 +349,16 @@ def test_a_list_no_workbook_can_hold_is_told_all_the_same(tmp_path, monkeypatch)
     assert summary["notify"]["notifications"] == 1 and paid(data) == {"C1": 50000}
     assert sorted(p.name for p in notes.iterdir() if p.is_file()) == [f"{summary['run_id']}.csv",
                                                                        f"{summary['run_id']}.parquet"]
+
+
+@pytest.mark.parametrize("args", [["explain", "C00\udcb1"], ["approve", "R20251201-001", "--by", "Kim\udcb1"],
+                                  ["approve", "R20251201-001", "--by", "Kim", "--note", "ok\udcb1"],
+                                  ["run", "--run-date", "2025-12-0\udcb1"]])
+def test_an_argument_that_is_not_utf8_is_one_line(tmp_path, capsys, args):
+    """Found by review: `explain`, `--by` and `--note` given bytes of another encoding
+    (os.fsdecode keeps each as a lone surrogate) gave tracebacks from DuckDB and Prefect."""
+    data = inbox(tmp_path)
+    assert main(["--data-dir", str(data), *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "\\xb1" in err[0] and "is not UTF-8" in err[0], err
+    assert sorted(os.listdir(data)) == ["inbox"]

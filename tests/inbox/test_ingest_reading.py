@@ -387,7 +387,7 @@ def test_every_name_is_read_or_passed_over_as_text_any_output_can_hold(tmp_path_
     assert {f.name for f in inbox.files} == utf8
     others = [os.fsdecode(n) for n in names if os.fsdecode(n) not in utf8]
     # each undecodable byte shown as \xNN, the rest as the terminal shows any name
-    assert sorted(p.name for p in inbox.passed_over) == sorted(escape.terminal(n) for n in others)
+    assert sorted(p.name for p in inbox.passed_over) == sorted(escape.not_utf8(n) for n in others)
     for passed in inbox.passed_over:
         passed.name.encode("utf-8")
         assert passed.why.startswith("its name is not UTF-8")
