@@ -40,10 +40,10 @@ def footer_checks(path: Path) -> Footer:
     Arrow allows, or a name it lacks), which `scan` reads as UTC: Arrow keeps such a
     timestamp as a UTC instant whatever its zone says, so the instant is taken as it is
     (SPEC "A timestamp column already typed with a zone is taken as it is"; found by
-    review: such a file was refused whole). Raises FileRejected (unreadable_file, naming
-    the column) for what makes Polars panic, not raise, on reading the schema: such a
-    timestamp inside a list or struct, an interval column (found by review: an extra
-    column of intervals gave the detail "PanicException"), and a column name given twice
+    review: such a file was refused whole), inside lists, structs and maps too. Raises
+    FileRejected (unreadable_file, naming the column) for what makes Polars panic, not
+    raise, on reading the schema: an interval column (found by review: an extra column
+    of intervals gave the detail "PanicException"), and a column name given twice
     (Polars' detail was "DuplicateError", naming nothing)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -66,24 +66,31 @@ def footer_checks(path: Path) -> Footer:
                                                 "ignore it: drop the column or write it as text")
     uuids, relabelled = set(), set()
     for field in schema:
-        name = escape.terminal(header_name(field.name))[:60]
         if getattr(field.type, "extension_name", None) == "arrow.uuid":
             uuids.add(field.name)
-            continue
-        kind = field.type
-        while hasattr(kind, "value_type"):  # lists and dictionaries of timestamps
-            kind = kind.value_type
-        zone = getattr(kind, "tz", None)
-        if not zone or _polars_knows(zone):
-            continue
-        if kind is field.type:
+        elif _in_utc(field.type) != field.type:
             relabelled.add(field.name)
-            continue
-        raise FileRejected(
-            UNREADABLE_FILE,
-            f"column {name} holds timestamps in time zone {escape.terminal(zone)[:40]!r}, which is not a zone "
-            "name, inside a list or struct: write them in UTC or a named zone (such as Asia/Kolkata)")
     return Footer(frozenset(uuids), frozenset(relabelled))
+
+
+def _in_utc(kind):
+    """The Arrow type `kind` with every timestamp in a zone Polars does not know made UTC,
+    inside lists, structs and maps too (found by review: an extra struct column of such
+    timestamps made Polars panic, and a list refused the file), the same instants."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(kind):
+        return pa.timestamp(kind.unit, tz="UTC") if kind.tz and not _polars_knows(kind.tz) else kind
+    if pa.types.is_map(kind):
+        return pa.map_(_in_utc(kind.key_type), _in_utc(kind.item_type), kind.keys_sorted)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        inner = kind.value_field.with_type(_in_utc(kind.value_type))
+        if pa.types.is_fixed_size_list(kind):
+            return pa.list_(inner, kind.list_size)
+        return pa.large_list(inner) if pa.types.is_large_list(kind) else pa.list_(inner)
+    if pa.types.is_struct(kind):
+        return pa.struct([kind.field(i).with_type(_in_utc(kind.field(i).type)) for i in range(kind.num_fields)])
+    return kind
 
 
 def _polars_knows(zone: str) -> bool:
@@ -106,8 +113,7 @@ def scan(path: Path, footer: Footer) -> pl.LazyFrame:
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
-    utc = pa.schema([f.with_type(pa.timestamp(f.type.unit, tz="UTC")) if f.name in footer.relabelled else f
-                     for f in schema])
+    utc = pa.schema([f.with_type(_in_utc(f.type)) if f.name in footer.relabelled else f for f in schema])
     return pl.scan_pyarrow_dataset(ds.dataset(str(path), schema=utc, format="parquet"))
 
 
