@@ -15,6 +15,7 @@ already done). This module reads them, has them rendered, and writes the files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -69,8 +70,13 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None, *, ki
     run (report_killed_runs): with what it applied to the ledger, and no artifacts (they
     would pass for the later run's)."""
     records = validation_records(ctx.report_dir)
+    policy_id, policy_name = ctx.policy().id, ctx.policy_path.name
     with connect(ctx.warehouse) as con:
         applied = applied_facts(con, ctx.run_id) if killed else None
+        if killed:  # the policy it ran under, as recorded, whatever its file holds now
+            (policy_id, parameters), = con.execute("SELECT policy_id, parameters FROM runs WHERE run_id = ?",
+                                                   [ctx.run_id]).fetchall()
+            policy_name = Path(json.loads(parameters or "{}").get("policy") or policy_name).name
         facts = run_facts(con, ctx.run_id)
         exposures = exposure_pairs(con, ctx.run_id)
         more = report_facts(con, ctx.run_id, exposures)
@@ -106,11 +112,11 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None, *, ki
     page = _write_page(ctx, summary.validate.destinations if summary.validate else None,
                        summary.disburse.treasury if summary.disburse else (), facts, more, recon, records, error)
     written.append(ctx.report_dir / run_report.PAGE)
-    text = summary_markdown(summary, run_date=ctx.run_date, policy_name=ctx.policy_path.name,
+    text = summary_markdown(summary, run_date=ctx.run_date, policy_name=policy_name,
                             facts=facts, records=records, error=error,
                             outputs=report_files(ctx.data_dir, ctx.report_dir, written),
                             ledger=recon.row(recon.height - 1, named=True), claim_deadline=ctx.policy().claim_deadline,
-                            total_cap=ctx.policy().total_cap, applied=applied, policy_id=ctx.policy().id,
+                            total_cap=ctx.policy().total_cap, applied=applied, policy_id=policy_id,
                             earlier=[{"run_id": r, **report_files(ctx.data_dir, ctx.report_dir,
                                                                   [ctx.report_dir.parent / r / "summary.md"])[0]}
                                      for r in summary.earlier_reports])
@@ -231,7 +237,7 @@ def report_folder_gone(ctx: RunContext) -> bool:
     return reports.is_dir() and not reports.is_symlink() and not os.path.lexists(ctx.report_dir)
 
 
-DECISION_NOTE = "**Since this run: its plan was "
+DECISION_NOTE = "**Since this run: its plan is "
 
 
 def note_decision(summary_md: Path, state: str, decision: str) -> None:
@@ -365,6 +371,16 @@ def report_killed_runs(ctx: RunContext) -> tuple[str, ...]:
         if (earlier.report_dir / "summary.md").is_file():
             continue
         why = f"{STOPPED}: it wrote no report, so run {ctx.run_id} wrote this one from what the warehouse holds of it"
+        try:
+            earlier.policy()
+        except RedressError:  # its policy file changed or gone since: the report is still owed
+            earlier = dataclasses.replace(earlier, policy_path=ctx.policy_path, policy_sha256=ctx.policy_sha256)
+            why += (f"; its policy file is not as it was, so what depends on a policy (the reconciliation's claim "
+                    f"deadline and fund cap) is read under run {ctx.run_id}'s")
         if write_failed_report(earlier, RunSummary(run_id=run_id), why, killed=True):
             written.append(run_id)
+            with connect(ctx.warehouse) as con:
+                plan = plans.read(con, run_id)
+            if plan is not None and plan["state"] != WAITING:  # superseded by this run, say
+                note_decision(earlier.report_dir / "summary.md", plan["state"], decided(plan))
     return tuple(written)

@@ -110,7 +110,9 @@ class Applied:
     (SPEC "Input: returns from finance", "Input: claims"), as the warehouse holds it:
     payments settled, returned and (held claim payments) cancelled by it, each a count
     and won, and the claims it recorded; and its own new payments committed to the
-    ledger (issued, whatever became of them since) and their batches. For the report of a run that stopped before
+    ledger (issued, whatever became of them since) and their batches; and the people it
+    notified (found by review: a run killed after its notify committed was told of in no
+    summary). For the report of a run that stopped before
     writing its own (tasks/report.py report_killed_runs), whose stage results are lost."""
     settled: tuple[int, int]
     returned: tuple[int, int]
@@ -118,6 +120,7 @@ class Applied:
     claims: int
     issued: tuple[int, int] = (0, 0)  # its own new payments committed to the ledger: count, won
     batches: int = 0  # the batches they are in
+    told: tuple[tuple[str, int], ...] = ()  # the people it notified, per channel (sorted)
 
 
 def applied_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> Applied:
@@ -130,9 +133,12 @@ def applied_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> Applied:
     (claims,), = con.execute("SELECT count(*) FROM claims WHERE run_id = ?", [run_id]).fetchall()
     (issued, krw, batches), = con.execute("SELECT count(*), sum(amount), count(DISTINCT batch_id) FROM ledger "
                                           "WHERE run_id = ?", [run_id]).fetchall()
+    told = con.execute("SELECT channel, count(*) FROM notifications WHERE run_id = ? GROUP BY ALL ORDER BY channel",
+                       [run_id]).fetchall()
     return Applied(settled=per.get(SETTLED, (0, 0)), returned=per.get(RETURNED, (0, 0)),
                    cancelled=per.get(CANCELLED, (0, 0)), claims=int(claims),
-                   issued=(int(issued), int(krw or 0)), batches=int(batches))
+                   issued=(int(issued), int(krw or 0)), batches=int(batches),
+                   told=tuple((c, int(n)) for c, n in told))
 
 
 def _iso(value) -> str:

@@ -58,7 +58,7 @@ def decided(plan: dict) -> str:
     its `plans` row (redress/warehouse/plans.py `read`): who decided and when, and what
     was paid of it. ValueError for a waiting plan."""
     state, by, at = plan["state"], plan["decided_by"], plan["decided_at"]
-    when = at.isoformat() if at is not None else "an unrecorded time"
+    when = at.replace(microsecond=0).isoformat() if at is not None else "an unrecorded time"  # to the second, as shown elsewhere
     if state == APPROVED:
         return f"approved by {by} at {when}; its batches are released to outbox/batches/"
     if state == REJECTED:

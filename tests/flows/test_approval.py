@@ -303,7 +303,7 @@ def plan_md_after(data: Path, run_id: str, waiting_text: str, state: str, decisi
     # the run's summary says so at its top, once, and keeps the rest as the run stopped
     summary = (data / "reports" / run_id / "summary.md").read_text(encoding="utf-8").splitlines()
     assert summary[2].startswith("Run date ") and summary[3] == "" and summary[5] == ""
-    assert summary[4].startswith(f"**Since this run: its plan was {state}**: {escape.markdown(decision)}"), summary[4]
+    assert summary[4].startswith(f"**Since this run: its plan is {state}**: {escape.markdown(decision)}"), summary[4]
     assert sum("Since this run" in line for line in summary) == 1
 
 
@@ -772,6 +772,9 @@ def test_a_run_killed_once_its_plan_is_saved_is_superseded_by_the_rerun_which_pa
     assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
     rerun = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
     assert q(data, "SELECT state FROM plans ORDER BY run_id") == [("superseded",), ("waiting",)]
+    # the killed run's report, written by the rerun, says its plan was superseded by it
+    killed_report = (data / "reports" / "R20251201-001" / "summary.md").read_text(encoding="utf-8")
+    assert f"**Since this run: its plan is superseded**: superseded by run {rerun['run_id']} at " in killed_report
     assert cli("--data-dir", data, "approve", rerun["run_id"], "--by", "Kim")[0] == 0
     assert_paid_exactly_once(data)
 

@@ -144,6 +144,9 @@ def assert_the_killed_run_is_reported(data: Path, step: str, rerun: str) -> None
                                                                        "disburse:folders-written") or
                           step.startswith("notify:"))
     assert f"| its new payments, in {batches} batch(es) | {paid:,} | {int(krw or 0):,} |" in report
+    told = q(data, f"SELECT channel, count(*) FROM notifications WHERE run_id = '{killed}' GROUP BY ALL ORDER BY 1")
+    assert bool(told) == (step == "notify:committed")  # only a notify that committed told anyone
+    assert ("People notified: " + (", ".join(f"{n:,} by {c}" for c, n in told) or "none") + ".") in report
     # written once: the run after the rerun writes it again no more
     assert q(data, f"SELECT count(*) FROM runs WHERE run_id = '{killed}' AND outcome = 'failed'") == [(1,)]
 
@@ -173,3 +176,23 @@ def test_killed_while_a_new_snapshot_is_promoted_with_a_revision_then_run_again(
     remediation(data_dir=fresh, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     for name, sql in OUTCOMES.items():
         assert q(data, f"SELECT * FROM ({sql}) ORDER BY ALL") == q(fresh, f"SELECT * FROM ({sql}) ORDER BY ALL"), name
+
+
+def test_a_killed_run_whose_policy_file_is_gone_is_still_reported(first_run, tmp_path):
+    """Found by review: a killed run whose policy file was edited, renamed or deleted
+    since had its report retried, and failed, on every later run, so the returns file it
+    applied was in no summary. It is written, what depends on a policy read under the
+    new run's, and says so."""
+    data = tmp_path / "data"
+    shutil.copytree(first_run, data)
+    gone = tmp_path / "policy-of-the-killed-run.toml"
+    shutil.copy(DEFAULT_POLICY, gone)
+    killed = redress_killed_at("validate:before-commit", data, "run", "--run-date", "2025-12-02", "--policy", str(gone))
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    gone.unlink()
+    summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    report = (data / "reports" / "R20251202-001" / "summary.md").read_text(encoding="utf-8")
+    assert "policy coupang-2025-v1 (file policy-of-the-killed-run.toml)" in report
+    assert "its policy file is not as it was" in report and "| returns_day2.csv |" in report
+    assert "| returned (finance's results) | 3 | 150,000 |" in report
+    assert "[reports/R20251202-001/summary.md]" in (data / "reports" / summary["run_id"] / "summary.md").read_text()
