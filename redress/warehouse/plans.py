@@ -66,12 +66,17 @@ def supersede_waiting(con: duckdb.DuckDBPyConnection, by_run_id: str, at: dateti
 
 
 def pages_due(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """(run id, state) of the superseded or expired plans whose report page has not yet
-    been written again to show it (`complete` not yet recorded for them: the command
-    that closed the plan was killed first, or could not write the page), sorted."""
+    """(run id, state) of the plans no longer waiting whose report page has not yet been
+    written again to show it (`complete` not yet recorded for them: the command that
+    closed the plan was killed first, or could not write the page), sorted. A run's start
+    writes them (tasks/report.py refresh_closed_pages): superseded and expired plans, and
+    approvals and rejections killed before their last steps, which a run, starting,
+    finishes (their folders published and people told by its disburse and notify; found
+    by review: their pages said "waiting" for good, unless someone thought to give the
+    decision again)."""
     return [tuple(r) for r in con.execute(
-        "SELECT run_id, state FROM plans WHERE state IN (?, ?) AND completed_at IS NULL ORDER BY run_id",
-        [SUPERSEDED, EXPIRED]).fetchall()]
+        "SELECT run_id, state FROM plans WHERE state IN (?, ?, ?, ?) AND completed_at IS NULL ORDER BY run_id",
+        [SUPERSEDED, EXPIRED, APPROVED, REJECTED]).fetchall()]
 
 
 def decide(con: duckdb.DuckDBPyConnection, run_id: str, state: str, *, by: str | None, note: str | None,

@@ -779,6 +779,27 @@ def test_a_run_killed_once_its_plan_is_saved_is_superseded_by_the_rerun_which_pa
     assert_paid_exactly_once(data)
 
 
+def test_an_approval_killed_after_its_release_is_finished_by_the_next_run(copy):
+    """Found by review: a run after an approval killed once its release committed
+    published the batches and told the people, but the approved run's pages said the plan
+    waited, for good. The run's start now finishes the decision's pages."""
+    killed = redress_killed_at("disburse:committed", copy, "approve", RUN_ID, "--by", "Kim Finance")
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    assert q(copy, "SELECT state, completed_at IS NULL FROM plans") == [("approved", True)]
+    later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert page_state(copy, RUN_ID) == "approved"
+    assert q(copy, "SELECT run_id, state, completed_at IS NOT NULL FROM plans ORDER BY run_id")[0] == (
+        RUN_ID, "approved", True)
+    summary = (copy / "reports" / RUN_ID / "summary.md").read_text(encoding="utf-8")
+    assert "**Since this run: its plan is approved**: approved by Kim Finance at " in summary
+    plan = (copy / "reports" / RUN_ID / "plan.md").read_text(encoding="utf-8")
+    assert "State: **approved**" in plan and "--by" not in plan
+    assert_paid_exactly_once(copy)  # its folders published, its people told by the later run
+    assert later["notify"]["notifications"] > 0
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Finance")
+    assert code == 1 and len(err) == 1 and "it is approved" in err[0]
+
+
 def test_run_from_the_command_line_stops_with_the_plan_and_says_how_to_approve(waiting, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(waiting[0] / "inbox", data / "inbox")
