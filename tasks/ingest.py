@@ -27,7 +27,7 @@ from redress.checks.quality import EVERY_REASON, check
 from redress.runtime.retry_policy import BACKOFF_SECONDS, JITTER, io_errors_only
 from redress.checks.suites import failing_rows_of
 from redress.rules.identity import customer_keys
-from redress.vocabulary import ACCEPTED, REJECTED
+from redress.vocabulary import ACCEPTED, NOT_READ, REJECTED
 
 
 def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str, settings: Settings) -> FileRead:
@@ -107,7 +107,13 @@ def ingest_inbox(ctx: RunContext, settings: Settings) -> IngestResult:
     with connect(ctx.warehouse) as con:
         masters = con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
         if masters == 0:
-            raise RedressError("no valid customers snapshot: drop one into inbox/customers/ (see quarantine for rejected ones)")
+            # a snapshot there but not read (its name, its permissions, still being copied)
+            # is said, never "drop one" while one is there (found by review)
+            unread = [e for e in entries if e.kind == "customers" and e.status == NOT_READ]
+            why = (f"; {len(unread)} file(s) in inbox/customers/ not read, first {escape.terminal(unread[0].file_name)}: "
+                   f"{unread[0].detail}" if unread else "")
+            raise RedressError("no valid customers snapshot: drop one into inbox/customers/ (see quarantine for "
+                               f"rejected ones){why}")
         evidence = files.evidence(con)  # read once: the accepted files the decisions rest on
         retimed = retime(con, tz, evidence).line(tz)  # a new policy timezone: earlier files' times read again
         gone = evidence_gone(evidence, listed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import unicodedata
 import shutil
 import sys
 from collections.abc import Callable
@@ -72,7 +73,15 @@ def decider_name(by: str | None) -> str:
 
 def is_placeholder_name(name: str) -> bool:
     """True for a decider's name that is a placeholder, not a person: NAME_PLACEHOLDER,
-    or `name`, `your name`, `<Your Name>` in any case and with any spacing or marks
-    (the README's and the command's help spell it so). Found by review: `--by
-    YOUR_NAME` pasted from plan.md released a plan and was recorded in every manifest."""
-    return re.sub(r"[^a-z]", "", name.casefold()) in {"name", "yourname", "yournamehere"}
+    `name`, `your name`, `<Your Name>`, `your full name`, `$YOUR_NAME`: its words, in
+    any case, full-width too (a Korean keyboard in full-width mode types ＹＯＵＲ＿ＮＡＭＥ),
+    whatever marks are between them. Found by review: `--by YOUR_NAME` pasted from
+    plan.md released a plan and was recorded in every manifest; then letters run
+    together refused real names (`Nam E`, `Na Me`)."""
+    words = re.findall(r"[a-z]+|[0-9]+", unicodedata.normalize("NFKC", name).casefold())
+    return " ".join(words) in _PLACEHOLDERS
+
+
+# A placeholder's words, as is_placeholder_name reads them.
+_PLACEHOLDERS = frozenset({"name", "your name", "yourname", "your name here", "your full name", "full name",
+                           "fullname", "yourfullname"})

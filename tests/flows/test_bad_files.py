@@ -362,3 +362,18 @@ def test_an_argument_that_is_not_utf8_is_one_line(tmp_path, capsys, args):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "\\xb1" in err[0] and "is not UTF-8" in err[0], err
     assert sorted(os.listdir(data)) == ["inbox"]
+
+
+def test_the_only_snapshot_not_read_is_named_in_the_runs_one_line(tmp_path):
+    """Found by review: with the only customers snapshot passed over (its name not UTF-8,
+    or not readable), the run said "drop one into inbox/customers/" though one was there."""
+    data = inbox(tmp_path)
+    snapshot = data / "inbox" / "customers" / "customers.csv"
+    snapshot.rename(os.fsdecode(os.fsencode(snapshot.parent) + b"/customers_\xb1.csv"))
+    (data / "inbox" / "scope" / "good.csv").write_text(f"{HEADER}\nC1,,,name,2025-07-01T00:00:00+09:00,,log\n",
+                                                      encoding="utf-8")
+    with pytest.raises(RedressError) as failed:
+        run(data)
+    line = str(failed.value)
+    assert "\n" not in line and line.startswith("no valid customers snapshot")
+    assert "1 file(s) in inbox/customers/ not read, first customers_\\xb1.csv: its name is not UTF-8" in line

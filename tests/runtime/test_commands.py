@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from redress.errors import RedressError
 from redress.generate import generate
-from redress.runtime.commands import redress_command, redress_line
+from redress.runtime.commands import decider_name, is_placeholder_name, redress_command, redress_line
 from scripts import fake_script
 
 RUN_ID = "R20251201-001"
@@ -77,3 +80,22 @@ def test_plan_md_and_the_console_print_the_full_path_of_a_script_typed_relative(
         in_plan = [shlex.split(line) for line in plan.splitlines() if f" {verb} {RUN_ID} " in line]
         assert in_plan == [expected]
         assert len(printed) == 2 and printed == [expected] * 2  # plan.md as printed, then the line to paste
+
+
+@pytest.mark.parametrize("name", ["YOUR_NAME", "Your Name", "<your name>", "name", "NAME", "$YOUR_NAME", "your-name",
+                                  "YourName", "your full name", "ＹＯＵＲ＿ＮＡＭＥ", "ＮＡＭＥ", "  your   name  "])
+def test_a_placeholder_is_no_decider(name):
+    """The printed approve line's YOUR_NAME and the ways people spell a placeholder,
+    full-width as a Korean keyboard types it too (found by review)."""
+    assert is_placeholder_name(name)
+    with pytest.raises(RedressError, match="placeholder"):
+        decider_name(name)
+
+
+@pytest.mark.parametrize("name", ["Nam E", "Nam, E.", "Na Me", "NAME1", "Kim Finance", "Namgung Yuna", "남궁 유나",
+                                  "Yourn Ame", "Lee Name-ju"])
+def test_a_real_name_that_holds_the_letters_of_name_is_a_decider(name):
+    """Found by review: `Nam E` (a surname and an initial) was refused when the letters
+    were run together."""
+    assert not is_placeholder_name(name)
+    assert decider_name(f"  {name} ") == " ".join(name.split())
