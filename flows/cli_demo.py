@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from redress.errors import RedressError
-from redress.runtime.commands import redress_command, redress_line
+from redress.runtime.commands import STAFF_PLACEHOLDER, redress_command, redress_line
 
 __all__ = ["prepare_folder", "redress_command", "next_commands", "cmd_demo"]  # redress_command: its old home
 
@@ -55,7 +55,7 @@ def next_commands(out: Path, customer: str, code: str, command: str) -> list[str
     (redress/runtime/commands.py: the folder absolute, so they paste from anywhere)."""
     return ["next, ask about one person by customer id or by the reference code in their message:",
             f"  {redress_line(out, 'explain', customer, command=command)}",
-            f"  {redress_line(out, 'explain', '--by', 'YOUR_STAFF_ID', code, command=command)}"]
+            f"  {redress_line(out, 'explain', '--by', STAFF_PLACEHOLDER, code, command=command)}"]
 
 
 def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, checked_policy,

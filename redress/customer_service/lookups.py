@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from redress.errors import RedressError
+from redress.runtime.commands import is_placeholder_name
 from redress.warehouse import lookups as lookups_table
 
 MAX_FAILED_CODES = 5
@@ -45,6 +46,9 @@ def staff_id(by: str | None) -> str:
     by = by.strip()
     if not STAFF_ID.fullmatch(by):
         raise RedressError("--by must be a staff id of 1 to 64 letters, digits or . _ @ -")
+    if is_placeholder_name(by):  # YOUR_STAFF_ID pasted from the demo's line: no one's id, yet recorded
+        raise RedressError(f"--by {by} is the placeholder of the printed command, not a staff id: give yours, "
+                           "which every lookup records")
     return by
 
 

@@ -84,4 +84,8 @@ def is_placeholder_name(name: str) -> bool:
 
 # A placeholder's words, as is_placeholder_name reads them.
 _PLACEHOLDERS = frozenset({"name", "your name", "yourname", "your name here", "your full name", "full name",
-                           "fullname", "yourfullname"})
+                           "fullname", "yourfullname",
+                           # explain's --by, which the demo prints as STAFF_PLACEHOLDER
+                           "your staff id", "staff id", "your id", "yourstaffid", "staffid", "staff"})
+# Where the printed explain line leaves the staff id to be typed (flows/cli_demo.py).
+STAFF_PLACEHOLDER = "YOUR_STAFF_ID"

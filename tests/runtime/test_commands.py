@@ -99,3 +99,15 @@ def test_a_real_name_that_holds_the_letters_of_name_is_a_decider(name):
     were run together."""
     assert not is_placeholder_name(name)
     assert decider_name(f"  {name} ") == " ".join(name.split())
+
+
+@pytest.mark.parametrize("given", ["YOUR_STAFF_ID", "your-staff-id", "STAFF_ID", "staff"])
+def test_the_demos_staff_placeholder_is_no_staff_id(given):
+    """The demo prints `explain --by YOUR_STAFF_ID CODE`: pasted as it is, every lookup
+    would be recorded as no one's, and one placeholder would share everyone's limit of
+    codes not found."""
+    from redress.customer_service.lookups import staff_id
+
+    with pytest.raises(RedressError, match="placeholder"):
+        staff_id(given)
+    assert staff_id(" CS0042 ") == "CS0042"
