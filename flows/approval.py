@@ -103,9 +103,6 @@ def _waiting(ctx: RunContext, decision: str, now: datetime) -> dict:
     return plan
 
 
-_name = decider_name  # who decides (redress/runtime/commands.py)
-
-
 def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, settings: Settings) -> dict:
     """Release plan `run_id` (inside a flow run, under the folder lock and `held_open`),
     then its last steps (`_complete`). Returns run_id, batches, payments, amount_krw,
@@ -116,7 +113,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     it finished an approval that was killed after its release committed (batches,
     payments and amount_krw 0: released then; told_before: its notify had committed too).
     RedressError (one line) for a plan it may not release (redress/rules/plans.py)."""
-    by, now = _name(by), _now()
+    by, now = decider_name(by), _now()
     ctx = run_context(data_dir, run_id)
     recovered = recover_outbox(ctx)  # a killed approval's committed folders, published first
     if _unfinished(ctx, APPROVED):
@@ -284,7 +281,7 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
     Returns run_id, payments, amount_krw, `unwritten` and `page_gone` (as release_plan's), with
     `finished` (True) when it finished a rejection that was killed before its page was
     written. RedressError (one line) for a plan it may not reject."""
-    by, now = _name(by), _now()
+    by, now = decider_name(by), _now()
     settings = for_run(data_dir)
     check_fail_at(settings)
     with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):  # the files it writes: as a run's

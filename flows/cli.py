@@ -333,11 +333,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     argument is not UTF-8 (found by review: `explain`, `--by` and `--note` so given gave
     tracebacks)."""
     for given in sys.argv[1:] if argv is None else argv:
-        try:
-            given.encode("utf-8")
-        except UnicodeEncodeError:  # bytes of another encoding: no warehouse query, log or Prefect parameter holds them
+        if not escape.is_utf8(given):  # bytes of another encoding: no warehouse query, log or Prefect parameter holds them
             raise RedressError(f"the argument {escape.not_utf8(given)} is not UTF-8 (each byte outside ASCII shown "
-                               "as \\xNN): give it in UTF-8, the terminal's encoding set to UTF-8") from None
+                               "as \\xNN): give it in UTF-8, the terminal's encoding set to UTF-8")
     args = parser().parse_args(argv)
     vars(args).pop(GIVEN, None)
     after = vars(args).pop("data_dir_after", None)

@@ -43,6 +43,16 @@ def _visible(match: re.Match) -> str:
     return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
 
+def is_utf8(text: str) -> bool:
+    """False for a text Python read from a name or argument that is not UTF-8: os.fsdecode
+    keeps each undecodable byte as a lone surrogate, which no UTF-8 output can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def not_utf8(text: str) -> str:
     """A text Python read from a name or argument that is not UTF-8 (os.fsdecode keeps
     each undecodable byte as a lone surrogate), shown byte for byte: every byte outside

@@ -111,11 +111,9 @@ def check_utf8(path: Path | str, what: str) -> None:
     (os.fsdecode). No engine, log, page or Prefect parameter can be given it. `what`
     names it in the line (`the data folder`)."""
     text = str(path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+    if not escape.is_utf8(text):
         raise RedressError(f"{what} {escape.not_utf8(text)} is not UTF-8 (a name written by a system in another "
-                           "encoding; each byte outside ASCII shown as \\xNN): rename it in UTF-8") from None
+                           "encoding; each byte outside ASCII shown as \\xNN): rename it in UTF-8")
 
 
 def check_path(path: Path | str) -> None:

@@ -51,14 +51,6 @@ UNREADABLE = ("cannot be opened: permission denied (give the account redress run
               "read by a later run")
 
 
-def _utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes, kept by os.fsdecode as lone surrogates
-        return False
-    return True
-
-
 def list_inbox(data_dir: Path, kinds: tuple[str, ...] = KINDS) -> tuple[list[Listed], list[PassedOver]]:
     """Regular, non-hidden files of inbox/<kind>/ in read order, found with lstat (no link
     is followed), and the other entries, which are passed over and never opened."""
@@ -73,7 +65,7 @@ def list_inbox(data_dir: Path, kinds: tuple[str, ...] = KINDS) -> tuple[list[Lis
                     continue  # partial copies by convention
                 st = entry.stat(follow_symlinks=False)
                 why = _what(st.st_mode)
-                shown = entry.name if _utf8(entry.name) else escape.not_utf8(entry.name)
+                shown = entry.name if escape.is_utf8(entry.name) else escape.not_utf8(entry.name)
                 if why is None and shown != entry.name:
                     why = NOT_UTF8_NAME
                 if why:
