@@ -17,14 +17,17 @@ from redress.rules.notifications import CATEGORY_KO, LANGUAGE, REASON_KO, TEMPLA
 
 PEOPLE_SCHEMA = {
     "person_key": pl.String, "kind": pl.String, "reason": pl.String, "amount": pl.Int64, "rail": pl.String,
-    "exposed_categories": pl.String, "reference_code": pl.String, "channel": pl.String,
+    "exposed_categories": pl.String, "suspected_only": pl.Boolean, "reference_code": pl.String, "channel": pl.String,
 }
 
 
 def person(kind="member", reason="ELIGIBLE", amount=50000, rail="voucher", categories="email,name",
-           code="ABCDEFGH", key="customer:c1", channel="sms") -> dict:
+           code="ABCDEFGH", key="customer:c1", channel="sms", suspected=None) -> dict:
+    if suspected is None:  # as NEW_PEOPLE says it for a member
+        suspected = reason == "UNCONFIRMED_ONLY"
     return {"person_key": key, "kind": kind, "reason": reason, "amount": amount, "rail": rail,
-            "exposed_categories": categories, "reference_code": code, "channel": channel}
+            "exposed_categories": categories, "suspected_only": suspected, "reference_code": code,
+            "channel": channel}
 
 
 def render(policy, *people: dict) -> pl.DataFrame:
@@ -41,6 +44,7 @@ def assert_safe(message: str, official_phone: str, code: str) -> None:
     # The code is capital letters only (it may spell WWW, never a link): the rest of the
     # message holds no link.
     assert code.isalpha() and code.isupper()
+    message = re.sub(r"\d{4}년", "년", message)  # a claim deadline's year: no phone number
     lowered = message.replace(code, "").lower()
     for marker in ("http", "www", "://"):
         assert marker not in lowered
@@ -68,7 +72,7 @@ def test_won_has_thousands_separators(amount, text):
 def test_voucher_message(policy):
     out = render(policy(), person())
     row = out.row(0, named=True)
-    assert (row["template_id"], row["language"]) == ("member_voucher_v1", LANGUAGE)
+    assert (row["template_id"], row["language"]) == ("member_voucher_v2", LANGUAGE)
     assert row["message"].startswith("[Coupang] 개인정보 노출 안내. 노출된 정보: 이메일, 이름. ")
     assert "보상으로 50,000원 상당의 이용권(쇼핑 5,000원, 음식 배달 5,000원, 여행 20,000원, 뷰티 20,000원)" in row["message"]
     assert "계정" in row["message"]
@@ -82,14 +86,62 @@ def test_voucher_message_shows_the_uneven_split(policy):
 
 def test_bank_transfer_message(policy):
     out = render(policy(), person(rail="bank_transfer", amount=1234567))
-    assert out["template_id"].item() == "member_bank_transfer_v1"
+    assert out["template_id"].item() == "member_bank_transfer_v2"
     assert "보상금 1,234,567원이 고객님이 등록하신 계좌로 입금됩니다." in out["message"].item()
 
 
 def test_claim_message(policy):
     out = render(policy(), person(rail="claim"))
-    assert out["template_id"].item() == "member_claim_v1"
-    assert "보상금 50,000원이 보관되어 있습니다. 고객센터에 참조번호를 알려 주시면 지급해 드립니다." in out["message"].item()
+    assert out["template_id"].item() == "member_claim_v2"
+    message = out["message"].item()
+    assert ("보상금 50,000원이 보관되어 있습니다. 아래 고객센터로 직접 전화해 참조번호를 알려 주시면, 본인 확인 후 "
+            "받으실 계좌를 여쭙고 그 계좌로 지급해 드립니다.") in message
+    assert "까지" not in message  # no deadline, none said
+
+
+@pytest.mark.parametrize("rail", ["voucher", "bank_transfer", "claim"])
+def test_no_message_says_it_never_asks_for_an_account_number_when_a_claim_takes_one(policy, rail):
+    """Found by review: every v1 text said it "does not ask for passwords or account
+    numbers", and a claim is made by calling and giving the account to be paid. Every text
+    now says nothing asks for them by text or email, the claim text says the call does."""
+    message = render(policy(), person(rail=rail))["message"].item()
+    assert "이 안내는 링크를 포함하지 않으며, 문자나 이메일로 비밀번호나 계좌번호를 묻지 않습니다." in message
+    assert ("받으실 계좌를 여쭙고" in message) is (rail == "claim")
+
+
+@pytest.mark.parametrize("deadline, said", [(date(2027, 1, 31), "2027년 1월 31일까지 "),
+                                            (date(2026, 12, 5), "2026년 12월 5일까지 ")])
+def test_a_claim_message_gives_the_claim_deadline(policy, deadline, said):
+    """Found by review: only `explain` gave payout.claim_deadline; the person, told once,
+    could miss it and lose the money to unclaimed. Said before the deadline, never after
+    (then the claim-closed text), in words, so no run of digits reads as a phone number."""
+    p = policy(claim_deadline=deadline)
+    out = messages(pl.DataFrame([person(rail="claim"), person(key="v")], schema=PEOPLE_SCHEMA), p,
+                   date(2026, 12, 1))
+    claim, voucher = out["message"].to_list()
+    assert f"보관되어 있습니다. {said}아래 고객센터로 직접 전화해" in claim
+    assert "까지" not in voucher
+    assert_safe(claim, p.official_phone, "ABCDEFGH")
+    refuse_unsafe_policy(p)  # its words pass the check every run makes
+
+
+def test_only_suspected_exposures_are_said_to_be_suspected(policy):
+    """Found by review: a non-member whose rows were all `suspected` was told their
+    contact "was confirmed exposed", and a member not paid for UNCONFIRMED_ONLY was told
+    "exposed data: ..." beside "only suspected cases". Either is now told the data is
+    suspected to be exposed; a confirmed one as before."""
+    out = render(policy(), person(key="a", reason="UNCONFIRMED_ONLY", amount=0, categories="entrance_code"),
+                 person(key="b", reason="OUTSIDE_WINDOW", amount=0, categories="entrance_code"),
+                 person(key="c", kind="non_member", reason=None, amount=0, rail=None, categories="phone",
+                        suspected=True),
+                 person(key="d", kind="non_member", reason=None, amount=0, rail=None, categories="phone",
+                        suspected=False))
+    unconfirmed, outside, suspected, confirmed = out["message"].to_list()
+    assert "노출이 의심되는 정보: 공동현관 출입번호." in unconfirmed
+    assert "노출된 정보: 공동현관 출입번호." in outside
+    assert "노출이 의심되는 정보: 전화번호. Coupang 회원의 주소록에 저장된 귀하의 연락처가 노출되었을 가능성이 있습니다." in suspected
+    assert "노출된 정보: 전화번호. Coupang 회원의 주소록에 저장된 귀하의 연락처가 노출된 것으로 확인되었습니다." in confirmed
+    assert out["template_id"].to_list() == ["member_not_paid_v2"] * 2 + ["non_member_v2"] * 2
 
 
 @pytest.mark.parametrize("run_day, closed", [(4, False), (5, False), (6, True)])
@@ -102,21 +154,21 @@ def test_past_the_claim_deadline_money_on_claim_is_said_to_be_unclaimed_not_clai
                            person(key="v")], schema=PEOPLE_SCHEMA)
     out = messages(people, p, date(2025, 12, run_day))
     assert out["template_id"].to_list() == [
-        "member_claim_closed_v1" if closed else "member_claim_v1", "member_bank_transfer_v1", "member_voucher_v1"]
+        "member_claim_closed_v2" if closed else "member_claim_v2", "member_bank_transfer_v2", "member_voucher_v2"]
     claim = out["message"][0]
     assert ("보상금 50,000원은 청구 기한이 지나 자동으로 지급되지 않습니다. 처리 방법은 고객센터로 문의해 주십시오." in claim) is closed
     assert ("지급해 드립니다" in claim) is not closed
     assert_safe(claim, p.official_phone, "ABCDEFGH")
     # without a deadline, or without a run date, nothing is closed
-    assert messages(people, policy(), date(2030, 1, 1))["template_id"][0] == "member_claim_v1"
-    assert messages(people, p)["template_id"][0] == "member_claim_v1"
+    assert messages(people, policy(), date(2030, 1, 1))["template_id"][0] == "member_claim_v2"
+    assert messages(people, p)["template_id"][0] == "member_claim_v2"
 
 
 @pytest.mark.parametrize("reason", sorted(REASON_KO))
 def test_not_paid_message_gives_the_reason(reason, policy):
     out = render(policy(), person(reason=reason, amount=0, categories="shipping_address"))
     message = out["message"].item()
-    assert out["template_id"].item() == "member_not_paid_v1"
+    assert out["template_id"].item() == "member_not_paid_v2"
     assert f"이번 보상 기준에 해당하지 않습니다({REASON_KO[reason]})." in message
     assert "배송지 주소" in message
     assert "원" not in message.replace("회원", "")   # no amount is promised
@@ -126,7 +178,7 @@ def test_non_member_message(policy):
     out = render(policy(), person(kind="non_member", reason=None, amount=0, rail=None, categories="phone",
                                   key="nonmember:+821012345678"))
     message = out["message"].item()
-    assert out["template_id"].item() == "non_member_v1"
+    assert out["template_id"].item() == "non_member_v2"
     assert "노출된 정보: 전화번호." in message
     assert "Coupang 회원의 주소록에 저장된 귀하의 연락처가 노출된 것으로 확인되었습니다." in message
     assert "보상 대상은 아니며" in message
@@ -166,7 +218,7 @@ def test_only_the_policy_official_phone_is_named(policy):
 def test_a_policy_text_the_loader_would_refuse_is_refused_again_before_anyone_is_told(policy, changes, found):
     """The second line: a Policy built in code skips the loader's rule, and rendering
     refuses the message instead of returning it (redress/rules/message_safety.py)."""
-    with pytest.raises(RedressError, match=r"^notifications: a member_voucher_v1 message would hold "
+    with pytest.raises(RedressError, match=r"^notifications: a member_voucher_v2 message would hold "
                                            + re.escape(found)):
         render(policy(**changes), person())
 
@@ -292,7 +344,8 @@ def test_every_template_telling_a_member_of_money_is_one_recovery_checks(policy)
     """Found by review: recover-ledger's check (told of a payment no batch folder holds)
     left out member_claim_closed_v1, and a lost claim batch was booked again. Every
     template a member paid or held on any rail gets, before or past the deadline, is in
-    PAID_TEMPLATES; the not-paid and non-member ones are not."""
+    PAID_TEMPLATES, and its v1 (a warehouse's earlier runs told under it); the not-paid
+    and non-member ones are not."""
     from redress.rules.notifications import PAID_TEMPLATES
 
     p = policy(claim_deadline=date(2025, 12, 5))
@@ -301,5 +354,6 @@ def test_every_template_telling_a_member_of_money_is_one_recovery_checks(policy)
                              person(key="x", kind="non_member", reason=None, amount=0, rail=None)],
                           schema=PEOPLE_SCHEMA)
     told = {day: messages(people, p, date(2025, 12, day))["template_id"].to_list() for day in (1, 9)}
-    assert set(PAID_TEMPLATES) == set(told[1][:3]) | set(told[9][:3])
+    paid = set(told[1][:3]) | set(told[9][:3])
+    assert set(PAID_TEMPLATES) == paid | {t.replace("_v2", "_v1") for t in paid}
     assert not set(PAID_TEMPLATES) & {*told[1][3:], *told[9][3:]}

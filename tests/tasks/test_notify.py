@@ -110,6 +110,7 @@ def test_one_render_writes_the_file_its_index_and_the_warehouse_rows_row_for_row
         "amount": [50000 + i for i in range(n)] + [0],
         "rail": ["voucher" if i % 2 else "bank_transfer" for i in range(n)] + [None],
         "exposed_categories": ["email,name"] * n + ["phone"],
+        "suspected_only": [False] * n + [True],
         "reference_code": [f"{i:08d}".translate(str.maketrans("0123456789", "ABCDEFGHJK")) for i in range(n + 1)],
     })
     out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
@@ -143,6 +144,33 @@ def test_people_already_notified_are_not_in_people():
     assert keys == ["customer:b", "nonmember:+821077778888"]
 
 
+@pytest.mark.parametrize("at_once", [1, 40_000_000])  # a slice of customers per member, or one slice
+def test_people_whose_every_exposure_is_suspected_are_marked_so(at_once):
+    """suspected_only (the message then says the data is suspected to be exposed; found
+    by review: a non-member with `suspected` rows only was told it "was confirmed"): a
+    member not paid for UNCONFIRMED_ONLY; a non-member when no row at their address is
+    `confirmed`, one confirmed row among suspected ones being enough, under any key
+    sent there."""
+    with duckdb.connect(":memory:") as con:
+        con.execute(SCHEMA)
+        for cid, reason in (("a", "UNCONFIRMED_ONLY"), ("b", "ELIGIBLE"), ("c", "OUTSIDE_WINDOW")):
+            con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, NULL, NULL, 'active', NULL, NULL, now(), NULL,
+                           false, 'voucher', NULL, NULL, false, 'f0')""", [cid])
+            con.execute("""INSERT INTO entitlements VALUES (?, 'p', 'R1', ?, 1, 'email', 'email', 0, 0, 'voucher')""",
+                        [cid, reason])
+        rows = [("+821055550001", None, "suspected"), ("+821055550001", None, "suspected"),
+                ("+821055550002", None, "suspected"), ("+821055550002", None, "confirmed"),
+                ("+8231110001", "x@example.org", "suspected"), (None, "x@example.org", "confirmed")]
+        for n, (phone, email, confidence) in enumerate(rows, start=1):
+            con.execute("""INSERT INTO non_member_exposures VALUES ('f1', ?, coalesce(?, ?), ?, ?, 'name', now(), ?)""",
+                        [n, phone, email, email, phone, confidence])
+        new_people(con, b"test key", at_once=at_once)
+        marked = dict(con.execute("SELECT person_key, suspected_only FROM notify_people").fetchall())
+    assert marked == {"customer:a": True, "customer:b": False, "customer:c": False,
+                      "nonmember:+821055550001": True, "nonmember:+821055550002": False,
+                      "nonmember:x@example.org": False}
+
+
 @pytest.mark.parametrize("n", [0, 3])
 def test_write_rendered_types_every_file_whoever_is_in_the_first_piece(tmp_path, policy, n):
     """Review of 652c814: with nobody to tell, the three files still have their columns,
@@ -164,8 +192,9 @@ def test_write_rendered_types_every_file_whoever_is_in_the_first_piece(tmp_path,
         "amount": [0] * n + [50000] * n,
         "rail": [None] * n + ["voucher"] * n,
         "exposed_categories": ["phone"] * (2 * n),
+        "suspected_only": [False] * (2 * n),
         "reference_code": [f"R{i:07d}" for i in range(2 * n)],
-    }, schema={**text, "amount": pl.Int64})
+    }, schema={**text, "amount": pl.Int64, "suspected_only": pl.Boolean})
     out = {name: tmp_path / f"{name}.parquet" for name in ("final", "index", "rows")}
     write_rendered(_pieces(people, max(n, 1)), policy(), "R20251201-001", **out)
     for name, columns in (("final", COLUMNS), ("index", INDEX_COLUMNS), ("rows", WAREHOUSE_COLUMNS)):
@@ -189,7 +218,8 @@ def test_a_render_that_fails_midway_leaves_no_file_that_reads_as_whole(tmp_path,
         "person_key": [f"customer:c{i:03d}" for i in range(n)], "kind": ["member"] * n,
         "customer_id": [f"c{i:03d}" for i in range(n)], "recipient": [f"u{i}@example.com" for i in range(n)],
         "channel": ["email"] * n, "reason": ["ELIGIBLE"] * n, "amount": [50000] * n, "rail": ["voucher"] * n,
-        "exposed_categories": ["email"] * n, "reference_code": [f"ABCDEF{i:02d}" for i in range(n)],
+        "exposed_categories": ["email"] * n, "suspected_only": [False] * n,
+        "reference_code": [f"ABCDEF{i:02d}" for i in range(n)],
     })
     real, calls = pq.ParquetWriter.write_table, []
 
@@ -217,9 +247,11 @@ def _people_frame(n: int):
         "reason": ["ELIGIBLE" if i % 3 else "BELOW_MINIMUM" for i in range(n)],
         "amount": [50000 + i for i in range(n)], "rail": ["voucher" if i % 2 else "bank_transfer" for i in range(n)],
         "exposed_categories": ["email,name"] * n,
+        "suspected_only": [i % 3 == 0 for i in range(n)],
         "reference_code": [f"{i:08d}".translate(str.maketrans("0123456789", "ABCDEFGHJK")) for i in range(n)],
     }, schema={**dict.fromkeys(("person_key", "kind", "customer_id", "recipient", "channel", "reason", "amount",
-                                "rail", "exposed_categories", "reference_code"), pl.String), "amount": pl.Int64})
+                                "rail", "exposed_categories", "reference_code"), pl.String), "amount": pl.Int64,
+               "suspected_only": pl.Boolean})
 
 
 def _written_one_by_one(people, policy, run_id: str, out: dict, chunk: int) -> None:
