@@ -125,7 +125,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
             -- The codes a malformed row names anywhere in it as written (its columns may
             -- be misplaced: a header in another order): a sound row for one is a guess too.
             named_by_malformed AS (
-                SELECT DISTINCT unnest({sql.names("as_written")}) AS code FROM given
+                -- spaces dropped, as a typed code's are (claims_frame): `LJCW KVAH` names LJCWKVAH
+                SELECT DISTINCT replace(unnest({sql.names("as_written")}), ' ', '') AS code FROM given
                 WHERE malformed IS NOT NULL
             ),
             ruled AS (
@@ -141,7 +142,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                         WHEN coalesce(h.held_amount, 0) = 0
                           AND g.customer_id NOT IN (SELECT customer_id FROM unsent) THEN 'nothing_held'
                         WHEN count(*) OVER (PARTITION BY upper(g.reference_code)) > 1
-                          OR {sql.name_key("g.reference_code")} IN (SELECT code FROM named_by_malformed)
+                          OR replace({sql.name_key("g.reference_code")}, ' ', '') IN (SELECT code FROM named_by_malformed)
                             THEN 'code_repeated'
                     END AS first_failed_rule
                 FROM given g LEFT JOIN held h USING (customer_id)

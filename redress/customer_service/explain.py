@@ -28,10 +28,11 @@ from redress.rules.notifications import key_addresses
 from redress.vocabulary import ACCEPTED, sql_literal
 from redress.warehouse import connect
 from redress.warehouse import path as warehouse_path
+from redress.warehouse.reference_codes import typed_code_text
 from redress.warehouse.runs import data_dir_lock
 
 
-REFERENCE_CODE = re.compile(r"[A-Za-z]{8}")
+REFERENCE_CODE = re.compile(r"[A-Z]{8}")  # once read as typed (reference_codes.typed_code)
 LOCK_WAIT_SECONDS = 3.0  # another explain holds the warehouse for a fraction of a second
 RUN_GOING_ON = "a run is using {data_dir}: explain again when it ends"
 
@@ -119,7 +120,8 @@ def also_read_as(con, asked: str, by: str | None, at: datetime, staff: str) -> l
     masked contacts: redress/customer_service/people.py), non-members counted."""
     notes = []
     shown = escape.terminal(asked)
-    if REFERENCE_CODE.fullmatch(asked):
+    code = typed_code_text(asked)  # as a code lookup would read it (people.asked_kind)
+    if REFERENCE_CODE.fullmatch(code):
         if by is None:
             notes.append(f"Found by customer id. {shown} is also shaped like a reference code: if the caller gave it "
                          "as the reference code in their message, this may not be their case; verify them and explain "
@@ -128,8 +130,8 @@ def also_read_as(con, asked: str, by: str | None, at: datetime, staff: str) -> l
             notes.append(f"Found by customer id. {shown} is also shaped like a reference code, but code lookups by "
                          f"{staff} are refused now, so whether it is also another person's code is not checked.")
         elif con.execute("SELECT 1 FROM notifications WHERE reference_code = ? AND customer_id IS DISTINCT FROM ? "
-                         "LIMIT 1", [asked.upper(), asked]).fetchall():
-            notes.append(f"Found by customer id. {shown.upper()} is also the reference code in another person's "
+                         "LIMIT 1", [code, asked]).fetchall():
+            notes.append(f"Found by customer id. {code} is also the reference code in another person's "
                          "message: if the caller gave it as their reference code, this is not their case; find "
                          "them by their phone or email instead.")
         else:

@@ -18,6 +18,7 @@ from redress import escape
 from redress.characters import first_in
 from redress.rules.identity import MOBILE_E164, email_norm, phone_e164
 from redress.rules.notifications import key_addresses
+from redress.warehouse.reference_codes import typed_code_text
 
 # What a phone typed or pasted by a person looks like (NFKC first, so fullwidth digits
 # count): ASCII digits among anything but letters, as the classifier reads a scope row's
@@ -50,14 +51,17 @@ def normalised(kind: str, value: str) -> str | None:
 def asked_kind(con, asked: str, reference_code: re.Pattern) -> tuple[str, str]:
     """(kind, key) of what the agent typed: customer_id (one that exists, as typed: an id
     wins over every other reading, since an id may be 8 letters, hold an @ or be all
-    digits), reference_code (8 letters), email (with an @), phone (a well-formed Korean
+    digits), reference_code (8 letters once read as a typed code is: full-width, spaced
+    or hyphenated, any case; redress/warehouse/reference_codes.py typed_code; the key is
+    the code), email (with an @), phone (a well-formed Korean
     number), else customer_id (it will not match). Key: the id, code, or normalised
     email/phone. What else an existing id reads as is `contact_kind` and the code check
     of explain.py (`also_read_as`)."""
     if con.execute("SELECT 1 FROM customers WHERE customer_id = ? LIMIT 1", [asked]).fetchall():
         return "customer_id", asked
-    if reference_code.fullmatch(asked):
-        return "reference_code", asked
+    code = typed_code_text(asked)
+    if reference_code.fullmatch(code):
+        return "reference_code", code
     return contact_kind(asked) or ("customer_id", asked)
 
 

@@ -12,11 +12,15 @@ import polars as pl
 from redress.inbox.customers import bank_details
 from redress.inbox.files import CLAIMS_COLUMNS
 from redress.inbox.text_frame import read_text_frame
+from redress.warehouse.reference_codes import typed_code
 
 
 def claims_frame(path: Path, scratch: Path | None = None) -> pl.LazyFrame:
     """The file as text (`read_text_frame`: row_number, reference_code, bank_code,
-    bank_account, verified_at, verified_by; trimmed, blank = NULL; every column
+    bank_account, verified_at, verified_by; trimmed, blank = NULL; reference_code read
+    as a typed code (NFKC, spaces and dashes dropped, upper-cased: redress/warehouse/
+    reference_codes.py typed_code), and `as_written` in NFKC, so the codes a malformed
+    row names are found as a sound row's are; every column
     required; `malformed`: what is wrong with a row the reader could not split, and
     `as_written`: that row as written, both NULL for a sound one; the checks read it for
     the codes it names, quarantine never keeps it: it may hold a shifted account), plus
@@ -25,4 +29,5 @@ def claims_frame(path: Path, scratch: Path | None = None) -> pl.LazyFrame:
     folder for a work file, a line with a stray quote is a malformed row too
     (csv_reader.csv_frame)."""
     frame = read_text_frame(path, CLAIMS_COLUMNS, CLAIMS_COLUMNS, malformed=True, scratch=scratch)
-    return frame.with_columns(*bank_details())
+    return frame.with_columns(*bank_details(), typed_code(pl.col("reference_code")).alias("reference_code"),
+                              pl.col("as_written").str.normalize("NFKC"))

@@ -154,6 +154,37 @@ def test_a_code_named_twice_applies_neither_row(tmp_path):
         (1, vocabulary.REPEATED_REFERENCE_CODE), (3, vocabulary.REPEATED_REFERENCE_CODE)]
 
 
+@pytest.mark.parametrize("typed", ["ＨＥＬＤＡＡＡＡ", "HELD-AAAA", "held aaaa", "ｈｅｌｄ－ａａａａ", "HELD\u3000AAAA",
+                                   "HELDㅡAAAA", "HELD\u2013AAAA"])
+def test_a_code_typed_full_width_spaced_or_hyphenated_is_the_code(tmp_path, typed):
+    """Found by review: a code typed with a Korean input method's full-width letters, or
+    with a hyphen, was an unknown_reference_code. It is read as `redress explain` reads it
+    (redress/warehouse/reference_codes.py typed_code), and two rows naming it so are one
+    code named twice."""
+    path = claims_warehouse(tmp_path, [(typed, *GOOD)])
+    assert failing_rows(path, "claims_staging", "claims_staging").height == 0
+    with connect(path, read_only=True) as con:
+        assert con.execute("SELECT reference_code, customer_id FROM claims_staging").fetchall() == [
+            ("HELDAAAA", "c-held")]
+    (tmp_path / "twice").mkdir()
+    path = claims_warehouse(tmp_path / "twice", [(typed, *GOOD), ("HELDAAAA", *GOOD)])
+    assert failing_rows(path, "claims_staging", "claims_staging")["reason"].to_list() == [
+        vocabulary.REPEATED_REFERENCE_CODE] * 2
+
+
+def test_a_malformed_row_naming_a_code_with_a_hyphen_blocks_the_sound_row(tmp_path):
+    path = claims_warehouse(tmp_path, [("HELDDDDD", *GOOD)])
+    (tmp_path / "c.csv").write_text(
+        "bank_code,bank_account,reference_code,verified_at,verified_by\n"
+        "004,123,4567-8901,ＨＥＬＤ-ＡＡＡＡ,2025-12-02,CS042\n"          # split account: malformed
+        "004,9988776655,HELDAAAA,2025-12-02T10:00:00+09:00,CS042\n", encoding="utf-8")
+    io.stage(io.claims_frame(tmp_path / "c.csv"), tmp_path / "claims.parquet")
+    with connect(path) as con:
+        create_claims_staging(con, tmp_path / "claims.parquet", "Asia/Seoul", DEADLINE)
+    assert failing_rows(path, "claims_staging", "claims_staging").rows() == [
+        (1, vocabulary.MALFORMED_ROW), (2, vocabulary.REPEATED_REFERENCE_CODE)]
+
+
 def test_claims_staging_holds_the_person_the_digits_and_what_is_held(tmp_path):
     path = claims_warehouse(tmp_path, [r for r, _ in CLAIM_ROWS[:2]])
     with connect(path, read_only=True) as con:

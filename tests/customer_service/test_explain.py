@@ -272,6 +272,24 @@ def test_each_rail_says_why_and_what_to_do(data, cid):
     assert "1234567890" not in text  # accounts to their last 4 digits
 
 
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+@pytest.mark.parametrize("typed", [lambda c: _full_width(c), lambda c: f"{c[:4]}-{c[4:]}",
+                                   lambda c: f" {c[:4].lower()} {c[4:].lower()} ", lambda c: _full_width(f"{c[:4]}-{c[4:]}"),
+                                   lambda c: f"{c[:4]}\u3000{c[4:]}"],
+                         ids=["full-width", "hyphen", "spaced lower case", "full-width hyphen", "ideographic space"])
+def test_a_code_typed_full_width_spaced_or_hyphenated_finds_the_case(data, typed):
+    """Found by review: `ＬＪＣＷＫＶＡＨ` (a Korean input method's full-width letters) or
+    `LJCW-KVAH` found nobody, and counted toward the staff id's limit of codes not found.
+    Read as typed codes are everywhere (reference_codes.typed_code), they find the case."""
+    folder, codes = data
+    text = explain(folder, typed(codes["C1"]), by="cs-typed", now=T0 + timedelta(days=30))
+    assert text == explain(folder, codes["C1"], by="cs-typed", now=T0 + timedelta(days=30))
+    assert text.startswith("Customer C1:")
+
+
 def test_payments_show_amounts_with_separators_and_a_filled_why(data):
     folder, _ = data
     text = explain(folder, "C3", now=T0)
