@@ -10,7 +10,7 @@ into one line.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -34,6 +34,18 @@ NOT_ZONE_NAMES = frozenset({"localtime", "posixrules", "Factory"})
 # A batch's payments are numbered with as many digits as this has (redress/rules/batches.py
 # position_width), inside a payment_id that pain.001 caps at 35 characters (EndToEndId).
 MAX_BATCH_ITEMS = 100_000_000
+# Categories are carried per customer as one bit each of a 64-bit mask (redress/rules/
+# entitlements.py), and a category name is shown in every message (at most as long as a
+# voucher product id, Identifier). Found by review: 63 categories passed the policy check
+# and the run stopped in entitle with a traceback; a 36,000-character name made every
+# message as long.
+MAX_CATEGORIES = 62
+MAX_CATEGORY_NAME = 64
+# The years a policy's instants and dates may fall in. Found by review: `0001-01-01` for
+# an open window start, or a first value date of `9999-12-31`, passed the check and
+# stopped the run with an OverflowError (the instant in UTC, or the next day, is outside
+# Python's calendar). A breach window has two ends, and a payment a date in this range.
+YEARS = (1900, 2999)
 # A policy text that every message shows (SPEC "Notifications"): see _shown.
 SHOWN = "shown in messages: no link, email address or phone number but notice.official_phone"
 
@@ -91,6 +103,13 @@ def _timestamp(value: Any) -> datetime:
         raise PydanticCustomError("policy_rule", "is not an ISO 8601 timestamp: {got}", {"got": repr(value)}) from None
     if moment.tzinfo is None:
         raise PydanticCustomError("policy_rule", "needs an offset, e.g. +09:00", {})
+    try:
+        year = moment.astimezone(timezone.utc).year
+    except OverflowError:
+        year = moment.year
+    if not YEARS[0] <= year <= YEARS[1] or not YEARS[0] <= moment.year <= YEARS[1]:
+        raise PydanticCustomError("policy_rule", "must fall in the years {first} to {last} (a breach window has two "
+                                  "ends), got {got}", {"first": YEARS[0], "last": YEARS[1], "got": repr(value)})
     return moment
 
 
@@ -112,10 +131,14 @@ def _optional_date(value: Any) -> date | None:
     if value == "":
         return None
     try:
-        return calendar_date(value)
+        day = calendar_date(value)
     except ValueError:
         raise PydanticCustomError("policy_rule", "must be YYYY-MM-DD or empty, got {got}",
                                   {"got": repr(value)}) from None
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        raise PydanticCustomError("policy_rule", "must fall in the years {first} to {last}, or be empty, got {got}",
+                                  {"first": YEARS[0], "last": YEARS[1], "got": repr(value)})
+    return day
 
 
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp),
@@ -238,7 +261,8 @@ class PolicyFile(_Table):
     breach: BreachTable
     eligibility: EligibilityTable
     categories: Annotated[dict[str, Annotated[int, Field(strict=True)]], Field(
-        min_length=1, description=f"data category -> tier number; a name is {SHOWN}")]
+        min_length=1, max_length=MAX_CATEGORIES,
+        description=f"data category -> tier number; a name is {SHOWN}, at most {MAX_CATEGORY_NAME} characters")]
     tiers: Annotated[dict[TierNumber, PositivePersonWon], Field(
         min_length=1, description="tier number -> amount in whole won",
         json_schema_extra={"additionalProperties": False})]
@@ -259,6 +283,9 @@ class PolicyFile(_Table):
             named[int(key)] = key
         tiers = sorted(named)
         for name in self.categories:  # a scope row's data_category is trimmed: SPEC "Input: scope files"
+            if len(name) > MAX_CATEGORY_NAME:
+                raise _refuse("categories", name[:20] + "...", why=f"must be a name of at most {MAX_CATEGORY_NAME} "
+                                                                   "characters: every message shows it")
             if trimmed_text(name) != name:
                 raise _refuse("categories", name, why="must be a name without whitespace at either end, as a "
                                                       "scope file's data_category is read: no row could match it")

@@ -11,6 +11,7 @@ from datetime import timezone
 import polars as pl
 
 from redress.policy import Policy
+from redress.policy.tables import MAX_CATEGORIES
 from redress.rules.rails import rail
 from redress.vocabulary import (BELOW_MINIMUM, CLOSED, CLOSED_BEFORE_BREACH, ELIGIBLE, OUTSIDE_WINDOW,
                                 STATUS_NOT_ELIGIBLE, TEST_ACCOUNT, UNCONFIRMED_ONLY, UNKNOWN_CATEGORY)
@@ -65,8 +66,8 @@ def _exposure_flags(policy: Policy, masks: bool = True, mine: pl.Expr | None = N
     mine: a boolean per exposure, whether it is evidence under this policy at all
     (None: all)."""
     names = sorted(policy.categories)
-    if len(names) > 62:
-        raise ValueError("a policy may have at most 62 categories")
+    if len(names) > MAX_CATEGORIES:  # the policy check refuses more (a Policy built in code may not)
+        raise ValueError(f"a policy may have at most {MAX_CATEGORIES} categories")
     listed = pl.col("data_category").is_in(names)
     if mine is not None:
         listed = listed & mine

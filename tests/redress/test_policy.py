@@ -203,6 +203,24 @@ BROKEN = [
     pytest.param([('sender = "Coupang"', 'sender = "  "')], "notice.sender", id="sender-blank"),
     # found by review: every message opens with it, and one of 40,000 characters fits no cell
     pytest.param([('sender = "Coupang"', f'sender = "{"쿠" * 101}"')], "notice.sender", id="sender-too-long"),
+    # found by review: each passed the check and stopped the run with an OverflowError
+    # (the instant in UTC, or the day after, outside Python's calendar)
+    pytest.param([('"2025-06-24T00:00:00+09:00"', '"0001-01-01T00:00:00+09:00"')], "breach.window_start",
+                 id="window-start-year-1"),
+    pytest.param([('"2025-11-18T23:59:59+09:00"', '"9999-12-31T23:59:59-09:00"')], "breach.window_end",
+                 id="window-end-past-year-9999-in-utc"),
+    pytest.param([('"2025-11-18T23:59:59+09:00"', '"3000-01-01T00:00:00+09:00"')], "breach.window_end",
+                 id="window-end-year-3000"),
+    pytest.param([('first_value_date = ""', 'first_value_date = "9999-12-31"')], "disbursement.first_value_date",
+                 id="first-value-date-9999"),
+    pytest.param([('claim_deadline = ""', 'claim_deadline = "1899-12-31"')], "payout.claim_deadline",
+                 id="claim-deadline-1899"),
+    # found by review: 63 categories passed the check and stopped the run in entitle; a
+    # 36,000-character category made every message that long
+    pytest.param([("entrance_code = 1", "entrance_code = 1\n" + "".join(f"c{n:02d} = 1\n" for n in range(57)))],
+                 "categories", id="63-categories"),
+    pytest.param([("entrance_code = 1", "entrance_code = 1\n" + "x" * 65 + " = 1")], "categories.\"xxxxxxxxxxxxxxxxxxxx...\": must be a name of at most 64",
+                 id="category-name-too-long"),
     # texts every message shows: no link, email address or other phone (SPEC "Notifications")
     pytest.param([('sender = "Coupang"', 'sender = "Coupang 010-9999-9999 bit.ly/abc"')], "notice.sender",
                  id="sender-with-link-and-phone"),
