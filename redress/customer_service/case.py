@@ -19,7 +19,7 @@ import polars as pl
 from redress import escape
 from redress.customer_service import wording
 from redress.errors import RedressError
-from redress.policy import Policy, load_policy
+from redress.policy import Policy, load_policy, policy_from_text
 from redress.rules.entitlements import exposure_not_counted
 from redress.rules.identity import email_norm, phone_e164
 from redress.rules.payments import LEDGER_SQL, bank_returns_sql
@@ -54,16 +54,25 @@ def table(found: list[dict], columns: list[str]) -> list[str]:
 
 
 def run_policy(con, run_id: str | None) -> Policy | None:
-    """The policy a run used (that run, else the latest), None when there is no run or
-    its file cannot be read any more: the policy's numbers are then left out, never guessed."""
-    found = con.execute("SELECT parameters FROM runs WHERE run_id = ? OR ? IS NULL ORDER BY started_at DESC LIMIT 1",
-                        [run_id, run_id]).fetchall()
+    """The policy a run used (that run, else the latest): as the run read it
+    (`runs.policy_text`), else its file while that still holds the bytes the run read
+    (`runs.policy_sha256`; a run recorded by an earlier version). None when there is no
+    run, or the policy as it was cannot be read: the policy's numbers are then left out,
+    never guessed. Found by review: the file was read as it is now, so after an edit of
+    the breach window an exposure the run paid for was shown as outside it."""
+    found = con.execute("SELECT parameters, policy_sha256, policy_text FROM runs WHERE run_id = ? OR ? IS NULL "
+                        "ORDER BY started_at DESC LIMIT 1", [run_id, run_id]).fetchall()
     if not found and run_id is not None:
         return run_policy(con, None)
-    try:
-        return load_policy(Path(json.loads(found[0][0])["policy"])) if found else None
-    except (RedressError, KeyError, ValueError):
+    if not found:
         return None
+    parameters, sha256, text = found[0]
+    try:
+        path = Path(json.loads(parameters)["policy"])
+        policy = policy_from_text(text, path) if text is not None else load_policy(path)
+    except (RedressError, KeyError, ValueError, TypeError):
+        return None
+    return policy if policy.sha256 == sha256 else None
 
 
 def sent_message(data_dir: Path, notice: dict) -> list[str]:
@@ -177,7 +186,7 @@ def member(con, data_dir: Path, who: str) -> str:
     elif policy is None:
         out.append(f"Decision under {ent['policy_id']}: {ENTITLEMENT_REASONS.get(ent['reason'], ent['reason'])}; "
                    f"amount {wording.money(ent['amount'], cur)}, rail {ent['rail']} (the policy file of run "
-                   f"{ent['run_id']} cannot be read, so the reasons behind it are not shown).")
+                   f"{ent['run_id']} cannot be read as that run read it, so the reasons behind it are not shown).")
     else:
         out.append(f"Decision under policy {ent['policy_id']} (run {ent['run_id']}): "
                    f"{ENTITLEMENT_REASONS.get(ent['reason'], ent['reason'])}.")

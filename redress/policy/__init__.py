@@ -106,6 +106,23 @@ def load_policy(path: Path | None = None) -> Policy:
     return copy.deepcopy(_checked(raw, path.name, path.resolve()))
 
 
+def policy_text(policy: Policy) -> str | None:
+    """The text of the file `policy` was read from, while the file still holds exactly
+    those bytes (its sha256), else None: what `runs.policy_text` keeps, so that what a
+    run decided can be explained under its rules after the file is edited or removed."""
+    try:
+        raw = policy.path.read_bytes()
+    except OSError:
+        return None
+    return raw.decode("utf-8") if hashlib.sha256(raw).hexdigest() == policy.sha256 else None
+
+
+def policy_from_text(text: str, path: Path) -> Policy:
+    """The policy of `text` (a policy file's content, as `policy_text` kept it), as if
+    read from `path`; RedressError (one line) when it breaks a rule of this version."""
+    return copy.deepcopy(_checked(text.encode("utf-8"), Path(path).name, Path(path)))
+
+
 @functools.lru_cache(maxsize=16)
 def _checked(raw: bytes, name: str, resolved: Path) -> Policy:
     """The Policy of these bytes, read from the file `resolved` (named `name` in errors,

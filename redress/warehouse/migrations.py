@@ -58,7 +58,7 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
     # Approval before release: who released a run's plan, when, with what note; and the
     # report's exposure counts, kept so an approval's page does not count them again.
     for column, kind in (("approved_by", "VARCHAR"), ("approved_at", "TIMESTAMPTZ"), ("approval_note", "VARCHAR"),
-                         ("exposures", "VARCHAR"), ("policy_rules_sha256", "VARCHAR")):
+                         ("exposures", "VARCHAR"), ("policy_rules_sha256", "VARCHAR"), ("policy_text", "VARCHAR")):
         if column not in tables.get("runs", ()):
             con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
     # A decision's last step recorded (plans.completed_at). Plans an earlier version

@@ -17,7 +17,7 @@ import duckdb
 
 from redress.context import RunContext
 from redress.errors import RedressError
-from redress.policy import Policy
+from redress.policy import Policy, policy_text
 from redress import escape, warehouse
 from redress.warehouse import plans
 from redress.reports.data_docs import readable_records
@@ -189,9 +189,9 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
         run_id = _next_run_id(con, data_dir, run_date)
         con.execute(
             "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, policy_rules_sha256, "
-            "outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
+            "policy_text, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')",
             [run_id, datetime.now(timezone.utc), run_date, json.dumps(parameters, sort_keys=True),
-             policy.id, policy.sha256, policy.rules_sha256],
+             policy.id, policy.sha256, policy.rules_sha256, policy_text(policy)],
         )
         # SPEC "Approval before release": a later run supersedes a plan still waiting;
         # this run plans its payments afresh from the ledger as it is.

@@ -253,8 +253,11 @@ CREATE TABLE IF NOT EXISTS runs (
     approval_note VARCHAR,               -- --note, or the form's note
     exposures     VARCHAR,               -- JSON [exposures (customer, category), customers exposed, exposures
                                          -- only this run's scope files hold], as its report counted them
-    policy_rules_sha256 VARCHAR          -- of the policy's tables that decide amounts and rails (redress/policy
+    policy_rules_sha256 VARCHAR,         -- of the policy's tables that decide amounts and rails (redress/policy
                                          -- RULE_TABLES); NULL for runs rebuilt by recover-ledger or recorded earlier
+    policy_text   VARCHAR                -- the policy file as the run read it (policy_sha256's bytes), so that
+                                         -- explain reads the rules it ran under after the file is edited; NULL
+                                         -- for runs rebuilt by recover-ledger or recorded earlier
 );
 
 -- A run under `disbursement.require_approval` stops with its plan (SPEC "Approval

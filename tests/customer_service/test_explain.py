@@ -70,6 +70,9 @@ PHONES = {"E1": "010-2000-0001", "D1": "+82 10 3000 0003", "D2": "01030000003"} 
 EMAILS = {"E1": "Kim.E1@Example.com", "D1": "d@example.com", "D2": "d@example.com"}
 
 
+SHIPPED_SHA256 = load_policy(DEFAULT_POLICY).sha256  # a run recorded by an earlier version: no policy_text
+
+
 def _code(i: int) -> str:
     return "".join(chr(ord("A") + (i * 7 + k) % 26) for k in range(8))
 
@@ -79,8 +82,8 @@ def build(folder):
     notes = []
     with connect(folder / "warehouse.duckdb") as con:
         con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
-                    "VALUES ('R1', '2025-12-01 00:00:00+00', '2025-12-01', ?, 'coupang-2025-v1', 'x', 'succeeded')",
-                    [json.dumps({"policy": str(DEFAULT_POLICY)})])
+                    "VALUES ('R1', '2025-12-01 00:00:00+00', '2025-12-01', ?, 'coupang-2025-v1', ?, 'succeeded')",
+                    [json.dumps({"policy": str(DEFAULT_POLICY)}), SHIPPED_SHA256])
         everyone = {**PEOPLE, "D1": PEOPLE["E1"], "D2": PEOPLE["E1"]}
         for i, (cid, (status, closed, test, method, code, account, valid)) in enumerate(sorted(everyone.items())):
             con.execute("INSERT INTO customers SELECT ?, ?, ?, ?, ?, ?, NULL, NULL, '2020-01-01 00:00:00+09', ?, ?, ?, ?, ?, ?, 'f0'",
@@ -125,8 +128,9 @@ def build(folder):
         # came back in run Rn+1, which sent it again (a run applies returns before it pays)
         for n in range(2, 6):
             con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, "
-                        "outcome) VALUES (?, ?, ?, ?, 'coupang-2025-v1', 'x', 'succeeded')",
-                        [f"R{n}", f"2025-12-0{n} 00:00:00+00", f"2025-12-0{n}", json.dumps({"policy": str(DEFAULT_POLICY)})])
+                        "outcome) VALUES (?, ?, ?, ?, 'coupang-2025-v1', ?, 'succeeded')",
+                        [f"R{n}", f"2025-12-0{n} 00:00:00+00", f"2025-12-0{n}", json.dumps({"policy": str(DEFAULT_POLICY)}),
+                         SHIPPED_SHA256])
         for cid in ("C3", "C4"):
             for n in range(1, 4):
                 con.execute("INSERT INTO ledger VALUES (?, ?, 50000, 'KRW', 'bank_transfer', 'BT1', 'coupang-2025-v1', "
@@ -270,6 +274,34 @@ def test_each_rail_says_why_and_what_to_do(data, cid):
     assert text.count("How it is paid:") == 1
     assert not [phrase for phrase in RAIL_NEVER_SAYS.get(cid, []) if phrase in text]
     assert "1234567890" not in text  # accounts to their last 4 digits
+
+
+def test_explain_reads_the_policy_as_the_run_read_it_after_the_file_is_edited(tmp_path):
+    """Found by review: explain read the run's policy file as it is now, so after the
+    breach window was edited an exposure the run counted showed as `no: outside the
+    breach window` under a decision that paid it. It reads `runs.policy_text`, the file
+    as the run read it; a run recorded without it (an earlier version) is read from its
+    file while that holds the same bytes, and otherwise its reasons are not shown rather
+    than shown under other rules."""
+    folder, _ = build(tmp_path / "data")
+    policy = tmp_path / "policy.toml"
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    policy.write_text(text, encoding="utf-8")
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("UPDATE runs SET parameters = ?", [json.dumps({"policy": str(policy)})])
+    counted = [e["counted"] for e in exposures_of(explain(folder, "E1", now=T0))]
+    assert "yes" in counted
+    policy.write_text(text.replace('window_start = "2025-06-24T00:00:00+09:00"',
+                                   'window_start = "2025-10-01T00:00:00+09:00"'), encoding="utf-8")
+    edited = explain(folder, "E1", now=T0 + timedelta(seconds=1))
+    assert "cannot be read as that run read it, so the reasons behind it are not shown" in edited
+    assert "outside the breach window" not in edited
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("UPDATE runs SET policy_text = ?", [text])
+    kept = explain(folder, "E1", now=T0 + timedelta(seconds=2))
+    assert [e["counted"] for e in exposures_of(kept)] == counted  # 2025-08-01 inside the window it ran under
+    policy.unlink()
+    assert explain(folder, "E1", now=T0 + timedelta(seconds=3)) == kept
 
 
 def _full_width(text: str) -> str:

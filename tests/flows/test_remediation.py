@@ -254,9 +254,11 @@ def test_a_changed_policy_keeping_the_id_of_one_that_paid_is_refused_before_anyt
 
 def test_runs_table_records_inputs_and_policy(breach):
     data, _, _ = breach
-    (run_id, policy_sha, files, outcome), = q(data, "SELECT run_id, policy_sha256, input_files, outcome FROM runs")
+    (run_id, policy_sha, files, outcome, text), = q(
+        data, "SELECT run_id, policy_sha256, input_files, outcome, policy_text FROM runs")
     assert outcome == "succeeded"
     assert policy_sha == hashlib.sha256(DEFAULT_POLICY.read_bytes()).hexdigest()
+    assert text.encode("utf-8") == DEFAULT_POLICY.read_bytes()  # explain reads it after the file is edited
     recorded = {f["file_name"]: f["file_sha256"] for f in json.loads(files)}
     for path in (data / "inbox").rglob("*"):
         if path.is_file() and not path.name.startswith("."):
