@@ -84,6 +84,7 @@ def _not_paid(why: str) -> Callable[[dict, dict, Policy], str]:
         "window": window(p), "start": when(p.window_start, p.timezone),
         "closed": when(c["closed_at"], p.timezone), "statuses": ", ".join(p.statuses),
         "confidence": " or ".join(p.confidence), "minimum": money(p.minimum_amount, p.currency),
+        "cap": money(p.total_cap, p.currency),
         "base": money(e["base_amount"], p.currency)})
 
 
@@ -91,14 +92,22 @@ REASON_WHY: dict[str, Callable[[dict, dict, Policy], str]] = {
     v.TEST_ACCOUNT: _not_paid("this is a test or internal account, which is never paid."),
     v.UNCONFIRMED_ONLY: _not_paid("every exposure of this person is only suspected; the policy counts exposures "
                                   "that are {confidence}. If forensics confirms one, the next run pays it."),
-    v.OUTSIDE_WINDOW: _not_paid("none of the confirmed exposures falls inside {window}; their dates are "
+    v.OUTSIDE_WINDOW: _not_paid("none of the {confidence} exposures falls inside {window}; their dates are "
                                 "listed under exposures below."),
     v.STATUS_NOT_ELIGIBLE: _not_paid("the account status is {c[status]}, and the policy pays accounts that are "
                                      "{statuses}."),
     v.CLOSED_BEFORE_BREACH: _not_paid("the account was closed on {closed}, before the breach began on {start} "
                                       "({p.timezone} time): it held no data during {window}."),
-    v.BELOW_MINIMUM: _not_paid("the fund is shared pro rata among everyone eligible, and this person's share of "
-                               "the full {base} came out below the minimum payment of {minimum}."),
+    # Found by review: pro rata was given as the reason with no fund cap, for a tier
+    # amount below the minimum.
+    v.BELOW_MINIMUM: lambda c, e, p: (
+        _not_paid("the full amount for the data exposed, {base}, is below the minimum payment of {minimum}.")
+        if e["base_amount"] < p.minimum_amount else
+        _not_paid("the fund of {cap} is shared pro rata among everyone eligible, and this person's share of the "
+                  "full {base} came out below the minimum payment of {minimum}.") if p.total_cap > 0 else
+        _not_paid("the amount came out below the minimum payment of {minimum} (the full amount for the data exposed is "
+                  "{base}).")
+    )(c, e, p),
     v.ELIGIBLE: _eligible,
 }
 

@@ -187,8 +187,20 @@ class BreachTable(_Table):
 
 class EligibilityTable(_Table):
     """[eligibility]: which exposures count and which account statuses are paid."""
-    confidence: Annotated[list[Literal[CONFIDENCES]], Field(min_length=1)]
+    confidence: Annotated[list[Literal[CONFIDENCES]], Field(
+        min_length=1, description="must include confirmed: the confidences whose exposures count")]
     statuses: list[Literal[STATUSES]]
+
+    @model_validator(mode="after")
+    def _confirmed_counts(self) -> EligibilityTable:
+        # A confirmed exposure is at least the evidence a suspected one is, and the SPEC's
+        # reason for no counted exposure is UNCONFIRMED_ONLY. Found by review: with only
+        # `suspected` counted, a person whose exposure was confirmed was told it was
+        # "only suspected", in their message and by explain.
+        if vocabulary.CONFIRMED not in self.confidence:
+            raise _refuse("confidence", why=f"must include {vocabulary.CONFIRMED!r}: a confirmed exposure is at least "
+                                            "the evidence a suspected one is (UNCONFIRMED_ONLY means none confirmed)")
+        return self
 
 
 @pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))

@@ -8,6 +8,7 @@ the shipped one (Asia/Seoul, window 2025-06-24 to 2025-11-18, minimum 1,000 KRW)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -199,9 +200,37 @@ REASON_SAYS = {
                        "2025-11-18 23:59 (Asia/Seoul time)", "2025-01-10 12:00", "no: outside the breach window"],
     v.STATUS_NOT_ELIGIBLE: ["the account status is dormant"],
     v.CLOSED_BEFORE_BREACH: ["closed on 2025-01-15 09:00, before the breach began on 2025-06-24 00:00"],
-    v.BELOW_MINIMUM: ["below the minimum payment of 1,000 KRW", "full 50,000 KRW"],
+    v.BELOW_MINIMUM: ["below the minimum payment of 1,000 KRW", "the full amount for the data exposed is 50,000 KRW"],
     v.ELIGIBLE: ["Amount: 50,000 KRW, tier 1 for the exposed data the policy counts (email, name)"],
 }
+
+
+@pytest.mark.parametrize("base, cap, says", [
+    (500, 0, "because the full amount for the data exposed, 500 KRW, is below the minimum payment of 1,000 KRW."),
+    (500, 10**9, "because the full amount for the data exposed, 500 KRW, is below the minimum payment of 1,000 KRW."),
+    (50000, 10**6, "because the fund of 1,000,000 KRW is shared pro rata among everyone eligible, and this "
+                   "person's share of the full 50,000 KRW came out below the minimum payment of 1,000 KRW."),
+])
+def test_below_the_minimum_says_pro_rata_only_when_a_fund_shared_it(base, cap, says):
+    """Found by review: a tier of 500 KRW under a minimum of 1,000, with no fund cap, was
+    explained as a share of a fund shared pro rata."""
+    from redress.customer_service.wording import reason_why
+
+    policy = dataclasses.replace(load_policy(DEFAULT_POLICY), total_cap=cap)
+    text = reason_why({"status": "active", "closed_at": None},
+                      {"reason": v.BELOW_MINIMUM, "base_amount": base, "amount": 0, "tier": 1}, policy)
+    assert text == "Not paid: the amount is 0 KRW " + says
+
+
+def test_outside_the_window_names_the_confidences_the_policy_counts():
+    """Found by review: with suspected exposures counted too, a person whose only counted
+    exposure was a suspected one outside the window was told of "confirmed exposures"."""
+    from redress.customer_service.wording import reason_why
+
+    policy = dataclasses.replace(load_policy(DEFAULT_POLICY), confidence=("confirmed", "suspected"))
+    text = reason_why({"status": "active", "closed_at": None},
+                      {"reason": v.OUTSIDE_WINDOW, "base_amount": 0, "amount": 0, "tier": None}, policy)
+    assert "none of the confirmed or suspected exposures falls inside the breach window" in text
 
 
 @pytest.mark.parametrize("reason", list(v.ENTITLEMENT_REASONS))

@@ -171,6 +171,9 @@ BROKEN = [
                  id="confidence-case"),
     pytest.param([('confidence = ["confirmed"]', "confidence = []")], "eligibility.confidence",
                  id="confidence-empty"),
+    # found by review: a confirmed exposure was told "only suspected" (UNCONFIRMED_ONLY)
+    pytest.param([('confidence = ["confirmed"]', 'confidence = ["suspected"]')], "eligibility.confidence",
+                 id="confidence-without-confirmed"),
     pytest.param([('statuses   = ["active", "dormant", "closed"]', 'statuses = ["open"]')],
                  "eligibility.statuses", id="unknown-status"),
     pytest.param([("max_batch_amount = 2000000000", "max_batch_amount = 49999")], "disbursement.max_batch_amount",
