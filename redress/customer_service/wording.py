@@ -28,11 +28,20 @@ def money(amount: int | None, currency: str) -> str:
 
 
 def when(value: datetime | date | None, tz: str) -> str:
-    """A time in the policy's timezone, to the minute ('2025-06-24 00:00'); a date as is."""
+    """A time in the policy's timezone, to the minute ('2025-06-24 00:00') when it falls
+    on one, else to the second or the fraction it has ('2025-11-18 23:59:59',
+    '23:59:59.5'); a date as is. Found by review: cut to the minute, an exposure at
+    23:59:59.5 read as inside a window ending 23:59:59, which left it out."""
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+        local = value.astimezone(ZoneInfo(tz))
+        shown = local.strftime("%Y-%m-%d %H:%M")
+        if local.second or local.microsecond:
+            shown += local.strftime(":%S")
+        if local.microsecond:
+            shown += f".{local.microsecond:06d}".rstrip("0")
+        return shown
     return value.isoformat()
 
 

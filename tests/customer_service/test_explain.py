@@ -197,7 +197,7 @@ REASON_SAYS = {
     v.TEST_ACCOUNT: ["test or internal account, which is never paid"],
     v.UNCONFIRMED_ONLY: ["only suspected", "counts exposures that are confirmed", "no: suspected"],
     v.OUTSIDE_WINDOW: ["none of the confirmed exposures falls inside the breach window, 2025-06-24 00:00 to "
-                       "2025-11-18 23:59 (Asia/Seoul time)", "2025-01-10 12:00", "no: outside the breach window"],
+                       "2025-11-18 23:59:59 (Asia/Seoul time)", "2025-01-10 12:00", "no: outside the breach window"],
     v.STATUS_NOT_ELIGIBLE: ["the account status is dormant"],
     v.CLOSED_BEFORE_BREACH: ["closed on 2025-01-15 09:00, before the breach began on 2025-06-24 00:00"],
     v.BELOW_MINIMUM: ["below the minimum payment of 1,000 KRW", "the full amount for the data exposed is 50,000 KRW"],
@@ -220,6 +220,18 @@ def test_below_the_minimum_says_pro_rata_only_when_a_fund_shared_it(base, cap, s
     text = reason_why({"status": "active", "closed_at": None},
                       {"reason": v.BELOW_MINIMUM, "base_amount": base, "amount": 0, "tier": 1}, policy)
     assert text == "Not paid: the amount is 0 KRW " + says
+
+
+@pytest.mark.parametrize("at, shown", [
+    ("2025-11-18T14:59:59.5+00:00", "2025-11-18 23:59:59.5"), ("2025-11-18T14:59:59+00:00", "2025-11-18 23:59:59"),
+    ("2025-11-18T14:59:00+00:00", "2025-11-18 23:59"), ("2025-11-18T14:59:00.000001+00:00", "2025-11-18 23:59:00.000001"),
+])
+def test_a_time_is_shown_as_precisely_as_it_was_given(at, shown):
+    """Found by review: times cut to the minute showed an exposure at 23:59:59.5, left out
+    of a window ending 23:59:59, as 23:59 in a window ending 23:59."""
+    from redress.customer_service.wording import when
+
+    assert when(datetime.fromisoformat(at), "Asia/Seoul") == shown
 
 
 def test_outside_the_window_names_the_confidences_the_policy_counts():
