@@ -178,8 +178,8 @@ REPEATED_REFERENCE_CODE = "repeated_reference_code"
 CLAIM_REASONS = {
     MALFORMED_ROW: MALFORMED_ROW_TEXT,
     UNKNOWN_REFERENCE_CODE: "no reference code, or one that names nobody",
-    UNVERIFIED_CLAIM: ("verified_at (an ISO 8601 time, at most a day ahead of the run's clock and at most a day before the "
-                       "run that gave the code started) or verified_by is missing"),
+    UNVERIFIED_CLAIM: ("verified_by is missing, or verified_at is missing or not an ISO 8601 time at most a day ahead of "
+                       "the run's clock and at most a day before the run that gave the code started"),
     INVALID_BANK_DETAILS: "the bank code is not 3 digits or the account not 10 to 16 digits",
     CLAIM_AFTER_DEADLINE: "verified after the policy's claim deadline",
     NOTHING_TO_CLAIM: "the person has no payment held on the claim rail, nor a claim whose money has not gone out",

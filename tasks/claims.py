@@ -76,7 +76,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ClaimsF
         con.register("failures", failures)
         con.execute("BEGIN")
         quarantine.add_failing_rows(con, run_id=ctx.run_id, kind="claims", sha256=f.sha256, file_name=f.name,
-                                    staging="claims_staging", row_fields=ROW_FIELDS)
+                                    staging="claims_staging", row_fields=ROW_FIELDS, detail_sql="s.unverified_why")
         applied = claims_table.record_accepted(con, sha256=f.sha256, run_id=ctx.run_id, claimed_at=claimed_at)
         cancelled_krw = con.execute(
             "SELECT coalesce(sum(cancelled_amount), 0) FROM claims WHERE file_sha256 = ? AND run_id = ?",

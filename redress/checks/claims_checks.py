@@ -88,7 +88,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
     with `customer_id` and `notified_code` (the person the code was given to, from notifications, and the code
     as given then: a code is matched case-insensitively, as explain does; NULL when
     unknown), `verified_at_ts`
-    (TIMESTAMPTZ; a time without an offset is in the policy's `timezone`), `held_amount`
+    (TIMESTAMPTZ; a time without an offset is in the policy's `timezone`), `unverified_why`
+    (what of an `unverified` row is wrong, in words; NULL for any other row), `held_amount`
     (won held on `claim` for the person: issued payments on that rail) and one boolean per
     CLAIM_RULES key (true only for the row's first failing rule). `max_attempts`: the
     policy's payout.max_attempts (`_UNSENT_CLAIMS`). `deadline`: the policy's
@@ -129,14 +130,18 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                 SELECT DISTINCT replace(unnest({sql.names("as_written")}), ' ', '') AS code FROM given
                 WHERE malformed IS NOT NULL
             ),
+            timed AS (
+                SELECT g.*, g.verified_at_ts > ?::TIMESTAMPTZ AS verified_ahead,
+                       g.verified_at_ts < g.code_run_started_at - ?::INTERVAL AS verified_before_code
+                FROM given g
+            ),
             ruled AS (
                 SELECT g.*, coalesce(h.held_amount, 0)::BIGINT AS held_amount,
                     CASE
                         WHEN g.malformed IS NOT NULL THEN 'row_malformed'
                         WHEN g.customer_id IS NULL THEN 'code_unknown'
                         WHEN g.verified_by IS NULL OR g.verified_at_ts IS NULL
-                          OR g.verified_at_ts > ?::TIMESTAMPTZ
-                          OR g.verified_at_ts < g.code_run_started_at - ?::INTERVAL THEN 'unverified'
+                          OR g.verified_ahead OR g.verified_before_code THEN 'unverified'
                         WHEN NOT g.bank_valid THEN 'bank_invalid'
                         WHEN ?::DATE IS NOT NULL AND g.verified_at_ts::DATE > ?::DATE THEN 'after_deadline'
                         WHEN coalesce(h.held_amount, 0) = 0
@@ -145,10 +150,21 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                           OR replace({sql.name_key("g.reference_code")}, ' ', '') IN (SELECT code FROM named_by_malformed)
                             THEN 'code_repeated'
                     END AS first_failed_rule
-                FROM given g LEFT JOIN held h USING (customer_id)
+                FROM timed g LEFT JOIN held h USING (customer_id)
             )
             SELECT row_number, reference_code, notified_code, bank_code, bank_account, bank_account_digits, bank_valid,
                    verified_at, verified_by, malformed, verified_at_ts, customer_id, held_amount,
+                   -- what of an unverified claim to fix (found by review: the reason said
+                   -- "verified_at or verified_by is missing" beside a verified_by given)
+                   CASE WHEN first_failed_rule = 'unverified' THEN CASE
+                       WHEN verified_at IS NULL AND verified_by IS NULL THEN 'verified_at and verified_by are missing'
+                       WHEN verified_by IS NULL THEN 'verified_by is missing'
+                       WHEN verified_at IS NULL THEN 'verified_at is missing'
+                       WHEN verified_at_ts IS NULL
+                           THEN 'verified_at is not an ISO 8601 time such as 2025-12-02T10:00:00+09:00 or 2025-12-02'
+                       WHEN verified_ahead THEN 'verified_at is more than a day ahead of the clock of the run reading it'
+                       ELSE 'verified_at is more than a day before the run that gave the reference code started'
+                   END END AS unverified_why,
                    {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}
             FROM ruled ORDER BY row_number
         """, [sql.file_path(staged), max_attempts, checked_at + FUTURE_TOLERANCE, FUTURE_TOLERANCE, deadline, deadline])

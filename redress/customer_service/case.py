@@ -150,7 +150,7 @@ def member(con, data_dir: Path, who: str) -> str:
                claimed_at AS "claimed at", run_id AS run
         FROM claims WHERE customer_id = ? ORDER BY claimed_at, file_sha256, row_number""", [who])
     refused = rows(con, """
-        SELECT q.reason, q.file_name AS file, q.row_number AS row,
+        SELECT q.reason, q.detail, q.file_name AS file, q.row_number AS row,
                json_extract_string(q.row_json, '$.verified_by') AS "verified by"
         FROM quarantine q
         WHERE q.kind = 'claims' AND upper(json_extract_string(q.row_json, '$.reference_code')) = ?
@@ -263,7 +263,7 @@ def member(con, data_dir: Path, who: str) -> str:
             claims, ["reference code", "bank", "account", "verified by", "verified at", "cancelled", "claimed at", "run"])
     if refused:
         for r in refused:
-            r["why"] = reason_text(r["reason"])
+            r["why"] = r["detail"] or reason_text(r["reason"])  # an unverified row's own fault, when known
         out += ["", "Claim rows for this reference code that were not applied:"] + table(
             refused, ["reason", "why", "file", "row", "verified by"])
     return "\n".join(out)

@@ -29,17 +29,20 @@ def add_file(con: duckdb.DuckDBPyConnection, run_id: str, kind: str, sha256: str
 
 
 def add_failing_rows(con: duckdb.DuckDBPyConnection, *, run_id: str, kind: str, sha256: str, file_name: str,
-                     staging: str, row_fields: dict[str, str], detail: str | None = None) -> None:
+                     staging: str, row_fields: dict[str, str], detail: str | None = None,
+                     detail_sql: str | None = None) -> None:
     """One row per failure of a checked file: `failures` (row_number, reason; a NULL
     row_number fails the whole file), registered on `con`, joined to the staging table
     of the file by row_number, the row kept as JSON of `row_fields` (name -> SQL
     expression over `s`, the staging row). `staging` and the expressions are names and
-    SQL of ours, never outside text; the run and file are bound. Ordered by row number,
-    then reason, so the same file gives the same rows."""
+    SQL of ours, never outside text; the run and file are bound. `detail_sql`: SQL of
+    ours over `s` and `f` giving a row's own detail, `detail` where it is NULL. Ordered by
+    row number, then reason, so the same file gives the same rows."""
     fields = ", ".join(f"{name} := {expr}" for name, expr in row_fields.items())
     con.execute(f"""
         INSERT INTO quarantine {COLUMNS}
-        SELECT ?, ?, ?, ?, f.row_number, f.reason, ?, to_json(struct_pack({fields}))::VARCHAR
+        SELECT ?, ?, ?, ?, f.row_number, f.reason, coalesce({detail_sql or 'NULL'}, ?),
+               to_json(struct_pack({fields}))::VARCHAR
         FROM failures f LEFT JOIN {staging} s USING (row_number)
         ORDER BY f.row_number, f.reason""", [run_id, kind, sha256, file_name, detail])
 

@@ -177,6 +177,26 @@ def test_a_malformed_claims_row_is_quarantined_alone_and_the_others_paid(held):
     assert_paid_exactly_once(data)
 
 
+def test_an_unverified_claim_tells_customer_service_what_to_fix_and_a_full_width_code_is_paid(held):
+    """Found by review: `2025-12-02 오전 10:00` (Korean Excel's form) was unverified_claim
+    with no detail, explained as "verified_at or verified_by is missing" beside the
+    verified_by given; and the code typed full-width with a hyphen was an unknown one.
+    Quarantine's detail, and explain, say what to fix; the full-width code is C2's."""
+    data = held
+    c1, c2 = code_of(data, "C1"), code_of(data, "C2")
+    wide = "".join(chr(ord(ch) + 0xFEE0) for ch in c2[:4]) + "－" + c2[4:].lower()
+    drop_claims(data, "claims_1.csv", [(c1, "004", "123-4567-8901", "2025-12-02 오전 10:00", "CS042"),
+                                       (wide, "088", "2234567890", "2025-12-02T10:00:00+09:00", "CS007")])
+    summary = run(data, 2)
+    assert (summary["claims"]["claims_applied"], summary["claims"]["rows_quarantined"]) == (1, 1)
+    assert q(data, "SELECT reason, detail FROM quarantine WHERE kind = 'claims'") == [
+        ("unverified_claim", "verified_at is not an ISO 8601 time such as 2025-12-02T10:00:00+09:00 or 2025-12-02")]
+    said = explain(data, "C1")
+    assert "verified_at is not an ISO 8601 time such as 2025-12-02T10:00:00+09:00 or 2025-12-02" in said
+    assert q(data, "SELECT customer_id, reference_code FROM claims") == [("C2", c2)]
+    assert issued_transfer_account(data, "C2") == ("088", "2234567890")
+
+
 @pytest.mark.parametrize("header, row, reason, secret", [
     # the account before the bank code, split by a comma: the account's end under bank_code
     ("reference_code,bank_account,bank_code,verified_at,verified_by", "{code},111,2223334,004,2025-12-02,CS042",
