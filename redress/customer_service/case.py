@@ -15,8 +15,10 @@ import json
 from pathlib import Path
 
 import polars as pl
+from rich.cells import cell_len
 
 from redress import escape
+from redress.characters import nfkc
 from redress.customer_service import wording
 from redress.errors import RedressError
 from redress.policy import Policy, load_policy, policy_from_text
@@ -43,13 +45,16 @@ def rows(con, sql: str, params: list) -> list[dict]:
 
 
 def table(found: list[dict], columns: list[str]) -> list[str]:
-    """Rows as an aligned text table under `columns` (keys of each row)."""
+    """Rows as an aligned text table under `columns` (keys of each row), aligned by the
+    columns a terminal gives each character (rich's cell_len: a Korean or full-width
+    character takes two; found by review, `범위_2차_수정본.csv` pushed its row's cells
+    out of their columns)."""
     if not found:
         return ["  (none)"]
     # File names and values from input files: one line each, no terminal escapes.
     cells = [[("" if r[c] is None else escape.terminal(r[c])) for c in columns] for r in found]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    line = lambda vals: "  " + "  ".join(v.ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+    widths = [max(cell_len(c), *(cell_len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = lambda vals: "  " + "  ".join(v + " " * (w - cell_len(v)) for v, w in zip(vals, widths))  # noqa: E731
     return [line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]
 
 
@@ -167,8 +172,10 @@ def member(con, data_dir: Path, who: str) -> str:
         out = [f"Customer {escape.terminal(c['customer_id'])}: {c['status']} account, opened "
                f"{wording.when(c['created_at'], tz)}{closed} (times in {tz} time)."
                + (" This is a test or internal account." if c["is_test"] else ""),
-               f"Contact on file: phone {escape.terminal(c['phone'] or 'none')}, "
-               f"email {escape.terminal(c['email'] or 'none')}."]
+               # in NFKC, as identity resolution compares them (found by review: a phone
+               # stored full-width was shown so, for an agent to compare a caller's with)
+               f"Contact on file: phone {escape.terminal(nfkc(c['phone'] or 'none'))}, "
+               f"email {escape.terminal(nfkc(c['email'] or 'none'))}."]
     out.append("")
     if ent is None:
         # paid before under evidence a later run reads otherwise (the master's phone or

@@ -67,7 +67,8 @@ RAIL_OF = {"E1": v.VOUCHER, "B1": v.BANK_TRANSFER, "B2": v.BANK_TRANSFER, "V2": 
            "C2": v.CLAIM, "C3": v.BANK_TRANSFER, "C4": v.BANK_TRANSFER, "K1": v.CLAIM, "K2": v.CLAIM, "K3": v.VOUCHER, "M2": v.VOUCHER,
            "M3": v.VOUCHER}
 PAID_BY = {**RAIL_OF, "C3": v.CLAIM, "C4": v.CLAIM, "K1": None, "K3": None}  # how explain must say it goes now (None: the claimed account)
-PHONES = {"E1": "010-2000-0001", "D1": "+82 10 3000 0003", "D2": "01030000003"}  # D1, D2 share a phone
+# D1, D2 share a phone; D2's master stores it full-width, as a Korean input method types it
+PHONES = {"E1": "010-2000-0001", "D1": "+82 10 3000 0003", "D2": "０１０３００００００３"}
 EMAILS = {"E1": "Kim.E1@Example.com", "D1": "d@example.com", "D2": "d@example.com"}
 
 
@@ -343,6 +344,20 @@ def test_explain_reads_the_policy_as_the_run_read_it_after_the_file_is_edited(tm
     assert [e["counted"] for e in exposures_of(kept)] == counted  # 2025-08-01 inside the window it ran under
     policy.unlink()
     assert explain(folder, "E1", now=T0 + timedelta(seconds=3)) == kept
+
+
+def test_tables_align_wide_characters_and_contacts_show_as_compared():
+    """Found by review: a Korean file name pushed its row's cells out of their columns
+    (each character counted one column; a terminal gives it two). (A phone stored
+    full-width is shown in NFKC: see the ambiguous rows' test, D2.)"""
+    from rich.cells import cell_len
+
+    from redress.customer_service.case import table
+
+    header, _, *rows = table([{"file": "범위_2차_수정본.csv", "row": "16"}, {"file": "scope.csv", "row": "7"}],
+                             ["file", "row"])
+    column = cell_len(header[:header.index("row")])  # where the row column starts on the screen
+    assert [cell_len(line[:line.rindex(cell)]) for line, cell in zip(rows, ("16", "7"))] == [column, column]
 
 
 def _full_width(text: str) -> str:
@@ -679,6 +694,7 @@ def test_rows_held_in_review_that_could_be_the_customers_are_told_and_listed(tmp
     # D2 shares the email and phone but is not named by id: the rows of D1's id are not D2's
     other = explain(folder, "D2", now=T0)
     assert "Held in review: 4 scope rows" in other and "scope_c.csv" not in other
+    assert "Contact on file: phone 01030000003, email d@example.com." in other  # stored full-width, shown in NFKC
     # nobody else's data: not the other candidate's id, not the rows' identifiers as given
     for shown in (text, other):
         assert not re.search(r"D@Example|ｄ|EXAMPLE|xd@|0210|010 3000|010-2000", shown)
