@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timezone
 
+import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -63,12 +64,32 @@ ROW_FIELDS = {
 }
 
 
-def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ClaimsFileRead:
+def codes_named_by_several(files: list[io.InboxFile], work_dir) -> frozenset[str]:
+    """The reference codes (typed_code form) that sound rows of more than one of these
+    claims files name: a row for one is `repeated_reference_code` in each (claims_checks
+    named_elsewhere), as a code named twice in one file is. A file that cannot be read
+    names none (it is refused whole when its turn comes). Claims files are a desk's day
+    of calls: each is read twice, whole, here and when applied."""
+    named: dict[str, int] = {}
+    for f in files:
+        try:
+            frame = io.claims_frame(f.path, work_dir).filter(pl.col("malformed").is_null()).select(
+                pl.col("reference_code").drop_nulls().unique()).collect()
+        except (io.FileRejected, OSError, pl.exceptions.PolarsError):
+            continue
+        for code in frame["reference_code"]:
+            named[code] = named.get(code, 0) + 1
+    return frozenset(code for code, files_naming in named.items() if files_naming > 1)
+
+
+def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings,
+                named_elsewhere: frozenset[str] = frozenset()) -> ClaimsFileRead:
     policy = ctx.policy()
     staged = ctx.work_dir / f"claims-{f.sha256[:16]}.parquet"
     rows = io.stage(io.claims_frame(f.path, ctx.work_dir), staged)
     with connect(ctx.warehouse) as con:
-        create_claims_staging(con, staged, policy.timezone, policy.claim_deadline, max_attempts=policy.max_attempts)
+        create_claims_staging(con, staged, policy.timezone, policy.claim_deadline, max_attempts=policy.max_attempts,
+                              named_elsewhere=named_elsewhere)
     checked = check(ctx, "claims_staging", "claims_staging", label=f"claims_staging-{f.name}", held=EVERY_REASON)
     failures = failing_rows_of(ctx.warehouse, checked)
     claimed_at = datetime.now(timezone.utc)
@@ -76,7 +97,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> ClaimsF
         con.register("failures", failures)
         con.execute("BEGIN")
         quarantine.add_failing_rows(con, run_id=ctx.run_id, kind="claims", sha256=f.sha256, file_name=f.name,
-                                    staging="claims_staging", row_fields=ROW_FIELDS, detail_sql="s.unverified_why")
+                                    staging="claims_staging", row_fields=ROW_FIELDS, detail_sql="s.detail")
         applied = claims_table.record_accepted(con, sha256=f.sha256, run_id=ctx.run_id, claimed_at=claimed_at)
         cancelled_krw = con.execute(
             "SELECT coalesce(sum(cancelled_amount), 0) FROM claims WHERE file_sha256 = ? AND run_id = ?",
@@ -102,8 +123,15 @@ def apply_claims(ctx: RunContext, settings: Settings) -> ClaimsResult:
     """Every new claims file, checked and applied (or quarantined); returns each file
     met, in read order, and the totals (a file not read counts zero everywhere).
     SPEC "Input: claims from customer service"."""
+    several: set[str] = set()  # codes named by more than one of this run's claims files
+
+    def before(files: list[io.InboxFile]) -> None:
+        ctx.work_dir.mkdir(parents=True, exist_ok=True)
+        several.update(codes_named_by_several(files, ctx.work_dir))
+
     entries = [e if isinstance(e, ClaimsFileRead) else ClaimsFileRead(**asdict(e))
-               for e in each_new_file(ctx, settings, ("claims",), lambda f: _apply_file(ctx, f, settings))]
+               for e in each_new_file(ctx, settings, ("claims",),
+                                      lambda f: _apply_file(ctx, f, settings, frozenset(several)), before=before)]
     with connect(ctx.warehouse) as con:
         (accounts, claimants), = con.execute(f"""
             SELECT count(DISTINCT (bank_code, bank_account)), count(*)

@@ -81,19 +81,25 @@ CLAIM_RULES = {
 
 
 def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone: str,
-                          deadline: date | None, checked_at: datetime | None = None, max_attempts: int = 3) -> None:
+                          deadline: date | None, checked_at: datetime | None = None, max_attempts: int = 3,
+                          named_elsewhere: frozenset[str] = frozenset()) -> None:
     """claims_staging: one claims file staged as text (Parquet at `staged`, from
     redress.inbox.claims_frame: row_number, reference_code, bank_code, bank_account,
     verified_at, verified_by, bank_account_digits, bank_valid, malformed, as_written),
     with `customer_id` and `notified_code` (the person the code was given to, from notifications, and the code
     as given then: a code is matched case-insensitively, as explain does; NULL when
     unknown), `verified_at_ts`
-    (TIMESTAMPTZ; a time without an offset is in the policy's `timezone`), `unverified_why`
-    (what of an `unverified` row is wrong, in words; NULL for any other row), `held_amount`
+    (TIMESTAMPTZ; a time without an offset is in the policy's `timezone`), `detail` (what
+    of an `unverified` row is wrong, or that a repeated code is named by another file, in
+    words; NULL otherwise), `held_amount`
     (won held on `claim` for the person: issued payments on that rail) and one boolean per
     CLAIM_RULES key (true only for the row's first failing rule). `max_attempts`: the
     policy's payout.max_attempts (`_UNSENT_CLAIMS`). `deadline`: the policy's
-    payout.claim_deadline (None: no deadline). `checked_at`: the time the claims are
+    payout.claim_deadline (None: no deadline). `named_elsewhere`: the codes
+    (typed_code form) another claims file read by the same run names: a row for one is
+    `code_repeated`, as a code named twice in one file is (found by review: two desks'
+    claims for one code, to two accounts, in two files of one run, were both applied, the
+    file modified later silently winning). `checked_at`: the time the claims are
     checked at (aware; None: now): a verified_at more than FUTURE_TOLERANCE after it,
     or more than FUTURE_TOLERANCE before the run that gave the code (the earlier of its
     `runs.started_at` and the start of its run date in `timezone`), is `unverified`. SPEC "Input: claims from customer service"."""
@@ -148,7 +154,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                           AND g.customer_id NOT IN (SELECT customer_id FROM unsent) THEN 'nothing_held'
                         WHEN count(*) OVER (PARTITION BY upper(g.reference_code)) > 1
                           OR replace({sql.name_key("g.reference_code")}, ' ', '') IN (SELECT code FROM named_by_malformed)
-                            THEN 'code_repeated'
+                          OR g.reference_code IN (SELECT unnest(?::VARCHAR[])) THEN 'code_repeated'
                     END AS first_failed_rule
                 FROM timed g LEFT JOIN held h USING (customer_id)
             )
@@ -164,10 +170,13 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                            THEN 'verified_at is not an ISO 8601 time such as 2025-12-02T10:00:00+09:00 or 2025-12-02'
                        WHEN verified_ahead THEN 'verified_at is more than a day ahead of the clock of the run reading it'
                        ELSE 'verified_at is more than a day before the run that gave the reference code started'
-                   END END AS unverified_why,
+                   END WHEN first_failed_rule = 'code_repeated' AND reference_code IN (SELECT unnest(?::VARCHAR[]))
+                       THEN 'another claims file read by this run names this reference code too: none is applied'
+                   END AS detail,
                    {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}
             FROM ruled ORDER BY row_number
-        """, [sql.file_path(staged), max_attempts, checked_at + FUTURE_TOLERANCE, FUTURE_TOLERANCE, deadline, deadline])
+        """, [sql.file_path(staged), max_attempts, checked_at + FUTURE_TOLERANCE, FUTURE_TOLERANCE, deadline, deadline,
+              sorted(named_elsewhere), sorted(named_elsewhere)])
     finally:
         # verified_at_ts::DATE above is the policy timezone's date; the warehouse is UTC.
         con.execute("SET TimeZone = 'UTC'")

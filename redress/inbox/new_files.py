@@ -57,7 +57,8 @@ def not_read(kind: str, name: str, why: str, logger) -> FileRead:
 
 def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
                   load: Callable[[io.InboxFile], FileRead], stage: str | None = None,
-                  listed: list[tuple[str, str, str | None]] | None = None) -> list[FileRead]:
+                  listed: list[tuple[str, str, str | None]] | None = None,
+                  before: Callable[[list[io.InboxFile]], None] | None = None) -> list[FileRead]:
     """Calls `load` on every inbox file of these kinds whose content was not seen before
     in its folder (kind), in read order (redress.inbox.files.read_order: oldest modification time first, then natural order of
     names). A file seen before in its folder under this name is passed over; the same
@@ -69,7 +70,10 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
     met is logged in one form (`kind/name: status (N rows)`) and counted as the step
     "reading files" of `stage` (default: the kind) in the run's progress. `listed`, when
     given, is extended with (kind, name, sha256) of every entry of the inbox, sha256 None
-    for one passed over (`evidence_gone`)."""
+    for one passed over (`evidence_gone`). `before`, when given, is called once before
+    the first `load` with the files `load` may be called on (new content, one file per
+    content, in read order): what a file's rows mean may depend on the others of the run
+    (tasks/claims.py: a code claimed in two files)."""
     logger = get_run_logger()
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     inbox = io.inbox_files(ctx.data_dir, timedelta(seconds=settings.inbox_quiet_seconds),
@@ -97,6 +101,12 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
                        if status == UNREADABLE_FILE}
     seen_files = {(kind, sha, name) for kind, sha, name, _ in recorded}
     new = [f for f in inbox.files if (f.kind, f.sha256, f.name) not in seen_files]
+    if before is not None:
+        loadable = {}
+        for f in new:
+            if (f.kind, f.sha256) not in seen_content and (f.kind, f.sha256, io.format_of(f.name)) not in seen_unreadable:
+                loadable.setdefault((f.kind, f.sha256), f)
+        before(list(loadable.values()))
     stage = stage or kinds[0]
     for done, f in enumerate(new):
         progress.step(stage, "reading files", done, len(new))

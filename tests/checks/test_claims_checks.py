@@ -144,7 +144,7 @@ def test_a_claim_verified_over_a_day_before_its_code_was_given_is_unverified(tmp
 
 def test_an_unverified_claim_says_what_of_it_to_fix(tmp_path):
     """Found by review: quarantine gave no detail, and the reason read "verified_at or
-    verified_by is missing" beside a verified_by given. unverified_why (quarantine's
+    verified_by is missing" beside a verified_by given. detail (quarantine's
     detail) names the field and its fault; NULL for every other row."""
     rows = [("HELDDDDD", "004", "1234567890", "", "CS042"), ("HELDEEEE", "004", "1234567890", "2025-12-02", ""),
             ("HELDFFFF", "004", "1234567890", "2025-12-02 오전 10:00", "CS042"),
@@ -153,7 +153,7 @@ def test_an_unverified_claim_says_what_of_it_to_fix(tmp_path):
             ("HELDGGGG", "04", "1234567890", "2025-12-02", "CS042"), ("HELDHHHH", "004", "1234567890", "", "")]
     path = claims_warehouse(tmp_path, rows, coded_at=CODED_AT)
     with connect(path, read_only=True) as con:
-        why = [r for (r,) in con.execute("SELECT unverified_why FROM claims_staging ORDER BY row_number").fetchall()]
+        why = [r for (r,) in con.execute("SELECT detail FROM claims_staging ORDER BY row_number").fetchall()]
     assert why == ["verified_at is missing", "verified_by is missing",
                    "verified_at is not an ISO 8601 time such as 2025-12-02T10:00:00+09:00 or 2025-12-02",
                    "verified_at is more than a day ahead of the clock of the run reading it",

@@ -9,8 +9,10 @@ lost warehouse is rebuilt with the claims intact."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import time
 from datetime import date
 from pathlib import Path
 
@@ -195,6 +197,35 @@ def test_an_unverified_claim_tells_customer_service_what_to_fix_and_a_full_width
     assert "verified_at is not an ISO 8601 time such as 2025-12-02T10:00:00+09:00 or 2025-12-02" in said
     assert q(data, "SELECT customer_id, reference_code FROM claims") == [("C2", c2)]
     assert issued_transfer_account(data, "C2") == ("088", "2234567890")
+
+
+@pytest.mark.parametrize("second_account", ["2222222222", "1111111111"])
+def test_a_code_claimed_in_two_files_of_one_run_is_applied_from_neither(held, second_account):
+    """Found by review: desk A claimed C1's code to one account, desk B (its file
+    modified later) to another, in one run: both were applied and B's account paid, with
+    nothing saying so. As for a code named twice in one file, none of those rows is
+    applied (repeated_reference_code, the detail naming the cause), and the files' other
+    claims are; the next run applies a claim sent again alone. The same account twice is
+    refused too: which row is the verified one is still a guess."""
+    data = held
+    c1, c2 = code_of(data, "C1"), code_of(data, "C2")
+    drop_claims(data, "desk_a.csv", [(c1, "004", "1111111111", "2025-12-02T09:00:00+09:00", "CS042"),
+                                     (c2, "088", "2234567890", "2025-12-02T10:00:00+09:00", "CS042")])
+    drop_claims(data, "desk_b.csv", [(c1.lower(), "088", second_account, "2025-12-02T09:30:00+09:00", "CS077")])
+    for name, age in (("desk_a.csv", 100), ("desk_b.csv", 50)):  # desk_b is read after desk_a
+        os.utime(data / "inbox" / "claims" / name, (time.time() - age, time.time() - age))
+    summary = run(data, 2)
+    assert (summary["claims"]["claims_applied"], summary["claims"]["rows_quarantined"]) == (1, 2)
+    assert q(data, "SELECT file_name, reason, detail FROM quarantine WHERE kind = 'claims' ORDER BY file_name") == [
+        (name, "repeated_reference_code",
+         "another claims file read by this run names this reference code too: none is applied")
+        for name in ("desk_a.csv", "desk_b.csv")]
+    assert q(data, "SELECT customer_id FROM claims") == [("C2",)]
+    assert q(data, "SELECT status FROM ledger WHERE customer_id = 'C1' AND rail = 'claim'") == [("issued",)]
+    drop_claims(data, "desk_b_again.csv", [(c1, "088", second_account, "2025-12-02T09:30:00+09:00", "CS077")])
+    run(data, 3)
+    assert issued_transfer_account(data, "C1") == ("088", second_account)
+    assert_paid_exactly_once(data)
 
 
 @pytest.mark.parametrize("header, row, reason, secret", [
