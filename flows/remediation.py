@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from redress.rules.notifications import refuse_unsafe_policy
+from redress.rules.notifications import refuse_unsafe_policy, unlabelled
 from redress.errors import RedressError
 from redress.runtime.faults import checkpoint
 from redress.runtime.machine_errors import machine_error
@@ -48,6 +48,9 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
     """
     policy = load_policy(policy_path)
     refuse_unsafe_policy(policy)  # a message it would render that notify must refuse: refused before anything is paid
+    if unlabelled(policy):  # the run goes on: the key is what the person reads, not a wrong word
+        get_run_logger().warning("messages will name %s as written in the policy, not in Korean: give each a word "
+                                 "in notice.category_labels or notice.product_labels", ", ".join(unlabelled(policy)))
     data_dir = Path(data_dir).absolute()  # a caller's `~x` is ./~x, never the home folder (redress/sql.py)
     try:
         settings = for_run(data_dir)  # built once, here: a served run has no CLI; never a parameter

@@ -65,6 +65,9 @@ class Policy:
     path: Path
     require_approval: bool = False  # SPEC "Approval before release"
     rules_sha256: str = ""  # of the tables that decide who is owed what, by which rail (RULE_TABLES)
+    # how messages name a category / a voucher product, beside redress's own words ([notice])
+    category_labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    product_labels: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def max_amount(self) -> int:
@@ -146,6 +149,7 @@ def _checked(raw: bytes, name: str, resolved: Path) -> Policy:
         official_phone=f.notice.official_phone, sender=f.notice.sender.strip(),
         sha256=hashlib.sha256(raw).hexdigest(), path=resolved,
         require_approval=f.disbursement.require_approval,
+        category_labels=dict(f.notice.category_labels), product_labels=dict(f.notice.product_labels),
         rules_sha256=hashlib.sha256(json.dumps(f.model_dump(mode="json", include=set(RULE_TABLES), exclude_defaults=True),
                                                sort_keys=True).encode()).hexdigest(),
     )

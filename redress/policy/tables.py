@@ -73,6 +73,8 @@ PositivePersonWon = Annotated[int, Field(ge=1, le=MAX_PER_PERSON_KRW, descriptio
                               BeforeValidator(_whole_won)]
 Count = Annotated[int, Field(strict=True, ge=1)]
 Identifier = Annotated[str, StringConstraints(strict=True, pattern=_ID)]
+# A word messages show for a category or product: printable text, no blank ends
+Label = Annotated[str, StringConstraints(strict=True, pattern=r"^\S(.*\S)?$", max_length=MAX_CATEGORY_NAME)]
 
 
 def _refuse(*key: str | int, why: str) -> PydanticCustomError:
@@ -251,10 +253,21 @@ class NoticeTable(_Table):
     # review: a 40,000-character sender made messages no spreadsheet cell can hold).
     sender: Annotated[str, StringConstraints(strict=True, pattern=r"\S", max_length=100)] = Field(
         description=SHOWN + "; at most 100 characters")
+    # How messages name a category or a voucher product, in the messages' language, where
+    # redress has no word of its own for it (redress/rules/notifications.py CATEGORY_KO,
+    # PRODUCT_KO) or the policy wants another: found by review, `payment_card_last4` and
+    # `coffee_voucher` reached people's texts as those keys.
+    category_labels: Annotated[dict[str, Label], Field(
+        description="data category -> how messages name it; " + SHOWN)] = {}
+    product_labels: Annotated[dict[str, Label], Field(
+        description="voucher product id -> how messages name it; " + SHOWN)] = {}
 
     @model_validator(mode="after")
     def _sender_shown(self) -> NoticeTable:
         _shown(self.sender.strip(), self.official_phone, "sender")  # as messages show it (load_policy)
+        for table, labels in (("category_labels", self.category_labels), ("product_labels", self.product_labels)):
+            for key, label in labels.items():
+                _shown(label, self.official_phone, table, key)
         return self
 
 
@@ -309,6 +322,13 @@ class PolicyFile(_Table):
             _shown(name, phone, "categories", name)
         for i, product in enumerate(self.payout.voucher_products):
             _shown(product.id, phone, "payout", "voucher_products", i, "id")
+        for key in self.notice.category_labels:
+            if key not in self.categories:
+                raise _refuse("notice", "category_labels", key, why="must name a category of [categories]")
+        products = {p.id for p in self.payout.voucher_products}
+        for key in self.notice.product_labels:
+            if key not in products:
+                raise _refuse("notice", "product_labels", key, why="must name a product of payout.voucher_products")
         largest = max(self.tiers.values())
         if self.disbursement.max_batch_amount < largest:
             raise _refuse("disbursement", "max_batch_amount", why=f"is below the largest tier amount {largest}: "

@@ -195,10 +195,29 @@ def won(amount: pl.Expr) -> pl.Expr:
     return reversed_digits.str.replace_all(r"(\d{3})", "${1},").str.strip_chars_end(",").str.reverse()
 
 
-def _category_list(col: str) -> pl.Expr:
+def category_words(policy: Policy) -> dict[str, str]:
+    """How messages name each data category: redress's Korean words, or the policy's
+    notice.category_labels over them; a category with neither is shown as its key."""
+    return {**CATEGORY_KO, **policy.category_labels}
+
+
+def product_words(policy: Policy) -> dict[str, str]:
+    """How messages name each voucher product (PRODUCT_KO, notice.product_labels over it)."""
+    return {**PRODUCT_KO, **policy.product_labels}
+
+
+def unlabelled(policy: Policy) -> list[str]:
+    """The policy's categories and voucher products that messages would show as their
+    keys (no Korean word of redress's nor a label in [notice]), as `categories.KEY` and
+    `payout.voucher_products.ID`: for the run's warning."""
+    return ([f"categories.{c}" for c in sorted(policy.categories) if c not in category_words(policy)]
+            + [f"payout.voucher_products.{p.id}" for p in policy.voucher_products if p.id not in product_words(policy)])
+
+
+def _category_list(col: str, policy: Policy) -> pl.Expr:
     return (
         pl.col(col).str.split(",")
-        .list.eval(pl.element().replace(CATEGORY_KO))
+        .list.eval(pl.element().replace(category_words(policy)))
         .list.join(", ")
     )
 
@@ -244,7 +263,7 @@ def _bodies(people: Frame, policy: Policy, amounts: bool = True, claims_closed: 
         return won(amount) if amounts else pl.lit(AMOUNT_MASK)
 
     voucher_text = pl.concat_str(
-        [pl.lit(f"{PRODUCT_KO.get(p.id, p.id)} ") + won_(pl.col(f"voucher_{p.id}")) + pl.lit("원")
+        [pl.lit(f"{product_words(policy).get(p.id, p.id)} ") + won_(pl.col(f"voucher_{p.id}")) + pl.lit("원")
          for p in policy.voucher_products],
         separator=", ",
     )
@@ -279,7 +298,7 @@ def _bodies(people: Frame, policy: Policy, amounts: bool = True, claims_closed: 
     body = (
         pl.lit(f"[{policy.sender}] 개인정보 노출 안내. ")
         + pl.when(suspected).then(pl.lit("노출이 의심되는 정보: ")).otherwise(pl.lit("노출된 정보: "))
-        + _category_list("exposed_categories") + pl.lit(". ") + what
+        + _category_list("exposed_categories", policy) + pl.lit(". ") + what
         + pl.lit(" 이 안내는 링크를 포함하지 않으며, 문자나 이메일로 비밀번호나 계좌번호를 묻지 않습니다. "
                  f"문의: 고객센터 {policy.official_phone} (참조번호 ")
     )

@@ -224,6 +224,17 @@ BROKEN = [
                  "categories", id="63-categories"),
     pytest.param([("entrance_code = 1", "entrance_code = 1\n" + "x" * 65 + " = 1")], "categories.\"xxxxxxxxxxxxxxxxxxxx...\": must be a name of at most 64",
                  id="category-name-too-long"),
+    # how messages name a category or product: one the policy has, in words messages may show
+    pytest.param([('sender = "Coupang"', 'sender = "Coupang"\ncategory_labels = { card = "카드" }')],
+                 "notice.category_labels.card", id="label-of-no-category"),
+    pytest.param([('sender = "Coupang"', 'sender = "Coupang"\nproduct_labels = { coffee = "커피" }')],
+                 "notice.product_labels.coffee", id="label-of-no-product"),
+    pytest.param([('sender = "Coupang"', 'sender = "Coupang"\ncategory_labels = { email = "bit.ly/abc" }')],
+                 "notice.category_labels.email", id="label-with-link"),
+    pytest.param([('sender = "Coupang"', f'sender = "Coupang"\ncategory_labels = {{ email = "{"가" * 65}" }}')],
+                 "notice.category_labels.email", id="label-too-long"),
+    pytest.param([('sender = "Coupang"', 'sender = "Coupang"\ncategory_labels = { email = " " }')],
+                 "notice.category_labels.email", id="label-blank"),
     # texts every message shows: no link, email address or other phone (SPEC "Notifications")
     pytest.param([('sender = "Coupang"', 'sender = "Coupang 010-9999-9999 bit.ly/abc"')], "notice.sender",
                  id="sender-with-link-and-phone"),
@@ -262,6 +273,14 @@ def test_a_text_messages_show_is_refused_saying_what_it_holds(tmp_path):
 @pytest.mark.parametrize("sender", ["Coupang 1577-7011", "Coupang 15777011", "쿠팡 (Coupang Inc.)", "Coupang 2025"])
 def test_a_sender_may_name_the_official_phone_and_ordinary_words(tmp_path, sender):
     assert load_policy(variant(tmp_path, ('sender = "Coupang"', f'sender = "{sender}"'))).sender == sender
+
+
+def test_labels_for_messages_load(tmp_path):
+    loaded = load_policy(variant(tmp_path, ('sender = "Coupang"', 'sender = "Coupang"\n'
+                                            'category_labels = { entrance_code = "현관 비밀번호" }\n'
+                                            'product_labels = { travel = "여행 상품" }')))
+    assert (loaded.category_labels, loaded.product_labels) == ({"entrance_code": "현관 비밀번호"}, {"travel": "여행 상품"})
+    assert loaded.rules_sha256 == load_policy(DEFAULT_POLICY).rules_sha256  # words of messages, not rules
 
 
 def test_not_toml(tmp_path):

@@ -3,6 +3,7 @@ the person receives and how, and only the official phone: never a link or anothe
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 import re
 
@@ -123,6 +124,28 @@ def test_a_claim_message_gives_the_claim_deadline(policy, deadline, said):
     assert "까지" not in voucher
     assert_safe(claim, p.official_phone, "ABCDEFGH")
     refuse_unsafe_policy(p)  # its words pass the check every run makes
+
+
+def test_a_category_or_product_redress_has_no_word_for_is_named_by_the_policys_label(policy):
+    """Found by review: `payment_card_last4` and `coffee_voucher` reached people's texts
+    as those keys. notice.category_labels and notice.product_labels name them (over
+    redress's own words too); without one, the key is shown and `unlabelled` lists it
+    for the run's warning."""
+    from redress.rules.notifications import unlabelled
+
+    products = (VoucherProduct("coffee_voucher", 6000), VoucherProduct("travel", 4000))
+    bare = policy(categories={"payment_card_last4": 1, "email": 1}, voucher_products=products)
+    assert unlabelled(bare) == ["categories.payment_card_last4", "payout.voucher_products.coffee_voucher"]
+    text = render(bare, person(categories="email,payment_card_last4", amount=10000))["message"].item()
+    assert "노출된 정보: 이메일, payment_card_last4." in text and "coffee_voucher 6,000원" in text
+    labelled = dataclasses.replace(bare, category_labels={"payment_card_last4": "결제 카드 번호 끝 4자리",
+                                                          "email": "이메일 주소"},
+                                   product_labels={"coffee_voucher": "커피 이용권"})
+    assert unlabelled(labelled) == []
+    text = render(labelled, person(categories="email,payment_card_last4", amount=10000))["message"].item()
+    assert "노출된 정보: 이메일 주소, 결제 카드 번호 끝 4자리." in text
+    assert "(커피 이용권 6,000원, 여행 4,000원)" in text
+    refuse_unsafe_policy(labelled)
 
 
 def test_only_suspected_exposures_are_said_to_be_suspected(policy):
