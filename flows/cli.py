@@ -282,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=common, help="the whole pipeline once, over what is in the inbox")
     run.add_argument("--policy", type=Path, help="policy TOML (default policies/coupang-2025-v1.toml)", **POLICY_ONCE)
     run.add_argument("--run-date", help="YYYY-MM-DD (default today in the policy's timezone)", **DATE_ONCE)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, changes_state=True)
 
     gen = sub.add_parser("generate", parents=making, help="write a synthetic customers snapshot and scope files")
     gen.add_argument("--customers", type=at_least_one, default=10_000)
@@ -296,7 +296,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=2025)
     demo.add_argument("--policy", type=Path, **POLICY_ONCE)
     demo.add_argument("--run-date", default="2025-12-01", **DATE_ONCE)
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, changes_state=True)
 
     exp = sub.add_parser("explain", parents=common, help="everything about one person")
     exp.add_argument("who", help="a customer id, an 8-letter reference code, an email or a phone "
@@ -314,7 +314,7 @@ def parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("recover-ledger", parents=common,
                          help="rebuild batches, ledger and notifications from the outbox "
                               "after the warehouse was lost or restored from an old copy")
-    rec.set_defaults(func=cmd_recover_ledger)
+    rec.set_defaults(func=cmd_recover_ledger, changes_state=True)
 
     serve = sub.add_parser("serve", parents=common,
                            help="the deployments: inbox watch, daily disbursement, remediation by hand")
@@ -396,7 +396,10 @@ def _main(argv: list[str] | None) -> int:
 
         settings = load_settings(data_dir=args.data_dir)
         os.umask(umask_for(settings.share_group))  # whatever a command writes is not world-readable
-        return args.func(args, settings)
+        from redress.runtime.pipes import stdout_may_close
+
+        with stdout_may_close() if getattr(args, "changes_state", False) else contextlib.nullcontext():
+            return args.func(args, settings)
     except BrokenPipeError:  # stdout closed by its reader: main's to handle, not a failure to report
         raise
     except Exception as exc:  # expected failures, of the data or of the machine, are one line

@@ -155,4 +155,4 @@ def add_parsers(sub, common, cmd: dict) -> None:
         p.add_argument("--by", required=True, metavar="NAME", help="who decides (recorded in runs and manifests)",
                        action=Once, what="names")
         p.add_argument("--note", help="why, for the record", action=Once, what="notes")
-        p.set_defaults(func=cmd[name])
+        p.set_defaults(func=cmd[name], changes_state=True)  # a closed stdout never stops it

@@ -1,10 +1,12 @@
-"""A command whose stdout is closed early (`redress explain X | head -1`) ends quietly."""
+"""A command whose stdout is closed early (`redress explain X | head -1`) ends quietly;
+one that changes the data folder (`redress run | head -1`) goes on (`stdout_may_close`)."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 
@@ -23,3 +25,52 @@ def quiet_when_stdout_closes(command: Callable[[], int]) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return SIGPIPE_EXIT
+
+
+class _ReaderMayLeave:
+    """A text stream's stand-in that, once the stream's reader has left (BrokenPipeError
+    on a write or a flush), points its file descriptor at devnull, says so once on
+    stderr, and takes whatever is written after without error."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.left = False
+
+    def write(self, text: str) -> int:
+        if not self.left:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.left:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def _gone(self) -> None:
+        self.left = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())  # what the stream still buffers goes nowhere, quietly
+        os.close(devnull)
+        print("redress: stdout was closed by its reader; the command goes on without printing", file=sys.stderr)
+
+    def __getattr__(self, name: str):  # isatty, fileno, encoding, ...: the stream's
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def stdout_may_close() -> Iterator[None]:
+    """For a command that changes the data folder (run, approve, reject,
+    recover-ledger): while it works, a reader that leaves its stdout early (`redress run |
+    head -1`) ends the printing, never the command. Found by review: the run failed with
+    `[Errno 32] Broken pipe` at its next progress line, nobody paid and nothing said."""
+    stream = sys.stdout
+    sys.stdout = _ReaderMayLeave(stream)
+    try:
+        yield
+    finally:
+        sys.stdout = stream

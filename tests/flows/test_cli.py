@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -243,6 +244,43 @@ def test_a_run_plans_bank_transfers_without_the_paying_account_and_only_their_ap
     released = redress(*approve, env=env | payer)
     assert released.returncode == 0, released.stderr
     assert len(list(data.glob("outbox/batches/*/pain.001.xml"))) == 1
+
+
+def test_a_reader_that_leaves_early_ends_the_printing_not_the_run_nor_the_approval(tmp_path, prefect_home):
+    """Found by review: `redress run | head -1` failed the run at its next progress line
+    (`[Errno 32] Broken pipe` in runs), nobody paid and nothing said; `approve | head -1`
+    released nothing. A command that changes the folder goes on, says once on stderr
+    that its stdout closed, and exits as it would have."""
+    from prefect.settings import get_current_settings
+
+    env = {"PREFECT_HOME": str(prefect_home), "PREFECT_API_URL": get_current_settings().api.url,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "k" * 32,
+           "REDRESS_INBOX_QUIET_SECONDS": "0", "REDRESS_INBOX_WAIT_SECONDS": "0",
+           "REDRESS_DEBTOR_NAME": "Test Payer Corp.", "REDRESS_DEBTOR_ACCOUNT": "1002003004005",
+           "REDRESS_DEBTOR_BANK_CODE": "020"}
+    data = tmp_path / "data"
+    assert redress("generate", "--out", str(data), "--customers", "300", "--seed", "3", env=env).returncode == 0
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")} | env
+
+    def with_stdout_closed(*args: str) -> subprocess.CompletedProcess:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before the first line
+        try:
+            return subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(data), *args], stdout=write_end,
+                                  stderr=subprocess.PIPE, text=True, env=full_env, cwd=ROOT, timeout=300)
+        finally:
+            os.close(write_end)
+
+    closed = "redress: stdout was closed by its reader; the command goes on without printing"
+    ran = with_stdout_closed("run", "--run-date", "2025-12-01")
+    assert (ran.returncode, ran.stderr.strip()) == (0, closed)
+    assert (data / "reports" / "R20251201-001" / "plan.md").is_file()
+    released = with_stdout_closed("approve", "R20251201-001", "--by", "Kim")
+    assert (released.returncode, released.stderr.strip()) == (0, closed)
+    assert len(list(data.glob("outbox/batches/*/manifest.json"))) >= 2
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM ledger").fetchall()[0][0] > 0
+        assert con.execute("SELECT outcome FROM runs").fetchall() == [("succeeded",)]
 
 
 @pytest.mark.e2e
