@@ -18,6 +18,7 @@ from redress.context import RunContext
 from redress.errors import RedressError
 from redress.results import FileRead
 from redress.runtime import interrupts, progress
+from redress.runtime.machine_errors import duckdb_error_line
 from redress.vocabulary import ACCEPTED, DUPLICATE_FILE, NOT_READ, REJECTED, REJECTED_FILE, UNREADABLE_FILE
 from redress.settings import Settings
 from redress.warehouse import connect, files, quarantine
@@ -148,8 +149,9 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
         except io.FileChanged as exc:  # nothing was written for it: a later run reads it whole
             entries.append(not_read(f.kind, f.name, f"{exc}; read by a later run", logger))
             continue
-        except duckdb.Error as exc:
-            raise RedressError(f"loading {f.kind}/{escape.terminal(f.name)} failed: {exc}") from None
+        except duckdb.Error as exc:  # the machine's failure (a full disk) named as such, not as the file's
+            raise RedressError(duckdb_error_line(str(exc))
+                               or f"loading {f.kind}/{escape.terminal(f.name)} failed: {exc}") from None
         _log_file(logger, f, entries[-1])
     if new:
         progress.step(stage, "reading files", len(new), len(new))

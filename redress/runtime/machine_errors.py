@@ -28,14 +28,24 @@ OS_ERRORS = {
 }
 # pathlib's resolve() (Python 3.11) reports a loop of symbolic links as RuntimeError.
 SYMLINK_LOOP = re.compile(r"^Symlink loop from (.+)$")
+# Rust's I/O errors (Polars' reads and writes) carry their errno only in their text:
+# "No space left on device (os error 28)" (found by review: a full disk while Polars wrote
+# a batch's CSV was a traceback, and the run was later reported as killed).
+RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+# A file that ends before DuckDB's reading of it does: the warehouse cut short (a copy
+# stopped half-way, a full disk), or another file DuckDB reads (found by review: a
+# truncated warehouse.duckdb was a traceback).
+CUT_SHORT = re.compile(r'Could not read enough bytes from file "(.+?)"')
+WAREHOUSE_DAMAGED = ("not a DuckDB warehouse (the file is damaged or is something else): restore it from backup, "
+                     "or move it away and run `redress recover-ledger`")
+
 # DuckDB reports the same failures as text inside its own exceptions.
 DUCKDB_PHRASES = {
     "no space left on device": "no space left on the device",
     "disk quota exceeded": "disk quota exceeded",
     "read-only file system": "the file system is read-only",
     "permission denied": "permission denied",
-    "not a valid duckdb database file": "not a DuckDB warehouse (the file is damaged or is something else): "
-                                        "restore it from backup, or move it away and run `redress recover-ledger`",
+    "not a valid duckdb database file": WAREHOUSE_DAMAGED,
 }
 
 
@@ -59,6 +69,12 @@ def machine_error(exc: BaseException) -> str | None:
         return f"{OS_ERRORS[exc.errno]}{where}{RERUN}"
     if type(exc) is RuntimeError and (loop := SYMLINK_LOOP.match(str(exc))):
         return f"{OS_ERRORS[errno.ELOOP]}: {loop[1]}{RERUN}"
+    import polars as pl
+
+    rust = RUST_OS_ERROR.search(str(exc))
+    if rust and int(rust[1]) in OS_ERRORS and isinstance(exc, (OSError, pl.exceptions.PolarsError)):
+        first = str(exc).splitlines()[0]
+        return f"{OS_ERRORS[int(rust[1])]} ({first}){RERUN}"
     try:
         import duckdb
     except ImportError:  # pragma: no cover - duckdb is a dependency
@@ -80,6 +96,13 @@ def duckdb_error_line(text: str) -> str | None:
         from redress.warehouse import open_error
 
         return open_error(Path(held[1]), RuntimeError(text))
+    cut = CUT_SHORT.search(text)
+    if cut:
+        from redress.warehouse import FILE_NAME
+
+        if cut[1].endswith(FILE_NAME):
+            return WAREHOUSE_DAMAGED
+        return f"{cut[1]} ends before its end: it was cut short (a copy stopped half-way, a full disk?){RERUN}"
     for phrase, meaning in DUCKDB_PHRASES.items():
         if phrase in text.lower():
             first = text.splitlines()[0] if text else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 
 import duckdb
+import polars as pl
 import pytest
 
 from redress.runtime.machine_errors import machine_error
@@ -53,6 +54,38 @@ def test_a_loop_of_symbolic_links_resolved_by_pathlib_is_one_line(tmp_path):
 def test_duckdb_reports_of_the_same_failures_are_one_line(text, words):
     line = machine_error(duckdb.IOException(text))
     assert words in line and "\n" not in line
+
+
+@pytest.mark.parametrize("raised", [
+    OSError("No space left on device (os error 28)"),  # Polars' write_csv, no errno set
+    pl.exceptions.ComputeError("failed to write: No space left on device (os error 28)"),
+])
+def test_rust_io_errors_with_their_errno_in_their_text_are_one_line(raised):
+    """Found by review: a full disk while Polars wrote a batch's payments.csv was a
+    traceback (its OSError has no errno), and the run was later reported as killed."""
+    line = machine_error(raised)
+    assert line.startswith("no space left on the device (") and line.endswith("nothing is paid twice)")
+    assert "\n" not in line
+    assert machine_error(ValueError("no such thing (os error 28)")) is None  # only I/O errors
+
+
+def test_a_warehouse_cut_short_is_one_line_saying_what_to_do(tmp_path):
+    """Found by review: a truncated warehouse.duckdb gave a traceback from run, explain and
+    recover-ledger ("Could not read enough bytes"). Another file cut short is named."""
+    from redress.warehouse import connect
+
+    path = tmp_path / "warehouse.duckdb"
+    with connect(path) as con:
+        con.execute("CREATE TABLE filler AS SELECT range AS n, repeat('x', 200) AS t FROM range(200000)")
+    with path.open("r+b") as fh:
+        fh.truncate(path.stat().st_size // 2)
+    with pytest.raises(duckdb.Error) as raised:
+        with duckdb.connect(str(path)) as con:
+            con.execute("SELECT sum(n), max(t) FROM filler").fetchall()
+    assert machine_error(raised.value).startswith("not a DuckDB warehouse (the file is damaged or is something else)")
+    other = duckdb.IOException('IO Error: Could not read enough bytes from file "/d/in/x.parquet": attempted ...')
+    assert machine_error(other) == ("/d/in/x.parquet ends before its end: it was cut short (a copy stopped half-way, "
+                                    "a full disk?) (fix it, then run again: nothing is paid twice)")
 
 
 def test_a_failure_wrapped_by_a_library_is_still_one_line():
