@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
+from redress.policy.tables import YEARS
 from redress.rules.payments import bank_returns, pending
 from redress.vocabulary import (APPROVED, BANK_TRANSFER, CLAIM, EXPIRED, LIVE_STATUSES, PLAN_STATES, REJECTED,
                                 WAITING)
@@ -154,6 +155,9 @@ def run_date_refusal(run_date: date, latest: tuple[str, date] | None, today: dat
     later run would otherwise be refused until that day. The same date as the latest
     run's, or a past date with no later run (a catch-up), is accepted."""
     # "run date", not "--run-date": a run given none is dated today (found by review).
+    if run_date.year < YEARS[0]:  # found by review: `0001-01-01` ran, and a batch check failed for no said reason
+        return (f"run date {run_date.isoformat()} is before {YEARS[0]}: a run is dated the day it pays (a catch-up "
+                f"of a missed day takes that day)")
     if run_date > today + RUN_DATE_AHEAD:
         return (f"run date {run_date.isoformat()} is after tomorrow ({(today + RUN_DATE_AHEAD).isoformat()} in "
                 f"{timezone}): a run is dated the day it pays, at most a day ahead")

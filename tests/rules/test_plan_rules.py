@@ -339,6 +339,12 @@ def test_a_run_dated_before_the_latest_run_or_past_tomorrow_is_refused_in_one_li
     for accepted in (date(2025, 12, 5), date(2025, 12, 6), TODAY, date(2026, 12, 8)):
         assert run_date_refusal(accepted, latest, TODAY, "Asia/Seoul") is None
     assert run_date_refusal(date(2020, 1, 1), None, TODAY, "Asia/Seoul") is None  # a first run: a catch-up
+    assert run_date_refusal(date(1970, 1, 1), None, TODAY, "Asia/Seoul") is None
+    # found by review: year 1 ran, and a batch check failed with nothing said of the date
+    for ancient in (date(1, 1, 1), date(999, 6, 1), date(1899, 12, 31)):
+        assert run_date_refusal(ancient, None, TODAY, "Asia/Seoul") == (
+            f"run date {ancient.isoformat()} is before 1900: a run is dated the day it pays (a catch-up of a missed "
+            "day takes that day)")
 
 
 @given(run=st.dates(date(2024, 1, 1), date(2028, 1, 1)), latest=st.none() | st.dates(date(2024, 1, 1), date(2026, 12, 8)))
