@@ -22,6 +22,7 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def _quiet_prefect(verbose: bool) -> None:
     before Prefect reads its settings, which it does when first imported. If something
     imported Prefect already (a program embedding redress, the tests' forking parent,
     tests/forked.py), its settings are read again, or these defaults would not count."""
+    # Prefect warns, in four lines on stderr, when it cannot make its home folder; the
+    # temporary server's check says it in one, with what to do (prefect_server.py)
+    warnings.filterwarnings("ignore", message="Failed to create the Prefect home directory")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:

@@ -20,12 +20,15 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 from collections.abc import Callable, Iterator
 
+from redress import escape
 from redress.errors import RedressError
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -135,6 +138,22 @@ def _drain_prefect() -> None:
             pass
 
 
+def refuse_unwritable_home(home: Path) -> None:
+    """RedressError (one line) when the temporary server could not keep its database in
+    Prefect's home folder `home` (PREFECT_HOME, default ~/.prefect): it cannot be made or
+    written. Found by review: a service account's home that is read-only or missing
+    (`HOME=/nonexistent`) failed every run with "the temporary Prefect server exited with
+    status 3 while starting", saying neither why nor what to do."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as exc:
+        raise RedressError(f"the temporary Prefect server keeps its database in Prefect's home folder, and "
+                           f"{escape.terminal(str(home))} cannot be written ({exc.strerror or exc}): set PREFECT_HOME "
+                           "to a folder this account may write, or PREFECT_API_URL to a running server") from None
+
+
 @contextmanager
 def temporary_server(meanwhile: Callable[[], object] = lambda: None,
                      while_waiting: Callable[[], object] = lambda: None) -> Iterator[str | None]:
@@ -156,6 +175,7 @@ def temporary_server(meanwhile: Callable[[], object] = lambda: None,
     from redress.runtime import progress
 
     timeout = float(get_current_settings().server.ephemeral.startup_timeout_seconds)
+    refuse_unwritable_home(Path(get_current_settings().home))
     progress.note("starting a temporary Prefect server for this run (PREFECT_API_URL is not set)...")
     child, url = launch()
     try:

@@ -246,6 +246,24 @@ def test_a_run_plans_bank_transfers_without_the_paying_account_and_only_their_ap
     assert len(list(data.glob("outbox/batches/*/pain.001.xml"))) == 1
 
 
+def test_a_prefect_home_that_cannot_be_written_is_one_line_before_the_server_starts(tmp_path):
+    """Found by review: a service account's home, read-only or missing, failed every run
+    with Prefect's four lines of warnings and "the temporary Prefect server exited with
+    status 3 while starting". One line now says which folder and what to set."""
+    (tmp_path / "home").write_text("a file where Prefect's home folder would be")
+    data = tmp_path / "data"
+    env = {"PREFECT_HOME": str(tmp_path / "home" / ".prefect"), "REDRESS_HMAC_KEY": "k" * 32,
+           "REDRESS_INBOX_QUIET_SECONDS": "0"}
+    assert redress("generate", "--out", str(data), "--customers", "100", "--seed", "3", env=env).returncode == 0
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_API_URL"))} | env
+    ran = run_redress(("--data-dir", str(data), "run", "--run-date", "2025-12-01"), env=full, cwd=ROOT, timeout=300)
+    assert one_line_error(ran) == (
+        f"redress: the temporary Prefect server keeps its database in Prefect's home folder, and "
+        f"{tmp_path / 'home' / '.prefect'} cannot be written (Not a directory): set PREFECT_HOME to a folder this "
+        "account may write, or PREFECT_API_URL to a running server")
+    assert not list(data.glob("outbox/batches/*"))  # nothing paid
+
+
 def test_a_reader_that_leaves_early_ends_the_printing_not_the_run_nor_the_approval(tmp_path, prefect_home):
     """Found by review: `redress run | head -1` failed the run at its next progress line
     (`[Errno 32] Broken pipe` in runs), nobody paid and nothing said; `approve | head -1`
