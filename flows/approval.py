@@ -47,6 +47,7 @@ from redress.rules.plans import dated_in_the_past, refusal
 from redress.results import ReleaseResult
 from redress.rules.vouchers import with_voucher_parts
 from redress.runtime.commands import decider_name, redress_line
+from redress.runtime.machine_errors import drop_expected_tracebacks
 from redress.runtime import progress
 from redress.runtime.faults import checkpoint
 from redress.runtime.permissions import private_files
@@ -64,6 +65,7 @@ from tasks.report import close_page, publish_released_tables, refresh_report_pag
 from redress.disbursement.release import Approval, release
 
 POLL_SECONDS = 5  # how often a paused run asks the server whether it was resumed
+drop_expected_tracebacks()  # in Prefect's logs too, an expected failure is its one line
 
 
 class ApprovalForm(RunInput):

@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from redress.rules.notifications import refuse_unsafe_policy, unlabelled
 from redress.errors import RedressError
 from redress.runtime.faults import checkpoint
-from redress.runtime.machine_errors import machine_error
+from redress.runtime.machine_errors import drop_expected_tracebacks, machine_error
 from redress.runtime.permissions import private_files
 from redress.runtime import interrupts, progress
 from redress.runtime.run_naming import flow_run_name, name_and_tag
@@ -30,6 +30,9 @@ from tasks.claims import apply_claims
 from tasks.notify import notify
 from tasks.validate import validate_scope
 from redress.runtime.start_checks import check_before_run
+
+
+drop_expected_tracebacks()  # in Prefect's logs too, an expected failure is its one line
 
 
 @flow(name="redress-remediation", log_prints=False, flow_run_name=flow_run_name)

@@ -7,6 +7,7 @@ top-level handler and the flow's failure path alike.
 from __future__ import annotations
 
 import errno
+import logging
 import re
 
 from redress.errors import RedressError
@@ -108,3 +109,29 @@ def duckdb_error_line(text: str) -> str | None:
             first = text.splitlines()[0] if text else ""
             return f"{meaning} ({first})"
     return None
+
+
+class _ExpectedWithoutTraceback(logging.Filter):
+    """Drops the traceback from a log record whose exception is expected: a RedressError
+    or a machine failure `machine_error` says in one line. The record, its one line, stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and machine_error(exc) is not None:
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_EXPECTED = _ExpectedWithoutTraceback()
+
+
+def drop_expected_tracebacks() -> None:
+    """Prefect logs a flow's or a task's exception with its traceback ("Encountered
+    exception during execution", "Task run failed"): for an expected one, kept in the
+    logs of a served run's UI and on a `--verbose` console, the line is enough (found
+    by review: a missing customers snapshot was a full traceback there). Idempotent;
+    the flows call it when imported."""
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logger = logging.getLogger(name)
+        if _EXPECTED not in logger.filters:
+            logger.addFilter(_EXPECTED)

@@ -117,3 +117,35 @@ def test_a_lock_reported_through_great_expectations_names_the_holder():
     except RuntimeError as gx_error:
         line = machine_error(gx_error)
     assert "PID 4242" in line and "/d/warehouse.duckdb" in line and "\n" not in line
+
+
+@pytest.mark.parametrize("name", ["prefect.flow_runs", "prefect.task_runs"])
+def test_prefect_logs_an_expected_failure_as_its_line_and_a_bug_with_its_traceback(name):
+    """Found by review: with --verbose (and in a served run's logs) a missing customers
+    snapshot was "Encountered exception during execution: RedressError(...)" and a full
+    traceback. An expected failure keeps its line only; anything else its traceback."""
+    import io
+    import logging
+
+    from redress.errors import RedressError
+    from redress.runtime.machine_errors import drop_expected_tracebacks
+
+    drop_expected_tracebacks()
+    drop_expected_tracebacks()  # idempotent: one filter
+    logger = logging.getLogger(name)
+    assert sum(type(f).__name__ == "_ExpectedWithoutTraceback" for f in logger.filters) == 1
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger.addHandler(handler)
+    try:
+        for exc in (RedressError("no valid customers snapshot"), OSError(errno.ENOSPC, "full", "/d/x"),
+                    ValueError("a bug")):
+            try:
+                raise exc
+            except Exception as raised:
+                logger.exception("Encountered exception during execution: %r", raised)
+    finally:
+        logger.removeHandler(handler)
+    logged = out.getvalue()
+    assert logged.count("Traceback") == 1 and "ValueError: a bug" in logged
+    assert "Encountered exception during execution: RedressError('no valid customers snapshot')\n" in logged
