@@ -359,14 +359,18 @@ def refuse_unsafe_policy(policy: Policy) -> None:
     """RedressError (one line) when a message this policy can render would hold a link,
     an email address or a phone number but the official one: every template (member on
     each rail, member not paid for each reason, non-member), every category exposed,
-    amounts masked, checked as notify checks them (_refuse_unsafe). For a run's start and
+    amounts masked, checked as notify checks them (_refuse_unsafe), each category also
+    alone (where it ends the list). For a run's start and
     an approval's, before anything is paid: found at notify, after the release, the
     payments would be out and nobody could be told."""
-    categories = ",".join(sorted(policy.categories))
+    # every category together, and each alone: the list ends in ". ", so a name (or its
+    # label) ending in `www` reads as a link only where it is last (found by review:
+    # `phone = "전화번호 및 www"` passed this check, then notify refused after the release)
+    lists = [",".join(sorted(policy.categories)), *sorted(policy.categories)]
     rows = [(v.MEMBER, v.ELIGIBLE, rail, False) for rail in (v.VOUCHER, v.BANK_TRANSFER, v.CLAIM)]
     rows += [(v.MEMBER, reason, v.VOUCHER, reason == v.UNCONFIRMED_ONLY) for reason in REASON_KO]
     rows += [(v.NON_MEMBER, v.ELIGIBLE, v.VOUCHER, suspected) for suspected in (False, True)]
     keys = pl.DataFrame(rows, schema=["kind", "reason", "rail", "suspected_only"], orient="row").with_columns(
-        pl.lit(0, pl.Int64).alias("amount"), pl.lit(categories).alias("exposed_categories"))
+        pl.lit(0, pl.Int64).alias("amount")).join(pl.DataFrame({"exposed_categories": lists}), how="cross")
     for closed in (False, True):  # before and after a claim deadline
         _refuse_unsafe(keys.select(MESSAGE_KEY), policy, closed)

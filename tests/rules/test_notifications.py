@@ -148,6 +148,18 @@ def test_a_category_or_product_redress_has_no_word_for_is_named_by_the_policys_l
     refuse_unsafe_policy(labelled)
 
 
+@pytest.mark.parametrize("changes", [
+    {"category_labels": {"phone": "전화번호 및 www"}},
+    {"categories": {"email": 1, "www": 1}},
+])
+def test_a_word_that_reads_as_a_link_only_at_the_end_of_the_list_is_refused_before_anything_is_paid(policy, changes):
+    """Found by review: the check rendered every category together, where `phone` was not
+    last; a person exposed by phone alone read "... 전화번호 및 www." (a link), and notify
+    refused after the release had paid. Each category is checked alone too."""
+    with pytest.raises(RedressError, match=r"would hold a link 'www\.'"):
+        refuse_unsafe_policy(policy(**changes))
+
+
 def test_only_suspected_exposures_are_said_to_be_suspected(policy):
     """Found by review: a non-member whose rows were all `suspected` was told their
     contact "was confirmed exposed", and a member not paid for UNCONFIRMED_ONLY was told
