@@ -375,7 +375,9 @@ def _one_folder(command: str, out: str | None, data_dir: Path | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """The `redress` command: its exit code; 141, quietly, when stdout's reader left."""
-    from redress.runtime.pipes import quiet_when_stdout_closes
+    from redress.runtime.pipes import quiet_when_stdout_closes, streams_that_exist
+
+    streams_that_exist()
 
     return quiet_when_stdout_closes(lambda: _main(argv))
 

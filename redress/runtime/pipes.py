@@ -74,3 +74,13 @@ def stdout_may_close() -> Iterator[None]:
         yield
     finally:
         sys.stdout = stream
+
+
+def streams_that_exist() -> None:
+    """A command started with stdout or stderr closed (`redress run >&-`, as some cron
+    and daemon wrappers start it) has None for that stream in Python: what it would print
+    there goes to devnull instead. Found by review: `run >&-` stopped with an
+    AttributeError traceback before anything ran, `approve` and `explain` too."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - for the process's life

@@ -36,6 +36,25 @@ def test_missing_data_folder(tmp_path):
     assert "does not exist" in line and "nowhere" in line
 
 
+@pytest.mark.parametrize("closed", [">&-", "2>&-"])
+def test_a_command_started_with_stdout_or_stderr_closed_runs_as_it_would(tmp_path, closed):
+    """Found by review: `redress run >&-` (as some cron and daemon wrappers start a
+    command) stopped with an AttributeError traceback, nothing run. What it would print
+    on the closed stream goes nowhere; the rest is as ever."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")}
+    command = f"exec {sys.executable} -m flows.cli --data-dir {tmp_path / 'nowhere'} run {closed}"
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert result.returncode == 1
+    if closed == ">&-":
+        assert "does not exist" in one_line_error(result)  # one line, no traceback
+    else:
+        assert result.stderr == "" and result.stdout == ""
+    generated = subprocess.run(["sh", "-c", f"exec {sys.executable} -m flows.cli generate --customers 100 --seed 1 "
+                                            f"--out {tmp_path / 'g'} {closed}"],
+                               capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert generated.returncode == 0 and (tmp_path / "g" / "inbox" / "customers").is_dir()
+
+
 def test_a_file_given_as_the_data_folder_is_named_as_no_folder(tmp_path):
     (tmp_path / "data").write_text("not a folder")
     line = one_line_error(redress("--data-dir", str(tmp_path / "data"), "run"))
