@@ -110,8 +110,11 @@ def _timestamp(value: Any) -> datetime:
     except OverflowError:
         year = moment.year
     if not YEARS[0] <= year <= YEARS[1] or not YEARS[0] <= moment.year <= YEARS[1]:
-        raise PydanticCustomError("policy_rule", "must fall in the years {first} to {last} (a breach window has two "
-                                  "ends), got {got}", {"first": YEARS[0], "last": YEARS[1], "got": repr(value)})
+        # in UTC too, as the pipeline reads it (found by review: 1900-01-01T00:00+09:00 is
+        # 1899 in UTC, and the message said 1900 was refused for not being in 1900)
+        raise PydanticCustomError("policy_rule", "must fall in the years {first} to {last}, in UTC as well (a breach "
+                                  "window has two ends), got {got}", {"first": YEARS[0], "last": YEARS[1],
+                                                                      "got": repr(value)})
     return moment
 
 

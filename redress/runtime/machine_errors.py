@@ -47,6 +47,8 @@ DUCKDB_PHRASES = {
     "read-only file system": "the file system is read-only",
     "permission denied": "permission denied",
     "not a valid duckdb database file": WAREHOUSE_DAMAGED,
+    # a block of it damaged (found by review: zeroed bytes were a traceback from run and explain)
+    "corrupt database file": WAREHOUSE_DAMAGED,
 }
 
 

@@ -22,9 +22,11 @@ ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 LENGTH = 8
 WINDOWS = 4  # a 32-byte digest holds four 8-byte windows
 
-# What people type between a code's letters: spaces (any Unicode space) and dashes,
-# those of Korean and Japanese keyboards too (ㅡ as typed and as NFKC leaves it, ー).
-_TYPED_SEPARATORS = r"[\s\-\u2010-\u2015\u2212\u1173\u3161\u30fc]"
+# What people type between a code's letters: spaces (any Unicode space), dashes, dots and
+# underscores, those of Korean and Japanese keyboards too (ㅡ and ㆍ as typed and as NFKC
+# leaves them, ー, the middle dots · and ・). Found by the next review: `JFAKㆍYCJD`,
+# `HUSU·FDLN` were no codes. None of them is a letter of a code (ALPHABET).
+_TYPED_SEPARATORS = r"[\s\-\u2010-\u2015\u2212\u1173\u3161\u30fc._\u00b7\u2022\u2027\u30fb\u119e\u318d]"
 
 
 def typed_code(text: pl.Expr) -> pl.Expr:

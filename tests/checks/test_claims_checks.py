@@ -174,7 +174,7 @@ def test_a_code_named_twice_applies_neither_row(tmp_path):
 
 
 @pytest.mark.parametrize("typed", ["ＨＥＬＤＡＡＡＡ", "HELD-AAAA", "held aaaa", "ｈｅｌｄ－ａａａａ", "HELD\u3000AAAA",
-                                   "HELDㅡAAAA", "HELD\u2013AAAA"])
+                                   "HELDㅡAAAA", "HELD\u2013AAAA", "HELDㆍAAAA", "HELD·AAAA", "HELD_AAAA"])
 def test_a_code_typed_full_width_spaced_or_hyphenated_is_the_code(tmp_path, typed):
     """Found by review: a code typed with a Korean input method's full-width letters, or
     with a hyphen, was an unknown_reference_code. It is read as `redress explain` reads it

@@ -366,8 +366,10 @@ def _full_width(text: str) -> str:
 
 @pytest.mark.parametrize("typed", [lambda c: _full_width(c), lambda c: f"{c[:4]}-{c[4:]}",
                                    lambda c: f" {c[:4].lower()} {c[4:].lower()} ", lambda c: _full_width(f"{c[:4]}-{c[4:]}"),
-                                   lambda c: f"{c[:4]}\u3000{c[4:]}"],
-                         ids=["full-width", "hyphen", "spaced lower case", "full-width hyphen", "ideographic space"])
+                                   lambda c: f"{c[:4]}\u3000{c[4:]}", lambda c: f"{c[:4]}ㆍ{c[4:]}",
+                                   lambda c: f"{c[:4]}·{c[4:]}", lambda c: f"{c[:4]}.{c[4:]}"],
+                         ids=["full-width", "hyphen", "spaced lower case", "full-width hyphen", "ideographic space",
+                              "Korean middle dot", "middle dot", "full stop"])
 def test_a_code_typed_full_width_spaced_or_hyphenated_finds_the_case(data, typed):
     """Found by review: `ＬＪＣＷＫＶＡＨ` (a Korean input method's full-width letters) or
     `LJCW-KVAH` found nobody, and counted toward the staff id's limit of codes not found.

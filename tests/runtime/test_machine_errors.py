@@ -50,6 +50,8 @@ def test_a_loop_of_symbolic_links_resolved_by_pathlib_is_one_line(tmp_path):
     ('IO Error: Could not write file "/d/w.duckdb.wal": No space left on device', "no space left"),
     ('IO Error: Cannot open file "/d/x": Permission denied', "permission denied"),
     ('IO Error: The file "/d/w.duckdb" exists, but it is not a valid DuckDB database file!', "not a DuckDB"),
+    ("Error: Corrupt database file: computed checksum 123 does not match stored checksum 456 in block at location 7",
+     "not a DuckDB"),  # a damaged block (found by review)
 ])
 def test_duckdb_reports_of_the_same_failures_are_one_line(text, words):
     line = machine_error(duckdb.IOException(text))
