@@ -23,7 +23,7 @@ ELIGIBLE = "ELIGIBLE"
 ENTITLEMENT_REASONS = {
     TEST_ACCOUNT: "a test or internal account: never paid",
     UNCONFIRMED_ONLY: "only suspected exposures, none confirmed",
-    OUTSIDE_WINDOW: "confirmed exposures, but none inside the breach window",
+    OUTSIDE_WINDOW: "exposures the policy counts, but none inside the breach window",
     STATUS_NOT_ELIGIBLE: "account status is not eligible under the policy",
     CLOSED_BEFORE_BREACH: "account closed before the breach window",
     BELOW_MINIMUM: "amount after pro rata is below the minimum payment",
@@ -267,7 +267,8 @@ CHANNELS = {
 
 # ----------------------------------------------------- inputs the policy chooses among
 CONFIRMED = "confirmed"
-CONFIDENCES = {CONFIRMED: "the exposure is established", "suspected": "the exposure is possible, not established"}
+SUSPECTED = "suspected"
+CONFIDENCES = {CONFIRMED: "the exposure is established", SUSPECTED: "the exposure is possible, not established"}
 CLOSED = "closed"
 ACCOUNT_STATUSES = {"active": "an open account in use", "dormant": "an open account not used lately",
                     CLOSED: "the customer left"}

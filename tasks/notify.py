@@ -36,6 +36,7 @@ from redress.errors import RedressError
 from redress.policy import Policy
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
+from redress.vocabulary import SUSPECTED
 from redress.warehouse import connect, notifications
 from redress.outbox import files as outbox
 from redress.outbox.recovery import INDEX
@@ -69,7 +70,7 @@ FIND_PEOPLE = 40_000_000
 SORT_PEOPLE = 20_000_000
 
 
-def new_people(con, key: bytes, at_once: int = FIND_PEOPLE) -> None:
+def new_people(con, key: bytes, at_once: int = FIND_PEOPLE, suspected_counts: bool = False) -> None:
     """The table notify_people (PEOPLE; redress.rules.notifications.NEW_PEOPLE, the rule
     of who is told and how): person_key, kind, customer_id, recipient, channel, reason,
     amount (minor units), rail, exposed_categories, for every customer with an
@@ -80,13 +81,14 @@ def new_people(con, key: bytes, at_once: int = FIND_PEOPLE) -> None:
 
     Past `at_once` entitlements, built a slice of customers at a time (new_people_query),
     each slice's join about `at_once` rows or fewer. Every reader orders the table
-    explicitly (people_in_order, settle_codes), so the slices change no byte written."""
+    explicitly (people_in_order, settle_codes), so the slices change no byte written.
+    `suspected_counts`: the policy counts suspected exposures (new_people_query)."""
     entitlements = con.execute("SELECT count(*) FROM entitlements").fetchall()[0][0]
     slices = max(1, -(-entitlements // at_once))
     parameters = {**NEW_PEOPLE_PARAMETERS, **code_parameters(key)}
     for part in range(slices):
         into = f"CREATE OR REPLACE TABLE {PEOPLE} AS" if part == 0 else f"INSERT INTO {PEOPLE}"
-        con.execute(f"{into} {with_first_code(new_people_query(slices, part))}", parameters)
+        con.execute(f"{into} {with_first_code(new_people_query(slices, part, suspected_counts))}", parameters)
 
 
 def drop_people(con) -> None:
@@ -249,7 +251,7 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     final = tmp / f"{ctx.run_id}.parquet"
     with connect(ctx.warehouse) as con:
         try:
-            new_people(con, key.encode("utf-8"))
+            new_people(con, key.encode("utf-8"), suspected_counts=SUSPECTED in policy.confidence)
             settle_codes(con, PEOPLE, "SELECT reference_code FROM notifications", key.encode("utf-8"))
             # Whether a person told now can still claim is a matter of today, not of the
             # run's date: a plan made on the deadline and approved the next day, or a

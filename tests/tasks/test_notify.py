@@ -144,16 +144,29 @@ def test_people_already_notified_are_not_in_people():
     assert keys == ["customer:b", "nonmember:+821077778888"]
 
 
+@pytest.mark.parametrize("suspected_counts", [False, True])
 @pytest.mark.parametrize("at_once", [1, 40_000_000])  # a slice of customers per member, or one slice
-def test_people_whose_every_exposure_is_suspected_are_marked_so(at_once):
+def test_people_whose_every_exposure_is_suspected_are_marked_so(at_once, suspected_counts):
     """suspected_only (the message then says the data is suspected to be exposed; found
     by review: a non-member with `suspected` rows only was told it "was confirmed"): a
     member not paid for UNCONFIRMED_ONLY; a non-member when no row at their address is
     `confirmed`, one confirmed row among suspected ones being enough, under any key
-    sent there."""
+    sent there. Under a policy counting suspected exposures too, a member is marked by
+    their rows (found by the next review: paid, or outside the window, on a suspected
+    exposure alone, they were told of "exposed data")."""
     with duckdb.connect(":memory:") as con:
         con.execute(SCHEMA)
-        for cid, reason in (("a", "UNCONFIRMED_ONLY"), ("b", "ELIGIBLE"), ("c", "OUTSIDE_WINDOW")):
+        # each member's rows: a UNCONFIRMED_ONLY member has suspected ones alone, as its reason says
+        rows_of = {"a": ["suspected"], "b": ["confirmed", "suspected"], "c": ["confirmed"],
+                   "d": ["suspected"], "e": ["suspected", "suspected"]}
+        for n, (cid, confidences) in enumerate(rows_of.items()):
+            for m, confidence in enumerate(confidences):
+                con.execute("INSERT INTO scope_exposures VALUES ('s', ?, ?, 'customer_id', 'name', now(), ?, NULL)",
+                            [10 * n + m, cid, confidence])
+        reasons = {"a": "UNCONFIRMED_ONLY", "b": "ELIGIBLE", "c": "OUTSIDE_WINDOW",
+                   "d": "ELIGIBLE" if suspected_counts else "UNCONFIRMED_ONLY",
+                   "e": "OUTSIDE_WINDOW" if suspected_counts else "UNCONFIRMED_ONLY"}
+        for cid, reason in reasons.items():
             con.execute("""INSERT INTO customers VALUES (?, NULL, NULL, NULL, NULL, 'active', NULL, NULL, now(), NULL,
                            false, 'voucher', NULL, NULL, false, 'f0')""", [cid])
             con.execute("""INSERT INTO entitlements VALUES (?, 'p', 'R1', ?, 1, 'email', 'email', 0, 0, 'voucher')""",
@@ -164,9 +177,10 @@ def test_people_whose_every_exposure_is_suspected_are_marked_so(at_once):
         for n, (phone, email, confidence) in enumerate(rows, start=1):
             con.execute("""INSERT INTO non_member_exposures VALUES ('f1', ?, coalesce(?, ?), ?, ?, 'name', now(), ?)""",
                         [n, phone, email, email, phone, confidence])
-        new_people(con, b"test key", at_once=at_once)
+        new_people(con, b"test key", at_once=at_once, suspected_counts=suspected_counts)
         marked = dict(con.execute("SELECT person_key, suspected_only FROM notify_people").fetchall())
-    assert marked == {"customer:a": True, "customer:b": False, "customer:c": False,
+    assert marked == {"customer:a": True, "customer:b": False, "customer:c": False, "customer:d": True,
+                      "customer:e": True,
                       "nonmember:+821055550001": True, "nonmember:+821055550002": False,
                       "nonmember:x@example.org": False}
 
