@@ -20,10 +20,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timezone
 
+import duckdb
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from redress import sql, vocabulary
 from redress.context import RunContext
 from redress.results import ClaimsFileRead, ClaimsResult
 from redress.runtime.faults import checkpoint
@@ -33,7 +35,7 @@ from redress.warehouse import connect, quarantine
 from redress.warehouse.ledger import cancel_claimed
 from redress import inbox as io
 from redress.inbox.new_files import each_new_file, record
-from redress.checks.claims_checks import create_claims_staging
+from redress.checks.claims_checks import NAMED_BY_ANOTHER_FILE, create_claims_staging
 from redress.checks.quality import EVERY_REASON, check
 from redress.checks.suites import failing_rows_of
 
@@ -65,21 +67,42 @@ ROW_FIELDS = {
 
 
 def codes_named_by_several(files: list[io.InboxFile], work_dir) -> frozenset[str]:
-    """The reference codes (typed_code form) that sound rows of more than one of these
-    claims files name: a row for one is `repeated_reference_code` in each (claims_checks
-    named_elsewhere), as a code named twice in one file is. A file that cannot be read
-    names none (it is refused whole when its turn comes). Claims files are a desk's day
-    of calls: each is read twice, whole, here and when applied."""
+    """The reference codes (typed_code form) that more than one of these claims files
+    names: in a sound row, or anywhere in a malformed row (as within one file:
+    claims_checks named_by_malformed; found by review, a malformed row in another file
+    did not block the code). A row for one is `repeated_reference_code` in each
+    (claims_checks named_elsewhere), as a code named twice in one file is. A file that
+    cannot be read names none (it is refused whole when its turn comes). Claims files are
+    a desk's day of calls: each is read twice, whole, here and when applied."""
     named: dict[str, int] = {}
     for f in files:
         try:
-            frame = io.claims_frame(f.path, work_dir).filter(pl.col("malformed").is_null()).select(
-                pl.col("reference_code").drop_nulls().unique()).collect()
+            frame = io.claims_frame(f.path, work_dir).collect()
         except (io.FileRejected, OSError, pl.exceptions.PolarsError):
             continue
-        for code in frame["reference_code"]:
+        with duckdb.connect() as con:
+            con.register("claims_rows", frame)
+            codes = {code for (code,) in con.execute(f"""
+                SELECT reference_code FROM claims_rows WHERE malformed IS NULL AND reference_code IS NOT NULL
+                UNION SELECT replace(unnest({sql.names("as_written")}), ' ', '') FROM claims_rows
+                WHERE malformed IS NOT NULL""").fetchall()}
+        for code in codes:
             named[code] = named.get(code, 0) + 1
     return frozenset(code for code, files_naming in named.items() if files_naming > 1)
+
+
+def codes_held_since_the_last_run_that_ended(con) -> frozenset[str]:
+    """The codes that a run stopped half-way since the last run that succeeded found named
+    by two claims files (NAMED_BY_ANOTHER_FILE): its rerun reads only the files it did not
+    get to, and must hold them as the stopped run would have (found by review: killed
+    after the first desk's file, the rerun paid the second desk's account)."""
+    return frozenset(code for (code,) in con.execute("""
+        SELECT DISTINCT json_extract_string(q.row_json, '$.reference_code') FROM quarantine q
+        WHERE q.kind = 'claims' AND q.reason = ? AND q.detail = ?
+          AND q.run_id IN (SELECT run_id FROM runs WHERE outcome <> 'succeeded' AND started_at > (
+                  SELECT coalesce(max(started_at), '-infinity'::TIMESTAMPTZ) FROM runs WHERE outcome = 'succeeded'))
+          AND json_extract_string(q.row_json, '$.reference_code') IS NOT NULL""",
+        [vocabulary.REPEATED_REFERENCE_CODE, NAMED_BY_ANOTHER_FILE]).fetchall())
 
 
 def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings,
@@ -128,6 +151,8 @@ def apply_claims(ctx: RunContext, settings: Settings) -> ClaimsResult:
     def before(files: list[io.InboxFile]) -> None:
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
         several.update(codes_named_by_several(files, ctx.work_dir))
+        with connect(ctx.warehouse) as con:
+            several.update(codes_held_since_the_last_run_that_ended(con))
 
     entries = [e if isinstance(e, ClaimsFileRead) else ClaimsFileRead(**asdict(e))
                for e in each_new_file(ctx, settings, ("claims",),

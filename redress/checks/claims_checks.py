@@ -69,6 +69,10 @@ _UNSENT_CLAIMS = f"""
                     WHERE l.customer_id = c.customer_id AND l.rail = {vocabulary.sql_literal(vocabulary.BANK_TRANSFER)}
                       AND l.status IN {vocabulary.sql_list(vocabulary.LIVE_STATUSES)} AND l.issued_seq >= claimed.seq))"""
 
+# The quarantine detail of a row whose code another claims file read with it names
+# (`named_elsewhere`): tasks/claims.py finds it again after a run stopped half-way.
+NAMED_BY_ANOTHER_FILE = "another claims file read with this one names this reference code too: none is applied"
+
 CLAIM_RULES = {
     "row_malformed": vocabulary.MALFORMED_ROW,
     "code_unknown": vocabulary.UNKNOWN_REFERENCE_CODE,
@@ -171,7 +175,7 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                        WHEN verified_ahead THEN 'verified_at is more than a day ahead of the clock of the run reading it'
                        ELSE 'verified_at is more than a day before the run that gave the reference code started'
                    END WHEN first_failed_rule = 'code_repeated' AND reference_code IN (SELECT unnest(?::VARCHAR[]))
-                       THEN 'another claims file read by this run names this reference code too: none is applied'
+                       THEN {sql.literal(NAMED_BY_ANOTHER_FILE)}
                    END AS detail,
                    {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}
             FROM ruled ORDER BY row_number

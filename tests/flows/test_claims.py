@@ -199,14 +199,17 @@ def test_an_unverified_claim_tells_customer_service_what_to_fix_and_a_full_width
     assert issued_transfer_account(data, "C2") == ("088", "2234567890")
 
 
-@pytest.mark.parametrize("second_account", ["2222222222", "1111111111"])
-def test_a_code_claimed_in_two_files_of_one_run_is_applied_from_neither(held, second_account):
+@pytest.mark.parametrize("second_account, killed", [("2222222222", False), ("1111111111", False),
+                                                     ("2222222222", True)])
+def test_a_code_claimed_in_two_files_of_one_run_is_applied_from_neither(held, second_account, killed):
     """Found by review: desk A claimed C1's code to one account, desk B (its file
     modified later) to another, in one run: both were applied and B's account paid, with
     nothing saying so. As for a code named twice in one file, none of those rows is
     applied (repeated_reference_code, the detail naming the cause), and the files' other
     claims are; the next run applies a claim sent again alone. The same account twice is
-    refused too: which row is the verified one is still a guess."""
+    refused too: which row is the verified one is still a guess. Killed once desk A's
+    file is committed (found by the next review), the rerun, which reads desk B's alone,
+    holds it all the same."""
     data = held
     c1, c2 = code_of(data, "C1"), code_of(data, "C2")
     drop_claims(data, "desk_a.csv", [(c1, "004", "1111111111", "2025-12-02T09:00:00+09:00", "CS042"),
@@ -214,11 +217,17 @@ def test_a_code_claimed_in_two_files_of_one_run_is_applied_from_neither(held, se
     drop_claims(data, "desk_b.csv", [(c1.lower(), "088", second_account, "2025-12-02T09:30:00+09:00", "CS077")])
     for name, age in (("desk_a.csv", 100), ("desk_b.csv", 50)):  # desk_b is read after desk_a
         os.utime(data / "inbox" / "claims" / name, (time.time() - age, time.time() - age))
+    if killed:
+        stopped = redress_killed_at("claims:committed", data, "run", "--run-date", "2025-12-02", "--policy",
+                                    str(DEFAULT_POLICY))
+        assert stopped.returncode == KILLED_EXIT_CODE, stopped.stderr[-2000:]
+        assert q(data, "SELECT file_name FROM ingested_files WHERE kind = 'claims'") == [("desk_a.csv",)]
     summary = run(data, 2)
-    assert (summary["claims"]["claims_applied"], summary["claims"]["rows_quarantined"]) == (1, 2)
+    if not killed:
+        assert (summary["claims"]["claims_applied"], summary["claims"]["rows_quarantined"]) == (1, 2)
     assert q(data, "SELECT file_name, reason, detail FROM quarantine WHERE kind = 'claims' ORDER BY file_name") == [
         (name, "repeated_reference_code",
-         "another claims file read by this run names this reference code too: none is applied")
+         "another claims file read with this one names this reference code too: none is applied")
         for name in ("desk_a.csv", "desk_b.csv")]
     assert q(data, "SELECT customer_id FROM claims") == [("C2",)]
     assert q(data, "SELECT status FROM ledger WHERE customer_id = 'C1' AND rail = 'claim'") == [("issued",)]
@@ -226,6 +235,19 @@ def test_a_code_claimed_in_two_files_of_one_run_is_applied_from_neither(held, se
     run(data, 3)
     assert issued_transfer_account(data, "C1") == ("088", second_account)
     assert_paid_exactly_once(data)
+
+
+def test_a_code_a_malformed_row_of_another_file_names_is_not_applied(held):
+    """As within one file (found by review: split across two files of one run, the sound
+    row was applied while a malformed row named its code with another account)."""
+    data = held
+    c1 = code_of(data, "C1")
+    drop_claims(data, "desk_a.csv", [(c1, "004", "1111111111", "2025-12-02T09:00:00+09:00", "CS042")])
+    drop_claims(data, "desk_b.csv", [(c1, "088", "222", "2222222", "2025-12-02T09:30:00+09:00", "CS077")])
+    run(data, 2)
+    assert q(data, "SELECT file_name, reason FROM quarantine WHERE kind = 'claims' ORDER BY file_name") == [
+        ("desk_a.csv", "repeated_reference_code"), ("desk_b.csv", "malformed_row")]
+    assert q(data, "SELECT count(*) FROM claims") == [(0,)]
 
 
 @pytest.mark.parametrize("header, row, reason, secret", [
