@@ -358,6 +358,13 @@ def test_tables_align_wide_characters_and_contacts_show_as_compared():
                              ["file", "row"])
     column = cell_len(header[:header.index("row")])  # where the row column starts on the screen
     assert [cell_len(line[:line.rindex(cell)]) for line, cell in zip(rows, ("16", "7"))] == [column, column]
+    # the customers one contact matches, too (a Korean mail domain)
+    from redress.customer_service.people import listed
+
+    header, _, *rows = listed([{"customer_id": "C1", "email": "kim@쿠팡.한국", "phone": "+821012345678"},
+                               {"customer_id": "C2", "email": "lee@example.com", "phone": "+821087654321"}])
+    column = cell_len(header[:header.index("phone")])
+    assert [cell_len(line[:line.rindex(end)]) for line, end in zip(rows, ("5678", "4321"))] == [column + 9] * 2
 
 
 def _full_width(text: str) -> str:
