@@ -41,6 +41,7 @@ MAX_BATCH_ITEMS = 100_000_000
 # message as long.
 MAX_CATEGORIES = 62
 MAX_CATEGORY_NAME = 64
+MAX_PRODUCTS = 20
 # The years a policy's instants and dates may fall in. Found by review: `0001-01-01` for
 # an open window start, or a first value date of `9999-12-31`, passed the check and
 # stopped the run with an OverflowError (the instant in UTC, or the next day, is outside
@@ -224,7 +225,10 @@ class PayoutTable(_Table):
         description="whole won per person (minor units), at least 1: an amount below it is not paid")]
     max_attempts: Count
     claim_deadline: OptionalDate = None
-    voucher_products: Annotated[list[VoucherProduct], Field(min_length=1)]
+    # At most 20: each is a column of the payments files and a phrase of every voucher
+    # message (found by review: 500 products made 34,693-character messages, and the
+    # notifications workbook was left out, a cell holding 32,767)
+    voucher_products: Annotated[list[VoucherProduct], Field(min_length=1, max_length=MAX_PRODUCTS)]
 
     @model_validator(mode="after")
     def _shares(self) -> PayoutTable:

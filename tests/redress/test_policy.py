@@ -222,6 +222,9 @@ BROKEN = [
     # 36,000-character category made every message that long
     pytest.param([("entrance_code = 1", "entrance_code = 1\n" + "".join(f"c{n:02d} = 1\n" for n in range(57)))],
                  "categories", id="63-categories"),
+    pytest.param([('{ id = "beauty", share_bp = 4000 }', '{ id = "beauty", share_bp = 4000 },\n'
+                   + ",\n".join(f'{{ id = "p{n:02d}", share_bp = 0 }}' for n in range(17)))],
+                 "payout.voucher_products", id="21-voucher-products"),
     pytest.param([("entrance_code = 1", "entrance_code = 1\n" + "x" * 65 + " = 1")], "categories.\"xxxxxxxxxxxxxxxxxxxx...\": must be a name of at most 64",
                  id="category-name-too-long"),
     # how messages name a category or product: one the policy has, in words messages may show
