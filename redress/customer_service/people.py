@@ -16,6 +16,7 @@ import polars as pl
 
 from redress import escape
 from redress.characters import first_in
+from redress.customer_service.case import table
 from redress.rules.identity import MOBILE_E164, email_norm, phone_e164
 from redress.rules.notifications import key_addresses
 from redress.warehouse.reference_codes import typed_code_text
@@ -167,8 +168,6 @@ def listed(found: list[dict]) -> list[str]:
     """Customers as a table of id and masked contacts, no reference code (see `several`),
     aligned as explain's other tables are, by width on screen (case.table; found by
     review: a Korean mail domain pushed the phone column out of line)."""
-    from redress.customer_service.case import table
-
     # No reference code: it is a bearer secret for claims, and this list is shown before
     # anyone is verified. The id and masked contacts suffice to pick one.
     return table([{"customer id": f["customer_id"], "email": masked_contact("email", f["email"]),
