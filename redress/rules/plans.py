@@ -155,12 +155,21 @@ def run_date_refusal(run_date: date, latest: tuple[str, date] | None, today: dat
     later run would otherwise be refused until that day. The same date as the latest
     run's, or a past date with no later run (a catch-up), is accepted."""
     # "run date", not "--run-date": a run given none is dated today (found by review).
-    if run_date.year < YEARS[0]:  # found by review: `0001-01-01` ran, and a batch check failed for no said reason
-        return (f"run date {run_date.isoformat()} is before {YEARS[0]}: a run is dated the day it pays (a catch-up "
-                f"of a missed day takes that day)")
     if run_date > today + RUN_DATE_AHEAD:
         return (f"run date {run_date.isoformat()} is after tomorrow ({(today + RUN_DATE_AHEAD).isoformat()} in "
                 f"{timezone}): a run is dated the day it pays, at most a day ahead")
+    return switch_date_refusal(run_date, latest)
+
+
+def switch_date_refusal(run_date: date, latest: tuple[str, date] | None) -> str | None:
+    """Why no run could ever be dated `run_date`, as one line; None when one could (any
+    day ahead: `redress whatif` prices a switch on a later day). `latest` as for
+    `run_date_refusal`. Refused: a year outside the policies' YEARS, and a day before
+    the latest run's (found by review: `whatif --run-date 0001-01-01` and `9999-12-31`
+    were priced, dates no run may take)."""
+    if not YEARS[0] <= run_date.year <= YEARS[1]:  # found by review: `0001-01-01` ran, a batch check failed
+        return (f"run date {run_date.isoformat()} is not in the years {YEARS[0]} to {YEARS[1]}: a run is dated "
+                f"the day it pays (a catch-up of a missed day takes that day)")
     if latest is not None and run_date < latest[1]:
         return (f"run date {run_date.isoformat()} is before {latest[1].isoformat()}, the date of run {latest[0]}: "
                 f"runs go forward in time (--run-date {latest[1].isoformat()} or later)")

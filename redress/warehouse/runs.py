@@ -103,7 +103,9 @@ def peek_run_id(data_dir: Path, run_date: date) -> str | None:
 STOPPED = "stopped before the end (killed or crashed)"
 
 
-def _latest_run(con) -> tuple[str, date] | None:
+def latest_run(con) -> tuple[str, date] | None:
+    """(run id, run date) of the latest-dated run the warehouse records, any outcome; None
+    when it records none."""
     return one(con.execute("SELECT run_id, run_date FROM runs ORDER BY run_date DESC, run_id DESC LIMIT 1"))
 
 
@@ -140,20 +142,20 @@ def refuse_run_start(con, policy: Policy, run_date: date) -> None:
     warehouse (redress/rules/plans.py run_date_refusal: before its latest-dated run, or
     more than a day after today where `policy` pays), or `policy` reuses the id of a
     policy that paid under other rules (`_policy_id_reused`)."""
-    refused = (run_date_refusal(run_date, _latest_run(con), policy.today(), policy.timezone)
+    refused = (run_date_refusal(run_date, latest_run(con), policy.today(), policy.timezone)
                or _policy_id_reused(con, policy))
     if refused is not None:
         raise RedressError(refused)
 
 
 def _read_runs(data_dir: Path, policy: Policy) -> tuple[tuple[str, date] | None, str | None]:
-    """(_latest_run, _policy_id_reused) of the folder's warehouse, read without writing;
+    """(latest_run, _policy_id_reused) of the folder's warehouse, read without writing;
     (None, None) when it cannot be read so (none yet, another process's, an earlier
     version's without `runs`): the run judges again under the folder's lock."""
     if warehouse.path(data_dir).is_file():
         try:
             with connect(warehouse.path(data_dir), read_only=True) as con:
-                return _latest_run(con), _policy_id_reused(con, policy)
+                return latest_run(con), _policy_id_reused(con, policy)
         except (RedressError, duckdb.Error):
             pass
     return None, None

@@ -27,7 +27,8 @@ from redress.warehouse import connect, table_exists
 from redress.warehouse import files
 from redress.warehouse.migrations import catalog
 from redress.warehouse import path as warehouse_path
-from redress.warehouse.runs import data_dir_lock, paid_under_other_rules
+from redress.warehouse.runs import data_dir_lock, latest_run, paid_under_other_rules
+from redress.rules.plans import switch_date_refusal
 from redress.rules.identity import email_norm, phone_e164
 from redress.whatif.compare import compare
 from redress.whatif.figures import reclassified
@@ -63,7 +64,8 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
     Raises RedressError (one line) when the folder has no warehouse or no run
     entitled anything in it yet, when a run is going on (the folder lock is held) or the
     warehouse is held by another process (WarehouseInUse), or when the last run did not
-    finish (running or failed: its stages may have left half of their work)."""
+    finish (running or failed: its stages may have left half of their work), or when
+    no run could be dated `run_date` (redress/rules/plans.py switch_date_refusal)."""
     warehouse = warehouse_path(data_dir)
     if not warehouse.is_file():
         raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
@@ -71,6 +73,9 @@ def whatif(data_dir: Path, policies: list[Policy], run_date: date) -> dict:
         if not all(table_exists(con, t) for t in ("scope_exposures", "customers", "entitlements", "ledger")):
             raise RedressError(NO_WAREHOUSE.format(data_dir=data_dir, command=redress_line(data_dir, "run")))
         last = _last_finished_run(con, data_dir)
+        refused = switch_date_refusal(run_date, latest_run(con))
+        if refused is not None:
+            raise RedressError(refused)
         _same_timezone(con, policies)
         released = {day: int(total) for day, total in con.execute(
             "SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL",

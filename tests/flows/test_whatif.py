@@ -248,6 +248,18 @@ def test_a_warehouse_held_by_a_run_is_one_line(runs):
     assert "in use" in line or "locked" in line
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "2025-11-30"])
+def test_a_switch_date_no_run_could_take_is_one_line_and_writes_nothing(runs, day):
+    """Found by review: year 1 and year 9999 were priced; so was a day before the run
+    it prices after (2025-11-30, before RUN_DATE), which `redress run` refuses."""
+    data_a = runs[0]
+    pages = sorted((data_a / "reports").glob("whatif-*"))
+    line = one_line_error(cli("--data-dir", str(data_a), "whatif", str(POLICY_A), "--run-date", day))
+    assert line.startswith(f"redress: run date {day} is ")
+    assert ("before 2025-12-01, the date of run R20251201-001" in line) == (day == "2025-11-30")
+    assert sorted((data_a / "reports").glob("whatif-*")) == pages
+
+
 def test_a_candidate_listing_a_category_the_run_quarantined_counts_those_rows_as_its_run_would(runs, tmp_path):
     """The last run quarantined rows in categories policy A does not list; a candidate
     that lists one takes them as exposures in its own run (its row rules and identity

@@ -343,8 +343,24 @@ def test_a_run_dated_before_the_latest_run_or_past_tomorrow_is_refused_in_one_li
     # found by review: year 1 ran, and a batch check failed with nothing said of the date
     for ancient in (date(1, 1, 1), date(999, 6, 1), date(1899, 12, 31)):
         assert run_date_refusal(ancient, None, TODAY, "Asia/Seoul") == (
-            f"run date {ancient.isoformat()} is before 1900: a run is dated the day it pays (a catch-up of a missed "
-            "day takes that day)")
+            f"run date {ancient.isoformat()} is not in the years 1900 to 2999: a run is dated the day it pays (a "
+            "catch-up of a missed day takes that day)")
+
+
+def test_a_switch_date_no_run_could_take_is_refused_and_any_later_day_is_priced():
+    """`redress whatif --run-date`: found by review, year 1 and year 9999 were priced."""
+    from redress.rules.plans import switch_date_refusal
+    latest = ("R20251205-001", date(2025, 12, 5))
+    for never in (date(1, 1, 1), date(1899, 12, 31), date(3000, 1, 1), date(9999, 12, 31)):
+        assert switch_date_refusal(never, latest) == (
+            f"run date {never.isoformat()} is not in the years 1900 to 2999: a run is dated the day it pays (a "
+            "catch-up of a missed day takes that day)")
+    assert switch_date_refusal(date(2025, 12, 4), latest) == (
+        "run date 2025-12-04 is before 2025-12-05, the date of run R20251205-001: runs go forward in time "
+        "(--run-date 2025-12-05 or later)")
+    for later in (date(2025, 12, 5), date(2026, 3, 1), date(2999, 12, 31)):
+        assert switch_date_refusal(later, latest) is None
+    assert switch_date_refusal(date(1900, 1, 1), None) is None
 
 
 @given(run=st.dates(date(2024, 1, 1), date(2028, 1, 1)), latest=st.none() | st.dates(date(2024, 1, 1), date(2026, 12, 8)))
