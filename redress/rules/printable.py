@@ -18,7 +18,14 @@ category
   DuckDB's RE2 classifies them;
 - Zl, Zp: the line and paragraph separators U+2028, U+2029 (line breaks again);
 - the 66 non-characters U+FDD0-U+FDEF and U+xFFFE, U+xFFFF of every plane (XML 1.0
-  forbids U+FFFE and U+FFFF; none is meant for interchange).
+  forbids U+FFFE and U+FFFF; none is meant for interchange);
+- the other default-ignorable code points (Unicode's Default_Ignorable_Code_Point, which
+  a renderer shows as nothing; RE2 has no class for it, so they are listed): the Hangul
+  fillers U+115F, U+1160, U+3164 and U+FFA0 (letters, Lo, that show blank: a label
+  `ㅤ` or an id `C1ㅤ` beside `C1`; found by review), the combining grapheme joiner
+  U+034F, the Khmer inherent vowels U+17B4-U+17B5, the Mongolian and other variation
+  selectors U+180B-U+180F, U+FE00-U+FE0F and U+E0100-U+E01EF, and the unassigned ones
+  U+2065, U+FFF0-U+FFF8 and U+E0000-U+E0FFF.
 Surrogates (Cs) cannot occur in a file: one holding one is not UTF-8 and is refused by
 the reader as unreadable_file. Spaces inside a value (U+0020, U+3000) and private-use
 characters are printable and allowed; leading and trailing ones are trimmed at ingest.
@@ -40,9 +47,14 @@ _NONCHARACTERS = r"\x{FDD0}-\x{FDEF}" + "".join(
     rf"\x{{{plane:X}FFFE}}\x{{{plane:X}FFFF}}" for plane in range(17)
 )
 
+# Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties.txt) less what Cc and Cf
+# hold already.
+_INVISIBLE = (r"\x{034F}\x{115F}\x{1160}\x{17B4}\x{17B5}\x{180B}-\x{180F}\x{2065}\x{3164}\x{FE00}-\x{FE0F}"
+              r"\x{FFA0}\x{FFF0}-\x{FFF8}\x{E0000}-\x{E0FFF}")
+
 # The unprintable characters, as the inside of a character class that RE2 (DuckDB's
 # regexp_matches) and Rust's regex (Polars) read alike.
-UNPRINTABLE_CHARS = rf"\p{{Cc}}\p{{Cf}}\p{{Zl}}\p{{Zp}}{_NONCHARACTERS}"
+UNPRINTABLE_CHARS = rf"\p{{Cc}}\p{{Cf}}\p{{Zl}}\p{{Zp}}{_NONCHARACTERS}{_INVISIBLE}"
 # Matches a value holding any unprintable character.
 UNPRINTABLE = f"[{UNPRINTABLE_CHARS}]"
 

@@ -34,6 +34,18 @@ def test_the_unprintable_class_is_the_same_in_duckdb_and_polars_for_every_charac
     assert (in_duckdb == in_polars).all()
 
 
+def test_every_default_ignorable_code_point_is_unprintable():
+    """Unicode's Default_Ignorable_Code_Point (what a renderer shows as nothing), as the
+    `regex` package (in the lock, through Prefect's dateparser) knows it: each is in
+    UNPRINTABLE, as the engines read it. Found by review: the Hangul filler U+3164, a
+    letter that shows blank, passed as a category label."""
+    import regex
+    ignorable = EVERY.filter(pl.Series([regex.fullmatch(r"\p{Default_Ignorable_Code_Point}", c) is not None
+                                        for c in EVERY]))
+    assert ignorable.len() > 4000 and "\u3164" in ignorable.to_list()
+    assert ignorable.str.contains(UNPRINTABLE).all(), ignorable.filter(~ignorable.str.contains(UNPRINTABLE))
+
+
 def test_python_3_11_reads_some_characters_otherwise_than_the_engines():
     """Why the module exists: characters whose NFKC form or format class Python's
     Unicode gives otherwise. If Python ever agrees, nothing here is wrong; the fix

@@ -62,6 +62,8 @@ def test_ordinary_texts_and_the_official_phone_pass(text):
       for s in ("\u318d", "\u2022", "\u2219", "\u22c5", "\u2027", "\u2e31", "\u2044", "\u2215", "\u29f8",
                 "\u301c", "\u223c", "\u02dc", ":", "*", "#", "|", "\u3161", "\u30fc")),
     ("evil\u200b.com", "an unprintable character U+200B"),  # shown as evil.com
+    ("\u3164", "an unprintable character U+3164"),  # the Hangul filler: a label that shows blank
+    ("Coupang\u3164\u3164", "an unprintable character U+3164"),
     ("Coupang\u202e", "an unprintable character U+202E"),
     ("Coupang\nbit", "an unprintable character U+000A"),
     # Unicode since 14, Python 3.11's: NFKC and format characters as Polars reads them

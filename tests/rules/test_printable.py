@@ -41,6 +41,9 @@ def staging_flags(tmp_path: Path, ids: list[str], emails: list[str | None] | Non
     ("c\ufeffd", "byte order mark (Cf)"), ("c\U000e0041d", "tag (Cf)"), ("c\u2028d", "line separator"),
     ("c\u2029d", "paragraph separator"), ("c\ufdd0d", "non-character"), ("c\ufffed", "non-character U+FFFE"),
     ("c\uffffd", "non-character U+FFFF"), ("c\U0010ffffd", "non-character of plane 16"),
+    ("c\u3164", "Hangul filler, a letter that shows blank"), ("\uffa0c", "halfwidth Hangul filler"),
+    ("c\u115fd", "Hangul choseong filler"), ("c\u034fd", "combining grapheme joiner"),
+    ("c\ufe0fd", "variation selector"), ("c\U000e0100d", "variation selector supplement"),
 ])
 def test_an_unprintable_customer_id_or_email_is_flagged(tmp_path, value, why):
     [row] = staging_flags(tmp_path, [value], [value + "@example.com"])
