@@ -35,10 +35,14 @@ ISO_8601 = (r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
 # `2025-07-01T12:00:00,123+09:00`), and one space before the zone, which DuckDB does not
 # cast (`2025-07-01 12:00:00 +0900`, as Ruby and git write it; ISO_8601 admitted it, and
 # the cast gave nothing).
+# So is a lower-case `t` or `z` (`2025-07-01t12:00:00z`), which RFC 3339, ISO 8601's
+# profile for the internet, allows and some loggers write.
 # Found by review: all were invalid_timestamp, and the people they named went unpaid.
 # Only a text that is not in the extended form is rewritten, so the usual rows pay
 # nothing for it. Each is (pattern, replacement) for regexp_replace, in this order.
 OTHER_SPELLINGS = (
+    (r"^(\d{4}-\d{2}-\d{2}|\d{8})t", r"\1T"),
+    (r"([\d\s])z$", r"\1Z"),
     (r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})", r"\1-\2-\3T\4:\5:\6"),
     (r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})([^\d:]|$)", r"\1-\2-\3T\4:\5\6"),
     (r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}),(\d)", r"\1.\2"),

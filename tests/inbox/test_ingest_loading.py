@@ -515,8 +515,8 @@ OFFSETS = [("", "", None), ("Z", "Z", timedelta(0)), ("+09:00", "+0900", timedel
 
 @settings(max_examples=100, deadline=None)
 @given(moment=st.datetimes(min_value=datetime(1950, 1, 1), max_value=datetime(2100, 1, 1)),
-       digits=st.integers(0, 9), offset=st.sampled_from(OFFSETS), space=st.booleans())
-def test_every_iso_8601_spelling_of_a_time_is_the_same_instant(moment, digits, offset, space):
+       digits=st.integers(0, 9), offset=st.sampled_from(OFFSETS), space=st.booleans(), lower=st.booleans())
+def test_every_iso_8601_spelling_of_a_time_is_the_same_instant(moment, digits, offset, space, lower):
     """Found by review: `2025-07-01T12:00:00,123+09:00` (a decimal comma, which ISO 8601
     prefers and log4j writes) and `20250701T120000+0900` (the basic format) were
     invalid_timestamp, and the people they named went unpaid. Every spelling of a time
@@ -533,6 +533,8 @@ def test_every_iso_8601_spelling_of_a_time_is_the_same_instant(moment, digits, o
     if extended_offset:  # a space before the zone (Ruby's and git's `2025-07-01 12:00:00 +0900`)
         spellings += [f"{extended[:-len(extended_offset)]} {extended_offset}",
                       moment.strftime("%Y-%m-%d %H:%M:") + seconds + " " + basic_offset]
+    if lower:  # RFC 3339's `t` and `z` (found by review: invalid_timestamp)
+        spellings = [text.replace("T", "t").replace("Z", "z") for text in spellings]
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'Asia/Seoul'")
         got = [con.execute(f"SELECT {streaming.ts('t')} FROM (SELECT ?::VARCHAR AS t)", [text]).fetchall()[0][0]
@@ -547,7 +549,9 @@ def test_every_iso_8601_spelling_of_a_time_is_the_same_instant(moment, digits, o
 @pytest.mark.parametrize("text", ["20250701T12000", "20250701T1200000", "2025-07-01T12:00,5", "2025-07-01T12+09:00",
                                   "20250701", "2025-07-01T12:00:00,", "20251301T120000", "2025-07-01T12:00:00,,5",
                                   "20250701T120000+09:00:00", "2025-07-01T12:00:00.5,5", "20250701T1200:30",
-                                  "2025-07-01 12:00:00  +09:00", "2025-07-01 +09:00", "2025-07-01 12:00:00 +99"])
+                                  "2025-07-01 12:00:00  +09:00", "2025-07-01 +09:00", "2025-07-01 12:00:00 +99",
+                                  "2025-07-01x12:00:00", "2025-07-01T12:00:00y", "2025-07-01tt12:00", "2025-07-01z",
+                                  "2025-07-01T12:00:00zz"])
 def test_a_text_no_iso_8601_spelling_reads_is_no_time(text):
     with duckdb.connect() as con:
         assert con.execute(f"SELECT {streaming.ts('t')} FROM (SELECT ?::VARCHAR AS t)", [text]).fetchall() == [(None,)]

@@ -26,7 +26,8 @@ ZONES = ["UTC", "Asia/Seoul", "America/New_York", "America/St_Johns", "Australia
 FORMS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%SZ",
          "%Y-%m-%dT%H:%M:%S+09:00", "%Y-%m-%dT%H:%M:%S-0330", "%Y-%m-%d %H:%M:%S +05",
          # ISO 8601's other spellings (redress/inbox/streaming.py OTHER_SPELLINGS)
-         "%Y%m%dT%H%M%S+0900", "%Y%m%dT%H%M", "%Y-%m-%dT%H:%M:%S,%f", "%Y%m%dT%H%M%S,%fZ"]
+         "%Y%m%dT%H%M%S+0900", "%Y%m%dT%H%M", "%Y-%m-%dT%H:%M:%S,%f", "%Y%m%dT%H%M%S,%fZ",
+         "%Y-%m-%dt%H:%M:%Sz", "%Y%m%dt%H%M"]
 NOT_TIMES = ["yesterday", "2025-13-01", "2025/07/01 10:00", "2025-02-30T10:00:00"]
 
 moments = st.datetimes(min_value=datetime(1950, 1, 1), max_value=datetime(2100, 1, 1))
