@@ -27,6 +27,7 @@ from redress.context import RunContext
 from redress.outbox import files as outbox
 from redress.outbox.pain001 import pain001
 from redress.policy import Policy
+from redress.rules.batches import bank_file_reference
 from redress.rules.payments_file import payment_files
 from redress.runtime import progress
 from redress.runtime.faults import checkpoint
@@ -80,9 +81,7 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
         )
         extra = {}
         if meta["rail"] == BANK_TRANSFER:
-            # MsgId must fit 35 characters: the payment ids' batch prefix (value date,
-            # rail, sequence) is unique for ever and fits; the manifest names both.
-            reference = rows["payment_id"][0].rsplit("-", 1)[0]
+            reference = bank_file_reference(rows["payment_id"][0].rsplit("-", 1)[0], policy.id)
             manifest["bank_file_reference"] = reference
             extra["pain.001.xml"] = pain001(reference, meta["value_date"], created_at,
                                             rows.select(PAIN_COLUMNS), payer, currency=policy.currency)

@@ -3,8 +3,10 @@
 An ISO 20022 pain.001.001.03 (CustomerCreditTransferInitiationV03) credit transfer with
 one payment information block. Choices the SPEC leaves open, made here:
 
-- MsgId and PmtInfId are the batch_id when it fits Max35Text, else the first 35 hex
-  characters of its SHA-256 (`msg_id`); the manifest ties the two together.
+- MsgId and PmtInfId are the reference given (the release gives
+  redress/rules/batches.py `bank_file_reference`: the payment-id prefix and a tag of the
+  policy id) when it fits Max35Text, else the first 35 hex characters of its SHA-256
+  (`msg_id`); the manifest names it as `bank_file_reference`.
 - The creditor's name (`Cdtr/Nm`) is the customer_id: the bank pays an account, and a
   file carries only what its reader needs, so the customer's name is never in it.
 - Amounts are whole won: KRW has no minor unit, so `InstdAmt` and `CtrlSum` carry no
@@ -47,11 +49,11 @@ _TEXT_COLUMNS = {
 }
 
 
-def msg_id(batch_id: str) -> str:
-    """The batch_id if it fits Max35Text, else the first 35 hex characters of its SHA-256."""
-    if 1 <= len(batch_id) <= 35:
-        return batch_id
-    return hashlib.sha256(batch_id.encode("utf-8")).hexdigest()[:35]
+def msg_id(reference: str) -> str:
+    """The reference if it fits Max35Text, else the first 35 hex characters of its SHA-256."""
+    if 1 <= len(reference) <= 35:
+        return reference
+    return hashlib.sha256(reference.encode("utf-8")).hexdigest()[:35]
 
 
 def _esc(text: str) -> str:
@@ -100,7 +102,7 @@ def _xml_text(column: str) -> pl.Expr:
 
 
 def pain001(
-    batch_id: str,
+    reference: str,
     value_date: date,
     created_at: datetime,
     payments: pl.DataFrame,
@@ -119,7 +121,7 @@ def pain001(
             f"pain.001 renders whole-unit amounts only ({sorted(WHOLE_UNIT_CURRENCIES)}), got {currency!r}"
         )
     _check_payments(payments)
-    message = _checked(msg_id(batch_id), "MsgId", 35)
+    message = _checked(msg_id(reference), "MsgId", 35)
     name = _checked(debtor.name, "Dbtr/Nm", 140)
     account = _checked(debtor.account, "DbtrAcct/Id/Othr/Id", 34)
     bank = _checked(debtor.bank_code, "DbtrAgt/FinInstnId/ClrSysMmbId/MmbId", 35)

@@ -15,6 +15,7 @@ applies it to a file (redress/disbursement/planning.py).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 from typing import TypeVar
 
@@ -27,6 +28,18 @@ from redress.vocabulary import BANK_TRANSFER, CLAIM, VOUCHER
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 RAIL_LETTER = {BANK_TRANSFER: "B", VOUCHER: "V", CLAIM: "C"}
+
+
+def bank_file_reference(payment_prefix: str, policy_id: str) -> str:
+    """A bank file's MsgId and PmtInfId (ISO 20022 Max35Text; at most 29 characters here):
+    the batch's payment-id prefix (`batch_cuts`' `prefix`: value date, rail letter,
+    sequence, unique for ever within a data folder) and the first 8 hex digits of the
+    SHA-256 of `policy_id` (upper case). Two data folders paying from one debtor account,
+    two programmes, number their batches alike (`20251205-B0001` in each): a bank refuses
+    a second file with a MsgId it has seen (found by review); their policy ids tell them
+    apart. The manifest names it as `bank_file_reference`."""
+    tag = hashlib.sha256(policy_id.encode("utf-8")).hexdigest()[:8].upper()
+    return f"{payment_prefix.rstrip('-')}-{tag}"
 
 
 def _splits(amounts: np.ndarray, max_items: int, max_amount: int, day_room) -> list[tuple[int, int, int]]:

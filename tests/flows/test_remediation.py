@@ -139,6 +139,13 @@ def test_batch_folders_match_the_ledger(breach):
             assert f"<NbOfTxs>{count}</NbOfTxs>".encode() in xml
             assert f"<CtrlSum>{control_sum}</CtrlSum>".encode() in xml
             assert xml.count(b"<EndToEndId>") == count
+            # MsgId: the payment ids' prefix and the policy id's tag (found by review:
+            # two data folders paying from one account sent the same MsgId)
+            tag = hashlib.sha256(policy.id.encode()).hexdigest()[:8].upper()
+            reference = f"{payments['payment_id'][0].rsplit('-', 1)[0]}-{tag}"
+            assert manifest["bank_file_reference"] == reference
+            assert xml.count(f"<MsgId>{reference}</MsgId>".encode()) == 1
+            assert xml.count(f"<PmtInfId>{reference}</PmtInfId>".encode()) == 1
         if rail == "voucher":
             parts = payments.select(pl.sum_horizontal(pl.col("^voucher_.*$")) == pl.col("amount")).to_series()
             assert parts.all()

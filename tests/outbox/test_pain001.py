@@ -65,7 +65,7 @@ SMALL = payments(
 
 
 def render(frame: pl.DataFrame = SMALL, **changes) -> bytes:
-    args = {"batch_id": BATCH, "value_date": VALUE_DATE, "created_at": CREATED,
+    args = {"reference": BATCH, "value_date": VALUE_DATE, "created_at": CREATED,
             "payments": frame, "debtor": DEBTOR} | changes
     return pain001(**args)
 
@@ -141,19 +141,19 @@ def test_debtor_dates_and_ids():
     assert texts(xml, f"{info}/p:DbtrAgt/p:FinInstnId/p:ClrSysMmbId/p:MmbId") == ["020"]
 
 
-@pytest.mark.parametrize("batch_id, expected", [
+@pytest.mark.parametrize("reference, expected", [
     ("B" * 35, "B" * 35),                                                     # fits: as is
     ("B" * 36, hashlib.sha256(b"B" * 36).hexdigest()[:35]),                   # one over: hashed
     (BATCH, hashlib.sha256(BATCH.encode()).hexdigest()[:35]),
     ("kr-2025-20251202-bank_transfer-0001", "kr-2025-20251202-bank_transfer-0001"),
 ])
-def test_msg_id_is_the_batch_id_or_a_sha256_prefix(batch_id, expected):
-    assert msg_id(batch_id) == expected
-    assert len(msg_id(batch_id)) <= 35
+def test_msg_id_is_the_reference_or_a_sha256_prefix(reference, expected):
+    assert msg_id(reference) == expected
+    assert len(msg_id(reference)) <= 35
 
 
-def test_a_long_batch_id_still_validates(schema):
-    schema.validate(render(batch_id="x" * 200))
+def test_a_long_reference_still_validates(schema):
+    schema.validate(render(reference="x" * 200))
 
 
 # ----------------------------------------------------------------- escaping

@@ -311,3 +311,19 @@ def test_value_days_are_the_days_of_the_batches_without_building_them(policy, ca
         cut = part.group_by("batch_id").agg(pl.col("value_date").first(), pl.len()).sort("batch_id")
         amounts = frame.filter(pl.col("rail") == rail_name).sort("customer_id")["amount"].to_numpy()
         assert sorted(value_days(amounts, rail_name, p, RUN, released)) == sorted(cut.select("value_date", "len").rows())
+
+
+@given(policy_ids=st.lists(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", fullmatch=True), min_size=2,
+                           max_size=2, unique=True),
+       day=st.dates(date(1900, 1, 1), date(2999, 12, 31)), seq=st.integers(1, 99_999))
+def test_a_bank_file_reference_fits_msg_id_and_differs_between_programmes(policy_ids, day, seq):
+    """Found by review: two data folders paying from one debtor account both sent MsgId
+    `20251205-B0001`, which a bank refuses the second time. The reference is the payment
+    ids' prefix and a tag of the policy id: the same for one programme, another for
+    another, and within Max35Text."""
+    from redress.rules.batches import bank_file_reference
+    prefix = f"{day:%Y%m%d}-B{seq:04d}-"
+    first, second = (bank_file_reference(prefix, p) for p in policy_ids)
+    assert re.fullmatch(rf"{prefix}[0-9A-F]{{8}}", first) and len(first) <= 35
+    assert first != second
+    assert bank_file_reference(prefix, policy_ids[0]) == first
