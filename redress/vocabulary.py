@@ -164,7 +164,7 @@ RETURN_REASONS = {
     "result_after_cancel": "the payment was cancelled",
     "result_for_unsent_payment": "the payment was never sent out: it is held on the claim rail until the person claims it",
     "returned_after_settled": "the payment was already settled",
-    "repeated_payment_id": "the file names this payment more than once",
+    "repeated_payment_id": "the file names this payment more than once: in rows that differ, or again after the row applied",
 }
 
 # ----------------------------------------------------- claims: SPEC "Input: claims from customer service"

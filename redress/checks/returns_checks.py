@@ -93,11 +93,21 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             SELECT *,
                 CASE
                     WHEN row_rule IS NOT NULL THEN row_rule
-                    WHEN count(*) OVER (PARTITION BY payment_id, row_rule IS NULL) > 1 THEN 'payment_repeated'
+                    -- Sound rows naming one payment: copies of one row (the same status
+                    -- and reason; a bank sends a line twice) are applied once, by the
+                    -- first; rows that differ are a guess, and none applies (found by
+                    -- review: a line sent twice held the return back).
+                    WHEN count(*) OVER same_payment > 1
+                         AND (row_number > min(row_number) OVER same_payment
+                              OR min(status) OVER same_payment <> max(status) OVER same_payment
+                              OR min(coalesce(reason, '')) OVER same_payment
+                                 <> max(coalesce(reason, '')) OVER same_payment)
+                        THEN 'payment_repeated'
                     WHEN {sql.name_key("payment_id")} IN (SELECT word FROM named_by_malformed)
                         THEN 'payment_repeated'
                 END AS first_failed_rule
             FROM ruled
+            WINDOW same_payment AS (PARTITION BY payment_id, row_rule IS NULL)
         )
         SELECT row_number, payment_id, status, reason, malformed, as_written, ledger_status,
                first_failed_rule IS NULL AND status = ledger_status AS already_applied,

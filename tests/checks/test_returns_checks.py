@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from redress import inbox as io
 from redress.checks.returns_checks import RETURN_RULES, create_returns_staging
@@ -37,7 +38,8 @@ RETURN_ROWS = [  # (payment_id, status, reason) as finance writes them; the expe
     (("", "bogus", ""), "missing_payment_id"),
     (("P5", "returned", "closed"), "repeated_payment_id"),
     (("P5", "settled", ""), "repeated_payment_id"),
-    (("P6", "returned", ""), "repeated_payment_id"),
+    # a line sent twice: the first applies, the copy does not (found by review: neither did)
+    (("P6", "returned", ""), None),
     (("P6", "returned", ""), "repeated_payment_id"),
     # an unquoted comma in the reason: four fields under a header of three. Its values
     # may sit under the wrong names, so it is quarantined alone; the file is applied.
@@ -155,3 +157,22 @@ def test_a_malformed_row_that_names_another_payment_blocks_nothing_else(tmp_path
     """No false blocks: P40 is not P4, and a malformed row naming P9 leaves P4 applied."""
     path = staged_returns(tmp_path, "r.csv", "payment_id,status,reason\nP4,returned,x\nP5,settled,P40, P9\n")
     assert failing_rows(path, "returns_staging", "returns_staging").rows() == [(2, "malformed_row")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["P1", "P4", "P5", "P6"]), st.sampled_from(["settled", "returned"]),
+                               st.sampled_from(["", "closed", "Closed"])), min_size=1, max_size=8))
+def test_copies_of_one_row_apply_once_and_rows_that_differ_never(tmp_path_factory, rows):
+    """Sound rows naming one (issued) payment: when they all say the same (status and
+    reason, as written), the first applies and each later copy is repeated_payment_id;
+    when any two differ, none applies. Found by review: a line a bank sent twice held
+    the return back."""
+    path = returns_warehouse(tmp_path_factory.mktemp("copies"), rows)
+    with connect(path, read_only=True) as con:
+        got = con.execute("SELECT row_number, payment_repeated FROM returns_staging ORDER BY row_number").fetchall()
+    expected = []
+    for n, (payment, status, reason) in enumerate(rows, start=1):
+        same = [(s, r) for p, s, r in rows if p == payment]
+        first = next(i for i, (p, _, _) in enumerate(rows, start=1) if p == payment)
+        expected.append((n, len(set(same)) > 1 or n != first))
+    assert got == expected
