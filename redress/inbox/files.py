@@ -73,7 +73,7 @@ class InboxFile:
     sha256: str
     size_bytes: int
     text_problem: str | None = None  # why a text file is not UTF-8 (from its bytes), if it is not
-    signature: tuple[int, int, int, int] | None = None  # (size, mtime_ns, inode, device) when hashed
+    signature: tuple[int, int, int, int, int] | None = None  # stat_signature when hashed
 
     @property
     def name(self) -> str:
@@ -90,9 +90,14 @@ class InboxFile:
             raise FileChanged("changed while it was being read")
 
 
-def stat_signature(st: os.stat_result) -> tuple[int, int, int, int]:
-    """(size, mtime_ns, inode, device): what tells a file apart from its replacement."""
-    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+def stat_signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """(size, mtime_ns, ctime_ns, inode, device): what tells a file apart from its
+    replacement or a rewrite. The change time is set by the system on every write and
+    every change of the modification time, and no user can set it back: a file
+    rewritten in place to the same size with its modification time put back (found by
+    review: rewritten between the hash and the load, the rows of other bytes were
+    loaded under the first bytes' sha256) still has another ctime."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -719,3 +720,19 @@ def test_the_format_a_name_is_read_as(name, read_as):
     """redress/inbox/new_files.py judges content refused as unreadable only as this
     format: under a name of another (or of none), the same bytes are read again."""
     assert io.format_of(name) == read_as
+
+
+def test_a_file_rewritten_to_the_same_size_with_its_mtime_put_back_is_caught(tmp_path):
+    """Found by review: a snapshot rewritten in place after hashing (one account's
+    digits changed, the same size, `touch`'s modification time put back to the
+    nanosecond) was loaded under the first bytes' sha256. Its ctime moved."""
+    data = inbox_of(tmp_path, {"c.csv": b"a\n11111111111\n"})
+    [f] = io.inbox_files(data).files
+    before = os.stat(f.path)
+    time.sleep(0.01)
+    f.path.write_bytes(b"a\n66666666666\n")
+    os.utime(f.path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(f.path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    with pytest.raises(io.FileChanged, match="changed while it was being read"):
+        f.check_unchanged()
