@@ -46,7 +46,7 @@ from redress.rules.notifications import refuse_unsafe_policy
 from redress.rules.plans import dated_in_the_past, refusal
 from redress.results import ReleaseResult
 from redress.rules.vouchers import with_voucher_parts
-from redress.runtime.commands import decider_name, redress_line
+from redress.runtime.commands import MAX_DECIDER_CHARS, decider_name, redress_line
 from redress.runtime.machine_errors import drop_expected_tracebacks
 from redress.runtime import progress
 from redress.runtime.faults import checkpoint
@@ -71,7 +71,7 @@ drop_expected_tracebacks()  # in Prefect's logs too, an expected failure is its 
 class ApprovalForm(RunInput):
     """The form a paused served run shows in the Prefect UI."""
     decision: Literal["approve", "reject"] = Field(description="approve: release the plan; reject: discard it")
-    name: str = Field(min_length=1, max_length=200, description="who decides (recorded in runs and manifests)")
+    name: str = Field(min_length=1, max_length=MAX_DECIDER_CHARS, description="who decides (recorded in runs and manifests)")
     note: str = Field(default="", max_length=2000, description="why, for the record")
 
 

@@ -55,16 +55,32 @@ def redress_line(data_dir: Path, *args: str, command: str | None = None) -> str:
 NAME_PLACEHOLDER = "YOUR_NAME"
 
 
+# The longest decider's name recorded (the served form's field allows the same).
+MAX_DECIDER_CHARS = 100
+
+
 def decider_name(by: str | None) -> str:
     """Who decides a plan, as recorded in `runs` and every manifest: spaces run together.
-    RedressError (one line) when blank or a placeholder (is_placeholder_name). Checked
+    RedressError (one line) when blank, a placeholder (is_placeholder_name), longer than
+    MAX_DECIDER_CHARS, or holding an unprintable character (redress/rules/printable.py:
+    a control, format or invisible one). Checked
     by the command line before a Prefect server starts, and by the decision itself (the
     Prefect UI's form comes there)."""
     from redress.errors import RedressError
 
+    from redress.rules.printable import first_unprintable
+
     name = " ".join((by or "").split())
     if not name:
         raise RedressError("--by must name who decides")
+    # Found by review: an escape sequence or a right-to-left override was recorded in
+    # every manifest as who decided; a name no reader sees as written is no record.
+    hidden = first_unprintable(name)
+    if hidden is not None:
+        raise RedressError(f"--by holds an unprintable character U+{ord(hidden):04X}: give the decider's name as "
+                           "it should be read in every manifest")
+    if len(name) > MAX_DECIDER_CHARS:
+        raise RedressError(f"--by is {len(name)} characters: a decider's name is at most {MAX_DECIDER_CHARS}")
     if is_placeholder_name(name):
         raise RedressError(f"--by {name!r} is the placeholder of the printed command, not a name: give your own "
                            "name, which runs and every released batch's manifest record as who decided")

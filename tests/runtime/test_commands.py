@@ -101,6 +101,21 @@ def test_a_real_name_that_holds_the_letters_of_name_is_a_decider(name):
     assert decider_name(f"  {name} ") == " ".join(name.split())
 
 
+@pytest.mark.parametrize("name, char", [("Kim\x1b[31m Finance", "001B"), ("Kim\u202eecnaniF", "202E"),
+                                        ("Kim\u200bFinance", "200B"), ("\u3164", "3164"), ("Kim\x00", "0000")])
+def test_a_decider_holding_a_hidden_character_is_refused(name, char):
+    """Found by review: an escape sequence and a right-to-left override were recorded in
+    every manifest as who decided."""
+    with pytest.raises(RedressError, match=f"--by holds an unprintable character U\\+{char}: "):
+        decider_name(name)
+
+
+def test_a_decider_over_100_characters_is_refused_and_100_is_taken():
+    assert decider_name("가" * 100) == "가" * 100
+    with pytest.raises(RedressError, match="--by is 101 characters: a decider's name is at most 100"):
+        decider_name("가" * 101)
+
+
 @pytest.mark.parametrize("given", ["YOUR_STAFF_ID", "your-staff-id", "STAFF_ID", "staff"])
 def test_the_demos_staff_placeholder_is_no_staff_id(given):
     """The demo prints `explain --by YOUR_STAFF_ID CODE`: pasted as it is, every lookup
