@@ -214,7 +214,9 @@ class DisburseResult:
     (won), per rail, bank-transfer cash per value date, overpayment exceptions, and the
     batch folders a crashed run left that this run published. `awaiting_approval`:
     these payments and batches are a plan waiting for approval, not issued (SPEC
-    "Approval before release")."""
+    "Approval before release"). `shared_accounts`, `payees_sharing`, `shared_krw`: the
+    bank accounts this run's bank transfers go to for more than one customer, those
+    customers and their money (redress/disbursement/planning.py shared_accounts)."""
     batches: int
     payments: int
     amount_krw: int
@@ -223,6 +225,9 @@ class DisburseResult:
     overpayments: Overpayments
     recovered_batches: tuple[str, ...]
     awaiting_approval: bool = False
+    shared_accounts: int = 0
+    payees_sharing: int = 0
+    shared_krw: int = 0
 
 
 @dataclass(frozen=True)

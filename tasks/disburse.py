@@ -41,7 +41,7 @@ from redress.rules.payments import LEDGER_SQL, overpayments, payments_due
 from redress.rules.plans import payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
 from redress.disbursement.plan import save_plan
-from redress.disbursement.planning import plan_payments
+from redress.disbursement.planning import plan_payments, shared_accounts
 from redress.disbursement.release import release
 
 
@@ -94,6 +94,8 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     # From here on the plan is a file: DuckDB, which spills, and Polars's streaming
     # engine read it (at 33.7M customers it is 30M payments, about 4 GB as a frame).
     summary = batch_summary(pl.scan_parquet(plan_file, glob=False)).collect()
+    with connect(ctx.warehouse) as con:
+        shared = shared_accounts(con, plan_file)
     # SPEC "Approval before release": the checked plan is kept and the run stops with
     # it; `redress approve` releases exactly it (redress/disbursement/release.py). An empty plan has
     # nothing to approve.
@@ -102,6 +104,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         plan = plan_summary(payment_kinds(pl.scan_parquet(plan_file, glob=False),
                                           pl.scan_parquet(ledger, glob=False), claimants.lazy()),
                             released, policy.daily_cash_cap, sharing)
+        plan["shared_payee_accounts"] = shared
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:
@@ -135,6 +138,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
             held_customers=int((over["held_above"] > 0).sum()), held_krw=int(over["held_above"].sum() or 0)),
         recovered_batches=tuple(recovered),
         awaiting_approval=waiting,
+        shared_accounts=shared["accounts"], payees_sharing=shared["payees"], shared_krw=shared["amount_krw"],
     )
     logger.info("%s %s payments in %s batches, %s %s",
                 "planned, waiting for approval," if waiting else "disbursed",

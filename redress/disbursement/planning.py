@@ -28,6 +28,7 @@ import polars as pl
 from redress.policy import Policy
 from redress.rules.batches import batch_cuts, position_width
 from redress.sql import file_path, identifier
+from redress.vocabulary import BANK_TRANSFER, sql_literal
 from redress.warehouse import export
 
 # The planned payment's columns before its voucher parts and bank details, in the order
@@ -81,3 +82,22 @@ def plan_payments(con: duckdb.DuckDBPyConnection, due: Path, policy: Policy, run
     finally:
         con.unregister("plan_cuts")
         ordered.unlink(missing_ok=True)
+
+
+def shared_accounts(con: duckdb.DuckDBPyConnection, plan_file: Path) -> dict[str, int]:
+    """The plan's bank transfers (the plan file `plan_payments` wrote) that go to a bank
+    account (bank code and account digits) to which another customer's transfer in the
+    same plan goes too: {"accounts", "payees", "amount_krw"} (won), zeros when none. A
+    plan holds one payment per customer, so payees are payments. Many customers paid to
+    one account is what a customers snapshot changed by someone other than the people
+    looks like, or a family's one account, which only finance can tell apart: shown to
+    finance (the stage line, summary.md, plan.md), never refused. Found by review: a
+    snapshot naming one account for six customers was paid with nothing said, while the
+    same among claims was shown (redress/warehouse/claims.py shared_accounts_sql)."""
+    (accounts, payees, amount), = con.execute(f"""
+        SELECT count(*), coalesce(sum(payees), 0), coalesce(sum(amount), 0) FROM (
+            SELECT count(*) AS payees, sum(amount) AS amount
+            FROM read_parquet(?, hive_partitioning = false)
+            WHERE rail = {sql_literal(BANK_TRANSFER)} AND bank_account IS NOT NULL
+            GROUP BY bank_code, bank_account HAVING count(*) > 1)""", [file_path(plan_file)]).fetchall()
+    return {"accounts": int(accounts), "payees": int(payees), "amount_krw": int(amount)}

@@ -80,7 +80,9 @@ def _money(payments: int, batches: int, amount_krw: int, held_payments: int, hel
 def _disburse(result: r.DisburseResult) -> list[str]:
     held = result.per_rail.get(CLAIM, r.RailTotal(0, 0))
     parts = _money(result.payments, result.batches, result.amount_krw, held.payments, held.amount_krw)
-    return parts + (["waiting for approval"] if result.awaiting_approval else [])
+    shared = ([f"{counted(result.payees_sharing, 'payee')} sharing {counted(result.shared_accounts, 'bank account')} "
+               "(see summary.md)"] if result.shared_accounts else [])
+    return parts + shared + (["waiting for approval"] if result.awaiting_approval else [])
 
 
 def _release(result: r.ReleaseResult) -> list[str]:

@@ -404,6 +404,10 @@ def test_claims_naming_one_account_for_two_people_are_shown_to_finance_and_paid(
             summary["claims"]["claimants_sharing"]) == (2, 1, 2)
     plan = json.loads(q(data, "SELECT summary FROM plans WHERE run_id = ?", [summary["run_id"]])[0][0])
     assert plan["shared_claim_accounts"] == {"payments": 2, "amount_krw": 100000}
+    # the plan's own transfers to one account for several customers: the same two
+    assert plan["shared_payee_accounts"] == {"accounts": 1, "payees": 2, "amount_krw": 100000}
+    assert (summary["disburse"]["shared_accounts"], summary["disburse"]["payees_sharing"],
+            summary["disburse"]["shared_krw"]) == (1, 2, 100000)
     reports = data / "reports" / summary["run_id"]
     plan_md = (reports / "plan.md").read_text(encoding="utf-8")
     assert ("## Claims naming one bank account for several people\n\n2 of this plan's bank transfers, 100,000 KRW, "
@@ -412,6 +416,10 @@ def test_claims_naming_one_account_for_two_people_are_shown_to_finance_and_paid(
     page = (reports / "summary.md").read_text(encoding="utf-8")
     assert ("**Claims naming one bank account for several people**: the latest claims of 2 claimants name 1 bank "
             "account that another claimant's latest claim also names") in page
+    assert ("## Bank accounts paid for several customers\n\n2 of this plan's bank transfers, 100,000 KRW, go to 1 "
+            "bank account to which another customer's transfer in this plan goes too") in plan_md
+    assert ("**Bank accounts paid for several customers**: 2 of this run's bank transfers, 100,000 KRW, go to 1 bank "
+            "account to which another customer's transfer of this run goes too") in page
     for text in (plan_md, page):
         assert "12345678901" not in text and "C1" not in text and "Kim" not in text
     assert "Confirm them with customer service before approving." in plan_md

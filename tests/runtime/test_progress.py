@@ -146,6 +146,11 @@ def test_disburse_counts_say_when_the_plan_waits():
     assert counts_text("disburse", result) == \
         "33,700,000 payments · 12 batches · 1,685,000,000,000 KRW to pay out · waiting for approval"
     assert counts_text("report", "the summary text") == ""
+    sharing = r.DisburseResult(batches=2, payments=7, amount_krw=350_000, per_rail={}, treasury=(),
+                               overpayments=r.Overpayments(0, 0), recovered_batches=(), shared_accounts=1,
+                               payees_sharing=6, shared_krw=300_000)
+    assert counts_text("disburse", sharing) == \
+        "7 payments · 2 batches · 350,000 KRW to pay out · 6 payees sharing 1 bank account (see summary.md)"
 
 
 def test_claims_counts_name_claimants_sharing_an_account_only_when_some_do():
