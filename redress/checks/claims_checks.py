@@ -15,6 +15,7 @@ import duckdb
 from redress import sql, vocabulary
 from redress.inbox.streaming import ts
 from redress.rules.payments import LEDGER_SQL, RUN_ORDER, bank_returns_sql
+from redress.rules.printable import UNPRINTABLE
 
 # First failing rule decides, so a rejected row has exactly one reason: a malformed row
 # (one the reader could not split into the header's fields: a CSV row with more fields
@@ -151,7 +152,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                         WHEN g.malformed IS NOT NULL THEN 'row_malformed'
                         WHEN g.customer_id IS NULL THEN 'code_unknown'
                         WHEN g.verified_by IS NULL OR g.verified_at_ts IS NULL
-                          OR g.verified_ahead OR g.verified_before_code THEN 'unverified'
+                          OR g.verified_ahead OR g.verified_before_code
+                          OR regexp_matches(g.verified_by, {sql.literal(UNPRINTABLE)}) THEN 'unverified'
                         WHEN NOT g.bank_valid THEN 'bank_invalid'
                         WHEN ?::DATE IS NOT NULL AND g.verified_at_ts::DATE > ?::DATE THEN 'after_deadline'
                         WHEN coalesce(h.held_amount, 0) = 0
@@ -169,6 +171,10 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                    CASE WHEN first_failed_rule = 'unverified' THEN CASE
                        WHEN verified_at IS NULL AND verified_by IS NULL THEN 'verified_at and verified_by are missing'
                        WHEN verified_by IS NULL THEN 'verified_by is missing'
+                       -- found by review: an escape sequence and a right-to-left override
+                       -- were recorded as who verified, and the claim paid
+                       WHEN regexp_matches(verified_by, {sql.literal(UNPRINTABLE)})
+                           THEN 'verified_by holds a control or invisible character: give the staff id as it reads'
                        WHEN verified_at IS NULL THEN 'verified_at is missing'
                        WHEN verified_at_ts IS NULL
                            THEN 'verified_at is not an ISO 8601 time such as 2025-12-02T10:00:00+09:00 or 2025-12-02'

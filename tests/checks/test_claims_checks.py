@@ -150,7 +150,10 @@ def test_an_unverified_claim_says_what_of_it_to_fix(tmp_path):
             ("HELDFFFF", "004", "1234567890", "2025-12-02 오전 10:00", "CS042"),
             ("HELDBBBB", "004", "1234567890", "2026-01-17", "CS042"),
             ("HELDCCCC", "004", "1234567890", "2015-12-02", "CS042"), ("HELDAAAA", *GOOD),
-            ("HELDGGGG", "04", "1234567890", "2025-12-02", "CS042"), ("HELDHHHH", "004", "1234567890", "", "")]
+            ("HELDGGGG", "04", "1234567890", "2025-12-02", "CS042"), ("HELDHHHH", "004", "1234567890", "", ""),
+            # found by review: an escape sequence or a right-to-left override as who verified
+            ("HELDJJJJ", "004", "1234567890", "2025-12-02", "CS\x1b[31m042"),
+            ("HELDKKKK", "004", "1234567890", "2025-12-02", "CS\u202e240")]
     path = claims_warehouse(tmp_path, rows, coded_at=CODED_AT)
     with connect(path, read_only=True) as con:
         why = [r for (r,) in con.execute("SELECT detail FROM claims_staging ORDER BY row_number").fetchall()]
@@ -158,7 +161,8 @@ def test_an_unverified_claim_says_what_of_it_to_fix(tmp_path):
                    "verified_at is not an ISO 8601 time such as 2025-12-02T10:00:00+09:00 or 2025-12-02",
                    "verified_at is more than a day ahead of the clock of the run reading it",
                    "verified_at is more than a day before the run that gave the reference code started",
-                   None, None, "verified_at and verified_by are missing"]
+                   None, None, "verified_at and verified_by are missing",
+                   *["verified_by holds a control or invisible character: give the staff id as it reads"] * 2]
 
 
 def test_without_a_deadline_no_claim_is_late(tmp_path):
