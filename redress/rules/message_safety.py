@@ -22,6 +22,9 @@ reader's phone shows as `A`-`Z` and `0`-`9`):
   the next, an optional `+` first: the fewest digits a Korean number
   has (a local 123-4567); a year (`2025`) or an amount with commas (`50,000`) is not
   one. The official phone, and the same digits spelt otherwise, are allowed;
+- a phone number spelt in words: 7 or more Sino-Korean digit syllables (`공일공 구구구구
+  구구구구`) or CJK numerals, with the same separators; the official phone so spelt is
+  allowed;
 - an unprintable character (redress/rules/printable.py): a zero-width space or a
   bidirectional override can hide any of the above from this check (`evil<ZWSP>.com`
   shows as evil.com) while the reader sees it.
@@ -50,6 +53,13 @@ _LINK = re.compile(
     re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]@[\w-]")
 _PHONE = re.compile(rf"\+?\(?\d(?:{_SEPARATOR}{{0,5}}\d){{6,}}")
+# Digits spelt as words: the Sino-Korean syllables a number is read out in (`공일공`:
+# 010) and the CJK numerals. Found by review: `Coupang 공일공 구구구구 구구구구` passed.
+_WORD_DIGITS = {**dict.fromkeys("공영빵〇零", "0"), "일": "1", "一": "1", "이": "2", "二": "2", "삼": "3", "三": "3",
+                "사": "4", "四": "4", "오": "5", "五": "5", **dict.fromkeys("육륙六", "6"), "칠": "7", "七": "7",
+                "팔": "8", "八": "8", "구": "9", "九": "9"}
+_WORDS = "".join(_WORD_DIGITS)
+_SPELT_PHONE = re.compile(rf"[{_WORDS}](?:{_SEPARATOR}{{0,5}}[{_WORDS}]){{6,}}")
 
 
 def _token(text: str, match: re.Match) -> str:
@@ -80,4 +90,7 @@ def hazard(text: str, official_phone: str = "") -> str | None:
     for phone in _PHONE.finditer(text):
         if re.sub(r"\D", "", phone.group()) != official:
             return f"a phone number {_quoted(phone.group().strip())}"
+    for phone in _SPELT_PHONE.finditer(text):
+        if "".join(_WORD_DIGITS.get(c, "") for c in phone.group()) != official:
+            return f"a phone number spelt in words {_quoted(phone.group().strip())}"
     return None

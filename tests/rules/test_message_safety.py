@@ -26,6 +26,7 @@ def outlined(text: str) -> str:
     "shopping", "food_delivery", "travel-2025", "v1.2", "order_history_2025_06_24", "entrance_code",
     "보상금 1,234,567원이 입금됩니다.", "문의: 고객센터 1577-7011 (참조번호 ABCDEFGH)",
     "1577-7011", "15777011", "1577 7011", "Coupang 1588",
+    "일오칠칠 칠공일일", "이메일, 전화번호, 주소", "사이 오사카 이사 일이 삼사", "2027년 1월 31일까지", "구매 이력",
 ])
 def test_ordinary_texts_and_the_official_phone_pass(text):
     assert hazard(text, OFFICIAL) is None
@@ -62,6 +63,11 @@ def test_ordinary_texts_and_the_official_phone_pass(text):
       for s in ("\u318d", "\u2022", "\u2219", "\u22c5", "\u2027", "\u2e31", "\u2044", "\u2215", "\u29f8",
                 "\u301c", "\u223c", "\u02dc", ":", "*", "#", "|", "\u3161", "\u30fc")),
     ("evil\u200b.com", "an unprintable character U+200B"),  # shown as evil.com
+    # found by review: a number spelt in Sino-Korean digit syllables, or CJK numerals
+    ("Coupang 공일공 구구구구 구구구구", "a phone number spelt in words '공일공 구구구구 구구구구'"),
+    ("쿠팡 공일공-구구구구-구구구구", "a phone number spelt in words '공일공-구구구구-구구구구'"),
+    ("쿠팡 영일영 구구구구 팔팔팔팔", "a phone number spelt in words"),
+    ("〇一〇九九九九九九九九", "a phone number spelt in words"),
     ("\u3164", "an unprintable character U+3164"),  # the Hangul filler: a label that shows blank
     ("Coupang\u3164\u3164", "an unprintable character U+3164"),
     ("Coupang\u202e", "an unprintable character U+202E"),
