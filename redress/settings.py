@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from redress.debtor import Debtor
 from redress.errors import RedressError
+from redress.rules.printable import first_unprintable
 from redress.runtime.commands import full_path
 from redress.sql import check_utf8
 
@@ -134,6 +135,9 @@ def debtor(settings: Settings) -> Debtor:
 
 
 HMAC_KEY_MIN_CHARS = 32  # e.g. `openssl rand -hex 32` gives 64; 32 hex characters hold 16 bytes
+# Fewer different characters than this is a made-up key (`aaaa...`, `abab...`): 32 random
+# hex characters hold fewer than 8 different ones with a chance of 4e-8.
+HMAC_KEY_MIN_DISTINCT = 8
 
 
 def check_fail_at(settings: Settings) -> None:
@@ -150,7 +154,9 @@ def check_fail_at(settings: Settings) -> None:
 def check_settings(settings: Settings) -> None:
     """Every setting a run needs, checked before anything is written (CLI and flow).
 
-    The HMAC key must be set, at least HMAC_KEY_MIN_CHARS long and exactly as meant: a
+    The HMAC key must be set, at least HMAC_KEY_MIN_CHARS long, of at least
+    HMAC_KEY_MIN_DISTINCT different characters, without a control or invisible
+    character (redress/rules/printable.py), and exactly as meant: a
     key with surrounding whitespace is refused, never stripped, since a stripped key
     would silently give every person a different reference code. The debtor settings
     are required only once a bank transfer is planned (disburse, before anything is
@@ -166,6 +172,14 @@ def check_settings(settings: Settings) -> None:
     if len(key) < HMAC_KEY_MIN_CHARS:
         raise RedressError(f"REDRESS_HMAC_KEY is {'empty' if not key else 'too short'}: use a secret of at least "
                            f"{HMAC_KEY_MIN_CHARS} characters (e.g. `openssl rand -hex 32`)")
+    # Found by review: 32 times `a`, and a key holding an escape sequence, were taken.
+    hidden = first_unprintable(key)
+    if hidden is not None:
+        raise RedressError(f"REDRESS_HMAC_KEY holds a control or invisible character (U+{ord(hidden):04X}): set it "
+                           "exactly as meant (e.g. `openssl rand -hex 32`)")
+    if len(set(key)) < HMAC_KEY_MIN_DISTINCT:
+        raise RedressError(f"REDRESS_HMAC_KEY has fewer than {HMAC_KEY_MIN_DISTINCT} different characters, which no "
+                           "secret that guards every reference code has: use a random one (e.g. `openssl rand -hex 32`)")
     if any((settings.debtor_name, settings.debtor_account, settings.debtor_bank_code)):
         debtor(settings)
 

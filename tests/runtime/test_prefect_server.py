@@ -312,7 +312,7 @@ def test_a_ctrl_c_after_the_interrupted_line_ends_the_command_by_the_signal_at_o
     press now ends the command by the signal: nothing more is printed."""
     script = tmp_path / "shutdown.py"
     script.write_text(CTRL_C_IN_SHUTDOWN.format(root=str(ROOT)))
-    env = {**os.environ, "REDRESS_HMAC_KEY": "k" * 40}
+    env = {**os.environ, "REDRESS_HMAC_KEY": "0123456789abcdef" * 3}
     with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           cwd=tmp_path, env=env) as command:
         assert command.stdout.readline() == "shutting down\n"
