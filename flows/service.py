@@ -138,18 +138,15 @@ def deployments(data_dir: Path, policy_path: Path, daily_at: time, timezone: str
 
 def server_error() -> str | None:
     """Why the Prefect server in PREFECT_API_URL cannot be used, or None."""
-    from prefect import get_client
     from prefect.settings import PREFECT_API_URL
+
+    from redress.runtime.prefect_server import configured_server_refusal
 
     url = PREFECT_API_URL.value()
     if not url:
         return ("serve needs a Prefect server and PREFECT_API_URL is not set: start one with `prefect server start`, "
                 "then `export PREFECT_API_URL=http://127.0.0.1:4200/api`")
-    with get_client(sync_client=True) as client:
-        failure = client.api_healthcheck()
-    if failure is not None:
-        return f"cannot reach the Prefect server at {url} ({type(failure).__name__}): is `prefect server start` running?"
-    return None
+    return configured_server_refusal(url)
 
 
 def serve(data_dir: Path, policy_path: Path, daily_at: time) -> None:

@@ -154,6 +154,32 @@ def refuse_unwritable_home(home: Path) -> None:
                            "to a folder this account may write, or PREFECT_API_URL to a running server") from None
 
 
+def configured_server_refusal(url: str) -> str | None:
+    """Why the Prefect server at `url` (PREFECT_API_URL) cannot be used by this process,
+    as one line; None when it can. Found by review: a server that was down, or one
+    asking for basic authentication (PREFECT_SERVER_API_AUTH_STRING) of a process
+    without PREFECT_API_AUTH_STRING, stopped `redress run` with a traceback. Its health
+    check needs no credentials; its version does."""
+    from prefect import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    shown = escape.terminal(url)
+    with get_client(sync_client=True) as client:
+        failure = client.api_healthcheck()
+        if failure is not None:
+            return (f"cannot reach the Prefect server at {shown} ({type(failure).__name__}): is `prefect server start` "
+                    "running, and is PREFECT_API_URL its address?")
+        try:
+            client.api_version()
+        except PrefectHTTPStatusError as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                return (f"the Prefect server at {shown} refused this process ({status}): set PREFECT_API_AUTH_STRING "
+                        "to the server's PREFECT_SERVER_API_AUTH_STRING (user:password)")
+            return f"the Prefect server at {shown} answered {status} to this process"
+    return None
+
+
 @contextmanager
 def temporary_server(meanwhile: Callable[[], object] = lambda: None,
                      while_waiting: Callable[[], object] = lambda: None) -> Iterator[str | None]:
@@ -169,6 +195,9 @@ def temporary_server(meanwhile: Callable[[], object] = lambda: None,
                                   temporary_settings)
 
     if get_current_settings().api.url:
+        refused = configured_server_refusal(get_current_settings().api.url)
+        if refused is not None:
+            raise RedressError(refused)
         meanwhile()
         yield None
         return

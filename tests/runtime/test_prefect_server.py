@@ -216,6 +216,14 @@ with temporary_server(meanwhile=lambda: seen.append(len(servers())),
     print("launched meanwhile", seen[1], "then", seen[2], "healthy", _healthy(url), "heartbeat", heartbeat())
 print("left", len(servers()), "heartbeat", heartbeat())
 from prefect.settings import PREFECT_API_URL, temporary_settings
+import redress.runtime.prefect_server as prefect_server_module
+try:  # nothing listens on port 9: refused before anything runs
+    with temporary_settings(updates={{PREFECT_API_URL: "http://127.0.0.1:9/api"}}), \
+            temporary_server(meanwhile=lambda: seen.append("meanwhile")):
+        print("block ran")
+except Exception as exc:
+    print("refused", type(exc).__name__, str(exc).split(" (")[0], "ran", seen[3:])
+prefect_server_module.configured_server_refusal = lambda url: None  # as a server that answers
 with temporary_settings(updates={{PREFECT_API_URL: "http://127.0.0.1:9/api"}}), \
         temporary_server(meanwhile=lambda: seen.append("meanwhile"), while_waiting=lambda: seen.append("waiting")) as url:
     print("configured", url, "heartbeat", heartbeat(), "servers", len(servers()), "ran", seen[3:])
@@ -249,6 +257,7 @@ def test_the_flow_is_imported_while_the_server_starts_and_a_failure_there_stops_
         "heartbeat before 180",
         "launched meanwhile 1 then ('waiting', 1) healthy True heartbeat None",
         "left 0 heartbeat 180",
+        "refused RedressError cannot reach the Prefect server at http://127.0.0.1:9/api ran []",
         "configured None heartbeat 180 servers 0 ran ['meanwhile']",
         "raised preload failed left 0",
     ]
@@ -322,3 +331,52 @@ def test_a_ctrl_c_after_the_interrupted_line_ends_the_command_by_the_signal_at_o
     assert time.monotonic() - started < 5  # at once, not after the 10-s step
     assert command.returncode == -signal.SIGINT
     assert stderr.splitlines() == ["redress: interrupted"], stderr
+
+
+class _AuthAsking(__import__("http.server").server.BaseHTTPRequestHandler):
+    """A server answering as a Prefect server with basic authentication does: its health
+    check open, its API refused without credentials."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        ok = self.path.rstrip("/").endswith("/health")
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"true" if ok else b'{"exception_message": "Unauthorized"}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_configured_server_that_is_down_or_asks_for_credentials_is_one_line():
+    """Found by review: with PREFECT_API_URL at a server that was down, or one set up
+    with PREFECT_SERVER_API_AUTH_STRING while this process has no
+    PREFECT_API_AUTH_STRING, `redress run` stopped with a traceback."""
+    import socket
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from redress.runtime.prefect_server import configured_server_refusal
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    down = f"http://127.0.0.1:{closed}/api"
+    with temporary_settings(updates={PREFECT_API_URL: down}):
+        refused = configured_server_refusal(down)
+    assert refused == (
+        f"cannot reach the Prefect server at {down} (ConnectError): is `prefect server start` running, and is "
+        "PREFECT_API_URL its address?")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AuthAsking)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        asking = f"http://127.0.0.1:{server.server_address[1]}/api"
+        with temporary_settings(updates={PREFECT_API_URL: asking}):
+            refused = configured_server_refusal(asking)
+        assert refused == (
+            f"the Prefect server at {asking} refused this process (401): set PREFECT_API_AUTH_STRING to the "
+            "server's PREFECT_SERVER_API_AUTH_STRING (user:password)")
+    finally:
+        server.shutdown()
