@@ -303,8 +303,9 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo, changes_state=True)
 
     exp = sub.add_parser("explain", parents=common, help="everything about one person")
-    exp.add_argument("who", help="a customer id, an 8-letter reference code, an email or a phone "
-                                 "(any usual form: 010-1234-5678, +82 10 1234 5678, 01012345678)")
+    exp.add_argument("who", help="a customer id, an 8-letter reference code, an email, a phone "
+                                 "(any usual form: 010-1234-5678, +82 10 1234 5678, 01012345678) or a payment id "
+                                 "(20251201-B0001-000001)")
     exp.add_argument("--by", metavar="STAFF_ID", help="who is asking; required for a reference code (recorded)",
                      action=Once, what="names")
     exp.set_defaults(func=cmd_explain)

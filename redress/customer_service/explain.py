@@ -86,6 +86,12 @@ def _answer(con, data_dir: Path, kind: str, key: str) -> str:
         if notice["customer_id"] is None:
             return _non_member(con, data_dir, notice)
         key = notice["customer_id"]
+    elif kind == "payment_id":  # found by review: a bank's payment reference found nobody
+        paid = rows(con, "SELECT customer_id FROM ledger WHERE payment_id = ?", [key])
+        if not paid:
+            raise RedressError(f"no payment {key!r} in the ledger (a planned payment is there once its plan is "
+                               "released)")
+        return f"Found by payment id {key}.\n\n" + member(con, data_dir, paid[0]["customer_id"])
     elif kind in ("email", "phone"):
         found = people.by_contact(con, kind, key)
         if not found:

@@ -52,7 +52,8 @@ def normalised(kind: str, value: str) -> str | None:
 def asked_kind(con, asked: str, reference_code: re.Pattern) -> tuple[str, str]:
     """(kind, key) of what the agent typed: customer_id (one that exists, as typed: an id
     wins over every other reading, since an id may be 8 letters, hold an @ or be all
-    digits), reference_code (8 letters once read as a typed code is: full-width, spaced
+    digits), payment_id (PAYMENT_ID, NFKC and upper case: the EndToEndId a bank
+    statement shows), reference_code (8 letters once read as a typed code is: full-width, spaced
     or hyphenated, any case; redress/warehouse/reference_codes.py typed_code; the key is
     the code), email (with an @), phone (a well-formed Korean
     number), else customer_id (it will not match). Key: the id, code, or normalised
@@ -60,6 +61,9 @@ def asked_kind(con, asked: str, reference_code: re.Pattern) -> tuple[str, str]:
     of explain.py (`also_read_as`)."""
     if con.execute("SELECT 1 FROM customers WHERE customer_id = ? LIMIT 1", [asked]).fetchall():
         return "customer_id", asked
+    payment = pl.select(pl.lit(asked, dtype=pl.String).str.normalize("NFKC")).item().upper()
+    if PAYMENT_ID.fullmatch(payment):
+        return "payment_id", payment
     code = typed_code_text(asked)
     if reference_code.fullmatch(code):
         return "reference_code", code
@@ -80,6 +84,10 @@ def contact_kind(asked: str) -> tuple[str, str] | None:
 # The normalised column of each kind of contact, in customers and non_member_exposures
 # alike: column names of ours, never input.
 CONTACT_COLUMN = {"email": "email_norm", "phone": "phone_e164"}
+
+# A payment id as redress/rules/batches.py makes them: value date, rail letter and batch
+# sequence, position in the batch (`20251205-B0001-000003`).
+PAYMENT_ID = re.compile(r"\d{8}-[BVC]\d{4,}-\d{6,}")
 
 
 def by_contact(con, kind: str, key: str) -> list[dict]:

@@ -756,3 +756,21 @@ def test_past_the_claim_deadline_the_agent_is_told_not_to_take_a_claim(policy):
     coming = _claim_steps("ABCDEFGH", policy(claim_deadline=date(2999, 1, 1)))
     assert "gives the reference code ABCDEFGH" in coming and "must be verified by 2999-01-01" in coming
     assert "There is no claim deadline." in _claim_steps("ABCDEFGH", policy())
+
+
+@pytest.mark.parametrize("typed", ["20251201-B0001-000007", " 20251201-b0001-000007 ", "２０２５１２０１-Ｂ０００１-０００００７"])
+def test_a_payment_id_from_a_bank_statement_finds_its_customer(tmp_path, typed):
+    """Found by review: `explain 20251205-B0001-000003`, the EndToEndId a bank shows,
+    found nobody. A payment id finds the customer it paid, needs no --by (it is no
+    secret), and one not in the ledger says so."""
+    folder, _ = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO ledger VALUES ('20251201-B0001-000007', 'C3', 50000, 'KRW', 'bank_transfer', "
+                    "'B9', 'pol', 'R1', 1, 'issued', NULL, 'R1')")
+    text = explain(folder, typed, now=T0)
+    assert text == "Found by payment id 20251201-B0001-000007.\n\n" + explain(folder, "C3", now=T0)
+    with pytest.raises(RedressError, match=r"^no payment '20251201-B0001-000008' in the ledger \(a planned payment "):
+        explain(folder, "20251201-B0001-000008", now=T0)
+    with connect(folder / "warehouse.duckdb") as con:
+        kinds = con.execute("SELECT asked_kind, outcome FROM lookups ORDER BY looked_up_at").fetchall()
+    assert ("payment_id", "matched") in kinds and ("payment_id", "no_match") in kinds
