@@ -46,7 +46,7 @@ from redress.rules.notifications import refuse_unsafe_policy
 from redress.rules.plans import dated_in_the_past, refusal
 from redress.results import ReleaseResult
 from redress.rules.vouchers import with_voucher_parts
-from redress.runtime.commands import MAX_DECIDER_CHARS, decider_name, redress_line
+from redress.runtime.commands import MAX_DECIDER_CHARS, decider_name, os_user, redress_line
 from redress.runtime.machine_errors import drop_expected_tracebacks
 from redress.runtime import progress
 from redress.runtime.faults import checkpoint
@@ -139,7 +139,8 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         raise RedressError(f"policy {ctx.policy_path.name} changed since run {run_id} planned: run again to plan "
                            "afresh (the new run supersedes this plan)")
     refuse_unsafe_policy(policy)  # notify would refuse its messages after the release: refused before it
-    released = progress.timed("release", _release, ctx, settings, policy, plan, Approval(by=by, at=now, note=note or None))
+    approval = Approval(by=by, at=now, note=note or None, os_user=os_user())
+    released = progress.timed("release", _release, ctx, settings, policy, plan, approval)
     told = progress.timed("notify", _notify, ctx, settings)
     unwritten = progress.timed("report", partial(_complete, released=True), ctx, settings, by)
     get_run_logger().info("released plan %s: %s payments (%s KRW) in %s batches", run_id, f"{released.payments:,}",
@@ -293,7 +294,7 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
         if not finished:
             plan = _waiting(ctx, REJECTED, now)
             with connect(ctx.warehouse) as con:
-                plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now)
+                plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now, os_user=os_user())
             checkpoint("reject:decided", settings)
         _discard_scratch(ctx)
         unwritten = _complete(ctx, settings, by, released=False)  # report.html shows the plan was rejected

@@ -12,31 +12,19 @@ from them); an email or phone only masked (`recordable`): it is personal data.
 
 from __future__ import annotations
 
-import os
-import pwd
-
 import re
 from datetime import datetime, timedelta
 
 import duckdb
 
 from redress.errors import RedressError
-from redress.runtime.commands import is_placeholder_name
+from redress.runtime.commands import is_placeholder_name, os_user
 from redress.warehouse import lookups as lookups_table
 
 MAX_FAILED_CODES = 5
 WINDOW = timedelta(minutes=10)
 STAFF_ID = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 MAX_ASKED_CHARS = 100  # what is recorded of a (mistyped) question
-
-
-def os_user() -> str:
-    # From the process's real uid, not getpass.getuser(): that trusts $USER and
-    # $LOGNAME, which anyone can set to escape the rate limit and forge the log.
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (KeyError, OSError):
-        return f"uid-{os.getuid()}"
 
 
 def staff_id(by: str | None) -> str:

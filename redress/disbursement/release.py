@@ -46,13 +46,16 @@ WRITERS = 2
 
 @dataclass(frozen=True)
 class Approval:
-    """Who released a waiting plan, when (UTC, whole seconds) and with what note."""
+    """Who released a waiting plan (the name given, and the operating-system account of
+    the process that released it), when (UTC, whole seconds) and with what note."""
     by: str
     at: datetime
     note: str | None = None
+    os_user: str | None = None
 
     def manifest_fields(self) -> dict:
-        return {"approved_by": self.by, "approved_at": self.at.isoformat(), "approval_note": self.note}
+        return {"approved_by": self.by, "approved_at": self.at.isoformat(), "approval_note": self.note,
+                "approved_os_user": self.os_user}
 
 
 def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, summary: pl.DataFrame,
@@ -127,7 +130,7 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
                                    created_at=created_at, **source)
         if approval is not None:
             if not plans_table.decide(con, ctx.run_id, APPROVED, by=approval.by, note=approval.note,
-                                      at=approval.at):
+                                      at=approval.at, os_user=approval.os_user):
                 raise RuntimeError(f"plan {ctx.run_id} stopped waiting during its release")  # the lock forbids it
             runs_table.record_approval(con, ctx.run_id, by=approval.by, note=approval.note, at=approval.at)
         con.execute("COMMIT")

@@ -60,6 +60,9 @@ def decided(plan: dict) -> str:
     was paid of it. ValueError for a waiting plan."""
     state, by, at = plan["state"], plan["decided_by"], plan["decided_at"]
     when = at.replace(microsecond=0).isoformat() if at is not None else "an unrecorded time"  # to the second, as shown elsewhere
+    account = plan.get("decided_os_user")
+    if state in (APPROVED, REJECTED) and account:  # found by review: only the name typed was recorded
+        by = f"{by} (operating-system account {account})"
     if state == APPROVED:
         return f"approved by {by} at {when}; its batches are released to outbox/batches/"
     if state == REJECTED:

@@ -55,6 +55,19 @@ def redress_line(data_dir: Path, *args: str, command: str | None = None) -> str:
 NAME_PLACEHOLDER = "YOUR_NAME"
 
 
+def os_user() -> str:
+    """The operating-system account of this process, as recorded beside a lookup or a
+    decision: from the process's real uid, not getpass.getuser(), which trusts $USER and
+    $LOGNAME, which anyone can set to escape a rate limit or forge a record."""
+    import os
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
+
+
 # The longest decider's name recorded (the served form's field allows the same).
 MAX_DECIDER_CHARS = 100
 

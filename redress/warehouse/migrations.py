@@ -83,6 +83,9 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
                     "AND completed_by IS NULL", [APPROVED, REJECTED])
         con.execute("UPDATE plans SET completed_at = decided_at WHERE state IN (?, ?) AND completed_at IS NULL",
                     [SUPERSEDED, EXPIRED])
+    # The account of the process that recorded a decision: none recorded before.
+    if "plans" in tables and "decided_os_user" not in tables["plans"]:
+        con.execute("ALTER TABLE plans ADD COLUMN IF NOT EXISTS decided_os_user VARCHAR")
     # The timezone an accepted file's times were read in (redress/inbox/retime.py). A file
     # an earlier version read has none: the next run takes it as read in its policy's.
     if "timezone" not in tables.get("ingested_files", ()):

@@ -80,14 +80,16 @@ def pages_due(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 
 
 def decide(con: duckdb.DuckDBPyConnection, run_id: str, state: str, *, by: str | None, note: str | None,
-           at: datetime) -> bool:
-    """Move plan `run_id` from `waiting` to `state` (approved, rejected or expired);
-    False when it was not waiting (someone else decided first): nothing changes then."""
+           at: datetime, os_user: str | None = None) -> bool:
+    """Move plan `run_id` from `waiting` to `state` (approved, rejected or expired),
+    recording who (`by`, as given; `os_user`, the account of the process recording it),
+    when and why; False when it was not waiting (someone else decided first): nothing
+    changes then."""
     if state not in (APPROVED, REJECTED, EXPIRED):
         raise ValueError(f"not a decision: {state!r}")
     moved = con.execute(
-        "UPDATE plans SET state = ?, decided_at = ?, decided_by = ?, note = ? WHERE run_id = ? AND state = ? "
-        "RETURNING run_id", [state, at, by, note, run_id, WAITING]).fetchall()
+        "UPDATE plans SET state = ?, decided_at = ?, decided_by = ?, note = ?, decided_os_user = ? "
+        "WHERE run_id = ? AND state = ? RETURNING run_id", [state, at, by, note, os_user, run_id, WAITING]).fetchall()
     return bool(moved)
 
 

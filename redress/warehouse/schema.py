@@ -283,8 +283,10 @@ CREATE TABLE IF NOT EXISTS plans (
                                          -- and exports written again; rejected, superseded, expired: its
                                          -- page); NULL while one is unfinished, which repeating it finishes
                                          -- (flows/approval.py), or, for the last two, the next run's start
-    completed_by  VARCHAR                -- who gave the decision whose command did those last steps: the
+    completed_by  VARCHAR,               -- who gave the decision whose command did those last steps: the
                                          -- decider, or whoever repeated a decision that did not finish
+    decided_os_user VARCHAR              -- the operating-system account of the process that recorded an
+                                         -- approval or rejection (served: the service's); NULL for the rest
 );
 
 -- The planned payments of each plan, as the emission gate passed them, with the bank

@@ -8,6 +8,8 @@ plans are refused in one line.
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import shutil
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -27,6 +29,7 @@ from redress import escape
 from tasks.report import note_decision, refresh_report_page
 from paid_once import assert_paid_exactly_once, redress_killed_at
 
+ACCOUNT = pwd.getpwuid(os.getuid()).pw_name  # the account these tests run as, recorded with a decision
 RUN_ID = "R20251201-001"
 
 
@@ -123,12 +126,14 @@ def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
     for manifest in (copy / "outbox" / "batches").glob("*/manifest.json"):
         doc = json.loads(manifest.read_text())
         assert (doc["approved_by"], doc["approval_note"]) == ("Kim Treasury", "checked totals")
+        assert doc["approved_os_user"] == ACCOUNT  # found by review: only the name typed was recorded
         assert doc["approved_at"] == at.isoformat()
-    assert q(copy, "SELECT state, decided_by, completed_by FROM plans") == [
-        ("approved", "Kim Treasury", "Kim Treasury")]
+    assert q(copy, "SELECT state, decided_by, completed_by, decided_os_user FROM plans") == [
+        ("approved", "Kim Treasury", "Kim Treasury", ACCOUNT)]
     page = (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
     assert "Decided by Kim Treasury at" in page and "did not finish" not in page and "can be approved" not in page
-    plan_md_after(copy, RUN_ID, waiting_md, "approved", f"approved by Kim Treasury at {at.isoformat()}; its batches")
+    plan_md_after(copy, RUN_ID, waiting_md, "approved",
+                  f"approved by Kim Treasury (operating-system account {ACCOUNT}) at {at.isoformat()}; its batches")
     # the people of the run are told once it is released
     told = q(copy, "SELECT count(*) FROM notifications WHERE run_id = ?", [RUN_ID])[0][0]
     assert told > 0 and (copy / "outbox" / "notifications" / f"{RUN_ID}.parquet").is_file()
@@ -275,8 +280,9 @@ def test_rejected_plan_is_refused_and_the_next_run_plans_afresh_with_new_batch_i
     waiting_md = (copy / "reports" / RUN_ID / "plan.md").read_text(encoding="utf-8")
     code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park", "--note", "wrong cap")
     assert code == 0, err
-    assert q(copy, "SELECT state, decided_by, note FROM plans") == [("rejected", "Park", "wrong cap")]
-    plan_md_after(copy, RUN_ID, waiting_md, "rejected", "rejected by Park at ")
+    assert q(copy, "SELECT state, decided_by, note, decided_os_user FROM plans") == [
+        ("rejected", "Park", "wrong cap", ACCOUNT)]
+    plan_md_after(copy, RUN_ID, waiting_md, "rejected", f"rejected by Park (operating-system account {ACCOUNT}) at ")
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
     assert code == 1 and len(err) == 1 and "it is rejected" in err[0]
     assert outbox(copy) == [] or outbox(copy) == ["batches"]
@@ -791,7 +797,7 @@ def test_an_approval_killed_after_its_release_is_finished_by_the_next_run(copy):
     assert q(copy, "SELECT run_id, state, completed_at IS NOT NULL FROM plans ORDER BY run_id")[0] == (
         RUN_ID, "approved", True)
     summary = (copy / "reports" / RUN_ID / "summary.md").read_text(encoding="utf-8")
-    assert "**Since this run: its plan is approved**: approved by Kim Finance at " in summary
+    assert f"**Since this run: its plan is approved**: approved by Kim Finance (operating-system account {ACCOUNT}) at " in summary
     plan = (copy / "reports" / RUN_ID / "plan.md").read_text(encoding="utf-8")
     assert "State: **approved**" in plan and "--by" not in plan
     assert_paid_exactly_once(copy)  # its folders published, its people told by the later run
