@@ -50,10 +50,15 @@ class IngestResult:
 class ReturnsFileRead(FileRead):
     """A returns file (SPEC "Input: returns from finance") and what its rows did:
     payments whose status moved, rows asking for the status a payment already had
-    (`already_settled`), rows quarantined (a whole-file failure counts too)."""
+    (`already_settled`), rows quarantined (a whole-file failure counts too); and in
+    whole won the payments it returned and settled, and those still issued that a
+    quarantined row names (redress/warehouse/ledger.py results_money)."""
     payments_applied: int = 0
     already_settled: int = 0
     rows_quarantined: int = 0
+    returned_krw: int = 0
+    settled_krw: int = 0
+    not_applied_krw: int = 0
 
 
 @dataclass(frozen=True)

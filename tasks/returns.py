@@ -32,7 +32,7 @@ from redress.results import ReturnsFileRead, ReturnsResult
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.warehouse import connect, quarantine
-from redress.warehouse.ledger import apply_results
+from redress.warehouse.ledger import apply_results, results_money
 from redress import inbox as io
 from redress.inbox.new_files import each_new_file, record
 from redress.checks.quality import EVERY_REASON, check
@@ -65,6 +65,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> Returns
         quarantine.add_failing_rows(
             con, run_id=ctx.run_id, kind="returns", sha256=f.sha256, file_name=f.name, staging="returns_staging",
             row_fields=ROW_FIELDS)
+        money = results_money(con)
         applied, already = apply_results(con, ctx.run_id)
         whole_file = failures.filter(failures["row_number"].is_null()).height > 0
         if whole_file:
@@ -73,7 +74,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> Returns
         else:
             entry = record(con, f, ctx, ACCEPTED, rows=rows)
         entry = ReturnsFileRead(**asdict(entry), payments_applied=applied, already_settled=already,
-                                rows_quarantined=failures.height)
+                                rows_quarantined=failures.height, **money)
         con.execute("DROP TABLE returns_staging")
         checkpoint("returns:before-commit", settings)
         con.execute("COMMIT")

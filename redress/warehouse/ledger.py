@@ -11,7 +11,8 @@ from datetime import datetime
 
 import duckdb
 
-from redress.vocabulary import CANCELLED, CLAIM, FINANCE_OUTCOMES, ISSUED, FINANCE_RAILS, sql_list, sql_literal
+from redress.vocabulary import (CANCELLED, CLAIM, FINANCE_OUTCOMES, FINANCE_RAILS, ISSUED, RETURNED, SETTLED, sql_list,
+                                sql_literal)
 
 
 def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: str, run_id: str,
@@ -82,6 +83,36 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
           AND s.status IN {sql_list(FINANCE_OUTCOMES)}
     """, [run_id]).fetchall()[0][0]
     return applied, already
+
+
+def results_money(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """What `returns_staging`'s rows do to the money, read before apply_results (the same
+    rows, `failures` registered as for it), in whole won: `returned_krw` and
+    `settled_krw`, the payments its accepted rows move; `not_applied_krw`, the payments
+    sent out (FINANCE_RAILS) and still `issued` that a quarantined row names (not a malformed
+    one, whose fields may be misplaced) (its result waits for finance to send
+    it again). Found by review: the summary gave row counts only, and a return held back
+    by a quarantined line was nowhere in money."""
+    (returned, settled, not_applied), = con.execute(f"""
+        WITH accepted AS (
+            SELECT s.* FROM returns_staging s
+            WHERE s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL)),
+        moving AS (
+            SELECT DISTINCT l.payment_id, l.amount, a.status FROM accepted a JOIN ledger l USING (payment_id)
+            WHERE l.status = {sql_literal(ISSUED)} AND l.rail IN {sql_list(FINANCE_RAILS)}
+              AND a.status IN {sql_list(FINANCE_OUTCOMES)}),
+        held_back AS (
+            -- a malformed row's fields may be misplaced: it names no payment here
+            SELECT DISTINCT l.payment_id, l.amount FROM returns_staging s JOIN ledger l USING (payment_id)
+            WHERE s.malformed IS NULL AND l.status = {sql_literal(ISSUED)} AND l.rail IN {sql_list(FINANCE_RAILS)}
+              AND l.payment_id NOT IN (SELECT payment_id FROM moving)
+              AND (s.row_number IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
+                   OR EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL)))
+        SELECT (SELECT coalesce(sum(amount), 0) FROM moving WHERE status = {sql_literal(RETURNED)}),
+               (SELECT coalesce(sum(amount), 0) FROM moving WHERE status = {sql_literal(SETTLED)}),
+               (SELECT coalesce(sum(amount), 0) FROM held_back)""").fetchall()
+    return {"returned_krw": int(returned), "settled_krw": int(settled), "not_applied_krw": int(not_applied)}
 
 
 def cancel_claimed(con: duckdb.DuckDBPyConnection, run_id: str) -> int:

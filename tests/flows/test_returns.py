@@ -190,8 +190,10 @@ def test_a_malformed_returns_row_is_quarantined_alone_and_the_file_applied(paid_
     assert summary["disburse"]["payments"] == 1  # B1's reissue; B2 stays issued, never touched
     # finance reconciles each file from the run's summary (found by review: only a run total was shown)
     page = (data / "reports" / summary["run_id"] / "summary.md").read_text(encoding="utf-8")
-    assert "| returns_2.csv | accepted | 2 | 1 | 0 | 1 |" in page
-    assert "| returns_2b.jsonl | accepted | 2 | 1 | 0 | 1 |" in page
+    (b1_krw, v1_krw), = q(data, "SELECT sum(amount) FILTER (payment_id = ?), sum(amount) FILTER (payment_id = ?) "
+                                "FROM ledger WHERE attempt = 1", [b1, v1])
+    assert f"| returns_2.csv | accepted | 2 | 1 | {b1_krw:,} | 0 | 0 | 1 | 0 |" in page
+    assert f"| returns_2b.jsonl | accepted | 2 | 1 | 0 | {v1_krw:,} | 0 | 1 | 0 |" in page
     # the row as written, and nothing named from it: its names may be misplaced
     assert [json.loads(r) for (r,) in q(data, "SELECT row_json FROM quarantine WHERE kind = 'returns' "
                                               "ORDER BY file_name")] == [
@@ -233,6 +235,13 @@ def test_a_returns_row_with_a_stray_quote_is_quarantined_alone_and_the_file_appl
     summary = run(data, 2)
     (f,) = summary["returns"]["files"]
     assert (f["status"], f["payments_applied"], f["rows_quarantined"]) == ("accepted", 1, 3)
+    # in money: the voucher settled; B1, still issued, waits on its quarantined rows (B2's
+    # malformed row is trusted for nothing, its payment id neither)
+    (b1_krw, b2_krw, v1_krw), = q(data, "SELECT sum(amount) FILTER (payment_id = ?), sum(amount) FILTER (payment_id = ?), "
+                                        "sum(amount) FILTER (payment_id = ?) FROM ledger", [b1, b2, v1])
+    assert (f["returned_krw"], f["settled_krw"], f["not_applied_krw"]) == (0, v1_krw, b1_krw) and b2_krw > 0
+    page = (data / "reports" / summary["run_id"] / "summary.md").read_text(encoding="utf-8")
+    assert (f"| returns_2.csv | accepted | 4 | 1 | 0 | {v1_krw:,} | 0 | 3 | {b1_krw:,} |") in page
     assert q(data, "SELECT row_number, reason, json_extract_string(row_json, '$.reason') FROM quarantine "
                    "WHERE kind = 'returns' ORDER BY row_number") == [
         (1, "repeated_payment_id", "account closed"), (2, "malformed_row", None),
