@@ -230,10 +230,10 @@ def _daily_at(text: str):
 
 def cmd_serve(args, settings) -> int:
     """Check everything a run will need before registering anything, then serve."""
-    from flows.service import serve, server_error
+    from flows.service import serve, served_elsewhere, server_error
     from redress.policy import DEFAULT_POLICY, load_policy
 
-    problem = server_error()
+    problem = server_error() or served_elsewhere()
     if problem:
         raise RedressError(problem)
     daily_at = _daily_at(args.daily_at)
@@ -247,6 +247,11 @@ def cmd_serve(args, settings) -> int:
     from redress.warehouse.runs import check_policy_id
 
     check_policy_id(data_dir, load_policy(policy_file))  # every run would be refused
+    if not (settings.debtor_name and settings.debtor_account and settings.debtor_bank_code):
+        # found by review: the approval of a plan with bank transfers runs in this process,
+        # and failed there, the form used up, the plan left waiting
+        _print("warning: REDRESS_DEBTOR_NAME, REDRESS_DEBTOR_ACCOUNT and REDRESS_DEBTOR_BANK_CODE are not all set: a "
+               "run or approval that pays by bank transfer will fail in this process until they are", file=sys.stderr)
     _print(f"serving {data_dir} with {policy_file.name}: inbox checked every minute, "
           f"daily run at {daily_at:%H:%M} {load_policy(policy_file).timezone}; Ctrl-C stops")
     serve(data_dir, policy_file, daily_at)

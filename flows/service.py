@@ -149,6 +149,40 @@ def server_error() -> str | None:
     return configured_server_refusal(url)
 
 
+# A deployment polled by its runner within this many seconds is being served now (a
+# runner polls every 10 s by default).
+LIVE_POLL_SECONDS = 60
+
+
+def served_elsewhere() -> str | None:
+    """Why this process may not serve now, as one line: another `redress serve` (any data
+    folder: the deployment names are fixed) polled one of DEPLOYMENTS, unpaused, within
+    LIVE_POLL_SECONDS. Found by review: a second serve started beside the first (a
+    restart that brings the new one up first) lost every schedule when the first
+    stopped, since a stopping serve pauses the schedules of its deployments, which are
+    the second's too; the second went on printing that it was polling, and nothing ran.
+    None when none is, or no deployment is registered yet."""
+    from datetime import datetime, timedelta, timezone
+
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    now = datetime.now(timezone.utc)
+    with get_client(sync_client=True) as client:
+        for flow_name, name in zip(("redress-run", "redress-inbox-watch", "redress-daily-disbursement"), DEPLOYMENTS):
+            try:
+                found = client.read_deployment_by_name(f"{flow_name}/{name}")
+            except ObjectNotFound:
+                continue
+            polled = found.last_polled
+            if not found.paused and polled is not None and now - polled < timedelta(seconds=LIVE_POLL_SECONDS):
+                return (f"another `redress serve` is serving the deployments on this Prefect server (it polled "
+                        f"{flow_name}/{name} {max(0, int((now - polled).total_seconds()))} s ago): stop it first "
+                        "(Ctrl-C), then start this one; a serve that stops pauses the schedules, so two at once "
+                        "end with none running")
+    return None
+
+
 def serve(data_dir: Path, policy_path: Path, daily_at: time) -> None:
     """Register the deployments and run their flow runs here until interrupted."""
     from prefect import serve as prefect_serve

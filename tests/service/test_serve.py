@@ -292,3 +292,20 @@ def test_ctrl_c_stops_serving_and_pauses_the_schedules(served):
         watch = client.read_deployment_by_name("redress-inbox-watch/inbox-watch")
         daily = client.read_deployment_by_name("redress-daily-disbursement/daily-disbursement")
     assert watch.paused and daily.paused
+
+
+def test_a_second_serve_is_refused_while_one_serves_and_the_schedules_stay_on(served, prefect_server, tmp_path):
+    """Found by review: a second `redress serve` (a restart bringing the new one up
+    first, or another folder) took the deployments over, and when the first stopped it
+    paused their schedules: nothing ran, while the second said it was polling."""
+    (tmp_path / "inbox").mkdir()
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "--data-dir", str(tmp_path), "serve"],
+                            env=prefect_server.env(PREFECT_HOME=str(tmp_path / "home")), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("redress: another `redress serve` is serving the deployments on this Prefect server")
+    with get_client(sync_client=True) as client:
+        for flow_name, name in zip(("redress-run", "redress-inbox-watch", "redress-daily-disbursement"), DEPLOYMENTS):
+            deployment = client.read_deployment_by_name(f"{flow_name}/{name}")
+            assert not deployment.paused and deployment.parameters["data_dir"] == str(served.data)
