@@ -69,7 +69,7 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
     from redress.policy import load_policy
     from redress.rules.plans import run_date_refusal
     from redress.runtime import progress
-    from redress.runtime.prefect_server import temporary_server
+    from redress.runtime.prefect_server import configured_server_refusal, temporary_server
     from redress.settings import demo_settings
     from redress.warehouse import connect, path
 
@@ -79,6 +79,12 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
     policy, day = checked_policy(args.policy), run_date(args.run_date, args.policy)
     rules = load_policy(policy)
     if (refused := run_date_refusal(day, None, rules.today(), rules.timezone)) is not None:
+        raise RedressError(refused)
+    # Found by the fix review: a configured server that was down was found only after the
+    # earlier demo had been replaced.
+    from prefect.settings import get_current_settings
+
+    if (url := get_current_settings().api.url) and (refused := configured_server_refusal(url)) is not None:
         raise RedressError(refused)
     prepare_folder(out, say)
     say(f"generating {args.customers:,} customers and their scope files in {out / 'inbox'}...")

@@ -154,23 +154,36 @@ def refuse_unwritable_home(home: Path) -> None:
                            "to a folder this account may write, or PREFECT_API_URL to a running server") from None
 
 
+# How long the check of a configured server waits for each answer.
+CHECK_SECONDS = 10
+
+
 def configured_server_refusal(url: str) -> str | None:
     """Why the Prefect server at `url` (PREFECT_API_URL) cannot be used by this process,
     as one line; None when it can. Found by review: a server that was down, or one
     asking for basic authentication (PREFECT_SERVER_API_AUTH_STRING) of a process
     without PREFECT_API_AUTH_STRING, stopped `redress run` with a traceback. Its health
     check needs no credentials; its version does."""
+    import httpx
     from prefect import get_client
     from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     shown = escape.terminal(url)
-    with get_client(sync_client=True) as client:
+    # Found by the fix review: a server that takes the connection and never answers (or
+    # a firewall that drops it) held the command silent for minutes: Prefect's client
+    # waits 60 s a request and retries five times. Asked once, within seconds.
+    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}), \
+            get_client(httpx_settings={"timeout": httpx.Timeout(CHECK_SECONDS)}, sync_client=True) as client:
         failure = client.api_healthcheck()
         if failure is not None:
-            return (f"cannot reach the Prefect server at {shown} ({type(failure).__name__}): is `prefect server start` "
-                    "running, and is PREFECT_API_URL its address?")
+            return (f"cannot reach the Prefect server at {shown} ({type(failure).__name__}, within "
+                    f"{CHECK_SECONDS} s): is `prefect server start` running, and is PREFECT_API_URL its address?")
         try:
             client.api_version()
+        except httpx.TimeoutException as exc:
+            return (f"the Prefect server at {shown} did not answer within {CHECK_SECONDS} s "
+                    f"({type(exc).__name__}): is it overloaded, or is PREFECT_API_URL another service?")
         except PrefectHTTPStatusError as exc:
             status = exc.response.status_code
             if status in (401, 403):

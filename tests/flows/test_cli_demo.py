@@ -96,6 +96,22 @@ def test_a_bad_policy_or_run_date_is_refused_before_the_folder_is_touched_or_a_s
     assert (out / "earlier.txt").read_text() == "kept"
 
 
+def test_a_configured_server_that_is_down_is_refused_before_an_earlier_demo_is_replaced(tmp_path, monkeypatch):
+    """Found by the fix review: with PREFECT_API_URL at a server that was down, the
+    earlier demo was replaced, and only then was the server found missing."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.setattr(prefect_server, "temporary_server", _no_server)
+    out = tmp_path / "demo"
+    cli_demo.prepare_folder(out, print)
+    (out / "earlier.txt").write_text("kept")
+    args = argparse.Namespace(out=str(out), customers=300, seed=7, policy=None, run_date=None)
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}), pytest.raises(RedressError) as refused:
+        cli.cmd_demo(args, load_settings({}, data_dir=None))
+    assert str(refused.value).startswith("cannot reach the Prefect server at http://127.0.0.1:9/api (ConnectError")
+    assert (out / "earlier.txt").read_text() == "kept"
+
+
 def test_settings_a_run_refuses_are_refused_before_the_demo_starts_its_server(tmp_path, monkeypatch):
     monkeypatch.setattr(prefect_server, "temporary_server", _no_server)
     monkeypatch.setattr(cli, "check_before_prefect", lambda *a: (_ for _ in ()).throw(RedressError("refused")))

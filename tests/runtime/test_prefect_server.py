@@ -348,6 +348,28 @@ class _AuthAsking(__import__("http.server").server.BaseHTTPRequestHandler):
         pass
 
 
+def test_a_configured_server_that_never_answers_is_one_line_within_seconds(monkeypatch):
+    """Found by the fix review: a server that took the connection and never answered
+    held `redress run` silent for minutes (60 s a request, five retries)."""
+    import socket
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from redress.runtime import prefect_server as module
+
+    monkeypatch.setattr(module, "CHECK_SECONDS", 1)
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)  # takes connections, never answers
+        url = f"http://127.0.0.1:{mute.getsockname()[1]}/api"
+        started = time.monotonic()
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            refused = module.configured_server_refusal(url)
+        assert time.monotonic() - started < 10
+    assert refused == (f"cannot reach the Prefect server at {url} (ReadTimeout, within 1 s): is `prefect server "
+                       "start` running, and is PREFECT_API_URL its address?")
+
+
 def test_a_configured_server_that_is_down_or_asks_for_credentials_is_one_line():
     """Found by review: with PREFECT_API_URL at a server that was down, or one set up
     with PREFECT_SERVER_API_AUTH_STRING while this process has no
@@ -367,8 +389,8 @@ def test_a_configured_server_that_is_down_or_asks_for_credentials_is_one_line():
     with temporary_settings(updates={PREFECT_API_URL: down}):
         refused = configured_server_refusal(down)
     assert refused == (
-        f"cannot reach the Prefect server at {down} (ConnectError): is `prefect server start` running, and is "
-        "PREFECT_API_URL its address?")
+        f"cannot reach the Prefect server at {down} (ConnectError, within 10 s): is `prefect server start` running, "
+        "and is PREFECT_API_URL its address?")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _AuthAsking)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
