@@ -123,9 +123,9 @@ def debtor(settings: Settings) -> Debtor:
     # categories as the engines read them (redress/characters.py).
     if len(settings.debtor_name) > 140:
         raise RedressError("REDRESS_DEBTOR_NAME is longer than 140 characters, the bank file's limit")
-    from redress.characters import first_in  # Polars: not for every command's start
-
-    if first_in(settings.debtor_name, r"\p{Cc}\p{Cf}\p{Zl}\p{Zp}", surrogates=True) is not None:
+    # The one definition of unprintable (found by the fix review: this check had an older,
+    # narrower class, and a Hangul filler went into every bank file).
+    if first_unprintable(settings.debtor_name) is not None:
         raise RedressError("REDRESS_DEBTOR_NAME holds a control or invisible character: set it as plain text")
     if not re.fullmatch(r"[0-9]{10,16}", account):
         raise RedressError("REDRESS_DEBTOR_ACCOUNT must be 10 to 16 digits (hyphens and spaces allowed)")
@@ -149,6 +149,13 @@ def check_fail_at(settings: Settings) -> None:
 
     if settings.fail_at is not None and settings.fail_at not in CHECKPOINTS:
         raise RedressError(f"REDRESS_FAIL_AT={settings.fail_at[:60]!r} names no step: use one of {', '.join(CHECKPOINTS)}")
+
+
+def _repeats(key: str) -> bool:
+    """True when `key` is a shorter part written again and again (whole or cut short at
+    the end): `abcdefgh` four times, which holds 8 different characters and no secret.
+    Found by the fix review."""
+    return any(key == (key[:n] * (len(key) // n + 1))[:len(key)] for n in range(1, len(key) // 2 + 1))
 
 
 def check_settings(settings: Settings) -> None:
@@ -177,9 +184,10 @@ def check_settings(settings: Settings) -> None:
     if hidden is not None:
         raise RedressError(f"REDRESS_HMAC_KEY holds a control or invisible character (U+{ord(hidden):04X}): set it "
                            "exactly as meant (e.g. `openssl rand -hex 32`)")
-    if len(set(key)) < HMAC_KEY_MIN_DISTINCT:
-        raise RedressError(f"REDRESS_HMAC_KEY has fewer than {HMAC_KEY_MIN_DISTINCT} different characters, which no "
-                           "secret that guards every reference code has: use a random one (e.g. `openssl rand -hex 32`)")
+    if len(set(key)) < HMAC_KEY_MIN_DISTINCT or _repeats(key):
+        raise RedressError(f"REDRESS_HMAC_KEY has fewer than {HMAC_KEY_MIN_DISTINCT} different characters or repeats "
+                           "a shorter part (`abcdefgh` four times), which no secret that guards every reference code "
+                           "does: use a random one (e.g. `openssl rand -hex 32`)")
     if any((settings.debtor_name, settings.debtor_account, settings.debtor_bank_code)):
         debtor(settings)
 

@@ -25,7 +25,9 @@ category
   `ㅤ` or an id `C1ㅤ` beside `C1`; found by review), the combining grapheme joiner
   U+034F, the Khmer inherent vowels U+17B4-U+17B5, the Mongolian and other variation
   selectors U+180B-U+180F, U+FE00-U+FE0F and U+E0100-U+E01EF, and the unassigned ones
-  U+2065, U+FFF0-U+FFF8 and U+E0000-U+E0FFF.
+  U+2065, U+FFF0-U+FFF8 and U+E0000-U+E0FFF;
+- the braille blank U+2800, a symbol that shows nothing (found by review: it took the
+  Hangul filler's place once that was refused).
 Surrogates (Cs) cannot occur in a file: one holding one is not UTF-8 and is refused by
 the reader as unreadable_file. Spaces inside a value (U+0020, U+3000) and private-use
 characters are printable and allowed; leading and trailing ones are trimmed at ingest.
@@ -50,7 +52,9 @@ _NONCHARACTERS = r"\x{FDD0}-\x{FDEF}" + "".join(
 # Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties.txt) less what Cc and Cf
 # hold already.
 _INVISIBLE = (r"\x{034F}\x{115F}\x{1160}\x{17B4}\x{17B5}\x{180B}-\x{180F}\x{2065}\x{3164}\x{FE00}-\x{FE0F}"
-              r"\x{FFA0}\x{FFF0}-\x{FFF8}\x{E0000}-\x{E0FFF}")
+              r"\x{FFA0}\x{FFF0}-\x{FFF8}\x{E0000}-\x{E0FFF}"
+              # and the braille blank, a symbol (So) that shows nothing (found by the fix review)
+              r"\x{2800}")
 
 # The unprintable characters, as the inside of a character class that RE2 (DuckDB's
 # regexp_matches) and Rust's regex (Polars) read alike.

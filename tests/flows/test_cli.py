@@ -134,7 +134,7 @@ def test_a_run_date_that_goes_back_or_lies_past_tomorrow_is_refused_before_prefe
     for kind in ("customers", "scope"):
         (tmp_path / "inbox" / kind).mkdir(parents=True)
     env = {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "REDRESS_HMAC_KEY": "0123456789abcdef" * 2}
+           "REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210"}
     too_late = load_policy().today() + timedelta(days=2)
     line = one_line_error(result := redress("--data-dir", str(tmp_path), "run", "--run-date", str(too_late), env=env))
     assert line.startswith(f"redress: run date {too_late} is after tomorrow (")
@@ -181,7 +181,7 @@ def test_serve_refuses_a_changed_policy_under_a_used_id_before_registering_anyth
                     "'other', 'succeeded')", [date(2025, 12, 5)])
         con.execute("INSERT INTO batches VALUES ('b', 'voucher', 'KRW', ?, 1, 1, 'coupang-2025-v1', 'R20251205-001', "
                     "now(), 'outbox/batches/b')", [date(2025, 12, 5)])
-    monkeypatch.setenv("REDRESS_HMAC_KEY", "0123456789abcdef" * 2)
+    monkeypatch.setenv("REDRESS_HMAC_KEY", "0123456789abcdeffedcba9876543210")
     monkeypatch.setattr(flows.service, "server_error", lambda: None)
     monkeypatch.setattr(flows.service, "serve", lambda *a: pytest.fail("served, registering its schedules"))
     assert main(["--data-dir", str(tmp_path), "serve"]) != 0
@@ -201,7 +201,7 @@ def test_a_command_on_a_locked_folder_is_refused_before_prefect_starts(tmp_path,
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         env = {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-               "REDRESS_HMAC_KEY": "0123456789abcdef" * 2, "REDRESS_DEBTOR_NAME": "Test Payer Corp.",
+               "REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210", "REDRESS_DEBTOR_NAME": "Test Payer Corp.",
                "REDRESS_DEBTOR_ACCOUNT": "1002003004005", "REDRESS_DEBTOR_BANK_CODE": "020"}
         args = ["run"] if command == "run" else ["approve", "R20251201-001", "--by", "Kim"]
         result = redress("--data-dir", str(tmp_path), *args, env=env)
@@ -223,7 +223,7 @@ def test_a_data_folder_named_with_a_leading_tilde_is_used_where_it_is(tmp_path, 
 
     env = {"HOME": str(tmp_path / "home"), "PREFECT_HOME": str(prefect_home),
            "PREFECT_API_URL": get_current_settings().api.url,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "0123456789abcdef" * 2,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210",
            "REDRESS_INBOX_QUIET_SECONDS": "0", "REDRESS_INBOX_WAIT_SECONDS": "0"}
     (tmp_path / "home").mkdir()
     assert redress("generate", "--out", "~d", "--customers", "300", env=env, cwd=tmp_path).returncode == 0
@@ -246,7 +246,7 @@ def test_a_run_plans_bank_transfers_without_the_paying_account_and_only_their_ap
     from prefect.settings import get_current_settings
 
     env = {"PREFECT_HOME": str(prefect_home), "PREFECT_API_URL": get_current_settings().api.url,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "0123456789abcdef" * 2,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210",
            "REDRESS_INBOX_QUIET_SECONDS": "0", "REDRESS_INBOX_WAIT_SECONDS": "0"}
     data = tmp_path / "data"
     assert redress("generate", "--out", str(data), "--customers", "300", "--seed", "3", env=env).returncode == 0
@@ -271,7 +271,7 @@ def test_a_prefect_home_that_cannot_be_written_is_one_line_before_the_server_sta
     status 3 while starting". One line now says which folder and what to set."""
     (tmp_path / "home").write_text("a file where Prefect's home folder would be")
     data = tmp_path / "data"
-    env = {"PREFECT_HOME": str(tmp_path / "home" / ".prefect"), "REDRESS_HMAC_KEY": "0123456789abcdef" * 2,
+    env = {"PREFECT_HOME": str(tmp_path / "home" / ".prefect"), "REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210",
            "REDRESS_INBOX_QUIET_SECONDS": "0"}
     assert redress("generate", "--out", str(data), "--customers", "100", "--seed", "3", env=env).returncode == 0
     full = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_API_URL"))} | env
@@ -291,7 +291,7 @@ def test_a_reader_that_leaves_early_ends_the_printing_not_the_run_nor_the_approv
     from prefect.settings import get_current_settings
 
     env = {"PREFECT_HOME": str(prefect_home), "PREFECT_API_URL": get_current_settings().api.url,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "0123456789abcdef" * 2,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210",
            "REDRESS_INBOX_QUIET_SECONDS": "0", "REDRESS_INBOX_WAIT_SECONDS": "0",
            "REDRESS_DEBTOR_NAME": "Test Payer Corp.", "REDRESS_DEBTOR_ACCOUNT": "1002003004005",
            "REDRESS_DEBTOR_BANK_CODE": "020"}

@@ -42,7 +42,7 @@ def run(folder, **options):
 
 
 def test_a_setting_typed_wrong_in_the_environment_stops_the_run_at_its_start(data, monkeypatch):
-    monkeypatch.setenv("REDRESS_HMAC_KY", "0123456789abcdef" * 4)
+    monkeypatch.setenv("REDRESS_HMAC_KY", "0123456789abcdeffedcba98765432100f1e2d3c4b5a6978")
     with pytest.raises(RedressError) as refused:
         run(data)
     line = str(refused.value)

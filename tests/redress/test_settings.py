@@ -11,7 +11,7 @@ from redress.errors import RedressError
 from redress.rules.printable import first_unprintable
 from redress.settings import HMAC_KEY_MIN_CHARS, HMAC_KEY_MIN_DISTINCT, check_settings, load_settings
 
-GOOD_KEY = "0123456789abcdef" * 4
+GOOD_KEY = "0123456789abcdeffedcba98765432100f1e2d3c4b5a6978"
 DEBTOR = {"REDRESS_DEBTOR_NAME": "Payer Corp.", "REDRESS_DEBTOR_ACCOUNT": "100-200-3004005",
           "REDRESS_DEBTOR_BANK_CODE": "020"}
 
@@ -34,6 +34,8 @@ def test_a_good_key_and_debtor_pass():
     # found by review: a made-up key, and one holding an escape sequence
     ({"REDRESS_HMAC_KEY": "a" * 32}, "fewer than 8 different characters"),
     ({"REDRESS_HMAC_KEY": "abcabcab" * 8}, "fewer than 8 different characters"),
+    ({"REDRESS_HMAC_KEY": "abcdefgh" * 4}, "repeats a shorter part"),  # found by the fix review
+    ({"REDRESS_HMAC_KEY": "0123456789abcdef0123456789abcdef01"}, "repeats a shorter part"),
     ({"REDRESS_HMAC_KEY": "abcd\x1b[2Jefgh" * 4}, "control or invisible character (U+001B)"),
     ({"REDRESS_HMAC_KEY": GOOD_KEY + "\u200b" + GOOD_KEY}, "control or invisible character (U+200B)"),
 ])
@@ -47,8 +49,9 @@ def test_a_bad_key_is_refused_by_name(env, words):
 @given(st.text(min_size=1, max_size=80))
 def test_any_key_is_accepted_only_if_long_enough_and_exactly_as_meant(key):
     env = {"REDRESS_HMAC_KEY": key}
+    repeats = any(key == (key[:n] * len(key))[:len(key)] for n in range(1, len(key) // 2 + 1))
     if (len(key) >= HMAC_KEY_MIN_CHARS and key == key.strip() and len(set(key)) >= HMAC_KEY_MIN_DISTINCT
-            and first_unprintable(key) is None):
+            and first_unprintable(key) is None and not repeats):
         check(env)
     else:
         with pytest.raises(RedressError, match="REDRESS_HMAC_KEY"):
@@ -74,11 +77,14 @@ def test_debtor_settings_when_set_are_well_formed(change, name):
     ("Payer\u200bCorp", "control or invisible"),
     ("Payer\u2028Corp", "control or invisible"),
     ("Payer\U00013439Corp", "control or invisible"),  # a format character since Unicode 15
+    # found by the fix review: the debtor name had an older, narrower rule than printable.py's
+    ("Payer Corp\u3164", "control or invisible"), ("Payer\u2800Corp", "control or invisible"),
+    ("Payer\ufdd0Corp", "control or invisible"),
 ])
 def test_a_debtor_name_no_bank_file_can_carry_is_refused_at_start(name, problem):
     from redress.settings import check_settings, load_settings
 
-    env = {"REDRESS_HMAC_KEY": "0123456789abcdef" * 2, "REDRESS_DEBTOR_NAME": name,
+    env = {"REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210", "REDRESS_DEBTOR_NAME": name,
            "REDRESS_DEBTOR_ACCOUNT": "1002003004005", "REDRESS_DEBTOR_BANK_CODE": "020"}
     with pytest.raises(RedressError, match=problem):
         check_settings(load_settings(env))
@@ -87,7 +93,7 @@ def test_a_debtor_name_no_bank_file_can_carry_is_refused_at_start(name, problem)
 def test_a_140_character_debtor_name_is_accepted():
     from redress.settings import check_settings, load_settings
 
-    check_settings(load_settings({"REDRESS_HMAC_KEY": "0123456789abcdef" * 2, "REDRESS_DEBTOR_NAME": "주" * 140,
+    check_settings(load_settings({"REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210", "REDRESS_DEBTOR_NAME": "주" * 140,
                                   "REDRESS_DEBTOR_ACCOUNT": "1002003004005", "REDRESS_DEBTOR_BANK_CODE": "020"}))
 
 
@@ -137,7 +143,7 @@ def test_a_fail_at_naming_no_step_is_refused_in_one_line():
     """A typo in a crash test's step would let the run pass untouched and the test prove
     nothing: the settings refuse it, naming the value and the steps there are."""
     with pytest.raises(RedressError, match=r"REDRESS_FAIL_AT='disburse:comitted' names no step: use one of run:started, ingest:") as err:
-        check_settings(load_settings({"REDRESS_HMAC_KEY": "0123456789abcdef" * 2, "REDRESS_FAIL_AT": "disburse:comitted"}))
+        check_settings(load_settings({"REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210", "REDRESS_FAIL_AT": "disburse:comitted"}))
     assert "\n" not in str(err.value)
 
 
@@ -154,7 +160,7 @@ def test_every_checkpoint_in_the_code_is_a_step_the_settings_accept():
               for m in re.findall(r"checkpoint\(\"([^\"]+)\"", p.read_text())}
     assert called == set(CHECKPOINTS)
     for step in CHECKPOINTS:
-        check_settings(load_settings({"REDRESS_HMAC_KEY": "0123456789abcdef" * 2, "REDRESS_FAIL_AT": step}))
+        check_settings(load_settings({"REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210", "REDRESS_FAIL_AT": step}))
     with pytest.raises(ValueError, match="unknown checkpoint"):
         checkpoint("nowhere", load_settings({}))
 

@@ -44,6 +44,7 @@ def staging_flags(tmp_path: Path, ids: list[str], emails: list[str | None] | Non
     ("c\u3164", "Hangul filler, a letter that shows blank"), ("\uffa0c", "halfwidth Hangul filler"),
     ("c\u115fd", "Hangul choseong filler"), ("c\u034fd", "combining grapheme joiner"),
     ("c\ufe0fd", "variation selector"), ("c\U000e0100d", "variation selector supplement"),
+    ("c\u2800", "braille blank, a symbol that shows nothing"),
 ])
 def test_an_unprintable_customer_id_or_email_is_flagged(tmp_path, value, why):
     [row] = staging_flags(tmp_path, [value], [value + "@example.com"])

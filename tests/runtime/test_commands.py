@@ -68,7 +68,7 @@ def test_plan_md_and_the_console_print_the_full_path_of_a_script_typed_relative(
     generate(data, 300, 3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")}
     env.update(PATH="/usr/bin:/bin", PREFECT_API_URL=str(get_current_settings().api.url),
-               REDRESS_INBOX_QUIET_SECONDS="0", REDRESS_HMAC_KEY="0123456789abcdef" * 2, REDRESS_DEBTOR_NAME="Test Payer Corp.",
+               REDRESS_INBOX_QUIET_SECONDS="0", REDRESS_HMAC_KEY="0123456789abcdeffedcba9876543210", REDRESS_DEBTOR_NAME="Test Payer Corp.",
                REDRESS_DEBTOR_ACCOUNT="1002003004005", REDRESS_DEBTOR_BANK_CODE="020")
     done = subprocess.run([str(script.relative_to(root)), "--data-dir", str(data), "run", "--run-date", "2025-12-01"],
                           cwd=root, env=env, capture_output=True, text=True, timeout=300)

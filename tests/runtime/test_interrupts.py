@@ -60,7 +60,7 @@ def interrupt_while_querying(tmp_path: Path, how: str) -> tuple[int, list[str], 
     exit code, stdout lines and stderr."""
     script = tmp_path / "command.py"
     script.write_text(COMMAND.format(root=str(ROOT), query=LONG_QUERY))
-    env = {**os.environ, "REDRESS_HMAC_KEY": "0123456789abcdef" * 3}
+    env = {**os.environ, "REDRESS_HMAC_KEY": "0123456789abcdeffedcba98765432100f1e2d3c"}
     with subprocess.Popen([sys.executable, str(script), how], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, cwd=tmp_path, env=env) as command:
         assert command.stdout.readline() == "querying\n"

@@ -78,7 +78,7 @@ def a_run(data: Path, prefect_home: Path, **output) -> Iterator[tuple[subprocess
     is killed. `output`: Popen's stdout, stderr, text."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRESS_", "PREFECT_"))}
     env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               REDRESS_HMAC_KEY="0123456789abcdef" * 4)
+               REDRESS_HMAC_KEY="0123456789abcdeffedcba98765432100f1e2d3c4b5a6978")
     run = subprocess.Popen([sys.executable, "-m", "flows.cli", "--data-dir", str(data), "run"],
                            env=env, cwd=ROOT, start_new_session=True, **output)
     server: list[int] = []
@@ -321,7 +321,7 @@ def test_a_ctrl_c_after_the_interrupted_line_ends_the_command_by_the_signal_at_o
     press now ends the command by the signal: nothing more is printed."""
     script = tmp_path / "shutdown.py"
     script.write_text(CTRL_C_IN_SHUTDOWN.format(root=str(ROOT)))
-    env = {**os.environ, "REDRESS_HMAC_KEY": "0123456789abcdef" * 3}
+    env = {**os.environ, "REDRESS_HMAC_KEY": "0123456789abcdeffedcba98765432100f1e2d3c"}
     with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           cwd=tmp_path, env=env) as command:
         assert command.stdout.readline() == "shutting down\n"
