@@ -24,6 +24,7 @@ rejection is finished the same way by rejecting again (its report page).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import shutil
 from functools import partial
 from datetime import datetime, timezone
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from prefect import flow, get_run_logger
 from prefect.input import RunInput
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from redress.checks.emission_checks import (check_plan, gate_fingerprint, stage_batches, stage_checked,
                                              stage_payments)
@@ -46,7 +47,7 @@ from redress.rules.notifications import refuse_unsafe_policy
 from redress.rules.plans import dated_in_the_past, refusal
 from redress.results import ReleaseResult
 from redress.rules.vouchers import with_voucher_parts
-from redress.runtime.commands import MAX_DECIDER_CHARS, decider_name, os_user, redress_line
+from redress.runtime.commands import MAX_DECIDER_CHARS, MAX_NOTE_CHARS, decider_name, decision_note, os_user, redress_line
 from redress.runtime.machine_errors import drop_expected_tracebacks
 from redress.runtime import progress
 from redress.runtime.faults import checkpoint
@@ -69,10 +70,30 @@ drop_expected_tracebacks()  # in Prefect's logs too, an expected failure is its 
 
 
 class ApprovalForm(RunInput):
-    """The form a paused served run shows in the Prefect UI."""
+    """The form a paused served run shows in the Prefect UI. The name and note are
+    checked as the command line checks --by and --note (redress/runtime/commands.py), so
+    the UI refuses a blank, placeholder or unprintable name there and the run stays
+    paused (found by review: such a name failed the flow run after the pause was used
+    up, in words about --by)."""
     decision: Literal["approve", "reject"] = Field(description="approve: release the plan; reject: discard it")
     name: str = Field(min_length=1, max_length=MAX_DECIDER_CHARS, description="who decides (recorded in runs and manifests)")
-    note: str = Field(default="", max_length=2000, description="why, for the record")
+    note: str = Field(default="", max_length=MAX_NOTE_CHARS, description="why, for the record")
+
+    @field_validator("name")
+    @classmethod
+    def _a_decider(cls, name: str) -> str:
+        try:
+            return decider_name(name)
+        except RedressError as exc:
+            raise ValueError(str(exc).replace("--by", "the name")) from None
+
+    @field_validator("note")
+    @classmethod
+    def _a_note(cls, note: str) -> str:
+        try:
+            return decision_note(note) or ""
+        except RedressError as exc:
+            raise ValueError(str(exc).replace("--note", "the note")) from None
 
 
 def _now() -> datetime:
@@ -139,7 +160,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
         raise RedressError(f"policy {ctx.policy_path.name} changed since run {run_id} planned: run again to plan "
                            "afresh (the new run supersedes this plan)")
     refuse_unsafe_policy(policy)  # notify would refuse its messages after the release: refused before it
-    approval = Approval(by=by, at=now, note=note or None, os_user=os_user())
+    approval = Approval(by=by, at=now, note=decision_note(note), os_user=os_user())
     released = progress.timed("release", _release, ctx, settings, policy, plan, approval)
     told = progress.timed("notify", _notify, ctx, settings)
     unwritten = progress.timed("report", partial(_complete, released=True), ctx, settings, by)
@@ -294,7 +315,7 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
         if not finished:
             plan = _waiting(ctx, REJECTED, now)
             with connect(ctx.warehouse) as con:
-                plans_table.decide(con, run_id, REJECTED, by=by, note=note or None, at=now, os_user=os_user())
+                plans_table.decide(con, run_id, REJECTED, by=by, note=decision_note(note), at=now, os_user=os_user())
             checkpoint("reject:decided", settings)
         _discard_scratch(ctx)
         unwritten = _complete(ctx, settings, by, released=False)  # report.html shows the plan was rejected
@@ -317,13 +338,36 @@ def approve_plan(data_dir: Path, run_id: str, by: str, note: str | None = None) 
             return release_plan(data_dir, run_id, by, note, settings)  # exports too: the analysts' copy
 
 
+def _ask(run_id: str, expires_at: datetime, logger) -> ApprovalForm:
+    """The form's answer, asked until the plan's expiry (FlowPauseTimeout then). An
+    answer the form's own checks refuse (a placeholder or unprintable name or note:
+    ApprovalForm's validators, which the Prefect UI does not run) is said in the log and
+    the form offered again, under a new pause key (found by review: it failed the run
+    after the pause was used up)."""
+    from prefect.flow_runs import pause_flow_run
+    from prefect.exceptions import FlowPauseTimeout
+    from pydantic import ValidationError
+
+    for attempt in itertools.count():
+        timeout = int((expires_at - _now()).total_seconds())
+        if timeout < 1:
+            raise FlowPauseTimeout(f"plan {run_id} expired")
+        key = f"approval-{run_id.lower()}" + (f"-{attempt}" if attempt else "")  # Prefect: lowercase, digits, dashes
+        try:
+            return pause_flow_run(wait_for_input=ApprovalForm, timeout=timeout,
+                                  poll_interval=min(POLL_SECONDS, timeout), key=key)
+        except ValidationError as exc:
+            why = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            logger.warning("the form's answer was refused (%s): it is offered again", why)
+    raise AssertionError("unreachable")
+
+
 def await_approval(data_dir: Path, summary: dict) -> dict:
     """In a served flow run, after the run whose `summary` (remediation's) saved a plan:
     pause with ApprovalForm until the plan's expiry, then release or reject it; a pause
     that times out expires the plan. Returns the summary with `approval`: the decision's
     outcome. Called outside the folder slot and lock, so that other runs go on (a later
     run supersedes the plan, and approving it is then refused)."""
-    from prefect.flow_runs import pause_flow_run
     from prefect.exceptions import FlowPauseTimeout
 
     if not (summary.get("disburse") or {}).get("awaiting_approval"):
@@ -331,12 +375,10 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
     run_id, logger = summary["run_id"], get_run_logger()
     with connect(warehouse_path(data_dir)) as con:
         plan = plans_table.read(con, run_id)
-    timeout = max(1, int((plan["expires_at"] - _now()).total_seconds()))
     logger.info("plan %s waits for approval: approve or reject it in this form, or with `%s`", run_id,
                 redress_line(data_dir, "approve", run_id, "--by", "NAME"))
     try:
-        form = pause_flow_run(wait_for_input=ApprovalForm, timeout=timeout, poll_interval=min(POLL_SECONDS, timeout),
-                              key=f"approval-{run_id.lower()}")  # Prefect: lowercase, digits, dashes
+        form = _ask(run_id, plan["expires_at"], logger)
     except FlowPauseTimeout:
         with data_dir_lock(data_dir):
             with connect(warehouse_path(data_dir)) as con:
@@ -347,6 +389,11 @@ def await_approval(data_dir: Path, summary: dict) -> dict:
                 close_page(ctx)  # report.html shows the plan expired (else the next run's start writes it)
         logger.warning("plan %s %s", run_id, "expired: nobody decided in time" if expired else "was decided elsewhere")
         return dict(summary, approval={"decision": EXPIRED if expired else None})
+    with connect(warehouse_path(data_dir)) as con:
+        state = plans_table.read(con, run_id)["state"]
+    if state != WAITING:  # found by review: decided elsewhere meanwhile, the run failed and the alert rang
+        logger.warning("plan %s is %s already: the form's answer changes nothing", run_id, state)
+        return dict(summary, approval={"decision": None})
     if form.decision == "reject":
         outcome = reject(data_dir, run_id, form.name, form.note)
         if outcome["unwritten"]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redress.errors import RedressError
 from redress.runtime.arguments import Once
-from redress.runtime.commands import NAME_PLACEHOLDER, decider_name, redress_line
+from redress.runtime.commands import NAME_PLACEHOLDER, decider_name, decision_note, redress_line
 from redress.vocabulary import APPROVED
 from redress.runtime.stage_counts import counted
 
@@ -79,6 +79,7 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
 
     check_settings(settings)  # the bank files need the payer, the notifications the key
     decider_name(by)  # a placeholder pasted from plan.md, refused at once
+    decision_note(note)
     refuse_if_busy(data_dir)  # before the server starts; the flow then takes the lock
     check_decidable(data_dir, run_id, APPROVED)
     from redress.runtime import progress

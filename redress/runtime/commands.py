@@ -100,6 +100,30 @@ def decider_name(by: str | None) -> str:
     return name
 
 
+# The longest note recorded with a decision (the served form's field allows the same).
+MAX_NOTE_CHARS = 2000
+
+
+def decision_note(note: str | None) -> str | None:
+    """Why a plan was decided, as recorded in `runs`, `plans` and every manifest; None
+    when blank. RedressError (one line) when longer than MAX_NOTE_CHARS or holding an
+    unprintable character other than a line break (found by the fix review: an escape
+    sequence and a right-to-left override were recorded, and a 100,000-character note
+    went into every manifest)."""
+    from redress.errors import RedressError
+    from redress.rules.printable import first_unprintable
+
+    if note is None or not note.strip():
+        return None
+    hidden = first_unprintable(note.replace("\r\n", "\n").replace("\n", " "))
+    if hidden is not None:
+        raise RedressError(f"--note holds an unprintable character U+{ord(hidden):04X}: write the note as it should "
+                           "be read in every manifest")
+    if len(note) > MAX_NOTE_CHARS:
+        raise RedressError(f"--note is {len(note):,} characters: a decision's note is at most {MAX_NOTE_CHARS:,}")
+    return note
+
+
 def is_placeholder_name(name: str) -> bool:
     """True for a decider's name that is a placeholder, not a person: NAME_PLACEHOLDER,
     `name`, `your name`, `<Your Name>`, `your full name`, `$YOUR_NAME`: its words, in

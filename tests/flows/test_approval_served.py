@@ -99,6 +99,13 @@ def test_a_served_run_pauses_is_approved_through_the_api_and_pays(tmp_path):
     assert q(data, "SELECT state FROM plans") == [("waiting",)]
     assert q(data, "SELECT count(*) FROM ledger") == [(0,)]
     assert not (data / "outbox" / "batches").exists() or not any((data / "outbox" / "batches").iterdir())
+    # found by review: a placeholder name the UI let through failed the run, the pause used
+    # up; the form is offered again, under a new pause key, and nothing is decided
+    resume_flow_run(flow_run.id, run_input={"decision": "approve", "name": "YOUR_NAME", "note": ""})
+    again = wait_until(lambda: (r := paused_run(data)) is not None
+                       and r.state.state_details.pause_key.endswith("-1") and r, thread)
+    assert again and again.id == flow_run.id, (out.get("error"), recent_runs())
+    assert q(data, "SELECT state FROM plans") == [("waiting",)]
     resume_flow_run(flow_run.id, run_input={"decision": "approve", "name": "Kim Treasury", "note": "from the UI"})
     thread.join(WAIT_SECONDS)
     assert not thread.is_alive() and "error" not in out, out.get("error")
@@ -166,3 +173,20 @@ def test_finance_is_told_when_a_served_run_pauses():
     assert automation.trigger.expect == {"prefect.flow-run.Paused"}
     assert automation.trigger.match_related["prefect.resource.name"] == [
         "redress-run", "redress-inbox-watch", "redress-daily-disbursement"]
+
+
+def test_an_answer_to_a_plan_decided_elsewhere_meanwhile_ends_the_run_quietly(tmp_path):
+    """Found by review: the form stayed offered for a plan rejected (or superseded,
+    approved) from the command line; answering it failed the flow run and rang the
+    failure alert. It now changes nothing and says so."""
+    from flows.cli import main
+
+    data, thread, out, flow_run = paused(tmp_path / "data", 100, seed=34)
+    (run_id,), = q(data, "SELECT run_id FROM plans")
+    assert main(["--data-dir", str(data), "reject", run_id, "--by", "Lee"]) == 0
+    resume_flow_run(flow_run.id, run_input={"decision": "approve", "name": "Kim Treasury", "note": ""})
+    thread.join(WAIT_SECONDS)
+    assert not thread.is_alive() and "error" not in out, out.get("error")
+    assert out["result"]["approval"] == {"decision": None}
+    assert q(data, "SELECT state, decided_by FROM plans") == [("rejected", "Lee")]
+    assert q(data, "SELECT count(*) FROM ledger") == [(0,)]

@@ -126,3 +126,17 @@ def test_the_demos_staff_placeholder_is_no_staff_id(given):
     with pytest.raises(RedressError, match="placeholder"):
         staff_id(given)
     assert staff_id(" CS0042 ") == "CS0042"
+
+
+def test_a_note_holding_a_hidden_character_or_over_2000_characters_is_refused_and_line_breaks_are_kept():
+    """Found by the fix review: `--note` took an escape sequence and a right-to-left
+    override, and 100,000 characters, into every manifest."""
+    from redress.runtime.commands import decision_note
+    assert decision_note(None) is None and decision_note("  ") is None
+    assert decision_note("totals checked\nagainst the bank") == "totals checked\nagainst the bank"
+    assert decision_note("가" * 2000) == "가" * 2000
+    for note, char in (("ok\x1b[2J", "001B"), ("ok\u202eko", "202E"), ("ok\u3164", "3164")):
+        with pytest.raises(RedressError, match=f"^--note holds an unprintable character U\\+{char}: "):
+            decision_note(note)
+    with pytest.raises(RedressError, match="^--note is 2,001 characters: a decision's note is at most 2,000$"):
+        decision_note("가" * 2001)
