@@ -22,9 +22,10 @@ reader's phone shows as `A`-`Z` and `0`-`9`):
   the next, an optional `+` first: the fewest digits a Korean number
   has (a local 123-4567); a year (`2025`) or an amount with commas (`50,000`) is not
   one. The official phone, and the same digits spelt otherwise, are allowed;
-- a phone number spelt in words: 7 or more Sino-Korean digit syllables (`공일공 구구구구
-  구구구구`) or CJK numerals, with the same separators; the official phone so spelt is
-  allowed;
+- a phone number spelt in words: the same, once the Sino-Korean digit syllables
+  (`공일공 구구구구 구구구구`) and the CJK numerals (everyday and formal) are read as digits,
+  and the letter O touching a digit as a zero, mixed with digits or not (`공1공-9999-구구구구`,
+  `O1O-9O99-99O9`); the official phone so spelt is allowed;
 - an unprintable character (redress/rules/printable.py): a zero-width space or a
   bidirectional override can hide any of the above from this check (`evil<ZWSP>.com`
   shows as evil.com) while the reader sees it.
@@ -54,12 +55,25 @@ _LINK = re.compile(
 _EMAIL = re.compile(r"[\w.+-]@[\w-]")
 _PHONE = re.compile(rf"\+?\(?\d(?:{_SEPARATOR}{{0,5}}\d){{6,}}")
 # Digits spelt as words: the Sino-Korean syllables a number is read out in (`공일공`:
-# 010) and the CJK numerals. Found by review: `Coupang 공일공 구구구구 구구구구` passed.
-_WORD_DIGITS = {**dict.fromkeys("공영빵〇零", "0"), "일": "1", "一": "1", "이": "2", "二": "2", "삼": "3", "三": "3",
-                "사": "4", "四": "4", "오": "5", "五": "5", **dict.fromkeys("육륙六", "6"), "칠": "7", "七": "7",
-                "팔": "8", "八": "8", "구": "9", "九": "9"}
-_WORDS = "".join(_WORD_DIGITS)
-_SPELT_PHONE = re.compile(rf"[{_WORDS}](?:{_SEPARATOR}{{0,5}}[{_WORDS}]){{6,}}")
+# 010) and the CJK numerals, everyday and formal (壹貳參...). Found by review: `Coupang
+# 공일공 구구구구 구구구구` passed; then (the fix review) one mixing words and digits,
+# `공1공-9999-구구구구`, and the letter O for a zero beside digits, `O1O-9O99-99O9`.
+_WORD_DIGITS = {**dict.fromkeys("공영빵〇零", "0"), **dict.fromkeys("일一壹", "1"), **dict.fromkeys("이二貳贰", "2"),
+                **dict.fromkeys("삼三參叁", "3"), **dict.fromkeys("사四肆", "4"), **dict.fromkeys("오五伍", "5"),
+                **dict.fromkeys("육륙六陸陆", "6"), **dict.fromkeys("칠七柒", "7"), **dict.fromkeys("팔八捌", "8"),
+                **dict.fromkeys("구九玖", "9")}
+_AS_DIGITS = str.maketrans(_WORD_DIGITS)
+# The letter O (or o) read as a zero where a digit (or another such O) touches it.
+_O_AS_ZERO = re.compile(r"(?<=[0-9])[Oo]|[Oo](?=[0-9])")
+
+
+def _digits_read(text: str) -> str:
+    """`text` with every digit word a digit and every O touching a digit a zero, one
+    character for one, so that a match's place is its place in `text`."""
+    read = text.translate(_AS_DIGITS)
+    while (zeroed := _O_AS_ZERO.sub("0", read)) != read:
+        read = zeroed
+    return read
 
 
 def _token(text: str, match: re.Match) -> str:
@@ -90,7 +104,8 @@ def hazard(text: str, official_phone: str = "") -> str | None:
     for phone in _PHONE.finditer(text):
         if re.sub(r"\D", "", phone.group()) != official:
             return f"a phone number {_quoted(phone.group().strip())}"
-    for phone in _SPELT_PHONE.finditer(text):
-        if "".join(_WORD_DIGITS.get(c, "") for c in phone.group()) != official:
-            return f"a phone number spelt in words {_quoted(phone.group().strip())}"
+    read = _digits_read(text)
+    for phone in _PHONE.finditer(read):
+        if re.sub(r"\D", "", phone.group()) != official:
+            return f"a phone number spelt in words {_quoted(text[phone.start():phone.end()].strip())}"
     return None

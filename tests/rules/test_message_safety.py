@@ -27,6 +27,7 @@ def outlined(text: str) -> str:
     "보상금 1,234,567원이 입금됩니다.", "문의: 고객센터 1577-7011 (참조번호 ABCDEFGH)",
     "1577-7011", "15777011", "1577 7011", "Coupang 1588",
     "일오칠칠 칠공일일", "이메일, 전화번호, 주소", "사이 오사카 이사 일이 삼사", "2027년 1월 31일까지", "구매 이력",
+    "COUPANG 2025", "DONE 1OO", "Room 1O1",
 ])
 def test_ordinary_texts_and_the_official_phone_pass(text):
     assert hazard(text, OFFICIAL) is None
@@ -68,6 +69,10 @@ def test_ordinary_texts_and_the_official_phone_pass(text):
     ("쿠팡 공일공-구구구구-구구구구", "a phone number spelt in words '공일공-구구구구-구구구구'"),
     ("쿠팡 영일영 구구구구 팔팔팔팔", "a phone number spelt in words"),
     ("〇一〇九九九九九九九九", "a phone number spelt in words"),
+    # found by the fix review: words and digits mixed, formal numerals, the letter O for zero
+    *((text, "a phone number spelt in words") for text in (
+        "쿠팡 010-구구구구-9999", "쿠팡 공일공 9999 구구구구", "공1공-구999-9구99", "零壹零 玖玖玖玖 玖玖玖玖",
+        "０１０ 구구구구 ９９９９", "Coupang O1O-9O99-99O9")),
     ("\u3164", "an unprintable character U+3164"),  # the Hangul filler: a label that shows blank
     ("Coupang\u3164\u3164", "an unprintable character U+3164"),
     ("Coupang\u202e", "an unprintable character U+202E"),
