@@ -96,9 +96,13 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
                     -- Sound rows naming one payment: copies of one row (the same status
                     -- and reason; a bank sends a line twice) are applied once, by the
                     -- first; rows that differ are a guess, and none applies (found by
-                    -- review: a line sent twice held the return back).
+                    -- review: a line sent twice held the return back). A later copy of a
+                    -- `returned` is repeated_payment_id, as it would be in a later file
+                    -- (result_after_return); of a `settled`, counted as settled again,
+                    -- as in a later file (found by the fix review).
                     WHEN count(*) OVER same_payment > 1
-                         AND (row_number > min(row_number) OVER same_payment
+                         AND ((row_number > min(row_number) OVER same_payment
+                               AND status = '{vocabulary.RETURNED}')
                               OR min(status) OVER same_payment <> max(status) OVER same_payment
                               OR min(coalesce(reason, '')) OVER same_payment
                                  <> max(coalesce(reason, '')) OVER same_payment)
@@ -110,7 +114,10 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             WINDOW same_payment AS (PARTITION BY payment_id, row_rule IS NULL)
         )
         SELECT row_number, payment_id, status, reason, malformed, as_written, ledger_status,
-               first_failed_rule IS NULL AND status = ledger_status AS already_applied,
+               first_failed_rule IS NULL
+                 AND (status = ledger_status
+                      OR row_number > min(row_number) OVER (PARTITION BY payment_id, first_failed_rule IS NULL))
+                   AS already_applied,
                {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in RETURN_RULES)}
         FROM counted ORDER BY row_number
     """, [sql.file_path(staged)])

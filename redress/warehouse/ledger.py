@@ -78,6 +78,7 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
     applied = con.execute(f"""
         UPDATE ledger SET status = s.status, status_reason = s.reason, updated_run_id = ?
         {accepted}
+          AND NOT s.already_applied  -- a later copy of a settled row: counted, not applied again
           AND ledger.payment_id = s.payment_id AND ledger.status = {sql_literal(ISSUED)}
           AND ledger.rail IN {sql_list(FINANCE_RAILS)}
           AND s.status IN {sql_list(FINANCE_OUTCOMES)}

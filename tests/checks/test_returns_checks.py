@@ -164,15 +164,21 @@ def test_a_malformed_row_that_names_another_payment_blocks_nothing_else(tmp_path
                                st.sampled_from(["", "closed", "Closed"])), min_size=1, max_size=8))
 def test_copies_of_one_row_apply_once_and_rows_that_differ_never(tmp_path_factory, rows):
     """Sound rows naming one (issued) payment: when they all say the same (status and
-    reason, as written), the first applies and each later copy is repeated_payment_id;
-    when any two differ, none applies. Found by review: a line a bank sent twice held
-    the return back."""
+    reason, as written), the first applies and each later copy of a `returned` is
+    repeated_payment_id (as in a later file: result_after_return), of a `settled` counted
+    as settled again (already_applied, as in a later file); when any two differ, none
+    applies. Found by review: a line a bank sent twice held the return back."""
     path = returns_warehouse(tmp_path_factory.mktemp("copies"), rows)
     with connect(path, read_only=True) as con:
         got = con.execute("SELECT row_number, payment_repeated FROM returns_staging ORDER BY row_number").fetchall()
+        again = con.execute("SELECT row_number FROM returns_staging WHERE already_applied ORDER BY row_number").fetchall()
     expected = []
     for n, (payment, status, reason) in enumerate(rows, start=1):
         same = [(s, r) for p, s, r in rows if p == payment]
         first = next(i for i, (p, _, _) in enumerate(rows, start=1) if p == payment)
-        expected.append((n, len(set(same)) > 1 or n != first))
+        expected.append((n, len(set(same)) > 1 or (n != first and status == "returned")))
     assert got == expected
+    copies = [n for n, (payment, status, reason) in enumerate(rows, start=1)
+              if status == "settled" and not dict(expected)[n]
+              and n != next(i for i, r in enumerate(rows, start=1) if r[0] == payment)]
+    assert [n for (n,) in again] == copies
