@@ -55,6 +55,7 @@ class Approval:
     amount_krw: int
     expires_at: str | None = None
     finished_by: str | None = None
+    decided_os_user: str | None = None  # the account of the process that recorded the decision
 
 
 @dataclass(frozen=True)
@@ -130,14 +131,14 @@ def _reasons(con) -> tuple[ReasonRow, ...]:
 
 
 def _approval(con, run_id: str) -> Approval:
-    plan = one(con.execute("SELECT state, decided_by, decided_at, payments, amount, expires_at, completed_by "
-                           "FROM plans WHERE run_id = ?", [run_id]))
+    plan = one(con.execute("SELECT state, decided_by, decided_at, payments, amount, expires_at, completed_by, "
+                           "decided_os_user FROM plans WHERE run_id = ?", [run_id]))
     if plan is None:
         return Approval(NOT_REQUIRED, None, None, 0, 0)
-    state, by, at, payments, amount, expires_at, completed_by = plan
+    state, by, at, payments, amount, expires_at, completed_by, account = plan
     return Approval(state, by, at.isoformat() if at is not None else None, int(payments), int(amount),
                     expires_at=expires_at.isoformat() if state == WAITING else None,
-                    finished_by=completed_by if completed_by not in (None, by) else None)
+                    finished_by=completed_by if completed_by not in (None, by) else None, decided_os_user=account)
 
 
 def _changes(con, run_id: str, new_exposures: int) -> Changes:

@@ -131,7 +131,7 @@ def test_approve_releases_exactly_the_plan_once_and_records_who(copy):
     assert q(copy, "SELECT state, decided_by, completed_by, decided_os_user FROM plans") == [
         ("approved", "Kim Treasury", "Kim Treasury", ACCOUNT)]
     page = (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
-    assert "Decided by Kim Treasury at" in page and "did not finish" not in page and "can be approved" not in page
+    assert f"Decided by Kim Treasury (operating-system account {ACCOUNT}) at" in page and "did not finish" not in page and "can be approved" not in page
     plan_md_after(copy, RUN_ID, waiting_md, "approved",
                   f"approved by Kim Treasury (operating-system account {ACCOUNT}) at {at.isoformat()}; its batches")
     # the people of the run are told once it is released
@@ -446,7 +446,7 @@ def test_an_approval_killed_at_any_release_step_then_approved_again_pays_once(co
     decider = "Kim" if committed else "Lee"
     assert q(copy, "SELECT decided_by, completed_by FROM plans") == [(decider, "Lee")]
     page = (copy / "reports" / RUN_ID / "report.html").read_text(encoding="utf-8")
-    assert f"Decided by {decider} at" in page
+    assert f"Decided by {decider} (operating-system account {ACCOUNT}) at" in page
     assert ("The decision did not finish at first; Lee gave it again to finish it." in page) == committed
     assert {json.loads(m.read_text())["approved_by"] for m in (copy / "outbox" / "batches").glob("*/manifest.json")
             } == {decider}

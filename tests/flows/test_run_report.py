@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import pwd
 import re
 import shutil
 from datetime import date
@@ -254,7 +256,8 @@ def test_a_plan_waiting_for_approval_shows_its_state_and_what_it_would_pay(tmp_p
     text = page_of(tmp_path, summary["run_id"])
     (at,), = q(tmp_path, "SELECT decided_at FROM plans WHERE run_id = ?", [summary["run_id"]])
     assert "Approval: <strong>approved</strong>, approved: its payments" in text
-    assert f"Decided by finance.kim at {at.isoformat()}." in text
+    account = pwd.getpwuid(os.getuid()).pw_name  # found by the fix review: the page named no account
+    assert f"Decided by finance.kim (operating-system account {account}) at {at.isoformat()}." in text
     (n, issued), = q(tmp_path, "SELECT count(*), sum(amount) FROM ledger WHERE rail <> 'claim'")
     assert n == first["payments"] and row("first payments", n, issued) in text
     assert row("paid out (issued or settled, off the claim rail)", issued) in text
