@@ -61,7 +61,8 @@ def asked_kind(con, asked: str, reference_code: re.Pattern) -> tuple[str, str]:
     of explain.py (`also_read_as`)."""
     if con.execute("SELECT 1 FROM customers WHERE customer_id = ? LIMIT 1", [asked]).fetchall():
         return "customer_id", asked
-    payment = pl.select(pl.lit(asked, dtype=pl.String).str.normalize("NFKC")).item().upper()
+    # spaces or underscores typed for its dashes too (found by the fix review)
+    payment = re.sub(r"[\s_]+", "-", pl.select(pl.lit(asked, dtype=pl.String).str.normalize("NFKC")).item().upper())
     if PAYMENT_ID.fullmatch(payment):
         return "payment_id", payment
     code = typed_code_text(asked)
