@@ -100,8 +100,8 @@ def _timestamp(value: Any) -> datetime:
     if not isinstance(value, str):
         raise PydanticCustomError("policy_rule", "must be a quoted ISO 8601 string, got a {got}",
                                   {"got": type(value).__name__})
-    try:
-        moment = datetime.fromisoformat(value)
+    try:  # RFC 3339's lower-case z too, as the inbox reads it (found by the fix review: `t` was read, `z` not)
+        moment = datetime.fromisoformat(value[:-1] + "Z" if value.endswith("z") else value)
     except ValueError:
         raise PydanticCustomError("policy_rule", "is not an ISO 8601 timestamp: {got}", {"got": repr(value)}) from None
     if moment.tzinfo is None:

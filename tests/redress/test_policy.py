@@ -112,6 +112,15 @@ def test_first_value_date_may_be_left_out(tmp_path):
     assert p.first_value_date is None
 
 
+@pytest.mark.parametrize("written", ["2025-06-23T15:00:00Z", "2025-06-23t15:00:00z", "2025-06-23T15:00:00z",
+                                     "2025-06-23t15:00:00Z"])
+def test_an_instant_in_utc_is_read_with_an_upper_or_lower_case_t_and_z(tmp_path, written):
+    """RFC 3339 allows both cases, as the inbox reads them (found by the fix review: the
+    policy took a lower-case t and refused a lower-case z)."""
+    p = load_policy(variant(tmp_path, ('"2025-06-24T00:00:00+09:00"', f'"{written}"')))
+    assert p.window_start == datetime(2025, 6, 24, tzinfo=KST)
+
+
 def test_window_of_one_instant_is_allowed(tmp_path):
     p = load_policy(variant(tmp_path, ('"2025-11-18T23:59:59+09:00"', '"2025-06-24T00:00:00+09:00"')))
     assert p.window_start == p.window_end
