@@ -126,23 +126,34 @@ def folder_slot(data_dir: Path, *, wait_seconds: float) -> Iterator[bool]:
 
     name = ensure_slot(data_dir)
     started = time.monotonic()
+
+    def take(held: ExitStack, wait: float) -> None:
+        held.enter_context(concurrency(
+            name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, holder=_holder(),
+            timeout_seconds=wait or None, max_retries=0 if wait == 0 else None,
+            # a server hiccup while the run goes on must not stop it half way: the
+            # pipeline is safe to run again, but a run cut short is a failed run
+            raise_on_lease_renewal_failure=False,
+        ))
+
     with ExitStack() as held:
-        try:
-            held.enter_context(concurrency(
-                name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, holder=_holder(),
-                timeout_seconds=wait_seconds or None, max_retries=0 if wait_seconds == 0 else None,
-                # a server hiccup while the run goes on must not stop it half way: the
-                # pipeline is safe to run again, but a run cut short is a failed run
-                raise_on_lease_renewal_failure=False,
-            ))
+        try:  # at once, if the folder is free
+            take(held, 0)
             acquired = True
-        except AcquireConcurrencySlotTimeoutError:
-            raise RedressError(f"waited {wait_seconds:.0f} s for the run using {data_dir} to end; "
-                               "it is still going on") from None
         except ConcurrencySlotAcquisitionError as exc:
-            if not (wait_seconds == 0 and _busy(exc)):
+            if not _busy(exc):
                 raise
             acquired = False
+        if not acquired and wait_seconds > 0:
+            # found by review: a run waiting its turn said nothing for minutes
+            _log(f"another run is using the folder: this one waits for it to end (at most {wait_seconds / 3600:g} "
+                 f"h; a killed run frees it within {LEASE_SECONDS // 60} minutes)")
+            try:
+                take(held, wait_seconds)
+                acquired = True
+            except AcquireConcurrencySlotTimeoutError:
+                raise RedressError(f"waited {wait_seconds:.0f} s for the run using {data_dir} to end; "
+                                   "it is still going on") from None
         free = acquired and _direct_run_ended(data_dir, wait_seconds, started)
         if free and time.monotonic() - started > 1:
             _log(f"waited {time.monotonic() - started:.0f} s for the run before this one to end")

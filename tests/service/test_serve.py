@@ -173,6 +173,9 @@ def test_two_runs_at_once_take_turns_and_pay_once(served, tmp_path):
     with get_client(sync_client=True) as client:
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[r.id for r in runs])))
     assert any("waited" in log.message for log in logs), "the second run says it waited its turn"
+    # and says so when it starts to wait (found by review: nothing for minutes)
+    assert any(log.message.startswith("another run is using the folder: this one waits for it to end (at most 6 h")
+               for log in logs), [log.message for log in logs]
     recorded = q(data, "SELECT started_at, ended_at, outcome FROM runs ORDER BY started_at")
     assert [r[2] for r in recorded] == ["succeeded", "succeeded"]
     assert recorded[0][1] <= recorded[1][0]
@@ -285,15 +288,6 @@ def test_the_watch_runs_the_pipeline_once_for_the_same_files(served):
         [w.state.message for w in watches if w.state.is_final() and not w.state.is_completed()]
 
 
-def test_ctrl_c_stops_serving_and_pauses_the_schedules(served):
-    served.proc.send_signal(signal.SIGINT)
-    assert served.proc.wait(timeout=60) == 0, served.log.read_text()[-3000:]
-    with get_client(sync_client=True) as client:
-        watch = client.read_deployment_by_name("redress-inbox-watch/inbox-watch")
-        daily = client.read_deployment_by_name("redress-daily-disbursement/daily-disbursement")
-    assert watch.paused and daily.paused
-
-
 def test_a_second_serve_is_refused_while_one_serves_and_the_schedules_stay_on(served, prefect_server, tmp_path):
     """Found by review: a second `redress serve` (a restart bringing the new one up
     first, or another folder) took the deployments over, and when the first stopped it
@@ -309,3 +303,13 @@ def test_a_second_serve_is_refused_while_one_serves_and_the_schedules_stay_on(se
         for flow_name, name in zip(("redress-run", "redress-inbox-watch", "redress-daily-disbursement"), DEPLOYMENTS):
             deployment = client.read_deployment_by_name(f"{flow_name}/{name}")
             assert not deployment.paused and deployment.parameters["data_dir"] == str(served.data)
+
+
+def test_ctrl_c_stops_serving_and_pauses_the_schedules(served):
+    served.proc.send_signal(signal.SIGINT)
+    assert served.proc.wait(timeout=60) == 0, served.log.read_text()[-3000:]
+    with get_client(sync_client=True) as client:
+        watch = client.read_deployment_by_name("redress-inbox-watch/inbox-watch")
+        daily = client.read_deployment_by_name("redress-daily-disbursement/daily-disbursement")
+    assert watch.paused and daily.paused
+
