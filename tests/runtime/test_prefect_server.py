@@ -348,12 +348,20 @@ class _AuthAsking(__import__("http.server").server.BaseHTTPRequestHandler):
         pass
 
 
+def refusal_at(url: str) -> str | None:
+    """configured_server_refusal with Prefect's settings pointing at `url`, as a command's are."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from redress.runtime import prefect_server as module
+
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        return module.configured_server_refusal(url)
+
+
 def test_a_configured_server_that_never_answers_is_one_line_within_seconds(monkeypatch):
     """Found by the fix review: a server that took the connection and never answered
     held `redress run` silent for minutes (60 s a request, five retries)."""
     import socket
-
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from redress.runtime import prefect_server as module
 
@@ -363,8 +371,7 @@ def test_a_configured_server_that_never_answers_is_one_line_within_seconds(monke
         mute.listen(8)  # takes connections, never answers
         url = f"http://127.0.0.1:{mute.getsockname()[1]}/api"
         started = time.monotonic()
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            refused = module.configured_server_refusal(url)
+        refused = refusal_at(url)
         assert time.monotonic() - started < 10
     assert refused == (f"cannot reach the Prefect server at {url} (ReadTimeout, within 1 s): is `prefect server "
                        "start` running, and is PREFECT_API_URL its address?")
@@ -378,26 +385,18 @@ def test_a_configured_server_that_is_down_or_asks_for_credentials_is_one_line():
     import threading
     from http.server import ThreadingHTTPServer
 
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from redress.runtime.prefect_server import configured_server_refusal
-
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
     down = f"http://127.0.0.1:{closed}/api"
-    with temporary_settings(updates={PREFECT_API_URL: down}):
-        refused = configured_server_refusal(down)
-    assert refused == (
+    assert refusal_at(down) == (
         f"cannot reach the Prefect server at {down} (ConnectError, within 10 s): is `prefect server start` running, "
         "and is PREFECT_API_URL its address?")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _AuthAsking)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         asking = f"http://127.0.0.1:{server.server_address[1]}/api"
-        with temporary_settings(updates={PREFECT_API_URL: asking}):
-            refused = configured_server_refusal(asking)
-        assert refused == (
+        assert refusal_at(asking) == (
             f"the Prefect server at {asking} refused this process (401): set PREFECT_API_AUTH_STRING to the "
             "server's PREFECT_SERVER_API_AUTH_STRING (user:password)")
     finally:
