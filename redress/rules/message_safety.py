@@ -62,18 +62,27 @@ _WORD_DIGITS = {**dict.fromkeys("공영빵〇零", "0"), **dict.fromkeys("일一
                 **dict.fromkeys("삼三參叁", "3"), **dict.fromkeys("사四肆", "4"), **dict.fromkeys("오五伍", "5"),
                 **dict.fromkeys("육륙六陸陆", "6"), **dict.fromkeys("칠七柒", "7"), **dict.fromkeys("팔八捌", "8"),
                 **dict.fromkeys("구九玖", "9")}
-_AS_DIGITS = str.maketrans(_WORD_DIGITS)
-# The letter O (or o) read as a zero where a digit (or another such O) touches it.
-_O_AS_ZERO = re.compile(r"(?<=[0-9])[Oo]|[Oo](?=[0-9])")
+# Letters that show as a zero: Latin, Cyrillic and Greek O, the Hangul ㅇ (as typed, and
+# as NFKC leaves it), white and large circles (found by the fix review).
+_ZEROS = "OoОоΟοㅇᄋ"
+_CIRCLES = str.maketrans(dict.fromkeys("○◯", "0"))
+_AS_DIGITS = str.maketrans({**_WORD_DIGITS, **dict.fromkeys(_ZEROS, "0")})
+# A run of letters (any script, no digit, no `_`): a word.
+_WORD = re.compile(r"[^\W\d_]+")
+# A phone spelt so counts when at least this many of its digits were words or zeros:
+# one alone is an ordinary word beside a number (`1577-7011 (일~금)`: Sunday to Friday).
+MIN_SPELT_DIGITS = 2
 
 
 def _digits_read(text: str) -> str:
-    """`text` with every digit word a digit and every O touching a digit a zero, one
-    character for one, so that a match's place is its place in `text`."""
-    read = text.translate(_AS_DIGITS)
-    while (zeroed := _O_AS_ZERO.sub("0", read)) != read:
-        read = zeroed
-    return read
+    """`text` with each word made only of digit words and zero look-alikes (`공일공`,
+    `구구구구`, `O`, `零壹零`) read as digits, one character for one, so that a match's
+    place is its place in `text`. A word holding anything else is left as it is: `이용`
+    (use) and `일요일` (Sunday) begin with digit syllables, `PO` holds an O (found by the
+    fix review: read syllable by syllable, `여행 2025-06 이용권` was a phone)."""
+    words = _WORD.sub(lambda w: w.group().translate(_AS_DIGITS)
+                      if all(c in _WORD_DIGITS or c in _ZEROS for c in w.group()) else w.group(), text)
+    return words.translate(_CIRCLES)  # symbols, never part of a word
 
 
 def _token(text: str, match: re.Match) -> str:
@@ -106,6 +115,7 @@ def hazard(text: str, official_phone: str = "") -> str | None:
             return f"a phone number {_quoted(phone.group().strip())}"
     read = _digits_read(text)
     for phone in _PHONE.finditer(read):
-        if re.sub(r"\D", "", phone.group()) != official:
+        spelt = sum(a != b for a, b in zip(read[phone.start():phone.end()], text[phone.start():phone.end()]))
+        if spelt >= MIN_SPELT_DIGITS and re.sub(r"\D", "", phone.group()) != official:
             return f"a phone number spelt in words {_quoted(text[phone.start():phone.end()].strip())}"
     return None

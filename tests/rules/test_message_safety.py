@@ -28,6 +28,9 @@ def outlined(text: str) -> str:
     "1577-7011", "15777011", "1577 7011", "Coupang 1588",
     "일오칠칠 칠공일일", "이메일, 전화번호, 주소", "사이 오사카 이사 일이 삼사", "2027년 1월 31일까지", "구매 이력",
     "COUPANG 2025", "DONE 1OO", "Room 1O1",
+    # found by the next fix review: read syllable by syllable, words beside digits were phones
+    "여행 2025-06 이용권", "고객센터 1577-7011 이용 시간", "문의: 고객센터 1577-7011 (일~금)", "1577-7011 일요일 휴무",
+    "2025.06 이용권", "PO123456", "○ 1577-7011 안내",
 ])
 def test_ordinary_texts_and_the_official_phone_pass(text):
     assert hazard(text, OFFICIAL) is None
@@ -72,7 +75,9 @@ def test_ordinary_texts_and_the_official_phone_pass(text):
     # found by the fix review: words and digits mixed, formal numerals, the letter O for zero
     *((text, "a phone number spelt in words") for text in (
         "쿠팡 010-구구구구-9999", "쿠팡 공일공 9999 구구구구", "공1공-구999-9구99", "零壹零 玖玖玖玖 玖玖玖玖",
-        "０１０ 구구구구 ９９９９", "Coupang O1O-9O99-99O9")),
+        "０１０ 구구구구 ９９９９", "Coupang O1O-9O99-99O9",
+        # and (the next fix review) the other letters and signs that show as a zero
+        "Coupang О1О-9О9О-9О9О", "Ο1Ο-9Ο9Ο-9Ο9Ο", "쿠팡 ㅇ1ㅇ-9ㅇ9ㅇ-9ㅇ9ㅇ", "쿠팡 ○1○-9○9○-9○9○")),
     ("\u3164", "an unprintable character U+3164"),  # the Hangul filler: a label that shows blank
     ("Coupang\u3164\u3164", "an unprintable character U+3164"),
     ("Coupang\u202e", "an unprintable character U+202E"),
@@ -120,3 +125,19 @@ def test_a_text_written_in_characters_nfkc_reads_as_its_own_gets_its_verdict(tex
     table = _disguises()
     disguised = "".join(data.draw(st.sampled_from([c, *table[c]]), label=c) if c in table else c for c in text)
     assert hazard(disguised, OFFICIAL) == hazard(text, OFFICIAL)
+
+
+WORDS = ["이용", "일요일", "오늘", "사용", "구매", "공지", "영수증", "삼성", "칠월", "팔월", "이메일", "구독", "육아", "오후",
+         "사은품", "일정", "이벤트", "Coupang", "Room", "PO", "쿠팡", "고객센터", "이용권", "여행", "(일~금)", "안내"]
+NUMBERS = st.one_of(st.integers(0, 999_999).map(str), st.dates().map(lambda d: d.strftime("%Y-%m")),
+                    st.just("1577-7011"), st.just("1,234,567원"))
+
+
+@given(st.lists(st.one_of(st.sampled_from(WORDS), NUMBERS), min_size=1, max_size=8))
+def test_words_that_begin_with_a_digit_syllable_beside_numbers_are_no_phone(parts):
+    """Found by the fix review: read syllable by syllable, `이용` (use) or `일요일`
+    (Sunday) beside a date or the official phone made a phone number. Ordinary words,
+    numbers of at most six digits, year-months and the official phone, in any order,
+    are never a phone spelt in words."""
+    found = hazard(" ".join(parts), OFFICIAL)
+    assert found is None or not found.startswith("a phone number spelt in words"), found
