@@ -81,6 +81,14 @@ def direct_run_active(data_dir: Path) -> bool:
     return False
 
 
+def _duration(seconds: float) -> str:
+    """`6 h`, `90 min`, `45 s`: a wait as a person says it."""
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
 def _log(message: str) -> None:
     from prefect.exceptions import MissingContextError
     from prefect.logging import get_run_logger
@@ -104,9 +112,14 @@ def _holder():
 
 def _direct_run_ended(data_dir: Path, wait_seconds: float, started: float) -> bool:
     """Wait for a `redress run` holding the folder lock to end; False at once when told not to wait."""
+    said = False
     while direct_run_active(data_dir):
         if wait_seconds == 0:
             return False
+        if not said:  # found by the fix review: this wait, too, said nothing until it ended
+            _log(f"a `redress run` or `redress approve` is using the folder: this run waits for it to end (at most "
+                 f"{_duration(wait_seconds)})")
+            said = True
         if time.monotonic() - started >= wait_seconds:
             raise RedressError(f"waited {wait_seconds:.0f} s for the `redress run` using {data_dir} to end")
         time.sleep(LOCK_POLL_SECONDS)
@@ -146,8 +159,8 @@ def folder_slot(data_dir: Path, *, wait_seconds: float) -> Iterator[bool]:
             acquired = False
         if not acquired and wait_seconds > 0:
             # found by review: a run waiting its turn said nothing for minutes
-            _log(f"another run is using the folder: this one waits for it to end (at most {wait_seconds / 3600:g} "
-                 f"h; a killed run frees it within {LEASE_SECONDS // 60} minutes)")
+            _log(f"another run is using the folder: this one waits for it to end (at most {_duration(wait_seconds)}; "
+                 f"a killed run frees it within {LEASE_SECONDS // 60} minutes)")
             try:
                 take(held, wait_seconds)
                 acquired = True

@@ -159,6 +159,25 @@ CHECK_SECONDS = 10
 
 
 def configured_server_refusal(url: str) -> str | None:
+    """`_server_refusal`, given up after 3 x CHECK_SECONDS in all: a server that answers a
+    byte at a time keeps each read within its timeout (found by the fix review: 120 s
+    and still waiting). The check runs in a daemon thread, left behind when late."""
+    import contextvars
+    import threading
+
+    found: list[str | None] = []
+    settings = contextvars.copy_context()  # Prefect's settings as this thread has them
+    worker = threading.Thread(target=lambda: found.append(settings.run(_server_refusal, url)), daemon=True,
+                              name="redress-server-check")
+    worker.start()
+    worker.join(3 * CHECK_SECONDS)
+    if not found:
+        return (f"the Prefect server at {escape.terminal(url)} did not answer within {3 * CHECK_SECONDS} s: is it "
+                "overloaded, or is PREFECT_API_URL another service?")
+    return found[0]
+
+
+def _server_refusal(url: str) -> str | None:
     """Why the Prefect server at `url` (PREFECT_API_URL) cannot be used by this process,
     as one line; None when it can. Found by review: a server that was down, or one
     asking for basic authentication (PREFECT_SERVER_API_AUTH_STRING) of a process

@@ -401,3 +401,35 @@ def test_a_configured_server_that_is_down_or_asks_for_credentials_is_one_line():
             "server's PREFECT_SERVER_API_AUTH_STRING (user:password)")
     finally:
         server.shutdown()
+
+
+def test_a_configured_server_that_answers_a_byte_at_a_time_is_given_up_on(monkeypatch):
+    """Found by the fix review: each read kept within its timeout, and the check went on
+    for minutes. The whole check is given up after three times the wait."""
+    import socket
+    import threading
+
+    from redress.runtime import prefect_server as module
+
+    monkeypatch.setattr(module, "CHECK_SECONDS", 1)
+    with socket.socket() as slow:
+        slow.bind(("127.0.0.1", 0))
+        slow.listen(8)
+
+        def trickle():
+            connection, _ = slow.accept()
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ntrue":
+                try:
+                    connection.send(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.5)
+
+        threading.Thread(target=trickle, daemon=True).start()
+        url = f"http://127.0.0.1:{slow.getsockname()[1]}/api"
+        started = time.monotonic()
+        refused = refusal_at(url)
+        assert time.monotonic() - started < 6
+    assert refused == (f"the Prefect server at {url} did not answer within 3 s: is it overloaded, or is "
+                       "PREFECT_API_URL another service?")

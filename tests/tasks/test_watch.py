@@ -148,3 +148,17 @@ class _State:
 ])
 def test_only_io_errors_are_retried(error, retried):
     assert io_errors_only(None, None, _State(error)) is retried
+
+
+def test_a_wait_for_a_redress_run_says_so_when_it_starts(tmp_path, monkeypatch):
+    """Found by the fix review: a served run waiting for a `redress run` holding the
+    folder logged nothing until the wait ended."""
+    from redress.runtime import folder_slot
+
+    said, polls = [], []
+    monkeypatch.setattr(folder_slot, "_log", said.append)
+    monkeypatch.setattr(folder_slot, "direct_run_active", lambda data_dir: len(polls) < 3)
+    monkeypatch.setattr(folder_slot.time, "sleep", polls.append)
+    assert folder_slot._direct_run_ended(tmp_path, 120, folder_slot.time.monotonic())
+    assert said == ["a `redress run` or `redress approve` is using the folder: this run waits for it to end "
+                    "(at most 2 min)"] and len(polls) == 3
