@@ -152,10 +152,13 @@ def check_fail_at(settings: Settings) -> None:
 
 
 def _repeats(key: str) -> bool:
-    """True when `key` is a shorter part written again and again (whole or cut short at
-    the end): `abcdefgh` four times, which holds 8 different characters and no secret.
-    Found by the fix review."""
-    return any(key == (key[:n] * (len(key) // n + 1))[:len(key)] for n in range(1, len(key) // 2 + 1))
+    """True when `key` says the same thing over: fewer than two thirds of its runs of
+    four characters are different ones (`abcdefgh` four times, with or without a
+    character more: 9 of 30; a 16-character part twice: 16 of 31). A random key's are
+    nearly all different. Found by the fix reviews:
+    an exact repeat, then one with a character added, passed."""
+    runs = [key[i:i + 4] for i in range(len(key) - 3)]
+    return len(set(runs)) * 3 < len(runs) * 2
 
 
 def check_settings(settings: Settings) -> None:

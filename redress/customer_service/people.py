@@ -61,8 +61,10 @@ def asked_kind(con, asked: str, reference_code: re.Pattern) -> tuple[str, str]:
     of explain.py (`also_read_as`)."""
     if con.execute("SELECT 1 FROM customers WHERE customer_id = ? LIMIT 1", [asked]).fetchall():
         return "customer_id", asked
-    # spaces or underscores typed for its dashes too (found by the fix review)
-    payment = re.sub(r"[\s_]+", "-", pl.select(pl.lit(asked, dtype=pl.String).str.normalize("NFKC")).item().upper())
+    # any run of spaces, dashes (en, em, minus), dots or underscores typed for its dashes
+    # too (found by the fix reviews)
+    payment = re.sub(r"[\s_.\-\u2010-\u2015\u2212]+", "-",
+                     pl.select(pl.lit(asked, dtype=pl.String).str.normalize("NFKC")).item().upper().strip())
     if PAYMENT_ID.fullmatch(payment):
         return "payment_id", payment
     code = typed_code_text(asked)
