@@ -19,14 +19,7 @@ import polars as pl
 from redress import sql
 from redress.inbox.columns import typed_name
 from redress.inbox.text_frame import sink
-
-# ISO 8601 as the SPEC allows it: a date, optional time, optional offset (right after
-# the time: DuckDB casts no space before it; OTHER_SPELLINGS takes one out). DuckDB alone
-# would also take forms like 2025/07/01, which forensics files must not rely on, and any
-# two digits as an offset's hours or minutes (`+99`, `+09:99`, moving the time by days):
-# an offset is at most 14 hours (the widest any zone uses) and its minutes below 60.
-ISO_8601 = (r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
-            r"(Z|[+-]((0\d|1[0-3])(:?[0-5]\d)?|14(:?00)?))?$")
+from redress.iso8601 import ISO_8601  # the one pattern: the policy reads its instants by it too
 
 # ISO 8601's other spellings of the same times, which DuckDB does not cast as written,
 # rewritten to the extended form above: the basic format (`20250701T120000+0900`,

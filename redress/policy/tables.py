@@ -10,7 +10,7 @@ into one line.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -20,6 +20,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_core import PydanticCustomError
 
 from redress import vocabulary
+from redress.iso8601 import ISO_8601
 from redress.trimming import trimmed_text
 from redress.rules.message_safety import hazard
 
@@ -94,16 +95,34 @@ def _shown(text: str, official_phone: str, *key: str | int) -> None:
                                 f"notice.official_phone), got {found}")
 
 
+def _instant(text: str) -> datetime | None:
+    """`text` read as the inbox reads a time in the extended form (redress/inbox/streaming.py
+    and redress/iso8601.py ISO_8601: RFC 3339's lower-case `t` and `z`, `24:00` as the next day's midnight), or
+    None. Found by the fix reviews: Python alone took a lower-case `t` but not `z`, an
+    hour alone (`T12+09:00`) and a week date (`2025-W27-2`), which the inbox refuses, and
+    refused `24:00`, which it takes."""
+    text = re.sub(r"^(\d{4}-\d{2}-\d{2})t", r"\1T", text)
+    text = text[:-1] + "Z" if text.endswith("z") else text
+    if not re.fullmatch(ISO_8601, text):
+        return None
+    midnight = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[T ]24:00(?::00(?:\.0+)?)?(.*)", text)
+    try:
+        if midnight:
+            return datetime.fromisoformat(f"{midnight[1]}T00:00{midnight[2]}") + timedelta(days=1)
+        return datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _timestamp(value: Any) -> datetime:
     """An ISO 8601 string with an offset. A TOML datetime literal is refused so that every
     policy spells its instants one way (SPEC "The policy")."""
     if not isinstance(value, str):
         raise PydanticCustomError("policy_rule", "must be a quoted ISO 8601 string, got a {got}",
                                   {"got": type(value).__name__})
-    try:  # RFC 3339's lower-case z too, as the inbox reads it (found by the fix review: `t` was read, `z` not)
-        moment = datetime.fromisoformat(value[:-1] + "Z" if value.endswith("z") else value)
-    except ValueError:
-        raise PydanticCustomError("policy_rule", "is not an ISO 8601 timestamp: {got}", {"got": repr(value)}) from None
+    moment = _instant(value)
+    if moment is None:
+        raise PydanticCustomError("policy_rule", "is not an ISO 8601 timestamp: {got}", {"got": repr(value)})
     if moment.tzinfo is None:
         raise PydanticCustomError("policy_rule", "needs an offset, e.g. +09:00", {})
     try:
