@@ -23,9 +23,10 @@ reader's phone shows as `A`-`Z` and `0`-`9`):
   has (a local 123-4567); a year (`2025`) or an amount with commas (`50,000`) is not
   one. The official phone, and the same digits spelt otherwise, are allowed;
 - a phone number spelt in words: the same, once the Sino-Korean digit syllables
-  (`공일공 구구구구 구구구구`) and the CJK numerals (everyday and formal) are read as digits,
-  and the letter O touching a digit as a zero, mixed with digits or not (`공1공-9999-구구구구`,
-  `O1O-9O99-99O9`); the official phone so spelt is allowed;
+  (`공일공 구구구구 구구구구`), the CJK numerals (everyday and formal) and the letters and signs
+  that show as a zero are read as digits where they spell one (`_digits_read`), mixed with
+  digits or not (`공1공-9999-구구구구`, `O1O-9O99-99O9`), with at least two digits so spelt;
+  the official phone so spelt is allowed;
 - an unprintable character (redress/rules/printable.py): a zero-width space or a
   bidirectional override can hide any of the above from this check (`evil<ZWSP>.com`
   shows as evil.com) while the reader sees it.
@@ -62,27 +63,36 @@ _WORD_DIGITS = {**dict.fromkeys("공영빵〇零", "0"), **dict.fromkeys("일一
                 **dict.fromkeys("삼三參叁", "3"), **dict.fromkeys("사四肆", "4"), **dict.fromkeys("오五伍", "5"),
                 **dict.fromkeys("육륙六陸陆", "6"), **dict.fromkeys("칠七柒", "7"), **dict.fromkeys("팔八捌", "8"),
                 **dict.fromkeys("구九玖", "9")}
-# Letters that show as a zero: Latin, Cyrillic and Greek O, the Hangul ㅇ (as typed, and
-# as NFKC leaves it), white and large circles (found by the fix review).
-_ZEROS = "OoОоΟοㅇᄋ"
-_CIRCLES = str.maketrans(dict.fromkeys("○◯", "0"))
+# Letters and signs that show as a zero: Latin, Cyrillic and Greek O, the Hangul ㅇ (as
+# typed, and as NFKC leaves it), white and large circles (found by the fix review).
+_ZEROS = "OoОоΟοㅇᄋ○◯"
 _AS_DIGITS = str.maketrans({**_WORD_DIGITS, **dict.fromkeys(_ZEROS, "0")})
-# A run of letters (any script, no digit, no `_`): a word.
-_WORD = re.compile(r"[^\W\d_]+")
+# A run of digit words and zero look-alikes, one next to the other.
+_SPELT = re.compile(f"[{re.escape(''.join(_WORD_DIGITS) + _ZEROS)}]+")
+# A run this long is read as digits wherever it stands, joined to a word or not
+# (`연락처공일공구구구구구구구구`); a shorter one only right beside a digit (`공1공`, `O1O`):
+# two-syllable words are everyday words (`오일` oil, `공구` tools, `이사` moving, `OO` a
+# name left out), and so is a `일` right after a number (`24일`: the 24th).
+MIN_SPELT_RUN = 3
 # A phone spelt so counts when at least this many of its digits were words or zeros:
-# one alone is an ordinary word beside a number (`1577-7011 (일~금)`: Sunday to Friday).
+# one alone is an ordinary word beside a number.
 MIN_SPELT_DIGITS = 2
 
 
 def _digits_read(text: str) -> str:
-    """`text` with each word made only of digit words and zero look-alikes (`공일공`,
-    `구구구구`, `O`, `零壹零`) read as digits, one character for one, so that a match's
-    place is its place in `text`. A word holding anything else is left as it is: `이용`
-    (use) and `일요일` (Sunday) begin with digit syllables, `PO` holds an O (found by the
-    fix review: read syllable by syllable, `여행 2025-06 이용권` was a phone)."""
-    words = _WORD.sub(lambda w: w.group().translate(_AS_DIGITS)
-                      if all(c in _WORD_DIGITS or c in _ZEROS for c in w.group()) else w.group(), text)
-    return words.translate(_CIRCLES)  # symbols, never part of a word
+    """`text` with the digit words and zero look-alikes read as digits where they spell
+    one (a run of MIN_SPELT_RUN or more, or one right beside a digit), one character for
+    one, so that a match's place is its place in `text`. Found by the fix reviews: read
+    one syllable at a time, `여행 2025-06 이용권` was a phone; read only as whole words,
+    `공일공ㆍ구구구구ㆍ구구구구` (the Korean keyboard's dot is a letter) and
+    `공일공구구구구구구구구로` (a particle joined to it) were not."""
+    def read(run: re.Match) -> str:
+        spelt, start, end = run.group(), run.start(), run.end()
+        beside = (start > 0 and text[start - 1].isdecimal()) or (end < len(text) and text[end].isdecimal())
+        if len(spelt) >= MIN_SPELT_RUN or (beside and not (spelt == "일" and start > 0 and text[start - 1].isdecimal())):
+            return spelt.translate(_AS_DIGITS)
+        return spelt
+    return _SPELT.sub(read, text)
 
 
 def _token(text: str, match: re.Match) -> str:

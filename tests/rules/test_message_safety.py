@@ -31,6 +31,9 @@ def outlined(text: str) -> str:
     # found by the next fix review: read syllable by syllable, words beside digits were phones
     "여행 2025-06 이용권", "고객센터 1577-7011 이용 시간", "문의: 고객센터 1577-7011 (일~금)", "1577-7011 일요일 휴무",
     "2025.06 이용권", "PO123456", "○ 1577-7011 안내",
+    # and (the third) two-syllable words of digit syllables, placeholders for a name, days
+    "OO 1577-7011", "여행 ○○ 1577-7011", "ㅇㅇ 1577-7011", "오일 2025-06", "여행 공구 2025-06",
+    "여행 이용권 6/24일 ~ 7/1일", "이사 1577-7011", "2025-06이용권",
 ])
 def test_ordinary_texts_and_the_official_phone_pass(text):
     assert hazard(text, OFFICIAL) is None
@@ -77,7 +80,11 @@ def test_ordinary_texts_and_the_official_phone_pass(text):
         "쿠팡 010-구구구구-9999", "쿠팡 공일공 9999 구구구구", "공1공-구999-9구99", "零壹零 玖玖玖玖 玖玖玖玖",
         "０１０ 구구구구 ９９９９", "Coupang O1O-9O99-99O9",
         # and (the next fix review) the other letters and signs that show as a zero
-        "Coupang О1О-9О9О-9О9О", "Ο1Ο-9Ο9Ο-9Ο9Ο", "쿠팡 ㅇ1ㅇ-9ㅇ9ㅇ-9ㅇ9ㅇ", "쿠팡 ○1○-9○9○-9○9○")),
+        "Coupang О1О-9О9О-9О9О", "Ο1Ο-9Ο9Ο-9Ο9Ο", "쿠팡 ㅇ1ㅇ-9ㅇ9ㅇ-9ㅇ9ㅇ", "쿠팡 ○1○-9○9○-9○9○",
+        # and (the third) the Korean keyboard's dash and dot between words, a particle or a
+        # label joined to the number
+        "공일공ㆍ구구구구ㆍ구구구구", "공일공ㅡ구구구구ㅡ구구구구", "공일공구구구구구구구구로 전화", "문의공일공구구구구구구구구",
+        "연락처는공일공구구구구구구구구", "Tel공일공구구구구구구구구")),
     ("\u3164", "an unprintable character U+3164"),  # the Hangul filler: a label that shows blank
     ("Coupang\u3164\u3164", "an unprintable character U+3164"),
     ("Coupang\u202e", "an unprintable character U+202E"),
@@ -128,7 +135,8 @@ def test_a_text_written_in_characters_nfkc_reads_as_its_own_gets_its_verdict(tex
 
 
 WORDS = ["이용", "일요일", "오늘", "사용", "구매", "공지", "영수증", "삼성", "칠월", "팔월", "이메일", "구독", "육아", "오후",
-         "사은품", "일정", "이벤트", "Coupang", "Room", "PO", "쿠팡", "고객센터", "이용권", "여행", "(일~금)", "안내"]
+         "사은품", "일정", "이벤트", "Coupang", "Room", "PO", "쿠팡", "고객센터", "이용권", "여행", "(일~금)", "안내",
+         "오일", "공구", "이사", "OO", "○○", "ㅇㅇ", "24일", "6/24일", "사이", "구구단"]
 NUMBERS = st.one_of(st.integers(0, 999_999).map(str), st.dates().map(lambda d: d.strftime("%Y-%m")),
                     st.just("1577-7011"), st.just("1,234,567원"))
 
