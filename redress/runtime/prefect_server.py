@@ -167,8 +167,14 @@ def configured_server_refusal(url: str) -> str | None:
 
     found: list[str | None] = []
     settings = contextvars.copy_context()  # Prefect's settings as this thread has them
-    worker = threading.Thread(target=lambda: found.append(settings.run(_server_refusal, url)), daemon=True,
-                              name="redress-server-check")
+    def check() -> None:
+        try:
+            found.append(settings.run(_server_refusal, url))
+        except Exception as exc:  # found by the fix review: an answer not an API's was taken for no answer
+            found.append(f"the Prefect server at {escape.terminal(url)} answered, but not as a Prefect API "
+                         f"({type(exc).__name__}): is PREFECT_API_URL the API's address (ending in /api)?")
+
+    worker = threading.Thread(target=check, daemon=True, name="redress-server-check")
     worker.start()
     worker.join(3 * CHECK_SECONDS)
     if not found:

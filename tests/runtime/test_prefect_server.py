@@ -333,6 +333,37 @@ def test_a_ctrl_c_after_the_interrupted_line_ends_the_command_by_the_signal_at_o
     assert stderr.splitlines() == ["redress: interrupted"], stderr
 
 
+class _NotAnApi(__import__("http.server").server.BaseHTTPRequestHandler):
+    """A web server that answers its health but is no Prefect API (an HTML page)."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        ok = self.path.rstrip("/").endswith("/health")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json" if ok else "text/html")
+        self.end_headers()
+        self.wfile.write(b"true" if ok else b"<html>hello</html>")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_configured_url_that_is_no_prefect_api_is_one_line(capfd):
+    """Found by the fix review: an answer that was not an API's raised in the check's
+    thread, printed a traceback and was taken for no answer."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotAnApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        refused = refusal_at(url)
+    finally:
+        server.shutdown()
+    assert refused.startswith(f"the Prefect server at {url} answered, but not as a Prefect API (")
+    assert "Traceback" not in capfd.readouterr().err
+
+
 class _AuthAsking(__import__("http.server").server.BaseHTTPRequestHandler):
     """A server answering as a Prefect server with basic authentication does: its health
     check open, its API refused without credentials."""
