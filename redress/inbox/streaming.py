@@ -19,28 +19,8 @@ import polars as pl
 from redress import sql
 from redress.inbox.columns import typed_name
 from redress.inbox.text_frame import sink
-from redress.iso8601 import ISO_8601  # the one pattern: the policy reads its instants by it too
-
-# ISO 8601's other spellings of the same times, which DuckDB does not cast as written,
-# rewritten to the extended form above: the basic format (`20250701T120000+0900`,
-# `20250701T1200Z`; not mixed with the extended one, `20250701T1200:30`), a comma as the
-# decimal sign (the standard's preferred one, which log4j's ISO8601 layout writes:
-# `2025-07-01T12:00:00,123+09:00`), and one space before the zone, which DuckDB does not
-# cast (`2025-07-01 12:00:00 +0900`, as Ruby and git write it; ISO_8601 admitted it, and
-# the cast gave nothing).
-# So is a lower-case `t` or `z` (`2025-07-01t12:00:00z`), which RFC 3339, ISO 8601's
-# profile for the internet, allows and some loggers write.
-# Found by review: all were invalid_timestamp, and the people they named went unpaid.
-# Only a text that is not in the extended form is rewritten, so the usual rows pay
-# nothing for it. Each is (pattern, replacement) for regexp_replace, in this order.
-OTHER_SPELLINGS = (
-    (r"^(\d{4}-\d{2}-\d{2}|\d{8})t", r"\1T"),
-    (r"([\d\s])z$", r"\1Z"),
-    (r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})", r"\1-\2-\3T\4:\5:\6"),
-    (r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})([^\d:]|$)", r"\1-\2-\3T\4:\5\6"),
-    (r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}),(\d)", r"\1.\2"),
-    (r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)\s(Z|[+-]\d)", r"\1\2"),
-)
+# The one pattern and its rewrites: the policy reads its instants by them too.
+from redress.iso8601 import ISO_8601, OTHER_SPELLINGS
 
 # How the text of a typed timestamp with a zone ends (redress/inbox/parquet_reader.py `%:z`).
 ZONED_TAIL = r"[+-]\d{2}:\d{2}$"

@@ -20,7 +20,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_core import PydanticCustomError
 
 from redress import vocabulary
-from redress.iso8601 import ISO_8601
+from redress.iso8601 import ISO_8601, extended
 from redress.trimming import trimmed_text
 from redress.rules.message_safety import hazard
 
@@ -96,15 +96,16 @@ def _shown(text: str, official_phone: str, *key: str | int) -> None:
 
 
 def _instant(text: str) -> datetime | None:
-    """`text` read as the inbox reads a time in the extended form (redress/inbox/streaming.py
-    and redress/iso8601.py ISO_8601: RFC 3339's lower-case `t` and `z`, `24:00` as the next day's midnight), or
+    """`text` read as the inbox reads a time (redress/iso8601.py: ISO_8601 and the
+    standard's other spellings, RFC 3339's lower-case `t` and `z`, `24:00` as the next
+    day's midnight), or
     None. Found by the fix reviews: Python alone took a lower-case `t` but not `z`, an
     hour alone (`T12+09:00`) and a week date (`2025-W27-2`), which the inbox refuses, and
     refused `24:00`, which it takes."""
-    text = re.sub(r"^(\d{4}-\d{2}-\d{2})t", r"\1T", text)
-    text = text[:-1] + "Z" if text.endswith("z") else text
     if not re.fullmatch(ISO_8601, text):
-        return None
+        text = extended(text)  # the basic format, a decimal comma, a space before the zone, t and z
+        if not re.fullmatch(ISO_8601, text):
+            return None
     midnight = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[T ]24:00(?::00(?:\.0+)?)?(.*)", text)
     try:
         if midnight:

@@ -125,8 +125,10 @@ def test_an_instant_is_read_as_the_inbox_reads_a_time(tmp_path):
     """Found by the next fix review: Python alone took an hour alone and a week date,
     which the inbox refuses, and refused 24:00, which the inbox takes as the next day's
     midnight. The policy reads instants as the inbox does."""
-    p = load_policy(variant(tmp_path, ('"2025-06-24T00:00:00+09:00"', '"2025-06-23T24:00:00+09:00"')))
-    assert p.window_start == datetime(2025, 6, 24, tzinfo=KST)
+    for written in ("2025-06-23T24:00:00+09:00", "20250624T000000+0900", "2025-06-24T00:00:00,0+09:00",
+                    "2025-06-24 00:00:00 +0900", "20250623T1500Z"):  # the basic form and the rest (the third review)
+        p = load_policy(variant(tmp_path, ('"2025-06-24T00:00:00+09:00"', f'"{written}"')))
+        assert p.window_start == datetime(2025, 6, 24, tzinfo=KST), written
     for written in ("2025-06-24T12+09:00", "2025-W26-2T00:00:00+09:00", "2025-06-24T00:00:00 +09:00x"):
         with pytest.raises(RedressError, match=r"breach\.window_start: is not an ISO 8601 timestamp"):
             load_policy(variant(tmp_path, ('"2025-06-24T00:00:00+09:00"', f'"{written}"')))
