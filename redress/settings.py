@@ -188,9 +188,10 @@ def check_settings(settings: Settings) -> None:
         raise RedressError(f"REDRESS_HMAC_KEY holds a control or invisible character (U+{ord(hidden):04X}): set it "
                            "exactly as meant (e.g. `openssl rand -hex 32`)")
     if len(set(key)) < HMAC_KEY_MIN_DISTINCT or _repeats(key):
-        raise RedressError(f"REDRESS_HMAC_KEY has fewer than {HMAC_KEY_MIN_DISTINCT} different characters or repeats "
-                           "a shorter part (`abcdefgh` four times), which no secret that guards every reference code "
-                           "does: use a random one (e.g. `openssl rand -hex 32`)")
+        raise RedressError(f"REDRESS_HMAC_KEY has fewer than {HMAC_KEY_MIN_DISTINCT} different characters or says "
+                           "the same over (fewer than two thirds of its four-character runs differ: `abcdefgh` four "
+                           "times), which no secret that guards every reference code does: use a random one (e.g. "
+                           "`openssl rand -hex 32`)")
     if any((settings.debtor_name, settings.debtor_account, settings.debtor_bank_code)):
         debtor(settings)
 

@@ -61,10 +61,12 @@ def asked_kind(con, asked: str, reference_code: re.Pattern) -> tuple[str, str]:
     of explain.py (`also_read_as`)."""
     if con.execute("SELECT 1 FROM customers WHERE customer_id = ? LIMIT 1", [asked]).fetchall():
         return "customer_id", asked
-    # any run of spaces, dashes (en, em, minus), dots or underscores typed for its dashes
-    # too (found by the fix reviews)
-    payment = re.sub(r"[\s_.\-\u2010-\u2015\u2212]+", "-",
-                     pl.select(pl.lit(asked, dtype=pl.String).str.normalize("NFKC")).item().upper().strip())
+    # any run of characters but letters and digits between its parts, or around it (a full
+    # stop or brackets pasted with it), or none at all (found by the fix reviews)
+    typed = pl.select(pl.lit(asked, dtype=pl.String).str.normalize("NFKC")).item().upper()
+    parts = re.fullmatch(r"[\W_]*(\d{8})[\W_]*([BVC]\d{4,})[\W_]+(\d{6,})[\W_]*|[\W_]*(\d{8})([BVC]\d{4})(\d{6})[\W_]*",
+                         typed)
+    payment = "-".join(p for p in parts.groups() if p) if parts else typed
     if PAYMENT_ID.fullmatch(payment):
         return "payment_id", payment
     code = typed_code_text(asked)

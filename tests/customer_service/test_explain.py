@@ -760,7 +760,9 @@ def test_past_the_claim_deadline_the_agent_is_told_not_to_take_a_claim(policy):
 
 @pytest.mark.parametrize("typed", ["20251201-B0001-000007", " 20251201-b0001-000007 ", "２０２５１２０１-Ｂ０００１-０００００７",
                                    "20251201 B0001 000007", "20251201_B0001_000007", "20251201 - B0001 - 000007",
-                                   "20251201–B0001–000007", "20251201.B0001.000007"])
+                                   "20251201–B0001–000007", "20251201.B0001.000007", "20251201-B0001-000007.",
+                                   "(20251201-B0001-000007)", "20251201/B0001/000007", "20251201·B0001·000007",
+                                   "20251201B0001000007"])
 def test_a_payment_id_from_a_bank_statement_finds_its_customer(tmp_path, typed):
     """Found by review: `explain 20251205-B0001-000003`, the EndToEndId a bank shows,
     found nobody. A payment id finds the customer it paid, needs no --by (it is no

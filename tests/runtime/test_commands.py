@@ -135,6 +135,7 @@ def test_a_note_holding_a_hidden_character_or_over_2000_characters_is_refused_an
     assert decision_note(None) is None and decision_note("  ") is None
     assert decision_note("totals checked\nagainst the bank") == "totals checked\nagainst the bank"
     assert decision_note("pasted:\tfrom an email\r\n") == "pasted:\tfrom an email\r\n"
+    assert decision_note("old Mac\rline") == "old Mac\rline"
     assert decision_note("가" * 2000) == "가" * 2000
     for note, char in (("ok\x1b[2J", "001B"), ("ok\u202eko", "202E"), ("ok\u3164", "3164")):
         with pytest.raises(RedressError, match=f"^--note holds an unprintable character U\\+{char}: "):
