@@ -90,9 +90,9 @@ def results_money(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """What `returns_staging`'s rows do to the money, read before apply_results (the same
     rows, `failures` registered as for it), in whole won: `returned_krw` and
     `settled_krw`, the payments its accepted rows move; `not_applied_krw`, the payments
-    sent out (FINANCE_RAILS) and still `issued` that a quarantined row names (not a malformed
-    one, whose fields may be misplaced) (its result waits for finance to send
-    it again). Found by review: the summary gave row counts only, and a return held back
+    sent out (FINANCE_RAILS) and still `issued` that a quarantined row names, not a
+    malformed one, whose fields may be misplaced: their result waits for finance to send
+    it again. Found by review: the summary gave row counts only, and a return held back
     by a quarantined line was nowhere in money."""
     (returned, settled, not_applied), = con.execute(f"""
         WITH accepted AS (
