@@ -71,9 +71,10 @@ drop_expected_tracebacks()  # in Prefect's logs too, an expected failure is its 
 
 class ApprovalForm(RunInput):
     """The form a paused served run shows in the Prefect UI. The name and note are
-    checked as the command line checks --by and --note (redress/runtime/commands.py), so
-    the UI refuses a blank, placeholder or unprintable name there and the run stays
-    paused (found by review: such a name failed the flow run after the pause was used
+    checked as the command line checks --by and --note (redress/runtime/commands.py).
+    The UI checks only the form's schema (lengths), so an answer these validators refuse
+    reaches the run, which says so in its log and offers the form again (`_ask`; found
+    by review: a placeholder or blank name failed the flow run after the pause was used
     up, in words about --by)."""
     decision: Literal["approve", "reject"] = Field(description="approve: release the plan; reject: discard it")
     name: str = Field(min_length=1, max_length=MAX_DECIDER_CHARS, description="who decides (recorded in runs and manifests)")
