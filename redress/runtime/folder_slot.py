@@ -150,17 +150,19 @@ def folder_slot(data_dir: Path, *, wait_seconds: float) -> Iterator[bool]:
         ))
 
     with ExitStack() as held:
+        busy = False
         try:  # at once, if the folder is free
             take(held, 0)
             acquired = True
-        except ConcurrencySlotAcquisitionError as exc:
-            if not _busy(exc):
+        except Exception as exc:  # noqa: BLE001 (any other failure: the waiting attempt, which retries, meets it again)
+            busy = isinstance(exc, ConcurrencySlotAcquisitionError) and _busy(exc)
+            if not busy and wait_seconds == 0:
                 raise
-            acquired = False
+            acquired = False  # busy, or a server hiccup the waiting attempt retries
         if not acquired and wait_seconds > 0:
-            # found by review: a run waiting its turn said nothing for minutes
-            _log(f"another run is using the folder: this one waits for it to end (at most {_duration(wait_seconds)}; "
-                 f"a killed run frees it within {LEASE_SECONDS // 60} minutes)")
+            if busy:  # found by review: a run waiting its turn said nothing for minutes
+                _log(f"another run is using the folder: this one waits for it to end (at most "
+                     f"{_duration(wait_seconds)}; a killed run frees it within {LEASE_SECONDS // 60} minutes)")
             try:
                 take(held, wait_seconds)
                 acquired = True
