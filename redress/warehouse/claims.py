@@ -11,12 +11,12 @@ from datetime import datetime
 
 import duckdb
 
-# The rows of `claims_staging` (redress/checks/claims_checks.py) that no failure names,
-# and none when the whole file failed. `failures` must be registered on the connection.
-ACCEPTED = """
+from redress.warehouse.quarantine import ACCEPTED_ROW
+
+# The rows of `claims_staging` (redress/checks/claims_checks.py) that no failure names.
+ACCEPTED = f"""
     FROM claims_staging s
-    WHERE s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
-      AND NOT EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL)"""
+    WHERE {ACCEPTED_ROW}"""
 
 
 def record_accepted(con: duckdb.DuckDBPyConnection, *, sha256: str, run_id: str, claimed_at: datetime) -> int:

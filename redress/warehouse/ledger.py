@@ -13,6 +13,7 @@ import duckdb
 
 from redress.vocabulary import (CANCELLED, CLAIM, FINANCE_OUTCOMES, FINANCE_RAILS, ISSUED, RETURNED, SETTLED, sql_list,
                                 sql_literal)
+from redress.warehouse.quarantine import ACCEPTED_ROW
 
 
 def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: str, run_id: str,
@@ -70,10 +71,9 @@ def apply_results(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int
     the payment already had). Only an `issued` payment sent out (FINANCE_RAILS: never one
     held on `claim`) moves, to `settled` or `returned`: the guard holds even if the ledger
     changed since the checks ran. SPEC "Input: returns from finance"."""
-    accepted = """
+    accepted = f"""
         FROM returns_staging s
-        WHERE s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
-          AND NOT EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL)"""
+        WHERE {ACCEPTED_ROW}"""
     already = con.execute(f"SELECT count(*) {accepted} AND s.already_applied").fetchall()[0][0]
     applied = con.execute(f"""
         UPDATE ledger SET status = s.status, status_reason = s.reason, updated_run_id = ?
@@ -95,10 +95,7 @@ def results_money(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     it again. Found by review: the summary gave row counts only, and a return held back
     by a quarantined line was nowhere in money."""
     (returned, settled, not_applied), = con.execute(f"""
-        WITH accepted AS (
-            SELECT s.* FROM returns_staging s
-            WHERE s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
-              AND NOT EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL)),
+        WITH accepted AS (SELECT s.* FROM returns_staging s WHERE {ACCEPTED_ROW}),
         moving AS (
             SELECT DISTINCT l.payment_id, l.amount, a.status FROM accepted a JOIN ledger l USING (payment_id)
             WHERE l.status = {sql_literal(ISSUED)} AND l.rail IN {sql_list(FINANCE_RAILS)}
@@ -108,8 +105,7 @@ def results_money(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             SELECT DISTINCT l.payment_id, l.amount FROM returns_staging s JOIN ledger l USING (payment_id)
             WHERE s.malformed IS NULL AND l.status = {sql_literal(ISSUED)} AND l.rail IN {sql_list(FINANCE_RAILS)}
               AND l.payment_id NOT IN (SELECT payment_id FROM moving)
-              AND (s.row_number IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
-                   OR EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL)))
+              AND NOT ({ACCEPTED_ROW}))
         SELECT (SELECT coalesce(sum(amount), 0) FROM moving WHERE status = {sql_literal(RETURNED)}),
                (SELECT coalesce(sum(amount), 0) FROM moving WHERE status = {sql_literal(SETTLED)}),
                (SELECT coalesce(sum(amount), 0) FROM held_back)""").fetchall()
@@ -127,7 +123,5 @@ def cancel_claimed(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
         UPDATE ledger SET status = {sql_literal(CANCELLED)}, status_reason = 'claimed', updated_run_id = ?
         WHERE rail = {sql_literal(CLAIM)} AND status = {sql_literal(ISSUED)}
           AND customer_id IN (
-              SELECT s.customer_id FROM claims_staging s
-              WHERE s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
-                AND NOT EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL))
+              SELECT s.customer_id FROM claims_staging s WHERE {ACCEPTED_ROW})
     """, [run_id]).fetchall()[0][0]

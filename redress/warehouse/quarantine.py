@@ -20,6 +20,12 @@ def masked_account(column: str) -> str:
 # The columns a file's or a checked file's rows give (a scope row's customer_id is validate's).
 COLUMNS = "(run_id, kind, file_sha256, file_name, row_number, reason, detail, row_json)"
 
+# A row of a staging table (aliased `s`) that no failure names, and none when the whole
+# file failed: what a file of returns or claims applies. `failures` (row_number, reason;
+# a NULL row_number fails the whole file) must be registered on the connection.
+ACCEPTED_ROW = """s.row_number NOT IN (SELECT row_number FROM failures WHERE row_number IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM failures WHERE row_number IS NULL)"""
+
 
 def add_file(con: duckdb.DuckDBPyConnection, run_id: str, kind: str, sha256: str, file_name: str,
              reason: str, detail: str | None) -> None:
