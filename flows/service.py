@@ -169,7 +169,7 @@ def served_elsewhere() -> str | None:
 
     now = datetime.now(timezone.utc)
     with get_client(sync_client=True) as client:
-        for flow_name, name in zip(("redress-run", "redress-inbox-watch", "redress-daily-disbursement"), DEPLOYMENTS):
+        for flow_name, name in zip((f.name for f in (redress_run, inbox_watch, daily_disbursement)), DEPLOYMENTS):
             try:
                 found = client.read_deployment_by_name(f"{flow_name}/{name}")
             except ObjectNotFound:
