@@ -84,7 +84,8 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
     # earlier demo had been replaced.
     from prefect.settings import get_current_settings
 
-    if (url := get_current_settings().api.url) and (refused := configured_server_refusal(url)) is not None:
+    checked = bool(url := get_current_settings().api.url)
+    if checked and (refused := configured_server_refusal(url)) is not None:
         raise RedressError(refused)
     prepare_folder(out, say)
     say(f"generating {args.customers:,} customers and their scope files in {out / 'inbox'}...")
@@ -95,7 +96,7 @@ def cmd_demo(args, settings, say, run_pipeline, print_outputs, run_date, *, chec
     # start a temporary one of its own, seconds each (the two below then use this one).
     with progress.reporting(progress.reporter_for(sys.stdout)), \
             temporary_server(meanwhile=lambda: importlib.import_module("flows.remediation"),
-                             while_waiting=import_great_expectations):
+                             while_waiting=import_great_expectations, checked=checked):
         say("running the pipeline, a line per stage...")
         summary = run_pipeline(out, policy, day, settings)
         print_outputs(out, summary)

@@ -167,6 +167,7 @@ def configured_server_refusal(url: str) -> str | None:
 
     found: list[str | None] = []
     settings = contextvars.copy_context()  # Prefect's settings as this thread has them
+
     def check() -> None:
         try:
             found.append(settings.run(_server_refusal, url))
@@ -220,7 +221,8 @@ def _server_refusal(url: str) -> str | None:
 
 @contextmanager
 def temporary_server(meanwhile: Callable[[], object] = lambda: None,
-                     while_waiting: Callable[[], object] = lambda: None) -> Iterator[str | None]:
+                     while_waiting: Callable[[], object] = lambda: None,
+                     checked: bool = False) -> Iterator[str | None]:
     """For the duration of the block, Prefect talks to a server that cannot outlive this
     process: the configured one when PREFECT_API_URL is set (yields None), else a
     temporary child (yields its API URL; flow runs send it no heartbeats). `meanwhile`
@@ -228,12 +230,14 @@ def temporary_server(meanwhile: Callable[[], object] = lambda: None,
     one in each process), and always runs, server or not. `while_waiting` runs after it
     only when a child starts: work the command will probably need later, done in seconds
     it would otherwise spend waiting for the server (with a configured server it is
-    left to the moment it is needed, if ever). If either raises, the child is stopped."""
+    left to the moment it is needed, if ever). If either raises, the child is stopped.
+    A configured server is checked first (configured_server_refusal, RedressError) unless
+    the caller has `checked` it already."""
     from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings,
                                   temporary_settings)
 
     if get_current_settings().api.url:
-        refused = configured_server_refusal(get_current_settings().api.url)
+        refused = None if checked else configured_server_refusal(get_current_settings().api.url)
         if refused is not None:
             raise RedressError(refused)
         meanwhile()
