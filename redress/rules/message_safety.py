@@ -87,9 +87,11 @@ def _digits_read(text: str) -> str:
     `공일공ㆍ구구구구ㆍ구구구구` (the Korean keyboard's dot is a letter) and
     `공일공구구구구구구구구로` (a particle joined to it) were not."""
     def read(run: re.Match) -> str:
-        spelt, start, end = run.group(), run.start(), run.end()
-        beside = (start > 0 and text[start - 1].isdecimal()) or (end < len(text) and text[end].isdecimal())
-        if len(spelt) >= MIN_SPELT_RUN or (beside and not (spelt == "일" and start > 0 and text[start - 1].isdecimal())):
+        spelt = run.group()
+        after = run.start() > 0 and text[run.start() - 1].isdecimal()
+        before = run.end() < len(text) and text[run.end()].isdecimal()
+        day = spelt == "일" and after  # `24일`: the 24th
+        if len(spelt) >= MIN_SPELT_RUN or ((after or before) and not day):
             return spelt.translate(_AS_DIGITS)
         return spelt
     return _SPELT.sub(read, text)
@@ -120,12 +122,12 @@ def hazard(text: str, official_phone: str = "") -> str | None:
     if link := _LINK.search(text):
         return f"a link {_quoted(_token(text, link))}"
     official = re.sub(r"\D", "", official_phone)
-    for phone in _PHONE.finditer(text):
-        if re.sub(r"\D", "", phone.group()) != official:
-            return f"a phone number {_quoted(phone.group().strip())}"
-    read = _digits_read(text)
-    for phone in _PHONE.finditer(read):
-        spelt = sum(a != b for a, b in zip(read[phone.start():phone.end()], text[phone.start():phone.end()]))
-        if spelt >= MIN_SPELT_DIGITS and re.sub(r"\D", "", phone.group()) != official:
-            return f"a phone number spelt in words {_quoted(text[phone.start():phone.end()].strip())}"
+    # digits as written, then with the spelt ones read (`_digits_read`: the same places)
+    for read, fewest_spelt, kind in ((text, 0, "a phone number"),
+                                     (_digits_read(text), MIN_SPELT_DIGITS, "a phone number spelt in words")):
+        for phone in _PHONE.finditer(read):
+            written = text[phone.start():phone.end()]
+            spelt = sum(a != b for a, b in zip(phone.group(), written))
+            if spelt >= fewest_spelt and re.sub(r"\D", "", phone.group()) != official:
+                return f"{kind} {_quoted(written.strip())}"
     return None
