@@ -52,7 +52,7 @@ def normalised(kind: str, value: str) -> str | None:
 def asked_kind(con, asked: str, reference_code: re.Pattern) -> tuple[str, str]:
     """(kind, key) of what the agent typed: customer_id (one that exists, as typed: an id
     wins over every other reading, since an id may be 8 letters, hold an @ or be all
-    digits), payment_id (PAYMENT_ID, NFKC and upper case: the EndToEndId a bank
+    digits), payment_id (PAYMENT_ID after NFKC and upper case, its parts joined by dashes: the EndToEndId a bank
     statement shows), reference_code (8 letters once read as a typed code is: full-width, spaced
     or hyphenated, any case; redress/warehouse/reference_codes.py typed_code; the key is
     the code), email (with an @), phone (a well-formed Korean
@@ -64,11 +64,8 @@ def asked_kind(con, asked: str, reference_code: re.Pattern) -> tuple[str, str]:
     # any run of characters but letters and digits between its parts, or around it (a full
     # stop or brackets pasted with it), or none at all (found by the fix reviews)
     typed = pl.select(pl.lit(asked, dtype=pl.String).str.normalize("NFKC")).item().upper()
-    parts = re.fullmatch(r"[\W_]*(\d{8})[\W_]*([BVC]\d{4,})[\W_]+(\d{6,})[\W_]*|[\W_]*(\d{8})([BVC]\d{4})(\d{6})[\W_]*",
-                         typed)
-    payment = "-".join(p for p in parts.groups() if p) if parts else typed
-    if PAYMENT_ID.fullmatch(payment):
-        return "payment_id", payment
+    if parts := PAYMENT_ID.fullmatch(typed):
+        return "payment_id", "-".join(p for p in parts.groups() if p)
     code = typed_code_text(asked)
     if reference_code.fullmatch(code):
         return "reference_code", code
@@ -90,9 +87,12 @@ def contact_kind(asked: str) -> tuple[str, str] | None:
 # alike: column names of ours, never input.
 CONTACT_COLUMN = {"email": "email_norm", "phone": "phone_e164"}
 
-# A payment id as redress/rules/batches.py makes them: value date, rail letter and batch
-# sequence, position in the batch (`20251205-B0001-000003`).
-PAYMENT_ID = re.compile(r"\d{8}-[BVC]\d{4,}-\d{6,}")
+# A payment id as redress/rules/batches.py makes them (value date, rail letter and batch
+# sequence, position in the batch: `20251205-B0001-000003`) as people type it: anything
+# but letters and digits between its parts and around it, or nothing between them (then
+# with the usual widths, 4 and 6). Its parts are the groups that matched.
+PAYMENT_ID = re.compile(r"[\W_]*(\d{8})[\W_]*([BVC]\d{4,})[\W_]+(\d{6,})[\W_]*"
+                        r"|[\W_]*(\d{8})([BVC]\d{4})(\d{6})[\W_]*")
 
 
 def by_contact(con, kind: str, key: str) -> list[dict]:
