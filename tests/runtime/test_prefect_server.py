@@ -347,19 +347,25 @@ class _NotAnApi(__import__("http.server").server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_configured_url_that_is_no_prefect_api_is_one_line(capfd):
-    """Found by the fix review: an answer that was not an API's raised in the check's
-    thread, printed a traceback and was taken for no answer."""
+@contextlib.contextmanager
+def serving(handler) -> Iterator[str]:
+    """A local HTTP server answering with `handler`, as an API URL, for the block."""
     import threading
     from http.server import ThreadingHTTPServer
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotAnApi)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/api"
-        refused = refusal_at(url)
+        yield f"http://127.0.0.1:{server.server_address[1]}/api"
     finally:
         server.shutdown()
+
+
+def test_a_configured_url_that_is_no_prefect_api_is_one_line(capfd):
+    """Found by the fix review: an answer that was not an API's raised in the check's
+    thread, printed a traceback and was taken for no answer."""
+    with serving(_NotAnApi) as url:
+        refused = refusal_at(url)
     assert refused.startswith(f"the Prefect server at {url} answered, but not as a Prefect API (")
     assert "Traceback" not in capfd.readouterr().err
 
@@ -413,8 +419,6 @@ def test_a_configured_server_that_is_down_or_asks_for_credentials_is_one_line():
     with PREFECT_SERVER_API_AUTH_STRING while this process has no
     PREFECT_API_AUTH_STRING, `redress run` stopped with a traceback."""
     import socket
-    import threading
-    from http.server import ThreadingHTTPServer
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -423,15 +427,10 @@ def test_a_configured_server_that_is_down_or_asks_for_credentials_is_one_line():
     assert refusal_at(down) == (
         f"cannot reach the Prefect server at {down} (ConnectError, within 10 s): is `prefect server start` running, "
         "and is PREFECT_API_URL its address?")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AuthAsking)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        asking = f"http://127.0.0.1:{server.server_address[1]}/api"
+    with serving(_AuthAsking) as asking:
         assert refusal_at(asking) == (
             f"the Prefect server at {asking} refused this process (401): set PREFECT_API_AUTH_STRING to the "
             "server's PREFECT_SERVER_API_AUTH_STRING (user:password)")
-    finally:
-        server.shutdown()
 
 
 def test_a_configured_server_that_answers_a_byte_at_a_time_is_given_up_on(monkeypatch):
