@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import math
 import os
 import time
 from contextlib import ExitStack, contextmanager
@@ -82,11 +83,11 @@ def direct_run_active(data_dir: Path) -> bool:
 
 
 def _duration(seconds: float) -> str:
-    """`6 h`, `90 min`, `45 s`: a wait as a person says it."""
-    for unit, size in (("h", 3600), ("min", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g} {unit}"
-    return f"{seconds:g} s"
+    """`6 h`, `5 h 58 min`, `45 s`: a wait as a person says it, whole seconds rounded up."""
+    hours, rest = divmod(math.ceil(seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min"), (seconds, "s")) if n]
+    return " ".join(parts) or "0 s"
 
 
 def _log(message: str) -> None:
@@ -117,8 +118,9 @@ def _direct_run_ended(data_dir: Path, wait_seconds: float, started: float) -> bo
         if wait_seconds == 0:
             return False
         if not said:  # found by the fix review: this wait, too, said nothing until it ended
+            # what is left of the one wait, part of which may have gone on the slot
             _log(f"a `redress run` or `redress approve` is using the folder: this run waits for it to end (at most "
-                 f"{_duration(wait_seconds)})")
+                 f"{_duration(max(wait_seconds - (time.monotonic() - started), 0))})")
             said = True
         if time.monotonic() - started >= wait_seconds:
             raise RedressError(f"waited {wait_seconds:.0f} s for the `redress run` using {data_dir} to end")

@@ -162,3 +162,27 @@ def test_a_wait_for_a_redress_run_says_so_when_it_starts(tmp_path, monkeypatch):
     assert folder_slot._direct_run_ended(tmp_path, 120, folder_slot.time.monotonic())
     assert said == ["a `redress run` or `redress approve` is using the folder: this run waits for it to end "
                     "(at most 2 min)"] and len(polls) == 3
+
+
+def test_the_wait_for_a_redress_run_gives_what_is_left_of_the_one_wait(tmp_path, monkeypatch):
+    """Found by the SRE fix review: after waiting for the slot, the wait for the lock
+    still said "at most 6 h", though the deadline counts from the start of both."""
+    from redress.runtime import folder_slot
+
+    said = []
+    monkeypatch.setattr(folder_slot, "_log", said.append)
+    monkeypatch.setattr(folder_slot, "direct_run_active", lambda data_dir: not said)
+    monkeypatch.setattr(folder_slot.time, "sleep", lambda seconds: None)
+    assert folder_slot._direct_run_ended(tmp_path, 6 * 3600, folder_slot.time.monotonic() - 2 * 3600 - 90)
+    assert said == ["a `redress run` or `redress approve` is using the folder: this run waits for it to end "
+                    "(at most 3 h 58 min 30 s)"]
+
+
+@pytest.mark.parametrize("seconds, said", [
+    (6 * 3600, "6 h"), (120, "2 min"), (45, "45 s"), (3725, "1 h 2 min 5 s"),
+    (0.2, "1 s"), (0, "0 s"), (21599.3, "6 h"),  # rounded up: never less than is left
+])
+def test_a_wait_reads_as_a_person_says_it(seconds, said):
+    from redress.runtime.folder_slot import _duration
+
+    assert _duration(seconds) == said
