@@ -24,8 +24,9 @@ reader's phone shows as `A`-`Z` and `0`-`9`):
   one. The official phone, and the same digits spelt otherwise, are allowed;
 - a phone number spelt in words: the same, once the Sino-Korean digit syllables
   (`공일공 구구구구 구구구구`), the CJK numerals (everyday and formal) and the letters and signs
-  that show as a zero are read as digits where they spell one (`_digits_read`), mixed with
-  digits or not (`공1공-9999-구구구구`, `O1O-9O99-99O9`), with at least two digits so spelt;
+  that show as a zero or a one are read as digits where they spell one (`_digits_read`),
+  mixed with digits or not (`공1공-9999-구구구구`, `O1O-9O99-99O9`, `0l0-99l9-9l99`), with at
+  least two digits so spelt;
   the official phone so spelt is allowed;
 - an unprintable character (redress/rules/printable.py): a zero-width space or a
   bidirectional override can hide any of the above from this check (`evil<ZWSP>.com`
@@ -66,9 +67,15 @@ _WORD_DIGITS = {**dict.fromkeys("공영빵〇零", "0"), **dict.fromkeys("일一
 # Letters and signs that show as a zero: Latin, Cyrillic and Greek O, the Hangul ㅇ (as
 # typed, and as NFKC leaves it), white and large circles (found by the fix review).
 _ZEROS = "OoОоΟοㅇᄋ○◯"
-_AS_DIGITS = str.maketrans({**_WORD_DIGITS, **dict.fromkeys(_ZEROS, "0")})
+# Letters and signs that show as a one: Latin small l and capital I, the Greek capital
+# iota, the Cyrillic palochka, the click letter ǀ and the vertical bar. Read only right
+# beside a digit, never in a run of their own: `Hello`, `Cool`, `Ill` are words.
+_ONES = "lIΙӏǀ|"
+_AS_DIGITS = str.maketrans({**_WORD_DIGITS, **dict.fromkeys(_ZEROS, "0"), **dict.fromkeys(_ONES, "1")})
 # A run of digit words and zero look-alikes, one next to the other.
 _SPELT = re.compile(f"[{re.escape(''.join(_WORD_DIGITS) + _ZEROS)}]+")
+# A run of one look-alikes.
+_SPELT_ONES = re.compile(f"[{re.escape(_ONES)}]+")
 # A run this long is read as digits wherever it stands, joined to a word or not
 # (`연락처공일공구구구구구구구구`); a shorter one only right beside a digit (`공1공`, `O1O`):
 # two-syllable words are everyday words (`오일` oil, `공구` tools, `이사` moving, `OO` a
@@ -81,8 +88,9 @@ MIN_SPELT_DIGITS = 2
 
 def _digits_read(text: str) -> str:
     """`text` with the digit words and zero look-alikes read as digits where they spell
-    one (a run of MIN_SPELT_RUN or more, or one right beside a digit), one character for
-    one, so that a match's place is its place in `text`. Found by the fix reviews: read
+    one (a run of MIN_SPELT_RUN or more, or one right beside a digit), then the one
+    look-alikes right beside a digit (`0l0-99l9-9l99`), one character for one, so that
+    a match's place is its place in `text`. Found by the fix reviews: read
     one syllable at a time, `여행 2025-06 이용권` was a phone; read only as whole words,
     `공일공ㆍ구구구구ㆍ구구구구` (the Korean keyboard's dot is a letter) and
     `공일공구구구구구구구구로` (a particle joined to it) were not."""
@@ -94,7 +102,14 @@ def _digits_read(text: str) -> str:
         if len(spelt) >= MIN_SPELT_RUN or ((after or before) and not day):
             return spelt.translate(_AS_DIGITS)
         return spelt
-    return _SPELT.sub(read, text)
+
+    def read_ones(run: re.Match) -> str:
+        beside = ((run.start() > 0 and words[run.start() - 1].isdecimal())
+                  or (run.end() < len(words) and words[run.end()].isdecimal()))
+        return run.group().translate(_AS_DIGITS) if beside else run.group()
+
+    words = _SPELT.sub(read, text)
+    return _SPELT_ONES.sub(read_ones, words)
 
 
 def _token(text: str, match: re.Match) -> str:

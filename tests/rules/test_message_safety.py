@@ -34,6 +34,8 @@ def outlined(text: str) -> str:
     # and (the third) two-syllable words of digit syllables, placeholders for a name, days
     "OO 1577-7011", "여행 ○○ 1577-7011", "ㅇㅇ 1577-7011", "오일 2025-06", "여행 공구 2025-06",
     "여행 이용권 6/24일 ~ 7/1일", "이사 1577-7011", "2025-06이용권",
+    # the one look-alikes are words away from digits, and the official phone so spelt
+    "Hello 2025-06", "Cool 1577-7011", "Ill 1577-7011", "I | 2025-06", "l577-70ll", "Il 2025-06",
 ])
 def test_ordinary_texts_and_the_official_phone_pass(text):
     assert hazard(text, OFFICIAL) is None
@@ -84,7 +86,10 @@ def test_ordinary_texts_and_the_official_phone_pass(text):
         # and (the third) the Korean keyboard's dash and dot between words, a particle or a
         # label joined to the number
         "공일공ㆍ구구구구ㆍ구구구구", "공일공ㅡ구구구구ㅡ구구구구", "공일공구구구구구구구구로 전화", "문의공일공구구구구구구구구",
-        "연락처는공일공구구구구구구구구", "Tel공일공구구구구구구구구")),
+        "연락처는공일공구구구구구구구구", "Tel공일공구구구구구구구구",
+        # and the letters and signs that show as a one, beside digits (left by session 57)
+        "0l0-99l9-9l99", "Coupang 0I0-99I9-9I99", "ΟΙΟ-9Ι99-99Ι9", "0ӏ0 99ӏ9 9ӏ99",
+        "공일공l구구구구구구구구")),
     ("\u3164", "an unprintable character U+3164"),  # the Hangul filler: a label that shows blank
     ("Coupang\u3164\u3164", "an unprintable character U+3164"),
     ("Coupang\u202e", "an unprintable character U+202E"),
@@ -136,7 +141,8 @@ def test_a_text_written_in_characters_nfkc_reads_as_its_own_gets_its_verdict(tex
 
 WORDS = ["이용", "일요일", "오늘", "사용", "구매", "공지", "영수증", "삼성", "칠월", "팔월", "이메일", "구독", "육아", "오후",
          "사은품", "일정", "이벤트", "Coupang", "Room", "PO", "쿠팡", "고객센터", "이용권", "여행", "(일~금)", "안내",
-         "오일", "공구", "이사", "OO", "○○", "ㅇㅇ", "24일", "6/24일", "사이", "구구단"]
+         "오일", "공구", "이사", "OO", "○○", "ㅇㅇ", "24일", "6/24일", "사이", "구구단",
+         "Hello", "Cool", "Will", "Ill", "I", "l", "|", "Il"]
 NUMBERS = st.one_of(st.integers(0, 999_999).map(str), st.dates().map(lambda d: d.strftime("%Y-%m")),
                     st.just("1577-7011"), st.just("1,234,567원"))
 
@@ -144,7 +150,8 @@ NUMBERS = st.one_of(st.integers(0, 999_999).map(str), st.dates().map(lambda d: d
 @given(st.lists(st.one_of(st.sampled_from(WORDS), NUMBERS), min_size=1, max_size=8))
 def test_words_that_begin_with_a_digit_syllable_beside_numbers_are_no_phone(parts):
     """Found by the fix review: read syllable by syllable, `이용` (use) or `일요일`
-    (Sunday) beside a date or the official phone made a phone number. Ordinary words,
+    (Sunday) beside a date or the official phone made a phone number. Ordinary words
+    (with the letters that show as a zero or a one: `Cool`, `Ill`, `I`),
     numbers of at most six digits, year-months and the official phone, in any order,
     are never a phone spelt in words."""
     found = hazard(" ".join(parts), OFFICIAL)
