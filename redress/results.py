@@ -221,7 +221,10 @@ class DisburseResult:
     these payments and batches are a plan waiting for approval, not issued (SPEC
     "Approval before release"). `shared_accounts`, `payees_sharing`, `shared_krw`: the
     bank accounts this run's bank transfers go to for more than one customer, those
-    customers and their money (redress/disbursement/planning.py shared_accounts)."""
+    customers and their money (redress/disbursement/planning.py shared_accounts).
+    `changed_payees`, `changed_krw`: this run's bank transfers to an account that
+    replaced the customer's earlier one in a customers snapshot, and their money
+    (planning.changed_accounts)."""
     batches: int
     payments: int
     amount_krw: int
@@ -233,6 +236,8 @@ class DisburseResult:
     shared_accounts: int = 0
     payees_sharing: int = 0
     shared_krw: int = 0
+    changed_payees: int = 0
+    changed_krw: int = 0
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from redress.rules.payments import LEDGER_SQL, overpayments, payments_due
 from redress.rules.plans import payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
 from redress.disbursement.plan import save_plan
-from redress.disbursement.planning import plan_payments, shared_accounts
+from redress.disbursement.planning import changed_accounts, plan_payments, shared_accounts
 from redress.disbursement.release import release
 
 
@@ -96,6 +96,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     summary = batch_summary(pl.scan_parquet(plan_file, glob=False)).collect()
     with connect(ctx.warehouse) as con:
         shared = shared_accounts(con, plan_file)
+        changed = changed_accounts(con, plan_file)
     # SPEC "Approval before release": the checked plan is kept and the run stops with
     # it; `redress approve` releases exactly it (redress/disbursement/release.py). An empty plan has
     # nothing to approve.
@@ -105,6 +106,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
                                           pl.scan_parquet(ledger, glob=False), claimants.lazy()),
                             released, policy.daily_cash_cap, sharing)
         plan["shared_payee_accounts"] = shared
+        plan["changed_payee_accounts"] = changed
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:
@@ -139,6 +141,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         recovered_batches=tuple(recovered),
         awaiting_approval=waiting,
         shared_accounts=shared["accounts"], payees_sharing=shared["payees"], shared_krw=shared["amount_krw"],
+        changed_payees=changed["payees"], changed_krw=changed["amount_krw"],
     )
     logger.info("%s %s payments in %s batches, %s %s",
                 "planned, waiting for approval," if waiting else "disbursed",

@@ -101,3 +101,25 @@ def shared_accounts(con: duckdb.DuckDBPyConnection, plan_file: Path) -> dict[str
             WHERE rail = {sql_literal(BANK_TRANSFER)} AND bank_account IS NOT NULL
             GROUP BY bank_code, bank_account HAVING count(*) > 1)""", [file_path(plan_file)]).fetchall()
     return {"accounts": int(accounts), "payees": int(payees), "amount_krw": int(amount)}
+
+
+def changed_accounts(con: duckdb.DuckDBPyConnection, plan_file: Path) -> dict[str, int]:
+    """The plan's bank transfers (the plan file `plan_payments` wrote) to a customer
+    whose bank account in the customer master replaced another, or none, in a later
+    snapshot (redress/warehouse/customers.py former_bank_accounts), and that go to none
+    of the accounts the customer had before: {"payees", "amount_krw"} (won), zeros when
+    none. A master changed by someone other than the customers looks like this, just as
+    a customer's own correction after a returned transfer does, which only finance can
+    tell apart: shown to finance (the stage line, summary.md, plan.md), never refused.
+    Found by the security review: the ledger keeps no account, so a snapshot moving
+    payees' money to other accounts went unseen."""
+    (payees, amount), = con.execute(f"""
+        SELECT count(*), coalesce(sum(p.amount), 0)
+        FROM read_parquet(?, hive_partitioning = false) p
+        WHERE p.rail = {sql_literal(BANK_TRANSFER)}
+          AND p.customer_id IN (SELECT customer_id FROM former_bank_accounts)
+          AND NOT EXISTS (SELECT 1 FROM former_bank_accounts f
+                          WHERE f.customer_id = p.customer_id AND f.bank_code IS NOT DISTINCT FROM p.bank_code
+                            AND f.bank_account IS NOT DISTINCT FROM p.bank_account)""",
+        [file_path(plan_file)]).fetchall()
+    return {"payees": int(payees), "amount_krw": int(amount)}

@@ -82,7 +82,9 @@ def _disburse(result: r.DisburseResult) -> list[str]:
     parts = _money(result.payments, result.batches, result.amount_krw, held.payments, held.amount_krw)
     shared = ([f"{counted(result.payees_sharing, 'payee')} sharing {counted(result.shared_accounts, 'bank account')} "
                "(see summary.md)"] if result.shared_accounts else [])
-    return parts + shared + (["waiting for approval"] if result.awaiting_approval else [])
+    changed = ([f"{counted(result.changed_payees, 'payee')} paid to a changed bank account (see summary.md)"]
+               if result.changed_payees else [])
+    return parts + shared + changed + (["waiting for approval"] if result.awaiting_approval else [])
 
 
 def _release(result: r.ReleaseResult) -> list[str]:

@@ -1,6 +1,6 @@
 """Writes of `customers`: the current customer master (SPEC "Input: customers
-snapshot"), and of `former_addresses`, the contacts its customers had in earlier
-masters. The one module that writes the two tables (redress/warehouse/schema.py OWNERS);
+snapshot"), and of `former_addresses` and `former_bank_accounts`, the contacts and bank
+accounts its customers had in earlier masters. The one module that writes the three tables (redress/warehouse/schema.py OWNERS);
 every function runs inside the caller's transaction when there is one.
 """
 
@@ -18,7 +18,11 @@ def replace_with_staging(con: duckdb.DuckDBPyConnection, sha: str) -> None:
     row is copied or sorted. First each contact a customer of the master it replaces had
     and no longer has in it (an email or phone changed, or the customer gone) is kept in
     `former_addresses`, with `sha`, the new snapshot's SHA-256: once, whatever the
-    snapshots that follow (a contact that comes back and goes again keeps its first row)."""
+    snapshots that follow (a contact that comes back and goes again keeps its first row).
+    Likewise each bank account (bank code and account, or none) a customer of both
+    masters had and no longer has is kept in `former_bank_accounts`: an account changed,
+    set where there was none, or taken away; a customer who left the master is paid
+    nothing more, so their account is not kept."""
     if table_exists(con, "customers"):
         con.execute("""
             INSERT INTO former_addresses
@@ -32,6 +36,15 @@ def replace_with_staging(con: duckdb.DuckDBPyConnection, sha: str) -> None:
             ANTI JOIN former_addresses f USING (customer_id, address)
             WHERE c.address IS NOT NULL
             ORDER BY c.customer_id, c.address""", [sha])
+        con.execute("""
+            INSERT INTO former_bank_accounts
+            SELECT DISTINCT o.customer_id, o.bank_code, o.bank_account, ? FROM customers o
+            JOIN customers_staging n USING (customer_id)
+            WHERE (o.bank_code, o.bank_account) IS DISTINCT FROM (n.bank_code, n.bank_account)
+              AND NOT EXISTS (SELECT 1 FROM former_bank_accounts f
+                              WHERE f.customer_id = o.customer_id AND f.bank_code IS NOT DISTINCT FROM o.bank_code
+                                AND f.bank_account IS NOT DISTINCT FROM o.bank_account)
+            ORDER BY o.customer_id""", [sha])
     con.execute("DROP TABLE IF EXISTS customers")
     con.execute("ALTER TABLE customers_staging RENAME TO customers")
 

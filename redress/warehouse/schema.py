@@ -84,6 +84,17 @@ CREATE TABLE IF NOT EXISTS former_addresses (
     file_sha256   VARCHAR NOT NULL       -- the snapshot that replaced it
 );
 
+-- The bank accounts (bank code and account digits, both null for none) a customer had in
+-- an earlier customer master and not in the snapshot that replaced it: a transfer to an
+-- account that replaced another is what a master changed by someone other than the
+-- customer looks like (redress/disbursement/planning.py changed_accounts, shown to finance).
+CREATE TABLE IF NOT EXISTS former_bank_accounts (
+    customer_id   VARCHAR NOT NULL,
+    bank_code     VARCHAR,
+    bank_account  VARCHAR,               -- digits only
+    file_sha256   VARCHAR NOT NULL       -- the snapshot that replaced it
+);
+
 CREATE TABLE IF NOT EXISTS scope_exposures (
     file_sha256   VARCHAR NOT NULL,
     row_number    BIGINT NOT NULL,
@@ -325,6 +336,7 @@ OWNERS = {
     "review": "redress/warehouse/scope_rows.py",
     "customers": "redress/warehouse/customers.py",
     "former_addresses": "redress/warehouse/customers.py",
+    "former_bank_accounts": "redress/warehouse/customers.py",
     "quarantine": "redress/warehouse/quarantine.py",
     "classified_files": "redress/warehouse/increments.py",
     "entitlements": "redress/warehouse/entitlements.py",

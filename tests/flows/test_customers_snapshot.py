@@ -118,3 +118,32 @@ def test_an_earlier_snapshot_dropped_again_says_how_to_make_it_current(tmp_path)
     remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 4))
     assert q(data, "SELECT status FROM ingested_files WHERE file_name = 'snap-revert-2.csv'") == [("accepted",)]
     assert q(data, "SELECT is_test FROM customers WHERE customer_id = 'B1'") == [(False,)]
+
+
+def test_transfers_to_an_account_a_later_snapshot_changed_are_shown_to_finance(tmp_path):
+    """Found by the security review: the ledger keeps no account, so a snapshot giving
+    B2, not yet paid, another account (what a master changed by someone other than the
+    customer looks like) was paid with nothing said. The run says how many transfers
+    and how much go to an account that replaced an earlier one, with no person or
+    account named; a transfer to an account the customer had all along is not counted."""
+    data = tmp_path / "data"
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    drop(data / "inbox" / "customers" / "customers_1.csv", HEADER + GOOD)
+    drop(data / "inbox" / "scope" / "scope_1.csv", SCOPE + "V1,,,name,2025-07-01,,log\n")
+    first = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    assert (first["disburse"]["changed_payees"], first["disburse"]["changed_krw"]) == (0, 0)
+    drop(data / "inbox" / "customers" / "customers_2.csv", HEADER + GOOD.replace(",088,2234567890", ",020,9999999999"))
+    drop(data / "inbox" / "scope" / "scope_2.csv",
+         SCOPE + "B2,,,name,2025-07-01,,log\nB1,,,name,2025-07-01,,log\n")
+    second = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert q(data, "SELECT customer_id, bank_code, bank_account FROM former_bank_accounts") == [
+        ("B2", "088", "2234567890")]
+    # B1 is paid too, to the account it has had all along: not counted
+    assert q(data, "SELECT customer_id, amount, rail FROM ledger WHERE run_id = ? ORDER BY 1", [second["run_id"]]) == [
+        ("B1", 50000, "bank_transfer"), ("B2", 50000, "bank_transfer")]
+    assert (second["disburse"]["changed_payees"], second["disburse"]["changed_krw"]) == (1, 50000)
+    page = (data / "reports" / second["run_id"] / "summary.md").read_text(encoding="utf-8")
+    assert ("**Bank accounts changed since an earlier customers snapshot**: 1 of this run's bank transfers, "
+            "50,000 KRW, go to customers whose bank account in the customer master replaced another") in page
+    assert "B2" not in page and "9999999999" not in page and "2234567890" not in page

@@ -284,6 +284,24 @@ def test_past_the_claim_deadline_a_plan_calls_its_claim_money_unclaimed_not_held
     assert "held on the claim rail" not in after
 
 
+def test_a_plan_says_how_many_transfers_go_to_an_account_that_replaced_another():
+    """Found by the security review: transfers to accounts a later customers snapshot
+    changed were planned with nothing said; a plan saved by an earlier version has no
+    such figure and shows none."""
+    from redress.reports.plan import plan_markdown
+
+    summary = plan_summary(payment_kinds(PLANNED.lazy(), LEDGER.lazy(), CLAIMANTS.lazy()), {}, 10**12)
+    assert "changed since an earlier customers snapshot" not in plan_markdown("R1", "p", "waiting", NOW, summary, [])
+    summary["changed_payee_accounts"] = {"payees": 3, "amount_krw": 150_000}
+    waiting = plan_markdown("R1", "p", "waiting", NOW, summary, [])
+    assert ("## Bank accounts changed since an earlier customers snapshot\n\n3 of this plan's bank transfers, "
+            "150,000 KRW, go to customers whose bank account in the customer master replaced another, or none, "
+            "in a later snapshot") in waiting
+    assert "tell apart. Check them before approving." in waiting
+    decided = plan_markdown("R1", "p", "approved", NOW, summary, [], decision="approved by Kim at now")
+    assert "3 of this plan's bank transfers, 150,000 KRW" in decided and "before approving" not in decided
+
+
 WHY = ("Payments are never clawed back and the pro rata share applies to entitlements: when a revision lowers "
        "the share, people paid before keep what they got while the people added are paid too.")
 

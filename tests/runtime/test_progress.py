@@ -151,6 +151,12 @@ def test_disburse_counts_say_when_the_plan_waits():
                                payees_sharing=6, shared_krw=300_000)
     assert counts_text("disburse", sharing) == \
         "7 payments · 2 batches · 350,000 KRW to pay out · 6 payees sharing 1 bank account (see summary.md)"
+    changed = r.DisburseResult(batches=2, payments=7, amount_krw=350_000, per_rail={}, treasury=(),
+                               overpayments=r.Overpayments(0, 0), recovered_batches=(), changed_payees=2,
+                               changed_krw=100_000, awaiting_approval=True)
+    assert counts_text("disburse", changed) == ("7 payments · 2 batches · 350,000 KRW to pay out · "
+                                                "2 payees paid to a changed bank account (see summary.md) · "
+                                                "waiting for approval")
 
 
 def test_claims_counts_name_claimants_sharing_an_account_only_when_some_do():

@@ -17,6 +17,7 @@ IDS = ["C1", "C2", "C3"]
 EMAILS = [None, "a@example.com", "b@example.com"]
 PHONES = [None, "+821011112222", "+821033334444"]
 # one master: each customer present or not, with an email and a phone of a few
+COLUMNS = "customer_id VARCHAR, email_norm VARCHAR, phone_e164 VARCHAR, bank_code VARCHAR, bank_account VARCHAR"
 MASTERS = st.dictionaries(st.sampled_from(IDS), st.tuples(st.sampled_from(EMAILS), st.sampled_from(PHONES)))
 
 
@@ -29,12 +30,13 @@ def _addresses(master: dict) -> set[tuple[str, str]]:
 def test_every_contact_a_customer_lost_is_kept_once_with_the_snapshot_that_dropped_it(masters):
     con = duckdb.connect()
     con.execute(create_statement("former_addresses"))
-    con.execute("CREATE TABLE customers (customer_id VARCHAR, email_norm VARCHAR, phone_e164 VARCHAR)")
+    con.execute(create_statement("former_bank_accounts"))
+    con.execute(f"CREATE TABLE customers ({COLUMNS})")
     expected: dict[tuple[str, str], str] = {}
     for i, master in enumerate(masters):
-        con.execute("CREATE TABLE customers_staging (customer_id VARCHAR, email_norm VARCHAR, phone_e164 VARCHAR)")
+        con.execute(f"CREATE TABLE customers_staging ({COLUMNS})")
         for c, (e, p) in sorted(master.items()):
-            con.execute("INSERT INTO customers_staging VALUES (?, ?, ?)", [c, e, p])
+            con.execute("INSERT INTO customers_staging VALUES (?, ?, ?, NULL, NULL)", [c, e, p])
         replace_with_staging(con, f"sha-{i}")
         if i:
             for pair in sorted(_addresses(masters[i - 1]) - _addresses(master)):
@@ -47,10 +49,11 @@ def test_every_contact_a_customer_lost_is_kept_once_with_the_snapshot_that_dropp
 def test_a_changed_email_and_a_customer_gone_are_kept_an_unchanged_phone_is_not():
     con = duckdb.connect()
     con.execute(create_statement("former_addresses"))
-    con.execute("CREATE TABLE customers AS SELECT * FROM (VALUES ('C1', 'a@example.com', '+821011112222'), "
-                "('C2', 'b@example.com', NULL)) t(customer_id, email_norm, phone_e164)")
-    con.execute("CREATE TABLE customers_staging AS SELECT * FROM (VALUES ('C1', 'new@example.com', '+821011112222')) "
-                "t(customer_id, email_norm, phone_e164)")
+    con.execute(create_statement("former_bank_accounts"))
+    con.execute("CREATE TABLE customers AS SELECT *, NULL AS bank_code, NULL AS bank_account FROM (VALUES "
+                "('C1', 'a@example.com', '+821011112222'), ('C2', 'b@example.com', NULL)) t(customer_id, email_norm, phone_e164)")
+    con.execute("CREATE TABLE customers_staging AS SELECT *, NULL AS bank_code, NULL AS bank_account FROM (VALUES "
+                "('C1', 'new@example.com', '+821011112222')) t(customer_id, email_norm, phone_e164)")
     replace_with_staging(con, "second")
     assert con.execute("SELECT * FROM former_addresses ORDER BY 1").fetchall() == [
         ("a@example.com", "C1", "second"), ("b@example.com", "C2", "second")]

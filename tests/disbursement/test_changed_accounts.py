@@ -1,0 +1,74 @@
+"""Bank accounts that replaced a customer's earlier one (redress/warehouse/customers.py
+former_bank_accounts, redress/disbursement/planning.py changed_accounts). Found by the
+security review: the ledger keeps no account, so a customers snapshot that moved
+payees' money to other accounts was paid with nothing said."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from redress.disbursement.planning import changed_accounts
+from redress.warehouse.customers import replace_with_staging
+from redress.warehouse.schema import create_statement
+
+IDS = ["C1", "C2", "C3"]
+ACCOUNTS = [(None, None), ("004", "111"), ("004", "222"), ("088", "111")]  # the same digits at another bank differ
+MASTERS = st.dictionaries(st.sampled_from(IDS), st.sampled_from(ACCOUNTS))
+COLUMNS = "customer_id VARCHAR, email_norm VARCHAR, phone_e164 VARCHAR, bank_code VARCHAR, bank_account VARCHAR"
+
+
+def _load(con: duckdb.DuckDBPyConnection, masters: list[dict]) -> None:
+    con.execute(create_statement("former_addresses"))
+    con.execute(create_statement("former_bank_accounts"))
+    for i, master in enumerate(masters):
+        con.execute(f"CREATE TABLE customers_staging ({COLUMNS})")
+        for c, (code, account) in sorted(master.items()):
+            con.execute("INSERT INTO customers_staging VALUES (?, NULL, NULL, ?, ?)", [c, code, account])
+        replace_with_staging(con, f"sha-{i}")
+
+
+@given(masters=st.lists(MASTERS, min_size=1, max_size=5),
+       plan=st.dictionaries(st.sampled_from(IDS), st.tuples(st.sampled_from(["bank_transfer", "voucher", "claim"]),
+                                                            st.sampled_from(ACCOUNTS), st.integers(1, 90_000))))
+@settings(max_examples=40, deadline=None)
+def test_transfers_to_an_account_that_replaced_another_are_counted_with_their_money(masters, plan):
+    """Over any sequence of masters: former_bank_accounts holds each account (or none) a
+    customer of two masters in a row had in the first and not in the second, once, with
+    the snapshot that replaced it; a customer who left the master keeps none. A plan's
+    bank transfer counts when its customer has a former account and it goes to none of
+    them (a claim's own account included); vouchers and claim payments name no account."""
+    former: dict[str, dict[tuple, str]] = {}
+    for i in range(1, len(masters)):
+        for c, account in masters[i - 1].items():
+            if c in masters[i] and masters[i][c] != account:
+                former.setdefault(c, {}).setdefault(account, f"sha-{i}")
+    counted = [amount for c, (rail, account, amount) in plan.items()
+               if rail == "bank_transfer" and c in former and account not in former[c]]
+    frame = pl.DataFrame([(c, rail, code, number, amount) for c, (rail, (code, number), amount) in sorted(plan.items())],
+                         schema={"customer_id": pl.String, "rail": pl.String, "bank_code": pl.String,
+                                 "bank_account": pl.String, "amount": pl.Int64}, orient="row")
+    with tempfile.TemporaryDirectory() as folder, duckdb.connect() as con:
+        _load(con, masters)
+        assert sorted(con.execute("SELECT * FROM former_bank_accounts").fetchall(), key=repr) == sorted(
+            ((c, code, number, sha) for c, accounts in former.items() for (code, number), sha in accounts.items()),
+            key=repr)
+        path = Path(folder) / "it's planned.parquet"
+        frame.write_parquet(path)
+        assert changed_accounts(con, path) == {"payees": len(counted), "amount_krw": sum(counted)}
+
+
+def test_an_account_changed_and_changed_back_is_paid_without_a_word_a_new_one_is_counted():
+    with tempfile.TemporaryDirectory() as folder, duckdb.connect() as con:
+        _load(con, [{"C1": ("004", "111"), "C2": ("004", "111")},
+                    {"C1": ("004", "999"), "C2": ("004", "999")},
+                    {"C1": ("004", "111"), "C2": ("004", "999")}])
+        path = Path(folder) / "plan.parquet"
+        pl.DataFrame({"customer_id": ["C1", "C2"], "rail": ["bank_transfer"] * 2, "bank_code": ["004"] * 2,
+                      "bank_account": ["111", "999"], "amount": [50_000, 70_000]}).write_parquet(path)
+        assert changed_accounts(con, path) == {"payees": 1, "amount_krw": 70_000}
