@@ -113,6 +113,8 @@ def changed_accounts(con: duckdb.DuckDBPyConnection, plan_file: Path) -> dict[st
     tell apart: shown to finance (the stage line, summary.md, plan.md), never refused.
     Found by the security review: the ledger keeps no account, so a snapshot moving
     payees' money to other accounts went unseen."""
+    if not con.execute("SELECT count(*) FROM former_bank_accounts").fetchall()[0][0]:
+        return {"payees": 0, "amount_krw": 0}  # no account ever changed: the plan file is not read
     (payees, amount), = con.execute(f"""
         SELECT count(*), coalesce(sum(p.amount), 0)
         FROM read_parquet(?, hive_partitioning = false) p
