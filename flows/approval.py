@@ -64,6 +64,7 @@ from tasks.disburse import recover_outbox
 from tasks.notify import notify, recover_notifications
 from tasks.report import close_page, publish_released_tables, refresh_report_page, report_folder_gone
 from redress.disbursement.release import Approval, release
+from redress.outbox.audit import refuse_ledger_unlike_batches
 
 POLL_SECONDS = 5  # how often a paused run asks the server whether it was resumed
 drop_expected_tracebacks()  # in Prefect's logs too, an expected failure is its one line
@@ -182,6 +183,7 @@ def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: 
     planned = ctx.work_dir / "planned.parquet"
     try:
         with connect(ctx.warehouse) as con:
+            refuse_ledger_unlike_batches(con)  # edited by hand since the plan: it could pay someone twice
             stored = plans_table.export_payments(con, run_id, ctx.work_dir / "plan_payments")
         # Streamed file to file: the plan of 33.7M customers is 30M payments.
         with_voucher_parts(pl.scan_parquet(stored, glob=False), policy).sink_parquet(planned)

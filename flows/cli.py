@@ -218,6 +218,36 @@ def cmd_recover_ledger(args, settings) -> int:
     return 0
 
 
+def cmd_verify(args, settings) -> int:
+    """The released batches against the warehouse and their manifests (redress/outbox/audit.py):
+    one line per problem and exit code 1, or one line saying all match."""
+    from redress.errors import WarehouseInUse
+    from redress.outbox.audit import verify
+    from redress.runtime.stage_counts import counted
+    from redress.warehouse import connect
+
+    data_dir = settings.data_dir.resolve()
+    warehouse = data_dir / "warehouse.duckdb"
+    if not warehouse.is_file():
+        raise RedressError(f"data folder {data_dir} has no warehouse.duckdb: nothing was released there")
+    try:
+        with connect(warehouse, read_only=True) as con:
+            found = verify(con, data_dir, args.batch_ids)
+    except WarehouseInUse:
+        raise RedressError(f"another process (a redress run, or an analyst's connection) is using the warehouse "
+                           f"{warehouse}: verify again when it ends") from None
+    for problem in found["problems"]:
+        _print(escape.terminal(problem))
+    checked = (f"{counted(found['batches'], 'batch')}, {counted(found['payments'], 'payment')}, "
+               f"{found['amount']:,} in minor units")
+    if found["problems"]:
+        _print(f"{counted(len(found['problems']), 'problem')} in {checked}")
+        return 1
+    _print(f"{checked}: every batch folder matches its manifest (each file's SHA-256, the payments' count and sum) "
+           "and the warehouse, and the ledger matches its batches")
+    return 0
+
+
 def _daily_at(text: str):
     from datetime import time as dt_time
 
@@ -325,6 +355,12 @@ def parser() -> argparse.ArgumentParser:
                          help="rebuild batches, ledger and notifications from the outbox "
                               "after the warehouse was lost or restored from an old copy")
     rec.set_defaults(func=cmd_recover_ledger, changes_state=True)
+
+    ver = sub.add_parser("verify", parents=common,
+                         help="check the released batch folders against their manifests and the warehouse, "
+                              "and the ledger against its batches; nothing written")
+    ver.add_argument("batch_ids", nargs="*", metavar="BATCH_ID", help="only these batches (default: all)")
+    ver.set_defaults(func=cmd_verify)
 
     serve = sub.add_parser("serve", parents=common,
                            help="the deployments: inbox watch, daily disbursement, remediation by hand")

@@ -41,6 +41,7 @@ from redress.rules.payments import LEDGER_SQL, overpayments, payments_due
 from redress.rules.plans import payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
 from redress.disbursement.plan import save_plan
+from redress.outbox.audit import refuse_ledger_unlike_batches
 from redress.disbursement.planning import changed_accounts, plan_payments, shared_accounts
 from redress.disbursement.release import release
 
@@ -64,6 +65,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     policy = ctx.policy()
     recovered = recover_outbox(ctx)
     with connect(ctx.warehouse) as con:
+        refuse_ledger_unlike_batches(con)  # a ledger edited by hand: what is owed cannot be read from it
         ent = export(con, "SELECT customer_id, reason, amount, rail FROM entitlements", ctx.work_dir / "ent.parquet")
         ledger = export(con, LEDGER_SQL, ctx.work_dir / "ledger.parquet")  # with the run order (payments.pending)
         claimants = con.sql("SELECT DISTINCT customer_id FROM claims").pl()

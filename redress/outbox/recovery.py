@@ -121,11 +121,13 @@ def unknown_outbox(data_dir: Path) -> OutboxState:
     )
 
 
-def verified_manifest(folder: Path) -> dict:
+def verified_manifest(folder: Path, consequence: str | None = "nothing restored") -> dict:
     """The folder's manifest after checking it names exactly the folder's files, every
     SHA-256 matches, and payments.parquet holds item_count payments summing to
-    control_sum. RedressError (one line) on the first mismatch."""
+    control_sum. RedressError (one line, ending in `; consequence` when given) on the
+    first mismatch."""
     where = f"outbox/batches/{folder.name}"
+    then = f"; {consequence}" if consequence else ""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         files = dict(manifest["files"])
@@ -134,24 +136,24 @@ def verified_manifest(folder: Path) -> dict:
         # Absent from the manifests of earlier versions: those runs' rules stay unknown.
         keys["policy_rules_sha256"] = manifest.get("policy_rules_sha256")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise RedressError(f"{where}: unreadable manifest.json ({type(exc).__name__}: {exc}); nothing restored") from None
+        raise RedressError(f"{where}: unreadable manifest.json ({type(exc).__name__}: {exc}){then}") from None
     rules = keys["policy_rules_sha256"]
     if rules is not None and not (isinstance(rules, str) and SHA256.fullmatch(rules)):
-        raise RedressError(f"{where}: manifest.json's policy_rules_sha256 is not a SHA-256; nothing restored")
+        raise RedressError(f"{where}: manifest.json's policy_rules_sha256 is not a SHA-256{then}")
     if keys["batch_id"] != folder.name:
-        raise RedressError(f"{where}: manifest names batch {keys['batch_id']}; nothing restored")
+        raise RedressError(f"{where}: manifest names batch {keys['batch_id']}{then}")
     # A file manager's .DS_Store or Thumbs-like dot-file is not part of the batch.
     present = sorted(p.name for p in folder.iterdir() if p.name != "manifest.json" and not p.name.startswith("."))
     if present != sorted(files) or "payments.parquet" not in files:
-        raise RedressError(f"{where}: files {present} differ from the manifest's {sorted(files)}; nothing restored")
+        raise RedressError(f"{where}: files {present} differ from the manifest's {sorted(files)}{then}")
     for name in sorted(files):
         if sha256_of(folder / name) != files[name]:
-            raise RedressError(f"{where}/{name}: SHA-256 differs from the manifest; nothing restored")
+            raise RedressError(f"{where}/{name}: SHA-256 differs from the manifest{then}")
     totals = pl.scan_parquet(folder / "payments.parquet", glob=False).select(
         pl.len().alias("n"), pl.col("amount").sum().alias("sum")).collect().row(0)
     if totals != (keys["item_count"], keys["control_sum"]):
         raise RedressError(f"{where}: payments.parquet holds {totals[0]} payments for {totals[1]}, the manifest "
-                           f"{keys['item_count']} for {keys['control_sum']}; nothing restored")
+                           f"{keys['item_count']} for {keys['control_sum']}{then}")
     return keys
 
 

@@ -276,6 +276,25 @@ def test_a_plan_edited_by_hand_is_refused_in_one_line(copy, edit, said):
     assert not (copy / "outbox" / "batches").exists() or not any((copy / "outbox" / "batches").iterdir())
 
 
+def test_an_approval_from_a_ledger_edited_by_hand_is_refused_in_one_line(copy):
+    """Found by the audit review: the ledger edited by hand (here a row added that no
+    batch holds) was paid on from; every batch's ledger rows must be its count and sum
+    (redress/outbox/audit.py), or nothing is released."""
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        con.execute("""INSERT INTO ledger (payment_id, customer_id, amount, currency, rail, batch_id, policy_id, run_id,
+                                           attempt, status, updated_run_id)
+                       VALUES ('X-1', 'C000000001', 50000, 'KRW', 'voucher', 'X-0001', 'p', 'R1', 1, 'issued', 'R1')""")
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Treasury")
+    assert code == 1 and err == [
+        "redress: the ledger does not match the batches it was released in: ledger rows name batch X-0001, which "
+        "the batches table does not hold (1 payment for 50,000). The warehouse was changed outside redress, and "
+        "paying on from it could pay someone twice: nothing was planned or released. Restore warehouse.duckdb "
+        "from a backup and run `redress recover-ledger` (it restores the batches released since from the outbox); "
+        "`redress verify` lists every difference"]
+    assert q(copy, "SELECT state FROM plans") == [("waiting",)]
+    assert not (copy / "outbox" / "batches").exists() or not any((copy / "outbox" / "batches").iterdir())
+
+
 def test_rejected_plan_is_refused_and_the_next_run_plans_afresh_with_new_batch_ids(copy):
     waiting_md = (copy / "reports" / RUN_ID / "plan.md").read_text(encoding="utf-8")
     code, out, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park", "--note", "wrong cap")

@@ -376,7 +376,7 @@ def test_the_data_folder_is_absolute_however_it_is_given(tmp_path, monkeypatch):
 COMMANDS = {  # each command with the arguments it needs to parse
     "run": [], "generate": ["--out", "folder"], "demo": [], "explain": ["C1"], "serve": [], "recover-ledger": [],
     "approve": ["R20251201-001", "--by", "kim"], "reject": ["R20251201-001", "--by", "kim"],
-    "whatif": ["policy.toml"],
+    "whatif": ["policy.toml"], "verify": ["B-0001"],
 }
 
 

@@ -281,3 +281,41 @@ def test_the_suggested_recovery_command_is_quoted_for_a_shell(folder, cli):
     code, _, err = cli("--data-dir", str(odd), "run", "--run-date", "2025-12-02")
     assert code == 1 and len(err) == 1
     assert "--data-dir '" in err[0] and "$(touch PWNED) `id` folder' recover-ledger" in err[0]
+
+
+def test_verify_finds_an_edited_bank_file_and_a_ledger_edited_by_hand_and_no_run_pays_from_it(folder, cli):
+    """Found by the audit review: a pain.001.xml edited after release (a creditor's
+    account changed) went unseen by every command, and a ledger row deleted by hand
+    let the next run pay that customer again, nothing saying so. `redress verify`
+    names both; a run, and an approval, refuse to plan or release from such a ledger."""
+    data, _ = folder
+    code, out, err = cli("--data-dir", str(data), "verify")
+    batches = sorted(p.name for p in (data / "outbox" / "batches").iterdir())
+    (payments, amount), = q(data, "SELECT count(*), sum(amount) FROM ledger")
+    assert (code, err) == (0, []) and out.startswith(f"{len(batches)} batches, {payments:,} payments, {amount:,} in "
+                                                     "minor units: every batch folder matches its manifest")
+    bank = next(b for b in batches if "-bank_transfer-" in b)
+    xml = data / "outbox" / "batches" / bank / "pain.001.xml"
+    xml.write_text(xml.read_text(encoding="utf-8").replace("<Othr><Id>", "<Othr><Id>9", 1), encoding="utf-8")
+    (voucher, payment_id, paid), = q(data, """SELECT batch_id, payment_id, amount FROM ledger
+                                          WHERE rail = 'voucher' ORDER BY payment_id LIMIT 1""")
+    (count, total), = q(data, f"SELECT item_count, control_sum FROM batches WHERE batch_id = '{voucher}'")
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        con.execute("DELETE FROM ledger WHERE payment_id = ?", [payment_id])
+    code, out, err = cli("--data-dir", str(data), "verify")
+    assert code == 1 and err == [] and out.splitlines() == sorted([
+        f"batch {voucher}: the ledger holds {count - 1:,} payments for {total - paid:,}, the batches table "
+        f"{count:,} payments for {total:,} (minor units)",
+        f"outbox/batches/{bank}/pain.001.xml: SHA-256 differs from the manifest"]) + [
+        f"2 problems in {len(batches)} batches, {payments:,} payments, {amount:,} in minor units"]
+    code, out, err = cli("--data-dir", str(data), "verify", voucher)  # one batch: its own problems only
+    assert code == 1 and len(out.splitlines()) == 2 and out.startswith(f"batch {voucher}: the ledger holds")
+    ledger_before, files_before = q(data, LEDGER), outbox_files(data)
+    code, _, err = cli("--data-dir", str(data), "run", "--run-date", "2025-12-03")
+    assert code == 1 and len(err) == 1 and err[0].startswith(
+        f"redress: the ledger does not match the batches it was released in: batch {voucher}: the ledger holds")
+    assert "nothing was planned or released" in err[0] and "recover-ledger" in err[0]
+    assert q(data, LEDGER) == ledger_before and outbox_files(data) == files_before  # nobody paid again
+    code, _, err = cli("--data-dir", str(data), "verify", "no-such-batch")
+    assert code == 1 and err == ["redress: the warehouse holds no batch 'no-such-batch': give a batch id of "
+                                 "outbox/batches/"]

@@ -1,0 +1,130 @@
+"""The released batches against the warehouse and their own manifests (SPEC "Ledger:
+paying exactly once", "Disbursement batches"): nothing written.
+
+A batch's ledger rows are written once, in the transaction that records the batch, and
+never deleted, nor is their amount changed (returns and claims move a status only:
+redress/warehouse/ledger.py). So for every batch the ledger holds exactly
+`batches.item_count` rows summing to `batches.control_sum`, the figures its manifest
+carries. A ledger that does not is a warehouse changed outside redress, and paying on
+from it could pay someone twice (found by the audit review: one ledger row deleted by
+hand, the next run paid that customer again, and nothing said so).
+
+    ledger_unlike_batches(con)       the batches whose ledger rows differ from their totals
+    refuse_ledger_unlike_batches(con) RedressError (one line) when any do: every run
+                                     and approval asks before it plans or releases
+    verify(data_dir, batch_ids)      `redress verify`: the above, and each batch folder
+                                     against its manifest (every file's SHA-256, the
+                                     payments' count and sum) and the manifest against
+                                     the warehouse's batch; the problems, one line each
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from redress.errors import RedressError
+from redress.outbox.recovery import batch_folders, verified_manifest
+from redress.runtime.stage_counts import counted
+from redress.warehouse import table_exists
+
+# (batch_id, item_count, control_sum, ledger rows, their sum): NULL where one side has none.
+LEDGER_AGAINST_BATCHES = """
+    WITH paid AS (SELECT batch_id, count(*) AS payments, sum(amount) AS amount FROM ledger GROUP BY batch_id)
+    SELECT coalesce(b.batch_id, p.batch_id) AS batch_id, b.item_count, b.control_sum, p.payments, p.amount
+    FROM batches b FULL JOIN paid p USING (batch_id)
+    WHERE b.item_count IS DISTINCT FROM p.payments OR b.control_sum IS DISTINCT FROM p.amount
+    ORDER BY 1"""
+# What the manifest says of its batch, beside the warehouse's `batches` column of it.
+MANIFEST_FIELDS = ("rail", "currency", "value_date", "item_count", "control_sum", "policy_id", "run_id")
+
+
+def _counted(payments: int | None, amount: int | None) -> str:
+    return f"{counted(payments or 0, 'payment')} for {amount or 0:,}"
+
+
+def _unlike(row: tuple) -> str:
+    batch_id, count, total, payments, amount = row
+    if count is None:
+        return f"ledger rows name batch {batch_id}, which the batches table does not hold ({_counted(payments, amount)})"
+    return (f"batch {batch_id}: the ledger holds {_counted(payments, amount)}, the batches table "
+            f"{_counted(count, total)} (minor units)")
+
+
+def ledger_unlike_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[str] | None = None) -> list[str]:
+    """One line per batch whose ledger rows are not, in count and sum of amount, the
+    batch's item_count and control_sum, or per batch id the ledger names and `batches`
+    does not; by batch id, of `batch_ids` only when given. Empty for a warehouse
+    without the tables yet."""
+    if not (table_exists(con, "ledger") and table_exists(con, "batches")):
+        return []
+    return [_unlike(row) for row in con.execute(LEDGER_AGAINST_BATCHES).fetchall()
+            if batch_ids is None or row[0] in batch_ids]
+
+
+def refuse_ledger_unlike_batches(con: duckdb.DuckDBPyConnection) -> None:
+    """RedressError (one line) when any batch's ledger rows differ from its totals
+    (`ledger_unlike_batches`): nothing may be planned or released from such a ledger."""
+    unlike = ledger_unlike_batches(con)
+    if unlike:
+        more = f" (and {counted(len(unlike) - 1, 'more batch')})" if len(unlike) > 1 else ""
+        raise RedressError(
+            f"the ledger does not match the batches it was released in: {unlike[0]}{more}. The warehouse was "
+            "changed outside redress, and paying on from it could pay someone twice: nothing was planned or "
+            "released. Restore warehouse.duckdb from a backup and run `redress recover-ledger` (it restores "
+            "the batches released since from the outbox); `redress verify` lists every difference")
+
+
+def _batch_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    columns = ("batch_id",) + MANIFEST_FIELDS
+    rows = con.execute(f"SELECT {', '.join(columns)} FROM batches ORDER BY batch_id").fetchall()
+    return {row[0]: dict(zip(columns, row)) for row in rows}
+
+
+def _against_warehouse(manifest: dict, row: dict) -> list[str]:
+    """The fields where a verified manifest and its `batches` row differ, one line each."""
+    found = []
+    for field in MANIFEST_FIELDS:
+        stored = row[field].isoformat() if field == "value_date" else row[field]
+        if manifest[field] != stored:
+            found.append(f"batch {row['batch_id']}: manifest.json's {field} is {json.dumps(manifest[field])}, "
+                         f"the warehouse's {json.dumps(stored)}")
+    return found
+
+
+def verify(con: duckdb.DuckDBPyConnection, data_dir: Path, batch_ids: list[str] | None = None) -> dict:
+    """`redress verify`: {"batches", "payments", "amount" (minor units), "problems"}:
+    the batches checked (all the warehouse holds, or `batch_ids`), their payments and
+    money as the warehouse holds them, and one line per problem found, in batch id order:
+    the ledger against each checked batch (`ledger_unlike_batches`), each
+    checked batch's folder against its manifest (recovery.verified_manifest: the files,
+    every SHA-256, the payments' count and sum) and the manifest against the warehouse's
+    row; a folder gone (finance copies folders out, never moves them); and, when all are
+    checked, folders in the outbox the warehouse does not know. RedressError for a batch
+    id the warehouse does not hold."""
+    known = _batch_rows(con) if table_exists(con, "batches") else {}
+    wanted = sorted(known) if not batch_ids else sorted(set(batch_ids))
+    unknown = [b for b in wanted if b not in known]
+    if unknown:
+        raise RedressError(f"the warehouse holds no batch {unknown[0]!r}: give a batch id of outbox/batches/")
+    problems = ledger_unlike_batches(con, wanted if batch_ids else None)
+    root = data_dir / "outbox" / "batches"
+    for batch_id in wanted:
+        folder = root / batch_id
+        if not folder.is_dir():
+            problems.append(f"batch {batch_id}: its folder outbox/batches/{batch_id} is gone (finance copies batch "
+                            "folders out, never moves or deletes them)")
+            continue
+        try:
+            manifest = verified_manifest(folder, consequence=None)
+        except RedressError as exc:
+            problems.append(str(exc))
+            continue
+        problems += _against_warehouse(manifest, known[batch_id])
+    if not batch_ids:
+        problems += [f"outbox/batches/{p.name}: a batch folder the warehouse does not hold (`redress recover-ledger` "
+                     "restores it)" for p in batch_folders(data_dir) if p.name not in known]
+    return {"batches": len(wanted), "payments": sum(known[b]["item_count"] for b in wanted),
+            "amount": sum(known[b]["control_sum"] for b in wanted), "problems": problems}
