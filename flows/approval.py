@@ -44,7 +44,7 @@ from redress.errors import RedressError
 from redress.policy import load_policy
 from redress.rules.batches import batch_summary
 from redress.rules.notifications import refuse_unsafe_policy
-from redress.rules.plans import dated_in_the_past, refusal
+from redress.rules.plans import dated_in_the_past, past_claim_deadline, refusal
 from redress.results import ReleaseResult
 from redress.rules.vouchers import with_voucher_parts
 from redress.runtime.commands import MAX_DECIDER_CHARS, MAX_NOTE_CHARS, decider_name, decision_note, os_user, redress_line
@@ -218,7 +218,8 @@ def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: 
     held = summary.filter(pl.col("rail") == CLAIM)
     return ReleaseResult(batches=summary.height, payments=int(summary["item_count"].sum() or 0),
                          amount_krw=int(summary["control_sum"].sum() or 0),
-                         held_payments=int(held["item_count"].sum() or 0), held_krw=int(held["control_sum"].sum() or 0))
+                         held_payments=int(held["item_count"].sum() or 0), held_krw=int(held["control_sum"].sum() or 0),
+                         claim_deadline_passed=past_claim_deadline(ctx.run_date, policy.claim_deadline))
 
 
 def _refuse_unlike_shown(run_id: str, plan: dict, summary: pl.DataFrame) -> None:

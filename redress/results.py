@@ -205,12 +205,15 @@ class Overpayments:
 class ReleaseResult:
     """A waiting plan released by `redress approve` (SPEC "Approval before release"): its
     batches, payments and amount (won), now issued; of them, `held_payments` and
-    `held_krw` are held on the `claim` rail, not paid out until the person claims."""
+    `held_krw` are held on the `claim` rail, not paid out until the person claims;
+    `claim_deadline_passed`: payout.claim_deadline has passed at the plan's run date, so
+    that money is unclaimed, not held (the reports' word)."""
     batches: int
     payments: int
     amount_krw: int
     held_payments: int = 0
     held_krw: int = 0
+    claim_deadline_passed: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,7 @@ class DisburseResult:
     customers and their money (redress/disbursement/planning.py shared_accounts).
     `changed_payees`, `changed_krw`: this run's bank transfers to an account that
     replaced the customer's earlier one in a customers snapshot, and their money
-    (planning.changed_accounts)."""
+    (planning.changed_accounts). `claim_deadline_passed`: as ReleaseResult's."""
     batches: int
     payments: int
     amount_krw: int
@@ -238,6 +241,7 @@ class DisburseResult:
     shared_krw: int = 0
     changed_payees: int = 0
     changed_krw: int = 0
+    claim_deadline_passed: bool = False
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from redress.outbox import files as outbox
 from redress.rules.batches import batch_summary
 from redress.checks.emission_checks import check_plan, gate_fingerprint, stage_plan
 from redress.rules.payments import LEDGER_SQL, overpayments, payments_due
-from redress.rules.plans import payment_kinds, plan_summary
+from redress.rules.plans import past_claim_deadline, payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
 from redress.disbursement.plan import save_plan
 from redress.outbox.audit import refuse_ledger_unlike_batches
@@ -144,6 +144,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         awaiting_approval=waiting,
         shared_accounts=shared["accounts"], payees_sharing=shared["payees"], shared_krw=shared["amount_krw"],
         changed_payees=changed["payees"], changed_krw=changed["amount_krw"],
+        claim_deadline_passed=past_claim_deadline(ctx.run_date, policy.claim_deadline),
     )
     logger.info("%s %s payments in %s batches, %s %s",
                 "planned, waiting for approval," if waiting else "disbursed",

@@ -25,6 +25,7 @@ from redress.policy import Policy, load_policy, policy_from_text
 from redress.rules.entitlements import exposure_not_counted
 from redress.rules.identity import email_norm, phone_e164
 from redress.rules.payments import LEDGER_SQL, bank_returns_sql
+from redress.rules.plans import past_claim_deadline
 from redress.vocabulary import (
     ACCEPTED, AMBIGUOUS_IDENTIFIER, CHECKS_DISAGREE, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES,
     LIVE_STATUSES, MALFORMED_ROW, MISSING_COLUMN, REJECTED, UNREADABLE_FILE, VOUCHER, reason_text, sql_literal,
@@ -36,6 +37,10 @@ from redress.warehouse import masked_account
 # several), by file_sha256, for the exposures, review and non-member rows a case lists.
 ACCEPTED_SCOPE_FILES = ("SELECT file_sha256, min(file_name) AS file_name FROM ingested_files "
                     f"WHERE kind = 'scope' AND status = {sql_literal(ACCEPTED)} GROUP BY ALL")
+
+
+# A payment on the claim rail once payout.claim_deadline has passed (the reports' word).
+UNCLAIMED_WHY = "unclaimed: the claim deadline has passed, so it can no longer be claimed"
 
 
 def rows(con, sql: str, params: list) -> list[dict]:
@@ -109,6 +114,7 @@ def member(con, data_dir: Path, who: str) -> str:
     policy = run_policy(con, ent["run_id"] if ent else None)
     tz = policy.timezone if policy else "UTC"
     cur = policy.currency if policy else "KRW"
+    unclaimed = policy is not None and past_claim_deadline(policy.today(), policy.claim_deadline)
     exposures = rows(con, f"""
         SELECT e.data_category AS data, e.confidence, e.accessed_at, e.matched_by AS "matched by",
                f.file_name AS file, e.row_number AS row
@@ -219,13 +225,17 @@ def member(con, data_dir: Path, who: str) -> str:
         # overpayments; finance review: held money read as paid more than entitled).
         held_above = min(on_hold, max(-owed, 0))
         paid_above = max(-owed, 0) - held_above
+        # past the claim deadline, money on claim is unclaimed, as the reports call it
+        # (found by the audit review: "held until claimed" beside "this money is unclaimed")
+        on_claim = ("Unclaimed (the claim deadline has passed)" if unclaimed else "Held until claimed")
         out.append(f"Paid out so far: {wording.money(paid, cur)} (payments sent or settled)."
-                   + (f" Held until claimed: {wording.money(on_hold, cur)}." if on_hold else "")
+                   + (f" {on_claim}: {wording.money(on_hold, cur)}." if on_hold else "")
                    + f" Still owed: {wording.money(max(owed, 0), cur)}."
                    + (f" Paid {wording.money(paid_above, cur)} more than the entitlement now says; it is not "
                       "taken back." if paid_above else "")
-                   + (f" Of the money held until claimed, {wording.money(held_above, cur)} is above the entitlement "
-                      "now; it has not been paid out." if held_above else ""))
+                   + (f" Of the money {'unclaimed' if unclaimed else 'held until claimed'}, "
+                      f"{wording.money(held_above, cur)} is above the entitlement now; it has not been paid out."
+                      if held_above else ""))
     if reviewed:  # possibly theirs, held: the decision above does not count them (SPEC "Nothing is lost")
         n = len(reviewed)
         out.append(f"Held in review: {n:,} scope row{'' if n == 1 else 's'} that could be this customer's, not "
@@ -258,7 +268,8 @@ def member(con, data_dir: Path, who: str) -> str:
         out += ["", _unread(unreadable)]
     for p in payments:
         held_here = p["rail"] == CLAIM and p["status"] in LIVE_STATUSES
-        p["why"] = p["why"] or (RAILS[CLAIM] if held_here else LEDGER_STATUSES.get(p["status"], ""))
+        p["why"] = p["why"] or (UNCLAIMED_WHY if held_here and unclaimed else RAILS[CLAIM] if held_here
+                                else LEDGER_STATUSES.get(p["status"], ""))
         p["amount"] = wording.money(p["amount"], cur)
     out += ["", "Payments:"] + table(payments, ["payment id", "amount", "rail", "attempt", "status", "why", "batch",
                                                 "value date", "run"])

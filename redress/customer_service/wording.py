@@ -219,8 +219,9 @@ def rail_why(customer: dict, entitlement: dict, policy: Policy, returned: int, c
     money held now is told as held, whatever the entitlement says; a claimant is told
     where their money goes; else the entitlement's rail."""
     if held:
-        return f"How it is paid: {v.RAILS[v.CLAIM]}. " + _claim(customer, entitlement, policy, returned, code,
-                                                               claimed is not None)
+        how = ("it was held until the customer claimed it, and the claim deadline has passed: unclaimed"
+               if past_claim_deadline(policy.today(), policy.claim_deadline) else v.RAILS[v.CLAIM])
+        return f"How it is paid: {how}. " + _claim(customer, entitlement, policy, returned, code, claimed is not None)
     if claimed is not None:
         return (f"How it is paid: by bank transfer into the account the person gave customer service (bank "
                 f"{claimed['bank']}, account {claimed['account']}), not the details on file. " + _claimed(claimed, policy))

@@ -25,6 +25,7 @@ import polars as pl
 from redress.checks.emission_checks import drop_plan, planned_payments_sql
 from redress.context import RunContext
 from redress.outbox import files as outbox
+from redress.inbox import sha256_of
 from redress.outbox.pain001 import pain001
 from redress.policy import Policy
 from redress.rules.batches import bank_file_reference
@@ -73,7 +74,7 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
     ctx.batches_dir.mkdir(parents=True, exist_ok=True)
     payments = pl.scan_parquet(planned, glob=False)
 
-    def folder(meta: dict, rows: pl.DataFrame) -> None:
+    def folder(meta: dict, rows: pl.DataFrame) -> tuple[str, str]:
         manifest = dict(
             meta, value_date=meta["value_date"].isoformat(), currency=policy.currency,
             policy_id=policy.id, run_id=ctx.run_id, created_at=created_at.isoformat(),
@@ -88,7 +89,8 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
             manifest["bank_file_reference"] = reference
             extra["pain.001.xml"] = pain001(reference, meta["value_date"], created_at,
                                             rows.select(PAIN_COLUMNS), payer, currency=policy.currency)
-        outbox.write_batch(ctx.batches_dir, manifest, payment_files(rows, meta["rail"], policy), extra)
+        written = outbox.write_batch(ctx.batches_dir, manifest, payment_files(rows, meta["rail"], policy), extra)
+        return meta["batch_id"], sha256_of(written / "manifest.json")
 
     # Folders are written WRITERS at a time: much of a folder's time is single-threaded
     # (deflating the sheet, hashing, fsync, the CSV), and those release the GIL. Batches
@@ -97,9 +99,11 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
     # come as they did one at a time. Each folder's bytes depend only on its own rows.
     pending: deque[Future] = deque()
     offset = 0
+    manifests: dict[str, str] = {}  # batch id -> its manifest's SHA-256, kept in `batches`
     with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="batch-folder") as pool:
         def written() -> None:
-            pending.popleft().result()  # a writer's error is raised here, in this thread
+            batch_id, manifest_sha256 = pending.popleft().result()  # a writer's error is raised here
+            manifests[batch_id] = manifest_sha256
             checkpoint("disburse:folder-written", settings)
 
         for handed, meta in enumerate(summary.to_dicts()):  # one step per batch, not per payment
@@ -127,7 +131,7 @@ def release(ctx: RunContext, settings: Settings, policy: Policy, planned: Path, 
         source = {} if payments_staged else {"payments": planned_payments_sql(policy.voucher_products),
                                              "params": [file_path(planned)]}
         ledger_table.issue_planned(con, currency=policy.currency, policy_id=policy.id, run_id=ctx.run_id,
-                                   created_at=created_at, **source)
+                                   created_at=created_at, manifests=manifests, **source)
         if approval is not None:
             if not plans_table.decide(con, ctx.run_id, APPROVED, by=approval.by, note=approval.note,
                                       at=approval.at, os_user=approval.os_user):

@@ -15,7 +15,10 @@ hand, the next run paid that customer again, and nothing said so).
     verify(data_dir, batch_ids)      `redress verify`: the above, and each batch folder
                                      against its manifest (every file's SHA-256, the
                                      payments' count and sum) and the manifest against
-                                     the warehouse's batch; the problems, one line each
+                                     the warehouse's batch, its own SHA-256 included
+                                     (kept when the batch was released: a manifest
+                                     rewritten to match edited files is caught); the
+                                     problems, one line each
 """
 
 from __future__ import annotations
@@ -79,12 +82,18 @@ def refuse_ledger_unlike_batches(con: duckdb.DuckDBPyConnection) -> None:
 
 def _batch_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
     columns = ("batch_id",) + MANIFEST_FIELDS
-    rows = con.execute(f"SELECT {', '.join(columns)} FROM batches ORDER BY batch_id").fetchall()
-    return {row[0]: dict(zip(columns, row)) for row in rows}
+    rows = con.execute(f"SELECT {', '.join(columns)}, manifest_sha256 FROM batches ORDER BY batch_id").fetchall()
+    return {row[0]: dict(zip(columns + ("manifest_sha256",), row)) for row in rows}
 
 
 def _against_warehouse(manifest: dict, row: dict) -> list[str]:
-    """The fields where a verified manifest and its `batches` row differ, one line each."""
+    """The fields where a verified manifest and its `batches` row differ, one line each;
+    first, a manifest that is not the file released (its SHA-256 kept in `batches`; none
+    for an earlier version's batch): rewritten with the hashes of edited files, it
+    agrees with them, never with the warehouse."""
+    if row["manifest_sha256"] is not None and manifest["manifest_sha256"] != row["manifest_sha256"]:
+        return [f"outbox/batches/{row['batch_id']}/manifest.json: not the manifest released (its SHA-256 differs "
+                "from the one the warehouse kept)"]
     found = []
     for field in MANIFEST_FIELDS:
         stored = row[field].isoformat() if field == "value_date" else row[field]

@@ -124,8 +124,8 @@ def unknown_outbox(data_dir: Path) -> OutboxState:
 def verified_manifest(folder: Path, consequence: str | None = "nothing restored") -> dict:
     """The folder's manifest after checking it names exactly the folder's files, every
     SHA-256 matches, and payments.parquet holds item_count payments summing to
-    control_sum. RedressError (one line, ending in `; consequence` when given) on the
-    first mismatch."""
+    control_sum; with `manifest_sha256`, the manifest file's own. RedressError (one line,
+    ending in `; consequence` when given) on the first mismatch."""
     where = f"outbox/batches/{folder.name}"
     then = f"; {consequence}" if consequence else ""
     try:
@@ -154,6 +154,7 @@ def verified_manifest(folder: Path, consequence: str | None = "nothing restored"
     if totals != (keys["item_count"], keys["control_sum"]):
         raise RedressError(f"{where}: payments.parquet holds {totals[0]} payments for {totals[1]}, the manifest "
                            f"{keys['item_count']} for {keys['control_sum']}{then}")
+    keys["manifest_sha256"] = sha256_of(folder / "manifest.json")
     return keys
 
 

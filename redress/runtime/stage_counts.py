@@ -68,18 +68,23 @@ def _entitle(result: r.EntitleResult) -> list[str]:
             f"{result.customers_recomputed:,} recomputed"]
 
 
-def _money(payments: int, batches: int, amount_krw: int, held_payments: int, held_krw: int) -> list[str]:
+def _money(payments: int, batches: int, amount_krw: int, held_payments: int, held_krw: int,
+           unclaimed: bool) -> list[str]:
     """Payments and batches, the won paid out apart from the won held on the claim rail,
-    which leaves nobody's account until the person claims it."""
+    which leaves nobody's account until the person claims it; past the claim deadline
+    (`unclaimed`) that money is unclaimed, as the reports call it (found by the audit
+    review: the console said held where summary.md said unclaimed)."""
     parts = [counted(payments, "payment"), counted(batches, "batch"), f"{amount_krw - held_krw:,} KRW to pay out"]
     if held_payments:
-        parts.append(f"{held_krw:,} KRW held on claim ({counted(held_payments, 'payment')})")
+        parts.append(f"{held_krw:,} KRW {'unclaimed on claim, deadline passed' if unclaimed else 'held on claim'} "
+                     f"({counted(held_payments, 'payment')})")
     return parts
 
 
 def _disburse(result: r.DisburseResult) -> list[str]:
     held = result.per_rail.get(CLAIM, r.RailTotal(0, 0))
-    parts = _money(result.payments, result.batches, result.amount_krw, held.payments, held.amount_krw)
+    parts = _money(result.payments, result.batches, result.amount_krw, held.payments, held.amount_krw,
+                   result.claim_deadline_passed)
     shared = ([f"{counted(result.payees_sharing, 'payee')} sharing {counted(result.shared_accounts, 'bank account')} "
                "(see summary.md)"] if result.shared_accounts else [])
     changed = ([f"{counted(result.changed_payees, 'payee')} paid to a changed bank account (see summary.md)"]
@@ -88,7 +93,8 @@ def _disburse(result: r.DisburseResult) -> list[str]:
 
 
 def _release(result: r.ReleaseResult) -> list[str]:
-    return _money(result.payments, result.batches, result.amount_krw, result.held_payments, result.held_krw)
+    return _money(result.payments, result.batches, result.amount_krw, result.held_payments, result.held_krw,
+                  result.claim_deadline_passed)
 
 
 def _notify(result: r.NotifyResult) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import duckdb
+import polars as pl
 
 from redress.vocabulary import (CANCELLED, CLAIM, FINANCE_OUTCOMES, FINANCE_RAILS, ISSUED, RETURNED, SETTLED, sql_list,
                                 sql_literal)
@@ -17,7 +18,7 @@ from redress.warehouse.quarantine import ACCEPTED_ROW
 
 
 def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: str, run_id: str,
-                  created_at: datetime, payments: str = "SELECT * FROM planned_payments",
+                  created_at: datetime, manifests: dict[str, str], payments: str = "SELECT * FROM planned_payments",
                   params: list | tuple = ()) -> None:
     """The staged plan (`planned_payments`, `planned_batches`, which the emission suites
     passed: redress/checks/emission_checks.py) as issued payments and their batches,
@@ -27,24 +28,33 @@ def issue_planned(con: duckdb.DuckDBPyConnection, *, currency: str, policy_id: s
     (emission_checks.planned_payments_sql). The payments go in as staged, in the plan
     file's order (batch_id, payment_id), not sorted again (30M rows at 33.7M): every
     reader of the ledger orders explicitly (redress/warehouse/exports.py, the reports,
-    explain)."""
+    explain). `manifests`: each batch id's manifest.json SHA-256, as its folder was
+    written (`redress verify` holds the folder to it)."""
     con.execute(f"""
         INSERT INTO ledger BY NAME
         SELECT payment_id, customer_id, amount, ? AS currency, rail, batch_id, ? AS policy_id,
                ? AS run_id, attempt, ? AS status, NULL AS status_reason, ? AS updated_run_id
         FROM ({payments})""", [currency, policy_id, run_id, ISSUED, run_id, *params])
-    con.execute("""
-        INSERT INTO batches BY NAME
-        SELECT batch_id, rail, ? AS currency, value_date, item_count, control_sum, ? AS policy_id,
-               ? AS run_id, ? AS created_at, 'outbox/batches/' || batch_id AS folder
-        FROM planned_batches ORDER BY batch_id""", [currency, policy_id, run_id, created_at])
+    released = pl.DataFrame({"batch_id": list(manifests), "manifest_sha256": list(manifests.values())},
+                            schema={"batch_id": pl.String, "manifest_sha256": pl.String})
+    con.register("released_manifests", released)
+    try:
+        con.execute("""
+            INSERT INTO batches BY NAME
+            SELECT b.batch_id, b.rail, ? AS currency, b.value_date, b.item_count, b.control_sum, ? AS policy_id,
+                   ? AS run_id, ? AS created_at, 'outbox/batches/' || b.batch_id AS folder, m.manifest_sha256
+            FROM planned_batches b LEFT JOIN released_manifests m USING (batch_id)
+            ORDER BY b.batch_id""", [currency, policy_id, run_id, created_at])
+    finally:
+        con.unregister("released_manifests")
 
 
 def restore_batch(con: duckdb.DuckDBPyConnection, manifest: dict, payments: str) -> int:
     """A batch rebuilt from its verified outbox folder (redress/outbox/recovery.py): its
     payments from `payments` (the folder's payments.parquet, as `sql.file_path` gives
     it), those the ledger does not hold yet, as issued, and its `batches` row from the
-    manifest. Returns the payments added."""
+    manifest (with `manifest_sha256`, the SHA-256 of the manifest file itself). Returns
+    the payments added."""
     m = manifest
     # The path is bound, glob characters escaped, folder names not read as columns (redress/sql.py).
     added = con.execute("""
@@ -57,9 +67,9 @@ def restore_batch(con: duckdb.DuckDBPyConnection, manifest: dict, payments: str)
     ).fetchall()[0][0]
     con.execute(
         "INSERT INTO batches (batch_id, rail, currency, value_date, item_count, control_sum, policy_id, "
-        "run_id, created_at, folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "run_id, created_at, folder, manifest_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [m["batch_id"], m["rail"], m["currency"], m["value_date"], m["item_count"], m["control_sum"],
-         m["policy_id"], m["run_id"], m["created_at"], f"outbox/batches/{m['batch_id']}"])
+         m["policy_id"], m["run_id"], m["created_at"], f"outbox/batches/{m['batch_id']}", m["manifest_sha256"]])
     return added
 
 

@@ -86,6 +86,11 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
     # The account of the process that recorded a decision: none recorded before.
     if "plans" in tables and "decided_os_user" not in tables["plans"]:
         con.execute("ALTER TABLE plans ADD COLUMN IF NOT EXISTS decided_os_user VARCHAR")
+    # The SHA-256 of each batch's manifest.json as released (redress/outbox/audit.py): the
+    # batches of earlier versions have none, and `verify` checks their files against
+    # their manifests alone.
+    if "batches" in tables and "manifest_sha256" not in tables["batches"]:
+        con.execute("ALTER TABLE batches ADD COLUMN IF NOT EXISTS manifest_sha256 VARCHAR")
     # The timezone an accepted file's times were read in (redress/inbox/retime.py). A file
     # an earlier version read has none: the next run takes it as read in its policy's.
     if "timezone" not in tables.get("ingested_files", ()):

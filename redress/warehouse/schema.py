@@ -201,7 +201,8 @@ CREATE TABLE IF NOT EXISTS batches (
     policy_id     VARCHAR NOT NULL,
     run_id        VARCHAR NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL,
-    folder        VARCHAR NOT NULL       -- relative to the data folder
+    folder        VARCHAR NOT NULL,      -- relative to the data folder
+    manifest_sha256 VARCHAR              -- of its manifest.json as released (none: an earlier version's batch)
 );
 
 CREATE TABLE IF NOT EXISTS notifications (

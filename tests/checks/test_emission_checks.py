@@ -93,7 +93,7 @@ def warehouse(tmp_path: Path, *, earlier: bool = True) -> Path:
         )
         if earlier:
             con.executemany(
-                "INSERT INTO batches VALUES (?, ?, 'KRW', ?, ?, ?, ?, 'R0', now(), 'outbox/batches/' || ?)",
+                "INSERT INTO batches VALUES (?, ?, 'KRW', ?, ?, ?, ?, 'R0', now(), 'outbox/batches/' || ?, NULL)",
                 [(b, rail, day, n, total, POLICY_ID, b) for b, rail, day, n, total in EARLIER_BATCHES],
             )
             con.executemany(

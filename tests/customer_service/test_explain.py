@@ -125,7 +125,7 @@ def build(folder):
                             [f"nonmember:{phone}", phone, f"NONMEMB{'XY'[n - 1]}"])
         notes.append(("nonmember", "NNNNNNNN"))
         con.execute("INSERT INTO batches VALUES ('BT1', 'bank_transfer', 'KRW', '2025-12-01', 3, 150000, "
-                    "'coupang-2025-v1', 'R1', '2025-12-01 00:00:00+00', 'outbox/batches/BT1')")
+                    "'coupang-2025-v1', 'R1', '2025-12-01 00:00:00+00', 'outbox/batches/BT1', NULL)")
         # C3's and C4's three transfers came back one after another: the transfer of run Rn
         # came back in run Rn+1, which sent it again (a run applies returns before it pays)
         for n in range(2, 6):
@@ -741,6 +741,31 @@ def test_money_held_above_a_lowered_entitlement_is_not_told_as_paid_more(tmp_pat
     assert ("Paid out so far: 0 KRW (payments sent or settled). Held until claimed: 900,000 KRW. Still owed: 0 KRW. "
             "Of the money held until claimed, 900,000 KRW is above the entitlement now; it has not been paid out.") in c2
     assert "more than the entitlement" not in c2
+
+
+def test_past_the_claim_deadline_money_on_claim_is_called_unclaimed_as_the_reports_call_it(tmp_path, monkeypatch,
+                                                                                           policy):
+    """Found by the audit review: past payout.claim_deadline, explain said "this money is
+    unclaimed" and, in the same answer, "Held until claimed" and a payment "held until
+    the customer claims it", while summary.md and report.html called it unclaimed."""
+    from datetime import date
+
+    from redress.customer_service import case
+
+    folder, _ = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO ledger VALUES ('P-C1-1', 'C1', 50000, 'KRW', 'claim', 'BT1', 'coupang-2025-v1', 'R1', "
+                    "1, 'issued', NULL, 'R1')")
+    held = explain(folder, "C1", now=T0)
+    monkeypatch.setattr(case, "run_policy", lambda con, run_id: policy(claim_deadline=date(2000, 1, 1)))
+    passed = explain(folder, "C1", now=T0)
+    assert "Held until claimed: 50,000 KRW." in held and "Unclaimed" not in held
+    assert "How it is paid: held until the customer claims it with the reference code." in held
+    assert "Unclaimed (the claim deadline has passed): 50,000 KRW." in passed
+    assert ("How it is paid: it was held until the customer claimed it, and the claim deadline has passed: "
+            "unclaimed.") in passed
+    assert "unclaimed: the claim deadline has passed, so it can no longer be claimed" in passed
+    assert "held until" not in passed.replace("it was held until the customer claimed it", "")
 
 
 def test_past_the_claim_deadline_the_agent_is_told_not_to_take_a_claim(policy):

@@ -153,7 +153,7 @@ def test_a_run_date_that_goes_back_or_lies_past_tomorrow_is_refused_before_prefe
     with connect(tmp_path / "warehouse.duckdb") as con:
         con.execute("UPDATE runs SET policy_id = 'coupang-2025-v1', policy_rules_sha256 = 'other'")
         con.execute("INSERT INTO batches VALUES ('b', 'voucher', 'KRW', ?, 1, 1, 'coupang-2025-v1', 'R20251205-001', "
-                    "now(), 'outbox/batches/b')", [date(2025, 12, 5)])
+                    "now(), 'outbox/batches/b', NULL)", [date(2025, 12, 5)])
     before = (tmp_path / "warehouse.duckdb").read_bytes()
     line = one_line_error(result := redress("--data-dir", str(tmp_path), "run", "--run-date", "2025-12-05", env=env))
     assert line == ("redress: policy coupang-2025-v1.toml has policy.id 'coupang-2025-v1', which run R20251205-001 "
@@ -180,7 +180,7 @@ def test_serve_refuses_a_changed_policy_under_a_used_id_before_registering_anyth
                     "policy_rules_sha256, outcome) VALUES ('R20251205-001', now(), ?, '{}', 'coupang-2025-v1', 'x', "
                     "'other', 'succeeded')", [date(2025, 12, 5)])
         con.execute("INSERT INTO batches VALUES ('b', 'voucher', 'KRW', ?, 1, 1, 'coupang-2025-v1', 'R20251205-001', "
-                    "now(), 'outbox/batches/b')", [date(2025, 12, 5)])
+                    "now(), 'outbox/batches/b', NULL)", [date(2025, 12, 5)])
     monkeypatch.setenv("REDRESS_HMAC_KEY", "0123456789abcdeffedcba9876543210")
     monkeypatch.setattr(flows.service, "server_error", lambda: None)
     monkeypatch.setattr(flows.service, "serve", lambda *a: pytest.fail("served, registering its schedules"))

@@ -9,6 +9,7 @@ copy of that folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import stat
@@ -300,14 +301,24 @@ def test_verify_finds_an_edited_bank_file_and_a_ledger_edited_by_hand_and_no_run
     (voucher, payment_id, paid), = q(data, """SELECT batch_id, payment_id, amount FROM ledger
                                           WHERE rail = 'voucher' ORDER BY payment_id LIMIT 1""")
     (count, total), = q(data, f"SELECT item_count, control_sum FROM batches WHERE batch_id = '{voucher}'")
+    # and a bank file edited with its manifest rewritten to match: the manifest is not the one released
+    other = [b for b in batches if "-bank_transfer-" in b][1] if len([b for b in batches if "-bank_transfer-" in b]) > 1 \
+        else next(b for b in batches if "-claim-" in b)
+    edited = data / "outbox" / "batches" / other / "payments.csv"
+    edited.write_bytes(edited.read_bytes() + b"\n")
+    manifest = json.loads((data / "outbox" / "batches" / other / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["payments.csv"] = hashlib.sha256(edited.read_bytes()).hexdigest()
+    (data / "outbox" / "batches" / other / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
         con.execute("DELETE FROM ledger WHERE payment_id = ?", [payment_id])
     code, out, err = cli("--data-dir", str(data), "verify")
     assert code == 1 and err == [] and out.splitlines() == sorted([
         f"batch {voucher}: the ledger holds {count - 1:,} payments for {total - paid:,}, the batches table "
         f"{count:,} payments for {total:,} (minor units)",
-        f"outbox/batches/{bank}/pain.001.xml: SHA-256 differs from the manifest"]) + [
-        f"2 problems in {len(batches)} batches, {payments:,} payments, {amount:,} in minor units"]
+        f"outbox/batches/{bank}/pain.001.xml: SHA-256 differs from the manifest",
+        f"outbox/batches/{other}/manifest.json: not the manifest released (its SHA-256 differs from the one the "
+        "warehouse kept)"]) + [
+        f"3 problems in {len(batches)} batches, {payments:,} payments, {amount:,} in minor units"]
     code, out, err = cli("--data-dir", str(data), "verify", voucher)  # one batch: its own problems only
     assert code == 1 and len(out.splitlines()) == 2 and out.startswith(f"batch {voucher}: the ledger holds")
     ledger_before, files_before = q(data, LEDGER), outbox_files(data)

@@ -75,7 +75,7 @@ def overspent_fund(tmp_path):
     with connect(warehouse) as con:
         for batch_id, rail in (("V1", "voucher"), ("T1", "bank_transfer"), ("C1", "claim")):
             con.execute("INSERT INTO batches VALUES (?, ?, 'KRW', '2025-12-01', 1, 1, 'p1', 'R1', "
-                        "'2025-12-01 00:00:00+00', ?)", [batch_id, rail, f"outbox/batches/{batch_id}"])
+                        "'2025-12-01 00:00:00+00', ?, NULL)", [batch_id, rail, f"outbox/batches/{batch_id}"])
         for n, (cid, amount, rail, batch_id, status) in enumerate((
                 ("A", 100_000_000, "voucher", "V1", "settled"), ("B", 60_000_000, "bank_transfer", "T1", "issued"),
                 ("C", 3_988_384, "bank_transfer", "T1", "settled"), ("D", 3_743_106, "claim", "C1", "issued"),

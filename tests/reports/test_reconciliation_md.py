@@ -51,7 +51,7 @@ def test_a_claimants_outstanding_money_is_listed_under_the_bank_rail_it_goes_by(
             con.execute("INSERT INTO entitlements VALUES (?, 'p1', 'R1', 'ELIGIBLE', 1, 'email', 'email', 50000, 50000, ?)",
                         [cid, rail])
         con.execute("INSERT INTO batches VALUES ('B1', 'claim', 'KRW', '2025-12-01', 3, 150000, 'p1', 'R1', "
-                    "'2025-12-01 00:00:00+00', 'outbox/batches/B1')")
+                    "'2025-12-01 00:00:00+00', 'outbox/batches/B1', NULL)")
         for cid, status in (("V", "cancelled"), ("C", "cancelled"), ("H", "issued")):
             con.execute("INSERT INTO ledger VALUES (?, ?, 50000, 'KRW', 'claim', 'B1', 'p1', 'R1', 1, ?, NULL, 'R1')",
                         [f"P-{cid}", cid, status])
@@ -102,7 +102,7 @@ def test_outstanding_money_is_under_the_rail_the_ledger_rule_sends_it_by(tmp_pat
         for table in ("entitlements", "ledger", "batches", "claims"):
             con.execute(f"DELETE FROM {table}")
         con.execute("INSERT INTO batches VALUES ('B1', 'voucher', 'KRW', '2025-12-01', 1, 1, 'p1', 'R1', "
-                    "'2025-12-01 00:00:00+00', 'outbox/batches/B1')")
+                    "'2025-12-01 00:00:00+00', 'outbox/batches/B1', NULL)")
         for cid, reason, amount, rail in ents:
             con.execute("INSERT INTO entitlements VALUES (?, 'p1', 'R1', ?, 1, 'email', 'email', ?, ?, ?)",
                         [cid, reason, amount, amount, rail])
@@ -131,7 +131,7 @@ def _ledger(con, batches: dict[str, tuple[str, str]], payments: list[tuple[str, 
     """`batches`: batch id -> (rail, value date); `payments`: (customer, batch, amount,
     status, rail), each its own payment at attempt 1."""
     for batch_id, (rail, value_date) in batches.items():
-        con.execute("INSERT INTO batches VALUES (?, ?, 'KRW', ?, 1, 1, 'p1', 'R1', '2025-12-01 00:00:00+00', ?)",
+        con.execute("INSERT INTO batches VALUES (?, ?, 'KRW', ?, 1, 1, 'p1', 'R1', '2025-12-01 00:00:00+00', ?, NULL)",
                     [batch_id, rail, value_date, f"outbox/batches/{batch_id}"])
     for n, (cid, batch_id, amount, status, rail) in enumerate(payments):
         con.execute("INSERT INTO ledger VALUES (?, ?, ?, 'KRW', ?, ?, 'p1', 'R1', 1, ?, NULL, 'R1')",

@@ -59,7 +59,7 @@ def test_held_above_the_entitlement_is_a_column_apart_from_overpaid(tmp_path):
 
     with connect(tmp_path / "warehouse.duckdb") as con:
         con.execute("INSERT INTO batches VALUES ('C1', 'claim', 'KRW', '2025-12-01', 1, 1, 'p1', 'R1', "
-                    "'2025-12-01 00:00:00+00', 'outbox/batches/C1')")
+                    "'2025-12-01 00:00:00+00', 'outbox/batches/C1', NULL)")
         con.execute("INSERT INTO entitlements VALUES ('A', 'p1', 'R1', 'BELOW_MINIMUM', 1, 'email', 'email', 0, 0, "
                     "'claim')")
         con.execute("INSERT INTO ledger VALUES ('P1', 'A', 900000, 'KRW', 'claim', 'C1', 'p1', 'R1', 1, 'issued', "

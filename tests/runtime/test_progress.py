@@ -180,6 +180,13 @@ def test_money_held_on_claim_is_never_counted_as_paid_out():
     released = r.ReleaseResult(batches=1, payments=1, amount_krw=50_000, held_payments=1, held_krw=50_000)
     assert counts_text("release", released) == \
         "1 payment · 1 batch · 0 KRW to pay out · 50,000 KRW held on claim (1 payment)"
+    # past the claim deadline that money is unclaimed, as the reports call it (audit review)
+    import dataclasses
+    assert counts_text("disburse", dataclasses.replace(planned, claim_deadline_passed=True)) == (
+        "1,755 payments · 3 batches · 85,600,000 KRW to pay out · 2,150,000 KRW unclaimed on claim, deadline passed "
+        "(43 payments)")
+    assert counts_text("release", dataclasses.replace(released, claim_deadline_passed=True)) == (
+        "1 payment · 1 batch · 0 KRW to pay out · 50,000 KRW unclaimed on claim, deadline passed (1 payment)")
 
 
 @given(n=st.integers(min_value=0, max_value=10**7))
