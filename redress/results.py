@@ -249,11 +249,17 @@ class NotifyResult:
     """Stage 5 (SPEC "Notifications"): people told for the first time, per channel and
     per template; `withheld`: the non-member addresses never told, by this run or an
     earlier one, because a member had them in an earlier customers snapshot
-    (redress/rules/notifications.py WITHHELD): a running total, not this run's."""
+    (redress/rules/notifications.py WITHHELD): a running total, not this run's.
+    `told_otherwise`, `told_otherwise_krw`: the customers this run pays or holds money
+    for whose one message, sent by an earlier run, said otherwise (told they get nothing,
+    or another rail: redress/rules/notifications.py TOLD_OTHERWISE), and that money; the
+    SPEC tells a person once, so they are listed for customer service, not told again."""
     notifications: int
     per_channel: dict[str, int]
     per_template: dict[str, int]
     withheld: int = 0
+    told_otherwise: int = 0
+    told_otherwise_krw: int = 0
 
 
 # The stage results a run records, in pipeline order: the fields of RunSummary that

@@ -42,7 +42,9 @@ from redress.outbox import files as outbox
 from redress.outbox.recovery import INDEX
 from redress.outbox.xlsx import write_xlsx
 from redress.rules.identity import MOBILE_E164
-from redress.rules.notifications import NEW_PEOPLE_PARAMETERS, messages, new_people_query, withheld_query
+from redress.reports.summary import TOLD_OTHERWISE_STEM
+from redress.rules.notifications import (NEW_PEOPLE_PARAMETERS, TOLD_OTHERWISE, TOLD_OTHERWISE_NAMED, messages,
+                                         new_people_query, withheld_query)
 from redress.warehouse.reference_codes import code_parameters, settle_codes, with_first_code
 
 # Excel opens at most 1,048,576 rows; beyond that the CSV would mislead, so only Parquet.
@@ -250,6 +252,11 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
     (tmp / INDEX).mkdir(parents=True, exist_ok=True)
     final = tmp / f"{ctx.run_id}.parquet"
     with connect(ctx.warehouse) as con:
+        # before this run's notifications are added: those told in earlier runs only
+        told_otherwise = con.sql(TOLD_OTHERWISE, params={"run": ctx.run_id, "named": TOLD_OTHERWISE_NAMED}).pl()
+        if told_otherwise.height:  # who, by customer id and code, is personal data: beside the review list
+            ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
+            outbox.write_table(told_otherwise, ctx.quarantine_dir, TOLD_OTHERWISE_STEM)
         try:
             new_people(con, key.encode("utf-8"), suspected_counts=SUSPECTED in policy.confidence)
             settle_codes(con, PEOPLE, "SELECT reference_code FROM notifications", key.encode("utf-8"))
@@ -305,4 +312,10 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
                 ", ".join(f"{channel} {n:,}" for channel, n in sorted(per_channel.items())) or "none")
     if withheld:
         logger.info("notifications: %s non-member address(es) never told, in all: a member had it", f"{withheld:,}")
-    return NotifyResult(notifications=count, per_channel=per_channel, per_template=per_template, withheld=withheld)
+    if told_otherwise.height:
+        logger.info("notifications: %s customer(s) paid or held by this run were told otherwise before (listed in "
+                    "quarantine/%s/%s.csv)", f"{told_otherwise['customer_id'].n_unique():,}", ctx.run_id,
+                    TOLD_OTHERWISE_STEM)
+    return NotifyResult(notifications=count, per_channel=per_channel, per_template=per_template, withheld=withheld,
+                        told_otherwise=told_otherwise["customer_id"].n_unique(),
+                        told_otherwise_krw=int(told_otherwise["amount"].sum() or 0))

@@ -28,6 +28,11 @@ NO_FIGURES = Markdown("No figures: the run stopped before this stage finished.")
 # above_entitlement, held_above, paid_out_above (KRW), by customer_id
 # (redress/rules/payments.py `overpayments`, whose `overpaid` is above_entitlement).
 OVERPAYMENTS_STEM = "overpayments"
+# quarantine/<run_id>/told_otherwise.csv and .parquet, written by notify: customer_id,
+# reference_code, told_template, told_in_run, rail, amount (KRW): those the run pays or
+# holds money for whose one message said otherwise (redress/rules/notifications.py
+# TOLD_OTHERWISE).
+TOLD_OTHERWISE_STEM = "told_otherwise"
 
 # What each file a run writes beside or for its summary is, by its name.
 FILE_ROLES = {
@@ -154,6 +159,7 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
         results_files=[f for f in (summary.returns.files if summary.returns else ()) if f.status != NOT_READ],
         claims_files=[f for f in (summary.claims.files if summary.claims else ()) if f.status != NOT_READ],
         claims=summary.claims, applied=applied, earlier=earlier or [],
+        told_otherwise_path=f"quarantine/{summary.run_id}/{TOLD_OTHERWISE_STEM}.csv",
         fund=fund_lines(ledger, total_cap, summary.disburse.amount_krw
                         if summary.disburse is not None and summary.disburse.awaiting_approval else None),
     )

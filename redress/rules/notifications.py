@@ -62,6 +62,11 @@ TEMPLATES = {
 # batch was booked again).
 _PAID = (*(TEMPLATES[rail] for rail in (v.VOUCHER, v.BANK_TRANSFER, v.CLAIM)), TEMPLATES["claim_closed"])
 PAID_TEMPLATES = tuple(sorted({*_PAID, *(name.replace("_v2", "_v1") for name in _PAID)}))
+# Each rail with the templates, of this version and the one before, whose message names it.
+RAIL_TEMPLATES = {rail: tuple(sorted({n for name in names for n in (name, name.replace("_v2", "_v1"))}))
+                  for rail, names in ((v.VOUCHER, (TEMPLATES[v.VOUCHER],)),
+                                      (v.BANK_TRANSFER, (TEMPLATES[v.BANK_TRANSFER],)),
+                                      (v.CLAIM, (TEMPLATES[v.CLAIM], TEMPLATES["claim_closed"])))}
 
 
 # Who is told, and how (SPEC "Notifications"): every customer with an entitlement but
@@ -150,6 +155,24 @@ SELECT count(DISTINCT address) FROM ({keys})
 WHERE 'nonmember:' || person NOT IN (SELECT person_key FROM notifications WHERE starts_with(person_key, 'nonmember:'))
   AND address IN (SELECT address FROM former_addresses)
 """
+# The customers a run pays or holds money for (ledger rows it issued) who were told in an
+# earlier run with a message that does not name that rail: told they get nothing
+# (member_not_paid), or told of another rail (a voucher person now paid by transfer, a
+# transfer now held on claim after its returns). SPEC "Notifications" tells each person
+# once, so they are not told again: listed for customer service to reach (found by the
+# audit review: a person told "not covered" was later held 50,000 KRW on claim, which
+# only a call claims, and the summary said everyone had been told). Binds $run and
+# $named (TOLD_OTHERWISE_NAMED).
+TOLD_OTHERWISE = """
+SELECT l.customer_id, n.reference_code, n.template_id AS told_template, n.run_id AS told_in_run, l.rail,
+       sum(l.amount) AS amount
+FROM ledger l JOIN notifications n ON n.person_key = 'customer:' || l.customer_id
+WHERE l.run_id = $run AND n.run_id <> $run AND NOT list_contains($named, l.rail || ' ' || n.template_id)
+GROUP BY ALL
+ORDER BY l.customer_id, l.rail
+"""
+# TOLD_OTHERWISE's $named: each rail with a template that names it.
+TOLD_OTHERWISE_NAMED = [f"{rail} {name}" for rail, names in sorted(RAIL_TEMPLATES.items()) for name in names]
 NEW_PEOPLE_PARAMETERS = {
     "mobile": MOBILE_E164, "test_account": v.TEST_ACCOUNT, "member": v.MEMBER, "non_member": v.NON_MEMBER,
     "sms": v.SMS, "email": v.EMAIL, "no_channel": v.NO_CHANNEL,

@@ -99,7 +99,9 @@ def _release(result: r.ReleaseResult) -> list[str]:
 
 def _notify(result: r.NotifyResult) -> list[str]:
     return [f"{result.notifications:,} people notified"] + (
-        [f"{result.withheld:,} non-member address(es) never told, in all: a member had it"] if result.withheld else [])
+        [f"{result.withheld:,} non-member address(es) never told, in all: a member had it"] if result.withheld else []) + (
+        [f"{counted(result.told_otherwise, 'customer')} paid now, told otherwise before (see summary.md)"]
+        if result.told_otherwise else [])
 
 
 _BY_TYPE = {r.IngestResult: _ingest, r.ReturnsResult: _returns, r.ClaimsResult: _claims,

@@ -392,3 +392,32 @@ def test_every_template_telling_a_member_of_money_is_one_recovery_checks(policy)
     paid = set(told[1][:3]) | set(told[9][:3])
     assert set(PAID_TEMPLATES) == paid | {t.replace("_v2", "_v1") for t in paid}
     assert not set(PAID_TEMPLATES) & {*told[1][3:], *told[9][3:]}
+
+
+@pytest.mark.parametrize("told, told_in, rail, listed", [
+    ("member_not_paid_v2", "R1", "claim", True),          # the audit review's case: told not covered, now held
+    ("member_not_paid_v1", "R1", "voucher", True),
+    ("member_bank_transfer_v2", "R1", "claim", True),     # transfers returned: now held on claim, which a call claims
+    ("member_voucher_v2", "R1", "bank_transfer", True),   # a top-up by another rail
+    ("member_voucher_v1", "R1", "voucher", False),        # a top-up on the rail the message named
+    ("member_bank_transfer_v2", "R1", "bank_transfer", False),
+    ("member_claim_v2", "R1", "claim", False),
+    ("member_claim_closed_v2", "R1", "claim", False),
+    ("member_not_paid_v2", "R2", "claim", False),         # told by this run: its own message is the new one
+])
+def test_the_customers_a_run_pays_whose_one_message_said_otherwise_are_listed(told, told_in, rail, listed):
+    import duckdb
+
+    from redress.rules.notifications import TOLD_OTHERWISE, TOLD_OTHERWISE_NAMED
+    from redress.warehouse.schema import create_statement
+
+    con = duckdb.connect()
+    for table in ("ledger", "notifications"):
+        con.execute(create_statement(table))
+    con.execute("INSERT INTO notifications VALUES ('customer:K1', 'K1', '+821040000001', 'sms', 'ABCDEFGH', ?, 'ko', ?)",
+                [told, told_in])
+    for n, (run, amount) in enumerate((("R1", 10_000), ("R2", 40_000), ("R2", 10_000))):
+        con.execute("INSERT INTO ledger VALUES (?, 'K1', ?, 'KRW', ?, 'B1', 'p', ?, 1, 'issued', NULL, ?)",
+                    [f"P{n}", amount, rail, run, run])
+    found = con.execute(TOLD_OTHERWISE, {"run": "R2", "named": TOLD_OTHERWISE_NAMED}).fetchall()
+    assert found == ([("K1", "ABCDEFGH", told, told_in, rail, 50_000)] if listed else [])

@@ -159,6 +159,13 @@ def test_disburse_counts_say_when_the_plan_waits():
                                                 "waiting for approval")
 
 
+def test_notify_counts_name_the_customers_paid_now_who_were_told_otherwise_only_when_some_were():
+    told = r.NotifyResult(notifications=0, per_channel={}, per_template={})
+    assert counts_text("notify", told) == "0 people notified"
+    otherwise = r.NotifyResult(notifications=0, per_channel={}, per_template={}, told_otherwise=1, told_otherwise_krw=50_000)
+    assert counts_text("notify", otherwise) == "0 people notified · 1 customer paid now, told otherwise before (see summary.md)"
+
+
 def test_claims_counts_name_claimants_sharing_an_account_only_when_some_do():
     alone = r.ClaimsResult(files=(), claims_applied=2, payments_cancelled=2, cancelled_krw=100_000, rows_quarantined=0)
     assert counts_text("apply claims", alone) == "0 new files · 2 claims applied · 0 rows quarantined"
