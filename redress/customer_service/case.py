@@ -28,7 +28,8 @@ from redress.rules.payments import LEDGER_SQL, bank_returns_sql
 from redress.rules.plans import past_claim_deadline
 from redress.vocabulary import (
     ACCEPTED, AMBIGUOUS_IDENTIFIER, CHECKS_DISAGREE, CHANNELS, CLAIM, RAILS, ENTITLEMENT_REASONS, LEDGER_STATUSES,
-    LIVE_STATUSES, MALFORMED_ROW, MISSING_COLUMN, REJECTED, UNREADABLE_FILE, VOUCHER, reason_text, sql_literal,
+    LIVE_STATUSES, MALFORMED_ROW, MISSING_COLUMN, REJECTED, RETURNED, UNREADABLE_FILE, VOUCHER, reason_text,
+    sql_literal,
 )
 from redress.warehouse import masked_account
 
@@ -183,7 +184,9 @@ def member(con, data_dir: Path, who: str) -> str:
                f"Contact on file: phone {escape.terminal(nfkc(c['phone'] or 'none'))}, "
                f"email {escape.terminal(nfkc(c['email'] or 'none'))}."]
     out.append("")
-    if ent is None:
+    if ent is None and c.get("current_snapshot") is not None:
+        out.append(_left_out_decision(payments, cur))
+    elif ent is None:
         # paid before under evidence a later run reads otherwise (the master's phone or
         # email changed, so the rows naming the old one are someone else's or nobody's)
         sent = sum(p["amount"] for p in payments if p["status"] in LIVE_STATUSES)
@@ -285,6 +288,25 @@ def member(con, data_dir: Path, who: str) -> str:
         out += ["", "Claim rows for this reference code that were not applied:"] + table(
             refused, ["reason", "why", "file", "row", "verified by"])
     return "\n".join(out)
+
+
+def _left_out_decision(payments: list[dict], cur: str) -> str:
+    """The decision sentence of a customer the current snapshot leaves out (found by the
+    audit review: one whose only transfer came back was told "nothing is owed", as if no
+    exposure had ever named them): what the ledger holds of them, by what became of it."""
+    def total(keep) -> int:
+        return sum(p["amount"] for p in payments if keep(p))
+
+    sent = total(lambda p: p["status"] in LIVE_STATUSES and p["rail"] != CLAIM)
+    held = total(lambda p: p["status"] in LIVE_STATUSES and p["rail"] == CLAIM)
+    latest = max(payments, key=lambda p: (p["attempt"], p["payment id"]), default=None)
+    came_back = latest["amount"] if latest is not None and latest["status"] == RETURNED else 0
+    parts = ([f"{wording.money(sent, cur)} paid before is not taken back"] if sent else []) + (
+        [f"{wording.money(held, cur)} held until claimed stays held"] if held else []) + (
+        [f"their last payment, {wording.money(came_back, cur)}, came back and is not sent again unless a customers "
+         "snapshot holds them again"] if came_back else [])
+    return ("Decision: none now: the current customers snapshot leaves this customer out, so no decision is made "
+            "for them and nothing more is paid" + ("; " + "; ".join(parts) if parts else "") + ".")
 
 
 def left_the_master(con, who: str) -> dict | None:

@@ -803,3 +803,23 @@ def test_a_payment_id_from_a_bank_statement_finds_its_customer(tmp_path, typed):
     with connect(folder / "warehouse.duckdb") as con:
         kinds = con.execute("SELECT asked_kind, outcome FROM lookups ORDER BY looked_up_at").fetchall()
     assert ("payment_id", "matched") in kinds and ("payment_id", "no_match") in kinds
+
+
+@pytest.mark.parametrize("payments, said", [
+    # the audit review's case: the only transfer came back in the run that read the snapshot leaving them out
+    ([("P1", 34_722, "bank_transfer", 1, "returned")],
+     "; their last payment, 34,722 KRW, came back and is not sent again unless a customers snapshot holds them again."),
+    ([("P1", 50_000, "voucher", 1, "settled")], "; 50,000 KRW paid before is not taken back."),
+    ([("P1", 50_000, "bank_transfer", 1, "returned"), ("P2", 50_000, "bank_transfer", 2, "issued")],
+     "; 50,000 KRW paid before is not taken back."),  # sent again before they left: paid
+    ([("P1", 50_000, "claim", 1, "issued"), ("P2", 10_000, "voucher", 1, "issued")],
+     "; 10,000 KRW paid before is not taken back; 50,000 KRW held until claimed stays held."),
+    ([], "."),  # told, never paid
+])
+def test_a_customer_the_snapshot_left_out_is_told_what_became_of_their_money(payments, said):
+    from redress.customer_service.case import _left_out_decision
+
+    rows = [{"payment id": p, "amount": a, "rail": r, "attempt": n, "status": s} for p, a, r, n, s in payments]
+    assert _left_out_decision(rows, "KRW") == ("Decision: none now: the current customers snapshot leaves this "
+                                               "customer out, so no decision is made for them and nothing more is "
+                                               "paid" + said)
