@@ -80,7 +80,18 @@ def streams_that_exist() -> None:
     """A command started with stdout or stderr closed (`redress run >&-`, as some cron
     and daemon wrappers start it) has None for that stream in Python: what it would print
     there goes to devnull instead. Found by review: `run >&-` stopped with an
-    AttributeError traceback before anything ran, `approve` and `explain` too."""
-    for name in ("stdout", "stderr"):
+    AttributeError traceback before anything ran, `approve` and `explain` too.
+    The closed file descriptor is given devnull too, so that a child inherits a stream
+    it can write (found by the platform review: the temporary Prefect server, started
+    with fd 1 closed, failed in uvicorn's logging set-up, and `run >&-` with it)."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: the lowest free descriptor, this one, or moved onto it
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            os.set_inheritable(fd, True)  # os.open's descriptors are closed on exec (PEP 446)
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - for the process's life

@@ -37,7 +37,7 @@ def test_missing_data_folder(tmp_path):
 
 
 @pytest.mark.parametrize("closed", [">&-", "2>&-"])
-def test_a_command_started_with_stdout_or_stderr_closed_runs_as_it_would(tmp_path, closed):
+def test_a_command_started_with_stdout_or_stderr_closed_runs_as_it_would(tmp_path, closed, prefect_home):
     """Found by review: `redress run >&-` (as some cron and daemon wrappers start a
     command) stopped with an AttributeError traceback, nothing run. What it would print
     on the closed stream goes nowhere; the rest is as ever."""
@@ -53,6 +53,15 @@ def test_a_command_started_with_stdout_or_stderr_closed_runs_as_it_would(tmp_pat
                                             f"--out {tmp_path / 'g'} {closed}"],
                                capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert generated.returncode == 0 and (tmp_path / "g" / "inbox" / "customers").is_dir()
+    if closed == ">&-":  # found by the platform review: the Prefect server it starts inherited the closed fd 1
+        own_server = {k: v for k, v in env.items() if k != "PREFECT_API_URL"} | {
+            "PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210", "REDRESS_INBOX_QUIET_SECONDS": "0"}
+        ran = subprocess.run(["sh", "-c", f"exec {sys.executable} -m flows.cli --data-dir {tmp_path / 'g'} run "
+                                          f"--run-date 2025-12-01 {closed}"],
+                             capture_output=True, text=True, env=own_server, cwd=ROOT, timeout=300)
+        assert (ran.returncode, ran.stderr) == (0, "")
+        assert any((tmp_path / "g" / "reports").glob("R20251201-001/summary.md"))
 
 
 def test_a_file_given_as_the_data_folder_is_named_as_no_folder(tmp_path):
