@@ -415,10 +415,26 @@ def _one_folder(command: str, out: str | None, data_dir: Path | None) -> str:
     return chosen
 
 
+def _in_utf8_mode() -> None:
+    """Run the command again, the same bytes as arguments, in Python's UTF-8 mode when
+    the locale gives file names another encoding (ko_KR.EUC-KR, tr_TR.ISO-8859-9, or
+    POSIX without coercion: ASCII). Polars and DuckDB take paths as UTF-8, whatever the
+    locale: found by the platform review, a UTF-8 file name `범위_추가.csv` was retried for
+    7 minutes as a file gone and ended in a traceback, called "not UTF-8" under EUC-KR,
+    and `explain` failed printing the Korean message. Returns when already so."""
+    if sys.flags.utf8_mode or sys.getfilesystemencoding().replace("-", "").lower() == "utf8":
+        return
+    os.environ["PYTHONUTF8"] = "1"
+    # os.fsencode gives back each argument's bytes as the locale decoded them
+    os.execv(sys.executable, [os.fsencode(part) for part in sys.orig_argv])
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `redress` command: its exit code; 141, quietly, when stdout's reader left."""
     from redress.runtime.pipes import quiet_when_stdout_closes, streams_that_exist
 
+    if argv is None:  # the process's own arguments: a caller in-process keeps its interpreter
+        _in_utf8_mode()
     streams_that_exist()
 
     return quiet_when_stdout_closes(lambda: _main(argv))

@@ -223,6 +223,34 @@ def test_a_command_on_a_locked_folder_is_refused_before_prefect_starts(tmp_path,
 
 
 @pytest.mark.e2e
+def test_a_locale_that_encodes_file_names_otherwise_reads_utf8_names_as_they_are(tmp_path, prefect_home):
+    """Found by the platform review: under ko_KR.EUC-KR or tr_TR.ISO-8859-9, Python gave
+    file names the locale's encoding while Polars and DuckDB take UTF-8: a scope file
+    `범위_추가.csv` was retried as gone for minutes, then a traceback; under EUC-KR it was
+    called "not UTF-8"; and explain failed printing Korean. The command runs itself in
+    Python's UTF-8 mode. POSIX without coercion gives file names ASCII, the same case,
+    on any machine."""
+    from prefect.settings import get_current_settings
+
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+           "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0",
+           "PREFECT_HOME": str(prefect_home), "PREFECT_API_URL": get_current_settings().api.url,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210",
+           "REDRESS_INBOX_QUIET_SECONDS": "0"}
+    data = tmp_path / "고객 데이터"
+    assert redress("generate", "--out", str(data), "--customers", "200", "--seed", "5", env=env).returncode == 0
+    first = sorted((data / "inbox" / "scope").glob("*.csv"))[0]
+    (data / "inbox" / "scope" / "범위_추가.csv").write_bytes(first.read_bytes() + b"\n")  # new content, read once
+    ran = redress("--data-dir", str(data), "run", "--run-date", "2025-12-01", env=env)
+    assert ran.returncode == 0 and "Traceback" not in ran.stderr, ran.stderr
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT status FROM ingested_files WHERE file_name = '범위_추가.csv'").fetchall() == [
+            ("accepted",)]
+    said = redress("--data-dir", str(data), "explain", "C000000001", env=env)
+    assert said.returncode == 0 and said.stdout.startswith("Customer C000000001: ")
+
+
+@pytest.mark.e2e
 def test_a_data_folder_named_with_a_leading_tilde_is_used_where_it_is(tmp_path, prefect_home):
     """DuckDB reads a path that starts with `~` as one in the home folder (`~d/x` is
     $HOME + `d/x`): given relative, such a folder must still be the one written and read.
