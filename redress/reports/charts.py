@@ -9,6 +9,7 @@ aggregates go into a chart: counts and KRW totals, never a person's data.
 from __future__ import annotations
 
 import re
+import resource
 
 import altair as alt
 import vl_convert
@@ -58,9 +59,28 @@ def counts(title: str | None, top: int, *, y: bool = False) -> dict:
             "scale": alt.Scale(domain=[0, ticks[-1]])}
 
 
+def not_drawable() -> str | None:
+    """Why no chart can be drawn in this process, or None. vl-convert's V8 reserves far
+    more address space than it uses, and under a virtual-memory limit (`ulimit -v`, even
+    40 GB) it aborts the whole process, which no Python code can catch: found by the
+    platform review, every run and approval under one died in its report stage, after
+    paying. So under such a limit no chart is drawn; the tables beside them hold the
+    same figures."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return (f"Chart not drawn: this process runs under a virtual-memory limit (ulimit -v, {soft // 1024:,} KB), "
+            "under which the chart renderer cannot start. The table beside it holds the same figures.")
+
+
 def svg(chart: alt.TopLevelMixin) -> str:
-    """The chart as one `<svg>` element (str), ready to embed in HTML. A chart that
-    Altair's schema refuses raises its `SchemaValidationError` (a programming error)."""
+    """The chart as one `<svg>` element (str), ready to embed in HTML; under a
+    virtual-memory limit (`not_drawable`) a paragraph saying why it is not drawn. A
+    chart that Altair's schema refuses raises its `SchemaValidationError` (a
+    programming error)."""
+    why = not_drawable()
+    if why is not None:
+        return f'<p class="no-chart">{why}</p>'
     spec = chart.to_dict()
     spec["config"] = {**_CONFIG, **spec.get("config", {})}
     return _XML_DECLARATION.sub("", vl_convert.vegalite_to_svg(spec))
