@@ -309,8 +309,14 @@ POLICY_ONCE = {"action": Once, "what": "policy files", "same": same_path}
 DATE_ONCE = {"action": Once, "what": "dates"}
 
 
+# What `redress --help` says first (found by the platform review: the module docstring's
+# first line, cut mid-sentence, was shown).
+DESCRIPTION = ("redress: the forensics of a data breach into compensation paid exactly once. Commands take "
+               "--data-dir and --verbose before or after their name; see README.md.")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="redress", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="redress", description=DESCRIPTION)
     p.add_argument("--data-dir", type=Path, action=Once, what="folders", same=same_path, help=_DATA_DIR_HELP)
     p.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True)

@@ -422,6 +422,8 @@ def test_every_command_is_covered():
 
     subparsers = next(a for a in parser()._actions if a.dest == "command")
     assert set(subparsers.choices) == set(COMMANDS)
+    # whole sentences (found by review: a docstring's first line, cut mid-sentence, was shown)
+    assert all(line.rstrip().endswith(".") for line in parser().description.split(". ")[-1:])
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
