@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import faulthandler
 import json
 import os
 import random
@@ -20,6 +21,19 @@ import websockets.client as websockets_client
 from hypothesis import settings as hypothesis_settings
 
 from redress.policy import DEFAULT_POLICY, Policy, load_policy
+
+# A test still going after this long has hung (found by the mutation review: a rule's
+# loop that never ends stalled `make test` until CI's own limit, failing nothing). The
+# worker then prints every thread's stack and exits, which fails the run at once. The
+# slowest test takes about two minutes.
+HUNG_TEST_SECONDS = 600
+
+
+@pytest.fixture(autouse=True)
+def _a_hung_test_fails():
+    faulthandler.dump_traceback_later(HUNG_TEST_SECONDS, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 # --------------------------------------------------------------------------- policies
 

@@ -147,3 +147,25 @@ def test_transfers_to_an_account_a_later_snapshot_changed_are_shown_to_finance(t
     assert ("**Bank accounts changed since an earlier customers snapshot**: 1 of this run's bank transfers, "
             "50,000 KRW, go to customers whose bank account in the customer master replaced another") in page
     assert "B2" not in page and "9999999999" not in page and "2234567890" not in page
+
+
+def test_a_later_run_on_the_same_day_counts_the_bank_cash_earlier_runs_released(tmp_path):
+    """Found by the mutation review: nothing failed when disburse ignored the bank cash
+    earlier runs had released on a value date (tasks/disburse.py `released`); the gate
+    then stopped the run at day_over_cash_cap and nobody was paid. Under a cap of 80,000
+    a day, B1's 50,000 goes out on 2025-12-01; B2, found later that day, is dated the 2nd."""
+    policy = tmp_path / "capped.toml"
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    assert text.count("daily_cash_cap   = 20000000000") == 1
+    policy.write_text(text.replace("daily_cash_cap   = 20000000000", "daily_cash_cap   = 80000")
+                      .replace('id = "coupang-2025-v1"', 'id = "capped-test"'), encoding="utf-8")
+    data = tmp_path / "data"
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    drop(data / "inbox" / "customers" / "customers_1.csv", HEADER + GOOD)
+    drop(data / "inbox" / "scope" / "scope_1.csv", SCOPE + "B1,,,name,2025-07-01,,log\n")
+    remediation(data_dir=data, policy_path=policy, run_date=date(2025, 12, 1))
+    drop(data / "inbox" / "scope" / "scope_2.csv", SCOPE + "B2,,,name,2025-07-01,,log\n")
+    remediation(data_dir=data, policy_path=policy, run_date=date(2025, 12, 1))
+    assert q(data, "SELECT l.customer_id, b.value_date FROM ledger l JOIN batches b USING (batch_id) ORDER BY 1") == [
+        ("B1", date(2025, 12, 1)), ("B2", date(2025, 12, 2))]

@@ -149,6 +149,19 @@ def test_vouchers_and_claims_take_the_run_date_bank_transfers_the_first_value_da
         "coupang-2025-v1-20251205-bank_transfer-0001"
 
 
+@pytest.mark.parametrize("first, run_date, dated", [
+    (date(2025, 12, 1), date(2025, 12, 5), date(2025, 12, 5)),   # gone by: a later run's top-ups start that day
+    (date(2025, 12, 5), date(2025, 12, 5), date(2025, 12, 5)),
+    (date(2025, 12, 9), date(2025, 12, 5), date(2025, 12, 9)),   # still ahead: kept
+])
+def test_a_first_value_date_gone_by_never_dates_a_bank_batch_before_its_run(policy, first, run_date, dated):
+    """Found by the mutation review: nothing failed when a first_value_date already past
+    dated the bank batch before the run (the gate then stopped the run as
+    value_date_before_run_date)."""
+    out = batches(payments(1000, rail="bank_transfer"), policy(first_value_date=first), run_date)
+    assert out["value_date"].to_list() == [dated]
+
+
 def test_bank_transfers_fill_each_day_up_to_the_cap(policy):
     p = policy(max_batch_amount=150000, daily_cash_cap=100000, max_batch_items=100)
     out = batches(payments(*[40000] * 5, rail="bank_transfer"), p, RUN)

@@ -58,6 +58,8 @@ def test_ordinary_texts_and_the_official_phone_pass(text):
     ("01099999999", "a phone number"),
     ("+82 10 9999 9999", "a phone number '+82 10 9999 9999'"),
     ("(02) 123-4567", "a phone number"),
+    # the fewest digits a number has, a local 123-4567 (found by the mutation review: untested)
+    ("전화 123-4567 로 연락", "a phone number '123-4567'"), ("1234567", "a phone number '1234567'"),
     ("０１０-９９９９-９９９９", "a phone number '010-9999-9999'"),
     ("1577-7011-1", "a phone number '1577-7011-1'"),   # the official digits and more
     # found by review: separators a reader still reads as one number
