@@ -56,6 +56,18 @@ DUCKDB_PHRASES = {
 RERUN = " (fix it, then run again: nothing is paid twice)"
 
 
+def prefect_server_failed(method: str, path: str, status: int) -> str:
+    """One line for the Prefect API answering a request with a server error: its own
+    database, most often, cannot be written (found by the platform review: a full
+    PREFECT_HOME ended a run in a traceback of Prefect's)."""
+    from prefect.settings import get_current_settings
+
+    home = get_current_settings().home
+    return (f"the Prefect server failed ({status} for {method} {path}): its database could not be written, most "
+            f"often because its disk is full (redress's own server keeps it in PREFECT_HOME, {home})"
+            + RERUN)
+
+
 def machine_error(exc: BaseException) -> str | None:
     """One line for an expected failure of the machine, or None for anything else
     (a bug keeps its traceback). Never names personal data: only paths and errno text."""
@@ -67,6 +79,8 @@ def machine_error(exc: BaseException) -> str | None:
             line = machine_error(inner)
             if line is not None:
                 return line
+    if type(exc).__name__ == "PrefectHTTPStatusError" and exc.response.status_code >= 500:
+        return prefect_server_failed(exc.request.method, exc.request.url.path, exc.response.status_code)
     if isinstance(exc, OSError) and exc.errno in OS_ERRORS:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{OS_ERRORS[exc.errno]}{where}{RERUN}"

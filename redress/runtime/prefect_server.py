@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,6 +98,27 @@ def launch() -> tuple[subprocess.Popen, str]:
     return child, f"http://127.0.0.1:{port}/api"
 
 
+# Less free space than this where the server keeps its database is named as the likely
+# cause when it fails to start (its SQLite file and write-ahead log need room to open).
+LOW_DISK_BYTES = 64 << 20
+
+
+def _short_of_disk() -> str:
+    """`: PREFECT_HOME (<path>) has only N MB free` when the server's database folder is
+    short of space, else "" (found by the platform review: a full PREFECT_HOME gave only
+    "exited with status 3")."""
+    from prefect.settings import get_current_settings
+
+    home = Path(get_current_settings().home)
+    try:
+        free = shutil.disk_usage(home).free
+    except OSError:
+        return ""
+    if free >= LOW_DISK_BYTES:
+        return ""
+    return f": PREFECT_HOME ({home}) has only {free >> 20} MB free, too little for its database"
+
+
 def wait_healthy(child: subprocess.Popen, url: str, timeout_seconds: float) -> None:
     """Return once the launched server answers. Raises RedressError (one line) when it
     exits or is not healthy within the timeout, having stopped it."""
@@ -104,7 +126,8 @@ def wait_healthy(child: subprocess.Popen, url: str, timeout_seconds: float) -> N
     try:
         while time.monotonic() < deadline:
             if child.poll() is not None:
-                raise RedressError(f"the temporary Prefect server exited with status {child.returncode} while starting")
+                raise RedressError(f"the temporary Prefect server exited with status {child.returncode} while "
+                                   f"starting{_short_of_disk()}")
             if _healthy(url):
                 return
             time.sleep(0.1)

@@ -151,3 +151,52 @@ def test_prefect_logs_an_expected_failure_as_its_line_and_a_bug_with_its_traceba
     logged = out.getvalue()
     assert logged.count("Traceback") == 1 and "ValueError: a bug" in logged
     assert "Encountered exception during execution: RedressError('no valid customers snapshot')\n" in logged
+
+
+@pytest.mark.parametrize("status, line", [(500, True), (503, True), (404, False), (409, False)])
+def test_a_prefect_server_error_is_one_line_naming_its_home(status, line):
+    """Found by the platform review: a full PREFECT_HOME ended a run in Prefect's
+    traceback (500 on set_state). A server error is one line naming where redress's own
+    server keeps its database; a client error (a bug of ours) keeps its traceback."""
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.settings import get_current_settings
+
+    request = httpx.Request("POST", "http://127.0.0.1:1/api/flow_runs/x/set_state")
+    error = PrefectHTTPStatusError("failed", request=request, response=httpx.Response(status, request=request))
+    said = machine_error(error)
+    if not line:
+        assert said is None
+        return
+    assert said == (f"the Prefect server failed ({status} for POST /api/flow_runs/x/set_state): its database could not "
+                    "be written, most often because its disk is full (redress's own server keeps it in PREFECT_HOME, "
+                    f"{get_current_settings().home}) (fix it, then run again: nothing is paid twice)")
+
+
+@pytest.mark.parametrize("free_mb, said", [(0, ": PREFECT_HOME ({home}) has only 0 MB free, too little for its database"),
+                                          (63, ": PREFECT_HOME ({home}) has only 63 MB free, too little for its database"),
+                                          (64, ""), (10_000, "")])
+def test_a_server_that_would_not_start_names_a_full_prefect_home(monkeypatch, free_mb, said):
+    import shutil
+
+    from prefect.settings import get_current_settings
+
+    from redress.runtime import prefect_server
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1 << 40, 0, free_mb << 20))
+    assert prefect_server._short_of_disk() == said.format(home=get_current_settings().home)
+
+
+def test_without_verbose_prefects_failures_to_send_logs_print_nothing(monkeypatch):
+    """Prefect's log sender writes each failure to reach its server on stderr unless
+    logging.raiseExceptions is off (found by the platform review: 60 lines above the
+    command's one line); --verbose keeps them."""
+    import logging
+
+    from flows.cli import _quiet_prefect
+
+    monkeypatch.setattr(logging, "raiseExceptions", True)
+    _quiet_prefect(verbose=True)
+    assert logging.raiseExceptions is True
+    _quiet_prefect(verbose=False)
+    assert logging.raiseExceptions is False
