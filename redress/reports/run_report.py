@@ -91,8 +91,8 @@ def _funnel(d: Destinations | None, facts: ReportFacts) -> list[dict]:
     p = facts.people
     steps = []
     if d is not None:
-        steps += [("scope rows read", d.rows_read, False), ("rows naming a customer", d.exposure, False)]
-    steps += [("exposures (customer, category)", p.exposures, False), ("customers exposed", p.exposed_customers, False),
+        steps += [("scope rows read", d.rows_read, False), ("exposures: rows naming a customer", d.exposure, False)]
+    steps += [("distinct (customer, category) pairs", p.exposures, False), ("customers exposed", p.exposed_customers, False),
               ("eligible customers", p.eligible_customers, False)]
     if d is not None:
         steps += [("rows quarantined", d.quarantine, True), ("rows in review", d.review, True),

@@ -108,8 +108,8 @@ def test_the_funnel_and_money_equal_the_warehouse(run):
         SELECT sum(amount) FILTER (rail <> 'claim'), sum(amount) FILTER (rail = 'claim'), count(*) FILTER (rail = 'claim')
         FROM ledger WHERE status IN ('issued', 'settled')""")
     assert eligible > 100 and held > 0  # the generated case has closed accounts held on claim
-    for label, n in [("scope rows read", d["rows_read"]), ("rows naming a customer", d["exposure"]),
-                     ("exposures (customer, category)", exposures), ("customers exposed", people),
+    for label, n in [("scope rows read", d["rows_read"]), ("exposures: rows naming a customer", d["exposure"]),
+                     ("distinct (customer, category) pairs", exposures), ("customers exposed", people),
                      ("eligible customers", eligible), ("rows quarantined", d["quarantine"]),
                      ("rows in review", d["review"]), ("non-member rows (never paid; each address told once)", d["non_member"])]:
         assert row(label, n) in text, label
@@ -206,7 +206,7 @@ def test_a_first_run_says_everything_is_new_and_approval_was_not_required(run):
     (exposures,), = q(data, "SELECT count(*) FROM (SELECT DISTINCT customer_id, data_category FROM scope_exposures)")
     (customers, others), = q(data, "SELECT count(customer_id), count(*) - count(customer_id) FROM notifications")
     assert "Approval: <strong>not_required</strong>" in text
-    assert (f"This is the first run: everything is new: {exposures:,} new exposures (customer, category) from this "
+    assert (f"This is the first run: everything is new: {exposures:,} new (customer, category) pairs from this "
             f"run's scope files, {customers:,} customers and {others:,} non-members told for the first time.") in text
     (n, amount), = q(data, "SELECT count(*), sum(amount) FROM ledger WHERE rail <> 'claim'")
     assert row("first payments", n, amount) in text
@@ -235,7 +235,7 @@ def test_a_revision_shows_its_new_exposures_and_people(run, tmp_path):
     shutil.copyfile(resent, copy / "inbox" / "scope" / "zz-resent.csv")
     second = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     text = page_of(copy, second["run_id"])
-    assert ("Since the previous run: 4 new exposures (customer, category) from this run's scope files, "
+    assert ("Since the previous run: 4 new (customer, category) pairs from this run's scope files, "
             "3 customers and 0 non-members told for the first time.") in text
     assert row("first payments", 3, 150_000) in text or row("first payments", 2, 100_000) in text
 
@@ -323,7 +323,7 @@ def test_the_charts_are_a_markdown_artifact_and_the_tables_table_artifacts(run):
 
 
 def _funnel(text: str) -> tuple[str, str]:
-    exposures = re.search(r"<tr><td>exposures \(customer, category\)</td><td class=\"n\">([0-9,]+)</td>", text)
+    exposures = re.search(r"<tr><td>distinct \(customer, category\) pairs</td><td class=\"n\">([0-9,]+)</td>", text)
     people = re.search(r"<tr><td>customers exposed</td><td class=\"n\">([0-9,]+)</td>", text)
     return exposures.group(1), people.group(1)
 

@@ -145,7 +145,7 @@ def test_suite_states_use_the_words_and_counts_of_data_quality_html():
 
 
 def test_a_funnel_of_zeros_says_so_in_words():
-    steps = [{"label": "exposures (customer, category)", "count": 0, "side": False},
+    steps = [{"label": "distinct (customer, category) pairs", "count": 0, "side": False},
              {"label": "eligible customers", "count": 0, "side": False}]
     text = svg(run_charts.funnel(steps))
     assert "No scope row or exposure yet." in text and "mark-rect" not in text
