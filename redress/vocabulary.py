@@ -173,6 +173,7 @@ UNVERIFIED_CLAIM = "unverified_claim"
 INVALID_BANK_DETAILS = "invalid_bank_details"
 CLAIM_AFTER_DEADLINE = "claim_after_deadline"
 NOTHING_TO_CLAIM = "nothing_to_claim"
+CLAIMANT_NOT_IN_MASTER = "claimant_not_in_master"
 REPEATED_REFERENCE_CODE = "repeated_reference_code"
 # In rule order (redress/checks/claims_checks.py): the first a row fails is its reason.
 CLAIM_REASONS = {
@@ -182,6 +183,9 @@ CLAIM_REASONS = {
                        "the run's clock and at most a day before the run that gave the code started"),
     INVALID_BANK_DETAILS: "the bank code is not 3 digits or the account not 10 to 16 digits",
     CLAIM_AFTER_DEADLINE: "verified after the policy's claim deadline",
+    CLAIMANT_NOT_IN_MASTER: ("the person is not in the current customers snapshot: nothing is decided or paid for "
+                             "them, so a claim would cancel their held money and pay nothing; send a snapshot that "
+                             "holds them, then the claim again"),
     NOTHING_TO_CLAIM: "the person has no payment held on the claim rail, nor a claim whose money has not gone out",
     REPEATED_REFERENCE_CODE: "the file names this reference code more than once",
 }

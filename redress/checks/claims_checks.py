@@ -80,6 +80,7 @@ CLAIM_RULES = {
     "unverified": vocabulary.UNVERIFIED_CLAIM,
     "bank_invalid": vocabulary.INVALID_BANK_DETAILS,
     "after_deadline": vocabulary.CLAIM_AFTER_DEADLINE,
+    "not_in_master": vocabulary.CLAIMANT_NOT_IN_MASTER,
     "nothing_held": vocabulary.NOTHING_TO_CLAIM,
     "code_repeated": vocabulary.REPEATED_REFERENCE_CODE,
 }
@@ -156,6 +157,10 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                           OR regexp_matches(g.verified_by, {sql.literal(UNPRINTABLE)}) THEN 'unverified'
                         WHEN NOT g.bank_valid THEN 'bank_invalid'
                         WHEN ?::DATE IS NOT NULL AND g.verified_at_ts::DATE > ?::DATE THEN 'after_deadline'
+                        -- found by the operations review: a claim for a person a later
+                        -- snapshot left out cancelled their held money and paid nothing
+                        -- (no decision is made for them), the money then nowhere
+                        WHEN g.customer_id NOT IN (SELECT customer_id FROM customers) THEN 'not_in_master'
                         WHEN coalesce(h.held_amount, 0) = 0
                           AND g.customer_id NOT IN (SELECT customer_id FROM unsent) THEN 'nothing_held'
                         WHEN count(*) OVER (PARTITION BY upper(g.reference_code)) > 1

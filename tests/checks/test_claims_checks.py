@@ -28,7 +28,10 @@ PEOPLE = {
     **{f"HELD{c * 4}": (f"c-held-{c}", [("claim", "issued", 10000)]) for c in "DEFGHJK"},
     "PAIDAAAA": ("c-paid", [("bank_transfer", "issued", 50000)]),
     "DONEAAAA": ("c-done", [("claim", "cancelled", 50000), ("bank_transfer", "settled", 50000)]),
+    "LEFTAAAA": ("c-left", [("claim", "issued", 50000)]),  # held, then left out of the customer master
 }
+# The customers of the current master: all of PEOPLE but c-left.
+IN_MASTER = sorted(customer for customer, _ in PEOPLE.values() if customer != "c-left")
 GOOD = ("004", "123-4567-8901", "2025-12-02T10:00:00+09:00", "CS042")
 
 CLAIM_ROWS = [  # a claims row as customer service writes it; the expected reason (None: applied)
@@ -46,6 +49,8 @@ CLAIM_ROWS = [  # a claims row as customer service writes it; the expected reaso
     (("HELDCCCC", "004", "1234567890", "2025-12-31T23:59:59+09:00", "CS042"), None),
     (("PAIDAAAA", *GOOD), vocabulary.NOTHING_TO_CLAIM),
     (("DONEAAAA", *GOOD), vocabulary.NOTHING_TO_CLAIM),
+    # found by the operations review: applied, it cancelled the held money and paid nothing
+    (("LEFTAAAA", *GOOD), vocabulary.CLAIMANT_NOT_IN_MASTER),
     # an account written with an unquoted comma: six fields under five names, the digits'
     # end under verified_at. None of its values is trusted: quarantined alone.
     (("HELDKKKK", "004", "123", "4567890", "2025-12-02", "CS042"), vocabulary.MALFORMED_ROW),
@@ -99,6 +104,9 @@ def claims_warehouse(tmp_path: Path, rows: list[tuple], deadline: date | None = 
                             [f"P{n}", customer, amount, rail, status])
         con.execute("INSERT INTO notifications VALUES ('nonmember:+821099998888', NULL, '+821099998888', 'sms', "
                     "'NONMEMBA', 't', 'ko', 'R1')")
+        for customer in IN_MASTER:
+            con.execute("INSERT INTO customers (customer_id, status, created_at, is_test, payout_method, bank_valid, "
+                        "file_sha256) VALUES (?, 'closed', '2020-01-01', false, 'voucher', false, 's1')", [customer])
     csv = tmp_path / "claims.csv"
     csv.write_text(HEADER + "\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
     staged = io.stage(io.claims_frame(csv), tmp_path / "claims.parquet")
@@ -264,6 +272,8 @@ def test_a_later_claim_corrects_the_account_exactly_while_nothing_was_sent_since
             customer = f"c-{code.lower()}"
             con.execute("INSERT INTO notifications VALUES (?, ?, 'x', 'sms', ?, 't', 'ko', 'R1')",
                         [f"customer:{customer}", customer, code])
+            con.execute("INSERT INTO customers (customer_id, status, created_at, is_test, payout_method, bank_valid, "
+                        "file_sha256) VALUES (?, 'closed', '2020-01-01', false, 'voucher', false, 's1')", [customer])
             con.execute("INSERT INTO ledger VALUES (?, ?, 10000, 'KRW', 'claim', 'B1', 'pol', 'R1', 1, 'cancelled', "
                         "NULL, 'R2')", [f"H-{code}", customer])
             con.execute("INSERT INTO claims VALUES (?, ?, '004', '1111111111', ?, 'CS1', 10000, 'f', 1, 'R2', ?)",
