@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from redress.errors import RedressError
-from redress.policy import Policy, load_policy
+from redress.policy import Policy, load_policy, policy_from_text
 from redress.warehouse import path as warehouse_path
 
 
@@ -19,6 +19,9 @@ class RunContext:
     run_date: date
     policy_path: Path
     policy_sha256: str
+    # The policy file's text as the run read it (runs.policy_text), for a page that only
+    # describes an earlier run (redress/warehouse/runs.py run_context); None: the file alone.
+    recorded_policy: str | None = None
 
     @property
     def warehouse(self) -> Path:
@@ -53,9 +56,19 @@ class RunContext:
 
     def policy(self) -> Policy:
         """The run's policy, refusing a file that changed since the run started
-        (RedressError, one line)."""
-        policy = load_policy(self.policy_path)
-        if policy.sha256 != self.policy_sha256:
+        (RedressError, one line), unless the context holds the text the run read
+        (`recorded_policy`): then that text, as the run read it."""
+        try:
+            policy = load_policy(self.policy_path)
+        except RedressError:
+            if self.recorded_policy is None:
+                raise
+            policy = None
+        if policy is None or policy.sha256 != self.policy_sha256:
+            if self.recorded_policy is not None:
+                recorded = policy_from_text(self.recorded_policy, self.policy_path)
+                if recorded.sha256 == self.policy_sha256:
+                    return recorded
             raise RedressError(f"policy {self.policy_path.name} changed since run {self.run_id} started "
                                "(its SHA-256 is not the one the run recorded)")
         return policy

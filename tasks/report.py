@@ -200,7 +200,7 @@ def refresh_closed_pages(ctx: RunContext) -> list[tuple[str, str, str | None]]:
     done = []
     for run_id, state in due:
         try:
-            why = close_page(run_context(ctx.data_dir, run_id))
+            why = close_page(run_context(ctx.data_dir, run_id, recorded_policy=True))
         except Exception as exc:  # one old page never stops the run (refresh_report_page itself never raises)
             why = machine_error(exc)
             if why is None:  # not an expected failure: a bug, whose traceback the log keeps

@@ -201,15 +201,21 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
     return RunContext(data_dir, run_id, run_date, policy.path, policy.sha256)
 
 
-def run_context(data_dir: Path, run_id: str) -> RunContext:
+def run_context(data_dir: Path, run_id: str, *, recorded_policy: bool = False) -> RunContext:
     """The context of an earlier run `run_id`, from its `runs` row (its run date and
     policy file); RedressError (one line) when the warehouse has no such run, or its row
-    does not name its policy file (edited by hand: `parameters` is JSON with `policy`)."""
+    does not name its policy file (edited by hand: `parameters` is JSON with `policy`).
+    `recorded_policy`: with the policy text the run read (`runs.policy_text`), which
+    RunContext.policy then falls back on when the file has changed: for what only
+    describes the run (a superseded or expired plan's page; found by the operations
+    review: a waiting plan's policy file edited, every later run warned that its page
+    could not be written), never for what pays or decides."""
     with connect(warehouse.path(data_dir)) as con:
-        row = one(con.execute("SELECT run_date, parameters, policy_sha256 FROM runs WHERE run_id = ?", [run_id]))
+        row = one(con.execute("SELECT run_date, parameters, policy_sha256, policy_text FROM runs WHERE run_id = ?",
+                              [run_id]))
     if row is None:
         raise RedressError(f"no run {run_id} in {data_dir}: nothing to decide")
-    run_date, parameters, sha = row
+    run_date, parameters, sha, text = row
     try:
         policy = json.loads(parameters)["policy"]
         if not isinstance(policy, str) or not policy:
@@ -218,7 +224,7 @@ def run_context(data_dir: Path, run_id: str) -> RunContext:
         raise RedressError(f"run {run_id}'s row in the warehouse does not name its policy file (runs.parameters "
                            "must be JSON with a `policy` path): was it edited by hand?") from None
     return RunContext(data_dir, run_id, run_date if isinstance(run_date, date) else date.fromisoformat(run_date),
-                      Path(policy), sha)
+                      Path(policy), sha, text if recorded_policy else None)
 
 
 def finish_run(ctx: RunContext, outcome: str, summary: RunSummary, error: str | None = None) -> None:

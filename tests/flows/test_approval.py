@@ -704,8 +704,25 @@ def test_a_page_a_killed_run_left_showing_its_superseded_plan_waiting_is_written
         (RUN_ID, "superseded", True), (later["run_id"], "waiting", False)]
 
 
-def test_a_superseded_plan_whose_policy_changed_gets_its_page_once_the_file_is_restored(copy, monkeypatch):
+def test_a_superseded_plan_whose_policy_file_changed_gets_its_page_from_the_policy_the_run_read(copy):
+    """Found by the operations review: a waiting plan's policy file edited (its
+    disbursement settings, which may change under one id), every later run warned that
+    the plan's page could not be written, and it stayed "waiting" until the exact file
+    was put back. The page only describes the run: it is written under the policy text
+    the run recorded (runs.policy_text)."""
+    edit_the_runs_policy(copy)
+    code, out, err = cli("--data-dir", copy, "run", "--run-date", "2025-12-02")  # supersedes the plan
+    assert code == 0, err
+    assert "could not be written" not in out
+    assert page_state(copy, RUN_ID) == "superseded"
+    assert q(copy, "SELECT completed_at IS NOT NULL FROM plans WHERE run_id = ?", [RUN_ID]) == [(True,)]
+
+
+def test_a_superseded_plan_of_a_run_that_kept_no_policy_text_gets_its_page_once_the_file_is_restored(copy, monkeypatch):
+    """A run recorded by an earlier version kept no policy text: its page needs the file."""
     moved, original = edit_the_runs_policy(copy)
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        con.execute("UPDATE runs SET policy_text = NULL")
     code, out, err = cli("--data-dir", copy, "run", "--run-date", "2025-12-02")  # supersedes the plan
     assert code == 0, err
     said = [line for line in out.splitlines() if "could not be written to show its plan" in line]
