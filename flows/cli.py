@@ -426,6 +426,10 @@ def _one_folder(command: str, out: str | None, data_dir: Path | None) -> str:
     return chosen
 
 
+# Set in the environment of the command run again in UTF-8 mode, so that it is run again once.
+UTF8_REEXEC = "_REDRESS_UTF8_RERUN"  # not REDRESS_: settings refuse an unknown one
+
+
 def _in_utf8_mode() -> None:
     """Run the command again, the same bytes as arguments, in Python's UTF-8 mode when
     the locale gives file names another encoding (ko_KR.EUC-KR, tr_TR.ISO-8859-9, or
@@ -435,6 +439,9 @@ def _in_utf8_mode() -> None:
     and `explain` failed printing the Korean message. Returns when already so."""
     if sys.flags.utf8_mode or sys.getfilesystemencoding().replace("-", "").lower() == "utf8":
         return
+    if os.environ.get(UTF8_REEXEC):  # once only: `-X utf8=0` or `-E` given keep UTF-8 mode off (fix review: a loop)
+        return
+    os.environ[UTF8_REEXEC] = "1"
     os.environ["PYTHONUTF8"] = "1"
     # os.fsencode gives back each argument's bytes as the locale decoded them
     os.execv(sys.executable, [os.fsencode(part) for part in sys.orig_argv])

@@ -702,3 +702,14 @@ def test_a_run_date_given_empty_is_one_line_and_nothing_runs(tmp_path):
     out = redress("--data-dir", str(tmp_path / "data"), "run", "--run-date", "")
     assert one_line_error(out) == "redress: --run-date must be YYYY-MM-DD, got ''"
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["inbox"]
+
+
+def test_the_utf8_mode_rerun_happens_once_even_when_it_cannot_take_effect(tmp_path):
+    """Found by the fix review: `python -X utf8=0 -m flows.cli` (or `-E`) in a locale
+    that encodes file names otherwise ran itself again for ever, the option it was run
+    with keeping UTF-8 mode off. It runs again once, then goes on as it is."""
+    env = {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("REDRESS_")} | env
+    done = subprocess.run([sys.executable, "-X", "utf8=0", "-m", "flows.cli", "--help"], capture_output=True,
+                          text=True, env=full_env, cwd=ROOT, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("usage: redress")

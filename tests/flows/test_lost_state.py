@@ -309,6 +309,9 @@ def test_verify_finds_an_edited_bank_file_and_a_ledger_edited_by_hand_and_no_run
     manifest = json.loads((data / "outbox" / "batches" / other / "manifest.json").read_text(encoding="utf-8"))
     manifest["files"]["payments.csv"] = hashlib.sha256(edited.read_bytes()).hexdigest()
     (data / "outbox" / "batches" / other / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    # and a copy of a batch under another batch's name: no batch redress released, not one to recover
+    copied = bank[:-4] + "0099"
+    shutil.copytree(data / "outbox" / "batches" / bank, data / "outbox" / "batches" / copied)
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
         con.execute("DELETE FROM ledger WHERE payment_id = ?", [payment_id])
     code, out, err = cli("--data-dir", str(data), "verify")
@@ -318,9 +321,12 @@ def test_verify_finds_an_edited_bank_file_and_a_ledger_edited_by_hand_and_no_run
         f"outbox/batches/{bank}/pain.001.xml: SHA-256 differs from the manifest",
         f"outbox/batches/{other}/manifest.json: not the manifest released (its SHA-256 differs from the one the "
         "warehouse kept)"]) + [
-        f"3 problems in {len(batches)} batches, {payments:,} payments, {amount:,} in minor units"]
+        f"outbox/batches/{copied}: manifest names batch {bank}; and the warehouse holds no such batch: not a batch "
+        "redress released",
+        f"4 problems in {len(batches)} batches, {payments:,} payments, {amount:,} in minor units"]
     code, out, err = cli("--data-dir", str(data), "verify", voucher)  # one batch: its own problems only
     assert code == 1 and len(out.splitlines()) == 2 and out.startswith(f"batch {voucher}: the ledger holds")
+    shutil.rmtree(data / "outbox" / "batches" / copied)  # else the run refuses an outbox it does not know, first
     ledger_before, files_before = q(data, LEDGER), outbox_files(data)
     code, _, err = cli("--data-dir", str(data), "run", "--run-date", "2025-12-03")
     assert code == 1 and len(err) == 1 and err[0].startswith(

@@ -74,3 +74,18 @@ def test_a_deleted_row_and_a_batch_the_warehouse_does_not_hold_are_said_with_the
     assert ledger_unlike_batches(con, ["B-0002"]) == []
     with pytest.raises(RedressError, match=r"\(and 1 more batch\)\. The warehouse was changed outside redress"):
         refuse_ledger_unlike_batches(con)
+
+
+def test_verify_reads_a_warehouse_no_run_of_this_version_has_migrated(tmp_path):
+    """Found by the fix review: verify opens the warehouse read-only, so a warehouse of
+    the version before batches.manifest_sha256 gave a traceback until a run migrated it."""
+    from redress.outbox.audit import verify
+
+    con = _warehouse([[50_000, 40_000]])
+    con.execute("ALTER TABLE batches ADD COLUMN rail VARCHAR DEFAULT 'voucher'")
+    for column in ("currency", "value_date", "policy_id", "run_id"):
+        con.execute(f"ALTER TABLE batches ADD COLUMN {column} VARCHAR")
+    found = verify(con, tmp_path, None)
+    assert (found["batches"], found["payments"], found["amount"]) == (1, 2, 90_000)
+    assert found["problems"] == ["batch B-0001: its folder outbox/batches/B-0001 is gone (finance copies batch folders "
+                                 "out, never moves or deletes them)"]
