@@ -63,9 +63,11 @@ TEMPLATES = {
 _PAID = (*(TEMPLATES[rail] for rail in (v.VOUCHER, v.BANK_TRANSFER, v.CLAIM)), TEMPLATES["claim_closed"])
 PAID_TEMPLATES = tuple(sorted({*_PAID, *(name.replace("_v2", "_v1") for name in _PAID)}))
 # Each rail with the templates, of this version and the one before, whose message names it.
+# The claim message promises a transfer to the account the person gives when they call
+# (found by the fix review: claimants were listed as told otherwise).
 RAIL_TEMPLATES = {rail: tuple(sorted({n for name in names for n in (name, name.replace("_v2", "_v1"))}))
                   for rail, names in ((v.VOUCHER, (TEMPLATES[v.VOUCHER],)),
-                                      (v.BANK_TRANSFER, (TEMPLATES[v.BANK_TRANSFER],)),
+                                      (v.BANK_TRANSFER, (TEMPLATES[v.BANK_TRANSFER], TEMPLATES[v.CLAIM])),
                                       (v.CLAIM, (TEMPLATES[v.CLAIM], TEMPLATES["claim_closed"])))}
 
 

@@ -100,7 +100,8 @@ def _release(result: r.ReleaseResult) -> list[str]:
 def _notify(result: r.NotifyResult) -> list[str]:
     return [f"{result.notifications:,} people notified"] + (
         [f"{result.withheld:,} non-member address(es) never told, in all: a member had it"] if result.withheld else []) + (
-        [f"{counted(result.told_otherwise, 'customer')} paid now, told otherwise before (see summary.md)"]
+        [f"{counted(result.told_otherwise, 'customer')} paid now, told otherwise before (listed in "
+         f"quarantine/<run id>/told_otherwise.csv)"]
         if result.told_otherwise else [])
 
 

@@ -403,6 +403,8 @@ def test_every_template_telling_a_member_of_money_is_one_recovery_checks(policy)
     ("member_bank_transfer_v2", "R1", "bank_transfer", False),
     ("member_claim_v2", "R1", "claim", False),
     ("member_claim_closed_v2", "R1", "claim", False),
+    ("member_claim_v2", "R1", "bank_transfer", False),    # told to call and be paid by transfer: they did (fix review)
+    ("member_claim_closed_v2", "R1", "bank_transfer", True),
     ("member_not_paid_v2", "R2", "claim", False),         # told by this run: its own message is the new one
 ])
 def test_the_customers_a_run_pays_whose_one_message_said_otherwise_are_listed(told, told_in, rail, listed):

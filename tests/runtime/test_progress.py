@@ -163,7 +163,8 @@ def test_notify_counts_name_the_customers_paid_now_who_were_told_otherwise_only_
     told = r.NotifyResult(notifications=0, per_channel={}, per_template={})
     assert counts_text("notify", told) == "0 people notified"
     otherwise = r.NotifyResult(notifications=0, per_channel={}, per_template={}, told_otherwise=1, told_otherwise_krw=50_000)
-    assert counts_text("notify", otherwise) == "0 people notified · 1 customer paid now, told otherwise before (see summary.md)"
+    assert counts_text("notify", otherwise) == ("0 people notified · 1 customer paid now, told otherwise before "
+                                                "(listed in quarantine/<run id>/told_otherwise.csv)")
 
 
 def test_claims_counts_name_claimants_sharing_an_account_only_when_some_do():
