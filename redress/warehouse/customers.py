@@ -19,10 +19,10 @@ def replace_with_staging(con: duckdb.DuckDBPyConnection, sha: str) -> None:
     and no longer has in it (an email or phone changed, or the customer gone) is kept in
     `former_addresses`, with `sha`, the new snapshot's SHA-256: once, whatever the
     snapshots that follow (a contact that comes back and goes again keeps its first row).
-    Likewise each bank account (bank code and account, or none) a customer of both
-    masters had and no longer has is kept in `former_bank_accounts`: an account changed,
-    set where there was none, or taken away; a customer who left the master is paid
-    nothing more, so their account is not kept."""
+    Likewise each bank account (bank code and account, or none) a customer had and no
+    longer has is kept in `former_bank_accounts`: an account changed, set where there was
+    none, or taken away, and the account of a customer the new master leaves out (found
+    by the fix review: one who left and came back with another account was not counted)."""
     if table_exists(con, "customers"):
         con.execute("""
             INSERT INTO former_addresses
@@ -39,8 +39,8 @@ def replace_with_staging(con: duckdb.DuckDBPyConnection, sha: str) -> None:
         con.execute("""
             INSERT INTO former_bank_accounts
             SELECT DISTINCT o.customer_id, o.bank_code, o.bank_account, ? FROM customers o
-            JOIN customers_staging n USING (customer_id)
-            WHERE (o.bank_code, o.bank_account) IS DISTINCT FROM (n.bank_code, n.bank_account)
+            LEFT JOIN customers_staging n USING (customer_id)
+            WHERE n.customer_id IS NULL OR (o.bank_code, o.bank_account) IS DISTINCT FROM (n.bank_code, n.bank_account)
               AND NOT EXISTS (SELECT 1 FROM former_bank_accounts f
                               WHERE f.customer_id = o.customer_id AND f.bank_code IS NOT DISTINCT FROM o.bank_code
                                 AND f.bank_account IS NOT DISTINCT FROM o.bank_account)

@@ -39,14 +39,15 @@ def _load(con: duckdb.DuckDBPyConnection, masters: list[dict]) -> None:
 @settings(max_examples=40, deadline=None)
 def test_transfers_to_an_account_that_replaced_another_are_counted_with_their_money(masters, plan):
     """Over any sequence of masters: former_bank_accounts holds each account (or none) a
-    customer of two masters in a row had in the first and not in the second, once, with
-    the snapshot that replaced it; a customer who left the master keeps none. A plan's
+    customer had in one master and not in the next (changed, or the customer left it),
+    once, with the snapshot that replaced it (found by the fix review: one who left and
+    came back with another account was not counted). A plan's
     bank transfer counts when its customer has a former account and it goes to none of
     them (a claim's own account included); vouchers and claim payments name no account."""
     former: dict[str, dict[tuple, str]] = {}
     for i in range(1, len(masters)):
         for c, account in masters[i - 1].items():
-            if c in masters[i] and masters[i][c] != account:
+            if masters[i].get(c, "left") != account:  # changed, or left the master
                 former.setdefault(c, {}).setdefault(account, f"sha-{i}")
     counted = [amount for c, (rail, account, amount) in plan.items()
                if rail == "bank_transfer" and c in former and account not in former[c]]
