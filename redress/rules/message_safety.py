@@ -67,15 +67,20 @@ _WORD_DIGITS = {**dict.fromkeys("공영빵〇零", "0"), **dict.fromkeys("일一
 # Letters and signs that show as a zero: Latin, Cyrillic and Greek O, the Hangul ㅇ (as
 # typed, and as NFKC leaves it), white and large circles (found by the fix review).
 _ZEROS = "OoОоΟοㅇᄋ○◯"
-# Letters and signs that show as a one: Latin small l and capital I, the Greek capital
-# iota, the Cyrillic palochka, the click letter ǀ and the vertical bar. Read only right
-# beside a digit, never in a run of their own: `Hello`, `Cool`, `Ill` are words.
-_ONES = "lIΙӏǀ|"
+# Letters that show as a one: Latin small l, capital I and dotless ı, the Greek capital
+# iota, the Cyrillic palochka and І/і, the click letter ǀ. Not the vertical bar: it
+# separates digits (`1|2|3` is no phone; found by the fix review). Read only where they
+# stand among digits (`_digits_read`), never as words: `Hello`, `Cool`, `Ill` are words.
+_ONES = "lIıΙӏІіǀ"
 _AS_DIGITS = str.maketrans({**_WORD_DIGITS, **dict.fromkeys(_ZEROS, "0"), **dict.fromkeys(_ONES, "1")})
 # A run of digit words and zero look-alikes, one next to the other.
 _SPELT = re.compile(f"[{re.escape(''.join(_WORD_DIGITS) + _ZEROS)}]+")
 # A run of one look-alikes.
 _SPELT_ONES = re.compile(f"[{re.escape(_ONES)}]+")
+# A digit then up to five separators at the end of a text, and at its start: a run of
+# one look-alikes so placed stands among digits.
+_DIGIT_BEFORE = re.compile(rf"\d{_SEPARATOR}{{1,5}}$")
+_DIGIT_AFTER = re.compile(rf"{_SEPARATOR}{{1,5}}\d")
 # A run this long is read as digits wherever it stands, joined to a word or not
 # (`연락처공일공구구구구구구구구`); a shorter one only right beside a digit (`공1공`, `O1O`):
 # two-syllable words are everyday words (`오일` oil, `공구` tools, `이사` moving, `OO` a
@@ -104,9 +109,12 @@ def _digits_read(text: str) -> str:
         return spelt
 
     def read_ones(run: re.Match) -> str:
-        beside = ((run.start() > 0 and words[run.start() - 1].isdecimal())
-                  or (run.end() < len(words) and words[run.end()].isdecimal()))
-        return run.group().translate(_AS_DIGITS) if beside else run.group()
+        before, after = words[:run.start()], words[run.end():]
+        beside = before[-1:].isdecimal() or after[:1].isdecimal()
+        # or a group of their own between separators, digits on both sides (found by the
+        # fix review: `010-llll-5678`, `0 l 0 - 9 9 l 9`)
+        among = bool(_DIGIT_BEFORE.search(before)) and bool(_DIGIT_AFTER.match(after))
+        return run.group().translate(_AS_DIGITS) if beside or among else run.group()
 
     words = _SPELT.sub(read, text)
     return _SPELT_ONES.sub(read_ones, words)

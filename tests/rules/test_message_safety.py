@@ -36,6 +36,8 @@ def outlined(text: str) -> str:
     "여행 이용권 6/24일 ~ 7/1일", "이사 1577-7011", "2025-06이용권",
     # the one look-alikes are words away from digits, and the official phone so spelt
     "Hello 2025-06", "Cool 1577-7011", "Ill 1577-7011", "I | 2025-06", "l577-70ll", "Il 2025-06",
+    # the bar separates digits, and roman numerals are words (found by the fix review)
+    "등급 1|2|3 : 10,000원", "1|2|3|4 단계", "Phase III 2025-06",
 ])
 def test_ordinary_texts_and_the_official_phone_pass(text):
     assert hazard(text, OFFICIAL) is None
@@ -91,6 +93,9 @@ def test_ordinary_texts_and_the_official_phone_pass(text):
         "연락처는공일공구구구구구구구구", "Tel공일공구구구구구구구구",
         # and the letters and signs that show as a one, beside digits (left by session 57)
         "0l0-99l9-9l99", "Coupang 0I0-99I9-9I99", "ΟΙΟ-9Ι99-99Ι9", "0ӏ0 99ӏ9 9ӏ99",
+        # and (the fix review) a group of them between separators, Cyrillic І/і, dotless ı, spaced out
+        "문의: 010-llll-5678", "call 010-IIII-2345", "0І0-99І9-9І99", "0і0-99і9-9і99", "0ı0-99ı9-9ı99",
+        "0 l 0 - 9 9 l 9 - 9 l 9 9",
         "공일공l구구구구구구구구")),
     ("\u3164", "an unprintable character U+3164"),  # the Hangul filler: a label that shows blank
     ("Coupang\u3164\u3164", "an unprintable character U+3164"),
@@ -144,7 +149,8 @@ def test_a_text_written_in_characters_nfkc_reads_as_its_own_gets_its_verdict(tex
 WORDS = ["이용", "일요일", "오늘", "사용", "구매", "공지", "영수증", "삼성", "칠월", "팔월", "이메일", "구독", "육아", "오후",
          "사은품", "일정", "이벤트", "Coupang", "Room", "PO", "쿠팡", "고객센터", "이용권", "여행", "(일~금)", "안내",
          "오일", "공구", "이사", "OO", "○○", "ㅇㅇ", "24일", "6/24일", "사이", "구구단",
-         "Hello", "Cool", "Will", "Ill", "I", "l", "|", "Il"]
+         # not a lone `I` or `l` between two numbers: that is read as a one (`0 l 0 - 9 9 l 9`)
+         "Hello", "Cool", "Will", "Ill", "|", "Il", "I'm", "l'eau"]
 NUMBERS = st.one_of(st.integers(0, 999_999).map(str), st.dates().map(lambda d: d.strftime("%Y-%m")),
                     st.just("1577-7011"), st.just("1,234,567원"))
 
