@@ -157,7 +157,10 @@ def _print_outputs(data_dir: Path, summary: dict) -> None:
     report = data_dir / "reports" / run_id
     _print(f"report:         {report / 'summary.md'}")
     if (report / "report.html").is_file():
-        _print(f"report page:    {report / 'report.html'}   (charts; opens offline)")
+        from redress.reports.charts import not_drawable
+
+        drawn = "charts" if not_drawable() is None else "tables; no charts under a virtual-memory limit"
+        _print(f"report page:    {report / 'report.html'}   ({drawn}; opens offline)")
     _print(f"data quality:   {report / 'data_quality.html'}")
     _print(f"reconciliation: {report / 'reconciliation.md'}")
     review = data_dir / "quarantine" / run_id / "review.csv"

@@ -219,7 +219,7 @@ def rail_why(customer: dict, entitlement: dict, policy: Policy, returned: int, c
     money held now is told as held, whatever the entitlement says; a claimant is told
     where their money goes; else the entitlement's rail."""
     if held:
-        how = ("it was held until the customer claimed it, and the claim deadline has passed: unclaimed"
+        how = ("held on the claim rail, and the claim deadline has passed: unclaimed"
                if past_claim_deadline(policy.today(), policy.claim_deadline) else v.RAILS[v.CLAIM])
         return f"How it is paid: {how}. " + _claim(customer, entitlement, policy, returned, code, claimed is not None)
     if claimed is not None:
