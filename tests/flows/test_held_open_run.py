@@ -20,7 +20,7 @@ from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval 
 TABLES = {
     "entitlements": "SELECT * FROM entitlements ORDER BY customer_id",
     "ledger": "SELECT * FROM ledger ORDER BY payment_id",
-    "batches": "SELECT * EXCLUDE (created_at) FROM batches ORDER BY batch_id",
+    "batches": "SELECT * EXCLUDE (created_at, manifest_sha256) FROM batches ORDER BY batch_id",
     "notifications": "SELECT * FROM notifications ORDER BY person_key",
     "scope_exposures": "SELECT * FROM scope_exposures ORDER BY ALL",
     "quarantine": "SELECT * FROM quarantine ORDER BY ALL",

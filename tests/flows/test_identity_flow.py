@@ -171,8 +171,7 @@ def test_a_phone_told_as_a_member_is_not_told_again_as_a_non_member_after_the_ma
     assert q(data, "SELECT recipient FROM non_member_exposures") == [("+821033334444",)]
     assert q(data, "SELECT person_key, recipient FROM notifications") == [("customer:C2", "+821033334444")]
     said = explain(data, "C2")
-    assert ("Decision: none now: the current customers snapshot leaves this customer out, so no decision is made "
-            "for them and nothing more is paid; 50,000 KRW paid before is not taken back.") in said
+    assert "Decision: none now." in said and "50,000 KRW paid before is not taken back" in said
 
 
 def test_an_email_a_member_had_before_is_not_told_it_is_no_member_and_explain_shows_its_rows(tmp_path):
