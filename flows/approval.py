@@ -183,7 +183,7 @@ def _release(ctx: RunContext, settings: Settings, policy, plan: dict, approval: 
     planned = ctx.work_dir / "planned.parquet"
     try:
         with connect(ctx.warehouse) as con:
-            refuse_ledger_unlike_batches(con)  # edited by hand since the plan: it could pay someone twice
+            refuse_ledger_unlike_batches(con, ctx.data_dir)  # edited by hand since the plan: it could pay someone twice
             stored = plans_table.export_payments(con, run_id, ctx.work_dir / "plan_payments")
         # Streamed file to file: the plan of 33.7M customers is 30M payments.
         with_voucher_parts(pl.scan_parquet(stored, glob=False), policy).sink_parquet(planned)

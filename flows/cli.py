@@ -252,7 +252,7 @@ def cmd_verify(args, settings) -> int:
         _print(f"{counted(len(found['problems']), 'problem')} in {checked}")
         return 1
     _print(f"{checked}: every batch folder matches its manifest (each file's SHA-256, the payments' count and sum) "
-           "and the warehouse, and the ledger matches its batches")
+           "and the warehouse, and the ledger matches its batches, payment by payment")
     return 0
 
 

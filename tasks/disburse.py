@@ -65,7 +65,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     policy = ctx.policy()
     recovered = recover_outbox(ctx)
     with connect(ctx.warehouse) as con:
-        refuse_ledger_unlike_batches(con)  # a ledger edited by hand: what is owed cannot be read from it
+        refuse_ledger_unlike_batches(con, ctx.data_dir)  # a ledger edited by hand: what is owed cannot be read from it
         ent = export(con, "SELECT customer_id, reason, amount, rail FROM entitlements", ctx.work_dir / "ent.parquet")
         ledger = export(con, LEDGER_SQL, ctx.work_dir / "ledger.parquet")  # with the run order (payments.pending)
         claimants = con.sql("SELECT DISTINCT customer_id FROM claims").pl()

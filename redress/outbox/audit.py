@@ -28,7 +28,9 @@ from pathlib import Path
 
 import duckdb
 
+from redress import sql
 from redress.errors import RedressError
+from redress.inbox import sha256_of
 from redress.outbox.files import staging_folder
 from redress.outbox.recovery import batch_folders, verified_manifest
 from redress.runtime.stage_counts import counted
@@ -68,10 +70,42 @@ def ledger_unlike_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[str] |
             if batch_ids is None or row[0] in batch_ids]
 
 
-def refuse_ledger_unlike_batches(con: duckdb.DuckDBPyConnection) -> None:
+def batches_unlike_manifests(con: duckdb.DuckDBPyConnection, data_dir: Path) -> list[str]:
+    """One line per batch whose `batches` row is not, in count and sum, what its released
+    folder's manifest.json says, or whose manifest is not the one released (its SHA-256
+    kept in `batches`); by batch id. Reads each manifest (a small file), not the payment
+    files: cheap enough for every run. A folder gone or not yet published is `verify`'s
+    to say. Found by the fix review: a ledger row deleted together with its batch's totals
+    agreed with itself, and the next run paid that customer again."""
+    known = _batch_rows(con) if table_exists(con, "batches") else {}
+    root = data_dir / "outbox" / "batches"
+    found = []
+    for batch_id, row in known.items():
+        manifest = root / batch_id / "manifest.json"
+        if not manifest.is_file():
+            continue
+        if row["manifest_sha256"] is not None and sha256_of(manifest) != row["manifest_sha256"]:
+            found.append(f"outbox/batches/{batch_id}/manifest.json: not the manifest released (its SHA-256 differs "
+                         "from the one the warehouse kept)")
+            continue
+        try:
+            said = json.loads(manifest.read_text(encoding="utf-8"))
+            shown = (said["item_count"], said["control_sum"])
+        except (OSError, ValueError, KeyError, TypeError):
+            found.append(f"outbox/batches/{batch_id}/manifest.json: unreadable")
+            continue
+        if shown != (row["item_count"], row["control_sum"]):
+            found.append(f"batch {batch_id}: the batches table holds {_counted(row['item_count'], row['control_sum'])}, "
+                         f"its manifest.json {_counted(*shown)} (minor units)")
+    return found
+
+
+def refuse_ledger_unlike_batches(con: duckdb.DuckDBPyConnection, data_dir: Path | None = None) -> None:
     """RedressError (one line) when any batch's ledger rows differ from its totals
-    (`ledger_unlike_batches`): nothing may be planned or released from such a ledger."""
-    unlike = ledger_unlike_batches(con)
+    (`ledger_unlike_batches`), or, given the data folder, its totals from its released
+    manifest (`batches_unlike_manifests`): nothing may be planned or released from such
+    a ledger."""
+    unlike = ledger_unlike_batches(con) + (batches_unlike_manifests(con, data_dir) if data_dir is not None else [])
     if unlike:
         more = f" (and {counted(len(unlike) - 1, 'more batch')})" if len(unlike) > 1 else ""
         raise RedressError(
@@ -108,6 +142,23 @@ def _against_warehouse(manifest: dict, row: dict) -> list[str]:
             found.append(f"batch {row['batch_id']}: manifest.json's {field} is {json.dumps(manifest[field])}, "
                          f"the warehouse's {json.dumps(stored)}")
     return found
+
+
+def _rows_unlike(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
+    """The batch's ledger rows against its verified payments.parquet, payment by payment
+    (customer and amount): found by the fix review, a payment's customer renamed, or
+    money moved between two payments of one batch, kept every count and sum and paid
+    someone again."""
+    (differ,), = con.execute(f"""
+        SELECT count(*) FROM (SELECT payment_id, customer_id, amount FROM ledger WHERE batch_id = ?) l
+        FULL JOIN (SELECT payment_id, customer_id, amount FROM read_parquet(?, hive_partitioning = false)) p
+        USING (payment_id)
+        WHERE l.customer_id IS DISTINCT FROM p.customer_id OR l.amount IS DISTINCT FROM p.amount""",
+        [folder.name, sql.file_path(folder / "payments.parquet")]).fetchall()
+    if not differ:
+        return []
+    return [f"batch {folder.name}: {counted(differ, 'payment')} in the ledger {'differs' if differ == 1 else 'differ'} "
+            "from its payments.parquet (customer, amount, or a payment one holds and the other not)"]
 
 
 def _unknown(folder: Path) -> str:
@@ -153,7 +204,7 @@ def verify(con: duckdb.DuckDBPyConnection, data_dir: Path, batch_ids: list[str] 
         except RedressError as exc:
             problems.append(str(exc))
             continue
-        problems += _against_warehouse(manifest, known[batch_id])
+        problems += _against_warehouse(manifest, known[batch_id]) or _rows_unlike(con, folder)
     if not batch_ids:
         problems += [_unknown(p) for p in batch_folders(data_dir) if p.name not in known]
     return {"batches": len(wanted), "payments": sum(known[b]["item_count"] for b in wanted),

@@ -315,17 +315,21 @@ def test_verify_finds_an_edited_bank_file_and_a_ledger_edited_by_hand_and_no_run
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
         con.execute("DELETE FROM ledger WHERE payment_id = ?", [payment_id])
     code, out, err = cli("--data-dir", str(data), "verify")
-    assert code == 1 and err == [] and out.splitlines() == sorted([
+    # the ledger against every batch first, then each batch folder in batch id order, then folders not held
+    in_order = sorted([(bank, f"outbox/batches/{bank}/pain.001.xml: SHA-256 differs from the manifest"),
+                       (other, f"outbox/batches/{other}/manifest.json: not the manifest released (its SHA-256 differs "
+                               "from the one the warehouse kept)"),
+                       (voucher, f"batch {voucher}: 1 payment in the ledger differs from its payments.parquet "
+                                 "(customer, amount, or a payment one holds and the other not)")])
+    assert code == 1 and err == [] and out.splitlines() == [
         f"batch {voucher}: the ledger holds {count - 1:,} payments for {total - paid:,}, the batches table "
         f"{count:,} payments for {total:,} (minor units)",
-        f"outbox/batches/{bank}/pain.001.xml: SHA-256 differs from the manifest",
-        f"outbox/batches/{other}/manifest.json: not the manifest released (its SHA-256 differs from the one the "
-        "warehouse kept)"]) + [
+        *(line for _, line in in_order),
         f"outbox/batches/{copied}: manifest names batch {bank}; and the warehouse holds no such batch: not a batch "
         "redress released",
-        f"4 problems in {len(batches)} batches, {payments:,} payments, {amount:,} in minor units"]
+        f"5 problems in {len(batches)} batches, {payments:,} payments, {amount:,} in minor units"]
     code, out, err = cli("--data-dir", str(data), "verify", voucher)  # one batch: its own problems only
-    assert code == 1 and len(out.splitlines()) == 2 and out.startswith(f"batch {voucher}: the ledger holds")
+    assert code == 1 and len(out.splitlines()) == 3 and out.startswith(f"batch {voucher}: the ledger holds")
     shutil.rmtree(data / "outbox" / "batches" / copied)  # else the run refuses an outbox it does not know, first
     ledger_before, files_before = q(data, LEDGER), outbox_files(data)
     code, _, err = cli("--data-dir", str(data), "run", "--run-date", "2025-12-03")
@@ -333,6 +337,18 @@ def test_verify_finds_an_edited_bank_file_and_a_ledger_edited_by_hand_and_no_run
         f"redress: the ledger does not match the batches it was released in: batch {voucher}: the ledger holds")
     assert "nothing was planned or released" in err[0] and "recover-ledger" in err[0]
     assert q(data, LEDGER) == ledger_before and outbox_files(data) == files_before  # nobody paid again
+    # the fix review's case: the row deleted and its batch's totals lowered to agree; the manifest still holds
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        con.execute("UPDATE batches SET item_count = item_count - 1, control_sum = control_sum - ? WHERE batch_id = ?",
+                    [paid, voucher])
+    from redress.outbox.audit import batches_unlike_manifests
+
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        assert f"batch {voucher}: the batches table holds {count - 1:,} payments for {total - paid:,}, its " \
+               f"manifest.json {count:,} payments for {total:,} (minor units)" in batches_unlike_manifests(con, data)
+    code, _, err = cli("--data-dir", str(data), "run", "--run-date", "2025-12-03")
+    assert code == 1 and err[0].startswith("redress: the ledger does not match the batches it was released in: ")
+    assert q(data, LEDGER) == ledger_before and outbox_files(data) == files_before
     code, _, err = cli("--data-dir", str(data), "verify", "no-such-batch")
     assert code == 1 and err == ["redress: the warehouse holds no batch 'no-such-batch': give a batch id of "
                                  "outbox/batches/"]
