@@ -35,6 +35,14 @@ def q(data: Path, sql: str, params=None):
         return con.execute(sql, params or []).fetchall()
 
 
+def new_folder(tmp_path: Path) -> Path:
+    """A data folder with empty customers and scope inboxes."""
+    data = tmp_path / "data"
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    return data
+
+
 def drop(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
     later = time.time() + len(list(path.parent.iterdir()))  # read after what came before
@@ -88,9 +96,7 @@ def test_an_earlier_snapshot_dropped_again_says_how_to_make_it_current(tmp_path)
     bad one staying current with no word why. The reason names the earlier file and how
     to make it current again; a copy saved anew (a line added at its end) is read and
     becomes the master."""
-    data = tmp_path / "data"
-    for kind in ("customers", "scope"):
-        (data / "inbox" / kind).mkdir(parents=True)
+    data = new_folder(tmp_path)
     drop(data / "inbox" / "customers" / "snap-a.csv", HEADER + GOOD)
     drop(data / "inbox" / "scope" / "scope_1.csv", SCOPE + "B1,,,name,2025-07-01,,log\n")
     remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
@@ -126,9 +132,7 @@ def test_transfers_to_an_account_a_later_snapshot_changed_are_shown_to_finance(t
     customer looks like) was paid with nothing said. The run says how many transfers
     and how much go to an account that replaced an earlier one, with no person or
     account named; a transfer to an account the customer had all along is not counted."""
-    data = tmp_path / "data"
-    for kind in ("customers", "scope"):
-        (data / "inbox" / kind).mkdir(parents=True)
+    data = new_folder(tmp_path)
     drop(data / "inbox" / "customers" / "customers_1.csv", HEADER + GOOD)
     drop(data / "inbox" / "scope" / "scope_1.csv", SCOPE + "V1,,,name,2025-07-01,,log\n")
     first = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
@@ -159,9 +163,7 @@ def test_a_later_run_on_the_same_day_counts_the_bank_cash_earlier_runs_released(
     assert text.count("daily_cash_cap   = 20000000000") == 1
     policy.write_text(text.replace("daily_cash_cap   = 20000000000", "daily_cash_cap   = 80000")
                       .replace('id = "coupang-2025-v1"', 'id = "capped-test"'), encoding="utf-8")
-    data = tmp_path / "data"
-    for kind in ("customers", "scope"):
-        (data / "inbox" / kind).mkdir(parents=True)
+    data = new_folder(tmp_path)
     drop(data / "inbox" / "customers" / "customers_1.csv", HEADER + GOOD)
     drop(data / "inbox" / "scope" / "scope_1.csv", SCOPE + "B1,,,name,2025-07-01,,log\n")
     remediation(data_dir=data, policy_path=policy, run_date=date(2025, 12, 1))
