@@ -149,7 +149,7 @@ def _rows_unlike(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
     (customer and amount): found by the fix review, a payment's customer renamed, or
     money moved between two payments of one batch, kept every count and sum and paid
     someone again."""
-    (differ,), = con.execute(f"""
+    (differ,), = con.execute("""
         SELECT count(*) FROM (SELECT payment_id, customer_id, amount FROM ledger WHERE batch_id = ?) l
         FULL JOIN (SELECT payment_id, customer_id, amount FROM read_parquet(?, hive_partitioning = false)) p
         USING (payment_id)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import pytest
 
 from redress import inbox as io
 from redress.rules.identity import customer_keys
