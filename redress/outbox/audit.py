@@ -10,15 +10,20 @@ from it could pay someone twice (found by the audit review: one ledger row delet
 hand, the next run paid that customer again, and nothing said so).
 
     ledger_unlike_batches(con)       the batches whose ledger rows differ from their totals
-    refuse_ledger_unlike_batches(con) RedressError (one line) when any do: every run
-                                     and approval asks before it plans or releases
+    batches_unlike_manifests(con, data_dir)  the batches whose totals differ from their
+                                     released manifest.json, or whose manifest is
+                                     not the one released
+    refuse_ledger_unlike_batches(con, data_dir)  RedressError (one line) when any of the
+                                     above: every run and approval asks before it
+                                     plans or releases
     verify(data_dir, batch_ids)      `redress verify`: the above, and each batch folder
                                      against its manifest (every file's SHA-256, the
                                      payments' count and sum) and the manifest against
                                      the warehouse's batch, its own SHA-256 included
                                      (kept when the batch was released: a manifest
-                                     rewritten to match edited files is caught); the
-                                     problems, one line each
+                                     rewritten to match edited files is caught), and
+                                     every ledger row against its batch's
+                                     payments.parquet; the problems, one line each
 """
 
 from __future__ import annotations
@@ -178,8 +183,10 @@ def verify(con: duckdb.DuckDBPyConnection, data_dir: Path, batch_ids: list[str] 
     money as the warehouse holds them, and one line per problem found, in batch id order:
     the ledger against each checked batch (`ledger_unlike_batches`), each
     checked batch's folder against its manifest (recovery.verified_manifest: the files,
-    every SHA-256, the payments' count and sum) and the manifest against the warehouse's
-    row; a folder gone (finance copies folders out, never moves them); and, when all are
+    every SHA-256, the payments' count and sum), the manifest against the warehouse's
+    row, and the ledger's rows against its payments.parquet, payment by payment
+    (`_rows_unlike`); a folder gone (finance copies folders out, never moves them) or
+    not yet published (a run stopped after recording it); and, when all are
     checked, folders in the outbox the warehouse does not know. RedressError for a batch
     id the warehouse does not hold."""
     known = _batch_rows(con) if table_exists(con, "batches") else {}
