@@ -4,6 +4,7 @@ one that changes the data folder (`redress run | head -1`) goes on (`stdout_may_
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -95,3 +96,16 @@ def streams_that_exist() -> None:
             os.set_inheritable(fd, True)  # os.open's descriptors are closed on exec (PEP 446)
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - for the process's life
+            _CLOSED.add(name)
+
+
+# The standard streams the command was started without (streams_that_exist).
+_CLOSED: set[str] = set()
+
+
+def child_streams() -> dict:
+    """Popen's stdout and stderr for a child of the command: devnull for a stream the
+    command was started without, else inherited. A closed descriptor may have been taken
+    by a file the command opened before streams_that_exist ran, which a child must not
+    write to (found by the fix-review test: with both streams closed the child had none)."""
+    return {name: subprocess.DEVNULL for name in ("stdout", "stderr") if name in _CLOSED}

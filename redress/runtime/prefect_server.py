@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 
 from redress import escape
 from redress.errors import RedressError
+from redress.runtime.pipes import child_streams
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 STOP_WAIT_SECONDS = 5
@@ -93,7 +94,7 @@ def launch() -> tuple[subprocess.Popen, str]:
     # minutes (reporting the interrupted run, sending its logs). The command stops the
     # server itself once it has finished with it (`temporary_server`), and the
     # parent-death signal covers a command that dies without doing so.
-    child = subprocess.Popen(_command(port), env=env, stdin=subprocess.DEVNULL,
+    child = subprocess.Popen(_command(port), env=env, stdin=subprocess.DEVNULL, **child_streams(),
                              preexec_fn=_die_with(os.getpid()), process_group=0)
     return child, f"http://127.0.0.1:{port}/api"
 

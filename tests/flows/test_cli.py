@@ -37,7 +37,7 @@ def test_missing_data_folder(tmp_path):
 
 
 @pytest.mark.parametrize("closed", [">&-", "2>&-"])
-def test_a_command_started_with_stdout_or_stderr_closed_runs_as_it_would(tmp_path, closed, prefect_home):
+def test_a_command_started_with_stdout_or_stderr_closed_runs_as_it_would(tmp_path, closed):
     """Found by review: `redress run >&-` (as some cron and daemon wrappers start a
     command) stopped with an AttributeError traceback, nothing run. What it would print
     on the closed stream goes nowhere; the rest is as ever."""
@@ -53,15 +53,27 @@ def test_a_command_started_with_stdout_or_stderr_closed_runs_as_it_would(tmp_pat
                                             f"--out {tmp_path / 'g'} {closed}"],
                                capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert generated.returncode == 0 and (tmp_path / "g" / "inbox" / "customers").is_dir()
-    if closed == ">&-":  # found by the platform review: the Prefect server it starts inherited the closed fd 1
-        own_server = {k: v for k, v in env.items() if k != "PREFECT_API_URL"} | {
-            "PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "REDRESS_HMAC_KEY": "0123456789abcdeffedcba9876543210", "REDRESS_INBOX_QUIET_SECONDS": "0"}
-        ran = subprocess.run(["sh", "-c", f"exec {sys.executable} -m flows.cli --data-dir {tmp_path / 'g'} run "
-                                          f"--run-date 2025-12-01 {closed}"],
-                             capture_output=True, text=True, env=own_server, cwd=ROOT, timeout=300)
-        assert (ran.returncode, ran.stderr) == (0, "")
-        assert any((tmp_path / "g" / "reports").glob("R20251201-001/summary.md"))
+
+
+CHILD_WRITES = """
+import subprocess, sys
+from redress.runtime.pipes import child_streams, streams_that_exist
+streams_that_exist()
+child = subprocess.run([sys.executable, "-c", "import sys; sys.stdout.isatty(); sys.stderr.isatty(); print(1)"],
+                       **child_streams())
+sys.exit(child.returncode)
+"""
+
+
+@pytest.mark.parametrize("closed", [">&-", "2>&-", ">&- 2>&-"])
+def test_a_child_of_a_command_started_with_a_stream_closed_has_one_to_write_to(closed):
+    """Found by the platform review: `redress run >&-` started its temporary Prefect
+    server with fd 1 closed, and the server (uvicorn's logging set-up, `sys.stdout.isatty()`)
+    failed, so the run never ran. Every child of the command gets devnull where the
+    command's own stream was closed."""
+    script = f"exec {sys.executable} -c '{CHILD_WRITES}' {closed}"
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_file_given_as_the_data_folder_is_named_as_no_folder(tmp_path):
