@@ -40,7 +40,7 @@ def replace_with_staging(con: duckdb.DuckDBPyConnection, sha: str) -> None:
             INSERT INTO former_bank_accounts
             SELECT DISTINCT o.customer_id, o.bank_code, o.bank_account, ? FROM customers o
             LEFT JOIN customers_staging n USING (customer_id)
-            WHERE n.customer_id IS NULL OR (o.bank_code, o.bank_account) IS DISTINCT FROM (n.bank_code, n.bank_account)
+            WHERE (n.customer_id IS NULL OR (o.bank_code, o.bank_account) IS DISTINCT FROM (n.bank_code, n.bank_account))
               AND NOT EXISTS (SELECT 1 FROM former_bank_accounts f
                               WHERE f.customer_id = o.customer_id AND f.bank_code IS NOT DISTINCT FROM o.bank_code
                                 AND f.bank_account IS NOT DISTINCT FROM o.bank_account)
