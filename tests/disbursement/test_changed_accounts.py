@@ -37,7 +37,7 @@ def _load(con: duckdb.DuckDBPyConnection, masters: list[dict]) -> None:
        plan=st.dictionaries(st.sampled_from(IDS), st.tuples(st.sampled_from(["bank_transfer", "voucher", "claim"]),
                                                             st.sampled_from(ACCOUNTS), st.integers(1, 90_000))))
 @example(masters=[{"C1": (None, None)}, {}, {"C1": (None, None)}, {}], plan={})  # left twice: one row (found by this property)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 def test_transfers_to_an_account_that_replaced_another_are_counted_with_their_money(masters, plan):
     """Over any sequence of masters: former_bank_accounts holds each account (or none) a
     customer had in one master and not in the next (changed, or the customer left it),

@@ -31,7 +31,7 @@ def _warehouse(amounts: list[list[int]]) -> duckdb.DuckDBPyConnection:
 
 
 @given(amounts=LEDGERS, edits=EDITS)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 def test_every_batch_whose_rows_an_edit_changed_is_named_and_only_those(amounts, edits):
     con = _warehouse(amounts)
     assert ledger_unlike_batches(con) == []

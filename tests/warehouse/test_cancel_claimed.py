@@ -22,7 +22,7 @@ CLAIMS = st.lists(st.tuples(st.sampled_from(PEOPLE), st.booleans()), max_size=4)
 
 
 @given(rows=ROWS, claims=CLAIMS, whole_file_failed=st.booleans())
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 def test_a_claim_cancels_only_its_claimants_issued_money_on_the_claim_rail(rows, claims, whole_file_failed):
     con = duckdb.connect()
     con.execute(create_statement("ledger"))
