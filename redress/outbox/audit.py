@@ -56,6 +56,11 @@ def _counted(payments: int | None, amount: int | None) -> str:
     return f"{counted(payments or 0, 'payment')} for {amount or 0:,}"
 
 
+def _not_released(batch_id: str) -> str:
+    return (f"outbox/batches/{batch_id}/manifest.json: not the manifest released (its SHA-256 differs from the "
+            "one the warehouse kept)")
+
+
 def _unlike(row: tuple) -> str:
     batch_id, count, total, payments, amount = row
     if count is None:
@@ -90,8 +95,7 @@ def batches_unlike_manifests(con: duckdb.DuckDBPyConnection, data_dir: Path) -> 
         if not manifest.is_file():
             continue
         if row["manifest_sha256"] is not None and sha256_of(manifest) != row["manifest_sha256"]:
-            found.append(f"outbox/batches/{batch_id}/manifest.json: not the manifest released (its SHA-256 differs "
-                         "from the one the warehouse kept)")
+            found.append(_not_released(batch_id))
             continue
         try:
             said = json.loads(manifest.read_text(encoding="utf-8"))
@@ -138,8 +142,7 @@ def _against_warehouse(manifest: dict, row: dict) -> list[str]:
     for an earlier version's batch): rewritten with the hashes of edited files, it
     agrees with them, never with the warehouse."""
     if row["manifest_sha256"] is not None and manifest["manifest_sha256"] != row["manifest_sha256"]:
-        return [f"outbox/batches/{row['batch_id']}/manifest.json: not the manifest released (its SHA-256 differs "
-                "from the one the warehouse kept)"]
+        return [_not_released(row["batch_id"])]
     found = []
     for field in MANIFEST_FIELDS:
         stored = row[field].isoformat() if field == "value_date" else row[field]
