@@ -600,3 +600,40 @@ def test_one_message_per_address_telling_every_category_once_ever(rows, later, m
     assert {r: set(c.split(",")) for _, r, c in again} == expected_again
     assert len({r for _, r, _ in again}) == len(again)
     assert not [k for k, _, _ in again if k.removeprefix("nonmember:") in told_keys]
+
+
+# (email_norm, phone_e164) of one non-member exposure row, the addresses a member had in
+# an earlier snapshot, and whether the row's person is told: only the address a message
+# would go to counts (the mobile, else the email, else the landline).
+FORMER_CASES = [
+    (("old@example.com", None), ["old@example.com"], False),                  # their email was a member's
+    ((None, "+821033334444"), ["+821033334444"], False),                      # their mobile was
+    (("old@example.com", "+821033334444"), ["old@example.com"], True),        # told by text: the email is not used
+    (("old@example.com", "+821033334444"), ["+821033334444"], False),
+    (("old@example.com", "+8221234567"), ["old@example.com"], False),         # a landline: told by email
+    (("old@example.com", "+8221234567"), ["+8221234567"], True),
+    ((None, "+8221234567"), ["+8221234567"], False),                          # the landline is the address
+    (("new@example.com", None), ["old@example.com", "+821033334444"], True),  # someone else's addresses
+]
+
+
+@pytest.mark.parametrize("row, former, told", FORMER_CASES)
+def test_no_non_member_is_told_at_an_address_a_member_had_before(row, former, told):
+    """NEW_PEOPLE leaves out a non-member whose message would go to an address a member
+    had in an earlier customers snapshot (former_addresses), and WITHHELD counts that
+    address; any other address in their row does not matter (found by the mutation
+    review: the exclusion was guarded by one flow test only)."""
+    from redress.rules.notifications import MOBILE_E164, withheld_query
+
+    email, phone = row
+    with duckdb.connect(":memory:") as con:
+        con.execute(SCHEMA)
+        con.execute("""INSERT INTO non_member_exposures VALUES ('f1', 1, coalesce(?, ?), ?, ?, 'name', now(),
+                       'confirmed')""", [phone, email, email, phone])
+        for address in former:
+            con.execute("INSERT INTO former_addresses VALUES (?, 'C1', 'f0')", [address])
+        new_people(con, b"test key")
+        keys = [r[0] for r in con.execute("SELECT person_key FROM notify_people").fetchall()]
+        (withheld,), = con.execute(withheld_query(), {"mobile": MOBILE_E164}).fetchall()
+    assert keys == ([f"nonmember:{phone or email}"] if told else [])
+    assert withheld == (0 if told else 1)
