@@ -53,6 +53,7 @@ from redress.runtime import progress
 from redress.runtime.faults import checkpoint
 from redress.runtime.permissions import private_files
 from redress.runtime.run_naming import approve_run_name, name_and_tag
+from redress.runtime.start_checks import check_outbox_known
 from redress.settings import Settings, check_fail_at, for_run
 from redress.vocabulary import APPROVED, BANK_TRANSFER, CLAIM, EXPIRED, REJECTED, WAITING
 from redress.warehouse import connect, held_open
@@ -139,6 +140,7 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
     payments and amount_krw 0: released then; told_before: its notify had committed too).
     RedressError (one line) for a plan it may not release (redress/rules/plans.py)."""
     by, now = decider_name(by), _now()
+    check_outbox_known(data_dir, "nothing was released")  # a restored warehouse's plan pays its people again
     ctx = run_context(data_dir, run_id)
     recovered = recover_outbox(ctx)  # a killed approval's committed folders, published first
     if _unfinished(ctx, APPROVED):

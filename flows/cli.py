@@ -218,11 +218,15 @@ def cmd_recover_ledger(args, settings) -> int:
     with data_dir_lock(data_dir):
         check_warehouse_free(data_dir / "warehouse.duckdb")  # held by an analyst, or not DuckDB's
         done = recover_ledger(data_dir)
+    approved, superseded = done.pop("approved_plans", []), done.pop("superseded_plans", [])
     if not any(done.values()):
         _print("the warehouse already knows every batch and notification in the outbox: nothing to restore")
     else:
+        plans = "".join([f"; plan {', '.join(approved)} approved, as its batches' manifests say" if approved else "",
+                         f"; plan {', '.join(superseded)} superseded (made without those batches: run again to plan "
+                         "afresh)" if superseded else ""])
         _print(f"restored {done['batches']} batches, {done['payments']} payments ({done['amount']} in minor units), "
-              f"{done['notifications']} notifications and {done['runs']} runs from {data_dir / 'outbox'}")
+              f"{done['notifications']} notifications and {done['runs']} runs from {data_dir / 'outbox'}{plans}")
     return 0
 
 

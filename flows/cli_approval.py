@@ -74,6 +74,7 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
     """The approve_plan flow (flows/approval.py) with these settings, under a Prefect
     server that cannot outlive this process (as `redress run` starts its flow)."""
     from redress.runtime.prefect_server import temporary_server
+    from redress.runtime.start_checks import check_outbox_known
     from redress.settings import check_settings, given
     from redress.warehouse.runs import refuse_if_busy
 
@@ -82,6 +83,7 @@ def approve(data_dir: Path, run_id: str, by: str, note: str | None, settings) ->
     decision_note(note)
     refuse_if_busy(data_dir)  # before the server starts; the flow then takes the lock
     check_decidable(data_dir, run_id, APPROVED)
+    check_outbox_known(data_dir, "nothing was released")  # and again in the flow, under the lock
     from redress.runtime import progress
 
     # the flow's modules are imported while the server starts; a line per stage on stdout

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -39,6 +39,7 @@ from redress import sql
 from redress.errors import RedressError
 from redress.warehouse import connect, ledger, notifications, table_exists
 from redress.warehouse import path as warehouse_path
+from redress.warehouse import plans as plans_table
 from redress.warehouse import runs as runs_table
 from redress.inbox import sha256_of
 from redress.rules.notifications import PAID_TEMPLATES
@@ -135,6 +136,8 @@ def verified_manifest(folder: Path, consequence: str | None = "nothing restored"
                                          "control_sum", "policy_id", "run_id", "created_at")}
         # Absent from the manifests of earlier versions: those runs' rules stay unknown.
         keys["policy_rules_sha256"] = manifest.get("policy_rules_sha256")
+        # Who released it, for a batch an approval released (none without approval).
+        keys.update({k: manifest.get(k) for k in ("approved_by", "approved_at", "approval_note", "approved_os_user")})
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RedressError(f"{where}: unreadable manifest.json ({type(exc).__name__}: {exc}){then}") from None
     rules = keys["policy_rules_sha256"]
@@ -187,8 +190,10 @@ def _run_date(run_id: str):
 def recover_ledger(data_dir: Path) -> dict:
     """Restore `batches`, `ledger`, `notifications` (and a `runs` row, outcome
     `recovered`, for each run id they name) from the outbox; verify everything first,
-    then write it in one transaction. Returns counts: batches, payments, amount (minor
-    units), notifications, runs. RedressError on any mismatch, with nothing written."""
+    then write it in one transaction, with the plans the restored batches decide
+    (`_settle_plans`). Returns counts: batches, payments, amount (minor units),
+    notifications, runs; and, when anything was restored, approved_plans and
+    superseded_plans (run ids). RedressError on any mismatch, with nothing written."""
     missing = unknown_outbox(data_dir)
     manifests = [verified_manifest(data_dir / "outbox" / "batches" / b) for b in missing.batches]
     notes = {r: _notification_sources(data_dir, r) for r in missing.notifications}
@@ -217,6 +222,7 @@ def recover_ledger(data_dir: Path) -> dict:
             runs_table.record_recovered(con, run_id, info["started"], _run_date(run_id), info["policy_id"],
                                         info["rules"])
             restored["runs"] += 1
+        restored["approved_plans"], restored["superseded_plans"] = _settle_plans(con, manifests)
         unpaid = _told_of_a_payment_never_found(con)
         if unpaid:
             con.execute("ROLLBACK")
@@ -227,6 +233,27 @@ def recover_ledger(data_dir: Path) -> dict:
                 "recover-ledger again; nothing restored")
         con.execute("COMMIT")
     return restored
+
+
+def _settle_plans(con: duckdb.DuckDBPyConnection, manifests: list[dict]) -> tuple[list[str], list[str]]:
+    """The plans the restored batches decide, inside the caller's transaction (found by
+    the recovery review): a plan whose batches the outbox holds was released, whatever
+    an older warehouse says (waiting, or since rejected), so it is approved as its
+    manifests say, its last steps left to the next run (plans.pages_due); every other
+    plan still waiting was made from a ledger without those batches, and approving it
+    would pay their people again: superseded by the latest run that released them.
+    Returns (approved, superseded): their run ids."""
+    approvals = {m["run_id"]: m for m in manifests if m.get("approved_by") and m.get("approved_at")}
+    approved = []
+    for run_id, m in sorted(approvals.items()):
+        at = datetime.fromisoformat(m["approved_at"])
+        if plans_table.restore_approval(con, run_id, by=m["approved_by"], note=m.get("approval_note"), at=at,
+                                        os_user=m.get("approved_os_user")):
+            runs_table.record_approval(con, run_id, by=m["approved_by"], note=m.get("approval_note"), at=at)
+            approved.append(run_id)
+    latest = max(m["run_id"] for m in manifests) if manifests else None
+    superseded = plans_table.supersede_waiting(con, latest, datetime.now(timezone.utc)) if latest else []
+    return approved, superseded
 
 
 def _told_of_a_payment_never_found(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:

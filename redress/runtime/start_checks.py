@@ -35,16 +35,19 @@ def check_warehouse_free(warehouse: Path) -> None:
         raise RedressError(open_error(warehouse, exc)) from None
 
 
-def check_outbox_known(data_dir: Path) -> None:
+def check_outbox_known(data_dir: Path, done: str = "nothing was run") -> None:
     """Refuse while the outbox holds batches or notifications the warehouse does not
     know: the warehouse was lost or replaced by an older copy, and a run now would pay
-    and notify those people a second time."""
+    and notify those people a second time; so would an approval of a plan the older
+    copy still holds waiting (found by the recovery review: approved after a restore, it
+    paid 39 people again). `done`: what the refusal left undone, for its line."""
     missing = unknown_outbox(data_dir)
     if missing:
         raise RedressError(
             f"the outbox holds {missing.describe()} that the warehouse does not know (warehouse lost or restored "
-            f"from an older copy): nothing was run; rebuild the ledger with "
-            f"`{redress_line(data_dir, 'recover-ledger')}`, then run again")
+            f"from an older copy): {done}; rebuild the ledger with "
+            f"`{redress_line(data_dir, 'recover-ledger')}` (plans made without those batches are superseded), "
+            "then run again")
 
 
 def check_before_run(data_dir: Path, settings: Settings) -> None:

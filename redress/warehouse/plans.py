@@ -93,6 +93,20 @@ def decide(con: duckdb.DuckDBPyConnection, run_id: str, state: str, *, by: str |
     return bool(moved)
 
 
+def restore_approval(con: duckdb.DuckDBPyConnection, run_id: str, *, by: str, note: str | None,
+                     at: datetime, os_user: str | None) -> bool:
+    """Plan `run_id` approved by `by` at `at`, as the manifests of its batches, which
+    `redress recover-ledger` restored, say, when the warehouse held it otherwise (a
+    restored copy older than the approval), and by `os_user`'s process; its last steps not done (`pages_due`), so
+    the next run's start writes its page and its notify tells its people. False when it
+    was approved already, or the warehouse holds no such plan."""
+    moved = con.execute(
+        "UPDATE plans SET state = ?, decided_at = ?, decided_by = ?, note = ?, decided_os_user = ?, "
+        "completed_at = NULL, completed_by = NULL WHERE run_id = ? AND state <> ? RETURNING run_id",
+        [APPROVED, at, by, note, os_user, run_id, APPROVED]).fetchall()
+    return bool(moved)
+
+
 def finishing(con: duckdb.DuckDBPyConnection, run_id: str, by: str) -> None:
     """Record `by` as who gives the decision on plan `run_id` whose last steps are now
     being done (flows/approval.py `_complete`), before the report page that names them

@@ -388,6 +388,77 @@ def test_a_later_run_supersedes_a_waiting_plan_which_cannot_be_approved(copy):
     assert q(copy, "SELECT DISTINCT run_id FROM ledger") == [(later["run_id"],)]
 
 
+def _backed_up(data: Path) -> Path:
+    """A copy of the warehouse as it is now, as an operator's backup."""
+    backup = data.parent / "backup"
+    backup.mkdir()
+    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
+        if (data / name).exists():
+            shutil.copy2(data / name, backup / name)
+    return backup
+
+
+def _restored(data: Path, backup: Path) -> None:
+    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
+        (data / name).unlink(missing_ok=True)
+        if (backup / name).exists():
+            shutil.copy2(backup / name, data / name)
+
+
+def test_a_plan_an_older_warehouse_still_holds_waiting_is_not_released_after_a_restore(copy):
+    """Found by the recovery review: run R1 planned (its plan waits), a second run
+    superseded it and was approved; then the warehouse was restored from a backup taken
+    before, in which R1 still waits. Approving R1 released it: 39 people paid twice. Now
+    the approval is refused in one line, as a run is, before anything is written;
+    recover-ledger restores the second run's batches and supersedes R1, which was made
+    without them; the next run pays nobody twice."""
+    backup = _backed_up(copy)
+    later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    assert cli("--data-dir", copy, "approve", later["run_id"], "--by", "Kim Finance")[0] == 0
+    released = outbox(copy)
+    _restored(copy, backup)
+    assert q(copy, "SELECT run_id, state FROM plans") == [(RUN_ID, "waiting")]
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Lee Finance")
+    assert code == 1 and len(err) == 1, err
+    assert "that the warehouse does not know" in err[0] and "nothing was released" in err[0]
+    assert "recover-ledger" in err[0] and outbox(copy) == released
+    code, out, err = cli("--data-dir", copy, "recover-ledger")
+    assert code == 0, err
+    assert f"plan {RUN_ID} superseded (made without those batches: run again to plan afresh)" in out
+    assert q(copy, "SELECT run_id, state, decided_by FROM plans") == [(RUN_ID, "superseded", later["run_id"])]
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Lee Finance")
+    assert code == 1 and "superseded" in err[0] and outbox(copy) == released
+    nxt = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert nxt["disburse"]["payments"] == 0
+    assert page_state(copy, RUN_ID) == "superseded"
+    assert_paid_exactly_once(copy)
+
+
+def test_recover_ledger_records_a_plan_an_older_warehouse_holds_waiting_as_approved_as_released(copy):
+    """Found by the recovery review: the warehouse restored from a backup taken before
+    R1's approval, recover-ledger restored R1's batches but left its plan waiting, and a
+    rejection was then accepted: plan.md said nothing of it was paid, the ledger 1.95 M
+    KRW. The plan is now approved as its manifests say (who, when, the note), its last
+    steps left to the next run, and a rejection is refused."""
+    backup = _backed_up(copy)
+    assert cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Finance", "--note", "checked")[0] == 0
+    (at,), = q(copy, "SELECT approved_at FROM runs")
+    _restored(copy, backup)
+    code, out, err = cli("--data-dir", copy, "recover-ledger")
+    assert code == 0, err
+    assert f"plan {RUN_ID} approved, as its batches' manifests say" in out and "superseded" not in out
+    assert q(copy, "SELECT state, decided_by, decided_at, note, decided_os_user, completed_at FROM plans") == [
+        ("approved", "Kim Finance", at, "checked", ACCOUNT, None)]
+    assert q(copy, "SELECT approved_by, approved_at, approval_note FROM runs") == [("Kim Finance", at, "checked")]
+    code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Lee Finance")
+    assert code == 1 and len(err) == 1 and "approved" in err[0], err
+    nxt = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert nxt["disburse"]["payments"] == 0
+    assert page_state(copy, RUN_ID) == "approved"
+    assert q(copy, "SELECT completed_at IS NOT NULL FROM plans") == [(True,)]
+    assert_paid_exactly_once(copy)
+
+
 def test_a_plan_past_its_timeout_expires_and_is_refused(copy, monkeypatch):
     monkeypatch.setenv("REDRESS_APPROVAL_TIMEOUT_SECONDS", "0")
     later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
