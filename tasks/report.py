@@ -307,10 +307,25 @@ def refresh_report_page(ctx: RunContext) -> str | None:
                 fund=plan_fund(int(live), policy.total_cap, plan["state"], plan["summary"])),
                 encoding="utf-8")
     except Exception as exc:
-        why = machine_error(exc) or f"{type(exc).__name__}: {exc}"
+        why = _reports_missing(ctx) or machine_error(exc) or f"{type(exc).__name__}: {exc}"
         _logger().warning("report.html of run %s not written again: %s", ctx.run_id, why)
         return why
     return None
+
+
+def _reports_missing(ctx: RunContext) -> str | None:
+    """Why no page can be written when `reports/` itself is not there (deleted, or a link
+    to a share not mounted now), which repeating the decision cannot change (found by the
+    recovery review: "FileNotFoundError", and the same again at every repeat); None
+    otherwise."""
+    reports = ctx.report_dir.parent
+    if reports.is_dir():
+        return None
+    if reports.exists():
+        return "the data folder's reports/ is not a folder: move that file away and create the folder"
+    link = " is a link to a folder that is not there now (a share not mounted?)" if reports.is_symlink() else \
+        " is not there (deleted, or a share not mounted?)"
+    return f"the data folder's reports/{link}: mount it or create it"
 
 
 def publish_report_artifacts(ctx: RunContext, page: run_report.Report) -> None:

@@ -572,6 +572,21 @@ def test_an_approval_whose_page_cannot_be_written_says_so_and_is_finished_by_app
     assert cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")[0] == 1
 
 
+def test_an_approval_with_no_reports_folder_says_to_mount_or_create_it(copy):
+    """Found by the recovery review: reports/ deleted (or a link to a share not mounted:
+    tests/reports/test_report_task.py), the approval said "FileNotFoundError" and to
+    approve again, which failed the same way for ever."""
+    shutil.rmtree(copy / "reports")
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 1 and len(err) == 1, err
+    assert ("its report page could not be written: the data folder's reports/ is not there (deleted, or a share "
+            "not mounted?): mount it or create it") in err[0]
+    assert_paid_exactly_once(copy)
+    (copy / "reports").mkdir()
+    code, out, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 0 and "now finished" in out, err
+
+
 def edit_the_runs_policy(data: Path) -> tuple[Path, bytes]:
     """Point the run at a copy of its policy file in `data`, then edit the copy (a
     comment added): (the copy, its bytes as the run had them) to restore it."""
