@@ -40,7 +40,7 @@ from pydantic import Field, field_validator
 from redress.checks.emission_checks import (check_plan, gate_fingerprint, stage_batches, stage_checked,
                                              stage_payments)
 from redress.context import RunContext
-from redress.errors import RedressError
+from redress.errors import RedressError, RunPolicyUnreadable
 from redress.policy import load_policy
 from redress.rules.batches import batch_summary
 from redress.rules.notifications import refuse_unsafe_policy
@@ -158,8 +158,16 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
                 "notifications": told.notifications if told else 0, "told_before": told is None,
                 "recovered_batches": recovered, "finished": True, "unwritten": unwritten,
                 "page_gone": report_folder_gone(ctx)}
-    plan = _waiting(ctx, APPROVED, now)
-    policy = load_policy(ctx.policy_path)
+    afresh = "or run again to plan afresh (the new run supersedes this plan)"
+    try:  # found by the recovery review: a policy file moved with its folder, and no way on was said
+        plan = _waiting(ctx, APPROVED, now)
+    except RunPolicyUnreadable as exc:
+        raise RedressError(f"{exc}, {afresh}") from None
+    try:
+        policy = load_policy(ctx.policy_path)
+    except RedressError as exc:
+        raise RedressError(f"{exc} (run {run_id} read its policy there: put the file back as the run read it), "
+                           f"{afresh}") from None
     if policy.sha256 != ctx.policy_sha256:
         raise RedressError(f"policy {ctx.policy_path.name} changed since run {run_id} planned: run again to plan "
                            "afresh (the new run supersedes this plan)")

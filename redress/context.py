@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from redress.errors import RedressError
+from redress.errors import RedressError, RunPolicyUnreadable
 from redress.policy import Policy, load_policy, policy_from_text
 from redress.warehouse import path as warehouse_path
 
@@ -60,15 +60,17 @@ class RunContext:
         (`recorded_policy`): then that text, as the run read it."""
         try:
             policy = load_policy(self.policy_path)
-        except RedressError:
+        except RedressError as exc:
             if self.recorded_policy is None:
-                raise
+                raise RunPolicyUnreadable(f"{exc} (run {self.run_id} read its policy there: put the file back as "
+                                          "the run read it)") from None
             policy = None
         if policy is None or policy.sha256 != self.policy_sha256:
             if self.recorded_policy is not None:
                 recorded = policy_from_text(self.recorded_policy, self.policy_path)
                 if recorded.sha256 == self.policy_sha256:
                     return recorded
-            raise RedressError(f"policy {self.policy_path.name} changed since run {self.run_id} started "
-                               "(its SHA-256 is not the one the run recorded)")
+            raise RunPolicyUnreadable(f"policy {self.policy_path.name} changed since run {self.run_id} started "
+                                      "(its SHA-256 is not the one the run recorded: put the file back as the run "
+                                      "read it)")
         return policy

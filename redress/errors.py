@@ -14,3 +14,9 @@ class RedressError(Exception):
 
 class WarehouseInUse(RedressError):
     """The warehouse is held by another process (a run, an analyst's connection)."""
+
+
+class RunPolicyUnreadable(RedressError):
+    """The policy file an earlier run read is gone, unreadable or changed since
+    (redress.context.RunContext.policy): what only that run's file can do waits until it
+    is put back as the run read it."""

@@ -744,6 +744,22 @@ def test_a_page_written_again_for_a_run_of_an_earlier_version_says_its_removed_r
                 "left out; records removed since the run cannot be counted") in said
 
 
+@pytest.mark.parametrize("damage", ["edited", "moved away"])
+def test_an_approval_whose_policy_file_changed_or_moved_says_how_to_go_on(copy, damage):
+    """Found by the recovery review: the data folder (and the policy in it) moved, and
+    `approve` said only "policy file not found"; it has no --policy to give."""
+    moved, _ = edit_the_runs_policy(copy)
+    if damage == "moved away":
+        moved.rename(copy / "elsewhere.toml")
+    code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim")
+    assert code == 1 and len(err) == 1, err
+    said = (f"policy file not found: {moved}" if damage == "moved away" else
+            f"policy policy.toml changed since run {RUN_ID} started")
+    assert said in err[0] and "put the file back as the run read it" in err[0], err
+    assert err[0].endswith("or run again to plan afresh (the new run supersedes this plan)")
+    assert q(copy, "SELECT state FROM plans") == [("waiting",)] and q(copy, "SELECT count(*) FROM ledger") == [(0,)]
+
+
 def test_a_rejection_whose_page_cannot_be_written_for_a_changed_policy_says_why_and_is_finished_again(copy):
     moved, original = edit_the_runs_policy(copy)
     code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Park")
