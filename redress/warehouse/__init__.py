@@ -151,6 +151,11 @@ def open_error(warehouse: Path, exc: Exception) -> str:
     if "not a valid duckdb database file" in text.lower():
         return (f"not a DuckDB warehouse: {warehouse} (damaged or another kind of file); restore it from backup, "
                 f"or move it away and run `{redress_line(warehouse.parent, 'recover-ledger')}` to rebuild the ledger from the outbox")
+    if "replaying wal" in text.lower():  # found by the recovery review: DuckDB's words alone
+        return (f"the warehouse's log {warehouse.name}.wal does not fit {warehouse} (one of the two restored from a "
+                "backup without the other?): restore both files of one backup together, or, to keep this "
+                f"{warehouse.name}, move the .wal away (what it held is lost: then run "
+                f"`{redress_line(warehouse.parent, 'recover-ledger')}`)")
     return f"cannot open the warehouse {warehouse}: {text.splitlines()[0] if text else type(exc).__name__}"
 
 

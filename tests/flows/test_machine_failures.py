@@ -252,6 +252,31 @@ def test_a_warehouse_that_is_not_duckdb_is_one_line_and_left_alone(fresh, cli, c
     assert files(fresh) == before
 
 
+def test_a_warehouse_restored_beside_a_newer_log_is_one_line_saying_what_to_restore(fresh, cli):
+    """Found by the recovery review: warehouse.duckdb restored from a backup beside the
+    warehouse.duckdb.wal of a later state, and every command gave DuckDB's "Failure
+    while replaying WAL" alone."""
+    import subprocess
+    import sys
+
+    warehouse = fresh / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS a")
+    backup = warehouse.read_bytes()
+    with duckdb.connect(str(warehouse)) as con:  # a later state, checkpointed on close
+        con.execute("INSERT INTO t VALUES (2)")
+    subprocess.run([sys.executable, "-c", "import duckdb, os, sys; con = duckdb.connect(sys.argv[1]); "
+                    "con.execute(\"SET checkpoint_threshold = '1TB'\"); con.execute('INSERT INTO t VALUES (3)'); "
+                    "os._exit(0)", str(warehouse)], check=True)  # killed: its last write only in the log
+    assert (fresh / "warehouse.duckdb.wal").is_file()
+    warehouse.write_bytes(backup)
+    for command in ("run", "recover-ledger", "explain C000001"):
+        (fresh / "outbox" / "batches").mkdir(parents=True, exist_ok=True)
+        code, err = cli("--data-dir", str(fresh), *command.split())
+        assert code == 1 and len(err) == 1, (command, err)
+        assert "warehouse.duckdb.wal does not fit" in err[0] and "restore both files of one backup together" in err[0]
+
+
 # ------------------------------------------------------------------ the kind: a lock at any step
 
 LOCKED = ('IO Error: Could not set lock on file "{}": Conflicting lock is held in /usr/bin/python3 (PID 4242). '
