@@ -195,7 +195,10 @@ def recover_ledger(data_dir: Path) -> dict:
     notifications, runs; and, when anything was restored, approved_plans and
     superseded_plans (run ids). RedressError on any mismatch, with nothing written."""
     missing = unknown_outbox(data_dir)
-    manifests = [verified_manifest(data_dir / "outbox" / "batches" / b) for b in missing.batches]
+    # found by the recovery review: the line did not say where a sound copy is
+    manifests = [verified_manifest(data_dir / "outbox" / "batches" / b,
+                                   "nothing restored; put finance's copy of that batch folder back, then run "
+                                   "recover-ledger again") for b in missing.batches]
     notes = {r: _notification_sources(data_dir, r) for r in missing.notifications}
     restored = {"batches": 0, "payments": 0, "amount": 0, "notifications": 0, "runs": 0}
     if not manifests and not notes:

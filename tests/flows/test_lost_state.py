@@ -161,6 +161,8 @@ def test_recovery_refuses_a_batch_whose_file_changed(folder, cli):
     code, out, err = cli("--data-dir", str(data), "recover-ledger")
     assert code == 1 and len(err) == 1
     assert victim.parent.name in err[0] and "payments.csv" in err[0] and "SHA-256" in err[0]
+    assert err[0].endswith("nothing restored; put finance's copy of that batch folder back, then run recover-ledger "
+                           "again")
     assert not (data / "warehouse.duckdb").exists()  # nothing restored, nothing created
 
 
