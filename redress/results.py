@@ -227,7 +227,10 @@ class DisburseResult:
     customers and their money (redress/disbursement/planning.py shared_accounts).
     `changed_payees`, `changed_krw`: this run's bank transfers to an account that
     replaced the customer's earlier one in a customers snapshot, and their money
-    (planning.changed_accounts). `claim_deadline_passed`: as ReleaseResult's."""
+    (planning.changed_accounts). `claim_deadline_passed`: as ReleaseResult's.
+    `folders_gone`, `gone_payments`, `gone_krw`: the batches released before this run
+    whose folder is no longer in the outbox, their payments and money
+    (redress/outbox/audit.py folders_gone)."""
     batches: int
     payments: int
     amount_krw: int
@@ -242,6 +245,9 @@ class DisburseResult:
     changed_payees: int = 0
     changed_krw: int = 0
     claim_deadline_passed: bool = False
+    folders_gone: int = 0
+    gone_payments: int = 0
+    gone_krw: int = 0
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from redress.rules.payments import LEDGER_SQL, overpayments, payments_due
 from redress.rules.plans import past_claim_deadline, payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
 from redress.disbursement.plan import save_plan
-from redress.outbox.audit import refuse_ledger_unlike_batches
+from redress.outbox.audit import folders_gone, refuse_ledger_unlike_batches
 from redress.disbursement.planning import changed_accounts, plan_payments, shared_accounts
 from redress.disbursement.release import release
 
@@ -66,6 +66,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     recovered = recover_outbox(ctx)
     with connect(ctx.warehouse) as con:
         refuse_ledger_unlike_batches(con, ctx.data_dir)  # a ledger edited by hand: what is owed cannot be read from it
+        gone = folders_gone(con, ctx.data_dir)  # before this run's own are published
         ent = export(con, "SELECT customer_id, reason, amount, rail FROM entitlements", ctx.work_dir / "ent.parquet")
         ledger = export(con, LEDGER_SQL, ctx.work_dir / "ledger.parquet")  # with the run order (payments.pending)
         claimants = con.sql("SELECT DISTINCT customer_id FROM claims").pl()
@@ -145,7 +146,11 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         shared_accounts=shared["accounts"], payees_sharing=shared["payees"], shared_krw=shared["amount_krw"],
         changed_payees=changed["payees"], changed_krw=changed["amount_krw"],
         claim_deadline_passed=past_claim_deadline(ctx.run_date, policy.claim_deadline),
+        folders_gone=gone[0], gone_payments=gone[1], gone_krw=gone[2],
     )
+    if gone[0]:
+        logger.warning("%s released batch folder(s) of %s payments (%s %s) are not in outbox/batches: "
+                       "`redress verify` lists them", f"{gone[0]:,}", f"{gone[1]:,}", f"{gone[2]:,}", policy.currency)
     logger.info("%s %s payments in %s batches, %s %s",
                 "planned, waiting for approval," if waiting else "disbursed",
                 f"{result.payments:,}", f"{result.batches:,}", f"{result.amount_krw:,}", policy.currency)

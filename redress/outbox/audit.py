@@ -13,6 +13,7 @@ hand, the next run paid that customer again, and nothing said so).
     batches_unlike_manifests(con, data_dir)  the batches whose totals differ from their
                                      released manifest.json, or whose manifest is
                                      not the one released
+    folders_gone(con, data_dir)      the released batches with no folder in the outbox
     refuse_ledger_unlike_batches(con, data_dir)  RedressError (one line) when any of the
                                      above: every run and approval asks before it
                                      plans or releases
@@ -107,6 +108,22 @@ def batches_unlike_manifests(con: duckdb.DuckDBPyConnection, data_dir: Path) -> 
             found.append(f"batch {batch_id}: the batches table holds {_counted(row['item_count'], row['control_sum'])}, "
                          f"its manifest.json {_counted(*shown)} (minor units)")
     return found
+
+
+def folders_gone(con: duckdb.DuckDBPyConnection, data_dir: Path) -> tuple[int, int, int]:
+    """(batches, payments, amount in minor units) of the released batches whose folder
+    is not in outbox/batches, published or waiting to be (a killed run's, which the
+    next run publishes): moved or deleted since, or the outbox restored from an older
+    copy. The SPEC has no ledger row without its batch folder; if finance pulled them,
+    nothing is lost, else those people were never paid (found by the recovery review:
+    every run went on without a word). Reads folder names only."""
+    if not table_exists(con, "batches"):
+        return 0, 0, 0
+    root = data_dir / "outbox" / "batches"
+    rows = con.execute("SELECT batch_id, item_count, control_sum FROM batches ORDER BY batch_id").fetchall()
+    gone = [(count, total) for batch_id, count, total in rows
+            if not (root / batch_id).is_dir() and not staging_folder(root, batch_id).is_dir()]
+    return len(gone), sum(c for c, _ in gone), sum(t for _, t in gone)
 
 
 def refuse_ledger_unlike_batches(con: duckdb.DuckDBPyConnection, data_dir: Path | None = None) -> None:

@@ -89,7 +89,9 @@ def _disburse(result: r.DisburseResult) -> list[str]:
                "(see summary.md)"] if result.shared_accounts else [])
     changed = ([f"{counted(result.changed_payees, 'payee')} paid to a changed bank account (see summary.md)"]
                if result.changed_payees else [])
-    return parts + shared + changed + (["waiting for approval"] if result.awaiting_approval else [])
+    gone = ([f"{counted(result.folders_gone, 'released batch folder')} gone from the outbox ({result.gone_krw:,} KRW; "
+             "see summary.md)"] if result.folders_gone else [])
+    return parts + shared + changed + gone + (["waiting for approval"] if result.awaiting_approval else [])
 
 
 def _release(result: r.ReleaseResult) -> list[str]:

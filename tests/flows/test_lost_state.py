@@ -354,3 +354,26 @@ def test_verify_finds_an_edited_bank_file_and_a_ledger_edited_by_hand_and_no_run
     code, _, err = cli("--data-dir", str(data), "verify", "no-such-batch")
     assert code == 1 and err == ["redress: the warehouse holds no batch 'no-such-batch': give a batch id of "
                                  "outbox/batches/"]
+
+
+def test_a_run_says_which_released_money_has_no_batch_folder_in_the_outbox(folder, cli):
+    """Found by the recovery review: a released batch folder deleted (or the outbox
+    restored from an older copy), and every run went on without a word, its payments
+    `issued` in no bank file. A run still pays everyone else, and says how many batches,
+    payments and won have no folder, on its disburse line and in summary.md."""
+    data, _ = folder
+    gone = sorted(p.name for p in (data / "outbox" / "batches").iterdir() if "-voucher-" in p.name)[:2]
+    manifests = [json.loads((data / "outbox" / "batches" / b / "manifest.json").read_text()) for b in gone]
+    payments, amount = sum(m["item_count"] for m in manifests), sum(m["control_sum"] for m in manifests)
+    for batch_id in gone:
+        shutil.rmtree(data / "outbox" / "batches" / batch_id)
+    ledger_before = q(data, LEDGER)
+    code, out, err = cli("--data-dir", str(data), "run", "--run-date", "2025-12-03")
+    assert code == 0, err
+    line = [x for x in out.splitlines() if x.startswith("disburse")][-1]  # its progress, then its end
+    assert f"2 released batch folders gone from the outbox ({amount:,} KRW; see summary.md)" in line
+    (run_id,), = q(data, "SELECT max(run_id) FROM runs")
+    page = (data / "reports" / run_id / "summary.md").read_text(encoding="utf-8")
+    assert (f"**Released batch folders gone from the outbox**: 2 batches released before this run, {payments:,} "
+            f"payments and {amount:,} KRW that the ledger holds as paid out, have no folder in `outbox/batches`") in page
+    assert q(data, LEDGER) == ledger_before  # nobody paid again, nothing new owed
