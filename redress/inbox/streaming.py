@@ -83,13 +83,30 @@ def loading(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute("SET TimeZone = 'UTC'")
 
 
+# The instants a time read from the inbox may be: those every reader can show in any
+# timezone (Python's datetime holds years 1 to 9999; a day each side for the widest
+# offset). Found by the standards review: `9999-12-31T23:59:59-14:00` is an instant of
+# the year 10000, which DuckDB stores; it was paid as outside the window, and `explain`
+# of the person failed with a traceback. Outside them a time is NULL, as an unparseable
+# one is: invalid_timestamp for a scope row, a customers snapshot refused whole.
+EARLIEST, LATEST = "TIMESTAMPTZ '0001-01-02 00:00:00+00'", "TIMESTAMPTZ '9999-12-30 00:00:00+00'"
+
+
+def _bounded(typed: str) -> str:
+    """SQL: TIMESTAMPTZ expression `typed`, NULL outside EARLIEST .. LATEST. DuckDB
+    evaluates the repeated expression once (its common subexpressions: measured at 5 M
+    rows, 0.43 s against 0.42 s unbounded)."""
+    return f"CASE WHEN ({typed}) >= {EARLIEST} AND ({typed}) < {LATEST} THEN ({typed}) END"
+
+
 def ts(col: str, schema: pl.Schema | None = None) -> str:
     """SQL: the column as TIMESTAMPTZ in the session timezone. A typed timestamp that
     `read_text_frame` passed on (`typed_name`, in `schema`) is taken as it is (a naive
-    one in the session timezone); text is NULL unless ISO 8601."""
+    one in the session timezone); text is NULL unless ISO 8601; either is NULL outside
+    EARLIEST .. LATEST."""
     if schema is not None and typed_name(col) in schema:
-        return f"CAST({sql.identifier(typed_name(col))} AS TIMESTAMPTZ)"
-    return f"CASE {_iso_branches(col)} END"
+        return _bounded(f"CAST({sql.identifier(typed_name(col))} AS TIMESTAMPTZ)")
+    return _bounded(f"CASE {_iso_branches(col)} END")
 
 
 def _extended(col: str) -> str:
@@ -113,7 +130,7 @@ def ts_again(raw: str, typed: str) -> str:
     read in the timezone bound as $earlier) is not null, a Parquet timestamp whose text
     (parquet_reader: `%:z` for one with a zone) `ts` never parsed, a year past 9999: one
     with a zone keeps its instant, one without its wall time, now in the session timezone
-    ($now). For redress/inbox/retime.py."""
-    return (f"CASE {_iso_branches(raw)} "
-            f"WHEN regexp_matches({raw}, {sql.literal(ZONED_TAIL)}) THEN {typed} "
-            f"ELSE timezone($now, timezone($earlier, {typed})) END")
+    ($now); NULL outside EARLIEST .. LATEST. For redress/inbox/retime.py."""
+    return _bounded(f"CASE {_iso_branches(raw)} "
+                    f"WHEN regexp_matches({raw}, {sql.literal(ZONED_TAIL)}) THEN {typed} "
+                    f"ELSE timezone($now, timezone($earlier, {typed})) END")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from redress.warehouse import connect
@@ -555,3 +555,45 @@ def test_every_iso_8601_spelling_of_a_time_is_the_same_instant(moment, digits, o
 def test_a_text_no_iso_8601_spelling_reads_is_no_time(text):
     with duckdb.connect() as con:
         assert con.execute(f"SELECT {streaming.ts('t')} FROM (SELECT ?::VARCHAR AS t)", [text]).fetchall() == [(None,)]
+
+
+EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
+LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc)
+
+
+@settings(max_examples=60, deadline=None)
+@example(moment=datetime(9999, 12, 31, 23, 59, 59), minutes=-14 * 60, zone="UTC")  # the review's
+@example(moment=datetime(9999, 12, 30, 0, 0), minutes=0, zone="UTC")  # LATEST itself: outside
+@example(moment=datetime(9999, 12, 30, 8, 59, 59), minutes=9 * 60, zone="Asia/Seoul")  # a second before it
+@example(moment=datetime(1, 1, 2, 0, 0), minutes=0, zone="America/New_York")  # EARLIEST itself: inside
+@example(moment=datetime(1, 1, 1, 0, 0), minutes=14 * 60, zone="Asia/Seoul")  # the year 0 in UTC
+@given(moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+       minutes=st.integers(-14 * 60, 14 * 60), zone=st.sampled_from(["Asia/Seoul", "UTC", "America/New_York"]))
+def test_a_time_whose_instant_no_reader_can_show_is_no_time(moment, minutes, zone):
+    """Found by the standards review: `9999-12-31T23:59:59-14:00`, an instant of the year
+    10000, was stored; its person was paid as outside the window and `explain` failed
+    with a traceback. A time read from the inbox is its instant when that lies between
+    0001-01-02 and 9999-12-30 UTC (a day inside Python's years, for any timezone it is
+    shown in), else NULL, as an unparseable time is (invalid_timestamp; a customers
+    snapshot refused whole)."""
+    moment = moment.replace(microsecond=0)
+    sign = "+" if minutes >= 0 else "-"
+    offset = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S").rjust(19, "0") + offset
+    seconds = (moment - datetime(1970, 1, 1)).total_seconds() - minutes * 60  # no datetime past 9999 needed
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    inside = (EARLIEST - epoch).total_seconds() <= seconds < (LATEST - epoch).total_seconds()
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = ?", [zone])
+        (got,), = con.execute(f"SELECT {streaming.ts('t')} FROM (SELECT ?::VARCHAR AS t)", [text]).fetchall()
+    assert got == (epoch + timedelta(seconds=seconds) if inside else None)
+
+
+@pytest.mark.parametrize("zone, moment, kept", [
+    ("America/New_York", datetime(9999, 12, 31, 23, 0), False),   # the year 10000 in UTC
+    ("Asia/Seoul", datetime(9999, 12, 29, 23, 0), True),          # 9999-12-29 14:00 UTC
+    ("Asia/Seoul", datetime(1, 1, 1, 12, 0), False),              # the year 0 in UTC
+])
+def test_a_typed_timestamp_whose_instant_no_reader_can_show_is_no_time(tmp_path, zone, moment, kept):
+    got = scope_rows(tmp_path, scope_parquet(tmp_path, "far.parquet", pl.Series("accessed_at", [moment])), zone)
+    assert (got[0][6] is not None) == kept
