@@ -64,6 +64,12 @@ def not_utf8(text: str) -> str:
     return terminal(os.fsencode(text).decode("ascii", "backslashreplace"))
 
 
+def holds_control(text: str) -> bool:
+    """Whether `text` holds a character `terminal` shows as an escape (a control, a line
+    separator, a bidi or zero-width character)."""
+    return _CONTROL.search(text) is not None
+
+
 def terminal(text: object) -> str:
     """One line safe for a terminal or a log: every control (ESC, CR, BEL, newline,
     tab...), line separator, bidi or zero-width character as a visible escape."""

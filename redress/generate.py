@@ -49,6 +49,7 @@ def _check(out: Path, customers: int, seed: int, timezone: str) -> None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise RedressError(f"unknown timezone {timezone!r}") from None
     sql.check_path(out)
+    sql.check_printable(out, "the folder")  # a data folder every command then refuses (redress/settings.py)
     inbox = out / "inbox"
     if inbox.is_dir() and any(p.is_file() for p in inbox.rglob("*")):
         raise RedressError(f"{inbox} already holds files; generate into a folder with an empty inbox")

@@ -25,7 +25,7 @@ from redress.debtor import Debtor
 from redress.errors import RedressError
 from redress.rules.printable import first_unprintable
 from redress.runtime.commands import full_path
-from redress.sql import check_utf8
+from redress.sql import check_printable, check_utf8
 
 KNOWN = {
     "REDRESS_DATA_DIR": "the data folder (default ./data)",
@@ -79,6 +79,7 @@ def load_settings(environ: dict[str, str] | None = None, *, data_dir: Path | Non
     # (redress/sql.py), so a folder given as `~data` must reach it as /cwd/~data.
     chosen = full_path(data_dir or Path(env.get("REDRESS_DATA_DIR") or "data"))  # printed in paths: no `..`
     check_utf8(chosen, "the data folder")  # every command opens it, and its path is in every report
+    check_printable(chosen, "the data folder")  # and in the commands to paste
     # Kept as given (an empty value is not "unset"): check_settings refuses it by name.
     key = env.get("REDRESS_HMAC_KEY")
     return Settings(

@@ -116,6 +116,20 @@ def check_utf8(path: Path | str, what: str) -> None:
                            "encoding; each byte outside ASCII shown as \\xNN): rename it in UTF-8")
 
 
+def check_printable(path: Path | str, what: str) -> None:
+    """RedressError (one line) when `path` holds a control, line-separator, bidi or
+    zero-width character (escape.holds_control): a path printed into commands to paste
+    (plan.md, the approve line) and reports, where a newline ends the command and
+    starts Markdown or HTML of the name's choosing, and a right-to-left override shows
+    another command than the one pasted (found by the standards review: a folder named
+    with a newline put a heading and an <img onerror> into plan.md and the Prefect
+    artifact). `what` names it in the line."""
+    text = str(path)
+    if escape.holds_control(text):
+        raise RedressError(f"{what} {escape.terminal(text)} holds a control or invisible character (shown as \\xNN "
+                           "or \\uNNNN), which would break the commands and reports that print its path: rename it")
+
+
 def check_path(path: Path | str) -> None:
     """RedressError (one line) when DuckDB cannot open or write a file at `path`
     exactly: it holds `?` or a backslash, starts with `~` (module docstring), or is not

@@ -317,6 +317,22 @@ def test_a_data_folder_whose_name_is_not_utf8_is_one_line(tmp_path, capsys):
     assert sorted(os.listdir(folder)) == ["inbox"]  # nothing written
 
 
+@pytest.mark.parametrize("char, shown", [("\n", "\\x0a"), ("\r", "\\x0d"), ("\x1b", "\\x1b"), ("\t", "\\x09"),
+                                         ("\u202e", "\\u202e"), ("\u200b", "\\u200b"), ("\u2028", "\\u2028")])
+def test_a_data_folder_whose_name_holds_a_control_character_is_one_line(tmp_path, capsys, char, shown):
+    """Found by the standards review: a folder named `nl<newline># INJECTED <img ...>`
+    ran, and plan.md's command to paste (and its Prefect artifact) ended at the newline,
+    the rest a Markdown heading of raw HTML. Every command refuses such a folder before
+    writing anything, as it does one whose name is not UTF-8."""
+    folder = tmp_path / f"data{char}# INJECTED"
+    inbox(tmp_path).rename(folder)
+    for args in (["run", "--policy", str(DEFAULT_POLICY)], ["approve", "R20251201-001", "--by", "Kim"], ["verify"]):
+        assert main(["--data-dir", str(folder), *args]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"data{shown}# INJECTED holds a control or invisible character" in err[0], err
+    assert sorted(os.listdir(folder)) == ["inbox"]  # nothing written
+
+
 def test_a_policy_file_whose_name_is_not_utf8_is_one_line(tmp_path, capsys):
     data = inbox(tmp_path)
     policy = os.fsencode(tmp_path) + b"/policy_\xb1.toml"
