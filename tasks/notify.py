@@ -48,7 +48,7 @@ from redress.rules.notifications import (NEW_PEOPLE_PARAMETERS, TOLD_OTHERWISE, 
 from redress.warehouse.reference_codes import code_parameters, settle_codes, with_first_code
 
 # Excel opens at most 1,048,576 rows; beyond that the CSV would mislead, so only Parquet.
-CSV_MAX_ROWS = 1_048_575
+CSV_MAX_ROWS = outbox.SHEET_MAX_ROWS
 COLUMNS = ("recipient", "channel", "reference_code", "template_id", "language", "message")
 WAREHOUSE_COLUMNS = ("person_key", "customer_id", "recipient", "channel", "reference_code", "template_id",
                      "language", "run_id")
@@ -256,7 +256,11 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         told_otherwise = con.sql(TOLD_OTHERWISE, params={"run": ctx.run_id, "named": TOLD_OTHERWISE_NAMED}).pl()
         if told_otherwise.height:  # who, by customer id and code, is personal data: beside the review list
             ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
-            outbox.write_table(told_otherwise, ctx.quarantine_dir, TOLD_OTHERWISE_STEM)
+            _, why = outbox.write_people_table(told_otherwise, ctx.quarantine_dir, TOLD_OTHERWISE_STEM,
+                                               datetime.combine(ctx.run_date, time(), timezone.utc))
+            if why:
+                logger.warning("told_otherwise: no workbook beside the list (%s); the Parquet and CSV files hold it",
+                               why)
         try:
             new_people(con, key.encode("utf-8"), suspected_counts=SUSPECTED in policy.confidence)
             settle_codes(con, PEOPLE, "SELECT reference_code FROM notifications", key.encode("utf-8"))

@@ -65,6 +65,43 @@ def write_table(frame: pl.DataFrame, folder: Path, stem: str, *, csv: bool = Tru
     return written
 
 
+# The rows a spreadsheet opens (1,048,576 with the header): beyond them a sheet would
+# mislead, so no workbook is written.
+SHEET_MAX_ROWS = 1_048_575
+
+
+def write_people_table(frame: pl.DataFrame, folder: Path, stem: str, created: datetime) -> tuple[list[Path], str | None]:
+    """A list for people (forensics, finance, customer service): <stem>.parquet, a
+    spreadsheet-safe <stem>.csv with a UTF-8 BOM, and <stem>.xlsx of text cells (a sheet
+    named `stem`; every column not integer written as its text), flushed to disk.
+    Found by the accessibility review: review.csv without a BOM read as CP949 in a
+    Korean locale, and its phones `010...` became numbers without the 0, as the
+    notification list did before it had both. `created`: the workbook's date (the run
+    date: the same run, the same bytes). Returns the files written and, when no
+    workbook could be (more rows than a sheet holds, or a value no sheet can carry:
+    write_xlsx's ValueError, which names the column, never a value), why not; the
+    Parquet and CSV files hold the list all the same."""
+    written = [folder / f"{stem}.parquet", folder / f"{stem}.csv"]
+    frame.write_parquet(written[0], statistics=False)
+    spreadsheet_safe(frame).write_csv(written[1], include_bom=True)
+    why = None
+    if frame.height > SHEET_MAX_ROWS:
+        why = f"{frame.height:,} rows, more than a sheet holds"
+    else:
+        book = folder / f"{stem}.xlsx"
+        as_text = frame.with_columns(pl.col(c).cast(pl.String) for c, dtype in frame.schema.items()
+                                     if dtype != pl.String and not dtype.is_integer())
+        try:
+            write_xlsx(as_text, book, created, sheet=stem)
+            written.append(book)
+        except ValueError as exc:
+            book.unlink(missing_ok=True)
+            why = str(exc)
+    for path in written:
+        fsync(path)
+    return written, why
+
+
 def exact_pieces(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
     """The rows of `batches`, in their order, as tables of exactly `rows` rows each, the
     last one shorter; nothing when there are no rows. Where a file's row groups end then

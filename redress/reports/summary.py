@@ -42,11 +42,14 @@ FILE_ROLES = {
     "reconciliation.csv": "reconciliation as CSV",
     "quarantine.csv": "quarantine: files and rows rejected this run, with reasons",
     "quarantine.parquet": "quarantine as Parquet",
+    "quarantine.xlsx": "quarantine as a workbook of text cells (what a spreadsheet would change in the CSV kept as written)",
     "review.csv": "review list for forensics: rows held, never paid automatically, with candidates and what to do",
     "review.parquet": "review list as Parquet",
+    "review.xlsx": "review list as a workbook of text cells (phones keep their leading 0)",
     "overpayments.csv": "overpayment exceptions for finance: each customer paid above their entitlement, what of it "
                         "went out (no clawback) and what is still held on claim",
     "overpayments.parquet": "overpayment exceptions as Parquet",
+    "overpayments.xlsx": "overpayment exceptions as a workbook of text cells",
 }
 
 

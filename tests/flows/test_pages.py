@@ -186,6 +186,6 @@ def test_the_review_list_is_the_review_table_with_what_resolves_each_row(demo):
 
 def test_the_review_list_is_its_owners_only(demo):
     data, run_id, _ = demo
-    for name in ("review.csv", "review.parquet"):
+    for name in ("review.csv", "review.parquet", "review.xlsx"):
         assert stat.S_IMODE((data / "quarantine" / run_id / name).stat().st_mode) == 0o600, name
     assert stat.S_IMODE((data / "quarantine").stat().st_mode) == 0o700

@@ -126,3 +126,27 @@ def test_the_notification_list_for_people_keeps_every_phone_in_libreoffice(demo,
     assert header == notes.columns
     assert rows == [["" if c is None else str(c) for c in r] for r in notes.iter_rows()]
     assert openpyxl.load_workbook(book).sheetnames == ["notifications"]
+
+
+def test_the_lists_for_forensics_keep_every_value_in_libreoffice(demo, tmp_path):
+    """Found by the accessibility review: review.csv had no BOM (Korean file names and
+    values read as CP949 in a Korean locale) and its phones `010...` lost their 0 in a
+    spreadsheet. Each list of the quarantine folder has a BOM and a workbook of text
+    cells beside it, which LibreOffice reads back as the Parquet holds every value."""
+    data, summary = demo
+    folder = data / "quarantine" / summary["run_id"]
+    books = [folder / f"{stem}.xlsx" for stem in ("quarantine", "review")]
+    for book in books:
+        assert book.with_suffix(".csv").read_bytes().startswith(codecs.BOM_UTF8), book.name
+    review = pl.read_parquet(folder / "review.parquet")
+    assert review["phone"].str.starts_with("0").any()  # the case a spreadsheet's number guessing breaks
+    soffice("csv:Text - txt - csv (StarCalc):44,34,76", books, tmp_path / "out", tmp_path / "profile")
+    for book in books:
+        listed = pl.read_parquet(book.with_suffix(".parquet"))
+        with (tmp_path / "out" / f"{book.stem}.csv").open(newline="", encoding="utf-8") as fh:
+            header, *rows = list(csv.reader(fh))
+        assert header == listed.columns
+        as_text = listed.with_columns(pl.col(c).cast(pl.String) for c, t in listed.schema.items()
+                                      if t != pl.String and not t.is_integer())
+        assert rows == [["" if c is None else str(c) for c in r] for r in as_text.iter_rows()], book.name
+        assert openpyxl.load_workbook(book).sheetnames == [book.stem]
