@@ -43,7 +43,8 @@ class ReasonRow:
 @dataclass(frozen=True)
 class Approval:
     """The run's disbursement plan (SPEC "Approval before release"): state (a
-    PLAN_STATES code, or `not_required` when the run planned nothing to approve), who
+    PLAN_STATES code; or, with no plan, `not_required` when the run issued payments
+    without one, `nothing_planned` when it issued none), who
     decided and when (ISO, policy timezone as stored), payments and won planned;
     `expires_at` (ISO) while it waits, the time after which it can no longer be decided;
     `finished_by` when someone other than the decider gave the decision again, after it
@@ -87,6 +88,10 @@ class ReportFacts:
 
 
 NOT_REQUIRED = "not_required"
+# A run with no plan that issued nothing: under any policy, nothing to approve (found by
+# the accessibility review: such a run under a policy asking for approval said "not
+# required: the policy releases payments without approval").
+NOTHING_PLANNED = "nothing_planned"
 
 
 def report_facts(con: duckdb.DuckDBPyConnection, run_id: str,
@@ -134,7 +139,8 @@ def _approval(con, run_id: str) -> Approval:
     plan = one(con.execute("SELECT state, decided_by, decided_at, payments, amount, expires_at, completed_by, "
                            "decided_os_user FROM plans WHERE run_id = ?", [run_id]))
     if plan is None:
-        return Approval(NOT_REQUIRED, None, None, 0, 0)
+        (issued,), = con.execute("SELECT count(*) FROM ledger WHERE run_id = ?", [run_id]).fetchall()
+        return Approval(NOT_REQUIRED if issued else NOTHING_PLANNED, None, None, 0, 0)
     state, by, at, payments, amount, expires_at, completed_by, account = plan
     return Approval(state, by, at.isoformat() if at is not None else None, int(payments), int(amount),
                     expires_at=expires_at.isoformat() if state == WAITING else None,

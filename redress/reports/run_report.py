@@ -34,7 +34,7 @@ from redress.reports.data_docs import RecordGaps, suite_overview
 from redress.reports.facts import RunFacts
 from redress.reports.reconciliation import COLUMNS, past_claim_deadline
 from redress.reports.rendering import STATE_WORDS, html_environment
-from redress.reports.report_facts import NOT_REQUIRED, People, ReportFacts
+from redress.reports.report_facts import NOT_REQUIRED, NOTHING_PLANNED, People, ReportFacts
 from redress.reports.summary import fund_lines, treasury_schedule
 from redress.results import Destinations, TreasuryDay
 from redress.rules.plans import kind_labels
@@ -45,7 +45,8 @@ PAGE = "report.html"
 # The reconciliation's money columns a chart stacks per rail, as the page labels them.
 LEDGER_PARTS = [("issued", "issued"), ("settled", "settled"), ("returned", "returned"),
                 ("held", "held on claim"), ("claimed", "claimed (cancelled)"), ("unclaimed", "unclaimed")]
-APPROVAL_TEXT = {**PLAN_STATES, NOT_REQUIRED: "not required: the policy releases payments without approval"}
+APPROVAL_TEXT = {**PLAN_STATES, NOT_REQUIRED: "not required: the policy releases payments without approval",
+                 NOTHING_PLANNED: "nothing to approve: this run planned no payments"}
 # The words summary.md and data_quality.html give each suite state (without Markdown's bold).
 SUITE_WORDS = {state: str(STATE_WORDS[state]).strip("*") for state in SUITE_STATES}
 

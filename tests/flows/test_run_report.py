@@ -11,7 +11,7 @@ import os
 import pwd
 import re
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -198,6 +198,20 @@ def test_the_same_inputs_give_the_same_bytes(run, tmp_path):
     again = remediation(data_dir=twin, policy_path=DEFAULT_POLICY, run_date=RUN_DATE)
     assert again["run_id"] == summary["run_id"]
     assert page_of(twin, again["run_id"]).encode() == page_of(data, summary["run_id"]).encode()
+
+
+def test_a_run_that_planned_nothing_says_there_was_nothing_to_approve(run, tmp_path):
+    """Found by the accessibility review: a run that planned no payment, under a policy
+    asking for approval, said "not required: the policy releases payments without
+    approval"."""
+    data, _, _ = run
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    again = remediation(data_dir=copy, policy_path=APPROVAL_POLICY, run_date=RUN_DATE + timedelta(days=1))
+    assert again["disburse"]["payments"] == 0
+    text = page_of(copy, again["run_id"])
+    assert "Approval: <strong>nothing_planned</strong>, nothing to approve: this run planned no payments." in text
+    assert "releases payments without approval" not in text and "The plan:" not in text
 
 
 def test_a_first_run_says_everything_is_new_and_approval_was_not_required(run):

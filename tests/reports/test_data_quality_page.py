@@ -1,6 +1,7 @@
 """data_quality.html (redress/reports/data_quality.py, templates/data_quality.html.j2):
 what it lists, that it escapes, that no row value can reach it, and that it is byte for
-byte the page the string-building renderer wrote before the templates (golden/)."""
+byte the golden page (golden/: the page the string-building renderer wrote before the
+templates, with the accessibility review's wide-table and print styles added since)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def test_page_without_suites_says_so():
     ("hostile", "R<1>&", "hostile_records"),
     ("empty", "R20251201-001", None),
 ])
-def test_page_is_byte_identical_to_the_one_before_templates(name, run_id, which, request):
+def test_page_is_byte_identical_to_its_golden_page(name, run_id, which, request):
     records = request.getfixturevalue(which) if which else []
     assert data_quality_html(run_id, records) == (GOLDEN / f"data_quality_{name}.html").read_text(encoding="utf-8")
 
