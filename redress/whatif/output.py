@@ -22,6 +22,9 @@ from redress.reports.charts import counts, svg, won_axis
 from redress.reports.rendering import html_environment
 from redress.vocabulary import ENTITLEMENT_REASONS
 
+# Who gains, is unchanged or loses against the policy in force: blue, grey, vermillion
+# (found by the accessibility review: its green and red looked alike under deuteranopia).
+CHANGE_COLOURS = ["#0072b2", "#767676", "#d55e00"]
 
 def _krw(amount: int) -> str:
     return f"{amount:,} KRW"
@@ -167,7 +170,7 @@ def _charts(result: dict) -> dict[str, Markup]:
             x=policy_x, y=alt.Y("people:Q", **counts("people", max(sum(f["versus_in_force"][k] for k in (
                 "gain", "lose", "unchanged")) for _, f in ps), y=True)),
             color=alt.Color("change:N", title="vs in force", legend=legend, scale=alt.Scale(
-                domain=["gain", "unchanged", "lose"], range=["#2e7d32", "#9e9e9e", "#c62828"])),
+                domain=["gain", "unchanged", "lose"], range=CHANGE_COLOURS)),
         ).properties(title="Who gains, loses or is unchanged", width=max(160, 110 * len(ps)), height=240))),
     }
 

@@ -93,7 +93,7 @@ def test_the_page_is_self_contained_with_a_chart_in_every_section(run):
     for name, body in sections:
         assert body.count("<svg") >= 1, name
     for key in CHART_KEYS:
-        assert re.search(rf'<figure class="chart" id="chart-{key}"><svg ', text), key
+        assert re.search(rf'<figure class="chart" id="chart-{key}" aria-hidden="true"><svg ', text), key
     assert text.count("<svg") == len(CHART_KEYS)
 
 
@@ -142,7 +142,7 @@ def test_the_treasury_schedule_has_the_cap_rule_and_the_days(run):
     days = q(data, "SELECT value_date, sum(control_sum) FROM batches WHERE rail = 'bank_transfer' GROUP BY ALL ORDER BY 1")
     assert days
     cap = 20_000_000_000
-    chart = re.search(r'id="chart-treasury-schedule">(.*?)</figure>', text, flags=re.S).group(1)
+    chart = re.search(r'id="chart-treasury-schedule" aria-hidden="true">(.*?)</figure>', text, flags=re.S).group(1)
     assert f"daily cash cap {cap:,} won" in chart
     for value_date, amount in days:
         assert row(value_date.isoformat(), amount, 0, cap, cap - amount) in text
@@ -174,7 +174,7 @@ def test_defects_found_and_handled_read_as_data_quality_html_says_never_failed(r
     assert line in (report_dir / "data_quality.html").read_text(encoding="utf-8")
     assert '<tr><td>scope_rows</td><td><span class="handled">defects found and handled</span></td>' in text
     assert "FAILED" not in text and "failed</span>" not in text
-    chart = re.search(r'id="chart-suite-states">(.*?)</figure>', text, flags=re.S).group(1)
+    chart = re.search(r'id="chart-suite-states" aria-hidden="true">(.*?)</figure>', text, flags=re.S).group(1)
     bars = dict((w, int(n)) for n, w in re.findall(r'aria-label="suite runs: (\d+); words: ([a-z ]+)"', chart))
     assert bars == {"passed": counts[0], "defects found and handled": counts[1], "gate stopped the run": counts[2]}
 
@@ -290,7 +290,7 @@ def test_a_rejected_plan_shows_no_outflow_and_an_approved_one_its_released_outfl
     text = page_of(waiting, run_id)  # while it waits: the planned days, labelled planned
     planned = json.loads(q(waiting, "SELECT counts FROM runs WHERE run_id = ?", [run_id])[0][0])["disburse"]["treasury"]
     assert planned and "<th>this run (planned, awaiting approval)</th>" in text
-    chart = re.search(r'id="chart-treasury-schedule">(.*?)</figure>', text, flags=re.S).group(1)
+    chart = re.search(r'id="chart-treasury-schedule" aria-hidden="true">(.*?)</figure>', text, flags=re.S).group(1)
     assert re.findall(r'won: ([0-9,]+); part: this run \(planned\)', chart) == [f"{d['amount_krw']:,}" for d in planned]
 
     approve_plan(data_dir=approved, run_id=run_id, by="finance.kim")
@@ -298,7 +298,7 @@ def test_a_rejected_plan_shows_no_outflow_and_an_approved_one_its_released_outfl
                        "GROUP BY ALL ORDER BY 1")
     assert days and sum(a for _, a in days) > 0
     text = page_of(approved, run_id)
-    chart = re.search(r'id="chart-treasury-schedule">(.*?)</figure>', text, flags=re.S).group(1)
+    chart = re.search(r'id="chart-treasury-schedule" aria-hidden="true">(.*?)</figure>', text, flags=re.S).group(1)
     for value_date, amount in days:
         assert row(value_date.isoformat(), amount, 0, 20_000_000_000, 20_000_000_000 - amount) in text
     assert re.findall(r'won: ([0-9,]+); part: this run"', chart) == [f"{a:,}" for _, a in days]
@@ -306,7 +306,7 @@ def test_a_rejected_plan_shows_no_outflow_and_an_approved_one_its_released_outfl
     reject(data_dir=rejected, run_id=run_id, by="finance.kim")
     assert q(rejected, "SELECT count(*) FROM batches") == [(0,)]
     text = page_of(rejected, run_id)
-    chart = re.search(r'id="chart-treasury-schedule">(.*?)</figure>', text, flags=re.S).group(1)
+    chart = re.search(r'id="chart-treasury-schedule" aria-hidden="true">(.*?)</figure>', text, flags=re.S).group(1)
     assert "No bank-transfer outflow: the plan was rejected, nothing of it was paid." in chart
     assert "part: this run" not in chart and "mark-rect" not in chart
     treasury = re.search(r'<section id="treasury">(.*?)</section>', text, flags=re.S).group(1)
