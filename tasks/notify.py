@@ -38,6 +38,7 @@ from redress.runtime.faults import checkpoint
 from redress.settings import Settings
 from redress.vocabulary import SUSPECTED
 from redress.warehouse import connect, notifications
+from redress.warehouse import runs as runs_table
 from redress.outbox import files as outbox
 from redress.outbox.recovery import INDEX
 from redress.outbox.xlsx import write_xlsx
@@ -304,6 +305,7 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         # bound, never SQL text, glob characters escaped (redress/sql.py); in person_key
         # order already: no second sort
         notifications.add(con, sql.file_path(rows))
+        runs_table.record_told_checked(con, ctx.run_id)  # their payees told otherwise are listed above
         con.execute("COMMIT")
         checkpoint("notify:committed", settings)
     per_channel, per_template = {}, {}

@@ -164,22 +164,21 @@ WHERE 'nonmember:' || person NOT IN (SELECT person_key FROM notifications WHERE 
 # once, so they are not told again: listed for customer service to reach (found by the
 # audit review: a person told "not covered" was later held 50,000 KRW on claim, which
 # only a call claims, and the summary said everyone had been told). The ledger rows of
-# this run, and of every run that failed since the last finished one: a run killed
-# between committing its payments and telling people never listed its own (found by the
-# fix review; the same window as tasks/claims.py's). Binds $run and $named
-# (TOLD_OTHERWISE_NAMED).
+# every run no notify stage has looked at yet (runs.told_checked, set in the transaction
+# that commits the notifications: redress/warehouse/runs.py record_told_checked): this run's, and those of a run or an
+# approval killed between committing its payments and telling people, which never
+# listed its own (found by the fix reviews: a run killed so, then an approval killed
+# so). Binds $run and $named (TOLD_OTHERWISE_NAMED).
 TOLD_OTHERWISE = """
 SELECT l.customer_id, n.reference_code, n.template_id AS told_template, n.run_id AS told_in_run, l.rail,
        sum(l.amount) AS amount
 FROM ledger l JOIN notifications n ON n.person_key = 'customer:' || l.customer_id
-WHERE (l.run_id = $run OR l.run_id IN (
-          SELECT run_id FROM runs WHERE outcome = 'failed' AND started_at > (
-              SELECT coalesce(max(started_at), '-infinity'::TIMESTAMPTZ) FROM runs
-              WHERE outcome IN ('succeeded', 'recovered') AND run_id <> $run)))
+WHERE l.run_id IN (SELECT run_id FROM runs WHERE NOT coalesce(told_checked, false) UNION SELECT $run)
   AND n.run_id <> l.run_id AND n.run_id <> $run AND NOT list_contains($named, l.rail || ' ' || n.template_id)
 GROUP BY ALL
 ORDER BY l.customer_id, l.rail
 """
+
 # TOLD_OTHERWISE's $named: each rail with a template that names it.
 TOLD_OTHERWISE_NAMED = [f"{rail} {name}" for rail, names in sorted(RAIL_TEMPLATES.items()) for name in names]
 NEW_PEOPLE_PARAMETERS = {

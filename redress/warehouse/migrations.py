@@ -61,6 +61,12 @@ def migrate(con: duckdb.DuckDBPyConnection, tables: dict[str, frozenset[str]] | 
                          ("exposures", "VARCHAR"), ("policy_rules_sha256", "VARCHAR"), ("policy_text", "VARCHAR")):
         if column not in tables.get("runs", ()):
             con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
+    # Whether a run's payees told otherwise were looked at (runs.told_checked): an
+    # earlier version's runs were, by that version's notify (or never will be by it):
+    # the next run looks at its own and those of runs stopped since, not the whole ledger.
+    if "runs" in tables and "told_checked" not in tables["runs"]:
+        con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS told_checked BOOLEAN")
+        con.execute("UPDATE runs SET told_checked = true")
     # A decision's last step recorded (plans.completed_at). Plans an earlier version
     # rejected, or approved and told the people of, count as completed, so repeating
     # their decision is still refused; an approved plan whose run told nobody may be an

@@ -285,6 +285,18 @@ def record_recovered(con, run_id: str, started_at: str | None, run_date: date, p
         [run_id, started_at, run_date, run_date, json.dumps({"restored_from": "outbox"}), policy_id, rules_sha256])
 
 
+def record_told_checked(con, run_id: str) -> None:
+    """Run `run_id`, and every run with ledger rows no notify stage has looked at yet,
+    looked at (`runs.told_checked`): their payees told otherwise before are listed
+    (redress/rules/notifications.py TOLD_OTHERWISE). Inside the caller's transaction,
+    the one that records the notify stage's notifications, so a kill before it leaves
+    them to the next notify stage."""
+    con.execute("""
+        UPDATE runs SET told_checked = true
+        WHERE run_id = ? OR (NOT coalesce(told_checked, false) AND run_id IN (SELECT DISTINCT run_id FROM ledger))""",
+                [run_id])
+
+
 def record_approval(con, run_id: str, *, by: str, note: str | None, at: datetime) -> None:
     """Who released run `run_id`'s plan, when and with what note (SPEC "Approval before
     release"), inside the caller's transaction: the one that commits its ledger rows."""

@@ -267,9 +267,12 @@ CREATE TABLE IF NOT EXISTS runs (
                                          -- only this run's scope files hold], as its report counted them
     policy_rules_sha256 VARCHAR,         -- of the policy's tables that decide amounts and rails (redress/policy
                                          -- RULE_TABLES); NULL for runs rebuilt by recover-ledger or recorded earlier
-    policy_text   VARCHAR                -- the policy file as the run read it (policy_sha256's bytes), so that
+    policy_text   VARCHAR,               -- the policy file as the run read it (policy_sha256's bytes), so that
                                          -- explain reads the rules it ran under after the file is edited; NULL
                                          -- for runs rebuilt by recover-ledger or recorded earlier
+    told_checked  BOOLEAN                -- true once a notify stage committed having listed this run's payees
+                                         -- told otherwise before (rules/notifications.py TOLD_OTHERWISE); until
+                                         -- then every notify stage looks at its ledger rows
 );
 
 -- A run under `disbursement.require_approval` stops with its plan (SPEC "Approval

@@ -58,7 +58,11 @@ def test_a_person_told_not_covered_then_held_on_claim_is_listed_for_customer_ser
     page = (data / "reports" / second["run_id"] / "summary.md").read_text(encoding="utf-8")
     assert ("Nobody new to tell: everyone this run paid or found was told before, but not all of them what this "
             "run pays them (below).") in page
-    assert ("**Paid now, told otherwise before**: 1 customer this run pays or holds 50,000 KRW for was told by an "
-            "earlier run that they get nothing, or of another rail") in page
+    assert ("**Paid now, told otherwise before**: 1 customer this run pays or holds 50,000 KRW for (with any a run "
+            "stopped before telling people paid) was told by an earlier run that they get nothing, or of another "
+            "rail") in page
+    # both runs' payees looked at: no later run lists K1 again (runs.told_checked)
+    assert q(data, "SELECT run_id, told_checked FROM runs ORDER BY 1") == [(first["run_id"], True),
+                                                                          (second["run_id"], True)]
     assert f"`quarantine/{second['run_id']}/told_otherwise.csv` lists them" in page and "K1" not in page and code not in page
     assert oct((data / "quarantine" / second["run_id"] / "told_otherwise.csv").stat().st_mode & 0o777) == "0o600"

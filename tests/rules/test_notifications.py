@@ -416,7 +416,7 @@ def test_the_customers_a_run_pays_whose_one_message_said_otherwise_are_listed(to
     con = duckdb.connect()
     for table in ("ledger", "notifications", "runs"):
         con.execute(create_statement(table))
-    _runs(con, [("R1", "succeeded"), ("R2", "running")])
+    _runs(con, [("R1", True), ("R2", None)])
     con.execute("INSERT INTO notifications VALUES ('customer:K1', 'K1', '+821040000001', 'sms', 'ABCDEFGH', ?, 'ko', ?)",
                 [told, told_in])
     for n, (run, amount) in enumerate((("R1", 10_000), ("R2", 40_000), ("R2", 10_000))):
@@ -426,34 +426,36 @@ def test_the_customers_a_run_pays_whose_one_message_said_otherwise_are_listed(to
     assert found == ([("K1", "ABCDEFGH", told, told_in, rail, 50_000)] if listed else [])
 
 
-def _runs(con, runs: list[tuple[str, str]]) -> None:
-    """Rows of `runs`, (run id, outcome) in the order they started, a day apart."""
-    for day, (run, outcome) in enumerate(runs, start=1):
-        con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
-                    "VALUES (?, make_timestamptz(2025, 12, ?, 9, 0, 0), make_date(2025, 12, ?), '{}', 'p', 's', ?)",
-                    [run, day, day, outcome])
+def _runs(con, runs: list[tuple[str, bool | None]]) -> None:
+    """Rows of `runs`, (run id, told_checked) in the order they started, a day apart."""
+    for day, (run, checked) in enumerate(runs, start=1):
+        con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome, "
+                    "told_checked) VALUES (?, make_timestamptz(2025, 12, ?, 9, 0, 0), make_date(2025, 12, ?), '{}', "
+                    "'p', 's', 'succeeded', ?)", [run, day, day, checked])
 
 
 @pytest.mark.parametrize("history, listed", [
     # a run killed between committing its payments and telling people: the next run lists its payees (fix review)
-    ([("R1", "succeeded"), ("R2", "failed")], ["R2", "R3"]),
-    ([("R1", "succeeded"), ("R2", "failed"), ("R3b", "failed")], ["R2", "R3", "R3b"]),
-    ([("R1", "failed"), ("R2", "succeeded")], ["R3"]),            # the run after it listed them already
-    ([("R1", "succeeded"), ("R2", "failed"), ("R2b", "recovered")], ["R3"]),  # rebuilt from the outbox since
-    ([("R1", "succeeded")], ["R3"]),
+    ([("R1", True), ("R2", None)], ["R2", "R3"]),
+    ([("R1", True), ("R2", None), ("R2b", None)], ["R2", "R2b", "R3"]),  # and a plan-only run, or a second kill, between
+    ([("R1", None), ("R2", True)], ["R1", "R3"]),   # looked at by no notify, whatever came after (second fix review)
+    ([("R1", True), ("R2", True)], ["R3"]),         # each looked at once: not listed again
+    ([("R1", False)], ["R1", "R3"]),
 ])
-def test_a_run_also_lists_the_payees_of_the_runs_that_failed_since_the_last_finished_one(history, listed):
+def test_a_run_also_lists_the_payees_of_the_runs_no_notify_looked_at(history, listed):
     """Every run in `history` paid its own customer (C<run>) by transfer, told earlier
-    (run R0) that they got nothing; R3 is the run telling people now."""
+    (run R0) that they got nothing; R3 is the run telling people now. Then
+    record_told_checked marks every run it looked at, and a later run lists nobody again."""
     import duckdb
 
     from redress.rules.notifications import TOLD_OTHERWISE, TOLD_OTHERWISE_NAMED
+    from redress.warehouse.runs import record_told_checked
     from redress.warehouse.schema import create_statement
 
     con = duckdb.connect()
     for table in ("ledger", "notifications", "runs"):
         con.execute(create_statement(table))
-    runs = [("R0", "succeeded"), *history, ("R3", "running")]
+    runs = [("R0", True), *history, ("R3", None)]
     _runs(con, runs)
     for run, _ in runs[1:]:
         con.execute("INSERT INTO notifications VALUES (?, ?, 'x@example.com', 'email', ?, 'member_not_paid_v2', "
@@ -462,3 +464,6 @@ def test_a_run_also_lists_the_payees_of_the_runs_that_failed_since_the_last_fini
                     [f"P{run}", f"C{run}", f"B{run}", run, run])
     found = con.execute(TOLD_OTHERWISE, {"run": "R3", "named": TOLD_OTHERWISE_NAMED}).fetchall()
     assert [customer for customer, *_ in found] == [f"C{run}" for run in listed]
+    record_told_checked(con, "R3")
+    _runs(con, [("R4", None)])
+    assert con.execute(TOLD_OTHERWISE, {"run": "R4", "named": TOLD_OTHERWISE_NAMED}).fetchall() == []
