@@ -323,6 +323,9 @@ def reject(data_dir: Path, run_id: str, by: str, note: str | None = None) -> dic
     settings = for_run(data_dir)
     check_fail_at(settings)
     with private_files(data_dir, settings.share_group), data_dir_lock(data_dir):  # the files it writes: as a run's
+        # found by the fix review: on a warehouse restored from before the plan's release,
+        # a rejection recorded "nothing of it is paid" beside the paid batches
+        check_outbox_known(data_dir, "nothing was rejected")
         ctx = run_context(data_dir, run_id)
         plan = _unfinished(ctx, REJECTED)
         finished = plan is not None

@@ -325,11 +325,15 @@ def refresh_report_page(ctx: RunContext) -> str | None:
 
 def _reports_missing(ctx: RunContext) -> str | None:
     """Why no page can be written when `reports/` itself is not there (deleted, or a link
-    to a share not mounted now), which repeating the decision cannot change (found by the
-    recovery review: "FileNotFoundError", and the same again at every repeat); None
-    otherwise."""
+    to a share not mounted now), or is a link whose target lacks the run's folder (a
+    share not mounted over its mount point, or the folder deleted: report_folder_gone
+    cannot tell which), which repeating the decision cannot change (found by the recovery
+    review: "FileNotFoundError", and the same again at every repeat); None otherwise."""
     reports = ctx.report_dir.parent
     if reports.is_dir():
+        if reports.is_symlink() and not os.path.lexists(ctx.report_dir):  # found by the fix review
+            return (f"the run's folder reports/{ctx.run_id} is not there, and reports/ is a link (to a share?): "
+                    "mount the share if it is not, or, if that folder was deleted, create it empty")
         return None
     if reports.exists():
         return "the data folder's reports/ is not a folder: move that file away and create the folder"

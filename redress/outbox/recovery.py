@@ -143,6 +143,13 @@ def verified_manifest(folder: Path, consequence: str | None = "nothing restored"
     rules = keys["policy_rules_sha256"]
     if rules is not None and not (isinstance(rules, str) and SHA256.fullmatch(rules)):
         raise RedressError(f"{where}: manifest.json's policy_rules_sha256 is not a SHA-256{then}")
+    # The approval's fields, which recover-ledger records (found by the fix review: an
+    # `approved_at` that is no time was a traceback)
+    for name in ("approved_by", "approved_at", "approval_note", "approved_os_user"):
+        if keys[name] is not None and not isinstance(keys[name], str):
+            raise RedressError(f"{where}: manifest.json's {name} is not a text{then}")
+    if keys["approved_at"] is not None and _instant(keys["approved_at"]) is None:
+        raise RedressError(f"{where}: manifest.json's approved_at is not an ISO 8601 time with its offset{then}")
     if keys["batch_id"] != folder.name:
         raise RedressError(f"{where}: manifest names batch {keys['batch_id']}{then}")
     # A file manager's .DS_Store or Thumbs-like dot-file is not part of the batch.
@@ -181,6 +188,15 @@ def _notification_sources(data_dir: Path, run_id: str) -> list[str]:
         raise RedressError(f"outbox/notifications/{run_id}.parquet and its index do not match row for row "
                            f"({rows} rows, {indexed} in the index, {matched} matched); nothing restored")
     return sources
+
+
+def _instant(text: str) -> datetime | None:
+    """The time `text` gives (ISO 8601 with an offset, as a release writes it), or None."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
 
 
 def _run_date(run_id: str):
@@ -249,11 +265,12 @@ def _settle_plans(con: duckdb.DuckDBPyConnection, manifests: list[dict]) -> tupl
     approvals = {m["run_id"]: m for m in manifests if m.get("approved_by") and m.get("approved_at")}
     approved = []
     for run_id, m in sorted(approvals.items()):
-        at = datetime.fromisoformat(m["approved_at"])
+        at = _instant(m["approved_at"])
         if plans_table.restore_approval(con, run_id, by=m["approved_by"], note=m.get("approval_note"), at=at,
                                         os_user=m.get("approved_os_user")):
-            runs_table.record_approval(con, run_id, by=m["approved_by"], note=m.get("approval_note"), at=at)
             approved.append(run_id)
+        # its runs row too, the one recorded above when the warehouse had none (fix review)
+        runs_table.record_approval(con, run_id, by=m["approved_by"], note=m.get("approval_note"), at=at)
     latest = max(m["run_id"] for m in manifests) if manifests else None
     superseded = plans_table.supersede_waiting(con, latest, datetime.now(timezone.utc)) if latest else []
     return approved, superseded

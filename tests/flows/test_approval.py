@@ -426,6 +426,9 @@ def test_a_plan_an_older_warehouse_still_holds_waiting_is_not_released_after_a_r
     assert code == 0, err
     assert f"plan {RUN_ID} superseded (made without those batches: run again to plan afresh)" in out
     assert q(copy, "SELECT run_id, state, decided_by FROM plans") == [(RUN_ID, "superseded", later["run_id"])]
+    # the restored run keeps who approved it, though the older warehouse held no plan of it (fix review)
+    assert q(copy, "SELECT run_id, outcome, approved_by FROM runs ORDER BY 1") == [
+        (RUN_ID, "succeeded", None), (later["run_id"], "recovered", "Kim Finance")]
     code, _, err = cli("--data-dir", copy, "approve", RUN_ID, "--by", "Lee Finance")
     assert code == 1 and "superseded" in err[0] and outbox(copy) == released
     nxt = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
@@ -444,6 +447,11 @@ def test_recover_ledger_records_a_plan_an_older_warehouse_holds_waiting_as_appro
     assert cli("--data-dir", copy, "approve", RUN_ID, "--by", "Kim Finance", "--note", "checked")[0] == 0
     (at,), = q(copy, "SELECT approved_at FROM runs")
     _restored(copy, backup)
+    released = outbox(copy)
+    # nor rejected, which would record "nothing of it is paid" beside the paid batches (fix review)
+    code, _, err = cli("--data-dir", copy, "reject", RUN_ID, "--by", "Lee Finance")
+    assert code == 1 and len(err) == 1 and "nothing was rejected" in err[0] and "recover-ledger" in err[0], err
+    assert q(copy, "SELECT state FROM plans") == [("waiting",)] and outbox(copy) == released
     code, out, err = cli("--data-dir", copy, "recover-ledger")
     assert code == 0, err
     assert f"plan {RUN_ID} approved, as its batches' manifests say" in out and "superseded" not in out

@@ -204,6 +204,27 @@ def test_recovery_refuses_a_manifest_naming_rules_that_are_no_hash(folder, cli):
     assert not (data / "warehouse.duckdb").exists()
 
 
+@pytest.mark.parametrize("field, value, said", [
+    ("approved_at", "2025-12-01 noon", "approved_at is not an ISO 8601 time with its offset"),
+    ("approved_at", "2025-12-01T10:00:00", "approved_at is not an ISO 8601 time with its offset"),
+    ("approved_at", 5, "approved_at is not a text"),
+    ("approved_by", ["Kim"], "approved_by is not a text"),
+])
+def test_recovery_refuses_a_manifest_whose_approval_is_no_approval_in_one_line(folder, cli, field, value, said):
+    """Found by the fix review: recover-ledger, now recording the approval its manifests
+    name, gave a traceback for an `approved_at` that is no time."""
+    data, _ = folder
+    (data / "warehouse.duckdb").unlink()
+    manifest = sorted((data / "outbox" / "batches").iterdir())[0] / "manifest.json"
+    content = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**content, "approved_by": "Kim", "approved_at": "2025-12-01T10:00:00+00:00",
+                                    field: value}))
+    code, _, err = cli("--data-dir", str(data), "recover-ledger")
+    assert code == 1 and len(err) == 1, err
+    assert manifest.parent.name in err[0] and said in err[0] and "nothing restored" in err[0]
+    assert not (data / "warehouse.duckdb").exists()
+
+
 def test_recovery_refuses_a_notification_file_without_its_index(folder, cli):
     data, _ = folder
     (data / "warehouse.duckdb").unlink()

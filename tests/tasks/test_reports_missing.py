@@ -16,7 +16,9 @@ from tasks.report import _reports_missing
     ("gone", "the data folder's reports/ is not there (deleted, or a share not mounted?): mount it or create it"),
     ("broken link", "the data folder's reports/ is a link to a folder that is not there now (a share not mounted?): "
                     "mount it or create it"),
-    ("link", None),
+    ("link", "the run's folder reports/R20251201-001 is not there, and reports/ is a link (to a share?): mount the "
+             "share if it is not, or, if that folder was deleted, create it empty"),
+    ("link with the run's folder", None),
     ("file", "the data folder's reports/ is not a folder: move that file away and create the folder"),
 ])
 def test_a_missing_reports_folder_is_said_as_such(tmp_path, reports, said):
@@ -24,11 +26,14 @@ def test_a_missing_reports_folder_is_said_as_such(tmp_path, reports, said):
     data.mkdir()
     if reports == "folder":
         (data / "reports").mkdir()
-    elif reports in ("link", "broken link"):
+    elif reports.startswith("link") or reports == "broken link":
         share = tmp_path / "share"
-        if reports == "link":
+        if reports.startswith("link"):
             share.mkdir()
+        if reports == "link with the run's folder":
+            (share / "R20251201-001").mkdir()
         (data / "reports").symlink_to(share)
     elif reports == "file":
         (data / "reports").write_text("not a folder")
-    assert _reports_missing(SimpleNamespace(report_dir=data / "reports" / "R20251201-001")) == said
+    assert _reports_missing(SimpleNamespace(report_dir=data / "reports" / "R20251201-001",
+                                            run_id="R20251201-001")) == said
