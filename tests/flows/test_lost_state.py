@@ -396,5 +396,6 @@ def test_a_run_says_which_released_money_has_no_batch_folder_in_the_outbox(folde
     (run_id,), = q(data, "SELECT max(run_id) FROM runs")
     page = (data / "reports" / run_id / "summary.md").read_text(encoding="utf-8")
     assert (f"**Released batch folders gone from the outbox**: 2 batches released before this run, {payments:,} "
-            f"payments and {amount:,} KRW that the ledger holds as paid out, have no folder in `outbox/batches`") in page
+            f"payments and {amount:,} KRW that the ledger holds as released (paid out, or held on claim), have no folder "
+            "in `outbox/batches`") in page
     assert q(data, LEDGER) == ledger_before  # nobody paid again, nothing new owed
