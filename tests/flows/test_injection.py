@@ -183,7 +183,8 @@ def test_summary_and_terminal_show_names_escaped(crafted, run):
 
 def test_a_cli_error_naming_a_path_prints_no_escape_sequence(cli, tmp_path):
     code, out, err = cli("--data-dir", tmp_path / "gone\x1b[2J\rhere", "explain", "C1")
-    assert code == 1 and err.startswith("redress: no warehouse in ")
+    assert code == 1 and err.startswith("redress: the data folder ")  # refused for its name (standards review)
+    assert "holds a control or invisible character" in err
     assert "\x1b" not in err and "\r" not in err and err.count("\n") == 1 and "\\x1b[2J\\x0dhere" in err
 
 
