@@ -89,14 +89,14 @@ def write_people_table(frame: pl.DataFrame, folder: Path, stem: str, created: da
         why = f"{frame.height:,} rows, more than a sheet holds"
     else:
         book = folder / f"{stem}.xlsx"
-        as_text = frame.with_columns(pl.col(c).cast(pl.String) for c, dtype in frame.schema.items()
-                                     if dtype != pl.String and not dtype.is_integer())
         try:
+            as_text = frame.with_columns(pl.col(c).cast(pl.String) for c, dtype in frame.schema.items()
+                                         if dtype != pl.String and not dtype.is_integer())
             write_xlsx(as_text, book, created, sheet=stem)
             written.append(book)
-        except ValueError as exc:
+        except (ValueError, pl.exceptions.PolarsError) as exc:  # a nested column has no text: say so, write on
             book.unlink(missing_ok=True)
-            why = str(exc)
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     for path in written:
         fsync(path)
     return written, why
