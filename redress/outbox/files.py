@@ -73,7 +73,8 @@ SHEET_MAX_ROWS = 1_048_575
 def write_people_table(frame: pl.DataFrame, folder: Path, stem: str, created: datetime) -> tuple[list[Path], str | None]:
     """A list for people (forensics, finance, customer service): <stem>.parquet, a
     spreadsheet-safe <stem>.csv with a UTF-8 BOM, and <stem>.xlsx of text cells (a sheet
-    named `stem`; every column not integer written as its text), flushed to disk.
+    named `stem`; every column not integer written as its text, a character no sheet can
+    hold as its escape, `\\x01`), flushed to disk.
     Found by the accessibility review: review.csv without a BOM read as CP949 in a
     Korean locale, and its phones `010...` became numbers without the 0, as the
     notification list did before it had both. `created`: the workbook's date (the run
@@ -92,7 +93,7 @@ def write_people_table(frame: pl.DataFrame, folder: Path, stem: str, created: da
         try:
             as_text = frame.with_columns(pl.col(c).cast(pl.String) for c, dtype in frame.schema.items()
                                          if dtype != pl.String and not dtype.is_integer())
-            write_xlsx(as_text, book, created, sheet=stem)
+            write_xlsx(_shown(as_text), book, created, sheet=stem)
             written.append(book)
         except (ValueError, pl.exceptions.PolarsError) as exc:  # a nested column has no text: say so, write on
             book.unlink(missing_ok=True)
@@ -100,6 +101,24 @@ def write_people_table(frame: pl.DataFrame, folder: Path, stem: str, created: da
     for path in written:
         fsync(path)
     return written, why
+
+
+# The characters XML 1.0, and so a sheet, cannot hold: in a list for people each is shown
+# as its escape (`\x01`), as the terminal shows it; the CSV and Parquet keep it as it is.
+_UNSHEETABLE = [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]
+
+
+def _shown(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with each character of _UNSHEETABLE in its text columns written as its
+    escape: a quarantined row is often quarantined for such a character, and its list
+    should still open as a workbook."""
+    def visible(column: pl.Expr) -> pl.Expr:
+        for code in _UNSHEETABLE:
+            column = column.str.replace_all(chr(code), f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}",
+                                            literal=True)
+        return column
+
+    return frame.with_columns(visible(pl.col(c)) for c, dtype in frame.schema.items() if dtype == pl.String)
 
 
 def exact_pieces(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
