@@ -41,7 +41,7 @@ from redress.rules.payments import LEDGER_SQL, overpayments, payments_due
 from redress.rules.plans import past_claim_deadline, payment_kinds, plan_summary
 from redress.rules.vouchers import with_voucher_parts
 from redress.disbursement.plan import save_plan
-from redress.outbox.audit import folders_gone, refuse_ledger_unlike_batches
+from redress.outbox.audit import refuse_ledger_unlike_batches
 from redress.disbursement.planning import changed_accounts, plan_payments, shared_accounts
 from redress.disbursement.release import release
 
@@ -65,8 +65,9 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     policy = ctx.policy()
     recovered = recover_outbox(ctx)
     with connect(ctx.warehouse) as con:
-        refuse_ledger_unlike_batches(con, ctx.data_dir)  # a ledger edited by hand: what is owed cannot be read from it
-        gone = folders_gone(con, ctx.data_dir)  # before this run's own are published
+        # a ledger edited by hand: what is owed cannot be read from it; and the released
+        # batches whose folder is gone, before this run's own are published
+        gone = refuse_ledger_unlike_batches(con, ctx.data_dir)
         ent = export(con, "SELECT customer_id, reason, amount, rail FROM entitlements", ctx.work_dir / "ent.parquet")
         ledger = export(con, LEDGER_SQL, ctx.work_dir / "ledger.parquet")  # with the run order (payments.pending)
         claimants = con.sql("SELECT DISTINCT customer_id FROM claims").pl()

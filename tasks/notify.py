@@ -257,11 +257,7 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         told_otherwise = con.sql(TOLD_OTHERWISE, params={"run": ctx.run_id, "named": TOLD_OTHERWISE_NAMED}).pl()
         if told_otherwise.height:  # who, by customer id and code, is personal data: beside the review list
             ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
-            _, why = outbox.write_people_table(told_otherwise, ctx.quarantine_dir, TOLD_OTHERWISE_STEM,
-                                               datetime.combine(ctx.run_date, time(), timezone.utc))
-            if why:
-                logger.warning("told_otherwise: no workbook beside the list (%s); the Parquet and CSV files hold it",
-                               why)
+            outbox.write_run_list(told_otherwise, ctx.quarantine_dir, TOLD_OTHERWISE_STEM, ctx.run_date, logger)
         try:
             new_people(con, key.encode("utf-8"), suspected_counts=SUSPECTED in policy.confidence)
             settle_codes(con, PEOPLE, "SELECT reference_code FROM notifications", key.encode("utf-8"))

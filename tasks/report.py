@@ -20,7 +20,7 @@ import json
 import os
 from pathlib import Path
 from dataclasses import asdict
-from datetime import datetime, time, timezone
+from datetime import datetime, timezone
 
 import logging
 
@@ -96,10 +96,10 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None, *, ki
     written += [ctx.report_dir / "reconciliation.md", ctx.report_dir / "reconciliation.csv"]
     if rows.height:
         ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
-        written += _people_table(ctx, rows, "quarantine")
+        written += outbox.write_run_list(rows, ctx.quarantine_dir, "quarantine", ctx.run_date, _logger())
     if held.height:  # the whole review table as it stands: what forensics still has to decide
         ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
-        written += _people_table(ctx, held, REVIEW_STEM)
+        written += outbox.write_run_list(held, ctx.quarantine_dir, REVIEW_STEM, ctx.run_date, _logger())
     over = pl.scan_parquet(ctx.overpayments_file, glob=False).collect() if ctx.overpayments_file.is_file() else None
     if over is not None and over.height:
         # SPEC "Ledger": an overpayment is listed as an exception in the run report. Who,
@@ -107,7 +107,8 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None, *, ki
         # `above_entitlement`: held and paid out together; the summary's "overpaid" is the
         # paid-out part alone (`paid_out_above`), so the sum is not named the same
         ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
-        written += _people_table(ctx, over.rename({"overpaid": "above_entitlement"}), OVERPAYMENTS_STEM)
+        written += outbox.write_run_list(over.rename({"overpaid": "above_entitlement"}), ctx.quarantine_dir,
+                                         OVERPAYMENTS_STEM, ctx.run_date, _logger())
     page = _write_page(ctx, summary.validate.destinations if summary.validate else None,
                        summary.disburse.treasury if summary.disburse else (), facts, more, recon, records, error)
     written.append(ctx.report_dir / run_report.PAGE)
@@ -213,17 +214,6 @@ def refresh_closed_pages(ctx: RunContext) -> list[tuple[str, str, str | None]]:
             _logger().warning(line)  # and the flow run's log: a served run has no console
         done.append((run_id, state, why))
     return done
-
-
-def _people_table(ctx: RunContext, frame: pl.DataFrame, stem: str) -> list[Path]:
-    """`frame` as a list for people in the run's quarantine folder (outbox.write_people_table:
-    Parquet, CSV with a BOM, a workbook dated by the run date); a workbook that could not
-    be written is said in the log."""
-    written, why = outbox.write_people_table(frame, ctx.quarantine_dir, stem,
-                                             datetime.combine(ctx.run_date, time(), timezone.utc))
-    if why:
-        _logger().warning("%s: no workbook beside the list (%s); the Parquet and CSV files hold it", stem, why)
-    return written
 
 
 def close_page(ctx: RunContext) -> str | None:

@@ -16,7 +16,8 @@ hand, the next run paid that customer again, and nothing said so).
     folders_gone(con, data_dir)      the released batches with no folder in the outbox
     refuse_ledger_unlike_batches(con, data_dir)  RedressError (one line) when any of the
                                      above: every run and approval asks before it
-                                     plans or releases
+                                     plans or releases; else folders_gone, from one
+                                     read of `batches`
     verify(data_dir, batch_ids)      `redress verify`: the above, and each batch folder
                                      against its manifest (every file's SHA-256, the
                                      payments' count and sum) and the manifest against
@@ -81,14 +82,21 @@ def ledger_unlike_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[str] |
             if batch_ids is None or row[0] in batch_ids]
 
 
-def batches_unlike_manifests(con: duckdb.DuckDBPyConnection, data_dir: Path) -> list[str]:
+def _released(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """`_batch_rows`, or none for a warehouse without the table yet."""
+    return _batch_rows(con) if table_exists(con, "batches") else {}
+
+
+def batches_unlike_manifests(con: duckdb.DuckDBPyConnection, data_dir: Path,
+                             known: dict[str, dict] | None = None) -> list[str]:
     """One line per batch whose `batches` row is not, in count and sum, what its released
     folder's manifest.json says, or whose manifest is not the one released (its SHA-256
     kept in `batches`); by batch id. Reads each manifest (a small file), not the payment
     files: cheap enough for every run. A folder gone or not yet published is `verify`'s
     to say. Found by the fix review: a ledger row deleted together with its batch's totals
-    agreed with itself, and the next run paid that customer again."""
-    known = _batch_rows(con) if table_exists(con, "batches") else {}
+    agreed with itself, and the next run paid that customer again. `known`: the
+    `batches` rows (`_released`), when the caller has read them."""
+    known = _released(con) if known is None else known
     root = data_dir / "outbox" / "batches"
     found = []
     for batch_id, row in known.items():
@@ -110,28 +118,31 @@ def batches_unlike_manifests(con: duckdb.DuckDBPyConnection, data_dir: Path) -> 
     return found
 
 
-def folders_gone(con: duckdb.DuckDBPyConnection, data_dir: Path) -> tuple[int, int, int]:
+def folders_gone(con: duckdb.DuckDBPyConnection, data_dir: Path,
+                 known: dict[str, dict] | None = None) -> tuple[int, int, int]:
     """(batches, payments, amount in minor units) of the released batches whose folder
     is not in outbox/batches, published or waiting to be (a killed run's, which the
     next run publishes): moved or deleted since, or the outbox restored from an older
     copy. The SPEC has no ledger row without its batch folder; if finance pulled them,
     nothing is lost, else those people were never paid (found by the recovery review:
-    every run went on without a word). Reads folder names only."""
-    if not table_exists(con, "batches"):
-        return 0, 0, 0
+    every run went on without a word). Reads folder names only. `known`: as
+    batches_unlike_manifests's."""
+    known = _released(con) if known is None else known
     root = data_dir / "outbox" / "batches"
-    rows = con.execute("SELECT batch_id, item_count, control_sum FROM batches ORDER BY batch_id").fetchall()
-    gone = [(count, total) for batch_id, count, total in rows
+    gone = [(row["item_count"], row["control_sum"]) for batch_id, row in known.items()
             if not (root / batch_id).is_dir() and not staging_folder(root, batch_id).is_dir()]
     return len(gone), sum(c for c, _ in gone), sum(t for _, t in gone)
 
 
-def refuse_ledger_unlike_batches(con: duckdb.DuckDBPyConnection, data_dir: Path | None = None) -> None:
+def refuse_ledger_unlike_batches(con: duckdb.DuckDBPyConnection,
+                                 data_dir: Path | None = None) -> tuple[int, int, int]:
     """RedressError (one line) when any batch's ledger rows differ from its totals
     (`ledger_unlike_batches`), or, given the data folder, its totals from its released
     manifest (`batches_unlike_manifests`): nothing may be planned or released from such
-    a ledger."""
-    unlike = ledger_unlike_batches(con) + (batches_unlike_manifests(con, data_dir) if data_dir is not None else [])
+    a ledger. Otherwise, given the data folder, `folders_gone` from the same read of
+    `batches`; (0, 0, 0) without it."""
+    known = _released(con) if data_dir is not None else {}
+    unlike = ledger_unlike_batches(con) + (batches_unlike_manifests(con, data_dir, known) if data_dir is not None else [])
     if unlike:
         more = f" (and {counted(len(unlike) - 1, 'more batch')})" if len(unlike) > 1 else ""
         raise RedressError(
@@ -139,6 +150,7 @@ def refuse_ledger_unlike_batches(con: duckdb.DuckDBPyConnection, data_dir: Path 
             "changed outside redress, and paying on from it could pay someone twice: nothing was planned or "
             "released. Restore warehouse.duckdb from a backup and run `redress recover-ledger` (it restores "
             "the batches released since from the outbox); `redress verify` lists every difference")
+    return folders_gone(con, data_dir, known) if data_dir is not None else (0, 0, 0)
 
 
 def _batch_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
@@ -209,7 +221,7 @@ def verify(con: duckdb.DuckDBPyConnection, data_dir: Path, batch_ids: list[str] 
     not yet published (a run stopped after recording it); and, when all are
     checked, folders in the outbox the warehouse does not know. RedressError for a batch
     id the warehouse does not hold."""
-    known = _batch_rows(con) if table_exists(con, "batches") else {}
+    known = _released(con)
     wanted = sorted(known) if not batch_ids else sorted(set(batch_ids))
     unknown = [b for b in wanted if b not in known]
     if unknown:

@@ -13,7 +13,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 
 import polars as pl
@@ -101,6 +101,16 @@ def write_people_table(frame: pl.DataFrame, folder: Path, stem: str, created: da
     for path in written:
         fsync(path)
     return written, why
+
+
+def write_run_list(frame: pl.DataFrame, folder: Path, stem: str, run_date: date, logger) -> list[Path]:
+    """A run's list for people in its quarantine folder (`write_people_table`), its workbook
+    dated by the run date (the same run, the same bytes); a workbook that could not be
+    written is said in `logger`'s warning. The files written."""
+    written, why = write_people_table(frame, folder, stem, datetime.combine(run_date, time(), timezone.utc))
+    if why:
+        logger.warning("%s: no workbook beside the list (%s); the Parquet and CSV files hold it", stem, why)
+    return written
 
 
 # The characters XML 1.0, and so a sheet, cannot hold: in a list for people each is shown
