@@ -159,7 +159,21 @@ def tally(con, rows: Path) -> list[tuple[str, str, int]]:
                           GROUP BY ALL ORDER BY ALL""", [sql.file_path(rows)]).fetchall()
 
 
-def _publish(tmp, ctx: RunContext) -> None:
+# In a notify stage's staging folder, the run's list of payees told otherwise before,
+# published into quarantine/<run_id>/ with the notifications: a run killed before its
+# commit leaves no list (the next run lists them), one killed after it leaves the list
+# its commit counted (found by review: written by both runs).
+TOLD_OTHERWISE_STAGED = "told_otherwise"
+
+
+def _publish(tmp, ctx: RunContext, run_id: str) -> None:
+    staged = tmp / TOLD_OTHERWISE_STAGED
+    if staged.is_dir():
+        folder = ctx.data_dir / "quarantine" / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in sorted(staged.iterdir()):
+            outbox.publish(path, folder / path.name)
+        staged.rmdir()
     # The index first: a published notification file always has its index beside it.
     index = tmp / INDEX
     if index.is_dir():
@@ -178,8 +192,17 @@ def recover_notifications(ctx: RunContext) -> None:
     if not ctx.notifications_dir.is_dir():
         return
     with connect(ctx.warehouse) as con:
-        committed = {r[0] for r in con.execute("SELECT DISTINCT run_id FROM notifications").fetchall()}
-    outbox.settle_leftovers(ctx.notifications_dir, committed.__contains__, lambda tmp, run_id: _publish(tmp, ctx))
+        notified = {r[0] for r in con.execute("SELECT DISTINCT run_id FROM notifications").fetchall()}
+        checked = {r[0] for r in con.execute("SELECT run_id FROM runs WHERE told_checked").fetchall()}
+
+    def committed(run_id: str) -> bool:
+        # a run that told nobody committed too when it marked its payees looked at; only a
+        # run of this code stages a list, so a warehouse migrated with every run marked
+        # does not publish what an older run left uncommitted
+        staged = outbox.staging_folder(ctx.notifications_dir, run_id) / TOLD_OTHERWISE_STAGED
+        return run_id in notified or (run_id in checked and staged.is_dir())
+
+    outbox.settle_leftovers(ctx.notifications_dir, committed, lambda tmp, run_id: _publish(tmp, ctx, run_id))
 
 
 def write_rendered(pieces: Iterable[pl.DataFrame], policy: Policy, run_id: str, *, final: Path, index: Path,
@@ -256,8 +279,9 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         # before this run's notifications are added: those told in earlier runs only
         told_otherwise = con.sql(TOLD_OTHERWISE, params={"run": ctx.run_id, "named": TOLD_OTHERWISE_NAMED}).pl()
         if told_otherwise.height:  # who, by customer id and code, is personal data: beside the review list
-            ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
-            outbox.write_run_list(told_otherwise, ctx.quarantine_dir, TOLD_OTHERWISE_STEM, ctx.run_date, logger)
+            (tmp / TOLD_OTHERWISE_STAGED).mkdir(exist_ok=True)
+            outbox.write_run_list(told_otherwise, tmp / TOLD_OTHERWISE_STAGED, TOLD_OTHERWISE_STEM, ctx.run_date,
+                                  logger)
         try:
             new_people(con, key.encode("utf-8"), suspected_counts=SUSPECTED in policy.confidence)
             settle_codes(con, PEOPLE, "SELECT reference_code FROM notifications", key.encode("utf-8"))
@@ -309,7 +333,7 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         per_channel[channel] = per_channel.get(channel, 0) + n
         per_template[template] = per_template.get(template, 0) + n
     per_template = dict(sorted(per_template.items()))
-    _publish(tmp, ctx)
+    _publish(tmp, ctx, ctx.run_id)
     logger.info("notifications: %s new (%s)", f"{count:,}",
                 ", ".join(f"{channel} {n:,}" for channel, n in sorted(per_channel.items())) or "none")
     if withheld:

@@ -8,15 +8,19 @@ service, where it used to say that everyone had been told."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 from flows.remediation import remediation
+from paid_once import redress_killed_at
+from redress.runtime.faults import KILLED_EXIT_CODE
 
 CUSTOMERS = ("customer_id,name,email,phone,status,created_at,closed_at,is_test,payout_method,bank_code,bank_account\n"
              "K1,Kim,k1@example.com,010-4000-0001,closed,2020-01-01,2025-10-01,false,,,\n"
@@ -66,3 +70,44 @@ def test_a_person_told_not_covered_then_held_on_claim_is_listed_for_customer_ser
                                                                           (second["run_id"], True)]
     assert f"`quarantine/{second['run_id']}/told_otherwise.csv` lists them" in page and "K1" not in page and code not in page
     assert oct((data / "quarantine" / second["run_id"] / "told_otherwise.csv").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.fixture(scope="module")
+def confirmed_after_told(tmp_path_factory):
+    """The first run told K1 "not covered"; the confirming revision waits in the inbox."""
+    data = tmp_path_factory.mktemp("told") / "data"
+    for kind in ("customers", "scope"):
+        (data / "inbox" / kind).mkdir(parents=True)
+    drop(data / "inbox" / "customers" / "customers.csv", CUSTOMERS)
+    drop(data / "inbox" / "scope" / "s1.csv", SCOPE + "K1,,,name,2025-07-01T10:00:00+09:00,suspected,log\n"
+                                                    "K2,,,name,2025-07-01T10:00:00+09:00,confirmed,log\n")
+    remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 1))
+    drop(data / "inbox" / "scope" / "s2.csv", SCOPE + "K1,,,name,2025-07-01T10:00:00+09:00,confirmed,log\n")
+    return data
+
+
+@pytest.mark.parametrize("step", ["notify:files-written", "notify:committed"])
+def test_a_run_killed_in_notify_leaves_the_list_to_exactly_one_run(confirmed_after_told, tmp_path, step):
+    """Found by review: the list was written before the commit that marks the payees
+    looked at, so a run killed in between left a list and the next run wrote it again
+    (two lists, one person, two calls). Now the list is published with the
+    notifications: killed before the commit, no list, and the next run lists K1; killed
+    after it, the next run publishes the killed run's list and lists nobody again."""
+    data = tmp_path / "data"
+    shutil.copytree(confirmed_after_told, data)
+    killed = redress_killed_at(step, data, "run", "--run-date", "2025-12-02", "--policy", str(DEFAULT_POLICY))
+    assert killed.returncode == KILLED_EXIT_CODE, killed.stderr[-2000:]
+    killed_run = "R20251202-001"
+    assert not (data / "quarantine" / killed_run / "told_otherwise.csv").exists()  # nothing published yet
+    after = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    (code,), = q(data, "SELECT reference_code FROM notifications WHERE customer_id = 'K1'")
+    listed = {run: pl.read_csv(path).rows() for run in (killed_run, after["run_id"])
+              if (path := data / "quarantine" / run / "told_otherwise.csv").exists()}
+    lister = killed_run if step == "notify:committed" else after["run_id"]
+    assert listed == {lister: [("K1", code, "member_not_paid_v2", "R20251201-001", "claim", 50000)]}
+    assert after["notify"]["told_otherwise"] == (step != "notify:committed")
+    assert not list((data / "outbox" / "notifications").glob(".tmp-*"))
+    assert q(data, "SELECT bool_and(told_checked) FROM runs") == [(True,)]
+    for suffix in ("csv", "parquet", "xlsx"):
+        path = data / "quarantine" / lister / f"told_otherwise.{suffix}"
+        assert oct(path.stat().st_mode & 0o777) == "0o600", suffix
