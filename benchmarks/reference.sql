@@ -45,7 +45,7 @@ CREATE OR REPLACE TEMP MACRO lower_az(e) AS CASE WHEN strlen(e) = length(e) THEN
     ELSE translate(e, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') END;
 CREATE OR REPLACE TEMP MACRO email_form(e) AS CASE WHEN regexp_full_match(e, '[^@\s]+@[^@\s]+') THEN e END;
 CREATE OR REPLACE TEMP MACRO phone_kept(p) AS
-    CASE WHEN starts_with(p, '+') THEN '+' ELSE '' END || regexp_replace(p, '[^0-9]', '', 'g');
+    CASE WHEN regexp_matches(p, '^[^0-9]*\+') THEN '+' ELSE '' END || regexp_replace(p, '[^0-9]', '', 'g');
 CREATE OR REPLACE TEMP MACRO phone_local(k) AS regexp_replace(regexp_replace(k, '^0', '+82'), '^\+820', '+82');
 CREATE OR REPLACE TEMP MACRO phone_form(p) AS CASE WHEN regexp_full_match(p, '\+82[1-9][0-9]{7,9}') THEN p END;
 -- A table (by name) with cleaned email and phone columns, plus email_key and phone_key.

@@ -13,8 +13,10 @@ input check (redress/checks/input_checks.py) reads instead of deriving keys of i
   differs between engines (`İ`, final `Σ`), so other characters are kept as given. It
   is well-formed with exactly one `@`, text on both sides, no whitespace and no
   unprintable character (EMAIL_FORM).
-- A phone keeps its digits and a leading `+`; a leading 0 becomes +82 and a 0 right
-  after +82 is dropped; well-formed is +82 and 8 to 10 digits, the first not 0.
+- A phone keeps its digits and a leading `+` (one before its first digit, whatever
+  precedes it: `(+82) 10-...`, a spreadsheet's `'+82 ...`, a pasted direction mark);
+  a leading 0 becomes +82 and a 0 right after +82 is dropped; well-formed is +82 and 8
+  to 10 digits, the first not 0.
 
 Resolution: customer_id first, then email, then phone. A given but unknown customer_id
 quarantines the row; an email or phone that matches exactly one customer resolves it,
@@ -86,12 +88,17 @@ def email_norm(col: str | pl.Expr) -> pl.Expr:
 def phone_e164(col: str | pl.Expr) -> pl.Expr:
     """String -> Korean phone in E.164 (+82...); NULL when missing or malformed.
 
-    After NFKC, every character but ASCII digits and a leading '+' is dropped; a
-    leading 0 becomes +82, and a 0 right after +82 is dropped. SPEC "Identity resolution".
+    After NFKC, every character but ASCII digits and a leading '+' (the first '+',
+    when no digit comes before it) is dropped; a leading 0 becomes +82, and a 0 right
+    after +82 is dropped. SPEC "Identity resolution". Found by review: only a '+' that
+    was the very first character was kept, so `(+82) 10-1111-0003`, the `'+82 10-...`
+    a spreadsheet-safe list writes, and a number pasted after a direction mark were
+    malformed: a customer's own phone made a non-member, told "not a member".
     """
-    # "^(\+)|[^0-9]": a '+' that starts the text is kept (as group 1), any other
-    # character but a digit is replaced by the empty group.
-    return (nfkc_trimmed(col).str.replace_all(r"^(\+)|[^0-9]", "$1")
+    # "^[^0-9]*?(\+)|[^0-9]": what precedes the first '+' before any digit, and that
+    # '+', become the '+' (group 1); any other character but a digit becomes the empty
+    # group.
+    return (nfkc_trimmed(col).str.replace_all(r"^[^0-9]*?(\+)|[^0-9]", "$1")
             .str.replace(r"^0", "+82").str.replace(r"^\+820", "+82")
             .str.extract(_whole_match(E164_KR), 1))
 

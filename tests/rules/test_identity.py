@@ -29,6 +29,13 @@ def _one(expr: pl.Expr, value: str | None) -> str | None:
     "+82-0-10-1234-5678",
     "  010 1234 5678  ",
     "(010) 1234.5678",
+    # a + before the first digit leads the number, whatever precedes it (found by review:
+    # these were malformed, and a customer's own phone made a non-member)
+    "(+82) 10-1234-5678",
+    "'+82 10-1234-5678",          # as a spreadsheet-safe list writes it
+    "\u200e+82 10-1234-5678",     # pasted after a left-to-right mark
+    "\ufeff+82 10 1234 5678",
+    "tel:+82-10-1234-5678",
 ])
 def test_every_usual_korean_form_is_the_same_e164(given):
     assert _one(phone_e164("v"), given) == "+821012345678"
@@ -56,6 +63,7 @@ def test_landlines_and_edges_of_the_length_rule(given, expected):
     "1012345678",          # no leading 0 or +82
     "+82 00-1234-5678",    # after dropping one 0 the first digit is still 0
     "+8201",
+    "0(+82) 10-1234-5678",  # a + after a digit leads nothing: +82082...
 ])
 def test_malformed_phones_are_null(given):
     assert _one(phone_e164("v"), given) is None
@@ -275,7 +283,9 @@ def _spec_phone(text: str | None) -> str | None:
     if text is None:
         return None
     raw = _nfkc_trimmed(text)
-    kept = ("+" if raw.startswith("+") else "") + "".join(c for c in raw if "0" <= c <= "9")
+    # a leading + is one before the first digit, whatever comes before it
+    before_digits = raw[:next((i for i, c in enumerate(raw) if "0" <= c <= "9"), len(raw))]
+    kept = ("+" if "+" in before_digits else "") + "".join(c for c in raw if "0" <= c <= "9")
     if kept.startswith("0"):
         kept = "+82" + kept[1:]
     if kept.startswith("+820"):
