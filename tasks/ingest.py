@@ -46,6 +46,21 @@ def _ingest_scope(con, f: io.InboxFile, ctx: RunContext, tz: str, settings: Sett
     return entry
 
 
+def unusable_contacts(con) -> list[str]:
+    """customers_staging's phones and emails given but not well-formed (SPEC "Identity
+    resolution"), as a line for the run's summary, or none: kept as given, a snapshot is
+    not refused for them, but no scope row is matched to them and no message goes to
+    them, which the forensics team should know (found by review: a master phone
+    `(+82) 10-...` matched nobody, and the customer's own scope rows made a non-member,
+    without a word). Counts only: which customers is a query on `customers` (README)."""
+    (phones, emails), = con.execute("""
+        SELECT count(*) FILTER (phone IS NOT NULL AND phone_e164 IS NULL),
+               count(*) FILTER (email IS NOT NULL AND email_norm IS NULL) FROM customers_staging""").fetchall()
+    parts = [f"{n:,} {what}" for n, what in ((phones, "phone(s)"), (emails, "email(s)")) if n]
+    return [f"{' and '.join(parts)} on file not well-formed, kept as given: no scope row is matched by them and "
+            "no message goes to them"] if parts else []
+
+
 def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Settings) -> FileRead:
     """Read the file once into customers_staging, check it with GX (which needs the
     warehouse to itself), then promote or reject."""
@@ -75,12 +90,13 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Setti
             entry = record(con, f, ctx, REJECTED, f"{failures.height} failure(s): {', '.join(reasons)}", rows)
         else:
             left, paid = customers_table.left_out(con)
+            said = [f"{left:,} customer(s) of the previous snapshot not in it, {paid:,} of them paid or held before: "
+                    "no decision and nothing more paid for them, nothing taken back"] if left else []
+            said += unusable_contacts(con)
             io.promote_customers(con, f.sha256)
             entry = record(con, f, ctx, ACCEPTED, rows=rows, read_in=tz)
-            if left:  # said in the run's summary beside the file (found by review: a silent drop)
-                entry = dataclasses.replace(entry, detail=(
-                    f"{left:,} customer(s) of the previous snapshot not in it, {paid:,} of them paid or held before: "
-                    "no decision and nothing more paid for them, nothing taken back"))
+            if said:  # said in the run's summary beside the file (found by review: a silent drop)
+                entry = dataclasses.replace(entry, detail="; ".join(said))
                 get_run_logger().warning("customers/%s: %s", escape.terminal(f.name), entry.detail)
         con.execute("DROP TABLE IF EXISTS customers_staging")  # gone when promoted (renamed to customers)
         checkpoint("ingest:customers-before-commit", settings)

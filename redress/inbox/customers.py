@@ -28,11 +28,14 @@ def customers_frame(path: Path, scratch: Path | None = None) -> pl.LazyFrame:
     """A customers snapshot as read and typed: the text columns, the typed timestamps
     (`read_text_frame`), then bank_account_digits (the account without spaces and
     dashes) and bank_valid (a 3-digit bank code and a 10 to 16 digit account). Raises
-    FileRejected. `load_customers_staging` also needs the identity keys, which the
+    FileRejected, also for a Parquet file typing phone, bank_code or bank_account as a
+    number (bank details are valid only as written, and a number has lost its leading
+    zeros). `load_customers_staging` also needs the identity keys, which the
     stage adds with the rule (`redress.rules.identity.customer_keys`). `scratch`: a folder
     for the work file through which a CSV with a quote inside a value is read
     (csv_reader.csv_frame)."""
-    raw = read_text_frame(path, CUSTOMER_COLUMNS, CUSTOMER_COLUMNS, TIMESTAMPS["customers"], scratch=scratch)
+    raw = read_text_frame(path, CUSTOMER_COLUMNS, CUSTOMER_COLUMNS, TIMESTAMPS["customers"], scratch=scratch,
+                          digits_as_written=("phone", "bank_code", "bank_account"))
     return raw.with_columns(*bank_details())
 
 

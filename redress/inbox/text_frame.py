@@ -98,7 +98,7 @@ def _every_line_malformed(frame: pl.LazyFrame) -> bool:
 
 def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ...],
                     typed: tuple[str, ...] = (), malformed: bool = False, line_per_row: bool = True,
-                    scratch: Path | None = None) -> pl.LazyFrame:
+                    scratch: Path | None = None, digits_as_written: tuple[str, ...] = ()) -> pl.LazyFrame:
     """The file as text columns `wanted` (missing optional ones as NULL), trimmed, blank
     as NULL, with a 1-based row_number (Int64), as the module docstring says per format.
     Each column of `typed` that the file holds as a typed Parquet timestamp is also
@@ -113,6 +113,9 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     also marks a CSV value holding a line break (csv_reader.csv_frame). With `malformed`
     and a folder `scratch` for a work file, a CSV line with a stray quote is such a row
     too (csv_reader.csv_frame; without `scratch` it makes the file unreadable_file).
+    A column of `digits_as_written` (digits whose leading zeros matter: an account, a
+    bank code, a phone) that a Parquet file types as a number makes it unreadable_file:
+    a number keeps no leading zero, so its text is not the value as written.
     Raises FileRejected (unreadable_file, empty_file, missing_column: SPEC "File rules")."""
     fmt = format_of(path.name)
     if fmt is None:
@@ -157,6 +160,11 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
         uuid = fmt == "parquet" and columns[name] in uuids
         if has_untextable(dtype) and not uuid:
             raise FileRejected(UNREADABLE_FILE, f"column {name} is of type {dtype}, which has no text form")
+        if fmt == "parquet" and name in digits_as_written and dtype.is_numeric():
+            # found by review: an account typed int64 was paid as its digits, which had
+            # lost any leading zero (another account); a phone so typed matched no one
+            raise FileRejected(UNREADABLE_FILE, f"column {name} is of type {dtype}: a number keeps no leading zero, "
+                                                f"so it is not the {name} as written; write the column as text")
         as_text = parquet_text(columns[name], dtype, uuid) if fmt == "parquet" else pl.col(columns[name])
         return trimmed(as_text).alias(name)
 

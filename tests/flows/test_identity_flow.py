@@ -229,12 +229,17 @@ def test_a_customer_paid_then_left_out_of_the_next_snapshot_is_still_explained_b
     run(data)
     (code,), = q(data, "SELECT reference_code FROM notifications WHERE customer_id = 'C2'")
     # C3, never paid, leaves too: only its address was kept
+    # and C4's phone and email are no longer well-formed: kept, and said (found by review: silent)
     second_snapshot(data, "".join(line for line in CUSTOMERS.splitlines(keepends=True)
-                                  if not line.startswith(("C2,", "C3,"))))
+                                  if not line.startswith(("C2,", "C3,")))
+                    .replace(",,070-1234-5678,", ",choi.example.com,070-1234,"))
     summary = remediation(data_dir=data, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     assert q(data, "SELECT count(*) FROM customers WHERE customer_id = 'C2'") == [(0,)]
+    assert q(data, "SELECT email, phone, email_norm, phone_e164 FROM customers WHERE customer_id = 'C4'") == [
+        ("choi.example.com", "070-1234", None, None)]
     left = ("2 customer(s) of the previous snapshot not in it, 1 of them paid or held before: no decision and "
-            "nothing more paid for them, nothing taken back")
+            "nothing more paid for them, nothing taken back; 1 phone(s) and 1 email(s) on file not well-formed, "
+            "kept as given: no scope row is matched by them and no message goes to them")
     assert [(f["file_name"], f["detail"]) for f in summary["ingest"]["files"]] == [("customers-2.csv", left)]
     (page,) = [p for p in (data / "reports").glob("R20251202-*/summary.md")]
     assert f"| customers | customers-2.csv | accepted: {left} | 2 |" in page.read_text(encoding="utf-8")

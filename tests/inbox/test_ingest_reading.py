@@ -273,6 +273,42 @@ def test_a_parquet_column_with_no_text_form_makes_the_file_unreadable(tmp_path):
     assert reason == "unreadable_file" and "column a is of type Binary" in detail
 
 
+@pytest.mark.parametrize("dtype", [pl.Int8, pl.Int64, pl.UInt32, pl.UInt64, pl.Float32, pl.Float64,
+                                   pl.Decimal(20, 0), pl.Decimal(20, 2)])
+def test_digits_as_written_typed_as_a_number_make_the_file_unreadable(tmp_path, dtype):
+    """Found by review: a customers snapshot typing bank_account as int64 was paid to its
+    digits, which had lost any leading zero. A column whose digits count as written
+    refuses any numeric type; as text it is read, and so is a number in another column."""
+    pl.DataFrame({"a": ["x"], "b": [12]}, schema={"a": pl.String, "b": dtype}).write_parquet(tmp_path / "t.parquet")
+    with pytest.raises(io.FileRejected) as caught:
+        io.read_text_frame(tmp_path / "t.parquet", ("a",), WANT, digits_as_written=("b",))
+    assert caught.value.reason == "unreadable_file"
+    assert caught.value.detail.startswith(f"column b is of type {pl.DataFrame(schema={'b': dtype}).schema['b']}: a "
+                                          "number keeps no leading zero, so it is not the b as written")
+    assert io.read_text_frame(tmp_path / "t.parquet", ("a",), WANT, digits_as_written=("a",)).collect().rows()[0][1] == "x"
+    pl.DataFrame({"a": ["x"], "b": ["012"]}).write_parquet(tmp_path / "s.parquet")
+    assert io.read_text_frame(tmp_path / "s.parquet", ("a",), WANT, digits_as_written=("b",)).collect().rows() == [
+        (1, "x", "012")]
+
+
+@pytest.mark.parametrize("column", ["phone", "bank_code", "bank_account"])
+def test_a_customers_snapshot_typing_bank_details_or_phone_as_numbers_is_refused(tmp_path, column):
+    from redress.inbox.customers import customers_frame
+
+    values = {"customer_id": ["C1"], "name": ["Kim"], "email": [None], "phone": ["010-1234-5678"],
+              "status": ["active"], "created_at": ["2020-01-01"], "closed_at": [None], "is_test": ["false"],
+              "payout_method": ["bank_transfer"], "bank_code": ["088"], "bank_account": ["01234567890"]}
+    pl.DataFrame(values).write_parquet(tmp_path / "as_text.parquet")
+    assert customers_frame(tmp_path / "as_text.parquet").select("bank_account_digits", "bank_valid").collect().rows() \
+        == [("01234567890", True)]
+    values[column] = [int(values[column][0].replace("-", ""))]  # 1234567890: ten digits, a valid account
+    pl.DataFrame(values).write_parquet(tmp_path / "numbers.parquet")
+    with pytest.raises(io.FileRejected) as caught:
+        customers_frame(tmp_path / "numbers.parquet")
+    assert (caught.value.reason, caught.value.detail.split(":")[0]) == ("unreadable_file",
+                                                                         f"column {column} is of type Int64")
+
+
 # ------------------------------------------------------------------ encodings
 
 
