@@ -37,7 +37,8 @@ from redress.warehouse import connect, customers, export, quarantine, scope_rows
 from redress.checks import input_checks
 from redress.warehouse import increments
 from redress.rules.classify import classified_scope
-from redress.rules.identity import normalised_master
+from redress.rules.identity import MOBILE_E164, normalised_master
+from redress.rules.notifications import message_address
 from redress.vocabulary import ACCEPTED, CHECKS_DISAGREE, EXPOSURE, NON_MEMBER, QUARANTINE, REVIEW, sql_literal
 from redress.checks.quality import check, require
 
@@ -85,9 +86,10 @@ def _stage_outcomes(con: duckdb.DuckDBPyConnection, classified: Path, run_id: st
         FROM {_AGREED} WHERE c.destination = $destination""", {"classified": path, "destination": EXPOSURE})
     con.execute(f"""
         CREATE OR REPLACE TABLE staged_non_member AS
-        SELECT c.file_sha256, c.row_number, coalesce(c.phone_e164, c.email_norm) AS recipient, c.email_norm,
-               c.phone_e164, c.data_category, c.accessed_at, c.confidence
-        FROM {_AGREED} WHERE c.destination = $destination""", {"classified": path, "destination": NON_MEMBER})
+        SELECT c.file_sha256, c.row_number, {message_address("c.phone_e164", "c.email_norm")} AS recipient,
+               c.email_norm, c.phone_e164, c.data_category, c.accessed_at, c.confidence
+        FROM {_AGREED} WHERE c.destination = $destination""",
+                {"classified": path, "destination": NON_MEMBER, "mobile": MOBILE_E164})
     con.execute(f"""
         CREATE OR REPLACE TABLE staged_review AS
         SELECT c.file_sha256, c.row_number, c.reason, c.matched_by, c.candidates, c.email, c.phone,

@@ -75,8 +75,12 @@ RAIL_TEMPLATES = {rail: tuple(sorted({n for name in names for n in (name, name.r
 # TEST_ACCOUNT, and every non-member, once: nobody already in `notifications`. Channel:
 # sms only to a Korean mobile number ($mobile, redress.rules.identity.MOBILE_E164); else
 # email when one is known; else none, with the landline or internet phone as recipient
-# for outreach by hand. A non-member is keyed by their E.164 phone, else their email
-# (non_member_exposures.recipient), as always; but one message goes to one address: a
+# for outreach by hand. A non-member row is keyed by the address its message would go to
+# (non_member_exposures.recipient, message_address: its mobile, else its email, else its
+# phone; found by review: keyed by a landline, two people's rows with their own emails
+# and one office phone were one key, told once at the least email, and explain of the
+# other email showed it; increments.RULES_VERSION 2026-12-07.2 keys a warehouse's rows
+# again), and NEW_PEOPLE holds for keys of any rule; one message goes to one address: a
 # landline's non-member told by email and the same email alone in another row (or two
 # landlines with one email) are told once, at that address, of every category exposed
 # under any of their keys not told before, under the key that is the address itself when

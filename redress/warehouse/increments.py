@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 import duckdb
 from redress.vocabulary import ACCEPTED, sql_literal
 
-# Bump when redress/rules/classify.py, redress/rules/identity.py, redress/checks/input_checks.py or
-# redress/rules/entitlements.py change what they decide: every warehouse then takes the full
+# Bump when redress/rules/classify.py, redress/rules/identity.py, redress/checks/input_checks.py,
+# redress/rules/entitlements.py or the non-member key (tasks/validate.py) change what they decide: every warehouse then takes the full
 # path once, and the master's stored keys are normalised again.
-RULES_VERSION = "2026-12-07.1"
+RULES_VERSION = "2026-12-07.2"
 
 FULL, INCREMENTAL = "full", "incremental"
 

@@ -109,7 +109,7 @@ CREATE TABLE IF NOT EXISTS scope_exposures (
 CREATE TABLE IF NOT EXISTS non_member_exposures (
     file_sha256   VARCHAR NOT NULL,
     row_number    BIGINT NOT NULL,
-    recipient     VARCHAR NOT NULL,      -- E.164 phone when well-formed, else email
+    recipient     VARCHAR NOT NULL,      -- the row's address (notifications.message_address)
     email_norm    VARCHAR,
     phone_e164    VARCHAR,
     data_category VARCHAR NOT NULL,

@@ -37,8 +37,11 @@ SCOPE = (f"{HEADER}\n"
          ",,０１０-３３３３-４４４４,name,2025-07-01T10:00:00,,log\n"
          ",\u3000C3＠EXAMPLE.COM\u00a0,,name,2025-07-01T10:00:00,,log\n"
          "C4,,,name,2025-07-01T10:00:00,,log\n"
-         # a non-member known by a landline and an email: keyed by the phone, told by email
-         ",friend@example.com,031-555-0101,phone,2025-07-01T10:00:00,,log\n")
+         # a non-member known by a landline and an email: keyed by the email, told there
+         ",friend@example.com,031-555-0101,phone,2025-07-01T10:00:00,,log\n"
+         # and another at the same office phone, with their own email: told there too (found
+         # by review: both were keyed by the landline, and only the least email was told)
+         ",colleague@example.com,031-555-0101,name,2025-07-01T10:00:00,,log\n")
 
 
 def q(data: Path, sql: str, params=None):
@@ -84,7 +87,7 @@ def test_the_run_succeeds_and_the_checks_agree_on_every_row(identity_run):
     assert q(data, "SELECT outcome FROM runs") == [("succeeded",)]
     assert summary["validate"]["checks_disagree"] == {"rows": 0, "listed": []}
     assert summary["validate"]["input_checks"]["exposure_before_account_created"] == 1
-    assert summary["validate"]["destinations"] == {"rows_read": 5, "exposure": 3, "non_member": 1, "review": 0,
+    assert summary["validate"]["destinations"] == {"rows_read": 6, "exposure": 3, "non_member": 2, "review": 0,
                                                    "quarantine": 1}
 
 
@@ -117,15 +120,18 @@ def test_fullwidth_phone_and_fullwidth_at_sign_resolve_and_are_paid(identity_run
 
 def test_only_the_mobile_number_gets_a_text(identity_run):
     data, _ = identity_run
-    assert q(data, "SELECT customer_id, recipient, channel FROM notifications ORDER BY customer_id") == [
+    assert q(data, "SELECT customer_id, recipient, channel FROM notifications ORDER BY customer_id, recipient") == [
         ("C2", "+821033334444", "sms"), ("C3", "c3@example.com", "email"), ("C4", "+827012345678", "none"),
-        (None, "friend@example.com", "email")]
+        (None, "colleague@example.com", "email"), (None, "friend@example.com", "email")]
     (key, code, run_id), = q(data, "SELECT person_key, reference_code, run_id FROM notifications "
-                                   "WHERE customer_id IS NULL")
-    assert key == "nonmember:+82315550101"
+                                   "WHERE recipient = 'friend@example.com'")
+    assert key == "nonmember:friend@example.com"
     from redress.customer_service.explain import explain
     text = explain(data, code, "CS0001")
     assert text.startswith("This is a non-member, friend@example.com: ")
+    # the colleague's case names the colleague's address, never the friend's
+    other = explain(data, "colleague@example.com")
+    assert other.startswith("This is a non-member, colleague@example.com: ") and "friend@" not in other
     assert f"What they were told: reference code {code}, sent in run " in text and " by email " in text
     sent = pl.read_parquet(data / "outbox" / "notifications" / f"{run_id}.parquet").filter(
         pl.col("reference_code") == code)["message"].item()
