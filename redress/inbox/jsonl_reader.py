@@ -30,13 +30,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from redress.inbox.columns import AS_WRITTEN, MALFORMED, ROW, header_name, wanted_as
+from redress.inbox.columns import AS_WRITTEN, DEFAULTED, MALFORMED, ROW, header_name, look_alike, wanted_as
 from redress.inbox.csv_reader import raw_lines
 from redress.inbox.files import FileRejected
 from redress.vocabulary import EMPTY_FILE, UNREADABLE_FILE
 
 
 NOT_AN_OBJECT = "the line is not a JSON object"
+# The bytes of lines unpacked at once (jsonl_frame): bounds DuckDB's join of each key to its line.
+UNPACKED_BYTES = 32 << 20
 # printf format: the escape. JSON may spell half of a character that needs two (a lone
 # surrogate, `\ud800`); no UTF-8 text can hold it, so DuckDB reads no object there.
 HALF_CHARACTER = "the line holds %s, half of a character (a lone surrogate escape), which no text can carry"
@@ -74,6 +76,7 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
              .with_row_index("row_number", offset=1)
              .with_columns(pl.col("line").str.strip_prefix("\ufeff"))
              .filter(pl.col("line").str.strip_chars().fill_null("") != "")
+             .with_columns(chunk=(pl.col("line").str.len_bytes().cum_sum() // UNPACKED_BYTES).cast(pl.Int64))
              .collect())
     if lines.height == 0:
         raise FileRejected(EMPTY_FILE, "the file has no data rows")
@@ -85,13 +88,29 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
                           {"not_an_object": NOT_AN_OBJECT, "half": HALF_CHARACTER}).fetchall()
         if bad and not malformed:
             raise FileRejected(UNREADABLE_FILE, bad[0][1].replace("the line", f"line {bad[0][0]}", 1))
-        con.execute(f"""
-            CREATE TABLE parsed AS
-            SELECT l.row_number, e.id, e.key, e.type, CASE WHEN e.type = 'NULL' THEN NULL
-                                                            WHEN e.type = 'VARCHAR' THEN e.value ->> '$'
-                                                            ELSE e.value::VARCHAR END AS value
-            FROM (SELECT * FROM lines WHERE {is_object}) l, json_each(l.line) e""")
-        keys = [k for (k,) in con.execute("SELECT DISTINCT key FROM parsed ORDER BY key").fetchall()]
+        # Every key of every line names a column, but only the values of those a reader
+        # may look at are unpacked (`_looked_at`): found by review, 200,000 lines of 300
+        # extra keys each took 10 GB and more than 17 minutes, unpacking and pivoting
+        # every value; the others are columns of NULL, ignored by every reader.
+        keys = [k for (k,) in con.execute(f"""SELECT DISTINCT unnest(json_keys(line)) AS key FROM lines
+                                               WHERE {is_object} ORDER BY key""").fetchall()]
+        looked_at = [k for k in keys if _looked_at(header_name(k), wanted)]
+        only = "WHERE list_contains($looked_at, e.key)" if looked_at != keys else ""
+        # A chunk of lines at a time: DuckDB joins json_each's rows back to their line by
+        # its text, a hash table of every line at once (2 M lines of 5 keys: 4.2 GB, in
+        # chunks 1.8 GB; 200,000 lines of 300 keys: 8.6 GB, in chunks 2.8 GB).
+        con.execute("CREATE TABLE parsed (row_number BIGINT, id UBIGINT, key VARCHAR, type VARCHAR, value VARCHAR)")
+        for chunk in lines["chunk"].unique().sort().to_list():
+            con.execute(f"""
+                INSERT INTO parsed
+                SELECT l.row_number, e.id, e.key, e.type, CASE WHEN e.type = 'NULL' THEN NULL
+                                                                WHEN e.type = 'VARCHAR' THEN e.value ->> '$'
+                                                                ELSE e.value::VARCHAR END AS value
+                FROM (SELECT * FROM lines WHERE chunk = $chunk AND {is_object}) l, json_each(l.line) e
+                {only}""", {"looked_at": looked_at, "chunk": chunk} if only else {"chunk": chunk})
+        # the lines that are objects with a key
+        (objects,), = con.execute(f"SELECT count(*) FROM lines WHERE {is_object} AND len(json_keys(line)) > 0"
+                                  if only else "SELECT count(DISTINCT row_number) FROM parsed").fetchall()
         _numbers_as_written(con, [k for k in keys if not wanted or header_name(k) in wanted])
         names = {}
         for key in keys:
@@ -113,7 +132,7 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
             con.execute("DELETE FROM twice WHERE list_contains(?::VARCHAR[], name)", [ignored])
         first_twice = con.execute("SELECT row_number, min(name) FROM twice GROUP BY row_number "
                                   "ORDER BY row_number LIMIT 1").fetchall()
-        alike, meant = _lines_own_look_alikes(con, names, wanted) if malformed else ([], [])
+        alike, meant = _lines_own_look_alikes(con, names, wanted, objects) if malformed else ([], [])
         for name in alike:
             del names[name]
         if first_twice and not malformed:
@@ -146,17 +165,29 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
                         {"not_an_object": NOT_AN_OBJECT, "half": HALF_CHARACTER, "key_twice": KEY_TWICE,
                          "look_alike": LOOK_ALIKE})
             flagged = "LEFT JOIN bad USING (row_number)"
-        # one column per trimmed key: at most one raw key per line (checked above)
-        select = [f"max(value) FILTER (WHERE name = ${i + 1}) AS c{i}" for i in range(len(names))]
+        # one column per trimmed key: at most one raw key per line (checked above); NULL
+        # for a key no reader looks at
+        pivoted = [name for name in names if _looked_at(name, wanted)]
+        select = [f"max(value) FILTER (WHERE name = ${pivoted.index(name) + 1}) AS c{i}" if name in pivoted
+                  else f"NULL::VARCHAR AS c{i}" for i, name in enumerate(names)]
         select += ["any_value(m) AS m", "any_value(bad.line) AS w"] if malformed else []
         wide = con.sql(f"""
             SELECT {', '.join(['row_number', *select])}
             FROM lines LEFT JOIN (pairs JOIN keymap USING (key)) USING (row_number) {flagged}
-            GROUP BY row_number ORDER BY row_number""", params=list(names)).pl()
+            GROUP BY row_number ORDER BY row_number""", params=pivoted).pl()
     renamed = {"row_number": ROW, **{f"c{i}": name for i, name in enumerate(names)}}
     if malformed:
         renamed |= {"m": MALFORMED, "w": AS_WRITTEN}
     return wide.rename(renamed).lazy()
+
+
+def _looked_at(name: str, wanted: tuple[str, ...]) -> bool:
+    """Whether a reader may look at the values of the column of trimmed name `name`:
+    every column when `wanted` is empty; else one of `wanted` or a name that reads as one
+    (wanted_as: refused, or its lines marked), or one holding a DEFAULTED column's name
+    among other words (text_frame looks for that column's values in it)."""
+    return (not wanted or wanted_as(name, wanted) is not None
+            or any(look_alike(meant) in look_alike(name) for meant in DEFAULTED if meant in wanted))
 
 
 # A line cut into tokens that tile it: a JSON string whole (escapes included), a number,
@@ -212,16 +243,16 @@ def _numbers_as_written(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None
 
 
 def _lines_own_look_alikes(con: duckdb.DuckDBPyConnection, names: dict[str, list[str]],
-                           wanted: tuple[str, ...]) -> tuple[list[str], list[str]]:
+                           wanted: tuple[str, ...], objects: int) -> tuple[list[str], list[str]]:
     """(the keys (trimmed names) that read as one of `wanted` without being it and are
     the fault of the lines giving them, not the file's naming (module docstring): the
     wanted column is named exactly in some line, or some line that is an object gives
-    it in none of its look-alike spellings; the wanted columns they read as), each sorted."""
+    it in none of its look-alike spellings; the wanted columns they read as), each sorted.
+    `objects`: the lines that are objects with a key."""
     meant_by = {name: wanted_as(name, wanted) for name in names if name not in wanted}
     alike = {name: meant for name, meant in meant_by.items() if meant is not None}
     if not alike:
         return [], []
-    objects = con.execute("SELECT count(DISTINCT row_number) FROM pairs").fetchall()[0][0]
     con.register("alike_names", pl.DataFrame({"name": list(alike), "meant": list(alike.values())},
                                               schema={"name": pl.String, "meant": pl.String}))
     # per wanted column: the lines giving it in some spelling of its look-alikes
