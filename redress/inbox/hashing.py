@@ -3,7 +3,8 @@ one read (SPEC "File rules", "Reading files").
 
 * Encoding (.csv, .jsonl, .ndjson): UTF-8, a UTF-8 BOM allowed. Decided from the bytes
   while hashing: a UTF-16/UTF-32 BOM, any NUL byte or any invalid UTF-8 sequence
-  (CP949/EUC-KR, Latin-1...) makes the file unreadable_file "save it as UTF-8" (NOT_UTF8).
+  (CP949/EUC-KR, Latin-1...) makes the file unreadable_file "save it as UTF-8" (NOT_UTF8);
+  an archive or a binary file under a text name (NOT_TEXT) says what it is instead.
 * A file is opened without following links and without blocking, and must be the
   regular file that was listed, unchanged while it was read: otherwise FileChanged.
 """
@@ -23,7 +24,35 @@ from redress.inbox.files import FileChanged, Listed, stat_signature
 NOT_UTF8 = "the file is not UTF-8 text: save it as UTF-8 and send it again"
 BLOCK = 1 << 20
 
+# The first bytes of files that are no text at all, sent under a text file's name (found
+# by review: a gzip archive named `.csv` was "NUL bytes (UTF-16 or UTF-32?)", which sends
+# the sender to the wrong fix): what the file is, and what to send instead.
+NOT_TEXT = {
+    b"\x1f\x8b": ("a gzip archive", "unpack it and send the file inside"),
+    b"PK\x03\x04": ("a zip archive (an .xlsx workbook is one)",
+                    "unpack it and send the file inside, or export the sheet as CSV (UTF-8)"),
+    b"PK\x05\x06": ("an empty zip archive", "send the file itself"),
+    b"BZh": ("a bzip2 archive", "unpack it and send the file inside"),
+    b"\xfd7zXZ\x00": ("an xz archive", "unpack it and send the file inside"),
+    b"\x28\xb5\x2f\xfd": ("a zstd archive", "unpack it and send the file inside"),
+    b"7z\xbc\xaf\x27\x1c": ("a 7z archive", "unpack it and send the file inside"),
+    b"PAR1": ("a Parquet file", "name it .parquet"),
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": ("an old Excel workbook (.xls)", "export the sheet as CSV (UTF-8)"),
+}
+
+
+def not_text_detail(problem: str) -> str:
+    """The unreadable_file detail for a text file whose bytes are `problem` (hash_file)."""
+    remedy = next((fix for what, fix in NOT_TEXT.values() if what == problem), None)
+    if remedy is not None:
+        return f"the file is {problem}, not text: {remedy}"
+    return f"{NOT_UTF8} (found: {problem})"
+
+
 def _utf8_problem(head: bytes) -> str | None:
+    for magic, (what, _) in NOT_TEXT.items():
+        if head.startswith(magic):
+            return what
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "UTF-32"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -54,7 +83,7 @@ def hash_file(f: Listed, check_text: bool) -> tuple[str, str | None, tuple[int, 
             if decoder is None or problem:
                 continue
             if first:
-                problem, first = _utf8_problem(block[:4]), False
+                problem, first = _utf8_problem(block[:8]), False
             if problem is None and b"\0" in block:
                 problem = "NUL bytes (UTF-16 or UTF-32?)"
             if problem is None:

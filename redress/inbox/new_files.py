@@ -14,6 +14,7 @@ from prefect import get_run_logger
 
 from redress import escape
 from redress import inbox as io
+from redress.inbox.hashing import not_text_detail
 from redress.context import RunContext
 from redress.errors import RedressError
 from redress.results import FileRead
@@ -125,7 +126,7 @@ def each_new_file(ctx: RunContext, settings: Settings, kinds: tuple[str, ...],
             continue
         try:
             if f.text_problem:
-                raise io.FileRejected(UNREADABLE_FILE, f"{io.NOT_UTF8} (found: {f.text_problem})")
+                raise io.FileRejected(UNREADABLE_FILE, not_text_detail(f.text_problem))
             try:
                 entries.append(load(f))
                 seen_content.setdefault((f.kind, f.sha256), (f.name, entries[-1].status))

@@ -3,10 +3,15 @@ issue 8): one tiny file per case, the rows or the reason asserted."""
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import gzip
+import io as io_bytes
 import json
+import lzma
 import os
 import time
+import zipfile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -376,6 +381,39 @@ def test_any_encoding_but_utf8_is_found_from_the_bytes(tmp_path, encoded, suffix
     data = inbox_of(tmp_path, {"s" + suffix: encoded})
     [f] = io.inbox_files(data).files
     assert f.text_problem is not None
+
+
+def _not_text(kind: str, folder: Path) -> bytes:
+    """TEXT as a file of `kind` that is no text."""
+    if kind == "zip":
+        buffer = io_bytes.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("s.csv", TEXT)
+        return buffer.getvalue()
+    if kind == "parquet":
+        pl.DataFrame({"a": ["C1"]}).write_parquet(folder / "p.parquet")
+        return (folder / "p.parquet").read_bytes()
+    return {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress,
+            "utf16": lambda b: TEXT.encode("utf-16")}[kind](TEXT.encode())
+
+
+@pytest.mark.parametrize("kind, detail", [
+    ("gzip", "the file is a gzip archive, not text: unpack it and send the file inside"),
+    ("zip", "the file is a zip archive (an .xlsx workbook is one), not text: unpack it and send the file inside, or "
+            "export the sheet as CSV (UTF-8)"),
+    ("bzip2", "the file is a bzip2 archive, not text: unpack it and send the file inside"),
+    ("xz", "the file is an xz archive, not text: unpack it and send the file inside"),
+    ("parquet", "the file is a Parquet file, not text: name it .parquet"),
+    ("utf16", "the file is not UTF-8 text: save it as UTF-8 and send it again (found: UTF-16)"),
+])
+def test_a_file_that_is_no_text_under_a_text_name_says_what_it_is(tmp_path, kind, detail):
+    """Found by review: a gzip archive named .csv was refused as "NUL bytes (UTF-16 or
+    UTF-32?)", which sends its sender to the wrong fix."""
+    from redress.inbox.hashing import not_text_detail
+
+    data = inbox_of(tmp_path, {"s.csv": _not_text(kind, tmp_path)})
+    [f] = io.inbox_files(data).files
+    assert not_text_detail(f.text_problem) == detail
 
 
 def test_utf8_with_or_without_bom_is_text_and_parquet_is_not_decoded(tmp_path):
