@@ -245,6 +245,7 @@ def member(con, data_dir: Path, who: str) -> str:
                    "counted in the decision above. " + " ".join(review_sentences(reviewed)))
     out.append("")
     out += sent_message(data_dir, notice) if notice else ["What they were told: nothing yet (not notified)."]
+    out += told_as_non_member(con, c)
     for e, code in zip(exposures, _not_counted(exposures, policy, ent)):
         e["counted"] = "-" if code is False else wording.counted(code)
         e["accessed_at"] = wording.when(e["accessed_at"], tz)
@@ -307,6 +308,21 @@ def _left_out_decision(payments: list[dict], cur: str) -> str:
          "snapshot holds them again"] if came_back else [])
     return ("Decision: none now: the current customers snapshot leaves this customer out, so no decision is made "
             "for them and nothing more is paid" + ("; " + "; ".join(parts) if parts else "") + ".")
+
+
+def told_as_non_member(con, c: dict) -> list[str]:
+    """Lines for the messages a non-member was sent at customer `c`'s phone or email
+    (as the master holds them now), before the address was theirs as a customer's: a
+    caller may quote that code, which told them they are no member and get nothing
+    (found by review: their case never said so). Empty when none."""
+    earlier = rows(con, """
+        SELECT reference_code, run_id, channel, recipient FROM notifications
+        WHERE starts_with(person_key, 'nonmember:') AND recipient IN (?, ?) ORDER BY run_id, reference_code""",
+                   [c.get("phone_e164"), c.get("email_norm")])
+    return [f"Told before as a non-member at their {'phone' if n['recipient'] == c.get('phone_e164') else 'email'}: "
+            f"reference code {n['reference_code']}, sent in run {n['run_id']} by {n['channel']}, saying they are "
+            "no member and get nothing. That message was for the address before this customer was known by it; "
+            "this case is theirs now." for n in earlier]
 
 
 def left_the_master(con, who: str) -> dict | None:

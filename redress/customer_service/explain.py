@@ -184,6 +184,22 @@ def _open(warehouse: Path):
             time.sleep(0.1)
 
 
+def now_a_customer(con, notice: dict) -> list[str]:
+    """A line naming the customers whose phone or email (as the master holds them now)
+    is the address a non-member's message went to: the address is a customer's since,
+    and their case is what to tell the caller (found by review: the non-member case
+    never said so). Empty when none."""
+    owners = [r["customer_id"] for r in rows(con, """
+        SELECT customer_id FROM customers WHERE phone_e164 = $to OR email_norm = $to ORDER BY customer_id""",
+                                            {"to": notice["recipient"]})]
+    if not owners:
+        return []
+    named = ", ".join(escape.terminal(o) for o in owners[:5]) + (f" and {len(owners) - 5:,} more" if len(owners) > 5
+                                                                 else "")
+    return [f"This address is now customer {named}'s: explain that customer for what they are owed; this message "
+            "was for the address before."]
+
+
 def _non_member(con, data_dir: Path, notice: dict) -> str:
     found = rows(con, f"""
         SELECT n.data_category AS category, n.confidence, n.accessed_at, f.file_name AS file, n.row_number AS row
@@ -211,5 +227,6 @@ def _non_member(con, data_dir: Path, notice: dict) -> str:
         f["accessed_at"] = when(f["accessed_at"], tz)
     out = [f"This is a non-member, {escape.terminal(notice['recipient'] or '(no contact)')}: a contact found in a "
            "customer's address book, not a customer. They were told of the exposure and are never paid.",
-           "", *sent_message(data_dir, notice), "", f"Exposures (accessed, in {tz} time):"]
+           "", *sent_message(data_dir, notice), *now_a_customer(con, notice), "",
+           f"Exposures (accessed, in {tz} time):"]
     return "\n".join(out + table(found, ["accessed_at", "category", "confidence", "file", "row"]))

@@ -822,3 +822,30 @@ def test_a_customer_the_snapshot_left_out_is_told_what_became_of_their_money(pay
     assert _left_out_decision(rows, "KRW") == ("Decision: none now: the current customers snapshot leaves this "
                                                "customer out, so no decision is made for them and nothing more is "
                                                "paid" + said)
+
+
+def test_an_address_told_as_a_non_members_then_a_customers_is_said_in_both_cases(tmp_path):
+    """Found by review: a row naming x@ matched nobody, so x@ was told it is no member;
+    a later snapshot gave x@ to a customer, who was told again as a customer. Neither
+    case said so: the customer's now names the earlier code, which a caller may quote,
+    and the earlier code's case names the customer."""
+    folder, _ = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO notifications VALUES ('nonmember:+821020000001', NULL, '+821020000001', 'sms', "
+                    "'NMBEFRTL', 't', 'ko', 'R1')")
+        con.execute("INSERT INTO non_member_exposures VALUES ('s8', 1, '+821020000001', NULL, '+821020000001', "
+                    "'name', ?, 'confirmed')", [INSIDE])
+    case = explain(folder, "E1", now=T0)
+    assert ("Told before as a non-member at their phone: reference code NMBEFRTL, sent in run R1 by sms, saying they "
+            "are no member and get nothing.") in case
+    assert "Told before as a non-member" not in explain(folder, "C1", now=T0 + timedelta(seconds=1))
+    earlier = explain(folder, "NMBEFRTL", by="cs-1", now=T0 + timedelta(seconds=2))
+    assert earlier.startswith("This is a non-member, +821020000001")
+    assert "This address is now customer E1's: explain that customer for what they are owed" in earlier
+    # an address no customer has is said to be nobody's; one two customers share names both
+    assert "This address is now customer" not in explain(folder, "NNNNNNNN", by="cs-1", now=T0 + timedelta(seconds=3))
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("INSERT INTO notifications VALUES ('nonmember:+821030000003', NULL, '+821030000003', 'sms', "
+                    "'NMSHARED', 't', 'ko', 'R1')")
+    shared = explain(folder, "NMSHARED", by="cs-1", now=T0 + timedelta(seconds=4))
+    assert "This address is now customer D1, D2's" in shared
