@@ -26,7 +26,9 @@ BLOCK = 1 << 20
 
 # The first bytes of files that are no text at all, sent under a text file's name (found
 # by review: a gzip archive named `.csv` was "NUL bytes (UTF-16 or UTF-32?)", which sends
-# the sender to the wrong fix): what the file is, and what to send instead.
+# the sender to the wrong fix): what the file is, and what to send instead. Asked only of
+# a file that is no UTF-8 text (found by the fix review: a CSV whose header began `BZh`
+# or `PAR1`, text, was refused as an archive).
 NOT_TEXT = {
     b"\x1f\x8b": ("a gzip archive", "unpack it and send the file inside"),
     b"PK\x03\x04": ("a zip archive (an .xlsx workbook is one)",
@@ -49,10 +51,12 @@ def not_text_detail(problem: str) -> str:
     return f"{NOT_UTF8} (found: {problem})"
 
 
+def _not_text(head: bytes) -> str | None:
+    """What a file whose first bytes are `head` is, by NOT_TEXT, or None."""
+    return next((what for magic, (what, _) in NOT_TEXT.items() if head.startswith(magic)), None)
+
+
 def _utf8_problem(head: bytes) -> str | None:
-    for magic, (what, _) in NOT_TEXT.items():
-        if head.startswith(magic):
-            return what
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "UTF-32"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -77,13 +81,14 @@ def hash_file(f: Listed, check_text: bool) -> tuple[str, str | None, tuple[int, 
             raise FileChanged("replaced by a special file since it was listed")
         digest = hashlib.sha256()
         decoder = codecs.getincrementaldecoder("utf-8")("strict") if check_text else None
-        problem, first = None, True
+        problem, head = None, None
         for block in iter(lambda: fh.read(BLOCK), b""):
             digest.update(block)
             if decoder is None or problem:
                 continue
-            if first:
-                problem, first = _utf8_problem(block[:8]), False
+            if head is None:
+                head = block[:8]
+                problem = _utf8_problem(head)
             if problem is None and b"\0" in block:
                 problem = "NUL bytes (UTF-16 or UTF-32?)"
             if problem is None:
@@ -96,6 +101,8 @@ def hash_file(f: Listed, check_text: bool) -> tuple[str, str | None, tuple[int, 
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 problem = "not valid UTF-8 at its end"
+        if problem is not None and head is not None:  # no text: what it is, when its first bytes say
+            problem = _not_text(head) or problem
         after = os.fstat(fd)
     now_ = os.stat(f.path, follow_symlinks=False)
     if not (stat_signature(before) == stat_signature(after) == stat_signature(now_)) or before.st_size != f.size_bytes:

@@ -416,6 +416,15 @@ def test_a_file_that_is_no_text_under_a_text_name_says_what_it_is(tmp_path, kind
     assert not_text_detail(f.text_problem) == detail
 
 
+@pytest.mark.parametrize("header", ["BZh_note", "PAR1 ref", "PK note", "7z"])
+def test_text_that_begins_as_an_archive_does_is_text(tmp_path, header):
+    """Found by the fix review: a CSV whose header began `BZh` or `PAR1` was refused as
+    an archive. Only a file that is no UTF-8 text is asked what it is."""
+    data = inbox_of(tmp_path, {"s.csv": f"{header},{TEXT}".encode()})
+    [f] = io.inbox_files(data).files
+    assert f.text_problem is None
+
+
 def test_utf8_with_or_without_bom_is_text_and_parquet_is_not_decoded(tmp_path):
     pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "p.parquet")
     data = inbox_of(tmp_path, {"a.csv": TEXT.encode(), "b.csv": codecs.BOM_UTF8 + TEXT.encode(),
