@@ -63,7 +63,8 @@ def look_alike_key(key: str, column: str) -> str:
     return LOOK_ALIKE % (key[:60], column)
 
 
-def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = ()) -> pl.LazyFrame:
+def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (),
+                digits_as_written: tuple[str, ...] = ()) -> pl.LazyFrame:
     """The lines as JSON objects, one text column per key of any line (module docstring).
     Lines are read raw by Polars (no glob, no schema window) and unpacked by DuckDB's
     JSON reader, which keeps every key of every line. With `malformed`, a bad line is a
@@ -71,7 +72,8 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
     line in a last one AS_WRITTEN (both NULL for a sound line) instead of making the file
     unreadable; and, given the `wanted` columns, a line with a key that only reads as one
     of them, unless the whole file names it so (module docstring), is such a row too,
-    LOOK_ALIKE."""
+    LOOK_ALIKE. A column of `digits_as_written` given as a JSON number in any line makes
+    the file unreadable_file, naming the first such line (text_frame.read_text_frame)."""
     lines = (raw_lines(path, truncate=False)
              .with_row_index("row_number", offset=1)
              .with_columns(pl.col("line").str.strip_prefix("\ufeff"))
@@ -111,6 +113,16 @@ def jsonl_frame(path: Path, malformed: bool = False, wanted: tuple[str, ...] = (
         # the lines that are objects with a key
         (objects,), = con.execute(f"SELECT count(*) FROM lines WHERE {is_object} AND len(json_keys(line)) > 0"
                                   if only else "SELECT count(DISTINCT row_number) FROM parsed").fetchall()
+        numbered = con.execute("""
+            SELECT row_number, key FROM parsed
+            WHERE list_contains($keys, key) AND type NOT IN ('VARCHAR', 'NULL', 'BOOLEAN', 'OBJECT', 'ARRAY')
+            ORDER BY row_number, key LIMIT 1""",
+                               {"keys": [k for k in keys if header_name(k) in digits_as_written]}).fetchall()
+        if numbered:  # found by the fix review: `"bank_account": 1234567890123` was paid as its digits
+            (row, key), = numbered
+            name = header_name(key)
+            raise FileRejected(UNREADABLE_FILE, f"line {row} gives {name} as a number, which keeps no leading zero, "
+                                                f"so it is not the {name} as written; write it as a string (quoted)")
         _numbers_as_written(con, [k for k in keys if not wanted or header_name(k) in wanted])
         names = {}
         for key in keys:

@@ -114,8 +114,9 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
     and a folder `scratch` for a work file, a CSV line with a stray quote is such a row
     too (csv_reader.csv_frame; without `scratch` it makes the file unreadable_file).
     A column of `digits_as_written` (digits whose leading zeros matter: an account, a
-    bank code, a phone) that a Parquet file types as a number makes it unreadable_file:
-    a number keeps no leading zero, so its text is not the value as written.
+    bank code, a phone) that a Parquet file types as a number, or a JSON Lines file gives
+    as a number in any line, makes it unreadable_file: a number keeps no leading zero,
+    so its text is not the value as written.
     Raises FileRejected (unreadable_file, empty_file, missing_column: SPEC "File rules")."""
     fmt = format_of(path.name)
     if fmt is None:
@@ -133,7 +134,7 @@ def read_text_frame(path: Path, required: tuple[str, ...], wanted: tuple[str, ..
             uuids = footer.uuids
             frame = parquet_scan(path, footer).with_row_index(ROW, offset=1)
         else:
-            frame = jsonl_frame(path, malformed, wanted)
+            frame = jsonl_frame(path, malformed, wanted, digits_as_written)
         schema = frame.collect_schema()
     except FileRejected:
         raise

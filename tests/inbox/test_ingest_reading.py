@@ -279,14 +279,16 @@ def test_jsonl_reading_is_the_same_in_any_chunks_and_with_any_extra_keys(tmp_pat
     17 minutes, every value unpacked; now only the keys a reader may look at are, a chunk
     of lines at a time. Whatever the lines (keys twice, look-alikes, a misnamed
     `confidence_level`, lines that are no object), the outcome is the same read in
-    chunks of one line, and with ten more keys on every object line (but the line as
-    written, which holds them)."""
+    chunks of one line, and with ten more keys on every line giving a key (but the line
+    as written, which holds them)."""
     from redress.inbox import jsonl_reader
 
     def text(line, extra: int) -> str:
         if isinstance(line, str):
             return line
-        pairs = [*line, *((f"zz{j}", j) for j in range(extra))]
+        # onto a line with a key: an empty object is no line giving a key (a look-alike
+        # given by every line that gives one is the file's naming)
+        pairs = [*line, *((f"zz{j}", j) for j in range(extra if line else 0))]
         return "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs) + "}"
 
     plain = write(tmp_path, "plain.jsonl", "\n".join(text(line, 0) for line in lines).encode() + b"\n")
@@ -339,6 +341,21 @@ def test_digits_as_written_typed_as_a_number_make_the_file_unreadable(tmp_path, 
         (1, "x", "012")]
 
 
+@pytest.mark.parametrize("value", ["1234567890123", "1.5", "-0", "1E3", "NaN"])
+def test_digits_as_written_given_as_a_json_number_make_the_file_unreadable(tmp_path, value):
+    """The same in JSON Lines (found by the fix review): a line giving the column as a
+    JSON number, whichever line; a string of digits, and a number in another column, are read."""
+    path = write(tmp_path, "s.jsonl", f'{{"a": "x", "b": "012"}}\n{{"a": 5, "b": {value}}}\n'.encode())
+    with pytest.raises(io.FileRejected) as caught:
+        io.read_text_frame(path, ("a",), WANT, digits_as_written=("b",))
+    assert (caught.value.reason, caught.value.detail) == (
+        "unreadable_file", "line 2 gives b as a number, which keeps no leading zero, so it is not the b as written; "
+                           "write it as a string (quoted)")
+    assert io.read_text_frame(path, ("a",), WANT).collect().rows() == [(1, "x", "012"), (2, "5", value)]
+    text = write(tmp_path, "t.jsonl", b'{"a": 5, "b": "012"}\n')
+    assert io.read_text_frame(text, ("a",), WANT, digits_as_written=("b",)).collect().rows() == [(1, "5", "012")]
+
+
 @pytest.mark.parametrize("column", ["phone", "bank_code", "bank_account"])
 def test_a_customers_snapshot_typing_bank_details_or_phone_as_numbers_is_refused(tmp_path, column):
     from redress.inbox.customers import customers_frame
@@ -355,6 +372,10 @@ def test_a_customers_snapshot_typing_bank_details_or_phone_as_numbers_is_refused
         customers_frame(tmp_path / "numbers.parquet")
     assert (caught.value.reason, caught.value.detail.split(":")[0]) == ("unreadable_file",
                                                                          f"column {column} is of type Int64")
+    (tmp_path / "numbers.jsonl").write_text(json.dumps({k: v[0] for k, v in values.items()}) + "\n")
+    with pytest.raises(io.FileRejected) as caught:
+        customers_frame(tmp_path / "numbers.jsonl")
+    assert caught.value.detail.startswith(f"line 1 gives {column} as a number")
 
 
 # ------------------------------------------------------------------ encodings
