@@ -33,6 +33,7 @@ from redress.generate import generate
 from redress.inbox.hashing import sha256_of
 
 import csv_quotes
+import jsonl_keys
 import entitle_slices
 import held_open
 import kill_resume
@@ -157,6 +158,20 @@ def test_csv_quotes_reads_each_file_whole_and_prints_its_ratio_to_the_plain_one(
                  "a stray over 2 lines each row", "a value reopened on each line"):
         assert re.search(rf"^  {name} +[\d.]+ MB +[\d.]+ s +[\d.]+ x plain$", out, re.M), out
     assert sorted(p.name for p in tmp_path.glob("*.csv")) == [f"scope_{n}.csv" for n in range(6)]
+
+
+def test_jsonl_keys_reads_both_files_whole_and_prints_the_wide_ones_ratio(monkeypatch, capsys, tmp_path):
+    """benchmarks/jsonl_keys.py checks both files give every line with the same values
+    before it prints (it returns 1 otherwise), each read in a child of its own."""
+    returned, out = run_main(jsonl_keys, ["--lines", "500", "--extra", "20", "--out", str(tmp_path)], monkeypatch,
+                             capsys)
+    assert returned == 0
+    assert out.splitlines()[0] == "500 scope lines of JSON Lines, read and staged as ingest does, each file in a child"
+    assert re.search(r"^  no extra key \(reference\) +[\d.]+ MB +[\d.]+ s +[\d,]+ MB peak +1\.00 x reference$",
+                     out, re.M), out
+    assert re.search(r"^  20 extra keys a line +[\d.]+ MB +[\d.]+ s +[\d,]+ MB peak +[\d.]+ x reference$", out,
+                     re.M), out
+    assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == ["scope_0.jsonl", "scope_20.jsonl"]
 
 
 def test_every_benchmark_script_is_run_by_a_test_of_this_tier():
