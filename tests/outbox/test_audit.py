@@ -33,6 +33,7 @@ def _warehouse(amounts: list[list[int]]) -> duckdb.DuckDBPyConnection:
 @given(amounts=LEDGERS, edits=EDITS)
 @settings(max_examples=30, deadline=None)
 @example(amounts=[[1], [1]], edits=[("add", 1, 0, 1), ("delete", 1, 1, 1)]).via("found by hypothesis: a model bug")
+@example(amounts=[[1]], edits=[("add", 1, 0, 1), ("delete", 1, 0, 1)]).via("found by hypothesis: a model bug")
 def test_every_batch_whose_rows_an_edit_changed_is_named_and_only_those(amounts, edits):
     con = _warehouse(amounts)
     assert ledger_unlike_batches(con) == []
@@ -57,8 +58,9 @@ def test_every_batch_whose_rows_an_edit_changed_is_named_and_only_those(amounts,
             else:  # what returns and claims do: a status moves, the batch still holds the row
                 con.execute("UPDATE ledger SET status = 'returned' WHERE payment_id = ?", [payment])
     held = {batch: (len(paid), sum(paid)) for batch, paid in zip(BATCHES, amounts)}
+    # a batch the warehouse does not hold counts only while a ledger row names it
     now = {batch: (sum(a is not None for _, a in paid), sum(a for _, a in paid if a is not None))
-           for batch, paid in rows.items()}
+           for batch, paid in rows.items() if batch in held or any(a is not None for _, a in paid)}
     expected = sorted(b for b in set(held) | set(now) if held.get(b) != now.get(b))
     named = ledger_unlike_batches(con)
     assert [line.split(":")[0].split()[-1] if line.startswith("batch ") else line.split(", which")[0].split()[-1]
