@@ -279,7 +279,6 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
         # before this run's notifications are added: those told in earlier runs only
         told_otherwise = con.sql(TOLD_OTHERWISE, params={"run": ctx.run_id, "named": TOLD_OTHERWISE_NAMED}).pl()
         if told_otherwise.height:  # who, by customer id and code, is personal data: beside the review list
-            (tmp / TOLD_OTHERWISE_STAGED).mkdir(exist_ok=True)
             outbox.write_run_list(told_otherwise, tmp / TOLD_OTHERWISE_STAGED, TOLD_OTHERWISE_STEM, ctx.run_date,
                                   logger)
         try:

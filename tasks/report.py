@@ -95,10 +95,8 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None, *, ki
     outbox.spreadsheet_safe(recon).write_csv(ctx.report_dir / "reconciliation.csv")
     written += [ctx.report_dir / "reconciliation.md", ctx.report_dir / "reconciliation.csv"]
     if rows.height:
-        ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
         written += outbox.write_run_list(rows, ctx.quarantine_dir, "quarantine", ctx.run_date, _logger())
     if held.height:  # the whole review table as it stands: what forensics still has to decide
-        ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
         written += outbox.write_run_list(held, ctx.quarantine_dir, REVIEW_STEM, ctx.run_date, _logger())
     over = pl.scan_parquet(ctx.overpayments_file, glob=False).collect() if ctx.overpayments_file.is_file() else None
     if over is not None and over.height:
@@ -106,7 +104,6 @@ def _write(ctx: RunContext, summary: RunSummary, error: str | None = None, *, ki
         # by customer id, is personal data: beside the review list, not in reports/.
         # `above_entitlement`: held and paid out together; the summary's "overpaid" is the
         # paid-out part alone (`paid_out_above`), so the sum is not named the same
-        ctx.quarantine_dir.mkdir(parents=True, exist_ok=True)
         written += outbox.write_run_list(over.rename({"overpaid": "above_entitlement"}), ctx.quarantine_dir,
                                          OVERPAYMENTS_STEM, ctx.run_date, _logger())
     page = _write_page(ctx, summary.validate.destinations if summary.validate else None,

@@ -104,9 +104,10 @@ def write_people_table(frame: pl.DataFrame, folder: Path, stem: str, created: da
 
 
 def write_run_list(frame: pl.DataFrame, folder: Path, stem: str, run_date: date, logger) -> list[Path]:
-    """A run's list for people in its quarantine folder (`write_people_table`), its workbook
-    dated by the run date (the same run, the same bytes); a workbook that could not be
-    written is said in `logger`'s warning. The files written."""
+    """A run's list for people in `folder` (made if missing; `write_people_table`), its
+    workbook dated by the run date (the same run, the same bytes); a workbook that could
+    not be written is said in `logger`'s warning. The files written."""
+    folder.mkdir(parents=True, exist_ok=True)
     written, why = write_people_table(frame, folder, stem, datetime.combine(run_date, time(), timezone.utc))
     if why:
         logger.warning("%s: no workbook beside the list (%s); the Parquet and CSV files hold it", stem, why)

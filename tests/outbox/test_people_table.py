@@ -5,6 +5,7 @@ read as CP949 in a Korean locale and lost its phones' leading 0 in a spreadsheet
 from __future__ import annotations
 
 import codecs
+import logging
 from datetime import datetime, timezone
 
 import openpyxl
@@ -43,3 +44,17 @@ def test_a_list_longer_than_a_sheet_gets_no_workbook_and_says_why(tmp_path, monk
     written, why = files.write_people_table(pl.DataFrame({"a": ["1", "2", "3"]}), tmp_path, "review", RUN_DAY)
     assert [p.name for p in written] == ["review.parquet", "review.csv"] and why == "3 rows, more than a sheet holds"
     assert not (tmp_path / "review.xlsx").exists()
+
+
+def test_a_run_list_makes_its_folder_and_warns_of_a_missing_workbook_without_a_value(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(files, "SHEET_MAX_ROWS", 1)
+    folder = tmp_path / "quarantine" / "staged"
+    logger = logging.getLogger("test.run_list")
+    with caplog.at_level(logging.WARNING, logger="test.run_list"):
+        written = files.write_run_list(pl.DataFrame({"phone": ["01099990000", "01099990001"]}), folder, "review",
+                                       RUN_DAY.date(), logger)
+    assert [p.relative_to(tmp_path).as_posix() for p in written] == ["quarantine/staged/review.parquet",
+                                                                      "quarantine/staged/review.csv"]
+    assert pl.read_parquet(written[0])["phone"].to_list() == ["01099990000", "01099990001"]
+    assert caplog.messages == ["review: no workbook beside the list (2 rows, more than a sheet holds); "
+                               "the Parquet and CSV files hold it"]
