@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from redress.inbox import scope_frame, stage  # noqa: E402
+from scratch import add_out_argument, files_folder  # noqa: E402  (benchmarks/scratch.py)
 
 # name: (every row's source as written, one row's instead, the rows quarantined: None for all)
 SOURCES = {
@@ -71,11 +71,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--out", type=Path, help="a folder for the files (default: a temporary one, removed)")
+    add_out_argument(parser)
     args = parser.parse_args()
-    folder = args.out or Path(tempfile.mkdtemp(prefix="csv-quotes-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
+    with files_folder(args.out, "csv-quotes-") as folder:
         figures = {}
         for n, (name, (source, stray, quarantined)) in enumerate(SOURCES.items()):
             path = folder / f"scope_{n}.csv"
@@ -91,9 +89,6 @@ def main() -> int:
         print(f"{args.rows:,} scope rows, best of {args.repeat}; read and staged as ingest does")
         for name, (seconds, size) in figures.items():
             print(f"  {name:<30} {size / 1e6:8.1f} MB {seconds:8.2f} s   {seconds / plain:5.2f} x plain")
-    finally:
-        if args.out is None:
-            shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

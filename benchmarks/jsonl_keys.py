@@ -20,8 +20,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from scratch import add_out_argument, files_folder  # benchmarks/scratch.py
 
 ROOT = Path(__file__).resolve().parents[1]
 # The child: read and stage one file as ingest does; prints its seconds, rows and a
@@ -70,11 +71,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--extra", type=int, default=300)
-    parser.add_argument("--out", type=Path, help="a folder for the files (default: a temporary one, removed)")
+    add_out_argument(parser)
     args = parser.parse_args()
-    folder = args.out or Path(tempfile.mkdtemp(prefix="jsonl-keys-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
+    with files_folder(args.out, "jsonl-keys-") as folder:
         figures = {}
         for name, extra in (("no extra key (reference)", 0), (f"{args.extra} extra keys a line", args.extra)):
             path = folder / f"scope_{extra}.jsonl"
@@ -88,9 +87,6 @@ def main() -> int:
         for name, (size, seconds, _, _, peak) in figures.items():
             print(f"  {name:<28} {size / 1e6:9.1f} MB {seconds:8.2f} s {peak:9,.0f} MB peak   "
                   f"{seconds / plain:6.2f} x reference")
-    finally:
-        if args.out is None:
-            shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

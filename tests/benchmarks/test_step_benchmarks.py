@@ -38,6 +38,7 @@ import entitle_slices
 import held_open
 import kill_resume
 import notify_steps
+import scratch
 import xlsx_benchmark
 
 
@@ -362,3 +363,14 @@ def test_what_people_and_banks_get_is_compared_row_for_row(run_folder, tmp_path)
     lines = kill_resume.differences(kill_resume.figures(run_folder), kill_resume.figures(copy))
     assert sorted(line.split(": ")[0] for line in lines) == [
         "DIFFERS batch payments (without payment id)", "DIFFERS notification files' rows"]
+
+
+def test_a_step_benchmarks_folder_is_kept_when_named_and_removed_when_temporary_even_on_failure(tmp_path):
+    named = tmp_path / "new" / "out"
+    with scratch.files_folder(named, "unused-") as folder:
+        (folder / "scope_0.csv").write_text("x\n", encoding="utf-8")
+    assert folder == named and (named / "scope_0.csv").read_text(encoding="utf-8") == "x\n"
+    with pytest.raises(RuntimeError), scratch.files_folder(None, "step-bench-") as temporary:
+        (temporary / "scope_0.csv").write_text("x\n", encoding="utf-8")
+        raise RuntimeError("a failed measurement")
+    assert temporary.name.startswith("step-bench-") and not temporary.exists()
