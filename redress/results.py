@@ -230,7 +230,10 @@ class DisburseResult:
     (planning.changed_accounts). `claim_deadline_passed`: as ReleaseResult's.
     `folders_gone`, `gone_payments`, `gone_krw`: the batches released before this run
     whose folder is no longer in the outbox, their payments and money
-    (redress/outbox/audit.py folders_gone)."""
+    (redress/outbox/audit.py folders_gone). `before_today_payments`, `before_today_krw`,
+    `before_today_from`, `before_today_until`: this run's bank transfers dated before
+    `today` (where the policy pays; ISO dates), as a catch-up run dates them
+    (redress/rules/plans.py dated_before_today)."""
     batches: int
     payments: int
     amount_krw: int
@@ -248,6 +251,11 @@ class DisburseResult:
     folders_gone: int = 0
     gone_payments: int = 0
     gone_krw: int = 0
+    before_today_payments: int = 0
+    before_today_krw: int = 0
+    before_today_from: str | None = None
+    before_today_until: str | None = None
+    today: str | None = None
 
 
 @dataclass(frozen=True)
@@ -259,13 +267,16 @@ class NotifyResult:
     `told_otherwise`, `told_otherwise_krw`: the customers this run pays or holds money
     for whose one message, sent by an earlier run, said otherwise (told they get nothing,
     or another rail: redress/rules/notifications.py TOLD_OTHERWISE), and that money; the
-    SPEC tells a person once, so they are listed for customer service, not told again."""
+    SPEC tells a person once, so they are listed for customer service, not told again;
+    `told_otherwise_list`: where, relative to the data folder (the planning run's
+    quarantine folder, for an approval too), None when nobody is listed."""
     notifications: int
     per_channel: dict[str, int]
     per_template: dict[str, int]
     withheld: int = 0
     told_otherwise: int = 0
     told_otherwise_krw: int = 0
+    told_otherwise_list: str | None = None
 
 
 # The stage results a run records, in pipeline order: the fields of RunSummary that

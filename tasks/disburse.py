@@ -22,12 +22,14 @@ Never retried by Prefect: a step that creates payments runs once per run.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from redress.context import RunContext
+from redress.errors import RedressError
 from redress.results import DisburseResult, Overpayments, RailTotal, TreasuryDay
 from redress.runtime.faults import checkpoint
 from redress.settings import Settings
@@ -38,7 +40,8 @@ from redress.outbox import files as outbox
 from redress.rules.batches import batch_summary
 from redress.checks.emission_checks import check_plan, gate_fingerprint, stage_plan
 from redress.rules.payments import LEDGER_SQL, overpayments, payments_due
-from redress.rules.plans import past_claim_deadline, payment_kinds, plan_summary
+from redress.rules.plans import (bank_days_from, dated_before_today, dated_in_the_past, past_claim_deadline,
+                                 payment_kinds, plan_summary)
 from redress.rules.vouchers import with_voucher_parts
 from redress.disbursement.plan import save_plan
 from redress.outbox.audit import refuse_ledger_unlike_batches
@@ -71,6 +74,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         ent = export(con, "SELECT customer_id, reason, amount, rail FROM entitlements", ctx.work_dir / "ent.parquet")
         ledger = export(con, LEDGER_SQL, ctx.work_dir / "ledger.parquet")  # with the run order (payments.pending)
         claimants = con.sql("SELECT DISTINCT customer_id FROM claims").pl()
+        (started_at,), = con.execute("SELECT started_at FROM runs WHERE run_id = ?", [ctx.run_id]).fetchall()
         sharing = con.sql(claims_table.shared_accounts_sql()).pl()
         # Planned batches count too: a batch id shown to finance in a plan is never
         # given to another batch, even once that plan is rejected or superseded.
@@ -82,6 +86,8 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
             SELECT value_date, sum(control_sum) FROM batches WHERE rail = ? GROUP BY ALL
         """, [BANK_TRANSFER]).fetchall()
     released = {day: int(total) for day, total in released_rows}  # bank-transfer cash per value date
+    zone = ZoneInfo(policy.timezone)
+    started_on = started_at.astimezone(zone).date()
     due = with_voucher_parts(payments_due(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False),
                                           policy, claimants.lazy()), policy)
     due.sink_parquet(ctx.work_dir / "due.parquet")
@@ -93,11 +99,13 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         plan_file = plan_payments(con, ctx.work_dir / "due.parquet", policy, ctx.run_date,
                                   claims_table.paying_accounts_sql(),
                                   next_seq={(rail, day): seq for rail, day, seq in seqs}, released=released,
-                                  work_dir=ctx.work_dir)
+                                  work_dir=ctx.work_dir,
+                                  bank_from=bank_days_from(ctx.run_date, started_on, policy.today()))
     (ctx.work_dir / "due.parquet").unlink()
     # From here on the plan is a file: DuckDB, which spills, and Polars's streaming
     # engine read it (at 33.7M customers it is 30M payments, about 4 GB as a frame).
     summary = batch_summary(pl.scan_parquet(plan_file, glob=False)).collect()
+    past = dated_before_today(summary, policy.today())  # a catch-up's, as the SPEC dates them
     with connect(ctx.warehouse) as con:
         shared = shared_accounts(con, plan_file)
         changed = changed_accounts(con, plan_file)
@@ -111,6 +119,7 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
                             released, policy.daily_cash_cap, sharing)
         plan["shared_payee_accounts"] = shared
         plan["changed_payee_accounts"] = changed
+        plan["dated_before_today"] = past
 
     # The gate: GX opens the warehouse itself, so this connection is closed first.
     with connect(ctx.warehouse) as con:
@@ -124,6 +133,10 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
             gate = gate_fingerprint(con, policy)
         save_plan(ctx, settings, policy, created_at, plan, gate)
     else:
+        first_bank_day = summary.filter(pl.col("rail") == BANK_TRANSFER)["value_date"].min()
+        if why := dated_in_the_past(ctx.run_id, ctx.run_date, started_on, policy.today(), first_bank_day,
+                                    policy.timezone, approving=False):
+            raise RedressError(why)
         release(ctx, settings, policy, plan_file, summary, created_at)
 
     per_rail = summary.group_by("rail").agg(pl.col("item_count").sum().alias("payments"),
@@ -148,10 +161,17 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
         changed_payees=changed["payees"], changed_krw=changed["amount_krw"],
         claim_deadline_passed=past_claim_deadline(ctx.run_date, policy.claim_deadline),
         folders_gone=gone[0], gone_payments=gone[1], gone_krw=gone[2],
+        before_today_payments=past["payments"], before_today_krw=past["amount_krw"],
+        before_today_from=past["first"], before_today_until=past["last"], today=past["today"],
     )
     if gone[0]:
         logger.warning("%s released batch folder(s) of %s payments (%s %s) are not in outbox/batches: "
                        "`redress verify` lists them", f"{gone[0]:,}", f"{gone[1]:,}", f"{gone[2]:,}", policy.currency)
+    if past["payments"]:
+        logger.warning("%s bank transfer(s), %s %s, are dated %s to %s, before today (%s in %s), as a catch-up run "
+                       "dates them: a bank refuses such a file or moves it to a later day, whose daily cash cap does "
+                       "not count it (see summary.md)", f"{past['payments']:,}", f"{past['amount_krw']:,}",
+                       policy.currency, past["first"], past["last"], past["today"], policy.timezone)
     logger.info("%s %s payments in %s batches, %s %s",
                 "planned, waiting for approval," if waiting else "disbursed",
                 f"{result.payments:,}", f"{result.batches:,}", f"{result.amount_krw:,}", policy.currency)

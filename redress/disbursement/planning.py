@@ -37,7 +37,8 @@ PLANNED = ("customer_id", "amount", "rail", "attempt", "batch_id", "value_date",
 
 
 def plan_payments(con: duckdb.DuckDBPyConnection, due: Path, policy: Policy, run_date: date, bank_sql: str,
-                  next_seq: dict[tuple[str, date], int], released: dict[date, int], work_dir: Path) -> Path:
+                  next_seq: dict[tuple[str, date], int], released: dict[date, int], work_dir: Path,
+                  bank_from: date | None = None) -> Path:
     """The plan as `work_dir`/planned.parquet (returned): one row per payment in `due`,
     by batch_id and payment_id, with PLANNED's columns, then its voucher_<product>
     columns as they are in `due`, then bank_code and bank_account.
@@ -45,8 +46,8 @@ def plan_payments(con: duckdb.DuckDBPyConnection, due: Path, policy: Policy, run
     due: a Parquet file of the payments to issue now (customer_id, amount in KRW, rail,
     attempt and a voucher_<product> column per product), in any order, one per customer.
     bank_sql: a query of ours giving customer_id, bank_code, bank_account, at most one
-    row per customer (a payment without one gets nulls). next_seq and released as in
-    batch_cuts. Raises ValueError for a payment no batch could hold.
+    row per customer (a payment without one gets nulls). next_seq, released and bank_from
+    as in batch_cuts. Raises ValueError for a payment no batch could hold.
     """
     ordered = export(con, "SELECT * FROM read_parquet(?, hive_partitioning = false) ORDER BY rail, customer_id",
                      work_dir / "due_ordered.parquet", [file_path(due)])
@@ -57,7 +58,7 @@ def plan_payments(con: duckdb.DuckDBPyConnection, due: Path, policy: Policy, run
     offsets = dict(zip([rail for rail, _ in counts], np.cumsum([0] + [n for _, n in counts])[:-1].tolist()))
     bounds = {rail: (offsets[rail], offsets[rail] + n) for rail, n in counts}
     cuts = batch_cuts({rail: amounts[lo:hi] for rail, (lo, hi) in bounds.items()}, policy, run_date,
-                      next_seq=next_seq, released=released)
+                      next_seq=next_seq, released=released, bank_from=bank_from)
     del amounts
     # From positions in a rail to rows of the file; `position` keeps batch_id order.
     rail_rows = pl.DataFrame({"rail": list(offsets), "offset": list(offsets.values())},

@@ -39,6 +39,7 @@ def plan_markdown(run_id: str, policy_id: str, state: str, expires_at: datetime,
         shared=summary.get("shared_claim_accounts", {"payments": 0, "amount_krw": 0}),
         payees_sharing=summary.get("shared_payee_accounts", {"accounts": 0, "payees": 0, "amount_krw": 0}),
         changed=summary.get("changed_payee_accounts", {"payees": 0, "amount_krw": 0}),
+        past=summary.get("dated_before_today", {"payments": 0}),
         commands=[Markdown(c) for c in commands],  # verbatim in a code block: not Markdown-escaped
         fund=fund.lines() if fund is not None else [])
 

@@ -63,15 +63,17 @@ def _splits(amounts: np.ndarray, max_items: int, max_amount: int, day_room) -> l
     return out
 
 
-def _days(rail_name: str, policy: Policy, run_date: date, released: dict[date, int]):
+def _days(rail_name: str, policy: Policy, run_date: date, released: dict[date, int], bank_from: date | None):
     """(first value date, day_room) of a rail: bank transfers start on the policy's first
-    value date (never before the run date) and fill each day up to daily_cash_cap less
-    what is already `released` that day; the other rails take the run date, uncapped."""
+    value date, never before the run date nor `bank_from` (redress/rules/plans.py
+    bank_days_from: today, unless the run is a catch-up), and fill each day up to
+    daily_cash_cap less what is already `released` that day; the other rails take the
+    run date, uncapped."""
     if rail_name != BANK_TRANSFER:
         return run_date, lambda d: None
     # A value date is never in the past: a later run (top-ups, reissues) under a policy
     # whose first_value_date has gone by starts on its own run date.
-    start_day = max(policy.first_value_date or run_date, run_date)
+    start_day = max(policy.first_value_date or run_date, run_date, bank_from or run_date)
 
     def day_room(d: int) -> int:
         return max(policy.daily_cash_cap - released.get(start_day + timedelta(days=d), 0), 0)
@@ -89,12 +91,12 @@ def _check_fits(amounts: np.ndarray, rail_name: str, policy: Policy) -> None:
 
 
 def value_days(amounts: np.ndarray, rail_name: str, policy: Policy, run_date: date,
-               released: dict[date, int] | None = None) -> list[tuple[date, int]]:
+               released: dict[date, int] | None = None, bank_from: date | None = None) -> list[tuple[date, int]]:
     """(value date, payments) of each batch `batches` would cut from one rail's payment
     amounts (KRW, in customer_id order), without building the batches: what a
     what-if needs to say how many days the transfers take. Same split, same dates."""
     _check_fits(amounts, rail_name, policy)
-    start_day, day_room = _days(rail_name, policy, run_date, released or {})
+    start_day, day_room = _days(rail_name, policy, run_date, released or {}, bank_from)
     return [(start_day + timedelta(days=d), end - start)
             for start, end, d in _splits(amounts, policy.max_batch_items, policy.max_batch_amount, day_room)]
 
@@ -115,6 +117,7 @@ def batch_cuts(
     *,
     next_seq: dict[tuple[str, date], int] | None = None,
     released: dict[date, int] | None = None,
+    bank_from: date | None = None,
 ) -> pl.DataFrame:
     """The batches cut from each rail's new payments, one row per batch, by batch_id
     (CUT_SCHEMA): rail; start, end: the batch's payments, rows [start, end) of its rail's
@@ -123,7 +126,9 @@ def batch_cuts(
 
     amounts: per rail, its payments' amounts (KRW) in customer_id order. next_seq: the
     next free sequence number per (rail, value_date), from earlier batches, so ids stay
-    unique for ever. released: bank-transfer cash already scheduled per date.
+    unique for ever. released: bank-transfer cash already scheduled per date. bank_from:
+    the earliest value date of a bank transfer beside the run date and the policy's
+    first_value_date (redress/rules/plans.py bank_days_from; None: those alone).
     Raises ValueError for a payment no batch (or bank day) could hold.
     """
     next_seq = dict(next_seq or {})
@@ -132,7 +137,7 @@ def batch_cuts(
     for rail_name in sorted(amounts):
         rail_amounts = amounts[rail_name]
         _check_fits(rail_amounts, rail_name, policy)
-        start_day, day_room = _days(rail_name, policy, run_date, released)
+        start_day, day_room = _days(rail_name, policy, run_date, released, bank_from)
         for start, end, d in _splits(rail_amounts, policy.max_batch_items, policy.max_batch_amount, day_room):
             value_date = start_day + timedelta(days=d)
             seq = next_seq.get((rail_name, value_date), 1)
@@ -151,16 +156,17 @@ def batches(
     *,
     next_seq: dict[tuple[str, date], int] | None = None,
     released: dict[date, int] | None = None,
+    bank_from: date | None = None,
 ) -> pl.DataFrame:
     """Adds batch_id, value_date, seq and payment_id to payments (customer_id, amount,
-    rail, ...), in memory, by batch_id and payment_id; next_seq and released as in
-    batch_cuts. The disburse stage cuts the same batches from a file, without holding
+    rail, ...), in memory, by batch_id and payment_id; next_seq, released and bank_from
+    as in batch_cuts. The disburse stage cuts the same batches from a file, without holding
     the payments (redress/disbursement/planning.py).
     """
     parts = {rail_name: payments.filter(pl.col("rail") == rail_name).sort("customer_id")
              for rail_name in sorted(payments["rail"].unique().to_list())}
     cuts = batch_cuts({rail_name: part["amount"].to_numpy() for rail_name, part in parts.items()},
-                      policy, run_date, next_seq=next_seq, released=released)
+                      policy, run_date, next_seq=next_seq, released=released, bank_from=bank_from)
     if cuts.is_empty():
         return payments.with_columns(
             pl.lit(None, pl.String).alias("batch_id"), pl.lit(None, pl.Date).alias("value_date"),

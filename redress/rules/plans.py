@@ -120,22 +120,54 @@ def plan_summary(planned: pl.LazyFrame, released: dict[date, int], daily_cash_ca
     }
 
 
+def bank_days_from(run_date: date, started_on: date, today: date) -> date | None:
+    """The earliest value date a run's bank transfers may take, beside its run date and the
+    policy's first_value_date (redress/rules/batches.py): `today` (where the policy pays)
+    for a run dated the day it started or later, so that one started before midnight and
+    planned after it dates its files from the new day (found by the time review: a run
+    started at 23:50 without approval released files dated the day before, which a bank
+    refuses or moves to a day whose cash cap never counted them); None for a catch-up
+    (`run_date` before `started_on`, the day the run started), which plans for its date
+    (SPEC "Disbursement batches": value dates start at the run date;
+    `dated_before_today` says what of it a bank will not take as dated)."""
+    return None if run_date < started_on else today
+
+
 def dated_in_the_past(run_id: str, run_date: date, started_on: date, today: date, first_bank_day: date | None,
-                      timezone: str) -> str | None:
-    """Why plan `run_id` may not be approved `today` (the policy's `timezone`), as one
-    line; None when it may. A plan of a run for the day it started (`run_date` is
-    `started_on`, both in that timezone: a run without --run-date; the start, not the
-    planning, which a long run may do after midnight: found by the next review) whose
+                      timezone: str, *, approving: bool = True) -> str | None:
+    """Why plan `run_id` may not be approved (or, `approving` False, released by its own
+    run) `today` (the policy's `timezone`), as one line; None when it may. A plan of a run
+    dated the day it started or later (not a catch-up: `bank_days_from`; the start, not
+    the planning, which a long run may do after midnight: found by the next review) whose
     first bank value date is before today would release bank files dated in the past,
     which a bank refuses or moves (and the cash cap of the day they move to does not
-    count them). Found by review: a plan made in the evening and approved next morning.
-    A run given a past --run-date on purpose (a catch-up) plans for that date and is not
-    refused."""
-    if first_bank_day is None or run_date != started_on or first_bank_day >= today:
+    count them). Found by review: a plan made in the evening and approved next morning;
+    and by the time review, a run dated tomorrow approved two days later. A run given a
+    past --run-date on purpose (a catch-up) plans for that date and is not refused."""
+    if first_bank_day is None or run_date < started_on or first_bank_day >= today:
         return None
-    return (f"cannot approve the plan of run {run_id} today: its bank transfers are dated from "
-            f"{first_bank_day.isoformat()}, the day it was planned, and today is {today.isoformat()} in {timezone}; a "
-            "bank refuses or moves a file dated in the past: reject it and run again to plan afresh")
+    if approving:
+        return (f"cannot approve the plan of run {run_id} today: its bank transfers are dated from "
+                f"{first_bank_day.isoformat()}, and today is {today.isoformat()} in {timezone}; "
+                "a bank refuses or moves a file dated in the past: reject it and run again to plan afresh")
+    return (f"cannot release the plan of run {run_id}: its bank transfers are dated from {first_bank_day.isoformat()}, "
+            f"and today is {today.isoformat()} in {timezone} (midnight passed while it was checked); a bank refuses "
+            "or moves a file dated in the past, so nothing of it is issued: run again to plan afresh")
+
+
+def dated_before_today(planned_batches: pl.DataFrame, today: date) -> dict:
+    """What of a plan's bank transfers is dated before `today` (where the policy pays), as a
+    catch-up run dates them (SPEC: value dates start at the run date): payments,
+    amount_krw (whole won), first and last (value dates, ISO text; None without any) and
+    today (ISO text). A bank refuses such a file or moves it to a later day, whose daily
+    cash cap never counted it (found by the time review: a catch-up of four days put four
+    caps on one day, with nothing said). `planned_batches`: batch_summary's rows (rail,
+    value_date, item_count, control_sum)."""
+    past = planned_batches.filter((pl.col("rail") == BANK_TRANSFER) & (pl.col("value_date") < today))
+    return {"payments": int(past["item_count"].sum() or 0), "amount_krw": int(past["control_sum"].sum() or 0),
+            "first": past["value_date"].min().isoformat() if past.height else None,
+            "last": past["value_date"].max().isoformat() if past.height else None,
+            "today": today.isoformat()}
 
 
 # How far ahead of today (where the policy pays) a run may be dated: tomorrow, for the

@@ -91,7 +91,9 @@ def _disburse(result: r.DisburseResult) -> list[str]:
                if result.changed_payees else [])
     gone = ([f"{counted(result.folders_gone, 'released batch folder')} gone from the outbox ({result.gone_krw:,} KRW; "
              "see summary.md)"] if result.folders_gone else [])
-    return parts + shared + changed + gone + (["waiting for approval"] if result.awaiting_approval else [])
+    past = ([f"{counted(result.before_today_payments, 'bank transfer')} dated before today ({result.before_today_krw:,} "
+             "KRW; see summary.md)"] if result.before_today_payments else [])
+    return parts + shared + changed + gone + past + (["waiting for approval"] if result.awaiting_approval else [])
 
 
 def _release(result: r.ReleaseResult) -> list[str]:
@@ -103,7 +105,7 @@ def _notify(result: r.NotifyResult) -> list[str]:
     return [f"{result.notifications:,} people notified"] + (
         [f"{result.withheld:,} non-member address(es) never told, in all: a member had it"] if result.withheld else []) + (
         [f"{counted(result.told_otherwise, 'customer')} paid now, told otherwise before (listed in "
-         f"quarantine/<run id>/told_otherwise.csv)"]
+         f"{result.told_otherwise_list or 'quarantine/<run id>/told_otherwise.csv'})"]
         if result.told_otherwise else [])
 
 

@@ -77,10 +77,13 @@ def test_the_demo_to_a_pipe_prints_each_stage_with_the_counts_of_the_run(tmp_pat
     p = counts["disburse"]
     held = p["per_rail"].get("claim", {"payments": 0, "amount_krw": 0})
     assert held["payments"] > 0, "the demo holds some payments on claim"
+    # the demo is dated 2025-12-01, a catch-up: its bank files are dated before today, and it says so
+    assert p["before_today_payments"] == p["per_rail"]["bank_transfer"]["payments"] > 0
     assert _done(stdout, "disburse") == (f"{p['payments']:,} payments · {p['batches']:,} batches · "
                                          f"{p['amount_krw'] - held['amount_krw']:,} KRW to pay out · "
                                          f"{held['amount_krw']:,} KRW held on claim ({held['payments']:,} payments) · "
-                                         "waiting for approval")
+                                         f"{p['before_today_payments']:,} bank transfers dated before today "
+                                         f"({p['before_today_krw']:,} KRW; see summary.md) · waiting for approval")
     # the demo's approval, as `redress approve` prints it: release, notify, report (found by a
     # new user: approve printed its last line only)
     approval = stdout.split("approving the plan as finance would...", 1)[1]

@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -26,6 +26,7 @@ from flows.remediation import remediation
 from flows.cli import main
 from redress.errors import RedressError
 from redress.generate import generate
+from redress.policy import Policy, load_policy
 from approval_off import DEFAULT_POLICY  # the shipped policy, require_approval = false
 
 GOOD_KEY = "a-long-enough-test-secret-0123456789"
@@ -187,6 +188,58 @@ def test_a_lock_taken_mid_run_fails_the_run_in_one_line_and_a_rerun_pays_once(fr
     assert_paid_exactly_once(fresh)
     # the lock also stopped the failed run from recording itself: the next run did
     assert [r[0] for r in q(fresh, "SELECT outcome FROM runs ORDER BY run_id")] == ["failed", "succeeded"]
+
+
+def test_midnight_passing_while_a_plan_is_checked_releases_nothing_and_a_run_after_it_dates_from_the_new_day(
+        fresh, monkeypatch):
+    """Found by the time review: a run without approval started at 23:50 released bank
+    files dated the day before (the run date, fixed at its start), which a bank refuses
+    or moves to a day whose cash cap never counted them. Midnight passing between the
+    plan and its release now releases nothing, in one line; a run started before midnight
+    and planned after it dates its bank files from the new day, its vouchers the run
+    date (redress/rules/plans.py bank_days_from)."""
+    policy = load_policy(DEFAULT_POLICY)
+    today = policy.today()
+    clock = {"ahead": 0}
+    monkeypatch.setattr(Policy, "today", lambda self: today + timedelta(days=clock["ahead"]))
+    real = tasks.disburse.checkpoint
+
+    def midnight(step: str, settings) -> None:
+        if step == "disburse:planned":
+            clock["ahead"] = 1
+        real(step, settings)
+
+    monkeypatch.setattr(tasks.disburse, "checkpoint", midnight)
+    with pytest.raises(RedressError) as failed:
+        remediation(data_dir=fresh, policy_path=DEFAULT_POLICY, run_date=today)
+    assert str(failed.value).startswith("cannot release the plan of run ")
+    assert (f"its bank transfers are dated from {today.isoformat()}, and today is "
+            f"{(today + timedelta(days=1)).isoformat()} in Asia/Seoul") in str(failed.value)
+    assert "\n" not in str(failed.value) and "run again to plan afresh" in str(failed.value)
+    assert not (fresh / "outbox" / "batches").exists()
+    assert q(fresh, "SELECT count(*) FROM ledger") == [(0,)]
+
+    monkeypatch.setattr(tasks.disburse, "checkpoint", real)  # the same day's run again, planned after midnight
+    second = remediation(data_dir=fresh, policy_path=DEFAULT_POLICY, run_date=today)
+    assert second["disburse"]["payments"] > 0
+    assert_paid_exactly_once(fresh)
+    assert dict(q(fresh, "SELECT rail, list(DISTINCT value_date) FROM batches GROUP BY rail")) == {
+        "bank_transfer": [today + timedelta(days=1)], "voucher": [today], "claim": [today]}
+    assert "dated before today" not in (fresh / "reports" / second["run_id"] / "summary.md").read_text("utf-8")
+
+
+def test_a_catch_up_run_says_what_it_dated_before_today(paid):
+    """A run given a past --run-date plans for that date (SPEC: value dates start at the
+    run date); found by the time review: its bank files, which a bank refuses or moves to
+    a day whose cash cap never counted them, went out with nothing said."""
+    (payments, amount, first, last), = q(paid, "SELECT count(*), sum(amount), min(value_date), max(value_date) "
+                                                "FROM ledger l JOIN batches b USING (batch_id) WHERE b.rail = 'bank_transfer'")
+    assert payments > 0 and last < load_policy(DEFAULT_POLICY).today()
+    (run_id,), = q(paid, "SELECT run_id FROM runs")
+    summary = (paid / "reports" / run_id / "summary.md").read_text("utf-8")
+    assert (f"**Bank transfers dated before today**: {payments:,} of this run's bank transfers, {amount:,} KRW, are "
+            f"dated {first.isoformat()} to {last.isoformat()}, before today ({load_policy(DEFAULT_POLICY).today()}") \
+        in summary
 
 
 ANALYST = """

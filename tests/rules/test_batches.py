@@ -162,6 +162,24 @@ def test_a_first_value_date_gone_by_never_dates_a_bank_batch_before_its_run(poli
     assert out["value_date"].to_list() == [dated]
 
 
+@pytest.mark.parametrize("first, bank_from, dated", [
+    (None, date(2025, 12, 2), date(2025, 12, 2)),               # planned after midnight: from the new day
+    (None, date(2025, 11, 30), RUN),                            # never before the run date
+    (date(2025, 12, 5), date(2025, 12, 2), date(2025, 12, 5)),  # the first value date still ahead
+    (date(2025, 12, 5), date(2025, 12, 7), date(2025, 12, 7)),
+    (None, None, RUN),                                          # a catch-up: its run date (SPEC)
+])
+def test_a_bank_batch_is_never_dated_before_today_where_the_run_is_not_a_catch_up(policy, first, bank_from, dated):
+    """Found by the time review: a run started at 23:50 without approval released bank
+    files dated the day before. `bank_from` (redress/rules/plans.py bank_days_from) moves
+    bank transfers alone; vouchers and claims keep the run date."""
+    frame = pl.concat([payments(1000, rail="voucher"), payments(1000, rail="bank_transfer", prefix="b")])
+    out = batches(frame, policy(first_value_date=first), RUN, bank_from=bank_from)
+    assert dict(zip(out["rail"], out["value_date"])) == {"voucher": RUN, "bank_transfer": dated}
+    assert out.filter(pl.col("rail") == "bank_transfer")["batch_id"].item() == \
+        f"coupang-2025-v1-{dated:%Y%m%d}-bank_transfer-0001"
+
+
 def test_bank_transfers_fill_each_day_up_to_the_cap(policy):
     p = policy(max_batch_amount=150000, daily_cash_cap=100000, max_batch_items=100)
     out = batches(payments(*[40000] * 5, rail="bank_transfer"), p, RUN)
@@ -225,19 +243,21 @@ def scenario(draw):
     rows = draw(st.lists(st.tuples(st.sampled_from(rails), st.integers(1, largest)), max_size=60))
     released = draw(st.dictionaries(st.integers(0, 4), st.integers(0, daily * 2), max_size=3))
     first = draw(st.none() | st.just(RUN + timedelta(days=2)))
-    return largest, max_items, max_amount, daily, rows, released, first
+    # today, for a run dated the day it started (redress/rules/plans.py bank_days_from)
+    bank_from = draw(st.none() | st.integers(-1, 4).map(lambda d: RUN + timedelta(days=d)))
+    return largest, max_items, max_amount, daily, rows, released, first, bank_from
 
 
 @settings(max_examples=150, deadline=None)
 @given(scenario())
 def test_batch_invariants(policy, case):
-    largest, max_items, max_amount, daily, rows, released_days, first = case
+    largest, max_items, max_amount, daily, rows, released_days, first, bank_from = case
     p = policy(tiers={1: largest}, max_batch_items=max_items, max_batch_amount=max_amount,
                daily_cash_cap=daily, first_value_date=first)
     frame = pl.DataFrame([(f"c{i:03d}", a, r, 1) for i, (r, a) in enumerate(rows)], schema=SCHEMA, orient="row")
-    bank_start = first or RUN
+    bank_start = max(first or RUN, bank_from or RUN)  # never before the run date, the first value date or today
     released = {bank_start + timedelta(days=d): amount for d, amount in released_days.items()}
-    out = batches(frame, p, RUN, released=released)
+    out = batches(frame, p, RUN, released=released, bank_from=bank_from)
 
     # every payment in exactly one batch, amounts unchanged
     assert out.height == frame.height
@@ -313,17 +333,18 @@ def test_a_voucher_is_not_limited_by_the_bank_daily_cap(policy):
 def test_value_days_are_the_days_of_the_batches_without_building_them(policy, case):
     """rules.batches.value_days (what a what-if reads) gives, batch by batch, the value
     date and size of the batches `batches` cuts from the same payments."""
-    largest, max_items, max_amount, daily, rows, released_days, first = case
+    largest, max_items, max_amount, daily, rows, released_days, first, bank_from = case
     p = policy(tiers={1: largest}, max_batch_items=max_items, max_batch_amount=max_amount,
                daily_cash_cap=daily, first_value_date=first)
     frame = pl.DataFrame([(f"c{i:03d}", a, r, 1) for i, (r, a) in enumerate(rows)], schema=SCHEMA, orient="row")
-    released = {(first or RUN) + timedelta(days=d): amount for d, amount in released_days.items()}
-    out = batches(frame, p, RUN, released=released)
+    released = {max(first or RUN, bank_from or RUN) + timedelta(days=d): amount for d, amount in released_days.items()}
+    out = batches(frame, p, RUN, released=released, bank_from=bank_from)
     for rail_name in ("bank_transfer", "voucher", "claim"):
         part = out.filter(pl.col("rail") == rail_name)
         cut = part.group_by("batch_id").agg(pl.col("value_date").first(), pl.len()).sort("batch_id")
         amounts = frame.filter(pl.col("rail") == rail_name).sort("customer_id")["amount"].to_numpy()
-        assert sorted(value_days(amounts, rail_name, p, RUN, released)) == sorted(cut.select("value_date", "len").rows())
+        assert sorted(value_days(amounts, rail_name, p, RUN, released, bank_from)) == sorted(
+            cut.select("value_date", "len").rows())
 
 
 @given(policy_ids=st.lists(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", fullmatch=True), min_size=2,

@@ -258,15 +258,48 @@ def test_a_plan_an_earlier_version_saved_without_a_kind_renders_it_as_none():
     (date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 6), date(2026, 12, 6), False),  # cap spilled to today
     (date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 6), None, False),               # no bank transfer
     (date(2025, 12, 1), date(2026, 12, 5), date(2026, 12, 6), date(2025, 12, 1), False),  # a catch-up run
+    (date(2026, 12, 6), date(2026, 12, 5), date(2026, 12, 7), date(2026, 12, 6), True),   # dated tomorrow, 2 days on
+    (date(2026, 12, 6), date(2026, 12, 5), date(2026, 12, 6), date(2026, 12, 6), False),
 ])
+@pytest.mark.parametrize("approving", [True, False])
 def test_a_plan_for_its_own_day_is_refused_once_its_first_bank_day_has_passed(run_date, started_on, today,
-                                                                               first_bank, refused):
+                                                                               first_bank, refused, approving):
+    """Approved later, or released by its own run once midnight passed while it was
+    checked (found by the time review: that run released files dated the day before)."""
     from redress.rules.plans import dated_in_the_past
 
-    why = dated_in_the_past("R1", run_date, started_on, today, first_bank, "Asia/Seoul")
+    why = dated_in_the_past("R1", run_date, started_on, today, first_bank, "Asia/Seoul", approving=approving)
     assert (why is not None) == refused
     if refused:
-        assert why.startswith("cannot approve the plan of run R1 today") and "\n" not in why
+        assert why.startswith("cannot approve the plan of run R1 today" if approving
+                              else "cannot release the plan of run R1:") and "\n" not in why
+        assert f"dated from {first_bank.isoformat()}, and today is {today.isoformat()} in Asia/Seoul" in why
+
+
+@pytest.mark.parametrize("run_date, started_on, today, bank_from", [
+    (date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 6), date(2026, 12, 6)),  # planned after midnight
+    (date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 5)),
+    (date(2026, 12, 6), date(2026, 12, 5), date(2026, 12, 5), date(2026, 12, 5)),  # dated tomorrow: max() keeps it
+    (date(2025, 12, 1), date(2026, 12, 5), date(2026, 12, 5), None),               # a catch-up plans for its date
+])
+def test_a_run_not_a_catch_up_dates_its_bank_transfers_from_today(run_date, started_on, today, bank_from):
+    from redress.rules.plans import bank_days_from
+
+    assert bank_days_from(run_date, started_on, today) == bank_from
+
+
+def test_what_a_catch_up_dates_before_today_is_counted_by_bank_batch_only():
+    """Found by the time review: a catch-up of four days put four days' cash cap on one
+    day at the bank, with nothing said."""
+    from redress.rules.plans import dated_before_today
+
+    batches = pl.DataFrame({"rail": ["bank_transfer", "bank_transfer", "bank_transfer", "voucher"],
+                            "value_date": [date(2026, 12, 4), date(2026, 12, 7), date(2026, 12, 8), date(2026, 12, 4)],
+                            "item_count": [2, 3, 5, 7], "control_sum": [100_000, 150_000, 250_000, 350_000]})
+    assert dated_before_today(batches, date(2026, 12, 8)) == {
+        "payments": 5, "amount_krw": 250_000, "first": "2026-12-04", "last": "2026-12-07", "today": "2026-12-08"}
+    assert dated_before_today(batches, date(2026, 12, 4)) == {
+        "payments": 0, "amount_krw": 0, "first": None, "last": None, "today": "2026-12-04"}
 
 
 def test_past_the_claim_deadline_a_plan_calls_its_claim_money_unclaimed_not_held():
@@ -388,3 +421,21 @@ def test_a_run_date_is_refused_exactly_when_it_goes_back_or_lies_past_tomorrow(r
     why = run_date_refusal(run, None if latest is None else ("R1", latest), TODAY, "UTC")
     assert (why is not None) == (run > date(2026, 12, 8) or (latest is not None and run < latest))
     assert why is None or ("\n" not in why and why.startswith(f"run date {run.isoformat()} is "))
+
+
+def test_a_plan_says_what_a_catch_up_dated_before_the_day_it_was_planned():
+    """Found by the time review; a plan an earlier version saved has no such figure and
+    shows none; once decided, the advice before approving goes."""
+    from redress.reports.plan import plan_markdown
+
+    summary = plan_summary(payment_kinds(PLANNED.lazy(), LEDGER.lazy(), CLAIMANTS.lazy()), {}, 10**12)
+    assert "dated before" not in plan_markdown("R1", "p", "waiting", NOW, summary, [])
+    summary["dated_before_today"] = {"payments": 3, "amount_krw": 150_000, "first": "2026-12-04",
+                                     "last": "2026-12-05", "today": "2026-12-08"}
+    waiting = plan_markdown("R1", "p", "waiting", NOW, summary, [])
+    assert ("## Bank transfers dated before today\n\n3 of this plan's bank transfers, 150,000 KRW, are dated "
+            "2026-12-04 to 2026-12-05, before the day it was planned (2026-12-08 where the policy pays)") in waiting
+    assert "before approving" in waiting.split("## Bank transfers dated before today")[1]
+    decided = plan_markdown("R1", "p", "approved", NOW, summary, [], decision="approved by Kim at now")
+    assert "## Bank transfers dated before today" in decided
+    assert "before approving" not in decided.split("## Bank transfers dated before today")[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
@@ -157,14 +158,22 @@ def test_disburse_counts_say_when_the_plan_waits():
     assert counts_text("disburse", changed) == ("7 payments · 2 batches · 350,000 KRW to pay out · "
                                                 "2 payees paid to a changed bank account (see summary.md) · "
                                                 "waiting for approval")
+    catch_up = r.DisburseResult(batches=2, payments=7, amount_krw=350_000, per_rail={}, treasury=(),
+                                overpayments=r.Overpayments(0, 0), recovered_batches=(), before_today_payments=3,
+                                before_today_krw=150_000, before_today_from="2026-12-04",
+                                before_today_until="2026-12-05", today="2026-12-08")
+    assert counts_text("disburse", catch_up) == ("7 payments · 2 batches · 350,000 KRW to pay out · "
+                                                 "3 bank transfers dated before today (150,000 KRW; see summary.md)")
 
 
 def test_notify_counts_name_the_customers_paid_now_who_were_told_otherwise_only_when_some_were():
     told = r.NotifyResult(notifications=0, per_channel={}, per_template={})
     assert counts_text("notify", told) == "0 people notified"
-    otherwise = r.NotifyResult(notifications=0, per_channel={}, per_template={}, told_otherwise=1, told_otherwise_krw=50_000)
+    otherwise = r.NotifyResult(notifications=0, per_channel={}, per_template={}, told_otherwise=1,
+                               told_otherwise_krw=50_000, told_otherwise_list="quarantine/R20251201-001/told_otherwise.csv")
+    # found by the lifecycle review: a placeholder, where approve's list is in the planning run's folder
     assert counts_text("notify", otherwise) == ("0 people notified · 1 customer paid now, told otherwise before "
-                                                "(listed in quarantine/<run id>/told_otherwise.csv)")
+                                                "(listed in quarantine/R20251201-001/told_otherwise.csv)")
 
 
 def test_claims_counts_name_claimants_sharing_an_account_only_when_some_do():
@@ -203,3 +212,18 @@ def test_counts_are_singular_for_one_only(n):
 
     assert counted(n, "batch") == ("1 batch" if n == 1 else f"{n:,} batches")
     assert counted(n, "row") == ("1 row" if n == 1 else f"{n:,} rows")
+
+
+@pytest.mark.parametrize("passed, state", [(False, "held on claim until claimed"),
+                                           (True, "unclaimed on claim, deadline passed")])
+def test_approve_calls_claim_money_unclaimed_past_the_deadline_as_the_reports_do(passed, state):
+    """Found by the lifecycle review: approve said "held on claim until claimed" of money
+    the run's line and plan.md called unclaimed, the claim deadline passed."""
+    from flows.cli_approval import approved_line
+
+    done = {"run_id": "R20251210-001", "payments": 3, "amount_krw": 150_000, "held_krw": 50_000, "batches": 2,
+            "notifications": 3, "claim_deadline_passed": passed}
+    assert approved_line(done, "Kim  Min", Path("/d/outbox/batches")) == (
+        f"approved by Kim Min: released plan R20251210-001, 3 payments (150,000 KRW: 100,000 to pay out, 50,000 "
+        f"{state}) in 2 batches to /d/outbox/batches/; 3 people notified")
+    assert "claim" not in approved_line(done | {"held_krw": 0}, "Kim", Path("/d"))
