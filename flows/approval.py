@@ -180,7 +180,8 @@ def release_plan(data_dir: Path, run_id: str, by: str, note: str | None, setting
                           f"{released.amount_krw:,}", f"{released.batches:,}")
     return {"run_id": run_id, "batches": released.batches, "payments": released.payments,
             "amount_krw": released.amount_krw, "held_payments": released.held_payments,
-            "held_krw": released.held_krw, "notifications": told.notifications,
+            "held_krw": released.held_krw, "claim_deadline_passed": released.claim_deadline_passed,
+            "notifications": told.notifications,
             "recovered_batches": recovered, "unwritten": unwritten, "page_gone": report_folder_gone(ctx)}
 
 

@@ -110,13 +110,24 @@ def cmd_approve(args, settings, say) -> int:
             f"{len(done['recovered_batches'])} leftover batch folder(s) published, {told}, "
             f"{_written_again(done, exports=True)}")
         return 0
-    held = (f": {done['amount_krw'] - done['held_krw']:,} to pay out, {done['held_krw']:,} held on claim until "
-            "claimed" if done["held_krw"] else "")
-    say(f"approved by {' '.join(args.by.split())}: released plan {done['run_id']}, "
-        f"{counted(done['payments'], 'payment')} ({done['amount_krw']:,} KRW{held}) in "
-        f"{counted(done['batches'], 'batch')} to {settings.data_dir / 'outbox' / 'batches'}/; "
-        f"{done['notifications']:,} people notified")
+    say(approved_line(done, args.by, settings.data_dir / "outbox" / "batches"))
     return 0
+
+
+def approved_line(done: dict, by: str, batches_dir: Path) -> str:
+    """What `approve` prints once a plan is released (`done`: flows/approval.py
+    release_plan's answer): who, what, where, and the money held on the claim rail apart,
+    called unclaimed past the policy's claim deadline as every report calls it (found by
+    the lifecycle review: approve said "held on claim until claimed" of money that can no
+    longer be claimed)."""
+    held = ""
+    if done["held_krw"]:
+        state = ("unclaimed on claim, deadline passed" if done.get("claim_deadline_passed")
+                 else "held on claim until claimed")
+        held = f": {done['amount_krw'] - done['held_krw']:,} to pay out, {done['held_krw']:,} {state}"
+    return (f"approved by {' '.join(by.split())}: released plan {done['run_id']}, "
+            f"{counted(done['payments'], 'payment')} ({done['amount_krw']:,} KRW{held}) in "
+            f"{counted(done['batches'], 'batch')} to {batches_dir}/; {done['notifications']:,} people notified")
 
 
 def cmd_reject(args, settings, say) -> int:

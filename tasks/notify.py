@@ -337,10 +337,10 @@ def notify(ctx: RunContext, settings: Settings) -> NotifyResult:
                 ", ".join(f"{channel} {n:,}" for channel, n in sorted(per_channel.items())) or "none")
     if withheld:
         logger.info("notifications: %s non-member address(es) never told, in all: a member had it", f"{withheld:,}")
-    if told_otherwise.height:
+    listed = f"quarantine/{ctx.run_id}/{TOLD_OTHERWISE_STEM}.csv" if told_otherwise.height else None
+    if listed:
         logger.info("notifications: %s customer(s) paid or held by this run were told otherwise before (listed in "
-                    "quarantine/%s/%s.csv)", f"{told_otherwise['customer_id'].n_unique():,}", ctx.run_id,
-                    TOLD_OTHERWISE_STEM)
+                    "%s)", f"{told_otherwise['customer_id'].n_unique():,}", listed)
     return NotifyResult(notifications=count, per_channel=per_channel, per_template=per_template, withheld=withheld,
                         told_otherwise=told_otherwise["customer_id"].n_unique(),
-                        told_otherwise_krw=int(told_otherwise["amount"].sum() or 0))
+                        told_otherwise_krw=int(told_otherwise["amount"].sum() or 0), told_otherwise_list=listed)

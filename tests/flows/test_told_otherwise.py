@@ -56,6 +56,7 @@ def test_a_person_told_not_covered_then_held_on_claim_is_listed_for_customer_ser
         ("K1", "claim", 50000)]
     assert (second["notify"]["notifications"], second["notify"]["told_otherwise"],
             second["notify"]["told_otherwise_krw"]) == (0, 1, 50000)
+    assert second["notify"]["told_otherwise_list"] == f"quarantine/{second['run_id']}/told_otherwise.csv"
     listed = pl.read_csv(data / "quarantine" / second["run_id"] / "told_otherwise.csv")
     (code,), = q(data, "SELECT reference_code FROM notifications WHERE customer_id = 'K1'")
     assert listed.rows() == [("K1", code, "member_not_paid_v2", first["run_id"], "claim", 50000)]
