@@ -17,7 +17,7 @@ from redress.runtime.run_naming import flow_run_name, name_and_tag
 from redress.policy import load_policy
 from redress.results import RunSummary
 from redress.settings import Settings, for_run
-from redress.warehouse import held_open
+from redress.warehouse import connect, held_open, plans
 from redress.warehouse import path as warehouse_path
 from redress.warehouse.exports import write_exports
 from redress.warehouse.runs import data_dir_lock, finish_run, start_run
@@ -84,6 +84,8 @@ def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings:
     ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path), "run_date": str(run_date)})
     checkpoint("run:started", settings)  # registered, a waiting plan superseded; no page written again yet
     summary = RunSummary(run_id=ctx.run_id)
+    with connect(ctx.warehouse) as con:  # found by the lifecycle review: nothing said so
+        summary.superseded_plans = tuple(plans.superseded_by(con, ctx.run_id))
     try:
         name_and_tag(ctx.run_id, policy.id, data_dir)  # the flow run is found by the run id
         get_run_logger().info("run %s: policy %s, data folder %s, run date %s",

@@ -301,6 +301,9 @@ class RunSummary:
     # Earlier runs that stopped before writing their report, whose report this run wrote
     # (tasks/report.py report_killed_runs); not a stage, so not in run_counts.
     earlier_reports: tuple[str, ...] = ()
+    # The plans still waiting for approval that this run superseded when it started
+    # (SPEC "Approval before release"; redress/warehouse/plans.py superseded_by).
+    superseded_plans: tuple[str, ...] = ()
 
     def files_read(self) -> list[FileRead]:
         """Every inbox file this run met (customers, scope, returns, claims), in stage order."""

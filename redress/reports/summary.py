@@ -161,7 +161,7 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
         per_rail=payments_by_rail(summary.disburse) if summary.disburse else [],
         results_files=[f for f in (summary.returns.files if summary.returns else ()) if f.status != NOT_READ],
         claims_files=[f for f in (summary.claims.files if summary.claims else ()) if f.status != NOT_READ],
-        claims=summary.claims, applied=applied, earlier=earlier or [],
+        claims=summary.claims, applied=applied, earlier=earlier or [], superseded=summary.superseded_plans,
         told_otherwise_path=f"quarantine/{summary.run_id}/{TOLD_OTHERWISE_STEM}.csv",
         fund=fund_lines(ledger, total_cap, summary.disburse.amount_krw
                         if summary.disburse is not None and summary.disburse.awaiting_approval else None),

@@ -65,6 +65,12 @@ def supersede_waiting(con: duckdb.DuckDBPyConnection, by_run_id: str, at: dateti
         [SUPERSEDED, at, by_run_id, WAITING, by_run_id]).fetchall()]
 
 
+def superseded_by(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """The run ids of the plans run `run_id` superseded (supersede_waiting), in order."""
+    return [r[0] for r in con.execute("SELECT run_id FROM plans WHERE state = ? AND decided_by = ? ORDER BY run_id",
+                                      [SUPERSEDED, run_id]).fetchall()]
+
+
 def pages_due(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     """(run id, state) of the plans no longer waiting whose report page has not yet been
     written again to show it (`complete` not yet recorded for them: the command that

@@ -376,6 +376,10 @@ def test_a_later_run_supersedes_a_waiting_plan_which_cannot_be_approved(copy):
     waiting_md = (copy / "reports" / RUN_ID / "plan.md").read_text(encoding="utf-8")
     later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
     plan_md_after(copy, RUN_ID, waiting_md, "superseded", f"superseded by run {later['run_id']} at ")
+    # the later run says so, on the console and in its summary (found by the lifecycle review: nothing did)
+    assert (f"The plan of run {RUN_ID}, which was waiting for approval, is superseded by this run: nothing of it "
+            "is paid and approving it is refused; this run plans what is owed afresh.") in later["report"]
+    assert later["report"].rstrip("\n") == (copy / "reports" / later["run_id"] / "summary.md").read_text("utf-8").rstrip("\n")
     assert q(copy, "SELECT run_id, state, decided_by FROM plans ORDER BY run_id") == [
         (RUN_ID, "superseded", later["run_id"]), (later["run_id"], "waiting", None)]
     # the earlier run's page says so, not that its plan still waits
