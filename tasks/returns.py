@@ -64,7 +64,7 @@ def _apply_file(ctx: RunContext, f: io.InboxFile, settings: Settings) -> Returns
         con.execute("BEGIN")
         quarantine.add_failing_rows(
             con, run_id=ctx.run_id, kind="returns", sha256=f.sha256, file_name=f.name, staging="returns_staging",
-            row_fields=ROW_FIELDS)
+            row_fields=ROW_FIELDS, detail_sql="s.plan_detail")
         money = results_money(con)
         applied, already = apply_results(con, ctx.run_id)
         whole_file = failures.filter(failures["row_number"].is_null()).height > 0

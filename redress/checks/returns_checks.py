@@ -54,8 +54,10 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
     written, redress.inbox.returns_frame), looked up in the ledger of the
     same warehouse, with one boolean per RETURN_RULES key (true only for the row's first
     failing rule) that `expectations/returns_staging.json` checks, plus `ledger_status`
-    (NULL for an unknown payment) and `already_applied` (a row that passes every rule
-    and asks for the status the payment already has: a repeated `settled`).
+    (NULL for an unknown payment), `already_applied` (a row that passes every rule
+    and asks for the status the payment already has: a repeated `settled`) and
+    `plan_detail` (an unknown payment a plan holds: the run that planned it and what
+    became of the plan; NULL otherwise).
     SPEC "Input: returns from finance"."""
     con.execute(f"""
         CREATE OR REPLACE TABLE returns_staging AS
@@ -63,9 +65,12 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             SELECT r.row_number::BIGINT AS row_number, r.payment_id::VARCHAR AS payment_id,
                    r.status::VARCHAR AS status, r.reason::VARCHAR AS reason, r.malformed::VARCHAR AS malformed,
                    r.as_written::VARCHAR AS as_written,
-                   l.payment_id IS NOT NULL AS in_ledger, l.status AS ledger_status, l.rail AS ledger_rail
+                   l.payment_id IS NOT NULL AS in_ledger, l.status AS ledger_status, l.rail AS ledger_rail,
+                   pp.run_id AS planned_by, pp.state AS plan_state
             FROM read_parquet(?, hive_partitioning = false) r
             LEFT JOIN ledger l ON l.payment_id = r.payment_id
+            LEFT JOIN (SELECT p.payment_id, p.run_id, pl.state FROM plan_payments p JOIN plans pl USING (run_id)) pp
+                   ON pp.payment_id = r.payment_id
         ),
         ruled AS (
             SELECT *,
@@ -114,6 +119,13 @@ def create_returns_staging(con: duckdb.DuckDBPyConnection, staged: Path) -> None
             WINDOW same_payment AS (PARTITION BY payment_id, row_rule IS NULL)
         )
         SELECT row_number, payment_id, status, reason, malformed, as_written, ledger_status,
+               -- an unknown payment a plan holds: which, and why no bank has it (found by the
+               -- lifecycle review: a superseded plan's payment id was unknown with nothing said)
+               CASE WHEN first_failed_rule = 'payment_unknown' AND planned_by IS NOT NULL THEN
+                   'planned by run ' || planned_by || CASE plan_state
+                       WHEN '{vocabulary.WAITING}' THEN ', whose plan is waiting for approval: not released yet'
+                       ELSE ', whose plan was ' || plan_state || ': never released' END
+                   || ', so no bank was sent it' END AS plan_detail,
                first_failed_rule IS NULL
                  AND (status = ledger_status
                       OR row_number > min(row_number) OVER (PARTITION BY payment_id, first_failed_rule IS NULL))

@@ -182,3 +182,28 @@ def test_copies_of_one_row_apply_once_and_rows_that_differ_never(tmp_path_factor
               if status == "settled" and not dict(expected)[n]
               and n != next(i for i, r in enumerate(rows, start=1) if r[0] == payment)]
     assert [n for (n,) in again] == copies
+
+
+@pytest.mark.parametrize("state, detail", [
+    ("superseded", "planned by run R0, whose plan was superseded: never released, so no bank was sent it"),
+    ("rejected", "planned by run R0, whose plan was rejected: never released, so no bank was sent it"),
+    ("expired", "planned by run R0, whose plan was expired: never released, so no bank was sent it"),
+    ("waiting", "planned by run R0, whose plan is waiting for approval: not released yet, so no bank was sent it"),
+])
+def test_an_unknown_payment_a_plan_holds_says_which_run_planned_it_and_why_no_bank_has_it(tmp_path, state, detail):
+    """Found by the lifecycle review: a returns row naming a superseded plan's payment was
+    unknown_payment_id with an empty detail; an id nothing planned keeps none."""
+    path = tmp_path / "w.duckdb"
+    with connect(path) as con:
+        con.execute("INSERT INTO plans (run_id, state, policy_id, policy_sha256, planned_at, expires_at, payments, "
+                    "amount, batches, summary) VALUES ('R0', ?, 'pol', 'x', now(), now(), 1, 50000, 1, '{}')", [state])
+        con.execute("INSERT INTO plan_payments VALUES ('R0', 'Q1', 'c1', 50000, 'bank_transfer', 1, 'B0', "
+                    "DATE '2025-12-01', '004', '1234567890')")
+    csv = tmp_path / "returns.csv"
+    csv.write_text("payment_id,status,reason\nQ1,returned,closed\nP9,settled,\n", encoding="utf-8")
+    io.stage(io.returns_frame(csv), tmp_path / "returns.parquet")
+    with connect(path) as con:
+        create_returns_staging(con, tmp_path / "returns.parquet")
+        rows = con.execute("SELECT payment_id, payment_unknown, plan_detail FROM returns_staging "
+                           "ORDER BY row_number").fetchall()
+    assert rows == [("Q1", True, detail), ("P9", True, None)]

@@ -374,7 +374,16 @@ def page_state(data: Path, run_id: str) -> str:
 def test_a_later_run_supersedes_a_waiting_plan_which_cannot_be_approved(copy):
     assert page_state(copy, RUN_ID) == "waiting"
     waiting_md = (copy / "reports" / RUN_ID / "plan.md").read_text(encoding="utf-8")
+    # a bank's result for a payment of the plan, which the plan, superseded, never sent
+    ((planned,),) = q(copy, "SELECT min(payment_id) FROM plan_payments WHERE run_id = ? AND rail = 'bank_transfer'",
+                      [RUN_ID])
+    (copy / "inbox" / "returns").mkdir(parents=True, exist_ok=True)
+    (copy / "inbox" / "returns" / "results.csv").write_text(f"payment_id,status,reason\n{planned},returned,closed\n",
+                                                          encoding="utf-8")
     later = remediation(data_dir=copy, policy_path=DEFAULT_POLICY, run_date=date(2025, 12, 2))
+    assert q(copy, "SELECT reason, detail FROM quarantine WHERE kind = 'returns'") == [
+        ("unknown_payment_id", f"planned by run {RUN_ID}, whose plan was superseded: never released, so no bank was "
+                               "sent it")]
     plan_md_after(copy, RUN_ID, waiting_md, "superseded", f"superseded by run {later['run_id']} at ")
     # the later run says so, on the console and in its summary (found by the lifecycle review: nothing did)
     assert (f"The plan of run {RUN_ID}, which was waiting for approval, is superseded by this run: nothing of it "
