@@ -74,6 +74,11 @@ _UNSENT_CLAIMS = f"""
 # (`named_elsewhere`): tasks/claims.py finds it again after a run stopped half-way.
 NAMED_BY_ANOTHER_FILE = "another claims file read with this one names this reference code too: none is applied"
 
+# The quarantine detail of an unknown code redress gave a non-member: the address matched
+# no customer, so there is nothing to claim (found by the lifecycle review: nothing said so).
+NON_MEMBER_CODE = ("this code was sent to an address that matched no customer (a non-member message), so there is "
+                   "nothing to claim: `redress explain` of the code says which address")
+
 CLAIM_RULES = {
     "row_malformed": vocabulary.MALFORMED_ROW,
     "code_unknown": vocabulary.UNKNOWN_REFERENCE_CODE,
@@ -122,11 +127,15 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                        r.verified_at::VARCHAR AS verified_at, r.verified_by::VARCHAR AS verified_by,
                        r.malformed::VARCHAR AS malformed, r.as_written::VARCHAR AS as_written,
                        {ts('r.verified_at')} AS verified_at_ts,
-                       n.customer_id, least(coded.started_at, coded.run_date::TIMESTAMPTZ) AS code_run_started_at
+                       n.customer_id, least(coded.started_at, coded.run_date::TIMESTAMPTZ) AS code_run_started_at,
+                       nm.reference_code IS NOT NULL AS non_member_code
                 FROM read_parquet(?, hive_partitioning = false) r
                 -- Codes are upper-case letters; read as `redress explain` reads them.
                 LEFT JOIN notifications n ON n.reference_code = upper(r.reference_code) AND n.customer_id IS NOT NULL
                 LEFT JOIN runs coded ON coded.run_id = n.run_id
+                -- a code told to a non-member: nothing to claim (found by the lifecycle review: nothing said so)
+                LEFT JOIN (SELECT DISTINCT reference_code FROM notifications WHERE customer_id IS NULL) nm
+                       ON nm.reference_code = upper(r.reference_code)
             ),
             held AS (
                 SELECT customer_id, sum(amount) AS held_amount FROM ledger
@@ -185,7 +194,8 @@ def create_claims_staging(con: duckdb.DuckDBPyConnection, staged: Path, timezone
                            THEN 'verified_at is not an ISO 8601 time such as 2025-12-02T10:00:00+09:00 or 2025-12-02'
                        WHEN verified_ahead THEN 'verified_at is more than a day ahead of the clock of the run reading it'
                        ELSE 'verified_at is more than a day before the run that gave the reference code started'
-                   END WHEN first_failed_rule = 'code_repeated' AND reference_code IN (SELECT unnest(?::VARCHAR[]))
+                   END WHEN first_failed_rule = 'code_unknown' AND non_member_code THEN {sql.literal(NON_MEMBER_CODE)}
+                   WHEN first_failed_rule = 'code_repeated' AND reference_code IN (SELECT unnest(?::VARCHAR[]))
                        THEN {sql.literal(NAMED_BY_ANOTHER_FILE)}
                    END AS detail,
                    {", ".join(f"first_failed_rule IS NOT DISTINCT FROM '{r}' AS {r}" for r in CLAIM_RULES)}

@@ -161,12 +161,7 @@ def member(con, data_dir: Path, who: str) -> str:
                verified_by AS "verified by", verified_at AS "verified at", cancelled_amount AS cancelled,
                claimed_at AS "claimed at", run_id AS run
         FROM claims WHERE customer_id = ? ORDER BY claimed_at, file_sha256, row_number""", [who])
-    refused = rows(con, """
-        SELECT q.reason, q.detail, q.file_name AS file, q.row_number AS row,
-               json_extract_string(q.row_json, '$.verified_by') AS "verified by"
-        FROM quarantine q
-        WHERE q.kind = 'claims' AND upper(json_extract_string(q.row_json, '$.reference_code')) = ?
-        ORDER BY file, row""", [notice["reference_code"] if notice else None])
+    refused = refused_claims(con, notice["reference_code"] if notice else None)
 
     closed = f", closed {wording.when(c['closed_at'], tz)}" if c["closed_at"] else ""
     if c.get("current_snapshot") is not None:  # paid or told before, then left out of the master
@@ -277,18 +272,30 @@ def member(con, data_dir: Path, who: str) -> str:
         p["amount"] = wording.money(p["amount"], cur)
     out += ["", "Payments:"] + table(payments, ["payment id", "amount", "rail", "attempt", "status", "why", "batch",
                                                 "value date", "run"])
-    if claims or refused:  # SPEC "Input: claims from customer service"
+    if claims:  # SPEC "Input: claims from customer service"
         for cl in claims:
             cl["cancelled"] = wording.money(cl["cancelled"], cur)
             cl["verified at"], cl["claimed at"] = wording.when(cl["verified at"], tz), wording.when(cl["claimed at"], tz)
         out += ["", "Claims (paid by bank transfer to the claimed account):"] + table(
             claims, ["reference code", "bank", "account", "verified by", "verified at", "cancelled", "claimed at", "run"])
-    if refused:
-        for r in refused:
-            r["why"] = r["detail"] or reason_text(r["reason"])  # an unverified row's own fault, when known
-        out += ["", "Claim rows for this reference code that were not applied:"] + table(
-            refused, ["reason", "why", "file", "row", "verified by"])
-    return "\n".join(out)
+    return "\n".join(out + refused)
+
+
+def refused_claims(con, code: str | None) -> list[str]:
+    """Lines for the claims rows quoting reference code `code` (as typed, upper-cased)
+    that were quarantined, with why: a table under a blank line and a heading; none when
+    there are none. For a member's case and a non-member's (found by the lifecycle review:
+    a claim quoting a non-member's code was listed nowhere `explain` looks)."""
+    refused = rows(con, """
+        SELECT q.reason, q.detail, q.file_name AS file, q.row_number AS row,
+               json_extract_string(q.row_json, '$.verified_by') AS "verified by"
+        FROM quarantine q
+        WHERE q.kind = 'claims' AND upper(json_extract_string(q.row_json, '$.reference_code')) = ?
+        ORDER BY file, row""", [code])
+    for r in refused:
+        r["why"] = r["detail"] or reason_text(r["reason"])  # an unverified row's own fault, when known
+    return ["", "Claim rows for this reference code that were not applied:"] + table(
+        refused, ["reason", "why", "file", "row", "verified by"]) if refused else []
 
 
 def _left_out_decision(payments: list[dict], cur: str) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from redress import escape
 from redress.customer_service import lookups, people
-from redress.customer_service.case import ACCEPTED_SCOPE_FILES, member, rows, run_policy, sent_message, table
+from redress.customer_service.case import (ACCEPTED_SCOPE_FILES, member, refused_claims, rows, run_policy, sent_message,
+                                           table)
 from redress.customer_service.wording import when
 from redress.errors import RedressError, WarehouseInUse
 from redress.runtime.commands import redress_line
@@ -229,4 +230,5 @@ def _non_member(con, data_dir: Path, notice: dict) -> str:
            "customer's address book, not a customer. They were told of the exposure and are never paid.",
            "", *sent_message(data_dir, notice), *now_a_customer(con, notice), "",
            f"Exposures (accessed, in {tz} time):"]
-    return "\n".join(out + table(found, ["accessed_at", "category", "confidence", "file", "row"]))
+    return "\n".join(out + table(found, ["accessed_at", "category", "confidence", "file", "row"])
+                     + refused_claims(con, notice["reference_code"]))

@@ -173,6 +173,17 @@ def test_an_unverified_claim_says_what_of_it_to_fix(tmp_path):
                    *["verified_by holds a control or invisible character: give the staff id as it reads"] * 2]
 
 
+def test_a_claim_quoting_a_code_given_to_a_non_member_says_so(tmp_path):
+    """Found by the lifecycle review: such a claim was unknown_reference_code with nothing
+    said, as if the code were mistyped; one nobody was given keeps no detail."""
+    from redress.checks.claims_checks import NON_MEMBER_CODE
+
+    path = claims_warehouse(tmp_path, [("nonmemba", *GOOD), ("NOSUCHAA", *GOOD)])
+    with connect(path, read_only=True) as con:
+        assert con.execute("SELECT code_unknown, detail FROM claims_staging ORDER BY row_number").fetchall() == [
+            (True, NON_MEMBER_CODE), (True, None)]
+
+
 def test_without_a_deadline_no_claim_is_late(tmp_path):
     path = claims_warehouse(tmp_path, [r for r, _ in AFTER_DEADLINE], deadline=None)
     assert failing_rows(path, "claims_staging", "claims_staging").height == 0

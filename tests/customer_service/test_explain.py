@@ -849,3 +849,24 @@ def test_an_address_told_as_a_non_members_then_a_customers_is_said_in_both_cases
                     "'NMSHARED', 't', 'ko', 'R1')")
     shared = explain(folder, "NMSHARED", by="cs-1", now=T0 + timedelta(seconds=4))
     assert "This address is now customer D1, D2's" in shared
+
+
+def test_claims_rows_refused_for_a_code_are_listed_for_a_member_and_a_non_member(tmp_path):
+    """Found by the lifecycle review: a claim quoting a non-member's code was quarantined
+    and listed nowhere `explain` looks; a member's refused rows were listed, untested."""
+    from redress.checks.claims_checks import NON_MEMBER_CODE
+
+    folder, codes = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        for n, (code, reason, detail) in enumerate([("nnnnnnnn", "unknown_reference_code", NON_MEMBER_CODE),
+                                                    (codes["C1"], "unverified_claim", "verified_by is missing")]):
+            con.execute(f"INSERT INTO quarantine {QUARANTINE_COLUMNS} VALUES ('R2', 'claims', 'sha', 'claims.csv', ?, "
+                        "?, ?, ?)", [n + 1, reason, detail, json.dumps({"reference_code": code, "verified_by": "CS042"})])
+    for code, (reason, why, row) in (("NNNNNNNN", ("unknown_reference_code", NON_MEMBER_CODE, "1")),
+                                     (codes["C1"], ("unverified_claim", "verified_by is missing", "2"))):
+        text = explain(folder, code, by="cs-1", now=T0)
+        lines = text.splitlines()
+        at = lines.index("Claim rows for this reference code that were not applied:")
+        assert [c.strip() for c in re.split(r"\s{2,}", lines[at + 3].strip())] == [reason, why, "claims.csv", row,
+                                                                                   "CS042"]
+    assert "not applied" not in explain(folder, codes["C2"], by="cs-1", now=T0)
