@@ -325,10 +325,21 @@ _REASON_FAMILIES = (SCOPE_ROW_REASONS, REVIEW_REASONS, FILE_REASONS, CUSTOMER_RO
                     CLAIM_REASONS, GATE_REASONS)
 
 
-def reason_text(code: str) -> str:
-    """The plain-language line of a quarantine, review or check reason code; the code
-    itself for one the vocabulary lacks (an older record), never an error: a report
-    must still be written."""
+# The family whose words a quarantine row of each kind takes first: a code two families
+# share may mean another column in each (invalid_timestamp: a scope row's accessed_at, a
+# customers row's created_at or closed_at; found by the oracle review, a rejected snapshot's
+# line in summary.md named accessed_at).
+_KIND_FAMILY = {"scope": SCOPE_ROW_REASONS, "customers": CUSTOMER_ROW_REASONS, "returns": RETURN_REASONS,
+                "claims": CLAIM_REASONS}
+
+
+def reason_text(code: str, kind: str | None = None) -> str:
+    """The plain-language line of a quarantine, review or check reason code, as it reads
+    for a quarantine row of `kind` (scope, customers, returns, claims; None: the first
+    family holding it); the code itself for one the vocabulary lacks (an older record),
+    never an error: a report must still be written."""
+    if code in _KIND_FAMILY.get(kind, {}):
+        return _KIND_FAMILY[kind][code]
     for family in _REASON_FAMILIES:
         if code in family:
             return family[code]

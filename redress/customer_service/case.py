@@ -293,7 +293,7 @@ def refused_claims(con, code: str | None) -> list[str]:
         WHERE q.kind = 'claims' AND upper(json_extract_string(q.row_json, '$.reference_code')) = ?
         ORDER BY file, row""", [code])
     for r in refused:
-        r["why"] = r["detail"] or reason_text(r["reason"])  # an unverified row's own fault, when known
+        r["why"] = r["detail"] or reason_text(r["reason"], "claims")  # an unverified row's own fault, when known
     return ["", "Claim rows for this reference code that were not applied:"] + table(
         refused, ["reason", "why", "file", "row", "verified by"]) if refused else []
 

@@ -142,7 +142,7 @@ def summary_markdown(summary: RunSummary, *, run_date: date, policy_name: str, f
                       for r, n in sorted(reasons.items())]
     quarantine = [dict(q if isinstance(q, dict) else asdict(q)) for q in quarantine]
     for q in quarantine:
-        q["text"] = reason_text(q["reason"])
+        q["text"] = reason_text(q["reason"], q["kind"])
     return markdown_environment().get_template("summary.md.j2").render(
         run_id=summary.run_id, run_date=run_date, policy_name=policy_name, policy_id=policy_id, error=error,
         files=files, retimed=summary.ingest.retimed if summary.ingest is not None else "",

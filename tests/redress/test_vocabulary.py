@@ -142,3 +142,17 @@ def test_every_reason_an_expectation_gives_has_its_plain_words():
 def test_every_review_reason_says_what_to_do():
     assert set(v.REVIEW_ACTIONS) == set(v.REVIEW_REASONS)
     assert all(text.strip() for text in v.REVIEW_ACTIONS.values())
+
+
+def test_a_code_two_families_word_apart_reads_as_its_kind_says():
+    """Found by the oracle review: a customers snapshot refused for a created_at read in
+    summary.md as "accessed_at is not a timestamp". Every code two families hold with
+    different words gets each family's words for its kind."""
+    families = {"scope": v.SCOPE_ROW_REASONS, "customers": v.CUSTOMER_ROW_REASONS, "returns": v.RETURN_REASONS,
+                "claims": v.CLAIM_REASONS}
+    for kind, family in families.items():
+        for code, words in family.items():
+            assert v.reason_text(code, kind) == words, (kind, code)
+    assert v.reason_text(v.INVALID_TIMESTAMP, "customers") == "created_at or closed_at is not a timestamp"
+    assert v.reason_text(v.INVALID_TIMESTAMP, "scope") == "accessed_at is not a timestamp"
+    assert v.reason_text(v.INVALID_TIMESTAMP, "returns") == "accessed_at is not a timestamp"  # none of its own: the first

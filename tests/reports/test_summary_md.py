@@ -252,8 +252,11 @@ def test_a_plan_waiting_for_approval_is_not_called_paid_out():
 def test_each_quarantine_reason_names_its_files_and_says_what_it_means():
     facts = dataclasses.replace(FACTS, quarantine=(
         QuarantineCount("scope", "unknown_category", 0, 30, ("scope_01.csv", "scope_|02*.csv")),
-        QuarantineCount("returns", "unknown_payment_id", 0, 2, ("returns_1.csv",))))
+        QuarantineCount("returns", "unknown_payment_id", 0, 2, ("returns_1.csv",)),
+        QuarantineCount("customers", "invalid_timestamp", 1, 1, ("customers_2.csv",))))
     text = render(SUMMARY, facts=facts)
+    # found by the oracle review: it read "accessed_at is not a timestamp", a column customers have not
+    assert "| customers | invalid_timestamp | created_at or closed_at is not a timestamp | 1 | 1 | customers_2.csv |" in text
     assert ("| scope | unknown_category | a data category the policy does not list | 0 | 30 | "
             "scope_01.csv, scope\\_\\|02\\*.csv |") in text
     assert "| returns | unknown_payment_id | no such payment in the ledger | 0 | 2 | returns_1.csv |" in text
