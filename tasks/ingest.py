@@ -89,9 +89,11 @@ def _ingest_customers(ctx: RunContext, f: io.InboxFile, tz: str, settings: Setti
                     "bank_code": "s.bank_code", "bank_account": quarantine.masked_account("s.bank_account")})
             entry = record(con, f, ctx, REJECTED, f"{failures.height} failure(s): {', '.join(reasons)}", rows)
         else:
-            left, paid = customers_table.left_out(con)
-            said = [f"{left:,} customer(s) of the previous snapshot not in it, {paid:,} of them paid or held before: "
-                    "no decision and nothing more paid for them, nothing taken back"] if left else []
+            left, paid, claimed, claimed_krw = customers_table.left_out(con)
+            unpaid = (f", {claimed:,} of them claimants whose claimed transfer ({claimed_krw:,} KRW in all) is not "
+                      "issued yet and now waits for a snapshot that holds them" if claimed else "")
+            said = [f"{left:,} customer(s) of the previous snapshot not in it, {paid:,} of them paid or held "
+                    f"before{unpaid}: no decision and nothing more paid for them, nothing taken back"] if left else []
             said += unusable_contacts(con)
             io.promote_customers(con, f.sha256)
             entry = record(con, f, ctx, ACCEPTED, rows=rows, read_in=tz)

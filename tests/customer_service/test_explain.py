@@ -870,3 +870,20 @@ def test_claims_rows_refused_for_a_code_are_listed_for_a_member_and_a_non_member
         assert [c.strip() for c in re.split(r"\s{2,}", lines[at + 3].strip())] == [reason, why, "claims.csv", row,
                                                                                    "CS042"]
     assert "not applied" not in explain(folder, codes["C2"], by="cs-1", now=T0)
+
+
+def test_a_claimants_case_says_when_the_master_left_them_out_and_shows_the_claim_to_the_second(tmp_path):
+    """Found by the lifecycle review: a claimant a later snapshot left out read as paid to
+    the claimed account beside "nothing more is paid"; and claimed at showed the run
+    clock's microseconds."""
+    folder, codes = build(tmp_path / "data")
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("UPDATE claims SET claimed_at = TIMESTAMPTZ '2025-12-02 12:00:00.123456+00' WHERE customer_id = 'K1'")
+    kept = explain(folder, "K1", now=T0)
+    assert "Claims (paid by bank transfer to the claimed account):" in kept
+    assert "2025-12-02 21:00  R1" in kept and "123456" not in kept  # 12:00 UTC in Seoul, to the minute it falls on
+    with connect(folder / "warehouse.duckdb") as con:
+        con.execute("DELETE FROM customers WHERE customer_id = 'K1'")
+    left = explain(folder, "K1", now=T0 + timedelta(seconds=1))
+    assert ("Claims (paid by bank transfer to the claimed account; not paid while the current customers snapshot "
+            "leaves them out, paid once one holds them again):") in left
