@@ -85,7 +85,8 @@ bench-revision: $(STAMP)  ## the same, then a 1% scope revision: make bench-revi
 	$(BIN)/python benchmarks/run_benchmark.py --customers $(or $(CUSTOMERS),1000000) --revision
 
 policy-schema: $(STAMP)  ## rewrite policies/policy.schema.json from the policy models (redress/policy)
-	$(BIN)/python -m redress.policy --schema > policies/policy.schema.json
+	$(BIN)/python -m redress.policy --schema > policies/policy.schema.json.tmp  # a failure leaves the file as it was
+	mv policies/policy.schema.json.tmp policies/policy.schema.json
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock

@@ -68,6 +68,14 @@ class Policy:
     # how messages name a category / a voucher product, beside redress's own words ([notice])
     category_labels: dict[str, str] = dataclasses.field(default_factory=dict)
     product_labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    # the days a bank transfer may be dated: every day, or weekdays but these holidays
+    bank_days: str = "every_day"
+    bank_holidays: frozenset[date] = frozenset()
+
+    def is_bank_day(self, day: date) -> bool:
+        """Whether a bank transfer may be dated `day` ([disbursement] bank_days and
+        bank_holidays; the SPEC's "each day" by default)."""
+        return self.bank_days == "every_day" or (day.weekday() < 5 and day not in self.bank_holidays)
 
     @property
     def max_amount(self) -> int:
@@ -150,6 +158,7 @@ def _checked(raw: bytes, name: str, resolved: Path) -> Policy:
         sha256=hashlib.sha256(raw).hexdigest(), path=resolved,
         require_approval=f.disbursement.require_approval,
         category_labels=dict(f.notice.category_labels), product_labels=dict(f.notice.product_labels),
+        bank_days=f.disbursement.bank_days, bank_holidays=frozenset(f.disbursement.bank_holidays),
         rules_sha256=hashlib.sha256(json.dumps(f.model_dump(mode="json", include=set(RULE_TABLES), exclude_defaults=True),
                                                sort_keys=True).encode()).hexdigest(),
     )

@@ -173,6 +173,23 @@ OptionalDate = Annotated[date | None, BeforeValidator(_optional_date),
                          WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"const": ""}]})]
 
 
+def _holiday(value: Any) -> date:
+    """A bank holiday: YYYY-MM-DD (a TOML date too), in YEARS."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = value.isoformat()
+    try:
+        day = calendar_date(value)
+    except ValueError:
+        raise PydanticCustomError("policy_rule", "must be YYYY-MM-DD, got {got}", {"got": repr(value)}) from None
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        raise PydanticCustomError("policy_rule", "must fall in the years {first} to {last}, got {got}",
+                                  {"first": YEARS[0], "last": YEARS[1], "got": repr(value)})
+    return day
+
+
+Holiday = Annotated[date, BeforeValidator(_holiday), WithJsonSchema({"type": "string", "format": "date"})]
+
+
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -262,14 +279,28 @@ class PayoutTable(_Table):
 
 
 class DisbursementTable(_Table):
-    """[disbursement]: batch limits, the first value date, and whether a plan waits
-    for approval before release (SPEC "Approval before release")."""
+    """[disbursement]: batch limits, the first value date, the days a bank transfer may
+    be dated, and whether a plan waits for approval before release (SPEC "Approval
+    before release")."""
     max_batch_items: Annotated[int, Field(strict=True, ge=1, le=MAX_BATCH_ITEMS)]
     max_batch_amount: PositiveWon
     daily_cash_cap: PositiveWon
     first_value_date: OptionalDate = None
     require_approval: Annotated[bool, Field(
         strict=True, description="true: a run stops with its plan, released only once approved")] = False
+    # The days a bank transfer may be dated (found by the time review: a bank settles a
+    # file dated on a weekend or holiday on its next business day, so Friday's, Saturday's
+    # and Sunday's caps all left on Monday). `every_day` is the SPEC's "each day".
+    bank_days: Annotated[Literal["every_day", "weekdays"], Field(
+        description="every_day (the SPEC's), or weekdays: Monday to Friday but bank_holidays")] = "every_day"
+    bank_holidays: Annotated[list[Holiday], Field(
+        max_length=10000, description="dates no bank transfer is dated on, with bank_days = \"weekdays\"")] = []
+
+    @model_validator(mode="after")
+    def _holidays_need_weekdays(self) -> DisbursementTable:
+        if self.bank_holidays and self.bank_days != "weekdays":
+            raise _refuse("bank_holidays", why='needs bank_days = "weekdays"')
+        return self
 
 
 class NoticeTable(_Table):

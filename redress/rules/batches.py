@@ -66,9 +66,9 @@ def _splits(amounts: np.ndarray, max_items: int, max_amount: int, day_room) -> l
 def _days(rail_name: str, policy: Policy, run_date: date, released: dict[date, int], bank_from: date | None):
     """(first value date, day_room) of a rail: bank transfers start on the policy's first
     value date, never before the run date nor `bank_from` (redress/rules/plans.py
-    bank_days_from: today, unless the run is a catch-up), and fill each day up to
-    daily_cash_cap less what is already `released` that day; the other rails take the
-    run date, uncapped."""
+    bank_days_from: today, unless the run is a catch-up), and fill each bank day
+    (Policy.is_bank_day) up to daily_cash_cap less what is already `released` that day;
+    the other rails take the run date, uncapped."""
     if rail_name != BANK_TRANSFER:
         return run_date, lambda d: None
     # A value date is never in the past: a later run (top-ups, reissues) under a policy
@@ -76,7 +76,10 @@ def _days(rail_name: str, policy: Policy, run_date: date, released: dict[date, i
     start_day = max(policy.first_value_date or run_date, run_date, bank_from or run_date)
 
     def day_room(d: int) -> int:
-        return max(policy.daily_cash_cap - released.get(start_day + timedelta(days=d), 0), 0)
+        day = start_day + timedelta(days=d)
+        if not policy.is_bank_day(day):  # a weekend or holiday under bank_days = "weekdays": no room
+            return 0
+        return max(policy.daily_cash_cap - released.get(day, 0), 0)
     return start_day, day_room
 
 

@@ -107,6 +107,31 @@ def test_first_value_date(tmp_path):
     assert p.first_value_date == date(2025, 12, 5)
 
 
+def test_bank_days_weekdays_with_holidays_as_toml_dates_or_text(tmp_path):
+    """Found by the time review: a bank file dated on a weekend or holiday settles on the
+    next business day, so those days' caps all left on it (redress/rules/batches.py)."""
+    p = load_policy(variant(tmp_path, ('first_value_date = ""', 'first_value_date = ""\nbank_days = "weekdays"\n'
+                                       'bank_holidays = [2025-12-25, "2026-01-01"]')))
+    assert (p.bank_days, p.bank_holidays) == ("weekdays", frozenset({date(2025, 12, 25), date(2026, 1, 1)}))
+    assert [p.is_bank_day(date(2025, 12, d)) for d in (24, 25, 26, 27, 28, 29)] == [True, False, True, False, False,
+                                                                                     True]
+    assert load_policy(DEFAULT_POLICY).is_bank_day(date(2025, 12, 27))  # every day, the SPEC's, by default
+
+
+@pytest.mark.parametrize("lines, words", [
+    ('bank_holidays = ["2025-12-25"]', 'disbursement.bank_holidays: needs bank_days = "weekdays"'),
+    ('bank_days = "weekdays"\nbank_holidays = ["2025-13-01"]',
+     "disbursement.bank_holidays[0]: must be YYYY-MM-DD, got '2025-13-01'"),
+    ('bank_days = "weekdays"\nbank_holidays = [""]', "disbursement.bank_holidays[0]: must be YYYY-MM-DD, got ''"),
+    ('bank_days = "weekdays"\nbank_holidays = [1899-12-25]', "disbursement.bank_holidays[0]: must fall in the years"),
+    ('bank_days = "business"', "disbursement.bank_days"),
+])
+def test_bank_days_and_holidays_are_refused_in_one_line_naming_the_key(tmp_path, lines, words):
+    with pytest.raises(RedressError) as refused:
+        load_policy(variant(tmp_path, ('first_value_date = ""', f'first_value_date = ""\n{lines}')))
+    assert words in str(refused.value) and "\n" not in str(refused.value)
+
+
 def test_first_value_date_may_be_left_out(tmp_path):
     p = load_policy(variant(tmp_path, ('first_value_date = ""', "")))
     assert p.first_value_date is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date, timedelta
 
@@ -180,6 +181,28 @@ def test_a_bank_batch_is_never_dated_before_today_where_the_run_is_not_a_catch_u
         f"coupang-2025-v1-{dated:%Y%m%d}-bank_transfer-0001"
 
 
+@pytest.mark.parametrize("holidays, dated", [
+    (frozenset(), [date(2025, 12, 5), date(2025, 12, 8), date(2025, 12, 9)]),         # Friday, then Monday
+    (frozenset({date(2025, 12, 8)}), [date(2025, 12, 5), date(2025, 12, 9), date(2025, 12, 10)]),
+])
+def test_under_weekdays_a_bank_batch_is_never_dated_on_a_weekend_or_holiday(policy, holidays, dated):
+    """Found by the time review: a bank settles a file dated Saturday or Sunday on Monday,
+    so Friday's, Saturday's and Sunday's caps all left that day. Vouchers keep the run
+    date, a Saturday."""
+    p = policy(max_batch_amount=150000, daily_cash_cap=100000, max_batch_items=100, first_value_date=date(2025, 12, 5),
+               bank_days="weekdays", bank_holidays=holidays)
+    saturday = date(2025, 12, 6)
+    frame = pl.concat([payments(*[40000] * 5, rail="bank_transfer"), payments(1000, rail="voucher", prefix="v")])
+    out = batches(frame, p, saturday - timedelta(days=1), bank_from=saturday - timedelta(days=1))
+    per_day = dict(out.filter(pl.col("rail") == "bank_transfer").group_by("value_date").agg(pl.col("amount").sum())
+                   .iter_rows())
+    assert sorted(per_day.items()) == list(zip(dated, [80000, 80000, 40000]))
+    weekend = batches(frame, dataclasses.replace(p, first_value_date=None), saturday)
+    assert weekend.filter(pl.col("rail") == "voucher")["value_date"].to_list() == [saturday]
+    assert min(weekend.filter(pl.col("rail") == "bank_transfer")["value_date"]) == date(2025, 12, 8) + timedelta(
+        days=len(holidays))
+
+
 def test_bank_transfers_fill_each_day_up_to_the_cap(policy):
     p = policy(max_batch_amount=150000, daily_cash_cap=100000, max_batch_items=100)
     out = batches(payments(*[40000] * 5, rail="bank_transfer"), p, RUN)
@@ -245,15 +268,18 @@ def scenario(draw):
     first = draw(st.none() | st.just(RUN + timedelta(days=2)))
     # today, for a run dated the day it started (redress/rules/plans.py bank_days_from)
     bank_from = draw(st.none() | st.integers(-1, 4).map(lambda d: RUN + timedelta(days=d)))
-    return largest, max_items, max_amount, daily, rows, released, first, bank_from
+    # weekdays but some holidays (bank_days = "weekdays"), or every day (the SPEC's)
+    holidays = draw(st.none() | st.sets(st.integers(0, 12).map(lambda d: RUN + timedelta(days=d)), max_size=4))
+    return largest, max_items, max_amount, daily, rows, released, first, bank_from, holidays
 
 
 @settings(max_examples=150, deadline=None)
 @given(scenario())
 def test_batch_invariants(policy, case):
-    largest, max_items, max_amount, daily, rows, released_days, first, bank_from = case
+    largest, max_items, max_amount, daily, rows, released_days, first, bank_from, holidays = case
     p = policy(tiers={1: largest}, max_batch_items=max_items, max_batch_amount=max_amount,
-               daily_cash_cap=daily, first_value_date=first)
+               daily_cash_cap=daily, first_value_date=first,
+               **({} if holidays is None else {"bank_days": "weekdays", "bank_holidays": frozenset(holidays)}))
     frame = pl.DataFrame([(f"c{i:03d}", a, r, 1) for i, (r, a) in enumerate(rows)], schema=SCHEMA, orient="row")
     bank_start = max(first or RUN, bank_from or RUN)  # never before the run date, the first value date or today
     released = {bank_start + timedelta(days=d): amount for d, amount in released_days.items()}
@@ -288,7 +314,7 @@ def test_batch_invariants(policy, case):
     # no day over the treasury cap, counting what was already released
     bank = out.filter(pl.col("rail") == "bank_transfer")
     for day, amount in bank.group_by("value_date").agg(pl.col("amount").sum()).iter_rows():
-        assert day >= bank_start
+        assert day >= bank_start and p.is_bank_day(day)  # never a weekend or holiday under "weekdays"
         assert amount + released.get(day, 0) <= daily
     # vouchers and claims take the run date
     assert set(out.filter(pl.col("rail") != "bank_transfer")["value_date"]) <= {RUN}
@@ -304,8 +330,9 @@ def test_batch_invariants(policy, case):
         firsts = [out.filter(pl.col("batch_id") == b).sort("payment_id")["amount"][0] for b in ordered["batch_id"]]
         day = bank_start if rail_name == "bank_transfer" else RUN
         for i, batch in enumerate(ordered.to_dicts()):
-            while day < batch["value_date"]:   # every day skipped had no room for this payment
-                assert day_total.get(day, 0) + released.get(day, 0) + firsts[i] > daily
+            while day < batch["value_date"]:   # every day skipped had no room for this payment, or is no bank day
+                assert (rail_name == "bank_transfer" and not p.is_bank_day(day)
+                        or day_total.get(day, 0) + released.get(day, 0) + firsts[i] > daily)
                 day += timedelta(days=1)
             if i + 1 < len(firsts) and ordered["value_date"][i + 1] == day:
                 assert batch["n"] == max_items or batch["sum"] + firsts[i + 1] > max_amount
@@ -333,9 +360,10 @@ def test_a_voucher_is_not_limited_by_the_bank_daily_cap(policy):
 def test_value_days_are_the_days_of_the_batches_without_building_them(policy, case):
     """rules.batches.value_days (what a what-if reads) gives, batch by batch, the value
     date and size of the batches `batches` cuts from the same payments."""
-    largest, max_items, max_amount, daily, rows, released_days, first, bank_from = case
+    largest, max_items, max_amount, daily, rows, released_days, first, bank_from, holidays = case
     p = policy(tiers={1: largest}, max_batch_items=max_items, max_batch_amount=max_amount,
-               daily_cash_cap=daily, first_value_date=first)
+               daily_cash_cap=daily, first_value_date=first,
+               **({} if holidays is None else {"bank_days": "weekdays", "bank_holidays": frozenset(holidays)}))
     frame = pl.DataFrame([(f"c{i:03d}", a, r, 1) for i, (r, a) in enumerate(rows)], schema=SCHEMA, orient="row")
     released = {max(first or RUN, bank_from or RUN) + timedelta(days=d): amount for d, amount in released_days.items()}
     out = batches(frame, p, RUN, released=released, bank_from=bank_from)
