@@ -28,7 +28,7 @@ import polars as pl
 from redress.policy import Policy
 from redress.rules.batches import batch_cuts, position_width
 from redress.sql import file_path, identifier
-from redress.vocabulary import BANK_TRANSFER, sql_literal
+from redress.vocabulary import ACCEPTED, BANK_TRANSFER, SETTLED, sql_literal
 from redress.warehouse import export
 
 # The planned payment's columns before its voucher parts and bank details, in the order
@@ -111,16 +111,34 @@ def changed_accounts(con: duckdb.DuckDBPyConnection, plan_file: Path) -> dict[st
     of the accounts the customer had before: {"payees", "amount_krw"} (won), zeros when
     none. A master changed by someone other than the customers looks like this, just as
     a customer's own correction after a returned transfer does, which only finance can
-    tell apart: shown to finance (the stage line, summary.md, plan.md), never refused.
+    tell apart: shown to finance (the stage line, summary.md, plan.md), never refused;
+    not again once a transfer to the customer settled after the latest change.
     Found by the security review: the ledger keeps no account, so a snapshot moving
     payees' money to other accounts went unseen."""
     if not con.execute("SELECT count(*) FROM former_bank_accounts").fetchall()[0][0]:
         return {"payees": 0, "amount_krw": 0}  # no account ever changed: the plan file is not read
+    # A transfer settled since the latest change (planned by a run started no earlier than
+    # the one that read the snapshot making it; a claimant's may have gone to a claimed
+    # account, so never for one) went to the account the master holds now: a payee
+    # finance has seen paid there is not flagged again (found by the lifecycle review: a
+    # top-up weeks later was).
     (payees, amount), = con.execute(f"""
+        WITH changed AS (
+            SELECT f.customer_id, max(r.started_at) AS changed_in FROM former_bank_accounts f
+            JOIN ingested_files i ON i.file_sha256 = f.file_sha256 AND i.kind = 'customers'
+                                 AND i.status = {sql_literal(ACCEPTED)}
+            JOIN runs r ON r.run_id = i.run_id GROUP BY ALL),
+        paid_there AS (
+            SELECT DISTINCT l.customer_id FROM ledger l JOIN runs r ON r.run_id = l.run_id
+            JOIN changed c ON c.customer_id = l.customer_id
+            WHERE l.rail = {sql_literal(BANK_TRANSFER)} AND l.status = {sql_literal(SETTLED)}
+              AND r.started_at >= c.changed_in
+              AND l.customer_id NOT IN (SELECT customer_id FROM claims))
         SELECT count(*), coalesce(sum(p.amount), 0)
         FROM read_parquet(?, hive_partitioning = false) p
         WHERE p.rail = {sql_literal(BANK_TRANSFER)}
           AND p.customer_id IN (SELECT customer_id FROM former_bank_accounts)
+          AND p.customer_id NOT IN (SELECT customer_id FROM paid_there)
           AND NOT EXISTS (SELECT 1 FROM former_bank_accounts f
                           WHERE f.customer_id = p.customer_id AND f.bank_code IS NOT DISTINCT FROM p.bank_code
                             AND f.bank_account IS NOT DISTINCT FROM p.bank_account)""",

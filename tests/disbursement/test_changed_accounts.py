@@ -24,13 +24,23 @@ COLUMNS = "customer_id VARCHAR, email_norm VARCHAR, phone_e164 VARCHAR, bank_cod
 
 
 def _load(con: duckdb.DuckDBPyConnection, masters: list[dict]) -> None:
-    con.execute(create_statement("former_addresses"))
-    con.execute(create_statement("former_bank_accounts"))
+    """Each master read by its own run, R0, R1, ... an hour apart."""
+    for table in ("former_addresses", "former_bank_accounts", "ingested_files", "runs", "ledger", "claims"):
+        con.execute(create_statement(table))
     for i, master in enumerate(masters):
+        _run(con, f"R{i}", i)
+        con.execute("INSERT INTO ingested_files (file_sha256, file_name, kind, size_bytes, status, run_id, ingested_at) "
+                    "VALUES (?, ?, 'customers', 1, 'accepted', ?, now())", [f"sha-{i}", f"c{i}.csv", f"R{i}"])
         con.execute(f"CREATE TABLE customers_staging ({COLUMNS})")
         for c, (code, account) in sorted(master.items()):
             con.execute("INSERT INTO customers_staging VALUES (?, NULL, NULL, ?, ?)", [c, code, account])
         replace_with_staging(con, f"sha-{i}")
+
+
+def _run(con: duckdb.DuckDBPyConnection, run_id: str, hour: int) -> None:
+    con.execute("INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, outcome) "
+                "VALUES (?, TIMESTAMPTZ '2025-12-01 00:00:00+00' + to_hours(?), DATE '2025-12-01', '{}', 'p', 'x', "
+                "'succeeded')", [run_id, hour])
 
 
 @given(masters=st.lists(MASTERS, min_size=1, max_size=5),
@@ -74,3 +84,23 @@ def test_an_account_changed_and_changed_back_is_paid_without_a_word_a_new_one_is
         pl.DataFrame({"customer_id": ["C1", "C2"], "rail": ["bank_transfer"] * 2, "bank_code": ["004"] * 2,
                       "bank_account": ["111", "999"], "amount": [50_000, 70_000]}).write_parquet(path)
         assert changed_accounts(con, path) == {"payees": 1, "amount_krw": 70_000}
+
+
+def test_a_payee_paid_at_the_new_account_since_the_change_is_not_flagged_again():
+    """Found by the lifecycle review: a top-up weeks after a transfer to the new account
+    settled was flagged "changed" again. One settled by a run before the change, or still
+    only issued, or a claimant's (perhaps to a claimed account), still counts."""
+    with tempfile.TemporaryDirectory() as folder, duckdb.connect() as con:
+        _load(con, [{c: ("004", "111") for c in ("C1", "C2", "C3", "C4")}, {c: ("004", "999") for c in
+                                                                             ("C1", "C2", "C3", "C4")}])
+        _run(con, "R2", 2)
+        for n, (customer, run, status) in enumerate([("C1", "R1", "settled"), ("C2", "R0", "settled"),
+                                                     ("C3", "R2", "issued"), ("C4", "R2", "settled")]):
+            con.execute("INSERT INTO ledger VALUES (?, ?, 50000, 'KRW', 'bank_transfer', 'B', 'p', ?, 1, ?, NULL, ?)",
+                        [f"P{n}", customer, run, status, run])
+        con.execute("INSERT INTO claims VALUES ('CODE', 'C4', '088', '555', now(), 'cs', 0, 'sha-c', 1, 'R2', now())")
+        path = Path(folder) / "plan.parquet"
+        pl.DataFrame({"customer_id": ["C1", "C2", "C3", "C4"], "rail": ["bank_transfer"] * 4,
+                      "bank_code": ["004"] * 4, "bank_account": ["999"] * 4,
+                      "amount": [10_000, 20_000, 30_000, 40_000]}).write_parquet(path)
+        assert changed_accounts(con, path) == {"payees": 3, "amount_krw": 90_000}  # all but C1
