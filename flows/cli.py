@@ -122,10 +122,12 @@ def check_before_prefect(data_dir: Path, policy_path: Path | None, settings, run
     return policy_file
 
 
-def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date, settings) -> dict:
+def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date, settings, *, dated: bool = True) -> dict:
     """Check what can be checked before Prefect starts (check_before_prefect), then run
     the parent flow with these settings (the ones main built, or the demo's): handed
-    over in-process (redress.settings.given), never as a flow parameter."""
+    over in-process (redress.settings.given), never as a flow parameter. `dated` False
+    (no --run-date): `run_date` is today's, for the checks; the flow reads today again
+    as the run starts (remediation), which may be past midnight by then."""
     from redress.settings import given
 
     policy_file = check_before_prefect(data_dir, policy_path, settings, run_date)
@@ -142,7 +144,7 @@ def run_pipeline(data_dir: Path, policy_path: Path | None, run_date: date, setti
                              while_waiting=import_great_expectations), given(settings):
         from flows.remediation import remediation
 
-        return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date)
+        return remediation(data_dir=data_dir.resolve(), policy_path=policy_file, run_date=run_date if dated else None)
 
 
 def _print_outputs(data_dir: Path, summary: dict) -> None:
@@ -172,7 +174,8 @@ def _print_outputs(data_dir: Path, summary: dict) -> None:
 
 
 def cmd_run(args, settings) -> int:
-    summary = run_pipeline(settings.data_dir, args.policy, _run_date(args.run_date, args.policy), settings)
+    summary = run_pipeline(settings.data_dir, args.policy, _run_date(args.run_date, args.policy), settings,
+                           dated=args.run_date is not None)
     _print_outputs(settings.data_dir, summary)
     return 0
 

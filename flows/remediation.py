@@ -36,10 +36,13 @@ drop_expected_tracebacks()  # in Prefect's logs too, an expected failure is its 
 
 
 @flow(name="redress-remediation", log_prints=False, flow_run_name=flow_run_name)
-def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
+def remediation(data_dir: Path, policy_path: Path, run_date: date | None = None) -> dict:
     """One run over what is in the inbox; returns the run summary (counts, no personal
     data) as plain JSON values: run_id, each stage's result (redress/results.py) and the
-    report text (RunSummary.as_dict).
+    report text (RunSummary.as_dict). `run_date` None: today where the policy pays, read
+    from the clock the run's start is recorded by (redress/warehouse/runs.py start_run),
+    so a run for its own day is never taken for a catch-up (found by the fix review: a
+    date read before Prefect's server started, then midnight, made it one).
 
     Raises RedressError (one line) for every expected failure, data or machine (disk
     full, read-only folder, warehouse held by another process or not DuckDB's): checked
@@ -80,8 +83,8 @@ def remediation(data_dir: Path, policy_path: Path, run_date: date) -> dict:
     return summary.as_dict()
 
 
-def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings: Settings) -> RunSummary:
-    ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path), "run_date": str(run_date)})
+def _stages(data_dir: Path, policy, run_date: date | None, policy_path: Path, settings: Settings) -> RunSummary:
+    ctx = start_run(data_dir, policy, run_date, {"data_dir": str(data_dir), "policy": str(policy_path)})
     checkpoint("run:started", settings)  # registered, a waiting plan superseded; no page written again yet
     summary = RunSummary(run_id=ctx.run_id)
     with connect(ctx.warehouse) as con:  # found by the lifecycle review: nothing said so
@@ -89,7 +92,7 @@ def _stages(data_dir: Path, policy, run_date: date, policy_path: Path, settings:
     try:
         name_and_tag(ctx.run_id, policy.id, data_dir)  # the flow run is found by the run id
         get_run_logger().info("run %s: policy %s, data folder %s, run date %s",
-                              ctx.run_id, policy.id, data_dir.name, run_date.isoformat())
+                              ctx.run_id, policy.id, data_dir.name, ctx.run_date.isoformat())
         for closed, state, why in refresh_closed_pages(ctx):  # their pages no longer show a plan waiting
             if why is None:
                 get_run_logger().info("run %s: the report page of run %s written again, its plan %s", ctx.run_id,

@@ -68,18 +68,14 @@ def _run_date(value: object) -> date | None:
 RunDate = Annotated[date | None, BeforeValidator(_run_date)]
 
 
-def _today(policy_path: Path) -> date:
-    """The run date when none is given: today where the policy says the money is paid."""
-    return load_policy(policy_path).today()
-
-
 @flow(name="redress-run", log_prints=False)
 def redress_run(data_dir: Path, policy_path: Path, run_date: RunDate = None) -> dict:
     """The pipeline once, started by hand (run_date: default today); waits its turn."""
     require_inbox(data_dir)
     remediation, await_approval = _pipeline()
     with folder_slot(data_dir, wait_seconds=WAIT_SECONDS):
-        summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=run_date or _today(policy_path))
+        # none given: today where the policy pays, read as the run starts (flows/remediation.py)
+        summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=run_date)
     return await_approval(data_dir, summary)  # outside the slot: other runs go on meanwhile
 
 
@@ -101,7 +97,7 @@ def inbox_watch(data_dir: Path, policy_path: Path) -> str:
             return "waiting after a failed run"
         remediation, await_approval = _pipeline()
         with given(settings):
-            summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
+            summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=None)  # today, as it starts
     decided = await_approval(data_dir, summary).get("approval")  # outside the slot: the watch goes on
     return f"run {summary['run_id']} on {len(new)} new file(s)" + (f"; plan {decided['decision']}" if decided else "")
 
@@ -113,7 +109,7 @@ def daily_disbursement(data_dir: Path, policy_path: Path) -> dict:
     require_inbox(data_dir)
     remediation, await_approval = _pipeline()
     with folder_slot(data_dir, wait_seconds=WAIT_SECONDS):
-        summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=_today(policy_path))
+        summary = remediation(data_dir=data_dir, policy_path=policy_path, run_date=None)  # today, as it starts
     return await_approval(data_dir, summary)
 
 

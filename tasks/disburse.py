@@ -88,6 +88,9 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
     released = {day: int(total) for day, total in released_rows}  # bank-transfer cash per value date
     zone = ZoneInfo(policy.timezone)
     started_on = started_at.astimezone(zone).date()
+    # Read once for the plan: its dates and what it says of them agree even if midnight
+    # passes while it is made (found by the fix review); the release reads the clock again.
+    today = policy.today()
     due = with_voucher_parts(payments_due(pl.scan_parquet(ent, glob=False), pl.scan_parquet(ledger, glob=False),
                                           policy, claimants.lazy()), policy)
     due.sink_parquet(ctx.work_dir / "due.parquet")
@@ -100,12 +103,12 @@ def disburse(ctx: RunContext, settings: Settings) -> DisburseResult:
                                   claims_table.paying_accounts_sql(),
                                   next_seq={(rail, day): seq for rail, day, seq in seqs}, released=released,
                                   work_dir=ctx.work_dir,
-                                  bank_from=bank_days_from(ctx.run_date, started_on, policy.today()))
+                                  bank_from=bank_days_from(ctx.run_date, started_on, today))
     (ctx.work_dir / "due.parquet").unlink()
     # From here on the plan is a file: DuckDB, which spills, and Polars's streaming
     # engine read it (at 33.7M customers it is 30M payments, about 4 GB as a frame).
     summary = batch_summary(pl.scan_parquet(plan_file, glob=False)).collect()
-    past = dated_before_today(summary, policy.today())  # a catch-up's, as the SPEC dates them
+    past = dated_before_today(summary, today)  # a catch-up's, as the SPEC dates them; none of any other run
     with connect(ctx.warehouse) as con:
         shared = shared_accounts(con, plan_file)
         changed = changed_accounts(con, plan_file)

@@ -393,7 +393,9 @@ def report_killed_runs(ctx: RunContext) -> tuple[str, ...]:
             earlier = dataclasses.replace(earlier, policy_path=ctx.policy_path, policy_sha256=ctx.policy_sha256)
             why += (f"; its policy file is not as it was, so what depends on a policy (the reconciliation's claim "
                     f"deadline and fund cap) is read under run {ctx.run_id}'s")
-        if write_failed_report(earlier, RunSummary(run_id=run_id), why, killed=True):
+        with connect(ctx.warehouse) as con:  # what it superseded as it started (found by the fix review)
+            superseded = tuple(plans.superseded_by(con, run_id))
+        if write_failed_report(earlier, RunSummary(run_id=run_id, superseded_plans=superseded), why, killed=True):
             written.append(run_id)
             with connect(ctx.warehouse) as con:
                 plan = plans.read(con, run_id)

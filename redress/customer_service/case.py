@@ -32,6 +32,7 @@ from redress.vocabulary import (
     sql_literal,
 )
 from redress.warehouse import masked_account
+from redress.warehouse.claims import unpaid_claims_sql
 
 
 # SQL of ours: each accepted scope file's name (the first, when one content came under
@@ -279,8 +280,11 @@ def member(con, data_dir: Path, who: str) -> str:
             cl["verified at"] = wording.when(cl["verified at"], tz)
             cl["claimed at"] = wording.when(cl["claimed at"].replace(microsecond=0), tz)
         # found by the lifecycle review: a claimant the master left out, their transfer not issued, read as paid
-        waits = ("; not paid while the current customers snapshot leaves them out, paid once one holds them again"
-                 if c.get("current_snapshot") is not None else "")
+        # (only while their latest claim's transfer is not issued: found by the fix review)
+        unpaid = c.get("current_snapshot") is not None and rows(
+            con, f"SELECT 1 FROM ({unpaid_claims_sql()}) WHERE customer_id = ?", [who])
+        waits = "; not paid while the current customers snapshot leaves them out, paid once one holds them again" \
+            if unpaid else ""
         out += ["", f"Claims (paid by bank transfer to the claimed account{waits}):"] + table(
             claims, ["reference code", "bank", "account", "verified by", "verified at", "cancelled", "claimed at", "run"])
     return "\n".join(out + refused)

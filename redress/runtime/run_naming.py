@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from redress.errors import RedressError
+from redress.policy import load_policy
 from redress.warehouse.runs import peek_run_id
 
 
@@ -25,9 +27,12 @@ def flow_run_name() -> str:
 
     parameters = flow_run.get_parameters()
     try:
-        run_date = date.fromisoformat(str(parameters["run_date"]))
+        given = parameters.get("run_date")
+        # none given: today where the policy pays, as the run will read it (flows/remediation.py)
+        run_date = (date.fromisoformat(str(given)) if given is not None
+                    else load_policy(Path(parameters["policy_path"])).today())
         peeked = peek_run_id(Path(parameters["data_dir"]), run_date)
-    except (KeyError, TypeError, ValueError):  # a run without them is refused by its own checks
+    except (KeyError, TypeError, ValueError, RedressError):  # a run without them is refused by its own checks
         peeked = None
     return peeked or f"redress-{flow_run.get_id()}"
 

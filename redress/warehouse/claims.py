@@ -11,6 +11,7 @@ from datetime import datetime
 
 import duckdb
 
+from redress.vocabulary import LIVE_STATUSES, sql_list
 from redress.warehouse.quarantine import ACCEPTED_ROW
 
 # The rows of `claims_staging` (redress/checks/claims_checks.py) that no failure names.
@@ -53,6 +54,26 @@ def latest_bank_details_sql() -> str:
         SELECT customer_id, arg_max(bank_code, (claimed_at, run_id, file_sha256, row_number)) AS bank_code,
                arg_max(bank_account, (claimed_at, run_id, file_sha256, row_number)) AS bank_account
         FROM claims GROUP BY customer_id"""
+
+
+def unpaid_claims_sql() -> str:
+    """SQL (no parameters): customer_id and cancelled_amount (won) of each claimant whose
+    latest claim cancelled held money and no payment of theirs is live (issued or
+    settled) from a run started when that claim's run did or later: the claim's transfer
+    is not issued yet (its plan waiting, superseded or rejected, or the person left out of
+    the master). The amount is the latest claim's alone: earlier claims' money was paid,
+    came back or was held again (found by the fix review: all cancellations summed)."""
+    return f"""
+        WITH latest AS (
+            SELECT c.customer_id, arg_max(c.cancelled_amount, (c.claimed_at, c.run_id, c.file_sha256, c.row_number))
+                       AS cancelled_amount,
+                   arg_max(c.run_id, (c.claimed_at, c.run_id, c.file_sha256, c.row_number)) AS run_id
+            FROM claims c GROUP BY c.customer_id)
+        SELECT t.customer_id, t.cancelled_amount FROM latest t JOIN runs cr ON cr.run_id = t.run_id
+        WHERE t.cancelled_amount > 0 AND NOT EXISTS (
+            SELECT 1 FROM ledger l JOIN runs r ON r.run_id = l.run_id
+            WHERE l.customer_id = t.customer_id AND l.status IN {sql_list(LIVE_STATUSES)}
+              AND r.started_at >= cr.started_at)"""
 
 
 def shared_accounts_sql() -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import duckdb
 
-from redress.vocabulary import CANCELLED, LIVE_STATUSES, sql_list, sql_literal
-from redress.warehouse import table_exists
+from redress.vocabulary import LIVE_STATUSES, sql_list
+from redress.warehouse import claims, table_exists
 
 
 def replace_with_staging(con: duckdb.DuckDBPyConnection, sha: str) -> None:
@@ -60,18 +60,13 @@ def left_out(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, int]:
     lifecycle review: the money was in no line of any report)."""
     return con.execute(f"""
         WITH gone AS (SELECT o.customer_id FROM customers o ANTI JOIN customers_staging n USING (customer_id)),
-        claimed AS (
-            SELECT l.customer_id, sum(l.amount) AS cancelled, max(l.attempt) AS attempt FROM ledger l
-            WHERE l.status = {sql_literal(CANCELLED)} AND l.customer_id IN (SELECT customer_id FROM gone)
-            GROUP BY ALL),
-        unpaid AS (
-            SELECT c.* FROM claimed c WHERE NOT EXISTS (
-                SELECT 1 FROM ledger l WHERE l.customer_id = c.customer_id AND l.attempt > c.attempt
-                                         AND l.status IN {sql_list(LIVE_STATUSES)}))
+        unpaid AS ({claims.unpaid_claims_sql()})
         SELECT (SELECT count(*) FROM gone),
                (SELECT count(*) FROM gone WHERE customer_id IN (
                    SELECT customer_id FROM ledger WHERE status IN {sql_list(LIVE_STATUSES)})),
-               (SELECT count(*) FROM unpaid), (SELECT coalesce(sum(cancelled), 0) FROM unpaid)""").fetchall()[0]
+               (SELECT count(*) FROM unpaid WHERE customer_id IN (SELECT customer_id FROM gone)),
+               (SELECT coalesce(sum(cancelled_amount), 0) FROM unpaid
+                WHERE customer_id IN (SELECT customer_id FROM gone))""").fetchall()[0]
 
 
 def retime(con: duckdb.DuckDBPyConnection, created_at: str, closed_at: str, params: dict) -> int:

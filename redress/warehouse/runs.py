@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -179,9 +180,14 @@ def check_policy_id(data_dir: Path, policy: Policy) -> None:
         raise RedressError(reused)
 
 
-def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) -> RunContext:
+def start_run(data_dir: Path, policy: Policy, run_date: date | None, parameters: dict) -> RunContext:
     """Record a new run; its id is the run date and a sequence, so ids sort and repeat
-    identically for the same history."""
+    identically for the same history. `run_date` None: the day, where the policy pays, of
+    the very instant recorded as the run's start, so that the run is for its own day
+    (redress/rules/plans.py bank_days_from); `parameters` gets the run date."""
+    started_at = datetime.now(timezone.utc)
+    run_date = run_date or started_at.astimezone(ZoneInfo(policy.timezone)).date()
+    parameters = {**parameters, "run_date": str(run_date)}
     with connect(warehouse.path(data_dir)) as con:
         # Under the folder lock no other run is going on: a run still marked running was
         # killed. Say so (even when this run is refused next), and drop its scratch files.
@@ -192,7 +198,7 @@ def start_run(data_dir: Path, policy: Policy, run_date: date, parameters: dict) 
         con.execute(
             "INSERT INTO runs (run_id, started_at, run_date, parameters, policy_id, policy_sha256, policy_rules_sha256, "
             "policy_text, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')",
-            [run_id, datetime.now(timezone.utc), run_date, json.dumps(parameters, sort_keys=True),
+            [run_id, started_at, run_date, json.dumps(parameters, sort_keys=True),
              policy.id, policy.sha256, policy.rules_sha256, policy_text(policy)],
         )
         # SPEC "Approval before release": a later run supersedes a plan still waiting;

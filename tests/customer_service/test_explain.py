@@ -884,6 +884,10 @@ def test_a_claimants_case_says_when_the_master_left_them_out_and_shows_the_claim
     assert "2025-12-02 21:00  R1" in kept and "123456" not in kept  # 12:00 UTC in Seoul, to the minute it falls on
     with connect(folder / "warehouse.duckdb") as con:
         con.execute("DELETE FROM customers WHERE customer_id = 'K1'")
-    left = explain(folder, "K1", now=T0 + timedelta(seconds=1))
+    # left out, their claimed transfer issued: paid (found by the fix review: said not paid)
+    assert "Claims (paid by bank transfer to the claimed account):" in explain(folder, "K1", now=T0 + timedelta(seconds=1))
+    with connect(folder / "warehouse.duckdb") as con:  # the transfer not issued: its plan superseded, say
+        con.execute("DELETE FROM ledger WHERE payment_id = 'P-K1-2'")
+    left = explain(folder, "K1", now=T0 + timedelta(seconds=2))
     assert ("Claims (paid by bank transfer to the claimed account; not paid while the current customers snapshot "
             "leaves them out, paid once one holds them again):") in left

@@ -825,6 +825,10 @@ def test_a_page_a_killed_run_left_showing_its_superseded_plan_waiting_is_written
     # recorded as written (the killed run planned nothing); the new plan waits
     assert q(copy, "SELECT run_id, state, completed_at IS NOT NULL FROM plans ORDER BY run_id") == [
         (RUN_ID, "superseded", True), (later["run_id"], "waiting", False)]
+    # the killed run's report, which the later run wrote, says what it superseded (found by the fix review)
+    ((killed_run,),) = q(copy, "SELECT decided_by FROM plans WHERE run_id = ?", [RUN_ID])
+    assert (f"The plan of run {RUN_ID}, which was waiting for approval, is superseded by this run"
+            in (copy / "reports" / killed_run / "summary.md").read_text("utf-8"))
 
 
 def test_a_superseded_plan_whose_policy_file_changed_gets_its_page_from_the_policy_the_run_read(copy):

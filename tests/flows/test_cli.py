@@ -727,3 +727,23 @@ def test_the_utf8_mode_rerun_happens_once_even_when_it_cannot_take_effect(tmp_pa
     done = subprocess.run([sys.executable, "-X", "utf8=0", "-m", "flows.cli", "--help"], capture_output=True,
                           text=True, env=full_env, cwd=ROOT, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("usage: redress")
+
+
+@pytest.mark.parametrize("argv, dated", [([], False), (["--run-date", "2025-12-01"], True)])
+def test_a_run_without_a_run_date_lets_the_flow_read_today_as_it_starts(tmp_path, monkeypatch, argv, dated):
+    """Found by the fix review: `redress run` read today before Prefect's server started
+    (seconds), and the flow took that date; past midnight the run was dated the day
+    before and taken for a catch-up, so its bank files, dated the day before, went out.
+    The date read first is only for the checks before Prefect; the flow is given none."""
+    import flows.cli as cli
+
+    seen = {}
+
+    def pipeline(data_dir, policy_path, run_date, settings, *, dated=True):
+        seen.update(run_date=run_date, dated=dated)
+        raise RedressError("stopped here")
+
+    monkeypatch.setattr(cli, "run_pipeline", pipeline)
+    (tmp_path / "inbox").mkdir()
+    assert cli.main(["--data-dir", str(tmp_path), "run", *argv]) == 1
+    assert seen["dated"] is dated and seen["run_date"] is not None

@@ -220,7 +220,12 @@ def test_midnight_passing_while_a_plan_is_checked_releases_nothing_and_a_run_aft
     assert q(fresh, "SELECT count(*) FROM ledger") == [(0,)]
 
     monkeypatch.setattr(tasks.disburse, "checkpoint", real)  # the same day's run again, planned after midnight
-    second = remediation(data_dir=fresh, policy_path=DEFAULT_POLICY, run_date=today)
+    # no run date (redress run without --run-date): the day of the instant its start is
+    # recorded, never a date read earlier (found by the fix review: a date read before
+    # Prefect's server started, then midnight, made the run a catch-up)
+    second = remediation(data_dir=fresh, policy_path=DEFAULT_POLICY)
+    assert q(fresh, f"SELECT run_date, parameters->>'run_date' FROM runs WHERE run_id = '{second['run_id']}'") == [
+        (today, today.isoformat())]
     assert second["disburse"]["payments"] > 0
     assert_paid_exactly_once(fresh)
     assert dict(q(fresh, "SELECT rail, list(DISTINCT value_date) FROM batches GROUP BY rail")) == {

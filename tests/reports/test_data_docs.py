@@ -127,3 +127,16 @@ def test_every_failed_reason_gets_its_plain_words_once(records):
     lines = reason_lines(records + records)
     assert lines == [{"reason": "gate_failed_unknown_matched_by",
                       "text": v.GATE_REASONS["gate_failed_unknown_matched_by"]}]
+
+
+def test_a_reason_two_kinds_share_reads_as_its_suites_kind():
+    """Found by the fix review: the data-quality page read "accessed_at is not a
+    timestamp" for a customers snapshot's created_at, after summary.md had been fixed."""
+    records = [{"label": "customers_staging-customers_2.csv", "success": False,
+                "results": [_failing(v.INVALID_TIMESTAMP)]},
+               {"label": "scope_rows", "success": False, "results": [_failing(v.INVALID_TIMESTAMP)]}]
+    assert reason_lines(records) == [
+        {"reason": v.INVALID_TIMESTAMP, "text": "accessed_at is not a timestamp"},
+        {"reason": v.INVALID_TIMESTAMP, "text": "created_at or closed_at is not a timestamp"}]
+    assert reason_lines(records[:1]) == [{"reason": v.INVALID_TIMESTAMP,
+                                          "text": "created_at or closed_at is not a timestamp"}]
