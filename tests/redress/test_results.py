@@ -56,8 +56,10 @@ def full_summary() -> RunSummary:
 
 
 def test_every_stage_of_the_summary_is_recorded():
-    # earlier_reports: the killed runs whose report this run wrote (tasks/report.py), no stage
-    assert set(STAGES) == {f.name for f in dataclasses.fields(RunSummary)} - {"run_id", "report", "earlier_reports"}
+    # earlier_reports: the killed runs whose report this run wrote (tasks/report.py), and
+    # superseded_plans: the waiting plans it superseded as it started; no stages
+    assert set(STAGES) == {f.name for f in dataclasses.fields(RunSummary)} - {
+        "run_id", "report", "earlier_reports", "superseded_plans"}
 
 
 def test_every_field_of_every_result_reaches_the_run_counts():
