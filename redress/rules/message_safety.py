@@ -111,9 +111,12 @@ def _digits_read(text: str) -> str:
     def read_ones(run: re.Match) -> str:
         before, after = words[:run.start()], words[run.end():]
         beside = before[-1:].isdecimal() or after[:1].isdecimal()
-        # or a group of their own between separators, digits on both sides (found by the
-        # fix review: `010-llll-5678`, `0 l 0 - 9 9 l 9`)
-        among = bool(_DIGIT_BEFORE.search(before)) and bool(_DIGIT_AFTER.match(after))
+        # or a group of their own between separators, digits on both sides, of one
+        # character (found by the fix review: `010-llll-5678`, `0 l 0 - 9 9 l 9`; a word
+        # mixing them, `Ill` or `Il`, is a word: found by the property below's search,
+        # `1577-7011 Ill 0` read as a phone)
+        among = (len(set(run.group())) == 1 and bool(_DIGIT_BEFORE.search(before))
+                 and bool(_DIGIT_AFTER.match(after)))
         return run.group().translate(_AS_DIGITS) if beside or among else run.group()
 
     words = _SPELT.sub(read, text)
